@@ -1,0 +1,117 @@
+"""okx_sync — a blocking, thread-safe OKX V5 client (REST + WebSocket) built to be operated.
+
+Start with :class:`okx_sync.Client` (one object shared by many threads) and
+``python -m okx_sync demo`` (a tour against the embedded simulator,
+:mod:`okx_sync.sim`). The public names below are imported lazily so that
+``import okx_sync`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    # errors
+    "OkxError": "okx_sync.errors",
+    "ValidationError": "okx_sync.errors",
+    "InstrumentRuleError": "okx_sync.errors",
+    "APIError": "okx_sync.errors",
+    "OrderError": "okx_sync.errors",
+    "RequestStateError": "okx_sync.errors",
+    "SafeModeError": "okx_sync.errors",
+    "WSError": "okx_sync.errors",
+    "WSAuthError": "okx_sync.errors",
+    "WSSubscribeError": "okx_sync.errors",
+    "WSTimeoutError": "okx_sync.errors",
+    "WSClosedError": "okx_sync.errors",
+    "OrderBookError": "okx_sync.errors",
+    "OrderBookSequenceError": "okx_sync.errors",
+    "OrderBookChecksumError": "okx_sync.errors",
+    "OrderBookNotReadyError": "okx_sync.errors",
+    "is_rate_limit_error": "okx_sync.errors",
+    "is_auth_error": "okx_sync.errors",
+    "is_time_skew_error": "okx_sync.errors",
+    # time and credentials
+    "Clock": "okx_sync.clock",
+    "SystemClock": "okx_sync.clock",
+    "FakeClock": "okx_sync.clock",
+    "Credentials": "okx_sync.auth",
+    # REST
+    "Client": "okx_sync.client",
+    "RequestGateConfig": "okx_sync.gate",
+    "RetryPolicy": "okx_sync.retry",
+    "new_cl_ord_id": "okx_sync.ids",
+    # models
+    "Instrument": "okx_sync.models",
+    "Ticker": "okx_sync.models",
+    "OrderBook": "okx_sync.models",
+    "Candle": "okx_sync.models",
+    "Trade": "okx_sync.models",
+    "Balance": "okx_sync.models",
+    "BalanceDetail": "okx_sync.models",
+    "Position": "okx_sync.models",
+    "Order": "okx_sync.models",
+    "Fill": "okx_sync.models",
+    "OrderAck": "okx_sync.models",
+    "AccountConfig": "okx_sync.models",
+    "AccountRateLimit": "okx_sync.models",
+    "ServerTime": "okx_sync.models",
+    # order books
+    "OrderBookStore": "okx_sync.book",
+    # WebSocket
+    "WSClient": "okx_sync.ws.client",
+    "ManagedOrderBook": "okx_sync.ws.managed_book",
+    # operations
+    "Reconciler": "okx_sync.ops.reconcile",
+    "StatsReporter": "okx_sync.ops.reporter",
+    "LogSink": "okx_sync.ops.reporter",
+    "JsonLinesSink": "okx_sync.ops.reporter",
+    "PrometheusSink": "okx_sync.ops.prometheus",
+    "HealthThresholds": "okx_sync.ops.health",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'okx_sync' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
+    from .auth import Credentials
+    from .clock import Clock, FakeClock, SystemClock
+    from .errors import (
+        APIError,
+        InstrumentRuleError,
+        OkxError,
+        OrderBookChecksumError,
+        OrderBookError,
+        OrderBookNotReadyError,
+        OrderBookSequenceError,
+        OrderError,
+        RequestStateError,
+        SafeModeError,
+        ValidationError,
+        WSAuthError,
+        WSClosedError,
+        WSError,
+        WSSubscribeError,
+        WSTimeoutError,
+        is_auth_error,
+        is_rate_limit_error,
+        is_time_skew_error,
+    )
+    from .gate import RequestGateConfig

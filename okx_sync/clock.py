@@ -1,0 +1,132 @@
+"""Injected time: every wait, timer and timestamp in okx_sync goes through a Clock.
+
+``SystemClock`` is the real one. ``FakeClock`` lets tests drive the gate,
+heartbeat and backoff logic deterministically, without real sleeps: its
+``sleep`` and ``wait`` advance the fake time instead of blocking.
+
+The wall clock (``time()``) is used only for OKX timestamps; intervals and
+deadlines use ``monotonic()``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time as _time
+from typing import Protocol, runtime_checkable
+
+__all__ = ["Clock", "SystemClock", "FakeClock", "SYSTEM_CLOCK"]
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """What okx_sync needs from time. Implementations must be thread-safe."""
+
+    def monotonic(self) -> float:
+        """Seconds from an arbitrary origin; never goes backwards."""
+        ...
+
+    def time(self) -> float:
+        """Wall-clock seconds since the Unix epoch."""
+        ...
+
+    def sleep(self, seconds: float) -> None:
+        """Block the calling thread for ``seconds``."""
+        ...
+
+    def wait(self, cond: threading.Condition, timeout: float | None) -> bool:
+        """Wait on ``cond`` (which the caller holds) for a notify or ``timeout``.
+
+        Returns what ``Condition.wait`` returns (False on timeout).
+        """
+        ...
+
+
+class SystemClock:
+    """The real clock (``time.monotonic``, ``time.time``, ``time.sleep``).
+
+    Thread safety: stateless, safe from any thread.
+    """
+
+    def monotonic(self) -> float:
+        """Return ``time.monotonic()``."""
+        return _time.monotonic()
+
+    def time(self) -> float:
+        """Return ``time.time()``."""
+        return _time.time()
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep for ``seconds`` (non-positive returns at once)."""
+        if seconds > 0:
+            _time.sleep(seconds)
+
+    def wait(self, cond: threading.Condition, timeout: float | None) -> bool:
+        """``cond.wait(timeout)``."""
+        return cond.wait(timeout)
+
+    def __repr__(self) -> str:
+        return "SystemClock()"
+
+
+SYSTEM_CLOCK = SystemClock()
+
+
+class FakeClock:
+    """A clock that only moves when told to, for deterministic tests.
+
+    ``sleep(s)`` and ``wait(cond, timeout)`` advance the fake time by the
+    requested amount instead of blocking (``wait`` briefly releases ``cond`` so
+    other threads can run). ``advance(s)`` moves time forward explicitly.
+
+    Thread safety: all methods may be called from any thread.
+    """
+
+    def __init__(self, start: float = 1_000.0, wall_start: float = 1_700_000_000.0) -> None:
+        self._lock = threading.Lock()
+        self._mono = float(start)
+        self._wall_offset = float(wall_start) - float(start)
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        """Fake monotonic seconds."""
+        with self._lock:
+            return self._mono
+
+    def time(self) -> float:
+        """Fake wall-clock seconds (moves with ``monotonic``)."""
+        with self._lock:
+            return self._mono + self._wall_offset
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward by ``seconds`` (must be >= 0)."""
+        if seconds < 0:
+            raise ValueError("a clock cannot go backwards")
+        with self._lock:
+            self._mono += seconds
+
+    def set_wall(self, wall: float) -> None:
+        """Set the wall clock (e.g. to simulate skew) without moving ``monotonic``."""
+        with self._lock:
+            self._wall_offset = wall - self._mono
+
+    def sleep(self, seconds: float) -> None:
+        """Record the sleep and advance time by it; never blocks."""
+        self.sleeps.append(seconds)
+        if seconds > 0:
+            self.advance(seconds)
+
+    def wait(self, cond: threading.Condition, timeout: float | None) -> bool:
+        """Advance time by ``timeout`` (if any) and yield ``cond`` briefly.
+
+        Returns False (as a timed-out wait) when a timeout was given; with no
+        timeout it waits for a real notify.
+        """
+        if timeout is None:
+            return cond.wait()
+        if timeout > 0:
+            self.advance(timeout)
+        cond.wait(0)
+        return False
+
+    def __repr__(self) -> str:
+        return f"FakeClock(monotonic={self.monotonic():.3f})"

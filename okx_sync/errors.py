@@ -1,0 +1,337 @@
+"""The one exception tree of okx_sync.
+
+::
+
+    OkxError                         root of everything okx_sync raises on purpose
+    ├── ValidationError (ValueError) bad input refused before anything was sent
+    │   └── InstrumentRuleError      px/sz breaks the instrument's tickSz/lotSz/minSz/maxLmtSz
+    ├── APIError                     a response arrived and it says failure
+    │   └── OrderError               order entry answered code "1"/"2": carries every item
+    ├── RequestStateError            no usable response; ``stage`` + ``dispatched`` say
+    │                                whether the request may have reached OKX
+    ├── SafeModeError                order placement/amend refused because safe mode is on
+    ├── WSError                      WebSocket failures
+    │   ├── WSAuthError              login refused (60005, 60007, 60009, 60024, 60032, 4001 ...)
+    │   ├── WSSubscribeError         an error event answered a subscribe/unsubscribe
+    │   ├── WSTimeoutError           no acknowledgement within the timeout
+    │   └── WSClosedError            the client is closed / not started
+    └── OrderBookError               a local order book can no longer be trusted
+        ├── OrderBookSequenceError   prevSeqId did not chain
+        ├── OrderBookChecksumError   CRC32 of the top 25 levels did not match
+        └── OrderBookNotReadyError   update before snapshot
+
+Decision helpers: :func:`is_rate_limit_error`, :func:`is_auth_error`,
+:func:`is_time_skew_error`.
+
+Exceptions are plain data holders: immutable after construction, safe to pass
+between threads. Their text never contains credentials or signatures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "OkxError",
+    "ValidationError",
+    "InstrumentRuleError",
+    "APIError",
+    "OrderError",
+    "RequestStateError",
+    "SafeModeError",
+    "WSError",
+    "WSAuthError",
+    "WSSubscribeError",
+    "WSTimeoutError",
+    "WSClosedError",
+    "OrderBookError",
+    "OrderBookSequenceError",
+    "OrderBookChecksumError",
+    "OrderBookNotReadyError",
+    "is_rate_limit_error",
+    "is_auth_error",
+    "is_time_skew_error",
+    "RATE_LIMIT_CODES",
+    "AUTH_CODES",
+    "TIME_SKEW_CODES",
+]
+
+# Codes that mean "throttled or overloaded, nothing was executed" (facts §2.6, §3.4).
+RATE_LIMIT_CODES = frozenset(
+    {"50011", "50061", "50040", "50013", "51113", "58102", "60014", "60023"}
+)
+# REST 501xx auth codes and the WS login codes (facts §3.2, §3.5).
+AUTH_CODES = frozenset(
+    {f"501{n:02d}" for n in range(0, 23)}
+    | {"60004", "60005", "60006", "60007", "60009", "60024", "60032", "63999", "4001"}
+)
+TIME_SKEW_CODES = frozenset({"50102", "50112", "60004", "60006"})
+
+
+class OkxError(Exception):
+    """Root of every error okx_sync raises deliberately.
+
+    Thread safety: instances are immutable once raised.
+    """
+
+
+class ValidationError(OkxError, ValueError):
+    """Bad input refused before anything was sent (nothing reached OKX)."""
+
+
+class InstrumentRuleError(ValidationError):
+    """An order's price or size breaks an instrument rule (tickSz, lotSz, minSz, maxLmtSz).
+
+    ``inst_id``, ``rule`` (the OKX field name, e.g. ``"tickSz"``), ``value`` and
+    ``limit`` say which rule and by how much. Nothing was sent.
+    """
+
+    def __init__(self, message: str, *, inst_id: str, rule: str, value: str, limit: str) -> None:
+        super().__init__(message)
+        self.inst_id = inst_id
+        self.rule = rule
+        self.value = value
+        self.limit = limit
+
+
+class APIError(OkxError):
+    """A response arrived from OKX and it says failure.
+
+    Raised for a non-zero ``code`` in the envelope or a non-2xx HTTP status.
+
+    Attributes: ``code`` (str, OKX error code, "" when the body had none),
+    ``msg``, ``http_status``, ``request_id`` (``x-request-id`` header or None),
+    ``method``, ``path``, ``data`` (the envelope's ``data`` list, or []).
+    """
+
+    def __init__(
+        self,
+        code: str,
+        msg: str,
+        *,
+        http_status: int | None = None,
+        request_id: str | None = None,
+        method: str = "",
+        path: str = "",
+        data: Sequence[Any] | None = None,
+    ) -> None:
+        self.code = str(code)
+        self.msg = msg
+        self.http_status = http_status
+        self.request_id = request_id
+        self.method = method
+        self.path = path
+        self.data = list(data or [])
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        parts = [f"OKX error {self.code or '-'}: {self.msg or '(no message)'}"]
+        if self.method or self.path:
+            parts.append(f"[{self.method} {self.path}]")
+        if self.http_status is not None:
+            parts.append(f"http={self.http_status}")
+        if self.request_id:
+            parts.append(f"request_id={self.request_id}")
+        return " ".join(parts)
+
+
+class OrderError(APIError):
+    """Order entry answered with top-level code "1" (all failed) or "2" (partial).
+
+    ``items`` holds one entry per order in the request, successes included, in
+    response order (``OrderAck`` objects when built by okx_sync, each with
+    ``s_code``, ``s_msg``, ``sub_code``, ``cl_ord_id``, ``ord_id``, ``tag``).
+    ``failed`` and ``succeeded`` split them; ``cl_ord_ids`` lists every clOrdId.
+    """
+
+    def __init__(self, code: str, msg: str, *, items: Sequence[Any] = (), **kw: Any) -> None:
+        self.items = tuple(items)
+        super().__init__(code, msg, **kw)
+
+    @property
+    def failed(self) -> tuple[Any, ...]:
+        """Items whose sCode is not "0"."""
+        return tuple(i for i in self.items if str(_field(i, "s_code", "sCode")) != "0")
+
+    @property
+    def succeeded(self) -> tuple[Any, ...]:
+        """Items whose sCode is "0" (accepted by OKX)."""
+        return tuple(i for i in self.items if str(_field(i, "s_code", "sCode")) == "0")
+
+    @property
+    def cl_ord_ids(self) -> tuple[str, ...]:
+        """The clOrdId of every item (empty strings dropped)."""
+        ids = (_field(i, "cl_ord_id", "clOrdId") for i in self.items)
+        return tuple(str(x) for x in ids if x)
+
+    def _describe(self) -> str:
+        base = super()._describe()
+        details = "; ".join(
+            f"{_field(i, 'cl_ord_id', 'clOrdId') or _field(i, 'ord_id', 'ordId') or '?'}"
+            f"={_field(i, 's_code', 'sCode')} {_field(i, 's_msg', 'sMsg') or ''}".rstrip()
+            for i in getattr(self, "items", ())
+        )
+        return f"{base} items: {details}" if details else base
+
+
+class RequestStateError(OkxError):
+    """No usable response: the caller must know whether OKX may have acted.
+
+    ``stage``: ``"gate"`` (never left the request gate), ``"http"`` (transport),
+    ``"ws"`` (WebSocket order entry). ``dispatched``: False when no byte of the
+    request can have reached OKX; True when it may have (read timeout, reset
+    after send) — for order entry the outcome is then UNKNOWN: resolve it by
+    clOrdId (see ``Reconciler.resolve_order``) before re-sending.
+    ``cl_ord_ids`` lists the clOrdIds of the orders involved. The underlying
+    exception is chained as ``__cause__``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        stage: str,
+        dispatched: bool,
+        method: str = "",
+        path: str = "",
+        cl_ord_ids: Sequence[str] = (),
+    ) -> None:
+        self.stage = stage
+        self.dispatched = dispatched
+        self.method = method
+        self.path = path
+        self.cl_ord_ids = tuple(cl_ord_ids)
+        text = f"{message} [stage={stage} dispatched={dispatched}"
+        if method or path:
+            text += f" {method} {path}"
+        if self.cl_ord_ids:
+            text += f" clOrdIds={','.join(self.cl_ord_ids)}"
+        super().__init__(text + "]")
+
+
+class SafeModeError(OkxError):
+    """Order placement or amend refused before sending: safe mode is on.
+
+    ``reason`` is the reason given to ``enter_safe_mode``. Cancels, queries and
+    reduce-only closes are not affected.
+    """
+
+    def __init__(self, message: str, *, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class WSError(OkxError):
+    """Base class of WebSocket errors."""
+
+
+class WSAuthError(WSError):
+    """WebSocket login refused; the reconnect loop stops (retrying cannot help).
+
+    ``code`` and ``msg`` come from OKX's error event or close frame.
+    """
+
+    def __init__(self, code: str, msg: str) -> None:
+        self.code = str(code)
+        self.msg = msg
+        super().__init__(f"WS login failed: {self.code} {msg}")
+
+
+class WSSubscribeError(WSError):
+    """OKX answered a subscribe/unsubscribe with an error event.
+
+    ``code``, ``msg`` and ``arg`` (the rejected argument, when known).
+    """
+
+    def __init__(self, code: str, msg: str, arg: Any = None) -> None:
+        self.code = str(code)
+        self.msg = msg
+        self.arg = arg
+        super().__init__(f"WS subscribe error {self.code}: {msg} arg={arg!r}")
+
+
+class WSTimeoutError(WSError, TimeoutError):
+    """No acknowledgement arrived within the timeout."""
+
+
+class WSClosedError(WSError):
+    """The WebSocket client is closed or not started."""
+
+
+class OrderBookError(OkxError):
+    """A local order book can no longer be trusted; reset and resubscribe."""
+
+
+class OrderBookSequenceError(OrderBookError):
+    """An update's prevSeqId does not equal the stored seqId (a gap).
+
+    ``expected`` (stored seqId), ``got`` (the update's prevSeqId), ``seq_id``.
+    """
+
+    def __init__(self, expected: int | None, got: int, seq_id: int, *, inst_id: str = "") -> None:
+        self.expected = expected
+        self.got = got
+        self.seq_id = seq_id
+        self.inst_id = inst_id
+        super().__init__(
+            f"order book gap {inst_id}: expected prevSeqId={expected}, got {got} (seqId={seq_id})"
+        )
+
+
+class OrderBookChecksumError(OrderBookError):
+    """The CRC32 of the merged book does not match the pushed checksum.
+
+    ``expected`` (pushed), ``got`` (computed), ``check_string``.
+    """
+
+    def __init__(self, expected: int, got: int, check_string: str, *, inst_id: str = "") -> None:
+        self.expected = expected
+        self.got = got
+        self.check_string = check_string
+        self.inst_id = inst_id
+        super().__init__(f"order book checksum mismatch {inst_id}: expected {expected}, got {got}")
+
+
+class OrderBookNotReadyError(OrderBookError):
+    """An update arrived before any snapshot."""
+
+
+def _field(item: Any, attr: str, key: str) -> Any:
+    if isinstance(item, dict):
+        return item.get(key, "")
+    return getattr(item, attr, "")
+
+
+def _code_of(err: BaseException) -> str:
+    return str(getattr(err, "code", "") or "")
+
+
+def is_rate_limit_error(err: BaseException) -> bool:
+    """True for throttling: HTTP 429 or codes 50011, 50061, 50040, 50013, 51113, 58102, 60014, 60023.
+
+    Thread safety: pure function.
+    """
+    if getattr(err, "http_status", None) == 429:
+        return True
+    return _code_of(err) in RATE_LIMIT_CODES
+
+
+def is_auth_error(err: BaseException) -> bool:
+    """True for authentication failures: HTTP 401, codes 501xx, WS login codes.
+
+    Thread safety: pure function.
+    """
+    if isinstance(err, WSAuthError):
+        return True
+    if getattr(err, "http_status", None) == 401:
+        return True
+    return _code_of(err) in AUTH_CODES
+
+
+def is_time_skew_error(err: BaseException) -> bool:
+    """True when the request timestamp was refused: 50102, 50112, WS 60004/60006.
+
+    Fix with ``client.sync_time()``. Thread safety: pure function.
+    """
+    return _code_of(err) in TIME_SKEW_CODES

@@ -1,0 +1,232 @@
+"""The endpoint registry: every OKX V5 REST endpoint, declared once, as data. Pure.
+
+The rows come from ``endpoints.tsv`` (packaged beside this module; the fact
+base is ``okx-endpoints.tsv``: group, method, path, auth, permission, limit,
+window, rate rule, cost unit, name). This module adds what okx_sync derives
+from them: which endpoints enter orders (``order_action``), which count toward
+the account's new+amend order limit, which are idempotent.
+
+The registry feeds the request gate (buckets), the retry policy and
+``client.request``. Thread safety: the registry is built once and immutable.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+from collections.abc import Iterator, Mapping
+from importlib import resources
+from typing import Literal
+
+import attrs
+
+__all__ = [
+    "Endpoint",
+    "EndpointRegistry",
+    "registry",
+    "ORDER_ACTIONS",
+    "ACCOUNT_ORDER_PATHS",
+]
+
+OrderAction = Literal["place", "amend", "cancel", "close", ""]
+
+_P = "/api/v5/"
+
+# Endpoints that enter, change or remove orders (POST only). Data, not code:
+# safe mode refuses "place" and "amend"; "cancel" rides the cancel lane of the
+# gate; none of these is retried once it may have been dispatched.
+ORDER_ACTIONS: Mapping[str, OrderAction] = {
+    _P + "trade/order": "place",
+    _P + "trade/batch-orders": "place",
+    _P + "trade/order-algo": "place",
+    _P + "sprd/order": "place",
+    _P + "rfq/create-rfq": "place",
+    _P + "rfq/create-quote": "place",
+    _P + "rfq/execute-quote": "place",
+    _P + "tradingBot/grid/order-algo": "place",
+    _P + "tradingBot/grid/copy-order-algo": "place",
+    _P + "tradingBot/grid/order-instant-trigger": "place",
+    _P + "tradingBot/signal/order-algo": "place",
+    _P + "tradingBot/signal/sub-order": "place",
+    _P + "tradingBot/recurring/order-algo": "place",
+    _P + "tradingBot/dca/create": "place",
+    _P + "tradingBot/dca/orders/manual-buy": "place",
+    _P + "copytrading/algo-order": "place",
+    _P + "trade/amend-order": "amend",
+    _P + "trade/amend-batch-orders": "amend",
+    _P + "trade/amend-algos": "amend",
+    _P + "sprd/amend-order": "amend",
+    _P + "tradingBot/grid/amend-order-algo": "amend",
+    _P + "tradingBot/grid/amend-algo-basic-param": "amend",
+    _P + "tradingBot/signal/amendTPSL": "amend",
+    _P + "tradingBot/recurring/amend-order-algo": "amend",
+    _P + "tradingBot/recurring/amend-price-range": "amend",
+    _P + "tradingBot/recurring/amend-recurring-amount": "amend",
+    _P + "tradingBot/recurring/amend-recurring-time": "amend",
+    _P + "tradingBot/dca/amend-order-algo": "amend",
+    _P + "tradingBot/dca/settings/reinvestment": "amend",
+    _P + "tradingBot/dca/settings/take-profit": "amend",
+    _P + "trade/cancel-order": "cancel",
+    _P + "trade/cancel-batch-orders": "cancel",
+    _P + "trade/cancel-algos": "cancel",
+    _P + "trade/mass-cancel": "cancel",
+    _P + "sprd/cancel-order": "cancel",
+    _P + "sprd/mass-cancel": "cancel",
+    _P + "rfq/cancel-rfq": "cancel",
+    _P + "rfq/cancel-batch-rfqs": "cancel",
+    _P + "rfq/cancel-all-rfqs": "cancel",
+    _P + "rfq/cancel-quote": "cancel",
+    _P + "rfq/cancel-batch-quotes": "cancel",
+    _P + "rfq/cancel-all-quotes": "cancel",
+    _P + "tradingBot/signal/cancel-sub-order": "cancel",
+    _P + "tradingBot/grid/cancel-close-order": "cancel",
+    _P + "tradingBot/grid/stop-order-algo": "cancel",
+    _P + "tradingBot/signal/stop-order-algo": "cancel",
+    _P + "tradingBot/recurring/stop-order-algo": "cancel",
+    _P + "tradingBot/dca/stop": "cancel",
+    _P + "trade/close-position": "close",
+    _P + "tradingBot/grid/close-position": "close",
+    _P + "tradingBot/signal/close-position": "close",
+    _P + "copytrading/close-subposition": "close",
+}
+
+# New orders and amendments counted by the sub-account order rate limit (facts §2.3).
+ACCOUNT_ORDER_PATHS = frozenset(
+    {
+        _P + "trade/order",
+        _P + "trade/batch-orders",
+        _P + "trade/amend-order",
+        _P + "trade/amend-batch-orders",
+    }
+)
+
+
+@attrs.frozen(kw_only=True)
+class Endpoint:
+    """One OKX REST endpoint as declared in the registry.
+
+    ``rule`` is the rate-limit key rule (``IP``, ``UID+instId;OPTION:UID+instFamily``,
+    ...), ``limit`` requests (or orders, when ``cost_unit == "order"``) per
+    ``window_s`` seconds (None for the one monthly limit). Thread safety: immutable.
+    """
+
+    group: str
+    method: str
+    path: str
+    auth: str
+    permission: str
+    limit: int
+    window_s: float | None
+    rule: str
+    cost_unit: str
+    name: str
+    in_go_okx: bool = False
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """``(method, path)``, unique in the registry."""
+        return (self.method, self.path)
+
+    @property
+    def private(self) -> bool:
+        """True when the endpoint must be signed."""
+        return self.auth == "private"
+
+    @property
+    def idempotent(self) -> bool:
+        """True for reads (GET): safe to retry after an uncertain failure."""
+        return self.method == "GET"
+
+    @property
+    def order_action(self) -> OrderAction:
+        """``place``/``amend``/``cancel``/``close`` for order entry, else ``""``."""
+        if self.method != "POST":
+            return ""
+        return ORDER_ACTIONS.get(self.path, "")
+
+    @property
+    def enters_orders(self) -> bool:
+        """True for order entry (place/amend/cancel/close): never retried once dispatched."""
+        return self.order_action != ""
+
+    @property
+    def counts_account_orders(self) -> bool:
+        """True when each order sent counts toward the account new+amend limit."""
+        return self.method == "POST" and self.path in ACCOUNT_ORDER_PATHS
+
+    @property
+    def batch(self) -> bool:
+        """True when the endpoint is charged per order (a list body), not per request."""
+        return self.cost_unit == "order"
+
+    @property
+    def rate_text(self) -> str:
+        """The published limit as text, e.g. ``"60 requests / 2 s per UID+instId"``."""
+        unit = "orders" if self.batch else "requests"
+        window = f"{self.window_s:g} s" if self.window_s else "month"
+        rule = self.rule or "(no rule)"
+        return f"{self.limit} {unit} / {window} per {rule}"
+
+
+class EndpointRegistry:
+    """All endpoints, looked up by (method, path) or by name.
+
+    Thread safety: immutable after construction.
+    """
+
+    def __init__(self, endpoints: list[Endpoint]) -> None:
+        self._by_key: dict[tuple[str, str], Endpoint] = {}
+        self._by_name: dict[str, Endpoint] = {}
+        for ep in endpoints:
+            if ep.key in self._by_key:
+                raise ValueError(f"duplicate endpoint {ep.method} {ep.path}")
+            if ep.name in self._by_name:
+                raise ValueError(f"duplicate endpoint name {ep.name}")
+            self._by_key[ep.key] = ep
+            self._by_name[ep.name] = ep
+
+    def __iter__(self) -> Iterator[Endpoint]:
+        return iter(self._by_key.values())
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def get(self, method: str, path: str) -> Endpoint | None:
+        """The endpoint for ``method`` + ``path`` (no query string), or None."""
+        return self._by_key.get((method.upper(), path))
+
+    def by_name(self, name: str) -> Endpoint:
+        """The endpoint with registry name ``name``; raises KeyError."""
+        return self._by_name[name]
+
+    def groups(self) -> dict[str, list[Endpoint]]:
+        """Endpoints by group, in registry order."""
+        out: dict[str, list[Endpoint]] = {}
+        for ep in self:
+            out.setdefault(ep.group, []).append(ep)
+        return out
+
+
+def _parse_row(row: dict[str, str]) -> Endpoint:
+    window = row["window_s"].strip()
+    return Endpoint(
+        group=row["group"],
+        method=row["method"].upper(),
+        path=row["path"],
+        auth=row["auth"],
+        permission=row["permission"],
+        limit=int(row["limit"]),
+        window_s=float(window) if window else None,
+        rule=row["rule"],
+        cost_unit=row["cost_unit"],
+        name=row["name"],
+        in_go_okx=row.get("in_go_okx", "") == "yes",
+    )
+
+
+@functools.cache
+def registry() -> EndpointRegistry:
+    """The packaged registry of all OKX V5 REST endpoints (loaded once)."""
+    text = resources.files("okx_sync.rest").joinpath("endpoints.tsv").read_text("utf-8")
+    reader = csv.DictReader(text.splitlines(), delimiter="\t")
+    return EndpointRegistry([_parse_row(r) for r in reader])
