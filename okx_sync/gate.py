@@ -107,6 +107,8 @@ class RequestGate:
         self._timeouts = 0
         self._max_wait = 0.0
         self._total_wait = 0.0
+        self._account_limit = config.account_order_limit if config else None
+        self._account_limit_loaded_at: float | None = None
 
     def acquire(
         self,
@@ -193,6 +195,22 @@ class RequestGate:
         data: list[Any] | None = None,
     ) -> None:
         """Tell the gate how a response ended (throttling reactions live here)."""
+
+    def set_account_order_limit(self, limit: int, *, source: str = "account-rate-limit") -> None:
+        """Set the account new+amend limit per 2 s (from ``accRateLimit``)."""
+        if limit <= 0:
+            raise ValueError(f"account order limit must be > 0, got {limit}")
+        with self._cond:
+            self._account_limit = int(limit)
+            self._account_limit_loaded_at = self._clock.monotonic()
+
+    def account_limit_refresh_due(self) -> bool:
+        """True when the account order limit was never loaded or is older than the refresh interval."""
+        with self._cond:
+            loaded = self._account_limit_loaded_at
+            if loaded is None:
+                return True
+            return self._clock.monotonic() - loaded >= self.config.refresh_account_limit_s
 
     @property
     def in_flight(self) -> int:
