@@ -92,6 +92,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
     from .auth import Credentials
+    from .book import OrderBookStore
     from .clock import Clock, FakeClock, SystemClock
     from .errors import (
         APIError,
