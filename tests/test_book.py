@@ -1,0 +1,347 @@
+"""OrderBookStore: merge, ordering, sequence and checksum rules (facts §5.1-§5.3)."""
+
+from __future__ import annotations
+
+import copy
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+import okx_sync
+from okx_sync.book import OrderBookStore
+from okx_sync.checksum import book_checksum
+from okx_sync.errors import (
+    OrderBookChecksumError,
+    OrderBookError,
+    OrderBookNotReadyError,
+    OrderBookSequenceError,
+    ValidationError,
+)
+
+
+def push(
+    action: str | None,
+    bids: list[list[str]] = (),  # type: ignore[assignment]
+    asks: list[list[str]] = (),  # type: ignore[assignment]
+    *,
+    channel: str = "books",
+    inst_id: str = "BTC-USDT",
+    **fields: Any,
+) -> dict[str, Any]:
+    """A push as OKX sends it; levels given as [px, sz] get the "0", numOrders tail."""
+    item = {
+        "bids": [lvl if len(lvl) > 2 else [*lvl, "0", "1"] for lvl in bids],
+        "asks": [lvl if len(lvl) > 2 else [*lvl, "0", "1"] for lvl in asks],
+        "ts": "1700000000000",
+        **fields,
+    }
+    msg: dict[str, Any] = {"arg": {"channel": channel, "instId": inst_id}, "data": [item]}
+    if action is not None:
+        msg["action"] = action
+    return msg
+
+
+def prices(levels: list[list[str]]) -> list[str]:
+    return [lvl[0] for lvl in levels]
+
+
+def test_public_names_and_error_tree() -> None:
+    assert okx_sync.OrderBookStore is OrderBookStore
+    for err in (OrderBookSequenceError, OrderBookChecksumError, OrderBookNotReadyError):
+        assert issubclass(err, OrderBookError)
+
+
+def test_doc_checksum_vectors_through_merge() -> None:
+    store = OrderBookStore("books", "BTC-USDT")
+    store.apply(
+        push(
+            "snapshot",
+            [["3366.1", "7"], ["3366", "6"]],
+            [["3366.8", "9"], ["3368", "8"]],
+            checksum=-1881014294,
+        )
+    )
+    assert store.checksum_string() == "3366.1:7:3366.8:9:3366:6:3368:8"
+    # delete bid 3366, add ask 3372: the second published vector
+    store.apply(push("update", [["3366", "0"]], [["3372", "8"]], checksum=831078360))
+    assert store.checksum_string() == "3366.1:7:3366.8:9:3368:8:3372:8"
+    assert store.stats()["verified"] == 2
+    assert store.stats()["unverified"] == 0
+
+
+def test_checksum_mismatch_raises_with_details_and_resets() -> None:
+    store = OrderBookStore("books", "BTC-USDT")
+    store.apply(push("snapshot", [["100", "1"]], [["101", "1"]]))
+    with pytest.raises(OrderBookChecksumError) as info:
+        store.apply(push("update", [["100", "2"]], checksum=12345))
+    err = info.value
+    assert err.expected == 12345
+    assert err.check_string == "100:2:101:1"
+    assert err.got == book_checksum([["100", "2"]], [["101", "1"]])
+    assert not store.ready and store.snapshot()["bids"] == []
+    assert store.stats()["errors"]["checksum"] == 1
+    with pytest.raises(OrderBookNotReadyError):
+        store.apply(push("update", [["100", "3"]]))
+
+
+def test_checksum_zero_or_missing_is_not_provided() -> None:
+    store = OrderBookStore("books", "BTC-USDT")
+    store.apply(push("snapshot", [["100", "1"]], [["101", "1"]], checksum=0))
+    store.apply(push("update", [["99", "1"]]))  # no checksum field at all
+    store.apply(push("update", [["98", "1"]], checksum="0"))
+    stats = store.stats()
+    assert (stats["verified"], stats["unverified"], stats["applied"]) == (0, 3, 3)
+    assert prices(store.snapshot()["bids"]) == ["100", "99", "98"]
+
+
+def test_verify_checksum_off_accepts_wrong_checksum() -> None:
+    store = OrderBookStore("books", "BTC-USDT", verify_checksum=False)
+    store.apply(push("snapshot", [["100", "1"]], [["101", "1"]], checksum=1))
+    assert store.ready and store.stats()["unverified"] == 1
+
+
+def test_docs_sequence_chain_including_no_change_and_reset() -> None:
+    store = OrderBookStore("books", "BTC-USDT")
+    store.apply(push("snapshot", [["100", "1"]], [["101", "1"]], prevSeqId=-1, seqId=10))
+    store.apply(push("update", [["99", "1"]], prevSeqId=10, seqId=15))
+    store.apply(push("update", prevSeqId=15, seqId=15))  # no change, empty sides
+    store.apply(push("update", [["98", "1"]], prevSeqId=15, seqId=3))  # maintenance reset
+    store.apply(push("update", [["97", "1"]], prevSeqId=3, seqId=5))
+    assert store.seq_id == 5
+    stats = store.stats()
+    assert stats["updates"] == 4 and stats["sequence_resets"] == 1
+    assert not any(stats["errors"].values())
+    assert prices(store.snapshot()["bids"]) == ["100", "99", "98", "97"]
+
+
+def test_gap_raises_sequence_error_and_resets() -> None:
+    store = OrderBookStore("books", "BTC-USDT")
+    store.apply(push("snapshot", [["100", "1"]], [["101", "1"]], prevSeqId=-1, seqId=10))
+    with pytest.raises(OrderBookSequenceError) as info:
+        store.apply(push("update", [["99", "1"]], prevSeqId=11, seqId=12))
+    assert (info.value.expected, info.value.got, info.value.seq_id) == (10, 11, 12)
+    assert "BTC-USDT" in str(info.value)
+    assert not store.ready and store.seq_id is None
+    stats = store.stats()
+    assert stats["errors"]["sequence"] == 1 and stats["resets"] == 1
+    # a new snapshot recovers
+    store.apply(push("snapshot", [["90", "1"]], [["91", "1"]], prevSeqId=-1, seqId=20))
+    assert store.ready and store.seq_id == 20
+
+
+def test_verify_sequence_off_accepts_gap() -> None:
+    store = OrderBookStore("books", "BTC-USDT", verify_sequence=False)
+    store.apply(push("snapshot", [["100", "1"]], [["101", "1"]], prevSeqId=-1, seqId=10))
+    store.apply(push("update", [["99", "1"]], prevSeqId=11, seqId=12))
+    assert store.ready and store.seq_id == 12
+
+
+def test_update_before_snapshot_is_not_ready() -> None:
+    store = OrderBookStore("books-l2-tbt", "BTC-USDT")
+    with pytest.raises(OrderBookNotReadyError):
+        store.apply(push("update", [["99", "1"]], channel="books-l2-tbt", prevSeqId=1, seqId=2))
+    assert store.stats()["errors"]["not_ready"] == 1
+    assert store.best_bid() is None and store.best_ask() is None
+
+
+def test_numeric_not_text_ordering_and_deletes() -> None:
+    store = OrderBookStore("books", "X-USDT")
+    store.apply(
+        push(
+            "snapshot",
+            [["100", "1"], ["10", "1"], ["9.5", "1"]],
+            [["100.5", "1"], ["101", "1"]],
+            inst_id="X-USDT",
+        )
+    )
+    store.apply(
+        push(
+            "update",
+            [["11", "2"], ["9.75", "3"], ["10", "0"], ["1000", "0"]],  # 1000: absent, no-op
+            [["99.99", "1"], ["1000", "1"], ["100.5", "0.0"]],  # "0.0" is a delete too
+            inst_id="X-USDT",
+        )
+    )
+    snap = store.snapshot()
+    assert prices(snap["bids"]) == ["100", "11", "9.75", "9.5"]
+    assert prices(snap["asks"]) == ["99.99", "101", "1000"]
+    assert store.best_bid() == (Decimal("100"), Decimal("1"))
+    assert store.best_ask() == (Decimal("99.99"), Decimal("1"))
+
+
+def test_size_change_replaces_level_keeping_all_fields() -> None:
+    store = OrderBookStore("books", "BTC-USDT")
+    store.apply(push("snapshot", [["100", "1", "0", "3"]], [["101", "1", "0", "2"]]))
+    store.apply(push("update", [["100", "4", "0", "7"]]))
+    assert store.snapshot()["bids"] == [["100", "4", "0", "7"]]
+
+
+def test_reformatted_price_is_the_same_level_with_the_new_string() -> None:
+    store = OrderBookStore("books", "A-USDT")
+    store.apply(push("snapshot", [["0.1", "5"]], [["0.2", "5"]], inst_id="A-USDT"))
+    store.apply(push("update", [["0.10", "6"]], inst_id="A-USDT"))
+    assert store.snapshot()["bids"] == [["0.10", "6", "0", "1"]]
+    assert store.checksum_string() == "0.10:6:0.2:5"
+    store.apply(push("update", [["0.100", "0"]], inst_id="A-USDT"))
+    assert store.snapshot()["bids"] == []
+
+
+def test_prices_too_long_for_float_keys_stay_exact() -> None:
+    # 0.1 and 0.10000000000000001 are the same double; they are distinct prices.
+    long_px = "0.10000000000000001"
+    store = OrderBookStore("books", "A-USDT")
+    store.apply(push("snapshot", [["0.1", "5"], ["0.09", "1"]], [["0.2", "5"]], inst_id="A-USDT"))
+    store.apply(push("update", [[long_px, "7"]], inst_id="A-USDT"))
+    assert prices(store.snapshot()["bids"]) == [long_px, "0.1", "0.09"]
+    store.apply(push("update", [["0.1", "0"], ["0.095", "2"]], inst_id="A-USDT"))
+    assert prices(store.snapshot()["bids"]) == [long_px, "0.095", "0.09"]
+    # a snapshot that needs exact keys from the start
+    store.apply(push("snapshot", [[long_px, "1"], ["0.1", "1"]], [["0.2", "1"]], inst_id="A-USDT"))
+    assert prices(store.snapshot()["bids"]) == [long_px, "0.1"]
+
+
+def test_unsorted_or_duplicated_snapshot_is_normalised() -> None:
+    store = OrderBookStore("books", "BTC-USDT")
+    store.apply(
+        push("snapshot", [["99", "1"], ["100", "1"], ["98", "0"], ["99", "2"]], [["101", "1"]])
+    )
+    assert store.snapshot()["bids"] == [["100", "1", "0", "1"], ["99", "2", "0", "1"]]
+
+
+def test_spread_book_negative_prices_and_sprd_id() -> None:
+    store = OrderBookStore("sprd-books-l2-tbt", "BTC-USDT_BTC-USDT-SWAP")
+    arg = {"channel": "sprd-books-l2-tbt", "sprdId": "BTC-USDT_BTC-USDT-SWAP"}
+    snap = {
+        "arg": arg,
+        "action": "snapshot",
+        "data": [
+            {
+                "asks": [["1.9", "1.1", "3"], ["2.5", "0.9", "1"]],
+                "bids": [["1.8", "0.165", "1"], ["0", "23.49", "1"], ["-0.1", "1", "1"]],
+                "ts": "1724391380926",
+                "checksum": 0,
+                "prevSeqId": -1,
+                "seqId": 1724294007352168320,
+            }
+        ],
+    }
+    store.apply(snap)
+    store.apply(
+        {
+            "arg": arg,
+            "action": "update",
+            "data": [
+                {
+                    "asks": [],
+                    "bids": [["-3.9", "4.921", "1"], ["-0.05", "2", "1"], ["0", "0", "0"]],
+                    "ts": "1724391380936",
+                    "checksum": 0,
+                    "prevSeqId": 1724294007352168320,
+                    "seqId": 1724294007352168321,
+                }
+            ],
+        }
+    )
+    assert prices(store.snapshot()["bids"]) == ["1.8", "-0.05", "-0.1", "-3.9"]
+    assert store.seq_id == 1724294007352168321
+    assert store.ts == 1724391380936
+
+
+def test_snapshot_channels_replace_the_book_every_push() -> None:
+    store = OrderBookStore("books5", "BTC-USDT")
+    assert not store.incremental
+    store.apply(push(None, [["100", "1"], ["99", "1"]], [["101", "1"]], channel="books5", seqId=7))
+    store.apply(push(None, [["98", "2"]], [["102", "1"]], channel="books5", seqId=9))
+    snap = store.snapshot()
+    assert prices(snap["bids"]) == ["98"] and prices(snap["asks"]) == ["102"]
+    assert store.seq_id == 9 and store.stats()["snapshots"] == 2
+    assert store.stats()["unverified"] == 2  # books5 carries no checksum
+
+
+def test_incremental_push_without_action_is_a_snapshot() -> None:
+    store = OrderBookStore("books", "BTC-USDT")
+    store.apply(push(None, [["100", "1"]], [["101", "1"]]))
+    assert store.ready and store.stats()["snapshots"] == 1
+
+
+def test_push_for_another_book_is_refused_untouched() -> None:
+    store = OrderBookStore("books", "BTC-USDT")
+    store.apply(push("snapshot", [["100", "1"]], [["101", "1"]]))
+    with pytest.raises(ValidationError):
+        store.apply(push("update", [["99", "1"]], inst_id="ETH-USDT"))
+    with pytest.raises(ValidationError):
+        store.apply(push("update", [["99", "1"]], channel="books5"))
+    assert store.ready and prices(store.snapshot()["bids"]) == ["100"]
+
+
+@pytest.mark.parametrize(
+    "level",
+    [["abc", "1", "0", "1"], ["nan", "1", "0", "1"], ["100", "", "0", "1"], ["100"], 5],
+)
+def test_malformed_level_raises_order_book_error_and_resets(level: Any) -> None:
+    store = OrderBookStore("books", "BTC-USDT")
+    store.apply(push("snapshot", [["100", "1"]], [["101", "1"]]))
+    msg = push("update")
+    msg["data"][0]["bids"] = [level]
+    with pytest.raises(OrderBookError) as info:
+        store.apply(msg)
+    assert type(info.value) is OrderBookError
+    assert not store.ready and store.stats()["errors"]["malformed"] == 1
+
+
+def test_bad_construction_and_depth() -> None:
+    with pytest.raises(ValidationError):
+        OrderBookStore("tickers", "BTC-USDT")
+    with pytest.raises(ValidationError):
+        OrderBookStore("books", "")
+    with pytest.raises(ValidationError):
+        OrderBookStore("books", "BTC-USDT").snapshot(depth=-1)
+
+
+def test_snapshot_is_a_deep_copy_with_depth_and_message_is_not_modified() -> None:
+    store = OrderBookStore("books", "BTC-USDT")
+    msg = push("snapshot", [["100", "1"], ["99", "2"], ["98", "3"]], [["101", "1"]], seqId=4)
+    original = copy.deepcopy(msg)
+    store.apply(msg)
+    assert msg == original
+    msg["data"][0]["bids"][0][1] = "999"  # the caller reuses its message
+    snap = store.snapshot(depth=2)
+    assert snap == {
+        "channel": "books",
+        "inst_id": "BTC-USDT",
+        "ready": True,
+        "seq_id": 4,
+        "ts": 1700000000000,
+        "bids": [["100", "1", "0", "1"], ["99", "2", "0", "1"]],
+        "asks": [["101", "1", "0", "1"]],
+    }
+    snap["bids"][0][1] = "0"
+    snap["bids"].clear()
+    assert store.snapshot()["bids"][0] == ["100", "1", "0", "1"]
+    assert store.snapshot(depth=0)["bids"] == []
+
+
+def test_reset_and_stats() -> None:
+    store = OrderBookStore("books", "BTC-USDT")
+    store.apply(push("snapshot", [["100", "1"]], [["101", "1"]], seqId=3))
+    store.reset()
+    assert not store.ready and store.seq_id is None and store.ts is None
+    stats = store.stats()
+    assert stats == {
+        "channel": "books",
+        "inst_id": "BTC-USDT",
+        "ready": False,
+        "seq_id": None,
+        "bids": 0,
+        "asks": 0,
+        "applied": 1,
+        "snapshots": 1,
+        "updates": 0,
+        "verified": 0,
+        "unverified": 1,
+        "resets": 1,
+        "sequence_resets": 0,
+        "errors": {"sequence": 0, "checksum": 0, "not_ready": 0, "malformed": 0},
+    }
+    assert "BTC-USDT" in repr(store)
