@@ -21,6 +21,10 @@ Checks on every update (each can be switched off at construction):
   one means "not provided" (OKX sends 0 since June 2026): nothing to verify,
   counted as ``unverified`` in :meth:`OrderBookStore.stats`.
 
+On snapshot channels every push stands alone: its ``seqId`` is recorded, not
+chained, and a missing checksum (``books5``/``bbo-tbt`` carry none) counts as
+unverified.
+
 A failed update leaves the store reset (not ready): the caller resubscribes
 for a fresh snapshot. Designed to be fed inline from a WebSocket reader thread
 (one short lock per push; each level costs a dict lookup and a bisect) while
