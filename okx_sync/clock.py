@@ -74,18 +74,34 @@ SYSTEM_CLOCK = SystemClock()
 class FakeClock:
     """A clock that only moves when told to, for deterministic tests.
 
-    ``sleep(s)`` and ``wait(cond, timeout)`` advance the fake time by the
-    requested amount instead of blocking (``wait`` briefly releases ``cond`` so
-    other threads can run). ``advance(s)`` moves time forward explicitly.
+    By default (``auto_advance=True``) ``sleep(s)`` and ``wait(cond, timeout)``
+    advance the fake time by the requested amount instead of blocking (``wait``
+    briefly releases ``cond`` so other threads can run): right for
+    single-threaded timing logic.
+
+    With ``auto_advance=False`` time moves only through ``advance``: ``wait``
+    blocks (really) until ``cond`` is notified or the fake time reaches the
+    deadline, and ``sleep`` blocks until the fake time has moved by ``s``. Use
+    it to drive several threads step by step. Blocked calls notice an
+    ``advance`` within ``poll_s`` real seconds.
 
     Thread safety: all methods may be called from any thread.
     """
 
-    def __init__(self, start: float = 1_000.0, wall_start: float = 1_700_000_000.0) -> None:
+    def __init__(
+        self,
+        start: float = 1_000.0,
+        wall_start: float = 1_700_000_000.0,
+        *,
+        auto_advance: bool = True,
+        poll_s: float = 0.002,
+    ) -> None:
         self._lock = threading.Lock()
         self._mono = float(start)
         self._wall_offset = float(wall_start) - float(start)
         self.sleeps: list[float] = []
+        self.auto_advance = auto_advance
+        self._poll_s = poll_s
 
     def monotonic(self) -> float:
         """Fake monotonic seconds."""
@@ -110,22 +126,36 @@ class FakeClock:
             self._wall_offset = wall - self._mono
 
     def sleep(self, seconds: float) -> None:
-        """Record the sleep and advance time by it; never blocks."""
+        """Record the sleep; advance time by it (auto) or block until advanced (manual)."""
         self.sleeps.append(seconds)
-        if seconds > 0:
+        if seconds <= 0:
+            return
+        if self.auto_advance:
             self.advance(seconds)
+            return
+        deadline = self.monotonic() + seconds
+        while self.monotonic() < deadline:
+            _time.sleep(self._poll_s)
 
     def wait(self, cond: threading.Condition, timeout: float | None) -> bool:
-        """Advance time by ``timeout`` (if any) and yield ``cond`` briefly.
+        """Wait on ``cond`` (held by the caller) in fake time.
 
-        Returns False (as a timed-out wait) when a timeout was given; with no
-        timeout it waits for a real notify.
+        Auto mode: advance time by ``timeout`` (if any), yield ``cond`` briefly
+        and return False (as a timed-out wait); with no timeout, wait for a
+        real notify. Manual mode: block until notified (True) or until the
+        fake time reaches now + ``timeout`` (False).
         """
         if timeout is None:
             return cond.wait()
-        if timeout > 0:
-            self.advance(timeout)
-        cond.wait(0)
+        if self.auto_advance:
+            if timeout > 0:
+                self.advance(timeout)
+            cond.wait(0)
+            return False
+        deadline = self.monotonic() + timeout
+        while self.monotonic() < deadline:
+            if cond.wait(self._poll_s):
+                return True
         return False
 
     def __repr__(self) -> str:
