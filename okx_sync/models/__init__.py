@@ -5,6 +5,26 @@ model keeps the original dict as ``raw``. Models are immutable and safe to share
 between threads.
 """
 
-from .order import OrderAck
+from .account import AccountConfig, AccountRateLimit, Balance, BalanceDetail, Position
+from .instrument import Instrument
+from .market import BookLevel, Candle, OrderBook, Ticker, Trade
+from .order import Fill, Order, OrderAck
+from .server_time import ServerTime
 
-__all__ = ["OrderAck"]
+__all__ = [
+    "AccountConfig",
+    "AccountRateLimit",
+    "Balance",
+    "BalanceDetail",
+    "BookLevel",
+    "Candle",
+    "Fill",
+    "Instrument",
+    "Order",
+    "OrderAck",
+    "OrderBook",
+    "Position",
+    "ServerTime",
+    "Ticker",
+    "Trade",
+]

@@ -10,7 +10,20 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-__all__ = ["dec", "opt_int", "opt_str", "opt_bool", "raw_field"]
+__all__ = [
+    "dec",
+    "opt_int",
+    "opt_str",
+    "opt_bool",
+    "raw_field",
+    "dec_field",
+    "int_field",
+    "str_field",
+    "bool_field",
+    "okx_name",
+    "field_values",
+    "mapped_keys",
+]
 
 
 def dec(value: Any) -> Decimal | None:
@@ -58,3 +71,72 @@ def raw_field() -> Any:
 
     return attrs.field(factory=dict, eq=False, repr=False)
 
+
+# --- declarative fields -------------------------------------------------------
+#
+# Models declare each OKX field once: ``px: Decimal | None = dec_field()``. The OKX
+# name is derived from the attribute name with the package's one name mapping
+# (``okx_sync.rest.params.to_okx``: ``ask_px`` -> ``askPx``) unless ``okx=`` is given.
+# :func:`from_okx_fields` fills every declared field from a dict and keeps the dict as
+# ``raw``.
+
+
+def _field(conv: Any, okx: str | None) -> Any:
+    import attrs
+
+    return attrs.field(default=None, metadata={"conv": conv, "okx": okx})
+
+
+def dec_field(okx: str | None = None) -> Any:
+    """A ``Decimal | None`` field read from an OKX numeric string."""
+    return _field(dec, okx)
+
+
+def int_field(okx: str | None = None) -> Any:
+    """An ``int | None`` field (timestamps in ms, counts)."""
+    return _field(opt_int, okx)
+
+
+def str_field(okx: str | None = None) -> Any:
+    """A ``str | None`` field ("" becomes None)."""
+    return _field(opt_str, okx)
+
+
+def bool_field(okx: str | None = None) -> Any:
+    """A ``bool | None`` field (``true``/``"true"``)."""
+    return _field(opt_bool, okx)
+
+
+def okx_name(attr_name: str) -> str:
+    """The OKX field name of a model attribute (the package's one name mapping)."""
+    from ..rest.params import to_okx
+
+    return to_okx(attr_name)
+
+
+def field_values(cls: type, d: Any) -> dict[str, Any]:
+    """Keyword arguments for ``cls`` from the OKX dict ``d``: every attrs field with a
+    ``conv`` metadata, converted. Fields without it are left to the caller. Pure."""
+    import attrs
+
+    out: dict[str, Any] = {}
+    for f in attrs.fields(cls):
+        conv = f.metadata.get("conv")
+        if conv is None:
+            continue
+        key = f.metadata.get("okx") or okx_name(f.name)
+        out[f.name] = conv(d.get(key))
+    return out
+
+
+def mapped_keys(cls: type) -> frozenset[str]:
+    """The OKX keys that ``cls`` turns into typed attributes (for lossless checks)."""
+    import attrs
+
+    keys = set()
+    for f in attrs.fields(cls):
+        if f.metadata.get("conv") is not None:
+            keys.add(f.metadata.get("okx") or okx_name(f.name))
+        elif f.metadata.get("okx"):
+            keys.add(f.metadata["okx"])
+    return frozenset(keys)

@@ -1,0 +1,332 @@
+"""Request parameters of every endpoint, and the one snake_case <-> OKX name mapping. Pure.
+
+The facts live in ``params.tsv`` (packaged beside this module): for each endpoint of
+``endpoints.tsv`` its OKX parameter names, whether each is required, and where it goes
+(query string, JSON object body, or the fields of each element of a JSON array body).
+The header of the TSV names the sources.
+
+This module is the single place where Python names become OKX names:
+
+- :func:`to_okx` / :func:`to_snake` convert one name (``inst_id`` <-> ``instId``,
+  ``cl_ord_id`` <-> ``clOrdId``, ``td_mode`` <-> ``tdMode``). The rule is camelCase <->
+  snake_case; the exceptions are listed in :data:`IRREGULAR` (``from_`` <-> ``from``,
+  since ``from`` is a Python keyword).
+- :func:`build_params` turns the keyword arguments of a named method into the OKX
+  params of one request, refusing unknown keywords and missing required parameters
+  with :class:`~okx_sync.errors.ValidationError` before anything is sent.
+
+Both REST named methods and WS order entry use :func:`build_params` /
+:func:`okx_value`, so a keyword means the same thing everywhere.
+
+Thread safety: everything here is immutable after the first (cached) load.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import keyword
+import re
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from importlib import resources
+from typing import Any, Literal
+
+import attrs
+
+from ..errors import ValidationError
+from .endpoints import Endpoint
+
+__all__ = [
+    "IRREGULAR",
+    "GROUP_ATTRS",
+    "ParamSpec",
+    "EndpointParams",
+    "to_okx",
+    "to_snake",
+    "okx_value",
+    "convert_keys",
+    "params_for",
+    "all_params",
+    "build_params",
+    "batch_keyword",
+    "SOURCE_COMMIT",
+]
+
+SOURCE_COMMIT = "0167ca33e9388ee4a14f019b0c859d84f8343571"
+"""Commit of github.com/qiuham/crypto-api-docs the ``docs`` rows were read from."""
+
+# Python name -> OKX name, for the names the camelCase rule cannot produce.
+IRREGULAR: Mapping[str, str] = {
+    "from_": "from",
+}
+_IRREGULAR_BACK: Mapping[str, str] = {v: k for k, v in IRREGULAR.items()}
+
+# Registry group (endpoints.tsv) -> attribute of the client (``client.asset``...).
+# Groups not listed keep their name (trade, account, market, public, algo, grid, signal,
+# recurring, dca, copytrading, rfq, rubik, finance, fiat, affiliate, support, spread).
+GROUP_ATTRS: Mapping[str, str] = {
+    "funding": "asset",
+    "sub-account": "subaccount",
+    "status": "system",
+}
+
+# A raw OKX name that is not a snake name: lower first letter, at least one capital.
+_RAW_OKX_RE = re.compile(r"^[a-z][a-zA-Z0-9]*[A-Z][a-zA-Z0-9]*$")
+
+Location = Literal["query", "body", "item"]
+Required = Literal["yes", "cond", "no"]
+
+
+def to_okx(name: str) -> str:
+    """The OKX name of a Python (snake_case) name: ``cl_ord_id`` -> ``clOrdId``.
+
+    Names without underscores are returned unchanged (``side``, ``instId``), so a raw
+    OKX name maps to itself. Pure; never raises.
+    """
+    if name in IRREGULAR:
+        return IRREGULAR[name]
+    if "_" not in name:
+        return name
+    head, *rest = name.split("_")
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+def to_snake(name: str) -> str:
+    """The Python name of an OKX name: ``clOrdId`` -> ``cl_ord_id``, ``from`` -> ``from_``.
+
+    Pure; never raises. ``to_okx(to_snake(n)) == n`` for every OKX parameter name in
+    the registry (checked by the tests).
+    """
+    if name in _IRREGULAR_BACK:
+        return _IRREGULAR_BACK[name]
+    snake = re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), name)
+    if keyword.iskeyword(snake):
+        return snake + "_"
+    return snake
+
+
+def okx_value(value: Any, *, where: str) -> Any:
+    """Convert one Python value to what OKX expects in a request.
+
+    ``Decimal`` -> plain decimal string (never exponent notation), ``int`` -> ``str``,
+    ``str``/``bool`` unchanged, mappings get their keys converted with :func:`to_okx`
+    (nested objects such as ``attachAlgoOrds`` items), sequences element-wise.
+
+    Raises ValidationError for ``float`` (prices and sizes must be exact: pass a
+    ``Decimal`` or a ``str``) and for other unsupported types; ``where`` names the
+    keyword in the message.
+    """
+    if isinstance(value, bool) or isinstance(value, str):
+        return value
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValidationError(f"{where}: {value} is not a finite number")
+        return format(value, "f")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        raise ValidationError(
+            f"{where}: float {value!r} refused; pass a Decimal or a str so the value is exact"
+        )
+    if isinstance(value, Mapping):
+        return convert_keys(value, where=where)
+    if isinstance(value, (list, tuple)):
+        return [okx_value(v, where=f"{where}[{i}]") for i, v in enumerate(value)]
+    raise ValidationError(f"{where}: unsupported value type {type(value).__name__}")
+
+
+def convert_keys(obj: Mapping[str, Any], *, where: str = "") -> dict[str, Any]:
+    """A copy of ``obj`` with snake_case keys turned into OKX names (values converted
+    with :func:`okx_value`; ``None`` values dropped). Raises ValidationError (floats)."""
+    out: dict[str, Any] = {}
+    for k, v in obj.items():
+        if v is None:
+            continue
+        out[to_okx(k)] = okx_value(v, where=f"{where}.{k}" if where else k)
+    return out
+
+
+@attrs.frozen
+class ParamSpec:
+    """One request parameter of one endpoint. Thread safety: immutable."""
+
+    okx: str
+    required: Required
+    location: Location
+
+    @property
+    def snake(self) -> str:
+        """The keyword argument name of the named method."""
+        return to_snake(self.okx)
+
+
+@attrs.frozen
+class EndpointParams:
+    """The declared request parameters of one endpoint. Thread safety: immutable.
+
+    ``kind`` is ``query`` (GET), ``body`` (JSON object) or ``items`` (JSON array whose
+    elements carry the ``params``). ``source`` names where the facts came from (see the
+    header of ``params.tsv``).
+    """
+
+    method: str
+    path: str
+    params: tuple[ParamSpec, ...]
+    kind: Literal["query", "body", "items"]
+    source: str
+
+    @functools.cached_property
+    def by_snake(self) -> dict[str, ParamSpec]:
+        """Params by keyword name."""
+        return {p.snake: p for p in self.params}
+
+    @functools.cached_property
+    def by_okx(self) -> dict[str, ParamSpec]:
+        """Params by OKX name."""
+        return {p.okx: p for p in self.params}
+
+    @property
+    def required(self) -> tuple[ParamSpec, ...]:
+        """The params that must be given (``required == "yes"``)."""
+        return tuple(p for p in self.params if p.required == "yes")
+
+
+@functools.cache
+def all_params() -> dict[tuple[str, str], EndpointParams]:
+    """Every endpoint's params keyed by ``(method, path)``, loaded once from ``params.tsv``."""
+    text = resources.files("okx_sync.rest").joinpath("params.tsv").read_text("utf-8")
+    lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
+    rows: dict[tuple[str, str], list[dict[str, str]]] = {}
+    for row in csv.DictReader(lines, delimiter="\t"):
+        rows.setdefault((row["method"], row["path"]), []).append(row)
+    out: dict[tuple[str, str], EndpointParams] = {}
+    for key, group in rows.items():
+        loc = group[0]["in"]
+        kind: Literal["query", "body", "items"] = (
+            "items" if loc == "item" else "query" if loc == "query" else "body"
+        )
+        specs = tuple(
+            ParamSpec(okx=r["param"], required=r["required"], location=r["in"])  # type: ignore[arg-type]
+            for r in group
+            if r["param"] != "-"
+        )
+        out[key] = EndpointParams(
+            method=key[0], path=key[1], params=specs, kind=kind, source=group[0]["source"]
+        )
+    return out
+
+
+def params_for(endpoint: Endpoint) -> EndpointParams:
+    """The declared params of ``endpoint``; raises KeyError when the data lacks it
+    (a test guarantees every registry row is covered)."""
+    return all_params()[endpoint.key]
+
+
+def batch_keyword(endpoint: Endpoint) -> str:
+    """The keyword that carries the list of elements of an array-body endpoint:
+    ``orders`` for the ``*batch-orders`` endpoints, ``items`` otherwise."""
+    return "orders" if endpoint.path.endswith("batch-orders") else "items"
+
+
+def _method_label(endpoint: Endpoint) -> str:
+    return f"{_group_attr(endpoint.group)}.{endpoint.name} ({endpoint.method} {endpoint.path})"
+
+
+def _group_attr(group: str) -> str:
+    return GROUP_ATTRS.get(group, group)
+
+
+def _map_fields(
+    spec: EndpointParams,
+    given: Mapping[str, Any],
+    *,
+    label: str,
+    where: str,
+) -> dict[str, Any]:
+    """Map one object's keyword names to OKX names, refusing unknown ones and missing
+    required ones. Raw OKX names (camelCase) that are not declared pass through."""
+    out: dict[str, Any] = {}
+    for key, value in given.items():
+        if value is None:
+            continue
+        p = spec.by_snake.get(key)
+        if p is None:
+            p = spec.by_okx.get(key)
+        if p is not None:
+            okx = p.okx
+        elif _RAW_OKX_RE.match(key):
+            okx = key  # a raw OKX field the data does not know yet: passed unchanged
+        else:
+            known = ", ".join(sorted(spec.by_snake)) or "(none)"
+            raise ValidationError(
+                f"{label}: unknown keyword {key!r}{where}; known keywords: {known}; "
+                "pass raw OKX fields through extra={...}"
+            )
+        if okx in out:
+            raise ValidationError(f"{label}: parameter {okx!r}{where} given twice")
+        out[okx] = okx_value(value, where=f"{key}{where}")
+    return out
+
+
+def _check_required(
+    spec: EndpointParams, obj: Mapping[str, Any], *, label: str, where: str
+) -> None:
+    missing = [p for p in spec.required if p.okx not in obj]
+    if missing:
+        names = ", ".join(f"{p.snake} ({p.okx})" for p in missing)
+        raise ValidationError(f"{label}: missing required parameter(s) {names}{where}")
+
+
+def build_params(
+    endpoint: Endpoint,
+    kwargs: Mapping[str, Any],
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any] | list[dict[str, Any]]:
+    """The OKX params of one call of ``endpoint`` from a named method's keywords.
+
+    - Declared keywords (snake_case, e.g. ``inst_id``) become OKX names (``instId``);
+      the OKX spelling of a declared name is accepted too.
+    - ``None`` means "not given" and is left out.
+    - Undeclared camelCase names (``newField``) and everything in ``extra`` are raw OKX
+      params and pass through unchanged (values still converted by :func:`okx_value`).
+    - Array-body endpoints take their elements under :func:`batch_keyword` (``orders``
+      or ``items``); each element is mapped and checked the same way; ``extra`` is
+      merged into every element.
+
+    Raises ValidationError naming the keyword and the method for an unknown keyword, a
+    missing required parameter, a float value or an empty batch. Pure.
+    """
+    spec = params_for(endpoint)
+    label = _method_label(endpoint)
+    raw_extra = {k: okx_value(v, where=f"extra[{k!r}]") for k, v in (extra or {}).items()}
+    if spec.kind == "items":
+        kw = batch_keyword(endpoint)
+        unknown = [k for k in kwargs if k != kw and kwargs[k] is not None]
+        if unknown:
+            raise ValidationError(
+                f"{label}: unknown keyword {unknown[0]!r}; this endpoint takes a list of "
+                f"elements as {kw}=[{{...}}, ...]"
+            )
+        elems = kwargs.get(kw)
+        if (
+            elems is None
+            or isinstance(elems, (str, bytes, Mapping))
+            or not isinstance(elems, Sequence)
+        ):
+            raise ValidationError(f"{label}: {kw} must be a non-empty list of mappings")
+        if not elems:
+            raise ValidationError(f"{label}: {kw} is empty")
+        items: list[dict[str, Any]] = []
+        for i, el in enumerate(elems):
+            if not isinstance(el, Mapping):
+                raise ValidationError(f"{label}: {kw}[{i}] is not a mapping")
+            obj = _map_fields(spec, el, label=label, where=f" in {kw}[{i}]")
+            obj.update(raw_extra)
+            _check_required(spec, obj, label=label, where=f" in {kw}[{i}]")
+            items.append(obj)
+        return items
+    obj = _map_fields(spec, kwargs, label=label, where="")
+    obj.update(raw_extra)
+    _check_required(spec, obj, label=label, where="")
+    return obj
