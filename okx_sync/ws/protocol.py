@@ -1,0 +1,354 @@
+"""OKX V5 WebSocket protocol: URLs, request frames, message classification. Pure.
+
+Everything here builds or inspects JSON text and dicts; nothing does I/O, holds
+state between calls or starts a thread, so every function is safe to call from
+any thread.
+
+Facts used (``okx-v5-facts.md``): URLs §4.1, login §4.2, subscribe/unsubscribe
+§4.3 (one ack per arg, ``id`` echoed), heartbeat §4.4 (text ``ping``/``pong``),
+``notice`` 64008 §4.5, push envelope §4.6, WS order ops §6.5, limits §2.7
+(64 KB subscribe payload, 480 ops per hour per connection, 3 connections per
+second), error and close codes §3.5.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from ..auth import Credentials, ws_login_args
+from ..errors import AUTH_CODES, ValidationError
+
+__all__ = [
+    "WS_HOSTS",
+    "ws_url",
+    "service_of_url",
+    "MAX_FRAME_BYTES",
+    "OPS_PER_HOUR",
+    "CONNECTIONS_PER_SECOND",
+    "NOTICE_RECONNECT_CODE",
+    "LOGIN_FATAL_CODES",
+    "LOGIN_FATAL_CLOSE_CODES",
+    "ArgKey",
+    "Kind",
+    "SubFrame",
+    "arg_key",
+    "normalize_args",
+    "op_frame",
+    "batch_frames",
+    "login_frame",
+    "order_frame",
+    "classify",
+    "push_key",
+    "is_login_fatal",
+    "parse_close_frame",
+    "arg_hint_from_error",
+    "match_hint",
+    "PING",
+    "PONG",
+    "dedupe_handoff",
+]
+
+PING = "ping"
+PONG = b"pong"
+
+#: (service, demo) -> URL (facts §4.1).
+WS_HOSTS: Mapping[tuple[str, bool], str] = {
+    ("public", False): "wss://ws.okx.com:8443/ws/v5/public",
+    ("private", False): "wss://ws.okx.com:8443/ws/v5/private",
+    ("business", False): "wss://ws.okx.com:8443/ws/v5/business",
+    ("public", True): "wss://wspap.okx.com:8443/ws/v5/public",
+    ("private", True): "wss://wspap.okx.com:8443/ws/v5/private",
+    ("business", True): "wss://wspap.okx.com:8443/ws/v5/business",
+}
+
+#: Total subscribe payload per frame (facts §2.7); a bigger frame is closed with 1009.
+MAX_FRAME_BYTES = 64 * 1024
+#: subscribe + unsubscribe + login requests per hour per connection (facts §2.7).
+OPS_PER_HOUR = 480
+#: new connections per second per IP (facts §2.7).
+CONNECTIONS_PER_SECOND = 3
+#: ``notice`` code announcing a service upgrade (facts §4.5).
+NOTICE_RECONNECT_CODE = "64008"
+
+#: Login error codes after which reconnecting cannot help (facts §3.5). 63999 is
+#: an OKX internal error and is retried.
+LOGIN_FATAL_CODES = frozenset(c for c in AUTH_CODES if c.startswith("6") and c != "63999")
+#: Close codes meaning the credentials were refused: 4001 login failed, 4007 key
+#: updated or deleted (facts §3.5).
+LOGIN_FATAL_CLOSE_CODES = frozenset({4001, 4007})
+
+#: Hashable identity of a subscription argument (sorted items, ``uid`` dropped).
+ArgKey = tuple[tuple[str, str], ...]
+
+_ID_RE = re.compile(r"^[A-Za-z0-9]{1,32}$")
+_COMPACT = (",", ":")
+
+
+def ws_url(service: str, *, demo: bool = False) -> str:
+    """The OKX WebSocket URL of ``service`` ("public", "private" or "business").
+
+    Raises ``ValidationError`` for another service name.
+    """
+    try:
+        return WS_HOSTS[(service, bool(demo))]
+    except KeyError:
+        raise ValidationError(
+            f"unknown WS service {service!r}: expected public, private or business"
+        ) from None
+
+
+def service_of_url(url: str) -> str:
+    """``"public"``, ``"private"``, ``"business"`` from a URL path, else ``"ws"``."""
+    path = url.split("?", 1)[0].rstrip("/")
+    last = path.rsplit("/", 1)[-1]
+    return last if last in ("public", "private", "business") else "ws"
+
+
+def arg_key(arg: Mapping[str, Any]) -> ArgKey:
+    """Identity of a subscription arg: its items as strings, sorted, without ``uid``.
+
+    OKX adds ``uid`` to private pushes' ``arg``; acks and pushes of the same
+    subscription therefore map to the same key as the arg that was sent.
+    """
+    return tuple(sorted((str(k), str(v)) for k, v in arg.items() if k != "uid"))
+
+
+def normalize_args(args: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Validate subscription args and drop duplicates, keeping the first order.
+
+    Accepts one dict or an iterable of dicts. Each needs a non-empty string
+    ``channel``; values must be strings (OKX wire names, e.g. ``instId``).
+    Raises ``ValidationError`` naming the bad arg; nothing is sent.
+    """
+    if isinstance(args, Mapping):
+        items: list[Any] = [args]
+    else:
+        if isinstance(args, str | bytes):
+            raise ValidationError("args must be a dict or a list of dicts, not a string")
+        items = list(args)
+    if not items:
+        raise ValidationError("no subscription args given")
+    out: list[dict[str, Any]] = []
+    seen: set[ArgKey] = set()
+    for arg in items:
+        if not isinstance(arg, Mapping):
+            raise ValidationError(f"subscription arg must be a dict, got {type(arg).__name__}")
+        channel = arg.get("channel")
+        if not isinstance(channel, str) or not channel:
+            raise ValidationError(f"subscription arg needs a 'channel' string: {dict(arg)!r}")
+        for k, v in arg.items():
+            if not isinstance(k, str) or not isinstance(v, str):
+                raise ValidationError(
+                    f"subscription arg keys and values must be strings (OKX names): {dict(arg)!r}"
+                )
+        key = arg_key(arg)
+        if key not in seen:
+            seen.add(key)
+            out.append(dict(arg))
+    return out
+
+
+def _check_id(req_id: str) -> str:
+    if not _ID_RE.match(req_id):
+        raise ValidationError(f"WS request id must be 1-32 letters/digits, got {req_id!r}")
+    return req_id
+
+
+def op_frame(op: str, args: Sequence[Any], req_id: str | None = None) -> str:
+    """JSON text of ``{"id":..., "op": op, "args": args}`` (``id`` omitted when None)."""
+    body: dict[str, Any] = {}
+    if req_id is not None:
+        body["id"] = _check_id(req_id)
+    body["op"] = op
+    body["args"] = list(args)
+    return json.dumps(body, separators=_COMPACT)
+
+
+@attrs.frozen
+class SubFrame:
+    """One subscribe/unsubscribe frame: its ``id``, the args it carries and the text.
+
+    Thread safety: immutable.
+    """
+
+    req_id: str
+    args: tuple[dict[str, Any], ...]
+    text: str
+
+
+def batch_frames(
+    op: str,
+    args: Sequence[Mapping[str, Any]],
+    next_id: Callable[[], str],
+    *,
+    max_bytes: int = MAX_FRAME_BYTES,
+    max_args: int | None = None,
+) -> list[SubFrame]:
+    """Pack ``args`` into as few ``op`` frames as fit ``max_bytes`` each (UTF-8 size).
+
+    Order is kept. ``next_id`` supplies each frame's ``id``; ``max_args`` caps
+    the args per frame (1 isolates each arg). Raises ``ValidationError`` when a
+    single arg cannot fit a frame on its own.
+    """
+    frames: list[SubFrame] = []
+    current: list[dict[str, Any]] = []
+    current_id = ""
+    size = 0
+
+    def flush() -> None:
+        if current:
+            text = op_frame(op, current, current_id)
+            frames.append(SubFrame(current_id, tuple(current), text))
+
+    for arg in args:
+        encoded = len(json.dumps(arg, separators=_COMPACT).encode("utf-8"))
+        if not current:
+            current_id = next_id()
+            size = len(op_frame(op, [], current_id).encode("utf-8"))
+            if size + encoded > max_bytes:
+                raise ValidationError(f"subscription arg larger than {max_bytes} bytes: {arg!r}")
+            current = [dict(arg)]
+            size += encoded
+            continue
+        full = max_args is not None and len(current) >= max_args
+        if full or size + 1 + encoded > max_bytes:  # +1 for the separating comma
+            flush()
+            current = []
+            current_id = next_id()
+            size = len(op_frame(op, [], current_id).encode("utf-8"))
+            if size + encoded > max_bytes:
+                raise ValidationError(f"subscription arg larger than {max_bytes} bytes: {arg!r}")
+            current = [dict(arg)]
+            size += encoded
+        else:
+            current.append(dict(arg))
+            size += 1 + encoded
+    flush()
+    return frames
+
+
+def login_frame(creds: Credentials, epoch_s: int) -> str:
+    """The ``login`` op text for Unix seconds ``epoch_s`` (facts §4.2).
+
+    The text carries the passphrase and a signature: never log it.
+    """
+    return op_frame("login", [ws_login_args(creds, epoch_s)])
+
+
+def order_frame(
+    req_id: str, op: str, args: Sequence[Mapping[str, Any]], *, exp_time_ms: int | None = None
+) -> str:
+    """A WS trade op (``order``, ``batch-orders``, ``cancel-order``...) with ``id`` (facts §6.5)."""
+    body: dict[str, Any] = {"id": _check_id(req_id), "op": op}
+    if exp_time_ms is not None:
+        body["expTime"] = str(int(exp_time_ms))
+    body["args"] = [dict(a) for a in args]
+    return json.dumps(body, separators=_COMPACT)
+
+
+class Kind(enum.Enum):
+    """What a decoded message is."""
+
+    PUSH = "push"  # {"arg":..., "data":[...]}
+    EVENT = "event"  # {"event": "subscribe" | "error" | "login" | "notice" | ...}
+    REPLY = "reply"  # {"id":..., "op": "order" | ..., "code":..., "data":[...]}
+    OTHER = "other"
+
+
+def classify(msg: Mapping[str, Any]) -> Kind:
+    """Classify a decoded message (facts §4.3, §4.6, §6.5)."""
+    if "event" in msg:
+        return Kind.EVENT
+    if "data" in msg and "arg" in msg:
+        return Kind.PUSH
+    if "op" in msg and "id" in msg:
+        return Kind.REPLY
+    return Kind.OTHER
+
+
+def push_key(msg: Mapping[str, Any]) -> tuple[str, str]:
+    """The ordering key of a push: ``(channel, instId)`` of its ``arg`` ("" when absent)."""
+    arg = msg.get("arg") or {}
+    return (arg.get("channel") or "", arg.get("instId") or "")
+
+
+def is_login_fatal(code: str | int | None) -> bool:
+    """True when a login error/close code means retrying cannot help.
+
+    Codes 60004-60032 (see ``LOGIN_FATAL_CODES``) and close codes 4001/4007.
+    """
+    if code is None:
+        return False
+    text = str(code)
+    if text in LOGIN_FATAL_CODES:
+        return True
+    return text.isdigit() and int(text) in LOGIN_FATAL_CLOSE_CODES
+
+
+def parse_close_frame(data: bytes) -> tuple[int | None, str]:
+    """``(code, reason)`` of a close frame payload (``(None, "")`` when empty)."""
+    if len(data) < 2:
+        return None, ""
+    code = int.from_bytes(data[:2], "big")
+    return code, data[2:].decode("utf-8", "replace")
+
+
+_HINT_RE = re.compile(r"channel:(?P<body>[^ ]+?)\s+doesn't exist")
+
+
+def arg_hint_from_error(event: Mapping[str, Any]) -> dict[str, str] | None:
+    """Best guess of which arg an ``error`` event refers to.
+
+    Uses the event's ``arg`` when OKX sent one; else parses OKX's message
+    ``Wrong URL or channel:candle1m,instId:BTC-USD-SWAP doesn't exist...`` into
+    ``{"channel": "candle1m", "instId": "BTC-USD-SWAP"}``. None when neither.
+    """
+    arg = event.get("arg")
+    if isinstance(arg, Mapping) and arg.get("channel"):
+        return {str(k): str(v) for k, v in arg.items()}
+    m = _HINT_RE.search(str(event.get("msg") or ""))
+    if not m:
+        return None
+    parts = m.group("body").split(",")
+    hint: dict[str, str] = {"channel": parts[0]}
+    for part in parts[1:]:
+        k, sep, v = part.partition(":")
+        if not sep:
+            return None
+        hint[k] = v
+    return hint
+
+
+def match_hint(hint: Mapping[str, str], candidates: Iterable[Mapping[str, Any]]) -> list[Any]:
+    """The candidates whose items include every item of ``hint``."""
+    items = set(hint.items())
+    return [c for c in candidates if items <= {(str(k), str(v)) for k, v in c.items()}]
+
+
+def dedupe_handoff(
+    buffered: Sequence[Mapping[str, Any]], last_delivered: Mapping[ArgKey, Any]
+) -> list[Mapping[str, Any]]:
+    """Pushes buffered on a new connection that the old one had not delivered yet.
+
+    ``buffered``: pushes received on the new connection before it took over,
+    in order. ``last_delivered``: per subscription (``arg_key``) the ``data``
+    of the last push the old connection delivered. For each subscription, the
+    buffered pushes up to and including the last one equal to that ``data``
+    are dropped (the old connection delivered them); when none is equal, all
+    are kept (no overlap, or the new one starts with a fresh snapshot).
+    """
+    cut: dict[ArgKey, int] = {}
+    keys = [arg_key(m.get("arg") or {}) for m in buffered]
+    for i, (key, msg) in enumerate(zip(keys, buffered, strict=True)):
+        last = last_delivered.get(key)
+        if last is not None and msg.get("data") == last:
+            cut[key] = i
+    return [
+        m for i, (key, m) in enumerate(zip(keys, buffered, strict=True)) if i > cut.get(key, -1)
+    ]
