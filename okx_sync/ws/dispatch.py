@@ -1,0 +1,498 @@
+"""Handler dispatch for WebSocket messages: inline or a bounded worker pool.
+
+A ``DispatchPath`` (one for typed handlers, one for raw handlers) takes each
+message from the reader thread and either calls the handlers right there
+(``inline``: lowest latency, a slow handler slows the reader) or puts it on a
+bounded queue served by ``workers`` threads (``pool``). In a pool, messages with
+the same key (``(channel, instId)``) always go to the same worker, so their
+order is kept; different keys run in parallel.
+
+When the queue is full the path's overflow policy decides (see
+``overflow_decision``): ``block`` makes the reader wait for room (it keeps
+checking whether it must stop, and the heartbeat sees that it is blocked, not
+dead), ``drop`` drops and counts the message, ``disconnect`` counts it and
+asks the connection to reconnect.
+
+Switching mode while running (``DispatchPath.configure``) never loses,
+duplicates or reorders a message: the new mode takes over at the next message
+the reader submits, after the old pool has drained.
+
+Thread safety: ``submit`` is called by one reader thread at a time;
+``configure``, ``stop`` and the read-only properties may be called from any
+thread (including a handler). No lock is held while a handler runs.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Hashable, Mapping
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "DispatchConfig",
+    "Admission",
+    "SubmitResult",
+    "overflow_decision",
+    "WorkerPool",
+    "DispatchPath",
+    "MODES",
+    "OVERFLOW_POLICIES",
+]
+
+log = logging.getLogger("okx_sync.ws")
+
+MODES = ("inline", "pool")
+OVERFLOW_POLICIES = ("block", "drop", "disconnect")
+
+# Slice of a blocked reader's wait: how quickly it notices that it must stop.
+_BLOCK_SLICE_S = 0.05
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[Any, Any, Any], None]:
+    def check(_inst: Any, attribute: Any, value: Any) -> None:
+        if value not in choices:
+            raise ValueError(f"{attribute.name} must be one of {', '.join(choices)}; got {value!r}")
+
+    return check
+
+
+def _positive_int(_inst: Any, attribute: Any, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{attribute.name} must be a positive int, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class DispatchConfig:
+    """How one dispatch path delivers messages. Frozen; validated when built (ValueError).
+
+    - ``mode``: ``"inline"`` (on the reader thread) or ``"pool"``.
+    - ``queue_size``: pool capacity (messages queued or being handled).
+    - ``workers``: pool threads; order is kept per key.
+    - ``overflow``: ``"block"`` (default), ``"drop"`` or ``"disconnect"``.
+
+    Thread safety: immutable.
+    """
+
+    mode: str = attrs.field(default="inline", validator=_one_of(MODES))
+    queue_size: int = attrs.field(default=10_000, validator=_positive_int)
+    workers: int = attrs.field(default=1, validator=_positive_int)
+    overflow: str = attrs.field(default="block", validator=_one_of(OVERFLOW_POLICIES))
+
+    @classmethod
+    def coerce(cls, value: DispatchConfig | str | Mapping[str, Any] | None) -> DispatchConfig:
+        """Build from a config, a mode name (``"inline"``/``"pool"``), a dict of fields, or None.
+
+        Raises ``ValueError`` for anything else or bad values.
+        """
+        if value is None:
+            return cls()
+        if isinstance(value, DispatchConfig):
+            return value
+        if isinstance(value, str):
+            return cls(mode=value)
+        if isinstance(value, Mapping):
+            return cls(**dict(value))
+        raise ValueError(
+            f"dispatch must be 'inline', 'pool', a dict or a DispatchConfig: {value!r}"
+        )
+
+
+class Admission(enum.Enum):
+    """What to do with a message offered to a pool."""
+
+    ACCEPT = "accept"
+    WAIT = "wait"
+    DROP = "drop"
+    DISCONNECT = "disconnect"
+
+
+def overflow_decision(policy: str, queued: int, capacity: int) -> Admission:
+    """The overflow policy as a pure decision.
+
+    ``ACCEPT`` while there is room; when full: ``WAIT`` for ``block``,
+    ``DROP`` for ``drop``, ``DISCONNECT`` for ``disconnect``.
+    """
+    if queued < capacity:
+        return Admission.ACCEPT
+    if policy == "drop":
+        return Admission.DROP
+    if policy == "disconnect":
+        return Admission.DISCONNECT
+    return Admission.WAIT
+
+
+class SubmitResult(enum.Enum):
+    """Outcome of ``DispatchPath.submit``."""
+
+    DELIVERED = "delivered"  # handled inline
+    QUEUED = "queued"
+    DROPPED = "dropped"
+    DISCONNECT = "disconnect"  # queue full under the disconnect policy
+    STOPPED = "stopped"  # the reader was asked to stop while blocked
+
+
+class WorkerPool:
+    """A bounded, key-ordered queue served by named worker threads.
+
+    ``put`` (reader thread) offers a message; ``drain`` waits until everything
+    queued was handled; ``stop`` discards what is still queued, stops the
+    workers and joins them. The capacity counts messages queued *and* being
+    handled, so memory stays bounded by ``queue_size``.
+
+    Thread safety: ``put`` from one thread at a time; everything else from any thread.
+    """
+
+    def __init__(
+        self,
+        deliver: Callable[[Any], None],
+        *,
+        queue_size: int,
+        workers: int,
+        overflow: str,
+        thread_prefix: str,
+        on_error: Callable[[BaseException], None],
+        monotonic: Callable[[], float],
+    ) -> None:
+        self._deliver = deliver
+        self._cap = queue_size
+        self._n = workers
+        self._overflow = overflow
+        self._prefix = thread_prefix
+        self._on_error = on_error
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._not_full = threading.Condition(self._lock)
+        self._empty = threading.Condition(self._lock)
+        self._work = [threading.Condition(self._lock) for _ in range(workers)]
+        self._queues: list[deque[Any]] = [deque() for _ in range(workers)]
+        self._idle = [False] * workers
+        # Items per lock round trip: big enough to amortise locking, small
+        # enough that the reader keeps running while a worker works.
+        self._batch = max(1, min(64, queue_size // (4 * workers)))
+        self._count = 0
+        self._high_water = 0
+        self._stopping = False
+        self._blocked_since: float | None = None
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """Start the worker threads (``<prefix>-0`` ...)."""
+        for i in range(self._n):
+            t = threading.Thread(
+                target=self._run, args=(i,), name=f"{self._prefix}-{i}", daemon=True
+            )
+            self._threads.append(t)
+            t.start()
+
+    @property
+    def capacity(self) -> int:
+        """The configured ``queue_size``."""
+        return self._cap
+
+    @property
+    def qsize(self) -> int:
+        """Messages queued or being handled now."""
+        return self._count
+
+    @property
+    def high_water(self) -> int:
+        """The largest ``qsize`` seen."""
+        return self._high_water
+
+    @property
+    def blocked_since(self) -> float | None:
+        """Monotonic time the reader started waiting for room, or None."""
+        return self._blocked_since
+
+    def put(self, key: Hashable, item: Any, should_stop: Callable[[], bool]) -> SubmitResult:
+        """Offer ``item``; the overflow policy decides when the queue is full."""
+        i = hash(key) % self._n if self._n > 1 else 0
+        with self._lock:
+            if self._stopping:
+                return SubmitResult.STOPPED
+            decision = overflow_decision(self._overflow, self._count, self._cap)
+            if decision is Admission.DROP:
+                return SubmitResult.DROPPED
+            if decision is Admission.DISCONNECT:
+                return SubmitResult.DISCONNECT
+            if decision is Admission.WAIT:
+                self._blocked_since = self._monotonic()
+                try:
+                    while self._count >= self._cap:
+                        if self._stopping or should_stop():
+                            return SubmitResult.STOPPED
+                        self._not_full.wait(_BLOCK_SLICE_S)
+                finally:
+                    self._blocked_since = None
+            self._queues[i].append(item)
+            self._count += 1
+            if self._count > self._high_water:
+                self._high_water = self._count
+            if self._idle[i]:
+                self._work[i].notify()
+        return SubmitResult.QUEUED
+
+    def drain(self, should_stop: Callable[[], bool], timeout: float | None = None) -> bool:
+        """Wait until every queued message was handled; False if stopped or timed out."""
+        deadline = None if timeout is None else self._monotonic() + timeout
+        with self._lock:
+            while self._count > 0:
+                if self._stopping or should_stop():
+                    return False
+                wait = _BLOCK_SLICE_S
+                if deadline is not None:
+                    left = deadline - self._monotonic()
+                    if left <= 0:
+                        return False
+                    wait = min(wait, left)
+                self._empty.wait(wait)
+        return True
+
+    def stop(self, timeout: float) -> bool:
+        """Discard queued messages, stop the workers and join them within ``timeout``.
+
+        Returns True when every worker ended. A worker calling ``stop`` does not join itself.
+        """
+        with self._lock:
+            self._stopping = True
+            for q in self._queues:
+                self._count -= len(q)
+                q.clear()
+            for c in self._work:
+                c.notify_all()
+            self._not_full.notify_all()
+            self._empty.notify_all()
+        deadline = self._monotonic() + timeout
+        me = threading.current_thread()
+        ok = True
+        for t in self._threads:
+            if t is me:
+                continue
+            t.join(max(0.0, deadline - self._monotonic()))
+            ok = ok and not t.is_alive()
+        return ok
+
+    def _run(self, i: int) -> None:
+        q = self._queues[i]
+        cond = self._work[i]
+        deliver = self._deliver
+        while True:
+            with self._lock:
+                while not q:
+                    if self._stopping:
+                        return
+                    self._idle[i] = True
+                    cond.wait()
+                    self._idle[i] = False
+                n = min(len(q), self._batch)
+                items = [q.popleft() for _ in range(n)]
+            for item in items:
+                try:
+                    deliver(item)
+                except Exception as exc:  # the deliver function reports handler errors itself
+                    self._on_error(exc)
+            with self._lock:
+                self._count -= n
+                if not self._stopping:
+                    self._not_full.notify()
+                    if self._count == 0:
+                        self._empty.notify_all()
+
+
+class DispatchPath:
+    """One dispatch path (typed or raw), inline or pool, switchable while running.
+
+    ``deliver(item)`` is the function that calls the user's handlers for one
+    message; it runs on the reader thread (inline) or a worker (pool).
+    ``submit`` is the reader's entry point; ``configure`` switches mode or
+    pool size, taking effect at the next ``submit`` after the old pool has
+    drained. Counters: ``dropped``, ``disconnects``.
+
+    Thread safety: ``submit`` from one reader thread at a time; the rest from
+    any thread.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        deliver: Callable[[Any], None],
+        config: DispatchConfig,
+        *,
+        thread_prefix: str,
+        on_error: Callable[[BaseException], None],
+        monotonic: Callable[[], float],
+    ) -> None:
+        self.name = name
+        self._deliver = deliver
+        self._prefix = thread_prefix
+        self._on_error = on_error
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._config = config
+        self._active: WorkerPool | None = None
+        self._active_config = config
+        self._requested: WorkerPool | None = None
+        self._switch_pending = False
+        self._retired_high_water = 0
+        self._running = False
+        self.dropped = 0
+        self.disconnects = 0
+
+    # -- configuration -------------------------------------------------------------
+    @property
+    def config(self) -> DispatchConfig:
+        """The requested configuration (active once the reader applies it)."""
+        return self._config
+
+    def _new_pool(self, cfg: DispatchConfig) -> WorkerPool | None:
+        if cfg.mode != "pool":
+            return None
+        pool = WorkerPool(
+            self._deliver,
+            queue_size=cfg.queue_size,
+            workers=cfg.workers,
+            overflow=cfg.overflow,
+            thread_prefix=self._prefix,
+            on_error=self._on_error,
+            monotonic=self._monotonic,
+        )
+        pool.start()
+        return pool
+
+    def start(self) -> None:
+        """Create the configured pool (if any) and its threads. Idempotent."""
+        with self._lock:
+            if self._running:
+                return
+            self._running = True
+            self._active = self._new_pool(self._config)
+            self._active_config = self._config
+            self._requested = self._active
+            self._switch_pending = False
+
+    def configure(self, config: DispatchConfig) -> None:
+        """Switch to ``config``; before ``start`` it only sets the configuration.
+
+        The reader applies it at its next message after draining the old pool,
+        so nothing is lost, duplicated or reordered across the switch.
+        """
+        stale: WorkerPool | None = None
+        with self._lock:
+            self._config = config
+            if not self._running:
+                return
+            if self._requested is not self._active:
+                stale = self._requested  # requested before but never used
+            self._requested = self._new_pool(config)
+            self._switch_pending = True
+        if stale is not None:
+            self._retire(stale)
+
+    def _retire(self, pool: WorkerPool) -> None:
+        self._retired_high_water = max(self._retired_high_water, pool.high_water)
+        pool.stop(2.0)
+
+    def _apply_switch(self, should_stop: Callable[[], bool]) -> WorkerPool | None | bool:
+        with self._lock:
+            target = self._requested
+            target_cfg = self._config
+        old = self._active
+        if old is not None and old is not target:
+            if not old.drain(should_stop):
+                return False
+        with self._lock:
+            self._active = target
+            self._active_config = target_cfg
+            self._switch_pending = self._requested is not target
+        if old is not None and old is not target:
+            self._retire(old)
+        log.debug(
+            "ws dispatch switched",
+            extra={"path": self.name, "mode": target_cfg.mode, "workers": target_cfg.workers},
+        )
+        return target
+
+    # -- hot path ------------------------------------------------------------------
+    def submit(self, key: Hashable, item: Any, should_stop: Callable[[], bool]) -> SubmitResult:
+        """Deliver or queue one message (reader thread). Counts drops and disconnects."""
+        pool = self._active
+        if self._switch_pending:
+            switched = self._apply_switch(should_stop)
+            if switched is False:
+                return SubmitResult.STOPPED
+            pool = switched  # type: ignore[assignment]
+        if pool is None:
+            if not self._running:
+                return SubmitResult.STOPPED
+            try:
+                self._deliver(item)
+            except Exception as exc:
+                self._on_error(exc)
+            return SubmitResult.DELIVERED
+        result = pool.put(key, item, should_stop)
+        if result is SubmitResult.DROPPED:
+            self.dropped += 1
+        elif result is SubmitResult.DISCONNECT:
+            self.dropped += 1
+            self.disconnects += 1
+        return result
+
+    # -- introspection -------------------------------------------------------------
+    @property
+    def qsize(self) -> int:
+        """Messages queued or being handled (old and new pool during a switch)."""
+        active, requested = self._active, self._requested
+        n = active.qsize if active is not None else 0
+        if requested is not None and requested is not active:
+            n += requested.qsize
+        return n
+
+    @property
+    def capacity(self) -> int:
+        """The requested pool's ``queue_size``; 0 in inline mode."""
+        cfg = self._config
+        return cfg.queue_size if cfg.mode == "pool" else 0
+
+    @property
+    def high_water(self) -> int:
+        """Largest queue length seen by any pool of this path."""
+        best = self._retired_high_water
+        for pool in (self._active, self._requested):
+            if pool is not None:
+                best = max(best, pool.high_water)
+        return best
+
+    @property
+    def blocked_since(self) -> float | None:
+        """When the reader started waiting for room in this path's pool, or None."""
+        pool = self._active
+        return pool.blocked_since if pool is not None else None
+
+    @property
+    def mode(self) -> str:
+        """The mode currently applied by the reader."""
+        return self._active_config.mode
+
+    def stop(self, timeout: float = 2.0) -> bool:
+        """Stop every pool (queued messages are discarded) and join its workers.
+
+        Returns True when every worker ended within ``timeout``. Idempotent;
+        ``start`` may be called again afterwards.
+        """
+        with self._lock:
+            pools = {id(p): p for p in (self._active, self._requested) if p is not None}
+            self._active = None
+            self._requested = None
+            self._switch_pending = False
+            self._running = False
+        deadline = self._monotonic() + timeout
+        ok = True
+        for pool in pools.values():
+            self._retired_high_water = max(self._retired_high_water, pool.high_water)
+            ok = pool.stop(max(0.0, deadline - self._monotonic())) and ok
+        return ok

@@ -1,0 +1,251 @@
+"""okx_sync.ws.dispatch: overflow decisions, bounded pools, per-key order, live switching."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from okx_sync.ws.dispatch import (
+    Admission,
+    DispatchConfig,
+    DispatchPath,
+    SubmitResult,
+    WorkerPool,
+    overflow_decision,
+)
+
+
+def never() -> bool:
+    return False
+
+
+def test_overflow_decision_table():
+    assert overflow_decision("block", 0, 1) is Admission.ACCEPT
+    assert overflow_decision("drop", 4, 5) is Admission.ACCEPT
+    assert overflow_decision("block", 5, 5) is Admission.WAIT
+    assert overflow_decision("drop", 5, 5) is Admission.DROP
+    assert overflow_decision("disconnect", 6, 5) is Admission.DISCONNECT
+
+
+def test_config_validation_and_coerce():
+    assert DispatchConfig.coerce(None) == DispatchConfig()
+    assert DispatchConfig.coerce("pool").mode == "pool"
+    cfg = DispatchConfig.coerce({"mode": "pool", "queue_size": 8, "workers": 2, "overflow": "drop"})
+    assert (cfg.queue_size, cfg.workers, cfg.overflow) == (8, 2, "drop")
+    for bad in ({"mode": "async"}, {"queue_size": 0}, {"workers": -1}, {"overflow": "spill"}):
+        with pytest.raises(ValueError):
+            DispatchConfig(**bad)
+    with pytest.raises(ValueError):
+        DispatchConfig.coerce(3)  # type: ignore[arg-type]
+
+
+class Recorder:
+    """A deliver function recording (key, n) per thread, optionally slow or gated."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.items: list[tuple[str, int]] = []
+        self.threads: set[str] = set()
+        self.lock = threading.Lock()
+        self.delay = delay
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def __call__(self, item: tuple[str, int]) -> None:
+        self.gate.wait(5)
+        if self.delay:
+            time.sleep(self.delay)
+        with self.lock:
+            self.items.append(item)
+            self.threads.add(threading.current_thread().name)
+
+
+def make_path(rec, cfg, errors=None):
+    return DispatchPath(
+        "typed",
+        rec,
+        cfg,
+        thread_prefix="okx-ws-test-typed",
+        on_error=(errors.append if errors is not None else lambda e: None),
+        monotonic=time.monotonic,
+    )
+
+
+def wait_for(pred, timeout=5.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.002)
+    return pred()
+
+
+def test_pool_keeps_per_key_order_across_workers():
+    rec = Recorder()
+    path = make_path(rec, DispatchConfig(mode="pool", queue_size=64, workers=4))
+    path.start()
+    keys = [f"K{i}" for i in range(8)]
+    for n in range(300):
+        for k in keys:
+            assert path.submit((k, ""), (k, n), never) is SubmitResult.QUEUED
+    assert wait_for(lambda: len(rec.items) == 300 * len(keys))
+    for k in keys:
+        assert [n for kk, n in rec.items if kk == k] == list(range(300))
+    assert len(rec.threads) > 1  # really ran in parallel workers
+    assert all(t.startswith("okx-ws-test-typed-") for t in rec.threads)
+    assert path.high_water <= 64
+    assert path.stop(2.0)
+    assert not [t for t in threading.enumerate() if t.name.startswith("okx-ws-test-")]
+
+
+def test_drop_policy_counts_and_stays_bounded():
+    rec = Recorder()
+    rec.gate.clear()  # the handler is stuck until released
+    path = make_path(rec, DispatchConfig(mode="pool", queue_size=10, workers=1, overflow="drop"))
+    path.start()
+    results = [path.submit(("k", ""), ("k", n), never) for n in range(1000)]
+    assert results.count(SubmitResult.QUEUED) == 10
+    assert path.dropped == 990
+    assert path.qsize == 10 and path.high_water == 10
+    rec.gate.set()
+    assert wait_for(lambda: len(rec.items) == 10)
+    assert [n for _, n in rec.items] == list(range(10))
+    path.stop(2.0)
+
+
+def test_disconnect_policy_reports():
+    rec = Recorder()
+    rec.gate.clear()
+    path = make_path(rec, DispatchConfig(mode="pool", queue_size=3, overflow="disconnect"))
+    path.start()
+    results = [path.submit(("k", ""), ("k", n), never) for n in range(4)]
+    assert results[-1] is SubmitResult.DISCONNECT
+    assert (path.dropped, path.disconnects) == (1, 1)
+    rec.gate.set()
+    path.stop(2.0)
+
+
+def test_block_policy_waits_and_can_be_interrupted():
+    rec = Recorder()
+    rec.gate.clear()
+    path = make_path(rec, DispatchConfig(mode="pool", queue_size=2, overflow="block"))
+    path.start()
+    for n in range(2):
+        path.submit(("k", ""), ("k", n), never)
+    stop = threading.Event()
+    out: list[SubmitResult] = []
+    t = threading.Thread(target=lambda: out.append(path.submit(("k", ""), ("k", 2), stop.is_set)))
+    t.start()
+    assert wait_for(lambda: path.blocked_since is not None)
+    assert t.is_alive()  # blocked: the queue is full
+    stop.set()
+    t.join(2)
+    assert out == [SubmitResult.STOPPED] and path.blocked_since is None
+    # blocked again, then room appears: the message goes in, nothing lost
+    t = threading.Thread(target=lambda: out.append(path.submit(("k", ""), ("k", 3), never)))
+    t.start()
+    assert wait_for(lambda: path.blocked_since is not None)
+    rec.gate.set()
+    t.join(2)
+    assert out[-1] is SubmitResult.QUEUED
+    assert wait_for(lambda: [n for _, n in rec.items] == [0, 1, 3])
+    path.stop(2.0)
+
+
+def test_handler_exception_is_reported_and_worker_survives():
+    errors: list[BaseException] = []
+
+    def deliver(item):
+        if item[1] % 2:
+            raise RuntimeError(f"bad {item[1]}")
+        seen.append(item)
+
+    seen: list = []
+    path = make_path(deliver, DispatchConfig(mode="pool", queue_size=16), errors)
+    path.start()
+    for n in range(10):
+        path.submit(("k", ""), ("k", n), never)
+    assert wait_for(lambda: len(seen) == 5 and len(errors) == 5)
+    inline = make_path(deliver, DispatchConfig(), errors)
+    inline.start()
+    assert inline.submit(("k", ""), ("k", 1), never) is SubmitResult.DELIVERED
+    assert len(errors) == 6
+    path.stop(2.0)
+    inline.stop(2.0)
+
+
+def test_switching_under_load_loses_duplicates_and_reorders_nothing():
+    rec = Recorder()
+    path = make_path(rec, DispatchConfig(mode="inline"))
+    path.start()
+    configs = [
+        DispatchConfig(mode="pool", queue_size=32, workers=3),
+        DispatchConfig(mode="inline"),
+        DispatchConfig(mode="pool", queue_size=8, workers=1),
+        DispatchConfig(mode="pool", queue_size=64, workers=4),
+        DispatchConfig(mode="inline"),
+    ]
+    keys = ["A", "B", "C"]
+    total = 6000
+    done = threading.Event()
+
+    def switcher():
+        i = 0
+        while not done.is_set():
+            path.configure(configs[i % len(configs)])
+            i += 1
+            time.sleep(0.003)
+
+    t = threading.Thread(target=switcher)
+    t.start()
+    for n in range(total):
+        k = keys[n % 3]
+        assert path.submit((k, ""), (k, n), never) in (SubmitResult.QUEUED, SubmitResult.DELIVERED)
+    done.set()
+    t.join()
+    path.configure(DispatchConfig(mode="inline"))
+    path.submit(("A", ""), ("A", total), never)  # applies the last switch: drains the pool
+    got = [n for _, n in rec.items]
+    assert sorted(got) == list(range(total + 1))  # nothing lost or duplicated
+    for k in keys:  # order per key kept across every switch
+        seq = [n for kk, n in rec.items if kk == k]
+        assert seq == sorted(seq)
+    assert path.mode == "inline"
+    assert path.stop(2.0)
+
+
+def test_stop_discards_joins_and_restarts():
+    rec = Recorder(delay=0.001)
+    path = make_path(rec, DispatchConfig(mode="pool", queue_size=1000, workers=2))
+    path.start()
+    for n in range(1000):
+        path.submit((str(n % 7), ""), ("k", n), never)
+    assert path.stop(2.0)
+    assert len(rec.items) < 1000
+    assert path.submit(("k", ""), ("k", 0), never) is SubmitResult.STOPPED
+    assert not [t for t in threading.enumerate() if t.name.startswith("okx-ws-test-")]
+    # start again after stop
+    path.start()
+    path.submit(("k", ""), ("k", 1), never)
+    assert wait_for(lambda: bool(rec.items) and rec.items[-1] == ("k", 1))
+    path.stop(2.0)
+
+
+def test_worker_pool_drain():
+    rec = Recorder(delay=0.0005)
+    pool = WorkerPool(
+        rec,
+        queue_size=100,
+        workers=2,
+        overflow="block",
+        thread_prefix="okx-ws-test-pool",
+        on_error=lambda e: None,
+        monotonic=time.monotonic,
+    )
+    pool.start()
+    for n in range(100):
+        pool.put(str(n), ("k", n), never)
+    assert pool.drain(never, timeout=5)
+    assert len(rec.items) == 100 and pool.qsize == 0
+    assert pool.stop(2.0)
