@@ -1,0 +1,546 @@
+"""Health from stats snapshots: ``ok`` / ``degraded`` / ``down``, with the reason.
+
+The runbook's symptoms (§1.2, §2, §4, §5) turned into rules over the
+``stats()`` dicts of the REST core, the request gate, each WebSocket client
+and each managed order book:
+
+=====================  ===============================================  ==========
+symptom                rule (thresholds in :class:`HealthThresholds`)    status
+=====================  ===============================================  ==========
+liveness               WS not connected                                 down
+                       no message for ``silence_degraded_s`` /           degraded /
+                       ``silence_down_s``                               down
+stability              ``reconnects_degraded`` / ``reconnects_down``     degraded /
+                       reconnects within ``window_s``                   down
+subscription quality   a subscribe error within ``window_s``            degraded
+back-pressure          typed or raw queue at ``queue_degraded_ratio`` /  degraded /
+                       ``queue_down_ratio`` of its capacity;            down
+                       messages dropped, handler errors in the window   degraded
+rate limits            account order bucket exhausted; a bucket held    degraded
+                       after throttling; gate timeouts in the window
+REST                   rate-limit / auth / no-response errors in the     degraded
+                       window
+order books            a managed book not ready; sequence / checksum    degraded
+                       errors within the window
+=====================  ===============================================  ==========
+
+Counters are cumulative in ``stats()``, so "N in the last ``window_s``" needs
+a history: :class:`HealthMonitor` keeps, per source, a short window of counter
+samples (one per evaluation) and judges the increase since the oldest sample
+inside the window. The evaluation functions themselves are pure: they take the
+stats, the current time (``now``, the same monotonic clock the WS stats use)
+and those increases, and return a :class:`Health`. WS times (``last_recv``)
+are Unix seconds (``WSStats``), so the WS rules take the wall clock; the
+windows run on the monotonic clock.
+
+Pure module: no I/O, no threads; the one lock is :class:`HealthMonitor`'s.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "OK",
+    "DEGRADED",
+    "DOWN",
+    "STATUSES",
+    "HealthThresholds",
+    "Health",
+    "HealthMonitor",
+    "as_stats_dict",
+    "evaluate_ws",
+    "evaluate_gate",
+    "evaluate_rest",
+    "evaluate_book",
+    "combine",
+    "status_value",
+]
+
+OK = "ok"
+DEGRADED = "degraded"
+DOWN = "down"
+#: From best to worst; ``status_value`` is the index (0 ok, 1 degraded, 2 down).
+STATUSES = (OK, DEGRADED, DOWN)
+
+#: The gate's account order bucket (``gate.ACCOUNT_BUCKET_KEY``), kind ``account``.
+_ACCOUNT_KIND = "account"
+
+# Counters whose increase within the window the rules look at, per source kind.
+WS_COUNTERS = ("reconnects", "subscribe_error", "typed_dropped", "raw_dropped", "handler_errors")
+GATE_COUNTERS = ("timeouts",)
+REST_COUNTERS = ("rate_limited", "auth_errors", "no_response")
+BOOK_COUNTERS = ("errors",)
+
+
+def status_value(status: str) -> int:
+    """0 for ``ok``, 1 for ``degraded``, 2 for ``down``; ``ValueError`` otherwise."""
+    return STATUSES.index(status)
+
+
+def _nonneg(_inst: Any, attribute: Any, value: float) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+
+
+def _positive(_inst: Any, attribute: Any, value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+
+
+def _ratio(_inst: Any, attribute: Any, value: float) -> None:
+    if not 0 < value <= 1:
+        raise ValueError(f"{attribute.name} must be in (0, 1], got {value!r}")
+
+
+def _count(_inst: Any, attribute: Any, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{attribute.name} must be an int >= 1, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class HealthThresholds:
+    """When a symptom makes a component ``degraded`` or ``down``.
+
+    Defaults follow OKX and the WS heartbeat: a healthy connection receives
+    something (data or a ``pong``) at least every ~21 s, the heartbeat declares
+    a silent one dead after 28 s and reconnects, and OKX itself closes at 30 s.
+
+    - ``silence_degraded_s`` / ``silence_down_s``: no message received for
+      that long on a connected WS;
+    - ``queue_degraded_ratio`` / ``queue_down_ratio``: typed or raw handler
+      queue length as a fraction of its capacity;
+    - ``window_s``: the window for the counters below;
+    - ``reconnects_degraded`` / ``reconnects_down``: reconnects within the window;
+    - ``subscribe_errors_degraded``, ``dropped_degraded``,
+      ``handler_errors_degraded``, ``gate_timeouts_degraded``,
+      ``rest_errors_degraded``, ``book_errors_degraded``: that many events of
+      the kind within the window make the component degraded;
+    - ``account_bucket_exhausted``: degrade when the account order bucket has
+      no room now.
+
+    Raises ``ValueError`` (when built) for a non-positive time, a ratio outside
+    (0, 1], a count below 1, or a ``degraded`` threshold above its ``down`` one.
+    Thread safety: immutable.
+    """
+
+    silence_degraded_s: float = attrs.field(default=25.0, validator=_positive)
+    silence_down_s: float = attrs.field(default=45.0, validator=_positive)
+    queue_degraded_ratio: float = attrs.field(default=0.8, validator=_ratio)
+    queue_down_ratio: float = attrs.field(default=1.0, validator=_ratio)
+    window_s: float = attrs.field(default=60.0, validator=_positive)
+    reconnects_degraded: int = attrs.field(default=3, validator=_count)
+    reconnects_down: int = attrs.field(default=10, validator=_count)
+    subscribe_errors_degraded: int = attrs.field(default=1, validator=_count)
+    dropped_degraded: int = attrs.field(default=1, validator=_count)
+    handler_errors_degraded: int = attrs.field(default=1, validator=_count)
+    gate_timeouts_degraded: int = attrs.field(default=1, validator=_count)
+    rest_errors_degraded: int = attrs.field(default=3, validator=_count)
+    book_errors_degraded: int = attrs.field(default=1, validator=_count)
+    account_bucket_exhausted: bool = True
+
+    def __attrs_post_init__(self) -> None:
+        for low, high in (
+            ("silence_degraded_s", "silence_down_s"),
+            ("queue_degraded_ratio", "queue_down_ratio"),
+            ("reconnects_degraded", "reconnects_down"),
+        ):
+            if getattr(self, low) > getattr(self, high):
+                raise ValueError(
+                    f"{low} ({getattr(self, low)!r}) must not exceed {high} ({getattr(self, high)!r})"
+                )
+
+
+@attrs.frozen(kw_only=True)
+class Health:
+    """The health of one component (a WS client, the gate, ...) or of the whole client.
+
+    ``status`` is ``"ok"``, ``"degraded"`` or ``"down"``; ``reasons`` say why
+    (empty when ok), worst first; ``components`` are the parts it was derived
+    from (the client's health has one per WS client, book, the gate and REST).
+    Thread safety: immutable.
+    """
+
+    component: str
+    status: str = attrs.field(validator=attrs.validators.in_(STATUSES))
+    reasons: tuple[str, ...] = ()
+    components: tuple[Health, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when the status is ``ok``."""
+        return self.status == OK
+
+    @property
+    def reason(self) -> str:
+        """The reasons joined with ``"; "`` (``""`` when ok)."""
+        return "; ".join(self.reasons)
+
+    @property
+    def value(self) -> int:
+        """The status as a number: 0 ok, 1 degraded, 2 down (for metrics)."""
+        return status_value(self.status)
+
+    def find(self, component: str) -> Health | None:
+        """The health of ``component`` (this one or a part, depth first), or None."""
+        if self.component == component:
+            return self
+        for part in self.components:
+            found = part.find(component)
+            if found is not None:
+                return found
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict: component, status, reason, reasons, components."""
+        return {
+            "component": self.component,
+            "status": self.status,
+            "reason": self.reason,
+            "reasons": list(self.reasons),
+            "components": [part.to_dict() for part in self.components],
+        }
+
+    def __str__(self) -> str:
+        return f"{self.component}: {self.status}" + (f" ({self.reason})" if self.reasons else "")
+
+
+class _Verdict:
+    """Collects (status, reason) findings; the worst status wins."""
+
+    __slots__ = ("findings",)
+
+    def __init__(self) -> None:
+        self.findings: list[tuple[int, str]] = []
+
+    def add(self, status: str, reason: str) -> None:
+        self.findings.append((status_value(status), reason))
+
+    def health(self, component: str) -> Health:
+        if not self.findings:
+            return Health(component=component, status=OK)
+        ordered = sorted(self.findings, key=lambda f: -f[0])  # stable: worst first
+        return Health(
+            component=component,
+            status=STATUSES[ordered[0][0]],
+            reasons=tuple(reason for _, reason in ordered),
+        )
+
+
+def as_stats_dict(stats: Any) -> dict[str, Any]:
+    """A stats snapshot as a plain dict: a Mapping, an attrs instance, or a ``_asdict()`` tuple.
+
+    Raises ``TypeError`` for anything else. Thread safety: pure.
+    """
+    if isinstance(stats, Mapping):
+        return dict(stats)
+    if attrs.has(type(stats)):
+        return attrs.asdict(stats, recurse=True)
+    as_dict = getattr(stats, "_asdict", None)
+    if callable(as_dict):
+        return dict(as_dict())
+    raise TypeError(f"cannot read stats from {type(stats).__name__}")
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _plural(n: float, word: str, plural: str | None = None) -> str:
+    n_int = int(n)
+    return f"{n_int} " + (word if n_int == 1 else plural or word + "s")
+
+
+def _secs(value: float) -> str:
+    return f"{value:.0f} s" if value >= 10 else f"{value:.1f} s"
+
+
+def evaluate_ws(
+    stats: Mapping[str, Any],
+    *,
+    now: float,
+    thresholds: HealthThresholds,
+    increases: Mapping[str, float] | None = None,
+    component: str = "ws",
+) -> Health:
+    """Health of one WebSocket client from its ``stats()``.
+
+    ``now`` is the wall clock (Unix seconds, like ``last_recv`` in
+    ``WSStats``); ``increases`` maps counters (``reconnects``, ``subscribe_error``,
+    ``typed_dropped``, ``raw_dropped``, ``handler_errors``) to their increase
+    within ``thresholds.window_s`` (missing: 0). A stats dict that carries
+    ``last_recv_age_s`` is judged on that instead of ``now - last_recv``.
+    A client that is not running (``running`` false: never started, closed,
+    or stopped for good after a refused login) is ``down``.
+    Thread safety: pure.
+    """
+    inc = increases or {}
+    t = thresholds
+    v = _Verdict()
+    connected = bool(stats.get("connected"))
+    if stats.get("running") is False:
+        last_error = stats.get("last_error")
+        v.add(DOWN, "not running" + (f" (last error: {last_error})" if last_error else ""))
+    elif not connected:
+        last_error = stats.get("last_error")
+        v.add(DOWN, "not connected" + (f" (last error: {last_error})" if last_error else ""))
+    else:
+        age = _num(stats.get("last_recv_age_s"))
+        if age is None:
+            last_recv = _num(stats.get("last_recv"))
+            if last_recv is not None and last_recv > 0:
+                age = max(0.0, now - last_recv)
+        if age is not None and age >= t.silence_degraded_s:
+            status = DOWN if age >= t.silence_down_s else DEGRADED
+            v.add(status, f"no message for {_secs(age)}")
+    for kind in ("typed", "raw"):
+        length = _num(stats.get(f"{kind}_queue_len"))
+        cap = _num(stats.get(f"{kind}_queue_cap"))
+        if length is None or not cap:
+            continue
+        ratio = length / cap
+        if ratio >= t.queue_degraded_ratio:
+            status = DOWN if ratio >= t.queue_down_ratio else DEGRADED
+            v.add(
+                status, f"{kind} queue at {ratio * 100:.0f}% of capacity ({int(length)}/{int(cap)})"
+            )
+    window = _secs(t.window_s)
+    reconnects = inc.get("reconnects", 0)
+    if reconnects >= t.reconnects_degraded:
+        status = DOWN if reconnects >= t.reconnects_down else DEGRADED
+        v.add(status, f"{_plural(reconnects, 'reconnect')} in {window}")
+    sub_errors = inc.get("subscribe_error", 0)
+    if sub_errors >= t.subscribe_errors_degraded:
+        v.add(DEGRADED, f"{_plural(sub_errors, 'subscribe error')} in {window}")
+    dropped = inc.get("typed_dropped", 0) + inc.get("raw_dropped", 0)
+    if dropped >= t.dropped_degraded:
+        v.add(DEGRADED, f"{_plural(dropped, 'message')} dropped in {window}")
+    handler_errors = inc.get("handler_errors", 0)
+    if handler_errors >= t.handler_errors_degraded:
+        v.add(DEGRADED, f"{_plural(handler_errors, 'handler error')} in {window}")
+    return v.health(component)
+
+
+def evaluate_gate(
+    stats: Mapping[str, Any],
+    *,
+    thresholds: HealthThresholds,
+    increases: Mapping[str, float] | None = None,
+    component: str = "gate",
+) -> Health:
+    """Health of the request gate from ``gate.stats()``.
+
+    Degraded when the account order bucket has no room (``tokens == 0``),
+    when a bucket is held after throttling (``held_for_s > 0``), or when
+    ``timeouts`` rose by ``gate_timeouts_degraded`` within the window.
+    Thread safety: pure.
+    """
+    inc = increases or {}
+    v = _Verdict()
+    for bucket in stats.get("buckets") or ():
+        key = bucket.get("key", "?")
+        held = _num(bucket.get("held_for_s")) or 0.0
+        if bucket.get("kind") == _ACCOUNT_KIND:
+            if thresholds.account_bucket_exhausted and bucket.get("tokens") == 0:
+                v.add(DEGRADED, "account order bucket exhausted")
+        if held > 0:
+            v.add(DEGRADED, f"bucket {key} throttled (held {_secs(held)})")
+    timeouts = inc.get("timeouts", 0)
+    if timeouts >= thresholds.gate_timeouts_degraded:
+        v.add(DEGRADED, f"{_plural(timeouts, 'gate timeout')} in {_secs(thresholds.window_s)}")
+    return v.health(component)
+
+
+_REST_LABELS = {
+    "rate_limited": ("rate-limit error", "rate-limit errors"),
+    "auth_errors": ("auth error", "auth errors"),
+    "no_response": ("request without response", "requests without response"),
+}
+
+
+def evaluate_rest(
+    stats: Mapping[str, Any],
+    *,
+    thresholds: HealthThresholds,
+    increases: Mapping[str, float] | None = None,
+    component: str = "rest",
+) -> Health:
+    """Health of the REST core: degraded when rate-limit errors, auth errors or
+    requests without a response (``rate_limited``, ``auth_errors``,
+    ``no_response`` counters) rose by ``rest_errors_degraded`` within the window.
+    Thread safety: pure.
+    """
+    del stats  # the rules read only counter increases
+    inc = increases or {}
+    v = _Verdict()
+    for counter, (one, many) in _REST_LABELS.items():
+        n = inc.get(counter, 0)
+        if n >= thresholds.rest_errors_degraded:
+            v.add(DEGRADED, f"{_plural(n, one, many)} in {_secs(thresholds.window_s)}")
+    return v.health(component)
+
+
+def evaluate_book(
+    stats: Mapping[str, Any],
+    *,
+    thresholds: HealthThresholds,
+    increases: Mapping[str, float] | None = None,
+    component: str = "book",
+) -> Health:
+    """Health of a managed order book: degraded while not ``ready``, or when its
+    ``errors`` (sequence, checksum, ...) rose by ``book_errors_degraded`` within
+    the window. Thread safety: pure.
+    """
+    inc = increases or {}
+    v = _Verdict()
+    if stats.get("closed"):
+        v.add(DOWN, "closed")
+        return v.health(component)
+    if "ready" in stats and not stats.get("ready"):
+        v.add(DEGRADED, "not ready (waiting for a snapshot)")
+    errors = inc.get("errors", 0)
+    if errors >= thresholds.book_errors_degraded:
+        v.add(DEGRADED, f"{_plural(errors, 'book error')} in {_secs(thresholds.window_s)}")
+    return v.health(component)
+
+
+def combine(component: str, parts: Iterable[Health]) -> Health:
+    """One health from several: the worst status; the reasons of the non-ok parts,
+    prefixed with their component, worst first. Thread safety: pure.
+    """
+    parts = tuple(parts)
+    v = _Verdict()
+    for part in parts:
+        for reason in part.reasons or ((part.status,) if not part.ok else ()):
+            v.add(part.status, f"{part.component}: {reason}")
+    health = v.health(component)
+    return attrs.evolve(health, components=parts)
+
+
+def _counter_total(value: Any) -> float | None:
+    """A counter's value; a dict of counters (e.g. book ``errors`` by kind) sums."""
+    if isinstance(value, Mapping):
+        return sum(_num(x) or 0.0 for x in value.values())
+    return _num(value)
+
+
+class _History:
+    """Samples ``(t, counters)`` of one source within the window."""
+
+    __slots__ = ("samples", "seen_at")
+
+    def __init__(self) -> None:
+        self.samples: deque[tuple[float, dict[str, float]]] = deque()
+        self.seen_at = 0.0
+
+    def increases(self, now: float, counters: dict[str, float], window: float) -> dict[str, float]:
+        samples = self.samples
+        while samples and samples[0][0] < now - window:
+            samples.popleft()
+        base = samples[0][1] if samples else counters
+        samples.append((now, counters))
+        self.seen_at = now
+        # a counter that went down (the source was replaced) counts from zero
+        return {
+            name: (value - base[name] if value >= base.get(name, 0.0) else value)
+            for name, value in counters.items()
+            if name in base
+        }
+
+
+class HealthMonitor:
+    """Health over time: evaluates snapshots and remembers counters for the windows.
+
+    ``evaluate(...)`` takes the current stats of every source, records their
+    counters (per source name) and returns the client's :class:`Health` with
+    one part per source. Counter increases are measured since the oldest
+    sample within ``thresholds.window_s``; the first evaluation of a source
+    has no history and sees no increase. Sources not seen for two windows are
+    forgotten.
+
+    Thread safety: ``evaluate`` may be called from any thread (the reporter
+    and ``client.health()`` share one monitor); it holds a lock only while
+    updating the history, never while calling anything else.
+    """
+
+    def __init__(self, thresholds: HealthThresholds | None = None) -> None:
+        self.thresholds = thresholds or HealthThresholds()
+        self._lock = threading.Lock()
+        self._history: dict[str, _History] = {}
+
+    def __repr__(self) -> str:
+        return f"HealthMonitor(sources={len(self._history)}, thresholds={self.thresholds!r})"
+
+    def increases(
+        self, source: str, stats: Mapping[str, Any], names: Sequence[str], now: float
+    ) -> dict[str, float]:
+        """Record ``stats``' counters ``names`` for ``source`` at ``now``; return their
+        increase within the window (absent counters are ignored)."""
+        counters = {}
+        for name in names:
+            total = _counter_total(stats.get(name))
+            if total is not None:
+                counters[name] = total
+        window = self.thresholds.window_s
+        with self._lock:
+            history = self._history.get(source)
+            if history is None:
+                history = self._history[source] = _History()
+            result = history.increases(now, counters, window)
+            stale = [k for k, h in self._history.items() if h.seen_at < now - 2 * window]
+            for key in stale:
+                del self._history[key]
+        return result
+
+    def evaluate(
+        self,
+        *,
+        now: float,
+        wall: float | None = None,
+        rest: Mapping[str, Any] | None = None,
+        gate: Mapping[str, Any] | None = None,
+        ws: Sequence[tuple[str, Any]] = (),
+        books: Sequence[tuple[str, Any]] = (),
+        component: str = "client",
+    ) -> Health:
+        """The client's health from its stats at monotonic time ``now``.
+
+        ``wall`` is the wall clock (Unix seconds) the WS ``last_recv`` times
+        are compared with (default: ``now``, for stats on one clock).
+        ``ws`` and ``books`` are ``(name, stats)`` pairs (stats as a dict or a
+        frozen snapshot; see :func:`as_stats_dict`); names must be stable from
+        one call to the next (they key the counter history) and become the
+        parts' component names. Raises ``TypeError`` for unreadable stats.
+        """
+        t = self.thresholds
+        parts: list[Health] = []
+        if rest is not None:
+            inc = self.increases("rest", rest, REST_COUNTERS, now)
+            parts.append(evaluate_rest(rest, thresholds=t, increases=inc))
+        if gate is not None:
+            inc = self.increases("gate", gate, GATE_COUNTERS, now)
+            parts.append(evaluate_gate(gate, thresholds=t, increases=inc))
+        for name, raw in ws:
+            stats = as_stats_dict(raw)
+            inc = self.increases(name, stats, WS_COUNTERS, now)
+            parts.append(
+                evaluate_ws(
+                    stats,
+                    now=now if wall is None else wall,
+                    thresholds=t,
+                    increases=inc,
+                    component=name,
+                )
+            )
+        for name, raw in books:
+            stats = as_stats_dict(raw)
+            inc = self.increases(name, stats, BOOK_COUNTERS, now)
+            parts.append(evaluate_book(stats, thresholds=t, increases=inc, component=name))
+        return combine(component, parts)

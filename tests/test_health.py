@@ -1,0 +1,240 @@
+"""Health evaluation over stats dicts (pure; time passed in explicitly)."""
+
+from __future__ import annotations
+
+import pytest
+
+from okx_sync.gate import ACCOUNT_BUCKET_KEY
+from okx_sync.ops.health import (
+    DEGRADED,
+    DOWN,
+    OK,
+    Health,
+    HealthMonitor,
+    HealthThresholds,
+    as_stats_dict,
+    combine,
+    evaluate_book,
+    evaluate_gate,
+    evaluate_rest,
+    evaluate_ws,
+)
+
+WALL = 1_700_000_000.0
+T = HealthThresholds()
+
+
+def ws_stats(**over: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "name": "public",
+        "url": "ws://127.0.0.1:1/ws/v5/public",
+        "running": True,
+        "connected": True,
+        "last_recv": WALL - 1.0,
+        "last_error": "",
+        "reconnects": 0,
+        "subscribe_error": 0,
+        "typed_queue_len": 0,
+        "typed_queue_cap": 100,
+        "raw_queue_len": 0,
+        "raw_queue_cap": 0,
+        "typed_dropped": 0,
+        "raw_dropped": 0,
+        "handler_errors": 0,
+    }
+    base.update(over)
+    return base
+
+
+def test_thresholds_validate_and_are_frozen() -> None:
+    with pytest.raises(ValueError, match="silence_degraded_s"):
+        HealthThresholds(silence_degraded_s=50.0, silence_down_s=40.0)
+    with pytest.raises(ValueError, match="queue_down_ratio"):
+        HealthThresholds(queue_down_ratio=1.5)
+    with pytest.raises(ValueError, match="reconnects_degraded"):
+        HealthThresholds(reconnects_degraded=0)
+    with pytest.raises(ValueError, match="window_s"):
+        HealthThresholds(window_s=0)
+    with pytest.raises(TypeError):
+        HealthThresholds(30.0)  # type: ignore[misc]  # keyword-only
+    t = HealthThresholds(silence_degraded_s=5, silence_down_s=9)
+    with pytest.raises(AttributeError):
+        t.silence_down_s = 1  # type: ignore[misc]
+
+
+def test_healthy_ws_is_ok() -> None:
+    h = evaluate_ws(ws_stats(), now=WALL, thresholds=T, component="ws public")
+    assert (h.status, h.reasons, h.ok, h.value) == (OK, (), True, 0)
+    assert str(h) == "ws public: ok"
+
+
+def test_silence_degrades_then_downs() -> None:
+    t = HealthThresholds(silence_degraded_s=25, silence_down_s=45)
+    assert evaluate_ws(ws_stats(last_recv=WALL - 24.9), now=WALL, thresholds=t).ok
+    h = evaluate_ws(ws_stats(last_recv=WALL - 30), now=WALL, thresholds=t)
+    assert (h.status, h.reason) == (DEGRADED, "no message for 30 s")
+    h = evaluate_ws(ws_stats(last_recv=WALL - 45), now=WALL, thresholds=t)
+    assert (h.status, h.reason) == (DOWN, "no message for 45 s")
+    # a precomputed age wins over last_recv
+    h = evaluate_ws(ws_stats(last_recv_age_s=26.0), now=WALL, thresholds=t)
+    assert h.status == DEGRADED
+
+
+def test_disconnected_and_stopped() -> None:
+    h = evaluate_ws(
+        ws_stats(connected=False, last_error="WSTimeoutError: no pong"), now=WALL, thresholds=T
+    )
+    assert (h.status, h.reason) == (DOWN, "not connected (last error: WSTimeoutError: no pong)")
+    h = evaluate_ws(
+        ws_stats(running=False, connected=False, last_recv=None), now=WALL, thresholds=T
+    )
+    assert (h.status, h.reason) == (DOWN, "not running")
+
+
+def test_queue_back_pressure() -> None:
+    h = evaluate_ws(ws_stats(typed_queue_len=79), now=WALL, thresholds=T)
+    assert h.ok
+    h = evaluate_ws(ws_stats(typed_queue_len=95), now=WALL, thresholds=T)
+    assert (h.status, h.reason) == (DEGRADED, "typed queue at 95% of capacity (95/100)")
+    h = evaluate_ws(ws_stats(typed_queue_len=100), now=WALL, thresholds=T)
+    assert h.status == DOWN
+    # inline mode (capacity 0) never counts as back-pressure
+    h = evaluate_ws(ws_stats(raw_queue_len=5, raw_queue_cap=0), now=WALL, thresholds=T)
+    assert h.ok
+
+
+def test_counter_increases_and_worst_first() -> None:
+    inc = {
+        "reconnects": 5,
+        "subscribe_error": 1,
+        "typed_dropped": 3,
+        "raw_dropped": 1,
+        "handler_errors": 2,
+    }
+    h = evaluate_ws(ws_stats(last_recv=WALL - 50), now=WALL, thresholds=T, increases=inc)
+    assert h.status == DOWN
+    assert h.reasons == (
+        "no message for 50 s",
+        "5 reconnects in 60 s",
+        "1 subscribe error in 60 s",
+        "4 messages dropped in 60 s",
+        "2 handler errors in 60 s",
+    )
+    h = evaluate_ws(ws_stats(), now=WALL, thresholds=T, increases={"reconnects": 10})
+    assert (h.status, h.reason) == (DOWN, "10 reconnects in 60 s")
+
+
+def gate_stats(**bucket: object) -> dict[str, object]:
+    account = {"key": ACCOUNT_BUCKET_KEY, "kind": "account", "tokens": 10, "held_for_s": 0.0}
+    other = {
+        "key": "GET /api/v5/account/balance [UID]",
+        "kind": "endpoint",
+        "tokens": 3,
+        "held_for_s": 0.0,
+    }
+    account.update(bucket)
+    return {"timeouts": 0, "buckets": [account, other]}
+
+
+def test_gate_rules() -> None:
+    assert evaluate_gate(gate_stats(), thresholds=T).ok
+    h = evaluate_gate(gate_stats(tokens=0), thresholds=T)
+    assert (h.status, h.reason) == (DEGRADED, "account order bucket exhausted")
+    assert evaluate_gate(
+        gate_stats(tokens=0), thresholds=HealthThresholds(account_bucket_exhausted=False)
+    ).ok
+    h = evaluate_gate(gate_stats(held_for_s=1.5), thresholds=T)
+    assert h.reason == f"bucket {ACCOUNT_BUCKET_KEY} throttled (held 1.5 s)"
+    h = evaluate_gate(gate_stats(), thresholds=T, increases={"timeouts": 2})
+    assert h.reason == "2 gate timeouts in 60 s"
+
+
+def test_rest_and_book_rules() -> None:
+    assert evaluate_rest({}, thresholds=T, increases={"rate_limited": 2}).ok
+    h = evaluate_rest({}, thresholds=T, increases={"rate_limited": 3, "no_response": 4})
+    assert h.reasons == ("3 rate-limit errors in 60 s", "4 requests without response in 60 s")
+    assert evaluate_book({"ready": True}, thresholds=T).ok
+    h = evaluate_book({"ready": False}, thresholds=T, increases={"errors": 1})
+    assert h.reasons == ("not ready (waiting for a snapshot)", "1 book error in 60 s")
+
+
+def test_combine_takes_the_worst_and_prefixes() -> None:
+    parts = [
+        Health(component="rest", status=OK),
+        Health(
+            component="ws public",
+            status=DEGRADED,
+            reasons=("typed queue at 95% of capacity (95/100)",),
+        ),
+        Health(component="ws private", status=DOWN, reasons=("not connected",)),
+    ]
+    h = combine("client", parts)
+    assert h.status == DOWN
+    assert h.reasons == (
+        "ws private: not connected",
+        "ws public: typed queue at 95% of capacity (95/100)",
+    )
+    assert h.find("ws public") is parts[1]
+    assert h.find("nope") is None
+    d = h.to_dict()
+    assert d["status"] == "down" and [c["component"] for c in d["components"]] == [
+        "rest",
+        "ws public",
+        "ws private",
+    ]
+    assert combine("client", []).ok
+
+
+def test_monitor_counts_reconnects_in_the_window() -> None:
+    mon = HealthMonitor(HealthThresholds(window_s=60, reconnects_degraded=3, reconnects_down=5))
+    now = 1000.0
+
+    def at(t: float, reconnects: int) -> Health:
+        stats = ws_stats(reconnects=reconnects, last_recv=WALL + t - 1)
+        return mon.evaluate(now=now + t, wall=WALL + t, ws=[("ws public", stats)])
+
+    assert at(0, 7).ok  # first sight: no history, no increase
+    assert at(10, 8).ok
+    h = at(20, 10)
+    assert (h.status, h.reason) == (DEGRADED, "ws public: 3 reconnects in 60 s")
+    h = at(50, 12)
+    assert (h.status, h.find("ws public").reason) == (DOWN, "5 reconnects in 60 s")  # type: ignore[union-attr]
+    # the samples at 0 and 10 left the window: the increase is counted from t=20 (10)
+    assert at(75, 12).ok
+    assert at(76, 13).status == DEGRADED
+    # at t=140 the oldest sample in the window is t=80+: nothing new since t=76
+    assert at(140, 13).ok
+
+
+def test_monitor_survives_a_replaced_source_and_reads_frozen_stats() -> None:
+    import attrs
+
+    @attrs.frozen
+    class Snap:
+        running: bool
+        connected: bool
+        last_recv: float
+        reconnects: int
+
+    mon = HealthMonitor()
+    assert mon.evaluate(now=0.0, wall=WALL, ws=[("ws a", Snap(True, True, WALL, 9))]).ok
+    # counters went down (a new client under the same name): counted from zero
+    h = mon.evaluate(now=1.0, wall=WALL, ws=[("ws a", Snap(True, True, WALL, 4))])
+    assert h.find("ws a").reason == "4 reconnects in 60 s"  # type: ignore[union-attr]
+    assert as_stats_dict(Snap(True, False, 1.0, 0)) == {
+        "running": True,
+        "connected": False,
+        "last_recv": 1.0,
+        "reconnects": 0,
+    }
+    with pytest.raises(TypeError):
+        as_stats_dict(42)
+
+
+def test_monitor_book_errors_by_kind_are_summed() -> None:
+    mon = HealthMonitor()
+    book = {"ready": True, "errors": {"sequence": 0, "checksum": 0}}
+    assert mon.evaluate(now=0.0, books=[("book books:BTC-USDT", book)]).ok
+    book = {"ready": True, "errors": {"sequence": 1, "checksum": 2}}
+    h = mon.evaluate(now=5.0, books=[("book books:BTC-USDT", book)])
+    assert h.reason == "book books:BTC-USDT: 3 book errors in 60 s"
