@@ -15,7 +15,8 @@ __all__ = ["Ticker", "BookLevel", "OrderBook", "Candle", "Trade"]
 
 @attrs.frozen(kw_only=True)
 class Ticker:
-    """Latest price snapshot of one instrument (``GET /api/v5/market/ticker(s)``).
+    """Latest price snapshot of one instrument (``GET /api/v5/market/ticker(s)``), or of
+    one index (``GET /api/v5/market/index-tickers``: ``idx_px`` set, ``last`` None).
 
     Thread safety: immutable.
     """
@@ -35,6 +36,7 @@ class Ticker:
     vol24h: Decimal | None = dec_field("vol24h")
     sod_utc0: Decimal | None = dec_field("sodUtc0")
     sod_utc8: Decimal | None = dec_field("sodUtc8")
+    idx_px: Decimal | None = dec_field()
     ts: int | None = int_field()
     raw: dict[str, Any] = raw_field()
 

@@ -1,0 +1,42 @@
+"""Endpoint groups for every OKX V5 REST endpoint, declared from the registry. Thin.
+
+``client.trade``, ``client.account``, ``client.market``, ``client.public``,
+``client.asset`` (registry group ``funding``), ``client.subaccount`` (``sub-account``),
+``client.system`` (``status``), ``client.algo``, ``client.grid``, ``client.signal``,
+``client.recurring``, ``client.dca``, ``client.copytrading``, ``client.spread``,
+``client.rfq``, ``client.rubik``, ``client.finance``, ``client.fiat``,
+``client.affiliate``, ``client.support``. Method names are the registry's ``name``
+column (plus the few aliases in :data:`ALIASES`). The machinery lives in
+:mod:`okx_sync.rest.named`; ``api.pyi`` beside this file is the generated typed view
+(``python scripts/gen_api_stub.py``) that IDEs and mypy read.
+"""
+
+from __future__ import annotations
+
+from .named import (
+    ALIASES,
+    GROUP_CLASSES,
+    ORDER_VALIDATION,
+    RESULTS,
+    EndpointGroup,
+    RestAPI,
+    call_named,
+    convert_result,
+    group_attr,
+    method_for,
+    render_stub,
+)
+
+__all__ = [
+    "ALIASES",
+    "GROUP_CLASSES",
+    "ORDER_VALIDATION",
+    "RESULTS",
+    "EndpointGroup",
+    "RestAPI",
+    "call_named",
+    "convert_result",
+    "group_attr",
+    "method_for",
+    "render_stub",
+]

@@ -1,0 +1,206 @@
+"""Named methods declared from the registry: discoverable, documented, typed results,
+order validation before sending, the expTime header, the generated stub is current."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from typing import Any
+
+import pytest
+
+from okx_sync.errors import APIError, InstrumentRuleError, ValidationError
+from okx_sync.models import (
+    AccountRateLimit,
+    Balance,
+    Candle,
+    Instrument,
+    Order,
+    OrderAck,
+    OrderBook,
+    ServerTime,
+    Ticker,
+)
+from okx_sync.rest.api import ALIASES, GROUP_CLASSES, RestAPI, group_attr, render_stub
+from okx_sync.rest.endpoints import registry
+from tests.conftest import REPO
+
+SWAP_INST = {
+    "instType": "SWAP",
+    "instId": "BTC-USDT-SWAP",
+    "tickSz": "0.1",
+    "lotSz": "0.01",
+    "minSz": "0.1",
+    "maxLmtSz": "100000",
+    "maxMktSz": "12000",
+    "instIdCode": 10459,
+}
+
+
+class FakeRest:
+    """Records calls; answers from a table keyed by path."""
+
+    def __init__(self, answers: dict[str, Any] | None = None) -> None:
+        self.calls: list[tuple[str, str, Any, dict[str, Any]]] = []
+        self.answers = answers or {}
+
+    def call(self, endpoint: Any, params: Any, **kw: Any) -> Any:
+        self.calls.append((endpoint.method, endpoint.path, params, kw))
+        if endpoint.path == "/api/v5/public/instruments":
+            return [SWAP_INST]
+        return self.answers.get(endpoint.path, [])
+
+
+class FakeClient(RestAPI):
+    def __init__(self, answers: dict[str, Any] | None = None) -> None:
+        self._rest = FakeRest(answers)
+
+    def sent(self) -> list[tuple[str, str, Any, dict[str, Any]]]:
+        return [c for c in self._rest.calls if c[1] != "/api/v5/public/instruments"]
+
+
+@pytest.mark.parametrize("ep", list(registry()), ids=lambda e: f"{e.method} {e.path}")
+def test_every_endpoint_has_a_documented_method(ep: Any) -> None:
+    client = FakeClient()
+    group = getattr(client, group_attr(ep.group))
+    method = getattr(group, ep.name)
+    doc = method.__doc__ or ""
+    assert f"{ep.method} {ep.path}" in doc and ep.rate_text in doc
+    assert ep.name in dir(group)
+    sig = inspect.signature(method)
+    assert "extra" in sig.parameters
+    if ep.enters_orders:
+        # the expTime header keyword; no order-entry endpoint has an expTime parameter
+        assert sig.parameters["exp_time"].annotation == "int | None"
+
+
+def test_groups_cover_the_issue_names() -> None:
+    expected = {
+        "trade", "account", "market", "public", "asset", "subaccount", "algo", "grid",
+        "copytrading", "spread", "rfq", "rubik", "finance", "affiliate", "system", "fiat",
+        "support", "signal", "recurring", "dca",
+    }  # fmt: skip
+    assert set(GROUP_CLASSES) == expected
+    total = sum(len(cls.endpoints) for cls in GROUP_CLASSES.values())
+    assert total == len(registry()) == 379
+    assert all(a in dir(FakeClient()) for a in expected)
+
+
+def test_aliases_point_at_the_same_function() -> None:
+    for (attr, alias), target in ALIASES.items():
+        cls = GROUP_CLASSES[attr]
+        assert getattr(cls, alias) is getattr(cls, target)
+
+
+def test_help_shows_signature_and_doc() -> None:
+    text = inspect.getdoc(FakeClient().trade.place_order) or ""
+    assert "POST /api/v5/trade/order" in text and "inst_id (instId, required)" in text
+    sig = str(inspect.signature(FakeClient().market.get_ticker))
+    assert sig.startswith("(*, inst_id")
+
+
+def test_stub_is_current() -> None:
+    path = REPO / "okx_sync" / "rest" / "api.pyi"
+    assert path.read_text("utf-8") == render_stub(), "run: python scripts/gen_api_stub.py"
+
+
+def test_typed_results() -> None:
+    answers = {
+        "/api/v5/market/ticker": [{"instId": "BTC-USDT", "last": "1.5", "ts": "1"}],
+        "/api/v5/market/books": [
+            {"asks": [["2", "1", "0", "3"]], "bids": [["1", "4", "0", "1"]], "ts": "5"}
+        ],
+        "/api/v5/market/candles": [["1", "1", "2", "0.5", "1.5", "10", "1", "15", "0"]],
+        "/api/v5/public/time": [{"ts": "1700000000000"}],
+        "/api/v5/account/balance": [{"totalEq": "10", "details": [{"ccy": "USDT", "eq": "10"}]}],
+        "/api/v5/trade/account-rate-limit": [
+            {
+                "accRateLimit": "2000",
+                "fillRatio": "0.1",
+                "mainFillRatio": "0.1",
+                "nextAccRateLimit": "2000",
+                "ts": "1",
+            }
+        ],
+        "/api/v5/trade/orders-pending": [{"ordId": "1", "px": "1.0", "state": "live"}],
+        "/api/v5/market/index-components": {"index": "BTC-USDT", "components": []},
+    }
+    c = FakeClient(answers)
+    t = c.market.get_ticker(inst_id="BTC-USDT")
+    assert isinstance(t, Ticker) and str(t.last) == "1.5"
+    book = c.market.get_order_book(inst_id="BTC-USDT", sz=5)
+    assert isinstance(book, OrderBook) and book.inst_id == "BTC-USDT" and book.best_ask.orders == 3  # type: ignore[union-attr]
+    (candle,) = c.market.get_candles(inst_id="BTC-USDT")
+    assert isinstance(candle, Candle) and candle.confirm is False and candle.inst_id == "BTC-USDT"
+    assert isinstance(c.public.get_system_time(), ServerTime)
+    assert isinstance(c.public.get_time(), ServerTime)
+    bal = c.account.get_balance()
+    assert isinstance(bal, Balance) and bal.details[0].ccy == "USDT"
+    assert isinstance(c.trade.get_account_rate_limit(), AccountRateLimit)
+    (order,) = c.trade.get_orders_pending()
+    assert isinstance(order, Order) and order.is_live
+    assert c.public.get_index_components(index="BTC-USDT") == [
+        {"index": "BTC-USDT", "components": []}
+    ]
+    assert c.account.get_bills() == []
+    with pytest.raises(APIError, match="no data"):
+        FakeClient().market.get_ticker(inst_id="NONE")
+    sent = c.sent()
+    assert sent[1][2] == {"instId": "BTC-USDT", "sz": "5"}
+
+
+def test_place_order_validates_before_sending_and_sends_exp_time() -> None:
+    ack = [{"ordId": "9", "clOrdId": "c1", "sCode": "0", "sMsg": ""}]
+    c = FakeClient({"/api/v5/trade/order": ack, "/api/v5/trade/batch-orders": ack * 2})
+    order = dict(inst_id="BTC-USDT-SWAP", td_mode="cross", side="buy", ord_type="limit", sz="1")
+    for px, sz, rule in (
+        ("100.05", "1", "tickSz"),
+        ("100.1", "1.005", "lotSz"),
+        ("100.1", "0.05", "minSz"),
+    ):
+        with pytest.raises(InstrumentRuleError) as e:
+            c.trade.place_order(**{**order, "px": px, "sz": sz})
+        assert e.value.rule == rule and rule in str(e.value)
+    assert c.sent() == []  # nothing reached the REST core
+    got = c.trade.place_order(**order, px="100.1", cl_ord_id="c1", exp_time=1_700_000_000_000)
+    assert isinstance(got, OrderAck) and got.ok
+    (method, path, params, kw) = c.sent()[-1]
+    assert (method, path) == ("POST", "/api/v5/trade/order")
+    assert params["clOrdId"] == "c1" and params["px"] == "100.1"
+    assert kw == {"headers": {"expTime": "1700000000000"}}
+    with pytest.raises(InstrumentRuleError):
+        c.trade.place_batch_orders(orders=[{**order, "px": "1.1"}, {**order, "px": "1.15"}])
+    assert len(c.sent()) == 1
+    acks = c.trade.place_batch_orders(orders=[{**order, "px": "1.1"}, {**order, "px": "1.2"}])
+    assert [type(a) for a in acks] == [OrderAck, OrderAck]
+    with pytest.raises(InstrumentRuleError):
+        c.trade.amend_order(inst_id="BTC-USDT-SWAP", ord_id="9", new_px="1.15")
+    c.trade.place_order(**order, px="100.15", validate=False)  # escape hatch
+    with pytest.raises(ValidationError, match="exp_time"):
+        c.trade.place_order(**order, px="100.1", exp_time="soon")
+
+
+def test_unknown_keyword_refused_before_sending() -> None:
+    c = FakeClient()
+    with pytest.raises(ValidationError, match="market.get_ticker.*'instid'"):
+        c.market.get_ticker(instid="BTC-USDT")
+    assert c.sent() == []
+
+
+def test_instrument_helpers_on_client() -> None:
+    c = FakeClient()
+    inst = c.instrument("BTC-USDT-SWAP")
+    assert isinstance(inst, Instrument) and c.inst_id_code("BTC-USDT-SWAP") == 10459
+    assert [i.inst_id for i in c.instruments("SWAP")] == ["BTC-USDT-SWAP"]
+    assert str(c.round_price("BTC-USDT-SWAP", "100.06")) == "100.1"
+    assert str(c.round_size("BTC-USDT-SWAP", "1.019")) == "1.01"
+    fetches = [x for x in c._rest.calls if x[1] == "/api/v5/public/instruments"]
+    assert len(fetches) == 1 and fetches[0][2] == {"instType": "SWAP"}
+
+
+def test_docs_coverage_json_roundtrip_of_names() -> None:
+    # every method name is a valid identifier and unique within its group
+    for cls in GROUP_CLASSES.values():
+        names = [e.name for e in cls.endpoints]
+        assert len(names) == len(set(names)) and all(n.isidentifier() for n in names)
+    json.dumps({a: [e.name for e in c.endpoints] for a, c in GROUP_CLASSES.items()})
