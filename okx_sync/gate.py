@@ -336,12 +336,16 @@ class _Bucket:
         return self._log_sum + self._inflight_sum
 
     def _pace_start(self, now: float, cap: int, cost: int, reserved: int) -> float:
-        """Earliest time the pacer lets a call of ``cost`` go, ``reserved`` queued ahead."""
+        """Earliest time the pacer lets a call of ``cost`` go.
+
+        Work-conserving: waiters queued ahead but blocked on another budget
+        (``reserved``) keep their share of the capacity, not the pacing slot.
+        """
         busy = self.used(now) + reserved
         burst = max(1, math.floor(cap * self.burst_fraction + _EPS))
         if busy + cost <= burst and self.factor0 >= 1.0:
             return now  # cool bucket: back to back
-        return self.next_paced + reserved * self.span_s / cap
+        return self.next_paced
 
     def admit(self, now: float, cost: int, eid: int, waited: float) -> None:
         cap = max(1, self.cap(now))
@@ -498,11 +502,10 @@ class Permit:
 
     def release(self) -> None:
         """End the call: free the slot, start the buckets' window countdown (idempotent)."""
-        if self._released:
-            return
-        self._released = True
-        if self._gate is not None:
-            self._gate._release(self._slot, self._entries)
+        if self._gate is None:
+            self._released = True
+        elif not self._released:
+            self._gate._release(self)
 
     def __enter__(self) -> Permit:
         return self
@@ -523,12 +526,16 @@ class _Waiter:
         "permit",
         "blocked_on",
         "slot_blocked",
+        "loads_account_limit",
     )
 
-    def __init__(self, charges: list[tuple[_Bucket, int]], slot: bool, start: float) -> None:
+    def __init__(
+        self, charges: list[tuple[_Bucket, int]], slot: bool, start: float, loads: bool
+    ) -> None:
         self.charges = charges
         self.slot = slot
         self.start = start
+        self.loads_account_limit = loads
         self.granted = False
         self.permit: Permit | None = None
         self.blocked_on: list[_Bucket] = []
@@ -606,34 +613,37 @@ class RequestGate:
         lane_cancel = endpoint is not None and (
             endpoint.order_action == "cancel" or endpoint.path in _CANCEL_LANE_EXTRA
         )
+        loads = (
+            self.config.rate_limits
+            and endpoint is not None
+            and endpoint.method == "GET"
+            and endpoint.path == ACCOUNT_RATE_LIMIT_PATH
+        )
         notes: list[tuple[int, str, dict[str, Any]]] = []
         try:
             with self._cond:
-                return self._wait_locked(
-                    charges, lane_cancel, concurrency, limit, method, path, notes
-                )
+                now = self._clock.monotonic()
+                if self._closed:
+                    raise RequestStateError(
+                        "client closed", stage="gate", dispatched=False, method=method, path=path
+                    )
+                buckets = [(self._bucket(charge), charge.cost) for charge in charges]
+                waiter = _Waiter(buckets, concurrency, now, loads)
+                return self._wait_locked(waiter, lane_cancel, limit, method, path, notes)
         finally:
             self._emit_later(notes)
 
     def _wait_locked(
         self,
-        charges: list[Charge],
+        waiter: _Waiter,
         lane_cancel: bool,
-        concurrency: bool,
         limit: float,
         method: str,
         path: str,
         notes: list[tuple[int, str, dict[str, Any]]],
     ) -> Permit:
-        now = self._clock.monotonic()
+        now = waiter.start
         deadline = now + limit
-        if self._closed:
-            raise RequestStateError(
-                "client closed", stage="gate", dispatched=False, method=method, path=path
-            )
-        waiter = _Waiter(
-            [(self._bucket(charge), charge.cost) for charge in charges], concurrency, now
-        )
         queue = self._cancel_queue if lane_cancel else self._queue
         queue.append(waiter)
         try:
@@ -682,6 +692,9 @@ class RequestGate:
         if waiter.slot_blocked:
             blocking.append(f"concurrency cap {self.config.max_concurrent}")
         what = ", ".join(blocking) or "earlier waiters"
+        if waiter.loads_account_limit:
+            self._account_failure_locked("account-rate-limit call not admitted by the gate")
+            notes.append(self._account_note("account-rate-limit call not admitted by the gate"))
         notes.append(
             (
                 logging.WARNING,
@@ -768,15 +781,21 @@ class RequestGate:
             self._entry_ids += 1
             bucket.admit(now, cost, self._entry_ids, waited)
             entries.append((bucket, self._entry_ids))
+        if waiter.loads_account_limit:
+            # A load is on its way: nobody else needs to start one until it reports back.
+            self._account_claimed_at = now
+            self._account_next_try = max(self._account_next_try, now + self._account_retry_s)
         self._admitted += 1
         self._total_wait += waited
         self._max_wait = max(self._max_wait, waited)
         waiter.granted = True
         waiter.permit = Permit(self, waited, slot=waiter.slot, entries=entries, admitted_at=now)
 
-    def _release(self, slot: bool, entries: Sequence[tuple[_Bucket, int]]) -> None:
+    def _release(self, permit: Permit) -> None:
         with self._cond:
-            self._release_locked(slot, entries)
+            if not permit._released:  # checked under the lock: two releasers free it once
+                permit._released = True
+                self._release_locked(permit._slot, permit._entries)
 
     def _release_locked(self, slot: bool, entries: Sequence[tuple[_Bucket, int]]) -> None:
         now = self._clock.monotonic()
@@ -811,10 +830,10 @@ class RequestGate:
         if endpoint is None:
             return
         code = str(code or "")
-        if endpoint.method == "GET" and endpoint.path == ACCOUNT_RATE_LIMIT_PATH:
-            self._observe_account_limit(http_status, code, data)
         if not self.config.rate_limits:
             return
+        if endpoint.method == "GET" and endpoint.path == ACCOUNT_RATE_LIMIT_PATH:
+            self._observe_account_limit(http_status, code, data)
         item_codes = {
             str(item.get("sCode") or "") for item in data or () if isinstance(item, Mapping)
         }
@@ -903,9 +922,8 @@ class RequestGate:
         """
         with self._cond:
             self._account_failure_locked(reason)
-            limit, source = self._account_limit, self._account_limit_source
-            retry_in = self._account_next_try - self._clock.monotonic()
-        self._warn_account(reason, limit, source, retry_in)
+            note = self._account_note(reason)
+        self._emit_later([note])
 
     def _account_failure_locked(self, reason: str) -> None:
         now = self._clock.monotonic()
@@ -916,43 +934,41 @@ class RequestGate:
         cap = max(self.config.account_limit_retry_s, _ACCOUNT_RETRY_CAP_S)
         self._account_retry_s = min(self._account_retry_s * 2, cap)
 
-    @staticmethod
-    def _warn_account(reason: str, limit: int, source: str, retry_in: float) -> None:
-        log.warning(
-            "account order limit load failed; keeping %s limit %d per 2 s",
-            source,
-            limit,
-            extra={"reason": reason, "limit": limit, "retry_in_s": round(retry_in, 3)},
+    def _account_note(self, reason: str) -> tuple[int, str, dict[str, Any]]:
+        """The warning for a failed load (emitted by the caller after the lock is released)."""
+        retry_in = self._account_next_try - self._clock.monotonic()
+        return (
+            logging.WARNING,
+            f"account order limit load failed ({reason}); keeping the "
+            f"{self._account_limit_source} limit {self._account_limit} per 2 s",
+            {"reason": reason, "limit": self._account_limit, "retry_in_s": round(retry_in, 3)},
         )
 
     def account_limit_refresh_due(self) -> bool:
         """True when the caller should load the account order limit now.
 
-        Due when never loaded, or older than ``refresh_account_limit_s``, and
-        not backing off after a failure. A True answer claims the load: other
-        callers get False until the result is observed or the retry delay has
-        passed (a load that never reported back counts as failed). Always
-        False when ``rate_limits`` is off.
+        Due when never loaded, or older than ``refresh_account_limit_s``, unless
+        a load is on its way (the gate admitted a ``GET
+        /api/v5/trade/account-rate-limit`` whose answer has not been observed)
+        or the gate is backing off after a failed load. Asking twice is
+        harmless (a query, not a claim). A load admitted but never reported
+        back counts as failed once its retry delay has passed. Always False
+        when ``rate_limits`` is off.
         """
         if not self.config.rate_limits:
             return False
-        stale_reason = ""
+        notes: list[tuple[int, str, dict[str, Any]]] = []
         with self._cond:
             now = self._clock.monotonic()
             loaded = self._account_limit_loaded_at
             if loaded is not None and now - loaded < self.config.refresh_account_limit_s:
                 return False
-            if now < self._account_next_try:
-                return False
-            if self._account_claimed_at is not None:
-                stale_reason = "previous load got no response"
-                self._account_failure_locked(stale_reason)
-            self._account_claimed_at = now
-            self._account_next_try = now + self._account_retry_s
-            limit, source = self._account_limit, self._account_limit_source
-        if stale_reason:
-            self._warn_account(stale_reason, limit, source, 0.0)
-        return True
+            if now >= self._account_next_try and self._account_claimed_at is not None:
+                self._account_failure_locked("previous load got no response")
+                notes.append(self._account_note("previous load got no response"))
+            due = now >= self._account_next_try
+        self._emit_later(notes)
+        return due
 
     @property
     def account_order_limit(self) -> int:

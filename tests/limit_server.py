@@ -20,7 +20,9 @@ with 429/50011 for a while (an exchange-side storm);
 fail with HTTP 500 / code 50001; ``account_limit`` is both the enforced limit
 and the ``accRateLimit`` it reports.
 
-Also ``hammer(...)``: run a callable from N named threads for a while.
+Also ``hammer(...)``: run a callable from N named threads for a while, and
+``GateDriver``: send through a ``RequestGate`` exactly as the REST core does
+(acquire -> send -> release -> observe), for runs that measure the gate alone.
 
 Thread safety: the server handles each connection on its own thread; all
 shared state is behind one lock. Binds 127.0.0.1 on port 0.
@@ -38,9 +40,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from okx_sync.rest.endpoints import ACCOUNT_ORDER_PATHS, registry
+import attrs
+import requests
 
-__all__ = ["LimitServer", "hammer", "window_max"]
+from okx_sync.gate import Permit, RequestGate
+from okx_sync.rest.endpoints import ACCOUNT_ORDER_PATHS, Endpoint, registry
+
+__all__ = ["LimitServer", "GateDriver", "Outcome", "hammer", "window_max"]
 
 _ACCOUNT_WINDOW_S = 2.0
 _MONTH_S = 31 * 86400.0
@@ -355,3 +361,52 @@ def hammer(
     for worker in workers:
         worker.join(timeout=duration_s + 30)
     return errors
+
+
+@attrs.frozen
+class Outcome:
+    """One call sent by ``GateDriver``: its permit, HTTP status, OKX code, time observed."""
+
+    permit: Permit
+    http_status: int
+    code: str
+    observed_at: float
+
+
+class GateDriver:
+    """Sends calls through ``gate`` to ``base_url`` the way the REST core does.
+
+    acquire(endpoint, params) -> HTTP request -> permit.release() ->
+    gate.observe(...). One ``requests.Session`` per thread. Signed calls carry
+    ``OK-ACCESS-KEY`` so the server keys them by UID. Thread-safe.
+    """
+
+    def __init__(self, gate: RequestGate, base_url: str, *, api_key: str = "bench-key") -> None:
+        self.gate = gate
+        self.base_url = base_url
+        self.api_key = api_key
+        self._local = threading.local()
+
+    def send(self, endpoint: Endpoint, params: Any) -> Outcome:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        headers = {"OK-ACCESS-KEY": self.api_key} if endpoint.private else {}
+        permit = self.gate.acquire(endpoint, params)
+        try:
+            if endpoint.method == "GET":
+                response = session.get(
+                    self.base_url + endpoint.path, params=params, headers=headers, timeout=10
+                )
+            else:
+                response = session.post(
+                    self.base_url + endpoint.path, json=params, headers=headers, timeout=10
+                )
+        finally:
+            permit.release()
+        body = response.json()
+        code = str(body.get("code", ""))
+        self.gate.observe(
+            endpoint, params, http_status=response.status_code, code=code, data=body.get("data")
+        )
+        return Outcome(permit, response.status_code, code, time.monotonic())

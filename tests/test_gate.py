@@ -572,12 +572,21 @@ def test_big_batch_is_not_starved_by_later_single_orders() -> None:
 # ----------------------------------------------------------------- account order limit
 
 
+def load(gate: RequestGate, http_status: int | None, code: str, data=None) -> None:
+    """What the REST core does for one account-rate-limit attempt."""
+    gate.acquire(ACC_LIMIT, None).release()
+    gate.observe(ACC_LIMIT, None, http_status=http_status, code=code, data=data or [])
+
+
 def test_account_limit_from_the_endpoint_response(caplog) -> None:
     clock = FakeClock(start=0.0)
     gate = gate_with(clock)
     call(gate, PLACE, BTC)
     assert gate.account_limit_refresh_due() is True  # never loaded: load before orders
-    assert gate.account_limit_refresh_due() is False  # claimed by the first caller
+    assert gate.account_limit_refresh_due() is True  # a query: asking twice is harmless
+    permit = gate.acquire(ACC_LIMIT, None)  # the load is on its way ...
+    assert gate.account_limit_refresh_due() is False  # ... nobody else starts one
+    permit.release()
     with caplog.at_level(logging.INFO, logger="okx_sync.gate"):
         gate.observe(
             ACC_LIMIT,
@@ -586,6 +595,7 @@ def test_account_limit_from_the_endpoint_response(caplog) -> None:
             code="0",
             data=[{"accRateLimit": "2000", "fillRatio": "", "ts": "1"}],
         )
+    assert any("account order limit set" in r.getMessage() for r in caplog.records)
     assert gate.account_order_limit == 2000
     b = bucket(gate, ACCOUNT_BUCKET_KEY)
     assert (b["limit"], b["capacity"]) == (2000, 1800)
@@ -596,6 +606,9 @@ def test_account_limit_from_the_endpoint_response(caplog) -> None:
     assert gate.account_limit_refresh_due() is False
     clock.advance(1)
     assert gate.account_limit_refresh_due() is True  # hourly refresh
+    # Whoever calls the endpoint (a user's own call included) updates the bucket.
+    load(gate, 200, "0", [{"accRateLimit": "1250"}])
+    assert bucket(gate, ACCOUNT_BUCKET_KEY)["capacity"] == 1125
 
 
 def test_account_limit_config_start_value_and_direct_set() -> None:
@@ -613,7 +626,7 @@ def test_failed_account_limit_load_keeps_the_default_and_backs_off(caplog) -> No
     gate = gate_with(clock, account_limit_retry_s=5.0)
     assert gate.account_limit_refresh_due() is True
     with caplog.at_level(logging.WARNING, logger="okx_sync.gate"):
-        gate.observe(ACC_LIMIT, None, http_status=500, code="50001", data=[])
+        load(gate, 500, "50001")
     assert any("account order limit load failed" in r.getMessage() for r in caplog.records)
     assert gate.account_order_limit == 1000
     # Orders keep flowing on the default; they do not re-try the load each time.
@@ -622,19 +635,55 @@ def test_failed_account_limit_load_keeps_the_default_and_backs_off(caplog) -> No
         call(gate, PLACE, BTC)
     clock.advance(5.0)
     assert gate.account_limit_refresh_due() is True  # after the backoff
-    gate.observe(ACC_LIMIT, None, http_status=200, code="0", data=[{"accRateLimit": ""}])
+    load(gate, 200, "0", [{"accRateLimit": ""}])  # an answer without a usable limit
     clock.advance(5.0)
     assert gate.account_limit_refresh_due() is False  # backoff doubled to 10 s
     clock.advance(5.0)
     assert gate.account_limit_refresh_due() is True
-    # A load that never reports back (transport failure) counts as failed at the next try.
-    caplog.clear()
-    clock.advance(20.0)
-    with caplog.at_level(logging.WARNING, logger="okx_sync.gate"):
-        assert gate.account_limit_refresh_due() is True
-    assert any("no response" in str(r.__dict__.get("reason")) for r in caplog.records)
+    load(gate, None, "")  # transport failure: the REST core observes it without a status
+    clock.advance(19.0)
+    assert gate.account_limit_refresh_due() is False  # 20 s now
+    clock.advance(1.0)
+    assert gate.account_limit_refresh_due() is True
     acc = gate.stats()["account_order_limit"]
     assert (acc["limit"], acc["source"], acc["load_failures"]) == (1000, "default", 3)
+
+
+def test_account_limit_load_that_never_reports_back_counts_as_failed(caplog) -> None:
+    clock = FakeClock(start=0.0)
+    gate = gate_with(clock, account_limit_retry_s=5.0)
+    gate.acquire(ACC_LIMIT, None).release()  # admitted, but no observe() ever follows
+    clock.advance(4.0)
+    assert gate.account_limit_refresh_due() is False
+    clock.advance(1.0)
+    with caplog.at_level(logging.WARNING, logger="okx_sync.gate"):
+        assert gate.account_limit_refresh_due() is False  # counted as failed: back off
+    assert any("no response" in r.getMessage() for r in caplog.records)
+    clock.advance(5.0)
+    assert gate.account_limit_refresh_due() is True
+    assert gate.stats()["account_order_limit"]["load_failures"] == 1
+
+
+def test_account_limit_load_not_admitted_by_the_gate_backs_off() -> None:
+    clock = FakeClock(start=0.0)
+    gate = gate_with(clock, wait_timeout=0.5)
+    gate.acquire(ACC_LIMIT, None).release()
+    gate.observe(ACC_LIMIT, None, http_status=429, code="50011")  # its own 1/s bucket is held
+    clock.advance(5.0)
+    assert gate.account_limit_refresh_due() is True
+    gate.observe(ACC_LIMIT, None, http_status=200, code="50011")
+    with pytest.raises(RequestStateError):
+        gate.acquire(ACC_LIMIT, None)
+    assert gate.account_limit_refresh_due() is False
+    assert gate.stats()["account_order_limit"]["load_failures"] >= 2
+
+
+def test_rate_limits_off_ignores_account_limit_answers(caplog) -> None:
+    gate = gate_with(FakeClock(), rate_limits=False)
+    with caplog.at_level(logging.WARNING, logger="okx_sync.gate"):
+        gate.observe(ACC_LIMIT, None, http_status=500, code="50001", data=[])
+    assert not caplog.records
+    assert gate.account_limit_refresh_due() is False
 
 
 # ----------------------------------------------------------------- stats
