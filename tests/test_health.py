@@ -18,6 +18,7 @@ from okx_sync.ops.health import (
     evaluate_gate,
     evaluate_rest,
     evaluate_ws,
+    rest_counters,
 )
 
 WALL = 1_700_000_000.0
@@ -238,3 +239,22 @@ def test_monitor_book_errors_by_kind_are_summed() -> None:
     book = {"ready": True, "errors": {"sequence": 1, "checksum": 2}}
     h = mon.evaluate(now=5.0, books=[("book books:BTC-USDT", book)])
     assert h.reason == "book books:BTC-USDT: 3 book errors in 60 s"
+
+
+def test_rest_failures_by_code_feed_the_rest_rules() -> None:
+    stats = {
+        "failures_by_code": {
+            "50011": 2,
+            "http_429": 1,
+            "50113": 1,
+            "http:dispatched": 1,
+            "gate": 4,
+            "51008": 9,
+        }
+    }
+    assert rest_counters(stats) == {"rate_limited": 3.0, "auth_errors": 1.0, "no_response": 1.0}
+    mon = HealthMonitor()
+    assert mon.evaluate(now=0.0, rest={"failures_by_code": {}}).ok
+    h = mon.evaluate(now=10.0, rest=stats)
+    assert (h.status, h.reason) == (DEGRADED, "rest: 3 rate-limit errors in 60 s")
+    assert mon.evaluate(now=80.0, rest=stats).ok  # nothing new within the window

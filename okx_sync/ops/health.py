@@ -45,6 +45,8 @@ from typing import Any
 
 import attrs
 
+from ..errors import AUTH_CODES, RATE_LIMIT_CODES
+
 __all__ = [
     "OK",
     "DEGRADED",
@@ -57,6 +59,7 @@ __all__ = [
     "evaluate_ws",
     "evaluate_gate",
     "evaluate_rest",
+    "rest_counters",
     "evaluate_book",
     "combine",
     "status_value",
@@ -365,6 +368,39 @@ _REST_LABELS = {
 }
 
 
+def rest_counters(stats: Mapping[str, Any]) -> dict[str, float]:
+    """The REST failure counters the rules use, from ``client.stats()``.
+
+    ``failures_by_code`` keys are OKX codes, ``http_<status>``, ``gate`` or
+    ``<stage>:<dispatched|unsent>`` (no response). Returns ``rate_limited``
+    (rate-limit codes and HTTP 429), ``auth_errors`` (501xx and HTTP 401) and
+    ``no_response`` (every ``<stage>:...`` key); counters already present in
+    ``stats`` under those names win. Thread safety: pure.
+    """
+    by_code = stats.get("failures_by_code") or {}
+    out = {"rate_limited": 0.0, "auth_errors": 0.0, "no_response": 0.0}
+    for key, count in by_code.items():
+        n = _num(count) or 0.0
+        if key in RATE_LIMIT_CODES or key == "http_429":
+            out["rate_limited"] += n
+        elif key in AUTH_CODES or key == "http_401":
+            out["auth_errors"] += n
+        elif ":" in key:
+            out["no_response"] += n
+    for name in REST_COUNTERS:
+        value = _num(stats.get(name))
+        if value is not None:
+            out[name] = value
+    return out
+
+
+_REST_LABELS = {
+    "rate_limited": ("rate-limit error", "rate-limit errors"),
+    "auth_errors": ("auth error", "auth errors"),
+    "no_response": ("request without response", "requests without response"),
+}
+
+
 def evaluate_rest(
     stats: Mapping[str, Any],
     *,
@@ -372,10 +408,10 @@ def evaluate_rest(
     increases: Mapping[str, float] | None = None,
     component: str = "rest",
 ) -> Health:
-    """Health of the REST core: degraded when rate-limit errors, auth errors or
-    requests without a response (``rate_limited``, ``auth_errors``,
-    ``no_response`` counters) rose by ``rest_errors_degraded`` within the window.
-    Thread safety: pure.
+    """Health of the REST core: degraded when calls failed with rate-limit
+    errors, auth errors or without a response (see :func:`rest_counters`)
+    ``rest_errors_degraded`` times within the window. ``increases`` are the
+    increases of those counters. Thread safety: pure.
     """
     del stats  # the rules read only counter increases
     inc = increases or {}
@@ -522,7 +558,7 @@ class HealthMonitor:
         t = self.thresholds
         parts: list[Health] = []
         if rest is not None:
-            inc = self.increases("rest", rest, REST_COUNTERS, now)
+            inc = self.increases("rest", rest_counters(rest), REST_COUNTERS, now)
             parts.append(evaluate_rest(rest, thresholds=t, increases=inc))
         if gate is not None:
             inc = self.increases("gate", gate, GATE_COUNTERS, now)

@@ -71,13 +71,11 @@ COUNTER_FIELDS = frozenset(
         "resyncs",
         # REST
         "requests",
+        "successes",
+        "failures",
+        "failures_by_code",
         "attempts",
         "retries",
-        "responses",
-        "api_errors",
-        "rate_limited",
-        "auth_errors",
-        "no_response",
     }
 )
 
