@@ -45,6 +45,9 @@ _EXPORTS: dict[str, str] = {
     "RequestGateConfig": "okx_sync.gate",
     "RetryPolicy": "okx_sync.retry",
     "new_cl_ord_id": "okx_sync.ids",
+    "InstrumentCache": "okx_sync.instruments",
+    "round_price": "okx_sync.instruments",
+    "round_size": "okx_sync.instruments",
     # models
     "Instrument": "okx_sync.models",
     "Ticker": "okx_sync.models",
