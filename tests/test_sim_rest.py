@@ -1,0 +1,352 @@
+"""The simulator's REST API through raw ``requests``: shapes, errors, auth codes, rate limits."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from okx_sync.clock import FakeClock
+from okx_sync.sim import Simulator
+from okx_sync.sim.testing import RawRest
+
+P = "/api/v5/"
+
+
+@pytest.fixture(scope="module")
+def sim():
+    with Simulator(seed=11, auto_tick=False, rate_limits=False) as s:
+        yield s
+
+
+@pytest.fixture
+def live(sim):
+    rest = RawRest(sim.rest_url, sim.credentials.live)
+    yield rest
+    rest.close()
+
+
+@pytest.fixture
+def public(sim):
+    rest = RawRest(sim.rest_url)
+    yield rest
+    rest.close()
+
+
+def test_public_time_and_request_id(sim, public):
+    r1 = public.get(P + "public/time")
+    r2 = public.get(P + "public/time")
+    assert r1.status_code == 200
+    body = r1.json()
+    assert body["code"] == "0" and body["msg"] == ""
+    assert abs(int(body["data"][0]["ts"]) - time.time() * 1000) < 5000
+    rid1, rid2 = r1.headers["x-request-id"], r2.headers["x-request-id"]
+    assert len(rid1) == 16 and rid1 != rid2
+
+
+@pytest.mark.parametrize("inst_type", ["SPOT", "SWAP", "FUTURES", "OPTION"])
+def test_instruments_by_type(public, inst_type):
+    params = {"instType": inst_type}
+    if inst_type == "OPTION":
+        params["instFamily"] = "BTC-USD"
+    data = public.get(P + "public/instruments", params).json()["data"]
+    assert data and all(d["instType"] == inst_type for d in data)
+    first = data[0]
+    assert isinstance(first["instIdCode"], int)
+    for field in ("tickSz", "lotSz", "minSz", "ctVal", "settleCcy", "expTime", "state"):
+        assert isinstance(first[field], str)
+    if inst_type == "SPOT":
+        assert first["baseCcy"] and first["quoteCcy"] and first["ctVal"] == ""
+    else:
+        assert first["settleCcy"] and first["ctVal"]
+
+
+def test_instrument_parameter_errors(public):
+    r = public.get(P + "public/instruments")
+    assert r.status_code == 400
+    assert r.json() == {"code": "50014", "msg": "Parameter instType can not be empty.", "data": []}
+    r = public.get(P + "public/instruments", {"instType": "OPTION"})
+    assert r.json()["code"] == "50015"
+    r = public.get(P + "public/instruments", {"instType": "BOGUS"})
+    assert r.json()["code"] == "51000"
+
+
+def test_market_data_shapes(sim, public):
+    ticker = public.get(P + "market/ticker", {"instId": "BTC-USDT"}).json()["data"][0]
+    assert ticker["instId"] == "BTC-USDT" and float(ticker["askPx"]) > float(ticker["bidPx"])
+    tickers = public.get(P + "market/tickers", {"instType": "SWAP"}).json()["data"]
+    assert {t["instId"] for t in tickers} == {"BTC-USDT-SWAP", "ETH-USDT-SWAP"}
+    books = public.get(P + "market/books", {"instId": "BTC-USDT", "sz": "5"}).json()["data"][0]
+    view = sim.exchange.book("BTC-USDT")
+    assert books["seqId"] == view.seq_id
+    assert books["bids"] == view.bids[:5] and books["asks"] == view.asks[:5]
+    assert all(len(level) == 4 and level[2] == "0" for level in books["bids"])
+    candles = public.get(P + "market/candles", {"instId": "BTC-USDT", "limit": "5"}).json()["data"]
+    assert len(candles) == 5 and all(len(c) == 9 for c in candles)
+    assert int(candles[0][0]) > int(candles[1][0])  # newest first
+    older = public.get(
+        P + "market/candles", {"instId": "BTC-USDT", "after": candles[1][0], "limit": "2"}
+    ).json()["data"]
+    assert [c[0] for c in older] == [candles[2][0], candles[3][0]]
+    hourly = public.get(P + "market/candles", {"instId": "BTC-USDT", "bar": "1H"}).json()["data"]
+    assert hourly and int(hourly[0][0]) % 3_600_000 == 0
+    assert public.get(P + "market/candles", {"instId": "BTC-USDT", "bar": "7m"}).json()["code"] == "51000"
+    r = public.get(P + "market/ticker", {"instId": "NOPE-USDT"})
+    assert r.status_code == 200 and r.json()["code"] == "51001"
+
+
+def test_trades_after_market_activity(sim, public):
+    sim.exchange.place_orders(
+        sim.live_uid,
+        [{"instId": "ETH-USDT", "tdMode": "cash", "side": "buy", "ordType": "market", "sz": "50"}],
+    )
+    trades = public.get(P + "market/trades", {"instId": "ETH-USDT", "limit": "3"}).json()["data"]
+    assert trades and trades[0]["side"] == "buy"
+    assert set(trades[0]) >= {"instId", "side", "sz", "px", "tradeId", "ts"}
+
+
+def test_unknown_path_and_wrong_method(public, live):
+    r = public.get(P + "no/such/thing")
+    assert r.status_code == 404
+    assert r.json() == {
+        "code": 404,
+        "data": {},
+        "detailMsg": "",
+        "error_code": "404",
+        "error_message": "Not Found",
+        "msg": "Not Found",
+    }
+    assert r.headers["x-request-id"]
+    r = live.post(P + "public/time", {})
+    assert r.status_code == 405 and r.json()["code"] == "50115"
+
+
+def _bare(sim, **headers):
+    rest = RawRest(sim.rest_url)
+    try:
+        return rest.get(P + "account/balance", sign=False, headers=headers)
+    finally:
+        rest.close()
+
+
+def test_auth_header_codes(sim):
+    good = RawRest(sim.rest_url, sim.credentials.live)
+    target = P + "account/balance"
+    full = good._headers("GET", target, "", True)
+    good.close()
+    cases = [
+        ("OK-ACCESS-KEY", "50103"),
+        ("OK-ACCESS-SIGN", "50106"),
+        ("OK-ACCESS-TIMESTAMP", "50107"),
+        ("OK-ACCESS-PASSPHRASE", "50104"),
+    ]
+    for missing, code in cases:
+        headers = {k: v for k, v in full.items() if k != missing}
+        r = _bare(sim, **headers)
+        assert r.status_code == 401, missing
+        assert r.json()["code"] == code
+        assert "data" not in r.json()
+    r = _bare(sim, **{**full, "OK-ACCESS-TIMESTAMP": "1700000000000"})
+    assert (r.status_code, r.json()["code"]) == (401, "50112")
+    r = _bare(sim, **{**full, "OK-ACCESS-KEY": "00000000-0000-0000-0000-000000000000"})
+    assert r.json() == {"msg": "Invalid OK-ACCESS-KEY", "code": "50111"}
+    r = _bare(sim, **{**full, "OK-ACCESS-PASSPHRASE": "wrong"})
+    assert r.json()["code"] == "50105"
+    r = _bare(sim, **{**full, "OK-ACCESS-SIGN": "AAAA" + full["OK-ACCESS-SIGN"][4:]})
+    assert r.json()["code"] == "50113"
+
+
+def test_auth_timestamp_skew(sim):
+    stale = RawRest(
+        sim.rest_url, sim.credentials.live, clock_ms=lambda: int(time.time() * 1000) - 31_000
+    )
+    r = stale.get(P + "account/balance")
+    assert (r.status_code, r.json()["code"]) == (401, "50102")
+    fresh = RawRest(
+        sim.rest_url, sim.credentials.live, clock_ms=lambda: int(time.time() * 1000) - 20_000
+    )
+    assert fresh.get(P + "account/balance").json()["code"] == "0"
+    stale.close()
+    fresh.close()
+
+
+def test_live_and_demo_keys_need_their_environment(sim):
+    wrong = [
+        RawRest(sim.rest_url, sim.credentials.live, demo=True),
+        RawRest(sim.rest_url, sim.credentials.demo, demo=False),
+    ]
+    for rest in wrong:
+        r = rest.get(P + "account/balance")
+        assert (r.status_code, r.json()["code"]) == (401, "50101")
+        rest.close()
+    demo = RawRest(sim.rest_url, sim.credentials.demo, demo=True)
+    cfg = demo.get(P + "account/config").json()["data"][0]
+    assert cfg["uid"] == sim.demo_uid and cfg["posMode"] == "net_mode"
+    demo.close()
+
+
+def test_signature_covers_raw_request_target(sim, live):
+    # signed in caller order and sent as is: accepted
+    r = live.get(P + "account/balance", {"ccy": "USDT"})
+    assert r.json()["code"] == "0"
+    assert [d["ccy"] for d in r.json()["data"][0]["details"]] == ["USDT"]
+    # signed over one query order, sent with another: the server must not re-encode
+    target = P + "trade/orders-pending?instType=SPOT&limit=5"
+    headers = live._headers("GET", target, "", True)
+    r = live.session.get(sim.rest_url + P + "trade/orders-pending?limit=5&instType=SPOT", headers=headers)
+    assert (r.status_code, r.json()["code"]) == (401, "50113")
+
+
+def test_post_body_errors(sim, live):
+    r = live.post(P + "trade/order", "")
+    assert (r.status_code, r.json()["code"]) == (400, "50000")
+    r = live.post(P + "trade/order", "{not json")
+    assert (r.status_code, r.json()["code"]) == (400, "50002")
+    r = live.post(P + "trade/order", {"instId": "BTC-USDT"}, headers={"Content-Type": "text/plain"})
+    assert (r.status_code, r.json()["code"]) == (400, "50006")
+    r = live.post(P + "trade/order", {"instId": "BTC-USDT", "tdMode": "cash", "side": "buy"})
+    assert r.status_code == 400
+    assert r.json() == {"code": "50014", "msg": "Parameter ordType can not be empty.", "data": []}
+
+
+def test_private_account_endpoints(sim, live):
+    bal = live.get(P + "account/balance").json()["data"][0]
+    assert {d["ccy"] for d in bal["details"]} >= {"USDT", "BTC", "ETH"}
+    assert float(bal["totalEq"]) > 100000
+    assert live.get(P + "account/positions").json() == {"code": "0", "msg": "", "data": []}
+    lev = live.post(
+        P + "account/set-leverage", {"instId": "BTC-USDT-SWAP", "lever": "5", "mgnMode": "cross"}
+    ).json()
+    assert lev["data"] == [{"lever": "5", "mgnMode": "cross", "instId": "BTC-USDT-SWAP", "posSide": "net"}]
+    too_high = live.post(
+        P + "account/set-leverage", {"instId": "BTC-USDT-SWAP", "lever": "500", "mgnMode": "cross"}
+    ).json()
+    assert too_high["code"] == "59102"
+    funding = live.get(P + "asset/balances", {"ccy": "USDT"}).json()["data"]
+    assert funding == [{"availBal": "5000", "bal": "5000", "ccy": "USDT", "frozenBal": "0"}]
+    ccys = live.get(P + "asset/currencies").json()["data"]
+    assert {"BTC", "USDT"} <= {c["ccy"] for c in ccys}
+    rl = live.get(P + "trade/account-rate-limit").json()["data"][0]
+    assert rl["accRateLimit"] == "1000" and rl["fillRatio"] == ""
+
+
+def test_order_lifecycle_over_rest(sim, live):
+    book = sim.exchange.book("BTC-USDT")
+    far = str(float(book.bids[-1][0]) - 100)
+    placed = live.post(
+        P + "trade/order",
+        {"instId": "BTC-USDT", "tdMode": "cash", "side": "buy", "ordType": "limit", "px": far, "sz": "0.01", "clOrdId": "restA1"},
+    ).json()
+    assert placed["code"] == "0" and placed["data"][0]["sCode"] == "0"
+    assert int(placed["outTime"]) >= int(placed["inTime"]) > 0
+    ord_id = placed["data"][0]["ordId"]
+    dup = live.post(
+        P + "trade/order",
+        {"instId": "BTC-USDT", "tdMode": "cash", "side": "buy", "ordType": "limit", "px": far, "sz": "0.01", "clOrdId": "restA1"},
+    ).json()
+    assert dup["code"] == "1" and dup["msg"] == "All operations failed"
+    assert dup["data"][0]["sCode"] == "51016"
+    by_cl = live.get(P + "trade/order", {"instId": "BTC-USDT", "clOrdId": "restA1"}).json()["data"][0]
+    assert by_cl["ordId"] == ord_id and by_cl["state"] == "live"
+    pending = live.get(P + "trade/orders-pending", {"instType": "SPOT"}).json()["data"]
+    assert ord_id in {o["ordId"] for o in pending}
+    amended = live.post(
+        P + "trade/amend-order", {"instId": "BTC-USDT", "ordId": ord_id, "newSz": "0.02", "reqId": "r1"}
+    ).json()
+    assert amended["data"][0]["sCode"] == "0" and amended["data"][0]["reqId"] == "r1"
+    assert live.get(P + "trade/order", {"instId": "BTC-USDT", "ordId": ord_id}).json()["data"][0]["sz"] == "0.02"
+    canceled = live.post(P + "trade/cancel-order", {"instId": "BTC-USDT", "ordId": ord_id}).json()
+    assert canceled["code"] == "0"
+    again = live.post(P + "trade/cancel-order", {"instId": "BTC-USDT", "ordId": ord_id}).json()
+    assert again["code"] == "1" and again["data"][0]["sCode"] == "51400"
+    history = live.get(P + "trade/orders-history", {"instType": "SPOT"}).json()["data"]
+    assert any(o["ordId"] == ord_id and o["state"] == "canceled" for o in history)
+    missing = live.get(P + "trade/order", {"instId": "BTC-USDT", "ordId": "1"}).json()
+    assert missing["code"] == "51603"
+
+
+def test_batch_orders_partial_success(sim, live):
+    book = sim.exchange.book("ETH-USDT")
+    far = str(round(float(book.bids[-1][0]) - 50, 2))
+    resp = live.post(
+        P + "trade/batch-orders",
+        [
+            {"instId": "ETH-USDT", "tdMode": "cash", "side": "buy", "ordType": "limit", "px": far, "sz": "0.1", "clOrdId": "bat1"},
+            {"instId": "ETH-USDT", "tdMode": "cash", "side": "buy", "ordType": "limit", "px": far, "sz": "0.1", "clOrdId": "bat1"},
+            {"instId": "ETH-USDT", "tdMode": "cash", "side": "buy", "ordType": "limit", "px": far, "sz": "0.00001"},
+        ],
+    ).json()
+    assert resp["code"] == "2" and resp["msg"] == "Bulk operation partially succeeded."
+    assert [d["sCode"] for d in resp["data"]] == ["0", "51016", "51020"]
+    cancel = live.post(
+        P + "trade/cancel-batch-orders",
+        [{"instId": "ETH-USDT", "clOrdId": "bat1"}, {"instId": "ETH-USDT", "ordId": "42"}],
+    ).json()
+    assert cancel["code"] == "2"
+    too_many = live.post(P + "trade/batch-orders", [{"instId": "ETH-USDT"}] * 21).json()
+    assert too_many["code"] == "51111"
+
+
+def test_fills_and_positions_after_swap_trades(sim, live):
+    buy = live.post(
+        P + "trade/order",
+        {"instId": "BTC-USDT-SWAP", "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "2"},
+    ).json()
+    ord_id = buy["data"][0]["ordId"]
+    fills = live.get(P + "trade/fills", {"ordId": ord_id}).json()["data"]
+    assert fills and sum(float(f["fillSz"]) for f in fills) == pytest.approx(2)
+    assert all(f["execType"] == "T" and float(f["fee"]) < 0 for f in fills)
+    pos = live.get(P + "account/positions", {"instId": "BTC-USDT-SWAP"}).json()["data"]
+    assert len(pos) == 1 and pos[0]["pos"] == "2" and pos[0]["posSide"] == "net"
+    closed = live.post(
+        P + "trade/close-position", {"instId": "BTC-USDT-SWAP", "mgnMode": "cross", "clOrdId": "close1"}
+    ).json()
+    assert closed["data"] == [{"instId": "BTC-USDT-SWAP", "posSide": "net", "clOrdId": "close1", "tag": ""}]
+    assert live.get(P + "account/positions", {"instId": "BTC-USDT-SWAP"}).json()["data"] == []
+    again = live.post(P + "trade/close-position", {"instId": "BTC-USDT-SWAP", "mgnMode": "cross"}).json()
+    assert again["code"] == "51023"
+
+
+# ---------------------------------------------------------------- rate limits (fake clock)
+
+
+@pytest.fixture
+def limited():
+    clock = FakeClock(wall_start=time.time())
+    with Simulator(seed=5, auto_tick=False, clock=clock, account_order_limit=3, control=False, ws=False) as s:
+        yield s, clock
+
+
+def test_public_rate_limit_by_ip(limited):
+    sim, clock = limited
+    rest = RawRest(sim.rest_url)
+    codes = [rest.get(P + "public/time").status_code for _ in range(11)]
+    assert codes == [200] * 10 + [429]
+    r = rest.get(P + "public/time")
+    assert r.json() == {"msg": "Too Many Requests", "code": "50011"}
+    clock.advance(2.0)
+    assert rest.get(P + "public/time").status_code == 200
+    rest.close()
+
+
+def test_order_rate_limits(limited):
+    sim, clock = limited
+    rest = RawRest(sim.rest_url, sim.credentials.live, clock_ms=lambda: int(clock.time() * 1000))
+    rl = rest.get(P + "trade/account-rate-limit").json()
+    assert rl["data"][0]["accRateLimit"] == "3"
+    assert rest.get(P + "trade/account-rate-limit").status_code == 429  # 1 per second
+    far_bid = str(float(sim.exchange.book("BTC-USDT-SWAP").bids[-1][0]) - 100)
+    order = {"instId": "BTC-USDT-SWAP", "tdMode": "cross", "side": "buy", "ordType": "limit", "px": far_bid, "sz": "0.01"}
+    for _ in range(3):
+        assert rest.post(P + "trade/order", order).json()["code"] == "0"
+    r = rest.post(P + "trade/order", order)
+    assert r.status_code == 200
+    assert r.json() == {"code": "50061", "msg": "You've reached the maximum order rate limit for this account.", "data": []}
+    # spot orders are exempt from the account limit but keep the per-instrument limit (60 / 2 s)
+    far_spot = str(float(sim.exchange.book("BTC-USDT").bids[-1][0]) - 100)
+    spot = {"instId": "BTC-USDT", "tdMode": "cash", "side": "buy", "ordType": "limit", "px": far_spot, "sz": "0.0001"}
+    statuses = [rest.post(P + "trade/order", spot).status_code for _ in range(61)]
+    assert statuses == [200] * 60 + [429]
+    clock.advance(2.0)
+    assert rest.post(P + "trade/order", order).json()["code"] == "0"
+    rest.close()
