@@ -6,8 +6,6 @@ import threading
 import time
 from decimal import Decimal
 
-import pytest
-
 from okx_sync.clock import FakeClock
 from okx_sync.sim import Simulator
 from okx_sync.sim.exchange import Exchange, SimEvent
@@ -30,7 +28,13 @@ def make_exchange(seed: int = 1, **kw) -> tuple[Exchange, list[SimEvent]]:
 
 
 def order(inst="BTC-USDT", side="buy", ord_type="limit", sz="0.01", px=None, **extra):
-    item = {"instId": inst, "tdMode": "cash" if "-SWAP" not in inst else "cross", "side": side, "ordType": ord_type, "sz": sz}
+    item = {
+        "instId": inst,
+        "tdMode": "cash" if "-SWAP" not in inst else "cross",
+        "side": side,
+        "ordType": ord_type,
+        "sz": sz,
+    }
     if px is not None:
         item["px"] = px
     item.update(extra)
@@ -42,7 +46,9 @@ def place(ex, *items):
 
 
 def states(events, ord_id):
-    return [e.data[0]["state"] for e in events if e.channel == "orders" and e.data[0]["ordId"] == ord_id]
+    return [
+        e.data[0]["state"] for e in events if e.channel == "orders" and e.data[0]["ordId"] == ord_id
+    ]
 
 
 def best(ex, inst="BTC-USDT"):
@@ -135,7 +141,10 @@ def test_item_errors():
         (order(px=str(bid), sz="10"), "51008"),
         (order(side="sell", px=str(ask), sz="5"), "51008"),
         (order(px=str(bid), clOrdId="bad-id!"), "51000"),
-        (order(inst="BTC-USDT-SWAP", side="sell", ord_type="market", sz="1", reduceOnly="true"), "51169"),
+        (
+            order(inst="BTC-USDT-SWAP", side="sell", ord_type="market", sz="1", reduceOnly="true"),
+            "51169",
+        ),
     ]
     for item, code in cases:
         res = place(ex, item)[0]
@@ -165,20 +174,27 @@ def test_cancel_and_amend():
     bid, _ = best(ex)
     res = place(ex, order(px=str(bid - 10), sz="0.2"))[0]
     ord_id = res["ordId"]
-    amended = ex.amend_orders(UID, [{"instId": "BTC-USDT", "ordId": ord_id, "newSz": "0.1", "reqId": "q1"}])[0]
+    amended = ex.amend_orders(
+        UID, [{"instId": "BTC-USDT", "ordId": ord_id, "newSz": "0.1", "reqId": "q1"}]
+    )[0]
     assert amended["sCode"] == "0" and amended["reqId"] == "q1"
     o = ex.orders[ord_id]
     assert o.sz == Decimal("0.1") and ex.account(UID).frozen["USDT"] == (bid - 10) * Decimal("0.1")
     push = [e.data[0] for e in events if e.channel == "orders" and e.data[0]["ordId"] == ord_id][-1]
     assert push["amendResult"] == "0" and push["reqId"] == "q1"
-    moved = ex.amend_orders(UID, [{"instId": "BTC-USDT", "ordId": ord_id, "newPx": str(bid - 20)}])[0]
+    moved = ex.amend_orders(UID, [{"instId": "BTC-USDT", "ordId": ord_id, "newPx": str(bid - 20)}])[
+        0
+    ]
     assert moved["sCode"] == "0" and o.px == bid - 20
     bad = ex.amend_orders(UID, [{"instId": "BTC-USDT", "ordId": ord_id}])[0]
     assert bad["sCode"] == "51500"
     assert ex.cancel_orders(UID, [{"instId": "BTC-USDT", "ordId": ord_id}])[0]["sCode"] == "0"
     assert o.state == "canceled" and o.cancel_source == "1"
     assert ex.cancel_orders(UID, [{"instId": "BTC-USDT", "ordId": ord_id}])[0]["sCode"] == "51400"
-    assert ex.amend_orders(UID, [{"instId": "BTC-USDT", "ordId": ord_id, "newSz": "1"}])[0]["sCode"] == "51503"
+    assert (
+        ex.amend_orders(UID, [{"instId": "BTC-USDT", "ordId": ord_id, "newSz": "1"}])[0]["sCode"]
+        == "51503"
+    )
     assert ex.cancel_orders(UID, [{"instId": "BTC-USDT"}])[0]["sCode"] == "51003"
     assert ex.account(UID).frozen.get("USDT", 0) == 0
 
@@ -266,16 +282,22 @@ def test_published_book_chains_and_checksums():
 def test_cancel_all_after_fires_with_cancel_source_20():
     clock = FakeClock(wall_start=time.time())
     with Simulator(seed=2, auto_tick=False, clock=clock, ws=False, control=False) as sim:
-        rest = RawRest(sim.rest_url, sim.credentials.live, clock_ms=lambda: int(clock.time() * 1000))
+        rest = RawRest(
+            sim.rest_url, sim.credentials.live, clock_ms=lambda: int(clock.time() * 1000)
+        )
         bid = Decimal(sim.exchange.book("BTC-USDT").bids[-1][0]) - 10
         ord_id = rest.post(
             "/api/v5/trade/order", order(px=str(bid), sz="0.001", tag="keep")
         ).json()["data"][0]["ordId"]
-        other = rest.post("/api/v5/trade/order", order(px=str(bid), sz="0.001")).json()["data"][0]["ordId"]
+        other = rest.post("/api/v5/trade/order", order(px=str(bid), sz="0.001")).json()["data"][0][
+            "ordId"
+        ]
         armed = rest.post("/api/v5/trade/cancel-all-after", {"timeOut": "10"}).json()["data"][0]
         assert int(armed["triggerTime"]) == int(armed["ts"]) + 10
         clock.advance(1.0)  # the endpoint allows 1 request per second
-        assert rest.post("/api/v5/trade/cancel-all-after", {"timeOut": "5"}).json()["code"] == "51000"
+        assert (
+            rest.post("/api/v5/trade/cancel-all-after", {"timeOut": "5"}).json()["code"] == "51000"
+        )
         clock.advance(8.0)
         time.sleep(0.1)  # the timer thread polls the injected clock
         assert sim.exchange.orders[ord_id].is_live
@@ -284,7 +306,9 @@ def test_cancel_all_after_fires_with_cancel_source_20():
         while sim.exchange.orders[ord_id].is_live and time.monotonic() < deadline:
             time.sleep(0.01)
         for oid in (ord_id, other):
-            got = rest.get("/api/v5/trade/order", {"instId": "BTC-USDT", "ordId": oid}).json()["data"][0]
+            got = rest.get("/api/v5/trade/order", {"instId": "BTC-USDT", "ordId": oid}).json()[
+                "data"
+            ][0]
             assert (got["state"], got["cancelSource"]) == ("canceled", "20")
         rest.close()
 
@@ -292,9 +316,13 @@ def test_cancel_all_after_fires_with_cancel_source_20():
 def test_cancel_all_after_rearm_and_disarm():
     clock = FakeClock(wall_start=time.time())
     with Simulator(seed=2, auto_tick=False, clock=clock, ws=False, control=False) as sim:
-        rest = RawRest(sim.rest_url, sim.credentials.live, clock_ms=lambda: int(clock.time() * 1000))
+        rest = RawRest(
+            sim.rest_url, sim.credentials.live, clock_ms=lambda: int(clock.time() * 1000)
+        )
         bid = Decimal(sim.exchange.book("BTC-USDT").bids[-1][0]) - 10
-        ord_id = rest.post("/api/v5/trade/order", order(px=str(bid), sz="0.001")).json()["data"][0]["ordId"]
+        ord_id = rest.post("/api/v5/trade/order", order(px=str(bid), sz="0.001")).json()["data"][0][
+            "ordId"
+        ]
         rest.post("/api/v5/trade/cancel-all-after", {"timeOut": "10"})
         clock.advance(1.0)  # the endpoint allows 1 request per second
         disarmed = rest.post("/api/v5/trade/cancel-all-after", {"timeOut": "0"}).json()["data"][0]
@@ -310,7 +338,13 @@ def test_simulator_threads_are_named_and_joined():
     before = set(threading.enumerate())
     with Simulator(seed=1) as sim:
         names = {t.name for t in threading.enumerate() if t not in before}
-        assert {"okx-sim-rest", "okx-sim-ws", "okx-sim-market", "okx-sim-timers", "okx-sim-control"} <= names
+        assert {
+            "okx-sim-rest",
+            "okx-sim-ws",
+            "okx-sim-market",
+            "okx-sim-timers",
+            "okx-sim-control",
+        } <= names
         assert sim.rest_url.startswith("http://127.0.0.1:")
     leftover = [t for t in threading.enumerate() if t not in before and t.is_alive()]
     assert leftover == []

@@ -90,7 +90,10 @@ def test_market_data_shapes(sim, public):
     assert [c[0] for c in older] == [candles[2][0], candles[3][0]]
     hourly = public.get(P + "market/candles", {"instId": "BTC-USDT", "bar": "1H"}).json()["data"]
     assert hourly and int(hourly[0][0]) % 3_600_000 == 0
-    assert public.get(P + "market/candles", {"instId": "BTC-USDT", "bar": "7m"}).json()["code"] == "51000"
+    assert (
+        public.get(P + "market/candles", {"instId": "BTC-USDT", "bar": "7m"}).json()["code"]
+        == "51000"
+    )
     r = public.get(P + "market/ticker", {"instId": "NOPE-USDT"})
     assert r.status_code == 200 and r.json()["code"] == "51001"
 
@@ -193,7 +196,9 @@ def test_signature_covers_raw_request_target(sim, live):
     # signed over one query order, sent with another: the server must not re-encode
     target = P + "trade/orders-pending?instType=SPOT&limit=5"
     headers = live._headers("GET", target, "", True)
-    r = live.session.get(sim.rest_url + P + "trade/orders-pending?limit=5&instType=SPOT", headers=headers)
+    r = live.session.get(
+        sim.rest_url + P + "trade/orders-pending?limit=5&instType=SPOT", headers=headers
+    )
     assert (r.status_code, r.json()["code"]) == (401, "50113")
 
 
@@ -217,7 +222,9 @@ def test_private_account_endpoints(sim, live):
     lev = live.post(
         P + "account/set-leverage", {"instId": "BTC-USDT-SWAP", "lever": "5", "mgnMode": "cross"}
     ).json()
-    assert lev["data"] == [{"lever": "5", "mgnMode": "cross", "instId": "BTC-USDT-SWAP", "posSide": "net"}]
+    assert lev["data"] == [
+        {"lever": "5", "mgnMode": "cross", "instId": "BTC-USDT-SWAP", "posSide": "net"}
+    ]
     too_high = live.post(
         P + "account/set-leverage", {"instId": "BTC-USDT-SWAP", "lever": "500", "mgnMode": "cross"}
     ).json()
@@ -235,26 +242,48 @@ def test_order_lifecycle_over_rest(sim, live):
     far = str(float(book.bids[-1][0]) - 100)
     placed = live.post(
         P + "trade/order",
-        {"instId": "BTC-USDT", "tdMode": "cash", "side": "buy", "ordType": "limit", "px": far, "sz": "0.01", "clOrdId": "restA1"},
+        {
+            "instId": "BTC-USDT",
+            "tdMode": "cash",
+            "side": "buy",
+            "ordType": "limit",
+            "px": far,
+            "sz": "0.01",
+            "clOrdId": "restA1",
+        },
     ).json()
     assert placed["code"] == "0" and placed["data"][0]["sCode"] == "0"
     assert int(placed["outTime"]) >= int(placed["inTime"]) > 0
     ord_id = placed["data"][0]["ordId"]
     dup = live.post(
         P + "trade/order",
-        {"instId": "BTC-USDT", "tdMode": "cash", "side": "buy", "ordType": "limit", "px": far, "sz": "0.01", "clOrdId": "restA1"},
+        {
+            "instId": "BTC-USDT",
+            "tdMode": "cash",
+            "side": "buy",
+            "ordType": "limit",
+            "px": far,
+            "sz": "0.01",
+            "clOrdId": "restA1",
+        },
     ).json()
     assert dup["code"] == "1" and dup["msg"] == "All operations failed"
     assert dup["data"][0]["sCode"] == "51016"
-    by_cl = live.get(P + "trade/order", {"instId": "BTC-USDT", "clOrdId": "restA1"}).json()["data"][0]
+    by_cl = live.get(P + "trade/order", {"instId": "BTC-USDT", "clOrdId": "restA1"}).json()["data"][
+        0
+    ]
     assert by_cl["ordId"] == ord_id and by_cl["state"] == "live"
     pending = live.get(P + "trade/orders-pending", {"instType": "SPOT"}).json()["data"]
     assert ord_id in {o["ordId"] for o in pending}
     amended = live.post(
-        P + "trade/amend-order", {"instId": "BTC-USDT", "ordId": ord_id, "newSz": "0.02", "reqId": "r1"}
+        P + "trade/amend-order",
+        {"instId": "BTC-USDT", "ordId": ord_id, "newSz": "0.02", "reqId": "r1"},
     ).json()
     assert amended["data"][0]["sCode"] == "0" and amended["data"][0]["reqId"] == "r1"
-    assert live.get(P + "trade/order", {"instId": "BTC-USDT", "ordId": ord_id}).json()["data"][0]["sz"] == "0.02"
+    assert (
+        live.get(P + "trade/order", {"instId": "BTC-USDT", "ordId": ord_id}).json()["data"][0]["sz"]
+        == "0.02"
+    )
     canceled = live.post(P + "trade/cancel-order", {"instId": "BTC-USDT", "ordId": ord_id}).json()
     assert canceled["code"] == "0"
     again = live.post(P + "trade/cancel-order", {"instId": "BTC-USDT", "ordId": ord_id}).json()
@@ -271,9 +300,32 @@ def test_batch_orders_partial_success(sim, live):
     resp = live.post(
         P + "trade/batch-orders",
         [
-            {"instId": "ETH-USDT", "tdMode": "cash", "side": "buy", "ordType": "limit", "px": far, "sz": "0.1", "clOrdId": "bat1"},
-            {"instId": "ETH-USDT", "tdMode": "cash", "side": "buy", "ordType": "limit", "px": far, "sz": "0.1", "clOrdId": "bat1"},
-            {"instId": "ETH-USDT", "tdMode": "cash", "side": "buy", "ordType": "limit", "px": far, "sz": "0.00001"},
+            {
+                "instId": "ETH-USDT",
+                "tdMode": "cash",
+                "side": "buy",
+                "ordType": "limit",
+                "px": far,
+                "sz": "0.1",
+                "clOrdId": "bat1",
+            },
+            {
+                "instId": "ETH-USDT",
+                "tdMode": "cash",
+                "side": "buy",
+                "ordType": "limit",
+                "px": far,
+                "sz": "0.1",
+                "clOrdId": "bat1",
+            },
+            {
+                "instId": "ETH-USDT",
+                "tdMode": "cash",
+                "side": "buy",
+                "ordType": "limit",
+                "px": far,
+                "sz": "0.00001",
+            },
         ],
     ).json()
     assert resp["code"] == "2" and resp["msg"] == "Bulk operation partially succeeded."
@@ -290,7 +342,13 @@ def test_batch_orders_partial_success(sim, live):
 def test_fills_and_positions_after_swap_trades(sim, live):
     buy = live.post(
         P + "trade/order",
-        {"instId": "BTC-USDT-SWAP", "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "2"},
+        {
+            "instId": "BTC-USDT-SWAP",
+            "tdMode": "cross",
+            "side": "buy",
+            "ordType": "market",
+            "sz": "2",
+        },
     ).json()
     ord_id = buy["data"][0]["ordId"]
     fills = live.get(P + "trade/fills", {"ordId": ord_id}).json()["data"]
@@ -299,11 +357,16 @@ def test_fills_and_positions_after_swap_trades(sim, live):
     pos = live.get(P + "account/positions", {"instId": "BTC-USDT-SWAP"}).json()["data"]
     assert len(pos) == 1 and pos[0]["pos"] == "2" and pos[0]["posSide"] == "net"
     closed = live.post(
-        P + "trade/close-position", {"instId": "BTC-USDT-SWAP", "mgnMode": "cross", "clOrdId": "close1"}
+        P + "trade/close-position",
+        {"instId": "BTC-USDT-SWAP", "mgnMode": "cross", "clOrdId": "close1"},
     ).json()
-    assert closed["data"] == [{"instId": "BTC-USDT-SWAP", "posSide": "net", "clOrdId": "close1", "tag": ""}]
+    assert closed["data"] == [
+        {"instId": "BTC-USDT-SWAP", "posSide": "net", "clOrdId": "close1", "tag": ""}
+    ]
     assert live.get(P + "account/positions", {"instId": "BTC-USDT-SWAP"}).json()["data"] == []
-    again = live.post(P + "trade/close-position", {"instId": "BTC-USDT-SWAP", "mgnMode": "cross"}).json()
+    again = live.post(
+        P + "trade/close-position", {"instId": "BTC-USDT-SWAP", "mgnMode": "cross"}
+    ).json()
     assert again["code"] == "51023"
 
 
@@ -313,7 +376,9 @@ def test_fills_and_positions_after_swap_trades(sim, live):
 @pytest.fixture
 def limited():
     clock = FakeClock(wall_start=time.time())
-    with Simulator(seed=5, auto_tick=False, clock=clock, account_order_limit=3, control=False, ws=False) as s:
+    with Simulator(
+        seed=5, auto_tick=False, clock=clock, account_order_limit=3, control=False, ws=False
+    ) as s:
         yield s, clock
 
 
@@ -336,15 +401,33 @@ def test_order_rate_limits(limited):
     assert rl["data"][0]["accRateLimit"] == "3"
     assert rest.get(P + "trade/account-rate-limit").status_code == 429  # 1 per second
     far_bid = str(float(sim.exchange.book("BTC-USDT-SWAP").bids[-1][0]) - 100)
-    order = {"instId": "BTC-USDT-SWAP", "tdMode": "cross", "side": "buy", "ordType": "limit", "px": far_bid, "sz": "0.01"}
+    order = {
+        "instId": "BTC-USDT-SWAP",
+        "tdMode": "cross",
+        "side": "buy",
+        "ordType": "limit",
+        "px": far_bid,
+        "sz": "0.01",
+    }
     for _ in range(3):
         assert rest.post(P + "trade/order", order).json()["code"] == "0"
     r = rest.post(P + "trade/order", order)
     assert r.status_code == 200
-    assert r.json() == {"code": "50061", "msg": "You've reached the maximum order rate limit for this account.", "data": []}
+    assert r.json() == {
+        "code": "50061",
+        "msg": "You've reached the maximum order rate limit for this account.",
+        "data": [],
+    }
     # spot orders are exempt from the account limit but keep the per-instrument limit (60 / 2 s)
     far_spot = str(float(sim.exchange.book("BTC-USDT").bids[-1][0]) - 100)
-    spot = {"instId": "BTC-USDT", "tdMode": "cash", "side": "buy", "ordType": "limit", "px": far_spot, "sz": "0.0001"}
+    spot = {
+        "instId": "BTC-USDT",
+        "tdMode": "cash",
+        "side": "buy",
+        "ordType": "limit",
+        "px": far_spot,
+        "sz": "0.0001",
+    }
     statuses = [rest.post(P + "trade/order", spot).status_code for _ in range(61)]
     assert statuses == [200] * 60 + [429]
     clock.advance(2.0)

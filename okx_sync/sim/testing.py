@@ -58,7 +58,9 @@ class RawRest:
         if self.demo:
             headers["x-simulated-trading"] = "1"
         if sign and self.credentials is not None:
-            headers.update(rest_auth_headers(self.credentials, self.clock_ms(), method, target, body))
+            headers.update(
+                rest_auth_headers(self.credentials, self.clock_ms(), method, target, body)
+            )
         return headers
 
     def get(
@@ -74,7 +76,9 @@ class RawRest:
         target = path + ("?" + urlencode(params) if params else "")
         hdrs = self._headers("GET", target, "", sign)
         hdrs.update(headers or {})
-        return self.session.get(self.base_url + target, headers=hdrs, timeout=timeout or self.timeout)
+        return self.session.get(
+            self.base_url + target, headers=hdrs, timeout=timeout or self.timeout
+        )
 
     def post(
         self,
@@ -100,7 +104,9 @@ class RawWS:
     Raises ``websocket.WebSocketException`` / ``TimeoutError`` from the waits.
     """
 
-    def __init__(self, url: str, *, timeout: float = 5.0, sslopt: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, url: str, *, timeout: float = 5.0, sslopt: dict[str, Any] | None = None
+    ) -> None:
         self.ws = websocket.create_connection(url, timeout=timeout, sslopt=sslopt)
         self.timeout = timeout
         self.received: list[Any] = []
