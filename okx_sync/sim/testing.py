@@ -144,6 +144,20 @@ class RawWS:
             if pred(msg):
                 return msg
 
+    def wait_close(self, timeout: float | None = None) -> int | None:
+        """Read until the server closes; returns the close code (None: no close frame,
+        the TCP connection just ended). Raises ``TimeoutError``."""
+        self.ws.settimeout(timeout if timeout is not None else self.timeout)
+        while True:
+            try:
+                opcode, data = self.ws.recv_data(control_frame=True)
+            except websocket.WebSocketTimeoutException:
+                raise TimeoutError("the connection stayed open") from None
+            except (websocket.WebSocketConnectionClosedException, OSError):
+                return None
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                return int.from_bytes(data[:2], "big") if len(data) >= 2 else None
+
     def login(self, credentials: Credentials, epoch_s: int | None = None) -> Any:
         """Send ``login`` and return the answer (``event`` login or error)."""
         ts = int(time.time()) if epoch_s is None else epoch_s

@@ -1,0 +1,510 @@
+"""The simulator's WebSocket server through a raw websocket client.
+
+Book streams are verified by an independent merge and CRC32 written here (zlib), not
+by okx_sync.checksum, so a shared bug cannot hide.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from decimal import Decimal
+
+import pytest
+
+from okx_sync.sim import Simulator
+from okx_sync.sim.testing import RawRest, RawWS
+
+
+def is_event(name):
+    return lambda m: isinstance(m, dict) and m.get("event") == name
+
+
+def is_push(channel, inst_id=None):
+    def pred(m):
+        return (
+            isinstance(m, dict)
+            and "data" in m
+            and m.get("arg", {}).get("channel") == channel
+            and (inst_id is None or m["arg"].get("instId") == inst_id)
+        )
+
+    return pred
+
+
+class IndependentBook:
+    """Merge rules and checksum re-implemented for the test (facts §5.2, §5.3)."""
+
+    def __init__(self):
+        self.bids: dict[Decimal, list[str]] = {}
+        self.asks: dict[Decimal, list[str]] = {}
+
+    def apply(self, data, snapshot):
+        if snapshot:
+            self.bids, self.asks = {}, {}
+        for side, levels in ((self.bids, data["bids"]), (self.asks, data["asks"])):
+            for level in levels:
+                px = Decimal(level[0])
+                if level[1] == "0":
+                    side.pop(px, None)
+                else:
+                    side[px] = level
+
+    def sorted_bids(self):
+        return [self.bids[p] for p in sorted(self.bids, reverse=True)]
+
+    def sorted_asks(self):
+        return [self.asks[p] for p in sorted(self.asks)]
+
+    def checksum(self):
+        bids, asks = self.sorted_bids()[:25], self.sorted_asks()[:25]
+        parts = []
+        for i in range(max(len(bids), len(asks))):
+            if i < len(bids):
+                parts += bids[i][:2]
+            if i < len(asks):
+                parts += asks[i][:2]
+        value = zlib.crc32(":".join(parts).encode())
+        return value - 2**32 if value >= 2**31 else value
+
+
+def test_independent_checksum_matches_published_vectors():
+    book = IndependentBook()
+    book.apply(
+        {"bids": [["3366.1", "7"], ["3366", "6"]], "asks": [["3366.8", "9"], ["3368", "8"]]}, True
+    )
+    assert book.checksum() == -1881014294
+    book.apply(
+        {"bids": [["3366.1", "7"]], "asks": [["3366.8", "9"], ["3368", "8"], ["3372", "8"]]}, True
+    )
+    assert book.checksum() == 831078360
+
+
+@pytest.fixture(scope="module")
+def sim():
+    with Simulator(seed=21, auto_tick=False) as s:
+        yield s
+
+
+@pytest.fixture
+def pub(sim):
+    ws = RawWS(sim.ws_public_url)
+    yield ws
+    ws.close()
+
+
+@pytest.fixture
+def priv(sim):
+    ws = RawWS(sim.ws_private_url)
+    assert ws.login(sim.credentials.live)["event"] == "login"
+    yield ws
+    ws.close()
+
+
+def test_subscribe_unsubscribe_acks_and_ping(sim, pub):
+    pub.send_json(
+        {"id": "a1", "op": "subscribe", "args": [{"channel": "tickers", "instId": "BTC-USDT"}]}
+    )
+    ack = pub.recv()
+    assert ack["id"] == "a1" and ack["event"] == "subscribe"
+    assert ack["arg"] == {"channel": "tickers", "instId": "BTC-USDT"}
+    assert len(ack["connId"]) == 8
+    first = pub.wait_for(is_push("tickers"))
+    assert first["data"][0]["instId"] == "BTC-USDT"
+    pub.send_text("ping")
+    assert pub.wait_for(lambda m: m == "pong") == "pong"
+    pub.send_json({"op": "unsubscribe", "args": [{"channel": "tickers", "instId": "BTC-USDT"}]})
+    unack = pub.wait_for(is_event("unsubscribe"))
+    assert "id" not in unack and unack["connId"] == ack["connId"]
+    assert [c for c in sim.ws_connections() if c["conn_id"] == ack["connId"]][0][
+        "subscriptions"
+    ] == []
+
+
+@pytest.mark.parametrize(
+    ("url_kind", "message", "code"),
+    [
+        ("public", "not json", "60012"),
+        ("public", {"op": "subscribe", "args": [{"channel": "books", "instId": "NOPE"}]}, "60018"),
+        (
+            "public",
+            {"op": "subscribe", "args": [{"channel": "nosuch", "instId": "BTC-USDT"}]},
+            "60018",
+        ),
+        (
+            "public",
+            {"op": "subscribe", "args": [{"channel": "candle1m", "instId": "BTC-USDT"}]},
+            "64001",
+        ),
+        (
+            "business",
+            {"op": "subscribe", "args": [{"channel": "books", "instId": "BTC-USDT"}]},
+            "64002",
+        ),
+        (
+            "public",
+            {"op": "subscribe", "args": [{"channel": "books-l2-tbt", "instId": "BTC-USDT"}]},
+            "64003",
+        ),
+        (
+            "private",
+            {"op": "subscribe", "args": [{"channel": "orders", "instType": "ANY"}]},
+            "60011",
+        ),
+        ("public", {"op": "dance", "args": []}, "60019"),
+        ("public", {"id": "x1", "op": "order", "args": [{}]}, "60028"),
+    ],
+)
+def test_error_events(sim, url_kind, message, code):
+    ws = RawWS(getattr(sim, f"ws_{url_kind}_url"))
+    if isinstance(message, str):
+        ws.send_text(message)
+    else:
+        ws.send_json(message)
+    err = ws.wait_for(is_event("error"))
+    assert err["code"] == code and err["connId"] and err["msg"]
+    ws.close()
+
+
+def test_one_bad_arg_does_not_spoil_the_others(pub):
+    pub.send_json(
+        {
+            "id": "m1",
+            "op": "subscribe",
+            "args": [
+                {"channel": "books5", "instId": "BTC-USDT"},
+                {"channel": "books5", "instId": "XX"},
+            ],
+        }
+    )
+    ack = pub.wait_for(lambda m: isinstance(m, dict) and m.get("event") in ("subscribe", "error"))
+    err = pub.wait_for(is_event("error"))
+    assert ack["event"] == "subscribe" and err["code"] == "60018" and err["id"] == "m1"
+
+
+def run_book_stream(sim, ws, inst_id, ticks):
+    """Subscribe ``books``; tick the market; verify every message; return the local book."""
+    ws.send_json({"op": "subscribe", "args": [{"channel": "books", "instId": inst_id}]})
+    snap = ws.wait_for(is_push("books", inst_id))
+    assert snap["action"] == "snapshot" and snap["data"][0]["prevSeqId"] == -1
+    book = IndependentBook()
+    book.apply(snap["data"][0], snapshot=True)
+    last = snap["data"][0]["seqId"]
+    seen = [last]
+    for _ in range(ticks):
+        sim.tick()
+        target = sim.exchange.book(inst_id).seq_id
+        while last != target:
+            msg = ws.wait_for(is_push("books", inst_id))
+            data = msg["data"][0]
+            assert msg["action"] == "update"
+            assert data["prevSeqId"] == last, "seq chain broken"
+            book.apply(data, snapshot=False)
+            if data["checksum"] != 0:
+                assert data["checksum"] == book.checksum()
+            last = data["seqId"]
+            seen.append(last)
+    return book, seen
+
+
+def test_books_snapshot_updates_seq_chain_and_checksum(sim, pub):
+    book, seen = run_book_stream(sim, pub, "BTC-USDT", ticks=25)
+    assert len(seen) > 10 and seen == sorted(seen)
+    view = sim.exchange.book("BTC-USDT")
+    assert view.seq_id == seen[-1]
+    assert book.sorted_bids() == view.bids and book.sorted_asks() == view.asks
+    assert book.checksum() == view.checksum != 0
+
+
+def test_two_connections_see_the_same_sequence(sim):
+    a, b = RawWS(sim.ws_public_url), RawWS(sim.ws_public_url)
+    for ws in (a, b):
+        ws.send_json({"op": "subscribe", "args": [{"channel": "books", "instId": "ETH-USDT"}]})
+        ws.wait_for(is_push("books", "ETH-USDT"))
+    sim.tick(3)
+    target = sim.exchange.book("ETH-USDT").seq_id
+    chains = []
+    for ws in (a, b):
+        seq = []
+        while not seq or seq[-1] != target:
+            seq.append(ws.wait_for(is_push("books", "ETH-USDT"))["data"][0]["seqId"])
+        chains.append(seq)
+        ws.close()
+    assert chains[0] == chains[1]
+
+
+def test_checksum_zero_mode():
+    with Simulator(seed=3, auto_tick=False, checksum="zero", control=False) as zsim:
+        ws = RawWS(zsim.ws_public_url)
+        book, seen = run_book_stream(zsim, ws, "BTC-USDT", ticks=5)
+        assert zsim.exchange.book("BTC-USDT").checksum == 0
+        assert len(seen) > 2
+        ws.close()
+    assert [m["data"][0]["checksum"] for m in ws.received if is_push("books")(m)] == [0] * len(seen)
+
+
+def test_books5_bbo_tickers_trades(sim, pub):
+    inst = "BTC-USDT-SWAP"
+    pub.send_json(
+        {
+            "op": "subscribe",
+            "args": [
+                {"channel": c, "instId": inst} for c in ("books5", "bbo-tbt", "tickers", "trades")
+            ],
+        }
+    )
+    b5 = pub.wait_for(is_push("books5", inst))["data"][0]
+    assert len(b5["bids"]) == 5 and len(b5["asks"]) == 5 and b5["instId"] == inst
+    assert "checksum" not in b5 and isinstance(b5["seqId"], int)
+    bbo = pub.wait_for(is_push("bbo-tbt", inst))["data"][0]
+    assert len(bbo["bids"]) == 1 and bbo["bids"][0] == b5["bids"][0]
+    ticker = pub.wait_for(is_push("tickers", inst))["data"][0]
+    assert ticker["bidPx"] == b5["bids"][0][0]
+    rest = RawRest(sim.rest_url, sim.credentials.live)
+    rest.post(
+        "/api/v5/trade/order",
+        {"instId": inst, "tdMode": "cross", "side": "sell", "ordType": "market", "sz": "1"},
+    )
+    rest.close()
+    trade = pub.wait_for(is_push("trades", inst))["data"][0]
+    assert trade["side"] == "sell" and set(trade) >= {"tradeId", "px", "sz", "ts", "count", "seqId"}
+    sim.flush()
+    assert pub.wait_for(is_push("books5", inst))["data"][0]["seqId"] > b5["seqId"]
+
+
+def test_candles_on_business(sim):
+    ws = RawWS(sim.ws_business_url)
+    ws.send_json({"op": "subscribe", "args": [{"channel": "candle1m", "instId": "BTC-USDT"}]})
+    assert ws.wait_for(is_event("subscribe"))
+    candle = ws.wait_for(is_push("candle1m"))["data"][0]
+    assert len(candle) == 9 and candle[8] == "0"
+    ws.close()
+
+
+@pytest.mark.parametrize(
+    ("mutate", "code"),
+    [
+        (lambda a: {**a, "passphrase": "wrong"}, "60024"),
+        (lambda a: {**a, "sign": "AAAA" + a["sign"][4:]}, "60007"),
+        (lambda a: {**a, "apiKey": "11111111-2222-3333-4444-555555555555"}, "60032"),
+        (lambda a: {**a, "timestamp": "soon"}, "60004"),
+        (lambda a: {**a, "apiKey": ""}, "60005"),
+    ],
+)
+def test_login_failures(sim, mutate, code):
+    from okx_sync.auth import ws_login_args
+
+    ws = RawWS(sim.ws_private_url)
+    ws.send_json(
+        {"op": "login", "args": [mutate(ws_login_args(sim.credentials.live, int(time.time())))]}
+    )
+    err = ws.wait_for(is_event("error"))
+    assert err["code"] == code and err["connId"]
+    ws.close()
+
+
+def test_login_expired_timestamp(sim):
+    ws = RawWS(sim.ws_private_url)
+    err = ws.login(sim.credentials.live, epoch_s=int(time.time()) - 31)
+    assert (err["event"], err["code"]) == ("error", "60006")
+    ok = ws.login(sim.credentials.live, epoch_s=int(time.time()) - 10)
+    assert ok == {"event": "login", "code": "0", "msg": "", "connId": ok["connId"]}
+    ws.close()
+
+
+def test_private_pushes_from_exchange_events(sim, priv):
+    priv.send_json(
+        {
+            "id": "p1",
+            "op": "subscribe",
+            "args": [
+                {"channel": "orders", "instType": "SWAP"},
+                {"channel": "positions", "instType": "ANY"},
+                {"channel": "account", "ccy": "USDT"},
+                {"channel": "balance_and_position"},
+            ],
+        }
+    )
+    count = priv.wait_for(lambda m: isinstance(m, dict) and m.get("event") == "channel-conn-count")
+    assert count["channel"] == "orders" and int(count["connCount"]) >= 1
+    positions = priv.wait_for(is_push("positions"))
+    assert positions["eventType"] == "snapshot"
+    acct = priv.wait_for(is_push("account"))
+    assert acct["eventType"] == "snapshot" and acct["arg"]["uid"] == sim.live_uid
+    assert [d["ccy"] for d in acct["data"][0]["details"]] == ["USDT"]
+    priv.wait_for(is_push("balance_and_position"))
+    rest = RawRest(sim.rest_url, sim.credentials.live)
+    placed = rest.post(
+        "/api/v5/trade/order",
+        {
+            "instId": "ETH-USDT-SWAP",
+            "tdMode": "cross",
+            "side": "buy",
+            "ordType": "market",
+            "sz": "1",
+            "clOrdId": "wsP1",
+        },
+    ).json()["data"][0]
+    rest.close()
+    pushes = []
+    while not pushes or pushes[-1]["state"] != "filled":
+        msg = priv.wait_for(is_push("orders"))
+        assert msg["arg"] == {"channel": "orders", "instType": "SWAP", "uid": sim.live_uid}
+        pushes.append(msg["data"][0])
+    assert pushes[0]["state"] == "live" and pushes[0]["clOrdId"] == "wsP1"
+    assert all(p["ordId"] == placed["ordId"] for p in pushes)
+    assert sum(Decimal(p["fillSz"]) for p in pushes) == Decimal(1)
+    assert pushes[-1]["accFillSz"] == "1" and pushes[-1]["execType"] == "T"
+    pos = priv.wait_for(lambda m: is_push("positions")(m) and m.get("eventType") == "event_update")
+    assert pos["data"][0]["instId"] == "ETH-USDT-SWAP"
+    bp = priv.wait_for(
+        lambda m: is_push("balance_and_position")(m) and m["data"][0]["eventType"] == "filled"
+    )
+    assert bp["data"][0]["trades"] and bp["data"][0]["posData"][0]["instId"] == "ETH-USDT-SWAP"
+    spot_rest = RawRest(sim.rest_url, sim.credentials.live)
+    spot_rest.post(
+        "/api/v5/trade/order",
+        {
+            "instId": "BTC-USDT",
+            "tdMode": "cash",
+            "side": "buy",
+            "ordType": "market",
+            "sz": "10",
+            "clOrdId": "spotX",
+        },
+    )
+    spot_rest.close()
+    acct_update = priv.wait_for(
+        lambda m: is_push("account")(m) and m["eventType"] == "event_update"
+    )
+    assert all(d["ccy"] == "USDT" for d in acct_update["data"][0]["details"])
+    # the SWAP orders subscription never sees the spot order
+    assert not [
+        m for m in priv.received if is_push("orders")(m) and m["data"][0]["clOrdId"] == "spotX"
+    ]
+
+
+def test_ws_order_entry(sim, priv):
+    book = sim.exchange.book("BTC-USDT")
+    far = str(Decimal(book.bids[-1][0]) - 100)
+    priv.send_json(
+        {
+            "id": "o1",
+            "op": "order",
+            "args": [
+                {
+                    "instIdCode": 10001,
+                    "tdMode": "cash",
+                    "side": "buy",
+                    "ordType": "limit",
+                    "px": far,
+                    "sz": "0.001",
+                    "clOrdId": "wsO1",
+                }
+            ],
+        }
+    )
+    reply = priv.wait_for(lambda m: isinstance(m, dict) and m.get("id") == "o1")
+    assert reply["op"] == "order" and reply["code"] == "0" and reply["msg"] == ""
+    assert reply["data"][0]["sCode"] == "0" and reply["data"][0]["clOrdId"] == "wsO1"
+    assert int(reply["outTime"]) >= int(reply["inTime"])
+    ord_id = reply["data"][0]["ordId"]
+    assert sim.exchange.orders[ord_id].source == "ws"
+    priv.send_json(
+        {
+            "id": "o2",
+            "op": "amend-order",
+            "args": [{"instIdCode": 10001, "ordId": ord_id, "newSz": "0.002", "reqId": "am1"}],
+        }
+    )
+    amend = priv.wait_for(lambda m: isinstance(m, dict) and m.get("id") == "o2")
+    assert amend["code"] == "0" and amend["data"][0]["reqId"] == "am1"
+    priv.send_json(
+        {
+            "id": "o3",
+            "op": "batch-orders",
+            "args": [
+                {
+                    "instIdCode": 10001,
+                    "tdMode": "cash",
+                    "side": "buy",
+                    "ordType": "limit",
+                    "px": far,
+                    "sz": "0.001",
+                },
+                {
+                    "instIdCode": 999999,
+                    "tdMode": "cash",
+                    "side": "buy",
+                    "ordType": "limit",
+                    "px": far,
+                    "sz": "0.001",
+                },
+            ],
+        }
+    )
+    batch = priv.wait_for(lambda m: isinstance(m, dict) and m.get("id") == "o3")
+    assert batch["code"] == "2" and [d["sCode"] for d in batch["data"]] == ["0", "51001"]
+    priv.send_json(
+        {
+            "id": "o4",
+            "op": "batch-cancel-orders",
+            "args": [
+                {"instIdCode": 10001, "clOrdId": "wsO1"},
+                {"instIdCode": 10001, "ordId": batch["data"][0]["ordId"]},
+            ],
+        }
+    )
+    cancel = priv.wait_for(lambda m: isinstance(m, dict) and m.get("id") == "o4")
+    assert cancel["code"] == "0" and sim.exchange.orders[ord_id].state == "canceled"
+    priv.send_json({"op": "order", "args": [{"instIdCode": 10001}]})
+    assert priv.wait_for(is_event("error"))["code"] == "60013"
+    expired = {
+        "id": "o5",
+        "op": "order",
+        "expTime": str(int(time.time() * 1000) - 1000),
+        "args": [
+            {
+                "instIdCode": 10001,
+                "tdMode": "cash",
+                "side": "buy",
+                "ordType": "limit",
+                "px": far,
+                "sz": "0.001",
+            }
+        ],
+    }
+    priv.send_json(expired)
+    exp = priv.wait_for(lambda m: isinstance(m, dict) and m.get("id") == "o5")
+    assert exp["code"] == "1" and exp["data"][0]["sCode"] == "50037"
+
+
+def test_order_entry_needs_login(sim):
+    ws = RawWS(sim.ws_private_url)
+    ws.send_json({"id": "n1", "op": "cancel-order", "args": [{"instIdCode": 10001, "ordId": "1"}]})
+    reply = ws.wait_for(lambda m: isinstance(m, dict) and m.get("id") == "n1")
+    assert reply["code"] == "60011" and reply["data"] == []
+    ws.close()
+
+
+def test_idle_connection_is_closed_with_4004():
+    with Simulator(seed=1, auto_tick=False, idle_timeout=0.3, control=False) as isim:
+        ws = RawWS(isim.ws_public_url)
+        started = time.monotonic()
+        assert ws.wait_close(timeout=5) == 4004
+        assert time.monotonic() - started >= 0.25
+        ws.close()
+        # traffic keeps a connection open
+        ws = RawWS(isim.ws_public_url)
+        for _ in range(4):
+            time.sleep(0.15)
+            ws.send_text("ping")
+            assert ws.wait_for(lambda m: m == "pong", timeout=2) == "pong"
+        ws.close()
+
+
+def test_unknown_ws_path_is_refused(sim):
+    import websocket
+
+    with pytest.raises(websocket.WebSocketBadStatusException):
+        RawWS(sim.ws_public_url.replace("/ws/v5/public", "/ws/v5/nowhere"))
