@@ -330,11 +330,15 @@ def hammer(
     threads: int,
     duration_s: float,
     stop: threading.Event | None = None,
+    on_stop: Callable[[], None] | None = None,
 ) -> list[BaseException]:
     """Run ``call(thread_index, iteration)`` in a loop from ``threads`` threads for ``duration_s``.
 
-    Threads are named ``okx-test-hammer-N`` and joined before returning;
-    returns the exceptions raised by ``call`` (each stops its thread).
+    Then sets ``stop``, calls ``on_stop`` (e.g. ``gate.close`` so that callers
+    still queued in the gate leave at once; ``call`` should swallow that
+    error once ``stop`` is set), and joins the threads (named
+    ``okx-test-hammer-N``). Returns the exceptions raised by ``call`` (each
+    stops its thread).
     """
     stop = stop or threading.Event()
     errors: list[BaseException] = []
@@ -358,6 +362,8 @@ def hammer(
         worker.start()
     stop.wait(duration_s)
     stop.set()
+    if on_stop is not None:
+        on_stop()
     for worker in workers:
         worker.join(timeout=duration_s + 30)
     return errors
