@@ -18,6 +18,7 @@ from okx_sync.ops.health import (
     evaluate_gate,
     evaluate_rest,
     evaluate_ws,
+    format_health,
     rest_counters,
 )
 
@@ -258,3 +259,17 @@ def test_rest_failures_by_code_feed_the_rest_rules() -> None:
     h = mon.evaluate(now=10.0, rest=stats)
     assert (h.status, h.reason) == (DEGRADED, "rest: 3 rate-limit errors in 60 s")
     assert mon.evaluate(now=80.0, rest=stats).ok  # nothing new within the window
+
+
+def test_format_health_for_the_terminal() -> None:
+    parts = [
+        Health(component="gate", status=OK),
+        Health(
+            component="ws public",
+            status=DEGRADED,
+            reasons=("no message for 30 s", "1 reconnect in 60 s"),
+        ),
+    ]
+    assert format_health(combine("client", parts)) == (
+        "client: degraded\n  gate: ok\n  ws public: degraded - no message for 30 s; 1 reconnect in 60 s"
+    )

@@ -63,6 +63,7 @@ __all__ = [
     "evaluate_book",
     "combine",
     "status_value",
+    "format_health",
 ]
 
 OK = "ok"
@@ -580,3 +581,23 @@ class HealthMonitor:
             inc = self.increases(name, stats, BOOK_COUNTERS, now)
             parts.append(evaluate_book(stats, thresholds=t, increases=inc, component=name))
         return combine(component, parts)
+
+
+def format_health(health: Health, indent: str = "  ") -> str:
+    """Health as text for a terminal (``okx-sync doctor``): one line per component.
+
+    ``client: degraded`` then, indented, each part with its status and reasons
+    (``ws public: degraded - no message for 30 s``). Thread safety: pure.
+    """
+    lines: list[str] = []
+
+    def walk(h: Health, depth: int) -> None:
+        text = f"{indent * depth}{h.component}: {h.status}"
+        if h.reasons and not h.components:
+            text += " - " + h.reason
+        lines.append(text)
+        for part in h.components:
+            walk(part, depth + 1)
+
+    walk(health, 0)
+    return "\n".join(lines)
