@@ -14,7 +14,7 @@ import random
 from decimal import Decimal
 
 from .instruments import InstrumentSpec
-from .numbers import ZERO, floor_to, fmt
+from .numbers import ZERO, fmt
 
 __all__ = ["CandleSeries", "BARS", "bar_ms"]
 
@@ -79,23 +79,25 @@ class CandleSeries:
         close = spec.start_px
         unit = spec.min_sz * 10
         start = self._last_minute
-        # walk backwards from start_px so the newest history candle closes at start_px
-        closes: list[Decimal] = []
-        px = close
+        rand = rng.random
+        # walk backwards in whole ticks so the newest history candle closes at start_px
+        ticks: list[int] = []
+        t_px = int(close / tick)
         for _ in range(count):
-            closes.append(px)
-            step = Decimal(rng.randint(-20, 20)) * tick
-            px = max(tick, px + step)
-        closes.reverse()
-        prev = closes[0] if closes else close
-        for i, c in enumerate(closes):
+            ticks.append(t_px)
+            t_px = max(1, t_px + int(rand() * 41) - 20)
+        ticks.reverse()
+        prev = ticks[0] if ticks else t_px
+        multiplier = spec.multiplier
+        for i, c_ticks in enumerate(ticks):
             t = start - (count - i) * MINUTE
-            o = prev
-            h = max(o, c) + Decimal(rng.randint(0, 5)) * tick
-            lo = max(tick, min(o, c) - Decimal(rng.randint(0, 5)) * tick)
-            vol = floor_to(unit * rng.randint(1, 500), spec.lot_sz)
-            self._minutes[t] = [o, h, lo, c, vol, *self._ccy_volumes(c, vol)]
-            prev = c
+            hi = max(prev, c_ticks) + int(rand() * 6)
+            lo = max(1, min(prev, c_ticks) - int(rand() * 6))
+            c = c_ticks * tick
+            vol = unit * (1 + int(rand() * 500))
+            qty = vol if spec.is_spot else vol * multiplier
+            self._minutes[t] = [prev * tick, hi * tick, lo * tick, c, vol, qty, qty * c]
+            prev = c_ticks
         self._minutes.setdefault(start, [close, close, close, close, ZERO, ZERO, ZERO])
 
     def _ccy_volumes(self, px: Decimal, sz: Decimal) -> tuple[Decimal, Decimal]:

@@ -1,0 +1,307 @@
+"""Every simulator fault, through raw REST/WS clients and through the control endpoint."""
+
+from __future__ import annotations
+
+import threading
+import time
+from decimal import Decimal
+
+import pytest
+import requests
+from test_sim_ws import IndependentBook, is_event, is_push
+
+from okx_sync.sim import Simulator
+from okx_sync.sim.testing import RawRest, RawWS
+
+P = "/api/v5/"
+
+
+@pytest.fixture
+def sim():
+    with Simulator(seed=31, auto_tick=False, rate_limits=False) as s:
+        yield s
+
+
+def far_order(sim, cl_ord_id, inst="BTC-USDT"):
+    px = Decimal(sim.exchange.book(inst).bids[-1][0]) - 100
+    return {
+        "instId": inst,
+        "tdMode": "cash",
+        "side": "buy",
+        "ordType": "limit",
+        "px": str(px),
+        "sz": "0.001",
+        "clOrdId": cl_ord_id,
+    }
+
+
+def test_rate_limit_storm(sim):
+    rest = RawRest(sim.rest_url, sim.credentials.live)
+    sim.faults.rate_limit_storm(0.4)
+    started = time.monotonic()
+    r = rest.get(P + "account/balance")
+    assert r.status_code == 429 and r.json() == {"msg": "Too Many Requests", "code": "50011"}
+    assert rest.get(P + "public/time").status_code == 429
+    assert sim.faults.active()["rate_limit_storm_seconds_left"] > 0
+    while time.monotonic() - started < 0.45:
+        time.sleep(0.05)
+    assert rest.get(P + "public/time").status_code == 200
+    rest.close()
+
+
+def test_slow_responses(sim):
+    rest = RawRest(sim.rest_url)
+    sim.faults.slow_responses(0.3, count=1)
+    t0 = time.monotonic()
+    assert rest.get(P + "public/time").status_code == 200
+    slow = time.monotonic() - t0
+    t0 = time.monotonic()
+    rest.get(P + "public/time")
+    fast = time.monotonic() - t0
+    assert slow >= 0.3 and fast < 0.2
+    sim.faults.slow_responses(0.3, count=1, path=P + "market/ticker")
+    t0 = time.monotonic()
+    rest.get(P + "public/time")
+    assert time.monotonic() - t0 < 0.2  # other paths are not delayed
+    rest.close()
+
+
+def test_server_errors(sim):
+    rest = RawRest(sim.rest_url)
+    sim.faults.server_errors(503, count=1)
+    r = rest.get(P + "public/time")
+    assert r.status_code == 503 and r.json()["code"] == "50001"
+    sim.faults.server_errors(500, count=1)
+    r = rest.get(P + "public/time")
+    assert r.status_code == 500 and r.json()["code"] == "50026"
+    sim.faults.server_errors(502, count=1)
+    r = rest.get(P + "public/time")
+    assert r.status_code == 502 and r.headers["Content-Type"] == "text/html"
+    assert rest.get(P + "public/time").status_code == 200
+    with pytest.raises(ValueError):
+        sim.faults.server_errors(404)
+    rest.close()
+
+
+def test_lost_order_response_timeout_but_order_executes(sim):
+    rest = RawRest(sim.rest_url, sim.credentials.live)
+    sim.faults.lose_order_response("timeout", hold=1.0)
+    assert rest.get(P + "public/time").status_code == 200  # not order entry: untouched
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        rest.post(P + "trade/order", far_order(sim, "lost1"), timeout=0.3)
+    got = rest.get(P + "trade/order", {"instId": "BTC-USDT", "clOrdId": "lost1"}).json()
+    assert got["code"] == "0" and got["data"][0]["state"] == "live"
+    again = rest.post(P + "trade/order", far_order(sim, "lost1")).json()
+    assert again["data"][0]["sCode"] == "51016"  # re-send with the same clOrdId is refused
+    rest.close()
+
+
+def test_lost_order_response_50004(sim):
+    rest = RawRest(sim.rest_url, sim.credentials.live)
+    sim.faults.lose_order_response("50004")
+    r = rest.post(P + "trade/order", far_order(sim, "lost2"))
+    assert r.status_code == 400 and r.json()["code"] == "50004" and r.json()["data"] == []
+    assert [o for o in sim.exchange.pending(sim.live_uid) if o.cl_ord_id == "lost2"]
+    rest.close()
+
+
+def test_lost_ws_order_reply(sim):
+    ws = RawWS(sim.ws_private_url)
+    ws.login(sim.credentials.live)
+    sim.faults.lose_order_response("timeout", transport="ws")
+    item = far_order(sim, "lostws")
+    item.pop("instId")
+    ws.send_json({"id": "L1", "op": "order", "args": [{**item, "instIdCode": 10001}]})
+    with pytest.raises(TimeoutError):
+        ws.wait_for(lambda m: isinstance(m, dict) and m.get("id") == "L1", timeout=0.5)
+    assert [o for o in sim.exchange.pending(sim.live_uid) if o.cl_ord_id == "lostws"]
+    ws.close()
+
+
+def test_drop_ws_is_abrupt(sim):
+    a, b = RawWS(sim.ws_public_url), RawWS(sim.ws_private_url)
+    a.send_text("ping")
+    a.wait_for(lambda m: m == "pong")
+    assert sim.faults.drop_ws(kind="public") == 1
+    assert a.wait_close(timeout=3) is None  # no close frame
+    b.send_text("ping")
+    assert b.wait_for(lambda m: m == "pong") == "pong"
+    assert sim.faults.drop_ws() == 1
+    assert b.wait_close(timeout=3) is None
+    deadline = time.monotonic() + 3
+    while sim.ws_connections() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert sim.ws_connections() == []
+
+
+def test_silent_ws(sim):
+    ws = RawWS(sim.ws_public_url)
+    ws.send_json({"op": "subscribe", "args": [{"channel": "books", "instId": "BTC-USDT"}]})
+    ws.wait_for(is_push("books"))
+    assert sim.faults.silence_ws() == 1
+    ws.send_text("ping")
+    sim.tick(3)
+    with pytest.raises(TimeoutError):
+        ws.wait_for(lambda m: True, timeout=0.4)
+    sim.faults.clear()
+    ws.send_text("ping")
+    assert ws.wait_for(lambda m: m == "pong", timeout=2) == "pong"
+    ws.close()
+
+
+def test_silent_ws_for_a_while(sim):
+    ws = RawWS(sim.ws_public_url)
+    sim.faults.silence_ws(seconds=0.3)
+    ws.send_text("ping")
+    with pytest.raises(TimeoutError):
+        ws.wait_for(lambda m: m == "pong", timeout=0.2)
+    time.sleep(0.25)
+    ws.send_text("ping")
+    assert ws.wait_for(lambda m: m == "pong", timeout=2) == "pong"
+    ws.close()
+
+
+def test_notice_then_close(sim):
+    ws = RawWS(sim.ws_public_url)
+    ws.send_text("ping")
+    ws.wait_for(lambda m: m == "pong")
+    assert sim.faults.notice_then_close(0.2) == 1
+    notice = ws.wait_for(is_event("notice"))
+    assert notice["code"] == "64008" and notice["connId"]
+    assert ws.wait_close(timeout=3) == 1012
+    ws.close()
+
+
+def stream(sim, ws, inst="BTC-USDT"):
+    ws.send_json({"op": "subscribe", "args": [{"channel": "books", "instId": inst}]})
+    snap = ws.wait_for(is_push("books", inst))["data"][0]
+    book = IndependentBook()
+    book.apply(snap, snapshot=True)
+    return book, snap["seqId"]
+
+
+def next_update(sim, ws, inst="BTC-USDT"):
+    sim.tick()
+    return ws.wait_for(is_push("books", inst))["data"][0]
+
+
+def test_seq_gap(sim):
+    ws = RawWS(sim.ws_public_url)
+    _, last = stream(sim, ws)
+    sim.faults.seq_gap("BTC-USDT")
+    sim.tick()  # this update is computed but never sent
+    upd = next_update(sim, ws)
+    assert upd["prevSeqId"] != last and upd["prevSeqId"] > last
+    ws.close()
+
+
+def test_bad_checksum(sim):
+    ws = RawWS(sim.ws_public_url)
+    book, last = stream(sim, ws)
+    sim.faults.bad_checksum("BTC-USDT")
+    upd = next_update(sim, ws)
+    book.apply(upd, snapshot=False)
+    assert upd["prevSeqId"] == last and upd["checksum"] != 0
+    assert upd["checksum"] != book.checksum()
+    upd2 = next_update(sim, ws)
+    book.apply(upd2, snapshot=False)
+    assert upd2["checksum"] == book.checksum()
+    ws.close()
+
+
+def test_seq_reset(sim):
+    ws = RawWS(sim.ws_public_url)
+    _, last = stream(sim, ws)
+    sim.faults.seq_reset("BTC-USDT")
+    upd = next_update(sim, ws)
+    assert upd["prevSeqId"] == last and upd["seqId"] < upd["prevSeqId"]
+    upd2 = next_update(sim, ws)
+    assert upd2["prevSeqId"] == upd["seqId"] and upd2["seqId"] > upd["seqId"]
+    ws.close()
+
+
+def test_reject_subscription_and_fail_login(sim):
+    ws = RawWS(sim.ws_public_url)
+    sim.faults.reject_subscription("books", "BTC-USDT", code="60012")
+    ws.send_json(
+        {
+            "id": "r1",
+            "op": "subscribe",
+            "args": [
+                {"channel": "books", "instId": "BTC-USDT"},
+                {"channel": "books", "instId": "ETH-USDT"},
+            ],
+        }
+    )
+    err = ws.wait_for(is_event("error"))
+    assert err["code"] == "60012" and err["id"] == "r1"
+    assert ws.wait_for(is_event("subscribe"))["arg"]["instId"] == "ETH-USDT"
+    ws.send_json({"op": "subscribe", "args": [{"channel": "books", "instId": "BTC-USDT"}]})
+    assert ws.wait_for(is_event("subscribe"))["arg"]["instId"] == "BTC-USDT"
+    ws.close()
+    priv = RawWS(sim.ws_private_url)
+    sim.faults.fail_logins(1)
+    assert priv.login(sim.credentials.live)["code"] == "60009"
+    assert priv.login(sim.credentials.live)["event"] == "login"
+    priv.close()
+
+
+def test_control_endpoint(sim):
+    ctl = requests.Session()
+    base = sim.control_url
+    assert ctl.get(base + "/").json()["result"]["rest_url"] == sim.rest_url
+    r = ctl.post(base + "/faults/rate_limit_storm", json={"seconds": 0.3})
+    assert r.json() == {"ok": True, "result": None}
+    assert requests.get(sim.rest_url + P + "public/time").status_code == 429
+    assert ctl.get(base + "/faults").json()["result"]["rate_limit_storm_seconds_left"] > 0
+    assert ctl.post(base + "/faults/clear").json()["ok"]
+    assert requests.get(sim.rest_url + P + "public/time").status_code == 200
+    seq = sim.exchange.book("BTC-USDT").seq_id
+    assert ctl.post(base + "/tick", json={"n": 2}).json()["ok"]
+    book = ctl.get(base + "/book/BTC-USDT").json()["result"]
+    assert book["seq_id"] > seq and book["bids"]
+    state = ctl.get(base + "/state").json()["result"]
+    assert state["rest_requests"] >= 2 and "faults" in state
+    bad = ctl.post(base + "/faults/format_disk", json={})
+    assert bad.status_code == 400 and not bad.json()["ok"]
+    bad = ctl.post(base + "/faults/server_errors", json={"status": 200})
+    assert bad.status_code == 400 and "status" in bad.json()["error"]
+    assert ctl.post(base + "/faults/seq_gap", json={"inst_id": "BTC-USDT"}).json()["ok"]
+    ctl.close()
+
+
+def test_flood_delivers_every_update_in_order(sim):
+    ws = RawWS(sim.ws_public_url)
+    ws.send_json(
+        {
+            "op": "subscribe",
+            "args": [
+                {"channel": "books", "instId": "ETH-USDT"},
+                {"channel": "trades", "instId": "ETH-USDT"},
+            ],
+        }
+    )
+    snap = ws.wait_for(is_push("books", "ETH-USDT"))["data"][0]
+    book = IndependentBook()
+    book.apply(snap, snapshot=True)
+    rounds = 300
+    worker = threading.Thread(target=sim.flood, args=("ETH-USDT", rounds), name="okx-test-flood")
+    worker.start()
+    last, updates, trades = snap["seqId"], 0, 0
+    target = None
+    while target is None or last != target:
+        msg = ws.wait_for(lambda m: is_push("books")(m) or is_push("trades")(m), timeout=10)
+        if msg["arg"]["channel"] == "trades":
+            trades += 1
+            continue
+        data = msg["data"][0]
+        assert data["prevSeqId"] == last
+        book.apply(data, snapshot=False)
+        assert data["checksum"] == book.checksum()
+        last = data["seqId"]
+        updates += 1
+        if target is None and not worker.is_alive():
+            target = sim.exchange.book("ETH-USDT").seq_id
+    worker.join()
+    assert updates >= rounds * 0.9 and trades >= rounds
+    ws.close()
