@@ -95,15 +95,17 @@ class CandleSeries:
             lo = max(1, min(prev, c_ticks) - int(rand() * 6))
             c = c_ticks * tick
             vol = unit * (1 + int(rand() * 500))
-            qty = vol if spec.is_spot else vol * multiplier
-            self._minutes[t] = [prev * tick, hi * tick, lo * tick, c, vol, qty, qty * c]
+            quote = vol * c if spec.is_spot else vol * multiplier * c
+            ccy = quote if spec.is_spot else vol * multiplier
+            self._minutes[t] = [prev * tick, hi * tick, lo * tick, c, vol, ccy, quote]
             prev = c_ticks
         self._minutes.setdefault(start, [close, close, close, close, ZERO, ZERO, ZERO])
 
     def _ccy_volumes(self, px: Decimal, sz: Decimal) -> tuple[Decimal, Decimal]:
+        """(volCcy, volCcyQuote): quote amounts for spot; base quantity and quote for derivatives."""
         spec = self.spec
         if spec.is_spot:
-            return sz, sz * px
+            return sz * px, sz * px
         qty = sz * spec.multiplier
         return qty, qty * px
 
