@@ -294,6 +294,15 @@ class Simulator:
         subscribers read them (for benchmarks). Returns the number of rounds."""
         return self.exchange.flood(inst_id, count, tuple(channels))
 
+    def client_ssl_context(self) -> ssl.SSLContext:
+        """An ``SSLContext`` trusting this simulator's certificate (``tls=True`` only).
+
+        Raises ``RuntimeError`` when the simulator runs without TLS.
+        """
+        if self.cert_path is None:
+            raise RuntimeError("the simulator was started without tls=True")
+        return ssl.create_default_context(cafile=self.cert_path)
+
     def ws_connections(self) -> list[dict[str, Any]]:
         """Open WS connections (conn_id, kind, uid, subscriptions, silent, sent)."""
         if self.hub is None:
@@ -319,18 +328,36 @@ class Simulator:
     def client(self, *, demo: bool = False, **kwargs: Any) -> Any:
         """An ``okx_sync.Client`` pointed at this simulator (live key, or demo with ``demo``).
 
-        Extra keyword arguments go to ``Client``.
+        Passes ``base_url`` and, when ``Client`` accepts them, the WS URLs
+        (``ws_urls`` or ``ws_public_url``/``ws_private_url``/``ws_business_url``) and,
+        with ``tls=True``, a ``requests.Session`` trusting the simulator's certificate.
+        Extra keyword arguments go to ``Client`` and win. Raises what ``Client`` raises.
         """
+        import inspect
+
         from ..client import Client
 
+        accepted = inspect.signature(Client).parameters
         creds = self.credentials.demo if demo else self.credentials.live
         options: dict[str, Any] = {"demo": demo, "base_url": self.rest_url}
         if self._ws_server is not None:
-            options["ws_urls"] = {
+            urls = {
                 "public": self.ws_public_url,
                 "private": self.ws_private_url,
                 "business": self.ws_business_url,
             }
+            if "ws_urls" in accepted:
+                options["ws_urls"] = urls
+            for kind, url in urls.items():
+                if f"ws_{kind}_url" in accepted:
+                    options[f"ws_{kind}_url"] = url
+        if self.cert_path and "session" in accepted and "session" not in kwargs:
+            import requests
+
+            session = requests.Session()
+            session.verify = self.cert_path
+            session.trust_env = False  # the env's CA bundle would override ``verify``
+            options["session"] = session
         options.update(kwargs)
         return Client(creds.api_key, creds.secret_key, creds.passphrase, **options)
 

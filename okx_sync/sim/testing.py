@@ -48,6 +48,7 @@ class RawRest:
         self.clock_ms = clock_ms or (lambda: int(time.time() * 1000))
         self.session = requests.Session()
         self.session.verify = verify
+        self.session.trust_env = False  # loopback only: no proxies, no CA bundle from the env
 
     def close(self) -> None:
         """Close the HTTP session."""

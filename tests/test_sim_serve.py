@@ -1,0 +1,92 @@
+"""``okx-sync sim`` (serve CLI), the TLS option and ``Simulator.client()``."""
+
+from __future__ import annotations
+
+import json
+import ssl
+
+import pytest
+
+from okx_sync.cli import main as cli_main
+from okx_sync.sim import Simulator, tls
+from okx_sync.sim.serve import main as serve_main
+from okx_sync.sim.testing import RawRest, RawWS
+
+
+def test_serve_prints_endpoints_and_credentials(capsys):
+    assert serve_main(["--seed", "5", "--run-for", "0.05", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["rest_url"].startswith("http://127.0.0.1:")
+    assert info["ws_public_url"].endswith("/ws/v5/public")
+    assert info["live"]["api_key"] != info["demo"]["api_key"]
+    assert info["demo"]["header"] == "x-simulated-trading: 1"
+    assert "BTC-USDT" in info["instruments"]
+
+
+def test_cli_routes_sim(capsys):
+    assert cli_main(["sim", "--run-for", "0.05", "--instruments", "BTC-USDT,SWAP"]) == 0
+    out = capsys.readouterr().out
+    assert "rest_url" in out and "live key:" in out and "BTC-USDT-SWAP" in out
+
+
+def test_serve_rejects_unknown_instrument(capsys):
+    assert serve_main(["--instruments", "DOGE-EUR", "--run-for", "0"]) == 2
+    assert "unknown simulator instrument" in capsys.readouterr().err
+
+
+def test_same_seed_same_credentials():
+    with Simulator(seed=8, auto_tick=False, ws=False, control=False) as a:
+        creds_a = a.credentials
+    with Simulator(seed=8, auto_tick=False, ws=False, control=False) as b:
+        assert b.credentials == creds_a
+    assert "secret" not in repr(creds_a).lower() or creds_a.live.secret_key not in repr(creds_a)
+    assert creds_a.live.secret_key not in repr(creds_a)
+
+
+@pytest.mark.skipif(not tls.tls_available(), reason="neither cryptography nor openssl available")
+def test_tls_rest_and_wss():
+    with Simulator(seed=2, auto_tick=False, tls=True, control=False) as sim:
+        assert sim.rest_url.startswith("https://") and sim.ws_public_url.startswith("wss://")
+        rest = RawRest(sim.rest_url, sim.credentials.live, verify=sim.cert_path)
+        assert rest.get("/api/v5/account/balance").json()["code"] == "0"
+        rest.close()
+        ws = RawWS(
+            sim.ws_public_url, sslopt={"ca_certs": sim.cert_path, "cert_reqs": ssl.CERT_REQUIRED}
+        )
+        ws.send_text("ping")
+        assert ws.wait_for(lambda m: m == "pong") == "pong"
+        ws.close()
+        import urllib.request
+
+        with urllib.request.urlopen(
+            sim.rest_url + "/api/v5/public/time", context=sim.client_ssl_context()
+        ) as resp:
+            assert json.loads(resp.read())["code"] == "0"
+
+
+@pytest.mark.skipif(not tls.shutil.which("openssl"), reason="no openssl command")
+def test_certificate_with_openssl_fallback(tmp_path, monkeypatch):
+    def no_cryptography(cert_path, key_path):
+        raise ImportError("cryptography")
+
+    monkeypatch.setattr(tls, "_with_cryptography", no_cryptography)
+    cert, key = tls.make_certificate(str(tmp_path))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+
+
+def test_client_points_at_the_simulator():
+    pytest.importorskip("okx_sync.client")
+    with Simulator(seed=3, auto_tick=False, control=False) as sim:
+        client = sim.client()
+        try:
+            assert client.request("GET", "/api/v5/public/time")[0]["ts"]
+            bal = client.request("GET", "/api/v5/account/balance", {"ccy": "USDT"})
+            assert bal[0]["details"][0]["cashBal"] == "100000"
+        finally:
+            client.close()
+        demo = sim.client(demo=True)
+        try:
+            assert demo.request("GET", "/api/v5/account/config")[0]["uid"] == sim.demo_uid
+        finally:
+            demo.close()
