@@ -1,17 +1,18 @@
 """A local HTTP server that enforces OKX's REST rate limits, for gate tests and benchmarks.
 
-It answers any ``/api/v5/...`` path of the endpoint registry and counts, per
-rate-limit key, the *arrival time* of every accepted request in a sliding
-window of the endpoint's published length (``(t - W, t]``). A request that
-would push any of its keys over the published limit is refused: HTTP 429 with
-``{"code": "50011"}`` for an endpoint limit, HTTP 200 with ``{"code": "50061"}``
-for the account new+amend order limit (default 1000 orders / 2 s). Refused
-requests are not counted.
+Enforcement is the simulator's :class:`okx_sync.sim.ratelimit.RateLimiter`
+(written independently of ``okx_sync.gate``; only the registry's published
+numbers are shared): per endpoint rule, a sliding window of *arrival times*;
+beyond the published limit the server answers HTTP 429 ``{"code": "50011"}``,
+beyond the account new+amend limit (default 1000 orders / 2 s) HTTP 200
+``{"code": "50061"}``. Refused requests are not counted. UID = the
+``OK-ACCESS-KEY`` header (unsigned requests have none), IP = the peer
+address; option instIds (``BTC-USD-250926-60000-C``) are keyed by family;
+every order counts toward the account limit (no spot exemption modelled).
 
-The keying is written here independently of ``okx_sync.gate`` (only the
-registry's published numbers are shared), so a keying bug in the gate shows
-up as 429s. UID = the ``OK-ACCESS-KEY`` header (``"-"`` when unsigned), IP =
-the peer address.
+What this module adds is a small, fast HTTP front (no auth, no matching) and
+a record of every request: ``arrivals`` lists ``Arrival(t, method, path,
+items, status, code)`` with the arrival time on ``time.monotonic()``.
 
 Knobs: ``arrival_jitter_s`` delays each request by a random 0..jitter before
 it is counted (network jitter); ``throttle(seconds)`` answers every request
@@ -24,8 +25,8 @@ Also ``hammer(...)``: run a callable from N named threads for a while, and
 ``GateDriver``: send through a ``RequestGate`` exactly as the REST core does
 (acquire -> send -> release -> observe), for runs that measure the gate alone.
 
-Thread safety: the server handles each connection on its own thread; all
-shared state is behind one lock. Binds 127.0.0.1 on port 0.
+Thread safety: the server handles each connection on its own thread; shared
+state is behind locks. Binds 127.0.0.1 on port 0.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ import json
 import random
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -43,51 +43,20 @@ from urllib.parse import parse_qsl, urlsplit
 import attrs
 import requests
 
+from okx_sync.clock import SYSTEM_CLOCK
 from okx_sync.gate import Permit, RequestGate
-from okx_sync.rest.endpoints import ACCOUNT_ORDER_PATHS, Endpoint, registry
+from okx_sync.rest.endpoints import Endpoint, registry
+from okx_sync.sim.ratelimit import RateLimiter
 
-__all__ = ["LimitServer", "GateDriver", "Outcome", "hammer", "window_max"]
-
-_ACCOUNT_WINDOW_S = 2.0
-_MONTH_S = 31 * 86400.0
-_BATCH_SINGLE = {
-    "/api/v5/trade/batch-orders": "/api/v5/trade/order",
-    "/api/v5/trade/cancel-batch-orders": "/api/v5/trade/cancel-order",
-    "/api/v5/trade/amend-batch-orders": "/api/v5/trade/amend-order",
-}
+__all__ = ["LimitServer", "Arrival", "GateDriver", "Outcome", "hammer", "window_max"]
 
 
-def _family(inst_id: str) -> str:
-    return "-".join(inst_id.split("-")[:2])
-
-
-def _option(item: dict[str, Any]) -> bool:
-    inst = str(item.get("instId", ""))
-    parts = inst.split("-")
-    return item.get("instType") == "OPTION" or (len(parts) == 5 and parts[-1] in ("C", "P"))
-
-
-def _server_key(rule: str, item: dict[str, Any], uid: str, ip: str, signed: bool) -> str:
-    """OKX's key for one request/order, from the rule text (independent of the gate)."""
-    if rule.startswith("UID+instId;OPTION:"):
-        if _option(item):
-            return (
-                f"uid={uid} family={item.get('instFamily') or _family(str(item.get('instId', '')))}"
-            )
-        return f"uid={uid} inst={item.get('instId', '')}"
-    if rule == "UID|IP":
-        return f"uid={uid}" if signed else f"ip={ip}"
-    if not rule:
-        return f"ip={ip}"
-    tokens = rule.split("+")
-    who = {"IP": f"ip={ip}", "UID": f"uid={uid}", "MasterUID": f"master={uid}"}[tokens[0]]
-    fields = []
-    for token in tokens[1:]:
-        value = item.get(token, "")
-        if token == "instFamily" and not value:
-            value = item.get("uly") or _family(str(item.get("instId", "")))
-        fields.append(f"{token}={value}")
-    return " ".join([who, *fields])
+def _inst_info(inst_id: str) -> tuple[str, str] | None:
+    """Option instIds -> ("OPTION", family); anything else unknown (keyed by instId)."""
+    parts = inst_id.split("-")
+    if len(parts) == 5 and parts[-1] in ("C", "P"):
+        return "OPTION", "-".join(parts[:2])
+    return None
 
 
 def window_max(times: list[tuple[float, int]], window: float) -> int:
@@ -104,12 +73,29 @@ def window_max(times: list[tuple[float, int]], window: float) -> int:
     return best
 
 
+@attrs.frozen
+class Arrival:
+    """One request as the server saw it: arrival time, what, and how it was answered."""
+
+    t: float
+    method: str
+    path: str
+    items: list[dict[str, Any]]
+    status: int
+    code: str
+
+    @property
+    def orders(self) -> int:
+        """Orders (items) in the request: the cost of a batch."""
+        return len(self.items)
+
+
 class LimitServer:
     """OKX-rate-limit-enforcing HTTP server on 127.0.0.1 (see the module docstring).
 
     Use as a context manager or call ``start()`` / ``close()``. ``url`` is the
-    base URL. ``report()`` gives per key: published limit, window, accepted,
-    rejected and the largest count seen in any window.
+    base URL; ``arrivals`` the request record; ``total_rejected()`` counts
+    429/50011 and 50061 answers given by the limiter (not the injected storm).
     """
 
     def __init__(
@@ -122,15 +108,13 @@ class LimitServer:
         self.account_limit = account_limit
         self.arrival_jitter_s = arrival_jitter_s
         self.fail_account_rate_limit = False
+        self.limiter = RateLimiter(
+            SYSTEM_CLOCK, registry(), account_order_limit=account_limit, inst_info=_inst_info
+        )
         self._random = random.Random(seed)
         self._lock = threading.Lock()
-        self._windows: dict[str, deque[tuple[float, int]]] = {}
-        self._limits: dict[str, tuple[int, float]] = {}
-        self.arrivals: dict[str, list[tuple[float, int]]] = {}
-        self.rejected: dict[str, int] = {}
-        self.requests = 0
+        self.arrivals: list[Arrival] = []
         self._throttle_until = 0.0
-        self.throttled = 0
         self._order_ids = 0
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -189,24 +173,15 @@ class LimitServer:
             self._throttle_until = time.monotonic() + seconds
 
     # -- results
-    def report(self) -> dict[str, dict[str, Any]]:
-        """Per key: limit, window_s, accepted (cost), rejected (requests), max_in_window."""
+    def accepted(self, match: Callable[[Arrival], bool] = lambda a: True) -> list[Arrival]:
+        """Admitted requests (code 0) that ``match``, in arrival order."""
         with self._lock:
-            out = {}
-            for key, (limit, window) in self._limits.items():
-                events = list(self.arrivals.get(key, ()))
-                out[key] = {
-                    "limit": limit,
-                    "window_s": window,
-                    "accepted": sum(c for _, c in events),
-                    "rejected": self.rejected.get(key, 0),
-                    "max_in_window": window_max(events, window),
-                }
-            return out
+            return [a for a in self.arrivals if a.code == "0" and match(a)]
 
     def total_rejected(self) -> int:
+        """Requests the limiter refused (429/50011 or 50061), the injected storm excluded."""
         with self._lock:
-            return sum(self.rejected.values())
+            return sum(1 for a in self.arrivals if a.code in ("50011", "50061"))
 
     # -- request handling
     def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
@@ -222,65 +197,36 @@ class LimitServer:
         if endpoint is None:
             self._reply(handler, 404, {"code": "50000", "msg": "unknown endpoint", "data": []})
             return
-        body: Any = json.loads(raw) if raw else {}
-        if method == "GET":
-            body = dict(parse_qsl(split.query))
+        body: Any = dict(parse_qsl(split.query)) if method == "GET" else json.loads(raw or b"{}")
         items = body if isinstance(body, list) else [body]
-        uid = handler.headers.get("OK-ACCESS-KEY") or "-"
-        signed = uid != "-"
-        ip = str(handler.client_address[0])
-        charges = self._charges(endpoint, items, uid, ip, signed)
-        status, payload = self._admit(arrived, charges)
-        if status == 200 and payload is None:
+        uid = handler.headers.get("OK-ACCESS-KEY") or ""
+        status, payload = self._decide(endpoint, body, uid, str(handler.client_address[0]))
+        if payload is None:
             payload = {"code": "0", "msg": "", "data": self._data(endpoint, items)}
-            if endpoint.path == "/api/v5/trade/account-rate-limit" and self.fail_account_rate_limit:
-                status = 500
-                payload = {"code": "50001", "msg": "Service temporarily unavailable", "data": []}
+        with self._lock:
+            self.arrivals.append(
+                Arrival(arrived, method, split.path, items, status, str(payload["code"]))
+            )
         self._reply(handler, status, payload)
 
-    def _charges(
-        self, endpoint: Any, items: list[dict[str, Any]], uid: str, ip: str, signed: bool
-    ) -> list[tuple[str, int, float, int, str]]:
-        ep = endpoint
-        if ep.cost_unit == "order" and len(items) == 1 and ep.path in _BATCH_SINGLE:
-            ep = registry().get("POST", _BATCH_SINGLE[ep.path])
-        window = ep.window_s or _MONTH_S
-        per_key: dict[str, int] = {}
-        for item in items if ep.cost_unit == "order" else items[:1]:
-            key = f"{ep.method} {ep.path} {_server_key(ep.rule, item, uid, ip, signed)}"
-            per_key[key] = per_key.get(key, 0) + 1
-        out = [(key, ep.limit, window, cost, "50011") for key, cost in per_key.items()]
-        if endpoint.method == "POST" and endpoint.path in ACCOUNT_ORDER_PATHS:
-            out.append(
-                (f"account uid={uid}", self.account_limit, _ACCOUNT_WINDOW_S, len(items), "50061")
-            )
-        return out
-
-    def _admit(
-        self, now: float, charges: list[tuple[str, int, float, int, str]]
+    def _decide(
+        self, endpoint: Endpoint, body: Any, uid: str, ip: str
     ) -> tuple[int, dict[str, Any] | None]:
         with self._lock:
-            self.requests += 1
-            if now < self._throttle_until:
-                self.throttled += 1
-                return 429, {"code": "50011", "msg": "Too Many Requests", "data": []}
-            for key, limit, window, cost, code in charges:
-                self._limits[key] = (limit, window)
-                log = self._windows.setdefault(key, deque())
-                while log and log[0][0] <= now - window:
-                    log.popleft()
-                if sum(c for _, c in log) + cost > limit:
-                    self.rejected[key] = self.rejected.get(key, 0) + 1
-                    if code == "50061":
-                        msg = "You've reached the maximum order rate limit for this account."
-                        return 200, {"code": "50061", "msg": msg, "data": []}
-                    return 429, {"code": "50011", "msg": "Too Many Requests", "data": []}
-            for key, _limit, _window, cost, _code in charges:
-                self._windows[key].append((now, cost))
-                self.arrivals.setdefault(key, []).append((now, cost))
-            return 200, None
+            storm = time.monotonic() < self._throttle_until
+        if storm:
+            return 429, {"code": "50011", "msg": "Too Many Requests (storm)", "data": []}
+        refused = self.limiter.check(endpoint, body, ip=ip, uid=uid)
+        if refused == "50061":
+            msg = "You've reached the maximum order rate limit for this account."
+            return 200, {"code": "50061", "msg": msg, "data": []}
+        if refused:
+            return 429, {"code": refused, "msg": "Too Many Requests", "data": []}
+        if endpoint.path == "/api/v5/trade/account-rate-limit" and self.fail_account_rate_limit:
+            return 500, {"code": "50001", "msg": "Service temporarily unavailable", "data": []}
+        return 200, None
 
-    def _data(self, endpoint: Any, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _data(self, endpoint: Endpoint, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ts = str(int(time.time() * 1000))
         if endpoint.path == "/api/v5/trade/account-rate-limit":
             limit = str(self.account_limit)
