@@ -51,6 +51,13 @@ OVERFLOW_POLICIES = ("block", "drop", "disconnect")
 
 # Slice of a blocked reader's wait: how quickly it notices that it must stop.
 _BLOCK_SLICE_S = 0.05
+# Worker wake-up: a worker that just finished a batch polls for _POLL_S before
+# sleeping; while it polls the reader wakes it only once a batch is waiting.
+# Under a flood this costs one wake-up per batch instead of one per message
+# (thread hand-offs dominate otherwise) and adds at most _POLL_S of latency;
+# a quiet stream wakes a sleeping worker at once.
+_POLL_S = 0.001
+_BUSY, _POLLING, _SLEEPING = 0, 1, 2
 
 
 def _one_of(choices: tuple[str, ...]) -> Callable[[Any, Any, Any], None]:
@@ -170,7 +177,7 @@ class WorkerPool:
         self._empty = threading.Condition(self._lock)
         self._work = [threading.Condition(self._lock) for _ in range(workers)]
         self._queues: list[deque[Any]] = [deque() for _ in range(workers)]
-        self._idle = [False] * workers
+        self._idle = [_BUSY] * workers
         # Items per lock round trip: big enough to amortise locking, small
         # enough that the reader keeps running while a worker works.
         self._batch = max(1, min(64, queue_size // (4 * workers)))
@@ -213,29 +220,38 @@ class WorkerPool:
         """Offer ``item``; the overflow policy decides when the queue is full."""
         i = hash(key) % self._n if self._n > 1 else 0
         with self._lock:
-            if self._stopping:
-                return SubmitResult.STOPPED
-            decision = overflow_decision(self._overflow, self._count, self._cap)
-            if decision is Admission.DROP:
-                return SubmitResult.DROPPED
-            if decision is Admission.DISCONNECT:
-                return SubmitResult.DISCONNECT
-            if decision is Admission.WAIT:
-                self._blocked_since = self._monotonic()
-                try:
-                    while self._count >= self._cap:
-                        if self._stopping or should_stop():
-                            return SubmitResult.STOPPED
-                        self._not_full.wait(_BLOCK_SLICE_S)
-                finally:
-                    self._blocked_since = None
-            self._queues[i].append(item)
+            if self._count >= self._cap or self._stopping:
+                result = self._full(should_stop)
+                if result is not None:
+                    return result
+            q = self._queues[i]
+            q.append(item)
             self._count += 1
             if self._count > self._high_water:
                 self._high_water = self._count
-            if self._idle[i]:
+            state = self._idle[i]
+            if state and (state == _SLEEPING or len(q) >= self._batch):
                 self._work[i].notify()
         return SubmitResult.QUEUED
+
+    def _full(self, should_stop: Callable[[], bool]) -> SubmitResult | None:
+        """The queue is full (lock held): None once there is room, else the outcome."""
+        if self._stopping:
+            return SubmitResult.STOPPED
+        decision = overflow_decision(self._overflow, self._count, self._cap)
+        if decision is Admission.DROP:
+            return SubmitResult.DROPPED
+        if decision is Admission.DISCONNECT:
+            return SubmitResult.DISCONNECT
+        self._blocked_since = self._monotonic()
+        try:
+            while self._count >= self._cap:
+                if self._stopping or should_stop():
+                    return SubmitResult.STOPPED
+                self._not_full.wait(_BLOCK_SLICE_S)
+        finally:
+            self._blocked_since = None
+        return None
 
     def drain(self, should_stop: Callable[[], bool], timeout: float | None = None) -> bool:
         """Wait until every queued message was handled; False if stopped or timed out."""
@@ -281,14 +297,21 @@ class WorkerPool:
         q = self._queues[i]
         cond = self._work[i]
         deliver = self._deliver
+        polled = False
         while True:
             with self._lock:
                 while not q:
                     if self._stopping:
                         return
-                    self._idle[i] = True
-                    cond.wait()
-                    self._idle[i] = False
+                    if polled:  # nothing came during a poll: sleep until notified
+                        self._idle[i] = _SLEEPING
+                        cond.wait()
+                    else:  # just busy: poll briefly so a flood wakes us once per batch
+                        self._idle[i] = _POLLING
+                        cond.wait(_POLL_S)
+                        polled = True
+                    self._idle[i] = _BUSY
+                polled = False
                 n = min(len(q), self._batch)
                 items = [q.popleft() for _ in range(n)]
             for item in items:
@@ -340,6 +363,7 @@ class DispatchPath:
         self._switch_pending = False
         self._retired_high_water = 0
         self._running = False
+        self.pooled = config.mode == "pool"
         self.dropped = 0
         self.disconnects = 0
 
@@ -348,6 +372,9 @@ class DispatchPath:
     def config(self) -> DispatchConfig:
         """The requested configuration (active once the reader applies it)."""
         return self._config
+
+    #: True when the requested mode is ``pool`` (read on the reader's hot path).
+    pooled: bool
 
     def _new_pool(self, cfg: DispatchConfig) -> WorkerPool | None:
         if cfg.mode != "pool":
@@ -384,6 +411,7 @@ class DispatchPath:
         stale: WorkerPool | None = None
         with self._lock:
             self._config = config
+            self.pooled = config.mode == "pool"
             if not self._running:
                 return
             if self._requested is not self._active:

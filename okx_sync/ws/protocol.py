@@ -52,6 +52,7 @@ __all__ = [
     "PING",
     "PONG",
     "dedupe_handoff",
+    "fast_push_key",
 ]
 
 PING = "ping"
@@ -276,6 +277,38 @@ def push_key(msg: Mapping[str, Any]) -> tuple[str, str]:
     """The ordering key of a push: ``(channel, instId)`` of its ``arg`` ("" when absent)."""
     arg = msg.get("arg") or {}
     return (arg.get("channel") or "", arg.get("instId") or "")
+
+
+# OKX's push layout: {"arg":{"channel":...[,"instId":...]...},["action":"...",]"data":[
+_PUSH_HEAD_RE = re.compile(
+    rb'\{"arg":(\{"channel":"([^"\\]*)"(?:,"instId":"([^"\\]*)")?[^{}]*\}),'
+    rb'(?:"action":"[a-z]*",)?"data":\['
+)
+_INST_ID_RE = re.compile(rb'"instId":"([^"\\]*)"')
+
+
+def fast_push_key(frame: bytes) -> tuple[str, str] | None:
+    """``push_key`` read from the raw text of a push without decoding it, or None.
+
+    Only for frames laid out as OKX sends pushes (``{"arg":{"channel":...},
+    ["action":...,]"data":[``); anything else returns None and must be
+    decoded (same key either way). Lets a pool worker decode a push instead
+    of the reader.
+    """
+    m = _PUSH_HEAD_RE.match(frame)
+    if m is None:
+        return None
+    inst = m.group(3)
+    if inst is None:
+        arg = m.group(1)
+        if b'"instId"' in arg:
+            found = _INST_ID_RE.search(arg)
+            if found is None:
+                return None
+            inst = found.group(1)
+        else:
+            inst = b""
+    return (m.group(2).decode(), inst.decode())
 
 
 def is_login_fatal(code: str | int | None) -> bool:

@@ -1,0 +1,282 @@
+"""Models of WebSocket-only pushes: order-book pushes and ``balance_and_position``. Pure.
+
+``BookUpdate`` is one data item of a ``books``, ``books5``, ``bbo-tbt``,
+``books-l2-tbt``, ``books50-l2-tbt`` or ``books-elp`` push (facts §5). Its
+levels keep OKX's exact strings (``[px, sz, "0", numOrders]``): the checksum is
+computed over them and re-formatting a price would break it; ``best_bid``,
+``best_ask`` and ``levels`` give ``Decimal`` values. The pushed items carry no
+instId, so it is taken from the push's ``arg``.
+
+``BalanceAndPosition`` is one item of the private ``balance_and_position``
+channel (facts §6.4): only the changed balances and positions are included.
+
+Models are frozen attrs classes; they keep the original item as ``raw`` and are
+safe to share between threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from .account import Balance, Position
+from .base import dec, opt_int, opt_str, raw_field
+from .market import Candle, Ticker, Trade
+from .order import Fill, Order
+
+__all__ = [
+    "BOOK_CHANNELS",
+    "BookUpdate",
+    "BalanceChange",
+    "PositionChange",
+    "BalanceAndPosition",
+    "push_parser",
+]
+
+#: Order-book channels whose items are ``BookUpdate`` (facts §5).
+BOOK_CHANNELS = frozenset(
+    {"books", "books5", "bbo-tbt", "books-l2-tbt", "books50-l2-tbt", "books-elp"}
+)
+
+Level = Sequence[str]
+
+
+def _decimal_levels(levels: Sequence[Level]) -> list[tuple[Decimal, Decimal]]:
+    return [(Decimal(lv[0]), Decimal(lv[1])) for lv in levels]
+
+
+@attrs.frozen(slots=True)
+class BookUpdate:
+    """One order-book push item.
+
+    ``channel`` and ``inst_id`` come from the push's ``arg``; ``action`` is
+    ``"snapshot"`` or ``"update"`` (channels without ``action``, such as
+    ``books5`` and ``bbo-tbt``, are full snapshots); ``raw`` is the pushed
+    item. The other values are read from ``raw`` when accessed, so building
+    one costs next to nothing on the reader thread: ``asks`` (ascending) and
+    ``bids`` (descending), each level the wire list ``[px, sz, "0",
+    numOrders]`` of strings; ``ts`` (ms); ``checksum`` (None when absent; OKX
+    sends 0 since June 2026, meaning "not provided"); ``seq_id`` and
+    ``prev_seq_id`` (None when absent; ``prev_seq_id == -1`` on a snapshot).
+    Thread safety: immutable (do not modify ``raw``).
+    """
+
+    channel: str
+    inst_id: str
+    action: str
+    raw: dict[str, Any] = attrs.field(repr=False)
+
+    @property
+    def asks(self) -> tuple[Level, ...]:
+        """Ask levels, best (lowest) first, exact wire strings."""
+        return tuple(self.raw.get("asks") or ())
+
+    @property
+    def bids(self) -> tuple[Level, ...]:
+        """Bid levels, best (highest) first, exact wire strings."""
+        return tuple(self.raw.get("bids") or ())
+
+    @property
+    def ts(self) -> int | None:
+        """Push time in ms."""
+        return opt_int(self.raw.get("ts"))
+
+    @property
+    def checksum(self) -> int | None:
+        """The pushed CRC32 (0 = not provided), or None when absent."""
+        return opt_int(self.raw.get("checksum"))
+
+    @property
+    def seq_id(self) -> int | None:
+        """This push's seqId, or None when absent."""
+        return opt_int(self.raw.get("seqId"))
+
+    @property
+    def prev_seq_id(self) -> int | None:
+        """The previous push's seqId (-1 on a snapshot), or None when absent."""
+        return opt_int(self.raw.get("prevSeqId"))
+
+    @property
+    def is_snapshot(self) -> bool:
+        """True for a full book (``action`` snapshot, or a snapshot-only channel)."""
+        return self.action == "snapshot"
+
+    def best_bid(self) -> tuple[Decimal, Decimal] | None:
+        """``(price, size)`` of the first bid level, or None."""
+        return (Decimal(self.bids[0][0]), Decimal(self.bids[0][1])) if self.bids else None
+
+    def best_ask(self) -> tuple[Decimal, Decimal] | None:
+        """``(price, size)`` of the first ask level, or None."""
+        return (Decimal(self.asks[0][0]), Decimal(self.asks[0][1])) if self.asks else None
+
+    def levels(self, side: str) -> list[tuple[Decimal, Decimal]]:
+        """``[(price, size), ...]`` of ``side`` ("bids" or "asks") as Decimals.
+
+        Raises ``ValueError`` for another side name.
+        """
+        if side == "bids":
+            return _decimal_levels(self.bids)
+        if side == "asks":
+            return _decimal_levels(self.asks)
+        raise ValueError(f"side must be 'bids' or 'asks', got {side!r}")
+
+    @classmethod
+    def from_push(
+        cls, arg: Mapping[str, Any], item: Mapping[str, Any], action: str | None = None
+    ) -> BookUpdate:
+        """Build from a push's ``arg``, one ``data`` item and its ``action``.
+
+        A ``dict`` item is kept as ``raw`` without a copy (the reader's hot path).
+        """
+        raw = item if type(item) is dict else dict(item)
+        return cls(arg.get("channel", ""), arg.get("instId", ""), action or "snapshot", raw)
+
+    @classmethod
+    def from_okx(cls, d: Mapping[str, Any]) -> BookUpdate:
+        """Build from a whole push message (``arg``, ``action``, first ``data`` item).
+
+        Raises ``ValueError`` when the message has no data item.
+        """
+        data = d.get("data") or []
+        if not data:
+            raise ValueError("book push without data")
+        return cls.from_push(d.get("arg") or {}, data[0], d.get("action"))
+
+
+@attrs.frozen(kw_only=True)
+class BalanceChange:
+    """One ``balData`` entry of ``balance_and_position``: a currency's new cash balance."""
+
+    ccy: str
+    cash_bal: Decimal | None
+    u_time: int | None
+    raw: dict[str, Any] = raw_field()
+
+    @classmethod
+    def from_okx(cls, d: Mapping[str, Any]) -> BalanceChange:
+        """Build from one ``balData`` item."""
+        return cls(
+            ccy=str(d.get("ccy", "")),
+            cash_bal=dec(d.get("cashBal")),
+            u_time=opt_int(d.get("uTime")),
+            raw=dict(d),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class PositionChange:
+    """One ``posData`` entry of ``balance_and_position``: a changed position."""
+
+    pos_id: str | None
+    trade_id: str | None
+    inst_id: str
+    inst_type: str | None
+    mgn_mode: str | None
+    pos_side: str | None
+    pos: Decimal | None
+    avg_px: Decimal | None
+    ccy: str | None
+    pos_ccy: str | None
+    u_time: int | None
+    raw: dict[str, Any] = raw_field()
+
+    @classmethod
+    def from_okx(cls, d: Mapping[str, Any]) -> PositionChange:
+        """Build from one ``posData`` item."""
+        return cls(
+            pos_id=opt_str(d.get("posId")),
+            trade_id=opt_str(d.get("tradeId")),
+            inst_id=str(d.get("instId", "")),
+            inst_type=opt_str(d.get("instType")),
+            mgn_mode=opt_str(d.get("mgnMode")),
+            pos_side=opt_str(d.get("posSide")),
+            pos=dec(d.get("pos")),
+            avg_px=dec(d.get("avgPx")),
+            ccy=opt_str(d.get("ccy")),
+            pos_ccy=opt_str(d.get("posCcy")),
+            u_time=opt_int(d.get("uTime")),
+            raw=dict(d),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class BalanceAndPosition:
+    """One item of the ``balance_and_position`` channel (facts §6.4).
+
+    ``event_type``: ``snapshot``, ``delivered``, ``exercised``, ``transferred``,
+    ``filled``, ``liquidation``, ``claw_back``, ``adl``. ``trades`` holds
+    ``(instId, tradeId)`` pairs. Thread safety: immutable.
+    """
+
+    p_time: int | None
+    event_type: str | None
+    balances: tuple[BalanceChange, ...]
+    positions: tuple[PositionChange, ...]
+    trades: tuple[tuple[str, str], ...]
+    raw: dict[str, Any] = raw_field()
+
+    @classmethod
+    def from_okx(cls, d: Mapping[str, Any]) -> BalanceAndPosition:
+        """Build from one ``data`` item."""
+        return cls(
+            p_time=opt_int(d.get("pTime")),
+            event_type=opt_str(d.get("eventType")),
+            balances=tuple(BalanceChange.from_okx(b) for b in d.get("balData") or ()),
+            positions=tuple(PositionChange.from_okx(p) for p in d.get("posData") or ()),
+            trades=tuple(
+                (str(t.get("instId", "")), str(t.get("tradeId", ""))) for t in d.get("trades") or ()
+            ),
+            raw=dict(d),
+        )
+
+
+PushParser = Callable[[Mapping[str, Any], Mapping[str, Any], "str | None"], Any]
+
+
+def _book(arg: Mapping[str, Any], item: Mapping[str, Any], action: str | None) -> BookUpdate:
+    return BookUpdate.from_push(arg, item, action)
+
+
+def _candle(arg: Mapping[str, Any], item: Any, action: str | None) -> Candle:
+    return Candle.from_okx(item, inst_id=arg.get("instId"))
+
+
+def _item_model(model: Any) -> PushParser:
+    def build(arg: Mapping[str, Any], item: Mapping[str, Any], action: str | None) -> Any:
+        return model.from_okx(item)
+
+    return build
+
+
+# channel -> builder for the channels whose pushes share the REST model's shape
+_BY_CHANNEL: Mapping[str, PushParser] = {
+    "tickers": _item_model(Ticker),
+    "trades": _item_model(Trade),
+    "trades-all": _item_model(Trade),
+    "orders": _item_model(Order),
+    "fills": _item_model(Fill),
+    "account": _item_model(Balance),
+    "positions": _item_model(Position),
+    "balance_and_position": _item_model(BalanceAndPosition),
+    **{ch: _book for ch in BOOK_CHANNELS},
+}
+_CANDLE_PREFIXES = ("candle", "mark-price-candle", "index-candle")
+
+
+def push_parser(channel: str) -> PushParser | None:
+    """The typed-model builder for a channel's data items, or None (handlers get dicts).
+
+    A builder is called as ``build(arg, item, action)`` with the push's ``arg``,
+    one ``data`` item and the push's ``action``. Models: ``Ticker`` (tickers),
+    ``Trade`` (trades, trades-all), ``BookUpdate`` (books*, bbo-tbt),
+    ``Candle`` (candle*, mark-price-candle*, index-candle*), ``Order``
+    (orders), ``Fill`` (fills), ``Balance`` (account), ``Position``
+    (positions), ``BalanceAndPosition`` (balance_and_position).
+    """
+    parser = _BY_CHANNEL.get(channel)
+    if parser is None and channel.startswith(_CANDLE_PREFIXES):
+        return _candle
+    return parser

@@ -1,0 +1,1510 @@
+"""``WSClient``: one self-healing OKX WebSocket with bounded, switchable handler dispatch.
+
+A ``WSClient`` keeps one connection to one OKX WebSocket URL alive for as long
+as it runs: it logs in (private/business with credentials), resubscribes every
+desired subscription after each reconnect, answers OKX's heartbeat rules,
+replaces the connection without a gap when OKX announces an upgrade (notice
+64008), and hands every message to the user's handlers through two dispatch
+paths (typed and raw), each inline or a bounded worker pool.
+
+Threads (all named, all joined by ``close()``): ``okx-ws-<name>-conn``
+(connect / login / resubscribe / reconnect loop; runs lifecycle handlers),
+``okx-ws-<name>-heartbeat``, ``okx-ws-<name>-reader`` (one per connection;
+runs inline handlers), ``okx-ws-<name>-typed-<i>`` and ``okx-ws-<name>-raw-<i>``
+(pool workers).
+
+Thread safety: every public method may be called from any thread, including
+from inside a handler (``close()`` from a handler does not join the calling
+thread). Handlers are never called while an okx_sync lock is held.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import random
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import attrs
+
+from ..auth import Credentials
+from ..clock import SYSTEM_CLOCK, Clock
+from ..errors import (
+    APIError,
+    OrderError,
+    RequestStateError,
+    ValidationError,
+    WSAuthError,
+    WSClosedError,
+    WSError,
+    WSSubscribeError,
+    WSTimeoutError,
+)
+from ..models.order import OrderAck
+from ..models.ws import push_parser
+from ..rest.endpoints import registry
+from ..rest.params import build_params
+from .connection import (
+    BackoffPolicy,
+    Connection,
+    ConnectionManager,
+    ConnectRateLimiter,
+    HeartbeatPolicy,
+    PushMode,
+)
+from .dispatch import DispatchConfig, DispatchPath, SubmitResult
+from .protocol import (
+    LOGIN_FATAL_CLOSE_CODES,
+    NOTICE_RECONNECT_CODE,
+    ArgKey,
+    SubFrame,
+    arg_hint_from_error,
+    arg_key,
+    batch_frames,
+    dedupe_handoff,
+    fast_push_key,
+    is_login_fatal,
+    login_frame,
+    match_hint,
+    normalize_args,
+    order_frame,
+    service_of_url,
+)
+
+__all__ = ["WSClient", "WSStats", "DispatchConfig", "WS_ORDER_OPS"]
+
+log = logging.getLogger("okx_sync.ws")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_DELIVER = PushMode.DELIVER
+_BUFFER = PushMode.BUFFER
+_FLUSH = PushMode.FLUSH
+_DISCONNECT = SubmitResult.DISCONNECT
+_loads = json.loads
+
+# Most pushes a warming connection buffers during make-before-break before the
+# handoff is abandoned (the old connection keeps serving until it drops).
+_HANDOFF_BUFFER_MAX = 100_000
+
+#: method -> (WS op, REST path of the same action, batch?) (facts §6.5, §2.1:
+#: WS and REST order entry share the same rate buckets).
+WS_ORDER_OPS: Mapping[str, tuple[str, str, bool]] = {
+    "place_order": ("order", "/api/v5/trade/order", False),
+    "place_batch_orders": ("batch-orders", "/api/v5/trade/batch-orders", True),
+    "cancel_order": ("cancel-order", "/api/v5/trade/cancel-order", False),
+    "cancel_batch_orders": ("batch-cancel-orders", "/api/v5/trade/cancel-batch-orders", True),
+    "amend_order": ("amend-order", "/api/v5/trade/amend-order", False),
+    "amend_batch_orders": ("batch-amend-orders", "/api/v5/trade/amend-batch-orders", True),
+}
+
+
+@attrs.frozen(kw_only=True)
+class WSStats:
+    """A frozen snapshot of a ``WSClient`` (``ws.stats()``).
+
+    Times (``last_recv``, ``last_ping``, ``last_pong``) are Unix seconds or None.
+    Queue figures are per dispatch path (``typed_*``, ``raw_*``; capacity 0 in
+    inline mode). ``typed_dropped``/``raw_dropped`` count messages not
+    delivered because a pool was full (``drop`` or ``disconnect`` policy);
+    ``*_overflow_disconnects`` the reconnects that the ``disconnect`` policy
+    caused. ``desired_subscriptions`` is the number of subscriptions the client
+    keeps alive; ``subscriptions_dropped`` those OKX rejected and the client gave up.
+    Thread safety: immutable.
+    """
+
+    name: str
+    url: str
+    running: bool
+    connected: bool
+    conn_id: str
+    last_recv: float | None
+    last_ping: float | None
+    last_pong: float | None
+    connects: int
+    reconnects: int
+    handoffs: int
+    last_error: str
+    subscribe_ok: int
+    subscribe_error: int
+    subscriptions_dropped: int
+    desired_subscriptions: int
+    typed_mode: str
+    raw_mode: str
+    typed_queue_len: int
+    typed_queue_cap: int
+    raw_queue_len: int
+    raw_queue_cap: int
+    typed_dropped: int
+    raw_dropped: int
+    typed_high_water: int
+    raw_high_water: int
+    typed_overflow_disconnects: int
+    raw_overflow_disconnects: int
+    handler_errors: int
+    parse_errors: int
+    messages: int
+    bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict of every field."""
+        return attrs.asdict(self)
+
+
+class _SubRequest:
+    """One subscribe/unsubscribe frame waiting for its per-arg acks (reader fills it)."""
+
+    __slots__ = (
+        "req_id",
+        "op",
+        "args",
+        "acked",
+        "failed",
+        "unresolved",
+        "lost",
+        "done",
+        "lock",
+        "background",
+    )
+
+    def __init__(self, frame: SubFrame, op: str, background: bool) -> None:
+        self.req_id = frame.req_id
+        self.op = op
+        self.args: dict[ArgKey, dict[str, Any]] = {arg_key(a): a for a in frame.args}
+        self.acked: set[ArgKey] = set()
+        self.failed: dict[ArgKey, tuple[str, str]] = {}
+        self.unresolved: tuple[str, str] | None = None
+        self.lost = ""
+        self.done = threading.Event()
+        self.lock = threading.Lock()
+        self.background = background
+
+    def _check(self) -> bool:
+        if self.unresolved is not None or len(self.acked) + len(self.failed) >= len(self.args):
+            self.done.set()
+        return self.done.is_set()
+
+    def ack(self, key: ArgKey) -> bool:
+        with self.lock:
+            if key in self.args:
+                self.acked.add(key)
+                self.failed.pop(key, None)
+            return self._check()
+
+    def error(self, code: str, msg: str, hint: Mapping[str, str] | None) -> bool:
+        with self.lock:
+            open_keys = [k for k in self.args if k not in self.acked and k not in self.failed]
+            if hint is not None:
+                matched = match_hint(hint, [self.args[k] for k in open_keys])
+                if len(matched) == 1:
+                    self.failed[arg_key(matched[0])] = (code, msg)
+                    return self._check()
+            if len(open_keys) == 1:
+                self.failed[open_keys[0]] = (code, msg)
+            elif open_keys:
+                self.unresolved = (code, msg)
+            return self._check()
+
+    def fail(self, reason: str) -> None:
+        with self.lock:
+            self.lost = reason
+            self.done.set()
+
+    def outcome(
+        self,
+    ) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], str, str]], list[dict[str, Any]]]:
+        """(acked, failed (arg, code, msg), open) — open = neither acked nor failed."""
+        with self.lock:
+            acked = [a for k, a in self.args.items() if k in self.acked]
+            failed = [(self.args[k], c, m) for k, (c, m) in self.failed.items()]
+            rest = [a for k, a in self.args.items() if k not in self.acked and k not in self.failed]
+            return acked, failed, rest
+
+
+class _LoginWaiter:
+    __slots__ = ("done", "code", "msg", "lost")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.code = ""
+        self.msg = ""
+        self.lost = ""
+
+
+class _OrderRequest:
+    __slots__ = ("req_id", "op", "cl_ord_ids", "done", "reply", "lost")
+
+    def __init__(self, req_id: str, op: str, cl_ord_ids: Sequence[str]) -> None:
+        self.req_id = req_id
+        self.op = op
+        self.cl_ord_ids = tuple(cl_ord_ids)
+        self.done = threading.Event()
+        self.reply: dict[str, Any] | None = None
+        self.lost = ""
+
+
+class WSClient:
+    """One OKX WebSocket connection kept alive on background threads.
+
+    ``WSClient(url, credentials=..., ...)`` works standalone; ``client.ws_public()``,
+    ``client.ws_private()`` and ``client.ws_business()`` build one that shares
+    a ``Client``'s credentials, demo flag, clock offset, request gate and
+    instrument cache.
+
+    Options (keyword-only):
+
+    - ``credentials`` (or ``api_key``/``secret_key``/``passphrase``); ``login``:
+      True/False, default: log in when credentials are given and the URL is
+      ``/private`` or ``/business``.
+    - ``ping_interval`` (s, < 30; default 20), ``pong_timeout`` (default 8):
+      a silent connection is detected within their sum. ``backoff``: a
+      ``BackoffPolicy`` (0.25 s doubling to 10 s with jitter).
+    - ``typed_dispatch`` / ``raw_dispatch``: ``"inline"`` (default), ``"pool"``,
+      a dict of ``DispatchConfig`` fields or a ``DispatchConfig``
+      (``queue_size``, ``workers``, ``overflow`` = block | drop | disconnect).
+    - ``connect_timeout`` (10 s), ``start_timeout`` (= connect_timeout + 5),
+      ``subscribe_timeout`` (5 s, resubscribe and login), ``order_timeout`` (5 s).
+    - ``now_ms``: wall clock in ms for the login timestamp (the Client passes
+      its offset-corrected clock); ``clock``; ``gate`` (a ``RequestGate``: WS
+      order entry draws on the REST order buckets); ``instruments`` (object
+      with ``inst_id_code(inst_id) -> int``); ``connect_limiter``;
+      ``ws_options`` (extra ``websocket.create_connection`` keywords, e.g. ``sslopt``).
+
+    Raises ``ValidationError`` for bad options. Thread safety: every method may
+    be called from any thread.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        credentials: Credentials | None = None,
+        api_key: str | None = None,
+        secret_key: str | None = None,
+        passphrase: str | None = None,
+        login: bool | None = None,
+        name: str | None = None,
+        ping_interval: float = 20.0,
+        pong_timeout: float = 8.0,
+        backoff: BackoffPolicy | None = None,
+        typed_dispatch: DispatchConfig | str | Mapping[str, Any] | None = None,
+        raw_dispatch: DispatchConfig | str | Mapping[str, Any] | None = None,
+        connect_timeout: float = 10.0,
+        start_timeout: float | None = None,
+        subscribe_timeout: float = 5.0,
+        order_timeout: float = 5.0,
+        now_ms: Callable[[], int] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        gate: Any = None,
+        instruments: Any = None,
+        connect_limiter: ConnectRateLimiter | None = None,
+        ws_options: Mapping[str, Any] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
+            raise ValidationError(f"WS url must start with ws:// or wss://, got {url!r}")
+        if credentials is None:
+            try:
+                credentials = Credentials.from_parts(api_key, secret_key, passphrase)
+            except ValueError as exc:
+                raise ValidationError(str(exc)) from None
+        service = service_of_url(url)
+        if login is None:
+            login = credentials is not None and service in ("private", "business")
+        if login and credentials is None:
+            raise ValidationError("login=True needs credentials (api_key, secret_key, passphrase)")
+        for label, value in (
+            ("connect_timeout", connect_timeout),
+            ("subscribe_timeout", subscribe_timeout),
+            ("order_timeout", order_timeout),
+        ):
+            if value <= 0:
+                raise ValidationError(f"{label} must be > 0, got {value!r}")
+        try:
+            self._heartbeat = HeartbeatPolicy(
+                ping_interval=ping_interval, pong_timeout=pong_timeout
+            )
+            typed_cfg = DispatchConfig.coerce(typed_dispatch)
+            raw_cfg = DispatchConfig.coerce(raw_dispatch)
+        except (ValueError, TypeError) as exc:
+            raise ValidationError(str(exc)) from None
+        self.url = url
+        self.name = name or service
+        self._credentials = credentials
+        self._login = bool(login)
+        self._backoff = backoff or BackoffPolicy()
+        self._connect_timeout = connect_timeout
+        self._start_timeout = start_timeout if start_timeout is not None else connect_timeout + 5.0
+        self._subscribe_timeout = subscribe_timeout
+        self._order_timeout = order_timeout
+        self._clock = clock
+        self._now_ms = now_ms or (lambda: int(clock.time() * 1000))
+        self._gate = gate
+        self._instruments = instruments
+        self._limiter = connect_limiter
+        self._ws_options = dict(ws_options or {})
+        self._rng = rng
+        self._ids = itertools.count(1)
+
+        self._lock = threading.Lock()  # handler tables, state, desired set
+        # channel -> (model builder or None, handlers); replaced, never mutated
+        self._typed_handlers: dict[str, tuple[Any, tuple[Callable[[Any], Any], ...]]] = {}
+        self._raw_handlers: tuple[Callable[[Any], Any], ...] = ()
+        self._event_handlers: tuple[Callable[[Any], Any], ...] = ()
+        self._error_handlers: tuple[Callable[[BaseException], Any], ...] = ()
+        self._connect_handlers: tuple[Callable[[], Any], ...] = ()
+        self._disconnect_handlers: tuple[Callable[[str], Any], ...] = ()
+        self._reconnect_handlers: tuple[Callable[[], Any], ...] = ()
+        self._push_listeners: tuple[Callable[[dict[str, Any]], Any], ...] = ()
+        self._desired: dict[ArgKey, dict[str, Any]] = {}
+
+        prefix = f"okx-ws-{self.name}"
+        self._typed = DispatchPath(
+            "typed",
+            self._deliver_typed,
+            typed_cfg,
+            thread_prefix=f"{prefix}-typed",
+            on_error=self._dispatch_error,
+            monotonic=clock.monotonic,
+        )
+        self._raw = DispatchPath(
+            "raw",
+            self._deliver_raw,
+            raw_cfg,
+            thread_prefix=f"{prefix}-raw",
+            on_error=self._dispatch_error,
+            monotonic=clock.monotonic,
+        )
+        self._manager: ConnectionManager | None = None
+        self._stats_lock = threading.Lock()
+        self._last_error = ""
+        self._subscribe_ok = 0
+        self._subscribe_error = 0
+        self._subs_dropped = 0
+        self._handler_errors = 0
+        self._parse_errors = 0
+        self._connects = 0
+        self._reconnects = 0
+        self._handoffs = 0
+        self._messages = 0
+        self._bytes = 0
+
+    def __repr__(self) -> str:
+        return f"WSClient(name={self.name!r}, url={self.url!r}, login={self._login})"
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self, timeout: float | None = None) -> WSClient:
+        """Connect (and log in where needed) and return once ready; resubscribes the desired set.
+
+        Blocks until the first connection is ready, at most ``timeout`` s
+        (default ``start_timeout``), retrying failed connects with backoff.
+        Raises ``WSAuthError`` when login is refused, ``WSError`` when no
+        connection could be made in time (the cause chained); no thread is
+        left running then. Calling ``start`` on a running client does nothing;
+        after ``close()`` it starts afresh. Returns ``self``.
+        """
+        with self._lock:
+            if self._manager is not None:
+                return self
+            manager = ConnectionManager(
+                self.url,
+                self,
+                name=self.name,
+                clock=self._clock,
+                backoff=self._backoff,
+                heartbeat=self._heartbeat,
+                limiter=self._limiter,
+                connect_timeout=self._connect_timeout,
+                options=self._ws_options,
+                rng=self._rng,
+            )
+            self._manager = manager
+        self._typed.start()
+        self._raw.start()
+        try:
+            manager.start(self._start_timeout if timeout is None else timeout)
+        except BaseException:
+            self._typed.stop(1.0)
+            self._raw.stop(1.0)
+            with self._lock:
+                if self._manager is manager:
+                    self._manager = None
+            self._collect(manager)
+            raise
+        log.info("ws started", extra={"ws": self.name, "url": self.url})
+        return self
+
+    def close(self, timeout: float = 2.0) -> bool:
+        """Close the connection and join every thread this client started within ``timeout``.
+
+        Idempotent. Messages still queued in a pool are discarded; blocking
+        calls waiting on the connection raise. ``start()`` may be called again
+        afterwards (the desired subscriptions are kept and resubscribed).
+        Returns True when every thread ended in time.
+        """
+        with self._lock:
+            manager = self._manager
+            self._manager = None
+        if manager is None:
+            return True
+        deadline = self._clock.monotonic() + timeout
+        ok = manager.stop(timeout * 0.6)
+        self._collect(manager)
+        left = max(0.05, deadline - self._clock.monotonic())
+        ok = self._typed.stop(left / 2) and ok
+        ok = self._raw.stop(max(0.05, deadline - self._clock.monotonic())) and ok
+        log.info("ws closed", extra={"ws": self.name, "threads_joined": ok})
+        return ok
+
+    def __enter__(self) -> WSClient:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def running(self) -> bool:
+        """True between ``start()`` and ``close()`` unless the loop stopped for good (login refused)."""
+        m = self._manager
+        return m is not None and m.running
+
+    def _collect(self, manager: ConnectionManager) -> None:
+        with self._stats_lock:
+            self._connects += manager.connects
+            self._reconnects += manager.reconnects
+            self._handoffs += manager.handoffs
+            self._messages += manager.retired_messages
+            self._bytes += manager.retired_bytes
+
+    # ------------------------------------------------------------------ handlers
+    def _add(self, attr: str, fn: Callable[..., Any]) -> None:
+        if not callable(fn):
+            raise ValidationError(f"handler must be callable, got {fn!r}")
+        with self._lock:
+            setattr(self, attr, (*getattr(self, attr), fn))
+
+    def on(self, channel: str, fn: F) -> F:
+        """Call ``fn(item)`` for every data item pushed on ``channel`` (e.g. ``"tickers"``).
+
+        ``item`` is a typed model for channels that have one (tickers, trades,
+        books*, bbo-tbt, candle*, orders, account, positions,
+        balance_and_position, fills), else the item dict. Runs on the typed
+        dispatch path. Returns ``fn``. Raises ``ValidationError`` for a bad channel/fn.
+        """
+        if not isinstance(channel, str) or not channel:
+            raise ValidationError("channel must be a non-empty string")
+        if not callable(fn):
+            raise ValidationError(f"handler must be callable, got {fn!r}")
+        with self._lock:
+            table = dict(self._typed_handlers)
+            _parser, handlers = table.get(channel, (None, ()))
+            table[channel] = (push_parser(channel), (*handlers, fn))
+            self._typed_handlers = table
+        return fn
+
+    def on_raw(self, fn: F) -> F:
+        """Call ``fn(msg)`` with every decoded message (pushes, events, replies) on the raw path."""
+        self._add("_raw_handlers", fn)
+        return fn
+
+    def on_event(self, fn: F) -> F:
+        """Call ``fn(event_dict)`` for every ``event`` message (subscribe, error, notice...) on the typed path."""
+        self._add("_event_handlers", fn)
+        return fn
+
+    def on_error(self, fn: F) -> F:
+        """Call ``fn(exc)`` for every error: handler exceptions, error events, rejected
+        subscriptions (``WSSubscribeError``), connection failures, ``WSAuthError``.
+        Runs on the thread that saw the error; an exception in ``fn`` is logged.
+        """
+        self._add("_error_handlers", fn)
+        return fn
+
+    def on_connect(self, fn: F) -> F:
+        """Call ``fn()`` each time a connection is ready (logged in and resubscribed)."""
+        self._add("_connect_handlers", fn)
+        return fn
+
+    def on_disconnect(self, fn: F) -> F:
+        """Call ``fn(reason)`` each time the live connection is lost."""
+        self._add("_disconnect_handlers", fn)
+        return fn
+
+    def on_reconnect(self, fn: F) -> F:
+        """Call ``fn()`` after a reconnect is ready (re-logged-in and resubscribed).
+
+        Pushes may have been missed while disconnected: reconcile here (query
+        open orders, positions, balances; see the RUNBOOK). Runs on the
+        ``okx-ws-<name>-conn`` thread.
+        """
+        self._add("_reconnect_handlers", fn)
+        return fn
+
+    def off(self, fn: Callable[..., Any]) -> None:
+        """Remove ``fn`` from every handler list it is in."""
+        with self._lock:
+            self._typed_handlers = {
+                ch: (parser, tuple(h for h in hs if h is not fn))
+                for ch, (parser, hs) in self._typed_handlers.items()
+                if any(h is not fn for h in hs)
+            }
+            for attr in (
+                "_raw_handlers",
+                "_event_handlers",
+                "_error_handlers",
+                "_connect_handlers",
+                "_disconnect_handlers",
+                "_reconnect_handlers",
+                "_push_listeners",
+            ):
+                setattr(self, attr, tuple(h for h in getattr(self, attr) if h is not fn))
+
+    def add_push_listener(self, fn: Callable[[dict[str, Any]], Any]) -> None:
+        """Internal hook (used by ``ManagedOrderBook``): call ``fn(msg)`` inline on the reader.
+
+        ``fn`` receives every decoded push, in order, after make-before-break
+        deduplication and before typed/raw dispatch, whatever the dispatch
+        mode. It must be quick and must not block; its exceptions are counted
+        as handler errors and reported. Remove with ``off(fn)``.
+        """
+        self._add("_push_listeners", fn)
+
+    def set_dispatch(
+        self,
+        *,
+        typed: DispatchConfig | str | Mapping[str, Any] | None = None,
+        raw: DispatchConfig | str | Mapping[str, Any] | None = None,
+    ) -> None:
+        """Switch the typed and/or raw dispatch while running (None leaves a path as is).
+
+        The switch takes effect at the next message after the old pool has
+        drained: nothing is lost, duplicated or reordered across it. Raises
+        ``ValidationError`` for a bad config.
+        """
+        try:
+            typed_cfg = None if typed is None else DispatchConfig.coerce(typed)
+            raw_cfg = None if raw is None else DispatchConfig.coerce(raw)
+        except (ValueError, TypeError) as exc:
+            raise ValidationError(str(exc)) from None
+        if typed_cfg is not None:
+            self._typed.configure(typed_cfg)
+        if raw_cfg is not None:
+            self._raw.configure(raw_cfg)
+        log.info(
+            "ws dispatch change requested",
+            extra={
+                "ws": self.name,
+                "typed": typed_cfg.mode if typed_cfg else None,
+                "raw": raw_cfg.mode if raw_cfg else None,
+            },
+        )
+
+    # ------------------------------------------------------------------ reporting
+    def _call(self, fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception as exc:
+            self._handler_error(exc, getattr(fn, "__name__", repr(fn)))
+
+    def _handler_error(self, exc: BaseException, where: str) -> None:
+        with self._stats_lock:
+            self._handler_errors += 1
+        log.warning(
+            "ws handler raised",
+            extra={"ws": self.name, "handler": where, "error": f"{type(exc).__name__}: {exc}"},
+            exc_info=exc,
+        )
+        self._emit_error(exc, record=False)
+
+    def _dispatch_error(self, exc: BaseException) -> None:
+        self._handler_error(exc, "dispatch")
+
+    def _emit_error(self, exc: BaseException, *, record: bool = True) -> None:
+        if record:
+            with self._stats_lock:
+                self._last_error = f"{type(exc).__name__}: {exc}"
+        for fn in self._error_handlers:
+            try:
+                fn(exc)
+            except Exception:
+                log.exception("ws error handler raised", extra={"ws": self.name})
+
+    def _note_error(self, text: str) -> None:
+        with self._stats_lock:
+            self._last_error = text
+
+    # ------------------------------------------------------------------ reader hot path
+    def on_message(self, conn: Connection, data: bytes) -> None:
+        """SessionHooks: one text frame from ``conn`` (reader thread)."""
+        mode = conn.push_mode
+        if mode is not _DELIVER and mode is _FLUSH:
+            self._flush(conn)
+        if data == b"pong":
+            conn.last_pong = conn.last_recv
+            return
+        if mode is _DELIVER and not conn.track_last and self._deferrable(conn, data):
+            return
+        try:
+            msg = _loads(data.decode())  # str first: faster than json's bytes path
+        except ValueError:
+            msg = None
+        if type(msg) is not dict:
+            with self._stats_lock:
+                self._parse_errors += 1
+            log.warning("ws undecodable frame", extra={"ws": self.name, "size": len(data)})
+            return
+        if "data" in msg and "arg" in msg:
+            if conn.push_mode is _BUFFER and self._buffer(conn, msg):
+                return
+            self._push(conn, msg)
+        else:
+            self._control(conn, msg)
+
+    def _deferrable(self, conn: Connection, data: bytes) -> bool:
+        """Hand an undecoded push to the one pool that consumes it; True when done.
+
+        Decoding in the worker instead of the reader keeps the message's
+        objects in one thread (allocating them in the reader and freeing them
+        in a worker costs more than the decoding itself). Only when exactly
+        one path consumes the push, that path is a pool, and no push listener
+        needs it inline.
+        """
+        if self._push_listeners:
+            return False
+        raw = bool(self._raw_handlers)
+        if raw and not self._raw.pooled:
+            return False
+        if not raw and not self._typed.pooled:
+            return False
+        key = fast_push_key(data)
+        if key is None:
+            return False
+        typed = key[0] in self._typed_handlers
+        if typed and raw:
+            return False
+        path = self._raw if raw else self._typed
+        if not typed and not raw:
+            return True  # nobody listens to this channel
+        if path.submit(key, data, conn.should_stop) is _DISCONNECT:
+            self._overflow_disconnect(conn, path.name)
+        return True
+
+    def _push(self, conn: Connection, msg: dict[str, Any]) -> None:
+        arg = msg["arg"]
+        channel = arg.get("channel", "")
+        key = (channel, arg.get("instId", ""))
+        if conn.track_last:
+            conn.last_data[arg_key(arg)] = msg["data"]
+        for fn in self._push_listeners:
+            self._call(fn, msg)
+        if channel in self._typed_handlers:
+            if self._typed.submit(key, msg, conn.should_stop) is _DISCONNECT:
+                self._overflow_disconnect(conn, "typed")
+        if self._raw_handlers:
+            if self._raw.submit(key, msg, conn.should_stop) is _DISCONNECT:
+                self._overflow_disconnect(conn, "raw")
+
+    def _overflow_disconnect(self, conn: Connection, path: str) -> None:
+        reason = f"{path} handler queue full (overflow=disconnect)"
+        if not conn.stopping:
+            log.warning("ws overflow: disconnecting", extra={"ws": self.name, "path": path})
+            self._note_error(reason)
+            conn.abort(reason)
+
+    def _buffer(self, conn: Connection, msg: dict[str, Any]) -> bool:
+        """Buffer a push on a warming connection; False when it just took over."""
+        with conn.buffer_lock:
+            if conn.push_mode is _BUFFER:
+                if len(conn.buffer) >= _HANDOFF_BUFFER_MAX:
+                    conn.abort("make-before-break buffer full")
+                    return True
+                conn.buffer.append(msg)
+                return True
+        self._flush(conn)
+        return False
+
+    def _flush(self, conn: Connection) -> None:
+        with conn.buffer_lock:
+            if conn.push_mode is not _FLUSH:
+                return
+            items = conn.buffer
+            conn.buffer = []
+            conn.push_mode = _DELIVER
+        for msg in items:
+            self._push(conn, msg)
+
+    def _deliver_typed(self, msg: dict[str, Any] | bytes) -> None:
+        if type(msg) is bytes:
+            msg = _loads(msg.decode())
+        assert type(msg) is dict
+        if "event" in msg:
+            for fn in self._event_handlers:
+                self._call(fn, msg)
+            return
+        arg = msg["arg"]
+        channel = arg.get("channel", "")
+        entry = self._typed_handlers.get(channel)
+        if entry is None:
+            return
+        parse, handlers = entry
+        action = msg.get("action")
+        for item in msg["data"]:
+            if parse is None:
+                obj: Any = item
+            else:
+                try:
+                    obj = parse(arg, item, action)
+                except Exception as exc:
+                    with self._stats_lock:
+                        self._parse_errors += 1
+                    self._emit_error(
+                        WSError(f"cannot build the {channel} model: {type(exc).__name__}: {exc}")
+                    )
+                    continue
+            for fn in handlers:
+                try:
+                    fn(obj)
+                except Exception as exc:
+                    self._handler_error(exc, f"on({channel!r})")
+
+    def _deliver_raw(self, msg: dict[str, Any] | bytes) -> None:
+        if type(msg) is bytes:
+            msg = _loads(msg.decode())
+        for fn in self._raw_handlers:
+            try:
+                fn(msg)
+            except Exception as exc:
+                self._handler_error(exc, "on_raw")
+
+    # ------------------------------------------------------------------ control messages
+    def _control(self, conn: Connection, msg: dict[str, Any]) -> None:
+        event = msg.get("event")
+        if event is None:
+            if "id" in msg and "op" in msg:
+                self._on_reply(conn, msg)
+        elif event == "subscribe" or event == "unsubscribe":
+            self._on_ack(conn, msg, event)
+        elif event == "error":
+            self._on_error_event(conn, msg)
+        elif event == "login":
+            self._on_login(conn, msg)
+        elif event == "notice":
+            self._on_notice(conn, msg)
+        elif event == "channel-conn-count-error":
+            self._emit_error(
+                WSSubscribeError(
+                    "channel-conn-count-error",
+                    f"too many connections on channel {msg.get('channel')} "
+                    f"(connCount {msg.get('connCount')})",
+                    {"channel": msg.get("channel")},
+                )
+            )
+        if "connId" in msg and not conn.conn_id:
+            conn.conn_id = str(msg["connId"])
+        if event is not None and self._event_handlers:
+            if self._typed.submit(("", ""), msg, conn.should_stop) is _DISCONNECT:
+                self._overflow_disconnect(conn, "typed")
+        if self._raw_handlers:
+            if self._raw.submit(("", ""), msg, conn.should_stop) is _DISCONNECT:
+                self._overflow_disconnect(conn, "raw")
+
+    def _on_ack(self, conn: Connection, msg: dict[str, Any], op: str) -> None:
+        arg = msg.get("arg") or {}
+        key = arg_key(arg)
+        if op == "subscribe":
+            conn.subscribed.add(key)
+            with self._stats_lock:
+                self._subscribe_ok += 1
+        else:
+            conn.subscribed.discard(key)
+        req = conn.pending.get(str(msg.get("id") or ""))
+        if not isinstance(req, _SubRequest):
+            req = next(
+                (
+                    r
+                    for r in list(conn.pending.values())
+                    if isinstance(r, _SubRequest)
+                    and r.op == op
+                    and key in r.args
+                    and key not in r.acked
+                ),
+                None,
+            )
+        if req is not None and req.ack(key) and req.background:
+            self._settle_background(conn, req)
+
+    def _on_error_event(self, conn: Connection, msg: dict[str, Any]) -> None:
+        code = str(msg.get("code", ""))
+        text = str(msg.get("msg", ""))
+        rid = str(msg.get("id") or "")
+        pending = conn.pending.get(rid) if rid else None
+        hint = arg_hint_from_error(msg)
+        if pending is None and not rid and conn.login_waiter is None and hint is not None:
+            # OKX versions that do not echo the id: find the request by the arg hint
+            pending = next(
+                (
+                    r
+                    for r in list(conn.pending.values())
+                    if isinstance(r, _SubRequest) and match_hint(hint, r.args.values())
+                ),
+                None,
+            )
+        if isinstance(pending, _SubRequest):
+            with self._stats_lock:
+                self._subscribe_error += 1
+            log.warning(
+                "ws subscribe error",
+                extra={
+                    "ws": self.name,
+                    "code": code,
+                    "okx_msg": text,
+                    "op": pending.op,
+                    "id": pending.req_id,
+                },
+            )
+            if pending.error(code, text, hint) and pending.background:
+                self._settle_background(conn, pending)
+            return
+        if isinstance(pending, _OrderRequest):
+            conn.pending.pop(rid, None)
+            pending.reply = {"id": rid, "op": pending.op, "code": code, "msg": text, "data": []}
+            pending.done.set()
+            return
+        waiter = conn.login_waiter
+        if waiter is not None and not waiter.done.is_set():
+            waiter.code, waiter.msg = code, text
+            waiter.done.set()
+            return
+        log.warning("ws error event", extra={"ws": self.name, "code": code, "okx_msg": text})
+        self._emit_error(WSError(f"OKX error event {code}: {text}"))
+
+    def _on_login(self, conn: Connection, msg: dict[str, Any]) -> None:
+        waiter = conn.login_waiter
+        if waiter is not None:
+            waiter.code = str(msg.get("code", "0"))
+            waiter.msg = str(msg.get("msg", ""))
+            waiter.done.set()
+
+    def _on_notice(self, conn: Connection, msg: dict[str, Any]) -> None:
+        code = str(msg.get("code", ""))
+        log.info("ws notice", extra={"ws": self.name, "code": code, "okx_msg": msg.get("msg", "")})
+        manager = self._manager
+        if code == NOTICE_RECONNECT_CODE and manager is not None and conn is manager.current:
+            conn.track_last = True
+            manager.request_handoff(conn)
+
+    def _on_reply(self, conn: Connection, msg: dict[str, Any]) -> None:
+        req = conn.pending.pop(str(msg.get("id")), None)
+        if isinstance(req, _OrderRequest):
+            req.reply = msg
+            req.done.set()
+        else:
+            log.warning(
+                "ws reply without a waiting request",
+                extra={
+                    "ws": self.name,
+                    "id": msg.get("id"),
+                    "op": msg.get("op"),
+                    "code": msg.get("code"),
+                },
+            )
+
+    # ------------------------------------------------------------------ SessionHooks
+    def on_conn_closed(self, conn: Connection) -> None:
+        """SessionHooks: the reader of ``conn`` ended; fail everything waiting on it."""
+        reason = conn.describe_end()
+        waiter = conn.login_waiter
+        if waiter is not None and not waiter.done.is_set():
+            waiter.lost = reason
+            waiter.done.set()
+        for rid, req in list(conn.pending.items()):
+            conn.pending.pop(rid, None)
+            if isinstance(req, _SubRequest):
+                req.fail(reason)
+            elif isinstance(req, _OrderRequest):
+                req.lost = reason
+                req.done.set()
+
+    def prepare(self, conn: Connection) -> None:
+        """SessionHooks: log in (when configured) and resubscribe on a fresh connection."""
+        if self._login:
+            self._log_in(conn)
+        with self._lock:
+            args = list(self._desired.values())
+        if args:
+            self._subscribe_on(conn, args, reason="resubscribe")
+
+    def _log_in(self, conn: Connection) -> None:
+        creds = self._credentials
+        assert creds is not None
+        waiter = _LoginWaiter()
+        conn.login_waiter = waiter
+        conn.ops.take(self._clock.monotonic())
+        conn.send(login_frame(creds, self._now_ms() // 1000))
+        waiter.done.wait(self._subscribe_timeout)
+        conn.login_waiter = None
+        if waiter.lost or not waiter.done.is_set():
+            conn.join(0.5)
+            if conn.close_code in LOGIN_FATAL_CLOSE_CODES:
+                raise WSAuthError(str(conn.close_code), conn.close_reason or "login failed")
+            if waiter.lost:
+                raise WSError(f"connection lost during login: {waiter.lost}")
+            raise WSTimeoutError(f"no login answer within {self._subscribe_timeout:g} s")
+        if waiter.code != "0":
+            if is_login_fatal(waiter.code):
+                raise WSAuthError(waiter.code, waiter.msg)
+            raise WSError(f"login failed: {waiter.code} {waiter.msg}")
+        log.info("ws logged in", extra={"ws": self.name, "seq": conn.seq})
+
+    def _subscribe_on(self, conn: Connection, args: list[dict[str, Any]], *, reason: str) -> None:
+        """Subscribe ``args`` on ``conn`` and wait; rejected args leave the desired set."""
+        deadline = self._clock.monotonic() + self._subscribe_timeout
+        _acked, failed, open_args = self._sub_op(conn, "subscribe", args, deadline)
+        for arg, code, text in failed:
+            self._drop_desired(arg, code, text, reason=reason)
+        if open_args:
+            text = f"{len(open_args)} subscription(s) not acknowledged within {self._subscribe_timeout:g} s during {reason}"
+            log.warning("ws subscribe timeout", extra={"ws": self.name, "sub_args": open_args[:10]})
+            self._note_error(text)
+
+    def _drop_desired(self, arg: dict[str, Any], code: str, text: str, *, reason: str) -> None:
+        with self._lock:
+            self._desired.pop(arg_key(arg), None)
+        with self._stats_lock:
+            self._subs_dropped += 1
+        log.warning(
+            "ws subscription rejected and dropped",
+            extra={"ws": self.name, "code": code, "okx_msg": text, "arg": arg, "during": reason},
+        )
+        self._emit_error(WSSubscribeError(code, text, arg))
+
+    def on_up(self, conn: Connection, *, first: bool) -> None:
+        """SessionHooks: ``conn`` is live — run on_connect, then on_reconnect after a reconnect."""
+        for fn in self._connect_handlers:
+            self._call(fn)
+        if not first:
+            for fn in self._reconnect_handlers:
+                self._call(fn)
+
+    def on_down(self, conn: Connection) -> None:
+        """SessionHooks: the live connection ended — record why and run on_disconnect."""
+        reason = conn.describe_end()
+        self._note_error(reason)
+        for fn in self._disconnect_handlers:
+            self._call(fn, reason)
+
+    def on_handoff(self, old: Connection, new: Connection) -> None:
+        """SessionHooks: ``new`` replaced ``old``; deliver what only ``new`` received, then resync."""
+        with new.buffer_lock:
+            new.buffer = list(dedupe_handoff(new.buffer, old.last_data))
+            new.push_mode = _FLUSH
+        new.ping()  # wakes new's reader, which delivers the buffer before anything newer
+        self._sync_subscriptions(new)
+
+    def _sync_subscriptions(self, conn: Connection) -> None:
+        """Make ``conn``'s subscriptions equal the desired set (changes during a handoff)."""
+        with self._lock:
+            desired = dict(self._desired)
+        missing = [a for k, a in desired.items() if k not in conn.subscribed]
+        extra = [{k: v for k, v in key} for key in list(conn.subscribed) if key not in desired]
+        try:
+            if missing:
+                self._subscribe_on(conn, missing, reason="handoff")
+            if extra:
+                deadline = self._clock.monotonic() + self._subscribe_timeout
+                self._sub_op(conn, "unsubscribe", extra, deadline)
+        except WSError as exc:
+            self._emit_error(exc)
+
+    def on_fatal(self, err: BaseException) -> None:
+        """SessionHooks: the loop stopped for good (login refused)."""
+        log.error("ws stopped", extra={"ws": self.name, "error": f"{type(err).__name__}: {err}"})
+        self._emit_error(err)
+
+    def on_conn_error(self, err: BaseException, attempt: int, delay: float) -> None:
+        """SessionHooks: a connect attempt failed; the loop retries after ``delay`` s."""
+        log.warning(
+            "ws connect failed",
+            extra={
+                "ws": self.name,
+                "error": f"{type(err).__name__}: {err}",
+                "attempt": attempt,
+                "retry_in_s": round(delay, 3),
+            },
+        )
+        self._emit_error(err)
+
+    def reader_blocked(self, conn: Connection) -> bool:
+        """SessionHooks: True while the live reader waits for room in a handler queue."""
+        m = self._manager
+        if m is None or conn is not m.current:
+            return False
+        return self._typed.blocked_since is not None or self._raw.blocked_since is not None
+
+    def pending_orders(self, conn: Connection) -> int:
+        """SessionHooks: order requests on ``conn`` still waiting for a reply."""
+        return sum(1 for r in list(conn.pending.values()) if isinstance(r, _OrderRequest))
+
+    # ------------------------------------------------------------------ subscriptions
+    def _next_id(self, prefix: str) -> str:
+        return f"{prefix}{next(self._ids)}"
+
+    def _send_sub_frames(
+        self,
+        conn: Connection,
+        op: str,
+        args: Sequence[Mapping[str, Any]],
+        *,
+        background: bool,
+        max_args: int | None = None,
+    ) -> list[_SubRequest]:
+        frames = batch_frames(op, args, lambda: self._next_id("s"), max_args=max_args)
+        if not conn.ops.take(self._clock.monotonic(), len(frames)):
+            raise WSError(
+                f"{op} refused: the connection's budget of {conn.ops.limit} "
+                "subscribe/unsubscribe/login requests per hour is used up"
+            )
+        reqs = []
+        for frame in frames:
+            req = _SubRequest(frame, op, background)
+            conn.pending[frame.req_id] = req
+            reqs.append(req)
+            try:
+                conn.send(frame.text)
+            except WSClosedError:
+                for r in reqs:
+                    conn.pending.pop(r.req_id, None)
+                raise
+        return reqs
+
+    def _sub_op(
+        self,
+        conn: Connection,
+        op: str,
+        args: Sequence[dict[str, Any]],
+        deadline: float,
+        *,
+        max_args: int | None = None,
+    ) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], str, str]], list[dict[str, Any]]]:
+        """Send ``op`` for ``args`` and wait until ``deadline``: (acked, failed, not answered).
+
+        An error OKX did not tie to one arg of a multi-arg frame is resolved by
+        resending the open args one per frame. Raises ``WSError`` when the
+        connection is lost or the ops budget is used up.
+        """
+        reqs = self._send_sub_frames(conn, op, args, background=False, max_args=max_args)
+        try:
+            for req in reqs:
+                req.done.wait(max(0.0, deadline - self._clock.monotonic()))
+        finally:
+            for req in reqs:
+                conn.pending.pop(req.req_id, None)
+        acked: list[dict[str, Any]] = []
+        failed: list[tuple[dict[str, Any], str, str]] = []
+        open_args: list[dict[str, Any]] = []
+        unresolved: list[tuple[dict[str, Any], tuple[str, str]]] = []
+        for req in reqs:
+            if req.lost:
+                raise WSError(f"connection lost before the {op} was acknowledged: {req.lost}")
+            a, f, rest = req.outcome()
+            acked += a
+            failed += f
+            if req.unresolved is not None:
+                unresolved += [(arg, req.unresolved) for arg in rest]
+            else:
+                open_args += rest
+        if unresolved:
+            singles = [arg for arg, _ in unresolved]
+            if max_args == 1 or self._clock.monotonic() >= deadline:
+                failed += [(arg, c, m) for arg, (c, m) in unresolved]
+            else:
+                a2, f2, o2 = self._sub_op(conn, op, singles, deadline, max_args=1)
+                acked += a2
+                failed += f2
+                open_args += o2
+        return acked, failed, open_args
+
+    def _settle_background(self, conn: Connection, req: _SubRequest) -> None:
+        """A fire-and-forget request finished (reader thread): drop rejected args, isolate the rest."""
+        conn.pending.pop(req.req_id, None)
+        _acked, failed, rest = req.outcome()
+        for arg, code, text in failed:
+            if req.op == "subscribe":
+                self._drop_desired(arg, code, text, reason="subscribe")
+            else:
+                self._emit_error(WSSubscribeError(code, text, arg))
+        if req.unresolved is not None and rest:
+            if len(req.args) == 1:
+                return
+            try:
+                self._send_sub_frames(conn, req.op, rest, background=True, max_args=1)
+            except WSError as exc:
+                code, text = req.unresolved
+                for arg in rest:
+                    self._drop_desired(arg, code, f"{text} ({exc})", reason="subscribe")
+
+    def subscribe(self, args: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> None:
+        """Add ``args`` to the desired subscriptions and send them (fire and forget).
+
+        ``args``: one OKX arg dict (``{"channel": "tickers", "instId": "BTC-USDT"}``)
+        or a list of them. Sent at once when connected (batched within 64 KB),
+        else on the next connect. An arg OKX rejects is dropped from the desired
+        set and reported to the error handlers. Raises ``ValidationError`` for
+        bad args, ``WSError`` when the connection's hourly ops budget is used up.
+        """
+        norm = normalize_args(args)
+        with self._lock:
+            for arg in norm:
+                self._desired.setdefault(arg_key(arg), arg)
+        manager = self._manager
+        conn = manager.current if manager is not None else None
+        if conn is None:
+            return
+        try:
+            self._send_sub_frames(conn, "subscribe", norm, background=True)
+        except WSClosedError:
+            pass  # the reconnect resubscribes the desired set
+
+    def unsubscribe(self, args: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> None:
+        """Remove ``args`` from the desired subscriptions and unsubscribe (fire and forget)."""
+        norm = normalize_args(args)
+        with self._lock:
+            for arg in norm:
+                self._desired.pop(arg_key(arg), None)
+        manager = self._manager
+        conn = manager.current if manager is not None else None
+        if conn is None:
+            return
+        try:
+            self._send_sub_frames(conn, "unsubscribe", norm, background=True)
+        except WSClosedError:
+            pass
+
+    def _wait_conn(self, deadline: float) -> Connection:
+        manager = self._manager
+        if manager is None:
+            raise WSClosedError(f"WS {self.name} is not started")
+        conn = manager.wait_ready(max(0.0, deadline - self._clock.monotonic()))
+        if conn is None:
+            if not manager.running:
+                raise WSClosedError(f"WS {self.name} is closed")
+            raise WSTimeoutError(f"WS {self.name}: not connected within the timeout")
+        return conn
+
+    def subscribe_and_wait(
+        self, args: Mapping[str, Any] | Iterable[Mapping[str, Any]], timeout: float = 5.0
+    ) -> None:
+        """Subscribe and return when OKX has acknowledged every arg.
+
+        Raises ``WSSubscribeError`` (code, msg, arg) when OKX rejects an arg (the
+        rejected args leave the desired set; the accepted ones stay),
+        ``WSTimeoutError`` when not every arg was acknowledged within
+        ``timeout`` (they stay desired), ``WSClosedError`` when not started,
+        ``ValidationError`` for bad args.
+        """
+        self._sub_and_wait("subscribe", args, timeout)
+
+    def unsubscribe_and_wait(
+        self, args: Mapping[str, Any] | Iterable[Mapping[str, Any]], timeout: float = 5.0
+    ) -> None:
+        """Unsubscribe and return when OKX has acknowledged every arg.
+
+        Raises ``WSSubscribeError``, ``WSTimeoutError``, ``WSClosedError`` or
+        ``ValidationError`` as ``subscribe_and_wait`` does.
+        """
+        self._sub_and_wait("unsubscribe", args, timeout)
+
+    def resubscribe(
+        self, args: Mapping[str, Any] | Iterable[Mapping[str, Any]], timeout: float = 5.0
+    ) -> None:
+        """Unsubscribe then subscribe ``args`` again, e.g. to get a fresh order-book snapshot.
+
+        Raises as ``subscribe_and_wait``.
+        """
+        self._sub_and_wait("unsubscribe", args, timeout, keep_desired=True)
+        self._sub_and_wait("subscribe", args, timeout)
+
+    def _sub_and_wait(
+        self,
+        op: str,
+        args: Mapping[str, Any] | Iterable[Mapping[str, Any]],
+        timeout: float,
+        *,
+        keep_desired: bool = False,
+    ) -> None:
+        norm = normalize_args(args)
+        deadline = self._clock.monotonic() + timeout
+        if self._manager is None:
+            raise WSClosedError(f"WS {self.name} is not started")
+        if not keep_desired:
+            with self._lock:
+                for arg in norm:
+                    if op == "subscribe":
+                        self._desired.setdefault(arg_key(arg), arg)
+                    else:
+                        self._desired.pop(arg_key(arg), None)
+        conn = self._wait_conn(deadline)
+        try:
+            _acked, failed, open_args = self._sub_op(conn, op, norm, deadline)
+        except WSClosedError as exc:
+            raise WSError(
+                f"{op}: connection lost ({exc}); the desired set is resent on reconnect"
+            ) from exc
+        for arg, code, text in failed:
+            if op == "subscribe":
+                self._drop_desired(arg, code, text, reason="subscribe_and_wait")
+        if failed:
+            arg, code, text = failed[0]
+            raise WSSubscribeError(code, text, arg)
+        if open_args:
+            raise WSTimeoutError(
+                f"{op}: {len(open_args)} arg(s) not acknowledged within {timeout:g} s: {open_args[:3]!r}"
+            )
+
+    def desired_subscriptions(self) -> list[dict[str, Any]]:
+        """The subscriptions this client keeps alive (copies), in the order added."""
+        with self._lock:
+            return [dict(a) for a in self._desired.values()]
+
+    # ------------------------------------------------------------------ order entry
+    def place_order(
+        self, *, timeout: float | None = None, exp_time: int | None = None, **params: Any
+    ) -> OrderAck:
+        """Place one order over the private WebSocket (op ``order``) and wait for OKX's reply.
+
+        ``params`` are the keywords of REST ``place_order`` (``inst_id``,
+        ``td_mode``, ``side``, ``ord_type``, ``sz``, ``px``, ``cl_ord_id``...);
+        ``instIdCode`` is looked up in the instrument cache. ``exp_time``: Unix
+        ms after which OKX must not process it. Returns the ``OrderAck``.
+
+        Raises ``ValidationError`` (bad params; nothing sent), ``OrderError``
+        (OKX refused the order: sCode/sMsg on ``items``), ``APIError`` (other
+        error code), ``RequestStateError(stage="gate", dispatched=False)``
+        (not admitted by the request gate), ``RequestStateError(stage="ws")``:
+        ``dispatched=False`` when nothing was sent, ``dispatched=True`` when the
+        connection dropped or no reply came within ``timeout`` after sending —
+        the outcome is then UNKNOWN: resolve it by ``cl_ord_ids`` before re-sending.
+        """
+        return self._order("place_order", params, timeout, exp_time)[0]
+
+    def place_batch_orders(
+        self,
+        orders: Sequence[Mapping[str, Any]],
+        *,
+        timeout: float | None = None,
+        exp_time: int | None = None,
+    ) -> list[OrderAck]:
+        """Place up to 20 orders (op ``batch-orders``); one ``OrderAck`` per order.
+
+        Raises as ``place_order``; a partial success raises ``OrderError``
+        whose ``succeeded``/``failed`` split the items.
+        """
+        return self._order("place_batch_orders", {"orders": orders}, timeout, exp_time)
+
+    def cancel_order(self, *, timeout: float | None = None, **params: Any) -> OrderAck:
+        """Cancel one order (op ``cancel-order``): ``inst_id`` and ``ord_id`` or ``cl_ord_id``.
+
+        Raises as ``place_order``. ``sCode "0"`` only means OKX accepted the
+        cancel; the final state comes from the orders channel.
+        """
+        return self._order("cancel_order", params, timeout, None)[0]
+
+    def cancel_batch_orders(
+        self, orders: Sequence[Mapping[str, Any]], *, timeout: float | None = None
+    ) -> list[OrderAck]:
+        """Cancel up to 20 orders (op ``batch-cancel-orders``). Raises as ``place_order``."""
+        return self._order("cancel_batch_orders", {"orders": orders}, timeout, None)
+
+    def amend_order(
+        self, *, timeout: float | None = None, exp_time: int | None = None, **params: Any
+    ) -> OrderAck:
+        """Amend one order (op ``amend-order``): ``inst_id``, ``ord_id``/``cl_ord_id``,
+        ``new_sz`` and/or ``new_px``, optional ``req_id``, ``cxl_on_fail``. Raises as ``place_order``.
+        """
+        return self._order("amend_order", params, timeout, exp_time)[0]
+
+    def amend_batch_orders(
+        self,
+        orders: Sequence[Mapping[str, Any]],
+        *,
+        timeout: float | None = None,
+        exp_time: int | None = None,
+    ) -> list[OrderAck]:
+        """Amend up to 20 orders (op ``batch-amend-orders``). Raises as ``place_order``."""
+        return self._order("amend_batch_orders", {"orders": orders}, timeout, exp_time)
+
+    def _inst_id_code(self, item: Mapping[str, Any]) -> int:
+        code = item.get("instIdCode")
+        if code not in (None, ""):
+            return int(code)
+        inst_id = item.get("instId")
+        if not inst_id:
+            raise ValidationError("WS order entry needs inst_id")
+        if self._instruments is None:
+            raise ValidationError(
+                f"cannot resolve the instIdCode of {inst_id}: this WSClient has no instrument "
+                "cache (use client.ws_private(), or pass instruments=)"
+            )
+        resolved = self._instruments.inst_id_code(str(inst_id))
+        if resolved is None:
+            raise ValidationError(f"OKX has not assigned an instIdCode to {inst_id}")
+        return int(resolved)
+
+    def _order(
+        self, method: str, kwargs: Mapping[str, Any], timeout: float | None, exp_time: int | None
+    ) -> list[OrderAck]:
+        op, path, batch = WS_ORDER_OPS[method]
+        endpoint = registry().get("POST", path)
+        assert endpoint is not None
+        built = build_params(endpoint, kwargs)
+        items: list[dict[str, Any]] = built if isinstance(built, list) else [built]
+        if batch and len(items) > 20:
+            raise ValidationError(f"{method}: at most 20 orders per batch, got {len(items)}")
+        validate = getattr(self._instruments, "validate", None)
+        if validate is not None and not method.startswith("cancel"):
+            for item in items:
+                validate(item, amend=method.startswith("amend"))
+        wire = []
+        for item in items:
+            w = dict(item)
+            w["instIdCode"] = self._inst_id_code(item)
+            w.pop("instId", None)
+            wire.append(w)
+        cl_ord_ids = [str(i["clOrdId"]) for i in items if i.get("clOrdId")]
+        limit = self._order_timeout if timeout is None else timeout
+        deadline = self._clock.monotonic() + limit
+        gate_params = built if batch else items[0]
+        if self._gate is not None:
+            permit = self._gate.acquire(endpoint, gate_params, timeout=limit, concurrency=False)
+            permit.release()
+        try:
+            conn = self._wait_conn(deadline)
+        except (WSClosedError, WSTimeoutError) as exc:
+            raise RequestStateError(
+                f"WS {op} not sent: {exc}",
+                stage="ws",
+                dispatched=False,
+                method="WS",
+                path=op,
+                cl_ord_ids=cl_ord_ids,
+            ) from exc
+        req_id = self._next_id("o")
+        text = order_frame(req_id, op, wire, exp_time_ms=exp_time)
+        req = _OrderRequest(req_id, op, cl_ord_ids)
+        conn.pending[req_id] = req
+        try:
+            conn.send(text)
+        except WSClosedError as exc:
+            conn.pending.pop(req_id, None)
+            raise RequestStateError(
+                f"WS {op} send failed: {exc}",
+                stage="ws",
+                dispatched=exc.__cause__ is not None,
+                method="WS",
+                path=op,
+                cl_ord_ids=cl_ord_ids,
+            ) from exc
+        log.debug(
+            "ws order sent",
+            extra={"ws": self.name, "op": op, "id": req_id, "cl_ord_ids": cl_ord_ids},
+        )
+        req.done.wait(max(0.0, deadline - self._clock.monotonic()))
+        conn.pending.pop(req_id, None)
+        reply = req.reply
+        if reply is None:
+            why = req.lost or f"no reply within {limit:g} s"
+            log.warning(
+                "ws order outcome unknown",
+                extra={
+                    "ws": self.name,
+                    "op": op,
+                    "id": req_id,
+                    "cl_ord_ids": cl_ord_ids,
+                    "reason": why,
+                },
+            )
+            raise RequestStateError(
+                f"WS {op}: {why}; outcome unknown",
+                stage="ws",
+                dispatched=True,
+                method="WS",
+                path=op,
+                cl_ord_ids=cl_ord_ids,
+            )
+        code = str(reply.get("code", ""))
+        data = reply.get("data") or []
+        if self._gate is not None:
+            self._gate.observe(endpoint, gate_params, http_status=None, code=code, data=data)
+        acks = [OrderAck.from_okx(d) for d in data if isinstance(d, Mapping)]
+        if code == "0":
+            return acks
+        msg = str(reply.get("msg", ""))
+        if code in ("1", "2"):
+            raise OrderError(code, msg, items=acks, method="WS", path=op, data=data)
+        raise APIError(code, msg, method="WS", path=op, data=data)
+
+    # ------------------------------------------------------------------ stats
+    def stats(self) -> WSStats:
+        """A frozen snapshot of the connection, subscription and dispatch counters."""
+        manager = self._manager
+        conn = manager.current if manager is not None else None
+        now_mono = self._clock.monotonic()
+        now_wall = self._clock.time()
+
+        def wall(t: float | None) -> float | None:
+            return None if t is None or t <= 0 else now_wall - (now_mono - t)
+
+        with self._stats_lock:
+            connects, reconnects, handoffs = self._connects, self._reconnects, self._handoffs
+            messages, nbytes = self._messages, self._bytes
+            last_error = self._last_error
+            sub_ok, sub_err, dropped = self._subscribe_ok, self._subscribe_error, self._subs_dropped
+            handler_errors, parse_errors = self._handler_errors, self._parse_errors
+        if manager is not None:
+            connects += manager.connects
+            reconnects += manager.reconnects
+            handoffs += manager.handoffs
+            messages += manager.retired_messages
+            nbytes += manager.retired_bytes
+            for c in manager.connections():
+                messages += c.messages
+                nbytes += c.bytes
+        with self._lock:
+            desired = len(self._desired)
+        return WSStats(
+            name=self.name,
+            url=self.url,
+            running=self.running,
+            connected=conn is not None and not conn.stopping,
+            conn_id=conn.conn_id if conn is not None else "",
+            last_recv=wall(conn.last_recv) if conn is not None else None,
+            last_ping=wall(conn.last_ping) if conn is not None else None,
+            last_pong=wall(conn.last_pong) if conn is not None else None,
+            connects=connects,
+            reconnects=reconnects,
+            handoffs=handoffs,
+            last_error=last_error,
+            subscribe_ok=sub_ok,
+            subscribe_error=sub_err,
+            subscriptions_dropped=dropped,
+            desired_subscriptions=desired,
+            typed_mode=self._typed.config.mode,
+            raw_mode=self._raw.config.mode,
+            typed_queue_len=self._typed.qsize,
+            typed_queue_cap=self._typed.capacity,
+            raw_queue_len=self._raw.qsize,
+            raw_queue_cap=self._raw.capacity,
+            typed_dropped=self._typed.dropped,
+            raw_dropped=self._raw.dropped,
+            typed_high_water=self._typed.high_water,
+            raw_high_water=self._raw.high_water,
+            typed_overflow_disconnects=self._typed.disconnects,
+            raw_overflow_disconnects=self._raw.disconnects,
+            handler_errors=handler_errors,
+            parse_errors=parse_errors,
+            messages=messages,
+            bytes=nbytes,
+        )

@@ -1,0 +1,913 @@
+"""WebSocket connections: policies (pure) and the loops that act on them.
+
+Policies decide, loops act:
+
+- ``BackoffPolicy`` — reconnect delays: exponential with jitter, reset once a
+  connection has stayed up for ``stable_after`` seconds.
+- ``HeartbeatPolicy`` — when to send the text ``ping`` and when a silent
+  connection is dead (facts §4.4).
+- ``ConnectRateLimiter`` — at most 3 new connections per second per process
+  (facts §2.7; OKX counts per IP, so one limiter is shared by the process).
+- ``OpsBudget`` — 480 subscribe/unsubscribe/login requests per hour per connection.
+
+``Connection`` is one websocket-client ``WebSocket`` (``create_connection``,
+``skip_utf8_validation=True``) with its named reader thread and a send lock.
+``ConnectionManager`` runs the supervisor thread (connect → prepare (login,
+resubscribe) → wait → reconnect with backoff; make-before-break on request)
+and the heartbeat thread. What a message *means* is decided by the hooks the
+WebSocket client gives it (``SessionHooks``).
+
+Thread safety: policies are immutable; ``ConnectRateLimiter`` and
+``OpsBudget`` lock internally; ``Connection.send``/``ping``/``abort``/``close``
+may be called from any thread; ``ConnectionManager`` methods may be called
+from any thread. No okx_sync lock is held while user code runs.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import random
+import socket
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import attrs
+import websocket
+
+from ..clock import SYSTEM_CLOCK, Clock
+from ..errors import WSAuthError, WSClosedError, WSError
+from .protocol import CONNECTIONS_PER_SECOND, OPS_PER_HOUR, PING, parse_close_frame
+
+__all__ = [
+    "BackoffPolicy",
+    "HeartbeatPolicy",
+    "HeartbeatAction",
+    "HeartbeatDecision",
+    "ConnectRateLimiter",
+    "OpsBudget",
+    "PushMode",
+    "Connection",
+    "SessionHooks",
+    "ConnectionManager",
+]
+
+log = logging.getLogger("okx_sync.ws")
+
+
+# --------------------------------------------------------------------------- policies
+def _positive(_inst: Any, attribute: Any, value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class BackoffPolicy:
+    """Reconnect delays: ``initial * multiplier**attempt`` capped at ``maximum``, with jitter.
+
+    ``jitter`` (0..1) is the fraction of the delay that is randomised:
+    delay = base * (1 - jitter + jitter * r) for r in [0, 1). The attempt
+    counter resets once a connection stayed up ``stable_after`` seconds.
+    Frozen; ``ValueError`` for bad values. Thread safety: immutable.
+    """
+
+    initial: float = attrs.field(default=0.25, validator=_positive)
+    maximum: float = attrs.field(default=10.0, validator=_positive)
+    multiplier: float = attrs.field(default=2.0)
+    jitter: float = attrs.field(default=0.5)
+    stable_after: float = attrs.field(default=30.0, validator=_positive)
+
+    @multiplier.validator
+    def _check_multiplier(self, _a: Any, value: float) -> None:
+        if value < 1:
+            raise ValueError(f"multiplier must be >= 1, got {value!r}")
+
+    @jitter.validator
+    def _check_jitter(self, _a: Any, value: float) -> None:
+        if not 0 <= value <= 1:
+            raise ValueError(f"jitter must be in [0, 1], got {value!r}")
+
+    def delay(self, attempt: int, rand: float) -> float:
+        """Seconds to wait before reconnect ``attempt`` (0-based); ``rand`` in [0, 1)."""
+        base = min(self.maximum, self.initial * self.multiplier ** max(0, min(attempt, 64)))
+        return base * (1.0 - self.jitter + self.jitter * rand)
+
+    def reset_if_stable(self, attempt: int, uptime: float) -> int:
+        """0 when the connection that just ended stayed up ``stable_after`` s, else ``attempt``."""
+        return 0 if uptime >= self.stable_after else attempt
+
+
+class HeartbeatAction(enum.Enum):
+    """What the heartbeat loop must do now."""
+
+    NONE = "none"
+    PING = "ping"
+    DEAD = "dead"
+
+
+@attrs.frozen
+class HeartbeatDecision:
+    """``action`` now, and the monotonic time at which to ask again (``wake_at``).
+
+    ``reset_outstanding``: forget the outstanding ping (the reader is blocked on
+    a full handler queue and cannot read the pong yet). Thread safety: immutable.
+    """
+
+    action: HeartbeatAction
+    wake_at: float
+    reset_outstanding: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class HeartbeatPolicy:
+    """OKX heartbeat (facts §4.4): text ``ping`` after ``ping_interval`` s with nothing received.
+
+    A connection is dead when neither a ``pong`` nor any other message arrived
+    within ``pong_timeout`` s of a ping; a silent connection is therefore
+    detected within ``ping_interval + pong_timeout`` s (default 20 + 8 = 28 s,
+    under OKX's 30 s idle close). While the reader is blocked on a full handler
+    queue it is not reading, so silence proves nothing: pings continue as
+    keep-alives and the connection is never declared dead for that.
+    Frozen; ``ValueError`` unless 0 < ping_interval < 30 and pong_timeout > 0.
+    Thread safety: immutable.
+    """
+
+    ping_interval: float = attrs.field(default=20.0)
+    pong_timeout: float = attrs.field(default=8.0, validator=_positive)
+
+    @ping_interval.validator
+    def _check_interval(self, _a: Any, value: float) -> None:
+        if not 0 < value < 30:
+            raise ValueError(
+                f"ping_interval must be > 0 and < 30 s (OKX closes at 30 s), got {value!r}"
+            )
+
+    @property
+    def detection_bound(self) -> float:
+        """Worst-case seconds from the last message to declaring the connection dead."""
+        return self.ping_interval + self.pong_timeout
+
+    def decide(
+        self,
+        now: float,
+        *,
+        last_recv: float,
+        last_ping: float | None,
+        outstanding_since: float | None,
+        blocked: bool = False,
+    ) -> HeartbeatDecision:
+        """Decide for one connection at monotonic time ``now``.
+
+        ``last_recv``: last message (or connect time); ``last_ping``: last ping
+        sent; ``outstanding_since``: a ping sent with nothing received since;
+        ``blocked``: the reader is waiting for room in a handler queue.
+        """
+        if blocked:
+            since = max(last_recv, last_ping or last_recv)
+            if now - since >= self.ping_interval:
+                return HeartbeatDecision(HeartbeatAction.PING, now + self.ping_interval, True)
+            return HeartbeatDecision(HeartbeatAction.NONE, since + self.ping_interval, True)
+        if outstanding_since is not None:
+            deadline = outstanding_since + self.pong_timeout
+            if now >= deadline:
+                return HeartbeatDecision(HeartbeatAction.DEAD, now)
+            return HeartbeatDecision(HeartbeatAction.NONE, deadline)
+        due = last_recv + self.ping_interval
+        if now >= due:
+            return HeartbeatDecision(HeartbeatAction.PING, now + self.pong_timeout)
+        return HeartbeatDecision(HeartbeatAction.NONE, due)
+
+
+class ConnectRateLimiter:
+    """Sliding-window limit on new connections: ``rate`` per ``per`` seconds.
+
+    ``reserve(now)`` books the next free slot and returns how long the caller
+    must wait before connecting (0 when it may connect at once). One instance
+    is shared by every WSClient of the process (``process_default()``), since
+    OKX counts new connections per IP.
+
+    Thread safety: all methods lock internally.
+    """
+
+    _process: ConnectRateLimiter | None = None
+    _process_lock = threading.Lock()
+
+    def __init__(self, rate: int = CONNECTIONS_PER_SECOND, per: float = 1.0) -> None:
+        if rate <= 0 or per <= 0:
+            raise ValueError("rate and per must be > 0")
+        self.rate = rate
+        self.per = per
+        self._lock = threading.Lock()
+        self._slots: deque[float] = deque()
+
+    @classmethod
+    def process_default(cls) -> ConnectRateLimiter:
+        """The limiter shared by every WSClient in this process (created on first use)."""
+        with cls._process_lock:
+            if cls._process is None:
+                cls._process = cls()
+            return cls._process
+
+    def reserve(self, now: float) -> float:
+        """Book a connection slot; return the seconds to wait before using it."""
+        with self._lock:
+            while self._slots and self._slots[0] <= now - self.per:
+                self._slots.popleft()
+            if len(self._slots) < self.rate:
+                self._slots.append(now)
+                return 0.0
+            slot = self._slots[-self.rate] + self.per
+            slot = max(slot, now)
+            self._slots.append(slot)
+            while len(self._slots) > self.rate:
+                self._slots.popleft()
+            return slot - now
+
+
+class OpsBudget:
+    """``limit`` subscribe/unsubscribe/login requests per ``window`` s on one connection.
+
+    Thread safety: locks internally.
+    """
+
+    def __init__(self, limit: int = OPS_PER_HOUR, window: float = 3600.0) -> None:
+        self.limit = limit
+        self.window = window
+        self._lock = threading.Lock()
+        self._stamps: deque[float] = deque()
+
+    def _expire(self, now: float) -> None:
+        while self._stamps and self._stamps[0] <= now - self.window:
+            self._stamps.popleft()
+
+    def remaining(self, now: float) -> int:
+        """Requests still allowed in the window ending at ``now``."""
+        with self._lock:
+            self._expire(now)
+            return self.limit - len(self._stamps)
+
+    def take(self, now: float, n: int = 1) -> bool:
+        """Use ``n`` requests if all fit; False (and nothing used) otherwise."""
+        with self._lock:
+            self._expire(now)
+            if len(self._stamps) + n > self.limit:
+                return False
+            self._stamps.extend([now] * n)
+            return True
+
+
+# --------------------------------------------------------------------------- connection
+class PushMode(enum.Enum):
+    """What the client does with pushes arriving on a connection."""
+
+    DELIVER = "deliver"  # the live connection
+    BUFFER = "buffer"  # warming up during make-before-break
+    FLUSH = "flush"  # just took over: deliver the buffer first
+    DROP = "drop"  # retired
+
+
+class Connection:
+    """One WebSocket to OKX with its reader thread (``okx-ws-<name>-reader``).
+
+    ``open()`` connects (bounded by ``connect_timeout``) and starts the reader,
+    which calls ``on_message(conn, payload_bytes)`` for every text frame
+    (``pong`` included) and ``on_closed(conn)`` once when it ends.
+    ``send`` is serialised by a lock. ``abort(reason)`` shuts the socket so the
+    reader ends; ``close()`` also sends a close frame and joins the reader.
+
+    Public attributes written by the reader and read by anyone: ``last_recv``,
+    ``last_pong``, ``last_ping``, ``ping_outstanding_since``, ``messages``,
+    ``bytes``, ``close_code``, ``close_reason``, ``error``. The client keeps its
+    own per-connection state in ``push_mode``, ``pending``, ``subscribed``,
+    ``buffer``, ``last_data``, ``track_last``, ``conn_id``.
+
+    Thread safety: see the method docs; all public methods are thread-safe.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        seq: int,
+        name: str,
+        on_message: Callable[[Connection, bytes], None],
+        on_closed: Callable[[Connection], None],
+        clock: Clock = SYSTEM_CLOCK,
+        connect_timeout: float = 10.0,
+        options: dict[str, Any] | None = None,
+        ops_budget: OpsBudget | None = None,
+    ) -> None:
+        self.url = url
+        self.seq = seq
+        self.name = name
+        self._on_message = on_message
+        self._on_closed = on_closed
+        self._clock = clock
+        self._connect_timeout = connect_timeout
+        self._options = dict(options or {})
+        self._ws: websocket.WebSocket | None = None
+        self._send_lock = threading.Lock()
+        self._reader: threading.Thread | None = None
+        self._stopping = False
+        self.closed = threading.Event()
+        self.opened_at: float | None = None
+        self.ready_at: float | None = None
+        self.last_recv = 0.0
+        self.last_pong: float | None = None
+        self.last_ping: float | None = None
+        self.ping_outstanding_since: float | None = None
+        self.messages = 0
+        self.bytes = 0
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.abort_reason = ""
+        self.error: BaseException | None = None
+        self.ops = ops_budget or OpsBudget()
+        # client-owned state (see class doc)
+        self.push_mode = PushMode.DELIVER
+        self.pending: dict[str, Any] = {}
+        self.subscribed: set[Any] = set()
+        self.buffer: list[Any] = []
+        self.buffer_lock = threading.Lock()
+        self.last_data: dict[Any, Any] = {}
+        self.track_last = False
+        self.conn_id = ""
+        self.login_waiter: Any = None
+
+    def __repr__(self) -> str:
+        return f"Connection({self.name!r}, seq={self.seq}, conn_id={self.conn_id!r})"
+
+    @property
+    def stopping(self) -> bool:
+        """True once ``abort``/``close`` was called or the reader ended."""
+        return self._stopping
+
+    def should_stop(self) -> bool:
+        """Same as ``stopping``, as a callable (given to blocking queue waits)."""
+        return self._stopping
+
+    def open(self) -> None:
+        """Connect and start the reader thread.
+
+        Raises ``OSError``/``websocket.WebSocketException`` when the connection
+        cannot be made (nothing to clean up then).
+        """
+        ws = websocket.create_connection(
+            self.url,
+            timeout=self._connect_timeout,
+            skip_utf8_validation=True,
+            enable_multithread=True,
+            **self._options,
+        )
+        ws.settimeout(None)  # the reader blocks; abort() wakes it by shutting the socket
+        self._ws = ws
+        now = self._clock.monotonic()
+        self.opened_at = now
+        self.last_recv = now
+        self._reader = threading.Thread(
+            target=self._read_loop, name=f"okx-ws-{self.name}-reader", daemon=True
+        )
+        self._reader.start()
+
+    def send(self, text: str) -> None:
+        """Send one text frame. Raises ``WSClosedError`` when the socket is gone.
+
+        Thread safety: serialised by the send lock; any thread.
+        """
+        ws = self._ws
+        if ws is None or self._stopping:
+            raise WSClosedError(f"WS connection {self.name} is not open")
+        try:
+            with self._send_lock:
+                ws.send(text)
+        except (OSError, websocket.WebSocketException) as exc:
+            raise WSClosedError(f"WS send failed on {self.name}: {exc}") from exc
+
+    def ping(self) -> None:
+        """Send the text ``ping`` and note it for the heartbeat; failures abort the connection."""
+        now = self._clock.monotonic()
+        try:
+            self.send(PING)
+        except WSClosedError as exc:
+            self.abort(f"ping failed: {exc}")
+            return
+        self.last_ping = now
+        if self.ping_outstanding_since is None:
+            self.ping_outstanding_since = now
+
+    def abort(self, reason: str) -> None:
+        """Stop reading: shut the socket down so the reader ends. Idempotent, any thread."""
+        if not self.abort_reason:
+            self.abort_reason = reason
+        self._stopping = True
+        ws = self._ws
+        if ws is not None and ws.sock is not None:
+            try:
+                ws.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self, timeout: float = 2.0, reason: str = "closed") -> bool:
+        """Send a close frame (best effort), abort, and join the reader within ``timeout``.
+
+        Returns True when the reader has ended. Idempotent; any thread except
+        that the reader does not join itself.
+        """
+        ws = self._ws
+        if ws is not None and not self._stopping:
+            try:
+                with self._send_lock:
+                    ws.send_close(websocket.STATUS_NORMAL, b"")
+            except (OSError, websocket.WebSocketException):
+                pass
+        self.abort(reason)
+        return self.join(timeout)
+
+    def join(self, timeout: float) -> bool:
+        """Wait for the reader to end; True when it has (or never started)."""
+        reader = self._reader
+        if reader is not None and reader is not threading.current_thread():
+            reader.join(timeout)
+            return not reader.is_alive()
+        return True
+
+    def _read_loop(self) -> None:
+        ws = self._ws
+        assert ws is not None
+        recv = ws.recv_data
+        monotonic = self._clock.monotonic
+        on_message = self._on_message
+        text_op = websocket.ABNF.OPCODE_TEXT
+        close_op = websocket.ABNF.OPCODE_CLOSE
+        try:
+            while not self._stopping:
+                opcode, data = recv()
+                self.last_recv = monotonic()
+                self.ping_outstanding_since = None
+                if opcode == text_op:
+                    self.messages += 1
+                    self.bytes += len(data)
+                    try:
+                        on_message(self, data)
+                    except Exception:  # a bug in routing must not kill the connection
+                        log.exception("ws message handling failed", extra={"ws": self.name})
+                elif opcode == close_op:
+                    self.close_code, self.close_reason = parse_close_frame(data)
+                    break
+        except Exception as exc:
+            if not self._stopping:
+                self.error = exc
+        finally:
+            self._stopping = True
+            try:
+                ws.shutdown()
+            except Exception:  # pragma: no cover - best effort
+                pass
+            self.closed.set()
+            self._on_closed(self)
+
+    def describe_end(self) -> str:
+        """Why the connection ended, for logs and ``last_error``."""
+        if self.abort_reason:
+            return self.abort_reason
+        if self.close_code is not None:
+            return f"closed by server: code {self.close_code} {self.close_reason}".rstrip()
+        if self.error is not None:
+            return f"connection lost: {type(self.error).__name__}: {self.error}"
+        return "connection ended"
+
+
+# --------------------------------------------------------------------------- manager
+class SessionHooks(Protocol):
+    """What the connection loop asks of the WebSocket client."""
+
+    def on_message(self, conn: Connection, data: bytes) -> None:
+        """One text frame from ``conn`` (reader thread)."""
+
+    def on_conn_closed(self, conn: Connection) -> None:
+        """``conn``'s reader ended (reader thread): fail what waits on it."""
+
+    def prepare(self, conn: Connection) -> None:
+        """Log in and resubscribe on a fresh connection (supervisor thread).
+
+        Raise ``WSAuthError`` to stop reconnecting; any other exception retries.
+        """
+
+    def on_up(self, conn: Connection, *, first: bool) -> None:
+        """``conn`` is ready and is now the live connection (supervisor thread)."""
+
+    def on_down(self, conn: Connection) -> None:
+        """The live connection ended (supervisor thread)."""
+
+    def on_handoff(self, old: Connection, new: Connection) -> None:
+        """``new`` replaced ``old`` without a gap; ``old``'s reader has ended (supervisor)."""
+
+    def on_fatal(self, err: BaseException) -> None:
+        """The loop stopped for good (e.g. login refused) (supervisor thread)."""
+
+    def on_conn_error(self, err: BaseException, attempt: int, delay: float) -> None:
+        """A connect/prepare attempt failed; the loop retries after ``delay`` s."""
+
+    def reader_blocked(self, conn: Connection) -> bool:
+        """True while ``conn``'s reader waits for room in a handler queue."""
+
+    def pending_orders(self, conn: Connection) -> int:
+        """Order requests on ``conn`` still waiting for their reply."""
+
+
+class ConnectionManager:
+    """Runs the supervisor (``okx-ws-<name>-conn``) and heartbeat (``okx-ws-<name>-heartbeat``) threads.
+
+    ``start(timeout)`` returns once the first connection is ready or raises
+    (``WSAuthError`` at once; ``WSError`` when no connection could be made in
+    ``timeout``). ``stop()`` closes every connection and joins every thread it
+    started. ``request_handoff(conn)`` asks for make-before-break (notice 64008);
+    ``reconnect(reason)`` drops the live connection (the loop reconnects).
+
+    Thread safety: every public method may be called from any thread;
+    ``start`` after ``stop`` starts afresh.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        hooks: SessionHooks,
+        *,
+        name: str,
+        clock: Clock = SYSTEM_CLOCK,
+        backoff: BackoffPolicy | None = None,
+        heartbeat: HeartbeatPolicy | None = None,
+        limiter: ConnectRateLimiter | None = None,
+        connect_timeout: float = 10.0,
+        options: dict[str, Any] | None = None,
+        rng: random.Random | None = None,
+        handoff_grace: float = 2.0,
+    ) -> None:
+        self.url = url
+        self.name = name
+        self._hooks = hooks
+        self._clock = clock
+        self.backoff = backoff or BackoffPolicy()
+        self.heartbeat = heartbeat or HeartbeatPolicy()
+        self._limiter = limiter or ConnectRateLimiter.process_default()
+        self._connect_timeout = connect_timeout
+        self._options = options
+        self._rng = rng or random.Random()
+        self._handoff_grace = handoff_grace
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._threads: list[threading.Thread] = []
+        self._current: Connection | None = None
+        self._warming: Connection | None = None
+        self._handoff_requested: Connection | None = None
+        self._reconnect_reason = ""
+        self._seq = 0
+        self._ready = threading.Event()
+        self._fatal: BaseException | None = None
+        self._last_attempt_error: BaseException | None = None
+        self.connects = 0
+        self.reconnects = 0
+        self.handoffs = 0
+        self.retired_messages = 0
+        self.retired_bytes = 0
+
+    # -- public ----------------------------------------------------------------------
+    @property
+    def current(self) -> Connection | None:
+        """The live, ready connection, or None while (re)connecting."""
+        return self._current
+
+    def connections(self) -> list[Connection]:
+        """The live connection and the one warming up (make-before-break), if any."""
+        return [c for c in (self._current, self._warming) if c is not None]
+
+    @property
+    def running(self) -> bool:
+        """True between ``start`` and ``stop`` (and until a fatal error)."""
+        return bool(self._threads) and not self._stopping and self._fatal is None
+
+    def wait_ready(self, timeout: float | None) -> Connection | None:
+        """Wait until a live connection is ready; None on timeout or when stopped."""
+        deadline = None if timeout is None else self._clock.monotonic() + timeout
+        with self._cond:
+            while True:
+                if self._stopping or self._fatal is not None:
+                    return None
+                conn = self._current
+                if conn is not None and not conn.stopping:
+                    return conn
+                left = None if deadline is None else deadline - self._clock.monotonic()
+                if left is not None and left <= 0:
+                    return None
+                self._clock.wait(self._cond, left if left is not None else 0.5)
+
+    def start(self, timeout: float) -> None:
+        """Start the threads and wait for the first ready connection.
+
+        Raises ``WSAuthError`` (login refused) or ``WSError`` (nothing ready
+        within ``timeout``; the last failure is chained); the threads are
+        stopped before raising.
+        """
+        with self._cond:
+            if self._threads:
+                raise WSError(f"WS {self.name} already started")
+            self._stopping = False
+            self._fatal = None
+            self._last_attempt_error = None
+            self._ready.clear()
+            self._threads = [
+                threading.Thread(
+                    target=self._supervise, name=f"okx-ws-{self.name}-conn", daemon=True
+                ),
+                threading.Thread(
+                    target=self._heartbeat_loop, name=f"okx-ws-{self.name}-heartbeat", daemon=True
+                ),
+            ]
+            for t in self._threads:
+                t.start()
+        ok = self._ready.wait(timeout)
+        fatal = self._fatal
+        if fatal is not None:
+            self.stop()
+            raise fatal
+        if not ok:
+            cause = self._last_attempt_error
+            self.stop()
+            err = WSError(f"WS {self.name}: no connection ready within {timeout:g} s")
+            if cause is not None:
+                raise err from cause
+            raise err
+
+    def stop(self, timeout: float = 2.0) -> bool:
+        """Close every connection and join the threads within ``timeout``. Idempotent.
+
+        Returns True when every thread ended.
+        """
+        with self._cond:
+            self._stopping = True
+            conns = [c for c in (self._current, self._warming) if c is not None]
+            self._cond.notify_all()
+            threads = list(self._threads)
+        deadline = self._clock.monotonic() + timeout
+        for conn in conns:
+            conn.close(max(0.0, deadline - self._clock.monotonic()), "client closed")
+        ok = True
+        me = threading.current_thread()
+        for t in threads:
+            if t is not me:
+                t.join(max(0.0, deadline - self._clock.monotonic()))
+                ok = ok and not t.is_alive()
+        with self._cond:
+            self._threads = []
+            self._current = None
+            self._warming = None
+            self._handoff_requested = None
+        return ok
+
+    def request_handoff(self, conn: Connection) -> None:
+        """Ask the supervisor to replace ``conn`` by a new connection before dropping it."""
+        with self._cond:
+            if conn is self._current and self._handoff_requested is None:
+                self._handoff_requested = conn
+                self._cond.notify_all()
+
+    def reconnect(self, reason: str) -> None:
+        """Drop the live connection now; the supervisor reconnects and resubscribes."""
+        conn = self._current
+        if conn is not None:
+            conn.abort(reason)
+
+    def wake(self) -> None:
+        """Wake the supervisor and heartbeat threads (state changed)."""
+        with self._cond:
+            self._cond.notify_all()
+
+    # -- supervisor ------------------------------------------------------------------
+    def _sleep(self, seconds: float) -> bool:
+        """Interruptible wait; False when stopping."""
+        deadline = self._clock.monotonic() + seconds
+        with self._cond:
+            while not self._stopping:
+                left = deadline - self._clock.monotonic()
+                if left <= 0:
+                    return True
+                self._clock.wait(self._cond, left)
+        return False
+
+    def _open(self) -> Connection:
+        delay = self._limiter.reserve(self._clock.monotonic())
+        if delay > 0 and not self._sleep(delay):
+            raise WSClosedError("client closed")
+        with self._cond:
+            self._seq += 1
+            seq = self._seq
+        conn = Connection(
+            self.url,
+            seq=seq,
+            name=self.name,
+            on_message=self._hooks.on_message,
+            on_closed=self._on_conn_closed,
+            clock=self._clock,
+            connect_timeout=self._connect_timeout,
+            options=self._options,
+        )
+        conn.open()
+        self.connects += 1
+        log.info(
+            "ws connected",
+            extra={"ws": self.name, "url": self.url, "seq": seq, "connects": self.connects},
+        )
+        return conn
+
+    def _on_conn_closed(self, conn: Connection) -> None:
+        self._hooks.on_conn_closed(conn)
+        with self._cond:
+            self._cond.notify_all()
+
+    def _supervise(self) -> None:
+        attempt = 0
+        first = True
+        try:
+            while not self._stopping:
+                conn: Connection | None = None
+                try:
+                    conn = self._open()
+                    if self._stopping:
+                        conn.close(1.0, "client closed")
+                        break
+                    with self._cond:
+                        self._warming = conn
+                    self._hooks.prepare(conn)
+                    if conn.stopping:
+                        raise WSError(f"connection lost while preparing: {conn.describe_end()}")
+                except WSAuthError as exc:
+                    if conn is not None:
+                        conn.close(1.0, "login refused")
+                    self._fatal = exc
+                    self._hooks.on_fatal(exc)
+                    break
+                except Exception as exc:
+                    if conn is not None:
+                        conn.close(1.0, f"prepare failed: {exc}")
+                    with self._cond:
+                        self._warming = None
+                    if self._stopping:
+                        break
+                    self._last_attempt_error = exc
+                    delay = self.backoff.delay(attempt, self._rng.random())
+                    self._hooks.on_conn_error(exc, attempt, delay)
+                    attempt += 1
+                    self._sleep(delay)
+                    continue
+                conn.ready_at = self._clock.monotonic()
+                with self._cond:
+                    self._warming = None
+                    self._current = conn
+                    self._cond.notify_all()
+                if not first:
+                    self.reconnects += 1
+                self._hooks.on_up(conn, first=first)
+                first = False
+                self._ready.set()
+                conn = self._serve(conn)
+                with self._cond:
+                    self._current = None
+                self._retire_counts(conn)
+                if self._stopping:
+                    break
+                uptime = self._clock.monotonic() - (conn.ready_at or conn.opened_at or 0.0)
+                self._hooks.on_down(conn)
+                log.warning(
+                    "ws disconnected",
+                    extra={
+                        "ws": self.name,
+                        "reason": conn.describe_end(),
+                        "uptime_s": round(uptime, 3),
+                    },
+                )
+                attempt = self.backoff.reset_if_stable(attempt, uptime)
+                delay = self.backoff.delay(attempt, self._rng.random())
+                attempt += 1
+                self._sleep(delay)
+        except BaseException as exc:  # pragma: no cover - a bug; keep the process informed
+            log.exception("ws supervisor crashed", extra={"ws": self.name})
+            self._fatal = (
+                exc if isinstance(exc, WSError) else WSError(f"supervisor crashed: {exc!r}")
+            )
+            self._hooks.on_fatal(self._fatal)
+        finally:
+            with self._cond:
+                self._cond.notify_all()
+            self._ready.set()
+
+    def _serve(self, conn: Connection) -> Connection:
+        """Wait while ``conn`` is live; perform handoffs. Returns the connection that ended."""
+        while True:
+            with self._cond:
+                while not conn.stopping and not self._stopping and self._handoff_requested is None:
+                    self._clock.wait(self._cond, 1.0)
+                handoff = self._handoff_requested
+                self._handoff_requested = None
+            if self._stopping:
+                conn.close(1.0, "client closed")
+                return conn
+            if conn.stopping:
+                conn.join(2.0)
+                return conn
+            if handoff is conn:
+                conn = self._handoff(conn)
+
+    def _handoff(self, old: Connection) -> Connection:
+        """Make-before-break: open, log in and resubscribe ``new``, then retire ``old``."""
+        try:
+            new = self._open()
+        except Exception as exc:
+            log.warning(
+                "ws handoff: new connection failed", extra={"ws": self.name, "error": str(exc)}
+            )
+            return old
+        new.push_mode = PushMode.BUFFER
+        with self._cond:
+            self._warming = new
+        try:
+            self._hooks.prepare(new)
+            if new.stopping:
+                raise WSError(f"new connection lost while preparing: {new.describe_end()}")
+        except Exception as exc:
+            new.close(1.0, f"handoff prepare failed: {exc}")
+            with self._cond:
+                self._warming = None
+            log.warning("ws handoff failed", extra={"ws": self.name, "error": str(exc)})
+            if isinstance(exc, WSAuthError):
+                self._fatal = exc
+                self._hooks.on_fatal(exc)
+                old.close(1.0, "login refused")
+            return old
+        new.ready_at = self._clock.monotonic()
+        with self._cond:
+            self._current = new
+            self._warming = None
+            self._cond.notify_all()
+        # Let replies to order requests still in flight on the old socket arrive.
+        deadline = self._clock.monotonic() + self._handoff_grace
+        while self._hooks.pending_orders(old) and self._clock.monotonic() < deadline:
+            if not self._sleep(0.01):
+                break
+        old.abort("replaced by a new connection (notice 64008)")
+        old.join(2.0)
+        self._retire_counts(old)
+        self.handoffs += 1
+        self._hooks.on_handoff(old, new)
+        log.info("ws handoff complete", extra={"ws": self.name, "old": old.seq, "new": new.seq})
+        return new
+
+    def _retire_counts(self, conn: Connection) -> None:
+        self.retired_messages += conn.messages
+        self.retired_bytes += conn.bytes
+
+    # -- heartbeat -------------------------------------------------------------------
+    def _heartbeat_loop(self) -> None:
+        policy = self.heartbeat
+        while True:
+            with self._cond:
+                if self._stopping or self._fatal is not None:
+                    return
+                conns = [c for c in (self._current, self._warming) if c is not None]
+            now = self._clock.monotonic()
+            wake = now + min(1.0, policy.pong_timeout, policy.ping_interval)
+            for conn in conns:
+                if conn.stopping:
+                    continue
+                decision = policy.decide(
+                    now,
+                    last_recv=conn.last_recv,
+                    last_ping=conn.last_ping,
+                    outstanding_since=conn.ping_outstanding_since,
+                    blocked=self._hooks.reader_blocked(conn),
+                )
+                if decision.reset_outstanding:
+                    conn.ping_outstanding_since = None
+                if decision.action is HeartbeatAction.PING:
+                    conn.ping()
+                elif decision.action is HeartbeatAction.DEAD:
+                    log.warning(
+                        "ws heartbeat timeout",
+                        extra={
+                            "ws": self.name,
+                            "seq": conn.seq,
+                            "pong_timeout": policy.pong_timeout,
+                        },
+                    )
+                    conn.abort(
+                        f"heartbeat: no pong or message within {policy.pong_timeout:g} s of a ping"
+                    )
+                    self.wake()
+                wake = min(wake, decision.wake_at)
+            with self._cond:
+                if self._stopping:
+                    return
+                left = wake - self._clock.monotonic()
+                if left > 0:
+                    self._clock.wait(self._cond, left)

@@ -1,0 +1,370 @@
+"""WSClient against okx_sync.sim: lifecycle, login, subscriptions, heartbeat, reconnect, handoff."""
+
+from __future__ import annotations
+
+import threading
+import time
+from decimal import Decimal
+
+import pytest
+
+from okx_sync import WSClient
+from okx_sync.auth import Credentials
+from okx_sync.errors import (
+    ValidationError,
+    WSAuthError,
+    WSClosedError,
+    WSError,
+    WSSubscribeError,
+    WSTimeoutError,
+)
+from okx_sync.models import Ticker
+from okx_sync.models.ws import BookUpdate
+from okx_sync.sim import Simulator
+
+BTC_TICKER = {"channel": "tickers", "instId": "BTC-USDT"}
+BTC_BOOKS = {"channel": "books", "instId": "BTC-USDT"}
+ETH_TICKER = {"channel": "tickers", "instId": "ETH-USDT"}
+
+
+def okx_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("okx-ws-")]
+
+
+def wait_until(pred, timeout: float = 5.0, step: float = 0.005) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(step)
+    return bool(pred())
+
+
+@pytest.fixture
+def sim():
+    with Simulator(seed=11, book_interval=0.02, tick_interval=0.01) as s:
+        yield s
+    assert not okx_threads(), okx_threads()
+
+
+def public(sim, **kw) -> WSClient:
+    kw.setdefault("ping_interval", 5.0)
+    kw.setdefault("pong_timeout", 2.0)
+    kw.setdefault("backoff", None)
+    return WSClient(sim.ws_public_url, **kw)
+
+
+def test_construction_validates():
+    with pytest.raises(ValidationError):
+        WSClient("http://x/ws/v5/public")
+    with pytest.raises(ValidationError):
+        WSClient("ws://127.0.0.1:1/ws/v5/public", ping_interval=30)
+    with pytest.raises(ValidationError):
+        WSClient("ws://127.0.0.1:1/ws/v5/private", api_key="k")
+    with pytest.raises(ValidationError):
+        WSClient("ws://127.0.0.1:1/ws/v5/private", login=True)
+    with pytest.raises(ValidationError):
+        WSClient("ws://127.0.0.1:1/ws/v5/public", typed_dispatch={"mode": "threads"})
+    ws = WSClient(
+        "ws://127.0.0.1:1/ws/v5/private",
+        credentials=Credentials(
+            api_key="abcdefgh1234", secret_key="S3CRET", passphrase="PASSPHRASE"
+        ),
+    )
+    text = repr(ws) + repr(ws.stats())
+    assert "S3CRET" not in text and "PASSPHRASE" not in text and "abcdefgh" not in text
+
+
+def test_start_failure_raises_and_leaves_no_thread():
+    ws = WSClient("ws://127.0.0.1:9/ws/v5/public", connect_timeout=0.5)
+    with pytest.raises(WSError) as info:
+        ws.start(timeout=0.8)
+    assert info.value.__cause__ is not None
+    assert not ws.running
+    assert not okx_threads()
+    with pytest.raises(WSClosedError):
+        ws.subscribe_and_wait(BTC_TICKER, timeout=0.1)
+
+
+def test_subscribe_and_wait_typed_handler_close_and_restart(sim):
+    ws = public(sim)
+    tickers: list[Ticker] = []
+    books: list[BookUpdate] = []
+    got_ticker = threading.Event()
+    connects: list[int] = []
+    ws.on("tickers", lambda t: (tickers.append(t), got_ticker.set()))
+    ws.on("books", books.append)
+    ws.on_connect(lambda: connects.append(1))
+    with ws:
+        assert {t for t in okx_threads()} >= {
+            "okx-ws-public-conn",
+            "okx-ws-public-heartbeat",
+            "okx-ws-public-reader",
+        }
+        ws.subscribe_and_wait([BTC_TICKER, BTC_BOOKS])
+        assert got_ticker.wait(5)
+        assert wait_until(lambda: len(books) >= 2)
+        st = ws.stats()
+        assert st.connected and st.subscribe_ok == 2 and st.desired_subscriptions == 2
+        assert st.messages > 0 and st.bytes > 0 and st.last_recv is not None and st.conn_id
+    t = tickers[0]
+    assert isinstance(t, Ticker) and t.inst_id == "BTC-USDT" and isinstance(t.last, Decimal)
+    assert books[0].is_snapshot and books[0].inst_id == "BTC-USDT" and books[0].prev_seq_id == -1
+    assert books[1].action == "update" and books[1].prev_seq_id == books[0].seq_id
+    assert ws.close()  # idempotent
+    assert not okx_threads()
+    assert not ws.stats().connected
+    # Close() then Start(): the desired subscriptions come back
+    tickers.clear()
+    got_ticker.clear()
+    ws.start()
+    try:
+        assert got_ticker.wait(5)
+        assert ws.stats().desired_subscriptions == 2 and len(connects) == 2
+    finally:
+        ws.close()
+    assert not okx_threads()
+
+
+def test_subscribe_error_code_surfaced(sim):
+    errors: list[BaseException] = []
+    with public(sim) as ws:
+        ws.on_error(errors.append)
+        with pytest.raises(WSSubscribeError) as info:
+            ws.subscribe_and_wait([BTC_TICKER, {"channel": "tickers", "instId": "NOPE-USDT"}])
+        assert info.value.code == "60018"
+        assert info.value.arg == {"channel": "tickers", "instId": "NOPE-USDT"}
+        assert "60018" in str(info.value)
+        assert ws.desired_subscriptions() == [BTC_TICKER]  # the good arg stays
+        st = ws.stats()
+        assert st.subscribe_error == 1 and st.subscriptions_dropped == 1
+        # an injected rejection of a valid arg, fire-and-forget: reported to on_error
+        sim.faults.reject_subscription("tickers", "ETH-USDT", code="60018")
+        ws.subscribe(ETH_TICKER)
+        assert wait_until(lambda: ws.stats().subscriptions_dropped == 2)
+        assert any(isinstance(e, WSSubscribeError) and e.arg == ETH_TICKER for e in errors)
+        assert ws.desired_subscriptions() == [BTC_TICKER]
+        ws.unsubscribe_and_wait(BTC_TICKER)
+        assert ws.desired_subscriptions() == []
+
+
+def test_subscribe_timeout_when_server_is_silent(sim):
+    with public(sim, pong_timeout=10) as ws:
+        sim.faults.silence_ws()
+        with pytest.raises(WSTimeoutError):
+            ws.subscribe_and_wait(BTC_TICKER, timeout=0.3)
+        assert ws.desired_subscriptions() == [BTC_TICKER]  # kept: resent on reconnect
+
+
+def test_heartbeat_ping_pong_keeps_connection(sim):
+    with public(sim, ping_interval=0.15, pong_timeout=0.5) as ws:
+        assert wait_until(lambda: ws.stats().last_pong is not None, timeout=3)
+        first = ws.stats()
+        assert first.last_ping is not None and first.last_pong >= first.last_ping - 0.001
+        assert wait_until(lambda: ws.stats().last_ping > first.last_ping + 0.1, timeout=3)
+        st = ws.stats()
+        assert st.connected and st.reconnects == 0 and st.connects == 1
+
+
+def test_silent_server_detected_and_reconnected_within_bound(sim):
+    down = threading.Event()
+    up_again = threading.Event()
+    ws = public(sim, ping_interval=0.2, pong_timeout=0.3)
+    ws.on_disconnect(lambda reason: down.set())
+    ws.on_reconnect(up_again.set)
+    with ws:
+        ws.subscribe_and_wait(BTC_TICKER)
+        t0 = time.monotonic()
+        sim.faults.silence_ws()
+        assert down.wait(5)
+        detected = time.monotonic() - t0
+        # bound: ping_interval + pong_timeout (+ scheduling slack)
+        assert detected <= 0.2 + 0.3 + 0.4, detected
+        assert up_again.wait(5)
+        st = ws.stats()
+        assert st.reconnects == 1 and "heartbeat" in st.last_error
+        assert st.connected
+
+
+def test_dropped_connection_reconnects_resubscribes_and_fires_on_reconnect(sim):
+    events: list[str] = []
+    resumed = threading.Event()
+    tickers_after: list[Ticker] = []
+    ws = WSClient(sim.ws_private_url, credentials=sim.credentials.live, ping_interval=5)
+    ws.on_connect(lambda: events.append("connect"))
+    ws.on_disconnect(lambda reason: events.append("disconnect"))
+    ws.on_reconnect(lambda: (events.append("reconnect"), resumed.set()))
+    ws.on("account", lambda b: tickers_after.append(b))
+    with ws:
+        ws.subscribe_and_wait({"channel": "account"})
+        assert wait_until(lambda: len(tickers_after) >= 1)
+        tickers_after.clear()
+        assert sim.faults.drop_ws(kind="private") == 1
+        assert resumed.wait(5)
+        assert events == ["connect", "disconnect", "connect", "reconnect"]
+        # re-logged in and resubscribed: the private snapshot arrives again
+        assert wait_until(lambda: len(tickers_after) >= 1)
+        conns = sim.ws_connections()
+        assert len(conns) == 1 and conns[0]["uid"] == sim.credentials.live_uid
+        st = ws.stats()
+        assert st.reconnects == 1 and st.connects == 2 and st.connected
+
+
+def test_login_ok_and_failures(sim):
+    with WSClient(sim.ws_private_url, credentials=sim.credentials.live) as ws:
+        assert ws.stats().connected
+    bad = Credentials(
+        api_key=sim.credentials.live.api_key,
+        secret_key=sim.credentials.live.secret_key,
+        passphrase="wrong",
+    )
+    ws = WSClient(sim.ws_private_url, credentials=bad)
+    with pytest.raises(WSAuthError) as info:
+        ws.start()
+    assert info.value.code == "60024"
+    assert not ws.running and not okx_threads()
+    sim.faults.fail_logins(1, "60009")
+    ws = WSClient(sim.ws_private_url, credentials=sim.credentials.live)
+    with pytest.raises(WSAuthError) as info:
+        ws.start()
+    assert info.value.code == "60009"
+    assert ws.stats().connects == 1  # no retry loop
+    # 63999 (OKX internal error) is retried: the second login succeeds
+    sim.faults.fail_logins(1, "63999")
+    with WSClient(sim.ws_private_url, credentials=sim.credentials.live) as ws:
+        assert ws.stats().connects == 2
+
+
+def test_auth_failure_during_reconnect_stops_the_loop(sim):
+    errors: list[BaseException] = []
+    ws = WSClient(sim.ws_private_url, credentials=sim.credentials.live)
+    ws.on_error(errors.append)
+    ws.start()
+    try:
+        sim.faults.fail_logins(100, "60005")
+        sim.faults.drop_ws(kind="private")
+        assert wait_until(lambda: any(isinstance(e, WSAuthError) for e in errors))
+        assert wait_until(lambda: not ws.running)
+        time.sleep(0.3)
+        assert ws.stats().connects == 2  # one refused reconnect, then stopped
+    finally:
+        ws.close()
+        sim.faults.clear()
+
+
+def test_rejected_arg_during_resubscribe_does_not_loop(sim):
+    errors: list[BaseException] = []
+    reconnected = threading.Event()
+    ws = public(sim)
+    ws.on_error(errors.append)
+    ws.on_reconnect(reconnected.set)
+    with ws:
+        ws.subscribe_and_wait([BTC_TICKER, ETH_TICKER, BTC_BOOKS])
+        sim.faults.reject_subscription("tickers", "ETH-USDT", count=None)
+        sim.faults.drop_ws()
+        assert reconnected.wait(5)
+        assert wait_until(lambda: ws.stats().subscriptions_dropped == 1)
+        assert ETH_TICKER not in ws.desired_subscriptions()
+        assert len(ws.desired_subscriptions()) == 2
+        rejected = [e for e in errors if isinstance(e, WSSubscribeError)]
+        assert rejected and rejected[0].arg == ETH_TICKER and rejected[0].code == "60018"
+        time.sleep(0.5)
+        st = ws.stats()
+        assert st.reconnects == 1 and st.connects == 2 and st.connected
+        subs = sim.ws_connections()[0]["subscriptions"]
+        assert len(subs) == 2
+
+
+def test_notice_64008_make_before_break_without_gap(sim_manual):
+    sim = sim_manual
+    emitted: list[dict] = []
+
+    def listener(events, _block):
+        for ev in events:
+            if ev.channel == "tickers" and ev.inst_id == "BTC-USDT":
+                emitted.append(ev.data[0])
+
+    got: list[dict] = []
+    seqs: list[tuple[int, int]] = []
+    ws = public(sim)
+    ws.on("tickers", lambda t: got.append(t.raw))
+    ws.on("books", lambda b: seqs.append((b.prev_seq_id, b.seq_id)))
+    with ws:
+        ws.subscribe_and_wait([BTC_TICKER, BTC_BOOKS])
+        assert wait_until(lambda: len(got) == 1 and len(seqs) == 1)
+        sim.exchange.add_listener(listener)
+        old_conn = sim.ws_connections()[0]["conn_id"]
+        sim.faults.notice_then_close(delay=1.5)
+        deadline = time.monotonic() + 6
+        while ws.stats().handoffs < 1 and time.monotonic() < deadline:
+            sim.tick(1)
+            time.sleep(0.003)
+        for _ in range(30):
+            sim.tick(1)
+            time.sleep(0.003)
+        sim.flush()
+        assert wait_until(lambda: bool(got) and got[-1] == emitted[-1])
+        st = ws.stats()
+        assert st.handoffs == 1 and st.reconnects == 0 and st.connects == 2
+        assert [c["conn_id"] for c in sim.ws_connections()] != [old_conn]
+    sim.exchange.remove_listener(listener)
+    assert len(emitted) > 20
+    # every published ticker arrives, once, in order: no gap, no duplicate. The new
+    # connection's subscription may add one fresh snapshot (same prices, new ts).
+    it = iter(got)
+    assert all(any(g == e for g in it) for e in emitted)
+    assert len(got) - 1 - len(emitted) in (0, 1)
+    assert len({(g["ts"], g["last"], g["bidPx"], g["askPx"]) for g in got}) == len(got)
+    # the books chain is intact across the switch too (a fresh snapshot may start a new chain)
+    for (_prev_a, seq_a), (prev_b, _seq_b) in zip(seqs, seqs[1:], strict=False):
+        assert prev_b in (seq_a, -1)
+
+
+@pytest.fixture
+def sim_manual():
+    with Simulator(seed=5, auto_tick=False, quiet_interval=None) as s:
+        yield s
+    assert not okx_threads(), okx_threads()
+
+
+def test_context_manager_and_thread_names(sim):
+    seen: set[str] = set()
+    ws = public(sim, typed_dispatch={"mode": "pool", "workers": 2})
+    ws.on("tickers", lambda t: seen.add(threading.current_thread().name))
+    with ws:
+        ws.subscribe_and_wait(BTC_TICKER)
+        assert wait_until(lambda: bool(seen))
+        names = set(okx_threads())
+        assert {"okx-ws-public-typed-0", "okx-ws-public-typed-1"} <= names
+    assert seen <= {"okx-ws-public-typed-0", "okx-ws-public-typed-1"}
+    assert not okx_threads()
+
+
+def test_close_from_inside_a_handler(sim):
+    closed = threading.Event()
+    ws = public(sim)
+
+    def handler(_t):
+        ws.close()
+        closed.set()
+
+    ws.on("tickers", handler)
+    ws.start()
+    ws.subscribe(BTC_TICKER)
+    assert closed.wait(5)
+    assert wait_until(lambda: not okx_threads())
+
+
+def test_logs_carry_no_secret(sim, caplog):
+    creds = sim.credentials.live
+    caplog.set_level("DEBUG", logger="okx_sync.ws")
+    with WSClient(sim.ws_private_url, credentials=creds) as ws:
+        ws.subscribe_and_wait({"channel": "account"})
+    sim.faults.fail_logins(1, "60009")
+    with pytest.raises(WSAuthError) as info:
+        WSClient(sim.ws_private_url, credentials=creds).start()
+    ours = [r for r in caplog.records if r.name == "okx_sync.ws"]
+    text = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in ours) + str(info.value)
+    assert ours
+    for secret in (creds.secret_key, creds.passphrase, creds.api_key):
+        assert secret not in text
