@@ -121,8 +121,15 @@ class _MakerState:
     mid: int  # in ticks
     rng: random.Random
     unit: Decimal
-    quotes: dict[tuple[bool, Decimal], list[Resting]] = attrs.field(factory=dict)
+    tick: Decimal
+    bids: dict[int, list[Resting]] = attrs.field(factory=dict)  # price in ticks -> quotes
+    asks: dict[int, list[Resting]] = attrs.field(factory=dict)
     next_id: int = 0
+    quoted_range: tuple[int, int] = (0, 0)  # (bid_top, ask_top) of the last full re-quote
+    holes: set[tuple[bool, int]] = attrs.field(factory=set)  # levels emptied by trades
+
+    def side(self, is_bid: bool) -> dict[int, list[Resting]]:
+        return self.bids if is_bid else self.asks
 
 
 @attrs.define(eq=False)
@@ -208,6 +215,7 @@ class Exchange:
                 mid=int(spec.start_px / spec.tick_sz),
                 rng=random.Random(f"{seed}:maker:{spec.inst_id}"),
                 unit=unit,
+                tick=spec.tick_sz,
             )
             self._maker_quote(spec.inst_id)
         mono = self.clock.monotonic()
@@ -448,59 +456,77 @@ class Exchange:
 
     # ------------------------------------------------------------------ market maker
     def _maker_quote(self, inst_id: str) -> None:
-        """(Re)build the maker's ladder around its mid; sells/buys into crossed users."""
-        spec = self.specs[inst_id]
+        """(Re)build the maker's ladder around its mid; sells/buys into crossed users.
+
+        Prices are handled in whole ticks; only the edges move when the mid moves,
+        and a few random levels are re-sized per call.
+        """
         book = self.books[inst_id]
         mm = self._makers[inst_id]
-        tick = spec.tick_sz
-        mm.mid = max(mm.mid, self.book_depth + 2)
-        bid_top = Decimal(mm.mid - 1) * tick
-        ask_top = Decimal(mm.mid + 1) * tick
-        lowest_bid = bid_top - (self.book_depth - 1) * tick
-        highest_ask = ask_top + (self.book_depth - 1) * tick
-        for (is_bid, px), entries in list(mm.quotes.items()):
-            stale = (
-                (px > bid_top or px < lowest_bid) if is_bid else (px < ask_top or px > highest_ask)
-            )
-            if stale:
-                side = book.side(is_bid)
-                for r in entries:
-                    side.remove(px, r)
-                del mm.quotes[(is_bid, px)]
-        # the maker's new quotes would cross resting user orders: trade with them
-        self._maker_take(inst_id, taker_buys=False, limit=ask_top, max_qty=None)
-        self._maker_take(inst_id, taker_buys=True, limit=bid_top, max_qty=None)
-        for i in range(self.book_depth):
-            for is_bid, px in ((True, bid_top - i * tick), (False, ask_top + i * tick)):
-                key = (is_bid, px)
-                quoted = mm.quotes.get(key)
-                if quoted is None:
-                    self._maker_add(inst_id, is_bid, px, count=mm.rng.randint(1, 3))
-                elif mm.rng.random() < 0.03:
+        depth = self.book_depth
+        mm.mid = max(mm.mid, depth + 2)
+        bid_top, ask_top = mm.mid - 1, mm.mid + 1
+        ranges = ((True, bid_top - depth + 1, bid_top), (False, ask_top, ask_top + depth - 1))
+        moved = mm.quoted_range != (bid_top, ask_top)
+        if moved:
+            for is_bid, low, high in ranges:
+                quotes = mm.side(is_bid)
+                stale = [t for t in quotes if t < low or t > high]
+                if stale:
                     side = book.side(is_bid)
-                    for r in quoted:
-                        side.remove(px, r)
-                    del mm.quotes[key]
-                    self._maker_add(inst_id, is_bid, px, count=mm.rng.randint(1, 3))
+                    for t in stale:
+                        px = t * mm.tick
+                        for r in quotes.pop(t):
+                            side.remove(px, r)
+            # the maker's new quotes would cross resting user orders: trade with them
+            self._maker_take(inst_id, taker_buys=False, limit=ask_top * mm.tick, max_qty=None)
+            self._maker_take(inst_id, taker_buys=True, limit=bid_top * mm.tick, max_qty=None)
+        rand = mm.rng.random
+        if moved:
+            for is_bid, low, high in ranges:
+                quotes = mm.side(is_bid)
+                for t in range(low, high + 1):
+                    if t not in quotes:
+                        self._maker_add(inst_id, is_bid, t, count=1 + int(rand() * 3))
+            mm.quoted_range = (bid_top, ask_top)
+            mm.holes.clear()
+        elif mm.holes:
+            for is_bid, t in sorted(mm.holes):
+                if t not in mm.side(is_bid):
+                    self._maker_add(inst_id, is_bid, t, count=1 + int(rand() * 3))
+            mm.holes.clear()
+        for _ in range(int(rand() * 4)):
+            is_bid, low, _high = ranges[0] if rand() < 0.5 else ranges[1]
+            t = low + int(rand() * depth)
+            quotes = mm.side(is_bid)
+            side = book.side(is_bid)
+            px = t * mm.tick
+            for r in quotes.pop(t, []):
+                side.remove(px, r)
+            self._maker_add(inst_id, is_bid, t, count=1 + int(rand() * 3))
 
-    def _maker_add(self, inst_id: str, is_bid: bool, px: Decimal, count: int) -> None:
+    def _maker_add(self, inst_id: str, is_bid: bool, t: int, count: int) -> None:
         mm = self._makers[inst_id]
         side = self.books[inst_id].side(is_bid)
-        entries = mm.quotes.setdefault((is_bid, px), [])
+        entries = mm.side(is_bid).setdefault(t, [])
+        px = t * mm.tick
+        rand = mm.rng.random
         for _ in range(count):
             mm.next_id += 1
-            size = mm.unit * mm.rng.randint(1, 40)
-            r = Resting(ord_id=f"mm{mm.next_id}", uid="", size=size)
+            r = Resting(ord_id=f"mm{mm.next_id}", uid="", size=mm.unit * (1 + int(rand() * 40)))
             side.add(px, r)
             entries.append(r)
 
     def _maker_forget(self, inst_id: str, px: Decimal, is_bid: bool, r: Resting) -> None:
         mm = self._makers[inst_id]
-        entries = mm.quotes.get((is_bid, px))
+        quotes = mm.side(is_bid)
+        t = int(px / mm.tick)
+        entries = quotes.get(t)
         if entries and r in entries:
             entries.remove(r)
             if not entries:
-                del mm.quotes[(is_bid, px)]
+                del quotes[t]
+                mm.holes.add((is_bid, t))
 
     def _maker_take(
         self, inst_id: str, *, taker_buys: bool, limit: Decimal | None, max_qty: Decimal | None
@@ -552,9 +578,8 @@ class Exchange:
         self._maker_quote(inst_id)
         if force_trade or mm.rng.random() < self.trade_probability:
             taker_buys = mm.rng.random() < 0.5
-            qty = mm.unit * mm.rng.randint(1, 5)
+            qty = mm.unit * (1 + int(mm.rng.random() * 5))
             self._maker_take(inst_id, taker_buys=taker_buys, limit=None, max_qty=qty)
-            self._maker_quote(inst_id)
 
     # ------------------------------------------------------------------ publishing
     def flush(self, inst_ids: Iterable[str] | None = None, block: bool = False) -> None:

@@ -274,13 +274,16 @@ class WSHub:
     def select(
         self, *, kind: str | None = None, conn_id: str | None = None, which: str = "all"
     ) -> list[SimConnection]:
-        """Open connections matching ``kind``/``conn_id``; ``which="one"`` → the oldest."""
+        """Open (not closing) connections matching ``kind``/``conn_id``; ``which="one"`` →
+        the oldest."""
         with self._lock:
             conns = sorted(self.conns.values(), key=lambda c: c.number)
         conns = [
             c
             for c in conns
-            if (kind is None or c.kind == kind) and (conn_id is None or c.conn_id == conn_id)
+            if not c.closing
+            and (kind is None or c.kind == kind)
+            and (conn_id is None or c.conn_id == conn_id)
         ]
         if which == "one":
             return conns[:1]
