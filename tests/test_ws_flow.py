@@ -1,0 +1,275 @@
+"""WSClient dispatch under load against okx_sync.sim: overflow policies, live switching, ordering.
+
+Every test reads a ``books`` stream, whose prevSeqId/seqId chain proves that nothing
+was lost, duplicated or reordered (the simulator's published seqId is the reference).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import tracemalloc
+
+import pytest
+
+from okx_sync import WSClient
+from okx_sync.sim import Simulator
+
+INSTS = ("BTC-USDT", "ETH-USDT", "BTC-USDT-SWAP", "ETH-USDT-SWAP")
+
+
+def okx_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("okx-ws-")]
+
+
+def wait_until(pred, timeout: float = 10.0, step: float = 0.005) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(step)
+    return bool(pred())
+
+
+@pytest.fixture
+def sim():
+    with Simulator(seed=3, auto_tick=False, quiet_interval=None) as s:
+        yield s
+    assert not okx_threads(), okx_threads()
+
+
+class Chain:
+    """Checks one instrument's books chain as it arrives (any thread)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.last: dict[str, int] = {}
+        self.count: dict[str, int] = {}
+        self.errors: list[str] = []
+
+    def add(self, inst: str, prev: int, seq: int) -> None:
+        with self.lock:
+            last = self.last.get(inst)
+            if prev != -1 and last is not None and prev != last:
+                self.errors.append(f"{inst}: prev {prev} != last {last}")
+            self.last[inst] = seq
+            self.count[inst] = self.count.get(inst, 0) + 1
+
+    def caught_up(self, sim, insts=INSTS[:1]) -> bool:
+        with self.lock:
+            return all(self.last.get(i) == sim.exchange.book(i).seq_id for i in insts)
+
+
+def books_args(insts):
+    return [{"channel": "books", "instId": i} for i in insts]
+
+
+def test_block_policy_is_lossless_bounded_and_keeps_heartbeat(sim):
+    chain = Chain()
+    gate = threading.Event()
+
+    def slow(b):
+        gate.wait(5)
+        chain.add(b.inst_id, b.prev_seq_id, b.seq_id)
+
+    ws = WSClient(
+        sim.ws_public_url,
+        ping_interval=0.2,
+        pong_timeout=0.3,
+        typed_dispatch={"mode": "pool", "queue_size": 8, "overflow": "block"},
+    )
+    ws.on("books", slow)
+    with ws:
+        ws.subscribe_and_wait(books_args(INSTS[:1]))
+        flood = threading.Thread(target=sim.flood, args=(INSTS[0], 400))
+        flood.start()
+        # the handler is stuck: the queue fills, the reader blocks (not dead) for > 1 s
+        assert wait_until(lambda: ws.stats().typed_queue_len == 8)
+        time.sleep(1.2)  # several ping intervals + pong timeouts while blocked
+        st = ws.stats()
+        assert st.typed_queue_len == 8 and st.reconnects == 0 and st.connected
+        gate.set()
+        flood.join(30)
+        assert wait_until(lambda: chain.caught_up(sim))
+        st = ws.stats()
+        assert not chain.errors
+        assert st.typed_dropped == 0 and st.reconnects == 0
+        assert st.typed_high_water <= 8 and st.typed_queue_cap == 8
+
+
+def test_close_while_reader_is_blocked(sim):
+    stuck = threading.Event()
+    ws = WSClient(sim.ws_public_url, typed_dispatch={"mode": "pool", "queue_size": 2})
+    ws.on("books", lambda b: stuck.wait(3))
+    ws.start()
+    ws.subscribe_and_wait(books_args(INSTS[:1]))
+    flood = threading.Thread(target=sim.flood, args=(INSTS[0], 50))
+    flood.start()
+    assert wait_until(lambda: ws.stats().typed_queue_len == 2)
+    t0 = time.monotonic()
+    ws.close()
+    assert time.monotonic() - t0 < 2.5
+    stuck.set()  # the handler in flight returns; its worker was told to stop
+    assert wait_until(lambda: not okx_threads(), timeout=3)
+    flood.join(10)
+
+
+def test_drop_policy_counts_and_memory_stays_flat(sim):
+    seen = []
+
+    def slow(b):
+        time.sleep(0.002)
+        seen.append(b.seq_id)
+
+    ws = WSClient(
+        sim.ws_public_url, typed_dispatch={"mode": "pool", "queue_size": 5, "overflow": "drop"}
+    )
+    ws.on("books", slow)
+    with ws:
+        ws.subscribe_and_wait(books_args(INSTS[:1]))
+        sim.flood(INSTS[0], 300)
+        assert wait_until(lambda: ws.stats().typed_queue_len == 0)
+        tracemalloc.start()
+        try:
+            sim.flood(INSTS[0], 300)
+            assert wait_until(lambda: ws.stats().typed_queue_len == 0)
+            base, _ = tracemalloc.get_traced_memory()
+            sim.flood(INSTS[0], 900)
+            assert wait_until(lambda: ws.stats().typed_queue_len == 0)
+            after, _ = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        st = ws.stats()
+        assert st.typed_dropped > 100
+        assert st.typed_high_water <= 5
+        assert st.reconnects == 0 and st.connected
+        assert after - base < 1_000_000, (base, after)  # 900 more pushes, no growth
+        assert seen == sorted(seen)  # what was delivered is still in order
+
+
+def test_disconnect_policy_reconnects_and_resubscribes(sim):
+    seen = []
+    reconnected = threading.Event()
+
+    def slow(b):
+        time.sleep(0.003)
+        seen.append(b)
+
+    ws = WSClient(
+        sim.ws_public_url,
+        typed_dispatch={"mode": "pool", "queue_size": 5, "overflow": "disconnect"},
+    )
+    ws.on("books", slow)
+    ws.on_reconnect(reconnected.set)
+    with ws:
+        ws.subscribe_and_wait(books_args(INSTS[:1]))
+        flood = threading.Thread(target=sim.flood, args=(INSTS[0], 300))
+        flood.start()
+        assert reconnected.wait(10)
+        flood.join(30)
+        st = ws.stats()
+        assert st.typed_overflow_disconnects >= 1 and st.typed_dropped >= 1
+        assert st.reconnects >= 1 and "overflow=disconnect" in st.last_error
+        assert st.typed_high_water <= 5
+        # after the reconnect the subscription is back: a fresh snapshot arrives
+        n = len(seen)
+        sim.tick(3)
+        assert wait_until(lambda: ws.stats().connected and len(seen) > n)
+        assert any(b.is_snapshot for b in seen[1:])
+
+
+def test_switching_inline_and_pool_mid_stream_loses_nothing(sim):
+    typed = Chain()
+    raw = Chain()
+
+    def on_raw(msg):
+        if msg.get("arg", {}).get("channel") == "books":
+            item = msg["data"][0]
+            raw.add(msg["arg"]["instId"], item["prevSeqId"], item["seqId"])
+
+    ws = WSClient(sim.ws_public_url)
+    ws.on("books", lambda b: typed.add(b.inst_id, b.prev_seq_id, b.seq_id))
+    ws.on_raw(on_raw)
+    modes = [
+        {"mode": "pool", "queue_size": 64, "workers": 3},
+        "inline",
+        {"mode": "pool", "queue_size": 16, "workers": 1},
+        {"mode": "pool", "queue_size": 256, "workers": 2},
+        "inline",
+    ]
+    with ws:
+        ws.subscribe_and_wait(books_args(INSTS[:2]))
+        floods = [threading.Thread(target=sim.flood, args=(i, 1500)) for i in INSTS[:2]]
+        for f in floods:
+            f.start()
+        switches = 0
+        while any(f.is_alive() for f in floods):
+            ws.set_dispatch(typed=modes[switches % 5], raw=modes[(switches + 2) % 5])
+            switches += 1
+            time.sleep(0.005)
+        for f in floods:
+            f.join()
+        ws.set_dispatch(typed="inline", raw="inline")
+        sim.tick(1)
+        assert wait_until(lambda: typed.caught_up(sim, INSTS[:2]) and raw.caught_up(sim, INSTS[:2]))
+        assert switches > 10
+        assert not typed.errors and not raw.errors
+        assert typed.count == raw.count
+        st = ws.stats()
+        assert st.typed_mode == "inline" and st.typed_dropped == 0 and st.raw_dropped == 0
+        assert st.reconnects == 0
+
+
+def test_pool_keeps_per_instrument_order_in_parallel(sim):
+    chain = Chain()
+    workers = set()
+    rng = random.Random(1)
+
+    def handler(b):
+        workers.add(threading.current_thread().name)
+        if rng.random() < 0.05:
+            time.sleep(0.001)
+        chain.add(b.inst_id, b.prev_seq_id, b.seq_id)
+
+    ws = WSClient(
+        sim.ws_public_url, typed_dispatch={"mode": "pool", "workers": 4, "queue_size": 128}
+    )
+    ws.on("books", handler)
+    with ws:
+        ws.subscribe_and_wait(books_args(INSTS))
+        floods = [threading.Thread(target=sim.flood, args=(i, 400)) for i in INSTS]
+        for f in floods:
+            f.start()
+        for f in floods:
+            f.join()
+        sim.tick(1)
+        assert wait_until(lambda: chain.caught_up(sim, INSTS))
+    assert not chain.errors
+    assert all(chain.count[i] > 400 for i in INSTS)
+    assert len(workers) > 1  # instruments really ran on several workers
+
+
+def test_handler_exception_is_counted_reported_and_thread_goes_on(sim):
+    errors = []
+    count = [0]
+
+    def flaky(b):
+        count[0] += 1
+        if count[0] % 3 == 0:
+            raise RuntimeError("boom")
+
+    for mode in ("inline", "pool"):
+        errors.clear()
+        count[0] = 0
+        ws = WSClient(sim.ws_public_url, typed_dispatch=mode)
+        ws.on("books", flaky)
+        ws.on_error(errors.append)
+        with ws:
+            ws.subscribe_and_wait(books_args(INSTS[:1]))
+            sim.flood(INSTS[0], 30)
+            assert wait_until(lambda: count[0] >= 31)
+            st = ws.stats()
+            assert st.handler_errors == len(errors) >= 10
+            assert all(isinstance(e, RuntimeError) for e in errors)
+            assert st.connected and st.reconnects == 0
