@@ -74,6 +74,43 @@ class AuthFailure(Exception):
         self.http_status = http_status
 
 
+# (unknown key, wrong passphrase, environment mismatch, bad signature) -> (code, msg)
+_REST = (
+    ("50111", "Invalid OK-ACCESS-KEY"),
+    ("50105", 'Request header "OK-ACCESS-PASSPHRASE" incorrect.'),
+    ("50101", "APIKey does not match current environment."),
+    ("50113", "Invalid Sign"),
+)
+_WS = (
+    ("60032", "API key doesn't exist."),
+    ("60024", "Wrong passphrase"),
+    ("60032", "API key doesn't exist."),
+    ("60007", "Invalid sign"),
+)
+
+
+def _verify(
+    keys: KeyStore,
+    api_key: str,
+    passphrase: str,
+    sig: str,
+    message: str,
+    codes: tuple[tuple[str, str], ...],
+    demo: bool | None = None,
+) -> ApiKey:
+    """Key, passphrase, environment (when ``demo`` is given) and signature, in OKX's order."""
+    key = keys.get(api_key)
+    if key is None:
+        raise AuthFailure(*codes[0])
+    if not hmac.compare_digest(passphrase, key.credentials.passphrase):
+        raise AuthFailure(*codes[1])
+    if demo is not None and demo != key.demo:
+        raise AuthFailure(*codes[2])
+    if not hmac.compare_digest(sig, sign(key.credentials.secret_key, message)):
+        raise AuthFailure(*codes[3])
+    return key
+
+
 def _parse_iso_ms(text: str) -> int | None:
     if not _ISO.match(text):
         return None
@@ -111,18 +148,16 @@ def check_rest(
         raise AuthFailure("50112", "Invalid OK-ACCESS-TIMESTAMP")
     if abs(now_ms - ts_ms) > skew_s * 1000:
         raise AuthFailure("50102", "Timestamp request expired")
-    key = keys.get(key_text)
-    if key is None:
-        raise AuthFailure("50111", "Invalid OK-ACCESS-KEY")
-    if not hmac.compare_digest(passphrase, key.credentials.passphrase):
-        raise AuthFailure("50105", 'Request header "OK-ACCESS-PASSPHRASE" incorrect.')
     demo_header = (headers.get("x-simulated-trading") or "").strip() == "1"
-    if demo_header != key.demo:
-        raise AuthFailure("50101", "APIKey does not match current environment.")
-    expected = sign(key.credentials.secret_key, prehash(ts, method, request_target, body))
-    if not hmac.compare_digest(sig, expected):
-        raise AuthFailure("50113", "Invalid Sign")
-    return key
+    return _verify(
+        keys,
+        key_text,
+        passphrase,
+        sig,
+        prehash(ts, method, request_target, body),
+        _REST,
+        demo_header,
+    )
 
 
 def check_ws_login(keys: KeyStore, arg: object, now_s: float, skew_s: float = 30.0) -> ApiKey:
@@ -144,12 +179,4 @@ def check_ws_login(keys: KeyStore, arg: object, now_s: float, skew_s: float = 30
         raise AuthFailure("60004", "Invalid timestamp")
     if abs(now_s - ts_value) > skew_s:
         raise AuthFailure("60006", "Timestamp request expired")
-    key = keys.get(api_key)
-    if key is None:
-        raise AuthFailure("60032", "API key doesn't exist.")
-    if not hmac.compare_digest(passphrase, key.credentials.passphrase):
-        raise AuthFailure("60024", "Wrong passphrase")
-    expected = sign(key.credentials.secret_key, prehash(ts_text, "GET", WS_LOGIN_PATH))
-    if not hmac.compare_digest(sig, expected):
-        raise AuthFailure("60007", "Invalid sign")
-    return key
+    return _verify(keys, api_key, passphrase, sig, prehash(ts_text, "GET", WS_LOGIN_PATH), _WS)

@@ -1218,11 +1218,7 @@ class Exchange:
 
     def cancel_orders(self, uid: str, items: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
         """Cancel by ordId or clOrdId; per-item results (51400 when not cancelable)."""
-        for item in items:
-            if not isinstance(item, Mapping):
-                raise SimRequestError("50002", "JSON syntax error", 400)
-            if not item.get("instId"):
-                raise SimRequestError("50014", "Parameter instId can not be empty.", 400)
+        _check_targets(items)
         with self.lock:
             now = self.now_ms()
             out: list[dict[str, str]] = []
@@ -1274,11 +1270,7 @@ class Exchange:
 
     def amend_orders(self, uid: str, items: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
         """Amend size and/or price; per-item results (51503 when not amendable)."""
-        for item in items:
-            if not isinstance(item, Mapping):
-                raise SimRequestError("50002", "JSON syntax error", 400)
-            if not item.get("instId"):
-                raise SimRequestError("50014", "Parameter instId can not be empty.", 400)
+        _check_targets(items)
         with self.lock:
             now = self.now_ms()
             out: list[dict[str, str]] = []
@@ -1543,6 +1535,15 @@ class Exchange:
         """True while a cancel-all-after timer for (uid, tag) is armed."""
         with self.lock:
             return (uid, tag) in self._caa
+
+
+def _check_targets(items: Sequence[Mapping[str, Any]]) -> None:
+    """Cancel/amend items must be objects naming an instId (else a request-level error)."""
+    for item in items:
+        if not isinstance(item, Mapping):
+            raise SimRequestError("50002", "JSON syntax error", 400)
+        if not item.get("instId"):
+            raise SimRequestError("50014", "Parameter instId can not be empty.", 400)
 
 
 def _item(

@@ -118,11 +118,20 @@ class Faults:
         """Give the switchboard the WS hub (done by the Simulator)."""
         self._hub = hub
 
-    def _window(self, seconds: float | None, count: int | None) -> _Counted:
+    def _add(
+        self,
+        target: list[_Counted],
+        seconds: float | None,
+        count: int | None,
+        params: dict[str, Any],
+    ) -> None:
+        """Arm a fault for ``seconds`` and/or ``count`` hits (default: the next one)."""
         until = self._clock.monotonic() + seconds if seconds is not None else None
         if count is None and until is None:
             count = 1
-        return _Counted(until=until, count=count, params={})
+        with self._lock:
+            target.append(_Counted(until=until, count=count, params=params))
+        log.info("fault armed", extra={"fault": params, "count": count, "seconds": seconds})
 
     # ------------------------------------------------------------------ REST
     def rate_limit_storm(self, seconds: float) -> None:
@@ -145,11 +154,7 @@ class Faults:
         default: the next one). ``path`` restricts it to one path."""
         if delay < 0:
             raise ValueError("delay must be >= 0")
-        entry = self._window(seconds, count)
-        entry.params = {"delay": float(delay), "path": path}
-        with self._lock:
-            self._slow.append(entry)
-        log.info("fault: slow responses", extra={"delay": delay, "count": count, "path": path})
+        self._add(self._slow, seconds, count, {"delay": float(delay), "path": path})
 
     def server_errors(
         self,
@@ -162,11 +167,7 @@ class Faults:
         """Answer REST requests with a 5xx: 503 → 50001, 500 → 50026, others a bare body."""
         if not 500 <= status <= 599:
             raise ValueError("status must be 5xx")
-        entry = self._window(seconds, count)
-        entry.params = {"status": int(status), "path": path}
-        with self._lock:
-            self._errors.append(entry)
-        log.info("fault: server errors", extra={"status": status, "count": count, "path": path})
+        self._add(self._errors, seconds, count, {"status": int(status), "path": path})
 
     def lose_order_response(
         self,

@@ -73,6 +73,10 @@ ORDER_OPS = {
     "batch-amend-orders": ("amend", "/api/v5/trade/amend-batch-orders", True),
 }
 _ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
+NOT_ON_BUSINESS = (
+    'This channel is not supported by "/business" URL. Please use "/private" '
+    'URL(for private channels), or "/public" URL(for public channels).'
+)
 NOTICE_MSG = "The connection will soon be closed for a service upgrade. Please reconnect."
 
 
@@ -474,10 +478,7 @@ class WSHub:
         is_candle = channel.startswith("candle") and len(channel) > len("candle")
         if channel in PUBLIC_CHANNELS or channel in L2_TBT:
             if kind == "business":
-                return "64002", (
-                    'This channel is not supported by "/business" URL. Please use "/private" '
-                    'URL(for private channels), or "/public" URL(for public channels).'
-                )
+                return "64002", NOT_ON_BUSINESS
             if kind != "public":
                 return "60018", self._wrong_msg(arg)
             if channel in L2_TBT:
@@ -506,10 +507,7 @@ class WSHub:
             return None
         if channel in PRIVATE_CHANNELS:
             if kind == "business":
-                return "64002", (
-                    'This channel is not supported by "/business" URL. Please use "/private" '
-                    'URL(for private channels), or "/public" URL(for public channels).'
-                )
+                return "64002", NOT_ON_BUSINESS
             if kind != "private":
                 return "60018", self._wrong_msg(arg)
             if conn.key is None:
