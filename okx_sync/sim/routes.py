@@ -21,7 +21,7 @@ import attrs
 from .authcheck import ApiKey
 from .exchange import MAX_BATCH, Exchange, SimRequestError
 from .instruments import INST_TYPES
-from .numbers import parse_decimal
+from .numbers import fmt
 from .orders import SimOrder
 
 __all__ = ["Ctx", "Reply", "Routes", "order_envelope_code"]
@@ -467,8 +467,8 @@ class Routes:
                 bal = acc.funding[ccy]
                 out.append(
                     {
-                        "availBal": str(bal),
-                        "bal": str(bal),
+                        "availBal": fmt(bal),
+                        "bal": fmt(bal),
                         "ccy": ccy,
                         "frozenBal": "0",
                     }
@@ -526,6 +526,3 @@ def _currency(ccy: str) -> dict[str, Any]:
         "wdQuota": "10000000",
         "wdTickSz": "8" if ccy in ("BTC", "ETH") else "6",
     }
-
-
-__all__ += ["parse_decimal"]

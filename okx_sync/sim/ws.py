@@ -45,6 +45,7 @@ from .authcheck import ApiKey, AuthFailure, KeyStore, check_ws_login
 from .exchange import MAX_BATCH, Exchange, SimEvent, SimRequestError
 from .faults import Faults
 from .instruments import INST_TYPES
+from .numbers import ZERO, fmt
 from .ratelimit import ACCOUNT_LIMITED, RateLimiter
 from .routes import order_envelope_code
 from .timers import Timers
@@ -77,6 +78,17 @@ NOT_ON_BUSINESS = (
     'This channel is not supported by "/business" URL. Please use "/private" '
     'URL(for private channels), or "/public" URL(for public channels).'
 )
+LOGIN_MESSAGES = {
+    "60004": "Invalid timestamp",
+    "60005": "Invalid apiKey",
+    "60006": "Timestamp request expired",
+    "60007": "Invalid sign",
+    "60009": "Login failed.",
+    "60023": "Bulk login requests too frequent",
+    "60024": "Wrong passphrase",
+    "60032": "API key doesn't exist.",
+    "63999": "Login failed due to internal error. Please try again later.",
+}
 NOTICE_MSG = "The connection will soon be closed for a service upgrade. Please reconnect."
 
 
@@ -410,7 +422,7 @@ class WSHub:
             return
         forced = self.faults.login_fault()
         if forced:
-            self._error(conn, forced, "Login failed." if forced == "60009" else "Login failure")
+            self._error(conn, forced, LOGIN_MESSAGES.get(forced, "Login failure"))
             return
         try:
             key = check_ws_login(self.keys, args[0], self.clock.time(), self.auth_skew_s)
@@ -684,7 +696,7 @@ class WSHub:
             )
         elif channel == "balance_and_position":
             bal_data = [
-                {"ccy": c, "cashBal": str(acc.cash.get(c, 0)), "uTime": str(now)}
+                {"ccy": c, "cashBal": fmt(acc.cash.get(c, ZERO)), "uTime": str(now)}
                 for c in acc.currencies()
             ]
             pos_data = [ex._bp_position(p) for p in acc.positions.values() if p.pos != 0]
