@@ -1377,9 +1377,30 @@ class WSClient:
         limit = self._order_timeout if timeout is None else timeout
         deadline = self._clock.monotonic() + limit
         gate_params = built if batch else items[0]
-        if self._gate is not None:
-            permit = self._gate.acquire(endpoint, gate_params, timeout=limit, concurrency=False)
-            permit.release()
+        permit = (
+            self._gate.acquire(endpoint, gate_params, timeout=limit, concurrency=False)
+            if self._gate is not None
+            else None
+        )
+        try:
+            return self._send_order(
+                op, endpoint, gate_params, wire, cl_ord_ids, exp_time, deadline, limit
+            )
+        finally:
+            if permit is not None:
+                permit.release()
+
+    def _send_order(
+        self,
+        op: str,
+        endpoint: Any,
+        gate_params: Any,
+        wire: list[dict[str, Any]],
+        cl_ord_ids: list[str],
+        exp_time: int | None,
+        deadline: float,
+        limit: float,
+    ) -> list[OrderAck]:
         try:
             conn = self._wait_conn(deadline)
         except (WSClosedError, WSTimeoutError) as exc:
