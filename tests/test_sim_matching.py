@@ -348,3 +348,25 @@ def test_simulator_threads_are_named_and_joined():
         assert sim.rest_url.startswith("http://127.0.0.1:")
     leftover = [t for t in threading.enumerate() if t not in before and t.is_alive()]
     assert leftover == []
+
+
+def test_quiet_book_sends_the_no_change_update():
+    ex, events = make_exchange(quiet_interval=0.0)
+    seq = ex.book("BTC-USDT").seq_id
+    ex.flush(["BTC-USDT"])
+    upd = [e.data[0] for e in events if e.channel == "books"][-1]
+    assert (upd["prevSeqId"], upd["seqId"], upd["bids"], upd["asks"]) == (seq, seq, [], [])
+    assert upd["checksum"] == ex.book("BTC-USDT").checksum
+
+
+def test_rest_exp_time_header_refuses_late_orders():
+    with Simulator(seed=2, auto_tick=False, ws=False, control=False) as sim:
+        rest = RawRest(sim.rest_url, sim.credentials.live)
+        bid = Decimal(sim.exchange.book("BTC-USDT").bids[-1][0]) - 10
+        late = str(int(time.time() * 1000) - 1)
+        r = rest.post("/api/v5/trade/order", order(px=str(bid)), headers={"expTime": late}).json()
+        assert r["code"] == "50037" and not sim.exchange.orders
+        soon = str(int(time.time() * 1000) + 10_000)
+        r = rest.post("/api/v5/trade/order", order(px=str(bid)), headers={"expTime": soon}).json()
+        assert r["code"] == "0"
+        rest.close()

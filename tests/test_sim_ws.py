@@ -508,3 +508,58 @@ def test_unknown_ws_path_is_refused(sim):
 
     with pytest.raises(websocket.WebSocketBadStatusException):
         RawWS(sim.ws_public_url.replace("/ws/v5/public", "/ws/v5/nowhere"))
+
+
+def test_full_send_queue_closes_with_4005(sim):
+    import threading
+
+    from okx_sync.sim.ws import SimConnection
+
+    class StuckSocket:
+        def __init__(self):
+            self.release = threading.Event()
+            self.closed_with = None
+
+        def send(self, text):
+            self.release.wait(5)
+
+        def close(self, code, reason):
+            self.closed_with = (code, reason)
+            self.release.set()
+
+    stuck = StuckSocket()
+    conn = SimConnection(sim.hub, stuck, "public", "deadbeef", 10_000)
+    original = sim.hub.queue_size
+    sim.hub.queue_size = 3
+    try:
+        conn.start()
+        assert conn.send("a")  # taken by the writer, which then blocks
+        deadline = time.monotonic() + 2
+        while conn._queue and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert all(conn.send(x) for x in "bcd")
+        assert not conn.send("e")  # queue full: the connection is closed, not the exchange
+        deadline = time.monotonic() + 2
+        while stuck.closed_with is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert stuck.closed_with == (4005, "Buffer is full, cannot write data")
+    finally:
+        sim.hub.queue_size = original
+        conn.stop_writer()
+
+
+def test_drop_one_connection():
+    with Simulator(seed=4, auto_tick=False, control=False) as fresh:
+        a = RawWS(fresh.ws_public_url)
+        a.send_text("ping")
+        a.wait_for(lambda m: m == "pong")
+        b = RawWS(fresh.ws_public_url)
+        b.send_text("ping")
+        b.wait_for(lambda m: m == "pong")
+        oldest = fresh.ws_connections()[0]["conn_id"]
+        assert fresh.faults.drop_ws("one", kind="public") == 1
+        assert oldest not in [c["conn_id"] for c in fresh.ws_connections()]
+        assert a.wait_close(timeout=3) is None
+        b.send_text("ping")
+        assert b.wait_for(lambda m: m == "pong") == "pong"
+        b.close()
