@@ -1,0 +1,211 @@
+"""``okx_sync.Client``: the one object a program shares between its threads.
+
+It composes the pieces; each lives in its own module:
+
+- ``self._gate`` — :class:`~okx_sync.gate.RequestGate` (admission, rate buckets);
+- ``self._rest`` — :class:`~okx_sync.rest.client.RestCore`, the one REST call
+  path (validate, guards, gate, sign, send, envelope, retry);
+- endpoint groups (``client.trade``, ``client.account``, ...) — see the
+  "endpoint groups" section of ``Client.__init__``;
+- WebSocket factories, safe mode, evidence — added beside them.
+
+Quick start::
+
+    with okx_sync.Client.from_env() as client:
+        client.sync_time()
+        ticker = client.request("GET", "/api/v5/market/ticker", {"instId": "BTC-USDT"})
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+
+from .auth import Credentials
+from .clock import SYSTEM_CLOCK, Clock
+from .errors import ValidationError
+from .gate import RequestGate, RequestGateConfig
+from .rest.client import RestCore
+from .retry import RetryPolicy
+
+__all__ = ["Client"]
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+
+
+class Client:
+    """A blocking OKX V5 client shared by any number of threads.
+
+    ``Client(api_key, secret_key, passphrase, *, demo=False,
+    base_url="https://www.okx.com", timeout=10.0, gate=RequestGateConfig(),
+    retry=RetryPolicy())``. Credentials are optional for public endpoints and
+    must be given all three or none. ``demo=True`` sends
+    ``x-simulated-trading: 1`` (demo keys only work with it). ``timeout`` is
+    the per-attempt HTTP timeout in seconds. Keyword-only extras: ``session``
+    (your own ``requests.Session``: proxies, adapters, TLS settings are
+    honoured; you keep ownership), ``clock`` (an injected
+    :class:`~okx_sync.clock.Clock`), ``rng`` (a ``random.Random`` for backoff
+    jitter).
+
+    Raises ``ValidationError`` (a ``ValueError``) at construction for partial
+    credentials, a malformed ``base_url`` or a non-positive ``timeout``; calls
+    raise ``ValidationError``, ``APIError``/``OrderError`` or
+    ``RequestStateError`` (see :mod:`okx_sync.errors`).
+
+    Threading contract: every public method may be called from any thread at
+    the same time; calls share one request gate and one keep-alive connection
+    pool sized to ``gate.max_concurrent``. ``close()`` is idempotent: calls
+    waiting in the gate fail with ``RequestStateError(stage="gate")`` and later
+    calls are refused the same way. Use it as a context manager to close it.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        secret_key: str | None = None,
+        passphrase: str | None = None,
+        *,
+        demo: bool = False,
+        base_url: str = "https://www.okx.com",
+        timeout: float = 10.0,
+        gate: RequestGateConfig = RequestGateConfig(),  # noqa: B008 - frozen, immutable
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, immutable
+        session: requests.Session | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        rng: random.Random | None = None,
+    ) -> None:
+        try:
+            creds = Credentials.from_parts(api_key, secret_key, passphrase)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+        self._clock = clock
+        self._closed = False
+        # -- REST core -------------------------------------------------------------------
+        self._gate = RequestGate(gate, clock=clock)
+        try:
+            self._rest = RestCore(
+                base_url=base_url,
+                credentials=creds,
+                gate=self._gate,
+                retry=retry,
+                demo=demo,
+                timeout=timeout,
+                clock=clock,
+                session=session,
+                rng=rng,
+            )
+        except BaseException:
+            self._gate.close()
+            raise
+        self.demo = bool(demo)
+        self.base_url = self._rest.base_url
+        # -- endpoint groups (okx_sync.rest.api) -------------------------------------------
+        # Named methods (client.trade, client.account, ...) send through
+        # ``self._rest.call(endpoint, params, ...)``; attach them here (or via the
+        # ``okx_sync.rest.named.RestAPI`` mixin on this class).
+        # -- WebSocket factories, safe mode, evidence: attach below ------------------------
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> Client:
+        """Build a Client from ``OKX_API_KEY``, ``OKX_SECRET_KEY``, ``OKX_PASSPHRASE``,
+        ``OKX_DEMO`` (1/true/yes or 0/false/no) and ``OKX_BASE_URL``.
+
+        ``environ`` defaults to ``os.environ``; ``kwargs`` are passed to the
+        constructor and win over the environment. Raises ``ValidationError``
+        for an unreadable ``OKX_DEMO`` and as the constructor does.
+        """
+        env = os.environ if environ is None else environ
+        demo_text = env.get("OKX_DEMO", "").strip().lower()
+        if demo_text not in _TRUE | _FALSE:
+            raise ValidationError(f"OKX_DEMO must be 1/true/yes or 0/false/no, got {demo_text!r}")
+        options: dict[str, Any] = {"demo": demo_text in _TRUE}
+        if env.get("OKX_BASE_URL"):
+            options["base_url"] = env["OKX_BASE_URL"]
+        options.update(kwargs)
+        return cls(
+            env.get("OKX_API_KEY") or None,
+            env.get("OKX_SECRET_KEY") or None,
+            env.get("OKX_PASSPHRASE") or None,
+            **options,
+        )
+
+    # -- REST ----------------------------------------------------------------------------
+    def request(self, method: str, path: str, params: Any = None) -> list[Any]:
+        """Call any OKX V5 REST endpoint with raw OKX parameter names; returns ``data``.
+
+        ``method`` is GET or POST; ``path`` starts with ``/api/v5/`` and has
+        no query string. GET ``params`` (a dict of scalars; None/"" dropped)
+        become the query string that is signed and sent; POST ``params`` (a
+        dict, or a list for batch endpoints) are the JSON body. Private
+        endpoints are signed. Retries follow the client's ``RetryPolicy``.
+
+        Raises ``ValidationError`` (nothing sent), ``APIError`` (OKX answered
+        failure; ``OrderError`` with every item for order entry code 1/2), or
+        ``RequestStateError`` (no usable response; ``stage``/``dispatched``).
+        Thread-safe.
+        """
+        return self._rest.request(method, path, params)
+
+    def sync_time(self) -> int:
+        """Measure the clock offset to OKX (``GET /api/v5/public/time``, round-trip
+        midpoint) and use it for every later signature; returns it in ms.
+
+        The client also re-syncs by itself, once per call, when OKX refuses a
+        timestamp (50102/50112). Raises like ``request``. Thread-safe.
+        """
+        return self._rest.sync_time()
+
+    @property
+    def time_offset_ms(self) -> int:
+        """OKX server time minus the local wall clock, in ms (0 until synced)."""
+        return self._rest.time_sync.offset_ms
+
+    def now_ms(self) -> int:
+        """The estimated OKX server time in Unix ms (wall clock + offset). Thread-safe."""
+        return self._rest.time_sync.now_ms()
+
+    def stats(self) -> dict[str, Any]:
+        """REST statistics (JSON-serialisable): ``requests``, ``successes``,
+        ``failures``, ``failures_by_code``, ``attempts``, ``retries``,
+        ``resyncs``, ``latency_ms`` percentiles, ``last_errors``. Thread-safe."""
+        return self._rest.stats()
+
+    def gate_stats(self) -> dict[str, Any]:
+        """The request gate's statistics (JSON-serialisable). Thread-safe."""
+        return self._gate.stats()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        """True after ``close()``."""
+        return self._closed
+
+    def close(self) -> None:
+        """Refuse new calls, wake calls waiting in the gate, close connections. Idempotent.
+
+        Calls already sending finish or fail on their own; a closed client
+        cannot be reopened (build a new one).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._gate.close()
+        self._rest.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return (
+            f"Client(base_url={self.base_url!r}, demo={self.demo}, "
+            f"credentials={'yes' if self._rest.has_credentials else 'no'}, {state})"
+        )

@@ -1,0 +1,301 @@
+"""HTTP transport for the REST core: a ``requests.Session`` with a lean hot path.
+
+``requests`` is the public transport: a caller may hand in their own
+``Session`` (proxies, adapters, custom TLS) and it is honoured. When nothing
+needs requests' per-call machinery — the adapter for the base URL is a stock
+``HTTPAdapter``, no proxy applies, no auth object or response hooks are set —
+:class:`Transport` sends through that adapter's own urllib3 connection pool
+directly (same TLS settings, same keep-alive connections), skipping the
+environment proxy lookup, hook dispatch and cookie merging that cost requests
+most of its per-call time. Anything else goes through ``Session.request``.
+
+The transport knows exactly how far a request got, which the REST core turns
+into ``RequestStateError.dispatched``: a failure while opening the connection
+(refused, DNS, TLS handshake) is raised as ``TransportError(dispatched=False)``;
+any failure once a byte may have been written (reset, read timeout) as
+``dispatched=True``.
+
+Environment proxy settings (``HTTPS_PROXY``, ``NO_PROXY``) and CA bundle
+variables are read once, when the transport is built.
+
+Thread safety: ``send`` may be called from many threads at once; each call
+takes its own connection from the pool. ``close`` is idempotent.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+import requests.adapters
+import requests.exceptions
+import urllib3.exceptions
+from requests.utils import select_proxy
+
+from .envelope import Headers
+
+__all__ = ["Transport", "TransportError", "RawResponse"]
+
+_log = logging.getLogger("okx_sync.rest")
+
+# The stock adapter's send, captured at import. When it has been replaced (a
+# subclass, or a test double such as ``responses`` patching the class), the
+# transport goes through ``Session.request`` so the replacement is honoured.
+_STOCK_SEND = requests.adapters.HTTPAdapter.send
+
+# urllib3 failures that happen while opening a connection: nothing was sent.
+_CONNECT_ERRORS: tuple[type[BaseException], ...] = (
+    urllib3.exceptions.NewConnectionError,
+    urllib3.exceptions.ConnectTimeoutError,
+    urllib3.exceptions.NameResolutionError,
+    urllib3.exceptions.SSLError,
+    urllib3.exceptions.ProxyError,
+)
+
+
+_HTTP_REQUEST = http.client.HTTPConnection.request
+_HTTP_GETRESPONSE = http.client.HTTPConnection.getresponse
+_ACCEPT_ENCODING = "gzip, deflate"
+
+
+def _decode(data: bytes, encoding: str) -> bytes:
+    """Undo gzip/deflate content encoding; other encodings are returned as received."""
+    enc = encoding.strip().lower()
+    try:
+        if enc in ("gzip", "x-gzip"):
+            return zlib.decompress(data, 16 + zlib.MAX_WBITS)
+        if enc == "deflate":
+            try:
+                return zlib.decompress(data)
+            except zlib.error:
+                return zlib.decompress(data, -zlib.MAX_WBITS)
+    except zlib.error:
+        return data
+    return data
+
+
+class RawResponse:
+    """Status, case-insensitive headers and body bytes of one HTTP response.
+
+    Thread safety: not mutated after construction.
+    """
+
+    __slots__ = ("status", "headers", "body")
+
+    def __init__(self, status: int, headers: Headers, body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def __repr__(self) -> str:
+        return f"RawResponse(status={self.status}, bytes={len(self.body)})"
+
+
+class TransportError(Exception):
+    """No response was received. ``dispatched`` says whether bytes may have reached
+    the server; the underlying error is chained as ``__cause__``. Internal: the
+    REST core turns it into ``RequestStateError(stage="http")``."""
+
+    def __init__(self, message: str, *, dispatched: bool) -> None:
+        super().__init__(message)
+        self.dispatched = dispatched
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _reached_server(exc: BaseException) -> bool:
+    """For an error raised by ``Session.request``: may the request have been sent?"""
+    if isinstance(exc, requests.exceptions.ConnectTimeout | requests.exceptions.SSLError):
+        return False
+    if isinstance(exc, requests.exceptions.ProxyError | requests.exceptions.InvalidURL):
+        return False
+    seen: set[int] = set()
+    todo: list[Any] = [exc]
+    while todo:
+        cur = todo.pop()
+        if cur is None or id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        if isinstance(cur, _CONNECT_ERRORS):
+            return False
+        if isinstance(cur, BaseException):
+            todo.extend([getattr(cur, "reason", None), cur.__cause__, cur.__context__])
+            todo.extend(a for a in cur.args if isinstance(a, BaseException))
+    return True
+
+
+class Transport:
+    """Sends one HTTP request and returns a :class:`RawResponse`, or raises
+    :class:`TransportError`.
+
+    ``session``: the caller's ``requests.Session``; when None the transport
+    builds one whose adapters keep ``pool_size`` keep-alive connections per
+    host (size it to the gate's concurrency) and owns it (``close`` closes it).
+
+    Thread safety: ``send`` is safe from any number of threads.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        session: requests.Session | None = None,
+        pool_size: int = 10,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._owns_session = session is None
+        if session is None:
+            session = requests.Session()
+            adapter = requests.adapters.HTTPAdapter(
+                pool_connections=2, pool_maxsize=pool_size, max_retries=0
+            )
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+        self.session = session
+        settings = session.merge_environment_settings(self._base_url, {}, None, None, None)
+        self._proxied = bool(select_proxy(self._base_url, settings.get("proxies") or {}))
+        self._verify = settings.get("verify", True)
+        self._cert = settings.get("cert")
+        self._session_headers = dict(session.headers)
+        self._pool: Any = None
+        self._pool_adapter: Any = None
+        self._closed = False
+
+    @property
+    def owns_session(self) -> bool:
+        """True when the transport built its session (and closes it)."""
+        return self._owns_session
+
+    def fast_path(self) -> bool:
+        """True when calls go straight to the adapter's urllib3 pool (see module doc)."""
+        s = self.session
+        return (
+            not self._proxied
+            and not s.proxies
+            and s.auth is None
+            and not any(s.hooks.values())
+            and type(s.get_adapter(self._base_url)).send is _STOCK_SEND
+        )
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        timeout: float,
+    ) -> RawResponse:
+        """Send ``method`` ``base_url + path`` (``path`` includes any query string).
+
+        ``headers`` are added to the session's default headers. Raises
+        :class:`TransportError` when no response arrived.
+        """
+        if self._closed:
+            raise TransportError("transport closed", dispatched=False)
+        if self.fast_path():
+            return self._send_pooled(method, path, body, headers, timeout)
+        return self._send_session(method, path, body, headers, timeout)
+
+    # -- fast path: the adapter's own urllib3 pool -------------------------------
+    def _connection_pool(self, *, renew: bool = False) -> Any:
+        adapter = self.session.get_adapter(self._base_url)
+        pool = self._pool
+        if renew or pool is None or self._pool_adapter is not adapter or pool.pool is None:
+            prepared = requests.Request("GET", self._base_url + "/").prepare()
+            getter = getattr(adapter, "get_connection_with_tls_context", None)
+            if getter is not None:
+                pool = getter(prepared, self._verify, None, self._cert)
+            else:  # requests < 2.32.2
+                pool = adapter.get_connection(self._base_url + "/", None)  # type: ignore[attr-defined]
+            self._pool, self._pool_adapter = pool, adapter
+        return pool
+
+    def _send_pooled(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        timeout: float,
+    ) -> RawResponse:
+        pool = self._connection_pool()
+        try:
+            conn = pool._get_conn()
+        except urllib3.exceptions.ClosedPoolError:
+            pool = self._connection_pool(renew=True)
+            conn = pool._get_conn()
+        merged = {**self._session_headers, **headers, "Accept-Encoding": _ACCEPT_ENCODING}
+        sent = False
+        try:
+            conn.timeout = timeout
+            sock = conn.sock
+            if sock is None:
+                conn.connect()  # TCP (+ TLS): a failure here means nothing was sent
+            elif sock.gettimeout() != timeout:
+                sock.settimeout(timeout)
+            sent = True
+            # http.client's own request/getresponse on urllib3's connection: the
+            # same socket and TLS, without urllib3's per-response wrapper objects.
+            _HTTP_REQUEST(conn, method, path, body, merged)
+            resp = _HTTP_GETRESPONSE(conn)
+            data = resp.read()
+            status, resp_headers = resp.status, resp.msg
+        except BaseException as exc:
+            conn.close()
+            pool._put_conn(None)
+            if not isinstance(exc, Exception):
+                raise
+            if sent:
+                raise TransportError(
+                    f"no response after sending: {_describe(exc)}", dispatched=True
+                ) from exc
+            raise TransportError(f"could not connect: {_describe(exc)}", dispatched=False) from exc
+        pool._put_conn(conn)
+        encoding = resp_headers.get("Content-Encoding")
+        if encoding:
+            data = _decode(data, encoding)
+        return RawResponse(status, resp_headers, data)
+
+    # -- general path: Session.request --------------------------------------------
+    def _send_session(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        timeout: float,
+    ) -> RawResponse:
+        try:
+            resp = self.session.request(
+                method,
+                self._base_url + path,
+                data=body,
+                headers=dict(headers),
+                timeout=timeout,
+                allow_redirects=False,
+            )
+            return RawResponse(resp.status_code, resp.headers, resp.content)
+        except requests.exceptions.RequestException as exc:
+            if _reached_server(exc):
+                raise TransportError(
+                    f"no response after sending: {_describe(exc)}", dispatched=True
+                ) from exc
+            raise TransportError(f"could not connect: {_describe(exc)}", dispatched=False) from exc
+
+    def close(self) -> None:
+        """Stop sending; close the session when the transport built it. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_session:
+            self.session.close()
+
+    def __repr__(self) -> str:
+        return f"Transport(base_url={self._base_url!r}, fast_path={self.fast_path()})"

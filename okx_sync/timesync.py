@@ -1,0 +1,77 @@
+"""The offset between OKX server time and the local wall clock. No I/O.
+
+OKX refuses signed requests whose timestamp is too far from its own clock
+(50102, facts §1.2). :class:`TimeSync` keeps the measured offset and gives
+timestamps that carry it; the REST core measures it with
+``GET /api/v5/public/time`` (``Client.sync_time``) and WS login uses the same
+``now_ms``.
+
+Offset = server time minus the midpoint of the request's round trip
+(:func:`offset_from_round_trip`).
+"""
+
+from __future__ import annotations
+
+import threading
+
+from .clock import Clock
+
+__all__ = ["TimeSync", "offset_from_round_trip"]
+
+
+def offset_from_round_trip(sent_ms: float, server_ms: int, received_ms: float) -> int:
+    """Server time minus the local midpoint of the round trip, in ms (rounded).
+
+    ``sent_ms``/``received_ms`` are local wall-clock times around the request.
+    Pure; raises ``ValueError`` when ``received_ms < sent_ms``.
+    """
+    if received_ms < sent_ms:
+        raise ValueError("round trip ends before it starts")
+    return round(server_ms - (sent_ms + received_ms) / 2.0)
+
+
+class TimeSync:
+    """Holds the clock offset (ms) and stamps requests with ``now_ms()``.
+
+    ``offset_ms`` starts at 0 (trust the local clock) until ``set_offset`` is
+    called. ``synced_at`` is the clock's monotonic time of the last update
+    (None before the first), so concurrent callers can tell whether someone
+    else already re-synced after their own request went out.
+
+    Thread safety: all methods are safe from any thread; ``sync_lock`` lets
+    the REST core run one measurement at a time.
+    """
+
+    def __init__(self, clock: Clock, offset_ms: int = 0) -> None:
+        self._clock = clock
+        self._offset_ms = int(offset_ms)
+        self._synced_at: float | None = None
+        self._lock = threading.Lock()
+        self.sync_lock = threading.Lock()
+
+    @property
+    def offset_ms(self) -> int:
+        """Server time minus local wall time, in milliseconds."""
+        return self._offset_ms
+
+    @property
+    def synced_at(self) -> float | None:
+        """Monotonic time of the last ``set_offset`` (None when never synced)."""
+        return self._synced_at
+
+    def set_offset(self, offset_ms: int) -> None:
+        """Store a measured offset (ms) and stamp ``synced_at``."""
+        with self._lock:
+            self._offset_ms = int(offset_ms)
+            self._synced_at = self._clock.monotonic()
+
+    def local_ms(self) -> float:
+        """The local wall clock in milliseconds (no offset)."""
+        return self._clock.time() * 1000.0
+
+    def now_ms(self) -> int:
+        """The estimated OKX server time in milliseconds (wall clock + offset)."""
+        return int(self._clock.time() * 1000.0) + self._offset_ms
+
+    def __repr__(self) -> str:
+        return f"TimeSync(offset_ms={self._offset_ms}, synced={self._synced_at is not None})"
