@@ -43,7 +43,9 @@ Driving and inspecting (thread-safe)
   sim.flush()                    publish pending changes now
   sim.flood(inst_id, count, channels=("books", "trades"))
                                  push ``count`` book updates (+ trades) as fast as the subscribers
-                                 read them (publisher blocks instead of dropping) — benchmarks
+                                 read them (publisher blocks instead of dropping) — benchmarks;
+                                 returns when delivered, so call it from a thread that is not
+                                 the one reading the stream
   sim.exchange                   the deterministic exchange (:class:`~okx_sync.sim.exchange.Exchange`)
     .book(inst_id)               published book ``BookView(seq_id, ts, checksum, bids, asks)``:
                                  exactly what a correct WS client holds at ``seq_id``
@@ -64,7 +66,9 @@ Faults (``sim.faults``, also ``POST {control_url}/faults/<name>`` with the kwarg
                                                  executes, then the answer is lost / 50004
   drop_ws(which="all"|"one", kind=None, conn_id=None)      abrupt TCP close
   silence_ws(which="all"|"one", kind=None, conn_id=None, seconds=None)
-                                                 no pushes, no pong, no idle close
+                                                 no pushes, no text pong, no idle close
+                                                 (protocol-level pings are still answered
+                                                 by the websockets library)
   notice_then_close(delay=1.0, which=..., kind=..., conn_id=...)   notice 64008, close 1012
   reject_subscription(channel, inst_id=None, code="60018", count=1)
   fail_logins(count=1, code="60009")

@@ -32,7 +32,9 @@ _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
 
 class _Headers(Protocol):
-    def get(self, name: str, default: str | None = None) -> str | None: ...
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """A header value by case-insensitive name."""
+        ...
 
 
 @attrs.frozen(kw_only=True)

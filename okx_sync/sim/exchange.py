@@ -129,6 +129,7 @@ class _MakerState:
     holes: set[tuple[bool, int]] = attrs.field(factory=set)  # levels emptied by trades
 
     def side(self, is_bid: bool) -> dict[int, list[Resting]]:
+        """The maker's quotes on one side, by price in ticks."""
         return self.bids if is_bid else self.asks
 
 

@@ -90,11 +90,13 @@ class _Counted:
     params: dict[str, Any]
 
     def live(self, now: float) -> bool:
+        """True while the fault still applies (before ``until``, with hits left)."""
         if self.until is not None and now >= self.until:
             return False
         return self.count is None or self.count > 0
 
     def consume(self) -> None:
+        """Use up one hit."""
         if self.count is not None:
             self.count -= 1
 
@@ -378,6 +380,7 @@ class Faults:
         with self._lock:
 
             def describe(entries: list[_Counted]) -> list[dict[str, Any]]:
+                """Live entries with their parameters and what is left of them."""
                 return [
                     {
                         **e.params,

@@ -94,6 +94,7 @@ class _HeaderView:
         self._h = {k.lower(): v for k, v in headers.items()}
 
     def get(self, name: str, default: str | None = None) -> str | None:
+        """A header value by case-insensitive name, or ``default``."""
         return self._h.get(name.lower(), default)
 
 
@@ -267,6 +268,7 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve  # noqa: N815
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        """Route the stdlib access log to ``logging`` at DEBUG."""
         log.debug("http " + format, *args)
 
 
@@ -292,12 +294,14 @@ class _Server(ThreadingHTTPServer):
         self._conns: dict[threading.Thread, socket.socket] = {}
 
     def get_request(self) -> tuple[Any, Any]:
+        """Accept a connection (wrapped for TLS when configured; handshake on its thread)."""
         sock, addr = super().get_request()
         if self._ssl is not None:
             sock = self._ssl.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         return sock, addr
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve the connection on a named daemon thread that ``close_all`` joins."""
         thread = threading.Thread(
             target=self._run_conn,
             args=(request, client_address),
@@ -322,6 +326,7 @@ class _Server(ThreadingHTTPServer):
                 self._conns.pop(threading.current_thread(), None)
 
     def close_all(self, timeout: float) -> None:
+        """Abort held responses, shut open connections and join their threads."""
         self.stop_event.set()
         with self._lock:
             conns = dict(self._conns)

@@ -166,6 +166,7 @@ class Routes:
 
     # ------------------------------------------------------------------ public
     def time(self, ctx: Ctx) -> Reply:
+        """``GET /api/v5/public/time``."""
         return Reply([{"ts": str(ctx.now_ms)}])
 
     def _inst_filter(self, params: Mapping[str, Any], inst_type: str) -> list[Any]:
@@ -184,10 +185,12 @@ class Routes:
         ]
 
     def instruments(self, ctx: Ctx) -> Reply:
+        """``GET /api/v5/public/instruments``."""
         inst_type = _required(ctx.params, "instType")
         return Reply([s.to_okx() for s in self._inst_filter(ctx.params, inst_type)])
 
     def tickers(self, ctx: Ctx) -> Reply:
+        """``GET /api/v5/market/tickers``."""
         inst_type = _required(ctx.params, "instType")
         params = dict(ctx.params)
         params.pop("instId", None)
@@ -204,9 +207,11 @@ class Routes:
         return inst_id
 
     def ticker(self, ctx: Ctx) -> Reply:
+        """``GET /api/v5/market/ticker``."""
         return Reply([self.ex.ticker(self._inst_id(ctx.params))])
 
     def books(self, ctx: Ctx) -> Reply:
+        """``GET /api/v5/market/books``."""
         inst_id = self._inst_id(ctx.params)
         sz = _int_or_none(ctx.params, "sz") or 1
         sz = max(1, min(sz, 400))
@@ -235,23 +240,28 @@ class Routes:
         return Reply(list(rows))
 
     def candles(self, ctx: Ctx) -> Reply:
+        """``GET /api/v5/market/candles``."""
         return self._candles(ctx, 300)
 
     def history_candles(self, ctx: Ctx) -> Reply:
+        """``GET /api/v5/market/history-candles``."""
         return self._candles(ctx, 100)
 
     def trades(self, ctx: Ctx) -> Reply:
+        """``GET /api/v5/market/trades``."""
         inst_id = self._inst_id(ctx.params)
         return Reply(list(self.ex.trades(inst_id, _limit(ctx.params, 100, 500))))
 
     # ------------------------------------------------------------------ account
     def balance(self, ctx: Ctx) -> Reply:
+        """``GET /api/v5/account/balance``."""
         ccys = _csv(ctx.params, "ccy")
         with self.ex.lock:
             acc = self.ex.account(ctx.uid)
             return Reply([acc.balance(ccys, self.ex.mark, self.ex.usd_price, ctx.now_ms)])
 
     def positions(self, ctx: Ctx) -> Reply:
+        """``GET /api/v5/account/positions``."""
         inst_type = str(ctx.params.get("instType") or "")
         inst_ids = _csv(ctx.params, "instId")
         pos_ids = _csv(ctx.params, "posId")
@@ -273,6 +283,7 @@ class Routes:
             return Reply(out)
 
     def config(self, ctx: Ctx) -> Reply:
+        """``GET /api/v5/account/config``."""
         assert ctx.key is not None
         return Reply(
             [
@@ -307,6 +318,7 @@ class Routes:
         )
 
     def set_leverage(self, ctx: Ctx) -> Reply:
+        """``POST /api/v5/account/set-leverage``."""
         return Reply([self.ex.set_leverage(ctx.uid, ctx.params)])
 
     # ------------------------------------------------------------------ trade
@@ -315,34 +327,41 @@ class Routes:
         return Reply(items, code=code, msg=msg, order_entry=True)
 
     def place(self, ctx: Ctx) -> Reply:
+        """``POST /api/v5/trade/order``."""
         _object_body(ctx)
         return self._order_reply(self.ex.place_orders(ctx.uid, [ctx.body], source="rest"))
 
     def place_batch(self, ctx: Ctx) -> Reply:
+        """``POST /api/v5/trade/batch-orders``."""
         items = _batch_items(
             ctx.body, "51111", f"Maximum {MAX_BATCH} orders can be placed in bulk.", 200
         )
         return self._order_reply(self.ex.place_orders(ctx.uid, items, source="rest"))
 
     def cancel(self, ctx: Ctx) -> Reply:
+        """``POST /api/v5/trade/cancel-order``."""
         _object_body(ctx)
         return self._order_reply(self.ex.cancel_orders(ctx.uid, [ctx.body]))
 
     def cancel_batch(self, ctx: Ctx) -> Reply:
+        """``POST /api/v5/trade/cancel-batch-orders``."""
         items = _batch_items(
             ctx.body, "51406", f"Canceled - order count exceeds the limit {MAX_BATCH}.", 400
         )
         return self._order_reply(self.ex.cancel_orders(ctx.uid, items))
 
     def amend(self, ctx: Ctx) -> Reply:
+        """``POST /api/v5/trade/amend-order``."""
         _object_body(ctx)
         return self._order_reply(self.ex.amend_orders(ctx.uid, [ctx.body]))
 
     def amend_batch(self, ctx: Ctx) -> Reply:
+        """``POST /api/v5/trade/amend-batch-orders``."""
         items = _batch_items(ctx.body, "51501", f"Maximum {MAX_BATCH} orders can be modified.", 400)
         return self._order_reply(self.ex.amend_orders(ctx.uid, items))
 
     def get_order(self, ctx: Ctx) -> Reply:
+        """``GET /api/v5/trade/order``."""
         params = ctx.params
         inst_id = self._inst_id(params)
         ord_id = str(params.get("ordId") or "")
@@ -393,12 +412,15 @@ class Routes:
             return Reply([o.to_okx() for o in picked[:limit]])
 
     def orders_pending(self, ctx: Ctx) -> Reply:
+        """``GET /api/v5/trade/orders-pending``."""
         return self._order_list(ctx, live=True)
 
     def orders_history(self, ctx: Ctx) -> Reply:
+        """``GET /api/v5/trade/orders-history``, ``GET /api/v5/trade/orders-history-archive``."""
         return self._order_list(ctx, live=False)
 
     def fills(self, ctx: Ctx) -> Reply:
+        """``GET /api/v5/trade/fills``, ``GET /api/v5/trade/fills-history``."""
         params = ctx.params
         inst_type = str(params.get("instType") or "")
         inst_id = str(params.get("instId") or "")
@@ -427,10 +449,12 @@ class Routes:
             return Reply(out)
 
     def close_position(self, ctx: Ctx) -> Reply:
+        """``POST /api/v5/trade/close-position``."""
         _object_body(ctx)
         return Reply([self.ex.close_position(ctx.uid, ctx.params)])
 
     def cancel_all_after(self, ctx: Ctx) -> Reply:
+        """``POST /api/v5/trade/cancel-all-after``."""
         _object_body(ctx)
         raw = _required(ctx.params, "timeOut")
         try:
@@ -443,6 +467,7 @@ class Routes:
         return Reply([self.ex.set_cancel_all_after(ctx.uid, timeout, tag)])
 
     def account_rate_limit(self, ctx: Ctx) -> Reply:
+        """``GET /api/v5/trade/account-rate-limit``."""
         return Reply(
             [
                 {
@@ -457,6 +482,7 @@ class Routes:
 
     # ------------------------------------------------------------------ funding
     def asset_balances(self, ctx: Ctx) -> Reply:
+        """``GET /api/v5/asset/balances``."""
         ccys = _csv(ctx.params, "ccy")
         with self.ex.lock:
             acc = self.ex.account(ctx.uid)
@@ -476,6 +502,7 @@ class Routes:
             return Reply(out)
 
     def asset_currencies(self, ctx: Ctx) -> Reply:
+        """``GET /api/v5/asset/currencies``."""
         wanted = _csv(ctx.params, "ccy")
         ccys: set[str] = set()
         for s in self.ex.specs.values():

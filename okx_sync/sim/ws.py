@@ -733,6 +733,7 @@ class WSHub:
         in_time = int(self.clock.time() * 1_000_000)
 
         def reply(code: str, text: str, data: list[Any]) -> None:
+            """Queue the op's answer, correlated by ``id``."""
             conn.send_json(
                 {
                     "id": req_id,
