@@ -14,6 +14,7 @@ Quick start::
     with okx_sync.Client.from_env() as client:
         client.sync_time()
         ticker = client.request("GET", "/api/v5/market/ticker", {"instId": "BTC-USDT"})
+        ticker = client.market.get_ticker(inst_id="BTC-USDT")  # typed: a Ticker
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .auth import Credentials
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import ValidationError
 from .gate import RequestGate, RequestGateConfig
+from .rest.api import RestAPI
 from .rest.client import RestCore
 from .retry import RetryPolicy
 
@@ -38,7 +40,7 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
 
 
-class Client:
+class Client(RestAPI):
     """A blocking OKX V5 client shared by any number of threads.
 
     ``Client(api_key, secret_key, passphrase, *, demo=False,
@@ -105,9 +107,10 @@ class Client:
         self.demo = bool(demo)
         self.base_url = self._rest.base_url
         # -- endpoint groups (okx_sync.rest.api) -------------------------------------------
-        # Named methods (client.trade, client.account, ...) send through
-        # ``self._rest.call(endpoint, params, ...)``; attach them here (or via the
-        # ``okx_sync.rest.named.RestAPI`` mixin on this class).
+        # Inherited from RestAPI: client.trade, client.account, ... (every registry
+        # endpoint as a named method, sent through ``self._rest.call``), plus
+        # client.instruments(inst_type) / client.instrument(inst_id) / inst_id_code /
+        # round_price / round_size on a lazily created instruments cache.
         # -- WebSocket factories, safe mode, evidence: attach below ------------------------
 
     @classmethod
