@@ -19,8 +19,11 @@ Quick start::
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
+import threading
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +33,7 @@ from .auth import Credentials
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import ValidationError
 from .gate import RequestGate, RequestGateConfig
+from .ops.health import Health, HealthMonitor, HealthThresholds
 from .rest.api import RestAPI
 from .rest.client import RestCore
 from .retry import RetryPolicy
@@ -52,7 +56,8 @@ class Client(RestAPI):
     (your own ``requests.Session``: proxies, adapters, TLS settings are
     honoured; you keep ownership), ``clock`` (an injected
     :class:`~okx_sync.clock.Clock`), ``rng`` (a ``random.Random`` for backoff
-    jitter).
+    jitter), ``health_thresholds`` (a
+    :class:`~okx_sync.ops.health.HealthThresholds` for :meth:`health`).
 
     Raises ``ValidationError`` (a ``ValueError``) at construction for partial
     credentials, a malformed ``base_url`` or a non-positive ``timeout``; calls
@@ -80,6 +85,7 @@ class Client(RestAPI):
         session: requests.Session | None = None,
         clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
+        health_thresholds: HealthThresholds | None = None,
     ) -> None:
         try:
             creds = Credentials.from_parts(api_key, secret_key, passphrase)
@@ -112,6 +118,15 @@ class Client(RestAPI):
         # client.instruments(inst_type) / client.instrument(inst_id) / inst_id_code /
         # round_price / round_size on a lazily created instruments cache.
         # -- WebSocket factories, safe mode, evidence: attach below ------------------------
+        # Live WS clients and managed books, weakly held in creation order; the
+        # factories register what they build (``_register_ws`` /
+        # ``_register_managed_book``) for ``ws_clients()``/``managed_books()``,
+        # which the stats reporter and ``health()`` read.
+        self._live_lock = threading.Lock()
+        self._live_seq = itertools.count()
+        self._live_ws: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+        self._live_books: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+        self.health_monitor = HealthMonitor(health_thresholds)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> Client:
@@ -181,6 +196,51 @@ class Client(RestAPI):
     def gate_stats(self) -> dict[str, Any]:
         """The request gate's statistics (JSON-serialisable). Thread-safe."""
         return self._gate.stats()
+
+    # -- live WS clients, managed books, health ----------------------------------------------
+    @property
+    def clock(self) -> Clock:
+        """The injected clock (the stats reporter and health use it too)."""
+        return self._clock
+
+    def _register_ws(self, ws: Any) -> Any:
+        """Remember ``ws`` (weakly) for ``ws_clients()``; returns it. Thread-safe."""
+        with self._live_lock:
+            self._live_ws[next(self._live_seq)] = ws
+        return ws
+
+    def _register_managed_book(self, book: Any) -> Any:
+        """Remember ``book`` (weakly) for ``managed_books()``; returns it. Thread-safe."""
+        with self._live_lock:
+            self._live_books[next(self._live_seq)] = book
+        return book
+
+    def ws_clients(self) -> list[Any]:
+        """The WSClients this client built that are still referenced, oldest first. Thread-safe."""
+        with self._live_lock:
+            return list(self._live_ws.values())
+
+    def managed_books(self) -> list[Any]:
+        """The managed order books this client built that are still referenced, oldest first.
+        Thread-safe."""
+        with self._live_lock:
+            return list(self._live_books.values())
+
+    def health(self) -> Health:
+        """The client's health now: ``ok`` / ``degraded`` / ``down`` with the reasons.
+
+        Judged from ``stats()``, ``gate_stats()`` and the stats of every live WS
+        client and managed book (see :mod:`okx_sync.ops.health`; thresholds
+        from ``Client(health_thresholds=...)``); ``.components`` has one part
+        per source (``"rest"``, ``"gate"``, ``"ws public"``, ``"book
+        books:BTC-USDT"``...). Counters such as reconnects are judged over a
+        window, remembered between calls (and shared with a ``StatsReporter``).
+        Never raises for a source whose stats fail (it is left out).
+        Thread-safe.
+        """
+        from .ops.reporter import collect_snapshot
+
+        return collect_snapshot(self, monitor=self.health_monitor, clock=self._clock).health
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
