@@ -96,6 +96,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
     from .auth import Credentials
     from .book import OrderBookStore
+    from .client import Client
     from .clock import Clock, FakeClock, SystemClock
     from .errors import (
         APIError,
@@ -119,3 +120,21 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
         is_time_skew_error,
     )
     from .gate import RequestGateConfig
+    from .ids import new_cl_ord_id
+    from .instruments import InstrumentCache, round_price, round_size
+    from .models import (
+        AccountConfig,
+        AccountRateLimit,
+        Balance,
+        BalanceDetail,
+        Candle,
+        Fill,
+        Instrument,
+        Order,
+        OrderAck,
+        OrderBook,
+        Position,
+        ServerTime,
+        Ticker,
+        Trade,
+    )
