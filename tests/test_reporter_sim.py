@@ -1,0 +1,203 @@
+"""StatsReporter against the simulator: real faults, health transitions, metrics scraped over HTTP."""
+
+from __future__ import annotations
+
+import threading
+import urllib.request
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+prometheus_client = pytest.importorskip("prometheus_client")
+pytest.importorskip("websockets")
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+
+from okx_sync.ops.health import HealthThresholds  # noqa: E402
+from okx_sync.ops.prometheus import PrometheusSink  # noqa: E402
+from okx_sync.ops.reporter import StatsReporter, StatsSnapshot  # noqa: E402
+from okx_sync.sim import Simulator  # noqa: E402
+from okx_sync.ws.client import WSClient  # noqa: E402
+
+pytestmark = pytest.mark.timeout(60)
+
+OUR_THREADS = ("okx-stats-reporter", "okx-metrics-http")
+
+
+class Recorder:
+    """A sink that keeps every snapshot and lets the test wait for one that matches."""
+
+    def __init__(self) -> None:
+        self.snapshots: list[StatsSnapshot] = []
+        self.cond = threading.Condition()
+        self.seen = 0  # snapshots before this index were already looked at
+
+    def emit(self, snapshot: StatsSnapshot) -> None:
+        with self.cond:
+            self.snapshots.append(snapshot)
+            self.cond.notify_all()
+
+    def wait_for(
+        self, pred: Callable[[StatsSnapshot], bool], timeout: float = 15.0
+    ) -> StatsSnapshot:
+        """The first snapshot after the previous match that satisfies ``pred``."""
+        found: list[StatsSnapshot] = []
+
+        def match() -> bool:
+            while self.seen < len(self.snapshots):
+                snap = self.snapshots[self.seen]
+                self.seen += 1
+                if pred(snap):
+                    found.append(snap)
+                    return True
+            return False
+
+        with self.cond:
+            assert self.cond.wait_for(match, timeout), [str(s.health) for s in self.snapshots[-5:]]
+        return found[0]
+
+
+def ws_part(snap: StatsSnapshot, name: str = "ws public") -> Any:
+    part = snap.health.find(name)
+    assert part is not None, snap.health
+    return part
+
+
+def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        text = resp.read().decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): float(s.value)
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def metric(
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
+) -> float:
+    return samples[(name, tuple(sorted(labels.items())))]
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    with Simulator(seed=11, instruments=["BTC-USDT", "ETH-USDT"]) as s:
+        yield s
+
+
+@pytest.fixture
+def client(sim: Simulator) -> Iterator[Any]:
+    c = sim.client()
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+def public_ws(client: Any, sim: Simulator, **options: Any) -> WSClient:
+    """A public WSClient that the client lists in ``ws_clients()``."""
+    if hasattr(client, "ws_public"):
+        return client.ws_public(**options)
+    return client._register_ws(WSClient(sim.ws_public_url, clock=client.clock, **options))
+
+
+def test_silent_ws_degrades_goes_down_and_recovers_with_a_reconnect(
+    sim: Simulator, client: Any
+) -> None:
+    client.request("GET", "/api/v5/public/time")
+    ws = public_ws(client, sim, ping_interval=1.0, pong_timeout=0.5)
+    ws.on("tickers", lambda item: None)
+    ws.start()
+    ws.subscribe_and_wait({"channel": "tickers", "instId": "BTC-USDT"})
+    thresholds = HealthThresholds(silence_degraded_s=0.3, silence_down_s=0.8, reconnects_degraded=1)
+    rec = Recorder()
+    prom = PrometheusSink(port=0, registry=prometheus_client.CollectorRegistry())
+    reporter = StatsReporter(client, interval_s=0.05, sinks=[rec, prom], thresholds=thresholds)
+    try:
+        healthy = rec.wait_for(lambda s: s.health.ok and bool(s.ws) and s.ws[0]["messages"] > 0)
+        assert healthy.rest is not None and healthy.rest["requests"] == 1
+        assert [p.component for p in healthy.health.components] == ["rest", "gate", "ws public"]
+
+        assert sim.faults.silence_ws(kind="public") == 1
+        quiet = rec.wait_for(lambda s: ws_part(s).status == "degraded")
+        assert ws_part(quiet).reason.startswith("no message for ")
+        assert quiet.ws[0]["connected"] is True and quiet.ws[0]["last_recv_age_s"] >= 0.3
+        down = rec.wait_for(lambda s: ws_part(s).status == "down")
+        assert down.health.status == "down"
+        assert ws_part(down).reason.startswith(("no message for ", "not connected"))
+
+        # the heartbeat declares the silent connection dead and reconnects (new connections talk)
+        back = rec.wait_for(
+            lambda s: (
+                s.ws[0]["connected"]
+                and s.ws[0]["reconnects"] == 1
+                and s.ws[0]["last_recv_age_s"] < 0.3
+            )
+        )
+        assert (ws_part(back).status, ws_part(back).reason) == ("degraded", "1 reconnect in 60 s")
+        samples = scrape(prom.url)  # stable for the 60 s window: scrape and parse
+        assert metric(samples, "okx_sync_ws_reconnects_total", ws="public", kind="public") == 1
+        assert metric(samples, "okx_sync_ws_connected", ws="public", kind="public") == 1
+        assert metric(samples, "okx_sync_health", component="ws public") == 1
+        assert metric(samples, "okx_sync_health", component="client") == 1
+        assert metric(samples, "okx_sync_rest_requests_total") == 1
+        assert metric(samples, "okx_sync_ws_desired_subscriptions", ws="public", kind="public") == 1
+    finally:
+        assert reporter.close()
+        ws.close()
+    assert not [t.name for t in threading.enumerate() if t.name in OUR_THREADS]
+
+
+def test_slow_handler_fills_the_queue_then_drains(sim: Simulator, client: Any) -> None:
+    release = threading.Event()
+    ws = public_ws(
+        client,
+        sim,
+        typed_dispatch={"mode": "pool", "queue_size": 8, "workers": 1, "overflow": "block"},
+    )
+    ws.on("books", lambda item: release.wait(20))
+    ws.start()
+    rec = Recorder()
+    prom = PrometheusSink(port=0, registry=prometheus_client.CollectorRegistry())
+    reporter = StatsReporter(client, interval_s=0.05, sinks=[rec, prom])
+    try:
+        ws.subscribe_and_wait([{"channel": "books", "instId": i} for i in ("BTC-USDT", "ETH-USDT")])
+        full = rec.wait_for(lambda s: ws_part(s).status == "down")
+        assert ws_part(full).reason == "typed queue at 100% of capacity (8/8)"
+        samples = scrape(prom.url)  # the handler is still blocked: the queue stays full
+        labels = {"ws": "public", "kind": "public"}
+        assert metric(samples, "okx_sync_ws_typed_queue_len", **labels) == 8
+        assert metric(samples, "okx_sync_ws_typed_queue_cap", **labels) == 8
+        assert metric(samples, "okx_sync_ws_typed_high_water", **labels) == 8
+        assert metric(samples, "okx_sync_health", component="ws public") == 2
+        assert metric(samples, "okx_sync_health", component="client") == 2
+
+        release.set()
+        drained = rec.wait_for(lambda s: s.health.ok)
+        assert drained.ws[0]["typed_queue_len"] < 8 and drained.ws[0]["typed_high_water"] == 8
+        assert drained.ws[0]["connected"] is True
+    finally:
+        release.set()
+        assert reporter.close()
+        ws.close()
+    assert not [t.name for t in threading.enumerate() if t.name in OUR_THREADS]
+
+
+def test_client_health_sees_the_same_ws(sim: Simulator, client: Any) -> None:
+    ws = public_ws(client, sim)
+    assert client.health().find("ws public").reason == "not running"
+    ws.start()
+    try:
+        health = client.health()
+        assert health.ok and [p.component for p in health.components] == [
+            "rest",
+            "gate",
+            "ws public",
+        ]
+    finally:
+        ws.close()
+    del ws  # dropped clients leave the registry
+    import gc
+
+    gc.collect()
+    assert client.ws_clients() == []
