@@ -138,3 +138,6 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
         Ticker,
         Trade,
     )
+    from .ops.health import HealthThresholds
+    from .ops.prometheus import PrometheusSink
+    from .ops.reporter import JsonLinesSink, LogSink, StatsReporter
