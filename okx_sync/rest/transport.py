@@ -2,8 +2,9 @@
 
 ``requests`` is the public transport: a caller may hand in their own
 ``Session`` (proxies, adapters, custom TLS) and it is honoured. When nothing
-needs requests' per-call machinery — the adapter for the base URL is a stock
-``HTTPAdapter``, no proxy applies, no auth object or response hooks are set —
+needs requests' per-call machinery — the adapter for the base URL is a plain
+``HTTPAdapter`` without retries of its own, no proxy applies, no auth object or
+response hooks are set —
 :class:`Transport` sends through that adapter's own urllib3 connection pool
 directly (same TLS settings, same keep-alive connections), skipping the
 environment proxy lookup, hook dispatch and cookie merging that cost requests
@@ -42,10 +43,11 @@ __all__ = ["Transport", "TransportError", "RawResponse"]
 
 _log = logging.getLogger("okx_sync.rest")
 
-# The stock adapter's send, captured at import. When it has been replaced (a
-# subclass, or a test double such as ``responses`` patching the class), the
-# transport goes through ``Session.request`` so the replacement is honoured.
-_STOCK_SEND = requests.adapters.HTTPAdapter.send
+# The stock adapter and its send, captured at import. A subclass, an adapter with
+# its own retries, or a replaced send (a test double such as ``responses``
+# patching the class) make the transport go through ``Session.request``.
+_STOCK_ADAPTER = requests.adapters.HTTPAdapter
+_STOCK_SEND = _STOCK_ADAPTER.send
 
 # urllib3 failures that happen while opening a connection: nothing was sent.
 _CONNECT_ERRORS: tuple[type[BaseException], ...] = (
@@ -176,12 +178,13 @@ class Transport:
     def fast_path(self) -> bool:
         """True when calls go straight to the adapter's urllib3 pool (see module doc)."""
         s = self.session
+        if self._proxied or s.proxies or s.auth is not None or any(s.hooks.values()):
+            return False
+        adapter = s.get_adapter(self._base_url)
         return (
-            not self._proxied
-            and not s.proxies
-            and s.auth is None
-            and not any(s.hooks.values())
-            and type(s.get_adapter(self._base_url)).send is _STOCK_SEND
+            type(adapter) is _STOCK_ADAPTER
+            and _STOCK_ADAPTER.send is _STOCK_SEND
+            and not adapter.max_retries.total
         )
 
     def send(

@@ -1,0 +1,151 @@
+"""Client construction, from_env, lifecycle, and bad input refused before anything is sent."""
+
+from __future__ import annotations
+
+import decimal
+from collections.abc import Iterator
+
+import pytest
+import responses
+
+import okx_sync
+from okx_sync import (
+    Client,
+    OkxError,
+    RequestGateConfig,
+    RequestStateError,
+    RetryPolicy,
+    ValidationError,
+)
+
+
+@pytest.fixture
+def nothing_sent() -> Iterator[responses.RequestsMock]:
+    """A mock with no routes: any request that got out would be recorded here."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+    assert not mock.calls, [c.request.url for c in mock.calls]
+
+
+def test_public_names_and_signature() -> None:
+    assert okx_sync.Client is Client
+    assert issubclass(okx_sync.APIError, OkxError) and issubclass(ValidationError, ValueError)
+    client = Client()
+    assert client.base_url == "https://www.okx.com" and not client.demo
+    client.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "www.okx.com",
+        "ftp://www.okx.com",
+        "https://",
+        "https://www.okx.com/api/v5",
+        "https://www.okx.com?x=1",
+        "https://user:pw@www.okx.com",
+        "https://www.okx.com:99999",
+        "",
+    ],
+)
+def test_malformed_base_url_refused(url: str) -> None:
+    with pytest.raises(ValidationError, match="base_url"):
+        Client(base_url=url)
+
+
+def test_valid_base_urls_accepted() -> None:
+    for url in ("https://openapi.okx.com/", "http://127.0.0.1:8080", "https://www.okx.com"):
+        with Client(base_url=url) as client:
+            assert client.base_url == url.rstrip("/")
+
+
+def test_partial_credentials_and_bad_timeout_refused() -> None:
+    with pytest.raises(ValidationError, match="missing passphrase"):
+        Client("key", "secret")
+    with pytest.raises(ValidationError, match="timeout"):
+        Client(timeout=0)
+
+
+def test_private_call_without_credentials_refused(nothing_sent: responses.RequestsMock) -> None:
+    with Client() as client, pytest.raises(ValidationError, match="credentials are required"):
+        client.request("GET", "/api/v5/account/balance")
+
+
+@pytest.mark.parametrize(
+    "method,path,params,message",
+    [
+        ("GET", "/api/v4/market/ticker", None, "must start with '/api/v5/'"),
+        ("GET", "api/v5/market/ticker", None, "must start with '/api/v5/'"),
+        ("GET", "https://www.okx.com/api/v5/market/ticker", None, "must start"),
+        ("GET", "/api/v5/market/ticker?instId=BTC-USDT", None, "query string"),
+        ("GET", "/api/v5/market/ticker x", None, "whitespace"),
+        ("PUT", "/api/v5/market/ticker", None, "GET or POST"),
+        ("GET", "/api/v5/market/ticker", {"instId": ["BTC-USDT"]}, "string or number"),
+        ("GET", "/api/v5/market/ticker", ["instId"], "must be a dict"),
+        ("POST", "/api/v5/trade/order", {"px": object()}, "not JSON-serialisable"),
+        ("POST", "/api/v5/trade/order", {"px": float("nan")}, "not JSON-serialisable"),
+        ("POST", "/api/v5/trade/order", "instId=BTC", "dict or a list"),
+    ],
+)
+def test_bad_input_refused_before_sending(
+    nothing_sent: responses.RequestsMock, method: str, path: str, params: object, message: str
+) -> None:
+    with Client("k" * 12, "s", "p") as client, pytest.raises(ValidationError, match=message):
+        client.request(method, path, params)
+    assert client.stats()["requests"] == 0
+
+
+def test_decimal_params_become_strings() -> None:
+    with responses.RequestsMock() as mock:
+        mock.post("https://www.okx.com/api/v5/trade/order", json={"code": "0", "data": []})
+        with Client("k" * 12, "s", "p", gate=RequestGateConfig(rate_limits=False)) as client:
+            client.request(
+                "POST", "/api/v5/trade/order", {"px": decimal.Decimal("1.50"), "reduceOnly": None}
+            )
+        assert mock.calls[0].request.body == b'{"px":"1.50"}'
+
+
+def test_from_env() -> None:
+    env = {
+        "OKX_API_KEY": "env-key-1234",
+        "OKX_SECRET_KEY": "env-secret",
+        "OKX_PASSPHRASE": "env-pass",
+        "OKX_DEMO": "true",
+        "OKX_BASE_URL": "http://127.0.0.1:9",
+    }
+    with Client.from_env(env, timeout=2.0) as client:
+        assert client.demo and client.base_url == "http://127.0.0.1:9"
+        assert client._rest.has_credentials
+    with Client.from_env({}) as client:
+        assert not client.demo and not client._rest.has_credentials
+        assert client.base_url == "https://www.okx.com"
+    with pytest.raises(ValidationError, match="OKX_DEMO"):
+        Client.from_env({"OKX_DEMO": "maybe"})
+    with pytest.raises(ValidationError, match="missing"):
+        Client.from_env({"OKX_API_KEY": "k"})
+
+
+def test_from_env_reads_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OKX_DEMO", "1")
+    monkeypatch.delenv("OKX_API_KEY", raising=False)
+    monkeypatch.delenv("OKX_BASE_URL", raising=False)
+    with Client.from_env() as client:
+        assert client.demo
+
+
+def test_context_manager_and_idempotent_close(nothing_sent: responses.RequestsMock) -> None:
+    with Client(retry=RetryPolicy.none()) as client:
+        assert not client.closed
+    assert client.closed
+    client.close()
+    with pytest.raises(RequestStateError) as info:
+        client.request("GET", "/api/v5/public/time")
+    assert (info.value.stage, info.value.dispatched) == ("gate", False)
+    assert "closed" in repr(client)
+
+
+def test_repr_shows_no_credentials() -> None:
+    with Client("abcdefgh12345678", "SECRETSECRET", "PASSPASS") as client:
+        text = repr(client) + repr(client._rest)
+    assert "SECRETSECRET" not in text and "PASSPASS" not in text
+    assert "abcdefgh1234" not in text and "credentials=yes" in text

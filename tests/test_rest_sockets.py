@@ -1,0 +1,188 @@
+"""RequestStateError stage/dispatched from real failures on 127.0.0.1, and the wire format
+as a real server sees it (the pooled fast path and the Session path)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+import requests
+from rest_loopback import (
+    EchoServer,
+    GarbageServer,
+    HangServer,
+    ResetServer,
+    ok_json,
+    refused_port,
+)
+
+from okx_sync import Client, RequestGateConfig, RequestStateError, RetryPolicy
+from okx_sync.auth import prehash, sign
+
+KEY, SECRET, PASS = "key-0123456789abcdef", "s3cr3t-value", "pass-phrase-x"
+QUICK = RetryPolicy(max_retries=2, base_delay=0.001, jitter=0.0)
+ORDER = {"instId": "BTC-USDT", "tdMode": "cash", "side": "buy", "ordType": "limit",
+         "px": "1", "sz": "1", "clOrdId": "c1"}  # fmt: skip
+
+
+class _CustomAdapter(requests.adapters.HTTPAdapter):
+    """Any adapter subclass sends through Session.request (the general path)."""
+
+
+def _session_with_custom_adapter() -> requests.Session:
+    session = requests.Session()
+    session.mount("http://", _CustomAdapter(max_retries=0))
+    session.mount("https://", _CustomAdapter(max_retries=0))
+    return session
+
+
+PATHS = ["fast", "session"]
+
+
+def _client(url: str, path_kind: str, **kw: Any) -> Client:
+    kw.setdefault("gate", RequestGateConfig(rate_limits=False))
+    kw.setdefault("retry", QUICK)
+    kw.setdefault("timeout", 0.5)
+    if path_kind == "session":
+        kw["session"] = _session_with_custom_adapter()
+    client = Client(KEY, SECRET, PASS, base_url=url, **kw)
+    assert client._rest.transport.fast_path() is (path_kind == "fast")
+    return client
+
+
+@pytest.mark.parametrize("kind", PATHS)
+def test_refused_port_is_http_not_dispatched_and_retried(kind: str) -> None:
+    with _client(f"http://127.0.0.1:{refused_port()}", kind) as client:
+        with pytest.raises(RequestStateError) as info:
+            client.request("POST", "/api/v5/trade/order", ORDER)
+        err = info.value
+        assert (err.stage, err.dispatched) == ("http", False)
+        assert err.cl_ord_ids == ("c1",) and err.path == "/api/v5/trade/order"
+        assert isinstance(err.__cause__, Exception)
+        # nothing was sent, so even an order may be retried
+        assert client.stats()["attempts"] == 3
+        with pytest.raises(RequestStateError) as info:
+            client.request("GET", "/api/v5/public/time")
+        assert (info.value.stage, info.value.dispatched) == ("http", False)
+
+
+@pytest.mark.parametrize("kind", PATHS)
+def test_tls_handshake_failure_is_not_dispatched(kind: str) -> None:
+    with GarbageServer() as server:
+        url = server.url.replace("http://", "https://")
+        with _client(url, kind, retry=RetryPolicy.none()) as client:
+            with pytest.raises(RequestStateError) as info:
+                client.request("POST", "/api/v5/trade/order", ORDER)
+    assert (info.value.stage, info.value.dispatched) == ("http", False)
+
+
+@pytest.mark.parametrize("kind", PATHS)
+def test_read_timeout_after_send_is_dispatched_and_order_never_retried(kind: str) -> None:
+    with HangServer() as server, _client(server.url, kind, timeout=0.3) as client:
+        with pytest.raises(RequestStateError) as info:
+            client.request("POST", "/api/v5/trade/order", ORDER)
+        err = info.value
+        assert (err.stage, err.dispatched, err.cl_ord_ids) == ("http", True, ("c1",))
+        assert "dispatched=True" in str(err) and "c1" in str(err)
+        assert len(server.received) == 1 and b"POST /api/v5/trade/order" in server.received[0]
+        stats = client.stats()
+        assert stats["attempts"] == 1 and stats["failures_by_code"] == {"http:dispatched": 1}
+
+
+def test_read_timeout_on_a_get_is_retried() -> None:
+    with HangServer() as server, _client(server.url, "fast", timeout=0.2) as client:
+        with pytest.raises(RequestStateError) as info:
+            client.request("GET", "/api/v5/public/time")
+        assert info.value.dispatched
+    assert len(server.received) == 3
+
+
+@pytest.mark.parametrize("kind", PATHS)
+def test_reset_after_reading_the_request_is_dispatched(kind: str) -> None:
+    with ResetServer() as server, _client(server.url, kind) as client:
+        with pytest.raises(RequestStateError) as info:
+            client.request("POST", "/api/v5/trade/cancel-order", {"instId": "X", "clOrdId": "z9"})
+    err = info.value
+    assert (err.stage, err.dispatched, err.cl_ord_ids) == ("http", True, ("z9",))
+    assert len(server.received) == 1
+
+
+def test_gate_timeout_and_closed_client_are_gate_stage_not_dispatched() -> None:
+    gate = RequestGateConfig(rate_limits=False, max_concurrent=1, wait_timeout=0.2)
+    server = HangServer()
+    client = _client(server.url, "fast", gate=gate, timeout=5.0, retry=RetryPolicy.none())
+    outcome: list[BaseException] = []
+
+    def occupy() -> None:
+        try:
+            client.request("GET", "/api/v5/public/time")
+        except BaseException as exc:  # noqa: BLE001 - recorded for the assertion below
+            outcome.append(exc)
+
+    holder = threading.Thread(target=occupy, name="okx-test-holder")
+    holder.start()
+    try:
+        assert server.got_request.wait(5)
+        with pytest.raises(RequestStateError) as info:
+            client.request("POST", "/api/v5/trade/order", ORDER)
+        assert (info.value.stage, info.value.dispatched) == ("gate", False)
+        assert info.value.cl_ord_ids == ("c1",)
+    finally:
+        server.close()  # the held request fails at once
+        holder.join(5)
+    assert outcome and isinstance(outcome[0], RequestStateError)
+    client.close()
+    client.close()  # idempotent
+    with pytest.raises(RequestStateError) as info:
+        client.request("GET", "/api/v5/public/time")
+    assert (info.value.stage, info.value.dispatched) == ("gate", False)
+
+
+@pytest.mark.parametrize("kind", PATHS)
+def test_server_sees_exact_signed_target_and_body(kind: str) -> None:
+    seen: list[tuple[str, str, dict[str, str], bytes]] = []
+
+    def verify(method: str, target: str, headers: dict[str, str], body: bytes) -> Any:
+        seen.append((method, target, headers, body))
+        ts = headers["OK-ACCESS-TIMESTAMP"]
+        good = sign(SECRET, prehash(ts, method, target, body.decode()))
+        if headers["OK-ACCESS-SIGN"] != good:
+            return 401, {}, ok_json(code="50113", msg="Invalid Sign")
+        return 200, {"x-request-id": "r-1"}, ok_json([{"sCode": "0"}])
+
+    with EchoServer(verify) as server, _client(server.url, kind, demo=True) as client:
+        client.request("GET", "/api/v5/trade/orders-pending", {"instId": "BTC-USD-SWAP",
+                                                              "ordType": "post_only,fok"})  # fmt: skip
+        client.request("POST", "/api/v5/trade/order", dict(ORDER, px=1.5))
+        client.request("POST", "/api/v5/trade/batch-orders", [ORDER, dict(ORDER, clOrdId="c2")])
+        assert server.connections == 1  # keep-alive
+    method, target, headers, body = seen[0]
+    assert target == "/api/v5/trade/orders-pending?instId=BTC-USD-SWAP&ordType=post_only,fok"
+    assert headers["x-simulated-trading"] == "1" and body == b""
+    assert seen[1][3] == (
+        b'{"instId":"BTC-USDT","tdMode":"cash","side":"buy","ordType":"limit",'
+        b'"px":1.5,"sz":"1","clOrdId":"c1"}'
+    )
+    assert seen[2][3].startswith(b'[{"instId"')
+
+
+def test_connection_closed_by_server_is_reopened_without_error() -> None:
+    def closing(method: str, target: str, headers: dict[str, str], body: bytes) -> Any:
+        return 200, {"Connection": "close"}, ok_json([{"ts": "1"}])
+
+    with EchoServer(closing) as server, _client(server.url, "fast") as client:
+        for _ in range(3):
+            client.request("POST", "/api/v5/trade/order", ORDER)
+        assert server.connections == 3 and client.stats()["failures"] == 0
+
+
+def test_gzip_responses_are_decoded_on_the_fast_path() -> None:
+    import gzip
+
+    def zipped(method: str, target: str, headers: dict[str, str], body: bytes) -> Any:
+        assert "gzip" in headers.get("Accept-Encoding", "")
+        return 200, {"Content-Encoding": "gzip"}, gzip.compress(ok_json([{"big": "x" * 1000}]))
+
+    with EchoServer(zipped) as server, _client(server.url, "fast") as client:
+        assert client.request("GET", "/api/v5/public/time")[0]["big"] == "x" * 1000
