@@ -225,6 +225,20 @@ class _Verdict:
     def add(self, status: str, reason: str) -> None:
         self.findings.append((status_value(status), reason))
 
+    def count(
+        self,
+        n: float,
+        degraded_at: int,
+        one: str,
+        many: str,
+        window_s: float,
+        down_at: int | None = None,
+    ) -> None:
+        """ "<n> <one|many> in <window>": degraded from ``degraded_at``, down from ``down_at``."""
+        if n >= degraded_at:
+            status = DOWN if down_at is not None and n >= down_at else DEGRADED
+            self.add(status, f"{_plural(n, one, many)} in {_secs(window_s)}")
+
     def health(self, component: str) -> Health:
         if not self.findings:
             return Health(component=component, status=OK)
@@ -257,9 +271,9 @@ def _num(value: Any) -> float | None:
     return float(value)
 
 
-def _plural(n: float, word: str, plural: str | None = None) -> str:
+def _plural(n: float, one: str, many: str) -> str:
     n_int = int(n)
-    return f"{n_int} " + (word if n_int == 1 else plural or word + "s")
+    return f"{n_int} " + (one if n_int == 1 else many)
 
 
 def _secs(value: float) -> str:
@@ -315,20 +329,31 @@ def evaluate_ws(
             v.add(
                 status, f"{kind} queue at {ratio * 100:.0f}% of capacity ({int(length)}/{int(cap)})"
             )
-    window = _secs(t.window_s)
-    reconnects = inc.get("reconnects", 0)
-    if reconnects >= t.reconnects_degraded:
-        status = DOWN if reconnects >= t.reconnects_down else DEGRADED
-        v.add(status, f"{_plural(reconnects, 'reconnect')} in {window}")
-    sub_errors = inc.get("subscribe_error", 0)
-    if sub_errors >= t.subscribe_errors_degraded:
-        v.add(DEGRADED, f"{_plural(sub_errors, 'subscribe error')} in {window}")
+    w = t.window_s
+    v.count(
+        inc.get("reconnects", 0),
+        t.reconnects_degraded,
+        "reconnect",
+        "reconnects",
+        w,
+        t.reconnects_down,
+    )
+    v.count(
+        inc.get("subscribe_error", 0),
+        t.subscribe_errors_degraded,
+        "subscribe error",
+        "subscribe errors",
+        w,
+    )
     dropped = inc.get("typed_dropped", 0) + inc.get("raw_dropped", 0)
-    if dropped >= t.dropped_degraded:
-        v.add(DEGRADED, f"{_plural(dropped, 'message')} dropped in {window}")
-    handler_errors = inc.get("handler_errors", 0)
-    if handler_errors >= t.handler_errors_degraded:
-        v.add(DEGRADED, f"{_plural(handler_errors, 'handler error')} in {window}")
+    v.count(dropped, t.dropped_degraded, "message dropped", "messages dropped", w)
+    v.count(
+        inc.get("handler_errors", 0),
+        t.handler_errors_degraded,
+        "handler error",
+        "handler errors",
+        w,
+    )
     return v.health(component)
 
 
@@ -356,9 +381,14 @@ def evaluate_gate(
                 v.add(DEGRADED, "account order bucket exhausted")
         if held > 0:
             v.add(DEGRADED, f"bucket {key} throttled (held {_secs(held)})")
-    timeouts = inc.get("timeouts", 0)
-    if timeouts >= thresholds.gate_timeouts_degraded:
-        v.add(DEGRADED, f"{_plural(timeouts, 'gate timeout')} in {_secs(thresholds.window_s)}")
+    t = thresholds
+    v.count(
+        inc.get("timeouts", 0),
+        t.gate_timeouts_degraded,
+        "gate timeout",
+        "gate timeouts",
+        t.window_s,
+    )
     return v.health(component)
 
 
@@ -418,9 +448,9 @@ def evaluate_rest(
     inc = increases or {}
     v = _Verdict()
     for counter, (one, many) in _REST_LABELS.items():
-        n = inc.get(counter, 0)
-        if n >= thresholds.rest_errors_degraded:
-            v.add(DEGRADED, f"{_plural(n, one, many)} in {_secs(thresholds.window_s)}")
+        v.count(
+            inc.get(counter, 0), thresholds.rest_errors_degraded, one, many, thresholds.window_s
+        )
     return v.health(component)
 
 
@@ -442,9 +472,8 @@ def evaluate_book(
         return v.health(component)
     if "ready" in stats and not stats.get("ready"):
         v.add(DEGRADED, "not ready (waiting for a snapshot)")
-    errors = inc.get("errors", 0)
-    if errors >= thresholds.book_errors_degraded:
-        v.add(DEGRADED, f"{_plural(errors, 'book error')} in {_secs(thresholds.window_s)}")
+    t = thresholds
+    v.count(inc.get("errors", 0), t.book_errors_degraded, "book error", "book errors", t.window_s)
     return v.health(component)
 
 
