@@ -32,7 +32,7 @@ import logging
 import random
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -51,7 +51,16 @@ from .envelope import interpret
 from .stats import RestStats
 from .transport import Transport, TransportError
 
-__all__ = ["RestCore", "Guard", "check_base_url", "API_PREFIX", "TIME_PATH"]
+__all__ = [
+    "RestCore",
+    "Guard",
+    "GuardRelease",
+    "run_guards",
+    "release_all",
+    "check_base_url",
+    "API_PREFIX",
+    "TIME_PATH",
+]
 
 _log = logging.getLogger("okx_sync.rest")
 
@@ -62,8 +71,44 @@ _METHODS = frozenset({"GET", "POST"})
 _BAD_PATH_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
 _SAFE_QUERY_CHARS = ",:-_.~"
 
-Guard = Callable[[Endpoint | None, Any], None]
-"""A pre-send check: ``guard(endpoint, params)``; raise to refuse the call."""
+GuardRelease = Callable[[], None]
+Guard = Callable[[Endpoint | None, Any], GuardRelease | None]
+"""A pre-send check: ``guard(endpoint, params)``; raise to refuse the call.
+
+It may return a ``release`` callable: it is called exactly once when the call
+it admitted has finished (answered, failed or refused later), so a guard can
+tell which admitted calls are still in flight (safe mode waits for them).
+"""
+
+
+def run_guards(
+    guards: Sequence[Guard], endpoint: Endpoint | None, params: Any
+) -> list[GuardRelease]:
+    """Run ``guards`` in order; return the ``release`` callables they returned.
+
+    When a guard raises, the releases already collected are called before the
+    exception propagates. Used by the REST core and by WS order entry.
+    Thread safety: runs on the calling thread; no okx_sync lock is held.
+    """
+    releases: list[GuardRelease] = []
+    try:
+        for guard in guards:
+            release = guard(endpoint, params)
+            if release is not None:
+                releases.append(release)
+    except BaseException:
+        release_all(releases)
+        raise
+    return releases
+
+
+def release_all(releases: Sequence[GuardRelease]) -> None:
+    """Call every guard release; one that raises is logged and the rest still run."""
+    for release in releases:
+        try:
+            release()
+        except Exception:  # noqa: BLE001 - a broken release must not hide the call's result
+            _log.exception("guard release failed")
 
 
 def check_base_url(url: str) -> str:
@@ -312,7 +357,9 @@ class RestCore:
         """Run ``fn(endpoint, params)`` before the gate on every call; it may raise to refuse.
 
         ``endpoint`` is None for paths not in the registry. Guards run in the
-        order added, on the calling thread, with no okx_sync lock held.
+        order added, on the calling thread, with no okx_sync lock held. When
+        ``fn`` returns a callable, it is called once after the call finished
+        (see :data:`Guard`).
         """
         with self._guard_lock:
             self._guards = (*self._guards, fn)
@@ -426,8 +473,14 @@ class RestCore:
         return call
 
     def _run(self, call: _Call, timeout: float | None, *, allow_resync: bool = True) -> _Result:
-        for guard in self._guards:
-            guard(call.endpoint, call.params)
+        releases = run_guards(self._guards, call.endpoint, call.params)
+        try:
+            return self._run_admitted(call, timeout, allow_resync)
+        finally:
+            if releases:
+                release_all(releases)
+
+    def _run_admitted(self, call: _Call, timeout: float | None, allow_resync: bool) -> _Result:
         if call.endpoint is not None and call.endpoint.counts_account_orders:
             self._refresh_account_limit()
         policy = self._retry

@@ -45,6 +45,7 @@ from ..errors import (
 )
 from ..models.order import OrderAck
 from ..models.ws import push_parser
+from ..rest.client import Guard, release_all, run_guards
 from ..rest.endpoints import registry
 from ..rest.params import build_params
 from .connection import (
@@ -360,6 +361,7 @@ class WSClient:
         self._reconnect_handlers: tuple[Callable[[], Any], ...] = ()
         self._push_listeners: tuple[Callable[[dict[str, Any]], Any], ...] = ()
         self._desired: dict[ArgKey, dict[str, Any]] = {}
+        self._guards: tuple[Guard, ...] = ()  # order-entry guards (safe mode); replaced
 
         prefix = f"okx-ws-{self.name}"
         self._typed = DispatchPath(
@@ -1270,6 +1272,26 @@ class WSClient:
             return [dict(a) for a in self._desired.values()]
 
     # ------------------------------------------------------------------ order entry
+    def add_guard(self, fn: Guard) -> None:
+        """Run ``fn(endpoint, params)`` before every WS order-entry request; it may raise to refuse.
+
+        Same contract as ``RestCore.add_guard`` (:data:`okx_sync.rest.client.Guard`):
+        ``endpoint`` is the REST registry endpoint of the same action
+        (``POST /api/v5/trade/order`` for op ``order`` ...), ``params`` its OKX
+        params (a list for batches); a returned callable is called once when
+        the request has finished. Runs before the request gate, on the calling
+        thread, with no okx_sync lock held; what it raises reaches the caller
+        and nothing is sent. ``client.enter_safe_mode`` refuses WS
+        place/amend through this hook. Thread-safe.
+        """
+        with self._lock:
+            self._guards = (*self._guards, fn)
+
+    def remove_guard(self, fn: Guard) -> None:
+        """Remove a guard added with ``add_guard`` (no error when absent). Thread-safe."""
+        with self._lock:
+            self._guards = tuple(g for g in self._guards if g is not fn)
+
     def place_order(
         self, *, timeout: float | None = None, exp_time: int | None = None, **params: Any
     ) -> OrderAck:
@@ -1377,18 +1399,23 @@ class WSClient:
         limit = self._order_timeout if timeout is None else timeout
         deadline = self._clock.monotonic() + limit
         gate_params = built if batch else items[0]
-        permit = (
-            self._gate.acquire(endpoint, gate_params, timeout=limit, concurrency=False)
-            if self._gate is not None
-            else None
-        )
+        releases = run_guards(self._guards, endpoint, gate_params)
         try:
-            return self._send_order(
-                op, endpoint, gate_params, wire, cl_ord_ids, exp_time, deadline, limit
+            permit = (
+                self._gate.acquire(endpoint, gate_params, timeout=limit, concurrency=False)
+                if self._gate is not None
+                else None
             )
+            try:
+                return self._send_order(
+                    op, endpoint, gate_params, wire, cl_ord_ids, exp_time, deadline, limit
+                )
+            finally:
+                if permit is not None:
+                    permit.release()
         finally:
-            if permit is not None:
-                permit.release()
+            if releases:
+                release_all(releases)
 
     def _send_order(
         self,
