@@ -34,6 +34,7 @@ from typing import Any
 import requests
 import requests.adapters
 import requests.exceptions
+import requests.utils
 import urllib3.exceptions
 from requests.utils import select_proxy
 
@@ -165,7 +166,10 @@ class Transport:
         self._proxied = bool(select_proxy(self._base_url, settings.get("proxies") or {}))
         self._verify = settings.get("verify", True)
         self._cert = settings.get("cert")
-        self._session_headers = dict(session.headers)
+        # Session headers the caller set (requests' own defaults are left out:
+        # the REST core sets User-Agent/Accept, HTTP/1.1 keeps connections alive).
+        defaults = requests.utils.default_headers()
+        self._session_headers = {k: v for k, v in session.headers.items() if defaults.get(k) != v}
         self._pool: Any = None
         self._pool_adapter: Any = None
         self._closed = False
