@@ -8,10 +8,16 @@ one ``RequestGate`` exactly as the REST core does (acquire -> send -> release
 limit, the achieved steady rate, the ratio and the number of 429s. Target:
 ratio >= 0.8 and zero 429s for every rule.
 
-Then a storm: the server answers every request with 429 for 5 s while 16
-threads keep calling four buckets; it prints, per bucket, how many 429s
-reached the caller before the gate slowed down (target <= 1), how many
-probes got 429 while the storm lasted, and the rate before and after.
+Baseline, side by side on the same server: a classic token bucket (burst =
+capacity, same long-run rate, as in go-okx) for a few rules.
+
+Then a storm, through the real ``okx_sync.Client`` with retries off: the server
+answers every request with 429 for 5 s while 16 threads keep calling four
+buckets; it prints, per bucket, how many 429s reached the caller before the
+gate slowed down (calls admitted before the gate observed the bucket's first
+429, i.e. already in flight; target <= 1), all 429s the callers saw during
+the storm (those plus one probe after each hold), and the rate before and
+after.
 
 Usage: python benchmarks/gate_precision.py [--seconds 10] [--threads 16]
        [--rules IP,UID,...] [--jitter 0.005] [--no-storm]
@@ -32,9 +38,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from limit_server import Arrival, GateDriver, LimitServer, Outcome, hammer, window_max  # noqa: E402
+from limit_server import Arrival, GateDriver, LimitServer, hammer, window_max  # noqa: E402
 
-from okx_sync.errors import RequestStateError  # noqa: E402
+from okx_sync import Client, RetryPolicy  # noqa: E402
+from okx_sync.errors import APIError, RequestStateError  # noqa: E402
 from okx_sync.gate import RequestGate, RequestGateConfig, plan_charges  # noqa: E402
 from okx_sync.rest.endpoints import Endpoint, registry  # noqa: E402
 
@@ -300,34 +307,63 @@ def _probe_spans(scenario: Scenario) -> list[dict[str, Any]]:
 
 
 def run_storm(threads: int, jitter: float, storm_s: float = 5.0) -> list[dict[str, Any]]:
-    ticker = _ep("GET", "/api/v5/market/ticker")
-    balance = _ep("GET", "/api/v5/account/balance")
-    place = _ep("POST", "/api/v5/trade/order")
-    kinds: list[Call] = [
-        (ticker, {"instId": "BTC-USDT"}),
-        (balance, {}),
-        (place, {"instId": "BTC-USDT"}),
-        (place, {"instId": "ETH-USDT"}),
+    """16 threads call four buckets through the real ``Client`` (no retries, so every 429
+    reaches the caller); the server answers 429/50011 to everything for ``storm_s``."""
+    order = {"tdMode": "cash", "side": "buy", "ordType": "limit", "px": "1", "sz": "1"}
+    kinds: list[tuple[str, str, dict[str, Any] | None, int, str | None]] = [
+        ("GET", "/api/v5/market/ticker", {"instId": "BTC-USDT"}, 20, None),
+        ("GET", "/api/v5/account/balance", None, 10, None),
+        ("POST", "/api/v5/trade/order", {"instId": "BTC-USDT", **order}, 60, "BTC-USDT"),
+        ("POST", "/api/v5/trade/order", {"instId": "ETH-USDT", **order}, 60, "ETH-USDT"),
     ]
     before_s, after_s = 4.0, 12.0
-    outcomes: list[tuple[int, Outcome]] = []
+    penalised_at: dict[str, float] = {}  # bucket -> when the gate first observed a 429
+    caller_429: dict[int, list[float]] = {}  # kind -> admission times of calls that got 429
     lock = threading.Lock()
+    local = threading.local()
     with LimitServer(arrival_jitter_s=jitter) as server:
-        gate = RequestGate(RequestGateConfig())
-        driver = GateDriver(gate, server.url)
+        client = Client(
+            "bench-api-key-01",
+            "bench-secret",
+            "bench-pass",
+            base_url=server.url,
+            retry=RetryPolicy.none(),
+        )
+        client.request("GET", "/api/v5/trade/account-rate-limit")  # loaded before the run
+        # Instrumentation only: note each call's admission time and the gate's first 429.
+        gate = client._gate
+        acquire, observe = gate.acquire, gate.observe
 
+        def timed_acquire(*args: Any, **kwargs: Any) -> Any:
+            permit = acquire(*args, **kwargs)
+            local.admitted_at = permit.admitted_at
+            return permit
+
+        def noted_observe(endpoint: Any, params: Any = None, **kwargs: Any) -> None:
+            if kwargs.get("http_status") == 429:
+                key = f"{endpoint.path} {(params or {}).get('instId', '')}"
+                with lock:
+                    penalised_at.setdefault(key, time.monotonic())
+            observe(endpoint, params, **kwargs)
+
+        gate.acquire = timed_acquire  # type: ignore[method-assign]
+        gate.observe = noted_observe  # type: ignore[method-assign]
         stop = threading.Event()
 
         def call(thread: int, i: int) -> None:
             kind = thread % len(kinds)
+            method, path, params, _limit, _inst = kinds[kind]
             try:
-                outcome = driver.send(*kinds[kind])
+                client.request(method, path, params)
             except RequestStateError:
                 if stop.is_set():
                     return
                 raise
-            with lock:
-                outcomes.append((kind, outcome))
+            except APIError as exc:
+                if exc.http_status != 429:
+                    raise
+                with lock:
+                    caller_429.setdefault(kind, []).append(local.admitted_at)
 
         timer = threading.Timer(before_s, server.throttle, args=(storm_s,))
         timer.name = "okx-bench-storm"
@@ -338,34 +374,38 @@ def run_storm(threads: int, jitter: float, storm_s: float = 5.0) -> list[dict[st
             threads=threads,
             duration_s=before_s + storm_s + after_s,
             stop=stop,
-            on_stop=gate.close,
+            on_stop=client.close,
         )
-        assert not errors, errors[:3]
         timer.join()
-        storm_start, storm_end = start + before_s, start + before_s + storm_s
-        rows = []
-        for kind, (endpoint, params) in enumerate(kinds):
-            mine = [o for k, o in outcomes if k == kind]
-            hits = [o for o in mine if o.http_status == 429]
-            first_penalty = min((o.observed_at for o in hits), default=float("inf"))
-            before = [o for o in hits if o.permit.admitted_at < first_penalty]
-            limit = endpoint.limit / (endpoint.window_s or 1)
+        assert not errors, errors[:3]
+    storm_start, storm_end = start + before_s, start + before_s + storm_s
+    rows = []
+    for kind, (method, path, params, limit, inst) in enumerate(kinds):
 
-            def rate(lo: float, hi: float, mine: list[Outcome] = mine) -> float:
-                n = sum(1 for o in mine if lo <= o.permit.admitted_at < hi and o.http_status == 200)
-                return n / (hi - lo)
+        def mine(a: Arrival, path: str = path, inst: str | None = inst) -> bool:
+            return a.path == path and (inst is None or a.items[0].get("instId") == inst)
 
-            rows.append(
-                {
-                    "bucket": f"{endpoint.method} {endpoint.path} {params or ''}",
-                    "published": limit,
-                    "before_slowdown": len(before),
-                    "storm_429": len(hits),
-                    "rate_before": rate(start + 1, storm_start) / limit,
-                    "rate_after_0_5": rate(storm_end, storm_end + 5) / limit,
-                    "rate_after_7_12": rate(storm_end + 7, storm_end + after_s) / limit,
-                }
-            )
+        arrivals = [a for a in server.arrivals if mine(a)]
+        cutoff = penalised_at.get(f"{path} {(params or {}).get('instId', '')}", float("inf"))
+        admitted_429 = caller_429.get(kind, [])
+        published = limit / 2.0
+
+        def rate(
+            lo: float, hi: float, arrivals: list[Arrival] = arrivals, published: float = published
+        ) -> float:
+            ok = sum(1 for a in arrivals if lo <= a.t < hi and a.code == "0")
+            return ok / (hi - lo) / published
+
+        rows.append(
+            {
+                "bucket": f"{method} {path} {inst or ''}".rstrip(),
+                "before_slowdown": sum(1 for t in admitted_429 if t < cutoff),
+                "caller_429": len(admitted_429),
+                "rate_before": rate(start + 1, storm_start),
+                "rate_after_0_5": rate(storm_end, storm_end + 5),
+                "rate_after_7_12": rate(storm_end + 7, storm_end + after_s),
+            }
+        )
     return rows
 
 
@@ -439,15 +479,18 @@ def main(argv: list[str] | None = None) -> int:
                 )
     if not args.no_storm:
         print()
-        print("storm: every request answered 429/50011 for 5 s (rates relative to published)")
         print(
-            f"{'bucket':62} {'429 before slow-down':>20} {'429 in storm':>12} "
+            "storm (through okx_sync.Client, no retries): every request answered 429/50011 "
+            "for 5 s; rates relative to the published limit"
+        )
+        print(
+            f"{'bucket':40} {'429 before slow-down':>20} {'429s in storm':>13} "
             f"{'before':>7} {'after 0-5s':>10} {'after 7-12s':>11}"
         )
         for row in run_storm(args.threads, args.jitter):
             failures += row["before_slowdown"] > 1
             print(
-                f"{row['bucket']:62} {row['before_slowdown']:20d} {row['storm_429']:12d} "
+                f"{row['bucket']:40} {row['before_slowdown']:20d} {row['caller_429']:13d} "
                 f"{row['rate_before']:7.3f} {row['rate_after_0_5']:10.3f} "
                 f"{row['rate_after_7_12']:11.3f}"
             )

@@ -1,0 +1,159 @@
+"""The request gate through the real ``okx_sync.Client`` over sockets.
+
+The server (``tests/limit_server.py``) enforces OKX's limits per rule over a
+sliding window of arrival times and answers 429/50011 (or 50061) beyond them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+
+import pytest
+from limit_server import LimitServer, hammer, window_max
+
+from okx_sync import Client, RequestGateConfig, RequestStateError, RetryPolicy
+from okx_sync.errors import APIError
+
+ORDER = {
+    "tdMode": "cash",
+    "side": "buy",
+    "ordType": "limit",
+    "px": "100",
+    "sz": "1",
+}
+ACC_PATH = "/api/v5/trade/account-rate-limit"
+
+
+def make_client(server: LimitServer, **gate: object) -> Client:
+    return Client(
+        "test-api-key-0001",
+        "test-secret",
+        "test-passphrase",
+        base_url=server.url,
+        gate=RequestGateConfig(**gate),  # type: ignore[arg-type]
+        retry=RetryPolicy.none(),
+    )
+
+
+def user_reads_account_limit(client: Client) -> int:
+    """The user's own ``client.trade.get_account_rate_limit()``; returns accRateLimit."""
+    return client.trade.get_account_rate_limit().acc_rate_limit
+
+
+@pytest.mark.timeout(60)
+def test_client_sixteen_threads_three_endpoint_kinds_zero_429() -> None:
+    calls = [
+        ("GET", "/api/v5/market/ticker", {"instId": "BTC-USDT"}),  # IP, 20 / 2 s
+        ("GET", "/api/v5/account/balance", None),  # UID, 10 / 2 s
+        ("POST", "/api/v5/trade/order", {"instId": "BTC-USDT", **ORDER}),  # UID+instId, 60 / 2 s
+        ("POST", "/api/v5/trade/order", {"instId": "ETH-USDT", **ORDER}),
+    ]
+    failures: list[BaseException] = []
+    lock = threading.Lock()
+    with LimitServer(arrival_jitter_s=0.003) as server:
+        client = make_client(server)
+        stop = threading.Event()
+
+        def call(thread: int, i: int) -> None:
+            method, path, params = calls[(thread + i) % len(calls)]
+            try:
+                client.request(method, path, params)
+            except RequestStateError:
+                if stop.is_set():  # the client was closed to end the run
+                    return
+                raise
+            except APIError as exc:
+                with lock:
+                    failures.append(exc)
+
+        errors = hammer(call, threads=16, duration_s=3.0, stop=stop, on_stop=client.close)
+        stats = client.gate_stats()
+    assert errors == [] and failures == []
+    assert server.total_rejected() == 0
+    peaks = {}
+    for name, path, inst, limit in [
+        ("ticker", "/api/v5/market/ticker", None, 20),
+        ("balance", "/api/v5/account/balance", None, 10),
+        ("place BTC", "/api/v5/trade/order", "BTC-USDT", 60),
+        ("place ETH", "/api/v5/trade/order", "ETH-USDT", 60),
+    ]:
+        events = [
+            (a.t, 1)
+            for a in server.accepted(lambda a, p=path: a.path == p)
+            if inst is None or a.items[0].get("instId") == inst
+        ]
+        peaks[name] = window_max(events, 2.0)
+        assert 0 < peaks[name] <= limit, (name, peaks)
+    assert peaks["balance"] == 9  # saturated at 0.9 x 10 per window
+    json.dumps(stats)
+    keys = {b["key"] for b in stats["buckets"]}
+    assert {
+        "GET /api/v5/market/ticker [IP]",
+        "GET /api/v5/account/balance [UID]",
+        "POST /api/v5/trade/order [UID+instId=BTC-USDT]",
+        "POST /api/v5/trade/order [UID+instId=ETH-USDT]",
+        "account orders [UID]",
+    } <= keys
+    assert all(b["penalties"] == 0 for b in stats["buckets"])
+
+
+def test_client_loads_account_limit_before_first_order_and_on_user_call() -> None:
+    with LimitServer(account_limit=2000) as server:
+        client = make_client(server)
+        try:
+            client.request("POST", "/api/v5/trade/order", {"instId": "BTC-USDT", **ORDER})
+            paths = [a.path for a in server.arrivals]
+            assert paths == [ACC_PATH, "/api/v5/trade/order"]  # loaded before the first order
+            acc = client.gate_stats()["account_order_limit"]
+            assert (acc["limit"], acc["source"]) == (2000, "account-rate-limit")
+            # the user's own call updates the account bucket too
+            server.limiter.account_order_limit = server.account_limit = 1500
+            assert user_reads_account_limit(client) == 1500
+            bucket = [b for b in client.gate_stats()["buckets"] if b["kind"] == "account"][0]
+            assert (bucket["limit"], bucket["capacity"]) == (1500, 1350)
+            # ... and so does a raw call of the same endpoint
+            server.limiter.account_order_limit = server.account_limit = 1750
+            assert client.request("GET", ACC_PATH)[0]["accRateLimit"] == "1750"
+            assert client.gate_stats()["account_order_limit"]["limit"] == 1750
+            # more orders do not reload it (loaded less than refresh_account_limit_s ago)
+            for _ in range(5):
+                client.request("POST", "/api/v5/trade/order", {"instId": "ETH-USDT", **ORDER})
+            assert [a.path for a in server.arrivals].count(ACC_PATH) == 3
+        finally:
+            client.close()
+
+
+def test_client_keeps_default_limit_and_trades_when_the_load_fails(caplog) -> None:
+    with LimitServer(account_limit=3000) as server:
+        server.fail_account_rate_limit = True
+        client = make_client(server)
+        try:
+            with caplog.at_level(logging.WARNING, logger="okx_sync"):
+                for _ in range(10):
+                    client.request("POST", "/api/v5/trade/order", {"instId": "BTC-USDT", **ORDER})
+            assert any("account order limit load failed" in r.getMessage() for r in caplog.records)
+            paths = [a.path for a in server.arrivals]
+            assert paths.count("/api/v5/trade/order") == 10  # trading went on
+            assert paths.count(ACC_PATH) == 1  # one attempt, then backoff: no re-try per order
+            acc = client.gate_stats()["account_order_limit"]
+            assert (acc["limit"], acc["source"], acc["load_failures"]) == (1000, "default", 1)
+        finally:
+            client.close()
+
+
+def test_client_gate_timeout_sends_nothing() -> None:
+    with LimitServer() as server:
+        client = make_client(server, wait_timeout=0.3, burst_fraction=1.0)
+        try:
+            for _ in range(9):
+                client.request("GET", "/api/v5/account/balance")
+            with pytest.raises(RequestStateError) as info:
+                client.request("GET", "/api/v5/account/balance")
+            assert (info.value.stage, info.value.dispatched) == ("gate", False)
+            assert len(server.arrivals) == 9  # the refused call never reached the server
+            bucket = [b for b in client.gate_stats()["buckets"] if "balance" in b["key"]][0]
+            assert bucket["timeouts"] == 1
+        finally:
+            client.close()
