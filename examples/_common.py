@@ -1,0 +1,99 @@
+"""What every example shares: ``--live``/``--demo``/``--seconds`` and where the Client comes from.
+
+By default an example starts the embedded simulator (:mod:`okx_sync.sim`) in its
+own process and trades against it, so it runs anywhere, offline, in seconds.
+``--live`` builds the Client from the environment instead
+(``OKX_API_KEY``, ``OKX_SECRET_KEY``, ``OKX_PASSPHRASE``; ``OKX_BASE_URL``
+optional); ``--live --demo`` adds OKX's demo-trading header
+(``x-simulated-trading: 1``; demo keys only work with it).
+
+Only public API is used here: :class:`okx_sync.Client` and
+:class:`okx_sync.sim.Simulator`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import okx_sync
+from okx_sync.sim import Simulator
+
+__all__ = ["parser", "connect", "Venue"]
+
+_CREDENTIAL_VARS = ("OKX_API_KEY", "OKX_SECRET_KEY", "OKX_PASSPHRASE")
+
+
+def parser(description: str, *, seconds: float = 3.0) -> argparse.ArgumentParser:
+    """An ``ArgumentParser`` with the options every example takes."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument(
+        "--live",
+        action="store_true",
+        help="use OKX with OKX_API_KEY / OKX_SECRET_KEY / OKX_PASSPHRASE from the environment",
+    )
+    p.add_argument(
+        "--demo", action="store_true", help="with --live: OKX demo trading (demo API keys)"
+    )
+    p.add_argument("--inst-id", default="BTC-USDT", help="instrument (default BTC-USDT)")
+    p.add_argument(
+        "--seconds", type=float, default=seconds, help=f"how long to run (default {seconds:g})"
+    )
+    p.add_argument("--seed", type=int, default=7, help="simulator seed (ignored with --live)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log okx_sync at INFO")
+    return p
+
+
+class Venue:
+    """Where an example trades: ``client`` always; ``sim`` only without ``--live``.
+
+    Examples use ``sim`` for things only a simulator can do (inject a fault to
+    show the recovery); they skip those steps when it is None.
+    """
+
+    def __init__(self, client: okx_sync.Client, sim: Simulator | None) -> None:
+        self.client = client
+        self.sim = sim
+
+    @property
+    def name(self) -> str:
+        """``simulator``, ``OKX demo`` or ``OKX live`` (for the example's output)."""
+        if self.sim is not None:
+            return "simulator"
+        return "OKX demo" if self.client.demo else "OKX live"
+
+
+@contextlib.contextmanager
+def connect(args: argparse.Namespace, **client_options: Any) -> Iterator[Venue]:
+    """Start the simulator (default) or read credentials from the environment (``--live``).
+
+    Yields a :class:`Venue`; closes the client (and the simulator) on exit.
+    ``client_options`` go to ``Client``. Exits with status 2 and a message
+    when ``--live`` lacks credentials.
+    """
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    if args.demo and not args.live:
+        sys.exit("--demo goes with --live (without --live the simulator is used)")
+    if args.live:
+        if args.demo:
+            client_options.setdefault("demo", True)
+        missing = [k for k in _CREDENTIAL_VARS if not os.environ.get(k)]
+        if missing:
+            sys.exit(f"--live needs {', '.join(missing)} in the environment")
+        with okx_sync.Client.from_env(**client_options) as client:
+            client.sync_time()
+            print(f"venue: {Venue(client, None).name} at {client.base_url}", flush=True)
+            yield Venue(client, None)
+        return
+    with Simulator(seed=args.seed) as sim, sim.client(**client_options) as client:
+        # The control URL lets another process (a test, a drill) inspect this simulator.
+        print(f"venue: simulator rest={sim.rest_url} control={sim.control_url}", flush=True)
+        yield Venue(client, sim)

@@ -1,0 +1,140 @@
+"""Every non-GUI example runs against the embedded simulator, ends by itself, says what it did.
+
+Each example is a subprocess (``python examples/NAME.py`` with its defaults, i.e. the
+simulator). They run a few at a time in the background from the first test on, so the
+module costs about the time of the slowest few, not the sum. Each test checks the
+exit code, that nothing went to stderr unexpectedly, and the lines the example must
+print (regular expressions, in order).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+RUN_TIMEOUT = 45.0  # s; an example runs a few seconds, this only bounds a hang
+
+# example -> (extra args, regular expressions its stdout must match, in this order)
+EXPECTED: dict[str, tuple[list[str], list[str]]] = {
+    "quickstart_rest": (
+        [],
+        [
+            r"^venue: simulator rest=http://127\.0\.0\.1:\d+ control=http://127\.0\.0\.1:\d+$",
+            r"^ticker BTC-USDT: last=\d+(\.\d+)? bid=\d+(\.\d+)? ask=\d+(\.\d+)?$",
+            r"^  ask +\d",
+            r"^  bid +\d",
+            r"^instrument BTC-USDT: tick=0\.1 lot=0\.00000001 min=0\.00001$",
+            r"^balance USDT: available 100000$",
+            r"^placed ordId=\d+ clOrdId=qs[0-9a-z]+ px=\d+(\.\d)? sz=0\.00001$",
+            r"^order state: live$",
+            r"^cancelled: state=canceled$",
+            r"^REST stats: \d+ requests on simulator$",
+        ],
+    ),
+}
+
+
+def _run(
+    name: str, args: list[str], extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OKX_")}
+    env.update(extra_env or {})  # the default run must not need (or touch) real credentials
+    env["PYTHONUNBUFFERED"] = "1"
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / f"{name}.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        env=env,
+        cwd=EXAMPLES.parent,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def runs():
+    """Start every example at once (2 at a time: the machine has 2 cores); tests collect."""
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="examples") as pool:
+        futures: dict[str, Future[subprocess.CompletedProcess[str]]] = {
+            name: pool.submit(_run, name, args) for name, (args, _) in EXPECTED.items()
+        }
+        yield futures
+
+
+def assert_lines_in_order(stdout: str, patterns: list[str]) -> None:
+    lines = stdout.splitlines()
+    at = 0
+    for pattern in patterns:
+        rx = re.compile(pattern)
+        for i in range(at, len(lines)):
+            if rx.search(lines[i]):
+                at = i + 1
+                break
+        else:
+            raise AssertionError(f"no line after line {at} matches {pattern!r}:\n{stdout}")
+
+
+def test_every_example_is_covered():
+    on_disk = {p.stem for p in EXAMPLES.glob("*.py") if not p.stem.startswith("_")}
+    assert on_disk - {"gui_order_book"} == set(EXPECTED)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_example_runs_against_the_simulator(runs, name):
+    result = runs[name].result(timeout=RUN_TIMEOUT * len(EXPECTED))
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    assert "Traceback" not in result.stderr, result.stderr
+    assert_lines_in_order(result.stdout, EXPECTED[name][1])
+
+
+def test_demo_needs_live():
+    result = _run("quickstart_rest", ["--demo"])
+    assert result.returncode != 0
+    assert "--demo goes with --live" in result.stderr
+
+
+def test_live_without_credentials_says_what_is_missing():
+    result = _run("quickstart_rest", ["--live"])
+    assert result.returncode != 0
+    assert "OKX_API_KEY, OKX_SECRET_KEY, OKX_PASSPHRASE" in result.stderr
+
+
+@pytest.mark.parametrize("demo", [False, True], ids=["live", "demo"])
+def test_live_flag_uses_the_environment(demo):
+    """``--live`` (``--demo``) reads OKX_* from the environment: point them at a simulator
+    standing in for OKX, so the same example talks to "OKX" through the live path."""
+    from okx_sync.sim import Simulator
+
+    with Simulator(seed=3) as sim:
+        creds = sim.credentials.demo if demo else sim.credentials.live
+        env = {
+            "OKX_API_KEY": creds.api_key,
+            "OKX_SECRET_KEY": creds.secret_key,
+            "OKX_PASSPHRASE": creds.passphrase,
+            "OKX_BASE_URL": sim.rest_url,
+        }
+        args = ["--live", "--demo"] if demo else ["--live"]
+        result = _run("quickstart_rest", args, env)
+        assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+        venue = "OKX demo" if demo else "OKX live"
+        assert_lines_in_order(
+            result.stdout,
+            [
+                rf"^venue: {venue} at {re.escape(sim.rest_url)}$",
+                r"^placed ordId=\d+",
+                r"^cancelled: state=canceled$",
+                rf"^REST stats: \d+ requests on {venue}$",
+            ],
+        )
+        # The simulator saw the order on the account of the key used.
+        uid = sim.credentials.demo_uid if demo else sim.credentials.live_uid
+        orders = [o for o in sim.exchange.orders.values() if o.uid == uid]
+        assert [o.state for o in orders] == ["canceled"]
