@@ -221,10 +221,22 @@ class Client(RestAPI):
             return list(self._live_ws.values())
 
     def managed_books(self) -> list[Any]:
-        """The managed order books this client built that are still referenced, oldest first.
-        Thread-safe."""
+        """The open managed order books of this client's live WS clients (and any
+        registered with ``_register_managed_book``), oldest first; closed books are
+        left out. Thread-safe."""
         with self._live_lock:
-            return list(self._live_books.values())
+            books = list(self._live_books.values())
+        for ws in self.ws_clients():
+            listed = getattr(ws, "managed_books", None)
+            if callable(listed):
+                books.extend(listed())
+        seen: set[int] = set()
+        out = []
+        for book in books:
+            if id(book) not in seen and not getattr(book, "closed", False):
+                seen.add(id(book))
+                out.append(book)
+        return out
 
     def health(self) -> Health:
         """The client's health now: ``ok`` / ``degraded`` / ``down`` with the reasons.
