@@ -57,6 +57,7 @@ from .connection import (
     PushMode,
 )
 from .dispatch import DispatchConfig, DispatchPath, SubmitResult
+from .managed_book import BookRouter, ManagedOrderBook
 from .protocol import (
     LOGIN_FATAL_CLOSE_CODES,
     NOTICE_RECONNECT_CODE,
@@ -393,6 +394,7 @@ class WSClient:
         self._handoffs = 0
         self._messages = 0
         self._bytes = 0
+        self._books = BookRouter(self)  # managed order books (ws/managed_book.py)
 
     def __repr__(self) -> str:
         return f"WSClient(name={self.name!r}, url={self.url!r}, login={self._login})"
@@ -1493,6 +1495,67 @@ class WSClient:
         if code in ("1", "2"):
             raise OrderError(code, msg, items=acks, method="WS", path=op, data=data)
         raise APIError(code, msg, method="WS", path=op, data=data)
+
+    # ------------------------------------------------------------------ managed order books
+    # The logic lives in ws/managed_book.py; these are its entry points and hooks.
+    def order_book(self, inst_id: str, channel: str = "books", **options: Any) -> ManagedOrderBook:
+        """A ``ManagedOrderBook`` of ``inst_id`` on ``channel`` that keeps itself in sync.
+
+        Subscribes at once (or on ``start()``); feeds its store inline on the
+        reader; on a gap / checksum error resets and resubscribes; after a
+        reconnect waits for the new snapshot. ``options``: the keyword options
+        of ``ManagedOrderBook`` (``policy``, ``callbacks``, ``rest_check``,
+        ``rest_tolerance``, ``verify_sequence``, ``verify_checksum``). Raises
+        ``ValidationError`` for a bad channel, inst_id or option, or when this
+        client already manages that book. Close it with ``book.close()``.
+        """
+        options.setdefault("clock", self._clock)
+        return ManagedOrderBook(self, inst_id, channel, **options)
+
+    def managed_books(self) -> list[ManagedOrderBook]:
+        """The open managed order books of this client, oldest first."""
+        return self._books.books()
+
+    def add_book_listener(self, fn: Callable[[ManagedOrderBook], Any]) -> None:
+        """Internal hook (used by ``Client``'s WS factories): call ``fn(book)`` for every
+        managed book opened on this client from now on. Its exceptions are reported."""
+        self._books.add_listener(fn)
+
+    def resubscribe_nowait(self, args: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> bool:
+        """Internal hook (used by ``ManagedOrderBook``): send unsubscribe then subscribe for
+        ``args`` without waiting (safe on the reader thread), keeping them desired.
+
+        Returns False when not connected (the next connect subscribes the
+        desired set). Acks and refusals are handled like ``subscribe``'s.
+        Raises ``ValidationError`` for bad args, ``WSError`` when the
+        connection's hourly ops budget is used up.
+        """
+        norm = normalize_args(args)
+        with self._lock:
+            for arg in norm:
+                self._desired.setdefault(arg_key(arg), arg)
+        manager = self._manager
+        conn = manager.current if manager is not None else None
+        if conn is None:
+            return False
+        try:
+            self._send_sub_frames(conn, "unsubscribe", norm, background=True)
+            self._send_sub_frames(conn, "subscribe", norm, background=True)
+        except WSClosedError:
+            return False  # the reconnect resubscribes the desired set
+        return True
+
+    def report_error(self, exc: BaseException, *, handler: str | None = None) -> None:
+        """Internal hook (used by ``ManagedOrderBook``): pass ``exc`` to the error handlers.
+
+        With ``handler`` (the name of a user callback that raised) it is also
+        logged and counted in ``handler_errors``. Does not change
+        ``last_error``. Never raises.
+        """
+        if handler is not None:
+            self._handler_error(exc, handler)
+        else:
+            self._emit_error(exc, record=False)
 
     # ------------------------------------------------------------------ stats
     def stats(self) -> WSStats:
