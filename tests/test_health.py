@@ -13,6 +13,7 @@ from okx_sync.ops.health import (
     HealthMonitor,
     HealthThresholds,
     as_stats_dict,
+    book_counters,
     combine,
     evaluate_book,
     evaluate_gate,
@@ -272,4 +273,30 @@ def test_format_health_for_the_terminal() -> None:
     ]
     assert format_health(combine("client", parts)) == (
         "client: degraded\n  gate: ok\n  ws public: degraded - no message for 30 s; 1 reconnect in 60 s"
+    )
+
+
+def test_managed_book_rules() -> None:
+    stats = {
+        "ready": True,
+        "in_sync": True,
+        "closed": False,
+        "errors": {"sequence": 1, "checksum": 1},
+        "callback_errors": 0,
+        "rest_check": {"enabled": True, "checked": 4, "mismatches": 0, "errors": 0},
+    }
+    assert book_counters(stats) == {"errors": 2.0, "callback_errors": 0.0, "mismatches": 0.0}
+    assert evaluate_book(stats, thresholds=T).ok
+    h = evaluate_book(
+        {**stats, "in_sync": False, "ready": False, "last_error": "seq gap"}, thresholds=T
+    )
+    assert (h.status, h.reason) == (DEGRADED, "out of sync (last error: seq gap)")
+    h = evaluate_book(stats, thresholds=T, increases={"callback_errors": 2, "mismatches": 1})
+    assert h.reasons == ("2 callback errors in 60 s", "1 REST cross-check mismatch in 60 s")
+    assert evaluate_book({**stats, "closed": True}, thresholds=T).status == DOWN
+    mon = HealthMonitor()
+    assert mon.evaluate(now=0.0, books=[("book books:BTC-USDT", stats)]).ok
+    later = {**stats, "rest_check": {"mismatches": 1}}
+    assert mon.evaluate(now=1.0, books=[("book books:BTC-USDT", later)]).reason == (
+        "book books:BTC-USDT: 1 REST cross-check mismatch in 60 s"
     )

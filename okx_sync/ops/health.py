@@ -20,18 +20,18 @@ rate limits            account order bucket exhausted; a bucket held    degraded
                        after throttling; gate timeouts in the window
 REST                   rate-limit / auth / no-response errors in the     degraded
                        window
-order books            a managed book not ready; sequence / checksum    degraded
-                       errors within the window
+order books            a managed book out of sync or not ready;         degraded
+                       sequence / checksum / callback errors or REST
+                       cross-check mismatches within the window
 =====================  ===============================================  ==========
 
 Counters are cumulative in ``stats()``, so "N in the last ``window_s``" needs
 a history: :class:`HealthMonitor` keeps, per source, a short window of counter
 samples (one per evaluation) and judges the increase since the oldest sample
 inside the window. The evaluation functions themselves are pure: they take the
-stats, the current time (``now``, the same monotonic clock the WS stats use)
-and those increases, and return a :class:`Health`. WS times (``last_recv``)
-are Unix seconds (``WSStats``), so the WS rules take the wall clock; the
-windows run on the monotonic clock.
+stats, the current time and those increases, and return a :class:`Health`.
+WS times (``last_recv``) are Unix seconds (``WSStats``), so the WS rules take
+the wall clock; the windows run on the monotonic clock.
 
 Pure module: no I/O, no threads; the one lock is :class:`HealthMonitor`'s.
 """
@@ -61,6 +61,7 @@ __all__ = [
     "evaluate_rest",
     "rest_counters",
     "evaluate_book",
+    "book_counters",
     "combine",
     "status_value",
     "format_health",
@@ -79,7 +80,7 @@ _ACCOUNT_KIND = "account"
 WS_COUNTERS = ("reconnects", "subscribe_error", "typed_dropped", "raw_dropped", "handler_errors")
 GATE_COUNTERS = ("timeouts",)
 REST_COUNTERS = ("rate_limited", "auth_errors", "no_response")
-BOOK_COUNTERS = ("errors",)
+BOOK_COUNTERS = ("errors", "callback_errors", "mismatches")
 
 
 def status_value(status: str) -> int:
@@ -454,6 +455,26 @@ def evaluate_rest(
     return v.health(component)
 
 
+def book_counters(stats: Mapping[str, Any]) -> dict[str, float]:
+    """The order-book counters the rules use, from a managed book's ``stats()``:
+    ``errors`` (all kinds summed), ``callback_errors`` and ``mismatches`` (REST
+    cross-check, ``rest_check.mismatches``); absent ones are left out.
+    Thread safety: pure.
+    """
+    out: dict[str, float] = {}
+    errors = _counter_total(stats.get("errors"))
+    if errors is not None:
+        out["errors"] = errors
+    callback_errors = _num(stats.get("callback_errors"))
+    if callback_errors is not None:
+        out["callback_errors"] = callback_errors
+    check = stats.get("rest_check")
+    mismatches = _num(check.get("mismatches")) if isinstance(check, Mapping) else None
+    if mismatches is not None:
+        out["mismatches"] = mismatches
+    return out
+
+
 def evaluate_book(
     stats: Mapping[str, Any],
     *,
@@ -461,19 +482,40 @@ def evaluate_book(
     increases: Mapping[str, float] | None = None,
     component: str = "book",
 ) -> Health:
-    """Health of a managed order book: degraded while not ``ready``, or when its
-    ``errors`` (sequence, checksum, ...) rose by ``book_errors_degraded`` within
-    the window. Thread safety: pure.
+    """Health of a managed order book from its ``stats()``.
+
+    ``down`` when ``closed``; ``degraded`` while out of sync (``in_sync``
+    false: resyncing, or its WS is down) or not ``ready``, and when, within
+    the window, its ``errors`` (sequence, checksum...), ``callback_errors`` or
+    REST cross-check ``mismatches`` rose by ``book_errors_degraded``
+    (``increases``, see :func:`book_counters`). Thread safety: pure.
     """
     inc = increases or {}
     v = _Verdict()
     if stats.get("closed"):
         v.add(DOWN, "closed")
         return v.health(component)
-    if "ready" in stats and not stats.get("ready"):
+    if "in_sync" in stats and not stats.get("in_sync"):
+        last_error = stats.get("last_error")
+        v.add(DEGRADED, "out of sync" + (f" (last error: {last_error})" if last_error else ""))
+    elif "ready" in stats and not stats.get("ready"):
         v.add(DEGRADED, "not ready (waiting for a snapshot)")
     t = thresholds
     v.count(inc.get("errors", 0), t.book_errors_degraded, "book error", "book errors", t.window_s)
+    v.count(
+        inc.get("callback_errors", 0),
+        t.book_errors_degraded,
+        "callback error",
+        "callback errors",
+        t.window_s,
+    )
+    v.count(
+        inc.get("mismatches", 0),
+        t.book_errors_degraded,
+        "REST cross-check mismatch",
+        "REST cross-check mismatches",
+        t.window_s,
+    )
     return v.health(component)
 
 
@@ -607,7 +649,7 @@ class HealthMonitor:
             )
         for name, raw in books:
             stats = as_stats_dict(raw)
-            inc = self.increases(name, stats, BOOK_COUNTERS, now)
+            inc = self.increases(name, book_counters(stats), BOOK_COUNTERS, now)
             parts.append(evaluate_book(stats, thresholds=t, increases=inc, component=name))
         return combine(component, parts)
 

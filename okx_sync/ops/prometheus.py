@@ -69,6 +69,11 @@ COUNTER_FIELDS = frozenset(
         "sequence_resets",
         "errors",
         "resyncs",
+        "resubscribes",
+        "skipped",
+        "callback_errors",
+        "checked",
+        "mismatches",
         # REST
         "requests",
         "successes",
