@@ -186,3 +186,25 @@ def test_gzip_responses_are_decoded_on_the_fast_path() -> None:
 
     with EchoServer(zipped) as server, _client(server.url, "fast") as client:
         assert client.request("GET", "/api/v5/public/time")[0]["big"] == "x" * 1000
+
+
+def test_tls_fast_path_verifies_the_servers_certificate() -> None:
+    pytest.importorskip("websockets")
+    from okx_sync.sim import Simulator
+    from okx_sync.sim.tls import tls_available
+
+    if not tls_available():
+        pytest.skip("no way to make a certificate (cryptography or openssl)")
+    with Simulator(tls=True, ws=False, control=False, auto_tick=False) as sim:
+        assert sim.rest_url.startswith("https://")
+        with sim.client(retry=RetryPolicy.none()) as client:  # session trusting the cert
+            assert client._rest.transport.fast_path()
+            assert client.request("GET", "/api/v5/public/time")[0]["ts"]
+            assert isinstance(client.request("GET", "/api/v5/account/balance"), list)
+        session = requests.Session()
+        session.trust_env = False  # system CAs only: the self-signed cert must be refused
+        with Client(base_url=sim.rest_url, session=session, retry=RetryPolicy.none()) as client:
+            with pytest.raises(RequestStateError) as info:
+                client.request("GET", "/api/v5/public/time")
+    assert (info.value.stage, info.value.dispatched) == ("http", False)
+    assert "certificate" in str(info.value).lower()

@@ -16,8 +16,9 @@ into ``RequestStateError.dispatched``: a failure while opening the connection
 any failure once a byte may have been written (reset, read timeout) as
 ``dispatched=True``.
 
-Environment proxy settings (``HTTPS_PROXY``, ``NO_PROXY``) and CA bundle
-variables are read once, when the transport is built.
+Environment proxy settings (``HTTPS_PROXY``, ``NO_PROXY``), CA bundle
+variables and the session's ``verify``/``cert`` are read once, when the
+transport is built; the fast path ignores session cookies (OKX uses none).
 
 Thread safety: ``send`` may be called from many threads at once; each call
 takes its own connection from the pool. ``close`` is idempotent.
@@ -101,7 +102,8 @@ class RawResponse:
 class TransportError(Exception):
     """No response was received. ``dispatched`` says whether bytes may have reached
     the server; the underlying error is chained as ``__cause__``. Internal: the
-    REST core turns it into ``RequestStateError(stage="http")``."""
+    REST core turns it into ``RequestStateError(stage="http")``. Thread safety:
+    immutable once raised."""
 
     def __init__(self, message: str, *, dispatched: bool) -> None:
         super().__init__(message)
