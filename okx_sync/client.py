@@ -29,11 +29,14 @@ from typing import Any
 
 import requests
 
-from .auth import Credentials
+from .auth import Credentials, redact_key
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import ValidationError
 from .gate import RequestGate, RequestGateConfig
+from .ops.dead_man import DeadManSwitch, ErrorHandler
 from .ops.health import Health, HealthMonitor, HealthThresholds
+from .ops.reconcile import SafeTradeAPI
+from .ops.safe_mode import SafeMode, SafeModeReport, SafeModeState, enter_safe_mode
 from .rest.api import RestAPI
 from .rest.client import RestCore
 from .retry import RetryPolicy
@@ -127,6 +130,19 @@ class Client(RestAPI):
         self._live_ws: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
         self._live_books: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
         self.health_monitor = HealthMonitor(health_thresholds)
+        # -- safe mode, dead-man switches, evidence (okx_sync.ops) ---------------------------
+        # Safe mode is a pre-send guard on the REST core and on every registered WS client;
+        # ``client.trade`` adds ``place_order_safely`` (okx_sync.ops.reconcile).
+        self._safe_mode = SafeMode(clock=clock)
+        self._rest.add_guard(self._safe_mode.guard)
+        self._trade = SafeTradeAPI(self)
+        self._dead_men: list[DeadManSwitch] = []
+        self._settings = {
+            "credentials": redact_key(creds.api_key) if creds is not None else None,
+            "timeout_s": float(timeout),
+            "gate": gate,
+            "retry": retry,
+        }
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> Client:
@@ -204,7 +220,11 @@ class Client(RestAPI):
         return self._clock
 
     def _register_ws(self, ws: Any) -> Any:
-        """Remember ``ws`` (weakly) for ``ws_clients()``; returns it. Thread-safe."""
+        """Remember ``ws`` (weakly) for ``ws_clients()`` and put it under this client's
+        safe mode (``ws.add_guard``); returns it. Thread-safe."""
+        add_guard = getattr(ws, "add_guard", None)
+        if callable(add_guard):
+            add_guard(self._safe_mode.guard)
         with self._live_lock:
             self._live_ws[next(self._live_seq)] = ws
         return ws
@@ -254,6 +274,121 @@ class Client(RestAPI):
 
         return collect_snapshot(self, monitor=self.health_monitor, clock=self._clock).health
 
+    # -- operations: safe mode, dead-man switch, evidence ------------------------------------
+    @property
+    def trade(self) -> SafeTradeAPI:
+        """``client.trade``: the OKX trade endpoints plus ``place_order_safely``
+        (:func:`okx_sync.ops.reconcile.place_order_safely`)."""
+        return self._trade
+
+    def enter_safe_mode(
+        self, cancel_open_orders: bool = False, reason: str = "", *, drain_timeout: float = 30.0
+    ) -> SafeModeReport:
+        """Enter safe mode ("只撤不加"): refuse every order placement and amend, REST and WS.
+
+        From now on placements and amends fail before sending with
+        ``SafeModeError``; cancels, queries, ``reduceOnly`` placements and
+        close-position still go out. Returns once every placement/amend that
+        was admitted before it has finished (at most ``drain_timeout`` s; the
+        report's ``drained`` says whether they all did), so no order is sent
+        after it returns. ``cancel_open_orders=True`` then cancels every
+        pending order (``orders-pending``, batches of 20, through the gate) and
+        reports what was cancelled and what failed (``report.cancel``).
+        Returns a :class:`~okx_sync.ops.safe_mode.SafeModeReport`; never raises
+        for cancel failures (they are in the report and logged at ERROR).
+        Thread-safe; calling it again while on keeps it on.
+        """
+        return enter_safe_mode(
+            self,
+            self._safe_mode,
+            cancel_open_orders=cancel_open_orders,
+            reason=reason,
+            drain_timeout=drain_timeout,
+        )
+
+    def exit_safe_mode(self) -> bool:
+        """Leave safe mode: placements and amends go out again. Returns True when it was on.
+
+        Reconcile first (runbook §0.4: ``Reconciler(client).snapshot()``). Thread-safe.
+        """
+        return self._safe_mode.exit()
+
+    @property
+    def safe_mode(self) -> SafeModeState:
+        """Safe mode now (truthy while on): ``active``, ``reason``, ``since``,
+        ``entered``, ``refused``, ``in_flight``. Thread-safe."""
+        return self._safe_mode.state
+
+    def dead_man_switch(
+        self,
+        timeout_s: int = 60,
+        refresh_s: float = 10.0,
+        tag: str | None = None,
+        *,
+        on_error: ErrorHandler | None = None,
+    ) -> DeadManSwitch:
+        """Arm OKX's ``cancel-all-after`` (``timeout_s`` 10..120) and keep it refreshed.
+
+        Returns a running :class:`~okx_sync.ops.dead_man.DeadManSwitch`
+        (thread ``okx-dead-man[-tag]``) that re-sends it every ``refresh_s``
+        s; ``tag`` limits it to orders with that tag. ``switch.stop()`` or
+        ``client.close()`` disarms it (``timeOut=0``). Refresh failures are
+        logged, counted and passed to ``on_error``; when no refresh succeeded
+        within ``timeout_s`` it logs at ERROR and passes a
+        ``DeadManSwitchError``. Raises ``ValidationError`` for bad arguments or
+        when a switch for the same ``tag`` is running, and what the first
+        ``cancel_all_after`` call raises (nothing is left running then).
+        Thread-safe.
+        """
+        switch = DeadManSwitch(
+            self, timeout_s=timeout_s, refresh_s=refresh_s, tag=tag, on_error=on_error
+        )
+        with self._live_lock:
+            if any(d.tag == tag for d in self._dead_men):
+                raise ValidationError(f"a dead-man switch for tag={tag!r} is already running")
+            self._dead_men.append(switch)
+        switch._add_closer(self._forget_dead_man)
+        try:
+            switch.start()
+        except BaseException:
+            self._forget_dead_man(switch)
+            raise
+        return switch
+
+    def _forget_dead_man(self, switch: DeadManSwitch) -> None:
+        with self._live_lock:
+            if switch in self._dead_men:
+                self._dead_men.remove(switch)
+
+    def dead_man_switches(self) -> list[DeadManSwitch]:
+        """The running dead-man switches of this client. Thread-safe."""
+        with self._live_lock:
+            return list(self._dead_men)
+
+    def evidence(self, last_errors: int = 20) -> dict[str, Any]:
+        """An evidence snapshot (runbook §0.2, §1) as a JSON-serialisable dict.
+
+        okx_sync and Python versions, the configuration (secrets redacted),
+        the clock offset and when it was measured, safe mode, dead-man
+        switches, gate and REST stats, the last ``last_errors`` failed
+        attempts (class, code, msg, request_id, stage, dispatched, method,
+        path, latency_ms, retry_index, ...), the ``stats()`` of every live
+        WSClient and managed book, and health. See
+        :func:`okx_sync.ops.evidence.collect_evidence`. Never raises for a
+        source that fails (it is named under ``collect_errors``). Thread-safe.
+        """
+        from .ops.evidence import collect_evidence
+
+        return collect_evidence(self, last_errors=last_errors)
+
+    def _evidence_config(self) -> dict[str, Any]:
+        """The client's configuration for ``evidence()``; secrets redacted."""
+        return {
+            "base_url": self.base_url,
+            "demo": self.demo,
+            **self._settings,
+        }
+
     # -- lifecycle -------------------------------------------------------------------------
     @property
     def closed(self) -> bool:
@@ -268,6 +403,8 @@ class Client(RestAPI):
         """
         if self._closed:
             return
+        for switch in self.dead_man_switches():
+            switch.stop()  # disarms cancel-all-after while the REST path is still open
         self._closed = True
         self._gate.close()
         self._rest.close()

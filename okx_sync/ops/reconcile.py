@@ -1,0 +1,511 @@
+"""Reconciliation (runbook §6): REST is the authority; never a blind retry of order entry.
+
+- :class:`Reconciler` — ``snapshot()`` pulls balances, positions, pending
+  orders (all pages) and recent fills into one :class:`AccountSnapshot`;
+  ``resolve_order(inst_id, cl_ord_id)`` tells the true state of an order sent
+  in an uncertain window (:class:`OrderResolution`: found with its state, or
+  not found).
+- :func:`place_order_safely` (``client.trade.place_order_safely(...)``) —
+  places with a ``clOrdId`` and an ``expTime``; when the outcome is unknown
+  (:func:`is_outcome_unknown`: ``RequestStateError(dispatched=True)``,
+  50004 / 51149 / 51054 / 50026, HTTP 5xx without an OKX body) it queries
+  by clOrdId before deciding to re-send, and re-sends (same clOrdId) only
+  once the order is proven absent.
+
+Why the ``expTime``: a request whose answer was lost may still be inside
+OKX and be processed later, so "not found" right away proves nothing. OKX
+drops a request that arrives after its ``expTime`` (facts §7), so a query
+made after ``expTime`` (by the client's OKX-offset clock) that finds nothing
+proves the order will never exist; only then is it re-sent. If OKX did
+accept it, the re-send with the same clOrdId meets 51016 ("clOrdId already
+exists"), which is resolved by query too. Facts §3.4.
+
+Thread safety: a ``Reconciler`` holds only the client; all functions and
+methods may be called from any thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ..errors import APIError, OkxError, OrderError, RequestStateError, ValidationError
+from ..ids import is_valid_cl_ord_id, new_cl_ord_id
+from ..models import Balance, Fill, Order, OrderAck, Position
+from ..rest.named import GROUP_CLASSES
+
+__all__ = [
+    "Reconciler",
+    "AccountSnapshot",
+    "OrderResolution",
+    "SafeOrderResult",
+    "SafeTradeAPI",
+    "place_order_safely",
+    "is_outcome_unknown",
+    "list_pending_orders",
+    "UNKNOWN_OUTCOME_CODES",
+    "ORDER_NOT_FOUND",
+    "DUPLICATE_CL_ORD_ID",
+]
+
+log = logging.getLogger("okx_sync.ops.reconcile")
+
+#: OKX codes after which an order's outcome is unknown (facts §3.4).
+UNKNOWN_OUTCOME_CODES = frozenset({"50004", "51149", "51054", "50026"})
+#: ``GET /api/v5/trade/order``: order does not exist.
+ORDER_NOT_FOUND = "51603"
+#: Placement: clOrdId already exists among pending orders (the original was accepted).
+DUPLICATE_CL_ORD_ID = "51016"
+#: Orders per ``orders-pending`` page (OKX maximum).
+PENDING_PAGE = 100
+
+
+def _codes(err: APIError) -> set[str]:
+    codes = {err.code} if err.code else set()
+    if isinstance(err, OrderError):
+        codes |= {str(getattr(i, "s_code", "")) for i in err.failed}
+    return codes
+
+
+def is_outcome_unknown(err: BaseException) -> bool:
+    """True when an order-entry failure leaves the order's existence unknown. Pure.
+
+    ``RequestStateError`` with ``dispatched=True``; an ``APIError`` (or an
+    ``OrderError`` item) with code 50004, 51149, 51054 or 50026; an HTTP 5xx
+    that carried no OKX code. Everything else either reached OKX and was
+    refused, or never left (``dispatched=False``): nothing was placed.
+    """
+    if isinstance(err, RequestStateError):
+        return err.dispatched
+    if not isinstance(err, APIError):
+        return False
+    if _codes(err) & UNKNOWN_OUTCOME_CODES:
+        return True
+    return not err.code and err.http_status is not None and err.http_status >= 500
+
+
+def list_pending_orders(client: Any, *, inst_type: str | None = None) -> list[Order]:
+    """Every pending order of the account (``orders-pending``, all pages, newest first).
+
+    Raises what the query raises. Thread safety: safe from any thread.
+    """
+    out: list[Order] = []
+    after: str | None = None
+    while True:
+        page = client.trade.get_order_list(inst_type=inst_type, after=after, limit=PENDING_PAGE)
+        out.extend(page)
+        if len(page) < PENDING_PAGE or not page[-1].ord_id:
+            return out
+        after = page[-1].ord_id
+
+
+def _raw(model: Any) -> dict[str, Any]:
+    return dict(getattr(model, "raw", {}) or {})
+
+
+@attrs.frozen(kw_only=True)
+class AccountSnapshot:
+    """The account as OKX's REST API reports it (the authority after an incident).
+
+    ``taken_at_ms`` (OKX time estimate when the first query went out),
+    ``duration_ms`` (how long the queries took: the parts are not one atomic
+    read), ``balance`` (``Balance``), ``positions`` (``Position``),
+    ``pending_orders`` (``Order``, live/partially_filled), ``fills``
+    (``Fill``, newest first, last 3 days, at most ``fills_limit``).
+    Thread safety: immutable.
+    """
+
+    taken_at_ms: int
+    duration_ms: float
+    balance: Balance
+    positions: tuple[Position, ...]
+    pending_orders: tuple[Order, ...]
+    fills: tuple[Fill, ...]
+
+    def order(self, *, cl_ord_id: str | None = None, ord_id: str | None = None) -> Order | None:
+        """The pending order with this ``cl_ord_id`` or ``ord_id`` (None when not pending)."""
+        for o in self.pending_orders:
+            if (cl_ord_id and o.cl_ord_id == cl_ord_id) or (ord_id and o.ord_id == ord_id):
+                return o
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form (the OKX dicts as received)."""
+        return {
+            "taken_at_ms": self.taken_at_ms,
+            "duration_ms": self.duration_ms,
+            "balance": _raw(self.balance),
+            "positions": [_raw(p) for p in self.positions],
+            "pending_orders": [_raw(o) for o in self.pending_orders],
+            "fills": [_raw(f) for f in self.fills],
+        }
+
+
+@attrs.frozen(kw_only=True)
+class OrderResolution:
+    """The true state of one order, learned by ``GET /api/v5/trade/order`` by clOrdId.
+
+    ``found`` False means ``queries`` answered queries all said 51603 (order
+    does not exist) — definitive only when made after the request's
+    ``expTime`` (``not_before_ms``). ``state`` (``live``,
+    ``partially_filled``, ``filled``, ``canceled``, ``mmp_canceled``) and
+    ``order`` when found; ``checked_at_ms`` (OKX time estimate of the last
+    query). Thread safety: immutable.
+    """
+
+    inst_id: str
+    cl_ord_id: str
+    found: bool
+    state: str | None
+    order: Order | None
+    queries: int
+    checked_at_ms: int
+
+    @property
+    def live(self) -> bool:
+        """True when found and still able to fill (live / partially_filled)."""
+        return self.order is not None and self.order.is_live
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form."""
+        return {
+            "inst_id": self.inst_id,
+            "cl_ord_id": self.cl_ord_id,
+            "found": self.found,
+            "state": self.state,
+            "order": None if self.order is None else _raw(self.order),
+            "queries": self.queries,
+            "checked_at_ms": self.checked_at_ms,
+        }
+
+
+class Reconciler:
+    """Reads the authoritative account state over REST: ``Reconciler(client)``.
+
+    ``snapshot()`` and ``resolve_order()`` go through the client's normal call
+    path (request gate, signing, retries of reads). Typical use: after a WS
+    reconnect (``ws.on_reconnect(...)``), after an incident, and before
+    trading again (runbook §0.4, §6.2).
+
+    Raises nothing at construction. Thread safety: safe from any thread; it
+    keeps no state between calls.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __repr__(self) -> str:
+        return f"Reconciler({self._client!r})"
+
+    def snapshot(self, *, inst_type: str | None = None, fills_limit: int = 100) -> AccountSnapshot:
+        """Balances, positions, pending orders (all pages) and recent fills, in one object.
+
+        ``inst_type`` (SPOT, MARGIN, SWAP, FUTURES, OPTION) narrows orders,
+        positions (not for SPOT) and fills; ``fills_limit`` is 1..100.
+        Raises ``ValidationError`` for a bad ``fills_limit``, else what the
+        queries raise (``APIError``/``RequestStateError``): a partial snapshot
+        is never returned.
+        """
+        if isinstance(fills_limit, bool) or not isinstance(fills_limit, int):
+            raise ValidationError(f"fills_limit must be an int 1..100, got {fills_limit!r}")
+        if not 1 <= fills_limit <= 100:
+            raise ValidationError(f"fills_limit must be 1..100, got {fills_limit}")
+        client = self._client
+        clock = client._clock
+        started = clock.monotonic()
+        taken_at = int(client.now_ms())
+        balance = client.account.get_balance()
+        pos_type = None if inst_type == "SPOT" else inst_type
+        positions = client.account.get_positions(inst_type=pos_type)
+        pending = list_pending_orders(client, inst_type=inst_type)
+        fills = client.trade.get_fills(inst_type=inst_type, limit=fills_limit)
+        return AccountSnapshot(
+            taken_at_ms=taken_at,
+            duration_ms=round((clock.monotonic() - started) * 1000.0, 3),
+            balance=balance,
+            positions=tuple(positions),
+            pending_orders=tuple(pending),
+            fills=tuple(fills),
+        )
+
+    def resolve_order(
+        self,
+        inst_id: str,
+        cl_ord_id: str,
+        *,
+        not_before_ms: int | None = None,
+        attempts: int = 3,
+        interval_s: float = 0.5,
+    ) -> OrderResolution:
+        """Find out whether the order ``cl_ord_id`` on ``inst_id`` exists, and its state.
+
+        Waits (injected clock) until ``client.now_ms() >= not_before_ms`` —
+        pass the request's ``expTime`` so that "not found" is final. Then
+        queries ``GET /api/v5/trade/order?instId=&clOrdId=``: the first answer
+        with the order returns ``found=True``; ``attempts`` answers of 51603,
+        ``interval_s`` apart (OKX may show a new order a moment late), return
+        ``found=False``. A query that gets no answer or another error is
+        retried, at most ``2 * attempts`` queries in all; then its error is
+        raised (``RequestStateError``/``APIError``: still unknown — do not
+        re-send). Raises ``ValidationError`` for bad arguments.
+        """
+        if not inst_id or not isinstance(inst_id, str):
+            raise ValidationError(f"inst_id must be a non-empty string, got {inst_id!r}")
+        if not isinstance(cl_ord_id, str) or not is_valid_cl_ord_id(cl_ord_id):
+            raise ValidationError(f"cl_ord_id must be 1-32 letters/digits, got {cl_ord_id!r}")
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+            raise ValidationError(f"attempts must be an int >= 1, got {attempts!r}")
+        if interval_s < 0:
+            raise ValidationError(f"interval_s must be >= 0, got {interval_s!r}")
+        client = self._client
+        clock = client._clock
+        if not_before_ms is not None:
+            wait_ms = int(not_before_ms) - int(client.now_ms())
+            if wait_ms > 0:
+                clock.sleep(wait_ms / 1000.0)
+        answered = 0
+        last_error: OkxError | None = None
+        for query in range(1, 2 * attempts + 1):
+            if query > 1:
+                clock.sleep(interval_s)
+            try:
+                order = client.trade.get_order(inst_id=inst_id, cl_ord_id=cl_ord_id)
+            except APIError as exc:
+                if exc.code != ORDER_NOT_FOUND:
+                    last_error = exc
+                    continue
+                answered += 1
+                if answered >= attempts:
+                    return self._resolution(inst_id, cl_ord_id, None, query)
+                continue
+            except RequestStateError as exc:
+                last_error = exc
+                continue
+            return self._resolution(inst_id, cl_ord_id, order, query)
+        assert last_error is not None
+        raise last_error
+
+    def _resolution(
+        self, inst_id: str, cl_ord_id: str, order: Order | None, queries: int
+    ) -> OrderResolution:
+        return OrderResolution(
+            inst_id=inst_id,
+            cl_ord_id=cl_ord_id,
+            found=order is not None,
+            state=None if order is None else order.state,
+            order=order,
+            queries=queries,
+            checked_at_ms=int(self._client.now_ms()),
+        )
+
+
+# --------------------------------------------------------------------------- safe placement
+
+
+@attrs.frozen(kw_only=True)
+class SafeOrderResult:
+    """What :func:`place_order_safely` established about the order.
+
+    ``cl_ord_id``, ``inst_id``, ``ord_id``; ``ack`` (the ``OrderAck`` when a
+    send was answered normally) or ``order`` (the ``Order`` found by query
+    when an answer was lost — ``resolved`` is then True); ``state`` (the
+    order's state when learned by query, None for a plain ack); ``sends``
+    (how many times the order was sent: more than 1 only after each earlier
+    send was proven absent); ``uncertain`` (the unknown-outcome failures met,
+    as text). Thread safety: immutable.
+    """
+
+    cl_ord_id: str
+    inst_id: str
+    ord_id: str | None
+    ack: OrderAck | None
+    order: Order | None
+    state: str | None
+    sends: int
+    resolved: bool
+    uncertain: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form."""
+        return {
+            "cl_ord_id": self.cl_ord_id,
+            "inst_id": self.inst_id,
+            "ord_id": self.ord_id,
+            "ack": None if self.ack is None else _raw(self.ack),
+            "order": None if self.order is None else _raw(self.order),
+            "state": self.state,
+            "sends": self.sends,
+            "resolved": self.resolved,
+            "uncertain": list(self.uncertain),
+        }
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _is_duplicate(exc: BaseException) -> bool:
+    return isinstance(exc, APIError) and DUPLICATE_CL_ORD_ID in _codes(exc)
+
+
+def place_order_safely(
+    client: Any,
+    *,
+    inst_id: str,
+    cl_ord_id: str | None = None,
+    exp_time: int | None = None,
+    exp_window_ms: int = 10_000,
+    max_sends: int = 3,
+    resolve_attempts: int = 3,
+    resolve_interval_s: float = 0.5,
+    **params: Any,
+) -> SafeOrderResult:
+    """Place one order so that it is never duplicated and never blindly retried.
+
+    Takes the keywords of ``client.trade.place_order`` (``inst_id``,
+    ``td_mode``, ``side``, ``ord_type``, ``sz``, ``px``, ...). ``cl_ord_id``
+    defaults to :func:`okx_sync.new_cl_ord_id`; each send carries an
+    ``expTime`` (``exp_time`` for the first send when given, else
+    ``client.now_ms() + exp_window_ms``). When a send's outcome is unknown
+    (:func:`is_outcome_unknown`), the order is resolved with
+    :meth:`Reconciler.resolve_order` after that ``expTime``: found → it is
+    returned (``resolved=True``, any state, even ``canceled``/``filled``);
+    proven absent → re-sent with the same clOrdId, up to ``max_sends`` sends
+    in all. A re-send answered 51016 (clOrdId exists) means the earlier send
+    was accepted: resolved by query as well.
+
+    Raises: ``ValidationError``/``InstrumentRuleError``/``SafeModeError``
+    before sending; ``APIError``/``OrderError`` when OKX refused the order
+    (nothing placed); ``RequestStateError(dispatched=False)`` when nothing
+    was placed (not sent, or every send proven absent after ``max_sends``);
+    ``RequestStateError(dispatched=True)`` when the outcome is still unknown
+    because the resolving queries got no answer — do not re-send then; call
+    ``Reconciler(client).resolve_order`` later. Thread safety: any thread.
+    """
+    if cl_ord_id is None:
+        cl_ord_id = new_cl_ord_id()
+    if not isinstance(cl_ord_id, str) or not is_valid_cl_ord_id(cl_ord_id):
+        raise ValidationError(f"cl_ord_id must be 1-32 letters/digits, got {cl_ord_id!r}")
+    if not isinstance(inst_id, str) or not inst_id:
+        raise ValidationError(f"inst_id must be a non-empty string, got {inst_id!r}")
+    for label, value, low in (("max_sends", max_sends, 1), ("exp_window_ms", exp_window_ms, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValidationError(f"{label} must be an int >= {low}, got {value!r}")
+    reconciler = Reconciler(client)
+    uncertain: list[str] = []
+    sends = 0
+    while True:
+        if exp_time is not None and sends == 0:
+            exp = int(exp_time)
+        else:
+            exp = int(client.now_ms()) + exp_window_ms
+        sends += 1
+        try:
+            ack = client.trade.place_order(
+                inst_id=inst_id, cl_ord_id=cl_ord_id, exp_time=exp, **params
+            )
+        except (APIError, RequestStateError) as exc:
+            duplicate = sends > 1 and _is_duplicate(exc)
+            if not duplicate and not is_outcome_unknown(exc):
+                raise
+            uncertain.append(_describe(exc))
+            log.warning(
+                "order %s: %s; resolving by clOrdId before any re-send",
+                cl_ord_id,
+                "clOrdId already exists" if duplicate else "outcome unknown",
+                extra={"cl_ord_id": cl_ord_id, "inst_id": inst_id, "sends": sends},
+            )
+            try:
+                found = reconciler.resolve_order(
+                    inst_id,
+                    cl_ord_id,
+                    not_before_ms=None if duplicate else exp,
+                    attempts=resolve_attempts,
+                    interval_s=resolve_interval_s,
+                )
+            except OkxError as query_exc:
+                raise RequestStateError(
+                    f"order outcome unknown after {sends} send(s) and the clOrdId query got "
+                    f"no answer ({_describe(query_exc)}); do not re-send: resolve it later",
+                    stage=getattr(exc, "stage", "http"),
+                    dispatched=True,
+                    method="POST",
+                    path="/api/v5/trade/order",
+                    cl_ord_ids=(cl_ord_id,),
+                ) from query_exc
+            if found.found:
+                log.warning(
+                    "order %s resolved by query: %s",
+                    cl_ord_id,
+                    found.state,
+                    extra={"cl_ord_id": cl_ord_id, "state": found.state, "sends": sends},
+                )
+                assert found.order is not None
+                return SafeOrderResult(
+                    cl_ord_id=cl_ord_id,
+                    inst_id=inst_id,
+                    ord_id=found.order.ord_id,
+                    ack=None,
+                    order=found.order,
+                    state=found.state,
+                    sends=sends,
+                    resolved=True,
+                    uncertain=tuple(uncertain),
+                )
+            if duplicate:
+                raise  # 51016 for a clOrdId no query can find: not ours to guess
+            if sends >= max_sends:
+                raise RequestStateError(
+                    f"order not placed: {sends} send(s), each proven absent by a clOrdId "
+                    "query after its expTime",
+                    stage=getattr(exc, "stage", "http"),
+                    dispatched=False,
+                    method="POST",
+                    path="/api/v5/trade/order",
+                    cl_ord_ids=(cl_ord_id,),
+                ) from exc
+            log.warning(
+                "order %s proven absent after its expTime; re-sending with the same clOrdId",
+                cl_ord_id,
+                extra={"cl_ord_id": cl_ord_id, "sends": sends},
+            )
+            continue
+        return SafeOrderResult(
+            cl_ord_id=cl_ord_id,
+            inst_id=inst_id,
+            ord_id=ack.ord_id,
+            ack=ack,
+            order=None,
+            state=None,
+            sends=sends,
+            resolved=False,
+            uncertain=tuple(uncertain),
+        )
+
+
+if TYPE_CHECKING:
+    from ..rest.api import TradeAPI as _TradeBase
+else:
+    _TradeBase = GROUP_CLASSES["trade"]
+
+
+class SafeTradeAPI(_TradeBase):
+    """``client.trade``: every OKX trade endpoint plus :meth:`place_order_safely`.
+
+    Thread safety: as the other endpoint groups — safe from any thread.
+    """
+
+    __slots__ = ()
+
+    def place_order_safely(self, **kwargs: Any) -> SafeOrderResult:
+        """Place one order with a clOrdId and an expTime; on an unknown outcome resolve
+        it by query before any re-send — never a blind retry, never a duplicate.
+
+        Keywords: those of ``place_order`` plus ``exp_window_ms``,
+        ``max_sends``, ``resolve_attempts``, ``resolve_interval_s``. See
+        :func:`okx_sync.ops.reconcile.place_order_safely` for the full
+        contract and what it raises. Thread safety: safe from any thread.
+        """
+        return place_order_safely(self._client, **kwargs)

@@ -1,0 +1,436 @@
+"""Safe mode — "只撤不加" (cancel, never add): runbook §0.1 and §6.2 step 4.
+
+While safe mode is on, every order **placement** and **amend** — REST and WS,
+named methods and ``client.request`` alike — is refused before anything is
+sent, with :class:`~okx_sync.errors.SafeModeError`. Cancels, queries and
+reduce-only closes still go out:
+
+- ``order_action`` ``"cancel"`` and ``"close"`` (``trade/close-position``, ...)
+  endpoints, every GET, and every endpoint that does not enter orders: allowed;
+- ``"place"`` endpoints: allowed only when every order in the request has
+  ``reduceOnly`` true (a single order, or each item of a batch);
+- ``"amend"`` endpoints: always refused (an amend can add risk either way).
+
+The decision is :func:`allowed_in_safe_mode` (pure, on the registry's
+``Endpoint.order_action``); :class:`SafeMode` is the state plus the pre-send
+guard the ``Client`` installs on its REST core and on every WS client it
+builds (``add_guard``).
+
+Race contract: :meth:`SafeMode.enter` turns the mode on under a lock, then
+waits until every placement/amend that passed the guard *before* that moment
+has finished (answered or failed). So once ``client.enter_safe_mode()``
+returns, an order racing with it has either gone out already (and, with
+``cancel_open_orders=True``, is in the cancel sweep) or was refused — none is
+sent afterwards. It is a read-write lock in effect: admitted order sends hold
+the shared side until they finish, ``enter`` takes the exclusive side, and
+new order sends are refused (not queued) once it has.
+
+:func:`cancel_pending_orders` lists every pending order (``orders-pending``,
+paged) and cancels them in batches of 20 through the normal call path (the
+request gate's cancel lane), reporting what was cancelled and what failed.
+
+Thread safety: every public function and method is safe from any thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from ..clock import SYSTEM_CLOCK, Clock
+from ..errors import APIError, OkxError, OrderError, RequestStateError, SafeModeError
+from ..rest.endpoints import Endpoint
+from .reconcile import list_pending_orders
+
+__all__ = [
+    "SafeMode",
+    "SafeModeState",
+    "SafeModeReport",
+    "CancelReport",
+    "CancelItem",
+    "allowed_in_safe_mode",
+    "cancel_pending_orders",
+    "enter_safe_mode",
+]
+
+log = logging.getLogger("okx_sync.ops.safe_mode")
+
+#: Orders per ``cancel-batch-orders`` request (OKX maximum).
+CANCEL_BATCH = 20
+#: ``sCode`` values of a cancel whose order was already final (filled/canceled/gone).
+ALREADY_FINAL_CODES = frozenset({"51400", "51401", "51402"})
+
+
+def _true(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
+def allowed_in_safe_mode(endpoint: Endpoint | None, params: Any) -> bool:
+    """True when the call may go out while safe mode is on. Pure.
+
+    ``endpoint`` None (a path the registry does not know) and every endpoint
+    that does not enter orders are allowed; ``cancel``/``close`` actions are
+    allowed; ``amend`` is refused; ``place`` is allowed only when ``params``
+    (OKX names: a dict, or a list of dicts for a batch) is non-empty and every
+    order has ``reduceOnly`` true.
+    """
+    if endpoint is None:
+        return True
+    action = endpoint.order_action
+    if action in ("", "cancel", "close"):
+        return True
+    if action == "amend":
+        return False
+    items = params if isinstance(params, list | tuple) else [params]
+    return bool(items) and all(
+        isinstance(item, Mapping) and _true(item.get("reduceOnly")) for item in items
+    )
+
+
+def _cl_ord_ids(params: Any) -> list[str]:
+    items = params if isinstance(params, list | tuple) else [params]
+    return [str(i["clOrdId"]) for i in items if isinstance(i, Mapping) and i.get("clOrdId")]
+
+
+@attrs.frozen(kw_only=True)
+class SafeModeState:
+    """A snapshot of safe mode (``client.safe_mode``). Truthy while safe mode is on.
+
+    ``active``; ``reason`` (given to ``enter_safe_mode``); ``since`` (Unix s it
+    was entered, None when off); ``entered`` (times entered since the client
+    was built); ``refused`` (placements/amends refused so far); ``in_flight``
+    (placements/amends admitted before safe mode and still running).
+    Thread safety: immutable.
+    """
+
+    active: bool
+    reason: str
+    since: float | None
+    entered: int
+    refused: int
+    in_flight: int
+
+    def __bool__(self) -> bool:
+        return self.active
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form."""
+        return attrs.asdict(self)
+
+
+class _Release:
+    """The one-shot ``release`` a guard returns for an admitted order send."""
+
+    __slots__ = ("_owner", "_done")
+
+    def __init__(self, owner: SafeMode) -> None:
+        self._owner = owner
+        self._done = False
+
+    def __call__(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._owner._finished()
+
+
+class SafeMode:
+    """Safe-mode state and the pre-send guard of one ``Client`` (and its WS clients).
+
+    ``guard(endpoint, params)`` is the :data:`okx_sync.rest.client.Guard`
+    installed with ``RestCore.add_guard`` / ``WSClient.add_guard``: it raises
+    ``SafeModeError`` for a placement/amend while the mode is on, and tracks
+    the placements/amends it lets through until their ``release``.
+    ``enter(reason)`` turns the mode on and waits for those (see the module
+    doc); ``exit()`` turns it off. Use ``client.enter_safe_mode`` /
+    ``client.exit_safe_mode`` / ``client.safe_mode`` rather than this class.
+
+    Thread safety: all methods may be called from any thread; ``enter`` must
+    not be called from inside an order call's own thread while it runs (it
+    would wait for itself until ``drain_timeout``).
+    """
+
+    def __init__(self, *, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._clock = clock
+        self._cond = threading.Condition(threading.Lock())
+        self._active = False
+        self._reason = ""
+        self._since: float | None = None
+        self._entered = 0
+        self._refused = 0
+        self._in_flight = 0
+
+    def __repr__(self) -> str:
+        state = self.state
+        return f"SafeMode(active={state.active}, reason={state.reason!r}, refused={state.refused})"
+
+    @property
+    def active(self) -> bool:
+        """True while safe mode is on."""
+        return self._active
+
+    @property
+    def state(self) -> SafeModeState:
+        """A consistent :class:`SafeModeState` snapshot."""
+        with self._cond:
+            return SafeModeState(
+                active=self._active,
+                reason=self._reason,
+                since=self._since,
+                entered=self._entered,
+                refused=self._refused,
+                in_flight=self._in_flight,
+            )
+
+    def guard(self, endpoint: Endpoint | None, params: Any) -> Callable[[], None] | None:
+        """Refuse a placement/amend while safe mode is on; track admitted ones.
+
+        Returns None for calls safe mode never refuses, a one-shot ``release``
+        for admitted placements/amends. Raises ``SafeModeError`` (nothing sent).
+        """
+        if allowed_in_safe_mode(endpoint, params):
+            return None
+        assert endpoint is not None
+        with self._cond:
+            if not self._active:
+                self._in_flight += 1
+                return _Release(self)
+            self._refused += 1
+            reason = self._reason
+        ids = _cl_ord_ids(params)
+        log.info(
+            "safe mode refused %s %s",
+            endpoint.method,
+            endpoint.path,
+            extra={"path": endpoint.path, "reason": reason, "cl_ord_ids": ids},
+        )
+        text = f"safe mode is on{f' ({reason})' if reason else ''}: {endpoint.order_action} "
+        text += f"refused before sending [{endpoint.method} {endpoint.path}"
+        text += f" clOrdIds={','.join(ids)}]" if ids else "]"
+        raise SafeModeError(
+            text + "; cancels, queries and reduce-only closes still go out", reason=reason
+        )
+
+    def _finished(self) -> None:
+        with self._cond:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._cond.notify_all()
+
+    def enter(self, reason: str = "", *, drain_timeout: float = 30.0) -> int:
+        """Turn safe mode on, then wait up to ``drain_timeout`` s for admitted order sends.
+
+        Returns the number still in flight after the wait (0 = drained: no
+        placement/amend can be sent any more). Entering again while on keeps
+        the first ``since`` and replaces the reason when one is given.
+        """
+        with self._cond:
+            if not self._active:
+                self._active = True
+                self._since = self._clock.time()
+                self._entered += 1
+                self._reason = reason
+            elif reason:
+                self._reason = reason
+            deadline = self._clock.monotonic() + max(0.0, drain_timeout)
+            while self._in_flight:
+                remaining = deadline - self._clock.monotonic()
+                if remaining <= 0:
+                    break
+                self._clock.wait(self._cond, remaining)
+            return self._in_flight
+
+    def exit(self) -> bool:
+        """Turn safe mode off; returns True when it was on."""
+        with self._cond:
+            was = self._active
+            self._active = False
+            self._since = None
+            self._reason = ""
+        if was:
+            log.warning("safe mode exited: placements and amends allowed again")
+        return was
+
+
+# --------------------------------------------------------------------------- cancelling
+
+
+@attrs.frozen(kw_only=True)
+class CancelItem:
+    """One order of a cancel sweep: ``inst_id``, ``ord_id``, ``cl_ord_id``, and the
+    outcome ``code`` (``"0"`` accepted; an OKX ``sCode``/code otherwise; ``""``
+    when no response arrived) with ``msg``. Thread safety: immutable."""
+
+    inst_id: str
+    ord_id: str
+    cl_ord_id: str
+    code: str
+    msg: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form."""
+        return attrs.asdict(self)
+
+
+@attrs.frozen(kw_only=True)
+class CancelReport:
+    """What :func:`cancel_pending_orders` did.
+
+    ``listed``: pending orders found; ``cancelled``: cancels OKX accepted
+    (sCode 0 — the final state arrives on the orders channel or a query);
+    ``failed``: cancels refused or unanswered (``code`` 51400/51401/51402 =
+    the order was already final; ``""`` = no response, outcome unknown);
+    ``errors``: listing or request failures as text. ``ok`` is True when
+    nothing failed. Thread safety: immutable.
+    """
+
+    listed: int
+    cancelled: tuple[CancelItem, ...]
+    failed: tuple[CancelItem, ...]
+    errors: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when every listed order's cancel was accepted and listing succeeded."""
+        return not self.failed and not self.errors
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form."""
+        return {
+            "listed": self.listed,
+            "ok": self.ok,
+            "cancelled": [c.to_dict() for c in self.cancelled],
+            "failed": [c.to_dict() for c in self.failed],
+            "errors": list(self.errors),
+        }
+
+
+@attrs.frozen(kw_only=True)
+class SafeModeReport:
+    """What ``client.enter_safe_mode`` did: the resulting ``state``, ``drained``
+    (True when no placement/amend admitted before entering is still running)
+    and ``cancel`` (the :class:`CancelReport`, None without
+    ``cancel_open_orders``). Thread safety: immutable."""
+
+    state: SafeModeState
+    drained: bool
+    cancel: CancelReport | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form."""
+        return {
+            "state": self.state.to_dict(),
+            "drained": self.drained,
+            "cancel": None if self.cancel is None else self.cancel.to_dict(),
+        }
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def cancel_pending_orders(client: Any, *, inst_type: str | None = None) -> CancelReport:
+    """Cancel every pending order of the account (optionally one ``inst_type``).
+
+    Lists ``GET /api/v5/trade/orders-pending`` (all pages), then sends
+    ``POST /api/v5/trade/cancel-batch-orders`` with up to 20 orders each,
+    through the client's normal call path (request gate, cancel lane). Never
+    raises for OKX or transport failures: they are reported in the
+    :class:`CancelReport` (and logged at ERROR). Algo orders are not touched
+    (``client.algo.cancel_algo_orders``). Thread safety: safe from any thread.
+    """
+    try:
+        pending = list_pending_orders(client, inst_type=inst_type)
+    except OkxError as exc:
+        log.error("cancel sweep: listing pending orders failed: %s", exc)
+        return CancelReport(listed=0, cancelled=(), failed=(), errors=(_describe(exc),))
+    cancelled: list[CancelItem] = []
+    failed: list[CancelItem] = []
+    errors: list[str] = []
+    for start in range(0, len(pending), CANCEL_BATCH):
+        chunk = pending[start : start + CANCEL_BATCH]
+        orders = [{"inst_id": o.inst_id, "ord_id": o.ord_id} for o in chunk]
+        acks: Sequence[Any]
+        try:
+            acks = client.trade.cancel_batch_orders(orders=orders)
+        except OrderError as exc:
+            acks = exc.items
+        except (APIError, RequestStateError) as exc:
+            errors.append(_describe(exc))
+            code = getattr(exc, "code", "")
+            msg = getattr(exc, "msg", "") or str(exc)
+            failed += [_item(o, code, msg) for o in chunk]
+            continue
+        by_id = {_text(getattr(a, "ord_id", "")): a for a in acks}
+        for order in chunk:
+            ack = by_id.get(_text(order.ord_id))
+            if ack is None:
+                failed.append(_item(order, "", "no result for this order in the reply"))
+            elif ack.ok:
+                cancelled.append(_item(order, "0", ""))
+            else:
+                failed.append(_item(order, ack.s_code, ack.s_msg))
+    report = CancelReport(
+        listed=len(pending), cancelled=tuple(cancelled), failed=tuple(failed), errors=tuple(errors)
+    )
+    level = logging.WARNING if report.ok else logging.ERROR
+    log.log(
+        level,
+        "cancel sweep: %d pending, %d cancel(s) accepted, %d failed",
+        report.listed,
+        len(report.cancelled),
+        len(report.failed),
+        extra={"listed": report.listed, "failed": [f.to_dict() for f in report.failed]},
+    )
+    return report
+
+
+def _item(order: Any, code: str, msg: str) -> CancelItem:
+    return CancelItem(
+        inst_id=_text(order.inst_id),
+        ord_id=_text(order.ord_id),
+        cl_ord_id=_text(order.cl_ord_id),
+        code=_text(code),
+        msg=msg,
+    )
+
+
+def enter_safe_mode(
+    client: Any,
+    safe_mode: SafeMode,
+    *,
+    cancel_open_orders: bool = False,
+    reason: str = "",
+    drain_timeout: float = 30.0,
+) -> SafeModeReport:
+    """Turn ``safe_mode`` on for ``client``; optionally cancel every pending order.
+
+    The body of ``client.enter_safe_mode`` (see :meth:`SafeMode.enter` for the
+    race contract). Logs at WARNING (ERROR when admitted orders are still in
+    flight after ``drain_timeout``). Never raises for OKX/transport failures
+    of the cancel sweep (they are in the report). Thread safety: any thread.
+    """
+    left = safe_mode.enter(reason, drain_timeout=drain_timeout)
+    state = safe_mode.state
+    log.warning(
+        "safe mode entered%s: placements and amends are refused before sending",
+        f" ({state.reason})" if state.reason else "",
+        extra={"reason": state.reason, "cancel_open_orders": cancel_open_orders},
+    )
+    if left:
+        log.error(
+            "safe mode: %d order request(s) admitted before it are still in flight after %g s",
+            left,
+            drain_timeout,
+            extra={"in_flight": left},
+        )
+    sweep = cancel_pending_orders(client) if cancel_open_orders else None
+    return SafeModeReport(state=safe_mode.state, drained=left == 0, cancel=sweep)
