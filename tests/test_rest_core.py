@@ -377,11 +377,17 @@ def test_account_limit_refreshed_before_orders(rsps: responses.RequestsMock) -> 
 def test_failed_account_limit_refresh_warns_and_order_goes_ahead(
     rsps: responses.RequestsMock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    rsps.get(BASE + "/api/v5/trade/account-rate-limit", status=401, json=envelope(code="50113"))
+    # 503/50001 would be retried for any other call: the refresh makes one attempt
+    rsps.get(BASE + "/api/v5/trade/account-rate-limit", status=503, json=envelope(code="50001"))
     rsps.post(BASE + "/api/v5/trade/order", json=envelope([{"sCode": "0", "ordId": "7"}]))
-    with make_client(gate=RequestGateConfig()) as client:
+    clock = FakeClock()
+    with make_client(clock, gate=RequestGateConfig()) as client:
         data = client.request("POST", "/api/v5/trade/order", {"instId": "BTC-USDT", "sz": "1"})
         assert client._gate.account_order_limit == 1000  # OKX's default kept
-    assert data[0]["ordId"] == "7"
+    assert data[0]["ordId"] == "7" and clock.sleeps == []
+    assert [c.request.path_url for c in rsps.calls] == [
+        "/api/v5/trade/account-rate-limit",
+        "/api/v5/trade/order",
+    ]
     assert any("refresh failed" in r.getMessage() for r in caplog.records)
     assert all(r.levelno == logging.WARNING for r in caplog.records if "refresh" in r.getMessage())

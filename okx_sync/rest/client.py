@@ -68,6 +68,7 @@ API_PREFIX = "/api/v5/"
 TIME_PATH = "/api/v5/public/time"
 ACCOUNT_LIMIT_PATH = "/api/v5/trade/account-rate-limit"
 _METHODS = frozenset({"GET", "POST"})
+_NO_RETRY = RetryPolicy.none()
 _BAD_PATH_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
 _SAFE_QUERY_CHARS = ",:-_.~"
 
@@ -472,18 +473,26 @@ class RestCore:
             call.headers = self._headers
         return call
 
-    def _run(self, call: _Call, timeout: float | None, *, allow_resync: bool = True) -> _Result:
+    def _run(
+        self,
+        call: _Call,
+        timeout: float | None,
+        *,
+        allow_resync: bool = True,
+        policy: RetryPolicy | None = None,
+    ) -> _Result:
         releases = run_guards(self._guards, call.endpoint, call.params)
         try:
-            return self._run_admitted(call, timeout, allow_resync)
+            return self._run_admitted(call, timeout, allow_resync, policy or self._retry)
         finally:
             if releases:
                 release_all(releases)
 
-    def _run_admitted(self, call: _Call, timeout: float | None, allow_resync: bool) -> _Result:
+    def _run_admitted(
+        self, call: _Call, timeout: float | None, allow_resync: bool, policy: RetryPolicy
+    ) -> _Result:
         if call.endpoint is not None and call.endpoint.counts_account_orders:
             self._refresh_account_limit()
-        policy = self._retry
         retry_index = 0
         resynced = not allow_resync  # the clock sync itself must not re-sync
         while True:
@@ -708,7 +717,8 @@ class RestCore:
             return
         endpoint = self._registry.get("GET", ACCOUNT_LIMIT_PATH)
         try:
-            self._run(self._prepare("GET", ACCOUNT_LIMIT_PATH, endpoint, None), None)
+            call = self._prepare("GET", ACCOUNT_LIMIT_PATH, endpoint, None)
+            self._run(call, None, policy=_NO_RETRY)  # the order is waiting: one attempt
         except Exception as exc:  # noqa: BLE001 - a failed refresh never blocks the order
             if not isinstance(exc, APIError):  # a response was observed by the gate already
                 self._gate.account_limit_load_failed(f"{type(exc).__name__}: {exc}")
