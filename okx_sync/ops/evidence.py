@@ -1,0 +1,222 @@
+"""Evidence (runbook §0.2, §1): everything needed to reconstruct an incident, as JSON.
+
+``client.evidence()`` (:func:`collect_evidence`) returns one JSON-serialisable
+dict with these keys:
+
+``okx_sync_version``; ``python`` (version, implementation, platform);
+``generated_at`` (Unix s) and ``generated_at_utc``; ``config`` (base URL,
+demo flag, API key as ``****abcd`` only, HTTP timeout, the
+``RequestGateConfig`` and ``RetryPolicy`` fields); ``clock`` (``offset_ms``,
+``measured``, ``measured_at`` in Unix s, ``age_s``); ``safe_mode``;
+``dead_man_switches`` (their ``stats()``); ``gate`` (``client.gate_stats()``);
+``rest`` (``client.stats()`` without its error list); ``errors`` (the last N
+failed REST attempts, oldest first: ``class``, ``code``, ``msg``,
+``http_status``, ``request_id``, ``stage``, ``dispatched``, ``method``,
+``path``, ``latency_ms``, ``retry_index``, ``retry_after``, ``cl_ord_ids``,
+``ts_ms``); ``ws`` (``stats()`` of every live WSClient, plus ``kind`` and
+``last_recv_age_s``); ``books`` (``stats()`` of every managed order book);
+``health``; ``collect_errors`` (sources whose stats raised; never fatal).
+No secret is ever included.
+
+``okx-sync evidence`` (:func:`main`) prints it. Which client:
+
+- default — the **configured environment**: ``Client.from_env()`` reads
+  ``OKX_API_KEY``, ``OKX_SECRET_KEY``, ``OKX_PASSPHRASE``, ``OKX_DEMO`` and
+  ``OKX_BASE_URL``, exactly as your program does, so the evidence shows what
+  that configuration sees: clock offset to OKX, account order limit,
+  reachability and the errors met on the way;
+- ``--sim`` — the embedded simulator (no network, no configuration), to see
+  the format and try the command.
+
+It probes first (``--no-probe`` skips it): ``GET /api/v5/public/time``
+(clock offset) and, with credentials, ``GET /api/v5/trade/account-rate-limit``
+(account order limit). Exit code 0 when every probe succeeded, 1 when one
+failed (the evidence is printed either way, the failure in ``errors`` and
+``probes``), 2 for bad usage. A fresh process has no WS clients and no
+history: inside a running program call ``client.evidence()`` for its live
+state.
+
+Thread safety: :func:`collect_evidence` may run on any thread at any time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+
+from .._version import __version__
+from ..errors import OkxError
+from .health import HealthMonitor
+from .reporter import collect_snapshot
+
+__all__ = ["collect_evidence", "main", "build_parser"]
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` with attrs instances turned into dicts and other odd leaves into text."""
+    if attrs.has(type(value)):
+        return _jsonable(attrs.asdict(value))
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def _clock(client: Any) -> dict[str, Any]:
+    sync = client._rest.time_sync
+    clock = client.clock
+    synced = sync.synced_at
+    age = None if synced is None else max(0.0, clock.monotonic() - synced)
+    return {
+        "offset_ms": sync.offset_ms,
+        "measured": synced is not None,
+        "measured_at": None if age is None else round(clock.time() - age, 3),
+        "age_s": None if age is None else round(age, 3),
+    }
+
+
+def collect_evidence(client: Any, *, last_errors: int = 20) -> dict[str, Any]:
+    """The evidence dict of ``client`` (keys in the module doc). JSON-serialisable.
+
+    ``last_errors``: how many of the most recent failed REST attempts to
+    include (0..50; the REST stats keep the last 50). Never raises for a
+    source whose stats fail (named in ``collect_errors``); raises
+    ``ValueError`` for a negative ``last_errors``. Thread safety: any thread.
+    """
+    if isinstance(last_errors, bool) or not isinstance(last_errors, int) or last_errors < 0:
+        raise ValueError(f"last_errors must be an int >= 0, got {last_errors!r}")
+    collect_errors: list[str] = []
+
+    def read(label: str, fn: Any) -> Any:
+        try:
+            return fn()
+        except Exception as exc:  # noqa: BLE001 - evidence must always come out
+            collect_errors.append(f"{label}: {type(exc).__name__}: {exc}")
+            return None
+
+    monitor = getattr(client, "health_monitor", None) or HealthMonitor()
+    snap = collect_snapshot(client, monitor=monitor, clock=client.clock)
+    collect_errors.extend(snap.errors)
+    rest = dict(snap.rest or {})
+    errors = list(rest.pop("last_errors", []) or [])
+    switches = read("dead_man_switches", client.dead_man_switches) or []
+    now = client.clock.time()
+    return _jsonable(
+        {
+            "okx_sync_version": __version__,
+            "python": {
+                "version": platform.python_version(),
+                "implementation": platform.python_implementation(),
+                "platform": platform.platform(),
+            },
+            "generated_at": round(now, 3),
+            "generated_at_utc": datetime.fromtimestamp(now, UTC).isoformat(),
+            "config": read("config", client._evidence_config),
+            "clock": read("clock", lambda: _clock(client)),
+            "safe_mode": read("safe_mode", lambda: client.safe_mode.to_dict()),
+            "dead_man_switches": [read("dead_man_switch", s.stats) for s in switches],
+            "gate": snap.gate,
+            "rest": rest,
+            "errors": errors[-last_errors:] if last_errors else [],
+            "ws": list(snap.ws),
+            "books": list(snap.books),
+            "health": snap.health.to_dict(),
+            "collect_errors": collect_errors,
+        }
+    )
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``okx-sync evidence`` argument parser."""
+    p = argparse.ArgumentParser(
+        prog="okx-sync evidence",
+        description=(
+            "Print an evidence snapshot (JSON): versions, redacted configuration, clock "
+            "offset, gate and REST stats, recent errors. Default: the client configured by "
+            "the OKX_* environment variables (OKX_API_KEY, OKX_SECRET_KEY, OKX_PASSPHRASE, "
+            "OKX_DEMO, OKX_BASE_URL); --sim: the embedded simulator."
+        ),
+    )
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--env",
+        dest="sim",
+        action="store_false",
+        help="use the configured environment (OKX_* variables; the default)",
+    )
+    where.add_argument("--sim", action="store_true", help="use the embedded simulator")
+    p.add_argument(
+        "--no-probe",
+        dest="probe",
+        action="store_false",
+        help="send nothing: no clock sync, no account-limit query",
+    )
+    p.add_argument("--errors", type=int, default=20, help="recent errors to include (default 20)")
+    p.add_argument("--indent", type=int, default=2, help="JSON indent (0: one line)")
+    p.add_argument("--seed", default="0", help="simulator seed with --sim (default 0)")
+    return p
+
+
+def _probe(client: Any) -> dict[str, str]:
+    """Send the read-only probes; returns {probe: "ok" | error text}."""
+    out: dict[str, str] = {}
+    probes: list[tuple[str, Any]] = [("sync_time", client.sync_time)]
+    if client._rest.has_credentials:
+        probes.append(("account_rate_limit", client.trade.get_account_rate_limit))
+    for name, fn in probes:
+        try:
+            fn()
+            out[name] = "ok"
+        except OkxError as exc:
+            out[name] = f"{type(exc).__name__}: {exc}"
+    return out
+
+
+def _run(client: Any, args: argparse.Namespace, source: str) -> int:
+    probes = _probe(client) if args.probe else {}
+    evidence = collect_evidence(client, last_errors=max(0, args.errors))
+    evidence["source"] = source
+    evidence["probes"] = probes
+    print(json.dumps(evidence, indent=args.indent or None, sort_keys=False))
+    return 0 if all(v == "ok" for v in probes.values()) else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``okx-sync evidence [--env | --sim] [--no-probe] [--errors N] [--indent N]``.
+
+    Prints the evidence JSON on stdout; returns 0 (probes ok), 1 (a probe
+    failed; evidence printed anyway) or 2 (bad usage / bad configuration).
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    from ..client import Client
+
+    if args.sim:
+        from ..sim import Simulator
+
+        with Simulator(seed=args.seed, auto_tick=False, ws=False) as sim:
+            with sim.client() as client:
+                return _run(client, args, f"simulator {sim.rest_url}")
+    try:
+        client = Client.from_env()
+    except OkxError as exc:
+        print(f"okx-sync evidence: bad OKX_* configuration: {exc}", file=sys.stderr)
+        return 2
+    with client:
+        return _run(client, args, f"environment {client.base_url}")
