@@ -537,7 +537,7 @@ class RestCore:
             err = exc
             if call.cl_ord_ids and not exc.cl_ord_ids:
                 err = RequestStateError(
-                    "not admitted by the request gate",
+                    str(exc).split(" [stage=", 1)[0],
                     stage=exc.stage,
                     dispatched=exc.dispatched,
                     method=call.method,
@@ -713,7 +713,7 @@ class RestCore:
         a call that got no response is reported with ``account_limit_load_failed``.
         Any failure is logged and never blocks the order that triggered it.
         """
-        if not self._gate.account_limit_refresh_due():
+        if self._closed or not self._gate.account_limit_refresh_due():
             return
         endpoint = self._registry.get("GET", ACCOUNT_LIMIT_PATH)
         try:
