@@ -18,15 +18,28 @@ import contextlib
 import logging
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import okx_sync
 from okx_sync.sim import Simulator
 
-__all__ = ["parser", "connect", "Venue"]
+__all__ = ["parser", "connect", "say", "Venue"]
 
 _CREDENTIAL_VARS = ("OKX_API_KEY", "OKX_SECRET_KEY", "OKX_PASSPHRASE")
+
+
+_print_lock = threading.Lock()
+
+
+def say(text: str) -> None:
+    """``print`` for examples whose WS handlers print too: one whole line at a time.
+
+    Plain ``print`` from several threads can interleave its text and newline.
+    """
+    with _print_lock:
+        print(text, flush=True)
 
 
 def parser(description: str, *, seconds: float = 3.0) -> argparse.ArgumentParser:
@@ -90,10 +103,10 @@ def connect(args: argparse.Namespace, **client_options: Any) -> Iterator[Venue]:
             sys.exit(f"--live needs {', '.join(missing)} in the environment")
         with okx_sync.Client.from_env(**client_options) as client:
             client.sync_time()
-            print(f"venue: {Venue(client, None).name} at {client.base_url}", flush=True)
+            say(f"venue: {Venue(client, None).name} at {client.base_url}")
             yield Venue(client, None)
         return
     with Simulator(seed=args.seed) as sim, sim.client(**client_options) as client:
         # The control URL lets another process (a test, a drill) inspect this simulator.
-        print(f"venue: simulator rest={sim.rest_url} control={sim.control_url}", flush=True)
+        say(f"venue: simulator rest={sim.rest_url} control={sim.control_url}")
         yield Venue(client, sim)
