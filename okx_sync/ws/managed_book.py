@@ -250,7 +250,6 @@ class ManagedOrderBook:
         self._channel = channel
         self._inst_id = inst_id
         self._arg = {"channel": channel, ("sprdId" if spread else "instId"): inst_id}
-        self._key: BookKey = (channel, inst_id)
         self._incremental = channel in INCREMENTAL_CHANNELS
         self._policy = policy or ResyncPolicy()
         self._inline = callbacks == "inline"
@@ -266,6 +265,7 @@ class ManagedOrderBook:
         self._reader: threading.Thread | None = None  # reader that delivered the last snapshot
         self._retry_at: float | None = None
         self._failures = 0
+        self._connects = 0  # connections seen ready (on_connect)
         self._lost_at: float | None = None
         self._resync_open = False
         # counters
@@ -415,7 +415,8 @@ class ManagedOrderBook:
     def stats(self) -> dict[str, Any]:
         """JSON-serialisable counters: the store's :meth:`OrderBookStore.stats` fields
         (``ready``, ``seq_id``, ``errors`` by kind...), plus ``in_sync``, ``resyncs``,
-        ``resubscribes``, ``skipped`` (updates dropped while waiting for a
+        ``resubscribes`` (unsubscribe + subscribe pairs the book sent; when
+        disconnected it leaves the subscription to the next connect), ``skipped`` (updates dropped while waiting for a
         snapshot), ``last_error``, ``last_resync_ms`` (out of sync -> in sync),
         ``callback_errors``, ``closed``, ``ws`` (the client's name) and
         ``rest_check`` (``enabled``, ``checked``, ``mismatches``, ``errors``,
@@ -511,13 +512,7 @@ class ManagedOrderBook:
                 self._cond.notify_all()
         if first:
             self._ws._books.remove(self)
-            try:
-                self._ws.unsubscribe(self._arg)
-            except WSError as exc:
-                log.warning(
-                    "managed order book: unsubscribe failed",
-                    extra={"channel": self._channel, "inst_id": self._inst_id, "error": str(exc)},
-                )
+            self._unsubscribe()
             self._store.reset()
             log.info(
                 "managed order book closed",
@@ -532,6 +527,15 @@ class ManagedOrderBook:
             thread.join(max(0.0, deadline - self._clock.monotonic()))
             ok = ok and not thread.is_alive()
         return ok
+
+    def _unsubscribe(self) -> None:
+        try:
+            self._ws.unsubscribe(self._arg)
+        except WSError as exc:
+            log.warning(
+                "managed order book: unsubscribe failed",
+                extra={"channel": self._channel, "inst_id": self._inst_id, "error": str(exc)},
+            )
 
     def __enter__(self) -> ManagedOrderBook:
         return self
@@ -624,16 +628,26 @@ class ManagedOrderBook:
 
     def _resubscribe(self) -> None:
         """Send unsubscribe + subscribe without waiting (any thread, the reader included)."""
+        if self._closed:
+            return
+        connects = self._connects
         try:
             sent = self._ws.resubscribe_nowait(self._arg)
         except WSError as exc:
             self._refused(exc)
             return
+        if self._closed:  # close() ran meanwhile: do not leave the subscription behind
+            self._unsubscribe()
+            return
         now = self._clock.monotonic()
         with self._cond:
             if sent:
                 self._resubscribes += 1
-            if self._awaiting:
+                if self._awaiting:
+                    self._retry_at = now + self._policy.snapshot_timeout
+            elif self._connects == connects:
+                self._retry_at = None  # the next connect subscribes it; _on_connect re-arms
+            elif self._awaiting:  # a connection came up meanwhile: give it its time
                 self._retry_at = now + self._policy.snapshot_timeout
         log.info(
             "order book resubscribe" if sent else "order book resubscribe deferred (not connected)",
@@ -673,8 +687,10 @@ class ManagedOrderBook:
         with self._cond:
             if self._closed:
                 return
+            self._connects += 1
             if self._awaiting:
                 self._retry_at = now + self._policy.snapshot_timeout
+                self._cond.notify_all()
             elif self._reader is None or not self._reader.is_alive():
                 stale = True  # restarted after ws.close(): the held book is from a dead connection
         if stale:
