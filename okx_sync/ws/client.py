@@ -1516,11 +1516,6 @@ class WSClient:
         """The open managed order books of this client, oldest first."""
         return self._books.books()
 
-    def add_book_listener(self, fn: Callable[[ManagedOrderBook], Any]) -> None:
-        """Internal hook (used by ``Client``'s WS factories): call ``fn(book)`` for every
-        managed book opened on this client from now on. Its exceptions are reported."""
-        self._books.add_listener(fn)
-
     def resubscribe_nowait(self, args: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> bool:
         """Internal hook (used by ``ManagedOrderBook``): send unsubscribe then subscribe for
         ``args`` without waiting (safe on the reader thread), keeping them desired.

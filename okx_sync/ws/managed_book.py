@@ -303,7 +303,6 @@ class ManagedOrderBook:
         except BaseException:
             self.close()
             raise
-        router.announce(self)
         log.info(
             "managed order book opened",
             extra={"ws": ws.name, "channel": channel, "inst_id": inst_id},
@@ -807,7 +806,6 @@ class BookRouter:
         self._ws = ws
         self._lock = threading.Lock()
         self._books: dict[BookKey, ManagedOrderBook] = {}
-        self._listeners: tuple[Callable[[ManagedOrderBook], Any], ...] = ()
         self._attached = False
         # bound once: ws.off() matches handlers by identity
         self._route_fn = self._route
@@ -846,21 +844,6 @@ class BookRouter:
                 self._attached = False
                 for fn in (self._route_fn, self._connect_fn, self._disconnect_fn, self._error_fn):
                     self._ws.off(fn)
-
-    def add_listener(self, fn: Callable[[ManagedOrderBook], Any]) -> None:
-        """Call ``fn(book)`` for every book opened from now on."""
-        if not callable(fn):
-            raise ValidationError(f"listener must be callable, got {fn!r}")
-        with self._lock:
-            self._listeners = (*self._listeners, fn)
-
-    def announce(self, book: ManagedOrderBook) -> None:
-        """Tell the listeners about a new book (exceptions reported as handler errors)."""
-        for fn in self._listeners:
-            try:
-                fn(book)
-            except Exception as exc:
-                self._ws.report_error(exc, handler="book listener")
 
     def books(self) -> list[ManagedOrderBook]:
         """The open books, oldest first."""
