@@ -1,0 +1,78 @@
+"""Runbook drills (§7): rehearse every failure against the embedded OKX simulator.
+
+``okx-sync drill [NAME|all]`` (``python -m okx_sync drill``) runs them and
+prints a table (drill, result, time, key figures); the exit code is non-zero
+when any drill fails. Each drill is a scenario: a real fault injected through
+the simulator (:mod:`okx_sync.sim.faults`) or on the client side, a client
+routine, and checks that carry the figures that decided them.
+
+==================  ======  ==================================================================
+drill               §       what it proves
+==================  ======  ==================================================================
+``rate_limit``      §2      429 storm: one penalty per bucket, nothing admitted while held, no
+                            caller error, full rate again; without the gate: the 429s avoided
+``ws_disconnect``   §4, §6  sockets killed: reconnect, re-login, resubscribe; reconciliation
+                            finds what the outage hid and passes afterwards
+``handler_backlog`` §4      slow handler: queue bounded; block / drop / disconnect policies
+                            behave as configured; the connection survives or reconnects
+``book_gap``        §5      seqId gap, bad checksum: reset + resubscribe, the book equals the
+                            exchange's; a sequence reset is accepted without a resync
+``unknown_order``   §6      order executed, answer lost: ``place_order_safely`` resolves it by
+                            clOrdId, no duplicate
+``auth``            §3      skewed clock, wrong passphrase, wrong environment: classified;
+                            ``sync_time`` fixes the clock and only the clock
+==================  ======  ==================================================================
+
+``--live`` runs the live-safe drills (``rate_limit`` gated phase, ``handler_backlog``,
+``auth``) on OKX's **demo** environment (``x-simulated-trading: 1``) with
+``OKX_API_KEY``/``OKX_SECRET_KEY``/``OKX_PASSPHRASE`` from the environment; it
+refuses to run without them or when ``CI`` is set. Never in CI.
+
+Library use::
+
+    from okx_sync.ops.drills import DRILLS, run_drill
+    result = run_drill(DRILLS["book_gap"])
+    assert result.passed, result.failed_checks()
+
+Thread safety: see :mod:`okx_sync.ops.drills.runner`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from . import auth, book_gap, handler_backlog, rate_limit, unknown_order, ws_disconnect
+from .base import Check, Drill, DrillResult, DrillRun
+from .runner import format_table, run_drill, run_drills
+from .runner import main as _main
+
+__all__ = [
+    "DRILLS",
+    "Drill",
+    "DrillRun",
+    "DrillResult",
+    "Check",
+    "run_drill",
+    "run_drills",
+    "format_table",
+    "main",
+]
+
+#: Every drill by name, in the order ``drill all`` runs them.
+DRILLS: Mapping[str, Drill] = {
+    d.name: d
+    for d in (
+        rate_limit.DRILL,
+        ws_disconnect.DRILL,
+        handler_backlog.DRILL,
+        book_gap.DRILL,
+        unknown_order.DRILL,
+        auth.DRILL,
+    )
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``okx-sync drill [NAME|all ...] [--live] [--json] [--list] [-v]``; returns the exit
+    code (0 all passed, 1 a drill failed, 2 usage error or ``--live`` refused)."""
+    return _main(argv, DRILLS)

@@ -1,0 +1,210 @@
+"""The runbook drills: ``okx-sync drill all`` runs once for this module; each drill is a test.
+
+The one expensive step (every drill against its own simulator, ~20 s) runs in a
+module fixture through the real command line (``--json``); the per-drill tests
+read its result and assert the figures that make the drill meaningful. The
+other tests cover the runner itself (exit codes, failures, errors, --live
+refusals and the demo-only guarantee) with cheap drills of their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import threading
+
+import pytest
+
+from okx_sync.ops import drills
+from okx_sync.ops.drills import DRILLS, Drill, run_drill
+from okx_sync.ops.drills.base import DrillRun
+from okx_sync.ops.drills.runner import live_env_problem
+from okx_sync.ops.drills.runner import main as runner_main
+from okx_sync.sim import Simulator
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def run_cli(argv, drill_map=None):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = drills.main(argv) if drill_map is None else runner_main(argv, drill_map)
+    return rc, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def drill_all():
+    rc, out, err = run_cli(["all", "--json"])
+    report = json.loads(out)
+    return rc, {d["name"]: d for d in report["drills"]}, err
+
+
+def test_drill_all_passes_and_exits_zero(drill_all):
+    rc, results, err = drill_all
+    failed = {n: [c for c in r["checks"] if not c["ok"]] or r["error"] for n, r in results.items()
+              if not r["passed"]}  # fmt: skip
+    assert rc == 0, failed
+    assert list(results) == list(DRILLS)
+    # progress went to stderr, one start and one end line per drill
+    assert err.count("[1/6]") == 2 and "[6/6] auth: PASS" in err
+
+
+@pytest.mark.parametrize("name", list(DRILLS))
+def test_each_drill_passes_with_its_figures(drill_all, name):
+    _, results, _ = drill_all
+    r = results[name]
+    assert r["result"] == "PASS", [c for c in r["checks"] if not c["ok"]] or r["error"]
+    assert r["checks"] and all(c["ok"] for c in r["checks"])
+    assert r["key_figures"], "every drill shows key figures in the table"
+    f = r["figures"]
+    if name == "rate_limit":
+        assert f["gated_429s"] == 0
+        assert f["storm_penalties"] == 1
+        assert 1 <= f["storm_429s_seen"] <= 4
+        assert f["storm_admitted_during_hold"] == 0
+        assert f["storm_caller_errors"] == 0
+        assert f["unguarded_429s"] > 0
+        assert f["rate_after_recovery_per_s"] >= 0.5 * f["normal_rate_per_s"]
+    elif name == "ws_disconnect":
+        assert f["connections_dropped"] == 2
+        assert f["drift_found"] == 2 and f["drift_after"] == 0
+        assert f["book_resyncs"] >= 1
+    elif name == "handler_backlog":
+        assert f["block_dropped"] == 0 and f["block_high_water"] <= 8
+        assert f["drop_dropped"] > 0 and f["drop_high_water"] <= 8
+        assert f["drop_delivered"] + f["drop_dropped"] == f["drop_received"]
+        assert f["disconnect_overflow_disconnects"] >= 1
+    elif name == "book_gap":
+        assert (f["gap_resyncs"], f["checksum_resyncs"], f["reset_resyncs"]) == (1, 1, 0)
+        assert f["rest_checks"] >= 2
+    elif name == "unknown_order":
+        assert f["lost_50004_sends"] == 1 and f["lost_50004_orders_on_exchange"] == 1
+        assert f["lost_connection_sends"] == 1
+        assert f["not_executed_sends"] == 2 and f["not_executed_orders_on_exchange"] == 1
+        assert f["plain_retries"] == 0
+    elif name == "auth":
+        assert f["skew_rest_code"] == "50102"
+        assert abs(f["sync_offset_ms"] + 120_000) < 5000
+        assert f["auto_resyncs"] == 1
+        assert f["passphrase_rest_code"] == "50105" and f["passphrase_ws_code"] == "60024"
+        assert f["environment_rest_code"] == "50101"
+
+
+# -- the runner on drills of its own (cheap) -----------------------------------------------
+CHEAP = {"ws": False, "control": False, "auto_tick": False}
+
+
+def _passing(run: DrillRun) -> None:
+    client = run.client()
+    run.figure("server_time", client.market.get_ticker(inst_id="BTC-USDT").inst_id, key=True)
+    run.check("ticker read", True, "ok")
+
+
+def _failing(run: DrillRun) -> None:
+    run.figure("wanted", 1, key=True)
+    run.check("something that did not recover", False, "2 != 1")
+
+
+def _crashing(run: DrillRun) -> None:
+    run.check("first step", True)
+    raise RuntimeError("routine blew up")
+
+
+def _leaking(run: DrillRun) -> None:
+    stop = threading.Event()
+    run.own(type("Stopper", (), {"close": staticmethod(stop.set)})())
+    threading.Thread(target=lambda: stop.wait(0.5), name="okx-drill-leak", daemon=True).start()
+    run.check("started a thread that outlives close()", True)
+
+
+FAKE = {
+    "passing": Drill("passing", "a drill that passes", "§0", _passing, sim_options=CHEAP),
+    "failing": Drill("failing", "a drill that fails", "§0", _failing, sim_options=CHEAP),
+    "crashing": Drill("crashing", "a drill that raises", "§0", _crashing, sim_options=CHEAP),
+}
+
+
+def test_failing_drill_exits_one_and_names_the_check():
+    rc, out, _ = run_cli(["passing", "failing"], FAKE)
+    assert rc == 1
+    lines = out.splitlines()
+    assert lines[0].split() == ["drill", "result", "time", "key", "figures"]
+    assert any(line.startswith("passing ") and " PASS " in line for line in lines)
+    assert any(line.startswith("failing ") and " FAIL " in line for line in lines)
+    assert "failing: FAILED something that did not recover: 2 != 1" in out
+    assert "1 passed, 1 failed" in out
+
+
+def test_unexpected_exception_is_an_error_result_not_a_crash():
+    rc, out, _ = run_cli(["crashing", "--json"], FAKE)
+    assert rc == 1
+    r = json.loads(out)["drills"][0]
+    assert r["result"] == "ERROR" and r["error"] == "RuntimeError: routine blew up"
+
+
+def test_threads_left_running_fail_the_drill():
+    result = run_drill(Drill("leaking", "x", "§0", _leaking, sim_options=CHEAP))
+    # the thread ends 0.5 s later, within the runner's join bound: no failure
+    assert result.passed
+    never = threading.Event()
+
+    def leak_forever(run: DrillRun) -> None:
+        threading.Thread(target=never.wait, name="okx-drill-stuck", daemon=True).start()
+        run.check("started", True)
+
+    try:
+        result = run_drill(Drill("stuck", "x", "§0", leak_forever, sim_options=CHEAP))
+    finally:
+        never.set()
+    assert not result.passed
+    assert [c.name for c in result.failed_checks()] == ["threads joined"]
+    assert "okx-drill-stuck" in result.failed_checks()[0].detail
+
+
+def test_usage_errors_and_list():
+    assert run_cli(["no_such_drill"])[0] == 2
+    rc, out, _ = run_cli(["--list"])
+    assert rc == 0
+    assert [line.split()[0] for line in out.splitlines()] == list(DRILLS)
+
+
+def test_live_refuses_without_keys_or_in_ci(monkeypatch):
+    for var in ("OKX_API_KEY", "OKX_SECRET_KEY", "OKX_PASSPHRASE", "CI"):
+        monkeypatch.delenv(var, raising=False)
+    rc, _, err = run_cli(["auth", "--live"])
+    assert rc == 2 and "OKX_API_KEY, OKX_SECRET_KEY, OKX_PASSPHRASE" in err
+    keys = {"OKX_API_KEY": "k", "OKX_SECRET_KEY": "s", "OKX_PASSPHRASE": "p"}
+    assert live_env_problem(keys) == ""
+    assert "CI" in live_env_problem({**keys, "CI": "true"})
+    for name, value in {**keys, "CI": "true"}.items():
+        monkeypatch.setenv(name, value)
+    rc, _, err = run_cli(["auth", "--live"])
+    assert rc == 2 and "never runs in CI" in err
+
+
+def test_live_uses_demo_trading_only_and_skips_sim_only_drills():
+    """``--live`` against a simulator standing in for OKX (OKX_BASE_URL): the simulator's
+    demo key works only with x-simulated-trading: 1, so passing proves the header; a
+    drill that needs fault injection is skipped, not run."""
+    with Simulator(seed=3, ws=False, control=False, auto_tick=False) as sim:
+        demo = sim.credentials.demo
+        env = {
+            "OKX_API_KEY": demo.api_key,
+            "OKX_SECRET_KEY": demo.secret_key,
+            "OKX_PASSPHRASE": demo.passphrase,
+            "OKX_BASE_URL": sim.rest_url,
+            "OKX_DEMO": "0",  # ignored: --live forces demo
+        }
+        run = DrillRun("probe", live_env=env)
+        try:
+            client = run.client()
+            assert client.demo is True
+            assert client.account.get_balance() is not None  # accepted as a demo request
+        finally:
+            run.close()
+        result = run_drill(DRILLS["rate_limit"], live_env=env)
+        assert result.passed and result.live, result.failed_checks()
+        assert result.figures["gated_429s"] == 0 and "storm_penalties" not in result.figures
+        skipped = run_drill(DRILLS["book_gap"], live_env=env)
+        assert skipped.result == "SKIP" and skipped.passed and not skipped.checks
