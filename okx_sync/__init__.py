@@ -150,3 +150,4 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
     from .ops.health import HealthThresholds
     from .ops.prometheus import PrometheusSink
     from .ops.reporter import JsonLinesSink, LogSink, StatsReporter
+    from .ws.managed_book import ManagedOrderBook
