@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from decimal import Decimal
 from typing import Any
 
@@ -30,18 +29,10 @@ from okx_sync.ops.reporter import collect_snapshot
 from okx_sync.sim import Simulator
 from okx_sync.ws.connection import BackoffPolicy, ConnectRateLimiter
 from okx_sync.ws.managed_book import ManagedOrderBook, ResyncPolicy
+from tests.conftest import wait_until
 
 INST = "BTC-USDT"
 ARG = {"channel": "books", "instId": INST}
-
-
-def wait_until(pred, timeout: float = 5.0, step: float = 0.002) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return bool(pred())
 
 
 def book_threads() -> list[str]:

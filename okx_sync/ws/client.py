@@ -1160,17 +1160,21 @@ class WSClient:
         bad args, ``WSError`` when the connection's hourly ops budget is used up.
         """
         norm = normalize_args(args)
-        with self._lock:
-            for arg in norm:
-                self._desired.setdefault(arg_key(arg), arg)
-        manager = self._manager
-        conn = manager.current if manager is not None else None
+        conn = self._desire(norm)
         if conn is None:
             return
         try:
             self._send_sub_frames(conn, "subscribe", norm, background=True)
         except WSClosedError:
             pass  # the reconnect resubscribes the desired set
+
+    def _desire(self, norm: list[dict[str, Any]]) -> Connection | None:
+        """Add ``norm`` to the desired set; the live connection to send on, or None."""
+        with self._lock:
+            for arg in norm:
+                self._desired.setdefault(arg_key(arg), arg)
+        manager = self._manager
+        return manager.current if manager is not None else None
 
     def unsubscribe(self, args: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> None:
         """Remove ``args`` from the desired subscriptions and unsubscribe (fire and forget)."""
@@ -1526,11 +1530,7 @@ class WSClient:
         connection's hourly ops budget is used up.
         """
         norm = normalize_args(args)
-        with self._lock:
-            for arg in norm:
-                self._desired.setdefault(arg_key(arg), arg)
-        manager = self._manager
-        conn = manager.current if manager is not None else None
+        conn = self._desire(norm)
         if conn is None:
             return False
         try:
