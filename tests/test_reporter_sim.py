@@ -201,3 +201,35 @@ def test_client_health_sees_the_same_ws(sim: Simulator, client: Any) -> None:
 
     gc.collect()
     assert client.ws_clients() == []
+
+
+def test_book_gap_shows_in_health_and_metrics(sim: Simulator, client: Any) -> None:
+    ws = public_ws(client, sim)
+    ws.start()
+    book = ws.order_book("BTC-USDT")
+    rec = Recorder()
+    prom = PrometheusSink(port=0, registry=prometheus_client.CollectorRegistry())
+    reporter = StatsReporter(client, interval_s=0.05, sinks=[rec, prom])
+    try:
+        assert book.wait_ready(10)
+        rec.wait_for(lambda s: s.health.ok and [b["name"] for b in s.books] == ["books:BTC-USDT"])
+        sim.faults.seq_gap("BTC-USDT")
+        after = rec.wait_for(
+            lambda s: s.books[0]["errors"].get("sequence", 0) == 1 and s.books[0]["in_sync"] is True
+        )
+        part = after.health.find("book books:BTC-USDT")
+        assert part is not None and (part.status, part.reason) == (
+            "degraded",
+            "1 book error in 60 s",
+        )
+        samples = scrape(prom.url)
+        labels = {"book": "books:BTC-USDT", "channel": "books", "inst_id": "BTC-USDT"}
+        assert metric(samples, "okx_sync_book_errors_sequence_total", **labels) == 1
+        assert metric(samples, "okx_sync_book_in_sync", **labels) == 1
+        assert metric(samples, "okx_sync_book_resyncs_total", **labels) >= 1
+        assert metric(samples, "okx_sync_health", component="book books:BTC-USDT") == 1
+    finally:
+        assert reporter.close()
+        book.close()
+        ws.close()
+    assert client.managed_books() == []
