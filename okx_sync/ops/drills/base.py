@@ -36,18 +36,8 @@ __all__ = [
     "DrillRun",
     "Drill",
     "DrillFailed",
-    "DEMO_WS_URLS",
     "passive_limit",
 ]
-
-#: OKX's demo-trading WebSocket URLs (facts: "demo" column), used by ``--live``
-#: when the Client has no WS factory of its own.
-DEMO_WS_URLS: Mapping[str, str] = {
-    "public": "wss://wspap.okx.com:8443/ws/v5/public",
-    "private": "wss://wspap.okx.com:8443/ws/v5/private",
-    "business": "wss://wspap.okx.com:8443/ws/v5/business",
-}
-
 
 class DrillFailed(Exception):
     """Raised inside a routine to stop it after a failed check that later steps need."""
@@ -255,7 +245,9 @@ class DrillRun:
                 "private": self.sim.ws_private_url,
                 "business": self.sim.ws_business_url,
             }[kind]
-        return DEMO_WS_URLS[kind]
+        from ...ws.protocol import ws_url
+
+        return ws_url(kind, demo=True)  # --live: OKX's demo-trading WS hosts only
 
     def ws(self, kind: str, *, credentials: str | None = None, **kwargs: Any) -> WSClient:
         """A (not yet started) WSClient on ``kind``, closed at the end.

@@ -1,0 +1,181 @@
+"""The ``okx-sync`` command line: routing, ``doctor``, ``book`` (the drills and the demo have
+their own test modules). Everything runs against a local simulator."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+
+import pytest
+
+from okx_sync import cli
+from okx_sync.ops import book_view, doctor
+from okx_sync.ops.console import Screen, cli_logging
+from okx_sync.sim import Simulator
+from okx_sync.ws.client import WSClient
+
+
+def capture(fn, argv):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = fn(argv)
+    return rc, out.getvalue(), err.getvalue()
+
+
+# -- router ---------------------------------------------------------------------------------
+def test_router_usage_version_and_unknown_command():
+    rc, out, _ = capture(cli.main, ["--help"])
+    assert rc == 0
+    for name in ("demo", "sim", "drill", "evidence", "doctor", "book"):
+        assert f"\n  {name} " in out
+    assert capture(cli.main, [])[0] == 2
+    rc, _, err = capture(cli.main, ["frobnicate"])
+    assert rc == 2 and "unknown command 'frobnicate'" in err
+    rc, out, _ = capture(cli.main, ["--version"])
+    assert rc == 0 and out.startswith("okx_sync ")
+
+
+def test_router_passes_arguments_and_exit_code_through():
+    rc, out, _ = capture(cli.main, ["drill", "--list"])
+    assert rc == 0 and out.split()[0] == "rate_limit"
+    assert capture(cli.main, ["drill", "nope"])[0] == 2
+    assert capture(cli.main, ["book", "BTC-USDT", "--depth", "0"])[0] == 2
+
+
+# -- doctor ---------------------------------------------------------------------------------
+def test_doctor_against_the_simulator_passes_every_check():
+    rc, out, _ = capture(doctor.main, ["--samples", "3"])
+    assert rc == 0, out
+    lines = out.splitlines()
+    assert lines[0].startswith("okx-sync doctor: the embedded simulator at http://127.0.0.1:")
+    for name in ("time skew", "credentials", "account rate limit", "REST latency", "WS ping",
+                 "WS login"):  # fmt: skip
+        assert any(line.split(None, 1)[0] == name.split()[0] and " ok " in line for line in lines)
+    assert "health (client.health())" in out and "client: ok" in out
+    assert lines[-1] == "all checks passed"
+
+
+def test_doctor_json_has_figures():
+    rc, out, _ = capture(doctor.main, ["--json", "--samples", "2"])
+    assert rc == 0
+    report = json.loads(out)
+    found = {f["name"]: f for f in report["findings"]}
+    assert set(found) == {
+        "time skew", "credentials", "account rate limit", "REST latency", "WS ping", "WS login"
+    }  # fmt: skip
+    assert all(f["status"] == "ok" for f in found.values())
+    assert abs(found["time skew"]["figures"]["offset_ms"]) < 1000
+    assert found["account rate limit"]["figures"]["acc_rate_limit"] == 1000
+    assert found["REST latency"]["figures"]["samples"] == 2
+    assert found["WS ping"]["figures"]["p50_ms"] > 0
+    assert report["health"]["status"] == "ok" and report["ok"] is True
+
+
+def test_doctor_checks_classify_bad_credentials():
+    """run_checks with a wrong passphrase: credentials and WS login fail with the runbook's
+    hint, the public checks still pass; a key-less client skips the signed checks."""
+    from okx_sync import Client
+
+    with Simulator(seed=5, auto_tick=False) as sim:
+        creds = sim.credentials.live
+
+        def make_ws(kind, **options):
+            if options.pop("login", False):
+                options["credentials"] = creds.__class__(
+                    api_key=creds.api_key, secret_key=creds.secret_key, passphrase="nope"
+                )
+            return WSClient(getattr(sim, f"ws_{kind}_url"), **options)
+
+        with Client(creds.api_key, creds.secret_key, "nope", base_url=sim.rest_url) as bad:
+            findings = {
+                f.name: f for f in doctor.run_checks(bad, make_ws, has_credentials=True, samples=2)
+            }
+        assert findings["credentials"].status == "fail"
+        assert findings["credentials"].figures["code"] == "50105"
+        assert "key triple" in findings["credentials"].detail
+        assert findings["WS login"].status == "fail" and "60024" in findings["WS login"].detail
+        assert findings["time skew"].status == "ok" and findings["REST latency"].status == "ok"
+        assert findings["account rate limit"].status == "fail"
+        with Client(base_url=sim.rest_url) as public:
+            findings = {
+                f.name: f
+                for f in doctor.run_checks(public, make_ws, has_credentials=False, samples=1)
+            }
+        assert [n for n, f in findings.items() if f.status == "skip"] == [
+            "credentials", "account rate limit", "WS login"
+        ]  # fmt: skip
+        assert findings["WS ping"].status == "ok"
+
+
+# -- book -----------------------------------------------------------------------------------
+def test_book_plain_frames_when_not_a_tty():
+    rc, out, _ = capture(book_view.main, ["BTC-USDT", "--count", "2", "--interval", "0.1"])
+    assert rc == 0
+    frames = [f for f in out.split("\n\n") if f.strip()]
+    assert len(frames) == 2
+    for frame in frames:
+        lines = frame.splitlines()
+        assert lines[0].startswith("BTC-USDT  in sync  seqId ")
+        asks = [line for line in lines if line.split()[0] == "ask"]
+        bids = [line for line in lines if line.split()[0] == "bid"]
+        assert len(asks) == 5 and len(bids) == 5
+        best_ask, best_bid = float(asks[-1].split()[1]), float(bids[0].split()[1])
+        assert best_bid < best_ask
+    assert "\033[" not in out
+
+
+def test_book_json_frames_and_duration():
+    rc, out, _ = capture(
+        book_view.main, ["ETH-USDT", "--json", "--depth", "3", "--duration", "0.3",
+                         "--interval", "0.1"]
+    )  # fmt: skip
+    assert rc == 0
+    frames = [json.loads(line) for line in out.splitlines()]
+    assert 2 <= len(frames) <= 6
+    for f in frames:
+        assert f["inst_id"] == "ETH-USDT" and f["in_sync"] is True
+        assert len(f["bids"]) == 3 and len(f["asks"]) == 3
+        assert float(f["bids"][0][0]) < float(f["asks"][0][0])
+    assert frames[-1]["seq_id"] >= frames[0]["seq_id"]
+
+
+def test_book_usage_errors():
+    rc, _, err = capture(book_view.main, ["NOPE-USDT", "--count", "1"])
+    assert rc == 2 and "BTC-USDT" in err
+    assert capture(book_view.main, ["BTC-USDT", "--count", "0"])[0] == 2
+
+
+def test_screen_redraws_in_place_on_a_tty():
+    buf = io.StringIO()
+    screen = Screen(buf, tty=True)
+    screen.draw(["a", "b", "c"])
+    screen.draw(["d"])
+    text = buf.getvalue()
+    assert text.startswith("\033[2Ka\n\033[2Kb\n\033[2Kc\n")
+    # second frame: cursor up 3, draw 1 line, clear the 2 left over, come back up 2
+    assert text.endswith("\033[3F\033[2Kd\n\033[2K\n\033[2K\n\033[2F")
+    plain = io.StringIO()
+    Screen(plain, tty=False).draw(["x", "y"])
+    assert plain.getvalue() == "x\ny\n\n"
+
+
+def test_cli_logging_restores_the_logger():
+    logger = logging.getLogger("okx_sync")
+    before = (list(logger.handlers), logger.level, logger.propagate)
+    err = io.StringIO()
+    with cli_logging(True, err):
+        logging.getLogger("okx_sync.test").warning("shown")
+        logging.getLogger("okx_sync.test").info("not shown")
+    with cli_logging(False):
+        logging.getLogger("okx_sync.test").error("dropped")
+    assert "shown" in err.getvalue() and "not shown" not in err.getvalue()
+    assert (list(logger.handlers), logger.level, logger.propagate) == before
+
+
+@pytest.mark.parametrize("command", ["demo", "drill", "doctor", "book", "sim"])
+def test_every_command_has_help(command):
+    with pytest.raises(SystemExit) as exc:
+        capture(cli.main, [command, "--help"])
+    assert exc.value.code == 0
