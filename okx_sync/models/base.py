@@ -114,19 +114,30 @@ def okx_name(attr_name: str) -> str:
     return to_okx(attr_name)
 
 
+# cls -> ((attribute, OKX key, converter), ...): worked out once per model class.
+_CONVERTED: dict[type, tuple[tuple[str, str, Any], ...]] = {}
+
+
+def _converted_fields(cls: type) -> tuple[tuple[str, str, Any], ...]:
+    plan = _CONVERTED.get(cls)
+    if plan is None:
+        import attrs
+
+        plan = tuple(
+            (f.name, f.metadata.get("okx") or okx_name(f.name), f.metadata["conv"])
+            for f in attrs.fields(cls)
+            if f.metadata.get("conv") is not None
+        )
+        _CONVERTED[cls] = plan  # same value from any thread: a race only repeats the work
+    return plan
+
+
 def field_values(cls: type, d: Any) -> dict[str, Any]:
     """Keyword arguments for ``cls`` from the OKX dict ``d``: every attrs field with a
-    ``conv`` metadata, converted. Fields without it are left to the caller. Pure."""
-    import attrs
-
-    out: dict[str, Any] = {}
-    for f in attrs.fields(cls):
-        conv = f.metadata.get("conv")
-        if conv is None:
-            continue
-        key = f.metadata.get("okx") or okx_name(f.name)
-        out[f.name] = conv(d.get(key))
-    return out
+    ``conv`` metadata, converted. Fields without it are left to the caller. Pure (the
+    per-class field plan is memoised); thread-safe."""
+    get = d.get
+    return {name: conv(get(key)) for name, key, conv in _converted_fields(cls)}
 
 
 def mapped_keys(cls: type) -> frozenset[str]:
