@@ -246,7 +246,7 @@ def test_ws_place_and_amend_refused_cancel_goes_out(sim, client):
 def test_orders_from_8_threads_none_placed_after_enter_returns(sim, client):
     px = far_px(sim, client)
     # slow answers keep orders in flight while safe mode is entered
-    sim.faults.slow_responses(0.02, path="/api/v5/trade/order")
+    sim.faults.slow_responses(0.02, count=10_000, path="/api/v5/trade/order")
     start = threading.Barrier(9)
     placed: list[str] = []
     refused: list[str] = []

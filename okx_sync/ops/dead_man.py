@@ -342,13 +342,14 @@ class DeadManSwitch:
                     return
             now = self._clock.monotonic()
             if now >= next_due:
+                # the schedule counts from when each attempt started
                 try:
                     self._refresh(self.timeout_s)
-                    next_due = self._clock.monotonic() + self.refresh_s
+                    next_due = now + self.refresh_s
                     continue
                 except Exception as exc:  # noqa: BLE001 - every failure is reported
+                    next_due = now + min(self.refresh_s, _RETRY_S)
                     self._failed(exc)
-                    next_due = self._clock.monotonic() + min(self.refresh_s, _RETRY_S)
             self._check_expiry()
 
     def _failed(self, exc: BaseException) -> None:
