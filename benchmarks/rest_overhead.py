@@ -170,6 +170,35 @@ def measure(call: Call, calls: int) -> float:
     return calls / (time.perf_counter() - start)
 
 
+def compare(
+    factories: dict[str, Callable[[], tuple[Call, Callable[[], None]]]], calls: int, rounds: int
+) -> dict[str, Any]:
+    """Build every client (a factory returns ``(call, close)``), warm each up, then run
+    interleaved rounds of ``calls`` sequential calls; returns the medians (calls/s), the
+    samples and, per client that could not be built or warmed up, the reason it was skipped."""
+    clients: dict[str, tuple[Call, Callable[[], None]]] = {}
+    skipped: dict[str, str] = {}
+    for name, factory in factories.items():
+        try:
+            clients[name] = factory()
+            clients[name][0]()  # warm up: connect, first-call imports
+        except ImportError as exc:
+            skipped[name] = f"not installed ({exc.name}); pip install -e '.[bench]'"
+        except Exception as exc:  # noqa: BLE001 - reported, the others still run
+            skipped[name] = f"cannot be pointed at the server: {exc!r:.120}"
+    samples: dict[str, list[float]] = {name: [] for name in clients}
+    for _ in range(rounds):
+        for name, (call, _close) in clients.items():
+            samples[name].append(measure(call, calls))
+    for _call, close in clients.values():
+        close()
+    return {
+        "medians": {n: statistics.median(v) for n, v in samples.items()},
+        "samples": samples,
+        "skipped": skipped,
+    }
+
+
 def run(calls: int, rounds: int) -> dict[str, Any]:
     """Start the server, measure every client, return the medians and skip reasons."""
     logging.basicConfig(level=logging.WARNING)
@@ -191,27 +220,7 @@ def run(calls: int, rounds: int) -> dict[str, Any]:
             "urllib3 connection pool": lambda: make_urllib3(base),
             "http.client keep-alive": lambda: make_http_client(base),
         }
-        clients: dict[str, tuple[Call, Callable[[], None]]] = {}
-        skipped: dict[str, str] = {}
-        for name, factory in factories.items():
-            try:
-                clients[name] = factory()
-                clients[name][0]()  # warm up: connect, first-call imports
-            except ImportError as exc:
-                skipped[name] = f"not installed ({exc.name}); pip install -e '.[bench]'"
-            except Exception as exc:  # noqa: BLE001 - reported, the others still run
-                skipped[name] = f"cannot be pointed at the loopback server: {exc!r:.120}"
-        samples: dict[str, list[float]] = {name: [] for name in clients}
-        for _ in range(rounds):
-            for name, (call, _close) in clients.items():
-                samples[name].append(measure(call, calls))
-        for _call, close in clients.values():
-            close()
-        return {
-            "medians": {n: statistics.median(v) for n, v in samples.items()},
-            "samples": samples,
-            "skipped": skipped,
-        }
+        return compare(factories, calls, rounds)
     finally:
         if proc.stdin:
             proc.stdin.close()
