@@ -130,6 +130,25 @@ def measure(run: Callable[[], None], n_messages: int, replays: int) -> float:
     return n_messages * replays / (time.perf_counter() - t0)
 
 
+def compare(
+    messages: list[dict[str, Any]], rounds: int, replays: int, with_ccxt: bool = True
+) -> tuple[dict[str, list[float]], str | None]:
+    """Messages/s per round for okx_sync (and ccxt when ``with_ccxt``), rounds interleaved
+    so both see the same machine load; plus why ccxt was skipped (None when it ran)."""
+    runners = {"okx_sync": okx_sync_runner(messages)}
+    reason = None
+    if with_ccxt:
+        try:
+            runners["ccxt"] = ccxt_runner(messages)
+        except ImportError as exc:
+            reason = f"ccxt OrderBook not importable ({exc})"
+    rates: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(rounds):
+        for name, run in runners.items():
+            rates[name].append(measure(run, len(messages), replays))
+    return rates, reason
+
+
 def machine_info() -> str:
     cpu = platform.processor() or "?"
     try:
@@ -178,16 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         ("(a) recorded checksums, all verified", recorded, 1.0),
         ("(b) checksum 0 + seqId chain (2026 feed)", as_2026(recorded), 1.5),
     ):
-        runners = {"okx_sync": okx_sync_runner(messages)}
-        if ccxt_reason is None:
-            try:
-                runners["ccxt"] = ccxt_runner(messages)
-            except ImportError as exc:
-                ccxt_reason = f"ccxt OrderBook not importable ({exc})"
-        rates: dict[str, list[float]] = {name: [] for name in runners}
-        for _ in range(args.rounds):  # interleaved so both see the same machine load
-            for name, run in runners.items():
-                rates[name].append(measure(run, len(messages), args.replays))
+        rates, reason = compare(messages, args.rounds, args.replays, ccxt_reason is None)
+        ccxt_reason = ccxt_reason or reason
         med = {name: statistics.median(values) for name, values in rates.items()}
         print(label)
         for name, value in med.items():
