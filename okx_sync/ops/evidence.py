@@ -158,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="use the configured environment (OKX_* variables; the default)",
     )
     where.add_argument("--sim", action="store_true", help="use the embedded simulator")
+    p.set_defaults(sim=False)
     p.add_argument(
         "--no-probe",
         dest="probe",

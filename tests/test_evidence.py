@@ -1,0 +1,152 @@
+"""client.evidence() and ``okx-sync evidence`` against okx_sync.sim: contents, error records,
+WS stats, redaction, the environment / --sim choice and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from okx_sync import WSClient
+from okx_sync.errors import APIError, RequestStateError
+from okx_sync.ops import evidence as evidence_cli
+from okx_sync.sim import Simulator
+
+ERROR_FIELDS = {
+    "class",
+    "code",
+    "msg",
+    "request_id",
+    "stage",
+    "dispatched",
+    "method",
+    "path",
+    "latency_ms",
+    "retry_index",
+}
+
+
+@pytest.fixture
+def sim():
+    with Simulator(seed=23, auto_tick=False) as s:
+        yield s
+
+
+def test_evidence_holds_versions_config_clock_stats_errors_and_ws(sim):
+    creds = sim.credentials.live
+    with sim.client() as client:
+        client.sync_time()
+        with pytest.raises(APIError):
+            client.trade.get_order(inst_id="BTC-USDT", ord_id="1")  # 51603
+        sim.faults.lose_order_response("timeout", hold=0.05)
+        with pytest.raises(RequestStateError):
+            client.trade.place_order(
+                inst_id="BTC-USDT",
+                td_mode="cash",
+                side="buy",
+                ord_type="limit",
+                sz="0.01",
+                px="1000",
+            )
+        ws = client._register_ws(WSClient(sim.ws_public_url))
+        with ws:
+            ws.subscribe_and_wait({"channel": "tickers", "instId": "BTC-USDT"})
+            client.enter_safe_mode(reason="evidence test")
+            ev = client.evidence(last_errors=5)
+        text = json.dumps(ev)  # JSON-serialisable as returned
+
+    assert ev["okx_sync_version"] and ev["python"]["version"].startswith("3.")
+    cfg = ev["config"]
+    assert cfg["base_url"] == sim.rest_url and cfg["demo"] is False
+    assert cfg["credentials"] == "****" + creds.api_key[-4:]
+    assert cfg["gate"]["max_concurrent"] == 10 and cfg["retry"]["max_retries"] == 3
+    assert cfg["timeout_s"] == 10.0
+    assert ev["clock"]["measured"] and ev["clock"]["age_s"] >= 0
+    assert ev["clock"]["measured_at"] == pytest.approx(ev["generated_at"], abs=60)
+    assert ev["safe_mode"]["active"] and ev["safe_mode"]["reason"] == "evidence test"
+    assert ev["gate"]["buckets"] and ev["rest"]["failures"] >= 2
+    assert "last_errors" not in ev["rest"]
+
+    errors = ev["errors"]
+    assert 2 <= len(errors) <= 5
+    for err in errors:
+        assert ERROR_FIELDS <= set(err)
+    not_found = next(e for e in errors if e["code"] == "51603")
+    assert not_found["class"] == "APIError" and not_found["request_id"]
+    assert not_found["stage"] == "response" and not_found["path"] == "/api/v5/trade/order"
+    lost = next(e for e in errors if e["class"] == "RequestStateError")
+    assert lost["stage"] == "http" and lost["dispatched"] is True and lost["method"] == "POST"
+    assert lost["latency_ms"] is not None and lost["retry_index"] == 0
+
+    assert len(ev["ws"]) == 1
+    ws_stats = ev["ws"][0]
+    assert ws_stats["kind"] == "public" and ws_stats["connected"] and ws_stats["subscribe_ok"] == 1
+    assert ev["books"] == [] and ev["health"]["component"] == "client"
+    assert ev["collect_errors"] == []
+    # no secret anywhere
+    assert creds.secret_key not in text and creds.passphrase not in text
+    assert creds.api_key not in text
+
+
+def test_last_errors_bounds(sim):
+    with sim.client() as client:
+        for _ in range(3):
+            with pytest.raises(APIError):
+                client.trade.get_order(inst_id="BTC-USDT", ord_id="1")
+        assert len(client.evidence(last_errors=2)["errors"]) == 2
+        assert client.evidence(last_errors=0)["errors"] == []
+        with pytest.raises(ValueError):
+            client.evidence(last_errors=-1)
+
+
+def test_cli_sim_prints_json(capsys):
+    assert evidence_cli.main(["--sim", "--indent", "0"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["source"].startswith("simulator")
+    assert out["probes"] == {"sync_time": "ok", "account_rate_limit": "ok"}
+    assert out["clock"]["measured"] and out["config"]["credentials"].startswith("****")
+
+
+def test_cli_uses_the_configured_environment(sim, monkeypatch, capsys):
+    creds = sim.credentials.live
+    monkeypatch.setenv("OKX_API_KEY", creds.api_key)
+    monkeypatch.setenv("OKX_SECRET_KEY", creds.secret_key)
+    monkeypatch.setenv("OKX_PASSPHRASE", creds.passphrase)
+    monkeypatch.setenv("OKX_BASE_URL", sim.rest_url)
+    monkeypatch.setenv("OKX_DEMO", "0")
+    assert evidence_cli.main([]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["source"] == f"environment {sim.rest_url}"
+    assert out["config"]["base_url"] == sim.rest_url
+    assert creds.secret_key not in json.dumps(out)
+
+    assert evidence_cli.main(["--no-probe"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["probes"] == {} and out["clock"]["measured"] is False
+
+
+def test_cli_exit_codes(monkeypatch, capsys):
+    for name in ("OKX_API_KEY", "OKX_SECRET_KEY", "OKX_PASSPHRASE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OKX_BASE_URL", "http://127.0.0.1:1")  # nothing listens: probe fails
+    monkeypatch.setenv("OKX_DEMO", "0")
+    assert evidence_cli.main(["--errors", "3"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["probes"]["sync_time"].startswith("RequestStateError")
+    assert out["errors"] and out["errors"][-1]["dispatched"] is False
+    monkeypatch.setenv("OKX_DEMO", "maybe")
+    assert evidence_cli.main([]) == 2
+    assert "OKX_DEMO" in capsys.readouterr().err
+    assert evidence_cli.main(["--bogus"]) == 2
+
+
+def test_okx_sync_evidence_command_help():
+    done = subprocess.run(
+        [sys.executable, "-m", "okx_sync", "evidence", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0 and "--sim" in done.stdout
