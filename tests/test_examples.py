@@ -19,9 +19,11 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+SLOW = {"safe_mode_and_dead_man --fire"}
 RUN_TIMEOUT = 45.0  # s; an example runs a few seconds, this only bounds a hang
 
-# example -> (extra args, regular expressions its stdout must match, in this order)
+# run id ("example" or "example variant") -> (extra args, regular expressions its stdout
+# must match, in this order)
 EXPECTED: dict[str, tuple[list[str], list[str]]] = {
     "quickstart_rest": (
         [],
@@ -36,6 +38,42 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
             r"^order state: live$",
             r"^cancelled: state=canceled$",
             r"^REST stats: \d+ requests on simulator$",
+        ],
+    ),
+    "reconcile": (
+        [],
+        [
+            r"^injected: the next order's answer is lost \(50004\)$",
+            r"^order [0-9a-z]+: resolved by query, state=live ordId=\d+ sends=1$",
+            r"^  uncertain: APIError: OKX error 50004",
+            r"^snapshot in \d+ ms: 1 pending order\(s\), 0 fill\(s\), USDT avail=\d",
+            r"^our order in the snapshot: live$",
+            r"^resolve ghost[0-9a-z]+: found=False after 2 queries$",
+            r"^after cancel: 0 pending order\(s\)$",
+        ],
+    ),
+    "safe_mode_and_dead_man": (
+        [],
+        [
+            r"^dead-man switch armed: timeout=10s refresh every 2(\.0)?s$",
+            r"^placed 3 orders; pending: 3$",
+            r"^safe mode on \(example: error burst\): drained=True cancelled 3 of 3 pending, "
+            r"failed 0$",
+            r"^placement refused before sending: SafeModeError$",
+            r"^pending after the sweep: 0; refused so far: 1$",
+            r"^reconciled: 0 pending, 0 fills$",
+            r"^safe mode off: placed ordId=\d+$",
+            r"^switch: running=False armed=False refreshes=\d+$",
+        ],
+    ),
+    # the dead-man switch firing: OKX's shortest timer is 10 s, so this run takes ~12 s
+    "safe_mode_and_dead_man --fire": (
+        ["--fire"],
+        [
+            r"^safe mode off: placed ordId=\d+$",
+            r"^switch stopped without disarming; waiting for OKX's timer\.\.\.$",
+            r"^timer fired: order canceled, cancelSource=20$",
+            r"^switch: running=False armed=True refreshes=\d+$",
         ],
     ),
 }
@@ -60,10 +98,14 @@ def _run(
 
 @pytest.fixture(scope="module")
 def runs():
-    """Start every example at once (2 at a time: the machine has 2 cores); tests collect."""
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="examples") as pool:
+    """Start the examples in the background, 3 at a time, the slow one first; tests collect.
+
+    (2 cores; the --fire run mostly waits for the simulator's 10 s timer.)
+    """
+    order = sorted(EXPECTED, key=lambda run: run not in SLOW)
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="examples") as pool:
         futures: dict[str, Future[subprocess.CompletedProcess[str]]] = {
-            name: pool.submit(_run, name, args) for name, (args, _) in EXPECTED.items()
+            run: pool.submit(_run, run.split()[0], EXPECTED[run][0]) for run in order
         }
         yield futures
 
@@ -83,16 +125,16 @@ def assert_lines_in_order(stdout: str, patterns: list[str]) -> None:
 
 def test_every_example_is_covered():
     on_disk = {p.stem for p in EXAMPLES.glob("*.py") if not p.stem.startswith("_")}
-    assert on_disk - {"gui_order_book"} == set(EXPECTED)
+    assert on_disk - {"gui_order_book"} == {run.split()[0] for run in EXPECTED}
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_example_runs_against_the_simulator(runs, name):
-    result = runs[name].result(timeout=RUN_TIMEOUT * len(EXPECTED))
+@pytest.mark.parametrize("run", list(EXPECTED))
+def test_example_runs_against_the_simulator(runs, run):
+    result = runs[run].result(timeout=RUN_TIMEOUT * len(EXPECTED))
     assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
     assert "Traceback" not in result.stderr, result.stderr
-    assert_lines_in_order(result.stdout, EXPECTED[name][1])
+    assert_lines_in_order(result.stdout, EXPECTED[run][1])
 
 
 def test_demo_needs_live():
