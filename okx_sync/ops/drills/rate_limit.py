@@ -3,8 +3,9 @@
 Load: ``THREADS`` threads calling ``GET /api/v5/market/ticker`` (OKX: 20 per
 2 s per IP; the simulator enforces it) through one Client.
 
-1. **gated** — the default gate (headroom 0.9): the load meets no 429 and the
-   client's rate stays under the published one.
+1. **gated** — the default gate (headroom 0.9): the load meets no 429 (the
+   simulator enforces OKX's limit on arrivals); the figures show the rate
+   and the most responses in any one window.
 2. **storm** — the simulator answers every request 429 + 50011 for
    ``STORM_S``. Checks: the first 429 penalises the bucket once (echoes of
    calls already in flight are not compounded); while the bucket is held the
@@ -130,13 +131,9 @@ def _gated(run: DrillRun, client: Any, limit: int, window: float) -> None:
     run.check(
         "gated: no 429",
         finished and seen == 0 and not load.errors,
-        f"{len(load.ok_times)}/{GATED_CALLS} ok, {seen} x 429, {len(load.errors)} errors",
+        f"{len(load.ok_times)}/{GATED_CALLS} ok, {seen} x 429, {len(load.errors)} errors; "
+        f"at most {peak} responses in a {window:g} s window (limit {limit})",
         required=True,
-    )
-    run.check(
-        "gated: within the published limit",
-        peak <= limit,
-        f"peak {peak} responses per {window:g} s window <= limit {limit}",
     )
 
 

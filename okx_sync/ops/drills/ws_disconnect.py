@@ -3,10 +3,10 @@
 Two WS clients run as a strategy would run them: a private one (``orders``
 channel, keeping a local view of the live orders from the pushes) and a
 public one (``tickers`` plus a managed ``books`` order book). Two orders
-rest on the book. Then the simulator drops every WS connection (abrupt TCP
-close) and, while the clients wait to reconnect (backoff 1 s here), one
-order is cancelled and another placed over REST — their pushes are lost
-with the connections. Checks:
+rest on the book. Then the connections go silent while one order is
+cancelled and another placed over REST (their pushes are lost, as with a
+connection that died unnoticed), and the simulator drops every WS
+connection (abrupt TCP close). Checks:
 
 1. **recover** — both clients reconnect once; the private one logs in again
    (the simulator sees the session's uid) and every subscription is
@@ -32,7 +32,7 @@ from .base import Drill, DrillRun, passive_limit
 __all__ = ["DRILL"]
 
 INST_ID = "BTC-USDT"
-BACKOFF_S = 1.0
+BACKOFF_S = 0.5
 WAIT_S = 10.0
 
 
@@ -114,11 +114,13 @@ def routine(run: DrillRun) -> None:
     before = {"private": private.stats(), "public": public.stats()}
     book_resyncs = book.resyncs
 
-    run.step("fault: drop every WS connection; cancel one order and place one while down")
-    dropped_at = time.monotonic()
-    dropped = sim.faults.drop_ws("all")
+    run.step("fault: connections go silent, one order cancelled and one placed, then dropped")
+    # Silent first, so the two pushes are lost whatever the timing of the reconnect.
+    sim.faults.silence_ws("all")
     client.trade.cancel_order(inst_id=INST_ID, ord_id=placed[0])
     hidden_new = client.trade.place_order(**params).ord_id
+    dropped_at = time.monotonic()
+    dropped = sim.faults.drop_ws("all")
     run.figure("connections_dropped", dropped)
 
     # 1. recover --------------------------------------------------------------------------
