@@ -179,3 +179,21 @@ def test_every_command_has_help(command):
     with pytest.raises(SystemExit) as exc:
         capture(cli.main, [command, "--help"])
     assert exc.value.code == 0
+
+
+def test_drill_progress_in_place_on_a_tty():
+    from okx_sync.ops.drills import DRILLS
+    from okx_sync.ops.drills.runner import _Progress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Tty()
+    progress = _Progress(stream, verbose=False)
+    drill = DRILLS["rate_limit"]
+    progress.start(1, 2, drill)
+    progress.step("a step")
+    text = stream.getvalue()
+    assert text.startswith("\r\033[K[1/2] rate_limit: ") and "\n" not in text
+    assert text.endswith("\r\033[K[1/2] rate_limit: a step")

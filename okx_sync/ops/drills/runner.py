@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import threading
 import time
@@ -228,7 +229,7 @@ class _Progress:
 
     def _line(self, text: str, final: bool) -> None:
         if self.tty:
-            width = 118
+            width = max(20, shutil.get_terminal_size().columns - 1)
             self.stream.write("\r\033[K" + text[:width] + ("\n" if final else ""))
         else:
             self.stream.write(text + "\n")
