@@ -1,0 +1,244 @@
+"""Every name RUNBOOK.md and RUNBOOK.en.md give exists: ``okx_sync.X`` imports, ``client.x.y``
+resolves on a Client built against the simulator, ``ws.x`` on a WSClient, keyword arguments
+shown in a call are parameters of what is called, and every ``okx-sync CMD`` answers
+``--help`` (exit 0) with the options and drill names the runbook uses."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+import subprocess
+import sys
+import typing
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import okx_sync
+from okx_sync.sim import Simulator
+
+REPO = Path(__file__).resolve().parents[1]
+RUNBOOKS = ("RUNBOOK.md", "RUNBOOK.en.md")
+COMMANDS = {"demo", "sim", "drill", "evidence", "doctor", "book"}
+DRILLS = {"rate_limit", "ws_disconnect", "handler_backlog", "book_gap", "unknown_order", "auth"}
+
+# okx_sync.X / client.x / ws.x chains; "()" segments continue on the return annotation.
+# Not preceded by a letter, digit, "_", "." or a quote (logger names are quoted strings).
+NAME = re.compile(r"""(?<![A-Za-z0-9_.'"])(okx_sync|client|ws)((?:\.[A-Za-z_]\w*(?:\(\))?)+)""")
+COMMAND = re.compile(r"okx-sync(?:\s+(?!okx-sync)[^\s`|，。；、）)]+)*")
+
+
+def _runbook(name: str) -> str:
+    path = REPO / name
+    assert path.exists(), f"{name} is missing"
+    return path.read_text(encoding="utf-8")
+
+
+def _names(text: str) -> list[tuple[str, list[str], str]]:
+    """(root, segments, keyword text) for every name; segments keep a trailing "()"."""
+    out = []
+    for m in NAME.finditer(text):
+        segments = m.group(2)[1:].split(".")
+        out.append((m.group(1), segments, _call_args(text, m.end())))
+    return out
+
+
+def _call_args(text: str, pos: int) -> str:
+    """The text inside the parentheses that follow ``pos`` ("" when none)."""
+    if pos >= len(text) or text[pos] != "(":
+        return ""
+    depth = 0
+    for i in range(pos, min(len(text), pos + 400)):
+        ch = text[i]
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth == 0:
+                return text[pos + 1 : i]
+    return ""
+
+
+def _keywords(args: str) -> list[str]:
+    """Keyword names at depth 0 of a call's argument text (``name=`` but not ``==``)."""
+    out, depth, i = [], 0, 0
+    while i < len(args):
+        ch = args[i]
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch in "\"'":
+            end = args.find(ch, i + 1)
+            i = len(args) if end < 0 else end
+        elif depth == 0:
+            m = re.match(r"(?<![\w.])([A-Za-z_]\w*)=(?!=)", args[i:])
+            if m and (i == 0 or not (args[i - 1].isalnum() or args[i - 1] == "_")):
+                out.append(m.group(1))
+                i += m.end()
+                continue
+        i += 1
+    return out
+
+
+def _return_type(fn: Any) -> Any:
+    target = getattr(fn, "__func__", fn)
+    if isinstance(target, property):
+        target = target.fget
+    try:
+        return typing.get_type_hints(target).get("return")
+    except Exception:  # noqa: BLE001 - unresolvable annotation: stop there
+        return None
+
+
+def _resolve(start: Any, segments: list[str], what: str) -> Any:
+    """Walk ``segments`` from ``start``; a ``x()`` segment continues on x's return type."""
+    obj: Any = start
+    for index, seg in enumerate(segments):
+        called = seg.endswith("()")
+        attr = seg[:-2] if called else seg
+        assert hasattr(obj, attr), f"{what}: {attr!r} not found on {obj!r}"
+        value = getattr(obj, attr)
+        if called:
+            assert callable(value), f"{what}: {attr!r} is not callable"
+            if index < len(segments) - 1:
+                value = _return_type(value)
+                assert value is not None, f"{what}: cannot tell what {attr}() returns"
+        obj = value
+    return obj
+
+
+def _resolve_module(segments: list[str], what: str) -> Any:
+    parts = [s[:-2] if s.endswith("()") else s for s in segments]
+    for cut in range(len(parts), -1, -1):
+        name = ".".join(["okx_sync", *parts[:cut]])
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError:
+            continue
+        return _resolve(module, segments[cut:], what)
+    raise AssertionError(f"{what}: not importable")
+
+
+def _check_keywords(obj: Any, args: str, what: str) -> None:
+    keywords = _keywords(args)
+    if not keywords or not callable(obj):
+        return
+    try:
+        sig = inspect.signature(obj)
+    except (TypeError, ValueError):
+        return
+    params = sig.parameters
+    var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    named = getattr(obj, "endpoint", None) is not None  # named methods: camelCase passes through
+    for kw in keywords:
+        if kw in params and params[kw].kind is not inspect.Parameter.VAR_KEYWORD:
+            continue
+        if var_kw and (not named or kw != kw.lower()):
+            continue
+        raise AssertionError(f"{what}: no keyword {kw!r} in {sig}")
+
+
+@pytest.fixture(scope="module")
+def targets():
+    with Simulator(seed=3, auto_tick=False) as sim:
+        with sim.client() as client:
+            ws = okx_sync.WSClient(sim.ws_public_url)
+            yield {"client": client, "ws": ws}
+            ws.close()
+
+
+@pytest.mark.parametrize("runbook", RUNBOOKS)
+def test_every_python_name_resolves(runbook, targets):
+    text = _runbook(runbook)
+    names = _names(text)
+    roots = {root for root, _, _ in names}
+    assert roots == {"okx_sync", "client", "ws"}, f"{runbook}: extraction found only {roots}"
+    assert len(names) > 100, f"{runbook}: suspiciously few names ({len(names)})"
+    failures = []
+    for root, segments, args in names:
+        what = f"{runbook}: {root}.{'.'.join(segments)}"
+        try:
+            if root == "okx_sync":
+                obj = _resolve_module(segments, what)
+            else:
+                obj = _resolve(targets[root], segments, what)
+            _check_keywords(obj, args, what)
+        except AssertionError as exc:
+            failures.append(str(exc))
+    assert not failures, "\n".join(sorted(set(failures)))
+
+
+def _commands(text: str) -> list[list[str]]:
+    return [m.group(0).split()[1:] for m in COMMAND.finditer(text) if m.group(0) != "okx-sync"]
+
+
+@cache
+def _help(command: str) -> tuple[int, str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "okx_sync", command, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_the_extractors_see_what_they_must():
+    sample = (
+        'logger "okx_sync.rest"; `okx_sync.ops.health.format_health(client.health())`, '
+        "`ws.stats().typed_queue_len`, `client.enter_safe_mode(cancel_open_orders=True, "
+        'reason="a=b")`, okx_sync_ws_last_recv_age_s, `okx-sync drill NAME -v`, okx-sync evidence。'
+    )
+    names = [(r, s) for r, s, _ in _names(sample)]
+    assert ("okx_sync", ["ops", "health", "format_health"]) in names
+    assert ("client", ["health()"]) in names and ("ws", ["stats()", "typed_queue_len"]) in names
+    assert ("okx_sync", ["rest"]) not in names  # a quoted logger name is not an API name
+    assert _keywords('cancel_open_orders=True, reason="a=b", x={"k": 1}') == [
+        "cancel_open_orders",
+        "reason",
+        "x",
+    ]
+    assert _commands(sample) == [["drill", "NAME", "-v"], ["evidence"]]
+
+
+@pytest.mark.parametrize("runbook", RUNBOOKS)
+def test_every_command_runs(runbook):
+    commands = _commands(_runbook(runbook))
+    used = {c[0] for c in commands if c}
+    assert COMMANDS <= used, used
+    failures = []
+    for words in commands:
+        name, rest = words[0], words[1:]
+        if name not in COMMANDS:
+            failures.append(f"okx-sync {' '.join(words)}: unknown command {name!r}")
+            continue
+        code, help_text = _help(name)
+        if code != 0:
+            failures.append(f"okx-sync {name} --help exited {code}: {help_text[-300:]}")
+            continue
+        for word in rest:
+            option = word.split("=")[0]
+            if option.startswith("-") and option not in help_text:
+                failures.append(f"okx-sync {name}: option {option} not in its --help")
+            if name == "drill" and not option.startswith("-"):
+                if option not in DRILLS | {"all", "NAME", "[NAME|all]"}:
+                    failures.append(f"okx-sync drill {option}: not a drill")
+                elif option in DRILLS and option not in help_text:
+                    failures.append(f"okx-sync drill {option}: not listed by --help")
+    assert not failures, "\n".join(sorted(set(failures)))
+
+
+def test_both_runbooks_have_sections_0_to_7_and_every_drill():
+    for name in RUNBOOKS:
+        text = _runbook(name)
+        heads = re.findall(r"^## (\d)\.", text, flags=re.M)
+        assert heads == [str(i) for i in range(8)], f"{name}: sections {heads}"
+        for drill in DRILLS:
+            assert f"okx-sync drill {drill}" in text or f"`{drill}`" in text, (name, drill)
+        for command in ("okx-sync demo", "okx-sync evidence", "okx-sync doctor", "okx-sync book"):
+            assert command in text, (name, command)
