@@ -15,18 +15,10 @@ from okx_sync.clock import FakeClock
 from okx_sync.errors import APIError, ValidationError
 from okx_sync.ids import new_cl_ord_id
 from okx_sync.sim import Simulator
+from tests.conftest import wait_until
 
 INST = "BTC-USDT"
 CAA = "/api/v5/trade/cancel-all-after"
-
-
-def wait_until(pred, timeout: float = 5.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.002)
-    return bool(pred())
 
 
 def keeper_threads() -> list[str]:

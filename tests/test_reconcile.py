@@ -17,8 +17,7 @@ from okx_sync.ids import new_cl_ord_id
 from okx_sync.models import Order, OrderAck
 from okx_sync.ops.reconcile import is_outcome_unknown, place_order_safely
 from okx_sync.sim import Simulator
-
-INST = "BTC-USDT"
+from tests.ops_support import INST, far_px, order_kw
 
 
 @pytest.fixture
@@ -31,17 +30,6 @@ def sim():
 def client(sim):
     with sim.client() as c:
         yield c
-
-
-def far_px(sim, client) -> Decimal:
-    best = Decimal(sim.exchange.book(INST).bids[0][0])
-    return client.round_price(INST, best * Decimal("0.8"))
-
-
-def order_kw(px: Decimal, **extra: Any) -> dict[str, Any]:
-    return dict(
-        inst_id=INST, td_mode="cash", side="buy", ord_type="limit", sz="0.01", px=px, **extra
-    )
 
 
 def at_exchange(sim, cl_ord_id: str) -> list[Any]:

@@ -4,7 +4,6 @@ goes out, the cancel sweep, and the race with orders from 8 threads."""
 from __future__ import annotations
 
 import threading
-from decimal import Decimal
 
 import pytest
 
@@ -14,8 +13,7 @@ from okx_sync.ids import new_cl_ord_id
 from okx_sync.ops.safe_mode import SafeMode, allowed_in_safe_mode
 from okx_sync.rest.endpoints import registry
 from okx_sync.sim import Simulator
-
-INST = "BTC-USDT"
+from tests.ops_support import INST, far_px, order_kw
 
 
 @pytest.fixture
@@ -28,17 +26,6 @@ def sim():
 def client(sim):
     with sim.client() as c:
         yield c
-
-
-def far_px(sim, client) -> Decimal:
-    best = Decimal(sim.exchange.book(INST).bids[0][0])
-    return client.round_price(INST, best * Decimal("0.8"))
-
-
-def order_kw(px: Decimal, **extra):
-    return dict(
-        inst_id=INST, td_mode="cash", side="buy", ord_type="limit", sz="0.01", px=px, **extra
-    )
 
 
 def sim_cl_ids(sim) -> set[str]:

@@ -350,6 +350,23 @@ def _is_duplicate(exc: BaseException) -> bool:
     return isinstance(exc, APIError) and DUPLICATE_CL_ORD_ID in _codes(exc)
 
 
+PLACE_PATH = "/api/v5/trade/order"
+
+
+def _state_error(
+    text: str, source: BaseException, cl_ord_id: str, *, dispatched: bool
+) -> RequestStateError:
+    """A RequestStateError about the placement (stage taken from ``source`` when it has one)."""
+    return RequestStateError(
+        text,
+        stage=getattr(source, "stage", "http"),
+        dispatched=dispatched,
+        method="POST",
+        path=PLACE_PATH,
+        cl_ord_ids=(cl_ord_id,),
+    )
+
+
 def place_order_safely(
     client: Any,
     *,
@@ -390,18 +407,31 @@ def place_order_safely(
         raise ValidationError(f"cl_ord_id must be 1-32 letters/digits, got {cl_ord_id!r}")
     if not isinstance(inst_id, str) or not inst_id:
         raise ValidationError(f"inst_id must be a non-empty string, got {inst_id!r}")
-    for label, value, low in (("max_sends", max_sends, 1), ("exp_window_ms", exp_window_ms, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValidationError(f"{label} must be an int >= {low}, got {value!r}")
+    for label, value in (("max_sends", max_sends), ("exp_window_ms", exp_window_ms)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValidationError(f"{label} must be an int >= 1, got {value!r}")
     reconciler = Reconciler(client)
     uncertain: list[str] = []
-    sends = 0
-    while True:
-        if exp_time is not None and sends == 0:
+    extra = {"cl_ord_id": cl_ord_id, "inst_id": inst_id}
+
+    def result(sends: int, ack: OrderAck | None, order: Order | None) -> SafeOrderResult:
+        return SafeOrderResult(
+            cl_ord_id=cl_ord_id,
+            inst_id=inst_id,
+            ord_id=ack.ord_id if ack is not None else (order.ord_id if order else None),
+            ack=ack,
+            order=order,
+            state=None if order is None else order.state,
+            sends=sends,
+            resolved=order is not None,
+            uncertain=tuple(uncertain),
+        )
+
+    for sends in range(1, max_sends + 1):
+        if sends == 1 and exp_time is not None:
             exp = int(exp_time)
         else:
             exp = int(client.now_ms()) + exp_window_ms
-        sends += 1
         try:
             ack = client.trade.place_order(
                 inst_id=inst_id, cl_ord_id=cl_ord_id, exp_time=exp, **params
@@ -411,12 +441,8 @@ def place_order_safely(
             if not duplicate and not is_outcome_unknown(exc):
                 raise
             uncertain.append(_describe(exc))
-            log.warning(
-                "order %s: %s; resolving by clOrdId before any re-send",
-                cl_ord_id,
-                "clOrdId already exists" if duplicate else "outcome unknown",
-                extra={"cl_ord_id": cl_ord_id, "inst_id": inst_id, "sends": sends},
-            )
+            why = "clOrdId already exists" if duplicate else "outcome unknown"
+            log.warning("order %s: %s; resolving by clOrdId", cl_ord_id, why, extra=extra)
             try:
                 found = reconciler.resolve_order(
                     inst_id,
@@ -426,63 +452,32 @@ def place_order_safely(
                     interval_s=resolve_interval_s,
                 )
             except OkxError as query_exc:
-                raise RequestStateError(
+                raise _state_error(
                     f"order outcome unknown after {sends} send(s) and the clOrdId query got "
                     f"no answer ({_describe(query_exc)}); do not re-send: resolve it later",
-                    stage=getattr(exc, "stage", "http"),
-                    dispatched=True,
-                    method="POST",
-                    path="/api/v5/trade/order",
-                    cl_ord_ids=(cl_ord_id,),
-                ) from query_exc
-            if found.found:
-                log.warning(
-                    "order %s resolved by query: %s",
+                    query_exc,
                     cl_ord_id,
-                    found.state,
-                    extra={"cl_ord_id": cl_ord_id, "state": found.state, "sends": sends},
-                )
-                assert found.order is not None
-                return SafeOrderResult(
-                    cl_ord_id=cl_ord_id,
-                    inst_id=inst_id,
-                    ord_id=found.order.ord_id,
-                    ack=None,
-                    order=found.order,
-                    state=found.state,
-                    sends=sends,
-                    resolved=True,
-                    uncertain=tuple(uncertain),
-                )
+                    dispatched=True,
+                ) from query_exc
+            if found.order is not None:
+                log.warning("order %s resolved by query: %s", cl_ord_id, found.state, extra=extra)
+                return result(sends, None, found.order)
             if duplicate:
                 raise  # 51016 for a clOrdId no query can find: not ours to guess
-            if sends >= max_sends:
-                raise RequestStateError(
+            if sends == max_sends:
+                raise _state_error(
                     f"order not placed: {sends} send(s), each proven absent by a clOrdId "
                     "query after its expTime",
-                    stage=getattr(exc, "stage", "http"),
+                    exc,
+                    cl_ord_id,
                     dispatched=False,
-                    method="POST",
-                    path="/api/v5/trade/order",
-                    cl_ord_ids=(cl_ord_id,),
                 ) from exc
             log.warning(
-                "order %s proven absent after its expTime; re-sending with the same clOrdId",
-                cl_ord_id,
-                extra={"cl_ord_id": cl_ord_id, "sends": sends},
+                "order %s proven absent; re-sending the same clOrdId", cl_ord_id, extra=extra
             )
-            continue
-        return SafeOrderResult(
-            cl_ord_id=cl_ord_id,
-            inst_id=inst_id,
-            ord_id=ack.ord_id,
-            ack=ack,
-            order=None,
-            state=None,
-            sends=sends,
-            resolved=False,
-            uncertain=tuple(uncertain),
-        )
+        else:
+            return result(sends, ack, None)
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
 if TYPE_CHECKING:
