@@ -40,6 +40,8 @@ from .ops.safe_mode import SafeMode, SafeModeReport, SafeModeState, enter_safe_m
 from .rest.api import RestAPI
 from .rest.client import RestCore
 from .retry import RetryPolicy
+from .ws.client import WSClient
+from .ws.protocol import WS_SERVICES, ws_url
 
 __all__ = ["Client"]
 
@@ -60,7 +62,10 @@ class Client(RestAPI):
     honoured; you keep ownership), ``clock`` (an injected
     :class:`~okx_sync.clock.Clock`), ``rng`` (a ``random.Random`` for backoff
     jitter), ``health_thresholds`` (a
-    :class:`~okx_sync.ops.health.HealthThresholds` for :meth:`health`).
+    :class:`~okx_sync.ops.health.HealthThresholds` for :meth:`health`),
+    ``ws_urls`` (``{"public"|"private"|"business": url}`` overriding the OKX
+    WebSocket URLs that ``ws_public()``/``ws_private()``/``ws_business()``
+    use — live or demo hosts by ``demo``; ``Simulator.client()`` passes its own).
 
     Raises ``ValidationError`` (a ``ValueError``) at construction for partial
     credentials, a malformed ``base_url`` or a non-positive ``timeout``; calls
@@ -89,11 +94,19 @@ class Client(RestAPI):
         clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
         health_thresholds: HealthThresholds | None = None,
+        ws_urls: Mapping[str, str] | None = None,
     ) -> None:
         try:
             creds = Credentials.from_parts(api_key, secret_key, passphrase)
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
+        urls = {kind: ws_url(kind, demo=demo) for kind in WS_SERVICES}
+        for kind, url in (ws_urls or {}).items():
+            if kind not in urls:
+                raise ValidationError(
+                    f"ws_urls: unknown WS service {kind!r} (public, private, business)"
+                )
+            urls[kind] = url
         self._clock = clock
         self._closed = False
         # -- REST core -------------------------------------------------------------------
@@ -114,6 +127,9 @@ class Client(RestAPI):
             self._gate.close()
             raise
         self.demo = bool(demo)
+        # -- WebSocket (ws_public / ws_private / ws_business) ------------------------------
+        self._credentials = creds
+        self._ws_urls = urls
         self.base_url = self._rest.base_url
         # -- endpoint groups (okx_sync.rest.api) -------------------------------------------
         # Inherited from RestAPI: client.trade, client.account, ... (every registry
@@ -218,6 +234,45 @@ class Client(RestAPI):
     def clock(self) -> Clock:
         """The injected clock (the stats reporter and health use it too)."""
         return self._clock
+
+    # -- WebSocket -----------------------------------------------------------------------------
+    def ws_public(self, **options: Any) -> WSClient:
+        """A new, unstarted ``WSClient`` on OKX's public WebSocket (tickers, books, trades...).
+
+        It shares this client's demo flag (demo host), clock, request gate and
+        instrument cache, and is put under its safe mode and ``health()``.
+        ``options`` are ``WSClient`` keywords and win (``ping_interval``,
+        ``typed_dispatch``...). Start it with ``start()`` or ``with``. Raises
+        ``ValidationError`` for bad options. Thread-safe.
+        """
+        return self._ws("public", options)
+
+    def ws_private(self, **options: Any) -> WSClient:
+        """A new, unstarted ``WSClient`` on the private WebSocket, logging in with this
+        client's credentials (signed with its clock offset, ``now_ms``) on every
+        connect: orders, account, positions, balance_and_position, fills channels and
+        WS order entry (``place_order``... on the same gate buckets as REST).
+        Raises ``ValidationError`` without credentials or for bad options. Thread-safe.
+        """
+        if self._credentials is None and "credentials" not in options:
+            raise ValidationError("ws_private() needs a Client with credentials")
+        return self._ws("private", options)
+
+    def ws_business(self, **options: Any) -> WSClient:
+        """A new, unstarted ``WSClient`` on the business WebSocket (candles, trades-all,
+        algo channels); logs in when this client has credentials. Raises
+        ``ValidationError`` for bad options. Thread-safe.
+        """
+        return self._ws("business", options)
+
+    def _ws(self, kind: str, options: dict[str, Any]) -> WSClient:
+        if kind != "public":
+            options.setdefault("credentials", self._credentials)
+        options.setdefault("now_ms", self.now_ms)
+        options.setdefault("clock", self._clock)
+        options.setdefault("gate", self._gate)
+        options.setdefault("instruments", self.instrument_cache)
+        return self._register_ws(WSClient(self._ws_urls[kind], **options))
 
     def _register_ws(self, ws: Any) -> Any:
         """Remember ``ws`` (weakly) for ``ws_clients()`` and put it under this client's

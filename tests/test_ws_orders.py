@@ -216,3 +216,53 @@ def test_no_reply_within_timeout_is_dispatched_unknown(sim, instruments):
         assert time.monotonic() - t0 < 2
         assert info.value.dispatched is True and info.value.cl_ord_ids == ("nosuchorder1",)
         assert ws.stats().connected  # a lost answer is not a reason to reconnect
+
+
+def test_client_factories_share_credentials_gate_and_instruments(sim):
+    import okx_sync
+
+    with sim.client() as client:
+        assert (
+            okx_sync.Client(demo=True)._ws_urls["private"]
+            == "wss://wspap.okx.com:8443/ws/v5/private"
+        )
+        assert okx_sync.Client()._ws_urls["public"] == "wss://ws.okx.com:8443/ws/v5/public"
+        pushes: list[Order] = []
+        with client.ws_public() as pub, client.ws_private() as priv, client.ws_business() as biz:
+            assert pub.url == sim.ws_public_url and biz.url == sim.ws_business_url
+            assert priv.stats().connected and biz.stats().connected
+            assert client.ws_clients() == [pub, priv, biz]
+            priv.on("orders", pushes.append)
+            priv.subscribe_and_wait({"channel": "orders", "instType": "ANY"})
+            px = client.round_price(
+                INST, Decimal(sim.exchange.book(INST).bids[0][0]) * Decimal("0.8")
+            )
+            cid = new_cl_ord_id()
+            # instIdCode from the client's instrument cache, buckets from the client's gate
+            ack = priv.place_order(
+                inst_id=INST,
+                td_mode="cash",
+                side="buy",
+                ord_type="limit",
+                px=px,
+                sz="0.01",
+                cl_ord_id=cid,
+            )
+            assert ack.ok
+            assert wait_until(lambda: any(o.cl_ord_id == cid for o in pushes))
+            buckets = " ".join(
+                str(b["key"]) for b in client.gate_stats()["buckets"] if b["admitted"]
+            )
+            assert "trade/order" in buckets
+            # safe mode reaches WS order entry too
+            client.enter_safe_mode(cancel_open_orders=False, reason="test")
+            with pytest.raises(okx_sync.SafeModeError):
+                priv.place_order(
+                    inst_id=INST, td_mode="cash", side="buy", ord_type="limit", px=px, sz="0.01"
+                )
+            client.exit_safe_mode()
+            assert priv.cancel_order(inst_id=INST, cl_ord_id=cid).ok
+    with pytest.raises(ValidationError):
+        okx_sync.Client(ws_urls={"spot": "ws://x"})
+    with pytest.raises(ValidationError):
+        okx_sync.Client().ws_private()

@@ -26,6 +26,7 @@ from ..errors import AUTH_CODES, ValidationError
 
 __all__ = [
     "WS_HOSTS",
+    "WS_SERVICES",
     "ws_url",
     "service_of_url",
     "MAX_FRAME_BYTES",
@@ -57,6 +58,9 @@ __all__ = [
 
 PING = "ping"
 PONG = b"pong"
+
+#: The three OKX WebSocket services.
+WS_SERVICES = ("public", "private", "business")
 
 #: (service, demo) -> URL (facts §4.1).
 WS_HOSTS: Mapping[tuple[str, bool], str] = {
