@@ -160,3 +160,30 @@ def test_dedupe_handoff_drops_overlap_per_subscription():
     # A: 5 and 6 were delivered by the old connection; B had no overlap
     assert out == [_push("B", 1), _push("A", 7), _push("B", 2)]
     assert p.dedupe_handoff(buffered, {}) == buffered
+
+
+def test_decode_frame_matches_json_loads():
+    for text in ('{"arg":{"channel":"x"},"data":[1,2.5,"3"]}', ' {"a": 1} ', "[1]", '"pong"', "{}"):
+        assert p.decode_frame(text) == json.loads(text)
+    for bad in ("", "{", '{"a":1}x', "pong"):
+        with pytest.raises(ValueError):
+            p.decode_frame(bad)
+
+
+def test_fast_push_key_agrees_with_decoded_key():
+    frames = [
+        '{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"update","data":[{"asks":[]}]}',
+        '{"arg":{"channel":"trades","instId":"ETH-USDT"},"data":[{"px":"1"}]}',
+        '{"arg":{"channel":"orders","instType":"SPOT","instId":"BTC-USDT","uid":"7"},"data":[]}',
+        '{"arg":{"channel":"account","uid":"7"},"data":[]}',
+    ]
+    for text in frames:
+        assert p.fast_push_key(text.encode()) == p.push_key(json.loads(text))
+    # not OKX's push layout: decode instead
+    for text in (
+        '{"event":"subscribe","arg":{"channel":"books"}}',
+        '{"arg":{"channel":"account","uid":"7"},"eventType":"snapshot","data":[]}',
+        '{"data":[],"arg":{"channel":"books"}}',
+        '{"arg":{"channel":"a\\"b"},"data":[]}',
+    ):
+        assert p.fast_push_key(text.encode()) is None

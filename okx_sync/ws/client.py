@@ -21,7 +21,6 @@ thread). Handlers are never called while an okx_sync lock is held.
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import random
 import threading
@@ -66,6 +65,7 @@ from .protocol import (
     arg_hint_from_error,
     arg_key,
     batch_frames,
+    decode_frame,
     dedupe_handoff,
     fast_push_key,
     is_login_fatal,
@@ -86,7 +86,6 @@ _DELIVER = PushMode.DELIVER
 _BUFFER = PushMode.BUFFER
 _FLUSH = PushMode.FLUSH
 _DISCONNECT = SubmitResult.DISCONNECT
-_loads = json.loads
 
 # Most pushes a warming connection buffers during make-before-break before the
 # handoff is abandoned (the old connection keeps serving until it drops).
@@ -649,10 +648,15 @@ class WSClient:
         if data == b"pong":
             conn.last_pong = conn.last_recv
             return
-        if mode is _DELIVER and not conn.track_last and self._deferrable(conn, data):
+        if (
+            (self._typed.pooled or self._raw.pooled)
+            and mode is _DELIVER
+            and not conn.track_last
+            and self._deferrable(conn, data)
+        ):
             return
         try:
-            msg = _loads(data.decode())  # str first: faster than json's bytes path
+            msg = decode_frame(data.decode())  # str first: faster than json's bytes path
         except ValueError:
             msg = None
         if type(msg) is not dict:
@@ -704,8 +708,11 @@ class WSClient:
             conn.last_data[arg_key(arg)] = msg["data"]
         for fn in self._push_listeners:
             self._call(fn, msg)
-        if channel in self._typed_handlers:
-            if self._typed.submit(key, msg, conn.should_stop) is _DISCONNECT:
+        entry = self._typed_handlers.get(channel)
+        if entry is not None:
+            if self._typed.direct:  # inline: skip the dispatch layer on the hot path
+                self._typed_push(msg, arg, channel, entry)
+            elif self._typed.submit(key, msg, conn.should_stop) is _DISCONNECT:
                 self._overflow_disconnect(conn, "typed")
         if self._raw_handlers:
             if self._raw.submit(key, msg, conn.should_stop) is _DISCONNECT:
@@ -742,7 +749,7 @@ class WSClient:
 
     def _deliver_typed(self, msg: dict[str, Any] | bytes) -> None:
         if type(msg) is bytes:
-            msg = _loads(msg.decode())
+            msg = decode_frame(msg.decode())
         assert type(msg) is dict
         if "event" in msg:
             for fn in self._event_handlers:
@@ -751,8 +758,17 @@ class WSClient:
         arg = msg["arg"]
         channel = arg.get("channel", "")
         entry = self._typed_handlers.get(channel)
-        if entry is None:
-            return
+        if entry is not None:
+            self._typed_push(msg, arg, channel, entry)
+
+    def _typed_push(
+        self,
+        msg: dict[str, Any],
+        arg: dict[str, Any],
+        channel: str,
+        entry: tuple[Any, tuple[Callable[[Any], Any], ...]],
+    ) -> None:
+        """Build each data item's model and call the channel's handlers (reader or worker)."""
         parse, handlers = entry
         action = msg.get("action")
         for item in msg["data"]:
@@ -776,7 +792,7 @@ class WSClient:
 
     def _deliver_raw(self, msg: dict[str, Any] | bytes) -> None:
         if type(msg) is bytes:
-            msg = _loads(msg.decode())
+            msg = decode_frame(msg.decode())
         for fn in self._raw_handlers:
             try:
                 fn(msg)

@@ -364,6 +364,7 @@ class DispatchPath:
         self._retired_high_water = 0
         self._running = False
         self.pooled = config.mode == "pool"
+        self.direct = False
         self.dropped = 0
         self.disconnects = 0
 
@@ -375,6 +376,12 @@ class DispatchPath:
 
     #: True when the requested mode is ``pool`` (read on the reader's hot path).
     pooled: bool
+    #: True while the reader may call ``deliver`` itself (running, inline, no
+    #: switch pending): the hot path then skips ``submit``.
+    direct: bool
+
+    def _update_direct(self) -> None:
+        self.direct = self._running and self._active is None and not self._switch_pending
 
     def _new_pool(self, cfg: DispatchConfig) -> WorkerPool | None:
         if cfg.mode != "pool":
@@ -401,6 +408,7 @@ class DispatchPath:
             self._active_config = self._config
             self._requested = self._active
             self._switch_pending = False
+            self._update_direct()
 
     def configure(self, config: DispatchConfig) -> None:
         """Switch to ``config``; before ``start`` it only sets the configuration.
@@ -418,6 +426,7 @@ class DispatchPath:
                 stale = self._requested  # requested before but never used
             self._requested = self._new_pool(config)
             self._switch_pending = True
+            self._update_direct()
         if stale is not None:
             self._retire(stale)
 
@@ -437,6 +446,7 @@ class DispatchPath:
             self._active = target
             self._active_config = target_cfg
             self._switch_pending = self._requested is not target
+            self._update_direct()
         if old is not None and old is not target:
             self._retire(old)
         log.debug(
@@ -518,6 +528,7 @@ class DispatchPath:
             self._requested = None
             self._switch_pending = False
             self._running = False
+            self._update_direct()
         deadline = self._monotonic() + timeout
         ok = True
         for pool in pools.values():

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import json
+import json.scanner
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -54,6 +55,7 @@ __all__ = [
     "PONG",
     "dedupe_handoff",
     "fast_push_key",
+    "decode_frame",
 ]
 
 PING = "ping"
@@ -313,6 +315,26 @@ def fast_push_key(frame: bytes) -> tuple[str, str] | None:
         else:
             inst = b""
     return (m.group(2).decode(), inst.decode())
+
+
+# The C scanner behind json.loads, called directly: skips json.loads' two Python
+# layers and whitespace regexes (~1.5 us of a ~3.5 us decode of a 200-byte push).
+# Shared like json's own default decoder; it holds the GIL while scanning.
+_SCAN = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]  # typeshed
+
+
+def decode_frame(text: str) -> Any:
+    """``json.loads(text)`` for one WebSocket frame, faster on OKX's compact JSON.
+
+    Raises ``ValueError`` (``json.JSONDecodeError``) for invalid JSON, as ``json.loads``.
+    """
+    try:
+        obj, end = _SCAN(text, 0)
+    except StopIteration:
+        return json.loads(text)  # raises the proper JSONDecodeError (or handles whitespace)
+    if end != len(text):
+        return json.loads(text)  # trailing data or whitespace: let json decide
+    return obj
 
 
 def is_login_fatal(code: str | int | None) -> bool:
