@@ -14,7 +14,6 @@ from okx_sync import cli
 from okx_sync.ops import book_view, doctor
 from okx_sync.ops.console import Screen, cli_logging
 from okx_sync.sim import Simulator
-from okx_sync.ws.client import WSClient
 
 
 def capture(fn, argv):
@@ -80,28 +79,21 @@ def test_doctor_checks_classify_bad_credentials():
 
     with Simulator(seed=5, auto_tick=False) as sim:
         creds = sim.credentials.live
-
-        def make_ws(kind, **options):
-            if options.pop("login", False):
-                options["credentials"] = creds.__class__(
-                    api_key=creds.api_key, secret_key=creds.secret_key, passphrase="nope"
-                )
-            return WSClient(getattr(sim, f"ws_{kind}_url"), **options)
-
-        with Client(creds.api_key, creds.secret_key, "nope", base_url=sim.rest_url) as bad:
-            findings = {
-                f.name: f for f in doctor.run_checks(bad, make_ws, has_credentials=True, samples=2)
-            }
+        urls = {"public": sim.ws_public_url, "private": sim.ws_private_url}
+        with Client(
+            creds.api_key, creds.secret_key, "nope", base_url=sim.rest_url, ws_urls=urls
+        ) as bad:
+            findings = {f.name: f for f in doctor.run_checks(bad, has_credentials=True, samples=2)}
+            assert not bad.ws_clients() or not any(ws.running for ws in bad.ws_clients())
         assert findings["credentials"].status == "fail"
         assert findings["credentials"].figures["code"] == "50105"
         assert "key triple" in findings["credentials"].detail
         assert findings["WS login"].status == "fail" and "60024" in findings["WS login"].detail
         assert findings["time skew"].status == "ok" and findings["REST latency"].status == "ok"
         assert findings["account rate limit"].status == "fail"
-        with Client(base_url=sim.rest_url) as public:
+        with Client(base_url=sim.rest_url, ws_urls=urls) as public:
             findings = {
-                f.name: f
-                for f in doctor.run_checks(public, make_ws, has_credentials=False, samples=1)
+                f.name: f for f in doctor.run_checks(public, has_credentials=False, samples=1)
             }
         assert [n for n, f in findings.items() if f.status == "skip"] == [
             "credentials", "account rate limit", "WS login"

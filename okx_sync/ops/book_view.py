@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import threading
 import time
@@ -143,28 +142,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.count is not None and args.count < 1:
         print("okx-sync book: --count must be >= 1", file=sys.stderr)
         return 2
-    from ..ws.client import WSClient
+    from ..client import Client
+    from ..errors import OkxError
 
     with cli_logging(args.verbose):
         sim = None
         try:
             if args.live:
-                from ..ws.protocol import ws_url
-
-                demo = os.environ.get("OKX_DEMO", "").strip().lower() in ("1", "true", "yes", "on")
-                url = ws_url("public", demo=demo)
+                try:
+                    client = Client.from_env()  # OKX_DEMO=1: the demo-trading hosts
+                except OkxError as exc:
+                    print(f"okx-sync book: {exc}", file=sys.stderr)
+                    return 2
             else:
                 from ..sim import Simulator
 
                 sim = Simulator(seed=args.seed)
                 if args.inst_id not in sim.exchange.specs:
                     print(
-                        f"okx-sync book: the simulator lists {', '.join(sorted(sim.exchange.specs))}",
+                        "okx-sync book: the simulator lists "
+                        f"{', '.join(sorted(sim.exchange.specs))}",
                         file=sys.stderr,
                     )
                     return 2
-                url = sim.ws_public_url
-            with WSClient(url, name="book-view") as ws:
+                client = sim.client()
+            with client, client.ws_public(name="book-view") as ws:
                 book = ws.order_book(args.inst_id)
                 try:
                     return _view(book, args, sys.stdout)

@@ -89,7 +89,6 @@ def run_tour(sim: Any, inst_id: str, say: Callable[[str], None]) -> dict[str, An
     """Take the tour against ``sim``; ``say`` gets each line. Returns what happened
     (JSON-safe). Raises what the client raises when a step fails; closes everything
     it opened either way."""
-    from ..ws.client import WSClient
     from .drills.base import passive_limit
     from .health import format_health
 
@@ -137,7 +136,7 @@ def run_tour(sim: Any, inst_id: str, say: Callable[[str], None]) -> dict[str, An
         }
 
         say("WebSocket market data")
-        public = WSClient(sim.ws_public_url, name="demo-public")
+        public = client.ws_public(name="demo-public")
         owned.append(public)
         tickers: list[Any] = []
         got_tickers = threading.Event()
@@ -176,10 +175,7 @@ def run_tour(sim: Any, inst_id: str, say: Callable[[str], None]) -> dict[str, An
 
         say("Orders (REST entry, private WS updates)")
         updates = _OrderUpdates()
-        private = WSClient(
-            sim.ws_private_url, credentials=sim.credentials.live, now_ms=client.now_ms,
-            name="demo-private",
-        )  # fmt: skip
+        private = client.ws_private(name="demo-private")
         owned.append(private)
         private.on("orders", updates.on_order)
         private.start()

@@ -192,8 +192,9 @@ def _check_rest_latency(client: Any, samples: int) -> Finding:
     )
 
 
-def _check_ws_ping(make_ws: Callable[..., Any], samples: int) -> Finding:
-    ws = make_ws("public", name="doctor-public", ping_interval=0.2, pong_timeout=5.0)
+def _check_ws_ping(client: Any, samples: int, opened: list[Any]) -> Finding:
+    ws = client.ws_public(name="doctor-public", ping_interval=0.2, pong_timeout=5.0)
+    opened.append(ws)
     rtts: list[float] = []
     try:
         t0 = time.perf_counter()
@@ -210,8 +211,6 @@ def _check_ws_ping(make_ws: Callable[..., Any], samples: int) -> Finding:
             time.sleep(0.005)
     except OkxError as exc:
         return Finding("WS ping", "fail", f"{type(exc).__name__}: {exc}")
-    finally:
-        ws.close()
     if not rtts:
         return Finding("WS ping", "fail", "no pong to the heartbeat's ping")
     p50 = statistics.median(rtts)
@@ -228,10 +227,11 @@ def _check_ws_ping(make_ws: Callable[..., Any], samples: int) -> Finding:
     )
 
 
-def _check_ws_login(make_ws: Callable[..., Any], client: Any, has_creds: bool) -> Finding:
+def _check_ws_login(client: Any, has_creds: bool, opened: list[Any]) -> Finding:
     if not has_creds:
         return Finding("WS login", "skip", "needs credentials")
-    ws = make_ws("private", name="doctor-private", now_ms=client.now_ms, login=True)
+    ws = client.ws_private(name="doctor-private")
+    opened.append(ws)
     try:
         t0 = time.perf_counter()
         ws.start(timeout=15.0)
@@ -243,37 +243,44 @@ def _check_ws_login(make_ws: Callable[..., Any], client: Any, has_creds: bool) -
             f"{type(exc).__name__}: {exc} - {_auth_hint(exc)}",
             {"code": str(getattr(exc, "code", ""))},
         )
-    finally:
-        ws.close()
     return Finding("WS login", "ok", f"private connection logged in in {login_ms:.0f} ms",
                    {"login_ms": round(login_ms, 1)})  # fmt: skip
 
 
 def run_checks(
     client: Any,
-    make_ws: Callable[..., Any],
     *,
     has_credentials: bool,
     samples: int = 5,
     report: Callable[[Finding], None] | None = None,
+    opened: list[Any] | None = None,
 ) -> list[Finding]:
-    """Run every check with ``client``; ``make_ws(kind, **options)`` builds an unstarted
-    WSClient of ``kind`` for the environment. ``report`` gets each finding as it is made.
-    Never raises for a failing check (it is a ``fail`` finding)."""
+    """Run every check with ``client`` (its WS factories give the WebSocket hosts);
+    ``report`` gets each finding as it is made. Never raises for a failing check (it is
+    a ``fail`` finding). The WS clients the checks open are closed before returning,
+    unless ``opened`` is given: they are appended to it, still running (so that
+    ``client.health()`` judges them), and the caller closes them."""
+    keep = opened is not None
+    opened = opened if opened is not None else []
     steps: list[Callable[[], Finding]] = [
         lambda: _check_time(client),
         lambda: _check_credentials(client, has_credentials),
         lambda: _check_account_limit(client, has_credentials),
         lambda: _check_rest_latency(client, samples),
-        lambda: _check_ws_ping(make_ws, samples),
-        lambda: _check_ws_login(make_ws, client, has_credentials),
+        lambda: _check_ws_ping(client, samples, opened),
+        lambda: _check_ws_login(client, has_credentials, opened),
     ]
     findings = []
-    for step in steps:
-        finding = step()
-        findings.append(finding)
-        if report is not None:
-            report(finding)
+    try:
+        for step in steps:
+            finding = step()
+            findings.append(finding)
+            if report is not None:
+                report(finding)
+    finally:
+        if not keep:
+            for ws in opened:
+                ws.close()
     return findings
 
 
@@ -286,7 +293,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from ..auth import Credentials, redact_key
     from ..client import Client
-    from ..ws.client import WSClient
 
     def show(finding: Finding) -> None:
         if not args.json:
@@ -315,29 +321,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                 creds = sim.credentials.live
                 where = f"the embedded simulator at {sim.rest_url}"
             with client:
-                from ..ws.protocol import ws_url
-
-                def make_ws(kind: str, **options: Any) -> Any:
-                    url = (
-                        getattr(sim, f"ws_{kind}_url")
-                        if sim is not None
-                        else ws_url(kind, demo=client.demo)
-                    )
-                    if options.pop("login", False):
-                        options["credentials"] = creds
-                    return WSClient(url, **options)
-
                 key = redact_key(creds.api_key) if creds else "no key"
                 if not args.json:
                     print(f"okx-sync doctor: {where} ({key})", flush=True)
-                findings = run_checks(
-                    client,
-                    make_ws,
-                    has_credentials=creds is not None,
-                    samples=args.samples,
-                    report=show,
-                )
-                health = client.health()
+                opened: list[Any] = []
+                try:
+                    findings = run_checks(
+                        client,
+                        has_credentials=creds is not None,
+                        samples=args.samples,
+                        report=show,
+                        opened=opened,
+                    )
+                    health = client.health()  # with the WS clients of the checks running
+                finally:
+                    for ws in opened:
+                        ws.close()
         finally:
             if sim is not None:
                 sim.close()

@@ -73,9 +73,12 @@ def _code(err: BaseException | None) -> str:
     return str(getattr(err, "code", "")) if err is not None else ""
 
 
-def _ws_login(run: DrillRun, name: str, **kwargs: Any) -> tuple[float, OkxError | None]:
-    """Start a private WSClient (login) and close it; (seconds, error or None)."""
-    ws = run.ws("private", name=name, **kwargs)
+def _ws_login(
+    run: DrillRun, client: Any, name: str, **kwargs: Any
+) -> tuple[float, OkxError | None]:
+    """Start ``client.ws_private()`` (login with the client's key and clock offset) and
+    close it; (seconds, error or None)."""
+    ws = run.ws("private", client, name=name, **kwargs)
     started = time.monotonic()
     try:
         ws.start(timeout=10.0)
@@ -99,7 +102,7 @@ def _clock_skew(run: DrillRun) -> None:
         f"is_time_skew_error={err is not None and is_time_skew_error(err)}, "
         f"is_auth_error={err is not None and is_auth_error(err)}",
     )
-    _, ws_err = _ws_login(run, "auth-skew", now_ms=client.now_ms)
+    _, ws_err = _ws_login(run, client, "auth-skew")
     run.figure("skew_ws_code", _code(ws_err))
     run.check(
         "skew: WS login refused as a time-skew error",
@@ -121,7 +124,7 @@ def _clock_skew(run: DrillRun) -> None:
         err is None,
         "balance read" if err is None else f"{type(err).__name__}: {err}",
     )
-    seconds, ws_err = _ws_login(run, "auth-synced", now_ms=client.now_ms)
+    seconds, ws_err = _ws_login(run, client, "auth-synced")
     run.figure("ws_login_after_sync_s", seconds)
     run.check(
         "skew: WS login works after sync_time",
@@ -158,7 +161,7 @@ def _wrong_passphrase(run: DrillRun) -> None:
         sync_err is None and isinstance(again, APIError) and _code(again) == _code(err),
         f"after sync_time: {type(again).__name__ if again else 'success'} {_code(again)}",
     )
-    seconds, ws_err = _ws_login(run, "auth-passphrase", credentials="wrong_passphrase")
+    seconds, ws_err = _ws_login(run, client, "auth-passphrase")
     run.figure("passphrase_ws_code", _code(ws_err))
     run.check(
         "passphrase: WS login refused as auth, no reconnect loop",

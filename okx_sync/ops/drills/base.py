@@ -39,6 +39,7 @@ __all__ = [
     "passive_limit",
 ]
 
+
 class DrillFailed(Exception):
     """Raised inside a routine to stop it after a failed check that later steps need."""
 
@@ -218,9 +219,10 @@ class DrillRun:
     def client(self, *, credentials: str = "default", **kwargs: Any) -> Client:
         """A Client for this run, closed at the end.
 
-        Simulator: pointed at ``sim.rest_url`` (live key). Live: OKX's REST
+        Simulator: pointed at its REST and WS URLs (live key). Live: OKX's REST
         base (``OKX_BASE_URL`` or the default) with ``demo=True`` forced, so
-        every request carries ``x-simulated-trading: 1``. ``credentials`` as in
+        every request carries ``x-simulated-trading: 1`` and the WS factories
+        use OKX's demo hosts. ``credentials`` as in
         :meth:`credentials`; ``kwargs`` go to ``Client``. Raises what
         ``Client`` raises.
         """
@@ -229,6 +231,15 @@ class DrillRun:
         creds = self.credentials(credentials)
         if self.sim is not None:
             kwargs.setdefault("base_url", self.sim.rest_url)
+            if self.sim.hub is not None:  # started with its WS server
+                kwargs.setdefault(
+                    "ws_urls",
+                    {
+                        "public": self.sim.ws_public_url,
+                        "private": self.sim.ws_private_url,
+                        "business": self.sim.ws_business_url,
+                    },
+                )
         else:
             base = (self.live_env or {}).get("OKX_BASE_URL")
             if base:
@@ -237,33 +248,14 @@ class DrillRun:
         client = Client(creds.api_key, creds.secret_key, creds.passphrase, **kwargs)
         return self.own(client)
 
-    def ws_url(self, kind: str) -> str:
-        """The WS URL of ``kind`` (public/private/business) for this run."""
-        if self.sim is not None:
-            return {
-                "public": self.sim.ws_public_url,
-                "private": self.sim.ws_private_url,
-                "business": self.sim.ws_business_url,
-            }[kind]
-        from ...ws.protocol import ws_url
+    def ws(self, kind: str, client: Client, **kwargs: Any) -> WSClient:
+        """A (not yet started) WSClient from ``client.ws_<kind>(**kwargs)``, closed at the end.
 
-        return ws_url(kind, demo=True)  # --live: OKX's demo-trading WS hosts only
-
-    def ws(self, kind: str, *, credentials: str | None = None, **kwargs: Any) -> WSClient:
-        """A (not yet started) WSClient on ``kind``, closed at the end.
-
-        ``credentials``: a variant for :meth:`credentials` (private/business
-        default to ``"default"``, public to none). ``kwargs`` go to
-        ``WSClient`` (``now_ms=client.now_ms`` shares a client's clock offset).
+        It shares the client's hosts (simulator, or OKX's demo hosts live),
+        credentials, clock offset, gate and ``health()``.
         """
-        from ...ws.client import WSClient
-
-        if credentials is None and kind != "public":
-            credentials = "default"
-        if credentials is not None:
-            kwargs["credentials"] = self.credentials(credentials)
-        ws = WSClient(self.ws_url(kind), name=kwargs.pop("name", kind), **kwargs)
-        return self.own(ws)
+        factory = getattr(client, f"ws_{kind}")
+        return self.own(factory(**kwargs))
 
     def close(self) -> None:
         """Close every owned resource, newest first; errors are swallowed (best effort)."""

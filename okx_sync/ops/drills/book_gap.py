@@ -101,7 +101,7 @@ def routine(run: DrillRun) -> None:
     from ...ws.managed_book import ResyncPolicy
 
     client = run.client()
-    ws = run.ws("public", name="book-gap")
+    ws = run.ws("public", client, name="book-gap")
     ws.start()
     book = run.own(
         ws.order_book(INST_ID, rest_check=client, policy=ResyncPolicy(snapshot_timeout=2.0))

@@ -79,10 +79,11 @@ def _pump(run: DrillRun) -> threading.Thread | None:
     return t
 
 
-def _start(run: DrillRun, overflow: str) -> tuple[Any, _Probe]:
+def _start(run: DrillRun, client: Any, overflow: str) -> tuple[Any, _Probe]:
     probe = _Probe()
     ws = run.ws(
         "public",
+        client,
         name=f"backlog-{overflow}",
         ping_interval=0.3,
         pong_timeout=0.5,
@@ -103,9 +104,9 @@ def _finish(run: DrillRun, ws: Any, probe: _Probe, flood: threading.Thread | Non
     return ws.stats()
 
 
-def _block(run: DrillRun, wait_s: float) -> None:
+def _block(run: DrillRun, client: Any, wait_s: float) -> None:
     run.step(f"block: queue {QUEUE}, handler stuck {HOLD_S:g} s under a flood")
-    ws, probe = _start(run, "block")
+    ws, probe = _start(run, client, "block")
     flood = _pump(run)
     full = run.wait_until(lambda: ws.stats().typed_queue_len >= QUEUE, wait_s)
     time.sleep(HOLD_S)  # several heartbeat intervals with the reader blocked
@@ -139,9 +140,9 @@ def _block(run: DrillRun, wait_s: float) -> None:
     ws.close()
 
 
-def _drop(run: DrillRun, wait_s: float) -> None:
+def _drop(run: DrillRun, client: Any, wait_s: float) -> None:
     run.step(f"drop: queue {QUEUE}, handler stuck under a flood")
-    ws, probe = _start(run, "drop")
+    ws, probe = _start(run, client, "drop")
     flood = _pump(run)
     dropped = run.wait_until(lambda: ws.stats().typed_dropped >= QUEUE, wait_s)
     if flood is not None:
@@ -172,9 +173,9 @@ def _drop(run: DrillRun, wait_s: float) -> None:
     ws.close()
 
 
-def _disconnect(run: DrillRun, wait_s: float) -> None:
+def _disconnect(run: DrillRun, client: Any, wait_s: float) -> None:
     run.step(f"disconnect: queue {QUEUE}, handler stuck until the client gives up the connection")
-    ws, probe = _start(run, "disconnect")
+    ws, probe = _start(run, client, "disconnect")
     reconnects: list[float] = []
     ws.on_reconnect(lambda: reconnects.append(time.monotonic()))
     flood = _pump(run)
@@ -217,9 +218,10 @@ def _disconnect(run: DrillRun, wait_s: float) -> None:
 def routine(run: DrillRun) -> None:
     """The drill (see the module docstring)."""
     wait_s = 10.0 if run.sim is not None else 30.0
-    _block(run, wait_s)
-    _drop(run, wait_s)
-    _disconnect(run, wait_s)
+    client = run.client()
+    _block(run, client, wait_s)
+    _drop(run, client, wait_s)
+    _disconnect(run, client, wait_s)
 
 
 DRILL = Drill(

@@ -87,11 +87,11 @@ def routine(run: DrillRun) -> None:
     client.sync_time()
     backoff = BackoffPolicy(initial=BACKOFF_S, jitter=0.0)
     local = _LocalOrders()
-    private = run.ws("private", name="drill-private", now_ms=client.now_ms, backoff=backoff)
+    private = run.ws("private", client, name="drill-private", backoff=backoff)
     private.on("orders", local.on_order)
     private.start()
     private.subscribe_and_wait({"channel": "orders", "instType": "SPOT"})
-    public = run.ws("public", name="drill-public", backoff=backoff)
+    public = run.ws("public", client, name="drill-public", backoff=backoff)
     tickers: list[Any] = []
     public.on("tickers", tickers.append)
     public.start()
