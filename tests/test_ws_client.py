@@ -21,30 +21,18 @@ from okx_sync.errors import (
 from okx_sync.models import Ticker
 from okx_sync.models.ws import BookUpdate
 from okx_sync.sim import Simulator
+from tests.ws_support import wait_until, ws_threads
 
 BTC_TICKER = {"channel": "tickers", "instId": "BTC-USDT"}
 BTC_BOOKS = {"channel": "books", "instId": "BTC-USDT"}
 ETH_TICKER = {"channel": "tickers", "instId": "ETH-USDT"}
 
 
-def okx_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith("okx-ws-")]
-
-
-def wait_until(pred, timeout: float = 5.0, step: float = 0.005) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return bool(pred())
-
-
 @pytest.fixture
 def sim():
     with Simulator(seed=11, book_interval=0.02, tick_interval=0.01) as s:
         yield s
-    assert not okx_threads(), okx_threads()
+    assert not ws_threads(), ws_threads()
 
 
 def public(sim, **kw) -> WSClient:
@@ -81,7 +69,7 @@ def test_start_failure_raises_and_leaves_no_thread():
         ws.start(timeout=0.8)
     assert info.value.__cause__ is not None
     assert not ws.running
-    assert not okx_threads()
+    assert not ws_threads()
     with pytest.raises(WSClosedError):
         ws.subscribe_and_wait(BTC_TICKER, timeout=0.1)
 
@@ -96,7 +84,7 @@ def test_subscribe_and_wait_typed_handler_close_and_restart(sim):
     ws.on("books", books.append)
     ws.on_connect(lambda: connects.append(1))
     with ws:
-        assert {t for t in okx_threads()} >= {
+        assert {t for t in ws_threads()} >= {
             "okx-ws-public-conn",
             "okx-ws-public-heartbeat",
             "okx-ws-public-reader",
@@ -112,7 +100,7 @@ def test_subscribe_and_wait_typed_handler_close_and_restart(sim):
     assert books[0].is_snapshot and books[0].inst_id == "BTC-USDT" and books[0].prev_seq_id == -1
     assert books[1].action == "update" and books[1].prev_seq_id == books[0].seq_id
     assert ws.close()  # idempotent
-    assert not okx_threads()
+    assert not ws_threads()
     assert not ws.stats().connected
     # Close() then Start(): the desired subscriptions come back
     tickers.clear()
@@ -123,7 +111,7 @@ def test_subscribe_and_wait_typed_handler_close_and_restart(sim):
         assert ws.stats().desired_subscriptions == 2 and len(connects) == 2
     finally:
         ws.close()
-    assert not okx_threads()
+    assert not ws_threads()
 
 
 def test_subscribe_error_code_surfaced(sim):
@@ -222,7 +210,7 @@ def test_login_ok_and_failures(sim):
     with pytest.raises(WSAuthError) as info:
         ws.start()
     assert info.value.code == "60024"
-    assert not ws.running and not okx_threads()
+    assert not ws.running and not ws_threads()
     sim.faults.fail_logins(1, "60009")
     ws = WSClient(sim.ws_private_url, credentials=sim.credentials.live)
     with pytest.raises(WSAuthError) as info:
@@ -324,7 +312,7 @@ def test_notice_64008_make_before_break_without_gap(sim_manual):
 def sim_manual():
     with Simulator(seed=5, auto_tick=False, quiet_interval=None) as s:
         yield s
-    assert not okx_threads(), okx_threads()
+    assert not ws_threads(), ws_threads()
 
 
 def test_context_manager_and_thread_names(sim):
@@ -334,10 +322,10 @@ def test_context_manager_and_thread_names(sim):
     with ws:
         ws.subscribe_and_wait(BTC_TICKER)
         assert wait_until(lambda: bool(seen))
-        names = set(okx_threads())
+        names = set(ws_threads())
         assert {"okx-ws-public-typed-0", "okx-ws-public-typed-1"} <= names
     assert seen <= {"okx-ws-public-typed-0", "okx-ws-public-typed-1"}
-    assert not okx_threads()
+    assert not ws_threads()
 
 
 def test_close_from_inside_a_handler(sim):
@@ -352,7 +340,7 @@ def test_close_from_inside_a_handler(sim):
     ws.start()
     ws.subscribe(BTC_TICKER)
     assert closed.wait(5)
-    assert wait_until(lambda: not okx_threads())
+    assert wait_until(lambda: not ws_threads())
 
 
 def test_logs_carry_no_secret(sim, caplog):

@@ -15,28 +15,16 @@ import pytest
 
 from okx_sync import WSClient
 from okx_sync.sim import Simulator
+from tests.ws_support import wait_until, ws_threads
 
 INSTS = ("BTC-USDT", "ETH-USDT", "BTC-USDT-SWAP", "ETH-USDT-SWAP")
-
-
-def okx_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith("okx-ws-")]
-
-
-def wait_until(pred, timeout: float = 10.0, step: float = 0.005) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return bool(pred())
 
 
 @pytest.fixture
 def sim():
     with Simulator(seed=3, auto_tick=False, quiet_interval=None) as s:
         yield s
-    assert not okx_threads(), okx_threads()
+    assert not ws_threads(), ws_threads()
 
 
 class Chain:
@@ -91,7 +79,7 @@ def test_block_policy_is_lossless_bounded_and_keeps_heartbeat(sim):
         assert st.typed_queue_len == 8 and st.reconnects == 0 and st.connected
         gate.set()
         flood.join(30)
-        assert wait_until(lambda: chain.caught_up(sim))
+        assert wait_until(lambda: chain.caught_up(sim), timeout=15)
         st = ws.stats()
         assert not chain.errors
         assert st.typed_dropped == 0 and st.reconnects == 0
@@ -111,7 +99,7 @@ def test_close_while_reader_is_blocked(sim):
     ws.close()
     assert time.monotonic() - t0 < 2.5
     stuck.set()  # the handler in flight returns; its worker was told to stop
-    assert wait_until(lambda: not okx_threads(), timeout=3)
+    assert wait_until(lambda: not ws_threads(), timeout=3)
     flood.join(10)
 
 
@@ -129,14 +117,14 @@ def test_drop_policy_counts_and_memory_stays_flat(sim):
     with ws:
         ws.subscribe_and_wait(books_args(INSTS[:1]))
         sim.flood(INSTS[0], 300)
-        assert wait_until(lambda: ws.stats().typed_queue_len == 0)
+        assert wait_until(lambda: ws.stats().typed_queue_len == 0, timeout=15)
         tracemalloc.start()
         try:
             sim.flood(INSTS[0], 300)
-            assert wait_until(lambda: ws.stats().typed_queue_len == 0)
+            assert wait_until(lambda: ws.stats().typed_queue_len == 0, timeout=15)
             base, _ = tracemalloc.get_traced_memory()
             sim.flood(INSTS[0], 900)
-            assert wait_until(lambda: ws.stats().typed_queue_len == 0)
+            assert wait_until(lambda: ws.stats().typed_queue_len == 0, timeout=15)
             after, _ = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
@@ -212,7 +200,9 @@ def test_switching_inline_and_pool_mid_stream_loses_nothing(sim):
             f.join()
         ws.set_dispatch(typed="inline", raw="inline")
         sim.tick(1)
-        assert wait_until(lambda: typed.caught_up(sim, INSTS[:2]) and raw.caught_up(sim, INSTS[:2]))
+        assert wait_until(
+            lambda: typed.caught_up(sim, INSTS[:2]) and raw.caught_up(sim, INSTS[:2]), timeout=15
+        )
         assert switches > 10
         assert not typed.errors and not raw.errors
         assert typed.count == raw.count
@@ -244,7 +234,7 @@ def test_pool_keeps_per_instrument_order_in_parallel(sim):
         for f in floods:
             f.join()
         sim.tick(1)
-        assert wait_until(lambda: chain.caught_up(sim, INSTS))
+        assert wait_until(lambda: chain.caught_up(sim, INSTS), timeout=15)
     assert not chain.errors
     assert all(chain.count[i] > 400 for i in INSTS)
     assert len(workers) > 1  # instruments really ran on several workers
@@ -268,7 +258,7 @@ def test_handler_exception_is_counted_reported_and_thread_goes_on(sim):
         with ws:
             ws.subscribe_and_wait(books_args(INSTS[:1]))
             sim.flood(INSTS[0], 30)
-            assert wait_until(lambda: count[0] >= 31)
+            assert wait_until(lambda: count[0] >= 31, timeout=15)
             st = ws.stats()
             assert st.handler_errors == len(errors) >= 10
             assert all(isinstance(e, RuntimeError) for e in errors)

@@ -16,28 +16,16 @@ from okx_sync.instruments import InstrumentCache
 from okx_sync.models import Instrument, Order, OrderAck
 from okx_sync.sim import Simulator
 from okx_sync.sim.testing import RawRest
+from tests.ws_support import wait_until, ws_threads
 
 INST = "BTC-USDT"
-
-
-def okx_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith("okx-ws-")]
-
-
-def wait_until(pred, timeout: float = 5.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.005)
-    return bool(pred())
 
 
 @pytest.fixture
 def sim():
     with Simulator(seed=21) as s:
         yield s
-    assert not okx_threads(), okx_threads()
+    assert not ws_threads(), ws_threads()
 
 
 @pytest.fixture

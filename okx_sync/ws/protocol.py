@@ -207,36 +207,22 @@ def batch_frames(
     current: list[dict[str, Any]] = []
     current_id = ""
     size = 0
-
-    def flush() -> None:
-        if current:
-            text = op_frame(op, current, current_id)
-            frames.append(SubFrame(current_id, tuple(current), text))
-
     for arg in args:
         encoded = len(json.dumps(arg, separators=_COMPACT).encode("utf-8"))
-        if not current:
-            current_id = next_id()
-            size = len(op_frame(op, [], current_id).encode("utf-8"))
-            if size + encoded > max_bytes:
-                raise ValidationError(f"subscription arg larger than {max_bytes} bytes: {arg!r}")
-            current = [dict(arg)]
-            size += encoded
-            continue
         full = max_args is not None and len(current) >= max_args
-        if full or size + 1 + encoded > max_bytes:  # +1 for the separating comma
-            flush()
-            current = []
-            current_id = next_id()
-            size = len(op_frame(op, [], current_id).encode("utf-8"))
-            if size + encoded > max_bytes:
-                raise ValidationError(f"subscription arg larger than {max_bytes} bytes: {arg!r}")
-            current = [dict(arg)]
-            size += encoded
-        else:
+        if current and not full and size + 1 + encoded <= max_bytes:  # +1: the comma
             current.append(dict(arg))
             size += 1 + encoded
-    flush()
+            continue
+        if current:
+            frames.append(SubFrame(current_id, tuple(current), op_frame(op, current, current_id)))
+        current_id = next_id()
+        size = len(op_frame(op, [], current_id).encode("utf-8")) + encoded
+        if size > max_bytes:
+            raise ValidationError(f"subscription arg larger than {max_bytes} bytes: {arg!r}")
+        current = [dict(arg)]
+    if current:
+        frames.append(SubFrame(current_id, tuple(current), op_frame(op, current, current_id)))
     return frames
 
 
