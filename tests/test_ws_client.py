@@ -234,7 +234,13 @@ def test_auth_failure_during_reconnect_stops_the_loop(sim):
         assert wait_until(lambda: any(isinstance(e, WSAuthError) for e in errors))
         assert wait_until(lambda: not ws.running)
         time.sleep(0.3)
-        assert ws.stats().connects == 2  # one refused reconnect, then stopped
+        st = ws.stats()
+        assert st.connects == 2  # one refused reconnect, then stopped
+        assert not st.connected and st.last_recv is not None  # last seen, kept for evidence
+        # after the key is fixed, start() again restarts the stopped client
+        sim.faults.clear()
+        ws.start()
+        assert ws.running and ws.stats().connected
     finally:
         ws.close()
         sim.faults.clear()

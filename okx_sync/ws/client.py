@@ -407,8 +407,12 @@ class WSClient:
         Raises ``WSAuthError`` when login is refused, ``WSError`` when no
         connection could be made in time (the cause chained); no thread is
         left running then. Calling ``start`` on a running client does nothing;
-        after ``close()`` it starts afresh. Returns ``self``.
+        after ``close()`` — or after the loop stopped for good (login refused)
+        — it starts afresh. Returns ``self``.
         """
+        stopped = self._manager
+        if stopped is not None and not stopped.running:
+            self.close()  # the loop ended (login refused): join what is left, then restart
         with self._lock:
             if self._manager is not None:
                 return self
@@ -1573,6 +1577,7 @@ class WSClient:
         """A frozen snapshot of the connection, subscription and dispatch counters."""
         manager = self._manager
         conn = manager.current if manager is not None else None
+        seen = conn or (manager.last_conn if manager is not None else None)
         now_mono = self._clock.monotonic()
         now_wall = self._clock.time()
 
@@ -1602,9 +1607,9 @@ class WSClient:
             running=self.running,
             connected=conn is not None and not conn.stopping,
             conn_id=conn.conn_id if conn is not None else "",
-            last_recv=wall(conn.last_recv) if conn is not None else None,
-            last_ping=wall(conn.last_ping) if conn is not None else None,
-            last_pong=wall(conn.last_pong) if conn is not None else None,
+            last_recv=wall(seen.last_recv) if seen is not None else None,
+            last_ping=wall(seen.last_ping) if seen is not None else None,
+            last_pong=wall(seen.last_pong) if seen is not None else None,
             connects=connects,
             reconnects=reconnects,
             handoffs=handoffs,

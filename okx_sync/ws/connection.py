@@ -560,6 +560,7 @@ class ConnectionManager:
         self._stopping = False
         self._threads: list[threading.Thread] = []
         self._current: Connection | None = None
+        self.last_conn: Connection | None = None  # the latest live connection, kept after it ends
         self._warming: Connection | None = None
         self._handoff_requested: Connection | None = None
         self._reconnect_reason = ""
@@ -765,6 +766,7 @@ class ConnectionManager:
                 with self._cond:
                     self._warming = None
                     self._current = conn
+                    self.last_conn = conn
                     self._cond.notify_all()
                 if not first:
                     self.reconnects += 1
@@ -848,6 +850,7 @@ class ConnectionManager:
         new.ready_at = self._clock.monotonic()
         with self._cond:
             self._current = new
+            self.last_conn = new
             self._warming = None
             self._cond.notify_all()
         # Let replies to order requests still in flight on the old socket arrive.
