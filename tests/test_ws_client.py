@@ -362,3 +362,36 @@ def test_logs_carry_no_secret(sim, caplog):
     assert ours
     for secret in (creds.secret_key, creds.passphrase, creds.api_key):
         assert secret not in text
+
+
+def test_new_connections_limited_to_three_per_second(sim):
+    from okx_sync.ws.connection import ConnectRateLimiter
+
+    limiter = ConnectRateLimiter()  # what every client of a process shares by default
+    times: list[float] = []  # list.append is atomic: safe from the six conn threads
+    clients = [public(sim, connect_limiter=limiter) for _ in range(6)]
+    for ws in clients:
+        ws.on_connect(lambda: times.append(time.monotonic()))
+    starters = [threading.Thread(target=ws.start) for ws in clients]
+    try:
+        for t in starters:
+            t.start()
+        for t in starters:
+            t.join(10)
+        assert len(times) == 6
+        times.sort()
+        assert all(b - a >= 0.95 for a, b in zip(times, times[3:], strict=False))
+    finally:
+        for ws in clients:
+            ws.close()
+
+
+def test_ops_budget_refuses_before_sending(sim):
+    with public(sim) as ws:
+        for _ in range(480):
+            ws.subscribe(BTC_TICKER)
+        with pytest.raises(WSError, match="480"):
+            ws.subscribe(BTC_TICKER)
+        # nothing beyond the budget reached the server, which enforces the same limit
+        assert wait_until(lambda: ws.stats().subscribe_ok == 480)
+        assert ws.stats().subscribe_error == 0 and ws.stats().connected
