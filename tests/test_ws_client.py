@@ -367,20 +367,31 @@ def test_logs_carry_no_secret(sim, caplog):
 def test_new_connections_limited_to_three_per_second(sim):
     from okx_sync.ws.connection import ConnectRateLimiter
 
-    limiter = ConnectRateLimiter()  # what every client of a process shares by default
-    times: list[float] = []  # list.append is atomic: safe from the six conn threads
+    slots: list[float] = []
+
+    class Recording(ConnectRateLimiter):
+        def reserve(self, now: float) -> float:
+            wait = super().reserve(now)
+            slots.append(now + wait)
+            return wait
+
+    limiter = Recording()  # every client of a process shares one by default
+    opened: list[float] = []  # list.append is atomic: safe from the six conn threads
     clients = [public(sim, connect_limiter=limiter) for _ in range(6)]
     for ws in clients:
-        ws.on_connect(lambda: times.append(time.monotonic()))
+        ws.on_connect(lambda: opened.append(time.monotonic()))
     starters = [threading.Thread(target=ws.start) for ws in clients]
     try:
         for t in starters:
             t.start()
         for t in starters:
             t.join(10)
-        assert len(times) == 6
-        times.sort()
-        assert all(b - a >= 0.95 for a, b in zip(times, times[3:], strict=False))
+        assert len(opened) == len(slots) == 6
+        slots.sort()
+        opened.sort()
+        # at most 3 slots in any second, and no connection opened before its slot
+        assert all(b - a >= 1.0 - 1e-6 for a, b in zip(slots, slots[3:], strict=False))
+        assert all(o >= s_ - 1e-3 for o, s_ in zip(opened, slots, strict=True))
     finally:
         for ws in clients:
             ws.close()
