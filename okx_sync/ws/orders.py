@@ -1,0 +1,310 @@
+"""WebSocket order entry (facts §6.5): the order methods of ``WSClient``.
+
+``place_order``, ``cancel_order``, ``amend_order`` and their batch versions take
+the keywords of the REST named methods (``build_params``), validate with the
+instrument cache, run the order-entry guards (safe mode), draw on the same
+request-gate buckets as REST order entry, send one op with an ``id`` on the
+live private connection and block until OKX's reply with that ``id``.
+Answers become ``OrderAck``s, ``OrderError`` or ``APIError`` exactly as over
+REST; no answer becomes ``RequestStateError(stage="ws")`` whose ``dispatched``
+says whether the request may have reached OKX.
+
+``OrderEntry`` is a mixin of ``WSClient`` (it uses the client's connection,
+gate, instrument cache, guards and clock). Thread safety: every method may be
+called from any thread; concurrent calls are correlated by their own ``id``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..clock import Clock
+from ..errors import (
+    APIError,
+    OrderError,
+    RequestStateError,
+    ValidationError,
+    WSClosedError,
+    WSTimeoutError,
+)
+from ..models.order import OrderAck
+from ..rest.client import Guard, release_all, run_guards
+from ..rest.endpoints import registry
+from ..rest.params import build_params
+from .protocol import order_frame
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .connection import Connection
+
+__all__ = ["OrderEntry", "WS_ORDER_OPS"]
+
+log = logging.getLogger("okx_sync.ws")
+
+#: method -> (WS op, REST path of the same action, batch?) (facts §6.5, §2.1:
+#: WS and REST order entry share the same rate buckets).
+WS_ORDER_OPS: Mapping[str, tuple[str, str, bool]] = {
+    "place_order": ("order", "/api/v5/trade/order", False),
+    "place_batch_orders": ("batch-orders", "/api/v5/trade/batch-orders", True),
+    "cancel_order": ("cancel-order", "/api/v5/trade/cancel-order", False),
+    "cancel_batch_orders": ("batch-cancel-orders", "/api/v5/trade/cancel-batch-orders", True),
+    "amend_order": ("amend-order", "/api/v5/trade/amend-order", False),
+    "amend_batch_orders": ("batch-amend-orders", "/api/v5/trade/amend-batch-orders", True),
+}
+
+
+class OrderRequest:
+    """One order op waiting for its reply (filled by the reader; ``lost`` when the socket ended)."""
+
+    __slots__ = ("req_id", "op", "cl_ord_ids", "done", "reply", "lost")
+
+    def __init__(self, req_id: str, op: str, cl_ord_ids: Sequence[str]) -> None:
+        self.req_id = req_id
+        self.op = op
+        self.cl_ord_ids = tuple(cl_ord_ids)
+        self.done = threading.Event()
+        self.reply: dict[str, Any] | None = None
+        self.lost = ""
+
+
+class OrderEntry:
+    """WS order entry for ``WSClient`` (mixin; see the module docstring)."""
+
+    # provided by WSClient
+    name: str
+    _lock: threading.Lock
+    _clock: Clock
+    _gate: Any
+    _instruments: Any
+    _order_timeout: float
+    _guards: tuple[Guard, ...]
+
+    if TYPE_CHECKING:  # pragma: no cover - WSClient defines them
+
+        def _wait_conn(self, deadline: float) -> Connection: ...
+
+        def _next_id(self, prefix: str) -> str: ...
+
+    def add_guard(self, fn: Guard) -> None:
+        """Run ``fn(endpoint, params)`` before every WS order-entry request; it may raise to refuse.
+
+        Same contract as ``RestCore.add_guard`` (:data:`okx_sync.rest.client.Guard`):
+        ``endpoint`` is the REST registry endpoint of the same action
+        (``POST /api/v5/trade/order`` for op ``order`` ...), ``params`` its OKX
+        params (a list for batches); a returned callable is called once when
+        the request has finished. Runs before the request gate, on the calling
+        thread, with no okx_sync lock held; what it raises reaches the caller
+        and nothing is sent. ``client.enter_safe_mode`` refuses WS
+        place/amend through this hook. Thread-safe.
+        """
+        with self._lock:
+            self._guards = (*self._guards, fn)
+
+    def remove_guard(self, fn: Guard) -> None:
+        """Remove a guard added with ``add_guard`` (no error when absent). Thread-safe."""
+        with self._lock:
+            self._guards = tuple(g for g in self._guards if g is not fn)
+
+    def place_order(
+        self, *, timeout: float | None = None, exp_time: int | None = None, **params: Any
+    ) -> OrderAck:
+        """Place one order over the private WebSocket (op ``order``) and wait for OKX's reply.
+
+        ``params`` are the keywords of REST ``place_order`` (``inst_id``,
+        ``td_mode``, ``side``, ``ord_type``, ``sz``, ``px``, ``cl_ord_id``...);
+        ``instIdCode`` is looked up in the instrument cache. ``exp_time``: Unix
+        ms after which OKX must not process it. Returns the ``OrderAck``.
+
+        Raises ``ValidationError`` (bad params; nothing sent), ``OrderError``
+        (OKX refused the order: sCode/sMsg on ``items``), ``APIError`` (other
+        error code), ``RequestStateError(stage="gate", dispatched=False)``
+        (not admitted by the request gate), ``RequestStateError(stage="ws")``:
+        ``dispatched=False`` when nothing was sent, ``dispatched=True`` when the
+        connection dropped or no reply came within ``timeout`` after sending —
+        the outcome is then UNKNOWN: resolve it by ``cl_ord_ids`` before re-sending.
+        """
+        return self._order("place_order", params, timeout, exp_time)[0]
+
+    def place_batch_orders(
+        self,
+        orders: Sequence[Mapping[str, Any]],
+        *,
+        timeout: float | None = None,
+        exp_time: int | None = None,
+    ) -> list[OrderAck]:
+        """Place up to 20 orders (op ``batch-orders``); one ``OrderAck`` per order.
+
+        Raises as ``place_order``; a partial success raises ``OrderError``
+        whose ``succeeded``/``failed`` split the items.
+        """
+        return self._order("place_batch_orders", {"orders": orders}, timeout, exp_time)
+
+    def cancel_order(self, *, timeout: float | None = None, **params: Any) -> OrderAck:
+        """Cancel one order (op ``cancel-order``): ``inst_id`` and ``ord_id`` or ``cl_ord_id``.
+
+        Raises as ``place_order``. ``sCode "0"`` only means OKX accepted the
+        cancel; the final state comes from the orders channel.
+        """
+        return self._order("cancel_order", params, timeout, None)[0]
+
+    def cancel_batch_orders(
+        self, orders: Sequence[Mapping[str, Any]], *, timeout: float | None = None
+    ) -> list[OrderAck]:
+        """Cancel up to 20 orders (op ``batch-cancel-orders``). Raises as ``place_order``."""
+        return self._order("cancel_batch_orders", {"orders": orders}, timeout, None)
+
+    def amend_order(
+        self, *, timeout: float | None = None, exp_time: int | None = None, **params: Any
+    ) -> OrderAck:
+        """Amend one order (op ``amend-order``): ``inst_id``, ``ord_id``/``cl_ord_id``,
+        ``new_sz`` and/or ``new_px``, optional ``req_id``, ``cxl_on_fail``. Raises as ``place_order``.
+        """
+        return self._order("amend_order", params, timeout, exp_time)[0]
+
+    def amend_batch_orders(
+        self,
+        orders: Sequence[Mapping[str, Any]],
+        *,
+        timeout: float | None = None,
+        exp_time: int | None = None,
+    ) -> list[OrderAck]:
+        """Amend up to 20 orders (op ``batch-amend-orders``). Raises as ``place_order``."""
+        return self._order("amend_batch_orders", {"orders": orders}, timeout, exp_time)
+
+    def _inst_id_code(self, item: Mapping[str, Any]) -> int:
+        code = item.get("instIdCode")
+        if code not in (None, ""):
+            return int(code)
+        inst_id = item.get("instId")
+        if not inst_id:
+            raise ValidationError("WS order entry needs inst_id")
+        if self._instruments is None:
+            raise ValidationError(
+                f"cannot resolve the instIdCode of {inst_id}: this WSClient has no instrument "
+                "cache (use client.ws_private(), or pass instruments=)"
+            )
+        resolved = self._instruments.inst_id_code(str(inst_id))
+        if resolved is None:
+            raise ValidationError(f"OKX has not assigned an instIdCode to {inst_id}")
+        return int(resolved)
+
+    def _order(
+        self, method: str, kwargs: Mapping[str, Any], timeout: float | None, exp_time: int | None
+    ) -> list[OrderAck]:
+        op, path, batch = WS_ORDER_OPS[method]
+        endpoint = registry().get("POST", path)
+        assert endpoint is not None
+        built = build_params(endpoint, kwargs)
+        items: list[dict[str, Any]] = built if isinstance(built, list) else [built]
+        if batch and len(items) > 20:
+            raise ValidationError(f"{method}: at most 20 orders per batch, got {len(items)}")
+        validate = getattr(self._instruments, "validate", None)
+        if validate is not None and not method.startswith("cancel"):
+            for item in items:
+                validate(item, amend=method.startswith("amend"))
+        wire = []
+        for item in items:
+            w = dict(item)
+            w["instIdCode"] = self._inst_id_code(item)
+            w.pop("instId", None)
+            wire.append(w)
+        cl_ord_ids = [str(i["clOrdId"]) for i in items if i.get("clOrdId")]
+        limit = self._order_timeout if timeout is None else timeout
+        deadline = self._clock.monotonic() + limit
+        gate_params = built if batch else items[0]
+        releases = run_guards(self._guards, endpoint, gate_params)
+        try:
+            permit = (
+                self._gate.acquire(endpoint, gate_params, timeout=limit, concurrency=False)
+                if self._gate is not None
+                else None
+            )
+            try:
+                return self._send_order(
+                    op, endpoint, gate_params, wire, cl_ord_ids, exp_time, deadline, limit
+                )
+            finally:
+                if permit is not None:
+                    permit.release()
+        finally:
+            if releases:
+                release_all(releases)
+
+    def _send_order(
+        self,
+        op: str,
+        endpoint: Any,
+        gate_params: Any,
+        wire: list[dict[str, Any]],
+        cl_ord_ids: list[str],
+        exp_time: int | None,
+        deadline: float,
+        limit: float,
+    ) -> list[OrderAck]:
+        try:
+            conn = self._wait_conn(deadline)
+        except (WSClosedError, WSTimeoutError) as exc:
+            raise RequestStateError(
+                f"WS {op} not sent: {exc}",
+                stage="ws",
+                dispatched=False,
+                method="WS",
+                path=op,
+                cl_ord_ids=cl_ord_ids,
+            ) from exc
+        req_id = self._next_id("o")
+        text = order_frame(req_id, op, wire, exp_time_ms=exp_time)
+        req = OrderRequest(req_id, op, cl_ord_ids)
+        conn.pending[req_id] = req
+        try:
+            conn.send(text)
+        except WSClosedError as exc:
+            conn.pending.pop(req_id, None)
+            raise RequestStateError(
+                f"WS {op} send failed: {exc}",
+                stage="ws",
+                dispatched=exc.__cause__ is not None,
+                method="WS",
+                path=op,
+                cl_ord_ids=cl_ord_ids,
+            ) from exc
+        log.debug(
+            "ws order sent",
+            extra={"ws": self.name, "op": op, "id": req_id, "cl_ord_ids": cl_ord_ids},
+        )
+        req.done.wait(max(0.0, deadline - self._clock.monotonic()))
+        conn.pending.pop(req_id, None)
+        reply = req.reply
+        if reply is None:
+            why = req.lost or f"no reply within {limit:g} s"
+            log.warning(
+                "ws order outcome unknown",
+                extra={
+                    "ws": self.name,
+                    "op": op,
+                    "id": req_id,
+                    "cl_ord_ids": cl_ord_ids,
+                    "reason": why,
+                },
+            )
+            raise RequestStateError(
+                f"WS {op}: {why}; outcome unknown",
+                stage="ws",
+                dispatched=True,
+                method="WS",
+                path=op,
+                cl_ord_ids=cl_ord_ids,
+            )
+        code = str(reply.get("code", ""))
+        data = reply.get("data") or []
+        if self._gate is not None:
+            self._gate.observe(endpoint, gate_params, http_status=None, code=code, data=data)
+        acks = [OrderAck.from_okx(d) for d in data if isinstance(d, Mapping)]
+        if code == "0":
+            return acks
+        msg = str(reply.get("msg", ""))
+        if code in ("1", "2"):
+            raise OrderError(code, msg, items=acks, method="WS", path=op, data=data)
+        raise APIError(code, msg, method="WS", path=op, data=data)
