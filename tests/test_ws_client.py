@@ -406,3 +406,14 @@ def test_ops_budget_refuses_before_sending(sim):
         # nothing beyond the budget reached the server, which enforces the same limit
         assert wait_until(lambda: ws.stats().subscribe_ok == 480)
         assert ws.stats().subscribe_error == 0 and ws.stats().connected
+
+
+def test_error_not_tied_to_one_arg_is_isolated(sim):
+    # OKX's message names only the channel here, which fits both args of the frame:
+    # the open args are resent one per frame to find the rejected one
+    with public(sim) as ws:
+        with pytest.raises(WSSubscribeError) as info:
+            ws.subscribe_and_wait([{"channel": "tickers"}, BTC_TICKER])
+        assert info.value.arg == {"channel": "tickers"} and info.value.code == "60018"
+        assert ws.desired_subscriptions() == [BTC_TICKER]
+        assert len(sim.ws_connections()[0]["subscriptions"]) == 1
