@@ -40,6 +40,45 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
             r"^REST stats: \d+ requests on simulator$",
         ],
     ),
+    "stream_tickers": (
+        ["--count", "6"],
+        [
+            r"^venue: simulator ",
+            *[r"^ticker (BTC|ETH)-USDT: last=\d+(\.\d+)? bid=\d+(\.\d+)? ask=\d+(\.\d+)?$"] * 6,
+            r"^got \d+ tickers; ws messages=\d+ reconnects=0 handler_errors=0$",
+        ],
+    ),
+    "managed_order_book": (
+        ["--seconds", "2"],
+        [
+            r"^book BTC-USDT in sync at seqId \d+$",
+            r"^seqId=\d+ bid \S+ @ \d+(\.\d)?  ask \S+ @ \d+(\.\d)?$",
+            r"^injected: sequence gap$",
+            r"^resync: OrderBookSequenceError: ",
+            r"^seqId=\d+ bid ",
+            r"^done: in_sync=True resyncs=1 updates=\d+ snapshots=2 errors=\{'sequence': 1, ",
+        ],
+    ),
+    "private_orders_stream": (
+        [],
+        [
+            r"^placed ordId=\d+$",
+            r"^seen: live$",
+            r"^seen: canceled$",
+            r"^private ws: messages=\d+ connects=1 reconnects=0$",
+        ],
+    ),
+    "ws_order_entry": (
+        [],
+        [
+            r"^refused locally \(tickSz\): BTC-USDT: price \S+ is not a multiple of tickSz 0\.1",
+            r"^placed ordId=\d+ in \d+\.\d ms$",
+            r"^amended ordId=\d+ sCode=0 to px=\d+\.\d$",
+            r"^cancel accepted ordId=\d+ sCode=0$",
+            r"^order now: state=canceled px=\d+\.\d$",
+            r"^refused by OKX: sCode=51400 ",
+        ],
+    ),
     "reconcile": (
         [],
         [
@@ -74,6 +113,20 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
             r"^switch stopped without disarming; waiting for OKX's timer\.\.\.$",
             r"^timer fired: order canceled, cancelSource=20$",
             r"^switch: running=False armed=True refreshes=\d+$",
+        ],
+    ),
+    "legacy_strategy": (
+        [],
+        [
+            r"^quote placed at \d+\.\d$",
+            r"^injected: private connection dropped \(1\)$",
+            r"^private ws reconnected: reconcile before the next order$",
+            r"^reconciled: 1 pending; our quote: (live at \d+\.\d|gone)$",
+            r"^injected: amends answer HTTP 500$",
+            r"^error: APIError: OKX error 50026",
+            r"^safe mode: 3 errors in 10 s; cancelled 1$",
+            r"^done: \{'placed': \d+, 'amended': \d+, 'reconciled': 1, 'errors': 3\}; "
+            r"safe mode: '3 errors in 10 s'; pending: 0$",
         ],
     ),
 }
