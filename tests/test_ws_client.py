@@ -417,3 +417,24 @@ def test_error_not_tied_to_one_arg_is_isolated(sim):
         assert info.value.arg == {"channel": "tickers"} and info.value.code == "60018"
         assert ws.desired_subscriptions() == [BTC_TICKER]
         assert len(sim.ws_connections()[0]["subscriptions"]) == 1
+
+
+def test_transient_refusal_keeps_the_arg_and_retries_by_reconnecting(sim):
+    reconnected = threading.Event()
+    with public(sim) as ws:
+        ws.on_reconnect(reconnected.set)
+        sim.faults.reject_subscription("tickers", "ETH-USDT", code="60014")
+        with pytest.raises(WSSubscribeError) as info:
+            ws.subscribe_and_wait(ETH_TICKER)
+        assert info.value.code == "60014"
+        assert ws.desired_subscriptions() == [ETH_TICKER]  # refused for now, not rejected
+        assert ws.stats().subscriptions_dropped == 0
+        # during a resubscribe a transient refusal replaces the connection (with backoff)
+        sim.faults.reject_subscription("tickers", "ETH-USDT", code="64007")
+        sim.faults.drop_ws()
+        assert reconnected.wait(10)
+        assert wait_until(lambda: len(sim.ws_connections()) == 1)
+        assert sim.ws_connections()[0]["subscriptions"]
+        st = ws.stats()
+        assert st.connects == 3 and st.reconnects == 1 and st.subscriptions_dropped == 0
+        assert ws.desired_subscriptions() == [ETH_TICKER]

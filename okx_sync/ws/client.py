@@ -63,6 +63,7 @@ from .protocol import (
     decode_frame,
     dedupe_handoff,
     fast_push_key,
+    is_arg_rejection,
     is_login_fatal,
     login_frame,
     match_hint,
@@ -181,6 +182,10 @@ class _SubRequest:
     def error(self, code: str, msg: str, hint: Mapping[str, str] | None) -> bool:
         with self.lock:
             open_keys = [k for k in self.args if k not in self.acked and k not in self.failed]
+            if not is_arg_rejection(code):  # transient (too frequent...): the whole frame failed
+                for k in open_keys:
+                    self.failed[k] = (code, msg)
+                return self._check()
             if hint is not None:
                 matched = match_hint(hint, [self.args[k] for k in open_keys])
                 if len(matched) == 1:
@@ -955,11 +960,22 @@ class WSClient(OrderEntry):
         log.info("ws logged in", extra={"ws": self.name, "seq": conn.seq})
 
     def _subscribe_on(self, conn: Connection, args: list[dict[str, Any]], *, reason: str) -> None:
-        """Subscribe ``args`` on ``conn`` and wait; rejected args leave the desired set."""
+        """Subscribe ``args`` on ``conn`` and wait; rejected args leave the desired set.
+
+        Raises ``WSError`` when OKX refused some for now (transient code): the
+        connection is then replaced after a backoff and everything resubscribed.
+        """
         deadline = self._clock.monotonic() + self._subscribe_timeout
         _acked, failed, open_args = self._sub_op(conn, "subscribe", args, deadline)
+        transient = [f for f in failed if not is_arg_rejection(f[1])]
         for arg, code, text in failed:
-            self._drop_desired(arg, code, text, reason=reason)
+            if is_arg_rejection(code):
+                self._drop_desired(arg, code, text, reason=reason)
+        if transient:
+            _arg, code, text = transient[0]
+            raise WSError(
+                f"{reason}: OKX refused {len(transient)} subscription(s) for now ({code} {text})"
+            )
         if open_args:
             text = f"{len(open_args)} subscription(s) not acknowledged within {self._subscribe_timeout:g} s during {reason}"
             log.warning("ws subscribe timeout", extra={"ws": self.name, "sub_args": open_args[:10]})
@@ -1127,9 +1143,9 @@ class WSClient(OrderEntry):
         conn.pending.pop(req.req_id, None)
         _acked, failed, rest = req.outcome()
         for arg, code, text in failed:
-            if req.op == "subscribe":
+            if req.op == "subscribe" and is_arg_rejection(code):
                 self._drop_desired(arg, code, text, reason="subscribe")
-            else:
+            else:  # unsubscribe, or refused for now: the arg stays desired (next connect)
                 self._emit_error(WSSubscribeError(code, text, arg))
         if req.unresolved is not None and rest:
             if len(req.args) == 1:
@@ -1147,7 +1163,8 @@ class WSClient(OrderEntry):
         ``args``: one OKX arg dict (``{"channel": "tickers", "instId": "BTC-USDT"}``)
         or a list of them. Sent at once when connected (batched within 64 KB),
         else on the next connect. An arg OKX rejects is dropped from the desired
-        set and reported to the error handlers. Raises ``ValidationError`` for
+        set and reported to the error handlers (one refused only for now is
+        reported and kept). Raises ``ValidationError`` for
         bad args, ``WSError`` when the connection's hourly ops budget is used up.
         """
         norm = normalize_args(args)
@@ -1199,7 +1216,9 @@ class WSClient(OrderEntry):
         """Subscribe and return when OKX has acknowledged every arg.
 
         Raises ``WSSubscribeError`` (code, msg, arg) when OKX rejects an arg (the
-        rejected args leave the desired set; the accepted ones stay),
+        rejected args leave the desired set, the accepted ones stay; an arg
+        refused for now — 60014 too frequent, 64007 internal error — stays
+        desired and is resubscribed on the next connect),
         ``WSTimeoutError`` when not every arg was acknowledged within
         ``timeout`` (they stay desired), ``WSClosedError`` when not started,
         ``ValidationError`` for bad args.
@@ -1253,7 +1272,7 @@ class WSClient(OrderEntry):
                 f"{op}: connection lost ({exc}); the desired set is resent on reconnect"
             ) from exc
         for arg, code, text in failed:
-            if op == "subscribe":
+            if op == "subscribe" and is_arg_rejection(code):
                 self._drop_desired(arg, code, text, reason="subscribe_and_wait")
         if failed:
             arg, code, text = failed[0]

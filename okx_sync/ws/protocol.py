@@ -36,6 +36,8 @@ __all__ = [
     "NOTICE_RECONNECT_CODE",
     "LOGIN_FATAL_CODES",
     "LOGIN_FATAL_CLOSE_CODES",
+    "ARG_REJECTION_CODES",
+    "is_arg_rejection",
     "ArgKey",
     "Kind",
     "SubFrame",
@@ -89,6 +91,14 @@ LOGIN_FATAL_CODES = frozenset(c for c in AUTH_CODES if c.startswith("6") and c !
 #: Close codes meaning the credentials were refused: 4001 login failed, 4007 key
 #: updated or deleted (facts §3.5).
 LOGIN_FATAL_CLOSE_CODES = frozenset({4001, 4007})
+
+#: Error codes answering a subscribe that mean "this arg cannot be subscribed here"
+#: (facts §3.5): wrong URL/channel/instrument, bad args, login needed, channel on
+#: another URL, fee tier too low, incompatible book channels. Anything else (60014
+#: too frequent, 64007 internal error...) is transient: the arg stays desired.
+ARG_REJECTION_CODES = frozenset(
+    {"60008", "60011", "60012", "60013", "60018", "64001", "64002", "64003", "64004"}
+)
 
 #: Hashable identity of a subscription argument (sorted items, ``uid`` dropped).
 ArgKey = tuple[tuple[str, str], ...]
@@ -321,6 +331,11 @@ def decode_frame(text: str) -> Any:
     if end != len(text):
         return json.loads(text)  # trailing data or whitespace: let json decide
     return obj
+
+
+def is_arg_rejection(code: str | int | None) -> bool:
+    """True when a subscribe error code rejects the arg itself (see ``ARG_REJECTION_CODES``)."""
+    return code is not None and str(code) in ARG_REJECTION_CODES
 
 
 def is_login_fatal(code: str | int | None) -> bool:
