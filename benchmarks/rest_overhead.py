@@ -187,14 +187,18 @@ def compare(
         except Exception as exc:  # noqa: BLE001 - reported, the others still run
             skipped[name] = f"cannot be pointed at the server: {exc!r:.120}"
     samples: dict[str, list[float]] = {name: [] for name in clients}
+    cpu: dict[str, list[float]] = {name: [] for name in clients}
     for _ in range(rounds):
         for name, (call, _close) in clients.items():
+            cpu0 = time.process_time()
             samples[name].append(measure(call, calls))
+            cpu[name].append((time.process_time() - cpu0) / calls * 1e6)
     for _call, close in clients.values():
         close()
     return {
         "medians": {n: statistics.median(v) for n, v in samples.items()},
         "samples": samples,
+        "cpu_us": {n: statistics.median(v) for n, v in cpu.items()},
         "skipped": skipped,
     }
 
