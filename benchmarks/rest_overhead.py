@@ -175,7 +175,8 @@ def compare(
 ) -> dict[str, Any]:
     """Build every client (a factory returns ``(call, close)``), warm each up, then run
     interleaved rounds of ``calls`` sequential calls; returns the medians (calls/s), the
-    samples and, per client that could not be built or warmed up, the reason it was skipped."""
+    samples, the median CPU time of this process per call (``cpu_us``) and, per client
+    that could not be built or warmed up, the reason it was skipped."""
     clients: dict[str, tuple[Call, Callable[[], None]]] = {}
     skipped: dict[str, str] = {}
     for name, factory in factories.items():
