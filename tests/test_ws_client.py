@@ -288,7 +288,9 @@ def test_notice_64008_make_before_break_without_gap(sim_manual):
         assert wait_until(lambda: len(got) == 1 and len(seqs) == 1)
         sim.exchange.add_listener(listener)
         old_conn = sim.ws_connections()[0]["conn_id"]
-        sim.faults.notice_then_close(delay=1.5)
+        # OKX warns ~60 s ahead; 3 s leaves room for the process-wide 3-per-second
+        # connection limiter that earlier tests may have filled
+        sim.faults.notice_then_close(delay=3.0)
         deadline = time.monotonic() + 6
         while ws.stats().handoffs < 1 and time.monotonic() < deadline:
             sim.tick(1)

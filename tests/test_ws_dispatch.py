@@ -249,3 +249,27 @@ def test_worker_pool_drain():
     assert pool.drain(never, timeout=5)
     assert len(rec.items) == 100 and pool.qsize == 0
     assert pool.stop(2.0)
+
+
+def test_reconfigure_while_the_reader_is_switching_loses_nothing():
+    rec = Recorder()
+    path = make_path(rec, DispatchConfig(mode="pool", queue_size=8))
+    path.start()
+    rec.gate.clear()  # the first pool's handler is stuck: its drain will wait
+    assert path.submit(("k", ""), ("k", 0), never) is SubmitResult.QUEUED
+    path.configure(DispatchConfig(mode="pool", queue_size=8, workers=2))  # P2
+    out: list[SubmitResult] = []
+    reader = threading.Thread(target=lambda: out.append(path.submit(("k", ""), ("k", 1), never)))
+    reader.start()  # applies the switch to P2: drains the stuck pool first
+    time.sleep(0.05)
+    path.configure(DispatchConfig(mode="inline"))  # supersedes P2 while the reader moves to it
+    rec.gate.set()
+    reader.join(5)
+    assert out == [SubmitResult.QUEUED]  # message 1 went into P2, which was not stopped
+    for n in range(2, 50):
+        path.submit(("k", ""), ("k", n), never)  # the first one drains P2, then inline
+    assert wait_for(lambda: len(rec.items) == 50)
+    assert [n for _, n in rec.items] == list(range(50))
+    assert path.mode == "inline"
+    assert path.stop(2.0)
+    assert not [t for t in threading.enumerate() if t.name.startswith("okx-ws-test-")]

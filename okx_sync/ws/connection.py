@@ -813,7 +813,9 @@ class ConnectionManager:
                 handoff = self._handoff_requested
                 self._handoff_requested = None
             if self._stopping:
-                conn.close(1.0, "client closed")
+                # stop() closes and joins it; joining here could wait on the very
+                # thread that called stop() (a handler on the reader calling close())
+                conn.abort("client closed")
                 return conn
             if conn.stopping:
                 conn.join(2.0)

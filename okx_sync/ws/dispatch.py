@@ -360,6 +360,7 @@ class DispatchPath:
         self._active: WorkerPool | None = None
         self._active_config = config
         self._requested: WorkerPool | None = None
+        self._switching_to: WorkerPool | None = None
         self._switch_pending = False
         self._retired_high_water = 0
         self._running = False
@@ -422,8 +423,9 @@ class DispatchPath:
             self.pooled = config.mode == "pool"
             if not self._running:
                 return
-            if self._requested is not self._active:
-                stale = self._requested  # requested before but never used
+            previous = self._requested
+            if previous is not self._active and previous is not self._switching_to:
+                stale = previous  # requested before but never used (the reader is not on it)
             self._requested = self._new_pool(config)
             self._switch_pending = True
             self._update_direct()
@@ -438,11 +440,18 @@ class DispatchPath:
         with self._lock:
             target = self._requested
             target_cfg = self._config
+            self._switching_to = target  # configure() must not stop it under our feet
         old = self._active
         if old is not None and old is not target:
             if not old.drain(should_stop):
+                with self._lock:
+                    self._switching_to = None
+                    orphan = target is not None and target is not self._requested
+                if orphan:
+                    self._retire(target)  # type: ignore[arg-type]
                 return False
         with self._lock:
+            self._switching_to = None
             self._active = target
             self._active_config = target_cfg
             self._switch_pending = self._requested is not target
@@ -523,7 +532,11 @@ class DispatchPath:
         ``start`` may be called again afterwards.
         """
         with self._lock:
-            pools = {id(p): p for p in (self._active, self._requested) if p is not None}
+            pools = {
+                id(p): p
+                for p in (self._active, self._requested, self._switching_to)
+                if p is not None
+            }
             self._active = None
             self._requested = None
             self._switch_pending = False
