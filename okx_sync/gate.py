@@ -527,11 +527,18 @@ class _Waiter:
         "blocked_on",
         "slot_blocked",
         "loads_account_limit",
+        "cond",
     )
 
     def __init__(
-        self, charges: list[tuple[_Bucket, int]], slot: bool, start: float, loads: bool
+        self,
+        charges: list[tuple[_Bucket, int]],
+        slot: bool,
+        start: float,
+        loads: bool,
+        cond: threading.Condition,
     ) -> None:
+        self.cond = cond  # on the gate's lock: woken alone when admitted (no herd)
         self.charges = charges
         self.slot = slot
         self.start = start
@@ -561,7 +568,8 @@ class RequestGate:
     ) -> None:
         self.config = config or RequestGateConfig()
         self._clock = clock
-        self._cond = threading.Condition()
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
         self._in_flight = 0
         self._cancel_queue: deque[_Waiter] = deque()
         self._queue: deque[_Waiter] = deque()
@@ -628,7 +636,7 @@ class RequestGate:
                         "client closed", stage="gate", dispatched=False, method=method, path=path
                     )
                 buckets = [(self._bucket(charge), charge.cost) for charge in charges]
-                waiter = _Waiter(buckets, concurrency, now, loads)
+                waiter = _Waiter(buckets, concurrency, now, loads, threading.Condition(self._lock))
                 return self._wait_locked(waiter, lane_cancel, limit, method, path, notes)
         finally:
             self._emit_later(notes)
@@ -648,7 +656,8 @@ class RequestGate:
         queue.append(waiter)
         try:
             while True:
-                self._grant(now)
+                if not waiter.granted:  # else admitted by another thread's _grant
+                    self._grant(now)
                 if waiter.granted:
                     break
                 if self._closed:
@@ -663,7 +672,7 @@ class RequestGate:
                 if now >= deadline:
                     raise self._timeout_error(waiter, limit, method, path, notes)
                 wake = min(deadline, self._next_wake)
-                self._clock.wait(self._cond, max(0.0, wake - now))
+                self._clock.wait(waiter.cond, max(0.0, wake - now))
                 now = self._clock.monotonic()
         except BaseException:
             if waiter.granted and waiter.permit is not None:
@@ -672,7 +681,7 @@ class RequestGate:
             elif waiter in queue:
                 queue.remove(waiter)
                 self._grant(self._clock.monotonic())
-            self._cond.notify_all()
+            self._wake_all()
             raise
         assert waiter.permit is not None
         return waiter.permit
@@ -731,7 +740,9 @@ class RequestGate:
         Called with the lock held. Cancel-lane waiters come first. A waiter that
         does not fit reserves its cost on its buckets, and a bucket that could
         not fit a waiter stays closed to later waiters (FIFO per budget); other
-        buckets are unaffected.
+        buckets are unaffected. Admitted waiters are woken one by one (not the
+        whole queue: with 64 threads on a cap of 10 that herd cost more than the
+        calls); everyone is woken when the next timed change moved earlier.
         """
         if not self._queue and not self._cancel_queue:
             self._next_wake = math.inf
@@ -740,7 +751,6 @@ class RequestGate:
         reserved: dict[_Bucket, int] = {}
         blocked: set[_Bucket] = set()
         next_wake = math.inf
-        granted = False
         for queue in (self._cancel_queue, self._queue):
             keep: deque[_Waiter] = deque()
             for waiter in queue:
@@ -763,16 +773,16 @@ class RequestGate:
                         slots -= 1
                         self._in_flight += 1
                     self._admit(waiter, now)
-                    granted = True
                 else:
                     for bucket, cost in waiter.charges:
                         reserved[bucket] = reserved.get(bucket, 0) + cost
                     keep.append(waiter)
             queue.clear()
             queue.extend(keep)
+        earlier = next_wake < self._next_wake
         self._next_wake = next_wake
-        if granted:
-            self._cond.notify_all()
+        if earlier:
+            self._wake_all()
 
     def _admit(self, waiter: _Waiter, now: float) -> None:
         waited = now - waiter.start
@@ -790,6 +800,7 @@ class RequestGate:
         self._max_wait = max(self._max_wait, waited)
         waiter.granted = True
         waiter.permit = Permit(self, waited, slot=waiter.slot, entries=entries, admitted_at=now)
+        waiter.cond.notify()
 
     def _release(self, permit: Permit) -> None:
         with self._cond:
@@ -804,7 +815,6 @@ class RequestGate:
         if slot:
             self._in_flight -= 1
         self._grant(now)
-        self._cond.notify_all()
 
     # ------------------------------------------------------------------ feedback
     def observe(
@@ -868,7 +878,7 @@ class RequestGate:
                             )
                         )
             self._grant(now)
-            self._cond.notify_all()
+            self._wake_all()
         self._emit_later(notes)
 
     # ------------------------------------------------------------------ account limit
@@ -906,7 +916,7 @@ class RequestGate:
             if bucket is not None:
                 bucket.set_limit(self._account_limit)
             self._grant(self._clock.monotonic())
-            self._cond.notify_all()
+            self._wake_all()
         if before != limit:
             log.info(
                 "account order limit set",
@@ -1031,7 +1041,13 @@ class RequestGate:
         """
         with self._cond:
             self._closed = True
-            self._cond.notify_all()
+            self._wake_all()
+
+    def _wake_all(self) -> None:
+        """Wake every queued waiter (state changed for all: close, penalty, new limit)."""
+        for queue in (self._cancel_queue, self._queue):
+            for waiter in queue:
+                waiter.cond.notify()
 
     @staticmethod
     def _emit_later(notes: list[tuple[int, str, dict[str, Any]]]) -> None:
