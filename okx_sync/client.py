@@ -291,9 +291,12 @@ class Client(RestAPI):
         return book
 
     def ws_clients(self) -> list[Any]:
-        """The WSClients this client built that are still referenced, oldest first. Thread-safe."""
+        """The live WSClients this client built, oldest first: started and not closed
+        (a client whose loop stopped for good, e.g. login refused, stays listed — it is
+        down, not gone). Unstarted and closed clients are left out. Thread-safe."""
         with self._live_lock:
-            return list(self._live_ws.values())
+            clients = list(self._live_ws.values())
+        return [ws for ws in clients if getattr(ws, "started", True)]
 
     def managed_books(self) -> list[Any]:
         """The open managed order books of this client's live WS clients (and any

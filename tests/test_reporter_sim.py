@@ -185,7 +185,8 @@ def test_slow_handler_fills_the_queue_then_drains(sim: Simulator, client: Any) -
 
 def test_client_health_sees_the_same_ws(sim: Simulator, client: Any) -> None:
     ws = public_ws(client, sim)
-    assert client.health().find("ws public").reason == "not running"
+    # not started yet: not live, so not judged (and not "down")
+    assert client.ws_clients() == [] and client.health().find("ws public") is None
     ws.start()
     try:
         health = client.health()
@@ -196,6 +197,8 @@ def test_client_health_sees_the_same_ws(sim: Simulator, client: Any) -> None:
         ]
     finally:
         ws.close()
+    # closed by the user: no longer live, the client is healthy again
+    assert client.ws_clients() == [] and client.health().ok
     del ws  # dropped clients leave the registry
     import gc
 

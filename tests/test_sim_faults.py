@@ -151,8 +151,10 @@ def test_silent_ws(sim):
 
 def test_silent_ws_for_a_while(sim):
     ws = RawWS(sim.ws_public_url)
+    ws.send_text("ping")  # the server has registered the connection once it answers
+    assert ws.wait_for(lambda m: m == "pong", timeout=2) == "pong"
     started = time.monotonic()
-    sim.faults.silence_ws(seconds=1.5)
+    assert sim.faults.silence_ws(seconds=1.5) == 1
     ws.send_text("ping")
     with pytest.raises(TimeoutError):
         ws.wait_for(lambda m: m == "pong", timeout=0.3)

@@ -6,6 +6,7 @@ by okx_sync.checksum, so a shared bug cannot hide.
 
 from __future__ import annotations
 
+import logging
 import time
 import zlib
 from decimal import Decimal
@@ -563,3 +564,19 @@ def test_drop_one_connection():
         b.send_text("ping")
         assert b.wait_for(lambda m: m == "pong") == "pong"
         b.close()
+
+
+def test_server_logs_never_carry_login_secrets(sim, caplog):
+    """The websockets server dumps frames at DEBUG; a login frame holds the key and passphrase."""
+    caplog.set_level(logging.DEBUG)
+    creds = sim.credentials.live
+    ws = RawWS(sim.ws_private_url)
+    ok = ws.login(creds)
+    assert ok["code"] == "0"
+    ws.send_text("ping")
+    assert ws.wait_for(lambda m: m == "pong") == "pong"
+    ws.close()
+    text = "\n".join(r.getMessage() + repr(r.__dict__) for r in caplog.records)
+    assert caplog.records, "DEBUG logging was captured"
+    for secret in (creds.passphrase, creds.secret_key, creds.api_key):
+        assert secret not in text

@@ -61,6 +61,26 @@ __all__ = ["WSHub", "WSServer", "SimConnection", "WS_PATHS"]
 
 log = logging.getLogger("okx_sync.sim.ws")
 
+
+class _NoFrameDumps(logging.Filter):
+    """Drops the websockets library's DEBUG records: they dump whole frames, and a
+    login frame carries the API key and passphrase."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG
+
+
+_NO_FRAME_DUMPS = _NoFrameDumps()
+
+
+def _frame_quiet_logger() -> logging.Logger:
+    """The websockets server's logger, with frame dumps filtered out (idempotent)."""
+    logger = logging.getLogger("okx_sync.sim.websockets")
+    if not any(isinstance(f, _NoFrameDumps) for f in logger.filters):
+        logger.addFilter(_NO_FRAME_DUMPS)
+    return logger
+
+
 WS_PATHS = {"/ws/v5/public": "public", "/ws/v5/private": "private", "/ws/v5/business": "business"}
 PUBLIC_CHANNELS = frozenset({"tickers", "books", "books5", "bbo-tbt", "trades"})
 L2_TBT = frozenset({"books-l2-tbt", "books50-l2-tbt"})
@@ -854,7 +874,7 @@ class WSServer:
             ping_interval=None,
             max_size=2**20,
             close_timeout=1,
-            logger=logging.getLogger("okx_sync.sim.websockets"),
+            logger=_frame_quiet_logger(),
         )
         sock_name = self._server.socket.getsockname()
         self.host, self.port = sock_name[0], sock_name[1]

@@ -449,6 +449,12 @@ class WSClient(OrderEntry):
         self.close()
 
     @property
+    def started(self) -> bool:
+        """True between ``start()`` and ``close()``, also when the loop stopped for good
+        (login refused) — what ``Client.ws_clients()`` calls live."""
+        return self._manager is not None
+
+    @property
     def running(self) -> bool:
         """True between ``start()`` and ``close()`` unless the loop stopped for good (login refused)."""
         m = self._manager
