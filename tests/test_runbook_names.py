@@ -158,9 +158,15 @@ def test_every_python_name_resolves(runbook, targets):
     roots = {root for root, _, _ in names}
     assert roots == {"okx_sync", "client", "ws"}, f"{runbook}: extraction found only {roots}"
     assert len(names) > 100, f"{runbook}: suspiciously few names ({len(names)})"
+    failures = _unresolved(names, targets, runbook)
+    assert not failures, "\n".join(sorted(set(failures)))
+
+
+def _unresolved(names: list[tuple[str, list[str], str]], targets: dict, doc: str) -> list[str]:
+    """What does not resolve (or takes no such keyword), one line per name."""
     failures = []
     for root, segments, args in names:
-        what = f"{runbook}: {root}.{'.'.join(segments)}"
+        what = f"{doc}: {root}.{'.'.join(segments)}"
         try:
             if root == "okx_sync":
                 obj = _resolve_module(segments, what)
@@ -169,6 +175,21 @@ def test_every_python_name_resolves(runbook, targets):
             _check_keywords(obj, args, what)
         except AssertionError as exc:
             failures.append(str(exc))
+    return failures
+
+
+def test_every_readme_name_resolves_and_command_runs(targets):
+    """README.md is held to the same standard: its API names and commands are real."""
+    text = _runbook("README.md")
+    names = _names(text)
+    assert len(names) > 50, f"README.md: suspiciously few names ({len(names)})"
+    failures = _unresolved(names, targets, "README.md")
+    for words in _commands(text):
+        if not words or words[0] == "COMMAND":  # the usage placeholder
+            continue
+        code, help_text = _help(words[0])
+        if code != 0:
+            failures.append(f"README.md: okx-sync {words[0]} --help exited {code}")
     assert not failures, "\n".join(sorted(set(failures)))
 
 
