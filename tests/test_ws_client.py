@@ -295,7 +295,9 @@ def test_notice_64008_make_before_break_without_gap(sim_manual):
         while ws.stats().handoffs < 1 and time.monotonic() < deadline:
             sim.tick(1)
             time.sleep(0.003)
-        for _ in range(30):
+        # 45 ticks publish ~30 tickers after the switch; 30 gave ~20, at the
+        # edge of the len(emitted) > 20 check below when the handoff was quick
+        for _ in range(45):
             sim.tick(1)
             time.sleep(0.003)
         sim.flush()

@@ -10,8 +10,11 @@ Policies decide, loops act:
   (facts §2.7; OKX counts per IP, so one limiter is shared by the process).
 - ``OpsBudget`` — 480 subscribe/unsubscribe/login requests per hour per connection.
 
-``Connection`` is one websocket-client ``WebSocket`` (``create_connection``,
-``skip_utf8_validation=True``) with its named reader thread and a send lock.
+``Connection`` is one WebSocket with its named reader thread and a send lock:
+websocket-client (``create_connection``) connects, does the handshake and TLS,
+and sends; the reader reads the socket itself in large chunks and cuts the
+frames out with ``ws.frames.FrameParser`` (websocket-client's per-frame reads
+cost more than a small push's decoding and handling together).
 ``ConnectionManager`` runs the supervisor thread (connect → prepare (login,
 resubscribe) → wait → reconnect with backoff; make-before-break on request)
 and the heartbeat thread. What a message *means* is decided by the hooks the
@@ -39,6 +42,15 @@ import websocket
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import WSAuthError, WSClosedError, WSError
+from .frames import (
+    DEFAULT_MAX_SIZE,
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PING,
+    OP_TEXT,
+    FrameError,
+    FrameParser,
+)
 from .protocol import CONNECTIONS_PER_SECOND, OPS_PER_HOUR, PING, parse_close_frame
 
 __all__ = [
@@ -52,9 +64,14 @@ __all__ = [
     "Connection",
     "SessionHooks",
     "ConnectionManager",
+    "take_read_ahead",
 ]
 
 log = logging.getLogger("okx_sync.ws")
+
+_READ_SIZE = 256 * 1024  # one socket read; TLS gives at most a record (16 KB) per read
+_UNSENDABLE_CLOSE = frozenset((1004, 1005, 1006, 1015))  # reserved: never sent on the wire
+_MAX_CLOSE_REASON = 123  # a control frame carries 125 bytes: 2 for the code
 
 
 # --------------------------------------------------------------------------- policies
@@ -268,12 +285,40 @@ class PushMode(enum.Enum):
     DROP = "drop"  # retired
 
 
+def take_read_ahead(ws: websocket.WebSocket) -> bytes:
+    """The stream bytes websocket-client has read but not parsed yet (emptied from ``ws``).
+
+    websocket-client (1.9.x) reads the handshake response a byte at a time, so
+    nothing is normally buffered; but its ``frame_buffer.recv_buffer`` holds
+    whatever it did read ahead, and those bytes come before anything the socket
+    returns. Raises ``WSError`` when websocket-client is part-way through a
+    frame (its frame state cannot be handed over). Thread safety: call before
+    anyone else reads ``ws`` (the reader, at its start).
+    """
+    fb = getattr(ws, "frame_buffer", None)
+    if fb is None:
+        return b""
+    if getattr(fb, "header", None) is not None or getattr(fb, "length", None) is not None:
+        raise WSError("websocket-client is part-way through a frame; cannot take over its stream")
+    cont = getattr(ws, "cont_frame", None)
+    if cont is not None and getattr(cont, "cont_data", None):
+        raise WSError("websocket-client holds a partial fragmented message")
+    parts = list(getattr(fb, "recv_buffer", None) or ())
+    fb.recv_buffer = []
+    return b"".join(parts)
+
+
 class Connection:
     """One WebSocket to OKX with its reader thread (``okx-ws-<name>-reader``).
 
     ``open()`` connects (bounded by ``connect_timeout``) and starts the reader,
-    which calls ``on_message(conn, payload_bytes)`` for every text frame
-    (``pong`` included) and ``on_closed(conn)`` once when it ends.
+    which calls ``on_message(conn, payload_bytes)`` for every text message
+    (``pong`` included; valid UTF-8, fragments joined) and ``on_closed(conn)``
+    once when it ends. The reader answers WebSocket pings with pongs, echoes a
+    server's close frame (``close_code``/``close_reason`` keep it) and closes
+    with 1002/1007/1009 when the server breaks the protocol, sends invalid
+    UTF-8 or a message over ``max_message_size`` (``error`` is then a
+    ``ws.frames.FrameError``).
     ``send`` is serialised by a lock. ``abort(reason)`` shuts the socket so the
     reader ends; ``close()`` also sends a close frame and joins the reader.
 
@@ -298,8 +343,10 @@ class Connection:
         connect_timeout: float = 10.0,
         options: dict[str, Any] | None = None,
         ops_budget: OpsBudget | None = None,
+        max_message_size: int = DEFAULT_MAX_SIZE,
     ) -> None:
         self.url = url
+        self._max_message_size = max_message_size
         self.seq = seq
         self.name = name
         self._on_message = on_message
@@ -309,6 +356,7 @@ class Connection:
         self._options = dict(options or {})
         self._ws: websocket.WebSocket | None = None
         self._send_lock = threading.Lock()
+        self._close_sent = False  # guarded by the send lock
         self._reader: threading.Thread | None = None
         self._stopping = False
         self.closed = threading.Event()
@@ -381,6 +429,8 @@ class Connection:
             raise WSClosedError(f"WS connection {self.name} is not open")
         try:
             with self._send_lock:
+                if self._close_sent:
+                    raise WSClosedError(f"WS connection {self.name} is closing")
                 ws.send(text)
         except (OSError, websocket.WebSocketException) as exc:
             raise WSClosedError(f"WS send failed on {self.name}: {exc}") from exc
@@ -412,16 +462,12 @@ class Connection:
     def close(self, timeout: float = 2.0, reason: str = "closed") -> bool:
         """Send a close frame (best effort), abort, and join the reader within ``timeout``.
 
-        Returns True when the reader has ended. Idempotent; any thread except
-        that the reader does not join itself.
+        Returns True when the reader has ended. Idempotent: one close frame at
+        most, whichever thread closes first (the supervisor and ``stop()`` may
+        both close); any thread, except that the reader does not join itself.
         """
-        ws = self._ws
-        if ws is not None and not self._stopping:
-            try:
-                with self._send_lock:
-                    ws.send_close(websocket.STATUS_NORMAL, b"")
-            except (OSError, websocket.WebSocketException):
-                pass
+        if not self._stopping:
+            self._send_close(websocket.STATUS_NORMAL, "")
         self.abort(reason)
         return self.join(timeout)
 
@@ -436,29 +482,13 @@ class Connection:
     def _read_loop(self) -> None:
         ws = self._ws
         assert ws is not None
-        recv = ws.recv_data
-        monotonic = self._clock.monotonic
-        on_message = self._on_message
-        text_op = websocket.ABNF.OPCODE_TEXT
-        close_op = websocket.ABNF.OPCODE_CLOSE
         try:
-            while not self._stopping:
-                opcode, data = recv()
-                self.last_recv = monotonic()
-                self.ping_outstanding_since = None
-                if opcode == text_op:
-                    self.messages += 1
-                    self.bytes += len(data)
-                    try:
-                        on_message(self, data)
-                    except Exception:  # a bug in routing must not kill the connection
-                        log.exception("ws message handling failed", extra={"ws": self.name})
-                elif opcode == close_op:
-                    self.close_code, self.close_reason = parse_close_frame(data)
-                    break
+            self._read_frames(ws)
         except Exception as exc:
             if not self._stopping:
                 self.error = exc
+                if isinstance(exc, FrameError):
+                    self._send_close(exc.close_code, str(exc))
         finally:
             self._stopping = True
             try:
@@ -467,6 +497,91 @@ class Connection:
                 pass
             self.closed.set()
             self._on_closed(self)
+
+    def _read_frames(self, ws: websocket.WebSocket) -> None:
+        """The reader: large reads from the socket, frames cut by ``FrameParser``.
+
+        websocket-client made the connection (handshake, TLS) and still sends;
+        reading frames one by one through it costs ~10 us a frame (three
+        ``recv`` calls and a frame object each), most of a small push's cost.
+        The socket (plain or ``ssl.SSLSocket``: reads go through the TLS layer,
+        so records it already decrypted are not skipped) is read into one
+        buffer; whatever websocket-client read ahead is parsed first.
+        Returns after a close frame or when stopping; raises on a lost socket
+        or a ``FrameError``.
+        """
+        sock = ws.sock
+        if sock is None:
+            raise WSClosedError(f"WS connection {self.name} has no socket")
+        parser = FrameParser(self._max_message_size)
+        feed = parser.feed
+        recv_into = sock.recv_into
+        buf = bytearray(_READ_SIZE)
+        view = memoryview(buf)
+        monotonic = self._clock.monotonic
+        on_message = self._on_message
+        chunk = take_read_ahead(ws)
+        while not self._stopping:
+            if not chunk:
+                n = recv_into(buf)
+                if not n:
+                    if self._stopping:
+                        return
+                    raise WSClosedError(
+                        "the server closed the TCP connection without a close frame"
+                    )
+                chunk = view[:n].tobytes()
+            messages = feed(chunk)
+            chunk = b""
+            for opcode, data in messages:
+                if self._stopping:
+                    return
+                self.last_recv = monotonic()
+                self.ping_outstanding_since = None
+                if opcode == OP_TEXT:
+                    self.messages += 1
+                    self.bytes += len(data)
+                    try:
+                        on_message(self, data)
+                    except Exception:  # a bug in routing must not kill the connection
+                        log.exception("ws message handling failed", extra={"ws": self.name})
+                elif opcode == OP_PING:
+                    self._send_frame(data, websocket.ABNF.OPCODE_PONG)
+                elif opcode == OP_CLOSE:
+                    self.close_code, self.close_reason = parse_close_frame(data)
+                    self._send_close(self.close_code, "")
+                    return
+                elif opcode == OP_BINARY:  # OKX sends text only
+                    log.debug(
+                        "ws binary message ignored", extra={"ws": self.name, "size": len(data)}
+                    )
+            if parser.error is not None:
+                raise parser.error
+
+    def _send_frame(self, payload: bytes, opcode: int) -> None:
+        """Send a control frame (pong, close) under the send lock; failures are left to the reader.
+
+        A close frame is sent once: nothing is sent after it.
+        """
+        ws = self._ws
+        if ws is None:
+            return
+        try:
+            with self._send_lock:
+                if self._close_sent:
+                    return
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    self._close_sent = True
+                ws.send(payload, opcode)
+        except (OSError, websocket.WebSocketException):
+            pass
+
+    def _send_close(self, code: int | None, reason: str) -> None:
+        """Best-effort close frame: ``code`` (1000 when None or not sendable) and ``reason``."""
+        if code is None or code in _UNSENDABLE_CLOSE or not 1000 <= code < 5000:
+            code = websocket.STATUS_NORMAL
+        text = reason.encode()[:_MAX_CLOSE_REASON].decode(errors="ignore").encode()
+        self._send_frame(code.to_bytes(2, "big") + text, websocket.ABNF.OPCODE_CLOSE)
 
     def describe_end(self) -> str:
         """Why the connection ended, for logs and ``last_error``."""
@@ -814,8 +929,10 @@ class ConnectionManager:
                 self._handoff_requested = None
             if self._stopping:
                 # stop() closes and joins it; joining here could wait on the very
-                # thread that called stop() (a handler on the reader calling close())
-                conn.abort("client closed")
+                # thread that called stop() (a handler on the reader calling close()).
+                # Closing (not just aborting) here: whichever of the two runs first
+                # sends the close frame, the other finds it sent.
+                conn.close(0.0, "client closed")
                 return conn
             if conn.stopping:
                 conn.join(2.0)
