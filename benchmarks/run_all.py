@@ -698,11 +698,12 @@ def bench_ws(sim: SimProcess, messages: int, rounds: int) -> Section:
         "order book (nonce-checked) and trade cache, counted as each push is handled.",
         "wss://: a self-signed certificate made at start-up (`okx_sync.sim.tls`), trusted via "
         "`SSL_CERT_FILE` (websocket-client, python-okx) and ccxt's `cafile`.",
-        "Reading: python-okx receives through `websockets` (asyncio), which cuts frames out of "
-        "large buffered reads; websocket-client — okx_sync's transport and the floor here — "
-        "makes three `recv()` calls and builds an ABNF frame object per frame. On ~250-byte "
-        "frames that frame layer is most of each message's cost, for the floor and for okx_sync "
-        "alike.",
+        "Reading: python-okx receives through `websockets` (asyncio) and okx_sync through its "
+        "own reader (`okx_sync/ws/frames.py`; websocket-client only connects and sends): both "
+        "cut frames out of large buffered reads. The bare websocket-client loop makes three "
+        "`recv()` calls and builds an ABNF frame object per frame; on ~250-byte frames that "
+        "frame layer is most of its cost per message, which is why a client doing more work "
+        "per message (typed models) can be faster than this floor.",
     ]
     return section
 
