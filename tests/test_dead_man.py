@@ -183,3 +183,32 @@ def test_error_handler_exceptions_are_counted_and_never_kill_the_keeper():
             assert switch.running
             clock.advance(1.2)
             assert switch.stop() is True
+
+
+class LateKeeperClock(FakeClock):
+    """A manual FakeClock on which the keeper thread's first reading waits for ``go``:
+    the keeper thread is scheduled late, after the caller has moved time on."""
+
+    def __init__(self) -> None:
+        super().__init__(wall_start=time.time(), auto_advance=False)
+        self.go = threading.Event()
+
+    def monotonic(self) -> float:
+        if threading.current_thread().name.startswith("okx-dead-man"):
+            self.go.wait(10)
+        return super().monotonic()
+
+
+def test_the_refresh_schedule_counts_from_the_arming_not_from_the_keepers_first_run():
+    clock = LateKeeperClock()
+    with Simulator(seed=8, auto_tick=False, ws=False, clock=clock) as sim:
+        with sim.client(clock=clock) as client:
+            switch = client.dead_man_switch(timeout_s=10, refresh_s=3)
+            assert sim.exchange.cancel_all_after_armed(sim.credentials.live_uid)
+            clock.advance(3)  # a refresh is due now, 3 s after the arming...
+            clock.go.set()  # ...and only now does the keeper thread first run
+            # (no stats() before: the held-back keeper may hold the switch's lock)
+            assert wait_until(lambda: switch.stats()["refreshes"] == 2)
+            assert switch.stats()["last_refresh"] == pytest.approx(clock.time(), abs=1e-6)
+            clock.advance(1.2)  # cancel-all-after allows 1 request/s: the disarm waits its turn
+            assert switch.stop() is True

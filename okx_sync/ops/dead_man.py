@@ -329,7 +329,11 @@ class DeadManSwitch:
         return (last if last is not None else self._clock.monotonic()) + self.timeout_s
 
     def _run(self) -> None:
-        next_due = self._clock.monotonic() + self.refresh_s
+        with self._cond:
+            armed_at = self._last_ok_mono
+        # the schedule counts from when start() sent the arming refresh, not from
+        # whenever this thread first gets to run
+        next_due = (armed_at if armed_at is not None else self._clock.monotonic()) + self.refresh_s
         while True:
             with self._cond:
                 while not self._stopping:
