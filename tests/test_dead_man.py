@@ -121,6 +121,7 @@ def test_fires_in_the_simulator_when_refreshes_stop_and_says_so_loudly(caplog):
             caplog.set_level(logging.WARNING, logger="okx_sync.ops.dead_man")
             clock.advance(3)
             assert wait_until(lambda: switch.stats()["failures"] == 1)
+            assert wait_until(lambda: len(seen) == 1)  # handlers run after the count
             assert isinstance(seen[0], APIError) and seen[0].code == "50026"
             for _ in range(4):  # retries every 2 s until the 10 s deadline has passed
                 failures = switch.stats()["failures"]
@@ -133,7 +134,9 @@ def test_fires_in_the_simulator_when_refreshes_stop_and_says_so_loudly(caplog):
             order = client.trade.get_order(inst_id=INST, ord_id=ord_id)
             assert order.state == "canceled" and order.cancel_source == "20"
             expired = [e for e in seen if isinstance(e, DeadManSwitchError)]
-            assert len(expired) == 1 and expired[0].failures >= 5 and expired[0].tag is None
+            # the attempts at +12, +14, +16 and +18 s failed before the deadline (+19 s);
+            # the keeper woke at +20 s and raised the alarm before trying again
+            assert len(expired) == 1 and expired[0].failures == 4 and expired[0].tag is None
             assert isinstance(expired[0].__cause__, APIError)
             errors = [r for r in caplog.records if r.levelno == logging.ERROR]
             assert len(errors) == 1 and "may have cancelled" in errors[0].getMessage()
@@ -145,7 +148,8 @@ def test_fires_in_the_simulator_when_refreshes_stop_and_says_so_loudly(caplog):
             clock.advance(2)
             assert wait_until(lambda: not switch.stats()["expired"])
             assert sim.exchange.cancel_all_after_armed(uid)
-            assert any("re-armed" in r.getMessage() for r in caplog.records)
+            # logged just after the state changed: wait for the line itself
+            assert wait_until(lambda: any("re-armed" in r.getMessage() for r in caplog.records))
             clock.advance(1.2)  # cancel-all-after allows 1 request/s: the disarm waits its turn
             assert switch.stop() is True
             assert not sim.exchange.cancel_all_after_armed(uid)
@@ -210,5 +214,25 @@ def test_the_refresh_schedule_counts_from_the_arming_not_from_the_keepers_first_
             # (no stats() before: the held-back keeper may hold the switch's lock)
             assert wait_until(lambda: switch.stats()["refreshes"] == 2)
             assert switch.stats()["last_refresh"] == pytest.approx(clock.time(), abs=1e-6)
+            clock.advance(1.2)  # cancel-all-after allows 1 request/s: the disarm waits its turn
+            assert switch.stop() is True
+
+
+def test_a_keeper_woken_after_the_deadline_raises_the_alarm_before_trying_again():
+    clock = FakeClock(wall_start=time.time(), auto_advance=False)
+    with Simulator(seed=9, auto_tick=False, ws=False, clock=clock) as sim:
+        with sim.client(clock=clock) as client:
+            seen: list[BaseException] = []
+            switch = client.dead_man_switch(timeout_s=10, refresh_s=3, on_error=seen.append)
+            sim.faults.server_errors(500, count=1000, path=CAA)
+            clock.advance(12)  # e.g. the process was suspended: refresh and deadline both passed
+            assert wait_until(lambda: len(seen) == 2)
+            alarm, attempt = seen
+            # the alarm does not wait for an attempt that cannot help any more (and may hang)
+            assert isinstance(alarm, DeadManSwitchError) and alarm.failures == 0
+            assert isinstance(attempt, APIError) and attempt.code == "50026"
+            stats = switch.stats()
+            assert stats["expired"] and stats["expiries"] == 1 and stats["failures"] == 1
+            sim.faults.clear()
             clock.advance(1.2)  # cancel-all-after allows 1 request/s: the disarm waits its turn
             assert switch.stop() is True

@@ -14,7 +14,9 @@ refreshing — it hangs, dies, or loses its network.
 - When no refresh has succeeded within ``timeout_s`` of the last successful
   one, OKX may already have cancelled everything: logged at ERROR and a
   :class:`DeadManSwitchError` goes to the error handlers (once per expiry;
-  a later successful refresh re-arms it and is logged at WARNING).
+  a later successful refresh re-arms it and is logged at WARNING). The
+  keeper wakes at the deadline; when it wakes later than both the deadline
+  and the next refresh, the alarm comes first, then the attempt.
 - ``stop()`` (also ``close()``, ``client.close()``) stops the thread, joins it
   and disarms the timer with ``timeOut=0``; ``stop(disarm=False)`` leaves it
   armed — the timer then fires, as when the process dies (drills use it).
@@ -344,17 +346,18 @@ class DeadManSwitch:
                     self._clock.wait(self._cond, wake - now)
                 if self._stopping:
                     return
-            now = self._clock.monotonic()
+            # One reading of the clock per round. A deadline that passed before
+            # this wake-up is reported first: an attempt made after it cannot
+            # save the orders and may hang, and the alarm must not wait for it.
+            self._check_expiry(now)
             if now >= next_due:
                 # the schedule counts from when each attempt started
                 try:
                     self._refresh(self.timeout_s)
                     next_due = now + self.refresh_s
-                    continue
                 except Exception as exc:  # noqa: BLE001 - every failure is reported
                     next_due = now + min(self.refresh_s, _RETRY_S)
                     self._failed(exc)
-            self._check_expiry()
 
     def _failed(self, exc: BaseException) -> None:
         with self._cond:
@@ -372,9 +375,10 @@ class DeadManSwitch:
         )
         self._emit(exc)
 
-    def _check_expiry(self) -> None:
+    def _check_expiry(self, now: float) -> None:
+        """Report the expiry once when ``now`` (this round's clock reading) is past the deadline."""
         with self._cond:
-            if self._expired or self._stopping or self._clock.monotonic() < self._deadline():
+            if self._expired or self._stopping or now < self._deadline():
                 return
             self._expired = True
             self._expiries += 1
