@@ -318,6 +318,84 @@ def test_notice_64008_make_before_break_without_gap(sim_manual):
         assert prev_b in (seq_a, -1)
 
 
+def test_handoff_loses_nothing_the_old_connection_had_not_read_yet(sim_manual):
+    """Pushes sent on the old connection only (before the new one subscribed) that its
+    reader had not got to when the handoff began are still delivered, in order."""
+    from okx_sync.ws.connection import ConnectRateLimiter
+
+    sim = sim_manual
+
+    class HoldSecondConnect(ConnectRateLimiter):
+        """The handoff's new connection waits for ``go``."""
+
+        def __init__(self) -> None:
+            super().__init__(rate=100)
+            self.calls = 0
+            self.waiting = threading.Event()
+            self.go = threading.Event()
+
+        def reserve(self, now: float) -> float:
+            self.calls += 1
+            if self.calls == 2:
+                self.waiting.set()
+                self.go.wait(10)
+            return super().reserve(now)
+
+    emitted: list[dict] = []
+
+    def listener(events, _block):
+        emitted.extend(ev.data[0] for ev in events if ev.channel == "tickers")
+
+    got: list[dict] = []
+    readers: list[threading.Thread] = []
+    hold, held, release = threading.Event(), threading.Event(), threading.Event()
+
+    def on_ticker(t: Ticker) -> None:
+        me = threading.current_thread()
+        readers.append(me)
+        got.append(t.raw)
+        if hold.is_set() and me is readers[0] and not held.is_set():
+            held.set()  # the old connection's reader is busy in a handler...
+            release.wait(10)
+
+    limiter = HoldSecondConnect()
+    ws = public(sim, connect_limiter=limiter)
+    ws.on("tickers", on_ticker)
+    with ws:
+        ws.subscribe_and_wait(BTC_TICKER)
+        assert wait_until(lambda: len(got) == 1)
+        old_id = sim.ws_connections()[0]["conn_id"]
+        sim.exchange.add_listener(listener)
+        hold.set()
+        assert sim.faults.notice_then_close(delay=5.0) == 1
+        assert limiter.waiting.wait(5)  # the handoff began; the new connection is held back
+        sim.tick(1)
+        assert held.wait(5)  # ...with this ticker
+        sim.tick(3)  # sent on the old connection only, still unread there
+        assert len(emitted) >= 2
+        limiter.go.set()  # the new connection opens and subscribes (a newer snapshot)
+
+        def old_unsubscribed() -> bool:
+            return any(
+                c["conn_id"] == old_id and not c["subscriptions"] for c in sim.ws_connections()
+            )
+
+        # keep the old reader busy until the handoff no longer waits for it: the old
+        # connection was retired (unread pushes lost), or it unsubscribed and waits for
+        # its reader to get to the acks (every push sent before them is read first)
+        assert wait_until(lambda: ws.stats().handoffs == 1 or old_unsubscribed(), timeout=10)
+        release.set()
+        assert wait_until(lambda: ws.stats().handoffs == 1)
+        sim.tick(3)
+        assert wait_until(lambda: bool(got) and got[-1] == emitted[-1])
+        st = ws.stats()
+        assert st.handoffs == 1 and st.reconnects == 0
+    sim.exchange.remove_listener(listener)
+    it = iter(got)
+    assert all(any(g == e for g in it) for e in emitted), (emitted, got)
+    assert len(got) - 1 - len(emitted) in (0, 1)  # + the new connection's snapshot
+
+
 @pytest.fixture
 def sim_manual():
     with Simulator(seed=5, auto_tick=False, quiet_interval=None) as s:

@@ -338,6 +338,8 @@ class WSClient(OrderEntry):
         self._push_listeners: tuple[Callable[[dict[str, Any]], Any], ...] = ()
         self._desired: dict[ArgKey, dict[str, Any]] = {}
         self._guards: tuple[Guard, ...] = ()  # order-entry guards (safe mode); replaced
+        # connection -> [pongs still awaited, event] (handoff barrier; supervisor + reader)
+        self._pong_waiters: dict[Connection, list[Any]] = {}
 
         prefix = f"okx-ws-{self.name}"
         self._typed = DispatchPath(
@@ -633,6 +635,8 @@ class WSClient(OrderEntry):
             self._flush(conn)
         if data == b"pong":
             conn.last_pong = conn.last_recv
+            if self._pong_waiters:
+                self._pong_arrived(conn)
             return
         if (
             (self._typed.pooled or self._raw.pooled)
@@ -942,6 +946,59 @@ class WSClient(OrderEntry):
             args = list(self._desired.values())
         if args:
             self._subscribe_on(conn, args, reason="resubscribe")
+        if conn.push_mode is _BUFFER:  # make-before-break: conn will replace the live one
+            self._drain_retiring(conn)
+
+    def _drain_retiring(self, new: Connection) -> None:
+        """Before ``new`` (subscribed, buffering) replaces the live connection (supervisor).
+
+        The live connection unsubscribes and waits for the acks: its reader
+        has then delivered every push the server sent it, so retiring it loses
+        nothing that was sent before ``new`` subscribed. Then a ping on ``new``
+        is answered: its buffer holds every push sent on it before the old
+        connection's last one, so ``dedupe_handoff`` sees everything both
+        carried (nothing delivered twice). Failures only log: the handoff then
+        goes on as a plain switch.
+        """
+        manager = self._manager
+        old = manager.current if manager is not None else None
+        if old is None or old is new or old.stopping:
+            return
+        deadline = self._clock.monotonic() + self._subscribe_timeout
+        try:
+            keys = list(old.subscribed)
+            if keys:
+                with self._lock:
+                    args = [self._desired.get(k) or {a: v for a, v in k} for k in keys]
+                self._sub_op(old, "unsubscribe", args, deadline)
+            self._pong_barrier(new, deadline)
+        except WSError as exc:
+            log.warning(
+                "ws handoff: the old connection was not drained",
+                extra={"ws": self.name, "error": f"{type(exc).__name__}: {exc}"},
+            )
+
+    def _pong_barrier(self, conn: Connection, deadline: float) -> None:
+        """Ping ``conn`` and wait for its answer (pongs come in order, after what was sent before)."""
+        # a heartbeat ping still unanswered is answered first
+        outstanding = conn.last_ping is not None and (
+            conn.last_pong is None or conn.last_pong < conn.last_ping
+        )
+        waiter: list[Any] = [2 if outstanding else 1, threading.Event()]
+        self._pong_waiters[conn] = waiter
+        try:
+            conn.ping()
+            if not waiter[1].wait(max(0.0, deadline - self._clock.monotonic())):
+                raise WSTimeoutError(f"no pong from the new connection of {self.name}")
+        finally:
+            self._pong_waiters.pop(conn, None)
+
+    def _pong_arrived(self, conn: Connection) -> None:
+        waiter = self._pong_waiters.get(conn)
+        if waiter is not None:
+            waiter[0] -= 1
+            if waiter[0] <= 0:
+                waiter[1].set()
 
     def _log_in(self, conn: Connection) -> None:
         creds = self._credentials
