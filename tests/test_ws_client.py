@@ -129,8 +129,11 @@ def test_subscribe_error_code_surfaced(sim):
         # an injected rejection of a valid arg, fire-and-forget: reported to on_error
         sim.faults.reject_subscription("tickers", "ETH-USDT", code="60018")
         ws.subscribe(ETH_TICKER)
-        assert wait_until(lambda: ws.stats().subscriptions_dropped == 2)
-        assert any(isinstance(e, WSSubscribeError) and e.arg == ETH_TICKER for e in errors)
+        # the reader counts the drop, then calls the error handlers: wait for the handler
+        assert wait_until(
+            lambda: any(isinstance(e, WSSubscribeError) and e.arg == ETH_TICKER for e in errors)
+        )
+        assert ws.stats().subscriptions_dropped == 2
         assert ws.desired_subscriptions() == [BTC_TICKER]
         ws.unsubscribe_and_wait(BTC_TICKER)
         assert ws.desired_subscriptions() == []
@@ -257,7 +260,9 @@ def test_rejected_arg_during_resubscribe_does_not_loop(sim):
         sim.faults.reject_subscription("tickers", "ETH-USDT", count=None)
         sim.faults.drop_ws()
         assert reconnected.wait(5)
-        assert wait_until(lambda: ws.stats().subscriptions_dropped == 1)
+        # counted before the error handlers run: wait for the handler
+        assert wait_until(lambda: any(isinstance(e, WSSubscribeError) for e in errors))
+        assert ws.stats().subscriptions_dropped == 1
         assert ETH_TICKER not in ws.desired_subscriptions()
         assert len(ws.desired_subscriptions()) == 2
         rejected = [e for e in errors if isinstance(e, WSSubscribeError)]
@@ -265,6 +270,7 @@ def test_rejected_arg_during_resubscribe_does_not_loop(sim):
         time.sleep(0.5)
         st = ws.stats()
         assert st.reconnects == 1 and st.connects == 2 and st.connected
+        assert wait_until(lambda: len(sim.ws_connections()) == 1)  # the dropped one is gone
         subs = sim.ws_connections()[0]["subscriptions"]
         assert len(subs) == 2
 
