@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 from concurrent.futures import Future, ThreadPoolExecutor
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -75,7 +76,8 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
             r"^placed ordId=\d+ in \d+\.\d ms$",
             r"^amended ordId=\d+ sCode=0 to px=\d+\.\d$",
             r"^cancel accepted ordId=\d+ sCode=0$",
-            r"^order now: state=canceled px=\d+\.\d$",
+            # the simulator, like OKX, prints prices without trailing zeros (56999, 56999.1)
+            r"^order now: state=canceled px=\d+(\.\d)?$",
             r"^refused by OKX: sCode=51400 ",
         ],
     ),
@@ -121,7 +123,7 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
             r"^quote placed at \d+\.\d$",
             r"^injected: private connection dropped \(1\)$",
             r"^private ws reconnected: reconcile before the next order$",
-            r"^reconciled: 1 pending; our quote: (live at \d+\.\d|gone)$",
+            r"^reconciled: 1 pending; our quote: (live at \d+(\.\d)?|gone)$",
             r"^injected: amends answer HTTP 500$",
             r"^error: APIError: OKX error 50026",
             r"^safe mode: 3 errors in 10 s; cancelled 1$",
@@ -188,6 +190,14 @@ def test_example_runs_against_the_simulator(runs, run):
     assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
     assert "Traceback" not in result.stderr, result.stderr
     assert_lines_in_order(result.stdout, EXPECTED[run][1])
+
+
+def test_ws_order_entry_order_keeps_the_amended_price(runs):
+    out = runs["ws_order_entry"].result(timeout=RUN_TIMEOUT * len(EXPECTED)).stdout
+    amended = re.search(r"^amended ordId=\d+ sCode=0 to px=(\S+)$", out, re.M)
+    now = re.search(r"^order now: state=canceled px=(\S+)$", out, re.M)
+    assert amended and now, out
+    assert Decimal(now.group(1)) == Decimal(amended.group(1)), out
 
 
 def test_demo_needs_live():
