@@ -83,7 +83,12 @@ class FakeClock:
     blocks (really) until ``cond`` is notified or the fake time reaches the
     deadline, and ``sleep`` blocks until the fake time has moved by ``s``. Use
     it to drive several threads step by step. Blocked calls notice an
-    ``advance`` within ``poll_s`` real seconds.
+    ``advance`` within ``poll_s`` real seconds. A timeout counts from the fake
+    time the calling thread last saw (its last ``monotonic``/``time``/
+    ``advance`` call or the end of its last ``sleep``/``wait``): callers compute
+    timeouts from a reading (``wait(cond, due - clock.monotonic())``), and an
+    ``advance`` by another thread between that reading and the wait is not
+    lost (it would otherwise push the deadline back by the advance).
 
     Thread safety: all methods may be called from any thread.
     """
@@ -102,16 +107,21 @@ class FakeClock:
         self.sleeps: list[float] = []
         self.auto_advance = auto_advance
         self._poll_s = poll_s
+        self._seen = threading.local()  # .mono: the fake time this thread last saw
 
     def monotonic(self) -> float:
         """Fake monotonic seconds."""
         with self._lock:
-            return self._mono
+            now = self._mono
+        self._seen.mono = now
+        return now
 
     def time(self) -> float:
         """Fake wall-clock seconds (moves with ``monotonic``)."""
         with self._lock:
-            return self._mono + self._wall_offset
+            now, offset = self._mono, self._wall_offset
+        self._seen.mono = now
+        return now + offset
 
     def advance(self, seconds: float) -> None:
         """Move time forward by ``seconds`` (must be >= 0)."""
@@ -119,6 +129,15 @@ class FakeClock:
             raise ValueError("a clock cannot go backwards")
         with self._lock:
             self._mono += seconds
+            now = self._mono
+        self._seen.mono = now
+
+    def _deadline(self, seconds: float) -> float:
+        """Manual mode: ``seconds`` after the fake time this thread last saw."""
+        seen: float | None = getattr(self._seen, "mono", None)
+        if seen is None:
+            return self.monotonic() + seconds
+        return seen + seconds
 
     def set_wall(self, wall: float) -> None:
         """Set the wall clock (e.g. to simulate skew) without moving ``monotonic``."""
@@ -133,7 +152,7 @@ class FakeClock:
         if self.auto_advance:
             self.advance(seconds)
             return
-        deadline = self.monotonic() + seconds
+        deadline = self._deadline(seconds)
         while self.monotonic() < deadline:
             _time.sleep(self._poll_s)
 
@@ -143,7 +162,7 @@ class FakeClock:
         Auto mode: advance time by ``timeout`` (if any), yield ``cond`` briefly
         and return False (as a timed-out wait); with no timeout, wait for a
         real notify. Manual mode: block until notified (True) or until the
-        fake time reaches now + ``timeout`` (False).
+        fake time reaches ``timeout`` after this thread's last reading (False).
         """
         if timeout is None:
             return cond.wait()
@@ -152,9 +171,10 @@ class FakeClock:
                 self.advance(timeout)
             cond.wait(0)
             return False
-        deadline = self.monotonic() + timeout
+        deadline = self._deadline(timeout)
         while self.monotonic() < deadline:
             if cond.wait(self._poll_s):
+                self.monotonic()  # seen: the time it woke at
                 return True
         return False
 
