@@ -10,8 +10,10 @@ import pytest
 import requests
 from test_sim_ws import IndependentBook, is_event, is_push
 
+from okx_sync.clock import FakeClock
 from okx_sync.sim import Simulator
 from okx_sync.sim.testing import RawRest, RawWS
+from tests.conftest import wait_until
 
 P = "/api/v5/"
 
@@ -20,6 +22,15 @@ P = "/api/v5/"
 def sim():
     with Simulator(seed=31, auto_tick=False, rate_limits=False) as s:
         yield s
+
+
+@pytest.fixture
+def timed():
+    """(simulator, clock) on a manual FakeClock: timed faults end when the test moves time,
+    not after real seconds that a loaded machine may spend before the test looks."""
+    clock = FakeClock(wall_start=time.time(), auto_advance=False)
+    with Simulator(seed=31, auto_tick=False, rate_limits=False, clock=clock) as s:
+        yield s, clock
 
 
 def far_order(sim, cl_ord_id, inst="BTC-USDT"):
@@ -35,16 +46,17 @@ def far_order(sim, cl_ord_id, inst="BTC-USDT"):
     }
 
 
-def test_rate_limit_storm(sim):
-    rest = RawRest(sim.rest_url, sim.credentials.live)
+def test_rate_limit_storm(timed):
+    sim, clock = timed
+    rest = RawRest(sim.rest_url, sim.credentials.live, clock_ms=lambda: int(clock.time() * 1000))
     sim.faults.rate_limit_storm(0.4)
-    started = time.monotonic()
     r = rest.get(P + "account/balance")
     assert r.status_code == 429 and r.json() == {"msg": "Too Many Requests", "code": "50011"}
     assert rest.get(P + "public/time").status_code == 429
-    assert sim.faults.active()["rate_limit_storm_seconds_left"] > 0
-    while time.monotonic() - started < 0.45:
-        time.sleep(0.05)
+    assert sim.faults.active()["rate_limit_storm_seconds_left"] == pytest.approx(0.4)
+    clock.advance(0.39)
+    assert rest.get(P + "public/time").status_code == 429
+    clock.advance(0.02)
     assert rest.get(P + "public/time").status_code == 200
     rest.close()
 
@@ -149,17 +161,22 @@ def test_silent_ws(sim):
     ws.close()
 
 
-def test_silent_ws_for_a_while(sim):
+def test_silent_ws_for_a_while(timed):
+    sim, clock = timed
     ws = RawWS(sim.ws_public_url)
     ws.send_text("ping")  # the server has registered the connection once it answers
     assert ws.wait_for(lambda m: m == "pong", timeout=2) == "pong"
-    started = time.monotonic()
     assert sim.faults.silence_ws(seconds=1.5) == 1
     ws.send_text("ping")
     with pytest.raises(TimeoutError):
         ws.wait_for(lambda m: m == "pong", timeout=0.3)
+    clock.advance(1.4)
+    ws.send_text("ping")
+    with pytest.raises(TimeoutError):
+        ws.wait_for(lambda m: m == "pong", timeout=0.3)
     # the silence lifts by itself once its time is up
-    time.sleep(max(0.0, started + 1.6 - time.monotonic()))
+    clock.advance(0.2)
+    assert wait_until(lambda: not sim.ws_connections()[0]["silent"])
     ws.send_text("ping")
     assert ws.wait_for(lambda m: m == "pong", timeout=2) == "pong"
     ws.close()
@@ -254,7 +271,8 @@ def test_control_endpoint(sim):
     ctl = requests.Session()
     base = sim.control_url
     assert ctl.get(base + "/").json()["result"]["rest_url"] == sim.rest_url
-    r = ctl.post(base + "/faults/rate_limit_storm", json={"seconds": 0.3})
+    # long enough to outlast the checks below on a loaded machine; cleared below
+    r = ctl.post(base + "/faults/rate_limit_storm", json={"seconds": 30})
     assert r.json() == {"ok": True, "result": None}
     assert requests.get(sim.rest_url + P + "public/time").status_code == 429
     assert ctl.get(base + "/faults").json()["result"]["rate_limit_storm_seconds_left"] > 0
