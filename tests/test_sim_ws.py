@@ -13,8 +13,10 @@ from decimal import Decimal
 
 import pytest
 
+from okx_sync.clock import FakeClock
 from okx_sync.sim import Simulator
 from okx_sync.sim.testing import RawRest, RawWS
+from tests.conftest import wait_until
 
 
 def is_event(name):
@@ -489,16 +491,23 @@ def test_order_entry_needs_login(sim):
 
 
 def test_idle_connection_is_closed_with_4004():
-    with Simulator(seed=1, auto_tick=False, idle_timeout=0.3, control=False) as isim:
+    # on a manual FakeClock: idle time is what the test says, not what a loaded machine took
+    clock = FakeClock(wall_start=time.time(), auto_advance=False)
+    with Simulator(seed=1, auto_tick=False, idle_timeout=0.3, control=False, clock=clock) as isim:
         ws = RawWS(isim.ws_public_url)
-        started = time.monotonic()
+        assert wait_until(lambda: len(isim.ws_connections()) == 1)  # idle counts from here
+        clock.advance(0.29)
+        with pytest.raises(TimeoutError):
+            ws.wait_close(timeout=0.2)  # the server's idle check runs every 0.075 s
+        clock.advance(0.02)
         assert ws.wait_close(timeout=5) == 4004
-        assert time.monotonic() - started >= 0.25
         ws.close()
         # traffic keeps a connection open
         ws = RawWS(isim.ws_public_url)
-        for _ in range(4):
-            time.sleep(0.15)
+        ws.send_text("ping")
+        assert ws.wait_for(lambda m: m == "pong", timeout=2) == "pong"
+        for _ in range(4):  # 0.6 s of idle time in all, never 0.3 s without a message
+            clock.advance(0.15)
             ws.send_text("ping")
             assert ws.wait_for(lambda m: m == "pong", timeout=2) == "pong"
         ws.close()
