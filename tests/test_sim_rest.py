@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import time
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -122,6 +124,68 @@ def test_unknown_path_and_wrong_method(public, live):
     assert r.headers["x-request-id"]
     r = live.post(P + "public/time", {})
     assert r.status_code == 405 and r.json()["code"] == "50115"
+
+
+def _raw_http_bytes(sim, request: bytes) -> bytes:
+    """Send raw bytes on one connection; everything read until the server closes."""
+    url = urlsplit(sim.rest_url)
+    with socket.create_connection((url.hostname, url.port), timeout=5) as sock:
+        sock.sendall(request)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _raw_http(sim, request: bytes) -> list[bytes]:
+    """The HTTP/1.1 replies to raw ``request``, split at each status line."""
+    data = _raw_http_bytes(sim, request)
+    return [b"HTTP/1.1 " + part for part in data.split(b"HTTP/1.1 ")[1:]]
+
+
+def test_raw_http_requests_keep_alive_and_close(sim):
+    # Two pipelined requests on one connection (header names in any case), the
+    # second asking to close: two answers, each with its length, then EOF.
+    get = b"GET /api/v5/public/time HTTP/1.1\r\nHost: x\r\nuser-AGENT: t\r\n"
+    replies = _raw_http(sim, get + b"\r\n" + get + b"CONNECTION: close\r\n\r\n")
+    assert len(replies) == 2
+    for reply in replies:
+        head, _, body = reply.partition(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        assert lines[0] == "HTTP/1.1 200 OK"
+        fields = dict(line.split(": ", 1) for line in lines[1:])
+        assert int(fields["Content-Length"]) == len(body)
+        assert fields["Content-Type"] == "application/json" and fields["x-request-id"]
+        assert b'"code":"0"' in body
+    assert b"Connection: close" in replies[1]
+
+
+def test_raw_http_post_body_by_content_length(sim):
+    body = b"{}"
+    request = (
+        b"POST /api/v5/public/time HTTP/1.1\r\nHost: x\r\ncontent-length: 2\r\n"
+        b"Connection: close\r\n\r\n" + body
+    )
+    (reply,) = _raw_http(sim, request)
+    assert reply.startswith(b"HTTP/1.1 405 ") and b'"code":"50115"' in reply
+
+
+@pytest.mark.parametrize(
+    "request_bytes, status",
+    [
+        (b"GET /api/v5/public/time HTTP/1.1\r\nno colon here\r\n\r\n", b"400"),
+        (b"GET /api/v5/public/time HTTP/1.1\r\n" + b"X-A: 1\r\n" * 101 + b"\r\n", b"431"),
+        (b"GET /api/v5/public/time HTTP/1.1\r\nX-Long: " + b"a" * 70000 + b"\r\n\r\n", b"431"),
+        (b"GET /api/v5/public/time HTTP/9.9\r\n\r\n", b"505"),
+        (b"BROKEN\r\n\r\n", b"400"),
+    ],
+    ids=["bad-header-line", "too-many-headers", "header-too-long", "bad-version", "bad-line"],
+)
+def test_raw_http_malformed_requests_refused(sim, request_bytes, status):
+    # (a line that is not HTTP/1.x gets the stdlib's HTTP/0.9-style answer: no
+    # status line, an HTML body naming the code)
+    data = _raw_http_bytes(sim, request_bytes)
+    assert data.startswith(b"HTTP/1.1 " + status) or b"Error code: " + status in data, data[:80]
 
 
 def _bare(sim, **headers):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hmac
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 import attrs
@@ -117,7 +117,7 @@ def _parse_iso_ms(text: str) -> int | None:
     if not _ISO.match(text):
         return None
     try:
-        dt = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        dt = datetime.fromisoformat(text)  # the pattern above fixes the shape
     except ValueError:
         return None
     return int(dt.timestamp() * 1000)

@@ -230,10 +230,61 @@ class RestApp:
         return self._json(200, payload, rid, fault.delay)
 
 
+class _LeanHeaders(dict[str, str]):
+    """Request headers keyed by lower-case name; ``get`` takes any case."""
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """A header value by case-insensitive name, or ``default``."""
+        return dict.get(self, name.lower(), default)
+
+
+_MAX_HEADERS = 100
+_MAX_LINE = 65536
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     server: _Server
+    headers: Any
+    raw_requestline: bytes
+
+    def parse_request(self) -> bool:
+        """Parse an ``HTTP/1.1`` request line and its headers without the ``email``
+        package (the stdlib's header parser costs the simulator more than the route
+        it serves); any other request line goes to the stdlib parser."""
+        requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        parts = requestline.split(" ")
+        if len(parts) != 3 or parts[2] != "HTTP/1.1" or not parts[1]:
+            return super().parse_request()
+        self.requestline = requestline
+        self.command, path, self.request_version = parts
+        if path.startswith("//"):
+            path = "/" + path.lstrip("/")
+        self.path = path
+        headers = _LeanHeaders()
+        lines = 0
+        while True:
+            line = self.rfile.readline(_MAX_LINE + 1)
+            if len(line) > _MAX_LINE:
+                self.send_error(431, "Line too long")
+                return False
+            if line in (b"\r\n", b"\n", b""):
+                break
+            lines += 1
+            if lines > _MAX_HEADERS:
+                self.send_error(431, "Too many headers")
+                return False
+            name, sep, value = str(line, "iso-8859-1").partition(":")
+            if not sep or not name.strip():
+                self.send_error(400, "Bad header line")
+                return False
+            headers[name.strip().lower()] = value.strip()
+        self.headers = headers
+        self.close_connection = headers.get("connection", "").lower() == "close"
+        if headers.get("expect", "").lower() == "100-continue":
+            return self.handle_expect_100()
+        return True
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -241,7 +292,7 @@ class _Handler(BaseHTTPRequestHandler):
         req = RestRequest(
             method=self.command,
             target=self.path,
-            headers={k: v for k, v in self.headers.items()},
+            headers=dict(self.headers.items()),
             body=raw.decode("utf-8", errors="replace"),
             client_ip=self.client_address[0],
         )
@@ -258,12 +309,20 @@ class _Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
-        self.send_response(resp.status)
-        for name, value in resp.headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(resp.body)))
-        self.end_headers()
-        self.wfile.write(resp.body)
+        # Status line, headers and body in one write: one segment on the wire for
+        # a small reply, as a production server sends it.
+        self.log_request(resp.status)
+        phrase = self.responses.get(resp.status, ("",))[0]
+        head = [
+            f"HTTP/1.1 {resp.status} {phrase}",
+            f"Server: {self.version_string()}",
+            f"Date: {self.date_time_string()}",
+        ]
+        head += [f"{name}: {value}" for name, value in resp.headers]
+        head.append(f"Content-Length: {len(resp.body)}")
+        if self.close_connection:
+            head.append("Connection: close")
+        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + resp.body)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve  # noqa: N815
 
