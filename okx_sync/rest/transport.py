@@ -8,7 +8,10 @@ response hooks are set —
 :class:`Transport` sends through that adapter's own urllib3 connection pool
 directly (same TLS settings, same keep-alive connections), skipping the
 environment proxy lookup, hook dispatch and cookie merging that cost requests
-most of its per-call time. Anything else goes through ``Session.request``.
+most of its per-call time; there the response's header block is read by
+:func:`read_headers` (http.client's ``email``-based parser costs more than the
+rest of a small keep-alive exchange) while status line and body framing stay
+http.client's. Anything else goes through ``Session.request``.
 
 The transport knows exactly how far a request got, which the REST core turns
 into ``RequestStateError.dispatched``: a failure while opening the connection
@@ -61,9 +64,108 @@ _CONNECT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-_HTTP_REQUEST = http.client.HTTPConnection.request
+_PUTREQUEST = http.client.HTTPConnection.putrequest
+_PUTHEADER = http.client.HTTPConnection.putheader  # validates names and values
+_ENDHEADERS = http.client.HTTPConnection.endheaders
+_BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
 _HTTP_GETRESPONSE = http.client.HTTPConnection.getresponse
 _ACCEPT_ENCODING = "gzip, deflate"
+_MAX_LINE = 65536  # http.client's own limits
+_MAX_HEADERS = 100
+
+
+class LeanHeaders(dict[str, str]):
+    """Response headers by lower-case name; ``get``/``[]``/``in`` take any case.
+    A repeated header keeps its first value (as ``http.client``'s ``get`` does).
+    Thread safety: not mutated after the response is read."""
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """A header value by case-insensitive name, or ``default``."""
+        return dict.get(self, name.lower(), default)
+
+    def __getitem__(self, name: str) -> str:
+        return dict.__getitem__(self, name.lower())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and dict.__contains__(self, name.lower())
+
+
+def read_headers(fp: Any) -> LeanHeaders:
+    """Read a header block (up to the empty line) from a binary file.
+
+    ``http.client`` parses headers with the ``email`` package, which costs more
+    than the rest of a small keep-alive exchange; this reads the same wire
+    format: ``name: value`` lines, obsolete line folding joined, at most 100
+    headers of at most 64 KiB each (``http.client.HTTPException`` beyond).
+    """
+    headers = LeanHeaders()
+    last = ""
+    count = 0
+    while True:
+        line = fp.readline(_MAX_LINE + 1)
+        if len(line) > _MAX_LINE:
+            raise http.client.LineTooLong("header line")
+        if line in (b"\r\n", b"\n", b""):
+            return headers
+        count += 1
+        if count > _MAX_HEADERS:
+            raise http.client.HTTPException(f"got more than {_MAX_HEADERS} headers")
+        text = str(line, "iso-8859-1")
+        if text[0] in " \t" and last:  # obsolete folding: continues the previous value
+            headers[last] = f"{dict.__getitem__(headers, last)} {text.strip()}"
+            continue
+        name, sep, value = text.partition(":")
+        if not sep:
+            raise http.client.HTTPException(f"malformed header line {text[:40]!r}")
+        last = name.strip().lower()
+        headers.setdefault(last, value.strip())
+
+
+class _LeanResponse(http.client.HTTPResponse):
+    """``http.client.HTTPResponse`` whose header block is read by
+    :func:`read_headers`; status line, body framing (length, chunked, close)
+    and reading are http.client's own."""
+
+    def begin(self) -> None:
+        """Read the status line and headers; set up body framing as http.client does."""
+        if self.headers is not None:
+            return
+        while True:
+            version, status, reason = self._read_status()
+            if status != http.client.CONTINUE:
+                break
+            read_headers(self.fp)  # a 100 Continue's headers are skipped
+        self.code = self.status = status
+        self.reason = reason.strip()
+        if version in ("HTTP/1.0", "HTTP/0.9"):
+            self.version = 10
+        elif version.startswith("HTTP/1."):
+            self.version = 11
+        else:
+            raise http.client.UnknownProtocol(version)
+        self.headers = self.msg = read_headers(self.fp)
+        encoding = self.headers.get("transfer-encoding")
+        self.chunked = bool(encoding) and encoding.lower() == "chunked"
+        self.chunk_left = None
+        self.will_close = self._check_close()
+        self.length = None
+        length = self.headers.get("content-length")
+        if length and not self.chunked:
+            try:
+                self.length = int(length)
+            except ValueError:
+                self.length = None
+            else:
+                if self.length < 0:
+                    self.length = None
+        if (
+            status in (http.client.NO_CONTENT, http.client.NOT_MODIFIED)
+            or 100 <= status < 200
+            or self._method == "HEAD"
+        ):
+            self.length = 0
+        if not self.will_close and not self.chunked and self.length is None:
+            self.will_close = True
 
 
 def _decode(data: bytes, encoding: str) -> bytes:
@@ -250,10 +352,23 @@ class Transport:
             elif sock.gettimeout() != timeout:
                 sock.settimeout(timeout)
             sent = True
-            # http.client's own request/getresponse on urllib3's connection: the
-            # same socket and TLS, without urllib3's per-response wrapper objects.
-            _HTTP_REQUEST(conn, method, path, body, merged)
-            resp = _HTTP_GETRESPONSE(conn)
+            # http.client's own request steps and getresponse on urllib3's
+            # connection: the same socket and TLS, without urllib3's per-header
+            # and per-response wrappers. Headers and body leave in one send.
+            names = {name.lower() for name in merged}
+            _PUTREQUEST(conn, method, path, skip_host="host" in names, skip_accept_encoding=True)
+            for name, value in merged.items():
+                _PUTHEADER(conn, name, value)
+            if "content-length" not in names and (body is not None or method in _BODY_METHODS):
+                _PUTHEADER(conn, "Content-Length", str(len(body or b"")))
+            _ENDHEADERS(conn, body)
+            # Only for this response: urllib3's own path (requests) expects the
+            # stdlib header object on a connection it takes from the same pool.
+            conn.response_class = _LeanResponse
+            try:
+                resp = _HTTP_GETRESPONSE(conn)
+            finally:
+                del conn.response_class
             data = resp.read()
             status, resp_headers = resp.status, resp.msg
         except BaseException as exc:

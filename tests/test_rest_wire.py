@@ -1,0 +1,174 @@
+"""The fast path's response reader on the wire: canned HTTP/1.x bytes from a raw
+socket server on 127.0.0.1, read through :class:`okx_sync.rest.transport.Transport`
+(header block by ``read_headers``; framing by http.client)."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from okx_sync.rest.transport import LeanHeaders, Transport, TransportError, read_headers
+
+BODY = b'{"code":"0","msg":"","data":[{"ok":"1"}]}'
+
+
+class CannedServer:
+    """Answers each request (read up to its blank line) with the next canned reply;
+    closes the connection after a reply when asked to. Counts accepted connections."""
+
+    def __init__(self, replies: list[tuple[bytes, bool]]) -> None:
+        self.replies = list(replies)
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._run, name="canned-server", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while self.replies:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with conn:
+                buf = b""
+                while self.replies:
+                    while b"\r\n\r\n" not in buf:
+                        chunk = conn.recv(65536)
+                        if not chunk:
+                            break
+                        buf += chunk
+                    if b"\r\n\r\n" not in buf:
+                        break
+                    request, buf = buf.split(b"\r\n\r\n", 1)
+                    self.requests.append(request)
+                    for line in request.lower().split(b"\r\n"):
+                        if line.startswith(b"content-length:"):
+                            buf = buf[int(line.split(b":")[1]) :]  # the body (sent with the head)
+                    reply, close = self.replies.pop(0)
+                    conn.sendall(reply)
+                    if close:
+                        break
+
+    def close(self) -> None:
+        self.sock.close()
+        self.thread.join(2)
+
+
+@pytest.fixture
+def canned() -> Iterator[list[CannedServer]]:
+    servers: list[CannedServer] = []
+    yield servers
+    for server in servers:
+        server.close()
+
+
+def _send(canned: list[CannedServer], *replies: tuple[bytes, bool]) -> list[object]:
+    server = CannedServer(list(replies))
+    canned.append(server)
+    transport = Transport(server.url, pool_size=1)
+    assert transport.fast_path()
+    try:
+        out: list[object] = []
+        for _ in replies:
+            try:
+                out.append(transport.send("GET", "/api/v5/public/time", None, {}, 5.0))
+            except TransportError as exc:
+                out.append(exc)
+        out.append(server.connections)
+        return out
+    finally:
+        transport.close()
+
+
+def test_content_length_reply_with_mixed_case_headers(canned) -> None:
+    reply = (
+        b"HTTP/1.1 200 OK\r\nCONTENT-type: application/json\r\nX-Request-Id: r1\r\n"
+        b"Content-Length: " + str(len(BODY)).encode() + b"\r\n\r\n" + BODY
+    )
+    first, second, connections = _send(canned, (reply, False), (reply, False))
+    assert first.status == 200 and first.body == BODY
+    assert first.headers.get("x-request-id") == "r1" and first.headers["X-REQUEST-ID"] == "r1"
+    assert "content-type" in first.headers and "Content-Type" in first.headers
+    assert second.body == BODY
+    assert connections == 1  # keep-alive: the second request reused the connection
+
+
+def test_chunked_reply_and_folded_and_repeated_headers(canned) -> None:
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in (BODY[:10], BODY[10:])) + b"0\r\n\r\n"
+    reply = (
+        b"HTTP/1.1 429 Too Many Requests\r\nTransfer-Encoding: chunked\r\n"
+        b"x-request-id: first\r\nX-Request-Id: second\r\n"
+        b"Retry-After: 1\r\nX-Folded: a\r\n  b\r\n\r\n" + chunks
+    )
+    (resp, _connections) = _send(canned, (reply, False))
+    assert resp.status == 429 and resp.body == BODY
+    assert resp.headers.get("x-request-id") == "first"  # the first of a repeated header
+    assert resp.headers.get("retry-after") == "1"
+    assert resp.headers.get("x-folded") == "a b"
+
+
+def test_close_delimited_http10_reply_then_a_new_connection(canned) -> None:
+    reply = b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + BODY
+    first, second, connections = _send(canned, (reply, True), (reply, True))
+    assert first.body == BODY and second.body == BODY
+    assert connections == 2  # the server closed: the pool opened a fresh connection
+
+
+def test_no_content_reply_has_empty_body_and_keeps_the_connection(canned) -> None:
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: " + str(len(BODY)).encode() + b"\r\n\r\n" + BODY
+    empty, full, connections = _send(
+        canned, (b"HTTP/1.1 204 No Content\r\n\r\n", False), (ok, False)
+    )
+    assert empty.status == 204 and empty.body == b""
+    assert full.body == BODY and connections == 1
+
+
+def test_malformed_replies_are_dispatched_transport_errors(canned) -> None:
+    bad = [
+        b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n" + b"X-A: 1\r\n" * 101 + b"\r\n",
+        b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 70000 + b"\r\n\r\n",
+        b"SPDY/3 200 OK\r\n\r\n",
+    ]
+    for reply in bad:
+        (err, _connections) = _send(canned, (reply, True))
+        assert isinstance(err, TransportError) and err.dispatched, reply[:30]
+        assert isinstance(err.__cause__, http.client.HTTPException)
+
+
+def test_read_headers_unit() -> None:
+    headers = read_headers(io.BytesIO(b"A: 1\r\nb:2\r\nA: 3\r\n\r\nrest"))
+    assert isinstance(headers, LeanHeaders)
+    assert dict(headers) == {"a": "1", "b": "2"}
+    assert headers.get("B") == "2" and headers.get("c", "none") == "none"
+    assert read_headers(io.BytesIO(b"")) == {}  # EOF ends the block
+
+
+def test_request_head_on_the_wire(canned) -> None:
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+    server = CannedServer([(ok, False)] * 3)
+    canned.append(server)
+    transport = Transport(server.url, pool_size=1)
+    try:
+        transport.send("GET", "/api/v5/a?x=1", None, {"X-Trace": "t"}, 5.0)
+        transport.send("POST", "/api/v5/b", b"{}", {"Content-Type": "application/json"}, 5.0)
+        transport.send("GET", "/api/v5/c", None, {"Host": "okx.example"}, 5.0)
+    finally:
+        transport.close()
+    heads = [r.decode().split("\r\n") for r in server.requests]
+    get, post, host = ({k.lower(): v for k, v in (h.split(": ", 1) for h in r[1:])} for r in heads)
+    assert heads[0][0] == "GET /api/v5/a?x=1 HTTP/1.1"
+    assert get["host"] == server.url.split("//")[1] and get["x-trace"] == "t"
+    assert get["accept-encoding"] == "gzip, deflate" and "content-length" not in get
+    assert heads[1][0] == "POST /api/v5/b HTTP/1.1" and post["content-length"] == "2"
+    assert heads[2][0] == "GET /api/v5/c HTTP/1.1"
+    assert [line.lower().startswith("host:") for line in heads[2]].count(True) == 1
+    assert host["host"] == "okx.example"
