@@ -54,6 +54,7 @@ handlers included) runs while the gate's lock is held.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import re
@@ -573,6 +574,7 @@ class RequestGate:
         self._in_flight = 0
         self._cancel_queue: deque[_Waiter] = deque()
         self._queue: deque[_Waiter] = deque()
+        self._slotless_waiting = 0  # queued waiters that need no slot (WS order entry)
         self._next_wake = math.inf
         self._closed = False
         self._admitted = 0
@@ -654,6 +656,8 @@ class RequestGate:
         deadline = now + limit
         queue = self._cancel_queue if lane_cancel else self._queue
         queue.append(waiter)
+        if not waiter.slot:
+            self._slotless_waiting += 1
         try:
             while True:
                 if not waiter.granted:  # else admitted by another thread's _grant
@@ -680,6 +684,8 @@ class RequestGate:
                 self._release_locked(waiter.permit._slot, waiter.permit._entries)
             elif waiter in queue:
                 queue.remove(waiter)
+                if not waiter.slot:
+                    self._slotless_waiting -= 1
                 self._grant(self._clock.monotonic())
             self._wake_all()
             raise
@@ -695,6 +701,8 @@ class RequestGate:
         notes: list[tuple[int, str, dict[str, Any]]],
     ) -> RequestStateError:
         self._timeouts += 1
+        if waiter.slot and self._in_flight >= self.config.max_concurrent:
+            waiter.slot_blocked = True  # (a waiter behind a full cap may not have been scanned)
         blocking = [bucket.key for bucket in waiter.blocked_on]
         for bucket in waiter.blocked_on:
             bucket.timeouts += 1
@@ -751,9 +759,20 @@ class RequestGate:
         reserved: dict[_Bucket, int] = {}
         blocked: set[_Bucket] = set()
         next_wake = math.inf
+        slotless_ahead = self._slotless_waiting
         for queue in (self._cancel_queue, self._queue):
+            if slots <= 0 and not slotless_ahead:
+                break  # (see below) this queue and the next must wait for a release
             keep: deque[_Waiter] = deque()
-            for waiter in queue:
+            for index, waiter in enumerate(queue):
+                if slots <= 0 and not slotless_ahead:
+                    # No slot left and every waiter from here on needs one: none of
+                    # them can go before a release, which grants again. (Scanning
+                    # them would cost O(waiters) per release under the lock.)
+                    keep.extend(itertools.islice(queue, index, None))
+                    break
+                if not waiter.slot:
+                    slotless_ahead -= 1
                 waiter.blocked_on = []
                 waiter.slot_blocked = False
                 for bucket, cost in waiter.charges:
@@ -772,6 +791,8 @@ class RequestGate:
                     if waiter.slot:
                         slots -= 1
                         self._in_flight += 1
+                    else:
+                        self._slotless_waiting -= 1
                     self._admit(waiter, now)
                 else:
                     for bucket, cost in waiter.charges:

@@ -532,6 +532,41 @@ def test_fifo_among_waiters_for_the_same_bucket() -> None:
     assert times == sorted(times) and len(set(times)) == 6  # one by one, in arrival order
 
 
+def test_full_cap_queue_admits_in_order_and_slotless_waiters_still_pass() -> None:
+    # Waiters behind a full concurrency cap are not rescanned on every release
+    # (O(waiters) under the lock): they must still go one per freed slot, in
+    # arrival order, and a WS order (no slot) queued behind them is not held up.
+    clock = FakeClock(start=0.0, auto_advance=False)
+    gate = gate_with(clock, rate_limits=False, max_concurrent=1)
+    first = gate.acquire(TICKER, BTC)
+    order: list[int] = []
+    releases: dict[int, threading.Event] = {n: threading.Event() for n in range(5)}
+
+    def run(n: int) -> None:
+        permit = gate.acquire(TICKER, BTC)
+        order.append(n)
+        releases[n].wait(10)
+        permit.release()
+
+    threads = []
+    for n in range(5):
+        t = threading.Thread(target=run, args=(n,))
+        t.start()
+        threads.append(t)
+        wait_until(lambda n=n: gate.stats()["waiting"] == n + 1)
+    ws = gate.acquire(PLACE, BTC, concurrency=False, timeout=0)  # no slot needed: at once
+    ws.release()
+    assert order == [] and gate.in_flight == 1
+    first.release()
+    for n in range(5):
+        wait_until(lambda n=n: len(order) == n + 1)
+        assert order == list(range(n + 1)) and gate.in_flight == 1
+        releases[n].set()
+    for t in threads:
+        t.join(timeout=10)
+    assert gate.in_flight == 0 and gate.stats()["waiting"] == 0
+
+
 def test_a_full_bucket_does_not_block_other_buckets() -> None:
     clock = FakeClock(start=0.0, auto_advance=False)
     gate = gate_with(clock, burst_fraction=1.0)
