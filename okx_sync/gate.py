@@ -539,7 +539,7 @@ class _Waiter:
         loads: bool,
         cond: threading.Condition,
     ) -> None:
-        self.cond = cond  # on the gate's lock: woken alone when admitted (no herd)
+        self.cond = cond  # its own lock: woken alone when admitted (no herd)
         self.charges = charges
         self.slot = slot
         self.start = start
@@ -631,19 +631,25 @@ class RequestGate:
         )
         notes: list[tuple[int, str, dict[str, Any]]] = []
         try:
-            with self._cond:
+            self._lock.acquire()
+            try:
                 now = self._clock.monotonic()
                 if self._closed:
                     raise RequestStateError(
                         "client closed", stage="gate", dispatched=False, method=method, path=path
                     )
                 buckets = [(self._bucket(charge), charge.cost) for charge in charges]
-                waiter = _Waiter(buckets, concurrency, now, loads, threading.Condition(self._lock))
-                return self._wait_locked(waiter, lane_cancel, limit, method, path, notes)
+            except BaseException:
+                self._lock.release()
+                raise
+            waiter = _Waiter(
+                buckets, concurrency, now, loads, threading.Condition(threading.Lock())
+            )
+            return self._wait(waiter, lane_cancel, limit, method, path, notes)
         finally:
             self._emit_later(notes)
 
-    def _wait_locked(
+    def _wait(
         self,
         waiter: _Waiter,
         lane_cancel: bool,
@@ -652,6 +658,15 @@ class RequestGate:
         path: str,
         notes: list[tuple[int, str, dict[str, Any]]],
     ) -> Permit:
+        """Queue ``waiter`` and wait until it is admitted. Entered with the gate
+        lock held (once); returns or raises with it released.
+
+        A waiter sleeps on its own condition (its own lock), not on the gate's:
+        the thread that admits it has already done the bookkeeping, so once
+        woken it returns without taking the gate lock again (with many threads
+        that re-acquisition was a second queue behind every release).
+        """
+        locked = True
         now = waiter.start
         deadline = now + limit
         queue = self._cancel_queue if lane_cancel else self._queue
@@ -676,9 +691,21 @@ class RequestGate:
                 if now >= deadline:
                     raise self._timeout_error(waiter, limit, method, path, notes)
                 wake = min(deadline, self._next_wake)
-                self._clock.wait(waiter.cond, max(0.0, wake - now))
+                cond = waiter.cond
+                with cond:  # taken before the gate lock is let go: no notify is lost
+                    self._lock.release()
+                    locked = False
+                    if not waiter.granted:
+                        self._clock.wait(cond, max(0.0, wake - now))
+                if waiter.granted:  # set under ``cond`` by _admit before its notify
+                    break
+                self._lock.acquire()
+                locked = True
                 now = self._clock.monotonic()
         except BaseException:
+            if not locked:
+                self._lock.acquire()
+                locked = True
             if waiter.granted and waiter.permit is not None:
                 waiter.permit._released = True
                 self._release_locked(waiter.permit._slot, waiter.permit._entries)
@@ -689,6 +716,9 @@ class RequestGate:
                 self._grant(self._clock.monotonic())
             self._wake_all()
             raise
+        finally:
+            if locked:
+                self._lock.release()
         assert waiter.permit is not None
         return waiter.permit
 
@@ -819,9 +849,11 @@ class RequestGate:
         self._admitted += 1
         self._total_wait += waited
         self._max_wait = max(self._max_wait, waited)
-        waiter.granted = True
-        waiter.permit = Permit(self, waited, slot=waiter.slot, entries=entries, admitted_at=now)
-        waiter.cond.notify()
+        permit = Permit(self, waited, slot=waiter.slot, entries=entries, admitted_at=now)
+        with waiter.cond:
+            waiter.permit = permit
+            waiter.granted = True
+            waiter.cond.notify()
 
     def _release(self, permit: Permit) -> None:
         with self._cond:
@@ -1068,7 +1100,8 @@ class RequestGate:
         """Wake every queued waiter (state changed for all: close, penalty, new limit)."""
         for queue in (self._cancel_queue, self._queue):
             for waiter in queue:
-                waiter.cond.notify()
+                with waiter.cond:
+                    waiter.cond.notify()
 
     @staticmethod
     def _emit_later(notes: list[tuple[int, str, dict[str, Any]]]) -> None:

@@ -50,8 +50,11 @@ class CannedServer:
                     request, buf = buf.split(b"\r\n\r\n", 1)
                     self.requests.append(request)
                     for line in request.lower().split(b"\r\n"):
-                        if line.startswith(b"content-length:"):
-                            buf = buf[int(line.split(b":")[1]) :]  # the body (sent with the head)
+                        if line.startswith(b"content-length:"):  # skip the body
+                            length = int(line.split(b":")[1])
+                            while len(buf) < length and (chunk := conn.recv(65536)):
+                                buf += chunk
+                            buf = buf[length:]
                     reply, close = self.replies.pop(0)
                     conn.sendall(reply)
                     if close:
