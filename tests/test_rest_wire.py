@@ -12,7 +12,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from okx_sync.rest.transport import LeanHeaders, Transport, TransportError, read_headers
+from okx_sync.rest.transport import (
+    LeanHeaders,
+    Transport,
+    TransportError,
+    host_header,
+    read_headers,
+    request_head,
+)
 
 BODY = b'{"code":"0","msg":"","data":[{"ok":"1"}]}'
 
@@ -61,6 +68,10 @@ class CannedServer:
                         break
 
     def close(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes a pending accept()
+        except OSError:
+            pass
         self.sock.close()
         self.thread.join(2)
 
@@ -175,3 +186,61 @@ def test_request_head_on_the_wire(canned) -> None:
     assert heads[2][0] == "GET /api/v5/c HTTP/1.1"
     assert [line.lower().startswith("host:") for line in heads[2]].count(True) == 1
     assert host["host"] == "okx.example"
+
+
+def test_post_head_and_body_leave_in_one_send(canned, monkeypatch) -> None:
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+    server = CannedServer([(ok, False)])
+    canned.append(server)
+    sent: list[bytes] = []
+    real_sendall = socket.socket.sendall
+
+    def spy_sendall(sock: socket.socket, data: bytes, *args: object) -> None:
+        sent.append(bytes(data))
+        real_sendall(sock, data, *args)
+
+    monkeypatch.setattr(socket.socket, "sendall", spy_sendall)
+    transport = Transport(server.url, pool_size=1)
+    try:
+        transport.send("POST", "/api/v5/trade/order", b'{"a":"1"}', {}, 5.0)
+    finally:
+        transport.close()
+    sent = [data for data in sent if not data.startswith(b"HTTP/")]  # (the server's reply)
+    assert len(sent) == 1  # one syscall, one segment: head and body together
+    assert sent[0].startswith(b"POST /api/v5/trade/order HTTP/1.1\r\n")
+    assert sent[0].endswith(b'\r\nContent-Length: 9\r\n\r\n{"a":"1"}')
+
+
+@pytest.mark.parametrize(
+    "method, target, headers, problem",
+    [
+        ("GE T", "/a", {}, "method"),
+        ("GET", "/a b", {}, "target"),
+        ("GET", "/a\r\nX: 1", {}, "target"),
+        ("GET", "/a", {"Bad Name": "1"}, "header name"),
+        ("GET", "/a", {"X-A": "1\r\nX-Injected: 2"}, "CR, LF or NUL"),
+    ],
+)
+def test_request_head_refuses_what_could_split_a_request(method, target, headers, problem) -> None:
+    with pytest.raises(ValueError, match=problem):
+        request_head(method, target, "h", headers, None)
+
+
+def test_bad_header_is_refused_by_the_transport_before_sending(canned) -> None:
+    server = CannedServer([(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", False)])
+    canned.append(server)
+    transport = Transport(server.url, pool_size=1)
+    try:
+        with pytest.raises(TransportError, match="request not sent") as info:
+            transport.send("GET", "/api/v5/a", None, {"X-A": "1\nX-B: 2"}, 5.0)
+    finally:
+        transport.close()
+    assert info.value.dispatched is False and server.requests == []
+
+
+def test_host_header() -> None:
+    assert host_header("https://www.okx.com") == "www.okx.com"
+    assert host_header("https://www.okx.com:443") == "www.okx.com"
+    assert host_header("http://127.0.0.1:8080/") == "127.0.0.1:8080"
+    assert host_header("http://[::1]:9000") == "[::1]:9000"
+    assert host_header("https://user:pw@example.com:8443") == "example.com:8443"

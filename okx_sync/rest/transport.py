@@ -8,10 +8,12 @@ response hooks are set —
 :class:`Transport` sends through that adapter's own urllib3 connection pool
 directly (same TLS settings, same keep-alive connections), skipping the
 environment proxy lookup, hook dispatch and cookie merging that cost requests
-most of its per-call time; there the response's header block is read by
-:func:`read_headers` (http.client's ``email``-based parser costs more than the
-rest of a small keep-alive exchange) while status line and body framing stay
-http.client's. Anything else goes through ``Session.request``.
+most of its per-call time. There the request head is written by
+:func:`request_head` and leaves with the body in one send, and the response's
+header block is read by :func:`read_headers` (http.client's ``email``-based
+parser costs more than the rest of a small keep-alive exchange) while status
+line and body framing stay http.client's. Anything else goes through
+``Session.request``.
 
 The transport knows exactly how far a request got, which the REST core turns
 into ``RequestStateError.dispatched``: a failure while opening the connection
@@ -31,9 +33,11 @@ from __future__ import annotations
 
 import http.client
 import logging
+import re
 import zlib
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import requests.adapters
@@ -64,11 +68,57 @@ _CONNECT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-_PUTREQUEST = http.client.HTTPConnection.putrequest
-_PUTHEADER = http.client.HTTPConnection.putheader  # validates names and values
-_ENDHEADERS = http.client.HTTPConnection.endheaders
 _BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
-_HTTP_GETRESPONSE = http.client.HTTPConnection.getresponse
+# What may go into a request head (RFC 9110 tokens; no controls or spaces in the
+# target; no CR/LF/NUL in a value): checked before anything is sent.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_TARGET = re.compile(r"[\x00-\x20\x7f]")
+_BAD_VALUE = re.compile(r"[\r\n\x00]")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def host_header(base_url: str) -> str:
+    """The ``Host`` value for ``base_url``: host, and port unless the scheme's default."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    if port is not None and port != _DEFAULT_PORTS.get(parts.scheme):
+        host = f"{host}:{port}"
+    return host
+
+
+def request_head(
+    method: str, target: str, host: str, headers: Mapping[str, str], body_len: int | None
+) -> bytes:
+    """An HTTP/1.1 request head (request line, ``Host``, ``headers``,
+    ``Content-Length`` when there is a body, blank line) as bytes.
+
+    Raises ``ValueError`` for a method or header name that is not a token, a
+    target with spaces or control characters, or a value with CR/LF/NUL.
+    """
+    if not _TOKEN.fullmatch(method):
+        raise ValueError(f"invalid HTTP method {method!r}")
+    if _BAD_TARGET.search(target):
+        raise ValueError(f"invalid request target {target!r} (spaces or control characters)")
+    lines = [f"{method} {target} HTTP/1.1"]
+    names = set()
+    for name, value in headers.items():
+        if not _TOKEN.fullmatch(name):
+            raise ValueError(f"invalid header name {name!r}")
+        if _BAD_VALUE.search(value):
+            raise ValueError(f"header {name!r} has CR, LF or NUL in its value")
+        names.add(name.lower())
+        lines.append(f"{name}: {value}")
+    if "host" not in names:
+        lines.insert(1, f"Host: {host}")
+    if body_len is not None and "content-length" not in names:
+        lines.append(f"Content-Length: {body_len}")
+    lines.append("\r\n")
+    return "\r\n".join(lines).encode("latin-1")
+
+
 _ACCEPT_ENCODING = "gzip, deflate"
 _MAX_LINE = 65536  # http.client's own limits
 _MAX_HEADERS = 100
@@ -257,6 +307,7 @@ class Transport:
         pool_size: int = 10,
     ) -> None:
         self._base_url = base_url.rstrip("/")
+        self._host = host_header(self._base_url)
         self._owns_session = session is None
         if session is None:
             session = requests.Session()
@@ -273,7 +324,11 @@ class Transport:
         # Session headers the caller set (requests' own defaults are left out:
         # the REST core sets User-Agent/Accept, HTTP/1.1 keeps connections alive).
         defaults = requests.utils.default_headers()
-        self._session_headers = {k: v for k, v in session.headers.items() if defaults.get(k) != v}
+        self._session_headers = {
+            k: v.decode("latin-1") if isinstance(v, bytes) else v
+            for k, v in session.headers.items()
+            if defaults.get(k) != v
+        }
         self._pool: Any = None
         self._pool_adapter: Any = None
         self._closed = False
@@ -336,41 +391,40 @@ class Transport:
         headers: Mapping[str, str],
         timeout: float,
     ) -> RawResponse:
+        merged = {**self._session_headers, **headers, "Accept-Encoding": _ACCEPT_ENCODING}
+        length = len(body) if body is not None else 0 if method in _BODY_METHODS else None
+        # Head and body go out in one send (one syscall, one segment for a small
+        # order); built before a connection is taken: bad input sends nothing.
+        try:
+            message = request_head(method, path, self._host, merged, length) + (body or b"")
+        except ValueError as exc:
+            raise TransportError(f"request not sent: {exc}", dispatched=False) from exc
         pool = self._connection_pool()
         try:
             conn = pool._get_conn()
         except urllib3.exceptions.ClosedPoolError:
             pool = self._connection_pool(renew=True)
             conn = pool._get_conn()
-        merged = {**self._session_headers, **headers, "Accept-Encoding": _ACCEPT_ENCODING}
         sent = False
         try:
             conn.timeout = timeout
             sock = conn.sock
             if sock is None:
                 conn.connect()  # TCP (+ TLS): a failure here means nothing was sent
+                sock = conn.sock
             elif sock.gettimeout() != timeout:
                 sock.settimeout(timeout)
             sent = True
-            # http.client's own request steps and getresponse on urllib3's
-            # connection: the same socket and TLS, without urllib3's per-header
-            # and per-response wrappers. Headers and body leave in one send.
-            names = {name.lower() for name in merged}
-            _PUTREQUEST(conn, method, path, skip_host="host" in names, skip_accept_encoding=True)
-            for name, value in merged.items():
-                _PUTHEADER(conn, name, value)
-            if "content-length" not in names and (body is not None or method in _BODY_METHODS):
-                _PUTHEADER(conn, "Content-Length", str(len(body or b"")))
-            _ENDHEADERS(conn, body)
-            # Only for this response: urllib3's own path (requests) expects the
-            # stdlib header object on a connection it takes from the same pool.
-            conn.response_class = _LeanResponse
-            try:
-                resp = _HTTP_GETRESPONSE(conn)
-            finally:
-                del conn.response_class
+            # On urllib3's connection (same socket, same TLS), without its
+            # per-header and per-response wrappers: our head, http.client's
+            # response framing (status line, length / chunked / close).
+            sock.sendall(message)
+            resp = _LeanResponse(sock, method=method)
+            resp.begin()
             data = resp.read()
             status, resp_headers = resp.status, resp.msg
+            if resp.will_close:  # the server ends the connection: do not reuse it
+                conn.close()
         except BaseException as exc:
             conn.close()
             pool._put_conn(None)
