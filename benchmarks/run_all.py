@@ -378,6 +378,23 @@ def _thread_run(calls: list[Call], seconds: float, sim: SimProcess) -> tuple[flo
     return sum(done) / wall, sum(errors), (sim.cpu_seconds() - cpu0) / wall
 
 
+def http_client_ops(sim: SimProcess) -> tuple[Ops, Close]:
+    """Python's floor for one connection: a raw ``http.client`` keep-alive GET of the
+    ticker (10 s timeout like every client here), JSON decoded; nothing else."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    url = urlsplit(sim.rest_url)
+    conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=10)
+    target = f"/api/v5/market/ticker?{urlencode({'instId': INST})}"
+
+    def ticker() -> list[Any]:
+        conn.request("GET", target)
+        return _checked(json.loads(conn.getresponse().read()))
+
+    return {"ticker": ticker}, conn.close
+
+
 def bench_threads(sim: SimProcess, seconds: float, rounds: int) -> Section:
     section = Section(
         "Threads: ticker calls/s, all threads together (median of rounds)",
@@ -408,6 +425,7 @@ def bench_threads(sim: SimProcess, seconds: float, rounds: int) -> Section:
         "okx_sync (1 shared Client, max_concurrent=10)": one_client(10),
         "python-okx (1 per thread)": per_thread(python_okx_ops),
         "ccxt (1 per thread)": per_thread(ccxt_ops),
+        "http.client floor (1 connection per thread, unsigned)": per_thread(http_client_ops),
     }
     calls: dict[tuple[str, int], list[Call]] = {}
     for name, make in makers.items():
@@ -460,6 +478,15 @@ def bench_threads(sim: SimProcess, seconds: float, rounds: int) -> Section:
         "sim CPU: the simulator process's CPU time per wall second; near 100% the server "
         "(one process, one GIL, a thread per connection) is what limits the aggregate.",
     ]
+    floor = "http.client floor (1 connection per thread, unsigned)"
+    if (floor, 4) in med and (floor, 64) in med and (ours, 4) in med and (ours, 64) in med:
+        section.notes.append(
+            f"64 threads vs 4 in this run: okx_sync {med[ours, 64] / med[ours, 4]:.2f}x, the "
+            f"raw http.client floor {med[floor, 64] / med[floor, 4]:.2f}x. On 2 cores shared "
+            "with the simulator, 64 runnable threads cost CPython a GIL hand-off (a context "
+            "switch) at every blocking call; the floor shows what that costs without any "
+            "client work."
+        )
     return section
 
 
