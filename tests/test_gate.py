@@ -503,6 +503,18 @@ def test_cancel_gets_the_next_free_slot_ahead_of_queued_placements() -> None:
 # ----------------------------------------------------------------- fairness
 
 
+def start_queued(gate: RequestGate, run, count: int) -> list[threading.Thread]:
+    """Start ``run(n)`` on ``count`` threads, one at a time, each queued in the gate
+    before the next starts (so their arrival order is 0, 1, 2...)."""
+    threads = []
+    for n in range(count):
+        t = threading.Thread(target=run, args=(n,))
+        t.start()
+        threads.append(t)
+        wait_until(lambda n=n: gate.stats()["waiting"] == n + 1)
+    return threads
+
+
 def test_fifo_among_waiters_for_the_same_bucket() -> None:
     clock = FakeClock(start=0.0, auto_advance=False)
     gate = gate_with(clock)  # ceiling 9 per 2 s, 4 back to back, then one per 2/9 s
@@ -515,12 +527,7 @@ def test_fifo_among_waiters_for_the_same_bucket() -> None:
         admitted[n] = permit.admitted_at
         permit.release()
 
-    threads = []
-    for n in range(6):
-        t = threading.Thread(target=run, args=(n,))
-        t.start()
-        threads.append(t)
-        wait_until(lambda n=n: gate.stats()["waiting"] == n + 1)
+    threads = start_queued(gate, run, 6)
     for _ in range(400):  # fake time in steps shorter than the pacing interval
         if len(admitted) == 6:
             break
@@ -548,12 +555,7 @@ def test_full_cap_queue_admits_in_order_and_slotless_waiters_still_pass() -> Non
         releases[n].wait(10)
         permit.release()
 
-    threads = []
-    for n in range(5):
-        t = threading.Thread(target=run, args=(n,))
-        t.start()
-        threads.append(t)
-        wait_until(lambda n=n: gate.stats()["waiting"] == n + 1)
+    threads = start_queued(gate, run, 5)
     ws = gate.acquire(PLACE, BTC, concurrency=False, timeout=0)  # no slot needed: at once
     ws.release()
     assert order == [] and gate.in_flight == 1
