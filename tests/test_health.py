@@ -202,11 +202,48 @@ def test_monitor_counts_reconnects_in_the_window() -> None:
     assert (h.status, h.reason) == (DEGRADED, "ws public: 3 reconnects in 60 s")
     h = at(50, 12)
     assert (h.status, h.find("ws public").reason) == (DOWN, "5 reconnects in 60 s")  # type: ignore[union-attr]
-    # the samples at 0 and 10 left the window: the increase is counted from t=20 (10)
-    assert at(75, 12).ok
-    assert at(76, 13).status == DEGRADED
-    # at t=140 the oldest sample in the window is t=80+: nothing new since t=76
+    # the base is the newest sample at or before the window's start: t=10 (8) at t=75
+    assert at(75, 12).status == DEGRADED
+    assert at(81, 12).ok  # base t=20 (10): 2
+    assert at(82, 13).status == DEGRADED  # base t=20: 3
+    # at t=140 the base is t=75 (12): 1
     assert at(140, 13).ok
+
+
+@pytest.mark.parametrize("interval", [61.0, 150.0])
+def test_monitor_sees_increases_when_samples_are_further_apart_than_the_window(
+    interval: float,
+) -> None:
+    # one evaluation per interval > window_s (150 > two windows, too): each sample is
+    # the base of the next one, so 5 reconnects per interval are seen every time
+    mon = HealthMonitor(HealthThresholds(window_s=60, reconnects_degraded=3, reconnects_down=10))
+    for i in range(4):
+        t = i * interval
+        stats = ws_stats(reconnects=5 * i, last_recv=WALL + t - 1)
+        h = mon.evaluate(now=t, wall=WALL + t, rest={}, ws=[("ws public", stats)])
+        if i == 0:
+            assert h.ok
+        else:
+            assert (h.status, h.reason) == (DEGRADED, "ws public: 5 reconnects in 60 s"), i
+    # quiet again: the next sample sees no increase
+    t = 4 * interval
+    stats = ws_stats(reconnects=15, last_recv=WALL + t - 1)
+    assert mon.evaluate(now=t, wall=WALL + t, ws=[("ws public", stats)]).ok
+
+
+def test_monitor_forgets_a_source_left_out_of_a_round() -> None:
+    mon = HealthMonitor(HealthThresholds(window_s=60))
+
+    def at(t: float, **sources: int) -> Health:
+        ws = [(f"ws {n}", ws_stats(reconnects=r, last_recv=WALL + t)) for n, r in sources.items()]
+        return mon.evaluate(now=t, wall=WALL + t, ws=ws)
+
+    at(0.0, a=0, b=0)
+    at(200.0, a=0)  # b left out of this round
+    at(400.0, a=0)  # ... and not in the previous one either: forgotten
+    assert at(600.0, a=0, b=9).ok  # b is new again: no history, no increase
+    h = at(800.0, a=9, b=9)  # a was kept all along (each round's base is the one before)
+    assert h.reason == "ws a: 9 reconnects in 60 s"
 
 
 def test_monitor_survives_a_replaced_source_and_reads_frozen_stats() -> None:

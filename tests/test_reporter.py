@@ -288,6 +288,26 @@ def test_report_now_and_health_transition(client: StubClient, clock: FakeClock) 
     reporter.close()
 
 
+def test_windowed_rules_fire_when_the_interval_is_longer_than_the_window(
+    client: StubClient, clock: FakeClock
+) -> None:
+    # interval_s=61 > window_s=60: every sample is older than the window when the next
+    # one is taken; the increase still counts from it
+    client.health_monitor = HealthMonitor(HealthThresholds(window_s=60, reconnects_degraded=3))
+    ws = client.ws[0]
+    rec = Recorder()
+    with StatsReporter(client, interval_s=61.0, sinks=[rec]):
+        assert rec.wait_for(1)[0].health.ok
+        for n in range(2, 5):
+            ws.fields["reconnects"] += 5
+            for other in client.ws:
+                other.fields["last_recv"] = clock.time() + 61
+            clock.advance(61)
+            health = rec.wait_for(n)[-1].health
+            assert health.status == "degraded", n
+            assert health.find("ws public").reason == "5 reconnects in 60 s"  # type: ignore[union-attr]
+
+
 def test_reporter_validates(client: StubClient) -> None:
     with pytest.raises(ValidationError, match="interval_s"):
         StatsReporter(client, interval_s=0, start=False)

@@ -27,8 +27,8 @@ order books            a managed book out of sync or not ready;         degraded
 
 Counters are cumulative in ``stats()``, so "N in the last ``window_s``" needs
 a history: :class:`HealthMonitor` keeps, per source, a short window of counter
-samples (one per evaluation) and judges the increase since the oldest sample
-inside the window. The evaluation functions themselves are pure: they take the
+samples (one per evaluation) and judges the increase since the newest sample
+at or before the window's start. The evaluation functions themselves are pure: they take the
 stats, the current time and those increases, and return a :class:`Health`.
 WS times (``last_recv``) are Unix seconds (``WSStats``), so the WS rules take
 the wall clock; the windows run on the monotonic clock.
@@ -540,7 +540,8 @@ def _counter_total(value: Any) -> float | None:
 
 
 class _History:
-    """Samples ``(t, counters)`` of one source within the window."""
+    """Samples ``(t, counters)`` of one source: those within the window, plus
+    the newest one at or before its start (the base the increases count from)."""
 
     __slots__ = ("samples", "seen_at")
 
@@ -550,11 +551,15 @@ class _History:
 
     def increases(self, now: float, counters: dict[str, float], window: float) -> dict[str, float]:
         samples = self.samples
-        while samples and samples[0][0] < now - window:
+        start = now - window
+        # keep the newest sample at or before the window's start: dropping it too
+        # would leave no base when samples are further apart than the window
+        while len(samples) > 1 and samples[1][0] <= start:
             samples.popleft()
         base = samples[0][1] if samples else counters
-        samples.append((now, counters))
-        self.seen_at = now
+        if not samples or now >= samples[-1][0]:  # a late caller's older reading is not kept
+            samples.append((now, counters))
+        self.seen_at = max(self.seen_at, now)
         # a counter that went down (the source was replaced) counts from zero
         return {
             name: (value - base[name] if value >= base.get(name, 0.0) else value)
@@ -568,10 +573,15 @@ class HealthMonitor:
 
     ``evaluate(...)`` takes the current stats of every source, records their
     counters (per source name) and returns the client's :class:`Health` with
-    one part per source. Counter increases are measured since the oldest
-    sample within ``thresholds.window_s``; the first evaluation of a source
-    has no history and sees no increase. Sources not seen for two windows are
-    forgotten.
+    one part per source. Counter increases are measured from the newest
+    sample taken at or before the window's start (``now - thresholds.window_s``),
+    or from the oldest sample when none is that old yet; the first evaluation
+    of a source has no history and sees no increase. So every event within the
+    window is counted, and when evaluations are further apart than the window
+    (a reporter's ``interval_s`` > ``window_s``) the increase since the previous
+    evaluation is judged as if it happened within the window: stricter, never
+    blind. A source is forgotten when it was left out of the previous
+    evaluation round and not seen for two windows.
 
     Thread safety: ``evaluate`` may be called from any thread (the reporter
     and ``client.health()`` share one monitor); it holds a lock only while
@@ -582,6 +592,8 @@ class HealthMonitor:
         self.thresholds = thresholds or HealthThresholds()
         self._lock = threading.Lock()
         self._history: dict[str, _History] = {}
+        # the times of the latest two evaluation rounds (one round = one ``now``)
+        self._round = self._prev_round = float("-inf")
 
     def __repr__(self) -> str:
         return f"HealthMonitor(sources={len(self._history)}, thresholds={self.thresholds!r})"
@@ -602,7 +614,11 @@ class HealthMonitor:
             if history is None:
                 history = self._history[source] = _History()
             result = history.increases(now, counters, window)
-            stale = [k for k, h in self._history.items() if h.seen_at < now - 2 * window]
+            if now > self._round:
+                self._prev_round, self._round = self._round, now
+            # a source of the previous round survives however long the interval was
+            cutoff = min(now - 2 * window, self._prev_round)
+            stale = [k for k, h in self._history.items() if h.seen_at < cutoff]
             for key in stale:
                 del self._history[key]
         return result
