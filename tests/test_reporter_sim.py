@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -13,9 +14,9 @@ prometheus_client = pytest.importorskip("prometheus_client")
 pytest.importorskip("websockets")
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
-from okx_sync.ops.health import HealthThresholds  # noqa: E402
+from okx_sync.ops.health import HealthMonitor, HealthThresholds  # noqa: E402
 from okx_sync.ops.prometheus import PrometheusSink  # noqa: E402
-from okx_sync.ops.reporter import StatsReporter, StatsSnapshot  # noqa: E402
+from okx_sync.ops.reporter import StatsReporter, StatsSnapshot, collect_snapshot  # noqa: E402
 from okx_sync.sim import Simulator  # noqa: E402
 from okx_sync.ws.client import WSClient  # noqa: E402
 
@@ -204,6 +205,30 @@ def test_client_health_sees_the_same_ws(sim: Simulator, client: Any) -> None:
 
     gc.collect()
     assert client.ws_clients() == []
+
+
+def test_client_health_thresholds_decide_client_health(sim: Simulator) -> None:
+    thresholds = HealthThresholds(silence_degraded_s=0.3, silence_down_s=60.0)
+    client = sim.client(health_thresholds=thresholds)
+    ws = public_ws(client, sim)
+    try:
+        assert client.health_monitor.thresholds is thresholds
+        ws.start()
+        assert client.health().ok
+        assert sim.faults.silence_ws(kind="public") == 1
+        deadline = time.monotonic() + 15
+        part = client.health().find("ws public")
+        while part is not None and part.ok and time.monotonic() < deadline:
+            time.sleep(0.05)
+            part = client.health().find("ws public")
+        assert part is not None and part.status == "degraded", part
+        assert part.reason.startswith("no message for ")
+        # the same client judged with the default thresholds (25 s of silence) is fine
+        default = collect_snapshot(client, monitor=HealthMonitor()).health.find("ws public")
+        assert default is not None and default.ok
+    finally:
+        ws.close()
+        client.close()
 
 
 def test_book_gap_shows_in_health_and_metrics(sim: Simulator, client: Any) -> None:
