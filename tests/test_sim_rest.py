@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+from decimal import Decimal
 from urllib.parse import urlsplit
 
 import pytest
@@ -432,6 +433,41 @@ def test_fills_and_positions_after_swap_trades(sim, live):
         P + "trade/close-position", {"instId": "BTC-USDT-SWAP", "mgnMode": "cross"}
     ).json()
     assert again["code"] == "51023"
+
+
+def test_order_types_over_rest(sim, live):
+    """post_only / ioc / fok / market placed through raw REST: the state and cancelSource
+    OKX reports for each (facts §6.1: 31 post-only would take, 14 IOC remainder, 13 FOK)."""
+    inst = "ETH-USDT"
+
+    def place(ord_type, px, sz):
+        body = {"instId": inst, "tdMode": "cash", "side": "buy", "ordType": ord_type, "sz": sz}
+        if px is not None:
+            body["px"] = px
+        reply = live.post(P + "trade/order", body).json()
+        assert reply["code"] == "0", reply
+        ord_id = reply["data"][0]["ordId"]
+        got = live.get(P + "trade/order", {"instId": inst, "ordId": ord_id}).json()["data"][0]
+        return got["state"], got["cancelSource"], got["accFillSz"]
+
+    def asks():
+        return sim.exchange.live_book(inst)["asks"]
+
+    best_ask, first_sz = asks()[0][:2]
+    best_bid = sim.exchange.live_book(inst)["bids"][0][0]
+    assert place("post_only", best_ask, "0.01") == ("canceled", "31", "0")
+    assert place("post_only", best_bid, "0.01") == ("live", "", "0")
+    # ioc for twice the best level: that level fills, the remainder is canceled
+    state, source, filled = place("ioc", best_ask, str(Decimal(first_sz) * 2))
+    assert (state, source, Decimal(filled)) == ("canceled", "14", Decimal(first_sz))
+    # fok for more than the book holds up to its price: nothing fills
+    ask_px = asks()[0][0]
+    depth = sum(Decimal(lv[1]) for lv in asks() if Decimal(lv[0]) <= Decimal(ask_px))
+    assert place("fok", ask_px, str(depth + Decimal("0.001"))) == ("canceled", "13", "0")
+    state, source, filled = place("fok", ask_px, str(depth))
+    assert (state, source, Decimal(filled)) == ("filled", "", depth)
+    state, source, _ = place("market", None, "10")  # 10 USDT of ETH
+    assert (state, source) == ("filled", "")
 
 
 # ---------------------------------------------------------------- rate limits (fake clock)

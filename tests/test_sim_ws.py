@@ -589,3 +589,64 @@ def test_server_logs_never_carry_login_secrets(sim, caplog):
     assert caplog.records, "DEBUG logging was captured"
     for secret in (creds.passphrase, creds.secret_key, creds.api_key):
         assert secret not in text
+
+
+def test_partly_filled_limit_order_is_partially_filled(sim, priv):
+    """A buy limit at the best ask for twice that level's size: it takes the level and
+    rests with the remainder, ``partially_filled`` in the orders push and in REST."""
+    priv.send_json(
+        {"id": "pf", "op": "subscribe", "args": [{"channel": "orders", "instType": "SPOT"}]}
+    )
+    priv.wait_for(lambda m: is_event("subscribe")(m) and m.get("id") == "pf")
+    px, level_sz = sim.exchange.live_book("ETH-USDT")["asks"][0][:2]
+    taken = Decimal(level_sz)
+    rest = RawRest(sim.rest_url, sim.credentials.live)
+    try:
+        placed = rest.post(
+            "/api/v5/trade/order",
+            {
+                "instId": "ETH-USDT",
+                "tdMode": "cash",
+                "side": "buy",
+                "ordType": "limit",
+                "px": px,
+                "sz": str(taken * 2),
+                "clOrdId": "partly1",
+            },
+        ).json()
+        assert placed["code"] == "0"
+        ord_id = placed["data"][0]["ordId"]
+        pushes = []
+        while not pushes or Decimal(pushes[-1]["accFillSz"]) < taken:
+            msg = priv.wait_for(is_push("orders"))
+            if msg["data"][0]["ordId"] == ord_id:
+                pushes.append(msg["data"][0])
+        assert pushes[0]["state"] == "live" and pushes[0]["accFillSz"] == "0"
+        assert [p["state"] for p in pushes[1:]] == ["partially_filled"] * (len(pushes) - 1)
+        assert sum(Decimal(p["fillSz"]) for p in pushes[1:]) == taken
+        assert {p["fillPx"] for p in pushes[1:]} == {px}
+        got = rest.get("/api/v5/trade/order", {"instId": "ETH-USDT", "ordId": ord_id}).json()
+        order = got["data"][0]
+        assert (order["state"], Decimal(order["accFillSz"]), order["avgPx"]) == (
+            "partially_filled",
+            taken,
+            px,
+        )
+        pending = rest.get("/api/v5/trade/orders-pending", {"instId": "ETH-USDT"}).json()["data"]
+        assert [o["state"] for o in pending if o["ordId"] == ord_id] == ["partially_filled"]
+        # the rest is still in the book: a cancel ends it canceled, fills kept
+        rest.post("/api/v5/trade/cancel-order", {"instId": "ETH-USDT", "ordId": ord_id})
+        final = priv.wait_for(
+            lambda m: (
+                is_push("orders")(m)
+                and m["data"][0]["ordId"] == ord_id
+                and m["data"][0]["state"] != "partially_filled"
+            )
+        )["data"][0]
+        assert (final["state"], Decimal(final["accFillSz"]), final["cancelSource"]) == (
+            "canceled",
+            taken,
+            "1",
+        )
+    finally:
+        rest.close()
