@@ -6,6 +6,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import pytest
@@ -229,6 +230,54 @@ def test_client_health_thresholds_decide_client_health(sim: Simulator) -> None:
     finally:
         ws.close()
         client.close()
+
+
+class StuckSink:
+    """A sink whose ``emit`` blocks until the test releases it."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.closed = threading.Event()
+
+    def emit(self, snapshot: StatsSnapshot) -> None:
+        self.entered.set()
+        self.release.wait(30)
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+def test_a_stuck_sink_never_blocks_the_trading_path(sim: Simulator, client: Any) -> None:
+    sink = StuckSink()
+    reporter = StatsReporter(client, interval_s=0.05, sinks=[sink])
+    try:
+        assert sink.entered.wait(10)  # the reporter thread is inside emit, and stays there
+        # REST calls (reads, place, cancel) and health all complete meanwhile
+        ticker = client.market.get_ticker(inst_id="BTC-USDT")
+        px = client.round_price("BTC-USDT", ticker.bid_px * Decimal("0.9"), rounding=ROUND_DOWN)
+        for i in range(5):
+            ack = client.trade.place_order(
+                inst_id="BTC-USDT",
+                td_mode="cash",
+                side="buy",
+                ord_type="post_only",
+                px=px,
+                sz="0.001",
+                cl_ord_id=f"stuck{i}",
+            )
+            client.trade.cancel_order(inst_id="BTC-USDT", ord_id=ack.ord_id)
+        assert client.account.get_balance() is not None
+        assert client.stats()["requests"] >= 12 and client.health() is not None
+        assert not sink.release.is_set() and reporter.reports == 1  # still stuck in the first
+        # close() gives up after its timeout (documented: False) instead of hanging
+        assert reporter.close(timeout=0.2) is False
+        assert sink.closed.is_set() and reporter.running
+    finally:
+        sink.release.set()
+    # once the sink returns, the thread sees the stop and ends
+    assert reporter.close(timeout=10) is True and not reporter.running
+    assert not [t.name for t in threading.enumerate() if t.name in OUR_THREADS]
 
 
 def test_book_gap_shows_in_health_and_metrics(sim: Simulator, client: Any) -> None:

@@ -492,7 +492,12 @@ class StatsReporter:
         """Stop the thread, join it (at most ``timeout`` s) and close the sinks.
 
         Idempotent (sinks are closed once). Returns True when the thread
-        ended in time. Sink ``close()`` errors are logged, not raised.
+        ended in time, False when it did not (a sink stuck in ``emit``): it
+        never waits longer than ``timeout``; the sinks are closed anyway (a
+        stuck sink's ``close()`` then runs while its ``emit`` is still in
+        progress, which may be what unblocks it), and the thread ends as soon
+        as that ``emit`` returns; calling ``close()`` again joins it. Sink
+        ``close()`` errors are logged, not raised.
         """
         with self._cond:
             self._stopping = True
