@@ -71,7 +71,11 @@ class _Client:
         ]
 
     def stats(self) -> dict[str, Any]:
-        return {"requests": 7, "in_flight": 1}
+        return {
+            "requests": 7,
+            "in_flight": 1,
+            "failures_by_code": {"50011": 3, "http_429": 1, "http:dispatched": 2},
+        }
 
     def gate_stats(self) -> dict[str, Any]:
         return {
@@ -205,6 +209,16 @@ def test_endpoint_scraped_over_http_and_parsed() -> None:
     # REST and books
     assert _value(fam, "okx_sync_rest_requests", "okx_sync_rest_requests_total") == 7
     assert _value(fam, "okx_sync_rest_in_flight", "okx_sync_rest_in_flight") == 1
+    # failures by code: one counter, the code as a label (not one metric per code)
+    failures = fam["okx_sync_rest_failures_by_code"]
+    assert failures.type == "counter"
+    assert {s.labels["code"]: s.value for s in failures.samples} == {
+        "50011": 3,
+        "http_429": 1,
+        "http:dispatched": 2,
+    }
+    assert {s.name for s in failures.samples} == {"okx_sync_rest_failures_by_code_total"}
+    assert not [name for name in fam if name.startswith("okx_sync_rest_failures_by_code_")]
     labels = {"book": "books:BTC-USDT", "channel": "books", "inst_id": "BTC-USDT"}
     assert _value(fam, "okx_sync_book_ready", "okx_sync_book_ready", **labels) == 1
     assert (

@@ -426,13 +426,6 @@ def rest_counters(stats: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
-_REST_LABELS = {
-    "rate_limited": ("rate-limit error", "rate-limit errors"),
-    "auth_errors": ("auth error", "auth errors"),
-    "no_response": ("request without response", "requests without response"),
-}
-
-
 def evaluate_rest(
     stats: Mapping[str, Any],
     *,

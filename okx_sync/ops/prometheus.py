@@ -10,7 +10,9 @@ Names are ``okx_sync_<section>_<field>`` with the field named as in ``stats()``
 
 - ``okx_sync_health{component}``: 0 ok, 1 degraded, 2 down (``client``, and
   ``ws public``, ``gate``, ``book books:BTC-USDT``...);
-- ``okx_sync_rest_<field>``; ``okx_sync_gate_<field>``;
+- ``okx_sync_rest_<field>``, and ``okx_sync_rest_failures_by_code_total{code}``
+  (one series per ``failures_by_code`` key: an OKX code, ``http_<status>``,
+  ``gate``, ``http:dispatched``...); ``okx_sync_gate_<field>``;
 - ``okx_sync_gate_bucket_<field>{bucket, kind}`` per gate bucket;
 - ``okx_sync_ws_<field>{ws, kind}`` per WS client (kind: public, private, business);
 - ``okx_sync_book_<field>{book, channel, inst_id}`` per managed order book.
@@ -31,7 +33,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from ..errors import ValidationError
 from .reporter import StatsSnapshot
 
-__all__ = ["PrometheusSink", "COUNTER_FIELDS", "snapshot_metrics"]
+__all__ = ["PrometheusSink", "COUNTER_FIELDS", "LABELLED_FIELDS", "snapshot_metrics"]
 
 #: stats() fields that only grow (exported as counters); all others are gauges.
 COUNTER_FIELDS = frozenset(
@@ -84,6 +86,9 @@ COUNTER_FIELDS = frozenset(
     }
 )
 
+#: stats() dicts keyed by data, not by field name: one metric, the key as a label.
+LABELLED_FIELDS: Mapping[str, str] = {"failures_by_code": "code"}
+
 _NAME_OK = re.compile(r"[^a-zA-Z0-9_]")
 
 _MISSING = (
@@ -129,6 +134,17 @@ def _leaves(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, bo
             yield name, key in COUNTER_FIELDS, value
 
 
+def _family(
+    families: dict[str, _Family], name: str, counter: bool, labels: tuple[str, ...]
+) -> _Family | None:
+    """The family ``name`` (created on first use); None when it has other labels."""
+    name = _NAME_OK.sub("_", name)
+    family = families.get(name)
+    if family is None:
+        family = families[name] = _Family(counter, labels)
+    return family if family.labels == labels else None
+
+
 def _add_fields(
     families: dict[str, _Family],
     section: str,
@@ -137,15 +153,26 @@ def _add_fields(
     values: tuple[str, ...] = (),
     skip: frozenset[str] = frozenset(),
 ) -> None:
-    for field, counter, value in _leaves({k: v for k, v in stats.items() if k not in skip}):
+    plain: dict[str, Any] = {}
+    for key, value in stats.items():
+        if key in skip:
+            continue
+        label = LABELLED_FIELDS.get(key)
+        if label is None or not isinstance(value, Mapping):
+            plain[key] = value
+            continue
+        # one metric with the dict's keys as a label (present even while empty)
+        family = _family(families, f"{section}_{key}", key in COUNTER_FIELDS, (*labels, label))
+        for sub, leaf in value.items():
+            number = _value(leaf)
+            if family is not None and number is not None:
+                family.samples.append(((*values, str(sub)), number))
+    for field, counter, value in _leaves(plain):
         number = _value(value)
         if number is None:
             continue
-        name = _NAME_OK.sub("_", f"{section}_{field}")
-        family = families.get(name)
-        if family is None:
-            family = families[name] = _Family(counter, labels)
-        if family.labels == labels:
+        family = _family(families, f"{section}_{field}", counter, labels)
+        if family is not None:
             family.samples.append((values, number))
 
 
