@@ -117,17 +117,92 @@ def test_lost_order_response_50004(sim):
     rest.close()
 
 
-def test_lost_ws_order_reply(sim):
+LOST_50004_MSG = (
+    "API endpoint request timeout. (does not mean that the request was successful or failed, "
+    "please check the request result)."
+)
+
+
+def ws_item(sim, cl_ord_id, inst="BTC-USDT"):
+    """``far_order`` as a WS order-entry arg (``instIdCode`` for ``instId``)."""
+    item = far_order(sim, cl_ord_id, inst)
+    item["instIdCode"] = sim.exchange.specs[item.pop("instId")].inst_id_code
+    return item
+
+
+@pytest.fixture
+def priv_ws(sim):
     ws = RawWS(sim.ws_private_url)
-    ws.login(sim.credentials.live)
-    sim.faults.lose_order_response("timeout", transport="ws")
-    item = far_order(sim, "lostws")
-    item.pop("instId")
-    ws.send_json({"id": "L1", "op": "order", "args": [{**item, "instIdCode": 10001}]})
-    with pytest.raises(TimeoutError):
-        ws.wait_for(lambda m: isinstance(m, dict) and m.get("id") == "L1", timeout=0.5)
-    assert [o for o in sim.exchange.pending(sim.live_uid) if o.cl_ord_id == "lostws"]
+    assert ws.login(sim.credentials.live)["event"] == "login"
+    yield ws
     ws.close()
+
+
+def ws_call(ws, op_id, op, args):
+    ws.send_json({"id": op_id, "op": op, "args": args})
+    return ws.wait_for(lambda m: isinstance(m, dict) and m.get("id") == op_id)
+
+
+def assert_no_reply(ws, op_id):
+    """A ping after the op is answered: the connection answers in order, so a reply to
+    ``op_id`` would have come first (no wait on the clock)."""
+    ws.send_text("ping")
+    ws.wait_for(lambda m: m == "pong")
+    assert not [m for m in ws.received if isinstance(m, dict) and m.get("id") == op_id]
+
+
+def test_lost_ws_order_reply(sim, priv_ws):
+    sim.faults.lose_order_response("timeout", transport="ws")
+    priv_ws.send_json({"id": "L1", "op": "order", "args": [ws_item(sim, "lostws")]})
+    assert_no_reply(priv_ws, "L1")
+    assert [o for o in sim.exchange.pending(sim.live_uid) if o.cl_ord_id == "lostws"]
+
+
+def test_lost_ws_order_reply_50004(sim, priv_ws):
+    sim.faults.lose_order_response("50004", transport="ws")
+    reply = ws_call(priv_ws, "L2", "order", [ws_item(sim, "lostws2")])
+    assert (reply["op"], reply["code"], reply["msg"], reply["data"]) == (
+        "order",
+        "50004",
+        LOST_50004_MSG,
+        [],
+    )
+    assert [o for o in sim.exchange.pending(sim.live_uid) if o.cl_ord_id == "lostws2"]
+    # one shot: the next order is answered
+    assert ws_call(priv_ws, "L3", "order", [ws_item(sim, "lostws3")])["code"] == "0"
+
+
+def test_lost_ws_cancel_reply(sim, priv_ws):
+    code = sim.exchange.specs["BTC-USDT"].inst_id_code
+    sim.faults.lose_order_response("timeout", transport="ws", action="cancel")
+    # placement is not the armed action: answered
+    placed = ws_call(priv_ws, "C1", "order", [ws_item(sim, "lostc1")])
+    ord_id = placed["data"][0]["ordId"]
+    priv_ws.send_json(
+        {"id": "C2", "op": "cancel-order", "args": [{"instIdCode": code, "ordId": ord_id}]}
+    )
+    assert_no_reply(priv_ws, "C2")
+    assert sim.exchange.orders[ord_id].state == "canceled"  # executed, answer lost
+    assert sim.faults.active()["lose_order_response"] == []
+
+
+def test_lost_ws_amend_reply_50004(sim, priv_ws):
+    code = sim.exchange.specs["BTC-USDT"].inst_id_code
+    placed = ws_call(priv_ws, "A1", "order", [ws_item(sim, "losta1")])
+    ord_id = placed["data"][0]["ordId"]
+    sim.faults.lose_order_response("50004", transport="ws", action="amend")
+    # a REST amend is not the armed transport: answered
+    rest = RawRest(sim.rest_url, sim.credentials.live)
+    amend = {"instId": "BTC-USDT", "ordId": ord_id, "newSz": "0.002"}
+    assert rest.post(P + "trade/amend-order", amend).json()["code"] == "0"
+    rest.close()
+    args = [{"instIdCode": code, "ordId": ord_id, "newSz": "0.003"}]
+    reply = ws_call(priv_ws, "A2", "amend-order", args)
+    assert (reply["code"], reply["data"]) == ("50004", [])
+    assert sim.exchange.orders[ord_id].sz == Decimal("0.003")  # executed anyway
+    # used up: the next WS op is answered
+    cancel = [{"instIdCode": code, "ordId": ord_id}]
+    assert ws_call(priv_ws, "A3", "cancel-order", cancel)["code"] == "0"
 
 
 def test_drop_ws_is_abrupt(sim):

@@ -650,3 +650,76 @@ def test_partly_filled_limit_order_is_partially_filled(sim, priv):
         )
     finally:
         rest.close()
+
+
+def reply_to(op_id):
+    return lambda m: isinstance(m, dict) and m.get("id") == op_id and "op" in m
+
+
+def test_ws_cancel_order_and_batch_amend(sim, priv):
+    code = sim.exchange.specs["BTC-USDT"].inst_id_code
+    far = Decimal(sim.exchange.book("BTC-USDT").bids[-1][0]) - 100
+    item = {"instIdCode": code, "tdMode": "cash", "side": "buy", "ordType": "limit", "sz": "0.001"}
+    priv.send_json(
+        {
+            "id": "ba0",
+            "op": "batch-orders",
+            "args": [
+                {**item, "px": str(far), "clOrdId": "wsBa1"},
+                {**item, "px": str(far), "clOrdId": "wsBa2"},
+            ],
+        }
+    )
+    placed = priv.wait_for(reply_to("ba0"))
+    assert placed["code"] == "0"
+    first, second = (d["ordId"] for d in placed["data"])
+    priv.send_json(
+        {
+            "id": "ba1",
+            "op": "batch-amend-orders",
+            "args": [
+                {"instIdCode": code, "ordId": first, "newSz": "0.002", "reqId": "bam1"},
+                {"instIdCode": code, "clOrdId": "wsBa2", "newPx": str(far - 1), "reqId": "bam2"},
+                {"instIdCode": code, "ordId": "1", "newSz": "0.002", "reqId": "bam3"},
+            ],
+        }
+    )
+    amended = priv.wait_for(reply_to("ba1"))
+    assert (amended["op"], amended["code"]) == ("batch-amend-orders", "2")
+    assert amended["msg"] == "Bulk operation partially succeeded."
+    assert [(d["sCode"], d["reqId"], d["ordId"]) for d in amended["data"]] == [
+        ("0", "bam1", first),
+        ("0", "bam2", second),
+        ("51503", "bam3", "1"),
+    ]
+    assert int(amended["outTime"]) >= int(amended["inTime"]) > 0
+    orders = sim.exchange.orders
+    assert orders[first].sz == Decimal("0.002") and orders[second].px == far - 1
+    priv.send_json(
+        {"id": "ca1", "op": "cancel-order", "args": [{"instIdCode": code, "ordId": first}]}
+    )
+    canceled = priv.wait_for(reply_to("ca1"))
+    assert (canceled["op"], canceled["code"], canceled["msg"]) == ("cancel-order", "0", "")
+    assert [(d["sCode"], d["ordId"], d["clOrdId"]) for d in canceled["data"]] == [
+        ("0", first, "wsBa1")
+    ]
+    assert orders[first].state == "canceled" and orders[first].cancel_source == "1"
+    priv.send_json(
+        {"id": "ca2", "op": "cancel-order", "args": [{"instIdCode": code, "clOrdId": "wsBa2"}]}
+    )
+    assert priv.wait_for(reply_to("ca2"))["code"] == "0"
+    assert orders[second].state == "canceled"
+    priv.send_json(
+        {"id": "ca3", "op": "cancel-order", "args": [{"instIdCode": code, "ordId": first}]}
+    )
+    again = priv.wait_for(reply_to("ca3"))
+    assert (again["code"], again["data"][0]["sCode"]) == ("1", "51400")
+
+
+def test_unsubscribe_ack_carries_the_id(sim, pub):
+    arg = {"channel": "tickers", "instId": "ETH-USDT"}
+    pub.send_json({"id": "s1", "op": "subscribe", "args": [arg]})
+    sub = pub.wait_for(is_event("subscribe"))
+    pub.send_json({"id": "u1", "op": "unsubscribe", "args": [arg]})
+    unsub = pub.wait_for(is_event("unsubscribe"))
+    assert unsub == {"id": "u1", "event": "unsubscribe", "arg": arg, "connId": sub["connId"]}
