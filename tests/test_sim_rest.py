@@ -234,8 +234,36 @@ def test_auth_timestamp_skew(sim):
         sim.rest_url, sim.credentials.live, clock_ms=lambda: int(time.time() * 1000) - 20_000
     )
     assert fresh.get(P + "account/balance").json()["code"] == "0"
-    stale.close()
-    fresh.close()
+    # the window is two-sided: 31 s ahead of the server is refused, 20 s ahead accepted
+    ahead = RawRest(
+        sim.rest_url, sim.credentials.live, clock_ms=lambda: int(time.time() * 1000) + 31_000
+    )
+    r = ahead.get(P + "account/balance")
+    assert (r.status_code, r.json()) == (401, {"msg": "Timestamp request expired", "code": "50102"})
+    assert ahead.post(P + "trade/order", {}).json()["code"] == "50102"
+    near = RawRest(
+        sim.rest_url, sim.credentials.live, clock_ms=lambda: int(time.time() * 1000) + 20_000
+    )
+    assert near.get(P + "account/balance").json()["code"] == "0"
+    for rest in (stale, fresh, ahead, near):
+        rest.close()
+
+
+def test_signature_covers_the_post_body(sim, live):
+    body = '{"instId":"BTC-USDT-SWAP","mgnMode":"cross","lever":"3"}'
+    target = P + "account/set-leverage"
+    headers = {"Content-Type": "application/json"}
+    headers.update(live._headers("POST", target, body, True))
+
+    def send(text):
+        return live.session.post(sim.rest_url + target, data=text, headers=headers)
+
+    altered = body.replace('"3"', '"4"')
+    for text in (altered, body.replace(",", ", "), body + " "):
+        r = send(text)
+        assert (r.status_code, r.json()) == (401, {"msg": "Invalid Sign", "code": "50113"}), text
+    r = send(body)  # the body exactly as signed
+    assert (r.status_code, r.json()["code"]) == (200, "0")
 
 
 def test_live_and_demo_keys_need_their_environment(sim):

@@ -310,6 +310,8 @@ def test_login_expired_timestamp(sim):
     ws = RawWS(sim.ws_private_url)
     err = ws.login(sim.credentials.live, epoch_s=int(time.time()) - 31)
     assert (err["event"], err["code"]) == ("error", "60006")
+    ahead = ws.login(sim.credentials.live, epoch_s=int(time.time()) + 31)
+    assert (ahead["event"], ahead["code"]) == ("error", "60006")
     ok = ws.login(sim.credentials.live, epoch_s=int(time.time()) - 10)
     assert ok == {"event": "login", "code": "0", "msg": "", "connId": ok["connId"]}
     ws.close()
