@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import ssl
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -90,3 +94,58 @@ def test_client_points_at_the_simulator():
             assert demo.request("GET", "/api/v5/account/config")[0]["uid"] == sim.demo_uid
         finally:
             demo.close()
+
+
+def _listening_sockets() -> set[tuple[str, int]]:
+    """(address, port) of every listening TCP socket this process holds (Linux /proc)."""
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            link = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # closed meanwhile
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[len("socket:[") : -1])
+    found = set()
+    for table, family in (("/proc/net/tcp", socket.AF_INET), ("/proc/net/tcp6", socket.AF_INET6)):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state != "0A" or inode not in inodes:  # 0A = LISTEN
+                continue
+            addr_hex, port_hex = local.split(":")
+            raw = bytes.fromhex(addr_hex)
+            raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))  # host order
+            found.add((socket.inet_ntop(family, raw), int(port_hex, 16)))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc/net/tcp")
+def test_nothing_listens_beyond_loopback():
+    before = _listening_sockets()
+    with Simulator(seed=1, auto_tick=False) as sim:
+        opened = _listening_sockets() - before
+        urls = [sim.rest_url, sim.ws_public_url, sim.ws_private_url, sim.control_url]
+    ports = {urlsplit(u).port for u in urls}
+    assert {urlsplit(u).hostname for u in urls} == {"127.0.0.1"}
+    assert opened == {("127.0.0.1", port) for port in ports}  # REST, WS, control: nothing else
+    assert len(opened) == 3
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "", "::", "::1", "192.168.1.10", "example.com"])
+def test_simulator_refuses_a_non_loopback_host(host):
+    with pytest.raises(ValueError, match="loopback only"):
+        Simulator(seed=1, auto_tick=False, host=host)
+
+
+def test_localhost_binds_ipv4_loopback():
+    with Simulator(seed=1, auto_tick=False, host="localhost") as sim:
+        urls = [sim.rest_url, sim.ws_business_url, sim.control_url]
+        assert {urlsplit(u).hostname for u in urls} == {"127.0.0.1"}
+        rest = RawRest(sim.rest_url)
+        assert rest.get("/api/v5/public/time").json()["code"] == "0"
+        rest.close()

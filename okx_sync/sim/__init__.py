@@ -34,6 +34,8 @@ Constructor ``Simulator(seed=0, instruments=None, checksum="crc32", *, ...)``
   rate_limits        enforce the endpoint table's limits (True); account_order_limit (1000 / 2 s)
   ws_queue_size      per-connection send queue; overflow closes with 4005 (10000)
   ws, control        start the WS server / the control endpoint (True)
+  host               "127.0.0.1" (default) or "localhost": every server binds 127.0.0.1;
+                     anything else (``"0.0.0.0"``...) raises ValueError
   tls                self-signed cert: https:// and wss:// (trust ``sim.cert_path``, or use
                      ``sim.client_ssl_context()``)
   clock              an ``okx_sync.clock.Clock`` for timestamps, auth skew, rate windows, timers

@@ -31,9 +31,13 @@ from .timers import Timers
 if TYPE_CHECKING:  # pragma: no cover
     from .ws import WSHub, WSServer
 
-__all__ = ["Simulator", "SimCredentials", "DEFAULT_BALANCES", "DEFAULT_FUNDING"]
+__all__ = ["Simulator", "SimCredentials", "DEFAULT_BALANCES", "DEFAULT_FUNDING", "LOOPBACK_NAMES"]
 
 log = logging.getLogger("okx_sync.sim")
+
+#: ``host=`` values accepted; every server binds 127.0.0.1 (IPv6 loopback is not served:
+#: the HTTP servers are IPv4 and the URLs have no bracket form).
+LOOPBACK_NAMES = ("127.0.0.1", "localhost")
 
 DEFAULT_BALANCES: dict[str, str] = {"USDT": "100000", "BTC": "2", "ETH": "20"}
 DEFAULT_FUNDING: dict[str, str] = {"USDT": "5000", "BTC": "0.5"}
@@ -62,8 +66,10 @@ def _make_credentials(rng: random.Random, label: str) -> Credentials:
 class Simulator:
     """A local OKX V5 (REST + WebSocket), started on construction; use as a context manager.
 
-    Raises ``ValueError`` for bad options, ``OSError`` if a port cannot be bound and
-    ``RuntimeError`` when the WS server's ``websockets`` package is missing.
+    Every server (REST, WS, control) listens on 127.0.0.1 only: ``host`` must be
+    ``"127.0.0.1"`` or ``"localhost"`` (anything else, ``"0.0.0.0"`` included, raises
+    ``ValueError``). Raises ``ValueError`` for bad options, ``OSError`` if a port cannot
+    be bound and ``RuntimeError`` when the WS server's ``websockets`` package is missing.
     See :mod:`okx_sync.sim` for attributes and options.
     """
 
@@ -94,8 +100,12 @@ class Simulator:
         clock: Clock | None = None,
         host: str = "127.0.0.1",
     ) -> None:
-        if host not in ("127.0.0.1", "localhost", "::1"):
-            raise ValueError("the simulator binds loopback only")
+        if host not in LOOPBACK_NAMES:
+            raise ValueError(
+                f"the simulator binds loopback only: host must be one of {LOOPBACK_NAMES}, "
+                f"not {host!r}"
+            )
+        host = "127.0.0.1"  # IPv4 loopback for every server, whichever name was given
         if tick_interval <= 0 or book_interval <= 0:
             raise ValueError("tick_interval and book_interval must be > 0")
         self.seed = seed
