@@ -1,7 +1,14 @@
 """Every name RUNBOOK.md and RUNBOOK.en.md give exists: ``okx_sync.X`` imports, ``client.x.y``
 resolves on a Client built against the simulator, ``ws.x`` on a WSClient, keyword arguments
 shown in a call are parameters of what is called, and every ``okx-sync CMD`` answers
-``--help`` (exit 0) with the options and drill names the runbook uses."""
+``--help`` (exit 0) with the options and drill names the runbook uses.
+
+In the runbooks also: every ``from okx_sync[.x] import a, b`` imports; every bare CamelCase
+name in a code span or block (``StatsReporter(client, interval_s=...)``, ``SafeModeError``) is
+an export of ``okx_sync`` or of a module the same block imports from, with its keywords checked
+like the others (only the Go SDK's stats fields the original runbook names are exempt); and
+every option listed after "`okx_sync.X` options:" / "Fields of `okx_sync.X`:" is a parameter
+of X."""
 
 from __future__ import annotations
 
@@ -29,6 +36,63 @@ DRILLS = {"rate_limit", "ws_disconnect", "handler_backlog", "book_gap", "unknown
 # Not preceded by a letter, digit, "_", "." or a quote (logger names are quoted strings).
 NAME = re.compile(r"""(?<![A-Za-z0-9_.'"])(okx_sync|client|ws)((?:\.[A-Za-z_]\w*(?:\(\))?)+)""")
 COMMAND = re.compile(r"okx-sync(?:\s+(?!okx-sync)[^\s`|，。；、）)]+)*")
+
+
+# Bare CamelCase names in code, with the call arguments that follow (if any).
+BARE = re.compile(r"(?<![\w.\-'\"/])([A-Z][a-z0-9]+(?:[A-Z][A-Za-z0-9]*)+|[A-Z][a-z]+(?=\())")
+IMPORT = re.compile(r"^[ \t]*from (okx_sync(?:\.[A-Za-z_]\w*)*) import ([\w, ]+)$", re.M)
+FENCE = re.compile(r"^[ \t]*```[^\n]*\n(.*?)^[ \t]*```[ \t]*$", re.S | re.M)
+SPAN = re.compile(r"`([^`\n]+)`")
+OPTIONS = re.compile(
+    r"`okx_sync\.([\w.]+)`\s*(?:options|选项)\s*[:：](?=(.*))"
+    r"|(?:Fields of|字段见)\s*`okx_sync\.([\w.]+)`\s*[:：](?=(.*))"
+)
+PARENS = re.compile(r"\([^()（）]*\)|（[^()（）]*）")
+# Stats() fields of the Go SDK the original runbook is written around: named on purpose,
+# next to the okx_sync field that answers them.
+GO_NAMES = {
+    "LastRecv",
+    "LastError",
+    "SubscribeOK",
+    "SubscribeError",
+    "TypedQueueLen",
+    "RawQueueLen",
+}
+
+
+def _code(text: str) -> list[str]:
+    """The fenced code blocks (indented ones too) and the inline code spans outside them."""
+    blocks = FENCE.findall(text)
+    return blocks + SPAN.findall(FENCE.sub("", text))
+
+
+def _imports(text: str) -> list[tuple[str, str]]:
+    """(module, name) for every ``from okx_sync[.x] import a, b`` line."""
+    return [
+        (m.group(1), name.strip())
+        for m in IMPORT.finditer(text)
+        for name in m.group(2).split(",")
+        if name.strip()
+    ]
+
+
+def _bare(code: str) -> list[tuple[str, str]]:
+    """(name, call argument text) for every bare CamelCase name in one code block or span."""
+    return [(m.group(1), _call_args(code, m.end())) for m in BARE.finditer(code)]
+
+
+def _options(text: str) -> list[tuple[str, list[str]]]:
+    """(dotted name after okx_sync., options) for every "`okx_sync.X` options: `a` (...), `b`"
+    list; descriptions in parentheses are skipped, the list ends at the sentence's end or at
+    the next colon (``overflow`` policy: `block`... lists values, not options)."""
+    out = []
+    for m in OPTIONS.finditer(text):
+        name, rest = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        while PARENS.search(rest):
+            rest = PARENS.sub("", rest)
+        rest = re.split(r"\.\s|\.$|。|[:：]", rest)[0]
+        out.append((name, re.findall(r"`([a-z_][a-z0-9_]*)`", rest)))
+    return out
 
 
 def _runbook(name: str) -> str:
@@ -162,6 +226,53 @@ def test_every_python_name_resolves(runbook, targets):
     assert not failures, "\n".join(sorted(set(failures)))
 
 
+@pytest.mark.parametrize("runbook", RUNBOOKS)
+def test_imports_bare_names_and_options_resolve(runbook):
+    text = _runbook(runbook)
+    imports, bare, options = (
+        _imports(text),
+        [b for c in _code(text) for b in _bare(c)],
+        _options(text),
+    )
+    assert len(imports) >= 4 and len(bare) >= 15 and len(options) >= 3, (imports, bare, options)
+    failures = _unresolved_code(text, runbook)
+    assert not failures, "\n".join(sorted(set(failures)))
+
+
+def _unresolved_code(text: str, doc: str) -> list[str]:
+    """What the import lines, bare names and option lists of ``text`` get wrong."""
+    failures = []
+    for module, name in _imports(text):
+        try:
+            found = hasattr(importlib.import_module(module), name)
+        except ImportError as exc:
+            failures.append(f"{doc}: from {module} import {name}: {exc}")
+            continue
+        if not found:
+            failures.append(f"{doc}: from {module} import {name}: no such name")
+    for code in _code(text):
+        modules = [okx_sync] + [importlib.import_module(m) for m, _ in _imports(code)]
+        for name, args in _bare(code):
+            what = f"{doc}: {name}"
+            owner = next((m for m in modules if hasattr(m, name)), None)
+            if owner is None:
+                if name not in GO_NAMES:
+                    failures.append(f"{what}: not exported by okx_sync (nor imported here)")
+                continue
+            try:
+                _check_keywords(getattr(owner, name), args, what)
+            except AssertionError as exc:
+                failures.append(str(exc))
+    for dotted, names in _options(text):
+        what = f"{doc}: okx_sync.{dotted} options"
+        try:
+            obj = _resolve_module(dotted.split("."), what)
+            _check_keywords(obj, ", ".join(f"{n}=1" for n in names), what)
+        except AssertionError as exc:
+            failures.append(str(exc))
+    return failures
+
+
 def _unresolved(names: list[tuple[str, list[str], str]], targets: dict, doc: str) -> list[str]:
     """What does not resolve (or takes no such keyword), one line per name."""
     failures = []
@@ -225,6 +336,43 @@ def test_the_extractors_see_what_they_must():
         "x",
     ]
     assert _commands(sample) == [["drill", "NAME", "-v"], ["evidence"]]
+
+
+def test_the_code_checks_catch_renamed_names_and_keywords():
+    good = (
+        "```python\n"
+        "from okx_sync import StatsReporter, JsonLinesSink\n"
+        "from okx_sync.ops.safe_mode import CancelItem\n"
+        "StatsReporter(client, interval_s=1.0, sinks=[JsonLinesSink('p', max_bytes=9)])\n"
+        "CancelItem  # imported above, not an okx_sync export\n"
+        "```\n"
+        "Refused: `SafeModeError`; see `LastRecv`; `Client(..., health_thresholds=...)`.\n"
+        "`okx_sync.RetryPolicy` options: `max_retries` (see `x_y`), `jitter`. "
+        "Fields of `okx_sync.ws.dispatch.DispatchConfig`: `mode`, `overflow` policy: `block`.\n"
+    )
+    assert _unresolved_code(good, "good") == []
+    bad = (
+        good.replace("JsonLinesSink\n", "JsonLinesSinc\n")
+        .replace("interval_s=", "interval=")
+        .replace("max_bytes=", "max_size=")
+        .replace("`SafeModeError`", "`SafeModeErr`")
+        .replace("health_thresholds=", "thresholds=")
+        .replace("`jitter`", "`jiter`")
+        .replace("`mode`", "`mod`")
+        .replace("\nCancelItem ", "\nCancelItm ")
+    )
+    failures = "\n".join(_unresolved_code(bad, "bad"))
+    for needle in (
+        "from okx_sync import JsonLinesSinc: no such name",
+        "StatsReporter: no keyword 'interval'",
+        "JsonLinesSink: no keyword 'max_size'",
+        "SafeModeErr: not exported",
+        "Client: no keyword 'thresholds'",
+        "RetryPolicy options: no keyword 'jiter'",
+        "DispatchConfig options: no keyword 'mod'",
+        "CancelItm: not exported",
+    ):
+        assert needle in failures, (needle, failures)
 
 
 @pytest.mark.parametrize("runbook", RUNBOOKS)
