@@ -56,7 +56,8 @@ Driving and inspecting (thread-safe)
     .account(uid)                balances, freezes, positions, fills
     .step(), .flush(), .heartbeat(inst_id), .place_orders(uid, [...]), .cancel_orders, ...
   sim.ws_connections()           open WS connections (conn_id, kind, uid, subscriptions, ...)
-  sim.stats()                    requests served, connections, orders, timers, faults
+  sim.stats()                    REST requests served (rest_requests) and delayed by
+                                 slow_responses (rest_delayed), connections, orders, timers, faults
 
 Faults (``sim.faults``, also ``POST {control_url}/faults/<name>`` with the kwargs as JSON)
   rate_limit_storm(seconds)                      every REST request → 429 + 50011

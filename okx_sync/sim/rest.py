@@ -124,6 +124,7 @@ class RestApp:
         self._rid_lock = threading.Lock()
         self._rid_rng = random.Random(f"{seed}:request-id")
         self.requests_served = 0
+        self.delayed_responses = 0  # answers held back by slow_responses (sim.stats())
 
     def _request_id(self) -> str:
         with self._rid_lock:
@@ -143,7 +144,15 @@ class RestApp:
         return self._json(status, {"code": code, "msg": msg, "data": []}, rid, delay)
 
     def handle(self, req: RestRequest) -> RestResponse:
-        """Answer one request (never raises for request problems)."""
+        """Answer one request (never raises for request problems); counts the answers a
+        ``slow_responses`` fault delays in ``delayed_responses``."""
+        resp = self._answer(req)
+        if resp.delay > 0:
+            with self._rid_lock:
+                self.delayed_responses += 1
+        return resp
+
+    def _answer(self, req: RestRequest) -> RestResponse:
         rid = self._request_id()
         method = req.method.upper()
         split = urlsplit(req.target)

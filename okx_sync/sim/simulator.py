@@ -320,13 +320,15 @@ class Simulator:
         return [c.info() for c in self.hub.select()]
 
     def stats(self) -> dict[str, Any]:
-        """A JSON-safe summary: requests served, connections, orders, pending timers."""
+        """A JSON-safe summary: REST requests served (and delayed by ``slow_responses``),
+        connections, orders, pending timers, faults."""
         ex = self.exchange
         with ex.lock:
             orders = len(ex.orders_by_id)
             pending = sum(1 for o in ex.orders_by_id.values() if o.is_live)
         return {
             "rest_requests": self.rest_app.requests_served,
+            "rest_delayed": self.rest_app.delayed_responses,
             "ws_connections": len(self.ws_connections()),
             "ws_connections_total": self.hub.total_connections if self.hub else 0,
             "orders": orders,
