@@ -90,6 +90,24 @@ def test_evidence_holds_versions_config_clock_stats_errors_and_ws(sim):
     assert creds.api_key not in text
 
 
+def test_evidence_holds_managed_book_stats(sim):
+    with sim.client() as client:
+        ws = client._register_ws(WSClient(sim.ws_public_url))
+        with ws:
+            book = ws.order_book("BTC-USDT")
+            assert book.wait_ready(10)
+            ev = client.evidence()
+            json.dumps(ev)
+            book.close()
+    assert len(ev["books"]) == 1
+    stats = ev["books"][0]
+    assert stats["inst_id"] == "BTC-USDT" and stats["channel"] == "books"
+    assert stats["in_sync"] is True and stats["resyncs"] == 0 and stats["ready"] is True
+    assert stats["name"] == "books:BTC-USDT"
+    part = next(p for p in ev["health"]["components"] if p["component"] == "book books:BTC-USDT")
+    assert part["status"] == "ok"
+
+
 def test_last_errors_bounds(sim):
     with sim.client() as client:
         for _ in range(3):
