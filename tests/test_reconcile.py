@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import requests
 
 from okx_sync import Reconciler, RetryPolicy, SafeModeError
 from okx_sync.clock import FakeClock
@@ -148,6 +149,58 @@ def test_unexecuted_order_with_unknown_outcome_is_proven_absent_then_resent(sim,
     assert res.sends == 2 and not res.resolved and res.ack is not None
     assert "502" in res.uncertain[0]
     assert len(at_exchange(sim, cid)) == 1
+
+
+class _AnswerLost(requests.adapters.HTTPAdapter):
+    """Answers the next order placement with HTTP 500 + ``code`` (51149 / 51054), as OKX
+    does when it timed out internally: after passing it on to the simulator (``executed``:
+    the order exists) or without passing it on (it never reached the matching engine)."""
+
+    def __init__(self, code: str, executed: bool) -> None:
+        super().__init__()
+        self.code, self.executed, self.pending = code, executed, 1
+        self.placements = 0
+
+    def send(self, request: Any, *args: Any, **kwargs: Any) -> requests.Response:
+        placing = request.method == "POST" and request.path_url == "/api/v5/trade/order"
+        self.placements += placing
+        if not (placing and self.pending):
+            return super().send(request, *args, **kwargs)
+        self.pending -= 1
+        if self.executed:
+            super().send(request, *args, **kwargs).close()  # executed; the answer is lost
+        resp = requests.Response()
+        resp.status_code, resp.request, resp.url = 500, request, request.url
+        resp.headers["Content-Type"] = "application/json"
+        resp._content = json.dumps({"code": self.code, "msg": "timed out", "data": []}).encode()
+        return resp
+
+
+@pytest.mark.parametrize("code", ["51149", "51054"])
+@pytest.mark.parametrize("executed", [True, False], ids=["executed", "not-executed"])
+def test_timeout_codes_are_resolved_by_query_without_a_duplicate(sim, code, executed):
+    adapter = _AnswerLost(code, executed)
+    with requests.Session() as session, sim.client(session=session) as client:
+        session.mount("http://", adapter)
+        px = far_px(sim, client)
+        cid = new_cl_ord_id()
+        # plain place_order: the code surfaces, nothing is retried
+        with pytest.raises(APIError) as info:
+            client.trade.place_order(**order_kw(px, cl_ord_id=new_cl_ord_id()))
+        assert info.value.code == code and is_outcome_unknown(info.value)
+        assert adapter.placements == 1
+        adapter.pending = 1
+        res = client.trade.place_order_safely(**order_kw(px, cl_ord_id=cid), **FAST)
+    assert code in res.uncertain[0]
+    if executed:  # found by clOrdId: returned as it is, not sent again
+        assert res.resolved and res.sends == 1 and res.state == "live"
+        assert res.order is not None and res.ord_id == res.order.ord_id
+        assert adapter.placements == 2
+    else:  # proven absent after its expTime: sent again, once, with the same clOrdId
+        assert not res.resolved and res.sends == 2 and res.ack is not None
+        assert adapter.placements == 3
+    orders = at_exchange(sim, cid)
+    assert len(orders) == 1 and orders[0].ord_id == res.ord_id  # never a duplicate
 
 
 def test_unanswered_resolution_never_resends(sim):
