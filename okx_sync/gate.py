@@ -587,7 +587,8 @@ class RequestGate:
         self._account_limit = configured or DEFAULT_ACCOUNT_ORDER_LIMIT
         self._account_limit_source = "config" if configured else "default"
         self._account_limit_loaded_at: float | None = None
-        self._account_claimed_at: float | None = None
+        self._account_claim: int | None = None  # the load on its way (a claim id), if any
+        self._account_claim_ids = itertools.count(1)
         self._account_next_try = -math.inf
         self._account_retry_s = self.config.account_limit_retry_s
         self._account_failures = 0
@@ -843,8 +844,10 @@ class RequestGate:
             bucket.admit(now, cost, self._entry_ids, waited)
             entries.append((bucket, self._entry_ids))
         if waiter.loads_account_limit:
-            # A load is on its way: nobody else needs to start one until it reports back.
-            self._account_claimed_at = now
+            # A load is on its way: nobody else needs to start one until it reports back
+            # (a user's own call claims it here; the REST core's refresh claimed it already).
+            if self._account_claim is None:
+                self._account_claim = next(self._account_claim_ids)
             self._account_next_try = max(self._account_next_try, now + self._account_retry_s)
         self._admitted += 1
         self._total_wait += waited
@@ -962,7 +965,7 @@ class RequestGate:
             self._account_limit = int(limit)
             self._account_limit_source = source
             self._account_limit_loaded_at = self._clock.monotonic()
-            self._account_claimed_at = None
+            self._account_claim = None
             self._account_retry_s = self.config.account_limit_retry_s
             self._account_last_error = ""
             bucket = self._buckets.get(ACCOUNT_BUCKET_KEY)
@@ -979,9 +982,10 @@ class RequestGate:
     def account_limit_load_failed(self, reason: str) -> None:
         """Record a failed account-limit load: log a warning, back off, keep the known limit.
 
-        ``observe`` calls this for a failed ``account-rate-limit`` response; the
-        REST core may call it when the load got no response at all. The next
-        ``account_limit_refresh_due()`` is True only after the backoff.
+        ``observe`` calls this for a failed ``account-rate-limit`` response (a
+        claimed load that got no response at all is reported by
+        ``release_account_limit_claim``). Ends any claim; the next load is due
+        only after the backoff.
         """
         with self._cond:
             self._account_failure_locked(reason)
@@ -992,7 +996,7 @@ class RequestGate:
         now = self._clock.monotonic()
         self._account_failures += 1
         self._account_last_error = reason
-        self._account_claimed_at = None
+        self._account_claim = None
         self._account_next_try = now + self._account_retry_s
         cap = max(self.config.account_limit_retry_s, _ACCOUNT_RETRY_CAP_S)
         self._account_retry_s = min(self._account_retry_s * 2, cap)
@@ -1008,30 +1012,74 @@ class RequestGate:
         )
 
     def account_limit_refresh_due(self) -> bool:
-        """True when the caller should load the account order limit now.
+        """True when the account order limit should be loaded now (a query, not a claim).
 
         Due when never loaded, or older than ``refresh_account_limit_s``, unless
-        a load is on its way (the gate admitted a ``GET
-        /api/v5/trade/account-rate-limit`` whose answer has not been observed)
-        or the gate is backing off after a failed load. Asking twice is
-        harmless (a query, not a claim). A load admitted but never reported
-        back counts as failed once its retry delay has passed. Always False
-        when ``rate_limits`` is off.
+        a load is on its way (claimed with ``claim_account_limit_refresh``, or a
+        ``GET /api/v5/trade/account-rate-limit`` admitted by the gate whose
+        answer has not been observed) or the gate is backing off after a failed
+        load. Asking twice is harmless; to start a load, claim it instead. A
+        load admitted but never reported back counts as failed once its retry
+        delay has passed. Always False when ``rate_limits`` is off.
         """
         if not self.config.rate_limits:
             return False
         notes: list[tuple[int, str, dict[str, Any]]] = []
         with self._cond:
-            now = self._clock.monotonic()
-            loaded = self._account_limit_loaded_at
-            if loaded is not None and now - loaded < self.config.refresh_account_limit_s:
-                return False
-            if now >= self._account_next_try and self._account_claimed_at is not None:
-                self._account_failure_locked("previous load got no response")
-                notes.append(self._account_note("previous load got no response"))
-            due = now >= self._account_next_try
+            due = self._account_due_locked(self._clock.monotonic(), notes)
         self._emit_later(notes)
         return due
+
+    def claim_account_limit_refresh(self) -> int | None:
+        """Claim the next account-limit load when one is due; returns a claim id or None.
+
+        Atomic: of several threads asking at once, exactly one gets the claim
+        (the others get None and go on with the limit already known, so no
+        order waits behind a load it did not start). The holder loads
+        ``GET /api/v5/trade/account-rate-limit``; its answer reaches the gate
+        through ``observe`` (which ends the claim), and the holder must then
+        call ``release_account_limit_claim`` (in a ``finally``), which counts
+        the load as failed when nothing reported its outcome. None when not
+        due (see ``account_limit_refresh_due``) or ``rate_limits`` is off.
+        Never raises.
+        """
+        if not self.config.rate_limits:
+            return None
+        notes: list[tuple[int, str, dict[str, Any]]] = []
+        with self._cond:
+            now = self._clock.monotonic()
+            claim: int | None = None
+            if self._account_due_locked(now, notes):
+                claim = self._account_claim = next(self._account_claim_ids)
+                # The holder reports back in a finally; should it not (a thread that
+                # died), the claim lapses after it could have waited in the gate and
+                # its retry delay.
+                lapse = now + self.config.wait_timeout + self._account_retry_s
+                self._account_next_try = max(self._account_next_try, lapse)
+        self._emit_later(notes)
+        return claim
+
+    def release_account_limit_claim(self, claim: int, reason: str) -> None:
+        """End the load claimed as ``claim``: when its outcome was not reported
+        (no answer observed, not refused by the gate), count it as failed with
+        ``reason`` (warning logged, backoff). A no-op when the outcome is known
+        already, or a newer load superseded it. Never raises.
+        """
+        notes: list[tuple[int, str, dict[str, Any]]] = []
+        with self._cond:
+            if self._account_claim == claim:
+                self._account_failure_locked(reason)
+                notes.append(self._account_note(reason))
+        self._emit_later(notes)
+
+    def _account_due_locked(self, now: float, notes: list[tuple[int, str, dict[str, Any]]]) -> bool:
+        loaded = self._account_limit_loaded_at
+        if loaded is not None and now - loaded < self.config.refresh_account_limit_s:
+            return False
+        if now >= self._account_next_try and self._account_claim is not None:
+            self._account_failure_locked("previous load got no response")
+            notes.append(self._account_note("previous load got no response"))
+        return now >= self._account_next_try and self._account_claim is None
 
     @property
     def account_order_limit(self) -> int:

@@ -715,6 +715,68 @@ def test_account_limit_load_not_admitted_by_the_gate_backs_off() -> None:
     assert gate.stats()["account_order_limit"]["load_failures"] >= 2
 
 
+def test_account_limit_load_is_claimed_by_exactly_one_thread() -> None:
+    clock = FakeClock(start=0.0)
+    gate = gate_with(clock)
+    start = threading.Barrier(8)
+    claims: list[int | None] = []
+    lock = threading.Lock()
+
+    def ask() -> None:
+        start.wait()
+        claim = gate.claim_account_limit_refresh()
+        with lock:
+            claims.append(claim)
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    granted = [c for c in claims if c is not None]
+    assert len(claims) == 8 and len(granted) == 1  # the others go on with the default
+    assert gate.account_limit_refresh_due() is False  # claimed: nobody else starts one
+    # The holder's load is admitted (the claim stays its own) and answered:
+    load(gate, 200, "0", [{"accRateLimit": "2000"}])
+    gate.release_account_limit_claim(granted[0], "unused")  # outcome known: a no-op
+    acc = gate.stats()["account_order_limit"]
+    assert (acc["limit"], acc["load_failures"]) == (2000, 0)
+    assert gate.claim_account_limit_refresh() is None
+    clock.advance(3600)
+    assert gate.claim_account_limit_refresh() is not None  # the hourly refresh
+
+
+def test_released_claim_without_an_answer_counts_one_failure(caplog) -> None:
+    clock = FakeClock(start=0.0)
+    gate = gate_with(clock, account_limit_retry_s=5.0)
+    claim = gate.claim_account_limit_refresh()
+    assert claim is not None and gate.claim_account_limit_refresh() is None
+    with caplog.at_level(logging.WARNING, logger="okx_sync.gate"):
+        gate.release_account_limit_claim(claim, "TransportError: connection refused")
+        gate.release_account_limit_claim(claim, "again")  # released once only
+    assert [r.getMessage() for r in caplog.records if "load failed" in r.getMessage()] == [
+        "account order limit load failed (TransportError: connection refused); keeping the "
+        "default limit 1000 per 2 s"
+    ]
+    acc = gate.stats()["account_order_limit"]
+    assert (acc["load_failures"], acc["last_error"]) == (1, "TransportError: connection refused")
+    assert gate.claim_account_limit_refresh() is None  # backing off
+    clock.advance(5.0)
+    claim = gate.claim_account_limit_refresh()
+    assert claim is not None
+    # The claimed load is not admitted by the gate (its 1/s bucket is busy): the gate
+    # counts that failure, and the holder's release afterwards adds none.
+    gate.acquire(ACC_LIMIT, None).release()  # someone else's load, answer never observed
+    with pytest.raises(RequestStateError) as info:
+        gate.acquire(ACC_LIMIT, None, timeout=0.5)
+    assert info.value.stage == "gate"
+    gate.release_account_limit_claim(claim, f"RequestStateError: {info.value}")
+    acc = gate.stats()["account_order_limit"]
+    assert acc["load_failures"] == 2
+    assert acc["last_error"] == "account-rate-limit call not admitted by the gate"
+    assert acc["limit"] == 1000  # the default kept throughout
+
+
 def test_rate_limits_off_ignores_account_limit_answers(caplog) -> None:
     gate = gate_with(FakeClock(), rate_limits=False)
     with caplog.at_level(logging.WARNING, logger="okx_sync.gate"):

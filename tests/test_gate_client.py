@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
+from typing import Any
 
 import pytest
 from limit_server import LimitServer, hammer, window_max
 
 from okx_sync import Client, RequestGateConfig, RequestStateError, RetryPolicy
 from okx_sync.errors import APIError
+from okx_sync.rest.endpoints import Endpoint
 
 ORDER = {
     "tdMode": "cash",
@@ -122,6 +125,65 @@ def test_client_loads_account_limit_before_first_order_and_on_user_call() -> Non
                 client.request("POST", "/api/v5/trade/order", {"instId": "ETH-USDT", **ORDER})
             assert [a.path for a in server.arrivals].count(ACC_PATH) == 3
         finally:
+            client.close()
+
+
+class HeldLoadServer(LimitServer):
+    """A LimitServer that holds its answer to GET account-rate-limit until ``release`` is set."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.load_arrived = threading.Event()
+        self.release = threading.Event()
+
+    def _decide(self, endpoint: Endpoint, body: Any, uid: str, ip: str) -> Any:
+        if endpoint.path == ACC_PATH:
+            self.load_arrived.set()
+            self.release.wait(20)
+        return super()._decide(endpoint, body, uid, ip)
+
+
+def test_concurrent_first_orders_send_one_load_and_do_not_wait_behind_it() -> None:
+    with HeldLoadServer(account_limit=2000) as server:
+        client = make_client(server)
+        gate = client._gate
+        claim = gate.claim_account_limit_refresh
+
+        def claim_then_switch() -> int | None:
+            got = claim()
+            time.sleep(0.02)  # a thread switch between the claim and the load's admission
+            return got
+
+        gate.claim_account_limit_refresh = claim_then_switch  # type: ignore[method-assign]
+        start = threading.Barrier(4)
+        done: dict[int, str] = {}
+
+        def trade(n: int) -> None:
+            start.wait()
+            data = client.request("POST", "/api/v5/trade/order", {"instId": f"I{n}-USDT", **ORDER})
+            done[n] = data[0]["sCode"]
+
+        threads = [threading.Thread(target=trade, args=(n,)) for n in range(4)]
+        try:
+            for t in threads:
+                t.start()
+            assert server.load_arrived.wait(10)
+            # Three of the four first orders go out while the one load is held by the server.
+            deadline = time.monotonic() + 10
+            while len(done) < 3 and time.monotonic() < deadline:
+                time.sleep(0.005)
+            assert len(done) == 3 and not server.release.is_set()
+            server.release.set()
+            for t in threads:
+                t.join(timeout=10)
+            assert sorted(done) == [0, 1, 2, 3] and set(done.values()) == {"0"}
+            paths = [a.path for a in server.arrivals]
+            assert paths.count(ACC_PATH) == 1
+            assert paths.count("/api/v5/trade/order") == 4
+            acc = client.gate_stats()["account_order_limit"]
+            assert (acc["limit"], acc["load_failures"]) == (2000, 0)
+        finally:
+            server.release.set()
             client.close()
 
 

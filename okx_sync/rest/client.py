@@ -10,7 +10,8 @@ endpoint groups, the clock sync and the account-limit refresh — goes through
 2. **guards** (``add_guard``) run with the endpoint and params and may refuse
    (safe mode uses this).
 3. **account-limit refresh**: before a call that counts toward the account's
-   new+amend limit, when the gate says the limit is due, fetch
+   new+amend limit, when the limit is due and the gate hands this thread the
+   claim (one load at a time; other threads' orders go on meanwhile), fetch
    ``GET /api/v5/trade/account-rate-limit`` through this same path (failure
    logs a WARNING and does not block the order).
 4. per attempt: **gate** admission (``RequestGate.acquire``), **sign** with a
@@ -706,27 +707,35 @@ class RestCore:
 
     # -- account order limit -----------------------------------------------------------
     def _refresh_account_limit(self) -> None:
-        """Reload the account new+amend limit when the gate says it is due.
+        """Reload the account new+amend limit when it is due and no other thread is loading it.
 
-        ``account_limit_refresh_due()`` claims the load for this thread (others
-        get False meanwhile). The response reaches the gate through ``observe``;
-        a call that got no response is reported with ``account_limit_load_failed``.
-        Any failure is logged and never blocks the order that triggered it.
+        ``gate.claim_account_limit_refresh()`` hands the load to exactly one
+        thread; the others go on with the limit already known (they never wait
+        behind it). The answer reaches the gate through ``observe``; the claim
+        is released in a ``finally`` (``release_account_limit_claim``), which
+        counts a load that got no answer (transport failure, refused by a
+        guard...) as failed. Any failure is logged and never blocks the order
+        that triggered it.
         """
-        if self._closed or not self._gate.account_limit_refresh_due():
+        if self._closed:
             return
-        endpoint = self._registry.get("GET", ACCOUNT_LIMIT_PATH)
+        claim = self._gate.claim_account_limit_refresh()
+        if claim is None:
+            return
+        reason = "the load ended without an answer"
         try:
+            endpoint = self._registry.get("GET", ACCOUNT_LIMIT_PATH)
             call = self._prepare("GET", ACCOUNT_LIMIT_PATH, endpoint, None)
             self._run(call, None, policy=_NO_RETRY)  # the order is waiting: one attempt
         except Exception as exc:  # noqa: BLE001 - a failed refresh never blocks the order
-            if not isinstance(exc, APIError):  # a response was observed by the gate already
-                self._gate.account_limit_load_failed(f"{type(exc).__name__}: {exc}")
+            reason = f"{type(exc).__name__}: {exc}"
             _log.warning(
                 "account order limit refresh failed; the order goes ahead: %s",
                 exc,
                 extra={"method": "GET", "path": ACCOUNT_LIMIT_PATH},
             )
+        finally:
+            self._gate.release_account_limit_claim(claim, reason)
 
 
 def _check_path(path: Any) -> None:
