@@ -725,3 +725,42 @@ def test_unsubscribe_ack_carries_the_id(sim, pub):
     pub.send_json({"id": "u1", "op": "unsubscribe", "args": [arg]})
     unsub = pub.wait_for(is_event("unsubscribe"))
     assert unsub == {"id": "u1", "event": "unsubscribe", "arg": arg, "connId": sub["connId"]}
+
+
+INST_ID_CODE_ERROR = ("51000", "Parameter instIdCode error", [])
+
+
+def test_ws_order_entry_requires_inst_id_code(sim, priv):
+    """Current OKX lists only instIdCode for WS order entry (instId deprecated Feb 2026):
+    a missing or malformed code refuses the whole op, a plain instId is no substitute."""
+    code = sim.exchange.specs["BTC-USDT"].inst_id_code
+    far = str(Decimal(sim.exchange.book("BTC-USDT").bids[-1][0]) - 100)
+    order = {"tdMode": "cash", "side": "buy", "ordType": "limit", "px": far, "sz": "0.001"}
+    before = len(sim.exchange.orders)
+    ord_id = "1"
+    cases = [
+        ("order", [{**order, "instId": "BTC-USDT"}]),
+        ("order", [{**order, "instIdCode": ""}]),
+        ("order", [{**order, "instIdCode": "BTC-USDT"}]),
+        ("order", [{**order, "instIdCode": 10001.5}]),
+        ("order", [{**order, "instIdCode": True}]),
+        ("order", [{**order, "instIdCode": -1}]),
+        ("batch-orders", [{**order, "instIdCode": code}, {**order, "instId": "BTC-USDT"}]),
+        ("cancel-order", [{"instId": "BTC-USDT", "ordId": ord_id}]),
+        ("batch-cancel-orders", [{"instIdCode": code, "ordId": ord_id}, {"ordId": ord_id}]),
+        ("amend-order", [{"instId": "BTC-USDT", "ordId": ord_id, "newSz": "0.002"}]),
+        ("batch-amend-orders", [{"instId": "BTC-USDT", "ordId": ord_id, "newSz": "0.002"}]),
+    ]
+    for n, (op, args) in enumerate(cases):
+        priv.send_json({"id": f"ic{n}", "op": op, "args": args})
+        reply = priv.wait_for(reply_to(f"ic{n}"))
+        assert (reply["code"], reply["msg"], reply["data"]) == INST_ID_CODE_ERROR, (op, args)
+        assert reply["op"] == op and int(reply["outTime"]) >= int(reply["inTime"])
+    assert len(sim.exchange.orders) == before  # nothing placed, not even the batch's good item
+    # instIdCode decides the instrument; a stray instId beside it is ignored
+    priv.send_json(
+        {"id": "icok", "op": "order", "args": [{**order, "instIdCode": code, "instId": "ETH-USDT"}]}
+    )
+    placed = priv.wait_for(reply_to("icok"))
+    assert placed["code"] == "0"
+    assert sim.exchange.orders[placed["data"][0]["ordId"]].spec.inst_id == "BTC-USDT"

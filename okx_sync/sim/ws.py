@@ -17,7 +17,9 @@ check and OKX's error codes; ``subscribe``/``unsubscribe`` acks with ``id`` and
 ``positions``, ``balance_and_position``); private pushes from exchange events;
 WS order entry (``order``, ``batch-orders``, ``cancel-order``,
 ``batch-cancel-orders``, ``amend-order``, ``batch-amend-orders``) with ``id``
-correlation, ``instIdCode`` and the REST rate-limit buckets; idle close 4004 after
+correlation, ``instIdCode`` (required: a missing or malformed one answers 51000
+"Parameter instIdCode error", a plain ``instId`` is not accepted in its place) and the
+REST rate-limit buckets; idle close 4004 after
 ``idle_timeout`` seconds with nothing sent; ``notice`` 64008.
 
 Thread safety: hub methods may be called from any thread; connection sends are
@@ -780,7 +782,10 @@ class WSHub:
         if len(args) > MAX_BATCH:
             reply("51111" if action == "place" else "60013", "Invalid args", [])
             return
-        items = [self._with_inst_id(a) for a in args]
+        items = self._resolve_inst_id_codes(args)
+        if items is None:
+            reply("51000", "Parameter instIdCode error", [])
+            return
         endpoint = self.registry.get("POST", rest_path)
         assert endpoint is not None
         refused = self.limiter.check(endpoint, items, ip="ws", uid=conn.uid)
@@ -832,16 +837,27 @@ class WSHub:
         code, text = order_envelope_code(results)
         reply(code, text, results)
 
-    def _with_inst_id(self, arg: Mapping[str, Any]) -> dict[str, Any]:
-        item = dict(arg)
-        code = item.get("instIdCode")
-        if code not in (None, ""):
-            try:
-                spec = self.exchange.instrument_by_code(int(str(code)))
-            except ValueError:
-                spec = None
-            item["instId"] = spec.inst_id if spec is not None else f"#unknown-code-{code}"
-        return item
+    def _resolve_inst_id_codes(self, args: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        """The args with ``instId`` taken from each ``instIdCode``; None when an arg has no
+        usable ``instIdCode`` (missing, empty, not an integer).
+
+        Current OKX docs list only ``instIdCode`` for WS order entry (``instId`` deprecated
+        in February 2026, facts §6.5): a plain ``instId`` is ignored, not a fallback. A
+        well-formed code no instrument has gets the instrument's item error (51001).
+        """
+        items = []
+        for arg in args:
+            code = arg.get("instIdCode")
+            if isinstance(code, bool) or not isinstance(code, (int, str)):
+                return None
+            text = str(code)
+            if not text.isascii() or not text.isdigit():
+                return None
+            spec = self.exchange.instrument_by_code(int(text))
+            item = dict(arg)
+            item["instId"] = spec.inst_id if spec is not None else f"#unknown-code-{text}"
+            items.append(item)
+        return items
 
 
 class WSServer:
