@@ -163,11 +163,16 @@ class Client(RestAPI):
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> Client:
         """Build a Client from ``OKX_API_KEY``, ``OKX_SECRET_KEY``, ``OKX_PASSPHRASE``,
-        ``OKX_DEMO`` (1/true/yes or 0/false/no) and ``OKX_BASE_URL``.
+        ``OKX_DEMO`` (1/true/yes or 0/false/no), ``OKX_BASE_URL`` (the REST host)
+        and ``OKX_WS_PUBLIC_URL`` / ``OKX_WS_PRIVATE_URL`` / ``OKX_WS_BUSINESS_URL``
+        (the WebSocket URLs ``ws_public()`` / ``ws_private()`` / ``ws_business()``
+        use, as ``ws_urls=``; each unset one keeps OKX's live or demo host).
 
-        ``environ`` defaults to ``os.environ``; ``kwargs`` are passed to the
-        constructor and win over the environment. Raises ``ValidationError``
-        for an unreadable ``OKX_DEMO`` and as the constructor does.
+        Unset or empty variables are ignored. ``environ`` defaults to
+        ``os.environ``; ``kwargs`` are passed to the constructor and win over
+        the environment (a ``ws_urls=`` replaces the ``OKX_WS_*`` ones). Raises
+        ``ValidationError`` for an unreadable ``OKX_DEMO`` and as the
+        constructor does. Thread safety: reads ``environ`` once; builds a new Client.
         """
         env = os.environ if environ is None else environ
         demo_text = env.get("OKX_DEMO", "").strip().lower()
@@ -176,6 +181,13 @@ class Client(RestAPI):
         options: dict[str, Any] = {"demo": demo_text in _TRUE}
         if env.get("OKX_BASE_URL"):
             options["base_url"] = env["OKX_BASE_URL"]
+        ws_urls = {
+            kind: env[f"OKX_WS_{kind.upper()}_URL"]
+            for kind in WS_SERVICES
+            if env.get(f"OKX_WS_{kind.upper()}_URL")
+        }
+        if ws_urls:
+            options["ws_urls"] = ws_urls
         options.update(kwargs)
         return cls(
             env.get("OKX_API_KEY") or None,

@@ -7,6 +7,8 @@ import contextlib
 import io
 import json
 import logging
+import shutil
+import subprocess
 
 import pytest
 
@@ -99,6 +101,121 @@ def test_doctor_checks_classify_bad_credentials():
             "credentials", "account rate limit", "WS login"
         ]  # fmt: skip
         assert findings["WS ping"].status == "ok"
+
+
+# -- --live: the configured environment, here a simulator standing in for OKX ---------------
+OKX_VARS = (
+    "OKX_API_KEY",
+    "OKX_SECRET_KEY",
+    "OKX_PASSPHRASE",
+    "OKX_DEMO",
+    "OKX_BASE_URL",
+    "OKX_WS_PUBLIC_URL",
+    "OKX_WS_PRIVATE_URL",
+    "OKX_WS_BUSINESS_URL",
+)
+
+
+def point_env_at(monkeypatch, sim, *, keys=True):
+    """OKX_* variables naming ``sim`` (REST and the three WS URLs), with its live key."""
+    for name in OKX_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OKX_BASE_URL", sim.rest_url)
+    monkeypatch.setenv("OKX_WS_PUBLIC_URL", sim.ws_public_url)
+    monkeypatch.setenv("OKX_WS_PRIVATE_URL", sim.ws_private_url)
+    monkeypatch.setenv("OKX_WS_BUSINESS_URL", sim.ws_business_url)
+    if keys:
+        creds = sim.credentials.live
+        monkeypatch.setenv("OKX_API_KEY", creds.api_key)
+        monkeypatch.setenv("OKX_SECRET_KEY", creds.secret_key)
+        monkeypatch.setenv("OKX_PASSPHRASE", creds.passphrase)
+
+
+@pytest.fixture
+def env_sim():
+    with Simulator(seed=9) as sim:
+        yield sim
+
+
+def test_from_env_reads_the_ws_urls(monkeypatch, env_sim):
+    from okx_sync import Client
+
+    point_env_at(monkeypatch, env_sim)
+    with Client.from_env() as client:
+        assert client.base_url == env_sim.rest_url
+        assert client.ws_public().url == env_sim.ws_public_url
+        assert client.ws_private().url == env_sim.ws_private_url
+        assert client.ws_business().url == env_sim.ws_business_url
+    # an unset one keeps OKX's host (demo host with OKX_DEMO=1); ws_urls= wins over the env
+    monkeypatch.delenv("OKX_WS_BUSINESS_URL")
+    monkeypatch.setenv("OKX_DEMO", "1")
+    with Client.from_env(ws_urls={"private": "ws://127.0.0.1:1/x"}) as client:
+        assert client.ws_business().url == "wss://wspap.okx.com:8443/ws/v5/business"
+        assert client.ws_public().url == "wss://wspap.okx.com:8443/ws/v5/public"
+        assert client.ws_private().url == "ws://127.0.0.1:1/x"
+
+
+def test_doctor_live_reads_the_environment(monkeypatch, env_sim):
+    point_env_at(monkeypatch, env_sim)
+    rc, out, err = capture(doctor.main, ["--live", "--samples", "2"])
+    assert rc == 0, out + err
+    key = env_sim.credentials.live.api_key
+    assert out.splitlines()[0] == f"okx-sync doctor: OKX at {env_sim.rest_url} (****{key[-4:]})"
+    assert key not in out
+    for name in ("credentials", "account rate limit", "WS ping", "WS login"):
+        assert any(line.split()[: len(name.split())] == name.split() and " ok " in line
+                   for line in out.splitlines()), name  # fmt: skip
+    assert "client: ok" in out and out.splitlines()[-1] == "all checks passed"
+    # the private login went to the simulator named by OKX_WS_PRIVATE_URL
+    assert env_sim.stats()["ws_connections_total"] >= 2
+
+
+def test_doctor_live_without_keys_skips_signed_checks_and_refuses_a_partial_key(
+    monkeypatch, env_sim
+):
+    point_env_at(monkeypatch, env_sim, keys=False)
+    rc, out, _ = capture(doctor.main, ["--live", "--json", "--samples", "1"])
+    assert rc == 0
+    found = {f["name"]: f["status"] for f in json.loads(out)["findings"]}
+    assert found == {
+        "time skew": "ok", "credentials": "skip", "account rate limit": "skip",
+        "REST latency": "ok", "WS ping": "ok", "WS login": "skip",
+    }  # fmt: skip
+    served = env_sim.stats()["rest_requests"]
+    monkeypatch.setenv("OKX_API_KEY", "only-the-key")  # secret and passphrase missing
+    rc, out, err = capture(doctor.main, ["--live"])
+    assert rc == 2 and out == "" and "okx-sync doctor:" in err and "only-the-key" not in err
+    monkeypatch.delenv("OKX_API_KEY")
+    monkeypatch.setenv("OKX_DEMO", "maybe")
+    rc, out, err = capture(doctor.main, ["--live"])
+    assert rc == 2 and "OKX_DEMO" in err
+    assert env_sim.stats()["rest_requests"] == served  # refused before sending anything
+
+
+def test_book_live_reads_the_public_stream_named_by_the_environment(monkeypatch, env_sim):
+    point_env_at(monkeypatch, env_sim, keys=False)  # public data: no key needed
+    rc, out, err = capture(book_view.main, ["BTC-USDT", "--live", "--json", "--count", "2",
+                                             "--interval", "0.05"])  # fmt: skip
+    assert rc == 0, err
+    frames = [json.loads(line) for line in out.splitlines()]
+    assert len(frames) == 2 and all(f["in_sync"] and f["inst_id"] == "BTC-USDT" for f in frames)
+    assert float(frames[0]["bids"][0][0]) < float(frames[0]["asks"][0][0])
+    monkeypatch.setenv("OKX_DEMO", "maybe")
+    rc, _, err = capture(book_view.main, ["BTC-USDT", "--live", "--count", "1"])
+    assert rc == 2 and "OKX_DEMO" in err
+
+
+def test_installed_console_script_runs():
+    exe = shutil.which("okx-sync")
+    if exe is None:
+        pytest.skip("the okx-sync console script is not installed (pip install -e . adds it)")
+    done = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: okx-sync COMMAND")
+    for name in cli.COMMANDS:
+        assert f"\n  {name} " in done.stdout
+    done = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("okx_sync ")
 
 
 # -- book -----------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ in place (ANSI); when stdout is not a terminal each frame is printed as plain
 lines followed by a blank line. ``--json`` prints one JSON object per frame.
 
 Where: the embedded simulator by default; ``--live`` reads OKX's public
-stream (``OKX_DEMO=1``: the demo-trading host) — public data, no key needed.
+stream (``OKX_DEMO=1``: the demo-trading host; ``OKX_WS_PUBLIC_URL`` overrides
+it, see ``Client.from_env``) — public data, no key needed.
 Stops after ``--duration`` seconds or ``--count`` frames, or on Ctrl-C.
 Exit code 0; 1 when the book never got in sync; 2 for usage errors.
 """

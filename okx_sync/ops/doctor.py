@@ -15,8 +15,9 @@ Checks, in order (each ``ok``, ``warn``, ``fail`` or ``skip`` with its figures):
 - **WS login** — a private connection's login (with credentials).
 
 Where: the embedded simulator by default (a fresh one, its live key); with
-``--live`` the configured environment (``OKX_API_KEY``, ``OKX_SECRET_KEY``,
-``OKX_PASSPHRASE``, ``OKX_DEMO``, ``OKX_BASE_URL``; every check only reads).
+``--live`` the configured environment (``Client.from_env()``: ``OKX_API_KEY``,
+``OKX_SECRET_KEY``, ``OKX_PASSPHRASE``, ``OKX_DEMO``, ``OKX_BASE_URL``,
+``OKX_WS_PUBLIC_URL`` / ``OKX_WS_PRIVATE_URL``; every check only reads).
 Without credentials the signed checks are skipped. ``--json`` prints one
 object. Exit code 0 when nothing failed, 1 otherwise, 2 for usage errors.
 """

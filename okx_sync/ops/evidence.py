@@ -22,7 +22,8 @@ No secret is ever included.
 
 - default — the **configured environment**: ``Client.from_env()`` reads
   ``OKX_API_KEY``, ``OKX_SECRET_KEY``, ``OKX_PASSPHRASE``, ``OKX_DEMO`` and
-  ``OKX_BASE_URL``, exactly as your program does, so the evidence shows what
+  ``OKX_BASE_URL`` (and the ``OKX_WS_*_URL`` hosts, unused: no WS is opened),
+  exactly as your program does, so the evidence shows what
   that configuration sees: clock offset to OKX, account order limit,
   reachability and the errors met on the way;
 - ``--sim`` — the embedded simulator (no network, no configuration), to see
