@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from decimal import Decimal
@@ -347,6 +348,61 @@ def test_reject_subscription_and_fail_login(sim):
     assert priv.login(sim.credentials.live)["code"] == "60009"
     assert priv.login(sim.credentials.live)["event"] == "login"
     priv.close()
+
+
+def frames_until_close(ws):
+    """(text messages, close code) read until the server's close frame."""
+    import websocket
+
+    texts = []
+    ws.ws.settimeout(5)
+    while True:
+        opcode, data = ws.ws.recv_data(control_frame=True)
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            return texts, int.from_bytes(data[:2], "big"), data[2:].decode()
+        if opcode == websocket.ABNF.OPCODE_TEXT:
+            texts.append(json.loads(data))
+
+
+def send_login(sim, ws):
+    from okx_sync.auth import ws_login_args
+
+    ws.send_json({"op": "login", "args": [ws_login_args(sim.credentials.live, int(time.time()))]})
+
+
+def test_fail_login_then_close_4001(sim):
+    sim.faults.fail_logins(1, close_code=4001)
+    ws = RawWS(sim.ws_private_url)
+    send_login(sim, ws)
+    texts, code, reason = frames_until_close(ws)
+    assert [(t["event"], t["code"]) for t in texts] == [("error", "60009")]  # event, then close
+    assert (code, reason) == (4001, "Login failed.")
+    ws.close()
+    assert wait_until(lambda: sim.ws_connections() == [])
+    again = RawWS(sim.ws_private_url)  # used up: the next login passes
+    assert again.login(sim.credentials.live)["event"] == "login"
+    again.close()
+
+
+def test_login_refused_by_close_code_only(sim):
+    ctl = requests.Session()
+    r = ctl.post(sim.control_url + "/faults/fail_logins", json={"code": "", "close_code": 4007})
+    assert r.json() == {"ok": True, "result": None}
+    ctl.close()
+    ws = RawWS(sim.ws_private_url)
+    send_login(sim, ws)
+    texts, code, reason = frames_until_close(ws)
+    assert texts == [] and (code, reason) == (4007, "API key has been updated or deleted.")
+    ws.close()
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"close_code": 1000}, {"close_code": 5000}, {"code": ""}], ids=str
+)
+def test_fail_logins_refuses_bad_arguments(sim, kwargs):
+    with pytest.raises(ValueError):
+        sim.faults.fail_logins(1, **kwargs)
+    assert sim.faults.active()["fail_logins"] == []
 
 
 def test_control_endpoint(sim):

@@ -74,7 +74,10 @@ Faults (``sim.faults``, also ``POST {control_url}/faults/<name>`` with the kwarg
                                                  by the websockets library)
   notice_then_close(delay=1.0, which=..., kind=..., conn_id=...)   notice 64008, close 1012
   reject_subscription(channel, inst_id=None, code="60018", count=1)
-  fail_logins(count=1, code="60009")
+  fail_logins(count=1, code="60009", close_code=None)
+                                                 error event ``code`` ("" none), then a close
+                                                 with ``close_code`` (4001 login failed, 4007
+                                                 key updated or deleted) when given
   seq_gap(inst_id, count=1), bad_checksum(inst_id, count=1), seq_reset(inst_id)
   clear(), active()
   ``kind`` is "public" | "private" | "business".

@@ -17,7 +17,8 @@ WebSocket
   ``silence_ws(...)``                    the connection stops sending and stops answering ping
   ``notice_then_close(delay, ...)``      ``notice`` 64008, then close after ``delay``
   ``reject_subscription(channel, ...)``  error event for matching subscribe args
-  ``fail_logins(count, code)``           the next logins fail with ``code``
+  ``fail_logins(count, code, ...)``      the next logins fail: an error event ``code``,
+                                         then a close with ``close_code`` (e.g. 4001)
 Books
   ``seq_gap(inst_id)``, ``bad_checksum(inst_id)``, ``seq_reset(inst_id)``
 
@@ -40,7 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .exchange import Exchange
     from .ws import WSHub
 
-__all__ = ["Faults", "RestFault", "FAULT_NAMES"]
+__all__ = ["Faults", "RestFault", "LoginFault", "FAULT_NAMES"]
 
 log = logging.getLogger("okx_sync.sim.faults")
 
@@ -79,6 +80,15 @@ class RestFault:
     delay: float = 0.0
     lose: str = ""
     hold: float = 0.0
+
+
+@attrs.frozen
+class LoginFault:
+    """How the WS hub must refuse one login: an ``error`` event with ``code`` (when not
+    ``""``), then a close with ``close_code`` (when not None)."""
+
+    code: str = ""
+    close_code: int | None = None
 
 
 @attrs.define
@@ -331,21 +341,36 @@ class Faults:
                     return str(p["code"])
         return ""
 
-    def fail_logins(self, count: int = 1, code: str = "60009") -> None:
-        """The next ``count`` WS logins fail with ``code`` (even with valid credentials)."""
-        entry = _Counted(until=None, count=count, params={"code": code})
+    def fail_logins(
+        self, count: int = 1, code: str = "60009", *, close_code: int | None = None
+    ) -> None:
+        """The next ``count`` WS logins fail (even with valid credentials).
+
+        ``code``: the ``error`` event's code (``""``: no event). ``close_code``: then close
+        the connection with this close code (4000-4999; OKX uses 4001 "login failed" and
+        4007 "API key updated or deleted", facts §3.5) once the event has been sent.
+        Raises ``ValueError`` for a close code outside 4000-4999, or for no event and
+        no close.
+        """
+        if close_code is not None and not 4000 <= int(close_code) <= 4999:
+            raise ValueError("close_code must be an application close code (4000-4999)")
+        if not code and close_code is None:
+            raise ValueError("a login fault needs an error code, a close_code or both")
+        params = {"code": code, "close_code": None if close_code is None else int(close_code)}
+        entry = _Counted(until=None, count=count, params=params)
         with self._lock:
             self._logins.append(entry)
 
-    def login_fault(self) -> str:
-        """Consume a login failure: the code to answer, or ``""``."""
+    def login_fault(self) -> LoginFault | None:
+        """Consume a login failure: what to answer, or None (called by the WS hub)."""
         with self._lock:
             for entry in self._logins:
                 if entry.live(0.0):
                     entry.consume()
                     self._logins = [e for e in self._logins if e.live(0.0)]
-                    return str(entry.params["code"])
-        return ""
+                    p = entry.params
+                    return LoginFault(code=str(p["code"]), close_code=p["close_code"])
+        return None
 
     # ------------------------------------------------------------------ books
     def seq_gap(self, inst_id: str, count: int = 1) -> None:

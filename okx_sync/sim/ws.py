@@ -112,6 +112,9 @@ LOGIN_MESSAGES = {
     "63999": "Login failed due to internal error. Please try again later.",
 }
 NOTICE_MSG = "The connection will soon be closed for a service upgrade. Please reconnect."
+# Close reasons for the login-failure close codes (facts §3.5 gives the meanings; the
+# wording is the simulator's).
+CLOSE_REASONS = {4001: "Login failed.", 4007: "API key has been updated or deleted."}
 
 
 def _dumps(obj: Any) -> str:
@@ -142,6 +145,7 @@ class SimConnection:
         self._queue: deque[str] = deque()
         self._cond = threading.Condition()
         self._closed = False
+        self._close_after: tuple[int, str] | None = None  # close once the queue is sent
         self.sent = 0
         self.dropped_while_silent = 0
         self._writer = threading.Thread(
@@ -193,27 +197,36 @@ class SimConnection:
     def _write_loop(self) -> None:
         while True:
             with self._cond:
-                while not self._queue and not self._closed:
+                while not self._queue and not self._closed and self._close_after is None:
                     self._cond.wait()
                 if self._closed and not self._queue:
                     return
                 batch = list(self._queue)
                 self._queue.clear()
+                close_after, self._close_after = self._close_after, None
                 self._cond.notify_all()
-            for text in batch:
-                if self.silent:
-                    self.dropped_while_silent += 1
-                    continue
-                try:
-                    self.ws.send(text)
-                except Exception:
-                    with self._cond:
-                        self._closed = True
-                        self._queue.clear()
-                        self._cond.notify_all()
-                    return
-                self.sent += 1
-                self.last_sent = self.hub.clock.monotonic()
+            if not self._send_batch(batch):
+                return
+            if close_after is not None:
+                self._close_quietly(*close_after)
+
+    def _send_batch(self, batch: list[str]) -> bool:
+        """Send frames in order; False (and the connection marked closed) if one fails."""
+        for text in batch:
+            if self.silent:
+                self.dropped_while_silent += 1
+                continue
+            try:
+                self.ws.send(text)
+            except Exception:
+                with self._cond:
+                    self._closed = True
+                    self._queue.clear()
+                    self._cond.notify_all()
+                return False
+            self.sent += 1
+            self.last_sent = self.hub.clock.monotonic()
+        return True
 
     def stop_writer(self, timeout: float = 2.0) -> None:
         """Stop the writer thread (pending frames are dropped) and join it."""
@@ -240,6 +253,14 @@ class SimConnection:
         """Close with a close frame (from any thread)."""
         self.closing = True
         self._close_quietly(code, reason)
+
+    def close_when_sent(self, code: int, reason: str) -> None:
+        """Close with ``code`` once the frames queued so far are sent (from any thread):
+        an answer queued just before is not overtaken by the close frame."""
+        self.closing = True
+        with self._cond:
+            self._close_after = (code, reason)
+            self._cond.notify_all()
 
     def drop(self) -> None:
         """Abrupt TCP close: no close frame."""
@@ -443,8 +464,12 @@ class WSHub:
             self._error(conn, "60013", "Invalid args")
             return
         forced = self.faults.login_fault()
-        if forced:
-            self._error(conn, forced, LOGIN_MESSAGES.get(forced, "Login failure"))
+        if forced is not None:
+            if forced.code:
+                self._error(conn, forced.code, LOGIN_MESSAGES.get(forced.code, "Login failure"))
+            if forced.close_code is not None:
+                reason = CLOSE_REASONS.get(forced.close_code, "Login failed.")
+                conn.close_when_sent(forced.close_code, reason)
             return
         try:
             key = check_ws_login(self.keys, args[0], self.clock.time(), self.auth_skew_s)
