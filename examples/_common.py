@@ -3,9 +3,12 @@
 By default an example starts the embedded simulator (:mod:`okx_sync.sim`) in its
 own process and trades against it, so it runs anywhere, offline, in seconds.
 ``--live`` builds the Client from the environment instead
-(``OKX_API_KEY``, ``OKX_SECRET_KEY``, ``OKX_PASSPHRASE``; ``OKX_BASE_URL``
-optional); ``--live --demo`` adds OKX's demo-trading header
-(``x-simulated-trading: 1``; demo keys only work with it).
+(``okx_sync.Client.from_env``: ``OKX_API_KEY``, ``OKX_SECRET_KEY``,
+``OKX_PASSPHRASE``; ``OKX_BASE_URL`` and ``OKX_WS_PUBLIC_URL`` /
+``OKX_WS_PRIVATE_URL`` / ``OKX_WS_BUSINESS_URL`` optional); examples that only
+read public data (``parser(..., public=True)``) need no key. ``--live --demo``
+adds OKX's demo-trading header (``x-simulated-trading: 1``; demo keys only work
+with it) and uses OKX's demo WS hosts.
 
 Only public API is used here: :class:`okx_sync.Client` and
 :class:`okx_sync.sim.Simulator`.
@@ -42,14 +45,22 @@ def say(text: str) -> None:
         print(text, flush=True)
 
 
-def parser(description: str, *, seconds: float = 3.0) -> argparse.ArgumentParser:
-    """An ``ArgumentParser`` with the options every example takes."""
+def parser(
+    description: str, *, seconds: float = 3.0, public: bool = False
+) -> argparse.ArgumentParser:
+    """An ``ArgumentParser`` with the options every example takes.
+
+    ``public=True``: the example reads only public data, so ``--live`` needs no key.
+    """
     p = argparse.ArgumentParser(description=description)
     p.add_argument(
         "--live",
         action="store_true",
-        help="use OKX with OKX_API_KEY / OKX_SECRET_KEY / OKX_PASSPHRASE from the environment",
+        help="use OKX's public data (no key needed)"
+        if public
+        else "use OKX with OKX_API_KEY / OKX_SECRET_KEY / OKX_PASSPHRASE from the environment",
     )
+    p.set_defaults(public_only=public)
     p.add_argument(
         "--demo", action="store_true", help="with --live: OKX demo trading (demo API keys)"
     )
@@ -86,8 +97,9 @@ def connect(args: argparse.Namespace, **client_options: Any) -> Iterator[Venue]:
     """Start the simulator (default) or read credentials from the environment (``--live``).
 
     Yields a :class:`Venue`; closes the client (and the simulator) on exit.
-    ``client_options`` go to ``Client``. Exits with status 2 and a message
-    when ``--live`` lacks credentials.
+    ``client_options`` go to ``Client``. Exits (status 1) with a message
+    when ``--live`` lacks credentials (an example built with ``public=True``
+    runs without any, but not with only some of them).
     """
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -99,7 +111,8 @@ def connect(args: argparse.Namespace, **client_options: Any) -> Iterator[Venue]:
         if args.demo:
             client_options.setdefault("demo", True)
         missing = [k for k in _CREDENTIAL_VARS if not os.environ.get(k)]
-        if missing:
+        keyless = args.public_only and len(missing) == len(_CREDENTIAL_VARS)
+        if missing and not keyless:
             sys.exit(f"--live needs {', '.join(missing)} in the environment")
         with okx_sync.Client.from_env(**client_options) as client:
             client.sync_time()

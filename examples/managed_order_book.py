@@ -17,7 +17,7 @@ import okx_sync
 
 
 def main() -> int:
-    args = parser(__doc__.splitlines()[0]).parse_args()
+    args = parser(__doc__.splitlines()[0], public=True).parse_args()  # --live: no key
     with (
         connect(args) as venue,
         venue.client.ws_public() as ws,

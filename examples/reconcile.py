@@ -38,11 +38,9 @@ def main() -> int:
             inst_id=inst_id, td_mode="cash", side="buy", ord_type="limit", px=px, sz=sz,
             exp_window_ms=1500,  # short for the demo: resolution waits for the expTime
         )  # fmt: skip
-        how = "resolved by query" if result.resolved else "acknowledged"
-        print(
-            f"order {result.cl_ord_id}: {how}, state={result.state} ordId={result.ord_id} "
-            f"sends={result.sends}"
-        )
+        # resolved: the order as the query found it; else OKX's ack (which carries no state)
+        how = f"resolved by query, state={result.state}" if result.resolved else "acknowledged,"
+        print(f"order {result.cl_ord_id}: {how} ordId={result.ord_id} sends={result.sends}")
         for text in result.uncertain:  # the failures that made the outcome unknown
             print(f"  uncertain: {text[:72]}...")
 

@@ -17,7 +17,7 @@ import okx_sync
 
 
 def main() -> int:
-    p = parser(__doc__.splitlines()[0])
+    p = parser(__doc__.splitlines()[0], public=True)  # public data: --live needs no key
     p.add_argument("--count", type=int, default=10, help="stop after this many tickers")
     p.set_defaults(inst_id="BTC-USDT,ETH-USDT")  # --inst-id takes a comma-separated list here
     args = p.parse_args()

@@ -212,34 +212,127 @@ def test_live_without_credentials_says_what_is_missing():
     assert "OKX_API_KEY, OKX_SECRET_KEY, OKX_PASSPHRASE" in result.stderr
 
 
-@pytest.mark.parametrize("demo", [False, True], ids=["live", "demo"])
-def test_live_flag_uses_the_environment(demo):
-    """``--live`` (``--demo``) reads OKX_* from the environment: point them at a simulator
-    standing in for OKX, so the same example talks to "OKX" through the live path."""
+# --live: OKX_* point at a simulator standing in for OKX (REST and the three WS URLs), so
+# each example talks to "OKX" through the live path: no fault is injected, nothing is
+# simulator-only. run -> (args after --live, needs a key, lines its stdout must match)
+VENUE = r"^venue: OKX (live|demo) at http://127\.0\.0\.1:\d+$"
+LIVE: dict[str, tuple[list[str], bool, list[str]]] = {
+    "quickstart_rest": (
+        [],
+        True,
+        [VENUE, r"^placed ordId=\d+", r"^cancelled: state=canceled$",
+         r"^REST stats: \d+ requests on OKX live$"],
+    ),
+    "quickstart_rest --demo": (
+        ["--demo"],
+        True,
+        [VENUE, r"^placed ordId=\d+", r"^cancelled: state=canceled$",
+         r"^REST stats: \d+ requests on OKX demo$"],
+    ),
+    "stream_tickers": (
+        ["--count", "6"],
+        False,  # public data: no key needed
+        [VENUE, *[r"^ticker (BTC|ETH)-USDT: last=\d"] * 6,
+         r"^got \d+ tickers; ws messages=\d+ reconnects=0 handler_errors=0$"],
+    ),
+    "managed_order_book": (
+        ["--seconds", "1.5"],
+        False,
+        [VENUE, r"^book BTC-USDT in sync at seqId \d+$", r"^seqId=\d+ bid ",
+         r"^done: in_sync=True resyncs=0 updates=\d+ snapshots=1 "],
+    ),
+    "private_orders_stream": (
+        [],
+        True,
+        [VENUE, r"^placed ordId=\d+$", r"^seen: live$", r"^seen: canceled$",
+         r"^private ws: messages=\d+ connects=1 reconnects=0$"],
+    ),
+    "ws_order_entry": (
+        [],
+        True,
+        [VENUE, r"^refused locally \(tickSz\)", r"^placed ordId=\d+ in ",
+         r"^amended ordId=\d+ sCode=0", r"^cancel accepted", r"^order now: state=canceled",
+         r"^refused by OKX: sCode=51400 "],
+    ),
+    "reconcile": (
+        [],
+        True,
+        [VENUE, r"^order [0-9a-z]+: acknowledged, ordId=\d+ sends=1$",
+         r"^snapshot in \d+ ms: 1 pending order\(s\)", r"^our order in the snapshot: live$",
+         r"^resolve ghost[0-9a-z]+: found=False after 2 queries$",
+         r"^after cancel: 0 pending order\(s\)$"],
+    ),
+    "safe_mode_and_dead_man": (
+        [],
+        True,
+        [VENUE, r"^dead-man switch armed", r"^placed 3 orders; pending: 3$",
+         r"^safe mode on \(example: error burst\): drained=True cancelled 3 of 3 pending",
+         r"^placement refused before sending: SafeModeError$", r"^safe mode off: placed",
+         r"^switch: running=False armed=False refreshes=\d+$"],
+    ),
+    "legacy_strategy": (
+        ["--seconds", "2"],
+        True,
+        [VENUE, r"^quote placed at \d+(\.\d)?$",
+         r"^done: \{'placed': 1, 'amended': \d+, 'reconciled': 0, 'errors': 0\}; "
+         r"safe mode: 'shutdown'; pending: 0$"],
+    ),
+}  # fmt: skip
+
+
+def _live_run(run: str) -> tuple[subprocess.CompletedProcess[str], list[str], int]:
+    """Run ``run`` with --live against a fresh simulator; returns the result, the states of
+    orders left pending on the simulator, and how many orders it received."""
     from okx_sync.sim import Simulator
 
+    args, needs_key, _ = LIVE[run]
     with Simulator(seed=3) as sim:
-        creds = sim.credentials.demo if demo else sim.credentials.live
         env = {
-            "OKX_API_KEY": creds.api_key,
-            "OKX_SECRET_KEY": creds.secret_key,
-            "OKX_PASSPHRASE": creds.passphrase,
             "OKX_BASE_URL": sim.rest_url,
+            "OKX_WS_PUBLIC_URL": sim.ws_public_url,
+            "OKX_WS_PRIVATE_URL": sim.ws_private_url,
+            "OKX_WS_BUSINESS_URL": sim.ws_business_url,
         }
-        args = ["--live", "--demo"] if demo else ["--live"]
-        result = _run("quickstart_rest", args, env)
-        assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
-        venue = "OKX demo" if demo else "OKX live"
-        assert_lines_in_order(
-            result.stdout,
-            [
-                rf"^venue: {venue} at {re.escape(sim.rest_url)}$",
-                r"^placed ordId=\d+",
-                r"^cancelled: state=canceled$",
-                rf"^REST stats: \d+ requests on {venue}$",
-            ],
-        )
-        # The simulator saw the order on the account of the key used.
-        uid = sim.credentials.demo_uid if demo else sim.credentials.live_uid
-        orders = [o for o in sim.exchange.orders.values() if o.uid == uid]
-        assert [o.state for o in orders] == ["canceled"]
+        if needs_key:
+            creds = sim.credentials.demo if "--demo" in args else sim.credentials.live
+            env.update(
+                OKX_API_KEY=creds.api_key,
+                OKX_SECRET_KEY=creds.secret_key,
+                OKX_PASSPHRASE=creds.passphrase,
+            )
+        result = _run(run.split()[0], ["--live", *args], env)
+        orders = list(sim.exchange.orders.values())
+        if "--demo" in args:  # the orders went to the account of the key used
+            assert all(o.uid == sim.credentials.demo_uid for o in orders)
+        left = [o.state for o in orders if o.state in ("live", "partially_filled")]
+    return result, left, len(orders)
+
+
+@pytest.fixture(scope="module")
+def live_runs():
+    """The --live runs, 3 at a time in the background (each with its own simulator)."""
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="examples-live") as pool:
+        yield {run: pool.submit(_live_run, run) for run in LIVE}
+
+
+def test_every_example_has_a_live_run():
+    assert {run.split()[0] for run in LIVE} == {run.split()[0] for run in EXPECTED}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("run", list(LIVE))
+def test_live_flag_uses_the_environment(live_runs, run):
+    result, left, orders = live_runs[run].result(timeout=RUN_TIMEOUT * len(LIVE))
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    assert "Traceback" not in result.stderr, result.stderr
+    assert_lines_in_order(result.stdout, LIVE[run][2])
+    assert "injected" not in result.stdout  # faults are for the simulator run only
+    assert left == []  # every order it placed was cancelled before it exited
+    assert (orders > 0) == LIVE[run][1]  # the public-data examples sent no order
+
+
+def test_public_example_refuses_a_partial_key():
+    env = {"OKX_API_KEY": "only-the-key", "OKX_BASE_URL": "http://127.0.0.1:1"}
+    result = _run("stream_tickers", ["--live"], env)
+    assert result.returncode != 0
+    assert "--live needs OKX_SECRET_KEY, OKX_PASSPHRASE" in result.stderr
