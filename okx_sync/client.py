@@ -284,7 +284,10 @@ class Client(RestAPI):
         options.setdefault("clock", self._clock)
         options.setdefault("gate", self._gate)
         options.setdefault("instruments", self.instrument_cache)
-        return self._register_ws(WSClient(self._ws_urls[kind], **options))
+        ws = WSClient(self._ws_urls[kind], **options)
+        if options["gate"] is self._gate:  # WS orders draw on this gate: keep its limit fresh
+            ws.set_account_limit_refresh(self._rest.refresh_account_limit)
+        return self._register_ws(ws)
 
     def _register_ws(self, ws: Any) -> Any:
         """Remember ``ws`` (weakly) for ``ws_clients()`` and put it under this client's

@@ -966,6 +966,7 @@ class RequestGate:
             self._account_limit_source = source
             self._account_limit_loaded_at = self._clock.monotonic()
             self._account_claim = None
+            self._account_next_try = -math.inf  # next load: after refresh_account_limit_s
             self._account_retry_s = self.config.account_limit_retry_s
             self._account_last_error = ""
             bucket = self._buckets.get(ACCOUNT_BUCKET_KEY)

@@ -9,13 +9,15 @@ from decimal import Decimal
 import pytest
 
 from okx_sync import WSClient
+from okx_sync.clock import FakeClock
 from okx_sync.errors import OrderError, RequestStateError, ValidationError
-from okx_sync.gate import RequestGate, RequestGateConfig
+from okx_sync.gate import ACCOUNT_BUCKET_KEY, RequestGate, RequestGateConfig
 from okx_sync.ids import new_cl_ord_id
 from okx_sync.instruments import InstrumentCache
 from okx_sync.models import Instrument, Order, OrderAck
 from okx_sync.sim import Simulator
 from okx_sync.sim.testing import RawRest
+from okx_sync.ws.connection import ConnectRateLimiter
 from tests.ws_support import wait_until, ws_threads
 
 INST = "BTC-USDT"
@@ -254,3 +256,48 @@ def test_client_factories_share_credentials_gate_and_instruments(sim):
         okx_sync.Client(ws_urls={"spot": "ws://x"})
     with pytest.raises(ValidationError):
         okx_sync.Client().ws_private()
+
+
+def test_ws_orders_load_the_account_limit_and_share_the_account_bucket_with_rest():
+    # A manual FakeClock shared with the simulator: time moves only when the test says so.
+    clock = FakeClock(wall_start=time.time(), auto_advance=False)
+    with (
+        Simulator(seed=23, auto_tick=False, account_order_limit=1500, clock=clock) as sim,
+        sim.client(clock=clock, gate=RequestGateConfig(refresh_account_limit_s=5.0)) as client,
+        # its own connect limiter: the process-wide one holds other tests' system-clock times
+        client.ws_private(connect_limiter=ConnectRateLimiter()) as priv,
+    ):
+        px = client.round_price(INST, Decimal(sim.exchange.book(INST).bids[0][0]) * Decimal("0.8"))
+        order = dict(inst_id=INST, td_mode="cash", side="buy", ord_type="limit", sz="0.01", px=px)
+
+        def account() -> dict:
+            stats = client.gate_stats()
+            [found] = [b for b in stats["buckets"] if b["key"] == ACCOUNT_BUCKET_KEY]
+            loads = [b["admitted"] for b in stats["buckets"] if "account-rate-limit" in b["key"]]
+            return {**found, "loads": sum(loads), **stats["account_order_limit"]}
+
+        # The first order of the client is a WS order: the limit is loaded before it.
+        ws_ack = priv.place_order(**order, cl_ord_id=new_cl_ord_id())
+        acc = account()
+        assert (acc["source"], acc["limit"], acc["loads"], acc["admitted"]) == (
+            "account-rate-limit",
+            1500,
+            1,
+            1,
+        )
+        # REST and WS orders draw on that one account bucket (cancels do not).
+        rest_ack = client.trade.place_order(**order, cl_ord_id=new_cl_ord_id())
+        assert account()["admitted"] == 2
+        priv.amend_order(inst_id=INST, ord_id=ws_ack.ord_id, new_px=px - 1)
+        assert account()["admitted"] == 3
+        priv.cancel_order(inst_id=INST, ord_id=ws_ack.ord_id)
+        client.trade.cancel_order(inst_id=INST, ord_id=rest_ack.ord_id)
+        assert (account()["admitted"], account()["loads"]) == (3, 1)  # not reloaded meanwhile
+        # refresh_account_limit_s later, the next WS order reloads it first.
+        sim.limiter.account_order_limit = 1750
+        clock.advance(5.0)
+        priv.place_order(**order, cl_ord_id=new_cl_ord_id())
+        acc = account()
+        assert (acc["limit"], acc["capacity"], acc["loads"], acc["admitted"]) == (1750, 1575, 2, 4)
+        assert acc["load_failures"] == 0
+    assert not ws_threads(), ws_threads()

@@ -493,7 +493,7 @@ class RestCore:
         self, call: _Call, timeout: float | None, allow_resync: bool, policy: RetryPolicy
     ) -> _Result:
         if call.endpoint is not None and call.endpoint.counts_account_orders:
-            self._refresh_account_limit()
+            self.refresh_account_limit()
         retry_index = 0
         resynced = not allow_resync  # the clock sync itself must not re-sync
         while True:
@@ -706,16 +706,21 @@ class RestCore:
             self._measure_offset()
 
     # -- account order limit -----------------------------------------------------------
-    def _refresh_account_limit(self) -> None:
+    def refresh_account_limit(self) -> None:
         """Reload the account new+amend limit when it is due and no other thread is loading it.
 
+        Called before every REST order call that counts toward the account
+        limit, and by WS order entry of the ``WSClient``s a ``Client`` builds
+        (``set_account_limit_refresh``): one mechanism for both. It is due when
+        never loaded or older than ``refresh_account_limit_s``;
         ``gate.claim_account_limit_refresh()`` hands the load to exactly one
-        thread; the others go on with the limit already known (they never wait
-        behind it). The answer reaches the gate through ``observe``; the claim
-        is released in a ``finally`` (``release_account_limit_claim``), which
-        counts a load that got no answer (transport failure, refused by a
-        guard...) as failed. Any failure is logged and never blocks the order
-        that triggered it.
+        thread, whose order waits for that one attempt; the others go on with
+        the limit already known (they never wait behind it). The answer reaches
+        the gate through ``observe``; the claim is released in a ``finally``
+        (``release_account_limit_claim``), which counts a load that got no
+        answer (transport failure, refused by a guard...) as failed. Never
+        raises for a failed load (logged at WARNING); the order goes ahead.
+        Thread-safe.
         """
         if self._closed:
             return

@@ -2,9 +2,11 @@
 
 ``place_order``, ``cancel_order``, ``amend_order`` and their batch versions take
 the keywords of the REST named methods (``build_params``), validate with the
-instrument cache, run the order-entry guards (safe mode), draw on the same
-request-gate buckets as REST order entry, send one op with an ``id`` on the
-live private connection and block until OKX's reply with that ``id``.
+instrument cache, run the order-entry guards (safe mode), load the account
+order limit when it is due (through the Client's REST core, as REST order
+entry does), draw on the same request-gate buckets as REST order entry, send
+one op with an ``id`` on the live private connection and block until OKX's
+reply with that ``id``.
 Answers become ``OrderAck``s, ``OrderError`` or ``APIError`` exactly as over
 REST; no answer becomes ``RequestStateError(stage="ws")`` whose ``dispatched``
 says whether the request may have reached OKX.
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..clock import Clock
@@ -80,6 +82,8 @@ class OrderEntry:
     _instruments: Any
     _order_timeout: float
     _guards: tuple[Guard, ...]
+    #: Called before a placement/amend (``set_account_limit_refresh``); None: never.
+    _account_limit_refresh: Callable[[], None] | None = None
 
     if TYPE_CHECKING:  # pragma: no cover - WSClient defines them
 
@@ -106,6 +110,17 @@ class OrderEntry:
         """Remove a guard added with ``add_guard`` (no error when absent). Thread-safe."""
         with self._lock:
             self._guards = tuple(g for g in self._guards if g is not fn)
+
+    def set_account_limit_refresh(self, fn: Callable[[], None] | None) -> None:
+        """Call ``fn()`` before every WS placement/amend (None: stop calling it).
+
+        ``client.ws_private()`` (and the other factories) pass the REST core's
+        ``refresh_account_limit``, so WS order entry loads the account order
+        limit before its first order and every ``refresh_account_limit_s``
+        exactly as REST order entry does (one load at a time, shared by both).
+        ``fn`` must not raise for a failed load. Thread-safe.
+        """
+        self._account_limit_refresh = fn
 
     def place_order(
         self, *, timeout: float | None = None, exp_time: int | None = None, **params: Any
@@ -216,6 +231,9 @@ class OrderEntry:
         gate_params = built if batch else items[0]
         releases = run_guards(self._guards, endpoint, gate_params)
         try:
+            refresh = self._account_limit_refresh
+            if refresh is not None and endpoint.counts_account_orders:
+                refresh()
             permit = (
                 self._gate.acquire(endpoint, gate_params, timeout=limit, concurrency=False)
                 if self._gate is not None
