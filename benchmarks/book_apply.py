@@ -17,6 +17,11 @@ Two modes:
       and a synthetic ``seqId``/``prevSeqId`` chain per instrument, so okx_sync
       runs its sequence check (and ccxt its nonce check) on every update.
 
+Before timing, each mode's warm-up replay is checked (``check_verified``): in (a)
+every push was verified, in (b) every push was unverified, each store ended on its
+instrument's last seqId and a broken prevSeqId chain is refused; a failed check
+raises instead of reporting a rate.
+
 Targets: (a) okx_sync >= 1.0x ccxt; (b) okx_sync >= 1.5x ccxt.
 
 Usage: python benchmarks/book_apply.py [--rounds 7] [--replays 20] [--data PATH]
@@ -42,6 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from okx_sync import OrderBookStore  # noqa: E402
+from okx_sync.errors import OrderBookSequenceError  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "realdata" / "cryptofeed" / "OKX.ws.1.0"
 
@@ -74,22 +80,82 @@ def as_2026(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def new_store(inst_id: str) -> OrderBookStore:
+    """The store the benchmark times (default checks: sequence and checksum)."""
+    return OrderBookStore("books", inst_id)
+
+
+def expected_checks(messages: list[dict[str, Any]]) -> str:
+    """What OrderBookStore must verify on this stream: ``"checksum"`` when every push
+    carries a non-zero checksum (mode a), ``"sequence"`` when none does and every push
+    carries ``seqId``/``prevSeqId`` (mode b). Raises ``ValueError`` for a mixed stream."""
+    items = [item for msg in messages for item in msg["data"]]
+    if items and all(item.get("checksum") for item in items):
+        return "checksum"
+    if items and not any(item.get("checksum") for item in items):
+        if all("seqId" in item and "prevSeqId" in item for item in items):
+            return "sequence"
+    raise ValueError("stream is neither fully checksummed nor a checksum-0 seqId chain")
+
+
+def _fail(text: str) -> None:
+    raise RuntimeError(f"okx_sync runner: {text}")
+
+
+def check_verified(
+    messages: list[dict[str, Any]], stores: dict[str, OrderBookStore], checks: str
+) -> None:
+    """Raise ``RuntimeError`` unless the replay did what the mode claims.
+
+    ``checksum``: every push applied was verified (a silently skipped check would
+    otherwise report a speed it did not earn). ``sequence``: every push was
+    unverified (checksum 0), each store ended on its instrument's last ``seqId``,
+    and a store built the same way refuses a broken ``prevSeqId`` chain.
+    """
+    for inst, store in stores.items():
+        stats = store.stats()
+        if not stats["applied"] or any(stats["errors"].values()):
+            _fail(f"{inst}: errors or nothing applied: {stats}")
+        if checks == "checksum" and stats["verified"] != stats["applied"]:
+            _fail(f"{inst}: {stats['verified']} of {stats['applied']} pushes verified")
+        if checks == "sequence" and stats["unverified"] != stats["applied"]:
+            _fail(f"{inst}: {stats['unverified']} of {stats['applied']} pushes unverified")
+    if checks != "sequence":
+        return
+    last = {m["arg"]["instId"]: m["data"][-1]["seqId"] for m in messages}
+    for inst, store in stores.items():
+        if store.seq_id != last[inst]:
+            _fail(f"{inst}: ended on seqId {store.seq_id}, the stream on {last[inst]}")
+    first = messages[0]["arg"]["instId"]
+    snap = next(m for m in messages if m["arg"]["instId"] == first)
+    update = copy.deepcopy(
+        next(m for m in messages if m["arg"]["instId"] == first and m["action"] == "update")
+    )
+    update["data"][0]["prevSeqId"] += 1
+    probe = new_store(first)
+    probe.apply(snap)
+    try:
+        probe.apply(update)
+    except OrderBookSequenceError:
+        return
+    _fail("a broken prevSeqId chain was accepted: the sequence is not checked")
+
+
 def okx_sync_runner(messages: list[dict[str, Any]]) -> Callable[[], None]:
     inst_ids = sorted({m["arg"]["instId"] for m in messages})
+    checks = expected_checks(messages)
     last: dict[str, OrderBookStore] = {}
 
     def run() -> None:
         # Fresh stores every replay: nothing parsed in one pass helps the next,
         # as in one live pass over the stream.
-        stores = {inst: OrderBookStore("books", inst) for inst in inst_ids}
+        stores = {inst: new_store(inst) for inst in inst_ids}
         for msg in messages:
             stores[msg["arg"]["instId"]].apply(msg)
         last.update(stores)
 
-    run()  # warm up and prove the stream applies cleanly
-    for store in last.values():
-        stats = store.stats()
-        assert stats["applied"] > 0 and not any(stats["errors"].values()), stats
+    run()  # warm up and prove the stream applies with every check the mode claims
+    check_verified(messages, last, checks)
     return run
 
 
@@ -193,10 +259,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"rounds: {args.rounds} x {args.replays} replays, median messages/s\n")
 
     ok = True
-    for label, messages, target in (
-        ("(a) recorded checksums, all verified", recorded, 1.0),
-        ("(b) checksum 0 + seqId chain (2026 feed)", as_2026(recorded), 1.5),
+    for label, messages, target, checks in (
+        ("(a) recorded checksums, all verified", recorded, 1.0, "checksum"),
+        ("(b) checksum 0 + seqId chain (2026 feed)", as_2026(recorded), 1.5, "sequence"),
     ):
+        if expected_checks(messages) != checks:  # the label must say what is measured
+            raise RuntimeError(f"{label}: the stream is not a {checks}-checked stream")
         rates, reason = compare(messages, args.rounds, args.replays, ccxt_reason is None)
         ccxt_reason = ccxt_reason or reason
         med = {name: statistics.median(values) for name, values in rates.items()}
