@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import okx_sync
-from okx_sync.book import OrderBookStore
+from okx_sync.book import INCREMENTAL_CHANNELS, SNAPSHOT_CHANNELS, OrderBookStore
 from okx_sync.checksum import book_checksum
 from okx_sync.errors import (
     OrderBookChecksumError,
@@ -36,7 +36,8 @@ def push(
         "ts": "1700000000000",
         **fields,
     }
-    msg: dict[str, Any] = {"arg": {"channel": channel, "instId": inst_id}, "data": [item]}
+    id_field = "sprdId" if channel.startswith("sprd-") else "instId"
+    msg: dict[str, Any] = {"arg": {"channel": channel, id_field: inst_id}, "data": [item]}
     if action is not None:
         msg["action"] = action
     return msg
@@ -248,15 +249,77 @@ def test_spread_book_negative_prices_and_sprd_id() -> None:
     assert store.ts == 1724391380936
 
 
-def test_snapshot_channels_replace_the_book_every_push() -> None:
-    store = OrderBookStore("books5", "BTC-USDT")
+def test_channel_sets_are_the_documented_ones() -> None:
+    assert SNAPSHOT_CHANNELS == {"books5", "bbo-tbt", "sprd-books5", "sprd-bbo-tbt"}
+    assert INCREMENTAL_CHANNELS == {
+        "books",
+        "books-elp",
+        "books-rpi",
+        "books-l2-tbt",
+        "books50-l2-tbt",
+        "sprd-books-l2-tbt",
+    }
+
+
+def book_id(channel: str) -> str:
+    return "BTC-USDT_BTC-USDT-SWAP" if channel.startswith("sprd-") else "BTC-USDT"
+
+
+@pytest.mark.parametrize("channel", sorted(SNAPSHOT_CHANNELS))
+def test_snapshot_channels_replace_the_book_every_push(channel: str) -> None:
+    inst = book_id(channel)
+    store = OrderBookStore(channel, inst)
     assert not store.incremental
-    store.apply(push(None, [["100", "1"], ["99", "1"]], [["101", "1"]], channel="books5", seqId=7))
-    store.apply(push(None, [["98", "2"]], [["102", "1"]], channel="books5", seqId=9))
+    kw = {"channel": channel, "inst_id": inst}
+    store.apply(push(None, [["100", "1"], ["99", "1"]], [["101", "1"]], seqId=7, **kw))
+    # even an "update" action replaces: every push of these channels is the whole book
+    store.apply(push("update", [["98", "2"]], [["102", "1"]], seqId=9, prevSeqId=3, **kw))
     snap = store.snapshot()
     assert prices(snap["bids"]) == ["98"] and prices(snap["asks"]) == ["102"]
     assert store.seq_id == 9 and store.stats()["snapshots"] == 2
-    assert store.stats()["unverified"] == 2  # books5 carries no checksum
+    assert store.stats()["updates"] == 0 and not any(store.stats()["errors"].values())
+    assert store.stats()["unverified"] == 2  # books5 / bbo-tbt carry no checksum
+
+
+@pytest.mark.parametrize("channel", sorted(INCREMENTAL_CHANNELS))
+def test_incremental_channels_merge_updates_and_check_them(channel: str) -> None:
+    inst = book_id(channel)
+    kw = {"channel": channel, "inst_id": inst}
+    store = OrderBookStore(channel, inst)
+    assert store.incremental
+    bids, asks = [["100", "1"], ["99", "1"]], [["101", "1"], ["102", "1"]]
+    store.apply(
+        push(
+            "snapshot",
+            bids,
+            asks,
+            prevSeqId=-1,
+            seqId=10,
+            checksum=book_checksum(bids, asks),
+            **kw,
+        )
+    )
+    merged_bids, merged_asks = [["100", "3"], ["98.5", "2"]], [["101", "1"], ["102", "1"]]
+    store.apply(
+        push(
+            "update",
+            [["99", "0"], ["100", "3"], ["98.5", "2"]],
+            prevSeqId=10,
+            seqId=12,
+            checksum=book_checksum(merged_bids, merged_asks),
+            **kw,
+        )
+    )
+    snap = store.snapshot()
+    assert prices(snap["bids"]) == ["100", "98.5"] and prices(snap["asks"]) == ["101", "102"]
+    assert snap["bids"][0][1] == "3"
+    stats = store.stats()
+    assert (stats["snapshots"], stats["updates"], stats["verified"]) == (1, 1, 2)
+    with pytest.raises(OrderBookSequenceError):  # a gap
+        store.apply(push("update", [["97", "1"]], prevSeqId=13, seqId=14, **kw))
+    assert not store.ready
+    with pytest.raises(OrderBookNotReadyError):
+        store.apply(push("update", [["97", "1"]], prevSeqId=12, seqId=14, **kw))
 
 
 def test_incremental_push_without_action_is_a_snapshot() -> None:
