@@ -114,6 +114,46 @@ def test_subscribe_and_wait_typed_handler_close_and_restart(sim):
     assert not ws_threads()
 
 
+@pytest.mark.parametrize("raw_mode", ["inline", "pool"])
+@pytest.mark.parametrize("typed_mode", ["inline", "pool"])
+def test_acks_reach_on_event_and_on_raw(sim, typed_mode, raw_mode):
+    events: list[dict] = []
+    raws: list[dict] = []
+    threads: dict[str, set[str]] = {"event": set(), "raw": set()}
+
+    def on_event(msg):
+        threads["event"].add(threading.current_thread().name)
+        events.append(msg)
+
+    def on_raw(msg):
+        threads["raw"].add(threading.current_thread().name)
+        raws.append(msg)
+
+    def is_ack(op):
+        return lambda m: m.get("event") == op and m.get("arg") == BTC_TICKER
+
+    ws = public(sim, typed_dispatch=typed_mode, raw_dispatch=raw_mode)
+    ws.on_event(on_event)
+    ws.on_raw(on_raw)
+    with ws:
+        ws.subscribe_and_wait(BTC_TICKER)
+        assert wait_until(lambda: any(is_ack("subscribe")(e) for e in events))
+        assert wait_until(lambda: any("data" in m for m in raws))  # pushes reach on_raw too
+        ack = next(e for e in events if is_ack("subscribe")(e))
+        assert ack["connId"] == sim.ws_connections()[0]["conn_id"]
+        first_ack = next(i for i, m in enumerate(raws) if is_ack("subscribe")(m))
+        first_push = next(i for i, m in enumerate(raws) if "data" in m)
+        assert first_ack < first_push  # in the order received
+        assert raws[first_push]["arg"] == BTC_TICKER
+        assert all("event" in e for e in events)  # pushes are not events
+        ws.unsubscribe_and_wait(BTC_TICKER)
+        assert wait_until(lambda: any(is_ack("unsubscribe")(e) for e in events))
+        assert wait_until(lambda: any(is_ack("unsubscribe")(m) for m in raws))
+    reader = {"okx-ws-public-reader"}
+    assert threads["event"] == (reader if typed_mode == "inline" else {"okx-ws-public-typed-0"})
+    assert threads["raw"] == (reader if raw_mode == "inline" else {"okx-ws-public-raw-0"})
+
+
 def test_subscribe_error_code_surfaced(sim):
     errors: list[BaseException] = []
     with public(sim) as ws:
