@@ -25,6 +25,7 @@ from tkinter import font as tkfont
 from tkinter import ttk
 from typing import Any
 
+import _tk_check
 from _common import connect, parser
 
 import okx_sync
@@ -251,6 +252,10 @@ class TradingWindow:
         self.status.config(text="\n".join([*parts, line2]))
         self.root.after(STATS_MS, self._refresh_status)
 
+    def state(self) -> dict[str, Any]:
+        """What the widgets show (for the check mode's F12): status bar, trade rows."""
+        return {"status": self.status.cget("text"), "trades": list(self.trades.get(0, "end"))}
+
     def close(self) -> None:
         if self._closing:
             return
@@ -264,6 +269,10 @@ def main() -> int:
     p = parser(__doc__.splitlines()[0], seconds=0.0)
     args = p.parse_args()
     root = tk.Tk()  # first: without a display this fails before anything is started
+    window: TradingWindow | None = None
+    violations = None
+    if _tk_check.ENABLED:  # EXAMPLE_TK_CHECK=1: prove no widget is touched off the Tk thread
+        violations = _tk_check.install(root, lambda: window.state() if window else {})
     with connect(args) as venue:
         client = venue.client
         with (
@@ -280,6 +289,9 @@ def main() -> int:
             private.subscribe_and_wait({"channel": "orders", "instType": "ANY"})
             root.mainloop()
             print("window closed", flush=True)
+    if violations is not None:
+        print(f"tk thread violations: {violations()}", flush=True)
+        return 1 if violations() else 0
     return 0
 
 

@@ -4,8 +4,13 @@ Starts Xvfb on a free display (``-displayfd``), runs the example (embedded simul
 with ``DISPLAY`` set, waits until the ladder shows prices, types a price and size into
 the order ticket and presses Buy with xdotool (real X key events through XTEST),
 checks on the simulator's control endpoint that the order arrived and rests on the
-book at that price, saves a screenshot (``xwd`` -> PNG) under the test's tmp dir and
-closes the window with Ctrl+Q.
+book at that price, saves a screenshot (``xwd`` -> PNG) under the test's tmp dir, reads
+the status bar and the trade rows back from the widgets (F12: the example's check mode
+prints them), and closes the window with Ctrl+Q.
+
+The example runs with ``EXAMPLE_TK_CHECK=1`` (``examples/_tk_check.py``): every Tcl call
+of the window is checked to come from the Tk thread; one that does not is reported on
+stderr and counted, and the example exits 1. The test asserts none happened.
 
 Skips, saying why, when Xvfb, xdotool, xwd or tkinter are missing (``.ci/run``
 installs them: ``apt-get install xvfb xdotool x11-apps``).
@@ -90,10 +95,11 @@ class Lines:
             self._q.put(line.rstrip("\n"))
         self._q.put(None)
 
-    def wait(self, pattern: str, timeout: float) -> re.Match[str]:
-        """The first line (already read or still to come) matching ``pattern``."""
+    def wait(self, pattern: str, timeout: float, *, fresh: bool = False) -> re.Match[str]:
+        """The first line (already read or, ``fresh``: only still to come) matching
+        ``pattern``."""
         rx = re.compile(pattern)
-        for line in self.seen:
+        for line in () if fresh else self.seen:
             if m := rx.search(line):
                 return m
         deadline = time.monotonic() + timeout
@@ -169,7 +175,7 @@ def png(width: int, height: int, rgb: bytes) -> bytes:
 @pytest.mark.timeout(120)
 def test_gui_places_an_order_through_the_ticket(display, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("OKX_")}
-    env.update(DISPLAY=display, PYTHONUNBUFFERED="1")
+    env.update(DISPLAY=display, PYTHONUNBUFFERED="1", EXAMPLE_TK_CHECK="1")
     proc = subprocess.Popen(
         [sys.executable, str(EXAMPLE), "--seconds", "60"],  # --seconds: a bound if we fail
         env=env,
@@ -234,8 +240,29 @@ def test_gui_places_an_order_through_the_ticket(display, tmp_path):
         pixels = {rgb[i : i + 3] for i in range(0, len(rgb), 3)}
         assert {ASK_RGB, BID_RGB} <= pixels, f"ladder colours missing from {shot}"
 
+        # What the widgets hold, read through Tk on its own thread: WS stats in the status
+        # bar, and trade rows (the simulator's market trades all the time).
+        deadline = time.monotonic() + 15
+        while True:
+            xdotool(env, "key", "F12")
+            state = json.loads(lines.wait(r"^state: (.*)$", 10, fresh=True).group(1))
+            if state["trades"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        status = state["status"].splitlines()
+        assert re.fullmatch(
+            r"public: up msgs=[1-9]\d* reconnects=0 queue=\d+ dropped=0 handler_errors=0",
+            status[0],
+        ), status
+        assert re.match(r"private: up msgs=[1-9]\d* reconnects=0 ", status[1]), status
+        assert re.match(r"book in sync seq=\d+ resyncs=0 ", status[2]), status
+        assert state["trades"], state
+        assert re.fullmatch(r"\d\d:\d\d:\d\d (buy |sell) \d+(\.\d+)? \d+(\.\d+)?",
+                            state["trades"][0]), state["trades"]  # fmt: skip
+
         xdotool(env, "key", "ctrl+q")
         lines.wait(r"^window closed$", 15)
+        lines.wait(r"^tk thread violations: 0$", 15)
         assert proc.wait(15) == 0
     finally:
         if proc.poll() is None:
