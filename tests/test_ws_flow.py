@@ -263,3 +263,92 @@ def test_handler_exception_is_counted_reported_and_thread_goes_on(sim):
             assert st.handler_errors == len(errors) >= 10
             assert all(isinstance(e, RuntimeError) for e in errors)
             assert st.connected and st.reconnects == 0
+
+
+def test_raw_drop_policy_is_bounded_and_counted(sim):
+    gate = threading.Event()
+    got: list[dict] = []
+
+    def stuck(msg):
+        gate.wait(10)
+        got.append(msg)
+
+    ws = WSClient(
+        sim.ws_public_url, raw_dispatch={"mode": "pool", "queue_size": 2, "overflow": "drop"}
+    )
+    ws.on_raw(stuck)
+    try:
+        with ws:
+            ws.subscribe_and_wait(books_args(INSTS[:1]))
+            sim.flood(INSTS[0], 100)  # the reader keeps reading: the raw pool drops
+            assert wait_until(lambda: ws.stats().raw_dropped > 50)
+            st = ws.stats()
+            assert st.raw_mode == "pool" and st.raw_queue_cap == 2 and st.raw_queue_len == 2
+            assert st.raw_high_water == 2  # full, never more
+            assert (st.typed_queue_cap, st.typed_high_water, st.typed_dropped) == (0, 0, 0)
+            assert st.reconnects == 0 and st.connected
+            gate.set()
+            assert wait_until(lambda: ws.stats().raw_queue_len == 0)
+            assert len(got) >= 2 and ws.stats().raw_high_water == 2
+    finally:
+        gate.set()
+
+
+def test_raw_disconnect_policy_reconnects_and_resubscribes(sim):
+    gate = threading.Event()
+    snapshots: list[dict] = []
+    reconnected = threading.Event()
+
+    def stuck(msg):
+        gate.wait(10)
+        if msg.get("action") == "snapshot":
+            snapshots.append(msg)
+
+    ws = WSClient(
+        sim.ws_public_url,
+        raw_dispatch={"mode": "pool", "queue_size": 2, "overflow": "disconnect"},
+    )
+    ws.on_raw(stuck)
+    ws.on_reconnect(reconnected.set)
+    try:
+        with ws:
+            ws.subscribe_and_wait(books_args(INSTS[:1]))
+            flood = threading.Thread(target=sim.flood, args=(INSTS[0], 100))
+            flood.start()
+            assert reconnected.wait(10)
+            st = ws.stats()
+            assert st.raw_overflow_disconnects >= 1 and st.raw_dropped >= 1
+            assert st.typed_overflow_disconnects == 0 and st.typed_dropped == 0
+            assert st.reconnects >= 1 and "raw handler queue full" in st.last_error
+            assert st.raw_high_water == 2
+            gate.set()
+            flood.join(30)
+            # resubscribed: a fresh snapshot reaches on_raw on the new connection
+            assert wait_until(lambda: ws.stats().connected and len(snapshots) >= 2)
+    finally:
+        gate.set()
+
+
+@pytest.mark.parametrize("mode", ["inline", "pool"])
+def test_raw_handler_exception_is_counted_reported_and_thread_goes_on(sim, mode):
+    errors: list[BaseException] = []
+    pushes = [0]
+
+    def flaky(msg):
+        if "data" in msg:
+            pushes[0] += 1
+            if pushes[0] % 3 == 0:
+                raise RuntimeError(f"raw boom {pushes[0]}")
+
+    ws = WSClient(sim.ws_public_url, raw_dispatch=mode)
+    ws.on_raw(flaky)
+    ws.on_error(errors.append)
+    with ws:
+        ws.subscribe_and_wait(books_args(INSTS[:1]))
+        sim.flood(INSTS[0], 30)
+        assert wait_until(lambda: pushes[0] >= 31, timeout=15)
+        assert wait_until(lambda: len(errors) == 10)  # pushes 3, 6, ... 30
+        st = ws.stats()
+        assert st.handler_errors == len(errors)
+        assert all(isinstance(e, RuntimeError) and "raw boom" in str(e) for e in errors)
+        assert st.connected and st.reconnects == 0
