@@ -144,6 +144,26 @@ def test_cli_uses_the_configured_environment(sim, monkeypatch, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["probes"] == {} and out["clock"]["measured"] is False
 
+    # --live (as for doctor and book) and --env name the same default
+    for flag in ("--live", "--env"):
+        assert evidence_cli.main([flag, "--no-probe"]) == 0, flag
+        out = json.loads(capsys.readouterr().out)
+        assert out["source"] == f"environment {sim.rest_url}", flag
+    assert evidence_cli.main(["--live", "--sim"]) == 2  # one or the other
+    capsys.readouterr()
+
+
+def test_cli_live_through_the_router(sim, monkeypatch, capsys):
+    from okx_sync import cli
+
+    monkeypatch.setenv("OKX_BASE_URL", sim.rest_url)
+    monkeypatch.setenv("OKX_DEMO", "0")
+    for name in ("OKX_API_KEY", "OKX_SECRET_KEY", "OKX_PASSPHRASE"):
+        monkeypatch.delenv(name, raising=False)
+    assert cli.main(["evidence", "--live", "--indent", "0"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["source"] == f"environment {sim.rest_url}" and out["probes"] == {"sync_time": "ok"}
+
 
 def test_cli_exit_codes(monkeypatch, capsys):
     for name in ("OKX_API_KEY", "OKX_SECRET_KEY", "OKX_PASSPHRASE"):

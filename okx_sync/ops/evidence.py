@@ -20,7 +20,8 @@ No secret is ever included.
 
 ``okx-sync evidence`` (:func:`main`) prints it. Which client:
 
-- default — the **configured environment**: ``Client.from_env()`` reads
+- default (or ``--live`` / ``--env``, the same) — the **configured
+  environment**: ``Client.from_env()`` reads
   ``OKX_API_KEY``, ``OKX_SECRET_KEY``, ``OKX_PASSPHRASE``, ``OKX_DEMO`` and
   ``OKX_BASE_URL`` (and the ``OKX_WS_*_URL`` hosts, unused: no WS is opened),
   exactly as your program does, so the evidence shows what
@@ -153,10 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     where = p.add_mutually_exclusive_group()
     where.add_argument(
+        "--live",
         "--env",
         dest="sim",
         action="store_false",
-        help="use the configured environment (OKX_* variables; the default)",
+        help="use the configured environment (OKX_* variables; the default); --live as for "
+        "doctor and book",
     )
     where.add_argument("--sim", action="store_true", help="use the embedded simulator")
     p.set_defaults(sim=False)
@@ -197,7 +200,7 @@ def _run(client: Any, args: argparse.Namespace, source: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``okx-sync evidence [--env | --sim] [--no-probe] [--errors N] [--indent N]``.
+    """``okx-sync evidence [--live | --env | --sim] [--no-probe] [--errors N] [--indent N]``.
 
     Prints the evidence JSON on stdout; returns 0 (probes ok), 1 (a probe
     failed; evidence printed anyway) or 2 (bad usage / bad configuration).
