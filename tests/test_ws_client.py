@@ -492,20 +492,24 @@ def test_logs_carry_no_secret(sim, caplog):
         assert secret not in text
 
 
-def test_new_connections_limited_to_three_per_second(sim):
+def test_new_connections_limited_to_three_per_second_per_process(sim, monkeypatch):
+    """Six default clients (no connect_limiter=) share the process limiter: their
+    connects take slots at most 3 per second, and none opens before its slot."""
     from okx_sync.ws.connection import ConnectRateLimiter
 
-    slots: list[float] = []
+    shared = ConnectRateLimiter.process_default()
+    assert shared is ConnectRateLimiter.process_default()
+    slots: list[float] = []  # list.append is atomic: safe from the six conn threads
+    reserve = shared.reserve
 
-    class Recording(ConnectRateLimiter):
-        def reserve(self, now: float) -> float:
-            wait = super().reserve(now)
-            slots.append(now + wait)
-            return wait
+    def recording(now: float) -> float:
+        wait = reserve(now)
+        slots.append(now + wait)
+        return wait
 
-    limiter = Recording()  # every client of a process shares one by default
-    opened: list[float] = []  # list.append is atomic: safe from the six conn threads
-    clients = [public(sim, connect_limiter=limiter) for _ in range(6)]
+    monkeypatch.setattr(shared, "reserve", recording)
+    opened: list[float] = []
+    clients = [public(sim) for _ in range(6)]
     for ws in clients:
         ws.on_connect(lambda: opened.append(time.monotonic()))
     starters = [threading.Thread(target=ws.start) for ws in clients]
@@ -514,7 +518,7 @@ def test_new_connections_limited_to_three_per_second(sim):
             t.start()
         for t in starters:
             t.join(10)
-        assert len(opened) == len(slots) == 6
+        assert len(opened) == len(slots) == 6  # every client went through the shared one
         slots.sort()
         opened.sort()
         # at most 3 slots in any second, and no connection opened before its slot
