@@ -266,6 +266,28 @@ def test_login_ok_and_failures(sim):
         assert ws.stats().connects == 2
 
 
+@pytest.mark.parametrize("close_code", [4001, 4007])
+def test_login_refused_by_close_code_raises_without_a_retry(sim, close_code):
+    """OKX may refuse a login by closing the socket (4001 login failed, 4007 API key
+    updated or deleted) without an error event: WSAuthError, one connect, no loop."""
+    errors: list[BaseException] = []
+    sim.faults.fail_logins(1, "", close_code=close_code)  # no event, just the close
+    ws = WSClient(sim.ws_private_url, credentials=sim.credentials.live)
+    ws.on_error(errors.append)
+    with pytest.raises(WSAuthError) as info:
+        ws.start()
+    assert info.value.code == str(close_code)
+    assert ws.stats().connects == 1 and not ws.running and not ws_threads()
+    assert sim.stats()["ws_connections_total"] == 1  # the server saw no second attempt
+    assert [e for e in errors if isinstance(e, WSAuthError)] == [info.value]
+    # a login the server accepts afterwards: start() works again
+    ws.start()
+    try:
+        assert ws.stats().connected and ws.stats().connects == 2
+    finally:
+        ws.close()
+
+
 def test_auth_failure_during_reconnect_stops_the_loop(sim):
     errors: list[BaseException] = []
     ws = WSClient(sim.ws_private_url, credentials=sim.credentials.live)
