@@ -10,6 +10,7 @@ import pytest
 
 from okx_sync import WSClient
 from okx_sync.auth import Credentials
+from okx_sync.clock import FakeClock
 from okx_sync.errors import (
     ValidationError,
     WSAuthError,
@@ -21,6 +22,7 @@ from okx_sync.errors import (
 from okx_sync.models import Ticker
 from okx_sync.models.ws import BookUpdate
 from okx_sync.sim import Simulator
+from okx_sync.ws.connection import BackoffPolicy
 from tests.ws_support import wait_until, ws_threads
 
 BTC_TICKER = {"channel": "tickers", "instId": "BTC-USDT"}
@@ -239,6 +241,54 @@ def test_dropped_connection_reconnects_resubscribes_and_fires_on_reconnect(sim):
         assert len(conns) == 1 and conns[0]["uid"] == sim.credentials.live_uid
         st = ws.stats()
         assert st.reconnects == 1 and st.connects == 2 and st.connected
+
+
+def test_backoff_restarts_from_initial_after_a_stable_connection(sim):
+    """The reconnect loop passes the attempt counter to the policy: it grows while
+    connections drop at once and starts again at 0 once one stayed up stable_after s
+    (fake time: the loop's uptime, sleeps and heartbeat all run on a manual FakeClock)."""
+    from okx_sync.ws.connection import ConnectRateLimiter
+
+    clock = FakeClock(auto_advance=False)
+    attempts: list[int] = []
+
+    class Recording(BackoffPolicy):
+        def delay(self, attempt: int, rand: float) -> float:
+            attempts.append(attempt)
+            return super().delay(attempt, rand)
+
+    policy = Recording(initial=1.0, maximum=100.0, multiplier=2.0, jitter=0.0, stable_after=30.0)
+    down = threading.Event()
+    ws = WSClient(
+        sim.ws_public_url,
+        clock=clock,
+        backoff=policy,
+        ping_interval=29.0,
+        pong_timeout=100.0,
+        connect_limiter=ConnectRateLimiter(rate=100),
+    )
+    ws.on_disconnect(lambda _reason: down.set())
+
+    def drop_and_reconnect() -> None:
+        down.clear()
+        connects = ws.stats().connects
+        assert sim.faults.drop_ws() == 1
+        assert down.wait(5)
+        moved = 0.0  # advance fake time until the backoff sleep is over and it reconnects
+        while not (ws.stats().connects > connects and ws.stats().connected):
+            assert moved < 60.0, attempts
+            clock.advance(0.25)
+            moved += 0.25
+            time.sleep(0.002)
+
+    with ws:
+        drop_and_reconnect()  # up 0 s
+        drop_and_reconnect()  # up 0 s again: the counter grows
+        assert attempts == [0, 1]
+        clock.advance(30.0)  # this connection stays up stable_after seconds
+        drop_and_reconnect()
+        assert attempts == [0, 1, 0]  # reset: the next delay is the initial one
+        assert ws.stats().reconnects == 3
 
 
 def test_login_ok_and_failures(sim):

@@ -29,6 +29,13 @@ def test_overflow_decision_table():
     assert overflow_decision("disconnect", 6, 5) is Admission.DISCONNECT
 
 
+def test_config_defaults():
+    cfg = DispatchConfig()
+    assert (cfg.mode, cfg.queue_size, cfg.workers, cfg.overflow) == ("inline", 10_000, 1, "block")
+    assert DispatchConfig.coerce("pool").overflow == "block"  # block is the default policy
+    assert DispatchConfig.coerce({"mode": "pool", "queue_size": 8}).overflow == "block"
+
+
 def test_config_validation_and_coerce():
     assert DispatchConfig.coerce(None) == DispatchConfig()
     assert DispatchConfig.coerce("pool").mode == "pool"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 import random
 
 import pytest
 
+from okx_sync import WSClient
 from okx_sync.clock import FakeClock
 from okx_sync.ws.connection import (
     BackoffPolicy,
@@ -161,3 +163,40 @@ def test_ops_budget_480_per_hour():
     assert budget.remaining(clock.monotonic()) == 0
     clock.advance(1)
     assert budget.remaining(clock.monotonic()) == 480
+
+
+def test_documented_defaults_are_pinned():
+    """The defaults the docs and issue 6 promise: backoff 0.25 s doubling to a 10 s cap
+    with jitter, reset after 30 s up; ping after 20 s of silence, dead 8 s later."""
+    policy = BackoffPolicy()
+    assert (policy.initial, policy.maximum, policy.multiplier) == (0.25, 10.0, 2.0)
+    assert (policy.jitter, policy.stable_after) == (0.5, 30.0)
+    assert HeartbeatPolicy() == HeartbeatPolicy(ping_interval=20.0, pong_timeout=8.0)
+    assert ConnectRateLimiter().rate == 3 and ConnectRateLimiter().per == 1.0
+    params = inspect.signature(WSClient).parameters
+    defaults = {
+        name: params[name].default
+        for name in (
+            "ping_interval",
+            "pong_timeout",
+            "connect_timeout",
+            "subscribe_timeout",
+            "order_timeout",
+        )
+    }
+    assert defaults == {
+        "ping_interval": 20.0,
+        "pong_timeout": 8.0,
+        "connect_timeout": 10.0,
+        "subscribe_timeout": 5.0,
+        "order_timeout": 5.0,
+    }
+    ws = WSClient("ws://127.0.0.1:9/ws/v5/public")  # never started: no I/O
+    assert ws._heartbeat == HeartbeatPolicy() and ws._backoff == BackoffPolicy()
+    st = ws.stats()
+    assert (st.typed_mode, st.raw_mode, st.typed_queue_cap, st.raw_queue_cap) == (
+        "inline",
+        "inline",
+        0,
+        0,
+    )
