@@ -197,7 +197,9 @@ class Client(RestAPI):
         )
 
     # -- REST ----------------------------------------------------------------------------
-    def request(self, method: str, path: str, params: Any = None) -> list[Any]:
+    def request(
+        self, method: str, path: str, params: Any = None, *, gate_timeout: float | None = None
+    ) -> list[Any]:
         """Call any OKX V5 REST endpoint with raw OKX parameter names; returns ``data``.
 
         ``method`` is GET or POST; ``path`` starts with ``/api/v5/`` and has
@@ -205,13 +207,17 @@ class Client(RestAPI):
         become the query string that is signed and sent; POST ``params`` (a
         dict, or a list for batch endpoints) are the JSON body. Private
         endpoints are signed. Retries follow the client's ``RetryPolicy``.
+        ``gate_timeout`` (seconds, >= 0) replaces the gate's ``wait_timeout``
+        for this call: the most it may wait in the request gate in total,
+        retries included.
 
         Raises ``ValidationError`` (nothing sent), ``APIError`` (OKX answered
         failure; ``OrderError`` with every item for order entry code 1/2), or
-        ``RequestStateError`` (no usable response; ``stage``/``dispatched``).
-        Thread-safe.
+        ``RequestStateError`` (no usable response; ``stage``/``dispatched``;
+        ``stage="gate", dispatched=False`` when not admitted within the gate
+        timeout: nothing sent by that attempt). Thread-safe.
         """
-        return self._rest.request(method, path, params)
+        return self._rest.request(method, path, params, gate_timeout=gate_timeout)
 
     def sync_time(self) -> int:
         """Measure the clock offset to OKX (``GET /api/v5/public/time``, round-trip

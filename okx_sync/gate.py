@@ -132,7 +132,10 @@ class RequestGateConfig:
       penalties, no account-limit loading).
     - ``headroom``: run buckets at this fraction of OKX's published limit.
     - ``wait_timeout``: seconds a call may wait for admission before
-      ``RequestStateError(stage="gate")``; a per-call ``timeout`` overrides it.
+      ``RequestStateError(stage="gate")``, over all its attempts (the REST
+      core's retries share one budget); a per-call ``gate_timeout``
+      (``client.request(..., gate_timeout=)``, ``RestCore.call``/``request``)
+      overrides it, and WS order entry waits at most its order ``timeout``.
     - ``account_order_limit``: the account new+amend limit per 2 s to start
       with; None = OKX's base 1000. A successful ``account-rate-limit`` load
       replaces it.

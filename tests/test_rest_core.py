@@ -17,6 +17,7 @@ from okx_sync import (
     FakeClock,
     OrderError,
     RequestGateConfig,
+    RequestStateError,
     RetryPolicy,
     SafeModeError,
     ValidationError,
@@ -391,3 +392,88 @@ def test_failed_account_limit_refresh_warns_and_order_goes_ahead(
     ]
     assert any("refresh failed" in r.getMessage() for r in caplog.records)
     assert all(r.levelno == logging.WARNING for r in caplog.records if "refresh" in r.getMessage())
+
+
+# ----------------------------------------------------------------- per-call gate timeout
+
+BALANCE_URL = BASE + "/api/v5/account/balance"
+FULL_BUCKET = RequestGateConfig(burst_fraction=1.0)  # 9 balance calls fill its 2 s window
+
+
+def test_gate_timeout_per_call_overrides_wait_timeout(rsps: responses.RequestsMock) -> None:
+    rsps.get(BALANCE_URL, json=envelope([{"totalEq": "1"}]))
+    clock = FakeClock(start=100.0)
+    with make_client(clock, gate=FULL_BUCKET, retry=RetryPolicy.none()) as client:
+        for _ in range(9):
+            client.request("GET", "/api/v5/account/balance")
+        with pytest.raises(RequestStateError) as info:
+            client.request("GET", "/api/v5/account/balance", gate_timeout=0.5)
+        assert (info.value.stage, info.value.dispatched) == ("gate", False)
+        assert clock.monotonic() == pytest.approx(100.5)  # waited its 0.5 s, not 30
+        assert len(rsps.calls) == 9  # nothing sent
+        # the same call on the default wait_timeout waits for the window and goes out
+        client.request("GET", "/api/v5/account/balance")
+        assert clock.monotonic() == pytest.approx(102.0) and len(rsps.calls) == 10
+        # RestCore.call takes it too
+        balance = registry().get("GET", "/api/v5/account/balance")
+        assert balance is not None
+        for _ in range(8):
+            client._rest.call(balance, None)
+        with pytest.raises(RequestStateError, match="within 0.25 s"):
+            client._rest.call(balance, None, gate_timeout=0.25)
+        for bad in (-1, True, "1", float("nan")):
+            with pytest.raises(ValidationError, match="gate_timeout"):
+                client.request("GET", "/api/v5/account/balance", gate_timeout=bad)
+    assert len(rsps.calls) == 18
+
+
+def test_gate_timeout_bounds_the_total_gate_wait_of_a_retried_call(
+    rsps: responses.RequestsMock,
+) -> None:
+    for _ in range(9):
+        rsps.get(BALANCE_URL, json=envelope([{"totalEq": "1"}]))
+    rsps.get(BALANCE_URL, status=429, json=envelope(code="50011", msg="Too Many Requests"))
+    rsps.get(BALANCE_URL, json=envelope([{"totalEq": "2"}]))
+    clock = FakeClock(start=100.0)
+    with make_client(clock, gate=FULL_BUCKET) as client:
+        for _ in range(9):
+            client.request("GET", "/api/v5/account/balance")
+        # 1st attempt waits 2 s for the window and gets a 429; the retry would wait
+        # another 2 s (the bucket's hold): each under 3 s, together over it.
+        with pytest.raises(RequestStateError) as info:
+            client.request("GET", "/api/v5/account/balance", gate_timeout=3.0)
+        assert (info.value.stage, info.value.dispatched) == ("gate", False)
+        assert len(rsps.calls) == 10  # the retry was not sent
+        errors = client._rest.recent_errors()
+        assert [(e["stage"], e["retry_index"]) for e in errors[-2:]] == [
+            ("response", 0),
+            ("gate", 1),
+        ]
+        assert errors[-1]["msg"].startswith("not admitted by the request gate within 1 s")
+        # without a per-call bound the retry waits out the hold and succeeds
+        data = client.request("GET", "/api/v5/account/balance")
+    assert data == [{"totalEq": "2"}]
+
+
+def test_account_limit_load_waits_on_the_orders_gate_budget(
+    rsps: responses.RequestsMock,
+) -> None:
+    rsps.get(BASE + "/api/v5/trade/account-rate-limit", json=envelope([{"ts": "1"}]))
+    rsps.post(BASE + "/api/v5/trade/order", json=envelope([{"sCode": "0", "ordId": "9"}]))
+    clock = FakeClock(start=100.0)
+    with make_client(clock, gate=RequestGateConfig(account_limit_retry_s=0.1)) as client:
+        # A user's own call without a usable accRateLimit: the load stays due (after a
+        # 0.1 s backoff), and its 1/s bucket is busy for 1.11 s.
+        client.request("GET", "/api/v5/trade/account-rate-limit")
+        clock.advance(0.2)
+        data = client.request(
+            "POST", "/api/v5/trade/order", {"instId": "BTC-USDT", "sz": "1"}, gate_timeout=0.5
+        )
+        assert data[0]["ordId"] == "9"  # the order still went out ...
+        assert clock.monotonic() == pytest.approx(100.7)  # ... after 0.5 s of gate wait in all
+        acc = client.gate_stats()["account_order_limit"]
+        assert acc["last_error"] == "account-rate-limit call not admitted by the gate"
+    assert [c.request.path_url for c in rsps.calls] == [
+        "/api/v5/trade/account-rate-limit",
+        "/api/v5/trade/order",
+    ]

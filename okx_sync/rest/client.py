@@ -14,7 +14,9 @@ endpoint groups, the clock sync and the account-limit refresh — goes through
    claim (one load at a time; other threads' orders go on meanwhile), fetch
    ``GET /api/v5/trade/account-rate-limit`` through this same path (failure
    logs a WARNING and does not block the order).
-4. per attempt: **gate** admission (``RequestGate.acquire``), **sign** with a
+4. per attempt: **gate** admission (``RequestGate.acquire``; the call's gate
+   budget, ``wait_timeout`` or the per-call ``gate_timeout``, bounds its total
+   gate wait over all attempts and the account-limit load), **sign** with a
    fresh timestamp (wall clock + measured offset), **send**, read the
    **envelope**, tell the gate (``observe``), log one record, count stats.
 5. **retry** when :class:`~okx_sync.retry.RetryPolicy` says so, sleeping
@@ -59,6 +61,7 @@ __all__ = [
     "run_guards",
     "release_all",
     "check_base_url",
+    "check_gate_timeout",
     "API_PREFIX",
     "TIME_PATH",
 ]
@@ -273,6 +276,31 @@ class _Result:
         self.sent_mono = 0.0
 
 
+class _GateBudget:
+    """How many seconds one call may still wait in the request gate, over all its attempts
+    (and the account-limit load it triggers). Used by one thread only."""
+
+    __slots__ = ("remaining",)
+
+    def __init__(self, seconds: float) -> None:
+        self.remaining = seconds
+
+    def spend(self, seconds: float) -> None:
+        self.remaining = max(0.0, self.remaining - seconds)
+
+
+def check_gate_timeout(gate_timeout: Any) -> float | None:
+    """``gate_timeout`` as a float (None stays None); ``ValidationError`` unless it is a
+    number >= 0 (not a bool). Shared by the REST call path and WS order entry."""
+    if gate_timeout is None:
+        return None
+    if isinstance(gate_timeout, bool) or not isinstance(gate_timeout, int | float):
+        raise ValidationError(f"gate_timeout must be a number of seconds, got {gate_timeout!r}")
+    if not gate_timeout >= 0:
+        raise ValidationError(f"gate_timeout must be >= 0 seconds, got {gate_timeout!r}")
+    return float(gate_timeout)
+
+
 class RestCore:
     """The signed, gated, retried REST call path shared by every thread of a Client.
 
@@ -378,17 +406,24 @@ class RestCore:
         *,
         timeout: float | None = None,
         headers: Mapping[str, str] | None = None,
+        gate_timeout: float | None = None,
     ) -> list[Any]:
         """Call a registry endpoint with OKX-named ``params``; returns ``data``.
 
         GET params go in the query string, POST params are the JSON body (a
         dict, or a list for batch endpoints). ``timeout`` (seconds) overrides
         the client's per-attempt HTTP timeout; ``headers`` adds request headers
-        (e.g. ``expTime``; the signing headers cannot be overridden). Raises as
-        described on the class.
+        (e.g. ``expTime``; the signing headers cannot be overridden).
+        ``gate_timeout`` (seconds, >= 0) overrides ``RequestGateConfig.wait_timeout``
+        for this call: the total time the call may wait in the request gate,
+        over all its attempts (a retry does not start from zero) and the
+        account-limit load it may trigger; beyond it the call raises
+        ``RequestStateError(stage="gate", dispatched=False)`` (that attempt
+        sent nothing). Raises as described on the class.
         """
+        budget = check_gate_timeout(gate_timeout)
         call = self._prepare(endpoint.method, endpoint.path, endpoint, params, headers)
-        return self._run(call, timeout).data
+        return self._run(call, timeout, gate_timeout=budget).data
 
     def request(
         self,
@@ -398,19 +433,24 @@ class RestCore:
         *,
         timeout: float | None = None,
         headers: Mapping[str, str] | None = None,
+        gate_timeout: float | None = None,
     ) -> list[Any]:
         """Call any ``/api/v5/`` path; the registry supplies limits and order-entry facts
         when it knows the path (unknown paths are signed when credentials exist).
+        ``timeout``, ``headers`` and ``gate_timeout`` as in :meth:`call`.
 
-        Raises ``ValidationError`` for a method other than GET/POST or a path
-        that is not an ``/api/v5/`` path, and as described on the class.
+        Raises ``ValidationError`` for a method other than GET/POST, a path
+        that is not an ``/api/v5/`` path or a bad ``gate_timeout``, and as
+        described on the class.
         """
         if not isinstance(method, str) or method.upper() not in _METHODS:
             raise ValidationError(f"method must be GET or POST, got {method!r}")
         method = method.upper()
         _check_path(path)
+        budget = check_gate_timeout(gate_timeout)
         endpoint = self._registry.get(method, path)
-        return self._run(self._prepare(method, path, endpoint, params, headers), timeout).data
+        call = self._prepare(method, path, endpoint, params, headers)
+        return self._run(call, timeout, gate_timeout=budget).data
 
     def sync_time(self) -> int:
         """Measure the offset (ms) to OKX server time with ``GET /api/v5/public/time``.
@@ -481,23 +521,33 @@ class RestCore:
         *,
         allow_resync: bool = True,
         policy: RetryPolicy | None = None,
+        gate_timeout: float | None = None,
+        budget: _GateBudget | None = None,
     ) -> _Result:
+        if budget is None:
+            wait = self._gate.config.wait_timeout if gate_timeout is None else gate_timeout
+            budget = _GateBudget(wait)
         releases = run_guards(self._guards, call.endpoint, call.params)
         try:
-            return self._run_admitted(call, timeout, allow_resync, policy or self._retry)
+            return self._run_admitted(call, timeout, allow_resync, policy or self._retry, budget)
         finally:
             if releases:
                 release_all(releases)
 
     def _run_admitted(
-        self, call: _Call, timeout: float | None, allow_resync: bool, policy: RetryPolicy
+        self,
+        call: _Call,
+        timeout: float | None,
+        allow_resync: bool,
+        policy: RetryPolicy,
+        budget: _GateBudget,
     ) -> _Result:
         if call.endpoint is not None and call.endpoint.counts_account_orders:
-            self.refresh_account_limit()
+            self._refresh_account_limit(budget)
         retry_index = 0
         resynced = not allow_resync  # the clock sync itself must not re-sync
         while True:
-            res = self._attempt(call, retry_index, timeout or self._timeout)
+            res = self._attempt(call, retry_index, timeout or self._timeout, budget)
             err = res.error
             if err is None:
                 return res
@@ -527,14 +577,21 @@ class RestCore:
             self._stats.retried(resync=decision.resync)
             retry_index += 1
 
-    def _attempt(self, call: _Call, retry_index: int, timeout: float) -> _Result:
+    def _attempt(
+        self, call: _Call, retry_index: int, timeout: float, budget: _GateBudget
+    ) -> _Result:
         res = _Result()
         clock = self._clock
         try:
             permit = self._gate.acquire(
-                call.endpoint, call.params, method=call.method, path=call.path
+                call.endpoint,
+                call.params,
+                method=call.method,
+                path=call.path,
+                timeout=budget.remaining,
             )
         except RequestStateError as exc:
+            budget.spend(budget.remaining)
             err = exc
             if call.cl_ord_ids and not exc.cl_ord_ids:
                 err = RequestStateError(
@@ -549,6 +606,7 @@ class RestCore:
             res.error = err
             self._failed(call, retry_index, err, None, None)
             return res
+        budget.spend(permit.wait_s)
         try:
             headers = call.headers
             if call.signed and self._creds is not None:
@@ -706,7 +764,7 @@ class RestCore:
             self._measure_offset()
 
     # -- account order limit -----------------------------------------------------------
-    def refresh_account_limit(self) -> None:
+    def refresh_account_limit(self, *, gate_timeout: float | None = None) -> None:
         """Reload the account new+amend limit when it is due and no other thread is loading it.
 
         Called before every REST order call that counts toward the account
@@ -718,10 +776,19 @@ class RestCore:
         the limit already known (they never wait behind it). The answer reaches
         the gate through ``observe``; the claim is released in a ``finally``
         (``release_account_limit_claim``), which counts a load that got no
-        answer (transport failure, refused by a guard...) as failed. Never
-        raises for a failed load (logged at WARNING); the order goes ahead.
-        Thread-safe.
+        answer (transport failure, refused by a guard...) as failed.
+        ``gate_timeout``: how long the load may wait in the request gate
+        (default ``wait_timeout``). Never raises for a failed load (logged at
+        WARNING); the order goes ahead. Thread-safe.
         """
+        wait = check_gate_timeout(gate_timeout)
+        self._refresh_account_limit(
+            _GateBudget(self._gate.config.wait_timeout if wait is None else wait)
+        )
+
+    def _refresh_account_limit(self, budget: _GateBudget) -> None:
+        """``refresh_account_limit`` on the calling order's gate budget (the load's gate
+        wait counts toward the order's)."""
         if self._closed:
             return
         claim = self._gate.claim_account_limit_refresh()
@@ -731,7 +798,8 @@ class RestCore:
         try:
             endpoint = self._registry.get("GET", ACCOUNT_LIMIT_PATH)
             call = self._prepare("GET", ACCOUNT_LIMIT_PATH, endpoint, None)
-            self._run(call, None, policy=_NO_RETRY)  # the order is waiting: one attempt
+            # the order is waiting: one attempt, on the order's gate budget
+            self._run(call, None, policy=_NO_RETRY, budget=budget)
         except Exception as exc:  # noqa: BLE001 - a failed refresh never blocks the order
             reason = f"{type(exc).__name__}: {exc}"
             _log.warning(

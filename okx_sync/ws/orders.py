@@ -83,7 +83,7 @@ class OrderEntry:
     _order_timeout: float
     _guards: tuple[Guard, ...]
     #: Called before a placement/amend (``set_account_limit_refresh``); None: never.
-    _account_limit_refresh: Callable[[], None] | None = None
+    _account_limit_refresh: Callable[..., None] | None = None
 
     if TYPE_CHECKING:  # pragma: no cover - WSClient defines them
 
@@ -111,14 +111,16 @@ class OrderEntry:
         with self._lock:
             self._guards = tuple(g for g in self._guards if g is not fn)
 
-    def set_account_limit_refresh(self, fn: Callable[[], None] | None) -> None:
-        """Call ``fn()`` before every WS placement/amend (None: stop calling it).
+    def set_account_limit_refresh(self, fn: Callable[..., None] | None) -> None:
+        """Call ``fn(gate_timeout=seconds)`` before every WS placement/amend (None: stop).
 
         ``client.ws_private()`` (and the other factories) pass the REST core's
         ``refresh_account_limit``, so WS order entry loads the account order
         limit before its first order and every ``refresh_account_limit_s``
-        exactly as REST order entry does (one load at a time, shared by both).
-        ``fn`` must not raise for a failed load. Thread-safe.
+        exactly as REST order entry does (one load at a time, shared by both);
+        ``gate_timeout`` is the order's ``timeout``, which bounds the load's gate
+        wait, the order's own and the wait for the reply together. ``fn`` must
+        not raise for a failed load. Thread-safe.
         """
         self._account_limit_refresh = fn
 
@@ -233,9 +235,10 @@ class OrderEntry:
         try:
             refresh = self._account_limit_refresh
             if refresh is not None and endpoint.counts_account_orders:
-                refresh()
+                refresh(gate_timeout=limit)
+            wait = max(0.0, deadline - self._clock.monotonic())  # ``timeout`` bounds it all
             permit = (
-                self._gate.acquire(endpoint, gate_params, timeout=limit, concurrency=False)
+                self._gate.acquire(endpoint, gate_params, timeout=wait, concurrency=False)
                 if self._gate is not None
                 else None
             )
