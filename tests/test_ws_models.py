@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from okx_sync.models import Balance, Candle, Order, Ticker, Trade
+from okx_sync.models import Balance, Candle, Fill, Order, Position, Ticker, Trade
 from okx_sync.models.ws import BalanceAndPosition, BookUpdate, push_parser
 from tests.conftest import realdata_path
 
@@ -115,3 +115,114 @@ def test_channels_without_a_model_get_dicts():
     assert push_parser("liquidation-warning") is None
     assert push_parser("mark-price-candle1m") is not None
     assert push_parser("candle1Dutc") is not None
+
+
+def test_bbo_tbt_real_pushes():
+    """bbo-tbt: OKJ's V5 clone recorded live (2026) and the OKX docs example."""
+    frames = [
+        json.loads(line)
+        for line in realdata_path("okj-probe-doc", "okj_v5_frames_trimmed.jsonl")
+        .read_text()
+        .splitlines()
+        if '"bbo-tbt"' in line
+    ]
+    frames.append(json.loads(realdata_path("nautilus", "ws_bbo_tbt.json").read_text()))
+    assert len(frames) == 2
+    for msg in frames:
+        (b,) = build_all(msg)
+        item = msg["data"][0]
+        assert isinstance(b, BookUpdate) and b.channel == "bbo-tbt"
+        assert b.inst_id == msg["arg"]["instId"] and b.is_snapshot  # no action: a full book
+        assert b.best_bid() == (Decimal(item["bids"][0][0]), Decimal(item["bids"][0][1]))
+        assert b.best_ask() == (Decimal(item["asks"][0][0]), Decimal(item["asks"][0][1]))
+        assert b.seq_id == item["seqId"] and b.checksum is None and b.prev_seq_id is None
+        assert b.ts == int(item["ts"])
+
+
+def test_positions_documented_shape():
+    """The ``positions`` push of the OKX docs (facts §6.3: the REST position fields;
+    no public recording has one). Empty strings become None."""
+    item = {
+        "adl": "1",
+        "availPos": "1",
+        "avgPx": "2566.31",
+        "cTime": "1619507758793",
+        "ccy": "ETH",
+        "imr": "",
+        "instId": "ETH-USD-210430",
+        "instType": "FUTURES",
+        "interest": "0",
+        "idxPx": "2566.13",
+        "last": "2566.22",
+        "lever": "10",
+        "liab": "",
+        "liabCcy": "",
+        "liqPx": "2352.8496681818233",
+        "markPx": "2353.849",
+        "margin": "0.0003896645377994",
+        "mgnMode": "isolated",
+        "mgnRatio": "11.731726509588816",
+        "mmr": "0.0000311811092368",
+        "notionalUsd": "2276.2546609009605",
+        "pTime": "1619507761462",
+        "pos": "1",
+        "posCcy": "",
+        "posId": "307173036051017730",
+        "posSide": "long",
+        "tradeId": "109844",
+        "uTime": "1619507761462",
+        "upl": "-0.0000009932766034",
+        "uplRatio": "-0.0025490556801078",
+        "realizedPnl": "0.001",
+        "pnl": "0.0011",
+        "fee": "-0.0001",
+        "fundingFee": "0",
+        "liqPenalty": "0",
+    }
+    msg = {
+        "arg": {"channel": "positions", "uid": "77982378738415879", "instType": "FUTURES"},
+        "eventType": "snapshot",
+        "curPage": 1,
+        "lastPage": True,
+        "data": [item],
+    }
+    (pos,) = build_all(msg)
+    assert isinstance(pos, Position)
+    assert (pos.inst_id, pos.inst_type, pos.mgn_mode, pos.pos_side) == (
+        "ETH-USD-210430",
+        "FUTURES",
+        "isolated",
+        "long",
+    )
+    assert pos.pos == Decimal("1") and pos.avg_px == Decimal("2566.31")
+    assert pos.liq_px == Decimal("2352.8496681818233") and pos.lever == Decimal("10")
+    assert pos.imr is None and pos.pos_ccy is None and pos.liab_ccy is None
+    assert pos.pos_id == "307173036051017730" and pos.trade_id == "109844"
+    assert pos.raw == item
+
+
+def test_fills_documented_shape():
+    """The ``fills`` push of the OKX docs (private, VIP6+; no public recording has one)."""
+    item = {
+        "instId": "BTC-USDT-SWAP",
+        "fillSz": "100",
+        "fillPx": "70000",
+        "side": "buy",
+        "ts": "1705449605015",
+        "ordId": "680800019749904384",
+        "clOrdId": "1234567890",
+        "tradeId": "12345",
+        "execType": "T",
+        "count": "10",
+    }
+    msg = {"arg": {"channel": "fills", "uid": "614488474791111"}, "data": [item]}
+    (fill,) = build_all(msg)
+    assert isinstance(fill, Fill)
+    assert (fill.inst_id, fill.side, fill.exec_type) == ("BTC-USDT-SWAP", "buy", "T")
+    assert fill.fill_px == Decimal("70000") and fill.fill_sz == Decimal("100")
+    assert (fill.ord_id, fill.cl_ord_id, fill.trade_id) == (
+        "680800019749904384",
+        "1234567890",
+        "12345",
+    )
+    assert fill.ts == 1705449605015 and fill.fee is None
