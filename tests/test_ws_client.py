@@ -23,7 +23,7 @@ from okx_sync.models import Ticker
 from okx_sync.models.ws import BookUpdate
 from okx_sync.sim import Simulator
 from okx_sync.ws.connection import BackoffPolicy
-from tests.ws_support import wait_until, ws_threads
+from tests.ws_support import ScriptedOKX, wait_until, ws_threads
 
 BTC_TICKER = {"channel": "tickers", "instId": "BTC-USDT"}
 BTC_BOOKS = {"channel": "books", "instId": "BTC-USDT"}
@@ -42,6 +42,14 @@ def public(sim, **kw) -> WSClient:
     kw.setdefault("pong_timeout", 2.0)
     kw.setdefault("backoff", None)
     return WSClient(sim.ws_public_url, **kw)
+
+
+def public_at(url: str, **kw) -> WSClient:
+    """A WSClient on a scripted server (no 3/s process pacing: the server does not limit)."""
+    from okx_sync.ws.connection import ConnectRateLimiter
+
+    kw.setdefault("connect_limiter", ConnectRateLimiter(rate=100))
+    return WSClient(url, **kw)
 
 
 def test_construction_validates():
@@ -179,6 +187,45 @@ def test_subscribe_error_code_surfaced(sim):
         assert ws.desired_subscriptions() == [BTC_TICKER]
         ws.unsubscribe_and_wait(BTC_TICKER)
         assert ws.desired_subscriptions() == []
+
+
+def test_unsubscribe_and_wait_surfaces_an_error_event():
+    """OKX answers an unsubscribe with an error event: WSSubscribeError (code, msg, arg)."""
+    wrong = (
+        "Wrong URL or channel:tickers,instId:BTC-USDT doesn't exist. Please use the correct "
+        "URL, channel and parameters referring to API document."
+    )
+
+    def script(peer):
+        sub = peer.recv_json()
+        assert sub["op"] == "subscribe" and sub["args"] == [BTC_TICKER]
+        peer.send_json({"id": sub["id"], "event": "subscribe", "arg": BTC_TICKER, "connId": "c0"})
+        unsub = peer.recv_json()
+        assert unsub["op"] == "unsubscribe" and unsub["args"] == [BTC_TICKER]
+        peer.send_json(
+            {"id": unsub["id"], "event": "error", "code": "60018", "msg": wrong, "connId": "c0"}
+        )
+
+    with ScriptedOKX(script) as server:
+        with public_at(server.url) as ws:
+            ws.subscribe_and_wait(BTC_TICKER)
+            with pytest.raises(WSSubscribeError) as info:
+                ws.unsubscribe_and_wait(BTC_TICKER, timeout=2)
+            assert (info.value.code, info.value.msg, info.value.arg) == ("60018", wrong, BTC_TICKER)
+            assert ws.desired_subscriptions() == []  # not kept: the caller asked to drop it
+            st = ws.stats()
+            assert st.subscribe_error == 1 and st.subscriptions_dropped == 0 and st.connected
+        assert server.accepted == 1 and not server.errors
+
+
+def test_unsubscribe_and_wait_times_out_when_server_is_silent(sim):
+    with public(sim, pong_timeout=10) as ws:
+        ws.subscribe_and_wait(BTC_TICKER)
+        sim.faults.silence_ws()
+        with pytest.raises(WSTimeoutError, match="unsubscribe"):
+            ws.unsubscribe_and_wait(BTC_TICKER, timeout=0.3)
+        assert ws.desired_subscriptions() == []  # not resubscribed on the next connect
+        assert ws.stats().connected
 
 
 def test_subscribe_timeout_when_server_is_silent(sim):

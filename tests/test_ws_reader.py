@@ -7,8 +7,6 @@ split, and read back exactly what the client sends (pong, close frames).
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import socket
 import ssl
 import threading
@@ -22,31 +20,7 @@ from okx_sync.errors import WSClosedError
 from okx_sync.ws import frames as wsf
 from okx_sync.ws.connection import Connection, take_read_ahead
 from okx_sync.ws.frames import FrameError, encode_frame
-
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
-
-
-def read_exact(sock: socket.socket, n: int) -> bytes:
-    out = b""
-    while len(out) < n:
-        part = sock.recv(n - len(out))
-        if not part:
-            raise EOFError
-        out += part
-    return out
-
-
-def read_client_frame(sock: socket.socket) -> tuple[int, bytes]:
-    """One (masked) frame from the client: (opcode, payload)."""
-    b0, b1 = read_exact(sock, 2)
-    n = b1 & 0x7F
-    if n == 126:
-        n = int.from_bytes(read_exact(sock, 2), "big")
-    elif n == 127:
-        n = int.from_bytes(read_exact(sock, 8), "big")
-    mask = read_exact(sock, 4) if b1 & 0x80 else b"\0\0\0\0"
-    data = read_exact(sock, n)
-    return b0 & 0x0F, bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+from tests.ws_support import accept_handshake, read_client_frame
 
 
 class ScriptedServer:
@@ -78,19 +52,7 @@ class ScriptedServer:
             raw, _ = self.listener.accept()
             sock = self.tls.wrap_socket(raw, server_side=True) if self.tls else raw
             with sock:
-                request = b""
-                while b"\r\n\r\n" not in request:
-                    request += sock.recv(4096)
-                key = next(
-                    line.split(b":", 1)[1].strip()
-                    for line in request.split(b"\r\n")
-                    if line.lower().startswith(b"sec-websocket-key:")
-                )
-                accept = base64.b64encode(hashlib.sha1(key + _GUID).digest())
-                response = (
-                    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                    b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
-                )
+                response = accept_handshake(sock)
                 sock.sendall(response + self.first)
                 if self.script is not None:
                     self.script(sock)

@@ -1,14 +1,182 @@
-"""Helpers shared by the WSClient tests (tests/test_ws_*.py)."""
+"""Helpers shared by the WSClient tests (tests/test_ws_*.py): thread checks and a
+scripted WebSocket server that speaks exactly what a test tells it to."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
+import socket
 import threading
+from collections.abc import Callable
+from typing import Any
 
+from okx_sync.ws import frames as wsf
+from okx_sync.ws.frames import encode_frame
 from tests.conftest import wait_until
 
-__all__ = ["ws_threads", "wait_until"]
+__all__ = [
+    "ws_threads",
+    "wait_until",
+    "read_exact",
+    "read_client_frame",
+    "accept_handshake",
+    "ScriptedPeer",
+    "ScriptedOKX",
+]
+
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
 
 
 def ws_threads() -> list[str]:
     """Names of the live threads a WSClient starts (``okx-ws-...``)."""
     return [t.name for t in threading.enumerate() if t.name.startswith("okx-ws-")]
+
+
+def read_exact(sock: socket.socket, n: int) -> bytes:
+    """``n`` bytes from ``sock``; ``EOFError`` when it closes first."""
+    out = b""
+    while len(out) < n:
+        part = sock.recv(n - len(out))
+        if not part:
+            raise EOFError
+        out += part
+    return out
+
+
+def read_client_frame(sock: socket.socket) -> tuple[int, bytes]:
+    """One (masked) frame from the client: (opcode, payload)."""
+    b0, b1 = read_exact(sock, 2)
+    n = b1 & 0x7F
+    if n == 126:
+        n = int.from_bytes(read_exact(sock, 2), "big")
+    elif n == 127:
+        n = int.from_bytes(read_exact(sock, 8), "big")
+    mask = read_exact(sock, 4) if b1 & 0x80 else b"\0\0\0\0"
+    data = read_exact(sock, n)
+    return b0 & 0x0F, bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+
+
+def accept_handshake(sock: socket.socket) -> bytes:
+    """Read the client's upgrade request from ``sock``; the 101 response to send."""
+    request = b""
+    while b"\r\n\r\n" not in request:
+        part = sock.recv(4096)
+        if not part:
+            raise EOFError
+        request += part
+    key = next(
+        line.split(b":", 1)[1].strip()
+        for line in request.split(b"\r\n")
+        if line.lower().startswith(b"sec-websocket-key:")
+    )
+    accept = base64.b64encode(hashlib.sha1(key + _GUID).digest())
+    return (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+    )
+
+
+class ScriptedPeer:
+    """One accepted connection of ``ScriptedOKX``, as the script sees it."""
+
+    def __init__(self, sock: socket.socket, index: int) -> None:
+        self.sock = sock
+        self.index = index  # 0 for the first connection accepted
+
+    def recv_json(self) -> dict[str, Any]:
+        """The next JSON text frame; answers the text ``ping`` with ``pong`` on the way.
+        ``EOFError`` when the client closes."""
+        while True:
+            op, payload = read_client_frame(self.sock)
+            if op == wsf.OP_CLOSE:
+                raise EOFError
+            if op != wsf.OP_TEXT:
+                continue
+            if payload == b"ping":
+                self.send_text("pong")
+                continue
+            return json.loads(payload)
+
+    def send_text(self, text: str) -> None:
+        self.sock.sendall(encode_frame(wsf.OP_TEXT, text.encode()))
+
+    def send_json(self, msg: dict[str, Any]) -> None:
+        self.send_text(json.dumps(msg))
+
+    def drain(self) -> None:
+        """Read (answering pings) until the client closes."""
+        try:
+            while True:
+                self.recv_json()
+        except (EOFError, OSError, ValueError):
+            pass
+
+
+class ScriptedOKX:
+    """A WebSocket server on 127.0.0.1 that runs ``script(peer)`` for every connection
+    it accepts (each on its own thread), then reads until the client closes.
+
+    ``url`` ends in ``path``; ``accepted`` counts connections; an exception a script
+    raises (other than the client going away) is kept in ``errors``. Use as a context
+    manager: ``close()`` stops listening and joins the threads.
+    """
+
+    def __init__(self, script: Callable[[ScriptedPeer], None], path: str = "/ws/v5/public") -> None:
+        self.script = script
+        self.accepted = 0
+        self.errors: list[BaseException] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"ws://127.0.0.1:{self._listener.getsockname()[1]}{path}"
+        self._threads: list[threading.Thread] = []
+        self._socks: list[socket.socket] = []
+        self._acceptor = threading.Thread(target=self._accept, name="test-okx-accept", daemon=True)
+        self._acceptor.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, _ = self._listener.accept()
+            except OSError:
+                return
+            index = self.accepted
+            self.accepted += 1
+            self._socks.append(sock)
+            t = threading.Thread(
+                target=self._serve, args=(sock, index), name=f"test-okx-{index}", daemon=True
+            )
+            self._threads.append(t)
+            t.start()
+
+    def _serve(self, sock: socket.socket, index: int) -> None:
+        with sock:
+            try:
+                sock.sendall(accept_handshake(sock))
+                peer = ScriptedPeer(sock, index)
+                self.script(peer)
+                peer.drain()
+            except (EOFError, OSError):
+                pass
+            except BaseException as exc:  # reported to the test
+                self.errors.append(exc)
+
+    def close(self) -> None:
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the thread in accept()
+        except OSError:
+            pass
+        self._listener.close()
+        self._acceptor.join(2)
+        for sock in self._socks:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for t in self._threads:
+            t.join(2)
+
+    def __enter__(self) -> ScriptedOKX:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
