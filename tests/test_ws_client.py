@@ -483,6 +483,56 @@ def test_notice_64008_make_before_break_without_gap(sim_manual):
         assert prev_b in (seq_a, -1)
 
 
+def test_notice_64008_on_the_private_socket_logs_in_on_the_new_connection(sim):
+    """Make-before-break on /private: the new connection logs in and resubscribes the
+    private channels before it replaces the old one; private pushes go on."""
+    from okx_sync.ws.connection import ConnectRateLimiter
+
+    logins: list[dict] = []
+    orders: list = []
+    ws = WSClient(
+        sim.ws_private_url,
+        credentials=sim.credentials.live,
+        connect_limiter=ConnectRateLimiter(rate=100),
+    )
+    ws.on_event(lambda e: logins.append(e) if e.get("event") == "login" else None)
+    ws.on("orders", orders.append)
+    client = sim.client()
+    try:
+        with ws:
+            ws.subscribe_and_wait(
+                [{"channel": "account"}, {"channel": "orders", "instType": "ANY"}]
+            )
+            assert wait_until(lambda: len(logins) == 1)
+            (old,) = sim.ws_connections()
+            assert sim.faults.notice_then_close(delay=5.0, kind="private") == 1
+            assert wait_until(lambda: ws.stats().handoffs == 1, timeout=8)
+            assert wait_until(lambda: len(logins) == 2)  # the new connection logged in
+            assert logins[1]["code"] == "0" and logins[1]["connId"] != old["conn_id"]
+            assert wait_until(
+                lambda: [c["conn_id"] for c in sim.ws_connections()] != [old["conn_id"]]
+            )
+            assert wait_until(lambda: len(sim.ws_connections()) == 1)
+            (new,) = sim.ws_connections()
+            assert new["uid"] == sim.credentials.live_uid and new["kind"] == "private"
+            assert sorted(a["channel"] for a in new["subscriptions"]) == ["account", "orders"]
+            # a private push on the new connection: an order placed over REST
+            best = Decimal(sim.exchange.book("BTC-USDT").bids[0][0])
+            ack = client.trade.place_order(
+                inst_id="BTC-USDT",
+                td_mode="cash",
+                side="buy",
+                ord_type="limit",
+                sz="0.01",
+                px=client.round_price("BTC-USDT", best * Decimal("0.8")),
+            )
+            assert wait_until(lambda: any(o.ord_id == ack.ord_id for o in orders))
+            st = ws.stats()
+            assert st.handoffs == 1 and st.reconnects == 0 and st.connects == 2 and st.connected
+    finally:
+        client.close()
+
+
 def test_handoff_loses_nothing_the_old_connection_had_not_read_yet(sim_manual):
     """Pushes sent on the old connection only (before the new one subscribed) that its
     reader had not got to when the handoff began are still delivered, in order."""
