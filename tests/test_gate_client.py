@@ -219,3 +219,73 @@ def test_client_gate_timeout_sends_nothing() -> None:
             assert bucket["timeouts"] == 1
         finally:
             client.close()
+
+
+@pytest.mark.timeout(30)
+def test_after_a_storm_of_429s_at_most_one_per_bucket_reaches_the_callers() -> None:
+    """Issue 3's storm case, short: 16 threads on four buckets; the server answers every
+    request with 429/50011 for 1 s. A 429 reaches a caller only for a call that was already
+    admitted when the gate observed its bucket's first 429 (then the bucket is held for
+    its 2 s window, longer than the storm): at most one per bucket."""
+    kinds = [
+        ("GET", "/api/v5/market/ticker", {"instId": "BTC-USDT"}),
+        ("GET", "/api/v5/account/balance", None),
+        ("POST", "/api/v5/trade/order", {"instId": "BTC-USDT", **ORDER}),
+        ("POST", "/api/v5/trade/order", {"instId": "ETH-USDT", **ORDER}),
+    ]
+    first_429: dict[str, float] = {}  # bucket kind -> when the gate observed its first 429
+    caller_429: dict[int, list[float]] = {}  # kind -> admission times of calls that got 429
+    lock = threading.Lock()
+    local = threading.local()
+    with LimitServer() as server:
+        client = make_client(server)
+        client.request("GET", ACC_PATH)  # the account limit is loaded before the run
+        gate = client._gate
+        acquire, observe = gate.acquire, gate.observe
+
+        def noted_acquire(*args: Any, **kwargs: Any) -> Any:
+            permit = acquire(*args, **kwargs)
+            local.admitted_at = permit.admitted_at
+            return permit
+
+        def noted_observe(endpoint: Any, params: Any = None, **kwargs: Any) -> None:
+            if kwargs.get("http_status") == 429:
+                key = f"{endpoint.path} {(params or {}).get('instId', '')}"
+                with lock:
+                    first_429.setdefault(key, time.monotonic())
+            observe(endpoint, params, **kwargs)
+
+        gate.acquire = noted_acquire  # type: ignore[method-assign]
+        gate.observe = noted_observe  # type: ignore[method-assign]
+        stop = threading.Event()
+
+        def call(thread: int, i: int) -> None:
+            kind = thread % len(kinds)
+            method, path, params = kinds[kind]
+            try:
+                client.request(method, path, params)
+            except RequestStateError:
+                if stop.is_set():  # closed at the end of the run
+                    return
+                raise
+            except APIError as exc:
+                assert exc.http_status == 429, exc
+                with lock:
+                    caller_429.setdefault(kind, []).append(local.admitted_at)
+
+        storm = threading.Timer(1.0, server.throttle, args=(1.0,))
+        storm.start()
+        errors = hammer(call, threads=16, duration_s=2.5, stop=stop, on_stop=client.close)
+        storm.join()
+        stats = client.gate_stats()
+    assert errors == []
+    # every 429 the server sent is one a caller saw (none were retried or hidden)
+    assert server.total_rejected() == sum(len(v) for v in caller_429.values())
+    for kind, (_method, path, params) in enumerate(kinds):
+        key = f"{path} {(params or {}).get('instId', '')}"
+        assert key in first_429, (key, first_429)  # the storm reached every bucket
+        got = caller_429.get(kind, [])
+        before_slowdown = [t for t in got if t < first_429[key]]
+        assert len(before_slowdown) == len(got) <= 1, (key, got, first_429[key])
+    held = [b for b in stats["buckets"] if b["kind"] == "endpoint" and b["penalties"]]
+    assert len(held) == 4 and all(b["penalties"] == 1 for b in held)

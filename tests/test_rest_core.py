@@ -375,6 +375,34 @@ def test_account_limit_refreshed_before_orders(rsps: responses.RequestsMock) -> 
     ]
 
 
+def test_account_limit_refreshed_every_refresh_account_limit_s(
+    rsps: responses.RequestsMock,
+) -> None:
+    acc_url = BASE + "/api/v5/trade/account-rate-limit"
+    rsps.get(acc_url, json=envelope([{"accRateLimit": "2000", "ts": "1"}]))
+    rsps.get(acc_url, json=envelope([{"accRateLimit": "2500", "ts": "2"}]))
+    rsps.post(BASE + "/api/v5/trade/order", json=envelope([{"sCode": "0"}]))
+    clock = FakeClock(start=1000.0)
+    config = RequestGateConfig(refresh_account_limit_s=600.0)
+    with make_client(clock, gate=config) as client:
+
+        def place_and_count_loads() -> int:
+            client.request("POST", "/api/v5/trade/order", {"instId": "BTC-USDT", "sz": "1"})
+            return sum(c.request.path_url == "/api/v5/trade/account-rate-limit" for c in rsps.calls)
+
+        assert place_and_count_loads() == 1  # never loaded: before the first order
+        assert client.gate_stats()["account_order_limit"]["limit"] == 2000
+        clock.advance(599.0)
+        assert place_and_count_loads() == 1  # not due yet
+        clock.advance(1.0)
+        assert place_and_count_loads() == 2  # refresh_account_limit_s after the last load
+        acc = client.gate_stats()["account_order_limit"]
+        assert (acc["limit"], acc["loaded_age_s"], acc["load_failures"]) == (2500, 0.0, 0)
+        assert place_and_count_loads() == 2
+    loads_and_orders = [c.request.path_url.rsplit("/", 1)[1] for c in rsps.calls]
+    assert loads_and_orders == ["account-rate-limit", "order", "order"] * 2
+
+
 def test_failed_account_limit_refresh_warns_and_order_goes_ahead(
     rsps: responses.RequestsMock, caplog: pytest.LogCaptureFixture
 ) -> None:
