@@ -136,6 +136,57 @@ def test_drop_policy_counts_and_memory_stays_flat(sim):
         assert seen == sorted(seen)  # what was delivered is still in order
 
 
+def client_held_bytes() -> int:
+    """Bytes allocated (since tracemalloc.start) and still held with okx_sync.ws on the
+    stack: what the client holds, not the in-process simulator."""
+    snap = tracemalloc.take_snapshot().filter_traces(
+        [tracemalloc.Filter(True, "*/okx_sync/ws/*", all_frames=True)]
+    )
+    return sum(t.size for t in snap.traces)
+
+
+def test_block_policy_memory_stays_flat():
+    """block, handler stuck, a flood of 2000 pushes: the reader stops reading once the
+    pool is full, so the client holds the few queued pushes and no more (the rest waits
+    in the socket and the simulator's small send queue)."""
+    chain = Chain()
+    gate = threading.Event()
+
+    def stuck(b):
+        gate.wait(10)
+        chain.add(b.inst_id, b.prev_seq_id, b.seq_id)
+
+    with Simulator(seed=3, auto_tick=False, quiet_interval=None, ws_queue_size=64) as sim:
+        ws = WSClient(
+            sim.ws_public_url, typed_dispatch={"mode": "pool", "queue_size": 5, "overflow": "block"}
+        )
+        ws.on("books", stuck)
+        flood = threading.Thread(target=sim.flood, args=(INSTS[0], 2000))
+        with ws:
+            ws.subscribe_and_wait(books_args(INSTS[:1]))
+            tracemalloc.start(25)
+            try:
+                flood.start()
+                # the reader waits for room (or, were the queue unbounded, the flood ends)
+                assert wait_until(
+                    lambda: ws._typed.blocked_since is not None or not flood.is_alive(),
+                    timeout=15,
+                )
+                held = client_held_bytes()
+                st = ws.stats()
+            finally:
+                gate.set()
+                tracemalloc.stop()
+            flood.join(30)
+            assert wait_until(lambda: chain.caught_up(sim), timeout=30)
+        assert st.typed_queue_len == 5 and st.typed_high_water == 5  # full, never more
+        assert held < 200_000, held  # 2000 pushes sent, a handful held
+        final = ws.stats()
+        assert final.typed_dropped == 0 and final.reconnects == 0 and not chain.errors
+        assert chain.count[INSTS[0]] == 2001  # block is lossless: snapshot + every update
+    assert not ws_threads(), ws_threads()
+
+
 def test_disconnect_policy_reconnects_and_resubscribes(sim):
     seen = []
     reconnected = threading.Event()
