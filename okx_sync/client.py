@@ -368,9 +368,10 @@ class Client(RestAPI):
         From now on placements and amends fail before sending with
         ``SafeModeError``; cancels, queries, ``reduceOnly`` placements and
         close-position still go out. Returns once every placement/amend that
-        was admitted before it has finished (at most ``drain_timeout`` s; the
-        report's ``drained`` says whether they all did), so no order is sent
-        after it returns. ``cancel_open_orders=True`` then cancels every
+        was already being sent has been answered (at most ``drain_timeout`` s;
+        the report's ``drained`` says whether they all were), so no order is
+        sent after it returns: one still waiting in the request gate or for a
+        retry is refused before its send. ``cancel_open_orders=True`` then cancels every
         pending order (``orders-pending``, batches of 20, through the gate) and
         reports what was cancelled and what failed (``report.cancel``).
         Returns a :class:`~okx_sync.ops.safe_mode.SafeModeReport`; never raises

@@ -4,15 +4,17 @@ goes out, the cancel sweep, and the race with orders from 8 threads."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
-from okx_sync import SafeModeError, WSClient
+from okx_sync import FakeClock, SafeModeError, WSClient
 from okx_sync.errors import APIError, OkxError
 from okx_sync.ids import new_cl_ord_id
 from okx_sync.ops.safe_mode import SafeMode, allowed_in_safe_mode
 from okx_sync.rest.endpoints import registry
 from okx_sync.sim import Simulator
+from okx_sync.ws.connection import ConnectRateLimiter
 from tests.ops_support import INST, far_px, order_kw
 
 
@@ -278,3 +280,76 @@ def test_orders_from_8_threads_none_placed_after_enter_returns(sim, client):
     assert set(placed) <= final  # every success is at the exchange
     assert not (set(refused) & final)  # no refused order is
     assert client.safe_mode.refused == 8
+
+
+# --------------------------------------------------------------------------- re-checked per send
+
+
+@pytest.fixture
+def manual():
+    """A simulator and client on one manual FakeClock: time moves only when the test says."""
+    clock = FakeClock(wall_start=time.time(), auto_advance=False)
+    with Simulator(seed=13, auto_tick=False, clock=clock) as s, s.client(clock=clock) as c:
+        yield s, c, clock
+
+
+def run_in_thread(fn) -> tuple[threading.Thread, dict]:
+    out: dict = {}
+
+    def target() -> None:
+        try:
+            out["result"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - the test inspects it
+            out["error"] = exc
+
+    thread = threading.Thread(target=target, name="order-under-test")
+    thread.start()
+    return thread, out
+
+
+def wait_for(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.002)
+
+
+def test_rest_order_refused_at_its_retry_when_safe_mode_came_on_meanwhile(manual):
+    sim, client, clock = manual
+    px = far_px(sim, client)
+    sim.faults.rate_limit_storm(1.0)
+    cid = new_cl_ord_id()
+    thread, out = run_in_thread(lambda: client.trade.place_order(**order_kw(px, cl_ord_id=cid)))
+    # Its first attempt met the storm's 429 (not executed): it now waits for its retry.
+    wait_for(lambda: any(e["path"] == "/api/v5/trade/order" for e in client._rest.recent_errors()))
+    assert client.safe_mode.in_flight == 0  # nothing of it is on the wire
+    report = client.enter_safe_mode(reason="storm", drain_timeout=0.0)
+    assert report.drained  # enter did not wait for the order between its attempts
+    clock.advance(3.0)  # storm over, the bucket's hold over: the retry is admitted ...
+    thread.join(10)
+    assert isinstance(out.get("error"), SafeModeError), out  # ... and refused before sending
+    assert cid not in sim_cl_ids(sim)
+    assert client.safe_mode.refused == 1
+    assert [e["stage"] for e in client._rest.recent_errors() if e["cl_ord_ids"] == [cid]] == [
+        "response"
+    ]  # one attempt sent (the 429), the retry never was
+
+
+def test_ws_order_waiting_in_the_gate_is_refused_when_safe_mode_came_on(manual):
+    sim, client, clock = manual
+    px = far_px(sim, client)
+    place = registry().get("POST", "/api/v5/trade/order")
+    with client.ws_private(connect_limiter=ConnectRateLimiter()) as ws:
+        assert ws.place_order(**order_kw(px)).ok  # loads the account limit, fills nothing
+        # OKX throttled BTC-USDT placements: the gate holds that bucket for 2 s.
+        client._gate.observe(place, {"instId": INST}, http_status=429, code="50011")
+        cid = new_cl_ord_id()
+        thread, out = run_in_thread(lambda: ws.place_order(**order_kw(px, cl_ord_id=cid)))
+        wait_for(lambda: client.gate_stats()["waiting"] == 1)
+        report = client.enter_safe_mode(reason="ws", drain_timeout=0.0)
+        assert report.drained and client.safe_mode.in_flight == 0
+        clock.advance(2.5)  # the hold is over: admitted, then refused before sending
+        thread.join(10)
+        assert isinstance(out.get("error"), SafeModeError), out
+        assert cid not in sim_cl_ids(sim)
+        assert client.safe_mode.refused == 1

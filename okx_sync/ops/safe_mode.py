@@ -16,14 +16,20 @@ The decision is :func:`allowed_in_safe_mode` (pure, on the registry's
 guard the ``Client`` installs on its REST core and on every WS client it
 builds (``add_guard``).
 
-Race contract: :meth:`SafeMode.enter` turns the mode on under a lock, then
-waits until every placement/amend that passed the guard *before* that moment
-has finished (answered or failed). So once ``client.enter_safe_mode()``
-returns, an order racing with it has either gone out already (and, with
-``cancel_open_orders=True``, is in the cancel sweep) or was refused — none is
-sent afterwards. It is a read-write lock in effect: admitted order sends hold
-the shared side until they finish, ``enter`` takes the exclusive side, and
-new order sends are refused (not queued) once it has.
+Race contract: the guard runs before every send — after the request gate
+admitted the attempt, right before it goes out, and again before each retry
+(plus once before the gate, so a refused call does not queue). A send that
+passed it holds a ``release`` until it has been answered or failed.
+:meth:`SafeMode.enter` turns the mode on under a lock, then waits until every
+placement/amend send that passed the guard *before* that moment has finished.
+So once ``client.enter_safe_mode()`` returns, an order racing with it has
+either gone out already (and, with ``cancel_open_orders=True``, is in the
+cancel sweep) or is refused — none is sent afterwards, including one that was
+waiting in the gate, for the account-limit load, or between retries (after a
+429 that OKX did not execute); ``enter`` does not wait for those, only for
+sends on the wire. It is a read-write lock in effect: sends hold the shared
+side until they finish, ``enter`` takes the exclusive side, and new sends are
+refused (not queued) once it has.
 
 :func:`cancel_pending_orders` lists every pending order (``orders-pending``,
 paged) and cancels them in batches of 20 through the normal call path (the
@@ -144,7 +150,8 @@ class SafeMode:
     ``guard(endpoint, params)`` is the :data:`okx_sync.rest.client.Guard`
     installed with ``RestCore.add_guard`` / ``WSClient.add_guard``: it raises
     ``SafeModeError`` for a placement/amend while the mode is on, and tracks
-    the placements/amends it lets through until their ``release``.
+    the placement/amend sends it lets through until their ``release`` (the
+    REST core and WS order entry call it before every send).
     ``enter(reason)`` turns the mode on and waits for those (see the module
     doc); ``exit()`` turns it off. Use ``client.enter_safe_mode`` /
     ``client.exit_safe_mode`` / ``client.safe_mode`` rather than this class.
@@ -222,7 +229,7 @@ class SafeMode:
                 self._cond.notify_all()
 
     def enter(self, reason: str = "", *, drain_timeout: float = 30.0) -> int:
-        """Turn safe mode on, then wait up to ``drain_timeout`` s for admitted order sends.
+        """Turn safe mode on, then wait up to ``drain_timeout`` s for order sends on the wire.
 
         Returns the number still in flight after the wait (0 = drained: no
         placement/amend can be sent any more). Entering again while on keeps

@@ -8,7 +8,7 @@ endpoint groups, the clock sync and the account-limit refresh — goes through
    ``/api/v5/`` path without a query string, GET params are scalars, POST
    params are JSON-serialisable, a private endpoint has credentials.
 2. **guards** (``add_guard``) run with the endpoint and params and may refuse
-   (safe mode uses this).
+   (safe mode uses this); they run again before every send (step 4).
 3. **account-limit refresh**: before a call that counts toward the account's
    new+amend limit, when the limit is due and the gate hands this thread the
    claim (one load at a time; other threads' orders go on meanwhile), fetch
@@ -16,7 +16,9 @@ endpoint groups, the clock sync and the account-limit refresh — goes through
    logs a WARNING and does not block the order).
 4. per attempt: **gate** admission (``RequestGate.acquire``; the call's gate
    budget, ``wait_timeout`` or the per-call ``gate_timeout``, bounds its total
-   gate wait over all attempts and the account-limit load), **sign** with a
+   gate wait over all attempts and the account-limit load), the **guards**
+   again (a refusal decided meanwhile stops the send; their releases come
+   when the send has finished), **sign** with a
    fresh timestamp (wall clock + measured offset), **send**, read the
    **envelope**, tell the gate (``observe``), log one record, count stats.
 5. **retry** when :class:`~okx_sync.retry.RetryPolicy` says so, sleeping
@@ -59,6 +61,7 @@ __all__ = [
     "Guard",
     "GuardRelease",
     "run_guards",
+    "check_guards",
     "release_all",
     "check_base_url",
     "check_gate_timeout",
@@ -80,10 +83,21 @@ GuardRelease = Callable[[], None]
 Guard = Callable[[Endpoint | None, Any], GuardRelease | None]
 """A pre-send check: ``guard(endpoint, params)``; raise to refuse the call.
 
-It may return a ``release`` callable: it is called exactly once when the call
-it admitted has finished (answered, failed or refused later), so a guard can
-tell which admitted calls are still in flight (safe mode waits for them).
+It runs before every send: after the request gate has admitted the attempt
+and right before it goes out (each retry again), so a refusal decided while
+the call waited in the gate or between retries still stops it. It may return
+a ``release`` callable, called exactly once when that send has finished
+(answered or failed), so a guard can tell which sends are on the wire (safe
+mode waits for them). Before the gate the guards also run once as a check
+(their releases called at once), so a call refused anyway does not queue.
 """
+
+
+def check_guards(guards: Sequence[Guard], endpoint: Endpoint | None, params: Any) -> None:
+    """Run ``guards`` as a check only (before the gate): what they raise propagates, the
+    releases they return are called at once. Used by the REST core and WS order entry."""
+    if guards:
+        release_all(run_guards(guards, endpoint, params))
 
 
 def run_guards(
@@ -384,12 +398,14 @@ class RestCore:
         return self._creds is not None
 
     def add_guard(self, fn: Guard) -> None:
-        """Run ``fn(endpoint, params)`` before the gate on every call; it may raise to refuse.
+        """Run ``fn(endpoint, params)`` before every send; it may raise to refuse.
 
-        ``endpoint`` is None for paths not in the registry. Guards run in the
-        order added, on the calling thread, with no okx_sync lock held. When
-        ``fn`` returns a callable, it is called once after the call finished
-        (see :data:`Guard`).
+        Once before the gate (a check) and then after each gate admission,
+        right before that attempt is sent (see :data:`Guard`); what it raises
+        reaches the caller and that attempt sends nothing. ``endpoint`` is None
+        for paths not in the registry. Guards run in the order added, on the
+        calling thread, with no okx_sync lock held. When ``fn`` returns a
+        callable, it is called once after that send finished.
         """
         with self._guard_lock:
             self._guards = (*self._guards, fn)
@@ -527,12 +543,8 @@ class RestCore:
         if budget is None:
             wait = self._gate.config.wait_timeout if gate_timeout is None else gate_timeout
             budget = _GateBudget(wait)
-        releases = run_guards(self._guards, call.endpoint, call.params)
-        try:
-            return self._run_admitted(call, timeout, allow_resync, policy or self._retry, budget)
-        finally:
-            if releases:
-                release_all(releases)
+        check_guards(self._guards, call.endpoint, call.params)  # refused anyway: do not queue
+        return self._run_admitted(call, timeout, allow_resync, policy or self._retry, budget)
 
     def _run_admitted(
         self,
@@ -607,6 +619,13 @@ class RestCore:
             self._failed(call, retry_index, err, None, None)
             return res
         budget.spend(permit.wait_s)
+        try:  # again after admission, before this (re)send: safe mode may have come on
+            releases = run_guards(self._guards, call.endpoint, call.params)
+        except BaseException as exc:
+            permit.release()
+            if isinstance(exc, OkxError):
+                self._stats.call_failed(_failure_key(exc))
+            raise
         try:
             headers = call.headers
             if call.signed and self._creds is not None:
@@ -636,6 +655,8 @@ class RestCore:
             res.received_ms = clock.time() * 1000.0
         finally:
             permit.release()
+            if releases:
+                release_all(releases)
         latency_ms = (t1 - t0) * 1000.0
         if raw is None:
             assert res.error is not None

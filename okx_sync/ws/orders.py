@@ -2,11 +2,11 @@
 
 ``place_order``, ``cancel_order``, ``amend_order`` and their batch versions take
 the keywords of the REST named methods (``build_params``), validate with the
-instrument cache, run the order-entry guards (safe mode), load the account
-order limit when it is due (through the Client's REST core, as REST order
-entry does), draw on the same request-gate buckets as REST order entry, send
-one op with an ``id`` on the live private connection and block until OKX's
-reply with that ``id``.
+instrument cache, run the order-entry guards (safe mode; again right before
+sending), load the account order limit when it is due (through the Client's
+REST core, as REST order entry does), draw on the same request-gate buckets
+as REST order entry, send one op with an ``id`` on the live private connection
+and block until OKX's reply with that ``id``.
 Answers become ``OrderAck``s, ``OrderError`` or ``APIError`` exactly as over
 REST; no answer becomes ``RequestStateError(stage="ws")`` whose ``dispatched``
 says whether the request may have reached OKX.
@@ -33,7 +33,7 @@ from ..errors import (
     WSTimeoutError,
 )
 from ..models.order import OrderAck
-from ..rest.client import Guard, release_all, run_guards
+from ..rest.client import Guard, check_guards, release_all, run_guards
 from ..rest.endpoints import registry
 from ..rest.params import build_params
 from .protocol import order_frame
@@ -98,9 +98,10 @@ class OrderEntry:
         ``endpoint`` is the REST registry endpoint of the same action
         (``POST /api/v5/trade/order`` for op ``order`` ...), ``params`` its OKX
         params (a list for batches); a returned callable is called once when
-        the request has finished. Runs before the request gate, on the calling
-        thread, with no okx_sync lock held; what it raises reaches the caller
-        and nothing is sent. ``client.enter_safe_mode`` refuses WS
+        the request has finished. Runs once before the request gate (a check)
+        and again after admission, right before the order is sent, on the
+        calling thread, with no okx_sync lock held; what it raises reaches the
+        caller and nothing is sent. ``client.enter_safe_mode`` refuses WS
         place/amend through this hook. Thread-safe.
         """
         with self._lock:
@@ -231,27 +232,31 @@ class OrderEntry:
         limit = self._order_timeout if timeout is None else timeout
         deadline = self._clock.monotonic() + limit
         gate_params = built if batch else items[0]
-        releases = run_guards(self._guards, endpoint, gate_params)
+        # A check before the gate: a call refused anyway (safe mode) does not queue.
+        check_guards(self._guards, endpoint, gate_params)
+        refresh = self._account_limit_refresh
+        if refresh is not None and endpoint.counts_account_orders:
+            refresh(gate_timeout=limit)
+        wait = max(0.0, deadline - self._clock.monotonic())  # ``timeout`` bounds it all
+        permit = (
+            self._gate.acquire(endpoint, gate_params, timeout=wait, concurrency=False)
+            if self._gate is not None
+            else None
+        )
         try:
-            refresh = self._account_limit_refresh
-            if refresh is not None and endpoint.counts_account_orders:
-                refresh(gate_timeout=limit)
-            wait = max(0.0, deadline - self._clock.monotonic())  # ``timeout`` bounds it all
-            permit = (
-                self._gate.acquire(endpoint, gate_params, timeout=wait, concurrency=False)
-                if self._gate is not None
-                else None
-            )
+            # Again after admission, right before sending: safe mode may have come on
+            # while this order waited in the gate or for the account-limit load.
+            releases = run_guards(self._guards, endpoint, gate_params)
             try:
                 return self._send_order(
                     op, endpoint, gate_params, wire, cl_ord_ids, exp_time, deadline, limit
                 )
             finally:
-                if permit is not None:
-                    permit.release()
+                if releases:
+                    release_all(releases)
         finally:
-            if releases:
-                release_all(releases)
+            if permit is not None:
+                permit.release()
 
     def _send_order(
         self,
