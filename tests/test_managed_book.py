@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -29,7 +30,7 @@ from okx_sync.ops.reporter import collect_snapshot
 from okx_sync.sim import Simulator
 from okx_sync.ws.connection import BackoffPolicy, ConnectRateLimiter
 from okx_sync.ws.managed_book import ManagedOrderBook, ResyncPolicy
-from tests.conftest import wait_until
+from tests.ws_support import wait_until, ws_threads
 
 INST = "BTC-USDT"
 ARG = {"channel": "books", "instId": INST}
@@ -43,7 +44,7 @@ def book_threads() -> list[str]:
 def sim():
     with Simulator(seed=21, auto_tick=False) as s:
         yield s
-    assert not book_threads(), book_threads()
+    assert not ws_threads(), ws_threads()  # every okx- thread, not only the books'
 
 
 def make_ws(sim: Simulator, **kw: Any) -> WSClient:
@@ -490,14 +491,59 @@ def test_close_unsubscribes_detaches_and_joins(sim, ws):
 
 
 def test_book_survives_ws_restart(sim, ws):
+    runs_on: list[threading.Thread] = []
     book = ws.order_book(INST)
+    book.on_update(lambda _b: runs_on.append(threading.current_thread()))
     assert book.wait_ready(5)
-    ws.close()
+    assert wait_until(lambda: bool(runs_on))
+    first_thread = runs_on[-1]
+    assert f"okx-book-books-{INST}" in book_threads()
+    assert ws.close() is True
+    assert not ws_threads(), ws_threads()  # ws.close() joined the book's thread too
+    assert not first_thread.is_alive()
     assert not book.in_sync and book.best_bid() is None
+    assert ws.managed_books() == [book] and not book.closed  # the book stays open
     advance(sim)
     ws.start()
+    assert book_threads() == [f"okx-book-books-{INST}"]  # started again with the client
     assert book.wait_ready(5)
     assert_equals_sim(book, sim)
+    runs_on.clear()
+    advance(sim)
+    assert_equals_sim(book, sim)
+    # callbacks run on the restarted thread
+    assert wait_until(lambda: bool(runs_on))
+    assert runs_on[-1] is not first_thread and runs_on[-1].is_alive()
+    assert runs_on[-1].name == f"okx-book-books-{INST}"
+
+
+def test_ws_close_joins_the_books_threads_within_the_bound(sim):
+    ws = make_ws(sim).start()
+    books = [ws.order_book(INST), ws.order_book("ETH-USDT", "books5")]
+    check = ws.order_book("BTC-USDT-SWAP", rest_check=FakeRest(FakeMarket(sim)))
+    assert all(b.wait_ready(5) for b in [*books, check])
+    assert len(book_threads()) == 3
+    t0 = time.monotonic()
+    assert ws.close(timeout=2.0) is True
+    assert time.monotonic() - t0 < 2.5
+    assert not ws_threads(), ws_threads()
+    assert ws.close() is True  # idempotent
+    for b in [*books, check]:
+        assert b.close() is True
+
+
+def test_book_opened_before_start_starts_its_thread_with_the_client(sim):
+    ws = make_ws(sim)
+    book = ws.order_book(INST)
+    assert not ws_threads()  # nothing runs before ws.start()
+    ws.start()
+    try:
+        assert book_threads() == [f"okx-book-books-{INST}"]
+        assert book.wait_ready(5)
+    finally:
+        book.close()
+        ws.close()
+    assert not ws_threads()
 
 
 def test_listing_for_client_stats_and_health(sim, ws):

@@ -29,8 +29,13 @@ _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
 
 
 def ws_threads() -> list[str]:
-    """Names of the live threads a WSClient starts (``okx-ws-...``)."""
-    return [t.name for t in threading.enumerate() if t.name.startswith("okx-ws-")]
+    """Names of the live threads okx_sync clients start: every ``okx-`` thread (WS
+    connection, workers, managed books, ...) except the simulator's own (``okx-sim-``)."""
+    return [
+        t.name
+        for t in threading.enumerate()
+        if t.name.startswith("okx-") and not t.name.startswith("okx-sim-")
+    ]
 
 
 def read_exact(sock: socket.socket, n: int) -> bytes:

@@ -11,7 +11,8 @@ Threads (all named, all joined by ``close()``): ``okx-ws-<name>-conn``
 (connect / login / resubscribe / reconnect loop; runs lifecycle handlers),
 ``okx-ws-<name>-heartbeat``, ``okx-ws-<name>-reader`` (one per connection;
 runs inline handlers), ``okx-ws-<name>-typed-<i>`` and ``okx-ws-<name>-raw-<i>``
-(pool workers).
+(pool workers), and those of the managed books (``okx-book-<channel>-<instId>``
+and its ``-check``), which run while the client is started.
 
 Thread safety: every public method may be called from any thread, including
 from inside a handler (``close()`` from a handler does not join the calling
@@ -407,11 +408,13 @@ class WSClient(OrderEntry):
                 rng=self._rng,
             )
             self._manager = manager
+        self._books.resume()  # the managed books' threads run while the client is started
         self._typed.start()
         self._raw.start()
         try:
             manager.start(self._start_timeout if timeout is None else timeout)
         except BaseException:
+            self._books.suspend(1.0)
             self._typed.stop(1.0)
             self._raw.stop(1.0)
             with self._lock:
@@ -425,6 +428,8 @@ class WSClient(OrderEntry):
     def close(self, timeout: float = 2.0) -> bool:
         """Close the connection and join every thread this client started within ``timeout``.
 
+        That includes the threads of its managed books (``okx-book-...``): the
+        books stay open and start them again with the next ``start()``.
         Idempotent. Messages still queued in a pool are discarded; blocking
         calls waiting on the connection raise. ``start()`` may be called again
         afterwards (the desired subscriptions are kept and resubscribed).
@@ -436,8 +441,9 @@ class WSClient(OrderEntry):
         if manager is None:
             return True
         deadline = self._clock.monotonic() + timeout
-        ok = manager.stop(timeout * 0.6)
+        ok = manager.stop(timeout * 0.5)
         self._collect(manager)
+        ok = self._books.suspend(max(0.05, (deadline - self._clock.monotonic()) / 3)) and ok
         left = max(0.05, deadline - self._clock.monotonic())
         ok = self._typed.stop(left / 2) and ok
         ok = self._raw.stop(max(0.05, deadline - self._clock.monotonic())) and ok
@@ -1361,7 +1367,9 @@ class WSClient(OrderEntry):
         of ``ManagedOrderBook`` (``policy``, ``callbacks``, ``rest_check``,
         ``rest_tolerance``, ``verify_sequence``, ``verify_checksum``). Raises
         ``ValidationError`` for a bad channel, inst_id or option, or when this
-        client already manages that book. Close it with ``book.close()``.
+        client already manages that book. Close it with ``book.close()``; its
+        thread runs while this client is started (``close()`` joins it, the
+        next ``start()`` starts it again).
         """
         options.setdefault("clock", self._clock)
         return ManagedOrderBook(self, inst_id, channel, **options)

@@ -22,12 +22,17 @@ slow handler and is never reordered), and automates the runbook's recovery
 Threads: one per book, ``okx-book-<channel>-<instId>``, runs the user
 callbacks (``on_update`` coalesced, ``on_resync``) and the resubscribe retries;
 a short-lived ``okx-book-<channel>-<instId>-check`` thread makes the REST
-cross-check. ``close()`` joins both. User callbacks never run under an
+cross-check. They run while the book's WSClient is started: ``ws.start()``
+starts them (a book opened on a started client starts them at once),
+``ws.close()`` stops and joins them with the client's own threads, and
+``book.close()`` joins them for good. User callbacks never run under an
 okx_sync lock; their exceptions are caught, counted (``callback_errors``) and
 reported through the WSClient's error handlers (``ws.on_error``).
 
-A book survives ``ws.close()`` / ``ws.start()``: it is out of sync while the
-client is not running and resyncs from the snapshot of the next connection.
+A book survives ``ws.close()`` / ``ws.start()``: it stays open (and listed by
+``ws.managed_books()``), is out of sync while the client is not running, and
+resyncs from the snapshot of the next connection; callbacks due while the
+client was closed run once its threads are back.
 """
 
 from __future__ import annotations
@@ -291,13 +296,15 @@ class ManagedOrderBook:
         self._last_check: CrossCheck | None = None
         self._last_check_error = ""
 
-        name = f"okx-book-{channel}-{inst_id}"
-        self._thread_name = name
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        router: BookRouter = ws._books
-        router.add(self)  # raises ValidationError for a duplicate; routes pushes from now on
+        self._thread_name = f"okx-book-{channel}-{inst_id}"
+        self._thread: threading.Thread | None = None  # runs while the WSClient is started
+        self._gen = 0  # the running thread's generation; a stale one ends
+        self._threads_on = False
         self._retry_at = clock.monotonic() + self._policy.snapshot_timeout
-        self._thread.start()
+        router: BookRouter = ws._books
+        # raises ValidationError for a duplicate; routes pushes from now on and starts
+        # the book's thread when the client is started
+        router.add(self)
         try:
             ws.subscribe(self._arg)
         except BaseException:
@@ -517,10 +524,37 @@ class ManagedOrderBook:
                 "managed order book closed",
                 extra={"ws": self._ws.name, "channel": self._channel, "inst_id": self._inst_id},
             )
+        return self._stop_threads(timeout)
+
+    def _start_threads(self) -> None:
+        """Start the book's thread (the WSClient started; router lock held). Idempotent."""
+        with self._cond:
+            if self._closed or self._threads_on:
+                return
+            self._threads_on = True
+            self._gen += 1
+            thread = threading.Thread(
+                target=self._run, args=(self._gen,), name=self._thread_name, daemon=True
+            )
+            self._thread = thread
+            self._cond.notify_all()
+        thread.start()
+
+    def _stop_threads(self, timeout: float) -> bool:
+        """Stop the book's threads and join them within ``timeout`` (not the calling one).
+
+        True when none is left running. Called by ``close()`` and when the WSClient closes.
+        """
+        with self._cond:
+            if self._threads_on:
+                self._threads_on = False
+                self._gen += 1  # the running thread sees it is stale and ends
+            self._cond.notify_all()
+            threads = (self._thread, self._check_thread)
         deadline = self._clock.monotonic() + timeout
         ok = True
         me = threading.current_thread()
-        for thread in (self._thread, self._check_thread):
+        for thread in threads:
             if thread is None or thread is me:
                 continue
             thread.join(max(0.0, deadline - self._clock.monotonic()))
@@ -696,12 +730,12 @@ class ManagedOrderBook:
             self._lose_sync(WSError(f"WS {self._ws.name} restarted"), resubscribe=False)
 
     # ------------------------------------------------------------------ the book's thread
-    def _run(self) -> None:
+    def _run(self, gen: int) -> None:
         cond = self._cond
         while True:
             with cond:
                 while True:
-                    if self._closed:
+                    if self._closed or self._gen != gen:
                         return
                     now = self._clock.monotonic()
                     retry = self._awaiting and self._retry_at is not None and now >= self._retry_at
@@ -734,7 +768,7 @@ class ManagedOrderBook:
     # ------------------------------------------------------------------ REST cross-check
     def _start_check(self) -> None:
         with self._cond:
-            if self._closed:
+            if self._closed or not self._threads_on:
                 return
             if self._check_thread is not None and self._check_thread.is_alive():
                 self._check_again = True
@@ -749,7 +783,7 @@ class ManagedOrderBook:
         while True:
             self._rest_check()
             with self._cond:
-                if self._closed or not self._check_again:
+                if self._closed or not self._threads_on or not self._check_again:
                     return
                 self._check_again = False
 
@@ -807,6 +841,7 @@ class BookRouter:
         self._lock = threading.Lock()
         self._books: dict[BookKey, ManagedOrderBook] = {}
         self._attached = False
+        self._active = False  # the WSClient is started: books run their threads
         # bound once: ws.off() matches handlers by identity
         self._route_fn = self._route
         self._connect_fn = self._connected
@@ -824,6 +859,8 @@ class BookRouter:
                     "(see ws.managed_books(); close it first)"
                 )
             self._books = {**self._books, key: book}
+            if self._active:
+                book._start_threads()
             if not self._attached:
                 self._attached = True
                 ws.add_push_listener(self._route_fn)
@@ -848,6 +885,25 @@ class BookRouter:
     def books(self) -> list[ManagedOrderBook]:
         """The open books, oldest first."""
         return list(self._books.values())
+
+    def resume(self) -> None:
+        """The WSClient is starting: start every book's thread (and those of books added
+        later, until ``suspend``)."""
+        with self._lock:
+            self._active = True
+            for book in self._books.values():
+                book._start_threads()
+
+    def suspend(self, timeout: float) -> bool:
+        """The WSClient closed: stop every book's threads and join them within ``timeout``.
+
+        The books stay open and routed. True when every thread ended in time.
+        """
+        with self._lock:
+            self._active = False
+            books = list(self._books.values())
+        share = timeout / max(1, len(books))
+        return all([book._stop_threads(share) for book in books])
 
     # WS reader thread: keep it short
     def _route(self, msg: Mapping[str, Any]) -> None:
