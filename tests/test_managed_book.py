@@ -140,11 +140,14 @@ def test_subscribes_on_start_when_built_before(sim):
 
 def test_seq_gap_ends_in_one_resync_and_the_sims_book(sim, ws):
     resyncs, errors = Recorder(), Recorder()
+    acks: list[str] = []  # the simulator's answers for the book's arg, in order
     ws.on_error(errors)
+    ws.on_event(lambda e: acks.append(e["event"]) if e.get("arg") == ARG else None)
     book = ws.order_book(INST)
     book.on_resync(resyncs)
     assert book.wait_ready(5)
     assert_equals_sim(book, sim)
+    assert acks == ["subscribe"]
 
     sim.faults.seq_gap(INST)
     advance(sim)  # computed, never sent
@@ -160,6 +163,10 @@ def test_seq_gap_ends_in_one_resync_and_the_sims_book(sim, ws):
     assert got_book is book and isinstance(exc, OrderBookSequenceError)
     assert resyncs.threads == {f"okx-book-books-{INST}"}
     assert wait_until(lambda: any(isinstance(e[0], OrderBookSequenceError) for e in errors.calls))
+    # resubscribe = unsubscribe + subscribe: the simulator acknowledged an unsubscribe of
+    # the book's arg before the new subscribe (it answers in the order it received them)
+    assert wait_until(lambda: len(acks) == 3)
+    assert acks == ["subscribe", "unsubscribe", "subscribe"]
     # the resubscription stays desired; the stream goes on verified
     assert ws.desired_subscriptions() == [ARG]
     for _ in range(3):
