@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from decimal import Decimal
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from okx_sync import WSClient
 from okx_sync.errors import ValidationError
 from okx_sync.ws.managed_book import CrossCheck, ResyncPolicy, compare_best
+from tests.ws_support import ws_threads
 
 D = Decimal
 
@@ -74,7 +74,7 @@ def test_bad_options_raise_before_anything_starts(ws, args, kwargs):
     with pytest.raises(ValidationError):
         ws.order_book(*args, **kwargs)
     assert ws.managed_books() == [] and ws.desired_subscriptions() == []
-    assert not [t for t in threading.enumerate() if t.name.startswith("okx-book-")]
+    assert not ws_threads(), ws_threads()
 
 
 def test_spread_book_refuses_rest_check(ws):
@@ -95,6 +95,7 @@ def test_spread_book_refuses_rest_check(ws):
 
 def test_not_started_client_book_waits_and_closes_cleanly(ws):
     book = ws.order_book("BTC-USDT")
+    assert not ws_threads()  # the book's thread runs only while its client is started
     assert repr(book).startswith("ManagedOrderBook(books BTC-USDT out of sync")
     assert not book.in_sync and book.seq_id is None
     assert book.wait_ready(0.05) is False
@@ -104,4 +105,4 @@ def test_not_started_client_book_waits_and_closes_cleanly(ws):
     with pytest.raises(ValidationError):
         book.on_update("not callable")  # type: ignore[arg-type]
     assert book.close()
-    assert not [t for t in threading.enumerate() if t.name.startswith("okx-book-")]
+    assert not ws_threads(), ws_threads()
