@@ -3,7 +3,13 @@ as a real server sees it (the pooled fast path and the Session path)."""
 
 from __future__ import annotations
 
+import json
+import socket
+import subprocess
+import sys
+import textwrap
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -65,6 +71,106 @@ def test_refused_port_is_http_not_dispatched_and_retried(kind: str) -> None:
         with pytest.raises(RequestStateError) as info:
             client.request("GET", "/api/v5/public/time")
         assert (info.value.stage, info.value.dispatched) == ("http", False)
+
+
+DNS_HOST = "okx-sync-dns-test.invalid"
+
+
+def _fail_dns_for_invalid(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """``socket.getaddrinfo`` fails for ``*.invalid`` as a resolver does (RFC 6761: never
+    resolves), so the test asks no name server; returns the hosts looked up."""
+    real = socket.getaddrinfo
+    asked: list[str] = []
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(host, str) and host.endswith(".invalid"):
+            asked.append(host)
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return asked
+
+
+@pytest.mark.parametrize("kind", PATHS)
+def test_dns_failure_is_http_not_dispatched_and_retried(
+    monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    asked = _fail_dns_for_invalid(monkeypatch)
+    with _client(f"https://{DNS_HOST}", kind) as client:
+        with pytest.raises(RequestStateError) as info:
+            client.request("POST", "/api/v5/trade/order", ORDER)
+        err = info.value
+        assert (err.stage, err.dispatched, err.cl_ord_ids) == ("http", False, ("c1",))
+        assert "could not connect" in str(err)
+        # nothing was sent, so even an order may be retried: 3 attempts, 3 lookups
+        assert client.stats()["attempts"] == 3
+        assert client.stats()["failures_by_code"] == {"http:unsent": 1}  # one call
+    assert asked == [DNS_HOST] * 3
+
+
+# A fresh interpreter where urllib3 lacks NameResolutionError (as urllib3 1.26, which
+# requests>=2.31 allows, does): okx_sync must import, and a DNS failure or a refused port
+# must still be "not dispatched" on both transport paths.
+_URLLIB3_126 = textwrap.dedent(
+    """
+    import json, socket, sys
+    import urllib3.exceptions
+    if hasattr(urllib3.exceptions, "NameResolutionError"):  # urllib3 < 2 has none
+        del urllib3.exceptions.NameResolutionError
+    real = socket.getaddrinfo
+    def getaddrinfo(host, *a, **k):
+        if isinstance(host, str) and host.endswith(".invalid"):
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *a, **k)
+    socket.getaddrinfo = getaddrinfo
+    import requests
+    from okx_sync import Client, RequestGateConfig, RequestStateError, RetryPolicy
+    from okx_sync.rest import transport
+
+    class Custom(requests.adapters.HTTPAdapter):
+        pass
+
+    out = {"connect_errors": sorted(c.__name__ for c in transport._CONNECT_ERRORS)}
+    for url in ("https://okx-sync-dns-test.invalid", "http://127.0.0.1:" + sys.argv[1]):
+        for kind in ("fast", "session"):
+            session = None
+            if kind == "session":
+                session = requests.Session()
+                session.mount("http://", Custom(max_retries=0))
+                session.mount("https://", Custom(max_retries=0))
+            with Client(base_url=url, session=session, retry=RetryPolicy.none(),
+                        gate=RequestGateConfig(rate_limits=False), timeout=2.0) as client:
+                assert client._rest.transport.fast_path() is (kind == "fast")
+                try:
+                    client.request("GET", "/api/v5/public/time")
+                except RequestStateError as exc:
+                    out[url.split(":")[0] + "-" + kind] = [exc.stage, exc.dispatched]
+    print(json.dumps(out))
+    """
+)
+
+
+def test_imports_and_classifies_failures_without_urllib3_name_resolution_error() -> None:
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, "-c", _URLLIB3_126, str(refused_port())],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=50,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out.pop("connect_errors") == [
+        "ConnectTimeoutError", "NewConnectionError", "ProxyError", "SSLError",
+    ]  # fmt: skip
+    assert out == {
+        "https-fast": ["http", False],
+        "https-session": ["http", False],
+        "http-fast": ["http", False],
+        "http-session": ["http", False],
+    }
 
 
 @pytest.mark.parametrize("kind", PATHS)

@@ -21,6 +21,12 @@ into ``RequestStateError.dispatched``: a failure while opening the connection
 any failure once a byte may have been written (reset, read timeout) as
 ``dispatched=True``.
 
+Works with urllib3 1.26 and 2.x (``requests>=2.31`` accepts both): the fast
+path uses only the pool's ``_get_conn``/``_put_conn`` and the connection's
+``sock``/``connect``/``close``, which both have; the connect-error classes are
+looked up by name (``NameResolutionError`` is urllib3 2 only — 1.26 reports DNS
+failures as ``NewConnectionError``).
+
 Environment proxy settings (``HTTPS_PROXY``, ``NO_PROXY``), CA bundle
 variables and the session's ``verify``/``cert`` are read once, when the
 transport is built; the fast path ignores session cookies (OKX uses none).
@@ -58,14 +64,25 @@ _log = logging.getLogger("okx_sync.rest")
 _STOCK_ADAPTER = requests.adapters.HTTPAdapter
 _STOCK_SEND = _STOCK_ADAPTER.send
 
-# urllib3 failures that happen while opening a connection: nothing was sent.
-_CONNECT_ERRORS: tuple[type[BaseException], ...] = (
-    urllib3.exceptions.NewConnectionError,
-    urllib3.exceptions.ConnectTimeoutError,
-    urllib3.exceptions.NameResolutionError,
-    urllib3.exceptions.SSLError,
-    urllib3.exceptions.ProxyError,
-)
+
+def _connect_errors(module: Any) -> tuple[type[BaseException], ...]:
+    """urllib3 failures that happen while opening a connection: nothing was sent.
+
+    ``NameResolutionError`` exists from urllib3 2.0 on (a subclass of
+    ``NewConnectionError`` there); urllib3 1.26, which ``requests>=2.31``
+    still accepts, reports a DNS failure as a plain ``NewConnectionError``.
+    """
+    names = (
+        "NewConnectionError",
+        "ConnectTimeoutError",
+        "NameResolutionError",
+        "SSLError",
+        "ProxyError",
+    )
+    return tuple(cls for cls in (getattr(module, n, None) for n in names) if cls is not None)
+
+
+_CONNECT_ERRORS = _connect_errors(urllib3.exceptions)
 
 
 _BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
