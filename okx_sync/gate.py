@@ -14,7 +14,13 @@ Budgets a call draws on:
   per order, per instrument, and a batch of exactly one order is charged to the
   single-order endpoint (as OKX does);
 - for new orders and amends, the account order bucket (default 1000 orders /
-  2 s, updated from ``GET /api/v5/trade/account-rate-limit``).
+  2 s, updated from ``GET /api/v5/trade/account-rate-limit``);
+- the endpoint's secondary limits (``Endpoint.extra_limits``, registry data):
+  those that apply to everyone always (convert estimate-quote / trade, fiat
+  quote, create-rfq); the isElpTakerAccess one (50 orders / 2 s per
+  instrument, shared by ``trade/order`` and ``trade/batch-orders``, REST and
+  WS) only for orders with ``isElpTakerAccess`` true; the copy-trading
+  lead-instrument ones only with ``RequestGateConfig(lead_trader=True)``.
 
 How a bucket counts. A bucket with published limit ``L`` per ``W`` seconds
 runs ``capacity = ceil(headroom * L)`` admissions per ``span = W * capacity /
@@ -38,7 +44,8 @@ reported through ``observe`` penalise the bucket concerned for every thread:
 it admits nothing until ``Retry-After`` (or one window) has passed, then runs at
 ``penalty_factor`` of its capacity and recovers linearly to the full ceiling
 over ``recovery_windows`` windows (adaptive, like botocore's client-side rate
-limiter). 50061 penalises the account order bucket, the others the endpoint's.
+limiter). 50061 penalises the account order bucket, the others the endpoint's
+(its secondary-limit buckets included: OKX does not say which limit was hit).
 
 Fairness: waiters are served first come, first served among those competing
 for the same budget; a waiter for a full bucket never blocks callers of other
@@ -150,6 +157,9 @@ class RequestGateConfig:
     - ``burst_fraction``: share of a bucket's capacity that may go out back to
       back; beyond it admissions are spaced evenly (``span / capacity`` apart),
       so a throttling storm meets few requests in flight.
+    - ``lead_trader``: the account is a copy-trading lead trader: its
+      lead-instrument limits apply too (place/amend, single or batch: 4 per
+      2 s per instrument, one budget; ``order-algo``: 1 per 2 s).
 
     Thread safety: immutable.
     """
@@ -164,6 +174,7 @@ class RequestGateConfig:
     penalty_factor: float = attrs.field(default=0.5, validator=_fraction)
     recovery_windows: float = attrs.field(default=5.0, validator=_positive)
     burst_fraction: float = attrs.field(default=0.5, validator=_fraction)
+    lead_trader: bool = False
 
 
 # --------------------------------------------------------------------------- keys
@@ -213,8 +224,9 @@ def rule_scope(rule: str, item: Mapping[str, Any] | None) -> str:
 @attrs.frozen
 class Charge:
     """One budget a call draws on: bucket ``key``, its published ``limit`` per
-    ``window_s``, the ``cost`` (tokens) and ``kind`` (``"endpoint"`` or
-    ``"account"``). Thread safety: immutable."""
+    ``window_s``, the ``cost`` (tokens) and ``kind`` (``"endpoint"``,
+    ``"account"``, or a secondary limit's ``"secondary"`` / ``"lead_trader"``).
+    Thread safety: immutable."""
 
     key: str
     limit: int
@@ -238,7 +250,11 @@ def _order_count(params: Any) -> int:
 
 
 def plan_charges(
-    endpoint: Endpoint, params: Any, *, account_limit: int = DEFAULT_ACCOUNT_ORDER_LIMIT
+    endpoint: Endpoint,
+    params: Any,
+    *,
+    account_limit: int = DEFAULT_ACCOUNT_ORDER_LIMIT,
+    lead_trader: bool = False,
 ) -> list[Charge]:
     """The budgets a call to ``endpoint`` with ``params`` draws on. Pure.
 
@@ -247,7 +263,11 @@ def plan_charges(
     (``cost_unit == "order"``) charge one token per order to the bucket of
     each order's scope, and a batch of exactly one order is charged to the
     single-order endpoint. New orders and amends add the account order
-    bucket (``ACCOUNT_BUCKET_KEY``), one token per order.
+    bucket (``ACCOUNT_BUCKET_KEY``), one token per order. Each of the
+    endpoint's ``extra_limits`` that applies (``ExtraLimit.counts``: always,
+    per order by a param such as ``isElpTakerAccess``, or ``lead_trader``)
+    adds ``"BUCKET [scope]"`` charges the same way (``kind`` ``"secondary"``
+    or ``"lead_trader"``).
     Raises ``ValidationError`` when one call needs more tokens than a published
     limit allows (OKX would refuse it; nothing is sent).
     """
@@ -265,6 +285,22 @@ def plan_charges(
         Charge(f"{ep.method} {ep.path} [{scope}]", ep.limit, window, cost)
         for scope, cost in costs.items()
     ]
+    for extra in ep.extra_limits:
+        extra_costs: dict[str, int] = {}
+        for item in items if ep.batch else items[:1]:
+            if extra.counts(item, lead_trader=lead_trader):
+                scope = rule_scope(extra.rule, item)
+                extra_costs[scope] = extra_costs.get(scope, 0) + 1
+        charges += [
+            Charge(
+                f"{extra.bucket} [{scope}]",
+                extra.limit,
+                extra.window_s,
+                cost if extra.cost_unit == "order" else 1,
+                extra.kind,
+            )
+            for scope, cost in extra_costs.items()
+        ]
     if endpoint.counts_account_orders:
         charges.append(
             Charge(ACCOUNT_BUCKET_KEY, account_limit, ACCOUNT_ORDER_WINDOW_S, orders, "account")
@@ -766,7 +802,9 @@ class RequestGate:
             return []
         with self._cond:
             account_limit = self._account_limit
-        return plan_charges(endpoint, params, account_limit=account_limit)
+        return plan_charges(
+            endpoint, params, account_limit=account_limit, lead_trader=self.config.lead_trader
+        )
 
     def _bucket(self, charge: Charge) -> _Bucket:
         bucket = self._buckets.get(charge.key)
@@ -889,8 +927,8 @@ class RequestGate:
         """Tell the gate how a response ended. Call after every response.
 
         HTTP 429 or code 50011 (top level or any item's ``sCode``) penalises
-        the call's endpoint buckets; 50061 penalises the account order bucket
-        (see the module docstring). A successful
+        the call's endpoint (and secondary-limit) buckets; 50061 penalises the
+        account order bucket (see the module docstring). A successful
         ``GET /api/v5/trade/account-rate-limit`` sets the account order limit
         from ``data[0]["accRateLimit"]``; a failed one is logged as a warning
         and retried later with backoff, keeping the limit already known.
@@ -919,7 +957,7 @@ class RequestGate:
             now = self._clock.monotonic()
             for charge in charges:
                 if (charge.kind == "account" and hit_account) or (
-                    charge.kind == "endpoint" and hit_endpoint
+                    charge.kind != "account" and hit_endpoint  # OKX does not say which limit
                 ):
                     bucket = self._bucket(charge)
                     if bucket.penalise(now, retry_after):

@@ -8,6 +8,7 @@ import logging
 import random
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -604,6 +605,130 @@ def test_big_batch_is_not_starved_by_later_single_orders() -> None:
     big.join(timeout=10)
     small.join(timeout=10)
     assert order == ["big", "small"]
+
+
+# ----------------------------------------------------------------- secondary limits
+
+
+def charges_by_key(endpoint, params, **kw) -> dict[str, tuple[int, float, int, str]]:
+    return {
+        c.key: (c.limit, c.window_s, c.cost, c.kind) for c in plan_charges(endpoint, params, **kw)
+    }
+
+
+ELP = "isElpTakerAccess orders [UID+instId=BTC-USDT]"
+LEAD = "lead-trader orders [UID+instId=BTC-USDT]"
+
+
+def test_secondary_limits_are_registry_data_copied_from_the_fact_base() -> None:
+    import csv
+
+    from conftest import SHARED
+
+    kinds = {}
+    for ep in R:
+        for extra in ep.extra_limits:
+            kinds.setdefault(extra.kind, []).append(ep.path)
+    assert len(kinds["secondary"]) == 6 and len(kinds["lead_trader"]) == 5
+    packaged = Path(__file__).resolve().parents[1] / "okx_sync" / "rest" / "limits.tsv"
+    with packaged.open(encoding="utf-8") as f:
+        ours = {
+            (r["method"], r["path"], r["key"], r["value"])
+            for r in csv.DictReader(f, delimiter="\t")
+        }
+    shared = SHARED / "okx-endpoints-extra.tsv"
+    if not shared.exists():
+        pytest.skip(f"fact base not available: {shared}")
+    with shared.open(encoding="utf-8") as f:
+        facts = {
+            (r["method"], r["path"], r["key"], r["value"])
+            for r in csv.DictReader(f, delimiter="\t")
+            if r["key"] in ("secondary_limit", "copytrading_lead_instrument_limit")
+        }
+    assert ours == facts  # every such row, copied unchanged
+
+
+def test_is_elp_taker_access_orders_draw_on_one_shared_bucket_per_instrument() -> None:
+    assert not any("isElp" in key for key in charges_by_key(PLACE, BTC))
+    for flag in (True, "true", " TRUE "):
+        charges = charges_by_key(PLACE, {**BTC, "isElpTakerAccess": flag})
+        assert charges[ELP] == (50, 2.0, 1, "secondary")
+    assert ELP not in charges_by_key(PLACE, {**BTC, "isElpTakerAccess": "false"})
+    batch = [
+        {**BTC, "isElpTakerAccess": True},
+        {**BTC, "isElpTakerAccess": "true"},
+        {**ETH, "isElpTakerAccess": True},
+        BTC,  # not flagged: not counted
+    ]
+    charges = charges_by_key(BATCH, batch)
+    assert charges[ELP] == (50, 2.0, 2, "secondary")  # the same key as a single order's
+    assert charges["isElpTakerAccess orders [UID+instId=ETH-USDT]"][2] == 1
+    assert charges[ACCOUNT_BUCKET_KEY][2] == 4  # every order still counts for the account
+    assert charges_by_key(BATCH, [{**BTC, "isElpTakerAccess": True}])[ELP][2] == 1  # twin
+    # Amends and cancels have no such limit.
+    assert not any("isElp" in k for k in charges_by_key(AMEND, {**BTC, "isElpTakerAccess": True}))
+
+
+def test_unconditional_secondary_limits_always_apply() -> None:
+    estimate = R.get("POST", "/api/v5/asset/convert/estimate-quote")
+    convert = R.get("POST", "/api/v5/asset/convert/trade")
+    fiat = R.get("POST", "/api/v5/fiat/buy-sell/quote")
+    rfq = R.get("POST", "/api/v5/rfq/create-rfq")
+    quote = {"baseCcy": "BTC", "quoteCcy": "USDT", "side": "buy"}
+    assert charges_by_key(estimate, quote)["convert estimate-quote [instId=]"] == (
+        1,
+        5.0,
+        1,
+        "secondary",
+    )
+    assert "convert trade [UID+side=buy]" in charges_by_key(convert, quote)
+    assert "convert trade [UID+side=sell]" in charges_by_key(convert, {**quote, "side": "sell"})
+    assert charges_by_key(fiat, {"instId": "BTC-EUR"})["fiat buy-sell quote [instId=BTC-EUR]"][
+        :2
+    ] == (1, 5.0)
+    assert charges_by_key(rfq, {"legs": []})["create-rfq [UID]"] == (80, 43200.0, 1, "secondary")
+    # and the main limit is still there
+    assert "POST /api/v5/asset/convert/trade [UID]" in charges_by_key(convert, quote)
+
+
+def test_lead_trader_limits_only_with_the_config_flag() -> None:
+    algo = R.get("POST", "/api/v5/trade/order-algo")
+    amend_batch = R.get("POST", "/api/v5/trade/amend-batch-orders")
+    for endpoint in (PLACE, AMEND, algo):
+        assert not any(c.kind == "lead_trader" for c in plan_charges(endpoint, BTC))
+    assert charges_by_key(PLACE, BTC, lead_trader=True)[LEAD] == (4, 2.0, 1, "lead_trader")
+    assert charges_by_key(AMEND, BTC, lead_trader=True)[LEAD][2] == 1  # one budget with places
+    assert charges_by_key(BATCH, [BTC, BTC, ETH], lead_trader=True)[LEAD][2] == 2
+    assert charges_by_key(amend_batch, [BTC] * 4, lead_trader=True)[LEAD][2] == 4
+    assert charges_by_key(algo, BTC, lead_trader=True)[
+        "lead-trader algo orders [UID+instId=BTC-USDT]"
+    ] == (1, 2.0, 1, "lead_trader")
+    assert not any(c.kind == "lead_trader" for c in plan_charges(CANCEL, BTC, lead_trader=True))
+    with pytest.raises(ValidationError, match="lead-trader orders"):
+        plan_charges(BATCH, [BTC] * 5, lead_trader=True)  # OKX would refuse 5 at once
+    assert plan_charges(BATCH, [BTC] * 5)  # fine for everyone else
+
+
+def test_gate_runs_the_secondary_buckets_and_penalises_them_on_429() -> None:
+    clock = FakeClock(start=0.0)
+    gate = gate_with(clock, lead_trader=True, burst_fraction=1.0)
+    times = [call(gate, PLACE, BTC) for _ in range(2)] + [call(gate, AMEND, BTC) for _ in range(2)]
+    assert times == [0.0] * 4  # capacity ceil(0.9 * 4) = 4
+    assert call(gate, PLACE, BTC) == pytest.approx(2 * 4 / 3.6)  # waits for the shared span
+    lead = bucket(gate, LEAD)
+    assert (lead["kind"], lead["limit"], lead["capacity"], lead["admitted"]) == (
+        "lead_trader",
+        4,
+        4,
+        5,
+    )
+    assert call(gate, PLACE, ETH) == clock.monotonic()  # another instrument: its own bucket
+    estimate = R.get("POST", "/api/v5/asset/convert/estimate-quote")
+    quote = {"baseCcy": "BTC", "quoteCcy": "USDT", "side": "buy"}
+    call(gate, estimate, quote)
+    gate.observe(estimate, quote, http_status=429, code="50011")
+    held = bucket(gate, "convert estimate-quote [instId=]")
+    assert (held["penalties"], held["held_for_s"]) == (1, 5.0)  # one 5 s window
 
 
 # ----------------------------------------------------------------- account order limit

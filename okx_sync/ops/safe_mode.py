@@ -49,7 +49,7 @@ import attrs
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import APIError, OkxError, OrderError, RequestStateError, SafeModeError
-from ..rest.endpoints import Endpoint
+from ..rest.endpoints import Endpoint, param_true
 from .reconcile import list_pending_orders
 
 __all__ = [
@@ -71,10 +71,6 @@ CANCEL_BATCH = 20
 ALREADY_FINAL_CODES = frozenset({"51400", "51401", "51402"})
 
 
-def _true(value: Any) -> bool:
-    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
-
-
 def allowed_in_safe_mode(endpoint: Endpoint | None, params: Any) -> bool:
     """True when the call may go out while safe mode is on. Pure.
 
@@ -93,7 +89,7 @@ def allowed_in_safe_mode(endpoint: Endpoint | None, params: Any) -> bool:
         return False
     items = params if isinstance(params, list | tuple) else [params]
     return bool(items) and all(
-        isinstance(item, Mapping) and _true(item.get("reduceOnly")) for item in items
+        isinstance(item, Mapping) and param_true(item.get("reduceOnly")) for item in items
     )
 
 

@@ -6,6 +6,16 @@ window, rate rule, cost unit, name). This module adds what okx_sync derives
 from them: which endpoints enter orders (``order_action``), which count toward
 the account's new+amend order limit, which are idempotent.
 
+Secondary limits (``Endpoint.extra_limits``) come from ``limits.tsv``, packaged
+beside it: the ``secondary_limit`` and ``copytrading_lead_instrument_limit``
+rows of the fact base's ``okx-endpoints-extra.tsv`` (``method, path, key,
+value`` copied as they are), each with its reading in the columns after them:
+``limit`` per ``window_s``, ``cost_unit``, the ``bucket`` it draws on (rows
+naming the same bucket share one budget, e.g. isElpTakerAccess orders over
+``trade/order`` and ``trade/batch-orders``), the key ``rule`` and the
+``condition`` under which a call is charged (``always``,
+``param:NAME=true`` per order, ``config:lead_trader``).
+
 The registry feeds the request gate (buckets), the retry policy and
 ``client.request``. Thread safety: the registry is built once and immutable.
 """
@@ -14,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import re
 from collections.abc import Iterator, Mapping
 from importlib import resources
 from typing import Literal
@@ -22,6 +33,8 @@ import attrs
 
 __all__ = [
     "Endpoint",
+    "ExtraLimit",
+    "param_true",
     "EndpointRegistry",
     "registry",
     "ORDER_ACTIONS",
@@ -101,6 +114,60 @@ ACCOUNT_ORDER_PATHS = frozenset(
 )
 
 
+def param_true(value: object) -> bool:
+    """True for a request parameter that says yes: ``True`` or the text ``"true"``
+    (any case, spaces ignored). Pure."""
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
+@attrs.frozen(kw_only=True)
+class ExtraLimit:
+    """A limit an endpoint has besides its main one (from ``limits.tsv``).
+
+    ``kind``: ``"secondary"`` (OKX applies it to everyone it concerns) or
+    ``"lead_trader"`` (copy-trading lead traders only); ``limit`` per
+    ``window_s``; ``cost_unit`` ``"order"`` (per order of a batch) or
+    ``"request"``; ``bucket``: the budget's name, shared by every row that names
+    it; ``rule``: the key rule (same vocabulary as ``Endpoint.rule``);
+    ``condition``: ``"always"``, ``"param:NAME=true"`` (only orders whose
+    ``NAME`` is true count) or ``"config:lead_trader"``; ``source``: OKX's
+    wording as recorded. Thread safety: immutable.
+    """
+
+    kind: Literal["secondary", "lead_trader"]
+    limit: int
+    window_s: float
+    cost_unit: str
+    bucket: str
+    rule: str
+    condition: str
+    source: str
+
+    def counts(self, item: Mapping[str, object], *, lead_trader: bool) -> bool:
+        """Whether one order/request (``item``: its OKX params) is charged to this limit.
+
+        ``lead_trader``: the account is a copy-trading lead trader
+        (``RequestGateConfig.lead_trader``). Pure.
+        """
+        if self.condition == "always":
+            return True
+        if self.condition == "config:lead_trader":
+            return lead_trader
+        name = self.condition.removeprefix("param:").removesuffix("=true")
+        return param_true(item.get(name))
+
+    @property
+    def rate_text(self) -> str:
+        """E.g. ``"50 orders / 2 s per UID+instId (param:isElpTakerAccess=true)"``."""
+        unit = "orders" if self.cost_unit == "order" else "requests"
+        when = "" if self.condition == "always" else f" ({self.condition})"
+        return f"{self.limit} {unit} / {self.window_s:g} s per {self.rule}{when}"
+
+
+_EXTRA_KINDS = {"secondary_limit": "secondary", "copytrading_lead_instrument_limit": "lead_trader"}
+_CONDITIONS = re.compile(r"^(always|config:lead_trader|param:[A-Za-z]+=true)$")
+
+
 @attrs.frozen(kw_only=True)
 class Endpoint:
     """One OKX REST endpoint as declared in the registry.
@@ -121,6 +188,7 @@ class Endpoint:
     cost_unit: str
     name: str
     in_go_okx: bool = False
+    extra_limits: tuple[ExtraLimit, ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -207,7 +275,30 @@ class EndpointRegistry:
         return out
 
 
-def _parse_row(row: dict[str, str]) -> Endpoint:
+def _parse_limit(row: dict[str, str]) -> ExtraLimit:
+    """One ``limits.tsv`` row; ValueError naming the row when it does not read."""
+    where = f"limits.tsv {row.get('method')} {row.get('path')} {row.get('key')}"
+    kind = _EXTRA_KINDS.get(row["key"])
+    if kind is None or not _CONDITIONS.match(row["condition"]):
+        raise ValueError(f"{where}: unknown key or condition")
+    if row["cost_unit"] not in ("order", "request") or not row["bucket"] or not row["rule"]:
+        raise ValueError(f"{where}: cost_unit, bucket and rule are required")
+    limit, window = int(row["limit"]), float(row["window_s"])
+    if limit <= 0 or window <= 0:
+        raise ValueError(f"{where}: limit and window_s must be > 0")
+    return ExtraLimit(
+        kind=kind,  # type: ignore[arg-type]
+        limit=limit,
+        window_s=window,
+        cost_unit=row["cost_unit"],
+        bucket=row["bucket"],
+        rule=row["rule"],
+        condition=row["condition"],
+        source=row["value"],
+    )
+
+
+def _parse_row(row: dict[str, str], extra: tuple[ExtraLimit, ...] = ()) -> Endpoint:
     window = row["window_s"].strip()
     return Endpoint(
         group=row["group"],
@@ -221,12 +312,32 @@ def _parse_row(row: dict[str, str]) -> Endpoint:
         cost_unit=row["cost_unit"],
         name=row["name"],
         in_go_okx=row.get("in_go_okx", "") == "yes",
+        extra_limits=extra,
     )
+
+
+def _read_tsv(name: str) -> list[dict[str, str]]:
+    text = resources.files("okx_sync.rest").joinpath(name).read_text("utf-8")
+    return list(csv.DictReader(text.splitlines(), delimiter="\t"))
 
 
 @functools.cache
 def registry() -> EndpointRegistry:
-    """The packaged registry of all OKX V5 REST endpoints (loaded once)."""
-    text = resources.files("okx_sync.rest").joinpath("endpoints.tsv").read_text("utf-8")
-    reader = csv.DictReader(text.splitlines(), delimiter="\t")
-    return EndpointRegistry([_parse_row(r) for r in reader])
+    """The packaged registry of all OKX V5 REST endpoints (loaded once), each with
+    its ``extra_limits``. Raises ValueError when a limits row names no known
+    endpoint, does not read, or differs from another row of its bucket."""
+    extra: dict[tuple[str, str], list[ExtraLimit]] = {}
+    buckets: dict[str, tuple[int, float, str, str]] = {}
+    for row in _read_tsv("limits.tsv"):
+        limit = _parse_limit(row)
+        shape = (limit.limit, limit.window_s, limit.rule, limit.condition)
+        if buckets.setdefault(limit.bucket, shape) != shape:
+            raise ValueError(f"limits.tsv: rows sharing bucket {limit.bucket!r} disagree")
+        extra.setdefault((row["method"].upper(), row["path"]), []).append(limit)
+    endpoints = []
+    for row in _read_tsv("endpoints.tsv"):
+        key = (row["method"].upper(), row["path"])
+        endpoints.append(_parse_row(row, tuple(extra.pop(key, ()))))
+    if extra:
+        raise ValueError(f"limits.tsv rows for endpoints not in the registry: {sorted(extra)}")
+    return EndpointRegistry(endpoints)
