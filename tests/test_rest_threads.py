@@ -1,5 +1,7 @@
 """One Client shared by 32 threads x 200 signed calls: no error, keep-alive reuse visible in
-the server's connection count, every signature valid as the server recomputes it."""
+the server's connection count, every signature valid as the server recomputes it — on the
+pooled fast path (pool sized to the gate's concurrency, also above requests' default of 10)
+and on the Session path (a custom adapter)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import threading
 from typing import Any
 
 import pytest
+import requests
 from rest_loopback import EchoServer, ok_json
 
 from okx_sync import Client, RequestGateConfig
@@ -14,29 +17,79 @@ from okx_sync.auth import prehash, sign
 
 SECRET = "thread-secret"
 THREADS, CALLS = 32, 200
+SESSION_CALLS = 50  # requests' per-call machinery is slower; the concurrency is the same
 
 
-def _verify(method: str, target: str, headers: dict[str, str], body: bytes) -> Any:
-    ts = headers.get("OK-ACCESS-TIMESTAMP", "")
-    if headers.get("OK-ACCESS-SIGN") != sign(SECRET, prehash(ts, method, target, body.decode())):
-        return 401, {}, ok_json(code="50113", msg="Invalid Sign")
-    return 200, {}, ok_json([{"target": target}])
+class _CustomAdapter(requests.adapters.HTTPAdapter):
+    """An adapter subclass: the transport sends through ``Session.request``."""
+
+
+class _Rendezvous:
+    """Responder that verifies each signature and holds the first requests until
+    ``target`` of them are in the server at once (or 10 s passed): proves that many
+    connections were open together. Records the peak number in flight."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self.cond = threading.Condition()
+        self.in_flight = 0
+        self.peak = 0
+        self.met = False
+
+    def __call__(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Any:
+        with self.cond:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            if self.in_flight >= self.target:
+                self.met = True
+                self.cond.notify_all()
+            else:
+                self.cond.wait_for(lambda: self.met, timeout=10)
+        try:
+            ts = headers.get("OK-ACCESS-TIMESTAMP", "")
+            if headers.get("OK-ACCESS-SIGN") != sign(
+                SECRET, prehash(ts, method, target, body.decode())
+            ):
+                return 401, {}, ok_json(code="50113", msg="Invalid Sign")
+            return 200, {}, ok_json([{"target": target}])
+        finally:
+            with self.cond:
+                self.in_flight -= 1
 
 
 @pytest.mark.timeout(120)
-def test_32_threads_share_one_client_over_keep_alive_connections() -> None:
-    max_concurrent = 8
+@pytest.mark.parametrize(
+    "kind,max_concurrent",
+    [("fast", 8), ("fast", 16), ("session", 16)],
+    ids=["fast-8", "fast-16", "session-16"],
+)
+def test_32_threads_share_one_client_over_keep_alive_connections(
+    kind: str, max_concurrent: int
+) -> None:
     gate = RequestGateConfig(rate_limits=False, max_concurrent=max_concurrent)
     errors: list[BaseException] = []
     mismatches: list[str] = []
+    calls = CALLS if kind == "fast" else SESSION_CALLS
     start = threading.Barrier(THREADS)
+    responder = _Rendezvous(max_concurrent)
+    session = None
+    if kind == "session":  # the caller's session, its adapter pool sized by the caller
+        session = requests.Session()
+        adapter = _CustomAdapter(pool_maxsize=max_concurrent, max_retries=0)
+        session.mount("http://", adapter)
 
-    with EchoServer(_verify) as server:
-        client = Client("key-threads-0001", SECRET, "pp", base_url=server.url, gate=gate)
+    with EchoServer(responder) as server:
+        client = Client(
+            "key-threads-0001", SECRET, "pp", base_url=server.url, gate=gate, session=session
+        )
+        transport = client._rest.transport
+        assert transport.fast_path() is (kind == "fast")
+        if kind == "fast":  # the pool the transport built holds max_concurrent connections
+            assert transport.session.get_adapter(server.url)._pool_maxsize == max_concurrent
 
         def worker(n: int) -> None:
             start.wait()
-            for i in range(CALLS):
+            for i in range(calls):
                 inst = f"T{n}-{i}"
                 try:
                     data = client.request("GET", "/api/v5/account/positions", {"instId": inst})
@@ -56,12 +109,18 @@ def test_32_threads_share_one_client_over_keep_alive_connections() -> None:
         stats, gate_stats = client.stats(), client.gate_stats()
         client.close()
         connections, served = server.connections, len(server.requests)
+    if session is not None:
+        session.close()
 
     assert not errors, errors[:3]
     assert not mismatches  # each thread got its own answer back
-    total = THREADS * CALLS
+    total = THREADS * calls
     assert stats["requests"] == stats["successes"] == served == total
     assert stats["failures"] == 0 and stats["retries"] == 0
-    # the pool is sized to the gate's concurrency: a handful of connections, reused
-    assert 1 <= connections <= max_concurrent, connections
+    # max_concurrent requests were in the server at once (the gate lets no more) ...
+    assert responder.met and responder.peak == max_concurrent
+    # ... and yet no more connections than that were ever opened: each one kept and
+    # reused (a pool smaller than the gate's concurrency discards the extra connections
+    # when they come back and opens new ones later)
+    assert connections == max_concurrent, connections
     assert gate_stats["in_flight"] == 0
