@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import decimal
+import inspect
 from collections.abc import Iterator
 
 import pytest
@@ -33,6 +34,56 @@ def test_public_names_and_signature() -> None:
     client = Client()
     assert client.base_url == "https://www.okx.com" and not client.demo
     client.close()
+
+
+def test_constructor_signature_is_the_contract() -> None:
+    params = inspect.signature(Client).parameters
+    names = list(params)
+    assert names[:9] == [
+        "api_key", "secret_key", "passphrase",
+        "demo", "base_url", "timeout", "gate", "retry", "session",
+    ]  # fmt: skip
+    for name in ("api_key", "secret_key", "passphrase"):
+        assert params[name].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD, name
+        assert params[name].default is None, name
+    expected = {
+        "demo": False,
+        "base_url": "https://www.okx.com",
+        "timeout": 10.0,
+        "gate": RequestGateConfig(),
+        "retry": RetryPolicy(),
+    }
+    for name, default in expected.items():
+        assert params[name].kind is inspect.Parameter.KEYWORD_ONLY, name
+        assert params[name].default == default and type(params[name].default) is type(default)
+    # everything after the three credentials is keyword-only
+    assert all(params[n].kind is inspect.Parameter.KEYWORD_ONLY for n in names[3:])
+    with pytest.raises(TypeError):
+        Client(None, None, None, True)  # type: ignore[misc]
+
+
+def test_from_env_reads_each_documented_variable() -> None:
+    env = {
+        "OKX_API_KEY": "env-key-abcd",
+        "OKX_SECRET_KEY": "env-secret-x",
+        "OKX_PASSPHRASE": "env-pass-y",
+        "OKX_DEMO": "1",
+        "OKX_BASE_URL": "http://127.0.0.1:9",
+    }
+    with Client.from_env(env) as client:
+        creds = client._credentials
+        assert creds is not None
+        assert (creds.api_key, creds.secret_key, creds.passphrase) == (
+            "env-key-abcd", "env-secret-x", "env-pass-y",
+        )  # fmt: skip
+        assert client.demo is True and client.base_url == "http://127.0.0.1:9"
+    for name in ("OKX_API_KEY", "OKX_SECRET_KEY", "OKX_PASSPHRASE"):
+        partial = {k: v for k, v in env.items() if k != name}
+        with pytest.raises(ValidationError, match="missing"):
+            Client.from_env(partial)  # each of the three is read: leaving one out is refused
+    for text, demo in (("0", False), ("false", False), ("yes", True), ("TRUE", True)):
+        with Client.from_env({"OKX_DEMO": text}) as client:
+            assert client.demo is demo, text
 
 
 @pytest.mark.parametrize(
