@@ -72,12 +72,32 @@ TIME_SKEW_CODES = frozenset({"50102", "50112", "60004", "60006"})
 class OkxError(Exception):
     """Root of every error okx_sync raises deliberately.
 
-    Thread safety: instances are immutable once raised.
+    Thread safety: immutable once raised (attributes are set by the constructor
+    and are read-only by contract: code must not assign to them afterwards);
+    safe to share between threads. Every subclass pickles with its
+    attributes (``__reduce__`` restores ``args`` and the attributes without
+    calling the subclass constructor).
     """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception's default pickling calls cls(*self.args), which fails for
+        # subclasses whose constructors take other arguments than the message.
+        return (_restore_error, (type(self), self.args, dict(self.__dict__)))
+
+
+def _restore_error(cls: type[OkxError], args: tuple[Any, ...], state: dict[str, Any]) -> OkxError:
+    """Rebuild a pickled :class:`OkxError` (see ``OkxError.__reduce__``)."""
+    err = cls.__new__(cls)
+    err.args = args
+    err.__dict__.update(state)
+    return err
 
 
 class ValidationError(OkxError, ValueError):
-    """Bad input refused before anything was sent (nothing reached OKX)."""
+    """Bad input refused before anything was sent (nothing reached OKX).
+
+    Thread safety: immutable once raised; safe to share between threads.
+    """
 
 
 class InstrumentRuleError(ValidationError):
@@ -85,6 +105,9 @@ class InstrumentRuleError(ValidationError):
 
     ``inst_id``, ``rule`` (the OKX field name, e.g. ``"tickSz"``), ``value`` and
     ``limit`` say which rule and by how much. Nothing was sent.
+
+    Thread safety: immutable once raised (attributes are set by the constructor and
+    are read-only by contract); safe to share between threads.
     """
 
     def __init__(self, message: str, *, inst_id: str, rule: str, value: str, limit: str) -> None:
@@ -103,6 +126,9 @@ class APIError(OkxError):
     Attributes: ``code`` (str, OKX error code, "" when the body had none),
     ``msg``, ``http_status``, ``request_id`` (``x-request-id`` header or None),
     ``method``, ``path``, ``data`` (the envelope's ``data`` list, or []).
+
+    Thread safety: immutable once raised (attributes are set by the constructor and
+    are read-only by contract); safe to share between threads.
     """
 
     def __init__(
@@ -143,6 +169,9 @@ class OrderError(APIError):
     response order (``OrderAck`` objects when built by okx_sync, each with
     ``s_code``, ``s_msg``, ``sub_code``, ``cl_ord_id``, ``ord_id``, ``tag``).
     ``failed`` and ``succeeded`` split them; ``cl_ord_ids`` lists every clOrdId.
+
+    Thread safety: immutable once raised (attributes are set by the constructor and
+    are read-only by contract); safe to share between threads.
     """
 
     def __init__(self, code: str, msg: str, *, items: Sequence[Any] = (), **kw: Any) -> None:
@@ -185,6 +214,9 @@ class RequestStateError(OkxError):
     clOrdId (see ``Reconciler.resolve_order``) before re-sending.
     ``cl_ord_ids`` lists the clOrdIds of the orders involved. The underlying
     exception is chained as ``__cause__``.
+
+    Thread safety: immutable once raised (attributes are set by the constructor and
+    are read-only by contract); safe to share between threads.
     """
 
     def __init__(
@@ -215,6 +247,9 @@ class SafeModeError(OkxError):
 
     ``reason`` is the reason given to ``enter_safe_mode``. Cancels, queries and
     reduce-only closes are not affected.
+
+    Thread safety: immutable once raised (attributes are set by the constructor and
+    are read-only by contract); safe to share between threads.
     """
 
     def __init__(self, message: str, *, reason: str = "") -> None:
@@ -223,13 +258,19 @@ class SafeModeError(OkxError):
 
 
 class WSError(OkxError):
-    """Base class of WebSocket errors."""
+    """Base class of WebSocket errors.
+
+    Thread safety: immutable once raised; safe to share between threads.
+    """
 
 
 class WSAuthError(WSError):
     """WebSocket login refused; the reconnect loop stops (retrying cannot help).
 
     ``code`` and ``msg`` come from OKX's error event or close frame.
+
+    Thread safety: immutable once raised (attributes are set by the constructor and
+    are read-only by contract); safe to share between threads.
     """
 
     def __init__(self, code: str, msg: str) -> None:
@@ -242,6 +283,9 @@ class WSSubscribeError(WSError):
     """OKX answered a subscribe/unsubscribe with an error event.
 
     ``code``, ``msg`` and ``arg`` (the rejected argument, when known).
+
+    Thread safety: immutable once raised (attributes are set by the constructor and
+    are read-only by contract); safe to share between threads.
     """
 
     def __init__(self, code: str, msg: str, arg: Any = None) -> None:
@@ -252,21 +296,33 @@ class WSSubscribeError(WSError):
 
 
 class WSTimeoutError(WSError, TimeoutError):
-    """No acknowledgement arrived within the timeout."""
+    """No acknowledgement arrived within the timeout.
+
+    Thread safety: immutable once raised; safe to share between threads.
+    """
 
 
 class WSClosedError(WSError):
-    """The WebSocket client is closed or not started."""
+    """The WebSocket client is closed or not started.
+
+    Thread safety: immutable once raised; safe to share between threads.
+    """
 
 
 class OrderBookError(OkxError):
-    """A local order book can no longer be trusted; reset and resubscribe."""
+    """A local order book can no longer be trusted; reset and resubscribe.
+
+    Thread safety: immutable once raised; safe to share between threads.
+    """
 
 
 class OrderBookSequenceError(OrderBookError):
     """An update's prevSeqId does not equal the stored seqId (a gap).
 
     ``expected`` (stored seqId), ``got`` (the update's prevSeqId), ``seq_id``.
+
+    Thread safety: immutable once raised (attributes are set by the constructor and
+    are read-only by contract); safe to share between threads.
     """
 
     def __init__(self, expected: int | None, got: int, seq_id: int, *, inst_id: str = "") -> None:
@@ -283,6 +339,9 @@ class OrderBookChecksumError(OrderBookError):
     """The CRC32 of the merged book does not match the pushed checksum.
 
     ``expected`` (pushed), ``got`` (computed), ``check_string``.
+
+    Thread safety: immutable once raised (attributes are set by the constructor and
+    are read-only by contract); safe to share between threads.
     """
 
     def __init__(self, expected: int, got: int, check_string: str, *, inst_id: str = "") -> None:
@@ -294,7 +353,10 @@ class OrderBookChecksumError(OrderBookError):
 
 
 class OrderBookNotReadyError(OrderBookError):
-    """An update arrived before any snapshot."""
+    """An update arrived before any snapshot.
+
+    Thread safety: immutable once raised; safe to share between threads.
+    """
 
 
 def _field(item: Any, attr: str, key: str) -> Any:
