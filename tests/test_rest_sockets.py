@@ -243,6 +243,8 @@ def test_gate_timeout_and_closed_client_are_gate_stage_not_dispatched() -> None:
     with pytest.raises(RequestStateError) as info:
         client.request("GET", "/api/v5/public/time")
     assert (info.value.stage, info.value.dispatched) == ("gate", False)
+    # the stats keys of RequestStateError (rest/stats.py): gate, http:dispatched
+    assert client.stats()["failures_by_code"] == {"gate": 2, "http:dispatched": 1}
 
 
 @pytest.mark.parametrize("kind", PATHS)

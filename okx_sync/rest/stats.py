@@ -30,8 +30,11 @@ class RestStats:
 
     - ``requests``/``successes``/``failures``: finished calls (a call may make
       several attempts).
-    - ``failures_by_code``: final failures keyed by OKX code, ``http_<status>``
-      when the body had no code, or ``state:<stage>`` for ``RequestStateError``.
+    - ``failures_by_code``: final failures keyed by the OKX code of an
+      ``APIError`` (``http_<status>`` when the body had no code); for a
+      ``RequestStateError``, ``gate`` (it never left the gate) or
+      ``http:dispatched`` / ``http:unsent`` (no response; may have reached OKX /
+      nothing was sent); any other error by its class name.
     - ``attempts``, ``retries``, ``resyncs``: HTTP attempts, retries, clock re-syncs.
     - latency percentiles (ms) over the last ``latency_window`` attempts that
       got a response or failed in transport.
