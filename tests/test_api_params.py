@@ -159,3 +159,126 @@ def test_batch_endpoints_take_a_list_and_check_each_item() -> None:
     with pytest.raises(ValidationError, match="unknown keyword"):
         build_params(e, {"orders": [item], "inst_id": "A"})
     assert batch_keyword(ep("POST", "/api/v5/trade/cancel-algos")) == "items"
+
+
+PLACE = {"inst_id": "BTC-USDT", "td_mode": "cash", "side": "buy", "ord_type": "limit",
+         "px": "1", "sz": "1"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["clOrdID", "ClOrdId", "clordid", "CLORDID", "cl_ordid", "Cl_Ord_Id", "instID", "tdmode"],
+)
+def test_near_miss_of_a_declared_name_is_refused_naming_the_declared_one(bad: str) -> None:
+    # sent as written, OKX ignores the field: the order would go out without a clOrdId
+    e = ep("POST", "/api/v5/trade/order")
+    with pytest.raises(ValidationError) as info:
+        build_params(e, {**PLACE, bad: "abc"})
+    text = str(info.value)
+    assert repr(bad) in text and "trade.place_order" in text
+    p = next(p for p in params_for(e).params if p.okx.lower() == bad.replace("_", "").lower())
+    assert f"did you mean {p.snake!r} (OKX {p.okx!r})" in text
+    with pytest.raises(ValidationError, match="did you mean"):
+        build_params(e, PLACE, {bad: "abc"})  # the same through extra
+    with pytest.raises(ValidationError, match=r"in orders\[0\].*did you mean"):
+        build_params(ep("POST", "/api/v5/trade/batch-orders"), {"orders": [{**PLACE, bad: "x"}]})
+
+
+def test_extra_takes_okx_names_and_still_passes_unknown_fields() -> None:
+    e = ep("POST", "/api/v5/trade/order")
+    out = build_params(e, PLACE, {"clOrdId": "c1", "brandNewField": "1"})
+    assert out["clOrdId"] == "c1" and out["brandNewField"] == "1"
+    assert build_params(e, {**PLACE, "brandNewField": "1"})["brandNewField"] == "1"
+    with pytest.raises(ValidationError, match=r"extra takes raw OKX names: pass 'clOrdId'"):
+        build_params(e, PLACE, {"cl_ord_id": "c1"})
+
+
+def test_a_typo_in_snake_case_names_the_closest_keyword() -> None:
+    with pytest.raises(ValidationError, match=r"'cl_ord_idd' \(did you mean 'cl_ord_id'\?\)"):
+        build_params(ep("POST", "/api/v5/trade/order"), {**PLACE, "cl_ord_idd": "c1"})
+
+
+ATTACH = {
+    "/api/v5/trade/order": ("body", "tpTriggerPx"),
+    "/api/v5/trade/batch-orders": ("items", "tpTriggerPx"),
+    "/api/v5/trade/order-precheck": ("body", "tpTriggerPx"),
+    "/api/v5/trade/order-algo": ("body", "tpTriggerPx"),
+    "/api/v5/trade/amend-order": ("body", "newTpTriggerPx"),
+    "/api/v5/trade/amend-batch-orders": ("items", "newTpTriggerPx"),
+    "/api/v5/trade/amend-algos": ("body", "newTpTriggerPx"),
+}
+
+
+def test_attach_algo_ords_fields_are_data_for_every_endpoint_that_takes_it() -> None:
+    with_attach = {k for k, s in all_params().items() if "attachAlgoOrds" in s.by_okx}
+    assert with_attach == {("POST", path) for path in ATTACH}
+    for (method, path), spec in all_params().items():
+        # nested fields are declared only for attachAlgoOrds, never as top-level params
+        assert set(spec.fields) <= {"attachAlgoOrds"}, path
+        assert all("." not in p.okx for p in spec.params), path
+        if (method, path) in with_attach:
+            fields = spec.fields["attachAlgoOrds"]
+            kind, trigger = ATTACH[path]
+            assert spec.kind == kind and trigger in fields.by_okx
+            for p in fields.params:
+                assert to_okx(p.snake) == p.okx and p.location == "field"
+    place = params_for(ep("POST", "/api/v5/trade/order")).fields["attachAlgoOrds"]
+    assert {"attachAlgoClOrdId", "tpOrdPx", "slTriggerPx", "slOrdPx", "sz", "callbackRatio"} <= set(
+        place.by_okx
+    )
+    amend = params_for(ep("POST", "/api/v5/trade/amend-order")).fields["attachAlgoOrds"]
+    assert {"attachAlgoId", "newSlTriggerPx", "newSlOrdPx"} <= set(amend.by_okx)
+    assert "tpTriggerPx" not in amend.by_okx
+
+
+AT = r"(attach_algo_ords\[1\]|attachAlgoOrds\[0\] in extra)"
+
+
+def test_attach_algo_ords_keys_are_checked_against_the_documented_fields() -> None:
+    e = ep("POST", "/api/v5/trade/order")
+    tp_sl = {"tp_trigger_px": Decimal("2100"), "tp_ord_px": "-1", "slTriggerPx": "1900",
+             "sl_ord_px": "-1", "attach_algo_cl_ord_id": "a1"}  # fmt: skip
+    out = build_params(e, {**PLACE, "attach_algo_ords": [tp_sl]})
+    assert out["attachAlgoOrds"] == [
+        {"tpTriggerPx": "2100", "tpOrdPx": "-1", "slTriggerPx": "1900", "slOrdPx": "-1",
+         "attachAlgoClOrdId": "a1"}
+    ]  # fmt: skip
+    cases = [
+        ({"tp_triger_px": "1"}, rf"unknown keyword 'tp_triger_px' in {AT} "
+                                r"\(did you mean 'tp_trigger_px'\?\)"),
+        ({"tpTriggerPX": "1"}, rf"'tpTriggerPX' in {AT} is not a parameter "
+                               r"name; did you mean 'tp_trigger_px' \(OKX 'tpTriggerPx'\)"),
+        ({"attachAlgoClOrdID": "a"}, r"did you mean 'attach_algo_cl_ord_id'"),
+        ({"tp_trigger_px": 1.5}, r"float"),
+    ]  # fmt: skip
+    for obj, message in cases:
+        with pytest.raises(ValidationError, match=message):
+            build_params(e, {**PLACE, "attach_algo_ords": [{"sl_trigger_px": "1"}, obj]})
+        with pytest.raises(ValidationError, match=message):
+            build_params(e, PLACE, {"attachAlgoOrds": [obj]})  # raw, through extra
+    with pytest.raises(ValidationError, match=r"attach_algo_ords must be a list of mappings"):
+        build_params(e, {**PLACE, "attach_algo_ords": {"tp_trigger_px": "1"}})
+    with pytest.raises(ValidationError, match=r"attach_algo_ords\[0\] is not a mapping"):
+        build_params(e, {**PLACE, "attach_algo_ords": ["tpTriggerPx=1"]})
+    # a field OKX adds later passes through unchanged, as at the top level
+    new = build_params(e, {**PLACE, "attach_algo_ords": [{"tp_trigger_px": "1", "newSub": "2"}]})
+    assert new["attachAlgoOrds"] == [{"tpTriggerPx": "1", "newSub": "2"}]
+
+
+def test_attach_algo_ords_in_batches_and_amends_use_their_own_fields() -> None:
+    batch = ep("POST", "/api/v5/trade/batch-orders")
+    with pytest.raises(
+        ValidationError, match=r"'sl_ord_pxx' in attach_algo_ords\[1\] in orders\[1\]"
+    ):
+        build_params(batch, {"orders": [PLACE, {**PLACE, "attach_algo_ords": [
+            {"sl_trigger_px": "1"}, {"sl_ord_pxx": "2"}]}]})  # fmt: skip
+    amend = ep("POST", "/api/v5/trade/amend-order")
+    out = build_params(amend, {"inst_id": "X", "ord_id": "1", "attach_algo_ords": [
+        {"attach_algo_id": "9", "new_sl_trigger_px": "1", "new_sl_ord_px": "-1"}]})  # fmt: skip
+    assert out["attachAlgoOrds"] == [
+        {"attachAlgoId": "9", "newSlTriggerPx": "1", "newSlOrdPx": "-1"}
+    ]
+    with pytest.raises(ValidationError, match=r"'tp_trigger_px' in attach_algo_ords\[0\]"):
+        # the placement field name is not an amend field (amend takes new_tp_trigger_px)
+        build_params(amend, {"inst_id": "X", "ord_id": "1",
+                             "attach_algo_ords": [{"tp_trigger_px": "1"}]})  # fmt: skip

@@ -12,8 +12,11 @@ This module is the single place where Python names become OKX names:
   snake_case; the exceptions are listed in :data:`IRREGULAR` (``from_`` <-> ``from``,
   since ``from`` is a Python keyword).
 - :func:`build_params` turns the keyword arguments of a named method into the OKX
-  params of one request, refusing unknown keywords and missing required parameters
-  with :class:`~okx_sync.errors.ValidationError` before anything is sent.
+  params of one request, refusing unknown keywords, near misses of declared names
+  (``clOrdID`` for ``clOrdId``) and missing required parameters with
+  :class:`~okx_sync.errors.ValidationError` before anything is sent. The fields of
+  the objects inside a declared array parameter (``attachAlgoOrds``: rows
+  ``attachAlgoOrds.<field>`` of the TSV) are checked the same way.
 
 Both REST named methods and WS order entry use :func:`build_params` /
 :func:`okx_value`, so a keyword means the same thing everywhere.
@@ -24,6 +27,7 @@ Thread safety: everything here is immutable after the first (cached) load.
 from __future__ import annotations
 
 import csv
+import difflib
 import functools
 import keyword
 import re
@@ -74,7 +78,7 @@ GROUP_ATTRS: Mapping[str, str] = {
 # A raw OKX name that is not a snake name: lower first letter, at least one capital.
 _RAW_OKX_RE = re.compile(r"^[a-z][a-zA-Z0-9]*[A-Z][a-zA-Z0-9]*$")
 
-Location = Literal["query", "body", "item"]
+Location = Literal["query", "body", "item", "field"]
 Required = Literal["yes", "cond", "no"]
 
 
@@ -161,13 +165,21 @@ class ParamSpec:
         return to_snake(self.okx)
 
 
+def _fold(name: str) -> str:
+    """A name without case and underscores: ``clOrdID``, ``cl_ord_id``, ``clOrdId`` ->
+    ``clordid``. Two spellings of one parameter fold alike."""
+    return name.replace("_", "").lower()
+
+
 @attrs.frozen
 class EndpointParams:
     """The declared request parameters of one endpoint. Thread safety: immutable.
 
     ``kind`` is ``query`` (GET), ``body`` (JSON object) or ``items`` (JSON array whose
-    elements carry the ``params``). ``source`` names where the facts came from (see the
-    header of ``params.tsv``).
+    elements carry the ``params``). ``fields`` maps the OKX name of an array parameter
+    whose object fields are documented (``attachAlgoOrds``) to those fields, as an
+    ``EndpointParams`` of kind ``body``. ``source`` names where the facts came from (see
+    the header of ``params.tsv``).
     """
 
     method: str
@@ -175,6 +187,12 @@ class EndpointParams:
     params: tuple[ParamSpec, ...]
     kind: Literal["query", "body", "items"]
     source: str
+    fields: Mapping[str, EndpointParams] = attrs.field(factory=dict)
+
+    @functools.cached_property
+    def by_fold(self) -> dict[str, ParamSpec]:
+        """Params by :func:`_fold` of their name (finds a near miss like ``clOrdID``)."""
+        return {_fold(p.okx): p for p in self.params}
 
     @functools.cached_property
     def by_snake(self) -> dict[str, ParamSpec]:
@@ -202,17 +220,32 @@ def all_params() -> dict[tuple[str, str], EndpointParams]:
         rows.setdefault((row["method"], row["path"]), []).append(row)
     out: dict[tuple[str, str], EndpointParams] = {}
     for key, group in rows.items():
-        loc = group[0]["in"]
+        top = [r for r in group if r["in"] != "field"]
+        loc = top[0]["in"]
         kind: Literal["query", "body", "items"] = (
             "items" if loc == "item" else "query" if loc == "query" else "body"
         )
         specs = tuple(
             ParamSpec(okx=r["param"], required=r["required"], location=r["in"])  # type: ignore[arg-type]
-            for r in group
+            for r in top
             if r["param"] != "-"
         )
+        sub: dict[str, list[ParamSpec]] = {}
+        for r in group:
+            if r["in"] == "field":
+                parent, _, name = r["param"].partition(".")
+                sub.setdefault(parent, []).append(
+                    ParamSpec(okx=name, required=r["required"], location="field")  # type: ignore[arg-type]
+                )
+        source = top[0]["source"]
+        fields = {
+            parent: EndpointParams(
+                method=key[0], path=key[1], params=tuple(ps), kind="body", source=source
+            )
+            for parent, ps in sub.items()
+        }
         out[key] = EndpointParams(
-            method=key[0], path=key[1], params=specs, kind=kind, source=group[0]["source"]
+            method=key[0], path=key[1], params=specs, kind=kind, source=source, fields=fields
         )
     return out
 
@@ -237,6 +270,40 @@ def _group_attr(group: str) -> str:
     return GROUP_ATTRS.get(group, group)
 
 
+def _near_miss(spec: EndpointParams, key: str, *, label: str, where: str) -> None:
+    """Refuse ``key`` when it is a misspelling by case or underscores of a declared
+    name (``clOrdID``, ``ClOrdId``, ``cl_ordid`` for ``clOrdId``): sent as written,
+    OKX would ignore it and the order would go out without it."""
+    p = spec.by_fold.get(_fold(key))
+    if p is not None and key == p.snake:  # only reachable from extra, which takes OKX names
+        raise ValidationError(
+            f"{label}: {key!r}{where} is a keyword name; extra takes raw OKX names: pass "
+            f"{p.okx!r} there, or the keyword {p.snake}=..."
+        )
+    if p is not None:
+        raise ValidationError(
+            f"{label}: keyword {key!r}{where} is not a parameter name; did you mean "
+            f"{p.snake!r} (OKX {p.okx!r})? Names are case-sensitive"
+        )
+
+
+def _resolve_key(spec: EndpointParams, key: str, *, label: str, where: str) -> str:
+    """The OKX name for one given key (see :func:`_map_fields`)."""
+    p = spec.by_snake.get(key) or spec.by_okx.get(key)
+    if p is not None:
+        return p.okx
+    _near_miss(spec, key, label=label, where=where)
+    if _RAW_OKX_RE.match(key):
+        return key  # a raw OKX field the data does not know yet: passed unchanged
+    close = difflib.get_close_matches(key, list(spec.by_snake), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    known = ", ".join(sorted(spec.by_snake)) or "(none)"
+    raise ValidationError(
+        f"{label}: unknown keyword {key!r}{where}{hint}; known keywords: {known}; "
+        "pass raw OKX fields through extra={...}"
+    )
+
+
 def _map_fields(
     spec: EndpointParams,
     given: Mapping[str, Any],
@@ -244,28 +311,56 @@ def _map_fields(
     label: str,
     where: str,
 ) -> dict[str, Any]:
-    """Map one object's keyword names to OKX names, refusing unknown ones and missing
-    required ones. Raw OKX names (camelCase) that are not declared pass through."""
+    """Map one object's keyword names to OKX names, refusing unknown ones, near misses
+    of declared names and missing required ones. Raw OKX names (camelCase) that are
+    not declared and not a near miss pass through. An array parameter with documented
+    fields (``spec.fields``) must be a list of mappings, each mapped the same way."""
     out: dict[str, Any] = {}
     for key, value in given.items():
         if value is None:
             continue
-        p = spec.by_snake.get(key)
-        if p is None:
-            p = spec.by_okx.get(key)
-        if p is not None:
-            okx = p.okx
-        elif _RAW_OKX_RE.match(key):
-            okx = key  # a raw OKX field the data does not know yet: passed unchanged
-        else:
-            known = ", ".join(sorted(spec.by_snake)) or "(none)"
-            raise ValidationError(
-                f"{label}: unknown keyword {key!r}{where}; known keywords: {known}; "
-                "pass raw OKX fields through extra={...}"
-            )
+        okx = _resolve_key(spec, key, label=label, where=where)
         if okx in out:
             raise ValidationError(f"{label}: parameter {okx!r}{where} given twice")
-        out[okx] = okx_value(value, where=f"{key}{where}")
+        sub = spec.fields.get(okx)
+        if sub is not None:
+            out[okx] = _map_objects(sub, value, label=label, where=where, name=key)
+        else:
+            out[okx] = okx_value(value, where=f"{key}{where}")
+    return out
+
+
+def _map_objects(
+    spec: EndpointParams, value: Any, *, label: str, where: str, name: str
+) -> list[dict[str, Any]]:
+    """The objects of the array parameter ``name`` (given in the object ``where`` names)
+    whose fields are documented: each mapped and checked like the object itself."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+        raise ValidationError(f"{label}: {name}{where} must be a list of mappings")
+    objs: list[dict[str, Any]] = []
+    for i, el in enumerate(value):
+        at = f" in {name}[{i}]{where}"
+        if not isinstance(el, Mapping):
+            raise ValidationError(f"{label}: {name}[{i}]{where} is not a mapping")
+        obj = _map_fields(spec, el, label=label, where=at)
+        _check_required(spec, obj, label=label, where=at)
+        objs.append(obj)
+    return objs
+
+
+def _map_extra(spec: EndpointParams, extra: Mapping[str, Any], *, label: str) -> dict[str, Any]:
+    """``extra``'s raw OKX params: passed unchanged (values converted), except that a
+    near miss of a declared name is refused and a declared array parameter with
+    documented fields is checked like a keyword."""
+    out: dict[str, Any] = {}
+    for key, value in extra.items():
+        sub = spec.fields.get(key)
+        if sub is not None and value is not None:
+            out[key] = _map_objects(sub, value, label=label, where=" in extra", name=key)
+            continue
+        if key not in spec.by_okx:
+            _near_miss(spec, key, label=label, where=" in extra")
+        out[key] = okx_value(value, where=f"extra[{key!r}]")
     return out
 
 
@@ -289,17 +384,25 @@ def build_params(
       the OKX spelling of a declared name is accepted too.
     - ``None`` means "not given" and is left out.
     - Undeclared camelCase names (``newField``) and everything in ``extra`` are raw OKX
-      params and pass through unchanged (values still converted by :func:`okx_value`).
+      params and pass through unchanged (values still converted by :func:`okx_value`),
+      except a near miss of a declared name — the same letters in another case or with
+      other underscores (``clOrdID``, ``ClOrdId`` for ``clOrdId``) —, which is refused:
+      OKX would ignore it and, for ``clOrdId``, the order would go out without one.
+    - An array parameter whose object fields are documented (``attachAlgoOrds``) must be
+      a list of mappings; each object's keys are mapped and checked by the same rules
+      against those fields (``tp_trigger_px`` -> ``tpTriggerPx``; ``tp_triger_px`` is
+      an unknown keyword).
     - Array-body endpoints take their elements under :func:`batch_keyword` (``orders``
       or ``items``); each element is mapped and checked the same way; ``extra`` is
       merged into every element.
 
-    Raises ValidationError naming the keyword and the method for an unknown keyword, a
-    missing required parameter, a float value or an empty batch. Pure.
+    Raises ValidationError naming the keyword and the method (and the declared name a
+    near miss or typo resembles) for an unknown keyword, a near miss, a missing required
+    parameter, a float value or an empty batch. Pure.
     """
     spec = params_for(endpoint)
     label = _method_label(endpoint)
-    raw_extra = {k: okx_value(v, where=f"extra[{k!r}]") for k, v in (extra or {}).items()}
+    raw_extra = _map_extra(spec, extra or {}, label=label)
     if spec.kind == "items":
         kw = batch_keyword(endpoint)
         unknown = [k for k in kwargs if k != kw and kwargs[k] is not None]
