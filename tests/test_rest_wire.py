@@ -244,3 +244,79 @@ def test_host_header() -> None:
     assert host_header("http://127.0.0.1:8080/") == "127.0.0.1:8080"
     assert host_header("http://[::1]:9000") == "[::1]:9000"
     assert host_header("https://user:pw@example.com:8443") == "example.com:8443"
+
+
+# -- attachAlgoOrds as it leaves the client (named methods, ``responses``) --------------
+
+SECRET = "wire-secret"
+
+
+def _signed_json(call: object) -> object:
+    """The JSON body of a recorded request, after checking its signature covers it."""
+    import json
+
+    from okx_sync.auth import prehash, sign
+
+    req = call.request  # type: ignore[attr-defined]
+    body = req.body.decode() if isinstance(req.body, bytes) else req.body
+    path = req.path_url
+    ts = req.headers["OK-ACCESS-TIMESTAMP"]
+    assert req.headers["OK-ACCESS-SIGN"] == sign(SECRET, prehash(ts, req.method, path, body))
+    assert req.headers["Content-Type"] == "application/json"
+    return json.loads(body)
+
+
+def test_attach_algo_ords_go_out_in_okx_names_in_the_signed_body() -> None:
+    from decimal import Decimal
+
+    import responses
+
+    from okx_sync import Client, RequestGateConfig, ValidationError
+
+    base = "https://www.okx.com"
+    ack = {"code": "0", "msg": "", "data": [
+        {"ordId": "1", "clOrdId": "c1", "tag": "", "ts": "1", "sCode": "0", "sMsg": "",
+         "subCode": ""}]}  # fmt: skip
+    order = {"inst_id": "BTC-USDT-SWAP", "td_mode": "cross", "side": "buy",
+             "ord_type": "limit", "px": "50000", "sz": "1", "cl_ord_id": "c1"}  # fmt: skip
+    tp_sl = [
+        {"attach_algo_cl_ord_id": "tp1", "tp_trigger_px": Decimal("52000"), "tp_ord_px": "-1",
+         "tp_trigger_px_type": "mark", "sz": "1"},
+        {"sl_trigger_px": "48000", "sl_ord_px": "-1", "amend_px_on_trigger_type": "1"},
+    ]  # fmt: skip
+    with responses.RequestsMock() as mock:
+        mock.post(f"{base}/api/v5/trade/order", json=ack)
+        mock.post(f"{base}/api/v5/trade/batch-orders", json=ack)
+        mock.post(f"{base}/api/v5/trade/amend-order", json=ack)
+        gate = RequestGateConfig(rate_limits=False)
+        with Client("wire-key-0001", SECRET, "pp", gate=gate) as client:
+            client.trade.place_order(**order, attach_algo_ords=tp_sl, validate=False)
+            client.trade.place_batch_orders(
+                orders=[dict(order, attach_algo_ords=tp_sl[1:])], validate=False
+            )
+            client.trade.amend_order(
+                inst_id="BTC-USDT-SWAP", cl_ord_id="c1", validate=False,
+                attach_algo_ords=[{"attach_algo_id": "9", "new_sl_trigger_px": "47000",
+                                   "new_sl_ord_px": "-1"}],
+            )  # fmt: skip
+            with pytest.raises(ValidationError, match="tp_triger_px"):
+                client.trade.place_order(
+                    **order, attach_algo_ords=[{"tp_triger_px": "1"}], validate=False
+                )
+            with pytest.raises(ValidationError, match="clOrdID"):
+                client.trade.place_order(**dict(order, cl_ord_id=None), clOrdID="c1")
+        bodies = [_signed_json(c) for c in mock.calls]
+    assert len(bodies) == 3  # the two refusals sent nothing
+    place = {"instId": "BTC-USDT-SWAP", "tdMode": "cross", "side": "buy", "ordType": "limit",
+             "px": "50000", "sz": "1", "clOrdId": "c1"}  # fmt: skip
+    attached = [
+        {"attachAlgoClOrdId": "tp1", "tpTriggerPx": "52000", "tpOrdPx": "-1",
+         "tpTriggerPxType": "mark", "sz": "1"},
+        {"slTriggerPx": "48000", "slOrdPx": "-1", "amendPxOnTriggerType": "1"},
+    ]  # fmt: skip
+    assert bodies[0] == {**place, "attachAlgoOrds": attached}
+    assert bodies[1] == [{**place, "attachAlgoOrds": attached[1:]}]
+    assert bodies[2] == {
+        "instId": "BTC-USDT-SWAP", "clOrdId": "c1",
+        "attachAlgoOrds": [{"attachAlgoId": "9", "newSlTriggerPx": "47000", "newSlOrdPx": "-1"}],
+    }  # fmt: skip
