@@ -6,12 +6,14 @@ from decimal import Decimal
 
 import pytest
 
+from okx_sync.errors import OrderError
 from okx_sync.models import (
     AccountConfig,
     AccountRateLimit,
     BookLevel,
     Candle,
     Fill,
+    OrderAck,
     OrderBook,
     ServerTime,
     Ticker,
@@ -130,3 +132,33 @@ def test_models_are_frozen() -> None:
     t = Ticker.from_okx({"instId": "X"})
     with pytest.raises(AttributeError):
         t.inst_id = "Y"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"ordId": "1", "clOrdId": "c1", "tag": "", "ts": "1", "sMsg": "", "subCode": ""},
+        {"ordId": "1", "clOrdId": "c1", "sCode": ""},
+        {"ordId": "1", "clOrdId": "c1", "sCode": None},
+    ],
+    ids=["missing", "empty", "null"],
+)
+def test_order_ack_without_s_code_is_never_success(item: dict) -> None:
+    # OKX sends sCode in every item; without one the item says nothing about the order
+    ack = OrderAck.from_okx(item)
+    assert ack.s_code is None and not ack.ok
+    assert ack.cl_ord_id == "c1" and ack.raw == item
+    good = OrderAck.from_okx({"sCode": "0", "clOrdId": "c2"})
+    err = OrderError("2", "partial", items=[ack, good])
+    assert err.failed == (ack,) and [a.cl_ord_id for a in err.succeeded] == ["c2"]
+
+
+def test_order_ack_fields() -> None:
+    item = {"ordId": "9", "clOrdId": "c9", "tag": "t1", "ts": "1695190491421", "sCode": "0",
+            "sMsg": "Order placed", "subCode": "", "reqId": "r1"}  # fmt: skip
+    ack = OrderAck.from_okx(item)
+    assert ack.ok
+    assert (ack.ord_id, ack.cl_ord_id, ack.tag, ack.ts) == ("9", "c9", "t1", 1695190491421)
+    assert (ack.s_code, ack.s_msg, ack.sub_code, ack.req_id) == ("0", "Order placed", None, "r1")
+    rejected = OrderAck.from_okx({"sCode": "51008", "sMsg": "Insufficient", "subCode": "1000"})
+    assert not rejected.ok and (rejected.s_code, rejected.sub_code) == ("51008", "1000")

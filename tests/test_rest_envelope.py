@@ -125,3 +125,86 @@ def test_retry_after_parsing() -> None:
     assert parse_retry_after(date, now=1445412470.0) == 10.0
     out = interpret(503, _h(Retry_After="3"), _body("50001"), method="GET", path="/x")
     assert out.retry_after == 3.0
+
+
+# -- nautilus' recorded OKX error bodies (../shared/realdata/nautilus), read in place -----
+
+
+def _recorded(name: str) -> bytes:
+    from tests.conftest import realdata_path
+
+    return realdata_path("nautilus", name).read_bytes()
+
+
+def test_recorded_invalid_access_key_is_an_auth_api_error() -> None:
+    from okx_sync.errors import is_auth_error, is_rate_limit_error
+
+    # OKX answered HTTP 401 (INDEX.md §3); the body has no "data" field
+    out = interpret(
+        401, _h(), _recorded("http_error_invalid_access_key.json"), method="GET", path="/p"
+    )
+    err = out.error
+    assert type(err) is APIError
+    assert (err.code, err.msg, err.http_status, err.data) == (
+        "50111", "Invalid OK-ACCESS-KEY", 401, [],
+    )  # fmt: skip
+    assert is_auth_error(err) and not is_rate_limit_error(err)
+
+
+def test_recorded_not_found_has_a_numeric_code_read_as_text() -> None:
+    from okx_sync.errors import is_auth_error, is_rate_limit_error
+
+    body = _recorded("http_error_not_found.json")
+    assert json.loads(body)["code"] == 404  # a number in this body, not OKX's usual string
+    out = interpret(404, _h(), body, method="GET", path="/api/v5/no/such/path")
+    err = out.error
+    assert type(err) is APIError
+    assert (err.code, err.msg, err.http_status) == ("404", "Not Found", 404)
+    assert (err.method, err.path) == ("GET", "/api/v5/no/such/path")
+    assert not is_auth_error(err) and not is_rate_limit_error(err)
+    assert "OKX error 404: Not Found" in str(err) and "http=404" in str(err)
+
+
+def test_recorded_rate_limit_is_a_rate_limit_api_error() -> None:
+    from okx_sync.errors import is_rate_limit_error
+    from okx_sync.retry import RetryPolicy
+
+    body = _recorded("http_error_rate_limit.json")
+    out = interpret(429, _h(Retry_After="1"), body, method="POST", path="/api/v5/trade/order")
+    err = out.error
+    assert type(err) is APIError
+    assert (err.code, err.msg, err.http_status, out.retry_after) == (
+        "50011", "Too Many Requests", 429, 1.0,
+    )  # fmt: skip
+    assert is_rate_limit_error(err)
+    # nothing executed: even an order may be retried, after at least Retry-After
+    decision = RetryPolicy().decide(err, idempotent=False, retry_index=0, retry_after=1.0)
+    assert decision.retry and decision.delay >= 1.0
+    # the code alone decides, whatever the status (OKX also sends 50011 with HTTP 200)
+    assert is_rate_limit_error(interpret(200, _h(), body, method="GET", path="/p").error)
+
+
+# -- an order-entry item without sCode is never a success --------------------------------
+
+
+def test_order_ack_without_s_code_in_a_code_0_answer_is_not_ok() -> None:
+    import responses
+
+    from okx_sync import Client, RequestGateConfig
+
+    malformed = {"ordId": "77", "clOrdId": "c1", "tag": "", "ts": "1", "sMsg": ""}
+    with responses.RequestsMock() as mock:
+        mock.post(
+            "https://www.okx.com/api/v5/trade/batch-orders",
+            json={"code": "0", "msg": "", "data": [malformed, dict(malformed, clOrdId="c2",
+                                                                    sCode="0")]},
+        )  # fmt: skip
+        gate = RequestGateConfig(rate_limits=False)
+        with Client("env-key-0001", "s", "p", gate=gate) as client:
+            order = {"inst_id": "BTC-USDT", "td_mode": "cash", "side": "buy",
+                     "ord_type": "limit", "px": "1", "sz": "1"}  # fmt: skip
+            acks = client.trade.place_batch_orders(
+                orders=[dict(order, cl_ord_id="c1"), dict(order, cl_ord_id="c2")], validate=False
+            )
+    assert [(a.cl_ord_id, a.s_code, a.ok) for a in acks] == [("c1", None, False), ("c2", "0", True)]
+    assert acks[0].ord_id == "77" and acks[0].raw == malformed

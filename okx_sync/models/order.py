@@ -28,14 +28,17 @@ class OrderAck:
 
     ``s_code == "0"`` means OKX accepted the request for this order; for cancel
     and amend it is only an acknowledgement, the final state comes from the
-    orders channel or an order query. ``ok`` is that test. Thread safety: immutable.
+    orders channel or an order query. ``ok`` is that test. OKX sends an sCode in
+    every item; an item without one (missing or empty) is malformed and says
+    nothing about the order: ``s_code`` is None and ``ok`` is False (it is never
+    read as success; resolve such an order by its clOrdId). Thread safety: immutable.
     """
 
     ord_id: str | None
     cl_ord_id: str | None
     tag: str | None
     ts: int | None
-    s_code: str
+    s_code: str | None
     s_msg: str
     sub_code: str | None
     req_id: str | None = None
@@ -54,7 +57,7 @@ class OrderAck:
             cl_ord_id=opt_str(d.get("clOrdId")),
             tag=opt_str(d.get("tag")),
             ts=opt_int(d.get("ts")),
-            s_code=str(d.get("sCode", "0") or "0"),
+            s_code=opt_str(d.get("sCode")),
             s_msg=str(d.get("sMsg", "") or ""),
             sub_code=opt_str(d.get("subCode")),
             req_id=opt_str(d.get("reqId")),
