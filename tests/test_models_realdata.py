@@ -120,18 +120,76 @@ def test_nautilus_index_price_as_ticker() -> None:
         assert t.sod_utc8 == Decimal(item["sodUtc8"]) and t.raw["idxPx"] == item["idxPx"]
 
 
-def test_nautilus_mark_price_and_funding_rate_history_stay_dicts() -> None:
-    # Not typed endpoints: the named methods return the data items unchanged.
-    for name in ("http_get_mark_price.json", "http_get_funding_rate_history.json"):
-        data = load("nautilus", name)["data"]
-        assert data and all(isinstance(x, dict) for x in data)
+@pytest.mark.parametrize(
+    ("name", "method", "path", "kwargs", "query"),
+    [
+        ("http_get_mark_price.json", "get_mark_price", "/api/v5/public/mark-price",
+         {"inst_type": "SWAP"}, "instType=SWAP"),
+        ("http_get_funding_rate_history.json", "get_funding_rate_history",
+         "/api/v5/public/funding-rate-history", {"inst_id": "BTC-USDT-SWAP"},
+         "instId=BTC-USDT-SWAP"),
+    ],
+)  # fmt: skip
+def test_nautilus_untyped_endpoints_return_the_items_unchanged(
+    name: str, method: str, path: str, kwargs: dict[str, str], query: str
+) -> None:
+    # Not typed endpoints: the named method returns OKX's data items as received.
+    import responses
+
+    from okx_sync import Client, RequestGateConfig
+    from okx_sync.rest.endpoints import registry
+    from okx_sync.rest.named import RESULTS, convert_result
+
+    body = realdata_path("nautilus", name).read_bytes()
+    data = json.loads(body)["data"]
+    endpoint = registry().get("GET", path)
+    assert endpoint is not None and endpoint.key not in RESULTS and endpoint.name == method
+    assert convert_result(endpoint, data) == data
+    with responses.RequestsMock() as mock:
+        mock.get(f"https://www.okx.com{path}", body=body, content_type="application/json")
+        with Client(gate=RequestGateConfig(rate_limits=False)) as client:
+            got = getattr(client.public, method)(**kwargs)
+        sent = mock.calls[0].request.path_url
+    assert got == data and all(type(x) is dict for x in got) and len(got) >= 1
+    assert sent == f"{path}?{query}"
+
+
+ACK_FIELDS = (
+    ("ord_id", "ordId"),
+    ("cl_ord_id", "clOrdId"),
+    ("tag", "tag"),
+    ("sub_code", "subCode"),
+    ("req_id", "reqId"),
+)
+
+
+def assert_ack_lossless(ack: OrderAck, item: dict[str, Any]) -> None:
+    """Every field of an order-entry item, as OKX sent it ("" -> None; ts an int)."""
+    assert ack.raw == item
+    for attr, key in ACK_FIELDS:
+        assert getattr(ack, attr) == (item.get(key) or None), (attr, item.get(key))
+    assert ack.ts == (int(item["ts"]) if item.get("ts") else None)
+    assert ack.s_code == item["sCode"] and ack.s_msg == item["sMsg"]
+    assert ack.ok is (item["sCode"] == "0")
 
 
 def test_nautilus_place_order_rejected() -> None:
-    body = load("nautilus", "http_place_order_rejected.json")
-    ack = OrderAck.from_okx(body["data"][0])
-    assert not ack.ok and ack.s_code == "54109" and ack.cl_ord_id == "Ousdcnotactive1"
-    assert ack.raw == body["data"][0]
+    from okx_sync.errors import OrderError
+    from okx_sync.rest.envelope import interpret
+
+    raw = realdata_path("nautilus", "http_place_order_rejected.json").read_bytes()
+    body = json.loads(raw)
+    item = body["data"][0]
+    ack = OrderAck.from_okx(item)
+    assert_ack_lossless(ack, item)
+    assert (ack.s_code, ack.cl_ord_id, ack.ts) == ("54109", "Ousdcnotactive1", 1790000000000)
+    assert ack.ord_id is None and ack.tag is None and ack.sub_code is None
+    # as the REST core reads the whole answer: code "1" -> OrderError with that item
+    out = interpret(200, {}, raw, method="POST", path="/api/v5/trade/order", order_entry=True)
+    err = out.error
+    assert isinstance(err, OrderError) and (err.code, err.msg) == ("1", "All operations failed")
+    assert err.items == (ack,) and err.failed == (ack,) and not err.succeeded
+    assert err.cl_ord_ids == ("Ousdcnotactive1",) and "Ousdcnotactive1=54109" in str(err)
 
 
 def test_cryptofeed_instrument_lines() -> None:
@@ -155,10 +213,14 @@ def test_ccxt_rest_extract() -> None:
     acks = [c for c in cases if c["method"] == "createOrder"]
     balances = [c for c in cases if c["method"] == "fetchBalance"]
     assert acks and balances
+    seen_acks = 0
     for case in acks:
         for item in case["httpResponse"]["data"]:
             ack = OrderAck.from_okx(item)
-            assert ack.ok and ack.raw == item and ack.cl_ord_id == item["clOrdId"]
+            assert_ack_lossless(ack, item)
+            assert ack.ok and ack.cl_ord_id == item["clOrdId"] and ack.tag == item["tag"]
+            seen_acks += 1
+    assert seen_acks == len(acks)
     seen = 0
     for case in balances:
         for item in case["httpResponse"]["data"]:
