@@ -138,3 +138,59 @@ def test_exp_time_travels_as_a_request_header(client: Any) -> None:
     client.trade.cancel_order(inst_id="BTC-USDT", ord_id="1", exp_time=1_700_000_000_000)
     (req,) = [c.request for c in responses.calls if "cancel-order" in c.request.url]
     assert req.headers["expTime"] == "1700000000000"
+
+
+# -- derived facts of the registry (rest/endpoints.py), which drive the gate and retries --
+
+
+def test_every_order_action_and_account_order_path_is_a_registry_post() -> None:
+    from okx_sync.rest.endpoints import ACCOUNT_ORDER_PATHS, ORDER_ACTIONS
+
+    reg = registry()
+    for path, action in ORDER_ACTIONS.items():
+        ep = reg.get("POST", path)
+        assert ep is not None, f"ORDER_ACTIONS names {path}, which is no registry POST"
+        assert ep.order_action == action and ep.enters_orders, path
+        assert not ep.idempotent and ep.private, path
+    for path in ACCOUNT_ORDER_PATHS:
+        ep = reg.get("POST", path)
+        assert ep is not None, f"ACCOUNT_ORDER_PATHS names {path}, which is no registry POST"
+        assert ep.counts_account_orders and ep.order_action in ("place", "amend"), path
+    # and the other way round: the derived flags come from those tables only
+    entering = {e.path for e in reg if e.enters_orders}
+    assert entering == set(ORDER_ACTIONS)
+    assert {e.path for e in reg if e.counts_account_orders} == set(ACCOUNT_ORDER_PATHS)
+
+
+def test_derived_flags_hold_for_every_row() -> None:
+    for ep in registry():
+        assert ep.idempotent is (ep.method == "GET"), ep.key
+        if ep.method == "GET":  # a GET on an order path (trade/order) only reads
+            assert ep.order_action == "" and not ep.enters_orders, ep.key
+            assert not ep.counts_account_orders, ep.key
+        assert ep.enters_orders is (ep.order_action != ""), ep.key
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "facts"),
+    [
+        # (idempotent, enters_orders, order_action, counts_account_orders, batch)
+        ("POST", "/api/v5/trade/order", (False, True, "place", True, False)),
+        ("POST", "/api/v5/trade/batch-orders", (False, True, "place", True, True)),
+        ("POST", "/api/v5/trade/amend-order", (False, True, "amend", True, False)),
+        ("POST", "/api/v5/trade/amend-batch-orders", (False, True, "amend", True, True)),
+        ("POST", "/api/v5/trade/cancel-order", (False, True, "cancel", False, False)),
+        ("POST", "/api/v5/trade/cancel-batch-orders", (False, True, "cancel", False, True)),
+        ("POST", "/api/v5/trade/close-position", (False, True, "close", False, False)),
+        ("POST", "/api/v5/trade/order-algo", (False, True, "place", False, False)),
+        ("GET", "/api/v5/trade/order", (True, False, "", False, False)),
+        ("GET", "/api/v5/trade/orders-pending", (True, False, "", False, False)),
+        ("GET", "/api/v5/market/ticker", (True, False, "", False, False)),
+        ("POST", "/api/v5/account/set-leverage", (False, False, "", False, False)),
+    ],
+)
+def test_derived_facts_of_key_rows(method: str, path: str, facts: tuple[Any, ...]) -> None:
+    ep = registry().get(method, path)
+    assert ep is not None
+    got = (ep.idempotent, ep.enters_orders, ep.order_action, ep.counts_account_orders, ep.batch)
+    assert got == facts
