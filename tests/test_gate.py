@@ -594,17 +594,19 @@ def test_big_batch_is_not_starved_by_later_single_orders() -> None:
     call(gate, BATCH, [BTC] * 20)
     for _ in range(10):
         call(gate, BATCH, [BTC] * 20)  # 260 of 270 used
-    order: list[str] = []
-    big = threading.Thread(target=lambda: (call(gate, BATCH, [BTC] * 20), order.append("big")))
+    admitted: dict[str, float] = {}  # admission times: the threads' own order after
+    # admission is the scheduler's, not the gate's
+    big = threading.Thread(target=lambda: admitted.update(big=call(gate, BATCH, [BTC] * 20)))
     big.start()
     wait_until(lambda: gate.stats()["waiting"] == 1)
-    small = threading.Thread(target=lambda: (call(gate, BATCH, [BTC] * 2), order.append("small")))
+    small = threading.Thread(target=lambda: admitted.update(small=call(gate, BATCH, [BTC] * 2)))
     small.start()
     wait_until(lambda: gate.stats()["waiting"] == 2)  # room for 2 but queued behind the big one
+    assert admitted == {}
     clock.advance(2.0)
     big.join(timeout=10)
     small.join(timeout=10)
-    assert order == ["big", "small"]
+    assert admitted == {"big": 2.0, "small": 2.0}  # the small one only went with the big one
 
 
 # ----------------------------------------------------------------- secondary limits
