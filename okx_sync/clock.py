@@ -36,7 +36,10 @@ class Clock(Protocol):
     def wait(self, cond: threading.Condition, timeout: float | None) -> bool:
         """Wait on ``cond`` (which the caller holds) for a notify or ``timeout``.
 
-        Returns what ``Condition.wait`` returns (False on timeout).
+        Returns what ``Condition.wait`` returns (False on timeout). Like
+        ``Condition.wait`` it may return early (and a timed-out wait may have
+        consumed a notify): call it in a loop that re-checks the predicate and
+        the remaining time.
         """
         ...
 
@@ -80,8 +83,9 @@ class FakeClock:
     single-threaded timing logic.
 
     With ``auto_advance=False`` time moves only through ``advance``: ``wait``
-    blocks (really) until ``cond`` is notified or the fake time reaches the
-    deadline, and ``sleep`` blocks until the fake time has moved by ``s``. Use
+    blocks (really) for one short poll and returns, so the caller's predicate
+    loop sees a notify or the time reaching its deadline, and ``sleep`` blocks
+    until the fake time has moved by ``s``. Use
     it to drive several threads step by step. Blocked calls notice an
     ``advance`` within ``poll_s`` real seconds. A timeout counts from the fake
     time the calling thread last saw (its last ``monotonic``/``time``/
@@ -161,8 +165,12 @@ class FakeClock:
 
         Auto mode: advance time by ``timeout`` (if any), yield ``cond`` briefly
         and return False (as a timed-out wait); with no timeout, wait for a
-        real notify. Manual mode: block until notified (True) or until the
-        fake time reaches ``timeout`` after this thread's last reading (False).
+        real notify. Manual mode: False at once when the fake time has reached
+        ``timeout`` after this thread's last reading; otherwise block for one
+        real poll (``poll_s``) and return whether ``cond`` was notified. A
+        return is a wake-up, not a verdict (as with ``Condition.wait``): callers
+        re-check their predicate and the clock in a loop, which every caller in
+        okx_sync does.
         """
         if timeout is None:
             return cond.wait()
@@ -172,11 +180,16 @@ class FakeClock:
             cond.wait(0)
             return False
         deadline = self._deadline(timeout)
-        while self.monotonic() < deadline:
-            if cond.wait(self._poll_s):
-                self.monotonic()  # seen: the time it woke at
-                return True
-        return False
+        if self.monotonic() >= deadline:
+            return False
+        # One real poll, then back to the caller, who re-checks its predicate and
+        # the time. Waiting on here until the fake deadline would lose notifies:
+        # a timed-out Condition.wait that races a notify consumes it and still
+        # reports False (CPython's Condition), so the state change would only be
+        # seen once fake time reached the deadline.
+        notified = cond.wait(self._poll_s)
+        self.monotonic()  # seen: the time it woke at
+        return notified
 
     def __repr__(self) -> str:
         return f"FakeClock(monotonic={self.monotonic():.3f})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from okx_sync.clock import FakeClock
 
@@ -66,15 +67,33 @@ def test_a_sleep_counts_from_the_callers_last_reading() -> None:
     assert finished
 
 
-def test_a_wait_blocks_until_time_reaches_its_deadline_or_a_notify() -> None:
+def loop_waiter(
+    clock: FakeClock, cond: threading.Condition, flag: list[int], result: list[bool]
+) -> threading.Thread:
+    """A thread that waits as okx_sync's loops do: until ``flag`` is set (True)
+    or 3 s of fake time after its reading have passed (False)."""
+
+    def run() -> None:
+        with cond:
+            due = clock.monotonic() + 3.0
+            while not flag:
+                left = due - clock.monotonic()
+                if left <= 0:
+                    result.append(False)
+                    return
+                clock.wait(cond, left)
+            result.append(True)
+
+    return threading.Thread(target=run, name="okx-test-clock-looper", daemon=True)
+
+
+def test_a_waiting_loop_ends_at_its_deadline_or_on_a_notify() -> None:
     clock = FakeClock(start=0.0, auto_advance=False)
     cond = threading.Condition()
-    read, go = threading.Event(), threading.Event()
+    flag: list[int] = []
     result: list[bool] = []
-    waiter = waiter_thread(clock, cond, read, go, result)
+    waiter = loop_waiter(clock, cond, flag, result)
     waiter.start()
-    assert read.wait(5)
-    go.set()
     clock.advance(2.9)
     waiter.join(0.1)
     assert waiter.is_alive() and result == []  # 0.1 s of fake time still to go
@@ -83,15 +102,37 @@ def test_a_wait_blocks_until_time_reaches_its_deadline_or_a_notify() -> None:
     assert not waiter.is_alive() and result == [False]
 
     result.clear()
-    read.clear()
-    go.clear()
-    notified = waiter_thread(clock, cond, read, go, result)
+    notified = loop_waiter(clock, cond, flag, result)
     notified.start()
-    assert read.wait(5)
-    go.set()
-    while notified.is_alive() and not result:
-        with cond:
-            cond.notify_all()
-        notified.join(0.01)
+    notified.join(0.05)
+    assert notified.is_alive()
+    with cond:
+        flag.append(1)
+        cond.notify_all()
     notified.join(5)
     assert result == [True] and clock.monotonic() == 3.0
+
+
+def test_no_notify_is_lost_when_it_races_a_poll_timeout() -> None:
+    # A notify landing as a poll's Condition.wait times out is consumed by it
+    # and reported as False; FakeClock must still hand control back to the
+    # caller's loop, which then sees the flag (before the fix it waited until
+    # fake time reached the deadline: about 1 notify in 100 was lost).
+    lost = 0
+    for i in range(200):
+        clock = FakeClock(start=0.0, auto_advance=False, poll_s=0.001)
+        cond = threading.Condition(threading.Lock())
+        flag: list[int] = []
+        result: list[bool] = []
+        waiter = loop_waiter(clock, cond, flag, result)
+        waiter.start()
+        time.sleep(0.0005 + (i % 10) * 0.0001)  # around the 1 ms poll boundary
+        with cond:
+            flag.append(1)
+            cond.notify()
+        waiter.join(1.0)
+        if waiter.is_alive():
+            lost += 1
+            clock.advance(10.0)
+            waiter.join(5)
+    assert lost == 0

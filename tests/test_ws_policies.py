@@ -151,6 +151,24 @@ def test_connect_rate_limiter_is_shared_per_process():
         ConnectRateLimiter(rate=0)
 
 
+def test_connect_rate_limiter_is_shared_per_clock():
+    """Slot times of different clocks cannot be compared: a FakeClock client
+    booked against real-clock slots would wait (fake) hours. One per clock."""
+    from okx_sync.clock import SYSTEM_CLOCK
+
+    real = ConnectRateLimiter.process_default()
+    assert ConnectRateLimiter.process_default(SYSTEM_CLOCK) is real
+    fake = FakeClock(start=0.0)
+    mine = ConnectRateLimiter.process_default(fake)
+    assert mine is not real and ConnectRateLimiter.process_default(fake) is mine
+    ahead = FakeClock(start=1_000_000.0)  # (the real one is left alone: other tests use it)
+    theirs = ConnectRateLimiter.process_default(ahead)
+    for _ in range(3):  # slots far ahead of the first fake clock's time
+        assert theirs.reserve(ahead.monotonic()) == 0.0
+    assert theirs.reserve(ahead.monotonic()) == pytest.approx(1.0)
+    assert mine.reserve(fake.monotonic()) == 0.0
+
+
 def test_ops_budget_480_per_hour():
     clock = FakeClock()
     budget = OpsBudget()

@@ -33,6 +33,7 @@ import logging
 import random
 import socket
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -203,12 +204,14 @@ class ConnectRateLimiter:
     ``reserve(now)`` books the next free slot and returns how long the caller
     must wait before connecting (0 when it may connect at once). One instance
     is shared by every WSClient of the process (``process_default()``), since
-    OKX counts new connections per IP.
+    OKX counts new connections per IP; clients on another clock (a test's
+    ``FakeClock``) share one per clock, as slot times from different clocks
+    cannot be compared.
 
     Thread safety: all methods lock internally.
     """
 
-    _process: ConnectRateLimiter | None = None
+    _process: weakref.WeakKeyDictionary[Any, ConnectRateLimiter] = weakref.WeakKeyDictionary()
     _process_lock = threading.Lock()
 
     def __init__(self, rate: int = CONNECTIONS_PER_SECOND, per: float = 1.0) -> None:
@@ -220,12 +223,15 @@ class ConnectRateLimiter:
         self._slots: deque[float] = deque()
 
     @classmethod
-    def process_default(cls) -> ConnectRateLimiter:
-        """The limiter shared by every WSClient in this process (created on first use)."""
+    def process_default(cls, clock: Clock | None = None) -> ConnectRateLimiter:
+        """The limiter shared by every WSClient in this process that runs on
+        ``clock`` (default: the system clock); created on first use."""
+        key = SYSTEM_CLOCK if clock is None else clock
         with cls._process_lock:
-            if cls._process is None:
-                cls._process = cls()
-            return cls._process
+            limiter = cls._process.get(key)
+            if limiter is None:
+                limiter = cls._process[key] = cls()
+            return limiter
 
     def reserve(self, now: float) -> float:
         """Book a connection slot; return the seconds to wait before using it."""
@@ -666,7 +672,7 @@ class ConnectionManager:
         self._clock = clock
         self.backoff = backoff or BackoffPolicy()
         self.heartbeat = heartbeat or HeartbeatPolicy()
-        self._limiter = limiter or ConnectRateLimiter.process_default()
+        self._limiter = limiter or ConnectRateLimiter.process_default(clock)
         self._connect_timeout = connect_timeout
         self._options = options
         self._rng = rng or random.Random()
