@@ -95,7 +95,7 @@ class LimitServer:
 
     Use as a context manager or call ``start()`` / ``close()``. ``url`` is the
     base URL; ``arrivals`` the request record; ``total_rejected()`` counts
-    429/50011 and 50061 answers given by the limiter (not the injected storm).
+    429/50011 and 50061 answers, the limiter's and the injected storm's alike.
     """
 
     def __init__(
@@ -182,7 +182,7 @@ class LimitServer:
             return [a for a in self.arrivals if a.code == "0" and match(a)]
 
     def total_rejected(self) -> int:
-        """Requests the limiter refused (429/50011 or 50061), the injected storm excluded."""
+        """Requests answered 429/50011 or 50061: the limiter's refusals and any injected storm's."""
         with self._lock:
             return sum(1 for a in self.arrivals if a.code in ("50011", "50061"))
 

@@ -1,6 +1,6 @@
 """An independent OKX client (ccxt's okx class) against the simulator's REST API.
 
-Skipped when ccxt is not installed (the ``bench`` extra installs it). Only the REST
+Skipped when ccxt is not installed (the ``test`` and ``bench`` extras install it). Only the REST
 base URL is overridden; signing, parameters and parsing are ccxt's own.
 """
 
