@@ -10,11 +10,14 @@ deadlines use ``monotonic()``.
 
 from __future__ import annotations
 
+import _thread
 import threading
 import time as _time
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "SystemClock", "FakeClock", "SYSTEM_CLOCK"]
+_LockType = _thread.LockType
+
+__all__ = ["Clock", "SystemClock", "FakeClock", "SYSTEM_CLOCK", "park"]
 
 
 @runtime_checkable
@@ -67,11 +70,40 @@ class SystemClock:
         """``cond.wait(timeout)``."""
         return cond.wait(timeout)
 
+    def park(self, lock: _LockType, timeout: float | None) -> bool:
+        """Block until ``lock`` can be taken (another thread released it) or
+        ``timeout`` passes; True when taken. See :func:`park`."""
+        return _acquire(lock, timeout)
+
     def __repr__(self) -> str:
         return "SystemClock()"
 
 
 SYSTEM_CLOCK = SystemClock()
+
+
+def _acquire(lock: _LockType, timeout: float | None) -> bool:
+    if timeout is None:
+        return lock.acquire()
+    if timeout <= 0:
+        return lock.acquire(False)
+    return lock.acquire(True, timeout)
+
+
+def park(clock: Clock, lock: _LockType, timeout: float | None) -> bool:
+    """Park the calling thread on ``lock`` (a ``threading.Lock`` it holds, used
+    as a one-shot wake-up: the waking thread releases it) until it is released
+    or ``timeout`` passes, in ``clock``'s time; True when woken.
+
+    Cheaper than a ``Condition`` per waiter (no Python-level waiter list: one
+    C call each side), and a release that comes first is never lost. Like
+    ``wait`` it may return early: loop on the predicate. A clock without a
+    ``park`` method of its own waits in real time. Thread safety: any thread.
+    """
+    own = getattr(clock, "park", None)
+    if own is not None:
+        return bool(own(lock, timeout))
+    return _acquire(lock, timeout)
 
 
 class FakeClock:
@@ -190,6 +222,23 @@ class FakeClock:
         notified = cond.wait(self._poll_s)
         self.monotonic()  # seen: the time it woke at
         return notified
+
+    def park(self, lock: _LockType, timeout: float | None) -> bool:
+        """:func:`park` in fake time: auto mode advances by ``timeout`` and
+        takes ``lock`` if it is free; manual mode takes it if free once the
+        fake time reached ``timeout`` after this thread's last reading, else
+        waits one real poll for it. A return is a wake-up, not a verdict."""
+        if timeout is None:
+            return lock.acquire()
+        if self.auto_advance:
+            if timeout > 0:
+                self.advance(timeout)
+            return lock.acquire(False)
+        if self.monotonic() >= self._deadline(timeout):
+            return lock.acquire(False)
+        taken = lock.acquire(True, self._poll_s)
+        self.monotonic()  # seen: the time it woke at
+        return taken
 
     def __repr__(self) -> str:
         return f"FakeClock(monotonic={self.monotonic():.3f})"

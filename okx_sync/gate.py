@@ -72,7 +72,7 @@ from typing import Any
 
 import attrs
 
-from .clock import SYSTEM_CLOCK, Clock
+from .clock import SYSTEM_CLOCK, Clock, park
 from .errors import RequestStateError, ValidationError
 from .rest.endpoints import Endpoint, registry
 
@@ -567,7 +567,7 @@ class _Waiter:
         "blocked_on",
         "slot_blocked",
         "loads_account_limit",
-        "cond",
+        "lock",
     )
 
     def __init__(
@@ -576,9 +576,12 @@ class _Waiter:
         slot: bool,
         start: float,
         loads: bool,
-        cond: threading.Condition,
     ) -> None:
-        self.cond = cond  # its own lock: woken alone when admitted (no herd)
+        # Its own lock, held from the start: the thread that admits it (or has news
+        # for it) releases it, and the waiter parks by acquiring it. Woken alone
+        # when admitted (no herd); a release before it parks is not lost.
+        self.lock = threading.Lock()
+        self.lock.acquire()
         self.charges = charges
         self.slot = slot
         self.start = start
@@ -679,12 +682,23 @@ class RequestGate:
                         "client closed", stage="gate", dispatched=False, method=method, path=path
                     )
                 buckets = [(self._bucket(charge), charge.cost) for charge in charges]
+                if (
+                    not self._queue
+                    and not self._cancel_queue
+                    and (not concurrency or self._in_flight < self.config.max_concurrent)
+                    and all(bucket.fits(now, cost, 0) for bucket, cost in buckets)
+                ):
+                    # Nobody waiting and room everywhere: admitted at once, without
+                    # queueing (FIFO has no one to be fair to).
+                    if concurrency:
+                        self._in_flight += 1
+                    permit = self._new_permit(buckets, concurrency, now, now, loads)
+                    self._lock.release()
+                    return permit
             except BaseException:
                 self._lock.release()
                 raise
-            waiter = _Waiter(
-                buckets, concurrency, now, loads, threading.Condition(threading.Lock())
-            )
+            waiter = _Waiter(buckets, concurrency, now, loads)
             return self._wait(waiter, lane_cancel, limit, method, path, notes)
         finally:
             self._emit_later(notes)
@@ -701,10 +715,10 @@ class RequestGate:
         """Queue ``waiter`` and wait until it is admitted. Entered with the gate
         lock held (once); returns or raises with it released.
 
-        A waiter sleeps on its own condition (its own lock), not on the gate's:
-        the thread that admits it has already done the bookkeeping, so once
-        woken it returns without taking the gate lock again (with many threads
-        that re-acquisition was a second queue behind every release).
+        A waiter parks on its own lock, not on the gate's: the thread that
+        admits it has already done the bookkeeping, so once woken it returns
+        without taking the gate lock again (with many threads that
+        re-acquisition was a second queue behind every release).
         """
         locked = True
         now = waiter.start
@@ -731,13 +745,11 @@ class RequestGate:
                 if now >= deadline:
                     raise self._timeout_error(waiter, limit, method, path, notes)
                 wake = min(deadline, self._next_wake)
-                cond = waiter.cond
-                with cond:  # taken before the gate lock is let go: no notify is lost
-                    self._lock.release()
-                    locked = False
-                    if not waiter.granted:
-                        self._clock.wait(cond, max(0.0, wake - now))
-                if waiter.granted:  # set under ``cond`` by _admit before its notify
+                self._lock.release()
+                locked = False
+                # A wake-up released before we park is kept by the lock: not lost.
+                park(self._clock, waiter.lock, max(0.0, wake - now))
+                if waiter.granted:  # set by _admit (under the gate lock) before its release
                     break
                 self._lock.acquire()
                 locked = True
@@ -835,14 +847,14 @@ class RequestGate:
         for queue in (self._cancel_queue, self._queue):
             if slots <= 0 and not slotless_ahead:
                 break  # (see below) this queue and the next must wait for a release
-            keep: deque[_Waiter] = deque()
-            for index, waiter in enumerate(queue):
+            keep: list[_Waiter] = []
+            while queue:
                 if slots <= 0 and not slotless_ahead:
                     # No slot left and every waiter from here on needs one: none of
                     # them can go before a release, which grants again. (Scanning
                     # them would cost O(waiters) per release under the lock.)
-                    keep.extend(itertools.islice(queue, index, None))
                     break
+                waiter = queue.popleft()
                 if not waiter.slot:
                     slotless_ahead -= 1
                 waiter.blocked_on = []
@@ -870,21 +882,35 @@ class RequestGate:
                     for bucket, cost in waiter.charges:
                         reserved[bucket] = reserved.get(bucket, 0) + cost
                     keep.append(waiter)
-            queue.clear()
-            queue.extend(keep)
+            queue.extendleft(reversed(keep))  # the skipped ones, in their order, in front
         earlier = next_wake < self._next_wake
         self._next_wake = next_wake
         if earlier:
             self._wake_all()
 
     def _admit(self, waiter: _Waiter, now: float) -> None:
-        waited = now - waiter.start
+        waiter.permit = self._new_permit(
+            waiter.charges, waiter.slot, waiter.start, now, waiter.loads_account_limit
+        )
+        waiter.granted = True
+        self._wake(waiter)
+
+    def _new_permit(
+        self,
+        charges: Sequence[tuple[_Bucket, int]],
+        slot: bool,
+        start: float,
+        now: float,
+        loads_account_limit: bool,
+    ) -> Permit:
+        """The bookkeeping of one admission (slot already counted by the caller)."""
+        waited = now - start
         entries: list[tuple[_Bucket, int]] = []
-        for bucket, cost in waiter.charges:
+        for bucket, cost in charges:
             self._entry_ids += 1
             bucket.admit(now, cost, self._entry_ids, waited)
             entries.append((bucket, self._entry_ids))
-        if waiter.loads_account_limit:
+        if loads_account_limit:
             # A load is on its way: nobody else needs to start one until it reports back
             # (a user's own call claims it here; the REST core's refresh claimed it already).
             if self._account_claim is None:
@@ -893,11 +919,14 @@ class RequestGate:
         self._admitted += 1
         self._total_wait += waited
         self._max_wait = max(self._max_wait, waited)
-        permit = Permit(self, waited, slot=waiter.slot, entries=entries, admitted_at=now)
-        with waiter.cond:
-            waiter.permit = permit
-            waiter.granted = True
-            waiter.cond.notify()
+        return Permit(self, waited, slot=slot, entries=entries, admitted_at=now)
+
+    @staticmethod
+    def _wake(waiter: _Waiter) -> None:
+        """Release ``waiter``'s lock (under the gate lock, so only one releaser at a
+        time; a lock already released and not yet re-taken by its waiter stays so)."""
+        if waiter.lock.locked():
+            waiter.lock.release()
 
     def _release(self, permit: Permit) -> None:
         with self._cond:
@@ -1190,8 +1219,7 @@ class RequestGate:
         """Wake every queued waiter (state changed for all: close, penalty, new limit)."""
         for queue in (self._cancel_queue, self._queue):
             for waiter in queue:
-                with waiter.cond:
-                    waiter.cond.notify()
+                self._wake(waiter)
 
     @staticmethod
     def _emit_later(notes: list[tuple[int, str, dict[str, Any]]]) -> None:

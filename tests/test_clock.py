@@ -136,3 +136,49 @@ def test_no_notify_is_lost_when_it_races_a_poll_timeout() -> None:
             clock.advance(10.0)
             waiter.join(5)
     assert lost == 0
+
+
+def test_park_keeps_a_release_that_came_first_and_times_out_in_fake_time() -> None:
+    from okx_sync.clock import SYSTEM_CLOCK, park
+
+    for clock in (SYSTEM_CLOCK, FakeClock(start=0.0), FakeClock(start=0.0, auto_advance=False)):
+        lock = threading.Lock()
+        lock.acquire()
+        lock.release()  # the wake-up comes before the waiter parks: not lost
+        assert park(clock, lock, 5.0) is True
+    auto = FakeClock(start=0.0)
+    lock = threading.Lock()
+    lock.acquire()
+    assert park(auto, lock, 2.5) is False and auto.monotonic() == 2.5  # time moved, no one woke it
+
+    manual = FakeClock(start=0.0, auto_advance=False)
+    held = threading.Lock()
+    held.acquire()
+    woken: list[bool] = []
+
+    def parker() -> None:
+        due = manual.monotonic() + 3.0
+        while not woken and manual.monotonic() < due:
+            if park(manual, held, due - manual.monotonic()):
+                woken.append(True)
+
+    thread = threading.Thread(target=parker, name="okx-test-clock-parker", daemon=True)
+    thread.start()
+    thread.join(0.05)
+    assert thread.is_alive()  # fake time has not moved, nobody released
+    held.release()
+    thread.join(5)
+    assert woken == [True]
+
+
+def test_park_without_a_clock_method_waits_in_real_time() -> None:
+    from okx_sync.clock import park
+
+    class Bare:  # a user clock from before park existed
+        pass
+
+    lock = threading.Lock()
+    lock.acquire()
+    start = time.monotonic()
+    assert park(Bare(), lock, 0.01) is False  # type: ignore[arg-type]
+    assert time.monotonic() - start >= 0.009

@@ -31,6 +31,7 @@ class CannedServer:
     def __init__(self, replies: list[tuple[bytes, bool]]) -> None:
         self.replies = list(replies)
         self.connections = 0
+        self.closed = 0  # connections this server has closed
         self.requests: list[bytes] = []
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
@@ -66,6 +67,7 @@ class CannedServer:
                     conn.sendall(reply)
                     if close:
                         break
+            self.closed += 1
 
     def close(self) -> None:
         try:
@@ -320,3 +322,66 @@ def test_attach_algo_ords_go_out_in_okx_names_in_the_signed_body() -> None:
         "instId": "BTC-USDT-SWAP", "clOrdId": "c1",
         "attachAlgoOrds": [{"attachAlgoId": "9", "newSlTriggerPx": "47000", "newSlOrdPx": "-1"}],
     }  # fmt: skip
+
+
+KEEP_ALIVE = (
+    b"HTTP/1.1 200 OK\r\nContent-Length: " + str(len(BODY)).encode() + b"\r\n\r\n" + BODY
+)
+
+
+def _counting_polls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    from okx_sync.rest import transport as module
+
+    polls: list[int] = []
+    real = module.is_connection_dropped
+
+    def counted(conn: object) -> bool:
+        polls.append(1)
+        return real(conn)
+
+    monkeypatch.setattr(module, "is_connection_dropped", counted)
+    return polls
+
+
+@pytest.mark.parametrize("idempotent", [True, False])
+def test_fresh_connection_skips_the_stale_poll_only_for_idempotent_requests(
+    canned, monkeypatch, idempotent
+) -> None:
+    polls = _counting_polls(monkeypatch)
+    server = CannedServer([(KEEP_ALIVE, False)] * 3)
+    canned.append(server)
+    transport = Transport(server.url, pool_size=1)
+    try:
+        for _ in range(3):
+            resp = transport.send("GET", "/x", None, {}, 5.0, idempotent=idempotent)
+            assert resp.status == 200
+    finally:
+        transport.close()
+    assert server.connections == 1
+    # reads reuse a just-answered connection as is; order entry polls before each reuse
+    assert len(polls) == (0 if idempotent else 2)
+
+
+@pytest.mark.parametrize("idempotent", [True, False])
+def test_a_connection_the_server_closed_is_replaced_before_sending(
+    canned, monkeypatch, idempotent
+) -> None:
+    """The server closes a keep-alive connection without saying so (no
+    ``Connection: close``). Once it is older than STALE_CHECK_AFTER_S (0 here:
+    always) the poll sees the close and a new connection carries the request."""
+    from okx_sync.rest import transport as module
+    from tests.conftest import wait_until
+
+    monkeypatch.setattr(module, "STALE_CHECK_AFTER_S", 0.0)
+    polls = _counting_polls(monkeypatch)
+    server = CannedServer([(KEEP_ALIVE, True), (KEEP_ALIVE, False)])
+    canned.append(server)
+    transport = Transport(server.url, pool_size=1)
+    try:
+        assert transport.send("POST", "/x", b"{}", {}, 5.0, idempotent=idempotent).status == 200
+        assert wait_until(lambda: server.closed >= 1)
+        second = transport.send("POST", "/x", b"{}", {}, 5.0, idempotent=idempotent)
+    finally:
+        transport.close()
+    assert second.status == 200 and second.body == BODY
+    assert server.connections == 2 and len(polls) == 1

@@ -593,7 +593,6 @@ class RestCore:
         self, call: _Call, retry_index: int, timeout: float, budget: _GateBudget
     ) -> _Result:
         res = _Result()
-        clock = self._clock
         try:
             permit = self._gate.acquire(
                 call.endpoint,
@@ -627,6 +626,25 @@ class RestCore:
                 self._stats.call_failed(_failure_key(exc))
             raise
         try:
+            return self._exchange(call, retry_index, timeout, res, releases)
+        finally:
+            # The slot is given back once the answer has been handled, not as soon as
+            # it arrived: a waiter woken by the release then finds this thread about
+            # to return (and park again or go on), instead of fighting it for the GIL
+            # while it parses. (Rate windows count from the release: conservative.)
+            permit.release()
+
+    def _exchange(
+        self,
+        call: _Call,
+        retry_index: int,
+        timeout: float,
+        res: _Result,
+        releases: list[GuardRelease],
+    ) -> _Result:
+        """Sign, send and interpret one admitted attempt (the permit is held)."""
+        clock = self._clock
+        try:
             headers = call.headers
             if call.signed and self._creds is not None:
                 headers = {
@@ -638,7 +656,14 @@ class RestCore:
             res.sent_ms = clock.time() * 1000.0
             res.sent_mono = t0 = clock.monotonic()
             try:
-                raw = self._transport.send(call.method, call.target, call.body, headers, timeout)
+                raw = self._transport.send(
+                    call.method,
+                    call.target,
+                    call.body,
+                    headers,
+                    timeout,
+                    idempotent=call.idempotent,
+                )
             except TransportError as exc:
                 raw = None
                 state = RequestStateError(
@@ -654,7 +679,6 @@ class RestCore:
             t1 = clock.monotonic()
             res.received_ms = clock.time() * 1000.0
         finally:
-            permit.release()
             if releases:
                 release_all(releases)
         latency_ms = (t1 - t0) * 1000.0

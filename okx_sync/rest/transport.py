@@ -39,7 +39,9 @@ from __future__ import annotations
 
 import http.client
 import logging
+import queue
 import re
+import time as _time
 import zlib
 from collections.abc import Mapping
 from typing import Any
@@ -51,6 +53,7 @@ import requests.exceptions
 import requests.utils
 import urllib3.exceptions
 from requests.utils import select_proxy
+from urllib3.util.connection import is_connection_dropped
 
 from .envelope import Headers
 
@@ -305,6 +308,40 @@ def _reached_server(exc: BaseException) -> bool:
     return True
 
 
+STALE_CHECK_AFTER_S = 1.0
+
+
+def take_connection(pool: Any, *, trust_fresh: bool) -> Any:
+    """A connection from urllib3's ``pool``: its ``_get_conn``, with one difference.
+
+    urllib3 polls every pooled connection for a close by the server before
+    reusing it. With ``trust_fresh`` (the request is idempotent) a connection
+    that was answered less than ``STALE_CHECK_AFTER_S`` ago is reused without
+    that poll: no server's keep-alive idle timeout is that short, the poll is a
+    syscall per call (where CPython hands the GIL to another thread: with many
+    threads a context switch per call), and should such a connection have died
+    after all, the read fails as ``dispatched=True``, which a read retries.
+    Order entry always gets the poll, so that a dead connection is never
+    written to. Raises urllib3's ``ClosedPoolError`` / ``EmptyPoolError`` as
+    ``_get_conn`` does.
+    """
+    waiting = pool.pool
+    if waiting is None:
+        raise urllib3.exceptions.ClosedPoolError(pool, "Pool is closed.")
+    try:
+        conn = waiting.get(block=pool.block, timeout=None)
+    except queue.Empty:
+        if pool.block:
+            raise urllib3.exceptions.EmptyPoolError(pool, "Pool is empty.") from None
+        conn = None
+    if conn is not None:
+        answered = getattr(conn, "_okx_answered_at", None)
+        fresh = answered is not None and _time.monotonic() - answered < STALE_CHECK_AFTER_S
+        if not (trust_fresh and fresh) and is_connection_dropped(conn):
+            conn.close()
+    return conn or pool._new_conn()
+
+
 class Transport:
     """Sends one HTTP request and returns a :class:`RawResponse`, or raises
     :class:`TransportError`.
@@ -374,16 +411,21 @@ class Transport:
         body: bytes | None,
         headers: Mapping[str, str],
         timeout: float,
+        *,
+        idempotent: bool = False,
     ) -> RawResponse:
         """Send ``method`` ``base_url + path`` (``path`` includes any query string).
 
-        ``headers`` are added to the session's default headers. Raises
+        ``headers`` are added to the session's default headers. ``idempotent``
+        (a request safe to repeat): on the fast path a keep-alive connection
+        answered less than ``STALE_CHECK_AFTER_S`` ago is reused without the
+        stale-connection poll (see :func:`take_connection`). Raises
         :class:`TransportError` when no response arrived.
         """
         if self._closed:
             raise TransportError("transport closed", dispatched=False)
         if self.fast_path():
-            return self._send_pooled(method, path, body, headers, timeout)
+            return self._send_pooled(method, path, body, headers, timeout, idempotent)
         return self._send_session(method, path, body, headers, timeout)
 
     # -- fast path: the adapter's own urllib3 pool -------------------------------
@@ -407,6 +449,7 @@ class Transport:
         body: bytes | None,
         headers: Mapping[str, str],
         timeout: float,
+        idempotent: bool,
     ) -> RawResponse:
         merged = {**self._session_headers, **headers, "Accept-Encoding": _ACCEPT_ENCODING}
         length = len(body) if body is not None else 0 if method in _BODY_METHODS else None
@@ -418,10 +461,10 @@ class Transport:
             raise TransportError(f"request not sent: {exc}", dispatched=False) from exc
         pool = self._connection_pool()
         try:
-            conn = pool._get_conn()
+            conn = take_connection(pool, trust_fresh=idempotent)
         except urllib3.exceptions.ClosedPoolError:
             pool = self._connection_pool(renew=True)
-            conn = pool._get_conn()
+            conn = take_connection(pool, trust_fresh=idempotent)
         sent = False
         try:
             conn.timeout = timeout
@@ -452,6 +495,7 @@ class Transport:
                     f"no response after sending: {_describe(exc)}", dispatched=True
                 ) from exc
             raise TransportError(f"could not connect: {_describe(exc)}", dispatched=False) from exc
+        conn._okx_answered_at = _time.monotonic()  # (see take_connection)
         pool._put_conn(conn)
         encoding = resp_headers.get("Content-Encoding")
         if encoding:
