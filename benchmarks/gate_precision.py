@@ -38,10 +38,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from limit_server import Arrival, GateDriver, LimitServer, hammer, window_max  # noqa: E402
+from limit_server import (  # noqa: E402
+    Arrival,
+    GateDriver,
+    LimitServer,
+    StormProbe,
+    hammer,
+    window_max,
+)
 
 from okx_sync import Client, RetryPolicy  # noqa: E402
-from okx_sync.errors import APIError, RequestStateError  # noqa: E402
+from okx_sync.errors import RequestStateError  # noqa: E402
 from okx_sync.gate import RequestGate, RequestGateConfig, plan_charges  # noqa: E402
 from okx_sync.rest.endpoints import Endpoint, registry  # noqa: E402
 
@@ -317,10 +324,6 @@ def run_storm(threads: int, jitter: float, storm_s: float = 5.0) -> list[dict[st
         ("POST", "/api/v5/trade/order", {"instId": "ETH-USDT", **order}, 60, "ETH-USDT"),
     ]
     before_s, after_s = 4.0, 12.0
-    penalised_at: dict[str, float] = {}  # bucket -> when the gate first observed a 429
-    caller_429: dict[int, list[float]] = {}  # kind -> admission times of calls that got 429
-    lock = threading.Lock()
-    local = threading.local()
     with LimitServer(arrival_jitter_s=jitter) as server:
         client = Client(
             "bench-api-key-01",
@@ -330,50 +333,16 @@ def run_storm(threads: int, jitter: float, storm_s: float = 5.0) -> list[dict[st
             retry=RetryPolicy.none(),
         )
         client.request("GET", "/api/v5/trade/account-rate-limit")  # loaded before the run
-        # Instrumentation only: note each call's admission time and the gate's first 429.
-        gate = client._gate
-        acquire, observe = gate.acquire, gate.observe
-
-        def timed_acquire(*args: Any, **kwargs: Any) -> Any:
-            permit = acquire(*args, **kwargs)
-            local.admitted_at = permit.admitted_at
-            return permit
-
-        def noted_observe(endpoint: Any, params: Any = None, **kwargs: Any) -> None:
-            if kwargs.get("http_status") == 429:
-                key = f"{endpoint.path} {(params or {}).get('instId', '')}"
-                with lock:
-                    penalised_at.setdefault(key, time.monotonic())
-            observe(endpoint, params, **kwargs)
-
-        gate.acquire = timed_acquire  # type: ignore[method-assign]
-        gate.observe = noted_observe  # type: ignore[method-assign]
-        stop = threading.Event()
-
-        def call(thread: int, i: int) -> None:
-            kind = thread % len(kinds)
-            method, path, params, _limit, _inst = kinds[kind]
-            try:
-                client.request(method, path, params)
-            except RequestStateError:
-                if stop.is_set():
-                    return
-                raise
-            except APIError as exc:
-                if exc.http_status != 429:
-                    raise
-                with lock:
-                    caller_429.setdefault(kind, []).append(local.admitted_at)
-
+        probe = StormProbe(client, [(m, p, params) for m, p, params, _limit, _inst in kinds])
         timer = threading.Timer(before_s, server.throttle, args=(storm_s,))
         timer.name = "okx-bench-storm"
         start = time.monotonic()
         timer.start()
         errors = hammer(
-            call,
+            probe.call,
             threads=threads,
             duration_s=before_s + storm_s + after_s,
-            stop=stop,
+            stop=probe.stop,
             on_stop=client.close,
         )
         timer.join()
@@ -386,8 +355,8 @@ def run_storm(threads: int, jitter: float, storm_s: float = 5.0) -> list[dict[st
             return a.path == path and (inst is None or a.items[0].get("instId") == inst)
 
         arrivals = [a for a in server.arrivals if mine(a)]
-        cutoff = penalised_at.get(f"{path} {(params or {}).get('instId', '')}", float("inf"))
-        admitted_429 = caller_429.get(kind, [])
+        cutoff = probe.first_429.get(StormProbe.key(path, params), float("inf"))
+        admitted_429 = probe.caller_429.get(kind, [])
         published = limit / 2.0
 
         def rate(

@@ -273,6 +273,67 @@ class LimitServer:
         handler.wfile.write(body)
 
 
+class StormProbe:
+    """Watches a ``Client``'s gate through a 429 storm and makes its calls.
+
+    ``kinds``: ``(method, path, params)`` per call kind; thread ``n`` of a
+    ``hammer`` run calls kind ``n % len(kinds)`` (pass :meth:`call`, ``stop=probe.stop``).
+    Afterwards ``first_429[key(path, params)]`` is when the gate first observed a
+    429 for that bucket and ``caller_429[kind]`` the admission times of the calls
+    that got one (retries off, so each reached its caller). A ``RequestStateError``
+    once ``stop`` is set (the client closed at the end) ends a thread quietly;
+    anything else is raised. Thread safety: ``call`` runs on many threads.
+    """
+
+    def __init__(self, client: Any, kinds: list[tuple[str, str, dict[str, Any] | None]]) -> None:
+        self.client = client
+        self.kinds = kinds
+        self.first_429: dict[str, float] = {}
+        self.caller_429: dict[int, list[float]] = {}
+        self.stop = threading.Event()
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        gate = client._gate
+        acquire, observe = gate.acquire, gate.observe
+
+        def noted_acquire(*args: Any, **kwargs: Any) -> Any:
+            permit = acquire(*args, **kwargs)
+            self._local.admitted_at = permit.admitted_at
+            return permit
+
+        def noted_observe(endpoint: Any, params: Any = None, **kwargs: Any) -> None:
+            if kwargs.get("http_status") == 429:
+                with self._lock:
+                    self.first_429.setdefault(self.key(endpoint.path, params), time.monotonic())
+            observe(endpoint, params, **kwargs)
+
+        gate.acquire = noted_acquire
+        gate.observe = noted_observe
+
+    @staticmethod
+    def key(path: str, params: Any) -> str:
+        """The bucket a call of ``path`` with ``params`` draws on: path and instId."""
+        return f"{path} {(params or {}).get('instId', '')}"
+
+    def call(self, thread: int, _i: int) -> None:
+        """One call of this thread's kind (a ``hammer`` worker)."""
+        from okx_sync.errors import APIError, RequestStateError
+
+        kind = thread % len(self.kinds)
+        method, path, params = self.kinds[kind]
+        try:
+            self.client.request(method, path, params)
+        except RequestStateError:
+            if self.stop.is_set():  # closed at the end of the run
+                return
+            raise
+        except APIError as exc:
+            if exc.http_status != 429:
+                raise
+            with self._lock:
+                self.caller_429.setdefault(kind, []).append(self._local.admitted_at)
+
+
 def hammer(
     call: Callable[[int, int], None],
     *,

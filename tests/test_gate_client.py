@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 import pytest
-from limit_server import LimitServer, hammer, window_max
+from limit_server import LimitServer, StormProbe, hammer, window_max
 
 from okx_sync import Client, RequestGateConfig, RequestStateError, RetryPolicy
 from okx_sync.errors import APIError
@@ -233,56 +233,23 @@ def test_after_a_storm_of_429s_at_most_one_per_bucket_reaches_the_callers() -> N
         ("POST", "/api/v5/trade/order", {"instId": "BTC-USDT", **ORDER}),
         ("POST", "/api/v5/trade/order", {"instId": "ETH-USDT", **ORDER}),
     ]
-    first_429: dict[str, float] = {}  # bucket kind -> when the gate observed its first 429
-    caller_429: dict[int, list[float]] = {}  # kind -> admission times of calls that got 429
-    lock = threading.Lock()
-    local = threading.local()
     with LimitServer() as server:
         client = make_client(server)
         client.request("GET", ACC_PATH)  # the account limit is loaded before the run
-        gate = client._gate
-        acquire, observe = gate.acquire, gate.observe
-
-        def noted_acquire(*args: Any, **kwargs: Any) -> Any:
-            permit = acquire(*args, **kwargs)
-            local.admitted_at = permit.admitted_at
-            return permit
-
-        def noted_observe(endpoint: Any, params: Any = None, **kwargs: Any) -> None:
-            if kwargs.get("http_status") == 429:
-                key = f"{endpoint.path} {(params or {}).get('instId', '')}"
-                with lock:
-                    first_429.setdefault(key, time.monotonic())
-            observe(endpoint, params, **kwargs)
-
-        gate.acquire = noted_acquire  # type: ignore[method-assign]
-        gate.observe = noted_observe  # type: ignore[method-assign]
-        stop = threading.Event()
-
-        def call(thread: int, i: int) -> None:
-            kind = thread % len(kinds)
-            method, path, params = kinds[kind]
-            try:
-                client.request(method, path, params)
-            except RequestStateError:
-                if stop.is_set():  # closed at the end of the run
-                    return
-                raise
-            except APIError as exc:
-                assert exc.http_status == 429, exc
-                with lock:
-                    caller_429.setdefault(kind, []).append(local.admitted_at)
-
+        probe = StormProbe(client, kinds)
         storm = threading.Timer(1.0, server.throttle, args=(1.0,))
         storm.start()
-        errors = hammer(call, threads=16, duration_s=2.5, stop=stop, on_stop=client.close)
+        errors = hammer(
+            probe.call, threads=16, duration_s=2.5, stop=probe.stop, on_stop=client.close
+        )
         storm.join()
         stats = client.gate_stats()
+    first_429, caller_429 = probe.first_429, probe.caller_429
     assert errors == []
     # every 429 the server sent is one a caller saw (none were retried or hidden)
     assert server.total_rejected() == sum(len(v) for v in caller_429.values())
     for kind, (_method, path, params) in enumerate(kinds):
-        key = f"{path} {(params or {}).get('instId', '')}"
+        key = StormProbe.key(path, params)
         assert key in first_429, (key, first_429)  # the storm reached every bucket
         got = caller_429.get(kind, [])
         before_slowdown = [t for t in got if t < first_429[key]]
