@@ -462,10 +462,11 @@ def bench_threads(sim: SimProcess, seconds: float, rounds: int) -> Section:
     if (ours, 4) in med and (ours, 64) in med:
         errors_64 = sum(r[1] for r in samples[ours, 64])
         section.targets.append(Target("threads: okx_sync errors at 64 threads = 0", -errors_64, 0))
+        scaling = book_apply.paired_ratio(
+            [r[0] for r in samples[ours, 64]], [r[0] for r in samples[ours, 4]]
+        )
         section.targets.append(
-            Target(
-                "threads: okx_sync calls/s at 64 threads vs at 4", med[ours, 64] / med[ours, 4], 1
-            )
+            Target("threads: okx_sync calls/s at 64 threads vs at 4", scaling, 1)
         )
     section.notes += [
         f"{seconds:g} s per run, {rounds} interleaved rounds; errors summed over the rounds.",
@@ -479,10 +480,16 @@ def bench_threads(sim: SimProcess, seconds: float, rounds: int) -> Section:
         "(one process, one GIL, a thread per connection) is what limits the aggregate.",
     ]
     floor = "http.client floor (1 connection per thread, unsigned)"
+
+    def ratio(name: str) -> float:
+        return book_apply.paired_ratio(
+            [r[0] for r in samples[name, 64]], [r[0] for r in samples[name, 4]]
+        )
+
     if (floor, 4) in med and (floor, 64) in med and (ours, 4) in med and (ours, 64) in med:
         section.notes.append(
-            f"64 threads vs 4 in this run: okx_sync {med[ours, 64] / med[ours, 4]:.2f}x, the "
-            f"raw http.client floor {med[floor, 64] / med[floor, 4]:.2f}x. On 2 cores shared "
+            f"64 threads vs 4 in this run (median of per-round ratios): okx_sync "
+            f"{ratio(ours):.2f}x, the raw http.client floor {ratio(floor):.2f}x. On 2 cores shared "
             "with the simulator, 64 runnable threads cost CPython a GIL hand-off (a context "
             "switch) at every blocking call; the floor shows what that costs without any "
             "client work."
@@ -791,17 +798,22 @@ def bench_book(rounds: int, replays: int) -> Section:
         med = {k: statistics.median(v) for k, v in rates.items()}
         for name, value in med.items():
             spread = f"{min(rates[name]):,.0f}..{max(rates[name]):,.0f}"
-            section.rows.append(
-                [mode, name, f"{value:,.0f}", _ratio(value, med.get("ccxt")), spread]
+            vs = (
+                f"{book_apply.paired_ratio(rates[name], rates['ccxt']):.2f}x"
+                if "ccxt" in med
+                else "-"
             )
+            section.rows.append([mode, name, f"{value:,.0f}", vs, spread])
         if "ccxt" in med:
-            ratio = med["okx_sync"] / med["ccxt"]
+            ratio = book_apply.paired_ratio(rates["okx_sync"], rates["ccxt"])
             section.chart[mode] = {"okx_sync / ccxt": ratio}
             section.targets.append(Target(f"book ({mode}): okx_sync vs ccxt", ratio, goal))
     section.notes.append(
         f"{book_apply.DEFAULT_DATA.name}: {len(recorded)} real OKX `books` pushes (3 instruments), "
-        f"{replays} replays per round; okx_sync verifies every checksum (and the seqId chain in "
-        "the second mode); ccxt's OrderBook is driven as ccxt.pro's okx handler drives it."
+        f"{rounds} rounds of {replays} replays, okx_sync and ccxt back to back in each round "
+        "(who goes first alternates); vs ccxt = median of the per-round ratios. okx_sync "
+        "verifies every checksum (and the seqId chain in the second mode); ccxt's OrderBook is "
+        "driven as ccxt.pro's okx handler drives it."
     )
     return section
 
@@ -999,7 +1011,7 @@ def main(argv: list[str] | None = None) -> int:
         steps: dict[str, Callable[[], Section]] = {
             "rest": lambda: bench_rest(sim, 100 if quick else 400, rounds),
             "ws": lambda: bench_ws(sim, 4000 if quick else 30_000, rounds),
-            "book": lambda: bench_book(rounds, 2 if quick else 10),
+            "book": lambda: bench_book(3 * rounds, 2 if quick else 4),
             "threads": lambda: bench_threads(sim, 0.5 if quick else 1.5, rounds),
             "gate": lambda: bench_gate(2.0 if quick else 5.0, 1),
         }
