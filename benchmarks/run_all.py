@@ -308,10 +308,7 @@ def bench_rest(sim: SimProcess, calls: int, rounds: int) -> Section:
     )
     typed: list[str] = []
     for case in ("ticker", "balance", "place+cancel"):
-        factories = {
-            name: (lambda make=make, case=case: _one_op(make(sim), case))
-            for name, make in REST_CLIENTS.items()
-        }
+        factories = {name: _op_factory(make, sim, case) for name, make in REST_CLIENTS.items()}
         n = max(1, calls // 2) if case == "place+cancel" else calls
         result = rest_overhead.compare(factories, n, rounds)
         med: dict[str, float] = result["medians"]
@@ -328,12 +325,13 @@ def bench_rest(sim: SimProcess, calls: int, rounds: int) -> Section:
         if FLOOR in med:
             section.chart[case] = {k: v / med[FLOOR] for k, v in med.items()}
         for p in PEERS:
-            if peer[p] and SAME_WORK in med:
+            base = peer[p]
+            if base and SAME_WORK in med:
                 section.targets.append(
-                    Target(f"REST {case}: okx_sync vs {p}", med[SAME_WORK] / peer[p], 1.5)
+                    Target(f"REST {case}: okx_sync vs {p}", med[SAME_WORK] / base, 1.5)
                 )
-            if peer[p] and TYPED in med:
-                typed.append(f"{case} {med[TYPED] / peer[p]:.2f}x {p}")
+            if base and TYPED in med:
+                typed.append(f"{case} {med[TYPED] / base:.2f}x {p}")
     section.notes += [
         f"{calls} calls per round per client ({calls // 2} pairs for place+cancel), rounds "
         "interleaved; a place+cancel pair counts as one call. client CPU/call: CPU time of the "
@@ -353,9 +351,16 @@ def bench_rest(sim: SimProcess, calls: int, rounds: int) -> Section:
     return section
 
 
-def _one_op(built: tuple[Ops, Close], case: str) -> tuple[Call, Close]:
-    ops, close = built
-    return ops[case], close
+def _op_factory(
+    make: Callable[[SimProcess], tuple[Ops, Close]], sim: SimProcess, case: str
+) -> Callable[[], tuple[Call, Close]]:
+    """What ``rest_overhead.compare`` builds a client with: ``make(sim)``'s ``case`` op."""
+
+    def build() -> tuple[Call, Close]:
+        ops, close = make(sim)
+        return ops[case], close
+
+    return build
 
 
 # --------------------------------------------------------------------------- threads
@@ -575,7 +580,7 @@ def record_flood(sim: SimProcess, count: int) -> list[bytes]:
     ``POST /flood`` of ``count`` rounds, read by a plain websocket-client connection."""
     import requests
     import websocket
-    from ws_throughput import SUBSCRIBE
+    from ws_throughput import SUBSCRIBE, as_bytes
 
     ws = websocket.create_connection(sim.info["ws_public_url"], skip_utf8_validation=True)
     ws.settimeout(10)
@@ -584,7 +589,7 @@ def record_flood(sim: SimProcess, count: int) -> list[bytes]:
     while not frames:
         text = ws.recv()
         if json.loads(text).get("action") == "snapshot":
-            frames.append(text.encode())
+            frames.append(as_bytes(text))
     body = {"inst_id": INST, "count": count // 2, "channels": ["books", "trades"]}
     flood = threading.Thread(
         target=requests.post,
@@ -597,8 +602,9 @@ def record_flood(sim: SimProcess, count: int) -> list[bytes]:
     try:
         while len(frames) < count:
             text = ws.recv()
-            if '"event"' not in text[:40]:  # acks come from the replay server itself
-                frames.append(text.encode())
+            frame = as_bytes(text)
+            if b'"event"' not in frame[:40]:  # acks come from the replay server itself
+                frames.append(frame)
     except websocket.WebSocketTimeoutException:
         pass
     flood.join()
@@ -1014,8 +1020,8 @@ def write_chart(path: Path, sections: list[Section]) -> str | None:
         labels = list(dict.fromkeys(k for g in groups for k in section.chart[g]))
         if section.title.startswith("Threads"):
             for group in groups:
-                xs = list(section.chart[group])
-                ax.plot(xs, [section.chart[group][x] for x in xs], marker="o", label=group)
+                counts = list(section.chart[group])
+                ax.plot(counts, [section.chart[group][c] for c in counts], marker="o", label=group)
             ax.set_xlabel("threads")
             ax.set_ylim(bottom=0)
         else:

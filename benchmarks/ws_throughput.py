@@ -47,6 +47,11 @@ SUBSCRIBE = [{"channel": "books", "instId": INST}, {"channel": "trades", "instId
 
 
 # --------------------------------------------------------------------------- streams
+def as_bytes(frame: str | bytes) -> bytes:
+    """A received frame as bytes (websocket-client returns text frames as str)."""
+    return frame.encode() if isinstance(frame, str) else frame
+
+
 def record_sim_flood(count: int) -> list[bytes]:
     """Record what the simulator pushes during ``flood`` (books updates + trades)."""
     with Simulator(seed=42, auto_tick=False, quiet_interval=None) as sim:
@@ -63,7 +68,7 @@ def record_sim_flood(count: int) -> list[bytes]:
         ws.settimeout(1.0)
         try:  # read everything (the publisher waits for us), until 1 s of silence
             while True:
-                frames.append(ws.recv().encode())
+                frames.append(as_bytes(ws.recv()))
         except websocket.WebSocketTimeoutException:
             pass
         flood.join()
@@ -101,7 +106,7 @@ def synth_books(count: int) -> list[bytes]:
                 "prevSeqId": seq,
                 "seqId": seq + 1 + i % 3,
             }
-            seq = item["seqId"]
+            seq += 1 + i % 3
             msg = {"arg": {"channel": "books", "instId": INST}, "action": "update", "data": [item]}
         frames.append(json.dumps(msg, separators=(",", ":")).encode())
     return frames
