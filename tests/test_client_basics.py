@@ -62,30 +62,6 @@ def test_constructor_signature_is_the_contract() -> None:
         Client(None, None, None, True)  # type: ignore[misc]
 
 
-def test_from_env_reads_each_documented_variable() -> None:
-    env = {
-        "OKX_API_KEY": "env-key-abcd",
-        "OKX_SECRET_KEY": "env-secret-x",
-        "OKX_PASSPHRASE": "env-pass-y",
-        "OKX_DEMO": "1",
-        "OKX_BASE_URL": "http://127.0.0.1:9",
-    }
-    with Client.from_env(env) as client:
-        creds = client._credentials
-        assert creds is not None
-        assert (creds.api_key, creds.secret_key, creds.passphrase) == (
-            "env-key-abcd", "env-secret-x", "env-pass-y",
-        )  # fmt: skip
-        assert client.demo is True and client.base_url == "http://127.0.0.1:9"
-    for name in ("OKX_API_KEY", "OKX_SECRET_KEY", "OKX_PASSPHRASE"):
-        partial = {k: v for k, v in env.items() if k != name}
-        with pytest.raises(ValidationError, match="missing"):
-            Client.from_env(partial)  # each of the three is read: leaving one out is refused
-    for text, demo in (("0", False), ("false", False), ("yes", True), ("TRUE", True)):
-        with Client.from_env({"OKX_DEMO": text}) as client:
-            assert client.demo is demo, text
-
-
 @pytest.mark.parametrize(
     "url",
     [
@@ -165,8 +141,13 @@ def test_from_env() -> None:
         "OKX_BASE_URL": "http://127.0.0.1:9",
     }
     with Client.from_env(env, timeout=2.0) as client:
-        assert client.demo and client.base_url == "http://127.0.0.1:9"
+        assert client.demo is True and client.base_url == "http://127.0.0.1:9"
         assert client._rest.has_credentials
+        creds = client._credentials
+        assert creds is not None
+        assert (creds.api_key, creds.secret_key, creds.passphrase) == (
+            "env-key-1234", "env-secret", "env-pass",
+        )  # fmt: skip
     with Client.from_env({}) as client:
         assert not client.demo and not client._rest.has_credentials
         assert client.base_url == "https://www.okx.com"
@@ -174,6 +155,13 @@ def test_from_env() -> None:
         Client.from_env({"OKX_DEMO": "maybe"})
     with pytest.raises(ValidationError, match="missing"):
         Client.from_env({"OKX_API_KEY": "k"})
+    for name in ("OKX_API_KEY", "OKX_SECRET_KEY", "OKX_PASSPHRASE"):
+        partial = {k: v for k, v in env.items() if k != name}
+        with pytest.raises(ValidationError, match="missing"):
+            Client.from_env(partial)  # each of the three is read: leaving one out is refused
+    for text, demo in (("0", False), ("false", False), ("1", True), ("yes", True), ("TRUE", True)):
+        with Client.from_env({"OKX_DEMO": text}) as client:
+            assert client.demo is demo, text
 
 
 def test_from_env_reads_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
