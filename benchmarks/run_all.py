@@ -960,13 +960,12 @@ def summary(sections: list[Section]) -> str:
     for section in sections:
         for t in section.targets:
             if t.goal is None:
-                measured, goal, status = f"{t.value:.2f}x", "(not a target)", "reported"
+                measured, goal = f"{t.value:.2f}x", "(not a target)"
             elif t.goal == 0:
                 measured, goal = f"{-t.value:g}", "0"
             else:
                 measured, goal = f"{t.value:.2f}x", f">= {t.goal:g}x"
-            if t.goal is not None:
-                status = "met" if t.met else "**MISSED**"
+            status = "reported" if t.goal is None else "met" if t.met else "**MISSED**"
             lines.append(f"| {t.text} | {measured} | {goal} | {status} |")
     return "\n".join(lines) + "\n"
 
