@@ -1,0 +1,229 @@
+"""The docs run: every Python code block in README.md, RUNBOOK.md and RUNBOOK.en.md is
+executed against the simulator, and every command in README's command table is run.
+
+A block runs in a fresh namespace after its *setup* and with the OKX_* variables naming a
+fresh simulator (so ``okx_sync.Client.from_env()`` reaches it). The setup is named by an
+HTML comment on the line before the fence, ``<!-- doc-run: setup=NAME -->``; a block with
+no marker runs with ``env`` (nothing but the environment: it must stand on its own). A
+block cannot be skipped: every fence is one test, and ``test_every_block_is_collected``
+fails when the collection and the files disagree. Setups (see ``SETUPS``):
+
+- ``env``: only the environment; the block builds what it uses.
+- ``client``: ``client = okx_sync.Client.from_env()`` (closed after the block).
+- ``ws``: ``client`` and ``ws = client.ws_private()`` started (closed after).
+- ``books``: ``client`` and ``ws = client.ws_public()`` unstarted, and ``book_store``, an
+  ``OrderBookStore("books", "BTC-USDT")``: the block starts the socket itself.
+
+Placeholders a doc writes as ``...`` are Python's ``Ellipsis`` and run as such.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import okx_sync
+from okx_sync.sim import Simulator
+
+REPO = Path(__file__).resolve().parents[1]
+DOCS = ("README.md", "RUNBOOK.md", "RUNBOOK.en.md")
+FENCE = re.compile(r"^([ \t]*)```(\w*)[^\n]*\n(.*?)^[ \t]*```[ \t]*$", re.S | re.M)
+MARKER = re.compile(r"<!--\s*doc-run:\s*setup=(\w+)\s*-->")
+OKX_VARS = (
+    "OKX_API_KEY",
+    "OKX_SECRET_KEY",
+    "OKX_PASSPHRASE",
+    "OKX_DEMO",
+    "OKX_BASE_URL",
+    "OKX_WS_PUBLIC_URL",
+    "OKX_WS_PRIVATE_URL",
+    "OKX_WS_BUSINESS_URL",
+)
+
+
+class Block:
+    """One fenced Python block: where it is, its setup and its dedented source."""
+
+    def __init__(self, doc: str, line: int, setup: str, source: str) -> None:
+        self.doc, self.line, self.setup, self.source = doc, line, setup, source
+
+    @property
+    def id(self) -> str:
+        return f"{self.doc}:{self.line}"
+
+
+def _dedent(indent: str, body: str) -> str:
+    lines = body.splitlines()
+    return "\n".join(line[len(indent) :] if line.startswith(indent) else line for line in lines)
+
+
+def python_blocks(doc: str) -> list[Block]:
+    """Every ```python fence of ``doc`` with the setup its marker names (``env`` if none)."""
+    text = (REPO / doc).read_text(encoding="utf-8")
+    blocks = []
+    for m in FENCE.finditer(text):
+        if m.group(2) != "python":
+            continue
+        line = text.count("\n", 0, m.start()) + 1
+        before = text[: m.start()].rstrip("\n").rsplit("\n", 1)[-1]
+        marker = MARKER.search(before)
+        setup = marker.group(1) if marker else "env"
+        blocks.append(Block(doc, line, setup, _dedent(m.group(1), m.group(3))))
+    return blocks
+
+
+ALL_BLOCKS = [b for doc in DOCS for b in python_blocks(doc)]
+
+
+def _point_env_at(monkeypatch: pytest.MonkeyPatch, sim: Simulator) -> None:
+    for name in OKX_VARS:
+        monkeypatch.delenv(name, raising=False)
+    creds = sim.credentials.live
+    monkeypatch.setenv("OKX_API_KEY", creds.api_key)
+    monkeypatch.setenv("OKX_SECRET_KEY", creds.secret_key)
+    monkeypatch.setenv("OKX_PASSPHRASE", creds.passphrase)
+    monkeypatch.setenv("OKX_BASE_URL", sim.rest_url)
+    monkeypatch.setenv("OKX_WS_PUBLIC_URL", sim.ws_public_url)
+    monkeypatch.setenv("OKX_WS_PRIVATE_URL", sim.ws_private_url)
+    monkeypatch.setenv("OKX_WS_BUSINESS_URL", sim.ws_business_url)
+
+
+def _setup_env(stack: ExitStack) -> dict[str, Any]:
+    return {}
+
+
+def _setup_client(stack: ExitStack) -> dict[str, Any]:
+    client = stack.enter_context(okx_sync.Client.from_env())
+    return {"client": client}
+
+
+def _setup_ws(stack: ExitStack) -> dict[str, Any]:
+    ns = _setup_client(stack)
+    ws = ns["client"].ws_private()
+    stack.callback(ws.close)
+    ws.start()
+    return {**ns, "ws": ws}
+
+
+def _setup_books(stack: ExitStack) -> dict[str, Any]:
+    ns = _setup_client(stack)
+    ws = ns["client"].ws_public()
+    stack.callback(ws.close)
+    return {**ns, "ws": ws, "book_store": okx_sync.OrderBookStore("books", "BTC-USDT")}
+
+
+SETUPS: dict[str, Callable[[ExitStack], dict[str, Any]]] = {
+    "env": _setup_env,
+    "client": _setup_client,
+    "ws": _setup_ws,
+    "books": _setup_books,
+}
+
+
+@pytest.fixture
+def doc_sim(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Simulator]:
+    """A fresh simulator named by the OKX_* variables; the block's cwd is a temp dir."""
+    with Simulator(seed=11) as sim:
+        _point_env_at(monkeypatch, sim)
+        monkeypatch.chdir(tmp_path)
+        yield sim
+
+
+@pytest.mark.parametrize("block", ALL_BLOCKS, ids=[b.id for b in ALL_BLOCKS])
+def test_doc_block_runs(block: Block, doc_sim: Simulator) -> None:
+    assert block.setup in SETUPS, f"{block.id}: unknown setup {block.setup!r}"
+    code = compile(block.source, block.id, "exec")
+    with ExitStack() as stack:
+        namespace: dict[str, Any] = {"__name__": "__doc_block__", "okx_sync": okx_sync}
+        namespace.update(SETUPS[block.setup](stack))
+        exec(code, namespace)  # noqa: S102 - the docs' own code, run as a reader would
+        for name, value in list(namespace.items()):
+            if isinstance(value, okx_sync.Client | okx_sync.WSClient):
+                stack.callback(value.close)
+            if isinstance(value, okx_sync.WSClient):
+                # a handler the doc registers must not raise on what it is given
+                stats = value.stats()
+                assert stats.handler_errors == 0, f"{block.id}: {name}: {stats.last_error!r}"
+
+
+def test_every_block_is_collected() -> None:
+    """Each doc's fences counted independently of the parser above: no block escapes."""
+    for doc in DOCS:
+        text = (REPO / doc).read_text(encoding="utf-8")
+        opened = len(re.findall(r"^[ \t]*```python[ \t]*$", text, re.M))
+        assert opened == sum(1 for b in ALL_BLOCKS if b.doc == doc), doc
+        assert opened > 0, doc
+        for marker in MARKER.finditer(text):
+            assert marker.group(1) in SETUPS, f"{doc}: unknown setup {marker.group(1)}"
+
+
+# --- README's command table -------------------------------------------------------------
+
+TABLE_ROW = re.compile(r"^\|\s*`(okx-sync [^`]+)`\s*\|", re.M)
+
+
+def table_commands() -> list[str]:
+    """The commands in README's ``okx-sync COMMAND`` table, as written."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    return [cmd.replace("\\|", "|") for cmd in TABLE_ROW.findall(text)]
+
+
+def _okx_sync(*args: str) -> list[str]:
+    return [sys.executable, "-m", "okx_sync", *args]
+
+
+def _run(argv: list[str], env: dict[str, str], timeout_s: float = 120.0) -> str:
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout_s)
+    assert done.returncode == 0, f"{shlex.join(argv[2:])}: exit {done.returncode}\n" + (
+        done.stdout[-2000:] + done.stderr[-2000:]
+    )
+    return done.stdout
+
+
+def _sim_out(env: dict[str, str]) -> str:
+    proc = subprocess.Popen(
+        _okx_sync("sim", "--run-for", "5"), env=env, stdout=subprocess.PIPE, text=True
+    )
+    out, _ = proc.communicate(timeout=60.0)
+    assert proc.returncode == 0, out
+    return out
+
+
+# What each table row runs (placeholders filled in) and a fact its output must show.
+TABLE_RUNS: dict[str, tuple[list[str], str]] = {
+    "okx-sync demo": (["demo"], ""),
+    "okx-sync drill [NAME|all]": (["drill", "book_gap"], "book_gap"),
+    "okx-sync doctor": (["doctor", "--samples", "2"], "all checks passed"),
+    "okx-sync book INST_ID": (["book", "BTC-USDT", "--count", "2"], "BTC-USDT"),
+    "okx-sync evidence": (["evidence"], '"probes"'),
+}
+
+
+def test_every_table_command_is_run_by_a_test() -> None:
+    assert set(table_commands()) == set(TABLE_RUNS) | {"okx-sync sim"}
+
+
+@pytest.mark.parametrize("command", sorted(TABLE_RUNS))
+def test_table_command_runs(command: str, doc_sim: Simulator) -> None:
+    import os
+
+    argv, expect = TABLE_RUNS[command]
+    out = _run(_okx_sync(*argv), dict(os.environ))
+    assert expect in out
+
+
+def test_table_command_sim_serves_until_stopped() -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OKX_")}
+    out = _sim_out(env)
+    assert "http://127.0.0.1:" in out and "ws://127.0.0.1:" in out
