@@ -19,11 +19,11 @@ Placeholders a doc writes as ``...`` are Python's ``Ellipsis`` and run as such.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -214,16 +214,12 @@ def test_every_table_command_is_run_by_a_test() -> None:
 
 @pytest.mark.parametrize("command", sorted(TABLE_RUNS))
 def test_table_command_runs(command: str, doc_sim: Simulator) -> None:
-    import os
-
     argv, expect = TABLE_RUNS[command]
     out = _run(_okx_sync(*argv), dict(os.environ))
     assert expect in out
 
 
 def test_table_command_sim_serves_until_stopped() -> None:
-    import os
-
     env = {k: v for k, v in os.environ.items() if not k.startswith("OKX_")}
     out = _sim_out(env)
     assert "http://127.0.0.1:" in out and "ws://127.0.0.1:" in out
