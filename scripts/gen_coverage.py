@@ -21,7 +21,7 @@ def render() -> str:
     """The text of docs/coverage.md for the current registry."""
     sys.path.insert(0, str(ROOT))
     from okx_sync.rest.endpoints import registry
-    from okx_sync.rest.named import ALIASES, GROUP_CLASSES, RESULTS, group_attr
+    from okx_sync.rest.named import ALIASES, GROUP_CLASSES, RESULTS, group_attr, method_name
     from okx_sync.rest.params import params_for
 
     reg = registry()
@@ -50,6 +50,9 @@ def render() -> str:
         + ", ".join(f"{k} {v}" for k, v in sorted(sources.items()))
         + " (see the header of `params.tsv`).",
         f"- Typed results: {len(RESULTS)} endpoints return models; the others return `list[dict]`.",
+        "- Method names do not repeat their group (`client.grid.amend_order`); the registry "
+        "name (`grid_amend_order`, the `name` column of `endpoints.tsv`) stays in the "
+        "method's docstring and in the last column below.",
         "- Rate rule: `limit unit / window per key rule` as published by OKX.",
         "",
     ]
@@ -63,8 +66,8 @@ def render() -> str:
     for attr, cls in GROUP_CLASSES.items():
         lines.append(f"## client.{attr} ({cls.group}, {len(cls.endpoints)})")
         lines.append("")
-        lines.append("| endpoint | named method | rate rule | returns |")
-        lines.append("|---|---|---|---|")
+        lines.append("| endpoint | named method | rate rule | returns | registry name |")
+        lines.append("|---|---|---|---|---|")
         for ep in sorted(cls.endpoints, key=lambda e: (e.path, e.method)):
             spec = RESULTS.get(ep.key)
             ret = (
@@ -73,8 +76,8 @@ def render() -> str:
                 else (f"list[{spec[0].__name__}]" if spec[1] else spec[0].__name__)
             )
             lines.append(
-                f"| `{ep.method} {ep.path}` | `client.{group_attr(ep.group)}.{ep.name}` "
-                f"| {ep.rate_text} | {ret} |"
+                f"| `{ep.method} {ep.path}` | `client.{group_attr(ep.group)}.{method_name(ep)}` "
+                f"| {ep.rate_text} | {ret} | `{ep.name}` |"
             )
         lines.append("")
     return "\n".join(lines)

@@ -21,8 +21,16 @@ from okx_sync.models import (
     ServerTime,
     Ticker,
 )
-from okx_sync.rest.api import ALIASES, GROUP_CLASSES, RestAPI, group_attr, render_stub
-from okx_sync.rest.endpoints import registry
+from okx_sync.rest.api import (
+    ALIASES,
+    GROUP_CLASSES,
+    RestAPI,
+    group_attr,
+    method_name,
+    method_names,
+    render_stub,
+)
+from okx_sync.rest.endpoints import Endpoint, registry
 from tests.conftest import REPO
 
 SWAP_INST = {
@@ -63,10 +71,11 @@ class FakeClient(RestAPI):
 def test_every_endpoint_has_a_documented_method(ep: Any) -> None:
     client = FakeClient()
     group = getattr(client, group_attr(ep.group))
-    method = getattr(group, ep.name)
+    method = getattr(group, method_name(ep))
     doc = method.__doc__ or ""
     assert f"{ep.method} {ep.path}" in doc and ep.rate_text in doc
-    assert ep.name in dir(group)
+    assert f"Registry name: {ep.name} " in doc
+    assert method_name(ep) in dir(group)
     sig = inspect.signature(method)
     assert "extra" in sig.parameters
     if ep.enters_orders:
@@ -201,6 +210,48 @@ def test_instrument_helpers_on_client() -> None:
 def test_docs_coverage_json_roundtrip_of_names() -> None:
     # every method name is a valid identifier and unique within its group
     for cls in GROUP_CLASSES.values():
-        names = [e.name for e in cls.endpoints]
+        names = [method_name(e) for e in cls.endpoints]
         assert len(names) == len(set(names)) and all(n.isidentifier() for n in names)
-    json.dumps({a: [e.name for e in c.endpoints] for a, c in GROUP_CLASSES.items()})
+    json.dumps({a: [method_name(e) for e in c.endpoints] for a, c in GROUP_CLASSES.items()})
+
+
+def test_method_names_do_not_repeat_their_group() -> None:
+    # client.grid.amend_order, not client.grid.grid_amend_order; the registry name stays
+    # in the docstring. Both spellings of a group count: the client attribute
+    # (subaccount, asset, system) and the registry group in snake form (sub_account).
+    stripped = 0
+    for attr, cls in GROUP_CLASSES.items():
+        prefixes = (attr + "_", cls.group.replace("-", "_") + "_")
+        public = [n for n in dir(cls) if not n.startswith("_") and callable(getattr(cls, n))]
+        assert public and not [n for n in public if n.startswith(prefixes)], attr
+        for ep in cls.endpoints:
+            method = getattr(cls, method_name(ep))
+            assert method.endpoint is ep and method.__name__ == method_name(ep)
+            assert f"Registry name: {ep.name} " in (method.__doc__ or "")
+            if method_name(ep) != ep.name:
+                stripped += 1
+                assert not hasattr(cls, ep.name)  # the long name is gone
+    assert stripped >= 50
+    assert GROUP_CLASSES["grid"].amend_order.endpoint.name == "grid_amend_order"
+    assert GROUP_CLASSES["subaccount"].transfer.endpoint.name == "subaccount_transfer"
+    assert GROUP_CLASSES["rfq"].cancel_all_after.endpoint.path == "/api/v5/rfq/cancel-all-after"
+
+
+def _row(group: str, path: str, name: str) -> Endpoint:
+    return Endpoint(
+        group=group, method="POST", path=path, auth="private", permission="Trade",
+        limit=1, window_s=1.0, rule="UID", cost_unit="request", name=name,
+    )  # fmt: skip
+
+
+def test_a_stripped_name_that_collides_is_refused() -> None:
+    # Stripping never picks a winner: a clash is a registry error naming both rows.
+    a = _row("grid", "/api/v5/x/a", "grid_stop_order")
+    b = _row("grid", "/api/v5/x/b", "stop_order")
+    with pytest.raises(ValueError, match="grid.stop_order would serve both grid_stop_order"):
+        method_names([a, b])
+    sub = _row("sub-account", "/api/v5/x/c", "sub_account_transfer")
+    other = _row("sub-account", "/api/v5/x/d", "transfer_in")
+    assert method_names([sub, other]) == {"transfer": sub, "transfer_in": other}
+    with pytest.raises(ValueError, match="method name 'class'"):
+        method_names([_row("grid", "/api/v5/x/e", "grid_class")])

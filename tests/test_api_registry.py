@@ -15,7 +15,7 @@ import responses
 from okx_sync.auth import prehash, sign
 from okx_sync.client import Client
 from okx_sync.rest.endpoints import Endpoint, registry
-from okx_sync.rest.named import RESULTS, group_attr
+from okx_sync.rest.named import RESULTS, group_attr, method_name
 from okx_sync.rest.params import batch_keyword, params_for
 
 BASE = "https://www.okx.com"
@@ -93,7 +93,7 @@ def test_named_method_sends_the_right_request(client: Any, ep: Endpoint) -> None
         ("POST", "/api/v5/trade/amend-batch-orders"),
     ):
         kwargs["validate"] = False  # instrument rules are tested separately
-    method = getattr(getattr(client, group_attr(ep.group)), ep.name)
+    method = getattr(getattr(client, group_attr(ep.group)), method_name(ep))
     method(**kwargs)
 
     sent = [

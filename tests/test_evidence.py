@@ -4,8 +4,11 @@ WS stats, redaction, the environment / --sim choice and exit codes."""
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -13,6 +16,7 @@ from okx_sync import WSClient
 from okx_sync.errors import APIError, RequestStateError
 from okx_sync.ops import evidence as evidence_cli
 from okx_sync.sim import Simulator
+from tests.conftest import REPO
 
 ERROR_FIELDS = {
     "class",
@@ -188,3 +192,64 @@ def test_okx_sync_evidence_command_help():
         timeout=30,
     )
     assert done.returncode == 0 and "--sim" in done.stdout
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OKX_")}
+    env.update(PYTHONPATH=str(REPO), **extra)
+    return env
+
+
+def test_offline_evidence_says_once_which_host_and_how_to_use_sim():
+    # Nothing listens on 127.0.0.1:1. A real process, so Python's last-resort log
+    # handler would print the library's per-attempt warnings if they got through.
+    done = subprocess.run(
+        [sys.executable, "-m", "okx_sync", "evidence", "--indent", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_clean_env(OKX_BASE_URL="http://127.0.0.1:1"),
+    )
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("okx-sync evidence: could not reach 127.0.0.1 (http://127.0.0.1:1)")
+    assert "Connection refused" in lines[0] and "okx-sync evidence --sim" in lines[0]
+    evidence = json.loads(done.stdout)  # the evidence is still printed, failures recorded
+    assert evidence["probes"]["sync_time"].startswith("RequestStateError: could not connect")
+    assert evidence["errors"] and all(e["dispatched"] is False for e in evidence["errors"])
+    verbose = subprocess.run(
+        [sys.executable, "-m", "okx_sync", "evidence", "-v"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_clean_env(OKX_BASE_URL="http://127.0.0.1:1"),
+    )
+    assert verbose.returncode == 1 and verbose.stderr.count("retry_index=") >= 2  # -v: all
+
+
+def test_offline_evidence_unresolvable_host_skips_the_keyed_probe(monkeypatch, capsys, caplog):
+    # A *.invalid name never resolves; the resolver is replaced so no query leaves the host.
+    real = socket.getaddrinfo
+
+    def resolve(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(host).endswith(".invalid"):
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    monkeypatch.setenv("OKX_BASE_URL", "https://okx-sync-test.invalid")
+    monkeypatch.setenv("OKX_DEMO", "0")
+    for name in ("OKX_API_KEY", "OKX_SECRET_KEY", "OKX_PASSPHRASE"):
+        monkeypatch.setenv(name, "k-" + name.lower())
+    assert evidence_cli.main(["--indent", "0"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        "okx-sync evidence: could not reach okx-sync-test.invalid "
+        "(https://okx-sync-test.invalid): [Errno -2] Name or service not known. Offline? "
+        "`okx-sync evidence --sim` shows the evidence of the embedded simulator; "
+        "OKX_BASE_URL chooses another REST host."
+    ]
+    probes = json.loads(captured.out)["probes"]
+    assert probes["account_rate_limit"] == "skipped: host unreachable"  # no second retry run
+    assert not [r for r in caplog.records if r.name.startswith("okx_sync")]  # nothing leaked

@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import shlex
 import socket
 import ssl
+import subprocess
+import sys
+import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
+from okx_sync import Client
 from okx_sync.cli import main as cli_main
 from okx_sync.sim import Simulator, tls
+from okx_sync.sim.serve import env_lines
 from okx_sync.sim.serve import main as serve_main
 from okx_sync.sim.testing import RawRest, RawWS
+from tests.conftest import REPO
 
 
 def test_serve_prints_endpoints_and_credentials(capsys):
@@ -149,3 +157,70 @@ def test_localhost_binds_ipv4_loopback():
         rest = RawRest(sim.rest_url)
         assert rest.get("/api/v5/public/time").json()["code"] == "0"
         rest.close()
+
+
+def _read_env_block(proc: subprocess.Popen[str], deadline_s: float) -> list[str]:
+    """stdout lines of ``okx-sync sim --env`` up to its ``# serving`` line (a reader
+    thread feeds a queue so every wait has a deadline)."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line.rstrip("\n"))
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    out: list[str] = []
+    while True:
+        line = lines.get(timeout=deadline_s)
+        assert line is not None, f"sim exited early: {out} {proc.stderr and proc.stderr.read()}"
+        out.append(line)
+        if line.startswith("# serving"):
+            return out
+
+
+@pytest.mark.parametrize("which", ["live", "demo"])
+def test_sim_env_lines_drive_client_from_env(which):
+    # okx-sync sim --env in its own process; its export lines, parsed as a shell
+    # would, are the whole environment Client.from_env() gets; a signed call succeeds.
+    argv = [sys.executable, "-m", "okx_sync", "sim", "--seed", "11", "--run-for", "60"]
+    argv += ["--env"] if which == "live" else ["--env", "demo"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        block = _read_env_block(proc, 30.0)
+        exports = [ln for ln in block if not ln.startswith("#")]
+        assert exports and all(ln.startswith("export OKX_") for ln in exports)
+        parsed = dict(shlex.split(ln.removeprefix("export "))[0].split("=", 1) for ln in exports)
+        assert set(parsed) == {
+            "OKX_API_KEY", "OKX_SECRET_KEY", "OKX_PASSPHRASE", "OKX_DEMO",
+            "OKX_BASE_URL", "OKX_WS_PUBLIC_URL", "OKX_WS_PRIVATE_URL", "OKX_WS_BUSINESS_URL",
+        }  # fmt: skip
+        assert parsed["OKX_DEMO"] == ("1" if which == "demo" else "0")
+        with Simulator(seed=11, auto_tick=False, ws=False, control=False) as same_seed:
+            creds = same_seed.credentials  # the keys and accounts the command serves
+        key = creds.demo if which == "demo" else creds.live
+        assert (parsed["OKX_API_KEY"], parsed["OKX_PASSPHRASE"]) == (key.api_key, key.passphrase)
+        with Client.from_env(parsed) as client:
+            assert client.base_url == parsed["OKX_BASE_URL"]
+            config = client.account.get_account_config()  # signed; demo: the demo header
+            assert config.uid == (creds.demo_uid if which == "demo" else creds.live_uid)
+            bal = client.request("GET", "/api/v5/account/balance", {"ccy": "USDT"})
+            assert bal[0]["details"][0]["cashBal"] == "100000"
+    finally:
+        proc.terminate()  # SIGTERM: the command stops serving and exits 0
+        assert proc.wait(timeout=30) == 0
+
+
+def test_env_lines_quote_for_the_shell():
+    lines = env_lines({"OKX_PASSPHRASE": "a b'$(x)", "OKX_DEMO": "0"})
+    assert lines[1] == "export OKX_DEMO=0"
+    assert shlex.split(lines[0]) == ["export", "OKX_PASSPHRASE=a b'$(x)"]
+
+
+def test_sim_env_refuses_tls(capsys):
+    assert serve_main(["--env", "--tls", "--run-for", "0"]) == 2
+    assert "--env cannot be combined with --tls" in capsys.readouterr().err

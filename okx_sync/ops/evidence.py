@@ -34,7 +34,11 @@ It probes first (``--no-probe`` skips it): ``GET /api/v5/public/time``
 (clock offset) and, with credentials, ``GET /api/v5/trade/account-rate-limit``
 (account order limit). Exit code 0 when every probe succeeded, 1 when one
 failed (the evidence is printed either way, the failure in ``errors`` and
-``probes``), 2 for bad usage. A fresh process has no WS clients and no
+``probes``), 2 for bad usage. When the REST host cannot be reached at all
+(name not resolved, connection refused: nothing was sent), the remaining
+probes are skipped and stderr gets one line naming the host and ``--sim``;
+the library's per-attempt warnings are not shown (``-v`` shows them; the
+attempts are in ``errors``). A fresh process has no WS clients and no
 history: inside a running program call ``client.evidence()`` for its live
 state.
 
@@ -50,11 +54,13 @@ import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 
 from .._version import __version__
-from ..errors import OkxError
+from ..errors import OkxError, RequestStateError
+from .console import cli_logging
 from .health import HealthMonitor
 from .reporter import collect_snapshot
 
@@ -172,30 +178,70 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--errors", type=int, default=20, help="recent errors to include (default 20)")
     p.add_argument("--indent", type=int, default=2, help="JSON indent (0: one line)")
     p.add_argument("--seed", default="0", help="simulator seed with --sim (default 0)")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="show okx_sync's log warnings on stderr"
+    )
     return p
 
 
-def _probe(client: Any) -> dict[str, str]:
-    """Send the read-only probes; returns {probe: "ok" | error text}."""
+def _unreachable(exc: BaseException) -> bool:
+    """True when the request never reached a server (no connection; nothing sent)."""
+    return isinstance(exc, RequestStateError) and exc.stage == "http" and not exc.dispatched
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost cause of ``exc`` as text (``[Errno 111] Connection refused``)."""
+    seen: set[int] = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        nxt = exc.__cause__ or exc.__context__
+        if nxt is None:
+            break
+        exc = nxt
+    return str(exc) or type(exc).__name__
+
+
+def unreachable_line(base_url: str, exc: BaseException) -> str:
+    """The one stderr line for a host that could not be reached. Pure."""
+    host = urlsplit(base_url).hostname or base_url
+    return (
+        f"okx-sync evidence: could not reach {host} ({base_url}): {_root_cause(exc)}. "
+        "Offline? `okx-sync evidence --sim` shows the evidence of the embedded simulator; "
+        "OKX_BASE_URL chooses another REST host."
+    )
+
+
+def _probe(client: Any) -> tuple[dict[str, str], OkxError | None]:
+    """Send the read-only probes; returns ({probe: "ok" | "skipped" | error text}, the
+    error when the host could not be reached - the probes after it are skipped)."""
     out: dict[str, str] = {}
     probes: list[tuple[str, Any]] = [("sync_time", client.sync_time)]
     if client._rest.has_credentials:
         probes.append(("account_rate_limit", client.trade.get_account_rate_limit))
+    unreachable: OkxError | None = None
     for name, fn in probes:
+        if unreachable is not None:
+            out[name] = "skipped: host unreachable"
+            continue
         try:
             fn()
             out[name] = "ok"
         except OkxError as exc:
             out[name] = f"{type(exc).__name__}: {exc}"
-    return out
+            if _unreachable(exc):
+                unreachable = exc
+    return out, unreachable
 
 
 def _run(client: Any, args: argparse.Namespace, source: str) -> int:
-    probes = _probe(client) if args.probe else {}
+    with cli_logging(args.verbose):
+        probes, unreachable = _probe(client) if args.probe else ({}, None)
     evidence = collect_evidence(client, last_errors=max(0, args.errors))
     evidence["source"] = source
     evidence["probes"] = probes
     print(json.dumps(evidence, indent=args.indent or None, sort_keys=False))
+    if unreachable is not None:
+        print(unreachable_line(client.base_url, unreachable), file=sys.stderr)
     return 0 if all(v == "ok" for v in probes.values()) else 1
 
 

@@ -6,7 +6,8 @@
 ``client.recurring``, ``client.dca``, ``client.copytrading``, ``client.spread``,
 ``client.rfq``, ``client.rubik``, ``client.finance``, ``client.fiat``,
 ``client.affiliate``, ``client.support``. Method names are the registry's ``name``
-column (plus the few aliases in :data:`ALIASES`). The machinery lives in
+column without a leading group prefix (``client.grid.amend_order`` for
+``grid_amend_order``; :func:`method_name`), plus the few aliases in :data:`ALIASES`. The machinery lives in
 :mod:`okx_sync.rest.named`; ``api.pyi`` beside this file is the generated typed view
 (``python scripts/gen_api_stub.py``) that IDEs and mypy read.
 """
@@ -24,6 +25,8 @@ from .named import (
     convert_result,
     group_attr,
     method_for,
+    method_name,
+    method_names,
     render_stub,
 )
 
@@ -38,5 +41,7 @@ __all__ = [
     "convert_result",
     "group_attr",
     "method_for",
+    "method_name",
+    "method_names",
     "render_stub",
 ]

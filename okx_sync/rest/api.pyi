@@ -32,6 +32,8 @@ from .named import call_named as call_named
 from .named import convert_result as convert_result
 from .named import group_attr as group_attr
 from .named import method_for as method_for
+from .named import method_name as method_name
+from .named import method_names as method_names
 from .named import render_stub as render_stub
 
 Value: TypeAlias = str | int | Decimal | bool | Sequence[Any] | Mapping[str, Any]
@@ -1607,7 +1609,7 @@ class AssetAPI(EndpointGroup):
 
 class FiatAPI(EndpointGroup):
     """``client.fiat``: the OKX 'fiat' endpoints."""
-    def fiat_buy_sell_quote(
+    def buy_sell_quote(
         self,
         *,
         side: Value,
@@ -1618,7 +1620,7 @@ class FiatAPI(EndpointGroup):
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """POST /api/v5/fiat/buy-sell/quote — 10 requests / 1 s per UID."""
-    def fiat_buy_sell_trade(
+    def buy_sell_trade(
         self,
         *,
         quote_id: Value,
@@ -1632,14 +1634,14 @@ class FiatAPI(EndpointGroup):
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """POST /api/v5/fiat/buy-sell/trade — 1 requests / 5 s per UID."""
-    def fiat_cancel_withdrawal(
+    def cancel_withdrawal(
         self,
         *,
         ord_id: Value,
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """POST /api/v5/fiat/cancel-withdrawal — 3 requests / 1 s per UID."""
-    def fiat_create_withdrawal(
+    def create_withdrawal(
         self,
         *,
         payment_acct_id: Value,
@@ -1853,7 +1855,7 @@ class SubaccountAPI(EndpointGroup):
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """POST /api/v5/users/subaccount/set-transfer-out — 1 requests / 1 s per UID."""
-    def subaccount_transfer(
+    def transfer(
         self,
         *,
         ccy: Value,
@@ -1870,6 +1872,118 @@ class SubaccountAPI(EndpointGroup):
 
 class GridAPI(EndpointGroup):
     """``client.grid``: the OKX 'grid' endpoints."""
+    def add_investment(
+        self,
+        *,
+        algo_id: Value,
+        amt: Value,
+        allow_reinvest_profit: Value | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """POST /api/v5/tradingBot/grid/adjust-investment — 20 requests / 2 s per UID."""
+    def adjust_margin_balance(
+        self,
+        *,
+        algo_id: Value,
+        type: Value,
+        amt: Value | None = None,
+        percent: Value | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """POST /api/v5/tradingBot/grid/margin-balance — 20 requests / 2 s per UID."""
+    def amend_basic_param(
+        self,
+        *,
+        algo_id: Value,
+        min_px: Value,
+        max_px: Value,
+        grid_num: Value,
+        topup_amount: Value | None = None,
+        extra: Mapping[str, Any] | None = None,
+        exp_time: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """POST /api/v5/tradingBot/grid/amend-algo-basic-param — 20 requests / 2 s per UID."""
+    def amend_order(
+        self,
+        *,
+        algo_id: Value,
+        inst_id: Value,
+        sl_trigger_px: Value | None = None,
+        tp_trigger_px: Value | None = None,
+        tp_ratio: Value | None = None,
+        sl_ratio: Value | None = None,
+        top_up_amt: Value | None = None,
+        trigger_params: Value | None = None,
+        extra: Mapping[str, Any] | None = None,
+        exp_time: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """POST /api/v5/tradingBot/grid/amend-order-algo — 20 requests / 2 s per UID."""
+    def cancel_close_order(
+        self,
+        *,
+        algo_id: Value,
+        ord_id: Value,
+        extra: Mapping[str, Any] | None = None,
+        exp_time: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """POST /api/v5/tradingBot/grid/cancel-close-order — 20 requests / 2 s per UID."""
+    def close_position(
+        self,
+        *,
+        algo_id: Value,
+        mkt_close: Value,
+        sz: Value | None = None,
+        px: Value | None = None,
+        extra: Mapping[str, Any] | None = None,
+        exp_time: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """POST /api/v5/tradingBot/grid/close-position — 20 requests / 2 s per UID."""
+    def compute_margin_balance(
+        self,
+        *,
+        algo_id: Value,
+        type: Value,
+        amt: Value | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """POST /api/v5/tradingBot/grid/compute-margin-balance — 20 requests / 2 s per UID."""
+    def compute_min_investment(
+        self,
+        *,
+        inst_id: Value,
+        algo_ord_type: Value,
+        max_px: Value,
+        min_px: Value,
+        grid_num: Value,
+        run_type: Value,
+        direction: Value | None = None,
+        lever: Value | None = None,
+        base_pos: Value | None = None,
+        investment_type: Value | None = None,
+        trigger_strategy: Value | None = None,
+        top_up_amt: Value | None = None,
+        investment_data: Value | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """POST /api/v5/tradingBot/grid/min-investment — 20 requests / 2 s per IP."""
+    def copy_order(
+        self,
+        *,
+        inst_id: Value,
+        algo_ord_type: Value,
+        source_algo_id: Value,
+        quote_sz: Value | None = None,
+        lever: Value | None = None,
+        auto_reserve: Value | None = None,
+        sz: Value | None = None,
+        actual_margin_sz: Value | None = None,
+        extra_margin_sz: Value | None = None,
+        algo_cl_ord_id: Value | None = None,
+        tag: Value | None = None,
+        extra: Mapping[str, Any] | None = None,
+        exp_time: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """POST /api/v5/tradingBot/grid/copy-order-algo — 20 requests / 2 s per UID+instId."""
     def get_grid_ai_param(
         self,
         *,
@@ -1959,119 +2073,7 @@ class GridAPI(EndpointGroup):
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """GET /api/v5/tradingBot/public/rsi-back-testing — 20 requests / 2 s per IP."""
-    def grid_add_investment(
-        self,
-        *,
-        algo_id: Value,
-        amt: Value,
-        allow_reinvest_profit: Value | None = None,
-        extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
-        """POST /api/v5/tradingBot/grid/adjust-investment — 20 requests / 2 s per UID."""
-    def grid_adjust_margin_balance(
-        self,
-        *,
-        algo_id: Value,
-        type: Value,
-        amt: Value | None = None,
-        percent: Value | None = None,
-        extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
-        """POST /api/v5/tradingBot/grid/margin-balance — 20 requests / 2 s per UID."""
-    def grid_amend_basic_param(
-        self,
-        *,
-        algo_id: Value,
-        min_px: Value,
-        max_px: Value,
-        grid_num: Value,
-        topup_amount: Value | None = None,
-        extra: Mapping[str, Any] | None = None,
-        exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
-        """POST /api/v5/tradingBot/grid/amend-algo-basic-param — 20 requests / 2 s per UID."""
-    def grid_amend_order(
-        self,
-        *,
-        algo_id: Value,
-        inst_id: Value,
-        sl_trigger_px: Value | None = None,
-        tp_trigger_px: Value | None = None,
-        tp_ratio: Value | None = None,
-        sl_ratio: Value | None = None,
-        top_up_amt: Value | None = None,
-        trigger_params: Value | None = None,
-        extra: Mapping[str, Any] | None = None,
-        exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
-        """POST /api/v5/tradingBot/grid/amend-order-algo — 20 requests / 2 s per UID."""
-    def grid_cancel_close_order(
-        self,
-        *,
-        algo_id: Value,
-        ord_id: Value,
-        extra: Mapping[str, Any] | None = None,
-        exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
-        """POST /api/v5/tradingBot/grid/cancel-close-order — 20 requests / 2 s per UID."""
-    def grid_close_position(
-        self,
-        *,
-        algo_id: Value,
-        mkt_close: Value,
-        sz: Value | None = None,
-        px: Value | None = None,
-        extra: Mapping[str, Any] | None = None,
-        exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
-        """POST /api/v5/tradingBot/grid/close-position — 20 requests / 2 s per UID."""
-    def grid_compute_margin_balance(
-        self,
-        *,
-        algo_id: Value,
-        type: Value,
-        amt: Value | None = None,
-        extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
-        """POST /api/v5/tradingBot/grid/compute-margin-balance — 20 requests / 2 s per UID."""
-    def grid_compute_min_investment(
-        self,
-        *,
-        inst_id: Value,
-        algo_ord_type: Value,
-        max_px: Value,
-        min_px: Value,
-        grid_num: Value,
-        run_type: Value,
-        direction: Value | None = None,
-        lever: Value | None = None,
-        base_pos: Value | None = None,
-        investment_type: Value | None = None,
-        trigger_strategy: Value | None = None,
-        top_up_amt: Value | None = None,
-        investment_data: Value | None = None,
-        extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
-        """POST /api/v5/tradingBot/grid/min-investment — 20 requests / 2 s per IP."""
-    def grid_copy_order(
-        self,
-        *,
-        inst_id: Value,
-        algo_ord_type: Value,
-        source_algo_id: Value,
-        quote_sz: Value | None = None,
-        lever: Value | None = None,
-        auto_reserve: Value | None = None,
-        sz: Value | None = None,
-        actual_margin_sz: Value | None = None,
-        extra_margin_sz: Value | None = None,
-        algo_cl_ord_id: Value | None = None,
-        tag: Value | None = None,
-        extra: Mapping[str, Any] | None = None,
-        exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
-        """POST /api/v5/tradingBot/grid/copy-order-algo — 20 requests / 2 s per UID+instId."""
-    def grid_instant_trigger(
+    def instant_trigger(
         self,
         *,
         algo_id: Value,
@@ -2080,7 +2082,7 @@ class GridAPI(EndpointGroup):
         exp_time: int | None = None,
     ) -> list[dict[str, Any]]:
         """POST /api/v5/tradingBot/grid/order-instant-trigger — 20 requests / 2 s per UID+instId."""
-    def grid_place_order(
+    def place_order(
         self,
         *,
         inst_id: Value,
@@ -2108,7 +2110,7 @@ class GridAPI(EndpointGroup):
         exp_time: int | None = None,
     ) -> list[dict[str, Any]]:
         """POST /api/v5/tradingBot/grid/order-algo — 20 requests / 2 s per UID+instId."""
-    def grid_stop_order(
+    def stop_order(
         self,
         *,
         items: Sequence[Mapping[str, Any]],
@@ -2116,7 +2118,7 @@ class GridAPI(EndpointGroup):
         exp_time: int | None = None,
     ) -> list[dict[str, Any]]:
         """POST /api/v5/tradingBot/grid/stop-order-algo — 20 requests / 2 s per UID."""
-    def grid_withdraw_income(
+    def withdraw_income(
         self,
         *,
         algo_id: Value,
@@ -2126,6 +2128,67 @@ class GridAPI(EndpointGroup):
 
 class SignalAPI(EndpointGroup):
     """``client.signal``: the OKX 'signal' endpoints."""
+    def bot_adjust_margin_balance(
+        self,
+        *,
+        algo_id: Value,
+        type: Value,
+        amt: Value,
+        allow_reinvest: Value | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """POST /api/v5/tradingBot/signal/margin-balance — 20 requests / 2 s per UID."""
+    def bot_amend_tpsl(
+        self,
+        *,
+        algo_id: Value,
+        exit_setting_param: Value,
+        extra: Mapping[str, Any] | None = None,
+        exp_time: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """POST /api/v5/tradingBot/signal/amendTPSL — 20 requests / 2 s per UID."""
+    def bot_cancel_sub_order(
+        self,
+        *,
+        algo_id: Value,
+        inst_id: Value,
+        signal_ord_id: Value,
+        extra: Mapping[str, Any] | None = None,
+        exp_time: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """POST /api/v5/tradingBot/signal/cancel-sub-order — 20 requests / 2 s per UID."""
+    def bot_close_position(
+        self,
+        *,
+        algo_id: Value,
+        inst_id: Value,
+        extra: Mapping[str, Any] | None = None,
+        exp_time: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """POST /api/v5/tradingBot/signal/close-position — 20 requests / 2 s per UID."""
+    def bot_place_sub_order(
+        self,
+        *,
+        inst_id: Value,
+        algo_id: Value,
+        side: Value,
+        ord_type: Value,
+        sz: Value,
+        px: Value | None = None,
+        reduce_only: Value | None = None,
+        extra: Mapping[str, Any] | None = None,
+        exp_time: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """POST /api/v5/tradingBot/signal/sub-order — 20 requests / 2 s per UID."""
+    def bot_set_instruments(
+        self,
+        *,
+        algo_id: Value,
+        inst_ids: Value | None = None,
+        include_all: Value | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """POST /api/v5/tradingBot/signal/set-instruments — 20 requests / 2 s per UID."""
     def cancel_signal_bots(
         self,
         *,
@@ -2245,70 +2308,58 @@ class SignalAPI(EndpointGroup):
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """GET /api/v5/tradingBot/signal/signals — 20 requests / 2 s per UID."""
-    def signal_bot_adjust_margin_balance(
-        self,
-        *,
-        algo_id: Value,
-        type: Value,
-        amt: Value,
-        allow_reinvest: Value | None = None,
-        extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
-        """POST /api/v5/tradingBot/signal/margin-balance — 20 requests / 2 s per UID."""
-    def signal_bot_amend_tpsl(
-        self,
-        *,
-        algo_id: Value,
-        exit_setting_param: Value,
-        extra: Mapping[str, Any] | None = None,
-        exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
-        """POST /api/v5/tradingBot/signal/amendTPSL — 20 requests / 2 s per UID."""
-    def signal_bot_cancel_sub_order(
-        self,
-        *,
-        algo_id: Value,
-        inst_id: Value,
-        signal_ord_id: Value,
-        extra: Mapping[str, Any] | None = None,
-        exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
-        """POST /api/v5/tradingBot/signal/cancel-sub-order — 20 requests / 2 s per UID."""
-    def signal_bot_close_position(
-        self,
-        *,
-        algo_id: Value,
-        inst_id: Value,
-        extra: Mapping[str, Any] | None = None,
-        exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
-        """POST /api/v5/tradingBot/signal/close-position — 20 requests / 2 s per UID."""
-    def signal_bot_place_sub_order(
-        self,
-        *,
-        inst_id: Value,
-        algo_id: Value,
-        side: Value,
-        ord_type: Value,
-        sz: Value,
-        px: Value | None = None,
-        reduce_only: Value | None = None,
-        extra: Mapping[str, Any] | None = None,
-        exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
-        """POST /api/v5/tradingBot/signal/sub-order — 20 requests / 2 s per UID."""
-    def signal_bot_set_instruments(
-        self,
-        *,
-        algo_id: Value,
-        inst_ids: Value | None = None,
-        include_all: Value | None = None,
-        extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
-        """POST /api/v5/tradingBot/signal/set-instruments — 20 requests / 2 s per UID."""
 
 class RecurringAPI(EndpointGroup):
     """``client.recurring``: the OKX 'recurring' endpoints."""
+    def add_investment(
+        self,
+        *,
+        algo_id: Value,
+        amount: Value,
+        extra: Mapping[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """POST /api/v5/tradingBot/recurring/add-investment — 20 requests / 2 s per UID."""
+    def amend_amount(
+        self,
+        *,
+        algo_id: Value,
+        amount: Value,
+        extra: Mapping[str, Any] | None = None,
+        exp_time: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """POST /api/v5/tradingBot/recurring/amend-recurring-amount — 20 requests / 2 s per UID."""
+    def amend_order(
+        self,
+        *,
+        algo_id: Value,
+        stgy_name: Value,
+        extra: Mapping[str, Any] | None = None,
+        exp_time: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """POST /api/v5/tradingBot/recurring/amend-order-algo — 20 requests / 2 s per UID."""
+    def amend_price_range(
+        self,
+        *,
+        algo_id: Value,
+        recurring_list: Value,
+        extra: Mapping[str, Any] | None = None,
+        exp_time: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """POST /api/v5/tradingBot/recurring/amend-price-range — 20 requests / 2 s per UID."""
+    def amend_time(
+        self,
+        *,
+        algo_id: Value,
+        recurring_time_type: Value,
+        time_zone: Value,
+        period: Value,
+        recurring_hour: Value | None = None,
+        recurring_day: Value | None = None,
+        recurring_time: Value | None = None,
+        extra: Mapping[str, Any] | None = None,
+        exp_time: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """POST /api/v5/tradingBot/recurring/amend-recurring-time — 20 requests / 2 s per UID."""
     def get_recurring_order_details(
         self,
         *,
@@ -2347,63 +2398,14 @@ class RecurringAPI(EndpointGroup):
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """GET /api/v5/tradingBot/recurring/sub-orders — 20 requests / 2 s per UID."""
-    def recurring_add_investment(
-        self,
-        *,
-        algo_id: Value,
-        amount: Value,
-        extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
-        """POST /api/v5/tradingBot/recurring/add-investment — 20 requests / 2 s per UID."""
-    def recurring_amend_amount(
-        self,
-        *,
-        algo_id: Value,
-        amount: Value,
-        extra: Mapping[str, Any] | None = None,
-        exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
-        """POST /api/v5/tradingBot/recurring/amend-recurring-amount — 20 requests / 2 s per UID."""
-    def recurring_amend_order(
-        self,
-        *,
-        algo_id: Value,
-        stgy_name: Value,
-        extra: Mapping[str, Any] | None = None,
-        exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
-        """POST /api/v5/tradingBot/recurring/amend-order-algo — 20 requests / 2 s per UID."""
-    def recurring_amend_price_range(
-        self,
-        *,
-        algo_id: Value,
-        recurring_list: Value,
-        extra: Mapping[str, Any] | None = None,
-        exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
-        """POST /api/v5/tradingBot/recurring/amend-price-range — 20 requests / 2 s per UID."""
-    def recurring_amend_time(
-        self,
-        *,
-        algo_id: Value,
-        recurring_time_type: Value,
-        time_zone: Value,
-        period: Value,
-        recurring_hour: Value | None = None,
-        recurring_day: Value | None = None,
-        recurring_time: Value | None = None,
-        extra: Mapping[str, Any] | None = None,
-        exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
-        """POST /api/v5/tradingBot/recurring/amend-recurring-time — 20 requests / 2 s per UID."""
-    def recurring_pause(
+    def pause(
         self,
         *,
         algo_id: Value,
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """POST /api/v5/tradingBot/recurring/pause — 20 requests / 2 s per UID."""
-    def recurring_place_order(
+    def place_order(
         self,
         *,
         stgy_name: Value,
@@ -2425,14 +2427,14 @@ class RecurringAPI(EndpointGroup):
         exp_time: int | None = None,
     ) -> list[dict[str, Any]]:
         """POST /api/v5/tradingBot/recurring/order-algo — 20 requests / 2 s per UID."""
-    def recurring_restart(
+    def restart(
         self,
         *,
         algo_id: Value,
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """POST /api/v5/tradingBot/recurring/restart — 20 requests / 2 s per UID."""
-    def recurring_stop_order(
+    def stop_order(
         self,
         *,
         items: Sequence[Mapping[str, Any]],
@@ -2443,7 +2445,7 @@ class RecurringAPI(EndpointGroup):
 
 class DcaAPI(EndpointGroup):
     """``client.dca``: the OKX 'dca' endpoints."""
-    def dca_add_investment(
+    def add_investment(
         self,
         *,
         algo_id: Value,
@@ -2456,7 +2458,7 @@ class DcaAPI(EndpointGroup):
         exp_time: int | None = None,
     ) -> list[dict[str, Any]]:
         """POST /api/v5/tradingBot/dca/orders/manual-buy — 20 requests / 2 s per UID."""
-    def dca_add_margin(
+    def add_margin(
         self,
         *,
         algo_id: Value,
@@ -2464,7 +2466,7 @@ class DcaAPI(EndpointGroup):
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """POST /api/v5/tradingBot/dca/margin/add — 20 requests / 2 s per UID."""
-    def dca_amend_basic_param(
+    def amend_basic_param(
         self,
         *,
         algo_id: Value,
@@ -2482,7 +2484,7 @@ class DcaAPI(EndpointGroup):
         exp_time: int | None = None,
     ) -> list[dict[str, Any]]:
         """POST /api/v5/tradingBot/dca/amend-order-algo — 20 requests / 2 s per UID."""
-    def dca_amend_reinvestment(
+    def amend_reinvestment(
         self,
         *,
         algo_id: Value,
@@ -2492,7 +2494,7 @@ class DcaAPI(EndpointGroup):
         exp_time: int | None = None,
     ) -> list[dict[str, Any]]:
         """POST /api/v5/tradingBot/dca/settings/reinvestment — 20 requests / 2 s per UID."""
-    def dca_amend_take_profit(
+    def amend_take_profit(
         self,
         *,
         algo_id: Value,
@@ -2502,51 +2504,6 @@ class DcaAPI(EndpointGroup):
         exp_time: int | None = None,
     ) -> list[dict[str, Any]]:
         """POST /api/v5/tradingBot/dca/settings/take-profit — 20 requests / 2 s per UID."""
-    def dca_place_order(
-        self,
-        *,
-        inst_id: Value,
-        algo_ord_type: Value,
-        init_ord_amt: Value,
-        max_safety_ords: Value,
-        tp_pct: Value,
-        trigger_params: Value,
-        allow_reinvest: Value | None = None,
-        safety_ord_amt: Value | None = None,
-        px_steps: Value | None = None,
-        px_steps_mult: Value | None = None,
-        vol_mult: Value | None = None,
-        sl_pct: Value | None = None,
-        sl_mode: Value | None = None,
-        direction: Value | None = None,
-        lever: Value | None = None,
-        profit_sharing_ratio: Value | None = None,
-        tracking_mode: Value | None = None,
-        tag: Value | None = None,
-        algo_cl_ord_id: Value | None = None,
-        trade_quote_ccy: Value | None = None,
-        extra: Mapping[str, Any] | None = None,
-        exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
-        """POST /api/v5/tradingBot/dca/create — 20 requests / 2 s per UID+instId."""
-    def dca_reduce_margin(
-        self,
-        *,
-        algo_id: Value,
-        amt: Value,
-        extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
-        """POST /api/v5/tradingBot/dca/margin/reduce — 20 requests / 2 s per UID."""
-    def dca_stop_order(
-        self,
-        *,
-        algo_id: Value,
-        algo_ord_type: Value,
-        stop_type: Value,
-        extra: Mapping[str, Any] | None = None,
-        exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
-        """POST /api/v5/tradingBot/dca/stop — 20 requests / 2 s per UID."""
     def get_dca_cycle_list(
         self,
         *,
@@ -2601,6 +2558,51 @@ class DcaAPI(EndpointGroup):
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """GET /api/v5/tradingBot/dca/orders — 20 requests / 2 s per UID."""
+    def place_order(
+        self,
+        *,
+        inst_id: Value,
+        algo_ord_type: Value,
+        init_ord_amt: Value,
+        max_safety_ords: Value,
+        tp_pct: Value,
+        trigger_params: Value,
+        allow_reinvest: Value | None = None,
+        safety_ord_amt: Value | None = None,
+        px_steps: Value | None = None,
+        px_steps_mult: Value | None = None,
+        vol_mult: Value | None = None,
+        sl_pct: Value | None = None,
+        sl_mode: Value | None = None,
+        direction: Value | None = None,
+        lever: Value | None = None,
+        profit_sharing_ratio: Value | None = None,
+        tracking_mode: Value | None = None,
+        tag: Value | None = None,
+        algo_cl_ord_id: Value | None = None,
+        trade_quote_ccy: Value | None = None,
+        extra: Mapping[str, Any] | None = None,
+        exp_time: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """POST /api/v5/tradingBot/dca/create — 20 requests / 2 s per UID+instId."""
+    def reduce_margin(
+        self,
+        *,
+        algo_id: Value,
+        amt: Value,
+        extra: Mapping[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """POST /api/v5/tradingBot/dca/margin/reduce — 20 requests / 2 s per UID."""
+    def stop_order(
+        self,
+        *,
+        algo_id: Value,
+        algo_ord_type: Value,
+        stop_type: Value,
+        extra: Mapping[str, Any] | None = None,
+        exp_time: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """POST /api/v5/tradingBot/dca/stop — 20 requests / 2 s per UID."""
 
 class CopytradingAPI(EndpointGroup):
     """``client.copytrading``: the OKX 'copytrading' endpoints."""
@@ -2632,7 +2634,7 @@ class CopytradingAPI(EndpointGroup):
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """POST /api/v5/copytrading/amend-profit-sharing-ratio — 5 requests / 2 s per UID."""
-    def copytrading_close_lead_position(
+    def close_lead_position(
         self,
         *,
         sub_pos_id: Value,
@@ -2644,31 +2646,6 @@ class CopytradingAPI(EndpointGroup):
         exp_time: int | None = None,
     ) -> list[dict[str, Any]]:
         """POST /api/v5/copytrading/close-subposition — 20 requests / 2 s per UID."""
-    def copytrading_place_lead_stop_order(
-        self,
-        *,
-        sub_pos_id: Value,
-        inst_type: Value | None = None,
-        tp_trigger_px: Value | None = None,
-        sl_trigger_px: Value | None = None,
-        tp_ord_px: Value | None = None,
-        sl_ord_px: Value | None = None,
-        tp_trigger_px_type: Value | None = None,
-        sl_trigger_px_type: Value | None = None,
-        tag: Value | None = None,
-        sub_pos_type: Value | None = None,
-        extra: Mapping[str, Any] | None = None,
-        exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
-        """POST /api/v5/copytrading/algo-order — 20 requests / 2 s per UID."""
-    def copytrading_set_instruments(
-        self,
-        *,
-        inst_id: Value,
-        inst_type: Value | None = None,
-        extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
-        """POST /api/v5/copytrading/set-instruments — 5 requests / 2 s per UID."""
     def first_copy_settings(
         self,
         *,
@@ -2859,6 +2836,31 @@ class CopytradingAPI(EndpointGroup):
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """GET /api/v5/copytrading/unrealized-profit-sharing-details — 5 requests / 2 s per UID."""
+    def place_lead_stop_order(
+        self,
+        *,
+        sub_pos_id: Value,
+        inst_type: Value | None = None,
+        tp_trigger_px: Value | None = None,
+        sl_trigger_px: Value | None = None,
+        tp_ord_px: Value | None = None,
+        sl_ord_px: Value | None = None,
+        tp_trigger_px_type: Value | None = None,
+        sl_trigger_px_type: Value | None = None,
+        tag: Value | None = None,
+        sub_pos_type: Value | None = None,
+        extra: Mapping[str, Any] | None = None,
+        exp_time: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """POST /api/v5/copytrading/algo-order — 20 requests / 2 s per UID."""
+    def set_instruments(
+        self,
+        *,
+        inst_id: Value,
+        inst_type: Value | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """POST /api/v5/copytrading/set-instruments — 5 requests / 2 s per UID."""
     def stop_copying(
         self,
         *,
@@ -2871,6 +2873,34 @@ class CopytradingAPI(EndpointGroup):
 
 class SpreadAPI(EndpointGroup):
     """``client.spread``: the OKX 'spread' endpoints."""
+    def amend_order(
+        self,
+        *,
+        ord_id: Value | None = None,
+        cl_ord_id: Value | None = None,
+        req_id: Value | None = None,
+        new_sz: Value | None = None,
+        new_px: Value | None = None,
+        extra: Mapping[str, Any] | None = None,
+        exp_time: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """POST /api/v5/sprd/amend-order — 20 requests / 2 s per UID."""
+    def cancel_all_after(
+        self,
+        *,
+        time_out: Value,
+        extra: Mapping[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """POST /api/v5/sprd/cancel-all-after — 1 requests / 1 s per UID."""
+    def cancel_order(
+        self,
+        *,
+        ord_id: Value | None = None,
+        cl_ord_id: Value | None = None,
+        extra: Mapping[str, Any] | None = None,
+        exp_time: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """POST /api/v5/sprd/cancel-order — 20 requests / 2 s per UID."""
     def get_spread_books(
         self,
         *,
@@ -2989,35 +3019,7 @@ class SpreadAPI(EndpointGroup):
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """GET /api/v5/sprd/spreads — 20 requests / 2 s per IP."""
-    def spread_amend_order(
-        self,
-        *,
-        ord_id: Value | None = None,
-        cl_ord_id: Value | None = None,
-        req_id: Value | None = None,
-        new_sz: Value | None = None,
-        new_px: Value | None = None,
-        extra: Mapping[str, Any] | None = None,
-        exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
-        """POST /api/v5/sprd/amend-order — 20 requests / 2 s per UID."""
-    def spread_cancel_all_after(
-        self,
-        *,
-        time_out: Value,
-        extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
-        """POST /api/v5/sprd/cancel-all-after — 1 requests / 1 s per UID."""
-    def spread_cancel_order(
-        self,
-        *,
-        ord_id: Value | None = None,
-        cl_ord_id: Value | None = None,
-        extra: Mapping[str, Any] | None = None,
-        exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
-        """POST /api/v5/sprd/cancel-order — 20 requests / 2 s per UID."""
-    def spread_mass_cancel(
+    def mass_cancel(
         self,
         *,
         sprd_id: Value | None = None,
@@ -3025,7 +3027,7 @@ class SpreadAPI(EndpointGroup):
         exp_time: int | None = None,
     ) -> list[dict[str, Any]]:
         """POST /api/v5/sprd/mass-cancel — 10 requests / 2 s per UID."""
-    def spread_place_order(
+    def place_order(
         self,
         *,
         sprd_id: Value,
@@ -3042,6 +3044,13 @@ class SpreadAPI(EndpointGroup):
 
 class RfqAPI(EndpointGroup):
     """``client.rfq``: the OKX 'rfq' endpoints."""
+    def cancel_all_after(
+        self,
+        *,
+        time_out: Value,
+        extra: Mapping[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """POST /api/v5/rfq/cancel-all-after — 1 requests / 1 s per UID."""
     def cancel_all_quotes(
         self,
         *,
@@ -3217,13 +3226,6 @@ class RfqAPI(EndpointGroup):
         """GET /api/v5/rfq/rfqs — 2 requests / 2 s per UID."""
     def reset_rfq_mmp(self, *, extra: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """POST /api/v5/rfq/mmp-reset — 5 requests / 2 s per UID."""
-    def rfq_cancel_all_after(
-        self,
-        *,
-        time_out: Value,
-        extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
-        """POST /api/v5/rfq/cancel-all-after — 1 requests / 1 s per UID."""
     def set_maker_instrument_settings(
         self,
         *,

@@ -1,8 +1,11 @@
 """Named methods for every registry endpoint, built from data. Thin.
 
-Each row of ``endpoints.tsv`` becomes one method (its ``name`` column) on one group
-class (its ``group`` column, renamed by :data:`~okx_sync.rest.params.GROUP_ATTRS`:
-``funding`` -> ``asset``, ``sub-account`` -> ``subaccount``, ``status`` -> ``system``).
+Each row of ``endpoints.tsv`` becomes one method on one group class (its ``group``
+column, renamed by :data:`~okx_sync.rest.params.GROUP_ATTRS`: ``funding`` -> ``asset``,
+``sub-account`` -> ``subaccount``, ``status`` -> ``system``). The method is named by
+its ``name`` column without a leading group prefix
+(:func:`~okx_sync.rest.params.method_name`: ``grid_amend_order`` ->
+``client.grid.amend_order``); the docstring keeps the registry name.
 The keyword arguments are the endpoint's parameters from ``params.tsv`` in snake_case.
 A call:
 
@@ -55,7 +58,15 @@ from ..models import (
     Trade,
 )
 from .endpoints import Endpoint, registry
-from .params import GROUP_ATTRS, EndpointParams, batch_keyword, build_params, params_for
+from .params import (
+    GROUP_ATTRS,
+    EndpointParams,
+    batch_keyword,
+    build_params,
+    method_name,
+    method_names,
+    params_for,
+)
 
 __all__ = [
     "RESULTS",
@@ -66,6 +77,8 @@ __all__ = [
     "EndpointGroup",
     "group_attr",
     "method_for",
+    "method_name",
+    "method_names",
     "convert_result",
     "call_named",
     "render_stub",
@@ -119,7 +132,7 @@ ORDER_VALIDATION: Mapping[tuple[str, str], str] = {
     ("POST", _P + "trade/amend-batch-orders"): "amend",
 }
 
-# Extra, clearer names: (group attribute, alias) -> registry name. Both names work.
+# Extra, clearer names: (group attribute, alias) -> method name. Both names work.
 ALIASES: Mapping[tuple[str, str], str] = {
     ("trade", "get_orders_pending"): "get_order_list",
     ("trade", "close_position"): "close_positions",
@@ -227,7 +240,6 @@ def _returns_text(endpoint: Endpoint) -> str:
 
 
 def _doc(endpoint: Endpoint, spec: EndpointParams) -> str:
-    attr = group_attr(endpoint.group)
     lines = [
         f"{endpoint.method} {endpoint.path}",
         "",
@@ -262,7 +274,7 @@ def _doc(endpoint: Endpoint, spec: EndpointParams) -> str:
         + (", InstrumentRuleError" if endpoint.key in ORDER_VALIDATION else "")
         + " before sending; APIError/OrderError/RequestStateError from the REST core.",
         f"Thread safety: safe from any thread. Parameter source: {spec.source}.",
-        f"Registry name: {attr}.{endpoint.name}.",
+        f"Registry name: {endpoint.name} (group {endpoint.group!r} of endpoints.tsv).",
     ]
     return "\n".join(lines)
 
@@ -307,8 +319,9 @@ def method_for(endpoint: Endpoint) -> Callable[..., Any]:
             self._client, endpoint, kwargs, extra=extra, exp_time=exp_time, validate=bool(validate)
         )
 
-    method.__name__ = endpoint.name
-    method.__qualname__ = f"{_class_name(group_attr(endpoint.group))}.{endpoint.name}"
+    name = method_name(endpoint)
+    method.__name__ = name
+    method.__qualname__ = f"{_class_name(group_attr(endpoint.group))}.{name}"
     method.__doc__ = _doc(endpoint, spec)
     method.__signature__ = _signature(endpoint, spec)  # type: ignore[attr-defined]
     method.endpoint = endpoint  # type: ignore[attr-defined]
@@ -333,6 +346,17 @@ class EndpointGroup:
         return f"<{type(self).__name__} {len(self.endpoints)} endpoints>"
 
 
+def _named(attr: str, endpoints: Sequence[Endpoint]) -> dict[str, Endpoint]:
+    """Method name -> endpoint of one group, aliases included (ValueError on a clash)."""
+    names = method_names(endpoints)
+    for (g, alias), target in ALIASES.items():
+        if g == attr and target in names:
+            if alias in names:
+                raise ValueError(f"alias {attr}.{alias} is already a method name")
+            names[alias] = names[target]
+    return names
+
+
 def _build_groups() -> dict[str, type[EndpointGroup]]:
     out: dict[str, type[EndpointGroup]] = {}
     for group, eps in registry().groups().items():
@@ -349,11 +373,11 @@ def _build_groups() -> dict[str, type[EndpointGroup]]:
                 "Thread safety: safe from any thread."
             ),
         }
-        for ep in eps:
-            ns[ep.name] = method_for(ep)
-        for (g, alias), target in ALIASES.items():
-            if g == attr and target in ns:
-                ns[alias] = ns[target]
+        methods: dict[tuple[str, str], Callable[..., Any]] = {}
+        for name, ep in _named(attr, eps).items():
+            if ep.key not in methods:  # an alias shares its target's function
+                methods[ep.key] = method_for(ep)
+            ns[name] = methods[ep.key]
         out[attr] = type(_class_name(attr), (EndpointGroup,), ns)
     return out
 
@@ -498,6 +522,8 @@ from .named import call_named as call_named
 from .named import convert_result as convert_result
 from .named import group_attr as group_attr
 from .named import method_for as method_for
+from .named import method_name as method_name
+from .named import method_names as method_names
 from .named import render_stub as render_stub
 
 Value: TypeAlias = str | int | Decimal | bool | Sequence[Any] | Mapping[str, Any]
@@ -539,10 +565,7 @@ def render_stub() -> str:
         out.append("")
         out.append(f"class {cls.__name__}(EndpointGroup):")
         out.append(f'    """``client.{attr}``: the OKX {cls.group!r} endpoints."""')
-        names: dict[str, Endpoint] = {ep.name: ep for ep in cls.endpoints}
-        for (g, alias), target in ALIASES.items():
-            if g == attr and target in names:
-                names[alias] = names[target]
+        names = _named(attr, cls.endpoints)
         for name in sorted(names):
             out += _stub_method(names[name], name)
     out.append("")

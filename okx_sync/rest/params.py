@@ -54,6 +54,8 @@ __all__ = [
     "all_params",
     "build_params",
     "batch_keyword",
+    "method_name",
+    "method_names",
     "SOURCE_COMMIT",
 ]
 
@@ -263,11 +265,52 @@ def batch_keyword(endpoint: Endpoint) -> str:
 
 
 def _method_label(endpoint: Endpoint) -> str:
-    return f"{_group_attr(endpoint.group)}.{endpoint.name} ({endpoint.method} {endpoint.path})"
+    where = f"{endpoint.method} {endpoint.path}"
+    return f"{_group_attr(endpoint.group)}.{method_name(endpoint)} ({where})"
 
 
 def _group_attr(group: str) -> str:
     return GROUP_ATTRS.get(group, group)
+
+
+def _group_prefixes(group: str) -> tuple[str, ...]:
+    """The prefixes a method name does not repeat: the client attribute and the registry
+    group in snake form (``subaccount_``, ``sub_account_``), longest first."""
+    names = {_group_attr(group), group.replace("-", "_")}
+    return tuple(sorted((n + "_" for n in names), key=len, reverse=True))
+
+
+def method_name(endpoint: Endpoint) -> str:
+    """The endpoint's named method on its group: the registry ``name`` without a leading
+    group prefix (registry ``grid_amend_order`` -> ``client.grid.amend_order``,
+    ``subaccount_transfer`` -> ``client.subaccount.transfer``). Pure."""
+    for prefix in _group_prefixes(endpoint.group):
+        if endpoint.name.startswith(prefix):
+            return endpoint.name.removeprefix(prefix)
+    return endpoint.name
+
+
+def method_names(endpoints: Sequence[Endpoint]) -> dict[str, Endpoint]:
+    """Method name -> endpoint for the endpoints of one group (:func:`method_name`).
+
+    Raises ValueError when two endpoints would get the same method name (a stripped
+    name equal to another row's name): the registry must give one of them a distinct
+    ``name``; no name is silently kept long or suffixed. Pure.
+    """
+    out: dict[str, Endpoint] = {}
+    for ep in endpoints:
+        name = method_name(ep)
+        if not name.isidentifier() or keyword.iskeyword(name):
+            raise ValueError(f"registry name {ep.name!r} gives the method name {name!r}")
+        other = out.get(name)
+        if other is not None:
+            raise ValueError(
+                f"method name {_group_attr(ep.group)}.{name} would serve both "
+                f"{other.name} ({other.method} {other.path}) and {ep.name} "
+                f"({ep.method} {ep.path}): rename one in endpoints.tsv"
+            )
+        out[name] = ep
+    return out
 
 
 def _near_miss(spec: EndpointParams, key: str, *, label: str, where: str) -> None:

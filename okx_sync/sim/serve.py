@@ -2,13 +2,16 @@
 
 Prints the URLs and both credentials (this is a local test exchange; the keys
 exist only in this process), then serves until interrupted (Ctrl-C) or for
-``--run-for`` seconds. ``--json`` prints one JSON object instead of text.
+``--run-for`` seconds. ``--json`` prints one JSON object instead of text; ``--env``
+prints ready-to-paste ``export OKX_...=`` lines (shell-quoted) for ``Client.from_env()``,
+``okx-sync doctor --live`` and the examples' ``--live`` (``--env demo``: the demo key).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import signal
 import sys
 import threading
@@ -34,8 +37,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-rate-limits", action="store_true", help="do not enforce rate limits")
     p.add_argument("--tls", action="store_true", help="https/wss with a self-signed certificate")
     p.add_argument("--run-for", type=float, default=None, help="stop after this many seconds")
-    p.add_argument("--json", action="store_true", help="print the endpoints as one JSON object")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print the endpoints as one JSON object")
+    out.add_argument(
+        "--env",
+        nargs="?",
+        const="live",
+        choices=("live", "demo"),
+        help="print `export OKX_...=` lines for Client.from_env (the live key, or demo)",
+    )
     return p
+
+
+def env_lines(env: dict[str, str]) -> list[str]:
+    """``export NAME=value`` lines, each value quoted for a POSIX shell. Pure."""
+    return [f"export {name}={shlex.quote(value)}" for name, value in env.items()]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,6 +61,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     seed: int | str = int(args.seed) if args.seed.lstrip("-").isdigit() else args.seed
     instruments = [i.strip() for i in args.instruments.split(",") if i.strip()] or None
+    if args.env and args.tls:
+        print(
+            "okx-sync sim: --env cannot be combined with --tls "
+            "(no OKX_* variable carries the self-signed certificate)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         sim = Simulator(
             seed=seed,
@@ -86,6 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         if args.json:
             print(json.dumps(info), flush=True)
+        elif args.env:
+            print("# OKX simulator (local, loopback only): paste these lines into a shell")
+            print("\n".join(env_lines(sim.env(demo=args.env == "demo"))))
+            print("# serving until Ctrl-C", flush=True)
         else:
             print("OKX simulator (local, loopback only)")
             for name in (

@@ -373,6 +373,35 @@ class Simulator:
         options.update(kwargs)
         return Client(creds.api_key, creds.secret_key, creds.passphrase, **options)
 
+    def env(self, *, demo: bool = False) -> dict[str, str]:
+        """The ``OKX_*`` variables that make ``Client.from_env()`` (and everything built on
+        it: ``okx-sync doctor --live``, the examples' ``--live``) use this simulator: the
+        live key (or the demo key and ``OKX_DEMO=1`` with ``demo``), ``OKX_BASE_URL`` and,
+        when the WS server runs, the three ``OKX_WS_*_URL``. ``okx-sync sim --env`` prints
+        them as ``export`` lines.
+
+        Raises ``RuntimeError`` for a ``tls=True`` simulator: no variable carries its
+        self-signed certificate, so a client built from these would refuse it.
+        Thread safety: reads immutable state; safe from any thread.
+        """
+        if self.cert_path is not None:
+            raise RuntimeError(
+                "the OKX_* variables cannot carry the self-signed certificate of tls=True"
+            )
+        creds = self.credentials.demo if demo else self.credentials.live
+        out = {
+            "OKX_API_KEY": creds.api_key,
+            "OKX_SECRET_KEY": creds.secret_key,
+            "OKX_PASSPHRASE": creds.passphrase,
+            "OKX_DEMO": "1" if demo else "0",
+            "OKX_BASE_URL": self.rest_url,
+        }
+        if self._ws_server is not None:
+            out["OKX_WS_PUBLIC_URL"] = self.ws_public_url
+            out["OKX_WS_PRIVATE_URL"] = self.ws_private_url
+            out["OKX_WS_BUSINESS_URL"] = self.ws_business_url
+        return out
+
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> Simulator:
         return self
