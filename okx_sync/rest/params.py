@@ -57,7 +57,7 @@ __all__ = [
     "SOURCE_COMMIT",
 ]
 
-SOURCE_COMMIT = "0167ca33e9388ee4a14f019b0c859d84f8343571"
+SOURCE_COMMIT = "ad484e43910e7e221b9866f0bbd4e0a742a915a7"
 """Commit of github.com/qiuham/crypto-api-docs the ``docs`` rows were read from."""
 
 # Python name -> OKX name, for the names the camelCase rule cannot produce.
@@ -80,6 +80,7 @@ _RAW_OKX_RE = re.compile(r"^[a-z][a-zA-Z0-9]*[A-Z][a-zA-Z0-9]*$")
 
 Location = Literal["query", "body", "item", "field"]
 Required = Literal["yes", "cond", "no"]
+Status = Literal["-", "deprecated", "undocumented"]
 
 
 def to_okx(name: str) -> str:
@@ -153,11 +154,31 @@ def convert_keys(obj: Mapping[str, Any], *, where: str = "") -> dict[str, Any]:
 
 @attrs.frozen
 class ParamSpec:
-    """One request parameter of one endpoint. Thread safety: immutable."""
+    """One request parameter of one endpoint. Thread safety: immutable.
+
+    ``status`` is ``-`` (documented), ``deprecated`` (the OKX docs mark it deprecated;
+    still a keyword, since OKX still takes it) or ``undocumented`` (declared from another
+    source, absent from the docs table; still a keyword).
+    """
 
     okx: str
     required: Required
     location: Location
+    status: Status = "-"
+
+    @property
+    def deprecated(self) -> bool:
+        """True when the OKX docs mark this parameter deprecated."""
+        return self.status == "deprecated"
+
+    @property
+    def note(self) -> str:
+        """How a flagged parameter is described in the method docstrings, api.pyi and
+        docs/coverage.md (``""`` for a documented one)."""
+        return {
+            "deprecated": "deprecated by OKX, still accepted",
+            "undocumented": "not in the OKX docs, sent as given",
+        }.get(self.status, "")
 
     @property
     def snake(self) -> str:
@@ -226,7 +247,7 @@ def all_params() -> dict[tuple[str, str], EndpointParams]:
             "items" if loc == "item" else "query" if loc == "query" else "body"
         )
         specs = tuple(
-            ParamSpec(okx=r["param"], required=r["required"], location=r["in"])  # type: ignore[arg-type]
+            ParamSpec(okx=r["param"], required=r["required"], location=r["in"], status=r["status"])  # type: ignore[arg-type]
             for r in top
             if r["param"] != "-"
         )
@@ -235,7 +256,7 @@ def all_params() -> dict[tuple[str, str], EndpointParams]:
             if r["in"] == "field":
                 parent, _, name = r["param"].partition(".")
                 sub.setdefault(parent, []).append(
-                    ParamSpec(okx=name, required=r["required"], location="field")  # type: ignore[arg-type]
+                    ParamSpec(okx=name, required=r["required"], location="field", status=r["status"])  # type: ignore[arg-type]
                 )
         source = top[0]["source"]
         fields = {
