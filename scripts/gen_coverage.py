@@ -23,9 +23,10 @@ DOC = ROOT / "docs" / "coverage.md"
 AUDIT = """\
 ## Request parameters against the OKX docs
 
-Audit of `okx_sync/rest/params.tsv` against the OKX docs mirror (github.com/qiuham/crypto-api-docs,
-`docs/okx/`, commit `{commit}`): the request-parameter table of every endpoint of
-`endpoints.tsv` was parsed and compared with the declared parameters and required flags.
+Audit of `okx_sync/rest/params.tsv` against the OKX docs mirror
+(github.com/qiuham/crypto-api-docs, `docs/okx/`, commit `{commit}`):
+the request-parameter table of every endpoint of `endpoints.tsv` was parsed and compared
+with the declared parameters and required flags.
 
 - Endpoints checked: **379**; not found in the mirror: **none**. 367 have a
   request-parameter table (two of them headed "Response parameters" in the mirror:

@@ -2,8 +2,9 @@
 
 The facts live in ``params.tsv`` (packaged beside this module): for each endpoint of
 ``endpoints.tsv`` its OKX parameter names, whether each is required, and where it goes
-(query string, JSON object body, or the fields of each element of a JSON array body).
-The header of the TSV names the sources.
+(query string, JSON object body, or the fields of each element of a JSON array body),
+and its status (documented, ``deprecated`` by OKX but still accepted, or
+``undocumented``: declared from another source). The header of the TSV names the sources.
 
 This module is the single place where Python names become OKX names:
 
@@ -58,7 +59,8 @@ __all__ = [
 ]
 
 SOURCE_COMMIT = "ad484e43910e7e221b9866f0bbd4e0a742a915a7"
-"""Commit of github.com/qiuham/crypto-api-docs the ``docs`` rows were read from."""
+"""Commit of github.com/qiuham/crypto-api-docs the ``docs`` rows were read from and audited
+against (every endpoint's request-parameter table; the result is in docs/coverage.md)."""
 
 # Python name -> OKX name, for the names the camelCase rule cannot produce.
 IRREGULAR: Mapping[str, str] = {
@@ -231,6 +233,11 @@ class EndpointParams:
         return tuple(p for p in self.params if p.required == "yes")
 
 
+def _row_spec(row: Mapping[str, str], okx: str, location: str) -> ParamSpec:
+    """The ParamSpec of one ``params.tsv`` row (``okx``: the name without its parent)."""
+    return ParamSpec(okx=okx, required=row["required"], location=location, status=row["status"])  # type: ignore[arg-type]
+
+
 @functools.cache
 def all_params() -> dict[tuple[str, str], EndpointParams]:
     """Every endpoint's params keyed by ``(method, path)``, loaded once from ``params.tsv``."""
@@ -246,18 +253,12 @@ def all_params() -> dict[tuple[str, str], EndpointParams]:
         kind: Literal["query", "body", "items"] = (
             "items" if loc == "item" else "query" if loc == "query" else "body"
         )
-        specs = tuple(
-            ParamSpec(okx=r["param"], required=r["required"], location=r["in"], status=r["status"])  # type: ignore[arg-type]
-            for r in top
-            if r["param"] != "-"
-        )
+        specs = tuple(_row_spec(r, r["param"], r["in"]) for r in top if r["param"] != "-")
         sub: dict[str, list[ParamSpec]] = {}
         for r in group:
             if r["in"] == "field":
                 parent, _, name = r["param"].partition(".")
-                sub.setdefault(parent, []).append(
-                    ParamSpec(okx=name, required=r["required"], location="field", status=r["status"])  # type: ignore[arg-type]
-                )
+                sub.setdefault(parent, []).append(_row_spec(r, name, "field"))
         source = top[0]["source"]
         fields = {
             parent: EndpointParams(
