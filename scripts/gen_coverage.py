@@ -40,7 +40,7 @@ with the declared parameters and required flags.
   (`GET /api/v5/public/discount-rate-interest-free-quota`). Not flagged: deprecated *values*
   of a current parameter (`type` of insurance-fund, `module` 6 of market-data-history,
   `action=amend` of set-auto-earn) and `clOrdId` of `GET /api/v5/tradingBot/signal/sub-orders`
-  (announced as "will be deprecated", not yet).
+  (announced for deprecation, not deprecated yet).
 - Declared but absent from the docs table (flagged `undocumented`, kept as keywords): `uly`
   of `GET /api/v5/account/position-tiers` and `GET /api/v5/public/insurance-fund`,
   `subPosType` of `POST /api/v5/copytrading/algo-order`.
@@ -51,11 +51,14 @@ with the declared parameters and required flags.
   `instFamily` of account position-tiers is `cond` (the undocumented `uly` is the
   alternative); `after` of signal orders-algo-history is optional (a pagination cursor; the
   same call's pending twin declares it optional too).
-- Required flags kept where a `docs` row differs from the table's Required column because
-  the table describes several order types at once (the column says Yes for one variant):
-  `POST /api/v5/trade/order-algo`, `/trade/amend-algos`, `/tradingBot/grid/order-algo`,
-  `/tradingBot/dca/create`, `/tradingBot/signal/set-instruments`,
-  `/copytrading/stop-copy-trading`, `/account/account-level-switch-preset`.
+- Required flags kept where a `docs` row differs from the table's Required column, because
+  the Yes applies to one variant only or the description makes it conditional: order-algo
+  and amend-algos (per-order-type sub-tables), grid order-algo (`sz`, `direction`, `lever`:
+  contract grid only), dca create (`lever`: contract DCA only), stop-copy-trading
+  (`subPosCloseType`: only with open copy positions), signal
+  set-instruments (`instIds` ignored when `includeAll` is true; `includeAll` has a
+  default), account-level-switch-preset (`lever`: only when leaving Portfolio margin
+  with cross positions), signal orders-algo-pending (`after`: a pagination cursor).
 - Nested objects: the fields of `attachAlgoOrds` are declared (`attachAlgoOrds.<field>`
   rows) and match the docs on all 7 endpoints that take it. Other nested objects (`legs`,
   `triggerParams`, `investData`, `simPos`, `rcvrInfo`...) are declared as their parent

@@ -143,3 +143,13 @@ def test_readme_rule_for_okx_names_and_undeclared_camel_case(wire: Any) -> None:
         with pytest.raises(ValidationError, match=message):
             client.market.get_ticker(**bad)
     assert len(seen) == 2  # nothing more was sent
+
+
+def test_nested_objects_without_declared_fields_convert_their_keys(wire: Any) -> None:
+    # legs of create-rfq: the parent is declared, its fields are not (docs/coverage.md)
+    client, seen = wire
+    legs = [{"inst_id": "BTC-USDT", "td_mode": "cash", "sz": "1", "side": "buy"}]
+    _call(client, "POST", "/api/v5/rfq/create-rfq", counterparties=["DSK2"], legs=legs)
+    body = json.loads(seen[0][2])
+    assert body["legs"] == [{"instId": "BTC-USDT", "tdMode": "cash", "sz": "1", "side": "buy"}]
+    assert body["counterparties"] == ["DSK2"]
