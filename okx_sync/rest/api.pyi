@@ -288,16 +288,16 @@ class TradeAPI(EndpointGroup):
     def one_click_repay(
         self,
         *,
-        debt_ccy: Value | None = None,
-        repay_ccy: Value | None = None,
+        debt_ccy: Value,
+        repay_ccy: Value,
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """POST /api/v5/trade/one-click-repay — 1 requests / 2 s per UID."""
     def one_click_repay_v2(
         self,
         *,
-        debt_ccy: Value | None = None,
-        repay_ccy_list: Value | None = None,
+        debt_ccy: Value,
+        repay_ccy_list: Value,
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """POST /api/v5/trade/one-click-repay-v2 — 1 requests / 2 s per UID."""
@@ -654,8 +654,9 @@ class AccountAPI(EndpointGroup):
     def get_interest_accrued(
         self,
         *,
-        inst_id: Value | None = None,
+        type: Value | None = None,
         ccy: Value | None = None,
+        inst_id: Value | None = None,
         mgn_mode: Value | None = None,
         after: Value | None = None,
         before: Value | None = None,
@@ -752,12 +753,15 @@ class AccountAPI(EndpointGroup):
     def get_pm_position_limitation(
         self,
         *,
-        inst_type: Value | None = None,
-        uly: Value | None = None,
+        inst_type: Value,
         inst_family: Value | None = None,
+        uly: Value | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
-        """GET /api/v5/account/position-tiers — 10 requests / 2 s per UID."""
+        """GET /api/v5/account/position-tiers — 10 requests / 2 s per UID.
+
+        uly (uly): not in the OKX docs, sent as given.
+        """
     def get_positions(
         self,
         *,
@@ -836,7 +840,7 @@ class AccountAPI(EndpointGroup):
     def precheck_set_delta_neutral(
         self,
         *,
-        stgy_type: Value | None = None,
+        stgy_type: Value,
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """GET /api/v5/account/precheck-set-delta-neutral — 1 requests / 2 s per UID."""
@@ -848,7 +852,10 @@ class AccountAPI(EndpointGroup):
         risk_offset_type: Value | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
-        """POST /api/v5/account/account-level-switch-preset — 5 requests / 2 s per UID."""
+        """POST /api/v5/account/account-level-switch-preset — 5 requests / 2 s per UID.
+
+        risk_offset_type (riskOffsetType): deprecated by OKX, still accepted.
+        """
     def reset_mmp(
         self,
         *,
@@ -860,19 +867,23 @@ class AccountAPI(EndpointGroup):
     def set_account_level(
         self,
         *,
-        acct_lv: Value | None = None,
+        acct_lv: Value,
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """POST /api/v5/account/set-account-level — 5 requests / 2 s per UID."""
     def set_auto_earn(
         self,
         *,
-        ccy: Value | None = None,
-        action: Value | None = None,
+        ccy: Value,
+        action: Value,
         earn_type: Value | None = None,
+        apr: Value | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
-        """POST /api/v5/account/set-auto-earn — 2 requests / 2 s per UID."""
+        """POST /api/v5/account/set-auto-earn — 2 requests / 2 s per UID.
+
+        apr (apr): deprecated by OKX, still accepted.
+        """
     def set_auto_loan(
         self,
         *,
@@ -883,7 +894,7 @@ class AccountAPI(EndpointGroup):
     def set_auto_repay(
         self,
         *,
-        auto_repay: Value | None = None,
+        auto_repay: Value,
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """POST /api/v5/account/set-auto-repay — 5 requests / 2 s per UID."""
@@ -906,15 +917,15 @@ class AccountAPI(EndpointGroup):
     def set_greeks(
         self,
         *,
-        greeks_type: Value | None = None,
+        greeks_type: Value,
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """POST /api/v5/account/set-greeks — 5 requests / 2 s per UID."""
     def set_isolated_mode(
         self,
         *,
-        iso_mode: Value | None = None,
-        type: Value | None = None,
+        iso_mode: Value,
+        type: Value,
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """POST /api/v5/account/set-isolated-mode — 5 requests / 2 s per UID."""
@@ -942,7 +953,7 @@ class AccountAPI(EndpointGroup):
     def set_position_mode(
         self,
         *,
-        pos_mode: Value | None = None,
+        pos_mode: Value,
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """POST /api/v5/account/set-position-mode — 5 requests / 2 s per UID."""
@@ -964,7 +975,7 @@ class AccountAPI(EndpointGroup):
     def set_trading_config(
         self,
         *,
-        type: Value | None = None,
+        type: Value,
         stgy_type: Value | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
@@ -972,9 +983,9 @@ class AccountAPI(EndpointGroup):
     def spot_manual_borrow_repay(
         self,
         *,
-        ccy: Value | None = None,
-        side: Value | None = None,
-        amt: Value | None = None,
+        ccy: Value,
+        side: Value,
+        amt: Value,
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """POST /api/v5/account/spot-manual-borrow-repay — 1 requests / 3 s per MasterUID."""
@@ -1120,7 +1131,10 @@ class PublicAPI(EndpointGroup):
         discount_lv: Value | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
-        """GET /api/v5/public/discount-rate-interest-free-quota — 2 requests / 2 s per IP."""
+        """GET /api/v5/public/discount-rate-interest-free-quota — 2 requests / 2 s per IP.
+
+        discount_lv (discountLv): deprecated by OKX, still accepted.
+        """
     def get_economic_calendar(
         self,
         *,
@@ -1261,7 +1275,7 @@ class PublicAPI(EndpointGroup):
     def get_instrument_tick_bands(
         self,
         *,
-        inst_type: Value | None = None,
+        inst_type: Value,
         inst_family: Value | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
@@ -1279,17 +1293,20 @@ class PublicAPI(EndpointGroup):
     def get_insurance_fund(
         self,
         *,
-        inst_type: Value | None = None,
+        inst_type: Value,
         type: Value | None = None,
-        uly: Value | None = None,
+        inst_family: Value | None = None,
         ccy: Value | None = None,
         before: Value | None = None,
         after: Value | None = None,
         limit: Value | None = None,
-        inst_family: Value | None = None,
+        uly: Value | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
-        """GET /api/v5/public/insurance-fund — 10 requests / 2 s per IP."""
+        """GET /api/v5/public/insurance-fund — 10 requests / 2 s per IP.
+
+        uly (uly): not in the OKX docs, sent as given.
+        """
     def get_interest_rate_loan_quota(
         self,
         *,
@@ -2030,7 +2047,7 @@ class GridAPI(EndpointGroup):
     def get_grid_order_list(
         self,
         *,
-        algo_ord_type: Value | None = None,
+        algo_ord_type: Value,
         algo_id: Value | None = None,
         inst_id: Value | None = None,
         inst_type: Value | None = None,
@@ -2242,8 +2259,8 @@ class SignalAPI(EndpointGroup):
     def get_signal_bot_history(
         self,
         *,
-        algo_ord_type: Value | None = None,
-        algo_id: Value | None = None,
+        algo_ord_type: Value,
+        algo_id: Value,
         after: Value | None = None,
         before: Value | None = None,
         limit: Value | None = None,
@@ -2390,7 +2407,7 @@ class RecurringAPI(EndpointGroup):
     def get_recurring_sub_orders(
         self,
         *,
-        algo_id: Value | None = None,
+        algo_id: Value,
         ord_id: Value | None = None,
         after: Value | None = None,
         before: Value | None = None,
@@ -2852,7 +2869,10 @@ class CopytradingAPI(EndpointGroup):
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
     ) -> list[dict[str, Any]]:
-        """POST /api/v5/copytrading/algo-order — 20 requests / 2 s per UID."""
+        """POST /api/v5/copytrading/algo-order — 20 requests / 2 s per UID.
+
+        sub_pos_type (subPosType): not in the OKX docs, sent as given.
+        """
     def set_instruments(
         self,
         *,
@@ -3259,10 +3279,10 @@ class RubikAPI(EndpointGroup):
     def get_contract_open_interest_history(
         self,
         *,
-        inst_id: Value | None = None,
+        inst_id: Value,
         period: Value | None = None,
-        begin: Value | None = None,
         end: Value | None = None,
+        begin: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
@@ -3282,7 +3302,7 @@ class RubikAPI(EndpointGroup):
     def get_contracts_open_interest_volume(
         self,
         *,
-        ccy: Value | None = None,
+        ccy: Value,
         begin: Value | None = None,
         end: Value | None = None,
         period: Value | None = None,
@@ -3292,7 +3312,7 @@ class RubikAPI(EndpointGroup):
     def get_long_short_ratio(
         self,
         *,
-        ccy: Value | None = None,
+        ccy: Value,
         begin: Value | None = None,
         end: Value | None = None,
         period: Value | None = None,
@@ -3302,7 +3322,7 @@ class RubikAPI(EndpointGroup):
     def get_margin_loan_ratio(
         self,
         *,
-        ccy: Value | None = None,
+        ccy: Value,
         begin: Value | None = None,
         end: Value | None = None,
         period: Value | None = None,
@@ -3312,7 +3332,7 @@ class RubikAPI(EndpointGroup):
     def get_option_open_interest_volume(
         self,
         *,
-        ccy: Value | None = None,
+        ccy: Value,
         period: Value | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
@@ -3320,7 +3340,7 @@ class RubikAPI(EndpointGroup):
     def get_option_open_interest_volume_expiry(
         self,
         *,
-        ccy: Value | None = None,
+        ccy: Value,
         period: Value | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
@@ -3328,8 +3348,8 @@ class RubikAPI(EndpointGroup):
     def get_option_open_interest_volume_strike(
         self,
         *,
-        ccy: Value | None = None,
-        exp_time: Value | None = None,
+        ccy: Value,
+        exp_time: Value,
         period: Value | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
@@ -3337,7 +3357,7 @@ class RubikAPI(EndpointGroup):
     def get_put_call_ratio(
         self,
         *,
-        ccy: Value | None = None,
+        ccy: Value,
         period: Value | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
@@ -3347,7 +3367,7 @@ class RubikAPI(EndpointGroup):
     def get_taker_flow(
         self,
         *,
-        ccy: Value | None = None,
+        ccy: Value,
         period: Value | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
@@ -3355,8 +3375,8 @@ class RubikAPI(EndpointGroup):
     def get_taker_volume(
         self,
         *,
-        ccy: Value | None = None,
-        inst_type: Value | None = None,
+        ccy: Value,
+        inst_type: Value,
         begin: Value | None = None,
         end: Value | None = None,
         period: Value | None = None,
@@ -3709,16 +3729,16 @@ class FinanceAPI(EndpointGroup):
     def onchain_earn_cancel_purchases_redemptions(
         self,
         *,
-        ord_id: Value | None = None,
-        protocol_type: Value | None = None,
+        ord_id: Value,
+        protocol_type: Value,
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """POST /api/v5/finance/staking-defi/cancel — 2 requests / 1 s per UID."""
     def onchain_earn_purchase(
         self,
         *,
-        product_id: Value | None = None,
-        invest_data: Value | None = None,
+        product_id: Value,
+        invest_data: Value,
         term: Value | None = None,
         tag: Value | None = None,
         extra: Mapping[str, Any] | None = None,
@@ -3727,8 +3747,8 @@ class FinanceAPI(EndpointGroup):
     def onchain_earn_redeem(
         self,
         *,
-        ord_id: Value | None = None,
-        protocol_type: Value | None = None,
+        ord_id: Value,
+        protocol_type: Value,
         allow_early_redeem: Value | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
@@ -3736,9 +3756,9 @@ class FinanceAPI(EndpointGroup):
     def savings_purchase_redemption(
         self,
         *,
-        ccy: Value | None = None,
-        amt: Value | None = None,
-        side: Value | None = None,
+        ccy: Value,
+        amt: Value,
+        side: Value,
         rate: Value | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
@@ -3746,22 +3766,22 @@ class FinanceAPI(EndpointGroup):
     def savings_set_lending_rate(
         self,
         *,
-        ccy: Value | None = None,
-        rate: Value | None = None,
+        ccy: Value,
+        rate: Value,
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """POST /api/v5/finance/savings/set-lending-rate — 6 requests / 1 s per UID."""
     def sol_staking_purchase(
         self,
         *,
-        amt: Value | None = None,
+        amt: Value,
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """POST /api/v5/finance/staking-defi/sol/purchase — 2 requests / 1 s per UID."""
     def sol_staking_redeem(
         self,
         *,
-        amt: Value | None = None,
+        amt: Value,
         extra: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """POST /api/v5/finance/staking-defi/sol/redeem — 2 requests / 1 s per UID."""

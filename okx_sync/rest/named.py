@@ -257,6 +257,7 @@ def _doc(endpoint: Endpoint, spec: EndpointParams) -> str:
         lines += ["", "Keyword arguments (OKX name):"]
     for p in spec.params:
         flag = {"yes": ", required", "cond": ", conditional"}.get(p.required, "")
+        flag += f", {p.note}" if p.note else ""
         lines.append(f"    {p.snake} ({p.okx}{flag})")
     if not spec.params:
         lines += ["", "No parameters."]
@@ -548,13 +549,18 @@ def _stub_method(endpoint: Endpoint, name: str) -> list[str]:
     ret = _returns_text(endpoint)
     head = f"    def {name}("
     one = head + ", ".join(args) + f") -> {ret}:"
-    doc = f'        """{endpoint.method} {endpoint.path} — {endpoint.rate_text}."""'
+    doc = [f'        """{endpoint.method} {endpoint.path} — {endpoint.rate_text}."""']
+    flagged = [p for p in spec.params if p.note]
+    if flagged:  # deprecated / undocumented keywords are named in the docstring
+        doc = [doc[0].removesuffix('"""'), ""]
+        doc += [f"        {p.snake} ({p.okx}): {p.note}." for p in flagged]
+        doc.append('        """')
     if len(one) <= 100:
-        return [one, doc]
+        return [one, *doc]
     lines = [head]
     lines += [f"        {a}," for a in args]
     lines.append(f"    ) -> {ret}:")
-    lines.append(doc)
+    lines += doc
     return lines
 
 

@@ -2,8 +2,9 @@
 
 The facts live in ``params.tsv`` (packaged beside this module): for each endpoint of
 ``endpoints.tsv`` its OKX parameter names, whether each is required, and where it goes
-(query string, JSON object body, or the fields of each element of a JSON array body).
-The header of the TSV names the sources.
+(query string, JSON object body, or the fields of each element of a JSON array body),
+and its status (documented, ``deprecated`` by OKX but still accepted, or
+``undocumented``: declared from another source). The header of the TSV names the sources.
 
 This module is the single place where Python names become OKX names:
 
@@ -59,8 +60,9 @@ __all__ = [
     "SOURCE_COMMIT",
 ]
 
-SOURCE_COMMIT = "0167ca33e9388ee4a14f019b0c859d84f8343571"
-"""Commit of github.com/qiuham/crypto-api-docs the ``docs`` rows were read from."""
+SOURCE_COMMIT = "ad484e43910e7e221b9866f0bbd4e0a742a915a7"
+"""Commit of github.com/qiuham/crypto-api-docs the ``docs`` rows were read from and audited
+against (every endpoint's request-parameter table; the result is in docs/coverage.md)."""
 
 # Python name -> OKX name, for the names the camelCase rule cannot produce.
 IRREGULAR: Mapping[str, str] = {
@@ -82,6 +84,7 @@ _RAW_OKX_RE = re.compile(r"^[a-z][a-zA-Z0-9]*[A-Z][a-zA-Z0-9]*$")
 
 Location = Literal["query", "body", "item", "field"]
 Required = Literal["yes", "cond", "no"]
+Status = Literal["-", "deprecated", "undocumented"]
 
 
 def to_okx(name: str) -> str:
@@ -155,11 +158,31 @@ def convert_keys(obj: Mapping[str, Any], *, where: str = "") -> dict[str, Any]:
 
 @attrs.frozen
 class ParamSpec:
-    """One request parameter of one endpoint. Thread safety: immutable."""
+    """One request parameter of one endpoint. Thread safety: immutable.
+
+    ``status`` is ``-`` (documented), ``deprecated`` (the OKX docs mark it deprecated;
+    still a keyword, since OKX still takes it) or ``undocumented`` (declared from another
+    source, absent from the docs table; still a keyword).
+    """
 
     okx: str
     required: Required
     location: Location
+    status: Status = "-"
+
+    @property
+    def deprecated(self) -> bool:
+        """True when the OKX docs mark this parameter deprecated."""
+        return self.status == "deprecated"
+
+    @property
+    def note(self) -> str:
+        """How a flagged parameter is described in the method docstrings, api.pyi and
+        docs/coverage.md (``""`` for a documented one)."""
+        return {
+            "deprecated": "deprecated by OKX, still accepted",
+            "undocumented": "not in the OKX docs, sent as given",
+        }.get(self.status, "")
 
     @property
     def snake(self) -> str:
@@ -212,6 +235,11 @@ class EndpointParams:
         return tuple(p for p in self.params if p.required == "yes")
 
 
+def _row_spec(row: Mapping[str, str], okx: str, location: str) -> ParamSpec:
+    """The ParamSpec of one ``params.tsv`` row (``okx``: the name without its parent)."""
+    return ParamSpec(okx=okx, required=row["required"], location=location, status=row["status"])  # type: ignore[arg-type]
+
+
 @functools.cache
 def all_params() -> dict[tuple[str, str], EndpointParams]:
     """Every endpoint's params keyed by ``(method, path)``, loaded once from ``params.tsv``."""
@@ -227,18 +255,12 @@ def all_params() -> dict[tuple[str, str], EndpointParams]:
         kind: Literal["query", "body", "items"] = (
             "items" if loc == "item" else "query" if loc == "query" else "body"
         )
-        specs = tuple(
-            ParamSpec(okx=r["param"], required=r["required"], location=r["in"])  # type: ignore[arg-type]
-            for r in top
-            if r["param"] != "-"
-        )
+        specs = tuple(_row_spec(r, r["param"], r["in"]) for r in top if r["param"] != "-")
         sub: dict[str, list[ParamSpec]] = {}
         for r in group:
             if r["in"] == "field":
                 parent, _, name = r["param"].partition(".")
-                sub.setdefault(parent, []).append(
-                    ParamSpec(okx=name, required=r["required"], location="field")  # type: ignore[arg-type]
-                )
+                sub.setdefault(parent, []).append(_row_spec(r, name, "field"))
         source = top[0]["source"]
         fields = {
             parent: EndpointParams(
