@@ -112,6 +112,9 @@ def test_two_acks_for_one_order_leave_it_unknown_and_zero_acks_too():
     _, error = order_reply(one, "0", "", [ack("a1", "1"), ack("a1", "1", "51016")])
     assert isinstance(error, OrderError) and error.outcome_unknown  # which one is true?
     assert len(error.unmatched) == 2
+    # the same in a batch whose item count happens to be right: not taken by position either
+    _, error = order_reply([order("a1"), order("b2")], "0", "", [ack("a1", "1"), ack("a1", "2")])
+    assert isinstance(error, OrderError) and [o.cl_ord_id for o in error.missing] == ["a1", "b2"]
     _, error = order_reply(one, "0", "", [ack("a1", "1"), ack("", "5")])
     assert isinstance(error, OrderError) and not error.outcome_unknown
     assert error.outcomes[0].ack.ord_id == "1" and [u.ord_id for u in error.unmatched] == ["5"]

@@ -10,10 +10,11 @@ success and not an "OK, use the first": :func:`order_reply` turns it into an
 Matching (:func:`match_acks`): an order sent with a ``clOrdId`` (else an
 ``ordId``) that no other order of the request shares is matched to the one
 reply item carrying the same value; two reply items carrying it leave the
-order unmatched (which of them is true cannot be told). The orders still
-unmatched are matched by position, only when the reply has exactly as many
-items as the request, and only to an unclaimed item whose ``clOrdId`` is
-empty or the order's own and whose ``ordId`` does not contradict the order's.
+order unmatched, even by position (which of them is true cannot be told).
+The other orders still unmatched are matched by position, only when the
+reply has exactly as many items as the request, and only to an unclaimed
+item whose ``clOrdId`` is empty or the order's own and whose ``ordId`` does
+not contradict the order's.
 An order left unmatched is MISSING: OKX may or may not have acted on it
 (outcome unknown: resolve it by clOrdId before re-sending).
 
@@ -149,6 +150,7 @@ def match_acks(requests: Sequence[Any], data: Sequence[Any]) -> AckMatch:
     matched: list[int | None] = [None] * len(reqs)
     keys = [_key(r) for r in reqs]
     shared = Counter(k for k in keys if k is not None)
+    ambiguous: set[int] = set()  # two reply items name this order: neither is trusted
     for i, key in enumerate(keys):
         if key is None or shared[key] > 1:
             continue
@@ -156,11 +158,14 @@ def match_acks(requests: Sequence[Any], data: Sequence[Any]) -> AckMatch:
         hits = [j for j, d in enumerate(replies) if owner[j] is None and _text(d, field) == value]
         if len(hits) == 1:
             matched[i], owner[hits[0]] = hits[0], i
+        elif hits:
+            ambiguous.add(i)
     if len(replies) == len(reqs):
         for i, request in enumerate(reqs):
             reply = replies[i]
             if (
                 matched[i] is None
+                and i not in ambiguous
                 and owner[i] is None
                 and isinstance(reply, Mapping)
                 and _compatible(request, reply)
