@@ -6,7 +6,8 @@
     ├── ValidationError (ValueError) bad input refused before anything was sent
     │   └── InstrumentRuleError      px/sz breaks the instrument's tickSz/lotSz/minSz/maxLmtSz
     ├── APIError                     a response arrived and it says failure
-    │   └── OrderError               order entry answered code "1"/"2": carries every item
+    │   └── OrderError               order entry failed (code "1"/"2") or its reply does not
+    │                                carry one item per order: per-order outcomes
     ├── RequestStateError            no usable response; ``stage`` + ``dispatched`` say
     │                                whether the request may have reached OKX
     ├── SafeModeError                order placement/amend refused because safe mode is on
@@ -163,19 +164,47 @@ class APIError(OkxError):
 
 
 class OrderError(APIError):
-    """Order entry answered with top-level code "1" (all failed) or "2" (partial).
+    """Order entry failed or was answered inconsistently; says what happened to each order.
 
-    ``items`` holds one entry per order in the request, successes included, in
-    response order (``OrderAck`` objects when built by okx_sync, each with
-    ``s_code``, ``s_msg``, ``sub_code``, ``cl_ord_id``, ``ord_id``, ``tag``).
-    ``failed`` and ``succeeded`` split them; ``cl_ord_ids`` lists every clOrdId.
+    Raised for top-level code "1" (all failed) or "2" (partial), and for a
+    place/amend/cancel reply (code "0" included) that does not carry exactly
+    one item per order sent: fewer items, more items, or items no order can
+    be matched to (by clOrdId/ordId, else position). ``code`` is the reply's
+    top-level code (it may be "0" for such a reply; ``msg`` then says how the
+    reply fell short).
+
+    ``items``: every reply item, in reply order (``OrderAck`` objects when
+    built by okx_sync, each with ``s_code``, ``s_msg``, ``sub_code``,
+    ``cl_ord_id``, ``ord_id``, ``tag``). ``failed`` and ``succeeded`` split
+    them; ``cl_ord_ids`` lists every clOrdId involved (sent or answered).
+
+    ``outcomes``: one entry per order SENT, in request order (an
+    ``ItemOutcome`` from okx_sync.rest.acks when built by okx_sync; empty when
+    the error was built without its request): ``index``, ``cl_ord_id``,
+    ``ord_id`` (as sent), ``ack`` (the matched item, or None: MISSING) and
+    ``outcome_unknown``. ``unmatched``: reply items no order claimed (unmatched
+    extra items). ``missing``: the outcomes without an item; ``outcome_unknown``
+    is True when there is one — OKX may or may not have acted on those orders:
+    resolve them by clOrdId (``Reconciler.resolve_order``; ``okx_sync.
+    is_outcome_unknown(err)`` is True) before re-sending.
 
     Thread safety: immutable once raised (attributes are set by the constructor and
     are read-only by contract); safe to share between threads.
     """
 
-    def __init__(self, code: str, msg: str, *, items: Sequence[Any] = (), **kw: Any) -> None:
+    def __init__(
+        self,
+        code: str,
+        msg: str,
+        *,
+        items: Sequence[Any] = (),
+        outcomes: Sequence[Any] = (),
+        unmatched: Sequence[Any] = (),
+        **kw: Any,
+    ) -> None:
         self.items = tuple(items)
+        self.outcomes = tuple(outcomes)
+        self.unmatched = tuple(unmatched)
         super().__init__(code, msg, **kw)
 
     @property
@@ -189,19 +218,42 @@ class OrderError(APIError):
         return tuple(i for i in self.items if str(_field(i, "s_code", "sCode")) == "0")
 
     @property
+    def missing(self) -> tuple[Any, ...]:
+        """The ``outcomes`` of orders the reply has no item for (outcome unknown)."""
+        return tuple(o for o in self.outcomes if getattr(o, "ack", None) is None)
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """True when some order sent has no item in the reply (see ``missing``)."""
+        return bool(self.missing)
+
+    @property
     def cl_ord_ids(self) -> tuple[str, ...]:
-        """The clOrdId of every item (empty strings dropped)."""
-        ids = (_field(i, "cl_ord_id", "clOrdId") for i in self.items)
-        return tuple(str(x) for x in ids if x)
+        """Every clOrdId involved: those sent (``outcomes``), then those answered
+        (``items``); empty strings dropped, each once."""
+        sent = (getattr(o, "cl_ord_id", "") for o in self.outcomes)
+        answered = (_field(i, "cl_ord_id", "clOrdId") for i in self.items)
+        return tuple(dict.fromkeys(str(x) for x in (*sent, *answered) if x))
 
     def _describe(self) -> str:
         base = super()._describe()
+        outcomes = getattr(self, "outcomes", ())
+        if outcomes:
+            lines = [o.describe() if hasattr(o, "describe") else repr(o) for o in outcomes]
+            lines += [
+                f"unmatched extra item {_who(i)}={_field(i, 's_code', 'sCode')}"
+                for i in getattr(self, "unmatched", ())
+            ]
+            return f"{base} orders: " + "; ".join(lines)
         details = "; ".join(
-            f"{_field(i, 'cl_ord_id', 'clOrdId') or _field(i, 'ord_id', 'ordId') or '?'}"
-            f"={_field(i, 's_code', 'sCode')} {_field(i, 's_msg', 'sMsg') or ''}".rstrip()
+            f"{_who(i)}={_field(i, 's_code', 'sCode')} {_field(i, 's_msg', 'sMsg') or ''}".rstrip()
             for i in getattr(self, "items", ())
         )
         return f"{base} items: {details}" if details else base
+
+
+def _who(item: Any) -> str:
+    return str(_field(item, "cl_ord_id", "clOrdId") or _field(item, "ord_id", "ordId") or "?")
 
 
 class RequestStateError(OkxError):

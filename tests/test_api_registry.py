@@ -54,7 +54,11 @@ def call_args(ep: Endpoint) -> tuple[dict[str, Any], Any]:
     return kwargs, wire
 
 
-def response_data(ep: Endpoint) -> list[Any]:
+def response_data(ep: Endpoint, wire: Any) -> list[Any]:
+    if ep.acks_each_order:  # one ack per order sent, naming it (okx_sync.rest.acks)
+        items = wire if isinstance(wire, list) else [wire]
+        keys = ("clOrdId", "ordId")
+        return [{k: w.get(k, "") for k in keys} | {"sCode": "0", "sMsg": ""} for w in items]
     spec = RESULTS.get(ep.key)
     if spec is None or spec[1]:
         return []
@@ -78,14 +82,14 @@ def test_named_method_sends_the_right_request(client: Any, ep: Endpoint) -> None
             BASE + RATE_LIMIT,
             json={"code": "0", "msg": "", "data": [{"accRateLimit": "1000", "ts": "1"}]},
         )
-    body = {"code": "0", "msg": "", "data": response_data(ep)}
+    kwargs, wire = call_args(ep)
+    body = {"code": "0", "msg": "", "data": response_data(ep, wire)}
     responses.add(
         responses.GET if ep.method == "GET" else responses.POST,
         BASE + ep.path,
         json=body,
         status=200,
     )
-    kwargs, wire = call_args(ep)
     if ep.key in (
         ("POST", "/api/v5/trade/order"),
         ("POST", "/api/v5/trade/batch-orders"),

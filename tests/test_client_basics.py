@@ -124,7 +124,8 @@ def test_bad_input_refused_before_sending(
 
 def test_decimal_params_become_strings() -> None:
     with responses.RequestsMock() as mock:
-        mock.post("https://www.okx.com/api/v5/trade/order", json={"code": "0", "data": []})
+        one_ack = [{"ordId": "1", "clOrdId": "", "sCode": "0", "sMsg": ""}]
+        mock.post("https://www.okx.com/api/v5/trade/order", json={"code": "0", "data": one_ack})
         with Client("k" * 12, "s", "p", gate=RequestGateConfig(rate_limits=False)) as client:
             client.request(
                 "POST", "/api/v5/trade/order", {"px": decimal.Decimal("1.50"), "reduceOnly": None}

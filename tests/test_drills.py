@@ -81,6 +81,7 @@ def test_each_drill_passes_with_its_figures(drill_all, name):
     elif name == "unknown_order":
         assert f["lost_50004_sends"] == 1 and f["lost_50004_orders_on_exchange"] == 1
         assert f["lost_connection_sends"] == 1
+        assert f["missing_ack_sends"] == 1 and f["missing_ack_orders_on_exchange"] == 1
         assert f["not_executed_sends"] == 2 and f["not_executed_orders_on_exchange"] == 1
         assert f["plain_retries"] == 0
     elif name == "auth":

@@ -257,7 +257,9 @@ def test_server_sees_exact_signed_target_and_body(kind: str) -> None:
         good = sign(SECRET, prehash(ts, method, target, body.decode()))
         if headers["OK-ACCESS-SIGN"] != good:
             return 401, {}, ok_json(code="50113", msg="Invalid Sign")
-        return 200, {"x-request-id": "r-1"}, ok_json([{"sCode": "0"}])
+        orders = json.loads(body) if body.startswith(b"[") else [{}]  # one ack per order sent
+        acks = [{"clOrdId": o.get("clOrdId", ""), "sCode": "0"} for o in orders]
+        return 200, {"x-request-id": "r-1"}, ok_json(acks)
 
     with EchoServer(verify) as server, _client(server.url, kind, demo=True) as client:
         client.request("GET", "/api/v5/trade/orders-pending", {"instId": "BTC-USD-SWAP",

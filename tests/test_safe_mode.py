@@ -203,6 +203,17 @@ def test_cancel_sweep_reports_failures(sim, client):
     assert client.safe_mode  # still on: the sweep failing never turns it off
 
 
+def test_cancel_sweep_reports_the_order_a_short_reply_left_out(sim, client):
+    px = far_px(sim, client)
+    for _ in range(3):
+        client.trade.place_order(**order_kw(px, cl_ord_id=new_cl_ord_id()))
+    sim.faults.lose_order_response("short", action="cancel")  # the reply drops its last item
+    sweep = client.enter_safe_mode(cancel_open_orders=True).cancel
+    assert sweep is not None and not sweep.ok
+    assert sweep.listed == 3 and len(sweep.cancelled) == 2 and len(sweep.failed) == 1
+    assert "outcome unknown" in sweep.failed[0].msg
+
+
 # --------------------------------------------------------------------------- WS
 
 

@@ -8,7 +8,8 @@
 - :func:`place_order_safely` (``client.trade.place_order_safely(...)``) —
   places with a ``clOrdId`` and an ``expTime``; when the outcome is unknown
   (:func:`is_outcome_unknown`: ``RequestStateError(dispatched=True)``,
-  50004 / 51149 / 51054 / 50026, HTTP 5xx without an OKX body) it queries
+  an ``OrderError`` whose reply lacks the order's ack, 50004 / 51149 /
+  51054 / 50026, HTTP 5xx without an OKX body) it queries
   by clOrdId before deciding to re-send, and re-sends (same clOrdId) only
   once the order is proven absent.
 
@@ -72,13 +73,18 @@ def _codes(err: APIError) -> set[str]:
 def is_outcome_unknown(err: BaseException) -> bool:
     """True when an order-entry failure leaves the order's existence unknown. Pure.
 
-    ``RequestStateError`` with ``dispatched=True``; an ``APIError`` (or an
-    ``OrderError`` item) with code 50004, 51149, 51054 or 50026; an HTTP 5xx
-    that carried no OKX code. Everything else either reached OKX and was
-    refused, or never left (``dispatched=False``): nothing was placed.
+    ``RequestStateError`` with ``dispatched=True``; an ``OrderError`` whose
+    reply has no item for some order sent (``err.outcome_unknown``: a missing
+    ack, e.g. code "0" with no data, or a batch reply short of items); an
+    ``APIError`` (or an ``OrderError`` item) with code 50004, 51149, 51054 or
+    50026; an HTTP 5xx that carried no OKX code. Everything else either
+    reached OKX and was refused, or never left (``dispatched=False``):
+    nothing was placed.
     """
     if isinstance(err, RequestStateError):
         return err.dispatched
+    if isinstance(err, OrderError) and err.outcome_unknown:
+        return True
     if not isinstance(err, APIError):
         return False
     if _codes(err) & UNKNOWN_OUTCOME_CODES:

@@ -365,18 +365,21 @@ def cancel_pending_orders(client: Any, *, inst_type: str | None = None) -> Cance
         try:
             acks = client.trade.cancel_batch_orders(orders=orders)
         except OrderError as exc:
-            acks = exc.items
+            # per order sent when the reply was matched (None: no item for it), else every item
+            acks = [o.ack for o in exc.outcomes] if exc.outcomes else exc.items
         except (APIError, RequestStateError) as exc:
             errors.append(_describe(exc))
             code = getattr(exc, "code", "")
             msg = getattr(exc, "msg", "") or str(exc)
             failed += [_item(o, code, msg) for o in chunk]
             continue
-        by_id = {_text(getattr(a, "ord_id", "")): a for a in acks}
+        by_id = {_text(getattr(a, "ord_id", "")): a for a in acks if a is not None}
         for order in chunk:
             ack = by_id.get(_text(order.ord_id))
             if ack is None:
-                failed.append(_item(order, "", "no result for this order in the reply"))
+                failed.append(
+                    _item(order, "", "no item for this order in the reply (outcome unknown)")
+                )
             elif ack.ok:
                 cancelled.append(_item(order, "0", ""))
             else:

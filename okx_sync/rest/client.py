@@ -243,6 +243,7 @@ class _Call:
         "signed",
         "idempotent",
         "order_entry",
+        "order_items",
         "cl_ord_ids",
         "headers",
     )
@@ -271,6 +272,10 @@ class _Call:
             self.body = self.body_text.encode("utf-8")
         self.idempotent = endpoint.idempotent if endpoint is not None else method == "GET"
         self.order_entry = endpoint.enters_orders if endpoint is not None else False
+        # place/amend/cancel: the reply is matched to these, item by item (rest.acks)
+        self.order_items: list[Any] | None = None
+        if endpoint is not None and endpoint.acks_each_order:
+            self.order_items = list(params) if isinstance(params, list | tuple) else [params]
         self.cl_ord_ids = _cl_ord_ids(params) if method == "POST" else ()
         self.headers: Mapping[str, str] = {}
 
@@ -325,8 +330,12 @@ class RestCore:
     connections).
 
     Raises from calls: ``ValidationError`` (bad input, nothing sent),
-    ``APIError``/``OrderError`` (OKX said failure), ``RequestStateError`` (no
-    usable response; ``stage``/``dispatched``), or whatever a guard raises.
+    ``APIError``/``OrderError`` (OKX said failure; ``OrderError`` also when a
+    place/amend/cancel reply does not carry exactly one item per order sent —
+    its ``outcomes`` mark the missing ones outcome-unknown), ``RequestStateError``
+    (no usable response; ``stage``/``dispatched``), or whatever a guard raises.
+    A place/amend/cancel reply that matches its request returns its ``data``
+    in request order (``okx_sync.rest.acks``).
 
     Thread safety: all public methods are safe from any thread.
     """
@@ -693,6 +702,7 @@ class RestCore:
             method=call.method,
             path=call.path,
             order_entry=call.order_entry,
+            order_items=call.order_items,
             now=res.received_ms / 1000.0,
         )
         self._gate.observe(

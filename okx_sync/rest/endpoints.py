@@ -39,6 +39,7 @@ __all__ = [
     "registry",
     "ORDER_ACTIONS",
     "ACCOUNT_ORDER_PATHS",
+    "ORDER_ACK_PATHS",
 ]
 
 OrderAction = Literal["place", "amend", "cancel", "close", ""]
@@ -110,6 +111,16 @@ ACCOUNT_ORDER_PATHS = frozenset(
         _P + "trade/batch-orders",
         _P + "trade/amend-order",
         _P + "trade/amend-batch-orders",
+    }
+)
+
+# Order entry answered with one item per order sent (an OrderAck each): the reply is
+# matched to the request item by item (okx_sync.rest.acks), REST and WS alike.
+ORDER_ACK_PATHS = frozenset(
+    {
+        *ACCOUNT_ORDER_PATHS,
+        _P + "trade/cancel-order",
+        _P + "trade/cancel-batch-orders",
     }
 )
 
@@ -221,6 +232,11 @@ class Endpoint:
     def counts_account_orders(self) -> bool:
         """True when each order sent counts toward the account new+amend limit."""
         return self.method == "POST" and self.path in ACCOUNT_ORDER_PATHS
+
+    @property
+    def acks_each_order(self) -> bool:
+        """True for place/amend/cancel (single and batch): one reply item per order sent."""
+        return self.method == "POST" and self.path in ORDER_ACK_PATHS
 
     @property
     def batch(self) -> bool:

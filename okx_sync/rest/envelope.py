@@ -8,7 +8,11 @@ Order entry (place/amend/cancel/close, single and batch) answers top-level
 code ``"1"`` (every item failed) or ``"2"`` (a batch partly succeeded) with one
 item per order: those become an :class:`~okx_sync.errors.OrderError` carrying
 every item as an :class:`~okx_sync.models.order.OrderAck`, successes included,
-so a partial batch is never half-reported.
+so a partial batch is never half-reported. Place/amend/cancel replies (single
+and batch) are also matched to the request item by item when ``order_items``
+is given (:func:`okx_sync.rest.acks.order_reply`): a code-"0" reply with a
+missing, extra or unmatchable item is an ``OrderError`` too, and a complete
+one is returned in request order.
 
 :func:`interpret` never raises and does no I/O: it returns an :class:`Outcome`
 whose ``error`` the caller raises. Thread safety: pure functions and immutable
@@ -18,12 +22,13 @@ values, safe from any thread.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 from ..errors import APIError, OrderError
 from ..models.order import OrderAck
+from .acks import order_reply
 
 __all__ = ["Outcome", "Headers", "interpret", "parse_retry_after", "ORDER_ERROR_CODES"]
 
@@ -113,13 +118,19 @@ def interpret(
     method: str,
     path: str,
     order_entry: bool = False,
+    order_items: Sequence[Any] | None = None,
     now: float | None = None,
 ) -> Outcome:
     """Decide what a response means.
 
     ``headers`` must be case-insensitive (requests/urllib3/http.client all
     are). ``order_entry`` selects :class:`OrderError` for top-level codes
-    "1"/"2". ``now`` (Unix seconds) lets an HTTP-date ``Retry-After`` be read.
+    "1"/"2". ``order_items`` (the OKX params of each order sent, for the
+    endpoints that answer one item per order: ``Endpoint.acks_each_order``)
+    matches a code "0"/"1"/"2" reply to them (:func:`~okx_sync.rest.acks.order_reply`):
+    ``data`` comes back in request order, a reply that does not carry exactly
+    one item per order becomes an ``OrderError`` whose ``outcomes`` say, per
+    order, what is known. ``now`` (Unix seconds) lets an HTTP-date ``Retry-After`` be read.
     Never raises: a body that is not an OKX envelope becomes an ``APIError``
     with code ``""`` and a message naming the problem.
     """
@@ -144,13 +155,6 @@ def interpret(
     data: list[Any] = (
         raw_data if isinstance(raw_data, list) else ([] if raw_data is None else [raw_data])
     )
-    if ok_status and code == "0":
-        return Outcome(status, code, msg, data, request_id, retry_after, None)
-
-    if not code:
-        msg = msg or f"HTTP {status}: the response has no OKX code"
-    elif not msg and not ok_status:
-        msg = f"HTTP {status}"
     kw: dict[str, Any] = {
         "http_status": status,
         "request_id": request_id,
@@ -158,6 +162,16 @@ def interpret(
         "path": path,
         "data": data,
     }
+    if order_items is not None and (code in ORDER_ERROR_CODES or (ok_status and code == "0")):
+        data, order_error = order_reply(order_items, code, msg, data, **kw)
+        return Outcome(status, code, msg, data, request_id, retry_after, order_error)
+    if ok_status and code == "0":
+        return Outcome(status, code, msg, data, request_id, retry_after, None)
+
+    if not code:
+        msg = msg or f"HTTP {status}: the response has no OKX code"
+    elif not msg and not ok_status:
+        msg = f"HTTP {status}"
     error: APIError
     if order_entry and code in ORDER_ERROR_CODES:
         items = [OrderAck.from_okx(d) for d in data if isinstance(d, Mapping)]

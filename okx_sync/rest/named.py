@@ -157,7 +157,8 @@ def convert_result(endpoint: Endpoint, data: Any, *, params: Any = None) -> Any:
 
     Typed endpoints (:data:`RESULTS`) give a model or a list of models; the others give
     ``data`` as a list (an object ``data`` becomes a one-item list). Raises APIError when
-    a single-object endpoint answered with no data, ValueError for malformed items.
+    a single-object endpoint (``get_order``, ``get_ticker``...) answered with no data or
+    with more than one item (never "use the first"), ValueError for malformed items.
     """
     items: list[Any]
     if data is None:
@@ -181,12 +182,13 @@ def convert_result(endpoint: Endpoint, data: Any, *, params: Any = None) -> Any:
 
     if many:
         return [build(x) for x in items]
-    if not items:
+    if len(items) != 1:
         raise APIError(
             "",
-            "OKX answered success with no data",
+            f"OKX answered success with {len(items) or 'no'} data items where one was expected",
             method=endpoint.method,
             path=endpoint.path,
+            data=items,
         )
     return build(items[0])
 

@@ -62,7 +62,7 @@ FAULT_NAMES = (
     "clear",
 )
 
-LOSE_MODES = ("timeout", "50004")
+LOSE_MODES = ("timeout", "50004", "short")
 
 
 @attrs.frozen
@@ -195,6 +195,8 @@ class Faults:
         ``mode="timeout"``: the REST server holds the response ``hold`` seconds, then
         closes the connection without answering (WS: no reply is sent).
         ``mode="50004"``: answered HTTP 400 + 50004 (outcome unknown) after executing.
+        ``mode="short"``: answered as usual (code included) but with the reply's last
+        ``data`` item left out (a single order: no item at all).
         ``transport``: ``"rest"``, ``"ws"`` or ``"any"``; ``action``: ``"place"``,
         ``"cancel"``, ``"amend"`` or ``"any"`` (place includes batch placement).
         """

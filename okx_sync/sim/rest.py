@@ -236,6 +236,8 @@ class RestApp:
             return self._json(200, payload, rid, fault.delay, lose_hold=max(fault.hold, 0.001))
         if fault.lose == "50004":
             return self._error(400, "50004", _MESSAGES["50004"], rid, fault.delay)
+        if fault.lose == "short" and isinstance(reply.data, list):
+            payload["data"] = reply.data[:-1]
         return self._json(200, payload, rid, fault.delay)
 
 

@@ -860,7 +860,7 @@ class WSHub:
             )
             return
         code, text = order_envelope_code(results)
-        reply(code, text, results)
+        reply(code, text, results[:-1] if lost == "short" else results)
 
     def _resolve_inst_id_codes(self, args: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
         """The args with ``instId`` taken from each ``instIdCode``; None when an arg has no

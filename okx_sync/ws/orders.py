@@ -7,8 +7,11 @@ sending), load the account order limit when it is due (through the Client's
 REST core, as REST order entry does), draw on the same request-gate buckets
 as REST order entry, send one op with an ``id`` on the live private connection
 and block until OKX's reply with that ``id``.
-Answers become ``OrderAck``s, ``OrderError`` or ``APIError`` exactly as over
-REST; no answer becomes ``RequestStateError(stage="ws")`` whose ``dispatched``
+Answers become ``OrderAck``s (in request order), ``OrderError`` or ``APIError``
+exactly as over REST — a reply that does not carry exactly one item per order
+sent (missing, extra or unmatchable items) is an ``OrderError`` whose
+``outcomes`` mark each missing order outcome-unknown (the same
+``okx_sync.rest.acks.order_reply`` as REST); no answer becomes ``RequestStateError(stage="ws")`` whose ``dispatched``
 says whether the request may have reached OKX.
 
 ``OrderEntry`` is a mixin of ``WSClient`` (it uses the client's connection,
@@ -26,15 +29,16 @@ from typing import TYPE_CHECKING, Any
 from ..clock import Clock
 from ..errors import (
     APIError,
-    OrderError,
     RequestStateError,
     ValidationError,
     WSClosedError,
     WSTimeoutError,
 )
 from ..models.order import OrderAck
+from ..rest.acks import order_reply
 from ..rest.client import Guard, check_guards, release_all, run_guards
 from ..rest.endpoints import registry
+from ..rest.envelope import ORDER_ERROR_CODES
 from ..rest.params import build_params
 from .protocol import order_frame
 
@@ -136,7 +140,9 @@ class OrderEntry:
         ms after which OKX must not process it. Returns the ``OrderAck``.
 
         Raises ``ValidationError`` (bad params; nothing sent), ``OrderError``
-        (OKX refused the order: sCode/sMsg on ``items``), ``APIError`` (other
+        (OKX refused the order: sCode/sMsg on ``items``; or the reply did not
+        carry exactly one item for it: ``outcomes``, ``unmatched``, and
+        ``outcome_unknown`` True when its item is missing), ``APIError`` (other
         error code), ``RequestStateError(stage="gate", dispatched=False)``
         (not admitted by the request gate), ``RequestStateError(stage="ws")``:
         ``dispatched=False`` when nothing was sent, ``dispatched=True`` when the
@@ -152,10 +158,14 @@ class OrderEntry:
         timeout: float | None = None,
         exp_time: int | None = None,
     ) -> list[OrderAck]:
-        """Place up to 20 orders (op ``batch-orders``); one ``OrderAck`` per order.
+        """Place up to 20 orders (op ``batch-orders``); one ``OrderAck`` per order, in
+        the order given (matched by clOrdId, else position, however OKX orders them).
 
         Raises as ``place_order``; a partial success raises ``OrderError``
-        whose ``succeeded``/``failed`` split the items.
+        whose ``succeeded``/``failed`` split the items; a reply with a missing,
+        extra or unmatchable item raises ``OrderError`` whose ``outcomes`` say,
+        per order, its ack or "missing (outcome unknown)", and whose
+        ``unmatched`` lists the extra items.
         """
         return self._order("place_batch_orders", {"orders": orders}, timeout, exp_time)
 
@@ -324,13 +334,15 @@ class OrderEntry:
                 cl_ord_ids=cl_ord_ids,
             )
         code = str(reply.get("code", ""))
-        data = reply.get("data") or []
+        raw_data = reply.get("data")
+        data: list[Any] = raw_data if isinstance(raw_data, list) else []
         if self._gate is not None:
             self._gate.observe(endpoint, gate_params, http_status=None, code=code, data=data)
-        acks = [OrderAck.from_okx(d) for d in data if isinstance(d, Mapping)]
-        if code == "0":
-            return acks
         msg = str(reply.get("msg", ""))
-        if code in ("1", "2"):
-            raise OrderError(code, msg, items=acks, method="WS", path=op, data=data)
-        raise APIError(code, msg, method="WS", path=op, data=data)
+        if code not in ("0", *ORDER_ERROR_CODES):
+            raise APIError(code, msg, method="WS", path=op, data=data)
+        # The same item-by-item check as REST (okx_sync.rest.acks): one item per order.
+        ordered, error = order_reply(wire, code, msg, data, method="WS", path=op)
+        if error is not None:
+            raise error
+        return [OrderAck.from_okx(d) for d in ordered]

@@ -11,10 +11,13 @@ that proves "no duplicate":
 2. **connection lost** — the order executes, the server holds the answer
    and closes the connection: ``RequestStateError(dispatched=True)``,
    resolved the same way; one send, one order.
-3. **not executed** — a bare HTTP 502 before the order reached the matching
+3. **missing ack** — the order executes, the answer is code "0" with no
+   item for it: ``OrderError`` whose ``outcome_unknown`` is True, resolved
+   the same way; one send, one order.
+4. **not executed** — a bare HTTP 502 before the order reached the matching
    engine: the query proves it absent after its expTime, and it is re-sent
    once with the same clOrdId; two sends, one order.
-4. **no blind retry** — the plain ``place_order`` under a lost answer raises
+5. **no blind retry** — the plain ``place_order`` under a lost answer raises
    ``RequestStateError(dispatched=True)`` and the REST core does not retry
    it; ``Reconciler.resolve_order`` then finds the live order.
 
@@ -124,6 +127,7 @@ def routine(run: DrillRun) -> None:
         1,
         True,
     )
+    _case(run, client, "missing_ack", lambda: sim.faults.lose_order_response("short"), 1, True)
     _case(
         run,
         client,
