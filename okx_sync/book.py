@@ -223,25 +223,23 @@ class OrderBookStore:
         not modified and may be reused. Thread safety: safe from any thread;
         pushes for one store must be applied in the order received.
         """
-        if isinstance(message, BookUpdate):
-            self._check_source(message.channel, message.inst_id)
-            self._apply_items((message.raw,), not self._incremental or message.action != "update")
-            return
+        if isinstance(message, BookUpdate):  # one item of a typed push: back to the push shape
+            message = {
+                "arg": {"channel": message.channel, "instId": message.inst_id},
+                "action": message.action,
+                "data": (message.raw,),
+            }
         arg = message.get("arg")
         if arg is not None:
-            self._check_source(arg.get("channel"), arg.get("instId") or arg.get("sprdId"))
-        self._apply_items(
-            message.get("data") or (),
-            not self._incremental or message.get("action") != "update",
-        )
-
-    def _check_source(self, channel: Any, inst: Any) -> None:
-        if channel != self._channel or inst != self._inst_id:
-            raise ValidationError(
-                f"push for {channel} {inst} given to the store of {self._channel} {self._inst_id}"
-            )
-
-    def _apply_items(self, items: Sequence[Mapping[str, Any]], replace: bool) -> None:
+            channel = arg.get("channel")
+            inst = arg.get("instId") or arg.get("sprdId")
+            if channel != self._channel or inst != self._inst_id:
+                raise ValidationError(
+                    f"push for {channel} {inst} given to the store of "
+                    f"{self._channel} {self._inst_id}"
+                )
+        items = message.get("data") or ()
+        replace = not self._incremental or message.get("action") != "update"
         with self._lock:
             for item in items:
                 try:
