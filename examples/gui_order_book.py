@@ -158,13 +158,13 @@ class TradingWindow:
             self._show_book(book)
         self.root.after(POLL_MS, self._poll)
 
-    def _show_book(self, snap: dict[str, Any]) -> None:
-        bids, asks = snap["bids"], snap["asks"]
+    def _show_book(self, snap: okx_sync.OrderBook) -> None:
+        bids, asks = snap.bids, snap.asks  # BookLevel(px, sz, orders), best first
         if not bids or not asks:
             return  # out of sync (resyncing): keep showing the last good ladder
         # OKX sends "60001" and "60000.5" alike: show every price with the tick's decimals.
-        rows = [(f"{self._px(a[0]):>12} {a[1]:>12}", ASK) for a in reversed(asks)]
-        rows += [(f"{self._px(b[0]):>12} {b[1]:>12}", BID) for b in bids]
+        rows = [(f"{self._px(a.px):>12} {a.sz:>12}", ASK) for a in reversed(asks)]
+        rows += [(f"{self._px(b.px):>12} {b.sz:>12}", BID) for b in bids]
         self.ladder.delete(0, "end")
         for i, (text, colour) in enumerate(rows):
             self.ladder.insert("end", text)
@@ -172,10 +172,10 @@ class TradingWindow:
         if not self.ladder_ready:
             self.ladder_ready = True
             # One line for whoever drives this window from outside (the GUI test waits on it).
-            print(f"ladder: best_bid={bids[0][0]} best_ask={asks[0][0]}", flush=True)
+            print(f"ladder: best_bid={bids[0].px} best_ask={asks[0].px}", flush=True)
 
-    def _px(self, text: str) -> Decimal:
-        return Decimal(text).quantize(self.tick)
+    def _px(self, px: Decimal) -> Decimal:
+        return px.quantize(self.tick)
 
     def _show_resync(self, text: str) -> None:
         self.ticket_msg.config(text=f"order book resyncing: {text}")

@@ -76,7 +76,7 @@ class Strategy:
         bid = self.book.best_bid()
         if bid is None:
             return  # no trustworthy signal while the book resyncs
-        target = bid[0] - TICKS_UNDER * self.tick
+        target = bid.px - TICKS_UNDER * self.tick
         with self.lock:
             cl_ord_id, px = self.cl_ord_id, self.px
         if cl_ord_id is None:

@@ -41,9 +41,9 @@ def main() -> int:
                 venue.sim.faults.seq_gap(args.inst_id)  # the next update skips a seqId
                 say("injected: sequence gap")
                 injected = True
-            bid, ask = book.best_bid(), book.best_ask()  # None while resyncing
+            bid, ask = book.best_bid(), book.best_ask()  # BookLevel, None while resyncing
             if bid and ask:
-                say(f"seqId={book.seq_id} bid {bid[1]} @ {bid[0]}  ask {ask[1]} @ {ask[0]}")
+                say(f"seqId={book.seq_id} bid {bid.sz} @ {bid.px}  ask {ask.sz} @ {ask.px}")
             else:
                 say("resyncing...")
             time.sleep(0.25)

@@ -52,6 +52,8 @@ _EXPORTS: dict[str, str] = {
     "Instrument": "okx_sync.models",
     "Ticker": "okx_sync.models",
     "OrderBook": "okx_sync.models",
+    "BookLevel": "okx_sync.models",
+    "BookUpdate": "okx_sync.models.ws",
     "Candle": "okx_sync.models",
     "Trade": "okx_sync.models",
     "Balance": "okx_sync.models",
@@ -136,6 +138,7 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
         AccountRateLimit,
         Balance,
         BalanceDetail,
+        BookLevel,
         Candle,
         Fill,
         Instrument,
@@ -147,6 +150,7 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
         Ticker,
         Trade,
     )
+    from .models.ws import BookUpdate
     from .ops.health import HealthThresholds
     from .ops.prometheus import PrometheusSink
     from .ops.reporter import JsonLinesSink, LogSink, StatsReporter

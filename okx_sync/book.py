@@ -55,6 +55,8 @@ from .errors import (
     OrderBookSequenceError,
     ValidationError,
 )
+from .models.market import BookLevel, OrderBook
+from .models.ws import BookUpdate
 
 __all__ = ["OrderBookStore", "SNAPSHOT_CHANNELS", "INCREMENTAL_CHANNELS", "BOOK_CHANNELS"]
 
@@ -196,15 +198,19 @@ class OrderBookStore:
 
     # ------------------------------------------------------------------ writing
 
-    def apply(self, message: Mapping[str, Any]) -> None:
-        """Apply one decoded push ``{"arg": ..., "action": ..., "data": [...]}``.
+    def apply(self, message: Mapping[str, Any] | BookUpdate) -> None:
+        """Apply one push: the decoded message ``{"arg": ..., "action": ..., "data": [...]}``,
+        or one typed :class:`~okx_sync.models.ws.BookUpdate` (what ``ws.on("books", fn)``
+        hands its handler, so ``ws.on("books", store.apply)`` feeds the store).
 
-        Every item of ``data`` is applied in order. ``arg`` (when present) must
-        name this store's channel and instId/sprdId. A push without ``action``
-        on an incremental channel is treated as a snapshot.
+        Every item of ``data`` is applied in order (a ``BookUpdate`` is one item:
+        its ``raw`` wire levels are merged, never its parsed ``BookLevel`` s).
+        ``arg`` (when present) must name this store's channel and
+        instId/sprdId, as must a ``BookUpdate``'s ``channel``/``inst_id``. A push
+        without ``action`` on an incremental channel is treated as a snapshot.
 
         Raises:
-            ValidationError: ``arg`` names another channel or instrument (the
+            ValidationError: the push names another channel or instrument (the
                 book is left untouched).
             OrderBookNotReadyError: an update arrived before any snapshot.
             OrderBookSequenceError: ``prevSeqId`` does not chain to the stored ``seqId``.
@@ -217,6 +223,12 @@ class OrderBookStore:
         not modified and may be reused. Thread safety: safe from any thread;
         pushes for one store must be applied in the order received.
         """
+        if isinstance(message, BookUpdate):  # one item of a typed push: back to the push shape
+            message = {
+                "arg": {"channel": message.channel, "instId": message.inst_id},
+                "action": message.action,
+                "data": (message.raw,),
+            }
         arg = message.get("arg")
         if arg is not None:
             channel = arg.get("channel")
@@ -382,56 +394,61 @@ class OrderBookStore:
 
     # ------------------------------------------------------------------ reading
 
-    def best_bid(self) -> tuple[Decimal, Decimal] | None:
-        """``(price, size)`` of the best bid as ``Decimal``, or None when the side is empty.
+    def best_bid(self) -> BookLevel | None:
+        """The best bid as a :class:`~okx_sync.models.BookLevel` (``px``, ``sz``,
+        ``orders``), or None when the side is empty (or the store not ready).
 
-        Thread safety: safe from any thread.
+        Raises ``ValueError`` when the stored level's price or size is not a
+        number. Thread safety: safe from any thread.
         """
         with self._lock:
             bids = self._bids.levels
             lvl = bids[-1] if bids else None
-        return None if lvl is None else (Decimal(lvl[0]), Decimal(lvl[1]))
+        return None if lvl is None else BookLevel.from_okx(lvl)
 
-    def best_ask(self) -> tuple[Decimal, Decimal] | None:
-        """``(price, size)`` of the best ask as ``Decimal``, or None when the side is empty.
+    def best_ask(self) -> BookLevel | None:
+        """The best ask as a :class:`~okx_sync.models.BookLevel`, or None when the side
+        is empty (or the store not ready).
 
-        Thread safety: safe from any thread.
+        Raises ``ValueError`` as :meth:`best_bid`. Thread safety: safe from any thread.
         """
         with self._lock:
             asks = self._asks.levels
             lvl = asks[-1] if asks else None
-        return None if lvl is None else (Decimal(lvl[0]), Decimal(lvl[1]))
+        return None if lvl is None else BookLevel.from_okx(lvl)
 
-    def snapshot(self, depth: int | None = None) -> dict[str, Any]:
-        """A consistent deep copy of the book, best levels first.
+    def snapshot(self, depth: int | None = None) -> OrderBook:
+        """A consistent copy of the book as the model REST returns: an
+        :class:`~okx_sync.models.OrderBook` (``inst_id``, ``seq_id``, ``ts``, ``bids``
+        best first, ``asks`` best first, each a :class:`~okx_sync.models.BookLevel`),
+        at most ``depth`` levels per side (all when None).
 
-        Returns ``{"channel", "inst_id", "ready", "seq_id", "ts", "bids", "asks"}``
-        where ``bids``/``asks`` are lists of levels, each a new list of the
-        strings exactly as OKX sent them (``[px, sz, "0", numOrders]``, or
-        ``[px, sz, numOrders]`` on spread channels), at most ``depth`` per side
-        (all when None). The result shares nothing with the store. Not ready:
-        both sides are empty.
+        Its ``raw`` is the book as an OKX ``books`` item: ``{"asks": [...], "bids":
+        [...], "ts": "...", "seqId": ...}`` with the level lists exactly as OKX sent
+        them (``[px, sz, "0", numOrders]``, or ``[px, sz, numOrders]`` on spread
+        channels). The result shares nothing with the store. Not ready: both
+        sides empty, ``seq_id`` and ``ts`` None.
 
-        Raises ValidationError for a negative ``depth``. Thread safety: safe
-        from any thread; the lock is held only to copy references.
+        Raises ValidationError for a negative ``depth``; ``ValueError`` when a
+        stored level's price or size is not a number. Thread safety: safe from
+        any thread; the lock is held only to copy references.
         """
         if depth is not None and (not isinstance(depth, int) or depth < 0):
             raise ValidationError(f"depth must be None or an int >= 0, got {depth!r}")
         with self._lock:
             top_bids = self._bids.top(depth)
             top_asks = self._asks.top(depth)
-            ready = self._ready
             seq_id = self._seq_id
             ts = self._ts
-        return {
-            "channel": self._channel,
-            "inst_id": self._inst_id,
-            "ready": ready,
-            "seq_id": seq_id,
-            "ts": int(ts) if ts is not None else None,
-            "bids": [list(lvl) for lvl in top_bids],
+        item: dict[str, Any] = {
             "asks": [list(lvl) for lvl in top_asks],
+            "bids": [list(lvl) for lvl in top_bids],
         }
+        if ts is not None:
+            item["ts"] = ts
+        if seq_id is not None:
+            item["seqId"] = seq_id
+        return OrderBook.from_okx(item, inst_id=self._inst_id)
 
     def checksum_string(self) -> str:
         """The OKX check string of the current book (top 25 levels, §5.3).

@@ -18,6 +18,8 @@ from okx_sync.errors import (
     OrderBookSequenceError,
     ValidationError,
 )
+from okx_sync.models import BookLevel, OrderBook
+from okx_sync.models.ws import BookUpdate, push_parser
 
 
 def push(
@@ -41,6 +43,9 @@ def push(
     if action is not None:
         msg["action"] = action
     return msg
+
+
+D = Decimal
 
 
 def prices(levels: list[list[str]]) -> list[str]:
@@ -80,7 +85,7 @@ def test_checksum_mismatch_raises_with_details_and_resets() -> None:
     assert err.expected == 12345
     assert err.check_string == "100:2:101:1"
     assert err.got == book_checksum([["100", "2"]], [["101", "1"]])
-    assert not store.ready and store.snapshot()["bids"] == []
+    assert not store.ready and store.snapshot().raw["bids"] == []
     assert store.stats()["errors"]["checksum"] == 1
     with pytest.raises(OrderBookNotReadyError):
         store.apply(push("update", [["100", "3"]]))
@@ -93,7 +98,7 @@ def test_checksum_zero_or_missing_is_not_provided() -> None:
     store.apply(push("update", [["98", "1"]], checksum="0"))
     stats = store.stats()
     assert (stats["verified"], stats["unverified"], stats["applied"]) == (0, 3, 3)
-    assert prices(store.snapshot()["bids"]) == ["100", "99", "98"]
+    assert prices(store.snapshot().raw["bids"]) == ["100", "99", "98"]
 
 
 def test_verify_checksum_off_accepts_wrong_checksum() -> None:
@@ -113,7 +118,7 @@ def test_docs_sequence_chain_including_no_change_and_reset() -> None:
     stats = store.stats()
     assert stats["updates"] == 4 and stats["sequence_resets"] == 1
     assert not any(stats["errors"].values())
-    assert prices(store.snapshot()["bids"]) == ["100", "99", "98", "97"]
+    assert prices(store.snapshot().raw["bids"]) == ["100", "99", "98", "97"]
 
 
 def test_gap_raises_sequence_error_and_resets() -> None:
@@ -165,27 +170,27 @@ def test_numeric_not_text_ordering_and_deletes() -> None:
         )
     )
     snap = store.snapshot()
-    assert prices(snap["bids"]) == ["100", "11", "9.75", "9.5"]
-    assert prices(snap["asks"]) == ["99.99", "101", "1000"]
-    assert store.best_bid() == (Decimal("100"), Decimal("1"))
-    assert store.best_ask() == (Decimal("99.99"), Decimal("1"))
+    assert prices(snap.raw["bids"]) == ["100", "11", "9.75", "9.5"]
+    assert prices(snap.raw["asks"]) == ["99.99", "101", "1000"]
+    assert store.best_bid() == BookLevel(Decimal("100"), Decimal("1"), 1)
+    assert store.best_ask() == BookLevel(Decimal("99.99"), Decimal("1"), 1)
 
 
 def test_size_change_replaces_level_keeping_all_fields() -> None:
     store = OrderBookStore("books", "BTC-USDT")
     store.apply(push("snapshot", [["100", "1", "0", "3"]], [["101", "1", "0", "2"]]))
     store.apply(push("update", [["100", "4", "0", "7"]]))
-    assert store.snapshot()["bids"] == [["100", "4", "0", "7"]]
+    assert store.snapshot().raw["bids"] == [["100", "4", "0", "7"]]
 
 
 def test_reformatted_price_is_the_same_level_with_the_new_string() -> None:
     store = OrderBookStore("books", "A-USDT")
     store.apply(push("snapshot", [["0.1", "5"]], [["0.2", "5"]], inst_id="A-USDT"))
     store.apply(push("update", [["0.10", "6"]], inst_id="A-USDT"))
-    assert store.snapshot()["bids"] == [["0.10", "6", "0", "1"]]
+    assert store.snapshot().raw["bids"] == [["0.10", "6", "0", "1"]]
     assert store.checksum_string() == "0.10:6:0.2:5"
     store.apply(push("update", [["0.100", "0"]], inst_id="A-USDT"))
-    assert store.snapshot()["bids"] == []
+    assert store.snapshot().raw["bids"] == []
 
 
 def test_prices_too_long_for_float_keys_stay_exact() -> None:
@@ -194,12 +199,12 @@ def test_prices_too_long_for_float_keys_stay_exact() -> None:
     store = OrderBookStore("books", "A-USDT")
     store.apply(push("snapshot", [["0.1", "5"], ["0.09", "1"]], [["0.2", "5"]], inst_id="A-USDT"))
     store.apply(push("update", [[long_px, "7"]], inst_id="A-USDT"))
-    assert prices(store.snapshot()["bids"]) == [long_px, "0.1", "0.09"]
+    assert prices(store.snapshot().raw["bids"]) == [long_px, "0.1", "0.09"]
     store.apply(push("update", [["0.1", "0"], ["0.095", "2"]], inst_id="A-USDT"))
-    assert prices(store.snapshot()["bids"]) == [long_px, "0.095", "0.09"]
+    assert prices(store.snapshot().raw["bids"]) == [long_px, "0.095", "0.09"]
     # a snapshot that needs exact keys from the start
     store.apply(push("snapshot", [[long_px, "1"], ["0.1", "1"]], [["0.2", "1"]], inst_id="A-USDT"))
-    assert prices(store.snapshot()["bids"]) == [long_px, "0.1"]
+    assert prices(store.snapshot().raw["bids"]) == [long_px, "0.1"]
 
 
 def test_unsorted_or_duplicated_snapshot_is_normalised() -> None:
@@ -207,7 +212,7 @@ def test_unsorted_or_duplicated_snapshot_is_normalised() -> None:
     store.apply(
         push("snapshot", [["99", "1"], ["100", "1"], ["98", "0"], ["99", "2"]], [["101", "1"]])
     )
-    assert store.snapshot()["bids"] == [["100", "1", "0", "1"], ["99", "2", "0", "1"]]
+    assert store.snapshot().raw["bids"] == [["100", "1", "0", "1"], ["99", "2", "0", "1"]]
 
 
 def test_spread_book_negative_prices_and_sprd_id() -> None:
@@ -244,7 +249,7 @@ def test_spread_book_negative_prices_and_sprd_id() -> None:
             ],
         }
     )
-    assert prices(store.snapshot()["bids"]) == ["1.8", "-0.05", "-0.1", "-3.9"]
+    assert prices(store.snapshot().raw["bids"]) == ["1.8", "-0.05", "-0.1", "-3.9"]
     assert store.seq_id == 1724294007352168321
     assert store.ts == 1724391380936
 
@@ -275,7 +280,7 @@ def test_snapshot_channels_replace_the_book_every_push(channel: str) -> None:
     # even an "update" action replaces: every push of these channels is the whole book
     store.apply(push("update", [["98", "2"]], [["102", "1"]], seqId=9, prevSeqId=3, **kw))
     snap = store.snapshot()
-    assert prices(snap["bids"]) == ["98"] and prices(snap["asks"]) == ["102"]
+    assert prices(snap.raw["bids"]) == ["98"] and prices(snap.raw["asks"]) == ["102"]
     assert store.seq_id == 9 and store.stats()["snapshots"] == 2
     assert store.stats()["updates"] == 0 and not any(store.stats()["errors"].values())
     assert store.stats()["unverified"] == 2  # books5 / bbo-tbt carry no checksum
@@ -311,8 +316,9 @@ def test_incremental_channels_merge_updates_and_check_them(channel: str) -> None
         )
     )
     snap = store.snapshot()
-    assert prices(snap["bids"]) == ["100", "98.5"] and prices(snap["asks"]) == ["101", "102"]
-    assert snap["bids"][0][1] == "3"
+    assert prices(snap.raw["bids"]) == ["100", "98.5"]
+    assert prices(snap.raw["asks"]) == ["101", "102"]
+    assert snap.raw["bids"][0][1] == "3"
     stats = store.stats()
     assert (stats["snapshots"], stats["updates"], stats["verified"]) == (1, 1, 2)
     with pytest.raises(OrderBookSequenceError):  # a gap
@@ -335,7 +341,7 @@ def test_push_for_another_book_is_refused_untouched() -> None:
         store.apply(push("update", [["99", "1"]], inst_id="ETH-USDT"))
     with pytest.raises(ValidationError):
         store.apply(push("update", [["99", "1"]], channel="books5"))
-    assert store.ready and prices(store.snapshot()["bids"]) == ["100"]
+    assert store.ready and prices(store.snapshot().raw["bids"]) == ["100"]
 
 
 @pytest.mark.parametrize(
@@ -370,19 +376,29 @@ def test_snapshot_is_a_deep_copy_with_depth_and_message_is_not_modified() -> Non
     assert msg == original
     msg["data"][0]["bids"][0][1] = "999"  # the caller reuses its message
     snap = store.snapshot(depth=2)
-    assert snap == {
-        "channel": "books",
-        "inst_id": "BTC-USDT",
-        "ready": True,
-        "seq_id": 4,
-        "ts": 1700000000000,
+    # the model REST returns (GET /api/v5/market/books), with the store's identity
+    assert isinstance(snap, OrderBook)
+    assert (snap.inst_id, snap.seq_id, snap.ts) == ("BTC-USDT", 4, 1700000000000)
+    assert snap.bids == (BookLevel(D("100"), D("1"), 1), BookLevel(D("99"), D("2"), 1))
+    assert snap.asks == (BookLevel(D("101"), D("1"), 1),)
+    assert snap.best_bid == snap.bids[0] and snap.best_ask == snap.asks[0]
+    assert snap.raw == {  # the wire item, exact strings, as a REST books item
         "bids": [["100", "1", "0", "1"], ["99", "2", "0", "1"]],
         "asks": [["101", "1", "0", "1"]],
+        "ts": "1700000000000",
+        "seqId": 4,
     }
-    snap["bids"][0][1] = "0"
-    snap["bids"].clear()
-    assert store.snapshot()["bids"][0] == ["100", "1", "0", "1"]
-    assert store.snapshot(depth=0)["bids"] == []
+    rest = OrderBook.from_okx(snap.raw, inst_id="BTC-USDT")  # one shape with REST
+    assert (rest.bids, rest.asks, rest.seq_id, rest.ts) == (
+        snap.bids,
+        snap.asks,
+        snap.seq_id,
+        snap.ts,
+    )
+    snap.raw["bids"][0][1] = "0"
+    snap.raw["bids"].clear()
+    assert store.snapshot().raw["bids"][0] == ["100", "1", "0", "1"]
+    assert store.snapshot(depth=0).raw["bids"] == []
 
 
 def test_reset_and_stats() -> None:
@@ -408,3 +424,76 @@ def test_reset_and_stats() -> None:
         "errors": {"sequence": 0, "checksum": 0, "not_ready": 0, "malformed": 0},
     }
     assert "BTC-USDT" in repr(store)
+
+
+def test_best_levels_and_snapshot_types_ready_or_not() -> None:
+    store = OrderBookStore("books", "BTC-USDT")
+    empty = store.snapshot()
+    assert empty == OrderBook(inst_id="BTC-USDT") and empty.seq_id is None and empty.ts is None
+    assert store.best_bid() is None and store.best_ask() is None
+    store.apply(push("snapshot", [["100", "1", "0", "7"]], [["101.5", "2.25", "0", "3"]], seqId=9))
+    bid, ask = store.best_bid(), store.best_ask()
+    assert isinstance(bid, BookLevel) and isinstance(ask, BookLevel)
+    assert (bid.px, bid.sz, bid.orders) == (D("100"), D("1"), 7)
+    assert (ask.px, ask.sz, ask.orders) == (D("101.5"), D("2.25"), 3)
+    snap = store.snapshot()
+    assert snap.best_bid == bid and snap.best_ask == ask and snap.seq_id == 9
+    store.reset()  # not ready: the same empty shape again
+    assert store.snapshot() == OrderBook(inst_id="BTC-USDT") and store.best_bid() is None
+    # spread books send [px, sz, numOrders]
+    sprd = OrderBookStore("sprd-books5", "BTC-USDT_BTC-USDT-SWAP")
+    sprd.apply(
+        push(
+            None,
+            [["-5", "10", "2"]],
+            [["-4.5", "3", "1"]],
+            channel="sprd-books5",
+            inst_id="BTC-USDT_BTC-USDT-SWAP",
+        )
+    )
+    assert sprd.best_bid() == BookLevel(D("-5"), D("10"), 2)
+    assert sprd.snapshot().inst_id == "BTC-USDT_BTC-USDT-SWAP"
+
+
+def updates_of(msg: dict[str, Any]) -> list[BookUpdate]:
+    """What ``ws.on(channel, fn)`` hands ``fn`` for this push: one BookUpdate per item."""
+    build = push_parser(msg["arg"]["channel"])
+    assert build is not None
+    return [build(msg["arg"], item, msg.get("action")) for item in msg["data"]]
+
+
+def test_apply_takes_the_typed_book_update_too() -> None:
+    pushes = [
+        push("snapshot", [["100", "1"], ["99", "2"]], [["101", "1"]], seqId=1, prevSeqId=-1),
+        push("update", [["99", "0"], ["98", "5"]], [["100.5", "1"]], seqId=2, prevSeqId=1),
+        push("update", [], [["101", "0"]], seqId=3, prevSeqId=2),
+    ]
+    by_dict, by_model = OrderBookStore("books", "BTC-USDT"), OrderBookStore("books", "BTC-USDT")
+    for msg in pushes:
+        by_dict.apply(msg)
+        for update in updates_of(msg):
+            assert isinstance(update, BookUpdate)
+            by_model.apply(update)
+    assert by_model.snapshot() == by_dict.snapshot()
+    assert by_model.snapshot().raw == by_dict.snapshot().raw
+    assert by_model.stats() == by_dict.stats()
+    # the same checks as for the dict: a gap raises and resets
+    (gap,) = updates_of(push("update", [["97", "1"]], seqId=9, prevSeqId=7))
+    with pytest.raises(OrderBookSequenceError):
+        by_model.apply(gap)
+    assert not by_model.ready and by_model.stats()["errors"]["sequence"] == 1
+    # an update of another instrument or channel is refused before touching the book
+    by_model.apply(updates_of(pushes[0])[0])
+    for other in (
+        push("update", [["1", "1"]], inst_id="ETH-USDT", seqId=2, prevSeqId=1),
+        push("snapshot", [["1", "1"]], channel="books5"),
+    ):
+        with pytest.raises(ValidationError):
+            by_model.apply(updates_of(other)[0])
+    assert by_model.ready and by_model.seq_id == 1
+    # snapshot-only channel: every BookUpdate replaces the book
+    top = OrderBookStore("books5", "BTC-USDT")
+    for msg in (push(None, [["5", "1"]], [["6", "1"]], channel="books5"),
+                push(None, [["4", "1"]], [["7", "1"]], channel="books5")):  # fmt: skip
+        top.apply(updates_of(msg)[0])
+    assert top.best_bid() == BookLevel(D("4"), D("1"), 1) and len(top.snapshot().bids) == 1

@@ -60,8 +60,8 @@ def test_all_290_recorded_checksums_verify(stream: dict[str, list[dict[str, Any]
         counts[inst_id] = stats["verified"]
         snap = store.snapshot()
         assert store.best_bid() is not None and store.best_ask() is not None
-        assert store.best_bid()[0] < store.best_ask()[0]  # type: ignore[index]
-        assert len(snap["bids"]) == stats["bids"] and len(snap["asks"]) == stats["asks"]
+        assert store.best_bid().px < store.best_ask().px  # type: ignore[union-attr]
+        assert len(snap.raw["bids"]) == stats["bids"] and len(snap.raw["asks"]) == stats["asks"]
     assert counts == {"BTC-USD-220527": 99, "UNI-USD-SWAP": 93, "BTC-USDT": 98}
 
 
@@ -87,7 +87,7 @@ def test_a_reformatted_price_fails_the_checksum(
 ) -> None:
     frames = stream[inst_id]
     store = replay(inst_id, frames[:5])
-    px, *rest = store.snapshot(depth=1)["bids"][0]
+    px, *rest = store.snapshot(depth=1).raw["bids"][0]
     respelled = px + "0" if "." in px else px + ".0"  # "0.1" -> "0.10": same number
     # the next push re-sends the best bid unchanged but for the price's spelling
     frame = copy.deepcopy(frames[5])
@@ -105,7 +105,7 @@ def test_okcoin_snapshot_then_update(realdata: Any) -> None:
     )
     store = replay("BTC-USD", frames)
     assert store.stats()["verified"] == 2
-    assert store.best_ask() is not None and str(store.best_ask()[0]) == "30382.61"  # type: ignore[index]
+    assert store.best_ask() is not None and str(store.best_ask().px) == "30382.61"  # type: ignore[union-attr]
 
 
 def test_gocryptotrader_okx_snapshot(realdata: Any) -> None:
@@ -139,12 +139,12 @@ def test_okj_sequence_chain_and_bbo(realdata: Any) -> None:
     for frame in xrp:
         store.apply(frame)
     assert store.seq_id == 4588911
-    assert [lvl[0] for lvl in store.snapshot()["asks"]] == ["252.52", "252.54", "252.77"]
+    assert [lvl[0] for lvl in store.snapshot().raw["asks"]] == ["252.52", "252.54", "252.77"]
     bbo = next(f for f in frames if f.get("arg", {}).get("channel") == "bbo-tbt")
     top = OrderBookStore("bbo-tbt", "BTC-JPY")
     top.apply(bbo)
     assert top.seq_id == 27270896 and top.ready
-    assert str(top.best_bid()[0]) == "13615496"  # type: ignore[index]
+    assert str(top.best_bid().px) == "13615496"  # type: ignore[union-attr]
 
 
 def test_docs_example_checksum_is_fake_but_chain_holds(realdata: Any) -> None:
@@ -173,6 +173,9 @@ def test_ccxt_recorded_books5(realdata: Any) -> None:
         store = stores.setdefault(inst_id, OrderBookStore("books5", inst_id))
         store.apply(msg)
         snap = store.snapshot()
-        assert snap["seq_id"] == msg["data"][0]["seqId"]
-        assert snap["bids"] == msg["data"][0]["bids"] and snap["asks"] == msg["data"][0]["asks"]
+        assert snap.seq_id == msg["data"][0]["seqId"]
+        assert (
+            snap.raw["bids"] == msg["data"][0]["bids"]
+            and snap.raw["asks"] == msg["data"][0]["asks"]
+        )
     assert pushes and all(s.stats()["unverified"] == s.stats()["applied"] for s in stores.values())

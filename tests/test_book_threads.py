@@ -4,25 +4,26 @@ from __future__ import annotations
 
 import threading
 from decimal import Decimal
-from typing import Any
 
 from test_book_realdata import cryptofeed_books
 
 from okx_sync.book import OrderBookStore
 from okx_sync.checksum import book_checksum
+from okx_sync.models import OrderBook
 
 LOOPS = 15
 READERS = 4
 
 
-def check_consistent(snap: dict[str, Any], states: set[int]) -> None:
-    bids = [Decimal(lvl[0]) for lvl in snap["bids"]]
-    asks = [Decimal(lvl[0]) for lvl in snap["asks"]]
+def check_consistent(snap: OrderBook, states: set[int]) -> None:
+    bids = [lvl.px for lvl in snap.bids]
+    asks = [lvl.px for lvl in snap.asks]
+    assert bids == [Decimal(lvl[0]) for lvl in snap.raw["bids"]]
     assert all(a > b for a, b in zip(bids, bids[1:], strict=False)), "bids not strictly descending"
     assert all(a < b for a, b in zip(asks, asks[1:], strict=False)), "asks not strictly ascending"
     assert bids[0] < asks[0], "crossed book"
     # a reader sees the book exactly as it was after some push, never half-merged
-    assert book_checksum(snap["bids"], snap["asks"]) in states
+    assert book_checksum(snap.raw["bids"], snap.raw["asks"]) in states
 
 
 def test_readers_see_consistent_books_while_the_stream_applies() -> None:

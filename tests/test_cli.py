@@ -205,6 +205,15 @@ def test_book_live_reads_the_public_stream_named_by_the_environment(monkeypatch,
     assert rc == 2 and "OKX_DEMO" in err
 
 
+def test_book_live_unknown_instrument_fails_at_once_with_okx_code(monkeypatch, env_sim):
+    """OKX answers 60018 for an unknown instId: the view says so and exits 1 at once (the
+    book stops instead of resubscribing until its 15 s readiness wait runs out)."""
+    point_env_at(monkeypatch, env_sim, keys=False)
+    rc, out, err = capture(book_view.main, ["NOPE-USDT", "--live", "--count", "1"])
+    assert rc == 1 and out == ""
+    assert "60018" in err and "NOPE-USDT" in err and "did not get in sync" not in err
+
+
 def test_installed_console_script_runs():
     exe = shutil.which("okx-sync")
     if exe is None:

@@ -17,14 +17,15 @@ from typing import Any
 
 import pytest
 
-from okx_sync import WSClient
+from okx_sync import FakeClock, OrderBookStore, WSClient
 from okx_sync.errors import (
     OrderBookSequenceError,
     ValidationError,
     WSClosedError,
     WSError,
+    WSSubscribeError,
 )
-from okx_sync.models import OrderBook
+from okx_sync.models import BookLevel, OrderBook
 from okx_sync.ops.health import HealthMonitor
 from okx_sync.ops.reporter import collect_snapshot
 from okx_sync.sim import Simulator
@@ -82,11 +83,17 @@ def assert_equals_sim(book: ManagedOrderBook, sim: Simulator, inst: str = INST) 
     assert wait_until(lambda: book.in_sync and book.seq_id == target), book.stats()
     view = sim.exchange.book(inst)
     snap = book.snapshot()
-    assert snap["in_sync"] and snap["seq_id"] == view.seq_id == target
-    assert snap["bids"] == view.bids
-    assert snap["asks"] == view.asks
-    assert book.best_bid() == (Decimal(view.bids[0][0]), Decimal(view.bids[0][1]))
-    assert book.best_ask() == (Decimal(view.asks[0][0]), Decimal(view.asks[0][1]))
+    assert isinstance(snap, OrderBook) and snap.inst_id == inst
+    assert snap.seq_id == view.seq_id == target and snap.ts == view.ts
+    assert snap.raw["bids"] == view.bids  # the exact wire strings
+    assert snap.raw["asks"] == view.asks
+    assert snap.bids == tuple(level(lv) for lv in view.bids)
+    assert book.best_bid() == level(view.bids[0]) == snap.best_bid
+    assert book.best_ask() == level(view.asks[0]) == snap.best_ask
+
+
+def level(wire: list[str]) -> BookLevel:
+    return BookLevel(Decimal(wire[0]), Decimal(wire[1]), int(wire[3]))
 
 
 class Recorder:
@@ -124,7 +131,8 @@ def test_syncs_and_follows_updates(sim, ws):
 def test_subscribes_on_start_when_built_before(sim):
     ws = make_ws(sim)
     book = ws.order_book(INST)
-    assert not book.in_sync and book.best_bid() is None and book.snapshot()["bids"] == []
+    assert not book.in_sync and book.best_bid() is None
+    assert book.snapshot() == OrderBook(inst_id=INST)  # empty, no seq_id while out of sync
     assert ws.desired_subscriptions() == [ARG]
     ws.start()
     try:
@@ -227,14 +235,85 @@ def test_sequence_reset_is_not_a_resync(sim, ws):
     assert stats["resyncs"] == 0 and stats["sequence_resets"] == 1
 
 
-def test_rejected_subscription_is_retried(sim, ws):
-    sim.faults.reject_subscription("books", INST, count=1)
+def test_subscription_refused_for_now_is_retried(sim, ws):
+    sim.faults.reject_subscription("books", INST, code="64007", count=1)  # internal error
     book = ws.order_book(INST, policy=ResyncPolicy(retry_initial=0.05, snapshot_timeout=2.0))
     assert book.wait_ready(5)
     assert "WSSubscribeError" in book.last_error
     assert book.resyncs == 0 and book.stats()["resubscribes"] == 1
     assert ws.desired_subscriptions() == [ARG]
     assert_equals_sim(book, sim)
+
+
+class ParkingClock(FakeClock):
+    """Manual fake time (it never passes by itself) that reports when a book thread waits
+    with no deadline at all: nothing scheduled, neither a retry nor a snapshot timeout."""
+
+    def __init__(self) -> None:
+        super().__init__(auto_advance=False)
+        self.parked = threading.Event()
+
+    def wait(self, cond: threading.Condition, timeout: float | None) -> bool:
+        if timeout is None and threading.current_thread().name.startswith("okx-book-"):
+            self.parked.set()
+        return super().wait(cond, timeout)
+
+
+@pytest.mark.parametrize("rejection", [None, "60013"])
+def test_rejected_arg_stops_the_book_at_once(sim, ws, rejection):
+    """OKX rejects the arg itself (60018 unknown instrument, the simulator's own answer;
+    60013 invalid args, forced): no retry, no resubscribe, wait_ready raises the code."""
+    if rejection is None:
+        inst, code = "NOPE-USDT", "60018"
+        assert inst not in sim.exchange.specs
+    else:
+        inst, code = INST, rejection
+        sim.faults.reject_subscription("books", INST, code=rejection, count=None)
+    clock = ParkingClock()
+    policy = ResyncPolicy(snapshot_timeout=0.01, retry_initial=0.01, retry_max=0.01)
+    book = ws.order_book(inst, clock=clock, policy=policy)
+    with pytest.raises(WSSubscribeError) as info:
+        book.wait_ready(30)  # fake seconds that never pass: only the rejection ends this
+    arg = {"channel": "books", "instId": inst}
+    assert info.value.code == code and info.value.arg == arg
+    assert code in book.last_error and "WSSubscribeError" in book.last_error
+    assert book.stats()["rejected"] == code and f"rejected {code}" in repr(book)
+    assert not book.in_sync and book.best_bid() is None
+    # the book's thread has nothing scheduled (a retry or snapshot timeout would be a deadline)
+    assert clock.parked.wait(5)
+    # exactly one subscribe reached the simulator; the client counted one error, dropped the arg
+    (conn,) = sim.ws_connections()
+    assert conn["ops_received"] == {"subscribe": 1}
+    stats = ws.stats()
+    assert stats.subscribe_error == 1 and stats.subscriptions_dropped == 1
+    assert ws.desired_subscriptions() == [] and book.stats()["resubscribes"] == 0
+    with pytest.raises(WSSubscribeError):  # every later wait too, at once
+        book.wait_ready(30)
+    book.close()
+    with pytest.raises(WSClosedError):
+        book.wait_ready(30)
+
+
+def test_plain_store_fed_by_ws_on_books(sim):
+    """The README's line: ws.on("books", store.apply) — typed BookUpdates into a store."""
+    store = OrderBookStore("books", INST)
+    errors: list[BaseException] = []
+    ws = make_ws(sim)
+    ws.on("books", store.apply)
+    ws.on_error(errors.append)
+    with ws.start():
+        ws.subscribe_and_wait(ARG)
+        for _ in range(3):
+            advance(sim)
+        target = sim.exchange.book(INST).seq_id
+        assert wait_until(lambda: store.seq_id == target), store.stats()
+        view = sim.exchange.book(INST)
+        snap = store.snapshot()
+        assert snap.seq_id == view.seq_id and snap.raw["bids"] == view.bids
+        assert snap.raw["asks"] == view.asks and store.best_bid() == level(view.bids[0])
+        stats = store.stats()
+        assert stats["snapshots"] == 1 and stats["updates"] >= 3 and stats["resets"] == 0
+        assert ws.stats().handler_errors == 0 and errors == []
 
 
 def test_snapshot_timeout_resubscribes(sim, ws):
@@ -430,16 +509,16 @@ def test_concurrent_reads_see_consistent_books(sim, ws):
         while not stop.is_set():
             snap = book.snapshot(10)
             reads[0] += 1
-            bids = [Decimal(lv[0]) for lv in snap["bids"]]
-            asks = [Decimal(lv[0]) for lv in snap["asks"]]
-            if not snap["in_sync"]:
+            bids = [lv.px for lv in snap.bids]
+            asks = [lv.px for lv in snap.asks]
+            if snap.seq_id is None:  # out of sync
                 if bids or asks:
                     problems.append("levels while out of sync")
                 continue
             if bids != sorted(bids, reverse=True) or asks != sorted(asks):
-                problems.append(f"unsorted at {snap['seq_id']}")
+                problems.append(f"unsorted at {snap.seq_id}")
             if bids and asks and bids[0] >= asks[0]:
-                problems.append(f"crossed at {snap['seq_id']}")
+                problems.append(f"crossed at {snap.seq_id}")
             book.best_bid()
             book.best_ask()
 
@@ -469,8 +548,8 @@ def test_books5_snapshot_channel(sim, ws):
     for _ in range(3):
         advance(sim)
     view = sim.exchange.book(INST)
-    assert wait_until(lambda: book.snapshot()["bids"] == view.bids[:5])
-    assert book.snapshot()["asks"] == view.asks[:5]
+    assert wait_until(lambda: book.snapshot().raw["bids"] == view.bids[:5])
+    assert book.snapshot().raw["asks"] == view.asks[:5]
     assert book.resyncs == 0
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from okx_sync.models import Balance, Candle, Fill, Order, Position, Ticker, Trade
+import pytest
+
+from okx_sync.models import Balance, BookLevel, Candle, Fill, Order, Position, Ticker, Trade
 from okx_sync.models.ws import BalanceAndPosition, BookUpdate, push_parser
 from tests.conftest import realdata_path
 
@@ -14,6 +16,40 @@ def build_all(msg):
     build = push_parser(msg["arg"]["channel"])
     assert build is not None, msg["arg"]
     return [build(msg["arg"], item, msg.get("action")) for item in msg["data"]]
+
+
+def level(wire):
+    """The BookLevel of a wire level ``[px, sz, "0", numOrders]``, spelled out here."""
+    return BookLevel(Decimal(wire[0]), Decimal(wire[1]), int(wire[3]))
+
+
+def test_book_update_parses_levels_lazily_and_once():
+    """Building a BookUpdate on the reader parses nothing; each side is parsed on its first
+    read (and kept), best_bid/best_ask parse only the first level; raw stays the wire item."""
+    item = {
+        "bids": [["100.5", "2", "0", "3"], ["oops", "1", "0", "1"]],  # 2nd level unparsable
+        "asks": [["101", "0.25", "0", "1"]],
+        "ts": "1700000000000",
+        "checksum": 0,
+        "prevSeqId": 4,
+        "seqId": 5,
+    }
+    build = push_parser("books")
+    assert build is not None
+    b = build({"channel": "books", "instId": "BTC-USDT"}, item, "update")  # no parse, no copy
+    assert isinstance(b, BookUpdate) and b.raw is item
+    assert b.best_bid() == BookLevel(Decimal("100.5"), Decimal("2"), 3)  # the first level only
+    asks = b.asks
+    assert asks == (BookLevel(Decimal("101"), Decimal("0.25"), 1),) and b.asks is asks  # kept
+    assert b.best_ask() is asks[0]
+    with pytest.raises(ValueError, match="oops"):
+        b.bids  # noqa: B018 - the whole side is parsed on first read
+    assert (b.seq_id, b.prev_seq_id, b.checksum, b.ts) == (5, 4, 0, 1700000000000)
+    fresh = build({"channel": "books", "instId": "BTC-USDT"}, item, "update")
+    assert fresh == b  # the parsed cache is no part of equality
+    empty = build({"channel": "bbo-tbt", "instId": "BTC-USDT"}, {"bids": [], "ts": "1"}, None)
+    assert empty.bids == () and empty.asks == () and empty.best_bid() is None
+    assert empty.best_ask() is None and empty.is_snapshot
 
 
 def ccxt_pushes(channel):
@@ -46,9 +82,11 @@ def test_books5_real_pushes_keep_wire_strings():
         assert isinstance(b, BookUpdate)
         assert b.channel == "books5" and b.inst_id == msg["arg"]["instId"]
         assert b.is_snapshot and b.action == "snapshot"  # books5 carries no action
-        assert b.asks == tuple(item["asks"]) and b.bids == tuple(item["bids"])
-        assert b.best_bid() == (Decimal(item["bids"][0][0]), Decimal(item["bids"][0][1]))
-        assert b.levels("asks")[0] == (Decimal(item["asks"][0][0]), Decimal(item["asks"][0][1]))
+        assert b.raw["asks"] is item["asks"] and b.raw["bids"] is item["bids"]  # wire strings
+        assert b.asks == tuple(map(level, item["asks"]))
+        assert b.bids == tuple(map(level, item["bids"]))
+        assert b.best_bid() == level(item["bids"][0]) == b.bids[0]
+        assert b.best_ask() == level(item["asks"][0]) == b.asks[0]
         assert b.seq_id == item.get("seqId") and b.checksum is None and b.ts == int(item["ts"])
 
 
@@ -133,8 +171,8 @@ def test_bbo_tbt_real_pushes():
         item = msg["data"][0]
         assert isinstance(b, BookUpdate) and b.channel == "bbo-tbt"
         assert b.inst_id == msg["arg"]["instId"] and b.is_snapshot  # no action: a full book
-        assert b.best_bid() == (Decimal(item["bids"][0][0]), Decimal(item["bids"][0][1]))
-        assert b.best_ask() == (Decimal(item["asks"][0][0]), Decimal(item["asks"][0][1]))
+        assert b.best_bid() == level(item["bids"][0])
+        assert b.best_ask() == level(item["asks"][0])
         assert b.seq_id == item["seqId"] and b.checksum is None and b.prev_seq_id is None
         assert b.ts == int(item["ts"])
 

@@ -50,7 +50,8 @@ class Ticker:
 class BookLevel:
     """One price level: ``px``, ``sz``, number of orders (``orders``; None when absent).
 
-    Thread safety: immutable.
+    The one level type of every book: REST ``OrderBook``, WS ``BookUpdate``,
+    ``OrderBookStore`` and ``ManagedOrderBook``. Thread safety: immutable.
     """
 
     px: Decimal
@@ -72,9 +73,12 @@ class BookLevel:
 
 @attrs.frozen(kw_only=True)
 class OrderBook:
-    """A REST order-book snapshot (``GET /api/v5/market/books`` / ``books-full``).
+    """An order-book snapshot: what ``GET /api/v5/market/books`` / ``books-full`` return,
+    and what ``OrderBookStore.snapshot()`` / ``ManagedOrderBook.snapshot()`` return for the
+    local book (one shape for both).
 
-    ``bids`` are best (highest) first, ``asks`` best (lowest) first, as OKX sends them.
+    ``bids`` are best (highest) first, ``asks`` best (lowest) first, as OKX sends them,
+    each a :class:`BookLevel`; ``raw`` is the books item with OKX's exact level strings.
     The response carries no instId; the named method fills ``inst_id`` from the
     request. Thread safety: immutable.
     """

@@ -2,10 +2,11 @@
 
 ``BookUpdate`` is one data item of a ``books``, ``books5``, ``bbo-tbt``,
 ``books-l2-tbt``, ``books50-l2-tbt`` or ``books-elp`` push (facts §5). Its
-levels keep OKX's exact strings (``[px, sz, "0", numOrders]``): the checksum is
-computed over them and re-formatting a price would break it; ``best_bid``,
-``best_ask`` and ``levels`` give ``Decimal`` values. The pushed items carry no
-instId, so it is taken from the push's ``arg``.
+``asks``/``bids`` are ``BookLevel`` tuples (the one level type of REST books and of
+``OrderBookStore``), parsed lazily; ``raw`` keeps OKX's exact strings
+(``[px, sz, "0", numOrders]``): the checksum is computed over them and
+re-formatting a price would break it. The pushed items carry no instId, so it is
+taken from the push's ``arg``.
 
 ``BalanceAndPosition`` is one item of the private ``balance_and_position``
 channel (facts §6.4): only the changed balances and positions are included.
@@ -16,7 +17,7 @@ safe to share between threads.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -24,7 +25,7 @@ import attrs
 
 from .account import Balance, Position
 from .base import dec, opt_int, opt_str, raw_field
-from .market import Candle, Ticker, Trade
+from .market import BookLevel, Candle, Ticker, Trade
 from .order import Fill, Order
 
 __all__ = [
@@ -41,12 +42,6 @@ BOOK_CHANNELS = frozenset(
     {"books", "books5", "bbo-tbt", "books-l2-tbt", "books50-l2-tbt", "books-elp"}
 )
 
-Level = Sequence[str]
-
-
-def _decimal_levels(levels: Sequence[Level]) -> list[tuple[Decimal, Decimal]]:
-    return [(Decimal(lv[0]), Decimal(lv[1])) for lv in levels]
-
 
 @attrs.frozen(slots=True)
 class BookUpdate:
@@ -55,29 +50,53 @@ class BookUpdate:
     ``channel`` and ``inst_id`` come from the push's ``arg``; ``action`` is
     ``"snapshot"`` or ``"update"`` (channels without ``action``, such as
     ``books5`` and ``bbo-tbt``, are full snapshots); ``raw`` is the pushed
-    item. The other values are read from ``raw`` when accessed, so building
-    one costs next to nothing on the reader thread: ``asks`` (ascending) and
-    ``bids`` (descending), each level the wire list ``[px, sz, "0",
-    numOrders]`` of strings; ``ts`` (ms); ``checksum`` (None when absent; OKX
-    sends 0 since June 2026, meaning "not provided"); ``seq_id`` and
-    ``prev_seq_id`` (None when absent; ``prev_seq_id == -1`` on a snapshot).
-    Thread safety: immutable (do not modify ``raw``).
+    item, its ``raw["asks"]`` / ``raw["bids"]`` the exact wire levels
+    (``[px, sz, "0", numOrders]`` strings: what the checksum is computed over
+    and what :meth:`okx_sync.OrderBookStore.apply` merges). Building one costs
+    next to nothing on the reader thread: the other values are read from
+    ``raw`` when accessed. ``asks`` (ascending) and ``bids`` (descending) are
+    :class:`~okx_sync.models.BookLevel` tuples, parsed on first access and
+    kept; ``ts`` (ms); ``checksum`` (None when absent; OKX sends 0 since June
+    2026, meaning "not provided"); ``seq_id`` and ``prev_seq_id`` (None when
+    absent; ``prev_seq_id == -1`` on a snapshot).
+
+    Raises ``ValueError`` from ``asks`` / ``bids`` / ``best_*`` when a level's
+    price or size is not a number. Thread safety: immutable (do not modify
+    ``raw``); the parsed levels are cached, and two threads parsing at once
+    only repeat the work.
     """
 
     channel: str
     inst_id: str
     action: str
     raw: dict[str, Any] = attrs.field(repr=False)
+    _parsed: dict[str, tuple[BookLevel, ...]] = attrs.field(
+        init=False, factory=dict, eq=False, repr=False
+    )
+
+    def _side(self, side: str) -> tuple[BookLevel, ...]:
+        levels = self._parsed.get(side)
+        if levels is None:
+            levels = tuple(map(BookLevel.from_okx, self.raw.get(side) or ()))
+            self._parsed[side] = levels
+        return levels
+
+    def _first(self, side: str) -> BookLevel | None:
+        levels = self._parsed.get(side)
+        if levels is not None:
+            return levels[0] if levels else None
+        wire = self.raw.get(side)
+        return BookLevel.from_okx(wire[0]) if wire else None
 
     @property
-    def asks(self) -> tuple[Level, ...]:
-        """Ask levels, best (lowest) first, exact wire strings."""
-        return tuple(self.raw.get("asks") or ())
+    def asks(self) -> tuple[BookLevel, ...]:
+        """Ask levels, best (lowest) first."""
+        return self._side("asks")
 
     @property
-    def bids(self) -> tuple[Level, ...]:
-        """Bid levels, best (highest) first, exact wire strings."""
-        return tuple(self.raw.get("bids") or ())
+    def bids(self) -> tuple[BookLevel, ...]:
+        """Bid levels, best (highest) first."""
+        return self._side("bids")
 
     @property
     def ts(self) -> int | None:
@@ -104,24 +123,13 @@ class BookUpdate:
         """True for a full book (``action`` snapshot, or a snapshot-only channel)."""
         return self.action == "snapshot"
 
-    def best_bid(self) -> tuple[Decimal, Decimal] | None:
-        """``(price, size)`` of the first bid level, or None."""
-        return (Decimal(self.bids[0][0]), Decimal(self.bids[0][1])) if self.bids else None
+    def best_bid(self) -> BookLevel | None:
+        """The first bid level (only that one is parsed), or None."""
+        return self._first("bids")
 
-    def best_ask(self) -> tuple[Decimal, Decimal] | None:
-        """``(price, size)`` of the first ask level, or None."""
-        return (Decimal(self.asks[0][0]), Decimal(self.asks[0][1])) if self.asks else None
-
-    def levels(self, side: str) -> list[tuple[Decimal, Decimal]]:
-        """``[(price, size), ...]`` of ``side`` ("bids" or "asks") as Decimals.
-
-        Raises ``ValueError`` for another side name.
-        """
-        if side == "bids":
-            return _decimal_levels(self.bids)
-        if side == "asks":
-            return _decimal_levels(self.asks)
-        raise ValueError(f"side must be 'bids' or 'asks', got {side!r}")
+    def best_ask(self) -> BookLevel | None:
+        """The first ask level (only that one is parsed), or None."""
+        return self._first("asks")
 
     @classmethod
     def from_push(

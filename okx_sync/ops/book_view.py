@@ -11,7 +11,8 @@ Where: the embedded simulator by default; ``--live`` reads OKX's public
 stream (``OKX_DEMO=1``: the demo-trading host; ``OKX_WS_PUBLIC_URL`` overrides
 it, see ``Client.from_env``) — public data, no key needed.
 Stops after ``--duration`` seconds or ``--count`` frames, or on Ctrl-C.
-Exit code 0; 1 when the book never got in sync; 2 for usage errors.
+Exit code 0; 1 when the book never got in sync (at once, with OKX's code, when
+OKX rejects the subscription: 60018 for an unknown instrument); 2 for usage errors.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import time
 from collections.abc import Sequence
 from typing import IO, Any
 
+from ..errors import WSSubscribeError
 from .console import Screen, cli_logging
 
 __all__ = ["main", "build_parser", "render"]
@@ -50,21 +52,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _frame(book: Any, depth: int, updates: int, elapsed: float) -> dict[str, Any]:
-    snap = book.snapshot(depth)
-    bid, ask = book.best_bid(), book.best_ask()
+    snap = book.snapshot(depth)  # an OrderBook: empty sides, no seq_id while out of sync
+    in_sync = book.in_sync and (snap.seq_id is not None or bool(snap.bids or snap.asks))
+    bid, ask = snap.best_bid, snap.best_ask
     spread = mid = None
     if bid is not None and ask is not None:
-        spread, mid = ask[0] - bid[0], (ask[0] + bid[0]) / 2
+        spread, mid = ask.px - bid.px, (ask.px + bid.px) / 2
     return {
         "inst_id": book.inst_id,
-        "in_sync": snap["in_sync"],
-        "seq_id": snap["seq_id"] if snap["in_sync"] else None,
-        "ts": snap["ts"],
+        "in_sync": in_sync,
+        "seq_id": snap.seq_id if in_sync else None,
+        "ts": snap.ts,
         "resyncs": book.resyncs,
         "updates": updates,
         "updates_per_s": round(updates / elapsed, 1) if elapsed >= 0.5 else None,
-        "bids": [lvl[:2] for lvl in snap["bids"]],
-        "asks": [lvl[:2] for lvl in snap["asks"]],
+        # the exact strings OKX sent (no re-formatting of a price)
+        "bids": [lvl[:2] for lvl in snap.raw.get("bids", [])],
+        "asks": [lvl[:2] for lvl in snap.raw.get("asks", [])],
         "spread": None if spread is None else str(spread),
         "mid": None if mid is None else format(mid.normalize(), "f"),
     }
@@ -101,7 +105,16 @@ def _view(book: Any, args: argparse.Namespace, out: IO[str]) -> int:
         changed.set()
 
     book.on_update(on_update)
-    if not book.wait_ready(READY_S):
+    try:
+        ready = book.wait_ready(READY_S)
+    except WSSubscribeError as exc:  # 60018 unknown instrument...: retrying cannot help
+        print(
+            f"okx-sync book: OKX rejected the {book.channel} subscription of {args.inst_id}: "
+            f"{exc.code} {exc.msg}",
+            file=sys.stderr,
+        )
+        return 1
+    if not ready:
         print(
             f"okx-sync book: {args.inst_id} did not get in sync in {READY_S:g} s", file=sys.stderr
         )

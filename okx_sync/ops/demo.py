@@ -162,7 +162,7 @@ def run_tour(sim: Any, inst_id: str, say: Callable[[str], None]) -> dict[str, An
         say(
             f"  books {inst_id:<11} managed book {'in sync' if ready else 'NOT in sync'} at seqId "
             f"{managed.seq_id} (seqId chain and CRC32 verified): "
-            f"{mb[1] if mb else '-'} @ {mb[0] if mb else '-'} / {ma[1] if ma else '-'} @ {ma[0] if ma else '-'}"
+            f"{mb.sz if mb else '-'} @ {mb.px if mb else '-'} / {ma.sz if ma else '-'} @ {ma.px if ma else '-'}"
         )
         if not ready or not tickers:
             raise RuntimeError("the WebSocket market data did not arrive in time")

@@ -314,7 +314,8 @@ class Simulator:
         return ssl.create_default_context(cafile=self.cert_path)
 
     def ws_connections(self) -> list[dict[str, Any]]:
-        """Open WS connections (conn_id, kind, uid, subscriptions, silent, sent)."""
+        """Open WS connections (conn_id, kind, uid, subscriptions, silent, sent, and
+        ``ops_received``: frames received per op, e.g. ``{"subscribe": 1}``)."""
         if self.hub is None:
             return []
         return [c.info() for c in self.hub.select()]

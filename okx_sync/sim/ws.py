@@ -142,6 +142,7 @@ class SimConnection:
         self.connected_at = now
         self.last_sent = now
         self.ops_window: deque[float] = deque()
+        self.ops_received: dict[str, int] = {}  # op -> frames received (this reader only)
         self._queue: deque[str] = deque()
         self._cond = threading.Condition()
         self._closed = False
@@ -286,6 +287,7 @@ class SimConnection:
             "subscriptions": list(self.subs.values()),
             "silent": self.silent,
             "sent": self.sent,
+            "ops_received": dict(self.ops_received),
         }
 
 
@@ -428,6 +430,7 @@ class WSHub:
             return
         op = msg["op"]
         req_id = msg.get("id")
+        conn.ops_received[op] = conn.ops_received.get(op, 0) + 1
         if op == "login":
             self._login(conn, msg)
         elif op in ("subscribe", "unsubscribe"):

@@ -14,7 +14,12 @@ slow handler and is never reordered), and automates the runbook's recovery
 - when the connection drops it marks itself out of sync and waits for the
   snapshot that follows the client's reconnect and resubscribe;
 - when no snapshot arrives within ``ResyncPolicy.snapshot_timeout`` (or OKX
-  refuses the subscription) it resubscribes again, backing off after refusals;
+  refuses the subscription for now: 60014 too frequent, 64007 internal error)
+  it resubscribes again, backing off after refusals;
+- when OKX rejects the arg itself (60018 unknown instrument, other argument
+  errors: ``ws.protocol.ARG_REJECTION_CODES``) it stops: no retry, no
+  resubscribe; :meth:`ManagedOrderBook.wait_ready` raises the
+  ``WSSubscribeError`` with its code and ``last_error`` names it;
 - after each resync, optionally, it compares its best bid/ask with
   ``GET /api/v5/market/books`` (``rest_check=client``) and reports the result
   in :meth:`ManagedOrderBook.stats` (``rest_check``).
@@ -40,7 +45,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -48,6 +53,8 @@ import attrs
 from ..book import BOOK_CHANNELS, INCREMENTAL_CHANNELS, OrderBookStore
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import OrderBookError, ValidationError, WSClosedError, WSError, WSSubscribeError
+from ..models.market import BookLevel, OrderBook
+from .protocol import is_arg_rejection
 
 if TYPE_CHECKING:  # pragma: no cover
     from .client import WSClient
@@ -161,17 +168,9 @@ def compare_best(
     )
 
 
-def _px(level: Any) -> Decimal | None:
-    """Price of a level: a ``BookLevel``-like object (``.px``) or a wire list (``[px, ...]``)."""
-    if level is None:
-        return None
-    px = getattr(level, "px", None)
-    if px is None:
-        px = level[0]
-    try:
-        return Decimal(str(px))
-    except InvalidOperation as exc:
-        raise ValueError(f"not a price: {px!r}") from exc
+def _px(level: BookLevel | None) -> Decimal | None:
+    """Price of a level (None for an empty side)."""
+    return None if level is None else level.px
 
 
 def _key_of(arg: Mapping[str, Any]) -> BookKey:
@@ -279,6 +278,7 @@ class ManagedOrderBook:
         self._skipped = 0  # reader only
         self._callback_errors = 0
         self._last_error = ""
+        self._rejected: WSSubscribeError | None = None  # OKX refused the arg itself: final
         self._last_resync_ms: float | None = None
         # work for the book thread
         self._reports: list[BaseException] = []
@@ -351,7 +351,8 @@ class ManagedOrderBook:
     @property
     def last_error(self) -> str:
         """``"Type: message"`` of the last error that cost the book its sync (or a refused
-        resubscribe), ``""`` when none."""
+        subscription: ``"WSSubscribeError: WS subscribe error 60018: ..."``), ``""`` when
+        none."""
         return self._last_error
 
     @property
@@ -366,42 +367,49 @@ class ManagedOrderBook:
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("in sync" if self.in_sync else "out of sync")
+        if self._rejected is not None and not self._closed:
+            state = f"rejected {self._rejected.code}"
         return (
             f"ManagedOrderBook({self._channel} {self._inst_id} {state} "
             f"resyncs={self._resyncs} ws={self._ws.name!r})"
         )
 
     # ------------------------------------------------------------------ reading
-    def best_bid(self) -> tuple[Decimal, Decimal] | None:
-        """``(price, size)`` of the best bid; None when the side is empty or the book is
-        not in sync. Thread safety: any thread."""
+    def best_bid(self) -> BookLevel | None:
+        """The best bid (:class:`~okx_sync.models.BookLevel`); None when the side is empty
+        or the book is not in sync. Thread safety: any thread."""
         if not self.in_sync:
             return None
         return self._store.best_bid()
 
-    def best_ask(self) -> tuple[Decimal, Decimal] | None:
-        """``(price, size)`` of the best ask; None when the side is empty or the book is
-        not in sync. Thread safety: any thread."""
+    def best_ask(self) -> BookLevel | None:
+        """The best ask (:class:`~okx_sync.models.BookLevel`); None when the side is empty
+        or the book is not in sync. Thread safety: any thread."""
         if not self.in_sync:
             return None
         return self._store.best_ask()
 
-    def snapshot(self, depth: int | None = None) -> dict[str, Any]:
-        """A consistent deep copy (as :meth:`OrderBookStore.snapshot`) plus ``in_sync``.
+    def snapshot(self, depth: int | None = None) -> OrderBook:
+        """A consistent copy of the book: the :class:`~okx_sync.models.OrderBook` of
+        :meth:`OrderBookStore.snapshot` (``inst_id``, ``seq_id``, ``ts``, ``bids``,
+        ``asks``; ``raw`` holds the exact wire levels).
 
-        Not in sync: ``bids``/``asks`` are empty. Raises ``ValidationError`` for
-        a bad ``depth``. Thread safety: any thread.
+        Not in sync: both sides empty, ``seq_id`` and ``ts`` None. Raises
+        ``ValidationError`` for a bad ``depth``. Thread safety: any thread.
         """
         snap = self._store.snapshot(depth)
-        in_sync = self.in_sync and snap["ready"]
-        snap["in_sync"] = in_sync
-        if not in_sync:
-            snap["bids"], snap["asks"] = [], []
+        if not self.in_sync:
+            return OrderBook(inst_id=self._inst_id)
         return snap
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Block until the book is in sync; True when it is, False after ``timeout`` s.
 
+        Raises ``WSSubscribeError`` (its ``code``, ``msg`` and ``arg``) at once
+        when OKX rejected the book's subscription with a code retrying cannot fix
+        (60018 unknown instrument or channel, 60012/60013 bad args, 64003 fee
+        tier too low...; ``ws.protocol.ARG_REJECTION_CODES``): the book then
+        stops, sends nothing more, and stays out of sync until closed.
         Raises ``WSClosedError`` when the book is (or gets) closed. Thread
         safety: any thread except the WS reader (it delivers the snapshot).
         """
@@ -410,6 +418,9 @@ class ManagedOrderBook:
             while True:
                 if self._closed:
                     raise WSClosedError(f"order book {self._channel} {self._inst_id} is closed")
+                rejected = self._rejected
+                if rejected is not None:
+                    raise WSSubscribeError(rejected.code, rejected.msg, rejected.arg) from rejected
                 if self._in_sync and self._ws.running:
                     return True
                 left = None if deadline is None else deadline - self._clock.monotonic()
@@ -423,7 +434,8 @@ class ManagedOrderBook:
         (``ready``, ``seq_id``, ``errors`` by kind...), plus ``in_sync``, ``resyncs``,
         ``resubscribes`` (unsubscribe + subscribe pairs the book sent; when
         disconnected it leaves the subscription to the next connect), ``skipped`` (updates dropped while waiting for a
-        snapshot), ``last_error``, ``last_resync_ms`` (out of sync -> in sync),
+        snapshot), ``last_error``, ``rejected`` (the code with which OKX rejected the
+        subscription for good, e.g. ``"60018"``; None), ``last_resync_ms`` (out of sync -> in sync),
         ``callback_errors``, ``closed``, ``ws`` (the client's name) and
         ``rest_check`` (``enabled``, ``checked``, ``mismatches``, ``errors``,
         ``last_difference`` — a :meth:`CrossCheck.to_dict` or None —,
@@ -441,6 +453,7 @@ class ManagedOrderBook:
                     "resubscribes": self._resubscribes,
                     "skipped": self._skipped,
                     "last_error": self._last_error,
+                    "rejected": None if self._rejected is None else self._rejected.code,
                     "last_resync_ms": self._last_resync_ms,
                     "callback_errors": self._callback_errors,
                     "closed": self._closed,
@@ -661,7 +674,7 @@ class ManagedOrderBook:
 
     def _resubscribe(self) -> None:
         """Send unsubscribe + subscribe without waiting (any thread, the reader included)."""
-        if self._closed:
+        if self._closed or self._rejected is not None:
             return
         connects = self._connects
         try:
@@ -688,26 +701,39 @@ class ManagedOrderBook:
         )
 
     def _refused(self, exc: BaseException) -> None:
-        """OKX refused the subscription, or it could not be sent: retry after a backoff."""
+        """OKX refused the subscription, or it could not be sent: retry after a backoff.
+
+        A refusal of the arg itself (``is_arg_rejection``: 60018 unknown
+        instrument, 60012/60013 bad args, 64003 fee tier...) is final: retrying
+        cannot fix it, so the book stops (no retry, no resubscribe, even after a
+        reconnect) and :meth:`wait_ready` raises it.
+        """
+        final = exc if isinstance(exc, WSSubscribeError) and is_arg_rejection(exc.code) else None
         now = self._clock.monotonic()
         with self._cond:
-            if self._closed or not self._awaiting:
+            if self._closed or not self._awaiting or self._rejected is not None:
                 return
-            self._failures += 1
             self._last_error = _describe(exc)
-            delay = self._policy.retry_delay(self._failures)
-            self._retry_at = now + delay
+            if final is not None:
+                self._rejected = final
+                self._retry_at = None
+            else:
+                self._failures += 1
+                delay = self._policy.retry_delay(self._failures)
+                self._retry_at = now + delay
             self._cond.notify_all()
-        log.warning(
-            "order book subscription failed; retrying",
-            extra={
-                "ws": self._ws.name,
-                "channel": self._channel,
-                "inst_id": self._inst_id,
-                "error": _describe(exc),
-                "retry_in_s": delay,
-            },
-        )
+        extra = {
+            "ws": self._ws.name,
+            "channel": self._channel,
+            "inst_id": self._inst_id,
+            "error": _describe(exc),
+        }
+        if final is not None:
+            log.error("order book subscription rejected; not retrying", extra=extra)
+        else:
+            log.warning(
+                "order book subscription failed; retrying", extra={**extra, "retry_in_s": delay}
+            )
 
     # ------------------------------------------------------------------ connection events
     def _on_disconnect(self, reason: str) -> None:
@@ -722,8 +748,9 @@ class ManagedOrderBook:
                 return
             self._connects += 1
             if self._awaiting:
-                self._retry_at = now + self._policy.snapshot_timeout
-                self._cond.notify_all()
+                if self._rejected is None:  # a rejected book waits for nothing
+                    self._retry_at = now + self._policy.snapshot_timeout
+                    self._cond.notify_all()
             elif self._reader is None or not self._reader.is_alive():
                 stale = True  # restarted after ws.close(): the held book is from a dead connection
         if stale:
@@ -738,12 +765,13 @@ class ManagedOrderBook:
                     if self._closed or self._gen != gen:
                         return
                     now = self._clock.monotonic()
-                    retry = self._awaiting and self._retry_at is not None and now >= self._retry_at
+                    waiting = self._awaiting and self._rejected is None
+                    retry = waiting and self._retry_at is not None and now >= self._retry_at
                     dirty = self._dirty and bool(self._update_fns)
                     if retry or dirty or self._reports or self._check_pending:
                         break
                     self._dirty = False
-                    due = self._retry_at if self._awaiting else None
+                    due = self._retry_at if waiting else None
                     self._clock.wait(cond, None if due is None else max(0.0, due - now))
                 reports, self._reports = self._reports, []
                 self._dirty = False
@@ -806,13 +834,9 @@ class ManagedOrderBook:
             )
             return
         snap = self._store.snapshot(1)
-        if not self.in_sync or not snap["ready"]:
-            return  # lost sync again meanwhile: the next resync checks again
-        local = (
-            snap["seq_id"],
-            _px(snap["bids"][0] if snap["bids"] else None),
-            _px(snap["asks"][0] if snap["asks"] else None),
-        )
+        if not self.in_sync or (snap.seq_id is None and not snap.bids and not snap.asks):
+            return  # lost sync again meanwhile (the store was reset): the next resync checks
+        local = (snap.seq_id, _px(snap.best_bid), _px(snap.best_ask))
         result = compare_best(local, rest, self._tolerance)
         with self._cond:
             self._checked += 1

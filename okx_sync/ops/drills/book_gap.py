@@ -52,10 +52,10 @@ def _matches_exchange(run: DrillRun, book: Any) -> tuple[bool, str]:
     )
     if not reached:
         return False, f"book at seqId {book.seq_id}, exchange at {published.seq_id}"
-    snap = book.snapshot()
-    same = snap["bids"] == published.bids and snap["asks"] == published.asks
+    snap = book.snapshot()  # an OrderBook; raw holds the wire strings
+    same = snap.raw.get("bids") == published.bids and snap.raw.get("asks") == published.asks
     return same, (
-        f"seqId {published.seq_id}: {len(snap['bids'])}+{len(snap['asks'])} levels "
+        f"seqId {published.seq_id}: {len(snap.bids)}+{len(snap.asks)} levels "
         + ("identical" if same else "DIFFER")
     )
 

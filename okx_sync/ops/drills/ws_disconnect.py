@@ -168,8 +168,8 @@ def routine(run: DrillRun) -> None:
         "recover: the order book resynced and equals the exchange's",
         synced
         and book.resyncs > book_resyncs
-        and snap["bids"] == published.bids
-        and snap["asks"] == published.asks,
+        and snap.raw.get("bids") == published.bids
+        and snap.raw.get("asks") == published.asks,
         f"resyncs +{book.resyncs - book_resyncs}, seqId {book.seq_id} vs {published.seq_id}",
     )
 
