@@ -11,8 +11,6 @@ fails when the collection and the files disagree. Setups (see ``SETUPS``):
 - ``env``: only the environment; the block builds what it uses.
 - ``client``: ``client = okx_sync.Client.from_env()`` (closed after the block).
 - ``ws``: ``client`` and ``ws = client.ws_private()`` started (closed after).
-- ``books``: ``client`` and ``ws = client.ws_public()`` unstarted, and ``book_store``, an
-  ``OrderBookStore("books", "BTC-USDT")``: the block starts the socket itself.
 
 Placeholders a doc writes as ``...`` are Python's ``Ellipsis`` and run as such.
 """
@@ -114,18 +112,10 @@ def _setup_ws(stack: ExitStack) -> dict[str, Any]:
     return {**ns, "ws": ws}
 
 
-def _setup_books(stack: ExitStack) -> dict[str, Any]:
-    ns = _setup_client(stack)
-    ws = ns["client"].ws_public()
-    stack.callback(ws.close)
-    return {**ns, "ws": ws, "book_store": okx_sync.OrderBookStore("books", "BTC-USDT")}
-
-
 SETUPS: dict[str, Callable[[ExitStack], dict[str, Any]]] = {
     "env": _setup_env,
     "client": _setup_client,
     "ws": _setup_ws,
-    "books": _setup_books,
 }
 
 
