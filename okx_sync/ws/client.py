@@ -1182,7 +1182,7 @@ class WSClient(OrderEntry):
             "ws %s: connect to %s failed (attempt %d, retry in %.3g s): %s: %s",
             self.name,
             self.url,
-            attempt,
+            attempt + 1,
             delay,
             type(err).__name__,
             err,
