@@ -101,9 +101,7 @@ class HandlerErrorSummary:
         """The summaries of every handler with failures not yet summarised (and reset them)."""
         now = self._monotonic()
         with self._lock:
-            return [
-                self._summary(name, st, now) for name, st in self._states.items() if st.counted
-            ]
+            return [self._summary(name, st, now) for name, st in self._states.items() if st.counted]
 
     def _summary(self, handler: str, st: _State, now: float) -> str:
         text = (

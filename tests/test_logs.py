@@ -42,9 +42,7 @@ def public(sim: Simulator, **kw) -> WSClient:
 
 
 def messages(caplog: pytest.LogCaptureFixture, *needles: str) -> list[str]:
-    return [
-        r.getMessage() for r in caplog.records if all(n in r.getMessage() for n in needles)
-    ]
+    return [r.getMessage() for r in caplog.records if all(n in r.getMessage() for n in needles)]
 
 
 # --------------------------------------------------------------------------- the policy
@@ -149,9 +147,7 @@ def test_book_resync_line_names_book_and_cause(caplog) -> None:
     assert messages(caplog, f"order book books {INST} in sync at seqId")
 
 
-def test_a_handler_raising_on_every_message_logs_one_traceback_then_a_count(
-    sim, caplog
-) -> None:
+def test_a_handler_raising_on_every_message_logs_one_traceback_then_a_count(sim, caplog) -> None:
     caplog.set_level(logging.WARNING, logger="okx_sync.ws")
     calls = threading.Semaphore(0)
 
@@ -175,5 +171,7 @@ def test_a_handler_raising_on_every_message_logs_one_traceback_then_a_count(
     )
     summaries = [r.getMessage() for r in raised if not r.exc_info]
     assert summaries and all("last ValueError: broken handler" in s for s in summaries)
-    counted = sum(int(s.split(" raised ")[1].split(" times")[0].replace(",", "")) for s in summaries)
+    counted = sum(
+        int(s.split(" raised ")[1].split(" times")[0].replace(",", "")) for s in summaries
+    )
     assert counted + 1 == total >= 20  # each failure counted once: a traceback or a summary

@@ -32,7 +32,6 @@ import attrs
 
 from ..auth import Credentials
 from ..clock import SYSTEM_CLOCK, Clock
-from ..handler_errors import HandlerErrorSummary, flush_handler_errors, report_handler_error
 from ..errors import (
     ValidationError,
     WSAuthError,
@@ -41,6 +40,7 @@ from ..errors import (
     WSSubscribeError,
     WSTimeoutError,
 )
+from ..handler_errors import HandlerErrorSummary, flush_handler_errors, report_handler_error
 from ..models.ws import push_parser
 from ..rest.client import Guard
 from .connection import (
@@ -639,7 +639,12 @@ class WSClient(OrderEntry):
             except Exception as handler_exc:
                 name = f"on_error {getattr(fn, '__name__', fn)!s}"
                 report_handler_error(
-                    log, self._handler_log, name, handler_exc, f"ws {self.name}: ", {"ws": self.name}
+                    log,
+                    self._handler_log,
+                    name,
+                    handler_exc,
+                    f"ws {self.name}: ",
+                    {"ws": self.name},
                 )
 
     def _note_error(self, text: str) -> None:
@@ -1078,7 +1083,10 @@ class WSClient(OrderEntry):
                 raise WSAuthError(waiter.code, waiter.msg)
             raise WSError(f"login failed: {waiter.code} {waiter.msg}")
         log.info(
-            "ws %s logged in (connection %s)", self.name, conn.seq, extra={"ws": self.name, "seq": conn.seq}
+            "ws %s logged in (connection %s)",
+            self.name,
+            conn.seq,
+            extra={"ws": self.name, "seq": conn.seq},
         )
 
     def _subscribe_on(self, conn: Connection, args: list[dict[str, Any]], *, reason: str) -> None:

@@ -934,7 +934,11 @@ class ConnectionManager:
                 self._sleep(delay)
         except BaseException as exc:  # pragma: no cover - a bug; keep the process informed
             log.exception(
-                "ws %s: supervisor crashed (%s): %r", self.name, self.url, exc, extra={"ws": self.name}
+                "ws %s: supervisor crashed (%s): %r",
+                self.name,
+                self.url,
+                exc,
+                extra={"ws": self.name},
             )
             self._fatal = (
                 exc if isinstance(exc, WSError) else WSError(f"supervisor crashed: {exc!r}")
