@@ -147,7 +147,10 @@ def test_book_resync_line_names_book_and_cause(caplog) -> None:
     assert messages(caplog, f"order book books {INST} in sync at seqId")
 
 
-def test_a_handler_raising_on_every_message_logs_one_traceback_then_a_count(sim, caplog) -> None:
+@pytest.mark.parametrize("mode", ["inline", "pool"])
+def test_a_handler_raising_on_every_message_logs_one_traceback_then_a_count(
+    sim, caplog, mode
+) -> None:
     caplog.set_level(logging.WARNING, logger="okx_sync.ws")
     calls = threading.Semaphore(0)
 
@@ -155,7 +158,7 @@ def test_a_handler_raising_on_every_message_logs_one_traceback_then_a_count(sim,
         calls.release()
         raise ValueError("broken handler")
 
-    ws = public(sim)
+    ws = public(sim, typed_dispatch=mode)
     ws.on("tickers", broken)
     with ws:
         ws.subscribe_and_wait(BTC_TICKER)
