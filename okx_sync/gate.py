@@ -160,6 +160,10 @@ class RequestGateConfig:
     - ``lead_trader``: the account is a copy-trading lead trader: its
       lead-instrument limits apply too (place/amend, single or batch: 4 per
       2 s per instrument, one budget; ``order-algo``: 1 per 2 s).
+    - ``slow_wait_log_s``: a call admitted after waiting longer than this
+      logs one INFO line (``okx_sync.gate``) per bucket that held it, at most
+      once per bucket per rate window, naming the bucket, its rule and the
+      published limit: a loop the gate slows down is explained in the log.
 
     Thread safety: immutable.
     """
@@ -175,6 +179,7 @@ class RequestGateConfig:
     recovery_windows: float = attrs.field(default=5.0, validator=_positive)
     burst_fraction: float = attrs.field(default=0.5, validator=_fraction)
     lead_trader: bool = False
+    slow_wait_log_s: float = attrs.field(default=1.0, validator=_positive)
 
 
 # --------------------------------------------------------------------------- keys
@@ -225,7 +230,8 @@ def rule_scope(rule: str, item: Mapping[str, Any] | None) -> str:
 class Charge:
     """One budget a call draws on: bucket ``key``, its published ``limit`` per
     ``window_s``, the ``cost`` (tokens) and ``kind`` (``"endpoint"``,
-    ``"account"``, or a secondary limit's ``"secondary"`` / ``"lead_trader"``).
+    ``"account"``, or a secondary limit's ``"secondary"`` / ``"lead_trader"``)
+    and the ``rule`` its key is scoped by (as declared, e.g. ``"UID+instId"``).
     Thread safety: immutable."""
 
     key: str
@@ -233,6 +239,7 @@ class Charge:
     window_s: float
     cost: int
     kind: str = "endpoint"
+    rule: str = ""
 
 
 def _items(params: Any) -> list[Mapping[str, Any]]:
@@ -282,7 +289,7 @@ def plan_charges(
         scope = rule_scope(ep.rule, item)
         costs[scope] = costs.get(scope, 0) + 1
     charges = [
-        Charge(f"{ep.method} {ep.path} [{scope}]", ep.limit, window, cost)
+        Charge(f"{ep.method} {ep.path} [{scope}]", ep.limit, window, cost, rule=ep.rule or "IP")
         for scope, cost in costs.items()
     ]
     for extra in ep.extra_limits:
@@ -298,12 +305,20 @@ def plan_charges(
                 extra.window_s,
                 cost if extra.cost_unit == "order" else 1,
                 extra.kind,
+                extra.rule,
             )
             for scope, cost in extra_costs.items()
         ]
     if endpoint.counts_account_orders:
         charges.append(
-            Charge(ACCOUNT_BUCKET_KEY, account_limit, ACCOUNT_ORDER_WINDOW_S, orders, "account")
+            Charge(
+                ACCOUNT_BUCKET_KEY,
+                account_limit,
+                ACCOUNT_ORDER_WINDOW_S,
+                orders,
+                "account",
+                "UID (new and amended orders)",
+            )
         )
     for charge in charges:
         if charge.cost > charge.limit:
@@ -323,7 +338,9 @@ class _Bucket:
     def __init__(self, charge: Charge, config: RequestGateConfig) -> None:
         self.key = charge.key
         self.kind = charge.kind
+        self.rule = charge.rule
         self.window_s = charge.window_s
+        self.slow_logged_at = -math.inf  # when a slow wait on it was last logged
         self.headroom = config.headroom
         self.penalty_factor = config.penalty_factor
         self.burst_fraction = config.burst_fraction
@@ -566,6 +583,8 @@ class _Waiter:
         "permit",
         "blocked_on",
         "slot_blocked",
+        "waited_for",
+        "slow_notes",
         "loads_account_limit",
         "lock",
     )
@@ -590,6 +609,9 @@ class _Waiter:
         self.permit: Permit | None = None
         self.blocked_on: list[_Bucket] = []
         self.slot_blocked = False
+        # every bucket that held it back at some point, and the slow-wait lines to log
+        self.waited_for: dict[_Bucket, None] = {}
+        self.slow_notes: list[tuple[int, str, dict[str, Any]]] = []
 
 
 # --------------------------------------------------------------------------- the gate
@@ -772,6 +794,7 @@ class RequestGate:
             if locked:
                 self._lock.release()
         assert waiter.permit is not None
+        notes.extend(waiter.slow_notes)  # written by the admitting thread before the wake-up
         return waiter.permit
 
     def _timeout_error(
@@ -797,7 +820,8 @@ class RequestGate:
         notes.append(
             (
                 logging.WARNING,
-                "request gate timeout",
+                f"request gate timeout: {method} {path} not admitted within {limit:g} s "
+                f"(waiting for {what})",
                 {"method": method, "path": path, "waited_s": limit, "blocked_on": what},
             )
         )
@@ -881,6 +905,7 @@ class RequestGate:
                 else:
                     for bucket, cost in waiter.charges:
                         reserved[bucket] = reserved.get(bucket, 0) + cost
+                    waiter.waited_for.update(dict.fromkeys(waiter.blocked_on))
                     keep.append(waiter)
             queue.extendleft(reversed(keep))  # the skipped ones, in their order, in front
         earlier = next_wake < self._next_wake
@@ -889,6 +914,9 @@ class RequestGate:
             self._wake_all()
 
     def _admit(self, waiter: _Waiter, now: float) -> None:
+        waited = now - waiter.start
+        if waited > self.config.slow_wait_log_s:
+            self._slow_wait_notes(waiter, waited, now)
         waiter.permit = self._new_permit(
             waiter.charges, waiter.slot, waiter.start, now, waiter.loads_account_limit
         )
@@ -920,6 +948,31 @@ class RequestGate:
         self._total_wait += waited
         self._max_wait = max(self._max_wait, waited)
         return Permit(self, waited, slot=slot, entries=entries, admitted_at=now)
+
+    def _slow_wait_notes(self, waiter: _Waiter, waited: float, now: float) -> None:
+        """The INFO lines for a waiter admitted after a slow wait: one per bucket that held
+        it, unless that bucket's slow wait was logged less than a window ago (lock held)."""
+        for bucket in waiter.waited_for:
+            if now - bucket.slow_logged_at < bucket.window_s:
+                continue
+            bucket.slow_logged_at = now
+            window = f"{bucket.window_s:g} s" if bucket.window_s < _MONTH_S else "month"
+            waiter.slow_notes.append(
+                (
+                    logging.INFO,
+                    f"request gate: a call waited {waited:.3g} s for bucket {bucket.key} "
+                    f"(rule {bucket.rule}, published limit {bucket.limit} per {window}, "
+                    f"run at {self.config.headroom:g} of it); more calls on this bucket wait "
+                    "the same way, logged again after a window",
+                    {
+                        "bucket": bucket.key,
+                        "rule": bucket.rule,
+                        "limit": bucket.limit,
+                        "window_s": bucket.window_s,
+                        "waited_s": round(waited, 6),
+                    },
+                )
+            )
 
     @staticmethod
     def _wake(waiter: _Waiter) -> None:
@@ -993,7 +1046,9 @@ class RequestGate:
                         notes.append(
                             (
                                 logging.WARNING,
-                                "rate limit hit: bucket held, then slowed",
+                                f"rate limit hit (http {http_status}, code {code or '-'}): "
+                                f"bucket {bucket.key} held {bucket.hold_until - now:.3g} s, "
+                                f"then restarts at {bucket.factor0:.2g} of its rate",
                                 {
                                     "bucket": bucket.key,
                                     "http_status": http_status,
@@ -1046,7 +1101,10 @@ class RequestGate:
             self._wake_all()
         if before != limit:
             log.info(
-                "account order limit set",
+                "account order limit set to %d per 2 s (was %d, from %s)",
+                int(limit),
+                before,
+                source,
                 extra={"limit": int(limit), "previous": before, "source": source},
             )
 

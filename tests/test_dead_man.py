@@ -170,7 +170,8 @@ def test_stop_without_disarm_leaves_the_timer_to_fire_like_a_dead_process():
             assert sim.exchange.orders[other].state == "live"  # a tag timer spares other tags
 
 
-def test_error_handler_exceptions_are_counted_and_never_kill_the_keeper():
+def test_error_handler_exceptions_are_counted_and_never_kill_the_keeper(caplog):
+    caplog.set_level(logging.WARNING, logger="okx_sync")
     clock = FakeClock(wall_start=time.time(), auto_advance=False)
     with Simulator(seed=7, auto_tick=False, ws=False, clock=clock) as sim:
         with sim.client(clock=clock) as client:
@@ -185,6 +186,11 @@ def test_error_handler_exceptions_are_counted_and_never_kill_the_keeper():
             clock.advance(2)
             assert wait_until(lambda: switch.stats()["refreshes"] == 2)
             assert switch.running
+            (line,) = [r for r in caplog.records if "handler on_error broken" in r.getMessage()]
+            assert line.exc_info and line.getMessage() == (
+                "dead-man switch okx-dead-man: handler on_error broken raised "
+                "RuntimeError: handler bug"
+            )
             clock.advance(1.2)
             assert switch.stop() is True
 

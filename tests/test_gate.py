@@ -82,6 +82,7 @@ def test_config_validation() -> None:
         {"penalty_factor": 0},
         {"burst_fraction": 2},
         {"refresh_account_limit_s": -1},
+        {"slow_wait_log_s": 0},
     ):
         with pytest.raises(ValueError):
             RequestGateConfig(**bad)  # type: ignore[arg-type]
@@ -89,9 +90,43 @@ def test_config_validation() -> None:
     assert (config.max_concurrent, config.rate_limits, config.headroom) == (10, True, 0.9)
     assert (config.wait_timeout, config.account_order_limit) == (30.0, None)
     assert config.refresh_account_limit_s == 3600
+    assert config.slow_wait_log_s == 1.0
 
 
 # ----------------------------------------------------------------- bucket arithmetic
+
+
+def test_a_slow_wait_names_bucket_rule_and_limit_once_per_window(caplog) -> None:
+    """A polling loop slowed by the gate is explained: one INFO line per bucket per window."""
+    clock = FakeClock(start=0.0)
+    gate = gate_with(clock, burst_fraction=1.0, slow_wait_log_s=0.2)
+    caplog.set_level(logging.INFO, logger="okx_sync.gate")
+
+    def slow_lines() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "waited" in r.getMessage()]
+
+    for _ in range(53):  # capacity 54 per 2 s: 53 counted from t=0 ...
+        call(gate, PLACE, BTC)
+    held = gate.acquire(PLACE, BTC)
+    clock.advance(1.5)
+    held.release()  # ... and one from its release at 1.5
+    assert call(gate, PLACE, BTC) == pytest.approx(2.0)  # waited 0.5 s > 0.2 s
+    assert slow_lines() == [
+        f"request gate: a call waited 0.5 s for bucket {PLACE_BTC} (rule "
+        "UID+instId;OPTION:UID+instFamily, published limit 60 per 2 s, run at 0.9 of it); "
+        "more calls on this bucket wait the same way, logged again after a window"
+    ]
+    record = next(r for r in caplog.records if "waited" in r.getMessage())
+    assert record.levelno == logging.INFO and record.__dict__["bucket"] == PLACE_BTC
+    for _ in range(52):
+        call(gate, PLACE, BTC)
+    assert call(gate, PLACE, BTC) == pytest.approx(3.5)  # slow again, within the window
+    assert len(slow_lines()) == 1
+    # 53 counted from 2.0 and one from 3.5: full until 4.0, a window after the first line
+    assert call(gate, PLACE, BTC) == pytest.approx(4.0)
+    assert len(slow_lines()) == 2 and "waited 0.5 s" in slow_lines()[1]
+    assert call(gate, PLACE, ETH) == pytest.approx(4.0)  # no wait, no line
+    assert len(slow_lines()) == 2
 
 
 def test_capacity_and_span_follow_headroom() -> None:
@@ -400,7 +435,10 @@ def test_429_holds_the_bucket_for_a_window_then_recovers_gradually(caplog) -> No
     call(gate, PLACE, BTC)
     with caplog.at_level(logging.WARNING, logger="okx_sync.gate"):
         gate.observe(PLACE, BTC, http_status=429, code="50011")
-    assert any("rate limit hit" in r.getMessage() for r in caplog.records)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"rate limit hit (http 429, code 50011): bucket {PLACE_BTC} held 2 s, "
+        "then restarts at 0.5 of its rate"
+    ]
     b = bucket(gate, PLACE_BTC)
     assert (b["penalties"], b["tokens"], b["held_for_s"]) == (1, 0, 2.0)
     # Another instrument is not penalised.

@@ -5,6 +5,7 @@ client for the branches a simulator cannot stage (51016 after a proven absence, 
 from __future__ import annotations
 
 import json
+import logging
 from decimal import Decimal
 from typing import Any
 
@@ -96,7 +97,8 @@ def test_snapshot_pulls_balance_positions_every_pending_page_and_fills(sim, clie
 # --------------------------------------------------------------------------- resolve_order
 
 
-def test_resolve_order_found_and_not_found(sim, client):
+def test_resolve_order_found_and_not_found(sim, client, caplog):
+    caplog.set_level(logging.DEBUG, logger="okx_sync")
     px = far_px(sim, client)
     cid = new_cl_ord_id()
     client.trade.place_order(**order_kw(px, cl_ord_id=cid))
@@ -106,6 +108,12 @@ def test_resolve_order_found_and_not_found(sim, client):
     assert isinstance(found.order, Order) and found.order.cl_ord_id == cid
     missing = rec.resolve_order(INST, new_cl_ord_id(), attempts=2, interval_s=0.0)
     assert not missing.found and missing.state is None and missing.queries == 2
+    # 51603 is the answer resolve_order asks for (EXPECTED_CODES): DEBUG, never a warning
+    answers = [r for r in caplog.records if r.__dict__.get("code") == "51603"]
+    assert len(answers) == 2 and {r.levelno for r in answers} == {logging.DEBUG}
+    assert "GET /api/v5/trade/order answered" in answers[0].getMessage()
+    assert "51603" in answers[0].getMessage()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert json.dumps(missing.to_dict())
     with pytest.raises(ValidationError):
         rec.resolve_order(INST, "bad-id!")
@@ -125,12 +133,20 @@ def test_place_order_safely_plain_success(sim, client):
 
 
 @pytest.mark.parametrize("mode", ["50004", "timeout"])
-def test_executed_order_with_lost_answer_is_resolved_not_resent(sim, client, mode):
+def test_executed_order_with_lost_answer_is_resolved_not_resent(sim, client, mode, caplog):
     px = far_px(sim, client)
     sim.faults.lose_order_response(mode, hold=0.05)
     cid = new_cl_ord_id()
+    caplog.set_level(logging.WARNING, logger="okx_sync.ops.reconcile")
     res = client.trade.place_order_safely(**order_kw(px, cl_ord_id=cid), **FAST)
     assert res.resolved and res.sends == 1 and res.state == "live"
+    lines = [r.getMessage() for r in caplog.records if r.name == "okx_sync.ops.reconcile"]
+    assert lines == [
+        f"order clOrdId={cid} on {INST}: outcome unknown after send 1 ({res.uncertain[0]}); "
+        "resolving by clOrdId",
+        f"order clOrdId={cid} on {INST} resolved by query: it exists (ordId {res.ord_id}, "
+        "state live); not re-sent",
+    ]
     assert res.order is not None and res.ord_id == res.order.ord_id
     assert len(res.uncertain) == 1
     assert (
@@ -141,13 +157,20 @@ def test_executed_order_with_lost_answer_is_resolved_not_resent(sim, client, mod
     assert len(at_exchange(sim, cid)) == 1  # never a duplicate
 
 
-def test_unexecuted_order_with_unknown_outcome_is_proven_absent_then_resent(sim, client):
+def test_unexecuted_order_with_unknown_outcome_is_proven_absent_then_resent(sim, client, caplog):
     px = far_px(sim, client)
     sim.faults.server_errors(502, count=1, path="/api/v5/trade/order")  # bare 5xx, not executed
     cid = new_cl_ord_id()
+    caplog.set_level(logging.WARNING, logger="okx_sync.ops.reconcile")
     res = client.trade.place_order_safely(**order_kw(px, cl_ord_id=cid), **FAST)
     assert res.sends == 2 and not res.resolved and res.ack is not None
     assert "502" in res.uncertain[0]
+    lines = [r.getMessage() for r in caplog.records if r.name == "okx_sync.ops.reconcile"]
+    assert len(lines) == 2 and "502" in lines[0] and f"clOrdId={cid} on {INST}" in lines[0]
+    assert lines[1] == (
+        f"order clOrdId={cid} on {INST} proven absent (51603 by clOrdId after its expTime, "
+        "3 queries); re-sending the same clOrdId (send 2 of at most 3)"
+    )
     assert len(at_exchange(sim, cid)) == 1
 
 

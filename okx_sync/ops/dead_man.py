@@ -40,6 +40,7 @@ from typing import Any
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import OkxError, ValidationError
+from ..handler_errors import HandlerErrorSummary, report_handler_error
 
 __all__ = [
     "DeadManSwitch",
@@ -146,6 +147,7 @@ class DeadManSwitch:
         self._failures = 0
         self._consecutive = 0
         self._handler_errors = 0
+        self._handler_log = HandlerErrorSummary(monotonic=self._clock.monotonic)
         self._expiries = 0
         self._expired = False
         self._last_ok_mono: float | None = None
@@ -182,10 +184,17 @@ class DeadManSwitch:
         for fn in self._handlers:
             try:
                 fn(exc)
-            except Exception:  # noqa: BLE001 - a handler must never kill the keeper
+            except Exception as handler_exc:  # noqa: BLE001 - a handler must never kill the keeper
                 with self._cond:
                     self._handler_errors += 1
-                log.exception("dead-man switch error handler raised", extra={"tag": self.tag})
+                report_handler_error(
+                    log,
+                    self._handler_log,
+                    f"on_error {getattr(fn, '__name__', fn)!s}",
+                    handler_exc,
+                    f"dead-man switch {self.name}: ",
+                    {"tag": self.tag},
+                )
 
     # ------------------------------------------------------------------ state
     @property

@@ -35,6 +35,7 @@ import attrs
 from ..errors import APIError, OkxError, OrderError, RequestStateError, ValidationError
 from ..ids import is_valid_cl_ord_id, new_cl_ord_id
 from ..models import Balance, Fill, Order, OrderAck, Position
+from ..rest.endpoints import ORDER_NOT_FOUND
 from ..rest.named import GROUP_CLASSES
 
 __all__ = [
@@ -55,8 +56,6 @@ log = logging.getLogger("okx_sync.ops.reconcile")
 
 #: OKX codes after which an order's outcome is unknown (facts §3.4).
 UNKNOWN_OUTCOME_CODES = frozenset({"50004", "51149", "51054", "50026"})
-#: ``GET /api/v5/trade/order``: order does not exist.
-ORDER_NOT_FOUND = "51603"
 #: Placement: clOrdId already exists among pending orders (the original was accepted).
 DUPLICATE_CL_ORD_ID = "51016"
 #: Orders per ``orders-pending`` page (OKX maximum).
@@ -448,7 +447,15 @@ def place_order_safely(
                 raise
             uncertain.append(_describe(exc))
             why = "clOrdId already exists" if duplicate else "outcome unknown"
-            log.warning("order %s: %s; resolving by clOrdId", cl_ord_id, why, extra=extra)
+            log.warning(
+                "order clOrdId=%s on %s: %s after send %d (%s); resolving by clOrdId",
+                cl_ord_id,
+                inst_id,
+                why,
+                sends,
+                uncertain[-1],
+                extra={**extra, "cause": uncertain[-1]},
+            )
             try:
                 found = reconciler.resolve_order(
                     inst_id,
@@ -466,7 +473,15 @@ def place_order_safely(
                     dispatched=True,
                 ) from query_exc
             if found.order is not None:
-                log.warning("order %s resolved by query: %s", cl_ord_id, found.state, extra=extra)
+                log.warning(
+                    "order clOrdId=%s on %s resolved by query: it exists (ordId %s, state %s); "
+                    "not re-sent",
+                    cl_ord_id,
+                    inst_id,
+                    found.order.ord_id,
+                    found.state,
+                    extra={**extra, "state": found.state},
+                )
                 return result(sends, None, found.order)
             if duplicate:
                 raise  # 51016 for a clOrdId no query can find: not ours to guess
@@ -479,7 +494,14 @@ def place_order_safely(
                     dispatched=False,
                 ) from exc
             log.warning(
-                "order %s proven absent; re-sending the same clOrdId", cl_ord_id, extra=extra
+                "order clOrdId=%s on %s proven absent (51603 by clOrdId after its expTime, "
+                "%d queries); re-sending the same clOrdId (send %d of at most %d)",
+                cl_ord_id,
+                inst_id,
+                found.queries,
+                sends + 1,
+                max_sends,
+                extra=extra,
             )
         else:
             return result(sends, ack, None)

@@ -35,6 +35,7 @@ import attrs
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import ValidationError
+from ..handler_errors import HandlerErrorSummary, flush_handler_errors, report_handler_error
 from ..ws.protocol import service_of_url
 from .health import Health, HealthMonitor, HealthThresholds, as_stats_dict
 
@@ -414,6 +415,7 @@ class StatsReporter:
         self.reports = 0
         self.sink_errors: dict[str, int] = {}
         self.last_sink_error = ""
+        self._sink_log = HandlerErrorSummary(monotonic=self.clock.monotonic)
         if start:
             self.start()
 
@@ -451,7 +453,7 @@ class StatsReporter:
             self._last = snapshot
             self.reports += 1
             for error in snapshot.errors:
-                log.warning("stats source failed", extra={"error": error})
+                log.warning("stats source failed: %s", error, extra={"error": error})
             for sink in self.sinks:
                 try:
                     sink.emit(snapshot)
@@ -464,10 +466,13 @@ class StatsReporter:
         count = self.sink_errors.get(name, 0) + 1
         self.sink_errors[name] = count
         self.last_sink_error = f"{name}: {type(exc).__name__}: {exc}"
-        log.warning(
-            "stats sink failed",
-            exc_info=count == 1,
-            extra={"sink": name, "error": f"{type(exc).__name__}: {exc}", "failures": count},
+        report_handler_error(
+            log,
+            self._sink_log,
+            f"sink {name}",
+            exc,
+            "stats reporter: ",
+            {"sink": name, "failures": count},
         )
 
     def _run(self) -> None:
@@ -477,7 +482,7 @@ class StatsReporter:
             try:
                 self.report_now()
             except Exception:  # collection itself failed (a bug): keep reporting
-                log.exception("stats report failed")
+                log.exception("stats report %s failed", self.name)
             deadline = started + self.interval_s
             with self._cond:
                 while not self._stopping:
@@ -517,6 +522,7 @@ class StatsReporter:
                         close()
                     except Exception as exc:
                         self._sink_failed(sink, exc)
+        flush_handler_errors(log, self._sink_log, "stats reporter: ", {})
         return joined
 
     def __enter__(self) -> StatsReporter:

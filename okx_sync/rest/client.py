@@ -776,11 +776,15 @@ class RestCore:
                 "ts_ms": int(self._clock.time() * 1000),
             },
         )
-        if _log.isEnabledFor(logging.WARNING):
-            _log.warning(
-                "%s %s failed (stage=%s, dispatched=%s, retry_index=%d): %s",
+        expected = call.endpoint is not None and code in call.endpoint.expected_codes
+        level = logging.DEBUG if expected else logging.WARNING
+        if _log.isEnabledFor(level):
+            _log.log(
+                level,
+                "%s %s %s (stage=%s, dispatched=%s, retry_index=%d): %s",
                 call.method,
                 call.path,
+                "answered" if expected else "failed",
                 stage,
                 dispatched,
                 retry_index,

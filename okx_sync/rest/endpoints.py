@@ -40,6 +40,8 @@ __all__ = [
     "ORDER_ACTIONS",
     "ACCOUNT_ORDER_PATHS",
     "ORDER_ACK_PATHS",
+    "EXPECTED_CODES",
+    "ORDER_NOT_FOUND",
 ]
 
 OrderAction = Literal["place", "amend", "cancel", "close", ""]
@@ -123,6 +125,18 @@ ORDER_ACK_PATHS = frozenset(
         _P + "trade/cancel-batch-orders",
     }
 )
+
+
+#: ``GET /api/v5/trade/order``: the order does not exist.
+ORDER_NOT_FOUND = "51603"
+
+# Codes that are an answer to the call, not a failure of it: the call still raises
+# ``APIError`` (the caller decides), but the REST core logs the attempt at DEBUG, not
+# WARNING (a query for an order that does not exist is how ``resolve_order`` proves
+# absence). Keyed by (method, path).
+EXPECTED_CODES: Mapping[tuple[str, str], frozenset[str]] = {
+    ("GET", _P + "trade/order"): frozenset({ORDER_NOT_FOUND}),
+}
 
 
 def param_true(value: object) -> bool:
@@ -227,6 +241,12 @@ class Endpoint:
     def enters_orders(self) -> bool:
         """True for order entry (place/amend/cancel/close): never retried once dispatched."""
         return self.order_action != ""
+
+    @property
+    def expected_codes(self) -> frozenset[str]:
+        """OKX codes that answer this call rather than report a failure (``EXPECTED_CODES``):
+        logged at DEBUG by the REST core; still raised as ``APIError``."""
+        return EXPECTED_CODES.get(self.key, frozenset())
 
     @property
     def counts_account_orders(self) -> bool:

@@ -40,6 +40,7 @@ from ..errors import (
     WSSubscribeError,
     WSTimeoutError,
 )
+from ..handler_errors import HandlerErrorSummary, flush_handler_errors, report_handler_error
 from ..models.ws import push_parser
 from ..rest.client import Guard
 from .connection import (
@@ -60,6 +61,7 @@ from .protocol import (
     SubFrame,
     arg_hint_from_error,
     arg_key,
+    args_text,
     batch_frames,
     decode_frame,
     dedupe_handoff,
@@ -366,6 +368,7 @@ class WSClient(OrderEntry):
         self._subscribe_error = 0
         self._subs_dropped = 0
         self._handler_errors = 0
+        self._handler_log = HandlerErrorSummary(monotonic=clock.monotonic)
         self._parse_errors = 0
         self._connects = 0
         self._reconnects = 0
@@ -422,7 +425,7 @@ class WSClient(OrderEntry):
                     self._manager = None
             self._collect(manager)
             raise
-        log.info("ws started", extra={"ws": self.name, "url": self.url})
+        log.info("ws %s started: %s", self.name, self.url, extra={"ws": self.name, "url": self.url})
         return self
 
     def close(self, timeout: float = 2.0) -> bool:
@@ -447,7 +450,13 @@ class WSClient(OrderEntry):
         left = max(0.05, deadline - self._clock.monotonic())
         ok = self._typed.stop(left / 2) and ok
         ok = self._raw.stop(max(0.05, deadline - self._clock.monotonic())) and ok
-        log.info("ws closed", extra={"ws": self.name, "threads_joined": ok})
+        flush_handler_errors(log, self._handler_log, f"ws {self.name}: ", {"ws": self.name})
+        log.info(
+            "ws %s closed (threads joined: %s)",
+            self.name,
+            ok,
+            extra={"ws": self.name, "threads_joined": ok},
+        )
         return ok
 
     def __enter__(self) -> WSClient:
@@ -591,7 +600,10 @@ class WSClient(OrderEntry):
         if raw_cfg is not None:
             self._raw.configure(raw_cfg)
         log.info(
-            "ws dispatch change requested",
+            "ws %s: dispatch change requested (typed %s, raw %s)",
+            self.name,
+            typed_cfg.mode if typed_cfg else "unchanged",
+            raw_cfg.mode if raw_cfg else "unchanged",
             extra={
                 "ws": self.name,
                 "typed": typed_cfg.mode if typed_cfg else None,
@@ -609,10 +621,8 @@ class WSClient(OrderEntry):
     def _handler_error(self, exc: BaseException, where: str) -> None:
         with self._stats_lock:
             self._handler_errors += 1
-        log.warning(
-            "ws handler raised",
-            extra={"ws": self.name, "handler": where, "error": f"{type(exc).__name__}: {exc}"},
-            exc_info=exc,
+        report_handler_error(
+            log, self._handler_log, where, exc, f"ws {self.name}: ", {"ws": self.name}
         )
         self._emit_error(exc, record=False)
 
@@ -626,8 +636,16 @@ class WSClient(OrderEntry):
         for fn in self._error_handlers:
             try:
                 fn(exc)
-            except Exception:
-                log.exception("ws error handler raised", extra={"ws": self.name})
+            except Exception as handler_exc:
+                name = f"on_error {getattr(fn, '__name__', fn)!s}"
+                report_handler_error(
+                    log,
+                    self._handler_log,
+                    name,
+                    handler_exc,
+                    f"ws {self.name}: ",
+                    {"ws": self.name},
+                )
 
     def _note_error(self, text: str) -> None:
         with self._stats_lock:
@@ -658,7 +676,13 @@ class WSClient(OrderEntry):
         if type(msg) is not dict:
             with self._stats_lock:
                 self._parse_errors += 1
-            log.warning("ws undecodable frame", extra={"ws": self.name, "size": len(data)})
+            log.warning(
+                "ws %s: undecodable frame (%d bytes): %r",
+                self.name,
+                len(data),
+                data[:80],
+                extra={"ws": self.name, "size": len(data)},
+            )
             return
         if "data" in msg and "arg" in msg:
             if conn.push_mode is _BUFFER and self._buffer(conn, msg):
@@ -717,7 +741,13 @@ class WSClient(OrderEntry):
     def _overflow_disconnect(self, conn: Connection, path: str) -> None:
         reason = f"{path} handler queue full (overflow=disconnect)"
         if not conn.stopping:
-            log.warning("ws overflow: disconnecting", extra={"ws": self.name, "path": path})
+            log.warning(
+                "ws %s: %s; disconnecting %s",
+                self.name,
+                reason,
+                self.url,
+                extra={"ws": self.name, "path": path, "url": self.url},
+            )
             self._note_error(reason)
             conn.abort(reason)
 
@@ -872,7 +902,13 @@ class WSClient(OrderEntry):
             with self._stats_lock:
                 self._subscribe_error += 1
             log.warning(
-                "ws subscribe error",
+                "ws %s: %s error %s %r for %s (%s)",
+                self.name,
+                pending.op,
+                code,
+                text,
+                args_text([hint] if hint is not None else list(pending.args.values())),
+                self.url,
                 extra={
                     "ws": self.name,
                     "code": code,
@@ -894,7 +930,14 @@ class WSClient(OrderEntry):
             waiter.code, waiter.msg = code, text
             waiter.done.set()
             return
-        log.warning("ws error event", extra={"ws": self.name, "code": code, "okx_msg": text})
+        log.warning(
+            "ws %s: error event %s %r (%s)",
+            self.name,
+            code,
+            text,
+            self.url,
+            extra={"ws": self.name, "code": code, "okx_msg": text},
+        )
         self._emit_error(WSError(f"OKX error event {code}: {text}"))
 
     def _on_login(self, conn: Connection, msg: dict[str, Any]) -> None:
@@ -906,7 +949,13 @@ class WSClient(OrderEntry):
 
     def _on_notice(self, conn: Connection, msg: dict[str, Any]) -> None:
         code = str(msg.get("code", ""))
-        log.info("ws notice", extra={"ws": self.name, "code": code, "okx_msg": msg.get("msg", "")})
+        log.info(
+            "ws %s: notice %s %r",
+            self.name,
+            code,
+            msg.get("msg", ""),
+            extra={"ws": self.name, "code": code, "okx_msg": msg.get("msg", "")},
+        )
         manager = self._manager
         if code == NOTICE_RECONNECT_CODE and manager is not None and conn is manager.current:
             conn.track_last = True
@@ -919,7 +968,11 @@ class WSClient(OrderEntry):
             req.done.set()
         else:
             log.warning(
-                "ws reply without a waiting request",
+                "ws %s: reply without a waiting request (op %s, id %s, code %s)",
+                self.name,
+                msg.get("op"),
+                msg.get("id"),
+                msg.get("code"),
                 extra={
                     "ws": self.name,
                     "id": msg.get("id"),
@@ -980,7 +1033,10 @@ class WSClient(OrderEntry):
             self._pong_barrier(new, deadline)
         except WSError as exc:
             log.warning(
-                "ws handoff: the old connection was not drained",
+                "ws %s: handoff: the old connection was not drained: %s: %s",
+                self.name,
+                type(exc).__name__,
+                exc,
                 extra={"ws": self.name, "error": f"{type(exc).__name__}: {exc}"},
             )
 
@@ -1026,7 +1082,12 @@ class WSClient(OrderEntry):
             if is_login_fatal(waiter.code):
                 raise WSAuthError(waiter.code, waiter.msg)
             raise WSError(f"login failed: {waiter.code} {waiter.msg}")
-        log.info("ws logged in", extra={"ws": self.name, "seq": conn.seq})
+        log.info(
+            "ws %s logged in (connection %s)",
+            self.name,
+            conn.seq,
+            extra={"ws": self.name, "seq": conn.seq},
+        )
 
     def _subscribe_on(self, conn: Connection, args: list[dict[str, Any]], *, reason: str) -> None:
         """Subscribe ``args`` on ``conn`` and wait; rejected args leave the desired set.
@@ -1047,7 +1108,14 @@ class WSClient(OrderEntry):
             )
         if open_args:
             text = f"{len(open_args)} subscription(s) not acknowledged within {self._subscribe_timeout:g} s during {reason}"
-            log.warning("ws subscribe timeout", extra={"ws": self.name, "sub_args": open_args[:10]})
+            log.warning(
+                "ws %s: %s: %s (%s)",
+                self.name,
+                text,
+                args_text(open_args),
+                self.url,
+                extra={"ws": self.name, "sub_args": open_args[:10]},
+            )
             self._note_error(text)
 
     def _drop_desired(self, arg: dict[str, Any], code: str, text: str, *, reason: str) -> None:
@@ -1056,7 +1124,12 @@ class WSClient(OrderEntry):
         with self._stats_lock:
             self._subs_dropped += 1
         log.warning(
-            "ws subscription rejected and dropped",
+            "ws %s: subscription %s rejected by OKX (%s %r) during %s; dropped",
+            self.name,
+            args_text([arg]),
+            code,
+            text,
+            reason,
             extra={"ws": self.name, "code": code, "okx_msg": text, "arg": arg, "during": reason},
         )
         self._emit_error(WSSubscribeError(code, text, arg))
@@ -1101,15 +1174,29 @@ class WSClient(OrderEntry):
 
     def on_fatal(self, err: BaseException) -> None:
         """SessionHooks: the loop stopped for good (login refused)."""
-        log.error("ws stopped", extra={"ws": self.name, "error": f"{type(err).__name__}: {err}"})
+        log.error(
+            "ws %s stopped for good (%s): %s: %s",
+            self.name,
+            self.url,
+            type(err).__name__,
+            err,
+            extra={"ws": self.name, "url": self.url, "error": f"{type(err).__name__}: {err}"},
+        )
         self._emit_error(err)
 
     def on_conn_error(self, err: BaseException, attempt: int, delay: float) -> None:
         """SessionHooks: a connect attempt failed; the loop retries after ``delay`` s."""
         log.warning(
-            "ws connect failed",
+            "ws %s: connect to %s failed (attempt %d, retry in %.3g s): %s: %s",
+            self.name,
+            self.url,
+            attempt + 1,
+            delay,
+            type(err).__name__,
+            err,
             extra={
                 "ws": self.name,
+                "url": self.url,
                 "error": f"{type(err).__name__}: {err}",
                 "attempt": attempt,
                 "retry_in_s": round(delay, 3),

@@ -550,7 +550,13 @@ class Connection:
                     try:
                         on_message(self, data)
                     except Exception:  # a bug in routing must not kill the connection
-                        log.exception("ws message handling failed", extra={"ws": self.name})
+                        log.exception(
+                            "ws %s: handling a message from %s failed (%d bytes)",
+                            self.name,
+                            self.url,
+                            len(data),
+                            extra={"ws": self.name, "url": self.url},
+                        )
                 elif opcode == OP_PING:
                     self._send_frame(data, websocket.ABNF.OPCODE_PONG)
                 elif opcode == OP_CLOSE:
@@ -559,7 +565,10 @@ class Connection:
                     return
                 elif opcode == OP_BINARY:  # OKX sends text only
                     log.debug(
-                        "ws binary message ignored", extra={"ws": self.name, "size": len(data)}
+                        "ws %s: binary message ignored (%d bytes)",
+                        self.name,
+                        len(data),
+                        extra={"ws": self.name, "size": len(data)},
                     )
             if parser.error is not None:
                 raise parser.error
@@ -838,7 +847,11 @@ class ConnectionManager:
         conn.open()
         self.connects += 1
         log.info(
-            "ws connected",
+            "ws %s connected to %s (connection %d, connects %d)",
+            self.name,
+            self.url,
+            seq,
+            self.connects,
             extra={"ws": self.name, "url": self.url, "seq": seq, "connects": self.connects},
         )
         return conn
@@ -903,9 +916,14 @@ class ConnectionManager:
                 uptime = self._clock.monotonic() - (conn.ready_at or conn.opened_at or 0.0)
                 self._hooks.on_down(conn)
                 log.warning(
-                    "ws disconnected",
+                    "ws %s: disconnected from %s after %.3g s: %s",
+                    self.name,
+                    self.url,
+                    uptime,
+                    conn.describe_end(),
                     extra={
                         "ws": self.name,
+                        "url": self.url,
                         "reason": conn.describe_end(),
                         "uptime_s": round(uptime, 3),
                     },
@@ -915,7 +933,13 @@ class ConnectionManager:
                 attempt += 1
                 self._sleep(delay)
         except BaseException as exc:  # pragma: no cover - a bug; keep the process informed
-            log.exception("ws supervisor crashed", extra={"ws": self.name})
+            log.exception(
+                "ws %s: supervisor crashed (%s): %r",
+                self.name,
+                self.url,
+                exc,
+                extra={"ws": self.name},
+            )
             self._fatal = (
                 exc if isinstance(exc, WSError) else WSError(f"supervisor crashed: {exc!r}")
             )
@@ -952,7 +976,12 @@ class ConnectionManager:
             new = self._open()
         except Exception as exc:
             log.warning(
-                "ws handoff: new connection failed", extra={"ws": self.name, "error": str(exc)}
+                "ws %s: handoff: new connection to %s failed: %s: %s",
+                self.name,
+                self.url,
+                type(exc).__name__,
+                exc,
+                extra={"ws": self.name, "url": self.url, "error": str(exc)},
             )
             return old
         new.push_mode = PushMode.BUFFER
@@ -966,7 +995,14 @@ class ConnectionManager:
             new.close(1.0, f"handoff prepare failed: {exc}")
             with self._cond:
                 self._warming = None
-            log.warning("ws handoff failed", extra={"ws": self.name, "error": str(exc)})
+            log.warning(
+                "ws %s: handoff failed (%s): %s: %s",
+                self.name,
+                self.url,
+                type(exc).__name__,
+                exc,
+                extra={"ws": self.name, "url": self.url, "error": str(exc)},
+            )
             if isinstance(exc, WSAuthError):
                 self._fatal = exc
                 self._hooks.on_fatal(exc)
@@ -988,7 +1024,13 @@ class ConnectionManager:
         self._retire_counts(old)
         self.handoffs += 1
         self._hooks.on_handoff(old, new)
-        log.info("ws handoff complete", extra={"ws": self.name, "old": old.seq, "new": new.seq})
+        log.info(
+            "ws %s: handoff complete (connection %d -> %d)",
+            self.name,
+            old.seq,
+            new.seq,
+            extra={"ws": self.name, "old": old.seq, "new": new.seq},
+        )
         return new
 
     def _retire_counts(self, conn: Connection) -> None:
@@ -1021,7 +1063,10 @@ class ConnectionManager:
                     conn.ping()
                 elif decision.action is HeartbeatAction.DEAD:
                     log.warning(
-                        "ws heartbeat timeout",
+                        "ws %s: heartbeat timeout: no pong or message within %g s of a ping (%s)",
+                        self.name,
+                        policy.pong_timeout,
+                        self.url,
                         extra={
                             "ws": self.name,
                             "seq": conn.seq,

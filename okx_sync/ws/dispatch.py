@@ -459,7 +459,10 @@ class DispatchPath:
         if old is not None and old is not target:
             self._retire(old)
         log.debug(
-            "ws dispatch switched",
+            "ws %s dispatch switched to %s (%d worker(s))",
+            self.name,
+            target_cfg.mode,
+            target_cfg.workers,
             extra={"path": self.name, "mode": target_cfg.mode, "workers": target_cfg.workers},
         )
         return target

@@ -311,7 +311,10 @@ class ManagedOrderBook:
             self.close()
             raise
         log.info(
-            "managed order book opened",
+            "order book %s %s opened on ws %s",
+            channel,
+            inst_id,
+            ws.name,
             extra={"ws": ws.name, "channel": channel, "inst_id": inst_id},
         )
 
@@ -534,7 +537,9 @@ class ManagedOrderBook:
             self._unsubscribe()
             self._store.reset()
             log.info(
-                "managed order book closed",
+                "order book %s %s closed",
+                self._channel,
+                self._inst_id,
                 extra={"ws": self._ws.name, "channel": self._channel, "inst_id": self._inst_id},
             )
         return self._stop_threads(timeout)
@@ -579,7 +584,10 @@ class ManagedOrderBook:
             self._ws.unsubscribe(self._arg)
         except WSError as exc:
             log.warning(
-                "managed order book: unsubscribe failed",
+                "order book %s %s: unsubscribe failed: %s",
+                self._channel,
+                self._inst_id,
+                _describe(exc),
                 extra={"channel": self._channel, "inst_id": self._inst_id, "error": str(exc)},
             )
 
@@ -629,7 +637,11 @@ class ManagedOrderBook:
                 self._check_pending = self._rest is not None
             self._cond.notify_all()
         log.info(
-            "order book in sync",
+            "order book %s %s in sync at seqId %s (resyncs %d)",
+            self._channel,
+            self._inst_id,
+            self._store.seq_id,
+            self._resyncs,
             extra={
                 "ws": self._ws.name,
                 "channel": self._channel,
@@ -659,7 +671,12 @@ class ManagedOrderBook:
             self._cond.notify_all()
         self._store.reset()
         log.warning(
-            "order book out of sync",
+            "order book %s %s out of sync (%s); %s: %s",
+            self._channel,
+            self._inst_id,
+            self._ws.name,
+            "resubscribing" if resubscribe else "resync after reconnect",
+            _describe(exc),
             extra={
                 "ws": self._ws.name,
                 "channel": self._channel,
@@ -696,7 +713,12 @@ class ManagedOrderBook:
             elif self._awaiting:  # a connection came up meanwhile: give it its time
                 self._retry_at = now + self._policy.snapshot_timeout
         log.info(
-            "order book resubscribe" if sent else "order book resubscribe deferred (not connected)",
+            "order book %s %s: %s",
+            self._channel,
+            self._inst_id,
+            "resubscribed for a fresh snapshot"
+            if sent
+            else f"resubscribe deferred (ws {self._ws.name} not connected)",
             extra={"ws": self._ws.name, "channel": self._channel, "inst_id": self._inst_id},
         )
 
@@ -729,10 +751,21 @@ class ManagedOrderBook:
             "error": _describe(exc),
         }
         if final is not None:
-            log.error("order book subscription rejected; not retrying", extra=extra)
+            log.error(
+                "order book %s %s: subscription rejected, not retrying: %s",
+                self._channel,
+                self._inst_id,
+                _describe(exc),
+                extra=extra,
+            )
         else:
             log.warning(
-                "order book subscription failed; retrying", extra={**extra, "retry_in_s": delay}
+                "order book %s %s: subscription failed, retry in %.3g s: %s",
+                self._channel,
+                self._inst_id,
+                delay,
+                _describe(exc),
+                extra={**extra, "retry_in_s": delay},
             )
 
     # ------------------------------------------------------------------ connection events
@@ -829,7 +862,10 @@ class ManagedOrderBook:
                 self._check_errors += 1
                 self._last_check_error = _describe(exc)
             log.warning(
-                "order book REST cross-check failed",
+                "order book %s %s: REST cross-check failed: %s",
+                self._channel,
+                self._inst_id,
+                _describe(exc),
                 extra={"channel": self._channel, "inst_id": self._inst_id, "error": _describe(exc)},
             )
             return
@@ -844,10 +880,22 @@ class ManagedOrderBook:
             if not result.ok:
                 self._mismatches += 1
         extra = {"channel": self._channel, "inst_id": self._inst_id, **result.to_dict()}
-        if result.ok:
-            log.info("order book REST cross-check ok", extra=extra)
-        else:
-            log.warning("order book REST cross-check mismatch", extra=extra)
+        log.log(
+            logging.INFO if result.ok else logging.WARNING,
+            "order book %s %s: REST cross-check %s: local seqId %s bid %s ask %s, "
+            "REST seqId %s bid %s ask %s (tolerance %g)",
+            self._channel,
+            self._inst_id,
+            "ok" if result.ok else "MISMATCH",
+            result.local_seq_id,
+            result.local_bid,
+            result.local_ask,
+            result.rest_seq_id,
+            result.rest_bid,
+            result.rest_ask,
+            result.tolerance,
+            extra=extra,
+        )
 
 
 class BookRouter:

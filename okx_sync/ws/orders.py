@@ -307,7 +307,11 @@ class OrderEntry:
                 cl_ord_ids=cl_ord_ids,
             ) from exc
         log.debug(
-            "ws order sent",
+            "ws %s: %s sent (id %s, clOrdId %s)",
+            self.name,
+            op,
+            req_id,
+            ",".join(cl_ord_ids) or "-",
             extra={"ws": self.name, "op": op, "id": req_id, "cl_ord_ids": cl_ord_ids},
         )
         req.done.wait(max(0.0, deadline - self._clock.monotonic()))
@@ -316,7 +320,12 @@ class OrderEntry:
         if reply is None:
             why = req.lost or f"no reply within {limit:g} s"
             log.warning(
-                "ws order outcome unknown",
+                "ws %s: %s outcome unknown (id %s, clOrdId %s): %s",
+                self.name,
+                op,
+                req_id,
+                ",".join(cl_ord_ids) or "-",
+                why,
                 extra={
                     "ws": self.name,
                     "op": op,

@@ -42,6 +42,7 @@ __all__ = [
     "Kind",
     "SubFrame",
     "arg_key",
+    "args_text",
     "normalize_args",
     "op_frame",
     "batch_frames",
@@ -134,6 +135,14 @@ def arg_key(arg: Mapping[str, Any]) -> ArgKey:
     subscription therefore map to the same key as the arg that was sent.
     """
     return tuple(sorted((str(k), str(v)) for k, v in arg.items() if k != "uid"))
+
+
+def args_text(args: Sequence[Mapping[str, Any]], limit: int = 3) -> str:
+    """Subscription args as log text: ``channel=books,instId=BTC-USDT``, ``; ``-separated,
+    the first ``limit`` of them and ``(+N more)``. Pure."""
+    shown = ["{" + ",".join(f"{k}={v}" for k, v in a.items()) + "}" for a in args[:limit]]
+    more = f" (+{len(args) - limit} more)" if len(args) > limit else ""
+    return "; ".join(shown) + more if shown else "(no arg)"
 
 
 def normalize_args(args: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
