@@ -266,7 +266,11 @@ def test_a_failing_sink_does_not_stop_the_reporter(
         assert reporter.sink_errors == {"Boom": 3}
         assert reporter.last_sink_error == "Boom: RuntimeError: sink is broken"
     assert not reporter_threads()
-    failures = [r for r in caplog.records if r.getMessage() == "stats sink failed"]
+    failures = [
+        r
+        for r in caplog.records
+        if r.getMessage() == "stats sink Boom failed in emit(): RuntimeError: sink is broken"
+    ]
     assert len(failures) >= 2 and failures[0].exc_info and not failures[1].exc_info
     assert failures[0].__dict__["sink"] == "Boom"
 

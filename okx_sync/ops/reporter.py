@@ -35,6 +35,7 @@ import attrs
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import ValidationError
+from ..lifecycle import Owned
 from ..ws.protocol import service_of_url
 from .health import Health, HealthMonitor, HealthThresholds, as_stats_dict
 
@@ -349,7 +350,7 @@ def _sink_name(sink: Any) -> str:
     return type(sink).__name__
 
 
-class StatsReporter:
+class StatsReporter(Owned):
     """Snapshots a client's stats every ``interval_s`` on a background thread and feeds sinks.
 
     ``StatsReporter(client, interval_s=10.0, sinks=[LogSink()])`` starts the
@@ -365,8 +366,10 @@ class StatsReporter:
     on the calling thread. :meth:`close` stops and joins the thread and closes
     the sinks that have ``close()``.
 
-    Raises ``ValidationError`` for ``interval_s <= 0`` or a sink without
-    ``emit``. Thread safety: every method may be called from any thread;
+    Built on an ``okx_sync.Client``, it is closed by ``client.close()``.
+
+    Raises ``ValidationError`` for ``interval_s <= 0``, a sink without
+    ``emit``, or a closed ``Client``. Thread safety: every method may be called from any thread;
     snapshots are emitted one at a time (never concurrently to one sink).
     """
 
@@ -414,6 +417,9 @@ class StatsReporter:
         self.reports = 0
         self.sink_errors: dict[str, int] = {}
         self.last_sink_error = ""
+        adopt = getattr(client, "_adopt", None)
+        if callable(adopt):  # an okx_sync.Client: its close() closes this reporter too
+            adopt(self, kind="reporter", label=f"stats reporter {name}")
         if start:
             self.start()
 
@@ -439,6 +445,7 @@ class StatsReporter:
         with self._cond:
             if self._thread is not None and self._thread.is_alive():
                 return self
+            self._owned_started()  # listed again by the client
             self._stopping = False
             self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
             self._thread.start()
@@ -451,7 +458,7 @@ class StatsReporter:
             self._last = snapshot
             self.reports += 1
             for error in snapshot.errors:
-                log.warning("stats source failed", extra={"error": error})
+                log.warning("stats source failed: %s", error, extra={"error": error})
             for sink in self.sinks:
                 try:
                     sink.emit(snapshot)
@@ -459,13 +466,17 @@ class StatsReporter:
                     self._sink_failed(sink, exc)
         return snapshot
 
-    def _sink_failed(self, sink: Any, exc: Exception) -> None:
+    def _sink_failed(self, sink: Any, exc: Exception, action: str = "emit") -> None:
         name = _sink_name(sink)
         count = self.sink_errors.get(name, 0) + 1
         self.sink_errors[name] = count
         self.last_sink_error = f"{name}: {type(exc).__name__}: {exc}"
         log.warning(
-            "stats sink failed",
+            "stats sink %s failed in %s(): %s: %s",
+            name,
+            action,
+            type(exc).__name__,
+            exc,
             exc_info=count == 1,
             extra={"sink": name, "error": f"{type(exc).__name__}: {exc}", "failures": count},
         )
@@ -497,8 +508,10 @@ class StatsReporter:
         stuck sink's ``close()`` then runs while its ``emit`` is still in
         progress, which may be what unblocks it), and the thread ends as soon
         as that ``emit`` returns; calling ``close()`` again joins it. Sink
-        ``close()`` errors are logged, not raised.
+        ``close()`` errors are logged, not raised. The client stops listing it
+        (``client.close()`` then leaves it alone) until it starts again.
         """
+        self._owned_closed()
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
@@ -516,7 +529,7 @@ class StatsReporter:
                     try:
                         close()
                     except Exception as exc:
-                        self._sink_failed(sink, exc)
+                        self._sink_failed(sink, exc, "close")
         return joined
 
     def __enter__(self) -> StatsReporter:

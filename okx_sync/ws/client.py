@@ -40,6 +40,7 @@ from ..errors import (
     WSSubscribeError,
     WSTimeoutError,
 )
+from ..lifecycle import Owned
 from ..models.ws import push_parser
 from ..rest.client import Guard
 from .connection import (
@@ -224,7 +225,7 @@ class _LoginWaiter:
         self.lost = ""
 
 
-class WSClient(OrderEntry):
+class WSClient(OrderEntry, Owned):
     """One OKX WebSocket connection kept alive on background threads.
 
     ``WSClient(url, credentials=..., ...)`` works standalone; ``client.ws_public()``,
@@ -395,6 +396,7 @@ class WSClient(OrderEntry):
         with self._lock:
             if self._manager is not None:
                 return self
+            self._owned_started()  # listed again by the Client that built it
             manager = ConnectionManager(
                 self.url,
                 self,
@@ -433,8 +435,11 @@ class WSClient(OrderEntry):
         Idempotent. Messages still queued in a pool are discarded; blocking
         calls waiting on the connection raise. ``start()`` may be called again
         afterwards (the desired subscriptions are kept and resubscribed).
-        Returns True when every thread ended in time.
+        Returns True when every thread ended in time. The ``Client`` that built
+        it stops listing it (``client.close()`` then leaves it alone) until it
+        starts again.
         """
+        self._owned_closed()
         with self._lock:
             manager = self._manager
             self._manager = None
@@ -447,7 +452,15 @@ class WSClient(OrderEntry):
         left = max(0.05, deadline - self._clock.monotonic())
         ok = self._typed.stop(left / 2) and ok
         ok = self._raw.stop(max(0.05, deadline - self._clock.monotonic())) and ok
-        log.info("ws closed", extra={"ws": self.name, "threads_joined": ok})
+        if ok:
+            log.info("ws closed", extra={"ws": self.name, "threads_joined": ok})
+        else:
+            log.warning(
+                "ws %s closed, but a thread of it did not end within %.1f s",
+                self.name,
+                timeout,
+                extra={"ws": self.name, "threads_joined": ok},
+            )
         return ok
 
     def __enter__(self) -> WSClient:

@@ -48,6 +48,7 @@ import attrs
 from ..book import BOOK_CHANNELS, INCREMENTAL_CHANNELS, OrderBookStore
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import OrderBookError, ValidationError, WSClosedError, WSError, WSSubscribeError
+from ..lifecycle import Owned
 
 if TYPE_CHECKING:  # pragma: no cover
     from .client import WSClient
@@ -183,7 +184,7 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-class ManagedOrderBook:
+class ManagedOrderBook(Owned):
     """An order book of one ``(channel, inst_id)`` that resyncs itself (module doc).
 
     Build it with ``ws.order_book(inst_id, channel="books", **options)``
@@ -201,7 +202,9 @@ class ManagedOrderBook:
     :meth:`wait_ready` to wait for the first snapshot.
 
     Raises ``ValidationError`` for an unknown channel, an empty ``inst_id``,
-    bad options, or when ``ws`` already manages this book (close it first).
+    bad options, or when ``ws`` already manages this book (close it first),
+    or when the ``Client`` that built ``ws`` is closed. ``client.close()``
+    closes the books of the WS clients it built (before those clients).
 
     Thread safety: every method may be called from any thread. Reads
     (:meth:`best_bid`, :meth:`best_ask`, :meth:`snapshot`, :meth:`stats`) see
@@ -302,9 +305,16 @@ class ManagedOrderBook:
         self._threads_on = False
         self._retry_at = clock.monotonic() + self._policy.snapshot_timeout
         router: BookRouter = ws._books
+        owner = getattr(ws, "_adoption", None)  # the Client that built ws closes this book too
+        if owner is not None:
+            owner.adopt(self, kind="book", label=f"order book {channel}:{inst_id} on WS {ws.name}")
         # raises ValidationError for a duplicate; routes pushes from now on and starts
         # the book's thread when the client is started
-        router.add(self)
+        try:
+            router.add(self)
+        except BaseException:
+            self._owned_closed()
+            raise
         try:
             ws.subscribe(self._arg)
         except BaseException:
@@ -517,6 +527,7 @@ class ManagedOrderBook:
                 self._in_sync = False
                 self._cond.notify_all()
         if first:
+            self._owned_closed()
             self._ws._books.remove(self)
             self._unsubscribe()
             self._store.reset()
@@ -566,7 +577,10 @@ class ManagedOrderBook:
             self._ws.unsubscribe(self._arg)
         except WSError as exc:
             log.warning(
-                "managed order book: unsubscribe failed",
+                "managed order book %s:%s: unsubscribe failed: %s",
+                self._channel,
+                self._inst_id,
+                exc,
                 extra={"channel": self._channel, "inst_id": self._inst_id, "error": str(exc)},
             )
 
