@@ -160,7 +160,11 @@ def test_creating_and_closing_many_ws_clients_does_not_grow_the_list(sim: Simula
 
 def test_factories_refuse_after_close(sim: Simulator) -> None:
     client = sim.client()
+    ws = client.ws_public()  # built before close, never started
     client.close()
+    with pytest.raises(ValidationError, match="closed"):
+        ws.order_book(INST)  # its books would outlive the client
+    assert ws.managed_books() == [] and ws.desired_subscriptions() == []
     served = sim.stats()["rest_requests"]
     with pytest.raises(ValidationError, match="closed"):
         client.ws_public()
