@@ -7,7 +7,10 @@ It composes the pieces; each lives in its own module:
   path (validate, guards, gate, sign, send, envelope, retry);
 - endpoint groups (``client.trade``, ``client.account``, ...) — see the
   "endpoint groups" section of ``Client.__init__``;
-- WebSocket factories, safe mode, evidence — added beside them.
+- WebSocket factories, safe mode, evidence — added beside them;
+- ``self._children`` — :class:`~okx_sync.lifecycle.Children`, what the client
+  built and ``close()`` closes (WS clients, managed books, reporters, dead-man
+  switches).
 
 Quick start::
 
@@ -19,11 +22,9 @@ Quick start::
 
 from __future__ import annotations
 
-import itertools
 import os
 import random
 import threading
-import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,6 +34,7 @@ from .auth import Credentials, redact_key
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import ValidationError
 from .gate import RequestGate, RequestGateConfig
+from .lifecycle import Adoption, Children
 from .ops.dead_man import DeadManSwitch, ErrorHandler
 from .ops.health import Health, HealthMonitor, HealthThresholds
 from .ops.reconcile import SafeTradeAPI
@@ -74,7 +76,11 @@ class Client(RestAPI):
 
     Threading contract: every public method may be called from any thread at
     the same time; calls share one request gate and one keep-alive connection
-    pool sized to ``gate.max_concurrent``. ``close()`` is idempotent: calls
+    pool sized to ``gate.max_concurrent``. The client owns what it builds:
+    ``close()`` (idempotent, from any thread) first closes, newest first, the
+    WS clients of ``ws_public()``/``ws_private()``/``ws_business()`` with their
+    managed books, every ``StatsReporter`` built on it and its dead-man
+    switches, joining their threads within its ``timeout_s``; then calls
     waiting in the gate fail with ``RequestStateError(stage="gate")`` and later
     calls are refused the same way. Use it as a context manager to close it.
     """
@@ -137,14 +143,14 @@ class Client(RestAPI):
         # client.instruments(inst_type) / client.instrument(inst_id) / inst_id_code /
         # round_price / round_size on a lazily created instruments cache.
         # -- WebSocket factories, safe mode, evidence: attach below ------------------------
-        # Live WS clients and managed books, weakly held in creation order; the
-        # factories register what they build (``_register_ws`` /
-        # ``_register_managed_book``) for ``ws_clients()``/``managed_books()``,
-        # which the stats reporter and ``health()`` read.
+        # What this client built and closes (okx_sync.lifecycle): WS clients, their
+        # managed books, stats reporters, dead-man switches, weakly held in creation
+        # order; a child the user closes leaves the list. ``ws_clients()``,
+        # ``managed_books()`` and ``dead_man_switches()`` read it.
         self._live_lock = threading.Lock()
-        self._live_seq = itertools.count()
-        self._live_ws: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
-        self._live_books: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+        self._children = Children("Client", clock.monotonic)
+        self._closing = False
+        self._close_done = threading.Event()
         self.health_monitor = HealthMonitor(health_thresholds)
         # -- safe mode, dead-man switches, evidence (okx_sync.ops) ---------------------------
         # Safe mode is a pre-send guard on the REST core and on every registered WS client;
@@ -152,7 +158,6 @@ class Client(RestAPI):
         self._safe_mode = SafeMode(clock=clock)
         self._rest.add_guard(self._safe_mode.guard)
         self._trade = SafeTradeAPI(self)
-        self._dead_men: list[DeadManSwitch] = []
         self._settings = {
             "credentials": redact_key(creds.api_key) if creds is not None else None,
             "timeout_s": float(timeout),
@@ -295,36 +300,41 @@ class Client(RestAPI):
             ws.set_account_limit_refresh(self._rest.refresh_account_limit)
         return self._register_ws(ws)
 
+    def _adopt(self, child: Any, *, kind: str, label: str) -> Adoption:
+        """Own ``child`` (weakly): ``close()`` closes it (``child.close(timeout)``), newest
+        first. ``kind`` groups it (``"ws"``, ``"book"``, ``"reporter"``, ``"dead-man"``),
+        ``label`` names it in log lines. Raises ``ValidationError`` when this client is
+        closed. Thread-safe. (StatsReporter calls it; see okx_sync.lifecycle.)"""
+        return self._children.adopt(child, kind=kind, label=label)
+
     def _register_ws(self, ws: Any) -> Any:
-        """Remember ``ws`` (weakly) for ``ws_clients()`` and put it under this client's
-        safe mode (``ws.add_guard``); returns it. Thread-safe."""
+        """Own ``ws`` (see ``_adopt``; listed by ``ws_clients()``) and put it under this
+        client's safe mode (``ws.add_guard``); returns it. Raises ``ValidationError``
+        when this client is closed. Thread-safe."""
+        name = getattr(ws, "name", "?")
+        self._adopt(ws, kind="ws", label=f"WS client {name} ({getattr(ws, 'url', '?')})")
         add_guard = getattr(ws, "add_guard", None)
         if callable(add_guard):
             add_guard(self._safe_mode.guard)
-        with self._live_lock:
-            self._live_ws[next(self._live_seq)] = ws
         return ws
 
     def _register_managed_book(self, book: Any) -> Any:
-        """Remember ``book`` (weakly) for ``managed_books()``; returns it. Thread-safe."""
-        with self._live_lock:
-            self._live_books[next(self._live_seq)] = book
+        """Own ``book`` (see ``_adopt``; listed by ``managed_books()``); returns it.
+        Thread-safe."""
+        self._adopt(book, kind="book", label=f"managed book {getattr(book, 'inst_id', '?')}")
         return book
 
     def ws_clients(self) -> list[Any]:
         """The live WSClients this client built, oldest first: started and not closed
         (a client whose loop stopped for good, e.g. login refused, stays listed — it is
         down, not gone). Unstarted and closed clients are left out. Thread-safe."""
-        with self._live_lock:
-            clients = list(self._live_ws.values())
-        return [ws for ws in clients if getattr(ws, "started", True)]
+        return [ws for ws in self._children.live("ws") if getattr(ws, "started", True)]
 
     def managed_books(self) -> list[Any]:
         """The open managed order books of this client's live WS clients (and any
         registered with ``_register_managed_book``), oldest first; closed books are
         left out. Thread-safe."""
-        with self._live_lock:
-            books = list(self._live_books.values())
+        books = self._children.live("book")
         for ws in self.ws_clients():
             listed = getattr(ws, "managed_books", None)
             if callable(listed):
@@ -423,27 +433,20 @@ class Client(RestAPI):
         switch = DeadManSwitch(
             self, timeout_s=timeout_s, refresh_s=refresh_s, tag=tag, on_error=on_error
         )
-        with self._live_lock:
-            if any(d.tag == tag for d in self._dead_men):
+        with self._live_lock:  # the tag check and the adoption are one step
+            if any(d.tag == tag for d in self.dead_man_switches()):
                 raise ValidationError(f"a dead-man switch for tag={tag!r} is already running")
-            self._dead_men.append(switch)
-        switch._add_closer(self._forget_dead_man)
+            adoption = self._adopt(switch, kind="dead-man", label=f"dead-man switch {switch.name}")
         try:
             switch.start()
         except BaseException:
-            self._forget_dead_man(switch)
+            adoption.release()
             raise
         return switch
 
-    def _forget_dead_man(self, switch: DeadManSwitch) -> None:
-        with self._live_lock:
-            if switch in self._dead_men:
-                self._dead_men.remove(switch)
-
     def dead_man_switches(self) -> list[DeadManSwitch]:
         """The running dead-man switches of this client. Thread-safe."""
-        with self._live_lock:
-            return list(self._dead_men)
+        return self._children.live("dead-man")
 
     def evidence(self, last_errors: int = 20) -> dict[str, Any]:
         """An evidence snapshot (runbook §0.2, §1) as a JSON-serialisable dict.
@@ -475,19 +478,45 @@ class Client(RestAPI):
         """True after ``close()``."""
         return self._closed
 
-    def close(self) -> None:
-        """Refuse new calls, wake calls waiting in the gate, close connections. Idempotent.
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Close everything this client built, then refuse new calls. Idempotent.
 
-        Calls already sending finish or fail on their own; a closed client
-        cannot be reopened (build a new one).
+        First closes, newest first, what its factories made and the user has
+        not closed: stats reporters built on it, dead-man switches (disarmed
+        with ``timeOut=0`` while the REST path is still open), managed order
+        books (unsubscribed) and the WS clients of ``ws_public()`` /
+        ``ws_private()`` / ``ws_business()`` (connections closed). Each
+        gets what is left of ``timeout_s`` (at least 0.1 s) to join its
+        threads; a dead-man disarm is one more REST call, bounded by the HTTP
+        ``timeout`` and the gate's ``wait_timeout``. Then wakes calls waiting
+        in the gate (they fail with ``RequestStateError(stage="gate")``) and
+        closes the HTTP connections; calls already sending finish or fail on
+        their own. Never raises for a child: a child that fails to close, or
+        whose threads outlive their share, is logged by name on
+        ``okx_sync.lifecycle`` (ERROR / WARNING). A closed client cannot be
+        reopened (build a new one); its factories raise ``ValidationError``.
+
+        Thread safety: any thread, any number of times; a call while another
+        is closing waits for it (at most ``timeout_s``). Called from a
+        thread of a child (a WS handler, say) it does not join that thread.
+        Raises ``ValidationError`` for a ``timeout_s`` that is not > 0.
         """
-        if self._closed:
+        if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float):
+            raise ValidationError(f"timeout_s must be a number > 0, got {timeout_s!r}")
+        if not timeout_s > 0:
+            raise ValidationError(f"timeout_s must be > 0, got {timeout_s!r}")
+        with self._live_lock:
+            first, self._closing = not self._closing, True
+        if not first:
+            self._close_done.wait(timeout_s)
             return
-        for switch in self.dead_man_switches():
-            switch.stop()  # disarms cancel-all-after while the REST path is still open
-        self._closed = True
-        self._gate.close()
-        self._rest.close()
+        try:
+            self._children.close_all(timeout_s)
+        finally:
+            self._closed = True
+            self._gate.close()
+            self._rest.close()
+            self._close_done.set()
 
     def __enter__(self) -> Client:
         return self

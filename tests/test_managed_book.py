@@ -581,6 +581,8 @@ def test_book_survives_ws_restart(sim, ws):
     book = ws.order_book(INST)
     book.on_update(lambda _b: runs_on.append(threading.current_thread()))
     assert book.wait_ready(5)
+    # the snapshot may have been applied before on_update was registered: tick for an update
+    sim.tick()
     assert wait_until(lambda: bool(runs_on))
     first_thread = runs_on[-1]
     assert f"okx-book-books-{INST}" in book_threads()

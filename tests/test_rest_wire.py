@@ -324,9 +324,7 @@ def test_attach_algo_ords_go_out_in_okx_names_in_the_signed_body() -> None:
     }  # fmt: skip
 
 
-KEEP_ALIVE = (
-    b"HTTP/1.1 200 OK\r\nContent-Length: " + str(len(BODY)).encode() + b"\r\n\r\n" + BODY
-)
+KEEP_ALIVE = b"HTTP/1.1 200 OK\r\nContent-Length: " + str(len(BODY)).encode() + b"\r\n\r\n" + BODY
 
 
 def _counting_polls(monkeypatch: pytest.MonkeyPatch) -> list[int]:

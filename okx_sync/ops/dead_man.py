@@ -41,6 +41,7 @@ from typing import Any
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import OkxError, ValidationError
 from ..handler_errors import HandlerErrorSummary, report_handler_error
+from ..lifecycle import Owned
 
 __all__ = [
     "DeadManSwitch",
@@ -105,7 +106,7 @@ def _check(timeout_s: Any, refresh_s: Any, tag: Any) -> None:
         raise ValidationError(f"tag must be 1-16 ASCII letters/digits, got {tag!r}")
 
 
-class DeadManSwitch:
+class DeadManSwitch(Owned):
     """Keeps ``cancel-all-after`` armed with ``timeout_s`` by refreshing every ``refresh_s``.
 
     Build it with ``client.dead_man_switch(timeout_s=60, refresh_s=10,
@@ -155,7 +156,6 @@ class DeadManSwitch:
         self._trigger_time: int | None = None
         self._last_error = ""
         self._last_exc: BaseException | None = None
-        self._closers: tuple[Callable[[DeadManSwitch], None], ...] = ()
 
     @property
     def name(self) -> str:
@@ -175,10 +175,6 @@ class DeadManSwitch:
         with self._cond:
             self._handlers = (*self._handlers, fn)
         return fn
-
-    def _add_closer(self, fn: Callable[[DeadManSwitch], None]) -> None:
-        """Called once after ``stop()`` (the client forgets the switch)."""
-        self._closers = (*self._closers, fn)
 
     def _emit(self, exc: BaseException) -> None:
         for fn in self._handlers:
@@ -289,13 +285,12 @@ class DeadManSwitch:
                     exc,
                     extra={"tag": self.tag},
                 )
-        for closer in self._closers:
-            closer(self)
+        self._owned_closed()  # the client no longer lists it
         return ok
 
-    def close(self) -> bool:
-        """``stop()`` (disarming)."""
-        return self.stop()
+    def close(self, timeout: float = 5.0) -> bool:
+        """``stop(timeout=timeout)`` (disarming); what ``client.close()`` calls."""
+        return self.stop(timeout=timeout)
 
     def __enter__(self) -> DeadManSwitch:
         return self

@@ -36,6 +36,7 @@ import attrs
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import ValidationError
 from ..handler_errors import HandlerErrorSummary, flush_handler_errors, report_handler_error
+from ..lifecycle import Owned
 from ..ws.protocol import service_of_url
 from .health import Health, HealthMonitor, HealthThresholds, as_stats_dict
 
@@ -350,7 +351,7 @@ def _sink_name(sink: Any) -> str:
     return type(sink).__name__
 
 
-class StatsReporter:
+class StatsReporter(Owned):
     """Snapshots a client's stats every ``interval_s`` on a background thread and feeds sinks.
 
     ``StatsReporter(client, interval_s=10.0, sinks=[LogSink()])`` starts the
@@ -366,8 +367,10 @@ class StatsReporter:
     on the calling thread. :meth:`close` stops and joins the thread and closes
     the sinks that have ``close()``.
 
-    Raises ``ValidationError`` for ``interval_s <= 0`` or a sink without
-    ``emit``. Thread safety: every method may be called from any thread;
+    Built on an ``okx_sync.Client``, it is closed by ``client.close()``.
+
+    Raises ``ValidationError`` for ``interval_s <= 0``, a sink without
+    ``emit``, or a closed ``Client``. Thread safety: every method may be called from any thread;
     snapshots are emitted one at a time (never concurrently to one sink).
     """
 
@@ -416,6 +419,9 @@ class StatsReporter:
         self.sink_errors: dict[str, int] = {}
         self.last_sink_error = ""
         self._sink_log = HandlerErrorSummary(monotonic=self.clock.monotonic)
+        adopt = getattr(client, "_adopt", None)
+        if callable(adopt):  # an okx_sync.Client: its close() closes this reporter too
+            adopt(self, kind="reporter", label=f"stats reporter {name}")
         if start:
             self.start()
 
@@ -441,6 +447,7 @@ class StatsReporter:
         with self._cond:
             if self._thread is not None and self._thread.is_alive():
                 return self
+            self._owned_started()  # listed again by the client
             self._stopping = False
             self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
             self._thread.start()
@@ -461,7 +468,7 @@ class StatsReporter:
                     self._sink_failed(sink, exc)
         return snapshot
 
-    def _sink_failed(self, sink: Any, exc: Exception) -> None:
+    def _sink_failed(self, sink: Any, exc: Exception, action: str = "emit") -> None:
         name = _sink_name(sink)
         count = self.sink_errors.get(name, 0) + 1
         self.sink_errors[name] = count
@@ -469,7 +476,7 @@ class StatsReporter:
         report_handler_error(
             log,
             self._sink_log,
-            f"sink {name}",
+            f"sink {name}" if action == "emit" else f"sink {name} in {action}()",
             exc,
             "stats reporter: ",
             {"sink": name, "failures": count},
@@ -502,8 +509,10 @@ class StatsReporter:
         stuck sink's ``close()`` then runs while its ``emit`` is still in
         progress, which may be what unblocks it), and the thread ends as soon
         as that ``emit`` returns; calling ``close()`` again joins it. Sink
-        ``close()`` errors are logged, not raised.
+        ``close()`` errors are logged, not raised. The client stops listing it
+        (``client.close()`` then leaves it alone) until it starts again.
         """
+        self._owned_closed()
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
@@ -521,7 +530,7 @@ class StatsReporter:
                     try:
                         close()
                     except Exception as exc:
-                        self._sink_failed(sink, exc)
+                        self._sink_failed(sink, exc, "close")
         flush_handler_errors(log, self._sink_log, "stats reporter: ", {})
         return joined
 

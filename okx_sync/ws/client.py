@@ -41,6 +41,7 @@ from ..errors import (
     WSTimeoutError,
 )
 from ..handler_errors import HandlerErrorSummary, flush_handler_errors, report_handler_error
+from ..lifecycle import Owned
 from ..models.ws import push_parser
 from ..rest.client import Guard
 from .connection import (
@@ -226,7 +227,7 @@ class _LoginWaiter:
         self.lost = ""
 
 
-class WSClient(OrderEntry):
+class WSClient(OrderEntry, Owned):
     """One OKX WebSocket connection kept alive on background threads.
 
     ``WSClient(url, credentials=..., ...)`` works standalone; ``client.ws_public()``,
@@ -398,6 +399,7 @@ class WSClient(OrderEntry):
         with self._lock:
             if self._manager is not None:
                 return self
+            self._owned_started()  # listed again by the Client that built it
             manager = ConnectionManager(
                 self.url,
                 self,
@@ -436,8 +438,11 @@ class WSClient(OrderEntry):
         Idempotent. Messages still queued in a pool are discarded; blocking
         calls waiting on the connection raise. ``start()`` may be called again
         afterwards (the desired subscriptions are kept and resubscribed).
-        Returns True when every thread ended in time.
+        Returns True when every thread ended in time. The ``Client`` that built
+        it stops listing it (``client.close()`` then leaves it alone) until it
+        starts again.
         """
+        self._owned_closed()
         with self._lock:
             manager = self._manager
             self._manager = None
@@ -451,12 +456,19 @@ class WSClient(OrderEntry):
         ok = self._typed.stop(left / 2) and ok
         ok = self._raw.stop(max(0.05, deadline - self._clock.monotonic())) and ok
         flush_handler_errors(log, self._handler_log, f"ws {self.name}: ", {"ws": self.name})
-        log.info(
-            "ws %s closed (threads joined: %s)",
-            self.name,
-            ok,
-            extra={"ws": self.name, "threads_joined": ok},
-        )
+        if ok:
+            log.info(
+                "ws %s closed (threads joined)",
+                self.name,
+                extra={"ws": self.name, "threads_joined": ok},
+            )
+        else:
+            log.warning(
+                "ws %s closed, but a thread of it did not end within %.1f s",
+                self.name,
+                timeout,
+                extra={"ws": self.name, "threads_joined": ok},
+            )
         return ok
 
     def __enter__(self) -> WSClient:

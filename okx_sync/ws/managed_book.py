@@ -53,6 +53,7 @@ import attrs
 from ..book import BOOK_CHANNELS, INCREMENTAL_CHANNELS, OrderBookStore
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import OrderBookError, ValidationError, WSClosedError, WSError, WSSubscribeError
+from ..lifecycle import Owned
 from ..models.market import BookLevel, OrderBook
 from .protocol import is_arg_rejection
 
@@ -182,7 +183,7 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-class ManagedOrderBook:
+class ManagedOrderBook(Owned):
     """An order book of one ``(channel, inst_id)`` that resyncs itself (module doc).
 
     Build it with ``ws.order_book(inst_id, channel="books", **options)``
@@ -200,7 +201,9 @@ class ManagedOrderBook:
     :meth:`wait_ready` to wait for the first snapshot.
 
     Raises ``ValidationError`` for an unknown channel, an empty ``inst_id``,
-    bad options, or when ``ws`` already manages this book (close it first).
+    bad options, or when ``ws`` already manages this book (close it first),
+    or when the ``Client`` that built ``ws`` is closed. ``client.close()``
+    closes the books of the WS clients it built (before those clients).
 
     Thread safety: every method may be called from any thread. Reads
     (:meth:`best_bid`, :meth:`best_ask`, :meth:`snapshot`, :meth:`stats`) see
@@ -302,9 +305,16 @@ class ManagedOrderBook:
         self._threads_on = False
         self._retry_at = clock.monotonic() + self._policy.snapshot_timeout
         router: BookRouter = ws._books
+        owner = getattr(ws, "_adoption", None)  # the Client that built ws closes this book too
+        if owner is not None:
+            owner.adopt(self, kind="book", label=f"order book {channel}:{inst_id} on WS {ws.name}")
         # raises ValidationError for a duplicate; routes pushes from now on and starts
         # the book's thread when the client is started
-        router.add(self)
+        try:
+            router.add(self)
+        except BaseException:
+            self._owned_closed()
+            raise
         try:
             ws.subscribe(self._arg)
         except BaseException:
@@ -533,6 +543,7 @@ class ManagedOrderBook:
                 self._in_sync = False
                 self._cond.notify_all()
         if first:
+            self._owned_closed()
             self._ws._books.remove(self)
             self._unsubscribe()
             self._store.reset()
