@@ -1,12 +1,16 @@
-"""The Tkinter example (examples/gui_order_book.py) on a virtual X display, driven like a user.
+"""The Tkinter example (examples/gui_trader.py) on a virtual X display, driven like a user.
 
-Starts Xvfb on a free display (``-displayfd``), runs the example (embedded simulator)
-with ``DISPLAY`` set, waits until the ladder shows prices, types a price and size into
-the order ticket and presses Buy with xdotool (real X key events through XTEST),
-checks on the simulator's control endpoint that the order arrived and rests on the
-book at that price, saves a screenshot (``xwd`` -> PNG) under the test's tmp dir, reads
-the status bar and the trade rows back from the widgets (F12: the example's check mode
-prints them), and closes the window with Ctrl+Q.
+Starts Xvfb on a free display (``-displayfd``) and a simulator standing in for OKX, and
+runs the example with ``--live`` and the ``OKX_*`` variables naming that simulator, so
+the test sees the exchange's side of every click (``sim.exchange.orders``). The window
+writes what its widgets show, and where the named ones are on the screen, to a JSON file
+(``EXAMPLE_TK_STATE``); the test clicks those coordinates and types with xdotool (real X
+events through XTEST): a price and size into the ticket, Place, the order's own Cancel
+button, Place again, the safe-mode switch (Place is then refused before sending, while
+Cancel all still goes out), the switch off, Place, and finally Ctrl+Q, which with an order
+open asks what to do: "Cancel them, then close". Every step waits on observable state
+(the simulator's orders, the window's state file, the example's output lines) with a
+deadline, never on a sleep. A screenshot (``xwd`` -> PNG) is saved under the test's tmp dir.
 
 The example runs with ``EXAMPLE_TK_CHECK=1`` (``examples/_tk_check.py``): every Tcl call
 of the window is checked to come from the Tk thread; one that does not is reported on
@@ -29,15 +33,17 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import zlib
+from collections.abc import Callable
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
 ASK_RGB, BID_RGB = bytes.fromhex("c0392b"), bytes.fromhex("1e8449")  # the example's colours
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "gui_order_book.py"
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "gui_trader.py"
+T = TypeVar("T")
 TOOLS = {"Xvfb": "xvfb", "xdotool": "xdotool", "xwd": "x11-apps"}
 MISSING = [
     f"{tool} (apt-get install {pkg})" for tool, pkg in TOOLS.items() if not shutil.which(tool)
@@ -122,11 +128,65 @@ def xdotool(env: dict[str, str], *args: str) -> str:
     return out.stdout.strip()
 
 
-def control(url: str, path: str) -> object:
-    with urllib.request.urlopen(url + path, timeout=5) as resp:
-        body = json.load(resp)
-    assert body["ok"], body
-    return body["result"]
+def wait_for(what: str, check: Callable[[], T | None], timeout: float = 15.0) -> T:
+    """Poll ``check()`` (observable state: the simulator, the window's state file) until it
+    returns something truthy; fail naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+class Window:
+    """The example's window seen from outside: its state file and real X input."""
+
+    def __init__(self, env: dict[str, str], state_path: Path) -> None:
+        self.env, self.state_path = env, state_path
+
+    def state(self) -> dict[str, Any]:
+        """The newest state the window wrote ({} before the first)."""
+        try:
+            return json.loads(self.state_path.read_text())
+        except FileNotFoundError:
+            return {}
+
+    def wait(self, what: str, check: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        """The first state for which ``check(state)`` holds."""
+        return wait_for(what, lambda: (st := self.state()) and check(st) and st)
+
+    def click(self, widget: str) -> None:
+        """Move the pointer to the middle of ``widget`` (once it is on screen) and click.
+
+        The coordinates come from a state written after this call began (a newer
+        ``serial``), so a layout change from anything seen before is in them.
+        """
+        seen = self.state().get("serial", 0)
+        st = self.wait(
+            f"widget {widget} on screen",
+            lambda st: st["serial"] > seen and widget in st["widgets"],
+        )
+        x, y, w, h = st["widgets"][widget]
+        xdotool(self.env, "mousemove", "--sync", str(x + w // 2), str(y + h // 2))
+        xdotool(self.env, "click", "1")
+
+    def type_into(self, widget: str, text: str) -> None:
+        self.click(widget)  # Tk focuses an entry on click; X focus follows the pointer
+        xdotool(self.env, "type", "--delay", "20", text)
+
+    def screenshot(self, window_id: str, tmp_path: Path, name: str) -> tuple[Path, bytes]:
+        """Save the window as ``name``.png under ``tmp_path``; returns the path and RGB."""
+        xwd = tmp_path / f"{name}.xwd"
+        subprocess.run(["xwd", "-silent", "-id", window_id, "-out", str(xwd)],
+                       env=self.env, check=True, timeout=15)  # fmt: skip
+        width, height, rgb = xwd_to_rgb(xwd.read_bytes())
+        shot = tmp_path / f"{name}.png"
+        shot.write_bytes(png(width, height, rgb))
+        assert width > 400 and height > 300, (width, height)
+        return shot, rgb
 
 
 def xwd_to_rgb(xwd: bytes) -> tuple[int, int, bytes]:
@@ -172,101 +232,141 @@ def png(width: int, height: int, rgb: bytes) -> bytes:
     )
 
 
-@pytest.mark.timeout(120)
-def test_gui_places_an_order_through_the_ticket(display, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OKX_")}
-    env.update(DISPLAY=display, PYTHONUNBUFFERED="1", EXAMPLE_TK_CHECK="1")
-    proc = subprocess.Popen(
-        [sys.executable, str(EXAMPLE), "--seconds", "60"],  # --seconds: a bound if we fail
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=EXAMPLE.parent.parent,
-    )
-    lines = Lines(proc)
-    try:
-        venue = lines.wait(r"^venue: simulator rest=(\S+) control=(\S+)$", 20)
-        control_url = venue.group(2)
-        ladder = lines.wait(r"^ladder: best_bid=(\S+) best_ask=(\S+)$", 20)
-        best_bid, best_ask = Decimal(ladder.group(1)), Decimal(ladder.group(2))
-        assert best_bid < best_ask
-        assert control(control_url, "/state")["orders"] == 0
+def sim_order(sim: Any, ord_id: str) -> Any:
+    return sim.exchange.orders.get(ord_id)
 
-        # A buy 2% under the best bid: below every level the simulator's market maker
-        # quotes, so in the published book that price level is our order alone.
-        px = (best_bid * Decimal("0.98")).quantize(Decimal("0.1"), rounding=ROUND_DOWN)
-        sz = Decimal("0.0123")
-        window = xdotool(env, "search", "--sync", "--onlyvisible", "--name", "okx_sync - BTC-USDT")
-        window = window.split()[0]
-        xdotool(env, "windowfocus", "--sync", window)
-        # Focus starts in the Price field; Tab order is Price -> Size -> Buy.
-        xdotool(env, "type", "--delay", "20", str(px))
-        xdotool(env, "key", "Tab")
-        xdotool(env, "type", "--delay", "20", str(sz))
-        xdotool(env, "key", "Tab", "space")
 
-        placed = lines.wait(r"^order: buy px=(\S+) sz=(\S+) ordId=(\d+)$", 20)
-        assert (Decimal(placed.group(1)), Decimal(placed.group(2))) == (px, sz)
+def new_order_at(sim: Any, known: set[str], px: Decimal) -> str | None:
+    """The ordId of an order the simulator got that is not in ``known``, at ``px``."""
+    for ord_id, order in sim.exchange.orders.items():
+        if ord_id not in known and order.px == px:
+            return ord_id
+    return None
 
-        # The simulator has it: one order, resting, and on the published book at our price.
-        deadline = time.monotonic() + 10
-        while True:
-            state = control(control_url, "/state")
-            bids = control(control_url, "/book/BTC-USDT")["bids"]
-            level = [lvl for lvl in bids if Decimal(lvl[0]) == px]
-            if state["pending_orders"] == 1 and level:
-                break
-            assert time.monotonic() < deadline, (state, bids[-3:])
-            time.sleep(0.1)
-        assert state["orders"] == 1
-        assert Decimal(level[0][1]) == sz
 
-        # Screenshot once the private orders push has reached the "My orders" list.
-        lines.wait(rf"^my order: ordId={placed.group(3)} state=live$", 10)
-        time.sleep(0.2)  # the list is redrawn when Tk is idle, just after the print
-        xwd = tmp_path / "gui_order_book.xwd"
-        subprocess.run(
-            ["xwd", "-silent", "-id", window, "-out", str(xwd)],
-            env=env,
-            check=True,
-            timeout=15,
+@pytest.mark.timeout(150)
+def test_gui_places_cancels_and_safe_mode_through_the_widgets(display, tmp_path):
+    from okx_sync.sim import Simulator
+
+    with Simulator(seed=5) as sim:
+        creds = sim.credentials.live
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OKX_")}
+        env.update(
+            DISPLAY=display,
+            PYTHONUNBUFFERED="1",
+            EXAMPLE_TK_CHECK="1",
+            EXAMPLE_TK_STATE=str(tmp_path / "state.json"),
+            OKX_BASE_URL=sim.rest_url,
+            OKX_WS_PUBLIC_URL=sim.ws_public_url,
+            OKX_WS_PRIVATE_URL=sim.ws_private_url,
+            OKX_WS_BUSINESS_URL=sim.ws_business_url,
+            OKX_API_KEY=creds.api_key,
+            OKX_SECRET_KEY=creds.secret_key,
+            OKX_PASSPHRASE=creds.passphrase,
         )
-        width, height, rgb = xwd_to_rgb(xwd.read_bytes())
-        shot = tmp_path / "gui_order_book.png"
-        shot.write_bytes(png(width, height, rgb))
-        assert width > 400 and height > 300, (width, height)
-        # The ladder's ask (red) and bid (green) rows are on screen.
-        pixels = {rgb[i : i + 3] for i in range(0, len(rgb), 3)}
-        assert {ASK_RGB, BID_RGB} <= pixels, f"ladder colours missing from {shot}"
+        proc = subprocess.Popen(
+            [sys.executable, str(EXAMPLE), "--live", "--seconds", "120"],  # a bound if we fail
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=EXAMPLE.parent.parent,
+        )
+        lines = Lines(proc)
+        try:
+            drive(sim, env, lines, Window(env, tmp_path / "state.json"), tmp_path)
+            assert proc.wait(15) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(10)
+            err = proc.stderr.read() if proc.stderr else ""
+            print(f"stdout: {lines.seen}\nstderr: {err[-3000:]}")
+        # Nothing left open: every order the window placed ended canceled.
+        assert {o.state for o in sim.exchange.orders.values()} == {"canceled"}
 
-        # What the widgets hold, read through Tk on its own thread: WS stats in the status
-        # bar, and trade rows (the simulator's market trades all the time).
-        deadline = time.monotonic() + 15
-        while True:
-            xdotool(env, "key", "F12")
-            state = json.loads(lines.wait(r"^state: (.*)$", 10, fresh=True).group(1))
-            if state["trades"] or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-        status = state["status"].splitlines()
-        assert re.fullmatch(
-            r"public: up msgs=[1-9]\d* reconnects=0 queue=\d+ dropped=0 handler_errors=0",
-            status[0],
-        ), status
-        assert re.match(r"private: up msgs=[1-9]\d* reconnects=0 ", status[1]), status
-        assert re.match(r"book in sync seq=\d+ resyncs=0 ", status[2]), status
-        assert state["trades"], state
-        assert re.fullmatch(r"\d\d:\d\d:\d\d (buy |sell) \d+(\.\d+)? \d+(\.\d+)?",
-                            state["trades"][0]), state["trades"]  # fmt: skip
 
-        xdotool(env, "key", "ctrl+q")
-        lines.wait(r"^window closed$", 15)
-        lines.wait(r"^tk thread violations: 0$", 15)
-        assert proc.wait(15) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
-        err = proc.stderr.read() if proc.stderr else ""
-        print(f"stdout: {lines.seen}\nstderr: {err[-3000:]}")
+def drive(sim: Any, env: dict[str, str], lines: Lines, window: Window, tmp_path: Path) -> None:
+    lines.wait(r"^venue: OKX live at http://127\.0\.0\.1:\d+$", 20)
+    ladder = lines.wait(r"^ladder: best_bid=(\S+) best_ask=(\S+)$", 20)
+    best_bid, best_ask = Decimal(ladder.group(1)), Decimal(ladder.group(2))
+    assert best_bid < best_ask
+    st = window.wait("the balance line", lambda st: "USDT" in st.get("account", ""))
+    assert re.fullmatch(r"balance: BTC \d+(\.\d+)? \(avail \d+(\.\d+)?\)   "
+                        r"USDT \d+(\.\d+)? \(avail \d+(\.\d+)?\)", st["account"]), st  # fmt: skip
+    assert sim.exchange.orders == {}
+    window_id = xdotool(env, "search", "--sync", "--onlyvisible", "--name", "okx_sync - BTC-USDT")
+    window_id = window_id.split()[0]
+
+    # A buy 2% under the best bid: below every level the simulator's market maker quotes,
+    # so it rests (never fills) for as long as the test runs.
+    px = (best_bid * Decimal("0.98")).quantize(Decimal("0.1"), rounding=ROUND_DOWN)
+    sz = Decimal("0.0123")
+    window.type_into("price", str(px))
+    window.type_into("size", str(sz))
+
+    def place() -> str:
+        """Press Place; the new order's ordId, once the simulator has it live and the
+        window lists it with its own Cancel button."""
+        known = set(sim.exchange.orders)
+        window.click("place")
+        ord_id = wait_for("the order on the simulator", lambda: new_order_at(sim, known, px))
+        order = sim_order(sim, ord_id)
+        assert (order.side, order.sz, order.state) == ("buy", sz, "live")
+        lines.wait(rf"^order: buy px={px} sz={sz} ordId={ord_id}$", 10)
+        window.wait(f"{ord_id} listed", lambda st: f"cancel:{ord_id}" in st["widgets"])
+        return ord_id
+
+    # place -> the order's own Cancel button
+    first = place()
+    window.click(f"cancel:{first}")
+    wait_for("the cancel on the simulator", lambda: sim_order(sim, first).state == "canceled")
+    lines.wait(rf"^cancel: ordId={first} accepted$", 10)
+    window.wait(f"{first} gone from the list", lambda st: st["open_orders"] == [])
+
+    # place again, then safe mode on: Place is refused before sending, nothing reaches
+    # the simulator; the resting order stays; Cancel all still goes out.
+    second = place()
+    window.click("safe_mode")
+    lines.wait(r"^safe mode: on drained=True$", 15)
+    window.wait("the switch on", lambda st: st["safe_mode"])
+    sent = len(sim.exchange.orders)
+    window.click("place")
+    lines.wait(r"^order error: buy refused: SafeModeError: ", 10)
+    assert len(sim.exchange.orders) == sent  # the refused placement never left the client
+    assert sim_order(sim, second).state == "live"  # safe mode alone cancels nothing
+    window.click("cancel_all")
+    lines.wait(r"^cancel all: 1 of 1 accepted, 0 failed$", 15)
+    wait_for("cancel all on the simulator", lambda: sim_order(sim, second).state == "canceled")
+    window.wait("the list empty", lambda st: st["open_orders"] == [])
+
+    # safe mode off: placing works again
+    window.click("safe_mode")
+    lines.wait(r"^safe mode: off$", 15)
+    third = place()
+
+    # What the person sees: the ladder's ask (red) and bid (green) rows, the order listed.
+    shot, rgb = window.screenshot(window_id, tmp_path, "gui_trader")
+    pixels = {rgb[i : i + 3] for i in range(0, len(rgb), 3)}
+    assert {ASK_RGB, BID_RGB} <= pixels, f"ladder colours missing from {shot}"
+    st = window.state()
+    status = st["status"].splitlines()
+    assert re.fullmatch(r"health: (ok|degraded \(.*\))", status[0]), status
+    assert re.fullmatch(
+        r"public: up msgs=[1-9]\d* reconnects=0 queue=\d+ dropped=0 handler_errors=0", status[1]
+    ), status
+    assert re.match(r"private: up msgs=[1-9]\d* reconnects=0 ", status[2]), status
+    assert re.match(r"book in sync seq=\d+ resyncs=0 ", status[3]), status
+    assert st["trades"] and re.fullmatch(r"\d\d:\d\d:\d\d (buy |sell) \S+ \S+", st["trades"][0])
+
+    # Closing with an order open asks; "Cancel them, then close" cancels, then closes.
+    xdotool(env, "windowfocus", "--sync", window_id)
+    xdotool(env, "key", "ctrl+q")
+    lines.wait(r"^asking: 1 open order\(s\)$", 10)
+    assert sim_order(sim, third).state == "live"  # asking cancels nothing
+    window.click("close_cancel")
+    lines.wait(r"^cancel all: 1 of 1 accepted, 0 failed$", 15, fresh=True)
+    lines.wait(r"^closing: open orders cancelled$", 10)
+    lines.wait(r"^window closed$", 15)
+    lines.wait(r"^tk thread violations: 0$", 15)
+    assert sim_order(sim, third).state == "canceled"
