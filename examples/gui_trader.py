@@ -287,9 +287,16 @@ class TradingWindow:
         """Hand ``fn(*args)`` to a worker thread (remembered until done, for closing)."""
         if self._closing and fn != self.desk.cancel_all:
             return None
-        job = worker.submit(fn, *args)
+        job = worker.submit(self._guarded, fn, *args)
         self.jobs.append(job)
         return job
+
+    def _guarded(self, fn: Callable[..., None], *args: Any) -> None:
+        """On the worker: ``fn(*args)``; an unexpected exception is shown, not lost."""
+        try:
+            fn(*args)
+        except Exception as exc:  # Desk catches okx_sync's errors; anything else lands here
+            self._enqueue("failed", f"{fn.__name__} failed: {type(exc).__name__}: {exc}")
 
     def _poll(self) -> None:
         """Drain the inbox (bounded per tick, so a flood cannot freeze the window)."""
@@ -427,6 +434,12 @@ class TradingWindow:
                 self._closing = False
                 self._set_enabled(True)
                 self.ticket_msg.config(text=f"{text}: window kept open")
+
+    def _show_failed(self, text: str) -> None:
+        if self._safe_pending:  # the switch shows the client's real state again
+            self._safe_pending = False
+            self.safe_switch.state(["!disabled"])
+        self._show_error(text)
 
     def _show_error(self, text: str) -> None:
         self.ticket_msg.config(text=text)
@@ -584,7 +597,10 @@ class TradingWindow:
             self.widgets[name] = button
         dialog.protocol("WM_DELETE_WINDOW", self._close_dismissed)
         self._dialog = dialog
-        dialog.update_idletasks()
+        dialog.update_idletasks()  # its size, to centre it over the window
+        x = self.root.winfo_rootx() + (self.root.winfo_width() - dialog.winfo_reqwidth()) // 2
+        y = self.root.winfo_rooty() + (self.root.winfo_height() - dialog.winfo_reqheight()) // 3
+        dialog.geometry(f"+{max(x, 0)}+{max(y, 0)}")
         dialog.grab_set()  # the main window waits for an answer
         _say(f"asking: {count} open order(s)")
 
@@ -611,6 +627,8 @@ class TradingWindow:
         self._run(self.order_worker, self.desk.cancel_all, "close")
 
     def _timed_close(self) -> None:
+        if self._closing:
+            return
         if self._dialog is not None:
             self._drop_dialog()
         self._close(self._left_open_text())

@@ -178,9 +178,11 @@ class Window:
         xdotool(self.env, "type", "--delay", "20", text)
 
     def screenshot(self, window_id: str, tmp_path: Path, name: str) -> tuple[Path, bytes]:
-        """Save the window as ``name``.png under ``tmp_path``; returns the path and RGB."""
+        """Save the window (``"root"``: the whole screen) as ``name``.png under ``tmp_path``;
+        returns the path and the RGB pixels."""
         xwd = tmp_path / f"{name}.xwd"
-        subprocess.run(["xwd", "-silent", "-id", window_id, "-out", str(xwd)],
+        target = ["-root"] if window_id == "root" else ["-id", window_id]
+        subprocess.run(["xwd", "-silent", *target, "-out", str(xwd)],
                        env=self.env, check=True, timeout=15)  # fmt: skip
         width, height, rgb = xwd_to_rgb(xwd.read_bytes())
         shot = tmp_path / f"{name}.png"
@@ -244,8 +246,51 @@ def new_order_at(sim: Any, known: set[str], px: Decimal) -> str | None:
     return None
 
 
-@pytest.mark.timeout(150)
-def test_gui_places_cancels_and_safe_mode_through_the_widgets(display, tmp_path):
+class Gui:
+    """The example running with ``--live`` against ``sim``, on ``env``'s display."""
+
+    def __init__(self, sim: Any, env: dict[str, str], proc: subprocess.Popen[str],
+                 tmp_path: Path) -> None:  # fmt: skip
+        self.sim, self.env, self.proc, self.tmp_path = sim, env, proc, tmp_path
+        self.lines = Lines(proc)
+        self.window = Window(env, tmp_path / "state.json")
+
+    def start(self) -> tuple[Decimal, Decimal]:
+        """Wait until the window shows the book and the balance; the best bid and ask."""
+        lines, window = self.lines, self.window
+        lines.wait(r"^venue: OKX live at http://127\.0\.0\.1:\d+$", 20)
+        ladder = lines.wait(r"^ladder: best_bid=(\S+) best_ask=(\S+)$", 20)
+        best_bid, best_ask = Decimal(ladder.group(1)), Decimal(ladder.group(2))
+        assert best_bid < best_ask
+        st = window.wait("the balance line", lambda st: "USDT" in st.get("account", ""))
+        assert re.fullmatch(r"balance: BTC \d+(\.\d+)? \(avail \d+(\.\d+)?\)   "
+                            r"USDT \d+(\.\d+)? \(avail \d+(\.\d+)?\)", st["account"]), st  # fmt: skip
+        assert self.sim.exchange.orders == {}
+        found = xdotool(self.env, "search", "--sync", "--onlyvisible", "--name", "okx_sync - ")
+        self.window_id = found.split()[0]
+        return best_bid, best_ask
+
+    def place(self, side: str, px: Decimal, sz: Decimal) -> str:
+        """Press Place (the ticket already filled in); the new order's ordId, once the
+        simulator has it live and the window lists it with its own Cancel button."""
+        sim, known = self.sim, set(self.sim.exchange.orders)
+        self.window.click("place")
+        ord_id = wait_for("the order on the simulator", lambda: new_order_at(sim, known, px))
+        order = sim_order(sim, ord_id)
+        assert (order.side, order.sz, order.state) == (side, sz, "live")
+        self.lines.wait(rf"^order: {side} px={px} sz={sz} ordId={ord_id}$", 10)
+        self.window.wait(f"{ord_id} listed", lambda st: f"cancel:{ord_id}" in st["widgets"])
+        return ord_id
+
+    def close_window(self) -> None:
+        """Ctrl+Q, as a person closing the window would."""
+        xdotool(self.env, "windowfocus", "--sync", self.window_id)
+        xdotool(self.env, "key", "ctrl+q")
+
+
+@pytest.fixture
+def gui(display, tmp_path):
+    """A simulator standing in for OKX and the example on it (``--live``, keys in the env)."""
     from okx_sync.sim import Simulator
 
     with Simulator(seed=5) as sim:
@@ -272,31 +317,27 @@ def test_gui_places_cancels_and_safe_mode_through_the_widgets(display, tmp_path)
             text=True,
             cwd=EXAMPLE.parent.parent,
         )
-        lines = Lines(proc)
+        session = Gui(sim, env, proc, tmp_path)
         try:
-            drive(sim, env, lines, Window(env, tmp_path / "state.json"), tmp_path)
-            assert proc.wait(15) == 0
+            yield session
         finally:
             if proc.poll() is None:
                 proc.kill()
             proc.wait(10)
             err = proc.stderr.read() if proc.stderr else ""
-            print(f"stdout: {lines.seen}\nstderr: {err[-3000:]}")
-        # Nothing left open: every order the window placed ended canceled.
-        assert {o.state for o in sim.exchange.orders.values()} == {"canceled"}
+            print(f"stdout: {session.lines.seen}\nstderr: {err[-3000:]}")
 
 
-def drive(sim: Any, env: dict[str, str], lines: Lines, window: Window, tmp_path: Path) -> None:
-    lines.wait(r"^venue: OKX live at http://127\.0\.0\.1:\d+$", 20)
-    ladder = lines.wait(r"^ladder: best_bid=(\S+) best_ask=(\S+)$", 20)
-    best_bid, best_ask = Decimal(ladder.group(1)), Decimal(ladder.group(2))
-    assert best_bid < best_ask
-    st = window.wait("the balance line", lambda st: "USDT" in st.get("account", ""))
-    assert re.fullmatch(r"balance: BTC \d+(\.\d+)? \(avail \d+(\.\d+)?\)   "
-                        r"USDT \d+(\.\d+)? \(avail \d+(\.\d+)?\)", st["account"]), st  # fmt: skip
-    assert sim.exchange.orders == {}
-    window_id = xdotool(env, "search", "--sync", "--onlyvisible", "--name", "okx_sync - BTC-USDT")
-    window_id = window_id.split()[0]
+def assert_closed_cleanly(gui: Gui) -> None:
+    gui.lines.wait(r"^window closed$", 15)
+    gui.lines.wait(r"^tk thread violations: 0$", 15)
+    assert gui.proc.wait(15) == 0
+
+
+@pytest.mark.timeout(150)
+def test_gui_places_cancels_and_safe_mode_through_the_widgets(gui, tmp_path):
+    sim, lines, window = gui.sim, gui.lines, gui.window
+    best_bid, _ = gui.start()
 
     # A buy 2% under the best bid: below every level the simulator's market maker quotes,
     # so it rests (never fills) for as long as the test runs.
@@ -305,20 +346,8 @@ def drive(sim: Any, env: dict[str, str], lines: Lines, window: Window, tmp_path:
     window.type_into("price", str(px))
     window.type_into("size", str(sz))
 
-    def place() -> str:
-        """Press Place; the new order's ordId, once the simulator has it live and the
-        window lists it with its own Cancel button."""
-        known = set(sim.exchange.orders)
-        window.click("place")
-        ord_id = wait_for("the order on the simulator", lambda: new_order_at(sim, known, px))
-        order = sim_order(sim, ord_id)
-        assert (order.side, order.sz, order.state) == ("buy", sz, "live")
-        lines.wait(rf"^order: buy px={px} sz={sz} ordId={ord_id}$", 10)
-        window.wait(f"{ord_id} listed", lambda st: f"cancel:{ord_id}" in st["widgets"])
-        return ord_id
-
     # place -> the order's own Cancel button
-    first = place()
+    first = gui.place("buy", px, sz)
     window.click(f"cancel:{first}")
     wait_for("the cancel on the simulator", lambda: sim_order(sim, first).state == "canceled")
     lines.wait(rf"^cancel: ordId={first} accepted$", 10)
@@ -326,7 +355,7 @@ def drive(sim: Any, env: dict[str, str], lines: Lines, window: Window, tmp_path:
 
     # place again, then safe mode on: Place is refused before sending, nothing reaches
     # the simulator; the resting order stays; Cancel all still goes out.
-    second = place()
+    second = gui.place("buy", px, sz)
     window.click("safe_mode")
     lines.wait(r"^safe mode: on drained=True$", 15)
     window.wait("the switch on", lambda st: st["safe_mode"])
@@ -343,10 +372,10 @@ def drive(sim: Any, env: dict[str, str], lines: Lines, window: Window, tmp_path:
     # safe mode off: placing works again
     window.click("safe_mode")
     lines.wait(r"^safe mode: off$", 15)
-    third = place()
+    third = gui.place("buy", px, sz)
 
     # What the person sees: the ladder's ask (red) and bid (green) rows, the order listed.
-    shot, rgb = window.screenshot(window_id, tmp_path, "gui_trader")
+    shot, rgb = window.screenshot(gui.window_id, tmp_path, "gui_trader")
     pixels = {rgb[i : i + 3] for i in range(0, len(rgb), 3)}
     assert {ASK_RGB, BID_RGB} <= pixels, f"ladder colours missing from {shot}"
     st = window.state()
@@ -360,13 +389,40 @@ def drive(sim: Any, env: dict[str, str], lines: Lines, window: Window, tmp_path:
     assert st["trades"] and re.fullmatch(r"\d\d:\d\d:\d\d (buy |sell) \S+ \S+", st["trades"][0])
 
     # Closing with an order open asks; "Cancel them, then close" cancels, then closes.
-    xdotool(env, "windowfocus", "--sync", window_id)
-    xdotool(env, "key", "ctrl+q")
+    gui.close_window()
     lines.wait(r"^asking: 1 open order\(s\)$", 10)
     assert sim_order(sim, third).state == "live"  # asking cancels nothing
     window.click("close_cancel")
     lines.wait(r"^cancel all: 1 of 1 accepted, 0 failed$", 15, fresh=True)
     lines.wait(r"^closing: open orders cancelled$", 10)
-    lines.wait(r"^window closed$", 15)
-    lines.wait(r"^tk thread violations: 0$", 15)
-    assert sim_order(sim, third).state == "canceled"
+    assert_closed_cleanly(gui)
+    # Nothing left open: every order the window placed ended canceled.
+    assert {o.state for o in sim.exchange.orders.values()} == {"canceled"}
+
+
+@pytest.mark.timeout(120)
+def test_closing_asks_and_can_leave_orders_open(gui):
+    sim, lines, window = gui.sim, gui.lines, gui.window
+    _, best_ask = gui.start()
+    # A sell 2% over the best ask (the account holds BTC): it rests, never fills.
+    px = (best_ask * Decimal("1.02")).quantize(Decimal("0.1"), rounding=ROUND_DOWN)
+    sz = Decimal("0.0042")
+    window.click("side_sell")
+    window.type_into("price", str(px))
+    window.type_into("size", str(sz))
+    ord_id = gui.place("sell", px, sz)
+
+    gui.close_window()
+    lines.wait(r"^asking: 1 open order\(s\)$", 10)
+    window.screenshot("root", gui.tmp_path, "gui_trader_asking")  # the dialog, to look at
+    window.click("close_stay")  # changed my mind: the window stays, the order too
+    lines.wait(r"^close: kept open$", 10)
+    window.wait("the dialog gone", lambda st: not st["dialog"])
+    assert gui.proc.poll() is None
+
+    gui.close_window()
+    lines.wait(r"^asking: 1 open order\(s\)$", 10, fresh=True)
+    window.click("close_leave")
+    lines.wait(rf"^closing: 1 order\(s\) stay open: {ord_id}$", 10)
+    assert_closed_cleanly(gui)
+    assert sim_order(sim, ord_id).state == "live"  # left open, as the person chose
