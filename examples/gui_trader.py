@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import queue
 import tkinter as tk
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from tkinter import font as tkfont
 from tkinter import ttk
 from typing import Any
@@ -47,6 +49,7 @@ STATS_MS = 500  # how often the status lines are refreshed
 HEALTH_EVERY = 2  # ask for client.health() every this many status refreshes
 OPEN_STATES = ("live", "partially_filled")
 MAX_ORDER_ROWS = 12  # open orders shown (the count says how many there are)
+KEEP_FINAL = 200  # ended orders remembered (a late push of an older state is then ignored)
 
 
 def _say(text: str) -> None:
@@ -113,6 +116,97 @@ class Desk:
         self.post("health", self.client.health())
 
 
+class OrdersPanel:
+    """The account's open orders as this window knows them (pushes from the orders
+    channel, REST snapshots), one row each with its own Cancel button, and Cancel all.
+
+    Tk thread only. Buttons call ``cancel(ord_id)`` / ``cancel_all()``; each Cancel
+    button is registered in ``widgets`` as ``cancel:<ordId>``.
+    """
+
+    def __init__(
+        self,
+        parent: tk.Misc,
+        mono: tkfont.Font,
+        widgets: dict[str, tk.Misc],
+        cancel: Callable[[str], None],
+        cancel_all: Callable[[], None],
+    ) -> None:
+        self.widgets, self._cancel, self._mono = widgets, cancel, mono
+        self.orders: dict[str, okx_sync.Order] = {}  # ordId -> newest state seen
+        self._final: deque[str] = deque()  # ordIds that reached a final state, oldest first
+        self._rows: list[tuple[str, str]] = []  # (ordId, text) shown
+        self.box = ttk.LabelFrame(parent, text="Open orders (account)", padding=6)
+        head = ttk.Frame(self.box)
+        head.grid(row=0, column=0, sticky="ew")
+        self.count = ttk.Label(head, text="none")
+        self.count.grid(row=0, column=0, sticky="w")
+        self.cancel_all_button = ttk.Button(head, text="Cancel all", command=cancel_all)
+        self.cancel_all_button.grid(row=0, column=1, sticky="e", padx=(12, 0))
+        widgets["cancel_all"] = self.cancel_all_button
+        self.rows = ttk.Frame(self.box)
+        self.rows.grid(row=1, column=0, sticky="ew")
+
+    def update(self, order: okx_sync.Order) -> bool:
+        """Take a newer state of ``order``; False when it was older than the one known
+        (a snapshot crossing a push) or has no ordId."""
+        if not order.ord_id:
+            return False
+        known = self.orders.get(order.ord_id)
+        if known is not None and (known.u_time or 0) > (order.u_time or 0):
+            return False
+        self.orders[order.ord_id] = order
+        if order.state not in OPEN_STATES:  # kept to recognise late pushes, a bounded few
+            self._final.append(order.ord_id)
+            while len(self._final) > KEEP_FINAL:
+                gone = self._final.popleft()
+                if gone in self.orders and self.orders[gone].state not in OPEN_STATES:
+                    del self.orders[gone]
+        self._render()
+        return True
+
+    def forget_ended(self, snap: okx_sync.AccountSnapshot) -> None:
+        """Drop orders open here but not pending in ``snap`` and not updated since it was
+        taken: they ended while pushes were missed (a reconnect)."""
+        pending = {o.ord_id for o in snap.pending_orders}
+        for ord_id, order in list(self.orders.items()):
+            if order.state in OPEN_STATES and ord_id not in pending:
+                if (order.u_time or 0) <= snap.taken_at_ms:
+                    del self.orders[ord_id]
+        self._render()
+
+    def open_orders(self) -> list[okx_sync.Order]:
+        """Live and partially filled orders, oldest first."""
+        live = [o for o in self.orders.values() if o.state in OPEN_STATES]
+        return sorted(live, key=lambda o: o.c_time or 0)
+
+    def shown(self) -> list[str]:
+        """The ordIds of the rows on screen."""
+        return [ord_id for ord_id, _ in self._rows]
+
+    def _render(self) -> None:
+        open_orders = self.open_orders()
+        rows = [
+            (o.ord_id or "", f"{o.inst_id} {o.side or '?':<4} {o.px} x {o.sz} {o.state}")
+            for o in open_orders[:MAX_ORDER_ROWS]
+        ]
+        self.count.config(text=f"{len(open_orders)} open" if open_orders else "none")
+        if rows == self._rows:
+            return
+        self._rows = rows
+        for child in self.rows.winfo_children():
+            child.destroy()
+        for name in [k for k in self.widgets if k.startswith("cancel:")]:
+            del self.widgets[name]
+        for i, (ord_id, text) in enumerate(rows):
+            ttk.Label(self.rows, text=text, font=self._mono).grid(row=i, column=0, sticky="w")
+            button = ttk.Button(
+                self.rows, text="Cancel", width=7, command=partial(self._cancel, ord_id)
+            )
+            button.grid(row=i, column=1, padx=(6, 0))
+            self.widgets[f"cancel:{ord_id}"] = button
+
+
 class TradingWindow:
     """The window. Every method runs on the Tk thread except the ``on_*`` WS handlers,
     which only enqueue; exchange calls go to :class:`Desk` on worker threads."""
@@ -145,7 +239,6 @@ class TradingWindow:
         self.ops_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gui-ops")
         self.jobs: list[Future[None]] = []  # handed to a worker, not known done yet
         self._health_job: Future[None] | None = None
-        self.orders: dict[str, okx_sync.Order] = {}  # ordId -> newest state seen
         self.balances: dict[str, okx_sync.BalanceDetail] = {}
         self.positions: dict[tuple[str, str], okx_sync.Position] = {}
         self.health_text = "health: ..."
@@ -211,7 +304,8 @@ class TradingWindow:
         right = ttk.Frame(body)
         right.grid(row=0, column=2, rowspan=2, sticky="n")
         self._build_ticket(right)
-        self._build_orders(right, mono)
+        self.order_panel = OrdersPanel(right, mono, self.widgets, self._cancel, self._cancel_all)
+        self.order_panel.box.grid(row=3, column=0, sticky="ew", pady=(6, 0))
 
         self.account_line = ttk.Label(root, text="balance: ...", anchor="w", padding=(6, 1))
         self.account_line.grid(row=1, column=0, sticky="ew")
@@ -250,6 +344,8 @@ class TradingWindow:
             ticket, text="", width=48, height=3, wraplength=340, anchor="nw", justify="left"
         )
         self.ticket_msg.grid(row=4, column=0, columnspan=2, sticky="w")
+        for entry in (self.price, self.size):
+            entry.bind("<Return>", lambda _e: self._submit())
         self.widgets.update(price=self.price, size=self.size, place=self.place_button)
 
         self.safe_var = tk.BooleanVar(value=False)
@@ -264,21 +360,6 @@ class TradingWindow:
         self.safe_line = tk.Label(parent, text="", anchor="w", width=50, wraplength=380)
         self.safe_line.grid(row=2, column=0, sticky="w")
         self.widgets["safe_mode"] = self.safe_switch
-
-    def _build_orders(self, parent: ttk.Frame, mono: tkfont.Font) -> None:
-        box = ttk.LabelFrame(parent, text="Open orders (account)", padding=6)
-        box.grid(row=3, column=0, sticky="ew", pady=(6, 0))
-        head = ttk.Frame(box)
-        head.grid(row=0, column=0, sticky="ew")
-        self.orders_count = ttk.Label(head, text="none")
-        self.orders_count.grid(row=0, column=0, sticky="w")
-        self.cancel_all_button = ttk.Button(head, text="Cancel all", command=self._cancel_all)
-        self.cancel_all_button.grid(row=0, column=1, sticky="e", padx=(12, 0))
-        self.widgets["cancel_all"] = self.cancel_all_button
-        self.order_rows = ttk.Frame(box)
-        self.order_rows.grid(row=1, column=0, sticky="ew")
-        self._mono = mono
-        self._shown_rows: list[tuple[str, str]] = []
 
     # ---------------------------------------------------------------- Tk thread
     def _run(
@@ -303,11 +384,12 @@ class TradingWindow:
         # Jobs done before the drain have posted everything they had: closing may go on.
         self.jobs = [job for job in self.jobs if not job.done()]
         idle = not self.jobs
-        book = None
+        book, drained = None, False
         for _ in range(500):
             try:
                 kind, item = self.inbox.get_nowait()
             except queue.Empty:
+                drained = True
                 break
             if kind == "book":
                 book = item  # only the newest ladder matters: render it once per tick
@@ -315,7 +397,7 @@ class TradingWindow:
                 getattr(self, f"_show_{kind}")(item)
         if book is not None and not self._closing:
             self._show_book(book)
-        if self._closing and idle:
+        if self._closing and idle and drained:
             self._destroy()
             return
         self.root.after(POLL_MS, self._poll)
@@ -355,38 +437,8 @@ class TradingWindow:
 
     # -- orders
     def _show_order(self, order: okx_sync.Order) -> None:
-        if not order.ord_id:
-            return
-        known = self.orders.get(order.ord_id)
-        if known is not None and (known.u_time or 0) > (order.u_time or 0):
-            return  # an older state arriving late (a snapshot crossing a push)
-        self.orders[order.ord_id] = order
-        _say(f"my order: ordId={order.ord_id} state={order.state}")
-        self._render_orders()
-
-    def _open_orders(self) -> list[okx_sync.Order]:
-        return [o for o in self.orders.values() if o.state in OPEN_STATES]
-
-    def _render_orders(self) -> None:
-        open_orders = self._open_orders()
-        rows = [
-            (o.ord_id or "", f"{o.inst_id} {o.side or '?':<4} {o.px} x {o.sz} {o.state}")
-            for o in sorted(open_orders, key=lambda o: o.c_time or 0)
-        ][:MAX_ORDER_ROWS]
-        self.orders_count.config(text=f"{len(open_orders)} open" if open_orders else "none")
-        if rows == self._shown_rows:
-            return
-        self._shown_rows = rows
-        for child in self.order_rows.winfo_children():
-            child.destroy()
-        self.widgets = {k: w for k, w in self.widgets.items() if not k.startswith("cancel:")}
-        for i, (ord_id, text) in enumerate(rows):
-            ttk.Label(self.order_rows, text=text, font=self._mono).grid(row=i, column=0, sticky="w")
-            button = ttk.Button(
-                self.order_rows, text="Cancel", width=7, command=lambda o=ord_id: self._cancel(o)
-            )
-            button.grid(row=i, column=1, padx=(6, 0))
-            self.widgets[f"cancel:{ord_id}"] = button
+        if self.order_panel.update(order):
+            _say(f"my order: ordId={order.ord_id} state={order.state}")
 
     def _submit(self) -> None:
         side = self.side.get()
@@ -399,7 +451,7 @@ class TradingWindow:
         self._run(self.order_worker, self.desk.place, side, px, sz)
 
     def _cancel(self, ord_id: str) -> None:
-        order = self.orders.get(ord_id)
+        order = self.order_panel.orders.get(ord_id)
         if order is not None:
             self.ticket_msg.config(text=f"cancelling {ord_id}...")
             self._run(self.order_worker, self.desk.cancel, order.inst_id or self.inst_id, ord_id)
@@ -452,15 +504,9 @@ class TradingWindow:
                 self.balances[detail.ccy] = detail
         for position in snap.positions:
             self._show_position(position)
-        pending = {o.ord_id for o in snap.pending_orders}
         for order in snap.pending_orders:
             self._show_order(order)
-        for ord_id, order in list(self.orders.items()):
-            # open here but not pending over REST: it ended while pushes were missed
-            if order.state in OPEN_STATES and ord_id not in pending:
-                if (order.u_time or 0) <= snap.taken_at_ms:
-                    del self.orders[ord_id]
-        self._render_orders()
+        self.order_panel.forget_ended(snap)
         self._render_account()
 
     def _show_balance(self, balance: okx_sync.Balance) -> None:
@@ -558,7 +604,7 @@ class TradingWindow:
             "account": self.account_line.cget("text"),
             "ticket": self.ticket_msg.cget("text"),
             "safe_mode": bool(self.safe_var.get()),
-            "open_orders": [ord_id for ord_id, _ in self._shown_rows],
+            "open_orders": self.order_panel.shown(),
             "trades": list(self.trades.get(0, "end")),
             "dialog": self._dialog is not None,
             "widgets": geometry,
@@ -569,7 +615,7 @@ class TradingWindow:
         """Window close / Ctrl+Q: with orders open, ask what to do with them."""
         if self._closing or self._dialog is not None:
             return
-        open_orders = self._open_orders()
+        open_orders = self.order_panel.open_orders()
         if not open_orders:
             self._close("closing: no open orders")
             return
@@ -609,7 +655,8 @@ class TradingWindow:
             self._dialog.grab_release()
             self._dialog.destroy()
             self._dialog = None
-        self.widgets = {k: w for k, w in self.widgets.items() if not k.startswith("close_")}
+        for name in [k for k in self.widgets if k.startswith("close_")]:
+            del self.widgets[name]
 
     def _close_dismissed(self) -> None:
         self._drop_dialog()
@@ -634,13 +681,13 @@ class TradingWindow:
         self._close(self._left_open_text())
 
     def _left_open_text(self) -> str:
-        ids = [o.ord_id for o in self._open_orders()]
+        ids = [o.ord_id for o in self.order_panel.open_orders()]
         if not ids:
             return "closing: no open orders"
         return f"closing: {len(ids)} order(s) stay open: {' '.join(str(i) for i in ids)}"
 
     def _set_enabled(self, on: bool) -> None:
-        for w in (self.place_button, self.cancel_all_button, self.safe_switch):
+        for w in (self.place_button, self.order_panel.cancel_all_button, self.safe_switch):
             w.state(["!disabled"] if on else ["disabled"])
 
     def _close(self, text: str) -> None:

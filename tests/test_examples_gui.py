@@ -270,11 +270,15 @@ class Gui:
         self.window_id = found.split()[0]
         return best_bid, best_ask
 
-    def place(self, side: str, px: Decimal, sz: Decimal) -> str:
-        """Press Place (the ticket already filled in); the new order's ordId, once the
-        simulator has it live and the window lists it with its own Cancel button."""
+    def place(self, side: str, px: Decimal, sz: Decimal, *, key: str = "") -> str:
+        """Press Place (or ``key`` in the ticket's field last typed into); the new order's
+        ordId, once the simulator has it live and the window lists it with its own Cancel
+        button. The ticket must be filled in already."""
         sim, known = self.sim, set(self.sim.exchange.orders)
-        self.window.click("place")
+        if key:
+            xdotool(self.env, "key", key)
+        else:
+            self.window.click("place")
         ord_id = wait_for("the order on the simulator", lambda: new_order_at(sim, known, px))
         order = sim_order(sim, ord_id)
         assert (order.side, order.sz, order.state) == (side, sz, "live")
@@ -410,7 +414,7 @@ def test_closing_asks_and_can_leave_orders_open(gui):
     window.click("side_sell")
     window.type_into("price", str(px))
     window.type_into("size", str(sz))
-    ord_id = gui.place("sell", px, sz)
+    ord_id = gui.place("sell", px, sz, key="Return")  # Return in a field places too
 
     gui.close_window()
     lines.wait(r"^asking: 1 open order\(s\)$", 10)
