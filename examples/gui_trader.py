@@ -26,7 +26,7 @@ from __future__ import annotations
 import queue
 import tkinter as tk
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -207,6 +207,40 @@ class OrdersPanel:
             self.widgets[f"cancel:{ord_id}"] = button
 
 
+class AccountLine:
+    """One line: the balance of the instrument's currencies (spot: base and quote;
+    derivatives: the settle currency) and its position, if any. Tk thread only."""
+
+    def __init__(self, parent: tk.Misc, instrument: okx_sync.Instrument) -> None:
+        self.inst_id = instrument.inst_id or ""
+        self.ccys = [c for c in (instrument.base_ccy, instrument.quote_ccy) if c] or [
+            instrument.settle_ccy or "USDT"
+        ]
+        self.balances: dict[str, okx_sync.BalanceDetail] = {}
+        self.positions: dict[str, okx_sync.Position] = {}  # posSide ("" = net) -> position
+        self.label = ttk.Label(parent, text="balance: ...", anchor="w", padding=(6, 1))
+
+    def show(
+        self, balance: okx_sync.Balance | None, positions: Iterable[okx_sync.Position]
+    ) -> None:
+        """Take the currencies in ``balance`` (a push holds the changed ones) and the
+        positions of this instrument, then redraw."""
+        for detail in balance.details if balance else ():
+            if detail.ccy:
+                self.balances[detail.ccy] = detail
+        for p in positions:
+            if p.inst_id == self.inst_id:
+                self.positions[p.pos_side or ""] = p
+        parts = []
+        for ccy in self.ccys:
+            d = self.balances.get(ccy)
+            parts.append(f"{ccy} {d.cash_bal} (avail {d.avail_bal})" if d else f"{ccy} -")
+        for pos_side, p in sorted(self.positions.items()):
+            if p.pos:
+                parts.append(f"position {pos_side or 'net'} {p.pos} @ {p.avg_px} upl {p.upl}")
+        self.label.config(text="balance: " + "   ".join(parts))
+
+
 class TradingWindow:
     """The window. Every method runs on the Tk thread except the ``on_*`` WS handlers,
     which only enqueue; exchange calls go to :class:`Desk` on worker threads."""
@@ -224,10 +258,6 @@ class TradingWindow:
         self.root, self.client, self.inst_id = root, client, instrument.inst_id or ""
         self.public, self.private, self.book = public, private, book
         self.tick = instrument.tick_sz or Decimal("0.1")
-        # the currencies of the balance line (spot: base and quote; derivatives: settle)
-        self.ccys = [c for c in (instrument.base_ccy, instrument.quote_ccy) if c] or [
-            instrument.settle_ccy or "USDT"
-        ]
         # Bounded: if the Tk thread stalls, WS threads must not grow memory without limit.
         # A full inbox drops the item and counts it (shown in the status lines).
         self.inbox: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=5000)
@@ -239,8 +269,6 @@ class TradingWindow:
         self.ops_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gui-ops")
         self.jobs: list[Future[None]] = []  # handed to a worker, not known done yet
         self._health_job: Future[None] | None = None
-        self.balances: dict[str, okx_sync.BalanceDetail] = {}
-        self.positions: dict[tuple[str, str], okx_sync.Position] = {}
         self.health_text = "health: ..."
         self.ladder_ready = False
         self._status_ticks = 0
@@ -248,7 +276,7 @@ class TradingWindow:
         self._closing = False  # close decided: no new work, waiting for jobs to finish
         self._dialog: tk.Toplevel | None = None
         self.widgets: dict[str, tk.Misc] = {}  # named widgets (their geometry is in state())
-        self._build(seconds)
+        self._build(instrument, seconds)
         self._run(self.ops_worker, self.desk.snapshot)
 
     # ---------------------------------------------------------------- WS threads
@@ -282,7 +310,7 @@ class TradingWindow:
         self._enqueue("resync", f"{type(error).__name__}: {error}")
 
     # ---------------------------------------------------------------- layout
-    def _build(self, seconds: float) -> None:
+    def _build(self, instrument: okx_sync.Instrument, seconds: float) -> None:
         root = self.root
         root.title(f"okx_sync - {self.inst_id}")
         mono = tkfont.nametofont("TkFixedFont").copy()  # columns of digits line up
@@ -307,8 +335,8 @@ class TradingWindow:
         self.order_panel = OrdersPanel(right, mono, self.widgets, self._cancel, self._cancel_all)
         self.order_panel.box.grid(row=3, column=0, sticky="ew", pady=(6, 0))
 
-        self.account_line = ttk.Label(root, text="balance: ...", anchor="w", padding=(6, 1))
-        self.account_line.grid(row=1, column=0, sticky="ew")
+        self.account = AccountLine(root, instrument)
+        self.account.label.grid(row=1, column=0, sticky="ew")
         self.status = ttk.Label(
             root, text="connecting...", relief="sunken", anchor="w", padding=(4, 1)
         )
@@ -499,40 +527,20 @@ class TradingWindow:
 
     # -- account
     def _show_snapshot(self, snap: okx_sync.AccountSnapshot) -> None:
-        for detail in snap.balance.details:
-            if detail.ccy:
-                self.balances[detail.ccy] = detail
-        for position in snap.positions:
-            self._show_position(position)
+        self.account.show(snap.balance, snap.positions)
         for order in snap.pending_orders:
             self._show_order(order)
         self.order_panel.forget_ended(snap)
-        self._render_account()
 
     def _show_balance(self, balance: okx_sync.Balance) -> None:
-        for detail in balance.details:
-            if detail.ccy:
-                self.balances[detail.ccy] = detail
-        self._render_account()
+        self.account.show(balance, ())
 
     def _show_position(self, position: okx_sync.Position) -> None:
-        key = (position.inst_id or "", position.pos_side or "")
-        self.positions[key] = position
-        self._render_account()
+        self.account.show(None, (position,))
 
     def _show_reconnected(self, _item: None) -> None:
         self.ticket_msg.config(text="private WS reconnected: reloading the account")
         self._run(self.ops_worker, self.desk.snapshot)
-
-    def _render_account(self) -> None:
-        parts = []
-        for ccy in self.ccys:
-            d = self.balances.get(ccy)
-            parts.append(f"{ccy} {d.cash_bal} (avail {d.avail_bal})" if d else f"{ccy} -")
-        for (inst_id, pos_side), p in sorted(self.positions.items()):
-            if inst_id == self.inst_id and p.pos:
-                parts.append(f"position {pos_side or 'net'} {p.pos} @ {p.avg_px} upl {p.upl}")
-        self.account_line.config(text="balance: " + "   ".join(parts))
 
     # -- safe mode
     def _safe_clicked(self) -> None:
@@ -601,7 +609,7 @@ class TradingWindow:
         return {
             "ladder_ready": self.ladder_ready,
             "status": self.status.cget("text"),
-            "account": self.account_line.cget("text"),
+            "account": self.account.label.cget("text"),
             "ticket": self.ticket_msg.cget("text"),
             "safe_mode": bool(self.safe_var.get()),
             "open_orders": self.order_panel.shown(),
@@ -622,32 +630,15 @@ class TradingWindow:
         self._ask_about_open_orders(len(open_orders))
 
     def _ask_about_open_orders(self, count: int) -> None:
-        dialog = tk.Toplevel(self.root)
-        dialog.title("Open orders")
-        dialog.transient(self.root)
-        frame = ttk.Frame(dialog, padding=12)
-        frame.grid()
-        ttk.Label(
-            frame,
-            text=f"{count} order(s) are open on the account.\n"
-            "Closing this window does not cancel them.",
-        ).grid(row=0, column=0, columnspan=3, pady=(0, 10))
         choices = [
             ("close_cancel", "Cancel them, then close", self._close_cancelling),
             ("close_leave", "Leave them open, close", self._close_leaving),
             ("close_stay", "Keep the window", self._close_dismissed),
         ]
-        for col, (name, text, command) in enumerate(choices):
-            button = ttk.Button(frame, text=text, command=command)
-            button.grid(row=1, column=col, padx=4)
-            self.widgets[name] = button
-        dialog.protocol("WM_DELETE_WINDOW", self._close_dismissed)
-        self._dialog = dialog
-        dialog.update_idletasks()  # its size, to centre it over the window
-        x = self.root.winfo_rootx() + (self.root.winfo_width() - dialog.winfo_reqwidth()) // 2
-        y = self.root.winfo_rooty() + (self.root.winfo_height() - dialog.winfo_reqheight()) // 3
-        dialog.geometry(f"+{max(x, 0)}+{max(y, 0)}")
-        dialog.grab_set()  # the main window waits for an answer
+        text = (
+            f"{count} order(s) are open on the account.\nClosing this window does not cancel them."
+        )
+        self._dialog = modal_choice(self.root, "Open orders", text, choices, self.widgets)
         _say(f"asking: {count} open order(s)")
 
     def _drop_dialog(self) -> None:
@@ -704,6 +695,35 @@ class TradingWindow:
         self.order_worker.shutdown(wait=False)
         self.ops_worker.shutdown(wait=False)
         self.root.destroy()
+
+
+def modal_choice(
+    root: tk.Tk,
+    title: str,
+    text: str,
+    choices: list[tuple[str, str, Callable[[], None]]],
+    widgets: dict[str, tk.Misc],
+) -> tk.Toplevel:
+    """A dialog over ``root`` saying ``text`` with one button per ``(name, label,
+    command)`` (registered in ``widgets`` under ``name``); closing it runs the last
+    choice. It holds the input grab until the caller destroys it. Tk thread only."""
+    dialog = tk.Toplevel(root)
+    dialog.title(title)
+    dialog.transient(root)
+    frame = ttk.Frame(dialog, padding=12)
+    frame.grid()
+    ttk.Label(frame, text=text).grid(row=0, column=0, columnspan=len(choices), pady=(0, 10))
+    for col, (name, label, command) in enumerate(choices):
+        button = ttk.Button(frame, text=label, command=command)
+        button.grid(row=1, column=col, padx=4)
+        widgets[name] = button
+    dialog.protocol("WM_DELETE_WINDOW", choices[-1][2])
+    dialog.update_idletasks()  # its size, to centre it over the window
+    x = root.winfo_rootx() + (root.winfo_width() - dialog.winfo_reqwidth()) // 2
+    y = root.winfo_rooty() + (root.winfo_height() - dialog.winfo_reqheight()) // 3
+    dialog.geometry(f"+{max(x, 0)}+{max(y, 0)}")
+    dialog.grab_set()
+    return dialog
 
 
 def main() -> int:
