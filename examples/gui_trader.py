@@ -57,33 +57,56 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
+def _failure(exc: BaseException) -> str:
+    """``refused: ...``, or ``outcome UNKNOWN ...`` when the request may have reached the
+    exchange without an answer (then it is not re-sent; the orders channel will tell)."""
+    what = f"{type(exc).__name__}: {exc}"
+    if okx_sync.is_outcome_unknown(exc):
+        return f"outcome UNKNOWN, not re-sent (Open orders will show the result): {what}"
+    return f"refused: {what}"
+
+
 class Desk:
     """The exchange side of the window: every method runs on a worker thread, calls
     okx_sync (blocking is fine here) and reports through ``post(kind, item)``, never
     touching a widget. Never raises: failures are posted as ``("error", text)``."""
 
     def __init__(
-        self, client: okx_sync.Client, inst_id: str, post: Callable[[str, Any], None]
+        self,
+        client: okx_sync.Client,
+        instrument: okx_sync.Instrument,
+        post: Callable[[str, Any], None],
     ) -> None:
-        self.client, self.inst_id, self.post = client, inst_id, post
+        self.client, self.inst_id, self.post = client, instrument.inst_id or "", post
+        # spot trades with cash; derivatives on cross margin (this window opens no isolated)
+        self.td_mode = "cash" if instrument.inst_type == "SPOT" else "cross"
 
     def place(self, side: str, px: Decimal, sz: Decimal) -> None:
-        """Place a limit order (validated against tickSz/lotSz/minSz before sending)."""
+        """Place a limit order (validated against tickSz/lotSz/minSz before sending).
+
+        ``place_order_safely``: with a clOrdId and an expTime, so a lost answer is
+        resolved by query, never re-sent blindly; one still unknown is said so, not
+        reported refused."""
         try:
-            ack = self.client.trade.place_order(
-                inst_id=self.inst_id, td_mode="cash", side=side, ord_type="limit", px=px, sz=sz
+            result = self.client.trade.place_order_safely(
+                inst_id=self.inst_id,
+                td_mode=self.td_mode,
+                side=side,
+                ord_type="limit",
+                px=px,
+                sz=sz,
             )
         except okx_sync.OkxError as exc:
-            self.post("error", f"{side} refused: {type(exc).__name__}: {exc}")
+            self.post("error", f"{side} {_failure(exc)}")
         else:
-            self.post("ack", (side, ack.ord_id or "", px, sz))
+            self.post("ack", (side, result.ord_id or "", px, sz))
 
     def cancel(self, inst_id: str, ord_id: str) -> None:
         """Cancel one order; the orders channel then reports it canceled."""
         try:
             self.client.trade.cancel_order(inst_id=inst_id, ord_id=ord_id)
         except okx_sync.OkxError as exc:
-            self.post("error", f"cancel {ord_id} refused: {type(exc).__name__}: {exc}")
+            self.post("error", f"cancel {ord_id} {_failure(exc)}")
         else:
             self.post("cancel_sent", ord_id)
 
@@ -262,7 +285,7 @@ class TradingWindow:
         # A full inbox drops the item and counts it (shown in the status lines).
         self.inbox: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=5000)
         self.inbox_dropped = 0
-        self.desk = Desk(client, self.inst_id, self._enqueue)
+        self.desk = Desk(client, instrument, self._enqueue)
         # Orders one at a time, in the order clicked; safe mode, snapshots and health on
         # their own thread, so the switch never waits behind a slow order.
         self.order_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gui-orders")
@@ -572,8 +595,9 @@ class TradingWindow:
         )
 
     def _refresh_status(self) -> None:
+        self.root.after(STATS_MS, self._refresh_status)
         if self._closing:
-            return
+            return  # (destroying the window drops the timer)
         parts = []
         for ws in (self.public, self.private):
             s = ws.stats()
@@ -595,7 +619,6 @@ class TradingWindow:
         health_due = self._status_ticks % HEALTH_EVERY == 1
         if health_due and (self._health_job is None or self._health_job.done()):
             self._health_job = self._run(self.ops_worker, self.desk.health)
-        self.root.after(STATS_MS, self._refresh_status)
 
     def state(self) -> dict[str, Any]:
         """What the widgets show, and where the named ones are on the screen (root

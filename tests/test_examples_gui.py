@@ -405,7 +405,7 @@ def test_gui_places_cancels_and_safe_mode_through_the_widgets(gui, tmp_path):
 
 
 @pytest.mark.timeout(120)
-def test_closing_asks_and_can_leave_orders_open(gui):
+def test_closing_asks_and_keeps_the_window_when_cancels_fail(gui):
     sim, lines, window = gui.sim, gui.lines, gui.window
     _, best_ask = gui.start()
     # A sell 2% over the best ask (the account holds BTC): it rests, never fills.
@@ -423,6 +423,16 @@ def test_closing_asks_and_can_leave_orders_open(gui):
     lines.wait(r"^close: kept open$", 10)
     window.wait("the dialog gone", lambda st: not st["dialog"])
     assert gui.proc.poll() is None
+
+    # The cancels fail (HTTP 500 from the exchange): the window says so and stays open.
+    sim.faults.server_errors(500, seconds=60, path="/api/v5/trade/cancel-batch-orders")
+    gui.close_window()
+    lines.wait(r"^asking: 1 open order\(s\)$", 10, fresh=True)
+    window.click("close_cancel")
+    lines.wait(r"^cancel all: 0 of 1 accepted, 1 failed \(APIError: ", 30)
+    window.wait("the failure shown", lambda st: st["ticket"].endswith(": window kept open"))
+    assert gui.proc.poll() is None and sim_order(sim, ord_id).state == "live"
+    sim.faults.clear()
 
     gui.close_window()
     lines.wait(r"^asking: 1 open order\(s\)$", 10, fresh=True)
