@@ -8,13 +8,17 @@ writes what its widgets show, and where the named ones are on the screen, to a J
 events through XTEST): a price and size into the ticket, Place, the order's own Cancel
 button, Place again, the safe-mode switch (Place is then refused before sending, while
 Cancel all still goes out), the switch off, Place, and finally Ctrl+Q, which with an order
-open asks what to do: "Cancel them, then close". Every step waits on observable state
-(the simulator's orders, the window's state file, the example's output lines) with a
-deadline, never on a sleep. A screenshot (``xwd`` -> PNG) is saved under the test's tmp dir.
+open asks what to do: "Cancel them, then close". A second test picks Sell, places with
+Return, keeps the window when asked, has the exchange fail the cancels (the window stays
+open, saying so) and finally leaves the order open. A third runs the default (the
+embedded simulator) and closes with nothing open, unasked. Every step waits on
+observable state (the simulator's orders, the window's state file, the example's output
+lines) with a deadline, never on a sleep. Screenshots (``xwd`` -> PNG) are saved under
+the tests' tmp dirs.
 
 The example runs with ``EXAMPLE_TK_CHECK=1`` (``examples/_tk_check.py``): every Tcl call
 of the window is checked to come from the Tk thread; one that does not is reported on
-stderr and counted, and the example exits 1. The test asserts none happened.
+stderr and counted, and the example exits 1. The tests assert none happened.
 
 Skips, saying why, when Xvfb, xdotool, xwd or tkinter are missing (``.ci/run``
 installs them: ``apt-get install xvfb xdotool x11-apps``).
@@ -22,6 +26,7 @@ installs them: ``apt-get install xvfb xdotool x11-apps``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -34,7 +39,7 @@ import sys
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -246,13 +251,50 @@ def new_order_at(sim: Any, known: set[str], px: Decimal) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def running(env: dict[str, str], *args: str) -> Iterator[tuple[subprocess.Popen[str], Lines]]:
+    """The example running with ``args`` on ``env`` (killed on exit if still running; its
+    output is printed for the test report)."""
+    proc = subprocess.Popen(
+        [sys.executable, str(EXAMPLE), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=EXAMPLE.parent.parent,
+    )
+    lines = Lines(proc)
+    try:
+        yield proc, lines
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        err = proc.stderr.read() if proc.stderr else ""
+        print(f"stdout: {lines.seen}\nstderr: {err[-3000:]}")
+
+
+def gui_env(display: str, tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of a checked run (``EXAMPLE_TK_CHECK``, ``EXAMPLE_TK_STATE``)
+    without the caller's ``OKX_*`` variables, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OKX_")}
+    env.update(
+        DISPLAY=display,
+        PYTHONUNBUFFERED="1",
+        EXAMPLE_TK_CHECK="1",
+        EXAMPLE_TK_STATE=str(tmp_path / "state.json"),
+        **extra,
+    )
+    return env
+
+
 class Gui:
     """The example running with ``--live`` against ``sim``, on ``env``'s display."""
 
     def __init__(self, sim: Any, env: dict[str, str], proc: subprocess.Popen[str],
-                 tmp_path: Path) -> None:  # fmt: skip
-        self.sim, self.env, self.proc, self.tmp_path = sim, env, proc, tmp_path
-        self.lines = Lines(proc)
+                 lines: Lines, tmp_path: Path) -> None:  # fmt: skip
+        self.sim, self.env, self.proc, self.lines = sim, env, proc, lines
+        self.tmp_path = tmp_path
         self.window = Window(env, tmp_path / "state.json")
 
     def start(self) -> tuple[Decimal, Decimal]:
@@ -299,12 +341,9 @@ def gui(display, tmp_path):
 
     with Simulator(seed=5) as sim:
         creds = sim.credentials.live
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OKX_")}
-        env.update(
-            DISPLAY=display,
-            PYTHONUNBUFFERED="1",
-            EXAMPLE_TK_CHECK="1",
-            EXAMPLE_TK_STATE=str(tmp_path / "state.json"),
+        env = gui_env(
+            display,
+            tmp_path,
             OKX_BASE_URL=sim.rest_url,
             OKX_WS_PUBLIC_URL=sim.ws_public_url,
             OKX_WS_PRIVATE_URL=sim.ws_private_url,
@@ -313,23 +352,9 @@ def gui(display, tmp_path):
             OKX_SECRET_KEY=creds.secret_key,
             OKX_PASSPHRASE=creds.passphrase,
         )
-        proc = subprocess.Popen(
-            [sys.executable, str(EXAMPLE), "--live", "--seconds", "120"],  # a bound if we fail
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=EXAMPLE.parent.parent,
-        )
-        session = Gui(sim, env, proc, tmp_path)
-        try:
-            yield session
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(10)
-            err = proc.stderr.read() if proc.stderr else ""
-            print(f"stdout: {session.lines.seen}\nstderr: {err[-3000:]}")
+        # --seconds: a bound if the test fails
+        with running(env, "--live", "--seconds", "120") as (proc, lines):
+            yield Gui(sim, env, proc, lines, tmp_path)
 
 
 def assert_closed_cleanly(gui: Gui) -> None:
@@ -440,3 +465,22 @@ def test_closing_asks_and_keeps_the_window_when_cancels_fail(gui):
     lines.wait(rf"^closing: 1 order\(s\) stay open: {ord_id}$", 10)
     assert_closed_cleanly(gui)
     assert sim_order(sim, ord_id).state == "live"  # left open, as the person chose
+
+
+@pytest.mark.timeout(90)
+def test_gui_runs_on_the_embedded_simulator_by_default(display, tmp_path):
+    env = gui_env(display, tmp_path)
+    window = Window(env, tmp_path / "state.json")
+    with running(env, "--seconds", "60") as (proc, lines):  # --seconds: a bound if we fail
+        lines.wait(r"^venue: simulator rest=http://127\.0\.0\.1:\d+ control=http://", 20)
+        lines.wait(r"^ladder: best_bid=\S+ best_ask=\S+$", 20)
+        st = window.wait("the balance line", lambda st: "USDT" in st.get("account", ""))
+        assert st["open_orders"] == [] and not st["safe_mode"], st
+        found = xdotool(env, "search", "--sync", "--onlyvisible", "--name", "okx_sync - ")
+        xdotool(env, "windowfocus", "--sync", found.split()[0])
+        xdotool(env, "key", "ctrl+q")  # nothing open: it closes without asking
+        lines.wait(r"^closing: no open orders$", 10)
+        lines.wait(r"^window closed$", 15)
+        lines.wait(r"^tk thread violations: 0$", 15)
+        assert proc.wait(15) == 0
+        assert not any(line.startswith("asking") for line in lines.seen)
