@@ -180,7 +180,7 @@ def assert_lines_in_order(stdout: str, patterns: list[str]) -> None:
 
 def test_every_example_is_covered():
     on_disk = {p.stem for p in EXAMPLES.glob("*.py") if not p.stem.startswith("_")}
-    assert on_disk - {"gui_order_book"} == {run.split()[0] for run in EXPECTED}
+    assert on_disk - {"gui_trader"} == {run.split()[0] for run in EXPECTED}
 
 
 @pytest.mark.timeout(120)

@@ -1,16 +1,24 @@
-"""The Tkinter example (examples/gui_order_book.py) on a virtual X display, driven like a user.
+"""The Tkinter example (examples/gui_trader.py) on a virtual X display, driven like a user.
 
-Starts Xvfb on a free display (``-displayfd``), runs the example (embedded simulator)
-with ``DISPLAY`` set, waits until the ladder shows prices, types a price and size into
-the order ticket and presses Buy with xdotool (real X key events through XTEST),
-checks on the simulator's control endpoint that the order arrived and rests on the
-book at that price, saves a screenshot (``xwd`` -> PNG) under the test's tmp dir, reads
-the status bar and the trade rows back from the widgets (F12: the example's check mode
-prints them), and closes the window with Ctrl+Q.
+Starts Xvfb on a free display (``-displayfd``) and a simulator standing in for OKX, and
+runs the example with ``--live`` and the ``OKX_*`` variables naming that simulator, so
+the test sees the exchange's side of every click (``sim.exchange.orders``). The window
+writes what its widgets show, and where the named ones are on the screen, to a JSON file
+(``EXAMPLE_TK_STATE``); the test clicks those coordinates and types with xdotool (real X
+events through XTEST): a price and size into the ticket, Place, the order's own Cancel
+button, Place again, the safe-mode switch (Place is then refused before sending, while
+Cancel all still goes out), the switch off, Place, and finally Ctrl+Q, which with an order
+open asks what to do: "Cancel them, then close". A second test picks Sell, places with
+Return, keeps the window when asked, has the exchange fail the cancels (the window stays
+open, saying so) and finally leaves the order open. A third runs the default (the
+embedded simulator) and closes with nothing open, unasked. Every step waits on
+observable state (the simulator's orders, the window's state file, the example's output
+lines) with a deadline, never on a sleep. Screenshots (``xwd`` -> PNG) are saved under
+the tests' tmp dirs.
 
 The example runs with ``EXAMPLE_TK_CHECK=1`` (``examples/_tk_check.py``): every Tcl call
 of the window is checked to come from the Tk thread; one that does not is reported on
-stderr and counted, and the example exits 1. The test asserts none happened.
+stderr and counted, and the example exits 1. The tests assert none happened.
 
 Skips, saying why, when Xvfb, xdotool, xwd or tkinter are missing (``.ci/run``
 installs them: ``apt-get install xvfb xdotool x11-apps``).
@@ -18,6 +26,7 @@ installs them: ``apt-get install xvfb xdotool x11-apps``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -29,15 +38,17 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import zlib
+from collections.abc import Callable, Iterator
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
 ASK_RGB, BID_RGB = bytes.fromhex("c0392b"), bytes.fromhex("1e8449")  # the example's colours
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "gui_order_book.py"
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "gui_trader.py"
+T = TypeVar("T")
 TOOLS = {"Xvfb": "xvfb", "xdotool": "xdotool", "xwd": "x11-apps"}
 MISSING = [
     f"{tool} (apt-get install {pkg})" for tool, pkg in TOOLS.items() if not shutil.which(tool)
@@ -122,11 +133,67 @@ def xdotool(env: dict[str, str], *args: str) -> str:
     return out.stdout.strip()
 
 
-def control(url: str, path: str) -> object:
-    with urllib.request.urlopen(url + path, timeout=5) as resp:
-        body = json.load(resp)
-    assert body["ok"], body
-    return body["result"]
+def wait_for(what: str, check: Callable[[], T | None], timeout: float = 15.0) -> T:
+    """Poll ``check()`` (observable state: the simulator, the window's state file) until it
+    returns something truthy; fail naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+class Window:
+    """The example's window seen from outside: its state file and real X input."""
+
+    def __init__(self, env: dict[str, str], state_path: Path) -> None:
+        self.env, self.state_path = env, state_path
+
+    def state(self) -> dict[str, Any]:
+        """The newest state the window wrote ({} before the first)."""
+        try:
+            return json.loads(self.state_path.read_text())
+        except FileNotFoundError:
+            return {}
+
+    def wait(self, what: str, check: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        """The first state for which ``check(state)`` holds."""
+        return wait_for(what, lambda: (st := self.state()) and check(st) and st)
+
+    def click(self, widget: str) -> None:
+        """Move the pointer to the middle of ``widget`` (once it is on screen) and click.
+
+        The coordinates come from a state written after this call began (a newer
+        ``serial``), so a layout change from anything seen before is in them.
+        """
+        seen = self.state().get("serial", 0)
+        st = self.wait(
+            f"widget {widget} on screen",
+            lambda st: st["serial"] > seen and widget in st["widgets"],
+        )
+        x, y, w, h = st["widgets"][widget]
+        xdotool(self.env, "mousemove", "--sync", str(x + w // 2), str(y + h // 2))
+        xdotool(self.env, "click", "1")
+
+    def type_into(self, widget: str, text: str) -> None:
+        self.click(widget)  # Tk focuses an entry on click; X focus follows the pointer
+        xdotool(self.env, "type", "--delay", "20", text)
+
+    def screenshot(self, window_id: str, tmp_path: Path, name: str) -> tuple[Path, bytes]:
+        """Save the window (``"root"``: the whole screen) as ``name``.png under ``tmp_path``;
+        returns the path and the RGB pixels."""
+        xwd = tmp_path / f"{name}.xwd"
+        target = ["-root"] if window_id == "root" else ["-id", window_id]
+        subprocess.run(["xwd", "-silent", *target, "-out", str(xwd)],
+                       env=self.env, check=True, timeout=15)  # fmt: skip
+        width, height, rgb = xwd_to_rgb(xwd.read_bytes())
+        shot = tmp_path / f"{name}.png"
+        shot.write_bytes(png(width, height, rgb))
+        assert width > 400 and height > 300, (width, height)
+        return shot, rgb
 
 
 def xwd_to_rgb(xwd: bytes) -> tuple[int, int, bytes]:
@@ -172,12 +239,24 @@ def png(width: int, height: int, rgb: bytes) -> bytes:
     )
 
 
-@pytest.mark.timeout(120)
-def test_gui_places_an_order_through_the_ticket(display, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OKX_")}
-    env.update(DISPLAY=display, PYTHONUNBUFFERED="1", EXAMPLE_TK_CHECK="1")
+def sim_order(sim: Any, ord_id: str) -> Any:
+    return sim.exchange.orders.get(ord_id)
+
+
+def new_order_at(sim: Any, known: set[str], px: Decimal) -> str | None:
+    """The ordId of an order the simulator got that is not in ``known``, at ``px``."""
+    for ord_id, order in sim.exchange.orders.items():
+        if ord_id not in known and order.px == px:
+            return ord_id
+    return None
+
+
+@contextlib.contextmanager
+def running(env: dict[str, str], *args: str) -> Iterator[tuple[subprocess.Popen[str], Lines]]:
+    """The example running with ``args`` on ``env`` (killed on exit if still running; its
+    output is printed for the test report)."""
     proc = subprocess.Popen(
-        [sys.executable, str(EXAMPLE), "--seconds", "60"],  # --seconds: a bound if we fail
+        [sys.executable, str(EXAMPLE), *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -186,87 +265,222 @@ def test_gui_places_an_order_through_the_ticket(display, tmp_path):
     )
     lines = Lines(proc)
     try:
-        venue = lines.wait(r"^venue: simulator rest=(\S+) control=(\S+)$", 20)
-        control_url = venue.group(2)
-        ladder = lines.wait(r"^ladder: best_bid=(\S+) best_ask=(\S+)$", 20)
-        best_bid, best_ask = Decimal(ladder.group(1)), Decimal(ladder.group(2))
-        assert best_bid < best_ask
-        assert control(control_url, "/state")["orders"] == 0
-
-        # A buy 2% under the best bid: below every level the simulator's market maker
-        # quotes, so in the published book that price level is our order alone.
-        px = (best_bid * Decimal("0.98")).quantize(Decimal("0.1"), rounding=ROUND_DOWN)
-        sz = Decimal("0.0123")
-        window = xdotool(env, "search", "--sync", "--onlyvisible", "--name", "okx_sync - BTC-USDT")
-        window = window.split()[0]
-        xdotool(env, "windowfocus", "--sync", window)
-        # Focus starts in the Price field; Tab order is Price -> Size -> Buy.
-        xdotool(env, "type", "--delay", "20", str(px))
-        xdotool(env, "key", "Tab")
-        xdotool(env, "type", "--delay", "20", str(sz))
-        xdotool(env, "key", "Tab", "space")
-
-        placed = lines.wait(r"^order: buy px=(\S+) sz=(\S+) ordId=(\d+)$", 20)
-        assert (Decimal(placed.group(1)), Decimal(placed.group(2))) == (px, sz)
-
-        # The simulator has it: one order, resting, and on the published book at our price.
-        deadline = time.monotonic() + 10
-        while True:
-            state = control(control_url, "/state")
-            bids = control(control_url, "/book/BTC-USDT")["bids"]
-            level = [lvl for lvl in bids if Decimal(lvl[0]) == px]
-            if state["pending_orders"] == 1 and level:
-                break
-            assert time.monotonic() < deadline, (state, bids[-3:])
-            time.sleep(0.1)
-        assert state["orders"] == 1
-        assert Decimal(level[0][1]) == sz
-
-        # Screenshot once the private orders push has reached the "My orders" list.
-        lines.wait(rf"^my order: ordId={placed.group(3)} state=live$", 10)
-        time.sleep(0.2)  # the list is redrawn when Tk is idle, just after the print
-        xwd = tmp_path / "gui_order_book.xwd"
-        subprocess.run(
-            ["xwd", "-silent", "-id", window, "-out", str(xwd)],
-            env=env,
-            check=True,
-            timeout=15,
-        )
-        width, height, rgb = xwd_to_rgb(xwd.read_bytes())
-        shot = tmp_path / "gui_order_book.png"
-        shot.write_bytes(png(width, height, rgb))
-        assert width > 400 and height > 300, (width, height)
-        # The ladder's ask (red) and bid (green) rows are on screen.
-        pixels = {rgb[i : i + 3] for i in range(0, len(rgb), 3)}
-        assert {ASK_RGB, BID_RGB} <= pixels, f"ladder colours missing from {shot}"
-
-        # What the widgets hold, read through Tk on its own thread: WS stats in the status
-        # bar, and trade rows (the simulator's market trades all the time).
-        deadline = time.monotonic() + 15
-        while True:
-            xdotool(env, "key", "F12")
-            state = json.loads(lines.wait(r"^state: (.*)$", 10, fresh=True).group(1))
-            if state["trades"] or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-        status = state["status"].splitlines()
-        assert re.fullmatch(
-            r"public: up msgs=[1-9]\d* reconnects=0 queue=\d+ dropped=0 handler_errors=0",
-            status[0],
-        ), status
-        assert re.match(r"private: up msgs=[1-9]\d* reconnects=0 ", status[1]), status
-        assert re.match(r"book in sync seq=\d+ resyncs=0 ", status[2]), status
-        assert state["trades"], state
-        assert re.fullmatch(r"\d\d:\d\d:\d\d (buy |sell) \d+(\.\d+)? \d+(\.\d+)?",
-                            state["trades"][0]), state["trades"]  # fmt: skip
-
-        xdotool(env, "key", "ctrl+q")
-        lines.wait(r"^window closed$", 15)
-        lines.wait(r"^tk thread violations: 0$", 15)
-        assert proc.wait(15) == 0
+        yield proc, lines
     finally:
         if proc.poll() is None:
             proc.kill()
         proc.wait(10)
         err = proc.stderr.read() if proc.stderr else ""
         print(f"stdout: {lines.seen}\nstderr: {err[-3000:]}")
+
+
+def gui_env(display: str, tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of a checked run (``EXAMPLE_TK_CHECK``, ``EXAMPLE_TK_STATE``)
+    without the caller's ``OKX_*`` variables, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OKX_")}
+    env.update(
+        DISPLAY=display,
+        PYTHONUNBUFFERED="1",
+        EXAMPLE_TK_CHECK="1",
+        EXAMPLE_TK_STATE=str(tmp_path / "state.json"),
+        **extra,
+    )
+    return env
+
+
+class Gui:
+    """The example running with ``--live`` against ``sim``, on ``env``'s display."""
+
+    def __init__(self, sim: Any, env: dict[str, str], proc: subprocess.Popen[str],
+                 lines: Lines, tmp_path: Path) -> None:  # fmt: skip
+        self.sim, self.env, self.proc, self.lines = sim, env, proc, lines
+        self.tmp_path = tmp_path
+        self.window = Window(env, tmp_path / "state.json")
+
+    def start(self) -> tuple[Decimal, Decimal]:
+        """Wait until the window shows the book and the balance; the best bid and ask."""
+        lines, window = self.lines, self.window
+        lines.wait(r"^venue: OKX live at http://127\.0\.0\.1:\d+$", 20)
+        ladder = lines.wait(r"^ladder: best_bid=(\S+) best_ask=(\S+)$", 20)
+        best_bid, best_ask = Decimal(ladder.group(1)), Decimal(ladder.group(2))
+        assert best_bid < best_ask
+        st = window.wait("the balance line", lambda st: "USDT" in st.get("account", ""))
+        assert re.fullmatch(r"balance: BTC \d+(\.\d+)? \(avail \d+(\.\d+)?\)   "
+                            r"USDT \d+(\.\d+)? \(avail \d+(\.\d+)?\)", st["account"]), st  # fmt: skip
+        assert self.sim.exchange.orders == {}
+        found = xdotool(self.env, "search", "--sync", "--onlyvisible", "--name", "okx_sync - ")
+        self.window_id = found.split()[0]
+        return best_bid, best_ask
+
+    def place(self, side: str, px: Decimal, sz: Decimal, *, key: str = "") -> str:
+        """Press Place (or ``key`` in the ticket's field last typed into); the new order's
+        ordId, once the simulator has it live and the window lists it with its own Cancel
+        button. The ticket must be filled in already."""
+        sim, known = self.sim, set(self.sim.exchange.orders)
+        if key:
+            xdotool(self.env, "key", key)
+        else:
+            self.window.click("place")
+        ord_id = wait_for("the order on the simulator", lambda: new_order_at(sim, known, px))
+        order = sim_order(sim, ord_id)
+        assert (order.side, order.sz, order.state) == (side, sz, "live")
+        self.lines.wait(rf"^order: {side} px={px} sz={sz} ordId={ord_id}$", 10)
+        self.window.wait(f"{ord_id} listed", lambda st: f"cancel:{ord_id}" in st["widgets"])
+        return ord_id
+
+    def close_window(self) -> None:
+        """Ctrl+Q, as a person closing the window would."""
+        xdotool(self.env, "windowfocus", "--sync", self.window_id)
+        xdotool(self.env, "key", "ctrl+q")
+
+
+@pytest.fixture
+def gui(display, tmp_path):
+    """A simulator standing in for OKX and the example on it (``--live``, keys in the env)."""
+    from okx_sync.sim import Simulator
+
+    with Simulator(seed=5) as sim:
+        creds = sim.credentials.live
+        env = gui_env(
+            display,
+            tmp_path,
+            OKX_BASE_URL=sim.rest_url,
+            OKX_WS_PUBLIC_URL=sim.ws_public_url,
+            OKX_WS_PRIVATE_URL=sim.ws_private_url,
+            OKX_WS_BUSINESS_URL=sim.ws_business_url,
+            OKX_API_KEY=creds.api_key,
+            OKX_SECRET_KEY=creds.secret_key,
+            OKX_PASSPHRASE=creds.passphrase,
+        )
+        # --seconds: a bound if the test fails
+        with running(env, "--live", "--seconds", "120") as (proc, lines):
+            yield Gui(sim, env, proc, lines, tmp_path)
+
+
+def assert_closed_cleanly(gui: Gui) -> None:
+    gui.lines.wait(r"^window closed$", 15)
+    gui.lines.wait(r"^tk thread violations: 0$", 15)
+    assert gui.proc.wait(15) == 0
+
+
+@pytest.mark.timeout(150)
+def test_gui_places_cancels_and_safe_mode_through_the_widgets(gui, tmp_path):
+    sim, lines, window = gui.sim, gui.lines, gui.window
+    best_bid, _ = gui.start()
+
+    # A buy 2% under the best bid: below every level the simulator's market maker quotes,
+    # so it rests (never fills) for as long as the test runs.
+    px = (best_bid * Decimal("0.98")).quantize(Decimal("0.1"), rounding=ROUND_DOWN)
+    sz = Decimal("0.0123")
+    window.type_into("price", str(px))
+    window.type_into("size", str(sz))
+
+    # place -> the order's own Cancel button
+    first = gui.place("buy", px, sz)
+    window.click(f"cancel:{first}")
+    wait_for("the cancel on the simulator", lambda: sim_order(sim, first).state == "canceled")
+    lines.wait(rf"^cancel: ordId={first} accepted$", 10)
+    window.wait(f"{first} gone from the list", lambda st: st["open_orders"] == [])
+
+    # place again, then safe mode on: Place is refused before sending, nothing reaches
+    # the simulator; the resting order stays; Cancel all still goes out.
+    second = gui.place("buy", px, sz)
+    window.click("safe_mode")
+    lines.wait(r"^safe mode: on drained=True$", 15)
+    window.wait("the switch on", lambda st: st["safe_mode"])
+    sent = len(sim.exchange.orders)
+    window.click("place")
+    lines.wait(r"^order error: buy refused: SafeModeError: ", 10)
+    assert len(sim.exchange.orders) == sent  # the refused placement never left the client
+    assert sim_order(sim, second).state == "live"  # safe mode alone cancels nothing
+    window.click("cancel_all")
+    lines.wait(r"^cancel all: 1 of 1 accepted, 0 failed$", 15)
+    wait_for("cancel all on the simulator", lambda: sim_order(sim, second).state == "canceled")
+    window.wait("the list empty", lambda st: st["open_orders"] == [])
+
+    # safe mode off: placing works again
+    window.click("safe_mode")
+    lines.wait(r"^safe mode: off$", 15)
+    third = gui.place("buy", px, sz)
+
+    # What the person sees: the ladder's ask (red) and bid (green) rows, the order listed.
+    shot, rgb = window.screenshot(gui.window_id, tmp_path, "gui_trader")
+    pixels = {rgb[i : i + 3] for i in range(0, len(rgb), 3)}
+    assert {ASK_RGB, BID_RGB} <= pixels, f"ladder colours missing from {shot}"
+    st = window.state()
+    status = st["status"].splitlines()
+    assert re.fullmatch(r"health: (ok|degraded \(.*\))", status[0]), status
+    assert re.fullmatch(
+        r"public: up msgs=[1-9]\d* reconnects=0 queue=\d+ dropped=0 handler_errors=0", status[1]
+    ), status
+    assert re.match(r"private: up msgs=[1-9]\d* reconnects=0 ", status[2]), status
+    assert re.match(r"book in sync seq=\d+ resyncs=0 ", status[3]), status
+    assert st["trades"] and re.fullmatch(r"\d\d:\d\d:\d\d (buy |sell) \S+ \S+", st["trades"][0])
+
+    # Closing with an order open asks; "Cancel them, then close" cancels, then closes.
+    gui.close_window()
+    lines.wait(r"^asking: 1 open order\(s\)$", 10)
+    assert sim_order(sim, third).state == "live"  # asking cancels nothing
+    window.click("close_cancel")
+    lines.wait(r"^cancel all: 1 of 1 accepted, 0 failed$", 15, fresh=True)
+    lines.wait(r"^closing: open orders cancelled$", 10)
+    assert_closed_cleanly(gui)
+    # Nothing left open: every order the window placed ended canceled.
+    assert {o.state for o in sim.exchange.orders.values()} == {"canceled"}
+
+
+@pytest.mark.timeout(120)
+def test_closing_asks_and_keeps_the_window_when_cancels_fail(gui):
+    sim, lines, window = gui.sim, gui.lines, gui.window
+    _, best_ask = gui.start()
+    # A sell 2% over the best ask (the account holds BTC): it rests, never fills.
+    px = (best_ask * Decimal("1.02")).quantize(Decimal("0.1"), rounding=ROUND_DOWN)
+    sz = Decimal("0.0042")
+    window.click("side_sell")
+    window.type_into("price", str(px))
+    window.type_into("size", str(sz))
+    ord_id = gui.place("sell", px, sz, key="Return")  # Return in a field places too
+
+    gui.close_window()
+    lines.wait(r"^asking: 1 open order\(s\)$", 10)
+    window.screenshot("root", gui.tmp_path, "gui_trader_asking")  # the dialog, to look at
+    window.click("close_stay")  # changed my mind: the window stays, the order too
+    lines.wait(r"^close: kept open$", 10)
+    window.wait("the dialog gone", lambda st: not st["dialog"])
+    assert gui.proc.poll() is None
+
+    # The cancels fail (HTTP 500 from the exchange): the window says so and stays open.
+    sim.faults.server_errors(500, seconds=60, path="/api/v5/trade/cancel-batch-orders")
+    gui.close_window()
+    lines.wait(r"^asking: 1 open order\(s\)$", 10, fresh=True)
+    window.click("close_cancel")
+    lines.wait(r"^cancel all: 0 of 1 accepted, 1 failed \(APIError: ", 30)
+    window.wait("the failure shown", lambda st: st["ticket"].endswith(": window kept open"))
+    assert gui.proc.poll() is None and sim_order(sim, ord_id).state == "live"
+    sim.faults.clear()
+
+    gui.close_window()
+    lines.wait(r"^asking: 1 open order\(s\)$", 10, fresh=True)
+    window.click("close_leave")
+    lines.wait(rf"^closing: 1 order\(s\) stay open: {ord_id}$", 10)
+    assert_closed_cleanly(gui)
+    assert sim_order(sim, ord_id).state == "live"  # left open, as the person chose
+
+
+@pytest.mark.timeout(90)
+def test_gui_runs_on_the_embedded_simulator_by_default(display, tmp_path):
+    env = gui_env(display, tmp_path)
+    window = Window(env, tmp_path / "state.json")
+    with running(env, "--seconds", "60") as (proc, lines):  # --seconds: a bound if we fail
+        lines.wait(r"^venue: simulator rest=http://127\.0\.0\.1:\d+ control=http://", 20)
+        lines.wait(r"^ladder: best_bid=\S+ best_ask=\S+$", 20)
+        st = window.wait("the balance line", lambda st: "USDT" in st.get("account", ""))
+        assert st["open_orders"] == [] and not st["safe_mode"], st
+        found = xdotool(env, "search", "--sync", "--onlyvisible", "--name", "okx_sync - ")
+        xdotool(env, "windowfocus", "--sync", found.split()[0])
+        xdotool(env, "key", "ctrl+q")  # nothing open: it closes without asking
+        lines.wait(r"^closing: no open orders$", 10)
+        lines.wait(r"^window closed$", 15)
+        lines.wait(r"^tk thread violations: 0$", 15)
+        assert proc.wait(15) == 0
+        assert not any(line.startswith("asking") for line in lines.seen)
