@@ -18,7 +18,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import (
+    ROUND_DOWN,
+    ROUND_HALF_UP,
+    Context,
+    Decimal,
+    DivisionByZero,
+    InvalidOperation,
+    Overflow,
+)
 from typing import Any
 
 import cachetools
@@ -26,6 +34,7 @@ import cachetools
 from .clock import Clock, SystemClock
 from .errors import InstrumentRuleError, ValidationError
 from .models.instrument import Instrument
+from .validators import order_number
 
 __all__ = [
     "InstrumentCache",
@@ -76,30 +85,25 @@ def inst_family_of(inst_id: str) -> str | None:
 
 
 def to_decimal(value: Any, *, what: str) -> Decimal:
-    """``value`` (Decimal, str or int) as a finite Decimal.
+    """``value`` (Decimal, str or int) as a finite, bounded Decimal
+    (:func:`okx_sync.validators.order_number`).
 
-    Raises ValidationError for a float (inexact), a non-number or a non-finite value.
+    Raises ValidationError for a float (inexact), a bool, a non-number, a non-finite
+    value or one out of range (``1e30``: more than 20 digits before or after the point).
     """
-    if isinstance(value, bool):
-        raise ValidationError(f"{what}: {value!r} is not a number")
-    if isinstance(value, float):
-        raise ValidationError(f"{what}: float {value!r} refused; pass a Decimal or a str")
-    if isinstance(value, Decimal):
-        d = value
-    elif isinstance(value, (int, str)):
-        try:
-            d = Decimal(str(value).strip())
-        except InvalidOperation:
-            raise ValidationError(f"{what}: {value!r} is not a number") from None
-    else:
-        raise ValidationError(f"{what}: {type(value).__name__} is not a number")
-    if not d.is_finite():
-        raise ValidationError(f"{what}: {value!r} is not a finite number")
-    return d
+    return order_number(value, name=what)
+
+
+# Exact arithmetic for the grid checks: a 20+20-digit value divided by a 20-digit step
+# needs more than the default 28 digits (``Decimal("1e19") % Decimal("1e-12")`` would
+# raise InvalidOperation in the default context). A new Context per use: a Context
+# records flags, so a shared one would be shared mutable state.
+def _exact() -> Context:
+    return Context(prec=100, traps=[InvalidOperation, DivisionByZero, Overflow])
 
 
 def _fmt(d: Decimal | None) -> str:
-    return "" if d is None else format(d.normalize(), "f")
+    return "" if d is None else format(d.normalize(_exact()), "f")
 
 
 def _check_multiple(
@@ -107,7 +111,7 @@ def _check_multiple(
 ) -> None:
     if step is None or step <= 0:
         return
-    if value % step != 0:
+    if _exact().remainder(value, step) != 0:
         raise InstrumentRuleError(
             f"{inst.inst_id}: {what} {_fmt(value)} is not a multiple of {rule} {_fmt(step)} "
             f"(instrument rule {rule})",
@@ -251,8 +255,8 @@ def validate_order_params(
 def _snap(value: Decimal, step: Decimal | None, rounding: str) -> Decimal:
     if step is None or step <= 0:
         return value
-    units = (value / step).to_integral_value(rounding=rounding)
-    return units * step
+    units = _exact().divide(value, step).to_integral_value(rounding=rounding)
+    return _exact().multiply(units, step)
 
 
 def round_price(inst: Instrument, px: Any, *, rounding: str = ROUND_HALF_UP) -> Decimal:
