@@ -34,7 +34,7 @@ import cachetools
 from .clock import Clock, SystemClock
 from .errors import InstrumentRuleError, ValidationError
 from .models.instrument import Instrument
-from .validators import order_number
+from .validators import count, order_number, seconds
 
 __all__ = [
     "InstrumentCache",
@@ -281,7 +281,8 @@ class InstrumentCache:
     ``fetch(inst_type, inst_family)`` is called outside the cache lock; concurrent misses
     of the same key wait for one fetch (per-key lock). ``ttl_s`` is the freshness of a
     fetched list (default 300 s); :meth:`refresh` forces a new fetch. ``clock`` gives
-    the monotonic time the TTL uses (tests pass a FakeClock).
+    the monotonic time the TTL uses (tests pass a FakeClock). Raises ValidationError
+    for a ``ttl_s`` that is not a positive finite number or a ``maxsize`` not an int >= 1.
 
     Thread safety: every method may be called from any thread.
     """
@@ -294,6 +295,8 @@ class InstrumentCache:
         maxsize: int = 256,
         clock: Clock | None = None,
     ) -> None:
+        seconds(ttl_s, name="ttl_s", positive=True)
+        count(maxsize, name="maxsize")
         self._fetch = fetch
         self._clock = clock or SystemClock()
         self._cache: cachetools.TTLCache[tuple[str, str], dict[str, Instrument]] = (

@@ -13,7 +13,7 @@ than deep inside a thread.
 - :func:`real`: a finite ``int``/``float`` within ``[low, high]`` (each end optional,
   ``low_open`` excludes ``low``): ratios, multipliers.
 - :func:`flag`: a ``bool``.
-- :func:`one_of`: one of a fixed set of strings.
+- :func:`one_of`: one of a fixed set of strings; :func:`instance`: an object of a type.
 - :func:`order_number`: a price or size for order entry as an exact ``Decimal``
   (``Decimal``, ``int`` or numeric ``str``; never a ``float`` or ``bool``), finite and
   within :data:`MAX_INTEGER_DIGITS` / :data:`MAX_FRACTION_DIGITS`.
@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Collection
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal, overload
 
 from .errors import ValidationError
 
@@ -40,6 +40,7 @@ __all__ = [
     "real",
     "flag",
     "one_of",
+    "instance",
     "order_number",
     "plain",
     "field",
@@ -57,6 +58,12 @@ def _is_real(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+@overload
+def seconds(
+    value: Any, *, name: str, positive: bool = False, optional: Literal[False] = False
+) -> float: ...
+@overload
+def seconds(value: Any, *, name: str, positive: bool = False, optional: bool) -> float | None: ...
 def seconds(
     value: Any, *, name: str, positive: bool = False, optional: bool = False
 ) -> float | None:
@@ -78,6 +85,10 @@ def seconds(
     return float(value)
 
 
+@overload
+def count(value: Any, *, name: str, minimum: int = 1, optional: Literal[False] = False) -> int: ...
+@overload
+def count(value: Any, *, name: str, minimum: int = 1, optional: bool) -> int | None: ...
 def count(value: Any, *, name: str, minimum: int = 1, optional: bool = False) -> int | None:
     """``value`` as an int ``>= minimum`` (or None when ``optional``); ValidationError for
     a ``bool``, a ``float`` (even ``2.0``), a string or a smaller int."""
@@ -118,6 +129,14 @@ def flag(value: Any, *, name: str) -> bool:
     if not isinstance(value, bool):
         raise ValidationError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
     return value
+
+
+def instance(value: Any, *, name: str, kind: type, optional: bool = False) -> Any:
+    """``value`` when it is a ``kind`` (or None when ``optional``); ValidationError
+    otherwise (``gate={"max_concurrent": 5}`` where a RequestGateConfig is needed)."""
+    if (value is None and optional) or isinstance(value, kind):
+        return value
+    raise ValidationError(f"{name} must be a {kind.__name__}, got {type(value).__name__} {value!r}")
 
 
 def one_of(value: Any, *, name: str, choices: Collection[str]) -> str:

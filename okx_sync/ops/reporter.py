@@ -35,6 +35,7 @@ import attrs
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import ValidationError
+from ..validators import flag, instance, seconds
 from ..ws.protocol import service_of_url
 from .health import Health, HealthMonitor, HealthThresholds, as_stats_dict
 
@@ -365,8 +366,9 @@ class StatsReporter:
     on the calling thread. :meth:`close` stops and joins the thread and closes
     the sinks that have ``close()``.
 
-    Raises ``ValidationError`` for ``interval_s <= 0`` or a sink without
-    ``emit``. Thread safety: every method may be called from any thread;
+    Raises ``ValidationError`` for an ``interval_s`` that is not a positive finite
+    number, a non-bool ``start``/``close_sinks``, ``thresholds``/``monitor`` of the
+    wrong type, or a sink without ``emit``. Thread safety: every method may be called from any thread;
     snapshots are emitted one at a time (never concurrently to one sink).
     """
 
@@ -383,12 +385,11 @@ class StatsReporter:
         close_sinks: bool = True,
         name: str = "okx-stats-reporter",
     ) -> None:
-        if (
-            not isinstance(interval_s, int | float)
-            or isinstance(interval_s, bool)
-            or not interval_s > 0
-        ):
-            raise ValidationError(f"interval_s must be > 0, got {interval_s!r}")
+        seconds(interval_s, name="interval_s", positive=True)
+        flag(start, name="start")
+        flag(close_sinks, name="close_sinks")
+        instance(thresholds, name="thresholds", kind=HealthThresholds, optional=True)
+        instance(monitor, name="monitor", kind=HealthMonitor, optional=True)
         self.sinks: tuple[Any, ...] = tuple(sinks)
         for sink in self.sinks:
             if not callable(getattr(sink, "emit", None)):

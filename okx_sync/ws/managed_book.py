@@ -48,6 +48,7 @@ import attrs
 from ..book import BOOK_CHANNELS, INCREMENTAL_CHANNELS, OrderBookStore
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import OrderBookError, ValidationError, WSClosedError, WSError, WSSubscribeError
+from ..validators import field, seconds
 
 if TYPE_CHECKING:  # pragma: no cover
     from .client import WSClient
@@ -63,9 +64,7 @@ _CALLBACK_MODES = ("thread", "inline")
 _MAX_REPORTS = 64  # resync reports kept for on_resync while the book thread is busy
 
 
-def _positive(_inst: Any, attribute: Any, value: float) -> None:
-    if not value > 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+_positive = field(seconds, positive=True)
 
 
 @attrs.frozen(kw_only=True)
@@ -76,7 +75,8 @@ class ResyncPolicy:
     long for the snapshot before resubscribing again. ``retry_initial`` /
     ``retry_max`` (s, 0.5 / 30): after OKX refused the subscription or it
     could not be sent, wait ``retry_initial * 2**(failures - 1)``, at most
-    ``retry_max``. Raises ``ValueError`` for non-positive values.
+    ``retry_max``. Raises ``ValidationError`` (a ``ValueError``) for a value that is
+    not a positive finite number.
     """
 
     snapshot_timeout: float = attrs.field(default=5.0, validator=_positive)
