@@ -166,6 +166,14 @@ def test_algo_client_ids_checked_too() -> None:
     with pytest.raises(ValidationError, match="algoClOrdId"):
         build_params(ep, {**base, "sz": "1", "algo_cl_ord_id": "x_1"})
     assert build_params(ep, {**base, "sz": "1", "algo_cl_ord_id": "x1"})["algoClOrdId"] == "x1"
+    # the fiat buy/sell docs give its clOrdId no format: only "" and non-strings refused
+    fiat = registry().get("POST", "/api/v5/fiat/buy-sell/trade")
+    assert fiat is not None
+    keys = ("quote_id", "side", "from_ccy", "to_ccy", "rfq_amt", "rfq_ccy", "payment_method")
+    trade = {k: "x" for k in keys}
+    assert build_params(fiat, {**trade, "cl_ord_id": "my-id_1"})["clOrdId"] == "my-id_1"
+    with pytest.raises(ValidationError, match="non-empty string"):
+        build_params(fiat, {**trade, "cl_ord_id": ""})
 
 
 def test_new_cl_ord_id_valid_and_prefix_must_fit() -> None:

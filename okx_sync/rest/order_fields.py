@@ -5,9 +5,10 @@ built (so REST named methods, WS order entry and ``place_order_safely`` share it
 on every element of a batch and of a nested object list (``attachAlgoOrds``):
 
 - client ids (:data:`CLIENT_ID_FIELDS`: ``clOrdId``, ``algoClOrdId``,
-  ``attachAlgoClOrdId``), on every endpoint, must be 1–32 ASCII letters/digits
-  (facts §7). ``cl_ord_id=""`` is refused, not sent or silently dropped: leave it out
-  (``None``) to send none.
+  ``attachAlgoClOrdId``) must be 1–32 ASCII letters/digits on the trading, spread and
+  trading-bot endpoints (:data:`STRICT_ID_PATHS`; facts §7), and a non-empty string
+  elsewhere (the fiat buy/sell docs state no format). ``cl_ord_id=""`` is refused, not
+  sent or silently dropped: leave it out (``None``) to send none.
 - on order entry that places or amends (``Endpoint.order_action`` ``place``/``amend``):
   sizes (:data:`SIZE_FIELDS`: ``sz``, ``newSz``) must be positive numbers; prices
   (``px`` and every name ending in ``Px``, ``PxUsd`` or ``PxVol``: ``newPx``,
@@ -32,10 +33,12 @@ from ..ids import is_valid_cl_ord_id
 from ..validators import order_number, plain
 from .endpoints import Endpoint
 
-__all__ = ["CLIENT_ID_FIELDS", "SIZE_FIELDS", "is_price_field", "check_fields"]
+__all__ = ["CLIENT_ID_FIELDS", "STRICT_ID_PATHS", "SIZE_FIELDS", "is_price_field", "check_fields"]
 
 #: OKX fields holding a client-chosen order id (1–32 letters/digits).
 CLIENT_ID_FIELDS = frozenset({"clOrdId", "algoClOrdId", "attachAlgoClOrdId"})
+#: Path prefixes whose client ids follow OKX's 1–32 letters/digits rule.
+STRICT_ID_PATHS = ("/api/v5/trade/", "/api/v5/sprd/", "/api/v5/tradingBot/")
 #: Order sizes: positive numbers.
 SIZE_FIELDS = frozenset({"sz", "newSz"})
 _PRICE_SUFFIXES = ("Px", "PxUsd", "PxVol")
@@ -46,14 +49,18 @@ def is_price_field(name: str) -> bool:
     return name == "px" or name.endswith(_PRICE_SUFFIXES)
 
 
-def _check_object(obj: dict[str, Any], *, numbers: bool, label: str, where: str) -> dict[str, Any]:
+def _check_object(
+    obj: dict[str, Any], *, numbers: bool, strict_ids: bool, label: str, where: str
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in obj.items():
         at = f"{label}: {key}{where}"
         if key in CLIENT_ID_FIELDS:
-            if not isinstance(value, str) or not is_valid_cl_ord_id(value):
+            valid = is_valid_cl_ord_id(value) if strict_ids else isinstance(value, str)
+            if not valid or value == "":
+                rule = "1-32 ASCII letters/digits" if strict_ids else "a non-empty string"
                 raise ValidationError(
-                    f"{at} must be 1-32 ASCII letters/digits, got {value!r}"
+                    f"{at} must be {rule}, got {value!r}"
                     + (" (leave it out to send none)" if value == "" else "")
                 )
         elif numbers and key in SIZE_FIELDS:
@@ -62,7 +69,13 @@ def _check_object(obj: dict[str, Any], *, numbers: bool, label: str, where: str)
             value = plain(order_number(value, name=at))
         elif isinstance(value, list):
             value = [
-                _check_object(el, numbers=numbers, label=label, where=f" in {key}[{i}]{where}")
+                _check_object(
+                    el,
+                    numbers=numbers,
+                    strict_ids=strict_ids,
+                    label=label,
+                    where=f" in {key}[{i}]{where}",
+                )
                 if isinstance(el, dict)
                 else el
                 for i, el in enumerate(value)
@@ -81,5 +94,10 @@ def check_fields(
 
     Returns a new dict; raises ValidationError. Pure.
     """
-    numbers = endpoint.order_action in ("place", "amend")
-    return _check_object(dict(obj), numbers=numbers, label=label, where=where)
+    return _check_object(
+        dict(obj),
+        numbers=endpoint.order_action in ("place", "amend"),
+        strict_ids=endpoint.path.startswith(STRICT_ID_PATHS),
+        label=label,
+        where=where,
+    )
