@@ -22,7 +22,7 @@ from okx_sync.retry import RetryPolicy
 from okx_sync.validators import count, field, flag, instance, one_of, real, seconds
 from okx_sync.ws.connection import BackoffPolicy, ConnectRateLimiter, HeartbeatPolicy
 from okx_sync.ws.dispatch import DispatchConfig
-from okx_sync.ws.managed_book import ResyncPolicy
+from okx_sync.ws.managed_book import ManagedOrderBook, ResyncPolicy
 
 NAN, INF = math.nan, math.inf
 BAD_DURATIONS = ["5", NAN, INF, -1.0, True, None, b"5"]
@@ -48,6 +48,10 @@ def _reporter(**kw: Any) -> StatsReporter:
 
 def _dead_man(**kw: Any) -> DeadManSwitch:
     return DeadManSwitch(_NoClient(), **kw)
+
+
+def _book(**kw: Any) -> ManagedOrderBook:
+    return ManagedOrderBook(_ws(), "BTC-USDT", **kw)
 
 
 def _cache(**kw: Any) -> InstrumentCache:
@@ -110,6 +114,8 @@ FLAGS: list[tuple[Any, str]] = [
     (RetryPolicy, "resync_on_time_skew"),
     (HealthThresholds, "account_bucket_exhausted"),
     (_reporter, "close_sinks"),
+    (_book, "verify_sequence"),
+    (_book, "verify_checksum"),
 ]
 
 
@@ -156,6 +162,9 @@ def test_bad_option_is_validation_error(target: tuple[Any, str], bad: Any) -> No
         (_ws, {"backoff": 1.0}),
         (_ws, {"typed_dispatch": {"workers": 2, "queue": 5}}),
         (_reporter, {"thresholds": {"window_s": 5}}),
+        (_book, {"rest_tolerance": "0.1"}),
+        (_book, {"rest_tolerance": INF}),
+        (_book, {"callbacks": "pool"}),
         (_dead_man, {"refresh_s": 60, "timeout_s": 60}),
     ],
     ids=lambda v: getattr(v, "__name__", None) or ",".join(v),

@@ -48,7 +48,7 @@ import attrs
 from ..book import BOOK_CHANNELS, INCREMENTAL_CHANNELS, OrderBookStore
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import OrderBookError, ValidationError, WSClosedError, WSError, WSSubscribeError
-from ..validators import field, seconds
+from ..validators import field, flag, instance, one_of, real, seconds
 
 if TYPE_CHECKING:  # pragma: no cover
     from .client import WSClient
@@ -230,10 +230,11 @@ class ManagedOrderBook:
             )
         if not isinstance(inst_id, str) or not inst_id:
             raise ValidationError(f"inst_id must be a non-empty string, got {inst_id!r}")
-        if callbacks not in _CALLBACK_MODES:
-            raise ValidationError(f"callbacks must be one of {_CALLBACK_MODES}, got {callbacks!r}")
-        if policy is not None and not isinstance(policy, ResyncPolicy):
-            raise ValidationError(f"policy must be a ResyncPolicy, got {policy!r}")
+        one_of(callbacks, name="callbacks", choices=_CALLBACK_MODES)
+        instance(policy, name="policy", kind=ResyncPolicy, optional=True)
+        flag(verify_sequence, name="verify_sequence")
+        flag(verify_checksum, name="verify_checksum")
+        tolerance = real(rest_tolerance, name="rest_tolerance", low=0.0)
         spread = channel.startswith("sprd-")
         if rest_check is not None:
             if spread:
@@ -242,12 +243,6 @@ class ManagedOrderBook:
                 raise ValidationError(
                     "rest_check needs an object with market.get_order_book (an okx_sync.Client)"
                 )
-        try:
-            tolerance = float(rest_tolerance)
-        except (TypeError, ValueError):
-            tolerance = -1.0
-        if not tolerance >= 0:
-            raise ValidationError(f"rest_tolerance must be >= 0, got {rest_tolerance!r}")
         self._ws = ws
         self._store = OrderBookStore(
             channel, inst_id, verify_sequence=verify_sequence, verify_checksum=verify_checksum
