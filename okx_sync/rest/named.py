@@ -275,7 +275,10 @@ def _doc(endpoint: Endpoint, spec: EndpointParams) -> str:
     lines += [
         "",
         f"Returns {_returns_text(endpoint)}.",
-        "Raises ValidationError (unknown keyword, missing required parameter, float value)"
+        "Raises ValidationError (unknown keyword, missing required parameter, float value,"
+        " malformed clOrdId"
+        + (", price or size" if endpoint.order_action in ("place", "amend") else "")
+        + ")"
         + (", InstrumentRuleError" if endpoint.key in ORDER_VALIDATION else "")
         + " before sending; APIError/OrderError/RequestStateError from the REST core.",
         f"Thread safety: safe from any thread. Parameter source: {spec.source}.",
