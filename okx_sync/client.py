@@ -42,6 +42,7 @@ from .ops.safe_mode import SafeMode, SafeModeReport, SafeModeState, enter_safe_m
 from .rest.api import RestAPI
 from .rest.client import RestCore
 from .retry import RetryPolicy
+from .validators import flag, instance, seconds
 from .ws.client import WSClient
 from .ws.protocol import WS_SERVICES, ws_url
 
@@ -70,7 +71,9 @@ class Client(RestAPI):
     use — live or demo hosts by ``demo``; ``Simulator.client()`` passes its own).
 
     Raises ``ValidationError`` (a ``ValueError``) at construction for partial
-    credentials, a malformed ``base_url`` or a non-positive ``timeout``; calls
+    credentials, a malformed ``base_url``, a ``timeout`` that is not a positive finite
+    number, a non-bool ``demo``, or a ``gate``/``retry``/``health_thresholds`` of the
+    wrong type (:func:`okx_sync.validators.instance`); calls
     raise ``ValidationError``, ``APIError``/``OrderError`` or
     ``RequestStateError`` (see :mod:`okx_sync.errors`).
 
@@ -102,6 +105,11 @@ class Client(RestAPI):
         health_thresholds: HealthThresholds | None = None,
         ws_urls: Mapping[str, str] | None = None,
     ) -> None:
+        flag(demo, name="demo")
+        seconds(timeout, name="timeout", positive=True)
+        instance(gate, name="gate", kind=RequestGateConfig)
+        instance(retry, name="retry", kind=RetryPolicy)
+        instance(health_thresholds, name="health_thresholds", kind=HealthThresholds, optional=True)
         try:
             creds = Credentials.from_parts(api_key, secret_key, passphrase)
         except ValueError as exc:

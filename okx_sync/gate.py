@@ -75,6 +75,7 @@ import attrs
 from .clock import SYSTEM_CLOCK, Clock, park
 from .errors import RequestStateError, ValidationError
 from .rest.endpoints import Endpoint, registry
+from .validators import count, field, flag, real, seconds
 
 __all__ = [
     "RequestGateConfig",
@@ -115,24 +116,16 @@ _PRINCIPALS = frozenset({"IP", "UID", "MasterUID", "UID|IP"})
 _OPTION_INST_ID = re.compile(r"^([A-Z0-9]+-[A-Z0-9]+)-\d{6}-[0-9.]+-[CP]$")
 
 
-def _positive(_inst: Any, attribute: Any, value: float) -> None:
-    if value <= 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
-
-
-def _optional_positive(_inst: Any, attribute: Any, value: int | None) -> None:
-    if value is not None and value <= 0:
-        raise ValueError(f"{attribute.name} must be > 0 or None, got {value!r}")
-
-
-def _fraction(_inst: Any, attribute: Any, value: float) -> None:
-    if not 0 < value <= 1:
-        raise ValueError(f"{attribute.name} must be in (0, 1], got {value!r}")
+_seconds = field(seconds, positive=True)
+_fraction = field(real, low=0.0, high=1.0, low_open=True)
+_flag = field(flag)
 
 
 @attrs.frozen(kw_only=True)
 class RequestGateConfig:
-    """How the gate admits calls. Frozen; validated when built (ValueError).
+    """How the gate admits calls. Frozen; validated when built: ValidationError (a
+    ``ValueError``) for a string, bool, NaN, infinity or out-of-range value, or a float
+    where an int is required (:mod:`okx_sync.validators`).
 
     - ``max_concurrent``: HTTP requests in flight at once per Client.
     - ``rate_limits``: False keeps only the concurrency cap (no buckets, no
@@ -168,18 +161,22 @@ class RequestGateConfig:
     Thread safety: immutable.
     """
 
-    max_concurrent: int = attrs.field(default=10, validator=_positive)
-    rate_limits: bool = True
+    max_concurrent: int = attrs.field(default=10, validator=field(count))
+    rate_limits: bool = attrs.field(default=True, validator=_flag)
     headroom: float = attrs.field(default=0.9, validator=_fraction)
-    wait_timeout: float = attrs.field(default=30.0, validator=_positive)
-    account_order_limit: int | None = attrs.field(default=None, validator=_optional_positive)
-    refresh_account_limit_s: float = attrs.field(default=3600.0, validator=_positive)
-    account_limit_retry_s: float = attrs.field(default=5.0, validator=_positive)
+    wait_timeout: float = attrs.field(default=30.0, validator=_seconds)
+    account_order_limit: int | None = attrs.field(
+        default=None, validator=field(count, optional=True)
+    )
+    refresh_account_limit_s: float = attrs.field(default=3600.0, validator=_seconds)
+    account_limit_retry_s: float = attrs.field(default=5.0, validator=_seconds)
     penalty_factor: float = attrs.field(default=0.5, validator=_fraction)
-    recovery_windows: float = attrs.field(default=5.0, validator=_positive)
+    recovery_windows: float = attrs.field(
+        default=5.0, validator=field(real, low=0.0, low_open=True)
+    )
     burst_fraction: float = attrs.field(default=0.5, validator=_fraction)
-    lead_trader: bool = False
-    slow_wait_log_s: float = attrs.field(default=1.0, validator=_positive)
+    lead_trader: bool = attrs.field(default=False, validator=_flag)
+    slow_wait_log_s: float = attrs.field(default=1.0, validator=_seconds)
 
 
 # --------------------------------------------------------------------------- keys

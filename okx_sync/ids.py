@@ -30,8 +30,9 @@ __all__ = ["new_cl_ord_id", "is_valid_cl_ord_id", "CL_ORD_ID_MAX"]
 CL_ORD_ID_MAX = 32
 _BODY_LEN = 26
 _MAX_PREFIX = CL_ORD_ID_MAX - _BODY_LEN
-_VALID = re.compile(r"^[A-Za-z0-9]{1,32}$")
-_PREFIX = re.compile(r"^[A-Za-z0-9]*$")
+# fullmatch, not ``$``: ``$`` also matches before a trailing newline ("abc\n").
+_VALID = re.compile(r"[A-Za-z0-9]{1,32}")
+_PREFIX = re.compile(r"[A-Za-z0-9]*")
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 _lock = threading.Lock()
@@ -57,9 +58,10 @@ def _process_state() -> tuple[str, itertools.count[int]]:
     return _state["tag"], _state["counter"]  # type: ignore[return-value]
 
 
-def is_valid_cl_ord_id(value: str) -> bool:
-    """True when ``value`` is an acceptable OKX clOrdId (1–32 ASCII letters/digits)."""
-    return bool(_VALID.match(value))
+def is_valid_cl_ord_id(value: object) -> bool:
+    """True when ``value`` is a str that OKX accepts as a clOrdId (1–32 ASCII
+    letters/digits, nothing else: no blank, no newline). Never raises."""
+    return isinstance(value, str) and _VALID.fullmatch(value) is not None
 
 
 def new_cl_ord_id(prefix: str = "") -> str:
@@ -69,7 +71,7 @@ def new_cl_ord_id(prefix: str = "") -> str:
     Raises ValidationError for a longer prefix or one with other characters.
     Thread safety: safe from any thread; unique across threads and processes.
     """
-    if not isinstance(prefix, str) or not _PREFIX.match(prefix):
+    if not isinstance(prefix, str) or _PREFIX.fullmatch(prefix) is None:
         raise ValidationError(f"clOrdId prefix {prefix!r} must be ASCII letters and digits only")
     if len(prefix) > _MAX_PREFIX:
         raise ValidationError(

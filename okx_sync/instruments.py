@@ -18,7 +18,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import (
+    ROUND_DOWN,
+    ROUND_HALF_UP,
+    Context,
+    Decimal,
+    DivisionByZero,
+    InvalidOperation,
+    Overflow,
+)
 from typing import Any
 
 import cachetools
@@ -26,6 +34,7 @@ import cachetools
 from .clock import Clock, SystemClock
 from .errors import InstrumentRuleError, ValidationError
 from .models.instrument import Instrument
+from .validators import count, order_number, seconds
 
 __all__ = [
     "InstrumentCache",
@@ -76,30 +85,25 @@ def inst_family_of(inst_id: str) -> str | None:
 
 
 def to_decimal(value: Any, *, what: str) -> Decimal:
-    """``value`` (Decimal, str or int) as a finite Decimal.
+    """``value`` (Decimal, str or int) as a finite, bounded Decimal
+    (:func:`okx_sync.validators.order_number`).
 
-    Raises ValidationError for a float (inexact), a non-number or a non-finite value.
+    Raises ValidationError for a float (inexact), a bool, a non-number, a non-finite
+    value or one out of range (``1e30``: more than 20 digits before or after the point).
     """
-    if isinstance(value, bool):
-        raise ValidationError(f"{what}: {value!r} is not a number")
-    if isinstance(value, float):
-        raise ValidationError(f"{what}: float {value!r} refused; pass a Decimal or a str")
-    if isinstance(value, Decimal):
-        d = value
-    elif isinstance(value, (int, str)):
-        try:
-            d = Decimal(str(value).strip())
-        except InvalidOperation:
-            raise ValidationError(f"{what}: {value!r} is not a number") from None
-    else:
-        raise ValidationError(f"{what}: {type(value).__name__} is not a number")
-    if not d.is_finite():
-        raise ValidationError(f"{what}: {value!r} is not a finite number")
-    return d
+    return order_number(value, name=what)
+
+
+# Exact arithmetic for the grid checks: a 20+20-digit value divided by a 20-digit step
+# needs more than the default 28 digits (``Decimal("1e19") % Decimal("1e-12")`` would
+# raise InvalidOperation in the default context). A new Context per use: a Context
+# records flags, so a shared one would be shared mutable state.
+def _exact() -> Context:
+    return Context(prec=100, traps=[InvalidOperation, DivisionByZero, Overflow])
 
 
 def _fmt(d: Decimal | None) -> str:
-    return "" if d is None else format(d.normalize(), "f")
+    return "" if d is None else format(d.normalize(_exact()), "f")
 
 
 def _check_multiple(
@@ -107,7 +111,7 @@ def _check_multiple(
 ) -> None:
     if step is None or step <= 0:
         return
-    if value % step != 0:
+    if _exact().remainder(value, step) != 0:
         raise InstrumentRuleError(
             f"{inst.inst_id}: {what} {_fmt(value)} is not a multiple of {rule} {_fmt(step)} "
             f"(instrument rule {rule})",
@@ -251,8 +255,8 @@ def validate_order_params(
 def _snap(value: Decimal, step: Decimal | None, rounding: str) -> Decimal:
     if step is None or step <= 0:
         return value
-    units = (value / step).to_integral_value(rounding=rounding)
-    return units * step
+    units = _exact().divide(value, step).to_integral_value(rounding=rounding)
+    return _exact().multiply(units, step)
 
 
 def round_price(inst: Instrument, px: Any, *, rounding: str = ROUND_HALF_UP) -> Decimal:
@@ -277,7 +281,8 @@ class InstrumentCache:
     ``fetch(inst_type, inst_family)`` is called outside the cache lock; concurrent misses
     of the same key wait for one fetch (per-key lock). ``ttl_s`` is the freshness of a
     fetched list (default 300 s); :meth:`refresh` forces a new fetch. ``clock`` gives
-    the monotonic time the TTL uses (tests pass a FakeClock).
+    the monotonic time the TTL uses (tests pass a FakeClock). Raises ValidationError
+    for a ``ttl_s`` that is not a positive finite number or a ``maxsize`` not an int >= 1.
 
     Thread safety: every method may be called from any thread.
     """
@@ -290,6 +295,8 @@ class InstrumentCache:
         maxsize: int = 256,
         clock: Clock | None = None,
     ) -> None:
+        seconds(ttl_s, name="ttl_s", positive=True)
+        count(maxsize, name="maxsize")
         self._fetch = fetch
         self._clock = clock or SystemClock()
         self._cache: cachetools.TTLCache[tuple[str, str], dict[str, Instrument]] = (

@@ -22,8 +22,6 @@ wait longer than ``max_retry_after`` gives up instead of blocking a thread).
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 
 from .errors import (
@@ -33,6 +31,7 @@ from .errors import (
     is_rate_limit_error,
     is_time_skew_error,
 )
+from .validators import count, field, flag, real, seconds
 
 __all__ = ["RetryPolicy", "RetryDecision", "UNEXECUTED_CODES", "READ_RETRY_CODES"]
 
@@ -42,9 +41,8 @@ UNEXECUTED_CODES = frozenset({"50001"})
 READ_RETRY_CODES = frozenset({"50001", "50013", "50026"})
 
 
-def _non_negative(_inst: Any, attribute: Any, value: float) -> None:
-    if value < 0:
-        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+_seconds = field(seconds)
+_flag = field(flag)
 
 
 @attrs.frozen(kw_only=True)
@@ -61,7 +59,9 @@ class RetryDecision:
 
 @attrs.frozen(kw_only=True)
 class RetryPolicy:
-    """When to retry a failed REST attempt. Frozen; validated when built (ValueError).
+    """When to retry a failed REST attempt. Frozen; validated when built: ValidationError
+    (a ``ValueError``) for a string, bool, NaN, infinity or negative value, a float
+    ``max_retries`` or ``jitter`` outside [0, 1] (:mod:`okx_sync.validators`).
 
     - ``max_retries``: retries after the first attempt (0 disables retries;
       the one time-skew re-sync still happens).
@@ -76,20 +76,15 @@ class RetryPolicy:
     ``decide`` is pure. Thread safety: immutable, safe to share.
     """
 
-    max_retries: int = attrs.field(default=3, validator=_non_negative)
-    base_delay: float = attrs.field(default=0.2, validator=_non_negative)
-    multiplier: float = attrs.field(default=2.0, validator=_non_negative)
-    max_delay: float = attrs.field(default=5.0, validator=_non_negative)
-    jitter: float = attrs.field(default=0.5)
-    honour_retry_after: bool = True
-    max_retry_after: float = attrs.field(default=30.0, validator=_non_negative)
-    retry_reads_on_5xx: bool = True
-    resync_on_time_skew: bool = True
-
-    @jitter.validator
-    def _check_jitter(self, _attribute: Any, value: float) -> None:
-        if not 0 <= value <= 1:
-            raise ValueError(f"jitter must be in [0, 1], got {value!r}")
+    max_retries: int = attrs.field(default=3, validator=field(count, minimum=0))
+    base_delay: float = attrs.field(default=0.2, validator=_seconds)
+    multiplier: float = attrs.field(default=2.0, validator=field(real, low=0.0))
+    max_delay: float = attrs.field(default=5.0, validator=_seconds)
+    jitter: float = attrs.field(default=0.5, validator=field(real, low=0.0, high=1.0))
+    honour_retry_after: bool = attrs.field(default=True, validator=_flag)
+    max_retry_after: float = attrs.field(default=30.0, validator=_seconds)
+    retry_reads_on_5xx: bool = attrs.field(default=True, validator=_flag)
+    resync_on_time_skew: bool = attrs.field(default=True, validator=_flag)
 
     @classmethod
     def none(cls) -> RetryPolicy:

@@ -16,6 +16,7 @@ from okx_sync.auth import prehash, sign
 from okx_sync.client import Client
 from okx_sync.rest.endpoints import Endpoint, registry
 from okx_sync.rest.named import RESULTS, group_attr, method_name
+from okx_sync.rest.order_fields import CLIENT_ID_FIELDS, SIZE_FIELDS, is_price_field
 from okx_sync.rest.params import batch_keyword, params_for
 
 BASE = "https://www.okx.com"
@@ -30,13 +31,20 @@ ONE_ITEM: dict[str, dict[str, Any]] = {
 AUTH_HEADERS = ("OK-ACCESS-KEY", "OK-ACCESS-SIGN", "OK-ACCESS-TIMESTAMP", "OK-ACCESS-PASSPHRASE")
 
 
+def _number(okx: str) -> bool:
+    # prices and sizes must be numbers on order entry (okx_sync.rest.order_fields)
+    return okx == "amt" or okx in SIZE_FIELDS or is_price_field(okx)
+
+
 def _value(okx: str) -> Any:
     # distinct, recognisable values; numbers as Decimal to exercise the conversion
-    return Decimal("1.5") if okx in ("px", "sz", "amt") else f"v-{okx}"
+    return Decimal("1.5") if _number(okx) else _wire(okx)
 
 
 def _wire(okx: str) -> str:
-    return "1.5" if okx in ("px", "sz", "amt") else f"v-{okx}"
+    if _number(okx):
+        return "1.5"
+    return f"v{okx}" if okx in CLIENT_ID_FIELDS else f"v-{okx}"  # ids: letters/digits only
 
 
 def call_args(ep: Endpoint) -> tuple[dict[str, Any], Any]:

@@ -42,6 +42,7 @@ from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import OkxError, ValidationError
 from ..handler_errors import HandlerErrorSummary, report_handler_error
 from ..lifecycle import Owned
+from ..validators import seconds
 
 __all__ = [
     "DeadManSwitch",
@@ -95,8 +96,7 @@ def _check(timeout_s: Any, refresh_s: Any, tag: Any) -> None:
             f"timeout_s must be {MIN_TIMEOUT_S}..{MAX_TIMEOUT_S} s (OKX cancel-all-after), "
             f"got {timeout_s}"
         )
-    if isinstance(refresh_s, bool) or not isinstance(refresh_s, int | float):
-        raise ValidationError(f"refresh_s must be a number of seconds, got {refresh_s!r}")
+    seconds(refresh_s, name="refresh_s")
     if not 1 <= refresh_s < timeout_s:
         raise ValidationError(
             f"refresh_s must be >= 1 s (OKX allows 1 request/s) and < timeout_s={timeout_s}, "

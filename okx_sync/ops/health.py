@@ -45,7 +45,9 @@ from typing import Any
 
 import attrs
 
-from ..errors import AUTH_CODES, RATE_LIMIT_CODES
+from ..errors import AUTH_CODES, RATE_LIMIT_CODES, ValidationError
+from ..validators import count as whole_count
+from ..validators import field, flag, real, seconds
 
 __all__ = [
     "OK",
@@ -93,19 +95,9 @@ def _nonneg(_inst: Any, attribute: Any, value: float) -> None:
         raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
 
 
-def _positive(_inst: Any, attribute: Any, value: float) -> None:
-    if not value > 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
-
-
-def _ratio(_inst: Any, attribute: Any, value: float) -> None:
-    if not 0 < value <= 1:
-        raise ValueError(f"{attribute.name} must be in (0, 1], got {value!r}")
-
-
-def _count(_inst: Any, attribute: Any, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{attribute.name} must be an int >= 1, got {value!r}")
+_positive = field(seconds, positive=True)
+_ratio = field(real, low=0.0, high=1.0, low_open=True)
+_count = field(whole_count)
 
 
 @attrs.frozen(kw_only=True)
@@ -129,8 +121,10 @@ class HealthThresholds:
     - ``account_bucket_exhausted``: degrade when the account order bucket has
       no room now.
 
-    Raises ``ValueError`` (when built) for a non-positive time, a ratio outside
-    (0, 1], a count below 1, or a ``degraded`` threshold above its ``down`` one.
+    Raises ``ValidationError`` (a ``ValueError``; when built) for a time that is not a
+    positive finite number, a ratio outside (0, 1], a count that is not an int >= 1, a
+    non-bool ``account_bucket_exhausted``, or a ``degraded`` threshold above its
+    ``down`` one.
     Thread safety: immutable.
     """
 
@@ -147,7 +141,7 @@ class HealthThresholds:
     gate_timeouts_degraded: int = attrs.field(default=1, validator=_count)
     rest_errors_degraded: int = attrs.field(default=3, validator=_count)
     book_errors_degraded: int = attrs.field(default=1, validator=_count)
-    account_bucket_exhausted: bool = True
+    account_bucket_exhausted: bool = attrs.field(default=True, validator=field(flag))
 
     def __attrs_post_init__(self) -> None:
         for low, high in (
@@ -156,7 +150,7 @@ class HealthThresholds:
             ("reconnects_degraded", "reconnects_down"),
         ):
             if getattr(self, low) > getattr(self, high):
-                raise ValueError(
+                raise ValidationError(
                     f"{low} ({getattr(self, low)!r}) must not exceed {high} ({getattr(self, high)!r})"
                 )
 

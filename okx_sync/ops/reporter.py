@@ -37,6 +37,7 @@ from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import ValidationError
 from ..handler_errors import HandlerErrorSummary, flush_handler_errors, report_handler_error
 from ..lifecycle import Owned
+from ..validators import flag, instance, seconds
 from ..ws.protocol import service_of_url
 from .health import Health, HealthMonitor, HealthThresholds, as_stats_dict
 
@@ -369,8 +370,9 @@ class StatsReporter(Owned):
 
     Built on an ``okx_sync.Client``, it is closed by ``client.close()``.
 
-    Raises ``ValidationError`` for ``interval_s <= 0``, a sink without
-    ``emit``, or a closed ``Client``. Thread safety: every method may be called from any thread;
+    Raises ``ValidationError`` for an ``interval_s`` that is not a positive finite
+    number, a non-bool ``start``/``close_sinks``, ``thresholds``/``monitor`` of the
+    wrong type, a sink without ``emit``, or a closed ``Client``. Thread safety: every method may be called from any thread;
     snapshots are emitted one at a time (never concurrently to one sink).
     """
 
@@ -387,12 +389,11 @@ class StatsReporter(Owned):
         close_sinks: bool = True,
         name: str = "okx-stats-reporter",
     ) -> None:
-        if (
-            not isinstance(interval_s, int | float)
-            or isinstance(interval_s, bool)
-            or not interval_s > 0
-        ):
-            raise ValidationError(f"interval_s must be > 0, got {interval_s!r}")
+        seconds(interval_s, name="interval_s", positive=True)
+        flag(start, name="start")
+        flag(close_sinks, name="close_sinks")
+        instance(thresholds, name="thresholds", kind=HealthThresholds, optional=True)
+        instance(monitor, name="monitor", kind=HealthMonitor, optional=True)
         self.sinks: tuple[Any, ...] = tuple(sinks)
         for sink in self.sinks:
             if not callable(getattr(sink, "emit", None)):

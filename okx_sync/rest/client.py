@@ -51,6 +51,7 @@ from ..errors import APIError, OkxError, RequestStateError, ValidationError
 from ..gate import RequestGate
 from ..retry import RetryPolicy
 from ..timesync import TimeSync, offset_from_round_trip
+from ..validators import count, flag, instance, seconds
 from .endpoints import Endpoint, EndpointRegistry, registry
 from .envelope import interpret
 from .stats import RestStats
@@ -357,8 +358,10 @@ class RestCore:
         endpoints: EndpointRegistry | None = None,
         max_errors: int = 50,
     ) -> None:
-        if not timeout > 0:
-            raise ValidationError(f"timeout must be > 0 seconds, got {timeout!r}")
+        seconds(timeout, name="timeout", positive=True)
+        flag(demo, name="demo")
+        count(max_errors, name="max_errors")
+        instance(retry, name="retry", kind=RetryPolicy, optional=True)
         self.base_url = check_base_url(base_url)
         self._creds = credentials
         self._gate = gate

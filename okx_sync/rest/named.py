@@ -10,7 +10,11 @@ The keyword arguments are the endpoint's parameters from ``params.tsv`` in snake
 A call:
 
 1. maps the keywords to OKX params (:func:`~okx_sync.rest.params.build_params`:
-   unknown keyword or missing required parameter -> ValidationError, nothing sent);
+   unknown keyword or missing required parameter -> ValidationError, nothing sent),
+   and checks their shape (:mod:`~okx_sync.rest.order_fields`: a clOrdId that is not
+   1-32 letters/digits, and on place/amend a price or size that is not a finite,
+   bounded number or a size that is not positive -> ValidationError, even with
+   ``validate=False``);
 2. for ``trade.place_order`` / ``place_batch_orders`` / ``amend_order`` /
    ``amend_batch_orders``, checks px/sz against the instrument rules from the client's
    instruments cache (InstrumentRuleError, nothing sent; ``validate=False`` skips it);
@@ -273,7 +277,10 @@ def _doc(endpoint: Endpoint, spec: EndpointParams) -> str:
     lines += [
         "",
         f"Returns {_returns_text(endpoint)}.",
-        "Raises ValidationError (unknown keyword, missing required parameter, float value)"
+        "Raises ValidationError (unknown keyword, missing required parameter, float value,"
+        " malformed clOrdId"
+        + (", price or size" if endpoint.order_action in ("place", "amend") else "")
+        + ")"
         + (", InstrumentRuleError" if endpoint.key in ORDER_VALIDATION else "")
         + " before sending; APIError/OrderError/RequestStateError from the REST core.",
         f"Thread safety: safe from any thread. Parameter source: {spec.source}.",

@@ -41,6 +41,7 @@ import attrs
 
 from ..errors import ValidationError
 from .endpoints import Endpoint
+from .order_fields import check_fields
 
 __all__ = [
     "IRREGULAR",
@@ -82,6 +83,11 @@ GROUP_ATTRS: Mapping[str, str] = {
 # A raw OKX name that is not a snake name: lower first letter, at least one capital.
 _RAW_OKX_RE = re.compile(r"^[a-z][a-zA-Z0-9]*[A-Z][a-zA-Z0-9]*$")
 
+# A number passed to OKX has at most this many digits before or after the point: the
+# plain form of Decimal("1e999999999") would be a gigabyte of text. (Order prices and
+# sizes are held to a tighter bound by okx_sync.rest.order_fields.)
+_MAX_DIGITS = 100
+
 Location = Literal["query", "body", "item", "field"]
 Required = Literal["yes", "cond", "no"]
 Status = Literal["-", "deprecated", "undocumented"]
@@ -118,7 +124,8 @@ def to_snake(name: str) -> str:
 def okx_value(value: Any, *, where: str) -> Any:
     """Convert one Python value to what OKX expects in a request.
 
-    ``Decimal`` -> plain decimal string (never exponent notation), ``int`` -> ``str``,
+    ``Decimal`` -> plain decimal string (never exponent notation), ``int`` -> ``str``
+    (both at most 100 digits before/after the point),
     ``str``/``bool`` unchanged, mappings get their keys converted with :func:`to_okx`
     (nested objects such as ``attachAlgoOrds`` items), sequences element-wise.
 
@@ -131,8 +138,15 @@ def okx_value(value: Any, *, where: str) -> Any:
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise ValidationError(f"{where}: {value} is not a finite number")
+        exponent = value.as_tuple().exponent
+        if value.adjusted() > _MAX_DIGITS or (
+            isinstance(exponent, int) and exponent < -_MAX_DIGITS
+        ):
+            raise ValidationError(f"{where}: {value} is out of range ({_MAX_DIGITS} digits)")
         return format(value, "f")
     if isinstance(value, int):
+        if value.bit_length() > 4 * _MAX_DIGITS:
+            raise ValidationError(f"{where}: int of {value.bit_length()} bits is out of range")
         return str(value)
     if isinstance(value, float):
         raise ValidationError(
@@ -461,9 +475,15 @@ def build_params(
       or ``items``); each element is mapped and checked the same way; ``extra`` is
       merged into every element.
 
+    - Every object (each element of a batch) then goes through
+      :func:`~okx_sync.rest.order_fields.check_fields`: client order ids must be 1-32
+      letters/digits (``""`` refused); on place/amend endpoints prices and sizes must
+      be finite, bounded numbers (sizes positive), sent in plain notation.
+
     Raises ValidationError naming the keyword and the method (and the declared name a
     near miss or typo resembles) for an unknown keyword, a near miss, a missing required
-    parameter, a float value or an empty batch. Pure.
+    parameter, a float value, an empty batch, a malformed client order id, price or
+    size. Pure.
     """
     spec = params_for(endpoint)
     label = _method_label(endpoint)
@@ -492,9 +512,9 @@ def build_params(
             obj = _map_fields(spec, el, label=label, where=f" in {kw}[{i}]")
             obj.update(raw_extra)
             _check_required(spec, obj, label=label, where=f" in {kw}[{i}]")
-            items.append(obj)
+            items.append(check_fields(endpoint, obj, label=label, where=f" in {kw}[{i}]"))
         return items
     obj = _map_fields(spec, kwargs, label=label, where="")
     obj.update(raw_extra)
     _check_required(spec, obj, label=label, where="")
-    return obj
+    return check_fields(endpoint, obj, label=label)

@@ -44,6 +44,7 @@ from ..handler_errors import HandlerErrorSummary, flush_handler_errors, report_h
 from ..lifecycle import Owned
 from ..models.ws import push_parser
 from ..rest.client import Guard
+from ..validators import flag, instance, seconds
 from .connection import (
     BackoffPolicy,
     Connection,
@@ -254,7 +255,9 @@ class WSClient(OrderEntry, Owned):
       with ``inst_id_code(inst_id) -> int``); ``connect_limiter``;
       ``ws_options`` (extra ``websocket.create_connection`` keywords, e.g. ``sslopt``).
 
-    Raises ``ValidationError`` for bad options. Thread safety: every method may
+    Raises ``ValidationError`` for bad options (a timeout that is not a positive
+    finite number, a non-bool ``login``, a ``backoff`` that is not a
+    ``BackoffPolicy``...). Thread safety: every method may
     be called from any thread.
     """
 
@@ -293,6 +296,8 @@ class WSClient(OrderEntry, Owned):
             except ValueError as exc:
                 raise ValidationError(str(exc)) from None
         service = service_of_url(url)
+        if login is not None:
+            flag(login, name="login")
         if login is None:
             login = credentials is not None and service in ("private", "business")
         if login and credentials is None:
@@ -302,8 +307,9 @@ class WSClient(OrderEntry, Owned):
             ("subscribe_timeout", subscribe_timeout),
             ("order_timeout", order_timeout),
         ):
-            if value <= 0:
-                raise ValidationError(f"{label} must be > 0, got {value!r}")
+            seconds(value, name=label, positive=True)
+        seconds(start_timeout, name="start_timeout", positive=True, optional=True)
+        instance(backoff, name="backoff", kind=BackoffPolicy, optional=True)
         try:
             self._heartbeat = HeartbeatPolicy(
                 ping_interval=ping_interval, pong_timeout=pong_timeout

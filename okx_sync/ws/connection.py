@@ -42,7 +42,8 @@ import attrs
 import websocket
 
 from ..clock import SYSTEM_CLOCK, Clock
-from ..errors import WSAuthError, WSClosedError, WSError
+from ..errors import ValidationError, WSAuthError, WSClosedError, WSError
+from ..validators import count, field, real, seconds
 from .frames import (
     DEFAULT_MAX_SIZE,
     OP_BINARY,
@@ -76,9 +77,7 @@ _MAX_CLOSE_REASON = 123  # a control frame carries 125 bytes: 2 for the code
 
 
 # --------------------------------------------------------------------------- policies
-def _positive(_inst: Any, attribute: Any, value: float) -> None:
-    if value <= 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+_positive = field(seconds, positive=True)
 
 
 @attrs.frozen(kw_only=True)
@@ -88,24 +87,15 @@ class BackoffPolicy:
     ``jitter`` (0..1) is the fraction of the delay that is randomised:
     delay = base * (1 - jitter + jitter * r) for r in [0, 1). The attempt
     counter resets once a connection stayed up ``stable_after`` seconds.
-    Frozen; ``ValueError`` for bad values. Thread safety: immutable.
+    Frozen; ``ValidationError`` (a ``ValueError``) for a value that is not a finite
+    number (bools and strings included) or out of range. Thread safety: immutable.
     """
 
     initial: float = attrs.field(default=0.25, validator=_positive)
     maximum: float = attrs.field(default=10.0, validator=_positive)
-    multiplier: float = attrs.field(default=2.0)
-    jitter: float = attrs.field(default=0.5)
+    multiplier: float = attrs.field(default=2.0, validator=field(real, low=1.0))
+    jitter: float = attrs.field(default=0.5, validator=field(real, low=0.0, high=1.0))
     stable_after: float = attrs.field(default=30.0, validator=_positive)
-
-    @multiplier.validator
-    def _check_multiplier(self, _a: Any, value: float) -> None:
-        if value < 1:
-            raise ValueError(f"multiplier must be >= 1, got {value!r}")
-
-    @jitter.validator
-    def _check_jitter(self, _a: Any, value: float) -> None:
-        if not 0 <= value <= 1:
-            raise ValueError(f"jitter must be in [0, 1], got {value!r}")
 
     def delay(self, attempt: int, rand: float) -> float:
         """Seconds to wait before reconnect ``attempt`` (0-based); ``rand`` in [0, 1)."""
@@ -148,17 +138,18 @@ class HeartbeatPolicy:
     under OKX's 30 s idle close). While the reader is blocked on a full handler
     queue it is not reading, so silence proves nothing: pings continue as
     keep-alives and the connection is never declared dead for that.
-    Frozen; ``ValueError`` unless 0 < ping_interval < 30 and pong_timeout > 0.
+    Frozen; ``ValidationError`` (a ``ValueError``) unless 0 < ping_interval < 30 and
+    pong_timeout > 0, both finite numbers.
     Thread safety: immutable.
     """
 
-    ping_interval: float = attrs.field(default=20.0)
+    ping_interval: float = attrs.field(default=20.0, validator=_positive)
     pong_timeout: float = attrs.field(default=8.0, validator=_positive)
 
     @ping_interval.validator
     def _check_interval(self, _a: Any, value: float) -> None:
         if not 0 < value < 30:
-            raise ValueError(
+            raise ValidationError(
                 f"ping_interval must be > 0 and < 30 s (OKX closes at 30 s), got {value!r}"
             )
 
@@ -206,7 +197,8 @@ class ConnectRateLimiter:
     is shared by every WSClient of the process (``process_default()``), since
     OKX counts new connections per IP; clients on another clock (a test's
     ``FakeClock``) share one per clock, as slot times from different clocks
-    cannot be compared.
+    cannot be compared. Raises ``ValidationError`` unless ``rate`` is an int >= 1
+    and ``per`` a positive finite number of seconds.
 
     Thread safety: all methods lock internally.
     """
@@ -215,8 +207,8 @@ class ConnectRateLimiter:
     _process_lock = threading.Lock()
 
     def __init__(self, rate: int = CONNECTIONS_PER_SECOND, per: float = 1.0) -> None:
-        if rate <= 0 or per <= 0:
-            raise ValueError("rate and per must be > 0")
+        count(rate, name="rate")
+        seconds(per, name="per", positive=True)
         self.rate = rate
         self.per = per
         self._lock = threading.Lock()

@@ -33,6 +33,9 @@ from typing import Any
 
 import attrs
 
+from ..errors import ValidationError
+from ..validators import count, field, one_of
+
 __all__ = [
     "DispatchConfig",
     "Admission",
@@ -60,22 +63,10 @@ _POLL_S = 0.001
 _BUSY, _POLLING, _SLEEPING = 0, 1, 2
 
 
-def _one_of(choices: tuple[str, ...]) -> Callable[[Any, Any, Any], None]:
-    def check(_inst: Any, attribute: Any, value: Any) -> None:
-        if value not in choices:
-            raise ValueError(f"{attribute.name} must be one of {', '.join(choices)}; got {value!r}")
-
-    return check
-
-
-def _positive_int(_inst: Any, attribute: Any, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"{attribute.name} must be a positive int, got {value!r}")
-
-
 @attrs.frozen(kw_only=True)
 class DispatchConfig:
-    """How one dispatch path delivers messages. Frozen; validated when built (ValueError).
+    """How one dispatch path delivers messages. Frozen; validated when built
+    (ValidationError, a ``ValueError``: unknown mode/overflow, a non-int or < 1 size).
 
     - ``mode``: ``"inline"`` (on the reader thread) or ``"pool"``.
     - ``queue_size``: pool capacity (messages queued or being handled).
@@ -85,16 +76,16 @@ class DispatchConfig:
     Thread safety: immutable.
     """
 
-    mode: str = attrs.field(default="inline", validator=_one_of(MODES))
-    queue_size: int = attrs.field(default=10_000, validator=_positive_int)
-    workers: int = attrs.field(default=1, validator=_positive_int)
-    overflow: str = attrs.field(default="block", validator=_one_of(OVERFLOW_POLICIES))
+    mode: str = attrs.field(default="inline", validator=field(one_of, choices=MODES))
+    queue_size: int = attrs.field(default=10_000, validator=field(count))
+    workers: int = attrs.field(default=1, validator=field(count))
+    overflow: str = attrs.field(default="block", validator=field(one_of, choices=OVERFLOW_POLICIES))
 
     @classmethod
     def coerce(cls, value: DispatchConfig | str | Mapping[str, Any] | None) -> DispatchConfig:
         """Build from a config, a mode name (``"inline"``/``"pool"``), a dict of fields, or None.
 
-        Raises ``ValueError`` for anything else or bad values.
+        Raises ``ValidationError`` (a ``ValueError``) for anything else or bad values.
         """
         if value is None:
             return cls()
@@ -103,8 +94,11 @@ class DispatchConfig:
         if isinstance(value, str):
             return cls(mode=value)
         if isinstance(value, Mapping):
+            unknown = sorted(set(value) - {a.name for a in attrs.fields(cls)})
+            if unknown:
+                raise ValidationError(f"dispatch: unknown option(s) {', '.join(map(str, unknown))}")
             return cls(**dict(value))
-        raise ValueError(
+        raise ValidationError(
             f"dispatch must be 'inline', 'pool', a dict or a DispatchConfig: {value!r}"
         )
 

@@ -55,6 +55,7 @@ from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import OrderBookError, ValidationError, WSClosedError, WSError, WSSubscribeError
 from ..lifecycle import Owned
 from ..models.market import BookLevel, OrderBook
+from ..validators import field, flag, instance, one_of, real, seconds
 from .protocol import is_arg_rejection
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -71,9 +72,7 @@ _CALLBACK_MODES = ("thread", "inline")
 _MAX_REPORTS = 64  # resync reports kept for on_resync while the book thread is busy
 
 
-def _positive(_inst: Any, attribute: Any, value: float) -> None:
-    if not value > 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+_positive = field(seconds, positive=True)
 
 
 @attrs.frozen(kw_only=True)
@@ -84,7 +83,8 @@ class ResyncPolicy:
     long for the snapshot before resubscribing again. ``retry_initial`` /
     ``retry_max`` (s, 0.5 / 30): after OKX refused the subscription or it
     could not be sent, wait ``retry_initial * 2**(failures - 1)``, at most
-    ``retry_max``. Raises ``ValueError`` for non-positive values.
+    ``retry_max``. Raises ``ValidationError`` (a ``ValueError``) for a value that is
+    not a positive finite number.
     """
 
     snapshot_timeout: float = attrs.field(default=5.0, validator=_positive)
@@ -232,10 +232,11 @@ class ManagedOrderBook(Owned):
             )
         if not isinstance(inst_id, str) or not inst_id:
             raise ValidationError(f"inst_id must be a non-empty string, got {inst_id!r}")
-        if callbacks not in _CALLBACK_MODES:
-            raise ValidationError(f"callbacks must be one of {_CALLBACK_MODES}, got {callbacks!r}")
-        if policy is not None and not isinstance(policy, ResyncPolicy):
-            raise ValidationError(f"policy must be a ResyncPolicy, got {policy!r}")
+        one_of(callbacks, name="callbacks", choices=_CALLBACK_MODES)
+        instance(policy, name="policy", kind=ResyncPolicy, optional=True)
+        flag(verify_sequence, name="verify_sequence")
+        flag(verify_checksum, name="verify_checksum")
+        tolerance = real(rest_tolerance, name="rest_tolerance", low=0.0)
         spread = channel.startswith("sprd-")
         if rest_check is not None:
             if spread:
@@ -244,12 +245,6 @@ class ManagedOrderBook(Owned):
                 raise ValidationError(
                     "rest_check needs an object with market.get_order_book (an okx_sync.Client)"
                 )
-        try:
-            tolerance = float(rest_tolerance)
-        except (TypeError, ValueError):
-            tolerance = -1.0
-        if not tolerance >= 0:
-            raise ValidationError(f"rest_tolerance must be >= 0, got {rest_tolerance!r}")
         self._ws = ws
         self._store = OrderBookStore(
             channel, inst_id, verify_sequence=verify_sequence, verify_checksum=verify_checksum

@@ -40,6 +40,7 @@ from ..rest.client import Guard, check_guards, release_all, run_guards
 from ..rest.endpoints import registry
 from ..rest.envelope import ORDER_ERROR_CODES
 from ..rest.params import build_params
+from ..validators import count, seconds
 from .protocol import order_frame
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -204,7 +205,9 @@ class OrderEntry:
     def _inst_id_code(self, item: Mapping[str, Any]) -> int:
         code = item.get("instIdCode")
         if code not in (None, ""):
-            return int(code)
+            if isinstance(code, str) and code.isdigit():
+                code = int(code)
+            return count(code, name="inst_id_code", minimum=0)
         inst_id = item.get("instId")
         if not inst_id:
             raise ValidationError("WS order entry needs inst_id")
@@ -239,7 +242,7 @@ class OrderEntry:
             w.pop("instId", None)
             wire.append(w)
         cl_ord_ids = [str(i["clOrdId"]) for i in items if i.get("clOrdId")]
-        limit = self._order_timeout if timeout is None else timeout
+        limit = self._order_timeout if timeout is None else seconds(timeout, name="timeout")
         deadline = self._clock.monotonic() + limit
         gate_params = built if batch else items[0]
         # A check before the gate: a call refused anyway (safe mode) does not queue.
