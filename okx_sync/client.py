@@ -224,7 +224,8 @@ class Client(RestAPI):
         midpoint) and use it for every later signature; returns it in ms.
 
         The client also re-syncs by itself, once per call, when OKX refuses a
-        timestamp (50102/50112). Raises like ``request``. Thread-safe.
+        timestamp (REST 50102/50112, WS login 60006 of the WS clients it built).
+        Raises like ``request``. Thread-safe.
         """
         return self._rest.sync_time()
 
@@ -270,6 +271,8 @@ class Client(RestAPI):
         client's credentials (signed with its clock offset, ``now_ms``) on every
         connect: orders, account, positions, balance_and_position, fills channels and
         WS order entry (``place_order``... on the same gate buckets as REST).
+        A login OKX refuses for its timestamp (60006) re-syncs this client's clock once
+        and logs in again (unless ``RetryPolicy(resync_on_time_skew=False)``).
         Raises ``ValidationError`` without credentials or for bad options. Thread-safe.
         """
         if self._credentials is None and "credentials" not in options:
@@ -287,6 +290,8 @@ class Client(RestAPI):
         if kind != "public":
             options.setdefault("credentials", self._credentials)
         options.setdefault("now_ms", self.now_ms)
+        if self._settings["retry"].resync_on_time_skew:  # one switch for REST and WS
+            options.setdefault("resync_time", self._rest.resync)
         options.setdefault("clock", self._clock)
         options.setdefault("gate", self._gate)
         options.setdefault("instruments", self.instrument_cache)

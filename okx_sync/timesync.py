@@ -13,6 +13,7 @@ Offset = server time minus the midpoint of the request's round trip
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from .clock import Clock
 
@@ -36,7 +37,9 @@ class TimeSync:
     ``offset_ms`` starts at 0 (trust the local clock) until ``set_offset`` is
     called. ``synced_at`` is the clock's monotonic time of the last update
     (None before the first), so concurrent callers can tell whether someone
-    else already re-synced after their own request went out.
+    else already re-synced after their own request went out. ``syncs`` counts
+    measurements, ``failures`` the failed ones (``note_failure``), whose last
+    text is ``last_error`` (cleared by the next success).
 
     Thread safety: all methods are safe from any thread; ``sync_lock`` lets
     the REST core run one measurement at a time.
@@ -46,6 +49,10 @@ class TimeSync:
         self._clock = clock
         self._offset_ms = int(offset_ms)
         self._synced_at: float | None = None
+        self._syncs = 0
+        self._failures = 0
+        self._last_error = ""
+        self._last_error_at: float | None = None
         self._lock = threading.Lock()
         self.sync_lock = threading.Lock()
 
@@ -64,6 +71,38 @@ class TimeSync:
         with self._lock:
             self._offset_ms = int(offset_ms)
             self._synced_at = self._clock.monotonic()
+            self._syncs += 1
+            self._last_error = ""
+
+    def note_failure(self, error: str) -> None:
+        """Record a failed measurement (``error``: a one-line description, no secret)."""
+        with self._lock:
+            self._failures += 1
+            self._last_error = error
+            self._last_error_at = self._clock.monotonic()
+
+    @property
+    def last_error(self) -> str:
+        """The last failed measurement since the last success ("" when none)."""
+        return self._last_error
+
+    def snapshot(self) -> dict[str, Any]:
+        """``offset_ms``, ``age_s`` (None before the first sync), ``syncs``,
+        ``failures``, ``last_error`` and ``last_error_age_s`` (JSON-serialisable)."""
+        now = self._clock.monotonic()
+        with self._lock:
+            synced, failed_at = self._synced_at, self._last_error_at
+            out: dict[str, Any] = {
+                "offset_ms": self._offset_ms,
+                "age_s": None if synced is None else round(max(0.0, now - synced), 3),
+                "syncs": self._syncs,
+                "failures": self._failures,
+                "last_error": self._last_error,
+            }
+        out["last_error_age_s"] = (
+            None if failed_at is None or not out["last_error"] else round(now - failed_at, 3)
+        )
+        return out
 
     def local_ms(self) -> float:
         """The local wall clock in milliseconds (no offset)."""

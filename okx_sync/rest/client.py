@@ -491,6 +491,7 @@ class RestCore:
         """REST counters, latency percentiles (ms) and the last errors (JSON-serialisable)."""
         out = self._stats.snapshot()
         out["time_offset_ms"] = self._time.offset_ms
+        out["time_sync"] = self._time.snapshot()
         out["fast_path"] = self._transport.fast_path()
         return out
 
@@ -792,6 +793,13 @@ class RestCore:
 
     # -- clock sync -------------------------------------------------------------------
     def _measure_offset(self) -> int:
+        try:
+            return self._measure_offset_once()
+        except OkxError as exc:
+            self._time.note_failure(f"{type(exc).__name__}: {exc}")
+            raise
+
+    def _measure_offset_once(self) -> int:
         endpoint = self._registry.get("GET", TIME_PATH)
         call = self._prepare("GET", TIME_PATH, endpoint, None)
         res = self._run(call, None, allow_resync=False)
@@ -809,6 +817,13 @@ class RestCore:
         self._time.set_offset(offset)
         _log.info("clock offset to OKX: %d ms", offset, extra={"time_offset_ms": offset})
         return offset
+
+    def resync(self, since: float) -> None:
+        """Re-measure the clock offset unless someone did after ``since`` (this core's
+        ``clock.monotonic()``): for a request refused for its timestamp and sent at
+        ``since``. WS login uses it (``WSClient(resync_time=...)``). Raises like
+        ``sync_time``. Thread-safe: one measurement at a time."""
+        self._resync(since=since)
 
     def _resync(self, *, since: float) -> None:
         """Re-measure the offset unless another thread did after ``since`` (monotonic)."""
