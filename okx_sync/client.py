@@ -20,6 +20,7 @@ Quick start::
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import random
 import threading
@@ -37,16 +38,33 @@ from .ops.dead_man import DeadManSwitch, ErrorHandler
 from .ops.health import Health, HealthMonitor, HealthThresholds
 from .ops.reconcile import SafeTradeAPI
 from .ops.safe_mode import SafeMode, SafeModeReport, SafeModeState, enter_safe_mode
+from .ops.time_sync import TimeSyncTimer
 from .rest.api import RestAPI
 from .rest.client import RestCore
 from .retry import RetryPolicy
+from .timesync import MIN_SYNC_INTERVAL_S
 from .ws.client import WSClient
 from .ws.protocol import WS_SERVICES, ws_url
 
 __all__ = ["Client"]
 
+_log = logging.getLogger("okx_sync.client")
+
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
+
+
+def _check_sync_interval(value: Any) -> float:
+    """``time_sync_interval_s`` as a float: 0 (off) or >= MIN_SYNC_INTERVAL_S."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(f"time_sync_interval_s must be a number of seconds, got {value!r}")
+    interval = float(value)
+    if interval != 0 and not MIN_SYNC_INTERVAL_S <= interval < float("inf"):
+        raise ValidationError(
+            f"time_sync_interval_s must be 0 (off) or >= {MIN_SYNC_INTERVAL_S:g} s and finite, "
+            f"got {value!r}"
+        )
+    return interval
 
 
 class Client(RestAPI):
@@ -65,10 +83,17 @@ class Client(RestAPI):
     :class:`~okx_sync.ops.health.HealthThresholds` for :meth:`health`),
     ``ws_urls`` (``{"public"|"private"|"business": url}`` overriding the OKX
     WebSocket URLs that ``ws_public()``/``ws_private()``/``ws_business()``
-    use — live or demo hosts by ``demo``; ``Simulator.client()`` passes its own).
+    use — live or demo hosts by ``demo``; ``Simulator.client()`` passes its own),
+    ``time_sync_interval_s`` (0, the default: off; else >= 10: re-measure the
+    clock offset whenever it is that old, at once at construction, on a
+    background thread ``okx-time-sync`` that ``close()`` stops and joins; a
+    failed sync is retried after ``min(interval, 60)`` s; see
+    :mod:`okx_sync.ops.time_sync`; offset, age and last error are in
+    ``stats()["time_sync"]`` and ``evidence()["clock"]``).
 
     Raises ``ValidationError`` (a ``ValueError``) at construction for partial
-    credentials, a malformed ``base_url`` or a non-positive ``timeout``; calls
+    credentials, a malformed ``base_url``, a non-positive ``timeout`` or a bad
+    ``time_sync_interval_s``; calls
     raise ``ValidationError``, ``APIError``/``OrderError`` or
     ``RequestStateError`` (see :mod:`okx_sync.errors`).
 
@@ -95,11 +120,13 @@ class Client(RestAPI):
         rng: random.Random | None = None,
         health_thresholds: HealthThresholds | None = None,
         ws_urls: Mapping[str, str] | None = None,
+        time_sync_interval_s: float = 0,
     ) -> None:
         try:
             creds = Credentials.from_parts(api_key, secret_key, passphrase)
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
+        interval = _check_sync_interval(time_sync_interval_s)
         urls = {kind: ws_url(kind, demo=demo) for kind in WS_SERVICES}
         for kind, url in (ws_urls or {}).items():
             if kind not in urls:
@@ -158,7 +185,21 @@ class Client(RestAPI):
             "timeout_s": float(timeout),
             "gate": gate,
             "retry": retry,
+            "time_sync_interval_s": interval,
         }
+        self._timeout_s = float(timeout)
+        self._resync_on_skew = retry.resync_on_time_skew
+        self._time_sync_interval_s = interval
+        # -- periodic clock re-sync (okx_sync.ops.time_sync): last, nothing can fail after
+        self._time_timer: TimeSyncTimer | None = None
+        if interval > 0:
+            self._time_timer = TimeSyncTimer(
+                lambda: self._rest.sync_time(retries=False),
+                self._rest.time_sync,
+                interval_s=interval,
+                clock=clock,
+            )
+            self._time_timer.start()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> Client:
@@ -241,8 +282,21 @@ class Client(RestAPI):
     def stats(self) -> dict[str, Any]:
         """REST statistics (JSON-serialisable): ``requests``, ``successes``,
         ``failures``, ``failures_by_code``, ``attempts``, ``retries``,
-        ``resyncs``, ``latency_ms`` percentiles, ``last_errors``. Thread-safe."""
-        return self._rest.stats()
+        ``resyncs``, ``latency_ms`` percentiles, ``last_errors``, and
+        ``time_sync``: ``offset_ms``, ``age_s`` (None before the first sync),
+        ``syncs``, ``failures``, ``last_error`` ("" after a success),
+        ``last_error_age_s``, ``interval_s`` (0: no periodic re-sync) and
+        ``timer_running``. Thread-safe."""
+        out = self._rest.stats()
+        timer = self._time_timer
+        out["time_sync"]["interval_s"] = self._time_sync_interval_s
+        out["time_sync"]["timer_running"] = timer is not None and timer.running
+        return out
+
+    @property
+    def time_sync_timer(self) -> TimeSyncTimer | None:
+        """The periodic re-sync (``time_sync_interval_s > 0``), else None."""
+        return self._time_timer
 
     def gate_stats(self) -> dict[str, Any]:
         """The request gate's statistics (JSON-serialisable). Thread-safe."""
@@ -290,7 +344,7 @@ class Client(RestAPI):
         if kind != "public":
             options.setdefault("credentials", self._credentials)
         options.setdefault("now_ms", self.now_ms)
-        if self._settings["retry"].resync_on_time_skew:  # one switch for REST and WS
+        if self._resync_on_skew:  # one switch for REST and WS
             options.setdefault("resync_time", self._rest.resync)
         options.setdefault("clock", self._clock)
         options.setdefault("gate", self._gate)
@@ -484,15 +538,21 @@ class Client(RestAPI):
         """Refuse new calls, wake calls waiting in the gate, close connections. Idempotent.
 
         Calls already sending finish or fail on their own; a closed client
-        cannot be reopened (build a new one).
+        cannot be reopened (build a new one). Stops the periodic clock re-sync
+        and joins its thread (at most its one HTTP attempt: ``timeout`` + 1 s).
         """
         if self._closed:
             return
         for switch in self.dead_man_switches():
             switch.stop()  # disarms cancel-all-after while the REST path is still open
         self._closed = True
-        self._gate.close()
+        timer = self._time_timer
+        if timer is not None:
+            timer.stop()
+        self._gate.close()  # a periodic sync waiting in the gate fails at once
         self._rest.close()
+        if timer is not None and not timer.join(self._timeout_s + 1.0):
+            _log.warning("okx-time-sync did not stop within the HTTP timeout + 1 s")
 
     def __enter__(self) -> Client:
         return self

@@ -17,7 +17,12 @@ from typing import Any
 
 from .clock import Clock
 
-__all__ = ["TimeSync", "offset_from_round_trip"]
+__all__ = ["TimeSync", "offset_from_round_trip", "next_sync_due", "MIN_SYNC_INTERVAL_S"]
+
+#: The shortest periodic re-sync interval a ``Client`` accepts (``time_sync_interval_s``).
+MIN_SYNC_INTERVAL_S = 10.0
+#: After a failed periodic re-sync, the next try comes after at most this many seconds.
+SYNC_RETRY_S = 60.0
 
 
 def offset_from_round_trip(sent_ms: float, server_ms: int, received_ms: float) -> int:
@@ -29,6 +34,21 @@ def offset_from_round_trip(sent_ms: float, server_ms: int, received_ms: float) -
     if received_ms < sent_ms:
         raise ValueError("round trip ends before it starts")
     return round(server_ms - (sent_ms + received_ms) / 2.0)
+
+
+def next_sync_due(synced_at: float | None, failed_at: float | None, interval_s: float) -> float:
+    """When (monotonic s) the next periodic re-sync is due. Pure.
+
+    ``interval_s`` after the last successful sync (``synced_at``; any sync
+    counts: by hand, after a refused timestamp, or periodic), at once when
+    never synced; after a failure newer than the last success, ``min(interval_s,
+    SYNC_RETRY_S)`` after the failure (``failed_at``).
+    """
+    if failed_at is not None and (synced_at is None or failed_at >= synced_at):
+        return failed_at + min(interval_s, SYNC_RETRY_S)
+    if synced_at is None:
+        return float("-inf")
+    return synced_at + interval_s
 
 
 class TimeSync:
@@ -80,6 +100,11 @@ class TimeSync:
             self._failures += 1
             self._last_error = error
             self._last_error_at = self._clock.monotonic()
+
+    @property
+    def failed_at(self) -> float | None:
+        """Monotonic time of the last failed measurement (None when none failed)."""
+        return self._last_error_at
 
     @property
     def last_error(self) -> str:

@@ -477,15 +477,17 @@ class RestCore:
         call = self._prepare(method, path, endpoint, params, headers)
         return self._run(call, timeout, gate_timeout=budget).data
 
-    def sync_time(self) -> int:
+    def sync_time(self, *, retries: bool = True) -> int:
         """Measure the offset (ms) to OKX server time with ``GET /api/v5/public/time``.
 
         offset = server ts - midpoint of the successful attempt's round trip;
-        every later signature uses it. Returns the offset. Raises like any
-        call, or ``APIError`` when the answer carries no usable ``ts``.
+        every later signature uses it. Returns the offset. ``retries=False``:
+        one attempt, no retry policy (the periodic re-sync: bounded by one HTTP
+        timeout). Raises like any call, or ``APIError`` when the answer carries
+        no usable ``ts``; a failure is recorded in ``time_sync`` (``last_error``).
         """
         with self._time.sync_lock:
-            return self._measure_offset()
+            return self._measure_offset(None if retries else _NO_RETRY)
 
     def stats(self) -> dict[str, Any]:
         """REST counters, latency percentiles (ms) and the last errors (JSON-serialisable)."""
@@ -792,17 +794,17 @@ class RestCore:
             )
 
     # -- clock sync -------------------------------------------------------------------
-    def _measure_offset(self) -> int:
+    def _measure_offset(self, policy: RetryPolicy | None = None) -> int:
         try:
-            return self._measure_offset_once()
+            return self._measure_offset_once(policy)
         except OkxError as exc:
             self._time.note_failure(f"{type(exc).__name__}: {exc}")
             raise
 
-    def _measure_offset_once(self) -> int:
+    def _measure_offset_once(self, policy: RetryPolicy | None) -> int:
         endpoint = self._registry.get("GET", TIME_PATH)
         call = self._prepare("GET", TIME_PATH, endpoint, None)
-        res = self._run(call, None, allow_resync=False)
+        res = self._run(call, None, allow_resync=False, policy=policy)
         try:
             server_ms = int(res.data[0]["ts"])
         except (IndexError, KeyError, TypeError, ValueError):
