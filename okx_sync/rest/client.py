@@ -50,6 +50,7 @@ from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import APIError, OkxError, RequestStateError, ValidationError
 from ..gate import RequestGate
 from ..retry import RetryPolicy
+from ..secret import Secret, reveal
 from ..timesync import TimeSync, offset_from_round_trip
 from .endpoints import Endpoint, EndpointRegistry, registry
 from .envelope import interpret
@@ -159,6 +160,7 @@ def check_base_url(url: str) -> str:
 
 
 def _query_value(key: str, value: Any) -> str:
+    value = reveal(value)  # a Secret parameter is sent (and signed) as its value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str | int | float | Decimal):
@@ -188,6 +190,8 @@ def encode_query(params: Any) -> str:
 def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
+    if isinstance(value, Secret):  # sent (and signed) as its value
+        return value.reveal()
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
