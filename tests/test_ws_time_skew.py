@@ -98,13 +98,17 @@ def _private(url: str, resync) -> WSClient:
 
 def test_second_refusal_after_a_resync_is_fatal_and_resyncs_only_once():
     calls: list[float] = []
-    with ScriptedOKX(_refuse_logins(["60006", "60006"]), path="/ws/v5/private") as server:
+    codes = ["60006", "60006", "60006", "0"]
+    with ScriptedOKX(_refuse_logins(codes), path="/ws/v5/private") as server:
         ws = _private(server.url, calls.append)
         with pytest.raises(WSAuthError) as info:
             ws.start(timeout=5.0)
         assert info.value.code == "60006"
         assert len(calls) == 1 and ws.stats().login_resyncs == 1
         assert server.accepted == 1 and not ws.running
+        # started again (the clock fixed meanwhile): a refusal re-syncs once more, then logs in
+        with ws.start(timeout=5.0):
+            assert len(calls) == 2 and ws.stats().connected and server.accepted == 2
 
 
 def test_failed_resync_is_fatal_with_its_cause():

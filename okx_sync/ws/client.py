@@ -425,6 +425,7 @@ class WSClient(OrderEntry):
                 rng=self._rng,
             )
             self._manager = manager
+            self._login_resynced = False  # a fresh start may re-sync for a refused login again
         self._books.resume()  # the managed books' threads run while the client is started
         self._typed.start()
         self._raw.start()
