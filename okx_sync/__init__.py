@@ -40,6 +40,7 @@ _EXPORTS: dict[str, str] = {
     "SystemClock": "okx_sync.clock",
     "FakeClock": "okx_sync.clock",
     "Credentials": "okx_sync.auth",
+    "Secret": "okx_sync.secret",
     # REST
     "Client": "okx_sync.client",
     "RequestGateConfig": "okx_sync.gate",
@@ -154,4 +155,5 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
     from .ops.health import HealthThresholds
     from .ops.prometheus import PrometheusSink
     from .ops.reporter import JsonLinesSink, LogSink, StatsReporter
+    from .secret import Secret
     from .ws.managed_book import ManagedOrderBook

@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 
 import attrs
 
+from .secret import reveal
+
 __all__ = [
     "Credentials",
     "sign",
@@ -47,9 +49,9 @@ class Credentials:
     Thread safety: immutable.
     """
 
-    api_key: str = attrs.field(repr=redact_key)
-    secret_key: str = attrs.field(repr=False)
-    passphrase: str = attrs.field(repr=False)
+    api_key: str = attrs.field(repr=redact_key, converter=reveal)
+    secret_key: str = attrs.field(repr=False, converter=reveal)
+    passphrase: str = attrs.field(repr=False, converter=reveal)
 
     @classmethod
     def from_parts(
@@ -58,7 +60,9 @@ class Credentials:
         """Build credentials, or None when all parts are empty.
 
         Raises ``ValueError`` naming the missing parts when only some are given.
+        Each part may be a :class:`~okx_sync.secret.Secret` (its value is used).
         """
+        api_key, secret_key, passphrase = reveal(api_key), reveal(secret_key), reveal(passphrase)
         parts = {"api_key": api_key, "secret_key": secret_key, "passphrase": passphrase}
         given = {k for k, v in parts.items() if v}
         if not given:

@@ -22,6 +22,7 @@ Quick start::
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import threading
@@ -39,17 +40,34 @@ from .ops.dead_man import DeadManSwitch, ErrorHandler
 from .ops.health import Health, HealthMonitor, HealthThresholds
 from .ops.reconcile import SafeTradeAPI
 from .ops.safe_mode import SafeMode, SafeModeReport, SafeModeState, enter_safe_mode
+from .ops.time_sync import TimeSyncTimer
 from .rest.api import RestAPI
 from .rest.client import RestCore
 from .retry import RetryPolicy
+from .timesync import MIN_SYNC_INTERVAL_S
 from .validators import flag, instance, seconds
 from .ws.client import WSClient
 from .ws.protocol import WS_SERVICES, ws_url
 
 __all__ = ["Client"]
 
+_log = logging.getLogger("okx_sync.client")
+
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
+
+
+def _check_sync_interval(value: Any) -> float:
+    """``time_sync_interval_s`` as a float: 0 (off) or >= MIN_SYNC_INTERVAL_S."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(f"time_sync_interval_s must be a number of seconds, got {value!r}")
+    interval = float(value)
+    if interval != 0 and not MIN_SYNC_INTERVAL_S <= interval < float("inf"):
+        raise ValidationError(
+            f"time_sync_interval_s must be 0 (off) or >= {MIN_SYNC_INTERVAL_S:g} s and finite, "
+            f"got {value!r}"
+        )
+    return interval
 
 
 class Client(RestAPI):
@@ -68,12 +86,18 @@ class Client(RestAPI):
     :class:`~okx_sync.ops.health.HealthThresholds` for :meth:`health`),
     ``ws_urls`` (``{"public"|"private"|"business": url}`` overriding the OKX
     WebSocket URLs that ``ws_public()``/``ws_private()``/``ws_business()``
-    use — live or demo hosts by ``demo``; ``Simulator.client()`` passes its own).
+    use — live or demo hosts by ``demo``; ``Simulator.client()`` passes its own),
+    ``time_sync_interval_s`` (0, the default: off; else >= 10: re-measure the
+    clock offset whenever it is that old, at once at construction, on a
+    background thread ``okx-time-sync`` that ``close()`` stops and joins; a
+    failed sync is retried after ``min(interval, 60)`` s; see
+    :mod:`okx_sync.ops.time_sync`; offset, age and last error are in
+    ``stats()["time_sync"]`` and ``evidence()["clock"]``).
 
     Raises ``ValidationError`` (a ``ValueError``) at construction for partial
     credentials, a malformed ``base_url``, a ``timeout`` that is not a positive finite
-    number, a non-bool ``demo``, or a ``gate``/``retry``/``health_thresholds`` of the
-    wrong type (:func:`okx_sync.validators.instance`); calls
+    number, a non-bool ``demo``, a ``gate``/``retry``/``health_thresholds`` of the
+    wrong type (:func:`okx_sync.validators.instance`) or a bad ``time_sync_interval_s``; calls
     raise ``ValidationError``, ``APIError``/``OrderError`` or
     ``RequestStateError`` (see :mod:`okx_sync.errors`).
 
@@ -104,6 +128,7 @@ class Client(RestAPI):
         rng: random.Random | None = None,
         health_thresholds: HealthThresholds | None = None,
         ws_urls: Mapping[str, str] | None = None,
+        time_sync_interval_s: float = 0,
     ) -> None:
         flag(demo, name="demo")
         seconds(timeout, name="timeout", positive=True)
@@ -114,6 +139,7 @@ class Client(RestAPI):
             creds = Credentials.from_parts(api_key, secret_key, passphrase)
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
+        interval = _check_sync_interval(time_sync_interval_s)
         urls = {kind: ws_url(kind, demo=demo) for kind in WS_SERVICES}
         for kind, url in (ws_urls or {}).items():
             if kind not in urls:
@@ -171,7 +197,21 @@ class Client(RestAPI):
             "timeout_s": float(timeout),
             "gate": gate,
             "retry": retry,
+            "time_sync_interval_s": interval,
         }
+        self._timeout_s = float(timeout)
+        self._resync_on_skew = retry.resync_on_time_skew
+        self._time_sync_interval_s = interval
+        # -- periodic clock re-sync (okx_sync.ops.time_sync): last, nothing can fail after
+        self._time_timer: TimeSyncTimer | None = None
+        if interval > 0:
+            self._time_timer = TimeSyncTimer(
+                lambda: self._rest.sync_time(retries=False),
+                self._rest.time_sync,
+                interval_s=interval,
+                clock=clock,
+            )
+            self._time_timer.start()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> Client:
@@ -237,7 +277,8 @@ class Client(RestAPI):
         midpoint) and use it for every later signature; returns it in ms.
 
         The client also re-syncs by itself, once per call, when OKX refuses a
-        timestamp (50102/50112). Raises like ``request``. Thread-safe.
+        timestamp (REST 50102/50112, WS login 60006 of the WS clients it built).
+        Raises like ``request``. Thread-safe.
         """
         return self._rest.sync_time()
 
@@ -253,8 +294,21 @@ class Client(RestAPI):
     def stats(self) -> dict[str, Any]:
         """REST statistics (JSON-serialisable): ``requests``, ``successes``,
         ``failures``, ``failures_by_code``, ``attempts``, ``retries``,
-        ``resyncs``, ``latency_ms`` percentiles, ``last_errors``. Thread-safe."""
-        return self._rest.stats()
+        ``resyncs``, ``latency_ms`` percentiles, ``last_errors``, and
+        ``time_sync``: ``offset_ms``, ``age_s`` (None before the first sync),
+        ``syncs``, ``failures``, ``last_error`` ("" after a success),
+        ``last_error_age_s``, ``interval_s`` (0: no periodic re-sync) and
+        ``timer_running``. Thread-safe."""
+        out = self._rest.stats()
+        timer = self._time_timer
+        out["time_sync"]["interval_s"] = self._time_sync_interval_s
+        out["time_sync"]["timer_running"] = timer is not None and timer.running
+        return out
+
+    @property
+    def time_sync_timer(self) -> TimeSyncTimer | None:
+        """The periodic re-sync (``time_sync_interval_s > 0``), else None."""
+        return self._time_timer
 
     def gate_stats(self) -> dict[str, Any]:
         """The request gate's statistics (JSON-serialisable). Thread-safe."""
@@ -283,6 +337,8 @@ class Client(RestAPI):
         client's credentials (signed with its clock offset, ``now_ms``) on every
         connect: orders, account, positions, balance_and_position, fills channels and
         WS order entry (``place_order``... on the same gate buckets as REST).
+        A login OKX refuses for its timestamp (60006) re-syncs this client's clock once
+        and logs in again (unless ``RetryPolicy(resync_on_time_skew=False)``).
         Raises ``ValidationError`` without credentials or for bad options. Thread-safe.
         """
         if self._credentials is None and "credentials" not in options:
@@ -300,6 +356,8 @@ class Client(RestAPI):
         if kind != "public":
             options.setdefault("credentials", self._credentials)
         options.setdefault("now_ms", self.now_ms)
+        if self._resync_on_skew:  # one switch for REST and WS
+            options.setdefault("resync_time", self._rest.resync)
         options.setdefault("clock", self._clock)
         options.setdefault("gate", self._gate)
         options.setdefault("instruments", self.instrument_cache)
@@ -504,6 +562,9 @@ class Client(RestAPI):
         ``okx_sync.lifecycle`` (ERROR / WARNING). A closed client cannot be
         reopened (build a new one); its factories raise ``ValidationError``.
 
+        Stops the periodic clock re-sync and joins its thread (at most its one
+        HTTP attempt: ``timeout`` + 1 s).
+
         Thread safety: any thread, any number of times; a call while another
         is closing waits for it (at most ``timeout_s``). Called from a
         thread of a child (a WS handler, say) it does not join that thread.
@@ -518,12 +579,17 @@ class Client(RestAPI):
         if not first:
             self._close_done.wait(timeout_s)
             return
+        timer = self._time_timer
         try:
             self._children.close_all(timeout_s)
         finally:
             self._closed = True
-            self._gate.close()
+            if timer is not None:
+                timer.stop()
+            self._gate.close()  # a periodic sync waiting in the gate fails at once
             self._rest.close()
+            if timer is not None and not timer.join(self._timeout_s + 1.0):
+                _log.warning("okx-time-sync did not stop within the HTTP timeout + 1 s")
             self._close_done.set()
 
     def __enter__(self) -> Client:

@@ -13,10 +13,16 @@ Offset = server time minus the midpoint of the request's round trip
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from .clock import Clock
 
-__all__ = ["TimeSync", "offset_from_round_trip"]
+__all__ = ["TimeSync", "offset_from_round_trip", "next_sync_due", "MIN_SYNC_INTERVAL_S"]
+
+#: The shortest periodic re-sync interval a ``Client`` accepts (``time_sync_interval_s``).
+MIN_SYNC_INTERVAL_S = 10.0
+#: After a failed periodic re-sync, the next try comes after at most this many seconds.
+SYNC_RETRY_S = 60.0
 
 
 def offset_from_round_trip(sent_ms: float, server_ms: int, received_ms: float) -> int:
@@ -30,13 +36,30 @@ def offset_from_round_trip(sent_ms: float, server_ms: int, received_ms: float) -
     return round(server_ms - (sent_ms + received_ms) / 2.0)
 
 
+def next_sync_due(synced_at: float | None, failed_at: float | None, interval_s: float) -> float:
+    """When (monotonic s) the next periodic re-sync is due. Pure.
+
+    ``interval_s`` after the last successful sync (``synced_at``; any sync
+    counts: by hand, after a refused timestamp, or periodic), at once when
+    never synced; after a failure newer than the last success, ``min(interval_s,
+    SYNC_RETRY_S)`` after the failure (``failed_at``).
+    """
+    if failed_at is not None and (synced_at is None or failed_at >= synced_at):
+        return failed_at + min(interval_s, SYNC_RETRY_S)
+    if synced_at is None:
+        return float("-inf")
+    return synced_at + interval_s
+
+
 class TimeSync:
     """Holds the clock offset (ms) and stamps requests with ``now_ms()``.
 
     ``offset_ms`` starts at 0 (trust the local clock) until ``set_offset`` is
     called. ``synced_at`` is the clock's monotonic time of the last update
     (None before the first), so concurrent callers can tell whether someone
-    else already re-synced after their own request went out.
+    else already re-synced after their own request went out. ``syncs`` counts
+    measurements, ``failures`` the failed ones (``note_failure``), whose last
+    text is ``last_error`` (cleared by the next success).
 
     Thread safety: all methods are safe from any thread; ``sync_lock`` lets
     the REST core run one measurement at a time.
@@ -46,6 +69,10 @@ class TimeSync:
         self._clock = clock
         self._offset_ms = int(offset_ms)
         self._synced_at: float | None = None
+        self._syncs = 0
+        self._failures = 0
+        self._last_error = ""
+        self._last_error_at: float | None = None
         self._lock = threading.Lock()
         self.sync_lock = threading.Lock()
 
@@ -64,6 +91,43 @@ class TimeSync:
         with self._lock:
             self._offset_ms = int(offset_ms)
             self._synced_at = self._clock.monotonic()
+            self._syncs += 1
+            self._last_error = ""
+
+    def note_failure(self, error: str) -> None:
+        """Record a failed measurement (``error``: a one-line description, no secret)."""
+        with self._lock:
+            self._failures += 1
+            self._last_error = error
+            self._last_error_at = self._clock.monotonic()
+
+    @property
+    def failed_at(self) -> float | None:
+        """Monotonic time of the last failed measurement (None when none failed)."""
+        return self._last_error_at
+
+    @property
+    def last_error(self) -> str:
+        """The last failed measurement since the last success ("" when none)."""
+        return self._last_error
+
+    def snapshot(self) -> dict[str, Any]:
+        """``offset_ms``, ``age_s`` (None before the first sync), ``syncs``,
+        ``failures``, ``last_error`` and ``last_error_age_s`` (JSON-serialisable)."""
+        now = self._clock.monotonic()
+        with self._lock:
+            synced, failed_at = self._synced_at, self._last_error_at
+            out: dict[str, Any] = {
+                "offset_ms": self._offset_ms,
+                "age_s": None if synced is None else round(max(0.0, now - synced), 3),
+                "syncs": self._syncs,
+                "failures": self._failures,
+                "last_error": self._last_error,
+            }
+        out["last_error_age_s"] = (
+            None if failed_at is None or not out["last_error"] else round(now - failed_at, 3)
+        )
+        return out
 
     def local_ms(self) -> float:
         """The local wall clock in milliseconds (no offset)."""

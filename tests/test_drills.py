@@ -88,6 +88,7 @@ def test_each_drill_passes_with_its_figures(drill_all, name):
         assert f["skew_rest_code"] == "50102"
         assert abs(f["sync_offset_ms"] + 120_000) < 5000
         assert f["auto_resyncs"] == 1
+        assert f["auto_ws_login_resyncs"] == 1
         assert f["passphrase_rest_code"] == "50105" and f["passphrase_ws_code"] == "60024"
         assert f["environment_rest_code"] == "50101"
 

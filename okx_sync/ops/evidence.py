@@ -6,8 +6,11 @@ dict with these keys:
 ``okx_sync_version``; ``python`` (version, implementation, platform);
 ``generated_at`` (Unix s) and ``generated_at_utc``; ``config`` (base URL,
 demo flag, API key as ``****abcd`` only, HTTP timeout, the
-``RequestGateConfig`` and ``RetryPolicy`` fields); ``clock`` (``offset_ms``,
-``measured``, ``measured_at`` in Unix s, ``age_s``); ``safe_mode``;
+``RequestGateConfig`` and ``RetryPolicy`` fields, ``time_sync_interval_s``);
+``clock`` (``offset_ms``, ``measured``, ``measured_at`` in Unix s, ``age_s``,
+``syncs``, ``failures``, ``last_error`` of the last failed measurement ("" once
+one succeeded after it), ``interval_s`` of the periodic re-sync (0: off),
+``timer_running``); ``safe_mode``;
 ``dead_man_switches`` (their ``stats()``); ``gate`` (``client.gate_stats()``);
 ``rest`` (``client.stats()`` without its error list); ``errors`` (the last N
 failed REST attempts, oldest first: ``class``, ``code``, ``msg``,
@@ -85,11 +88,18 @@ def _clock(client: Any) -> dict[str, Any]:
     clock = client.clock
     synced = sync.synced_at
     age = None if synced is None else max(0.0, clock.monotonic() - synced)
+    snap = sync.snapshot()
+    timer = getattr(client, "time_sync_timer", None)
     return {
         "offset_ms": sync.offset_ms,
         "measured": synced is not None,
         "measured_at": None if age is None else round(clock.time() - age, 3),
         "age_s": None if age is None else round(age, 3),
+        "syncs": snap["syncs"],
+        "failures": snap["failures"],
+        "last_error": snap["last_error"],
+        "interval_s": timer.interval_s if timer is not None else 0.0,
+        "timer_running": timer is not None and timer.running,
     }
 
 

@@ -50,6 +50,7 @@ from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import APIError, OkxError, RequestStateError, ValidationError
 from ..gate import RequestGate
 from ..retry import RetryPolicy
+from ..secret import Secret, reveal
 from ..timesync import TimeSync, offset_from_round_trip
 from ..validators import count, flag, instance, seconds
 from .endpoints import Endpoint, EndpointRegistry, registry
@@ -160,6 +161,7 @@ def check_base_url(url: str) -> str:
 
 
 def _query_value(key: str, value: Any) -> str:
+    value = reveal(value)  # a Secret parameter is sent (and signed) as its value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str | int | float | Decimal):
@@ -189,6 +191,8 @@ def encode_query(params: Any) -> str:
 def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
+    if isinstance(value, Secret):  # sent (and signed) as its value
+        return value.reveal()
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
@@ -480,20 +484,23 @@ class RestCore:
         call = self._prepare(method, path, endpoint, params, headers)
         return self._run(call, timeout, gate_timeout=budget).data
 
-    def sync_time(self) -> int:
+    def sync_time(self, *, retries: bool = True) -> int:
         """Measure the offset (ms) to OKX server time with ``GET /api/v5/public/time``.
 
         offset = server ts - midpoint of the successful attempt's round trip;
-        every later signature uses it. Returns the offset. Raises like any
-        call, or ``APIError`` when the answer carries no usable ``ts``.
+        every later signature uses it. Returns the offset. ``retries=False``:
+        one attempt, no retry policy (the periodic re-sync: bounded by one HTTP
+        timeout). Raises like any call, or ``APIError`` when the answer carries
+        no usable ``ts``; a failure is recorded in ``time_sync`` (``last_error``).
         """
         with self._time.sync_lock:
-            return self._measure_offset()
+            return self._measure_offset(None if retries else _NO_RETRY)
 
     def stats(self) -> dict[str, Any]:
         """REST counters, latency percentiles (ms) and the last errors (JSON-serialisable)."""
         out = self._stats.snapshot()
         out["time_offset_ms"] = self._time.offset_ms
+        out["time_sync"] = self._time.snapshot()
         out["fast_path"] = self._transport.fast_path()
         return out
 
@@ -798,10 +805,17 @@ class RestCore:
             )
 
     # -- clock sync -------------------------------------------------------------------
-    def _measure_offset(self) -> int:
+    def _measure_offset(self, policy: RetryPolicy | None = None) -> int:
+        try:
+            return self._measure_offset_once(policy)
+        except OkxError as exc:
+            self._time.note_failure(f"{type(exc).__name__}: {exc}")
+            raise
+
+    def _measure_offset_once(self, policy: RetryPolicy | None) -> int:
         endpoint = self._registry.get("GET", TIME_PATH)
         call = self._prepare("GET", TIME_PATH, endpoint, None)
-        res = self._run(call, None, allow_resync=False)
+        res = self._run(call, None, allow_resync=False, policy=policy)
         try:
             server_ms = int(res.data[0]["ts"])
         except (IndexError, KeyError, TypeError, ValueError):
@@ -816,6 +830,13 @@ class RestCore:
         self._time.set_offset(offset)
         _log.info("clock offset to OKX: %d ms", offset, extra={"time_offset_ms": offset})
         return offset
+
+    def resync(self, since: float) -> None:
+        """Re-measure the clock offset unless someone did after ``since`` (this core's
+        ``clock.monotonic()``): for a request refused for its timestamp and sent at
+        ``since``. WS login uses it (``WSClient(resync_time=...)``). Raises like
+        ``sync_time``. Thread-safe: one measurement at a time."""
+        self._resync(since=since)
 
     def _resync(self, *, since: float) -> None:
         """Re-measure the offset unless another thread did after ``since`` (monotonic)."""

@@ -61,6 +61,7 @@ from ..models import (
     Ticker,
     Trade,
 )
+from ..secret import Secret
 from .endpoints import Endpoint, registry
 from .params import (
     GROUP_ATTRS,
@@ -84,6 +85,7 @@ __all__ = [
     "method_name",
     "method_names",
     "convert_result",
+    "SECRET_FIELDS",
     "call_named",
     "render_stub",
 ]
@@ -128,6 +130,16 @@ RESULTS: Mapping[tuple[str, str], tuple[type, bool]] = {
     ("GET", _P + "public/time"): (ServerTime, False),
 }
 
+# (method, path) -> the answer fields that carry credentials (OKX docs, sub-account API
+# key endpoints): the named methods return them as ``okx_sync.Secret`` (masked in str,
+# repr, logs, evidence and JSON; ``.reveal()`` gives the value). The one place they are
+# declared; ``convert_result`` applies it.
+SECRET_FIELDS: Mapping[tuple[str, str], frozenset[str]] = {
+    ("POST", _P + "users/subaccount/apikey"): frozenset({"apiKey", "secretKey", "passphrase"}),
+    ("GET", _P + "users/subaccount/apikey"): frozenset({"apiKey"}),
+    ("POST", _P + "users/subaccount/modify-apikey"): frozenset({"apiKey"}),
+}
+
 # Named methods whose px/sz are checked against the instrument rules before sending.
 ORDER_VALIDATION: Mapping[tuple[str, str], str] = {
     ("POST", _P + "trade/order"): "place",
@@ -160,7 +172,9 @@ def convert_result(endpoint: Endpoint, data: Any, *, params: Any = None) -> Any:
     """Turn the ``data`` of a successful response into the named method's result.
 
     Typed endpoints (:data:`RESULTS`) give a model or a list of models; the others give
-    ``data`` as a list (an object ``data`` becomes a one-item list). Raises APIError when
+    ``data`` as a list (an object ``data`` becomes a one-item list), with the string
+    values of the :data:`SECRET_FIELDS` of the endpoint wrapped in
+    :class:`~okx_sync.secret.Secret` (new dicts; ``data`` is not changed). Raises APIError when
     a single-object endpoint (``get_order``, ``get_ticker``...) answered with no data or
     with more than one item (never "use the first"), ValueError for malformed items.
     """
@@ -173,7 +187,8 @@ def convert_result(endpoint: Endpoint, data: Any, *, params: Any = None) -> Any:
         items = [data]
     spec = RESULTS.get(endpoint.key)
     if spec is None:
-        return items
+        secret = SECRET_FIELDS.get(endpoint.key)
+        return [_mask(item, secret) for item in items] if secret else items
     model, many = spec
     inst_id = params.get("instId") if isinstance(params, Mapping) else None
 
@@ -195,6 +210,13 @@ def convert_result(endpoint: Endpoint, data: Any, *, params: Any = None) -> Any:
             data=items,
         )
     return build(items[0])
+
+
+def _mask(item: Any, fields: frozenset[str]) -> Any:
+    """``item`` (a dict) with its string values under ``fields`` as Secrets."""
+    if not isinstance(item, Mapping):
+        return item
+    return {k: Secret(v) if k in fields and isinstance(v, str) else v for k, v in item.items()}
 
 
 def _exp_time_header(exp_time: Any) -> dict[str, str]:

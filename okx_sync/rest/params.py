@@ -40,6 +40,7 @@ from typing import Any, Literal
 import attrs
 
 from ..errors import ValidationError
+from ..secret import Secret
 from .endpoints import Endpoint
 from .order_fields import check_fields
 
@@ -126,14 +127,15 @@ def okx_value(value: Any, *, where: str) -> Any:
 
     ``Decimal`` -> plain decimal string (never exponent notation), ``int`` -> ``str``
     (both at most 100 digits before/after the point),
-    ``str``/``bool`` unchanged, mappings get their keys converted with :func:`to_okx`
+    ``str``/``bool`` unchanged, a :class:`~okx_sync.secret.Secret` unchanged (the REST
+    core sends and signs its value; it stays masked until then), mappings get their keys converted with :func:`to_okx`
     (nested objects such as ``attachAlgoOrds`` items), sequences element-wise.
 
     Raises ValidationError for ``float`` (prices and sizes must be exact: pass a
     ``Decimal`` or a ``str``) and for other unsupported types; ``where`` names the
     keyword in the message.
     """
-    if isinstance(value, bool) or isinstance(value, str):
+    if isinstance(value, bool | str | Secret):
         return value
     if isinstance(value, Decimal):
         if not value.is_finite():

@@ -58,6 +58,7 @@ from .managed_book import BookRouter, ManagedOrderBook
 from .orders import WS_ORDER_OPS, OrderEntry, OrderRequest
 from .protocol import (
     LOGIN_FATAL_CLOSE_CODES,
+    LOGIN_RESYNC_CODES,
     NOTICE_RECONNECT_CODE,
     ArgKey,
     SubFrame,
@@ -103,6 +104,7 @@ class WSStats:
     ``*_overflow_disconnects`` the reconnects that the ``disconnect`` policy
     caused. ``desired_subscriptions`` is the number of subscriptions the client
     keeps alive; ``subscriptions_dropped`` those OKX rejected and the client gave up.
+    ``login_resyncs``: clock re-syncs after a login refused for its timestamp (60006).
     Thread safety: immutable.
     """
 
@@ -138,6 +140,7 @@ class WSStats:
     parse_errors: int
     messages: int
     bytes: int
+    login_resyncs: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict of every field."""
@@ -250,7 +253,13 @@ class WSClient(OrderEntry, Owned):
     - ``connect_timeout`` (10 s), ``start_timeout`` (= connect_timeout + 5),
       ``subscribe_timeout`` (5 s, resubscribe and login), ``order_timeout`` (5 s).
     - ``now_ms``: wall clock in ms for the login timestamp (the Client passes
-      its offset-corrected clock); ``clock``; ``gate`` (a ``RequestGate``: WS
+      its offset-corrected clock); ``resync_time``: a callable
+      ``resync_time(since)`` that re-measures the clock offset ``now_ms`` uses
+      unless that happened after ``since`` (``clock.monotonic()`` when the
+      refused login was sent); when OKX answers a login with 60006 (timestamp
+      expired) it is called once and the login sent again (the Client passes
+      its own re-sync, shared with REST); a second 60006 before a login
+      succeeds, or a failing re-sync, is fatal (``WSAuthError``). ``clock``; ``gate`` (a ``RequestGate``: WS
       order entry draws on the REST order buckets); ``instruments`` (object
       with ``inst_id_code(inst_id) -> int``); ``connect_limiter``;
       ``ws_options`` (extra ``websocket.create_connection`` keywords, e.g. ``sslopt``).
@@ -281,6 +290,7 @@ class WSClient(OrderEntry, Owned):
         subscribe_timeout: float = 5.0,
         order_timeout: float = 5.0,
         now_ms: Callable[[], int] | None = None,
+        resync_time: Callable[[float], object] | None = None,
         clock: Clock = SYSTEM_CLOCK,
         gate: Any = None,
         instruments: Any = None,
@@ -329,6 +339,12 @@ class WSClient(OrderEntry, Owned):
         self._order_timeout = order_timeout
         self._clock = clock
         self._now_ms = now_ms or (lambda: int(clock.time() * 1000))
+        if resync_time is not None and not callable(resync_time):
+            raise ValidationError(f"resync_time must be callable, got {resync_time!r}")
+        self._resync_time = resync_time
+        # True from a clock re-sync for a refused login until a login succeeds:
+        # a second refusal then is fatal (the re-sync did not help).
+        self._login_resynced = False
         self._gate = gate
         self._instruments = instruments
         self._limiter = connect_limiter
@@ -380,6 +396,7 @@ class WSClient(OrderEntry, Owned):
         self._connects = 0
         self._reconnects = 0
         self._handoffs = 0
+        self._login_resyncs = 0
         self._messages = 0
         self._bytes = 0
         self._books = BookRouter(self)  # managed order books (ws/managed_book.py)
@@ -419,6 +436,7 @@ class WSClient(OrderEntry, Owned):
                 rng=self._rng,
             )
             self._manager = manager
+            self._login_resynced = False  # a fresh start may re-sync for a refused login again
         self._books.resume()  # the managed books' threads run while the client is started
         self._typed.start()
         self._raw.start()
@@ -1081,11 +1099,37 @@ class WSClient(OrderEntry, Owned):
                 waiter[1].set()
 
     def _log_in(self, conn: Connection) -> None:
+        code, text, sent = self._send_login(conn)
+        if code in LOGIN_RESYNC_CODES and self._resync_time is not None:
+            if self._login_resynced:
+                raise WSAuthError(code, f"{text} (again after a clock re-sync)")
+            self._resync_for_login(code, text, sent)
+            if conn.stopping:  # OKX closed it after the refusal: reconnect, log in afresh
+                raise WSError(f"login refused ({code} {text}); clock re-synced, reconnecting")
+            code, text, _sent = self._send_login(conn)
+        if code != "0":
+            if is_login_fatal(code):
+                raise WSAuthError(code, text)
+            raise WSError(f"login failed: {code} {text}")
+        self._login_resynced = False
+        log.info(
+            "ws %s logged in (connection %s)",
+            self.name,
+            conn.seq,
+            extra={"ws": self.name, "seq": conn.seq},
+        )
+
+    def _send_login(self, conn: Connection) -> tuple[str, str, float]:
+        """Send one login on ``conn`` and wait for its answer: ``(code, msg, sent_at)``.
+
+        Raises ``WSAuthError`` (closed with a login-refused close code),
+        ``WSError`` (connection lost) or ``WSTimeoutError`` (no answer)."""
         creds = self._credentials
         assert creds is not None
         waiter = _LoginWaiter()
         conn.login_waiter = waiter
-        conn.ops.take(self._clock.monotonic())
+        sent = self._clock.monotonic()
+        conn.ops.take(sent)
         conn.send(login_frame(creds, self._now_ms() // 1000))
         waiter.done.wait(self._subscribe_timeout)
         conn.login_waiter = None
@@ -1096,16 +1140,35 @@ class WSClient(OrderEntry, Owned):
             if waiter.lost:
                 raise WSError(f"connection lost during login: {waiter.lost}")
             raise WSTimeoutError(f"no login answer within {self._subscribe_timeout:g} s")
-        if waiter.code != "0":
-            if is_login_fatal(waiter.code):
-                raise WSAuthError(waiter.code, waiter.msg)
-            raise WSError(f"login failed: {waiter.code} {waiter.msg}")
-        log.info(
-            "ws %s logged in (connection %s)",
+        return waiter.code, waiter.msg, sent
+
+    def _resync_for_login(self, code: str, text: str, sent: float) -> None:
+        """Re-sync the clock after a login refused for its timestamp; raises
+        ``WSAuthError`` (chained) when the re-sync fails."""
+        resync = self._resync_time
+        assert resync is not None
+        log.warning(
+            "ws %s: login refused for its timestamp (%s %s): re-syncing the clock and logging in again",
             self.name,
-            conn.seq,
-            extra={"ws": self.name, "seq": conn.seq},
+            code,
+            text,
+            extra={"ws": self.name, "code": code, "okx_msg": text},
         )
+        self._login_resynced = True
+        with self._stats_lock:
+            self._login_resyncs += 1
+        try:
+            resync(sent)
+        except Exception as exc:
+            log.error(
+                "ws %s: clock re-sync after login %s failed: %s: %s",
+                self.name,
+                code,
+                type(exc).__name__,
+                exc,
+                extra={"ws": self.name, "error": f"{type(exc).__name__}: {exc}"},
+            )
+            raise WSAuthError(code, f"{text} (clock re-sync failed: {exc})") from exc
 
     def _subscribe_on(self, conn: Connection, args: list[dict[str, Any]], *, reason: str) -> None:
         """Subscribe ``args`` on ``conn`` and wait; rejected args leave the desired set.
@@ -1531,6 +1594,7 @@ class WSClient(OrderEntry, Owned):
             connects, reconnects, handoffs = self._connects, self._reconnects, self._handoffs
             messages, nbytes = self._messages, self._bytes
             last_error = self._last_error
+            login_resyncs = self._login_resyncs
             sub_ok, sub_err, dropped = self._subscribe_ok, self._subscribe_error, self._subs_dropped
             handler_errors, parse_errors = self._handler_errors, self._parse_errors
         if manager is not None:
@@ -1577,4 +1641,5 @@ class WSClient(OrderEntry, Owned):
             parse_errors=parse_errors,
             messages=messages,
             bytes=nbytes,
+            login_resyncs=login_resyncs,
         )

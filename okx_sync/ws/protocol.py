@@ -51,6 +51,7 @@ __all__ = [
     "classify",
     "push_key",
     "is_login_fatal",
+    "LOGIN_RESYNC_CODES",
     "parse_close_frame",
     "arg_hint_from_error",
     "match_hint",
@@ -92,6 +93,9 @@ LOGIN_FATAL_CODES = frozenset(c for c in AUTH_CODES if c.startswith("6") and c !
 #: Close codes meaning the credentials were refused: 4001 login failed, 4007 key
 #: updated or deleted (facts §3.5).
 LOGIN_FATAL_CLOSE_CODES = frozenset({4001, 4007})
+#: Login error codes that a clock re-sync can fix: 60006 timestamp expired (facts
+#: §3.5). The client re-syncs once and logs in again before treating it as fatal.
+LOGIN_RESYNC_CODES = frozenset({"60006"})
 
 #: Error codes answering a subscribe that mean "this arg cannot be subscribed here"
 #: (facts §3.5): wrong URL/channel/instrument, bad args, login needed, channel on

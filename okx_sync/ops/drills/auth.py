@@ -1,11 +1,14 @@
 """Drill ``auth`` (runbook §3): skewed clock, wrong passphrase, wrong environment.
 
 1. **clock skew** — a Client whose wall clock runs ``SKEW_S`` ahead, with
-   the automatic re-sync switched off: the signed REST call is refused
-   (50102) and the WS login too; both are classified as time-skew *and*
-   auth errors (``is_time_skew_error``, ``is_auth_error``). ``sync_time()``
-   measures the offset (≈ -SKEW_S) and the same calls then succeed. With
-   the default retry policy the client re-syncs by itself, once.
+   the automatic re-sync switched off (``RetryPolicy(resync_on_time_skew=False)``,
+   REST and WS): the signed REST call is refused (50102) and the WS login
+   too (60006); both are classified as time-skew *and* auth errors
+   (``is_time_skew_error``, ``is_auth_error``). ``sync_time()`` measures the
+   offset (≈ -SKEW_S) and the same calls then succeed. With the default
+   retry policy the client heals by itself: a fresh skewed client re-syncs
+   once for a REST call, and another one's private WS login (60006) re-syncs
+   once and logs in again — nobody calls ``sync_time()``.
 2. **wrong passphrase** — refused (REST 50105, WS login 60024), classified as
    auth but *not* time skew; ``sync_time()`` does not fix it (the runbook's
    next step: check the key triple).
@@ -140,6 +143,18 @@ def _clock_skew(run: DrillRun) -> None:
         err is None and resyncs == 1,
         f"resyncs={resyncs}" + (f", {type(err).__name__}: {err}" if err else ", call succeeded"),
     )
+    auto_ws = run.client(clock=skewed)  # default RetryPolicy: WS login re-syncs once on 60006
+    ws = run.ws("private", auto_ws, name="auth-auto")
+    _, ws_err = _call(lambda: ws.start(timeout=10.0))
+    ws_resyncs = ws.stats().login_resyncs
+    ws.close()
+    run.figure("auto_ws_login_resyncs", ws_resyncs, key=True)
+    run.check(
+        "skew: the default client's WS login re-syncs by itself, once, and logs in",
+        ws_err is None and ws_resyncs == 1 and auto_ws.stats()["time_sync"]["syncs"] == 1,
+        f"login_resyncs={ws_resyncs}"
+        + (f", {type(ws_err).__name__}: {ws_err}" if ws_err else ", logged in"),
+    )
 
 
 def _wrong_passphrase(run: DrillRun) -> None:
@@ -192,7 +207,7 @@ def routine(run: DrillRun) -> None:
 
 DRILL = Drill(
     name="auth",
-    title="clock skew and wrong passphrase: classified; sync_time fixes the first",
+    title="clock skew and wrong passphrase: classified; a re-sync (automatic) fixes the first",
     runbook="§3",
     routine=routine,
     live_safe=True,
