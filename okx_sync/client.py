@@ -39,6 +39,7 @@ from .ops.reconcile import SafeTradeAPI
 from .ops.safe_mode import SafeMode, SafeModeReport, SafeModeState, enter_safe_mode
 from .rest.api import RestAPI
 from .rest.client import RestCore
+from .rest.transport import DEFAULT_MAX_RESPONSE_BYTES
 from .retry import RetryPolicy
 from .ws.client import WSClient
 from .ws.protocol import WS_SERVICES, ws_url
@@ -57,7 +58,11 @@ class Client(RestAPI):
     retry=RetryPolicy())``. Credentials are optional for public endpoints and
     must be given all three or none. ``demo=True`` sends
     ``x-simulated-trading: 1`` (demo keys only work with it). ``timeout`` is
-    the per-attempt HTTP timeout in seconds. Keyword-only extras: ``session``
+    the deadline of one whole HTTP attempt in seconds (connect, send, headers
+    and body together, not per socket read). ``max_response_bytes`` bounds one
+    response body, on the wire and after gzip/deflate decoding (default 16 MiB;
+    beyond it an ``APIError``, or ``RequestStateError(dispatched=True)`` for
+    order entry). Keyword-only extras: ``session``
     (your own ``requests.Session``: proxies, adapters, TLS settings are
     honoured; you keep ownership), ``clock`` (an injected
     :class:`~okx_sync.clock.Clock`), ``rng`` (a ``random.Random`` for backoff
@@ -68,7 +73,8 @@ class Client(RestAPI):
     use — live or demo hosts by ``demo``; ``Simulator.client()`` passes its own).
 
     Raises ``ValidationError`` (a ``ValueError``) at construction for partial
-    credentials, a malformed ``base_url`` or a non-positive ``timeout``; calls
+    credentials, a malformed ``base_url``, a non-positive ``timeout`` or
+    ``max_response_bytes``; calls
     raise ``ValidationError``, ``APIError``/``OrderError`` or
     ``RequestStateError`` (see :mod:`okx_sync.errors`).
 
@@ -95,6 +101,7 @@ class Client(RestAPI):
         rng: random.Random | None = None,
         health_thresholds: HealthThresholds | None = None,
         ws_urls: Mapping[str, str] | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         try:
             creds = Credentials.from_parts(api_key, secret_key, passphrase)
@@ -122,6 +129,7 @@ class Client(RestAPI):
                 clock=clock,
                 session=session,
                 rng=rng,
+                max_response_bytes=max_response_bytes,
             )
         except BaseException:
             self._gate.close()
@@ -156,6 +164,7 @@ class Client(RestAPI):
         self._settings = {
             "credentials": redact_key(creds.api_key) if creds is not None else None,
             "timeout_s": float(timeout),
+            "max_response_bytes": max_response_bytes,
             "gate": gate,
             "retry": retry,
         }
