@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import socket
 import threading
 import time
@@ -18,6 +19,7 @@ import requests
 from rest_loopback import ScriptedServer, http_head, ok_json, trickle
 
 from okx_sync import APIError, Client, RequestGateConfig, RequestStateError, RetryPolicy
+from okx_sync.clock import FakeClock
 from okx_sync.ops.reconcile import is_outcome_unknown
 
 KEY, SECRET, PASS = "key-0123456789abcdef", "s3cr3t-value", "pass-phrase-x"
@@ -281,3 +283,67 @@ def test_place_order_safely_resolves_a_cut_answer_by_cl_ord_id(kind: str) -> Non
         )  # fmt: skip
         assert res.resolved and res.ord_id == "42" and res.sends == 1
         assert len(sent) == 1  # resolved by query, never re-sent blindly
+
+
+# --------------------------------------------------------------------------- 5. server holds
+
+CANCEL = "/api/v5/trade/cancel-order"
+
+
+def _throttled_then_ok(retry_after: str) -> Any:
+    """429 + the given Retry-After on the first request, success after that."""
+    answered: list[int] = []
+
+    def script(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
+        if not answered:
+            answered.append(1)
+            body = ok_json(code="50011", msg="Too Many Requests")
+            conn.sendall(http_head(429, len(body), Retry_After=retry_after) + body)
+        else:
+            _answer(conn, ok_json([{"sCode": "0", "ordId": "1"}]))
+
+    return script
+
+
+def _cancel_bucket(client: Client) -> dict[str, Any]:
+    (bucket,) = [b for b in client._gate.stats()["buckets"] if CANCEL in b["key"]]
+    return bucket
+
+
+@pytest.mark.parametrize("hostile", ["inf", "nan", "-5", "1e12", "Infinity", "99999"])
+def test_a_hostile_retry_after_holds_a_cancel_bucket_for_the_cap_only(hostile: str) -> None:
+    clock = FakeClock()
+    with (
+        ScriptedServer(_throttled_then_ok(hostile)) as server,
+        _client(server.url, "fast", clock=clock, gate=RequestGateConfig()) as client,
+    ):
+        cancel = {"instId": "BTC-USDT", "ordId": "1"}
+        with pytest.raises(APIError, match="Too Many Requests"):
+            client.request("POST", CANCEL, cancel)
+        assert _cancel_bucket(client)["held_for_s"] == 10.0  # RequestGateConfig.max_hold_s
+        (err,) = client.stats()["last_errors"]
+        assert err["retry_after"] == 10.0
+        json.dumps(client.stats(), allow_nan=False)  # no inf/NaN leaks into the stats
+        clock.advance(10.0)
+        assert client.request("POST", CANCEL, cancel, gate_timeout=0) == [
+            {"sCode": "0", "ordId": "1"}
+        ]
+
+
+def test_the_hold_cap_is_configurable_and_bounds_the_retry_wait() -> None:
+    clock = FakeClock()
+    gate = RequestGateConfig(max_hold_s=2.5)
+    retry = RetryPolicy(max_retries=1, base_delay=0.0, jitter=0.0)
+    with (
+        ScriptedServer(_throttled_then_ok("inf")) as server,
+        _client(server.url, "fast", clock=clock, gate=gate, retry=retry) as client,
+    ):
+        assert client.request("GET", "/api/v5/market/books") == [{"sCode": "0", "ordId": "1"}]
+        assert 2.5 in clock.sleeps  # the retry waited the cap, not forever (nor gave up)
+        assert max(clock.sleeps) <= 2.5 + 1e-9
+
+
+def test_max_hold_s_is_validated() -> None:
+    for bad in (0, -1, math.inf, math.nan):
+        with pytest.raises(ValueError, match="max_hold_s"):
+            RequestGateConfig(max_hold_s=bad)
