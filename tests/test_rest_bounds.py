@@ -112,6 +112,45 @@ def test_trickling_calls_do_not_starve_the_gate(kind: str) -> None:
         assert len(errors) == 2 and all(e.dispatched for e in errors)
 
 
+@pytest.mark.parametrize("kind", PATHS)
+def test_a_slow_attempt_does_not_shorten_the_next_one_on_the_same_connection(kind: str) -> None:
+    """A read that starts late in an attempt waits only what is left of it (the socket's
+    timeout tightened to ~0.5 s here); the next attempt on that keep-alive connection
+    gets its whole ``timeout`` (2 s) again, so a body 1 s late still arrives."""
+    body = ok_json([{"ok": "1"}])
+    served: list[int] = []
+
+    def script(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
+        served.append(1)
+        conn.sendall(http_head(200, len(body)) + body[:5])
+        if len(served) == 1:
+            stop.wait(1.5)  # the next read starts 1.5 s into the 2 s attempt
+            conn.sendall(body[5:10])
+            stop.wait(0.1)
+            conn.sendall(body[10:])
+        else:
+            stop.wait(1.0)
+            conn.sendall(body[5:])
+
+    with ScriptedServer(script) as server, _client(server.url, kind, timeout=2.0) as client:
+        for _ in range(2):
+            assert client.request("GET", "/api/v5/market/books") == [{"ok": "1"}]
+        assert server.requests == 2 and client.stats()["limits_hit"] == {}
+
+
+def test_the_session_path_watchdog_thread_stops_with_the_client() -> None:
+    def script(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
+        _answer(conn, ok_json())
+
+    with ScriptedServer(script) as server:
+        client = _client(server.url, "session")
+        client.request("GET", "/api/v5/market/books")
+        names = [t.name for t in threading.enumerate()]
+        assert "okx-rest-deadline" in names
+        client.close()
+        assert "okx-rest-deadline" not in [t.name for t in threading.enumerate()]
+
+
 # --------------------------------------------------------------------------- 2. size bound
 
 LIMIT = 64 * 1024

@@ -335,15 +335,21 @@ class _DeadlineReader(io.RawIOBase):
         return self._timeout
 
 
-def wait_for(deadline: float, state: Any) -> None:
+def wait_for(deadline: float, state: Any, *, start: bool = False) -> None:
     """Before a socket operation: raise ``TimeoutError`` when ``deadline`` (monotonic)
-    has passed, else tighten ``state``'s socket timeout to what is left when the
-    current one would overshoot by more than ``_DEADLINE_SLACK_S``."""
+    has passed, else set ``state``'s socket timeout to what is left when the
+    current one would overshoot it by more than ``_DEADLINE_SLACK_S`` — or, at the
+    ``start`` of an attempt (a pooled socket keeps the last attempt's timeout),
+    also when it would fall short by as much."""
     left = deadline - _time.monotonic()
     if left <= 0:
         raise TimeoutError("the attempt's deadline passed")
     current = state.timeout
-    if current is None or current > left + _DEADLINE_SLACK_S:
+    if (
+        current is None
+        or current > left + _DEADLINE_SLACK_S
+        or (start and current < left - _DEADLINE_SLACK_S)
+    ):
         state.set_timeout(left)
 
 
@@ -655,7 +661,7 @@ class Transport:
                 conn.connect()
                 sock = conn.sock
             reader = _DeadlineReader(sock, deadline, limit + _HEAD_ALLOWANCE)
-            wait_for(deadline, reader)
+            wait_for(deadline, reader, start=True)
             sent = True
             # On urllib3's connection (same socket, same TLS), without its
             # per-header and per-response wrappers: our head, http.client's
