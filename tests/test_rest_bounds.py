@@ -297,6 +297,19 @@ def test_order_entry_without_a_usable_answer_is_outcome_unknown(
 
 
 @pytest.mark.parametrize("kind", PATHS)
+def test_order_entry_answer_cut_on_the_wire_is_outcome_unknown(kind: str) -> None:
+    def script(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
+        conn.sendall(http_head(200, 100) + CUT[:20])  # 20 of the 100 announced bytes
+        conn.shutdown(socket.SHUT_RDWR)
+
+    with ScriptedServer(script) as server, _client(server.url, kind) as client:
+        with pytest.raises(RequestStateError) as info:
+            client.request("POST", "/api/v5/trade/order", ORDER)
+        err = info.value
+        assert (err.stage, err.dispatched, err.cl_ord_ids) == ("http", True, ("c1",))
+
+
+@pytest.mark.parametrize("kind", PATHS)
 def test_place_order_safely_resolves_a_cut_answer_by_cl_ord_id(kind: str) -> None:
     sent: list[bytes] = []
 
