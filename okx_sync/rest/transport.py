@@ -751,14 +751,15 @@ class Transport:
             OSError,
             http.client.HTTPException,
         ) as exc:
+            sent = resp is not None or _reached_server(exc)
             if watch.fired:
                 late = TimeoutError("the attempt's deadline passed; its socket was shut down")
                 late.__cause__ = exc
                 raise TransportError(
                     f"no complete response within the attempt's deadline: {_describe(exc)}",
-                    dispatched=True,
+                    dispatched=sent,
                 ) from late
-            if resp is not None or _reached_server(exc):
+            if sent:
                 raise TransportError(
                     f"no response after sending: {_describe(exc)}", dispatched=True
                 ) from exc
