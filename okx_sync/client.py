@@ -43,6 +43,7 @@ from .ops.safe_mode import SafeMode, SafeModeReport, SafeModeState, enter_safe_m
 from .ops.time_sync import TimeSyncTimer
 from .rest.api import RestAPI
 from .rest.client import RestCore
+from .rest.transport import DEFAULT_MAX_RESPONSE_BYTES
 from .retry import RetryPolicy
 from .timesync import MIN_SYNC_INTERVAL_S
 from .validators import flag, instance, seconds
@@ -78,7 +79,11 @@ class Client(RestAPI):
     retry=RetryPolicy())``. Credentials are optional for public endpoints and
     must be given all three or none. ``demo=True`` sends
     ``x-simulated-trading: 1`` (demo keys only work with it). ``timeout`` is
-    the per-attempt HTTP timeout in seconds. Keyword-only extras: ``session``
+    the deadline of one whole HTTP attempt in seconds (connect, send, headers
+    and body together, not per socket read). ``max_response_bytes`` bounds one
+    response body, on the wire and after gzip/deflate decoding (default 16 MiB;
+    beyond it an ``APIError``, or ``RequestStateError(dispatched=True)`` for
+    order entry). Keyword-only extras: ``session``
     (your own ``requests.Session``: proxies, adapters, TLS settings are
     honoured; you keep ownership), ``clock`` (an injected
     :class:`~okx_sync.clock.Clock`), ``rng`` (a ``random.Random`` for backoff
@@ -97,7 +102,8 @@ class Client(RestAPI):
     Raises ``ValidationError`` (a ``ValueError``) at construction for partial
     credentials, a malformed ``base_url``, a ``timeout`` that is not a positive finite
     number, a non-bool ``demo``, a ``gate``/``retry``/``health_thresholds`` of the
-    wrong type (:func:`okx_sync.validators.instance`) or a bad ``time_sync_interval_s``; calls
+    wrong type (:func:`okx_sync.validators.instance`), a bad ``time_sync_interval_s``
+    or a non-positive ``max_response_bytes``; calls
     raise ``ValidationError``, ``APIError``/``OrderError`` or
     ``RequestStateError`` (see :mod:`okx_sync.errors`).
 
@@ -129,6 +135,7 @@ class Client(RestAPI):
         health_thresholds: HealthThresholds | None = None,
         ws_urls: Mapping[str, str] | None = None,
         time_sync_interval_s: float = 0,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         flag(demo, name="demo")
         seconds(timeout, name="timeout", positive=True)
@@ -162,6 +169,7 @@ class Client(RestAPI):
                 clock=clock,
                 session=session,
                 rng=rng,
+                max_response_bytes=max_response_bytes,
             )
         except BaseException:
             self._gate.close()
@@ -195,6 +203,7 @@ class Client(RestAPI):
         self._settings = {
             "credentials": redact_key(creds.api_key) if creds is not None else None,
             "timeout_s": float(timeout),
+            "max_response_bytes": max_response_bytes,
             "gate": gate,
             "retry": retry,
             "time_sync_interval_s": interval,

@@ -150,6 +150,11 @@ class RequestGateConfig:
     - ``burst_fraction``: share of a bucket's capacity that may go out back to
       back; beyond it admissions are spaced evenly (``span / capacity`` apart),
       so a throttling storm meets few requests in flight.
+    - ``max_hold_s``: the longest a server-given hold (``Retry-After`` on a
+      throttled answer) may hold a bucket; a negative, ``NaN``, infinite or
+      larger value holds exactly this long (one hostile header never parks a
+      cancel bucket for hours). The REST core caps the retry wait it honours
+      to the same value.
     - ``lead_trader``: the account is a copy-trading lead trader: its
       lead-instrument limits apply too (place/amend, single or batch: 4 per
       2 s per instrument, one budget; ``order-algo``: 1 per 2 s).
@@ -177,6 +182,16 @@ class RequestGateConfig:
     burst_fraction: float = attrs.field(default=0.5, validator=_fraction)
     lead_trader: bool = attrs.field(default=False, validator=_flag)
     slow_wait_log_s: float = attrs.field(default=1.0, validator=_seconds)
+    max_hold_s: float = attrs.field(default=10.0, validator=_seconds)
+
+    def cap_hold(self, seconds: float | None) -> float | None:
+        """A server-given hold in seconds, capped to ``max_hold_s`` (None stays None;
+        negative, ``NaN`` and infinite values become the cap). Pure."""
+        if seconds is None:
+            return None
+        if not 0 <= seconds <= self.max_hold_s:  # NaN fails both comparisons
+            return self.max_hold_s
+        return float(seconds)
 
 
 # --------------------------------------------------------------------------- keys
@@ -341,6 +356,7 @@ class _Bucket:
         self.headroom = config.headroom
         self.penalty_factor = config.penalty_factor
         self.burst_fraction = config.burst_fraction
+        self.cap_hold = config.cap_hold
         self.next_paced = -math.inf  # pacer: earliest next admission once the bucket is hot
         self.recovery_s = config.recovery_windows * charge.window_s
         self.limit = 0
@@ -476,7 +492,8 @@ class _Bucket:
     def penalise(self, now: float, retry_after: float | None) -> bool:
         """Hold, then restart at a reduced rate. False when already holding (an echo)."""
         self.throttled += 1
-        explicit = float(retry_after) if retry_after is not None and retry_after > 0 else 0.0
+        capped = self.cap_hold(retry_after)
+        explicit = capped if capped is not None and capped > 0 else 0.0
         if now < self.hold_until:
             if explicit:
                 self.hold_until = max(self.hold_until, now + explicit)

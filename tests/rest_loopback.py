@@ -4,6 +4,9 @@
   decides each answer, every request is recorded, accepted connections counted.
 - :class:`HangServer`: accepts, reads the request, never answers.
 - :class:`ResetServer`: accepts, reads the request, then resets the connection (RST).
+- :class:`ScriptedServer`: reads each request (head and body) on its own
+  thread and hands the raw socket to a ``script(conn, request, stop)`` that
+  writes whatever hostile answer a test needs (trickles, bombs, endless bodies).
 - :func:`refused_port`: a port on 127.0.0.1 where nothing listens.
 
 Every server binds port 0 and stops (threads joined) on ``close()`` / ``with``.
@@ -209,3 +212,118 @@ def refused_port() -> int:
     port = sock.getsockname()[1]
     sock.close()
     return port
+
+
+Script = Callable[[socket.socket, bytes, threading.Event], None]
+
+
+class ScriptedServer:
+    """One thread per connection: read a request (head + ``Content-Length`` body),
+    run ``script(conn, request, stop)``, repeat while the script leaves the
+    connection open. ``requests`` counts requests read; ``wait_requests(n)``
+    blocks (bounded) until ``n`` have arrived. ``close()`` sets ``stop`` (scripts
+    pacing themselves with ``stop.wait`` end at once) and joins every thread."""
+
+    def __init__(self, script: Script) -> None:
+        self._script = script
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(64)
+        self._sock.settimeout(0.05)
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        self.stop = threading.Event()
+        self._cond = threading.Condition()
+        self.requests = 0
+        self._threads: list[threading.Thread] = []
+        self._conns: list[socket.socket] = []
+        self._accept = threading.Thread(target=self._loop, name="okx-test-scripted")
+        self._accept.start()
+
+    def _loop(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                continue
+            thread = threading.Thread(target=self._serve, args=(conn,), name="okx-test-conn")
+            self._threads.append(thread)
+            self._conns.append(conn)
+            thread.start()
+
+    def _read_request(self, conn: socket.socket, buf: bytes) -> tuple[bytes, bytes] | None:
+        while b"\r\n\r\n" not in buf:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return None
+            buf += chunk
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        while len(rest) < length:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return None
+            rest += chunk
+        return head + b"\r\n\r\n" + rest[:length], rest[length:]
+
+    def _serve(self, conn: socket.socket) -> None:
+        conn.settimeout(5.0)
+        buf = b""
+        try:
+            while not self.stop.is_set():
+                got = self._read_request(conn, buf)
+                if got is None:
+                    return
+                request, buf = got
+                with self._cond:
+                    self.requests += 1
+                    self._cond.notify_all()
+                self._script(conn, request, self.stop)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def wait_requests(self, n: int, timeout: float = 10.0) -> bool:
+        """True once ``n`` requests have been read (False after ``timeout`` s)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self.requests >= n, timeout)
+
+    def close(self) -> None:
+        self.stop.set()
+        self._accept.join(5)
+        for conn in self._conns:  # wake threads waiting for a next request
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for thread in self._threads:
+            thread.join(5)
+        self._sock.close()
+
+    def __enter__(self) -> ScriptedServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def http_head(status: int = 200, length: int | None = None, **headers: str) -> bytes:
+    """A response head (``Content-Length`` when ``length`` is given; header names
+    written with ``_`` as ``-``)."""
+    lines = [f"HTTP/1.1 {status} X"]
+    if length is not None:
+        lines.append(f"Content-Length: {length}")
+    lines += [f"{k.replace('_', '-')}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def trickle(conn: socket.socket, data: bytes, interval: float, stop: threading.Event) -> None:
+    """Send ``data`` one byte per ``interval`` s until done, the peer leaves or ``stop``."""
+    for i in range(len(data)):
+        if stop.wait(interval):
+            return
+        conn.sendall(data[i : i + 1])

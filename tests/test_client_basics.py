@@ -5,6 +5,7 @@ from __future__ import annotations
 import decimal
 import inspect
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 import responses
@@ -109,8 +110,23 @@ def test_private_call_without_credentials_refused(nothing_sent: responses.Reques
         ("PUT", "/api/v5/market/ticker", None, "GET or POST"),
         ("GET", "/api/v5/market/ticker", {"instId": ["BTC-USDT"]}, "string or number"),
         ("GET", "/api/v5/market/ticker", ["instId"], "must be a dict"),
-        ("POST", "/api/v5/trade/order", {"px": object()}, "not JSON-serialisable"),
-        ("POST", "/api/v5/trade/order", {"px": float("nan")}, "not JSON-serialisable"),
+        ("POST", "/api/v5/trade/order", {"px": object()}, "unsupported value type object"),
+        ("POST", "/api/v5/trade/order", {"px": float("nan")}, "float nan refused"),
+        # raw requests refuse what the named methods refuse, before sending
+        ("POST", "/api/v5/trade/order", {"px": 1.5}, r"px: float 1.5 refused"),
+        ("POST", "/api/v5/trade/batch-orders", [{"sz": "1"}, {"sz": 2.0}], r"\[1\].sz: float"),
+        ("POST", "/api/v5/trade/order", {"px": Decimal("NaN")}, "not a finite number"),
+        ("POST", "/api/v5/trade/order", {"px": Decimal("-Infinity")}, "not a finite number"),
+        ("POST", "/api/v5/trade/order", {"instId": {"BTC-USDT"}}, "unsupported value type set"),
+        ("POST", "/api/v5/trade/order", {"tag": b"x"}, "unsupported value type bytes"),
+        ("POST", "/api/v5/trade/order", {"attach": [{1: "x"}]}, "key 1 is not a string"),
+        ("POST", "/api/v5/trade/order", {"a": [[[[[[[[["x"]]]]]]]]]}, "nested deeper"),
+        ("GET", "/api/v5/market/ticker", {"instId": Decimal("NaN")}, "not a finite number"),
+        ("GET", "/api/v5/market/ticker", {"instId": Decimal("Infinity")}, "not a finite"),
+        ("GET", "/api/v5/market/ticker", {"instId": {"a": 1}}, "string or number"),
+        ("GET", "/api/v5/market/../../v4/x", None, r"'\.\.' segment"),
+        ("GET", "/api/v5/market/%2e%2E/account/balance", None, r"'\.\.' segment"),
+        ("POST", "/api/v5/trade/./order", None, r"'\.' or"),
         ("POST", "/api/v5/trade/order", "instId=BTC", "dict or a list"),
     ],
 )

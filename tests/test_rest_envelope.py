@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 from requests.structures import CaseInsensitiveDict
 
@@ -119,10 +120,13 @@ def test_retry_after_parsing() -> None:
     assert parse_retry_after("2") == 2.0
     assert parse_retry_after(" 0.5 ") == 0.5
     assert parse_retry_after(None) is None and parse_retry_after("soon") is None
-    assert parse_retry_after("-3") is None
+    # a delta naming no usable hold means "as long as allowed": the caller caps it
+    for hostile in ("-3", "nan", "inf", "-inf", "Infinity", "1e400"):
+        assert parse_retry_after(hostile) == math.inf, hostile
     date = "Wed, 21 Oct 2015 07:28:00 GMT"
     assert parse_retry_after(date) is None  # a date needs "now"
     assert parse_retry_after(date, now=1445412470.0) == 10.0
+    assert parse_retry_after(date, now=1445412490.0) == 0.0  # already past: no wait
     out = interpret(503, _h(Retry_After="3"), _body("50001"), method="GET", path="/x")
     assert out.retry_after == 3.0
 

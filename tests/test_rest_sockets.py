@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -264,7 +265,7 @@ def test_server_sees_exact_signed_target_and_body(kind: str) -> None:
     with EchoServer(verify) as server, _client(server.url, kind, demo=True) as client:
         client.request("GET", "/api/v5/trade/orders-pending", {"instId": "BTC-USD-SWAP",
                                                               "ordType": "post_only,fok"})  # fmt: skip
-        client.request("POST", "/api/v5/trade/order", dict(ORDER, px=1.5))
+        client.request("POST", "/api/v5/trade/order", dict(ORDER, px=Decimal("1.5")))
         client.request("POST", "/api/v5/trade/batch-orders", [ORDER, dict(ORDER, clOrdId="c2")])
         assert server.connections == 1  # keep-alive
     method, target, headers, body = seen[0]
@@ -272,7 +273,7 @@ def test_server_sees_exact_signed_target_and_body(kind: str) -> None:
     assert headers["x-simulated-trading"] == "1" and body == b""
     assert seen[1][3] == (
         b'{"instId":"BTC-USDT","tdMode":"cash","side":"buy","ordType":"limit",'
-        b'"px":1.5,"sz":"1","clOrdId":"c1"}'
+        b'"px":"1.5","sz":"1","clOrdId":"c1"}'
     )
     assert seen[2][3].startswith(b'[{"instId"')
 

@@ -40,7 +40,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import requests
 
@@ -56,7 +56,12 @@ from ..validators import count, flag, instance, seconds
 from .endpoints import Endpoint, EndpointRegistry, registry
 from .envelope import interpret
 from .stats import RestStats
-from .transport import Transport, TransportError
+from .transport import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    ResponseTooLarge,
+    Transport,
+    TransportError,
+)
 
 __all__ = [
     "RestCore",
@@ -78,6 +83,7 @@ TIME_PATH = "/api/v5/public/time"
 ACCOUNT_LIMIT_PATH = "/api/v5/trade/account-rate-limit"
 _METHODS = frozenset({"GET", "POST"})
 _NO_RETRY = RetryPolicy.none()
+_TIMEOUTS = (TimeoutError, requests.exceptions.Timeout)
 _BAD_PATH_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
 _SAFE_QUERY_CHARS = ",:-_.~"
 
@@ -164,11 +170,47 @@ def _query_value(key: str, value: Any) -> str:
     value = reveal(value)  # a Secret parameter is sent (and signed) as its value
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, Decimal) and not value.is_finite():
+        raise ValidationError(f"GET parameter {key!r}: {value} is not a finite number")
     if isinstance(value, str | int | float | Decimal):
         return str(value)
     raise ValidationError(
         f"GET parameter {key!r} must be a string or number, got {type(value).__name__}"
     )
+
+
+_MAX_BODY_DEPTH = 8  # OKX bodies: a batch list of orders holding lists of objects
+
+
+def check_body_value(value: Any, where: str, depth: int = 0) -> None:
+    """Refuse what a POST body must not carry, before anything is sent
+    (``ValidationError``): a ``float`` (prices and sizes must be exact, as in the
+    named methods: pass a ``Decimal`` or a ``str``), a ``Decimal`` NaN/Infinity, a
+    value that is not a JSON scalar, object or array (sets, bytes, objects), a
+    non-string object key, or nesting deeper than 8 levels."""
+    if depth > _MAX_BODY_DEPTH:
+        raise ValidationError(f"POST params nested deeper than {_MAX_BODY_DEPTH} levels at {where}")
+    if value is None or isinstance(value, str | int):  # bool is an int
+        return
+    if isinstance(value, float):
+        raise ValidationError(
+            f"{where}: float {value!r} refused; pass a Decimal or a str so the value is exact"
+        )
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValidationError(f"{where}: {value} is not a finite number")
+        return
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ValidationError(f"{where}: object key {k!r} is not a string")
+            check_body_value(v, f"{where}.{k}" if where else k, depth + 1)
+        return
+    if isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            check_body_value(v, f"{where}[{i}]", depth + 1)
+        return
+    raise ValidationError(f"{where}: unsupported value type {type(value).__name__}")
 
 
 def encode_query(params: Any) -> str:
@@ -208,12 +250,14 @@ def encode_body(params: Any) -> str:
     """The exact JSON text sent (and signed) for a POST: compact, ``{}`` when empty.
 
     Top-level None values are dropped; ``Decimal`` becomes its string. Raises
-    ``ValidationError`` when the params are not JSON-serialisable.
+    ``ValidationError`` when the params are not JSON-serialisable or hold what
+    :func:`check_body_value` refuses (floats, Decimal NaN/Infinity, non-JSON values).
     """
     if params is None:
         return "{}"
     if not isinstance(params, Mapping | list | tuple):
         raise ValidationError(f"POST params must be a dict or a list, got {type(params).__name__}")
+    check_body_value(params, "")
     try:
         return json.dumps(
             _drop_none(params), separators=(",", ":"), default=_json_default, allow_nan=False
@@ -361,11 +405,13 @@ class RestCore:
         rng: random.Random | None = None,
         endpoints: EndpointRegistry | None = None,
         max_errors: int = 50,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         seconds(timeout, name="timeout", positive=True)
         flag(demo, name="demo")
         count(max_errors, name="max_errors")
         instance(retry, name="retry", kind=RetryPolicy, optional=True)
+        count(max_response_bytes, name="max_response_bytes")
         self.base_url = check_base_url(base_url)
         self._creds = credentials
         self._gate = gate
@@ -376,7 +422,10 @@ class RestCore:
         self._rng = rng or random.Random()
         self._registry = endpoints or registry()
         self._transport = transport or Transport(
-            self.base_url, session=session, pool_size=gate.config.max_concurrent
+            self.base_url,
+            session=session,
+            pool_size=gate.config.max_concurrent,
+            max_bytes=max_response_bytes,
         )
         self._stats = RestStats(max_errors=max_errors)
         self._guards: tuple[Guard, ...] = ()
@@ -685,16 +734,7 @@ class RestCore:
                 )
             except TransportError as exc:
                 raw = None
-                state = RequestStateError(
-                    str(exc),
-                    stage="http",
-                    dispatched=exc.dispatched,
-                    method=call.method,
-                    path=call.path,
-                    cl_ord_ids=call.cl_ord_ids,
-                )
-                state.__cause__ = exc.__cause__ or exc
-                res.error = state
+                res.error = self._transport_failure(call, exc)
             t1 = clock.monotonic()
             res.received_ms = clock.time() * 1000.0
         finally:
@@ -715,12 +755,13 @@ class RestCore:
             order_items=call.order_items,
             now=res.received_ms / 1000.0,
         )
+        retry_after = self._gate.config.cap_hold(out.retry_after)
         self._gate.observe(
             call.endpoint,
             call.params,
             http_status=out.http_status,
             code=out.code,
-            retry_after=out.retry_after,
+            retry_after=retry_after,
             data=out.data,
         )
         if out.error is None:
@@ -745,10 +786,53 @@ class RestCore:
                 )
             res.data = out.data
             return res
-        res.error = out.error
-        res.retry_after = out.retry_after
-        self._failed(call, retry_index, out.error, latency_ms, out.retry_after)
+        error: OkxError = out.error
+        if out.unusable:
+            self._stats.limit_hit(f"response_{out.unusable}")
+            if call.order_entry and out.http_status != 429:
+                # the order may have been placed: its outcome is unknown, not "refused"
+                error = self._unknown_outcome(call, f"no usable answer: {out.error.msg}")
+                error.__cause__ = out.error
+        res.error = error
+        res.retry_after = retry_after
+        self._failed(call, retry_index, error, latency_ms, retry_after)
         return res
+
+    def _unknown_outcome(self, call: _Call, message: str) -> RequestStateError:
+        return RequestStateError(
+            message,
+            stage="http",
+            dispatched=True,
+            method=call.method,
+            path=call.path,
+            cl_ord_ids=call.cl_ord_ids,
+        )
+
+    def _transport_failure(self, call: _Call, exc: TransportError) -> OkxError:
+        """The error for an attempt the transport ended: ``RequestStateError(stage="http")``;
+        a body over ``max_response_bytes`` is an ``APIError`` (code ``""``) outside order
+        entry (an answer came; it is refused, not retried)."""
+        err: OkxError
+        if isinstance(exc, ResponseTooLarge):
+            self._stats.limit_hit("response_too_large")
+            if not call.order_entry:
+                err = APIError(
+                    "", str(exc), http_status=exc.status, method=call.method, path=call.path
+                )
+                err.__cause__ = exc
+                return err
+        elif isinstance(exc.__cause__, _TIMEOUTS):
+            self._stats.limit_hit("attempt_deadline")
+        err = RequestStateError(
+            str(exc),
+            stage="http",
+            dispatched=exc.dispatched,
+            method=call.method,
+            path=call.path,
+            cl_ord_ids=call.cl_ord_ids,
+        )
+        err.__cause__ = exc.__cause__ or exc
+        return err
 
     def _failed(
         self,
@@ -903,6 +987,8 @@ def _check_path(path: Any) -> None:
         )
     if _BAD_PATH_CHARS.search(path):
         raise ValidationError(f"path {path!r} contains whitespace or control characters")
+    if any(unquote(seg) in (".", "..") for seg in path.split("/")):
+        raise ValidationError(f"path {path!r} contains a '.' or '..' segment")
 
 
 def _failure_key(err: OkxError) -> str:

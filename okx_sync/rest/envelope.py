@@ -22,6 +22,7 @@ values, safe from any thread.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
@@ -51,11 +52,22 @@ class Outcome:
 
     ``code``/``msg`` are OKX's (``""`` when the body had none), ``request_id``
     is the ``x-request-id`` header or None, ``retry_after`` the parsed
-    ``Retry-After`` header in seconds or None. Thread safety: immutable by
+    ``Retry-After`` header in seconds or None. ``unusable`` names why the body
+    is no OKX envelope at all (``"not_json"``, ``"too_deep"``, ``"not_envelope"``,
+    ``"no_code"``), ``""`` when it is one. Thread safety: immutable by
     convention (plain slots, never mutated after :func:`interpret`).
     """
 
-    __slots__ = ("http_status", "code", "msg", "data", "request_id", "retry_after", "error")
+    __slots__ = (
+        "http_status",
+        "code",
+        "msg",
+        "data",
+        "request_id",
+        "retry_after",
+        "error",
+        "unusable",
+    )
 
     def __init__(
         self,
@@ -66,7 +78,9 @@ class Outcome:
         request_id: str | None,
         retry_after: float | None,
         error: APIError | None,
+        unusable: str = "",
     ) -> None:
+        self.unusable = unusable
         self.http_status = http_status
         self.code = code
         self.msg = msg
@@ -91,7 +105,10 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     """Seconds to wait from a ``Retry-After`` header value, or None.
 
     Accepts delta-seconds (``"2"``, ``"0.5"``) and, when ``now`` (Unix seconds)
-    is given, an HTTP date. Negative or unparsable values give None.
+    is given, an HTTP date (one already past gives 0). A delta that names no
+    usable hold — negative, ``NaN``, infinite — gives ``math.inf``: the caller caps every hold
+    (``RequestGateConfig.max_hold_s``), so a hostile header means "the cap".
+    Unparsable values give None (no header).
     """
     if not value:
         return None
@@ -102,11 +119,12 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         if now is None:
             return None
         try:
-            seconds = parsedate_to_datetime(text).timestamp() - now
+            # a date already past asks for no wait
+            return max(0.0, parsedate_to_datetime(text).timestamp() - now)
         except (TypeError, ValueError, IndexError, OverflowError):
             return None
-    if seconds != seconds or seconds < 0:  # NaN or negative
-        return None
+    if not 0 <= seconds < math.inf:  # NaN, negative, infinite
+        return math.inf
     return seconds
 
 
@@ -131,22 +149,28 @@ def interpret(
     ``data`` comes back in request order, a reply that does not carry exactly
     one item per order becomes an ``OrderError`` whose ``outcomes`` say, per
     order, what is known. ``now`` (Unix seconds) lets an HTTP-date ``Retry-After`` be read.
-    Never raises: a body that is not an OKX envelope becomes an ``APIError``
-    with code ``""`` and a message naming the problem.
+    Never raises: a body that is not an OKX envelope (not JSON, nested
+    deeper than the parser's recursion limit, not an object, no ``code``)
+    becomes an ``APIError`` with code ``""``, a message naming the problem and
+    ``Outcome.unusable`` set.
     """
     request_id = headers.get("x-request-id") or None
     retry_after = parse_retry_after(headers.get("retry-after"), now=now)
     ok_status = 200 <= status < 300
+    unusable = ""
     try:
         envelope = json.loads(body)
     except ValueError:
-        envelope = None
+        envelope, unusable, what = None, "not_json", "a non-JSON body"
+    except RecursionError:
+        envelope, unusable, what = None, "too_deep", "a JSON body nested too deep to parse"
     if not isinstance(envelope, dict):
+        if not unusable:
+            unusable, what = "not_envelope", "a JSON body that is not an envelope"
         snippet = " ".join(body[:_BODY_SNIPPET].decode("utf-8", "replace").split())
-        what = "a non-JSON body" if envelope is None else "a JSON body that is not an envelope"
         msg = f"HTTP {status} with {what}" + (f": {snippet}" if snippet else "")
         bad = APIError("", msg, http_status=status, request_id=request_id, method=method, path=path)
-        return Outcome(status, "", msg, [], request_id, retry_after, bad)
+        return Outcome(status, "", msg, [], request_id, retry_after, bad, unusable)
 
     raw_code = envelope.get("code")
     code = "" if raw_code is None else str(raw_code)
@@ -169,6 +193,7 @@ def interpret(
         return Outcome(status, code, msg, data, request_id, retry_after, None)
 
     if not code:
+        unusable = "no_code"
         msg = msg or f"HTTP {status}: the response has no OKX code"
     elif not msg and not ok_status:
         msg = f"HTTP {status}"
@@ -178,4 +203,4 @@ def interpret(
         error = OrderError(code, msg, items=items, **kw)
     else:
         error = APIError(code, msg, **kw)
-    return Outcome(status, code, msg, data, request_id, retry_after, error)
+    return Outcome(status, code, msg, data, request_id, retry_after, error, unusable)

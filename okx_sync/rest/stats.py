@@ -38,6 +38,11 @@ class RestStats:
     - ``attempts``, ``retries``, ``resyncs``: HTTP attempts, retries, clock re-syncs.
     - latency percentiles (ms) over the last ``latency_window`` attempts that
       got a response or failed in transport.
+    - ``limits_hit``: attempts stopped by a bound, by kind:
+      ``attempt_deadline`` (the whole-attempt ``timeout`` passed),
+      ``response_too_large`` (body over ``max_response_bytes``), and
+      ``response_<why>`` for an answer that is no OKX envelope (``not_json``,
+      ``too_deep``, ``not_envelope``, ``no_code``).
     - ``recent_errors()``: the last ``max_errors`` failed attempts as dicts.
     """
 
@@ -46,6 +51,7 @@ class RestStats:
         self._latencies: deque[float] = deque(maxlen=latency_window)
         self._errors: deque[dict[str, Any]] = deque(maxlen=max_errors)
         self._by_code: dict[str, int] = {}
+        self._limits: dict[str, int] = {}
         self.requests = 0
         self.successes = 0
         self.failures = 0
@@ -68,6 +74,11 @@ class RestStats:
             if latency_ms is not None:
                 self._latencies.append(latency_ms)
             self._errors.append(error)
+
+    def limit_hit(self, kind: str) -> None:
+        """Count one attempt stopped by a bound (see ``limits_hit`` in the class doc)."""
+        with self._lock:
+            self._limits[kind] = self._limits.get(kind, 0) + 1
 
     def retried(self, *, resync: bool = False) -> None:
         """Count one retry (and a clock re-sync when ``resync``)."""
@@ -97,6 +108,7 @@ class RestStats:
                 "successes": self.successes,
                 "failures": self.failures,
                 "failures_by_code": dict(self._by_code),
+                "limits_hit": dict(self._limits),
                 "attempts": self.attempts,
                 "retries": self.retries,
                 "resyncs": self.resyncs,

@@ -21,6 +21,23 @@ into ``RequestStateError.dispatched``: a failure while opening the connection
 any failure once a byte may have been written (reset, read timeout) as
 ``dispatched=True``.
 
+Every attempt is bounded (ARCHITECTURE principle 10):
+
+- ``timeout`` is a deadline for the whole attempt — connect, send, status
+  line, headers and body — not a limit per socket read: each read waits at
+  most what is left of it (plus ``_DEADLINE_SLACK_S``), so a peer trickling
+  one byte at a time is cut off at the deadline with
+  ``TransportError(dispatched=True)``. On the Session path requests reads
+  the status line and headers itself: there each read waits at most the
+  time left when the request started, and the body is read under the
+  deadline as on the fast path.
+- ``max_bytes`` bounds the body, counted on the wire (chunked or
+  close-delimited bodies are read in pieces and stopped at the bound; a
+  ``Content-Length`` above it is refused before reading) and after gzip /
+  deflate decoding (the decoder stops at the bound): beyond it
+  :class:`ResponseTooLarge` (a ``TransportError``, ``dispatched=True``,
+  carrying the status).
+
 Works with urllib3 1.26 and 2.x (``requests>=2.31`` accepts both): the fast
 path uses only the pool's ``_get_conn``/``_put_conn`` and the connection's
 ``sock``/``connect``/``close``, which both have; the connect-error classes are
@@ -38,6 +55,7 @@ takes its own connection from the pool. ``close`` is idempotent.
 from __future__ import annotations
 
 import http.client
+import io
 import logging
 import queue
 import re
@@ -52,12 +70,20 @@ import requests.adapters
 import requests.exceptions
 import requests.utils
 import urllib3.exceptions
+import urllib3.response
 from requests.utils import select_proxy
 from urllib3.util.connection import is_connection_dropped
 
+from .deadline import Watchdog, capture_socket
 from .envelope import Headers
 
-__all__ = ["Transport", "TransportError", "RawResponse"]
+__all__ = [
+    "Transport",
+    "TransportError",
+    "ResponseTooLarge",
+    "RawResponse",
+    "DEFAULT_MAX_RESPONSE_BYTES",
+]
 
 _log = logging.getLogger("okx_sync.rest")
 
@@ -142,6 +168,15 @@ def request_head(
 _ACCEPT_ENCODING = "gzip, deflate"
 _MAX_LINE = 65536  # http.client's own limits
 _MAX_HEADERS = 100
+DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+"""Default bound on one response body (wire and decoded). OKX's largest answers (all
+option instruments, a 400-level book) are a few MB at most."""
+# Status line + header block on top of the body bound (the wire count covers both).
+_HEAD_ALLOWANCE = 1024 * 1024
+_READ_CHUNK = 65536
+# A socket read may wait this much past the deadline before the timeout is tightened
+# (re-setting it costs a syscall; most responses need one or two reads).
+_DEADLINE_SLACK_S = 0.05
 
 
 class LeanHeaders(dict[str, str]):
@@ -238,20 +273,116 @@ class _LeanResponse(http.client.HTTPResponse):
             self.will_close = True
 
 
-def _decode(data: bytes, encoding: str) -> bytes:
-    """Undo gzip/deflate content encoding; other encodings are returned as received."""
+def _decode(data: bytes, encoding: str, limit: int) -> bytes:
+    """Undo gzip/deflate content encoding, producing at most ``limit`` bytes.
+
+    Other encodings, and data that does not decode, are returned as received.
+    Raises :class:`_TooLarge` when the decoded body would exceed ``limit``
+    (the decoder stops there: a small bomb never expands in memory).
+    """
     enc = encoding.strip().lower()
-    try:
-        if enc in ("gzip", "x-gzip"):
-            return zlib.decompress(data, 16 + zlib.MAX_WBITS)
-        if enc == "deflate":
-            try:
-                return zlib.decompress(data)
-            except zlib.error:
-                return zlib.decompress(data, -zlib.MAX_WBITS)
-    except zlib.error:
+    if enc in ("gzip", "x-gzip"):
+        wbits = [16 + zlib.MAX_WBITS]
+    elif enc == "deflate":
+        wbits = [zlib.MAX_WBITS, -zlib.MAX_WBITS]  # zlib-wrapped, else raw deflate
+    else:
         return data
+    for bits in wbits:
+        decoder = zlib.decompressobj(bits)
+        try:
+            out = decoder.decompress(data, limit + 1)
+        except zlib.error:
+            continue
+        if len(out) > limit or decoder.unconsumed_tail:
+            raise _TooLarge(f"decoded {enc} body exceeds {limit} bytes")
+        return out
     return data
+
+
+class _TooLarge(Exception):
+    """A response body went past the bound (internal; becomes ResponseTooLarge)."""
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The socket as http.client reads it, every read bounded by the attempt's deadline
+    and the bytes read in all by ``limit`` (``_TooLarge`` beyond). One attempt only."""
+
+    def __init__(self, sock: Any, deadline: float, limit: int) -> None:
+        super().__init__()
+        self._sock = sock
+        self._deadline = deadline
+        self._left = limit
+        self._timeout = sock.gettimeout()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        wait_for(self._deadline, self)
+        if self._left <= 0:
+            raise _TooLarge("response exceeds the byte bound on the wire")
+        view = memoryview(buffer)
+        n = self._sock.recv_into(view[: min(len(view), self._left)])
+        self._left -= n
+        return n
+
+    def set_timeout(self, seconds: float) -> None:
+        self._sock.settimeout(seconds)
+        self._timeout = seconds
+
+    @property
+    def timeout(self) -> float | None:
+        return self._timeout
+
+
+def wait_for(deadline: float, state: Any, *, start: bool = False) -> None:
+    """Before a socket operation: raise ``TimeoutError`` when ``deadline`` (monotonic)
+    has passed, else set ``state``'s socket timeout to what is left when the
+    current one would overshoot it by more than ``_DEADLINE_SLACK_S`` — or, at the
+    ``start`` of an attempt (a pooled socket keeps the last attempt's timeout),
+    also when it would fall short by as much."""
+    left = deadline - _time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the attempt's deadline passed")
+    current = state.timeout
+    if (
+        current is None
+        or current > left + _DEADLINE_SLACK_S
+        or (start and current < left - _DEADLINE_SLACK_S)
+    ):
+        state.set_timeout(left)
+
+
+class _DeadlineSocket:
+    """What :class:`_LeanResponse` is built on: ``makefile`` returns a buffered
+    :class:`_DeadlineReader` over the real socket."""
+
+    def __init__(self, reader: _DeadlineReader) -> None:
+        self._reader = reader
+
+    def makefile(self, mode: str) -> io.BufferedReader:
+        return io.BufferedReader(self._reader, _READ_CHUNK)
+
+
+def read_body(read: Any, length: int | None, limit: int, deadline: float | None) -> bytes:
+    """Read a response body with ``read(amt)`` until it returns ``b""``: at most
+    ``limit`` bytes (``_TooLarge`` beyond, also for a ``length`` above it without
+    reading), and, when ``deadline`` is given, no read started after it
+    (``TimeoutError``)."""
+    if length is not None and length > limit:
+        raise _TooLarge(f"Content-Length {length} exceeds {limit} bytes")
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        if deadline is not None and _time.monotonic() >= deadline:
+            raise TimeoutError("the attempt's deadline passed while reading the body")
+        chunk = read(_READ_CHUNK)
+        if not chunk:
+            return b"".join(parts)
+        total += len(chunk)
+        if total > limit:
+            raise _TooLarge(f"response body exceeds {limit} bytes")
+        parts.append(chunk)
 
 
 class RawResponse:
@@ -282,6 +413,16 @@ class TransportError(Exception):
         self.dispatched = dispatched
 
 
+class ResponseTooLarge(TransportError):
+    """A response arrived but its body is larger than ``max_bytes`` (on the wire or
+    once decoded); it was not read beyond the bound. ``status`` is the HTTP status.
+    Always ``dispatched=True``. Thread safety: immutable once raised."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message, dispatched=True)
+        self.status = status
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -306,6 +447,38 @@ def _reached_server(exc: BaseException) -> bool:
             todo.extend([getattr(cur, "reason", None), cur.__cause__, cur.__context__])
             todo.extend(a for a in cur.args if isinstance(a, BaseException))
     return True
+
+
+def _is_urllib3(raw: Any) -> bool:
+    """True when ``raw`` (a requests ``Response.raw``) is urllib3's response, which
+    can hand over the body still encoded (``decode_content=False``)."""
+    base = getattr(urllib3.response, "BaseHTTPResponse", urllib3.response.HTTPResponse)
+    return isinstance(raw, base)
+
+
+def _response_socket(raw: Any) -> Any:
+    """The socket under a streamed urllib3 response, when it exposes one."""
+    conn = getattr(raw, "connection", None) or getattr(raw, "_connection", None)
+    return getattr(conn, "sock", None)
+
+
+def _read_session_body(resp: requests.Response, deadline: float, limit: int) -> bytes:
+    """The body of a streamed requests response, still content-encoded when urllib3
+    delivers it (decoded, bounded, by the transport): at most ``limit`` bytes
+    (``_TooLarge``), no read started after ``deadline`` (a read blocked past it
+    is ended by the transport's :class:`~okx_sync.rest.deadline.Watchdog`)."""
+    raw = resp.raw
+    length_text = resp.headers.get("Content-Length")
+    length = int(length_text) if length_text and length_text.isdigit() else None
+    if _is_urllib3(raw):
+        return read_body(
+            lambda amt: bytes(raw.read(amt, decode_content=False)), length, limit, deadline
+        )
+    if raw is None:  # an adapter that built the body itself (a test double)
+        return read_body(io.BytesIO(resp.content).read, length, limit, deadline)
+    # another adapter's response object: requests decodes it; the count is after decoding
+    chunks = resp.iter_content(_READ_CHUNK)
+    return read_body(lambda _amt: next(chunks, b""), length, limit, deadline)
 
 
 STALE_CHECK_AFTER_S = 1.0
@@ -349,6 +522,9 @@ class Transport:
     ``session``: the caller's ``requests.Session``; when None the transport
     builds one whose adapters keep ``pool_size`` keep-alive connections per
     host (size it to the gate's concurrency) and owns it (``close`` closes it).
+    ``max_bytes``: the bound on one response body, on the wire and decoded
+    (:class:`ResponseTooLarge` beyond). Raises ``ValueError`` for
+    ``max_bytes`` < 1.
 
     Thread safety: ``send`` is safe from any number of threads.
     """
@@ -359,7 +535,11 @@ class Transport:
         *,
         session: requests.Session | None = None,
         pool_size: int = 10,
+        max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+            raise ValueError(f"max_bytes must be an int >= 1, got {max_bytes!r}")
+        self.max_bytes = max_bytes
         self._base_url = base_url.rstrip("/")
         self._host = host_header(self._base_url)
         self._owns_session = session is None
@@ -385,6 +565,7 @@ class Transport:
         }
         self._pool: Any = None
         self._pool_adapter: Any = None
+        self._watchdog = Watchdog()
         self._closed = False
 
     @property
@@ -416,17 +597,21 @@ class Transport:
     ) -> RawResponse:
         """Send ``method`` ``base_url + path`` (``path`` includes any query string).
 
+        ``timeout`` (seconds) is the deadline of the whole attempt (connect,
+        send, headers, body; see the module doc).
         ``headers`` are added to the session's default headers. ``idempotent``
         (a request safe to repeat): on the fast path a keep-alive connection
         answered less than ``STALE_CHECK_AFTER_S`` ago is reused without the
         stale-connection poll (see :func:`take_connection`). Raises
-        :class:`TransportError` when no response arrived.
+        :class:`TransportError` when no complete response arrived in time and
+        :class:`ResponseTooLarge` when the body is larger than ``max_bytes``.
         """
         if self._closed:
             raise TransportError("transport closed", dispatched=False)
+        deadline = _time.monotonic() + timeout
         if self.fast_path():
-            return self._send_pooled(method, path, body, headers, timeout, idempotent)
-        return self._send_session(method, path, body, headers, timeout)
+            return self._send_pooled(method, path, body, headers, deadline, idempotent)
+        return self._send_session(method, path, body, headers, deadline)
 
     # -- fast path: the adapter's own urllib3 pool -------------------------------
     def _connection_pool(self, *, renew: bool = False) -> Any:
@@ -448,7 +633,7 @@ class Transport:
         path: str,
         body: bytes | None,
         headers: Mapping[str, str],
-        timeout: float,
+        deadline: float,
         idempotent: bool,
     ) -> RawResponse:
         merged = {**self._session_headers, **headers, "Accept-Encoding": _ACCEPT_ENCODING}
@@ -466,23 +651,31 @@ class Transport:
             pool = self._connection_pool(renew=True)
             conn = take_connection(pool, trust_fresh=idempotent)
         sent = False
+        status = 0
+        limit = self.max_bytes
         try:
-            conn.timeout = timeout
             sock = conn.sock
             if sock is None:
-                conn.connect()  # TCP (+ TLS): a failure here means nothing was sent
+                # TCP (+ TLS): a failure here means nothing was sent
+                conn.timeout = max(deadline - _time.monotonic(), 1e-3)
+                conn.connect()
                 sock = conn.sock
-            elif sock.gettimeout() != timeout:
-                sock.settimeout(timeout)
+            reader = _DeadlineReader(sock, deadline, limit + _HEAD_ALLOWANCE)
+            wait_for(deadline, reader, start=True)
             sent = True
             # On urllib3's connection (same socket, same TLS), without its
             # per-header and per-response wrappers: our head, http.client's
-            # response framing (status line, length / chunked / close).
+            # response framing (status line, length / chunked / close), every
+            # socket read under the attempt's deadline and byte bound.
             sock.sendall(message)
-            resp = _LeanResponse(sock, method=method)
+            resp = _LeanResponse(_DeadlineSocket(reader), method=method)  # type: ignore[arg-type]
             resp.begin()
-            data = resp.read()
-            status, resp_headers = resp.status, resp.msg
+            status = resp.status
+            if resp.length is not None and resp.length <= limit:
+                data = resp.read()  # known length within the bound: one read
+            else:
+                data = read_body(resp.read, resp.length, limit, None)
+            resp_headers = resp.msg
             if resp.will_close:  # the server ends the connection: do not reuse it
                 conn.close()
         except BaseException as exc:
@@ -490,6 +683,10 @@ class Transport:
             pool._put_conn(None)
             if not isinstance(exc, Exception):
                 raise
+            if isinstance(exc, _TooLarge):
+                raise ResponseTooLarge(
+                    f"response not read: {exc} (max_response_bytes={limit})", status=status
+                ) from exc
             if sent:
                 raise TransportError(
                     f"no response after sending: {_describe(exc)}", dispatched=True
@@ -499,8 +696,17 @@ class Transport:
         pool._put_conn(conn)
         encoding = resp_headers.get("Content-Encoding")
         if encoding:
-            data = _decode(data, encoding)
+            data = self._decoded(data, encoding, status)
         return RawResponse(status, resp_headers, data)
+
+    def _decoded(self, data: bytes, encoding: str, status: int) -> bytes:
+        try:
+            return _decode(data, encoding, self.max_bytes)
+        except _TooLarge as exc:
+            raise ResponseTooLarge(
+                f"response not decoded: {exc} (max_response_bytes={self.max_bytes})",
+                status=status,
+            ) from exc
 
     # -- general path: Session.request --------------------------------------------
     def _send_session(
@@ -509,30 +715,69 @@ class Transport:
         path: str,
         body: bytes | None,
         headers: Mapping[str, str],
-        timeout: float,
+        deadline: float,
     ) -> RawResponse:
+        limit = self.max_bytes
+        resp: requests.Response | None = None
+        watch = self._watchdog.watch(deadline)
+        release = capture_socket(watch)  # (see okx_sync.rest.deadline)
         try:
-            resp = self.session.request(
-                method,
-                self._base_url + path,
-                data=body,
-                headers=dict(headers),
-                timeout=timeout,
-                allow_redirects=False,
-            )
-            return RawResponse(resp.status_code, resp.headers, resp.content)
-        except requests.exceptions.RequestException as exc:
-            if _reached_server(exc):
+            try:
+                resp = self.session.request(
+                    method,
+                    self._base_url + path,
+                    data=body,
+                    headers=dict(headers),
+                    timeout=max(deadline - _time.monotonic(), 1e-3),
+                    allow_redirects=False,
+                    stream=True,
+                )
+            finally:
+                release()
+            if not watch.has_socket:  # another profiler was active: take it from the response
+                sock = _response_socket(resp.raw)
+                if sock is not None:
+                    watch.attach(sock)
+            data = _read_session_body(resp, deadline, limit)
+            status = resp.status_code
+        except _TooLarge as exc:
+            status = resp.status_code if resp is not None else 0
+            raise ResponseTooLarge(
+                f"response not read: {exc} (max_response_bytes={limit})", status=status
+            ) from exc
+        except (
+            requests.exceptions.RequestException,
+            urllib3.exceptions.HTTPError,
+            OSError,
+            http.client.HTTPException,
+        ) as exc:
+            sent = resp is not None or _reached_server(exc)
+            if watch.fired:
+                late = TimeoutError("the attempt's deadline passed; its socket was shut down")
+                late.__cause__ = exc
+                raise TransportError(
+                    f"no complete response within the attempt's deadline: {_describe(exc)}",
+                    dispatched=sent,
+                ) from late
+            if sent:
                 raise TransportError(
                     f"no response after sending: {_describe(exc)}", dispatched=True
                 ) from exc
             raise TransportError(f"could not connect: {_describe(exc)}", dispatched=False) from exc
+        finally:
+            watch.done()
+            if resp is not None:
+                resp.close()
+        if resp.headers.get("Content-Encoding") and _is_urllib3(resp.raw):
+            data = self._decoded(data, resp.headers["Content-Encoding"], status)
+        return RawResponse(status, resp.headers, data)
 
     def close(self) -> None:
         """Stop sending; close the session when the transport built it. Idempotent."""
         if self._closed:
             return
         self._closed = True
+        self._watchdog.close()
         if self._owns_session:
             self.session.close()
 
