@@ -51,6 +51,7 @@ from .connection import (
     PushMode,
 )
 from .dispatch import DispatchConfig, DispatchPath, SubmitResult
+from .frames import DEFAULT_MAX_SIZE
 from .managed_book import BookRouter, ManagedOrderBook
 from .orders import WS_ORDER_OPS, OrderEntry, OrderRequest
 from .protocol import (
@@ -249,7 +250,19 @@ class WSClient(OrderEntry):
       its offset-corrected clock); ``clock``; ``gate`` (a ``RequestGate``: WS
       order entry draws on the REST order buckets); ``instruments`` (object
       with ``inst_id_code(inst_id) -> int``); ``connect_limiter``;
-      ``ws_options`` (extra ``websocket.create_connection`` keywords, e.g. ``sslopt``).
+      ``ws_options`` (extra ``websocket.create_connection`` keywords for the
+      HTTP upgrade, e.g. ``header``; ``sslopt`` and ``sockopt`` for the TLS and
+      TCP socket; proxy keywords are refused: the client opens the socket itself).
+    - ``max_message_size`` (bytes, default 16 MiB): the largest message accepted,
+      a fragmented one's frame headers counted (empty fragments count too); a
+      larger one closes the connection with 1009 and it reconnects. Pushes the
+      JSON decoder refuses (nested too deeply, a number too long) are counted in
+      ``parse_errors`` and reported to ``on_error`` as ``WSError``; the
+      connection stays up.
+    - The handshake (TCP, TLS, HTTP upgrade) of each attempt ends within
+      ``connect_timeout``; every write (subscribe, order, ping, pong, close) has
+      a deadline of ``pong_timeout`` s: a server that stops reading is
+      disconnected within ``ping_interval + pong_timeout``.
 
     Raises ``ValidationError`` for bad options. Thread safety: every method may
     be called from any thread.
@@ -281,6 +294,7 @@ class WSClient(OrderEntry):
         connect_limiter: ConnectRateLimiter | None = None,
         ws_options: Mapping[str, Any] | None = None,
         rng: random.Random | None = None,
+        max_message_size: int = DEFAULT_MAX_SIZE,
     ) -> None:
         if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
             raise ValidationError(f"WS url must start with ws:// or wss://, got {url!r}")
@@ -301,6 +315,10 @@ class WSClient(OrderEntry):
         ):
             if value <= 0:
                 raise ValidationError(f"{label} must be > 0, got {value!r}")
+        if type(max_message_size) is not int or max_message_size < 125:
+            raise ValidationError(
+                f"max_message_size must be an int >= 125 (bytes), got {max_message_size!r}"
+            )
         try:
             self._heartbeat = HeartbeatPolicy(
                 ping_interval=ping_interval, pong_timeout=pong_timeout
@@ -324,6 +342,7 @@ class WSClient(OrderEntry):
         self._instruments = instruments
         self._limiter = connect_limiter
         self._ws_options = dict(ws_options or {})
+        self._max_message_size = max_message_size
         self._rng = rng
         self._ids = itertools.count(1)
 
@@ -406,6 +425,7 @@ class WSClient(OrderEntry):
                 connect_timeout=self._connect_timeout,
                 options=self._ws_options,
                 rng=self._rng,
+                max_message_size=self._max_message_size,
             )
             self._manager = manager
         self._books.resume()  # the managed books' threads run while the client is started
@@ -651,14 +671,8 @@ class WSClient(OrderEntry):
             and self._deferrable(conn, data)
         ):
             return
-        try:
-            msg = decode_frame(data.decode())  # str first: faster than json's bytes path
-        except ValueError:
-            msg = None
-        if type(msg) is not dict:
-            with self._stats_lock:
-                self._parse_errors += 1
-            log.warning("ws undecodable frame", extra={"ws": self.name, "size": len(data)})
+        msg = self._decode(data)
+        if msg is None:
             return
         if "data" in msg and "arg" in msg:
             if conn.push_mode is _BUFFER and self._buffer(conn, msg):
@@ -666,6 +680,26 @@ class WSClient(OrderEntry):
             self._push(conn, msg)
         else:
             self._control(conn, msg)
+
+    def _decode(self, data: bytes) -> dict[str, Any] | None:
+        """The JSON object in a text frame; None (counted in ``parse_errors`` and
+        reported to ``on_error`` as a ``WSError``) when it cannot be decoded: not
+        JSON, not an object, nested too deeply or a number too long (reader or worker)."""
+        try:
+            msg = decode_frame(data.decode())  # str first: faster than json's bytes path
+        except ValueError as exc:
+            problem = str(exc)
+        else:
+            if type(msg) is dict:
+                return msg
+            problem = f"a JSON {type(msg).__name__}, not an object"
+        with self._stats_lock:
+            self._parse_errors += 1
+        log.warning(
+            "ws undecodable frame", extra={"ws": self.name, "size": len(data), "error": problem}
+        )
+        self._emit_error(WSError(f"cannot decode a message of {len(data)} bytes: {problem}"))
+        return None
 
     def _deferrable(self, conn: Connection, data: bytes) -> bool:
         """Hand an undecoded push to the one pool that consumes it; True when done.
@@ -743,9 +777,11 @@ class WSClient(OrderEntry):
         for msg in items:
             self._push(conn, msg)
 
-    def _deliver_typed(self, msg: dict[str, Any] | bytes) -> None:
+    def _deliver_typed(self, msg: dict[str, Any] | bytes | None) -> None:
         if type(msg) is bytes:
-            msg = decode_frame(msg.decode())
+            msg = self._decode(msg)
+            if msg is None:
+                return
         assert type(msg) is dict
         if "event" in msg:
             for fn in self._event_handlers:
@@ -786,9 +822,11 @@ class WSClient(OrderEntry):
                 except Exception as exc:
                     self._handler_error(exc, f"on({channel!r})")
 
-    def _deliver_raw(self, msg: dict[str, Any] | bytes) -> None:
+    def _deliver_raw(self, msg: dict[str, Any] | bytes | None) -> None:
         if type(msg) is bytes:
-            msg = decode_frame(msg.decode())
+            msg = self._decode(msg)
+            if msg is None:
+                return
         for fn in self._raw_handlers:
             try:
                 fn(msg)
