@@ -101,11 +101,15 @@ def test_close_during_the_handshake_ends_every_thread():
 
 
 # ----------------------------------------------------------------- 2. writes
-def flood_pings(stalled: threading.Event) -> Callable[[socket.socket, int, threading.Event], None]:
-    """Complete the handshake, then send 125-byte pings and never read; ``stalled`` is
-    set once the client stopped reading (this server's own send waits 0.3 s)."""
+def flood_pings(
+    stalled: threading.Event, tls: ssl.SSLContext | None = None
+) -> Callable[[socket.socket, int, threading.Event], None]:
+    """Complete the handshake (in TLS when ``tls`` is given), then send 125-byte pings and
+    never read; ``stalled`` is set once the client stopped reading (this server's own
+    send waits 0.3 s)."""
 
-    def handler(sock: socket.socket, _index: int, stop: threading.Event) -> None:
+    def handler(raw: socket.socket, _index: int, stop: threading.Event) -> None:
+        sock = tls.wrap_socket(raw, server_side=True) if tls is not None else raw
         sock.sendall(accept_handshake(sock))
         frame = encode_frame(wsf.OP_PING, b"p" * 125) * 64
         sock.settimeout(0.3)
@@ -120,10 +124,24 @@ def flood_pings(stalled: threading.Event) -> Callable[[socket.socket, int, threa
     return handler
 
 
-def test_peer_that_stops_reading_is_detected_dead():
+@pytest.fixture(params=["ws", "wss"])
+def scheme(request):
+    """(scheme, server TLS context or None, client ws_options)."""
+    if request.param == "ws":
+        return "ws", None, {}
+    from okx_sync.sim.tls import make_server_context, tls_available
+
+    if not tls_available():
+        pytest.skip("no cryptography package and no openssl command: cannot make a certificate")
+    context, cert_path = make_server_context()
+    return "wss", context, {"sslopt": {"ca_certs": cert_path, "cert_reqs": ssl.CERT_REQUIRED}}
+
+
+def test_peer_that_stops_reading_is_detected_dead(scheme):
+    name, tls, ws_options = scheme
     stalled = threading.Event()
-    with LoopbackServer(flood_pings(stalled), rcvbuf=4096) as server:
-        ws = client(server.url, ping_interval=2.0, pong_timeout=1.0)
+    with LoopbackServer(flood_pings(stalled, tls), scheme=name, rcvbuf=4096) as server:
+        ws = client(server.url, ping_interval=2.0, pong_timeout=1.0, ws_options=ws_options)
         lost: list[str] = []
         down = threading.Event()
 
@@ -146,11 +164,12 @@ def test_peer_that_stops_reading_is_detected_dead():
         assert ws_threads() == []
 
 
-def test_close_is_bounded_while_the_peer_does_not_read():
+def test_close_is_bounded_while_the_peer_does_not_read(scheme):
+    name, tls, ws_options = scheme
     stalled = threading.Event()
-    with LoopbackServer(flood_pings(stalled), rcvbuf=4096) as server:
+    with LoopbackServer(flood_pings(stalled, tls), scheme=name, rcvbuf=4096) as server:
         # a long pong_timeout: the link is not declared dead during the test
-        ws = client(server.url, ping_interval=25.0, pong_timeout=20.0)
+        ws = client(server.url, ping_interval=25.0, pong_timeout=20.0, ws_options=ws_options)
         ws.start(timeout=5.0)
         assert stalled.wait(20), "the client never stopped reading"
         began = time.monotonic()
@@ -226,6 +245,11 @@ def test_endless_empty_fragments_close_the_link_with_1009():
             assert "65536" in errors[0]
         finally:
             ws.close()
+
+
+def test_proxy_ws_options_are_refused_before_connecting():
+    with pytest.raises(ValidationError, match="http_proxy_host not supported"):
+        WSClient("ws://127.0.0.1:1/ws/v5/public", ws_options={"http_proxy_host": "proxy"})
 
 
 def test_max_message_size_is_validated():

@@ -43,6 +43,7 @@ from ..errors import (
 from ..models.ws import push_parser
 from ..rest.client import Guard
 from .connection import (
+    UNSUPPORTED_WS_OPTIONS,
     BackoffPolicy,
     Connection,
     ConnectionManager,
@@ -315,6 +316,11 @@ class WSClient(OrderEntry):
         ):
             if value <= 0:
                 raise ValidationError(f"{label} must be > 0, got {value!r}")
+        refused = sorted(UNSUPPORTED_WS_OPTIONS.intersection(ws_options or {}))
+        if refused:
+            raise ValidationError(
+                f"ws_options {', '.join(refused)} not supported (the client opens the socket)"
+            )
         if type(max_message_size) is not int or max_message_size < 125:
             raise ValidationError(
                 f"max_message_size must be an int >= 125 (bytes), got {max_message_size!r}"

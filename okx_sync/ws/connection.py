@@ -79,7 +79,7 @@ _UNSENDABLE_CLOSE = frozenset((1004, 1005, 1006, 1015))  # reserved: never sent 
 _MAX_CLOSE_REASON = 123  # a control frame carries 125 bytes: 2 for the code
 # ws_options keys that would make websocket-client open its own socket (the handshake
 # deadline and abort() work on the socket Connection.open makes itself).
-_UNSUPPORTED_OPTIONS = frozenset(
+UNSUPPORTED_WS_OPTIONS = frozenset(
     (
         "socket",
         "http_proxy_host",
@@ -496,7 +496,7 @@ class Connection:
         """
         deadline = time.monotonic() + self._connect_timeout
         options = dict(self._options)
-        unsupported = sorted(_UNSUPPORTED_OPTIONS.intersection(options))
+        unsupported = sorted(UNSUPPORTED_WS_OPTIONS.intersection(options))
         if unsupported:
             raise WSError(f"ws_options not supported: {', '.join(unsupported)}")
         sslopt = dict(options.pop("sslopt", None) or {})
@@ -579,19 +579,24 @@ class Connection:
         """Write one frame within ``budget`` s (lock wait included); False after a close frame.
 
         A write that cannot finish in time aborts the connection and raises
-        ``WSClosedError``, as does a socket error.
+        ``WSClosedError``, as does a socket error. A close frame that cannot
+        be written in time is given up quietly (False): whoever sends it ends
+        the connection next, with its own reason.
         """
         sock = self._sock
         frame = websocket.ABNF.create_frame(payload, opcode).format()
+        closing = opcode == websocket.ABNF.OPCODE_CLOSE
         deadline = time.monotonic() + budget
         if not self._send_lock.acquire(timeout=budget):
+            if closing:
+                return False
             reason = f"write timed out: another write held the socket for {budget:g} s"
             self.abort(reason)
             raise WSClosedError(f"WS {self.name}: {reason}")
         try:
             if self._close_sent:
                 return False
-            if opcode == websocket.ABNF.OPCODE_CLOSE:
+            if closing:
                 self._close_sent = True
             left = deadline - time.monotonic()
             short = left < self._write_timeout - 0.05
@@ -604,6 +609,8 @@ class Connection:
                     sock.settimeout(self._write_timeout)
             return True
         except TimeoutError as exc:
+            if closing:
+                return False
             reason = f"write timed out: the server took no data for {budget:g} s"
             self.abort(reason)
             raise WSClosedError(f"WS {self.name}: {reason}") from exc
