@@ -655,8 +655,10 @@ class Connection:
         deadline = time.monotonic() + timeout
         if not self._stopping and self._ws is not None:
             budget = timeout / 2
+            poller = select.poll()  # not select(): any fd number
             try:
-                _, writable, _ = select.select([], [self._sock], [], budget)
+                poller.register(self._sock, select.POLLOUT)
+                writable = poller.poll(budget * 1000)
             except (OSError, ValueError):
                 writable = []
             if writable:
