@@ -164,8 +164,8 @@ class HeartbeatPolicy:
     detected within ``ping_interval + pong_timeout`` s (default 20 + 8 = 28 s,
     under OKX's 30 s idle close). ``pong_timeout`` is also every write's
     deadline (``Connection``): a server that stops reading fails the next
-    write, a pong or at the latest the ping, so it is detected within the same
-    bound. While the reader is blocked on a full handler
+    write (a pong, a request, or the ping once nothing arrived for
+    ``ping_interval`` s) and is dropped ``pong_timeout`` s after that write began. While the reader is blocked on a full handler
     queue it is not reading, so silence proves nothing: pings continue as
     keep-alives and the connection is never declared dead for that.
     Frozen; ``ValueError`` unless 0 < ping_interval < 30 and pong_timeout > 0.
