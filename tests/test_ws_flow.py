@@ -366,11 +366,14 @@ def test_raw_disconnect_policy_reconnects_and_resubscribes(sim):
             ws.subscribe_and_wait(books_args(INSTS[:1]))
             flood = threading.Thread(target=sim.flood, args=(INSTS[0], 100))
             flood.start()
-            assert wait_until(lambda: ws.stats().raw_overflow_disconnects >= 1)
+            # the counter is raised by the dispatcher just before the reader notes the error
+            assert wait_until(
+                lambda: ws.stats().raw_overflow_disconnects >= 1
+                and "raw handler queue full" in (ws.stats().last_error or "")
+            )
             st = ws.stats()
             assert st.raw_dropped >= 1 and st.raw_high_water == 2
             assert st.typed_overflow_disconnects == 0 and st.typed_dropped == 0
-            assert "raw handler queue full" in st.last_error
             # while the handler stays stuck every new connection overflows again (its acks
             # find the queue full); once it returns, the reconnect comes through
             gate.set()

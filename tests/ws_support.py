@@ -22,6 +22,7 @@ __all__ = [
     "read_client_frame",
     "accept_handshake",
     "ScriptedPeer",
+    "LoopbackServer",
     "ScriptedOKX",
 ]
 
@@ -118,21 +119,35 @@ class ScriptedPeer:
             pass
 
 
-class ScriptedOKX:
-    """A WebSocket server on 127.0.0.1 that runs ``script(peer)`` for every connection
-    it accepts (each on its own thread), then reads until the client closes.
+class LoopbackServer:
+    """A TCP server on 127.0.0.1 running ``handler(sock, index, stop)`` for every
+    connection it accepts, each on its own thread (``index``: 0 for the first).
 
-    ``url`` ends in ``path``; ``accepted`` counts connections; an exception a script
-    raises (other than the client going away) is kept in ``errors``. Use as a context
-    manager: ``close()`` stops listening and joins the threads.
+    ``accepted`` counts connections and ``first`` is set at the first one;
+    ``rcvbuf`` (bytes), when given, is every accepted socket's receive buffer
+    (small: a peer that stops reading fills it fast). ``close()`` sets ``stop``,
+    stops listening, shuts every socket and joins the threads. A context manager.
+    ``OSError``/``EOFError`` from a handler end its connection quietly.
     """
 
-    def __init__(self, script: Callable[[ScriptedPeer], None], path: str = "/ws/v5/public") -> None:
-        self.script = script
+    def __init__(
+        self,
+        handler: Callable[[socket.socket, int, threading.Event], None],
+        *,
+        path: str = "/ws/v5/public",
+        scheme: str = "ws",
+        rcvbuf: int | None = None,
+    ) -> None:
+        self.handler = handler
+        self.stop = threading.Event()
+        self.first = threading.Event()
         self.accepted = 0
-        self.errors: list[BaseException] = []
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"ws://127.0.0.1:{self._listener.getsockname()[1]}{path}"
+        self._listener = socket.socket()
+        if rcvbuf is not None:  # inherited by the accepted sockets
+            self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen()
+        self.url = f"{scheme}://127.0.0.1:{self._listener.getsockname()[1]}{path}"
         self._threads: list[threading.Thread] = []
         self._socks: list[socket.socket] = []
         self._acceptor = threading.Thread(target=self._accept, name="test-okx-accept", daemon=True)
@@ -148,24 +163,21 @@ class ScriptedOKX:
             self.accepted += 1
             self._socks.append(sock)
             t = threading.Thread(
-                target=self._serve, args=(sock, index), name=f"test-okx-{index}", daemon=True
+                target=self._run, args=(sock, index), name=f"test-okx-{index}", daemon=True
             )
             self._threads.append(t)
             t.start()
+            self.first.set()
 
-    def _serve(self, sock: socket.socket, index: int) -> None:
+    def _run(self, sock: socket.socket, index: int) -> None:
         with sock:
             try:
-                sock.sendall(accept_handshake(sock))
-                peer = ScriptedPeer(sock, index)
-                self.script(peer)
-                peer.drain()
+                self.handler(sock, index, self.stop)
             except (EOFError, OSError):
                 pass
-            except BaseException as exc:  # reported to the test
-                self.errors.append(exc)
 
     def close(self) -> None:
+        self.stop.set()
         try:
             self._listener.shutdown(socket.SHUT_RDWR)  # wakes the thread in accept()
         except OSError:
@@ -180,8 +192,34 @@ class ScriptedOKX:
         for t in self._threads:
             t.join(2)
 
-    def __enter__(self) -> ScriptedOKX:
+    def __enter__(self) -> LoopbackServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class ScriptedOKX(LoopbackServer):
+    """A WebSocket server on 127.0.0.1 that runs ``script(peer)`` for every connection
+    it accepts (each on its own thread), then reads until the client closes.
+
+    ``url`` ends in ``path``; ``accepted`` counts connections; an exception a script
+    raises (other than the client going away) is kept in ``errors``. Use as a context
+    manager: ``close()`` stops listening and joins the threads.
+    """
+
+    def __init__(self, script: Callable[[ScriptedPeer], None], path: str = "/ws/v5/public") -> None:
+        self.script = script
+        self.errors: list[BaseException] = []
+        super().__init__(self._serve, path=path)
+
+    def _serve(self, sock: socket.socket, index: int, _stop: threading.Event) -> None:
+        try:
+            sock.sendall(accept_handshake(sock))
+            peer = ScriptedPeer(sock, index)
+            self.script(peer)
+            peer.drain()
+        except (EOFError, OSError):
+            pass
+        except BaseException as exc:  # reported to the test
+            self.errors.append(exc)

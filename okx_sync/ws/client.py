@@ -46,6 +46,7 @@ from ..models.ws import push_parser
 from ..rest.client import Guard
 from ..validators import flag, instance, seconds
 from .connection import (
+    UNSUPPORTED_WS_OPTIONS,
     BackoffPolicy,
     Connection,
     ConnectionManager,
@@ -54,6 +55,7 @@ from .connection import (
     PushMode,
 )
 from .dispatch import DispatchConfig, DispatchPath, SubmitResult
+from .frames import DEFAULT_MAX_SIZE
 from .managed_book import BookRouter, ManagedOrderBook
 from .orders import WS_ORDER_OPS, OrderEntry, OrderRequest
 from .protocol import (
@@ -262,7 +264,19 @@ class WSClient(OrderEntry, Owned):
       succeeds, or a failing re-sync, is fatal (``WSAuthError``). ``clock``; ``gate`` (a ``RequestGate``: WS
       order entry draws on the REST order buckets); ``instruments`` (object
       with ``inst_id_code(inst_id) -> int``); ``connect_limiter``;
-      ``ws_options`` (extra ``websocket.create_connection`` keywords, e.g. ``sslopt``).
+      ``ws_options`` (extra ``websocket.create_connection`` keywords for the
+      HTTP upgrade, e.g. ``header``; ``sslopt`` and ``sockopt`` for the TLS and
+      TCP socket; proxy keywords are refused: the client opens the socket itself).
+    - ``max_message_size`` (bytes, default 16 MiB): the largest message accepted,
+      a fragmented one's frame headers counted (empty fragments count too); a
+      larger one closes the connection with 1009 and it reconnects. Pushes the
+      JSON decoder refuses (nested too deeply, a number too long) are counted in
+      ``parse_errors`` and reported to ``on_error`` as ``WSError``; the
+      connection stays up.
+    - The handshake (TCP, TLS, HTTP upgrade) of each attempt ends within
+      ``connect_timeout``; every write (subscribe, order, ping, pong, close) has
+      a deadline of ``pong_timeout`` s: a server that stops reading is
+      disconnected within ``ping_interval + pong_timeout``.
 
     Raises ``ValidationError`` for bad options (a timeout that is not a positive
     finite number, a non-bool ``login``, a ``backoff`` that is not a
@@ -297,6 +311,7 @@ class WSClient(OrderEntry, Owned):
         connect_limiter: ConnectRateLimiter | None = None,
         ws_options: Mapping[str, Any] | None = None,
         rng: random.Random | None = None,
+        max_message_size: int = DEFAULT_MAX_SIZE,
     ) -> None:
         if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
             raise ValidationError(f"WS url must start with ws:// or wss://, got {url!r}")
@@ -320,6 +335,15 @@ class WSClient(OrderEntry, Owned):
             seconds(value, name=label, positive=True)
         seconds(start_timeout, name="start_timeout", positive=True, optional=True)
         instance(backoff, name="backoff", kind=BackoffPolicy, optional=True)
+        refused = sorted(UNSUPPORTED_WS_OPTIONS.intersection(ws_options or {}))
+        if refused:
+            raise ValidationError(
+                f"ws_options {', '.join(refused)} not supported (the client opens the socket)"
+            )
+        if type(max_message_size) is not int or max_message_size < 125:
+            raise ValidationError(
+                f"max_message_size must be an int >= 125 (bytes), got {max_message_size!r}"
+            )
         try:
             self._heartbeat = HeartbeatPolicy(
                 ping_interval=ping_interval, pong_timeout=pong_timeout
@@ -349,6 +373,7 @@ class WSClient(OrderEntry, Owned):
         self._instruments = instruments
         self._limiter = connect_limiter
         self._ws_options = dict(ws_options or {})
+        self._max_message_size = max_message_size
         self._rng = rng
         self._ids = itertools.count(1)
 
@@ -434,6 +459,7 @@ class WSClient(OrderEntry, Owned):
                 connect_timeout=self._connect_timeout,
                 options=self._ws_options,
                 rng=self._rng,
+                max_message_size=self._max_message_size,
             )
             self._manager = manager
             self._login_resynced = False  # a fresh start may re-sync for a refused login again
@@ -705,20 +731,8 @@ class WSClient(OrderEntry, Owned):
             and self._deferrable(conn, data)
         ):
             return
-        try:
-            msg = decode_frame(data.decode())  # str first: faster than json's bytes path
-        except ValueError:
-            msg = None
-        if type(msg) is not dict:
-            with self._stats_lock:
-                self._parse_errors += 1
-            log.warning(
-                "ws %s: undecodable frame (%d bytes): %r",
-                self.name,
-                len(data),
-                data[:80],
-                extra={"ws": self.name, "size": len(data)},
-            )
+        msg = self._decode(data)
+        if msg is None:
             return
         if "data" in msg and "arg" in msg:
             if conn.push_mode is _BUFFER and self._buffer(conn, msg):
@@ -726,6 +740,31 @@ class WSClient(OrderEntry, Owned):
             self._push(conn, msg)
         else:
             self._control(conn, msg)
+
+    def _decode(self, data: bytes) -> dict[str, Any] | None:
+        """The JSON object in a text frame; None (counted in ``parse_errors`` and
+        reported to ``on_error`` as a ``WSError``) when it cannot be decoded: not
+        JSON, not an object, nested too deeply or a number too long (reader or worker)."""
+        try:
+            msg = decode_frame(data.decode())  # str first: faster than json's bytes path
+        except ValueError as exc:
+            problem = str(exc)
+        else:
+            if type(msg) is dict:
+                return msg
+            problem = f"a JSON {type(msg).__name__}, not an object"
+        with self._stats_lock:
+            self._parse_errors += 1
+        log.warning(
+            "ws %s: undecodable frame (%d bytes): %s: %r",
+            self.name,
+            len(data),
+            problem,
+            data[:80],
+            extra={"ws": self.name, "size": len(data), "error": problem},
+        )
+        self._emit_error(WSError(f"cannot decode a message of {len(data)} bytes: {problem}"))
+        return None
 
     def _deferrable(self, conn: Connection, data: bytes) -> bool:
         """Hand an undecoded push to the one pool that consumes it; True when done.
@@ -809,9 +848,11 @@ class WSClient(OrderEntry, Owned):
         for msg in items:
             self._push(conn, msg)
 
-    def _deliver_typed(self, msg: dict[str, Any] | bytes) -> None:
+    def _deliver_typed(self, msg: dict[str, Any] | bytes | None) -> None:
         if type(msg) is bytes:
-            msg = decode_frame(msg.decode())
+            msg = self._decode(msg)
+            if msg is None:
+                return
         assert type(msg) is dict
         if "event" in msg:
             for fn in self._event_handlers:
@@ -852,9 +893,11 @@ class WSClient(OrderEntry, Owned):
                 except Exception as exc:
                     self._handler_error(exc, f"on({channel!r})")
 
-    def _deliver_raw(self, msg: dict[str, Any] | bytes) -> None:
+    def _deliver_raw(self, msg: dict[str, Any] | bytes | None) -> None:
         if type(msg) is bytes:
-            msg = decode_frame(msg.decode())
+            msg = self._decode(msg)
+            if msg is None:
+                return
         for fn in self._raw_handlers:
             try:
                 fn(msg)

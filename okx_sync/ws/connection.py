@@ -31,8 +31,12 @@ from __future__ import annotations
 import enum
 import logging
 import random
+import select
 import socket
+import ssl
 import threading
+import time
+import urllib.parse
 import weakref
 from collections import deque
 from collections.abc import Callable
@@ -74,6 +78,19 @@ log = logging.getLogger("okx_sync.ws")
 _READ_SIZE = 256 * 1024  # one socket read; TLS gives at most a record (16 KB) per read
 _UNSENDABLE_CLOSE = frozenset((1004, 1005, 1006, 1015))  # reserved: never sent on the wire
 _MAX_CLOSE_REASON = 123  # a control frame carries 125 bytes: 2 for the code
+# ws_options keys that would make websocket-client open its own socket (the handshake
+# deadline and abort() work on the socket Connection.open makes itself).
+UNSUPPORTED_WS_OPTIONS = frozenset(
+    (
+        "socket",
+        "http_proxy_host",
+        "http_proxy_port",
+        "http_proxy_auth",
+        "http_proxy_timeout",
+        "http_no_proxy",
+        "proxy_type",
+    )
+)
 
 
 # --------------------------------------------------------------------------- policies
@@ -135,7 +152,10 @@ class HeartbeatPolicy:
     A connection is dead when neither a ``pong`` nor any other message arrived
     within ``pong_timeout`` s of a ping; a silent connection is therefore
     detected within ``ping_interval + pong_timeout`` s (default 20 + 8 = 28 s,
-    under OKX's 30 s idle close). While the reader is blocked on a full handler
+    under OKX's 30 s idle close). ``pong_timeout`` is also every write's
+    deadline (``Connection``): a server that stops reading fails the next
+    write (a pong, a request, or the ping once nothing arrived for
+    ``ping_interval`` s) and is dropped ``pong_timeout`` s after that write began. While the reader is blocked on a full handler
     queue it is not reading, so silence proves nothing: pings continue as
     keep-alives and the connection is never declared dead for that.
     Frozen; ``ValidationError`` (a ``ValueError``) unless 0 < ping_interval < 30 and
@@ -306,10 +326,66 @@ def take_read_ahead(ws: websocket.WebSocket) -> bytes:
     return b"".join(parts)
 
 
+def _tls_context(sslopt: dict[str, Any]) -> ssl.SSLContext:
+    """The client TLS context for websocket-client style ``sslopt`` (``context``,
+    ``cert_reqs``, ``check_hostname``, ``ca_certs``, ``ca_cert_path``, ``certfile``,
+    ``keyfile``, ``password``, ``ciphers``). Raises ``ssl.SSLError``/``OSError``."""
+    given: ssl.SSLContext | None = sslopt.get("context")
+    if given is not None:
+        return given
+    context = ssl.create_default_context(
+        cafile=sslopt.get("ca_certs"), capath=sslopt.get("ca_cert_path")
+    )
+    cert_reqs = sslopt.get("cert_reqs", ssl.CERT_REQUIRED)
+    context.check_hostname = bool(sslopt.get("check_hostname", True) and cert_reqs != ssl.CERT_NONE)
+    context.verify_mode = cert_reqs
+    if sslopt.get("certfile"):
+        context.load_cert_chain(sslopt["certfile"], sslopt.get("keyfile"), sslopt.get("password"))
+    if sslopt.get("ciphers"):
+        context.set_ciphers(sslopt["ciphers"])
+    return context
+
+
+class _DeadlineSocket:
+    """The socket as websocket-client's HTTP upgrade sees it: every read and write
+    waits at most until ``deadline`` (``time.monotonic``), so a response dribbled a
+    byte at a time cannot stretch the handshake. Thread safety: one thread."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self._sock = sock
+        self._deadline = deadline
+
+    def _arm(self) -> None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("handshake deadline passed")
+        self._sock.settimeout(left)
+
+    def recv(self, size: int) -> bytes:
+        self._arm()
+        return self._sock.recv(size)
+
+    def send(self, data: bytes) -> int:
+        self._arm()
+        return self._sock.send(data)
+
+    def gettimeout(self) -> float:
+        return max(0.001, self._deadline - time.monotonic())
+
+    def settimeout(self, _timeout: float | None) -> None:
+        """Ignored: the deadline decides."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
 class Connection:
     """One WebSocket to OKX with its reader thread (``okx-ws-<name>-reader``).
 
-    ``open()`` connects (bounded by ``connect_timeout``) and starts the reader,
+    ``open()`` connects and starts the reader. The whole handshake (TCP
+    connect, TLS, HTTP upgrade) must end within ``connect_timeout`` s, however
+    slowly the server answers, and ``abort()``/``close()`` from another thread
+    end it at once; then the reader starts,
     which calls ``on_message(conn, payload_bytes)`` for every text message
     (``pong`` included; valid UTF-8, fragments joined) and ``on_closed(conn)``
     once when it ends. The reader answers WebSocket pings with pongs, echoes a
@@ -317,8 +393,13 @@ class Connection:
     with 1002/1007/1009 when the server breaks the protocol, sends invalid
     UTF-8 or a message over ``max_message_size`` (``error`` is then a
     ``ws.frames.FrameError``).
-    ``send`` is serialised by a lock. ``abort(reason)`` shuts the socket so the
-    reader ends; ``close()`` also sends a close frame and joins the reader.
+    ``send`` is serialised by a lock. Every write (text, ping, pong, close) has
+    a deadline of ``write_timeout`` s, the wait for the send lock included: a
+    write that cannot finish in time (the server stopped reading) aborts the
+    connection, since part of a frame may be on the wire. ``abort(reason)``
+    shuts the socket so the reader ends; ``close(timeout)`` also sends a close
+    frame when the socket can take it within half of ``timeout``, and joins
+    the reader. I/O deadlines are real (``time.monotonic``), whatever the clock.
 
     Public attributes written by the reader and read by anyone: ``last_recv``,
     ``last_pong``, ``last_ping``, ``ping_outstanding_since``, ``messages``,
@@ -342,9 +423,11 @@ class Connection:
         options: dict[str, Any] | None = None,
         ops_budget: OpsBudget | None = None,
         max_message_size: int = DEFAULT_MAX_SIZE,
+        write_timeout: float = 8.0,
     ) -> None:
         self.url = url
         self._max_message_size = max_message_size
+        self._write_timeout = write_timeout
         self.seq = seq
         self.name = name
         self._on_message = on_message
@@ -353,6 +436,7 @@ class Connection:
         self._connect_timeout = connect_timeout
         self._options = dict(options or {})
         self._ws: websocket.WebSocket | None = None
+        self._sock: Any = None  # the TCP or TLS socket, from the TCP connect on
         self._send_lock = threading.Lock()
         self._close_sent = False  # guarded by the send lock
         self._reader: threading.Thread | None = None
@@ -395,19 +479,73 @@ class Connection:
         return self._stopping
 
     def open(self) -> None:
-        """Connect and start the reader thread.
+        """Connect within ``connect_timeout`` s (TCP, TLS, HTTP upgrade) and start the reader.
 
-        Raises ``OSError``/``websocket.WebSocketException`` when the connection
-        cannot be made (nothing to clean up then).
+        Raises ``WSError`` when the handshake is not complete in time (its
+        last socket error chained), ``WSClosedError`` when aborted meanwhile,
+        ``OSError``/``ssl.SSLError``/``websocket.WebSocketException`` when the
+        connection cannot be made; the socket is closed then.
         """
-        ws = websocket.create_connection(
-            self.url,
-            timeout=self._connect_timeout,
-            skip_utf8_validation=True,
-            enable_multithread=True,
-            **self._options,
-        )
-        ws.settimeout(None)  # the reader blocks; abort() wakes it by shutting the socket
+        deadline = time.monotonic() + self._connect_timeout
+        options = dict(self._options)
+        unsupported = sorted(UNSUPPORTED_WS_OPTIONS.intersection(options))
+        if unsupported:
+            raise WSError(f"ws_options not supported: {', '.join(unsupported)}")
+        sslopt = dict(options.pop("sslopt", None) or {})
+        sockopt = options.pop("sockopt", None) or ()
+        parts = urllib.parse.urlsplit(self.url)
+        secure = parts.scheme == "wss"
+        host = parts.hostname or ""
+        try:
+            sock = socket.create_connection(
+                (host, parts.port or (443 if secure else 80)), timeout=self._connect_timeout
+            )
+        except TimeoutError as exc:
+            raise WSError(
+                f"WS {self.name}: TCP connect to {host} not done within "
+                f"{self._connect_timeout:g} s (handshake)"
+            ) from exc
+        try:
+            for opt in sockopt:
+                sock.setsockopt(*opt)
+            self._sock = sock
+            if secure:
+                tls = _tls_context(sslopt).wrap_socket(
+                    sock,
+                    server_hostname=sslopt.get("server_hostname") or host,
+                    do_handshake_on_connect=False,
+                )
+                sock = self._sock = tls  # the TCP socket was detached into the TLS one
+                if self._stopping:  # abort() ran before it could shut this socket
+                    raise WSClosedError(f"WS connection {self.name} aborted while connecting")
+                tls.settimeout(max(0.001, deadline - time.monotonic()))
+                tls.do_handshake()  # one deadline for the whole TLS handshake
+            if self._stopping:
+                raise WSClosedError(f"WS connection {self.name} aborted while connecting")
+            ws = websocket.create_connection(
+                self.url,
+                socket=_DeadlineSocket(sock, deadline),
+                skip_utf8_validation=True,
+                enable_multithread=True,
+                redirect_limit=0,
+                **options,
+            )
+        except BaseException as exc:
+            sock.close()
+            if self._stopping:
+                raise WSClosedError(f"WS connection {self.name} aborted while connecting") from exc
+            if time.monotonic() >= deadline or isinstance(
+                exc, (TimeoutError, websocket.WebSocketTimeoutException)
+            ):
+                raise WSError(
+                    f"WS {self.name}: handshake with {host} not complete within "
+                    f"{self._connect_timeout:g} s"
+                ) from exc
+            raise
+        ws.sock = sock  # drop the handshake's deadline wrapper
+        # Reads wait without end (a timeout only wakes the reader, which reads
+        # again); a write that makes no progress for write_timeout s fails.
+        sock.settimeout(self._write_timeout)
         self._ws = ws
         now = self._clock.monotonic()
         self.opened_at = now
@@ -418,20 +556,60 @@ class Connection:
         self._reader.start()
 
     def send(self, text: str) -> None:
-        """Send one text frame. Raises ``WSClosedError`` when the socket is gone.
+        """Send one text frame within ``write_timeout`` s.
 
+        Raises ``WSClosedError`` when the socket is gone or the write did not
+        finish in time (the connection is then aborted).
         Thread safety: serialised by the send lock; any thread.
         """
-        ws = self._ws
-        if ws is None or self._stopping:
+        if self._ws is None or self._stopping:
             raise WSClosedError(f"WS connection {self.name} is not open")
+        if not self._write(text.encode(), websocket.ABNF.OPCODE_TEXT, self._write_timeout):
+            raise WSClosedError(f"WS connection {self.name} is closing")
+
+    def _write(self, payload: bytes, opcode: int, budget: float) -> bool:
+        """Write one frame within ``budget`` s (lock wait included); False after a close frame.
+
+        A write that cannot finish in time aborts the connection and raises
+        ``WSClosedError``, as does a socket error. A close frame that cannot
+        be written in time is given up quietly (False): whoever sends it ends
+        the connection next, with its own reason.
+        """
+        sock = self._sock
+        frame = websocket.ABNF.create_frame(payload, opcode).format()
+        closing = opcode == websocket.ABNF.OPCODE_CLOSE
+        deadline = time.monotonic() + budget
+        if not self._send_lock.acquire(timeout=budget):
+            if closing:
+                return False
+            reason = f"write timed out: another write held the socket for {budget:g} s"
+            self.abort(reason)
+            raise WSClosedError(f"WS {self.name}: {reason}")
         try:
-            with self._send_lock:
-                if self._close_sent:
-                    raise WSClosedError(f"WS connection {self.name} is closing")
-                ws.send(text)
-        except (OSError, websocket.WebSocketException) as exc:
+            if self._close_sent:
+                return False
+            if closing:
+                self._close_sent = True
+            left = deadline - time.monotonic()
+            short = left < self._write_timeout - 0.05
+            if short:  # less than a whole write timeout left: bound this write by it
+                sock.settimeout(max(0.001, left))
+            try:
+                sock.sendall(frame)
+            finally:
+                if short:
+                    sock.settimeout(self._write_timeout)
+            return True
+        except TimeoutError as exc:
+            if closing:
+                return False
+            reason = f"write timed out: the server took no data for {budget:g} s"
+            self.abort(reason)
+            raise WSClosedError(f"WS {self.name}: {reason}") from exc
+        except OSError as exc:
             raise WSClosedError(f"WS send failed on {self.name}: {exc}") from exc
+        finally:
+            self._send_lock.release()
 
     def ping(self) -> None:
         """Send the text ``ping`` and note it for the heartbeat; failures abort the connection."""
@@ -450,24 +628,35 @@ class Connection:
         if not self.abort_reason:
             self.abort_reason = reason
         self._stopping = True
-        ws = self._ws
-        if ws is not None and ws.sock is not None:
+        sock = self._sock
+        if sock is not None:
             try:
-                ws.sock.shutdown(socket.SHUT_RDWR)
+                sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
 
     def close(self, timeout: float = 2.0, reason: str = "closed") -> bool:
         """Send a close frame (best effort), abort, and join the reader within ``timeout``.
 
-        Returns True when the reader has ended. Idempotent: one close frame at
-        most, whichever thread closes first (the supervisor and ``stop()`` may
-        both close); any thread, except that the reader does not join itself.
+        The close frame is sent only if the socket takes it within half of
+        ``timeout`` (a server that stopped reading gets none). Returns True
+        when the reader has ended. Idempotent: one close frame at most,
+        whichever thread closes first (the supervisor and ``stop()`` may both
+        close); any thread, except that the reader does not join itself.
         """
-        if not self._stopping:
-            self._send_close(websocket.STATUS_NORMAL, "")
+        deadline = time.monotonic() + timeout
+        if not self._stopping and self._ws is not None:
+            budget = timeout / 2
+            poller = select.poll()  # not select(): any fd number
+            try:
+                poller.register(self._sock, select.POLLOUT)
+                writable = poller.poll(budget * 1000)
+            except (OSError, ValueError):
+                writable = []
+            if writable:
+                self._send_close(websocket.STATUS_NORMAL, "", budget)
         self.abort(reason)
-        return self.join(timeout)
+        return self.join(max(0.0, deadline - time.monotonic()))
 
     def join(self, timeout: float) -> bool:
         """Wait for the reader to end; True when it has (or never started)."""
@@ -508,7 +697,7 @@ class Connection:
         Returns after a close frame or when stopping; raises on a lost socket
         or a ``FrameError``.
         """
-        sock = ws.sock
+        sock = self._sock
         if sock is None:
             raise WSClosedError(f"WS connection {self.name} has no socket")
         parser = FrameParser(self._max_message_size)
@@ -521,7 +710,10 @@ class Connection:
         chunk = take_read_ahead(ws)
         while not self._stopping:
             if not chunk:
-                n = recv_into(buf)
+                try:
+                    n = recv_into(buf)
+                except TimeoutError:  # the socket's write timeout: nothing to read yet
+                    continue
                 if not n:
                     if self._stopping:
                         return
@@ -565,30 +757,25 @@ class Connection:
             if parser.error is not None:
                 raise parser.error
 
-    def _send_frame(self, payload: bytes, opcode: int) -> None:
-        """Send a control frame (pong, close) under the send lock; failures are left to the reader.
+    def _send_frame(self, payload: bytes, opcode: int, budget: float | None = None) -> None:
+        """Send a control frame (pong, close) within ``budget`` s (default ``write_timeout``).
 
-        A close frame is sent once: nothing is sent after it.
+        Failures are left to the reader (a write that timed out has aborted
+        the connection). A close frame is sent once: nothing is sent after it.
         """
-        ws = self._ws
-        if ws is None:
+        if self._ws is None:
             return
         try:
-            with self._send_lock:
-                if self._close_sent:
-                    return
-                if opcode == websocket.ABNF.OPCODE_CLOSE:
-                    self._close_sent = True
-                ws.send(payload, opcode)
-        except (OSError, websocket.WebSocketException):
+            self._write(payload, opcode, self._write_timeout if budget is None else budget)
+        except WSClosedError:
             pass
 
-    def _send_close(self, code: int | None, reason: str) -> None:
+    def _send_close(self, code: int | None, reason: str, budget: float | None = None) -> None:
         """Best-effort close frame: ``code`` (1000 when None or not sendable) and ``reason``."""
         if code is None or code in _UNSENDABLE_CLOSE or not 1000 <= code < 5000:
             code = websocket.STATUS_NORMAL
         text = reason.encode()[:_MAX_CLOSE_REASON].decode(errors="ignore").encode()
-        self._send_frame(code.to_bytes(2, "big") + text, websocket.ABNF.OPCODE_CLOSE)
+        self._send_frame(code.to_bytes(2, "big") + text, websocket.ABNF.OPCODE_CLOSE, budget)
 
     def describe_end(self) -> str:
         """Why the connection ended, for logs and ``last_error``."""
@@ -666,9 +853,11 @@ class ConnectionManager:
         options: dict[str, Any] | None = None,
         rng: random.Random | None = None,
         handoff_grace: float = 2.0,
+        max_message_size: int = DEFAULT_MAX_SIZE,
     ) -> None:
         self.url = url
         self.name = name
+        self._max_message_size = max_message_size
         self._hooks = hooks
         self._clock = clock
         self.backoff = backoff or BackoffPolicy()
@@ -684,6 +873,7 @@ class ConnectionManager:
         self._current: Connection | None = None
         self.last_conn: Connection | None = None  # the latest live connection, kept after it ends
         self._warming: Connection | None = None
+        self._connecting: Connection | None = None  # in its handshake: stop() aborts it
         self._handoff_requested: Connection | None = None
         self._reconnect_reason = ""
         self._seq = 0
@@ -729,9 +919,10 @@ class ConnectionManager:
     def start(self, timeout: float) -> None:
         """Start the threads and wait for the first ready connection.
 
-        Raises ``WSAuthError`` (login refused) or ``WSError`` (nothing ready
-        within ``timeout``; the last failure is chained); the threads are
-        stopped before raising.
+        Raises ``WSAuthError`` (login refused), ``WSClosedError`` (``stop()``
+        was called meanwhile) or ``WSError`` (nothing ready within
+        ``timeout``; the last failure is chained); the threads are stopped
+        before raising.
         """
         with self._cond:
             if self._threads:
@@ -755,6 +946,9 @@ class ConnectionManager:
         if fatal is not None:
             self.stop()
             raise fatal
+        if self._stopping:  # stop() from another thread while starting
+            self.stop()
+            raise WSClosedError(f"WS {self.name} was closed while starting")
         if not ok:
             cause = self._last_attempt_error
             self.stop()
@@ -770,7 +964,7 @@ class ConnectionManager:
         """
         with self._cond:
             self._stopping = True
-            conns = [c for c in (self._current, self._warming) if c is not None]
+            conns = [c for c in (self._current, self._warming, self._connecting) if c is not None]
             self._cond.notify_all()
             threads = list(self._threads)
         deadline = self._clock.monotonic() + timeout
@@ -835,8 +1029,18 @@ class ConnectionManager:
             clock=self._clock,
             connect_timeout=self._connect_timeout,
             options=self._options,
+            max_message_size=self._max_message_size,
+            write_timeout=self.heartbeat.pong_timeout,
         )
-        conn.open()
+        with self._cond:
+            if self._stopping:
+                raise WSClosedError("client closed")
+            self._connecting = conn
+        try:
+            conn.open()
+        finally:
+            with self._cond:
+                self._connecting = None
         self.connects += 1
         log.info(
             "ws %s connected to %s (connection %d, connects %d)",

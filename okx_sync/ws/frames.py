@@ -17,6 +17,9 @@ What the parser enforces, for frames a server sends to a client (RFC 6455 §5):
   or a new message before the end, is a protocol error;
 - 7-bit, 16-bit and 64-bit payload lengths; a frame or message larger than
   ``max_size`` is refused as soon as its length is known (nothing buffered);
+  a fragmented message counts its frames' headers too, so a flood of empty
+  continuation frames hits the limit like any other large message (its parts
+  are collected in one buffer: memory stays within ``max_size``);
 - text messages are valid UTF-8 (``bytes.isascii`` first, then a strict
   ``bytes.decode``); close payloads have a 2-byte code and a UTF-8 reason;
 - nothing after a close frame is parsed.
@@ -128,7 +131,7 @@ class FrameParser:
 
     ``error`` is the ``FrameError`` that stopped the parser (None while fine);
     ``closed`` is True once a close frame was returned. ``max_size`` bounds a
-    frame and a whole fragmented message.
+    frame and a whole fragmented message, its frame headers counted.
 
     Thread safety: none; one parser per connection, used by its reader thread.
     """
@@ -143,8 +146,8 @@ class FrameParser:
         self._parts: list[bytes] = []
         self._need = 0  # bytes the held parts must reach before parsing again
         self._frag_op = 0  # opcode of the message being fragmented (0: none)
-        self._frags: list[bytes] = []
-        self._frag_size = 0
+        self._frags = bytearray()  # the fragments' payloads so far
+        self._frag_size = 0  # their bytes on the wire, headers included
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
         """Parse ``data`` (the next bytes of the stream); the messages it completed.
@@ -216,9 +219,10 @@ class FrameParser:
                 append((OP_TEXT, payload))
                 pos = stop
                 continue
+            head = start - pos
             pos = stop
             try:
-                frag_op = self._frame(b0, data[start:stop], append)
+                frag_op = self._frame(b0, data[start:stop], append, head)
             except FrameError as exc:
                 self.error = exc
                 break
@@ -232,8 +236,13 @@ class FrameParser:
             self._need = need
         return out
 
-    def _frame(self, b0: int, payload: bytes, add: Callable[[tuple[int, bytes]], None]) -> int:
-        """Handle a frame other than a whole text message; the fragmented opcode after it."""
+    def _frame(
+        self, b0: int, payload: bytes, add: Callable[[tuple[int, bytes]], None], head: int
+    ) -> int:
+        """Handle a frame other than a whole text message; the fragmented opcode after it.
+
+        ``head``: the frame header's length, counted in a fragmented message's size.
+        """
         if b0 & 0x70:
             raise FrameError("RSV bits set (no extension was negotiated)")
         fin = b0 & 0x80
@@ -253,20 +262,23 @@ class FrameParser:
             if self._frag_op:
                 raise FrameError("new message before the fragmented one ended")
             self._frag_op = opcode
-            self._frags = []
+            self._frags = bytearray()
             self._frag_size = 0
         else:
             raise FrameError(f"unknown opcode {opcode:#x}")
-        self._frag_size += len(payload)
+        self._frag_size += head + len(payload)
         if self._frag_size > self.max_size:
-            raise FrameError(f"message of over {self.max_size} bytes (fragmented)", CLOSE_TOO_BIG)
-        self._frags.append(payload)
+            raise FrameError(
+                f"fragmented message of over {self.max_size} bytes (frame headers counted)",
+                CLOSE_TOO_BIG,
+            )
+        self._frags += payload
         if not fin:
             return self._frag_op
-        message = b"".join(self._frags)
+        message = bytes(self._frags)
         op = self._frag_op
         self._frag_op = 0
-        self._frags = []
+        self._frags = bytearray()
         self._frag_size = 0
         if op == OP_TEXT:
             check_text(message)

@@ -335,14 +335,20 @@ _SCAN = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type] 
 def decode_frame(text: str) -> Any:
     """``json.loads(text)`` for one WebSocket frame, faster on OKX's compact JSON.
 
-    Raises ``ValueError`` (``json.JSONDecodeError``) for invalid JSON, as ``json.loads``.
+    Raises ``ValueError`` (``json.JSONDecodeError``) for invalid JSON, as
+    ``json.loads``, and also for JSON the decoder refuses by its limits: nesting
+    deeper than the interpreter's recursion limit allows (``RecursionError`` is
+    never raised) and integers of over ``sys.get_int_max_str_digits()`` digits.
     """
     try:
-        obj, end = _SCAN(text, 0)
-    except StopIteration:
-        return json.loads(text)  # raises the proper JSONDecodeError (or handles whitespace)
-    if end != len(text):
-        return json.loads(text)  # trailing data or whitespace: let json decide
+        try:
+            obj, end = _SCAN(text, 0)
+        except StopIteration:
+            return json.loads(text)  # raises the proper JSONDecodeError (or handles whitespace)
+        if end != len(text):
+            return json.loads(text)  # trailing data or whitespace: let json decide
+    except RecursionError:
+        raise ValueError("JSON nested too deeply to decode") from None
     return obj
 
 
