@@ -383,7 +383,8 @@ class Client(RestAPI):
         sent after it returns: one still waiting in the request gate or for a
         retry is refused before its send. ``cancel_open_orders=True`` then cancels every
         pending order (``orders-pending``, batches of 20, through the gate) and
-        reports what was cancelled and what failed (``report.cancel``).
+        reports what was cancelled, what was already final and what failed
+        (``report.cancel``); concurrent calls share one sweep.
         Returns a :class:`~okx_sync.ops.safe_mode.SafeModeReport`; never raises
         for cancel failures (they are in the report and logged at ERROR).
         Thread-safe; calling it again while on keeps it on.
