@@ -218,6 +218,36 @@ def test_unsubscribe_and_wait_surfaces_an_error_event():
         assert server.accepted == 1 and not server.errors
 
 
+def test_rejection_after_subscribe_and_wait_gave_up_still_drops_the_arg():
+    """The 60018 arrives after the caller's timeout: the arg still leaves the desired set."""
+    gave_up = threading.Event()
+    other = {"channel": "tickers", "instId": "ETH-USDT"}
+
+    def script(peer):
+        sub = peer.recv_json()
+        assert sub["args"] == [BTC_TICKER, other]
+        peer.send_json({"id": sub["id"], "event": "subscribe", "arg": other, "connId": "c0"})
+        assert gave_up.wait(10)
+        peer.send_json(
+            {"id": sub["id"], "event": "error", "code": "60018", "msg": "no such", "connId": "c0"}
+        )
+
+    errors: list[BaseException] = []
+    dropped = threading.Event()
+    with ScriptedOKX(script) as server:
+        with public_at(server.url) as ws:
+            ws.on_error(lambda exc: (errors.append(exc), dropped.set()))
+            with pytest.raises(WSTimeoutError):
+                ws.subscribe_and_wait([BTC_TICKER, other], timeout=0.3)
+            assert ws.desired_subscriptions() == [BTC_TICKER, other]  # kept for now
+            gave_up.set()
+            assert dropped.wait(10)
+            assert ws.desired_subscriptions() == [other]
+            assert isinstance(errors[0], WSSubscribeError) and errors[0].arg == BTC_TICKER
+            assert ws.stats().subscriptions_dropped == 1
+        assert not server.errors
+
+
 def test_unsubscribe_and_wait_times_out_when_server_is_silent(sim):
     with public(sim, pong_timeout=10) as ws:
         ws.subscribe_and_wait(BTC_TICKER)

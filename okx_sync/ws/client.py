@@ -143,6 +143,12 @@ class WSStats:
         return attrs.asdict(self)
 
 
+#: (acked args, failed (arg, code, msg), open args) of one subscribe/unsubscribe request.
+SubOutcome = tuple[
+    list[dict[str, Any]], list[tuple[dict[str, Any], str, str]], list[dict[str, Any]]
+]
+
+
 class _SubRequest:
     """One subscribe/unsubscribe frame waiting for its per-arg acks (reader fills it)."""
 
@@ -206,15 +212,34 @@ class _SubRequest:
             self.lost = reason
             self.done.set()
 
-    def outcome(
-        self,
-    ) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], str, str]], list[dict[str, Any]]]:
+    def detach(self) -> tuple[SubOutcome, bool]:
+        """The waiter stops waiting: its ``outcome()``, and whether the request stays pending.
+
+        When args are still open, they alone stay in the request, which turns
+        into a background one: a late ack or rejection is then settled like a
+        fire-and-forget subscribe's (a rejected arg leaves the desired set).
+        Atomic with the reader's updates, so no answer falls between the two.
+        """
+        with self.lock:
+            result = self._outcome()
+            if self.done.is_set():
+                return result, False
+            self.args = {arg_key(a): a for a in result[2]}
+            self.acked = set()
+            self.failed = {}
+            self.background = True
+            return result, True
+
+    def outcome(self) -> SubOutcome:
         """(acked, failed (arg, code, msg), open) — open = neither acked nor failed."""
         with self.lock:
-            acked = [a for k, a in self.args.items() if k in self.acked]
-            failed = [(self.args[k], c, m) for k, (c, m) in self.failed.items()]
-            rest = [a for k, a in self.args.items() if k not in self.acked and k not in self.failed]
-            return acked, failed, rest
+            return self._outcome()
+
+    def _outcome(self) -> SubOutcome:
+        acked = [a for k, a in self.args.items() if k in self.acked]
+        failed = [(self.args[k], c, m) for k, (c, m) in self.failed.items()]
+        rest = [a for k, a in self.args.items() if k not in self.acked and k not in self.failed]
+        return acked, failed, rest
 
 
 class _LoginWaiter:
@@ -1275,20 +1300,25 @@ class WSClient(OrderEntry, Owned):
         connection is lost or the ops budget is used up.
         """
         reqs = self._send_sub_frames(conn, op, args, background=False, max_args=max_args)
+        outcomes = []
         try:
             for req in reqs:
                 req.done.wait(max(0.0, deadline - self._clock.monotonic()))
         finally:
             for req in reqs:
-                conn.pending.pop(req.req_id, None)
+                # Still open: a late ack or rejection is settled in the background
+                # (a rejected arg then leaves the desired set); else forget it.
+                outcome, pending = req.detach()
+                outcomes.append(outcome)
+                if not pending:
+                    conn.pending.pop(req.req_id, None)
         acked: list[dict[str, Any]] = []
         failed: list[tuple[dict[str, Any], str, str]] = []
         open_args: list[dict[str, Any]] = []
         unresolved: list[tuple[dict[str, Any], tuple[str, str]]] = []
-        for req in reqs:
+        for req, (a, f, rest) in zip(reqs, outcomes, strict=True):
             if req.lost:
                 raise WSError(f"connection lost before the {op} was acknowledged: {req.lost}")
-            a, f, rest = req.outcome()
             acked += a
             failed += f
             if req.unresolved is not None:
@@ -1388,7 +1418,8 @@ class WSClient(OrderEntry, Owned):
         refused for now — 60014 too frequent, 64007 internal error — stays
         desired and is resubscribed on the next connect),
         ``WSTimeoutError`` when not every arg was acknowledged within
-        ``timeout`` (they stay desired), ``WSClosedError`` when not started,
+        ``timeout`` (they stay desired; a rejection arriving later still
+        drops its arg and reaches the error handlers), ``WSClosedError`` when not started,
         ``ValidationError`` for bad args.
         """
         self._sub_and_wait("subscribe", args, timeout)
