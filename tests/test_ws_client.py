@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from decimal import Decimal
@@ -245,6 +246,46 @@ def test_rejection_after_subscribe_and_wait_gave_up_still_drops_the_arg():
             assert ws.desired_subscriptions() == [other]
             assert isinstance(errors[0], WSSubscribeError) and errors[0].arg == BTC_TICKER
             assert ws.stats().subscriptions_dropped == 1
+        assert not server.errors
+
+
+@pytest.mark.parametrize("raw_mode", ["inline", "pool"])
+def test_pushes_this_socket_never_subscribed_are_counted_not_delivered(raw_mode):
+    """Only pushes matching an acknowledged subscription reach handlers; an arg without
+    instId (orders instType ANY) admits its channel's pushes, whatever their instType/instId."""
+    go = threading.Event()
+    orders_any = {"channel": "orders", "instType": "ANY"}
+
+    def push(peer, arg, n):
+        peer.send_text(json.dumps({"arg": arg, "data": [{"n": n}]}, separators=(",", ":")))
+
+    def script(peer):
+        sub = peer.recv_json()
+        for arg in sub["args"]:
+            peer.send_json({"id": sub["id"], "event": "subscribe", "arg": arg, "connId": "c0"})
+        assert go.wait(10)
+        push(peer, {"channel": "tickers", "instId": "ETH-USDT"}, 1)  # never subscribed
+        push(peer, {"channel": "books", "instId": "BTC-USDT"}, 2)  # never subscribed
+        push(peer, {"channel": "orders", "instType": "SPOT", "instId": "BTC-USDT", "uid": "7"}, 3)
+        push(peer, BTC_TICKER, 4)
+        unsub = peer.recv_json()
+        peer.send_json({"id": unsub["id"], "event": "unsubscribe", "arg": BTC_TICKER})
+        push(peer, BTC_TICKER, 5)  # after the unsubscribe ack
+        push(peer, {"channel": "orders", "instType": "ANY", "uid": "7"}, 6)
+
+    seen: list[int] = []
+    with ScriptedOKX(script) as server:
+        with public_at(server.url, raw_dispatch=raw_mode) as ws:
+            ws.on_raw(lambda msg: seen.append(msg["data"][0]["n"]) if "data" in msg else None)
+            ws.subscribe_and_wait([BTC_TICKER, orders_any])
+            go.set()
+            assert wait_until(lambda: 4 in seen)
+            assert ws.stats().unexpected_pushes == 2
+            ws.unsubscribe_and_wait(BTC_TICKER)
+            assert wait_until(lambda: 6 in seen)
+            assert sorted(seen) == [3, 4, 6]
+            st = ws.stats()
+            assert st.unexpected_pushes == 3 and st.to_dict()["unexpected_pushes"] == 3
         assert not server.errors
 
 

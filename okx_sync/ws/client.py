@@ -89,6 +89,8 @@ _DISCONNECT = SubmitResult.DISCONNECT
 # Most pushes a warming connection buffers during make-before-break before the
 # handoff is abandoned (the old connection keeps serving until it drops).
 _HANDOFF_BUFFER_MAX = 100_000
+#: Distinct (channel, instId) of unexpected pushes logged per client (the rest only counted).
+_UNEXPECTED_KEYS_LOGGED = 100
 
 
 @attrs.frozen(kw_only=True)
@@ -102,6 +104,8 @@ class WSStats:
     ``*_overflow_disconnects`` the reconnects that the ``disconnect`` policy
     caused. ``desired_subscriptions`` is the number of subscriptions the client
     keeps alive; ``subscriptions_dropped`` those OKX rejected and the client gave up.
+    ``unexpected_pushes`` counts pushes for a channel/instrument the connection
+    never subscribed (acknowledged): they are not handed to any handler.
     Thread safety: immutable.
     """
 
@@ -135,6 +139,7 @@ class WSStats:
     raw_overflow_disconnects: int
     handler_errors: int
     parse_errors: int
+    unexpected_pushes: int
     messages: int
     bytes: int
 
@@ -396,6 +401,8 @@ class WSClient(OrderEntry, Owned):
         self._handler_errors = 0
         self._handler_log = HandlerErrorSummary(monotonic=clock.monotonic)
         self._parse_errors = 0
+        self._unexpected_pushes = 0
+        self._unexpected_keys: set[tuple[str, str]] = set()
         self._connects = 0
         self._reconnects = 0
         self._handoffs = 0
@@ -747,6 +754,10 @@ class WSClient(OrderEntry, Owned):
         key = fast_push_key(data)
         if key is None:
             return False
+        keys = conn.push_keys
+        if key not in keys and (key[0], "") not in keys:
+            self._unexpected_push(key)
+            return True
         typed = key[0] in self._typed_handlers
         if typed and raw:
             return False
@@ -761,6 +772,10 @@ class WSClient(OrderEntry, Owned):
         arg = msg["arg"]
         channel = arg.get("channel", "")
         key = (channel, arg.get("instId", ""))
+        keys = conn.push_keys
+        if key not in keys and (channel, "") not in keys:
+            self._unexpected_push(key)
+            return
         if conn.track_last:
             conn.last_data[arg_key(arg)] = msg["data"]
         for fn in self._push_listeners:
@@ -774,6 +789,25 @@ class WSClient(OrderEntry, Owned):
         if self._raw_handlers:
             if self._raw.submit(key, msg, conn.should_stop) is _DISCONNECT:
                 self._overflow_disconnect(conn, "raw")
+
+    def _unexpected_push(self, key: tuple[str, str]) -> None:
+        """A push for a channel/instrument this connection never subscribed: count, drop."""
+        with self._stats_lock:
+            self._unexpected_pushes += 1
+            first = key not in self._unexpected_keys
+            if first and len(self._unexpected_keys) < _UNEXPECTED_KEYS_LOGGED:
+                self._unexpected_keys.add(key)
+            else:
+                first = False
+        if first:  # once per key (bounded); the count is in stats()
+            log.warning(
+                "ws %s: push for %s %s, which this connection never subscribed; dropped (%s)",
+                self.name,
+                key[0],
+                key[1] or "(no instId)",
+                self.url,
+                extra={"ws": self.name, "channel": key[0], "inst_id": key[1], "url": self.url},
+            )
 
     def _overflow_disconnect(self, conn: Connection, path: str) -> None:
         reason = f"{path} handler queue full (overflow=disconnect)"
@@ -897,12 +931,23 @@ class WSClient(OrderEntry, Owned):
     def _on_ack(self, conn: Connection, msg: dict[str, Any], op: str) -> None:
         arg = msg.get("arg") or {}
         key = arg_key(arg)
+        # A push's arg repeats the subscribed one (plus uid): its (channel, instId)
+        # is looked up in push_keys; an arg without instId (instType, instFamily,
+        # ccy...) admits every push of its channel.
+        pkey = (str(arg.get("channel", "")), str(arg.get("instId", "")))
         if op == "subscribe":
-            conn.subscribed.add(key)
+            if key not in conn.subscribed:
+                conn.subscribed.add(key)
+                conn.push_keys[pkey] = conn.push_keys.get(pkey, 0) + 1
             with self._stats_lock:
                 self._subscribe_ok += 1
-        else:
+        elif key in conn.subscribed:
             conn.subscribed.discard(key)
+            left = conn.push_keys.get(pkey, 1) - 1
+            if left > 0:
+                conn.push_keys[pkey] = left
+            else:
+                conn.push_keys.pop(pkey, None)
         req = conn.pending.get(str(msg.get("id") or ""))
         if not isinstance(req, _SubRequest):
             req = next(
@@ -1558,6 +1603,7 @@ class WSClient(OrderEntry, Owned):
             last_error = self._last_error
             sub_ok, sub_err, dropped = self._subscribe_ok, self._subscribe_error, self._subs_dropped
             handler_errors, parse_errors = self._handler_errors, self._parse_errors
+            unexpected = self._unexpected_pushes
         if manager is not None:
             connects += manager.connects
             reconnects += manager.reconnects
@@ -1600,6 +1646,7 @@ class WSClient(OrderEntry, Owned):
             raw_overflow_disconnects=self._raw.disconnects,
             handler_errors=handler_errors,
             parse_errors=parse_errors,
+            unexpected_pushes=unexpected,
             messages=messages,
             bytes=nbytes,
         )
