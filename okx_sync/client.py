@@ -22,11 +22,13 @@ Quick start::
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import random
 import threading
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -51,6 +53,23 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
 
 
+def _plain_text_remote(url: str) -> bool:
+    """True for an ``http://``/``ws://`` URL whose host is not loopback. Pure."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return False  # malformed: the base_url/WS checks report it
+    if parts.scheme not in ("http", "ws"):
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
+
+
 class Client(RestAPI):
     """A blocking OKX V5 client shared by any number of threads.
 
@@ -67,10 +86,15 @@ class Client(RestAPI):
     :class:`~okx_sync.ops.health.HealthThresholds` for :meth:`health`),
     ``ws_urls`` (``{"public"|"private"|"business": url}`` overriding the OKX
     WebSocket URLs that ``ws_public()``/``ws_private()``/``ws_business()``
-    use — live or demo hosts by ``demo``; ``Simulator.client()`` passes its own).
+    use — live or demo hosts by ``demo``; ``Simulator.client()`` passes its own),
+    ``allow_insecure_http`` (default False: with credentials, a plain
+    ``http://`` ``base_url`` or ``ws://`` private/business URL whose host is
+    not loopback is refused, since the key and passphrase would cross the
+    network unencrypted; loopback — the simulator — is always allowed).
 
     Raises ``ValidationError`` (a ``ValueError``) at construction for partial
-    credentials, a malformed ``base_url`` or a non-positive ``timeout``; calls
+    credentials, a malformed ``base_url``, a non-positive ``timeout`` or
+    credentials over plain text to a remote host (see ``allow_insecure_http``); calls
     raise ``ValidationError``, ``APIError``/``OrderError`` or
     ``RequestStateError`` (see :mod:`okx_sync.errors`).
 
@@ -101,6 +125,7 @@ class Client(RestAPI):
         rng: random.Random | None = None,
         health_thresholds: HealthThresholds | None = None,
         ws_urls: Mapping[str, str] | None = None,
+        allow_insecure_http: bool = False,
     ) -> None:
         try:
             creds = Credentials.from_parts(api_key, secret_key, passphrase)
@@ -113,6 +138,17 @@ class Client(RestAPI):
                     f"ws_urls: unknown WS service {kind!r} (public, private, business)"
                 )
             urls[kind] = url
+        if creds is not None and not allow_insecure_http:
+            for label, url in (
+                ("base_url", base_url),
+                *((f"ws_urls[{k!r}]", urls[k]) for k in ("private", "business")),
+            ):
+                if _plain_text_remote(url):
+                    raise ValidationError(
+                        f"{label} {url!r} would send the API key and passphrase unencrypted "
+                        "to a host that is not loopback; use https:// / wss://, or pass "
+                        "allow_insecure_http=True if this is really meant"
+                    )
         self._clock = clock
         self._closed = False
         # -- REST core -------------------------------------------------------------------
