@@ -22,12 +22,14 @@ Quick start::
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import random
 import threading
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -71,6 +73,23 @@ def _check_sync_interval(value: Any) -> float:
     return interval
 
 
+def _plain_text_remote(url: str) -> bool:
+    """True for an ``http://``/``ws://`` URL whose host is not loopback. Pure."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return False  # malformed: the base_url/WS checks report it
+    if parts.scheme not in ("http", "ws"):
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
+
+
 class Client(RestAPI):
     """A blocking OKX V5 client shared by any number of threads.
 
@@ -99,11 +118,17 @@ class Client(RestAPI):
     :mod:`okx_sync.ops.time_sync`; offset, age and last error are in
     ``stats()["time_sync"]`` and ``evidence()["clock"]``).
 
+    ``allow_insecure_http`` (default False: with credentials, a plain
+    ``http://`` ``base_url`` or ``ws://`` private/business URL whose host is
+    not loopback is refused, since the key and passphrase would cross the
+    network unencrypted; loopback — the simulator — is always allowed).
+
     Raises ``ValidationError`` (a ``ValueError``) at construction for partial
     credentials, a malformed ``base_url``, a ``timeout`` that is not a positive finite
     number, a non-bool ``demo``, a ``gate``/``retry``/``health_thresholds`` of the
-    wrong type (:func:`okx_sync.validators.instance`), a bad ``time_sync_interval_s``
-    or a non-positive ``max_response_bytes``; calls
+    wrong type (:func:`okx_sync.validators.instance`), a bad ``time_sync_interval_s``,
+    a non-positive ``max_response_bytes`` or credentials over plain text to a remote
+    host (see ``allow_insecure_http``); calls
     raise ``ValidationError``, ``APIError``/``OrderError`` or
     ``RequestStateError`` (see :mod:`okx_sync.errors`).
 
@@ -136,8 +161,10 @@ class Client(RestAPI):
         ws_urls: Mapping[str, str] | None = None,
         time_sync_interval_s: float = 0,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        allow_insecure_http: bool = False,
     ) -> None:
         flag(demo, name="demo")
+        flag(allow_insecure_http, name="allow_insecure_http")
         seconds(timeout, name="timeout", positive=True)
         instance(gate, name="gate", kind=RequestGateConfig)
         instance(retry, name="retry", kind=RetryPolicy)
@@ -154,6 +181,17 @@ class Client(RestAPI):
                     f"ws_urls: unknown WS service {kind!r} (public, private, business)"
                 )
             urls[kind] = url
+        if creds is not None and not allow_insecure_http:
+            for label, url in (
+                ("base_url", base_url),
+                *((f"ws_urls[{k!r}]", urls[k]) for k in ("private", "business")),
+            ):
+                if _plain_text_remote(url):
+                    raise ValidationError(
+                        f"{label} {url!r} would send the API key and passphrase unencrypted "
+                        "to a host that is not loopback; use https:// / wss://, or pass "
+                        "allow_insecure_http=True if this is really meant"
+                    )
         self._clock = clock
         self._closed = False
         # -- REST core -------------------------------------------------------------------
@@ -458,7 +496,8 @@ class Client(RestAPI):
         sent after it returns: one still waiting in the request gate or for a
         retry is refused before its send. ``cancel_open_orders=True`` then cancels every
         pending order (``orders-pending``, batches of 20, through the gate) and
-        reports what was cancelled and what failed (``report.cancel``).
+        reports what was cancelled, what was already final and what failed
+        (``report.cancel``); concurrent calls share one sweep.
         Returns a :class:`~okx_sync.ops.safe_mode.SafeModeReport`; never raises
         for cancel failures (they are in the report and logged at ERROR).
         Thread-safe; calling it again while on keeps it on.

@@ -29,7 +29,7 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
     "quickstart_rest": (
         [],
         [
-            r"^venue: simulator rest=http://127\.0\.0\.1:\d+ control=http://127\.0\.0\.1:\d+$",
+            r"^venue: simulator rest=http://127\.0\.0\.1:\d+ control=http://127\.0\.0\.1:\d+/[\w-]{20,}$",
             r"^ticker BTC-USDT: last=\d+(\.\d+)? bid=\d+(\.\d+)? ask=\d+(\.\d+)?$",
             r"^  ask +\d",
             r"^  bid +\d",

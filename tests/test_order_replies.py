@@ -19,7 +19,7 @@ import responses
 from okx_sync import Client, RequestGateConfig, RetryPolicy, WSClient
 from okx_sync.auth import Credentials
 from okx_sync.clock import FakeClock
-from okx_sync.errors import APIError, OrderError
+from okx_sync.errors import APIError, OrderError, ValidationError
 from okx_sync.ids import new_cl_ord_id
 from okx_sync.ops.reconcile import is_outcome_unknown
 from okx_sync.rest.acks import match_acks, order_reply
@@ -290,6 +290,64 @@ def test_ws_batches_are_matched_like_rest():
         assert info.value.outcome_unknown and info.value.path == "amend-order"
     assert not server.errors
     assert not ws_threads()
+
+
+def test_ws_reply_code_0_without_items_is_outcome_unknown_never_index_error():
+    """code "0" with an empty, missing or non-list ``data``: OrderError marked outcome-unknown."""
+
+    def script(peer: ScriptedPeer) -> None:
+        assert peer.recv_json()["op"] == "login"
+        peer.send_json({"event": "login", "code": "0", "msg": "", "connId": "c1"})
+        for extra in ({"data": []}, {}, {"data": {"ordId": "1"}}):
+            op = peer.recv_json()
+            peer.send_json({"id": op["id"], "op": op["op"], "code": "0", "msg": "", **extra})
+
+    with ScriptedOKX(script, path="/ws/v5/private") as server, ws_client(server) as ws:
+        for cid in ("e1", "e2", "e3"):
+            with pytest.raises(OrderError) as info:
+                ws.place_order(
+                    inst_id="BTC-USDT", td_mode="cash", side="buy", ord_type="market", sz="1",
+                    cl_ord_id=cid,
+                )  # fmt: skip
+            assert info.value.outcome_unknown and is_outcome_unknown(info.value)
+            assert info.value.cl_ord_ids == (cid,)
+            assert [o.cl_ord_id for o in info.value.missing] == [cid]
+    assert not server.errors
+
+
+@pytest.mark.parametrize("path", ["/ws/v5/public", "/ws/v5/business"])
+def test_ws_orders_on_a_connection_that_cannot_take_them_are_refused_unsent(path):
+    """Public and business sockets take no orders: ValidationError, and no frame goes out."""
+    frames: list[dict[str, Any]] = []
+
+    def script(peer: ScriptedPeer) -> None:
+        while True:
+            msg = peer.recv_json()
+            frames.append(msg)
+            if msg.get("op") == "subscribe":
+                arg = msg["args"][0]
+                peer.send_json({"id": msg["id"], "event": "subscribe", "arg": arg})
+
+    with ScriptedOKX(script, path=path) as server:
+        with WSClient(server.url, instruments=_Codes(), order_timeout=5) as ws:
+            order = {"inst_id": "BTC-USDT", "td_mode": "cash", "side": "buy", "sz": "1"}
+            calls = [
+                lambda: ws.place_order(ord_type="market", cl_ord_id="x1", **order),
+                lambda: ws.place_batch_orders([{"ord_type": "market", **order}]),
+                lambda: ws.cancel_order(inst_id="BTC-USDT", ord_id="1"),
+                lambda: ws.cancel_batch_orders([{"inst_id": "BTC-USDT", "ord_id": "1"}]),
+                lambda: ws.amend_order(inst_id="BTC-USDT", ord_id="1", new_sz="2"),
+                lambda: ws.amend_batch_orders(
+                    [{"inst_id": "BTC-USDT", "ord_id": "1", "new_sz": "2"}]
+                ),
+            ]
+            for call in calls:
+                with pytest.raises(ValidationError, match="does not take orders"):
+                    call()
+            # a subscribe after them is the first frame the server sees: nothing else went out
+            ws.subscribe_and_wait({"channel": "tickers", "instId": "BTC-USDT"})
+        assert [f.get("op") for f in frames] == ["subscribe"]
+    assert not server.errors
 
 
 # --------------------------------------------------------------------------- resolution

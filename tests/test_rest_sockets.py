@@ -24,7 +24,7 @@ from rest_loopback import (
     refused_port,
 )
 
-from okx_sync import Client, RequestGateConfig, RequestStateError, RetryPolicy
+from okx_sync import Client, RequestGateConfig, RequestStateError, RetryPolicy, ValidationError
 from okx_sync.auth import prehash, sign
 
 KEY, SECRET, PASS = "key-0123456789abcdef", "s3cr3t-value", "pass-phrase-x"
@@ -319,3 +319,45 @@ def test_tls_fast_path_verifies_the_servers_certificate() -> None:
                 client.request("GET", "/api/v5/public/time")
     assert (info.value.stage, info.value.dispatched) == ("http", False)
     assert "certificate" in str(info.value).lower()
+
+
+def test_tls_fast_path_without_verification_warns_like_the_session_path() -> None:
+    pytest.importorskip("websockets")
+    from urllib3.exceptions import InsecureRequestWarning
+
+    from okx_sync.sim import Simulator
+    from okx_sync.sim.tls import tls_available
+
+    if not tls_available():
+        pytest.skip("no way to make a certificate (cryptography or openssl)")
+    with Simulator(tls=True, ws=False, control=False, auto_tick=False) as sim:
+        for fast in (True, False):
+            session = requests.Session()
+            session.trust_env = False  # else requests lets REQUESTS_CA_BUNDLE override verify
+            session.verify = False
+            if not fast:  # a hook sends every call through Session.request
+                session.hooks["response"].append(lambda r, *a, **k: r)
+            with Client(base_url=sim.rest_url, session=session, retry=RetryPolicy.none()) as c:
+                assert c._rest.transport.fast_path() is fast
+                with pytest.warns(InsecureRequestWarning, match="127.0.0.1"):
+                    assert c.request("GET", "/api/v5/public/time")[0]["ts"]
+
+
+def test_credentials_over_plain_http_to_a_remote_host_are_refused() -> None:
+    creds = ("key-0123456789abcdef", "secret", "pass")
+    for url in ("http://www.okx.com", "http://10.1.2.3:8080", "http://okx.example"):
+        with pytest.raises(ValidationError, match="allow_insecure_http"):
+            Client(*creds, base_url=url)
+    with pytest.raises(ValidationError, match="ws_urls\\['private'\\]"):
+        Client(*creds, ws_urls={"private": "ws://10.1.2.3/ws/v5/private"})
+    # explicitly allowed, loopback (the simulator), https, or no credentials: built
+    for kw in (
+        {"base_url": "http://10.1.2.3:8080", "allow_insecure_http": True},
+        {"base_url": "http://127.0.0.1:8080"},
+        {"base_url": "http://localhost:8080"},
+        {"base_url": "http://[::1]:8080"},
+        {"base_url": "https://www.okx.com"},
+        {"ws_urls": {"public": "ws://10.1.2.3/ws/v5/public"}},  # public: no credentials sent
+    ):
+        Client(*creds, **kw).close()
+    Client(base_url="http://10.1.2.3:8080").close()

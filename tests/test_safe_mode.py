@@ -15,6 +15,7 @@ from okx_sync.ops.safe_mode import SafeMode, allowed_in_safe_mode
 from okx_sync.rest.endpoints import registry
 from okx_sync.sim import Simulator
 from okx_sync.ws.connection import ConnectRateLimiter
+from tests.conftest import wait_until
 from tests.ops_support import INST, far_px, order_kw
 
 
@@ -212,6 +213,61 @@ def test_cancel_sweep_reports_the_order_a_short_reply_left_out(sim, client):
     assert sweep is not None and not sweep.ok
     assert sweep.listed == 3 and len(sweep.cancelled) == 2 and len(sweep.failed) == 1
     assert "outcome unknown" in sweep.failed[0].msg
+
+
+def test_concurrent_sweeps_share_one_and_report_nothing_failed(sim, client, monkeypatch, caplog):
+    px = far_px(sim, client)
+    ids = {
+        client.trade.place_order(**order_kw(px, cl_ord_id=new_cl_ord_id())).cl_ord_id
+        for _ in range(4)
+    }
+    original = type(client.trade).cancel_batch_orders
+    calls: list[int] = []
+    in_sweep = threading.Event()
+
+    def held_cancel(api, **kw):  # the first sweep waits here until the second caller joined it
+        calls.append(len(kw["orders"]))
+        in_sweep.set()
+        assert wait_until(lambda: client._safe_mode.sweep_joiners == 1)
+        return original(api, **kw)
+
+    monkeypatch.setattr(type(client.trade), "cancel_batch_orders", held_cancel)
+    caplog.set_level("WARNING", logger="okx_sync")
+    first, out1 = run_in_thread(lambda: client.enter_safe_mode(cancel_open_orders=True))
+    assert in_sweep.wait(10)
+    second, out2 = run_in_thread(lambda: client.enter_safe_mode(cancel_open_orders=True))
+    first.join(10)
+    second.join(10)
+    r1, r2 = out1["result"].cancel, out2["result"].cancel
+    assert r1 is r2  # one sweep, one report
+    assert calls == [4]  # each order's cancel sent once
+    assert r1.ok and {c.cl_ord_id for c in r1.cancelled} == ids and not r1.failed
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    assert client._safe_mode.sweep_joiners == 0
+    # a later sweep (nothing running) runs on its own
+    assert client.enter_safe_mode(cancel_open_orders=True).cancel.listed == 0
+
+
+def test_order_already_cancelled_elsewhere_is_benign_not_failed(sim, client, monkeypatch, caplog):
+    px = far_px(sim, client)
+    acks = [client.trade.place_order(**order_kw(px, cl_ord_id=new_cl_ord_id())) for _ in range(3)]
+    original = type(client.trade).cancel_batch_orders
+
+    def sibling_first(
+        api, **kw
+    ):  # a sibling sweep cancels one order between listing and cancelling
+        api.cancel_order(inst_id=INST, ord_id=acks[0].ord_id)
+        return original(api, **kw)
+
+    monkeypatch.setattr(type(client.trade), "cancel_batch_orders", sibling_first)
+    caplog.set_level("WARNING", logger="okx_sync")
+    sweep = client.enter_safe_mode(cancel_open_orders=True).cancel
+    assert sweep is not None and sweep.ok and not sweep.failed
+    assert [f.ord_id for f in sweep.already_final] == [acks[0].ord_id]
+    assert sweep.already_final[0].code in ("51400", "51401", "51402")
+    assert len(sweep.cancelled) == 2
+    assert sweep.to_dict()["already_final"][0]["ord_id"] == acks[0].ord_id
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
 
 
 # --------------------------------------------------------------------------- WS

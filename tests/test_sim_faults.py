@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -403,6 +404,31 @@ def test_fail_logins_refuses_bad_arguments(sim, kwargs):
     with pytest.raises(ValueError):
         sim.faults.fail_logins(1, **kwargs)
     assert sim.faults.active()["fail_logins"] == []
+
+
+def test_control_endpoint_needs_the_run_token_and_a_loopback_host(sim):
+    token = sim.control_token
+    assert len(token) >= 20 and sim.control_url.endswith("/" + token)
+    bare = sim.control_url[: -len(token) - 1]  # http://127.0.0.1:PORT
+    ctl = requests.Session()
+    for url in (bare + "/faults/rate_limit_storm", f"{bare}/{token[:-1]}x/faults/rate_limit_storm"):
+        r = ctl.post(url, json={"seconds": 30})
+        assert r.status_code == 403 and "token" in r.json()["error"]
+    assert ctl.get(bare + "/state").status_code == 403  # reads too
+    # DNS rebinding: the right token under a host name that is not loopback
+    r = ctl.post(
+        sim.control_url + "/faults/rate_limit_storm",
+        json={"seconds": 30},
+        headers={"Host": f"attacker.example:{urlsplit(bare).port}"},
+    )
+    assert r.status_code == 403 and "Host" in r.json()["error"]
+    assert sim.faults.active()["rate_limit_storm_seconds_left"] == 0  # nothing was done
+    for host in ("localhost", f"localhost:{urlsplit(bare).port}", "[::1]:1", "127.0.0.1"):
+        r = ctl.get(sim.control_url + "/", headers={"Host": host})
+        assert r.status_code == 200 and r.json()["ok"], host
+    ctl.close()
+    with Simulator(seed=1, auto_tick=False, ws=False) as other:
+        assert other.control_token != token  # per run, not from the seed
 
 
 def test_control_endpoint(sim):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from decimal import Decimal
@@ -216,6 +217,76 @@ def test_unsubscribe_and_wait_surfaces_an_error_event():
             st = ws.stats()
             assert st.subscribe_error == 1 and st.subscriptions_dropped == 0 and st.connected
         assert server.accepted == 1 and not server.errors
+
+
+def test_rejection_after_subscribe_and_wait_gave_up_still_drops_the_arg():
+    """The 60018 arrives after the caller's timeout: the arg still leaves the desired set."""
+    gave_up = threading.Event()
+    other = {"channel": "tickers", "instId": "ETH-USDT"}
+
+    def script(peer):
+        sub = peer.recv_json()
+        assert sub["args"] == [BTC_TICKER, other]
+        peer.send_json({"id": sub["id"], "event": "subscribe", "arg": other, "connId": "c0"})
+        assert gave_up.wait(10)
+        peer.send_json(
+            {"id": sub["id"], "event": "error", "code": "60018", "msg": "no such", "connId": "c0"}
+        )
+
+    errors: list[BaseException] = []
+    dropped = threading.Event()
+    with ScriptedOKX(script) as server:
+        with public_at(server.url) as ws:
+            ws.on_error(lambda exc: (errors.append(exc), dropped.set()))
+            with pytest.raises(WSTimeoutError):
+                ws.subscribe_and_wait([BTC_TICKER, other], timeout=0.3)
+            assert ws.desired_subscriptions() == [BTC_TICKER, other]  # kept for now
+            gave_up.set()
+            assert dropped.wait(10)
+            assert ws.desired_subscriptions() == [other]
+            assert isinstance(errors[0], WSSubscribeError) and errors[0].arg == BTC_TICKER
+            assert ws.stats().subscriptions_dropped == 1
+        assert not server.errors
+
+
+@pytest.mark.parametrize("raw_mode", ["inline", "pool"])
+def test_pushes_this_socket_never_subscribed_are_counted_not_delivered(raw_mode):
+    """Only pushes matching an acknowledged subscription reach handlers; an arg without
+    instId (orders instType ANY) admits its channel's pushes, whatever their instType/instId."""
+    go = threading.Event()
+    orders_any = {"channel": "orders", "instType": "ANY"}
+
+    def push(peer, arg, n):
+        peer.send_text(json.dumps({"arg": arg, "data": [{"n": n}]}, separators=(",", ":")))
+
+    def script(peer):
+        sub = peer.recv_json()
+        for arg in sub["args"]:
+            peer.send_json({"id": sub["id"], "event": "subscribe", "arg": arg, "connId": "c0"})
+        assert go.wait(10)
+        push(peer, {"channel": "tickers", "instId": "ETH-USDT"}, 1)  # never subscribed
+        push(peer, {"channel": "books", "instId": "BTC-USDT"}, 2)  # never subscribed
+        push(peer, {"channel": "orders", "instType": "SPOT", "instId": "BTC-USDT", "uid": "7"}, 3)
+        push(peer, BTC_TICKER, 4)
+        unsub = peer.recv_json()
+        peer.send_json({"id": unsub["id"], "event": "unsubscribe", "arg": BTC_TICKER})
+        push(peer, BTC_TICKER, 5)  # after the unsubscribe ack
+        push(peer, {"channel": "orders", "instType": "ANY", "uid": "7"}, 6)
+
+    seen: list[int] = []
+    with ScriptedOKX(script) as server:
+        with public_at(server.url, raw_dispatch=raw_mode) as ws:
+            ws.on_raw(lambda msg: seen.append(msg["data"][0]["n"]) if "data" in msg else None)
+            ws.subscribe_and_wait([BTC_TICKER, orders_any])
+            go.set()
+            assert wait_until(lambda: 4 in seen)
+            assert ws.stats().unexpected_pushes == 2
+            ws.unsubscribe_and_wait(BTC_TICKER)
+            assert wait_until(lambda: 6 in seen)
+            assert sorted(seen) == [3, 4, 6]
+            st = ws.stats()
+            assert st.unexpected_pushes == 3 and st.to_dict()["unexpected_pushes"] == 3
+        assert not server.errors
 
 
 def test_unsubscribe_and_wait_times_out_when_server_is_silent(sim):

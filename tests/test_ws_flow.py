@@ -368,8 +368,10 @@ def test_raw_disconnect_policy_reconnects_and_resubscribes(sim):
             flood.start()
             # the counter is raised by the dispatcher just before the reader notes the error
             assert wait_until(
-                lambda: ws.stats().raw_overflow_disconnects >= 1
-                and "raw handler queue full" in (ws.stats().last_error or "")
+                lambda: (
+                    ws.stats().raw_overflow_disconnects >= 1
+                    and "raw handler queue full" in (ws.stats().last_error or "")
+                )
             )
             st = ws.stats()
             assert st.raw_dropped >= 1 and st.raw_high_water == 2

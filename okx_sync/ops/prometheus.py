@@ -59,6 +59,7 @@ COUNTER_FIELDS = frozenset(
         "raw_overflow_disconnects",
         "handler_errors",
         "parse_errors",
+        "unexpected_pushes",
         "messages",
         "bytes",
         # order books

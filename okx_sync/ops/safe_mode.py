@@ -33,7 +33,12 @@ refused (not queued) once it has.
 
 :func:`cancel_pending_orders` lists every pending order (``orders-pending``,
 paged) and cancels them in batches of 20 through the normal call path (the
-request gate's cancel lane), reporting what was cancelled and what failed.
+request gate's cancel lane), reporting what was cancelled, what was already
+final (``sCode`` 51400/51401/51402: filled, cancelled by someone else, gone —
+benign, not a failure) and what failed. Concurrent
+``enter_safe_mode(cancel_open_orders=True)`` calls share one sweep
+(:meth:`SafeMode.shared_sweep`): a caller that arrives while a sweep of the
+same safe-mode period runs waits for it and gets its report.
 
 Thread safety: every public function and method is safe from any thread.
 """
@@ -69,6 +74,8 @@ log = logging.getLogger("okx_sync.ops.safe_mode")
 CANCEL_BATCH = 20
 #: ``sCode`` values of a cancel whose order was already final (filled/canceled/gone).
 ALREADY_FINAL_CODES = frozenset({"51400", "51401", "51402"})
+#: Longest a caller waits for a concurrent cancel sweep it joined (s).
+SWEEP_JOIN_TIMEOUT_S = 300.0
 
 
 def allowed_in_safe_mode(endpoint: Endpoint | None, params: Any) -> bool:
@@ -166,6 +173,7 @@ class SafeMode:
         self._entered = 0
         self._refused = 0
         self._in_flight = 0
+        self._sweep: _Sweep | None = None  # the cancel sweep running now, if any
 
     def __repr__(self) -> str:
         state = self.state
@@ -247,6 +255,56 @@ class SafeMode:
                 self._clock.wait(self._cond, remaining)
             return self._in_flight
 
+    def shared_sweep(
+        self, run: Callable[[], CancelReport], *, join_timeout: float = SWEEP_JOIN_TIMEOUT_S
+    ) -> CancelReport:
+        """Run the cancel sweep ``run()``, or join the one already running.
+
+        A sweep started in the current safe-mode period (since the last
+        ``enter`` that turned the mode on) is shared: a second caller waits for
+        it (at most ``join_timeout`` s) and returns its report instead of
+        listing and cancelling the same orders again. A sweep of an earlier
+        period is not joined (it may have listed before newer orders). What
+        ``run`` raises reaches every caller sharing it; a join that times out
+        returns a report whose ``errors`` say so. Thread-safe.
+        """
+        with self._cond:
+            sweep = self._sweep
+            if sweep is not None and sweep.period == self._entered:
+                sweep.joiners += 1
+                leader = False
+            else:
+                sweep = self._sweep = _Sweep(self._entered)
+                leader = True
+        if not leader:
+            if not sweep.done.wait(max(0.0, join_timeout)):
+                text = f"a concurrent cancel sweep did not finish within {join_timeout:g} s"
+                log.error("cancel sweep: %s", text)
+                return CancelReport(
+                    listed=0, cancelled=(), failed=(), errors=(text,), already_final=()
+                )
+            if sweep.error is not None:
+                raise sweep.error
+            assert sweep.report is not None
+            return sweep.report
+        try:
+            sweep.report = run()
+            return sweep.report
+        except BaseException as exc:
+            sweep.error = exc
+            raise
+        finally:
+            with self._cond:
+                if self._sweep is sweep:
+                    self._sweep = None
+            sweep.done.set()
+
+    @property
+    def sweep_joiners(self) -> int:
+        """Callers waiting for the cancel sweep running now (0 when none runs)."""
+        with self._cond:
+            return 0 if self._sweep is None else self._sweep.joiners
+
     def exit(self) -> bool:
         """Turn safe mode off; returns True when it was on."""
         with self._cond:
@@ -260,6 +318,19 @@ class SafeMode:
 
 
 # --------------------------------------------------------------------------- cancelling
+
+
+class _Sweep:
+    """One running cancel sweep that concurrent callers share (``SafeMode.shared_sweep``)."""
+
+    __slots__ = ("period", "joiners", "done", "report", "error")
+
+    def __init__(self, period: int) -> None:
+        self.period = period
+        self.joiners = 0
+        self.done = threading.Event()
+        self.report: CancelReport | None = None
+        self.error: BaseException | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -285,16 +356,19 @@ class CancelReport:
 
     ``listed``: pending orders found; ``cancelled``: cancels OKX accepted
     (sCode 0 — the final state arrives on the orders channel or a query);
-    ``failed``: cancels refused or unanswered (``code`` 51400/51401/51402 =
-    the order was already final; ``""`` = no response, outcome unknown);
-    ``errors``: listing or request failures as text. ``ok`` is True when
-    nothing failed. Thread safety: immutable.
+    ``already_final``: orders whose cancel OKX answered 51400/51401/51402 —
+    already filled, cancelled (by a concurrent sweep, a person, the
+    dead-man switch) or gone: nothing left to cancel, not a failure;
+    ``failed``: cancels refused or unanswered (``code`` from OKX; ``""`` = no
+    response, outcome unknown); ``errors``: listing or request failures as
+    text. ``ok`` is True when nothing failed. Thread safety: immutable.
     """
 
     listed: int
     cancelled: tuple[CancelItem, ...]
     failed: tuple[CancelItem, ...]
     errors: tuple[str, ...]
+    already_final: tuple[CancelItem, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -307,6 +381,7 @@ class CancelReport:
             "listed": self.listed,
             "ok": self.ok,
             "cancelled": [c.to_dict() for c in self.cancelled],
+            "already_final": [c.to_dict() for c in self.already_final],
             "failed": [c.to_dict() for c in self.failed],
             "errors": list(self.errors),
         }
@@ -356,6 +431,7 @@ def cancel_pending_orders(client: Any, *, inst_type: str | None = None) -> Cance
         log.error("cancel sweep: listing pending orders failed: %s", exc)
         return CancelReport(listed=0, cancelled=(), failed=(), errors=(_describe(exc),))
     cancelled: list[CancelItem] = []
+    final: list[CancelItem] = []
     failed: list[CancelItem] = []
     errors: list[str] = []
     for start in range(0, len(pending), CANCEL_BATCH):
@@ -382,17 +458,24 @@ def cancel_pending_orders(client: Any, *, inst_type: str | None = None) -> Cance
                 )
             elif ack.ok:
                 cancelled.append(_item(order, "0", ""))
+            elif ack.s_code in ALREADY_FINAL_CODES:
+                final.append(_item(order, ack.s_code, ack.s_msg))
             else:
                 failed.append(_item(order, ack.s_code, ack.s_msg))
     report = CancelReport(
-        listed=len(pending), cancelled=tuple(cancelled), failed=tuple(failed), errors=tuple(errors)
+        listed=len(pending),
+        cancelled=tuple(cancelled),
+        already_final=tuple(final),
+        failed=tuple(failed),
+        errors=tuple(errors),
     )
     level = logging.WARNING if report.ok else logging.ERROR
     log.log(
         level,
-        "cancel sweep: %d pending, %d cancel(s) accepted, %d failed",
+        "cancel sweep: %d pending, %d cancel(s) accepted, %d already final, %d failed",
         report.listed,
         len(report.cancelled),
+        len(report.already_final),
         len(report.failed),
         extra={"listed": report.listed, "failed": [f.to_dict() for f in report.failed]},
     )
@@ -422,7 +505,8 @@ def enter_safe_mode(
     The body of ``client.enter_safe_mode`` (see :meth:`SafeMode.enter` for the
     race contract). Logs at WARNING (ERROR when admitted orders are still in
     flight after ``drain_timeout``). Never raises for OKX/transport failures
-    of the cancel sweep (they are in the report). Thread safety: any thread.
+    of the cancel sweep (they are in the report). Concurrent calls share one
+    sweep (:meth:`SafeMode.shared_sweep`). Thread safety: any thread.
     """
     left = safe_mode.enter(reason, drain_timeout=drain_timeout)
     state = safe_mode.state
@@ -438,5 +522,9 @@ def enter_safe_mode(
             drain_timeout,
             extra={"in_flight": left},
         )
-    sweep = cancel_pending_orders(client) if cancel_open_orders else None
+    sweep = (
+        safe_mode.shared_sweep(lambda: cancel_pending_orders(client))
+        if cancel_open_orders
+        else None
+    )
     return SafeModeReport(state=safe_mode.state, drained=left == 0, cancel=sweep)

@@ -47,6 +47,8 @@ failures as ``NewConnectionError``).
 Environment proxy settings (``HTTPS_PROXY``, ``NO_PROXY``), CA bundle
 variables and the session's ``verify``/``cert`` are read once, when the
 transport is built; the fast path ignores session cookies (OKX uses none).
+With ``verify=False`` every request warns ``urllib3``'s
+``InsecureRequestWarning``, on the fast path as on the Session path.
 
 Thread safety: ``send`` may be called from many threads at once; each call
 takes its own connection from the pool. ``close`` is idempotent.
@@ -60,6 +62,7 @@ import logging
 import queue
 import re
 import time as _time
+import warnings
 import zlib
 from collections.abc import Mapping
 from typing import Any
@@ -554,6 +557,8 @@ class Transport:
         settings = session.merge_environment_settings(self._base_url, {}, None, None, None)
         self._proxied = bool(select_proxy(self._base_url, settings.get("proxies") or {}))
         self._verify = settings.get("verify", True)
+        # verify=False: warn on every fast-path request as urllib3 does on the Session path
+        self._insecure = self._verify is False and self._base_url.startswith("https:")
         self._cert = settings.get("cert")
         # Session headers the caller set (requests' own defaults are left out:
         # the REST core sets User-Agent/Accept, HTTP/1.1 keeps connections alive).
@@ -644,6 +649,13 @@ class Transport:
             message = request_head(method, path, self._host, merged, length) + (body or b"")
         except ValueError as exc:
             raise TransportError(f"request not sent: {exc}", dispatched=False) from exc
+        if self._insecure:
+            warnings.warn(
+                f"Unverified HTTPS request is being made to host '{self._host}'. Adding "
+                "certificate verification is strongly advised.",
+                urllib3.exceptions.InsecureRequestWarning,
+                stacklevel=2,
+            )
         pool = self._connection_pool()
         try:
             conn = take_connection(pool, trust_fresh=idempotent)

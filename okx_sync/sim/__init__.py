@@ -8,7 +8,7 @@ Quick start::
         sim.rest_url                             # http://127.0.0.1:PORT   (paths /api/v5/...)
         sim.ws_public_url                        # ws://127.0.0.1:PORT/ws/v5/public
         sim.ws_private_url, sim.ws_business_url
-        sim.control_url                          # http://127.0.0.1:PORT2  (control endpoint)
+        sim.control_url                          # http://127.0.0.1:PORT2/TOKEN (control endpoint)
         sim.credentials.live                     # okx_sync.auth.Credentials (no demo header)
         sim.credentials.demo                     # needs header x-simulated-trading: 1
         sim.credentials.live_uid, .demo_uid      # the accounts they trade (separate balances)
@@ -97,6 +97,8 @@ reply (OKX does not order them either).
 
 Control endpoint (``sim.control_url``): GET / | /state | /faults | /connections | /book/<instId>;
 POST /faults/<name> | /tick {"n"} | /flush | /flood {"inst_id","count","channels"}.
+``control_url`` ends in the per-run ``sim.control_token`` (random, not from the seed):
+requests without it, or whose ``Host`` header is not loopback (DNS rebinding), get 403.
 
 What it serves: REST public time, instruments (SPOT/SWAP/FUTURES/OPTION), tickers/ticker,
 books, candles/history-candles, trades; account balance, positions, config, set-leverage;

@@ -1,7 +1,15 @@
 """The loopback control endpoint: drive a running simulator over HTTP (e.g. from a drill
 in another process or from ``okx-sync sim``).
 
-Routes (JSON in, JSON out; ``{"ok": false, "error": ...}`` with HTTP 400 on misuse):
+Every request must carry the simulator's per-run token as the first path segment
+(``sim.control_url`` is ``http://127.0.0.1:PORT/<token>``; ``okx-sync sim`` prints it)
+and a loopback ``Host`` header (``127.0.0.1``, ``localhost``, ``::1``, any port): a
+web page the operator opens can neither guess the token nor, through DNS rebinding,
+reach the endpoint under its own host name. Refused requests get HTTP 403 and
+``{"ok": false, "error": ...}``; nothing is done.
+
+Routes, below the token (JSON in, JSON out; ``{"ok": false, "error": ...}`` with HTTP 400
+on misuse):
 
 ``GET  /``                      URLs (no secrets)
 ``GET  /state``                 ``sim.stats()``
@@ -19,6 +27,8 @@ through the simulator's thread-safe API.
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -39,8 +49,11 @@ log = logging.getLogger("okx_sync.sim.control")
 class ControlApp:
     """Request → response for the control endpoint (see the module docstring)."""
 
-    def __init__(self, sim: Simulator) -> None:
+    def __init__(self, sim: Simulator, token: str) -> None:
+        if not token:
+            raise ValueError("the control endpoint needs a token")
         self.sim = sim
+        self._prefix = "/" + token
 
     @staticmethod
     def _reply(status: int, payload: Any) -> RestResponse:
@@ -48,8 +61,17 @@ class ControlApp:
         return RestResponse(status, body, (("Content-Type", "application/json"),))
 
     def handle(self, req: RestRequest) -> RestResponse:
-        """Answer one control request."""
-        path = req.target.split("?", 1)[0].rstrip("/") or "/"
+        """Answer one control request (403 without the token or a loopback ``Host``)."""
+        path = req.target.split("?", 1)[0]
+        host = _header(req.headers, "host")
+        if not _loopback_host(host):
+            log.warning("control: refused a request for Host %r (not loopback)", host)
+            return self._reply(403, {"ok": False, "error": "Host is not loopback"})
+        head, sep, rest = path[1:].partition("/")
+        if not hmac.compare_digest(("/" + head).encode(), self._prefix.encode()):
+            log.warning("control: refused a request without the control token")
+            return self._reply(403, {"ok": False, "error": "missing or wrong control token"})
+        path = ("/" + rest).rstrip("/") or "/"
         try:
             body = json.loads(req.body) if req.body.strip() else {}
             if not isinstance(body, dict):
@@ -94,3 +116,25 @@ class ControlApp:
                 str(body["inst_id"]), int(body["count"]), body.get("channels", ("books", "trades"))
             )
         raise ValueError(f"no control route {method} {path}")
+
+
+def _header(headers: Any, name: str) -> str:
+    value = headers.get(name)
+    if value is None:
+        value = next((v for k, v in headers.items() if k.lower() == name), "")
+    return str(value)
+
+
+def _loopback_host(host: str) -> bool:
+    """True for a ``Host`` header naming loopback (``127.0.0.1``, ``localhost``, ``[::1]``)."""
+    name = host.strip().lower()
+    if name.startswith("["):  # [v6]:port
+        name = name[1 : name.find("]")] if "]" in name else ""
+    elif name.count(":") == 1:
+        name = name.split(":", 1)[0]
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False

@@ -91,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "ws_private_url": sim.ws_private_url,
             "ws_business_url": sim.ws_business_url,
             "control_url": sim.control_url,
+            "control_token": sim.control_token,
             "cert_path": sim.cert_path,
             "live": {
                 "api_key": sim.credentials.live.api_key,
@@ -123,6 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "control_url",
             ):
                 print(f"  {name:<16} {info[name]}")
+            print(f"  {'control_token':<16} {sim.control_token} (in control_url; keep it private)")
             if sim.cert_path:
                 print(f"  {'cert_path':<16} {sim.cert_path}")
             for env in ("live", "demo"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
+import secrets
 import ssl
 import threading
 import time
@@ -182,6 +183,8 @@ class Simulator:
         self.hub: WSHub | None = None
         self._ws_server: WSServer | None = None
         self._control: RestServer | None = None
+        #: Per-run secret of the control endpoint ("" with control=False); in control_url.
+        self.control_token = ""
         self._market_thread: threading.Thread | None = None
         try:
             self._rest = RestServer(
@@ -209,7 +212,10 @@ class Simulator:
             if control:
                 from .control import ControlApp
 
-                self._control = RestServer(ControlApp(self).handle, name="control", host=host)
+                # a secret, not a simulation input: never from the seeded rng
+                self.control_token = secrets.token_urlsafe(18)
+                app = ControlApp(self, self.control_token)
+                self._control = RestServer(app.handle, name="control", host=host)
             if auto_tick:
                 self._market_thread = threading.Thread(
                     target=self._market_loop, name="okx-sim-market", daemon=True
@@ -255,10 +261,13 @@ class Simulator:
 
     @property
     def control_url(self) -> str:
-        """Base URL of the loopback control endpoint (faults, tick, flood, state)."""
+        """Base URL of the loopback control endpoint (faults, tick, flood, state):
+        ``http://127.0.0.1:PORT/<control_token>``. The per-run token is its first
+        path segment; requests without it, or with a non-loopback ``Host`` header,
+        are refused (403). Keep it private like the simulator's keys."""
         if self._control is None:
             raise RuntimeError("the simulator was started with control=False")
-        return self._control.url
+        return f"{self._control.url}/{self.control_token}"
 
     @property
     def live_uid(self) -> str:

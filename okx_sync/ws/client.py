@@ -93,6 +93,8 @@ _DISCONNECT = SubmitResult.DISCONNECT
 # Most pushes a warming connection buffers during make-before-break before the
 # handoff is abandoned (the old connection keeps serving until it drops).
 _HANDOFF_BUFFER_MAX = 100_000
+#: Distinct (channel, instId) of unexpected pushes logged per client (the rest only counted).
+_UNEXPECTED_KEYS_LOGGED = 100
 
 
 @attrs.frozen(kw_only=True)
@@ -107,6 +109,8 @@ class WSStats:
     caused. ``desired_subscriptions`` is the number of subscriptions the client
     keeps alive; ``subscriptions_dropped`` those OKX rejected and the client gave up.
     ``login_resyncs``: clock re-syncs after a login refused for its timestamp (60006).
+    ``unexpected_pushes`` counts pushes for a channel/instrument the connection
+    never subscribed (acknowledged): they are not handed to any handler.
     Thread safety: immutable.
     """
 
@@ -140,6 +144,7 @@ class WSStats:
     raw_overflow_disconnects: int
     handler_errors: int
     parse_errors: int
+    unexpected_pushes: int
     messages: int
     bytes: int
     login_resyncs: int = 0
@@ -147,6 +152,12 @@ class WSStats:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict of every field."""
         return attrs.asdict(self)
+
+
+#: (acked args, failed (arg, code, msg), open args) of one subscribe/unsubscribe request.
+SubOutcome = tuple[
+    list[dict[str, Any]], list[tuple[dict[str, Any], str, str]], list[dict[str, Any]]
+]
 
 
 class _SubRequest:
@@ -212,15 +223,34 @@ class _SubRequest:
             self.lost = reason
             self.done.set()
 
-    def outcome(
-        self,
-    ) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], str, str]], list[dict[str, Any]]]:
+    def detach(self) -> tuple[SubOutcome, bool]:
+        """The waiter stops waiting: its ``outcome()``, and whether the request stays pending.
+
+        When args are still open, they alone stay in the request, which turns
+        into a background one: a late ack or rejection is then settled like a
+        fire-and-forget subscribe's (a rejected arg leaves the desired set).
+        Atomic with the reader's updates, so no answer falls between the two.
+        """
+        with self.lock:
+            result = self._outcome()
+            if self.done.is_set():
+                return result, False
+            self.args = {arg_key(a): a for a in result[2]}
+            self.acked = set()
+            self.failed = {}
+            self.background = True
+            return result, True
+
+    def outcome(self) -> SubOutcome:
         """(acked, failed (arg, code, msg), open) — open = neither acked nor failed."""
         with self.lock:
-            acked = [a for k, a in self.args.items() if k in self.acked]
-            failed = [(self.args[k], c, m) for k, (c, m) in self.failed.items()]
-            rest = [a for k, a in self.args.items() if k not in self.acked and k not in self.failed]
-            return acked, failed, rest
+            return self._outcome()
+
+    def _outcome(self) -> SubOutcome:
+        acked = [a for k, a in self.args.items() if k in self.acked]
+        failed = [(self.args[k], c, m) for k, (c, m) in self.failed.items()]
+        rest = [a for k, a in self.args.items() if k not in self.acked and k not in self.failed]
+        return acked, failed, rest
 
 
 class _LoginWaiter:
@@ -418,6 +448,8 @@ class WSClient(OrderEntry, Owned):
         self._handler_errors = 0
         self._handler_log = HandlerErrorSummary(monotonic=clock.monotonic)
         self._parse_errors = 0
+        self._unexpected_pushes = 0
+        self._unexpected_keys: set[tuple[str, str]] = set()
         self._connects = 0
         self._reconnects = 0
         self._handoffs = 0
@@ -785,6 +817,10 @@ class WSClient(OrderEntry, Owned):
         key = fast_push_key(data)
         if key is None:
             return False
+        keys = conn.push_keys
+        if key not in keys and (key[0], "") not in keys:
+            self._unexpected_push(key)
+            return True
         typed = key[0] in self._typed_handlers
         if typed and raw:
             return False
@@ -799,6 +835,10 @@ class WSClient(OrderEntry, Owned):
         arg = msg["arg"]
         channel = arg.get("channel", "")
         key = (channel, arg.get("instId", ""))
+        keys = conn.push_keys
+        if key not in keys and (channel, "") not in keys:
+            self._unexpected_push(key)
+            return
         if conn.track_last:
             conn.last_data[arg_key(arg)] = msg["data"]
         for fn in self._push_listeners:
@@ -812,6 +852,25 @@ class WSClient(OrderEntry, Owned):
         if self._raw_handlers:
             if self._raw.submit(key, msg, conn.should_stop) is _DISCONNECT:
                 self._overflow_disconnect(conn, "raw")
+
+    def _unexpected_push(self, key: tuple[str, str]) -> None:
+        """A push for a channel/instrument this connection never subscribed: count, drop."""
+        with self._stats_lock:
+            self._unexpected_pushes += 1
+            first = key not in self._unexpected_keys
+            if first and len(self._unexpected_keys) < _UNEXPECTED_KEYS_LOGGED:
+                self._unexpected_keys.add(key)
+            else:
+                first = False
+        if first:  # once per key (bounded); the count is in stats()
+            log.warning(
+                "ws %s: push for %s %s, which this connection never subscribed; dropped (%s)",
+                self.name,
+                key[0],
+                key[1] or "(no instId)",
+                self.url,
+                extra={"ws": self.name, "channel": key[0], "inst_id": key[1], "url": self.url},
+            )
 
     def _overflow_disconnect(self, conn: Connection, path: str) -> None:
         reason = f"{path} handler queue full (overflow=disconnect)"
@@ -939,12 +998,23 @@ class WSClient(OrderEntry, Owned):
     def _on_ack(self, conn: Connection, msg: dict[str, Any], op: str) -> None:
         arg = msg.get("arg") or {}
         key = arg_key(arg)
+        # A push's arg repeats the subscribed one (plus uid): its (channel, instId)
+        # is looked up in push_keys; an arg without instId (instType, instFamily,
+        # ccy...) admits every push of its channel.
+        pkey = (str(arg.get("channel", "")), str(arg.get("instId", "")))
         if op == "subscribe":
-            conn.subscribed.add(key)
+            if key not in conn.subscribed:
+                conn.subscribed.add(key)
+                conn.push_keys[pkey] = conn.push_keys.get(pkey, 0) + 1
             with self._stats_lock:
                 self._subscribe_ok += 1
-        else:
+        elif key in conn.subscribed:
             conn.subscribed.discard(key)
+            left = conn.push_keys.get(pkey, 1) - 1
+            if left > 0:
+                conn.push_keys[pkey] = left
+            else:
+                conn.push_keys.pop(pkey, None)
         req = conn.pending.get(str(msg.get("id") or ""))
         if not isinstance(req, _SubRequest):
             req = next(
@@ -1387,20 +1457,25 @@ class WSClient(OrderEntry, Owned):
         connection is lost or the ops budget is used up.
         """
         reqs = self._send_sub_frames(conn, op, args, background=False, max_args=max_args)
+        outcomes = []
         try:
             for req in reqs:
                 req.done.wait(max(0.0, deadline - self._clock.monotonic()))
         finally:
             for req in reqs:
-                conn.pending.pop(req.req_id, None)
+                # Still open: a late ack or rejection is settled in the background
+                # (a rejected arg then leaves the desired set); else forget it.
+                outcome, pending = req.detach()
+                outcomes.append(outcome)
+                if not pending:
+                    conn.pending.pop(req.req_id, None)
         acked: list[dict[str, Any]] = []
         failed: list[tuple[dict[str, Any], str, str]] = []
         open_args: list[dict[str, Any]] = []
         unresolved: list[tuple[dict[str, Any], tuple[str, str]]] = []
-        for req in reqs:
+        for req, (a, f, rest) in zip(reqs, outcomes, strict=True):
             if req.lost:
                 raise WSError(f"connection lost before the {op} was acknowledged: {req.lost}")
-            a, f, rest = req.outcome()
             acked += a
             failed += f
             if req.unresolved is not None:
@@ -1500,7 +1575,8 @@ class WSClient(OrderEntry, Owned):
         refused for now — 60014 too frequent, 64007 internal error — stays
         desired and is resubscribed on the next connect),
         ``WSTimeoutError`` when not every arg was acknowledged within
-        ``timeout`` (they stay desired), ``WSClosedError`` when not started,
+        ``timeout`` (they stay desired; a rejection arriving later still
+        drops its arg and reaches the error handlers), ``WSClosedError`` when not started,
         ``ValidationError`` for bad args.
         """
         self._sub_and_wait("subscribe", args, timeout)
@@ -1640,6 +1716,7 @@ class WSClient(OrderEntry, Owned):
             login_resyncs = self._login_resyncs
             sub_ok, sub_err, dropped = self._subscribe_ok, self._subscribe_error, self._subs_dropped
             handler_errors, parse_errors = self._handler_errors, self._parse_errors
+            unexpected = self._unexpected_pushes
         if manager is not None:
             connects += manager.connects
             reconnects += manager.reconnects
@@ -1682,6 +1759,7 @@ class WSClient(OrderEntry, Owned):
             raw_overflow_disconnects=self._raw.disconnects,
             handler_errors=handler_errors,
             parse_errors=parse_errors,
+            unexpected_pushes=unexpected,
             messages=messages,
             bytes=nbytes,
             login_resyncs=login_resyncs,

@@ -405,7 +405,7 @@ class Connection:
     ``last_pong``, ``last_ping``, ``ping_outstanding_since``, ``messages``,
     ``bytes``, ``close_code``, ``close_reason``, ``error``. The client keeps its
     own per-connection state in ``push_mode``, ``pending``, ``subscribed``,
-    ``buffer``, ``last_data``, ``track_last``, ``conn_id``.
+    ``push_keys``, ``buffer``, ``last_data``, ``track_last``, ``conn_id``.
 
     Thread safety: see the method docs; all public methods are thread-safe.
     """
@@ -459,6 +459,8 @@ class Connection:
         self.push_mode = PushMode.DELIVER
         self.pending: dict[str, Any] = {}
         self.subscribed: set[Any] = set()
+        # (channel, instId or "") -> acknowledged subscriptions with that push key
+        self.push_keys: dict[tuple[str, str], int] = {}
         self.buffer: list[Any] = []
         self.buffer_lock = threading.Lock()
         self.last_data: dict[Any, Any] = {}

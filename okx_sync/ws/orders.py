@@ -7,6 +7,9 @@ sending), load the account order limit when it is due (through the Client's
 REST core, as REST order entry does), draw on the same request-gate buckets
 as REST order entry, send one op with an ``id`` on the live private connection
 and block until OKX's reply with that ``id``.
+Only a private connection (or one whose URL names no service) takes orders: on a
+``/public`` or ``/business`` one every method raises ``ValidationError`` before
+anything is sent.
 Answers become ``OrderAck``s (in request order), ``OrderError`` or ``APIError``
 exactly as over REST — a reply that does not carry exactly one item per order
 sent (missing, extra or unmatchable items) is an ``OrderError`` whose
@@ -41,7 +44,7 @@ from ..rest.endpoints import registry
 from ..rest.envelope import ORDER_ERROR_CODES
 from ..rest.params import build_params
 from ..validators import count, seconds
-from .protocol import order_frame
+from .protocol import order_frame, service_of_url
 
 if TYPE_CHECKING:  # pragma: no cover
     from .connection import Connection
@@ -81,6 +84,7 @@ class OrderEntry:
 
     # provided by WSClient
     name: str
+    url: str
     _lock: threading.Lock
     _clock: Clock
     _gate: Any
@@ -140,7 +144,8 @@ class OrderEntry:
         ``instIdCode`` is looked up in the instrument cache. ``exp_time``: Unix
         ms after which OKX must not process it. Returns the ``OrderAck``.
 
-        Raises ``ValidationError`` (bad params; nothing sent), ``OrderError``
+        Raises ``ValidationError`` (bad params, or this is a public/business
+        connection, which cannot take orders; nothing sent), ``OrderError``
         (OKX refused the order: sCode/sMsg on ``items``; or the reply did not
         carry exactly one item for it: ``outcomes``, ``unmatched``, and
         ``outcome_unknown`` True when its item is missing), ``APIError`` (other
@@ -225,6 +230,13 @@ class OrderEntry:
         self, method: str, kwargs: Mapping[str, Any], timeout: float | None, exp_time: int | None
     ) -> list[OrderAck]:
         op, path, batch = WS_ORDER_OPS[method]
+        service = service_of_url(self.url)
+        if service in ("public", "business"):
+            # facts §4.1: order ops go to /private only (business takes spread ops only)
+            raise ValidationError(
+                f"WS {op}: the {service} connection ({self.url}) does not take orders; "
+                "use the private one (client.ws_private()); nothing was sent"
+            )
         endpoint = registry().get("POST", path)
         assert endpoint is not None
         built = build_params(endpoint, kwargs)
