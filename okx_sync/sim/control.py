@@ -21,15 +21,12 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
 from .faults import FAULT_NAMES
 from .rest import RestRequest, RestResponse
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .simulator import Simulator
 
 __all__ = ["ControlApp"]
 
@@ -39,7 +36,7 @@ log = logging.getLogger("okx_sync.sim.control")
 class ControlApp:
     """Request → response for the control endpoint (see the module docstring)."""
 
-    def __init__(self, sim: Simulator) -> None:
+    def __init__(self, sim: Any) -> None:  # the Simulator (typed Any: no import cycle)
         self.sim = sim
 
     @staticmethod
