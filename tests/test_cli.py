@@ -15,8 +15,8 @@ import pytest
 from okx_sync import cli
 from okx_sync.cli import book as book_view
 from okx_sync.cli import doctor
-from okx_sync.ops import doctor as doctor_checks
 from okx_sync.cli.console import Screen, cli_logging
+from okx_sync.ops import doctor as doctor_checks
 from okx_sync.sim import Simulator
 
 
@@ -302,8 +302,8 @@ def test_every_command_has_help(command):
 
 
 def test_drill_progress_in_place_on_a_tty():
-    from okx_sync.ops.drills import DRILLS
     from okx_sync.cli.drill import _Progress
+    from okx_sync.ops.drills import DRILLS
 
     class Tty(io.StringIO):
         def isatty(self):

@@ -20,8 +20,8 @@ from okx_sync.cli import drill as drill_cli
 from okx_sync.ops.drills import DRILLS, Drill, run_drill
 from okx_sync.ops.drills.base import DrillRun
 from okx_sync.ops.drills.runner import live_env_problem
-from okx_sync.testing import drill_lab
 from okx_sync.sim import Simulator
+from okx_sync.testing import drill_lab
 
 pytestmark = pytest.mark.timeout(180)
 
