@@ -28,7 +28,7 @@ import os
 import random
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
@@ -38,6 +38,7 @@ from .clock import SYSTEM_CLOCK, Clock
 from .errors import ValidationError
 from .gate import RequestGate, RequestGateConfig
 from .lifecycle import Adoption, Children
+from .ops import ports
 from .ops.dead_man import DeadManSwitch, ErrorHandler
 from .ops.health import Health, HealthMonitor, HealthThresholds
 from .ops.reconcile import SafeTradeAPI
@@ -652,3 +653,12 @@ class Client(RestAPI):
             f"Client(base_url={self.base_url!r}, demo={self.demo}, "
             f"credentials={'yes' if self._rest.has_credentials else 'no'}, {state})"
         )
+
+
+if TYPE_CHECKING:  # mypy checks that Client satisfies every ops port (okx_sync/ops/ports.py)
+
+    def _satisfies_ports(client: Client) -> None:
+        _trading: ports.TradingClient = client
+        _stats: ports.StatsSource = client
+        _evidence: ports.EvidenceSource = client
+        _doctor: ports.DoctorClient = client

@@ -13,8 +13,10 @@ import subprocess
 import pytest
 
 from okx_sync import cli
-from okx_sync.ops import book_view, doctor
-from okx_sync.ops.console import Screen, cli_logging
+from okx_sync.cli import book as book_view
+from okx_sync.cli import doctor
+from okx_sync.cli.console import Screen, cli_logging
+from okx_sync.ops import doctor as doctor_checks
 from okx_sync.sim import Simulator
 
 
@@ -85,7 +87,9 @@ def test_doctor_checks_classify_bad_credentials():
         with Client(
             creds.api_key, creds.secret_key, "nope", base_url=sim.rest_url, ws_urls=urls
         ) as bad:
-            findings = {f.name: f for f in doctor.run_checks(bad, has_credentials=True, samples=2)}
+            findings = {
+                f.name: f for f in doctor_checks.run_checks(bad, has_credentials=True, samples=2)
+            }
             assert not bad.ws_clients() or not any(ws.running for ws in bad.ws_clients())
         assert findings["credentials"].status == "fail"
         assert findings["credentials"].figures["code"] == "50105"
@@ -95,7 +99,8 @@ def test_doctor_checks_classify_bad_credentials():
         assert findings["account rate limit"].status == "fail"
         with Client(base_url=sim.rest_url, ws_urls=urls) as public:
             findings = {
-                f.name: f for f in doctor.run_checks(public, has_credentials=False, samples=1)
+                f.name: f
+                for f in doctor_checks.run_checks(public, has_credentials=False, samples=1)
             }
         assert [n for n, f in findings.items() if f.status == "skip"] == [
             "credentials", "account rate limit", "WS login"
@@ -300,8 +305,8 @@ def test_every_command_has_help(command):
 
 
 def test_drill_progress_in_place_on_a_tty():
+    from okx_sync.cli.drill import _Progress
     from okx_sync.ops.drills import DRILLS
-    from okx_sync.ops.drills.runner import _Progress
 
     class Tty(io.StringIO):
         def isatty(self):

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 
-from okx_sync.ops import demo
+from okx_sync.cli import demo
 
 
 def test_python_m_okx_sync_demo_in_a_subprocess():

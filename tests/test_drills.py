@@ -16,12 +16,12 @@ import threading
 
 import pytest
 
-from okx_sync.ops import drills
+from okx_sync.cli import drill as drill_cli
 from okx_sync.ops.drills import DRILLS, Drill, run_drill
 from okx_sync.ops.drills.base import DrillRun
 from okx_sync.ops.drills.runner import live_env_problem
-from okx_sync.ops.drills.runner import main as runner_main
 from okx_sync.sim import Simulator
+from okx_sync.testing import drill_lab
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.timeout(180)
 def run_cli(argv, drill_map=None):
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = drills.main(argv) if drill_map is None else runner_main(argv, drill_map)
+        rc = drill_cli.main(argv) if drill_map is None else drill_cli.main(argv, drill_map)
     return rc, out.getvalue(), err.getvalue()
 
 
@@ -146,7 +146,7 @@ def test_unexpected_exception_is_an_error_result_not_a_crash():
 
 
 def test_threads_left_running_fail_the_drill():
-    result = run_drill(Drill("leaking", "x", "§0", _leaking, sim_options=CHEAP))
+    result = run_drill(Drill("leaking", "x", "§0", _leaking, sim_options=CHEAP), lab=drill_lab())
     # the thread ends 0.5 s later, within the runner's join bound: no failure
     assert result.passed
     never = threading.Event()
@@ -156,7 +156,9 @@ def test_threads_left_running_fail_the_drill():
         run.check("started", True)
 
     try:
-        result = run_drill(Drill("stuck", "x", "§0", leak_forever, sim_options=CHEAP))
+        result = run_drill(
+            Drill("stuck", "x", "§0", leak_forever, sim_options=CHEAP), lab=drill_lab()
+        )
     finally:
         never.set()
     assert not result.passed
@@ -198,15 +200,15 @@ def test_live_uses_demo_trading_only_and_skips_sim_only_drills():
             "OKX_BASE_URL": sim.rest_url,
             "OKX_DEMO": "0",  # ignored: --live forces demo
         }
-        run = DrillRun("probe", live_env=env)
+        run = DrillRun("probe", lab=drill_lab(), live_env=env)
         try:
             client = run.client()
             assert client.demo is True
             assert client.account.get_balance() is not None  # accepted as a demo request
         finally:
             run.close()
-        result = run_drill(DRILLS["rate_limit"], live_env=env)
+        result = run_drill(DRILLS["rate_limit"], lab=drill_lab(), live_env=env)
         assert result.passed and result.live, result.failed_checks()
         assert result.figures["gated_429s"] == 0 and "storm_penalties" not in result.figures
-        skipped = run_drill(DRILLS["book_gap"], live_env=env)
+        skipped = run_drill(DRILLS["book_gap"], lab=drill_lab(), live_env=env)
         assert skipped.result == "SKIP" and skipped.passed and not skipped.checks

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from okx_sync import WSClient
+from okx_sync.cli import evidence as evidence_cli
 from okx_sync.errors import APIError, RequestStateError
-from okx_sync.ops import evidence as evidence_cli
 from okx_sync.sim import Simulator
 from tests.conftest import REPO
 

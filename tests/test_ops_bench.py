@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from okx_sync import cli
-from okx_sync.ops import bench
+from okx_sync.cli import bench
 
 REPO = Path(__file__).resolve().parents[1]
 

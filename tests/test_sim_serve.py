@@ -18,9 +18,9 @@ import pytest
 
 from okx_sync import Client
 from okx_sync.cli import main as cli_main
+from okx_sync.cli.sim import env_lines
+from okx_sync.cli.sim import main as serve_main
 from okx_sync.sim import Simulator, tls
-from okx_sync.sim.serve import env_lines
-from okx_sync.sim.serve import main as serve_main
 from okx_sync.sim.testing import RawRest, RawWS
 from tests.conftest import REPO
 

@@ -1,7 +1,7 @@
-"""``okx-sync demo`` / ``python -m okx_sync demo``: a short tour against the embedded simulator.
+"""The demo tour (``okx-sync demo``, :mod:`okx_sync.cli.demo`): the main pieces end to end.
 
-Starts :class:`~okx_sync.sim.Simulator` on 127.0.0.1 and, with one
-:class:`~okx_sync.Client`, shows the main pieces working end to end:
+:func:`run_tour` takes one client (the CLI points it at the embedded
+simulator on 127.0.0.1) and shows the main pieces working end to end:
 
 1. REST — server time and clock offset, the instrument list, a ticker, the
    order book, the account balance;
@@ -12,45 +12,27 @@ Starts :class:`~okx_sync.sim.Simulator` on 127.0.0.1 and, with one
    is cancelled and the ``canceled`` update arrives;
 4. health — ``client.health()`` and a few REST / gate figures.
 
-It prints what it did (``--json``: one JSON object instead) and exits 0 on
-its own within a few seconds; 1 when a step failed (the error is printed), 2
-for a bad option.
+Each step's line goes to the ``say`` callback as it happens (the CLI prints
+it); the :class:`TourResult` holds what happened.
+
+Thread safety: one tour per client at a time; it runs on the calling thread
+(the WS handlers it registers run on the WS threads and only signal it).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from .console import cli_logging
+import attrs
 
-__all__ = ["main", "build_parser", "run_tour"]
+__all__ = ["run_tour", "TourResult", "INST_ID"]
 
 INST_ID = "BTC-USDT"
 WAIT_S = 10.0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The ``okx-sync demo`` argument parser."""
-    p = argparse.ArgumentParser(
-        prog="okx-sync demo",
-        description=(
-            "Start the embedded OKX simulator (127.0.0.1) and take a short tour: REST calls, "
-            "a WS ticker stream and order book, an order placed and cancelled with its "
-            "private updates. Prints what it did and exits."
-        ),
-    )
-    p.add_argument("--seed", type=int, default=7, help="simulator seed (default 7)")
-    p.add_argument("--inst-id", default=INST_ID, help=f"spot instrument (default {INST_ID})")
-    p.add_argument("--json", action="store_true", help="print one JSON object of what happened")
-    p.add_argument("-v", "--verbose", action="store_true", help="show okx_sync's warnings")
-    return p
 
 
 class _OrderUpdates:
@@ -85,43 +67,62 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000.0, 1)
 
 
-def run_tour(sim: Any, inst_id: str, say: Callable[[str], None]) -> dict[str, Any]:
-    """Take the tour against ``sim``; ``say`` gets each line. Returns what happened
-    (JSON-safe). Raises what the client raises when a step fails; closes everything
-    it opened either way."""
+@attrs.frozen
+class TourResult:
+    """What the tour did: ``data`` (JSON-safe: ``inst_id``, ``rest``, ``ws``, ``order``,
+    ``health``, ``rest_stats``, ``duration_s``) and the ``lines`` it said, in order.
+    Thread safety: immutable (``data`` is not to be mutated)."""
+
+    data: dict[str, Any]
+    lines: tuple[str, ...]
+
+
+def run_tour(
+    client: Any, inst_id: str = INST_ID, say: Callable[[str], None] | None = None
+) -> TourResult:
+    """Take the tour with ``client`` (REST, a public and a private WS, one resting order
+    placed and cancelled on ``inst_id``, a spot instrument); ``say`` gets each line as
+    it happens. Raises what the client raises when a step fails (``RuntimeError`` when a
+    WS update does not arrive within 10 s); closes the WS clients and books it opened
+    either way, never ``client`` (the caller's)."""
     from .drills.base import passive_limit
     from .health import format_health
+
+    lines: list[str] = []
+
+    def tell(text: str) -> None:
+        lines.append(text)
+        if say is not None:
+            say(text)
 
     out: dict[str, Any] = {"inst_id": inst_id}
     started = time.monotonic()
     owned: list[Any] = []
     try:
-        client = sim.client()
-        owned.append(client)
-        say("REST")
+        tell("REST")
         offset = client.sync_time()
         server = client.public.get_system_time()
         server_iso = datetime.fromtimestamp(server.ts / 1000, UTC).isoformat(
             timespec="milliseconds"
         )
-        say(f"  server time       {server_iso} (clock offset {offset:+d} ms)")
+        tell(f"  server time       {server_iso} (clock offset {offset:+d} ms)")
         spot = client.instruments("SPOT")
         swaps = client.instruments("SWAP")
-        say(
+        tell(
             f"  instruments       {len(spot)} SPOT, {len(swaps)} SWAP: {', '.join(i.inst_id for i in spot)}"
         )
         ticker = client.market.get_ticker(inst_id=inst_id)
-        say(f"  ticker {inst_id:<10} last {ticker.last}  bid {ticker.bid_px}  ask {ticker.ask_px}")
+        tell(f"  ticker {inst_id:<10} last {ticker.last}  bid {ticker.bid_px}  ask {ticker.ask_px}")
         book = client.market.get_order_book(inst_id=inst_id, sz=5)
         bid, ask = book.best_bid, book.best_ask
-        say(
+        tell(
             f"  order book        {len(book.bids)}+{len(book.asks)} levels, seqId {book.seq_id}: "
             f"{bid.sz if bid else '-'} @ {bid.px if bid else '-'} / "
             f"{ask.sz if ask else '-'} @ {ask.px if ask else '-'}"
         )
         balance = client.account.get_balance()
         held = {d.ccy: str(d.eq) for d in balance.details if d.ccy}
-        say(f"  balance           {', '.join(f'{c} {v}' for c, v in held.items())}")
+        tell(f"  balance           {', '.join(f'{c} {v}' for c, v in held.items())}")
         out["rest"] = {
             "server_time": server.ts,
             "clock_offset_ms": offset,
@@ -135,7 +136,7 @@ def run_tour(sim: Any, inst_id: str, say: Callable[[str], None]) -> dict[str, An
             "balance": held,
         }
 
-        say("WebSocket market data")
+        tell("WebSocket market data")
         public = client.ws_public(name="demo-public")
         owned.append(public)
         tickers: list[Any] = []
@@ -155,11 +156,11 @@ def run_tour(sim: Any, inst_id: str, say: Callable[[str], None]) -> dict[str, An
         ready = managed.wait_ready(WAIT_S)
         got_tickers.wait(WAIT_S)
         last = tickers[-1].last if tickers else None
-        say(
+        tell(
             f"  tickers {inst_id:<9} {len(tickers)} pushes in {time.monotonic() - t0:.2f} s, last {last}"
         )
         mb, ma = managed.best_bid(), managed.best_ask()
-        say(
+        tell(
             f"  books {inst_id:<11} managed book {'in sync' if ready else 'NOT in sync'} at seqId "
             f"{managed.seq_id} (seqId chain and CRC32 verified): "
             f"{mb.sz if mb else '-'} @ {mb.px if mb else '-'} / {ma.sz if ma else '-'} @ {ma.px if ma else '-'}"
@@ -173,33 +174,33 @@ def run_tour(sim: Any, inst_id: str, say: Callable[[str], None]) -> dict[str, An
             "book_stats": {k: managed.stats()[k] for k in ("resyncs", "in_sync")},
         }
 
-        say("Orders (REST entry, private WS updates)")
+        tell("Orders (REST entry, private WS updates)")
         updates = _OrderUpdates()
         private = client.ws_private(name="demo-private")
         owned.append(private)
         private.on("orders", updates.on_order)
         private.start()
         private.subscribe_and_wait({"channel": "orders", "instType": "SPOT"})
-        say("  private WS        logged in, subscribed to orders (SPOT)")
+        tell("  private WS        logged in, subscribed to orders (SPOT)")
         params = passive_limit(client, inst_id)
         sent = time.monotonic()
         ack = client.trade.place_order(**params)
         answered = time.monotonic()
-        say(
+        tell(
             f"  placed            {params['side']} {params['sz']} {inst_id} @ {params['px']} limit "
             f"-> ordId {ack.ord_id} (REST {_ms(answered - sent)} ms)"
         )
         live_at = updates.wait(ack.ord_id or "", "live", WAIT_S)
         if live_at is None:
             raise RuntimeError("the order's live update did not arrive")
-        say(f"  orders push       live, {_ms(live_at - sent)} ms after sending")
+        tell(f"  orders push       live, {_ms(live_at - sent)} ms after sending")
         sent = time.monotonic()
         client.trade.cancel_order(inst_id=inst_id, ord_id=ack.ord_id)
         cancel_answered = time.monotonic()
         gone_at = updates.wait(ack.ord_id or "", "canceled", WAIT_S)
         if gone_at is None:
             raise RuntimeError("the order's canceled update did not arrive")
-        say(
+        tell(
             f"  cancelled         REST {_ms(cancel_answered - sent)} ms; orders push canceled, "
             f"{_ms(gone_at - sent)} ms after sending"
         )
@@ -211,13 +212,13 @@ def run_tour(sim: Any, inst_id: str, say: Callable[[str], None]) -> dict[str, An
             "states": [s for s, _ in updates.seen.get(ack.ord_id or "", [])],
         }
 
-        say("Health")
+        tell("Health")
         health = client.health()
         for line in format_health(health).splitlines():
-            say(f"  {line}")
+            tell(f"  {line}")
         rest = client.stats()
         gate = client.gate_stats()
-        say(
+        tell(
             f"  REST              {rest['requests']} calls, {rest['failures']} failures, "
             f"p50 {rest['latency_ms']['p50']} ms; gate admitted {gate['admitted']}, "
             f"waited {gate['total_wait_s']:.3f} s in all"
@@ -225,58 +226,10 @@ def run_tour(sim: Any, inst_id: str, say: Callable[[str], None]) -> dict[str, An
         out["health"] = health.to_dict()
         out["rest_stats"] = {k: rest[k] for k in ("requests", "successes", "failures", "retries")}
         out["duration_s"] = round(time.monotonic() - started, 3)
-        return out
+        return TourResult(data=out, lines=tuple(lines))
     finally:
         for resource in reversed(owned):
             try:
                 resource.close()
             except Exception:  # best effort: report the tour's own error, not this one
                 pass
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``okx-sync demo``; returns 0 when the tour completed, 1 when a step failed,
-    2 for a bad option."""
-    args = build_parser().parse_args(list(argv) if argv is not None else None)
-    from ..sim import Simulator
-
-    lines: list[str] = []
-
-    def say(text: str) -> None:
-        lines.append(text)
-        if not args.json:
-            print(text, flush=True)
-
-    started = time.monotonic()
-    with cli_logging(args.verbose):
-        try:
-            with Simulator(seed=args.seed) as sim:
-                spot = sorted(i for i, s in sim.exchange.specs.items() if s.inst_type == "SPOT")
-                if args.inst_id not in spot:
-                    print(
-                        f"okx-sync demo: --inst-id must be a spot instrument of the simulator: "
-                        f"{', '.join(spot)}",
-                        file=sys.stderr,
-                    )
-                    return 2
-                say(
-                    f"okx_sync demo: a tour against the embedded OKX simulator "
-                    f"(seed {args.seed}, loopback only)"
-                )
-                say(f"  REST {sim.rest_url}   WS {sim.ws_public_url.rsplit('/', 1)[0]}/...")
-                result = run_tour(sim, args.inst_id, say)
-        except Exception as exc:
-            message = f"{type(exc).__name__}: {exc}"
-            if args.json:
-                print(json.dumps({"ok": False, "error": message, "lines": lines}))
-            else:
-                print(f"demo failed: {message}", file=sys.stderr)
-            return 1
-    elapsed = time.monotonic() - started
-    if args.json:
-        print(json.dumps({"ok": True, **result, "lines": lines}, default=str))
-    else:
-        print(
-            f"Done in {elapsed:.1f} s. Next: okx-sync drill all | okx-sync doctor | okx-sync book {args.inst_id}"
-        )
-    return 0

@@ -1,4 +1,4 @@
-"""``okx-sync doctor``: check what a trading process depends on, then print ``client.health()``.
+"""Doctor checks (``okx-sync doctor``, :mod:`okx_sync.cli.doctor`): what a trading process depends on.
 
 Checks, in order (each ``ok``, ``warn``, ``fail`` or ``skip`` with its figures):
 
@@ -14,31 +14,28 @@ Checks, in order (each ``ok``, ``warn``, ``fail`` or ``skip`` with its figures):
   ``ping`` to ``pong`` round trips, and the connect time;
 - **WS login** — a private connection's login (with credentials).
 
-Where: the embedded simulator by default (a fresh one, its live key); with
-``--live`` the configured environment (``Client.from_env()``: ``OKX_API_KEY``,
-``OKX_SECRET_KEY``, ``OKX_PASSPHRASE``, ``OKX_DEMO``, ``OKX_BASE_URL``,
-``OKX_WS_PUBLIC_URL`` / ``OKX_WS_PRIVATE_URL``; every check only reads).
-Without credentials the signed checks are skipped. ``--json`` prints one
-object. Exit code 0 when nothing failed, 1 otherwise, 2 for usage errors.
+:func:`run_checks` runs them with the client it is given (every check only
+reads) and returns the :class:`Finding` list; without credentials the signed
+checks are skipped. The command (the embedded simulator by default, ``--live``
+the configured environment) prints them and ``client.health()``.
+
+Thread safety: :func:`run_checks` runs on the calling thread; one run per client
+at a time (it opens and closes its own WS clients).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import statistics
-import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
 
 from ..errors import APIError, OkxError, is_auth_error, is_time_skew_error
-from .console import cli_logging
+from .ports import DoctorClient
 
-__all__ = ["main", "build_parser", "Finding", "run_checks"]
+__all__ = ["Finding", "run_checks"]
 
 SKEW_WARN_MS = 1000
 SKEW_FAIL_MS = 30_000  # OKX refuses timestamps this far off (facts §1.2)
@@ -65,23 +62,6 @@ class Finding:
         }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``okx-sync doctor`` argument parser."""
-    p = argparse.ArgumentParser(
-        prog="okx-sync doctor",
-        description=(
-            "Check clock skew, credentials, the account rate limit, REST latency and the WS "
-            "ping round trip, then print client.health(). Against the embedded simulator by "
-            "default; --live uses the configured environment (OKX_* variables; reads only)."
-        ),
-    )
-    p.add_argument("--live", action="store_true", help="check the configured OKX environment")
-    p.add_argument("--samples", type=int, default=5, help="REST / WS round trips (default 5)")
-    p.add_argument("--json", action="store_true", help="print the findings as one JSON object")
-    p.add_argument("-v", "--verbose", action="store_true", help="show okx_sync's warnings")
-    return p
-
-
 def _auth_hint(err: BaseException) -> str:
     if is_time_skew_error(err):
         return "timestamp refused: run sync_time / fix the host clock"
@@ -93,7 +73,7 @@ def _auth_hint(err: BaseException) -> str:
     return "see the error"
 
 
-def _check_time(client: Any) -> Finding:
+def _check_time(client: DoctorClient) -> Finding:
     try:
         offset = client.sync_time()
     except OkxError as exc:
@@ -106,7 +86,7 @@ def _check_time(client: Any) -> Finding:
     return Finding("time skew", status, detail, {"offset_ms": offset})
 
 
-def _check_credentials(client: Any, has_creds: bool) -> Finding:
+def _check_credentials(client: DoctorClient, has_creds: bool) -> Finding:
     if not has_creds:
         return Finding("credentials", "skip", "no API key configured (public checks only)")
     try:
@@ -134,7 +114,7 @@ def _check_credentials(client: Any, has_creds: bool) -> Finding:
     )
 
 
-def _check_account_limit(client: Any, has_creds: bool) -> Finding:
+def _check_account_limit(client: DoctorClient, has_creds: bool) -> Finding:
     if not has_creds:
         return Finding("account rate limit", "skip", "needs credentials")
     try:
@@ -161,7 +141,7 @@ def _check_account_limit(client: Any, has_creds: bool) -> Finding:
     )
 
 
-def _check_rest_latency(client: Any, samples: int) -> Finding:
+def _check_rest_latency(client: DoctorClient, samples: int) -> Finding:
     """Round trips of ``public/time``; the time a call waited in the request gate (its
     pacing of a 10-per-2-s endpoint) is measured and left out."""
     times: list[float] = []
@@ -193,7 +173,7 @@ def _check_rest_latency(client: Any, samples: int) -> Finding:
     )
 
 
-def _check_ws_ping(client: Any, samples: int, opened: list[Any]) -> Finding:
+def _check_ws_ping(client: DoctorClient, samples: int, opened: list[Any]) -> Finding:
     ws = client.ws_public(name="doctor-public", ping_interval=0.2, pong_timeout=5.0)
     opened.append(ws)
     rtts: list[float] = []
@@ -228,7 +208,7 @@ def _check_ws_ping(client: Any, samples: int, opened: list[Any]) -> Finding:
     )
 
 
-def _check_ws_login(client: Any, has_creds: bool, opened: list[Any]) -> Finding:
+def _check_ws_login(client: DoctorClient, has_creds: bool, opened: list[Any]) -> Finding:
     if not has_creds:
         return Finding("WS login", "skip", "needs credentials")
     ws = client.ws_private(name="doctor-private")
@@ -249,7 +229,7 @@ def _check_ws_login(client: Any, has_creds: bool, opened: list[Any]) -> Finding:
 
 
 def run_checks(
-    client: Any,
+    client: DoctorClient,
     *,
     has_credentials: bool,
     samples: int = 5,
@@ -283,82 +263,3 @@ def run_checks(
             for ws in opened:
                 ws.close()
     return findings
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``okx-sync doctor``; returns 0 when no check failed, 1 otherwise, 2 for usage
-    errors (bad options, bad environment)."""
-    args = build_parser().parse_args(list(argv) if argv is not None else None)
-    if args.samples < 1:
-        print("okx-sync doctor: --samples must be >= 1", file=sys.stderr)
-        return 2
-    from ..auth import Credentials, redact_key
-    from ..client import Client
-
-    def show(finding: Finding) -> None:
-        if not args.json:
-            print(f"  {finding.name:<19} {finding.status:<5} {finding.detail}", flush=True)
-
-    with cli_logging(args.verbose):
-        sim = None
-        try:
-            if args.live:
-                try:
-                    client = Client.from_env()
-                except OkxError as exc:
-                    print(f"okx-sync doctor: {exc}", file=sys.stderr)
-                    return 2
-                creds = Credentials.from_parts(
-                    os.environ.get("OKX_API_KEY") or None,
-                    os.environ.get("OKX_SECRET_KEY") or None,
-                    os.environ.get("OKX_PASSPHRASE") or None,
-                )
-                where = f"{'OKX demo' if client.demo else 'OKX'} at {client.base_url}"
-            else:
-                from ..sim import Simulator
-
-                sim = Simulator(seed=7)
-                client = sim.client()
-                creds = sim.credentials.live
-                where = f"the embedded simulator at {sim.rest_url}"
-            with client:
-                key = redact_key(creds.api_key) if creds else "no key"
-                if not args.json:
-                    print(f"okx-sync doctor: {where} ({key})", flush=True)
-                opened: list[Any] = []
-                try:
-                    findings = run_checks(
-                        client,
-                        has_credentials=creds is not None,
-                        samples=args.samples,
-                        report=show,
-                        opened=opened,
-                    )
-                    health = client.health()  # with the WS clients of the checks running
-                finally:
-                    for ws in opened:
-                        ws.close()
-        finally:
-            if sim is not None:
-                sim.close()
-    failed = [f for f in findings if f.status == "fail"]
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "where": where,
-                    "ok": not failed,
-                    "findings": [f.to_dict() for f in findings],
-                    "health": health.to_dict(),
-                },
-                default=str,
-            )
-        )
-    else:
-        from .health import format_health
-
-        print("health (client.health())")
-        for line in format_health(health).splitlines():
-            print(f"  {line}")
-        print("all checks passed" if not failed else f"{len(failed)} check(s) failed")
-    return 1 if failed else 0

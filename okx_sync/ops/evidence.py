@@ -21,7 +21,7 @@ failed REST attempts, oldest first: ``class``, ``code``, ``msg``,
 ``health``; ``collect_errors`` (sources whose stats raised; never fatal).
 No secret is ever included.
 
-``okx-sync evidence`` (:func:`main`) prints it. Which client:
+``okx-sync evidence`` (:mod:`okx_sync.cli.evidence`) prints it. Which client:
 
 - default (or ``--live`` / ``--env``, the same) — the **configured
   environment**: ``Client.from_env()`` reads
@@ -50,24 +50,19 @@ Thread safety: :func:`collect_evidence` may run on any thread at any time.
 
 from __future__ import annotations
 
-import argparse
-import json
 import platform
-import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import attrs
 
 from .._version import __version__
 from ..errors import OkxError, RequestStateError
-from .console import cli_logging
-from .health import HealthMonitor
+from .ports import EvidenceSource
 from .reporter import collect_snapshot
 
-__all__ = ["collect_evidence", "main", "build_parser"]
+__all__ = ["collect_evidence", "run_probes", "is_unreachable"]
 
 
 def _jsonable(value: Any) -> Any:
@@ -83,13 +78,13 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _clock(client: Any) -> dict[str, Any]:
+def _clock(client: EvidenceSource) -> dict[str, Any]:
     sync = client._rest.time_sync
     clock = client.clock
     synced = sync.synced_at
     age = None if synced is None else max(0.0, clock.monotonic() - synced)
     snap = sync.snapshot()
-    timer = getattr(client, "time_sync_timer", None)
+    timer = client.time_sync_timer
     return {
         "offset_ms": sync.offset_ms,
         "measured": synced is not None,
@@ -103,7 +98,7 @@ def _clock(client: Any) -> dict[str, Any]:
     }
 
 
-def collect_evidence(client: Any, *, last_errors: int = 20) -> dict[str, Any]:
+def collect_evidence(client: EvidenceSource, *, last_errors: int = 20) -> dict[str, Any]:
     """The evidence dict of ``client`` (keys in the module doc). JSON-serialisable.
 
     ``last_errors``: how many of the most recent failed REST attempts to
@@ -122,7 +117,7 @@ def collect_evidence(client: Any, *, last_errors: int = 20) -> dict[str, Any]:
             collect_errors.append(f"{label}: {type(exc).__name__}: {exc}")
             return None
 
-    monitor = getattr(client, "health_monitor", None) or HealthMonitor()
+    monitor = client.health_monitor
     snap = collect_snapshot(client, monitor=monitor, clock=client.clock)
     collect_errors.extend(snap.errors)
     rest = dict(snap.rest or {})
@@ -154,76 +149,17 @@ def collect_evidence(client: Any, *, last_errors: int = 20) -> dict[str, Any]:
     )
 
 
-# --------------------------------------------------------------------------- CLI
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The ``okx-sync evidence`` argument parser."""
-    p = argparse.ArgumentParser(
-        prog="okx-sync evidence",
-        description=(
-            "Print an evidence snapshot (JSON): versions, redacted configuration, clock "
-            "offset, gate and REST stats, recent errors. Default: the client configured by "
-            "the OKX_* environment variables (OKX_API_KEY, OKX_SECRET_KEY, OKX_PASSPHRASE, "
-            "OKX_DEMO, OKX_BASE_URL); --sim: the embedded simulator."
-        ),
-    )
-    where = p.add_mutually_exclusive_group()
-    where.add_argument(
-        "--live",
-        "--env",
-        dest="sim",
-        action="store_false",
-        help="use the configured environment (OKX_* variables; the default); --live as for "
-        "doctor and book",
-    )
-    where.add_argument("--sim", action="store_true", help="use the embedded simulator")
-    p.set_defaults(sim=False)
-    p.add_argument(
-        "--no-probe",
-        dest="probe",
-        action="store_false",
-        help="send nothing: no clock sync, no account-limit query",
-    )
-    p.add_argument("--errors", type=int, default=20, help="recent errors to include (default 20)")
-    p.add_argument("--indent", type=int, default=2, help="JSON indent (0: one line)")
-    p.add_argument("--seed", default="0", help="simulator seed with --sim (default 0)")
-    p.add_argument(
-        "-v", "--verbose", action="store_true", help="show okx_sync's log warnings on stderr"
-    )
-    return p
-
-
-def _unreachable(exc: BaseException) -> bool:
-    """True when the request never reached a server (no connection; nothing sent)."""
+def is_unreachable(exc: BaseException) -> bool:
+    """True when the request never reached a server (no connection; nothing sent). Pure."""
     return isinstance(exc, RequestStateError) and exc.stage == "http" and not exc.dispatched
 
 
-def _root_cause(exc: BaseException) -> str:
-    """The innermost cause of ``exc`` as text (``[Errno 111] Connection refused``)."""
-    seen: set[int] = set()
-    while id(exc) not in seen:
-        seen.add(id(exc))
-        nxt = exc.__cause__ or exc.__context__
-        if nxt is None:
-            break
-        exc = nxt
-    return str(exc) or type(exc).__name__
-
-
-def unreachable_line(base_url: str, exc: BaseException) -> str:
-    """The one stderr line for a host that could not be reached. Pure."""
-    host = urlsplit(base_url).hostname or base_url
-    return (
-        f"okx-sync evidence: could not reach {host} ({base_url}): {_root_cause(exc)}. "
-        "Offline? `okx-sync evidence --sim` shows the evidence of the embedded simulator; "
-        "OKX_BASE_URL chooses another REST host."
-    )
-
-
-def _probe(client: Any) -> tuple[dict[str, str], OkxError | None]:
-    """Send the read-only probes; returns ({probe: "ok" | "skipped" | error text}, the
-    error when the host could not be reached - the probes after it are skipped)."""
+def run_probes(client: EvidenceSource) -> tuple[dict[str, str], OkxError | None]:
+    """Send the read-only probes: ``GET /api/v5/public/time`` (clock offset) and, with
+    credentials, ``GET /api/v5/trade/account-rate-limit``. Returns ({probe: "ok" |
+    "skipped: ..." | error text}, the error when the host could not be reached - the
+    probes after it are skipped). Never raises an ``OkxError`` (it is the answer).
+    Thread safety: as the client's calls."""
     out: dict[str, str] = {}
     probes: list[tuple[str, Any]] = [("sync_time", client.sync_time)]
     if client._rest.has_credentials:
@@ -238,46 +174,6 @@ def _probe(client: Any) -> tuple[dict[str, str], OkxError | None]:
             out[name] = "ok"
         except OkxError as exc:
             out[name] = f"{type(exc).__name__}: {exc}"
-            if _unreachable(exc):
+            if is_unreachable(exc):
                 unreachable = exc
     return out, unreachable
-
-
-def _run(client: Any, args: argparse.Namespace, source: str) -> int:
-    with cli_logging(args.verbose):
-        probes, unreachable = _probe(client) if args.probe else ({}, None)
-    evidence = collect_evidence(client, last_errors=max(0, args.errors))
-    evidence["source"] = source
-    evidence["probes"] = probes
-    print(json.dumps(evidence, indent=args.indent or None, sort_keys=False))
-    if unreachable is not None:
-        print(unreachable_line(client.base_url, unreachable), file=sys.stderr)
-    return 0 if all(v == "ok" for v in probes.values()) else 1
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``okx-sync evidence [--live | --env | --sim] [--no-probe] [--errors N] [--indent N]``.
-
-    Prints the evidence JSON on stdout; returns 0 (probes ok), 1 (a probe
-    failed; evidence printed anyway) or 2 (bad usage / bad configuration).
-    """
-    parser = build_parser()
-    try:
-        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    from ..client import Client
-
-    if args.sim:
-        from ..sim import Simulator
-
-        with Simulator(seed=args.seed, auto_tick=False, ws=False) as sim:
-            with sim.client() as client:
-                return _run(client, args, f"simulator {sim.rest_url}")
-    try:
-        client = Client.from_env()
-    except OkxError as exc:
-        print(f"okx-sync evidence: bad OKX_* configuration: {exc}", file=sys.stderr)
-        return 2
-    with client:
-        return _run(client, args, f"environment {client.base_url}")

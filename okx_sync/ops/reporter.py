@@ -33,13 +33,14 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from ..clock import SYSTEM_CLOCK, Clock
+from ..clock import Clock
 from ..errors import ValidationError
 from ..handler_errors import HandlerErrorSummary, flush_handler_errors, report_handler_error
 from ..lifecycle import Owned
 from ..validators import flag, instance, seconds
 from ..ws.protocol import service_of_url
 from .health import Health, HealthMonitor, HealthThresholds, as_stats_dict
+from .ports import StatsSource
 
 __all__ = [
     "StatsSnapshot",
@@ -113,11 +114,6 @@ def _unique(name: str, seen: dict[str, int]) -> str:
     return name if n == 1 else f"{name}#{n}"
 
 
-def _sources(client: Any, method: str) -> list[Any]:
-    fn = getattr(client, method, None)
-    return list(fn()) if callable(fn) else []
-
-
 def _book_name(stats: Mapping[str, Any], index: int) -> str:
     channel, inst_id = stats.get("channel"), stats.get("inst_id")
     if channel and inst_id:
@@ -126,7 +122,7 @@ def _book_name(stats: Mapping[str, Any], index: int) -> str:
 
 
 def collect_snapshot(
-    client: Any,
+    client: StatsSource,
     *,
     monitor: HealthMonitor,
     clock: Clock | None = None,
@@ -134,15 +130,14 @@ def collect_snapshot(
     """Take one :class:`StatsSnapshot` of ``client`` and judge its health with ``monitor``.
 
     Reads ``client.stats()``, ``client.gate_stats()``, ``client.ws_clients()``
-    and ``client.managed_books()`` where the client has them. WS clients are
+    and ``client.managed_books()`` (a :class:`~okx_sync.ops.ports.StatsSource`). WS clients are
     named after their ``name`` (``#2``, ``#3``... for repeats, in the order
     the client lists them); the health parts are ``"ws <name>"`` and
     ``"book <channel>:<instId>"``, plus ``"rest"`` and ``"gate"``. A source
     whose ``stats()`` raises is left out and named in ``errors``; nothing
-    here raises for that. ``clock`` defaults to ``client.clock`` (else the
-    system clock). Thread safety: safe from any thread.
+    here raises for that. ``clock`` defaults to ``client.clock``. Thread safety: safe from any thread.
     """
-    clock = clock or getattr(client, "clock", None) or SYSTEM_CLOCK
+    clock = clock or client.clock
     errors: list[str] = []
 
     def read(label: str, fn: Callable[[], Any]) -> Any:
@@ -152,14 +147,13 @@ def collect_snapshot(
             errors.append(f"{label}: {type(exc).__name__}: {exc}")
             return None
 
-    rest = read("rest", client.stats) if callable(getattr(client, "stats", None)) else None
-    gate_fn = getattr(client, "gate_stats", None)
-    gate = read("gate", gate_fn) if callable(gate_fn) else None
+    rest = read("rest", client.stats)
+    gate = read("gate", client.gate_stats)
     wall = clock.time()
     now = clock.monotonic()
     ws_list: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
-    for ws in _sources(client, "ws_clients"):
+    for ws in read("ws_clients", client.ws_clients) or []:
         raw = read(f"ws {getattr(ws, 'name', '?')}", ws.stats)
         if raw is None:
             continue
@@ -173,7 +167,7 @@ def collect_snapshot(
         ws_list.append(stats)
     books: list[dict[str, Any]] = []
     seen = {}
-    for index, book in enumerate(_sources(client, "managed_books")):
+    for index, book in enumerate(read("managed_books", client.managed_books) or []):
         raw = read(f"book {index}", book.stats)
         if raw is None:
             continue
@@ -378,7 +372,7 @@ class StatsReporter(Owned):
 
     def __init__(
         self,
-        client: Any,
+        client: StatsSource,
         interval_s: float = 10.0,
         sinks: Iterable[Any] = (),
         *,
@@ -400,7 +394,7 @@ class StatsReporter(Owned):
                 raise ValidationError(f"sink {sink!r} has no emit(snapshot) method")
         self.client = client
         self.interval_s = float(interval_s)
-        self.clock: Clock = clock or getattr(client, "clock", None) or SYSTEM_CLOCK
+        self.clock: Clock = clock or client.clock
         if monitor is None:
             shared = getattr(client, "health_monitor", None)
             if thresholds is None and isinstance(shared, HealthMonitor):

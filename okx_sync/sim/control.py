@@ -31,15 +31,12 @@ import hmac
 import ipaddress
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
 from .faults import FAULT_NAMES
 from .rest import RestRequest, RestResponse
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .simulator import Simulator
 
 __all__ = ["ControlApp"]
 
@@ -49,7 +46,7 @@ log = logging.getLogger("okx_sync.sim.control")
 class ControlApp:
     """Request → response for the control endpoint (see the module docstring)."""
 
-    def __init__(self, sim: Simulator, token: str) -> None:
+    def __init__(self, sim: Any, token: str) -> None:  # the Simulator (typed Any: no import cycle)
         if not token:
             raise ValueError("the control endpoint needs a token")
         self.sim = sim

@@ -1,6 +1,6 @@
 """Runbook drills (§7): rehearse every failure against the embedded OKX simulator.
 
-``okx-sync drill [NAME|all]`` (``python -m okx_sync drill``) runs them and
+``okx-sync drill [NAME|all]`` (``python -m okx_sync drill``, :mod:`okx_sync.cli.drill`) runs them and
 prints a table (drill, result, time, key figures); the exit code is non-zero
 when any drill fails. Each drill is a scenario: a real fault injected through
 the simulator (:mod:`okx_sync.sim.faults`) or on the client side, a client
@@ -31,7 +31,8 @@ refuses to run without them or when ``CI`` is set. Never in CI.
 Library use::
 
     from okx_sync.ops.drills import DRILLS, run_drill
-    result = run_drill(DRILLS["book_gap"])
+    from okx_sync.testing import drill_lab
+    result = run_drill(DRILLS["book_gap"], lab=drill_lab())
     assert result.passed, result.failed_checks()
 
 Thread safety: see :mod:`okx_sync.ops.drills.runner`.
@@ -39,23 +40,22 @@ Thread safety: see :mod:`okx_sync.ops.drills.runner`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from . import auth, book_gap, handler_backlog, rate_limit, unknown_order, ws_disconnect
-from .base import Check, Drill, DrillResult, DrillRun
+from .base import Check, Drill, DrillLab, DrillResult, DrillRun
 from .runner import format_table, run_drill, run_drills
-from .runner import main as _main
 
 __all__ = [
     "DRILLS",
     "Drill",
+    "DrillLab",
     "DrillRun",
     "DrillResult",
     "Check",
     "run_drill",
     "run_drills",
     "format_table",
-    "main",
 ]
 
 #: Every drill by name, in the order ``drill all`` runs them.
@@ -70,9 +70,3 @@ DRILLS: Mapping[str, Drill] = {
         auth.DRILL,
     )
 }
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``okx-sync drill [NAME|all ...] [--live] [--json] [--list] [-v]``; returns the exit
-    code (0 all passed, 1 a drill failed, 2 usage error or ``--live`` refused)."""
-    return _main(argv, DRILLS)

@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ..ports import TradingClient
+
 if TYPE_CHECKING:  # pragma: no cover
     from ...auth import Credentials
-    from ...client import Client
-    from ...sim import Simulator
-    from ...ws.client import WSClient
 
 __all__ = [
+    "DrillLab",
     "Check",
     "DrillResult",
     "DrillRun",
@@ -38,6 +38,19 @@ __all__ = [
     "DrillFailed",
     "passive_limit",
 ]
+
+
+@attrs.frozen
+class DrillLab:
+    """What the drills need from outside ``ops``, injected (``ops`` imports neither the
+    client nor the simulator): ``client_factory(api_key, secret_key, passphrase,
+    **kwargs)`` builds a client (``okx_sync.Client``); ``simulator_factory(seed=...,
+    **drill.sim_options)`` starts a simulator (``okx_sync.sim.Simulator``; None: live
+    runs only). :func:`okx_sync.testing.drill_lab` gives the standard one.
+    Thread safety: immutable."""
+
+    client_factory: Callable[..., Any]
+    simulator_factory: Callable[..., Any] | None = None
 
 
 class DrillFailed(Exception):
@@ -127,6 +140,7 @@ def _fmt(value: Any) -> str:
 class DrillRun:
     """The context a drill routine runs in (see the module docstring).
 
+    ``lab``: builds the clients (:class:`DrillLab`).
     ``sim``: the :class:`~okx_sync.sim.Simulator` (None with ``live``).
     ``live_env``: the environment the ``--live`` credentials come from.
     ``progress``: called with each step line (the CLI prints them).
@@ -138,11 +152,13 @@ class DrillRun:
         self,
         name: str,
         *,
-        sim: Simulator | None = None,
+        lab: DrillLab,
+        sim: Any = None,
         live_env: Mapping[str, str] | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> None:
         self.name = name
+        self.lab = lab
         self.sim = sim
         self.live_env = live_env
         self._progress = progress
@@ -216,18 +232,16 @@ class DrillRun:
             raise ValueError(f"unknown credentials variant {variant!r}")
         return creds
 
-    def client(self, *, credentials: str = "default", **kwargs: Any) -> Client:
+    def client(self, *, credentials: str = "default", **kwargs: Any) -> Any:
         """A Client for this run, closed at the end.
 
         Simulator: pointed at its REST and WS URLs (live key). Live: OKX's REST
         base (``OKX_BASE_URL`` or the default) with ``demo=True`` forced, so
         every request carries ``x-simulated-trading: 1`` and the WS factories
         use OKX's demo hosts. ``credentials`` as in
-        :meth:`credentials`; ``kwargs`` go to ``Client``. Raises what
-        ``Client`` raises.
+        :meth:`credentials`; ``kwargs`` go to ``Client`` (the lab's
+        ``client_factory``). Raises what ``Client`` raises.
         """
-        from ...client import Client
-
         creds = self.credentials(credentials)
         if self.sim is not None:
             kwargs.setdefault("base_url", self.sim.rest_url)
@@ -245,10 +259,12 @@ class DrillRun:
             if base:
                 kwargs.setdefault("base_url", base)
             kwargs["demo"] = True  # --live only ever trades the demo environment
-        client = Client(creds.api_key, creds.secret_key, creds.passphrase, **kwargs)
+        client = self.lab.client_factory(
+            creds.api_key, creds.secret_key, creds.passphrase, **kwargs
+        )
         return self.own(client)
 
-    def ws(self, kind: str, client: Client, **kwargs: Any) -> WSClient:
+    def ws(self, kind: str, client: Any, **kwargs: Any) -> Any:
         """A (not yet started) WSClient from ``client.ws_<kind>(**kwargs)``, closed at the end.
 
         It shares the client's hosts (simulator, or OKX's demo hosts live),
@@ -317,7 +333,7 @@ class Drill:
 
 
 def passive_limit(
-    client: Client, inst_id: str, *, side: str = "buy", away: float = 0.1
+    client: TradingClient, inst_id: str, *, side: str = "buy", away: float = 0.1
 ) -> dict[str, Any]:
     """Keyword arguments for a cash limit order of the instrument's minimum size that rests
     ``away`` (fraction) from the current best price, so it does not fill: ``inst_id``,

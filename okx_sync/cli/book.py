@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from ..errors import WSSubscribeError
-from .console import Screen, cli_logging
+from .console import Screen, cli_logging, common_options
 
 __all__ = ["main", "build_parser", "render"]
 
@@ -38,16 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="okx-sync book",
         description="Live top-of-book view of one instrument (managed, self-resyncing book).",
+        parents=[common_options(json_help="one JSON object per frame")],
     )
     p.add_argument("inst_id", metavar="INST_ID", help="e.g. BTC-USDT")
     p.add_argument("--depth", type=int, default=5, help="levels per side (default 5)")
     p.add_argument("--interval", type=float, default=0.25, help="refresh period, s (0.25)")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--count", type=int, default=None, help="stop after this many frames")
-    p.add_argument("--json", action="store_true", help="one JSON object per frame")
     p.add_argument("--live", action="store_true", help="OKX's public stream (OKX_DEMO=1: demo)")
     p.add_argument("--seed", type=int, default=7, help="simulator seed (default 7)")
-    p.add_argument("-v", "--verbose", action="store_true", help="show okx_sync's warnings")
     return p
 
 

@@ -57,7 +57,7 @@ def env_lines(env: dict[str, str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit code."""
     args = build_parser().parse_args(list(argv) if argv is not None else None)
-    from . import Simulator
+    from ..sim import Simulator
 
     seed: int | str = int(args.seed) if args.seed.lstrip("-").isdigit() else args.seed
     instruments = [i.strip() for i in args.instruments.split(",") if i.strip()] or None

@@ -1,8 +1,11 @@
 """The ``okx-sync`` command line (also ``python -m okx_sync``).
 
-Each sub-command lives in the module that owns its logic; this module only
-routes: ``okx-sync COMMAND [ARGS...]`` calls ``COMMAND``'s ``main(argv)`` and
-exits with its return code. No logic of its own.
+Every command-line entry point, argument parser and ``print`` of okx_sync lives
+in this package (``okx_sync/cli/``); the library (``ops``, ``sim``, the
+clients) returns data and never prints. This module only routes:
+``okx-sync COMMAND [ARGS...]`` calls ``okx_sync.cli.COMMAND``'s ``main(argv)``
+and exits with its return code. It is also the one layer that may import both
+``Client`` and the simulator: the commands build them and pass them to ``ops``.
 """
 
 from __future__ import annotations
@@ -15,13 +18,13 @@ __all__ = ["main", "COMMANDS"]
 
 # command -> (module:function, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("okx_sync.ops.demo:main", "start the embedded simulator and run a short tour"),
-    "sim": ("okx_sync.sim.serve:main", "serve the local OKX simulator and print its URLs"),
-    "drill": ("okx_sync.ops.drills:main", "run the runbook drills against the simulator"),
-    "evidence": ("okx_sync.ops.evidence:main", "print an evidence snapshot (JSON)"),
-    "doctor": ("okx_sync.ops.doctor:main", "check clock skew, credentials, limits, latency, WS"),
-    "book": ("okx_sync.ops.book_view:main", "live top-of-book view of one instrument"),
-    "bench": ("okx_sync.ops.bench:main", "run the side-by-side benchmarks"),
+    "demo": ("okx_sync.cli.demo:main", "start the embedded simulator and run a short tour"),
+    "sim": ("okx_sync.cli.sim:main", "serve the local OKX simulator and print its URLs"),
+    "drill": ("okx_sync.cli.drill:main", "run the runbook drills against the simulator"),
+    "evidence": ("okx_sync.cli.evidence:main", "print an evidence snapshot (JSON)"),
+    "doctor": ("okx_sync.cli.doctor:main", "check clock skew, credentials, limits, latency, WS"),
+    "book": ("okx_sync.cli.book:main", "live top-of-book view of one instrument"),
+    "bench": ("okx_sync.cli.bench:main", "run the side-by-side benchmarks"),
 }
 
 
@@ -40,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(_usage())
         return 0 if args else 2
     if args[0] in {"--version", "version"}:
-        from ._version import __version__
+        from .._version import __version__
 
         print(f"okx_sync {__version__}")
         return 0

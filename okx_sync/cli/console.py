@@ -1,4 +1,7 @@
-"""Terminal helpers shared by the command-line tools (demo, drill, doctor, book).
+"""Terminal helpers shared by the command-line tools (demo, drill, doctor, book, evidence).
+
+- :func:`common_options`: the parent parser of the options every command
+  shares (``-v``/``--verbose``; ``--json`` where the command prints JSON).
 
 - :func:`cli_logging`: while a command runs, okx_sync's own log records go to
   stderr (``verbose``) or nowhere (the commands print what matters; drills
@@ -14,15 +17,28 @@ from the thread that runs the command. A ``Screen`` belongs to one thread.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 import sys
 from collections.abc import Iterator, Sequence
 from typing import IO
 
-__all__ = ["cli_logging", "Screen"]
+__all__ = ["cli_logging", "common_options", "Screen"]
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def common_options(
+    *, json_help: str | None = None, verbose_help: str = "show okx_sync's log warnings on stderr"
+) -> argparse.ArgumentParser:
+    """A parent parser (``add_help=False``) with ``-v``/``--verbose`` and, when
+    ``json_help`` is given, ``--json``. Pass it in ``parents=[...]``. Pure."""
+    p = argparse.ArgumentParser(add_help=False)
+    if json_help is not None:
+        p.add_argument("--json", action="store_true", help=json_help)
+    p.add_argument("-v", "--verbose", action="store_true", help=verbose_help)
+    return p
 
 
 @contextlib.contextmanager
