@@ -58,7 +58,7 @@ class Client(RestAPI):
     base_url="https://www.okx.com", timeout=10.0, gate=RequestGateConfig(),
     retry=RetryPolicy())``. Credentials are optional for public endpoints and
     must be given all three or none. ``demo=True`` sends
-    ``x-simulated-trading: 1`` (demo keys only work with it). ``timeout`` is
+    ``x-simulated-trading: 1`` (demo keys only work with it). ``timeout_s`` is
     the per-attempt HTTP timeout in seconds. Keyword-only extras: ``session``
     (your own ``requests.Session``: proxies, adapters, TLS settings are
     honoured; you keep ownership), ``clock`` (an injected
@@ -70,7 +70,7 @@ class Client(RestAPI):
     use — live or demo hosts by ``demo``; ``Simulator.client()`` passes its own).
 
     Raises ``ValidationError`` (a ``ValueError``) at construction for partial
-    credentials, a malformed ``base_url`` or a non-positive ``timeout``; calls
+    credentials, a malformed ``base_url`` or a non-positive ``timeout_s``; calls
     raise ``ValidationError``, ``APIError``/``OrderError`` or
     ``RequestStateError`` (see :mod:`okx_sync.errors`).
 
@@ -93,7 +93,7 @@ class Client(RestAPI):
         *,
         demo: bool = False,
         base_url: str = "https://www.okx.com",
-        timeout: float = 10.0,
+        timeout_s: float = 10.0,
         gate: RequestGateConfig = RequestGateConfig(),  # noqa: B008 - frozen, immutable
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, immutable
         session: requests.Session | None = None,
@@ -124,7 +124,7 @@ class Client(RestAPI):
                 gate=self._gate,
                 retry=retry,
                 demo=demo,
-                timeout=timeout,
+                timeout_s=timeout_s,
                 clock=clock,
                 session=session,
                 rng=rng,
@@ -160,7 +160,7 @@ class Client(RestAPI):
         self._trade = SafeTradeAPI(self)
         self._settings = {
             "credentials": redact_key(creds.api_key) if creds is not None else None,
-            "timeout_s": float(timeout),
+            "timeout_s": float(timeout_s),
             "gate": gate,
             "retry": retry,
         }
@@ -203,7 +203,7 @@ class Client(RestAPI):
 
     # -- REST ----------------------------------------------------------------------------
     def request(
-        self, method: str, path: str, params: Any = None, *, gate_timeout: float | None = None
+        self, method: str, path: str, params: Any = None, *, gate_timeout_s: float | None = None
     ) -> list[Any]:
         """Call any OKX V5 REST endpoint with raw OKX parameter names; returns ``data``.
 
@@ -212,7 +212,7 @@ class Client(RestAPI):
         become the query string that is signed and sent; POST ``params`` (a
         dict, or a list for batch endpoints) are the JSON body. Private
         endpoints are signed. Retries follow the client's ``RetryPolicy``.
-        ``gate_timeout`` (seconds, >= 0) replaces the gate's ``wait_timeout``
+        ``gate_timeout_s`` (seconds, >= 0) replaces the gate's ``wait_timeout_s``
         for this call: the most it may wait in the request gate in total,
         retries included.
 
@@ -222,7 +222,7 @@ class Client(RestAPI):
         ``stage="gate", dispatched=False`` when not admitted within the gate
         timeout: nothing sent by that attempt). Thread-safe.
         """
-        return self._rest.request(method, path, params, gate_timeout=gate_timeout)
+        return self._rest.request(method, path, params, gate_timeout_s=gate_timeout_s)
 
     def sync_time(self) -> int:
         """Measure the clock offset to OKX (``GET /api/v5/public/time``, round-trip
@@ -264,7 +264,7 @@ class Client(RestAPI):
 
         It shares this client's demo flag (demo host), clock, request gate and
         instrument cache, and is put under its safe mode and ``health()``.
-        ``options`` are ``WSClient`` keywords and win (``ping_interval``,
+        ``options`` are ``WSClient`` keywords and win (``ping_interval_s``,
         ``typed_dispatch``...). Start it with ``start()`` or ``with``. Raises
         ``ValidationError`` for bad options. Thread-safe.
         """
@@ -371,14 +371,14 @@ class Client(RestAPI):
         return self._trade
 
     def enter_safe_mode(
-        self, cancel_open_orders: bool = False, reason: str = "", *, drain_timeout: float = 30.0
+        self, cancel_open_orders: bool = False, reason: str = "", *, drain_timeout_s: float = 30.0
     ) -> SafeModeReport:
         """Enter safe mode ("只撤不加"): refuse every order placement and amend, REST and WS.
 
         From now on placements and amends fail before sending with
         ``SafeModeError``; cancels, queries, ``reduceOnly`` placements and
         close-position still go out. Returns once every placement/amend that
-        was already being sent has been answered (at most ``drain_timeout`` s;
+        was already being sent has been answered (at most ``drain_timeout_s`` s;
         the report's ``drained`` says whether they all were), so no order is
         sent after it returns: one still waiting in the request gate or for a
         retry is refused before its send. ``cancel_open_orders=True`` then cancels every
@@ -393,7 +393,7 @@ class Client(RestAPI):
             self._safe_mode,
             cancel_open_orders=cancel_open_orders,
             reason=reason,
-            drain_timeout=drain_timeout,
+            drain_timeout_s=drain_timeout_s,
         )
 
     def exit_safe_mode(self) -> bool:
@@ -488,7 +488,7 @@ class Client(RestAPI):
         ``ws_private()`` / ``ws_business()`` (connections closed). Each
         gets what is left of ``timeout_s`` (at least 0.1 s) to join its
         threads; a dead-man disarm is one more REST call, bounded by the HTTP
-        ``timeout`` and the gate's ``wait_timeout``. Then wakes calls waiting
+        ``timeout_s`` and the gate's ``wait_timeout_s``. Then wakes calls waiting
         in the gate (they fail with ``RequestStateError(stage="gate")``) and
         closes the HTTP connections; calls already sending finish or fail on
         their own. Never raises for a child: a child that fails to close, or

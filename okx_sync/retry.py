@@ -17,7 +17,7 @@ through the injected clock and re-sends. Rules (facts §3.4):
 - :class:`~okx_sync.errors.OrderError` (per-item results) is never retried.
 
 Backoff is exponential with jitter; a ``Retry-After`` header is honoured (a
-wait longer than ``max_retry_after`` gives up instead of blocking a thread).
+wait longer than ``max_retry_after_s`` gives up instead of blocking a thread).
 """
 
 from __future__ import annotations
@@ -49,12 +49,12 @@ def _non_negative(_inst: Any, attribute: Any, value: float) -> None:
 
 @attrs.frozen(kw_only=True)
 class RetryDecision:
-    """The policy's answer: ``retry`` (bool), ``delay`` (seconds before the next
+    """The policy's answer: ``retry`` (bool), ``delay_s`` (seconds before the next
     attempt), ``resync`` (re-sync the clock and re-sign first) and ``reason``
     (text for logs). Thread safety: immutable."""
 
     retry: bool
-    delay: float = 0.0
+    delay_s: float = 0.0
     resync: bool = False
     reason: str = ""
 
@@ -65,11 +65,11 @@ class RetryPolicy:
 
     - ``max_retries``: retries after the first attempt (0 disables retries;
       the one time-skew re-sync still happens).
-    - ``base_delay``, ``multiplier``, ``max_delay``: backoff
-      ``min(max_delay, base_delay * multiplier ** retry_index)`` seconds.
+    - ``base_delay_s``, ``multiplier``, ``max_delay_s``: backoff
+      ``min(max_delay_s, base_delay_s * multiplier ** retry_index)`` seconds.
     - ``jitter``: fraction of that delay drawn at random (0 = none, 1 = full jitter).
     - ``honour_retry_after``: wait at least the server's ``Retry-After``.
-    - ``max_retry_after``: give up instead of waiting longer than this.
+    - ``max_retry_after_s``: give up instead of waiting longer than this.
     - ``retry_reads_on_5xx``: retry GET on HTTP 5xx and 50026/50013.
     - ``resync_on_time_skew``: on 50102/50112 re-sync the clock and re-sign once.
 
@@ -77,12 +77,12 @@ class RetryPolicy:
     """
 
     max_retries: int = attrs.field(default=3, validator=_non_negative)
-    base_delay: float = attrs.field(default=0.2, validator=_non_negative)
+    base_delay_s: float = attrs.field(default=0.2, validator=_non_negative)
     multiplier: float = attrs.field(default=2.0, validator=_non_negative)
-    max_delay: float = attrs.field(default=5.0, validator=_non_negative)
+    max_delay_s: float = attrs.field(default=5.0, validator=_non_negative)
     jitter: float = attrs.field(default=0.5)
     honour_retry_after: bool = True
-    max_retry_after: float = attrs.field(default=30.0, validator=_non_negative)
+    max_retry_after_s: float = attrs.field(default=30.0, validator=_non_negative)
     retry_reads_on_5xx: bool = True
     resync_on_time_skew: bool = True
 
@@ -98,7 +98,7 @@ class RetryPolicy:
 
     def backoff(self, retry_index: int, rand: float) -> float:
         """Delay before retry number ``retry_index + 1``; ``rand`` is uniform in [0, 1)."""
-        base = min(self.max_delay, self.base_delay * self.multiplier**retry_index)
+        base = min(self.max_delay_s, self.base_delay_s * self.multiplier**retry_index)
         return base * (1.0 - self.jitter * rand)
 
     def decide(
@@ -108,14 +108,14 @@ class RetryPolicy:
         idempotent: bool,
         retry_index: int,
         resynced: bool = False,
-        retry_after: float | None = None,
+        retry_after_s: float | None = None,
         rand: float = 0.0,
     ) -> RetryDecision:
         """Decide what to do after attempt ``retry_index`` (0-based) failed with ``error``.
 
         ``idempotent``: the request is a read (safe to repeat after an
         uncertain failure). ``resynced``: the clock was already re-synced in
-        this call. ``retry_after``: the response's ``Retry-After`` in seconds.
+        this call. ``retry_after_s``: the response's ``Retry-After`` in seconds.
         ``rand``: a uniform draw in [0, 1) from the caller's injected random
         source. Never raises for any exception type.
         """
@@ -131,13 +131,13 @@ class RetryPolicy:
         if retry_index >= self.max_retries:
             return RetryDecision(retry=False, reason=f"{why}; retries exhausted")
         delay = self.backoff(retry_index, rand)
-        if retry_after is not None and self.honour_retry_after:
-            if retry_after > self.max_retry_after:
+        if retry_after_s is not None and self.honour_retry_after:
+            if retry_after_s > self.max_retry_after_s:
                 return RetryDecision(
-                    retry=False, reason=f"{why}; Retry-After {retry_after:g}s too long"
+                    retry=False, reason=f"{why}; Retry-After {retry_after_s:g}s too long"
                 )
-            delay = max(delay, retry_after)
-        return RetryDecision(retry=True, delay=delay, reason=why)
+            delay = max(delay, retry_after_s)
+        return RetryDecision(retry=True, delay_s=delay, reason=why)
 
     def _retryable(self, error: BaseException, idempotent: bool) -> str:
         """Why ``error`` may be retried ("" when it may not)."""

@@ -154,7 +154,7 @@ class SafeMode:
 
     Thread safety: all methods may be called from any thread; ``enter`` must
     not be called from inside an order call's own thread while it runs (it
-    would wait for itself until ``drain_timeout``).
+    would wait for itself until ``drain_timeout_s``).
     """
 
     def __init__(self, *, clock: Clock = SYSTEM_CLOCK) -> None:
@@ -224,8 +224,8 @@ class SafeMode:
             if self._in_flight == 0:
                 self._cond.notify_all()
 
-    def enter(self, reason: str = "", *, drain_timeout: float = 30.0) -> int:
-        """Turn safe mode on, then wait up to ``drain_timeout`` s for order sends on the wire.
+    def enter(self, reason: str = "", *, drain_timeout_s: float = 30.0) -> int:
+        """Turn safe mode on, then wait up to ``drain_timeout_s`` s for order sends on the wire.
 
         Returns the number still in flight after the wait (0 = drained: no
         placement/amend can be sent any more). Entering again while on keeps
@@ -239,7 +239,7 @@ class SafeMode:
                 self._reason = reason
             elif reason:
                 self._reason = reason
-            deadline = self._clock.monotonic() + max(0.0, drain_timeout)
+            deadline = self._clock.monotonic() + max(0.0, drain_timeout_s)
             while self._in_flight:
                 remaining = deadline - self._clock.monotonic()
                 if remaining <= 0:
@@ -415,16 +415,16 @@ def enter_safe_mode(
     *,
     cancel_open_orders: bool = False,
     reason: str = "",
-    drain_timeout: float = 30.0,
+    drain_timeout_s: float = 30.0,
 ) -> SafeModeReport:
     """Turn ``safe_mode`` on for ``client``; optionally cancel every pending order.
 
     The body of ``client.enter_safe_mode`` (see :meth:`SafeMode.enter` for the
     race contract). Logs at WARNING (ERROR when admitted orders are still in
-    flight after ``drain_timeout``). Never raises for OKX/transport failures
+    flight after ``drain_timeout_s``). Never raises for OKX/transport failures
     of the cancel sweep (they are in the report). Thread safety: any thread.
     """
-    left = safe_mode.enter(reason, drain_timeout=drain_timeout)
+    left = safe_mode.enter(reason, drain_timeout_s=drain_timeout_s)
     state = safe_mode.state
     log.warning(
         "safe mode entered%s: placements and amends are refused before sending",
@@ -435,7 +435,7 @@ def enter_safe_mode(
         log.error(
             "safe mode: %d order request(s) admitted before it are still in flight after %g s",
             left,
-            drain_timeout,
+            drain_timeout_s,
             extra={"in_flight": left},
         )
     sweep = cancel_pending_orders(client) if cancel_open_orders else None

@@ -50,12 +50,12 @@ class Outcome:
     """What one response means: ``data`` on success, else ``error`` (not raised).
 
     ``code``/``msg`` are OKX's (``""`` when the body had none), ``request_id``
-    is the ``x-request-id`` header or None, ``retry_after`` the parsed
+    is the ``x-request-id`` header or None, ``retry_after_s`` the parsed
     ``Retry-After`` header in seconds or None. Thread safety: immutable by
     convention (plain slots, never mutated after :func:`interpret`).
     """
 
-    __slots__ = ("http_status", "code", "msg", "data", "request_id", "retry_after", "error")
+    __slots__ = ("http_status", "code", "msg", "data", "request_id", "retry_after_s", "error")
 
     def __init__(
         self,
@@ -64,7 +64,7 @@ class Outcome:
         msg: str,
         data: list[Any],
         request_id: str | None,
-        retry_after: float | None,
+        retry_after_s: float | None,
         error: APIError | None,
     ) -> None:
         self.http_status = http_status
@@ -72,7 +72,7 @@ class Outcome:
         self.msg = msg
         self.data = data
         self.request_id = request_id
-        self.retry_after = retry_after
+        self.retry_after_s = retry_after_s
         self.error = error
 
     @property

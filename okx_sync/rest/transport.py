@@ -410,7 +410,7 @@ class Transport:
         path: str,
         body: bytes | None,
         headers: Mapping[str, str],
-        timeout: float,
+        timeout_s: float,
         *,
         idempotent: bool = False,
     ) -> RawResponse:
@@ -425,8 +425,8 @@ class Transport:
         if self._closed:
             raise TransportError("transport closed", dispatched=False)
         if self.fast_path():
-            return self._send_pooled(method, path, body, headers, timeout, idempotent)
-        return self._send_session(method, path, body, headers, timeout)
+            return self._send_pooled(method, path, body, headers, timeout_s, idempotent)
+        return self._send_session(method, path, body, headers, timeout_s)
 
     # -- fast path: the adapter's own urllib3 pool -------------------------------
     def _connection_pool(self, *, renew: bool = False) -> Any:

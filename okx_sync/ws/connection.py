@@ -3,7 +3,7 @@
 Policies decide, loops act:
 
 - ``BackoffPolicy`` — reconnect delays: exponential with jitter, reset once a
-  connection has stayed up for ``stable_after`` seconds.
+  connection has stayed up for ``stable_after_s`` seconds.
 - ``HeartbeatPolicy`` — when to send the text ``ping`` and when a silent
   connection is dead (facts §4.4).
 - ``ConnectRateLimiter`` — at most 3 new connections per second per process
@@ -87,7 +87,7 @@ class BackoffPolicy:
 
     ``jitter`` (0..1) is the fraction of the delay that is randomised:
     delay = base * (1 - jitter + jitter * r) for r in [0, 1). The attempt
-    counter resets once a connection stayed up ``stable_after`` seconds.
+    counter resets once a connection stayed up ``stable_after_s`` seconds.
     Frozen; ``ValueError`` for bad values. Thread safety: immutable.
     """
 
@@ -95,7 +95,7 @@ class BackoffPolicy:
     maximum: float = attrs.field(default=10.0, validator=_positive)
     multiplier: float = attrs.field(default=2.0)
     jitter: float = attrs.field(default=0.5)
-    stable_after: float = attrs.field(default=30.0, validator=_positive)
+    stable_after_s: float = attrs.field(default=30.0, validator=_positive)
 
     @multiplier.validator
     def _check_multiplier(self, _a: Any, value: float) -> None:
@@ -112,9 +112,9 @@ class BackoffPolicy:
         base = min(self.maximum, self.initial * self.multiplier ** max(0, min(attempt, 64)))
         return base * (1.0 - self.jitter + self.jitter * rand)
 
-    def reset_if_stable(self, attempt: int, uptime: float) -> int:
-        """0 when the connection that just ended stayed up ``stable_after`` s, else ``attempt``."""
-        return 0 if uptime >= self.stable_after else attempt
+    def reset_if_stable(self, attempt: int, uptime_s: float) -> int:
+        """0 when the connection that just ended stayed up ``stable_after_s`` s, else ``attempt``."""
+        return 0 if uptime_s >= self.stable_after_s else attempt
 
 
 class HeartbeatAction(enum.Enum):
@@ -140,32 +140,32 @@ class HeartbeatDecision:
 
 @attrs.frozen(kw_only=True)
 class HeartbeatPolicy:
-    """OKX heartbeat (facts §4.4): text ``ping`` after ``ping_interval`` s with nothing received.
+    """OKX heartbeat (facts §4.4): text ``ping`` after ``ping_interval_s`` s with nothing received.
 
     A connection is dead when neither a ``pong`` nor any other message arrived
-    within ``pong_timeout`` s of a ping; a silent connection is therefore
-    detected within ``ping_interval + pong_timeout`` s (default 20 + 8 = 28 s,
+    within ``pong_timeout_s`` s of a ping; a silent connection is therefore
+    detected within ``ping_interval_s + pong_timeout_s`` s (default 20 + 8 = 28 s,
     under OKX's 30 s idle close). While the reader is blocked on a full handler
     queue it is not reading, so silence proves nothing: pings continue as
     keep-alives and the connection is never declared dead for that.
-    Frozen; ``ValueError`` unless 0 < ping_interval < 30 and pong_timeout > 0.
+    Frozen; ``ValueError`` unless 0 < ping_interval_s < 30 and pong_timeout_s > 0.
     Thread safety: immutable.
     """
 
-    ping_interval: float = attrs.field(default=20.0)
-    pong_timeout: float = attrs.field(default=8.0, validator=_positive)
+    ping_interval_s: float = attrs.field(default=20.0)
+    pong_timeout_s: float = attrs.field(default=8.0, validator=_positive)
 
-    @ping_interval.validator
+    @ping_interval_s.validator
     def _check_interval(self, _a: Any, value: float) -> None:
         if not 0 < value < 30:
             raise ValueError(
-                f"ping_interval must be > 0 and < 30 s (OKX closes at 30 s), got {value!r}"
+                f"ping_interval_s must be > 0 and < 30 s (OKX closes at 30 s), got {value!r}"
             )
 
     @property
     def detection_bound(self) -> float:
         """Worst-case seconds from the last message to declaring the connection dead."""
-        return self.ping_interval + self.pong_timeout
+        return self.ping_interval_s + self.pong_timeout_s
 
     def decide(
         self,
@@ -184,17 +184,17 @@ class HeartbeatPolicy:
         """
         if blocked:
             since = max(last_recv, last_ping or last_recv)
-            if now - since >= self.ping_interval:
-                return HeartbeatDecision(HeartbeatAction.PING, now + self.ping_interval, True)
-            return HeartbeatDecision(HeartbeatAction.NONE, since + self.ping_interval, True)
+            if now - since >= self.ping_interval_s:
+                return HeartbeatDecision(HeartbeatAction.PING, now + self.ping_interval_s, True)
+            return HeartbeatDecision(HeartbeatAction.NONE, since + self.ping_interval_s, True)
         if outstanding_since is not None:
-            deadline = outstanding_since + self.pong_timeout
+            deadline = outstanding_since + self.pong_timeout_s
             if now >= deadline:
                 return HeartbeatDecision(HeartbeatAction.DEAD, now)
             return HeartbeatDecision(HeartbeatAction.NONE, deadline)
-        due = last_recv + self.ping_interval
+        due = last_recv + self.ping_interval_s
         if now >= due:
-            return HeartbeatDecision(HeartbeatAction.PING, now + self.pong_timeout)
+            return HeartbeatDecision(HeartbeatAction.PING, now + self.pong_timeout_s)
         return HeartbeatDecision(HeartbeatAction.NONE, due)
 
 
@@ -250,19 +250,19 @@ class ConnectRateLimiter:
 
 
 class OpsBudget:
-    """``limit`` subscribe/unsubscribe/login requests per ``window`` s on one connection.
+    """``limit`` subscribe/unsubscribe/login requests per ``window_s`` s on one connection.
 
     Thread safety: locks internally.
     """
 
-    def __init__(self, limit: int = OPS_PER_HOUR, window: float = 3600.0) -> None:
+    def __init__(self, limit: int = OPS_PER_HOUR, window_s: float = 3600.0) -> None:
         self.limit = limit
-        self.window = window
+        self.window_s = window_s
         self._lock = threading.Lock()
         self._stamps: deque[float] = deque()
 
     def _expire(self, now: float) -> None:
-        while self._stamps and self._stamps[0] <= now - self.window:
+        while self._stamps and self._stamps[0] <= now - self.window_s:
             self._stamps.popleft()
 
     def remaining(self, now: float) -> int:
@@ -317,7 +317,7 @@ def take_read_ahead(ws: websocket.WebSocket) -> bytes:
 class Connection:
     """One WebSocket to OKX with its reader thread (``okx-ws-<name>-reader``).
 
-    ``open()`` connects (bounded by ``connect_timeout``) and starts the reader,
+    ``open()`` connects (bounded by ``connect_timeout_s``) and starts the reader,
     which calls ``on_message(conn, payload_bytes)`` for every text message
     (``pong`` included; valid UTF-8, fragments joined) and ``on_closed(conn)``
     once when it ends. The reader answers WebSocket pings with pongs, echoes a
@@ -346,7 +346,7 @@ class Connection:
         on_message: Callable[[Connection, bytes], None],
         on_closed: Callable[[Connection], None],
         clock: Clock = SYSTEM_CLOCK,
-        connect_timeout: float = 10.0,
+        connect_timeout_s: float = 10.0,
         options: dict[str, Any] | None = None,
         ops_budget: OpsBudget | None = None,
         max_message_size: int = DEFAULT_MAX_SIZE,
@@ -358,7 +358,7 @@ class Connection:
         self._on_message = on_message
         self._on_closed = on_closed
         self._clock = clock
-        self._connect_timeout = connect_timeout
+        self._connect_timeout = connect_timeout_s
         self._options = dict(options or {})
         self._ws: websocket.WebSocket | None = None
         self._send_lock = threading.Lock()
@@ -465,8 +465,8 @@ class Connection:
             except OSError:
                 pass
 
-    def close(self, timeout: float = 2.0, reason: str = "closed") -> bool:
-        """Send a close frame (best effort), abort, and join the reader within ``timeout``.
+    def close(self, timeout_s: float = 2.0, reason: str = "closed") -> bool:
+        """Send a close frame (best effort), abort, and join the reader within ``timeout_s``.
 
         Returns True when the reader has ended. Idempotent: one close frame at
         most, whichever thread closes first (the supervisor and ``stop()`` may
@@ -475,13 +475,13 @@ class Connection:
         if not self._stopping:
             self._send_close(websocket.STATUS_NORMAL, "")
         self.abort(reason)
-        return self.join(timeout)
+        return self.join(timeout_s)
 
-    def join(self, timeout: float) -> bool:
+    def join(self, timeout_s: float) -> bool:
         """Wait for the reader to end; True when it has (or never started)."""
         reader = self._reader
         if reader is not None and reader is not threading.current_thread():
-            reader.join(timeout)
+            reader.join(timeout_s)
             return not reader.is_alive()
         return True
 
@@ -637,8 +637,8 @@ class SessionHooks(Protocol):
     def on_fatal(self, err: BaseException) -> None:
         """The loop stopped for good (e.g. login refused) (supervisor thread)."""
 
-    def on_conn_error(self, err: BaseException, attempt: int, delay: float) -> None:
-        """A connect/prepare attempt failed; the loop retries after ``delay`` s."""
+    def on_conn_error(self, err: BaseException, attempt: int, delay_s: float) -> None:
+        """A connect/prepare attempt failed; the loop retries after ``delay_s`` s."""
 
     def reader_blocked(self, conn: Connection) -> bool:
         """True while ``conn``'s reader waits for room in a handler queue."""
@@ -650,9 +650,9 @@ class SessionHooks(Protocol):
 class ConnectionManager:
     """Runs the supervisor (``okx-ws-<name>-conn``) and heartbeat (``okx-ws-<name>-heartbeat``) threads.
 
-    ``start(timeout)`` returns once the first connection is ready or raises
+    ``start(timeout_s)`` returns once the first connection is ready or raises
     (``WSAuthError`` at once; ``WSError`` when no connection could be made in
-    ``timeout``). ``stop()`` closes every connection and joins every thread it
+    ``timeout_s``). ``stop()`` closes every connection and joins every thread it
     started. ``request_handoff(conn)`` asks for make-before-break (notice 64008);
     ``reconnect(reason)`` drops the live connection (the loop reconnects).
 
@@ -670,10 +670,10 @@ class ConnectionManager:
         backoff: BackoffPolicy | None = None,
         heartbeat: HeartbeatPolicy | None = None,
         limiter: ConnectRateLimiter | None = None,
-        connect_timeout: float = 10.0,
+        connect_timeout_s: float = 10.0,
         options: dict[str, Any] | None = None,
         rng: random.Random | None = None,
-        handoff_grace: float = 2.0,
+        handoff_grace_s: float = 2.0,
     ) -> None:
         self.url = url
         self.name = name
@@ -682,10 +682,10 @@ class ConnectionManager:
         self.backoff = backoff or BackoffPolicy()
         self.heartbeat = heartbeat or HeartbeatPolicy()
         self._limiter = limiter or ConnectRateLimiter.process_default(clock)
-        self._connect_timeout = connect_timeout
+        self._connect_timeout = connect_timeout_s
         self._options = options
         self._rng = rng or random.Random()
-        self._handoff_grace = handoff_grace
+        self._handoff_grace = handoff_grace_s
         self._cond = threading.Condition()
         self._stopping = False
         self._threads: list[threading.Thread] = []
@@ -719,9 +719,9 @@ class ConnectionManager:
         """True between ``start`` and ``stop`` (and until a fatal error)."""
         return bool(self._threads) and not self._stopping and self._fatal is None
 
-    def wait_ready(self, timeout: float | None) -> Connection | None:
+    def wait_ready(self, timeout_s: float | None) -> Connection | None:
         """Wait until a live connection is ready; None on timeout or when stopped."""
-        deadline = None if timeout is None else self._clock.monotonic() + timeout
+        deadline = None if timeout_s is None else self._clock.monotonic() + timeout_s
         with self._cond:
             while True:
                 if self._stopping or self._fatal is not None:
@@ -734,11 +734,11 @@ class ConnectionManager:
                     return None
                 self._clock.wait(self._cond, left if left is not None else 0.5)
 
-    def start(self, timeout: float) -> None:
+    def start(self, timeout_s: float) -> None:
         """Start the threads and wait for the first ready connection.
 
         Raises ``WSAuthError`` (login refused) or ``WSError`` (nothing ready
-        within ``timeout``; the last failure is chained); the threads are
+        within ``timeout_s``; the last failure is chained); the threads are
         stopped before raising.
         """
         with self._cond:
@@ -758,7 +758,7 @@ class ConnectionManager:
             ]
             for t in self._threads:
                 t.start()
-        ok = self._ready.wait(timeout)
+        ok = self._ready.wait(timeout_s)
         fatal = self._fatal
         if fatal is not None:
             self.stop()
@@ -766,13 +766,13 @@ class ConnectionManager:
         if not ok:
             cause = self._last_attempt_error
             self.stop()
-            err = WSError(f"WS {self.name}: no connection ready within {timeout:g} s")
+            err = WSError(f"WS {self.name}: no connection ready within {timeout_s:g} s")
             if cause is not None:
                 raise err from cause
             raise err
 
-    def stop(self, timeout: float = 2.0) -> bool:
-        """Close every connection and join the threads within ``timeout``. Idempotent.
+    def stop(self, timeout_s: float = 2.0) -> bool:
+        """Close every connection and join the threads within ``timeout_s``. Idempotent.
 
         Returns True when every thread ended.
         """
@@ -781,7 +781,7 @@ class ConnectionManager:
             conns = [c for c in (self._current, self._warming) if c is not None]
             self._cond.notify_all()
             threads = list(self._threads)
-        deadline = self._clock.monotonic() + timeout
+        deadline = self._clock.monotonic() + timeout_s
         for conn in conns:
             conn.close(max(0.0, deadline - self._clock.monotonic()), "client closed")
         ok = True
@@ -841,7 +841,7 @@ class ConnectionManager:
             on_message=self._hooks.on_message,
             on_closed=self._on_conn_closed,
             clock=self._clock,
-            connect_timeout=self._connect_timeout,
+            connect_timeout_s=self._connect_timeout,
             options=self._options,
         )
         conn.open()
@@ -1046,7 +1046,7 @@ class ConnectionManager:
                     return
                 conns = [c for c in (self._current, self._warming) if c is not None]
             now = self._clock.monotonic()
-            wake = now + min(1.0, policy.pong_timeout, policy.ping_interval)
+            wake = now + min(1.0, policy.pong_timeout_s, policy.ping_interval_s)
             for conn in conns:
                 if conn.stopping:
                     continue
@@ -1065,16 +1065,16 @@ class ConnectionManager:
                     log.warning(
                         "ws %s: heartbeat timeout: no pong or message within %g s of a ping (%s)",
                         self.name,
-                        policy.pong_timeout,
+                        policy.pong_timeout_s,
                         self.url,
                         extra={
                             "ws": self.name,
                             "seq": conn.seq,
-                            "pong_timeout": policy.pong_timeout,
+                            "pong_timeout_s": policy.pong_timeout_s,
                         },
                     )
                     conn.abort(
-                        f"heartbeat: no pong or message within {policy.pong_timeout:g} s of a ping"
+                        f"heartbeat: no pong or message within {policy.pong_timeout_s:g} s of a ping"
                     )
                     self.wake()
                 wake = min(wake, decision.wake_at)

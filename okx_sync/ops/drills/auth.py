@@ -57,9 +57,9 @@ class SkewedClock:
         """Really sleep."""
         SYSTEM_CLOCK.sleep(seconds)
 
-    def wait(self, cond: threading.Condition, timeout: float | None) -> bool:
+    def wait(self, cond: threading.Condition, timeout_s: float | None) -> bool:
         """Wait on ``cond`` (held by the caller) in real time."""
-        return SYSTEM_CLOCK.wait(cond, timeout)
+        return SYSTEM_CLOCK.wait(cond, timeout_s)
 
 
 def _call(fn: Any) -> tuple[Any, OkxError | None]:
@@ -81,7 +81,7 @@ def _ws_login(
     ws = run.ws("private", client, name=name, **kwargs)
     started = time.monotonic()
     try:
-        ws.start(timeout=10.0)
+        ws.start(timeout_s=10.0)
     except OkxError as exc:
         return time.monotonic() - started, exc
     finally:
