@@ -245,7 +245,7 @@ class Client(RestAPI):
     def stats(self) -> dict[str, Any]:
         """REST statistics (JSON-serialisable): ``requests``, ``successes``,
         ``failures``, ``failures_by_code``, ``attempts``, ``retries``,
-        ``resyncs``, ``latency_ms`` percentiles, ``last_errors``. Thread-safe."""
+        ``resyncs``, ``latency_s`` percentiles (seconds), ``last_errors``. Thread-safe."""
         return self._rest.stats()
 
     def gate_stats(self) -> dict[str, Any]:
@@ -455,7 +455,7 @@ class Client(RestAPI):
         the clock offset and when it was measured, safe mode, dead-man
         switches, gate and REST stats, the last ``last_errors`` failed
         attempts (class, code, msg, request_id, stage, dispatched, method,
-        path, latency_ms, retry_index, ...), the ``stats()`` of every live
+        path, latency_s, retry_index, ...), the ``stats()`` of every live
         WSClient and managed book, and health. See
         :func:`okx_sync.ops.evidence.collect_evidence`. Never raises for a
         source that fails (it is named under ``collect_errors``). Thread-safe.
