@@ -413,7 +413,7 @@ def answer_delay(sim: SimProcess, seconds: float, path: str) -> Iterator[None]:
     import requests
 
     control = sim.info["control_url"]
-    body = {"delay": seconds, "seconds": 3600, "path": path}
+    body = {"delay_s": seconds, "seconds": 3600, "path": path}
     requests.post(f"{control}/faults/slow_responses", json=body, timeout=10).raise_for_status()
     try:
         yield

@@ -54,7 +54,7 @@ def as_bytes(frame: str | bytes) -> bytes:
 
 def record_sim_flood(count: int) -> list[bytes]:
     """Record what the simulator pushes during ``flood`` (books updates + trades)."""
-    with Simulator(seed=42, auto_tick=False, quiet_interval=None) as sim:
+    with Simulator(seed=42, auto_tick=False, quiet_interval_s=None) as sim:
         ws = websocket.create_connection(sim.ws_public_url, skip_utf8_validation=True)
         ws.send(json.dumps({"id": "1", "op": "subscribe", "args": SUBSCRIBE}))
         frames: list[bytes] = []
@@ -135,7 +135,7 @@ class ReplayServer:
             "127.0.0.1",
             0,
             compression=None,
-            ping_interval=None,
+            ping_interval_s=None,
             max_size=None,
             ssl=ssl_context,
         )

@@ -136,7 +136,7 @@ def main() -> int:
         private.on("orders", strategy.on_order)
         private.on_reconnect(strategy.on_reconnect)
         private.subscribe_and_wait({"channel": "orders", "instType": "SPOT"})
-        book.wait_ready(timeout=10)
+        book.wait_ready(timeout_s=10)
         loop = threading.Thread(target=strategy.run, name="strategy")
         loop.start()
         try:

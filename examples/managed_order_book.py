@@ -29,7 +29,7 @@ def main() -> int:
             # Runs on the book's thread; the book is already resubscribing.
             say(f"resync: {type(error).__name__}: {error}")
 
-        if not book.wait_ready(timeout=10):
+        if not book.wait_ready(timeout_s=10):
             say("the book did not get in sync within 10 s")
             return 1
         say(f"book {args.inst_id} in sync at seqId {book.seq_id}")
@@ -47,7 +47,7 @@ def main() -> int:
             else:
                 say("resyncing...")
             time.sleep(0.25)
-        book.wait_ready(timeout=10)
+        book.wait_ready(timeout_s=10)
         s = book.stats()
         say(
             f"done: in_sync={s['in_sync']} resyncs={s['resyncs']} updates={s['updates']} "

@@ -36,7 +36,7 @@ def main() -> int:
             print("injected: the next order's answer is lost (50004)")
         result = client.trade.place_order_safely(
             inst_id=inst_id, td_mode="cash", side="buy", ord_type="limit", px=px, sz=sz,
-            exp_window_ms=1500,  # short for the demo: resolution waits for the expTime
+            expire_after_s=1.5,  # short for the demo: resolution waits for the expTime
         )  # fmt: skip
         # resolved: the order as the query found it; else OKX's ack (which carries no state)
         how = f"resolved by query, state={result.state}" if result.resolved else "acknowledged,"
@@ -48,7 +48,7 @@ def main() -> int:
         snap = reconciler.snapshot(inst_type="SPOT")
         usdt = next((d for d in snap.balance.details if d.ccy == "USDT"), None)
         print(
-            f"snapshot in {snap.duration_ms:.0f} ms: {len(snap.pending_orders)} pending order(s), "
+            f"snapshot in {snap.duration_s * 1000:.0f} ms: {len(snap.pending_orders)} pending order(s), "
             f"{len(snap.fills)} fill(s), USDT avail={usdt.avail_bal if usdt else None} "
             f"frozen={usdt.frozen_bal if usdt else None}"
         )

@@ -98,7 +98,7 @@ class Client(RestAPI):
     base_url="https://www.okx.com", timeout=10.0, gate=RequestGateConfig(),
     retry=RetryPolicy())``. Credentials are optional for public endpoints and
     must be given all three or none. ``demo=True`` sends
-    ``x-simulated-trading: 1`` (demo keys only work with it). ``timeout`` is
+    ``x-simulated-trading: 1`` (demo keys only work with it). ``timeout_s`` is
     the deadline of one whole HTTP attempt in seconds (connect, send, headers
     and body together, not per socket read). ``max_response_bytes`` bounds one
     response body, on the wire and after gzip/deflate decoding (default 16 MiB;
@@ -125,7 +125,7 @@ class Client(RestAPI):
     network unencrypted; loopback — the simulator — is always allowed).
 
     Raises ``ValidationError`` (a ``ValueError``) at construction for partial
-    credentials, a malformed ``base_url``, a ``timeout`` that is not a positive finite
+    credentials, a malformed ``base_url``, a ``timeout_s`` that is not a positive finite
     number, a non-bool ``demo``, a ``gate``/``retry``/``health_thresholds`` of the
     wrong type (:func:`okx_sync.validators.instance`), a bad ``time_sync_interval_s``,
     a non-positive ``max_response_bytes`` or credentials over plain text to a remote
@@ -152,7 +152,7 @@ class Client(RestAPI):
         *,
         demo: bool = False,
         base_url: str = "https://www.okx.com",
-        timeout: float = 10.0,
+        timeout_s: float = 10.0,
         gate: RequestGateConfig = RequestGateConfig(),  # noqa: B008 - frozen, immutable
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, immutable
         session: requests.Session | None = None,
@@ -166,7 +166,7 @@ class Client(RestAPI):
     ) -> None:
         flag(demo, name="demo")
         flag(allow_insecure_http, name="allow_insecure_http")
-        seconds(timeout, name="timeout", positive=True)
+        seconds(timeout_s, name="timeout_s", positive=True)
         instance(gate, name="gate", kind=RequestGateConfig)
         instance(retry, name="retry", kind=RetryPolicy)
         instance(health_thresholds, name="health_thresholds", kind=HealthThresholds, optional=True)
@@ -204,7 +204,7 @@ class Client(RestAPI):
                 gate=self._gate,
                 retry=retry,
                 demo=demo,
-                timeout=timeout,
+                timeout_s=timeout_s,
                 clock=clock,
                 session=session,
                 rng=rng,
@@ -241,13 +241,13 @@ class Client(RestAPI):
         self._trade = SafeTradeAPI(self)
         self._settings = {
             "credentials": redact_key(creds.api_key) if creds is not None else None,
-            "timeout_s": float(timeout),
+            "timeout_s": float(timeout_s),
             "max_response_bytes": max_response_bytes,
             "gate": gate,
             "retry": retry,
             "time_sync_interval_s": interval,
         }
-        self._timeout_s = float(timeout)
+        self._timeout_s = float(timeout_s)
         self._resync_on_skew = retry.resync_on_time_skew
         self._time_sync_interval_s = interval
         # -- periodic clock re-sync (okx_sync.ops.time_sync): last, nothing can fail after
@@ -299,7 +299,7 @@ class Client(RestAPI):
 
     # -- REST ----------------------------------------------------------------------------
     def request(
-        self, method: str, path: str, params: Any = None, *, gate_timeout: float | None = None
+        self, method: str, path: str, params: Any = None, *, gate_timeout_s: float | None = None
     ) -> list[Any]:
         """Call any OKX V5 REST endpoint with raw OKX parameter names; returns ``data``.
 
@@ -308,7 +308,7 @@ class Client(RestAPI):
         become the query string that is signed and sent; POST ``params`` (a
         dict, or a list for batch endpoints) are the JSON body. Private
         endpoints are signed. Retries follow the client's ``RetryPolicy``.
-        ``gate_timeout`` (seconds, >= 0) replaces the gate's ``wait_timeout``
+        ``gate_timeout_s`` (seconds, >= 0) replaces the gate's ``wait_timeout_s``
         for this call: the most it may wait in the request gate in total,
         retries included.
 
@@ -318,7 +318,7 @@ class Client(RestAPI):
         ``stage="gate", dispatched=False`` when not admitted within the gate
         timeout: nothing sent by that attempt). Thread-safe.
         """
-        return self._rest.request(method, path, params, gate_timeout=gate_timeout)
+        return self._rest.request(method, path, params, gate_timeout_s=gate_timeout_s)
 
     def sync_time(self) -> int:
         """Measure the clock offset to OKX (``GET /api/v5/public/time``, round-trip
@@ -342,7 +342,7 @@ class Client(RestAPI):
     def stats(self) -> dict[str, Any]:
         """REST statistics (JSON-serialisable): ``requests``, ``successes``,
         ``failures``, ``failures_by_code``, ``attempts``, ``retries``,
-        ``resyncs``, ``latency_ms`` percentiles, ``last_errors``, and
+        ``resyncs``, ``latency_s`` percentiles, ``last_errors``, and
         ``time_sync``: ``offset_ms``, ``age_s`` (None before the first sync),
         ``syncs``, ``failures``, ``last_error`` ("" after a success),
         ``last_error_age_s``, ``interval_s`` (0: no periodic re-sync) and
@@ -374,7 +374,7 @@ class Client(RestAPI):
 
         It shares this client's demo flag (demo host), clock, request gate and
         instrument cache, and is put under its safe mode and ``health()``.
-        ``options`` are ``WSClient`` keywords and win (``ping_interval``,
+        ``options`` are ``WSClient`` keywords and win (``ping_interval_s``,
         ``typed_dispatch``...). Start it with ``start()`` or ``with``. Raises
         ``ValidationError`` for bad options. Thread-safe.
         """
@@ -485,14 +485,14 @@ class Client(RestAPI):
         return self._trade
 
     def enter_safe_mode(
-        self, cancel_open_orders: bool = False, reason: str = "", *, drain_timeout: float = 30.0
+        self, cancel_open_orders: bool = False, reason: str = "", *, drain_timeout_s: float = 30.0
     ) -> SafeModeReport:
         """Enter safe mode ("只撤不加"): refuse every order placement and amend, REST and WS.
 
         From now on placements and amends fail before sending with
         ``SafeModeError``; cancels, queries, ``reduceOnly`` placements and
         close-position still go out. Returns once every placement/amend that
-        was already being sent has been answered (at most ``drain_timeout`` s;
+        was already being sent has been answered (at most ``drain_timeout_s`` s;
         the report's ``drained`` says whether they all were), so no order is
         sent after it returns: one still waiting in the request gate or for a
         retry is refused before its send. ``cancel_open_orders=True`` then cancels every
@@ -508,7 +508,7 @@ class Client(RestAPI):
             self._safe_mode,
             cancel_open_orders=cancel_open_orders,
             reason=reason,
-            drain_timeout=drain_timeout,
+            drain_timeout_s=drain_timeout_s,
         )
 
     def exit_safe_mode(self) -> bool:
@@ -570,7 +570,7 @@ class Client(RestAPI):
         the clock offset and when it was measured, safe mode, dead-man
         switches, gate and REST stats, the last ``last_errors`` failed
         attempts (class, code, msg, request_id, stage, dispatched, method,
-        path, latency_ms, retry_index, ...), the ``stats()`` of every live
+        path, latency_s, retry_index, ...), the ``stats()`` of every live
         WSClient and managed book, and health. See
         :func:`okx_sync.ops.evidence.collect_evidence`. Never raises for a
         source that fails (it is named under ``collect_errors``). Thread-safe.
@@ -603,7 +603,7 @@ class Client(RestAPI):
         ``ws_private()`` / ``ws_business()`` (connections closed). Each
         gets what is left of ``timeout_s`` (at least 0.1 s) to join its
         threads; a dead-man disarm is one more REST call, bounded by the HTTP
-        ``timeout`` and the gate's ``wait_timeout``. Then wakes calls waiting
+        ``timeout_s`` and the gate's ``wait_timeout_s``. Then wakes calls waiting
         in the gate (they fail with ``RequestStateError(stage="gate")``) and
         closes the HTTP connections; calls already sending finish or fail on
         their own. Never raises for a child: a child that fails to close, or

@@ -36,8 +36,8 @@ class Clock(Protocol):
         """Block the calling thread for ``seconds``."""
         ...
 
-    def wait(self, cond: threading.Condition, timeout: float | None) -> bool:
-        """Wait on ``cond`` (which the caller holds) for a notify or ``timeout``.
+    def wait(self, cond: threading.Condition, timeout_s: float | None) -> bool:
+        """Wait on ``cond`` (which the caller holds) for a notify or ``timeout_s``.
 
         Returns what ``Condition.wait`` returns (False on timeout). Like
         ``Condition.wait`` it may return early (and a timed-out wait may have
@@ -66,14 +66,14 @@ class SystemClock:
         if seconds > 0:
             _time.sleep(seconds)
 
-    def wait(self, cond: threading.Condition, timeout: float | None) -> bool:
+    def wait(self, cond: threading.Condition, timeout_s: float | None) -> bool:
         """``cond.wait(timeout)``."""
-        return cond.wait(timeout)
+        return cond.wait(timeout_s)
 
-    def park(self, lock: _LockType, timeout: float | None) -> bool:
+    def park(self, lock: _LockType, timeout_s: float | None) -> bool:
         """Block until ``lock`` can be taken (another thread released it) or
-        ``timeout`` passes; True when taken. See :func:`park`."""
-        return _acquire(lock, timeout)
+        ``timeout_s`` passes; True when taken. See :func:`park`."""
+        return _acquire(lock, timeout_s)
 
     def __repr__(self) -> str:
         return "SystemClock()"
@@ -90,10 +90,10 @@ def _acquire(lock: _LockType, timeout: float | None) -> bool:
     return lock.acquire(True, timeout)
 
 
-def park(clock: Clock, lock: _LockType, timeout: float | None) -> bool:
+def park(clock: Clock, lock: _LockType, timeout_s: float | None) -> bool:
     """Park the calling thread on ``lock`` (a ``threading.Lock`` it holds, used
     as a one-shot wake-up: the waking thread releases it) until it is released
-    or ``timeout`` passes, in ``clock``'s time; True when woken.
+    or ``timeout_s`` passes, in ``clock``'s time; True when woken.
 
     Cheaper than a ``Condition`` per waiter (no Python-level waiter list: one
     C call each side), and a release that comes first is never lost. Like
@@ -102,8 +102,8 @@ def park(clock: Clock, lock: _LockType, timeout: float | None) -> bool:
     """
     own = getattr(clock, "park", None)
     if own is not None:
-        return bool(own(lock, timeout))
-    return _acquire(lock, timeout)
+        return bool(own(lock, timeout_s))
+    return _acquire(lock, timeout_s)
 
 
 class FakeClock:
@@ -192,26 +192,26 @@ class FakeClock:
         while self.monotonic() < deadline:
             _time.sleep(self._poll_s)
 
-    def wait(self, cond: threading.Condition, timeout: float | None) -> bool:
+    def wait(self, cond: threading.Condition, timeout_s: float | None) -> bool:
         """Wait on ``cond`` (held by the caller) in fake time.
 
-        Auto mode: advance time by ``timeout`` (if any), yield ``cond`` briefly
+        Auto mode: advance time by ``timeout_s`` (if any), yield ``cond`` briefly
         and return False (as a timed-out wait); with no timeout, wait for a
         real notify. Manual mode: False at once when the fake time has reached
-        ``timeout`` after this thread's last reading; otherwise block for one
+        ``timeout_s`` after this thread's last reading; otherwise block for one
         real poll (``poll_s``) and return whether ``cond`` was notified. A
         return is a wake-up, not a verdict (as with ``Condition.wait``): callers
         re-check their predicate and the clock in a loop, which every caller in
         okx_sync does.
         """
-        if timeout is None:
+        if timeout_s is None:
             return cond.wait()
         if self.auto_advance:
-            if timeout > 0:
-                self.advance(timeout)
+            if timeout_s > 0:
+                self.advance(timeout_s)
             cond.wait(0)
             return False
-        deadline = self._deadline(timeout)
+        deadline = self._deadline(timeout_s)
         if self.monotonic() >= deadline:
             return False
         # One real poll, then back to the caller, who re-checks its predicate and
@@ -223,18 +223,18 @@ class FakeClock:
         self.monotonic()  # seen: the time it woke at
         return notified
 
-    def park(self, lock: _LockType, timeout: float | None) -> bool:
-        """:func:`park` in fake time: auto mode advances by ``timeout`` and
+    def park(self, lock: _LockType, timeout_s: float | None) -> bool:
+        """:func:`park` in fake time: auto mode advances by ``timeout_s`` and
         takes ``lock`` if it is free; manual mode takes it if free once the
-        fake time reached ``timeout`` after this thread's last reading, else
+        fake time reached ``timeout_s`` after this thread's last reading, else
         waits one real poll for it. A return is a wake-up, not a verdict."""
-        if timeout is None:
+        if timeout_s is None:
             return lock.acquire()
         if self.auto_advance:
-            if timeout > 0:
-                self.advance(timeout)
+            if timeout_s > 0:
+                self.advance(timeout_s)
             return lock.acquire(False)
-        if self.monotonic() >= self._deadline(timeout):
+        if self.monotonic() >= self._deadline(timeout_s):
             return lock.acquire(False)
         taken = lock.acquire(True, self._poll_s)
         self.monotonic()  # seen: the time it woke at

@@ -131,11 +131,11 @@ class RequestGateConfig:
     - ``rate_limits``: False keeps only the concurrency cap (no buckets, no
       penalties, no account-limit loading).
     - ``headroom``: run buckets at this fraction of OKX's published limit.
-    - ``wait_timeout``: seconds a call may wait for admission before
+    - ``wait_timeout_s``: seconds a call may wait for admission before
       ``RequestStateError(stage="gate")``, over all its attempts (the REST
-      core's retries share one budget); a per-call ``gate_timeout``
-      (``client.request(..., gate_timeout=)``, ``RestCore.call``/``request``)
-      overrides it, and WS order entry waits at most its order ``timeout``.
+      core's retries share one budget); a per-call ``gate_timeout_s``
+      (``client.request(..., gate_timeout_s=)``, ``RestCore.call``/``request``)
+      overrides it, and WS order entry waits at most its order ``timeout_s``.
     - ``account_order_limit``: the account new+amend limit per 2 s to start
       with; None = OKX's base 1000. A successful ``account-rate-limit`` load
       replaces it.
@@ -169,7 +169,7 @@ class RequestGateConfig:
     max_concurrent: int = attrs.field(default=10, validator=field(count))
     rate_limits: bool = attrs.field(default=True, validator=_flag)
     headroom: float = attrs.field(default=0.9, validator=_fraction)
-    wait_timeout: float = attrs.field(default=30.0, validator=_seconds)
+    wait_timeout_s: float = attrs.field(default=30.0, validator=_seconds)
     account_order_limit: int | None = attrs.field(
         default=None, validator=field(count, optional=True)
     )
@@ -680,15 +680,15 @@ class RequestGate:
         *,
         method: str = "",
         path: str = "",
-        timeout: float | None = None,
+        timeout_s: float | None = None,
         concurrency: bool = True,
     ) -> Permit:
         """Block until the call may be sent; FIFO among waiters for the same budgets.
 
         ``endpoint`` None (a path missing from the registry) draws only on the
         concurrency cap. ``params`` (dict, or list of dicts for batches) scopes
-        the buckets and sets the batch cost. ``timeout`` defaults to
-        ``config.wait_timeout``. ``concurrency=False`` (WS order entry) draws
+        the buckets and sets the batch cost. ``timeout_s`` defaults to
+        ``config.wait_timeout_s``. ``concurrency=False`` (WS order entry) draws
         on the buckets but not on the HTTP in-flight cap.
 
         Raises ``RequestStateError(stage="gate", dispatched=False)`` on timeout
@@ -697,7 +697,7 @@ class RequestGate:
         """
         method = method or (endpoint.method if endpoint else "")
         path = path or (endpoint.path if endpoint else "")
-        limit = self.config.wait_timeout if timeout is None else max(0.0, float(timeout))
+        limit = self.config.wait_timeout_s if timeout_s is None else max(0.0, float(timeout_s))
         charges = self._plan(endpoint, params)
         lane_cancel = endpoint is not None and (
             endpoint.order_action == "cancel" or endpoint.path in _CANCEL_LANE_EXTRA
@@ -1017,7 +1017,7 @@ class RequestGate:
         *,
         http_status: int | None,
         code: str,
-        retry_after: float | None = None,
+        retry_after_s: float | None = None,
         data: list[Any] | None = None,
     ) -> None:
         """Tell the gate how a response ended. Call after every response.
@@ -1056,7 +1056,7 @@ class RequestGate:
                     charge.kind != "account" and hit_endpoint  # OKX does not say which limit
                 ):
                     bucket = self._bucket(charge)
-                    if bucket.penalise(now, retry_after):
+                    if bucket.penalise(now, retry_after_s):
                         notes.append(
                             (
                                 logging.WARNING,
@@ -1197,7 +1197,7 @@ class RequestGate:
                 # The holder reports back in a finally; should it not (a thread that
                 # died), the claim lapses after it could have waited in the gate and
                 # its retry delay.
-                lapse = now + self.config.wait_timeout + self._account_retry_s
+                lapse = now + self.config.wait_timeout_s + self._account_retry_s
                 self._account_next_try = max(self._account_next_try, lapse)
         self._emit_later(notes)
         return claim

@@ -140,8 +140,8 @@ class Children:
         """How many children are listed (garbage-collected ones not counted)."""
         return len(self.live())
 
-    def close_all(self, timeout: float) -> bool:
-        """Close every listed child, newest first, within ``timeout`` s in total (each
+    def close_all(self, timeout_s: float) -> bool:
+        """Close every listed child, newest first, within ``timeout_s`` s in total (each
         gets what is left, at least 0.1 s). Idempotent: later calls return True at
         once; children adopted later are refused. Never raises: a child whose
         ``close`` raises or returns False is logged (WARNING/ERROR) by its label.
@@ -153,7 +153,7 @@ class Children:
             self._closing = True
             entries = sorted(self._entries.items(), reverse=True)
             self._entries.clear()
-        deadline = self._monotonic() + timeout
+        deadline = self._monotonic() + timeout_s
         ok = True
         for _, adoption in entries:
             child = adoption._ref()

@@ -17,7 +17,7 @@ through the injected clock and re-sends. Rules (facts §3.4):
 - :class:`~okx_sync.errors.OrderError` (per-item results) is never retried.
 
 Backoff is exponential with jitter; a ``Retry-After`` header is honoured (a
-wait longer than ``max_retry_after`` gives up instead of blocking a thread).
+wait longer than ``max_retry_after_s`` gives up instead of blocking a thread).
 """
 
 from __future__ import annotations
@@ -47,12 +47,12 @@ _flag = field(flag)
 
 @attrs.frozen(kw_only=True)
 class RetryDecision:
-    """The policy's answer: ``retry`` (bool), ``delay`` (seconds before the next
+    """The policy's answer: ``retry`` (bool), ``delay_s`` (seconds before the next
     attempt), ``resync`` (re-sync the clock and re-sign first) and ``reason``
     (text for logs). Thread safety: immutable."""
 
     retry: bool
-    delay: float = 0.0
+    delay_s: float = 0.0
     resync: bool = False
     reason: str = ""
 
@@ -65,11 +65,11 @@ class RetryPolicy:
 
     - ``max_retries``: retries after the first attempt (0 disables retries;
       the one time-skew re-sync still happens).
-    - ``base_delay``, ``multiplier``, ``max_delay``: backoff
-      ``min(max_delay, base_delay * multiplier ** retry_index)`` seconds.
+    - ``base_delay_s``, ``multiplier``, ``max_delay_s``: backoff
+      ``min(max_delay_s, base_delay_s * multiplier ** retry_index)`` seconds.
     - ``jitter``: fraction of that delay drawn at random (0 = none, 1 = full jitter).
     - ``honour_retry_after``: wait at least the server's ``Retry-After``.
-    - ``max_retry_after``: give up instead of waiting longer than this.
+    - ``max_retry_after_s``: give up instead of waiting longer than this.
     - ``retry_reads_on_5xx``: retry GET on HTTP 5xx and 50026/50013.
     - ``resync_on_time_skew``: on 50102/50112 re-sync the clock and re-sign once.
 
@@ -77,12 +77,12 @@ class RetryPolicy:
     """
 
     max_retries: int = attrs.field(default=3, validator=field(count, minimum=0))
-    base_delay: float = attrs.field(default=0.2, validator=_seconds)
+    base_delay_s: float = attrs.field(default=0.2, validator=_seconds)
     multiplier: float = attrs.field(default=2.0, validator=field(real, low=0.0))
-    max_delay: float = attrs.field(default=5.0, validator=_seconds)
+    max_delay_s: float = attrs.field(default=5.0, validator=_seconds)
     jitter: float = attrs.field(default=0.5, validator=field(real, low=0.0, high=1.0))
     honour_retry_after: bool = attrs.field(default=True, validator=_flag)
-    max_retry_after: float = attrs.field(default=30.0, validator=_seconds)
+    max_retry_after_s: float = attrs.field(default=30.0, validator=_seconds)
     retry_reads_on_5xx: bool = attrs.field(default=True, validator=_flag)
     resync_on_time_skew: bool = attrs.field(default=True, validator=_flag)
 
@@ -93,7 +93,7 @@ class RetryPolicy:
 
     def backoff(self, retry_index: int, rand: float) -> float:
         """Delay before retry number ``retry_index + 1``; ``rand`` is uniform in [0, 1)."""
-        base = min(self.max_delay, self.base_delay * self.multiplier**retry_index)
+        base = min(self.max_delay_s, self.base_delay_s * self.multiplier**retry_index)
         return base * (1.0 - self.jitter * rand)
 
     def decide(
@@ -103,14 +103,14 @@ class RetryPolicy:
         idempotent: bool,
         retry_index: int,
         resynced: bool = False,
-        retry_after: float | None = None,
+        retry_after_s: float | None = None,
         rand: float = 0.0,
     ) -> RetryDecision:
         """Decide what to do after attempt ``retry_index`` (0-based) failed with ``error``.
 
         ``idempotent``: the request is a read (safe to repeat after an
         uncertain failure). ``resynced``: the clock was already re-synced in
-        this call. ``retry_after``: the response's ``Retry-After`` in seconds.
+        this call. ``retry_after_s``: the response's ``Retry-After`` in seconds.
         ``rand``: a uniform draw in [0, 1) from the caller's injected random
         source. Never raises for any exception type.
         """
@@ -126,13 +126,13 @@ class RetryPolicy:
         if retry_index >= self.max_retries:
             return RetryDecision(retry=False, reason=f"{why}; retries exhausted")
         delay = self.backoff(retry_index, rand)
-        if retry_after is not None and self.honour_retry_after:
-            if retry_after > self.max_retry_after:
+        if retry_after_s is not None and self.honour_retry_after:
+            if retry_after_s > self.max_retry_after_s:
                 return RetryDecision(
-                    retry=False, reason=f"{why}; Retry-After {retry_after:g}s too long"
+                    retry=False, reason=f"{why}; Retry-After {retry_after_s:g}s too long"
                 )
-            delay = max(delay, retry_after)
-        return RetryDecision(retry=True, delay=delay, reason=why)
+            delay = max(delay, retry_after_s)
+        return RetryDecision(retry=True, delay_s=delay, reason=why)
 
     def _retryable(self, error: BaseException, idempotent: bool) -> str:
         """Why ``error`` may be retried ("" when it may not)."""

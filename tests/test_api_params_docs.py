@@ -85,9 +85,9 @@ def wire() -> Any:
         return 200, {}, ok_json([{"sCode": "0"}])
 
     with EchoServer(record) as server, Client(
-        KEY, SECRET, PASS, base_url=server.url, timeout=2.0,
+        KEY, SECRET, PASS, base_url=server.url, timeout_s=2.0,
         gate=RequestGateConfig(rate_limits=False),
-        retry=RetryPolicy(max_retries=0, base_delay=0.001, jitter=0.0),
+        retry=RetryPolicy(max_retries=0, base_delay_s=0.001, jitter=0.0),
     ) as client:  # fmt: skip
         yield client, seen
 

@@ -54,7 +54,7 @@ def test_answer_delay_holds_ticker_answers_inside_the_block_only(sim: Simulator)
         client.request("GET", TICKER, {"instId": "BTC-USDT"})  # connection warm
         with run_all.answer_delay(holder, 0.05, TICKER):
             (armed,) = sim.faults.active()["slow_responses"]
-            assert armed["delay"] == 0.05 and armed["path"] == TICKER
+            assert armed["delay_s"] == 0.05 and armed["path"] == TICKER
             t0 = time.monotonic()
             client.request("GET", TICKER, {"instId": "BTC-USDT"})
             assert time.monotonic() - t0 >= 0.05  # held at least the delay

@@ -72,7 +72,7 @@ def test_doctor_json_has_figures():
     assert abs(found["time skew"]["figures"]["offset_ms"]) < 1000
     assert found["account rate limit"]["figures"]["acc_rate_limit"] == 1000
     assert found["REST latency"]["figures"]["samples"] == 2
-    assert found["WS ping"]["figures"]["p50_ms"] > 0
+    assert found["WS ping"]["figures"]["p50_s"] > 0
     assert report["health"]["status"] == "ok" and report["ok"] is True
 
 

@@ -42,7 +42,7 @@ def test_constructor_signature_is_the_contract() -> None:
     names = list(params)
     assert names[:9] == [
         "api_key", "secret_key", "passphrase",
-        "demo", "base_url", "timeout", "gate", "retry", "session",
+        "demo", "base_url", "timeout_s", "gate", "retry", "session",
     ]  # fmt: skip
     for name in ("api_key", "secret_key", "passphrase"):
         assert params[name].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD, name
@@ -50,7 +50,7 @@ def test_constructor_signature_is_the_contract() -> None:
     expected = {
         "demo": False,
         "base_url": "https://www.okx.com",
-        "timeout": 10.0,
+        "timeout_s": 10.0,
         "gate": RequestGateConfig(),
         "retry": RetryPolicy(),
     }
@@ -91,7 +91,7 @@ def test_partial_credentials_and_bad_timeout_refused() -> None:
     with pytest.raises(ValidationError, match="missing passphrase"):
         Client("key", "secret")
     with pytest.raises(ValidationError, match="timeout"):
-        Client(timeout=0)
+        Client(timeout_s=0)
 
 
 def test_private_call_without_credentials_refused(nothing_sent: responses.RequestsMock) -> None:
@@ -157,7 +157,7 @@ def test_from_env() -> None:
         "OKX_DEMO": "true",
         "OKX_BASE_URL": "http://127.0.0.1:9",
     }
-    with Client.from_env(env, timeout=2.0) as client:
+    with Client.from_env(env, timeout_s=2.0) as client:
         assert client.demo is True and client.base_url == "http://127.0.0.1:9"
         assert client._rest.has_credentials
         creds = client._credentials

@@ -59,25 +59,25 @@ def _cache(**kw: Any) -> InstrumentCache:
 
 
 DURATIONS: list[tuple[Any, str]] = [
-    (Client, "timeout"),
-    (_ws, "connect_timeout"),
-    (_ws, "subscribe_timeout"),
-    (_ws, "order_timeout"),
-    (_ws, "start_timeout"),
-    (_ws, "ping_interval"),
-    (_ws, "pong_timeout"),
-    (RequestGateConfig, "wait_timeout"),
+    (Client, "timeout_s"),
+    (_ws, "connect_timeout_s"),
+    (_ws, "subscribe_timeout_s"),
+    (_ws, "order_timeout_s"),
+    (_ws, "start_timeout_s"),
+    (_ws, "ping_interval_s"),
+    (_ws, "pong_timeout_s"),
+    (RequestGateConfig, "wait_timeout_s"),
     (RequestGateConfig, "refresh_account_limit_s"),
     (RequestGateConfig, "account_limit_retry_s"),
-    (RetryPolicy, "base_delay"),
-    (RetryPolicy, "max_delay"),
-    (RetryPolicy, "max_retry_after"),
+    (RetryPolicy, "base_delay_s"),
+    (RetryPolicy, "max_delay_s"),
+    (RetryPolicy, "max_retry_after_s"),
     (HealthThresholds, "silence_degraded_s"),
     (HealthThresholds, "window_s"),
     (BackoffPolicy, "initial"),
-    (BackoffPolicy, "stable_after"),
-    (HeartbeatPolicy, "pong_timeout"),
-    (ResyncPolicy, "snapshot_timeout"),
+    (BackoffPolicy, "stable_after_s"),
+    (HeartbeatPolicy, "pong_timeout_s"),
+    (ResyncPolicy, "snapshot_timeout_s"),
     (_reporter, "interval_s"),
     (_dead_man, "refresh_s"),
     (_cache, "ttl_s"),
@@ -120,9 +120,9 @@ FLAGS: list[tuple[Any, str]] = [
 
 
 BAD_FLAGS = [1, 0, "yes", "false", None]
-# None is a valid value of these options: start_timeout (connect_timeout + 5),
+# None is a valid value of these options: start_timeout_s (connect_timeout_s + 5),
 # account_order_limit (OKX's base limit), login (decided from credentials and URL).
-NONE_ALLOWED = {"start_timeout", "account_order_limit", "login"}
+NONE_ALLOWED = {"start_timeout_s", "account_order_limit", "login"}
 CASES = [
     (target, bad)
     for targets, bads in ((DURATIONS, BAD_DURATIONS), (INTS, BAD_INTS), (FLAGS, BAD_FLAGS))
@@ -153,7 +153,7 @@ def test_bad_option_is_validation_error(target: tuple[Any, str], bad: Any) -> No
         (HealthThresholds, {"queue_down_ratio": INF}),
         (BackoffPolicy, {"multiplier": NAN}),
         (BackoffPolicy, {"jitter": 1.5}),
-        (HeartbeatPolicy, {"ping_interval": 30}),
+        (HeartbeatPolicy, {"ping_interval_s": 30}),
         (DispatchConfig, {"mode": "threads"}),
         (DispatchConfig, {"overflow": None}),
         (Client, {"gate": {"max_concurrent": 5}}),
@@ -180,12 +180,12 @@ def test_health_threshold_order_is_validation_error() -> None:
 
 
 def test_good_values_are_accepted_as_given() -> None:
-    cfg = RequestGateConfig(max_concurrent=3, wait_timeout=2, account_order_limit=None)
-    assert cfg.wait_timeout == 2 and cfg.account_order_limit is None
-    assert RetryPolicy(max_retries=0, base_delay=0, jitter=1).max_retries == 0
+    cfg = RequestGateConfig(max_concurrent=3, wait_timeout_s=2, account_order_limit=None)
+    assert cfg.wait_timeout_s == 2 and cfg.account_order_limit is None
+    assert RetryPolicy(max_retries=0, base_delay_s=0, jitter=1).max_retries == 0
     assert DispatchConfig.coerce({"mode": "pool", "workers": 2}).workers == 2
     assert HealthThresholds(window_s=1).window_s == 1
-    with Client(timeout=2, demo=True) as c:
+    with Client(timeout_s=2, demo=True) as c:
         assert c.demo is True
 
 

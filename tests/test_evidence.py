@@ -27,7 +27,7 @@ ERROR_FIELDS = {
     "dispatched",
     "method",
     "path",
-    "latency_ms",
+    "latency_s",
     "retry_index",
 }
 
@@ -44,7 +44,7 @@ def test_evidence_holds_versions_config_clock_stats_errors_and_ws(sim):
         client.sync_time()
         with pytest.raises(APIError):
             client.trade.get_order(inst_id="BTC-USDT", ord_id="1")  # 51603
-        sim.faults.lose_order_response("timeout", hold=0.05)
+        sim.faults.lose_order_response("timeout", hold_s=0.05)
         with pytest.raises(RequestStateError):
             client.trade.place_order(
                 inst_id="BTC-USDT",
@@ -82,7 +82,7 @@ def test_evidence_holds_versions_config_clock_stats_errors_and_ws(sim):
     assert not_found["stage"] == "response" and not_found["path"] == "/api/v5/trade/order"
     lost = next(e for e in errors if e["class"] == "RequestStateError")
     assert lost["stage"] == "http" and lost["dispatched"] is True and lost["method"] == "POST"
-    assert lost["latency_ms"] is not None and lost["retry_index"] == 0
+    assert lost["latency_s"] is not None and lost["retry_index"] == 0
 
     assert len(ev["ws"]) == 1
     ws_stats = ev["ws"][0]

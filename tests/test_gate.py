@@ -77,7 +77,7 @@ def test_config_validation() -> None:
         {"max_concurrent": 0},
         {"headroom": 0},
         {"headroom": 1.5},
-        {"wait_timeout": 0},
+        {"wait_timeout_s": 0},
         {"account_order_limit": 0},
         {"penalty_factor": 0},
         {"burst_fraction": 2},
@@ -88,7 +88,7 @@ def test_config_validation() -> None:
             RequestGateConfig(**bad)  # type: ignore[arg-type]
     config = RequestGateConfig()
     assert (config.max_concurrent, config.rate_limits, config.headroom) == (10, True, 0.9)
-    assert (config.wait_timeout, config.account_order_limit) == (30.0, None)
+    assert (config.wait_timeout_s, config.account_order_limit) == (30.0, None)
     assert config.refresh_account_limit_s == 3600
     assert config.slow_wait_log_s == 1.0
 
@@ -204,7 +204,7 @@ def test_every_window_holds_at_most_the_ceiling(seed: int) -> None:
             size = local.choice([1, 1, 2, 5, 20])
             inst = local.choice(["BTC-USDT", "ETH-USDT"])
             orders = [{"instId": inst}] * size
-            permit = gate.acquire(BATCH, orders, timeout=1e9)
+            permit = gate.acquire(BATCH, orders, timeout_s=1e9)
             with lock:
                 for key in permit.keys:
                     cost = size if key == ACCOUNT_BUCKET_KEY or size > 1 else 1
@@ -341,7 +341,7 @@ def test_call_larger_than_ceiling_goes_alone_and_larger_than_limit_is_refused() 
 
 def test_gate_timeout_raises_request_state_error_without_charging() -> None:
     clock = FakeClock(start=0.0)
-    gate = gate_with(clock, burst_fraction=1.0, wait_timeout=0.5)
+    gate = gate_with(clock, burst_fraction=1.0, wait_timeout_s=0.5)
     for _ in range(9):
         call(gate, BALANCE, {})
     with pytest.raises(RequestStateError) as info:
@@ -355,7 +355,7 @@ def test_gate_timeout_raises_request_state_error_without_charging() -> None:
     )
     assert "account/balance [UID]" in str(err)
     with pytest.raises(RequestStateError):
-        gate.acquire(BALANCE, {}, timeout=0.2)  # per-call timeout
+        gate.acquire(BALANCE, {}, timeout_s=0.2)  # per-call timeout
     b = bucket(gate, "GET /api/v5/account/balance [UID]")
     assert (b["admitted"], b["timeouts"], b["used"]) == (9, 2, 9)
     stats = gate.stats()
@@ -367,7 +367,7 @@ def test_gate_timeout_raises_request_state_error_without_charging() -> None:
 
 def test_concurrency_cap_and_rate_limits_off() -> None:
     clock = FakeClock(start=0.0)
-    gate = gate_with(clock, rate_limits=False, max_concurrent=2, wait_timeout=1)
+    gate = gate_with(clock, rate_limits=False, max_concurrent=2, wait_timeout_s=1)
     permits = [gate.acquire(PLACE, BTC) for _ in range(2)]
     assert gate.in_flight == 2
     with pytest.raises(RequestStateError, match="concurrency cap 2"):
@@ -411,7 +411,7 @@ def test_close_wakes_waiters() -> None:
 
     def waiter() -> None:
         try:
-            gate.acquire(TICKER, {}, timeout=30)
+            gate.acquire(TICKER, {}, timeout_s=30)
         except RequestStateError as exc:
             errors.append(exc)
 
@@ -480,7 +480,7 @@ def test_penalty_applies_to_every_thread_and_echoes_do_not_compound() -> None:
 def test_retry_after_sets_the_hold_and_50061_penalises_the_account_bucket() -> None:
     clock = FakeClock(start=0.0)
     gate = gate_with(clock)
-    gate.observe(PLACE, BTC, http_status=429, code="50011", retry_after=5.0)
+    gate.observe(PLACE, BTC, http_status=429, code="50011", retry_after_s=5.0)
     assert bucket(gate, PLACE_BTC)["held_for_s"] == 5.0
     assert call(gate, PLACE, BTC) == pytest.approx(5.0)
     gate.observe(PLACE, ETH, http_status=200, code="50061")
@@ -501,7 +501,7 @@ def test_retry_after_sets_the_hold_and_50061_penalises_the_account_bucket() -> N
 
 def test_cancels_never_wait_behind_placement_budgets() -> None:
     clock = FakeClock(start=0.0)
-    gate = gate_with(clock, account_order_limit=10, burst_fraction=1.0, wait_timeout=0.1)
+    gate = gate_with(clock, account_order_limit=10, burst_fraction=1.0, wait_timeout_s=0.1)
     for _ in range(9):
         call(gate, PLACE, BTC)  # the account bucket (ceiling 9) is full
     gate.observe(PLACE, BTC, http_status=429, code="50011")
@@ -509,8 +509,8 @@ def test_cancels_never_wait_behind_placement_budgets() -> None:
     with pytest.raises(RequestStateError):
         gate.acquire(PLACE, ETH)
     # cancels and the dead-man switch go at once
-    assert call(gate, CANCEL, BTC, timeout=0) == pytest.approx(0.1)
-    assert call(gate, R.get("POST", "/api/v5/trade/cancel-all-after"), {}, timeout=0) > 0
+    assert call(gate, CANCEL, BTC, timeout_s=0) == pytest.approx(0.1)
+    assert call(gate, R.get("POST", "/api/v5/trade/cancel-all-after"), {}, timeout_s=0) > 0
     assert call(gate, R.get("POST", "/api/v5/trade/cancel-batch-orders"), [BTC, ETH]) > 0
 
 
@@ -595,7 +595,7 @@ def test_full_cap_queue_admits_in_order_and_slotless_waiters_still_pass() -> Non
         permit.release()
 
     threads = start_queued(gate, run, 5)
-    ws = gate.acquire(PLACE, BTC, concurrency=False, timeout=0)  # no slot needed: at once
+    ws = gate.acquire(PLACE, BTC, concurrency=False, timeout_s=0)  # no slot needed: at once
     ws.release()
     assert order == [] and gate.in_flight == 1
     first.release()
@@ -617,8 +617,8 @@ def test_a_full_bucket_does_not_block_other_buckets() -> None:
     blocked.start()
     wait_until(lambda: gate.stats()["waiting"] == 1)
     # A different bucket (and a different instrument's orders) go through at once.
-    assert call(gate, TICKER, BTC, timeout=0) == 0.0
-    assert call(gate, PLACE, ETH, timeout=0) == 0.0
+    assert call(gate, TICKER, BTC, timeout_s=0) == 0.0
+    assert call(gate, PLACE, ETH, timeout_s=0) == 0.0
     clock.advance(2.0)
     blocked.join(timeout=10)
     assert not blocked.is_alive()
@@ -868,7 +868,7 @@ def test_account_limit_load_that_never_reports_back_counts_as_failed(caplog) -> 
 
 def test_account_limit_load_not_admitted_by_the_gate_backs_off() -> None:
     clock = FakeClock(start=0.0)
-    gate = gate_with(clock, wait_timeout=0.5)
+    gate = gate_with(clock, wait_timeout_s=0.5)
     gate.acquire(ACC_LIMIT, None).release()
     gate.observe(ACC_LIMIT, None, http_status=429, code="50011")  # its own 1/s bucket is held
     clock.advance(5.0)
@@ -933,7 +933,7 @@ def test_released_claim_without_an_answer_counts_one_failure(caplog) -> None:
     # counts that failure, and the holder's release afterwards adds none.
     gate.acquire(ACC_LIMIT, None).release()  # someone else's load, answer never observed
     with pytest.raises(RequestStateError) as info:
-        gate.acquire(ACC_LIMIT, None, timeout=0.5)
+        gate.acquire(ACC_LIMIT, None, timeout_s=0.5)
     assert info.value.stage == "gate"
     gate.release_account_limit_claim(claim, f"RequestStateError: {info.value}")
     acc = gate.stats()["account_order_limit"]

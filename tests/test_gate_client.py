@@ -207,7 +207,7 @@ def test_client_keeps_default_limit_and_trades_when_the_load_fails(caplog) -> No
 
 def test_client_gate_timeout_sends_nothing() -> None:
     with LimitServer() as server:
-        client = make_client(server, wait_timeout=0.3, burst_fraction=1.0)
+        client = make_client(server, wait_timeout_s=0.3, burst_fraction=1.0)
         try:
             for _ in range(9):
                 client.request("GET", "/api/v5/account/balance")

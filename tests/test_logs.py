@@ -30,7 +30,7 @@ BTC_TICKER = {"channel": "tickers", "instId": INST}
 
 @pytest.fixture
 def sim():
-    with Simulator(seed=23, book_interval=0.02, tick_interval=0.01) as s:
+    with Simulator(seed=23, book_interval_s=0.02, tick_interval_s=0.01) as s:
         yield s
     assert not ws_threads(), ws_threads()
 
@@ -111,9 +111,9 @@ def test_ws_subscribe_error_line_names_code_msg_arg_and_url(sim, caplog) -> None
 def test_ws_connect_failure_line_names_url_attempt_and_cause(caplog) -> None:
     caplog.set_level(logging.WARNING, logger="okx_sync.ws")
     url = "ws://127.0.0.1:9/ws/v5/public"
-    ws = WSClient(url, connect_timeout=0.5, connect_limiter=ConnectRateLimiter(rate=100))
+    ws = WSClient(url, connect_timeout_s=0.5, connect_limiter=ConnectRateLimiter(rate=100))
     with pytest.raises(WSError):
-        ws.start(timeout=0.8)
+        ws.start(timeout_s=0.8)
     lines = messages(caplog, "connect to", "failed")
     assert lines, [r.getMessage() for r in caplog.records]
     assert url in lines[0] and "attempt 1" in lines[0]

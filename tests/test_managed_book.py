@@ -50,8 +50,8 @@ def sim():
 
 def make_ws(sim: Simulator, **kw: Any) -> WSClient:
     kw.setdefault("backoff", BackoffPolicy(initial=0.02, maximum=0.2))
-    kw.setdefault("ping_interval", 5.0)
-    kw.setdefault("pong_timeout", 2.0)
+    kw.setdefault("ping_interval_s", 5.0)
+    kw.setdefault("pong_timeout_s", 2.0)
     # the simulator does not limit new connections: skip the process-wide 3/s pacing
     kw.setdefault("connect_limiter", ConnectRateLimiter(rate=100))
     return WSClient(sim.ws_public_url, **kw)
@@ -166,7 +166,7 @@ def test_seq_gap_ends_in_one_resync_and_the_sims_book(sim, ws):
     assert stats["resyncs"] == 1 and stats["resubscribes"] == 1
     assert stats["errors"]["sequence"] == 1 and stats["snapshots"] == 2
     assert "OrderBookSequenceError" in stats["last_error"]
-    assert stats["last_resync_ms"] is not None
+    assert stats["last_resync_s"] is not None
     ((got_book, exc),) = resyncs.calls
     assert got_book is book and isinstance(exc, OrderBookSequenceError)
     assert resyncs.threads == {f"okx-book-books-{INST}"}
@@ -237,7 +237,7 @@ def test_sequence_reset_is_not_a_resync(sim, ws):
 
 def test_subscription_refused_for_now_is_retried(sim, ws):
     sim.faults.reject_subscription("books", INST, code="64007", count=1)  # internal error
-    book = ws.order_book(INST, policy=ResyncPolicy(retry_initial=0.05, snapshot_timeout=2.0))
+    book = ws.order_book(INST, policy=ResyncPolicy(retry_initial=0.05, snapshot_timeout_s=2.0))
     assert book.wait_ready(5)
     assert "WSSubscribeError" in book.last_error
     assert book.resyncs == 0 and book.stats()["resubscribes"] == 1
@@ -270,7 +270,7 @@ def test_rejected_arg_stops_the_book_at_once(sim, ws, rejection):
         inst, code = INST, rejection
         sim.faults.reject_subscription("books", INST, code=rejection, count=None)
     clock = ParkingClock()
-    policy = ResyncPolicy(snapshot_timeout=0.01, retry_initial=0.01, retry_max=0.01)
+    policy = ResyncPolicy(snapshot_timeout_s=0.01, retry_initial=0.01, retry_max=0.01)
     book = ws.order_book(inst, clock=clock, policy=policy)
     with pytest.raises(WSSubscribeError) as info:
         book.wait_ready(30)  # fake seconds that never pass: only the rejection ends this
@@ -317,7 +317,7 @@ def test_plain_store_fed_by_ws_on_books(sim):
 
 
 def test_snapshot_timeout_resubscribes(sim, ws):
-    book = ws.order_book(INST, policy=ResyncPolicy(snapshot_timeout=0.3))
+    book = ws.order_book(INST, policy=ResyncPolicy(snapshot_timeout_s=0.3))
     assert book.wait_ready(5)
     # someone else removes the subscription behind the book's back; then the
     # connection drops and the reconnect does not resubscribe it: no snapshot
@@ -612,7 +612,7 @@ def test_ws_close_joins_the_books_threads_within_the_bound(sim):
     assert all(b.wait_ready(5) for b in [*books, check])
     assert len(book_threads()) == 3
     t0 = time.monotonic()
-    assert ws.close(timeout=2.0) is True
+    assert ws.close(timeout_s=2.0) is True
     assert time.monotonic() - t0 < 2.5
     assert not ws_threads(), ws_threads()
     assert ws.close() is True  # idempotent

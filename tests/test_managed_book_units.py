@@ -18,8 +18,8 @@ D = Decimal
 def test_resync_policy_backoff():
     p = ResyncPolicy(retry_initial=0.5, retry_max=3.0)
     assert [p.retry_delay(n) for n in (1, 2, 3, 4, 5, 50)] == [0.5, 1.0, 2.0, 3.0, 3.0, 3.0]
-    assert ResyncPolicy().snapshot_timeout == 5.0
-    for bad in ({"snapshot_timeout": 0}, {"retry_initial": -1}, {"retry_max": 0}):
+    assert ResyncPolicy().snapshot_timeout_s == 5.0
+    for bad in ({"snapshot_timeout_s": 0}, {"retry_initial": -1}, {"retry_max": 0}):
         with pytest.raises(ValueError):
             ResyncPolicy(**bad)
 
@@ -64,7 +64,7 @@ def ws():
         (("BTC-USDT", "tickers"), {}),
         (("",), {}),
         (("BTC-USDT",), {"callbacks": "pool"}),
-        (("BTC-USDT",), {"policy": {"snapshot_timeout": 1}}),
+        (("BTC-USDT",), {"policy": {"snapshot_timeout_s": 1}}),
         (("BTC-USDT",), {"rest_check": object()}),
         (("BTC-USDT",), {"rest_tolerance": -0.1}),
         (("BTC-USDT",), {"rest_tolerance": "wide"}),

@@ -202,7 +202,7 @@ def ws() -> Any:
         secret_key="s",
         passphrase="p",
         instruments=InstrumentCache(fetch),
-        connect_timeout=1.0,
+        connect_timeout_s=1.0,
     )
     yield client
     client.close()
@@ -212,17 +212,19 @@ def ws() -> Any:
 def test_ws_place_bad_number_is_validation_error(ws: Any, case: tuple[str, Any]) -> None:
     field, value = case
     with pytest.raises(ValidationError):
-        ws.place_order(**{**ORDER, "px": "100.1", "sz": "1", field: value}, timeout=0)
+        ws.place_order(**{**ORDER, "px": "100.1", "sz": "1", field: value}, timeout_s=0)
 
 
 def test_ws_amend_and_cl_ord_id_refused_and_a_good_order_reaches_the_socket(ws: Any) -> None:
     with pytest.raises(ValidationError):
-        ws.amend_order(inst_id="BTC-USDT-SWAP", ord_id="9", new_sz="1e40", timeout=0)
+        ws.amend_order(inst_id="BTC-USDT-SWAP", ord_id="9", new_sz="1e40", timeout_s=0)
     with pytest.raises(ValidationError, match="clOrdId"):
-        ws.cancel_order(inst_id="BTC-USDT-SWAP", cl_ord_id="", timeout=0)
+        ws.cancel_order(inst_id="BTC-USDT-SWAP", cl_ord_id="", timeout_s=0)
     with pytest.raises(ValidationError, match=r"clOrdId in orders\[0\]"):
-        ws.place_batch_orders([{**ORDER, "px": "100.1", "sz": "1", "cl_ord_id": "a-b"}], timeout=0)
+        ws.place_batch_orders(
+            [{**ORDER, "px": "100.1", "sz": "1", "cl_ord_id": "a-b"}], timeout_s=0
+        )
     # the same call with good input passes validation and fails only for want of a socket
     with pytest.raises(RequestStateError) as info:
-        ws.place_order(**ORDER, px="100.1", sz="1", cl_ord_id="ok1", timeout=0)
+        ws.place_order(**ORDER, px="100.1", sz="1", cl_ord_id="ok1", timeout_s=0)
     assert info.value.stage == "ws" and info.value.dispatched is False

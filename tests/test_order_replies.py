@@ -150,7 +150,7 @@ def client() -> Iterator[Client]:
         "pass",
         clock=FakeClock(),
         gate=RequestGateConfig(rate_limits=False),
-        retry=RetryPolicy(base_delay=0.01, jitter=0.0),
+        retry=RetryPolicy(base_delay_s=0.01, jitter=0.0),
     ) as c:
         yield c
 
@@ -262,7 +262,7 @@ def scripted(replies: list[list[dict[str, Any]]], code: str = "0") -> ScriptedOK
 
 def ws_client(server: ScriptedOKX) -> WSClient:
     creds = Credentials(api_key="key-0123456789abcdef", secret_key="s", passphrase="p")
-    return WSClient(server.url, credentials=creds, instruments=_Codes(), order_timeout=5)
+    return WSClient(server.url, credentials=creds, instruments=_Codes(), order_timeout_s=5)
 
 
 def test_ws_batches_are_matched_like_rest():
@@ -329,7 +329,7 @@ def test_ws_orders_on_a_connection_that_cannot_take_them_are_refused_unsent(path
                 peer.send_json({"id": msg["id"], "event": "subscribe", "arg": arg})
 
     with ScriptedOKX(script, path=path) as server:
-        with WSClient(server.url, instruments=_Codes(), order_timeout=5) as ws:
+        with WSClient(server.url, instruments=_Codes(), order_timeout_s=5) as ws:
             order = {"inst_id": "BTC-USDT", "td_mode": "cash", "side": "buy", "sz": "1"}
             calls = [
                 lambda: ws.place_order(ord_type="market", cl_ord_id="x1", **order),
@@ -361,7 +361,7 @@ def test_place_order_safely_resolves_a_missing_ack_by_cl_ord_id(transport):
         cid = new_cl_ord_id()
         if transport == "rest":
             res = client.trade.place_order_safely(
-                **order_kw(px, cl_ord_id=cid), exp_window_ms=200, resolve_interval_s=0.02
+                **order_kw(px, cl_ord_id=cid), expire_after_s=0.2, resolve_interval_s=0.02
             )
             assert res.resolved and res.sends == 1 and res.state == "live"
             assert "order reply does not match the request" in res.uncertain[0]

@@ -38,7 +38,7 @@ def at_exchange(sim, cl_ord_id: str) -> list[Any]:
     return [o for o in sim.exchange.orders.values() if o.cl_ord_id == cl_ord_id]
 
 
-FAST = {"exp_window_ms": 200, "resolve_interval_s": 0.02}
+FAST = {"expire_after_s": 0.2, "resolve_interval_s": 0.02}
 
 
 # --------------------------------------------------------------------------- pure
@@ -82,7 +82,7 @@ def test_snapshot_pulls_balance_positions_every_pending_page_and_fills(sim, clie
     assert snap.fills and snap.fills[0].inst_id == INST
     assert any(d.ccy == "USDT" for d in snap.balance.details)
     assert isinstance(snap.positions, tuple)
-    assert snap.taken_at_ms > 0 and snap.duration_ms >= 0
+    assert snap.taken_at_ms > 0 and snap.duration_s >= 0
     found = snap.order(cl_ord_id=cl_ids[7])
     assert found is not None and found.state == "live"
     assert snap.order(cl_ord_id="nosuchorder") is None
@@ -135,7 +135,7 @@ def test_place_order_safely_plain_success(sim, client):
 @pytest.mark.parametrize("mode", ["50004", "timeout"])
 def test_executed_order_with_lost_answer_is_resolved_not_resent(sim, client, mode, caplog):
     px = far_px(sim, client)
-    sim.faults.lose_order_response(mode, hold=0.05)
+    sim.faults.lose_order_response(mode, hold_s=0.05)
     cid = new_cl_ord_id()
     caplog.set_level(logging.WARNING, logger="okx_sync.ops.reconcile")
     res = client.trade.place_order_safely(**order_kw(px, cl_ord_id=cid), **FAST)
@@ -318,7 +318,7 @@ def test_resolution_waits_for_exp_time_and_resend_meets_51016():
         get=[_not_found(), _not_found(), _not_found(), _live(cid)],
     )
     start_ms = fake.now_ms()
-    res = place_order_safely(fake, inst_id=INST, cl_ord_id=cid, exp_window_ms=3000, sz="1")
+    res = place_order_safely(fake, inst_id=INST, cl_ord_id=cid, expire_after_s=3.0, sz="1")
     assert res.resolved and res.sends == 2 and res.state == "live" and res.ord_id == "42"
     first, second = fake.placed
     assert first["cl_ord_id"] == second["cl_ord_id"] == cid
@@ -330,10 +330,24 @@ def test_resolution_waits_for_exp_time_and_resend_meets_51016():
     assert [kw["cl_ord_id"] for _, kw in fake.queried] == [cid] * 4
 
 
+def test_expire_after_s_is_seconds_and_bad_values_are_refused_before_sending():
+    fake = _Scripted(place=[LOST], get=[_live("c9")])
+    start_ms, start_mono = fake.now_ms(), fake._clock.monotonic()
+    res = place_order_safely(fake, inst_id=INST, cl_ord_id="c9", expire_after_s=0.25, sz="1")
+    assert res.resolved and fake.placed[0]["exp_time"] == start_ms + 250
+    # no query before the expTime: the caller waited the 0.25 s it asked for, not longer
+    assert fake.queried[0][0] - start_mono == pytest.approx(0.25, abs=0.001)
+    for bad in (0, -1.0, 0.0001, float("nan"), float("inf"), True, "10"):
+        fake = _Scripted(place=[], get=[])
+        with pytest.raises(ValidationError, match="expire_after_s"):
+            place_order_safely(fake, inst_id=INST, cl_ord_id="c9", expire_after_s=bad, sz="1")
+        assert fake.placed == []
+
+
 def test_every_send_proven_absent_exhausts_max_sends_with_nothing_placed():
     fake = _Scripted(place=[LOST, LOST], get=[_not_found()] * 6)
     with pytest.raises(RequestStateError) as info:
-        place_order_safely(fake, inst_id=INST, cl_ord_id="c1", max_sends=2, exp_window_ms=100)
+        place_order_safely(fake, inst_id=INST, cl_ord_id="c1", max_sends=2, expire_after_s=0.1)
     assert info.value.dispatched is False and "proven absent" in str(info.value)
     assert len(fake.placed) == 2
 
@@ -364,5 +378,5 @@ def test_resolve_order_retries_unanswered_queries_and_counts_answers():
 
 def test_plain_ack_after_a_proven_absence():
     fake = _Scripted(place=[LOST, _ack("c5")], get=[_not_found()] * 3)
-    res = place_order_safely(fake, inst_id=INST, cl_ord_id="c5", exp_window_ms=100)
+    res = place_order_safely(fake, inst_id=INST, cl_ord_id="c5", expire_after_s=0.1)
     assert res.sends == 2 and res.ack is not None and res.ord_id == "43" and not res.resolved

@@ -107,7 +107,7 @@ def test_silent_ws_degrades_goes_down_and_recovers_with_a_reconnect(
     sim: Simulator, client: Any
 ) -> None:
     client.request("GET", "/api/v5/public/time")
-    ws = public_ws(client, sim, ping_interval=1.0, pong_timeout=0.5)
+    ws = public_ws(client, sim, ping_interval_s=1.0, pong_timeout_s=0.5)
     ws.on("tickers", lambda item: None)
     ws.start()
     ws.subscribe_and_wait({"channel": "tickers", "instId": "BTC-USDT"})
@@ -271,12 +271,12 @@ def test_a_stuck_sink_never_blocks_the_trading_path(sim: Simulator, client: Any)
         assert client.stats()["requests"] >= 12 and client.health() is not None
         assert not sink.release.is_set() and reporter.reports == 1  # still stuck in the first
         # close() gives up after its timeout (documented: False) instead of hanging
-        assert reporter.close(timeout=0.2) is False
+        assert reporter.close(timeout_s=0.2) is False
         assert sink.closed.is_set() and reporter.running
     finally:
         sink.release.set()
     # once the sink returns, the thread sees the stop and ends
-    assert reporter.close(timeout=10) is True and not reporter.running
+    assert reporter.close(timeout_s=10) is True and not reporter.running
     assert not [t.name for t in threading.enumerate() if t.name in OUR_THREADS]
 
 

@@ -38,7 +38,7 @@ class _CustomAdapter(requests.adapters.HTTPAdapter):
 def _client(url: str, kind: str, **kw: Any) -> Client:
     kw.setdefault("gate", RequestGateConfig(rate_limits=False))
     kw.setdefault("retry", RetryPolicy.none())
-    kw.setdefault("timeout", 0.5)
+    kw.setdefault("timeout_s", 0.5)
     if kind == "session":
         session = requests.Session()
         session.mount("http://", _CustomAdapter(max_retries=0))
@@ -105,7 +105,7 @@ def test_trickling_calls_do_not_starve_the_gate(kind: str) -> None:
         for t in threads:
             t.start()
         assert server.wait_requests(2)  # both slots are held by trickling answers
-        data = client.request("GET", "/api/v5/market/ticker", gate_timeout=3.0)
+        data = client.request("GET", "/api/v5/market/ticker", gate_timeout_s=3.0)
         assert data == [{"last": "1"}]
         for t in threads:
             t.join(10)
@@ -132,7 +132,7 @@ def test_a_slow_attempt_does_not_shorten_the_next_one_on_the_same_connection(kin
             stop.wait(1.0)
             conn.sendall(body[5:])
 
-    with ScriptedServer(script) as server, _client(server.url, kind, timeout=2.0) as client:
+    with ScriptedServer(script) as server, _client(server.url, kind, timeout_s=2.0) as client:
         for _ in range(2):
             assert client.request("GET", "/api/v5/market/books") == [{"ok": "1"}]
         assert server.requests == 2 and client.stats()["limits_hit"] == {}
@@ -211,7 +211,7 @@ def _close_delimited(conn: socket.socket, request: bytes, stop: threading.Event)
 def test_a_body_over_the_bound_is_not_read_whole(kind: str, script: Any) -> None:
     with (
         ScriptedServer(script) as server,
-        _client(server.url, kind, max_response_bytes=LIMIT, timeout=5.0) as client,
+        _client(server.url, kind, max_response_bytes=LIMIT, timeout_s=5.0) as client,
     ):
         with pytest.raises(APIError, match="max_response_bytes"):
             client.request("GET", "/api/v5/market/books")
@@ -331,7 +331,7 @@ def test_place_order_safely_resolves_a_cut_answer_by_cl_ord_id(kind: str) -> Non
     with ScriptedServer(script) as server, _client(server.url, kind) as client:
         res = client.trade.place_order_safely(
             inst_id="BTC-USDT", td_mode="cash", side="buy", ord_type="limit", px="1",
-            sz="1", cl_ord_id="c1", exp_window_ms=1, resolve_interval_s=0.01,
+            sz="1", cl_ord_id="c1", expire_after_s=0.001, resolve_interval_s=0.01,
         )  # fmt: skip
         assert res.resolved and res.ord_id == "42" and res.sends == 1
         assert len(sent) == 1  # resolved by query, never re-sent blindly
@@ -374,10 +374,10 @@ def test_a_hostile_retry_after_holds_a_cancel_bucket_for_the_cap_only(hostile: s
             client.request("POST", CANCEL, cancel)
         assert _cancel_bucket(client)["held_for_s"] == 10.0  # RequestGateConfig.max_hold_s
         (err,) = client.stats()["last_errors"]
-        assert err["retry_after"] == 10.0
+        assert err["retry_after_s"] == 10.0
         json.dumps(client.stats(), allow_nan=False)  # no inf/NaN leaks into the stats
         clock.advance(10.0)
-        assert client.request("POST", CANCEL, cancel, gate_timeout=0) == [
+        assert client.request("POST", CANCEL, cancel, gate_timeout_s=0) == [
             {"sCode": "0", "ordId": "1"}
         ]
 
@@ -385,7 +385,7 @@ def test_a_hostile_retry_after_holds_a_cancel_bucket_for_the_cap_only(hostile: s
 def test_the_hold_cap_is_configurable_and_bounds_the_retry_wait() -> None:
     clock = FakeClock()
     gate = RequestGateConfig(max_hold_s=2.5)
-    retry = RetryPolicy(max_retries=1, base_delay=0.0, jitter=0.0)
+    retry = RetryPolicy(max_retries=1, base_delay_s=0.0, jitter=0.0)
     with (
         ScriptedServer(_throttled_then_ok("inf")) as server,
         _client(server.url, "fast", clock=clock, gate=gate, retry=retry) as client,

@@ -46,7 +46,7 @@ def envelope(data: list[Any] | None = None, code: str = "0", msg: str = "") -> d
 
 def make_client(clock: FakeClock | None = None, **kw: Any) -> Client:
     kw.setdefault("gate", NO_BUCKETS)
-    kw.setdefault("retry", RetryPolicy(base_delay=0.01, jitter=0.0))
+    kw.setdefault("retry", RetryPolicy(base_delay_s=0.01, jitter=0.0))
     return Client(KEY, SECRET, PASS, clock=clock or FakeClock(), **kw)
 
 
@@ -281,7 +281,7 @@ def test_get_503_is_retried_honouring_retry_after(
     failed = records[0]
     assert failed.__dict__["code"] == "50001" and failed.__dict__["http_status"] == 503
     assert failed.__dict__["okx_msg"] == "Service temporarily unavailable"
-    for name in ("method", "path", "request_id", "stage", "dispatched", "latency_ms"):
+    for name in ("method", "path", "request_id", "stage", "dispatched", "latency_s"):
         assert name in failed.__dict__
 
 
@@ -316,11 +316,11 @@ def test_stats_count_calls_codes_retries_and_keep_last_errors(
         errors = client._rest.recent_errors()
     assert (stats["requests"], stats["successes"], stats["failures"]) == (5, 3, 2)
     assert stats["failures_by_code"] == {"50120": 2} and stats["retries"] == 0
-    assert stats["latency_ms"]["samples"] == 5
-    assert set(stats["latency_ms"]) >= {"p50", "p90", "p99", "max"}
+    assert stats["latency_s"]["samples"] == 5
+    assert set(stats["latency_s"]) >= {"p50", "p90", "p99", "max"}
     assert len(errors) == 2 and errors == stats["last_errors"]
     assert errors[0]["class"] == "APIError" and errors[0]["msg"] == "no permission"
-    assert {"code", "request_id", "stage", "dispatched", "method", "path", "latency_ms",
+    assert {"code", "request_id", "stage", "dispatched", "method", "path", "latency_s",
             "retry_index"} <= set(errors[0])  # fmt: skip
     json.dumps(stats)
 
@@ -435,11 +435,11 @@ def test_gate_timeout_per_call_overrides_wait_timeout(rsps: responses.RequestsMo
         for _ in range(9):
             client.request("GET", "/api/v5/account/balance")
         with pytest.raises(RequestStateError) as info:
-            client.request("GET", "/api/v5/account/balance", gate_timeout=0.5)
+            client.request("GET", "/api/v5/account/balance", gate_timeout_s=0.5)
         assert (info.value.stage, info.value.dispatched) == ("gate", False)
         assert clock.monotonic() == pytest.approx(100.5)  # waited its 0.5 s, not 30
         assert len(rsps.calls) == 9  # nothing sent
-        # the same call on the default wait_timeout waits for the window and goes out
+        # the same call on the default wait_timeout_s waits for the window and goes out
         client.request("GET", "/api/v5/account/balance")
         assert clock.monotonic() == pytest.approx(102.0) and len(rsps.calls) == 10
         # RestCore.call takes it too
@@ -448,10 +448,10 @@ def test_gate_timeout_per_call_overrides_wait_timeout(rsps: responses.RequestsMo
         for _ in range(8):
             client._rest.call(balance, None)
         with pytest.raises(RequestStateError, match="within 0.25 s"):
-            client._rest.call(balance, None, gate_timeout=0.25)
+            client._rest.call(balance, None, gate_timeout_s=0.25)
         for bad in (-1, True, "1", float("nan")):
-            with pytest.raises(ValidationError, match="gate_timeout"):
-                client.request("GET", "/api/v5/account/balance", gate_timeout=bad)
+            with pytest.raises(ValidationError, match="gate_timeout_s"):
+                client.request("GET", "/api/v5/account/balance", gate_timeout_s=bad)
     assert len(rsps.calls) == 18
 
 
@@ -469,7 +469,7 @@ def test_gate_timeout_bounds_the_total_gate_wait_of_a_retried_call(
         # 1st attempt waits 2 s for the window and gets a 429; the retry would wait
         # another 2 s (the bucket's hold): each under 3 s, together over it.
         with pytest.raises(RequestStateError) as info:
-            client.request("GET", "/api/v5/account/balance", gate_timeout=3.0)
+            client.request("GET", "/api/v5/account/balance", gate_timeout_s=3.0)
         assert (info.value.stage, info.value.dispatched) == ("gate", False)
         assert len(rsps.calls) == 10  # the retry was not sent
         errors = client._rest.recent_errors()
@@ -495,7 +495,7 @@ def test_account_limit_load_waits_on_the_orders_gate_budget(
         client.request("GET", "/api/v5/trade/account-rate-limit")
         clock.advance(0.2)
         data = client.request(
-            "POST", "/api/v5/trade/order", {"instId": "BTC-USDT", "sz": "1"}, gate_timeout=0.5
+            "POST", "/api/v5/trade/order", {"instId": "BTC-USDT", "sz": "1"}, gate_timeout_s=0.5
         )
         assert data[0]["ordId"] == "9"  # the order still went out ...
         assert clock.monotonic() == pytest.approx(100.7)  # ... after 0.5 s of gate wait in all

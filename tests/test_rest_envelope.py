@@ -128,7 +128,7 @@ def test_retry_after_parsing() -> None:
     assert parse_retry_after(date, now=1445412470.0) == 10.0
     assert parse_retry_after(date, now=1445412490.0) == 0.0  # already past: no wait
     out = interpret(503, _h(Retry_After="3"), _body("50001"), method="GET", path="/x")
-    assert out.retry_after == 3.0
+    assert out.retry_after_s == 3.0
 
 
 # -- nautilus' recorded OKX error bodies (../shared/realdata/nautilus), read in place -----
@@ -177,13 +177,13 @@ def test_recorded_rate_limit_is_a_rate_limit_api_error() -> None:
     out = interpret(429, _h(Retry_After="1"), body, method="POST", path="/api/v5/trade/order")
     err = out.error
     assert type(err) is APIError
-    assert (err.code, err.msg, err.http_status, out.retry_after) == (
+    assert (err.code, err.msg, err.http_status, out.retry_after_s) == (
         "50011", "Too Many Requests", 429, 1.0,
     )  # fmt: skip
     assert is_rate_limit_error(err)
     # nothing executed: even an order may be retried, after at least Retry-After
-    decision = RetryPolicy().decide(err, idempotent=False, retry_index=0, retry_after=1.0)
-    assert decision.retry and decision.delay >= 1.0
+    decision = RetryPolicy().decide(err, idempotent=False, retry_index=0, retry_after_s=1.0)
+    assert decision.retry and decision.delay_s >= 1.0
     # the code alone decides, whatever the status (OKX also sends 50011 with HTTP 200)
     assert is_rate_limit_error(interpret(200, _h(), body, method="GET", path="/p").error)
 

@@ -62,7 +62,7 @@ def test_no_secret_anywhere(capture: _Capture) -> None:
         return 200, {"x-request-id": "rid-ok"}, ok_json([{"ok": "1"}])
 
     texts: list[str] = []
-    retry = RetryPolicy(base_delay=0.001, jitter=0.0)
+    retry = RetryPolicy(base_delay_s=0.001, jitter=0.0)
     gate = RequestGateConfig(rate_limits=False)
     with EchoServer(responder) as server:
         client = Client(API_KEY, SECRET, PASSPHRASE, base_url=server.url, retry=retry, gate=gate)

@@ -17,7 +17,7 @@ def _state(stage: str, dispatched: bool) -> RequestStateError:
     return RequestStateError("x", stage=stage, dispatched=dispatched)
 
 
-POLICY = RetryPolicy(base_delay=0.1, multiplier=2.0, max_delay=1.0, jitter=0.0, max_retries=3)
+POLICY = RetryPolicy(base_delay_s=0.1, multiplier=2.0, max_delay_s=1.0, jitter=0.0, max_retries=3)
 
 
 @pytest.mark.parametrize(
@@ -72,7 +72,7 @@ def test_read_retries_on_5xx_can_be_switched_off() -> None:
 
 def test_time_skew_resyncs_once() -> None:
     first = POLICY.decide(_api("50102", 401), idempotent=False, retry_index=0)
-    assert first.retry and first.resync and first.delay == 0
+    assert first.retry and first.resync and first.delay_s == 0
     again = POLICY.decide(_api("50112", 401), idempotent=False, retry_index=1, resynced=True)
     assert not again.retry
     assert RetryPolicy.none().decide(_api("50102"), idempotent=True, retry_index=0).resync
@@ -82,32 +82,32 @@ def test_time_skew_resyncs_once() -> None:
 
 def test_exponential_backoff_capped_and_exhausted() -> None:
     err = _api("50011", 429)
-    delays = [POLICY.decide(err, idempotent=True, retry_index=i).delay for i in range(3)]
+    delays = [POLICY.decide(err, idempotent=True, retry_index=i).delay_s for i in range(3)]
     assert delays == pytest.approx([0.1, 0.2, 0.4])
-    capped = RetryPolicy(base_delay=0.5, max_delay=1.0, jitter=0.0, max_retries=10)
-    assert capped.decide(err, idempotent=True, retry_index=6).delay == 1.0
+    capped = RetryPolicy(base_delay_s=0.5, max_delay_s=1.0, jitter=0.0, max_retries=10)
+    assert capped.decide(err, idempotent=True, retry_index=6).delay_s == 1.0
     last = POLICY.decide(err, idempotent=True, retry_index=3)
     assert not last.retry and "exhausted" in last.reason
 
 
 def test_jitter_draws_from_the_injected_random_value() -> None:
-    policy = RetryPolicy(base_delay=1.0, jitter=0.5, max_retries=1)
+    policy = RetryPolicy(base_delay_s=1.0, jitter=0.5, max_retries=1)
     err = _api("50001", 503)
-    assert policy.decide(err, idempotent=True, retry_index=0, rand=0.0).delay == 1.0
-    assert policy.decide(err, idempotent=True, retry_index=0, rand=0.999).delay == pytest.approx(
+    assert policy.decide(err, idempotent=True, retry_index=0, rand=0.0).delay_s == 1.0
+    assert policy.decide(err, idempotent=True, retry_index=0, rand=0.999).delay_s == pytest.approx(
         0.5005
     )
 
 
 def test_retry_after_is_honoured_or_gives_up_when_too_long() -> None:
     err = _api("50001", 503)
-    assert POLICY.decide(err, idempotent=True, retry_index=0, retry_after=2.5).delay == 2.5
-    assert POLICY.decide(err, idempotent=True, retry_index=0, retry_after=0.01).delay == 0.1
-    too_long = RetryPolicy(max_retry_after=5.0)
-    decision = too_long.decide(err, idempotent=True, retry_index=0, retry_after=60)
+    assert POLICY.decide(err, idempotent=True, retry_index=0, retry_after_s=2.5).delay_s == 2.5
+    assert POLICY.decide(err, idempotent=True, retry_index=0, retry_after_s=0.01).delay_s == 0.1
+    too_long = RetryPolicy(max_retry_after_s=5.0)
+    decision = too_long.decide(err, idempotent=True, retry_index=0, retry_after_s=60)
     assert not decision.retry and "too long" in decision.reason
-    ignore = RetryPolicy(honour_retry_after=False, jitter=0.0, base_delay=0.1)
-    assert ignore.decide(err, idempotent=True, retry_index=0, retry_after=60).delay == 0.1
+    ignore = RetryPolicy(honour_retry_after=False, jitter=0.0, base_delay_s=0.1)
+    assert ignore.decide(err, idempotent=True, retry_index=0, retry_after_s=60).delay_s == 0.1
 
 
 def test_frozen_and_validated() -> None:

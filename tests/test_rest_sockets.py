@@ -28,7 +28,7 @@ from okx_sync import Client, RequestGateConfig, RequestStateError, RetryPolicy, 
 from okx_sync.auth import prehash, sign
 
 KEY, SECRET, PASS = "key-0123456789abcdef", "s3cr3t-value", "pass-phrase-x"
-QUICK = RetryPolicy(max_retries=2, base_delay=0.001, jitter=0.0)
+QUICK = RetryPolicy(max_retries=2, base_delay_s=0.001, jitter=0.0)
 ORDER = {"instId": "BTC-USDT", "tdMode": "cash", "side": "buy", "ordType": "limit",
          "px": "1", "sz": "1", "clOrdId": "c1"}  # fmt: skip
 
@@ -50,7 +50,7 @@ PATHS = ["fast", "session"]
 def _client(url: str, path_kind: str, **kw: Any) -> Client:
     kw.setdefault("gate", RequestGateConfig(rate_limits=False))
     kw.setdefault("retry", QUICK)
-    kw.setdefault("timeout", 0.5)
+    kw.setdefault("timeout_s", 0.5)
     if path_kind == "session":
         kw["session"] = _session_with_custom_adapter()
     client = Client(KEY, SECRET, PASS, base_url=url, **kw)
@@ -141,7 +141,7 @@ _URLLIB3_126 = textwrap.dedent(
                 session.mount("http://", Custom(max_retries=0))
                 session.mount("https://", Custom(max_retries=0))
             with Client(base_url=url, session=session, retry=RetryPolicy.none(),
-                        gate=RequestGateConfig(rate_limits=False), timeout=2.0) as client:
+                        gate=RequestGateConfig(rate_limits=False), timeout_s=2.0) as client:
                 assert client._rest.transport.fast_path() is (kind == "fast")
                 try:
                     client.request("GET", "/api/v5/public/time")
@@ -186,7 +186,7 @@ def test_tls_handshake_failure_is_not_dispatched(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", PATHS)
 def test_read_timeout_after_send_is_dispatched_and_order_never_retried(kind: str) -> None:
-    with HangServer() as server, _client(server.url, kind, timeout=0.3) as client:
+    with HangServer() as server, _client(server.url, kind, timeout_s=0.3) as client:
         with pytest.raises(RequestStateError) as info:
             client.request("POST", "/api/v5/trade/order", ORDER)
         err = info.value
@@ -198,7 +198,7 @@ def test_read_timeout_after_send_is_dispatched_and_order_never_retried(kind: str
 
 
 def test_read_timeout_on_a_get_is_retried() -> None:
-    with HangServer() as server, _client(server.url, "fast", timeout=0.2) as client:
+    with HangServer() as server, _client(server.url, "fast", timeout_s=0.2) as client:
         with pytest.raises(RequestStateError) as info:
             client.request("GET", "/api/v5/public/time")
         assert info.value.dispatched
@@ -216,9 +216,9 @@ def test_reset_after_reading_the_request_is_dispatched(kind: str) -> None:
 
 
 def test_gate_timeout_and_closed_client_are_gate_stage_not_dispatched() -> None:
-    gate = RequestGateConfig(rate_limits=False, max_concurrent=1, wait_timeout=0.2)
+    gate = RequestGateConfig(rate_limits=False, max_concurrent=1, wait_timeout_s=0.2)
     server = HangServer()
-    client = _client(server.url, "fast", gate=gate, timeout=5.0, retry=RetryPolicy.none())
+    client = _client(server.url, "fast", gate=gate, timeout_s=5.0, retry=RetryPolicy.none())
     outcome: list[BaseException] = []
 
     def occupy() -> None:

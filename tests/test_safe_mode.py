@@ -77,9 +77,9 @@ def test_state_enter_twice_exit_and_refusal_counts():
     release()
     release()  # one-shot
     assert sm.state.in_flight == 0
-    assert sm.enter("first", drain_timeout=0.1) == 0
+    assert sm.enter("first", drain_timeout_s=0.1) == 0
     since = sm.state.since
-    assert sm.enter("", drain_timeout=0.1) == 0
+    assert sm.enter("", drain_timeout_s=0.1) == 0
     state = sm.state
     assert state and state.active and state.reason == "first" and state.since == since
     assert state.entered == 1
@@ -95,7 +95,7 @@ def test_enter_reports_when_admitted_orders_do_not_finish_in_time():
     sm = SafeMode()
     place = registry().get("POST", "/api/v5/trade/order")
     release = sm.guard(place, {"instId": INST})
-    assert sm.enter("stuck", drain_timeout=0.05) == 1
+    assert sm.enter("stuck", drain_timeout_s=0.05) == 1
     assert release is not None
     release()
     assert sm.state.in_flight == 0
@@ -390,7 +390,7 @@ def test_rest_order_refused_at_its_retry_when_safe_mode_came_on_meanwhile(manual
     # Its first attempt met the storm's 429 (not executed): it now waits for its retry.
     wait_for(lambda: any(e["path"] == "/api/v5/trade/order" for e in client._rest.recent_errors()))
     assert client.safe_mode.in_flight == 0  # nothing of it is on the wire
-    report = client.enter_safe_mode(reason="storm", drain_timeout=0.0)
+    report = client.enter_safe_mode(reason="storm", drain_timeout_s=0.0)
     assert report.drained  # enter did not wait for the order between its attempts
     clock.advance(3.0)  # storm over, the bucket's hold over: the retry is admitted ...
     thread.join(10)
@@ -413,7 +413,7 @@ def test_ws_order_waiting_in_the_gate_is_refused_when_safe_mode_came_on(manual):
         cid = new_cl_ord_id()
         thread, out = run_in_thread(lambda: ws.place_order(**order_kw(px, cl_ord_id=cid)))
         wait_for(lambda: client.gate_stats()["waiting"] == 1)
-        report = client.enter_safe_mode(reason="ws", drain_timeout=0.0)
+        report = client.enter_safe_mode(reason="ws", drain_timeout_s=0.0)
         assert report.drained and client.safe_mode.in_flight == 0
         clock.advance(2.5)  # the hold is over: admitted, then refused before sending
         thread.join(10)

@@ -106,10 +106,10 @@ def test_server_errors(sim):
 
 def test_lost_order_response_timeout_but_order_executes(sim):
     rest = RawRest(sim.rest_url, sim.credentials.live)
-    sim.faults.lose_order_response("timeout", hold=1.0)
+    sim.faults.lose_order_response("timeout", hold_s=1.0)
     assert rest.get(P + "public/time").status_code == 200  # not order entry: untouched
     with pytest.raises(requests.exceptions.ReadTimeout):
-        rest.post(P + "trade/order", far_order(sim, "lost1"), timeout=0.3)
+        rest.post(P + "trade/order", far_order(sim, "lost1"), timeout_s=0.3)
     got = rest.get(P + "trade/order", {"instId": "BTC-USDT", "clOrdId": "lost1"}).json()
     assert got["code"] == "0" and got["data"][0]["state"] == "live"
     again = rest.post(P + "trade/order", far_order(sim, "lost1")).json()
@@ -219,11 +219,11 @@ def test_drop_ws_is_abrupt(sim):
     a.send_text("ping")
     a.wait_for(lambda m: m == "pong")
     assert sim.faults.drop_ws(kind="public") == 1
-    assert a.wait_close(timeout=3) is None  # no close frame
+    assert a.wait_close(timeout_s=3) is None  # no close frame
     b.send_text("ping")
     assert b.wait_for(lambda m: m == "pong") == "pong"
     assert sim.faults.drop_ws() == 1
-    assert b.wait_close(timeout=3) is None
+    assert b.wait_close(timeout_s=3) is None
     deadline = time.monotonic() + 3
     while sim.ws_connections() and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -238,10 +238,10 @@ def test_silent_ws(sim):
     ws.send_text("ping")
     sim.tick(3)
     with pytest.raises(TimeoutError):
-        ws.wait_for(lambda m: True, timeout=0.4)
+        ws.wait_for(lambda m: True, timeout_s=0.4)
     sim.faults.clear()
     ws.send_text("ping")
-    assert ws.wait_for(lambda m: m == "pong", timeout=2) == "pong"
+    assert ws.wait_for(lambda m: m == "pong", timeout_s=2) == "pong"
     ws.close()
 
 
@@ -249,20 +249,20 @@ def test_silent_ws_for_a_while(timed):
     sim, clock = timed
     ws = RawWS(sim.ws_public_url)
     ws.send_text("ping")  # the server has registered the connection once it answers
-    assert ws.wait_for(lambda m: m == "pong", timeout=2) == "pong"
+    assert ws.wait_for(lambda m: m == "pong", timeout_s=2) == "pong"
     assert sim.faults.silence_ws(seconds=1.5) == 1
     ws.send_text("ping")
     with pytest.raises(TimeoutError):
-        ws.wait_for(lambda m: m == "pong", timeout=0.3)
+        ws.wait_for(lambda m: m == "pong", timeout_s=0.3)
     clock.advance(1.4)
     ws.send_text("ping")
     with pytest.raises(TimeoutError):
-        ws.wait_for(lambda m: m == "pong", timeout=0.3)
+        ws.wait_for(lambda m: m == "pong", timeout_s=0.3)
     # the silence lifts by itself once its time is up
     clock.advance(0.2)
     assert wait_until(lambda: not sim.ws_connections()[0]["silent"])
     ws.send_text("ping")
-    assert ws.wait_for(lambda m: m == "pong", timeout=2) == "pong"
+    assert ws.wait_for(lambda m: m == "pong", timeout_s=2) == "pong"
     ws.close()
 
 
@@ -273,7 +273,7 @@ def test_notice_then_close(sim):
     assert sim.faults.notice_then_close(0.2) == 1
     notice = ws.wait_for(is_event("notice"))
     assert notice["code"] == "64008" and notice["connId"]
-    assert ws.wait_close(timeout=3) == 1012
+    assert ws.wait_close(timeout_s=3) == 1012
     ws.close()
 
 
@@ -476,7 +476,7 @@ def test_flood_delivers_every_update_in_order(sim):
     last, updates, trades = snap["seqId"], 0, 0
     target = None
     while target is None or last != target:
-        msg = ws.wait_for(lambda m: is_push("books")(m) or is_push("trades")(m), timeout=10)
+        msg = ws.wait_for(lambda m: is_push("books")(m) or is_push("trades")(m), timeout_s=10)
         if msg["arg"]["channel"] == "trades":
             trades += 1
             continue

@@ -351,7 +351,7 @@ def test_simulator_threads_are_named_and_joined():
 
 
 def test_quiet_book_sends_the_no_change_update():
-    ex, events = make_exchange(quiet_interval=0.0)
+    ex, events = make_exchange(quiet_interval_s=0.0)
     seq = ex.book("BTC-USDT").seq_id
     ex.flush(["BTC-USDT"])
     upd = [e.data[0] for e in events if e.channel == "books"][-1]

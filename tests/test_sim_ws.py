@@ -495,23 +495,23 @@ def test_order_entry_needs_login(sim):
 def test_idle_connection_is_closed_with_4004():
     # on a manual FakeClock: idle time is what the test says, not what a loaded machine took
     clock = FakeClock(wall_start=time.time(), auto_advance=False)
-    with Simulator(seed=1, auto_tick=False, idle_timeout=0.3, control=False, clock=clock) as isim:
+    with Simulator(seed=1, auto_tick=False, idle_timeout_s=0.3, control=False, clock=clock) as isim:
         ws = RawWS(isim.ws_public_url)
         assert wait_until(lambda: len(isim.ws_connections()) == 1)  # idle counts from here
         clock.advance(0.29)
         with pytest.raises(TimeoutError):
-            ws.wait_close(timeout=0.2)  # the server's idle check runs every 0.075 s
+            ws.wait_close(timeout_s=0.2)  # the server's idle check runs every 0.075 s
         clock.advance(0.02)
-        assert ws.wait_close(timeout=5) == 4004
+        assert ws.wait_close(timeout_s=5) == 4004
         ws.close()
         # traffic keeps a connection open
         ws = RawWS(isim.ws_public_url)
         ws.send_text("ping")
-        assert ws.wait_for(lambda m: m == "pong", timeout=2) == "pong"
+        assert ws.wait_for(lambda m: m == "pong", timeout_s=2) == "pong"
         for _ in range(4):  # 0.6 s of idle time in all, never 0.3 s without a message
             clock.advance(0.15)
             ws.send_text("ping")
-            assert ws.wait_for(lambda m: m == "pong", timeout=2) == "pong"
+            assert ws.wait_for(lambda m: m == "pong", timeout_s=2) == "pong"
         ws.close()
 
 
@@ -571,7 +571,7 @@ def test_drop_one_connection():
         oldest = fresh.ws_connections()[0]["conn_id"]
         assert fresh.faults.drop_ws("one", kind="public") == 1
         assert oldest not in [c["conn_id"] for c in fresh.ws_connections()]
-        assert a.wait_close(timeout=3) is None
+        assert a.wait_close(timeout_s=3) is None
         b.send_text("ping")
         assert b.wait_for(lambda m: m == "pong") == "pong"
         b.close()

@@ -58,10 +58,10 @@ def test_dribbled_handshake_fails_start_within_its_bound(handler, scheme):
     if scheme == "wss":
         options["ws_options"] = {"sslopt": {"cert_reqs": ssl.CERT_NONE, "check_hostname": False}}
     with LoopbackServer(handler, scheme=scheme) as server:
-        ws = client(server.url, connect_timeout=10.0, **options)
+        ws = client(server.url, connect_timeout_s=10.0, **options)
         began = time.monotonic()
         with pytest.raises(WSError, match="no connection ready within 1.5 s"):
-            ws.start(timeout=1.5)
+            ws.start(timeout_s=1.5)
         elapsed = time.monotonic() - began
         assert elapsed < 1.5 + 0.5, elapsed
         assert ws_threads() == []  # the connection thread did not outlive start()
@@ -69,9 +69,9 @@ def test_dribbled_handshake_fails_start_within_its_bound(handler, scheme):
 
 def test_each_connect_attempt_is_bounded_by_connect_timeout():
     with LoopbackServer(dribble_upgrade) as server:
-        ws = client(server.url, connect_timeout=0.5)
+        ws = client(server.url, connect_timeout_s=0.5)
         with pytest.raises(WSError) as info:
-            ws.start(timeout=3.0)
+            ws.start(timeout_s=3.0)
         # attempts gave up at 0.5 s each (the response needs ~25 s) and were retried
         assert server.accepted >= 2
         assert "handshake" in str(info.value.__cause__)
@@ -80,12 +80,12 @@ def test_each_connect_attempt_is_bounded_by_connect_timeout():
 
 def test_close_during_the_handshake_ends_every_thread():
     with LoopbackServer(dribble_upgrade) as server:
-        ws = client(server.url, connect_timeout=30.0)
+        ws = client(server.url, connect_timeout_s=30.0)
         failed: list[BaseException] = []
 
         def run() -> None:
             try:
-                ws.start(timeout=30.0)
+                ws.start(timeout_s=30.0)
             except BaseException as exc:  # noqa: BLE001 - reported to the test
                 failed.append(exc)
 
@@ -93,7 +93,7 @@ def test_close_during_the_handshake_ends_every_thread():
         starter.start()
         assert server.first.wait(5)
         began = time.monotonic()
-        assert ws.close(timeout=2.0)
+        assert ws.close(timeout_s=2.0)
         assert time.monotonic() - began < 2.5
         starter.join(3)
         assert not starter.is_alive() and failed and isinstance(failed[0], WSClosedError)
@@ -141,7 +141,7 @@ def test_peer_that_stops_reading_is_detected_dead(scheme):
     name, tls, ws_options = scheme
     stalled = threading.Event()
     with LoopbackServer(flood_pings(stalled, tls), scheme=name, rcvbuf=4096) as server:
-        ws = client(server.url, ping_interval=2.0, pong_timeout=1.0, ws_options=ws_options)
+        ws = client(server.url, ping_interval_s=2.0, pong_timeout_s=1.0, ws_options=ws_options)
         lost: list[str] = []
         down = threading.Event()
 
@@ -150,7 +150,7 @@ def test_peer_that_stops_reading_is_detected_dead(scheme):
             lost.append(reason)
             down.set()
 
-        ws.start(timeout=5.0)
+        ws.start(timeout_s=5.0)
         try:
             assert stalled.wait(20), "the client never stopped reading"
             began = time.monotonic()
@@ -159,7 +159,7 @@ def test_peer_that_stops_reading_is_detected_dead(scheme):
             assert "write" in lost[0]
         finally:
             began = time.monotonic()
-            assert ws.close(timeout=2.0)
+            assert ws.close(timeout_s=2.0)
             assert time.monotonic() - began < 2.5
         assert ws_threads() == []
 
@@ -168,12 +168,12 @@ def test_close_is_bounded_while_the_peer_does_not_read(scheme):
     name, tls, ws_options = scheme
     stalled = threading.Event()
     with LoopbackServer(flood_pings(stalled, tls), scheme=name, rcvbuf=4096) as server:
-        # a long pong_timeout: the link is not declared dead during the test
-        ws = client(server.url, ping_interval=25.0, pong_timeout=20.0, ws_options=ws_options)
-        ws.start(timeout=5.0)
+        # a long pong_timeout_s: the link is not declared dead during the test
+        ws = client(server.url, ping_interval_s=25.0, pong_timeout_s=20.0, ws_options=ws_options)
+        ws.start(timeout_s=5.0)
         assert stalled.wait(20), "the client never stopped reading"
         began = time.monotonic()
-        ok = ws.close(timeout=2.0)
+        ok = ws.close(timeout_s=2.0)
         elapsed = time.monotonic() - began
         assert ok and elapsed < 2.5, elapsed
         assert ws_threads() == []
@@ -182,21 +182,21 @@ def test_close_is_bounded_while_the_peer_does_not_read(scheme):
 def test_a_send_to_a_peer_that_does_not_read_returns_within_its_deadline():
     stalled = threading.Event()
     with LoopbackServer(flood_pings(stalled), rcvbuf=4096) as server:
-        ws = client(server.url, ping_interval=25.0, pong_timeout=1.0)
+        ws = client(server.url, ping_interval_s=25.0, pong_timeout_s=1.0)
         lost: list[str] = []
         ws.on_disconnect(lost.append)
-        ws.start(timeout=5.0)
+        ws.start(timeout_s=5.0)
         try:
             assert stalled.wait(20), "the client never stopped reading"
             began = time.monotonic()
             # fire and forget: the write (or the wait for the send lock) gives up
-            # after pong_timeout and drops the link; the reconnect resubscribes
+            # after pong_timeout_s and drops the link; the reconnect resubscribes
             ws.subscribe({"channel": "trades", "instId": "BTC-USDT"})
             assert time.monotonic() - began < 1.0 + 0.5
             assert wait_until(lambda: bool(lost), timeout=2.0)
             assert lost[0].startswith("write timed out"), lost
         finally:
-            assert ws.close(timeout=2.0)
+            assert ws.close(timeout_s=2.0)
 
 
 # ----------------------------------------------------------------- 3. message size
@@ -230,7 +230,7 @@ def test_endless_empty_fragments_close_the_link_with_1009():
             sock.sendall(chunk)
 
     with LoopbackServer(handler) as server:
-        ws = client(server.url, max_message_size=64 * 1024, ping_interval=25.0)
+        ws = client(server.url, max_message_size=64 * 1024, ping_interval_s=25.0)
         errors: list[str] = []
         down = threading.Event()
 
@@ -239,7 +239,7 @@ def test_endless_empty_fragments_close_the_link_with_1009():
             errors.append(reason)
             down.set()
 
-        ws.start(timeout=5.0)
+        ws.start(timeout_s=5.0)
         try:
             assert down.wait(10), "40 MB of empty fragments did not hit the message size bound"
             assert "65536" in errors[0]
@@ -283,7 +283,7 @@ ACK = b'{"event":"subscribe","arg":{"channel":"trades","instId":"BTC-USDT"},"con
 @pytest.mark.parametrize("dispatch", ["inline", "pool"])
 def test_too_deep_or_too_large_pushes_are_reported_and_the_link_survives(dispatch):
     with LoopbackServer(push_server([ACK, DEEP, BIG_INT, GOOD])) as server:
-        ws = client(server.url, raw_dispatch=dispatch, ping_interval=25.0)
+        ws = client(server.url, raw_dispatch=dispatch, ping_interval_s=25.0)
         errors: list[BaseException] = []
         got: list[object] = []
         good = threading.Event()
@@ -295,7 +295,7 @@ def test_too_deep_or_too_large_pushes_are_reported_and_the_link_survives(dispatc
             if isinstance(msg, dict) and "data" in msg:  # the push, not the ack
                 good.set()
 
-        ws.start(timeout=5.0)
+        ws.start(timeout_s=5.0)
         try:
             assert good.wait(5), "the push after the bad ones did not arrive"
             assert wait_until(lambda: len(errors) >= 2)

@@ -33,14 +33,14 @@ ETH_TICKER = {"channel": "tickers", "instId": "ETH-USDT"}
 
 @pytest.fixture
 def sim():
-    with Simulator(seed=11, book_interval=0.02, tick_interval=0.01) as s:
+    with Simulator(seed=11, book_interval_s=0.02, tick_interval_s=0.01) as s:
         yield s
     assert not ws_threads(), ws_threads()
 
 
 def public(sim, **kw) -> WSClient:
-    kw.setdefault("ping_interval", 5.0)
-    kw.setdefault("pong_timeout", 2.0)
+    kw.setdefault("ping_interval_s", 5.0)
+    kw.setdefault("pong_timeout_s", 2.0)
     kw.setdefault("backoff", None)
     return WSClient(sim.ws_public_url, **kw)
 
@@ -57,7 +57,7 @@ def test_construction_validates():
     with pytest.raises(ValidationError):
         WSClient("http://x/ws/v5/public")
     with pytest.raises(ValidationError):
-        WSClient("ws://127.0.0.1:1/ws/v5/public", ping_interval=30)
+        WSClient("ws://127.0.0.1:1/ws/v5/public", ping_interval_s=30)
     with pytest.raises(ValidationError):
         WSClient("ws://127.0.0.1:1/ws/v5/private", api_key="k")
     with pytest.raises(ValidationError):
@@ -75,14 +75,14 @@ def test_construction_validates():
 
 
 def test_start_failure_raises_and_leaves_no_thread():
-    ws = WSClient("ws://127.0.0.1:9/ws/v5/public", connect_timeout=0.5)
+    ws = WSClient("ws://127.0.0.1:9/ws/v5/public", connect_timeout_s=0.5)
     with pytest.raises(WSError) as info:
-        ws.start(timeout=0.8)
+        ws.start(timeout_s=0.8)
     assert info.value.__cause__ is not None
     assert not ws.running
     assert not ws_threads()
     with pytest.raises(WSClosedError):
-        ws.subscribe_and_wait(BTC_TICKER, timeout=0.1)
+        ws.subscribe_and_wait(BTC_TICKER, timeout_s=0.1)
 
 
 def test_subscribe_and_wait_typed_handler_close_and_restart(sim):
@@ -211,7 +211,7 @@ def test_unsubscribe_and_wait_surfaces_an_error_event():
         with public_at(server.url) as ws:
             ws.subscribe_and_wait(BTC_TICKER)
             with pytest.raises(WSSubscribeError) as info:
-                ws.unsubscribe_and_wait(BTC_TICKER, timeout=2)
+                ws.unsubscribe_and_wait(BTC_TICKER, timeout_s=2)
             assert (info.value.code, info.value.msg, info.value.arg) == ("60018", wrong, BTC_TICKER)
             assert ws.desired_subscriptions() == []  # not kept: the caller asked to drop it
             st = ws.stats()
@@ -239,7 +239,7 @@ def test_rejection_after_subscribe_and_wait_gave_up_still_drops_the_arg():
         with public_at(server.url) as ws:
             ws.on_error(lambda exc: (errors.append(exc), dropped.set()))
             with pytest.raises(WSTimeoutError):
-                ws.subscribe_and_wait([BTC_TICKER, other], timeout=0.3)
+                ws.subscribe_and_wait([BTC_TICKER, other], timeout_s=0.3)
             assert ws.desired_subscriptions() == [BTC_TICKER, other]  # kept for now
             gave_up.set()
             assert dropped.wait(10)
@@ -290,25 +290,25 @@ def test_pushes_this_socket_never_subscribed_are_counted_not_delivered(raw_mode)
 
 
 def test_unsubscribe_and_wait_times_out_when_server_is_silent(sim):
-    with public(sim, pong_timeout=10) as ws:
+    with public(sim, pong_timeout_s=10) as ws:
         ws.subscribe_and_wait(BTC_TICKER)
         sim.faults.silence_ws()
         with pytest.raises(WSTimeoutError, match="unsubscribe"):
-            ws.unsubscribe_and_wait(BTC_TICKER, timeout=0.3)
+            ws.unsubscribe_and_wait(BTC_TICKER, timeout_s=0.3)
         assert ws.desired_subscriptions() == []  # not resubscribed on the next connect
         assert ws.stats().connected
 
 
 def test_subscribe_timeout_when_server_is_silent(sim):
-    with public(sim, pong_timeout=10) as ws:
+    with public(sim, pong_timeout_s=10) as ws:
         sim.faults.silence_ws()
         with pytest.raises(WSTimeoutError):
-            ws.subscribe_and_wait(BTC_TICKER, timeout=0.3)
+            ws.subscribe_and_wait(BTC_TICKER, timeout_s=0.3)
         assert ws.desired_subscriptions() == [BTC_TICKER]  # kept: resent on reconnect
 
 
 def test_heartbeat_ping_pong_keeps_connection(sim):
-    with public(sim, ping_interval=0.15, pong_timeout=0.5) as ws:
+    with public(sim, ping_interval_s=0.15, pong_timeout_s=0.5) as ws:
         assert wait_until(lambda: ws.stats().last_pong is not None, timeout=3)
         first = ws.stats()
         assert first.last_ping is not None and first.last_pong >= first.last_ping - 0.001
@@ -320,7 +320,7 @@ def test_heartbeat_ping_pong_keeps_connection(sim):
 def test_silent_server_detected_and_reconnected_within_bound(sim):
     down = threading.Event()
     up_again = threading.Event()
-    ws = public(sim, ping_interval=0.2, pong_timeout=0.3)
+    ws = public(sim, ping_interval_s=0.2, pong_timeout_s=0.3)
     ws.on_disconnect(lambda reason: down.set())
     ws.on_reconnect(up_again.set)
     with ws:
@@ -329,7 +329,7 @@ def test_silent_server_detected_and_reconnected_within_bound(sim):
         sim.faults.silence_ws()
         assert down.wait(5)
         detected = time.monotonic() - t0
-        # bound: ping_interval + pong_timeout (+ scheduling slack)
+        # bound: ping_interval_s + pong_timeout_s (+ scheduling slack)
         assert detected <= 0.2 + 0.3 + 0.4, detected
         assert up_again.wait(5)
         st = ws.stats()
@@ -341,7 +341,7 @@ def test_dropped_connection_reconnects_resubscribes_and_fires_on_reconnect(sim):
     events: list[str] = []
     resumed = threading.Event()
     tickers_after: list[Ticker] = []
-    ws = WSClient(sim.ws_private_url, credentials=sim.credentials.live, ping_interval=5)
+    ws = WSClient(sim.ws_private_url, credentials=sim.credentials.live, ping_interval_s=5)
     ws.on_connect(lambda: events.append("connect"))
     ws.on_disconnect(lambda reason: events.append("disconnect"))
     ws.on_reconnect(lambda: (events.append("reconnect"), resumed.set()))
@@ -363,7 +363,7 @@ def test_dropped_connection_reconnects_resubscribes_and_fires_on_reconnect(sim):
 
 def test_backoff_restarts_from_initial_after_a_stable_connection(sim):
     """The reconnect loop passes the attempt counter to the policy: it grows while
-    connections drop at once and starts again at 0 once one stayed up stable_after s
+    connections drop at once and starts again at 0 once one stayed up stable_after_s s
     (fake time: the loop's uptime, sleeps and heartbeat all run on a manual FakeClock)."""
     from okx_sync.ws.connection import ConnectRateLimiter
 
@@ -375,14 +375,14 @@ def test_backoff_restarts_from_initial_after_a_stable_connection(sim):
             attempts.append(attempt)
             return super().delay(attempt, rand)
 
-    policy = Recording(initial=1.0, maximum=100.0, multiplier=2.0, jitter=0.0, stable_after=30.0)
+    policy = Recording(initial=1.0, maximum=100.0, multiplier=2.0, jitter=0.0, stable_after_s=30.0)
     down = threading.Event()
     ws = WSClient(
         sim.ws_public_url,
         clock=clock,
         backoff=policy,
-        ping_interval=29.0,
-        pong_timeout=100.0,
+        ping_interval_s=29.0,
+        pong_timeout_s=100.0,
         connect_limiter=ConnectRateLimiter(rate=100),
     )
     ws.on_disconnect(lambda _reason: down.set())
@@ -403,7 +403,7 @@ def test_backoff_restarts_from_initial_after_a_stable_connection(sim):
         drop_and_reconnect()  # up 0 s
         drop_and_reconnect()  # up 0 s again: the counter grows
         assert attempts == [0, 1]
-        clock.advance(30.0)  # this connection stays up stable_after seconds
+        clock.advance(30.0)  # this connection stays up stable_after_s seconds
         drop_and_reconnect()
         assert attempts == [0, 1, 0]  # reset: the next delay is the initial one
         assert ws.stats().reconnects == 3
@@ -526,7 +526,7 @@ def test_notice_64008_make_before_break_without_gap(sim_manual):
         old_conn = sim.ws_connections()[0]["conn_id"]
         # OKX warns ~60 s ahead; 3 s leaves room for the process-wide 3-per-second
         # connection limiter that earlier tests may have filled
-        sim.faults.notice_then_close(delay=3.0)
+        sim.faults.notice_then_close(delay_s=3.0)
         deadline = time.monotonic() + 6
         while ws.stats().handoffs < 1 and time.monotonic() < deadline:
             sim.tick(1)
@@ -576,7 +576,7 @@ def test_notice_64008_on_the_private_socket_logs_in_on_the_new_connection(sim):
             )
             assert wait_until(lambda: len(logins) == 1)
             (old,) = sim.ws_connections()
-            assert sim.faults.notice_then_close(delay=5.0, kind="private") == 1
+            assert sim.faults.notice_then_close(delay_s=5.0, kind="private") == 1
             assert wait_until(lambda: ws.stats().handoffs == 1, timeout=8)
             assert wait_until(lambda: len(logins) == 2)  # the new connection logged in
             assert logins[1]["code"] == "0" and logins[1]["connId"] != old["conn_id"]
@@ -653,7 +653,7 @@ def test_handoff_loses_nothing_the_old_connection_had_not_read_yet(sim_manual):
         old_id = sim.ws_connections()[0]["conn_id"]
         sim.exchange.add_listener(listener)
         hold.set()
-        assert sim.faults.notice_then_close(delay=5.0) == 1
+        assert sim.faults.notice_then_close(delay_s=5.0) == 1
         assert limiter.waiting.wait(5)  # the handoff began; the new connection is held back
         sim.tick(1)
         assert held.wait(5)  # ...with this ticker
@@ -684,7 +684,7 @@ def test_handoff_loses_nothing_the_old_connection_had_not_read_yet(sim_manual):
 
 @pytest.fixture
 def sim_manual():
-    with Simulator(seed=5, auto_tick=False, quiet_interval=None) as s:
+    with Simulator(seed=5, auto_tick=False, quiet_interval_s=None) as s:
         yield s
     assert not ws_threads(), ws_threads()
 

@@ -55,14 +55,14 @@ class Recorder:
         self.items: list[tuple[str, int]] = []
         self.threads: set[str] = set()
         self.lock = threading.Lock()
-        self.delay = delay
+        self.delay_s = delay
         self.gate = threading.Event()
         self.gate.set()
 
     def __call__(self, item: tuple[str, int]) -> None:
         self.gate.wait(5)
-        if self.delay:
-            time.sleep(self.delay)
+        if self.delay_s:
+            time.sleep(self.delay_s)
         with self.lock:
             self.items.append(item)
             self.threads.add(threading.current_thread().name)
@@ -253,7 +253,7 @@ def test_worker_pool_drain():
     pool.start()
     for n in range(100):
         pool.put(str(n), ("k", n), never)
-    assert pool.drain(never, timeout=5)
+    assert pool.drain(never, timeout_s=5)
     assert len(rec.items) == 100 and pool.qsize == 0
     assert pool.stop(2.0)
 

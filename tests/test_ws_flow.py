@@ -22,7 +22,7 @@ INSTS = ("BTC-USDT", "ETH-USDT", "BTC-USDT-SWAP", "ETH-USDT-SWAP")
 
 @pytest.fixture
 def sim():
-    with Simulator(seed=3, auto_tick=False, quiet_interval=None) as s:
+    with Simulator(seed=3, auto_tick=False, quiet_interval_s=None) as s:
         yield s
     assert not ws_threads(), ws_threads()
 
@@ -63,8 +63,8 @@ def test_block_policy_is_lossless_bounded_and_keeps_heartbeat(sim):
 
     ws = WSClient(
         sim.ws_public_url,
-        ping_interval=0.2,
-        pong_timeout=0.3,
+        ping_interval_s=0.2,
+        pong_timeout_s=0.3,
         typed_dispatch={"mode": "pool", "queue_size": 8, "overflow": "block"},
     )
     ws.on("books", slow)
@@ -156,7 +156,7 @@ def test_block_policy_memory_stays_flat():
         gate.wait(10)
         chain.add(b.inst_id, b.prev_seq_id, b.seq_id)
 
-    with Simulator(seed=3, auto_tick=False, quiet_interval=None, ws_queue_size=64) as sim:
+    with Simulator(seed=3, auto_tick=False, quiet_interval_s=None, ws_queue_size=64) as sim:
         ws = WSClient(
             sim.ws_public_url, typed_dispatch={"mode": "pool", "queue_size": 5, "overflow": "block"}
         )

@@ -161,7 +161,7 @@ def test_not_connected_is_not_dispatched(sim, instruments):
 
 
 def test_socket_dropped_mid_order_is_dispatched_unknown(sim, instruments):
-    with private(sim, instruments, order_timeout=5) as ws:
+    with private(sim, instruments, order_timeout_s=5) as ws:
         sim.faults.lose_order_response("timeout", transport="ws", action="place")
         cid = new_cl_ord_id()
         result: list[BaseException] = []
@@ -202,7 +202,7 @@ def test_no_reply_within_timeout_is_dispatched_unknown(sim, instruments):
         sim.faults.lose_order_response("timeout", transport="ws", action="cancel")
         t0 = time.monotonic()
         with pytest.raises(RequestStateError) as info:
-            ws.cancel_order(inst_id=INST, cl_ord_id="nosuchorder1", timeout=0.3)
+            ws.cancel_order(inst_id=INST, cl_ord_id="nosuchorder1", timeout_s=0.3)
         assert time.monotonic() - t0 < 2
         assert info.value.dispatched is True and info.value.cl_ord_ids == ("nosuchorder1",)
         assert ws.stats().connected  # a lost answer is not a reason to reconnect

@@ -32,9 +32,9 @@ def test_backoff_grows_caps_and_jitters():
 
 
 def test_backoff_resets_only_after_a_stable_connection():
-    policy = BackoffPolicy(stable_after=30.0)
-    assert policy.reset_if_stable(5, uptime=29.9) == 5
-    assert policy.reset_if_stable(5, uptime=30.0) == 0
+    policy = BackoffPolicy(stable_after_s=30.0)
+    assert policy.reset_if_stable(5, uptime_s=29.9) == 5
+    assert policy.reset_if_stable(5, uptime_s=30.0) == 0
 
 
 @pytest.mark.parametrize(
@@ -44,7 +44,7 @@ def test_backoff_resets_only_after_a_stable_connection():
         {"maximum": -1},
         {"multiplier": 0.5},
         {"jitter": 1.5},
-        {"stable_after": 0},
+        {"stable_after_s": 0},
     ],
 )
 def test_backoff_validation(kw):
@@ -53,9 +53,9 @@ def test_backoff_validation(kw):
 
 
 def test_heartbeat_validation():
-    assert HeartbeatPolicy().ping_interval == 20.0
+    assert HeartbeatPolicy().ping_interval_s == 20.0
     assert HeartbeatPolicy().detection_bound <= 30.0
-    for bad in ({"ping_interval": 30}, {"ping_interval": 0}, {"pong_timeout": 0}):
+    for bad in ({"ping_interval_s": 30}, {"ping_interval_s": 0}, {"pong_timeout_s": 0}):
         with pytest.raises(ValueError):
             HeartbeatPolicy(**bad)
 
@@ -100,14 +100,14 @@ def test_silent_connection_detected_within_the_bound():
 
 def test_responsive_connection_is_never_declared_dead():
     clock = FakeClock()
-    policy = HeartbeatPolicy(ping_interval=5, pong_timeout=2)
+    policy = HeartbeatPolicy(ping_interval_s=5, pong_timeout_s=2)
     dead_at, pings = drive(policy, clock, silent_from=clock.monotonic(), responsive=True)
     assert dead_at is None
     assert pings >= 20  # one ping per quiet interval
 
 
 def test_heartbeat_decisions_step_by_step():
-    policy = HeartbeatPolicy(ping_interval=20, pong_timeout=8)
+    policy = HeartbeatPolicy(ping_interval_s=20, pong_timeout_s=8)
     d = policy.decide(10.0, last_recv=0.0, last_ping=None, outstanding_since=None)
     assert d.action is HeartbeatAction.NONE and d.wake_at == 20.0
     d = policy.decide(20.0, last_recv=0.0, last_ping=None, outstanding_since=None)
@@ -119,7 +119,7 @@ def test_heartbeat_decisions_step_by_step():
 
 
 def test_blocked_reader_is_kept_alive_not_declared_dead():
-    policy = HeartbeatPolicy(ping_interval=20, pong_timeout=8)
+    policy = HeartbeatPolicy(ping_interval_s=20, pong_timeout_s=8)
     d = policy.decide(100.0, last_recv=0.0, last_ping=20.0, outstanding_since=20.0, blocked=True)
     assert d.action is HeartbeatAction.PING and d.reset_outstanding
     d = policy.decide(105.0, last_recv=0.0, last_ping=100.0, outstanding_since=None, blocked=True)
@@ -188,26 +188,26 @@ def test_documented_defaults_are_pinned():
     with jitter, reset after 30 s up; ping after 20 s of silence, dead 8 s later."""
     policy = BackoffPolicy()
     assert (policy.initial, policy.maximum, policy.multiplier) == (0.25, 10.0, 2.0)
-    assert (policy.jitter, policy.stable_after) == (0.5, 30.0)
-    assert HeartbeatPolicy() == HeartbeatPolicy(ping_interval=20.0, pong_timeout=8.0)
+    assert (policy.jitter, policy.stable_after_s) == (0.5, 30.0)
+    assert HeartbeatPolicy() == HeartbeatPolicy(ping_interval_s=20.0, pong_timeout_s=8.0)
     assert ConnectRateLimiter().rate == 3 and ConnectRateLimiter().per == 1.0
     params = inspect.signature(WSClient).parameters
     defaults = {
         name: params[name].default
         for name in (
-            "ping_interval",
-            "pong_timeout",
-            "connect_timeout",
-            "subscribe_timeout",
-            "order_timeout",
+            "ping_interval_s",
+            "pong_timeout_s",
+            "connect_timeout_s",
+            "subscribe_timeout_s",
+            "order_timeout_s",
         )
     }
     assert defaults == {
-        "ping_interval": 20.0,
-        "pong_timeout": 8.0,
-        "connect_timeout": 10.0,
-        "subscribe_timeout": 5.0,
-        "order_timeout": 5.0,
+        "ping_interval_s": 20.0,
+        "pong_timeout_s": 8.0,
+        "connect_timeout_s": 10.0,
+        "subscribe_timeout_s": 5.0,
+        "order_timeout_s": 5.0,
     }
     ws = WSClient("ws://127.0.0.1:9/ws/v5/public")  # never started: no I/O
     assert ws._heartbeat == HeartbeatPolicy() and ws._backoff == BackoffPolicy()

@@ -100,7 +100,7 @@ def connect(server: ScriptedServer, rec: Recorder, **options: Any) -> Connection
         name="test",
         on_message=rec.on_message,
         on_closed=rec.on_closed,
-        connect_timeout=5.0,
+        connect_timeout_s=5.0,
         options=options,
         max_message_size=options.pop("max_message_size", 1 << 20),
     )

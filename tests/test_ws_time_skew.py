@@ -92,7 +92,7 @@ def _private(url: str, resync) -> WSClient:
         passphrase="p",
         resync_time=resync,
         connect_limiter=ConnectRateLimiter(rate=100),
-        subscribe_timeout=2.0,
+        subscribe_timeout_s=2.0,
     )
 
 
@@ -102,12 +102,12 @@ def test_second_refusal_after_a_resync_is_fatal_and_resyncs_only_once():
     with ScriptedOKX(_refuse_logins(codes), path="/ws/v5/private") as server:
         ws = _private(server.url, calls.append)
         with pytest.raises(WSAuthError) as info:
-            ws.start(timeout=5.0)
+            ws.start(timeout_s=5.0)
         assert info.value.code == "60006"
         assert len(calls) == 1 and ws.stats().login_resyncs == 1
         assert server.accepted == 1 and not ws.running
         # started again (the clock fixed meanwhile): a refusal re-syncs once more, then logs in
-        with ws.start(timeout=5.0):
+        with ws.start(timeout_s=5.0):
             assert len(calls) == 2 and ws.stats().connected and server.accepted == 2
 
 
@@ -118,7 +118,7 @@ def test_failed_resync_is_fatal_with_its_cause():
     with ScriptedOKX(_refuse_logins(["60006"]), path="/ws/v5/private") as server:
         ws = _private(server.url, failing)
         with pytest.raises(WSAuthError) as info:
-            ws.start(timeout=5.0)
+            ws.start(timeout_s=5.0)
         assert info.value.code == "60006"
         assert isinstance(info.value.__cause__, OSError)
         assert "re-sync failed" in str(info.value)
@@ -128,7 +128,7 @@ def test_without_a_resync_port_60006_stays_fatal_at_once():
     with ScriptedOKX(_refuse_logins(["60006"]), path="/ws/v5/private") as server:
         ws = _private(server.url, None)
         with pytest.raises(WSAuthError):
-            ws.start(timeout=5.0)
+            ws.start(timeout_s=5.0)
         assert ws.stats().login_resyncs == 0
 
 

@@ -30,9 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--instruments", default="", help="comma-separated instIds or types (default: all)"
     )
-    p.add_argument("--tick-interval", type=float, default=0.05)
-    p.add_argument("--book-interval", type=float, default=0.1)
-    p.add_argument("--idle-timeout", type=float, default=30.0)
+    p.add_argument(
+        "--tick-interval", type=float, default=0.05, help="market-maker step period, s (0.05)"
+    )
+    p.add_argument("--book-interval", type=float, default=0.1, help="book publish period, s (0.1)")
+    p.add_argument("--idle-timeout", type=float, default=30.0, help="WS idle close after, s (30)")
     p.add_argument("--account-order-limit", type=int, default=1000)
     p.add_argument("--no-rate-limits", action="store_true", help="do not enforce rate limits")
     p.add_argument("--tls", action="store_true", help="https/wss with a self-signed certificate")
@@ -73,9 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=seed,
             instruments=instruments,
             checksum=args.checksum,
-            tick_interval=args.tick_interval,
-            book_interval=args.book_interval,
-            idle_timeout=args.idle_timeout,
+            tick_interval_s=args.tick_interval,
+            book_interval_s=args.book_interval,
+            idle_timeout_s=args.idle_timeout,
             account_order_limit=args.account_order_limit,
             rate_limits=not args.no_rate_limits,
             tls=args.tls,

@@ -23,7 +23,7 @@ refreshing — it hangs, dies, or loses its network.
 
 The deadline is measured conservatively from when each successful refresh
 was *sent*. A refresh blocked in a hanging request is judged when the request
-returns (at most the client's HTTP ``timeout`` later).
+returns (at most the client's HTTP ``timeout_s`` later).
 
 Thread safety: every public method may be called from any thread; error
 handlers run on the keeper thread (or the caller of ``start``), with no
@@ -253,7 +253,7 @@ class DeadManSwitch(Owned):
         self._thread.start()
         return self
 
-    def stop(self, *, disarm: bool = True, timeout: float = 5.0) -> bool:
+    def stop(self, *, disarm: bool = True, timeout_s: float = 5.0) -> bool:
         """Stop and join the keeper; with ``disarm`` send ``timeOut=0``. Idempotent.
 
         Returns True when the timer is known to be disarmed (or ``disarm`` is
@@ -267,7 +267,7 @@ class DeadManSwitch(Owned):
             self._cond.notify_all()
             thread = self._thread
         if thread is not None and thread is not threading.current_thread() and thread.is_alive():
-            thread.join(timeout)
+            thread.join(timeout_s)
         ok = True
         if disarm and self._armed:
             try:
@@ -288,9 +288,9 @@ class DeadManSwitch(Owned):
         self._owned_closed()  # the client no longer lists it
         return ok
 
-    def close(self, timeout: float = 5.0) -> bool:
+    def close(self, timeout_s: float = 5.0) -> bool:
         """``stop(timeout=timeout)`` (disarming); what ``client.close()`` calls."""
-        return self.stop(timeout=timeout)
+        return self.stop(timeout_s=timeout_s)
 
     def __enter__(self) -> DeadManSwitch:
         return self

@@ -220,7 +220,7 @@ def run_tour(
         gate = client.gate_stats()
         tell(
             f"  REST              {rest['requests']} calls, {rest['failures']} failures, "
-            f"p50 {rest['latency_ms']['p50']} ms; gate admitted {gate['admitted']}, "
+            f"p50 {rest['latency_s']['p50'] * 1000:.1f} ms; gate admitted {gate['admitted']}, "
             f"waited {gate['total_wait_s']:.3f} s in all"
         )
         out["health"] = health.to_dict()

@@ -39,7 +39,7 @@ __all__ = ["Finding", "run_checks"]
 
 SKEW_WARN_MS = 1000
 SKEW_FAIL_MS = 30_000  # OKX refuses timestamps this far off (facts §1.2)
-LATENCY_WARN_MS = 500.0
+LATENCY_WARN_S = 0.5
 
 
 @attrs.frozen
@@ -158,28 +158,28 @@ def _check_rest_latency(client: DoctorClient, samples: int) -> Finding:
     except OkxError as exc:
         return Finding("REST latency", "fail", f"{type(exc).__name__}: {exc}")
     p50, worst = statistics.median(times), max(times)
-    status = "ok" if p50 < LATENCY_WARN_MS else "warn"
+    status = "ok" if p50 / 1000.0 < LATENCY_WARN_S else "warn"
     return Finding(
         "REST latency",
         status,
         f"public/time p50 {p50:.1f} ms, max {worst:.1f} ms over {samples} calls "
         f"(gate pacing {waited * 1000:.0f} ms left out)",
         {
-            "p50_ms": round(p50, 3),
-            "max_ms": round(worst, 3),
+            "p50_s": round(p50 / 1000.0, 6),
+            "max_s": round(worst / 1000.0, 6),
             "samples": samples,
-            "gate_wait_ms": round(waited * 1000.0, 3),
+            "gate_wait_s": round(waited, 6),
         },
     )
 
 
 def _check_ws_ping(client: DoctorClient, samples: int, opened: list[Any]) -> Finding:
-    ws = client.ws_public(name="doctor-public", ping_interval=0.2, pong_timeout=5.0)
+    ws = client.ws_public(name="doctor-public", ping_interval_s=0.2, pong_timeout_s=5.0)
     opened.append(ws)
     rtts: list[float] = []
     try:
         t0 = time.perf_counter()
-        ws.start(timeout=15.0)
+        ws.start(timeout_s=15.0)
         connect_ms = (time.perf_counter() - t0) * 1000.0
         deadline = time.monotonic() + 5.0 + samples * 0.5
         seen: set[float] = set()
@@ -197,13 +197,13 @@ def _check_ws_ping(client: DoctorClient, samples: int, opened: list[Any]) -> Fin
     p50 = statistics.median(rtts)
     return Finding(
         "WS ping",
-        "ok" if p50 < LATENCY_WARN_MS else "warn",
+        "ok" if p50 / 1000.0 < LATENCY_WARN_S else "warn",
         f"ping -> pong p50 {p50:.1f} ms, max {max(rtts):.1f} ms over {len(rtts)} heartbeats; "
         f"connect {connect_ms:.0f} ms",
         {
-            "p50_ms": round(p50, 3),
-            "max_ms": round(max(rtts), 3),
-            "connect_ms": round(connect_ms, 1),
+            "p50_s": round(p50 / 1000.0, 6),
+            "max_s": round(max(rtts) / 1000.0, 6),
+            "connect_s": round(connect_ms / 1000.0, 4),
         },
     )
 
@@ -215,7 +215,7 @@ def _check_ws_login(client: DoctorClient, has_creds: bool, opened: list[Any]) ->
     opened.append(ws)
     try:
         t0 = time.perf_counter()
-        ws.start(timeout=15.0)
+        ws.start(timeout_s=15.0)
         login_ms = (time.perf_counter() - t0) * 1000.0
     except OkxError as exc:
         return Finding(
@@ -225,7 +225,7 @@ def _check_ws_login(client: DoctorClient, has_creds: bool, opened: list[Any]) ->
             {"code": str(getattr(exc, "code", ""))},
         )
     return Finding("WS login", "ok", f"private connection logged in in {login_ms:.0f} ms",
-                   {"login_ms": round(login_ms, 1)})  # fmt: skip
+                   {"login_s": round(login_ms / 1000.0, 4)})  # fmt: skip
 
 
 def run_checks(

@@ -15,7 +15,7 @@ one succeeded after it), ``interval_s`` of the periodic re-sync (0: off),
 ``rest`` (``client.stats()`` without its error list); ``errors`` (the last N
 failed REST attempts, oldest first: ``class``, ``code``, ``msg``,
 ``http_status``, ``request_id``, ``stage``, ``dispatched``, ``method``,
-``path``, ``latency_ms``, ``retry_index``, ``retry_after``, ``cl_ord_ids``,
+``path``, ``latency_s``, ``retry_index``, ``retry_after_s``, ``cl_ord_ids``,
 ``ts_ms``); ``ws`` (``stats()`` of every live WSClient, plus ``kind`` and
 ``last_recv_age_s``); ``books`` (``stats()`` of every managed order book);
 ``health``; ``collect_errors`` (sources whose stats raised; never fatal).

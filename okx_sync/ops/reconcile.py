@@ -28,6 +28,7 @@ methods may be called from any thread.
 from __future__ import annotations
 
 import logging
+import math
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -115,7 +116,7 @@ class AccountSnapshot:
     """The account as OKX's REST API reports it (the authority after an incident).
 
     ``taken_at_ms`` (OKX time estimate when the first query went out),
-    ``duration_ms`` (how long the queries took: the parts are not one atomic
+    ``duration_s`` (seconds the queries took: the parts are not one atomic
     read), ``balance`` (``Balance``), ``positions`` (``Position``),
     ``pending_orders`` (``Order``, live/partially_filled), ``fills``
     (``Fill``, newest first, last 3 days, at most ``fills_limit``).
@@ -123,7 +124,7 @@ class AccountSnapshot:
     """
 
     taken_at_ms: int
-    duration_ms: float
+    duration_s: float
     balance: Balance
     positions: tuple[Position, ...]
     pending_orders: tuple[Order, ...]
@@ -140,7 +141,7 @@ class AccountSnapshot:
         """JSON-serialisable form (the OKX dicts as received)."""
         return {
             "taken_at_ms": self.taken_at_ms,
-            "duration_ms": self.duration_ms,
+            "duration_s": self.duration_s,
             "balance": _raw(self.balance),
             "positions": [_raw(p) for p in self.positions],
             "pending_orders": [_raw(o) for o in self.pending_orders],
@@ -228,7 +229,7 @@ class Reconciler:
         fills = client.trade.get_fills(inst_type=inst_type, limit=fills_limit)
         return AccountSnapshot(
             taken_at_ms=taken_at,
-            duration_ms=round((clock.monotonic() - started) * 1000.0, 3),
+            duration_s=round(clock.monotonic() - started, 6),
             balance=balance,
             positions=tuple(positions),
             pending_orders=tuple(pending),
@@ -378,7 +379,7 @@ def place_order_safely(
     inst_id: str,
     cl_ord_id: str | None = None,
     exp_time: int | None = None,
-    exp_window_ms: int = 10_000,
+    expire_after_s: float = 10.0,
     max_sends: int = 3,
     resolve_attempts: int = 3,
     resolve_interval_s: float = 0.5,
@@ -390,8 +391,8 @@ def place_order_safely(
     ``td_mode``, ``side``, ``ord_type``, ``sz``, ``px``, ...). ``cl_ord_id``
     defaults to :func:`okx_sync.new_cl_ord_id`; each send carries an
     ``expTime`` (``exp_time`` for the first send when given, else
-    ``client.now_ms() + exp_window_ms``). When a send's outcome is unknown
-    (:func:`is_outcome_unknown`), the order is resolved with
+    ``client.now_ms() + expire_after_s`` in ms). When a send's outcome is
+    unknown (:func:`is_outcome_unknown`), the order is resolved with
     :meth:`Reconciler.resolve_order` after that ``expTime``: found → it is
     returned (``resolved=True``, any state, even ``canceled``/``filled``);
     proven absent → re-sent with the same clOrdId, up to ``max_sends`` sends
@@ -405,6 +406,15 @@ def place_order_safely(
     ``RequestStateError(dispatched=True)`` when the outcome is still unknown
     because the resolving queries got no answer — do not re-send then; call
     ``Reconciler(client).resolve_order`` later. Thread safety: any thread.
+
+    ``expire_after_s`` (seconds, > 0; default 10) is how long each send stays
+    valid at OKX (``expTime = now + expire_after_s``: OKX does not process it
+    later) and so also how long the calling thread waits, on an unknown
+    outcome, before the clOrdId query can prove anything. Shorter: the caller
+    is freed sooner, but an order delayed on the way (slow network, busy
+    exchange) reaches OKX after its expTime and is not processed (code 50036 /
+    50037, nothing placed). Longer: a slow path still gets the order in, but
+    a lost answer blocks the caller for up to that long.
     """
     if cl_ord_id is None:
         cl_ord_id = new_cl_ord_id()
@@ -412,9 +422,18 @@ def place_order_safely(
         raise ValidationError(f"cl_ord_id must be 1-32 letters/digits, got {cl_ord_id!r}")
     if not isinstance(inst_id, str) or not inst_id:
         raise ValidationError(f"inst_id must be a non-empty string, got {inst_id!r}")
-    for label, value in (("max_sends", max_sends), ("exp_window_ms", exp_window_ms)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValidationError(f"{label} must be an int >= 1, got {value!r}")
+    if isinstance(max_sends, bool) or not isinstance(max_sends, int) or max_sends < 1:
+        raise ValidationError(f"max_sends must be an int >= 1, got {max_sends!r}")
+    if (
+        isinstance(expire_after_s, bool)
+        or not isinstance(expire_after_s, int | float)
+        or not math.isfinite(expire_after_s)
+        or expire_after_s < 0.001
+    ):
+        raise ValidationError(
+            f"expire_after_s must be a number of seconds >= 0.001, got {expire_after_s!r}"
+        )
+    expire_after_ms = round(expire_after_s * 1000.0)
     reconciler = Reconciler(client)
     uncertain: list[str] = []
     extra = {"cl_ord_id": cl_ord_id, "inst_id": inst_id}
@@ -436,7 +455,7 @@ def place_order_safely(
         if sends == 1 and exp_time is not None:
             exp = int(exp_time)
         else:
-            exp = int(client.now_ms()) + exp_window_ms
+            exp = int(client.now_ms()) + expire_after_ms
         try:
             ack = client.trade.place_order(
                 inst_id=inst_id, cl_ord_id=cl_ord_id, exp_time=exp, **params
@@ -526,7 +545,7 @@ class SafeTradeAPI(_TradeBase):
         """Place one order with a clOrdId and an expTime; on an unknown outcome resolve
         it by query before any re-send — never a blind retry, never a duplicate.
 
-        Keywords: those of ``place_order`` plus ``exp_window_ms``,
+        Keywords: those of ``place_order`` plus ``expire_after_s``,
         ``max_sends``, ``resolve_attempts``, ``resolve_interval_s``. See
         :func:`okx_sync.ops.reconcile.place_order_safely` for the full
         contract and what it raises. Thread safety: safe from any thread.

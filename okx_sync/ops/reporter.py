@@ -495,12 +495,12 @@ class StatsReporter(Owned):
                 if self._stopping:
                     return
 
-    def close(self, timeout: float = 2.0) -> bool:
-        """Stop the thread, join it (at most ``timeout`` s) and close the sinks.
+    def close(self, timeout_s: float = 2.0) -> bool:
+        """Stop the thread, join it (at most ``timeout_s`` s) and close the sinks.
 
         Idempotent (sinks are closed once). Returns True when the thread
         ended in time, False when it did not (a sink stuck in ``emit``): it
-        never waits longer than ``timeout``; the sinks are closed anyway (a
+        never waits longer than ``timeout_s``; the sinks are closed anyway (a
         stuck sink's ``close()`` then runs while its ``emit`` is still in
         progress, which may be what unblocks it), and the thread ends as soon
         as that ``emit`` returns; calling ``close()`` again joins it. Sink
@@ -514,7 +514,7 @@ class StatsReporter(Owned):
             thread = self._thread
         joined = True
         if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
+            thread.join(timeout_s)
             joined = not thread.is_alive()
         with self._cond:
             close_sinks, self._sinks_open = self.close_sinks and self._sinks_open, False

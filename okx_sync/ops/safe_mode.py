@@ -161,7 +161,7 @@ class SafeMode:
 
     Thread safety: all methods may be called from any thread; ``enter`` must
     not be called from inside an order call's own thread while it runs (it
-    would wait for itself until ``drain_timeout``).
+    would wait for itself until ``drain_timeout_s``).
     """
 
     def __init__(self, *, clock: Clock = SYSTEM_CLOCK) -> None:
@@ -232,8 +232,8 @@ class SafeMode:
             if self._in_flight == 0:
                 self._cond.notify_all()
 
-    def enter(self, reason: str = "", *, drain_timeout: float = 30.0) -> int:
-        """Turn safe mode on, then wait up to ``drain_timeout`` s for order sends on the wire.
+    def enter(self, reason: str = "", *, drain_timeout_s: float = 30.0) -> int:
+        """Turn safe mode on, then wait up to ``drain_timeout_s`` s for order sends on the wire.
 
         Returns the number still in flight after the wait (0 = drained: no
         placement/amend can be sent any more). Entering again while on keeps
@@ -247,7 +247,7 @@ class SafeMode:
                 self._reason = reason
             elif reason:
                 self._reason = reason
-            deadline = self._clock.monotonic() + max(0.0, drain_timeout)
+            deadline = self._clock.monotonic() + max(0.0, drain_timeout_s)
             while self._in_flight:
                 remaining = deadline - self._clock.monotonic()
                 if remaining <= 0:
@@ -256,13 +256,13 @@ class SafeMode:
             return self._in_flight
 
     def shared_sweep(
-        self, run: Callable[[], CancelReport], *, join_timeout: float = SWEEP_JOIN_TIMEOUT_S
+        self, run: Callable[[], CancelReport], *, join_timeout_s: float = SWEEP_JOIN_TIMEOUT_S
     ) -> CancelReport:
         """Run the cancel sweep ``run()``, or join the one already running.
 
         A sweep started in the current safe-mode period (since the last
         ``enter`` that turned the mode on) is shared: a second caller waits for
-        it (at most ``join_timeout`` s) and returns its report instead of
+        it (at most ``join_timeout_s`` s) and returns its report instead of
         listing and cancelling the same orders again. A sweep of an earlier
         period is not joined (it may have listed before newer orders). What
         ``run`` raises reaches every caller sharing it; a join that times out
@@ -277,8 +277,8 @@ class SafeMode:
                 sweep = self._sweep = _Sweep(self._entered)
                 leader = True
         if not leader:
-            if not sweep.done.wait(max(0.0, join_timeout)):
-                text = f"a concurrent cancel sweep did not finish within {join_timeout:g} s"
+            if not sweep.done.wait(max(0.0, join_timeout_s)):
+                text = f"a concurrent cancel sweep did not finish within {join_timeout_s:g} s"
                 log.error("cancel sweep: %s", text)
                 return CancelReport(
                     listed=0, cancelled=(), failed=(), errors=(text,), already_final=()
@@ -498,17 +498,17 @@ def enter_safe_mode(
     *,
     cancel_open_orders: bool = False,
     reason: str = "",
-    drain_timeout: float = 30.0,
+    drain_timeout_s: float = 30.0,
 ) -> SafeModeReport:
     """Turn ``safe_mode`` on for ``client``; optionally cancel every pending order.
 
     The body of ``client.enter_safe_mode`` (see :meth:`SafeMode.enter` for the
     race contract). Logs at WARNING (ERROR when admitted orders are still in
-    flight after ``drain_timeout``). Never raises for OKX/transport failures
+    flight after ``drain_timeout_s``). Never raises for OKX/transport failures
     of the cancel sweep (they are in the report). Concurrent calls share one
     sweep (:meth:`SafeMode.shared_sweep`). Thread safety: any thread.
     """
-    left = safe_mode.enter(reason, drain_timeout=drain_timeout)
+    left = safe_mode.enter(reason, drain_timeout_s=drain_timeout_s)
     state = safe_mode.state
     log.warning(
         "safe mode entered%s: placements and amends are refused before sending",
@@ -519,7 +519,7 @@ def enter_safe_mode(
         log.error(
             "safe mode: %d order request(s) admitted before it are still in flight after %g s",
             left,
-            drain_timeout,
+            drain_timeout_s,
             extra={"in_flight": left},
         )
     sweep = (

@@ -99,20 +99,20 @@ class TimeSyncTimer:
             self._stopping = True
             self._cond.notify_all()
 
-    def join(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` s (real time) for the thread to end; True when it has."""
+    def join(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` (real time) for the thread to end; True when it has."""
         thread = self._thread
         if thread is None:
             return True
         if thread is threading.current_thread():
             return False
-        thread.join(max(0.0, timeout))
+        thread.join(max(0.0, timeout_s))
         return not thread.is_alive()
 
-    def wait_runs(self, n: int, timeout: float) -> bool:
-        """Wait up to ``timeout`` s (real time) until ``n`` sync attempts have finished."""
+    def wait_runs(self, n: int, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` (real time) until ``n`` sync attempts have finished."""
         with self._cond:
-            return self._cond.wait_for(lambda: self._runs >= n, timeout)
+            return self._cond.wait_for(lambda: self._runs >= n, timeout_s)
 
     def _loop(self) -> None:
         clock = self._clock

@@ -15,7 +15,7 @@ endpoint groups, the clock sync and the account-limit refresh — goes through
    ``GET /api/v5/trade/account-rate-limit`` through this same path (failure
    logs a WARNING and does not block the order).
 4. per attempt: **gate** admission (``RequestGate.acquire``; the call's gate
-   budget, ``wait_timeout`` or the per-call ``gate_timeout``, bounds its total
+   budget, ``wait_timeout_s`` or the per-call ``gate_timeout_s``, bounds its total
    gate wait over all attempts and the account-limit load), the **guards**
    again (a refusal decided meanwhile stops the send; their releases come
    when the send has finished), **sign** with a
@@ -186,12 +186,12 @@ def check_body_value(value: Any, where: str, depth: int = 0) -> None:
     """Refuse what a POST body must not carry, before anything is sent
     (``ValidationError``): a ``float`` (prices and sizes must be exact, as in the
     named methods: pass a ``Decimal`` or a ``str``), a ``Decimal`` NaN/Infinity, a
-    value that is not a JSON scalar, object or array (sets, bytes, objects), a
+    value that is not a JSON scalar, object, array or ``Secret`` (sets, bytes, objects), a
     non-string object key, or nesting deeper than 8 levels."""
     if depth > _MAX_BODY_DEPTH:
         raise ValidationError(f"POST params nested deeper than {_MAX_BODY_DEPTH} levels at {where}")
-    if value is None or isinstance(value, str | int):  # bool is an int
-        return
+    if value is None or isinstance(value, str | int | Secret):  # bool is an int
+        return  # a Secret is sent (and signed) as its value
     if isinstance(value, float):
         raise ValidationError(
             f"{where}: float {value!r} refused; pass a Decimal or a str so the value is exact"
@@ -330,15 +330,15 @@ class _Call:
 
 
 class _Result:
-    """What one attempt produced: ``data`` or ``error`` (+ ``retry_after``), and
+    """What one attempt produced: ``data`` or ``error`` (+ ``retry_after_s``), and
     the wall-clock ms around the send (for the clock sync)."""
 
-    __slots__ = ("data", "error", "retry_after", "sent_ms", "received_ms", "sent_mono")
+    __slots__ = ("data", "error", "retry_after_s", "sent_ms", "received_ms", "sent_mono")
 
     def __init__(self) -> None:
         self.data: list[Any] = []
         self.error: OkxError | None = None
-        self.retry_after: float | None = None
+        self.retry_after_s: float | None = None
         self.sent_ms = 0.0
         self.received_ms = 0.0
         self.sent_mono = 0.0
@@ -357,16 +357,16 @@ class _GateBudget:
         self.remaining = max(0.0, self.remaining - seconds)
 
 
-def check_gate_timeout(gate_timeout: Any) -> float | None:
-    """``gate_timeout`` as a float (None stays None); ``ValidationError`` unless it is a
+def check_gate_timeout(gate_timeout_s: Any) -> float | None:
+    """``gate_timeout_s`` as a float (None stays None); ``ValidationError`` unless it is a
     number >= 0 (not a bool). Shared by the REST call path and WS order entry."""
-    if gate_timeout is None:
+    if gate_timeout_s is None:
         return None
-    if isinstance(gate_timeout, bool) or not isinstance(gate_timeout, int | float):
-        raise ValidationError(f"gate_timeout must be a number of seconds, got {gate_timeout!r}")
-    if not gate_timeout >= 0:
-        raise ValidationError(f"gate_timeout must be >= 0 seconds, got {gate_timeout!r}")
-    return float(gate_timeout)
+    if isinstance(gate_timeout_s, bool) or not isinstance(gate_timeout_s, int | float):
+        raise ValidationError(f"gate_timeout_s must be a number of seconds, got {gate_timeout_s!r}")
+    if not gate_timeout_s >= 0:
+        raise ValidationError(f"gate_timeout_s must be >= 0 seconds, got {gate_timeout_s!r}")
+    return float(gate_timeout_s)
 
 
 class RestCore:
@@ -397,7 +397,7 @@ class RestCore:
         gate: RequestGate,
         retry: RetryPolicy | None = None,
         demo: bool = False,
-        timeout: float = 10.0,
+        timeout_s: float = 10.0,
         clock: Clock = SYSTEM_CLOCK,
         session: requests.Session | None = None,
         transport: Transport | None = None,
@@ -407,7 +407,7 @@ class RestCore:
         max_errors: int = 50,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
-        seconds(timeout, name="timeout", positive=True)
+        seconds(timeout_s, name="timeout_s", positive=True)
         flag(demo, name="demo")
         count(max_errors, name="max_errors")
         instance(retry, name="retry", kind=RetryPolicy, optional=True)
@@ -416,7 +416,7 @@ class RestCore:
         self._creds = credentials
         self._gate = gate
         self._retry = retry or RetryPolicy()
-        self._timeout = float(timeout)
+        self._timeout = float(timeout_s)
         self._clock = clock
         self._time = time_sync or TimeSync(clock)
         self._rng = rng or random.Random()
@@ -485,26 +485,26 @@ class RestCore:
         endpoint: Endpoint,
         params: Any = None,
         *,
-        timeout: float | None = None,
+        timeout_s: float | None = None,
         headers: Mapping[str, str] | None = None,
-        gate_timeout: float | None = None,
+        gate_timeout_s: float | None = None,
     ) -> list[Any]:
         """Call a registry endpoint with OKX-named ``params``; returns ``data``.
 
         GET params go in the query string, POST params are the JSON body (a
-        dict, or a list for batch endpoints). ``timeout`` (seconds) overrides
+        dict, or a list for batch endpoints). ``timeout_s`` (seconds) overrides
         the client's per-attempt HTTP timeout; ``headers`` adds request headers
         (e.g. ``expTime``; the signing headers cannot be overridden).
-        ``gate_timeout`` (seconds, >= 0) overrides ``RequestGateConfig.wait_timeout``
+        ``gate_timeout_s`` (seconds, >= 0) overrides ``RequestGateConfig.wait_timeout_s``
         for this call: the total time the call may wait in the request gate,
         over all its attempts (a retry does not start from zero) and the
         account-limit load it may trigger; beyond it the call raises
         ``RequestStateError(stage="gate", dispatched=False)`` (that attempt
         sent nothing). Raises as described on the class.
         """
-        budget = check_gate_timeout(gate_timeout)
+        budget = check_gate_timeout(gate_timeout_s)
         call = self._prepare(endpoint.method, endpoint.path, endpoint, params, headers)
-        return self._run(call, timeout, gate_timeout=budget).data
+        return self._run(call, timeout_s, gate_timeout_s=budget).data
 
     def request(
         self,
@@ -512,26 +512,26 @@ class RestCore:
         path: str,
         params: Any = None,
         *,
-        timeout: float | None = None,
+        timeout_s: float | None = None,
         headers: Mapping[str, str] | None = None,
-        gate_timeout: float | None = None,
+        gate_timeout_s: float | None = None,
     ) -> list[Any]:
         """Call any ``/api/v5/`` path; the registry supplies limits and order-entry facts
         when it knows the path (unknown paths are signed when credentials exist).
-        ``timeout``, ``headers`` and ``gate_timeout`` as in :meth:`call`.
+        ``timeout_s``, ``headers`` and ``gate_timeout_s`` as in :meth:`call`.
 
         Raises ``ValidationError`` for a method other than GET/POST, a path
-        that is not an ``/api/v5/`` path or a bad ``gate_timeout``, and as
+        that is not an ``/api/v5/`` path or a bad ``gate_timeout_s``, and as
         described on the class.
         """
         if not isinstance(method, str) or method.upper() not in _METHODS:
             raise ValidationError(f"method must be GET or POST, got {method!r}")
         method = method.upper()
         _check_path(path)
-        budget = check_gate_timeout(gate_timeout)
+        budget = check_gate_timeout(gate_timeout_s)
         endpoint = self._registry.get(method, path)
         call = self._prepare(method, path, endpoint, params, headers)
-        return self._run(call, timeout, gate_timeout=budget).data
+        return self._run(call, timeout_s, gate_timeout_s=budget).data
 
     def sync_time(self, *, retries: bool = True) -> int:
         """Measure the offset (ms) to OKX server time with ``GET /api/v5/public/time``.
@@ -546,7 +546,7 @@ class RestCore:
             return self._measure_offset(None if retries else _NO_RETRY)
 
     def stats(self) -> dict[str, Any]:
-        """REST counters, latency percentiles (ms) and the last errors (JSON-serialisable)."""
+        """REST counters, latency percentiles (s) and the last errors (JSON-serialisable)."""
         out = self._stats.snapshot()
         out["time_offset_ms"] = self._time.offset_ms
         out["time_sync"] = self._time.snapshot()
@@ -555,7 +555,7 @@ class RestCore:
 
     def recent_errors(self) -> list[dict[str, Any]]:
         """The last failed attempts (class, code, msg, request_id, stage, dispatched,
-        method, path, latency_ms, retry_index, ...), oldest first."""
+        method, path, latency_s, retry_index, ...), oldest first."""
         return self._stats.recent_errors()
 
     def close(self) -> None:
@@ -605,11 +605,11 @@ class RestCore:
         *,
         allow_resync: bool = True,
         policy: RetryPolicy | None = None,
-        gate_timeout: float | None = None,
+        gate_timeout_s: float | None = None,
         budget: _GateBudget | None = None,
     ) -> _Result:
         if budget is None:
-            wait = self._gate.config.wait_timeout if gate_timeout is None else gate_timeout
+            wait = self._gate.config.wait_timeout_s if gate_timeout_s is None else gate_timeout_s
             budget = _GateBudget(wait)
         check_guards(self._guards, call.endpoint, call.params)  # refused anyway: do not queue
         return self._run_admitted(call, timeout, allow_resync, policy or self._retry, budget)
@@ -636,7 +636,7 @@ class RestCore:
                 idempotent=call.idempotent,
                 retry_index=retry_index,
                 resynced=resynced,
-                retry_after=res.retry_after,
+                retry_after_s=res.retry_after_s,
                 rand=self._rng.random(),
             )
             if not decision.retry:
@@ -652,8 +652,8 @@ class RestCore:
                     )
                     self._stats.call_failed(_failure_key(err))
                     raise err from sync_err
-            elif decision.delay > 0:
-                self._clock.sleep(decision.delay)
+            elif decision.delay_s > 0:
+                self._clock.sleep(decision.delay_s)
             self._stats.retried(resync=decision.resync)
             retry_index += 1
 
@@ -667,7 +667,7 @@ class RestCore:
                 call.params,
                 method=call.method,
                 path=call.path,
-                timeout=budget.remaining,
+                timeout_s=budget.remaining,
             )
         except RequestStateError as exc:
             budget.spend(budget.remaining)
@@ -740,10 +740,10 @@ class RestCore:
         finally:
             if releases:
                 release_all(releases)
-        latency_ms = (t1 - t0) * 1000.0
+        latency_s = t1 - t0
         if raw is None:
             assert res.error is not None
-            self._failed(call, retry_index, res.error, latency_ms, None)
+            self._failed(call, retry_index, res.error, latency_s, None)
             return res
         out = interpret(
             raw.status,
@@ -755,29 +755,29 @@ class RestCore:
             order_items=call.order_items,
             now=res.received_ms / 1000.0,
         )
-        retry_after = self._gate.config.cap_hold(out.retry_after)
+        retry_after_s = self._gate.config.cap_hold(out.retry_after_s)
         self._gate.observe(
             call.endpoint,
             call.params,
             http_status=out.http_status,
             code=out.code,
-            retry_after=retry_after,
+            retry_after_s=retry_after_s,
             data=out.data,
         )
         if out.error is None:
-            self._stats.attempt_ok(latency_ms)
+            self._stats.attempt_ok(latency_s)
             if _log.isEnabledFor(logging.DEBUG):
                 _log.debug(
                     "%s %s ok in %.1f ms",
                     call.method,
                     call.path,
-                    latency_ms,
+                    latency_s * 1000.0,
                     extra=_fields(
                         call,
                         retry_index,
                         "response",
                         True,
-                        latency_ms,
+                        latency_s,
                         out.code,
                         "",
                         out.http_status,
@@ -794,8 +794,8 @@ class RestCore:
                 error = self._unknown_outcome(call, f"no usable answer: {out.error.msg}")
                 error.__cause__ = out.error
         res.error = error
-        res.retry_after = retry_after
-        self._failed(call, retry_index, error, latency_ms, retry_after)
+        res.retry_after_s = retry_after_s
+        self._failed(call, retry_index, error, latency_s, retry_after_s)
         return res
 
     def _unknown_outcome(self, call: _Call, message: str) -> RequestStateError:
@@ -839,8 +839,8 @@ class RestCore:
         call: _Call,
         retry_index: int,
         err: OkxError,
-        latency_ms: float | None,
-        retry_after: float | None,
+        latency_s: float | None,
+        retry_after_s: float | None,
     ) -> None:
         """Log and count one failed attempt."""
         if isinstance(err, RequestStateError):
@@ -850,9 +850,9 @@ class RestCore:
             assert isinstance(err, APIError)
             stage, dispatched = "response", True
             code, msg, status, request_id = err.code, err.msg, err.http_status, err.request_id
-        lat = None if latency_ms is None else round(latency_ms, 3)
+        lat = None if latency_s is None else round(latency_s, 6)
         self._stats.attempt_failed(
-            latency_ms,
+            latency_s,
             {
                 "class": type(err).__name__,
                 "code": code,
@@ -863,9 +863,9 @@ class RestCore:
                 "dispatched": dispatched,
                 "method": call.method,
                 "path": call.path,
-                "latency_ms": lat,
+                "latency_s": lat,
                 "retry_index": retry_index,
-                "retry_after": retry_after,
+                "retry_after_s": retry_after_s,
                 "cl_ord_ids": list(call.cl_ord_ids),
                 "ts_ms": int(self._clock.time() * 1000),
             },
@@ -931,7 +931,7 @@ class RestCore:
             self._measure_offset()
 
     # -- account order limit -----------------------------------------------------------
-    def refresh_account_limit(self, *, gate_timeout: float | None = None) -> None:
+    def refresh_account_limit(self, *, gate_timeout_s: float | None = None) -> None:
         """Reload the account new+amend limit when it is due and no other thread is loading it.
 
         Called before every REST order call that counts toward the account
@@ -944,13 +944,13 @@ class RestCore:
         the gate through ``observe``; the claim is released in a ``finally``
         (``release_account_limit_claim``), which counts a load that got no
         answer (transport failure, refused by a guard...) as failed.
-        ``gate_timeout``: how long the load may wait in the request gate
-        (default ``wait_timeout``). Never raises for a failed load (logged at
+        ``gate_timeout_s``: how long the load may wait in the request gate
+        (default ``wait_timeout_s``). Never raises for a failed load (logged at
         WARNING); the order goes ahead. Thread-safe.
         """
-        wait = check_gate_timeout(gate_timeout)
+        wait = check_gate_timeout(gate_timeout_s)
         self._refresh_account_limit(
-            _GateBudget(self._gate.config.wait_timeout if wait is None else wait)
+            _GateBudget(self._gate.config.wait_timeout_s if wait is None else wait)
         )
 
     def _refresh_account_limit(self, budget: _GateBudget) -> None:
@@ -1006,7 +1006,7 @@ def _fields(
     retry_index: int,
     stage: str,
     dispatched: bool,
-    latency_ms: float | None,
+    latency_s: float | None,
     code: str,
     msg: str,
     http_status: int | None,
@@ -1026,7 +1026,7 @@ def _fields(
         "http_status": http_status,
         "stage": stage,
         "dispatched": dispatched,
-        "latency_ms": latency_ms,
+        "latency_s": latency_s,
         "retry_index": retry_index,
         "cl_ord_ids": call.cl_ord_ids,
     }

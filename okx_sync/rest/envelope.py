@@ -51,7 +51,7 @@ class Outcome:
     """What one response means: ``data`` on success, else ``error`` (not raised).
 
     ``code``/``msg`` are OKX's (``""`` when the body had none), ``request_id``
-    is the ``x-request-id`` header or None, ``retry_after`` the parsed
+    is the ``x-request-id`` header or None, ``retry_after_s`` the parsed
     ``Retry-After`` header in seconds or None. ``unusable`` names why the body
     is no OKX envelope at all (``"not_json"``, ``"too_deep"``, ``"not_envelope"``,
     ``"no_code"``), ``""`` when it is one. Thread safety: immutable by
@@ -64,7 +64,7 @@ class Outcome:
         "msg",
         "data",
         "request_id",
-        "retry_after",
+        "retry_after_s",
         "error",
         "unusable",
     )
@@ -76,7 +76,7 @@ class Outcome:
         msg: str,
         data: list[Any],
         request_id: str | None,
-        retry_after: float | None,
+        retry_after_s: float | None,
         error: APIError | None,
         unusable: str = "",
     ) -> None:
@@ -86,7 +86,7 @@ class Outcome:
         self.msg = msg
         self.data = data
         self.request_id = request_id
-        self.retry_after = retry_after
+        self.retry_after_s = retry_after_s
         self.error = error
 
     @property

@@ -36,7 +36,7 @@ class RestStats:
       ``http:dispatched`` / ``http:unsent`` (no response; may have reached OKX /
       nothing was sent); any other error by its class name.
     - ``attempts``, ``retries``, ``resyncs``: HTTP attempts, retries, clock re-syncs.
-    - latency percentiles (ms) over the last ``latency_window`` attempts that
+    - latency percentiles (s) over the last ``latency_samples`` attempts that
       got a response or failed in transport.
     - ``limits_hit``: attempts stopped by a bound, by kind:
       ``attempt_deadline`` (the whole-attempt ``timeout`` passed),
@@ -46,9 +46,9 @@ class RestStats:
     - ``recent_errors()``: the last ``max_errors`` failed attempts as dicts.
     """
 
-    def __init__(self, *, max_errors: int = 50, latency_window: int = 4096) -> None:
+    def __init__(self, *, max_errors: int = 50, latency_samples: int = 4096) -> None:
         self._lock = threading.Lock()
-        self._latencies: deque[float] = deque(maxlen=latency_window)
+        self._latencies: deque[float] = deque(maxlen=latency_samples)
         self._errors: deque[dict[str, Any]] = deque(maxlen=max_errors)
         self._by_code: dict[str, int] = {}
         self._limits: dict[str, int] = {}
@@ -59,20 +59,20 @@ class RestStats:
         self.retries = 0
         self.resyncs = 0
 
-    def attempt_ok(self, latency_ms: float) -> None:
+    def attempt_ok(self, latency_s: float) -> None:
         """Count a successful attempt, which also ends its call successfully."""
         with self._lock:
             self.attempts += 1
             self.requests += 1
             self.successes += 1
-            self._latencies.append(latency_ms)
+            self._latencies.append(latency_s)
 
-    def attempt_failed(self, latency_ms: float | None, error: dict[str, Any]) -> None:
+    def attempt_failed(self, latency_s: float | None, error: dict[str, Any]) -> None:
         """Count a failed attempt; ``error`` is a JSON-serialisable description."""
         with self._lock:
             self.attempts += 1
-            if latency_ms is not None:
-                self._latencies.append(latency_ms)
+            if latency_s is not None:
+                self._latencies.append(latency_s)
             self._errors.append(error)
 
     def limit_hit(self, kind: str) -> None:
@@ -112,12 +112,12 @@ class RestStats:
                 "attempts": self.attempts,
                 "retries": self.retries,
                 "resyncs": self.resyncs,
-                "latency_ms": {
+                "latency_s": {
                     "samples": len(lat),
-                    "p50": round(percentile(lat, 0.50), 3),
-                    "p90": round(percentile(lat, 0.90), 3),
-                    "p99": round(percentile(lat, 0.99), 3),
-                    "max": round(lat[-1], 3) if lat else 0.0,
+                    "p50": round(percentile(lat, 0.50), 6),
+                    "p90": round(percentile(lat, 0.90), 6),
+                    "p99": round(percentile(lat, 0.99), 6),
+                    "max": round(lat[-1], 6) if lat else 0.0,
                 },
                 "last_errors": [dict(e) for e in self._errors],
             }

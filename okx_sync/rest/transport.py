@@ -596,7 +596,7 @@ class Transport:
         path: str,
         body: bytes | None,
         headers: Mapping[str, str],
-        timeout: float,
+        timeout_s: float,
         *,
         idempotent: bool = False,
     ) -> RawResponse:
@@ -613,7 +613,7 @@ class Transport:
         """
         if self._closed:
             raise TransportError("transport closed", dispatched=False)
-        deadline = _time.monotonic() + timeout
+        deadline = _time.monotonic() + timeout_s
         if self.fast_path():
             return self._send_pooled(method, path, body, headers, deadline, idempotent)
         return self._send_session(method, path, body, headers, deadline)

@@ -22,15 +22,15 @@ Constructor ``Simulator(seed=0, instruments=None, checksum="crc32", *, ...)``
                      BTC-USDT quarterly FUTURES, a BTC-USD OPTION call and put), or instIds /
                      type names picked from them, or ``InstrumentSpec`` objects
   checksum           "crc32" (real CRC32 of the top 25 levels) or "zero" (0, as OKX since 2026-06)
-  tick_interval      market-maker step period, s (0.05)
-  book_interval      publish period for books/books5/bbo-tbt/tickers/candles, s (0.1)
+  tick_interval_s    market-maker step period, s (0.05)
+  book_interval_s    publish period for books/books5/bbo-tbt/tickers/candles, s (0.1)
   auto_tick          False: no background market thread; drive with ``sim.tick()``
   book_depth         maker levels per side (50); volatility (0..1), trade_probability per step
-  quiet_interval     s without change before the no-change ``books`` update (60; None: never)
+  quiet_interval_s   s without change before the no-change ``books`` update (60; None: never)
   balances           trading balances of each account ({"USDT": "100000", "BTC": "2", "ETH": "20"})
   funding_balances   funding account balances (asset/balances)
-  idle_timeout       WS idle close (4004) after this many s with nothing sent (30)
-  auth_skew          allowed timestamp skew for REST and WS login, s (30)
+  idle_timeout_s     WS idle close (4004) after this many s with nothing sent (30)
+  auth_skew_s        allowed timestamp skew for REST and WS login, s (30)
   rate_limits        enforce the endpoint table's limits (True); account_order_limit (1000 / 2 s)
   ws_queue_size      per-connection send queue; overflow closes with 4005 (10000)
   ws, control        start the WS server / the control endpoint (True)
@@ -61,10 +61,10 @@ Driving and inspecting (thread-safe)
 
 Faults (``sim.faults``, also ``POST {control_url}/faults/<name>`` with the kwargs as JSON)
   rate_limit_storm(seconds)                      every REST request → 429 + 50011
-  slow_responses(delay, count=None, seconds=None, path=None)
+  slow_responses(delay_s, count=None, seconds=None, path=None)
   server_errors(status=503, count=None, seconds=None, path=None)
                                                  503+50001, 500+50026, other 5xx bare HTML
-  lose_order_response(mode="timeout"|"50004", count=1, hold=5.0, transport="rest"|"ws"|"any",
+  lose_order_response(mode="timeout"|"50004", count=1, hold_s=5.0, transport="rest"|"ws"|"any",
                       action="place"|"cancel"|"amend"|"any")
                                                  executes, then the answer is lost / 50004
   drop_ws(which="all"|"one", kind=None, conn_id=None)      abrupt TCP close
@@ -72,7 +72,7 @@ Faults (``sim.faults``, also ``POST {control_url}/faults/<name>`` with the kwarg
                                                  no pushes, no text pong, no idle close
                                                  (protocol-level pings are still answered
                                                  by the websockets library)
-  notice_then_close(delay=1.0, which=..., kind=..., conn_id=...)   notice 64008, close 1012
+  notice_then_close(delay_s=1.0, which=..., kind=..., conn_id=...) notice 64008, close 1012
   reject_subscription(channel, inst_id=None, code="60018", count=1)
   fail_logins(count=1, code="60009", close_code=None)
                                                  error event ``code`` ("" none), then a close

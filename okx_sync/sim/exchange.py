@@ -155,7 +155,7 @@ class Exchange:
         clock: Clock,
         checksum: str = "crc32",
         book_depth: int = 50,
-        quiet_interval: float | None = 60.0,
+        quiet_interval_s: float | None = 60.0,
         volatility: float = 1.0,
         trade_probability: float = 0.3,
         price_band: Decimal = Decimal("0.1"),
@@ -170,7 +170,7 @@ class Exchange:
         self.specs: dict[str, InstrumentSpec] = {s.inst_id: s for s in specs}
         self.by_code: dict[int, InstrumentSpec] = {s.inst_id_code: s for s in specs}
         self.book_depth = book_depth
-        self.quiet_interval = quiet_interval
+        self.quiet_interval_s = quiet_interval_s
         self.volatility = max(0.0, min(1.0, volatility))
         self.trade_probability = trade_probability
         self.price_band = price_band
@@ -589,7 +589,7 @@ class Exchange:
             now = self.now_ms()
             mono = self.clock.monotonic()
             for inst_id in list(inst_ids) if inst_ids is not None else list(self.specs):
-                self._flush_one(inst_id, now, mono, self.quiet_interval)
+                self._flush_one(inst_id, now, mono, self.quiet_interval_s)
             self._dispatch(block)
 
     def heartbeat(self, inst_id: str) -> None:

@@ -7,7 +7,7 @@ faults go to the exchange's feed.
 
 REST
   ``rate_limit_storm(seconds)``          every REST request answers 429 + 50011
-  ``slow_responses(delay, ...)``         responses are delayed
+  ``slow_responses(delay_s, ...)``       responses are delayed
   ``server_errors(status, ...)``         5xx answers (503 + 50001, 500 + 50026, 502/504 bare)
   ``lose_order_response(mode, ...)``     the next order entry executes, then its answer is
                                          lost: ``"timeout"`` (held, then the connection is
@@ -15,7 +15,7 @@ REST
 WebSocket
   ``drop_ws(...)``                       abrupt TCP close of one/all connections
   ``silence_ws(...)``                    the connection stops sending and stops answering ping
-  ``notice_then_close(delay, ...)``      ``notice`` 64008, then close after ``delay``
+  ``notice_then_close(delay_s, ...)``    ``notice`` 64008, then close after ``delay_s``
   ``reject_subscription(channel, ...)``  error event for matching subscribe args
   ``fail_logins(count, code, ...)``      the next logins fail: an error event ``code``,
                                          then a close with ``close_code`` (e.g. 4001)
@@ -70,16 +70,16 @@ class RestFault:
     """What the REST server must do to one request.
 
     ``status``/``code``/``msg``: answer this instead (``code`` "" → bare body);
-    ``delay``: sleep before answering; ``lose``: ``"timeout"`` or ``"50004"`` after executing;
-    ``hold``: seconds to hold a lost response before closing the connection.
+    ``delay_s``: sleep before answering; ``lose``: ``"timeout"`` or ``"50004"`` after executing;
+    ``hold_s``: seconds to hold a lost response before closing the connection.
     """
 
     status: int = 0
     code: str = ""
     msg: str = ""
-    delay: float = 0.0
+    delay_s: float = 0.0
     lose: str = ""
-    hold: float = 0.0
+    hold_s: float = 0.0
 
 
 @attrs.frozen
@@ -156,17 +156,17 @@ class Faults:
 
     def slow_responses(
         self,
-        delay: float,
+        delay_s: float,
         *,
         count: int | None = None,
         seconds: float | None = None,
         path: str | None = None,
     ) -> None:
-        """Delay REST answers by ``delay`` s (next ``count`` requests and/or for ``seconds``;
+        """Delay REST answers by ``delay_s`` s (next ``count`` requests and/or for ``seconds``;
         default: the next one). ``path`` restricts it to one path."""
-        if delay < 0:
-            raise ValueError("delay must be >= 0")
-        self._add(self._slow, seconds, count, {"delay": float(delay), "path": path})
+        if delay_s < 0:
+            raise ValueError("delay_s must be >= 0")
+        self._add(self._slow, seconds, count, {"delay_s": float(delay_s), "path": path})
 
     def server_errors(
         self,
@@ -186,13 +186,13 @@ class Faults:
         mode: str = "timeout",
         *,
         count: int = 1,
-        hold: float = 5.0,
+        hold_s: float = 5.0,
         transport: str = "rest",
         action: str = "place",
     ) -> None:
         """The next ``count`` order-entry requests execute but their answer is lost.
 
-        ``mode="timeout"``: the REST server holds the response ``hold`` seconds, then
+        ``mode="timeout"``: the REST server holds the response ``hold_s`` seconds, then
         closes the connection without answering (WS: no reply is sent).
         ``mode="50004"``: answered HTTP 400 + 50004 (outcome unknown) after executing.
         ``mode="short"``: answered as usual (code included) but with the reply's last
@@ -209,7 +209,7 @@ class Faults:
         entry = _Counted(
             until=None,
             count=count,
-            params={"mode": mode, "hold": hold, "transport": transport, "action": action},
+            params={"mode": mode, "hold_s": hold_s, "transport": transport, "action": action},
         )
         with self._lock:
             self._lose.append(entry)
@@ -226,7 +226,7 @@ class Faults:
                 p = entry.params
                 if entry.live(now) and (p["path"] is None or p["path"] == path):
                     entry.consume()
-                    delay = max(delay, p["delay"])
+                    delay = max(delay, p["delay_s"])
             self._slow = [e for e in self._slow if e.live(now)]
             for entry in self._errors:
                 p = entry.params
@@ -238,12 +238,12 @@ class Faults:
                         503: ("50001", "Service temporarily unavailable. Please try again later."),
                         500: ("50026", "System error. Try again later"),
                     }.get(status, ("", ""))
-                    return RestFault(status=status, code=code, msg=msg, delay=delay)
+                    return RestFault(status=status, code=code, msg=msg, delay_s=delay)
             lose = ""
             hold = 0.0
             if order_action:
                 lose, hold = self._take_lose("rest", order_action)
-            return RestFault(delay=delay, lose=lose, hold=hold)
+            return RestFault(delay_s=delay, lose=lose, hold_s=hold)
 
     def _take_lose(self, transport: str, action: str) -> tuple[str, float]:
         for entry in self._lose:
@@ -255,7 +255,7 @@ class Faults:
             ):
                 entry.consume()
                 self._lose = [e for e in self._lose if e.live(0.0)]
-                return p["mode"], float(p["hold"])
+                return p["mode"], float(p["hold_s"])
         return "", 0.0
 
     def ws_lose_order_response(self, action: str) -> str:
@@ -302,18 +302,18 @@ class Faults:
 
     def notice_then_close(
         self,
-        delay: float = 1.0,
+        delay_s: float = 1.0,
         *,
         which: str = "all",
         kind: str | None = None,
         conn_id: str | None = None,
     ) -> int:
-        """Send the ``notice`` event (64008) and close the connection ``delay`` s later."""
+        """Send the ``notice`` event (64008) and close the connection ``delay_s`` s later."""
         hub = self._need_hub()
         conns = hub.select(kind=kind, conn_id=conn_id, which=which)
         for c in conns:
-            c.notice_then_close(delay)
-        log.info("fault: notice then close", extra={"count": len(conns), "delay": delay})
+            c.notice_then_close(delay_s)
+        log.info("fault: notice then close", extra={"count": len(conns), "delay_s": delay_s})
         return len(conns)
 
     def reject_subscription(

@@ -141,17 +141,17 @@ class InstrumentFeed:
         ask_changes: list[Change],
         now_ms: int,
         mono: float,
-        quiet_interval: float | None,
+        quiet_interval_s: float | None,
     ) -> BookUpdate | None:
         """Publish the engine's changed levels; returns the ``books`` update or None.
 
-        When nothing changed for ``quiet_interval`` seconds, returns the no-change
+        When nothing changed for ``quiet_interval_s`` seconds, returns the no-change
         update (empty sides, ``prevSeqId == seqId``) that OKX sends for quiet books.
         """
         bid_diff = self._bids.apply(bid_changes)
         ask_diff = self._asks.apply(ask_changes)
         if not bid_diff and not ask_diff and not self.reset_pending:
-            if quiet_interval is None or mono - self.last_change_mono < quiet_interval:
+            if quiet_interval_s is None or mono - self.last_change_mono < quiet_interval_s:
                 return None
             return self.heartbeat(now_ms, mono)
         self.ts = now_ms

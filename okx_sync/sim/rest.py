@@ -78,13 +78,13 @@ class RestRequest:
 
 @attrs.frozen
 class RestResponse:
-    """What to send back. ``lose_hold`` > 0: hold that long, then close without answering."""
+    """What to send back. ``lose_hold_s`` > 0: hold that long, then close without answering."""
 
     status: int
     body: bytes
     headers: tuple[tuple[str, str], ...] = ()
-    delay: float = 0.0
-    lose_hold: float = 0.0
+    delay_s: float = 0.0
+    lose_hold_s: float = 0.0
 
 
 class _HeaderView:
@@ -132,11 +132,11 @@ class RestApp:
             return f"{self._rid_rng.getrandbits(64):016x}"
 
     def _json(
-        self, status: int, payload: Any, rid: str, delay: float = 0.0, lose_hold: float = 0.0
+        self, status: int, payload: Any, rid: str, delay: float = 0.0, lose_hold_s: float = 0.0
     ) -> RestResponse:
         body = json.dumps(payload, separators=(",", ":")).encode()
         headers = (("Content-Type", "application/json"), ("x-request-id", rid))
-        return RestResponse(status, body, headers, delay, lose_hold)
+        return RestResponse(status, body, headers, delay, lose_hold_s)
 
     def _error(
         self, status: int, code: str, msg: str, rid: str, delay: float = 0.0
@@ -147,7 +147,7 @@ class RestApp:
         """Answer one request (never raises for request problems); counts the answers a
         ``slow_responses`` fault delays in ``delayed_responses``."""
         resp = self._answer(req)
-        if resp.delay > 0:
+        if resp.delay_s > 0:
             with self._rid_lock:
                 self.delayed_responses += 1
         return resp
@@ -163,20 +163,20 @@ class RestApp:
         fault = self.faults.rest_fault(path, order_action=order_action if route else "")
         if fault.status:
             if fault.code == "50011":
-                return self._json(429, {"msg": fault.msg, "code": "50011"}, rid, fault.delay)
+                return self._json(429, {"msg": fault.msg, "code": "50011"}, rid, fault.delay_s)
             if fault.code:
-                return self._error(fault.status, fault.code, fault.msg, rid, fault.delay)
+                return self._error(fault.status, fault.code, fault.msg, rid, fault.delay_s)
             text = f"<html><body><h1>{fault.status} Server Error</h1></body></html>"
             return RestResponse(
                 fault.status,
                 text.encode(),
                 (("Content-Type", "text/html"), ("x-request-id", rid)),
-                fault.delay,
+                fault.delay_s,
             )
         if route is None:
             if path in self.routes.paths:
-                return self._error(405, "50115", _MESSAGES["50115"], rid, fault.delay)
-            return self._json(404, NOT_FOUND_BODY, rid, fault.delay)
+                return self._error(405, "50115", _MESSAGES["50115"], rid, fault.delay_s)
+            return self._json(404, NOT_FOUND_BODY, rid, fault.delay_s)
         handler, private = route
         now_ms = int(self.clock.time() * 1000)
         headers = _HeaderView(req.headers)
@@ -188,20 +188,20 @@ class RestApp:
                 )
             except AuthFailure as exc:
                 return self._json(
-                    exc.http_status, {"msg": exc.msg, "code": exc.code}, rid, fault.delay
+                    exc.http_status, {"msg": exc.msg, "code": exc.code}, rid, fault.delay_s
                 )
         in_time = int(self.clock.time() * 1_000_000)
         body: Any = None
         if method == "POST":
             ctype = headers.get("Content-Type")
             if ctype and "json" not in ctype.lower():
-                return self._error(400, "50006", _MESSAGES["50006"], rid, fault.delay)
+                return self._error(400, "50006", _MESSAGES["50006"], rid, fault.delay_s)
             if not req.body.strip():
-                return self._error(400, "50000", _MESSAGES["50000"], rid, fault.delay)
+                return self._error(400, "50000", _MESSAGES["50000"], rid, fault.delay_s)
             try:
                 body = json.loads(req.body)
             except ValueError:
-                return self._error(400, "50002", _MESSAGES["50002"], rid, fault.delay)
+                return self._error(400, "50002", _MESSAGES["50002"], rid, fault.delay_s)
         query = dict(parse_qsl(split.query, keep_blank_values=True))
         if endpoint is not None:
             params: Any = body if method == "POST" else query
@@ -212,10 +212,10 @@ class RestApp:
                 uid=key.uid if key is not None else "",
             )
             if refused == ACCOUNT_LIMITED:
-                return self._error(200, refused, _MESSAGES["50061"], rid, fault.delay)
+                return self._error(200, refused, _MESSAGES["50061"], rid, fault.delay_s)
             if refused:
                 return self._json(
-                    429, {"msg": "Too Many Requests", "code": refused}, rid, fault.delay
+                    429, {"msg": "Too Many Requests", "code": refused}, rid, fault.delay_s
                 )
         exp = headers.get("expTime")
         ctx = Ctx(method=method, path=path, query=query, body=body, key=key, now_ms=now_ms)
@@ -224,21 +224,23 @@ class RestApp:
                 raise SimRequestError("50037", "Order expired.")
             reply = handler(ctx)
         except SimRequestError as exc:
-            return self._error(exc.http_status, exc.code, exc.msg, rid, fault.delay)
+            return self._error(exc.http_status, exc.code, exc.msg, rid, fault.delay_s)
         except Exception:  # a simulator bug must not kill the connection thread
             log.exception("simulator REST handler failed", extra={"path": path})
-            return self._error(500, "50026", "System error. Try again later", rid, fault.delay)
+            return self._error(500, "50026", "System error. Try again later", rid, fault.delay_s)
         payload: dict[str, Any] = {"code": reply.code, "msg": reply.msg, "data": reply.data}
         if reply.order_entry:
             payload["inTime"] = str(in_time)
             payload["outTime"] = str(int(self.clock.time() * 1_000_000))
         if fault.lose == "timeout":
-            return self._json(200, payload, rid, fault.delay, lose_hold=max(fault.hold, 0.001))
+            return self._json(
+                200, payload, rid, fault.delay_s, lose_hold_s=max(fault.hold_s, 0.001)
+            )
         if fault.lose == "50004":
-            return self._error(400, "50004", _MESSAGES["50004"], rid, fault.delay)
+            return self._error(400, "50004", _MESSAGES["50004"], rid, fault.delay_s)
         if fault.lose == "short" and isinstance(reply.data, list):
             payload["data"] = reply.data[:-1]
-        return self._json(200, payload, rid, fault.delay)
+        return self._json(200, payload, rid, fault.delay_s)
 
 
 class _LeanHeaders(dict[str, str]):
@@ -309,11 +311,11 @@ class _Handler(BaseHTTPRequestHandler):
         )
         resp = self.server.app(req)
         stop = self.server.stop_event
-        if resp.delay > 0 and stop.wait(resp.delay):
+        if resp.delay_s > 0 and stop.wait(resp.delay_s):
             self.close_connection = True
             return
-        if resp.lose_hold > 0:
-            stop.wait(resp.lose_hold)
+        if resp.lose_hold_s > 0:
+            stop.wait(resp.lose_hold_s)
             self.close_connection = True
             try:
                 self.connection.shutdown(socket.SHUT_RDWR)
@@ -444,12 +446,12 @@ class RestServer:
         """``http://127.0.0.1:PORT`` (https with TLS)."""
         return f"{self.scheme}://{self.host}:{self.port}"
 
-    def close(self, timeout: float = 5.0) -> None:
+    def close(self, timeout_s: float = 5.0) -> None:
         """Stop accepting, close open connections, join every thread (idempotent)."""
         if self._closed:
             return
         self._closed = True
         self._server.shutdown()
-        self._server.close_all(timeout)
+        self._server.close_all(timeout_s)
         self._server.server_close()
-        self._thread.join(timeout)
+        self._thread.join(timeout_s)

@@ -80,18 +80,18 @@ class Simulator:
         instruments: Iterable[InstrumentSpec | str] | None = None,
         checksum: str = "crc32",
         *,
-        tick_interval: float = 0.05,
-        book_interval: float = 0.1,
+        tick_interval_s: float = 0.05,
+        book_interval_s: float = 0.1,
         auto_tick: bool = True,
         book_depth: int = 50,
         volatility: float = 1.0,
         trade_probability: float = 0.3,
-        quiet_interval: float | None = 60.0,
+        quiet_interval_s: float | None = 60.0,
         history_minutes: int = 1440,
         balances: Mapping[str, str | Decimal] | None = None,
         funding_balances: Mapping[str, str | Decimal] | None = None,
-        idle_timeout: float = 30.0,
-        auth_skew: float = 30.0,
+        idle_timeout_s: float = 30.0,
+        auth_skew_s: float = 30.0,
         rate_limits: bool = True,
         account_order_limit: int = 1000,
         ws_queue_size: int = 10_000,
@@ -107,12 +107,12 @@ class Simulator:
                 f"not {host!r}"
             )
         host = "127.0.0.1"  # IPv4 loopback for every server, whichever name was given
-        if tick_interval <= 0 or book_interval <= 0:
-            raise ValueError("tick_interval and book_interval must be > 0")
+        if tick_interval_s <= 0 or book_interval_s <= 0:
+            raise ValueError("tick_interval_s and book_interval_s must be > 0")
         self.seed = seed
         self.clock: Clock = clock or SYSTEM_CLOCK
-        self.tick_interval = tick_interval
-        self.book_interval = book_interval
+        self.tick_interval_s = tick_interval_s
+        self.book_interval_s = book_interval_s
         self.auto_tick = auto_tick
         self._closed = False
         self._close_lock = threading.Lock()
@@ -126,7 +126,7 @@ class Simulator:
             clock=self.clock,
             checksum=checksum,
             book_depth=book_depth,
-            quiet_interval=quiet_interval,
+            quiet_interval_s=quiet_interval_s,
             volatility=volatility,
             trade_probability=trade_probability,
             history_minutes=history_minutes,
@@ -177,7 +177,7 @@ class Simulator:
             clock=self.clock,
             registry=self.registry,
             seed=seed,
-            auth_skew_s=auth_skew,
+            auth_skew_s=auth_skew_s,
         )
         self._servers: list[Any] = []
         self.hub: WSHub | None = None
@@ -202,9 +202,9 @@ class Simulator:
                     clock=self.clock,
                     timers=self.timers,
                     seed=seed,
-                    idle_timeout=idle_timeout,
+                    idle_timeout_s=idle_timeout_s,
                     queue_size=ws_queue_size,
-                    auth_skew_s=auth_skew,
+                    auth_skew_s=auth_skew_s,
                 )
                 self.faults.attach_ws(self.hub)
                 self.exchange.add_listener(self.hub.on_events)
@@ -288,10 +288,10 @@ class Simulator:
             try:
                 if now >= next_tick:
                     self.exchange.step()
-                    next_tick = now + self.tick_interval
+                    next_tick = now + self.tick_interval_s
                 if now >= next_flush:
                     self.exchange.flush()
-                    next_flush = now + self.book_interval
+                    next_flush = now + self.book_interval_s
             except Exception:
                 log.exception("simulator market step failed")
             self._stop.wait(max(0.0, min(next_tick, next_flush) - time.monotonic()))
@@ -419,7 +419,7 @@ class Simulator:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def close(self, timeout: float = 5.0) -> None:
+    def close(self, timeout_s: float = 5.0) -> None:
         """Stop every server and thread and join them (idempotent)."""
         with self._close_lock:
             if self._closed:
@@ -427,16 +427,16 @@ class Simulator:
             self._closed = True
         self._stop.set()
         if self._market_thread is not None:
-            self._market_thread.join(timeout)
+            self._market_thread.join(timeout_s)
         if self._ws_server is not None:
             self.exchange.remove_listener(self.hub.on_events) if self.hub else None
-            self._ws_server.close(timeout)
+            self._ws_server.close(timeout_s)
         if self._control is not None:
-            self._control.close(timeout)
+            self._control.close(timeout_s)
         rest = getattr(self, "_rest", None)
         if rest is not None:
-            rest.close(timeout)
-        self.timers.close(timeout)
+            rest.close(timeout_s)
+        self.timers.close(timeout_s)
         log.info("simulator closed")
 
     def __repr__(self) -> str:

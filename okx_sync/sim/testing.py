@@ -37,14 +37,14 @@ class RawRest:
         credentials: Credentials | None = None,
         *,
         demo: bool = False,
-        timeout: float = 10.0,
+        timeout_s: float = 10.0,
         clock_ms: Callable[[], int] | None = None,
         verify: bool | str = True,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.credentials = credentials
         self.demo = demo
-        self.timeout = timeout
+        self.timeout_s = timeout_s
         self.clock_ms = clock_ms or (lambda: int(time.time() * 1000))
         self.session = requests.Session()
         self.session.verify = verify
@@ -71,14 +71,14 @@ class RawRest:
         *,
         sign: bool = True,
         headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
+        timeout_s: float | None = None,
     ) -> requests.Response:
         """GET ``path`` (``/api/v5/...``) with ``params`` in caller order, signed if credentials."""
         target = path + ("?" + urlencode(params) if params else "")
         hdrs = self._headers("GET", target, "", sign)
         hdrs.update(headers or {})
         return self.session.get(
-            self.base_url + target, headers=hdrs, timeout=timeout or self.timeout
+            self.base_url + target, headers=hdrs, timeout=timeout_s or self.timeout_s
         )
 
     def post(
@@ -88,14 +88,17 @@ class RawRest:
         *,
         sign: bool = True,
         headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
+        timeout_s: float | None = None,
     ) -> requests.Response:
         """POST ``body`` (a str is sent as is, anything else as compact JSON)."""
         text = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
         hdrs = self._headers("POST", path, text, sign)
         hdrs.update(headers or {})
         return self.session.post(
-            self.base_url + path, data=text.encode(), headers=hdrs, timeout=timeout or self.timeout
+            self.base_url + path,
+            data=text.encode(),
+            headers=hdrs,
+            timeout=timeout_s or self.timeout_s,
         )
 
 
@@ -106,10 +109,10 @@ class RawWS:
     """
 
     def __init__(
-        self, url: str, *, timeout: float = 5.0, sslopt: dict[str, Any] | None = None
+        self, url: str, *, timeout_s: float = 5.0, sslopt: dict[str, Any] | None = None
     ) -> None:
-        self.ws = websocket.create_connection(url, timeout=timeout, sslopt=sslopt)
-        self.timeout = timeout
+        self.ws = websocket.create_connection(url, timeout=timeout_s, sslopt=sslopt)
+        self.timeout_s = timeout_s
         self.received: list[Any] = []
 
     def send_json(self, obj: Any) -> None:
@@ -120,9 +123,9 @@ class RawWS:
         """Send one raw text frame."""
         self.ws.send(text)
 
-    def recv(self, timeout: float | None = None) -> Any:
+    def recv(self, timeout_s: float | None = None) -> Any:
         """The next message: parsed JSON, or the raw text (``pong``)."""
-        self.ws.settimeout(timeout if timeout is not None else self.timeout)
+        self.ws.settimeout(timeout_s if timeout_s is not None else self.timeout_s)
         text = self.ws.recv()
         try:
             msg = json.loads(text)
@@ -131,9 +134,9 @@ class RawWS:
         self.received.append(msg)
         return msg
 
-    def wait_for(self, pred: Callable[[Any], bool], timeout: float | None = None) -> Any:
-        """Receive until ``pred(msg)``; raises ``TimeoutError`` after ``timeout`` seconds."""
-        deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
+    def wait_for(self, pred: Callable[[Any], bool], timeout_s: float | None = None) -> Any:
+        """Receive until ``pred(msg)``; raises ``TimeoutError`` after ``timeout_s`` seconds."""
+        deadline = time.monotonic() + (timeout_s if timeout_s is not None else self.timeout_s)
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -145,10 +148,10 @@ class RawWS:
             if pred(msg):
                 return msg
 
-    def wait_close(self, timeout: float | None = None) -> int | None:
+    def wait_close(self, timeout_s: float | None = None) -> int | None:
         """Read until the server closes; returns the close code (None: no close frame,
         the TCP connection just ended). Raises ``TimeoutError``."""
-        self.ws.settimeout(timeout if timeout is not None else self.timeout)
+        self.ws.settimeout(timeout_s if timeout_s is not None else self.timeout_s)
         while True:
             try:
                 opcode, data = self.ws.recv_data(control_frame=True)

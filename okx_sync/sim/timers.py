@@ -1,7 +1,7 @@
 """One timer thread for the simulator (cancel-all-after, delayed closes, fault expiry).
 
 ``Timers.schedule(delay, fn)`` runs ``fn`` on the thread ``okx-sim-timers`` after
-``delay`` seconds of the injected clock's monotonic time (polled, so a FakeClock
+``delay_s`` seconds of the injected clock's monotonic time (polled, so a FakeClock
 that is advanced by a test also fires timers). A callback's exception is logged and
 never kills the thread. ``close()`` stops and joins it; pending timers are dropped.
 
@@ -51,9 +51,9 @@ class Timers:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def schedule(self, delay: float, fn: Callable[[], None]) -> TimerHandle:
-        """Run ``fn`` after ``delay`` seconds; returns a handle to cancel it."""
-        handle = TimerHandle(self._clock.monotonic() + max(0.0, delay), fn)
+    def schedule(self, delay_s: float, fn: Callable[[], None]) -> TimerHandle:
+        """Run ``fn`` after ``delay_s`` seconds; returns a handle to cancel it."""
+        handle = TimerHandle(self._clock.monotonic() + max(0.0, delay_s), fn)
         with self._cond:
             if self._closed:
                 handle.cancelled = True
@@ -90,11 +90,11 @@ class Timers:
                 except Exception:
                     log.exception("simulator timer callback failed")
 
-    def close(self, timeout: float = 5.0) -> None:
+    def close(self, timeout_s: float = 5.0) -> None:
         """Stop the thread and join it (idempotent)."""
         with self._cond:
             self._closed = True
             self._heap.clear()
             self._cond.notify_all()
         if self._thread is not threading.current_thread():
-            self._thread.join(timeout)
+            self._thread.join(timeout_s)

@@ -20,7 +20,7 @@ WS order entry (``order``, ``batch-orders``, ``cancel-order``,
 correlation, ``instIdCode`` (required: a missing or malformed one answers 51000
 "Parameter instIdCode error", a plain ``instId`` is not accepted in its place) and the
 REST rate-limit buckets; idle close 4004 after
-``idle_timeout`` seconds with nothing sent; ``notice`` 64008.
+``idle_timeout_s`` seconds with nothing sent; ``notice`` 64008.
 
 Thread safety: hub methods may be called from any thread; connection sends are
 queued and ordered per connection.
@@ -141,7 +141,7 @@ class SimConnection:
         now = hub.clock.monotonic()
         self.connected_at = now
         self.last_sent = now
-        self.ops_window: deque[float] = deque()
+        self.recent_ops: deque[float] = deque()
         self.ops_received: dict[str, int] = {}  # op -> frames received (this reader only)
         self._queue: deque[str] = deque()
         self._cond = threading.Condition()
@@ -229,14 +229,14 @@ class SimConnection:
             self.last_sent = self.hub.clock.monotonic()
         return True
 
-    def stop_writer(self, timeout: float = 2.0) -> None:
+    def stop_writer(self, timeout_s: float = 2.0) -> None:
         """Stop the writer thread (pending frames are dropped) and join it."""
         with self._cond:
             self._closed = True
             self._queue.clear()
             self._cond.notify_all()
         if self._writer.is_alive() and self._writer is not threading.current_thread():
-            self._writer.join(timeout)
+            self._writer.join(timeout_s)
 
     def set_silent(self, silent: bool) -> None:
         """Stop (or resume) sending anything, pong included."""
@@ -271,12 +271,12 @@ class SimConnection:
         except OSError:
             pass
 
-    def notice_then_close(self, delay: float) -> None:
-        """Send ``notice`` 64008 now and close (1012) after ``delay`` seconds."""
+    def notice_then_close(self, delay_s: float) -> None:
+        """Send ``notice`` 64008 now and close (1012) after ``delay_s`` seconds."""
         self.send_json(
             {"event": "notice", "code": "64008", "msg": NOTICE_MSG, "connId": self.conn_id}
         )
-        self.hub.timers.schedule(delay, lambda: self.close(1012, "service upgrade"))
+        self.hub.timers.schedule(delay_s, lambda: self.close(1012, "service upgrade"))
 
     def info(self) -> dict[str, Any]:
         """A JSON-safe description for ``sim.ws_connections()``."""
@@ -305,7 +305,7 @@ class WSHub:
         clock: Clock,
         timers: Timers,
         seed: int | str,
-        idle_timeout: float = 30.0,
+        idle_timeout_s: float = 30.0,
         queue_size: int = 10_000,
         auth_skew_s: float = 30.0,
         max_private_conns: int = 30,
@@ -318,7 +318,7 @@ class WSHub:
         self.registry = registry
         self.clock = clock
         self.timers = timers
-        self.idle_timeout = idle_timeout
+        self.idle_timeout_s = idle_timeout_s
         self.queue_size = queue_size
         self.auth_skew_s = auth_skew_s
         self.max_private_conns = max_private_conns
@@ -381,7 +381,7 @@ class WSHub:
             self.conns[conn.conn_id] = conn
             self.total_connections += 1
         conn.start()
-        poll = max(0.02, min(0.25, self.idle_timeout / 4))
+        poll = max(0.02, min(0.25, self.idle_timeout_s / 4))
         try:
             while True:
                 try:
@@ -405,7 +405,7 @@ class WSHub:
         if conn.silent or conn.closing:
             return
         now = self.clock.monotonic()
-        if now - max(conn.last_sent, conn.connected_at) >= self.idle_timeout:
+        if now - max(conn.last_sent, conn.connected_at) >= self.idle_timeout_s:
             log.info("sim ws idle close", extra={"conn_id": conn.conn_id})
             conn.close(4004, "No data received in 30s")
 
@@ -449,7 +449,7 @@ class WSHub:
 
     def _op_allowed(self, conn: SimConnection) -> bool:
         now = self.clock.monotonic()
-        window = conn.ops_window
+        window = conn.recent_ops
         while window and window[0] <= now - 3600:
             window.popleft()
         if len(window) >= self.ops_per_hour:
@@ -933,7 +933,7 @@ class WSServer:
         """``ws://127.0.0.1:PORT/ws/v5/<kind>``."""
         return f"{self.scheme}://{self.host}:{self.port}/ws/v5/{kind}"
 
-    def close(self, timeout: float = 5.0) -> None:
+    def close(self, timeout_s: float = 5.0) -> None:
         """Stop accepting, close every connection, join the threads (idempotent)."""
         if self._closed:
             return
@@ -941,4 +941,4 @@ class WSServer:
         for conn in self.hub.select():
             conn.stop_writer(0.5)
         self._server.shutdown()
-        self._thread.join(timeout)
+        self._thread.join(timeout_s)

@@ -276,14 +276,14 @@ class WSClient(OrderEntry, Owned):
     - ``credentials`` (or ``api_key``/``secret_key``/``passphrase``); ``login``:
       True/False, default: log in when credentials are given and the URL is
       ``/private`` or ``/business``.
-    - ``ping_interval`` (s, < 30; default 20), ``pong_timeout`` (default 8):
+    - ``ping_interval_s`` (s, < 30; default 20), ``pong_timeout_s`` (default 8):
       a silent connection is detected within their sum. ``backoff``: a
       ``BackoffPolicy`` (0.25 s doubling to 10 s with jitter).
     - ``typed_dispatch`` / ``raw_dispatch``: ``"inline"`` (default), ``"pool"``,
       a dict of ``DispatchConfig`` fields or a ``DispatchConfig``
       (``queue_size``, ``workers``, ``overflow`` = block | drop | disconnect).
-    - ``connect_timeout`` (10 s), ``start_timeout`` (= connect_timeout + 5),
-      ``subscribe_timeout`` (5 s, resubscribe and login), ``order_timeout`` (5 s).
+    - ``connect_timeout_s`` (10 s), ``start_timeout_s`` (= connect_timeout_s + 5),
+      ``subscribe_timeout_s`` (5 s, resubscribe and login), ``order_timeout_s`` (5 s).
     - ``now_ms``: wall clock in ms for the login timestamp (the Client passes
       its offset-corrected clock); ``resync_time``: a callable
       ``resync_time(since)`` that re-measures the clock offset ``now_ms`` uses
@@ -304,9 +304,9 @@ class WSClient(OrderEntry, Owned):
       ``parse_errors`` and reported to ``on_error`` as ``WSError``; the
       connection stays up.
     - The handshake (TCP, TLS, HTTP upgrade) of each attempt ends within
-      ``connect_timeout``; every write (subscribe, order, ping, pong, close) has
-      a deadline of ``pong_timeout`` s: a server that stops reading is
-      disconnected within ``ping_interval + pong_timeout``.
+      ``connect_timeout_s``; every write (subscribe, order, ping, pong, close) has
+      a deadline of ``pong_timeout_s`` s: a server that stops reading is
+      disconnected within ``ping_interval_s + pong_timeout_s``.
 
     Raises ``ValidationError`` for bad options (a timeout that is not a positive
     finite number, a non-bool ``login``, a ``backoff`` that is not a
@@ -324,15 +324,15 @@ class WSClient(OrderEntry, Owned):
         passphrase: str | None = None,
         login: bool | None = None,
         name: str | None = None,
-        ping_interval: float = 20.0,
-        pong_timeout: float = 8.0,
+        ping_interval_s: float = 20.0,
+        pong_timeout_s: float = 8.0,
         backoff: BackoffPolicy | None = None,
         typed_dispatch: DispatchConfig | str | Mapping[str, Any] | None = None,
         raw_dispatch: DispatchConfig | str | Mapping[str, Any] | None = None,
-        connect_timeout: float = 10.0,
-        start_timeout: float | None = None,
-        subscribe_timeout: float = 5.0,
-        order_timeout: float = 5.0,
+        connect_timeout_s: float = 10.0,
+        start_timeout_s: float | None = None,
+        subscribe_timeout_s: float = 5.0,
+        order_timeout_s: float = 5.0,
         now_ms: Callable[[], int] | None = None,
         resync_time: Callable[[float], object] | None = None,
         clock: Clock = SYSTEM_CLOCK,
@@ -358,12 +358,12 @@ class WSClient(OrderEntry, Owned):
         if login and credentials is None:
             raise ValidationError("login=True needs credentials (api_key, secret_key, passphrase)")
         for label, value in (
-            ("connect_timeout", connect_timeout),
-            ("subscribe_timeout", subscribe_timeout),
-            ("order_timeout", order_timeout),
+            ("connect_timeout_s", connect_timeout_s),
+            ("subscribe_timeout_s", subscribe_timeout_s),
+            ("order_timeout_s", order_timeout_s),
         ):
             seconds(value, name=label, positive=True)
-        seconds(start_timeout, name="start_timeout", positive=True, optional=True)
+        seconds(start_timeout_s, name="start_timeout_s", positive=True, optional=True)
         instance(backoff, name="backoff", kind=BackoffPolicy, optional=True)
         refused = sorted(UNSUPPORTED_WS_OPTIONS.intersection(ws_options or {}))
         if refused:
@@ -376,7 +376,7 @@ class WSClient(OrderEntry, Owned):
             )
         try:
             self._heartbeat = HeartbeatPolicy(
-                ping_interval=ping_interval, pong_timeout=pong_timeout
+                ping_interval_s=ping_interval_s, pong_timeout_s=pong_timeout_s
             )
             typed_cfg = DispatchConfig.coerce(typed_dispatch)
             raw_cfg = DispatchConfig.coerce(raw_dispatch)
@@ -387,10 +387,12 @@ class WSClient(OrderEntry, Owned):
         self._credentials = credentials
         self._login = bool(login)
         self._backoff = backoff or BackoffPolicy()
-        self._connect_timeout = connect_timeout
-        self._start_timeout = start_timeout if start_timeout is not None else connect_timeout + 5.0
-        self._subscribe_timeout = subscribe_timeout
-        self._order_timeout = order_timeout
+        self._connect_timeout = connect_timeout_s
+        self._start_timeout = (
+            start_timeout_s if start_timeout_s is not None else connect_timeout_s + 5.0
+        )
+        self._subscribe_timeout = subscribe_timeout_s
+        self._order_timeout = order_timeout_s
         self._clock = clock
         self._now_ms = now_ms or (lambda: int(clock.time() * 1000))
         if resync_time is not None and not callable(resync_time):
@@ -462,11 +464,11 @@ class WSClient(OrderEntry, Owned):
         return f"WSClient(name={self.name!r}, url={self.url!r}, login={self._login})"
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self, timeout: float | None = None) -> WSClient:
+    def start(self, timeout_s: float | None = None) -> WSClient:
         """Connect (and log in where needed) and return once ready; resubscribes the desired set.
 
-        Blocks until the first connection is ready, at most ``timeout`` s
-        (default ``start_timeout``), retrying failed connects with backoff.
+        Blocks until the first connection is ready, at most ``timeout_s`` s
+        (default ``start_timeout_s``), retrying failed connects with backoff.
         Raises ``WSAuthError`` when login is refused, ``WSError`` when no
         connection could be made in time (the cause chained); no thread is
         left running then. Calling ``start`` on a running client does nothing;
@@ -488,7 +490,7 @@ class WSClient(OrderEntry, Owned):
                 backoff=self._backoff,
                 heartbeat=self._heartbeat,
                 limiter=self._limiter,
-                connect_timeout=self._connect_timeout,
+                connect_timeout_s=self._connect_timeout,
                 options=self._ws_options,
                 rng=self._rng,
                 max_message_size=self._max_message_size,
@@ -499,7 +501,7 @@ class WSClient(OrderEntry, Owned):
         self._typed.start()
         self._raw.start()
         try:
-            manager.start(self._start_timeout if timeout is None else timeout)
+            manager.start(self._start_timeout if timeout_s is None else timeout_s)
         except BaseException:
             self._books.suspend(1.0)
             self._typed.stop(1.0)
@@ -512,8 +514,8 @@ class WSClient(OrderEntry, Owned):
         log.info("ws %s started: %s", self.name, self.url, extra={"ws": self.name, "url": self.url})
         return self
 
-    def close(self, timeout: float = 2.0) -> bool:
-        """Close the connection and join every thread this client started within ``timeout``.
+    def close(self, timeout_s: float = 2.0) -> bool:
+        """Close the connection and join every thread this client started within ``timeout_s``.
 
         That includes the threads of its managed books (``okx-book-...``): the
         books stay open and start them again with the next ``start()``.
@@ -530,8 +532,8 @@ class WSClient(OrderEntry, Owned):
             self._manager = None
         if manager is None:
             return True
-        deadline = self._clock.monotonic() + timeout
-        ok = manager.stop(timeout * 0.5)
+        deadline = self._clock.monotonic() + timeout_s
+        ok = manager.stop(timeout_s * 0.5)
         self._collect(manager)
         ok = self._books.suspend(max(0.05, (deadline - self._clock.monotonic()) / 3)) and ok
         left = max(0.05, deadline - self._clock.monotonic())
@@ -548,7 +550,7 @@ class WSClient(OrderEntry, Owned):
             log.warning(
                 "ws %s closed, but a thread of it did not end within %.1f s",
                 self.name,
-                timeout,
+                timeout_s,
                 extra={"ws": self.name, "threads_joined": ok},
             )
         return ok
@@ -1378,14 +1380,14 @@ class WSClient(OrderEntry, Owned):
         )
         self._emit_error(err)
 
-    def on_conn_error(self, err: BaseException, attempt: int, delay: float) -> None:
-        """SessionHooks: a connect attempt failed; the loop retries after ``delay`` s."""
+    def on_conn_error(self, err: BaseException, attempt: int, delay_s: float) -> None:
+        """SessionHooks: a connect attempt failed; the loop retries after ``delay_s`` s."""
         log.warning(
             "ws %s: connect to %s failed (attempt %d, retry in %.3g s): %s: %s",
             self.name,
             self.url,
             attempt + 1,
-            delay,
+            delay_s,
             type(err).__name__,
             err,
             extra={
@@ -1393,7 +1395,7 @@ class WSClient(OrderEntry, Owned):
                 "url": self.url,
                 "error": f"{type(err).__name__}: {err}",
                 "attempt": attempt,
-                "retry_in_s": round(delay, 3),
+                "retry_in_s": round(delay_s, 3),
             },
         )
         self._emit_error(err)
@@ -1566,7 +1568,7 @@ class WSClient(OrderEntry, Owned):
         return conn
 
     def subscribe_and_wait(
-        self, args: Mapping[str, Any] | Iterable[Mapping[str, Any]], timeout: float = 5.0
+        self, args: Mapping[str, Any] | Iterable[Mapping[str, Any]], timeout_s: float = 5.0
     ) -> None:
         """Subscribe and return when OKX has acknowledged every arg.
 
@@ -1575,31 +1577,31 @@ class WSClient(OrderEntry, Owned):
         refused for now — 60014 too frequent, 64007 internal error — stays
         desired and is resubscribed on the next connect),
         ``WSTimeoutError`` when not every arg was acknowledged within
-        ``timeout`` (they stay desired; a rejection arriving later still
+        ``timeout_s`` (they stay desired; a rejection arriving later still
         drops its arg and reaches the error handlers), ``WSClosedError`` when not started,
         ``ValidationError`` for bad args.
         """
-        self._sub_and_wait("subscribe", args, timeout)
+        self._sub_and_wait("subscribe", args, timeout_s)
 
     def unsubscribe_and_wait(
-        self, args: Mapping[str, Any] | Iterable[Mapping[str, Any]], timeout: float = 5.0
+        self, args: Mapping[str, Any] | Iterable[Mapping[str, Any]], timeout_s: float = 5.0
     ) -> None:
         """Unsubscribe and return when OKX has acknowledged every arg.
 
         Raises ``WSSubscribeError``, ``WSTimeoutError``, ``WSClosedError`` or
         ``ValidationError`` as ``subscribe_and_wait`` does.
         """
-        self._sub_and_wait("unsubscribe", args, timeout)
+        self._sub_and_wait("unsubscribe", args, timeout_s)
 
     def resubscribe(
-        self, args: Mapping[str, Any] | Iterable[Mapping[str, Any]], timeout: float = 5.0
+        self, args: Mapping[str, Any] | Iterable[Mapping[str, Any]], timeout_s: float = 5.0
     ) -> None:
         """Unsubscribe then subscribe ``args`` again, e.g. to get a fresh order-book snapshot.
 
         Raises as ``subscribe_and_wait``.
         """
-        self._sub_and_wait("unsubscribe", args, timeout, keep_desired=True)
-        self._sub_and_wait("subscribe", args, timeout)
+        self._sub_and_wait("unsubscribe", args, timeout_s, keep_desired=True)
+        self._sub_and_wait("subscribe", args, timeout_s)
 
     def _sub_and_wait(
         self,

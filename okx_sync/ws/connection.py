@@ -3,7 +3,7 @@
 Policies decide, loops act:
 
 - ``BackoffPolicy`` — reconnect delays: exponential with jitter, reset once a
-  connection has stayed up for ``stable_after`` seconds.
+  connection has stayed up for ``stable_after_s`` seconds.
 - ``HeartbeatPolicy`` — when to send the text ``ping`` and when a silent
   connection is dead (facts §4.4).
 - ``ConnectRateLimiter`` — at most 3 new connections per second per process
@@ -103,7 +103,7 @@ class BackoffPolicy:
 
     ``jitter`` (0..1) is the fraction of the delay that is randomised:
     delay = base * (1 - jitter + jitter * r) for r in [0, 1). The attempt
-    counter resets once a connection stayed up ``stable_after`` seconds.
+    counter resets once a connection stayed up ``stable_after_s`` seconds.
     Frozen; ``ValidationError`` (a ``ValueError``) for a value that is not a finite
     number (bools and strings included) or out of range. Thread safety: immutable.
     """
@@ -112,16 +112,16 @@ class BackoffPolicy:
     maximum: float = attrs.field(default=10.0, validator=_positive)
     multiplier: float = attrs.field(default=2.0, validator=field(real, low=1.0))
     jitter: float = attrs.field(default=0.5, validator=field(real, low=0.0, high=1.0))
-    stable_after: float = attrs.field(default=30.0, validator=_positive)
+    stable_after_s: float = attrs.field(default=30.0, validator=_positive)
 
     def delay(self, attempt: int, rand: float) -> float:
         """Seconds to wait before reconnect ``attempt`` (0-based); ``rand`` in [0, 1)."""
         base = min(self.maximum, self.initial * self.multiplier ** max(0, min(attempt, 64)))
         return base * (1.0 - self.jitter + self.jitter * rand)
 
-    def reset_if_stable(self, attempt: int, uptime: float) -> int:
-        """0 when the connection that just ended stayed up ``stable_after`` s, else ``attempt``."""
-        return 0 if uptime >= self.stable_after else attempt
+    def reset_if_stable(self, attempt: int, uptime_s: float) -> int:
+        """0 when the connection that just ended stayed up ``stable_after_s`` s, else ``attempt``."""
+        return 0 if uptime_s >= self.stable_after_s else attempt
 
 
 class HeartbeatAction(enum.Enum):
@@ -147,36 +147,36 @@ class HeartbeatDecision:
 
 @attrs.frozen(kw_only=True)
 class HeartbeatPolicy:
-    """OKX heartbeat (facts §4.4): text ``ping`` after ``ping_interval`` s with nothing received.
+    """OKX heartbeat (facts §4.4): text ``ping`` after ``ping_interval_s`` s with nothing received.
 
     A connection is dead when neither a ``pong`` nor any other message arrived
-    within ``pong_timeout`` s of a ping; a silent connection is therefore
-    detected within ``ping_interval + pong_timeout`` s (default 20 + 8 = 28 s,
-    under OKX's 30 s idle close). ``pong_timeout`` is also every write's
+    within ``pong_timeout_s`` s of a ping; a silent connection is therefore
+    detected within ``ping_interval_s + pong_timeout_s`` s (default 20 + 8 = 28 s,
+    under OKX's 30 s idle close). ``pong_timeout_s`` is also every write's
     deadline (``Connection``): a server that stops reading fails the next
     write (a pong, a request, or the ping once nothing arrived for
-    ``ping_interval`` s) and is dropped ``pong_timeout`` s after that write began. While the reader is blocked on a full handler
+    ``ping_interval_s`` s) and is dropped ``pong_timeout_s`` s after that write began. While the reader is blocked on a full handler
     queue it is not reading, so silence proves nothing: pings continue as
     keep-alives and the connection is never declared dead for that.
-    Frozen; ``ValidationError`` (a ``ValueError``) unless 0 < ping_interval < 30 and
-    pong_timeout > 0, both finite numbers.
+    Frozen; ``ValidationError`` (a ``ValueError``) unless 0 < ping_interval_s < 30 and
+    pong_timeout_s > 0, both finite numbers.
     Thread safety: immutable.
     """
 
-    ping_interval: float = attrs.field(default=20.0, validator=_positive)
-    pong_timeout: float = attrs.field(default=8.0, validator=_positive)
+    ping_interval_s: float = attrs.field(default=20.0, validator=_positive)
+    pong_timeout_s: float = attrs.field(default=8.0, validator=_positive)
 
-    @ping_interval.validator
+    @ping_interval_s.validator
     def _check_interval(self, _a: Any, value: float) -> None:
         if not 0 < value < 30:
             raise ValidationError(
-                f"ping_interval must be > 0 and < 30 s (OKX closes at 30 s), got {value!r}"
+                f"ping_interval_s must be > 0 and < 30 s (OKX closes at 30 s), got {value!r}"
             )
 
     @property
     def detection_bound(self) -> float:
         """Worst-case seconds from the last message to declaring the connection dead."""
-        return self.ping_interval + self.pong_timeout
+        return self.ping_interval_s + self.pong_timeout_s
 
     def decide(
         self,
@@ -195,17 +195,17 @@ class HeartbeatPolicy:
         """
         if blocked:
             since = max(last_recv, last_ping or last_recv)
-            if now - since >= self.ping_interval:
-                return HeartbeatDecision(HeartbeatAction.PING, now + self.ping_interval, True)
-            return HeartbeatDecision(HeartbeatAction.NONE, since + self.ping_interval, True)
+            if now - since >= self.ping_interval_s:
+                return HeartbeatDecision(HeartbeatAction.PING, now + self.ping_interval_s, True)
+            return HeartbeatDecision(HeartbeatAction.NONE, since + self.ping_interval_s, True)
         if outstanding_since is not None:
-            deadline = outstanding_since + self.pong_timeout
+            deadline = outstanding_since + self.pong_timeout_s
             if now >= deadline:
                 return HeartbeatDecision(HeartbeatAction.DEAD, now)
             return HeartbeatDecision(HeartbeatAction.NONE, deadline)
-        due = last_recv + self.ping_interval
+        due = last_recv + self.ping_interval_s
         if now >= due:
-            return HeartbeatDecision(HeartbeatAction.PING, now + self.pong_timeout)
+            return HeartbeatDecision(HeartbeatAction.PING, now + self.pong_timeout_s)
         return HeartbeatDecision(HeartbeatAction.NONE, due)
 
 
@@ -262,19 +262,19 @@ class ConnectRateLimiter:
 
 
 class OpsBudget:
-    """``limit`` subscribe/unsubscribe/login requests per ``window`` s on one connection.
+    """``limit`` subscribe/unsubscribe/login requests per ``window_s`` s on one connection.
 
     Thread safety: locks internally.
     """
 
-    def __init__(self, limit: int = OPS_PER_HOUR, window: float = 3600.0) -> None:
+    def __init__(self, limit: int = OPS_PER_HOUR, window_s: float = 3600.0) -> None:
         self.limit = limit
-        self.window = window
+        self.window_s = window_s
         self._lock = threading.Lock()
         self._stamps: deque[float] = deque()
 
     def _expire(self, now: float) -> None:
-        while self._stamps and self._stamps[0] <= now - self.window:
+        while self._stamps and self._stamps[0] <= now - self.window_s:
             self._stamps.popleft()
 
     def remaining(self, now: float) -> int:
@@ -383,7 +383,7 @@ class Connection:
     """One WebSocket to OKX with its reader thread (``okx-ws-<name>-reader``).
 
     ``open()`` connects and starts the reader. The whole handshake (TCP
-    connect, TLS, HTTP upgrade) must end within ``connect_timeout`` s, however
+    connect, TLS, HTTP upgrade) must end within ``connect_timeout_s`` s, however
     slowly the server answers, and ``abort()``/``close()`` from another thread
     end it at once; then the reader starts,
     which calls ``on_message(conn, payload_bytes)`` for every text message
@@ -394,7 +394,7 @@ class Connection:
     UTF-8 or a message over ``max_message_size`` (``error`` is then a
     ``ws.frames.FrameError``).
     ``send`` is serialised by a lock. Every write (text, ping, pong, close) has
-    a deadline of ``write_timeout`` s, the wait for the send lock included: a
+    a deadline of ``write_timeout_s`` s, the wait for the send lock included: a
     write that cannot finish in time (the server stopped reading) aborts the
     connection, since part of a frame may be on the wire. ``abort(reason)``
     shuts the socket so the reader ends; ``close(timeout)`` also sends a close
@@ -419,21 +419,21 @@ class Connection:
         on_message: Callable[[Connection, bytes], None],
         on_closed: Callable[[Connection], None],
         clock: Clock = SYSTEM_CLOCK,
-        connect_timeout: float = 10.0,
+        connect_timeout_s: float = 10.0,
         options: dict[str, Any] | None = None,
         ops_budget: OpsBudget | None = None,
         max_message_size: int = DEFAULT_MAX_SIZE,
-        write_timeout: float = 8.0,
+        write_timeout_s: float = 8.0,
     ) -> None:
         self.url = url
         self._max_message_size = max_message_size
-        self._write_timeout = write_timeout
+        self._write_timeout_s = write_timeout_s
         self.seq = seq
         self.name = name
         self._on_message = on_message
         self._on_closed = on_closed
         self._clock = clock
-        self._connect_timeout = connect_timeout
+        self._connect_timeout = connect_timeout_s
         self._options = dict(options or {})
         self._ws: websocket.WebSocket | None = None
         self._sock: Any = None  # the TCP or TLS socket, from the TCP connect on
@@ -481,7 +481,7 @@ class Connection:
         return self._stopping
 
     def open(self) -> None:
-        """Connect within ``connect_timeout`` s (TCP, TLS, HTTP upgrade) and start the reader.
+        """Connect within ``connect_timeout_s`` s (TCP, TLS, HTTP upgrade) and start the reader.
 
         Raises ``WSError`` when the handshake is not complete in time (its
         last socket error chained), ``WSClosedError`` when aborted meanwhile,
@@ -546,8 +546,8 @@ class Connection:
             raise
         ws.sock = sock  # drop the handshake's deadline wrapper
         # Reads wait without end (a timeout only wakes the reader, which reads
-        # again); a write that makes no progress for write_timeout s fails.
-        sock.settimeout(self._write_timeout)
+        # again); a write that makes no progress for write_timeout_s s fails.
+        sock.settimeout(self._write_timeout_s)
         self._ws = ws
         now = self._clock.monotonic()
         self.opened_at = now
@@ -558,7 +558,7 @@ class Connection:
         self._reader.start()
 
     def send(self, text: str) -> None:
-        """Send one text frame within ``write_timeout`` s.
+        """Send one text frame within ``write_timeout_s`` s.
 
         Raises ``WSClosedError`` when the socket is gone or the write did not
         finish in time (the connection is then aborted).
@@ -566,7 +566,7 @@ class Connection:
         """
         if self._ws is None or self._stopping:
             raise WSClosedError(f"WS connection {self.name} is not open")
-        if not self._write(text.encode(), websocket.ABNF.OPCODE_TEXT, self._write_timeout):
+        if not self._write(text.encode(), websocket.ABNF.OPCODE_TEXT, self._write_timeout_s):
             raise WSClosedError(f"WS connection {self.name} is closing")
 
     def _write(self, payload: bytes, opcode: int, budget: float) -> bool:
@@ -593,14 +593,14 @@ class Connection:
             if closing:
                 self._close_sent = True
             left = deadline - time.monotonic()
-            short = left < self._write_timeout - 0.05
+            short = left < self._write_timeout_s - 0.05
             if short:  # less than a whole write timeout left: bound this write by it
                 sock.settimeout(max(0.001, left))
             try:
                 sock.sendall(frame)
             finally:
                 if short:
-                    sock.settimeout(self._write_timeout)
+                    sock.settimeout(self._write_timeout_s)
             return True
         except TimeoutError as exc:
             if closing:
@@ -637,18 +637,18 @@ class Connection:
             except OSError:
                 pass
 
-    def close(self, timeout: float = 2.0, reason: str = "closed") -> bool:
-        """Send a close frame (best effort), abort, and join the reader within ``timeout``.
+    def close(self, timeout_s: float = 2.0, reason: str = "closed") -> bool:
+        """Send a close frame (best effort), abort, and join the reader within ``timeout_s``.
 
         The close frame is sent only if the socket takes it within half of
-        ``timeout`` (a server that stopped reading gets none). Returns True
+        ``timeout_s`` (a server that stopped reading gets none). Returns True
         when the reader has ended. Idempotent: one close frame at most,
         whichever thread closes first (the supervisor and ``stop()`` may both
         close); any thread, except that the reader does not join itself.
         """
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout_s
         if not self._stopping and self._ws is not None:
-            budget = timeout / 2
+            budget = timeout_s / 2
             poller = select.poll()  # not select(): any fd number
             try:
                 poller.register(self._sock, select.POLLOUT)
@@ -660,11 +660,11 @@ class Connection:
         self.abort(reason)
         return self.join(max(0.0, deadline - time.monotonic()))
 
-    def join(self, timeout: float) -> bool:
+    def join(self, timeout_s: float) -> bool:
         """Wait for the reader to end; True when it has (or never started)."""
         reader = self._reader
         if reader is not None and reader is not threading.current_thread():
-            reader.join(timeout)
+            reader.join(timeout_s)
             return not reader.is_alive()
         return True
 
@@ -760,7 +760,7 @@ class Connection:
                 raise parser.error
 
     def _send_frame(self, payload: bytes, opcode: int, budget: float | None = None) -> None:
-        """Send a control frame (pong, close) within ``budget`` s (default ``write_timeout``).
+        """Send a control frame (pong, close) within ``budget`` s (default ``write_timeout_s``).
 
         Failures are left to the reader (a write that timed out has aborted
         the connection). A close frame is sent once: nothing is sent after it.
@@ -768,7 +768,7 @@ class Connection:
         if self._ws is None:
             return
         try:
-            self._write(payload, opcode, self._write_timeout if budget is None else budget)
+            self._write(payload, opcode, self._write_timeout_s if budget is None else budget)
         except WSClosedError:
             pass
 
@@ -818,8 +818,8 @@ class SessionHooks(Protocol):
     def on_fatal(self, err: BaseException) -> None:
         """The loop stopped for good (e.g. login refused) (supervisor thread)."""
 
-    def on_conn_error(self, err: BaseException, attempt: int, delay: float) -> None:
-        """A connect/prepare attempt failed; the loop retries after ``delay`` s."""
+    def on_conn_error(self, err: BaseException, attempt: int, delay_s: float) -> None:
+        """A connect/prepare attempt failed; the loop retries after ``delay_s`` s."""
 
     def reader_blocked(self, conn: Connection) -> bool:
         """True while ``conn``'s reader waits for room in a handler queue."""
@@ -831,9 +831,9 @@ class SessionHooks(Protocol):
 class ConnectionManager:
     """Runs the supervisor (``okx-ws-<name>-conn``) and heartbeat (``okx-ws-<name>-heartbeat``) threads.
 
-    ``start(timeout)`` returns once the first connection is ready or raises
+    ``start(timeout_s)`` returns once the first connection is ready or raises
     (``WSAuthError`` at once; ``WSError`` when no connection could be made in
-    ``timeout``). ``stop()`` closes every connection and joins every thread it
+    ``timeout_s``). ``stop()`` closes every connection and joins every thread it
     started. ``request_handoff(conn)`` asks for make-before-break (notice 64008);
     ``reconnect(reason)`` drops the live connection (the loop reconnects).
 
@@ -851,10 +851,10 @@ class ConnectionManager:
         backoff: BackoffPolicy | None = None,
         heartbeat: HeartbeatPolicy | None = None,
         limiter: ConnectRateLimiter | None = None,
-        connect_timeout: float = 10.0,
+        connect_timeout_s: float = 10.0,
         options: dict[str, Any] | None = None,
         rng: random.Random | None = None,
-        handoff_grace: float = 2.0,
+        handoff_grace_s: float = 2.0,
         max_message_size: int = DEFAULT_MAX_SIZE,
     ) -> None:
         self.url = url
@@ -865,10 +865,10 @@ class ConnectionManager:
         self.backoff = backoff or BackoffPolicy()
         self.heartbeat = heartbeat or HeartbeatPolicy()
         self._limiter = limiter or ConnectRateLimiter.process_default(clock)
-        self._connect_timeout = connect_timeout
+        self._connect_timeout = connect_timeout_s
         self._options = options
         self._rng = rng or random.Random()
-        self._handoff_grace = handoff_grace
+        self._handoff_grace = handoff_grace_s
         self._cond = threading.Condition()
         self._stopping = False
         self._threads: list[threading.Thread] = []
@@ -903,9 +903,9 @@ class ConnectionManager:
         """True between ``start`` and ``stop`` (and until a fatal error)."""
         return bool(self._threads) and not self._stopping and self._fatal is None
 
-    def wait_ready(self, timeout: float | None) -> Connection | None:
+    def wait_ready(self, timeout_s: float | None) -> Connection | None:
         """Wait until a live connection is ready; None on timeout or when stopped."""
-        deadline = None if timeout is None else self._clock.monotonic() + timeout
+        deadline = None if timeout_s is None else self._clock.monotonic() + timeout_s
         with self._cond:
             while True:
                 if self._stopping or self._fatal is not None:
@@ -918,12 +918,12 @@ class ConnectionManager:
                     return None
                 self._clock.wait(self._cond, left if left is not None else 0.5)
 
-    def start(self, timeout: float) -> None:
+    def start(self, timeout_s: float) -> None:
         """Start the threads and wait for the first ready connection.
 
         Raises ``WSAuthError`` (login refused), ``WSClosedError`` (``stop()``
         was called meanwhile) or ``WSError`` (nothing ready within
-        ``timeout``; the last failure is chained); the threads are stopped
+        ``timeout_s``; the last failure is chained); the threads are stopped
         before raising.
         """
         with self._cond:
@@ -943,7 +943,7 @@ class ConnectionManager:
             ]
             for t in self._threads:
                 t.start()
-        ok = self._ready.wait(timeout)
+        ok = self._ready.wait(timeout_s)
         fatal = self._fatal
         if fatal is not None:
             self.stop()
@@ -954,13 +954,13 @@ class ConnectionManager:
         if not ok:
             cause = self._last_attempt_error
             self.stop()
-            err = WSError(f"WS {self.name}: no connection ready within {timeout:g} s")
+            err = WSError(f"WS {self.name}: no connection ready within {timeout_s:g} s")
             if cause is not None:
                 raise err from cause
             raise err
 
-    def stop(self, timeout: float = 2.0) -> bool:
-        """Close every connection and join the threads within ``timeout``. Idempotent.
+    def stop(self, timeout_s: float = 2.0) -> bool:
+        """Close every connection and join the threads within ``timeout_s``. Idempotent.
 
         Returns True when every thread ended.
         """
@@ -969,7 +969,7 @@ class ConnectionManager:
             conns = [c for c in (self._current, self._warming, self._connecting) if c is not None]
             self._cond.notify_all()
             threads = list(self._threads)
-        deadline = self._clock.monotonic() + timeout
+        deadline = self._clock.monotonic() + timeout_s
         for conn in conns:
             conn.close(max(0.0, deadline - self._clock.monotonic()), "client closed")
         ok = True
@@ -1029,10 +1029,10 @@ class ConnectionManager:
             on_message=self._hooks.on_message,
             on_closed=self._on_conn_closed,
             clock=self._clock,
-            connect_timeout=self._connect_timeout,
+            connect_timeout_s=self._connect_timeout,
             options=self._options,
             max_message_size=self._max_message_size,
-            write_timeout=self.heartbeat.pong_timeout,
+            write_timeout_s=self.heartbeat.pong_timeout_s,
         )
         with self._cond:
             if self._stopping:
@@ -1244,7 +1244,7 @@ class ConnectionManager:
                     return
                 conns = [c for c in (self._current, self._warming) if c is not None]
             now = self._clock.monotonic()
-            wake = now + min(1.0, policy.pong_timeout, policy.ping_interval)
+            wake = now + min(1.0, policy.pong_timeout_s, policy.ping_interval_s)
             for conn in conns:
                 if conn.stopping:
                     continue
@@ -1263,16 +1263,16 @@ class ConnectionManager:
                     log.warning(
                         "ws %s: heartbeat timeout: no pong or message within %g s of a ping (%s)",
                         self.name,
-                        policy.pong_timeout,
+                        policy.pong_timeout_s,
                         self.url,
                         extra={
                             "ws": self.name,
                             "seq": conn.seq,
-                            "pong_timeout": policy.pong_timeout,
+                            "pong_timeout_s": policy.pong_timeout_s,
                         },
                     )
                     conn.abort(
-                        f"heartbeat: no pong or message within {policy.pong_timeout:g} s of a ping"
+                        f"heartbeat: no pong or message within {policy.pong_timeout_s:g} s of a ping"
                     )
                     self.wake()
                 wake = min(wake, decision.wake_at)

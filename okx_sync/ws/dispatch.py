@@ -247,9 +247,9 @@ class WorkerPool:
             self._blocked_since = None
         return None
 
-    def drain(self, should_stop: Callable[[], bool], timeout: float | None = None) -> bool:
+    def drain(self, should_stop: Callable[[], bool], timeout_s: float | None = None) -> bool:
         """Wait until every queued message was handled; False if stopped or timed out."""
-        deadline = None if timeout is None else self._monotonic() + timeout
+        deadline = None if timeout_s is None else self._monotonic() + timeout_s
         with self._lock:
             while self._count > 0:
                 if self._stopping or should_stop():
@@ -263,8 +263,8 @@ class WorkerPool:
                 self._empty.wait(wait)
         return True
 
-    def stop(self, timeout: float) -> bool:
-        """Discard queued messages, stop the workers and join them within ``timeout``.
+    def stop(self, timeout_s: float) -> bool:
+        """Discard queued messages, stop the workers and join them within ``timeout_s``.
 
         Returns True when every worker ended. A worker calling ``stop`` does not join itself.
         """
@@ -277,7 +277,7 @@ class WorkerPool:
                 c.notify_all()
             self._not_full.notify_all()
             self._empty.notify_all()
-        deadline = self._monotonic() + timeout
+        deadline = self._monotonic() + timeout_s
         me = threading.current_thread()
         ok = True
         for t in self._threads:
@@ -522,10 +522,10 @@ class DispatchPath:
         """The mode currently applied by the reader."""
         return self._active_config.mode
 
-    def stop(self, timeout: float = 2.0) -> bool:
+    def stop(self, timeout_s: float = 2.0) -> bool:
         """Stop every pool (queued messages are discarded) and join its workers.
 
-        Returns True when every worker ended within ``timeout``. Idempotent;
+        Returns True when every worker ended within ``timeout_s``. Idempotent;
         ``start`` may be called again afterwards.
         """
         with self._lock:
@@ -539,7 +539,7 @@ class DispatchPath:
             self._switch_pending = False
             self._running = False
             self._update_direct()
-        deadline = self._monotonic() + timeout
+        deadline = self._monotonic() + timeout_s
         ok = True
         for pool in pools.values():
             self._retired_high_water = max(self._retired_high_water, pool.high_water)

@@ -13,7 +13,7 @@ slow handler and is never reordered), and automates the runbook's recovery
   that snapshot are skipped (counted as ``skipped``);
 - when the connection drops it marks itself out of sync and waits for the
   snapshot that follows the client's reconnect and resubscribe;
-- when no snapshot arrives within ``ResyncPolicy.snapshot_timeout`` (or OKX
+- when no snapshot arrives within ``ResyncPolicy.snapshot_timeout_s`` (or OKX
   refuses the subscription for now: 60014 too frequent, 64007 internal error)
   it resubscribes again, backing off after refusals;
 - when OKX rejects the arg itself (60018 unknown instrument, other argument
@@ -79,7 +79,7 @@ _positive = field(seconds, positive=True)
 class ResyncPolicy:
     """When a book waiting for a snapshot tries again. Pure; immutable.
 
-    ``snapshot_timeout`` (s, 5): after a (re)subscribe or a reconnect, wait this
+    ``snapshot_timeout_s`` (s, 5): after a (re)subscribe or a reconnect, wait this
     long for the snapshot before resubscribing again. ``retry_initial`` /
     ``retry_max`` (s, 0.5 / 30): after OKX refused the subscription or it
     could not be sent, wait ``retry_initial * 2**(failures - 1)``, at most
@@ -87,7 +87,7 @@ class ResyncPolicy:
     not a positive finite number.
     """
 
-    snapshot_timeout: float = attrs.field(default=5.0, validator=_positive)
+    snapshot_timeout_s: float = attrs.field(default=5.0, validator=_positive)
     retry_initial: float = attrs.field(default=0.5, validator=_positive)
     retry_max: float = attrs.field(default=30.0, validator=_positive)
 
@@ -277,7 +277,7 @@ class ManagedOrderBook(Owned):
         self._callback_errors = 0
         self._last_error = ""
         self._rejected: WSSubscribeError | None = None  # OKX refused the arg itself: final
-        self._last_resync_ms: float | None = None
+        self._last_resync_s: float | None = None
         # work for the book thread
         self._reports: list[BaseException] = []
         self._dirty = False
@@ -298,7 +298,7 @@ class ManagedOrderBook(Owned):
         self._thread: threading.Thread | None = None  # runs while the WSClient is started
         self._gen = 0  # the running thread's generation; a stale one ends
         self._threads_on = False
-        self._retry_at = clock.monotonic() + self._policy.snapshot_timeout
+        self._retry_at = clock.monotonic() + self._policy.snapshot_timeout_s
         router: BookRouter = ws._books
         owner = getattr(ws, "_adoption", None)  # the Client that built ws closes this book too
         if owner is not None:
@@ -410,8 +410,8 @@ class ManagedOrderBook(Owned):
             return OrderBook(inst_id=self._inst_id)
         return snap
 
-    def wait_ready(self, timeout: float | None = None) -> bool:
-        """Block until the book is in sync; True when it is, False after ``timeout`` s.
+    def wait_ready(self, timeout_s: float | None = None) -> bool:
+        """Block until the book is in sync; True when it is, False after ``timeout_s`` s.
 
         Raises ``WSSubscribeError`` (its ``code``, ``msg`` and ``arg``) at once
         when OKX rejected the book's subscription with a code retrying cannot fix
@@ -421,7 +421,7 @@ class ManagedOrderBook(Owned):
         Raises ``WSClosedError`` when the book is (or gets) closed. Thread
         safety: any thread except the WS reader (it delivers the snapshot).
         """
-        deadline = None if timeout is None else self._clock.monotonic() + timeout
+        deadline = None if timeout_s is None else self._clock.monotonic() + timeout_s
         with self._cond:
             while True:
                 if self._closed:
@@ -443,7 +443,7 @@ class ManagedOrderBook(Owned):
         ``resubscribes`` (unsubscribe + subscribe pairs the book sent; when
         disconnected it leaves the subscription to the next connect), ``skipped`` (updates dropped while waiting for a
         snapshot), ``last_error``, ``rejected`` (the code with which OKX rejected the
-        subscription for good, e.g. ``"60018"``; None), ``last_resync_ms`` (out of sync -> in sync),
+        subscription for good, e.g. ``"60018"``; None), ``last_resync_s`` (out of sync -> in sync),
         ``callback_errors``, ``closed``, ``ws`` (the client's name) and
         ``rest_check`` (``enabled``, ``checked``, ``mismatches``, ``errors``,
         ``last_difference`` — a :meth:`CrossCheck.to_dict` or None —,
@@ -462,7 +462,7 @@ class ManagedOrderBook(Owned):
                     "skipped": self._skipped,
                     "last_error": self._last_error,
                     "rejected": None if self._rejected is None else self._rejected.code,
-                    "last_resync_ms": self._last_resync_ms,
+                    "last_resync_s": self._last_resync_s,
                     "callback_errors": self._callback_errors,
                     "closed": self._closed,
                     "rest_check": {
@@ -522,11 +522,11 @@ class ManagedOrderBook(Owned):
             self._ws.report_error(exc, handler=f"order book {getattr(fn, '__name__', fn)!s}")
 
     # ------------------------------------------------------------------ lifecycle
-    def close(self, timeout: float = 2.0) -> bool:
+    def close(self, timeout_s: float = 2.0) -> bool:
         """Stop routing pushes to the book, unsubscribe, stop and join its threads.
 
         Idempotent. Returns True when every thread of the book ended within
-        ``timeout``. The book reads as not in sync afterwards. Never raises
+        ``timeout_s``. The book reads as not in sync afterwards. Never raises
         for a closed or disconnected WSClient.
         """
         with self._cond:
@@ -548,7 +548,7 @@ class ManagedOrderBook(Owned):
                 self._inst_id,
                 extra={"ws": self._ws.name, "channel": self._channel, "inst_id": self._inst_id},
             )
-        return self._stop_threads(timeout)
+        return self._stop_threads(timeout_s)
 
     def _start_threads(self) -> None:
         """Start the book's thread (the WSClient started; router lock held). Idempotent."""
@@ -565,7 +565,7 @@ class ManagedOrderBook(Owned):
         thread.start()
 
     def _stop_threads(self, timeout: float) -> bool:
-        """Stop the book's threads and join them within ``timeout`` (not the calling one).
+        """Stop the book's threads and join them within ``timeout_s`` (not the calling one).
 
         True when none is left running. Called by ``close()`` and when the WSClient closes.
         """
@@ -639,7 +639,7 @@ class ManagedOrderBook(Owned):
             if self._resync_open:
                 self._resync_open = False
                 if self._lost_at is not None:
-                    self._last_resync_ms = round((now - self._lost_at) * 1000.0, 3)
+                    self._last_resync_s = round(now - self._lost_at, 6)
                 self._check_pending = self._rest is not None
             self._cond.notify_all()
         log.info(
@@ -673,7 +673,7 @@ class ManagedOrderBook(Owned):
                 self._resync_open = True
                 if len(self._reports) < _MAX_REPORTS:
                     self._reports.append(exc)
-            self._retry_at = now + self._policy.snapshot_timeout
+            self._retry_at = now + self._policy.snapshot_timeout_s
             self._cond.notify_all()
         self._store.reset()
         log.warning(
@@ -713,11 +713,11 @@ class ManagedOrderBook(Owned):
             if sent:
                 self._resubscribes += 1
                 if self._awaiting:
-                    self._retry_at = now + self._policy.snapshot_timeout
+                    self._retry_at = now + self._policy.snapshot_timeout_s
             elif self._connects == connects:
                 self._retry_at = None  # the next connect subscribes it; _on_connect re-arms
             elif self._awaiting:  # a connection came up meanwhile: give it its time
-                self._retry_at = now + self._policy.snapshot_timeout
+                self._retry_at = now + self._policy.snapshot_timeout_s
         log.info(
             "order book %s %s: %s",
             self._channel,
@@ -788,7 +788,7 @@ class ManagedOrderBook(Owned):
             self._connects += 1
             if self._awaiting:
                 if self._rejected is None:  # a rejected book waits for nothing
-                    self._retry_at = now + self._policy.snapshot_timeout
+                    self._retry_at = now + self._policy.snapshot_timeout_s
                     self._cond.notify_all()
             elif self._reader is None or not self._reader.is_alive():
                 stale = True  # restarted after ws.close(): the held book is from a dead connection
@@ -972,15 +972,15 @@ class BookRouter:
             for book in self._books.values():
                 book._start_threads()
 
-    def suspend(self, timeout: float) -> bool:
-        """The WSClient closed: stop every book's threads and join them within ``timeout``.
+    def suspend(self, timeout_s: float) -> bool:
+        """The WSClient closed: stop every book's threads and join them within ``timeout_s``.
 
         The books stay open and routed. True when every thread ended in time.
         """
         with self._lock:
             self._active = False
             books = list(self._books.values())
-        share = timeout / max(1, len(books))
+        share = timeout_s / max(1, len(books))
         return all([book._stop_threads(share) for book in books])
 
     # WS reader thread: keep it short

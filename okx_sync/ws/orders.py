@@ -122,20 +122,20 @@ class OrderEntry:
             self._guards = tuple(g for g in self._guards if g is not fn)
 
     def set_account_limit_refresh(self, fn: Callable[..., None] | None) -> None:
-        """Call ``fn(gate_timeout=seconds)`` before every WS placement/amend (None: stop).
+        """Call ``fn(gate_timeout_s=seconds)`` before every WS placement/amend (None: stop).
 
         ``client.ws_private()`` (and the other factories) pass the REST core's
         ``refresh_account_limit``, so WS order entry loads the account order
         limit before its first order and every ``refresh_account_limit_s``
         exactly as REST order entry does (one load at a time, shared by both);
-        ``gate_timeout`` is the order's ``timeout``, which bounds the load's gate
+        ``gate_timeout_s`` is the order's ``timeout_s``, which bounds the load's gate
         wait, the order's own and the wait for the reply together. ``fn`` must
         not raise for a failed load. Thread-safe.
         """
         self._account_limit_refresh = fn
 
     def place_order(
-        self, *, timeout: float | None = None, exp_time: int | None = None, **params: Any
+        self, *, timeout_s: float | None = None, exp_time: int | None = None, **params: Any
     ) -> OrderAck:
         """Place one order over the private WebSocket (op ``order``) and wait for OKX's reply.
 
@@ -152,16 +152,16 @@ class OrderEntry:
         error code), ``RequestStateError(stage="gate", dispatched=False)``
         (not admitted by the request gate), ``RequestStateError(stage="ws")``:
         ``dispatched=False`` when nothing was sent, ``dispatched=True`` when the
-        connection dropped or no reply came within ``timeout`` after sending —
+        connection dropped or no reply came within ``timeout_s`` after sending —
         the outcome is then UNKNOWN: resolve it by ``cl_ord_ids`` before re-sending.
         """
-        return self._order("place_order", params, timeout, exp_time)[0]
+        return self._order("place_order", params, timeout_s, exp_time)[0]
 
     def place_batch_orders(
         self,
         orders: Sequence[Mapping[str, Any]],
         *,
-        timeout: float | None = None,
+        timeout_s: float | None = None,
         exp_time: int | None = None,
     ) -> list[OrderAck]:
         """Place up to 20 orders (op ``batch-orders``); one ``OrderAck`` per order, in
@@ -173,39 +173,39 @@ class OrderEntry:
         per order, its ack or "missing (outcome unknown)", and whose
         ``unmatched`` lists the extra items.
         """
-        return self._order("place_batch_orders", {"orders": orders}, timeout, exp_time)
+        return self._order("place_batch_orders", {"orders": orders}, timeout_s, exp_time)
 
-    def cancel_order(self, *, timeout: float | None = None, **params: Any) -> OrderAck:
+    def cancel_order(self, *, timeout_s: float | None = None, **params: Any) -> OrderAck:
         """Cancel one order (op ``cancel-order``): ``inst_id`` and ``ord_id`` or ``cl_ord_id``.
 
         Raises as ``place_order``. ``sCode "0"`` only means OKX accepted the
         cancel; the final state comes from the orders channel.
         """
-        return self._order("cancel_order", params, timeout, None)[0]
+        return self._order("cancel_order", params, timeout_s, None)[0]
 
     def cancel_batch_orders(
-        self, orders: Sequence[Mapping[str, Any]], *, timeout: float | None = None
+        self, orders: Sequence[Mapping[str, Any]], *, timeout_s: float | None = None
     ) -> list[OrderAck]:
         """Cancel up to 20 orders (op ``batch-cancel-orders``). Raises as ``place_order``."""
-        return self._order("cancel_batch_orders", {"orders": orders}, timeout, None)
+        return self._order("cancel_batch_orders", {"orders": orders}, timeout_s, None)
 
     def amend_order(
-        self, *, timeout: float | None = None, exp_time: int | None = None, **params: Any
+        self, *, timeout_s: float | None = None, exp_time: int | None = None, **params: Any
     ) -> OrderAck:
         """Amend one order (op ``amend-order``): ``inst_id``, ``ord_id``/``cl_ord_id``,
         ``new_sz`` and/or ``new_px``, optional ``req_id``, ``cxl_on_fail``. Raises as ``place_order``.
         """
-        return self._order("amend_order", params, timeout, exp_time)[0]
+        return self._order("amend_order", params, timeout_s, exp_time)[0]
 
     def amend_batch_orders(
         self,
         orders: Sequence[Mapping[str, Any]],
         *,
-        timeout: float | None = None,
+        timeout_s: float | None = None,
         exp_time: int | None = None,
     ) -> list[OrderAck]:
         """Amend up to 20 orders (op ``batch-amend-orders``). Raises as ``place_order``."""
-        return self._order("amend_batch_orders", {"orders": orders}, timeout, exp_time)
+        return self._order("amend_batch_orders", {"orders": orders}, timeout_s, exp_time)
 
     def _inst_id_code(self, item: Mapping[str, Any]) -> int:
         code = item.get("instIdCode")
@@ -261,10 +261,10 @@ class OrderEntry:
         check_guards(self._guards, endpoint, gate_params)
         refresh = self._account_limit_refresh
         if refresh is not None and endpoint.counts_account_orders:
-            refresh(gate_timeout=limit)
-        wait = max(0.0, deadline - self._clock.monotonic())  # ``timeout`` bounds it all
+            refresh(gate_timeout_s=limit)
+        wait = max(0.0, deadline - self._clock.monotonic())  # ``timeout_s`` bounds it all
         permit = (
-            self._gate.acquire(endpoint, gate_params, timeout=wait, concurrency=False)
+            self._gate.acquire(endpoint, gate_params, timeout_s=wait, concurrency=False)
             if self._gate is not None
             else None
         )

@@ -60,9 +60,9 @@ class SkewedClock:
         """Really sleep."""
         SYSTEM_CLOCK.sleep(seconds)
 
-    def wait(self, cond: threading.Condition, timeout: float | None) -> bool:
+    def wait(self, cond: threading.Condition, timeout_s: float | None) -> bool:
         """Wait on ``cond`` (held by the caller) in real time."""
-        return SYSTEM_CLOCK.wait(cond, timeout)
+        return SYSTEM_CLOCK.wait(cond, timeout_s)
 
 
 def _call(fn: Any) -> tuple[Any, OkxError | None]:
@@ -84,7 +84,7 @@ def _ws_login(
     ws = run.ws("private", client, name=name, **kwargs)
     started = time.monotonic()
     try:
-        ws.start(timeout=10.0)
+        ws.start(timeout_s=10.0)
     except OkxError as exc:
         return time.monotonic() - started, exc
     finally:
@@ -145,7 +145,7 @@ def _clock_skew(run: DrillRun) -> None:
     )
     auto_ws = run.client(clock=skewed)  # default RetryPolicy: WS login re-syncs once on 60006
     ws = run.ws("private", auto_ws, name="auth-auto")
-    _, ws_err = _call(lambda: ws.start(timeout=10.0))
+    _, ws_err = _call(lambda: ws.start(timeout_s=10.0))
     ws_resyncs = ws.stats().login_resyncs
     ws.close()
     run.figure("auto_ws_login_resyncs", ws_resyncs, key=True)

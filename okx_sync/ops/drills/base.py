@@ -285,10 +285,10 @@ class DrillRun:
 
     # -- waiting --------------------------------------------------------------------------
     @staticmethod
-    def wait_until(pred: Callable[[], Any], timeout: float, step: float = 0.01) -> bool:
-        """Poll ``pred`` until it is true or ``timeout`` s passed; returns its last value
+    def wait_until(pred: Callable[[], Any], timeout_s: float, step: float = 0.01) -> bool:
+        """Poll ``pred`` until it is true or ``timeout_s`` s passed; returns its last value
         as a bool. Never raises for a false predicate."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout_s
         while True:
             if pred():
                 return True

@@ -78,7 +78,7 @@ def _fault(run: DrillRun, book: Any, label: str, inject: Any, kind: str | None) 
     run.figure(f"{label}_resyncs", resyncs, key=True)
     run.figure(f"{label}_errors", {k: v for k, v in errors.items() if v})
     if kind:
-        run.figure(f"{label}_resync_ms", after["last_resync_ms"])
+        run.figure(f"{label}_resync_s", after["last_resync_s"])
         run.check(
             f"{label}: detected as a {kind} error, one resync",
             errors.get(kind, 0) == 1 and resyncs == 1,
@@ -104,7 +104,7 @@ def routine(run: DrillRun) -> None:
     ws = run.ws("public", client, name="book-gap")
     ws.start()
     book = run.own(
-        ws.order_book(INST_ID, rest_check=client, policy=ResyncPolicy(snapshot_timeout=2.0))
+        ws.order_book(INST_ID, rest_check=client, policy=ResyncPolicy(snapshot_timeout_s=2.0))
     )
     run.step(f"managed books {INST_ID}: waiting for the first snapshot")
     run.check("book ready", book.wait_ready(READY_S), f"{book!r}", required=True)
@@ -133,5 +133,5 @@ DRILL = Drill(
     title="seq gap and bad checksum: reset + resubscribe recovers deterministically",
     runbook="§5",
     routine=routine,
-    sim_options={"auto_tick": False, "quiet_interval": None},
+    sim_options={"auto_tick": False, "quiet_interval_s": None},
 )

@@ -85,8 +85,8 @@ def _start(run: DrillRun, client: Any, overflow: str) -> tuple[Any, _Probe]:
         "public",
         client,
         name=f"backlog-{overflow}",
-        ping_interval=0.3,
-        pong_timeout=0.5,
+        ping_interval_s=0.3,
+        pong_timeout_s=0.5,
         typed_dispatch={"mode": "pool", "queue_size": QUEUE, "overflow": overflow},
     )
     ws.on("books", probe.typed)
@@ -230,5 +230,5 @@ DRILL = Drill(
     runbook="§4",
     routine=routine,
     live_safe=True,
-    sim_options={"auto_tick": False, "quiet_interval": None},
+    sim_options={"auto_tick": False, "quiet_interval_s": None},
 )

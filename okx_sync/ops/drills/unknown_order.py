@@ -35,7 +35,7 @@ from .base import Drill, DrillRun, passive_limit
 __all__ = ["DRILL"]
 
 INST_ID = "BTC-USDT"
-EXP_WINDOW_MS = 1000  # short expTime: "not found" becomes final after 1 s
+EXPIRE_AFTER_S = 1.0  # short expTime: "not found" becomes final after 1 s
 HOLD_S = 0.3
 
 
@@ -52,7 +52,7 @@ def _case(run: DrillRun, client: Any, label: str, arm: Any, sends: int, resolved
     run.step(f"{label}: place_order_safely {cl_ord_id}")
     try:
         res = client.trade.place_order_safely(
-            cl_ord_id=cl_ord_id, exp_window_ms=EXP_WINDOW_MS, resolve_interval_s=0.2, **params
+            cl_ord_id=cl_ord_id, expire_after_s=EXPIRE_AFTER_S, resolve_interval_s=0.2, **params
         )
     except OkxError as exc:
         run.check(f"{label}: place_order_safely settled the order", False, f"raised {exc!r}")
@@ -85,7 +85,7 @@ def _no_blind_retry(run: DrillRun, client: Any) -> None:
     params = passive_limit(client, INST_ID)
     cl_ord_id = new_cl_ord_id("drill")
     retries_before = client.stats()["retries"]
-    sim.faults.lose_order_response("timeout", hold=HOLD_S)
+    sim.faults.lose_order_response("timeout", hold_s=HOLD_S)
     run.step(f"plain place_order {cl_ord_id} under a lost answer")
     err: OkxError | None = None
     try:
@@ -116,14 +116,14 @@ def routine(run: DrillRun) -> None:
     """The drill (see the module docstring)."""
     sim = run.sim
     assert sim is not None
-    client = run.client(timeout=5.0)
+    client = run.client(timeout_s=5.0)
     client.sync_time()
     _case(run, client, "lost_50004", lambda: sim.faults.lose_order_response("50004"), 1, True)
     _case(
         run,
         client,
         "lost_connection",
-        lambda: sim.faults.lose_order_response("timeout", hold=HOLD_S),
+        lambda: sim.faults.lose_order_response("timeout", hold_s=HOLD_S),
         1,
         True,
     )

@@ -179,7 +179,7 @@ def routine(run: DrillRun) -> None:
     authority = {o.ord_id or "" for o in snapshot.pending_orders}
     stale, unknown = _diff(local.ids(), authority)
     run.figure("drift_found", len(stale) + len(unknown), key=True)
-    run.figure("reconcile_ms", snapshot.duration_ms)
+    run.figure("reconcile_s", snapshot.duration_s)
     run.check(
         "reconcile: finds exactly what the outage hid",
         stale == {placed[0]} and unknown == {hidden_new},
@@ -208,5 +208,5 @@ DRILL = Drill(
     title="kill the sockets: reconnect, re-login, resubscribe, reconcile",
     runbook="§4",
     routine=routine,
-    sim_options={"auto_tick": False, "quiet_interval": None},
+    sim_options={"auto_tick": False, "quiet_interval_s": None},
 )
