@@ -37,6 +37,7 @@ from ..errors import (
     WSAuthError,
     WSClosedError,
     WSError,
+    WSQueueFullError,
     WSSubscribeError,
     WSTimeoutError,
 )
@@ -52,7 +53,7 @@ from .connection import (
     HeartbeatPolicy,
     PushMode,
 )
-from .dispatch import DispatchConfig, DispatchPath, SubmitResult
+from .dispatch import DispatchConfig, DispatchPath, DropReport, SubmitResult
 from .managed_book import BookRouter, ManagedOrderBook
 from .orders import WS_ORDER_OPS, OrderEntry, OrderRequest
 from .protocol import (
@@ -80,6 +81,12 @@ __all__ = ["WSClient", "WSStats", "DispatchConfig", "WS_ORDER_OPS"]
 log = logging.getLogger("okx_sync.ws")
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fn_name(fn: Any) -> str:
+    """A handler's name for log lines: its qualified name (a callable object's class name)."""
+    return str(getattr(fn, "__qualname__", None) or type(fn).__qualname__)
+
 
 _DELIVER = PushMode.DELIVER
 _BUFFER = PushMode.BUFFER
@@ -243,9 +250,13 @@ class WSClient(OrderEntry, Owned):
     - ``ping_interval`` (s, < 30; default 20), ``pong_timeout`` (default 8):
       a silent connection is detected within their sum. ``backoff``: a
       ``BackoffPolicy`` (0.25 s doubling to 10 s with jitter).
-    - ``typed_dispatch`` / ``raw_dispatch``: ``"inline"`` (default), ``"pool"``,
-      a dict of ``DispatchConfig`` fields or a ``DispatchConfig``
-      (``queue_size``, ``workers``, ``overflow`` = block | drop | disconnect).
+    - ``typed_dispatch`` / ``raw_dispatch``: ``"pool"``, ``"inline"``, a dict
+      of ``DispatchConfig`` fields (``mode`` defaults to pool) or a
+      ``DispatchConfig`` (``queue_size``, ``workers``, ``overflow`` = block |
+      drop | disconnect). Defaults: typed handlers on a pool of one worker
+      (order kept, the reader stays free), raw handlers inline (on the
+      reader: lowest latency; a handler holding the reader is reported, and
+      the heartbeat does not count that time against the connection).
     - ``connect_timeout`` (10 s), ``start_timeout`` (= connect_timeout + 5),
       ``subscribe_timeout`` (5 s, resubscribe and login), ``order_timeout`` (5 s).
     - ``now_ms``: wall clock in ms for the login timestamp (the Client passes
@@ -309,7 +320,7 @@ class WSClient(OrderEntry, Owned):
                 ping_interval=ping_interval, pong_timeout=pong_timeout
             )
             typed_cfg = DispatchConfig.coerce(typed_dispatch)
-            raw_cfg = DispatchConfig.coerce(raw_dispatch)
+            raw_cfg = DispatchConfig.coerce("inline" if raw_dispatch is None else raw_dispatch)
         except (ValueError, TypeError) as exc:
             raise ValidationError(str(exc)) from None
         self.url = url
@@ -340,6 +351,7 @@ class WSClient(OrderEntry, Owned):
         self._disconnect_handlers: tuple[Callable[[str], Any], ...] = ()
         self._reconnect_handlers: tuple[Callable[[], Any], ...] = ()
         self._push_listeners: tuple[Callable[[dict[str, Any]], Any], ...] = ()
+        self._listener_running: Any = None  # the push listener the reader is calling now
         self._desired: dict[ArgKey, dict[str, Any]] = {}
         self._guards: tuple[Guard, ...] = ()  # order-entry guards (safe mode); replaced
         # connection -> [pongs still awaited, event] (handoff barrier; supervisor + reader)
@@ -353,6 +365,7 @@ class WSClient(OrderEntry, Owned):
             thread_prefix=f"{prefix}-typed",
             on_error=self._dispatch_error,
             monotonic=clock.monotonic,
+            on_drops=self._on_drops,
         )
         self._raw = DispatchPath(
             "raw",
@@ -361,6 +374,7 @@ class WSClient(OrderEntry, Owned):
             thread_prefix=f"{prefix}-raw",
             on_error=self._dispatch_error,
             monotonic=clock.monotonic,
+            on_drops=self._on_drops,
         )
         self._manager: ConnectionManager | None = None
         self._stats_lock = threading.Lock()
@@ -535,8 +549,10 @@ class WSClient(OrderEntry, Owned):
 
     def on_error(self, fn: F) -> F:
         """Call ``fn(exc)`` for every error: handler exceptions, error events, rejected
-        subscriptions (``WSSubscribeError``), connection failures, ``WSAuthError``.
-        Runs on the thread that saw the error; an exception in ``fn`` is logged.
+        subscriptions (``WSSubscribeError``), connection failures, ``WSAuthError``,
+        and each drop episode of a pool under ``overflow="drop"`` (``WSQueueFullError``:
+        pushes were lost, reconcile). Runs on the thread that saw the error (often
+        the reader: hand slow work to another thread); an exception in ``fn`` is logged.
         """
         self._add("_error_handlers", fn)
         return fn
@@ -630,6 +646,25 @@ class WSClient(OrderEntry, Owned):
         except Exception as exc:
             self._handler_error(exc, getattr(fn, "__name__", repr(fn)))
 
+    def reader_handler(self, conn: Connection) -> str | None:
+        """SessionHooks: the user handler running on ``conn``'s reader now, or None.
+
+        Only inline paths run handlers on the reader; push listeners always do.
+        """
+        listener = self._listener_running
+        if listener is not None:
+            return f"push listener {_fn_name(listener)}"
+        for path in (self._typed, self._raw):
+            running = path.running
+            if running is not None and path.mode == "inline":
+                channel, fn = running
+                if path is self._raw:
+                    label = "on_raw"
+                else:
+                    label = "on_event" if channel is None else f"on({channel!r})"
+                return f"{label} {_fn_name(fn)}"
+        return None
+
     def _handler_error(self, exc: BaseException, where: str) -> None:
         with self._stats_lock:
             self._handler_errors += 1
@@ -640,6 +675,34 @@ class WSClient(OrderEntry, Owned):
 
     def _dispatch_error(self, exc: BaseException) -> None:
         self._handler_error(exc, "dispatch")
+
+    def _on_drops(self, path: str, report: DropReport) -> None:
+        """A drop episode ended: WARNING (rate-limited by the policy), then ``on_error``."""
+        err = WSQueueFullError(path, report.dropped, report.since)
+        if report.log:
+            more = ""
+            if report.unlogged_episodes:
+                more = (
+                    f" ({report.unlogged_episodes} earlier episode(s), "
+                    f"{report.unlogged_dropped:,} message(s), reported without a log line)"
+                )
+            log.warning(
+                "ws %s: %s handler queue full: %s message(s) dropped over %.3g s "
+                "(overflow=drop)%s; reconcile what they carried, or use overflow=block",
+                self.name,
+                path,
+                f"{report.dropped:,}",
+                report.until - report.since,
+                more,
+                extra={
+                    "ws": self.name,
+                    "path": path,
+                    "dropped": report.dropped,
+                    "duration_s": round(report.until - report.since, 3),
+                },
+            )
+        self._note_error(str(err))
+        self._emit_error(err, record=False)
 
     def _emit_error(self, exc: BaseException, *, record: bool = True) -> None:
         if record:
@@ -738,8 +801,11 @@ class WSClient(OrderEntry, Owned):
         key = (channel, arg.get("instId", ""))
         if conn.track_last:
             conn.last_data[arg_key(arg)] = msg["data"]
-        for fn in self._push_listeners:
-            self._call(fn, msg)
+        if self._push_listeners:
+            for fn in self._push_listeners:
+                self._listener_running = fn
+                self._call(fn, msg)
+            self._listener_running = None
         entry = self._typed_handlers.get(channel)
         if entry is not None:
             if self._typed.direct:  # inline: skip the dispatch layer on the hot path
@@ -790,8 +856,11 @@ class WSClient(OrderEntry, Owned):
             msg = decode_frame(msg.decode())
         assert type(msg) is dict
         if "event" in msg:
+            path = self._typed
             for fn in self._event_handlers:
+                path.running = (None, fn)
                 self._call(fn, msg)
+            path.running = None
             return
         arg = msg["arg"]
         channel = arg.get("channel", "")
@@ -809,6 +878,7 @@ class WSClient(OrderEntry, Owned):
         """Build each data item's model and call the channel's handlers (reader or worker)."""
         parse, handlers = entry
         action = msg.get("action")
+        path = self._typed
         for item in msg["data"]:
             if parse is None:
                 obj: Any = item
@@ -823,19 +893,24 @@ class WSClient(OrderEntry, Owned):
                     )
                     continue
             for fn in handlers:
+                path.running = (channel, fn)
                 try:
                     fn(obj)
                 except Exception as exc:
                     self._handler_error(exc, f"on({channel!r})")
+        path.running = None
 
     def _deliver_raw(self, msg: dict[str, Any] | bytes) -> None:
         if type(msg) is bytes:
             msg = decode_frame(msg.decode())
+        path = self._raw
         for fn in self._raw_handlers:
+            path.running = (None, fn)
             try:
                 fn(msg)
             except Exception as exc:
                 self._handler_error(exc, "on_raw")
+        path.running = None
 
     # ------------------------------------------------------------------ control messages
     def _control(self, conn: Connection, msg: dict[str, Any]) -> None:

@@ -145,9 +145,11 @@ class HeartbeatPolicy:
     A connection is dead when neither a ``pong`` nor any other message arrived
     within ``pong_timeout`` s of a ping; a silent connection is therefore
     detected within ``ping_interval + pong_timeout`` s (default 20 + 8 = 28 s,
-    under OKX's 30 s idle close). While the reader is blocked on a full handler
-    queue it is not reading, so silence proves nothing: pings continue as
-    keep-alives and the connection is never declared dead for that.
+    under OKX's 30 s idle close). While the reader is busy — blocked on a full
+    handler queue, or running an inline handler — it is not reading, so
+    silence proves nothing: pings continue as keep-alives (their pongs wait
+    in the socket) and the connection is never declared dead for that; once
+    the reader is free the usual rule applies again.
     Frozen; ``ValueError`` unless 0 < ping_interval < 30 and pong_timeout > 0.
     Thread safety: immutable.
     """
@@ -180,7 +182,8 @@ class HeartbeatPolicy:
 
         ``last_recv``: last message (or connect time); ``last_ping``: last ping
         sent; ``outstanding_since``: a ping sent with nothing received since;
-        ``blocked``: the reader is waiting for room in a handler queue.
+        ``blocked``: the reader is busy (waiting for room in a handler queue,
+        or running an inline handler), not reading.
         """
         if blocked:
             since = max(last_recv, last_ping or last_recv)
@@ -330,7 +333,11 @@ class Connection:
 
     Public attributes written by the reader and read by anyone: ``last_recv``,
     ``last_pong``, ``last_ping``, ``ping_outstanding_since``, ``messages``,
-    ``bytes``, ``close_code``, ``close_reason``, ``error``. The client keeps its
+    ``bytes``, ``close_code``, ``close_reason``, ``error``, ``busy`` (the
+    reader is inside ``on_message``, since ``last_recv``); ``pings`` counts
+    the heartbeat's pings. ``stall`` is set by the heartbeat when a handler
+    has held the reader past a ping: (handler label, since); the reader logs
+    one WARNING for it when the handler returns. The client keeps its
     own per-connection state in ``push_mode``, ``pending``, ``subscribed``,
     ``buffer``, ``last_data``, ``track_last``, ``conn_id``.
 
@@ -372,6 +379,9 @@ class Connection:
         self.last_pong: float | None = None
         self.last_ping: float | None = None
         self.ping_outstanding_since: float | None = None
+        self.pings = 0
+        self.busy = False
+        self.stall: tuple[str, float] | None = None
         self.messages = 0
         self.bytes = 0
         self.close_code: int | None = None
@@ -450,6 +460,7 @@ class Connection:
             self.abort(f"ping failed: {exc}")
             return
         self.last_ping = now
+        self.pings += 1
         if self.ping_outstanding_since is None:
             self.ping_outstanding_since = now
 
@@ -547,6 +558,7 @@ class Connection:
                 if opcode == OP_TEXT:
                     self.messages += 1
                     self.bytes += len(data)
+                    self.busy = True
                     try:
                         on_message(self, data)
                     except Exception:  # a bug in routing must not kill the connection
@@ -557,6 +569,9 @@ class Connection:
                             len(data),
                             extra={"ws": self.name, "url": self.url},
                         )
+                    self.busy = False
+                    if self.stall is not None:
+                        self._end_stall()
                 elif opcode == OP_PING:
                     self._send_frame(data, websocket.ABNF.OPCODE_PONG)
                 elif opcode == OP_CLOSE:
@@ -572,6 +587,24 @@ class Connection:
                     )
             if parser.error is not None:
                 raise parser.error
+
+    def _end_stall(self) -> None:
+        """The handler the heartbeat saw holding the reader returned: one WARNING (reader)."""
+        stall, self.stall = self.stall, None
+        if stall is None:
+            return
+        handler, since = stall
+        held = self._clock.monotonic() - since
+        log.warning(
+            "ws %s: handler %s held the reader for %.3g s (inline dispatch): nothing was read "
+            "from %s meanwhile; the heartbeat kept the connection. Use pool dispatch for a "
+            "handler that blocks",
+            self.name,
+            handler,
+            held,
+            self.url,
+            extra={"ws": self.name, "handler": handler, "held_s": round(held, 3)},
+        )
 
     def _send_frame(self, payload: bytes, opcode: int) -> None:
         """Send a control frame (pong, close) under the send lock; failures are left to the reader.
@@ -642,6 +675,9 @@ class SessionHooks(Protocol):
 
     def reader_blocked(self, conn: Connection) -> bool:
         """True while ``conn``'s reader waits for room in a handler queue."""
+
+    def reader_handler(self, conn: Connection) -> str | None:
+        """The user handler ``conn``'s reader is running now (inline dispatch), or None."""
 
     def pending_orders(self, conn: Connection) -> int:
         """Order requests on ``conn`` still waiting for their reply."""
@@ -1050,13 +1086,19 @@ class ConnectionManager:
             for conn in conns:
                 if conn.stopping:
                     continue
+                busy = conn.busy
+                last_recv = conn.last_recv
                 decision = policy.decide(
                     now,
-                    last_recv=conn.last_recv,
+                    last_recv=last_recv,
                     last_ping=conn.last_ping,
                     outstanding_since=conn.ping_outstanding_since,
-                    blocked=self._hooks.reader_blocked(conn),
+                    blocked=busy or self._hooks.reader_blocked(conn),
                 )
+                if busy and conn.stall is None and now - last_recv >= policy.ping_interval:
+                    handler = self._hooks.reader_handler(conn)
+                    if handler is not None:  # a handler, not a full queue, holds the reader
+                        conn.stall = (handler, last_recv)
                 if decision.reset_outstanding:
                     conn.ping_outstanding_since = None
                 if decision.action is HeartbeatAction.PING:
