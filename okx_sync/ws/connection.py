@@ -334,8 +334,7 @@ class Connection:
     Public attributes written by the reader and read by anyone: ``last_recv``,
     ``last_pong``, ``last_ping``, ``ping_outstanding_since``, ``messages``,
     ``bytes``, ``close_code``, ``close_reason``, ``error``, ``busy`` (the
-    reader is inside ``on_message``, since ``last_recv``); ``pings`` counts
-    the heartbeat's pings. ``stall`` is set by the heartbeat when a handler
+    reader is inside ``on_message``, since ``last_recv``). ``stall`` is set by the heartbeat when a handler
     has held the reader past a ping: (handler label, since); the reader logs
     one WARNING for it when the handler returns. The client keeps its
     own per-connection state in ``push_mode``, ``pending``, ``subscribed``,
@@ -379,7 +378,6 @@ class Connection:
         self.last_pong: float | None = None
         self.last_ping: float | None = None
         self.ping_outstanding_since: float | None = None
-        self.pings = 0
         self.busy = False
         self.stall: tuple[str, float] | None = None
         self.messages = 0
@@ -460,7 +458,6 @@ class Connection:
             self.abort(f"ping failed: {exc}")
             return
         self.last_ping = now
-        self.pings += 1
         if self.ping_outstanding_since is None:
             self.ping_outstanding_since = now
 
