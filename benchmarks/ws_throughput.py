@@ -125,11 +125,17 @@ def _frame(payload: bytes) -> bytes:
 
 
 class ReplayServer:
-    """Loopback server: acks a subscribe, then writes the recorded frames at wire speed."""
+    """Loopback server: acks a subscribe, then writes the recorded frames at wire speed.
+
+    Subclasses change what is streamed after a subscribe (``wants``, ``stream``).
+    """
 
     def __init__(self, frames: list[bytes], ssl_context: ssl.SSLContext | None = None) -> None:
         self.blob = b"".join(_frame(f) for f in frames)
         self.count = len(frames)
+        self._serve(ssl_context)
+
+    def _serve(self, ssl_context: ssl.SSLContext | None) -> None:
         self.server = serve(
             self._handler,
             "127.0.0.1",
@@ -156,11 +162,19 @@ class ReplayServer:
                 continue
             for arg in msg["args"]:
                 ws.send(json.dumps({"id": msg.get("id"), "event": "subscribe", "arg": arg}))
-            if any(a.get("channel") == "books" for a in msg["args"]):
-                try:
-                    ws.socket.sendall(self.blob)
-                except OSError:  # a contender that stops reading early closes its socket
-                    return
+            if self.wants(msg["args"]):
+                self.stream(ws)
+
+    def wants(self, args: list[dict[str, str]]) -> bool:
+        """Whether a subscribe to ``args`` starts the stream (here: one to ``books``)."""
+        return any(a.get("channel") == "books" for a in args)
+
+    def stream(self, ws: ServerConnection) -> None:
+        """Write the recorded frames in one go."""
+        try:
+            ws.socket.sendall(self.blob)
+        except OSError:  # a contender that stops reading early closes its socket
+            return
 
     def close(self) -> None:
         self.server.shutdown()

@@ -46,6 +46,7 @@ __all__ = [
     "WSSubscribeError",
     "WSTimeoutError",
     "WSClosedError",
+    "WSQueueFullError",
     "OrderBookError",
     "OrderBookSequenceError",
     "OrderBookChecksumError",
@@ -359,6 +360,29 @@ class WSClosedError(WSError):
 
     Thread safety: immutable once raised; safe to share between threads.
     """
+
+
+class WSQueueFullError(WSError):
+    """A handler queue under ``overflow="drop"`` was full: messages were dropped.
+
+    One is reported (to ``on_error`` handlers) per drop episode: ``path`` is
+    the dispatch path (``"typed"`` or ``"raw"``), ``dropped`` how many
+    messages the episode dropped and ``since`` the monotonic time (the
+    client's clock) of its first drop. Pushes were lost: reconcile what they
+    carried (``Reconciler``, see the RUNBOOK) or use ``overflow="block"``.
+
+    Thread safety: immutable once raised (attributes are set by the constructor and
+    are read-only by contract); safe to share between threads.
+    """
+
+    def __init__(self, path: str, dropped: int, since: float) -> None:
+        self.path = path
+        self.dropped = int(dropped)
+        self.since = float(since)
+        super().__init__(
+            f"WS {path} handler queue full: {self.dropped:,} message(s) dropped "
+            f"(overflow=drop); reconcile, or use overflow=block"
+        )
 
 
 class OrderBookError(OkxError):

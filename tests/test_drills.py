@@ -74,6 +74,7 @@ def test_each_drill_passes_with_its_figures(drill_all, name):
         assert f["block_dropped"] == 0 and f["block_high_water"] <= 8
         assert f["drop_dropped"] > 0 and f["drop_high_water"] <= 8
         assert f["drop_delivered"] + f["drop_dropped"] == f["drop_received"]
+        assert f["drop_episodes_reported"] >= 1  # drops are never silent (issue 18)
         assert f["disconnect_overflow_disconnects"] >= 1
     elif name == "book_gap":
         assert (f["gap_resyncs"], f["checksum_resyncs"], f["reset_resyncs"]) == (1, 1, 0)

@@ -57,6 +57,7 @@ SAMPLES = [
     errors.WSSubscribeError("60018", "doesn't exist", {"channel": "x"}),
     errors.WSTimeoutError("no ack"),
     errors.WSClosedError("closed"),
+    errors.WSQueueFullError("typed", 1234, 56.5),
     errors.OrderBookError("untrusted"),
     errors.OrderBookSequenceError(5, 7, 9, inst_id="BTC-USDT"),
     errors.OrderBookChecksumError(1, 2, "1:2", inst_id="BTC-USDT"),
@@ -83,5 +84,8 @@ def test_pickles_with_attributes_and_text(err: errors.OkxError) -> None:
     if isinstance(err, errors.OrderError):  # derived views work on the copy too
         assert back.cl_ord_ids == ("a1", "a2")
         assert [str(getattr(i, "s_code", "") or i.get("sCode")) for i in back.failed] == ["51008"]
+    if isinstance(err, errors.WSQueueFullError):
+        assert (back.path, back.dropped, back.since) == ("typed", 1234, 56.5)
+        assert isinstance(back, errors.WSError)
     if isinstance(err, errors.RequestStateError):
         assert (back.stage, back.dispatched, back.cl_ord_ids) == ("http", True, ("c1",))

@@ -155,6 +155,7 @@ def test_seq_gap_ends_in_one_resync_and_the_sims_book(sim, ws):
     book.on_resync(resyncs)
     assert book.wait_ready(5)
     assert_equals_sim(book, sim)
+    assert wait_until(lambda: bool(acks))  # on_event runs on the typed pool (the default)
     assert acks == ["subscribe"]
 
     sim.faults.seq_gap(INST)

@@ -7,10 +7,13 @@ import time
 
 import pytest
 
+from okx_sync.clock import FakeClock
 from okx_sync.ws.dispatch import (
     Admission,
     DispatchConfig,
     DispatchPath,
+    DropEpisodes,
+    DropReport,
     SubmitResult,
     WorkerPool,
     overflow_decision,
@@ -31,7 +34,8 @@ def test_overflow_decision_table():
 
 def test_config_defaults():
     cfg = DispatchConfig()
-    assert (cfg.mode, cfg.queue_size, cfg.workers, cfg.overflow) == ("inline", 10_000, 1, "block")
+    assert (cfg.mode, cfg.queue_size, cfg.workers, cfg.overflow) == ("pool", 10_000, 1, "block")
+    assert DispatchConfig.coerce({"queue_size": 8}).mode == "pool"  # a dict without mode: pool
     assert DispatchConfig.coerce("pool").overflow == "block"  # block is the default policy
     assert DispatchConfig.coerce({"mode": "pool", "queue_size": 8}).overflow == "block"
 
@@ -75,6 +79,18 @@ def make_path(rec, cfg, errors=None):
         cfg,
         thread_prefix="okx-ws-test-typed",
         on_error=(errors.append if errors is not None else lambda e: None),
+        monotonic=time.monotonic,
+    )
+
+
+def make_pool(deliver, *, queue_size, workers):
+    return WorkerPool(
+        deliver,
+        queue_size=queue_size,
+        workers=workers,
+        overflow="block",
+        thread_prefix="okx-ws-test-pool",
+        on_error=lambda e: None,
         monotonic=time.monotonic,
     )
 
@@ -174,7 +190,7 @@ def test_handler_exception_is_reported_and_worker_survives():
     for n in range(10):
         path.submit(("k", ""), ("k", n), never)
     assert wait_for(lambda: len(seen) == 5 and len(errors) == 5)
-    inline = make_path(deliver, DispatchConfig(), errors)
+    inline = make_path(deliver, DispatchConfig(mode="inline"), errors)
     inline.start()
     assert inline.submit(("k", ""), ("k", 1), never) is SubmitResult.DELIVERED
     assert len(errors) == 6
@@ -241,15 +257,7 @@ def test_stop_discards_joins_and_restarts():
 
 def test_worker_pool_drain():
     rec = Recorder(delay=0.0005)
-    pool = WorkerPool(
-        rec,
-        queue_size=100,
-        workers=2,
-        overflow="block",
-        thread_prefix="okx-ws-test-pool",
-        on_error=lambda e: None,
-        monotonic=time.monotonic,
-    )
+    pool = make_pool(rec, queue_size=100, workers=2)
     pool.start()
     for n in range(100):
         pool.put(str(n), ("k", n), never)
@@ -280,3 +288,97 @@ def test_reconfigure_while_the_reader_is_switching_loses_nothing():
     assert path.mode == "inline"
     assert path.stop(2.0)
     assert not [t for t in threading.enumerate() if t.name.startswith("okx-ws-test-")]
+
+
+class RecordingCondition(threading.Condition):
+    """A Condition that records each wait's timeout and says when a waiter arrives."""
+
+    def __init__(self, lock) -> None:
+        super().__init__(lock)
+        self.timeouts: list[float | None] = []
+        self.waiting = threading.Event()
+
+    def wait(self, timeout=None):
+        self.timeouts.append(timeout)
+        self.waiting.set()
+        return super().wait(timeout)
+
+
+def test_an_idle_worker_sleeps_until_a_message_is_queued_with_no_polling():
+    """Issue 18: an idle worker waits with no timeout and the reader's put wakes it (no 1 ms poll)."""
+    handled = threading.Semaphore(0)
+    pool = make_pool(lambda item: handled.release(), queue_size=8, workers=1)
+    cond = RecordingCondition(pool._lock)
+    pool._work[0] = cond  # before start: the worker waits on this one
+    pool.start()
+    try:
+        for n in range(5):
+            assert cond.waiting.wait(5)  # the worker is idle, waiting
+            cond.waiting.clear()
+            assert pool.put("k", n, never) is SubmitResult.QUEUED
+            assert handled.acquire(timeout=5)  # woken by the put (an untimed wait needs it)
+        assert cond.timeouts and all(t is None for t in cond.timeouts), cond.timeouts
+    finally:
+        assert pool.stop(2.0)
+
+
+def test_drop_episodes_policy():
+    d = DropEpisodes(report_every_s=10.0, log_every_s=10.0)
+    assert not d.open and d.accepted(0, 10, 0.0) is None and d.flush(0.0) is None
+    assert d.dropped(100.0) is None and d.dropped(100.5) is None and d.open
+    assert d.accepted(6, 10, 101.0) is None  # more than half full: the episode goes on
+    assert d.accepted(5, 10, 101.0) == DropReport(dropped=2, since=100.0, until=101.0, log=True)
+    assert not d.open
+    # the next episode within log_every_s is reported without a WARNING, counted into the next
+    d.dropped(102.0)
+    assert d.accepted(0, 10, 103.0) == DropReport(dropped=1, since=102.0, until=103.0, log=False)
+    for _ in range(3):
+        d.dropped(112.0)
+    assert d.flush(113.0) == DropReport(
+        dropped=3, since=112.0, until=113.0, log=True, unlogged_episodes=1, unlogged_dropped=1
+    )
+    # an overload that never ends is still reported every report_every_s
+    assert d.dropped(200.0) is None
+    report = d.dropped(210.0)
+    assert report is not None and (report.dropped, report.since) == (2, 200.0) and report.log
+    with pytest.raises(ValueError):
+        DropEpisodes(report_every_s=0)
+
+
+def test_drop_episode_reported_when_the_pool_catches_up_and_on_stop():
+    """Issue 18: overflow=drop is never silent: each episode reaches on_drops, once."""
+    clock = FakeClock()
+    reports: list[tuple[str, DropReport]] = []
+    rec = Recorder()
+    rec.gate.clear()
+    path = DispatchPath(
+        "typed",
+        rec,
+        DispatchConfig(mode="pool", queue_size=4, overflow="drop"),
+        thread_prefix="okx-ws-test-typed",
+        on_error=lambda e: None,
+        monotonic=clock.monotonic,
+        on_drops=lambda name, r: reports.append((name, r)),
+    )
+    path.start()
+    t0 = clock.monotonic()
+    assert [path.submit(("k", ""), ("k", n), never) for n in range(4)] == [SubmitResult.QUEUED] * 4
+    for n in range(4, 10):
+        assert path.submit(("k", ""), ("k", n), never) is SubmitResult.DROPPED
+        clock.advance(0.1)
+    assert reports == [] and path.dropped == 6  # the episode is still going on
+    rec.gate.set()
+    assert wait_for(lambda: len(rec.items) == 4 and path.qsize == 0)
+    assert path.submit(("k", ""), ("k", 10), never) is SubmitResult.QUEUED
+    assert reports == [
+        ("typed", DropReport(dropped=6, since=t0, until=clock.monotonic(), log=True))
+    ]
+    assert wait_for(lambda: len(rec.items) == 5)
+    # a second episode, still open when the path stops, is reported by stop()
+    rec.gate.clear()
+    for n in range(11, 20):
+        path.submit(("k", ""), ("k", n), never)
+    assert len(reports) == 1
+    rec.gate.set()
+    assert path.stop(2.0)
+    assert len(reports) == 2 and reports[1][1].dropped == 5 and not reports[1][1].log

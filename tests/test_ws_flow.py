@@ -336,7 +336,11 @@ def test_raw_drop_policy_is_bounded_and_counted(sim):
             st = ws.stats()
             assert st.raw_mode == "pool" and st.raw_queue_cap == 2 and st.raw_queue_len == 2
             assert st.raw_high_water == 2  # full, never more
-            assert (st.typed_queue_cap, st.typed_high_water, st.typed_dropped) == (0, 0, 0)
+            assert (st.typed_queue_cap, st.typed_high_water, st.typed_dropped) == (
+                10_000,
+                0,
+                0,
+            )  # typed: the default pool, unused
             assert st.reconnects == 0 and st.connected
             gate.set()
             assert wait_until(lambda: ws.stats().raw_queue_len == 0)

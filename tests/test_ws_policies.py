@@ -212,9 +212,10 @@ def test_documented_defaults_are_pinned():
     ws = WSClient("ws://127.0.0.1:9/ws/v5/public")  # never started: no I/O
     assert ws._heartbeat == HeartbeatPolicy() and ws._backoff == BackoffPolicy()
     st = ws.stats()
+    # typed handlers on a pool of one worker by default, raw handlers inline
     assert (st.typed_mode, st.raw_mode, st.typed_queue_cap, st.raw_queue_cap) == (
+        "pool",
         "inline",
-        "inline",
-        0,
+        10_000,
         0,
     )

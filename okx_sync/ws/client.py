@@ -37,6 +37,7 @@ from ..errors import (
     WSAuthError,
     WSClosedError,
     WSError,
+    WSQueueFullError,
     WSSubscribeError,
     WSTimeoutError,
 )
@@ -54,7 +55,7 @@ from .connection import (
     HeartbeatPolicy,
     PushMode,
 )
-from .dispatch import DispatchConfig, DispatchPath, SubmitResult
+from .dispatch import DispatchConfig, DispatchPath, DropReport, SubmitResult
 from .frames import DEFAULT_MAX_SIZE
 from .managed_book import BookRouter, ManagedOrderBook
 from .orders import WS_ORDER_OPS, OrderEntry, OrderRequest
@@ -84,6 +85,12 @@ __all__ = ["WSClient", "WSStats", "DispatchConfig", "WS_ORDER_OPS"]
 log = logging.getLogger("okx_sync.ws")
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fn_name(fn: Any) -> str:
+    """A handler's name for log lines: its qualified name (a callable object's class name)."""
+    return str(getattr(fn, "__qualname__", None) or type(fn).__qualname__)
+
 
 _DELIVER = PushMode.DELIVER
 _BUFFER = PushMode.BUFFER
@@ -279,9 +286,13 @@ class WSClient(OrderEntry, Owned):
     - ``ping_interval_s`` (s, < 30; default 20), ``pong_timeout_s`` (default 8):
       a silent connection is detected within their sum. ``backoff``: a
       ``BackoffPolicy`` (0.25 s doubling to 10 s with jitter).
-    - ``typed_dispatch`` / ``raw_dispatch``: ``"inline"`` (default), ``"pool"``,
-      a dict of ``DispatchConfig`` fields or a ``DispatchConfig``
-      (``queue_size``, ``workers``, ``overflow`` = block | drop | disconnect).
+    - ``typed_dispatch`` / ``raw_dispatch``: ``"pool"``, ``"inline"``, a dict
+      of ``DispatchConfig`` fields (``mode`` defaults to pool) or a
+      ``DispatchConfig`` (``queue_size``, ``workers``, ``overflow`` = block |
+      drop | disconnect). Defaults: typed handlers on a pool of one worker
+      (order kept, the reader stays free), raw handlers inline (on the
+      reader: lowest latency; a handler holding the reader is reported, and
+      the heartbeat does not count that time against the connection).
     - ``connect_timeout_s`` (10 s), ``start_timeout_s`` (= connect_timeout_s + 5),
       ``subscribe_timeout_s`` (5 s, resubscribe and login), ``order_timeout_s`` (5 s).
     - ``now_ms``: wall clock in ms for the login timestamp (the Client passes
@@ -379,7 +390,7 @@ class WSClient(OrderEntry, Owned):
                 ping_interval_s=ping_interval_s, pong_timeout_s=pong_timeout_s
             )
             typed_cfg = DispatchConfig.coerce(typed_dispatch)
-            raw_cfg = DispatchConfig.coerce(raw_dispatch)
+            raw_cfg = DispatchConfig.coerce("inline" if raw_dispatch is None else raw_dispatch)
         except (ValueError, TypeError) as exc:
             raise ValidationError(str(exc)) from None
         self.url = url
@@ -387,12 +398,12 @@ class WSClient(OrderEntry, Owned):
         self._credentials = credentials
         self._login = bool(login)
         self._backoff = backoff or BackoffPolicy()
-        self._connect_timeout = connect_timeout_s
-        self._start_timeout = (
+        self._connect_timeout_s = connect_timeout_s
+        self._start_timeout_s = (
             start_timeout_s if start_timeout_s is not None else connect_timeout_s + 5.0
         )
-        self._subscribe_timeout = subscribe_timeout_s
-        self._order_timeout = order_timeout_s
+        self._subscribe_timeout_s = subscribe_timeout_s
+        self._order_timeout_s = order_timeout_s
         self._clock = clock
         self._now_ms = now_ms or (lambda: int(clock.time() * 1000))
         if resync_time is not None and not callable(resync_time):
@@ -419,6 +430,7 @@ class WSClient(OrderEntry, Owned):
         self._disconnect_handlers: tuple[Callable[[str], Any], ...] = ()
         self._reconnect_handlers: tuple[Callable[[], Any], ...] = ()
         self._push_listeners: tuple[Callable[[dict[str, Any]], Any], ...] = ()
+        self._listener_running: Any = None  # the push listener the reader is calling now
         self._desired: dict[ArgKey, dict[str, Any]] = {}
         self._guards: tuple[Guard, ...] = ()  # order-entry guards (safe mode); replaced
         # connection -> [pongs still awaited, event] (handoff barrier; supervisor + reader)
@@ -432,6 +444,7 @@ class WSClient(OrderEntry, Owned):
             thread_prefix=f"{prefix}-typed",
             on_error=self._dispatch_error,
             monotonic=clock.monotonic,
+            on_drops=self._on_drops,
         )
         self._raw = DispatchPath(
             "raw",
@@ -440,6 +453,7 @@ class WSClient(OrderEntry, Owned):
             thread_prefix=f"{prefix}-raw",
             on_error=self._dispatch_error,
             monotonic=clock.monotonic,
+            on_drops=self._on_drops,
         )
         self._manager: ConnectionManager | None = None
         self._stats_lock = threading.Lock()
@@ -490,7 +504,7 @@ class WSClient(OrderEntry, Owned):
                 backoff=self._backoff,
                 heartbeat=self._heartbeat,
                 limiter=self._limiter,
-                connect_timeout_s=self._connect_timeout,
+                connect_timeout_s=self._connect_timeout_s,
                 options=self._ws_options,
                 rng=self._rng,
                 max_message_size=self._max_message_size,
@@ -501,7 +515,7 @@ class WSClient(OrderEntry, Owned):
         self._typed.start()
         self._raw.start()
         try:
-            manager.start(self._start_timeout if timeout_s is None else timeout_s)
+            manager.start(self._start_timeout_s if timeout_s is None else timeout_s)
         except BaseException:
             self._books.suspend(1.0)
             self._typed.stop(1.0)
@@ -619,8 +633,10 @@ class WSClient(OrderEntry, Owned):
 
     def on_error(self, fn: F) -> F:
         """Call ``fn(exc)`` for every error: handler exceptions, error events, rejected
-        subscriptions (``WSSubscribeError``), connection failures, ``WSAuthError``.
-        Runs on the thread that saw the error; an exception in ``fn`` is logged.
+        subscriptions (``WSSubscribeError``), connection failures, ``WSAuthError``,
+        and each drop episode of a pool under ``overflow="drop"`` (``WSQueueFullError``:
+        pushes were lost, reconcile). Runs on the thread that saw the error (often
+        the reader: hand slow work to another thread); an exception in ``fn`` is logged.
         """
         self._add("_error_handlers", fn)
         return fn
@@ -714,6 +730,25 @@ class WSClient(OrderEntry, Owned):
         except Exception as exc:
             self._handler_error(exc, getattr(fn, "__name__", repr(fn)))
 
+    def reader_handler(self, conn: Connection) -> str | None:
+        """SessionHooks: the user handler running on ``conn``'s reader now, or None.
+
+        Only inline paths run handlers on the reader; push listeners always do.
+        """
+        listener = self._listener_running
+        if listener is not None:
+            return f"push listener {_fn_name(listener)}"
+        for path in (self._typed, self._raw):
+            running = path.running
+            if running is not None and path.mode == "inline":
+                channel, fn = running
+                if path is self._raw:
+                    label = "on_raw"
+                else:
+                    label = "on_event" if channel is None else f"on({channel!r})"
+                return f"{label} {_fn_name(fn)}"
+        return None
+
     def _handler_error(self, exc: BaseException, where: str) -> None:
         with self._stats_lock:
             self._handler_errors += 1
@@ -724,6 +759,34 @@ class WSClient(OrderEntry, Owned):
 
     def _dispatch_error(self, exc: BaseException) -> None:
         self._handler_error(exc, "dispatch")
+
+    def _on_drops(self, path: str, report: DropReport) -> None:
+        """A drop episode ended: WARNING (rate-limited by the policy), then ``on_error``."""
+        err = WSQueueFullError(path, report.dropped, report.since)
+        if report.log:
+            more = ""
+            if report.unlogged_episodes:
+                more = (
+                    f" ({report.unlogged_episodes} earlier episode(s), "
+                    f"{report.unlogged_dropped:,} message(s), reported without a log line)"
+                )
+            log.warning(
+                "ws %s: %s handler queue full: %s message(s) dropped over %.3g s "
+                "(overflow=drop)%s; reconcile what they carried, or use overflow=block",
+                self.name,
+                path,
+                f"{report.dropped:,}",
+                report.until - report.since,
+                more,
+                extra={
+                    "ws": self.name,
+                    "path": path,
+                    "dropped": report.dropped,
+                    "duration_s": round(report.until - report.since, 3),
+                },
+            )
+        self._note_error(str(err))
+        self._emit_error(err, record=False)
 
     def _emit_error(self, exc: BaseException, *, record: bool = True) -> None:
         if record:
@@ -843,8 +906,11 @@ class WSClient(OrderEntry, Owned):
             return
         if conn.track_last:
             conn.last_data[arg_key(arg)] = msg["data"]
-        for fn in self._push_listeners:
-            self._call(fn, msg)
+        if self._push_listeners:
+            for fn in self._push_listeners:
+                self._listener_running = fn
+                self._call(fn, msg)
+            self._listener_running = None
         entry = self._typed_handlers.get(channel)
         if entry is not None:
             if self._typed.direct:  # inline: skip the dispatch layer on the hot path
@@ -916,8 +982,11 @@ class WSClient(OrderEntry, Owned):
                 return
         assert type(msg) is dict
         if "event" in msg:
+            path = self._typed
             for fn in self._event_handlers:
+                path.running = (None, fn)
                 self._call(fn, msg)
+            path.running = None
             return
         arg = msg["arg"]
         channel = arg.get("channel", "")
@@ -935,6 +1004,7 @@ class WSClient(OrderEntry, Owned):
         """Build each data item's model and call the channel's handlers (reader or worker)."""
         parse, handlers = entry
         action = msg.get("action")
+        path = self._typed
         for item in msg["data"]:
             if parse is None:
                 obj: Any = item
@@ -949,21 +1019,26 @@ class WSClient(OrderEntry, Owned):
                     )
                     continue
             for fn in handlers:
+                path.running = (channel, fn)
                 try:
                     fn(obj)
                 except Exception as exc:
                     self._handler_error(exc, f"on({channel!r})")
+        path.running = None
 
     def _deliver_raw(self, msg: dict[str, Any] | bytes | None) -> None:
         if type(msg) is bytes:
             msg = self._decode(msg)
             if msg is None:
                 return
+        path = self._raw
         for fn in self._raw_handlers:
+            path.running = (None, fn)
             try:
                 fn(msg)
             except Exception as exc:
                 self._handler_error(exc, "on_raw")
+        path.running = None
 
     # ------------------------------------------------------------------ control messages
     def _control(self, conn: Connection, msg: dict[str, Any]) -> None:
@@ -1174,7 +1249,7 @@ class WSClient(OrderEntry, Owned):
         old = manager.current if manager is not None else None
         if old is None or old is new or old.stopping:
             return
-        deadline = self._clock.monotonic() + self._subscribe_timeout
+        deadline = self._clock.monotonic() + self._subscribe_timeout_s
         try:
             keys = list(old.subscribed)
             if keys:
@@ -1246,7 +1321,7 @@ class WSClient(OrderEntry, Owned):
         sent = self._clock.monotonic()
         conn.ops.take(sent)
         conn.send(login_frame(creds, self._now_ms() // 1000))
-        waiter.done.wait(self._subscribe_timeout)
+        waiter.done.wait(self._subscribe_timeout_s)
         conn.login_waiter = None
         if waiter.lost or not waiter.done.is_set():
             conn.join(0.5)
@@ -1254,7 +1329,7 @@ class WSClient(OrderEntry, Owned):
                 raise WSAuthError(str(conn.close_code), conn.close_reason or "login failed")
             if waiter.lost:
                 raise WSError(f"connection lost during login: {waiter.lost}")
-            raise WSTimeoutError(f"no login answer within {self._subscribe_timeout:g} s")
+            raise WSTimeoutError(f"no login answer within {self._subscribe_timeout_s:g} s")
         return waiter.code, waiter.msg, sent
 
     def _resync_for_login(self, code: str, text: str, sent: float) -> None:
@@ -1291,7 +1366,7 @@ class WSClient(OrderEntry, Owned):
         Raises ``WSError`` when OKX refused some for now (transient code): the
         connection is then replaced after a backoff and everything resubscribed.
         """
-        deadline = self._clock.monotonic() + self._subscribe_timeout
+        deadline = self._clock.monotonic() + self._subscribe_timeout_s
         _acked, failed, open_args = self._sub_op(conn, "subscribe", args, deadline)
         transient = [f for f in failed if not is_arg_rejection(f[1])]
         for arg, code, text in failed:
@@ -1303,7 +1378,7 @@ class WSClient(OrderEntry, Owned):
                 f"{reason}: OKX refused {len(transient)} subscription(s) for now ({code} {text})"
             )
         if open_args:
-            text = f"{len(open_args)} subscription(s) not acknowledged within {self._subscribe_timeout:g} s during {reason}"
+            text = f"{len(open_args)} subscription(s) not acknowledged within {self._subscribe_timeout_s:g} s during {reason}"
             log.warning(
                 "ws %s: %s: %s (%s)",
                 self.name,
@@ -1363,7 +1438,7 @@ class WSClient(OrderEntry, Owned):
             if missing:
                 self._subscribe_on(conn, missing, reason="handoff")
             if extra:
-                deadline = self._clock.monotonic() + self._subscribe_timeout
+                deadline = self._clock.monotonic() + self._subscribe_timeout_s
                 self._sub_op(conn, "unsubscribe", extra, deadline)
         except WSError as exc:
             self._emit_error(exc)

@@ -155,9 +155,12 @@ class HeartbeatPolicy:
     under OKX's 30 s idle close). ``pong_timeout_s`` is also every write's
     deadline (``Connection``): a server that stops reading fails the next
     write (a pong, a request, or the ping once nothing arrived for
-    ``ping_interval_s`` s) and is dropped ``pong_timeout_s`` s after that write began. While the reader is blocked on a full handler
-    queue it is not reading, so silence proves nothing: pings continue as
-    keep-alives and the connection is never declared dead for that.
+    ``ping_interval_s`` s) and is dropped ``pong_timeout_s`` s after that write began.
+    While the reader is busy — blocked on a full handler queue, or running an
+    inline handler — it is not reading, so silence proves nothing: pings
+    continue as keep-alives (their pongs wait in the socket) and the
+    connection is never declared dead for that; once the reader is free the
+    usual rule applies again.
     Frozen; ``ValidationError`` (a ``ValueError``) unless 0 < ping_interval_s < 30 and
     pong_timeout_s > 0, both finite numbers.
     Thread safety: immutable.
@@ -191,7 +194,8 @@ class HeartbeatPolicy:
 
         ``last_recv``: last message (or connect time); ``last_ping``: last ping
         sent; ``outstanding_since``: a ping sent with nothing received since;
-        ``blocked``: the reader is waiting for room in a handler queue.
+        ``blocked``: the reader is busy (waiting for room in a handler queue,
+        or running an inline handler), not reading.
         """
         if blocked:
             since = max(last_recv, last_ping or last_recv)
@@ -403,7 +407,10 @@ class Connection:
 
     Public attributes written by the reader and read by anyone: ``last_recv``,
     ``last_pong``, ``last_ping``, ``ping_outstanding_since``, ``messages``,
-    ``bytes``, ``close_code``, ``close_reason``, ``error``. The client keeps its
+    ``bytes``, ``close_code``, ``close_reason``, ``error``, ``busy`` (the
+    reader is inside ``on_message``, since ``last_recv``). ``stall`` is set by the heartbeat when a handler
+    has held the reader past a ping: (handler label, since); the reader logs
+    one WARNING for it when the handler returns. The client keeps its
     own per-connection state in ``push_mode``, ``pending``, ``subscribed``,
     ``push_keys``, ``buffer``, ``last_data``, ``track_last``, ``conn_id``.
 
@@ -433,7 +440,7 @@ class Connection:
         self._on_message = on_message
         self._on_closed = on_closed
         self._clock = clock
-        self._connect_timeout = connect_timeout_s
+        self._connect_timeout_s = connect_timeout_s
         self._options = dict(options or {})
         self._ws: websocket.WebSocket | None = None
         self._sock: Any = None  # the TCP or TLS socket, from the TCP connect on
@@ -448,6 +455,8 @@ class Connection:
         self.last_pong: float | None = None
         self.last_ping: float | None = None
         self.ping_outstanding_since: float | None = None
+        self.busy = False
+        self.stall: tuple[str, float] | None = None
         self.messages = 0
         self.bytes = 0
         self.close_code: int | None = None
@@ -488,7 +497,7 @@ class Connection:
         ``OSError``/``ssl.SSLError``/``websocket.WebSocketException`` when the
         connection cannot be made; the socket is closed then.
         """
-        deadline = time.monotonic() + self._connect_timeout
+        deadline = time.monotonic() + self._connect_timeout_s
         options = dict(self._options)
         unsupported = sorted(UNSUPPORTED_WS_OPTIONS.intersection(options))
         if unsupported:
@@ -500,12 +509,12 @@ class Connection:
         host = parts.hostname or ""
         try:
             sock = socket.create_connection(
-                (host, parts.port or (443 if secure else 80)), timeout=self._connect_timeout
+                (host, parts.port or (443 if secure else 80)), timeout=self._connect_timeout_s
             )
         except TimeoutError as exc:
             raise WSError(
                 f"WS {self.name}: TCP connect to {host} not done within "
-                f"{self._connect_timeout:g} s (handshake)"
+                f"{self._connect_timeout_s:g} s (handshake)"
             ) from exc
         try:
             for opt in sockopt:
@@ -541,7 +550,7 @@ class Connection:
             ):
                 raise WSError(
                     f"WS {self.name}: handshake with {host} not complete within "
-                    f"{self._connect_timeout:g} s"
+                    f"{self._connect_timeout_s:g} s"
                 ) from exc
             raise
         ws.sock = sock  # drop the handshake's deadline wrapper
@@ -733,6 +742,7 @@ class Connection:
                 if opcode == OP_TEXT:
                     self.messages += 1
                     self.bytes += len(data)
+                    self.busy = True
                     try:
                         on_message(self, data)
                     except Exception:  # a bug in routing must not kill the connection
@@ -743,6 +753,9 @@ class Connection:
                             len(data),
                             extra={"ws": self.name, "url": self.url},
                         )
+                    self.busy = False
+                    if self.stall is not None:
+                        self._end_stall()
                 elif opcode == OP_PING:
                     self._send_frame(data, websocket.ABNF.OPCODE_PONG)
                 elif opcode == OP_CLOSE:
@@ -758,6 +771,24 @@ class Connection:
                     )
             if parser.error is not None:
                 raise parser.error
+
+    def _end_stall(self) -> None:
+        """The handler the heartbeat saw holding the reader returned: one WARNING (reader)."""
+        stall, self.stall = self.stall, None
+        if stall is None:
+            return
+        handler, since = stall
+        held = self._clock.monotonic() - since
+        log.warning(
+            "ws %s: handler %s held the reader for %.3g s (inline dispatch): nothing was read "
+            "from %s meanwhile; the heartbeat kept the connection. Use pool dispatch for a "
+            "handler that blocks",
+            self.name,
+            handler,
+            held,
+            self.url,
+            extra={"ws": self.name, "handler": handler, "held_s": round(held, 3)},
+        )
 
     def _send_frame(self, payload: bytes, opcode: int, budget: float | None = None) -> None:
         """Send a control frame (pong, close) within ``budget`` s (default ``write_timeout_s``).
@@ -824,6 +855,9 @@ class SessionHooks(Protocol):
     def reader_blocked(self, conn: Connection) -> bool:
         """True while ``conn``'s reader waits for room in a handler queue."""
 
+    def reader_handler(self, conn: Connection) -> str | None:
+        """The user handler ``conn``'s reader is running now (inline dispatch), or None."""
+
     def pending_orders(self, conn: Connection) -> int:
         """Order requests on ``conn`` still waiting for their reply."""
 
@@ -865,10 +899,10 @@ class ConnectionManager:
         self.backoff = backoff or BackoffPolicy()
         self.heartbeat = heartbeat or HeartbeatPolicy()
         self._limiter = limiter or ConnectRateLimiter.process_default(clock)
-        self._connect_timeout = connect_timeout_s
+        self._connect_timeout_s = connect_timeout_s
         self._options = options
         self._rng = rng or random.Random()
-        self._handoff_grace = handoff_grace_s
+        self._handoff_grace_s = handoff_grace_s
         self._cond = threading.Condition()
         self._stopping = False
         self._threads: list[threading.Thread] = []
@@ -1029,7 +1063,7 @@ class ConnectionManager:
             on_message=self._hooks.on_message,
             on_closed=self._on_conn_closed,
             clock=self._clock,
-            connect_timeout_s=self._connect_timeout,
+            connect_timeout_s=self._connect_timeout_s,
             options=self._options,
             max_message_size=self._max_message_size,
             write_timeout_s=self.heartbeat.pong_timeout_s,
@@ -1213,7 +1247,7 @@ class ConnectionManager:
             self._warming = None
             self._cond.notify_all()
         # Let replies to order requests still in flight on the old socket arrive.
-        deadline = self._clock.monotonic() + self._handoff_grace
+        deadline = self._clock.monotonic() + self._handoff_grace_s
         while self._hooks.pending_orders(old) and self._clock.monotonic() < deadline:
             if not self._sleep(0.01):
                 break
@@ -1248,13 +1282,19 @@ class ConnectionManager:
             for conn in conns:
                 if conn.stopping:
                     continue
+                busy = conn.busy
+                last_recv = conn.last_recv
                 decision = policy.decide(
                     now,
-                    last_recv=conn.last_recv,
+                    last_recv=last_recv,
                     last_ping=conn.last_ping,
                     outstanding_since=conn.ping_outstanding_since,
-                    blocked=self._hooks.reader_blocked(conn),
+                    blocked=busy or self._hooks.reader_blocked(conn),
                 )
+                if busy and conn.stall is None and now - last_recv >= policy.ping_interval_s:
+                    handler = self._hooks.reader_handler(conn)
+                    if handler is not None:  # a handler, not a full queue, holds the reader
+                        conn.stall = (handler, last_recv)
                 if decision.reset_outstanding:
                     conn.ping_outstanding_since = None
                 if decision.action is HeartbeatAction.PING:

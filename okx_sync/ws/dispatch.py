@@ -11,7 +11,8 @@ When the queue is full the path's overflow policy decides (see
 ``overflow_decision``): ``block`` makes the reader wait for room (it keeps
 checking whether it must stop, and the heartbeat sees that it is blocked, not
 dead), ``drop`` drops and counts the message, ``disconnect`` counts it and
-asks the connection to reconnect.
+asks the connection to reconnect. Drops are never silent: ``DropEpisodes``
+groups them into episodes and the path reports each one (``on_drops``).
 
 Switching mode while running (``DispatchPath.configure``) never loses,
 duplicates or reorders a message: the new mode takes over at the next message
@@ -43,6 +44,8 @@ __all__ = [
     "overflow_decision",
     "WorkerPool",
     "DispatchPath",
+    "DropEpisodes",
+    "DropReport",
     "MODES",
     "OVERFLOW_POLICIES",
 ]
@@ -54,13 +57,11 @@ OVERFLOW_POLICIES = ("block", "drop", "disconnect")
 
 # Slice of a blocked reader's wait: how quickly it notices that it must stop.
 _BLOCK_SLICE_S = 0.05
-# Worker wake-up: a worker that just finished a batch polls for _POLL_S before
-# sleeping; while it polls the reader wakes it only once a batch is waiting.
-# Under a flood this costs one wake-up per batch instead of one per message
-# (thread hand-offs dominate otherwise) and adds at most _POLL_S of latency;
-# a quiet stream wakes a sleeping worker at once.
-_POLL_S = 0.001
-_BUSY, _POLLING, _SLEEPING = 0, 1, 2
+# A worker with nothing to do sleeps on its condition with no timeout; the
+# reader wakes it when it queues a message for it (one notify per sleep: the
+# reader clears the flag as it notifies, so a burst costs one wake-up). A busy
+# worker takes up to ``_batch`` messages per lock round trip and never sleeps
+# while its queue holds anything, so a flood costs no wake-ups at all.
 
 
 @attrs.frozen(kw_only=True)
@@ -68,7 +69,9 @@ class DispatchConfig:
     """How one dispatch path delivers messages. Frozen; validated when built
     (ValidationError, a ``ValueError``: unknown mode/overflow, a non-int or < 1 size).
 
-    - ``mode``: ``"inline"`` (on the reader thread) or ``"pool"``.
+    - ``mode``: ``"pool"`` (default: a worker thread calls the handlers, in
+      order, and the reader stays free) or ``"inline"`` (on the reader thread:
+      lowest latency; a slow handler holds the reader).
     - ``queue_size``: pool capacity (messages queued or being handled).
     - ``workers``: pool threads; order is kept per key.
     - ``overflow``: ``"block"`` (default), ``"drop"`` or ``"disconnect"``.
@@ -76,7 +79,7 @@ class DispatchConfig:
     Thread safety: immutable.
     """
 
-    mode: str = attrs.field(default="inline", validator=field(one_of, choices=MODES))
+    mode: str = attrs.field(default="pool", validator=field(one_of, choices=MODES))
     queue_size: int = attrs.field(default=10_000, validator=field(count))
     workers: int = attrs.field(default=1, validator=field(count))
     overflow: str = attrs.field(default="block", validator=field(one_of, choices=OVERFLOW_POLICIES))
@@ -127,6 +130,93 @@ def overflow_decision(policy: str, queued: int, capacity: int) -> Admission:
     return Admission.WAIT
 
 
+@attrs.frozen(kw_only=True)
+class DropReport:
+    """One drop episode to report: ``dropped`` messages from ``since`` to ``until``.
+
+    ``log``: write the WARNING for it (rate-limited); ``unlogged_episodes`` /
+    ``unlogged_dropped``: episodes (and their drops) reported since the last
+    WARNING without one. Thread safety: immutable.
+    """
+
+    dropped: int
+    since: float
+    until: float
+    log: bool
+    unlogged_episodes: int = 0
+    unlogged_dropped: int = 0
+
+
+class DropEpisodes:
+    """When to report drops under ``overflow="drop"`` (a policy: no I/O, time passed in).
+
+    An episode starts with a drop and ends once the reader queues a message
+    and the queue is at most half full (the pool has caught up; under a
+    steady overload the episode goes on), or when it has lasted
+    ``report_every_s`` (a new one starts with the next drop), or at ``flush``
+    (the path stops). Each end gives one ``DropReport``; its WARNING is
+    written at most once per ``log_every_s``, the reports in between are
+    counted into the next one. Raises ``ValueError`` for non-positive periods.
+
+    Thread safety: locks internally (the reader reports, ``flush`` may come
+    from any thread); ``open`` is a plain read for the reader's hot path.
+    """
+
+    def __init__(self, *, report_every_s: float = 10.0, log_every_s: float = 10.0) -> None:
+        if not (report_every_s > 0 and log_every_s > 0):
+            raise ValueError("report_every_s and log_every_s must be > 0")
+        self.report_every_s = report_every_s
+        self.log_every_s = log_every_s
+        self._lock = threading.Lock()
+        self.open = False
+        self._since = 0.0
+        self._count = 0
+        self._last_log: float | None = None
+        self._unlogged_episodes = 0
+        self._unlogged_dropped = 0
+
+    def dropped(self, now: float) -> DropReport | None:
+        """Count one drop at ``now``; a report when the episode has lasted ``report_every_s``."""
+        with self._lock:
+            if not self.open:
+                self.open, self._since, self._count = True, now, 0
+            self._count += 1
+            if now - self._since < self.report_every_s:
+                return None
+            return self._end(now)
+
+    def accepted(self, queued: int, capacity: int, now: float) -> DropReport | None:
+        """A message was queued (``queued`` of ``capacity`` now): a report when the episode ends."""
+        if not self.open or queued * 2 > capacity:
+            return None
+        with self._lock:
+            return self._end(now) if self.open else None
+
+    def flush(self, now: float) -> DropReport | None:
+        """End the open episode, if any (the path stops)."""
+        with self._lock:
+            return self._end(now) if self.open else None
+
+    def _end(self, now: float) -> DropReport:
+        self.open = False
+        log_it = self._last_log is None or now - self._last_log >= self.log_every_s
+        report = DropReport(
+            dropped=self._count,
+            since=self._since,
+            until=now,
+            log=log_it,
+            unlogged_episodes=self._unlogged_episodes if log_it else 0,
+            unlogged_dropped=self._unlogged_dropped if log_it else 0,
+        )
+        if log_it:
+            self._last_log = now
+            self._unlogged_episodes = self._unlogged_dropped = 0
+        else:
+            self._unlogged_episodes += 1
+            self._unlogged_dropped += self._count
+        return report
+
+
 class SubmitResult(enum.Enum):
     """Outcome of ``DispatchPath.submit``."""
 
@@ -171,7 +261,7 @@ class WorkerPool:
         self._empty = threading.Condition(self._lock)
         self._work = [threading.Condition(self._lock) for _ in range(workers)]
         self._queues: list[deque[Any]] = [deque() for _ in range(workers)]
-        self._idle = [_BUSY] * workers
+        self._sleeping = [False] * workers  # guarded by the lock
         # Items per lock round trip: big enough to amortise locking, small
         # enough that the reader keeps running while a worker works.
         self._batch = max(1, min(64, queue_size // (4 * workers)))
@@ -223,8 +313,8 @@ class WorkerPool:
             self._count += 1
             if self._count > self._high_water:
                 self._high_water = self._count
-            state = self._idle[i]
-            if state and (state == _SLEEPING or len(q) >= self._batch):
+            if self._sleeping[i]:
+                self._sleeping[i] = False
                 self._work[i].notify()
         return SubmitResult.QUEUED
 
@@ -291,21 +381,15 @@ class WorkerPool:
         q = self._queues[i]
         cond = self._work[i]
         deliver = self._deliver
-        polled = False
+        sleeping = self._sleeping
         while True:
             with self._lock:
                 while not q:
                     if self._stopping:
                         return
-                    if polled:  # nothing came during a poll: sleep until notified
-                        self._idle[i] = _SLEEPING
-                        cond.wait()
-                    else:  # just busy: poll briefly so a flood wakes us once per batch
-                        self._idle[i] = _POLLING
-                        cond.wait(_POLL_S)
-                        polled = True
-                    self._idle[i] = _BUSY
-                polled = False
+                    sleeping[i] = True  # put() notifies (once) when it queues for us
+                    cond.wait()
+                sleeping[i] = False
                 n = min(len(q), self._batch)
                 items = [q.popleft() for _ in range(n)]
             for item in items:
@@ -328,7 +412,11 @@ class DispatchPath:
     message; it runs on the reader thread (inline) or a worker (pool).
     ``submit`` is the reader's entry point; ``configure`` switches mode or
     pool size, taking effect at the next ``submit`` after the old pool has
-    drained. Counters: ``dropped``, ``disconnects``.
+    drained. Counters: ``dropped``, ``disconnects``. Under ``overflow="drop"``
+    each drop episode (see ``DropEpisodes``) is passed to ``on_drops(path
+    name, report)`` on the thread that ends it (the reader, or the caller of
+    ``stop``). ``running`` is the handler the path's deliver function is
+    calling now (set by that function; read for stall reports).
 
     Thread safety: ``submit`` from one reader thread at a time; the rest from
     any thread.
@@ -343,9 +431,13 @@ class DispatchPath:
         thread_prefix: str,
         on_error: Callable[[BaseException], None],
         monotonic: Callable[[], float],
+        on_drops: Callable[[str, DropReport], None] | None = None,
     ) -> None:
         self.name = name
         self._deliver = deliver
+        self._on_drops = on_drops
+        self._drops = DropEpisodes()
+        self.running: Any = None
         self._prefix = thread_prefix
         self._on_error = on_error
         self._monotonic = monotonic
@@ -479,12 +571,23 @@ class DispatchPath:
                 self._on_error(exc)
             return SubmitResult.DELIVERED
         result = pool.put(key, item, should_stop)
-        if result is SubmitResult.DROPPED:
+        if result is SubmitResult.QUEUED:
+            if self._drops.open:
+                self._report(self._drops.accepted(pool.qsize, pool.capacity, self._monotonic()))
+        elif result is SubmitResult.DROPPED:
             self.dropped += 1
+            self._report(self._drops.dropped(self._monotonic()))
         elif result is SubmitResult.DISCONNECT:
             self.dropped += 1
             self.disconnects += 1
         return result
+
+    def _report(self, report: DropReport | None) -> None:
+        if report is not None and self._on_drops is not None:
+            try:
+                self._on_drops(self.name, report)
+            except Exception as exc:
+                self._on_error(exc)
 
     # -- introspection -------------------------------------------------------------
     @property
@@ -526,7 +629,8 @@ class DispatchPath:
         """Stop every pool (queued messages are discarded) and join its workers.
 
         Returns True when every worker ended within ``timeout_s``. Idempotent;
-        ``start`` may be called again afterwards.
+        ``start`` may be called again afterwards. An open drop episode is
+        reported (``on_drops``) first.
         """
         with self._lock:
             pools = {
@@ -539,6 +643,7 @@ class DispatchPath:
             self._switch_pending = False
             self._running = False
             self._update_direct()
+        self._report(self._drops.flush(self._monotonic()))
         deadline = self._monotonic() + timeout_s
         ok = True
         for pool in pools.values():

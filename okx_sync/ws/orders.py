@@ -89,7 +89,7 @@ class OrderEntry:
     _clock: Clock
     _gate: Any
     _instruments: Any
-    _order_timeout: float
+    _order_timeout_s: float
     _guards: tuple[Guard, ...]
     #: Called before a placement/amend (``set_account_limit_refresh``); None: never.
     _account_limit_refresh: Callable[..., None] | None = None
@@ -254,7 +254,7 @@ class OrderEntry:
             w.pop("instId", None)
             wire.append(w)
         cl_ord_ids = [str(i["clOrdId"]) for i in items if i.get("clOrdId")]
-        limit = self._order_timeout if timeout is None else seconds(timeout, name="timeout")
+        limit = self._order_timeout_s if timeout is None else seconds(timeout, name="timeout")
         deadline = self._clock.monotonic() + limit
         gate_params = built if batch else items[0]
         # A check before the gate: a call refused anyway (safe mode) does not queue.

@@ -10,7 +10,8 @@ push that arrived, independently of the typed path. For each overflow policy:
   reconnect), and after the release the seqId chain is unbroken — every push
   was delivered in order (on the simulator: up to the exchange's published seqId).
 - ``drop`` — the queue never exceeds its capacity, pushes beyond it are
-  dropped and counted; delivered + dropped = received; the connection survives.
+  dropped and counted; delivered + dropped = received; the connection survives;
+  every drop reaches ``on_error`` in a ``WSQueueFullError`` (one per episode).
 - ``disconnect`` — a full queue makes the client give up the connection
   (counted as an overflow disconnect; while the handler stays stuck every new
   connection overflows at once and the client keeps retrying with backoff);
@@ -27,6 +28,7 @@ import threading
 import time
 from typing import Any
 
+from ...errors import WSQueueFullError
 from .base import Drill, DrillRun
 
 __all__ = ["DRILL"]
@@ -143,6 +145,8 @@ def _block(run: DrillRun, client: Any, wait_s: float) -> None:
 def _drop(run: DrillRun, client: Any, wait_s: float) -> None:
     run.step(f"drop: queue {QUEUE}, handler stuck under a flood")
     ws, probe = _start(run, client, "drop")
+    reports: list[WSQueueFullError] = []
+    ws.on_error(lambda e: reports.append(e) if isinstance(e, WSQueueFullError) else None)
     flood = _pump(run)
     dropped = run.wait_until(lambda: ws.stats().typed_dropped >= QUEUE, wait_s)
     if flood is not None:
@@ -170,7 +174,14 @@ def _drop(run: DrillRun, client: Any, wait_s: float) -> None:
         st.connected and st.reconnects == 0,
         f"reconnects {st.reconnects}",
     )
-    ws.close()
+    ws.close()  # reports a drop episode still open
+    reported = sum(r.dropped for r in reports)
+    run.figure("drop_episodes_reported", len(reports))
+    run.check(
+        "drop: every drop reported to on_error (WSQueueFullError)",
+        bool(reports) and reported == st.typed_dropped,
+        f"{len(reports)} episode(s), {reported} reported of {st.typed_dropped} dropped",
+    )
 
 
 def _disconnect(run: DrillRun, client: Any, wait_s: float) -> None:
