@@ -124,7 +124,13 @@ def test_syncs_and_follows_updates(sim, ws):
     stats = book.stats()
     assert stats["resyncs"] == 0 and stats["resubscribes"] == 0 and stats["last_error"] == ""
     assert stats["snapshots"] == 1 and stats["updates"] >= 5 and stats["verified"] >= 6
-    assert stats["errors"] == {"sequence": 0, "checksum": 0, "not_ready": 0, "malformed": 0}
+    assert stats["errors"] == {
+        "sequence": 0,
+        "checksum": 0,
+        "not_ready": 0,
+        "malformed": 0,
+        "crossed": 0,
+    }
     json.dumps(stats)
 
 
@@ -216,7 +222,13 @@ def test_dropped_connection_ends_in_one_resync_and_the_sims_book(sim, ws):
     assert stats["resyncs"] == 1
     assert stats["resubscribes"] == 0  # the client's reconnect resubscribed it
     assert stats["snapshots"] == 2
-    assert stats["errors"] == {"sequence": 0, "checksum": 0, "not_ready": 0, "malformed": 0}
+    assert stats["errors"] == {
+        "sequence": 0,
+        "checksum": 0,
+        "not_ready": 0,
+        "malformed": 0,
+        "crossed": 0,
+    }
     for _ in range(3):
         advance(sim)
         assert_equals_sim(book, sim)
