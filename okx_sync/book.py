@@ -288,7 +288,28 @@ class OrderBookStore:
             }
         with self._writing:
             try:
-                self._apply_push(message)
+                if message.__class__ is not dict and not isinstance(message, Mapping):
+                    raise self._bad("push", f"not an object: {type(message).__name__}")
+                arg = message.get("arg")
+                if arg is not None:
+                    if arg.__class__ is not dict and not isinstance(arg, Mapping):
+                        raise self._bad("arg", f"not an object: {arg!r:.80}")
+                    channel = arg.get("channel")
+                    inst = arg.get("instId") or arg.get("sprdId")
+                    if channel != self._channel or inst != self._inst_id:
+                        raise ValidationError(
+                            f"push for {channel} {inst} given to the store of "
+                            f"{self._channel} {self._inst_id}"
+                        )
+                action = message.get("action")
+                if action is not None and action != "update" and action != "snapshot":
+                    raise self._bad("action", f"unknown action {action!r:.80}")
+                items = message.get("data")
+                if items.__class__ is not list and not isinstance(items, (list, tuple)):
+                    raise self._bad("data", f"not a list: {type(items).__name__}")
+                replace = not self._incremental or action != "update"
+                for item in items:
+                    self._apply_item(item, replace)
             except ValidationError:
                 raise  # another book's push: this one is untouched
             except OrderBookError as exc:
@@ -314,30 +335,6 @@ class OrderBookStore:
             field=field,
         )
 
-    def _apply_push(self, message: Any) -> None:
-        if message.__class__ is not dict and not isinstance(message, Mapping):
-            raise self._bad("push", f"not an object: {type(message).__name__}")
-        arg = message.get("arg")
-        if arg is not None:
-            if not isinstance(arg, Mapping):
-                raise self._bad("arg", f"not an object: {arg!r:.80}")
-            channel = arg.get("channel")
-            inst = arg.get("instId") or arg.get("sprdId")
-            if channel != self._channel or inst != self._inst_id:
-                raise ValidationError(
-                    f"push for {channel} {inst} given to the store of "
-                    f"{self._channel} {self._inst_id}"
-                )
-        action = message.get("action")
-        if action is not None and action != "update" and action != "snapshot":
-            raise self._bad("action", f"unknown action {action!r:.80}")
-        items = message.get("data")
-        if items.__class__ is not list and not isinstance(items, (list, tuple)):
-            raise self._bad("data", f"not a list: {type(items).__name__}")
-        replace = not self._incremental or action != "update"
-        for item in items:
-            self._apply_item(item, replace)
-
     # The hot path. Called with self._writing held; takes self._lock only to change
     # what readers see.
     def _apply_item(self, item: Any, replace: bool) -> None:
@@ -347,7 +344,7 @@ class OrderBookStore:
         if seq is not None and seq.__class__ is not int:
             raise self._bad("seqId", f"not an integer: {seq!r:.80}")
         ts = item.get("ts")
-        if ts is not None and not (ts.__class__ is str and ts.isdigit() and ts.isascii()):
+        if ts is not None and not (ts.__class__ is str and ts.isdecimal()):
             raise self._bad("ts", f"not a number of milliseconds: {ts!r:.80}")
         checksum = item.get("checksum")
         if checksum is not None and checksum.__class__ is not int:
@@ -355,15 +352,11 @@ class OrderBookStore:
                 raise self._bad("checksum", f"not an integer: {checksum!r:.80}")
             checksum = int(checksum)
         bids = item.get("bids")
-        if bids is None:
-            bids = ()
-        elif bids.__class__ is not list and not isinstance(bids, (list, tuple)):
-            raise self._bad("bids", f"not a list: {type(bids).__name__}")
+        if bids.__class__ is not list:
+            bids = self._levels("bids", bids)
         asks = item.get("asks")
-        if asks is None:
-            asks = ()
-        elif asks.__class__ is not list and not isinstance(asks, (list, tuple)):
-            raise self._bad("asks", f"not a list: {type(asks).__name__}")
+        if asks.__class__ is not list:
+            asks = self._levels("asks", asks)
         if replace:
             self._install(bids, asks, seq, ts, checksum)
             return
@@ -392,12 +385,39 @@ class OrderBookStore:
                     self._merge(self._bids, bids)
                 if asks:
                     self._merge(self._asks, asks)
-                crossed, verified = self._settle(self._bids, self._asks, checksum, False)
+                try:  # keys end with a sentinel: [-2] is the best level's
+                    crossed = self._bids.keys[-2] >= -self._asks.keys[-2]
+                except IndexError:  # an empty side
+                    crossed = False
+                if checksum or crossed:
+                    crossed, verified = self._settle(self._bids, self._asks, checksum, False)
+                    if verified:
+                        self._verified += 1
+                    else:
+                        self._unverified += 1
+                else:
+                    self._unverified += 1
             except BaseException:
                 self._clear()  # never let a reader see a half-merged book
                 raise
+            # inline _commit (the hot path)
+            if seq is not None:
+                self._seq_id = seq
+            if ts is not None:
+                self._ts = ts
+            self._crossed = crossed
+            if reset:
+                self._seq_resets += 1
+            self._applied += 1
             self._updates += 1
-            self._commit(seq, ts, verified, crossed, reset)
+
+    def _levels(self, name: str, levels: Any) -> Sequence[Sequence[str]]:
+        """A side's levels that are not a list: absent (empty), a tuple, or malformed."""
+        if levels is None:
+            return ()
+        if not isinstance(levels, (list, tuple)):
+            raise self._bad(name, f"not a list: {type(levels).__name__}")
+        return levels
 
     def _install(
         self,
@@ -510,25 +530,50 @@ class OrderBookStore:
         self._applied += 1
 
     def _merge(self, side: _Side, deltas: Sequence[Sequence[str]]) -> None:
-        # Per level: two dict lookups (price and size strings -> parsed; only a
-        # string never seen is parsed and checked) and one bisect. Identity is
-        # numeric: a new spelling of a stored price ("0.10" vs "0.1") is the same level.
+        # Per level: two dict lookups (price and size strings -> parsed, checked
+        # values; only a string never seen is parsed and checked, inline) and one
+        # bisect. Identity is numeric: a new spelling of a stored price ("0.10" vs
+        # "0.1") is the same level.
         keys = side.keys
         levels = side.levels
         cache = side.cache
         sizes = self._sizes
+        if len(cache) >= _CACHE_LIMIT:  # each bounded by _CACHE_LIMIT + one push
+            cache.clear()
+        if len(sizes) >= _CACHE_LIMIT:
+            sizes.clear()
+        key = self._key
         find = bisect_left
+        inf = math.inf
         for lvl in deltas:
             if lvl.__class__ is not list and lvl.__class__ is not tuple:
                 raise self._bad(side.name, f"level is not a list: {lvl!r:.80}")
             px = lvl[0]
             k = cache.get(px)
             if k is None:
-                k = self._price_key(side, px)
+                if px.__class__ is not str or (len(px) > _FLOAT_EXACT_LEN and key is float):
+                    k = self._price_key(side, px)
+                    key = self._key
+                else:
+                    try:
+                        num = key(px)
+                        ok = 0 <= num < inf or (self._signed and -inf < num < 0)
+                    except (ValueError, ArithmeticError):
+                        ok = False
+                    if not ok:
+                        raise self._price_error(side, px)
+                    k = -num if side.negate else num
+                    cache[px] = k
             sz = lvl[1]
             f = sizes.get(sz)
             if f is None:
-                f = self._size(side, sz)
+                try:
+                    f = float(sz)
+                except (TypeError, ValueError):
+                    f = math.nan
+                if not 0.0 <= f < inf or sz.__class__ is not str:
+                    raise self._size_error(side, sz)
+                sizes[sz] = f
             i = find(keys, k)
             if f:
                 if keys[i] == k:
@@ -541,9 +586,10 @@ class OrderBookStore:
                 del levels[i]
 
     def _price_key(self, side: _Side, px: Any) -> Any:
-        """Parse, check and cache a price never seen on this side: its sort key."""
+        """Parse, check and cache a price never seen on this side: its sort key
+        (switching the store to exact keys for a long price string)."""
         if px.__class__ is not str:
-            raise self._bad(side.name, f"price is not a string: {px!r:.80}")
+            raise self._price_error(side, px)
         key = self._key
         if len(px) > _FLOAT_EXACT_LEN and key is float:
             key = self._use_exact_keys()
@@ -552,10 +598,8 @@ class OrderBookStore:
             finite = math.isfinite(k)
         except (ValueError, ArithmeticError):
             finite = False
-        if not finite:
-            raise self._bad(side.name, f"price is not a finite number: {px!r:.80}")
-        if k < 0 and not self._signed:
-            raise self._bad(side.name, f"negative price: {px!r:.80}")
+        if not finite or (k < 0 and not self._signed):
+            raise self._price_error(side, px)
         if side.negate:
             k = -k
         cache = side.cache
@@ -564,21 +608,19 @@ class OrderBookStore:
         cache[px] = k
         return k
 
-    def _size(self, side: _Side, sz: Any) -> float:
-        """Parse, check and cache a size string never seen: its value."""
+    def _price_error(self, side: _Side, px: Any) -> OrderBookDataError:
+        """The error saying why ``px`` is not a price (the merge's slow path)."""
+        if px.__class__ is not str:
+            return self._bad(side.name, f"price is not a string: {px!r:.80}")
+        if self._signed:
+            return self._bad(side.name, f"price is not a finite number: {px!r:.80}")
+        return self._bad(side.name, f"price is not a finite number >= 0: {px!r:.80}")
+
+    def _size_error(self, side: _Side, sz: Any) -> OrderBookDataError:
+        """The error saying why ``sz`` is not a size (the merge's slow path)."""
         if sz.__class__ is not str:
-            raise self._bad(side.name, f"size is not a string: {sz!r:.80}")
-        try:
-            f = float(sz)
-        except ValueError:
-            f = math.nan
-        if not 0.0 <= f < math.inf:
-            raise self._bad(side.name, f"size is not a finite number >= 0: {sz!r:.80}")
-        sizes = self._sizes
-        if len(sizes) >= _CACHE_LIMIT:
-            sizes.clear()
-        sizes[sz] = f
-        return f
+            return self._bad(side.name, f"size is not a string: {sz!r:.80}")
+        return self._bad(side.name, f"size is not a finite number >= 0: {sz!r:.80}")
 
     def _use_exact_keys(self) -> _Key:
         # A price string too long for an exact float key arrived: re-key both

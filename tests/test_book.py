@@ -56,8 +56,15 @@ def prices(levels: list[list[str]]) -> list[str]:
 
 def test_public_names_and_error_tree() -> None:
     assert okx_sync.OrderBookStore is OrderBookStore
-    for err in (OrderBookSequenceError, OrderBookChecksumError, OrderBookNotReadyError):
+    for err in (
+        OrderBookSequenceError,
+        OrderBookChecksumError,
+        OrderBookNotReadyError,
+        OrderBookDataError,
+        OrderBookCrossedError,
+    ):
         assert issubclass(err, OrderBookError)
+        assert getattr(okx_sync, err.__name__) is err
 
 
 def test_doc_checksum_vectors_through_merge() -> None:

@@ -204,6 +204,35 @@ def test_bad_checksum_ends_in_one_resync_and_the_sims_book(sim, ws):
     assert book.resyncs == 1
 
 
+@pytest.mark.parametrize(
+    ("kind", "error", "counter"),
+    [
+        ("size", "OrderBookDataError", "malformed"),
+        ("price", "OrderBookDataError", "malformed"),
+        ("crossed", "OrderBookCrossedError", "crossed"),
+    ],
+)
+def test_a_malformed_or_crossing_update_ends_in_one_resync_and_the_sims_book(
+    sim, ws, kind, error, counter
+):
+    resyncs = Recorder()
+    book = ws.order_book(INST)
+    book.on_resync(resyncs)
+    assert book.wait_ready(5)
+    sim.faults.malformed_book(INST, kind)
+    advance(sim)  # carries a level no client may store; the published book is fine
+    assert_equals_sim(book, sim)
+    stats = book.stats()
+    assert stats["resyncs"] == 1 and stats["resubscribes"] == 1
+    assert stats["errors"][counter] == 1 and sum(stats["errors"].values()) == 1
+    assert error in book.last_error
+    assert wait_until(lambda: len(resyncs.calls) == 1)
+    assert type(resyncs.calls[0][1]).__name__ == error
+    advance(sim)
+    assert_equals_sim(book, sim)
+    assert book.resyncs == 1
+
+
 def test_dropped_connection_ends_in_one_resync_and_the_sims_book(sim, ws):
     resyncs = Recorder()
     book = ws.order_book(INST)
