@@ -102,6 +102,7 @@ _BULK_WORK = 1_000_000
 _CROSSING_CHANNELS = frozenset({"books-elp"})
 
 Level = tuple[str, ...]
+_Levels = Sequence[Sequence[str]]
 _Key = Callable[[str], Any]
 
 
@@ -288,11 +289,11 @@ class OrderBookStore:
             }
         with self._writing:
             try:
-                if message.__class__ is not dict and not isinstance(message, Mapping):
+                if type(message) is not dict and not isinstance(message, Mapping):
                     raise self._bad("push", f"not an object: {type(message).__name__}")
                 arg = message.get("arg")
                 if arg is not None:
-                    if arg.__class__ is not dict and not isinstance(arg, Mapping):
+                    if type(arg) is not dict and not isinstance(arg, Mapping):
                         raise self._bad("arg", f"not an object: {arg!r:.80}")
                     channel = arg.get("channel")
                     inst = arg.get("instId") or arg.get("sprdId")
@@ -305,7 +306,7 @@ class OrderBookStore:
                 if action is not None and action != "update" and action != "snapshot":
                     raise self._bad("action", f"unknown action {action!r:.80}")
                 items = message.get("data")
-                if items.__class__ is not list and not isinstance(items, (list, tuple)):
+                if type(items) is not list and not isinstance(items, (list, tuple)):
                     raise self._bad("data", f"not a list: {type(items).__name__}")
                 replace = not self._incremental or action != "update"
                 for item in items:
@@ -338,25 +339,22 @@ class OrderBookStore:
     # The hot path. Called with self._writing held; takes self._lock only to change
     # what readers see.
     def _apply_item(self, item: Any, replace: bool) -> None:
-        if item.__class__ is not dict and not isinstance(item, Mapping):
+        if type(item) is not dict and not isinstance(item, Mapping):
             raise self._bad("data", f"item is not an object: {type(item).__name__}")
-        seq = item.get("seqId")
-        if seq is not None and seq.__class__ is not int:
-            raise self._bad("seqId", f"not an integer: {seq!r:.80}")
-        ts = item.get("ts")
-        if ts is not None and not (ts.__class__ is str and ts.isdecimal()):
-            raise self._bad("ts", f"not a number of milliseconds: {ts!r:.80}")
-        checksum = item.get("checksum")
-        if checksum is not None and checksum.__class__ is not int:
-            if checksum.__class__ is not str or not checksum.lstrip("-").isdigit():
-                raise self._bad("checksum", f"not an integer: {checksum!r:.80}")
-            checksum = int(checksum)
-        bids = item.get("bids")
-        if bids.__class__ is not list:
-            bids = self._levels("bids", bids)
-        asks = item.get("asks")
-        if asks.__class__ is not list:
-            asks = self._levels("asks", asks)
+        get: Callable[[str], Any] = item.get
+        seq = get("seqId")
+        ts = get("ts")
+        checksum = get("checksum")
+        bids = get("bids")
+        asks = get("asks")
+        if (
+            type(seq),
+            type(ts),
+            type(checksum),
+            type(bids),
+            type(asks),
+        ) not in _WIRE_TYPES or not ts.isdecimal():  # as OKX sends books; else check each
+            seq, ts, checksum, bids, asks = self._checked(seq, ts, checksum, bids, asks)
         if replace:
             self._install(bids, asks, seq, ts, checksum)
             return
@@ -365,7 +363,7 @@ class OrderBookStore:
                 f"order book update before snapshot for {self._channel} {self._inst_id}"
             )
         prev = item.get("prevSeqId")
-        if prev is not None and prev.__class__ is not int:
+        if prev is not None and type(prev) is not int:
             raise self._bad("prevSeqId", f"not an integer: {prev!r:.80}")
         stored = self._seq_id
         reset = False
@@ -411,27 +409,34 @@ class OrderBookStore:
             self._applied += 1
             self._updates += 1
 
-    def _levels(self, name: str, levels: Any) -> Sequence[Sequence[str]]:
-        """A side's levels that are not a list: absent (empty), a tuple, or malformed."""
-        if levels is None:
-            return ()
-        if not isinstance(levels, (list, tuple)):
-            raise self._bad(name, f"not a list: {type(levels).__name__}")
-        return levels
+    def _checked(
+        self, seq: Any, ts: Any, checksum: Any, bids: Any, asks: Any
+    ) -> tuple[int | None, str | None, int | None, Sequence[Any], Sequence[Any]]:
+        """The item's fields when they are not all as OKX sends ``books``: absent ones
+        (None; empty sides), tuples and a checksum string are accepted, anything else
+        raises OrderBookDataError."""
+        if seq is not None and type(seq) is not int:
+            raise self._bad("seqId", f"not an integer: {seq!r:.80}")
+        if ts is not None and not (type(ts) is str and ts.isdecimal()):
+            raise self._bad("ts", f"not a number of milliseconds: {ts!r:.80}")
+        if checksum is not None and type(checksum) is not int:
+            if type(checksum) is not str or not checksum.lstrip("-").isdigit():
+                raise self._bad("checksum", f"not an integer: {checksum!r:.80}")
+            checksum = int(checksum)
+        sides = []
+        for name, levels in (("bids", bids), ("asks", asks)):
+            if levels is None:
+                levels = ()
+            elif not isinstance(levels, (list, tuple)):
+                raise self._bad(name, f"not a list: {type(levels).__name__}")
+            sides.append(levels)
+        return seq, ts, checksum, sides[0], sides[1]
 
     def _install(
-        self,
-        bids: Sequence[Sequence[str]],
-        asks: Sequence[Sequence[str]],
-        seq: int | None,
-        ts: str | None,
-        checksum: int | None,
+        self, bids: _Levels, asks: _Levels, seq: int | None, ts: str | None, checksum: int | None
     ) -> None:
         """A snapshot: built, checked, then swapped in (readers wait for the swap only)."""
-        exact = any(len(lvl[0]) > _FLOAT_EXACT_LEN for lvl in bids) or any(
-            len(lvl[0]) > _FLOAT_EXACT_LEN for lvl in asks
-        )
-        key: _Key = Decimal if exact else float
+        key: _Key = Decimal if _has_long_price(bids, asks) else float
         keep = key is self._key  # parsed keys stay valid: keep the caches warm
         new_bids = self._built("bids", bids, key, self._bids.cache if keep else {})
         new_asks = self._built("asks", asks, key, self._asks.cache if keep else {})
@@ -455,18 +460,15 @@ class OrderBookStore:
 
     def _bulk_update(
         self,
-        bids: Sequence[Sequence[str]],
-        asks: Sequence[Sequence[str]],
+        bids: _Levels,
+        asks: _Levels,
         seq: int | None,
         ts: str | None,
         checksum: int | None,
         reset: bool,
     ) -> None:
         """A large update: merged into new lists outside the readers' lock, then swapped in."""
-        if self._key is float and (
-            any(len(lvl[0]) > _FLOAT_EXACT_LEN for lvl in bids)
-            or any(len(lvl[0]) > _FLOAT_EXACT_LEN for lvl in asks)
-        ):
+        if self._key is float and _has_long_price(bids, asks):
             self._use_exact_keys()  # keys are the writer's own: readers only read levels
         key = self._key
         new_bids, new_asks = self._bids, self._asks
@@ -546,12 +548,12 @@ class OrderBookStore:
         find = bisect_left
         inf = math.inf
         for lvl in deltas:
-            if lvl.__class__ is not list and lvl.__class__ is not tuple:
+            if type(lvl) is not list and type(lvl) is not tuple:  # a str would pass as [px, sz]
                 raise self._bad(side.name, f"level is not a list: {lvl!r:.80}")
             px = lvl[0]
             k = cache.get(px)
             if k is None:
-                if px.__class__ is not str or (len(px) > _FLOAT_EXACT_LEN and key is float):
+                if type(px) is not str or (len(px) > _FLOAT_EXACT_LEN and key is float):
                     k = self._price_key(side, px)
                     key = self._key
                 else:
@@ -571,7 +573,7 @@ class OrderBookStore:
                     f = float(sz)
                 except (TypeError, ValueError):
                     f = math.nan
-                if not 0.0 <= f < inf or sz.__class__ is not str:
+                if not 0.0 <= f < inf or type(sz) is not str:
                     raise self._size_error(side, sz)
                 sizes[sz] = f
             i = find(keys, k)
@@ -588,7 +590,7 @@ class OrderBookStore:
     def _price_key(self, side: _Side, px: Any) -> Any:
         """Parse, check and cache a price never seen on this side: its sort key
         (switching the store to exact keys for a long price string)."""
-        if px.__class__ is not str:
+        if type(px) is not str:
             raise self._price_error(side, px)
         key = self._key
         if len(px) > _FLOAT_EXACT_LEN and key is float:
@@ -610,7 +612,7 @@ class OrderBookStore:
 
     def _price_error(self, side: _Side, px: Any) -> OrderBookDataError:
         """The error saying why ``px`` is not a price (the merge's slow path)."""
-        if px.__class__ is not str:
+        if type(px) is not str:
             return self._bad(side.name, f"price is not a string: {px!r:.80}")
         if self._signed:
             return self._bad(side.name, f"price is not a finite number: {px!r:.80}")
@@ -618,7 +620,7 @@ class OrderBookStore:
 
     def _size_error(self, side: _Side, sz: Any) -> OrderBookDataError:
         """The error saying why ``sz`` is not a size (the merge's slow path)."""
-        if sz.__class__ is not str:
+        if type(sz) is not str:
             return self._bad(side.name, f"size is not a string: {sz!r:.80}")
         return self._bad(side.name, f"size is not a finite number >= 0: {sz!r:.80}")
 
@@ -759,8 +761,22 @@ class OrderBookStore:
             }
 
 
+def _has_long_price(*sides: Sequence[Sequence[str]]) -> bool:
+    """True when a price string is too long for an exact float key."""
+    return any(len(lvl[0]) > _FLOAT_EXACT_LEN for levels in sides for lvl in levels)
+
+
 _SENTINELS: dict[Any, Any] = {float: math.inf, Decimal: Decimal("Infinity")}
 _LEVEL_TYPES = frozenset({list, tuple})
+# Types of seqId, ts, checksum, bids, asks in a push as OKX sends it: books (seqId since
+# 2022-10; before, none), books5 / bbo-tbt (no checksum).
+_WIRE_TYPES = frozenset(
+    {
+        (int, str, int, list, list),
+        (type(None), str, int, list, list),
+        (int, str, type(None), list, list),
+    }
+)
 
 
 class _Side:

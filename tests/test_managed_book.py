@@ -35,6 +35,7 @@ from tests.ws_support import wait_until, ws_threads
 
 INST = "BTC-USDT"
 ARG = {"channel": "books", "instId": INST}
+NO_BOOK_ERRORS = dict.fromkeys(("sequence", "checksum", "not_ready", "malformed", "crossed"), 0)
 
 
 def book_threads() -> list[str]:
@@ -124,13 +125,7 @@ def test_syncs_and_follows_updates(sim, ws):
     stats = book.stats()
     assert stats["resyncs"] == 0 and stats["resubscribes"] == 0 and stats["last_error"] == ""
     assert stats["snapshots"] == 1 and stats["updates"] >= 5 and stats["verified"] >= 6
-    assert stats["errors"] == {
-        "sequence": 0,
-        "checksum": 0,
-        "not_ready": 0,
-        "malformed": 0,
-        "crossed": 0,
-    }
+    assert stats["errors"] == NO_BOOK_ERRORS
     json.dumps(stats)
 
 
@@ -251,13 +246,7 @@ def test_dropped_connection_ends_in_one_resync_and_the_sims_book(sim, ws):
     assert stats["resyncs"] == 1
     assert stats["resubscribes"] == 0  # the client's reconnect resubscribed it
     assert stats["snapshots"] == 2
-    assert stats["errors"] == {
-        "sequence": 0,
-        "checksum": 0,
-        "not_ready": 0,
-        "malformed": 0,
-        "crossed": 0,
-    }
+    assert stats["errors"] == NO_BOOK_ERRORS
     for _ in range(3):
         advance(sim)
         assert_equals_sim(book, sim)
