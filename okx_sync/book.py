@@ -559,7 +559,7 @@ class OrderBookStore:
                 else:
                     try:
                         num = key(px)
-                        ok = 0 <= num < inf or (self._signed and -inf < num < 0)
+                        ok = 0.0 <= num < inf or (self._signed and -inf < num < 0.0)
                     except (ValueError, ArithmeticError):
                         ok = False
                     if not ok:
