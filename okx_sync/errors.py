@@ -19,7 +19,9 @@
     └── OrderBookError               a local order book can no longer be trusted
         ├── OrderBookSequenceError   prevSeqId did not chain
         ├── OrderBookChecksumError   CRC32 of the top 25 levels did not match
-        └── OrderBookNotReadyError   update before snapshot
+        ├── OrderBookNotReadyError   update before snapshot
+        ├── OrderBookDataError       a malformed push (bad level, number, field or shape)
+        └── OrderBookCrossedError    an update left the book crossed (best bid >= best ask)
 
 Decision helpers: :func:`is_rate_limit_error`, :func:`is_auth_error`,
 :func:`is_time_skew_error`.
@@ -51,6 +53,8 @@ __all__ = [
     "OrderBookSequenceError",
     "OrderBookChecksumError",
     "OrderBookNotReadyError",
+    "OrderBookDataError",
+    "OrderBookCrossedError",
     "is_rate_limit_error",
     "is_auth_error",
     "is_time_skew_error",
@@ -433,6 +437,40 @@ class OrderBookNotReadyError(OrderBookError):
 
     Thread safety: immutable once raised; safe to share between threads.
     """
+
+
+class OrderBookDataError(OrderBookError):
+    """A push is malformed: not a dict, ``data`` not a list, an unknown ``action``, a
+    level that is not a list of at least two strings, a price or size that is not a
+    finite number (or is negative), a non-numeric ``ts``, ``seqId`` or ``prevSeqId``.
+
+    Nothing of the push was stored. ``inst_id``; ``field`` names what was wrong
+    (``"bids"``, ``"asks"``, ``"ts"``, ``"seqId"``, ``"action"``, ``"data"``...).
+
+    Thread safety: immutable once raised (attributes are set by the constructor and
+    are read-only by contract); safe to share between threads.
+    """
+
+    def __init__(self, message: str, *, inst_id: str = "", field: str = "") -> None:
+        self.inst_id = inst_id
+        self.field = field
+        super().__init__(message)
+
+
+class OrderBookCrossedError(OrderBookError):
+    """An update left a book that was not crossed with best bid >= best ask.
+
+    ``bid`` and ``ask`` are the best prices as received (strings).
+
+    Thread safety: immutable once raised (attributes are set by the constructor and
+    are read-only by contract); safe to share between threads.
+    """
+
+    def __init__(self, bid: str, ask: str, *, inst_id: str = "") -> None:
+        self.bid = bid
+        self.ask = ask
+        self.inst_id = inst_id
+        super().__init__(f"order book crossed {inst_id}: best bid {bid} >= best ask {ask}")
 
 
 def _field(item: Any, attr: str, key: str) -> Any:

@@ -13,6 +13,8 @@ from okx_sync.book import INCREMENTAL_CHANNELS, SNAPSHOT_CHANNELS, OrderBookStor
 from okx_sync.checksum import book_checksum
 from okx_sync.errors import (
     OrderBookChecksumError,
+    OrderBookCrossedError,
+    OrderBookDataError,
     OrderBookError,
     OrderBookNotReadyError,
     OrderBookSequenceError,
@@ -54,8 +56,15 @@ def prices(levels: list[list[str]]) -> list[str]:
 
 def test_public_names_and_error_tree() -> None:
     assert okx_sync.OrderBookStore is OrderBookStore
-    for err in (OrderBookSequenceError, OrderBookChecksumError, OrderBookNotReadyError):
+    for err in (
+        OrderBookSequenceError,
+        OrderBookChecksumError,
+        OrderBookNotReadyError,
+        OrderBookDataError,
+        OrderBookCrossedError,
+    ):
         assert issubclass(err, OrderBookError)
+        assert getattr(okx_sync, err.__name__) is err
 
 
 def test_doc_checksum_vectors_through_merge() -> None:
@@ -165,15 +174,15 @@ def test_numeric_not_text_ordering_and_deletes() -> None:
         push(
             "update",
             [["11", "2"], ["9.75", "3"], ["10", "0"], ["1000", "0"]],  # 1000: absent, no-op
-            [["99.99", "1"], ["1000", "1"], ["100.5", "0.0"]],  # "0.0" is a delete too
+            [["100.25", "1"], ["1000", "1"], ["100.5", "0.0"]],  # "0.0" is a delete too
             inst_id="X-USDT",
         )
     )
     snap = store.snapshot()
     assert prices(snap.raw["bids"]) == ["100", "11", "9.75", "9.5"]
-    assert prices(snap.raw["asks"]) == ["99.99", "101", "1000"]
+    assert prices(snap.raw["asks"]) == ["100.25", "101", "1000"]  # "1000" < "101" as text
     assert store.best_bid() == BookLevel(Decimal("100"), Decimal("1"), 1)
-    assert store.best_ask() == BookLevel(Decimal("99.99"), Decimal("1"), 1)
+    assert store.best_ask() == BookLevel(Decimal("100.25"), Decimal("1"), 1)
 
 
 def test_size_change_replaces_level_keeping_all_fields() -> None:
@@ -355,7 +364,7 @@ def test_malformed_level_raises_order_book_error_and_resets(level: Any) -> None:
     msg["data"][0]["bids"] = [level]
     with pytest.raises(OrderBookError) as info:
         store.apply(msg)
-    assert type(info.value) is OrderBookError
+    assert type(info.value) is OrderBookDataError
     assert not store.ready and store.stats()["errors"]["malformed"] == 1
 
 
@@ -421,7 +430,8 @@ def test_reset_and_stats() -> None:
         "unverified": 1,
         "resets": 1,
         "sequence_resets": 0,
-        "errors": {"sequence": 0, "checksum": 0, "not_ready": 0, "malformed": 0},
+        "crossed_snapshots": 0,
+        "errors": {"sequence": 0, "checksum": 0, "not_ready": 0, "malformed": 0, "crossed": 0},
     }
     assert "BTC-USDT" in repr(store)
 

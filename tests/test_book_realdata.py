@@ -11,7 +11,11 @@ from typing import Any
 import pytest
 
 from okx_sync.book import OrderBookStore
-from okx_sync.errors import OrderBookChecksumError, OrderBookNotReadyError
+from okx_sync.errors import (
+    OrderBookChecksumError,
+    OrderBookCrossedError,
+    OrderBookNotReadyError,
+)
 
 
 def cryptofeed_books(path: Path) -> dict[str, list[dict[str, Any]]]:
@@ -179,3 +183,44 @@ def test_ccxt_recorded_books5(realdata: Any) -> None:
             and snap.raw["asks"] == msg["data"][0]["asks"]
         )
     assert pushes and all(s.stats()["unverified"] == s.stats()["applied"] for s in stores.values())
+
+
+def zeroed(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The frames as OKX sends them since 2026-06: checksum 0 (nothing vouches for a book)."""
+    out = copy.deepcopy(frames)
+    for frame in out:
+        for item in frame["data"]:
+            item["checksum"] = 0
+    return out
+
+
+def test_recorded_books_never_trip_the_data_or_crossing_checks(
+    stream: dict[str, list[dict[str, Any]]],
+) -> None:
+    for inst_id, frames in stream.items():
+        store = OrderBookStore("books", inst_id)
+        for frame in zeroed(frames):
+            store.apply(frame)
+            top = store.snapshot(1)
+            assert top.best_bid is not None and top.best_ask is not None
+            assert top.best_bid.px < top.best_ask.px
+        stats = store.stats()
+        assert not any(stats["errors"].values()), stats
+        assert stats["unverified"] == len(frames) and stats["crossed_snapshots"] == 0
+
+
+def test_without_checksums_the_crossing_check_catches_dropped_updates(
+    stream: dict[str, list[dict[str, Any]]],
+) -> None:
+    # BTC-USDT: drop each update in turn; some drops leave a stale level that the
+    # next update's new best price crosses, which only the crossing check can see now
+    frames = zeroed(stream["BTC-USDT"])
+    caught = 0
+    for drop in range(1, len(frames) - 1):
+        store = replay("BTC-USDT", frames[:drop])
+        try:
+            store.apply(frames[drop + 1])
+        except OrderBookCrossedError as exc:
+            caught += 1
+            assert exc.inst_id == "BTC-USDT" and not store.ready
+    assert caught == 17  # of 96 drops: the next update crosses a stale level

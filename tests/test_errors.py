@@ -62,6 +62,8 @@ SAMPLES = [
     errors.OrderBookSequenceError(5, 7, 9, inst_id="BTC-USDT"),
     errors.OrderBookChecksumError(1, 2, "1:2", inst_id="BTC-USDT"),
     errors.OrderBookNotReadyError("no snapshot"),
+    errors.OrderBookDataError("size 'abc' is not a number", inst_id="BTC-USDT", field="bids"),
+    errors.OrderBookCrossedError("100.5", "100.4", inst_id="BTC-USDT"),
 ]
 
 

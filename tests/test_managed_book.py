@@ -35,6 +35,7 @@ from tests.ws_support import wait_until, ws_threads
 
 INST = "BTC-USDT"
 ARG = {"channel": "books", "instId": INST}
+NO_BOOK_ERRORS = dict.fromkeys(("sequence", "checksum", "not_ready", "malformed", "crossed"), 0)
 
 
 def book_threads() -> list[str]:
@@ -124,7 +125,7 @@ def test_syncs_and_follows_updates(sim, ws):
     stats = book.stats()
     assert stats["resyncs"] == 0 and stats["resubscribes"] == 0 and stats["last_error"] == ""
     assert stats["snapshots"] == 1 and stats["updates"] >= 5 and stats["verified"] >= 6
-    assert stats["errors"] == {"sequence": 0, "checksum": 0, "not_ready": 0, "malformed": 0}
+    assert stats["errors"] == NO_BOOK_ERRORS
     json.dumps(stats)
 
 
@@ -199,6 +200,35 @@ def test_bad_checksum_ends_in_one_resync_and_the_sims_book(sim, ws):
     assert book.resyncs == 1
 
 
+@pytest.mark.parametrize(
+    ("kind", "error", "counter"),
+    [
+        ("size", "OrderBookDataError", "malformed"),
+        ("price", "OrderBookDataError", "malformed"),
+        ("crossed", "OrderBookCrossedError", "crossed"),
+    ],
+)
+def test_a_malformed_or_crossing_update_ends_in_one_resync_and_the_sims_book(
+    sim, ws, kind, error, counter
+):
+    resyncs = Recorder()
+    book = ws.order_book(INST)
+    book.on_resync(resyncs)
+    assert book.wait_ready(5)
+    sim.faults.malformed_book(INST, kind)
+    advance(sim)  # carries a level no client may store; the published book is fine
+    assert_equals_sim(book, sim)
+    stats = book.stats()
+    assert stats["resyncs"] == 1 and stats["resubscribes"] == 1
+    assert stats["errors"][counter] == 1 and sum(stats["errors"].values()) == 1
+    assert error in book.last_error
+    assert wait_until(lambda: len(resyncs.calls) == 1)
+    assert type(resyncs.calls[0][1]).__name__ == error
+    advance(sim)
+    assert_equals_sim(book, sim)
+    assert book.resyncs == 1
+
+
 def test_dropped_connection_ends_in_one_resync_and_the_sims_book(sim, ws):
     resyncs = Recorder()
     book = ws.order_book(INST)
@@ -217,7 +247,7 @@ def test_dropped_connection_ends_in_one_resync_and_the_sims_book(sim, ws):
     assert stats["resyncs"] == 1
     assert stats["resubscribes"] == 0  # the client's reconnect resubscribed it
     assert stats["snapshots"] == 2
-    assert stats["errors"] == {"sequence": 0, "checksum": 0, "not_ready": 0, "malformed": 0}
+    assert stats["errors"] == NO_BOOK_ERRORS
     for _ in range(3):
         advance(sim)
         assert_equals_sim(book, sim)

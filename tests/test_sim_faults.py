@@ -325,6 +325,31 @@ def test_seq_reset(sim):
     ws.close()
 
 
+@pytest.mark.parametrize("kind", ["size", "price", "crossed"])
+def test_malformed_book(sim, kind):
+    ws = RawWS(sim.ws_public_url)
+    book, last = stream(sim, ws)
+    sim.faults.malformed_book("BTC-USDT", kind)
+    upd = next_update(sim, ws)
+    assert upd["prevSeqId"] == last
+    *good, bad = upd["bids"]
+    book.apply({**upd, "bids": good}, snapshot=False)
+    best_ask = book.sorted_asks()[0][0]
+    expected = {"size": "abc", "price": "NaN", "crossed": best_ask}
+    assert bad[1 if kind == "size" else 0] == expected[kind]
+    # without the extra level the update is the published book's (checksum included)
+    if kind == "crossed":
+        assert upd["checksum"] == 0
+    else:
+        assert upd["checksum"] == book.checksum()
+    upd2 = next_update(sim, ws)  # the next one is sound again
+    book.apply(upd2, snapshot=False)
+    assert upd2["prevSeqId"] == upd["seqId"] and upd2["checksum"] == book.checksum()
+    ws.close()
+    with pytest.raises(ValueError):
+        sim.faults.malformed_book("BTC-USDT", "other")
+
+
 def test_reject_subscription_and_fail_login(sim):
     ws = RawWS(sim.ws_public_url)
     sim.faults.reject_subscription("books", "BTC-USDT", code="60012")

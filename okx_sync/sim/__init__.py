@@ -79,6 +79,9 @@ Faults (``sim.faults``, also ``POST {control_url}/faults/<name>`` with the kwarg
                                                  with ``close_code`` (4001 login failed, 4007
                                                  key updated or deleted) when given
   seq_gap(inst_id, count=1), bad_checksum(inst_id, count=1), seq_reset(inst_id)
+  malformed_book(inst_id, kind="size"|"price"|"crossed", count=1)
+                                                 a books update with a level no client
+                                                 may store (published book unchanged)
   clear(), active()
   ``kind`` is "public" | "private" | "business".
 

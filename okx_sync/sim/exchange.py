@@ -686,6 +686,11 @@ class Exchange:
         with self.lock:
             self.feeds[inst_id].corrupt_pending += count
 
+    def inject_malformed(self, inst_id: str, kind: str = "size", count: int = 1) -> None:
+        """The next ``count`` ``books`` updates carry a malformed level (``MALFORMED_KINDS``)."""
+        with self.lock:
+            self.feeds[inst_id].malformed_pending.extend([kind] * count)
+
     def inject_seq_reset(self, inst_id: str) -> None:
         """The next ``books`` update resets the sequence (``seqId < prevSeqId``)."""
         with self.lock:

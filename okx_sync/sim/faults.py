@@ -20,7 +20,8 @@ WebSocket
   ``fail_logins(count, code, ...)``      the next logins fail: an error event ``code``,
                                          then a close with ``close_code`` (e.g. 4001)
 Books
-  ``seq_gap(inst_id)``, ``bad_checksum(inst_id)``, ``seq_reset(inst_id)``
+  ``seq_gap(inst_id)``, ``bad_checksum(inst_id)``, ``seq_reset(inst_id)``,
+  ``malformed_book(inst_id, kind)``
 
 ``clear()`` removes every pending fault; ``active()`` describes them (JSON-safe).
 Thread safety: every method may be called from any thread.
@@ -36,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ..clock import Clock
+from .marketdata import MALFORMED_KINDS
 
 if TYPE_CHECKING:  # pragma: no cover
     from .exchange import Exchange
@@ -59,6 +61,7 @@ FAULT_NAMES = (
     "seq_gap",
     "bad_checksum",
     "seq_reset",
+    "malformed_book",
     "clear",
 )
 
@@ -386,6 +389,17 @@ class Faults:
     def seq_reset(self, inst_id: str) -> None:
         """The next ``books`` update of ``inst_id`` resets the sequence (maintenance)."""
         self._exchange.inject_seq_reset(inst_id)
+
+    def malformed_book(self, inst_id: str, kind: str = "size", count: int = 1) -> None:
+        """The next ``count`` ``books`` updates of ``inst_id`` carry one extra bid level no
+        correct client may store: ``kind="size"`` (size ``"abc"``), ``"price"`` (price
+        ``"NaN"``) or ``"crossed"`` (a bid at the best ask, checksum 0). The published
+        book is unchanged. Raises ``ValueError`` for another kind or a count < 1."""
+        if kind not in MALFORMED_KINDS:
+            raise ValueError(f"kind must be one of {MALFORMED_KINDS}, not {kind!r}")
+        if count < 1:
+            raise ValueError("count must be >= 1")
+        self._exchange.inject_malformed(inst_id, kind, count)
 
     # ------------------------------------------------------------------ all
     def clear(self) -> None:

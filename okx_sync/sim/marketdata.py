@@ -9,8 +9,11 @@ simulator runs with ``checksum="zero"`` as OKX does since June 2026. ``books5`` 
 ``bbo-tbt`` are full snapshots sent when they change.
 
 Injected faults change the next update only: a *gap* (the update is computed but
-never sent, so the following one does not chain), a *corrupt checksum*, and a
-*sequence reset* (``seqId < prevSeqId``, as after maintenance).
+never sent, so the following one does not chain), a *corrupt checksum*, a
+*sequence reset* (``seqId < prevSeqId``, as after maintenance), and a *malformed*
+update (one extra bid level that no correct client may store: a size ``"abc"``, a
+price ``"NaN"``, or, with checksum 0, a bid at the best ask price that crosses the
+book). The published book itself is never changed by a fault.
 
 Thread safety: not thread-safe; used under the exchange lock.
 """
@@ -28,9 +31,12 @@ from ..checksum import book_checksum
 from .instruments import InstrumentSpec
 from .numbers import fmt
 
-__all__ = ["InstrumentFeed", "BookUpdate", "PublishedSide", "CHECKSUM_MODES"]
+__all__ = ["InstrumentFeed", "BookUpdate", "PublishedSide", "CHECKSUM_MODES", "MALFORMED_KINDS"]
 
 CHECKSUM_MODES = ("crc32", "zero")
+#: What a malformed update carries: a bid with size "abc", with price "NaN", or at the
+#: best ask price (crossing; the update's checksum is then 0 so nothing vouches for it).
+MALFORMED_KINDS = ("size", "price", "crossed")
 
 WireLevel = list[str]
 Change = tuple[Decimal, "list[str] | None"]
@@ -108,6 +114,7 @@ class InstrumentFeed:
         self.gap_pending = 0
         self.corrupt_pending = 0
         self.reset_pending = 0
+        self.malformed_pending: list[str] = []  # MALFORMED_KINDS, next update first
         self.last_books5: tuple[Any, ...] | None = None
         self.last_bbo: tuple[Any, ...] | None = None
         self.last_ticker: tuple[Any, ...] | None = None
@@ -166,6 +173,8 @@ class InstrumentFeed:
         if self.corrupt_pending:
             self.corrupt_pending -= 1
             data["checksum"] = self._corrupted(data["checksum"])
+        if self.malformed_pending:
+            self._malform(data, self.malformed_pending.pop(0))
         dropped = False
         if self.gap_pending:
             self.gap_pending -= 1
@@ -177,6 +186,18 @@ class InstrumentFeed:
         self.last_change_mono = mono
         self.ts = now_ms
         return BookUpdate(self._data([], [], self.seq_id, self.seq_id))
+
+    def _malform(self, data: dict[str, Any], kind: str) -> None:
+        """Add the bid level of a malformed update of ``kind`` (MALFORMED_KINDS)."""
+        best_bid = self.bids[0][0] if self.bids else "1"
+        if kind == "size":
+            bad = [best_bid, "abc", "0", "1"]
+        elif kind == "price":
+            bad = ["NaN", "1", "0", "1"]
+        else:  # crossed: a bid at the best ask
+            bad = [self.asks[0][0] if self.asks else best_bid, "1", "0", "1"]
+            data["checksum"] = 0
+        data["bids"] = [*data["bids"], bad]
 
     @staticmethod
     def _corrupted(checksum: int) -> int:

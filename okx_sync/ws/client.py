@@ -1726,10 +1726,11 @@ class WSClient(OrderEntry, Owned):
         """A ``ManagedOrderBook`` of ``inst_id`` on ``channel`` that keeps itself in sync.
 
         Subscribes at once (or on ``start()``); feeds its store inline on the
-        reader; on a gap / checksum error resets and resubscribes; after a
-        reconnect waits for the new snapshot. ``options``: the keyword options
-        of ``ManagedOrderBook`` (``policy``, ``callbacks``, ``rest_check``,
-        ``rest_tolerance``, ``verify_sequence``, ``verify_checksum``). Raises
+        reader; on a gap / checksum / malformed-push / crossed-book error resets
+        and resubscribes; after a reconnect waits for the new snapshot. ``options``:
+        the keyword options of ``ManagedOrderBook`` (``policy``, ``callbacks``,
+        ``rest_check``, ``rest_tolerance``, ``verify_sequence``, ``verify_checksum``,
+        ``verify_uncrossed``). Raises
         ``ValidationError`` for a bad channel, inst_id or option, or when this
         client already manages that book. Close it with ``book.close()``; its
         thread runs while this client is started (``close()`` joins it, the

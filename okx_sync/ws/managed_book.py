@@ -7,7 +7,8 @@ slow handler and is never reordered), and automates the runbook's recovery
 (§5: reset, resubscribe, wait for the snapshot, compare best bid/ask with REST):
 
 - on any :class:`~okx_sync.errors.OrderBookError` (sequence gap, checksum
-  mismatch, update before snapshot, malformed push) it marks itself out of
+  mismatch, update before snapshot, malformed push — ``OrderBookDataError`` —,
+  an update that crossed the book — ``OrderBookCrossedError``) it marks itself out of
   sync at once, resets, and resubscribes (unsubscribe + subscribe, sent from
   the reader without waiting) for a fresh snapshot; updates arriving before
   that snapshot are skipped (counted as ``skipped``);
@@ -188,8 +189,9 @@ class ManagedOrderBook(Owned):
 
     Build it with ``ws.order_book(inst_id, channel="books", **options)``
     (``ManagedOrderBook(ws, inst_id, channel, ...)`` is the same). Options
-    (keyword-only): ``verify_sequence`` / ``verify_checksum`` (True; passed to
-    the store), ``policy`` (:class:`ResyncPolicy`), ``callbacks``
+    (keyword-only): ``verify_sequence`` / ``verify_checksum`` (True) and
+    ``verify_uncrossed`` (None: on except for ``books-elp``), passed to the
+    :class:`~okx_sync.book.OrderBookStore`, ``policy`` (:class:`ResyncPolicy`), ``callbacks``
     (``"thread"``: ``on_update`` runs on the book's thread, coalesced — a slow
     callback sees the latest book, never a backlog; ``"inline"``: on the WS
     reader after every applied push — keep it short), ``rest_check`` (an
@@ -220,6 +222,7 @@ class ManagedOrderBook(Owned):
         *,
         verify_sequence: bool = True,
         verify_checksum: bool = True,
+        verify_uncrossed: bool | None = None,
         policy: ResyncPolicy | None = None,
         callbacks: str = "thread",
         rest_check: Any = None,
@@ -247,7 +250,11 @@ class ManagedOrderBook(Owned):
                 )
         self._ws = ws
         self._store = OrderBookStore(
-            channel, inst_id, verify_sequence=verify_sequence, verify_checksum=verify_checksum
+            channel,
+            inst_id,
+            verify_sequence=verify_sequence,
+            verify_checksum=verify_checksum,
+            verify_uncrossed=verify_uncrossed,
         )
         self._channel = channel
         self._inst_id = inst_id
