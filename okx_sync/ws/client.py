@@ -40,10 +40,10 @@ from ..errors import (
     WSSubscribeError,
     WSTimeoutError,
 )
+from ..guards import Guard
 from ..handler_errors import HandlerErrorSummary, flush_handler_errors, report_handler_error
 from ..lifecycle import Owned
 from ..models.ws import push_parser
-from ..rest.client import Guard
 from ..validators import flag, instance, seconds
 from .connection import (
     UNSUPPORTED_WS_OPTIONS,
