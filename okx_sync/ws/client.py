@@ -1589,6 +1589,12 @@ class WSClient(OrderEntry, Owned):
         """The open managed order books of this client, oldest first."""
         return self._books.books()
 
+    @property
+    def book_router(self) -> BookRouter:
+        """Internal hook (``ws.managed_book.BookFeed``): the router of this client's managed
+        books, which ``ManagedOrderBook`` registers itself with. Thread-safe."""
+        return self._books
+
     def resubscribe_nowait(self, args: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> bool:
         """Internal hook (used by ``ManagedOrderBook``): send unsubscribe then subscribe for
         ``args`` without waiting (safe on the reader thread), keeping them desired.
