@@ -10,6 +10,8 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ..naming import to_okx
+
 __all__ = [
     "dec",
     "opt_int",
@@ -76,7 +78,7 @@ def raw_field() -> Any:
 #
 # Models declare each OKX field once: ``px: Decimal | None = dec_field()``. The OKX
 # name is derived from the attribute name with the package's one name mapping
-# (``okx_sync.rest.params.to_okx``: ``ask_px`` -> ``askPx``) unless ``okx=`` is given.
+# (``okx_sync.naming.to_okx``: ``ask_px`` -> ``askPx``) unless ``okx=`` is given.
 # :func:`from_okx_fields` fills every declared field from a dict and keeps the dict as
 # ``raw``.
 
@@ -108,9 +110,8 @@ def bool_field(okx: str | None = None) -> Any:
 
 
 def okx_name(attr_name: str) -> str:
-    """The OKX field name of a model attribute (the package's one name mapping)."""
-    from ..rest.params import to_okx
-
+    """The OKX field name of a model attribute (the package's one name mapping,
+    :func:`okx_sync.naming.to_okx`)."""
     return to_okx(attr_name)
 
 

@@ -11,10 +11,11 @@ reduce-only closes still go out:
   ``reduceOnly`` true (a single order, or each item of a batch);
 - ``"amend"`` endpoints: always refused (an amend can add risk either way).
 
-The decision is :func:`allowed_in_safe_mode` (pure, on the registry's
-``Endpoint.order_action``); :class:`SafeMode` is the state plus the pre-send
-guard the ``Client`` installs on its REST core and on every WS client it
-builds (``add_guard``).
+The decision is :func:`~okx_sync.guards.allowed_in_safe_mode` (pure, on the
+registry's ``Endpoint.order_action``; it lives in ``okx_sync.guards`` and is
+re-exported here); :class:`SafeMode` is the state plus the pre-send guard the
+``Client`` installs on its REST core and on every WS client it builds
+(``add_guard``).
 
 Race contract: the guard runs before every send — after the request gate
 admitted the attempt, right before it goes out, and again before each retry
@@ -54,7 +55,8 @@ import attrs
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import APIError, OkxError, OrderError, RequestStateError, SafeModeError
-from ..rest.endpoints import Endpoint, param_true
+from ..guards import allowed_in_safe_mode
+from ..rest.endpoints import Endpoint
 from .reconcile import list_pending_orders
 
 __all__ = [
@@ -76,28 +78,6 @@ CANCEL_BATCH = 20
 ALREADY_FINAL_CODES = frozenset({"51400", "51401", "51402"})
 #: Longest a caller waits for a concurrent cancel sweep it joined (s).
 SWEEP_JOIN_TIMEOUT_S = 300.0
-
-
-def allowed_in_safe_mode(endpoint: Endpoint | None, params: Any) -> bool:
-    """True when the call may go out while safe mode is on. Pure.
-
-    ``endpoint`` None (a path the registry does not know) and every endpoint
-    that does not enter orders are allowed; ``cancel``/``close`` actions are
-    allowed; ``amend`` is refused; ``place`` is allowed only when ``params``
-    (OKX names: a dict, or a list of dicts for a batch) is non-empty and every
-    order has ``reduceOnly`` true.
-    """
-    if endpoint is None:
-        return True
-    action = endpoint.order_action
-    if action in ("", "cancel", "close"):
-        return True
-    if action == "amend":
-        return False
-    items = params if isinstance(params, list | tuple) else [params]
-    return bool(items) and all(
-        isinstance(item, Mapping) and param_true(item.get("reduceOnly")) for item in items
-    )
 
 
 def _cl_ord_ids(params: Any) -> list[str]:
@@ -150,7 +130,7 @@ class _Release:
 class SafeMode:
     """Safe-mode state and the pre-send guard of one ``Client`` (and its WS clients).
 
-    ``guard(endpoint, params)`` is the :data:`okx_sync.rest.client.Guard`
+    ``guard(endpoint, params)`` is the :data:`okx_sync.guards.Guard`
     installed with ``RestCore.add_guard`` / ``WSClient.add_guard``: it raises
     ``SafeModeError`` for a placement/amend while the mode is on, and tracks
     the placement/amend sends it lets through until their ``release`` (the

@@ -37,7 +37,7 @@ import logging
 import random
 import re
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -49,6 +49,15 @@ from ..auth import Credentials, rest_auth_headers
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import APIError, OkxError, RequestStateError, ValidationError
 from ..gate import RequestGate
+from ..guards import (
+    Guard,
+    GuardRelease,
+    check_guards,
+    release_all,
+    run_guards,
+    with_guard,
+    without_guard,
+)
 from ..retry import RetryPolicy
 from ..secret import Secret, reveal
 from ..timesync import TimeSync, offset_from_round_trip
@@ -65,6 +74,7 @@ from .transport import (
 
 __all__ = [
     "RestCore",
+    # the guard helpers live in okx_sync.guards; re-exported for existing imports
     "Guard",
     "GuardRelease",
     "run_guards",
@@ -86,56 +96,6 @@ _NO_RETRY = RetryPolicy.none()
 _TIMEOUTS = (TimeoutError, requests.exceptions.Timeout)
 _BAD_PATH_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
 _SAFE_QUERY_CHARS = ",:-_.~"
-
-GuardRelease = Callable[[], None]
-Guard = Callable[[Endpoint | None, Any], GuardRelease | None]
-"""A pre-send check: ``guard(endpoint, params)``; raise to refuse the call.
-
-It runs before every send: after the request gate has admitted the attempt
-and right before it goes out (each retry again), so a refusal decided while
-the call waited in the gate or between retries still stops it. It may return
-a ``release`` callable, called exactly once when that send has finished
-(answered or failed), so a guard can tell which sends are on the wire (safe
-mode waits for them). Before the gate the guards also run once as a check
-(their releases called at once), so a call refused anyway does not queue.
-"""
-
-
-def check_guards(guards: Sequence[Guard], endpoint: Endpoint | None, params: Any) -> None:
-    """Run ``guards`` as a check only (before the gate): what they raise propagates, the
-    releases they return are called at once. Used by the REST core and WS order entry."""
-    if guards:
-        release_all(run_guards(guards, endpoint, params))
-
-
-def run_guards(
-    guards: Sequence[Guard], endpoint: Endpoint | None, params: Any
-) -> list[GuardRelease]:
-    """Run ``guards`` in order; return the ``release`` callables they returned.
-
-    When a guard raises, the releases already collected are called before the
-    exception propagates. Used by the REST core and by WS order entry.
-    Thread safety: runs on the calling thread; no okx_sync lock is held.
-    """
-    releases: list[GuardRelease] = []
-    try:
-        for guard in guards:
-            release = guard(endpoint, params)
-            if release is not None:
-                releases.append(release)
-    except BaseException:
-        release_all(releases)
-        raise
-    return releases
-
-
-def release_all(releases: Sequence[GuardRelease]) -> None:
-    """Call every guard release; one that raises is logged and the rest still run."""
-    for release in releases:
-        try:
-            release()
-        except Exception:  # noqa: BLE001 - a broken release must not hide the call's result
-            _log.exception("guard release failed")
 
 
 def check_base_url(url: str) -> str:
@@ -473,12 +433,12 @@ class RestCore:
         callable, it is called once after that send finished.
         """
         with self._guard_lock:
-            self._guards = (*self._guards, fn)
+            self._guards = with_guard(self._guards, fn)
 
     def remove_guard(self, fn: Guard) -> None:
         """Remove a guard added with ``add_guard`` (no error when absent)."""
         with self._guard_lock:
-            self._guards = tuple(g for g in self._guards if g is not fn)
+            self._guards = without_guard(self._guards, fn)
 
     def call(
         self,

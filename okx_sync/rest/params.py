@@ -6,9 +6,10 @@ The facts live in ``params.tsv`` (packaged beside this module): for each endpoin
 and its status (documented, ``deprecated`` by OKX but still accepted, or
 ``undocumented``: declared from another source). The header of the TSV names the sources.
 
-This module is the single place where Python names become OKX names:
+Python names become OKX names here, with the package's one name mapping:
 
-- :func:`to_okx` / :func:`to_snake` convert one name (``inst_id`` <-> ``instId``,
+- :func:`~okx_sync.naming.to_okx` / :func:`~okx_sync.naming.to_snake` (from
+  ``okx_sync.naming``, re-exported here) convert one name (``inst_id`` <-> ``instId``,
   ``cl_ord_id`` <-> ``clOrdId``, ``td_mode`` <-> ``tdMode``). The rule is camelCase <->
   snake_case; the exceptions are listed in :data:`IRREGULAR` (``from_`` <-> ``from``,
   since ``from`` is a Python keyword).
@@ -31,7 +32,6 @@ import csv
 import difflib
 import functools
 import keyword
-import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from importlib import resources
@@ -40,11 +40,13 @@ from typing import Any, Literal
 import attrs
 
 from ..errors import ValidationError
+from ..naming import IRREGULAR, is_raw_okx_name, to_okx, to_snake
 from ..secret import Secret
 from .endpoints import Endpoint
 from .order_fields import check_fields
 
 __all__ = [
+    # IRREGULAR, to_okx, to_snake live in okx_sync.naming; re-exported for existing imports
     "IRREGULAR",
     "GROUP_ATTRS",
     "ParamSpec",
@@ -66,12 +68,6 @@ SOURCE_COMMIT = "ad484e43910e7e221b9866f0bbd4e0a742a915a7"
 """Commit of github.com/qiuham/crypto-api-docs the ``docs`` rows were read from and audited
 against (every endpoint's request-parameter table; the result is in docs/coverage.md)."""
 
-# Python name -> OKX name, for the names the camelCase rule cannot produce.
-IRREGULAR: Mapping[str, str] = {
-    "from_": "from",
-}
-_IRREGULAR_BACK: Mapping[str, str] = {v: k for k, v in IRREGULAR.items()}
-
 # Registry group (endpoints.tsv) -> attribute of the client (``client.asset``...).
 # Groups not listed keep their name (trade, account, market, public, algo, grid, signal,
 # recurring, dca, copytrading, rfq, rubik, finance, fiat, affiliate, support, spread).
@@ -81,9 +77,6 @@ GROUP_ATTRS: Mapping[str, str] = {
     "status": "system",
 }
 
-# A raw OKX name that is not a snake name: lower first letter, at least one capital.
-_RAW_OKX_RE = re.compile(r"^[a-z][a-zA-Z0-9]*[A-Z][a-zA-Z0-9]*$")
-
 # A number passed to OKX has at most this many digits before or after the point: the
 # plain form of Decimal("1e999999999") would be a gigabyte of text. (Order prices and
 # sizes are held to a tighter bound by okx_sync.rest.order_fields.)
@@ -92,34 +85,6 @@ _MAX_DIGITS = 100
 Location = Literal["query", "body", "item", "field"]
 Required = Literal["yes", "cond", "no"]
 Status = Literal["-", "deprecated", "undocumented"]
-
-
-def to_okx(name: str) -> str:
-    """The OKX name of a Python (snake_case) name: ``cl_ord_id`` -> ``clOrdId``.
-
-    Names without underscores are returned unchanged (``side``, ``instId``), so a raw
-    OKX name maps to itself. Pure; never raises.
-    """
-    if name in IRREGULAR:
-        return IRREGULAR[name]
-    if "_" not in name:
-        return name
-    head, *rest = name.split("_")
-    return head + "".join(p[:1].upper() + p[1:] for p in rest)
-
-
-def to_snake(name: str) -> str:
-    """The Python name of an OKX name: ``clOrdId`` -> ``cl_ord_id``, ``from`` -> ``from_``.
-
-    Pure; never raises. ``to_okx(to_snake(n)) == n`` for every OKX parameter name in
-    the registry (checked by the tests).
-    """
-    if name in _IRREGULAR_BACK:
-        return _IRREGULAR_BACK[name]
-    snake = re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), name)
-    if keyword.iskeyword(snake):
-        return snake + "_"
-    return snake
 
 
 def okx_value(value: Any, *, where: str) -> Any:
@@ -374,7 +339,7 @@ def _resolve_key(spec: EndpointParams, key: str, *, label: str, where: str) -> s
     if p is not None:
         return p.okx
     _near_miss(spec, key, label=label, where=where)
-    if _RAW_OKX_RE.match(key):
+    if is_raw_okx_name(key):
         return key  # a raw OKX field the data does not know yet: passed unchanged
     close = difflib.get_close_matches(key, list(spec.by_snake), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""

@@ -32,18 +32,19 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
 from ..clock import Clock
 from .marketdata import MALFORMED_KINDS
+from .timers import Timers
 
 if TYPE_CHECKING:  # pragma: no cover
     from .exchange import Exchange
-    from .ws import WSHub
 
-__all__ = ["Faults", "RestFault", "LoginFault", "FAULT_NAMES"]
+__all__ = ["Faults", "RestFault", "LoginFault", "FAULT_NAMES", "WSFaultHub", "WSFaultConn"]
 
 log = logging.getLogger("okx_sync.sim.faults")
 
@@ -94,6 +95,38 @@ class LoginFault:
     close_code: int | None = None
 
 
+class WSFaultConn(Protocol):
+    """One live simulated WS connection, as the WS faults act on it (``sim.ws`` implements it).
+
+    ``drop()``: abrupt TCP close, no close frame; ``set_silent(flag)``: stop (or
+    resume) sending anything, pong included; ``notice_then_close(delay)``: send the
+    ``notice`` event 64008 now and close ``delay`` s later. Thread safety: any thread.
+    """
+
+    def drop(self) -> None: ...
+
+    def set_silent(self, silent: bool) -> None: ...
+
+    def notice_then_close(self, delay: float) -> None: ...
+
+
+class WSFaultHub(Protocol):
+    """The WS hub as the switchboard sees it (``sim.ws.WSHub`` implements it; given with
+    :meth:`Faults.attach_ws`), so this module never imports the hub.
+
+    ``select(kind=, conn_id=, which=)``: the open connections matching (``which``
+    ``"all"`` or ``"one"``, the oldest; ``ValueError`` otherwise); ``timers``: the
+    simulator's timer thread, for faults that end later. Thread safety: any thread.
+    """
+
+    @property
+    def timers(self) -> Timers: ...
+
+    def select(
+        self, *, kind: str | None = None, conn_id: str | None = None, which: str = "all"
+    ) -> Sequence[WSFaultConn]: ...
+
+
 @attrs.define
 class _Counted:
     """A fault active until ``until`` (monotonic) and/or for ``count`` more hits."""
@@ -121,7 +154,7 @@ class Faults:
         self._clock = clock
         self._exchange = exchange
         self._lock = threading.Lock()
-        self._hub: WSHub | None = None
+        self._hub: WSFaultHub | None = None
         self._storm_until = 0.0
         self._slow: list[_Counted] = []
         self._errors: list[_Counted] = []
@@ -129,8 +162,8 @@ class Faults:
         self._reject: list[_Counted] = []
         self._logins: list[_Counted] = []
 
-    def attach_ws(self, hub: WSHub) -> None:
-        """Give the switchboard the WS hub (done by the Simulator)."""
+    def attach_ws(self, hub: WSFaultHub) -> None:
+        """Give the switchboard the WS hub (done by the Simulator; see :class:`WSFaultHub`)."""
         self._hub = hub
 
     def _add(
@@ -267,7 +300,7 @@ class Faults:
             return self._take_lose("ws", action)[0]
 
     # ------------------------------------------------------------------ WS
-    def _need_hub(self) -> WSHub:
+    def _need_hub(self) -> WSFaultHub:
         if self._hub is None:
             raise RuntimeError("the WS server is not running")
         return self._hub

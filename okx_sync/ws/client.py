@@ -41,10 +41,10 @@ from ..errors import (
     WSSubscribeError,
     WSTimeoutError,
 )
+from ..guards import Guard
 from ..handler_errors import HandlerErrorSummary, flush_handler_errors, report_handler_error
 from ..lifecycle import Owned
 from ..models.ws import push_parser
-from ..rest.client import Guard
 from ..validators import flag, instance, seconds
 from .connection import (
     UNSUPPORTED_WS_OPTIONS,
@@ -1742,6 +1742,12 @@ class WSClient(OrderEntry, Owned):
     def managed_books(self) -> list[ManagedOrderBook]:
         """The open managed order books of this client, oldest first."""
         return self._books.books()
+
+    @property
+    def book_router(self) -> BookRouter:
+        """Internal hook (``ws.managed_book.BookFeed``): the router of this client's managed
+        books, which ``ManagedOrderBook`` registers itself with. Thread-safe."""
+        return self._books
 
     def resubscribe_nowait(self, args: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> bool:
         """Internal hook (used by ``ManagedOrderBook``): send unsubscribe then subscribe for

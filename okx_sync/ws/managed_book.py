@@ -39,6 +39,10 @@ A book survives ``ws.close()`` / ``ws.start()``: it stays open (and listed by
 ``ws.managed_books()``), is out of sync while the client is not running, and
 resyncs from the snapshot of the next connection; callbacks due while the
 client was closed run once its threads are back.
+
+The book sees its client only through the small :class:`BookFeed` protocol
+(which ``WSClient`` implements): this module never imports ``ws.client``, so a
+book can be driven by a fake feed in tests, without sockets.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import attrs
 
@@ -59,10 +63,14 @@ from ..models.market import BookLevel, OrderBook
 from ..validators import field, flag, instance, one_of, real, seconds
 from .protocol import is_arg_rejection
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .client import WSClient
-
-__all__ = ["ManagedOrderBook", "ResyncPolicy", "CrossCheck", "compare_best", "BookRouter"]
+__all__ = [
+    "ManagedOrderBook",
+    "ResyncPolicy",
+    "CrossCheck",
+    "compare_best",
+    "BookRouter",
+    "BookFeed",
+]
 
 log = logging.getLogger("okx_sync.ws.book")
 
@@ -184,6 +192,66 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+class BookFeed(Protocol):
+    """What a managed book needs of the WS client it rides on; ``WSClient`` implements it.
+
+    The book and its :class:`BookRouter` use nothing else of the client:
+
+    - ``name``: for log lines and errors; ``running``: True while the client is
+      started and its connection loop has not stopped for good;
+    - ``book_router``: the :class:`BookRouter` of this feed's books (one per
+      feed, built by the feed with ``BookRouter(self)``; the feed calls its
+      ``resume()`` when it starts and ``suspend(timeout)`` when it closes);
+    - ``subscribe(arg)`` / ``unsubscribe(arg)``: keep ``arg`` desired or drop it
+      (sent when connected, resubscribed on every connect);
+      ``resubscribe_nowait(arg)``: send unsubscribe then subscribe without
+      waiting (safe on the reader thread), False when not connected;
+    - ``add_push_listener(fn)``: call ``fn(msg)`` inline on the reader, in order,
+      for every decoded push; ``on_connect(fn)`` (``fn()`` when a connection is
+      ready and resubscribed), ``on_disconnect(fn)`` (``fn(reason)``),
+      ``on_error(fn)`` (``fn(exc)``; a refused subscription arrives as a
+      ``WSSubscribeError`` carrying its ``arg``); ``off(fn)`` removes ``fn``
+      from all of them (matched by identity);
+    - ``report_error(exc, handler=None)``: pass a book callback's exception to
+      the feed's error handlers (never raises);
+    - ``adopt_sibling(child, kind=, label=)``: have whoever owns the feed (the
+      ``Client`` that built it) close ``child`` too; a no-op for an unowned
+      feed; raises ``ValidationError`` when that owner is closed.
+
+    Thread safety: every member may be called from any thread, also from the
+    feed's own reader thread inside a push listener.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def running(self) -> bool: ...
+
+    @property
+    def book_router(self) -> BookRouter: ...
+
+    def subscribe(self, args: Mapping[str, Any]) -> None: ...
+
+    def unsubscribe(self, args: Mapping[str, Any]) -> None: ...
+
+    def resubscribe_nowait(self, args: Mapping[str, Any]) -> bool: ...
+
+    def add_push_listener(self, fn: Callable[[dict[str, Any]], Any]) -> None: ...
+
+    def on_connect(self, fn: Callable[[], Any]) -> Any: ...
+
+    def on_disconnect(self, fn: Callable[[str], Any]) -> Any: ...
+
+    def on_error(self, fn: Callable[[BaseException], Any]) -> Any: ...
+
+    def off(self, fn: Callable[..., Any]) -> None: ...
+
+    def report_error(self, exc: BaseException, *, handler: str | None = None) -> None: ...
+
+    def adopt_sibling(self, child: Any, *, kind: str, label: str) -> None: ...
+
+
 class ManagedOrderBook(Owned):
     """An order book of one ``(channel, inst_id)`` that resyncs itself (module doc).
 
@@ -216,7 +284,7 @@ class ManagedOrderBook(Owned):
 
     def __init__(
         self,
-        ws: WSClient,
+        ws: BookFeed,
         inst_id: str,
         channel: str = "books",
         *,
@@ -306,10 +374,9 @@ class ManagedOrderBook(Owned):
         self._gen = 0  # the running thread's generation; a stale one ends
         self._threads_on = False
         self._retry_at = clock.monotonic() + self._policy.snapshot_timeout_s
-        router: BookRouter = ws._books
-        owner = getattr(ws, "_adoption", None)  # the Client that built ws closes this book too
-        if owner is not None:
-            owner.adopt(self, kind="book", label=f"order book {channel}:{inst_id} on WS {ws.name}")
+        router = ws.book_router
+        # the Client that built ws closes this book too
+        ws.adopt_sibling(self, kind="book", label=f"order book {channel}:{inst_id} on WS {ws.name}")
         # raises ValidationError for a duplicate; routes pushes from now on and starts
         # the book's thread when the client is started
         try:
@@ -342,8 +409,8 @@ class ManagedOrderBook(Owned):
         return self._inst_id
 
     @property
-    def ws(self) -> WSClient:
-        """The WSClient this book rides on."""
+    def ws(self) -> BookFeed:
+        """The WS client (:class:`BookFeed`, a ``WSClient``) this book rides on."""
         return self._ws
 
     @property
@@ -546,7 +613,7 @@ class ManagedOrderBook(Owned):
                 self._cond.notify_all()
         if first:
             self._owned_closed()
-            self._ws._books.remove(self)
+            self._ws.book_router.remove(self)
             self._unsubscribe()
             self._store.reset()
             log.info(
@@ -912,7 +979,7 @@ class ManagedOrderBook(Owned):
 
 
 class BookRouter:
-    """Routes one ``WSClient``'s pushes to its managed books (internal; ``ws._books``).
+    """Routes one feed's pushes to its managed books (internal; ``ws.book_router``).
 
     Registers one push listener (inline on the reader) and the connect,
     disconnect and error handlers the books need on the client while at
@@ -921,7 +988,7 @@ class BookRouter:
     a dict that is replaced, never mutated.
     """
 
-    def __init__(self, ws: WSClient) -> None:
+    def __init__(self, ws: BookFeed) -> None:
         self._ws = ws
         self._lock = threading.Lock()
         self._books: dict[BookKey, ManagedOrderBook] = {}

@@ -37,9 +37,9 @@ from ..errors import (
     WSClosedError,
     WSTimeoutError,
 )
+from ..guards import Guard, check_guards, release_all, run_guards, with_guard, without_guard
 from ..models.order import OrderAck
 from ..rest.acks import order_reply
-from ..rest.client import Guard, check_guards, release_all, run_guards
 from ..rest.endpoints import registry
 from ..rest.envelope import ORDER_ERROR_CODES
 from ..rest.params import build_params
@@ -103,7 +103,7 @@ class OrderEntry:
     def add_guard(self, fn: Guard) -> None:
         """Run ``fn(endpoint, params)`` before every WS order-entry request; it may raise to refuse.
 
-        Same contract as ``RestCore.add_guard`` (:data:`okx_sync.rest.client.Guard`):
+        Same contract as ``RestCore.add_guard`` (:data:`okx_sync.guards.Guard`):
         ``endpoint`` is the REST registry endpoint of the same action
         (``POST /api/v5/trade/order`` for op ``order`` ...), ``params`` its OKX
         params (a list for batches); a returned callable is called once when
@@ -114,12 +114,12 @@ class OrderEntry:
         place/amend through this hook. Thread-safe.
         """
         with self._lock:
-            self._guards = (*self._guards, fn)
+            self._guards = with_guard(self._guards, fn)
 
     def remove_guard(self, fn: Guard) -> None:
         """Remove a guard added with ``add_guard`` (no error when absent). Thread-safe."""
         with self._lock:
-            self._guards = tuple(g for g in self._guards if g is not fn)
+            self._guards = without_guard(self._guards, fn)
 
     def set_account_limit_refresh(self, fn: Callable[..., None] | None) -> None:
         """Call ``fn(gate_timeout_s=seconds)`` before every WS placement/amend (None: stop).
