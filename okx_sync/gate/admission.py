@@ -162,8 +162,8 @@ class Admission:
             if locked:
                 self._lock.release()
         notes.extend(waiter.slow_notes)  # written by the admitting thread before the wake-up
-        permit: Permit = waiter.permit
-        return permit
+        assert waiter.permit is not None  # granted implies a permit
+        return waiter.permit
 
     def _timeout_error(
         self, waiter: Waiter, limit: float, method: str, path: str, notes: list[Note]

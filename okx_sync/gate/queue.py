@@ -27,9 +27,11 @@ import math
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..clock import Clock, park
+from .notes import Note
+from .permit import Permit
 
 if TYPE_CHECKING:
     from .backend import GateBackend
@@ -65,11 +67,11 @@ class Waiter:
         self.start = start
         self.loads_account_limit = loads
         self.granted = False
-        self.permit: Any = None  # the Permit, set by the admitting thread before the wake-up
+        self.permit: Permit | None = None  # set by the admitting thread before the wake-up
         self.blocked_on: list[str] = []  # bucket keys that held it in the last scan
         self.slot_blocked = False
         self.waited_for: dict[str, None] = {}  # every bucket that held it at some point
-        self.slow_notes: list[Any] = []  # slow-wait lines, written by the admitting thread
+        self.slow_notes: list[Note] = []  # slow-wait lines, written by the admitting thread
 
     def park(self, clock: Clock, timeout: float) -> bool:
         """Wait (no gate lock held) until woken or ``timeout`` passes; True when woken."""
