@@ -48,7 +48,7 @@ from .._version import __version__
 from ..auth import Credentials, rest_auth_headers
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import APIError, OkxError, RequestStateError, ValidationError
-from ..gate import RequestGate
+from ..gate import ACCOUNT_RATE_LIMIT_PATH, RequestGate
 from ..guards import (
     Guard,
     GuardRelease,
@@ -90,7 +90,6 @@ _log = logging.getLogger("okx_sync.rest")
 
 API_PREFIX = "/api/v5/"
 TIME_PATH = "/api/v5/public/time"
-ACCOUNT_LIMIT_PATH = "/api/v5/trade/account-rate-limit"
 _METHODS = frozenset({"GET", "POST"})
 _NO_RETRY = RetryPolicy.none()
 _TIMEOUTS = (TimeoutError, requests.exceptions.Timeout)
@@ -896,14 +895,13 @@ class RestCore:
 
         Called before every REST order call that counts toward the account
         limit, and by WS order entry of the ``WSClient``s a ``Client`` builds
-        (``set_account_limit_refresh``): one mechanism for both. It is due when
-        never loaded or older than ``refresh_account_limit_s``;
-        ``gate.claim_account_limit_refresh()`` hands the load to exactly one
-        thread, whose order waits for that one attempt; the others go on with
-        the limit already known (they never wait behind it). The answer reaches
-        the gate through ``observe``; the claim is released in a ``finally``
-        (``release_account_limit_claim``), which counts a load that got no
-        answer (transport failure, refused by a guard...) as failed.
+        (``set_account_limit_refresh``): one mechanism for both, run by
+        ``gate.account_limit.refresh`` (:mod:`okx_sync.gate.account_limit`): when
+        the limit is due, exactly one thread claims the load and its order waits
+        for that one GET attempt; the others go on with the limit already known
+        (they never wait behind it). The answer reaches the gate through
+        ``observe``; a load that got no answer (transport failure, refused by a
+        guard...) counts as failed.
         ``gate_timeout_s``: how long the load may wait in the request gate
         (default ``wait_timeout_s``). Never raises for a failed load (logged at
         WARNING); the order goes ahead. Thread-safe.
@@ -915,27 +913,16 @@ class RestCore:
 
     def _refresh_account_limit(self, budget: _GateBudget) -> None:
         """``refresh_account_limit`` on the calling order's gate budget (the load's gate
-        wait counts toward the order's)."""
-        if self._closed:
-            return
-        claim = self._gate.claim_account_limit_refresh()
-        if claim is None:
-            return
-        reason = "the load ended without an answer"
-        try:
-            endpoint = self._registry.get("GET", ACCOUNT_LIMIT_PATH)
-            call = self._prepare("GET", ACCOUNT_LIMIT_PATH, endpoint, None)
-            # the order is waiting: one attempt, on the order's gate budget
-            self._run(call, None, policy=_NO_RETRY, budget=budget)
-        except Exception as exc:  # noqa: BLE001 - a failed refresh never blocks the order
-            reason = f"{type(exc).__name__}: {exc}"
-            _log.warning(
-                "account order limit refresh failed; the order goes ahead: %s",
-                exc,
-                extra={"method": "GET", "path": ACCOUNT_LIMIT_PATH},
-            )
-        finally:
-            self._gate.release_account_limit_claim(claim, reason)
+        wait counts toward the order's): ``gate.account_limit.refresh`` runs the
+        protocol, this core only sends the one GET."""
+        if not self._closed:
+            self._gate.account_limit.refresh(lambda: self._load_account_limit(budget))
+
+    def _load_account_limit(self, budget: _GateBudget) -> None:
+        endpoint = self._registry.get("GET", ACCOUNT_RATE_LIMIT_PATH)
+        call = self._prepare("GET", ACCOUNT_RATE_LIMIT_PATH, endpoint, None)
+        # the order is waiting: one attempt, on the order's gate budget
+        self._run(call, None, policy=_NO_RETRY, budget=budget)
 
 
 def _check_path(path: Any) -> None:

@@ -99,7 +99,7 @@ class WSFaultConn(Protocol):
     """One live simulated WS connection, as the WS faults act on it (``sim.ws`` implements it).
 
     ``drop()``: abrupt TCP close, no close frame; ``set_silent(flag)``: stop (or
-    resume) sending anything, pong included; ``notice_then_close(delay)``: send the
+    resume) sending anything, pong included; ``notice_then_close(delay_s)``: send the
     ``notice`` event 64008 now and close ``delay`` s later. Thread safety: any thread.
     """
 
@@ -107,7 +107,7 @@ class WSFaultConn(Protocol):
 
     def set_silent(self, silent: bool) -> None: ...
 
-    def notice_then_close(self, delay: float) -> None: ...
+    def notice_then_close(self, delay_s: float) -> None: ...
 
 
 class WSFaultHub(Protocol):

@@ -127,7 +127,8 @@ class OrderEntry:
         ``client.ws_private()`` (and the other factories) pass the REST core's
         ``refresh_account_limit``, so WS order entry loads the account order
         limit before its first order and every ``refresh_account_limit_s``
-        exactly as REST order entry does (one load at a time, shared by both);
+        exactly as REST order entry does (one load at a time, shared by both: the
+        protocol is ``gate.account_limit.refresh``, :mod:`okx_sync.gate.account_limit`);
         ``gate_timeout_s`` is the order's ``timeout_s``, which bounds the load's gate
         wait, the order's own and the wait for the reply together. ``fn`` must
         not raise for a failed load. Thread-safe.
