@@ -27,7 +27,14 @@ class Routes:
     def __init__(self) -> None:
         self._routes: dict[tuple[str, str], list[Answer]] = {}
         self._served: dict[tuple[str, str], int] = {}
+        self._calls: list[Request] = []
         self.transport = MockTransport(self._answer)
+
+    def reset(self) -> None:
+        """Forget every route and recorded call (a transport shared by several tests)."""
+        self._routes.clear()
+        self._served.clear()
+        self._calls.clear()
 
     @staticmethod
     def _key(method: str, url: str) -> tuple[str, str]:
@@ -62,6 +69,7 @@ class Routes:
         self.add(method, url, **kw)
 
     def _answer(self, request: Request) -> RawResponse:
+        self._calls.append(request)
         key = self._key(request.method, request.target)
         answers = self._routes.get(key)
         if not answers:
@@ -72,7 +80,7 @@ class Routes:
 
     @property
     def calls(self) -> list[Request]:
-        return self.transport.requests
+        return list(self._calls)
 
     def paths(self) -> list[str]:
         return [c.target for c in self.calls]
