@@ -84,4 +84,3 @@ class Routes:
 
     def paths(self) -> list[str]:
         return [c.target for c in self.calls]
-

@@ -95,8 +95,9 @@ def test_partial_credentials_and_bad_timeout_refused() -> None:
 
 
 def test_private_call_without_credentials_refused(nothing_sent: Routes) -> None:
-    with Client(transport=nothing_sent.transport) as client, pytest.raises(
-        ValidationError, match="credentials are required"
+    with (
+        Client(transport=nothing_sent.transport) as client,
+        pytest.raises(ValidationError, match="credentials are required"),
     ):
         client.request("GET", "/api/v5/account/balance")
 

@@ -62,7 +62,9 @@ def base_order() -> dict[str, Any]:
     ("px", "sz", "rule"),
     [("3000.005", "1", "tickSz"), ("3000.01", "1.005", "lotSz"), ("3000.01", "0.001", "lotSz")],
 )
-def test_bad_order_is_refused_and_nothing_sent(mock: Routes, client: Any, px: str, sz: str, rule: str) -> None:
+def test_bad_order_is_refused_and_nothing_sent(
+    mock: Routes, client: Any, px: str, sz: str, rule: str
+) -> None:
     mock_rate_limit(mock)
     mock.get(INSTRUMENTS, json=swap_instruments())
     mock.post(ORDER, json={"code": "0", "msg": "", "data": []})

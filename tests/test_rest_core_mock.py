@@ -214,3 +214,15 @@ def test_transport_is_chosen_once_at_construction(monkeypatch: pytest.MonkeyPatc
     direct = build_transport("https://www.okx.com")
     direct.close()
     assert isinstance(direct, PooledTransport)
+
+
+def test_responses_still_serves_a_users_session() -> None:
+    # A user's Session is used as given (SessionTransport): test doubles that patch
+    # requests' adapters, such as ``responses``, keep working there.
+    responses = pytest.importorskip("responses")
+    with responses.RequestsMock() as mock, requests.Session() as session:
+        mock.get("https://www.okx.com" + BALANCE, json=envelope([{"totalEq": "3"}]))
+        with Client(KEY, SECRET, PASS, session=session, clock=FakeClock()) as client:
+            assert isinstance(client._rest.transport, SessionTransport)
+            assert client.request("GET", BALANCE) == [{"totalEq": "3"}]
+        assert mock.calls[0].request.headers["OK-ACCESS-KEY"] == KEY

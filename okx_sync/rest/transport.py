@@ -102,6 +102,7 @@ __all__ = [
 
 _log = logging.getLogger("okx_sync.rest")
 
+
 def _connect_errors(module: Any) -> tuple[type[BaseException], ...]:
     """urllib3 failures that happen while opening a connection: nothing was sent.
 
@@ -583,9 +584,7 @@ def _check_max_bytes(max_bytes: Any) -> int:
 
 def _pooled_adapter(pool_size: int) -> requests.adapters.HTTPAdapter:
     """The adapter both default transports keep ``pool_size`` connections per host in."""
-    return requests.adapters.HTTPAdapter(
-        pool_connections=2, pool_maxsize=pool_size, max_retries=0
-    )
+    return requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=0)
 
 
 class _Bounded:
@@ -744,7 +743,7 @@ class PooledTransport(_Bounded):
             if getter is not None:
                 pool = getter(prepared, self._verify, None, self._cert)
             else:  # requests < 2.32.2
-                pool = adapter.get_connection(self._base_url + "/", None)  # type: ignore[attr-defined]
+                pool = adapter.get_connection(self._base_url + "/", None)
             self._pool = pool
         return pool
 
@@ -899,10 +898,11 @@ def build_transport(
         own.mount("https://", adapter)
         own.mount("http://", adapter)
         return SessionTransport(base_url, own, max_bytes=max_bytes, owns_session=True)
+    verify = settings.get("verify")
     return PooledTransport(
         base_url,
         pool_size=pool_size,
         max_bytes=max_bytes,
-        verify=settings.get("verify", True),
+        verify=True if verify is None else verify,
         cert=settings.get("cert"),
     )
