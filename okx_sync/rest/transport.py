@@ -606,14 +606,6 @@ class _Bounded:
                 status=status,
             ) from exc
 
-    def _warn_insecure(self) -> None:
-        warnings.warn(
-            f"Unverified HTTPS request is being made to host '{self._host}'. Adding "
-            "certificate verification is strongly advised.",
-            urllib3.exceptions.InsecureRequestWarning,
-            stacklevel=3,
-        )
-
 
 class PooledTransport(_Bounded):
     """The default transport: straight to a urllib3 connection pool (see module doc).
@@ -733,6 +725,14 @@ class PooledTransport(_Bounded):
         if encoding:
             data = self._decoded(data, encoding, status)
         return RawResponse(status, resp_headers, data)
+
+    def _warn_insecure(self) -> None:
+        warnings.warn(
+            f"Unverified HTTPS request is being made to host '{self._host}'. Adding "
+            "certificate verification is strongly advised.",
+            urllib3.exceptions.InsecureRequestWarning,
+            stacklevel=3,
+        )
 
     def _connection_pool(self, *, renew: bool = False) -> Any:
         pool = self._pool
