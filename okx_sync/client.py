@@ -46,7 +46,7 @@ from .ops.safe_mode import SafeMode, SafeModeReport, SafeModeState, enter_safe_m
 from .ops.time_sync import TimeSyncTimer
 from .rest.api import RestAPI
 from .rest.client import RestCore
-from .rest.transport import DEFAULT_MAX_RESPONSE_BYTES
+from .rest.transport import DEFAULT_MAX_RESPONSE_BYTES, Transport
 from .retry import RetryPolicy
 from .timesync import MIN_SYNC_INTERVAL_S
 from .validators import flag, instance, seconds
@@ -104,8 +104,13 @@ class Client(RestAPI):
     response body, on the wire and after gzip/deflate decoding (default 16 MiB;
     beyond it an ``APIError``, or ``RequestStateError(dispatched=True)`` for
     order entry). Keyword-only extras: ``session``
-    (your own ``requests.Session``: proxies, adapters, TLS settings are
-    honoured; you keep ownership), ``clock`` (an injected
+    (your own ``requests.Session``: every call goes through
+    ``session.request``, so proxies, adapters, TLS settings and hooks are
+    honoured; you keep ownership; without it calls go straight to a pooled
+    urllib3 connection pool, see :mod:`okx_sync.rest.transport`),
+    ``transport`` (any :class:`~okx_sync.rest.transport.Transport`, such as
+    ``okx_sync.testing.MockTransport`` in tests; not with ``session``; you keep
+    ownership, and it enforces its own deadline and size bounds), ``clock`` (an injected
     :class:`~okx_sync.clock.Clock`), ``rng`` (a ``random.Random`` for backoff
     jitter), ``health_thresholds`` (a
     :class:`~okx_sync.ops.health.HealthThresholds` for :meth:`health`),
@@ -128,7 +133,9 @@ class Client(RestAPI):
     credentials, a malformed ``base_url``, a ``timeout_s`` that is not a positive finite
     number, a non-bool ``demo``, a ``gate``/``retry``/``health_thresholds`` of the
     wrong type (:func:`okx_sync.validators.instance`), a bad ``time_sync_interval_s``,
-    a non-positive ``max_response_bytes`` or credentials over plain text to a remote
+    a non-positive ``max_response_bytes``, a ``session`` that is no ``requests.Session``,
+    both ``session`` and ``transport`` or a ``transport`` without ``send``,
+    or credentials over plain text to a remote
     host (see ``allow_insecure_http``); calls
     raise ``ValidationError``, ``APIError``/``OrderError`` or
     ``RequestStateError`` (see :mod:`okx_sync.errors`).
@@ -156,6 +163,7 @@ class Client(RestAPI):
         gate: RequestGateConfig = RequestGateConfig(),  # noqa: B008 - frozen, immutable
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, immutable
         session: requests.Session | None = None,
+        transport: Transport | None = None,
         clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
         health_thresholds: HealthThresholds | None = None,
@@ -207,6 +215,7 @@ class Client(RestAPI):
                 timeout_s=timeout_s,
                 clock=clock,
                 session=session,
+                transport=transport,
                 rng=rng,
                 max_response_bytes=max_response_bytes,
             )

@@ -1,6 +1,6 @@
 """Every registry endpoint's named method sends the right request through the real
 REST core: method, path, query or JSON body with OKX names, and the signing headers
-exactly when the endpoint is private (HTTP mocked with ``responses``)."""
+exactly when the endpoint is private (HTTP on ``MockTransport``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-import responses
+from rest_mock import Routes
 
 from okx_sync.auth import prehash, sign
 from okx_sync.client import Client
@@ -74,26 +74,35 @@ def response_data(ep: Endpoint, wire: Any) -> list[Any]:
 
 
 @pytest.fixture(scope="module")
-def client() -> Any:
-    c = Client(KEY, SECRET, PASSPHRASE)
+def shared_routes() -> Routes:
+    return Routes()
+
+
+@pytest.fixture
+def routes(shared_routes: Routes) -> Routes:
+    shared_routes.reset()
+    return shared_routes
+
+
+@pytest.fixture(scope="module")
+def client(shared_routes: Routes) -> Any:
+    c = Client(KEY, SECRET, PASSPHRASE, transport=shared_routes.transport)
     yield c
     c.close()
 
 
-@responses.activate
 @pytest.mark.parametrize("ep", list(registry()), ids=lambda e: f"{e.method} {e.path}")
-def test_named_method_sends_the_right_request(client: Any, ep: Endpoint) -> None:
+def test_named_method_sends_the_right_request(routes: Routes, client: Any, ep: Endpoint) -> None:
     if ep.path != RATE_LIMIT:
         # the REST core may refresh the account order limit before order entry
-        responses.add(
-            responses.GET,
+        routes.get(
             BASE + RATE_LIMIT,
             json={"code": "0", "msg": "", "data": [{"accRateLimit": "1000", "ts": "1"}]},
         )
     kwargs, wire = call_args(ep)
     body = {"code": "0", "msg": "", "data": response_data(ep, wire)}
-    responses.add(
-        responses.GET if ep.method == "GET" else responses.POST,
+    routes.add(
+        ep.method,
         BASE + ep.path,
         json=body,
         status=200,
@@ -108,14 +117,10 @@ def test_named_method_sends_the_right_request(client: Any, ep: Endpoint) -> None
     method = getattr(getattr(client, group_attr(ep.group)), method_name(ep))
     method(**kwargs)
 
-    sent = [
-        c.request
-        for c in responses.calls
-        if ep.path == RATE_LIMIT or RATE_LIMIT not in c.request.url
-    ]
-    assert len(sent) == 1, [r.url for r in sent]
+    sent = [c for c in routes.calls if ep.path == RATE_LIMIT or RATE_LIMIT not in c.target]
+    assert len(sent) == 1, [r.target for r in sent]
     req = sent[0]
-    url = urlsplit(req.url)
+    url = urlsplit(req.target)
     assert req.method == ep.method and url.path == ep.path
     if ep.method == "GET":
         assert dict(parse_qsl(url.query, keep_blank_values=True)) == wire
@@ -123,9 +128,9 @@ def test_named_method_sends_the_right_request(client: Any, ep: Endpoint) -> None
         request_path = ep.path + (f"?{url.query}" if url.query else "")
         signed_body = ""
     else:
-        assert json.loads(req.body) == wire
+        assert req.body is not None and json.loads(req.body) == wire
         request_path = ep.path
-        signed_body = req.body.decode() if isinstance(req.body, bytes) else req.body
+        signed_body = req.body.decode()
     if ep.private:
         for h in AUTH_HEADERS:
             assert req.headers.get(h), h
@@ -140,15 +145,13 @@ def test_named_method_sends_the_right_request(client: Any, ep: Endpoint) -> None
             assert h not in req.headers, h
 
 
-@responses.activate
-def test_exp_time_travels_as_a_request_header(client: Any) -> None:
-    responses.add(
-        responses.POST,
+def test_exp_time_travels_as_a_request_header(routes: Routes, client: Any) -> None:
+    routes.post(
         BASE + "/api/v5/trade/cancel-order",
         json={"code": "0", "msg": "", "data": [ONE_ITEM["OrderAck"]]},
     )
     client.trade.cancel_order(inst_id="BTC-USDT", ord_id="1", exp_time=1_700_000_000_000)
-    (req,) = [c.request for c in responses.calls if "cancel-order" in c.request.url]
+    (req,) = [c for c in routes.calls if "cancel-order" in c.target]
     assert req.headers["expTime"] == "1700000000000"
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
-import responses
+from rest_mock import Routes
 
 import okx_sync
 from okx_sync import (
@@ -22,11 +22,11 @@ from okx_sync import (
 
 
 @pytest.fixture
-def nothing_sent() -> Iterator[responses.RequestsMock]:
-    """A mock with no routes: any request that got out would be recorded here."""
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
-    assert not mock.calls, [c.request.url for c in mock.calls]
+def nothing_sent() -> Iterator[Routes]:
+    """A mock transport with no routes: any request that got out would be recorded here."""
+    mock = Routes()
+    yield mock
+    assert not mock.calls, mock.paths()
 
 
 def test_public_names_and_signature() -> None:
@@ -94,8 +94,11 @@ def test_partial_credentials_and_bad_timeout_refused() -> None:
         Client(timeout_s=0)
 
 
-def test_private_call_without_credentials_refused(nothing_sent: responses.RequestsMock) -> None:
-    with Client() as client, pytest.raises(ValidationError, match="credentials are required"):
+def test_private_call_without_credentials_refused(nothing_sent: Routes) -> None:
+    with (
+        Client(transport=nothing_sent.transport) as client,
+        pytest.raises(ValidationError, match="credentials are required"),
+    ):
         client.request("GET", "/api/v5/account/balance")
 
 
@@ -131,22 +134,24 @@ def test_private_call_without_credentials_refused(nothing_sent: responses.Reques
     ],
 )
 def test_bad_input_refused_before_sending(
-    nothing_sent: responses.RequestsMock, method: str, path: str, params: object, message: str
+    nothing_sent: Routes, method: str, path: str, params: object, message: str
 ) -> None:
-    with Client("k" * 12, "s", "p") as client, pytest.raises(ValidationError, match=message):
-        client.request(method, path, params)
+    with Client("k" * 12, "s", "p", transport=nothing_sent.transport) as client:
+        with pytest.raises(ValidationError, match=message):
+            client.request(method, path, params)
     assert client.stats()["requests"] == 0
 
 
 def test_decimal_params_become_strings() -> None:
-    with responses.RequestsMock() as mock:
-        one_ack = [{"ordId": "1", "clOrdId": "", "sCode": "0", "sMsg": ""}]
-        mock.post("https://www.okx.com/api/v5/trade/order", json={"code": "0", "data": one_ack})
-        with Client("k" * 12, "s", "p", gate=RequestGateConfig(rate_limits=False)) as client:
-            client.request(
-                "POST", "/api/v5/trade/order", {"px": decimal.Decimal("1.50"), "reduceOnly": None}
-            )
-        assert mock.calls[0].request.body == b'{"px":"1.50"}'
+    mock = Routes()
+    one_ack = [{"ordId": "1", "clOrdId": "", "sCode": "0", "sMsg": ""}]
+    mock.post("https://www.okx.com/api/v5/trade/order", json={"code": "0", "data": one_ack})
+    no_buckets = RequestGateConfig(rate_limits=False)
+    with Client("k" * 12, "s", "p", gate=no_buckets, transport=mock.transport) as client:
+        client.request(
+            "POST", "/api/v5/trade/order", {"px": decimal.Decimal("1.50"), "reduceOnly": None}
+        )
+    assert mock.calls[0].body == b'{"px":"1.50"}'
 
 
 def test_from_env() -> None:
@@ -189,8 +194,8 @@ def test_from_env_reads_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
         assert client.demo
 
 
-def test_context_manager_and_idempotent_close(nothing_sent: responses.RequestsMock) -> None:
-    with Client(retry=RetryPolicy.none()) as client:
+def test_context_manager_and_idempotent_close(nothing_sent: Routes) -> None:
+    with Client(retry=RetryPolicy.none(), transport=nothing_sent.transport) as client:
         assert not client.closed
     assert client.closed
     client.close()

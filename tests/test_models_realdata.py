@@ -134,22 +134,24 @@ def test_nautilus_untyped_endpoints_return_the_items_unchanged(
     name: str, method: str, path: str, kwargs: dict[str, str], query: str
 ) -> None:
     # Not typed endpoints: the named method returns OKX's data items as received.
-    import responses
+    from rest_mock import Routes
 
     from okx_sync import Client, RequestGateConfig
     from okx_sync.rest.endpoints import registry
     from okx_sync.rest.named import RESULTS, convert_result
+    from okx_sync.testing.mock_transport import json_response
 
     body = realdata_path("nautilus", name).read_bytes()
     data = json.loads(body)["data"]
     endpoint = registry().get("GET", path)
     assert endpoint is not None and endpoint.key not in RESULTS and endpoint.name == method
     assert convert_result(endpoint, data) == data
-    with responses.RequestsMock() as mock:
-        mock.get(f"https://www.okx.com{path}", body=body, content_type="application/json")
-        with Client(gate=RequestGateConfig(rate_limits=False)) as client:
-            got = getattr(client.public, method)(**kwargs)
-        sent = mock.calls[0].request.path_url
+    mock = Routes()
+    mock.add_callback("GET", path, lambda _req: json_response(body))
+    no_buckets = RequestGateConfig(rate_limits=False)
+    with Client(gate=no_buckets, transport=mock.transport) as client:
+        got = getattr(client.public, method)(**kwargs)
+    sent = mock.calls[0].target
     assert got == data and all(type(x) is dict for x in got) and len(got) >= 1
     assert sent == f"{path}?{query}"
 

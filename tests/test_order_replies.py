@@ -1,7 +1,7 @@
 """Order-entry replies are complete or an error: one ack per order sent, REST and WS alike.
 
 The matching itself (okx_sync.rest.acks) is pure and tested first; then the REST core
-(named methods and ``client.request``) through ``responses``, WS order entry through a
+(named methods and ``client.request``) on ``MockTransport``, WS order entry through a
 scripted WebSocket server, ``get_order`` with two items, and ``place_order_safely``
 resolving a missing ack by clOrdId on the simulator (REST and WS fault ``short``).
 """
@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import responses
+from rest_mock import Routes
 
 from okx_sync import Client, RequestGateConfig, RetryPolicy, WSClient
 from okx_sync.auth import Credentials
@@ -137,13 +137,12 @@ def test_code_2_partial_reply_keeps_failed_succeeded_and_marks_what_is_missing()
 
 
 @pytest.fixture
-def rsps() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
+def rsps() -> Routes:
+    return Routes()
 
 
 @pytest.fixture
-def client() -> Iterator[Client]:
+def client(rsps: Routes) -> Iterator[Client]:
     with Client(
         "key-0123456789abcdef",
         "secret",
@@ -151,16 +150,17 @@ def client() -> Iterator[Client]:
         clock=FakeClock(),
         gate=RequestGateConfig(rate_limits=False),
         retry=RetryPolicy(base_delay_s=0.01, jitter=0.0),
+        transport=rsps.transport,
     ) as c:
         yield c
 
 
-def answer(rsps: responses.RequestsMock, path: str, data: list[Any], code: str = "0") -> None:
+def answer(rsps: Routes, path: str, data: list[Any], code: str = "0") -> None:
     rsps.post(BASE + path, json={"code": code, "msg": "", "data": data})
 
 
-def sent(rsps: responses.RequestsMock) -> int:
-    return sum(c.request.method == "POST" for c in rsps.calls)
+def sent(rsps: Routes) -> int:
+    return sum(c.method == "POST" for c in rsps.calls)
 
 
 def batch(*cids: str) -> list[dict[str, Any]]:
@@ -217,7 +217,7 @@ def test_rest_single_order_with_two_acks_or_none_is_an_error(rsps, client):
     with pytest.raises(OrderError) as info:
         client.trade.place_order(**batch("a1")[0], validate=False)
     assert info.value.outcome_unknown and len(info.value.unmatched) == 2
-    rsps.replace(responses.POST, BASE + "/api/v5/trade/order", json={"code": "0", "data": []})
+    rsps.replace("POST", BASE + "/api/v5/trade/order", json={"code": "0", "data": []})
     with pytest.raises(OrderError) as info:
         client.trade.place_order(**batch("a1")[0], validate=False)
     assert is_outcome_unknown(info.value) and info.value.cl_ord_ids == ("a1",)

@@ -21,6 +21,7 @@ from rest_loopback import ScriptedServer, http_head, ok_json, trickle
 from okx_sync import APIError, Client, RequestGateConfig, RequestStateError, RetryPolicy
 from okx_sync.clock import FakeClock
 from okx_sync.ops.reconcile import is_outcome_unknown
+from okx_sync.rest.transport import PooledTransport
 
 KEY, SECRET, PASS = "key-0123456789abcdef", "s3cr3t-value", "pass-phrase-x"
 ORDER = {"instId": "BTC-USDT", "tdMode": "cash", "side": "buy", "ordType": "limit",
@@ -44,7 +45,7 @@ def _client(url: str, kind: str, **kw: Any) -> Client:
         session.mount("http://", _CustomAdapter(max_retries=0))
         kw["session"] = session
     client = Client(KEY, SECRET, PASS, base_url=url, **kw)
-    assert client._rest.transport.fast_path() is (kind == "fast")
+    assert isinstance(client._rest.transport, PooledTransport) is (kind == "fast")
     return client
 
 

@@ -1,15 +1,15 @@
-"""The REST call path through ``Client`` with ``responses``: signing, time sync,
-envelope errors, retries, guards, account-limit refresh, stats, structured logs."""
+"""The REST call path through ``Client`` on ``MockTransport`` and a FakeClock (no sockets):
+signing, time sync, envelope errors, retries, guards, account-limit refresh, gate budget,
+stats, structured logs."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import responses
+from rest_mock import Routes, envelope
 
 from okx_sync import (
     APIError,
@@ -27,6 +27,8 @@ from okx_sync import (
 )
 from okx_sync.auth import iso_timestamp, prehash, sign
 from okx_sync.rest.endpoints import registry
+from okx_sync.rest.transport import RawResponse, Request
+from okx_sync.testing.mock_transport import json_response
 
 BASE = "https://www.okx.com"
 KEY, SECRET, PASS = "key-0123456789abcdef", "mysecret", "pass-phrase-x"
@@ -40,31 +42,25 @@ POST_BODY = (
 )
 
 
-def envelope(data: list[Any] | None = None, code: str = "0", msg: str = "") -> dict[str, Any]:
-    return {"code": code, "msg": msg, "data": data or []}
-
-
-def make_client(clock: FakeClock | None = None, **kw: Any) -> Client:
+def make_client(routes: Routes, clock: FakeClock | None = None, **kw: Any) -> Client:
     kw.setdefault("gate", NO_BUCKETS)
     kw.setdefault("retry", RetryPolicy(base_delay_s=0.01, jitter=0.0))
-    return Client(KEY, SECRET, PASS, clock=clock or FakeClock(), **kw)
+    return Client(KEY, SECRET, PASS, clock=clock or FakeClock(), transport=routes.transport, **kw)
 
 
 @pytest.fixture
-def rsps() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
+def rsps() -> Routes:
+    return Routes()
 
 
-def test_get_is_signed_with_the_query_per_vector(rsps: responses.RequestsMock) -> None:
+def test_get_is_signed_with_the_query_per_vector(rsps: Routes) -> None:
     rsps.get(BASE + "/api/v5/account/balance", json=envelope([{"totalEq": "1"}]))
-    with make_client(FakeClock(wall_start=1607418537.715)) as client:
-        assert not client._rest.transport.fast_path()  # responses replaces the adapter
+    with make_client(rsps, FakeClock(wall_start=1607418537.715)) as client:
         assert client.request("GET", "/api/v5/account/balance", {"ccy": "BTC"}) == [
             {"totalEq": "1"}
         ]
-    req = rsps.calls[0].request
-    assert req.path_url == "/api/v5/account/balance?ccy=BTC" and not req.body
+    req = rsps.calls[0]
+    assert req.target == "/api/v5/account/balance?ccy=BTC" and not req.body
     assert req.headers["OK-ACCESS-TIMESTAMP"] == GET_VECTOR[0]
     assert req.headers["OK-ACCESS-SIGN"] == GET_VECTOR[1]
     assert req.headers["OK-ACCESS-KEY"] == KEY
@@ -73,132 +69,128 @@ def test_get_is_signed_with_the_query_per_vector(rsps: responses.RequestsMock) -
     assert "x-simulated-trading" not in req.headers
 
 
-def test_post_body_is_the_signed_json_per_vector(rsps: responses.RequestsMock) -> None:
+def test_post_body_is_the_signed_json_per_vector(rsps: Routes) -> None:
     rsps.post(BASE + "/api/v5/trade/order", json=envelope([{"ordId": "1", "sCode": "0"}]))
     params = json.loads(POST_BODY)
-    with make_client(FakeClock(wall_start=1585398101.274)) as client:
+    with make_client(rsps, FakeClock(wall_start=1585398101.274)) as client:
         assert client.request("POST", "/api/v5/trade/order", params)[0]["ordId"] == "1"
-    req = rsps.calls[0].request
+    req = rsps.calls[0]
     assert req.body == POST_BODY.encode()
     assert req.headers["OK-ACCESS-TIMESTAMP"] == POST_VECTOR[0]
     assert req.headers["OK-ACCESS-SIGN"] == POST_VECTOR[1]
 
 
-def test_query_encoding_and_signature_match_what_is_sent(rsps: responses.RequestsMock) -> None:
+def test_query_encoding_and_signature_match_what_is_sent(rsps: Routes) -> None:
     rsps.get(BASE + "/api/v5/trade/orders-history", json=envelope())
-    with make_client() as client:
+    with make_client(rsps) as client:
         client.request(
             "GET",
             "/api/v5/trade/orders-history",
             {"instType": "SPOT", "instId": "BTC-USDT", "x": None, "y": "", "flag": True},
         )
-    req = rsps.calls[0].request
-    assert req.path_url == "/api/v5/trade/orders-history?instType=SPOT&instId=BTC-USDT&flag=true"
+    req = rsps.calls[0]
+    assert req.target == "/api/v5/trade/orders-history?instType=SPOT&instId=BTC-USDT&flag=true"
     ts = req.headers["OK-ACCESS-TIMESTAMP"]
-    assert req.headers["OK-ACCESS-SIGN"] == sign(SECRET, prehash(ts, "GET", req.path_url, ""))
+    assert req.headers["OK-ACCESS-SIGN"] == sign(SECRET, prehash(ts, "GET", req.target, ""))
 
 
-def test_post_without_params_sends_and_signs_empty_object(rsps: responses.RequestsMock) -> None:
+def test_post_without_params_sends_and_signs_empty_object(rsps: Routes) -> None:
     rsps.post(BASE + "/api/v5/account/set-position-mode", json=envelope())
-    with make_client() as client:
+    with make_client(rsps) as client:
         client.request("POST", "/api/v5/account/set-position-mode")
-    req = rsps.calls[0].request
+    req = rsps.calls[0]
     assert req.body == b"{}"
     ts = req.headers["OK-ACCESS-TIMESTAMP"]
     expected = sign(SECRET, prehash(ts, "POST", "/api/v5/account/set-position-mode", "{}"))
     assert req.headers["OK-ACCESS-SIGN"] == expected
 
 
-def test_demo_header_and_unsigned_public_calls(rsps: responses.RequestsMock) -> None:
+def test_demo_header_and_unsigned_public_calls(rsps: Routes) -> None:
     rsps.get(BASE + "/api/v5/public/time", json=envelope([{"ts": "1700000000000"}]))
-    with Client(demo=True, clock=FakeClock(), gate=NO_BUCKETS) as client:
+    with Client(demo=True, clock=FakeClock(), gate=NO_BUCKETS, transport=rsps.transport) as client:
         client.request("GET", "/api/v5/public/time")
-    req = rsps.calls[0].request
+    req = rsps.calls[0]
     assert req.headers["x-simulated-trading"] == "1"
     assert not [h for h in req.headers if h.upper().startswith("OK-ACCESS")]
 
 
 def test_unknown_path_reached_and_signed_when_credentials_exist(
-    rsps: responses.RequestsMock,
+    rsps: Routes,
 ) -> None:
     rsps.get(BASE + "/api/v5/brand/new-endpoint", json=envelope([{"x": "1"}]))
-    with make_client() as client:
+    with make_client(rsps) as client:
         assert client.request("get", "/api/v5/brand/new-endpoint", {"a": 1}) == [{"x": "1"}]
-    assert "OK-ACCESS-SIGN" in rsps.calls[0].request.headers
+    assert "OK-ACCESS-SIGN" in rsps.calls[0].headers
 
 
 def test_sync_time_uses_round_trip_midpoint_and_later_signatures_use_it(
-    rsps: responses.RequestsMock,
+    rsps: Routes,
 ) -> None:
     clock = FakeClock(wall_start=1_700_000_000.0)
 
-    def server_time(request: Any) -> tuple[int, dict[str, str], str]:
+    def server_time(request: Request) -> RawResponse:
         clock.advance(0.1)  # 100 ms on the way out ...
         server_ms = int(clock.time() * 1000) + 5000  # server is 5 s ahead
         clock.advance(0.1)  # ... and 100 ms back
-        return 200, {}, json.dumps(envelope([{"ts": str(server_ms)}]))
+        return json_response(envelope([{"ts": str(server_ms)}]))
 
-    rsps.add_callback("GET", BASE + "/api/v5/public/time", callback=server_time)
+    rsps.add_callback("GET", BASE + "/api/v5/public/time", server_time)
     rsps.get(BASE + "/api/v5/account/balance", json=envelope())
-    with make_client(clock) as client:
+    with make_client(rsps, clock) as client:
         assert client.time_offset_ms == 0
         assert client.sync_time() == 5000
         assert client.time_offset_ms == 5000
         assert client.now_ms() == int(clock.time() * 1000) + 5000
         client.request("GET", "/api/v5/account/balance")
         expected_ts = iso_timestamp(int(clock.time() * 1000) + 5000)
-    assert rsps.calls[1].request.headers["OK-ACCESS-TIMESTAMP"] == expected_ts
+    assert rsps.calls[1].headers["OK-ACCESS-TIMESTAMP"] == expected_ts
 
 
-def _time_skew_then(rsps: responses.RequestsMock, clock: FakeClock, bodies: list[Any]) -> None:
+def _time_skew_then(rsps: Routes, clock: FakeClock, bodies: list[Any]) -> None:
     for status, body in bodies:
         rsps.get(BASE + "/api/v5/account/balance", status=status, json=body)
     rsps.add_callback(
         "GET",
         BASE + "/api/v5/public/time",
-        callback=lambda req: (
-            200,
-            {},
-            json.dumps(envelope([{"ts": str(int(clock.time() * 1000) + 40_000)}])),
-        ),
+        lambda req: json_response(envelope([{"ts": str(int(clock.time() * 1000) + 40_000)}])),
     )
 
 
-def test_50102_resyncs_and_resigns_once_automatically(rsps: responses.RequestsMock) -> None:
+def test_50102_resyncs_and_resigns_once_automatically(rsps: Routes) -> None:
     clock = FakeClock()
     skew = (401, envelope(code="50102", msg="Timestamp request expired"))
     _time_skew_then(rsps, clock, [skew, (200, envelope([{"ok": "1"}]))])
-    with make_client(clock) as client:
+    with make_client(rsps, clock) as client:
         assert client.request("GET", "/api/v5/account/balance") == [{"ok": "1"}]
         stats = client.stats()
-    paths = [c.request.path_url for c in rsps.calls]
+    paths = [c.target for c in rsps.calls]
     assert paths == ["/api/v5/account/balance", "/api/v5/public/time", "/api/v5/account/balance"]
-    first, second = rsps.calls[0].request.headers, rsps.calls[2].request.headers
+    first, second = rsps.calls[0].headers, rsps.calls[2].headers
     assert second["OK-ACCESS-TIMESTAMP"] == iso_timestamp(int(clock.time() * 1000) + 40_000)
     assert second["OK-ACCESS-SIGN"] != first["OK-ACCESS-SIGN"]
     # the clock sync is a call of its own: two successes, one retry
     assert stats["resyncs"] == 1 and stats["successes"] == 2 and stats["retries"] == 1
 
 
-def test_time_skew_gives_up_after_one_resync(rsps: responses.RequestsMock) -> None:
+def test_time_skew_gives_up_after_one_resync(rsps: Routes) -> None:
     clock = FakeClock()
     skew = (401, envelope(code="50112", msg="Invalid OK-ACCESS-TIMESTAMP"))
     _time_skew_then(rsps, clock, [skew, skew])
-    with make_client(clock) as client, pytest.raises(APIError) as info:
+    with make_client(rsps, clock) as client, pytest.raises(APIError) as info:
         client.request("GET", "/api/v5/account/balance")
     assert info.value.code == "50112" and is_time_skew_error(info.value)
-    paths = [c.request.path_url for c in rsps.calls]
+    paths = [c.target for c in rsps.calls]
     assert paths.count("/api/v5/public/time") == 1 and len(paths) == 3
 
 
-def test_api_error_fields_and_request_id(rsps: responses.RequestsMock) -> None:
+def test_api_error_fields_and_request_id(rsps: Routes) -> None:
     rsps.get(
         BASE + "/api/v5/account/positions",
         json=envelope(code="51001", msg="Instrument ID does not exist"),
         headers={"x-request-id": "req-77"},
     )
     rsps.post(BASE + "/api/v5/account/set-leverage", status=400, json=envelope(code="51000"))
-    with make_client() as client:
+    with make_client(rsps) as client:
         with pytest.raises(APIError) as info:
             client.request("GET", "/api/v5/account/positions", {"instId": "NOPE"})
         err = info.value
@@ -214,10 +206,10 @@ def test_api_error_fields_and_request_id(rsps: responses.RequestsMock) -> None:
         assert info.value.request_id is None and info.value.http_status == 400
 
 
-def test_error_helpers_classify_real_responses(rsps: responses.RequestsMock) -> None:
+def test_error_helpers_classify_real_responses(rsps: Routes) -> None:
     rsps.get(BASE + "/api/v5/account/config", status=401, json=envelope(code="50113"))
     rsps.get(BASE + "/api/v5/account/balance", status=429, json=envelope(code="50011"))
-    with make_client(retry=RetryPolicy.none()) as client:
+    with make_client(rsps, retry=RetryPolicy.none()) as client:
         with pytest.raises(APIError) as auth:
             client.request("GET", "/api/v5/account/config")
         with pytest.raises(APIError) as limited:
@@ -243,11 +235,11 @@ ITEMS = [
 
 @pytest.mark.parametrize("code,items", [("2", ITEMS), ("1", ITEMS[1:])])
 def test_order_error_carries_every_item_and_is_not_retried(
-    rsps: responses.RequestsMock, code: str, items: list[dict[str, str]]
+    rsps: Routes, code: str, items: list[dict[str, str]]
 ) -> None:
     rsps.post(BASE + "/api/v5/trade/batch-orders", json=envelope(items, code=code, msg="failed"))
     orders = [{"instId": "BTC-USDT", "clOrdId": i["clOrdId"], "sz": "1"} for i in items]
-    with make_client() as client, pytest.raises(OrderError) as info:
+    with make_client(rsps) as client, pytest.raises(OrderError) as info:
         client.request("POST", "/api/v5/trade/batch-orders", orders)
     err = info.value
     assert err.code == code and len(rsps.calls) == 1
@@ -257,7 +249,7 @@ def test_order_error_carries_every_item_and_is_not_retried(
 
 
 def test_get_503_is_retried_honouring_retry_after(
-    rsps: responses.RequestsMock, caplog: pytest.LogCaptureFixture
+    rsps: Routes, caplog: pytest.LogCaptureFixture
 ) -> None:
     clock = FakeClock()
     rsps.get(
@@ -268,7 +260,7 @@ def test_get_503_is_retried_honouring_retry_after(
     )
     rsps.get(BASE + "/api/v5/market/ticker", json=envelope([{"last": "1"}]))
     caplog.set_level(logging.DEBUG, logger="okx_sync.rest")
-    with make_client(clock) as client:
+    with make_client(rsps, clock) as client:
         assert client.request("GET", "/api/v5/market/ticker", {"instId": "BTC-USDT"})
         stats = client.stats()
     assert clock.sleeps == [2.0]
@@ -285,28 +277,28 @@ def test_get_503_is_retried_honouring_retry_after(
         assert name in failed.__dict__
 
 
-def test_order_entry_not_retried_on_uncertain_server_error(rsps: responses.RequestsMock) -> None:
+def test_order_entry_not_retried_on_uncertain_server_error(rsps: Routes) -> None:
     rsps.post(BASE + "/api/v5/trade/order", status=500, json=envelope(code="50026"))
-    with make_client() as client, pytest.raises(APIError):
+    with make_client(rsps) as client, pytest.raises(APIError):
         client.request("POST", "/api/v5/trade/order", {"instId": "BTC-USDT", "clOrdId": "c1"})
     assert len(rsps.calls) == 1
 
 
-def test_rate_limited_order_is_retried(rsps: responses.RequestsMock) -> None:
+def test_rate_limited_order_is_retried(rsps: Routes) -> None:
     clock = FakeClock()
     rsps.post(BASE + "/api/v5/trade/order", status=429, json=envelope(code="50011"))
     rsps.post(BASE + "/api/v5/trade/order", json=envelope([{"sCode": "0", "ordId": "5"}]))
-    with make_client(clock) as client:
+    with make_client(rsps, clock) as client:
         data = client.request("POST", "/api/v5/trade/order", {"instId": "BTC-USDT"})
     assert data[0]["ordId"] == "5" and len(rsps.calls) == 2 and clock.sleeps == [0.01]
 
 
 def test_stats_count_calls_codes_retries_and_keep_last_errors(
-    rsps: responses.RequestsMock,
+    rsps: Routes,
 ) -> None:
     rsps.get(BASE + "/api/v5/account/balance", json=envelope())
     rsps.get(BASE + "/api/v5/account/config", json=envelope(code="50120", msg="no permission"))
-    with make_client(retry=RetryPolicy.none()) as client:
+    with make_client(rsps, retry=RetryPolicy.none()) as client:
         for _ in range(3):
             client.request("GET", "/api/v5/account/balance")
         for _ in range(2):
@@ -325,7 +317,7 @@ def test_stats_count_calls_codes_retries_and_keep_last_errors(
     json.dumps(stats)
 
 
-def test_guards_run_before_the_gate_and_may_refuse(rsps: responses.RequestsMock) -> None:
+def test_guards_run_before_the_gate_and_may_refuse(rsps: Routes) -> None:
     rsps.post(BASE + "/api/v5/trade/cancel-order", json=envelope([{"sCode": "0"}]))
     seen: list[tuple[Any, Any]] = []
 
@@ -334,41 +326,41 @@ def test_guards_run_before_the_gate_and_may_refuse(rsps: responses.RequestsMock)
         if endpoint is not None and endpoint.order_action in ("place", "amend"):
             raise SafeModeError("safe mode is on", reason="drill")
 
-    with make_client() as client:
+    with make_client(rsps) as client:
         client._rest.add_guard(safe_mode)
         with pytest.raises(SafeModeError):
             client.request("POST", "/api/v5/trade/order", {"instId": "BTC-USDT"})
         client.request("POST", "/api/v5/trade/cancel-order", {"instId": "BTC-USDT", "ordId": "1"})
         client._rest.remove_guard(safe_mode)
         assert client.gate_stats()["admitted"] == 1
-    assert [c.request.path_url for c in rsps.calls] == ["/api/v5/trade/cancel-order"]
+    assert [c.target for c in rsps.calls] == ["/api/v5/trade/cancel-order"]
     assert seen[0][0] is registry().get("POST", "/api/v5/trade/order")
     assert seen[0][1] == {"instId": "BTC-USDT"}
 
 
-def test_named_method_path_is_the_same_call(rsps: responses.RequestsMock) -> None:
+def test_named_method_path_is_the_same_call(rsps: Routes) -> None:
     rsps.get(BASE + "/api/v5/public/instruments", json=envelope([{"instId": "BTC-USDT"}]))
     endpoint = registry().get("GET", "/api/v5/public/instruments")
     assert endpoint is not None
-    with make_client() as client:
+    with make_client(rsps) as client:
         data = client._rest.call(endpoint, {"instType": "SPOT"}, headers={"expTime": "1"})
         with pytest.raises(ValidationError, match="cannot be set"):
             client._rest.call(endpoint, {}, headers={"OK-ACCESS-SIGN": "x"})
     assert data == [{"instId": "BTC-USDT"}]
-    assert rsps.calls[0].request.headers["expTime"] == "1"
+    assert rsps.calls[0].headers["expTime"] == "1"
 
 
-def test_account_limit_refreshed_before_orders(rsps: responses.RequestsMock) -> None:
+def test_account_limit_refreshed_before_orders(rsps: Routes) -> None:
     rsps.get(
         BASE + "/api/v5/trade/account-rate-limit",
         json=envelope([{"accRateLimit": "2000", "ts": "1"}]),
     )
     rsps.post(BASE + "/api/v5/trade/order", json=envelope([{"sCode": "0"}]))
-    with make_client(gate=RequestGateConfig()) as client:
+    with make_client(rsps, gate=RequestGateConfig()) as client:
         client.request("POST", "/api/v5/trade/order", {"instId": "BTC-USDT", "sz": "1"})
         client.request("POST", "/api/v5/trade/order", {"instId": "BTC-USDT", "sz": "1"})
         assert client._gate.account_order_limit == 2000
-    assert [c.request.path_url for c in rsps.calls] == [
+    assert [c.target for c in rsps.calls] == [
         "/api/v5/trade/account-rate-limit",
         "/api/v5/trade/order",
         "/api/v5/trade/order",
@@ -376,7 +368,7 @@ def test_account_limit_refreshed_before_orders(rsps: responses.RequestsMock) -> 
 
 
 def test_account_limit_refreshed_every_refresh_account_limit_s(
-    rsps: responses.RequestsMock,
+    rsps: Routes,
 ) -> None:
     acc_url = BASE + "/api/v5/trade/account-rate-limit"
     rsps.get(acc_url, json=envelope([{"accRateLimit": "2000", "ts": "1"}]))
@@ -384,11 +376,11 @@ def test_account_limit_refreshed_every_refresh_account_limit_s(
     rsps.post(BASE + "/api/v5/trade/order", json=envelope([{"sCode": "0"}]))
     clock = FakeClock(start=1000.0)
     config = RequestGateConfig(refresh_account_limit_s=600.0)
-    with make_client(clock, gate=config) as client:
+    with make_client(rsps, clock, gate=config) as client:
 
         def place_and_count_loads() -> int:
             client.request("POST", "/api/v5/trade/order", {"instId": "BTC-USDT", "sz": "1"})
-            return sum(c.request.path_url == "/api/v5/trade/account-rate-limit" for c in rsps.calls)
+            return sum(c.target == "/api/v5/trade/account-rate-limit" for c in rsps.calls)
 
         assert place_and_count_loads() == 1  # never loaded: before the first order
         assert client.gate_stats()["account_order_limit"]["limit"] == 2000
@@ -399,22 +391,22 @@ def test_account_limit_refreshed_every_refresh_account_limit_s(
         acc = client.gate_stats()["account_order_limit"]
         assert (acc["limit"], acc["loaded_age_s"], acc["load_failures"]) == (2500, 0.0, 0)
         assert place_and_count_loads() == 2
-    loads_and_orders = [c.request.path_url.rsplit("/", 1)[1] for c in rsps.calls]
+    loads_and_orders = [c.target.rsplit("/", 1)[1] for c in rsps.calls]
     assert loads_and_orders == ["account-rate-limit", "order", "order"] * 2
 
 
 def test_failed_account_limit_refresh_warns_and_order_goes_ahead(
-    rsps: responses.RequestsMock, caplog: pytest.LogCaptureFixture
+    rsps: Routes, caplog: pytest.LogCaptureFixture
 ) -> None:
     # 503/50001 would be retried for any other call: the refresh makes one attempt
     rsps.get(BASE + "/api/v5/trade/account-rate-limit", status=503, json=envelope(code="50001"))
     rsps.post(BASE + "/api/v5/trade/order", json=envelope([{"sCode": "0", "ordId": "7"}]))
     clock = FakeClock()
-    with make_client(clock, gate=RequestGateConfig()) as client:
+    with make_client(rsps, clock, gate=RequestGateConfig()) as client:
         data = client.request("POST", "/api/v5/trade/order", {"instId": "BTC-USDT", "sz": "1"})
         assert client._gate.account_order_limit == 1000  # OKX's default kept
     assert data[0]["ordId"] == "7" and clock.sleeps == []
-    assert [c.request.path_url for c in rsps.calls] == [
+    assert [c.target for c in rsps.calls] == [
         "/api/v5/trade/account-rate-limit",
         "/api/v5/trade/order",
     ]
@@ -428,10 +420,10 @@ BALANCE_URL = BASE + "/api/v5/account/balance"
 FULL_BUCKET = RequestGateConfig(burst_fraction=1.0)  # 9 balance calls fill its 2 s window
 
 
-def test_gate_timeout_per_call_overrides_wait_timeout(rsps: responses.RequestsMock) -> None:
+def test_gate_timeout_per_call_overrides_wait_timeout(rsps: Routes) -> None:
     rsps.get(BALANCE_URL, json=envelope([{"totalEq": "1"}]))
     clock = FakeClock(start=100.0)
-    with make_client(clock, gate=FULL_BUCKET, retry=RetryPolicy.none()) as client:
+    with make_client(rsps, clock, gate=FULL_BUCKET, retry=RetryPolicy.none()) as client:
         for _ in range(9):
             client.request("GET", "/api/v5/account/balance")
         with pytest.raises(RequestStateError) as info:
@@ -456,14 +448,14 @@ def test_gate_timeout_per_call_overrides_wait_timeout(rsps: responses.RequestsMo
 
 
 def test_gate_timeout_bounds_the_total_gate_wait_of_a_retried_call(
-    rsps: responses.RequestsMock,
+    rsps: Routes,
 ) -> None:
     for _ in range(9):
         rsps.get(BALANCE_URL, json=envelope([{"totalEq": "1"}]))
     rsps.get(BALANCE_URL, status=429, json=envelope(code="50011", msg="Too Many Requests"))
     rsps.get(BALANCE_URL, json=envelope([{"totalEq": "2"}]))
     clock = FakeClock(start=100.0)
-    with make_client(clock, gate=FULL_BUCKET) as client:
+    with make_client(rsps, clock, gate=FULL_BUCKET) as client:
         for _ in range(9):
             client.request("GET", "/api/v5/account/balance")
         # 1st attempt waits 2 s for the window and gets a 429; the retry would wait
@@ -484,12 +476,12 @@ def test_gate_timeout_bounds_the_total_gate_wait_of_a_retried_call(
 
 
 def test_account_limit_load_waits_on_the_orders_gate_budget(
-    rsps: responses.RequestsMock,
+    rsps: Routes,
 ) -> None:
     rsps.get(BASE + "/api/v5/trade/account-rate-limit", json=envelope([{"ts": "1"}]))
     rsps.post(BASE + "/api/v5/trade/order", json=envelope([{"sCode": "0", "ordId": "9"}]))
     clock = FakeClock(start=100.0)
-    with make_client(clock, gate=RequestGateConfig(account_limit_retry_s=0.1)) as client:
+    with make_client(rsps, clock, gate=RequestGateConfig(account_limit_retry_s=0.1)) as client:
         # A user's own call without a usable accRateLimit: the load stays due (after a
         # 0.1 s backoff), and its 1/s bucket is busy for 1.11 s.
         client.request("GET", "/api/v5/trade/account-rate-limit")
@@ -501,7 +493,7 @@ def test_account_limit_load_waits_on_the_orders_gate_budget(
         assert clock.monotonic() == pytest.approx(100.7)  # ... after 0.5 s of gate wait in all
         acc = client.gate_stats()["account_order_limit"]
         assert acc["last_error"] == "account-rate-limit call not admitted by the gate"
-    assert [c.request.path_url for c in rsps.calls] == [
+    assert [c.target for c in rsps.calls] == [
         "/api/v5/trade/account-rate-limit",
         "/api/v5/trade/order",
     ]

@@ -192,23 +192,23 @@ def test_recorded_rate_limit_is_a_rate_limit_api_error() -> None:
 
 
 def test_order_ack_without_s_code_in_a_code_0_answer_is_not_ok() -> None:
-    import responses
+    from rest_mock import Routes
 
     from okx_sync import Client, RequestGateConfig
 
     malformed = {"ordId": "77", "clOrdId": "c1", "tag": "", "ts": "1", "sMsg": ""}
-    with responses.RequestsMock() as mock:
-        mock.post(
-            "https://www.okx.com/api/v5/trade/batch-orders",
-            json={"code": "0", "msg": "", "data": [malformed, dict(malformed, clOrdId="c2",
-                                                                    sCode="0")]},
-        )  # fmt: skip
-        gate = RequestGateConfig(rate_limits=False)
-        with Client("env-key-0001", "s", "p", gate=gate) as client:
-            order = {"inst_id": "BTC-USDT", "td_mode": "cash", "side": "buy",
-                     "ord_type": "limit", "px": "1", "sz": "1"}  # fmt: skip
-            acks = client.trade.place_batch_orders(
-                orders=[dict(order, cl_ord_id="c1"), dict(order, cl_ord_id="c2")], validate=False
-            )
+    mock = Routes()
+    mock.post(
+        "https://www.okx.com/api/v5/trade/batch-orders",
+        json={"code": "0", "msg": "", "data": [malformed, dict(malformed, clOrdId="c2",
+                                                                sCode="0")]},
+    )  # fmt: skip
+    gate = RequestGateConfig(rate_limits=False)
+    with Client("env-key-0001", "s", "p", gate=gate, transport=mock.transport) as client:
+        order = {"inst_id": "BTC-USDT", "td_mode": "cash", "side": "buy",
+                 "ord_type": "limit", "px": "1", "sz": "1"}  # fmt: skip
+        acks = client.trade.place_batch_orders(
+            orders=[dict(order, cl_ord_id="c1"), dict(order, cl_ord_id="c2")], validate=False
+        )
     assert [(a.cl_ord_id, a.s_code, a.ok) for a in acks] == [("c1", None, False), ("c2", "0", True)]
     assert acks[0].ord_id == "77" and acks[0].raw == malformed

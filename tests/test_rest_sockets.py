@@ -26,6 +26,7 @@ from rest_loopback import (
 
 from okx_sync import Client, RequestGateConfig, RequestStateError, RetryPolicy, ValidationError
 from okx_sync.auth import prehash, sign
+from okx_sync.rest.transport import PooledTransport, SessionTransport
 
 KEY, SECRET, PASS = "key-0123456789abcdef", "s3cr3t-value", "pass-phrase-x"
 QUICK = RetryPolicy(max_retries=2, base_delay_s=0.001, jitter=0.0)
@@ -34,7 +35,7 @@ ORDER = {"instId": "BTC-USDT", "tdMode": "cash", "side": "buy", "ordType": "limi
 
 
 class _CustomAdapter(requests.adapters.HTTPAdapter):
-    """Any adapter subclass sends through Session.request (the general path)."""
+    """A user's own adapter: honoured, as everything on a given session is."""
 
 
 def _session_with_custom_adapter() -> requests.Session:
@@ -54,7 +55,7 @@ def _client(url: str, path_kind: str, **kw: Any) -> Client:
     if path_kind == "session":
         kw["session"] = _session_with_custom_adapter()
     client = Client(KEY, SECRET, PASS, base_url=url, **kw)
-    assert client._rest.transport.fast_path() is (path_kind == "fast")
+    assert isinstance(client._rest.transport, PooledTransport) is (path_kind == "fast")
     return client
 
 
@@ -142,7 +143,9 @@ _URLLIB3_126 = textwrap.dedent(
                 session.mount("https://", Custom(max_retries=0))
             with Client(base_url=url, session=session, retry=RetryPolicy.none(),
                         gate=RequestGateConfig(rate_limits=False), timeout_s=2.0) as client:
-                assert client._rest.transport.fast_path() is (kind == "fast")
+                assert isinstance(client._rest.transport, transport.PooledTransport) is (
+                    kind == "fast"
+                )
                 try:
                     client.request("GET", "/api/v5/public/time")
                 except RequestStateError as exc:
@@ -308,17 +311,30 @@ def test_tls_fast_path_verifies_the_servers_certificate() -> None:
         pytest.skip("no way to make a certificate (cryptography or openssl)")
     with Simulator(tls=True, ws=False, control=False, auto_tick=False) as sim:
         assert sim.rest_url.startswith("https://")
-        with sim.client(retry=RetryPolicy.none()) as client:  # session trusting the cert
-            assert client._rest.transport.fast_path()
-            assert client.request("GET", "/api/v5/public/time")[0]["ts"]
-            assert isinstance(client.request("GET", "/api/v5/account/balance"), list)
+        assert sim.cert_path is not None
+        pooled = PooledTransport(sim.rest_url, verify=sim.cert_path)
+        creds = sim.credentials.live
+        trusting = (  # the pooled transport trusting the cert; a session trusting it
+            Client(creds.api_key, creds.secret_key, creds.passphrase, base_url=sim.rest_url,
+                   transport=pooled, retry=RetryPolicy.none()),
+            sim.client(retry=RetryPolicy.none()),
+        )  # fmt: skip
+        for client, kind in zip(trusting, (PooledTransport, SessionTransport), strict=True):
+            with client:
+                assert isinstance(client._rest.transport, kind)
+                assert client.request("GET", "/api/v5/public/time")[0]["ts"]
+                assert isinstance(client.request("GET", "/api/v5/account/balance"), list)
+        pooled.close()
         session = requests.Session()
         session.trust_env = False  # system CAs only: the self-signed cert must be refused
-        with Client(base_url=sim.rest_url, session=session, retry=RetryPolicy.none()) as client:
-            with pytest.raises(RequestStateError) as info:
-                client.request("GET", "/api/v5/public/time")
-    assert (info.value.stage, info.value.dispatched) == ("http", False)
-    assert "certificate" in str(info.value).lower()
+        pooled = PooledTransport(sim.rest_url)  # requests' default CA bundle
+        for kw in ({"session": session}, {"transport": pooled}):
+            with Client(base_url=sim.rest_url, retry=RetryPolicy.none(), **kw) as client:
+                with pytest.raises(RequestStateError) as info:
+                    client.request("GET", "/api/v5/public/time")
+            assert (info.value.stage, info.value.dispatched) == ("http", False)
+            assert "certificate" in str(info.value).lower()
+        pooled.close()
 
 
 def test_tls_fast_path_without_verification_warns_like_the_session_path() -> None:
@@ -335,10 +351,14 @@ def test_tls_fast_path_without_verification_warns_like_the_session_path() -> Non
             session = requests.Session()
             session.trust_env = False  # else requests lets REQUESTS_CA_BUNDLE override verify
             session.verify = False
-            if not fast:  # a hook sends every call through Session.request
-                session.hooks["response"].append(lambda r, *a, **k: r)
-            with Client(base_url=sim.rest_url, session=session, retry=RetryPolicy.none()) as c:
-                assert c._rest.transport.fast_path() is fast
+            # pooled: verify=False as build_transport would read it from such a session
+            kw: dict[str, Any] = (
+                {"transport": PooledTransport(sim.rest_url, verify=False)}
+                if fast
+                else {"session": session}
+            )
+            with Client(base_url=sim.rest_url, retry=RetryPolicy.none(), **kw) as c:
+                assert isinstance(c._rest.transport, PooledTransport) is fast
                 with pytest.warns(InsecureRequestWarning, match="127.0.0.1"):
                     assert c.request("GET", "/api/v5/public/time")[0]["ts"]
 

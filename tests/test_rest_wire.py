@@ -1,5 +1,5 @@
 """The fast path's response reader on the wire: canned HTTP/1.x bytes from a raw
-socket server on 127.0.0.1, read through :class:`okx_sync.rest.transport.Transport`
+socket server on 127.0.0.1, read through :class:`okx_sync.rest.transport.PooledTransport`
 (header block by ``read_headers``; framing by http.client)."""
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import pytest
 
 from okx_sync.rest.transport import (
     LeanHeaders,
-    Transport,
+    PooledTransport,
+    Request,
     TransportError,
     host_header,
     read_headers,
@@ -89,13 +90,12 @@ def canned() -> Iterator[list[CannedServer]]:
 def _send(canned: list[CannedServer], *replies: tuple[bytes, bool]) -> list[object]:
     server = CannedServer(list(replies))
     canned.append(server)
-    transport = Transport(server.url, pool_size=1)
-    assert transport.fast_path()
+    transport = PooledTransport(server.url, pool_size=1)
     try:
         out: list[object] = []
         for _ in replies:
             try:
-                out.append(transport.send("GET", "/api/v5/public/time", None, {}, 5.0))
+                out.append(transport.send(Request("GET", "/api/v5/public/time", None, {}, 5.0)))
             except TransportError as exc:
                 out.append(exc)
         out.append(server.connections)
@@ -172,11 +172,12 @@ def test_request_head_on_the_wire(canned) -> None:
     ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
     server = CannedServer([(ok, False)] * 3)
     canned.append(server)
-    transport = Transport(server.url, pool_size=1)
+    transport = PooledTransport(server.url, pool_size=1)
     try:
-        transport.send("GET", "/api/v5/a?x=1", None, {"X-Trace": "t"}, 5.0)
-        transport.send("POST", "/api/v5/b", b"{}", {"Content-Type": "application/json"}, 5.0)
-        transport.send("GET", "/api/v5/c", None, {"Host": "okx.example"}, 5.0)
+        transport.send(Request("GET", "/api/v5/a?x=1", None, {"X-Trace": "t"}, 5.0))
+        json_type = {"Content-Type": "application/json"}
+        transport.send(Request("POST", "/api/v5/b", b"{}", json_type, 5.0))
+        transport.send(Request("GET", "/api/v5/c", None, {"Host": "okx.example"}, 5.0))
     finally:
         transport.close()
     heads = [r.decode().split("\r\n") for r in server.requests]
@@ -202,9 +203,9 @@ def test_post_head_and_body_leave_in_one_send(canned, monkeypatch) -> None:
         real_sendall(sock, data, *args)
 
     monkeypatch.setattr(socket.socket, "sendall", spy_sendall)
-    transport = Transport(server.url, pool_size=1)
+    transport = PooledTransport(server.url, pool_size=1)
     try:
-        transport.send("POST", "/api/v5/trade/order", b'{"a":"1"}', {}, 5.0)
+        transport.send(Request("POST", "/api/v5/trade/order", b'{"a":"1"}', {}, 5.0))
     finally:
         transport.close()
     sent = [data for data in sent if not data.startswith(b"HTTP/")]  # (the server's reply)
@@ -231,10 +232,10 @@ def test_request_head_refuses_what_could_split_a_request(method, target, headers
 def test_bad_header_is_refused_by_the_transport_before_sending(canned) -> None:
     server = CannedServer([(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", False)])
     canned.append(server)
-    transport = Transport(server.url, pool_size=1)
+    transport = PooledTransport(server.url, pool_size=1)
     try:
         with pytest.raises(TransportError, match="request not sent") as info:
-            transport.send("GET", "/api/v5/a", None, {"X-A": "1\nX-B: 2"}, 5.0)
+            transport.send(Request("GET", "/api/v5/a", None, {"X-A": "1\nX-B: 2"}, 5.0))
     finally:
         transport.close()
     assert info.value.dispatched is False and server.requests == []
@@ -248,7 +249,7 @@ def test_host_header() -> None:
     assert host_header("https://user:pw@example.com:8443") == "example.com:8443"
 
 
-# -- attachAlgoOrds as it leaves the client (named methods, ``responses``) --------------
+# -- attachAlgoOrds as it leaves the client (named methods, ``MockTransport``) ----------
 
 SECRET = "wire-secret"
 
@@ -259,9 +260,10 @@ def _signed_json(call: object) -> object:
 
     from okx_sync.auth import prehash, sign
 
-    req = call.request  # type: ignore[attr-defined]
-    body = req.body.decode() if isinstance(req.body, bytes) else req.body
-    path = req.path_url
+    req = call
+    assert isinstance(req, Request) and req.body is not None
+    body = req.body.decode()
+    path = req.target
     ts = req.headers["OK-ACCESS-TIMESTAMP"]
     assert req.headers["OK-ACCESS-SIGN"] == sign(SECRET, prehash(ts, req.method, path, body))
     assert req.headers["Content-Type"] == "application/json"
@@ -271,7 +273,7 @@ def _signed_json(call: object) -> object:
 def test_attach_algo_ords_go_out_in_okx_names_in_the_signed_body() -> None:
     from decimal import Decimal
 
-    import responses
+    from rest_mock import Routes
 
     from okx_sync import Client, RequestGateConfig, ValidationError
 
@@ -286,28 +288,28 @@ def test_attach_algo_ords_go_out_in_okx_names_in_the_signed_body() -> None:
          "tp_trigger_px_type": "mark", "sz": "1"},
         {"sl_trigger_px": "48000", "sl_ord_px": "-1", "amend_px_on_trigger_type": "1"},
     ]  # fmt: skip
-    with responses.RequestsMock() as mock:
-        mock.post(f"{base}/api/v5/trade/order", json=ack)
-        mock.post(f"{base}/api/v5/trade/batch-orders", json=ack)
-        mock.post(f"{base}/api/v5/trade/amend-order", json=ack)
-        gate = RequestGateConfig(rate_limits=False)
-        with Client("wire-key-0001", SECRET, "pp", gate=gate) as client:
-            client.trade.place_order(**order, attach_algo_ords=tp_sl, validate=False)
-            client.trade.place_batch_orders(
-                orders=[dict(order, attach_algo_ords=tp_sl[1:])], validate=False
+    mock = Routes()
+    mock.post(f"{base}/api/v5/trade/order", json=ack)
+    mock.post(f"{base}/api/v5/trade/batch-orders", json=ack)
+    mock.post(f"{base}/api/v5/trade/amend-order", json=ack)
+    gate = RequestGateConfig(rate_limits=False)
+    with Client("wire-key-0001", SECRET, "pp", gate=gate, transport=mock.transport) as client:
+        client.trade.place_order(**order, attach_algo_ords=tp_sl, validate=False)
+        client.trade.place_batch_orders(
+            orders=[dict(order, attach_algo_ords=tp_sl[1:])], validate=False
+        )
+        client.trade.amend_order(
+            inst_id="BTC-USDT-SWAP", cl_ord_id="c1", validate=False,
+            attach_algo_ords=[{"attach_algo_id": "9", "new_sl_trigger_px": "47000",
+                               "new_sl_ord_px": "-1"}],
+        )  # fmt: skip
+        with pytest.raises(ValidationError, match="tp_triger_px"):
+            client.trade.place_order(
+                **order, attach_algo_ords=[{"tp_triger_px": "1"}], validate=False
             )
-            client.trade.amend_order(
-                inst_id="BTC-USDT-SWAP", cl_ord_id="c1", validate=False,
-                attach_algo_ords=[{"attach_algo_id": "9", "new_sl_trigger_px": "47000",
-                                   "new_sl_ord_px": "-1"}],
-            )  # fmt: skip
-            with pytest.raises(ValidationError, match="tp_triger_px"):
-                client.trade.place_order(
-                    **order, attach_algo_ords=[{"tp_triger_px": "1"}], validate=False
-                )
-            with pytest.raises(ValidationError, match="clOrdID"):
-                client.trade.place_order(**dict(order, cl_ord_id=None), clOrdID="c1")
-        bodies = [_signed_json(c) for c in mock.calls]
+        with pytest.raises(ValidationError, match="clOrdID"):
+            client.trade.place_order(**dict(order, cl_ord_id=None), clOrdID="c1")
+    bodies = [_signed_json(c) for c in mock.calls]
     assert len(bodies) == 3  # the two refusals sent nothing
     place = {"instId": "BTC-USDT-SWAP", "tdMode": "cross", "side": "buy", "ordType": "limit",
              "px": "50000", "sz": "1", "clOrdId": "c1"}  # fmt: skip
@@ -348,10 +350,10 @@ def test_fresh_connection_skips_the_stale_poll_only_for_idempotent_requests(
     polls = _counting_polls(monkeypatch)
     server = CannedServer([(KEEP_ALIVE, False)] * 3)
     canned.append(server)
-    transport = Transport(server.url, pool_size=1)
+    transport = PooledTransport(server.url, pool_size=1)
     try:
         for _ in range(3):
-            resp = transport.send("GET", "/x", None, {}, 5.0, idempotent=idempotent)
+            resp = transport.send(Request("GET", "/x", None, {}, 5.0, idempotent))
             assert resp.status == 200
     finally:
         transport.close()
@@ -374,11 +376,11 @@ def test_a_connection_the_server_closed_is_replaced_before_sending(
     polls = _counting_polls(monkeypatch)
     server = CannedServer([(KEEP_ALIVE, True), (KEEP_ALIVE, False)])
     canned.append(server)
-    transport = Transport(server.url, pool_size=1)
+    transport = PooledTransport(server.url, pool_size=1)
     try:
-        assert transport.send("POST", "/x", b"{}", {}, 5.0, idempotent=idempotent).status == 200
+        assert transport.send(Request("POST", "/x", b"{}", {}, 5.0, idempotent)).status == 200
         assert wait_until(lambda: server.closed >= 1)
-        second = transport.send("POST", "/x", b"{}", {}, 5.0, idempotent=idempotent)
+        second = transport.send(Request("POST", "/x", b"{}", {}, 5.0, idempotent))
     finally:
         transport.close()
     assert second.status == 200 and second.body == BODY

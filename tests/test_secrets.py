@@ -1,6 +1,6 @@
 """Secrets in OKX answers (sub-account API keys) come back as ``okx_sync.Secret``: masked in
 str/repr/format/logs/evidence/JSON, ``.reveal()`` gives the value; usable as credentials
-and as request parameters. Answers in the shape the OKX docs record, served by ``responses``."""
+and as request parameters. Answers in the shape the OKX docs record, served by ``MockTransport``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pickle
 from collections.abc import Iterator
 
 import pytest
-import responses
+from rest_mock import Routes
 
 import okx_sync
 from okx_sync import Client, Credentials, FakeClock, RequestGateConfig, Secret
@@ -47,13 +47,13 @@ CREATED = {
 
 
 @pytest.fixture
-def api() -> Iterator[tuple[responses.RequestsMock, Client]]:
-    """OKX answers from ``responses`` and a signed Client on a FakeClock."""
+def api() -> Iterator[tuple[Routes, Client]]:
+    """OKX answers from ``Routes`` (a MockTransport) and a signed Client on a FakeClock."""
     creds = ("key-0123456789abcdef", "secret", "pass")
     no_buckets = RequestGateConfig(rate_limits=False)
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        with Client(*creds, clock=FakeClock(), gate=no_buckets) as c:
-            yield mock, c
+    mock = Routes()
+    with Client(*creds, clock=FakeClock(), gate=no_buckets, transport=mock.transport) as c:
+        yield mock, c
 
 
 def _assert_masked(text: str) -> None:
@@ -118,10 +118,10 @@ def test_query_and_modify_mask_the_api_key(api):
     modified = client.subaccount.modify_subaccount_apikey(
         sub_acct="test-1", api_key=got[0]["apiKey"]
     )
-    assert json.loads(rsps.calls[1].request.body)["apiKey"] == NEW_KEY
+    assert json.loads(rsps.calls[1].body)["apiKey"] == NEW_KEY
     assert modified[0]["apiKey"] == Secret(NEW_KEY)
     client.subaccount.get_subaccount_apikey(sub_acct="test-1", api_key=got[0]["apiKey"])
-    assert rsps.calls[2].request.path_url.endswith(f"apiKey={NEW_KEY}")
+    assert rsps.calls[2].target.endswith(f"apiKey={NEW_KEY}")
 
 
 def test_secret_fields_are_declared_once_for_registry_endpoints():

@@ -3,16 +3,16 @@ driven by a FakeClock (no real waiting); its state in stats() and evidence; clos
 
 from __future__ import annotations
 
-import json
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import responses
+from rest_mock import Routes
 
 from okx_sync import Client, FakeClock, RequestGateConfig, ValidationError
 from okx_sync.ops.time_sync import THREAD_NAME, TimeSyncTimer
+from okx_sync.rest.transport import RawResponse
+from okx_sync.testing.mock_transport import json_response
 from okx_sync.timesync import SYNC_RETRY_S, TimeSync, next_sync_due
 
 BASE = "https://www.okx.com"
@@ -25,24 +25,23 @@ def _sync_threads() -> list[threading.Thread]:
 
 
 @pytest.fixture
-def rsps() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
+def rsps() -> Routes:
+    return Routes()
 
 
-def _serve_time(rsps: responses.RequestsMock, clock: FakeClock, fail: list[bool]) -> None:
+def _serve_time(rsps: Routes, clock: FakeClock, fail: list[bool]) -> None:
     """/public/time answers the fake wall clock + SERVER_AHEAD_MS, or 503 while ``fail[0]``."""
 
-    def answer(_req: Any) -> tuple[int, dict[str, str], str]:
+    def answer(_req: Any) -> RawResponse:
         if fail[0]:
-            return 503, {}, "busy"
+            return json_response(b"busy", status=503)
         ts = int(clock.time() * 1000) + SERVER_AHEAD_MS
-        return 200, {}, json.dumps({"code": "0", "msg": "", "data": [{"ts": str(ts)}]})
+        return json_response({"code": "0", "msg": "", "data": [{"ts": str(ts)}]})
 
-    rsps.add_callback("GET", TIME, callback=answer)
+    rsps.add_callback("GET", TIME, answer)
 
 
-def _timed_client(rsps: responses.RequestsMock, fail: list[bool]) -> tuple[FakeClock, Client]:
+def _timed_client(rsps: Routes, fail: list[bool]) -> tuple[FakeClock, Client]:
     """A manual FakeClock and a Client re-syncing every 600 s against ``_serve_time``."""
     clock = FakeClock(auto_advance=False)
     _serve_time(rsps, clock, fail)
@@ -53,6 +52,7 @@ def _timed_client(rsps: responses.RequestsMock, fail: list[bool]) -> tuple[FakeC
         clock=clock,
         gate=RequestGateConfig(rate_limits=False),
         time_sync_interval_s=600,
+        transport=rsps.transport,
     )
     return clock, client
 
@@ -75,7 +75,7 @@ def test_periodic_resync_follows_the_interval_and_close_joins_the_thread(rsps):
         clock.advance(1.0)
         assert timer.wait_runs(2, 10.0)
         assert client.stats()["time_sync"]["syncs"] == 2
-        assert [c.request.path_url for c in rsps.calls] == ["/api/v5/public/time"] * 2
+        assert [c.target for c in rsps.calls] == ["/api/v5/public/time"] * 2
         # a sync by hand restarts the interval: the timer waits 600 s from it
         clock.advance(300.0)
         client.sync_time()

@@ -67,9 +67,13 @@ from .envelope import interpret
 from .stats import RestStats
 from .transport import (
     DEFAULT_MAX_RESPONSE_BYTES,
+    PooledTransport,
+    Request,
     ResponseTooLarge,
+    SessionTransport,
     Transport,
     TransportError,
+    build_transport,
 )
 
 __all__ = [
@@ -332,10 +336,17 @@ class RestCore:
     """The signed, gated, retried REST call path shared by every thread of a Client.
 
     Built by :class:`okx_sync.Client`; named endpoint methods use
-    ``client._rest.call(endpoint, params)``. ``transport`` may be injected
-    (tests); otherwise one is built on ``session`` (or a new
-    ``requests.Session`` whose pool holds ``gate.config.max_concurrent``
-    connections).
+    ``client._rest.call(endpoint, params)``. ``transport`` (any
+    :class:`~okx_sync.rest.transport.Transport`, e.g.
+    ``okx_sync.testing.MockTransport``) is used as given and stays the
+    caller's to close; otherwise one is built once by
+    :func:`~okx_sync.rest.transport.build_transport`: a ``SessionTransport`` on
+    ``session``, or a ``PooledTransport`` whose pool holds
+    ``gate.config.max_concurrent`` connections; that one is closed by
+    :meth:`close` (``max_response_bytes`` bounds the transports built here). Raises
+    ``ValidationError`` at construction for a ``session`` that is no
+    ``requests.Session``, for both
+    ``session`` and ``transport``, or a ``transport`` without a callable ``send``.
 
     Raises from calls: ``ValidationError`` (bad input, nothing sent),
     ``APIError``/``OrderError`` (OKX said failure; ``OrderError`` also when a
@@ -371,6 +382,7 @@ class RestCore:
         count(max_errors, name="max_errors")
         instance(retry, name="retry", kind=RetryPolicy, optional=True)
         count(max_response_bytes, name="max_response_bytes")
+        instance(session, name="session", kind=requests.Session, optional=True)
         self.base_url = check_base_url(base_url)
         self._creds = credentials
         self._gate = gate
@@ -380,12 +392,23 @@ class RestCore:
         self._time = time_sync or TimeSync(clock)
         self._rng = rng or random.Random()
         self._registry = endpoints or registry()
-        self._transport = transport or Transport(
-            self.base_url,
-            session=session,
-            pool_size=gate.config.max_concurrent,
-            max_bytes=max_response_bytes,
-        )
+        self._transport: Transport
+        self._owned: PooledTransport | SessionTransport | None = None
+        if transport is not None:
+            if session is not None:
+                raise ValidationError("pass either session or transport, not both")
+            if not callable(getattr(transport, "send", None)):
+                raise ValidationError(
+                    f"transport must have a send(request) method, got {type(transport).__name__}"
+                )
+            self._transport = transport
+        else:
+            self._transport = self._owned = build_transport(
+                self.base_url,
+                session=session,
+                pool_size=gate.config.max_concurrent,
+                max_bytes=max_response_bytes,
+            )
         self._stats = RestStats(max_errors=max_errors)
         self._guards: tuple[Guard, ...] = ()
         self._guard_lock = threading.Lock()
@@ -413,7 +436,7 @@ class RestCore:
 
     @property
     def transport(self) -> Transport:
-        """The HTTP transport (its ``session`` is the requests Session in use)."""
+        """The transport every attempt goes through (chosen at construction)."""
         return self._transport
 
     @property
@@ -509,7 +532,7 @@ class RestCore:
         out = self._stats.snapshot()
         out["time_offset_ms"] = self._time.offset_ms
         out["time_sync"] = self._time.snapshot()
-        out["fast_path"] = self._transport.fast_path()
+        out["fast_path"] = isinstance(self._transport, PooledTransport)
         return out
 
     def recent_errors(self) -> list[dict[str, Any]]:
@@ -518,13 +541,13 @@ class RestCore:
         return self._stats.recent_errors()
 
     def close(self) -> None:
-        """Close the transport (and the session it built). Idempotent.
-
-        The gate is closed by its owner (the Client)."""
+        """Close the transport when this core built it (a given one stays open).
+        Idempotent. The gate is closed by its owner (the Client)."""
         if self._closed:
             return
         self._closed = True
-        self._transport.close()
+        if self._owned is not None:
+            self._owned.close()
 
     def __repr__(self) -> str:
         key = repr(self._creds) if self._creds else "None"
@@ -684,12 +707,7 @@ class RestCore:
             res.sent_mono = t0 = clock.monotonic()
             try:
                 raw = self._transport.send(
-                    call.method,
-                    call.target,
-                    call.body,
-                    headers,
-                    timeout,
-                    idempotent=call.idempotent,
+                    Request(call.method, call.target, call.body, headers, timeout, call.idempotent)
                 )
             except TransportError as exc:
                 raw = None

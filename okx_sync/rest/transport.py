@@ -1,36 +1,43 @@
-"""HTTP transport for the REST core: a ``requests.Session`` with a lean hot path.
+"""HTTP transports for the REST core, behind one seam: :class:`Transport`.
 
-``requests`` is the public transport: a caller may hand in their own
-``Session`` (proxies, adapters, custom TLS) and it is honoured. When nothing
-needs requests' per-call machinery — the adapter for the base URL is a plain
-``HTTPAdapter`` without retries of its own, no proxy applies, no auth object or
-response hooks are set —
-:class:`Transport` sends through that adapter's own urllib3 connection pool
-directly (same TLS settings, same keep-alive connections), skipping the
-environment proxy lookup, hook dispatch and cookie merging that cost requests
-most of its per-call time. There the request head is written by
-:func:`request_head` and leaves with the body in one send, and the response's
-header block is read by :func:`read_headers` (http.client's ``email``-based
-parser costs more than the rest of a small keep-alive exchange) while status
-line and body framing stay http.client's. Anything else goes through
-``Session.request``.
+The REST core hands a transport one :class:`Request` (method, target, body,
+headers, the attempt's ``timeout_s``) and gets back one :class:`RawResponse`
+(status, case-insensitive headers, body bytes) or a :class:`TransportError`.
+Which transport a client uses is decided once, when it is built
+(:func:`build_transport`); nothing switches per call:
 
-The transport knows exactly how far a request got, which the REST core turns
-into ``RequestStateError.dispatched``: a failure while opening the connection
-(refused, DNS, TLS handshake) is raised as ``TransportError(dispatched=False)``;
-any failure once a byte may have been written (reset, read timeout) as
-``dispatched=True``.
+- :class:`PooledTransport` (the default): its own urllib3 connection pool
+  (built by a ``requests`` ``HTTPAdapter``, so TLS settings and CA bundles are
+  requests' own). The request head is written by :func:`request_head` and
+  leaves with the body in one send; the response's header block is read by
+  :func:`read_headers` (http.client's ``email``-based parser costs more than
+  the rest of a small keep-alive exchange) while status line and body framing
+  stay http.client's. This skips the environment proxy lookup, hook dispatch
+  and cookie merging that cost requests most of its per-call time.
+- :class:`SessionTransport`: a caller's own ``requests.Session`` (proxies,
+  adapters, custom TLS, hooks, test doubles such as ``responses`` are all
+  honoured), every call through ``Session.request``. Also the default when an
+  environment proxy (``HTTPS_PROXY``/``NO_PROXY``) applies to the base URL,
+  which the pooled transport does not speak.
+- ``okx_sync.testing.MockTransport``: a handler answers each request (tests).
+
+Each real transport knows exactly how far a request got, which the REST core
+turns into ``RequestStateError.dispatched``: a failure while opening the
+connection (refused, DNS, TLS handshake) is raised as
+``TransportError(dispatched=False)``; any failure once a byte may have been
+written (reset, read timeout) as ``dispatched=True``.
 
 Every attempt is bounded (ARCHITECTURE principle 10):
 
-- ``timeout`` is a deadline for the whole attempt — connect, send, status
-  line, headers and body — not a limit per socket read: each read waits at
-  most what is left of it (plus ``_DEADLINE_SLACK_S``), so a peer trickling
-  one byte at a time is cut off at the deadline with
-  ``TransportError(dispatched=True)``. On the Session path requests reads
-  the status line and headers itself: there each read waits at most the
-  time left when the request started, and the body is read under the
-  deadline as on the fast path.
+- ``Request.timeout_s`` is a deadline for the whole attempt — connect, send,
+  status line, headers and body — not a limit per socket read. The pooled
+  transport bounds each read by what is left of it (plus
+  ``_DEADLINE_SLACK_S``), so a peer trickling one byte at a time is cut off at
+  the deadline with ``TransportError(dispatched=True)``. Through
+  ``Session.request`` requests reads the status line and headers itself: there
+  each read waits at most the time left when the request started, a
+  :class:`~okx_sync.rest.deadline.Watchdog` shuts the socket down when the
+  deadline passes, and the body is read under the deadline.
 - ``max_bytes`` bounds the body, counted on the wire (chunked or
   close-delimited bodies are read in pieces and stopped at the bound; a
   ``Content-Length`` above it is refused before reading) and after gzip /
@@ -38,20 +45,20 @@ Every attempt is bounded (ARCHITECTURE principle 10):
   :class:`ResponseTooLarge` (a ``TransportError``, ``dispatched=True``,
   carrying the status).
 
-Works with urllib3 1.26 and 2.x (``requests>=2.31`` accepts both): the fast
-path uses only the pool's ``_get_conn``/``_put_conn`` and the connection's
+Works with urllib3 1.26 and 2.x (``requests>=2.31`` accepts both): the pooled
+transport uses only the pool's ``_get_conn``/``_put_conn`` and the connection's
 ``sock``/``connect``/``close``, which both have; the connect-error classes are
 looked up by name (``NameResolutionError`` is urllib3 2 only — 1.26 reports DNS
 failures as ``NewConnectionError``).
 
-Environment proxy settings (``HTTPS_PROXY``, ``NO_PROXY``), CA bundle
-variables and the session's ``verify``/``cert`` are read once, when the
-transport is built; the fast path ignores session cookies (OKX uses none).
-With ``verify=False`` every request warns ``urllib3``'s
-``InsecureRequestWarning``, on the fast path as on the Session path.
+Environment proxy settings, CA bundle variables (``REQUESTS_CA_BUNDLE``,
+``CURL_CA_BUNDLE``) are read once, by :func:`build_transport`; the pooled
+transport sends no cookies (OKX uses none). With ``verify=False`` every request
+warns ``urllib3``'s ``InsecureRequestWarning``, on both transports.
 
-Thread safety: ``send`` may be called from many threads at once; each call
-takes its own connection from the pool. ``close`` is idempotent.
+Thread safety: ``send`` may be called from many threads at once on either
+transport; each call takes its own connection from the pool. ``close`` is
+idempotent.
 """
 
 from __future__ import annotations
@@ -65,9 +72,10 @@ import time as _time
 import warnings
 import zlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+import attrs
 import requests
 import requests.adapters
 import requests.exceptions
@@ -82,6 +90,10 @@ from .envelope import Headers
 
 __all__ = [
     "Transport",
+    "Request",
+    "PooledTransport",
+    "SessionTransport",
+    "build_transport",
     "TransportError",
     "ResponseTooLarge",
     "RawResponse",
@@ -89,12 +101,6 @@ __all__ = [
 ]
 
 _log = logging.getLogger("okx_sync.rest")
-
-# The stock adapter and its send, captured at import. A subclass, an adapter with
-# its own retries, or a replaced send (a test double such as ``responses``
-# patching the class) make the transport go through ``Session.request``.
-_STOCK_ADAPTER = requests.adapters.HTTPAdapter
-_STOCK_SEND = _STOCK_ADAPTER.send
 
 
 def _connect_errors(module: Any) -> tuple[type[BaseException], ...]:
@@ -196,6 +202,14 @@ class LeanHeaders(dict[str, str]):
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and dict.__contains__(self, name.lower())
+
+    @classmethod
+    def of(cls, headers: Mapping[str, str] | None = None) -> LeanHeaders:
+        """Headers from any mapping (names lower-cased; a later duplicate is ignored)."""
+        out = cls()
+        for name, value in (headers or {}).items():
+            out.setdefault(name.lower(), value)
+        return out
 
 
 def read_headers(fp: Any) -> LeanHeaders:
@@ -388,21 +402,65 @@ def read_body(read: Any, length: int | None, limit: int, deadline: float | None)
         parts.append(chunk)
 
 
-class RawResponse:
-    """Status, case-insensitive headers and body bytes of one HTTP response.
+@attrs.frozen(repr=False)
+class Request:
+    """One HTTP attempt as the REST core hands it to a :class:`Transport`.
 
-    Thread safety: not mutated after construction.
+    ``method`` (``GET``/``POST``), ``target`` (the path from ``/api/v5/`` on,
+    query string included), ``body`` (bytes, or None for none), ``headers``
+    (every header the core sets, signing included; the transport adds framing
+    and ``Accept-Encoding``), ``timeout_s`` (seconds: the deadline of the whole
+    attempt, counted from ``send``), ``idempotent`` (safe to repeat: the pooled
+    transport may then skip the stale-connection poll, see
+    :func:`take_connection`). Not validated here: the REST core builds it from
+    validated input; a transport refuses a head it cannot write with
+    ``TransportError(dispatched=False)``. Thread safety: immutable.
     """
 
-    __slots__ = ("status", "headers", "body")
+    method: str
+    target: str
+    body: bytes | None
+    headers: Mapping[str, str]
+    timeout_s: float
+    idempotent: bool = False
 
-    def __init__(self, status: int, headers: Headers, body: bytes) -> None:
-        self.status = status
-        self.headers = headers
-        self.body = body
+    def __repr__(self) -> str:  # headers carry the signature and key: never shown
+        size = 0 if self.body is None else len(self.body)
+        return f"Request({self.method} {self.target}, bytes={size}, timeout_s={self.timeout_s})"
+
+
+@attrs.frozen(repr=False)
+class RawResponse:
+    """Status, case-insensitive headers (``get(name)`` in any case, see
+    :class:`~okx_sync.rest.envelope.Headers`) and body bytes of one HTTP
+    response, already content-decoded. Thread safety: immutable.
+    """
+
+    status: int
+    headers: Headers
+    body: bytes
 
     def __repr__(self) -> str:
         return f"RawResponse(status={self.status}, bytes={len(self.body)})"
+
+
+class Transport(Protocol):
+    """The seam between the REST core and HTTP: one method.
+
+    ``send(request)`` makes one attempt and returns its :class:`RawResponse`
+    (any status: the envelope is the core's business) within
+    ``request.timeout_s``, or raises :class:`TransportError` with
+    ``dispatched`` saying whether bytes may have reached the server
+    (:class:`ResponseTooLarge` for a body over the transport's bound). It must
+    be safe to call from many threads at once. Implementations:
+    :class:`PooledTransport`, :class:`SessionTransport`,
+    ``okx_sync.testing.MockTransport``; a transport a caller hands to
+    ``Client(transport=...)`` stays the caller's to close.
+    """
+
+    def send(self, request: Request, /) -> RawResponse:
+        """Send one attempt; see the class doc."""
+        ...
 
 
 class TransportError(Exception):
@@ -518,144 +576,101 @@ def take_connection(pool: Any, *, trust_fresh: bool) -> Any:
     return conn or pool._new_conn()
 
 
-class Transport:
-    """Sends one HTTP request and returns a :class:`RawResponse`, or raises
-    :class:`TransportError`.
+def _check_max_bytes(max_bytes: Any) -> int:
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+        raise ValueError(f"max_bytes must be an int >= 1, got {max_bytes!r}")
+    return max_bytes
 
-    ``session``: the caller's ``requests.Session``; when None the transport
-    builds one whose adapters keep ``pool_size`` keep-alive connections per
-    host (size it to the gate's concurrency) and owns it (``close`` closes it).
-    ``max_bytes``: the bound on one response body, on the wire and decoded
-    (:class:`ResponseTooLarge` beyond). Raises ``ValueError`` for
-    ``max_bytes`` < 1.
 
-    Thread safety: ``send`` is safe from any number of threads.
+def _pooled_adapter(pool_size: int) -> requests.adapters.HTTPAdapter:
+    """The adapter both default transports keep ``pool_size`` connections per host in."""
+    return requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=0)
+
+
+class _Bounded:
+    """What both real transports share: base URL, the body bound, decoding under it,
+    the closed flag."""
+
+    def __init__(self, base_url: str, max_bytes: int) -> None:
+        self.max_bytes = _check_max_bytes(max_bytes)
+        self._base_url = base_url.rstrip("/")
+        self._host = host_header(self._base_url)
+        self._closed = False
+
+    def _decoded(self, data: bytes, encoding: str, status: int) -> bytes:
+        try:
+            return _decode(data, encoding, self.max_bytes)
+        except _TooLarge as exc:
+            raise ResponseTooLarge(
+                f"response not decoded: {exc} (max_response_bytes={self.max_bytes})",
+                status=status,
+            ) from exc
+
+
+class PooledTransport(_Bounded):
+    """The default transport: straight to a urllib3 connection pool (see module doc).
+
+    ``base_url``: scheme, host and port every request goes to.
+    ``pool_size``: keep-alive connections kept per host (size it to the gate's
+    concurrency; more threads than that open extra connections that are not
+    kept). ``max_bytes``: the bound on one response body, on the wire and
+    decoded (:class:`ResponseTooLarge` beyond). ``verify``: True, False or a CA
+    bundle path, as in requests; ``cert``: a client certificate as in requests.
+    No proxy is used (:func:`build_transport` picks :class:`SessionTransport`
+    when one applies).
+
+    Raises ``ValueError`` for ``max_bytes`` or ``pool_size`` < 1.
+    Thread safety: ``send`` is safe from any number of threads; ``close`` is
+    idempotent and makes later sends fail with ``TransportError(dispatched=False)``.
     """
 
     def __init__(
         self,
         base_url: str,
         *,
-        session: requests.Session | None = None,
         pool_size: int = 10,
         max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        verify: bool | str = True,
+        cert: Any = None,
     ) -> None:
-        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
-            raise ValueError(f"max_bytes must be an int >= 1, got {max_bytes!r}")
-        self.max_bytes = max_bytes
-        self._base_url = base_url.rstrip("/")
-        self._host = host_header(self._base_url)
-        self._owns_session = session is None
-        if session is None:
-            session = requests.Session()
-            adapter = requests.adapters.HTTPAdapter(
-                pool_connections=2, pool_maxsize=pool_size, max_retries=0
-            )
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
-        self.session = session
-        settings = session.merge_environment_settings(self._base_url, {}, None, None, None)
-        self._proxied = bool(select_proxy(self._base_url, settings.get("proxies") or {}))
-        self._verify = settings.get("verify", True)
-        # verify=False: warn on every fast-path request as urllib3 does on the Session path
-        self._insecure = self._verify is False and self._base_url.startswith("https:")
-        self._cert = settings.get("cert")
-        # Session headers the caller set (requests' own defaults are left out:
-        # the REST core sets User-Agent/Accept, HTTP/1.1 keeps connections alive).
-        defaults = requests.utils.default_headers()
-        self._session_headers = {
-            k: v.decode("latin-1") if isinstance(v, bytes) else v
-            for k, v in session.headers.items()
-            if defaults.get(k) != v
-        }
+        super().__init__(base_url, max_bytes)
+        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
+            raise ValueError(f"pool_size must be an int >= 1, got {pool_size!r}")
+        self._adapter = _pooled_adapter(pool_size)
+        self._verify = verify
+        self._cert = cert
+        # verify=False: warn on every request as urllib3 does through requests
+        self._insecure = verify is False and self._base_url.startswith("https:")
         self._pool: Any = None
-        self._pool_adapter: Any = None
-        self._watchdog = Watchdog()
-        self._closed = False
 
-    @property
-    def owns_session(self) -> bool:
-        """True when the transport built its session (and closes it)."""
-        return self._owns_session
+    def send(self, request: Request, /) -> RawResponse:
+        """Send ``request`` to ``base_url + request.target``; see :class:`Transport`.
 
-    def fast_path(self) -> bool:
-        """True when calls go straight to the adapter's urllib3 pool (see module doc)."""
-        s = self.session
-        if self._proxied or s.proxies or s.auth is not None or any(s.hooks.values()):
-            return False
-        adapter = s.get_adapter(self._base_url)
-        return (
-            type(adapter) is _STOCK_ADAPTER
-            and _STOCK_ADAPTER.send is _STOCK_SEND
-            and not adapter.max_retries.total
-        )
-
-    def send(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None,
-        headers: Mapping[str, str],
-        timeout_s: float,
-        *,
-        idempotent: bool = False,
-    ) -> RawResponse:
-        """Send ``method`` ``base_url + path`` (``path`` includes any query string).
-
-        ``timeout`` (seconds) is the deadline of the whole attempt (connect,
-        send, headers, body; see the module doc).
-        ``headers`` are added to the session's default headers. ``idempotent``
-        (a request safe to repeat): on the fast path a keep-alive connection
-        answered less than ``STALE_CHECK_AFTER_S`` ago is reused without the
-        stale-connection poll (see :func:`take_connection`). Raises
-        :class:`TransportError` when no complete response arrived in time and
+        ``request.timeout_s`` is the deadline of the whole attempt. For an
+        ``idempotent`` request a keep-alive connection answered less than
+        ``STALE_CHECK_AFTER_S`` ago is reused without the stale-connection poll
+        (see :func:`take_connection`). Raises :class:`TransportError` when no
+        complete response arrived in time (``dispatched=False`` when nothing
+        was sent: closed transport, invalid head, connect failure) and
         :class:`ResponseTooLarge` when the body is larger than ``max_bytes``.
         """
         if self._closed:
             raise TransportError("transport closed", dispatched=False)
-        deadline = _time.monotonic() + timeout_s
-        if self.fast_path():
-            return self._send_pooled(method, path, body, headers, deadline, idempotent)
-        return self._send_session(method, path, body, headers, deadline)
-
-    # -- fast path: the adapter's own urllib3 pool -------------------------------
-    def _connection_pool(self, *, renew: bool = False) -> Any:
-        adapter = self.session.get_adapter(self._base_url)
-        pool = self._pool
-        if renew or pool is None or self._pool_adapter is not adapter or pool.pool is None:
-            prepared = requests.Request("GET", self._base_url + "/").prepare()
-            getter = getattr(adapter, "get_connection_with_tls_context", None)
-            if getter is not None:
-                pool = getter(prepared, self._verify, None, self._cert)
-            else:  # requests < 2.32.2
-                pool = adapter.get_connection(self._base_url + "/", None)  # type: ignore[attr-defined]
-            self._pool, self._pool_adapter = pool, adapter
-        return pool
-
-    def _send_pooled(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None,
-        headers: Mapping[str, str],
-        deadline: float,
-        idempotent: bool,
-    ) -> RawResponse:
-        merged = {**self._session_headers, **headers, "Accept-Encoding": _ACCEPT_ENCODING}
+        deadline = _time.monotonic() + request.timeout_s
+        method, body = request.method, request.body
+        merged = {**request.headers, "Accept-Encoding": _ACCEPT_ENCODING}
         length = len(body) if body is not None else 0 if method in _BODY_METHODS else None
         # Head and body go out in one send (one syscall, one segment for a small
         # order); built before a connection is taken: bad input sends nothing.
         try:
-            message = request_head(method, path, self._host, merged, length) + (body or b"")
+            message = request_head(method, request.target, self._host, merged, length) + (
+                body or b""
+            )
         except ValueError as exc:
             raise TransportError(f"request not sent: {exc}", dispatched=False) from exc
         if self._insecure:
-            warnings.warn(
-                f"Unverified HTTPS request is being made to host '{self._host}'. Adding "
-                "certificate verification is strongly advised.",
-                urllib3.exceptions.InsecureRequestWarning,
-                stacklevel=2,
-            )
+            self._warn_insecure()
+        idempotent = request.idempotent
         pool = self._connection_pool()
         try:
             conn = take_connection(pool, trust_fresh=idempotent)
@@ -711,24 +726,79 @@ class Transport:
             data = self._decoded(data, encoding, status)
         return RawResponse(status, resp_headers, data)
 
-    def _decoded(self, data: bytes, encoding: str, status: int) -> bytes:
-        try:
-            return _decode(data, encoding, self.max_bytes)
-        except _TooLarge as exc:
-            raise ResponseTooLarge(
-                f"response not decoded: {exc} (max_response_bytes={self.max_bytes})",
-                status=status,
-            ) from exc
+    def _warn_insecure(self) -> None:
+        warnings.warn(
+            f"Unverified HTTPS request is being made to host '{self._host}'. Adding "
+            "certificate verification is strongly advised.",
+            urllib3.exceptions.InsecureRequestWarning,
+            stacklevel=3,
+        )
 
-    # -- general path: Session.request --------------------------------------------
-    def _send_session(
+    def _connection_pool(self, *, renew: bool = False) -> Any:
+        pool = self._pool
+        if renew or pool is None or pool.pool is None:
+            adapter = self._adapter
+            prepared = requests.Request("GET", self._base_url + "/").prepare()
+            getter = getattr(adapter, "get_connection_with_tls_context", None)
+            if getter is not None:
+                pool = getter(prepared, self._verify, None, self._cert)
+            else:  # requests < 2.32.2
+                pool = adapter.get_connection(self._base_url + "/", None)
+            self._pool = pool
+        return pool
+
+    def close(self) -> None:
+        """Refuse further sends and close the pool's connections. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._adapter.close()
+
+    def __repr__(self) -> str:
+        return f"PooledTransport(base_url={self._base_url!r})"
+
+
+class SessionTransport(_Bounded):
+    """Every request through ``session.request`` (see module doc).
+
+    ``session``: a ``requests.Session`` whose proxies, adapters, TLS settings,
+    default headers, auth and hooks apply. ``owns_session``: close it in
+    :meth:`close` (True only when the transport was given a session built for
+    it). ``max_bytes``: as for :class:`PooledTransport`. A one-thread
+    :class:`~okx_sync.rest.deadline.Watchdog` (``okx-rest-deadline``, started
+    with the first request) ends reads blocked past the attempt's deadline.
+
+    Raises ``ValueError`` for ``max_bytes`` < 1, ``TypeError`` when ``session``
+    is not a ``requests.Session``. Thread safety: ``send`` is safe from any
+    number of threads (as far as the session's adapters are); ``close`` is
+    idempotent, stops the watchdog thread and makes later sends fail with
+    ``TransportError(dispatched=False)``.
+    """
+
+    def __init__(
         self,
-        method: str,
-        path: str,
-        body: bytes | None,
-        headers: Mapping[str, str],
-        deadline: float,
-    ) -> RawResponse:
+        base_url: str,
+        session: requests.Session,
+        *,
+        max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        owns_session: bool = False,
+    ) -> None:
+        if not isinstance(session, requests.Session):
+            raise TypeError(f"session must be a requests.Session, got {type(session).__name__}")
+        super().__init__(base_url, max_bytes)
+        self.session = session
+        self.owns_session = owns_session
+        self._watchdog = Watchdog()
+
+    def send(self, request: Request, /) -> RawResponse:
+        """Send ``request`` through ``session.request`` (no redirects followed); see
+        :class:`Transport`. ``request.timeout_s`` bounds the whole attempt (see the
+        module doc). Raises :class:`TransportError` when no complete response
+        arrived in time and :class:`ResponseTooLarge` when the body is larger than
+        ``max_bytes``."""
+        if self._closed:
+            raise TransportError("transport closed", dispatched=False)
+        deadline = _time.monotonic() + request.timeout_s
         limit = self.max_bytes
         resp: requests.Response | None = None
         watch = self._watchdog.watch(deadline)
@@ -736,10 +806,10 @@ class Transport:
         try:
             try:
                 resp = self.session.request(
-                    method,
-                    self._base_url + path,
-                    data=body,
-                    headers=dict(headers),
+                    request.method,
+                    self._base_url + request.target,
+                    data=request.body,
+                    headers=dict(request.headers),
                     timeout=max(deadline - _time.monotonic(), 1e-3),
                     allow_redirects=False,
                     stream=True,
@@ -785,13 +855,54 @@ class Transport:
         return RawResponse(status, resp.headers, data)
 
     def close(self) -> None:
-        """Stop sending; close the session when the transport built it. Idempotent."""
+        """Stop sending and the watchdog thread; close the session when owned. Idempotent."""
         if self._closed:
             return
         self._closed = True
         self._watchdog.close()
-        if self._owns_session:
+        if self.owns_session:
             self.session.close()
 
     def __repr__(self) -> str:
-        return f"Transport(base_url={self._base_url!r}, fast_path={self.fast_path()})"
+        return f"SessionTransport(base_url={self._base_url!r}, owns_session={self.owns_session})"
+
+
+def build_transport(
+    base_url: str,
+    *,
+    session: requests.Session | None = None,
+    pool_size: int = 10,
+    max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+) -> PooledTransport | SessionTransport:
+    """The transport a ``Client`` uses, chosen once here.
+
+    With ``session``: a :class:`SessionTransport` on it (the caller keeps
+    ownership). Without: the environment's settings for ``base_url`` are read
+    once (``HTTPS_PROXY``/``NO_PROXY``, ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``);
+    when a proxy applies, a :class:`SessionTransport` on a session built and
+    owned here (``pool_size`` connections), else a :class:`PooledTransport`
+    with the CA bundle found. Raises ``ValueError`` for ``max_bytes`` < 1.
+    Thread safety: builds new objects only.
+    """
+    if session is not None:
+        return SessionTransport(base_url, session, max_bytes=max_bytes)
+    probe = requests.Session()
+    try:
+        url = base_url.rstrip("/")
+        settings = probe.merge_environment_settings(url, {}, None, None, None)
+    finally:
+        probe.close()
+    if select_proxy(url, settings.get("proxies") or {}):
+        own = requests.Session()
+        adapter = _pooled_adapter(pool_size)
+        own.mount("https://", adapter)
+        own.mount("http://", adapter)
+        return SessionTransport(base_url, own, max_bytes=max_bytes, owns_session=True)
+    verify = settings.get("verify")
+    return PooledTransport(
+        base_url,
+        pool_size=pool_size,
+        max_bytes=max_bytes,
+        verify=True if verify is None else verify,
+        cert=settings.get("cert"),
+    )

@@ -4,6 +4,8 @@ This package and :mod:`okx_sync.cli` are the only layers that may import both
 :class:`~okx_sync.Client` and :mod:`okx_sync.sim`; ``ops`` receives what it
 needs from here, injected.
 
+- :class:`MockTransport`: a :class:`~okx_sync.rest.transport.Transport` whose
+  answers a handler gives, for tests of code built on okx_sync (no sockets).
 - :func:`drill_lab`: the standard :class:`~okx_sync.ops.drills.DrillLab` for
   :func:`okx_sync.ops.drills.run_drill` - ``okx_sync.Client`` as the client
   factory, a fresh :class:`~okx_sync.sim.Simulator` per drill.
@@ -16,8 +18,9 @@ from __future__ import annotations
 from ..client import Client
 from ..ops.drills.base import DrillLab
 from ..sim import Simulator
+from .mock_transport import MockTransport
 
-__all__ = ["drill_lab"]
+__all__ = ["MockTransport", "drill_lab"]
 
 
 def drill_lab() -> DrillLab:
