@@ -111,7 +111,7 @@ class Client(RestAPI):
     :class:`~okx_sync.ops.health.HealthThresholds` for :meth:`health`),
     ``ws_urls`` (``{"public"|"private"|"business": url}`` overriding the OKX
     WebSocket URLs that ``ws_public()``/``ws_private()``/``ws_business()``
-    use — live or demo hosts by ``demo``; ``Simulator.client()`` passes its own),
+    use — live or demo hosts by ``demo``; ``okx_sync.testing.sim_client`` passes a simulator's),
     ``time_sync_interval_s`` (0, the default: off; else >= 10: re-measure the
     clock offset whenever it is that old, at once at construction, on a
     background thread ``okx-time-sync`` that ``close()`` stops and joins; a

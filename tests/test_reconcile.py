@@ -19,6 +19,7 @@ from okx_sync.ids import new_cl_ord_id
 from okx_sync.models import Order, OrderAck
 from okx_sync.ops.reconcile import is_outcome_unknown, place_order_safely
 from okx_sync.sim import Simulator
+from okx_sync.testing import sim_client
 from tests.ops_support import INST, far_px, order_kw
 
 
@@ -30,7 +31,7 @@ def sim():
 
 @pytest.fixture
 def client(sim):
-    with sim.client() as c:
+    with sim_client(sim) as c:
         yield c
 
 
@@ -203,7 +204,7 @@ class _AnswerLost(requests.adapters.HTTPAdapter):
 @pytest.mark.parametrize("executed", [True, False], ids=["executed", "not-executed"])
 def test_timeout_codes_are_resolved_by_query_without_a_duplicate(sim, code, executed):
     adapter = _AnswerLost(code, executed)
-    with requests.Session() as session, sim.client(session=session) as client:
+    with requests.Session() as session, sim_client(sim, session=session) as client:
         session.mount("http://", adapter)
         px = far_px(sim, client)
         cid = new_cl_ord_id()
@@ -227,7 +228,7 @@ def test_timeout_codes_are_resolved_by_query_without_a_duplicate(sim, code, exec
 
 
 def test_unanswered_resolution_never_resends(sim):
-    with sim.client(retry=RetryPolicy(max_retries=0)) as client:
+    with sim_client(sim, retry=RetryPolicy(max_retries=0)) as client:
         px = far_px(sim, client)
         sim.faults.server_errors(502, count=5, path="/api/v5/trade/order")  # POST and the queries
         cid = new_cl_ord_id()

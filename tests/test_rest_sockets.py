@@ -26,6 +26,7 @@ from rest_loopback import (
 
 from okx_sync import Client, RequestGateConfig, RequestStateError, RetryPolicy, ValidationError
 from okx_sync.auth import prehash, sign
+from okx_sync.testing import sim_client
 
 KEY, SECRET, PASS = "key-0123456789abcdef", "s3cr3t-value", "pass-phrase-x"
 QUICK = RetryPolicy(max_retries=2, base_delay=0.001, jitter=0.0)
@@ -308,7 +309,7 @@ def test_tls_fast_path_verifies_the_servers_certificate() -> None:
         pytest.skip("no way to make a certificate (cryptography or openssl)")
     with Simulator(tls=True, ws=False, control=False, auto_tick=False) as sim:
         assert sim.rest_url.startswith("https://")
-        with sim.client(retry=RetryPolicy.none()) as client:  # session trusting the cert
+        with sim_client(sim, retry=RetryPolicy.none()) as client:  # session trusting the cert
             assert client._rest.transport.fast_path()
             assert client.request("GET", "/api/v5/public/time")[0]["ts"]
             assert isinstance(client.request("GET", "/api/v5/account/balance"), list)
