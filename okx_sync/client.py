@@ -662,3 +662,8 @@ if TYPE_CHECKING:  # mypy checks that Client satisfies every ops port (okx_sync/
         _stats: ports.StatsSource = client
         _evidence: ports.EvidenceSource = client
         _doctor: ports.DoctorClient = client
+        _order: ports.OrderClient = client
+        _reconcile: ports.ReconcileClient = client
+        _reporter_host: ports.ReporterHost = client
+        _demo: ports.DemoClient = client
+        _drill: ports.DrillClient = client

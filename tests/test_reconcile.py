@@ -270,7 +270,7 @@ class _Trade:
         return outcome
 
     def get_order(self, **kw: Any) -> Order:
-        self._o.queried.append((self._o._clock.monotonic(), kw))
+        self._o.queried.append((self._o.clock.monotonic(), kw))
         outcome = self._o.get_script.pop(0)
         if isinstance(outcome, BaseException):
             raise outcome
@@ -281,7 +281,7 @@ class _Scripted:
     """Just enough of a Client: ``trade.place_order``/``get_order`` follow scripts."""
 
     def __init__(self, place: list[Any], get: list[Any]) -> None:
-        self._clock = FakeClock()
+        self.clock = FakeClock()
         self.place_script = list(place)
         self.get_script = list(get)
         self.placed: list[dict[str, Any]] = []
@@ -289,7 +289,7 @@ class _Scripted:
         self.trade = _Trade(self)
 
     def now_ms(self) -> int:
-        return int(self._clock.time() * 1000)
+        return int(self.clock.time() * 1000)
 
 
 def _not_found() -> APIError:

@@ -55,6 +55,7 @@ import attrs
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import APIError, OkxError, OrderError, RequestStateError, SafeModeError
 from ..rest.endpoints import Endpoint, param_true
+from .ports import OrderClient
 from .reconcile import list_pending_orders
 
 __all__ = [
@@ -415,7 +416,7 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def cancel_pending_orders(client: Any, *, inst_type: str | None = None) -> CancelReport:
+def cancel_pending_orders(client: OrderClient, *, inst_type: str | None = None) -> CancelReport:
     """Cancel every pending order of the account (optionally one ``inst_type``).
 
     Lists ``GET /api/v5/trade/orders-pending`` (all pages), then sends
@@ -482,18 +483,18 @@ def cancel_pending_orders(client: Any, *, inst_type: str | None = None) -> Cance
     return report
 
 
-def _item(order: Any, code: str, msg: str) -> CancelItem:
+def _item(order: Any, code: str | None, msg: str | None) -> CancelItem:
     return CancelItem(
         inst_id=_text(order.inst_id),
         ord_id=_text(order.ord_id),
         cl_ord_id=_text(order.cl_ord_id),
         code=_text(code),
-        msg=msg,
+        msg=_text(msg),
     )
 
 
 def enter_safe_mode(
-    client: Any,
+    client: OrderClient,
     safe_mode: SafeMode,
     *,
     cancel_open_orders: bool = False,

@@ -14,10 +14,11 @@ Thread safety: the lab is immutable; each drill builds its own simulator.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..client import Client
 from ..ops.drills.base import DrillLab
+from ..ops.ports import DrillSimulator
 from ..sim import Simulator
 
 __all__ = ["drill_lab", "sim_client"]
@@ -52,3 +53,9 @@ def sim_client(sim: Simulator, *, demo: bool = False, **kwargs: Any) -> Client:
         options["session"] = session
     options.update(kwargs)
     return Client(creds.api_key, creds.secret_key, creds.passphrase, **options)
+
+
+if TYPE_CHECKING:  # mypy checks that the simulator satisfies the drills' port
+
+    def _satisfies_ports(sim: Simulator) -> None:
+        _drill: DrillSimulator = sim
