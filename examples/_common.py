@@ -27,6 +27,7 @@ from typing import Any
 
 import okx_sync
 from okx_sync.sim import Simulator
+from okx_sync.testing import sim_client
 
 __all__ = ["parser", "connect", "say", "Venue"]
 
@@ -119,7 +120,7 @@ def connect(args: argparse.Namespace, **client_options: Any) -> Iterator[Venue]:
             say(f"venue: {Venue(client, None).name} at {client.base_url}")
             yield Venue(client, None)
         return
-    with Simulator(seed=args.seed) as sim, sim.client(**client_options) as client:
+    with Simulator(seed=args.seed) as sim, sim_client(sim, **client_options) as client:
         # The control URL lets another process (a test, a drill) inspect this simulator.
         say(f"venue: simulator rest={sim.rest_url} control={sim.control_url}")
         yield Venue(client, sim)

@@ -116,7 +116,7 @@ class Client(RestAPI):
     :class:`~okx_sync.ops.health.HealthThresholds` for :meth:`health`),
     ``ws_urls`` (``{"public"|"private"|"business": url}`` overriding the OKX
     WebSocket URLs that ``ws_public()``/``ws_private()``/``ws_business()``
-    use — live or demo hosts by ``demo``; ``Simulator.client()`` passes its own),
+    use — live or demo hosts by ``demo``; ``okx_sync.testing.sim_client`` passes a simulator's),
     ``time_sync_interval_s`` (0, the default: off; else >= 10: re-measure the
     clock offset whenever it is that old, at once at construction, on a
     background thread ``okx-time-sync`` that ``close()`` stops and joins; a
@@ -671,3 +671,8 @@ if TYPE_CHECKING:  # mypy checks that Client satisfies every ops port (okx_sync/
         _stats: ports.StatsSource = client
         _evidence: ports.EvidenceSource = client
         _doctor: ports.DoctorClient = client
+        _order: ports.OrderClient = client
+        _reconcile: ports.ReconcileClient = client
+        _reporter_host: ports.ReporterHost = client
+        _demo: ports.DemoClient = client
+        _drill: ports.DrillClient = client

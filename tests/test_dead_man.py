@@ -15,6 +15,7 @@ from okx_sync.clock import FakeClock
 from okx_sync.errors import APIError, ValidationError
 from okx_sync.ids import new_cl_ord_id
 from okx_sync.sim import Simulator
+from okx_sync.testing import sim_client
 from tests.conftest import wait_until
 
 INST = "BTC-USDT"
@@ -49,7 +50,7 @@ def sim():
 
 
 def test_bad_arguments_are_refused_before_anything_is_sent(sim):
-    with sim.client() as client:
+    with sim_client(sim) as client:
         for kw in (
             {"timeout_s": 9},
             {"timeout_s": 121},
@@ -67,7 +68,7 @@ def test_bad_arguments_are_refused_before_anything_is_sent(sim):
 
 def test_arm_refresh_stop_disarms_and_close_disarms(sim):
     uid = sim.credentials.live_uid
-    with sim.client() as client:
+    with sim_client(sim) as client:
         switch = client.dead_man_switch(timeout_s=30, refresh_s=1)
         assert switch.armed and switch.running
         assert sim.exchange.cancel_all_after_armed(uid)
@@ -95,7 +96,7 @@ def test_arm_refresh_stop_disarms_and_close_disarms(sim):
 
 def test_a_failing_first_arm_raises_and_leaves_nothing_running(sim):
     sim.faults.server_errors(500, count=1, path=CAA)
-    with sim.client() as client:
+    with sim_client(sim) as client:
         with pytest.raises(APIError):
             client.dead_man_switch(timeout_s=30)
         assert client.dead_man_switches() == [] and not keeper_threads()
@@ -105,7 +106,7 @@ def test_fires_in_the_simulator_when_refreshes_stop_and_says_so_loudly(caplog):
     clock = FakeClock(wall_start=time.time(), auto_advance=False)
     with Simulator(seed=5, auto_tick=False, ws=False, clock=clock) as sim:
         uid = sim.credentials.live_uid
-        with sim.client(clock=clock) as client:
+        with sim_client(sim, clock=clock) as client:
             ord_id = rest_order(sim, client)
             seen: list[BaseException] = []
             switch = client.dead_man_switch(timeout_s=10, refresh_s=3, on_error=seen.append)
@@ -158,7 +159,7 @@ def test_fires_in_the_simulator_when_refreshes_stop_and_says_so_loudly(caplog):
 def test_stop_without_disarm_leaves_the_timer_to_fire_like_a_dead_process():
     clock = FakeClock(wall_start=time.time(), auto_advance=False)
     with Simulator(seed=6, auto_tick=False, ws=False, clock=clock) as sim:
-        with sim.client(clock=clock) as client:
+        with sim_client(sim, clock=clock) as client:
             mine = rest_order(sim, client, tag="bot1")
             other = rest_order(sim, client, tag="bot2")
             switch = client.dead_man_switch(timeout_s=10, refresh_s=2, tag="bot1")
@@ -174,7 +175,7 @@ def test_error_handler_exceptions_are_counted_and_never_kill_the_keeper(caplog):
     caplog.set_level(logging.WARNING, logger="okx_sync")
     clock = FakeClock(wall_start=time.time(), auto_advance=False)
     with Simulator(seed=7, auto_tick=False, ws=False, clock=clock) as sim:
-        with sim.client(clock=clock) as client:
+        with sim_client(sim, clock=clock) as client:
 
             def broken(exc: BaseException) -> None:
                 raise RuntimeError("handler bug")
@@ -212,7 +213,7 @@ class LateKeeperClock(FakeClock):
 def test_the_refresh_schedule_counts_from_the_arming_not_from_the_keepers_first_run():
     clock = LateKeeperClock()
     with Simulator(seed=8, auto_tick=False, ws=False, clock=clock) as sim:
-        with sim.client(clock=clock) as client:
+        with sim_client(sim, clock=clock) as client:
             switch = client.dead_man_switch(timeout_s=10, refresh_s=3)
             assert sim.exchange.cancel_all_after_armed(sim.credentials.live_uid)
             clock.advance(3)  # a refresh is due now, 3 s after the arming...
@@ -227,7 +228,7 @@ def test_the_refresh_schedule_counts_from_the_arming_not_from_the_keepers_first_
 def test_a_keeper_woken_after_the_deadline_raises_the_alarm_before_trying_again():
     clock = FakeClock(wall_start=time.time(), auto_advance=False)
     with Simulator(seed=9, auto_tick=False, ws=False, clock=clock) as sim:
-        with sim.client(clock=clock) as client:
+        with sim_client(sim, clock=clock) as client:
             seen: list[BaseException] = []
             switch = client.dead_man_switch(timeout_s=10, refresh_s=3, on_error=seen.append)
             sim.faults.server_errors(500, count=1000, path=CAA)

@@ -213,3 +213,23 @@ def test_live_uses_demo_trading_only_and_skips_sim_only_drills():
         assert result.figures["gated_429s"] == 0 and "storm_penalties" not in result.figures
         skipped = run_drill(DRILLS["book_gap"], lab=drill_lab(), live_env=env)
         assert skipped.result == "SKIP" and skipped.passed and not skipped.checks
+
+
+def test_run_ws_builds_the_named_service_and_owns_it():
+    """``run.ws(kind, client)`` calls ``client.ws_<kind>`` (no attribute probe) and closes
+    what it built at the end; an unknown service is refused."""
+    with Simulator(seed=4, auto_tick=False, control=False) as sim:
+        run = DrillRun("probe", lab=drill_lab(), sim=sim)
+        try:
+            client = run.client()
+            business = run.ws("business", client, name="probe-business")
+            assert business.url == sim.ws_business_url and business.name == "probe-business"
+            public = run.ws("public", client)
+            assert public.url == sim.ws_public_url
+            public.start()
+            assert public.running
+            with pytest.raises(ValueError, match="unknown WS service 'ws_public'"):
+                run.ws("ws_public", client)
+        finally:
+            run.close()
+        assert not public.running

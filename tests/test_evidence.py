@@ -16,6 +16,7 @@ from okx_sync import WSClient
 from okx_sync.cli import evidence as evidence_cli
 from okx_sync.errors import APIError, RequestStateError
 from okx_sync.sim import Simulator
+from okx_sync.testing import sim_client
 from tests.conftest import REPO
 
 ERROR_FIELDS = {
@@ -40,7 +41,7 @@ def sim():
 
 def test_evidence_holds_versions_config_clock_stats_errors_and_ws(sim):
     creds = sim.credentials.live
-    with sim.client() as client:
+    with sim_client(sim) as client:
         client.sync_time()
         with pytest.raises(APIError):
             client.trade.get_order(inst_id="BTC-USDT", ord_id="1")  # 51603
@@ -95,7 +96,7 @@ def test_evidence_holds_versions_config_clock_stats_errors_and_ws(sim):
 
 
 def test_evidence_holds_managed_book_stats(sim):
-    with sim.client() as client:
+    with sim_client(sim) as client:
         ws = client._register_ws(WSClient(sim.ws_public_url))
         with ws:
             book = ws.order_book("BTC-USDT")
@@ -113,7 +114,7 @@ def test_evidence_holds_managed_book_stats(sim):
 
 
 def test_last_errors_bounds(sim):
-    with sim.client() as client:
+    with sim_client(sim) as client:
         for _ in range(3):
             with pytest.raises(APIError):
                 client.trade.get_order(inst_id="BTC-USDT", ord_id="1")

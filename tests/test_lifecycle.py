@@ -17,6 +17,7 @@ from okx_sync import Client  # noqa: E402
 from okx_sync.errors import ValidationError  # noqa: E402
 from okx_sync.ops.reporter import StatsReporter, StatsSnapshot  # noqa: E402
 from okx_sync.sim import Simulator  # noqa: E402
+from okx_sync.testing import sim_client
 from okx_sync.ws.connection import ConnectRateLimiter  # noqa: E402
 from tests.ws_support import wait_until, ws_threads  # noqa: E402
 
@@ -73,7 +74,7 @@ def metrics_sinks() -> list[Any]:
 def test_with_block_closes_every_child_no_thread_or_socket_left(sim: Simulator) -> None:
     assert not ws_threads(), ws_threads()
     sink = Sink()
-    with sim.client() as client:
+    with sim_client(sim) as client:
         public = client.ws_public(**ws_options()).start()
         book = public.order_book(INST)
         assert book.wait_ready(5)
@@ -118,7 +119,7 @@ def test_with_block_closes_every_child_no_thread_or_socket_left(sim: Simulator) 
 
 
 def test_close_is_idempotent_and_skips_children_the_user_closed(sim: Simulator) -> None:
-    client = sim.client()
+    client = sim_client(sim)
     sink = Sink()
     reporter = StatsReporter(client, interval_s=0.05, sinks=[sink])
     switch = client.dead_man_switch(timeout_s=60, refresh_s=30)
@@ -144,7 +145,7 @@ def test_close_is_idempotent_and_skips_children_the_user_closed(sim: Simulator) 
 
 
 def test_creating_and_closing_many_ws_clients_does_not_grow_the_list(sim: Simulator) -> None:
-    with sim.client() as client:
+    with sim_client(sim) as client:
         kept = []  # the user keeps references: closing alone must drop them from the list
         for _ in range(200):
             ws = client.ws_public()
@@ -159,7 +160,7 @@ def test_creating_and_closing_many_ws_clients_does_not_grow_the_list(sim: Simula
 
 
 def test_factories_refuse_after_close(sim: Simulator) -> None:
-    client = sim.client()
+    client = sim_client(sim)
     ws = client.ws_public()  # built before close, never started
     client.close()
     with pytest.raises(ValidationError, match="closed"):
@@ -221,7 +222,7 @@ def test_children_close_newest_first_and_failures_name_the_child(
 
 
 def test_close_from_a_ws_handler_and_another_thread_at_once(sim: Simulator) -> None:
-    client = sim.client()
+    client = sim_client(sim)
     ws = client.ws_public(**ws_options()).start()
     book = ws.order_book(INST)
     returned = threading.Event()

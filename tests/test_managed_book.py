@@ -29,6 +29,7 @@ from okx_sync.models import BookLevel, OrderBook
 from okx_sync.ops.health import HealthMonitor
 from okx_sync.ops.reporter import collect_snapshot
 from okx_sync.sim import Simulator
+from okx_sync.testing import sim_client
 from okx_sync.ws.connection import BackoffPolicy, ConnectRateLimiter
 from okx_sync.ws.managed_book import ManagedOrderBook, ResyncPolicy
 from tests.ws_support import wait_until, ws_threads
@@ -370,7 +371,7 @@ def test_snapshot_timeout_resubscribes(sim, ws):
 
 
 def test_rest_cross_check_after_resync(sim, ws):
-    client = sim.client()
+    client = sim_client(sim)
     try:
         book = ws.order_book(INST, rest_check=client)
         assert book.wait_ready(5)
@@ -666,7 +667,7 @@ def test_book_opened_before_start_starts_its_thread_with_the_client(sim):
 
 
 def test_listing_for_client_stats_and_health(sim, ws):
-    client = sim.client()
+    client = sim_client(sim)
     try:
         client._register_ws(ws)  # what the Client's WS factories do
         book = ws.order_book(INST)

@@ -24,6 +24,7 @@ from okx_sync.ids import new_cl_ord_id
 from okx_sync.ops.reconcile import is_outcome_unknown
 from okx_sync.rest.acks import match_acks, order_reply
 from okx_sync.sim import Simulator
+from okx_sync.testing import sim_client
 from tests.ops_support import far_px, order_kw
 from tests.ws_support import ScriptedOKX, ScriptedPeer, ws_threads
 
@@ -355,7 +356,7 @@ def test_ws_orders_on_a_connection_that_cannot_take_them_are_refused_unsent(path
 
 @pytest.mark.parametrize("transport", ["rest", "ws"])
 def test_place_order_safely_resolves_a_missing_ack_by_cl_ord_id(transport):
-    with Simulator(seed=5, auto_tick=False, ws=transport == "ws") as sim, sim.client() as client:
+    with Simulator(seed=5, auto_tick=False, ws=transport == "ws") as sim, sim_client(sim) as client:
         px = far_px(sim, client)
         sim.faults.lose_order_response("short", transport=transport)
         cid = new_cl_ord_id()

@@ -19,6 +19,7 @@ from okx_sync.ids import new_cl_ord_id
 from okx_sync.models import Order, OrderAck
 from okx_sync.ops.reconcile import is_outcome_unknown, place_order_safely
 from okx_sync.sim import Simulator
+from okx_sync.testing import sim_client
 from tests.ops_support import INST, far_px, order_kw
 
 
@@ -30,7 +31,7 @@ def sim():
 
 @pytest.fixture
 def client(sim):
-    with sim.client() as c:
+    with sim_client(sim) as c:
         yield c
 
 
@@ -203,7 +204,7 @@ class _AnswerLost(requests.adapters.HTTPAdapter):
 @pytest.mark.parametrize("executed", [True, False], ids=["executed", "not-executed"])
 def test_timeout_codes_are_resolved_by_query_without_a_duplicate(sim, code, executed):
     adapter = _AnswerLost(code, executed)
-    with requests.Session() as session, sim.client(session=session) as client:
+    with requests.Session() as session, sim_client(sim, session=session) as client:
         session.mount("http://", adapter)
         px = far_px(sim, client)
         cid = new_cl_ord_id()
@@ -227,7 +228,7 @@ def test_timeout_codes_are_resolved_by_query_without_a_duplicate(sim, code, exec
 
 
 def test_unanswered_resolution_never_resends(sim):
-    with sim.client(retry=RetryPolicy(max_retries=0)) as client:
+    with sim_client(sim, retry=RetryPolicy(max_retries=0)) as client:
         px = far_px(sim, client)
         sim.faults.server_errors(502, count=5, path="/api/v5/trade/order")  # POST and the queries
         cid = new_cl_ord_id()
@@ -269,7 +270,7 @@ class _Trade:
         return outcome
 
     def get_order(self, **kw: Any) -> Order:
-        self._o.queried.append((self._o._clock.monotonic(), kw))
+        self._o.queried.append((self._o.clock.monotonic(), kw))
         outcome = self._o.get_script.pop(0)
         if isinstance(outcome, BaseException):
             raise outcome
@@ -280,7 +281,7 @@ class _Scripted:
     """Just enough of a Client: ``trade.place_order``/``get_order`` follow scripts."""
 
     def __init__(self, place: list[Any], get: list[Any]) -> None:
-        self._clock = FakeClock()
+        self.clock = FakeClock()
         self.place_script = list(place)
         self.get_script = list(get)
         self.placed: list[dict[str, Any]] = []
@@ -288,7 +289,7 @@ class _Scripted:
         self.trade = _Trade(self)
 
     def now_ms(self) -> int:
-        return int(self._clock.time() * 1000)
+        return int(self.clock.time() * 1000)
 
 
 def _not_found() -> APIError:
@@ -332,7 +333,7 @@ def test_resolution_waits_for_exp_time_and_resend_meets_51016():
 
 def test_expire_after_s_is_seconds_and_bad_values_are_refused_before_sending():
     fake = _Scripted(place=[LOST], get=[_live("c9")])
-    start_ms, start_mono = fake.now_ms(), fake._clock.monotonic()
+    start_ms, start_mono = fake.now_ms(), fake.clock.monotonic()
     res = place_order_safely(fake, inst_id=INST, cl_ord_id="c9", expire_after_s=0.25, sz="1")
     assert res.resolved and fake.placed[0]["exp_time"] == start_ms + 250
     # no query before the expTime: the caller waited the 0.25 s it asked for, not longer

@@ -77,6 +77,11 @@ class StubClient:
             ],
         }
         self.health_monitor = HealthMonitor()
+        self.adopted: list[tuple[Any, str, str]] = []
+
+    def _adopt(self, child: Any, *, kind: str, label: str) -> None:
+        """The host owns the reporter (``Client`` closes it on ``close()``)."""
+        self.adopted.append((child, kind, label))
 
     def stats(self) -> dict[str, Any]:
         return dict(self.rest)
@@ -235,6 +240,7 @@ def test_reporter_reports_every_interval_on_the_injected_clock(
 ) -> None:
     rec = Recorder()
     reporter = StatsReporter(client, interval_s=10.0, sinks=[rec])
+    assert client.adopted == [(reporter, "reporter", "stats reporter okx-stats-reporter")]
     try:
         rec.wait_for(1)
         clock.advance(4)

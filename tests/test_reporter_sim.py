@@ -19,6 +19,7 @@ from okx_sync.ops.health import HealthMonitor, HealthThresholds  # noqa: E402
 from okx_sync.ops.prometheus import PrometheusSink  # noqa: E402
 from okx_sync.ops.reporter import StatsReporter, StatsSnapshot, collect_snapshot  # noqa: E402
 from okx_sync.sim import Simulator  # noqa: E402
+from okx_sync.testing import sim_client  # noqa: E402
 from okx_sync.ws.client import WSClient  # noqa: E402
 
 pytestmark = pytest.mark.timeout(60)
@@ -89,7 +90,7 @@ def sim() -> Iterator[Simulator]:
 
 @pytest.fixture
 def client(sim: Simulator) -> Iterator[Any]:
-    c = sim.client()
+    c = sim_client(sim)
     try:
         yield c
     finally:
@@ -210,7 +211,7 @@ def test_client_health_sees_the_same_ws(sim: Simulator, client: Any) -> None:
 
 def test_client_health_thresholds_decide_client_health(sim: Simulator) -> None:
     thresholds = HealthThresholds(silence_degraded_s=0.3, silence_down_s=60.0)
-    client = sim.client(health_thresholds=thresholds)
+    client = sim_client(sim, health_thresholds=thresholds)
     ws = public_ws(client, sim)
     try:
         assert client.health_monitor.thresholds is thresholds

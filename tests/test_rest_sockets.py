@@ -27,6 +27,7 @@ from rest_loopback import (
 from okx_sync import Client, RequestGateConfig, RequestStateError, RetryPolicy, ValidationError
 from okx_sync.auth import prehash, sign
 from okx_sync.rest.transport import PooledTransport, SessionTransport
+from okx_sync.testing import sim_client
 
 KEY, SECRET, PASS = "key-0123456789abcdef", "s3cr3t-value", "pass-phrase-x"
 QUICK = RetryPolicy(max_retries=2, base_delay_s=0.001, jitter=0.0)
@@ -317,7 +318,7 @@ def test_tls_fast_path_verifies_the_servers_certificate() -> None:
         trusting = (  # the pooled transport trusting the cert; a session trusting it
             Client(creds.api_key, creds.secret_key, creds.passphrase, base_url=sim.rest_url,
                    transport=pooled, retry=RetryPolicy.none()),
-            sim.client(retry=RetryPolicy.none()),
+            sim_client(sim, retry=RetryPolicy.none()),
         )  # fmt: skip
         for client, kind in zip(trusting, (PooledTransport, SessionTransport), strict=True):
             with client:

@@ -26,6 +26,7 @@ import pytest
 
 import okx_sync
 from okx_sync.sim import Simulator
+from okx_sync.testing import sim_client
 
 REPO = Path(__file__).resolve().parents[1]
 RUNBOOKS = ("RUNBOOK.md", "RUNBOOK.en.md")
@@ -209,7 +210,7 @@ def _check_keywords(obj: Any, args: str, what: str) -> None:
 @pytest.fixture(scope="module")
 def targets():
     with Simulator(seed=3, auto_tick=False) as sim:
-        with sim.client() as client:
+        with sim_client(sim) as client:
             ws = okx_sync.WSClient(sim.ws_public_url)
             yield {"client": client, "ws": ws}
             ws.close()

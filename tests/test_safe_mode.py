@@ -14,6 +14,7 @@ from okx_sync.ids import new_cl_ord_id
 from okx_sync.ops.safe_mode import SafeMode, allowed_in_safe_mode
 from okx_sync.rest.endpoints import registry
 from okx_sync.sim import Simulator
+from okx_sync.testing import sim_client
 from okx_sync.ws.connection import ConnectRateLimiter
 from tests.conftest import wait_until
 from tests.ops_support import INST, far_px, order_kw
@@ -27,7 +28,7 @@ def sim():
 
 @pytest.fixture
 def client(sim):
-    with sim.client() as c:
+    with sim_client(sim) as c:
         yield c
 
 
@@ -356,7 +357,7 @@ def test_orders_from_8_threads_none_placed_after_enter_returns(sim, client):
 def manual():
     """A simulator and client on one manual FakeClock: time moves only when the test says."""
     clock = FakeClock(wall_start=time.time(), auto_advance=False)
-    with Simulator(seed=13, auto_tick=False, clock=clock) as s, s.client(clock=clock) as c:
+    with Simulator(seed=13, auto_tick=False, clock=clock) as s, sim_client(s, clock=clock) as c:
         yield s, c, clock
 
 

@@ -3,8 +3,8 @@ pure layers, never the clients").
 
 Checked twice: statically over every ``okx_sync/sim/*.py`` (relative and absolute imports,
 at any depth of the module), and at run time in a fresh interpreter (what importing every
-simulator module actually loads, transitive imports included). The one exception is
-``okx_sync.client``, imported lazily inside ``Simulator.client()``.
+simulator module actually loads, transitive imports included). No exception: a client
+pointed at a simulator is built above both, by ``okx_sync.testing.sim_client``.
 """
 
 from __future__ import annotations
@@ -31,8 +31,6 @@ PURE = frozenset(
         "okx_sync.secret",  # auth accepts a Secret credential; no I/O
     }
 )
-# (file, class, function) where a lazy import of the client is allowed
-LAZY_CLIENT = {("simulator.py", "Simulator", "client"): "okx_sync.client"}
 
 
 def _allowed(module: str) -> bool:
@@ -92,8 +90,6 @@ def test_sim_imports_only_pure_layers(path):
     for line, module, scope in _imports(path):
         if _allowed(module):
             continue
-        if LAZY_CLIENT.get((path.name, *scope)) == module:
-            continue
         bad.append(f"{path.name}:{line}: {module} (in {'.'.join(scope) or 'module level'})")
     assert bad == [], "the simulator may import only " + ", ".join(sorted(PURE))
 
@@ -128,13 +124,8 @@ def test_the_checker_sees_forbidden_imports(tmp_path):
         ("okx_sync.client", ("Simulator", "client")),
         ("okx_sync.client", ("Simulator", "other")),
     ]
-    allowed = [m for m, s in found if _allowed(m) or LAZY_CLIENT.get(("simulator.py", *s)) == m]
-    assert allowed == [
-        "okx_sync.rest.endpoints",
-        "okx_sync.auth",
-        "okx_sync.sim.exchange",
-        "okx_sync.client",
-    ]
+    allowed = [m for m, _ in found if _allowed(m)]
+    assert allowed == ["okx_sync.rest.endpoints", "okx_sync.auth", "okx_sync.sim.exchange"]
 
 
 def test_importing_the_simulator_loads_no_client_code():

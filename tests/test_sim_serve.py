@@ -1,4 +1,4 @@
-"""``okx-sync sim`` (serve CLI), the TLS option and ``Simulator.client()``."""
+"""``okx-sync sim`` (serve CLI), the TLS option and ``okx_sync.testing.sim_client``."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from okx_sync.cli.sim import env_lines
 from okx_sync.cli.sim import main as serve_main
 from okx_sync.sim import Simulator, tls
 from okx_sync.sim.testing import RawRest, RawWS
+from okx_sync.testing import sim_client
 from tests.conftest import REPO
 
 
@@ -90,18 +91,34 @@ def test_certificate_with_openssl_fallback(tmp_path, monkeypatch):
 def test_client_points_at_the_simulator():
     pytest.importorskip("okx_sync.client")
     with Simulator(seed=3, auto_tick=False, control=False) as sim:
-        client = sim.client()
+        client = sim_client(sim)
         try:
             assert client.request("GET", "/api/v5/public/time")[0]["ts"]
             bal = client.request("GET", "/api/v5/account/balance", {"ccy": "USDT"})
             assert bal[0]["details"][0]["cashBal"] == "100000"
         finally:
             client.close()
-        demo = sim.client(demo=True)
+        demo = sim_client(sim, demo=True)
         try:
             assert demo.request("GET", "/api/v5/account/config")[0]["uid"] == sim.demo_uid
         finally:
             demo.close()
+
+
+def test_sim_client_passes_the_ws_urls_only_when_the_ws_server_runs():
+    with Simulator(seed=3, auto_tick=False, control=False) as sim:
+        assert sim.ws_urls() == {
+            "public": sim.ws_public_url,
+            "private": sim.ws_private_url,
+            "business": sim.ws_business_url,
+        }
+        with sim_client(sim) as client:
+            ws = client.ws_public()
+            assert ws.url == sim.ws_public_url
+    with Simulator(seed=3, auto_tick=False, control=False, ws=False) as sim:
+        assert sim.ws_urls() == {}
+        with sim_client(sim) as client:  # OKX's own WS hosts stay (nothing to override)
+            assert client.ws_public().url.startswith("wss://")
 
 
 def _listening_sockets() -> set[tuple[str, int]]:

@@ -23,6 +23,7 @@ from okx_sync.errors import (
 from okx_sync.models import Ticker
 from okx_sync.models.ws import BookUpdate
 from okx_sync.sim import Simulator
+from okx_sync.testing import sim_client
 from okx_sync.ws.connection import BackoffPolicy
 from tests.ws_support import ScriptedOKX, wait_until, ws_threads
 
@@ -568,7 +569,7 @@ def test_notice_64008_on_the_private_socket_logs_in_on_the_new_connection(sim):
     )
     ws.on_event(lambda e: logins.append(e) if e.get("event") == "login" else None)
     ws.on("orders", orders.append)
-    client = sim.client()
+    client = sim_client(sim)
     try:
         with ws:
             ws.subscribe_and_wait(

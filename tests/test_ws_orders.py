@@ -17,6 +17,7 @@ from okx_sync.instruments import InstrumentCache
 from okx_sync.models import Instrument, Order, OrderAck
 from okx_sync.sim import Simulator
 from okx_sync.sim.testing import RawRest
+from okx_sync.testing import sim_client
 from okx_sync.ws.connection import ConnectRateLimiter
 from tests.ws_support import wait_until, ws_threads
 
@@ -211,7 +212,7 @@ def test_no_reply_within_timeout_is_dispatched_unknown(sim, instruments):
 def test_client_factories_share_credentials_gate_and_instruments(sim):
     import okx_sync
 
-    with sim.client() as client:
+    with sim_client(sim) as client:
         assert (
             okx_sync.Client(demo=True)._ws_urls["private"]
             == "wss://wspap.okx.com:8443/ws/v5/private"
@@ -263,7 +264,7 @@ def test_ws_orders_load_the_account_limit_and_share_the_account_bucket_with_rest
     clock = FakeClock(wall_start=time.time(), auto_advance=False)
     with (
         Simulator(seed=23, auto_tick=False, account_order_limit=1500, clock=clock) as sim,
-        sim.client(clock=clock, gate=RequestGateConfig(refresh_account_limit_s=5.0)) as client,
+        sim_client(sim, clock=clock, gate=RequestGateConfig(refresh_account_limit_s=5.0)) as client,
         # its own connect limiter: the process-wide one holds other tests' system-clock times
         client.ws_private(connect_limiter=ConnectRateLimiter()) as priv,
     ):

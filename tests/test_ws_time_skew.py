@@ -9,6 +9,7 @@ from okx_sync import WSClient
 from okx_sync.errors import WSAuthError
 from okx_sync.ops.drills.auth import SkewedClock
 from okx_sync.sim import Simulator
+from okx_sync.testing import sim_client
 from okx_sync.ws.connection import ConnectRateLimiter
 from tests.ws_support import ScriptedOKX, wait_until, ws_threads
 
@@ -23,7 +24,7 @@ def sim():
 
 
 def test_private_login_refused_for_skew_resyncs_once_and_logs_in(sim):
-    client = sim.client(clock=SkewedClock(SKEW_S))
+    client = sim_client(sim, clock=SkewedClock(SKEW_S))
     try:
         assert client.time_offset_ms == 0  # nobody called sync_time()
         ws = client.ws_private()
@@ -44,7 +45,7 @@ def test_private_login_refused_for_skew_resyncs_once_and_logs_in(sim):
 
 def test_private_stream_heals_after_the_clock_drifts_during_a_reconnect(sim):
     clock = SkewedClock(0.0)
-    client = sim.client(clock=clock)
+    client = sim_client(sim, clock=clock)
     errors: list[BaseException] = []
     reconnected: list[bool] = []
     try:

@@ -169,6 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     return 2
             else:
                 from ..sim import Simulator
+                from ..testing import sim_client
 
                 sim = Simulator(seed=args.seed)
                 if args.inst_id not in sim.exchange.specs:
@@ -178,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         file=sys.stderr,
                     )
                     return 2
-                client = sim.client()
+                client = sim_client(sim)
             with client, client.ws_public(name="book-view") as ws:
                 book = ws.order_book(args.inst_id)
                 try:

@@ -44,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     2 for a bad option."""
     args = build_parser().parse_args(list(argv) if argv is not None else None)
     from ..sim import Simulator
+    from ..testing import sim_client
 
     lines: list[str] = []
 
@@ -69,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"(seed {args.seed}, loopback only)"
                 )
                 say(f"  REST {sim.rest_url}   WS {sim.ws_public_url.rsplit('/', 1)[0]}/...")
-                with sim.client() as client:
+                with sim_client(sim) as client:
                     result = run_tour(client, args.inst_id, say).data
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"

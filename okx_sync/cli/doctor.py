@@ -73,9 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 where = f"{'OKX demo' if client.demo else 'OKX'} at {client.base_url}"
             else:
                 from ..sim import Simulator
+                from ..testing import sim_client
 
                 sim = Simulator(seed=7)
-                client = sim.client()
+                client = sim_client(sim)
                 creds = sim.credentials.live
                 where = f"the embedded simulator at {sim.rest_url}"
             with client:

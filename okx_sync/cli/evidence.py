@@ -108,9 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.sim:
         from ..sim import Simulator
+        from ..testing import sim_client
 
         with Simulator(seed=args.seed, auto_tick=False, ws=False) as sim:
-            with sim.client() as client:
+            with sim_client(sim) as client:
                 return _run(client, args, f"simulator {sim.rest_url}")
     try:
         client = Client.from_env()

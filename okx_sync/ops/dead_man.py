@@ -38,11 +38,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ..clock import SYSTEM_CLOCK, Clock
+from ..clock import Clock
 from ..errors import OkxError, ValidationError
 from ..handler_errors import HandlerErrorSummary, report_handler_error
 from ..lifecycle import Owned
 from ..validators import seconds
+from .ports import OrderClient
 
 __all__ = [
     "DeadManSwitch",
@@ -124,7 +125,7 @@ class DeadManSwitch(Owned):
 
     def __init__(
         self,
-        client: Any,
+        client: OrderClient,
         *,
         timeout_s: int = 60,
         refresh_s: float = 10.0,
@@ -137,7 +138,7 @@ class DeadManSwitch(Owned):
         self.timeout_s = timeout_s
         self.refresh_s = float(refresh_s)
         self.tag = tag
-        self._clock: Clock = clock or getattr(client, "_clock", None) or SYSTEM_CLOCK
+        self._clock: Clock = clock or client.clock
         self._cond = threading.Condition(threading.Lock())
         self._handlers: tuple[ErrorHandler, ...] = (on_error,) if on_error else ()
         self._thread: threading.Thread | None = None

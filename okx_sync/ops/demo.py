@@ -29,6 +29,8 @@ from typing import Any
 
 import attrs
 
+from .ports import DemoClient
+
 __all__ = ["run_tour", "TourResult", "INST_ID"]
 
 INST_ID = "BTC-USDT"
@@ -78,7 +80,7 @@ class TourResult:
 
 
 def run_tour(
-    client: Any, inst_id: str = INST_ID, say: Callable[[str], None] | None = None
+    client: DemoClient, inst_id: str = INST_ID, say: Callable[[str], None] | None = None
 ) -> TourResult:
     """Take the tour with ``client`` (REST, a public and a private WS, one resting order
     placed and cancelled on ``inst_id``, a spot instrument); ``say`` gets each line as
@@ -109,7 +111,7 @@ def run_tour(
         spot = client.instruments("SPOT")
         swaps = client.instruments("SWAP")
         tell(
-            f"  instruments       {len(spot)} SPOT, {len(swaps)} SWAP: {', '.join(i.inst_id for i in spot)}"
+            f"  instruments       {len(spot)} SPOT, {len(swaps)} SWAP: {', '.join(str(i.inst_id) for i in spot)}"
         )
         ticker = client.market.get_ticker(inst_id=inst_id)
         tell(f"  ticker {inst_id:<10} last {ticker.last}  bid {ticker.bid_px}  ask {ticker.ask_px}")

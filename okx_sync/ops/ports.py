@@ -1,48 +1,98 @@
-"""What each ``ops`` component needs from a client, as narrow ``typing.Protocol``\\ s.
+"""What each ``ops`` component needs from a client (and the drills from a simulator),
+as narrow ``typing.Protocol``\\ s.
 
-``ops`` never imports :mod:`okx_sync.client` (the client imports ``ops``):
-the functions here take any object with the members they use, and
-``okx_sync.Client`` satisfies every protocol (mypy checks it: see the typed
-assignments at the end of ``okx_sync/client.py``'s tests,
-``tests/test_layers.py``). Members typed ``Any`` are the client's endpoint
-groups (``trade``, ``account``...), whose own types live above ``ops``.
+``ops`` imports neither :mod:`okx_sync.client` (the client imports ``ops``)
+nor :mod:`okx_sync.sim`: the functions here take any object with the members
+they use, and ``okx_sync.Client`` satisfies every client protocol (mypy
+checks it: the typed assignments in the ``TYPE_CHECKING`` block at the end of
+``okx_sync/client.py``); ``okx_sync.sim.Simulator`` satisfies
+:class:`DrillSimulator` (checked the same way in ``okx_sync/testing``). The
+endpoint groups are typed with their classes from :mod:`okx_sync.rest.api`
+(a lower layer).
 
-- :class:`TradingClient` — order entry and the reads that price it
-  (``trade``, ``market``, ``instrument``, ``round_price``): reconciliation,
-  safe mode's cancel, the dead-man switch, the drills' ``passive_limit``.
+- :class:`OrderClient` — the trade group, the clock and OKX time: the
+  pending-order sweep, safe mode's cancel, the dead-man switch.
+- :class:`ReconcileClient` — an order client that also reads the account:
+  :class:`~okx_sync.ops.reconcile.Reconciler`, ``place_order_safely``.
+- :class:`TradingClient` — an order client that prices an order
+  (``market``, ``instrument``, ``round_price``): the drills' ``passive_limit``.
 - :class:`StatsSource` — what a stats snapshot reads (``clock``, ``stats``,
   ``gate_stats``, ``ws_clients``, ``managed_books``): the reporter, health.
+- :class:`ReporterHost` — a stats source whose health monitor a
+  ``StatsReporter`` shares and which owns (closes) the reporter.
 - :class:`EvidenceSource` — a stats source plus the configuration, clock
   re-sync and safe-mode state the evidence shows, and the probes it sends.
 - :class:`DoctorClient` — the reads and WS factories the doctor checks use.
+- :class:`DemoClient` — what the guided tour (``okx-sync demo``) touches.
+- :class:`DrillClient` — what the drills drive; :class:`DrillSimulator` —
+  what they use of the simulator (its faults, exchange, market clock).
 
 Thread safety: protocols hold no state.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..clock import Clock
 
-__all__ = ["TradingClient", "StatsSource", "EvidenceSource", "DoctorClient"]
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from decimal import Decimal
+
+    from ..models import Instrument
+    from ..rest.api import AccountAPI, MarketAPI, PublicAPI, TradeAPI
+    from ..ws.client import WSClient
+    from .health import Health, HealthMonitor
+
+__all__ = [
+    "OrderClient",
+    "ReconcileClient",
+    "TradingClient",
+    "StatsSource",
+    "ReporterHost",
+    "EvidenceSource",
+    "DoctorClient",
+    "DemoClient",
+    "DrillClient",
+    "DrillSimulator",
+]
 
 
-class TradingClient(Protocol):
+class OrderClient(Protocol):
+    """The trade endpoints, the injected clock and OKX time."""
+
+    @property
+    def trade(self) -> TradeAPI:
+        """The trade endpoint group (``place_order``, ``cancel_batch_orders``, ...)."""
+
+    @property
+    def clock(self) -> Clock:
+        """The injected clock (waits, durations)."""
+
+    def now_ms(self) -> int:
+        """OKX's time now (local time plus the measured offset), ms."""
+
+
+class ReconcileClient(OrderClient, Protocol):
+    """An order client that also reads the account (balances, positions)."""
+
+    @property
+    def account(self) -> AccountAPI:
+        """The account endpoint group."""
+
+
+class TradingClient(OrderClient, Protocol):
     """Order entry and the market reads that price an order."""
 
     @property
-    def trade(self) -> Any:
-        """The trade endpoint group (``place_order``, ``cancel_order``, ...)."""
-
-    @property
-    def market(self) -> Any:
+    def market(self) -> MarketAPI:
         """The market-data endpoint group (``get_ticker``, ...)."""
 
-    def instrument(self, inst_id: str) -> Any:
+    def instrument(self, inst_id: str) -> Instrument:
         """The instrument's specification (tick and lot sizes)."""
 
-    def round_price(self, inst_id: str, px: Any, *, rounding: str = ...) -> Any:
+    def round_price(self, inst_id: str, px: Any, *, rounding: str = ...) -> Decimal:
         """``px`` rounded to the instrument's tick size."""
 
 
@@ -66,11 +116,22 @@ class StatsSource(Protocol):
         """The live managed order books (each with ``stats()``)."""
 
 
+class ReporterHost(StatsSource, Protocol):
+    """A stats source that owns the reporters built on it (``okx_sync.Client``)."""
+
+    @property
+    def health_monitor(self) -> HealthMonitor:
+        """The monitor ``health()`` judges with (a reporter shares it)."""
+
+    def _adopt(self, child: Any, *, kind: str, label: str) -> object:
+        """Own ``child``: close it on close (a closed host raises ``ValidationError``)."""
+
+
 class EvidenceSource(StatsSource, Protocol):
     """A stats source with the state the evidence shows and the probes it sends."""
 
     @property
-    def health_monitor(self) -> Any:
+    def health_monitor(self) -> HealthMonitor:
         """The client's ``HealthMonitor`` (its thresholds judge the snapshot)."""
 
     @property
@@ -82,7 +143,7 @@ class EvidenceSource(StatsSource, Protocol):
         """The safe-mode state (``to_dict()``)."""
 
     @property
-    def trade(self) -> Any:
+    def trade(self) -> TradeAPI:
         """The trade endpoint group (the account-rate-limit probe)."""
 
     @property
@@ -103,15 +164,15 @@ class DoctorClient(Protocol):
     """What the doctor checks read and open."""
 
     @property
-    def account(self) -> Any:
+    def account(self) -> AccountAPI:
         """The account endpoint group."""
 
     @property
-    def trade(self) -> Any:
+    def trade(self) -> TradeAPI:
         """The trade endpoint group."""
 
     @property
-    def public(self) -> Any:
+    def public(self) -> PublicAPI:
         """The public endpoint group."""
 
     @property
@@ -124,8 +185,82 @@ class DoctorClient(Protocol):
     def gate_stats(self) -> dict[str, Any]:
         """Request-gate statistics."""
 
-    def ws_public(self, **kwargs: Any) -> Any:
-        """A public WS client."""
+    def ws_public(self, **kwargs: Any) -> WSClient:
+        """A public WS client (not started)."""
 
-    def ws_private(self, **kwargs: Any) -> Any:
-        """A private WS client."""
+    def ws_private(self, **kwargs: Any) -> WSClient:
+        """A private WS client (not started)."""
+
+
+class DemoClient(DoctorClient, TradingClient, StatsSource, Protocol):
+    """What the guided tour touches: the doctor's reads, order entry, stats, health."""
+
+    def instruments(self, inst_type: str) -> list[Instrument]:
+        """The instruments of ``inst_type`` (cached)."""
+
+    def health(self) -> Health:
+        """The client's health verdict."""
+
+
+class DrillClient(TradingClient, ReconcileClient, Protocol):
+    """What the drills drive: orders, account reads, clock sync, stats, the WS factories."""
+
+    def sync_time(self) -> int:
+        """Measure the clock offset to OKX; returns it in ms."""
+
+    def stats(self) -> dict[str, Any]:
+        """REST statistics."""
+
+    def gate_stats(self) -> dict[str, Any]:
+        """Request-gate statistics."""
+
+    def ws_public(self, **kwargs: Any) -> WSClient:
+        """A public WS client (not started)."""
+
+    def ws_private(self, **kwargs: Any) -> WSClient:
+        """A private WS client (not started)."""
+
+    def ws_business(self, **kwargs: Any) -> WSClient:
+        """A business WS client (not started)."""
+
+    def close(self) -> None:
+        """Stop everything the client owns."""
+
+
+class DrillSimulator(Protocol):
+    """What the drills use of a simulator (``okx_sync.sim.Simulator``): its faults,
+    exchange state and market clock, its addresses and the live key."""
+
+    @property
+    def credentials(self) -> Any:
+        """The simulator's keys (``.live``: ``Credentials``; ``.live_uid``)."""
+
+    @property
+    def faults(self) -> Any:
+        """The fault injector (``seq_gap``, ``lose_order_response``, ``clear``, ...)."""
+
+    @property
+    def exchange(self) -> Any:
+        """The exchange state (``book``, ``orders``, ``pending``)."""
+
+    @property
+    def rest_url(self) -> str:
+        """The REST base URL."""
+
+    def ws_urls(self) -> dict[str, str]:
+        """The WS URL per service, ``{}`` without a WS server."""
+
+    def ws_connections(self) -> list[dict[str, Any]]:
+        """The open WS connections."""
+
+    def tick(self, n: int = 1) -> None:
+        """Step the market ``n`` times."""
+
+    def flood(self, inst_id: str, count: int, channels: Iterable[str] = ...) -> int:
+        """Push ``count`` book updates (and trades) at once; returns the rounds."""
+
+    def stats(self) -> dict[str, Any]:
+        """Requests served, connections, orders, faults."""
+
+    def close(self) -> None:
+        """Stop the simulator."""

@@ -38,6 +38,7 @@ from ..ids import is_valid_cl_ord_id, new_cl_ord_id
 from ..models import Balance, Fill, Order, OrderAck, Position
 from ..rest.endpoints import ORDER_NOT_FOUND
 from ..rest.named import GROUP_CLASSES
+from .ports import OrderClient, ReconcileClient
 
 __all__ = [
     "Reconciler",
@@ -92,7 +93,7 @@ def is_outcome_unknown(err: BaseException) -> bool:
     return not err.code and err.http_status is not None and err.http_status >= 500
 
 
-def list_pending_orders(client: Any, *, inst_type: str | None = None) -> list[Order]:
+def list_pending_orders(client: OrderClient, *, inst_type: str | None = None) -> list[Order]:
     """Every pending order of the account (``orders-pending``, all pages, newest first).
 
     Raises what the query raises. Thread safety: safe from any thread.
@@ -199,7 +200,7 @@ class Reconciler:
     keeps no state between calls.
     """
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: ReconcileClient) -> None:
         self._client = client
 
     def __repr__(self) -> str:
@@ -219,7 +220,7 @@ class Reconciler:
         if not 1 <= fills_limit <= 100:
             raise ValidationError(f"fills_limit must be 1..100, got {fills_limit}")
         client = self._client
-        clock = client._clock
+        clock = client.clock
         started = clock.monotonic()
         taken_at = int(client.now_ms())
         balance = client.account.get_balance()
@@ -266,7 +267,7 @@ class Reconciler:
         if interval_s < 0:
             raise ValidationError(f"interval_s must be >= 0, got {interval_s!r}")
         client = self._client
-        clock = client._clock
+        clock = client.clock
         if not_before_ms is not None:
             wait_ms = int(not_before_ms) - int(client.now_ms())
             if wait_ms > 0:
@@ -374,7 +375,7 @@ def _state_error(
 
 
 def place_order_safely(
-    client: Any,
+    client: ReconcileClient,
     *,
     inst_id: str,
     cl_ord_id: str | None = None,

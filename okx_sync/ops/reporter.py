@@ -40,7 +40,7 @@ from ..lifecycle import Owned
 from ..validators import flag, instance, seconds
 from ..ws.protocol import service_of_url
 from .health import Health, HealthMonitor, HealthThresholds, as_stats_dict
-from .ports import StatsSource
+from .ports import ReporterHost, StatsSource
 
 __all__ = [
     "StatsSnapshot",
@@ -362,7 +362,8 @@ class StatsReporter(Owned):
     on the calling thread. :meth:`close` stops and joins the thread and closes
     the sinks that have ``close()``.
 
-    Built on an ``okx_sync.Client``, it is closed by ``client.close()``.
+    ``client`` is an ``okx_sync.Client`` (any :class:`~okx_sync.ops.ports.ReporterHost`):
+    the host owns the reporter, so ``client.close()`` closes it.
 
     Raises ``ValidationError`` for an ``interval_s`` that is not a positive finite
     number, a non-bool ``start``/``close_sinks``, ``thresholds``/``monitor`` of the
@@ -372,7 +373,7 @@ class StatsReporter(Owned):
 
     def __init__(
         self,
-        client: StatsSource,
+        client: ReporterHost,
         interval_s: float = 10.0,
         sinks: Iterable[Any] = (),
         *,
@@ -396,11 +397,7 @@ class StatsReporter(Owned):
         self.interval_s = float(interval_s)
         self.clock: Clock = clock or client.clock
         if monitor is None:
-            shared = getattr(client, "health_monitor", None)
-            if thresholds is None and isinstance(shared, HealthMonitor):
-                monitor = shared
-            else:
-                monitor = HealthMonitor(thresholds)
+            monitor = client.health_monitor if thresholds is None else HealthMonitor(thresholds)
         self.monitor = monitor
         self.name = name
         self.close_sinks = close_sinks
@@ -414,9 +411,8 @@ class StatsReporter(Owned):
         self.sink_errors: dict[str, int] = {}
         self.last_sink_error = ""
         self._sink_log = HandlerErrorSummary(monotonic=self.clock.monotonic)
-        adopt = getattr(client, "_adopt", None)
-        if callable(adopt):  # an okx_sync.Client: its close() closes this reporter too
-            adopt(self, kind="reporter", label=f"stats reporter {name}")
+        # the host (an okx_sync.Client) closes this reporter on its close()
+        client._adopt(self, kind="reporter", label=f"stats reporter {name}")
         if start:
             self.start()
 

@@ -57,6 +57,7 @@ from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import APIError, OkxError, OrderError, RequestStateError, SafeModeError
 from ..guards import allowed_in_safe_mode
 from ..rest.endpoints import Endpoint
+from .ports import OrderClient
 from .reconcile import list_pending_orders
 
 __all__ = [
@@ -395,7 +396,7 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def cancel_pending_orders(client: Any, *, inst_type: str | None = None) -> CancelReport:
+def cancel_pending_orders(client: OrderClient, *, inst_type: str | None = None) -> CancelReport:
     """Cancel every pending order of the account (optionally one ``inst_type``).
 
     Lists ``GET /api/v5/trade/orders-pending`` (all pages), then sends
@@ -462,18 +463,18 @@ def cancel_pending_orders(client: Any, *, inst_type: str | None = None) -> Cance
     return report
 
 
-def _item(order: Any, code: str, msg: str) -> CancelItem:
+def _item(order: Any, code: str | None, msg: str | None) -> CancelItem:
     return CancelItem(
         inst_id=_text(order.inst_id),
         ord_id=_text(order.ord_id),
         cl_ord_id=_text(order.cl_ord_id),
         code=_text(code),
-        msg=msg,
+        msg=_text(msg),
     )
 
 
 def enter_safe_mode(
-    client: Any,
+    client: OrderClient,
     safe_mode: SafeMode,
     *,
     cancel_open_orders: bool = False,

@@ -12,7 +12,7 @@ Quick start::
         sim.credentials.live                     # okx_sync.auth.Credentials (no demo header)
         sim.credentials.demo                     # needs header x-simulated-trading: 1
         sim.credentials.live_uid, .demo_uid      # the accounts they trade (separate balances)
-        client = sim.client()                    # okx_sync.Client pointed at it (demo=True: demo key)
+        client = okx_sync.testing.sim_client(sim)  # okx_sync.Client pointed at it (demo=True: demo key)
 
 ``python -m okx_sync sim`` serves it standalone and prints the URLs and credentials.
 

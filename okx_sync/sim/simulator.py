@@ -259,6 +259,14 @@ class Simulator:
         """``ws://127.0.0.1:PORT/ws/v5/business``."""
         return self._ws_url("business")
 
+    def ws_urls(self) -> dict[str, str]:
+        """The WS URL of each service (``public``, ``private``, ``business``), or ``{}``
+        when the simulator was started with ``ws=False``. Never raises; thread-safe
+        (reads immutable state)."""
+        if self._ws_server is None:
+            return {}
+        return {kind: self._ws_server.url(kind) for kind in ("public", "private", "business")}
+
     @property
     def control_url(self) -> str:
         """Base URL of the loopback control endpoint (faults, tick, flood, state):
@@ -347,42 +355,6 @@ class Simulator:
             "faults": self.faults.active(),
         }
 
-    def client(self, *, demo: bool = False, **kwargs: Any) -> Any:
-        """An ``okx_sync.Client`` pointed at this simulator (live key, or demo with ``demo``).
-
-        Passes ``base_url`` and, when ``Client`` accepts them, the WS URLs
-        (``ws_urls`` or ``ws_public_url``/``ws_private_url``/``ws_business_url``) and,
-        with ``tls=True``, a ``requests.Session`` trusting the simulator's certificate.
-        Extra keyword arguments go to ``Client`` and win. Raises what ``Client`` raises.
-        """
-        import inspect
-
-        from ..client import Client
-
-        accepted = inspect.signature(Client).parameters
-        creds = self.credentials.demo if demo else self.credentials.live
-        options: dict[str, Any] = {"demo": demo, "base_url": self.rest_url}
-        if self._ws_server is not None:
-            urls = {
-                "public": self.ws_public_url,
-                "private": self.ws_private_url,
-                "business": self.ws_business_url,
-            }
-            if "ws_urls" in accepted:
-                options["ws_urls"] = urls
-            for kind, url in urls.items():
-                if f"ws_{kind}_url" in accepted:
-                    options[f"ws_{kind}_url"] = url
-        if self.cert_path and "session" in accepted and "session" not in kwargs:
-            import requests
-
-            session = requests.Session()
-            session.verify = self.cert_path
-            session.trust_env = False  # the env's CA bundle would override ``verify``
-            options["session"] = session
-        options.update(kwargs)
-        return Client(creds.api_key, creds.secret_key, creds.passphrase, **options)
-
     def env(self, *, demo: bool = False) -> dict[str, str]:
         """The ``OKX_*`` variables that make ``Client.from_env()`` (and everything built on
         it: ``okx-sync doctor --live``, the examples' ``--live``) use this simulator: the
@@ -406,10 +378,8 @@ class Simulator:
             "OKX_DEMO": "1" if demo else "0",
             "OKX_BASE_URL": self.rest_url,
         }
-        if self._ws_server is not None:
-            out["OKX_WS_PUBLIC_URL"] = self.ws_public_url
-            out["OKX_WS_PRIVATE_URL"] = self.ws_private_url
-            out["OKX_WS_BUSINESS_URL"] = self.ws_business_url
+        for kind, url in self.ws_urls().items():
+            out[f"OKX_WS_{kind.upper()}_URL"] = url
         return out
 
     # ------------------------------------------------------------------ lifecycle

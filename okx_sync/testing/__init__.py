@@ -9,21 +9,56 @@ needs from here, injected.
 - :func:`drill_lab`: the standard :class:`~okx_sync.ops.drills.DrillLab` for
   :func:`okx_sync.ops.drills.run_drill` - ``okx_sync.Client`` as the client
   factory, a fresh :class:`~okx_sync.sim.Simulator` per drill.
+- :func:`sim_client`: an ``okx_sync.Client`` pointed at a running simulator.
 
 Thread safety: the lab is immutable; each drill builds its own simulator.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ..client import Client
 from ..ops.drills.base import DrillLab
+from ..ops.ports import DrillSimulator
 from ..sim import Simulator
 from .mock_transport import MockTransport
 
-__all__ = ["MockTransport", "drill_lab"]
+__all__ = ["MockTransport", "drill_lab", "sim_client"]
 
 
 def drill_lab() -> DrillLab:
     """The lab the drills run in: ``Client`` builds the clients, ``Simulator(seed=...,
     **drill.sim_options)`` the simulators. Never raises."""
     return DrillLab(client_factory=Client, simulator_factory=Simulator)
+
+
+def sim_client(sim: Simulator, *, demo: bool = False, **kwargs: Any) -> Client:
+    """An ``okx_sync.Client`` pointed at ``sim``: its live key (the demo key and
+    ``demo=True`` with ``demo``), ``base_url``, the WS URLs when its WS server runs and,
+    for a ``tls=True`` simulator, a ``requests.Session`` trusting its certificate.
+
+    Extra keyword arguments go to ``Client`` and win. Raises what ``Client`` raises
+    (``ValidationError`` for a bad option). Thread safety: reads the simulator's
+    immutable addresses; the client it returns is thread-safe.
+    """
+    creds = sim.credentials.demo if demo else sim.credentials.live
+    options: dict[str, Any] = {"demo": demo, "base_url": sim.rest_url}
+    urls = sim.ws_urls()
+    if urls:
+        options["ws_urls"] = urls
+    if sim.cert_path and "session" not in kwargs:
+        import requests
+
+        session = requests.Session()
+        session.verify = sim.cert_path
+        session.trust_env = False  # the env's CA bundle would override ``verify``
+        options["session"] = session
+    options.update(kwargs)
+    return Client(creds.api_key, creds.secret_key, creds.passphrase, **options)
+
+
+if TYPE_CHECKING:  # mypy checks that the simulator satisfies the drills' port
+
+    def _satisfies_ports(sim: Simulator) -> None:
+        _drill: DrillSimulator = sim

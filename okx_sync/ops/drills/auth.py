@@ -34,6 +34,7 @@ from ...errors import (
     is_time_skew_error,
 )
 from ...retry import RetryPolicy
+from ..ports import DrillClient
 from .base import Drill, DrillRun
 
 __all__ = ["DRILL", "SkewedClock"]
@@ -77,7 +78,7 @@ def _code(err: BaseException | None) -> str:
 
 
 def _ws_login(
-    run: DrillRun, client: Any, name: str, **kwargs: Any
+    run: DrillRun, client: DrillClient, name: str, **kwargs: Any
 ) -> tuple[float, OkxError | None]:
     """Start ``client.ws_private()`` (login with the client's key and clock offset) and
     close it; (seconds, error or None)."""

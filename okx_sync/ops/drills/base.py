@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..ports import TradingClient
+from ..ports import DrillClient, DrillSimulator, TradingClient
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...auth import Credentials
+    from ...ws.client import WSClient
 
 __all__ = [
     "DrillLab",
@@ -49,8 +50,8 @@ class DrillLab:
     runs only). :func:`okx_sync.testing.drill_lab` gives the standard one.
     Thread safety: immutable."""
 
-    client_factory: Callable[..., Any]
-    simulator_factory: Callable[..., Any] | None = None
+    client_factory: Callable[..., DrillClient]
+    simulator_factory: Callable[..., DrillSimulator] | None = None
 
 
 class DrillFailed(Exception):
@@ -153,7 +154,7 @@ class DrillRun:
         name: str,
         *,
         lab: DrillLab,
-        sim: Any = None,
+        sim: DrillSimulator | None = None,
         live_env: Mapping[str, str] | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> None:
@@ -232,7 +233,7 @@ class DrillRun:
             raise ValueError(f"unknown credentials variant {variant!r}")
         return creds
 
-    def client(self, *, credentials: str = "default", **kwargs: Any) -> Any:
+    def client(self, *, credentials: str = "default", **kwargs: Any) -> DrillClient:
         """A Client for this run, closed at the end.
 
         Simulator: pointed at its REST and WS URLs (live key). Live: OKX's REST
@@ -245,15 +246,9 @@ class DrillRun:
         creds = self.credentials(credentials)
         if self.sim is not None:
             kwargs.setdefault("base_url", self.sim.rest_url)
-            if self.sim.hub is not None:  # started with its WS server
-                kwargs.setdefault(
-                    "ws_urls",
-                    {
-                        "public": self.sim.ws_public_url,
-                        "private": self.sim.ws_private_url,
-                        "business": self.sim.ws_business_url,
-                    },
-                )
+            urls = self.sim.ws_urls()
+            if urls:  # started with its WS server
+                kwargs.setdefault("ws_urls", urls)
         else:
             base = (self.live_env or {}).get("OKX_BASE_URL")
             if base:
@@ -264,14 +259,23 @@ class DrillRun:
         )
         return self.own(client)
 
-    def ws(self, kind: str, client: Any, **kwargs: Any) -> Any:
+    def ws(self, kind: str, client: DrillClient, **kwargs: Any) -> WSClient:
         """A (not yet started) WSClient from ``client.ws_<kind>(**kwargs)``, closed at the end.
 
         It shares the client's hosts (simulator, or OKX's demo hosts live),
-        credentials, clock offset, gate and ``health()``.
+        credentials, clock offset, gate and ``health()``. ``kind``: ``public``,
+        ``private`` or ``business``; another raises ``ValueError``.
         """
-        factory = getattr(client, f"ws_{kind}")
-        return self.own(factory(**kwargs))
+        factories = {
+            "public": client.ws_public,
+            "private": client.ws_private,
+            "business": client.ws_business,
+        }
+        if kind not in factories:
+            raise ValueError(f"unknown WS service {kind!r} (public, private, business)")
+        ws = factories[kind](**kwargs)
+        self.own(ws)
+        return ws
 
     def close(self) -> None:
         """Close every owned resource, newest first; errors are swallowed (best effort)."""

@@ -29,6 +29,7 @@ import time
 from typing import Any
 
 from ...errors import WSQueueFullError
+from ..ports import DrillClient
 from .base import Drill, DrillRun
 
 __all__ = ["DRILL"]
@@ -81,7 +82,7 @@ def _pump(run: DrillRun) -> threading.Thread | None:
     return t
 
 
-def _start(run: DrillRun, client: Any, overflow: str) -> tuple[Any, _Probe]:
+def _start(run: DrillRun, client: DrillClient, overflow: str) -> tuple[Any, _Probe]:
     probe = _Probe()
     ws = run.ws(
         "public",
@@ -106,7 +107,7 @@ def _finish(run: DrillRun, ws: Any, probe: _Probe, flood: threading.Thread | Non
     return ws.stats()
 
 
-def _block(run: DrillRun, client: Any, wait_s: float) -> None:
+def _block(run: DrillRun, client: DrillClient, wait_s: float) -> None:
     run.step(f"block: queue {QUEUE}, handler stuck {HOLD_S:g} s under a flood")
     ws, probe = _start(run, client, "block")
     flood = _pump(run)
@@ -142,7 +143,7 @@ def _block(run: DrillRun, client: Any, wait_s: float) -> None:
     ws.close()
 
 
-def _drop(run: DrillRun, client: Any, wait_s: float) -> None:
+def _drop(run: DrillRun, client: DrillClient, wait_s: float) -> None:
     run.step(f"drop: queue {QUEUE}, handler stuck under a flood")
     ws, probe = _start(run, client, "drop")
     reports: list[WSQueueFullError] = []
@@ -184,7 +185,7 @@ def _drop(run: DrillRun, client: Any, wait_s: float) -> None:
     )
 
 
-def _disconnect(run: DrillRun, client: Any, wait_s: float) -> None:
+def _disconnect(run: DrillRun, client: DrillClient, wait_s: float) -> None:
     run.step(f"disconnect: queue {QUEUE}, handler stuck until the client gives up the connection")
     ws, probe = _start(run, client, "disconnect")
     reconnects: list[float] = []

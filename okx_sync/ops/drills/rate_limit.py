@@ -30,6 +30,7 @@ from typing import Any
 from ...errors import APIError, OkxError, is_rate_limit_error
 from ...gate import RequestGateConfig
 from ...retry import RetryPolicy
+from ..ports import DrillClient
 from .base import Drill, DrillRun
 
 __all__ = ["DRILL"]
@@ -48,7 +49,7 @@ class _Load:
     """``threads`` threads calling the ticker until ``calls`` are done or ``stop`` is set;
     counts successes, errors (by kind) and the time of every success."""
 
-    def __init__(self, client: Any, threads: int, calls: int | None) -> None:
+    def __init__(self, client: DrillClient, threads: int, calls: int | None) -> None:
         self.client = client
         self.calls = calls
         self.stop = threading.Event()
@@ -99,7 +100,7 @@ class _Load:
             return sum(1 for t in self.ok_times if start <= t < end)
 
 
-def _bucket(client: Any) -> dict[str, Any]:
+def _bucket(client: DrillClient) -> dict[str, Any]:
     for bucket in client.gate_stats()["buckets"]:
         if bucket["key"] == BUCKET:
             return dict(bucket)
@@ -116,7 +117,7 @@ def _max_in_window(times: list[float], window: float) -> int:
     return best
 
 
-def _gated(run: DrillRun, client: Any, limit: int, window: float) -> None:
+def _gated(run: DrillRun, client: DrillClient, limit: int, window: float) -> None:
     run.step(f"gated: {GATED_CALLS} ticker calls from {THREADS} threads")
     t0 = time.monotonic()
     load = _Load(client, THREADS, GATED_CALLS).start()
@@ -137,7 +138,7 @@ def _gated(run: DrillRun, client: Any, limit: int, window: float) -> None:
     )
 
 
-def _storm(run: DrillRun, client: Any, window: float) -> None:
+def _storm(run: DrillRun, client: DrillClient, window: float) -> None:
     sim = run.sim
     assert sim is not None
     before = _bucket(client)
@@ -146,7 +147,7 @@ def _storm(run: DrillRun, client: Any, window: float) -> None:
     try:
         run.wait_until(lambda: len(load.ok_times) >= 3, 10.0)
         run.step(f"storm: every request answers 429 + 50011 for {STORM_S} s")
-        served_before = sim.rest_app.requests_served
+        served_before = sim.stats()["rest_requests"]
         storm_at = time.monotonic()
         sim.faults.rate_limit_storm(STORM_S)
         # While the bucket is held the gate must admit nothing: sample its admitted count.
@@ -164,7 +165,7 @@ def _storm(run: DrillRun, client: Any, window: float) -> None:
                     break
             time.sleep(0.01)
         hold_end = time.monotonic()
-        served_to_hold_end = sim.rest_app.requests_served - served_before
+        served_to_hold_end = sim.stats()["rest_requests"] - served_before
         # Recovery: the bucket climbs back to its full rate.
         recovered = run.wait_until(
             lambda: _bucket(client).get("rate_factor", 0.0) >= 1.0, 4 * window + 2.0, 0.02

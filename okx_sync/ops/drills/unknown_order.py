@@ -1,7 +1,7 @@
 """Drill ``unknown_order`` (runbook §6.2.3): the order executed but its answer was lost.
 
-Each case places a resting limit order through
-``client.trade.place_order_safely`` while the simulator loses the answer, and
+Each case places a resting limit order through ``place_order_safely`` (what
+``client.trade.place_order_safely`` calls) while the simulator loses the answer, and
 then counts the orders with that clOrdId *on the exchange* — the only count
 that proves "no duplicate":
 
@@ -30,6 +30,8 @@ from typing import Any
 
 from ...errors import OkxError, RequestStateError
 from ...ids import new_cl_ord_id
+from ..ports import DrillClient
+from ..reconcile import Reconciler, place_order_safely
 from .base import Drill, DrillRun, passive_limit
 
 __all__ = ["DRILL"]
@@ -45,14 +47,20 @@ def _orders_on_exchange(run: DrillRun, cl_ord_id: str) -> list[Any]:
     return [o for o in sim.exchange.orders.values() if o.cl_ord_id == cl_ord_id]
 
 
-def _case(run: DrillRun, client: Any, label: str, arm: Any, sends: int, resolved: bool) -> None:
+def _case(
+    run: DrillRun, client: DrillClient, label: str, arm: Any, sends: int, resolved: bool
+) -> None:
     params = passive_limit(client, INST_ID)
     cl_ord_id = new_cl_ord_id("drill")
     arm()
     run.step(f"{label}: place_order_safely {cl_ord_id}")
     try:
-        res = client.trade.place_order_safely(
-            cl_ord_id=cl_ord_id, expire_after_s=EXPIRE_AFTER_S, resolve_interval_s=0.2, **params
+        res = place_order_safely(
+            client,
+            cl_ord_id=cl_ord_id,
+            expire_after_s=EXPIRE_AFTER_S,
+            resolve_interval_s=0.2,
+            **params,
         )
     except OkxError as exc:
         run.check(f"{label}: place_order_safely settled the order", False, f"raised {exc!r}")
@@ -77,9 +85,7 @@ def _case(run: DrillRun, client: Any, label: str, arm: Any, sends: int, resolved
     client.trade.cancel_order(inst_id=INST_ID, ord_id=res.ord_id)
 
 
-def _no_blind_retry(run: DrillRun, client: Any) -> None:
-    from ..reconcile import Reconciler
-
+def _no_blind_retry(run: DrillRun, client: DrillClient) -> None:
     sim = run.sim
     assert sim is not None
     params = passive_limit(client, INST_ID)
