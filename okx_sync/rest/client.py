@@ -200,11 +200,12 @@ def _drop_none(params: Any) -> Any:
     return params
 
 
-def encode_body(params: Any) -> str:
+def encode_body(params: Any, *, keep_null: bool = False) -> str:
     """The exact JSON text sent (and signed) for a POST: compact, ``{}`` when empty.
 
-    Top-level None values are dropped; ``Decimal`` becomes its string. Raises
-    ``ValidationError`` when the params are not JSON-serialisable.
+    Top-level None values are dropped (sent as ``null`` with ``keep_null``, as
+    python-okx does); ``Decimal`` becomes its string. Raises ``ValidationError``
+    when the params are not JSON-serialisable.
     """
     if params is None:
         return "{}"
@@ -212,7 +213,10 @@ def encode_body(params: Any) -> str:
         raise ValidationError(f"POST params must be a dict or a list, got {type(params).__name__}")
     try:
         return json.dumps(
-            _drop_none(params), separators=(",", ":"), default=_json_default, allow_nan=False
+            params if keep_null else _drop_none(params),
+            separators=(",", ":"),
+            default=_json_default,
+            allow_nan=False,
         )
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"params are not JSON-serialisable: {exc}") from None
@@ -247,6 +251,7 @@ class _Call:
         "order_items",
         "cl_ord_ids",
         "headers",
+        "keep_envelope",
     )
 
     def __init__(
@@ -256,6 +261,7 @@ class _Call:
         endpoint: Endpoint | None,
         params: Any,
         signed: bool,
+        keep_envelope: bool = False,
     ) -> None:
         self.method = method
         self.path = path
@@ -269,7 +275,8 @@ class _Call:
             self.body: bytes | None = None
         else:
             self.target = path
-            self.body_text = encode_body(params)
+            # the envelope path serves python-okx's callers, whose None values go as null
+            self.body_text = encode_body(params, keep_null=keep_envelope)
             self.body = self.body_text.encode("utf-8")
         self.idempotent = endpoint.idempotent if endpoint is not None else method == "GET"
         self.order_entry = endpoint.enters_orders if endpoint is not None else False
@@ -279,16 +286,18 @@ class _Call:
             self.order_items = list(params) if isinstance(params, list | tuple) else [params]
         self.cl_ord_ids = _cl_ord_ids(params) if method == "POST" else ()
         self.headers: Mapping[str, str] = {}
+        self.keep_envelope = keep_envelope
 
 
 class _Result:
     """What one attempt produced: ``data`` or ``error`` (+ ``retry_after``), and
     the wall-clock ms around the send (for the clock sync)."""
 
-    __slots__ = ("data", "error", "retry_after", "sent_ms", "received_ms", "sent_mono")
+    __slots__ = ("data", "error", "retry_after", "sent_ms", "received_ms", "sent_mono", "envelope")
 
     def __init__(self) -> None:
         self.data: list[Any] = []
+        self.envelope: dict[str, Any] | None = None  # the parsed body, for RestCore.envelope
         self.error: OkxError | None = None
         self.retry_after: float | None = None
         self.sent_ms = 0.0
@@ -471,14 +480,50 @@ class RestCore:
         that is not an ``/api/v5/`` path or a bad ``gate_timeout``, and as
         described on the class.
         """
+        return self._request(method, path, params, timeout, headers, gate_timeout, False).data
+
+    def envelope(
+        self,
+        method: str,
+        path: str,
+        params: Any = None,
+        *,
+        timeout: float | None = None,
+        gate_timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Like :meth:`request`, but return OKX's whole answer ``{"code", "msg", "data"}``
+        (as parsed, extra keys kept) for an OKX error code too, instead of raising.
+
+        The call goes through the same gate, guards, signing and retry policy; only
+        the last attempt's answer is returned. Top-level None values of a POST body
+        are sent as JSON ``null`` (python-okx does). For ``okx_sync.compat.okx``.
+
+        Raises ``ValidationError`` (nothing sent), ``RequestStateError`` (no answer:
+        ``stage``/``dispatched``), ``APIError`` only when the answer is not an OKX
+        envelope (not JSON), or what a guard raises. Thread-safe.
+        """
+        res = self._request(method, path, params, timeout, None, gate_timeout, True)
+        assert res.envelope is not None
+        return res.envelope
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        params: Any,
+        timeout: float | None,
+        headers: Mapping[str, str] | None,
+        gate_timeout: float | None,
+        keep_envelope: bool,
+    ) -> _Result:
         if not isinstance(method, str) or method.upper() not in _METHODS:
             raise ValidationError(f"method must be GET or POST, got {method!r}")
         method = method.upper()
         _check_path(path)
         budget = check_gate_timeout(gate_timeout)
         endpoint = self._registry.get(method, path)
-        call = self._prepare(method, path, endpoint, params, headers)
-        return self._run(call, timeout, gate_timeout=budget).data
+        call = self._prepare(method, path, endpoint, params, headers, keep_envelope)
+        return self._run(call, timeout, gate_timeout=budget)
 
     def sync_time(self) -> int:
         """Measure the offset (ms) to OKX server time with ``GET /api/v5/public/time``.
@@ -523,6 +568,7 @@ class RestCore:
         endpoint: Endpoint | None,
         params: Any,
         headers: Mapping[str, str] | None = None,
+        keep_envelope: bool = False,
     ) -> _Call:
         if endpoint is not None and endpoint.private and self._creds is None:
             raise ValidationError(
@@ -530,7 +576,7 @@ class RestCore:
                 "(api_key, secret_key, passphrase)"
             )
         signed = endpoint.private if endpoint is not None else self._creds is not None
-        call = _Call(method, path, endpoint, params, signed)
+        call = _Call(method, path, endpoint, params, signed, keep_envelope)
         if headers:
             for name, value in headers.items():
                 if not isinstance(name, str) or not isinstance(value, str):
@@ -585,6 +631,8 @@ class RestCore:
             )
             if not decision.retry:
                 self._stats.call_failed(_failure_key(err))
+                if res.envelope is not None:  # RestCore.envelope: OKX answered, return it
+                    return res
                 raise err
             if decision.resync:
                 resynced = True
@@ -698,6 +746,8 @@ class RestCore:
             assert res.error is not None
             self._failed(call, retry_index, res.error, latency_ms, None)
             return res
+        if call.keep_envelope:
+            res.envelope = _as_envelope(raw.body)
         out = interpret(
             raw.status,
             raw.headers,
@@ -871,6 +921,15 @@ class RestCore:
             )
         finally:
             self._gate.release_account_limit_claim(claim, reason)
+
+
+def _as_envelope(body: bytes) -> dict[str, Any] | None:
+    """The parsed body when it is an OKX envelope (a JSON object with ``code``), else None."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) and "code" in parsed else None
 
 
 def _check_path(path: Any) -> None:
