@@ -188,3 +188,18 @@ def test_nothing_below_compat_imports_it():
             if any("compat" in n for n in names):
                 offenders.append(str(path))
     assert offenders == []
+
+
+def test_every_trade_api_path_is_in_the_registry_so_the_gate_and_order_rules_apply():
+    """Order entry and its reads are rate-limited and never re-sent when dispatched because
+    the registry knows them (paths it does not know go out signed, with no rate charge)."""
+    from okx_sync.compat.okx import SURFACE
+    from okx_sync.rest.endpoints import registry
+
+    reg = registry()
+    trade = [s for s in SURFACE.methods if s.cls == "TradeAPI"]
+    assert len(trade) == 28
+    unknown = [(s.name, s.path) for s in trade if reg.get(s.http, s.path) is None]
+    assert unknown == []
+    place = reg.get("POST", "/api/v5/trade/order")
+    assert place.enters_orders and not place.idempotent
