@@ -482,15 +482,7 @@ class RestCore:
         """
         return self._request(method, path, params, timeout, headers, gate_timeout, False).data
 
-    def envelope(
-        self,
-        method: str,
-        path: str,
-        params: Any = None,
-        *,
-        timeout: float | None = None,
-        gate_timeout: float | None = None,
-    ) -> dict[str, Any]:
+    def envelope(self, method: str, path: str, params: Any = None) -> dict[str, Any]:
         """Like :meth:`request`, but return OKX's whole answer ``{"code", "msg", "data"}``
         (as parsed, extra keys kept) for an OKX error code too, instead of raising.
 
@@ -502,7 +494,7 @@ class RestCore:
         ``stage``/``dispatched``), ``APIError`` only when the answer is not an OKX
         envelope (not JSON), or what a guard raises. Thread-safe.
         """
-        res = self._request(method, path, params, timeout, None, gate_timeout, True)
+        res = self._request(method, path, params, None, None, None, True)
         assert res.envelope is not None
         return res.envelope
 
