@@ -117,6 +117,14 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
             r"^switch: running=False armed=True refreshes=\d+$",
         ],
     ),
+    "python_okx_strategy": (
+        [],
+        [
+            r"^venue: simulator rest=http://127\.0\.0\.1:\d+$",
+            r"^balance USDT: available 100000$",
+            r"^answers: ok=33 rate_limited=0 other=\{\}$",
+        ],
+    ),
     "legacy_strategy": (
         [],
         [
@@ -269,6 +277,11 @@ LIVE: dict[str, tuple[list[str], bool, list[str]]] = {
          r"^safe mode on \(example: error burst\): drained=True cancelled 3 of 3 pending",
          r"^placement refused before sending: SafeModeError$", r"^safe mode off: placed",
          r"^switch: running=False armed=False refreshes=\d+$"],
+    ),
+    "python_okx_strategy --demo": (
+        ["--demo"],
+        True,
+        [VENUE, r"^balance USDT: available \d", r"^answers: ok=33 rate_limited=0 other=\{\}$"],
     ),
     "legacy_strategy": (
         ["--seconds", "2"],

@@ -209,11 +209,12 @@ def _drop_none(params: Any) -> Any:
     return params
 
 
-def encode_body(params: Any) -> str:
+def encode_body(params: Any, *, keep_null: bool = False) -> str:
     """The exact JSON text sent (and signed) for a POST: compact, ``{}`` when empty.
 
-    Top-level None values are dropped; ``Decimal`` becomes its string. Raises
-    ``ValidationError`` when the params are not JSON-serialisable or hold what
+    Top-level None values are dropped (sent as ``null`` with ``keep_null``, as
+    python-okx does); ``Decimal`` becomes its string. Raises ``ValidationError``
+    when the params are not JSON-serialisable or hold what
     :func:`check_body_value` refuses (floats, Decimal NaN/Infinity, non-JSON values).
     """
     if params is None:
@@ -223,7 +224,10 @@ def encode_body(params: Any) -> str:
     check_body_value(params, "")
     try:
         return json.dumps(
-            _drop_none(params), separators=(",", ":"), default=_json_default, allow_nan=False
+            params if keep_null else _drop_none(params),
+            separators=(",", ":"),
+            default=_json_default,
+            allow_nan=False,
         )
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"params are not JSON-serialisable: {exc}") from None
@@ -258,6 +262,7 @@ class _Call:
         "order_items",
         "cl_ord_ids",
         "headers",
+        "keep_envelope",
     )
 
     def __init__(
@@ -267,6 +272,7 @@ class _Call:
         endpoint: Endpoint | None,
         params: Any,
         signed: bool,
+        keep_envelope: bool = False,
     ) -> None:
         self.method = method
         self.path = path
@@ -280,7 +286,8 @@ class _Call:
             self.body: bytes | None = None
         else:
             self.target = path
-            self.body_text = encode_body(params)
+            # the envelope path serves python-okx's callers, whose None values go as null
+            self.body_text = encode_body(params, keep_null=keep_envelope)
             self.body = self.body_text.encode("utf-8")
         self.idempotent = endpoint.idempotent if endpoint is not None else method == "GET"
         self.order_entry = endpoint.enters_orders if endpoint is not None else False
@@ -290,16 +297,26 @@ class _Call:
             self.order_items = list(params) if isinstance(params, list | tuple) else [params]
         self.cl_ord_ids = _cl_ord_ids(params) if method == "POST" else ()
         self.headers: Mapping[str, str] = {}
+        self.keep_envelope = keep_envelope
 
 
 class _Result:
     """What one attempt produced: ``data`` or ``error`` (+ ``retry_after_s``), and
     the wall-clock ms around the send (for the clock sync)."""
 
-    __slots__ = ("data", "error", "retry_after_s", "sent_ms", "received_ms", "sent_mono")
+    __slots__ = (
+        "data",
+        "error",
+        "retry_after_s",
+        "sent_ms",
+        "received_ms",
+        "sent_mono",
+        "envelope",
+    )
 
     def __init__(self) -> None:
         self.data: list[Any] = []
+        self.envelope: dict[str, Any] | None = None  # the parsed body, for RestCore.envelope
         self.error: OkxError | None = None
         self.retry_after_s: float | None = None
         self.sent_ms = 0.0
@@ -506,14 +523,42 @@ class RestCore:
         that is not an ``/api/v5/`` path or a bad ``gate_timeout_s``, and as
         described on the class.
         """
+        return self._request(method, path, params, timeout_s, headers, gate_timeout_s, False).data
+
+    def envelope(self, method: str, path: str, params: Any = None) -> dict[str, Any]:
+        """Like :meth:`request`, but return OKX's whole answer ``{"code", "msg", "data"}``
+        (as parsed, extra keys kept) for an OKX error code too, instead of raising.
+
+        The call goes through the same gate, guards, signing and retry policy; only
+        the last attempt's answer is returned. Top-level None values of a POST body
+        are sent as JSON ``null`` (python-okx does). For ``okx_sync.compat.okx``.
+
+        Raises ``ValidationError`` (nothing sent), ``RequestStateError`` (no answer:
+        ``stage``/``dispatched``), ``APIError`` only when the answer is not an OKX
+        envelope (not JSON), or what a guard raises. Thread-safe.
+        """
+        res = self._request(method, path, params, None, None, None, True)
+        assert res.envelope is not None
+        return res.envelope
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        params: Any,
+        timeout_s: float | None,
+        headers: Mapping[str, str] | None,
+        gate_timeout_s: float | None,
+        keep_envelope: bool,
+    ) -> _Result:
         if not isinstance(method, str) or method.upper() not in _METHODS:
             raise ValidationError(f"method must be GET or POST, got {method!r}")
         method = method.upper()
         _check_path(path)
         budget = check_gate_timeout(gate_timeout_s)
         endpoint = self._registry.get(method, path)
-        call = self._prepare(method, path, endpoint, params, headers)
-        return self._run(call, timeout_s, gate_timeout_s=budget).data
+        call = self._prepare(method, path, endpoint, params, headers, keep_envelope)
+        return self._run(call, timeout_s, gate_timeout_s=budget)
 
     def sync_time(self, *, retries: bool = True) -> int:
         """Measure the offset (ms) to OKX server time with ``GET /api/v5/public/time``.
@@ -561,6 +606,7 @@ class RestCore:
         endpoint: Endpoint | None,
         params: Any,
         headers: Mapping[str, str] | None = None,
+        keep_envelope: bool = False,
     ) -> _Call:
         if endpoint is not None and endpoint.private and self._creds is None:
             raise ValidationError(
@@ -568,7 +614,7 @@ class RestCore:
                 "(api_key, secret_key, passphrase)"
             )
         signed = endpoint.private if endpoint is not None else self._creds is not None
-        call = _Call(method, path, endpoint, params, signed)
+        call = _Call(method, path, endpoint, params, signed, keep_envelope)
         if headers:
             for name, value in headers.items():
                 if not isinstance(name, str) or not isinstance(value, str):
@@ -623,6 +669,8 @@ class RestCore:
             )
             if not decision.retry:
                 self._stats.call_failed(_failure_key(err))
+                if res.envelope is not None:  # RestCore.envelope: OKX answered, return it
+                    return res
                 raise err
             if decision.resync:
                 resynced = True
@@ -722,6 +770,8 @@ class RestCore:
             assert res.error is not None
             self._failed(call, retry_index, res.error, latency_s, None)
             return res
+        if call.keep_envelope:
+            res.envelope = _as_envelope(raw.body)
         out = interpret(
             raw.status,
             raw.headers,
@@ -941,6 +991,15 @@ class RestCore:
         call = self._prepare("GET", ACCOUNT_RATE_LIMIT_PATH, endpoint, None)
         # the order is waiting: one attempt, on the order's gate budget
         self._run(call, None, policy=_NO_RETRY, budget=budget)
+
+
+def _as_envelope(body: bytes) -> dict[str, Any] | None:
+    """The parsed body when it is an OKX envelope (a JSON object with ``code``), else None."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) and "code" in parsed else None
 
 
 def _check_path(path: Any) -> None:
