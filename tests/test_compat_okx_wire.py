@@ -24,6 +24,10 @@ from okx_sync.compat.shared import SHARED  # noqa: E402
 from okx_sync.compat.surface import REQUIRED  # noqa: E402
 from okx_sync.errors import ValidationError  # noqa: E402
 
+# python-okx itself warns that its use_server_time argument is deprecated (we pass it
+# to compare signatures with the facade): its warning, not ours.
+pytestmark = pytest.mark.filterwarnings("ignore:use_server_time:DeprecationWarning")
+
 REPO = Path(__file__).resolve().parent.parent
 OWN_PATHS = {"/api/v5/public/time", "/api/v5/trade/account-rate-limit"}  # okx_sync's own calls
 # python-okx replaces its params with {'to': to} when ``to`` is given (its ccy and amt are
