@@ -24,9 +24,13 @@ from okx_sync.compat.shared import SHARED  # noqa: E402
 from okx_sync.compat.surface import REQUIRED  # noqa: E402
 from okx_sync.errors import ValidationError  # noqa: E402
 
-# python-okx itself warns that its use_server_time argument is deprecated (we pass it
-# to compare signatures with the facade): its warning, not ours.
-pytestmark = pytest.mark.filterwarnings("ignore:use_server_time:DeprecationWarning")
+# python-okx's own warnings while it runs (its deprecated use_server_time argument, which
+# we pass to compare signatures with the facade; httpx's about how python-okx posts raw
+# bodies): theirs, not ours.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:use_server_time:DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning"),
+]
 
 REPO = Path(__file__).resolve().parent.parent
 OWN_PATHS = {"/api/v5/public/time", "/api/v5/trade/account-rate-limit"}  # okx_sync's own calls
