@@ -156,7 +156,7 @@ def _conv(name: str, typ: str, desc: str, values: list[object], has_children: bo
         return "int"
     if timeish and not texts and ("millisecond" in low or "unix timestamp" in low):
         return "int"
-    if STR_SUFFIX.search(base) or base in ("ccy", "instId", "uid", "sMsg", "sCode"):
+    if STR_SUFFIX.search(base) or base in ("ccy", "instId", "uid", "sMsg", "sCode", "confirm"):
         return "str"
     if ENUM_DESC.search(desc) and not NUMERIC_NAME.search(base):
         return "str"
@@ -171,6 +171,8 @@ def _fields(rows: list[dict[str, object]], example: object) -> list[tuple[str, s
     """(dotted field, documented type, conv) for the table rows of one data item."""
     out: list[tuple[str, str, str]] = []
     stack: list[str] = []
+    top = -1
+    positional = _positional(example)
     for i, r in enumerate(rows):
         depth = int(str(r["depth"]))
         name = str(r["name"])
@@ -178,7 +180,12 @@ def _fields(rows: list[dict[str, object]], example: object) -> list[tuple[str, s
         path = tuple(stack)
         nxt = rows[i + 1] if i + 1 < len(rows) else None
         children = nxt is not None and int(str(nxt["depth"])) > depth
-        vals = _values(example, path)
+        top += depth == 0
+        if positional and depth == 0 and isinstance(example, list):
+            arrays = example if isinstance(example[0], list) else [example]
+            vals = [it[top] for it in arrays if len(it) > top]  # arrays: by position
+        else:
+            vals = _values(example, path)
         conv = _conv(".".join(path), str(r["type"]), str(r["desc"]), vals, children)
         out.append((".".join(path), str(r["type"]).replace("\t", " "), conv))
     return out
@@ -206,18 +213,25 @@ def _example_items(example: object) -> object:
 
 
 def _positional(items: object) -> bool:
-    return isinstance(items, list) and bool(items) and all(isinstance(x, list) for x in items)
+    """Items documented as arrays (or the data itself one flat array)."""
+    if not isinstance(items, list) or not items:
+        return False
+    return all(isinstance(x, list) for x in items) or not any(
+        isinstance(x, (list, dict)) for x in items
+    )
 
 
 def parse_docs(git_dir: str, rev: str) -> tuple[dict, dict]:
-    """(endpoint key -> fields, channel -> fields) from every docs page at ``rev``."""
+    """(endpoint key -> found, channel -> found) from every docs page at ``rev``; each
+    found is a list (one per page) of (fields, positional, example data items or None).
+    Tests read the examples too (tests/test_records.py)."""
     files = [
         f
         for f in _git(git_dir, "ls-tree", "-r", rev, "--name-only").splitlines()
         if f.startswith("docs/okx/") and f.endswith(".md")
     ]
-    rest: dict[str, list[tuple[list, bool]]] = {}
-    ws: dict[str, list[tuple[list, bool]]] = {}
+    rest: dict[str, list[tuple[list, bool, object]]] = {}
+    ws: dict[str, list[tuple[list, bool, object]]] = {}
     for f in sorted(files, key=lambda p: (-p.count("/"), p)):  # leaf pages first
         lines = _git(git_dir, "show", f"{rev}:{f}").splitlines()
         cur: list[str] = []
@@ -231,7 +245,7 @@ def parse_docs(git_dir: str, rev: str) -> tuple[dict, dict]:
             if line.startswith("# ") or line.startswith("## "):
                 cur, example, push_example, channel = [], None, None, ""
             if line.startswith("#") and "http request" in low:
-                cur = []
+                cur, example = [], None
                 j = i + 1
                 while j < len(lines) and not lines[j].startswith("#"):
                     cur += [
@@ -243,6 +257,10 @@ def parse_docs(git_dir: str, rev: str) -> tuple[dict, dict]:
             if low.startswith(">") and "response example" in low:
                 example, i = _json_block(lines, i)
                 example = None if isinstance(example, str) else example
+                if isinstance(example, dict) and {"arg", "data"} <= set(example):
+                    push_example, example = example, None  # a push shown as a "response"
+                    m = CHANNEL.search(json.dumps(push_example))
+                    channel = m.group(1) if m else channel
                 continue
             if low.startswith(">") and "push" in low and "example" in low:
                 push_example, i = _json_block(lines, i)
@@ -257,11 +275,14 @@ def parse_docs(git_dir: str, rev: str) -> tuple[dict, dict]:
                     items = _example_items(example)
                     fields = _fields(_item_rows(rows), items)
                     for key in cur:
-                        rest.setdefault(key, []).append((fields, _positional(items)))
+                        rest.setdefault(key, []).append((fields, _positional(items), items))
                     cur = []
                 i = j
                 continue
-            if low.startswith("#") and ("push data parameters" in low or "data is pushed" in low):
+            pushed = "push data parameters" in low or "data is pushed" in low
+            if low.startswith("#") and "response parameters" in low and push_example and channel:
+                pushed = True  # the table of a push shown as a "response"
+            if low.startswith("#") and pushed:
                 rows, j = _table(lines, i)
                 if rows and channel:
                     items = _example_items(push_example)
@@ -270,7 +291,7 @@ def parse_docs(git_dir: str, rev: str) -> tuple[dict, dict]:
                     if fam and "candle" in channel:
                         name = fam.group(1) + "*"
                     ws.setdefault(name, []).append(
-                        (_fields(_item_rows(rows), items), _positional(items))
+                        (_fields(_item_rows(rows), items), _positional(items), items)
                     )
                 channel = ""
                 i = j
@@ -279,8 +300,9 @@ def parse_docs(git_dir: str, rev: str) -> tuple[dict, dict]:
     return rest, ws
 
 
-def _best(found: list[tuple[list, bool]]) -> tuple[list, bool]:
-    return max(found, key=lambda fp: len(fp[0]))  # the fullest table of the pages found
+def best(found: list[tuple[list, bool, object]]) -> tuple[list, bool, object]:
+    """The fullest table of the pages found for one key."""
+    return max(found, key=lambda fp: len(fp[0]))
 
 
 def _rows(key: str, fields: list[tuple[str, str, str]], positional: bool) -> Iterable[str]:
@@ -316,14 +338,14 @@ def render(git_dir: str, rev: str) -> tuple[str, str]:
     for ep in eps:
         key = f"{ep[1]} {ep[2]}"
         if key in rest:
-            fields, positional = _best(rest[key])
+            fields, positional, _ = best(rest[key])
             out += [r.replace(" ", "\t", 1) for r in _rows(key, fields, positional)]
     ws_out = header + [
         "# channel: as documented; a candle family is written prefix* (candle1m -> candle*).",
         "channel\tfield\ttype\tconv",
     ]
     for ch in sorted(ws):
-        fields, positional = _best(ws[ch])
+        fields, positional, _ = best(ws[ch])
         ws_out += list(_rows(ch, fields, positional))
     return "\n".join(out) + "\n", "\n".join(ws_out) + "\n"
 

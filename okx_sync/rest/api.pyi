@@ -1540,7 +1540,7 @@ class GetContractTakerVolumeResult(Record):
 class GetContractsOpenInterestVolumeResult(Record):
     """One data item of GET /api/v5/rubik/stat/contracts/open-interest-volume."""
 
-    ts: str | None
+    ts: int | None
     oi: Decimal | None
     vol: Decimal | None
     raw: dict[str, Any]
@@ -3495,7 +3495,7 @@ class GetLeverageResult(Record):
 class GetLongShortRatioResult(Record):
     """One data item of GET /api/v5/rubik/stat/contracts/long-short-account-ratio."""
 
-    ts: str | None
+    ts: int | None
     ratio: Decimal | None
     raw: dict[str, Any]
     @classmethod
@@ -3539,7 +3539,7 @@ class GetManagedSubaccountTransferHistoryResult(Record):
 class GetMarginLoanRatioResult(Record):
     """One data item of GET /api/v5/rubik/stat/margin/loan-ratio."""
 
-    ts: str | None
+    ts: int | None
     ratio: Decimal | None
     raw: dict[str, Any]
     @classmethod
@@ -3982,10 +3982,10 @@ class GetOptSummaryResult(Record):
 class GetOptionOpenInterestVolumeExpiryResult(Record):
     """One data item of GET /api/v5/rubik/stat/option/open-interest-volume-expiry."""
 
-    ts: str | None
-    exp_time: str | None
-    call_o_i: str | None
-    put_o_i: str | None
+    ts: int | None
+    exp_time: Decimal | None
+    call_o_i: Decimal | None
+    put_o_i: Decimal | None
     call_vol: Decimal | None
     put_vol: Decimal | None
     raw: dict[str, Any]
@@ -3995,7 +3995,7 @@ class GetOptionOpenInterestVolumeExpiryResult(Record):
 class GetOptionOpenInterestVolumeResult(Record):
     """One data item of GET /api/v5/rubik/stat/option/open-interest-volume."""
 
-    ts: str | None
+    ts: int | None
     oi: Decimal | None
     vol: Decimal | None
     raw: dict[str, Any]
@@ -4005,10 +4005,10 @@ class GetOptionOpenInterestVolumeResult(Record):
 class GetOptionOpenInterestVolumeStrikeResult(Record):
     """One data item of GET /api/v5/rubik/stat/option/open-interest-volume-strike."""
 
-    ts: str | None
-    strike: str | None
-    call_o_i: str | None
-    put_o_i: str | None
+    ts: int | None
+    strike: Decimal | None
+    call_o_i: Decimal | None
+    put_o_i: Decimal | None
     call_vol: Decimal | None
     put_vol: Decimal | None
     raw: dict[str, Any]
@@ -4162,7 +4162,7 @@ class GetPublicBlockTradesResult(Record):
 class GetPutCallRatioResult(Record):
     """One data item of GET /api/v5/rubik/stat/option/open-interest-volume-ratio."""
 
-    ts: str | None
+    ts: int | None
     oi_ratio: Decimal | None
     vol_ratio: Decimal | None
     raw: dict[str, Any]
@@ -4944,10 +4944,10 @@ class GetSpreadCandlesResult(Record):
     """One data item of GET /api/v5/market/sprd-candles."""
 
     ts: int | None
-    o: str | None
-    h: str | None
-    l: str | None
-    c: str | None
+    o: Decimal | None
+    h: Decimal | None
+    l: Decimal | None
+    c: Decimal | None
     vol: Decimal | None
     confirm: str | None
     raw: dict[str, Any]
@@ -4958,10 +4958,10 @@ class GetSpreadHistoryCandlesResult(Record):
     """One data item of GET /api/v5/market/sprd-history-candles."""
 
     ts: int | None
-    o: str | None
-    h: str | None
-    l: str | None
-    c: str | None
+    o: Decimal | None
+    h: Decimal | None
+    l: Decimal | None
+    c: Decimal | None
     vol: Decimal | None
     confirm: str | None
     raw: dict[str, Any]
@@ -5346,7 +5346,7 @@ class GetSystemStatusResult(Record):
 class GetTakerFlowResult(Record):
     """One data item of GET /api/v5/rubik/stat/option/taker-block-volume."""
 
-    ts: str | None
+    ts: int | None
     call_buy_vol: Decimal | None
     call_sell_vol: Decimal | None
     put_buy_vol: Decimal | None
@@ -5360,7 +5360,7 @@ class GetTakerFlowResult(Record):
 class GetTakerVolumeResult(Record):
     """One data item of GET /api/v5/rubik/stat/taker-volume."""
 
-    ts: str | None
+    ts: int | None
     sell_vol: Decimal | None
     buy_vol: Decimal | None
     raw: dict[str, Any]

@@ -240,7 +240,10 @@ def convert_result(endpoint: Endpoint, data: Any, *, params: Any = None) -> Any:
         items = [data]
     spec = RESULTS.get(endpoint.key)
     if spec is None:
-        record = result_record(endpoint).from_okx
+        cls = result_record(endpoint)
+        if cls._positional and items and not isinstance(items[0], (list, Mapping)):
+            items = [items]  # ``data`` is one flat array (rubik statistics)
+        record = cls.from_okx
         secret = SECRET_FIELDS.get(endpoint.key)
         if secret:
             return [record(_mask(item, secret)) for item in items]
