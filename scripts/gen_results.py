@@ -238,12 +238,16 @@ def parse_docs(git_dir: str, rev: str) -> tuple[dict, dict]:
         example: object = None
         push_example: object = None
         channel = ""
+        service = ""
         i = 0
         while i < len(lines):
             line = lines[i]
             low = line.lower().strip()
             if line.startswith("# ") or line.startswith("## "):
-                cur, example, push_example, channel = [], None, None, ""
+                cur, example, push_example, channel, service = [], None, None, "", ""
+            if low.startswith("/ws/v5/"):
+                m = re.match(r"/ws/v5/(\w+)", low)
+                service = (m.group(1) if m else "") + (" login" if "login" in low else "")
             if line.startswith("#") and "http request" in low:
                 cur, example = [], None
                 j = i + 1
@@ -290,9 +294,10 @@ def parse_docs(git_dir: str, rev: str) -> tuple[dict, dict]:
                     fam = CANDLE_FAMILY.match(channel)
                     if fam and "candle" in channel:
                         name = fam.group(1) + "*"
-                    ws.setdefault(name, []).append(
-                        (_fields(_item_rows(rows), items), _positional(items), items)
-                    )
+                    fields = _fields(_item_rows(rows), items)
+                    if service:  # the WebSocket service (URL path) as a meta row
+                        fields.insert(0, ("@service", service, "meta"))
+                    ws.setdefault(name, []).append((fields, _positional(items), items))
                 channel = ""
                 i = j
                 continue
@@ -342,6 +347,7 @@ def render(git_dir: str, rev: str) -> tuple[str, str]:
             out += [r.replace(" ", "\t", 1) for r in _rows(key, fields, positional)]
     ws_out = header + [
         "# channel: as documented; a candle family is written prefix* (candle1m -> candle*).",
+        "# field @service (conv meta): the channel's WebSocket service (URL path), + login if needed.",
         "channel\tfield\ttype\tconv",
     ]
     for ch in sorted(ws):

@@ -151,8 +151,8 @@ def _plan(
     is_positional = any(r[0] == "[]" and r[2] == "positional" for r in rows)
     taken: set[str] = set()
     for field, _typ, conv in rows:
-        if field == "[]" or "." in field:
-            continue
+        if field == "[]" or "." in field or field.startswith("@"):
+            continue  # the positional marker, nested rows, meta rows (@service)
         if is_positional:
             positional.append(field)
         attr = _attr(field, taken)

@@ -6515,7 +6515,6 @@ class WithdrawalResult(Record):
     @classmethod
     def from_okx(cls, item: Any) -> WithdrawalResult: ...
 
-
 class TradeAPI(EndpointGroup):
     """``client.trade``: the OKX 'trade' endpoints."""
     def amend_batch_orders(
