@@ -673,6 +673,8 @@ def render_stub() -> str:
             doc=f"One data item of {ep.method} {ep.path}.",
             overrides={f: "Secret | None" for f in secret},
         )
+    while out[-1] == "":
+        out.pop()
     for attr, cls in GROUP_CLASSES.items():
         out.append("")
         out.append(f"class {cls.__name__}(EndpointGroup):")
