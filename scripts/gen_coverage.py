@@ -202,7 +202,7 @@ def render() -> str:
         f"{sum(1 for e in reg if e.key not in RESULTS and answer_rows.get(e.key))} with typed "
         "fields, "
         f"{sum(1 for e in reg if e.key not in RESULTS and not answer_rows.get(e.key))} with "
-        "`raw` only (no answer table in the docs). `client.request` returns OKX's data as sent.",
+        "`raw` only (the docs list no answer fields). `client.request` returns OKX's data as sent.",
         f"- Served by the simulator: {sum(1 for e in reg if e.key in sim_routes)} endpoints; "
         "columns: sim = a route in `okx_sync/sim/routes.py`, example = named by an "
         "`examples/` script, tags = order entry / private / deprecated params.",

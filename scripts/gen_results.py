@@ -55,8 +55,15 @@ STR_SUFFIX = re.compile(
     r"(id|Id|ID|ids|Ids|IDs|type|Type|state|State|status|Status|mode|Mode|side|Side|flag|Flag|"
     r"Code|code|Ccy|ccy|uly|Uly|Family|family|Name|name|tag|Tag|alias|Alias|label|Label|addr|"
     r"Addr|chain|Chain|memo|Memo|msg|Msg|bar|Bar|period|Period|url|Url|Link|link|Stgy|Ver|"
-    r"Algo|Dir|dir|Src|src|Lvl|lvl|Route|List|Key|key)$"
+    r"Algo|Dir|dir|Src|src|Lvl|lvl|Lv|Route|List|Key|key|Acct|From|Zone)$"
 )
+# names documented as strings whose values are codes, not amounts
+ENUM_NAMES = frozenset(
+    {
+        "ccy", "instId", "uid", "sMsg", "sCode", "confirm", "from", "to", "category", "tier",
+        "classic", "enabled", "trading", "term", "recurringHour", "recurringTime",
+    }
+)  # fmt: skip
 TIME_NAME = re.compile(r"(^ts$|Ts$|Time$|^[a-z]?[A-Z]?time$|Date$)")
 
 
@@ -101,8 +108,13 @@ def _table(lines: list[str], start: int) -> tuple[list[dict[str, object]], int]:
     while j < len(lines):
         line = lines[j]
         low = line.lower().strip()
-        if line.startswith("#") or low.startswith("> ") and ("example" in low or "示例" in low):
+        if line.startswith("#"):
             break
+        if low.startswith("> ") and ("example" in low or "示例" in low):
+            if rows:
+                break
+            _, j = _json_block(lines, j)  # an example between the heading and its table
+            continue
         if line.strip() == "---":
             break
         m = ROW.match(line)
@@ -154,9 +166,11 @@ def _conv(name: str, typ: str, desc: str, values: list[object], has_children: bo
     timeish = "millisecond" in low or "unix timestamp" in low or TIME_NAME.search(base)
     if timeish and texts and all(x.isdigit() and len(x) >= 12 for x in texts):
         return "int"
+    if TIME_NAME.search(base) and texts and all(x.isdigit() for x in texts):
+        return "int"
     if timeish and not texts and ("millisecond" in low or "unix timestamp" in low):
         return "int"
-    if STR_SUFFIX.search(base) or base in ("ccy", "instId", "uid", "sMsg", "sCode", "confirm"):
+    if STR_SUFFIX.search(base) or base in ENUM_NAMES:
         return "str"
     if ENUM_DESC.search(desc) and not NUMERIC_NAME.search(base):
         return "str"
@@ -273,7 +287,8 @@ def parse_docs(git_dir: str, rev: str) -> tuple[dict, dict]:
                 channel = m.group(1) if m else channel
                 push_example = None if isinstance(push_example, str) else push_example
                 continue
-            if low.startswith("#") and "response parameters" in low and cur:
+            heading = "response parameters" in low or "response example" in low
+            if low.startswith("#") and heading and cur:  # (a few pages head it "Example")
                 rows, j = _table(lines, i)
                 if rows and not any(r["required"] for r in rows[:3]):
                     items = _example_items(example)

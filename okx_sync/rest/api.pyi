@@ -147,9 +147,9 @@ class CancelAlgoOrdersResult(Record):
 class CancelAllAfterResult(Record):
     """One data item of POST /api/v5/trade/cancel-all-after."""
 
-    trigger_time: Decimal | None
+    trigger_time: int | None
     tag: str | None
-    ts: Decimal | None
+    ts: int | None
     raw: dict[str, Any]
     @classmethod
     def from_okx(cls, item: Any) -> CancelAllAfterResult: ...
@@ -674,7 +674,7 @@ class ExecuteQuoteResultAcctAlloc(Record):
 class ExecuteQuoteResult(Record):
     """One data item of POST /api/v5/rfq/execute-quote."""
 
-    c_time: Decimal | None
+    c_time: int | None
     rfq_id: str | None
     cl_rfq_id: str | None
     quote_id: str | None
@@ -784,6 +784,12 @@ class FlexibleLoanMaxLoanResult(Record):
 class FundsTransferResult(Record):
     """One data item of POST /api/v5/asset/transfer."""
 
+    trans_id: str | None
+    client_id: str | None
+    ccy: str | None
+    from_: str | None
+    amt: Decimal | None
+    to: str | None
     raw: dict[str, Any]
     @classmethod
     def from_okx(cls, item: Any) -> FundsTransferResult: ...
@@ -1332,8 +1338,8 @@ class GetAssetValuationResultDetails(Record):
     """``details`` of GetAssetValuationResult."""
 
     funding: Decimal | None
-    trading: Decimal | None
-    classic: Decimal | None
+    trading: str | None
+    classic: str | None
     earn: Decimal | None
     raw: dict[str, Any]
     @classmethod
@@ -1593,7 +1599,7 @@ class GetCopySettingsResultInstIds(Record):
     """``instIds`` of GetCopySettingsResult."""
 
     inst_id: str | None
-    enabled: Decimal | None
+    enabled: str | None
     raw: dict[str, Any]
     @classmethod
     def from_okx(cls, item: Any) -> GetCopySettingsResultInstIds: ...
@@ -2162,7 +2168,7 @@ class GetDiscountRateInterestFreeQuotaResultDetails(Record):
     discount_rate: Decimal | None
     max_amt: Decimal | None
     min_amt: Decimal | None
-    tier: Decimal | None
+    tier: str | None
     liq_penalty_rate: Decimal | None
     dis_ccy_eq: Decimal | None
     raw: dict[str, Any]
@@ -2176,7 +2182,7 @@ class GetDiscountRateInterestFreeQuotaResult(Record):
     col_res: str | None
     collateral_restrict: bool | None
     amt: Decimal | None
-    discount_lv: Decimal | None
+    discount_lv: str | None
     min_discount_rate: Decimal | None
     details: tuple[GetDiscountRateInterestFreeQuotaResultDetails, ...] | None
     raw: dict[str, Any]
@@ -2421,7 +2427,7 @@ class GetFeeRatesResult(Record):
     taker_u_s_d_c: str | None
     maker_u_s_d_c: str | None
     rule_type: str | None
-    category: Decimal | None
+    category: str | None
     fiat: tuple[GetFeeRatesResultFiat, ...] | None
     settle: str | None
     raw: dict[str, Any]
@@ -3667,7 +3673,7 @@ class GetMovePositionsHistoryResult(Record):
     block_td_id: str | None
     state: str | None
     ts: int | None
-    from_acct: Decimal | None
+    from_acct: str | None
     to_acct: str | None
     legs: tuple[GetMovePositionsHistoryResultLegs, ...] | None
     raw: dict[str, Any]
@@ -3751,7 +3757,7 @@ class GetOnchainEarnActiveOrdersResult(Record):
     state: str | None
     protocol: str | None
     protocol_type: str | None
-    term: Decimal | None
+    term: str | None
     apy: Decimal | None
     invest_data: tuple[GetOnchainEarnActiveOrdersResultInvestData, ...] | None
     earning_data: tuple[GetOnchainEarnActiveOrdersResultEarningData, ...] | None
@@ -3791,7 +3797,7 @@ class GetOnchainEarnOffersResult(Record):
     product_id: str | None
     protocol: str | None
     protocol_type: str | None
-    term: Decimal | None
+    term: str | None
     apy: Decimal | None
     early_redeem: bool | None
     invest_data: tuple[GetOnchainEarnOffersResultInvestData, ...] | None
@@ -3831,7 +3837,7 @@ class GetOnchainEarnOrderHistoryResult(Record):
     state: str | None
     protocol: str | None
     protocol_type: str | None
-    term: Decimal | None
+    term: str | None
     apy: Decimal | None
     invest_data: tuple[GetOnchainEarnOrderHistoryResultInvestData, ...] | None
     earning_data: tuple[GetOnchainEarnOrderHistoryResultEarningData, ...] | None
@@ -3972,7 +3978,7 @@ class GetOptSummaryResult(Record):
     bid_vol: Decimal | None
     ask_vol: Decimal | None
     real_vol: Decimal | None
-    vol_lv: Decimal | None
+    vol_lv: str | None
     fwd_px: Decimal | None
     ts: int | None
     raw: dict[str, Any]
@@ -3983,7 +3989,7 @@ class GetOptionOpenInterestVolumeExpiryResult(Record):
     """One data item of GET /api/v5/rubik/stat/option/open-interest-volume-expiry."""
 
     ts: int | None
-    exp_time: Decimal | None
+    exp_time: int | None
     call_o_i: Decimal | None
     put_o_i: Decimal | None
     call_vol: Decimal | None
@@ -4091,7 +4097,7 @@ class GetPositionTiersResult(Record):
     uly: str | None
     inst_family: str | None
     inst_id: str | None
-    tier: Decimal | None
+    tier: str | None
     min_sz: Decimal | None
     max_sz: Decimal | None
     mmr: Decimal | None
@@ -4280,9 +4286,9 @@ class GetRecurringOrderHistoryResult(Record):
     recurring_list: tuple[GetRecurringOrderHistoryResultRecurringList, ...] | None
     period: str | None
     recurring_day: str | None
-    recurring_hour: Decimal | None
-    recurring_time: Decimal | None
-    time_zone: Decimal | None
+    recurring_hour: str | None
+    recurring_time: int | None
+    time_zone: str | None
     amt: Decimal | None
     investment_amt: Decimal | None
     investment_ccy: str | None
@@ -4325,9 +4331,9 @@ class GetRecurringOrderListResult(Record):
     recurring_list: tuple[GetRecurringOrderListResultRecurringList, ...] | None
     period: str | None
     recurring_day: str | None
-    recurring_hour: Decimal | None
-    recurring_time: Decimal | None
-    time_zone: Decimal | None
+    recurring_hour: str | None
+    recurring_time: int | None
+    time_zone: str | None
     amt: Decimal | None
     investment_amt: Decimal | None
     investment_ccy: str | None
@@ -4971,6 +4977,26 @@ class GetSpreadHistoryCandlesResult(Record):
 class GetSpreadOrderResult(Record):
     """One data item of GET /api/v5/sprd/order."""
 
+    sprd_id: str | None
+    ord_id: str | None
+    cl_ord_id: str | None
+    tag: str | None
+    px: Decimal | None
+    sz: Decimal | None
+    ord_type: str | None
+    side: str | None
+    fill_sz: Decimal | None
+    fill_px: Decimal | None
+    trade_id: str | None
+    acc_fill_sz: Decimal | None
+    pending_fill_sz: Decimal | None
+    pending_settle_sz: Decimal | None
+    canceled_sz: Decimal | None
+    avg_px: Decimal | None
+    state: str | None
+    cancel_source: str | None
+    u_time: int | None
+    c_time: int | None
     raw: dict[str, Any]
     @classmethod
     def from_okx(cls, item: Any) -> GetSpreadOrderResult: ...
@@ -4978,6 +5004,26 @@ class GetSpreadOrderResult(Record):
 class GetSpreadOrdersHistoryArchiveResult(Record):
     """One data item of GET /api/v5/sprd/orders-history-archive."""
 
+    sprd_id: str | None
+    ord_id: str | None
+    cl_ord_id: str | None
+    tag: str | None
+    px: Decimal | None
+    sz: Decimal | None
+    ord_type: str | None
+    side: str | None
+    fill_sz: Decimal | None
+    fill_px: Decimal | None
+    trade_id: str | None
+    acc_fill_sz: Decimal | None
+    pending_fill_sz: Decimal | None
+    pending_settle_sz: Decimal | None
+    canceled_sz: Decimal | None
+    avg_px: Decimal | None
+    state: str | None
+    cancel_source: str | None
+    u_time: int | None
+    c_time: int | None
     raw: dict[str, Any]
     @classmethod
     def from_okx(cls, item: Any) -> GetSpreadOrdersHistoryArchiveResult: ...
@@ -4985,6 +5031,26 @@ class GetSpreadOrdersHistoryArchiveResult(Record):
 class GetSpreadOrdersHistoryResult(Record):
     """One data item of GET /api/v5/sprd/orders-history."""
 
+    sprd_id: str | None
+    ord_id: str | None
+    cl_ord_id: str | None
+    tag: str | None
+    px: Decimal | None
+    sz: Decimal | None
+    ord_type: str | None
+    side: str | None
+    fill_sz: Decimal | None
+    fill_px: Decimal | None
+    trade_id: str | None
+    acc_fill_sz: Decimal | None
+    pending_fill_sz: Decimal | None
+    pending_settle_sz: Decimal | None
+    canceled_sz: Decimal | None
+    avg_px: Decimal | None
+    state: str | None
+    cancel_source: str | None
+    u_time: int | None
+    c_time: int | None
     raw: dict[str, Any]
     @classmethod
     def from_okx(cls, item: Any) -> GetSpreadOrdersHistoryResult: ...
@@ -4992,6 +5058,26 @@ class GetSpreadOrdersHistoryResult(Record):
 class GetSpreadOrdersPendingResult(Record):
     """One data item of GET /api/v5/sprd/orders-pending."""
 
+    sprd_id: str | None
+    ord_id: str | None
+    cl_ord_id: str | None
+    tag: str | None
+    px: Decimal | None
+    sz: Decimal | None
+    ord_type: str | None
+    side: str | None
+    fill_sz: Decimal | None
+    fill_px: Decimal | None
+    trade_id: str | None
+    acc_fill_sz: Decimal | None
+    pending_fill_sz: Decimal | None
+    pending_settle_sz: Decimal | None
+    canceled_sz: Decimal | None
+    avg_px: Decimal | None
+    state: str | None
+    cancel_source: str | None
+    u_time: int | None
+    c_time: int | None
     raw: dict[str, Any]
     @classmethod
     def from_okx(cls, item: Any) -> GetSpreadOrdersPendingResult: ...
@@ -5452,7 +5538,7 @@ class GetWithdrawalHistoryResult(Record):
     amt: Decimal | None
     ts: int | None
     from_: str | None
-    area_code_from: Decimal | None
+    area_code_from: str | None
     to: str | None
     area_code_to: str | None
     to_addr_type: str | None
@@ -6049,8 +6135,8 @@ class PrecheckSetDeltaNeutralResult(Record):
 class PresetAccountLevelSwitchResult(Record):
     """One data item of POST /api/v5/account/account-level-switch-preset."""
 
-    cur_acct_lv: Decimal | None
-    acct_lv: Decimal | None
+    cur_acct_lv: str | None
+    acct_lv: str | None
     lever: Decimal | None
     risk_offset_type: str | None
     raw: dict[str, Any]
@@ -6171,8 +6257,8 @@ class ResetRfqMmpResult(Record):
 class RfqCancelAllAfterResult(Record):
     """One data item of POST /api/v5/rfq/cancel-all-after."""
 
-    trigger_time: Decimal | None
-    ts: Decimal | None
+    trigger_time: int | None
+    ts: int | None
     raw: dict[str, Any]
     @classmethod
     def from_okx(cls, item: Any) -> RfqCancelAllAfterResult: ...
@@ -6200,7 +6286,7 @@ class SavingsSetLendingRateResult(Record):
 class SetAccountLevelResult(Record):
     """One data item of POST /api/v5/account/set-account-level."""
 
-    acct_lv: Decimal | None
+    acct_lv: str | None
     raw: dict[str, Any]
     @classmethod
     def from_okx(cls, item: Any) -> SetAccountLevelResult: ...
@@ -6437,8 +6523,8 @@ class SpreadAmendOrderResult(Record):
 class SpreadCancelAllAfterResult(Record):
     """One data item of POST /api/v5/sprd/cancel-all-after."""
 
-    trigger_time: Decimal | None
-    ts: Decimal | None
+    trigger_time: int | None
+    ts: int | None
     raw: dict[str, Any]
     @classmethod
     def from_okx(cls, item: Any) -> SpreadCancelAllAfterResult: ...
@@ -6446,6 +6532,10 @@ class SpreadCancelAllAfterResult(Record):
 class SpreadCancelOrderResult(Record):
     """One data item of POST /api/v5/sprd/cancel-order."""
 
+    ord_id: str | None
+    cl_ord_id: str | None
+    s_code: str | None
+    s_msg: str | None
     raw: dict[str, Any]
     @classmethod
     def from_okx(cls, item: Any) -> SpreadCancelOrderResult: ...
@@ -6453,6 +6543,7 @@ class SpreadCancelOrderResult(Record):
 class SpreadMassCancelResult(Record):
     """One data item of POST /api/v5/sprd/mass-cancel."""
 
+    result: bool | None
     raw: dict[str, Any]
     @classmethod
     def from_okx(cls, item: Any) -> SpreadMassCancelResult: ...
@@ -6460,6 +6551,11 @@ class SpreadMassCancelResult(Record):
 class SpreadPlaceOrderResult(Record):
     """One data item of POST /api/v5/sprd/order."""
 
+    ord_id: str | None
+    cl_ord_id: str | None
+    tag: str | None
+    s_code: str | None
+    s_msg: str | None
     raw: dict[str, Any]
     @classmethod
     def from_okx(cls, item: Any) -> SpreadPlaceOrderResult: ...
