@@ -10,6 +10,7 @@ tests/test_api_coverage.py does the same comparison inside ``python -m pytest``.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -66,12 +67,109 @@ with the declared parameters and required flags.
 """
 
 
+def _sim_routes() -> set[tuple[str, str]]:
+    """(method, path) of every REST route the simulator serves (okx_sync/sim/routes.py)."""
+    text = (ROOT / "okx_sync" / "sim" / "routes.py").read_text("utf-8")
+    return {(m, "/api/v5/" + p) for m, p in re.findall(r'\("(GET|POST)", _P \+ "([^"]+)"\)', text)}
+
+
+def _sim_text() -> str:
+    return "\n".join(p.read_text("utf-8") for p in sorted((ROOT / "okx_sync" / "sim").glob("*.py")))
+
+
+def _examples_text() -> str:
+    return "\n".join(p.read_text("utf-8") for p in sorted((ROOT / "examples").glob("*.py")))
+
+
+def _channel_in(text: str, channel: str) -> bool:
+    """Whether ``text`` names ``channel`` as a channel (``"channel": "x"``,
+    ``on("x"``, ``== "x"``, a channel set...): a quoted name that is not a dict key."""
+    name = (
+        re.escape(channel[:-1]) + r"\d+[A-Za-z]+" if channel.endswith("*") else re.escape(channel)
+    )
+    return re.search(r'(?<!\[)"' + name + r'"(?!\s*:)', text) is not None
+
+
+def _channels(examples: str, sim: str) -> list[str]:
+    """The WebSocket channel table (generated from models/pushes.tsv)."""
+    from okx_sync.models.ws import (
+        _BY_CHANNEL,
+        _CANDLE_PREFIXES,
+        _PUSH_TABLE,
+        BOOK_CHANNELS,
+        SPREAD_BOOK_CHANNELS,
+        documented_channels,
+        push_parser,
+        push_record,
+    )
+
+    rows = _PUSH_TABLE.rows()
+    channels = sorted(set(documented_channels()) | BOOK_CHANNELS | SPREAD_BOOK_CHANNELS)
+    lines = [
+        "## WebSocket channels",
+        "",
+        "Every channel with a push table in the OKX docs (`okx_sync/models/pushes.tsv`,",
+        "written by `scripts/gen_results.py`) plus the book channels. `ws.on(channel, fn)`",
+        "hands `fn` the model below; *record* = generated from the docs' push fields.",
+        "sim: the simulator (okx_sync/sim) names the channel; example: an `examples/` script",
+        "names it.",
+        "",
+        "| channel | model | typed | service | sim | example |",
+        "|---|---|---|---|---|---|",
+    ]
+    for ch in channels:
+        probe = ch.replace("*", "1m")
+        parse = push_parser(probe)
+        meta = [t for f, t, _ in rows.get((ch,), ()) if f == "@service"]
+        record = push_record(probe)
+        hand = ch in _BY_CHANNEL or probe.startswith(_CANDLE_PREFIXES)
+        if parse is None or (record is None and not hand):
+            model, typed = "dict", "no"
+        elif hand:
+            model, typed = _hand_model(ch), "yes (core model)"
+        else:
+            model, typed = f"`{record.__name__}`", "yes (record)"
+        lines.append(
+            f"| `{ch}` | {model} | {typed} | {meta[0] if meta else '-'} "
+            f"| {'yes' if _channel_in(sim, ch) else '-'} "
+            f"| {'yes' if _channel_in(examples, ch) else '-'} |"
+        )
+    lines.append("")
+    return lines
+
+
+def _hand_model(channel: str) -> str:
+    if "candle" in channel:
+        return "`Candle`"
+    if "book" in channel or channel.endswith("bbo-tbt"):
+        return "`BookUpdate`"
+    names = {
+        "tickers": "Ticker", "trades": "Trade", "trades-all": "Trade", "orders": "Order",
+        "fills": "Fill", "account": "Balance", "positions": "Position",
+        "balance_and_position": "BalanceAndPosition", "instruments": "Instrument",
+    }  # fmt: skip
+    return f"`{names.get(channel, '?')}`"
+
+
 def render() -> str:
     """The text of docs/coverage.md for the current registry."""
     sys.path.insert(0, str(ROOT))
     from okx_sync.rest.endpoints import registry
-    from okx_sync.rest.named import ALIASES, GROUP_CLASSES, RESULTS, group_attr, method_name
+    from okx_sync.rest.named import (
+        _RESULT_TABLE,
+        ALIASES,
+        GROUP_CLASSES,
+        RESULTS,
+        group_attr,
+        method_name,
+        result_name,
+    )
     from okx_sync.rest.params import SOURCE_COMMIT, params_for
+
+    sim_routes = _sim_routes()
+    sim_text = _sim_text()
+    examples = _examples_text()
+    answer_rows = _RESULT_TABLE.rows()
 
     reg = registry()
     total = len(reg)
@@ -98,7 +196,16 @@ def render() -> str:
         "- Parameter sources: "
         + ", ".join(f"{k} {v}" for k, v in sorted(sources.items()))
         + " (see the header of `params.tsv`).",
-        f"- Typed results: {len(RESULTS)} endpoints return models; the others return `list[dict]`.",
+        f"- Typed results: every endpoint. {len(RESULTS)} return core models "
+        "(`okx_sync.models`); the others return lists of records generated from the answer "
+        "fields in the OKX docs (`okx_sync/rest/results.tsv`, `scripts/gen_results.py`), "
+        f"{sum(1 for e in reg if e.key not in RESULTS and answer_rows.get(e.key))} with typed "
+        "fields, "
+        f"{sum(1 for e in reg if e.key not in RESULTS and not answer_rows.get(e.key))} with "
+        "`raw` only (the docs list no answer fields). `client.request` returns OKX's data as sent.",
+        f"- Served by the simulator: {sum(1 for e in reg if e.key in sim_routes)} endpoints; "
+        "columns: sim = a route in `okx_sync/sim/routes.py`, example = named by an "
+        "`examples/` script, tags = order entry / private / deprecated params.",
         "- Method names do not repeat their group (`client.grid.amend_order`); the registry "
         "name (`grid_amend_order`, the `name` column of `endpoints.tsv`) stays in the "
         "method's docstring and in the last column below.",
@@ -131,20 +238,36 @@ def render() -> str:
     for attr, cls in GROUP_CLASSES.items():
         lines.append(f"## client.{attr} ({cls.group}, {len(cls.endpoints)})")
         lines.append("")
-        lines.append("| endpoint | named method | rate rule | returns | registry name |")
-        lines.append("|---|---|---|---|---|")
+        lines.append(
+            "| endpoint | named method | rate rule | returns | typed | sim | example | tags "
+            "| registry name |"
+        )
+        lines.append("|---|---|---|---|---|---|---|---|---|")
         for ep in sorted(cls.endpoints, key=lambda e: (e.path, e.method)):
             spec = RESULTS.get(ep.key)
-            ret = (
-                "list[dict]"
-                if spec is None
-                else (f"list[{spec[0].__name__}]" if spec[1] else spec[0].__name__)
-            )
+            if spec is None:
+                ret = f"list[{result_name(ep)}]"
+                typed = "record" if answer_rows.get(ep.key) else "raw only"
+            else:
+                ret = f"list[{spec[0].__name__}]" if spec[1] else spec[0].__name__
+                typed = "model"
+            name = method_name(ep)
+            attr = group_attr(ep.group)
+            used = f".{attr}.{name}(" in examples or f'"{ep.path}"' in examples
+            tags = []
+            if ep.enters_orders:
+                tags.append("order entry")
+            if ep.auth == "private":
+                tags.append("private")
+            if any(p.note == "deprecated" for p in params_for(ep).params):
+                tags.append("deprecated params")
             lines.append(
-                f"| `{ep.method} {ep.path}` | `client.{group_attr(ep.group)}.{method_name(ep)}` "
-                f"| {ep.rate_text} | {ret} | `{ep.name}` |"
+                f"| `{ep.method} {ep.path}` | `client.{attr}.{name}` "
+                f"| {ep.rate_text} | {ret} | {typed} | {'yes' if ep.key in sim_routes else '-'} "
+                f"| {'yes' if used else '-'} | {', '.join(tags) or '-'} | `{ep.name}` |"
             )
         lines.append("")
+    lines += _channels(examples, sim_text)
     return "\n".join(lines)
 
 

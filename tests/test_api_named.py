@@ -148,9 +148,10 @@ def test_typed_results() -> None:
     assert isinstance(c.trade.get_account_rate_limit(), AccountRateLimit)
     (order,) = c.trade.get_orders_pending()
     assert isinstance(order, Order) and order.is_live
-    assert c.public.get_index_components(index="BTC-USDT") == [
-        {"index": "BTC-USDT", "components": []}
-    ]
+    (comp,) = c.public.get_index_components(index="BTC-USDT")
+    assert type(comp).__name__ == "GetIndexComponentsResult"
+    assert comp.index == "BTC-USDT" and comp.components == () and comp.ts is None
+    assert comp.raw == {"index": "BTC-USDT", "components": []}
     assert c.account.get_bills() == []
     with pytest.raises(APIError, match="no data"):
         FakeClient().market.get_ticker(inst_id="NONE")

@@ -130,29 +130,44 @@ def test_nautilus_index_price_as_ticker() -> None:
          "instId=BTC-USDT-SWAP"),
     ],
 )  # fmt: skip
-def test_nautilus_untyped_endpoints_return_the_items_unchanged(
+def test_nautilus_record_endpoints_and_raw_request(
     name: str, method: str, path: str, kwargs: dict[str, str], query: str
 ) -> None:
-    # Not typed endpoints: the named method returns OKX's data items as received.
+    # Endpoints without a core model: the named method returns their generated records
+    # (lossless: raw is the item, every typed field read exactly); client.request
+    # returns OKX's data unchanged.
     from rest_mock import Routes
 
     from okx_sync import Client, RequestGateConfig
+    from okx_sync.models.records import Record
     from okx_sync.rest.endpoints import registry
-    from okx_sync.rest.named import RESULTS, convert_result
+    from okx_sync.rest.named import RESULTS, result_record
     from okx_sync.testing.mock_transport import json_response
 
     body = realdata_path("nautilus", name).read_bytes()
     data = json.loads(body)["data"]
     endpoint = registry().get("GET", path)
     assert endpoint is not None and endpoint.key not in RESULTS and endpoint.name == method
-    assert convert_result(endpoint, data) == data
     mock = Routes()
     mock.add_callback("GET", path, lambda _req: json_response(body))
     no_buckets = RequestGateConfig(rate_limits=False)
     with Client(gate=no_buckets, transport=mock.transport) as client:
         got = getattr(client.public, method)(**kwargs)
+        raw = client.request("GET", path, {k: v for k, v in (query.split("="),)})
     sent = mock.calls[0].target
-    assert got == data and all(type(x) is dict for x in got) and len(got) >= 1
+    assert raw == data and all(type(x) is dict for x in raw)
+    assert len(got) == len(data) >= 1
+    for rec, item in zip(got, data, strict=True):
+        assert type(rec) is result_record(endpoint) and isinstance(rec, Record)
+        assert rec.raw == item
+        for attr, okx, _conv in type(rec)._okx_fields:
+            value = getattr(rec, attr)
+            if okx in item and isinstance(value, Decimal):
+                assert str(value) == item[okx]  # the exact digits
+            elif okx in item and isinstance(value, int):
+                assert str(value) == item[okx]  # ms timestamps
+            elif okx in item:
+                assert value == (item[okx] or None)
     assert sent == f"{path}?{query}"
 
 

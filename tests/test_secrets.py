@@ -16,6 +16,7 @@ from rest_mock import Routes
 import okx_sync
 from okx_sync import Client, Credentials, FakeClock, RequestGateConfig, Secret
 from okx_sync.auth import sign
+from okx_sync.naming import to_okx
 from okx_sync.ops.evidence import _jsonable
 from okx_sync.ops.reporter import JsonLinesSink
 from okx_sync.rest.endpoints import registry
@@ -69,13 +70,15 @@ def test_created_subaccount_key_secrets_are_masked_everywhere(api, caplog):
         sub_acct="test-1", label="v5", passphrase=NEW_PASS, perm="read_only,trade"
     )
     item = result[0]
-    for field, value in zip(("apiKey", "secretKey", "passphrase"), CLEAR, strict=True):
-        assert isinstance(item[field], Secret) and item[field].reveal() == value
-    assert item["subAcct"] == "test-1" and item["perm"] == "read_only,trade"  # plain fields
+    for field, value in zip(("api_key", "secret_key", "passphrase"), CLEAR, strict=True):
+        assert isinstance(getattr(item, field), Secret) and getattr(item, field).reveal() == value
+        # the record's raw item holds the Secret too
+        assert item.raw[to_okx(field)] is getattr(item, field)
+    assert item.sub_acct == "test-1" and item.perm == "read_only,trade"  # plain fields
     # every way a result gets shown
     _assert_masked(repr(result))
     _assert_masked(str(result))
-    _assert_masked(f"{item['secretKey']} {item['passphrase']:>10}")
+    _assert_masked(f"{item.secret_key} {item.passphrase:>10}")
     with pytest.raises(TypeError):  # refused, never written in clear
         json.dumps(result)
     _assert_masked(json.dumps(result, default=str))
@@ -113,14 +116,12 @@ def test_query_and_modify_mask_the_api_key(api):
     rsps.get(BASE + APIKEY_PATH, json=envelope(listed))
     rsps.post(BASE + "/api/v5/users/subaccount/modify-apikey", json=envelope([dict(listed[0])]))
     got = client.subaccount.get_subaccount_apikey(sub_acct="test-1")
-    assert isinstance(got[0]["apiKey"], Secret) and got[0]["label"] == "v5"
+    assert isinstance(got[0].api_key, Secret) and got[0].label == "v5"
     # a Secret is accepted as a parameter: sent as its value (the request is signed with it)
-    modified = client.subaccount.modify_subaccount_apikey(
-        sub_acct="test-1", api_key=got[0]["apiKey"]
-    )
+    modified = client.subaccount.modify_subaccount_apikey(sub_acct="test-1", api_key=got[0].api_key)
     assert json.loads(rsps.calls[1].body)["apiKey"] == NEW_KEY
-    assert modified[0]["apiKey"] == Secret(NEW_KEY)
-    client.subaccount.get_subaccount_apikey(sub_acct="test-1", api_key=got[0]["apiKey"])
+    assert modified[0].api_key == Secret(NEW_KEY)
+    client.subaccount.get_subaccount_apikey(sub_acct="test-1", api_key=got[0].api_key)
     assert rsps.calls[2].target.endswith(f"apiKey={NEW_KEY}")
 
 
@@ -131,13 +132,14 @@ def test_secret_fields_are_declared_once_for_registry_endpoints():
     # the raw data given to convert_result is not changed
     raw = [dict(CREATED)]
     out = convert_result(registry().get("POST", APIKEY_PATH), raw)
-    assert raw[0]["secretKey"] == NEW_SECRET and isinstance(out[0]["secretKey"], Secret)
-    # endpoints without secrets are returned as they are
+    assert raw[0]["secretKey"] == NEW_SECRET and isinstance(out[0].secret_key, Secret)
+    assert isinstance(out[0].raw["secretKey"], Secret)
+    # endpoints without secrets keep their strings as sent
     other = [{"subAcct": "x"}]
-    assert (
-        convert_result(registry().get("POST", "/api/v5/users/subaccount/delete-apikey"), other)
-        is other
+    (done,) = convert_result(
+        registry().get("POST", "/api/v5/users/subaccount/delete-apikey"), other
     )
+    assert done.sub_acct == "x" and done.raw == other[0]
 
 
 def test_a_secret_credential_signs_with_its_value():

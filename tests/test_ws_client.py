@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -811,3 +812,51 @@ def test_transient_refusal_keeps_the_arg_and_retries_by_reconnecting(sim):
         st = ws.stats()
         assert st.connects == 3 and st.reconnects == 1 and st.subscriptions_dropped == 0
         assert ws.desired_subscriptions() == [ETH_TICKER]
+
+
+def test_documented_channels_reach_handlers_as_generated_records():
+    """A mark-price and a liquidation-orders push (shapes from the OKX docs) over a real
+    socket: ``ws.on`` handlers get the records built from pushes.tsv, unknown fields in raw."""
+    mark_arg = {"channel": "mark-price", "instId": "BTC-USDT-SWAP"}
+    liq_arg = {"channel": "liquidation-orders", "instType": "SWAP"}
+    mark = {"instType": "SWAP", "instId": "BTC-USDT-SWAP", "markPx": "84660.1", "ts": "1744590349506", "newField": "x"}  # fmt: skip
+    liq = {
+        "instId": "BTC-USDT-SWAP",
+        "instType": "SWAP",
+        "details": [{"side": "buy", "bkPx": "0.1", "sz": "2", "bkLoss": "", "ts": "1723892524781"}],
+    }
+
+    def script(peer):
+        sub = peer.recv_json()
+        for arg in sub["args"]:
+            peer.send_json({"id": sub["id"], "event": "subscribe", "arg": arg, "connId": "c0"})
+        peer.send_json({"arg": mark_arg, "data": [mark]})
+        peer.send_json({"arg": liq_arg, "data": [liq]})
+
+    got: dict[str, Any] = {}
+    both = threading.Event()
+
+    def keep(name):
+        def handler(rec):
+            got[name] = rec
+            if len(got) == 2:
+                both.set()
+
+        return handler
+
+    with ScriptedOKX(script) as server:
+        with public_at(server.url) as ws:
+            ws.on("mark-price", keep("mark"))
+            ws.on("liquidation-orders", keep("liq"))
+            ws.subscribe_and_wait([mark_arg, liq_arg])
+            assert both.wait(5)
+        assert not server.errors
+    m = got["mark"]
+    assert type(m).__name__ == "MarkPricePush"
+    assert (
+        m.mark_px == Decimal("84660.1") and m.ts == 1744590349506 and m.inst_id == "BTC-USDT-SWAP"
+    )
+    assert m.raw["newField"] == "x"
+    (detail,) = got["liq"].details
+    assert type(detail).__name__ == "LiquidationOrdersPushDetails"
+    assert detail.bk_px == Decimal("0.1") and detail.bk_loss is None and detail.ts == 1723892524781

@@ -148,9 +148,11 @@ def test_balance_and_position_documented_shape():
     assert bp.trades == (("BTC-USD-191018", "2"),)
 
 
-def test_channels_without_a_model_get_dicts():
-    assert push_parser("mark-price") is None
-    assert push_parser("liquidation-warning") is None
+def test_documented_channels_get_records_and_unknown_channels_get_dicts():
+    assert push_parser("no-such-channel") is None
+    mark = push_parser("mark-price")({"channel": "mark-price"}, {"markPx": "0.1", "ts": "1"}, None)
+    assert type(mark).__name__ == "MarkPricePush" and str(mark.mark_px) == "0.1" and mark.ts == 1
+    assert push_parser("liquidation-warning") is not None
     assert push_parser("mark-price-candle1m") is not None
     assert push_parser("candle1Dutc") is not None
 

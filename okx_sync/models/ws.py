@@ -11,22 +11,32 @@ taken from the push's ``arg``.
 ``BalanceAndPosition`` is one item of the private ``balance_and_position``
 channel (facts §6.4): only the changed balances and positions are included.
 
+Every other channel the OKX docs list gets a record generated from ``pushes.tsv``
+(the docs' push tables, written by ``scripts/gen_results.py``; see
+:mod:`okx_sync.models.records`): ``orders-algo`` -> ``OrdersAlgoPush``,
+``sprd-candle1m`` -> ``SprdCandlePush`` (a candle family shares one record), built
+on first use and cached (:func:`push_record`).
+
 Models are frozen attrs classes; they keep the original item as ``raw`` and are
 safe to share between threads.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from importlib import resources
 from typing import Any
 
 import attrs
 
 from .account import Balance, Position
 from .base import dec, opt_int, opt_str, raw_field
+from .instrument import Instrument
 from .market import BookLevel, Candle, Ticker, Trade
 from .order import Fill, Order
+from .records import Record, RecordTable, camel
 
 __all__ = [
     "BOOK_CHANNELS",
@@ -34,13 +44,21 @@ __all__ = [
     "BalanceChange",
     "PositionChange",
     "BalanceAndPosition",
+    "SPREAD_BOOK_CHANNELS",
     "push_parser",
+    "push_record",
+    "push_record_key",
+    "documented_channels",
 ]
 
 #: Order-book channels whose items are ``BookUpdate`` (facts §5).
 BOOK_CHANNELS = frozenset(
     {"books", "books5", "bbo-tbt", "books-l2-tbt", "books50-l2-tbt", "books-elp"}
 )
+
+
+#: Spread order-book channels: their items have the same shape (``BookUpdate``).
+SPREAD_BOOK_CHANNELS = frozenset({"sprd-books5", "sprd-bbo-tbt", "sprd-books-l2-tbt"})
 
 
 @attrs.frozen(slots=True)
@@ -259,7 +277,17 @@ def _item_model(model: Any) -> PushParser:
     return build
 
 
-# channel -> builder for the channels whose pushes share the REST model's shape
+def _read_pushes() -> str:
+    return resources.files("okx_sync.models").joinpath("pushes.tsv").read_text("utf-8")
+
+
+# channel (a candle family as ``prefix*``) -> push fields of one data item
+# (pushes.tsv, from the OKX docs); turned into record classes on first use.
+_PUSH_TABLE = RecordTable(_read_pushes, 1, __name__)
+_FAMILY = re.compile(r"^(.*candle)\d*[A-Za-z]+(utc)?$")
+
+
+# channel -> builder for the channels with a hand-written model
 _BY_CHANNEL: Mapping[str, PushParser] = {
     "tickers": _item_model(Ticker),
     "trades": _item_model(Trade),
@@ -269,9 +297,37 @@ _BY_CHANNEL: Mapping[str, PushParser] = {
     "account": _item_model(Balance),
     "positions": _item_model(Position),
     "balance_and_position": _item_model(BalanceAndPosition),
-    **{ch: _book for ch in BOOK_CHANNELS},
+    "instruments": _item_model(Instrument),
+    **{ch: _book for ch in BOOK_CHANNELS | SPREAD_BOOK_CHANNELS},
 }
 _CANDLE_PREFIXES = ("candle", "mark-price-candle", "index-candle")
+
+
+def push_record_key(channel: str) -> str | None:
+    """The ``pushes.tsv`` key of ``channel`` (``sprd-candle1H`` -> ``sprd-candle*``), or
+    None when the docs list no push table for it."""
+    keys = _PUSH_TABLE.rows()
+    if (channel,) in keys:
+        return channel
+    fam = _FAMILY.match(channel)
+    if fam and (fam.group(1) + "*",) in keys:
+        return fam.group(1) + "*"
+    return None
+
+
+def push_record(channel: str) -> type[Record] | None:
+    """The generated record class of ``channel``'s data items (``OrdersAlgoPush``), or
+    None when the docs list no push table for it. Built on first use, cached;
+    thread-safe."""
+    key = push_record_key(channel)
+    if key is None:
+        return None
+    return _PUSH_TABLE.record((key,), camel(key) + "Push", source=f"the {key!r} channel")
+
+
+def documented_channels() -> tuple[str, ...]:
+    """Every channel (candle families as ``prefix*``) with a push table in the docs."""
+    return tuple(sorted(k[0] for k in _PUSH_TABLE.keys()))
 
 
 def push_parser(channel: str) -> PushParser | None:
@@ -279,12 +335,19 @@ def push_parser(channel: str) -> PushParser | None:
 
     A builder is called as ``build(arg, item, action)`` with the push's ``arg``,
     one ``data`` item and the push's ``action``. Models: ``Ticker`` (tickers),
-    ``Trade`` (trades, trades-all), ``BookUpdate`` (books*, bbo-tbt),
-    ``Candle`` (candle*, mark-price-candle*, index-candle*), ``Order``
-    (orders), ``Fill`` (fills), ``Balance`` (account), ``Position``
-    (positions), ``BalanceAndPosition`` (balance_and_position).
+    ``Trade`` (trades, trades-all), ``BookUpdate`` (books*, bbo-tbt, sprd-books5,
+    sprd-bbo-tbt, sprd-books-l2-tbt), ``Candle`` (candle*, mark-price-candle*,
+    index-candle*), ``Order`` (orders), ``Fill`` (fills), ``Balance`` (account),
+    ``Position`` (positions), ``BalanceAndPosition`` (balance_and_position),
+    ``Instrument`` (instruments); every other documented channel its generated record
+    (:func:`push_record`). A builder raises ValueError for an item that is not an
+    object (nor an array, for array-item channels).
     """
     parser = _BY_CHANNEL.get(channel)
     if parser is None and channel.startswith(_CANDLE_PREFIXES):
         return _candle
+    if parser is None:
+        record = push_record(channel)
+        if record is not None:
+            return _item_model(record)
     return parser

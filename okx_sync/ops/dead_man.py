@@ -311,9 +311,10 @@ class DeadManSwitch(Owned):
         sent_wall = self._clock.time()
         data = self._send(time_out)
         trigger = None
-        if data and isinstance(data[0], dict):
+        item = getattr(data[0], "raw", data[0]) if data else None  # a record keeps the item
+        if isinstance(item, dict):
             try:
-                trigger = int(data[0].get("triggerTime") or 0) or None
+                trigger = int(item.get("triggerTime") or 0) or None
             except (TypeError, ValueError):
                 trigger = None
         with self._cond:

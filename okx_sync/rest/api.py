@@ -10,9 +10,16 @@ column without a leading group prefix (``client.grid.amend_order`` for
 ``grid_amend_order``; :func:`method_name`), plus the few aliases in :data:`ALIASES`. The machinery lives in
 :mod:`okx_sync.rest.named`; ``api.pyi`` beside this file is the generated typed view
 (``python scripts/gen_api_stub.py``) that IDEs and mypy read.
+
+Endpoints without a core model return lists of records generated from
+``results.tsv`` (the answer fields in the OKX docs); their classes are named after the
+registry name (``get_funding_rate`` -> ``GetFundingRateResult``, nested
+``GetBalanceResultDetails``...), built on first use and importable from this module.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from .named import (
     ALIASES,
@@ -27,7 +34,10 @@ from .named import (
     method_for,
     method_name,
     method_names,
+    record_named,
     render_stub,
+    result_name,
+    result_record,
 )
 
 __all__ = [
@@ -44,4 +54,14 @@ __all__ = [
     "method_name",
     "method_names",
     "render_stub",
+    "result_name",
+    "result_record",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """A result record class by name (``GetFundingRateResult``), built on demand."""
+    cls = record_named(name) if name[:1].isupper() else None
+    if cls is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return cls

@@ -23,6 +23,8 @@ from ..models import (
     Ticker,
     Trade,
 )
+from ..models.records import Record
+from ..secret import Secret
 from .named import ALIASES as ALIASES
 from .named import GROUP_CLASSES as GROUP_CLASSES
 from .named import ORDER_VALIDATION as ORDER_VALIDATION
@@ -34,9 +36,6580 @@ from .named import group_attr as group_attr
 from .named import method_for as method_for
 from .named import method_name as method_name
 from .named import method_names as method_names
+from .named import record_named as record_named
 from .named import render_stub as render_stub
+from .named import result_name as result_name
+from .named import result_record as result_record
 
 Value: TypeAlias = str | int | Decimal | bool | Sequence[Any] | Mapping[str, Any]
+
+# --- result records (results.tsv) ---
+
+class ActivateOptionResult(Record):
+    """One data item of POST /api/v5/account/activate-option."""
+
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> ActivateOptionResult: ...
+
+class AdjustDemoBalanceResultDetails(Record):
+    """``details`` of AdjustDemoBalanceResult."""
+
+    ccy: str | None
+    amt: Decimal | None
+    bal: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> AdjustDemoBalanceResultDetails: ...
+
+class AdjustDemoBalanceResult(Record):
+    """One data item of POST /api/v5/account/demo-adjust-balance."""
+
+    remain_cnt: Decimal | None
+    total_cnt: Decimal | None
+    details: tuple[AdjustDemoBalanceResultDetails, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> AdjustDemoBalanceResult: ...
+
+class AdjustMarginBalanceResult(Record):
+    """One data item of POST /api/v5/account/position/margin-balance."""
+
+    inst_id: str | None
+    pos_side: str | None
+    amt: Decimal | None
+    type: str | None
+    leverage: Decimal | None
+    ccy: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> AdjustMarginBalanceResult: ...
+
+class AmendAlgoOrderResult(Record):
+    """One data item of POST /api/v5/trade/amend-algos."""
+
+    algo_id: str | None
+    algo_cl_ord_id: str | None
+    req_id: str | None
+    s_code: str | None
+    s_msg: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> AmendAlgoOrderResult: ...
+
+class AmendCopySettingsResult(Record):
+    """One data item of POST /api/v5/copytrading/amend-copy-settings."""
+
+    result: bool | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> AmendCopySettingsResult: ...
+
+class AmendProfitSharingRatioResult(Record):
+    """One data item of POST /api/v5/copytrading/amend-profit-sharing-ratio."""
+
+    result: bool | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> AmendProfitSharingRatioResult: ...
+
+class ApplyBillsHistoryArchiveResult(Record):
+    """One data item of POST /api/v5/account/bills-history-archive."""
+
+    result: str | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> ApplyBillsHistoryArchiveResult: ...
+
+class ApplyMonthlyStatementResult(Record):
+    """One data item of POST /api/v5/asset/monthly-statement."""
+
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> ApplyMonthlyStatementResult: ...
+
+class CancelAlgoOrdersResult(Record):
+    """One data item of POST /api/v5/trade/cancel-algos."""
+
+    algo_id: str | None
+    s_code: str | None
+    s_msg: str | None
+    cl_ord_id: str | None
+    algo_cl_ord_id: str | None
+    tag: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> CancelAlgoOrdersResult: ...
+
+class CancelAllAfterResult(Record):
+    """One data item of POST /api/v5/trade/cancel-all-after."""
+
+    trigger_time: int | None
+    tag: str | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> CancelAllAfterResult: ...
+
+class CancelAllQuotesResult(Record):
+    """One data item of POST /api/v5/rfq/cancel-all-quotes."""
+
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> CancelAllQuotesResult: ...
+
+class CancelAllRfqsResult(Record):
+    """One data item of POST /api/v5/rfq/cancel-all-rfqs."""
+
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> CancelAllRfqsResult: ...
+
+class CancelBatchQuotesResult(Record):
+    """One data item of POST /api/v5/rfq/cancel-batch-quotes."""
+
+    quote_id: str | None
+    cl_quote_id: str | None
+    s_code: str | None
+    s_msg: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> CancelBatchQuotesResult: ...
+
+class CancelBatchRfqsResult(Record):
+    """One data item of POST /api/v5/rfq/cancel-batch-rfqs."""
+
+    rfq_id: str | None
+    cl_rfq_id: str | None
+    s_code: str | None
+    s_msg: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> CancelBatchRfqsResult: ...
+
+class CancelQuoteResult(Record):
+    """One data item of POST /api/v5/rfq/cancel-quote."""
+
+    quote_id: str | None
+    cl_quote_id: str | None
+    s_code: str | None
+    s_msg: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> CancelQuoteResult: ...
+
+class CancelRfqResult(Record):
+    """One data item of POST /api/v5/rfq/cancel-rfq."""
+
+    rfq_id: str | None
+    cl_rfq_id: str | None
+    s_code: str | None
+    s_msg: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> CancelRfqResult: ...
+
+class CancelSignalBotsResult(Record):
+    """One data item of POST /api/v5/tradingBot/signal/stop-order-algo."""
+
+    algo_id: str | None
+    s_code: str | None
+    s_msg: str | None
+    algo_cl_ord_id: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> CancelSignalBotsResult: ...
+
+class CancelWithdrawalResult(Record):
+    """One data item of POST /api/v5/asset/cancel-withdrawal."""
+
+    wd_id: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> CancelWithdrawalResult: ...
+
+class ClosePositionsResult(Record):
+    """One data item of POST /api/v5/trade/close-position."""
+
+    inst_id: str | None
+    pos_side: str | None
+    cl_ord_id: str | None
+    tag: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> ClosePositionsResult: ...
+
+class ConvertContractCoinResult(Record):
+    """One data item of GET /api/v5/public/convert-contract-coin."""
+
+    type: str | None
+    inst_id: str | None
+    px: Decimal | None
+    sz: Decimal | None
+    unit: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> ConvertContractCoinResult: ...
+
+class ConvertEstimateQuoteResult(Record):
+    """One data item of POST /api/v5/asset/convert/estimate-quote."""
+
+    quote_time: int | None
+    ttl_ms: Decimal | None
+    cl_q_req_id: str | None
+    quote_id: str | None
+    base_ccy: str | None
+    quote_ccy: str | None
+    side: str | None
+    orig_rfq_sz: Decimal | None
+    rfq_sz: Decimal | None
+    rfq_sz_ccy: str | None
+    cnvt_px: Decimal | None
+    base_sz: Decimal | None
+    quote_sz: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> ConvertEstimateQuoteResult: ...
+
+class ConvertTradeResult(Record):
+    """One data item of POST /api/v5/asset/convert/trade."""
+
+    trade_id: str | None
+    quote_id: str | None
+    cl_t_req_id: str | None
+    state: str | None
+    inst_id: str | None
+    base_ccy: str | None
+    quote_ccy: str | None
+    side: str | None
+    fill_px: Decimal | None
+    fill_base_sz: Decimal | None
+    fill_quote_sz: Decimal | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> ConvertTradeResult: ...
+
+class CopytradingCloseLeadPositionResult(Record):
+    """One data item of POST /api/v5/copytrading/close-subposition."""
+
+    sub_pos_id: str | None
+    tag: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> CopytradingCloseLeadPositionResult: ...
+
+class CopytradingPlaceLeadStopOrderResult(Record):
+    """One data item of POST /api/v5/copytrading/algo-order."""
+
+    sub_pos_id: str | None
+    tag: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> CopytradingPlaceLeadStopOrderResult: ...
+
+class CopytradingSetInstrumentsResult(Record):
+    """One data item of POST /api/v5/copytrading/set-instruments."""
+
+    inst_id: str | None
+    enabled: bool | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> CopytradingSetInstrumentsResult: ...
+
+class CreateQuoteResultLegs(Record):
+    """``legs`` of CreateQuoteResult."""
+
+    inst_id: str | None
+    td_mode: str | None
+    ccy: str | None
+    sz: Decimal | None
+    px: Decimal | None
+    side: str | None
+    pos_side: str | None
+    tgt_ccy: str | None
+    trade_quote_ccy: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> CreateQuoteResultLegs: ...
+
+class CreateQuoteResult(Record):
+    """One data item of POST /api/v5/rfq/create-quote."""
+
+    c_time: int | None
+    u_time: int | None
+    state: str | None
+    reason: str | None
+    valid_until: int | None
+    rfq_id: str | None
+    cl_rfq_id: str | None
+    quote_id: str | None
+    cl_quote_id: str | None
+    tag: str | None
+    trader_code: str | None
+    quote_side: str | None
+    legs: tuple[CreateQuoteResultLegs, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> CreateQuoteResult: ...
+
+class CreateRfqResultLegs(Record):
+    """``legs`` of CreateRfqResult."""
+
+    inst_id: str | None
+    td_mode: str | None
+    ccy: str | None
+    sz: Decimal | None
+    side: str | None
+    pos_side: str | None
+    tgt_ccy: str | None
+    trade_quote_ccy: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> CreateRfqResultLegs: ...
+
+class CreateRfqResultAcctAllocLegs(Record):
+    """``legs`` of CreateRfqResultAcctAlloc."""
+
+    inst_id: str | None
+    sz: Decimal | None
+    td_mode: str | None
+    ccy: str | None
+    pos_side: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> CreateRfqResultAcctAllocLegs: ...
+
+class CreateRfqResultAcctAlloc(Record):
+    """``acctAlloc`` of CreateRfqResult."""
+
+    acct: str | None
+    s_code: str | None
+    s_msg: str | None
+    legs: tuple[CreateRfqResultAcctAllocLegs, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> CreateRfqResultAcctAlloc: ...
+
+class CreateRfqResult(Record):
+    """One data item of POST /api/v5/rfq/create-rfq."""
+
+    c_time: int | None
+    u_time: int | None
+    state: str | None
+    counterparties: tuple[str, ...] | None
+    valid_until: int | None
+    cl_rfq_id: str | None
+    tag: str | None
+    allow_partial_execution: bool | None
+    trader_code: str | None
+    rfq_id: str | None
+    legs: tuple[CreateRfqResultLegs, ...] | None
+    group_id: str | None
+    acct_alloc: tuple[CreateRfqResultAcctAlloc, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> CreateRfqResult: ...
+
+class CreateSignalBotResult(Record):
+    """One data item of POST /api/v5/tradingBot/signal/order-algo."""
+
+    algo_id: str | None
+    algo_cl_ord_id: str | None
+    s_code: str | None
+    s_msg: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> CreateSignalBotResult: ...
+
+class CreateSignalResult(Record):
+    """One data item of POST /api/v5/tradingBot/signal/create-signal."""
+
+    signal_chan_id: str | None
+    signal_chan_token: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> CreateSignalResult: ...
+
+class CreateSubaccountApikeyResult(Record):
+    """One data item of POST /api/v5/users/subaccount/apikey."""
+
+    sub_acct: str | None
+    label: str | None
+    api_key: Secret | None
+    secret_key: Secret | None
+    passphrase: Secret | None
+    perm: str | None
+    ip: str | None
+    ts: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> CreateSubaccountApikeyResult: ...
+
+class CreateSubaccountResult(Record):
+    """One data item of POST /api/v5/users/subaccount/create-subaccount."""
+
+    sub_acct: str | None
+    label: str | None
+    uid: str | None
+    ts: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> CreateSubaccountResult: ...
+
+class DcaAddInvestmentResult(Record):
+    """One data item of POST /api/v5/tradingBot/dca/orders/manual-buy."""
+
+    algo_id: str | None
+    algo_cl_ord_id: str | None
+    algo_ord_type: str | None
+    tag: str | None
+    diff_amount: Decimal | None
+    s_code: str | None
+    s_msg: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> DcaAddInvestmentResult: ...
+
+class DcaAddMarginResult(Record):
+    """One data item of POST /api/v5/tradingBot/dca/margin/add."""
+
+    algo_id: str | None
+    algo_ord_type: str | None
+    s_code: str | None
+    s_msg: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> DcaAddMarginResult: ...
+
+class DcaAmendBasicParamResult(Record):
+    """One data item of POST /api/v5/tradingBot/dca/amend-order-algo."""
+
+    algo_id: str | None
+    algo_cl_ord_id: str | None
+    s_code: str | None
+    s_msg: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> DcaAmendBasicParamResult: ...
+
+class DcaAmendReinvestmentResult(Record):
+    """One data item of POST /api/v5/tradingBot/dca/settings/reinvestment."""
+
+    algo_id: str | None
+    algo_ord_type: str | None
+    s_code: str | None
+    s_msg: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> DcaAmendReinvestmentResult: ...
+
+class DcaAmendTakeProfitResult(Record):
+    """One data item of POST /api/v5/tradingBot/dca/settings/take-profit."""
+
+    algo_id: str | None
+    algo_ord_type: str | None
+    s_code: str | None
+    s_msg: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> DcaAmendTakeProfitResult: ...
+
+class DcaPlaceOrderResult(Record):
+    """One data item of POST /api/v5/tradingBot/dca/create."""
+
+    algo_id: str | None
+    tag: str | None
+    algo_cl_ord_id: str | None
+    s_code: str | None
+    s_msg: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> DcaPlaceOrderResult: ...
+
+class DcaReduceMarginResult(Record):
+    """One data item of POST /api/v5/tradingBot/dca/margin/reduce."""
+
+    algo_id: str | None
+    algo_ord_type: str | None
+    s_code: str | None
+    s_msg: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> DcaReduceMarginResult: ...
+
+class DcaStopOrderResult(Record):
+    """One data item of POST /api/v5/tradingBot/dca/stop."""
+
+    algo_id: str | None
+    tag: str | None
+    algo_cl_ord_id: str | None
+    s_code: str | None
+    s_msg: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> DcaStopOrderResult: ...
+
+class DcdRedeemResult(Record):
+    """One data item of POST /api/v5/finance/sfp/dcd/redeem."""
+
+    ord_id: str | None
+    state: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> DcdRedeemResult: ...
+
+class DcdRequestForQuoteResult(Record):
+    """One data item of POST /api/v5/finance/sfp/dcd/quote."""
+
+    abs_yield: Decimal | None
+    annualized_yield: Decimal | None
+    interest_accrual_time: int | None
+    notional_sz: Decimal | None
+    notional_ccy: str | None
+    product_id: str | None
+    quote_id: str | None
+    valid_until: int | None
+    idx_px: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> DcdRequestForQuoteResult: ...
+
+class DcdRequestForRedeemQuoteResult(Record):
+    """One data item of POST /api/v5/finance/sfp/dcd/redeem-quote."""
+
+    ord_id: str | None
+    quote_id: str | None
+    redeem_sz: Decimal | None
+    redeem_ccy: str | None
+    term_rate: Decimal | None
+    valid_until: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> DcdRequestForRedeemQuoteResult: ...
+
+class DcdTradeResult(Record):
+    """One data item of POST /api/v5/finance/sfp/dcd/trade."""
+
+    quote_id: str | None
+    ord_id: str | None
+    state: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> DcdTradeResult: ...
+
+class DeleteSubaccountApikeyResult(Record):
+    """One data item of POST /api/v5/users/subaccount/delete-apikey."""
+
+    sub_acct: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> DeleteSubaccountApikeyResult: ...
+
+class EthStakingCancelRedeemResult(Record):
+    """One data item of POST /api/v5/finance/staking-defi/eth/cancel-redeem."""
+
+    ord_id: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> EthStakingCancelRedeemResult: ...
+
+class EthStakingPurchaseResult(Record):
+    """One data item of POST /api/v5/finance/staking-defi/eth/purchase."""
+
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> EthStakingPurchaseResult: ...
+
+class EthStakingRedeemResult(Record):
+    """One data item of POST /api/v5/finance/staking-defi/eth/redeem."""
+
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> EthStakingRedeemResult: ...
+
+class ExecuteQuoteResultLegs(Record):
+    """``legs`` of ExecuteQuoteResult."""
+
+    inst_id: str | None
+    px: Decimal | None
+    sz: Decimal | None
+    side: str | None
+    fee: Decimal | None
+    fee_ccy: str | None
+    trade_id: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> ExecuteQuoteResultLegs: ...
+
+class ExecuteQuoteResultAcctAllocLegs(Record):
+    """``legs`` of ExecuteQuoteResultAcctAlloc."""
+
+    inst_id: str | None
+    sz: Decimal | None
+    fee: Decimal | None
+    fee_ccy: str | None
+    trade_id: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> ExecuteQuoteResultAcctAllocLegs: ...
+
+class ExecuteQuoteResultAcctAlloc(Record):
+    """``acctAlloc`` of ExecuteQuoteResult."""
+
+    acct: str | None
+    block_td_id: str | None
+    s_code: str | None
+    s_msg: str | None
+    legs: tuple[ExecuteQuoteResultAcctAllocLegs, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> ExecuteQuoteResultAcctAlloc: ...
+
+class ExecuteQuoteResult(Record):
+    """One data item of POST /api/v5/rfq/execute-quote."""
+
+    c_time: int | None
+    rfq_id: str | None
+    cl_rfq_id: str | None
+    quote_id: str | None
+    cl_quote_id: str | None
+    block_td_id: str | None
+    tag: str | None
+    t_trader_code: str | None
+    m_trader_code: str | None
+    legs: tuple[ExecuteQuoteResultLegs, ...] | None
+    acct_alloc: tuple[ExecuteQuoteResultAcctAlloc, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> ExecuteQuoteResult: ...
+
+class FiatBuySellQuoteResult(Record):
+    """One data item of POST /api/v5/fiat/buy-sell/quote."""
+
+    quote_id: str | None
+    side: str | None
+    from_ccy: str | None
+    to_ccy: str | None
+    rfq_amt: Decimal | None
+    rfq_ccy: str | None
+    quote_px: Decimal | None
+    quote_ccy: str | None
+    quote_from_amt: Decimal | None
+    quote_to_amt: Decimal | None
+    quote_time: int | None
+    ttl_ms: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> FiatBuySellQuoteResult: ...
+
+class FiatBuySellTradeResult(Record):
+    """One data item of POST /api/v5/fiat/buy-sell/trade."""
+
+    ord_id: str | None
+    cl_ord_id: str | None
+    quote_id: str | None
+    state: str | None
+    side: str | None
+    from_ccy: str | None
+    to_ccy: str | None
+    rfq_amt: Decimal | None
+    rfq_ccy: str | None
+    fill_px: Decimal | None
+    fill_quote_ccy: str | None
+    fill_from_amt: Decimal | None
+    fill_to_amt: Decimal | None
+    c_time: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> FiatBuySellTradeResult: ...
+
+class FiatCancelWithdrawalResult(Record):
+    """One data item of POST /api/v5/fiat/cancel-withdrawal."""
+
+    ord_id: str | None
+    state: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> FiatCancelWithdrawalResult: ...
+
+class FiatCreateWithdrawalResult(Record):
+    """One data item of POST /api/v5/fiat/create-withdrawal."""
+
+    ord_id: str | None
+    client_id: str | None
+    amt: Decimal | None
+    ccy: str | None
+    fee: Decimal | None
+    payment_acct_id: str | None
+    payment_method: str | None
+    state: str | None
+    c_time: int | None
+    u_time: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> FiatCreateWithdrawalResult: ...
+
+class FirstCopySettingsResult(Record):
+    """One data item of POST /api/v5/copytrading/first-copy-settings."""
+
+    result: bool | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> FirstCopySettingsResult: ...
+
+class FlexibleLoanAdjustCollateralResult(Record):
+    """One data item of POST /api/v5/finance/flexible-loan/adjust-collateral."""
+
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> FlexibleLoanAdjustCollateralResult: ...
+
+class FlexibleLoanMaxLoanResult(Record):
+    """One data item of POST /api/v5/finance/flexible-loan/max-loan."""
+
+    borrow_ccy: str | None
+    max_loan: Decimal | None
+    notional_usd: Decimal | None
+    remaining_quota: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> FlexibleLoanMaxLoanResult: ...
+
+class FundsTransferResult(Record):
+    """One data item of POST /api/v5/asset/transfer."""
+
+    trans_id: str | None
+    client_id: str | None
+    ccy: str | None
+    from_: str | None
+    amt: Decimal | None
+    to: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> FundsTransferResult: ...
+
+class GetAccountPositionRiskResultBalData(Record):
+    """``balData`` of GetAccountPositionRiskResult."""
+
+    ccy: str | None
+    eq: Decimal | None
+    dis_eq: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetAccountPositionRiskResultBalData: ...
+
+class GetAccountPositionRiskResultPosData(Record):
+    """``posData`` of GetAccountPositionRiskResult."""
+
+    inst_type: str | None
+    mgn_mode: str | None
+    pos_id: str | None
+    inst_id: str | None
+    pos: Decimal | None
+    base_bal: Decimal | None
+    quote_bal: Decimal | None
+    pos_side: str | None
+    pos_ccy: str | None
+    ccy: str | None
+    notional_ccy: str | None
+    notional_usd: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetAccountPositionRiskResultPosData: ...
+
+class GetAccountPositionRiskResult(Record):
+    """One data item of GET /api/v5/account/account-position-risk."""
+
+    ts: int | None
+    adj_eq: Decimal | None
+    bal_data: tuple[GetAccountPositionRiskResultBalData, ...] | None
+    pos_data: tuple[GetAccountPositionRiskResultPosData, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetAccountPositionRiskResult: ...
+
+class GetAccountRiskStateResult(Record):
+    """One data item of GET /api/v5/account/risk-state."""
+
+    at_risk: bool | None
+    at_risk_idx: tuple[str, ...] | None
+    at_risk_mgn: tuple[str, ...] | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetAccountRiskStateResult: ...
+
+class GetAdjustLeverageInfoResult(Record):
+    """One data item of GET /api/v5/account/adjust-leverage-info."""
+
+    est_avail_quote_trans: str | None
+    est_avail_trans: Decimal | None
+    est_liq_px: Decimal | None
+    est_mgn: Decimal | None
+    est_quote_mgn: str | None
+    est_max_amt: Decimal | None
+    est_quote_max_amt: Decimal | None
+    exist_ord: bool | None
+    max_lever: Decimal | None
+    min_lever: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetAdjustLeverageInfoResult: ...
+
+class GetAffiliateCoInviterListResult(Record):
+    """One data item of GET /api/v5/affiliate/co-inviter/list."""
+
+    total_page: str | None
+    channel_id: str | None
+    channel_name: str | None
+    join_link: str | None
+    inviter_commission_rate: Decimal | None
+    co_inviter_commission_rate: Decimal | None
+    invitee_discount_rate: Decimal | None
+    par_user_name: str | None
+    co_user_name: str | None
+    is_compliant: bool | None
+    note: str | None
+    is_default: bool | None
+    total_commission: Decimal | None
+    commission24h: Decimal | None
+    invitee_cnt: Decimal | None
+    trader_cnt: Decimal | None
+    click_cnt: Decimal | None
+    total_fee: Decimal | None
+    c_time: int | None
+    channel_assessment_status: str | None
+    inviter_channel_status: str | None
+    co_inviter_channel_status: str | None
+    link_status: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetAffiliateCoInviterListResult: ...
+
+class GetAffiliateInviteeDetailResult(Record):
+    """One data item of GET /api/v5/affiliate/invitee/detail."""
+
+    invitee_level: str | None
+    join_time: int | None
+    invitee_rebate_rate: Decimal | None
+    total_commission: str | None
+    first_trade_time: int | None
+    level: str | None
+    dep_amt: Decimal | None
+    wd_amt: Decimal | None
+    vol_month: Decimal | None
+    total_vol: Decimal | None
+    acc_fee: Decimal | None
+    kyc_time: int | None
+    region: str | None
+    affiliate_code: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetAffiliateInviteeDetailResult: ...
+
+class GetAffiliateInviteeListResult(Record):
+    """One data item of GET /api/v5/affiliate/invitee/list."""
+
+    total_page: str | None
+    uid: str | None
+    country: str | None
+    join_time: int | None
+    first_trade_time: int | None
+    channel_name: str | None
+    rebate_rate: Decimal | None
+    fee_tier_rank: Decimal | None
+    kyc_status: str | None
+    kyc_time: int | None
+    dep_amt: Decimal | None
+    total_vol: Decimal | None
+    total_fee: Decimal | None
+    total_commission: Decimal | None
+    is_compliant: bool | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetAffiliateInviteeListResult: ...
+
+class GetAffiliateLinkListResult(Record):
+    """One data item of GET /api/v5/affiliate/link/list."""
+
+    total_page: str | None
+    channel_id: str | None
+    channel_name: str | None
+    join_link: str | None
+    link_type: str | None
+    inviter_commission_rate: Decimal | None
+    co_inviter_commission_rate: Decimal | None
+    invitee_discount_rate: Decimal | None
+    invitee_cnt: Decimal | None
+    trader_cnt: Decimal | None
+    total_commission: Decimal | None
+    commission24h: Decimal | None
+    c_time: int | None
+    is_default: bool | None
+    link_status: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetAffiliateLinkListResult: ...
+
+class GetAffiliatePerformanceSummaryResultDetails(Record):
+    """``details`` of GetAffiliatePerformanceSummaryResult."""
+
+    commission_category: str | None
+    first_trader_cnt: Decimal | None
+    trader_cnt: Decimal | None
+    vol: Decimal | None
+    commission: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetAffiliatePerformanceSummaryResultDetails: ...
+
+class GetAffiliatePerformanceSummaryResult(Record):
+    """One data item of GET /api/v5/affiliate/performance/summary."""
+
+    u_time: int | None
+    invitee_cnt: Decimal | None
+    dep_amt: Decimal | None
+    details: tuple[GetAffiliatePerformanceSummaryResultDetails, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetAffiliatePerformanceSummaryResult: ...
+
+class GetAffiliateSubAffiliateListResult(Record):
+    """One data item of GET /api/v5/affiliate/sub-affiliate/list."""
+
+    total_page: str | None
+    sub_affiliate_uid: str | None
+    country: str | None
+    join_time: int | None
+    sub_affiliate_level: str | None
+    commission_rate: Decimal | None
+    is_compliant: bool | None
+    invitee_cnt: Decimal | None
+    trader_cnt: Decimal | None
+    dep_amt: Decimal | None
+    total_vol: Decimal | None
+    total_fee: Decimal | None
+    total_commission: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetAffiliateSubAffiliateListResult: ...
+
+class GetAlgoOrderHistoryResultTriggerParams(Record):
+    """``triggerParams`` of GetAlgoOrderHistoryResult."""
+
+    trigger_action: str | None
+    trigger_strategy: Decimal | None
+    trigger_px: Decimal | None
+    trigger_cond: str | None
+    timeframe: str | None
+    thold: str | None
+    time_period: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetAlgoOrderHistoryResultTriggerParams: ...
+
+class GetAlgoOrderHistoryResultAttachAlgoOrds(Record):
+    """``attachAlgoOrds`` of GetAlgoOrderHistoryResult."""
+
+    attach_algo_cl_ord_id: str | None
+    tp_trigger_px: Decimal | None
+    tp_trigger_ratio: Decimal | None
+    tp_trigger_px_type: str | None
+    tp_ord_px: Decimal | None
+    sl_trigger_px: Decimal | None
+    sl_trigger_ratio: Decimal | None
+    sl_trigger_px_type: str | None
+    sl_ord_px: Decimal | None
+    callback_ratio: Decimal | None
+    callback_spread: Decimal | None
+    active_px: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetAlgoOrderHistoryResultAttachAlgoOrds: ...
+
+class GetAlgoOrderHistoryResultLinkedOrd(Record):
+    """``linkedOrd`` of GetAlgoOrderHistoryResult."""
+
+    ord_id: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetAlgoOrderHistoryResultLinkedOrd: ...
+
+class GetAlgoOrderHistoryResult(Record):
+    """One data item of GET /api/v5/trade/orders-algo-history."""
+
+    inst_type: str | None
+    inst_id: str | None
+    ccy: str | None
+    ord_id: str | None
+    ord_id_list: tuple[str, ...] | None
+    algo_id: str | None
+    cl_ord_id: str | None
+    sz: Decimal | None
+    close_fraction: Decimal | None
+    ord_type: str | None
+    side: str | None
+    pos_side: str | None
+    td_mode: str | None
+    tgt_ccy: str | None
+    state: str | None
+    lever: Decimal | None
+    tp_trigger_px: Decimal | None
+    tp_trigger_px_type: str | None
+    tp_ord_px: Decimal | None
+    sl_trigger_px: Decimal | None
+    sl_trigger_px_type: str | None
+    sl_ord_px: Decimal | None
+    trigger_px: Decimal | None
+    trigger_px_type: str | None
+    ord_px: Decimal | None
+    advance_ord_type: str | None
+    actual_sz: Decimal | None
+    actual_px: Decimal | None
+    tag: str | None
+    actual_side: str | None
+    trigger_time: int | None
+    px_var: Decimal | None
+    px_spread: Decimal | None
+    sz_limit: Decimal | None
+    px_limit: Decimal | None
+    lmt_order_number: str | None
+    aggressiveness: str | None
+    trigger_params: tuple[GetAlgoOrderHistoryResultTriggerParams, ...] | None
+    time_interval: Decimal | None
+    callback_ratio: Decimal | None
+    callback_spread: Decimal | None
+    active_px: Decimal | None
+    move_trigger_px: Decimal | None
+    reduce_only: str | None
+    quick_mgn_type: str | None
+    last: Decimal | None
+    fail_code: str | None
+    algo_cl_ord_id: str | None
+    amend_px_on_trigger_type: str | None
+    attach_algo_ords: tuple[GetAlgoOrderHistoryResultAttachAlgoOrds, ...] | None
+    linked_ord: GetAlgoOrderHistoryResultLinkedOrd | None
+    c_time: int | None
+    u_time: int | None
+    is_trade_borrow_mode: str | None
+    chase_type: str | None
+    chase_val: Decimal | None
+    max_chase_type: str | None
+    max_chase_val: Decimal | None
+    trade_quote_ccy: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetAlgoOrderHistoryResult: ...
+
+class GetAlgoOrderListResultTriggerParams(Record):
+    """``triggerParams`` of GetAlgoOrderListResult."""
+
+    trigger_action: str | None
+    trigger_strategy: Decimal | None
+    trigger_px: Decimal | None
+    trigger_cond: str | None
+    timeframe: str | None
+    thold: str | None
+    time_period: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetAlgoOrderListResultTriggerParams: ...
+
+class GetAlgoOrderListResultAttachAlgoOrds(Record):
+    """``attachAlgoOrds`` of GetAlgoOrderListResult."""
+
+    attach_algo_cl_ord_id: str | None
+    tp_trigger_px: Decimal | None
+    tp_trigger_ratio: Decimal | None
+    tp_trigger_px_type: str | None
+    tp_ord_px: Decimal | None
+    sl_trigger_px: Decimal | None
+    sl_trigger_ratio: Decimal | None
+    sl_trigger_px_type: str | None
+    sl_ord_px: Decimal | None
+    callback_ratio: Decimal | None
+    callback_spread: Decimal | None
+    active_px: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetAlgoOrderListResultAttachAlgoOrds: ...
+
+class GetAlgoOrderListResultLinkedOrd(Record):
+    """``linkedOrd`` of GetAlgoOrderListResult."""
+
+    ord_id: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetAlgoOrderListResultLinkedOrd: ...
+
+class GetAlgoOrderListResult(Record):
+    """One data item of GET /api/v5/trade/orders-algo-pending."""
+
+    inst_type: str | None
+    inst_id: str | None
+    ccy: str | None
+    ord_id: str | None
+    ord_id_list: tuple[str, ...] | None
+    algo_id: str | None
+    cl_ord_id: str | None
+    sz: Decimal | None
+    close_fraction: str | None
+    ord_type: str | None
+    side: str | None
+    pos_side: str | None
+    td_mode: str | None
+    tgt_ccy: str | None
+    state: str | None
+    lever: Decimal | None
+    tp_trigger_px: Decimal | None
+    tp_trigger_px_type: str | None
+    tp_ord_px: Decimal | None
+    sl_trigger_px: Decimal | None
+    sl_trigger_px_type: str | None
+    sl_ord_px: Decimal | None
+    trigger_px: Decimal | None
+    trigger_px_type: str | None
+    ord_px: Decimal | None
+    advance_ord_type: str | None
+    actual_sz: Decimal | None
+    tag: str | None
+    actual_px: Decimal | None
+    actual_side: str | None
+    trigger_time: int | None
+    px_var: Decimal | None
+    px_spread: Decimal | None
+    sz_limit: Decimal | None
+    px_limit: Decimal | None
+    lmt_order_number: str | None
+    aggressiveness: str | None
+    trigger_params: tuple[GetAlgoOrderListResultTriggerParams, ...] | None
+    time_interval: Decimal | None
+    callback_ratio: Decimal | None
+    callback_spread: Decimal | None
+    active_px: Decimal | None
+    move_trigger_px: Decimal | None
+    reduce_only: str | None
+    quick_mgn_type: str | None
+    last: Decimal | None
+    fail_code: str | None
+    algo_cl_ord_id: str | None
+    amend_px_on_trigger_type: str | None
+    attach_algo_ords: tuple[GetAlgoOrderListResultAttachAlgoOrds, ...] | None
+    linked_ord: GetAlgoOrderListResultLinkedOrd | None
+    c_time: int | None
+    u_time: int | None
+    is_trade_borrow_mode: str | None
+    chase_type: str | None
+    chase_val: Decimal | None
+    max_chase_type: str | None
+    max_chase_val: Decimal | None
+    trade_quote_ccy: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetAlgoOrderListResult: ...
+
+class GetAlgoOrderResultAttachAlgoOrds(Record):
+    """``attachAlgoOrds`` of GetAlgoOrderResult."""
+
+    attach_algo_cl_ord_id: str | None
+    tp_trigger_px: Decimal | None
+    tp_trigger_ratio: Decimal | None
+    tp_trigger_px_type: str | None
+    tp_ord_px: Decimal | None
+    sl_trigger_px: Decimal | None
+    sl_trigger_ratio: Decimal | None
+    sl_trigger_px_type: str | None
+    sl_ord_px: Decimal | None
+    callback_ratio: Decimal | None
+    callback_spread: Decimal | None
+    active_px: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetAlgoOrderResultAttachAlgoOrds: ...
+
+class GetAlgoOrderResultLinkedOrd(Record):
+    """``linkedOrd`` of GetAlgoOrderResult."""
+
+    ord_id: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetAlgoOrderResultLinkedOrd: ...
+
+class GetAlgoOrderResult(Record):
+    """One data item of GET /api/v5/trade/order-algo."""
+
+    inst_type: str | None
+    inst_id: str | None
+    ccy: str | None
+    ord_id: str | None
+    ord_id_list: tuple[str, ...] | None
+    algo_id: str | None
+    cl_ord_id: str | None
+    sz: Decimal | None
+    close_fraction: str | None
+    ord_type: str | None
+    side: str | None
+    pos_side: str | None
+    td_mode: str | None
+    tgt_ccy: str | None
+    state: str | None
+    lever: Decimal | None
+    tp_trigger_px: Decimal | None
+    tp_trigger_px_type: str | None
+    tp_ord_px: Decimal | None
+    sl_trigger_px: Decimal | None
+    sl_trigger_px_type: str | None
+    sl_ord_px: Decimal | None
+    trigger_px: Decimal | None
+    trigger_px_type: str | None
+    ord_px: Decimal | None
+    advance_ord_type: str | None
+    actual_sz: Decimal | None
+    actual_px: Decimal | None
+    tag: str | None
+    actual_side: str | None
+    trigger_time: int | None
+    px_var: Decimal | None
+    px_spread: Decimal | None
+    sz_limit: Decimal | None
+    px_limit: Decimal | None
+    time_interval: Decimal | None
+    callback_ratio: Decimal | None
+    callback_spread: Decimal | None
+    active_px: Decimal | None
+    move_trigger_px: Decimal | None
+    reduce_only: str | None
+    quick_mgn_type: str | None
+    last: Decimal | None
+    fail_code: str | None
+    algo_cl_ord_id: str | None
+    amend_px_on_trigger_type: str | None
+    attach_algo_ords: tuple[GetAlgoOrderResultAttachAlgoOrds, ...] | None
+    linked_ord: GetAlgoOrderResultLinkedOrd | None
+    c_time: int | None
+    u_time: int | None
+    is_trade_borrow_mode: str | None
+    chase_type: str | None
+    chase_val: Decimal | None
+    max_chase_type: str | None
+    max_chase_val: Decimal | None
+    trade_quote_ccy: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetAlgoOrderResult: ...
+
+class GetAnnouncementTypesResult(Record):
+    """One data item of GET /api/v5/support/announcement-types."""
+
+    ann_type: str | None
+    ann_type_desc: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetAnnouncementTypesResult: ...
+
+class GetAnnouncementsResultDetails(Record):
+    """``details`` of GetAnnouncementsResult."""
+
+    title: str | None
+    ann_type: str | None
+    business_p_time: int | None
+    p_time: int | None
+    url: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetAnnouncementsResultDetails: ...
+
+class GetAnnouncementsResult(Record):
+    """One data item of GET /api/v5/support/announcements."""
+
+    total_page: Decimal | None
+    details: tuple[GetAnnouncementsResultDetails, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetAnnouncementsResult: ...
+
+class GetAssetValuationResultDetails(Record):
+    """``details`` of GetAssetValuationResult."""
+
+    funding: Decimal | None
+    trading: str | None
+    classic: str | None
+    earn: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetAssetValuationResultDetails: ...
+
+class GetAssetValuationResult(Record):
+    """One data item of GET /api/v5/asset/asset-valuation."""
+
+    total_bal: Decimal | None
+    ts: int | None
+    details: GetAssetValuationResultDetails | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetAssetValuationResult: ...
+
+class GetBillTypesResultSubTypeDetails(Record):
+    """``subTypeDetails`` of GetBillTypesResult."""
+
+    sub_type: str | None
+    sub_type_desc: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetBillTypesResultSubTypeDetails: ...
+
+class GetBillTypesResult(Record):
+    """One data item of GET /api/v5/account/subtypes."""
+
+    type: str | None
+    type_desc: str | None
+    sub_type_details: tuple[GetBillTypesResultSubTypeDetails, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetBillTypesResult: ...
+
+class GetBillsArchiveResult(Record):
+    """One data item of GET /api/v5/account/bills-archive."""
+
+    inst_type: str | None
+    bill_id: str | None
+    type: str | None
+    sub_type: str | None
+    ts: int | None
+    bal_chg: Decimal | None
+    pos_bal_chg: Decimal | None
+    bal: Decimal | None
+    pos_bal: Decimal | None
+    sz: Decimal | None
+    px: Decimal | None
+    ccy: str | None
+    pnl: Decimal | None
+    fee: Decimal | None
+    earn_amt: Decimal | None
+    earn_apr: Decimal | None
+    mgn_mode: str | None
+    inst_id: str | None
+    ord_id: str | None
+    exec_type: str | None
+    from_: str | None
+    to: str | None
+    notes: str | None
+    interest: Decimal | None
+    tag: str | None
+    fill_time: int | None
+    trade_id: str | None
+    cl_ord_id: str | None
+    fill_idx_px: Decimal | None
+    fill_mark_px: Decimal | None
+    fill_px_vol: Decimal | None
+    fill_px_usd: Decimal | None
+    fill_mark_vol: Decimal | None
+    fill_fwd_px: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetBillsArchiveResult: ...
+
+class GetBillsHistoryArchiveResult(Record):
+    """One data item of GET /api/v5/account/bills-history-archive."""
+
+    file_href: str | None
+    ts: int | None
+    state: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetBillsHistoryArchiveResult: ...
+
+class GetBillsResult(Record):
+    """One data item of GET /api/v5/account/bills."""
+
+    inst_type: str | None
+    bill_id: str | None
+    type: str | None
+    sub_type: str | None
+    ts: int | None
+    bal_chg: Decimal | None
+    pos_bal_chg: Decimal | None
+    bal: Decimal | None
+    pos_bal: Decimal | None
+    sz: Decimal | None
+    px: Decimal | None
+    ccy: str | None
+    pnl: Decimal | None
+    fee: Decimal | None
+    earn_amt: Decimal | None
+    earn_apr: Decimal | None
+    mgn_mode: str | None
+    inst_id: str | None
+    ord_id: str | None
+    exec_type: str | None
+    from_: str | None
+    to: str | None
+    notes: str | None
+    interest: Decimal | None
+    tag: str | None
+    fill_time: int | None
+    trade_id: str | None
+    cl_ord_id: str | None
+    fill_idx_px: Decimal | None
+    fill_mark_px: Decimal | None
+    fill_px_vol: Decimal | None
+    fill_px_usd: Decimal | None
+    fill_mark_vol: Decimal | None
+    fill_fwd_px: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetBillsResult: ...
+
+class GetBlockTickerResult(Record):
+    """One data item of GET /api/v5/market/block-ticker."""
+
+    inst_id: str | None
+    inst_type: str | None
+    vol_ccy24h: Decimal | None
+    vol24h: Decimal | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetBlockTickerResult: ...
+
+class GetBlockTickersResult(Record):
+    """One data item of GET /api/v5/market/block-tickers."""
+
+    inst_id: str | None
+    inst_type: str | None
+    vol_ccy24h: Decimal | None
+    vol24h: Decimal | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetBlockTickersResult: ...
+
+class GetCallAuctionDetailsResult(Record):
+    """One data item of GET /api/v5/market/call-auction-details."""
+
+    inst_id: str | None
+    eq_px: Decimal | None
+    matched_sz: Decimal | None
+    unmatched_sz: Decimal | None
+    auction_end_time: int | None
+    state: str | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetCallAuctionDetailsResult: ...
+
+class GetCollateralAssetsResult(Record):
+    """One data item of GET /api/v5/account/collateral-assets."""
+
+    ccy: str | None
+    collateral_enabled: bool | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetCollateralAssetsResult: ...
+
+class GetContractLongShortRatioResult(Record):
+    """One data item of GET /api/v5/rubik/stat/contracts/long-short-account-ratio-contract."""
+
+    ts: int | None
+    long_short_acct_ratio: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetContractLongShortRatioResult: ...
+
+class GetContractOpenInterestHistoryResult(Record):
+    """One data item of GET /api/v5/rubik/stat/contracts/open-interest-history."""
+
+    ts: int | None
+    oi: Decimal | None
+    oi_ccy: str | None
+    oi_usd: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetContractOpenInterestHistoryResult: ...
+
+class GetContractTakerVolumeResult(Record):
+    """One data item of GET /api/v5/rubik/stat/taker-volume-contract."""
+
+    ts: int | None
+    sell_vol: Decimal | None
+    buy_vol: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetContractTakerVolumeResult: ...
+
+class GetContractsOpenInterestVolumeResult(Record):
+    """One data item of GET /api/v5/rubik/stat/contracts/open-interest-volume."""
+
+    ts: int | None
+    oi: Decimal | None
+    vol: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetContractsOpenInterestVolumeResult: ...
+
+class GetConvertCurrenciesResult(Record):
+    """One data item of GET /api/v5/asset/convert/currencies."""
+
+    ccy: str | None
+    min: Decimal | None
+    max: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetConvertCurrenciesResult: ...
+
+class GetConvertCurrencyPairResult(Record):
+    """One data item of GET /api/v5/asset/convert/currency-pair."""
+
+    inst_id: str | None
+    base_ccy: str | None
+    base_ccy_max: Decimal | None
+    base_ccy_min: Decimal | None
+    quote_ccy: str | None
+    quote_ccy_max: Decimal | None
+    quote_ccy_min: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetConvertCurrencyPairResult: ...
+
+class GetConvertHistoryResult(Record):
+    """One data item of GET /api/v5/asset/convert/history."""
+
+    trade_id: str | None
+    cl_t_req_id: str | None
+    state: str | None
+    inst_id: str | None
+    base_ccy: str | None
+    quote_ccy: str | None
+    side: str | None
+    fill_px: Decimal | None
+    fill_base_sz: Decimal | None
+    fill_quote_sz: Decimal | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetConvertHistoryResult: ...
+
+class GetCopySettingsResultInstIds(Record):
+    """``instIds`` of GetCopySettingsResult."""
+
+    inst_id: str | None
+    enabled: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetCopySettingsResultInstIds: ...
+
+class GetCopySettingsResult(Record):
+    """One data item of GET /api/v5/copytrading/copy-settings."""
+
+    copy_mode: str | None
+    copy_amt: Decimal | None
+    copy_ratio: Decimal | None
+    copy_total_amt: Decimal | None
+    tp_ratio: Decimal | None
+    sl_ratio: Decimal | None
+    copy_inst_id_type: str | None
+    inst_ids: tuple[GetCopySettingsResultInstIds, ...] | None
+    sl_total_amt: Decimal | None
+    sub_pos_close_type: str | None
+    copy_mgn_mode: str | None
+    ccy: str | None
+    copy_state: str | None
+    tag: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetCopySettingsResult: ...
+
+class GetCopyTradersResultCopyTraders(Record):
+    """``copyTraders`` of GetCopyTradersResult."""
+
+    begin_copy_time: int | None
+    nick_name: str | None
+    port_link: str | None
+    pnl: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetCopyTradersResultCopyTraders: ...
+
+class GetCopyTradersResult(Record):
+    """One data item of GET /api/v5/copytrading/public-copy-traders."""
+
+    copy_total_pnl: Decimal | None
+    ccy: str | None
+    copy_trader_num_chg: Decimal | None
+    copy_trader_num_chg_ratio: Decimal | None
+    copy_traders: tuple[GetCopyTradersResultCopyTraders, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetCopyTradersResult: ...
+
+class GetCopytradingAccountConfigResultDetails(Record):
+    """``details`` of GetCopytradingAccountConfigResult."""
+
+    inst_type: str | None
+    role_type: str | None
+    profit_sharing_ratio: Decimal | None
+    max_copy_trader_num: Decimal | None
+    copy_trader_num: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetCopytradingAccountConfigResultDetails: ...
+
+class GetCopytradingAccountConfigResult(Record):
+    """One data item of GET /api/v5/copytrading/config."""
+
+    unique_code: str | None
+    nick_name: str | None
+    port_link: str | None
+    details: tuple[GetCopytradingAccountConfigResultDetails, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetCopytradingAccountConfigResult: ...
+
+class GetCopytradingCurrentSubpositionsResult(Record):
+    """One data item of GET /api/v5/copytrading/current-subpositions."""
+
+    inst_id: str | None
+    sub_pos_id: str | None
+    pos_side: str | None
+    mgn_mode: str | None
+    lever: Decimal | None
+    open_ord_id: str | None
+    open_avg_px: Decimal | None
+    open_time: int | None
+    sub_pos: Decimal | None
+    tp_trigger_px: Decimal | None
+    sl_trigger_px: Decimal | None
+    algo_id: str | None
+    inst_type: str | None
+    tp_ord_px: Decimal | None
+    sl_ord_px: Decimal | None
+    margin: Decimal | None
+    upl: Decimal | None
+    upl_ratio: Decimal | None
+    mark_px: Decimal | None
+    unique_code: str | None
+    ccy: str | None
+    avail_sub_pos: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetCopytradingCurrentSubpositionsResult: ...
+
+class GetCopytradingInstrumentsResult(Record):
+    """One data item of GET /api/v5/copytrading/instruments."""
+
+    inst_id: str | None
+    enabled: bool | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetCopytradingInstrumentsResult: ...
+
+class GetCopytradingPublicConfigResult(Record):
+    """One data item of GET /api/v5/copytrading/public-config."""
+
+    max_copy_amt: Decimal | None
+    min_copy_amt: Decimal | None
+    max_copy_total_amt: Decimal | None
+    min_copy_ratio: Decimal | None
+    max_copy_ratio: Decimal | None
+    max_tp_ratio: Decimal | None
+    max_sl_ratio: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetCopytradingPublicConfigResult: ...
+
+class GetCopytradingPublicCurrentSubpositionsResult(Record):
+    """One data item of GET /api/v5/copytrading/public-current-subpositions."""
+
+    inst_id: str | None
+    sub_pos_id: str | None
+    pos_side: str | None
+    mgn_mode: str | None
+    lever: Decimal | None
+    open_avg_px: Decimal | None
+    open_time: int | None
+    sub_pos: Decimal | None
+    inst_type: str | None
+    margin: Decimal | None
+    upl: Decimal | None
+    upl_ratio: Decimal | None
+    mark_px: Decimal | None
+    unique_code: str | None
+    ccy: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetCopytradingPublicCurrentSubpositionsResult: ...
+
+class GetCopytradingPublicSubpositionsHistoryResult(Record):
+    """One data item of GET /api/v5/copytrading/public-subpositions-history."""
+
+    inst_id: str | None
+    sub_pos_id: str | None
+    pos_side: str | None
+    mgn_mode: str | None
+    lever: Decimal | None
+    open_avg_px: Decimal | None
+    open_time: int | None
+    sub_pos: Decimal | None
+    close_time: int | None
+    close_avg_px: Decimal | None
+    pnl: Decimal | None
+    pnl_ratio: Decimal | None
+    inst_type: str | None
+    margin: Decimal | None
+    ccy: str | None
+    unique_code: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetCopytradingPublicSubpositionsHistoryResult: ...
+
+class GetCopytradingSubpositionsHistoryResult(Record):
+    """One data item of GET /api/v5/copytrading/subpositions-history."""
+
+    inst_id: str | None
+    sub_pos_id: str | None
+    pos_side: str | None
+    mgn_mode: str | None
+    lever: Decimal | None
+    open_ord_id: str | None
+    open_avg_px: Decimal | None
+    open_time: int | None
+    sub_pos: Decimal | None
+    close_time: int | None
+    close_avg_px: Decimal | None
+    pnl: Decimal | None
+    pnl_ratio: Decimal | None
+    inst_type: str | None
+    margin: Decimal | None
+    ccy: str | None
+    mark_px: Decimal | None
+    unique_code: str | None
+    profit_sharing_amt: Decimal | None
+    close_sub_pos: Decimal | None
+    type: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetCopytradingSubpositionsHistoryResult: ...
+
+class GetCounterpartiesResult(Record):
+    """One data item of GET /api/v5/rfq/counterparties."""
+
+    trader_name: str | None
+    trader_code: str | None
+    type: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetCounterpartiesResult: ...
+
+class GetCurrenciesResult(Record):
+    """One data item of GET /api/v5/asset/currencies."""
+
+    ccy: str | None
+    name: str | None
+    logo_link: str | None
+    chain: str | None
+    ct_addr: str | None
+    can_dep: bool | None
+    can_wd: bool | None
+    can_internal: bool | None
+    dep_est_open_time: int | None
+    wd_est_open_time: int | None
+    min_dep: Decimal | None
+    min_wd: Decimal | None
+    min_internal: Decimal | None
+    max_wd: Decimal | None
+    wd_tick_sz: Decimal | None
+    wd_quota: Decimal | None
+    used_wd_quota: Decimal | None
+    fee: Decimal | None
+    min_fee: Decimal | None
+    max_fee: Decimal | None
+    min_fee_for_ct_addr: str | None
+    max_fee_for_ct_addr: str | None
+    burning_fee_rate: Decimal | None
+    main_net: bool | None
+    need_tag: bool | None
+    min_dep_arrival_confirm: Decimal | None
+    min_wd_unlock_confirm: Decimal | None
+    dep_quota_fixed: Decimal | None
+    used_dep_quota_fixed: Decimal | None
+    dep_quote_daily_layer2: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetCurrenciesResult: ...
+
+class GetDcaCycleListResult(Record):
+    """One data item of GET /api/v5/tradingBot/dca/cycle-list."""
+
+    algo_id: str | None
+    algo_cl_ord_id: str | None
+    cycle_id: str | None
+    current_cycle: bool | None
+    realized_pnl: Decimal | None
+    start_time: int | None
+    end_time: int | None
+    fee: Decimal | None
+    avg_px: Decimal | None
+    tp_px: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetDcaCycleListResult: ...
+
+class GetDcaHistoryListResultTriggerParams(Record):
+    """``triggerParams`` of GetDcaHistoryListResult."""
+
+    trigger_action: str | None
+    trigger_strategy: str | None
+    trigger_px: Decimal | None
+    trigger_cond: str | None
+    time_period: str | None
+    thold: str | None
+    timeframe: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetDcaHistoryListResultTriggerParams: ...
+
+class GetDcaHistoryListResult(Record):
+    """One data item of GET /api/v5/tradingBot/dca/history-list."""
+
+    algo_id: str | None
+    algo_ord_type: str | None
+    inst_id: str | None
+    copy_type: str | None
+    state: str | None
+    cancel_type: str | None
+    direction: str | None
+    lever: Decimal | None
+    init_ord_amt: Decimal | None
+    safety_ord_amt: Decimal | None
+    max_safety_ords: Decimal | None
+    px_steps: Decimal | None
+    px_steps_mult: Decimal | None
+    vol_mult: Decimal | None
+    sl_pct: str | None
+    sl_mode: str | None
+    allow_reinvest: bool | None
+    total_pnl: Decimal | None
+    pnl_ratio: Decimal | None
+    funding_fee: Decimal | None
+    investment_amt: Decimal | None
+    investment_ccy: str | None
+    arbitrage_pn_l: Decimal | None
+    transfer_in_margin: Decimal | None
+    profit_sharing_ratio: Decimal | None
+    tracking_mode: str | None
+    trigger_params: tuple[GetDcaHistoryListResultTriggerParams, ...] | None
+    ct_val: Decimal | None
+    c_time: int | None
+    u_time: int | None
+    trade_quote_ccy: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetDcaHistoryListResult: ...
+
+class GetDcaOngoingListResultTriggerParams(Record):
+    """``triggerParams`` of GetDcaOngoingListResult."""
+
+    trigger_action: str | None
+    trigger_strategy: str | None
+    trigger_px: Decimal | None
+    trigger_cond: str | None
+    time_period: str | None
+    thold: str | None
+    timeframe: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetDcaOngoingListResultTriggerParams: ...
+
+class GetDcaOngoingListResult(Record):
+    """One data item of GET /api/v5/tradingBot/dca/ongoing-list."""
+
+    algo_id: str | None
+    algo_ord_type: str | None
+    inst_id: str | None
+    copy_type: str | None
+    state: str | None
+    direction: str | None
+    lever: Decimal | None
+    init_ord_amt: Decimal | None
+    safety_ord_amt: Decimal | None
+    max_safety_ords: Decimal | None
+    px_steps: Decimal | None
+    px_steps_mult: Decimal | None
+    vol_mult: Decimal | None
+    tp_px_range: Decimal | None
+    sl_pct: str | None
+    sl_mode: str | None
+    allow_reinvest: bool | None
+    total_pnl: Decimal | None
+    pnl_ratio: Decimal | None
+    total_funding_fee: Decimal | None
+    investment_amt: Decimal | None
+    investment_ccy: str | None
+    arbitrage_pn_l: Decimal | None
+    transfer_in_margin: str | None
+    profit_sharing_ratio: Decimal | None
+    tracking_mode: str | None
+    trigger_params: tuple[GetDcaOngoingListResultTriggerParams, ...] | None
+    c_time: int | None
+    u_time: int | None
+    ct_val: Decimal | None
+    trade_quote_ccy: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetDcaOngoingListResult: ...
+
+class GetDcaPositionDetailsResult(Record):
+    """One data item of GET /api/v5/tradingBot/dca/position-details."""
+
+    algo_id: str | None
+    algo_cl_ord_id: str | None
+    algo_ord_type: str | None
+    inst_id: str | None
+    cur_cycleld: Decimal | None
+    start_time: int | None
+    fill_manual_ords: Decimal | None
+    fill_safety_ords: Decimal | None
+    funding_fee: Decimal | None
+    init_px: Decimal | None
+    notional_usd: Decimal | None
+    avg_px: Decimal | None
+    upl: Decimal | None
+    liq_px: Decimal | None
+    sz: Decimal | None
+    base_sz: Decimal | None
+    quote_sz: Decimal | None
+    sl_px: Decimal | None
+    tp_px: Decimal | None
+    fee: Decimal | None
+    trade_quote_ccy: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetDcaPositionDetailsResult: ...
+
+class GetDcaSubOrdersResult(Record):
+    """One data item of GET /api/v5/tradingBot/dca/orders."""
+
+    cycle_id: str | None
+    ord_id: str | None
+    avg_fill_px: Decimal | None
+    direction: str | None
+    side: str | None
+    ord_type: str | None
+    px: Decimal | None
+    sz: Decimal | None
+    filled_sz: Decimal | None
+    state: str | None
+    fee: Decimal | None
+    rebate: Decimal | None
+    rebate_ccy: str | None
+    lever: Decimal | None
+    inst_id: str | None
+    ct_val: Decimal | None
+    fill_time: int | None
+    c_time: int | None
+    u_time: int | None
+    trade_quote_ccy: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetDcaSubOrdersResult: ...
+
+class GetDcdCurrencyPairsResult(Record):
+    """One data item of GET /api/v5/finance/sfp/dcd/currency-pair."""
+
+    base_ccy: str | None
+    quote_ccy: str | None
+    opt_type: str | None
+    uly: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetDcdCurrencyPairsResult: ...
+
+class GetDcdOrderHistoryResult(Record):
+    """One data item of GET /api/v5/finance/sfp/dcd/order-history."""
+
+    ord_id: str | None
+    quote_id: str | None
+    state: str | None
+    product_id: str | None
+    base_ccy: str | None
+    quote_ccy: str | None
+    uly: str | None
+    strike: Decimal | None
+    notional_sz: Decimal | None
+    notional_ccy: str | None
+    abs_yield: Decimal | None
+    annualized_yield: Decimal | None
+    yield_sz: Decimal | None
+    yield_ccy: str | None
+    settle_sz: Decimal | None
+    settle_ccy: str | None
+    settle_px: Decimal | None
+    exp_time: int | None
+    settle_time: int | None
+    redeem_start_time: int | None
+    redeem_end_time: int | None
+    c_time: int | None
+    u_time: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetDcdOrderHistoryResult: ...
+
+class GetDcdOrderStateResult(Record):
+    """One data item of GET /api/v5/finance/sfp/dcd/order-status."""
+
+    ord_id: str | None
+    state: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetDcdOrderStateResult: ...
+
+class GetDcdProductInfoResult(Record):
+    """One data item of GET /api/v5/finance/sfp/dcd/products."""
+
+    abs_yield: Decimal | None
+    annualized_yield: Decimal | None
+    base_ccy: str | None
+    quote_ccy: str | None
+    notional_ccy: str | None
+    exp_time: int | None
+    interest_accrual_time: int | None
+    list_time: int | None
+    min_size: Decimal | None
+    max_size: Decimal | None
+    opt_type: str | None
+    product_id: str | None
+    quote_time: int | None
+    redeem_start_time: int | None
+    redeem_end_time: int | None
+    step_sz: Decimal | None
+    trade_end_time: int | None
+    uly: str | None
+    strike: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetDcdProductInfoResult: ...
+
+class GetDeliveryExerciseHistoryResultDetails(Record):
+    """``details`` of GetDeliveryExerciseHistoryResult."""
+
+    ins_id: str | None
+    px: Decimal | None
+    type: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetDeliveryExerciseHistoryResultDetails: ...
+
+class GetDeliveryExerciseHistoryResult(Record):
+    """One data item of GET /api/v5/public/delivery-exercise-history."""
+
+    ts: int | None
+    details: tuple[GetDeliveryExerciseHistoryResultDetails, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetDeliveryExerciseHistoryResult: ...
+
+class GetDepositAddressResult(Record):
+    """One data item of GET /api/v5/asset/deposit-address."""
+
+    addr: str | None
+    tag: str | None
+    memo: str | None
+    pmt_id: str | None
+    addr_ex: Any
+    ccy: str | None
+    chain: str | None
+    to: str | None
+    verified_name: str | None
+    selected: bool | None
+    ct_addr: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetDepositAddressResult: ...
+
+class GetDepositHistoryResult(Record):
+    """One data item of GET /api/v5/asset/deposit-history."""
+
+    ccy: str | None
+    chain: str | None
+    amt: Decimal | None
+    from_: str | None
+    area_code_from: str | None
+    to: str | None
+    tx_id: str | None
+    ts: int | None
+    state: str | None
+    dep_id: str | None
+    from_wd_id: str | None
+    actual_dep_blk_confirm: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetDepositHistoryResult: ...
+
+class GetDepositWithdrawStatusResult(Record):
+    """One data item of GET /api/v5/asset/deposit-withdraw-status."""
+
+    est_complete_time: str | None
+    state: str | None
+    tx_id: str | None
+    wd_id: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetDepositWithdrawStatusResult: ...
+
+class GetDiscountRateInterestFreeQuotaResultDetails(Record):
+    """``details`` of GetDiscountRateInterestFreeQuotaResult."""
+
+    discount_rate: Decimal | None
+    max_amt: Decimal | None
+    min_amt: Decimal | None
+    tier: str | None
+    liq_penalty_rate: Decimal | None
+    dis_ccy_eq: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetDiscountRateInterestFreeQuotaResultDetails: ...
+
+class GetDiscountRateInterestFreeQuotaResult(Record):
+    """One data item of GET /api/v5/public/discount-rate-interest-free-quota."""
+
+    ccy: str | None
+    col_res: str | None
+    collateral_restrict: bool | None
+    amt: Decimal | None
+    discount_lv: str | None
+    min_discount_rate: Decimal | None
+    details: tuple[GetDiscountRateInterestFreeQuotaResultDetails, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetDiscountRateInterestFreeQuotaResult: ...
+
+class GetEasyConvertCurrencyListResultFromData(Record):
+    """``fromData`` of GetEasyConvertCurrencyListResult."""
+
+    from_ccy: str | None
+    from_amt: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetEasyConvertCurrencyListResultFromData: ...
+
+class GetEasyConvertCurrencyListResult(Record):
+    """One data item of GET /api/v5/trade/easy-convert-currency-list."""
+
+    from_data: tuple[GetEasyConvertCurrencyListResultFromData, ...] | None
+    to_ccy: tuple[str, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetEasyConvertCurrencyListResult: ...
+
+class GetEasyConvertHistoryResult(Record):
+    """One data item of GET /api/v5/trade/easy-convert-history."""
+
+    from_ccy: str | None
+    fill_from_sz: Decimal | None
+    to_ccy: str | None
+    fill_to_sz: Decimal | None
+    acct: str | None
+    status: str | None
+    u_time: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetEasyConvertHistoryResult: ...
+
+class GetEconomicCalendarResult(Record):
+    """One data item of GET /api/v5/public/economic-calendar."""
+
+    calendar_id: str | None
+    date: int | None
+    region: str | None
+    category: str | None
+    event: str | None
+    ref_date: int | None
+    actual: str | None
+    previous: str | None
+    forecast: str | None
+    date_span: str | None
+    importance: str | None
+    u_time: int | None
+    prev_initial: str | None
+    ccy: str | None
+    unit: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetEconomicCalendarResult: ...
+
+class GetEntrustSubaccountListResult(Record):
+    """One data item of GET /api/v5/users/entrust-subaccount-list."""
+
+    sub_acct: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetEntrustSubaccountListResult: ...
+
+class GetEstimatedPriceResult(Record):
+    """One data item of GET /api/v5/public/estimated-price."""
+
+    inst_type: str | None
+    inst_id: str | None
+    settle_px: Decimal | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetEstimatedPriceResult: ...
+
+class GetEstimatedSettlementInfoResult(Record):
+    """One data item of GET /api/v5/public/estimated-settlement-info."""
+
+    inst_id: str | None
+    next_settle_time: int | None
+    est_settle_px: Decimal | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetEstimatedSettlementInfoResult: ...
+
+class GetEthStakingApyHistoryResult(Record):
+    """One data item of GET /api/v5/finance/staking-defi/eth/apy-history."""
+
+    rate: Decimal | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetEthStakingApyHistoryResult: ...
+
+class GetEthStakingBalanceResult(Record):
+    """One data item of GET /api/v5/finance/staking-defi/eth/balance."""
+
+    ccy: str | None
+    amt: Decimal | None
+    latest_interest_accrual: Decimal | None
+    total_interest_accrual: Decimal | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetEthStakingBalanceResult: ...
+
+class GetEthStakingProductInfoResult(Record):
+    """One data item of GET /api/v5/finance/staking-defi/eth/product-info."""
+
+    fast_redemption_daily_limit: Decimal | None
+    rate: Decimal | None
+    redempt_days: str | None
+    min_amt: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetEthStakingProductInfoResult: ...
+
+class GetEthStakingPurchaseRedeemHistoryResult(Record):
+    """One data item of GET /api/v5/finance/staking-defi/eth/purchase-redeem-history."""
+
+    type: str | None
+    amt: Decimal | None
+    redeeming_amt: Decimal | None
+    status: str | None
+    ord_id: str | None
+    request_time: int | None
+    completed_time: int | None
+    est_completed_time: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetEthStakingPurchaseRedeemHistoryResult: ...
+
+class GetEventContractEventsResult(Record):
+    """One data item of GET /api/v5/public/event-contract/events."""
+
+    series_id: str | None
+    event_id: str | None
+    fix_time: int | None
+    exp_time: int | None
+    state: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetEventContractEventsResult: ...
+
+class GetEventContractMarketsResult(Record):
+    """One data item of GET /api/v5/public/event-contract/markets."""
+
+    series_id: str | None
+    event_id: str | None
+    inst_id: str | None
+    list_time: int | None
+    fix_time: int | None
+    exp_time: int | None
+    state: str | None
+    disputed: bool | None
+    outcome: str | None
+    floor_strike: Decimal | None
+    settle_value: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetEventContractMarketsResult: ...
+
+class GetEventContractSeriesResultSettlement(Record):
+    """``settlement`` of GetEventContractSeriesResult."""
+
+    method: str | None
+    close_early: bool | None
+    src_name: str | None
+    underlying: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetEventContractSeriesResultSettlement: ...
+
+class GetEventContractSeriesResult(Record):
+    """One data item of GET /api/v5/public/event-contract/series."""
+
+    series_id: str | None
+    freq: str | None
+    title: str | None
+    category: str | None
+    settlement: GetEventContractSeriesResultSettlement | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetEventContractSeriesResult: ...
+
+class GetExchangeListResult(Record):
+    """One data item of GET /api/v5/asset/exchange-list."""
+
+    exch_name: str | None
+    exch_id: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetExchangeListResult: ...
+
+class GetExchangeRateResult(Record):
+    """One data item of GET /api/v5/market/exchange-rate."""
+
+    usd_cny: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetExchangeRateResult: ...
+
+class GetFeeRatesResultFeeGroup(Record):
+    """``feeGroup`` of GetFeeRatesResult."""
+
+    taker: Decimal | None
+    maker: Decimal | None
+    group_id: str | None
+    elp_maker: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetFeeRatesResultFeeGroup: ...
+
+class GetFeeRatesResultFiat(Record):
+    """``fiat`` of GetFeeRatesResult."""
+
+    ccy: str | None
+    taker: str | None
+    maker: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetFeeRatesResultFiat: ...
+
+class GetFeeRatesResult(Record):
+    """One data item of GET /api/v5/account/trade-fee."""
+
+    level: str | None
+    fee_group: tuple[GetFeeRatesResultFeeGroup, ...] | None
+    delivery: str | None
+    exercise: str | None
+    inst_type: str | None
+    ts: int | None
+    taker: Decimal | None
+    maker: Decimal | None
+    taker_u: str | None
+    maker_u: str | None
+    taker_u_s_d_c: str | None
+    maker_u_s_d_c: str | None
+    rule_type: str | None
+    category: str | None
+    fiat: tuple[GetFeeRatesResultFiat, ...] | None
+    settle: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetFeeRatesResult: ...
+
+class GetFiatBuySellCurrenciesResultFiatCcyList(Record):
+    """``fiatCcyList`` of GetFiatBuySellCurrenciesResult."""
+
+    ccy: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetFiatBuySellCurrenciesResultFiatCcyList: ...
+
+class GetFiatBuySellCurrenciesResultCryptoCcyList(Record):
+    """``cryptoCcyList`` of GetFiatBuySellCurrenciesResult."""
+
+    ccy: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetFiatBuySellCurrenciesResultCryptoCcyList: ...
+
+class GetFiatBuySellCurrenciesResult(Record):
+    """One data item of GET /api/v5/fiat/buy-sell/currencies."""
+
+    fiat_ccy_list: tuple[GetFiatBuySellCurrenciesResultFiatCcyList, ...] | None
+    crypto_ccy_list: tuple[GetFiatBuySellCurrenciesResultCryptoCcyList, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetFiatBuySellCurrenciesResult: ...
+
+class GetFiatBuySellCurrencyPairResult(Record):
+    """One data item of GET /api/v5/fiat/buy-sell/currency-pair."""
+
+    side: str | None
+    from_ccy: str | None
+    to_ccy: str | None
+    single_trade_max: Decimal | None
+    single_trade_min: Decimal | None
+    fixed_px_daily_limit: Decimal | None
+    fixed_px_remaining_daily_quota: Decimal | None
+    payment_methods: tuple[str, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetFiatBuySellCurrencyPairResult: ...
+
+class GetFiatBuySellHistoryResult(Record):
+    """One data item of GET /api/v5/fiat/buy-sell/history."""
+
+    ord_id: str | None
+    cl_ord_id: str | None
+    quote_id: str | None
+    state: str | None
+    from_ccy: str | None
+    to_ccy: str | None
+    rfq_amt: Decimal | None
+    rfq_ccy: str | None
+    fill_px: Decimal | None
+    fill_quote_ccy: str | None
+    fill_from_amt: Decimal | None
+    fill_to_amt: Decimal | None
+    c_time: int | None
+    u_time: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetFiatBuySellHistoryResult: ...
+
+class GetFiatDepositHistoryResult(Record):
+    """One data item of GET /api/v5/fiat/deposit-order-history."""
+
+    ord_id: str | None
+    client_id: str | None
+    ccy: str | None
+    amt: Decimal | None
+    fee: Decimal | None
+    payment_acct_id: str | None
+    payment_method: str | None
+    state: str | None
+    c_time: int | None
+    u_time: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetFiatDepositHistoryResult: ...
+
+class GetFiatDepositPaymentMethodsResultLimits(Record):
+    """``limits`` of GetFiatDepositPaymentMethodsResult."""
+
+    daily_limit: Decimal | None
+    daily_limit_remaining: Decimal | None
+    weekly_limit: Decimal | None
+    weekly_limit_remaining: Decimal | None
+    monthly_limit: Decimal | None
+    monthly_limit_remaining: Decimal | None
+    max_amt: Decimal | None
+    min_amt: Decimal | None
+    lifetime_limit: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetFiatDepositPaymentMethodsResultLimits: ...
+
+class GetFiatDepositPaymentMethodsResultAccounts(Record):
+    """``accounts`` of GetFiatDepositPaymentMethodsResult."""
+
+    payment_acct_id: str | None
+    acct_num: str | None
+    recipient_name: str | None
+    bank_name: str | None
+    bank_code: str | None
+    state: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetFiatDepositPaymentMethodsResultAccounts: ...
+
+class GetFiatDepositPaymentMethodsResult(Record):
+    """One data item of GET /api/v5/fiat/deposit-payment-methods."""
+
+    ccy: str | None
+    payment_method: str | None
+    fee_rate: Decimal | None
+    min_fee: Decimal | None
+    limits: GetFiatDepositPaymentMethodsResultLimits | None
+    accounts: tuple[GetFiatDepositPaymentMethodsResultAccounts, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetFiatDepositPaymentMethodsResult: ...
+
+class GetFiatDepositResult(Record):
+    """One data item of GET /api/v5/fiat/deposit."""
+
+    ord_id: str | None
+    client_id: str | None
+    amt: Decimal | None
+    ccy: str | None
+    fee: Decimal | None
+    payment_acct_id: str | None
+    payment_method: str | None
+    state: str | None
+    c_time: int | None
+    u_time: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetFiatDepositResult: ...
+
+class GetFiatWithdrawalHistoryResult(Record):
+    """One data item of GET /api/v5/fiat/withdrawal-order-history."""
+
+    ord_id: str | None
+    client_id: str | None
+    amt: Decimal | None
+    ccy: str | None
+    fee: Decimal | None
+    payment_acct_id: str | None
+    payment_method: str | None
+    state: str | None
+    c_time: int | None
+    u_time: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetFiatWithdrawalHistoryResult: ...
+
+class GetFiatWithdrawalPaymentMethodsResultLimits(Record):
+    """``limits`` of GetFiatWithdrawalPaymentMethodsResult."""
+
+    daily_limit: Decimal | None
+    daily_limit_remaining: Decimal | None
+    weekly_limit: Decimal | None
+    weekly_limit_remaining: Decimal | None
+    monthly_limit: Decimal | None
+    monthly_limit_remaining: Decimal | None
+    min_amt: Decimal | None
+    max_amt: Decimal | None
+    lifetime_limit: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetFiatWithdrawalPaymentMethodsResultLimits: ...
+
+class GetFiatWithdrawalPaymentMethodsResultAccounts(Record):
+    """``accounts`` of GetFiatWithdrawalPaymentMethodsResult."""
+
+    payment_acct_id: str | None
+    acct_num: str | None
+    recipient_name: str | None
+    bank_name: str | None
+    bank_code: str | None
+    state: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetFiatWithdrawalPaymentMethodsResultAccounts: ...
+
+class GetFiatWithdrawalPaymentMethodsResult(Record):
+    """One data item of GET /api/v5/fiat/withdrawal-payment-methods."""
+
+    ccy: str | None
+    payment_method: str | None
+    fee_rate: Decimal | None
+    min_fee: Decimal | None
+    limits: GetFiatWithdrawalPaymentMethodsResultLimits | None
+    accounts: tuple[GetFiatWithdrawalPaymentMethodsResultAccounts, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetFiatWithdrawalPaymentMethodsResult: ...
+
+class GetFiatWithdrawalResult(Record):
+    """One data item of GET /api/v5/fiat/withdrawal."""
+
+    ord_id: str | None
+    client_id: str | None
+    ccy: str | None
+    amt: Decimal | None
+    fee: Decimal | None
+    payment_acct_id: str | None
+    payment_method: str | None
+    state: str | None
+    c_time: int | None
+    u_time: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetFiatWithdrawalResult: ...
+
+class GetFlexibleLoanAccruedInterestResult(Record):
+    """One data item of GET /api/v5/finance/flexible-loan/interest-accrued."""
+
+    ref_id: str | None
+    ccy: str | None
+    loan: str | None
+    interest: Decimal | None
+    interest_rate: Decimal | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetFlexibleLoanAccruedInterestResult: ...
+
+class GetFlexibleLoanBorrowableCurrenciesResult(Record):
+    """One data item of GET /api/v5/finance/flexible-loan/borrow-currencies."""
+
+    borrow_ccy: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetFlexibleLoanBorrowableCurrenciesResult: ...
+
+class GetFlexibleLoanCollateralAssetsResultAssets(Record):
+    """``assets`` of GetFlexibleLoanCollateralAssetsResult."""
+
+    ccy: str | None
+    amt: Decimal | None
+    notional_usd: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetFlexibleLoanCollateralAssetsResultAssets: ...
+
+class GetFlexibleLoanCollateralAssetsResult(Record):
+    """One data item of GET /api/v5/finance/flexible-loan/collateral-assets."""
+
+    assets: tuple[GetFlexibleLoanCollateralAssetsResultAssets, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetFlexibleLoanCollateralAssetsResult: ...
+
+class GetFlexibleLoanHistoryResult(Record):
+    """One data item of GET /api/v5/finance/flexible-loan/loan-history."""
+
+    ref_id: str | None
+    type: str | None
+    ccy: str | None
+    amt: Decimal | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetFlexibleLoanHistoryResult: ...
+
+class GetFlexibleLoanInfoResultLoanData(Record):
+    """``loanData`` of GetFlexibleLoanInfoResult."""
+
+    ccy: str | None
+    amt: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetFlexibleLoanInfoResultLoanData: ...
+
+class GetFlexibleLoanInfoResultCollateralData(Record):
+    """``collateralData`` of GetFlexibleLoanInfoResult."""
+
+    ccy: str | None
+    amt: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetFlexibleLoanInfoResultCollateralData: ...
+
+class GetFlexibleLoanInfoResultRiskWarningData(Record):
+    """``riskWarningData`` of GetFlexibleLoanInfoResult."""
+
+    inst_id: str | None
+    liq_px: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetFlexibleLoanInfoResultRiskWarningData: ...
+
+class GetFlexibleLoanInfoResult(Record):
+    """One data item of GET /api/v5/finance/flexible-loan/loan-info."""
+
+    ord_id: str | None
+    loan_notional_usd: Decimal | None
+    loan_data: tuple[GetFlexibleLoanInfoResultLoanData, ...] | None
+    collateral_notional_usd: Decimal | None
+    collateral_data: tuple[GetFlexibleLoanInfoResultCollateralData, ...] | None
+    risk_warning_data: GetFlexibleLoanInfoResultRiskWarningData | None
+    cur_l_t_v: Decimal | None
+    margin_call_l_t_v: Decimal | None
+    liq_l_t_v: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetFlexibleLoanInfoResult: ...
+
+class GetFlexibleLoanMaxCollateralRedeemAmountResult(Record):
+    """One data item of GET /api/v5/finance/flexible-loan/max-collateral-redeem-amount."""
+
+    ccy: str | None
+    max_redeem_amt: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetFlexibleLoanMaxCollateralRedeemAmountResult: ...
+
+class GetFundingBillsHistoryResult(Record):
+    """One data item of GET /api/v5/asset/bills-history."""
+
+    bill_id: str | None
+    ccy: str | None
+    client_id: str | None
+    bal_chg: Decimal | None
+    bal: Decimal | None
+    type: str | None
+    notes: str | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetFundingBillsHistoryResult: ...
+
+class GetFundingBillsResult(Record):
+    """One data item of GET /api/v5/asset/bills."""
+
+    bill_id: str | None
+    ccy: str | None
+    client_id: str | None
+    bal_chg: Decimal | None
+    bal: Decimal | None
+    type: str | None
+    notes: str | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetFundingBillsResult: ...
+
+class GetFundingRateHistoryResult(Record):
+    """One data item of GET /api/v5/public/funding-rate-history."""
+
+    inst_type: str | None
+    inst_id: str | None
+    formula_type: str | None
+    funding_rate: Decimal | None
+    realized_rate: Decimal | None
+    funding_time: int | None
+    method: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetFundingRateHistoryResult: ...
+
+class GetFundingRateResult(Record):
+    """One data item of GET /api/v5/public/funding-rate."""
+
+    inst_type: str | None
+    inst_id: str | None
+    method: str | None
+    formula_type: str | None
+    funding_rate: Decimal | None
+    next_funding_rate: Decimal | None
+    funding_time: int | None
+    next_funding_time: int | None
+    min_funding_rate: Decimal | None
+    max_funding_rate: Decimal | None
+    interest_rate: Decimal | None
+    impact_value: str | None
+    sett_state: str | None
+    sett_funding_rate: Decimal | None
+    premium: Decimal | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetFundingRateResult: ...
+
+class GetGreeksResult(Record):
+    """One data item of GET /api/v5/account/greeks."""
+
+    delta_b_s: Decimal | None
+    delta_p_a: Decimal | None
+    gamma_b_s: Decimal | None
+    gamma_p_a: Decimal | None
+    theta_b_s: Decimal | None
+    theta_p_a: Decimal | None
+    vega_b_s: Decimal | None
+    vega_p_a: Decimal | None
+    ccy: str | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetGreeksResult: ...
+
+class GetGridAiParamResult(Record):
+    """One data item of GET /api/v5/tradingBot/grid/ai-param."""
+
+    inst_id: str | None
+    algo_ord_type: str | None
+    duration: str | None
+    grid_num: Decimal | None
+    max_px: Decimal | None
+    min_px: Decimal | None
+    per_max_profit_rate: Decimal | None
+    per_min_profit_rate: Decimal | None
+    per_grid_profit_ratio: Decimal | None
+    annualized_rate: Decimal | None
+    min_investment: Decimal | None
+    ccy: str | None
+    run_type: str | None
+    direction: str | None
+    lever: Decimal | None
+    source_ccy: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetGridAiParamResult: ...
+
+class GetGridMaxQuantityResult(Record):
+    """One data item of GET /api/v5/tradingBot/grid/grid-quantity."""
+
+    max_grid_qty: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetGridMaxQuantityResult: ...
+
+class GetGridOrderDetailsResultRebateTrans(Record):
+    """``rebateTrans`` of GetGridOrderDetailsResult."""
+
+    rebate: Decimal | None
+    rebate_ccy: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetGridOrderDetailsResultRebateTrans: ...
+
+class GetGridOrderDetailsResultTriggerParams(Record):
+    """``triggerParams`` of GetGridOrderDetailsResult."""
+
+    trigger_action: str | None
+    trigger_strategy: str | None
+    delay_seconds: Decimal | None
+    trigger_time: int | None
+    trigger_type: str | None
+    timeframe: str | None
+    thold: str | None
+    trigger_cond: str | None
+    time_period: str | None
+    trigger_px: Decimal | None
+    stop_type: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetGridOrderDetailsResultTriggerParams: ...
+
+class GetGridOrderDetailsResult(Record):
+    """One data item of GET /api/v5/tradingBot/grid/orders-algo-details."""
+
+    algo_id: str | None
+    algo_cl_ord_id: str | None
+    inst_type: str | None
+    inst_id: str | None
+    c_time: int | None
+    u_time: int | None
+    algo_ord_type: str | None
+    state: str | None
+    rebate_trans: tuple[GetGridOrderDetailsResultRebateTrans, ...] | None
+    trigger_params: tuple[GetGridOrderDetailsResultTriggerParams, ...] | None
+    max_px: Decimal | None
+    min_px: Decimal | None
+    grid_num: Decimal | None
+    run_type: str | None
+    tp_trigger_px: Decimal | None
+    sl_trigger_px: Decimal | None
+    trade_num: Decimal | None
+    arbitrage_num: Decimal | None
+    single_amt: Decimal | None
+    per_min_profit_rate: Decimal | None
+    per_max_profit_rate: Decimal | None
+    run_px: Decimal | None
+    total_pnl: Decimal | None
+    pnl_ratio: Decimal | None
+    investment: Decimal | None
+    grid_profit: Decimal | None
+    float_profit: Decimal | None
+    total_annualized_rate: Decimal | None
+    annualized_rate: Decimal | None
+    cancel_type: str | None
+    stop_type: str | None
+    active_ord_num: Decimal | None
+    quote_sz: Decimal | None
+    base_sz: Decimal | None
+    cur_quote_sz: Decimal | None
+    cur_base_sz: Decimal | None
+    profit: Decimal | None
+    stop_result: str | None
+    direction: str | None
+    base_pos: bool | None
+    sz: Decimal | None
+    lever: Decimal | None
+    actual_lever: Decimal | None
+    liq_px: Decimal | None
+    uly: str | None
+    inst_family: str | None
+    ord_frozen: Decimal | None
+    avail_eq: Decimal | None
+    eq: Decimal | None
+    tag: str | None
+    profit_sharing_ratio: Decimal | None
+    copy_type: str | None
+    tp_ratio: Decimal | None
+    sl_ratio: Decimal | None
+    fee: Decimal | None
+    fee_ccy: str | None
+    funding_fee: Decimal | None
+    trade_quote_ccy: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetGridOrderDetailsResult: ...
+
+class GetGridOrderHistoryResultRebateTrans(Record):
+    """``rebateTrans`` of GetGridOrderHistoryResult."""
+
+    rebate: Decimal | None
+    rebate_ccy: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetGridOrderHistoryResultRebateTrans: ...
+
+class GetGridOrderHistoryResultTriggerParams(Record):
+    """``triggerParams`` of GetGridOrderHistoryResult."""
+
+    trigger_action: str | None
+    trigger_strategy: str | None
+    delay_seconds: Decimal | None
+    trigger_time: int | None
+    trigger_type: str | None
+    timeframe: str | None
+    thold: str | None
+    trigger_cond: str | None
+    time_period: str | None
+    trigger_px: Decimal | None
+    stop_type: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetGridOrderHistoryResultTriggerParams: ...
+
+class GetGridOrderHistoryResult(Record):
+    """One data item of GET /api/v5/tradingBot/grid/orders-algo-history."""
+
+    algo_id: str | None
+    algo_cl_ord_id: str | None
+    inst_type: str | None
+    inst_id: str | None
+    c_time: int | None
+    u_time: int | None
+    algo_ord_type: str | None
+    state: str | None
+    rebate_trans: tuple[GetGridOrderHistoryResultRebateTrans, ...] | None
+    trigger_params: tuple[GetGridOrderHistoryResultTriggerParams, ...] | None
+    max_px: Decimal | None
+    min_px: Decimal | None
+    grid_num: Decimal | None
+    run_type: str | None
+    tp_trigger_px: Decimal | None
+    sl_trigger_px: Decimal | None
+    arbitrage_num: Decimal | None
+    total_pnl: Decimal | None
+    pnl_ratio: Decimal | None
+    investment: Decimal | None
+    grid_profit: Decimal | None
+    float_profit: Decimal | None
+    cancel_type: str | None
+    stop_type: str | None
+    quote_sz: Decimal | None
+    base_sz: Decimal | None
+    direction: str | None
+    base_pos: bool | None
+    sz: Decimal | None
+    lever: Decimal | None
+    actual_lever: Decimal | None
+    liq_px: Decimal | None
+    uly: str | None
+    inst_family: str | None
+    ord_frozen: Decimal | None
+    avail_eq: Decimal | None
+    tag: str | None
+    profit_sharing_ratio: Decimal | None
+    copy_type: str | None
+    fee: Decimal | None
+    fee_ccy: str | None
+    funding_fee: Decimal | None
+    stop_result: str | None
+    trade_quote_ccy: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetGridOrderHistoryResult: ...
+
+class GetGridOrderListResultRebateTrans(Record):
+    """``rebateTrans`` of GetGridOrderListResult."""
+
+    rebate: Decimal | None
+    rebate_ccy: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetGridOrderListResultRebateTrans: ...
+
+class GetGridOrderListResultTriggerParams(Record):
+    """``triggerParams`` of GetGridOrderListResult."""
+
+    trigger_action: str | None
+    trigger_strategy: str | None
+    delay_seconds: Decimal | None
+    trigger_time: int | None
+    trigger_type: str | None
+    timeframe: str | None
+    thold: str | None
+    trigger_cond: str | None
+    time_period: str | None
+    trigger_px: Decimal | None
+    stop_type: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetGridOrderListResultTriggerParams: ...
+
+class GetGridOrderListResult(Record):
+    """One data item of GET /api/v5/tradingBot/grid/orders-algo-pending."""
+
+    algo_id: str | None
+    algo_cl_ord_id: str | None
+    inst_type: str | None
+    inst_id: str | None
+    c_time: int | None
+    u_time: int | None
+    algo_ord_type: str | None
+    state: str | None
+    rebate_trans: tuple[GetGridOrderListResultRebateTrans, ...] | None
+    trigger_params: tuple[GetGridOrderListResultTriggerParams, ...] | None
+    max_px: Decimal | None
+    min_px: Decimal | None
+    grid_num: Decimal | None
+    run_type: str | None
+    tp_trigger_px: Decimal | None
+    sl_trigger_px: Decimal | None
+    arbitrage_num: Decimal | None
+    total_pnl: Decimal | None
+    pnl_ratio: Decimal | None
+    investment: Decimal | None
+    grid_profit: Decimal | None
+    float_profit: Decimal | None
+    cancel_type: str | None
+    stop_type: str | None
+    quote_sz: Decimal | None
+    base_sz: Decimal | None
+    direction: str | None
+    base_pos: bool | None
+    sz: Decimal | None
+    lever: Decimal | None
+    actual_lever: Decimal | None
+    liq_px: Decimal | None
+    uly: str | None
+    inst_family: str | None
+    ord_frozen: Decimal | None
+    avail_eq: Decimal | None
+    tag: str | None
+    profit_sharing_ratio: Decimal | None
+    copy_type: str | None
+    fee: Decimal | None
+    fee_ccy: str | None
+    funding_fee: Decimal | None
+    trade_quote_ccy: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetGridOrderListResult: ...
+
+class GetGridPositionsResult(Record):
+    """One data item of GET /api/v5/tradingBot/grid/positions."""
+
+    algo_id: str | None
+    algo_cl_ord_id: str | None
+    inst_type: str | None
+    inst_id: str | None
+    c_time: int | None
+    u_time: int | None
+    avg_px: Decimal | None
+    ccy: str | None
+    lever: Decimal | None
+    liq_px: Decimal | None
+    pos_side: str | None
+    pos: Decimal | None
+    mgn_mode: str | None
+    mgn_ratio: Decimal | None
+    imr: Decimal | None
+    mmr: Decimal | None
+    upl: Decimal | None
+    upl_ratio: Decimal | None
+    last: Decimal | None
+    notional_usd: Decimal | None
+    adl: Decimal | None
+    mark_px: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetGridPositionsResult: ...
+
+class GetGridSubOrdersResult(Record):
+    """One data item of GET /api/v5/tradingBot/grid/sub-orders."""
+
+    algo_id: str | None
+    algo_cl_ord_id: str | None
+    inst_type: str | None
+    inst_id: str | None
+    algo_ord_type: str | None
+    group_id: str | None
+    ord_id: str | None
+    c_time: int | None
+    u_time: int | None
+    td_mode: str | None
+    ccy: str | None
+    ord_type: str | None
+    sz: Decimal | None
+    state: str | None
+    side: str | None
+    px: Decimal | None
+    fee: Decimal | None
+    fee_ccy: str | None
+    rebate: Decimal | None
+    rebate_ccy: str | None
+    avg_px: Decimal | None
+    acc_fill_sz: Decimal | None
+    pos_side: str | None
+    pnl: Decimal | None
+    ct_val: Decimal | None
+    lever: Decimal | None
+    tag: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetGridSubOrdersResult: ...
+
+class GetHistoricalMarketDataResultDetailsGroupDetails(Record):
+    """``groupDetails`` of GetHistoricalMarketDataResultDetails."""
+
+    filename: str | None
+    data_ts: int | None
+    size_m_b: Decimal | None
+    url: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetHistoricalMarketDataResultDetailsGroupDetails: ...
+
+class GetHistoricalMarketDataResultDetails(Record):
+    """``details`` of GetHistoricalMarketDataResult."""
+
+    inst_id: str | None
+    inst_family: str | None
+    date_range_start: int | None
+    date_range_end: int | None
+    group_size_m_b: Decimal | None
+    group_details: tuple[GetHistoricalMarketDataResultDetailsGroupDetails, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetHistoricalMarketDataResultDetails: ...
+
+class GetHistoricalMarketDataResult(Record):
+    """One data item of GET /api/v5/public/market-data-history."""
+
+    ts: int | None
+    total_size_m_b: Decimal | None
+    date_aggr_type: str | None
+    details: tuple[GetHistoricalMarketDataResultDetails, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetHistoricalMarketDataResult: ...
+
+class GetIndexComponentsResultComponents(Record):
+    """``components`` of GetIndexComponentsResult."""
+
+    exch: str | None
+    symbol: str | None
+    sym_px: Decimal | None
+    wgt: Decimal | None
+    cnv_px: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetIndexComponentsResultComponents: ...
+
+class GetIndexComponentsResult(Record):
+    """One data item of GET /api/v5/market/index-components."""
+
+    index: str | None
+    last: Decimal | None
+    ts: int | None
+    components: tuple[GetIndexComponentsResultComponents, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetIndexComponentsResult: ...
+
+class GetInstrumentTickBandsResultTickBand(Record):
+    """``tickBand`` of GetInstrumentTickBandsResult."""
+
+    min_px: Decimal | None
+    max_px: Decimal | None
+    tick_sz: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetInstrumentTickBandsResultTickBand: ...
+
+class GetInstrumentTickBandsResult(Record):
+    """One data item of GET /api/v5/public/instrument-tick-bands."""
+
+    inst_type: str | None
+    inst_family: str | None
+    tick_band: tuple[GetInstrumentTickBandsResultTickBand, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetInstrumentTickBandsResult: ...
+
+class GetInsuranceFundResultDetails(Record):
+    """``details`` of GetInsuranceFundResult."""
+
+    balance: Decimal | None
+    amt: Decimal | None
+    ccy: str | None
+    type: str | None
+    max_bal: Decimal | None
+    max_bal_ts: int | None
+    dec_rate: Decimal | None
+    adl_type: str | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetInsuranceFundResultDetails: ...
+
+class GetInsuranceFundResult(Record):
+    """One data item of GET /api/v5/public/insurance-fund."""
+
+    total: Decimal | None
+    inst_family: str | None
+    inst_type: str | None
+    details: tuple[GetInsuranceFundResultDetails, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetInsuranceFundResult: ...
+
+class GetInterestAccruedResult(Record):
+    """One data item of GET /api/v5/account/interest-accrued."""
+
+    type: str | None
+    ccy: str | None
+    inst_id: str | None
+    mgn_mode: str | None
+    interest: Decimal | None
+    interest_rate: Decimal | None
+    liab: Decimal | None
+    total_liab: Decimal | None
+    interest_free_liab: Decimal | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetInterestAccruedResult: ...
+
+class GetInterestLimitsResultRecordsSurplusLmtDetails(Record):
+    """``surplusLmtDetails`` of GetInterestLimitsResultRecords."""
+
+    all_acct_remaining_quota: Decimal | None
+    cur_acct_remaining_quota: Decimal | None
+    plat_remaining_quota: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetInterestLimitsResultRecordsSurplusLmtDetails: ...
+
+class GetInterestLimitsResultRecords(Record):
+    """``records`` of GetInterestLimitsResult."""
+
+    ccy: str | None
+    rate: Decimal | None
+    loan_quota: Decimal | None
+    surplus_lmt: Decimal | None
+    used_lmt: Decimal | None
+    interest: Decimal | None
+    interest_free_liab: Decimal | None
+    potential_borrowing_amt: Decimal | None
+    surplus_lmt_details: GetInterestLimitsResultRecordsSurplusLmtDetails | None
+    pos_loan: str | None
+    avail_loan: str | None
+    used_loan: str | None
+    avg_rate: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetInterestLimitsResultRecords: ...
+
+class GetInterestLimitsResult(Record):
+    """One data item of GET /api/v5/account/interest-limits."""
+
+    debt: Decimal | None
+    interest: Decimal | None
+    next_discount_time: int | None
+    next_interest_time: int | None
+    loan_alloc: str | None
+    records: tuple[GetInterestLimitsResultRecords, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetInterestLimitsResult: ...
+
+class GetInterestRateLoanQuotaResultBasic(Record):
+    """``basic`` of GetInterestRateLoanQuotaResult."""
+
+    ccy: str | None
+    rate: Decimal | None
+    quota: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetInterestRateLoanQuotaResultBasic: ...
+
+class GetInterestRateLoanQuotaResultVip(Record):
+    """``vip`` of GetInterestRateLoanQuotaResult."""
+
+    level: str | None
+    loan_quota_coef: Decimal | None
+    ir_discount: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetInterestRateLoanQuotaResultVip: ...
+
+class GetInterestRateLoanQuotaResultRegular(Record):
+    """``regular`` of GetInterestRateLoanQuotaResult."""
+
+    level: str | None
+    loan_quota_coef: Decimal | None
+    ir_discount: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetInterestRateLoanQuotaResultRegular: ...
+
+class GetInterestRateLoanQuotaResultConfig(Record):
+    """``config`` of GetInterestRateLoanQuotaResult."""
+
+    ccy: str | None
+    stgy_type: str | None
+    quota: Decimal | None
+    level: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetInterestRateLoanQuotaResultConfig: ...
+
+class GetInterestRateLoanQuotaResult(Record):
+    """One data item of GET /api/v5/public/interest-rate-loan-quota."""
+
+    basic: tuple[GetInterestRateLoanQuotaResultBasic, ...] | None
+    vip: tuple[GetInterestRateLoanQuotaResultVip, ...] | None
+    regular: tuple[GetInterestRateLoanQuotaResultRegular, ...] | None
+    config_ccy_list: tuple[str, ...] | None
+    config: tuple[GetInterestRateLoanQuotaResultConfig, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetInterestRateLoanQuotaResult: ...
+
+class GetInterestRateResult(Record):
+    """One data item of GET /api/v5/account/interest-rate."""
+
+    interest_rate: Decimal | None
+    ccy: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetInterestRateResult: ...
+
+class GetLeadTraderCurrencyPreferencesResult(Record):
+    """One data item of GET /api/v5/copytrading/public-preference-currency."""
+
+    ccy: str | None
+    ratio: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetLeadTraderCurrencyPreferencesResult: ...
+
+class GetLeadTraderDailyPnlResult(Record):
+    """One data item of GET /api/v5/copytrading/public-pnl."""
+
+    begin_ts: int | None
+    pnl: Decimal | None
+    pnl_ratio: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetLeadTraderDailyPnlResult: ...
+
+class GetLeadTraderRanksResultRanksPnlRatios(Record):
+    """``pnlRatios`` of GetLeadTraderRanksResultRanks."""
+
+    begin_ts: int | None
+    pnl_ratio: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetLeadTraderRanksResultRanksPnlRatios: ...
+
+class GetLeadTraderRanksResultRanks(Record):
+    """``ranks`` of GetLeadTraderRanksResult."""
+
+    aum: Decimal | None
+    copy_state: str | None
+    max_copy_trader_num: Decimal | None
+    copy_trader_num: Decimal | None
+    acc_copy_trader_num: Decimal | None
+    port_link: str | None
+    nick_name: str | None
+    ccy: str | None
+    unique_code: str | None
+    win_ratio: Decimal | None
+    lead_days: Decimal | None
+    trader_insts: tuple[str, ...] | None
+    pnl: Decimal | None
+    pnl_ratio: Decimal | None
+    pnl_ratios: tuple[GetLeadTraderRanksResultRanksPnlRatios, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetLeadTraderRanksResultRanks: ...
+
+class GetLeadTraderRanksResult(Record):
+    """One data item of GET /api/v5/copytrading/public-lead-traders."""
+
+    data_ver: str | None
+    total_page: Decimal | None
+    ranks: tuple[GetLeadTraderRanksResultRanks, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetLeadTraderRanksResult: ...
+
+class GetLeadTraderStatsResult(Record):
+    """One data item of GET /api/v5/copytrading/public-stats."""
+
+    win_ratio: Decimal | None
+    profit_days: Decimal | None
+    loss_days: Decimal | None
+    cur_copy_trader_pnl: Decimal | None
+    avg_sub_pos_notional: Decimal | None
+    invest_amt: Decimal | None
+    ccy: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetLeadTraderStatsResult: ...
+
+class GetLeadTraderWeeklyPnlResult(Record):
+    """One data item of GET /api/v5/copytrading/public-weekly-pnl."""
+
+    begin_ts: int | None
+    pnl: Decimal | None
+    pnl_ratio: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetLeadTraderWeeklyPnlResult: ...
+
+class GetLeverageResult(Record):
+    """One data item of GET /api/v5/account/leverage-info."""
+
+    inst_id: str | None
+    ccy: str | None
+    mgn_mode: str | None
+    pos_side: str | None
+    lever: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetLeverageResult: ...
+
+class GetLongShortRatioResult(Record):
+    """One data item of GET /api/v5/rubik/stat/contracts/long-short-account-ratio."""
+
+    ts: int | None
+    ratio: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetLongShortRatioResult: ...
+
+class GetMakerInstrumentSettingsResultData(Record):
+    """``data`` of GetMakerInstrumentSettingsResult."""
+
+    inst_family: str | None
+    inst_id: str | None
+    max_block_sz: Decimal | None
+    maker_px_band: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetMakerInstrumentSettingsResultData: ...
+
+class GetMakerInstrumentSettingsResult(Record):
+    """One data item of GET /api/v5/rfq/maker-instrument-settings."""
+
+    inst_type: str | None
+    include_all: bool | None
+    data: tuple[GetMakerInstrumentSettingsResultData, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetMakerInstrumentSettingsResult: ...
+
+class GetManagedSubaccountTransferHistoryResult(Record):
+    """One data item of GET /api/v5/asset/subaccount/managed-subaccount-bills."""
+
+    bill_id: str | None
+    ccy: str | None
+    amt: Decimal | None
+    type: str | None
+    sub_acct: str | None
+    sub_uid: str | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetManagedSubaccountTransferHistoryResult: ...
+
+class GetMarginLoanRatioResult(Record):
+    """One data item of GET /api/v5/rubik/stat/margin/loan-ratio."""
+
+    ts: int | None
+    ratio: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetMarginLoanRatioResult: ...
+
+class GetMarkPriceResult(Record):
+    """One data item of GET /api/v5/public/mark-price."""
+
+    inst_type: str | None
+    inst_id: str | None
+    mark_px: Decimal | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetMarkPriceResult: ...
+
+class GetMaxAvailSizeResult(Record):
+    """One data item of GET /api/v5/account/max-avail-size."""
+
+    inst_id: str | None
+    avail_buy: Decimal | None
+    avail_sell: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetMaxAvailSizeResult: ...
+
+class GetMaxLoanResult(Record):
+    """One data item of GET /api/v5/account/max-loan."""
+
+    inst_id: str | None
+    mgn_mode: str | None
+    mgn_ccy: str | None
+    max_loan: Decimal | None
+    ccy: str | None
+    side: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetMaxLoanResult: ...
+
+class GetMaxOrderSizeResult(Record):
+    """One data item of GET /api/v5/account/max-size."""
+
+    inst_id: str | None
+    ccy: str | None
+    max_buy: Decimal | None
+    max_sell: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetMaxOrderSizeResult: ...
+
+class GetMaxWithdrawalResult(Record):
+    """One data item of GET /api/v5/account/max-withdrawal."""
+
+    ccy: str | None
+    max_wd: Decimal | None
+    max_wd_ex: Decimal | None
+    spot_offset_max_wd: Decimal | None
+    spot_offset_max_wd_ex: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetMaxWithdrawalResult: ...
+
+class GetMmpConfigResult(Record):
+    """One data item of GET /api/v5/account/mmp-config."""
+
+    inst_family: str | None
+    mmp_frozen: bool | None
+    mmp_frozen_until: Decimal | None
+    time_interval: Decimal | None
+    frozen_interval: Decimal | None
+    qty_limit: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetMmpConfigResult: ...
+
+class GetMonthlyStatementResult(Record):
+    """One data item of GET /api/v5/asset/monthly-statement."""
+
+    file_href: str | None
+    ts: int | None
+    state: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetMonthlyStatementResult: ...
+
+class GetMovePositionsHistoryResultLegsFrom(Record):
+    """``from`` of GetMovePositionsHistoryResultLegs."""
+
+    inst_id: str | None
+    pos_id: str | None
+    px: Decimal | None
+    side: str | None
+    sz: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetMovePositionsHistoryResultLegsFrom: ...
+
+class GetMovePositionsHistoryResultLegsTo(Record):
+    """``to`` of GetMovePositionsHistoryResultLegs."""
+
+    inst_id: str | None
+    px: Decimal | None
+    side: str | None
+    sz: Decimal | None
+    td_mode: str | None
+    pos_side: str | None
+    ccy: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetMovePositionsHistoryResultLegsTo: ...
+
+class GetMovePositionsHistoryResultLegs(Record):
+    """``legs`` of GetMovePositionsHistoryResult."""
+
+    from_: GetMovePositionsHistoryResultLegsFrom | None
+    to: GetMovePositionsHistoryResultLegsTo | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetMovePositionsHistoryResultLegs: ...
+
+class GetMovePositionsHistoryResult(Record):
+    """One data item of GET /api/v5/account/move-positions-history."""
+
+    client_id: str | None
+    block_td_id: str | None
+    state: str | None
+    ts: int | None
+    from_acct: str | None
+    to_acct: str | None
+    legs: tuple[GetMovePositionsHistoryResultLegs, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetMovePositionsHistoryResult: ...
+
+class GetMyLeadTradersResult(Record):
+    """One data item of GET /api/v5/copytrading/current-lead-traders."""
+
+    port_link: str | None
+    nick_name: str | None
+    margin: Decimal | None
+    copy_total_amt: Decimal | None
+    copy_total_pnl: Decimal | None
+    unique_code: str | None
+    ccy: str | None
+    profit_sharing_ratio: Decimal | None
+    begin_copy_time: int | None
+    upl: Decimal | None
+    today_pnl: Decimal | None
+    lead_mode: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetMyLeadTradersResult: ...
+
+class GetNonTradableAssetsResult(Record):
+    """One data item of GET /api/v5/asset/non-tradable-assets."""
+
+    ccy: str | None
+    name: str | None
+    logo_link: str | None
+    bal: Decimal | None
+    can_wd: bool | None
+    chain: str | None
+    min_wd: Decimal | None
+    wd_all: bool | None
+    fee: Decimal | None
+    fee_ccy: str | None
+    burning_fee_rate: Decimal | None
+    ct_addr: str | None
+    wd_tick_sz: Decimal | None
+    need_tag: bool | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetNonTradableAssetsResult: ...
+
+class GetOnchainEarnActiveOrdersResultInvestData(Record):
+    """``investData`` of GetOnchainEarnActiveOrdersResult."""
+
+    ccy: str | None
+    amt: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetOnchainEarnActiveOrdersResultInvestData: ...
+
+class GetOnchainEarnActiveOrdersResultEarningData(Record):
+    """``earningData`` of GetOnchainEarnActiveOrdersResult."""
+
+    ccy: str | None
+    earning_type: str | None
+    earnings: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetOnchainEarnActiveOrdersResultEarningData: ...
+
+class GetOnchainEarnActiveOrdersResultFastRedemptionData(Record):
+    """``fastRedemptionData`` of GetOnchainEarnActiveOrdersResult."""
+
+    ccy: str | None
+    redeeming_amt: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetOnchainEarnActiveOrdersResultFastRedemptionData: ...
+
+class GetOnchainEarnActiveOrdersResult(Record):
+    """One data item of GET /api/v5/finance/staking-defi/orders-active."""
+
+    ccy: str | None
+    ord_id: str | None
+    product_id: str | None
+    state: str | None
+    protocol: str | None
+    protocol_type: str | None
+    term: str | None
+    apy: Decimal | None
+    invest_data: tuple[GetOnchainEarnActiveOrdersResultInvestData, ...] | None
+    earning_data: tuple[GetOnchainEarnActiveOrdersResultEarningData, ...] | None
+    fast_redemption_data: tuple[GetOnchainEarnActiveOrdersResultFastRedemptionData, ...] | None
+    purchased_time: int | None
+    est_settlement_time: str | None
+    cancel_redemption_deadline: str | None
+    tag: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetOnchainEarnActiveOrdersResult: ...
+
+class GetOnchainEarnOffersResultInvestData(Record):
+    """``investData`` of GetOnchainEarnOffersResult."""
+
+    ccy: str | None
+    bal: Decimal | None
+    min_amt: Decimal | None
+    max_amt: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetOnchainEarnOffersResultInvestData: ...
+
+class GetOnchainEarnOffersResultEarningData(Record):
+    """``earningData`` of GetOnchainEarnOffersResult."""
+
+    ccy: str | None
+    earning_type: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetOnchainEarnOffersResultEarningData: ...
+
+class GetOnchainEarnOffersResult(Record):
+    """One data item of GET /api/v5/finance/staking-defi/offers."""
+
+    ccy: str | None
+    product_id: str | None
+    protocol: str | None
+    protocol_type: str | None
+    term: str | None
+    apy: Decimal | None
+    early_redeem: bool | None
+    invest_data: tuple[GetOnchainEarnOffersResultInvestData, ...] | None
+    earning_data: tuple[GetOnchainEarnOffersResultEarningData, ...] | None
+    state: str | None
+    redeem_period: tuple[str, ...] | None
+    fast_redemption_daily_limit: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetOnchainEarnOffersResult: ...
+
+class GetOnchainEarnOrderHistoryResultInvestData(Record):
+    """``investData`` of GetOnchainEarnOrderHistoryResult."""
+
+    ccy: str | None
+    amt: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetOnchainEarnOrderHistoryResultInvestData: ...
+
+class GetOnchainEarnOrderHistoryResultEarningData(Record):
+    """``earningData`` of GetOnchainEarnOrderHistoryResult."""
+
+    ccy: str | None
+    earning_type: str | None
+    realized_earnings: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetOnchainEarnOrderHistoryResultEarningData: ...
+
+class GetOnchainEarnOrderHistoryResult(Record):
+    """One data item of GET /api/v5/finance/staking-defi/orders-history."""
+
+    ccy: str | None
+    ord_id: str | None
+    product_id: str | None
+    state: str | None
+    protocol: str | None
+    protocol_type: str | None
+    term: str | None
+    apy: Decimal | None
+    invest_data: tuple[GetOnchainEarnOrderHistoryResultInvestData, ...] | None
+    earning_data: tuple[GetOnchainEarnOrderHistoryResultEarningData, ...] | None
+    purchased_time: int | None
+    redeemed_time: int | None
+    tag: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetOnchainEarnOrderHistoryResult: ...
+
+class GetOneClickRepayCurrencyListResultDebtData(Record):
+    """``debtData`` of GetOneClickRepayCurrencyListResult."""
+
+    debt_ccy: str | None
+    debt_amt: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetOneClickRepayCurrencyListResultDebtData: ...
+
+class GetOneClickRepayCurrencyListResultRepayData(Record):
+    """``repayData`` of GetOneClickRepayCurrencyListResult."""
+
+    repay_ccy: str | None
+    repay_amt: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetOneClickRepayCurrencyListResultRepayData: ...
+
+class GetOneClickRepayCurrencyListResult(Record):
+    """One data item of GET /api/v5/trade/one-click-repay-currency-list."""
+
+    debt_data: tuple[GetOneClickRepayCurrencyListResultDebtData, ...] | None
+    debt_type: str | None
+    repay_data: tuple[GetOneClickRepayCurrencyListResultRepayData, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetOneClickRepayCurrencyListResult: ...
+
+class GetOneClickRepayCurrencyListV2ResultDebtData(Record):
+    """``debtData`` of GetOneClickRepayCurrencyListV2Result."""
+
+    debt_ccy: str | None
+    debt_amt: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetOneClickRepayCurrencyListV2ResultDebtData: ...
+
+class GetOneClickRepayCurrencyListV2ResultRepayData(Record):
+    """``repayData`` of GetOneClickRepayCurrencyListV2Result."""
+
+    repay_ccy: str | None
+    repay_amt: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetOneClickRepayCurrencyListV2ResultRepayData: ...
+
+class GetOneClickRepayCurrencyListV2Result(Record):
+    """One data item of GET /api/v5/trade/one-click-repay-currency-list-v2."""
+
+    debt_data: tuple[GetOneClickRepayCurrencyListV2ResultDebtData, ...] | None
+    repay_data: tuple[GetOneClickRepayCurrencyListV2ResultRepayData, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetOneClickRepayCurrencyListV2Result: ...
+
+class GetOneClickRepayHistoryResult(Record):
+    """One data item of GET /api/v5/trade/one-click-repay-history."""
+
+    debt_ccy: str | None
+    fill_debt_sz: Decimal | None
+    repay_ccy: str | None
+    fill_repay_sz: Decimal | None
+    status: str | None
+    u_time: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetOneClickRepayHistoryResult: ...
+
+class GetOneClickRepayHistoryV2ResultOrdIdInfo(Record):
+    """``ordIdInfo`` of GetOneClickRepayHistoryV2Result."""
+
+    ord_id: str | None
+    inst_id: str | None
+    ord_type: str | None
+    side: str | None
+    px: Decimal | None
+    sz: Decimal | None
+    fill_px: Decimal | None
+    fill_sz: Decimal | None
+    state: str | None
+    c_time: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetOneClickRepayHistoryV2ResultOrdIdInfo: ...
+
+class GetOneClickRepayHistoryV2Result(Record):
+    """One data item of GET /api/v5/trade/one-click-repay-history-v2."""
+
+    debt_ccy: str | None
+    repay_ccy_list: tuple[str, ...] | None
+    fill_debt_sz: Decimal | None
+    status: str | None
+    ord_id_info: tuple[GetOneClickRepayHistoryV2ResultOrdIdInfo, ...] | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetOneClickRepayHistoryV2Result: ...
+
+class GetOpenInterestResult(Record):
+    """One data item of GET /api/v5/public/open-interest."""
+
+    inst_type: str | None
+    inst_id: str | None
+    oi: Decimal | None
+    oi_ccy: str | None
+    oi_usd: Decimal | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetOpenInterestResult: ...
+
+class GetOptSummaryResult(Record):
+    """One data item of GET /api/v5/public/opt-summary."""
+
+    inst_type: str | None
+    inst_id: str | None
+    uly: str | None
+    delta: Decimal | None
+    gamma: Decimal | None
+    vega: Decimal | None
+    theta: Decimal | None
+    delta_b_s: Decimal | None
+    gamma_b_s: Decimal | None
+    vega_b_s: Decimal | None
+    theta_b_s: Decimal | None
+    lever: Decimal | None
+    mark_vol: Decimal | None
+    bid_vol: Decimal | None
+    ask_vol: Decimal | None
+    real_vol: Decimal | None
+    vol_lv: str | None
+    fwd_px: Decimal | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetOptSummaryResult: ...
+
+class GetOptionOpenInterestVolumeExpiryResult(Record):
+    """One data item of GET /api/v5/rubik/stat/option/open-interest-volume-expiry."""
+
+    ts: int | None
+    exp_time: int | None
+    call_o_i: Decimal | None
+    put_o_i: Decimal | None
+    call_vol: Decimal | None
+    put_vol: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetOptionOpenInterestVolumeExpiryResult: ...
+
+class GetOptionOpenInterestVolumeResult(Record):
+    """One data item of GET /api/v5/rubik/stat/option/open-interest-volume."""
+
+    ts: int | None
+    oi: Decimal | None
+    vol: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetOptionOpenInterestVolumeResult: ...
+
+class GetOptionOpenInterestVolumeStrikeResult(Record):
+    """One data item of GET /api/v5/rubik/stat/option/open-interest-volume-strike."""
+
+    ts: int | None
+    strike: Decimal | None
+    call_o_i: Decimal | None
+    put_o_i: Decimal | None
+    call_vol: Decimal | None
+    put_vol: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetOptionOpenInterestVolumeStrikeResult: ...
+
+class GetOptionTradesByInstrumentFamilyResultTradeInfo(Record):
+    """``tradeInfo`` of GetOptionTradesByInstrumentFamilyResult."""
+
+    inst_id: str | None
+    trade_id: str | None
+    px: Decimal | None
+    sz: Decimal | None
+    side: str | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetOptionTradesByInstrumentFamilyResultTradeInfo: ...
+
+class GetOptionTradesByInstrumentFamilyResult(Record):
+    """One data item of GET /api/v5/market/option/instrument-family-trades."""
+
+    vol24h: Decimal | None
+    opt_type: str | None
+    trade_info: tuple[GetOptionTradesByInstrumentFamilyResultTradeInfo, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetOptionTradesByInstrumentFamilyResult: ...
+
+class GetOptionTradesResult(Record):
+    """One data item of GET /api/v5/public/option-trades."""
+
+    inst_id: str | None
+    inst_family: str | None
+    trade_id: str | None
+    px: Decimal | None
+    sz: Decimal | None
+    side: str | None
+    opt_type: str | None
+    fill_vol: Decimal | None
+    fwd_px: Decimal | None
+    idx_px: Decimal | None
+    mark_px: Decimal | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetOptionTradesResult: ...
+
+class GetOrderBookSbeResult(Record):
+    """One data item of GET /api/v5/market/books-sbe."""
+
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetOrderBookSbeResult: ...
+
+class GetPlatform24hVolumeResult(Record):
+    """One data item of GET /api/v5/market/platform-24-volume."""
+
+    vol_usd: Decimal | None
+    vol_cny: Decimal | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetPlatform24hVolumeResult: ...
+
+class GetPmPositionLimitationResult(Record):
+    """One data item of GET /api/v5/account/position-tiers."""
+
+    uly: str | None
+    inst_family: str | None
+    max_sz: Decimal | None
+    pos_type: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetPmPositionLimitationResult: ...
+
+class GetPositionTiersResult(Record):
+    """One data item of GET /api/v5/public/position-tiers."""
+
+    uly: str | None
+    inst_family: str | None
+    inst_id: str | None
+    tier: str | None
+    min_sz: Decimal | None
+    max_sz: Decimal | None
+    mmr: Decimal | None
+    imr: Decimal | None
+    max_lever: Decimal | None
+    opt_mgn_factor: Decimal | None
+    quote_max_loan: Decimal | None
+    base_max_loan: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetPositionTiersResult: ...
+
+class GetPremiumHistoryResult(Record):
+    """One data item of GET /api/v5/public/premium-history."""
+
+    inst_id: str | None
+    premium: Decimal | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetPremiumHistoryResult: ...
+
+class GetPriceLimitResult(Record):
+    """One data item of GET /api/v5/public/price-limit."""
+
+    inst_type: str | None
+    inst_id: str | None
+    buy_lmt: Decimal | None
+    sell_lmt: Decimal | None
+    ts: int | None
+    enabled: bool | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetPriceLimitResult: ...
+
+class GetProfitSharingDetailsResult(Record):
+    """One data item of GET /api/v5/copytrading/profit-sharing-details."""
+
+    ccy: str | None
+    profit_sharing_amt: Decimal | None
+    nick_name: str | None
+    profit_sharing_id: str | None
+    inst_type: str | None
+    port_link: str | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetProfitSharingDetailsResult: ...
+
+class GetPublicBlockTradesResult(Record):
+    """One data item of GET /api/v5/public/block-trades."""
+
+    inst_id: str | None
+    trade_id: str | None
+    px: Decimal | None
+    sz: Decimal | None
+    side: str | None
+    fill_vol: Decimal | None
+    fwd_px: Decimal | None
+    idx_px: Decimal | None
+    mark_px: Decimal | None
+    group_id: str | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetPublicBlockTradesResult: ...
+
+class GetPutCallRatioResult(Record):
+    """One data item of GET /api/v5/rubik/stat/option/open-interest-volume-ratio."""
+
+    ts: int | None
+    oi_ratio: Decimal | None
+    vol_ratio: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetPutCallRatioResult: ...
+
+class GetQuotesResultLegs(Record):
+    """``legs`` of GetQuotesResult."""
+
+    inst_id: str | None
+    td_mode: str | None
+    ccy: str | None
+    sz: Decimal | None
+    px: Decimal | None
+    side: str | None
+    pos_side: str | None
+    tgt_ccy: str | None
+    trade_quote_ccy: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetQuotesResultLegs: ...
+
+class GetQuotesResult(Record):
+    """One data item of GET /api/v5/rfq/quotes."""
+
+    c_time: int | None
+    u_time: int | None
+    state: str | None
+    reason: str | None
+    valid_until: int | None
+    rfq_id: str | None
+    cl_rfq_id: str | None
+    quote_id: str | None
+    cl_quote_id: str | None
+    tag: str | None
+    trader_code: str | None
+    quote_side: str | None
+    legs: tuple[GetQuotesResultLegs, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetQuotesResult: ...
+
+class GetRecurringOrderDetailsResultRecurringList(Record):
+    """``recurringList`` of GetRecurringOrderDetailsResult."""
+
+    ccy: str | None
+    ratio: Decimal | None
+    min_px: Decimal | None
+    max_px: Decimal | None
+    total_amt: Decimal | None
+    profit: str | None
+    avg_px: Decimal | None
+    px: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetRecurringOrderDetailsResultRecurringList: ...
+
+class GetRecurringOrderDetailsResult(Record):
+    """One data item of GET /api/v5/tradingBot/recurring/orders-algo-details."""
+
+    algo_id: str | None
+    algo_cl_ord_id: str | None
+    inst_type: str | None
+    c_time: int | None
+    u_time: int | None
+    algo_ord_type: str | None
+    state: str | None
+    stgy_name: str | None
+    recurring_list: tuple[GetRecurringOrderDetailsResultRecurringList, ...] | None
+    period: str | None
+    recurring_day: str | None
+    recurring_hour: str | None
+    recurring_time: str | None
+    time_zone: str | None
+    amt: Decimal | None
+    investment_amt: Decimal | None
+    investment_ccy: str | None
+    next_invest_time: int | None
+    total_pnl: Decimal | None
+    total_ann_rate: Decimal | None
+    pnl_ratio: Decimal | None
+    mkt_cap: str | None
+    cycles: str | None
+    tag: str | None
+    trade_quote_ccy: str | None
+    source: Any
+    recurring_time_type: str | None
+    recurring_time_minutes: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetRecurringOrderDetailsResult: ...
+
+class GetRecurringOrderHistoryResultRecurringList(Record):
+    """``recurringList`` of GetRecurringOrderHistoryResult."""
+
+    ccy: str | None
+    ratio: Decimal | None
+    min_px: Decimal | None
+    max_px: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetRecurringOrderHistoryResultRecurringList: ...
+
+class GetRecurringOrderHistoryResult(Record):
+    """One data item of GET /api/v5/tradingBot/recurring/orders-algo-history."""
+
+    algo_id: str | None
+    algo_cl_ord_id: str | None
+    inst_type: str | None
+    c_time: int | None
+    u_time: int | None
+    algo_ord_type: str | None
+    state: str | None
+    stgy_name: str | None
+    recurring_list: tuple[GetRecurringOrderHistoryResultRecurringList, ...] | None
+    period: str | None
+    recurring_day: str | None
+    recurring_hour: str | None
+    recurring_time: int | None
+    time_zone: str | None
+    amt: Decimal | None
+    investment_amt: Decimal | None
+    investment_ccy: str | None
+    total_pnl: Decimal | None
+    total_ann_rate: Decimal | None
+    pnl_ratio: Decimal | None
+    mkt_cap: Decimal | None
+    cycles: Decimal | None
+    tag: str | None
+    trade_quote_ccy: str | None
+    source: Any
+    recurring_time_type: str | None
+    recurring_time_minutes: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetRecurringOrderHistoryResult: ...
+
+class GetRecurringOrderListResultRecurringList(Record):
+    """``recurringList`` of GetRecurringOrderListResult."""
+
+    ccy: str | None
+    ratio: Decimal | None
+    min_px: Decimal | None
+    max_px: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetRecurringOrderListResultRecurringList: ...
+
+class GetRecurringOrderListResult(Record):
+    """One data item of GET /api/v5/tradingBot/recurring/orders-algo-pending."""
+
+    algo_id: str | None
+    algo_cl_ord_id: str | None
+    inst_type: str | None
+    c_time: int | None
+    u_time: int | None
+    algo_ord_type: str | None
+    state: str | None
+    stgy_name: str | None
+    recurring_list: tuple[GetRecurringOrderListResultRecurringList, ...] | None
+    period: str | None
+    recurring_day: str | None
+    recurring_hour: str | None
+    recurring_time: int | None
+    time_zone: str | None
+    amt: Decimal | None
+    investment_amt: Decimal | None
+    investment_ccy: str | None
+    total_pnl: Decimal | None
+    total_ann_rate: Decimal | None
+    pnl_ratio: Decimal | None
+    mkt_cap: Decimal | None
+    cycles: Decimal | None
+    tag: str | None
+    trade_quote_ccy: str | None
+    source: Any
+    recurring_time_type: str | None
+    recurring_time_minutes: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetRecurringOrderListResult: ...
+
+class GetRecurringSubOrdersResult(Record):
+    """One data item of GET /api/v5/tradingBot/recurring/sub-orders."""
+
+    algo_id: str | None
+    inst_type: str | None
+    inst_id: str | None
+    algo_ord_type: str | None
+    ord_id: str | None
+    c_time: int | None
+    u_time: int | None
+    td_mode: str | None
+    ord_type: str | None
+    sz: Decimal | None
+    state: str | None
+    side: str | None
+    px: Decimal | None
+    fee: Decimal | None
+    fee_ccy: str | None
+    avg_px: Decimal | None
+    acc_fill_sz: Decimal | None
+    tag: str | None
+    algo_cl_ord_id: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetRecurringSubOrdersResult: ...
+
+class GetRfqMmpConfigResult(Record):
+    """One data item of GET /api/v5/rfq/mmp-config."""
+
+    time_interval: Decimal | None
+    frozen_interval: Decimal | None
+    count_limit: Decimal | None
+    mmp_frozen: bool | None
+    mmp_frozen_until: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetRfqMmpConfigResult: ...
+
+class GetRfqPublicTradesResultLegs(Record):
+    """``legs`` of GetRfqPublicTradesResult."""
+
+    inst_id: str | None
+    px: Decimal | None
+    sz: Decimal | None
+    side: str | None
+    trade_id: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetRfqPublicTradesResultLegs: ...
+
+class GetRfqPublicTradesResult(Record):
+    """One data item of GET /api/v5/rfq/public-trades."""
+
+    strategy: Decimal | None
+    c_time: int | None
+    block_td_id: str | None
+    group_id: str | None
+    legs: tuple[GetRfqPublicTradesResultLegs, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetRfqPublicTradesResult: ...
+
+class GetRfqTradesResultLegs(Record):
+    """``legs`` of GetRfqTradesResult."""
+
+    inst_id: str | None
+    px: Decimal | None
+    sz: Decimal | None
+    side: str | None
+    fee: Decimal | None
+    fee_ccy: str | None
+    trade_id: str | None
+    trade_quote_ccy: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetRfqTradesResultLegs: ...
+
+class GetRfqTradesResultAcctAllocLegs(Record):
+    """``legs`` of GetRfqTradesResultAcctAlloc."""
+
+    inst_id: str | None
+    sz: Decimal | None
+    trade_id: str | None
+    fee: Decimal | None
+    fee_ccy: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetRfqTradesResultAcctAllocLegs: ...
+
+class GetRfqTradesResultAcctAlloc(Record):
+    """``acctAlloc`` of GetRfqTradesResult."""
+
+    block_td_id: str | None
+    error_code: str | None
+    acct: str | None
+    legs: tuple[GetRfqTradesResultAcctAllocLegs, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetRfqTradesResultAcctAlloc: ...
+
+class GetRfqTradesResult(Record):
+    """One data item of GET /api/v5/rfq/trades."""
+
+    c_time: int | None
+    rfq_id: str | None
+    cl_rfq_id: str | None
+    quote_id: str | None
+    cl_quote_id: str | None
+    block_td_id: str | None
+    tag: str | None
+    t_trader_code: str | None
+    m_trader_code: str | None
+    is_successful: bool | None
+    error_code: str | None
+    legs: tuple[GetRfqTradesResultLegs, ...] | None
+    acct_alloc: tuple[GetRfqTradesResultAcctAlloc, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetRfqTradesResult: ...
+
+class GetRfqsResultLegs(Record):
+    """``legs`` of GetRfqsResult."""
+
+    inst_id: str | None
+    td_mode: str | None
+    ccy: str | None
+    sz: Decimal | None
+    side: str | None
+    pos_side: str | None
+    tgt_ccy: str | None
+    trade_quote_ccy: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetRfqsResultLegs: ...
+
+class GetRfqsResultAcctAllocLegs(Record):
+    """``legs`` of GetRfqsResultAcctAlloc."""
+
+    inst_id: str | None
+    sz: Decimal | None
+    td_mode: str | None
+    ccy: str | None
+    pos_side: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetRfqsResultAcctAllocLegs: ...
+
+class GetRfqsResultAcctAlloc(Record):
+    """``acctAlloc`` of GetRfqsResult."""
+
+    acct: str | None
+    legs: tuple[GetRfqsResultAcctAllocLegs, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetRfqsResultAcctAlloc: ...
+
+class GetRfqsResult(Record):
+    """One data item of GET /api/v5/rfq/rfqs."""
+
+    c_time: int | None
+    u_time: int | None
+    state: str | None
+    counterparties: tuple[str, ...] | None
+    valid_until: int | None
+    cl_rfq_id: str | None
+    tag: str | None
+    flow_type: str | None
+    trader_code: str | None
+    rfq_id: str | None
+    allow_partial_execution: bool | None
+    legs: tuple[GetRfqsResultLegs, ...] | None
+    group_id: str | None
+    acct_alloc: tuple[GetRfqsResultAcctAlloc, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetRfqsResult: ...
+
+class GetRsiBackTestingResult(Record):
+    """One data item of GET /api/v5/tradingBot/public/rsi-back-testing."""
+
+    trigger_num: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetRsiBackTestingResult: ...
+
+class GetSavingsBalanceResult(Record):
+    """One data item of GET /api/v5/finance/savings/balance."""
+
+    ccy: str | None
+    amt: Decimal | None
+    earnings: Decimal | None
+    rate: Decimal | None
+    loan_amt: Decimal | None
+    pending_amt: Decimal | None
+    redempt_amt: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSavingsBalanceResult: ...
+
+class GetSavingsLendingHistoryResult(Record):
+    """One data item of GET /api/v5/finance/savings/lending-history."""
+
+    ccy: str | None
+    amt: Decimal | None
+    earnings: Decimal | None
+    rate: Decimal | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSavingsLendingHistoryResult: ...
+
+class GetSavingsPublicBorrowHistoryResult(Record):
+    """One data item of GET /api/v5/finance/savings/lending-rate-history."""
+
+    ccy: str | None
+    amt: Decimal | None
+    rate: Decimal | None
+    lending_rate: Decimal | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSavingsPublicBorrowHistoryResult: ...
+
+class GetSavingsPublicBorrowInfoResult(Record):
+    """One data item of GET /api/v5/finance/savings/lending-rate-summary."""
+
+    ccy: str | None
+    avg_amt: Decimal | None
+    avg_amt_usd: Decimal | None
+    avg_rate: Decimal | None
+    pre_rate: Decimal | None
+    est_rate: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSavingsPublicBorrowInfoResult: ...
+
+class GetSettlementHistoryResultDetails(Record):
+    """``details`` of GetSettlementHistoryResult."""
+
+    inst_id: str | None
+    settle_px: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSettlementHistoryResultDetails: ...
+
+class GetSettlementHistoryResult(Record):
+    """One data item of GET /api/v5/public/settlement-history."""
+
+    ts: int | None
+    details: tuple[GetSettlementHistoryResultDetails, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSettlementHistoryResult: ...
+
+class GetSignalBotDetailsResultEntrySettingParam(Record):
+    """``entrySettingParam`` of GetSignalBotDetailsResult."""
+
+    allow_multiple_entry: bool | None
+    entry_type: str | None
+    amt: Decimal | None
+    ratio: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSignalBotDetailsResultEntrySettingParam: ...
+
+class GetSignalBotDetailsResultExitSettingParam(Record):
+    """``exitSettingParam`` of GetSignalBotDetailsResult."""
+
+    tp_sl_type: str | None
+    tp_pct: str | None
+    sl_pct: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSignalBotDetailsResultExitSettingParam: ...
+
+class GetSignalBotDetailsResult(Record):
+    """One data item of GET /api/v5/tradingBot/signal/orders-algo-details."""
+
+    algo_id: str | None
+    algo_cl_ord_id: str | None
+    inst_type: str | None
+    inst_ids: tuple[str, ...] | None
+    c_time: int | None
+    u_time: int | None
+    algo_ord_type: str | None
+    state: str | None
+    cancel_type: str | None
+    total_pnl: Decimal | None
+    total_pnl_ratio: Decimal | None
+    total_eq: Decimal | None
+    float_pnl: Decimal | None
+    realized_pnl: Decimal | None
+    frozen_bal: Decimal | None
+    avail_bal: Decimal | None
+    lever: Decimal | None
+    invest_amt: Decimal | None
+    sub_ord_type: str | None
+    ratio: Decimal | None
+    entry_setting_param: GetSignalBotDetailsResultEntrySettingParam | None
+    exit_setting_param: GetSignalBotDetailsResultExitSettingParam | None
+    signal_chan_id: str | None
+    signal_chan_name: str | None
+    signal_source_type: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSignalBotDetailsResult: ...
+
+class GetSignalBotEventHistoryResultTriggeredOrdData(Record):
+    """``triggeredOrdData`` of GetSignalBotEventHistoryResult."""
+
+    cl_ord_id: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSignalBotEventHistoryResultTriggeredOrdData: ...
+
+class GetSignalBotEventHistoryResult(Record):
+    """One data item of GET /api/v5/tradingBot/signal/event-history."""
+
+    alert_msg: str | None
+    algo_id: str | None
+    event_type: str | None
+    event_ctime: int | None
+    event_utime: int | None
+    event_process_msg: str | None
+    event_status: str | None
+    triggered_ord_data: tuple[GetSignalBotEventHistoryResultTriggeredOrdData, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSignalBotEventHistoryResult: ...
+
+class GetSignalBotHistoryResultEntrySettingParam(Record):
+    """``entrySettingParam`` of GetSignalBotHistoryResult."""
+
+    allow_multiple_entry: bool | None
+    entry_type: str | None
+    amt: Decimal | None
+    ratio: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSignalBotHistoryResultEntrySettingParam: ...
+
+class GetSignalBotHistoryResultExitSettingParam(Record):
+    """``exitSettingParam`` of GetSignalBotHistoryResult."""
+
+    tp_sl_type: str | None
+    tp_pct: str | None
+    sl_pct: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSignalBotHistoryResultExitSettingParam: ...
+
+class GetSignalBotHistoryResult(Record):
+    """One data item of GET /api/v5/tradingBot/signal/orders-algo-history."""
+
+    algo_id: str | None
+    algo_cl_ord_id: str | None
+    inst_type: str | None
+    inst_ids: tuple[str, ...] | None
+    c_time: int | None
+    u_time: int | None
+    algo_ord_type: str | None
+    state: str | None
+    cancel_type: str | None
+    total_pnl: Decimal | None
+    total_pnl_ratio: Decimal | None
+    total_eq: Decimal | None
+    float_pnl: Decimal | None
+    realized_pnl: Decimal | None
+    frozen_bal: Decimal | None
+    avail_bal: Decimal | None
+    lever: Decimal | None
+    invest_amt: Decimal | None
+    sub_ord_type: str | None
+    ratio: Decimal | None
+    entry_setting_param: GetSignalBotHistoryResultEntrySettingParam | None
+    exit_setting_param: GetSignalBotHistoryResultExitSettingParam | None
+    signal_chan_id: str | None
+    signal_chan_name: str | None
+    signal_source_type: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSignalBotHistoryResult: ...
+
+class GetSignalBotListResultEntrySettingParam(Record):
+    """``entrySettingParam`` of GetSignalBotListResult."""
+
+    allow_multiple_entry: bool | None
+    entry_type: str | None
+    amt: Decimal | None
+    ratio: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSignalBotListResultEntrySettingParam: ...
+
+class GetSignalBotListResultExitSettingParam(Record):
+    """``exitSettingParam`` of GetSignalBotListResult."""
+
+    tp_sl_type: str | None
+    tp_pct: str | None
+    sl_pct: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSignalBotListResultExitSettingParam: ...
+
+class GetSignalBotListResult(Record):
+    """One data item of GET /api/v5/tradingBot/signal/orders-algo-pending."""
+
+    algo_id: str | None
+    algo_cl_ord_id: str | None
+    inst_type: str | None
+    inst_ids: tuple[str, ...] | None
+    c_time: int | None
+    u_time: int | None
+    algo_ord_type: str | None
+    state: str | None
+    cancel_type: str | None
+    total_pnl: Decimal | None
+    total_pnl_ratio: Decimal | None
+    total_eq: Decimal | None
+    float_pnl: Decimal | None
+    realized_pnl: Decimal | None
+    frozen_bal: Decimal | None
+    avail_bal: Decimal | None
+    lever: Decimal | None
+    invest_amt: Decimal | None
+    sub_ord_type: str | None
+    ratio: Decimal | None
+    entry_setting_param: GetSignalBotListResultEntrySettingParam | None
+    exit_setting_param: GetSignalBotListResultExitSettingParam | None
+    signal_chan_id: str | None
+    signal_chan_name: str | None
+    signal_source_type: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSignalBotListResult: ...
+
+class GetSignalBotPositionsHistoryResult(Record):
+    """One data item of GET /api/v5/tradingBot/signal/positions-history."""
+
+    inst_id: str | None
+    mgn_mode: str | None
+    c_time: int | None
+    u_time: int | None
+    open_avg_px: Decimal | None
+    close_avg_px: Decimal | None
+    pnl: Decimal | None
+    pnl_ratio: Decimal | None
+    lever: Decimal | None
+    direction: str | None
+    uly: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSignalBotPositionsHistoryResult: ...
+
+class GetSignalBotPositionsResult(Record):
+    """One data item of GET /api/v5/tradingBot/signal/positions."""
+
+    algo_id: str | None
+    algo_cl_ord_id: str | None
+    inst_type: str | None
+    inst_id: str | None
+    c_time: int | None
+    u_time: int | None
+    avg_px: Decimal | None
+    ccy: str | None
+    lever: Decimal | None
+    liq_px: Decimal | None
+    pos_side: str | None
+    pos: Decimal | None
+    mgn_mode: str | None
+    mgn_ratio: Decimal | None
+    imr: Decimal | None
+    mmr: Decimal | None
+    upl: Decimal | None
+    upl_ratio: Decimal | None
+    last: Decimal | None
+    notional_usd: Decimal | None
+    adl: Decimal | None
+    mark_px: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSignalBotPositionsResult: ...
+
+class GetSignalBotSubOrdersResult(Record):
+    """One data item of GET /api/v5/tradingBot/signal/sub-orders."""
+
+    algo_id: str | None
+    algo_cl_ord_id: str | None
+    inst_type: str | None
+    inst_id: str | None
+    algo_ord_type: str | None
+    ord_id: str | None
+    cl_ord_id: str | None
+    c_time: int | None
+    u_time: int | None
+    td_mode: str | None
+    ccy: str | None
+    ord_type: str | None
+    sz: Decimal | None
+    state: str | None
+    side: str | None
+    px: Decimal | None
+    fee: Decimal | None
+    fee_ccy: str | None
+    avg_px: Decimal | None
+    acc_fill_sz: Decimal | None
+    pos_side: str | None
+    pnl: Decimal | None
+    ct_val: Decimal | None
+    lever: Decimal | None
+    tag: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSignalBotSubOrdersResult: ...
+
+class GetSignalsResult(Record):
+    """One data item of GET /api/v5/tradingBot/signal/signals."""
+
+    signal_chan_id: str | None
+    signal_chan_name: str | None
+    signal_chan_desc: str | None
+    signal_chan_token: str | None
+    signal_source_type: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSignalsResult: ...
+
+class GetSolStakingApyHistoryResult(Record):
+    """One data item of GET /api/v5/finance/staking-defi/sol/apy-history."""
+
+    rate: Decimal | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSolStakingApyHistoryResult: ...
+
+class GetSolStakingBalanceResult(Record):
+    """One data item of GET /api/v5/finance/staking-defi/sol/balance."""
+
+    ccy: str | None
+    amt: Decimal | None
+    latest_interest_accrual: Decimal | None
+    total_interest_accrual: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSolStakingBalanceResult: ...
+
+class GetSolStakingProductInfoResult(Record):
+    """One data item of GET /api/v5/finance/staking-defi/sol/product-info."""
+
+    fast_redemption_daily_limit: Decimal | None
+    fast_redemption_avail: str | None
+    rate: Decimal | None
+    redempt_days: str | None
+    min_amt: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSolStakingProductInfoResult: ...
+
+class GetSolStakingPurchaseRedeemHistoryResult(Record):
+    """One data item of GET /api/v5/finance/staking-defi/sol/purchase-redeem-history."""
+
+    type: str | None
+    amt: Decimal | None
+    redeeming_amt: Decimal | None
+    status: str | None
+    request_time: int | None
+    completed_time: int | None
+    est_completed_time: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSolStakingPurchaseRedeemHistoryResult: ...
+
+class GetSpotBorrowRepayHistoryResult(Record):
+    """One data item of GET /api/v5/account/spot-borrow-repay-history."""
+
+    ccy: str | None
+    type: str | None
+    amt: Decimal | None
+    acc_borrowed: Decimal | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSpotBorrowRepayHistoryResult: ...
+
+class GetSpreadBooksResult(Record):
+    """One data item of GET /api/v5/sprd/books."""
+
+    asks: Any
+    bids: Any
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSpreadBooksResult: ...
+
+class GetSpreadCandlesResult(Record):
+    """One data item of GET /api/v5/market/sprd-candles."""
+
+    ts: int | None
+    o: Decimal | None
+    h: Decimal | None
+    l: Decimal | None
+    c: Decimal | None
+    vol: Decimal | None
+    confirm: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSpreadCandlesResult: ...
+
+class GetSpreadHistoryCandlesResult(Record):
+    """One data item of GET /api/v5/market/sprd-history-candles."""
+
+    ts: int | None
+    o: Decimal | None
+    h: Decimal | None
+    l: Decimal | None
+    c: Decimal | None
+    vol: Decimal | None
+    confirm: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSpreadHistoryCandlesResult: ...
+
+class GetSpreadOrderResult(Record):
+    """One data item of GET /api/v5/sprd/order."""
+
+    sprd_id: str | None
+    ord_id: str | None
+    cl_ord_id: str | None
+    tag: str | None
+    px: Decimal | None
+    sz: Decimal | None
+    ord_type: str | None
+    side: str | None
+    fill_sz: Decimal | None
+    fill_px: Decimal | None
+    trade_id: str | None
+    acc_fill_sz: Decimal | None
+    pending_fill_sz: Decimal | None
+    pending_settle_sz: Decimal | None
+    canceled_sz: Decimal | None
+    avg_px: Decimal | None
+    state: str | None
+    cancel_source: str | None
+    u_time: int | None
+    c_time: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSpreadOrderResult: ...
+
+class GetSpreadOrdersHistoryArchiveResult(Record):
+    """One data item of GET /api/v5/sprd/orders-history-archive."""
+
+    sprd_id: str | None
+    ord_id: str | None
+    cl_ord_id: str | None
+    tag: str | None
+    px: Decimal | None
+    sz: Decimal | None
+    ord_type: str | None
+    side: str | None
+    fill_sz: Decimal | None
+    fill_px: Decimal | None
+    trade_id: str | None
+    acc_fill_sz: Decimal | None
+    pending_fill_sz: Decimal | None
+    pending_settle_sz: Decimal | None
+    canceled_sz: Decimal | None
+    avg_px: Decimal | None
+    state: str | None
+    cancel_source: str | None
+    u_time: int | None
+    c_time: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSpreadOrdersHistoryArchiveResult: ...
+
+class GetSpreadOrdersHistoryResult(Record):
+    """One data item of GET /api/v5/sprd/orders-history."""
+
+    sprd_id: str | None
+    ord_id: str | None
+    cl_ord_id: str | None
+    tag: str | None
+    px: Decimal | None
+    sz: Decimal | None
+    ord_type: str | None
+    side: str | None
+    fill_sz: Decimal | None
+    fill_px: Decimal | None
+    trade_id: str | None
+    acc_fill_sz: Decimal | None
+    pending_fill_sz: Decimal | None
+    pending_settle_sz: Decimal | None
+    canceled_sz: Decimal | None
+    avg_px: Decimal | None
+    state: str | None
+    cancel_source: str | None
+    u_time: int | None
+    c_time: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSpreadOrdersHistoryResult: ...
+
+class GetSpreadOrdersPendingResult(Record):
+    """One data item of GET /api/v5/sprd/orders-pending."""
+
+    sprd_id: str | None
+    ord_id: str | None
+    cl_ord_id: str | None
+    tag: str | None
+    px: Decimal | None
+    sz: Decimal | None
+    ord_type: str | None
+    side: str | None
+    fill_sz: Decimal | None
+    fill_px: Decimal | None
+    trade_id: str | None
+    acc_fill_sz: Decimal | None
+    pending_fill_sz: Decimal | None
+    pending_settle_sz: Decimal | None
+    canceled_sz: Decimal | None
+    avg_px: Decimal | None
+    state: str | None
+    cancel_source: str | None
+    u_time: int | None
+    c_time: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSpreadOrdersPendingResult: ...
+
+class GetSpreadPublicTradesResult(Record):
+    """One data item of GET /api/v5/sprd/public-trades."""
+
+    sprd_id: str | None
+    trade_id: str | None
+    px: Decimal | None
+    sz: Decimal | None
+    side: str | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSpreadPublicTradesResult: ...
+
+class GetSpreadTickerResult(Record):
+    """One data item of GET /api/v5/market/sprd-ticker."""
+
+    sprd_id: str | None
+    last: Decimal | None
+    last_sz: Decimal | None
+    ask_px: Decimal | None
+    ask_sz: Decimal | None
+    bid_px: Decimal | None
+    bid_sz: Decimal | None
+    open24h: Decimal | None
+    high24h: Decimal | None
+    low24h: Decimal | None
+    vol24h: Decimal | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSpreadTickerResult: ...
+
+class GetSpreadTradesResultLegs(Record):
+    """``legs`` of GetSpreadTradesResult."""
+
+    inst_id: str | None
+    px: Decimal | None
+    sz: Decimal | None
+    sz_cont: Decimal | None
+    side: str | None
+    fill_pnl: Decimal | None
+    fee: Decimal | None
+    fee_ccy: str | None
+    trade_id: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSpreadTradesResultLegs: ...
+
+class GetSpreadTradesResult(Record):
+    """One data item of GET /api/v5/sprd/trades."""
+
+    sprd_id: str | None
+    trade_id: str | None
+    ord_id: str | None
+    cl_ord_id: str | None
+    tag: str | None
+    fill_px: Decimal | None
+    fill_sz: Decimal | None
+    side: str | None
+    state: str | None
+    exec_type: str | None
+    ts: int | None
+    legs: tuple[GetSpreadTradesResultLegs, ...] | None
+    code: str | None
+    msg: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSpreadTradesResult: ...
+
+class GetSpreadsResultLegs(Record):
+    """``legs`` of GetSpreadsResult."""
+
+    inst_id: str | None
+    side: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSpreadsResultLegs: ...
+
+class GetSpreadsResult(Record):
+    """One data item of GET /api/v5/sprd/spreads."""
+
+    sprd_id: str | None
+    sprd_type: str | None
+    state: str | None
+    base_ccy: str | None
+    sz_ccy: str | None
+    quote_ccy: str | None
+    tick_sz: Decimal | None
+    min_sz: Decimal | None
+    lot_sz: Decimal | None
+    list_time: int | None
+    exp_time: int | None
+    u_time: int | None
+    legs: tuple[GetSpreadsResultLegs, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSpreadsResult: ...
+
+class GetStableRewardsApyHistoryResult(Record):
+    """One data item of GET /api/v5/finance/stable-rewards/apy-history."""
+
+    rate: Decimal | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetStableRewardsApyHistoryResult: ...
+
+class GetStableRewardsBalanceResultDetails(Record):
+    """``details`` of GetStableRewardsBalanceResult."""
+
+    ccy: str | None
+    amt: Decimal | None
+    total_earn_accrual: Decimal | None
+    state: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetStableRewardsBalanceResultDetails: ...
+
+class GetStableRewardsBalanceResult(Record):
+    """One data item of GET /api/v5/finance/stable-rewards/balance."""
+
+    details: tuple[GetStableRewardsBalanceResultDetails, ...] | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetStableRewardsBalanceResult: ...
+
+class GetStableRewardsProductInfoResultDetails(Record):
+    """``details`` of GetStableRewardsProductInfoResult."""
+
+    ccy: str | None
+    settle_ccy: str | None
+    sub_fee_rate: Decimal | None
+    redempt_fee_rate: Decimal | None
+    min_sub_amt: Decimal | None
+    min_redeem_amt: Decimal | None
+    remaining_sub_quota: Decimal | None
+    remaining_redempt_quota: Decimal | None
+    can_redeem: bool | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetStableRewardsProductInfoResultDetails: ...
+
+class GetStableRewardsProductInfoResult(Record):
+    """One data item of GET /api/v5/finance/stable-rewards/product-info."""
+
+    details: tuple[GetStableRewardsProductInfoResultDetails, ...] | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetStableRewardsProductInfoResult: ...
+
+class GetStableRewardsSubscribeRedeemHistoryResult(Record):
+    """One data item of GET /api/v5/finance/stable-rewards/subscribe-redeem-history."""
+
+    type: str | None
+    status: str | None
+    ccy: str | None
+    settle_ccy: str | None
+    ccy_amt: Decimal | None
+    settle_ccy_amt: Decimal | None
+    fee: Decimal | None
+    quote_id: str | None
+    ord_id: str | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetStableRewardsSubscribeRedeemHistoryResult: ...
+
+class GetSubaccountApikeyResult(Record):
+    """One data item of GET /api/v5/users/subaccount/apikey."""
+
+    label: str | None
+    api_key: Secret | None
+    perm: str | None
+    ip: str | None
+    ts: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSubaccountApikeyResult: ...
+
+class GetSubaccountFundingBalanceResult(Record):
+    """One data item of GET /api/v5/asset/subaccount/balances."""
+
+    ccy: str | None
+    bal: Decimal | None
+    frozen_bal: Decimal | None
+    avail_bal: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSubaccountFundingBalanceResult: ...
+
+class GetSubaccountListResult(Record):
+    """One data item of GET /api/v5/users/subaccount/list."""
+
+    type: str | None
+    enable: bool | None
+    sub_acct: str | None
+    uid: str | None
+    label: str | None
+    mobile: str | None
+    g_auth: bool | None
+    frozen_func: tuple[str, ...] | None
+    can_trans_out: bool | None
+    ts: int | None
+    sub_acct_lv: str | None
+    first_lv_sub_acct: str | None
+    if_dma: bool | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSubaccountListResult: ...
+
+class GetSubaccountMaxWithdrawalResult(Record):
+    """One data item of GET /api/v5/account/subaccount/max-withdrawal."""
+
+    ccy: str | None
+    max_wd: Decimal | None
+    max_wd_ex: Decimal | None
+    spot_offset_max_wd: Decimal | None
+    spot_offset_max_wd_ex: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSubaccountMaxWithdrawalResult: ...
+
+class GetSubaccountTradingBalanceResultDetails(Record):
+    """``details`` of GetSubaccountTradingBalanceResult."""
+
+    ccy: str | None
+    eq: Decimal | None
+    cash_bal: Decimal | None
+    u_time: int | None
+    iso_eq: Decimal | None
+    avail_eq: Decimal | None
+    dis_eq: Decimal | None
+    fixed_bal: Decimal | None
+    avail_bal: Decimal | None
+    frozen_bal: Decimal | None
+    ord_frozen: Decimal | None
+    liab: Decimal | None
+    upl: Decimal | None
+    upl_liab: Decimal | None
+    cross_liab: Decimal | None
+    reward_bal: Decimal | None
+    iso_liab: Decimal | None
+    mgn_ratio: Decimal | None
+    imr: Decimal | None
+    mmr: Decimal | None
+    interest: Decimal | None
+    twap: str | None
+    frp_type: str | None
+    max_loan: Decimal | None
+    eq_usd: Decimal | None
+    borrow_froz: Decimal | None
+    notional_lever: Decimal | None
+    stgy_eq: Decimal | None
+    iso_upl: Decimal | None
+    spot_in_use_amt: Decimal | None
+    cl_spot_in_use_amt: Decimal | None
+    max_spot_in_use: Decimal | None
+    spot_iso_bal: Decimal | None
+    smt_sync_eq: Decimal | None
+    spot_copy_trading_eq: Decimal | None
+    spot_bal: Decimal | None
+    open_avg_px: Decimal | None
+    acc_avg_px: Decimal | None
+    spot_upl: Decimal | None
+    spot_upl_ratio: Decimal | None
+    total_pnl: Decimal | None
+    total_pnl_ratio: Decimal | None
+    col_res: str | None
+    col_borr_auto_conversion: str | None
+    collateral_restrict: bool | None
+    collateral_enabled: bool | None
+    auto_lend_status: str | None
+    auto_lend_mt_amt: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSubaccountTradingBalanceResultDetails: ...
+
+class GetSubaccountTradingBalanceResult(Record):
+    """One data item of GET /api/v5/account/subaccount/balances."""
+
+    u_time: int | None
+    total_eq: Decimal | None
+    iso_eq: Decimal | None
+    adj_eq: Decimal | None
+    avail_eq: Decimal | None
+    ord_froz: Decimal | None
+    imr: Decimal | None
+    mmr: Decimal | None
+    borrow_froz: Decimal | None
+    mgn_ratio: Decimal | None
+    notional_usd: Decimal | None
+    notional_usd_for_borrow: Decimal | None
+    notional_usd_for_swap: Decimal | None
+    notional_usd_for_futures: Decimal | None
+    notional_usd_for_option: Decimal | None
+    upl: Decimal | None
+    delta: Decimal | None
+    delta_lever: Decimal | None
+    delta_neutral_status: str | None
+    details: tuple[GetSubaccountTradingBalanceResultDetails, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSubaccountTradingBalanceResult: ...
+
+class GetSubaccountTransferHistoryResult(Record):
+    """One data item of GET /api/v5/asset/subaccount/bills."""
+
+    bill_id: str | None
+    ccy: str | None
+    amt: Decimal | None
+    type: str | None
+    sub_acct: str | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSubaccountTransferHistoryResult: ...
+
+class GetSupportCoinResult(Record):
+    """One data item of GET /api/v5/rubik/stat/trading-data/support-coin."""
+
+    contract: tuple[str, ...] | None
+    option: tuple[str, ...] | None
+    spot: tuple[str, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSupportCoinResult: ...
+
+class GetSystemStatusResult(Record):
+    """One data item of GET /api/v5/system/status."""
+
+    title: str | None
+    state: str | None
+    begin: int | None
+    end: int | None
+    pre_open_begin: str | None
+    href: str | None
+    service_type: str | None
+    system: str | None
+    sche_desc: str | None
+    maint_type: str | None
+    env: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetSystemStatusResult: ...
+
+class GetTakerFlowResult(Record):
+    """One data item of GET /api/v5/rubik/stat/option/taker-block-volume."""
+
+    ts: int | None
+    call_buy_vol: Decimal | None
+    call_sell_vol: Decimal | None
+    put_buy_vol: Decimal | None
+    put_sell_vol: Decimal | None
+    call_block_vol: Decimal | None
+    put_block_vol: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetTakerFlowResult: ...
+
+class GetTakerVolumeResult(Record):
+    """One data item of GET /api/v5/rubik/stat/taker-volume."""
+
+    ts: int | None
+    sell_vol: Decimal | None
+    buy_vol: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetTakerVolumeResult: ...
+
+class GetTopTradersContractLongShortRatioByPositionResult(Record):
+    """One data item of GET /api/v5/rubik/stat/contracts/long-short-position-ratio-contract-top-trader."""
+
+    ts: int | None
+    long_short_pos_ratio: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetTopTradersContractLongShortRatioByPositionResult: ...
+
+class GetTopTradersContractLongShortRatioResult(Record):
+    """One data item of GET /api/v5/rubik/stat/contracts/long-short-account-ratio-contract-top-trader."""
+
+    ts: int | None
+    long_short_acct_ratio: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetTopTradersContractLongShortRatioResult: ...
+
+class GetTotalProfitSharingResult(Record):
+    """One data item of GET /api/v5/copytrading/total-profit-sharing."""
+
+    ccy: str | None
+    total_profit_sharing_amt: Decimal | None
+    inst_type: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetTotalProfitSharingResult: ...
+
+class GetTotalUnrealizedProfitSharingResult(Record):
+    """One data item of GET /api/v5/copytrading/total-unrealized-profit-sharing."""
+
+    profit_sharing_ts: int | None
+    total_unrealized_profit_sharing_amt: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetTotalUnrealizedProfitSharingResult: ...
+
+class GetTransferStateResult(Record):
+    """One data item of GET /api/v5/asset/transfer-state."""
+
+    trans_id: str | None
+    client_id: str | None
+    ccy: str | None
+    amt: Decimal | None
+    type: str | None
+    from_: str | None
+    to: str | None
+    sub_acct: str | None
+    inst_id: str | None
+    to_inst_id: str | None
+    state: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetTransferStateResult: ...
+
+class GetUnderlyingResult(Record):
+    """One data item of GET /api/v5/public/underlying."""
+
+    uly: Any
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetUnderlyingResult: ...
+
+class GetUnrealizedProfitSharingDetailsResult(Record):
+    """One data item of GET /api/v5/copytrading/unrealized-profit-sharing-details."""
+
+    ccy: str | None
+    unrealized_profit_sharing_amt: Decimal | None
+    nick_name: str | None
+    inst_type: str | None
+    port_link: str | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetUnrealizedProfitSharingDetailsResult: ...
+
+class GetWithdrawalHistoryResult(Record):
+    """One data item of GET /api/v5/asset/withdrawal-history."""
+
+    ccy: str | None
+    chain: str | None
+    non_tradable_asset: bool | None
+    amt: Decimal | None
+    ts: int | None
+    from_: str | None
+    area_code_from: str | None
+    to: str | None
+    area_code_to: str | None
+    to_addr_type: str | None
+    tag: str | None
+    pmt_id: str | None
+    memo: str | None
+    addr_ex: Any
+    tx_id: str | None
+    fee: Decimal | None
+    fee_ccy: str | None
+    state: str | None
+    wd_id: str | None
+    client_id: str | None
+    note: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GetWithdrawalHistoryResult: ...
+
+class GridAddInvestmentResult(Record):
+    """One data item of POST /api/v5/tradingBot/grid/adjust-investment."""
+
+    algo_id: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GridAddInvestmentResult: ...
+
+class GridAdjustMarginBalanceResult(Record):
+    """One data item of POST /api/v5/tradingBot/grid/margin-balance."""
+
+    algo_id: str | None
+    algo_cl_ord_id: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GridAdjustMarginBalanceResult: ...
+
+class GridAmendBasicParamResult(Record):
+    """One data item of POST /api/v5/tradingBot/grid/amend-algo-basic-param."""
+
+    algo_id: str | None
+    required_topup_amount: Decimal | None
+    max_topup_amount: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GridAmendBasicParamResult: ...
+
+class GridAmendOrderResult(Record):
+    """One data item of POST /api/v5/tradingBot/grid/amend-order-algo."""
+
+    algo_id: str | None
+    algo_cl_ord_id: str | None
+    s_code: str | None
+    s_msg: str | None
+    tag: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GridAmendOrderResult: ...
+
+class GridCancelCloseOrderResult(Record):
+    """One data item of POST /api/v5/tradingBot/grid/cancel-close-order."""
+
+    algo_id: str | None
+    ord_id: str | None
+    algo_cl_ord_id: str | None
+    tag: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GridCancelCloseOrderResult: ...
+
+class GridClosePositionResult(Record):
+    """One data item of POST /api/v5/tradingBot/grid/close-position."""
+
+    algo_id: str | None
+    ord_id: str | None
+    algo_cl_ord_id: str | None
+    tag: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GridClosePositionResult: ...
+
+class GridComputeMarginBalanceResult(Record):
+    """One data item of POST /api/v5/tradingBot/grid/compute-margin-balance."""
+
+    max_amt: Decimal | None
+    lever: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GridComputeMarginBalanceResult: ...
+
+class GridComputeMinInvestmentResultMinInvestmentData(Record):
+    """``minInvestmentData`` of GridComputeMinInvestmentResult."""
+
+    amt: Decimal | None
+    ccy: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GridComputeMinInvestmentResultMinInvestmentData: ...
+
+class GridComputeMinInvestmentResult(Record):
+    """One data item of POST /api/v5/tradingBot/grid/min-investment."""
+
+    min_investment_data: tuple[GridComputeMinInvestmentResultMinInvestmentData, ...] | None
+    single_amt: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GridComputeMinInvestmentResult: ...
+
+class GridCopyOrderResult(Record):
+    """One data item of POST /api/v5/tradingBot/grid/copy-order-algo."""
+
+    algo_id: str | None
+    algo_cl_ord_id: str | None
+    s_code: str | None
+    s_msg: str | None
+    tag: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GridCopyOrderResult: ...
+
+class GridInstantTriggerResult(Record):
+    """One data item of POST /api/v5/tradingBot/grid/order-instant-trigger."""
+
+    algo_id: str | None
+    algo_cl_ord_id: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GridInstantTriggerResult: ...
+
+class GridPlaceOrderResult(Record):
+    """One data item of POST /api/v5/tradingBot/grid/order-algo."""
+
+    algo_id: str | None
+    algo_cl_ord_id: str | None
+    s_code: str | None
+    s_msg: str | None
+    tag: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GridPlaceOrderResult: ...
+
+class GridStopOrderResult(Record):
+    """One data item of POST /api/v5/tradingBot/grid/stop-order-algo."""
+
+    algo_id: str | None
+    algo_cl_ord_id: str | None
+    s_code: str | None
+    s_msg: str | None
+    tag: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GridStopOrderResult: ...
+
+class GridWithdrawIncomeResult(Record):
+    """One data item of POST /api/v5/tradingBot/grid/withdraw-income."""
+
+    algo_id: str | None
+    algo_cl_ord_id: str | None
+    profit: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> GridWithdrawIncomeResult: ...
+
+class MassCancelResult(Record):
+    """One data item of POST /api/v5/trade/mass-cancel."""
+
+    result: bool | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> MassCancelResult: ...
+
+class ModifySubaccountApikeyResult(Record):
+    """One data item of POST /api/v5/users/subaccount/modify-apikey."""
+
+    sub_acct: str | None
+    api_key: Secret | None
+    label: str | None
+    perm: str | None
+    ip: str | None
+    ts: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> ModifySubaccountApikeyResult: ...
+
+class MovePositionsResultLegsFrom(Record):
+    """``from`` of MovePositionsResultLegs."""
+
+    inst_id: str | None
+    pos_id: str | None
+    px: Decimal | None
+    side: str | None
+    sz: Decimal | None
+    s_code: str | None
+    s_msg: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> MovePositionsResultLegsFrom: ...
+
+class MovePositionsResultLegsTo(Record):
+    """``to`` of MovePositionsResultLegs."""
+
+    inst_id: str | None
+    side: str | None
+    pos_side: str | None
+    td_mode: str | None
+    px: Decimal | None
+    ccy: str | None
+    s_code: str | None
+    s_msg: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> MovePositionsResultLegsTo: ...
+
+class MovePositionsResultLegs(Record):
+    """``legs`` of MovePositionsResult."""
+
+    from_: MovePositionsResultLegsFrom | None
+    to: MovePositionsResultLegsTo | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> MovePositionsResultLegs: ...
+
+class MovePositionsResult(Record):
+    """One data item of POST /api/v5/account/move-positions."""
+
+    code: str | None
+    msg: str | None
+    block_td_id: str | None
+    client_id: str | None
+    state: str | None
+    from_acct: str | None
+    to_acct: str | None
+    legs: tuple[MovePositionsResultLegs, ...] | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> MovePositionsResult: ...
+
+class OnchainEarnCancelPurchasesRedemptionsResult(Record):
+    """One data item of POST /api/v5/finance/staking-defi/cancel."""
+
+    ord_id: str | None
+    tag: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> OnchainEarnCancelPurchasesRedemptionsResult: ...
+
+class OnchainEarnPurchaseResult(Record):
+    """One data item of POST /api/v5/finance/staking-defi/purchase."""
+
+    ord_id: str | None
+    tag: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> OnchainEarnPurchaseResult: ...
+
+class OnchainEarnRedeemResult(Record):
+    """One data item of POST /api/v5/finance/staking-defi/redeem."""
+
+    ord_id: str | None
+    tag: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> OnchainEarnRedeemResult: ...
+
+class OneClickRepayResult(Record):
+    """One data item of POST /api/v5/trade/one-click-repay."""
+
+    status: str | None
+    debt_ccy: str | None
+    repay_ccy: str | None
+    fill_debt_sz: Decimal | None
+    fill_repay_sz: Decimal | None
+    u_time: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> OneClickRepayResult: ...
+
+class OneClickRepayV2Result(Record):
+    """One data item of POST /api/v5/trade/one-click-repay-v2."""
+
+    debt_ccy: str | None
+    repay_ccy_list: tuple[str, ...] | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> OneClickRepayV2Result: ...
+
+class OrderPrecheckResult(Record):
+    """One data item of POST /api/v5/trade/order-precheck."""
+
+    adj_eq: Decimal | None
+    adj_eq_chg: Decimal | None
+    imr: Decimal | None
+    imr_chg: Decimal | None
+    mmr: Decimal | None
+    mmr_chg: Decimal | None
+    mgn_ratio: Decimal | None
+    mgn_ratio_chg: Decimal | None
+    avail_bal: Decimal | None
+    avail_bal_chg: Decimal | None
+    liq_px: Decimal | None
+    liq_px_diff: Decimal | None
+    liq_px_diff_ratio: Decimal | None
+    pos_bal: Decimal | None
+    pos_bal_chg: Decimal | None
+    liab: Decimal | None
+    liab_chg: Decimal | None
+    liab_chg_ccy: str | None
+    type: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> OrderPrecheckResult: ...
+
+class PlaceAlgoOrderResult(Record):
+    """One data item of POST /api/v5/trade/order-algo."""
+
+    algo_id: str | None
+    cl_ord_id: str | None
+    algo_cl_ord_id: str | None
+    s_code: str | None
+    s_msg: str | None
+    tag: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> PlaceAlgoOrderResult: ...
+
+class PlaceEasyConvertResult(Record):
+    """One data item of POST /api/v5/trade/easy-convert."""
+
+    status: str | None
+    from_ccy: str | None
+    to_ccy: str | None
+    fill_from_sz: Decimal | None
+    fill_to_sz: Decimal | None
+    u_time: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> PlaceEasyConvertResult: ...
+
+class PositionBuilderResultAssets(Record):
+    """``assets`` of PositionBuilderResult."""
+
+    ccy: str | None
+    avail_eq: Decimal | None
+    spot_in_use: Decimal | None
+    borrow_mmr: str | None
+    borrow_imr: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> PositionBuilderResultAssets: ...
+
+class PositionBuilderResultRiskUnitDataMr1Scenarios(Record):
+    """``mr1Scenarios`` of PositionBuilderResultRiskUnitData."""
+
+    vol_shock_down: Any
+    vol_same: Any
+    vol_shock_up: Any
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> PositionBuilderResultRiskUnitDataMr1Scenarios: ...
+
+class PositionBuilderResultRiskUnitDataMr1FinalResult(Record):
+    """``mr1FinalResult`` of PositionBuilderResultRiskUnitData."""
+
+    pnl: Decimal | None
+    spot_shock: Decimal | None
+    vol_shock: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> PositionBuilderResultRiskUnitDataMr1FinalResult: ...
+
+class PositionBuilderResultRiskUnitDataMr6FinalResult(Record):
+    """``mr6FinalResult`` of PositionBuilderResultRiskUnitData."""
+
+    pnl: Decimal | None
+    spot_shock: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> PositionBuilderResultRiskUnitDataMr6FinalResult: ...
+
+class PositionBuilderResultRiskUnitDataPortfolios(Record):
+    """``portfolios`` of PositionBuilderResultRiskUnitData."""
+
+    inst_id: str | None
+    inst_type: str | None
+    amt: Decimal | None
+    pos_side: str | None
+    avg_px: Decimal | None
+    mark_px_bf: Decimal | None
+    mark_px: Decimal | None
+    float_pnl: Decimal | None
+    notional_usd: Decimal | None
+    delta: Decimal | None
+    gamma: Decimal | None
+    theta: Decimal | None
+    vega: Decimal | None
+    is_real_pos: bool | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> PositionBuilderResultRiskUnitDataPortfolios: ...
+
+class PositionBuilderResultRiskUnitData(Record):
+    """``riskUnitData`` of PositionBuilderResult."""
+
+    risk_unit: str | None
+    mmr_bf: Decimal | None
+    mmr: Decimal | None
+    imr_bf: Decimal | None
+    imr: Decimal | None
+    upl: Decimal | None
+    mr1: Decimal | None
+    mr2: Decimal | None
+    mr3: Decimal | None
+    mr4: Decimal | None
+    mr5: Decimal | None
+    mr6: Decimal | None
+    mr7: Decimal | None
+    mr8: Decimal | None
+    mr9: Decimal | None
+    mr1_scenarios: PositionBuilderResultRiskUnitDataMr1Scenarios | None
+    mr1_final_result: PositionBuilderResultRiskUnitDataMr1FinalResult | None
+    mr6_final_result: PositionBuilderResultRiskUnitDataMr6FinalResult | None
+    delta: Decimal | None
+    gamma: Decimal | None
+    theta: Decimal | None
+    vega: Decimal | None
+    portfolios: tuple[PositionBuilderResultRiskUnitDataPortfolios, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> PositionBuilderResultRiskUnitData: ...
+
+class PositionBuilderResultPositions(Record):
+    """``positions`` of PositionBuilderResult."""
+
+    inst_id: str | None
+    inst_type: str | None
+    amt: Decimal | None
+    pos_side: str | None
+    avg_px: Decimal | None
+    mark_px_bf: Decimal | None
+    mark_px: Decimal | None
+    float_pnl: Decimal | None
+    imr_bf: Decimal | None
+    imr: Decimal | None
+    mgn_ratio: Decimal | None
+    lever: Decimal | None
+    notional_usd: Decimal | None
+    is_real_pos: bool | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> PositionBuilderResultPositions: ...
+
+class PositionBuilderResult(Record):
+    """One data item of POST /api/v5/account/position-builder."""
+
+    eq: Decimal | None
+    total_mmr: Decimal | None
+    total_imr: Decimal | None
+    borrow_mmr: Decimal | None
+    deriv_mmr: Decimal | None
+    margin_ratio: Decimal | None
+    upl: Decimal | None
+    acct_lever: Decimal | None
+    ts: int | None
+    assets: tuple[PositionBuilderResultAssets, ...] | None
+    risk_unit_data: tuple[PositionBuilderResultRiskUnitData, ...] | None
+    positions: tuple[PositionBuilderResultPositions, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> PositionBuilderResult: ...
+
+class PositionBuilderTrendGraphResultMmrData(Record):
+    """``mmrData`` of PositionBuilderTrendGraphResult."""
+
+    shock_factor: str | None
+    mmr: Decimal | None
+    mmr_ratio: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> PositionBuilderTrendGraphResultMmrData: ...
+
+class PositionBuilderTrendGraphResult(Record):
+    """One data item of POST /api/v5/account/position-builder-graph."""
+
+    type: str | None
+    mmr_data: tuple[PositionBuilderTrendGraphResultMmrData, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> PositionBuilderTrendGraphResult: ...
+
+class PrecheckAccountLevelSwitchResultUnmatchedInfoCheck(Record):
+    """``unmatchedInfoCheck`` of PrecheckAccountLevelSwitchResult."""
+
+    type: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> PrecheckAccountLevelSwitchResultUnmatchedInfoCheck: ...
+
+class PrecheckAccountLevelSwitchResultPosList(Record):
+    """``posList`` of PrecheckAccountLevelSwitchResult."""
+
+    pos_id: str | None
+    lever: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> PrecheckAccountLevelSwitchResultPosList: ...
+
+class PrecheckAccountLevelSwitchResultPosTierCheck(Record):
+    """``posTierCheck`` of PrecheckAccountLevelSwitchResult."""
+
+    inst_family: str | None
+    inst_type: str | None
+    pos: str | None
+    lever: Decimal | None
+    max_sz: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> PrecheckAccountLevelSwitchResultPosTierCheck: ...
+
+class PrecheckAccountLevelSwitchResultMgnBfDetails(Record):
+    """``details`` of PrecheckAccountLevelSwitchResultMgnBf."""
+
+    ccy: str | None
+    avail_eq: Decimal | None
+    mgn_ratio: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> PrecheckAccountLevelSwitchResultMgnBfDetails: ...
+
+class PrecheckAccountLevelSwitchResultMgnBf(Record):
+    """``mgnBf`` of PrecheckAccountLevelSwitchResult."""
+
+    acct_avail_eq: Decimal | None
+    mgn_ratio: Decimal | None
+    details: tuple[PrecheckAccountLevelSwitchResultMgnBfDetails, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> PrecheckAccountLevelSwitchResultMgnBf: ...
+
+class PrecheckAccountLevelSwitchResultMgnAftDetails(Record):
+    """``details`` of PrecheckAccountLevelSwitchResultMgnAft."""
+
+    ccy: str | None
+    avail_eq: Decimal | None
+    mgn_ratio: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> PrecheckAccountLevelSwitchResultMgnAftDetails: ...
+
+class PrecheckAccountLevelSwitchResultMgnAft(Record):
+    """``mgnAft`` of PrecheckAccountLevelSwitchResult."""
+
+    acct_avail_eq: Decimal | None
+    mgn_ratio: Decimal | None
+    details: tuple[PrecheckAccountLevelSwitchResultMgnAftDetails, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> PrecheckAccountLevelSwitchResultMgnAft: ...
+
+class PrecheckAccountLevelSwitchResult(Record):
+    """One data item of GET /api/v5/account/set-account-switch-precheck."""
+
+    s_code: str | None
+    cur_acct_lv: str | None
+    acct_lv: str | None
+    risk_offset_type: str | None
+    unmatched_info_check: tuple[PrecheckAccountLevelSwitchResultUnmatchedInfoCheck, ...] | None
+    pos_list: tuple[PrecheckAccountLevelSwitchResultPosList, ...] | None
+    pos_tier_check: tuple[PrecheckAccountLevelSwitchResultPosTierCheck, ...] | None
+    mgn_bf: PrecheckAccountLevelSwitchResultMgnBf | None
+    mgn_aft: PrecheckAccountLevelSwitchResultMgnAft | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> PrecheckAccountLevelSwitchResult: ...
+
+class PrecheckSetDeltaNeutralResultUnmatchedInfoCheck(Record):
+    """``unmatchedInfoCheck`` of PrecheckSetDeltaNeutralResult."""
+
+    type: str | None
+    delta_lever: Decimal | None
+    ord_list: tuple[str, ...] | None
+    pos_list: tuple[str, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> PrecheckSetDeltaNeutralResultUnmatchedInfoCheck: ...
+
+class PrecheckSetDeltaNeutralResult(Record):
+    """One data item of GET /api/v5/account/precheck-set-delta-neutral."""
+
+    unmatched_info_check: tuple[PrecheckSetDeltaNeutralResultUnmatchedInfoCheck, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> PrecheckSetDeltaNeutralResult: ...
+
+class PresetAccountLevelSwitchResult(Record):
+    """One data item of POST /api/v5/account/account-level-switch-preset."""
+
+    cur_acct_lv: str | None
+    acct_lv: str | None
+    lever: Decimal | None
+    risk_offset_type: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> PresetAccountLevelSwitchResult: ...
+
+class RecurringAddInvestmentResult(Record):
+    """One data item of POST /api/v5/tradingBot/recurring/add-investment."""
+
+    algo_id: str | None
+    s_code: str | None
+    s_msg: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> RecurringAddInvestmentResult: ...
+
+class RecurringAmendAmountResult(Record):
+    """One data item of POST /api/v5/tradingBot/recurring/amend-recurring-amount."""
+
+    algo_id: str | None
+    s_code: str | None
+    s_msg: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> RecurringAmendAmountResult: ...
+
+class RecurringAmendOrderResult(Record):
+    """One data item of POST /api/v5/tradingBot/recurring/amend-order-algo."""
+
+    algo_id: str | None
+    algo_cl_ord_id: str | None
+    s_code: str | None
+    s_msg: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> RecurringAmendOrderResult: ...
+
+class RecurringAmendPriceRangeResult(Record):
+    """One data item of POST /api/v5/tradingBot/recurring/amend-price-range."""
+
+    algo_id: str | None
+    s_code: str | None
+    s_msg: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> RecurringAmendPriceRangeResult: ...
+
+class RecurringAmendTimeResult(Record):
+    """One data item of POST /api/v5/tradingBot/recurring/amend-recurring-time."""
+
+    algo_id: str | None
+    s_code: str | None
+    s_msg: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> RecurringAmendTimeResult: ...
+
+class RecurringPauseResult(Record):
+    """One data item of POST /api/v5/tradingBot/recurring/pause."""
+
+    algo_id: str | None
+    s_code: str | None
+    s_msg: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> RecurringPauseResult: ...
+
+class RecurringPlaceOrderResult(Record):
+    """One data item of POST /api/v5/tradingBot/recurring/order-algo."""
+
+    algo_id: str | None
+    algo_cl_ord_id: str | None
+    s_code: str | None
+    s_msg: str | None
+    tag: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> RecurringPlaceOrderResult: ...
+
+class RecurringRestartResult(Record):
+    """One data item of POST /api/v5/tradingBot/recurring/restart."""
+
+    algo_id: str | None
+    s_code: str | None
+    s_msg: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> RecurringRestartResult: ...
+
+class RecurringStopOrderResult(Record):
+    """One data item of POST /api/v5/tradingBot/recurring/stop-order-algo."""
+
+    algo_id: str | None
+    algo_cl_ord_id: str | None
+    s_code: str | None
+    s_msg: str | None
+    tag: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> RecurringStopOrderResult: ...
+
+class ResetMmpResult(Record):
+    """One data item of POST /api/v5/account/mmp-reset."""
+
+    result: bool | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> ResetMmpResult: ...
+
+class ResetRfqMmpResult(Record):
+    """One data item of POST /api/v5/rfq/mmp-reset."""
+
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> ResetRfqMmpResult: ...
+
+class RfqCancelAllAfterResult(Record):
+    """One data item of POST /api/v5/rfq/cancel-all-after."""
+
+    trigger_time: int | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> RfqCancelAllAfterResult: ...
+
+class SavingsPurchaseRedemptionResult(Record):
+    """One data item of POST /api/v5/finance/savings/purchase-redempt."""
+
+    ccy: str | None
+    amt: Decimal | None
+    side: str | None
+    rate: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> SavingsPurchaseRedemptionResult: ...
+
+class SavingsSetLendingRateResult(Record):
+    """One data item of POST /api/v5/finance/savings/set-lending-rate."""
+
+    ccy: str | None
+    rate: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> SavingsSetLendingRateResult: ...
+
+class SetAccountLevelResult(Record):
+    """One data item of POST /api/v5/account/set-account-level."""
+
+    acct_lv: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> SetAccountLevelResult: ...
+
+class SetAutoEarnResult(Record):
+    """One data item of POST /api/v5/account/set-auto-earn."""
+
+    earn_type: str | None
+    ccy: str | None
+    action: str | None
+    apr: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> SetAutoEarnResult: ...
+
+class SetAutoLoanResult(Record):
+    """One data item of POST /api/v5/account/set-auto-loan."""
+
+    auto_loan: bool | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> SetAutoLoanResult: ...
+
+class SetAutoRepayResult(Record):
+    """One data item of POST /api/v5/account/set-auto-repay."""
+
+    auto_repay: bool | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> SetAutoRepayResult: ...
+
+class SetCollateralAssetsResult(Record):
+    """One data item of POST /api/v5/account/set-collateral-assets."""
+
+    type: str | None
+    collateral_enabled: bool | None
+    ccy_list: tuple[str, ...] | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> SetCollateralAssetsResult: ...
+
+class SetFeeTypeResult(Record):
+    """One data item of POST /api/v5/account/set-fee-type."""
+
+    fee_type: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> SetFeeTypeResult: ...
+
+class SetGreeksResult(Record):
+    """One data item of POST /api/v5/account/set-greeks."""
+
+    greeks_type: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> SetGreeksResult: ...
+
+class SetIsolatedModeResult(Record):
+    """One data item of POST /api/v5/account/set-isolated-mode."""
+
+    iso_mode: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> SetIsolatedModeResult: ...
+
+class SetLeverageResult(Record):
+    """One data item of POST /api/v5/account/set-leverage."""
+
+    lever: Decimal | None
+    mgn_mode: str | None
+    inst_id: str | None
+    pos_side: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> SetLeverageResult: ...
+
+class SetMakerInstrumentSettingsResult(Record):
+    """One data item of POST /api/v5/rfq/maker-instrument-settings."""
+
+    result: bool | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> SetMakerInstrumentSettingsResult: ...
+
+class SetMmpConfigResult(Record):
+    """One data item of POST /api/v5/account/mmp-config."""
+
+    inst_family: str | None
+    time_interval: Decimal | None
+    frozen_interval: Decimal | None
+    qty_limit: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> SetMmpConfigResult: ...
+
+class SetPositionModeResult(Record):
+    """One data item of POST /api/v5/account/set-position-mode."""
+
+    pos_mode: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> SetPositionModeResult: ...
+
+class SetRfqMmpConfigResult(Record):
+    """One data item of POST /api/v5/rfq/mmp-config."""
+
+    time_interval: Decimal | None
+    frozen_interval: Decimal | None
+    count_limit: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> SetRfqMmpConfigResult: ...
+
+class SetRiskOffsetAmountResult(Record):
+    """One data item of POST /api/v5/account/set-riskOffset-amt."""
+
+    ccy: str | None
+    cl_spot_in_use_amt: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> SetRiskOffsetAmountResult: ...
+
+class SetSettleCurrencyResult(Record):
+    """One data item of POST /api/v5/account/set-settle-currency."""
+
+    settle_ccy: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> SetSettleCurrencyResult: ...
+
+class SetSubaccountTransferOutResult(Record):
+    """One data item of POST /api/v5/users/subaccount/set-transfer-out."""
+
+    sub_acct: str | None
+    can_trans_out: bool | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> SetSubaccountTransferOutResult: ...
+
+class SetTradingConfigResult(Record):
+    """One data item of POST /api/v5/account/set-trading-config."""
+
+    type: str | None
+    stgy_type: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> SetTradingConfigResult: ...
+
+class SignalBotAdjustMarginBalanceResult(Record):
+    """One data item of POST /api/v5/tradingBot/signal/margin-balance."""
+
+    algo_id: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> SignalBotAdjustMarginBalanceResult: ...
+
+class SignalBotAmendTpslResult(Record):
+    """One data item of POST /api/v5/tradingBot/signal/amendTPSL."""
+
+    algo_id: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> SignalBotAmendTpslResult: ...
+
+class SignalBotCancelSubOrderResult(Record):
+    """One data item of POST /api/v5/tradingBot/signal/cancel-sub-order."""
+
+    signal_ord_id: str | None
+    s_code: str | None
+    s_msg: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> SignalBotCancelSubOrderResult: ...
+
+class SignalBotClosePositionResult(Record):
+    """One data item of POST /api/v5/tradingBot/signal/close-position."""
+
+    algo_id: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> SignalBotClosePositionResult: ...
+
+class SignalBotPlaceSubOrderResult(Record):
+    """One data item of POST /api/v5/tradingBot/signal/sub-order."""
+
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> SignalBotPlaceSubOrderResult: ...
+
+class SignalBotSetInstrumentsResult(Record):
+    """One data item of POST /api/v5/tradingBot/signal/set-instruments."""
+
+    algo_id: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> SignalBotSetInstrumentsResult: ...
+
+class SolStakingPurchaseResult(Record):
+    """One data item of POST /api/v5/finance/staking-defi/sol/purchase."""
+
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> SolStakingPurchaseResult: ...
+
+class SolStakingRedeemResult(Record):
+    """One data item of POST /api/v5/finance/staking-defi/sol/redeem."""
+
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> SolStakingRedeemResult: ...
+
+class SpotManualBorrowRepayResult(Record):
+    """One data item of POST /api/v5/account/spot-manual-borrow-repay."""
+
+    ccy: str | None
+    side: str | None
+    amt: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> SpotManualBorrowRepayResult: ...
+
+class SpreadAmendOrderResult(Record):
+    """One data item of POST /api/v5/sprd/amend-order."""
+
+    ord_id: str | None
+    cl_ord_id: str | None
+    req_id: str | None
+    s_code: str | None
+    s_msg: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> SpreadAmendOrderResult: ...
+
+class SpreadCancelAllAfterResult(Record):
+    """One data item of POST /api/v5/sprd/cancel-all-after."""
+
+    trigger_time: int | None
+    ts: int | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> SpreadCancelAllAfterResult: ...
+
+class SpreadCancelOrderResult(Record):
+    """One data item of POST /api/v5/sprd/cancel-order."""
+
+    ord_id: str | None
+    cl_ord_id: str | None
+    s_code: str | None
+    s_msg: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> SpreadCancelOrderResult: ...
+
+class SpreadMassCancelResult(Record):
+    """One data item of POST /api/v5/sprd/mass-cancel."""
+
+    result: bool | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> SpreadMassCancelResult: ...
+
+class SpreadPlaceOrderResult(Record):
+    """One data item of POST /api/v5/sprd/order."""
+
+    ord_id: str | None
+    cl_ord_id: str | None
+    tag: str | None
+    s_code: str | None
+    s_msg: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> SpreadPlaceOrderResult: ...
+
+class StableRewardsQuoteResult(Record):
+    """One data item of POST /api/v5/finance/stable-rewards/quote."""
+
+    quote_id: str | None
+    quote_amt: Decimal | None
+    quote_ccy: str | None
+    exch_rate: Decimal | None
+    fee_rate: Decimal | None
+    quote_time: int | None
+    ttl_ms: Decimal | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> StableRewardsQuoteResult: ...
+
+class StableRewardsTradeResult(Record):
+    """One data item of POST /api/v5/finance/stable-rewards/trade."""
+
+    quote_id: str | None
+    ord_id: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> StableRewardsTradeResult: ...
+
+class StopCopyingResult(Record):
+    """One data item of POST /api/v5/copytrading/stop-copy-trading."""
+
+    result: bool | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> StopCopyingResult: ...
+
+class SubaccountTransferResult(Record):
+    """One data item of POST /api/v5/asset/subaccount/transfer."""
+
+    trans_id: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> SubaccountTransferResult: ...
+
+class WithdrawalResult(Record):
+    """One data item of POST /api/v5/asset/withdrawal."""
+
+    ccy: str | None
+    chain: str | None
+    amt: Decimal | None
+    wd_id: str | None
+    client_id: str | None
+    raw: dict[str, Any]
+    @classmethod
+    def from_okx(cls, item: Any) -> WithdrawalResult: ...
 
 class TradeAPI(EndpointGroup):
     """``client.trade``: the OKX 'trade' endpoints."""
@@ -75,7 +6648,7 @@ class TradeAPI(EndpointGroup):
         time_out: Value,
         tag: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[CancelAllAfterResult]:
         """POST /api/v5/trade/cancel-all-after — 1 requests / 1 s per UID+tag."""
     def cancel_batch_orders(
         self,
@@ -107,7 +6680,7 @@ class TradeAPI(EndpointGroup):
         tag: Value | None = None,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[ClosePositionsResult]:
         """POST /api/v5/trade/close-position — 20 requests / 2 s per UID+instId;OPTION:UID+instFamily."""
     def close_positions(
         self,
@@ -121,7 +6694,7 @@ class TradeAPI(EndpointGroup):
         tag: Value | None = None,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[ClosePositionsResult]:
         """POST /api/v5/trade/close-position — 20 requests / 2 s per UID+instId;OPTION:UID+instFamily."""
     def get_account_rate_limit(self, *, extra: Mapping[str, Any] | None = None) -> AccountRateLimit:
         """GET /api/v5/trade/account-rate-limit — 1 requests / 1 s per UID."""
@@ -130,7 +6703,7 @@ class TradeAPI(EndpointGroup):
         *,
         source: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetEasyConvertCurrencyListResult]:
         """GET /api/v5/trade/easy-convert-currency-list — 1 requests / 2 s per UID."""
     def get_easy_convert_history(
         self,
@@ -139,7 +6712,7 @@ class TradeAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetEasyConvertHistoryResult]:
         """GET /api/v5/trade/easy-convert-history — 1 requests / 2 s per UID."""
     def get_fills(
         self,
@@ -178,13 +6751,13 @@ class TradeAPI(EndpointGroup):
         *,
         debt_type: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetOneClickRepayCurrencyListResult]:
         """GET /api/v5/trade/one-click-repay-currency-list — 1 requests / 2 s per UID."""
     def get_one_click_repay_currency_list_v2(
         self,
         *,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetOneClickRepayCurrencyListV2Result]:
         """GET /api/v5/trade/one-click-repay-currency-list-v2 — 1 requests / 2 s per UID."""
     def get_one_click_repay_history(
         self,
@@ -193,7 +6766,7 @@ class TradeAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetOneClickRepayHistoryResult]:
         """GET /api/v5/trade/one-click-repay-history — 1 requests / 2 s per UID."""
     def get_one_click_repay_history_v2(
         self,
@@ -202,7 +6775,7 @@ class TradeAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetOneClickRepayHistoryV2Result]:
         """GET /api/v5/trade/one-click-repay-history-v2 — 1 requests / 2 s per UID."""
     def get_order(
         self,
@@ -283,7 +6856,7 @@ class TradeAPI(EndpointGroup):
         lock_interval: Value | None = None,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[MassCancelResult]:
         """POST /api/v5/trade/mass-cancel — 5 requests / 2 s per UID."""
     def one_click_repay(
         self,
@@ -291,7 +6864,7 @@ class TradeAPI(EndpointGroup):
         debt_ccy: Value,
         repay_ccy: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[OneClickRepayResult]:
         """POST /api/v5/trade/one-click-repay — 1 requests / 2 s per UID."""
     def one_click_repay_v2(
         self,
@@ -299,7 +6872,7 @@ class TradeAPI(EndpointGroup):
         debt_ccy: Value,
         repay_ccy_list: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[OneClickRepayV2Result]:
         """POST /api/v5/trade/one-click-repay-v2 — 1 requests / 2 s per UID."""
     def order_precheck(
         self,
@@ -316,7 +6889,7 @@ class TradeAPI(EndpointGroup):
         tgt_ccy: Value | None = None,
         attach_algo_ords: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[OrderPrecheckResult]:
         """POST /api/v5/trade/order-precheck — 5 requests / 2 s per UID."""
     def place_batch_orders(
         self,
@@ -334,7 +6907,7 @@ class TradeAPI(EndpointGroup):
         to_ccy: Value,
         source: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[PlaceEasyConvertResult]:
         """POST /api/v5/trade/easy-convert — 1 requests / 2 s per UID."""
     def place_order(
         self,
@@ -391,7 +6964,7 @@ class AlgoAPI(EndpointGroup):
         attach_algo_ords: Value | None = None,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[AmendAlgoOrderResult]:
         """POST /api/v5/trade/amend-algos — 20 requests / 2 s per UID+instId."""
     def cancel_algo_orders(
         self,
@@ -399,7 +6972,7 @@ class AlgoAPI(EndpointGroup):
         items: Sequence[Mapping[str, Any]],
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[CancelAlgoOrdersResult]:
         """POST /api/v5/trade/cancel-algos — 20 orders / 2 s per UID+instId;OPTION:UID+instFamily."""
     def get_algo_order(
         self,
@@ -407,7 +6980,7 @@ class AlgoAPI(EndpointGroup):
         algo_id: Value | None = None,
         algo_cl_ord_id: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetAlgoOrderResult]:
         """GET /api/v5/trade/order-algo — 20 requests / 2 s per UID."""
     def get_algo_order_history(
         self,
@@ -421,7 +6994,7 @@ class AlgoAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetAlgoOrderHistoryResult]:
         """GET /api/v5/trade/orders-algo-history — 20 requests / 2 s per UID."""
     def get_algo_order_list(
         self,
@@ -434,7 +7007,7 @@ class AlgoAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetAlgoOrderListResult]:
         """GET /api/v5/trade/orders-algo-pending — 20 requests / 2 s per UID."""
     def get_algo_orders_pending(
         self,
@@ -447,7 +7020,7 @@ class AlgoAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetAlgoOrderListResult]:
         """GET /api/v5/trade/orders-algo-pending — 20 requests / 2 s per UID."""
     def place_algo_order(
         self,
@@ -495,12 +7068,16 @@ class AlgoAPI(EndpointGroup):
         trigger_params: Value | None = None,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[PlaceAlgoOrderResult]:
         """POST /api/v5/trade/order-algo — 20 requests / 2 s per UID+instId;OPTION:UID+instFamily."""
 
 class AccountAPI(EndpointGroup):
     """``client.account``: the OKX 'account' endpoints."""
-    def activate_option(self, *, extra: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    def activate_option(
+        self,
+        *,
+        extra: Mapping[str, Any] | None = None,
+    ) -> list[ActivateOptionResult]:
         """POST /api/v5/account/activate-option — 5 requests / 2 s per UID."""
     def adjust_demo_balance(
         self,
@@ -508,7 +7085,7 @@ class AccountAPI(EndpointGroup):
         type: Value,
         adjustments: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[AdjustDemoBalanceResult]:
         """POST /api/v5/account/demo-adjust-balance — 3 requests / 86400 s per UID."""
     def adjust_margin_balance(
         self,
@@ -519,7 +7096,7 @@ class AccountAPI(EndpointGroup):
         amt: Value,
         ccy: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[AdjustMarginBalanceResult]:
         """POST /api/v5/account/position/margin-balance — 20 requests / 2 s per UID."""
     def apply_bills_history_archive(
         self,
@@ -528,7 +7105,7 @@ class AccountAPI(EndpointGroup):
         quarter: Value,
         type: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[ApplyBillsHistoryArchiveResult]:
         """POST /api/v5/account/bills-history-archive — 1 requests / 10 s per UID."""
     def get_account_config(self, *, extra: Mapping[str, Any] | None = None) -> AccountConfig:
         """GET /api/v5/account/config — 5 requests / 2 s per UID."""
@@ -547,13 +7124,13 @@ class AccountAPI(EndpointGroup):
         *,
         inst_type: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetAccountPositionRiskResult]:
         """GET /api/v5/account/account-position-risk — 10 requests / 2 s per UID."""
     def get_account_risk_state(
         self,
         *,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetAccountRiskStateResult]:
         """GET /api/v5/account/risk-state — 10 requests / 2 s per UID."""
     def get_adjust_leverage_info(
         self,
@@ -565,7 +7142,7 @@ class AccountAPI(EndpointGroup):
         ccy: Value | None = None,
         pos_side: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetAdjustLeverageInfoResult]:
         """GET /api/v5/account/adjust-leverage-info — 5 requests / 2 s per UID."""
     def get_balance(
         self,
@@ -579,7 +7156,7 @@ class AccountAPI(EndpointGroup):
         *,
         type: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetBillTypesResult]:
         """GET /api/v5/account/subtypes — 20 requests / 2 s per UID."""
     def get_bills(
         self,
@@ -597,7 +7174,7 @@ class AccountAPI(EndpointGroup):
         end: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetBillsResult]:
         """GET /api/v5/account/bills — 5 requests / 1 s per UID."""
     def get_bills_archive(
         self,
@@ -615,7 +7192,7 @@ class AccountAPI(EndpointGroup):
         end: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetBillsArchiveResult]:
         """GET /api/v5/account/bills-archive — 5 requests / 2 s per UID."""
     def get_bills_history_archive(
         self,
@@ -624,7 +7201,7 @@ class AccountAPI(EndpointGroup):
         quarter: Value,
         type: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetBillsHistoryArchiveResult]:
         """GET /api/v5/account/bills-history-archive — 10 requests / 2 s per UID."""
     def get_collateral_assets(
         self,
@@ -632,7 +7209,7 @@ class AccountAPI(EndpointGroup):
         ccy: Value | None = None,
         collateral_enabled: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetCollateralAssetsResult]:
         """GET /api/v5/account/collateral-assets — 5 requests / 2 s per UID."""
     def get_fee_rates(
         self,
@@ -642,14 +7219,14 @@ class AccountAPI(EndpointGroup):
         inst_family: Value | None = None,
         group_id: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetFeeRatesResult]:
         """GET /api/v5/account/trade-fee — 5 requests / 2 s per UID."""
     def get_greeks(
         self,
         *,
         ccy: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetGreeksResult]:
         """GET /api/v5/account/greeks — 10 requests / 2 s per UID."""
     def get_interest_accrued(
         self,
@@ -662,7 +7239,7 @@ class AccountAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetInterestAccruedResult]:
         """GET /api/v5/account/interest-accrued — 5 requests / 2 s per UID."""
     def get_interest_limits(
         self,
@@ -670,14 +7247,14 @@ class AccountAPI(EndpointGroup):
         type: Value | None = None,
         ccy: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetInterestLimitsResult]:
         """GET /api/v5/account/interest-limits — 5 requests / 2 s per UID."""
     def get_interest_rate(
         self,
         *,
         ccy: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetInterestRateResult]:
         """GET /api/v5/account/interest-rate — 5 requests / 2 s per UID."""
     def get_leverage(
         self,
@@ -686,7 +7263,7 @@ class AccountAPI(EndpointGroup):
         inst_id: Value | None = None,
         ccy: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetLeverageResult]:
         """GET /api/v5/account/leverage-info — 20 requests / 2 s per UID."""
     def get_max_avail_size(
         self,
@@ -698,7 +7275,7 @@ class AccountAPI(EndpointGroup):
         px: Value | None = None,
         trade_quote_ccy: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetMaxAvailSizeResult]:
         """GET /api/v5/account/max-avail-size — 20 requests / 2 s per UID."""
     def get_max_loan(
         self,
@@ -709,7 +7286,7 @@ class AccountAPI(EndpointGroup):
         mgn_ccy: Value | None = None,
         trade_quote_ccy: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetMaxLoanResult]:
         """GET /api/v5/account/max-loan — 20 requests / 2 s per UID."""
     def get_max_order_size(
         self,
@@ -722,21 +7299,21 @@ class AccountAPI(EndpointGroup):
         trade_quote_ccy: Value | None = None,
         outcome: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetMaxOrderSizeResult]:
         """GET /api/v5/account/max-size — 20 requests / 2 s per UID."""
     def get_max_withdrawal(
         self,
         *,
         ccy: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetMaxWithdrawalResult]:
         """GET /api/v5/account/max-withdrawal — 20 requests / 2 s per UID."""
     def get_mmp_config(
         self,
         *,
         inst_family: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetMmpConfigResult]:
         """GET /api/v5/account/mmp-config — 5 requests / 2 s per UID."""
     def get_move_positions_history(
         self,
@@ -748,7 +7325,7 @@ class AccountAPI(EndpointGroup):
         limit: Value | None = None,
         state: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetMovePositionsHistoryResult]:
         """GET /api/v5/account/move-positions-history — 2 requests / 2 s per MasterUID."""
     def get_pm_position_limitation(
         self,
@@ -757,7 +7334,7 @@ class AccountAPI(EndpointGroup):
         inst_family: Value | None = None,
         uly: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetPmPositionLimitationResult]:
         """GET /api/v5/account/position-tiers — 10 requests / 2 s per UID.
 
         uly (uly): not in the OKX docs, sent as given.
@@ -794,7 +7371,7 @@ class AccountAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSpotBorrowRepayHistoryResult]:
         """GET /api/v5/account/spot-borrow-repay-history — 5 requests / 2 s per UID."""
     def move_positions(
         self,
@@ -804,7 +7381,7 @@ class AccountAPI(EndpointGroup):
         legs: Value,
         client_id: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[MovePositionsResult]:
         """POST /api/v5/account/move-positions — 1 requests / 1 s per MasterUID."""
     def position_builder(
         self,
@@ -817,7 +7394,7 @@ class AccountAPI(EndpointGroup):
         greeks_type: Value | None = None,
         idx_vol: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[PositionBuilderResult]:
         """POST /api/v5/account/position-builder — 2 requests / 2 s per UID."""
     def position_builder_trend_graph(
         self,
@@ -828,21 +7405,21 @@ class AccountAPI(EndpointGroup):
         sim_pos: Value | None = None,
         sim_asset: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[PositionBuilderTrendGraphResult]:
         """POST /api/v5/account/position-builder-graph — 1 requests / 5 s per UID."""
     def precheck_account_level_switch(
         self,
         *,
         acct_lv: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[PrecheckAccountLevelSwitchResult]:
         """GET /api/v5/account/set-account-switch-precheck — 5 requests / 2 s per UID."""
     def precheck_set_delta_neutral(
         self,
         *,
         stgy_type: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[PrecheckSetDeltaNeutralResult]:
         """GET /api/v5/account/precheck-set-delta-neutral — 1 requests / 2 s per UID."""
     def preset_account_level_switch(
         self,
@@ -851,7 +7428,7 @@ class AccountAPI(EndpointGroup):
         lever: Value | None = None,
         risk_offset_type: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[PresetAccountLevelSwitchResult]:
         """POST /api/v5/account/account-level-switch-preset — 5 requests / 2 s per UID.
 
         risk_offset_type (riskOffsetType): deprecated by OKX, still accepted.
@@ -862,14 +7439,14 @@ class AccountAPI(EndpointGroup):
         inst_family: Value,
         inst_type: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[ResetMmpResult]:
         """POST /api/v5/account/mmp-reset — 5 requests / 2 s per UID."""
     def set_account_level(
         self,
         *,
         acct_lv: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SetAccountLevelResult]:
         """POST /api/v5/account/set-account-level — 5 requests / 2 s per UID."""
     def set_auto_earn(
         self,
@@ -879,7 +7456,7 @@ class AccountAPI(EndpointGroup):
         earn_type: Value | None = None,
         apr: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SetAutoEarnResult]:
         """POST /api/v5/account/set-auto-earn — 2 requests / 2 s per UID.
 
         apr (apr): deprecated by OKX, still accepted.
@@ -889,14 +7466,14 @@ class AccountAPI(EndpointGroup):
         *,
         auto_loan: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SetAutoLoanResult]:
         """POST /api/v5/account/set-auto-loan — 5 requests / 2 s per UID."""
     def set_auto_repay(
         self,
         *,
         auto_repay: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SetAutoRepayResult]:
         """POST /api/v5/account/set-auto-repay — 5 requests / 2 s per UID."""
     def set_collateral_assets(
         self,
@@ -905,21 +7482,21 @@ class AccountAPI(EndpointGroup):
         collateral_enabled: Value,
         ccy_list: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SetCollateralAssetsResult]:
         """POST /api/v5/account/set-collateral-assets — 5 requests / 2 s per UID."""
     def set_fee_type(
         self,
         *,
         fee_type: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SetFeeTypeResult]:
         """POST /api/v5/account/set-fee-type — 5 requests / 2 s per UID."""
     def set_greeks(
         self,
         *,
         greeks_type: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SetGreeksResult]:
         """POST /api/v5/account/set-greeks — 5 requests / 2 s per UID."""
     def set_isolated_mode(
         self,
@@ -927,7 +7504,7 @@ class AccountAPI(EndpointGroup):
         iso_mode: Value,
         type: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SetIsolatedModeResult]:
         """POST /api/v5/account/set-isolated-mode — 5 requests / 2 s per UID."""
     def set_leverage(
         self,
@@ -938,7 +7515,7 @@ class AccountAPI(EndpointGroup):
         ccy: Value | None = None,
         pos_side: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SetLeverageResult]:
         """POST /api/v5/account/set-leverage — 20 requests / 2 s per UID."""
     def set_mmp_config(
         self,
@@ -948,14 +7525,14 @@ class AccountAPI(EndpointGroup):
         frozen_interval: Value,
         qty_limit: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SetMmpConfigResult]:
         """POST /api/v5/account/mmp-config — 2 requests / 10 s per UID."""
     def set_position_mode(
         self,
         *,
         pos_mode: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SetPositionModeResult]:
         """POST /api/v5/account/set-position-mode — 5 requests / 2 s per UID."""
     def set_risk_offset_amount(
         self,
@@ -963,14 +7540,14 @@ class AccountAPI(EndpointGroup):
         ccy: Value,
         cl_spot_in_use_amt: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SetRiskOffsetAmountResult]:
         """POST /api/v5/account/set-riskOffset-amt — 10 requests / 2 s per UID."""
     def set_settle_currency(
         self,
         *,
         settle_ccy: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SetSettleCurrencyResult]:
         """POST /api/v5/account/set-settle-currency — 20 requests / 2 s per UID."""
     def set_trading_config(
         self,
@@ -978,7 +7555,7 @@ class AccountAPI(EndpointGroup):
         type: Value,
         stgy_type: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SetTradingConfigResult]:
         """POST /api/v5/account/set-trading-config — 1 requests / 2 s per UID."""
     def spot_manual_borrow_repay(
         self,
@@ -987,7 +7564,7 @@ class AccountAPI(EndpointGroup):
         side: Value,
         amt: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SpotManualBorrowRepayResult]:
         """POST /api/v5/account/spot-manual-borrow-repay — 1 requests / 3 s per MasterUID."""
 
 class MarketAPI(EndpointGroup):
@@ -997,7 +7574,7 @@ class MarketAPI(EndpointGroup):
         *,
         inst_id: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetCallAuctionDetailsResult]:
         """GET /api/v5/market/call-auction-details — 20 requests / 2 s per IP."""
     def get_candles(
         self,
@@ -1041,14 +7618,14 @@ class MarketAPI(EndpointGroup):
         inst_family: Value | None = None,
         opt_type: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetOptionTradesResult]:
         """GET /api/v5/public/option-trades — 20 requests / 2 s per IP."""
     def get_option_trades_by_instrument_family(
         self,
         *,
         inst_family: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetOptionTradesByInstrumentFamilyResult]:
         """GET /api/v5/market/option/instrument-family-trades — 20 requests / 2 s per IP."""
     def get_order_book(
         self,
@@ -1072,13 +7649,13 @@ class MarketAPI(EndpointGroup):
         inst_id_code: Value,
         source: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetOrderBookSbeResult]:
         """GET /api/v5/market/books-sbe — 10 requests / 10 s per IP+instIdCode."""
     def get_platform_24h_volume(
         self,
         *,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetPlatform24hVolumeResult]:
         """GET /api/v5/market/platform-24-volume — 2 requests / 2 s per IP."""
     def get_ticker(self, *, inst_id: Value, extra: Mapping[str, Any] | None = None) -> Ticker:
         """GET /api/v5/market/ticker — 20 requests / 2 s per IP."""
@@ -1111,7 +7688,7 @@ class PublicAPI(EndpointGroup):
         unit: Value | None = None,
         op_type: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[ConvertContractCoinResult]:
         """GET /api/v5/public/convert-contract-coin — 10 requests / 2 s per IP."""
     def get_delivery_exercise_history(
         self,
@@ -1122,7 +7699,7 @@ class PublicAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetDeliveryExerciseHistoryResult]:
         """GET /api/v5/public/delivery-exercise-history — 40 requests / 2 s per IP+instType+instFamily."""
     def get_discount_rate_interest_free_quota(
         self,
@@ -1130,7 +7707,7 @@ class PublicAPI(EndpointGroup):
         ccy: Value | None = None,
         discount_lv: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetDiscountRateInterestFreeQuotaResult]:
         """GET /api/v5/public/discount-rate-interest-free-quota — 2 requests / 2 s per IP.
 
         discount_lv (discountLv): deprecated by OKX, still accepted.
@@ -1144,21 +7721,21 @@ class PublicAPI(EndpointGroup):
         after: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetEconomicCalendarResult]:
         """GET /api/v5/public/economic-calendar — 1 requests / 5 s per IP."""
     def get_estimated_price(
         self,
         *,
         inst_id: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetEstimatedPriceResult]:
         """GET /api/v5/public/estimated-price — 10 requests / 2 s per IP+instId."""
     def get_estimated_settlement_info(
         self,
         *,
         inst_id: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetEstimatedSettlementInfoResult]:
         """GET /api/v5/public/estimated-settlement-info — 10 requests / 2 s per IP+instId."""
     def get_event_contract_events(
         self,
@@ -1170,7 +7747,7 @@ class PublicAPI(EndpointGroup):
         before: Value | None = None,
         after: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetEventContractEventsResult]:
         """GET /api/v5/public/event-contract/events — 10 requests / 2 s per IP."""
     def get_event_contract_markets(
         self,
@@ -1183,23 +7760,27 @@ class PublicAPI(EndpointGroup):
         before: Value | None = None,
         after: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetEventContractMarketsResult]:
         """GET /api/v5/public/event-contract/markets — 10 requests / 2 s per IP."""
     def get_event_contract_series(
         self,
         *,
         series_id: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetEventContractSeriesResult]:
         """GET /api/v5/public/event-contract/series — 10 requests / 2 s per IP."""
-    def get_exchange_rate(self, *, extra: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    def get_exchange_rate(
+        self,
+        *,
+        extra: Mapping[str, Any] | None = None,
+    ) -> list[GetExchangeRateResult]:
         """GET /api/v5/market/exchange-rate — 1 requests / 2 s per IP."""
     def get_funding_rate(
         self,
         *,
         inst_id: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetFundingRateResult]:
         """GET /api/v5/public/funding-rate — 10 requests / 2 s per IP+instId."""
     def get_funding_rate_history(
         self,
@@ -1209,7 +7790,7 @@ class PublicAPI(EndpointGroup):
         after: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetFundingRateHistoryResult]:
         """GET /api/v5/public/funding-rate-history — 10 requests / 2 s per IP+instId."""
     def get_historical_market_data(
         self,
@@ -1222,7 +7803,7 @@ class PublicAPI(EndpointGroup):
         inst_id_list: Value | None = None,
         inst_family_list: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetHistoricalMarketDataResult]:
         """GET /api/v5/public/market-data-history — 5 requests / 2 s per IP."""
     def get_history_index_candles(
         self,
@@ -1262,7 +7843,7 @@ class PublicAPI(EndpointGroup):
         *,
         index: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetIndexComponentsResult]:
         """GET /api/v5/market/index-components — 20 requests / 2 s per IP."""
     def get_index_tickers(
         self,
@@ -1278,7 +7859,7 @@ class PublicAPI(EndpointGroup):
         inst_type: Value,
         inst_family: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetInstrumentTickBandsResult]:
         """GET /api/v5/public/instrument-tick-bands — 5 requests / 2 s per IP."""
     def get_instruments(
         self,
@@ -1302,7 +7883,7 @@ class PublicAPI(EndpointGroup):
         limit: Value | None = None,
         uly: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetInsuranceFundResult]:
         """GET /api/v5/public/insurance-fund — 10 requests / 2 s per IP.
 
         uly (uly): not in the OKX docs, sent as given.
@@ -1311,7 +7892,7 @@ class PublicAPI(EndpointGroup):
         self,
         *,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetInterestRateLoanQuotaResult]:
         """GET /api/v5/public/interest-rate-loan-quota — 2 requests / 2 s per IP."""
     def get_mark_price(
         self,
@@ -1320,7 +7901,7 @@ class PublicAPI(EndpointGroup):
         inst_family: Value | None = None,
         inst_id: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetMarkPriceResult]:
         """GET /api/v5/public/mark-price — 10 requests / 2 s per IP+instId."""
     def get_mark_price_candles(
         self,
@@ -1340,7 +7921,7 @@ class PublicAPI(EndpointGroup):
         inst_family: Value | None = None,
         inst_id: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetOpenInterestResult]:
         """GET /api/v5/public/open-interest — 20 requests / 2 s per IP+instId."""
     def get_opt_summary(
         self,
@@ -1348,7 +7929,7 @@ class PublicAPI(EndpointGroup):
         inst_family: Value,
         exp_time: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetOptSummaryResult]:
         """GET /api/v5/public/opt-summary — 20 requests / 2 s per IP+instFamily."""
     def get_position_tiers(
         self,
@@ -1360,7 +7941,7 @@ class PublicAPI(EndpointGroup):
         ccy: Value | None = None,
         tier: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetPositionTiersResult]:
         """GET /api/v5/public/position-tiers — 10 requests / 2 s per IP."""
     def get_premium_history(
         self,
@@ -1370,14 +7951,14 @@ class PublicAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetPremiumHistoryResult]:
         """GET /api/v5/public/premium-history — 20 requests / 2 s per IP."""
     def get_price_limit(
         self,
         *,
         inst_id: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetPriceLimitResult]:
         """GET /api/v5/public/price-limit — 20 requests / 2 s per IP."""
     def get_settlement_history(
         self,
@@ -1387,7 +7968,7 @@ class PublicAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSettlementHistoryResult]:
         """GET /api/v5/public/settlement-history — 40 requests / 2 s per IP+instFamily."""
     def get_system_time(self, *, extra: Mapping[str, Any] | None = None) -> ServerTime:
         """GET /api/v5/public/time — 10 requests / 2 s per IP."""
@@ -1398,7 +7979,7 @@ class PublicAPI(EndpointGroup):
         *,
         inst_type: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetUnderlyingResult]:
         """GET /api/v5/public/underlying — 20 requests / 2 s per IP."""
 
 class AssetAPI(EndpointGroup):
@@ -1408,14 +7989,14 @@ class AssetAPI(EndpointGroup):
         *,
         month: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[ApplyMonthlyStatementResult]:
         """POST /api/v5/asset/monthly-statement — 20 requests / month per UID."""
     def cancel_withdrawal(
         self,
         *,
         wd_id: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[CancelWithdrawalResult]:
         """POST /api/v5/asset/cancel-withdrawal — 6 requests / 1 s per UID."""
     def convert_estimate_quote(
         self,
@@ -1429,7 +8010,7 @@ class AssetAPI(EndpointGroup):
         tag: Value | None = None,
         convert_mode: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[ConvertEstimateQuoteResult]:
         """POST /api/v5/asset/convert/estimate-quote — 10 requests / 1 s per UID."""
     def convert_trade(
         self,
@@ -1444,7 +8025,7 @@ class AssetAPI(EndpointGroup):
         tag: Value | None = None,
         convert_mode: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[ConvertTradeResult]:
         """POST /api/v5/asset/convert/trade — 10 requests / 1 s per UID."""
     def funds_transfer(
         self,
@@ -1459,20 +8040,20 @@ class AssetAPI(EndpointGroup):
         omit_pos_risk: Value | None = None,
         client_id: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[FundsTransferResult]:
         """POST /api/v5/asset/transfer — 2 requests / 1 s per UID+ccy."""
     def get_asset_valuation(
         self,
         *,
         ccy: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetAssetValuationResult]:
         """GET /api/v5/asset/asset-valuation — 1 requests / 1 s per UID."""
     def get_convert_currencies(
         self,
         *,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetConvertCurrenciesResult]:
         """GET /api/v5/asset/convert/currencies — 6 requests / 1 s per UID."""
     def get_convert_currency_pair(
         self,
@@ -1481,7 +8062,7 @@ class AssetAPI(EndpointGroup):
         to_ccy: Value,
         convert_mode: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetConvertCurrencyPairResult]:
         """GET /api/v5/asset/convert/currency-pair — 6 requests / 1 s per UID."""
     def get_convert_history(
         self,
@@ -1492,21 +8073,21 @@ class AssetAPI(EndpointGroup):
         limit: Value | None = None,
         tag: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetConvertHistoryResult]:
         """GET /api/v5/asset/convert/history — 6 requests / 1 s per UID."""
     def get_currencies(
         self,
         *,
         ccy: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetCurrenciesResult]:
         """GET /api/v5/asset/currencies — 6 requests / 1 s per UID."""
     def get_deposit_address(
         self,
         *,
         ccy: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetDepositAddressResult]:
         """GET /api/v5/asset/deposit-address — 6 requests / 1 s per UID."""
     def get_deposit_history(
         self,
@@ -1521,7 +8102,7 @@ class AssetAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetDepositHistoryResult]:
         """GET /api/v5/asset/deposit-history — 6 requests / 1 s per UID."""
     def get_deposit_withdraw_status(
         self,
@@ -1532,9 +8113,13 @@ class AssetAPI(EndpointGroup):
         to: Value | None = None,
         chain: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetDepositWithdrawStatusResult]:
         """GET /api/v5/asset/deposit-withdraw-status — 1 requests / 2 s per UID."""
-    def get_exchange_list(self, *, extra: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    def get_exchange_list(
+        self,
+        *,
+        extra: Mapping[str, Any] | None = None,
+    ) -> list[GetExchangeListResult]:
         """GET /api/v5/asset/exchange-list — 6 requests / 1 s per IP."""
     def get_funding_balances(
         self,
@@ -1554,7 +8139,7 @@ class AssetAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetFundingBillsResult]:
         """GET /api/v5/asset/bills — 6 requests / 1 s per UID."""
     def get_funding_bills_history(
         self,
@@ -1568,21 +8153,21 @@ class AssetAPI(EndpointGroup):
         limit: Value | None = None,
         paging_type: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetFundingBillsHistoryResult]:
         """GET /api/v5/asset/bills-history — 1 requests / 1 s per UID."""
     def get_monthly_statement(
         self,
         *,
         month: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetMonthlyStatementResult]:
         """GET /api/v5/asset/monthly-statement — 10 requests / 2 s per UID."""
     def get_non_tradable_assets(
         self,
         *,
         ccy: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetNonTradableAssetsResult]:
         """GET /api/v5/asset/non-tradable-assets — 6 requests / 1 s per UID."""
     def get_transfer_state(
         self,
@@ -1591,7 +8176,7 @@ class AssetAPI(EndpointGroup):
         client_id: Value | None = None,
         type: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetTransferStateResult]:
         """GET /api/v5/asset/transfer-state — 10 requests / 1 s per UID."""
     def get_withdrawal_history(
         self,
@@ -1606,7 +8191,7 @@ class AssetAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetWithdrawalHistoryResult]:
         """GET /api/v5/asset/withdrawal-history — 6 requests / 1 s per UID."""
     def withdrawal(
         self,
@@ -1621,7 +8206,7 @@ class AssetAPI(EndpointGroup):
         rcvr_info: Value | None = None,
         client_id: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[WithdrawalResult]:
         """POST /api/v5/asset/withdrawal — 6 requests / 1 s per UID."""
 
 class FiatAPI(EndpointGroup):
@@ -1635,7 +8220,7 @@ class FiatAPI(EndpointGroup):
         rfq_amt: Value,
         rfq_ccy: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[FiatBuySellQuoteResult]:
         """POST /api/v5/fiat/buy-sell/quote — 10 requests / 1 s per UID."""
     def buy_sell_trade(
         self,
@@ -1649,14 +8234,14 @@ class FiatAPI(EndpointGroup):
         payment_method: Value,
         cl_ord_id: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[FiatBuySellTradeResult]:
         """POST /api/v5/fiat/buy-sell/trade — 1 requests / 5 s per UID."""
     def cancel_withdrawal(
         self,
         *,
         ord_id: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[FiatCancelWithdrawalResult]:
         """POST /api/v5/fiat/cancel-withdrawal — 3 requests / 1 s per UID."""
     def create_withdrawal(
         self,
@@ -1667,13 +8252,13 @@ class FiatAPI(EndpointGroup):
         payment_method: Value,
         client_id: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[FiatCreateWithdrawalResult]:
         """POST /api/v5/fiat/create-withdrawal — 3 requests / 1 s per UID."""
     def get_fiat_buy_sell_currencies(
         self,
         *,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetFiatBuySellCurrenciesResult]:
         """GET /api/v5/fiat/buy-sell/currencies — 6 requests / 1 s per UID."""
     def get_fiat_buy_sell_currency_pair(
         self,
@@ -1681,7 +8266,7 @@ class FiatAPI(EndpointGroup):
         from_ccy: Value,
         to_ccy: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetFiatBuySellCurrencyPairResult]:
         """GET /api/v5/fiat/buy-sell/currency-pair — 6 requests / 1 s per UID."""
     def get_fiat_buy_sell_history(
         self,
@@ -1693,14 +8278,14 @@ class FiatAPI(EndpointGroup):
         end: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetFiatBuySellHistoryResult]:
         """GET /api/v5/fiat/buy-sell/history — 6 requests / 1 s per UID."""
     def get_fiat_deposit(
         self,
         *,
         ord_id: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetFiatDepositResult]:
         """GET /api/v5/fiat/deposit — 3 requests / 1 s per UID."""
     def get_fiat_deposit_history(
         self,
@@ -1712,21 +8297,21 @@ class FiatAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetFiatDepositHistoryResult]:
         """GET /api/v5/fiat/deposit-order-history — 3 requests / 1 s per UID."""
     def get_fiat_deposit_payment_methods(
         self,
         *,
         ccy: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetFiatDepositPaymentMethodsResult]:
         """GET /api/v5/fiat/deposit-payment-methods — 3 requests / 1 s per UID."""
     def get_fiat_withdrawal(
         self,
         *,
         ord_id: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetFiatWithdrawalResult]:
         """GET /api/v5/fiat/withdrawal — 3 requests / 1 s per UID."""
     def get_fiat_withdrawal_history(
         self,
@@ -1738,14 +8323,14 @@ class FiatAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetFiatWithdrawalHistoryResult]:
         """GET /api/v5/fiat/withdrawal-order-history — 3 requests / 1 s per UID."""
     def get_fiat_withdrawal_payment_methods(
         self,
         *,
         ccy: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetFiatWithdrawalPaymentMethodsResult]:
         """GET /api/v5/fiat/withdrawal-payment-methods — 3 requests / 1 s per UID."""
 
 class SubaccountAPI(EndpointGroup):
@@ -1758,7 +8343,7 @@ class SubaccountAPI(EndpointGroup):
         label: Value | None = None,
         pwd: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[CreateSubaccountResult]:
         """POST /api/v5/users/subaccount/create-subaccount — 1 requests / 1 s per UID."""
     def create_subaccount_apikey(
         self,
@@ -1769,7 +8354,7 @@ class SubaccountAPI(EndpointGroup):
         perm: Value | None = None,
         ip: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[CreateSubaccountApikeyResult]:
         """POST /api/v5/users/subaccount/apikey — 1 requests / 1 s per UID."""
     def delete_subaccount_apikey(
         self,
@@ -1777,14 +8362,14 @@ class SubaccountAPI(EndpointGroup):
         sub_acct: Value,
         api_key: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[DeleteSubaccountApikeyResult]:
         """POST /api/v5/users/subaccount/delete-apikey — 1 requests / 1 s per UID."""
     def get_entrust_subaccount_list(
         self,
         *,
         sub_acct: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetEntrustSubaccountListResult]:
         """GET /api/v5/users/entrust-subaccount-list — 1 requests / 1 s per UID."""
     def get_managed_subaccount_transfer_history(
         self,
@@ -1797,7 +8382,7 @@ class SubaccountAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetManagedSubaccountTransferHistoryResult]:
         """GET /api/v5/asset/subaccount/managed-subaccount-bills — 6 requests / 1 s per UID."""
     def get_subaccount_apikey(
         self,
@@ -1805,7 +8390,7 @@ class SubaccountAPI(EndpointGroup):
         sub_acct: Value,
         api_key: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSubaccountApikeyResult]:
         """GET /api/v5/users/subaccount/apikey — 20 requests / 2 s per UID."""
     def get_subaccount_funding_balance(
         self,
@@ -1813,7 +8398,7 @@ class SubaccountAPI(EndpointGroup):
         sub_acct: Value,
         ccy: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSubaccountFundingBalanceResult]:
         """GET /api/v5/asset/subaccount/balances — 6 requests / 2 s per UID."""
     def get_subaccount_list(
         self,
@@ -1824,7 +8409,7 @@ class SubaccountAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSubaccountListResult]:
         """GET /api/v5/users/subaccount/list — 20 requests / 2 s per UID."""
     def get_subaccount_max_withdrawal(
         self,
@@ -1832,14 +8417,14 @@ class SubaccountAPI(EndpointGroup):
         sub_acct: Value,
         ccy: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSubaccountMaxWithdrawalResult]:
         """GET /api/v5/account/subaccount/max-withdrawal — 20 requests / 2 s per UID."""
     def get_subaccount_trading_balance(
         self,
         *,
         sub_acct: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSubaccountTradingBalanceResult]:
         """GET /api/v5/account/subaccount/balances — 6 requests / 2 s per UID."""
     def get_subaccount_transfer_history(
         self,
@@ -1851,7 +8436,7 @@ class SubaccountAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSubaccountTransferHistoryResult]:
         """GET /api/v5/asset/subaccount/bills — 6 requests / 1 s per UID."""
     def modify_subaccount_apikey(
         self,
@@ -1862,7 +8447,7 @@ class SubaccountAPI(EndpointGroup):
         perm: Value | None = None,
         ip: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[ModifySubaccountApikeyResult]:
         """POST /api/v5/users/subaccount/modify-apikey — 1 requests / 1 s per UID."""
     def set_subaccount_transfer_out(
         self,
@@ -1870,7 +8455,7 @@ class SubaccountAPI(EndpointGroup):
         sub_acct: Value,
         can_trans_out: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SetSubaccountTransferOutResult]:
         """POST /api/v5/users/subaccount/set-transfer-out — 1 requests / 1 s per UID."""
     def transfer(
         self,
@@ -1884,7 +8469,7 @@ class SubaccountAPI(EndpointGroup):
         loan_trans: Value | None = None,
         omit_pos_risk: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SubaccountTransferResult]:
         """POST /api/v5/asset/subaccount/transfer — 1 requests / 1 s per UID."""
 
 class GridAPI(EndpointGroup):
@@ -1896,7 +8481,7 @@ class GridAPI(EndpointGroup):
         amt: Value,
         allow_reinvest_profit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GridAddInvestmentResult]:
         """POST /api/v5/tradingBot/grid/adjust-investment — 20 requests / 2 s per UID."""
     def adjust_margin_balance(
         self,
@@ -1906,7 +8491,7 @@ class GridAPI(EndpointGroup):
         amt: Value | None = None,
         percent: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GridAdjustMarginBalanceResult]:
         """POST /api/v5/tradingBot/grid/margin-balance — 20 requests / 2 s per UID."""
     def amend_basic_param(
         self,
@@ -1918,7 +8503,7 @@ class GridAPI(EndpointGroup):
         topup_amount: Value | None = None,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GridAmendBasicParamResult]:
         """POST /api/v5/tradingBot/grid/amend-algo-basic-param — 20 requests / 2 s per UID."""
     def amend_order(
         self,
@@ -1933,7 +8518,7 @@ class GridAPI(EndpointGroup):
         trigger_params: Value | None = None,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GridAmendOrderResult]:
         """POST /api/v5/tradingBot/grid/amend-order-algo — 20 requests / 2 s per UID."""
     def cancel_close_order(
         self,
@@ -1942,7 +8527,7 @@ class GridAPI(EndpointGroup):
         ord_id: Value,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GridCancelCloseOrderResult]:
         """POST /api/v5/tradingBot/grid/cancel-close-order — 20 requests / 2 s per UID."""
     def close_position(
         self,
@@ -1953,7 +8538,7 @@ class GridAPI(EndpointGroup):
         px: Value | None = None,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GridClosePositionResult]:
         """POST /api/v5/tradingBot/grid/close-position — 20 requests / 2 s per UID."""
     def compute_margin_balance(
         self,
@@ -1962,7 +8547,7 @@ class GridAPI(EndpointGroup):
         type: Value,
         amt: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GridComputeMarginBalanceResult]:
         """POST /api/v5/tradingBot/grid/compute-margin-balance — 20 requests / 2 s per UID."""
     def compute_min_investment(
         self,
@@ -1981,7 +8566,7 @@ class GridAPI(EndpointGroup):
         top_up_amt: Value | None = None,
         investment_data: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GridComputeMinInvestmentResult]:
         """POST /api/v5/tradingBot/grid/min-investment — 20 requests / 2 s per IP."""
     def copy_order(
         self,
@@ -1999,7 +8584,7 @@ class GridAPI(EndpointGroup):
         tag: Value | None = None,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GridCopyOrderResult]:
         """POST /api/v5/tradingBot/grid/copy-order-algo — 20 requests / 2 s per UID+instId."""
     def get_grid_ai_param(
         self,
@@ -2009,7 +8594,7 @@ class GridAPI(EndpointGroup):
         direction: Value | None = None,
         duration: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetGridAiParamResult]:
         """GET /api/v5/tradingBot/grid/ai-param — 20 requests / 2 s per IP."""
     def get_grid_max_quantity(
         self,
@@ -2021,7 +8606,7 @@ class GridAPI(EndpointGroup):
         min_px: Value,
         lever: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetGridMaxQuantityResult]:
         """GET /api/v5/tradingBot/grid/grid-quantity — 5 requests / 2 s per IP."""
     def get_grid_order_details(
         self,
@@ -2029,7 +8614,7 @@ class GridAPI(EndpointGroup):
         algo_ord_type: Value,
         algo_id: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetGridOrderDetailsResult]:
         """GET /api/v5/tradingBot/grid/orders-algo-details — 20 requests / 2 s per UID."""
     def get_grid_order_history(
         self,
@@ -2042,7 +8627,7 @@ class GridAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetGridOrderHistoryResult]:
         """GET /api/v5/tradingBot/grid/orders-algo-history — 20 requests / 2 s per UID."""
     def get_grid_order_list(
         self,
@@ -2055,7 +8640,7 @@ class GridAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetGridOrderListResult]:
         """GET /api/v5/tradingBot/grid/orders-algo-pending — 20 requests / 2 s per UID."""
     def get_grid_positions(
         self,
@@ -2063,7 +8648,7 @@ class GridAPI(EndpointGroup):
         algo_ord_type: Value,
         algo_id: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetGridPositionsResult]:
         """GET /api/v5/tradingBot/grid/positions — 20 requests / 2 s per UID."""
     def get_grid_sub_orders(
         self,
@@ -2076,7 +8661,7 @@ class GridAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetGridSubOrdersResult]:
         """GET /api/v5/tradingBot/grid/sub-orders — 20 requests / 2 s per UID."""
     def get_rsi_back_testing(
         self,
@@ -2088,7 +8673,7 @@ class GridAPI(EndpointGroup):
         trigger_cond: Value | None = None,
         duration: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetRsiBackTestingResult]:
         """GET /api/v5/tradingBot/public/rsi-back-testing — 20 requests / 2 s per IP."""
     def instant_trigger(
         self,
@@ -2097,7 +8682,7 @@ class GridAPI(EndpointGroup):
         top_up_amt: Value | None = None,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GridInstantTriggerResult]:
         """POST /api/v5/tradingBot/grid/order-instant-trigger — 20 requests / 2 s per UID+instId."""
     def place_order(
         self,
@@ -2125,7 +8710,7 @@ class GridAPI(EndpointGroup):
         sl_ratio: Value | None = None,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GridPlaceOrderResult]:
         """POST /api/v5/tradingBot/grid/order-algo — 20 requests / 2 s per UID+instId."""
     def stop_order(
         self,
@@ -2133,14 +8718,14 @@ class GridAPI(EndpointGroup):
         items: Sequence[Mapping[str, Any]],
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GridStopOrderResult]:
         """POST /api/v5/tradingBot/grid/stop-order-algo — 20 requests / 2 s per UID."""
     def withdraw_income(
         self,
         *,
         algo_id: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GridWithdrawIncomeResult]:
         """POST /api/v5/tradingBot/grid/withdraw-income — 20 requests / 2 s per UID."""
 
 class SignalAPI(EndpointGroup):
@@ -2153,7 +8738,7 @@ class SignalAPI(EndpointGroup):
         amt: Value,
         allow_reinvest: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SignalBotAdjustMarginBalanceResult]:
         """POST /api/v5/tradingBot/signal/margin-balance — 20 requests / 2 s per UID."""
     def bot_amend_tpsl(
         self,
@@ -2162,7 +8747,7 @@ class SignalAPI(EndpointGroup):
         exit_setting_param: Value,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SignalBotAmendTpslResult]:
         """POST /api/v5/tradingBot/signal/amendTPSL — 20 requests / 2 s per UID."""
     def bot_cancel_sub_order(
         self,
@@ -2172,7 +8757,7 @@ class SignalAPI(EndpointGroup):
         signal_ord_id: Value,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SignalBotCancelSubOrderResult]:
         """POST /api/v5/tradingBot/signal/cancel-sub-order — 20 requests / 2 s per UID."""
     def bot_close_position(
         self,
@@ -2181,7 +8766,7 @@ class SignalAPI(EndpointGroup):
         inst_id: Value,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SignalBotClosePositionResult]:
         """POST /api/v5/tradingBot/signal/close-position — 20 requests / 2 s per UID."""
     def bot_place_sub_order(
         self,
@@ -2195,7 +8780,7 @@ class SignalAPI(EndpointGroup):
         reduce_only: Value | None = None,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SignalBotPlaceSubOrderResult]:
         """POST /api/v5/tradingBot/signal/sub-order — 20 requests / 2 s per UID."""
     def bot_set_instruments(
         self,
@@ -2204,7 +8789,7 @@ class SignalAPI(EndpointGroup):
         inst_ids: Value | None = None,
         include_all: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SignalBotSetInstrumentsResult]:
         """POST /api/v5/tradingBot/signal/set-instruments — 20 requests / 2 s per UID."""
     def cancel_signal_bots(
         self,
@@ -2212,7 +8797,7 @@ class SignalAPI(EndpointGroup):
         items: Sequence[Mapping[str, Any]],
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[CancelSignalBotsResult]:
         """POST /api/v5/tradingBot/signal/stop-order-algo — 20 requests / 2 s per UID."""
     def create_signal(
         self,
@@ -2220,7 +8805,7 @@ class SignalAPI(EndpointGroup):
         signal_chan_name: Value,
         signal_chan_desc: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[CreateSignalResult]:
         """POST /api/v5/tradingBot/signal/create-signal — 20 requests / 2 s per UID."""
     def create_signal_bot(
         self,
@@ -2236,7 +8821,7 @@ class SignalAPI(EndpointGroup):
         exit_setting_param: Value | None = None,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[CreateSignalBotResult]:
         """POST /api/v5/tradingBot/signal/order-algo — 20 requests / 2 s per UID."""
     def get_signal_bot_details(
         self,
@@ -2244,7 +8829,7 @@ class SignalAPI(EndpointGroup):
         algo_ord_type: Value,
         algo_id: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSignalBotDetailsResult]:
         """GET /api/v5/tradingBot/signal/orders-algo-details — 20 requests / 2 s per UID."""
     def get_signal_bot_event_history(
         self,
@@ -2254,7 +8839,7 @@ class SignalAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSignalBotEventHistoryResult]:
         """GET /api/v5/tradingBot/signal/event-history — 20 requests / 2 s per UID."""
     def get_signal_bot_history(
         self,
@@ -2265,7 +8850,7 @@ class SignalAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSignalBotHistoryResult]:
         """GET /api/v5/tradingBot/signal/orders-algo-history — 20 requests / 2 s per UID."""
     def get_signal_bot_list(
         self,
@@ -2276,7 +8861,7 @@ class SignalAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSignalBotListResult]:
         """GET /api/v5/tradingBot/signal/orders-algo-pending — 20 requests / 2 s per UID."""
     def get_signal_bot_positions(
         self,
@@ -2284,7 +8869,7 @@ class SignalAPI(EndpointGroup):
         algo_ord_type: Value,
         algo_id: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSignalBotPositionsResult]:
         """GET /api/v5/tradingBot/signal/positions — 20 requests / 2 s per UID."""
     def get_signal_bot_positions_history(
         self,
@@ -2295,7 +8880,7 @@ class SignalAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSignalBotPositionsHistoryResult]:
         """GET /api/v5/tradingBot/signal/positions-history — 10 requests / 2 s per UID."""
     def get_signal_bot_sub_orders(
         self,
@@ -2312,7 +8897,7 @@ class SignalAPI(EndpointGroup):
         type: Value | None = None,
         cl_ord_id: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSignalBotSubOrdersResult]:
         """GET /api/v5/tradingBot/signal/sub-orders — 20 requests / 2 s per UID."""
     def get_signals(
         self,
@@ -2323,7 +8908,7 @@ class SignalAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSignalsResult]:
         """GET /api/v5/tradingBot/signal/signals — 20 requests / 2 s per UID."""
 
 class RecurringAPI(EndpointGroup):
@@ -2334,7 +8919,7 @@ class RecurringAPI(EndpointGroup):
         algo_id: Value,
         amount: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[RecurringAddInvestmentResult]:
         """POST /api/v5/tradingBot/recurring/add-investment — 20 requests / 2 s per UID."""
     def amend_amount(
         self,
@@ -2343,7 +8928,7 @@ class RecurringAPI(EndpointGroup):
         amount: Value,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[RecurringAmendAmountResult]:
         """POST /api/v5/tradingBot/recurring/amend-recurring-amount — 20 requests / 2 s per UID."""
     def amend_order(
         self,
@@ -2352,7 +8937,7 @@ class RecurringAPI(EndpointGroup):
         stgy_name: Value,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[RecurringAmendOrderResult]:
         """POST /api/v5/tradingBot/recurring/amend-order-algo — 20 requests / 2 s per UID."""
     def amend_price_range(
         self,
@@ -2361,7 +8946,7 @@ class RecurringAPI(EndpointGroup):
         recurring_list: Value,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[RecurringAmendPriceRangeResult]:
         """POST /api/v5/tradingBot/recurring/amend-price-range — 20 requests / 2 s per UID."""
     def amend_time(
         self,
@@ -2375,14 +8960,14 @@ class RecurringAPI(EndpointGroup):
         recurring_time: Value | None = None,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[RecurringAmendTimeResult]:
         """POST /api/v5/tradingBot/recurring/amend-recurring-time — 20 requests / 2 s per UID."""
     def get_recurring_order_details(
         self,
         *,
         algo_id: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetRecurringOrderDetailsResult]:
         """GET /api/v5/tradingBot/recurring/orders-algo-details — 20 requests / 2 s per UID."""
     def get_recurring_order_history(
         self,
@@ -2392,7 +8977,7 @@ class RecurringAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetRecurringOrderHistoryResult]:
         """GET /api/v5/tradingBot/recurring/orders-algo-history — 20 requests / 2 s per UID."""
     def get_recurring_order_list(
         self,
@@ -2402,7 +8987,7 @@ class RecurringAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetRecurringOrderListResult]:
         """GET /api/v5/tradingBot/recurring/orders-algo-pending — 20 requests / 2 s per UID."""
     def get_recurring_sub_orders(
         self,
@@ -2413,14 +8998,14 @@ class RecurringAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetRecurringSubOrdersResult]:
         """GET /api/v5/tradingBot/recurring/sub-orders — 20 requests / 2 s per UID."""
     def pause(
         self,
         *,
         algo_id: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[RecurringPauseResult]:
         """POST /api/v5/tradingBot/recurring/pause — 20 requests / 2 s per UID."""
     def place_order(
         self,
@@ -2442,14 +9027,14 @@ class RecurringAPI(EndpointGroup):
         recurring_time_type: Value | None = None,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[RecurringPlaceOrderResult]:
         """POST /api/v5/tradingBot/recurring/order-algo — 20 requests / 2 s per UID."""
     def restart(
         self,
         *,
         algo_id: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[RecurringRestartResult]:
         """POST /api/v5/tradingBot/recurring/restart — 20 requests / 2 s per UID."""
     def stop_order(
         self,
@@ -2457,7 +9042,7 @@ class RecurringAPI(EndpointGroup):
         items: Sequence[Mapping[str, Any]],
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[RecurringStopOrderResult]:
         """POST /api/v5/tradingBot/recurring/stop-order-algo — 20 requests / 2 s per UID."""
 
 class DcaAPI(EndpointGroup):
@@ -2473,7 +9058,7 @@ class DcaAPI(EndpointGroup):
         trade_quote_ccy: Value | None = None,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[DcaAddInvestmentResult]:
         """POST /api/v5/tradingBot/dca/orders/manual-buy — 20 requests / 2 s per UID."""
     def add_margin(
         self,
@@ -2481,7 +9066,7 @@ class DcaAPI(EndpointGroup):
         algo_id: Value,
         amt: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[DcaAddMarginResult]:
         """POST /api/v5/tradingBot/dca/margin/add — 20 requests / 2 s per UID."""
     def amend_basic_param(
         self,
@@ -2499,7 +9084,7 @@ class DcaAPI(EndpointGroup):
         trigger_params: Value,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[DcaAmendBasicParamResult]:
         """POST /api/v5/tradingBot/dca/amend-order-algo — 20 requests / 2 s per UID."""
     def amend_reinvestment(
         self,
@@ -2509,7 +9094,7 @@ class DcaAPI(EndpointGroup):
         allow_reinvest: Value,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[DcaAmendReinvestmentResult]:
         """POST /api/v5/tradingBot/dca/settings/reinvestment — 20 requests / 2 s per UID."""
     def amend_take_profit(
         self,
@@ -2519,7 +9104,7 @@ class DcaAPI(EndpointGroup):
         tp_price: Value,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[DcaAmendTakeProfitResult]:
         """POST /api/v5/tradingBot/dca/settings/take-profit — 20 requests / 2 s per UID."""
     def get_dca_cycle_list(
         self,
@@ -2531,7 +9116,7 @@ class DcaAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetDcaCycleListResult]:
         """GET /api/v5/tradingBot/dca/cycle-list — 20 requests / 2 s per UID."""
     def get_dca_history_list(
         self,
@@ -2542,7 +9127,7 @@ class DcaAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetDcaHistoryListResult]:
         """GET /api/v5/tradingBot/dca/history-list — 20 requests / 2 s per UID."""
     def get_dca_ongoing_list(
         self,
@@ -2553,7 +9138,7 @@ class DcaAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetDcaOngoingListResult]:
         """GET /api/v5/tradingBot/dca/ongoing-list — 20 requests / 2 s per UID."""
     def get_dca_position_details(
         self,
@@ -2561,7 +9146,7 @@ class DcaAPI(EndpointGroup):
         algo_id: Value,
         algo_ord_type: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetDcaPositionDetailsResult]:
         """GET /api/v5/tradingBot/dca/position-details — 20 requests / 2 s per UID."""
     def get_dca_sub_orders(
         self,
@@ -2573,7 +9158,7 @@ class DcaAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetDcaSubOrdersResult]:
         """GET /api/v5/tradingBot/dca/orders — 20 requests / 2 s per UID."""
     def place_order(
         self,
@@ -2600,7 +9185,7 @@ class DcaAPI(EndpointGroup):
         trade_quote_ccy: Value | None = None,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[DcaPlaceOrderResult]:
         """POST /api/v5/tradingBot/dca/create — 20 requests / 2 s per UID+instId."""
     def reduce_margin(
         self,
@@ -2608,7 +9193,7 @@ class DcaAPI(EndpointGroup):
         algo_id: Value,
         amt: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[DcaReduceMarginResult]:
         """POST /api/v5/tradingBot/dca/margin/reduce — 20 requests / 2 s per UID."""
     def stop_order(
         self,
@@ -2618,7 +9203,7 @@ class DcaAPI(EndpointGroup):
         stop_type: Value,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[DcaStopOrderResult]:
         """POST /api/v5/tradingBot/dca/stop — 20 requests / 2 s per UID."""
 
 class CopytradingAPI(EndpointGroup):
@@ -2641,7 +9226,7 @@ class CopytradingAPI(EndpointGroup):
         sl_total_amt: Value | None = None,
         tag: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[AmendCopySettingsResult]:
         """POST /api/v5/copytrading/amend-copy-settings — 5 requests / 2 s per UID."""
     def amend_profit_sharing_ratio(
         self,
@@ -2649,7 +9234,7 @@ class CopytradingAPI(EndpointGroup):
         profit_sharing_ratio: Value,
         inst_type: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[AmendProfitSharingRatioResult]:
         """POST /api/v5/copytrading/amend-profit-sharing-ratio — 5 requests / 2 s per UID."""
     def close_lead_position(
         self,
@@ -2661,7 +9246,7 @@ class CopytradingAPI(EndpointGroup):
         tag: Value | None = None,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[CopytradingCloseLeadPositionResult]:
         """POST /api/v5/copytrading/close-subposition — 20 requests / 2 s per UID."""
     def first_copy_settings(
         self,
@@ -2681,7 +9266,7 @@ class CopytradingAPI(EndpointGroup):
         sl_total_amt: Value | None = None,
         tag: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[FirstCopySettingsResult]:
         """POST /api/v5/copytrading/first-copy-settings — 5 requests / 2 s per UID."""
     def get_copy_settings(
         self,
@@ -2689,7 +9274,7 @@ class CopytradingAPI(EndpointGroup):
         unique_code: Value,
         inst_type: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetCopySettingsResult]:
         """GET /api/v5/copytrading/copy-settings — 5 requests / 2 s per UID."""
     def get_copy_traders(
         self,
@@ -2698,13 +9283,13 @@ class CopytradingAPI(EndpointGroup):
         inst_type: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetCopyTradersResult]:
         """GET /api/v5/copytrading/public-copy-traders — 5 requests / 2 s per IP."""
     def get_copytrading_account_config(
         self,
         *,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetCopytradingAccountConfigResult]:
         """GET /api/v5/copytrading/config — 5 requests / 2 s per UID."""
     def get_copytrading_current_subpositions(
         self,
@@ -2715,21 +9300,21 @@ class CopytradingAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetCopytradingCurrentSubpositionsResult]:
         """GET /api/v5/copytrading/current-subpositions — 20 requests / 2 s per UID."""
     def get_copytrading_instruments(
         self,
         *,
         inst_type: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetCopytradingInstrumentsResult]:
         """GET /api/v5/copytrading/instruments — 5 requests / 2 s per UID."""
     def get_copytrading_public_config(
         self,
         *,
         inst_type: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetCopytradingPublicConfigResult]:
         """GET /api/v5/copytrading/public-config — 5 requests / 2 s per IP."""
     def get_copytrading_public_current_subpositions(
         self,
@@ -2740,7 +9325,7 @@ class CopytradingAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetCopytradingPublicCurrentSubpositionsResult]:
         """GET /api/v5/copytrading/public-current-subpositions — 5 requests / 2 s per IP."""
     def get_copytrading_public_subpositions_history(
         self,
@@ -2751,7 +9336,7 @@ class CopytradingAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetCopytradingPublicSubpositionsHistoryResult]:
         """GET /api/v5/copytrading/public-subpositions-history — 5 requests / 2 s per IP."""
     def get_copytrading_subpositions_history(
         self,
@@ -2762,7 +9347,7 @@ class CopytradingAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetCopytradingSubpositionsHistoryResult]:
         """GET /api/v5/copytrading/subpositions-history — 20 requests / 2 s per UID."""
     def get_lead_trader_currency_preferences(
         self,
@@ -2770,7 +9355,7 @@ class CopytradingAPI(EndpointGroup):
         unique_code: Value,
         inst_type: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetLeadTraderCurrencyPreferencesResult]:
         """GET /api/v5/copytrading/public-preference-currency — 5 requests / 2 s per IP."""
     def get_lead_trader_daily_pnl(
         self,
@@ -2779,7 +9364,7 @@ class CopytradingAPI(EndpointGroup):
         last_days: Value,
         inst_type: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetLeadTraderDailyPnlResult]:
         """GET /api/v5/copytrading/public-pnl — 5 requests / 2 s per IP."""
     def get_lead_trader_ranks(
         self,
@@ -2796,7 +9381,7 @@ class CopytradingAPI(EndpointGroup):
         page: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetLeadTraderRanksResult]:
         """GET /api/v5/copytrading/public-lead-traders — 5 requests / 2 s per IP."""
     def get_lead_trader_stats(
         self,
@@ -2805,7 +9390,7 @@ class CopytradingAPI(EndpointGroup):
         last_days: Value,
         inst_type: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetLeadTraderStatsResult]:
         """GET /api/v5/copytrading/public-stats — 5 requests / 2 s per IP."""
     def get_lead_trader_weekly_pnl(
         self,
@@ -2813,14 +9398,14 @@ class CopytradingAPI(EndpointGroup):
         unique_code: Value,
         inst_type: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetLeadTraderWeeklyPnlResult]:
         """GET /api/v5/copytrading/public-weekly-pnl — 5 requests / 2 s per IP."""
     def get_my_lead_traders(
         self,
         *,
         inst_type: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetMyLeadTradersResult]:
         """GET /api/v5/copytrading/current-lead-traders — 5 requests / 2 s per UID."""
     def get_profit_sharing_details(
         self,
@@ -2830,28 +9415,28 @@ class CopytradingAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetProfitSharingDetailsResult]:
         """GET /api/v5/copytrading/profit-sharing-details — 5 requests / 2 s per UID."""
     def get_total_profit_sharing(
         self,
         *,
         inst_type: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetTotalProfitSharingResult]:
         """GET /api/v5/copytrading/total-profit-sharing — 5 requests / 2 s per UID."""
     def get_total_unrealized_profit_sharing(
         self,
         *,
         inst_type: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetTotalUnrealizedProfitSharingResult]:
         """GET /api/v5/copytrading/total-unrealized-profit-sharing — 5 requests / 2 s per UID."""
     def get_unrealized_profit_sharing_details(
         self,
         *,
         inst_type: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetUnrealizedProfitSharingDetailsResult]:
         """GET /api/v5/copytrading/unrealized-profit-sharing-details — 5 requests / 2 s per UID."""
     def place_lead_stop_order(
         self,
@@ -2868,7 +9453,7 @@ class CopytradingAPI(EndpointGroup):
         sub_pos_type: Value | None = None,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[CopytradingPlaceLeadStopOrderResult]:
         """POST /api/v5/copytrading/algo-order — 20 requests / 2 s per UID.
 
         sub_pos_type (subPosType): not in the OKX docs, sent as given.
@@ -2879,7 +9464,7 @@ class CopytradingAPI(EndpointGroup):
         inst_id: Value,
         inst_type: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[CopytradingSetInstrumentsResult]:
         """POST /api/v5/copytrading/set-instruments — 5 requests / 2 s per UID."""
     def stop_copying(
         self,
@@ -2888,7 +9473,7 @@ class CopytradingAPI(EndpointGroup):
         inst_type: Value | None = None,
         sub_pos_close_type: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[StopCopyingResult]:
         """POST /api/v5/copytrading/stop-copy-trading — 5 requests / 2 s per UID."""
 
 class SpreadAPI(EndpointGroup):
@@ -2903,14 +9488,14 @@ class SpreadAPI(EndpointGroup):
         new_px: Value | None = None,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SpreadAmendOrderResult]:
         """POST /api/v5/sprd/amend-order — 20 requests / 2 s per UID."""
     def cancel_all_after(
         self,
         *,
         time_out: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SpreadCancelAllAfterResult]:
         """POST /api/v5/sprd/cancel-all-after — 1 requests / 1 s per UID."""
     def cancel_order(
         self,
@@ -2919,7 +9504,7 @@ class SpreadAPI(EndpointGroup):
         cl_ord_id: Value | None = None,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SpreadCancelOrderResult]:
         """POST /api/v5/sprd/cancel-order — 20 requests / 2 s per UID."""
     def get_spread_books(
         self,
@@ -2927,7 +9512,7 @@ class SpreadAPI(EndpointGroup):
         sprd_id: Value,
         sz: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSpreadBooksResult]:
         """GET /api/v5/sprd/books — 20 requests / 2 s per IP."""
     def get_spread_candles(
         self,
@@ -2938,7 +9523,7 @@ class SpreadAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSpreadCandlesResult]:
         """GET /api/v5/market/sprd-candles — 40 requests / 2 s per IP."""
     def get_spread_history_candles(
         self,
@@ -2949,7 +9534,7 @@ class SpreadAPI(EndpointGroup):
         bar: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSpreadHistoryCandlesResult]:
         """GET /api/v5/market/sprd-history-candles — 20 requests / 2 s per IP."""
     def get_spread_order(
         self,
@@ -2957,7 +9542,7 @@ class SpreadAPI(EndpointGroup):
         ord_id: Value | None = None,
         cl_ord_id: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSpreadOrderResult]:
         """GET /api/v5/sprd/order — 20 requests / 2 s per UID."""
     def get_spread_orders_history(
         self,
@@ -2971,7 +9556,7 @@ class SpreadAPI(EndpointGroup):
         end: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSpreadOrdersHistoryResult]:
         """GET /api/v5/sprd/orders-history — 20 requests / 2 s per UID."""
     def get_spread_orders_history_archive(
         self,
@@ -2987,7 +9572,7 @@ class SpreadAPI(EndpointGroup):
         end: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSpreadOrdersHistoryArchiveResult]:
         """GET /api/v5/sprd/orders-history-archive — 20 requests / 2 s per UID."""
     def get_spread_orders_pending(
         self,
@@ -2999,21 +9584,21 @@ class SpreadAPI(EndpointGroup):
         end_id: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSpreadOrdersPendingResult]:
         """GET /api/v5/sprd/orders-pending — 10 requests / 2 s per UID."""
     def get_spread_public_trades(
         self,
         *,
         sprd_id: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSpreadPublicTradesResult]:
         """GET /api/v5/sprd/public-trades — 20 requests / 2 s per IP."""
     def get_spread_ticker(
         self,
         *,
         sprd_id: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSpreadTickerResult]:
         """GET /api/v5/market/sprd-ticker — 20 requests / 2 s per IP."""
     def get_spread_trades(
         self,
@@ -3027,7 +9612,7 @@ class SpreadAPI(EndpointGroup):
         end: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSpreadTradesResult]:
         """GET /api/v5/sprd/trades — 20 requests / 2 s per UID."""
     def get_spreads(
         self,
@@ -3037,7 +9622,7 @@ class SpreadAPI(EndpointGroup):
         sprd_id: Value | None = None,
         state: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSpreadsResult]:
         """GET /api/v5/sprd/spreads — 20 requests / 2 s per IP."""
     def mass_cancel(
         self,
@@ -3045,7 +9630,7 @@ class SpreadAPI(EndpointGroup):
         sprd_id: Value | None = None,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SpreadMassCancelResult]:
         """POST /api/v5/sprd/mass-cancel — 10 requests / 2 s per UID."""
     def place_order(
         self,
@@ -3059,7 +9644,7 @@ class SpreadAPI(EndpointGroup):
         tag: Value | None = None,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SpreadPlaceOrderResult]:
         """POST /api/v5/sprd/order — 20 requests / 2 s per UID."""
 
 class RfqAPI(EndpointGroup):
@@ -3069,21 +9654,21 @@ class RfqAPI(EndpointGroup):
         *,
         time_out: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[RfqCancelAllAfterResult]:
         """POST /api/v5/rfq/cancel-all-after — 1 requests / 1 s per UID."""
     def cancel_all_quotes(
         self,
         *,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[CancelAllQuotesResult]:
         """POST /api/v5/rfq/cancel-all-quotes — 2 requests / 2 s per UID."""
     def cancel_all_rfqs(
         self,
         *,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[CancelAllRfqsResult]:
         """POST /api/v5/rfq/cancel-all-rfqs — 2 requests / 2 s per UID."""
     def cancel_batch_quotes(
         self,
@@ -3092,7 +9677,7 @@ class RfqAPI(EndpointGroup):
         cl_quote_ids: Value | None = None,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[CancelBatchQuotesResult]:
         """POST /api/v5/rfq/cancel-batch-quotes — 2 requests / 2 s per UID."""
     def cancel_batch_rfqs(
         self,
@@ -3101,7 +9686,7 @@ class RfqAPI(EndpointGroup):
         cl_rfq_ids: Value | None = None,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[CancelBatchRfqsResult]:
         """POST /api/v5/rfq/cancel-batch-rfqs — 2 requests / 2 s per UID."""
     def cancel_quote(
         self,
@@ -3111,7 +9696,7 @@ class RfqAPI(EndpointGroup):
         rfq_id: Value | None = None,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[CancelQuoteResult]:
         """POST /api/v5/rfq/cancel-quote — 50 requests / 2 s per UID."""
     def cancel_rfq(
         self,
@@ -3120,7 +9705,7 @@ class RfqAPI(EndpointGroup):
         cl_rfq_id: Value | None = None,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[CancelRfqResult]:
         """POST /api/v5/rfq/cancel-rfq — 5 requests / 2 s per UID."""
     def create_quote(
         self,
@@ -3134,7 +9719,7 @@ class RfqAPI(EndpointGroup):
         expires_in: Value | None = None,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[CreateQuoteResult]:
         """POST /api/v5/rfq/create-quote — 50 requests / 2 s per UID."""
     def create_rfq(
         self,
@@ -3148,7 +9733,7 @@ class RfqAPI(EndpointGroup):
         acct_alloc: Value | None = None,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[CreateRfqResult]:
         """POST /api/v5/rfq/create-rfq — 5 requests / 2 s per UID."""
     def execute_quote(
         self,
@@ -3158,14 +9743,14 @@ class RfqAPI(EndpointGroup):
         legs: Value | None = None,
         extra: Mapping[str, Any] | None = None,
         exp_time: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[ExecuteQuoteResult]:
         """POST /api/v5/rfq/execute-quote — 2 requests / 3 s per UID."""
     def get_block_ticker(
         self,
         *,
         inst_id: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetBlockTickerResult]:
         """GET /api/v5/market/block-ticker — 20 requests / 2 s per IP."""
     def get_block_tickers(
         self,
@@ -3173,22 +9758,26 @@ class RfqAPI(EndpointGroup):
         inst_type: Value,
         inst_family: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetBlockTickersResult]:
         """GET /api/v5/market/block-tickers — 20 requests / 2 s per IP."""
-    def get_counterparties(self, *, extra: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    def get_counterparties(
+        self,
+        *,
+        extra: Mapping[str, Any] | None = None,
+    ) -> list[GetCounterpartiesResult]:
         """GET /api/v5/rfq/counterparties — 5 requests / 2 s per UID."""
     def get_maker_instrument_settings(
         self,
         *,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetMakerInstrumentSettingsResult]:
         """GET /api/v5/rfq/maker-instrument-settings — 5 requests / 2 s per UID."""
     def get_public_block_trades(
         self,
         *,
         inst_id: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetPublicBlockTradesResult]:
         """GET /api/v5/public/block-trades — 20 requests / 2 s per IP."""
     def get_quotes(
         self,
@@ -3202,9 +9791,13 @@ class RfqAPI(EndpointGroup):
         end_id: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetQuotesResult]:
         """GET /api/v5/rfq/quotes — 2 requests / 2 s per UID."""
-    def get_rfq_mmp_config(self, *, extra: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    def get_rfq_mmp_config(
+        self,
+        *,
+        extra: Mapping[str, Any] | None = None,
+    ) -> list[GetRfqMmpConfigResult]:
         """GET /api/v5/rfq/mmp-config — 5 requests / 2 s per UID."""
     def get_rfq_public_trades(
         self,
@@ -3213,7 +9806,7 @@ class RfqAPI(EndpointGroup):
         end_id: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetRfqPublicTradesResult]:
         """GET /api/v5/rfq/public-trades — 5 requests / 2 s per IP."""
     def get_rfq_trades(
         self,
@@ -3230,7 +9823,7 @@ class RfqAPI(EndpointGroup):
         limit: Value | None = None,
         is_successful: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetRfqTradesResult]:
         """GET /api/v5/rfq/trades — 5 requests / 2 s per UID."""
     def get_rfqs(
         self,
@@ -3242,16 +9835,16 @@ class RfqAPI(EndpointGroup):
         end_id: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetRfqsResult]:
         """GET /api/v5/rfq/rfqs — 2 requests / 2 s per UID."""
-    def reset_rfq_mmp(self, *, extra: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    def reset_rfq_mmp(self, *, extra: Mapping[str, Any] | None = None) -> list[ResetRfqMmpResult]:
         """POST /api/v5/rfq/mmp-reset — 5 requests / 2 s per UID."""
     def set_maker_instrument_settings(
         self,
         *,
         items: Sequence[Mapping[str, Any]],
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SetMakerInstrumentSettingsResult]:
         """POST /api/v5/rfq/maker-instrument-settings — 5 requests / 2 s per UID."""
     def set_rfq_mmp_config(
         self,
@@ -3260,7 +9853,7 @@ class RfqAPI(EndpointGroup):
         frozen_interval: Value,
         count_limit: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SetRfqMmpConfigResult]:
         """POST /api/v5/rfq/mmp-config — 1 requests / 10 s per UID."""
 
 class RubikAPI(EndpointGroup):
@@ -3274,7 +9867,7 @@ class RubikAPI(EndpointGroup):
         begin: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetContractLongShortRatioResult]:
         """GET /api/v5/rubik/stat/contracts/long-short-account-ratio-contract — 5 requests / 2 s per IP+instId."""
     def get_contract_open_interest_history(
         self,
@@ -3285,7 +9878,7 @@ class RubikAPI(EndpointGroup):
         begin: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetContractOpenInterestHistoryResult]:
         """GET /api/v5/rubik/stat/contracts/open-interest-history — 10 requests / 2 s per IP+instId."""
     def get_contract_taker_volume(
         self,
@@ -3297,7 +9890,7 @@ class RubikAPI(EndpointGroup):
         begin: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetContractTakerVolumeResult]:
         """GET /api/v5/rubik/stat/taker-volume-contract — 5 requests / 2 s per IP+instId."""
     def get_contracts_open_interest_volume(
         self,
@@ -3307,7 +9900,7 @@ class RubikAPI(EndpointGroup):
         end: Value | None = None,
         period: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetContractsOpenInterestVolumeResult]:
         """GET /api/v5/rubik/stat/contracts/open-interest-volume — 5 requests / 2 s per IP."""
     def get_long_short_ratio(
         self,
@@ -3317,7 +9910,7 @@ class RubikAPI(EndpointGroup):
         end: Value | None = None,
         period: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetLongShortRatioResult]:
         """GET /api/v5/rubik/stat/contracts/long-short-account-ratio — 5 requests / 2 s per IP."""
     def get_margin_loan_ratio(
         self,
@@ -3327,7 +9920,7 @@ class RubikAPI(EndpointGroup):
         end: Value | None = None,
         period: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetMarginLoanRatioResult]:
         """GET /api/v5/rubik/stat/margin/loan-ratio — 5 requests / 2 s per IP."""
     def get_option_open_interest_volume(
         self,
@@ -3335,7 +9928,7 @@ class RubikAPI(EndpointGroup):
         ccy: Value,
         period: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetOptionOpenInterestVolumeResult]:
         """GET /api/v5/rubik/stat/option/open-interest-volume — 5 requests / 2 s per IP."""
     def get_option_open_interest_volume_expiry(
         self,
@@ -3343,7 +9936,7 @@ class RubikAPI(EndpointGroup):
         ccy: Value,
         period: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetOptionOpenInterestVolumeExpiryResult]:
         """GET /api/v5/rubik/stat/option/open-interest-volume-expiry — 5 requests / 2 s per IP."""
     def get_option_open_interest_volume_strike(
         self,
@@ -3352,7 +9945,7 @@ class RubikAPI(EndpointGroup):
         exp_time: Value,
         period: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetOptionOpenInterestVolumeStrikeResult]:
         """GET /api/v5/rubik/stat/option/open-interest-volume-strike — 5 requests / 2 s per IP."""
     def get_put_call_ratio(
         self,
@@ -3360,9 +9953,13 @@ class RubikAPI(EndpointGroup):
         ccy: Value,
         period: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetPutCallRatioResult]:
         """GET /api/v5/rubik/stat/option/open-interest-volume-ratio — 5 requests / 2 s per IP."""
-    def get_support_coin(self, *, extra: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    def get_support_coin(
+        self,
+        *,
+        extra: Mapping[str, Any] | None = None,
+    ) -> list[GetSupportCoinResult]:
         """GET /api/v5/rubik/stat/trading-data/support-coin — 5 requests / 2 s per IP."""
     def get_taker_flow(
         self,
@@ -3370,7 +9967,7 @@ class RubikAPI(EndpointGroup):
         ccy: Value,
         period: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetTakerFlowResult]:
         """GET /api/v5/rubik/stat/option/taker-block-volume — 5 requests / 2 s per IP."""
     def get_taker_volume(
         self,
@@ -3381,7 +9978,7 @@ class RubikAPI(EndpointGroup):
         end: Value | None = None,
         period: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetTakerVolumeResult]:
         """GET /api/v5/rubik/stat/taker-volume — 5 requests / 2 s per IP."""
     def get_top_traders_contract_long_short_ratio(
         self,
@@ -3392,7 +9989,7 @@ class RubikAPI(EndpointGroup):
         begin: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetTopTradersContractLongShortRatioResult]:
         """GET /api/v5/rubik/stat/contracts/long-short-account-ratio-contract-top-trader — 5 requests / 2 s per IP+instId."""
     def get_top_traders_contract_long_short_ratio_by_position(
         self,
@@ -3403,7 +10000,7 @@ class RubikAPI(EndpointGroup):
         begin: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetTopTradersContractLongShortRatioByPositionResult]:
         """GET /api/v5/rubik/stat/contracts/long-short-position-ratio-contract-top-trader — 5 requests / 2 s per IP+instId."""
 
 class FinanceAPI(EndpointGroup):
@@ -3414,7 +10011,7 @@ class FinanceAPI(EndpointGroup):
         ord_id: Value,
         quote_id: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[DcdRedeemResult]:
         """POST /api/v5/finance/sfp/dcd/redeem — 2 requests / 60 s per UID."""
     def dcd_request_for_quote(
         self,
@@ -3423,42 +10020,42 @@ class FinanceAPI(EndpointGroup):
         notional_sz: Value,
         notional_ccy: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[DcdRequestForQuoteResult]:
         """POST /api/v5/finance/sfp/dcd/quote — 10 requests / 60 s per UID."""
     def dcd_request_for_redeem_quote(
         self,
         *,
         ord_id: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[DcdRequestForRedeemQuoteResult]:
         """POST /api/v5/finance/sfp/dcd/redeem-quote — 10 requests / 60 s per UID."""
     def dcd_trade(
         self,
         *,
         quote_id: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[DcdTradeResult]:
         """POST /api/v5/finance/sfp/dcd/trade — 2 requests / 60 s per UID."""
     def eth_staking_cancel_redeem(
         self,
         *,
         ord_id: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[EthStakingCancelRedeemResult]:
         """POST /api/v5/finance/staking-defi/eth/cancel-redeem — 2 requests / 1 s per UID."""
     def eth_staking_purchase(
         self,
         *,
         amt: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[EthStakingPurchaseResult]:
         """POST /api/v5/finance/staking-defi/eth/purchase — 2 requests / 1 s per UID."""
     def eth_staking_redeem(
         self,
         *,
         amt: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[EthStakingRedeemResult]:
         """POST /api/v5/finance/staking-defi/eth/redeem — 2 requests / 1 s per UID."""
     def flexible_loan_adjust_collateral(
         self,
@@ -3468,7 +10065,7 @@ class FinanceAPI(EndpointGroup):
         collateral_amt: Value,
         ord_id: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[FlexibleLoanAdjustCollateralResult]:
         """POST /api/v5/finance/flexible-loan/adjust-collateral — 5 requests / 2 s per UID."""
     def flexible_loan_max_loan(
         self,
@@ -3477,13 +10074,13 @@ class FinanceAPI(EndpointGroup):
         ord_id: Value | None = None,
         sup_collateral: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[FlexibleLoanMaxLoanResult]:
         """POST /api/v5/finance/flexible-loan/max-loan — 5 requests / 2 s per UID."""
     def get_dcd_currency_pairs(
         self,
         *,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetDcdCurrencyPairsResult]:
         """GET /api/v5/finance/sfp/dcd/currency-pair — 1 requests / 1 s per UID."""
     def get_dcd_order_history(
         self,
@@ -3498,14 +10095,14 @@ class FinanceAPI(EndpointGroup):
         end: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetDcdOrderHistoryResult]:
         """GET /api/v5/finance/sfp/dcd/order-history — 1 requests / 1 s per UID."""
     def get_dcd_order_state(
         self,
         *,
         ord_id: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetDcdOrderStateResult]:
         """GET /api/v5/finance/sfp/dcd/order-status — 3 requests / 1 s per UID."""
     def get_dcd_product_info(
         self,
@@ -3514,26 +10111,26 @@ class FinanceAPI(EndpointGroup):
         quote_ccy: Value,
         opt_type: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetDcdProductInfoResult]:
         """GET /api/v5/finance/sfp/dcd/products — 1 requests / 1 s per UID."""
     def get_eth_staking_apy_history(
         self,
         *,
         days: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetEthStakingApyHistoryResult]:
         """GET /api/v5/finance/staking-defi/eth/apy-history — 6 requests / 1 s per IP."""
     def get_eth_staking_balance(
         self,
         *,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetEthStakingBalanceResult]:
         """GET /api/v5/finance/staking-defi/eth/balance — 6 requests / 1 s per UID."""
     def get_eth_staking_product_info(
         self,
         *,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetEthStakingProductInfoResult]:
         """GET /api/v5/finance/staking-defi/eth/product-info — 3 requests / 1 s per UID."""
     def get_eth_staking_purchase_redeem_history(
         self,
@@ -3544,7 +10141,7 @@ class FinanceAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetEthStakingPurchaseRedeemHistoryResult]:
         """GET /api/v5/finance/staking-defi/eth/purchase-redeem-history — 6 requests / 1 s per UID."""
     def get_flexible_loan_accrued_interest(
         self,
@@ -3555,13 +10152,13 @@ class FinanceAPI(EndpointGroup):
         limit: Value | None = None,
         ord_id: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetFlexibleLoanAccruedInterestResult]:
         """GET /api/v5/finance/flexible-loan/interest-accrued — 5 requests / 2 s per UID."""
     def get_flexible_loan_borrowable_currencies(
         self,
         *,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetFlexibleLoanBorrowableCurrenciesResult]:
         """GET /api/v5/finance/flexible-loan/borrow-currencies — 5 requests / 2 s per UID."""
     def get_flexible_loan_collateral_assets(
         self,
@@ -3569,7 +10166,7 @@ class FinanceAPI(EndpointGroup):
         ccy: Value | None = None,
         ord_id: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetFlexibleLoanCollateralAssetsResult]:
         """GET /api/v5/finance/flexible-loan/collateral-assets — 5 requests / 2 s per UID."""
     def get_flexible_loan_history(
         self,
@@ -3580,14 +10177,14 @@ class FinanceAPI(EndpointGroup):
         limit: Value | None = None,
         ord_id: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetFlexibleLoanHistoryResult]:
         """GET /api/v5/finance/flexible-loan/loan-history — 5 requests / 2 s per UID."""
     def get_flexible_loan_info(
         self,
         *,
         ord_id: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetFlexibleLoanInfoResult]:
         """GET /api/v5/finance/flexible-loan/loan-info — 5 requests / 2 s per UID."""
     def get_flexible_loan_max_collateral_redeem_amount(
         self,
@@ -3595,7 +10192,7 @@ class FinanceAPI(EndpointGroup):
         ccy: Value,
         ord_id: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetFlexibleLoanMaxCollateralRedeemAmountResult]:
         """GET /api/v5/finance/flexible-loan/max-collateral-redeem-amount — 5 requests / 2 s per UID."""
     def get_onchain_earn_active_orders(
         self,
@@ -3605,7 +10202,7 @@ class FinanceAPI(EndpointGroup):
         ccy: Value | None = None,
         state: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetOnchainEarnActiveOrdersResult]:
         """GET /api/v5/finance/staking-defi/orders-active — 3 requests / 1 s per UID."""
     def get_onchain_earn_offers(
         self,
@@ -3614,7 +10211,7 @@ class FinanceAPI(EndpointGroup):
         protocol_type: Value | None = None,
         ccy: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetOnchainEarnOffersResult]:
         """GET /api/v5/finance/staking-defi/offers — 3 requests / 1 s per UID."""
     def get_onchain_earn_order_history(
         self,
@@ -3626,14 +10223,14 @@ class FinanceAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetOnchainEarnOrderHistoryResult]:
         """GET /api/v5/finance/staking-defi/orders-history — 3 requests / 1 s per UID."""
     def get_savings_balance(
         self,
         *,
         ccy: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSavingsBalanceResult]:
         """GET /api/v5/finance/savings/balance — 6 requests / 1 s per UID."""
     def get_savings_lending_history(
         self,
@@ -3643,7 +10240,7 @@ class FinanceAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSavingsLendingHistoryResult]:
         """GET /api/v5/finance/savings/lending-history — 6 requests / 1 s per UID."""
     def get_savings_public_borrow_history(
         self,
@@ -3653,33 +10250,33 @@ class FinanceAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSavingsPublicBorrowHistoryResult]:
         """GET /api/v5/finance/savings/lending-rate-history — 6 requests / 1 s per IP."""
     def get_savings_public_borrow_info(
         self,
         *,
         ccy: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSavingsPublicBorrowInfoResult]:
         """GET /api/v5/finance/savings/lending-rate-summary — 6 requests / 1 s per IP."""
     def get_sol_staking_apy_history(
         self,
         *,
         days: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSolStakingApyHistoryResult]:
         """GET /api/v5/finance/staking-defi/sol/apy-history — 6 requests / 1 s per IP."""
     def get_sol_staking_balance(
         self,
         *,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSolStakingBalanceResult]:
         """GET /api/v5/finance/staking-defi/sol/balance — 6 requests / 1 s per UID."""
     def get_sol_staking_product_info(
         self,
         *,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSolStakingProductInfoResult]:
         """GET /api/v5/finance/staking-defi/sol/product-info — 3 requests / 1 s per UID."""
     def get_sol_staking_purchase_redeem_history(
         self,
@@ -3690,7 +10287,7 @@ class FinanceAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSolStakingPurchaseRedeemHistoryResult]:
         """GET /api/v5/finance/staking-defi/sol/purchase-redeem-history — 6 requests / 1 s per UID."""
     def get_stable_rewards_apy_history(
         self,
@@ -3698,21 +10295,21 @@ class FinanceAPI(EndpointGroup):
         ccy: Value,
         days: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetStableRewardsApyHistoryResult]:
         """GET /api/v5/finance/stable-rewards/apy-history — 6 requests / 1 s per IP."""
     def get_stable_rewards_balance(
         self,
         *,
         ccy: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetStableRewardsBalanceResult]:
         """GET /api/v5/finance/stable-rewards/balance — 5 requests / 2 s per UID."""
     def get_stable_rewards_product_info(
         self,
         *,
         ccy: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetStableRewardsProductInfoResult]:
         """GET /api/v5/finance/stable-rewards/product-info — 5 requests / 2 s per UID."""
     def get_stable_rewards_subscribe_redeem_history(
         self,
@@ -3724,7 +10321,7 @@ class FinanceAPI(EndpointGroup):
         before: Value | None = None,
         limit: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetStableRewardsSubscribeRedeemHistoryResult]:
         """GET /api/v5/finance/stable-rewards/subscribe-redeem-history — 5 requests / 2 s per UID."""
     def onchain_earn_cancel_purchases_redemptions(
         self,
@@ -3732,7 +10329,7 @@ class FinanceAPI(EndpointGroup):
         ord_id: Value,
         protocol_type: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[OnchainEarnCancelPurchasesRedemptionsResult]:
         """POST /api/v5/finance/staking-defi/cancel — 2 requests / 1 s per UID."""
     def onchain_earn_purchase(
         self,
@@ -3742,7 +10339,7 @@ class FinanceAPI(EndpointGroup):
         term: Value | None = None,
         tag: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[OnchainEarnPurchaseResult]:
         """POST /api/v5/finance/staking-defi/purchase — 2 requests / 1 s per UID."""
     def onchain_earn_redeem(
         self,
@@ -3751,7 +10348,7 @@ class FinanceAPI(EndpointGroup):
         protocol_type: Value,
         allow_early_redeem: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[OnchainEarnRedeemResult]:
         """POST /api/v5/finance/staking-defi/redeem — 2 requests / 1 s per UID."""
     def savings_purchase_redemption(
         self,
@@ -3761,7 +10358,7 @@ class FinanceAPI(EndpointGroup):
         side: Value,
         rate: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SavingsPurchaseRedemptionResult]:
         """POST /api/v5/finance/savings/purchase-redempt — 6 requests / 1 s per UID."""
     def savings_set_lending_rate(
         self,
@@ -3769,21 +10366,21 @@ class FinanceAPI(EndpointGroup):
         ccy: Value,
         rate: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SavingsSetLendingRateResult]:
         """POST /api/v5/finance/savings/set-lending-rate — 6 requests / 1 s per UID."""
     def sol_staking_purchase(
         self,
         *,
         amt: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SolStakingPurchaseResult]:
         """POST /api/v5/finance/staking-defi/sol/purchase — 2 requests / 1 s per UID."""
     def sol_staking_redeem(
         self,
         *,
         amt: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SolStakingRedeemResult]:
         """POST /api/v5/finance/staking-defi/sol/redeem — 2 requests / 1 s per UID."""
     def stable_rewards_quote(
         self,
@@ -3793,14 +10390,14 @@ class FinanceAPI(EndpointGroup):
         action: Value,
         amt: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[StableRewardsQuoteResult]:
         """POST /api/v5/finance/stable-rewards/quote — 2 requests / 1 s per UID."""
     def stable_rewards_trade(
         self,
         *,
         quote_id: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[StableRewardsTradeResult]:
         """POST /api/v5/finance/stable-rewards/trade — 2 requests / 1 s per UID."""
 
 class AffiliateAPI(EndpointGroup):
@@ -3812,14 +10409,14 @@ class AffiliateAPI(EndpointGroup):
         limit: Value | None = None,
         link_status: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetAffiliateCoInviterListResult]:
         """GET /api/v5/affiliate/co-inviter/list — 3 requests / 1 s per UID."""
     def get_affiliate_invitee_detail(
         self,
         *,
         uid: Value,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetAffiliateInviteeDetailResult]:
         """GET /api/v5/affiliate/invitee/detail — 3 requests / 1 s per UID."""
     def get_affiliate_invitee_list(
         self,
@@ -3836,7 +10433,7 @@ class AffiliateAPI(EndpointGroup):
         kyc_status: Value | None = None,
         sub_affiliate_uid: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetAffiliateInviteeListResult]:
         """GET /api/v5/affiliate/invitee/list — 3 requests / 1 s per UID."""
     def get_affiliate_link_list(
         self,
@@ -3846,7 +10443,7 @@ class AffiliateAPI(EndpointGroup):
         link_type: Value | None = None,
         link_status: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetAffiliateLinkListResult]:
         """GET /api/v5/affiliate/link/list — 3 requests / 1 s per UID."""
     def get_affiliate_performance_summary(
         self,
@@ -3855,7 +10452,7 @@ class AffiliateAPI(EndpointGroup):
         begin: Value | None = None,
         end: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetAffiliatePerformanceSummaryResult]:
         """GET /api/v5/affiliate/performance/summary — 3 requests / 1 s per UID."""
     def get_affiliate_sub_affiliate_list(
         self,
@@ -3867,7 +10464,7 @@ class AffiliateAPI(EndpointGroup):
         order_by: Value | None = None,
         order_dir: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetAffiliateSubAffiliateListResult]:
         """GET /api/v5/affiliate/sub-affiliate/list — 3 requests / 1 s per UID."""
 
 class SystemAPI(EndpointGroup):
@@ -3877,7 +10474,7 @@ class SystemAPI(EndpointGroup):
         *,
         state: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetSystemStatusResult]:
         """GET /api/v5/system/status — 1 requests / 5 s per (no rule)."""
 
 class SupportAPI(EndpointGroup):
@@ -3886,7 +10483,7 @@ class SupportAPI(EndpointGroup):
         self,
         *,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetAnnouncementTypesResult]:
         """GET /api/v5/support/announcement-types — 1 requests / 2 s per IP."""
     def get_announcements(
         self,
@@ -3894,7 +10491,7 @@ class SupportAPI(EndpointGroup):
         ann_type: Value | None = None,
         page: Value | None = None,
         extra: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[GetAnnouncementsResult]:
         """GET /api/v5/support/announcements — 5 requests / 2 s per UID|IP."""
 
 class RestAPI:

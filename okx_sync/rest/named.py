@@ -41,6 +41,7 @@ import inspect
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from importlib import resources
 from typing import Any
 
 from ..errors import APIError, ValidationError
@@ -61,6 +62,7 @@ from ..models import (
     Ticker,
     Trade,
 )
+from ..models.records import Record, RecordTable, camel, stub_classes
 from ..secret import Secret
 from .endpoints import Endpoint, registry
 from .params import (
@@ -88,6 +90,9 @@ __all__ = [
     "SECRET_FIELDS",
     "call_named",
     "render_stub",
+    "result_name",
+    "result_record",
+    "record_named",
 ]
 
 _P = "/api/v5/"
@@ -159,6 +164,53 @@ ALIASES: Mapping[tuple[str, str], str] = {
 _MODELS_WITH_INST_ID = (OrderBook, Candle)
 
 
+def _read_results() -> str:
+    return resources.files("okx_sync.rest").joinpath("results.tsv").read_text("utf-8")
+
+
+# (method, path) -> answer fields of one data item (results.tsv, from the OKX docs);
+# read and turned into record classes on first use of an endpoint.
+_RESULT_TABLE = RecordTable(_read_results, 2, "okx_sync.rest.api")
+
+
+def _keep(value: Any) -> Any:
+    return None if value == "" else value
+
+
+def result_name(endpoint: Endpoint) -> str:
+    """The record class name of an endpoint without a core model:
+    ``get_account_position_risk`` -> ``GetAccountPositionRiskResult``."""
+    return camel(endpoint.name) + "Result"
+
+
+def result_record(endpoint: Endpoint) -> type[Record]:
+    """The record class of ``endpoint``'s data items (built on first use, cached): one
+    attribute per documented answer field (results.tsv), ``raw`` keeps the item. The
+    :data:`SECRET_FIELDS` of the endpoint are ``Secret`` values. Thread-safe."""
+    secret = SECRET_FIELDS.get(endpoint.key, frozenset())
+    return _RESULT_TABLE.record(
+        endpoint.key,
+        result_name(endpoint),
+        source=f"{endpoint.method} {endpoint.path}",
+        overrides={f: (_keep, "Secret | None") for f in secret},
+    )
+
+
+def record_named(name: str) -> type[Record] | None:
+    """The record class called ``name`` (a result record or one nested in it), built on
+    demand; None when no endpoint has such a record. Thread-safe."""
+    found = _RESULT_TABLE.built(name)
+    if found is not None:
+        return found
+    for ep in registry():
+        if ep.key not in RESULTS and name.startswith(result_name(ep)):
+            result_record(ep)
+            found = _RESULT_TABLE.built(name)
+            if found is not None:
+                return found
+    return None
+
+
 def group_attr(group: str) -> str:
     """The client attribute of a registry group (``funding`` -> ``asset``)."""
     return GROUP_ATTRS.get(group, group)
@@ -171,12 +223,13 @@ def _class_name(attr: str) -> str:
 def convert_result(endpoint: Endpoint, data: Any, *, params: Any = None) -> Any:
     """Turn the ``data`` of a successful response into the named method's result.
 
-    Typed endpoints (:data:`RESULTS`) give a model or a list of models; the others give
-    ``data`` as a list (an object ``data`` becomes a one-item list), with the string
-    values of the :data:`SECRET_FIELDS` of the endpoint wrapped in
-    :class:`~okx_sync.secret.Secret` (new dicts; ``data`` is not changed). Raises APIError when
-    a single-object endpoint (``get_order``, ``get_ticker``...) answered with no data or
-    with more than one item (never "use the first"), ValueError for malformed items.
+    Endpoints with a core model (:data:`RESULTS`) give a model or a list of models; the
+    others give a list of their record (:func:`result_record`; an object ``data`` becomes
+    a one-item list), with the string values of the :data:`SECRET_FIELDS` of the endpoint
+    wrapped in :class:`~okx_sync.secret.Secret` (in the record and its ``raw``; ``data``
+    is not changed). Raises APIError when a single-object endpoint (``get_order``,
+    ``get_ticker``...) answered with no data or with more than one item (never "use the
+    first"), ValueError for malformed items.
     """
     items: list[Any]
     if data is None:
@@ -187,8 +240,14 @@ def convert_result(endpoint: Endpoint, data: Any, *, params: Any = None) -> Any:
         items = [data]
     spec = RESULTS.get(endpoint.key)
     if spec is None:
+        cls = result_record(endpoint)
+        if cls._positional and items and not isinstance(items[0], (list, Mapping)):
+            items = [items]  # ``data`` is one flat array (rubik statistics)
+        record = cls.from_okx
         secret = SECRET_FIELDS.get(endpoint.key)
-        return [_mask(item, secret) for item in items] if secret else items
+        if secret:
+            return [record(_mask(item, secret)) for item in items]
+        return [record(item) for item in items]
     model, many = spec
     inst_id = params.get("instId") if isinstance(params, Mapping) else None
 
@@ -262,7 +321,7 @@ def call_named(
 def _returns_text(endpoint: Endpoint) -> str:
     spec = RESULTS.get(endpoint.key)
     if spec is None:
-        return "list[dict[str, Any]]"
+        return f"list[{result_name(endpoint)}]"
     model, many = spec
     return f"list[{model.__name__}]" if many else model.__name__
 
@@ -545,6 +604,8 @@ from ..models import (
     Ticker,
     Trade,
 )
+from ..models.records import Record
+from ..secret import Secret
 from .named import ALIASES as ALIASES
 from .named import GROUP_CLASSES as GROUP_CLASSES
 from .named import ORDER_VALIDATION as ORDER_VALIDATION
@@ -556,7 +617,10 @@ from .named import group_attr as group_attr
 from .named import method_for as method_for
 from .named import method_name as method_name
 from .named import method_names as method_names
+from .named import record_named as record_named
 from .named import render_stub as render_stub
+from .named import result_name as result_name
+from .named import result_record as result_record
 
 Value: TypeAlias = str | int | Decimal | bool | Sequence[Any] | Mapping[str, Any]
 '''
@@ -597,7 +661,20 @@ def _stub_method(endpoint: Endpoint, name: str) -> list[str]:
 
 def render_stub() -> str:
     """The text of ``okx_sync/rest/api.pyi`` for the current registry and params data."""
-    out = [_STUB_HEADER.rstrip("\n")]
+    out = [_STUB_HEADER.rstrip("\n"), "", "# --- result records (results.tsv) ---", ""]
+    rows = _RESULT_TABLE.rows()
+    for ep in sorted(registry(), key=result_name):
+        if ep.key in RESULTS:
+            continue
+        secret = SECRET_FIELDS.get(ep.key, frozenset())
+        out += stub_classes(
+            result_name(ep),
+            rows.get(ep.key, ()),
+            doc=f"One data item of {ep.method} {ep.path}.",
+            overrides={f: "Secret | None" for f in secret},
+        )
+    while out[-1] == "":
+        out.pop()
     for attr, cls in GROUP_CLASSES.items():
         out.append("")
         out.append(f"class {cls.__name__}(EndpointGroup):")
