@@ -71,7 +71,7 @@ user code (logging handlers included) runs while a gate lock is held.
 from __future__ import annotations
 
 from .account_limit import ACCOUNT_RATE_LIMIT_PATH, AccountLimit
-from .backend import GateBackend, LocalGateBackend
+from .backend import BucketStore, GateBackend, LocalGateBackend
 from .charges import (
     ACCOUNT_BUCKET_KEY,
     ACCOUNT_ORDER_WINDOW_S,
@@ -83,6 +83,7 @@ from .charges import (
 from .config import RequestGateConfig
 from .gate import RequestGate
 from .permit import Permit
+from .redis_backend import RedisGateBackend
 
 __all__ = [
     "RequestGateConfig",
@@ -98,4 +99,6 @@ __all__ = [
     "AccountLimit",
     "GateBackend",
     "LocalGateBackend",
+    "RedisGateBackend",
+    "BucketStore",
 ]

@@ -31,9 +31,10 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .config import RequestGateConfig
+if TYPE_CHECKING:
+    from .config import RequestGateConfig
 
 __all__ = ["Window", "INFLIGHT_HOLD_S", "MAX_PENALTY_HOLD_S"]
 
