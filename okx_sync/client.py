@@ -297,7 +297,7 @@ class Client(RestAPI):
         if ws_urls:
             options["ws_urls"] = ws_urls
         if env.get("OKX_GATE_REDIS_URL"):
-            redis_options = {
+            redis_options: dict[str, Any] = {
                 name: env[var]
                 for name, var in (
                     ("namespace", "OKX_GATE_NAMESPACE"),

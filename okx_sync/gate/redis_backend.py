@@ -278,11 +278,11 @@ class RedisBucketStore:
                     key = items[int(reply[i]) - 1][0]
                     blocked[key] = now + max(1e-6, float(reply[i + 1]))
                 return None, blocked
-        entry, blocked = self._fallback.try_admit(items, now)
-        if entry is not None:
-            entry = -entry  # fallback ids are negative: released locally
-            self._local_entries.add(entry)
-        return entry, blocked
+        local, held = self._fallback.try_admit(items, now)
+        if local is None:
+            return None, held
+        self._local_entries.add(-local)  # fallback ids are negative: released locally
+        return -local, {}
 
     def _adopt_uid(self, raw: Any) -> None:
         uid = raw.decode() if isinstance(raw, bytes) else str(raw or "")
