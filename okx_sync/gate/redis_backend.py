@@ -147,6 +147,7 @@ class RedisBucketStore:
         )
         self._scripts = _Scripts(self._client)
         self._specs: dict[str, tuple[int, float]] = {}
+        self._key_cache: dict[tuple[str, str], list[str]] = {}  # bounded like _specs
         self._uid = scope.uid  # "u..." once the account's uid is known
         self._digest = scope.uid
         self._fallback = LocalBucketStore(
@@ -170,9 +171,13 @@ class RedisBucketStore:
 
     # -- keys
     def _keys(self, key: str) -> list[str]:
-        who = f"uid:{self._uid}" if uid_scoped(key) else f"ip:{self._scope.ip_label}"
-        base = f"{self._ns}:{who}:{key}"
-        return [f"{base}:h", f"{base}:l", f"{base}:f"]
+        """The Redis keys (hash, log, in flight) of bucket ``key`` in the current scope."""
+        cached = self._key_cache.get((self._uid, key))
+        if cached is None:
+            who = f"uid:{self._uid}" if uid_scoped(key) else f"ip:{self._scope.ip_label}"
+            base = f"{self._ns}:{who}:{key}"
+            cached = self._key_cache[(self._uid, key)] = [f"{base}:h", f"{base}:l", f"{base}:f"]
+        return cached
 
     def _figures(self) -> list[Any]:
         c = self._config
