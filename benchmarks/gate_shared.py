@@ -15,7 +15,8 @@ REST core does (``GateDriver``: acquire -> send -> release -> observe).
    process: each process believes it owns the whole limit; 429s follow.
 3. **latency** — one process, one thread, calls on distinct instruments (no
    bucket ever binds): acquire + release time per call, local vs Redis; the
-   added latency p50/p99. Target: p50 <= 0.2 ms on loopback Redis.
+   added latency p50/p99, beside a bare PING (interleaved call by call). Target:
+   p50 <= 0.2 ms on loopback Redis.
 4. **outage** — redis-server stopped, ``on_error="local"`` with
    ``fallback_share=0.25``: the four processes' aggregate rate on an IP and a
    UID rule stays <= the published limit (most calls in any window <= limit).
@@ -102,20 +103,30 @@ def _load(scenario: gate_precision.Scenario, args: dict[str, Any]) -> dict[str, 
 
 
 def _latency(args: dict[str, Any]) -> dict[str, Any]:
-    place = registry().get("POST", "/api/v5/trade/cancel-order")
-    out: dict[str, Any] = {}
-    for name, spec in args["backends"].items():
-        gate = RequestGate(RequestGateConfig(backend=_backend(spec)), api_key=API_KEY)
-        samples = []
-        for i in range(args["calls"]):
-            # 500 instrument buckets in turn: each sees a call every 500, never full
-            params = {"instId": f"I{i % 500}-USDT"}
+    """Acquire + release per call, local and Redis interleaved call by call (the machine's
+    load hits both alike), and a bare Redis PING beside them (the loopback round trip)."""
+    import redis
+
+    cancel = registry().get("POST", "/api/v5/trade/cancel-order")  # UID+instId, no account
+    gates = {
+        name: RequestGate(RequestGateConfig(backend=_backend(spec)), api_key=API_KEY)
+        for name, spec in args["backends"].items()
+    }
+    ping = redis.Redis.from_url(args["backends"]["redis"]["url"])
+    out: dict[str, list[float]] = {name: [] for name in [*gates, "ping"]}
+    for i in range(args["calls"]):
+        params = {"instId": f"I{i % 500}-USDT"}  # 500 buckets in turn: none ever binds
+        for name, gate in gates.items():
             started = time.perf_counter()
-            gate.acquire(place, params).release()
-            samples.append(time.perf_counter() - started)
-        out[name] = samples[500:]  # after the first round opened the buckets
+            gate.acquire(cancel, params).release()
+            out[name].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        ping.ping()
+        out["ping"].append(time.perf_counter() - started)
+    for gate in gates.values():
         gate.close()
-    return out
+    ping.close()
+    return {name: samples[500:] for name, samples in out.items()}  # after opening the buckets
 
 
 class Workers:
@@ -277,7 +288,8 @@ def report(figures: dict[str, Any]) -> list[str]:
     lines.append(
         f"acquire+release per call: local p50 {_pct(lat['local'], 0.5):.3f} ms "
         f"p99 {_pct(lat['local'], 0.99):.3f} ms; redis p50 {_pct(lat['redis'], 0.5):.3f} ms "
-        f"p99 {_pct(lat['redis'], 0.99):.3f} ms; added p50 {p50:.3f} ms, p99 {p99:.3f} ms"
+        f"p99 {_pct(lat['redis'], 0.99):.3f} ms; added p50 {p50:.3f} ms, p99 {p99:.3f} ms "
+        f"(a bare PING: p50 {_pct(lat['ping'], 0.5):.3f} ms, p99 {_pct(lat['ping'], 0.99):.3f} ms)"
     )
     for result in figures["outage"]:
         s = result["scenario"]

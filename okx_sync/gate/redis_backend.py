@@ -60,6 +60,7 @@ _RTT_SAMPLES = 4096
 _TTL_EXTRA_S = 120.0  # keys outlive whatever can still matter in them by this much
 _UID_MAP_TTL_S = 7 * 86400
 _MAX_INFLIGHT_RECORDS = 65536
+_MAX_PENDING_RELEASES = 256
 
 
 def _on_error(_instance: object, _attribute: object, value: object) -> None:
@@ -132,6 +133,12 @@ class RedisBucketStore:
             redis.TimeoutError,
             OSError,
         )
+        self._response_error = redis.ResponseError
+        self._noscript_error = redis.exceptions.NoScriptError
+        self._conn: Any = None  # admissions, penalties, snapshots (_eval)
+        self._release_conn: Any = None  # releases go out without waiting (_send_release)
+        self._release_loaded = False  # the release script is known to be loaded
+        self._pending = 0  # release answers not read yet
         self._backend = backend
         self._config = config
         self._clock = clock
@@ -197,6 +204,27 @@ class RedisBucketStore:
         if self._mode == "fallback":
             self._resume(what)
         return result
+
+    def _eval(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        """Run ``script`` by its hash on the store's own connection (the gate lock makes
+        the calls one at a time), loading it when Redis does not know it (a restart)."""
+        conn = self._conn
+        if conn is None:
+            conn = self._conn = self._client.connection_pool.make_connection()
+        try:
+            for attempt in (1, 2):
+                conn.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
+                try:
+                    return conn.read_response()
+                except self._noscript_error:
+                    if attempt == 2:
+                        raise
+                    conn.send_command("SCRIPT", "LOAD", script.script)
+                    conn.read_response()
+        except self._redis_errors:
+            self._conn = None
+            conn.disconnect()
+            raise
 
     def _shared_ok(self) -> bool:
         """False while in fallback and not yet time to probe Redis again."""
@@ -265,7 +293,7 @@ class RedisBucketStore:
                 args += [limit, window_s, cost, reserved]
             keys.append(f"{self._ns}:seq")
             try:
-                reply = self._call("admit", lambda: self._scripts.admit(keys=keys, args=args))
+                reply = self._call("admit", lambda: self._eval(self._scripts.admit, keys, args))
             except self._redis_errors as exc:
                 error = self._down(exc)
                 if error is not None:
@@ -306,9 +334,43 @@ class RedisBucketStore:
         rkeys, costs = record
         args: list[Any] = [entry, *costs]
         try:
-            self._call("release", lambda: self._scripts.release(keys=rkeys, args=args))
+            if self._release_loaded:
+                self._send_release(rkeys, args)
+            else:  # load the script (first release, or Redis restarted): wait for this one
+                self._call("release", lambda: self._scripts.release(keys=rkeys, args=args))
+                self._release_loaded = True
         except self._redis_errors as exc:
+            self._drop_release_connection()
             self._down(exc)
+
+    def _send_release(self, rkeys: list[str], args: list[Any]) -> None:
+        """Send a release without waiting for its answer (a dedicated connection; the
+        answers that arrived are read first, never waited for unless too many are
+        outstanding). A release counts from when Redis runs it: a little late, never
+        early, so the windows only err on the safe side."""
+        conn = self._release_conn
+        if conn is None:
+            conn = self._release_conn = self._client.connection_pool.make_connection()
+        while self._pending and conn.can_read(timeout=0):
+            self._read_release_answer(conn)
+        while self._pending >= _MAX_PENDING_RELEASES:
+            self._read_release_answer(conn)  # bounded by the socket timeout
+        conn.send_command("EVALSHA", self._scripts.release.sha, len(rkeys), *rkeys, *args)
+        self._pending += 1
+
+    def _read_release_answer(self, conn: Any) -> None:
+        self._pending -= 1
+        try:
+            conn.read_response()
+        except self._response_error as exc:  # NOSCRIPT after a restart: load it again
+            self._release_loaded = False
+            self._last_error = f"release: {exc}"
+
+    def _drop_release_connection(self) -> None:
+        conn, self._release_conn = self._release_conn, None
+        self._pending = 0
+        if conn is not None:
+            conn.disconnect()
 
     def penalise(self, key: str, now: float, retry_after_s: float | None) -> tuple[float, float]:
         """See ``BucketStore.penalise``: the shared record when Redis answers; the
@@ -332,7 +394,7 @@ class RedisBucketStore:
         ]
         try:
             hold, factor = self._call(
-                "penalise", lambda: self._scripts.penalise(keys=self._keys(key), args=args)
+                "penalise", lambda: self._eval(self._scripts.penalise, self._keys(key), args)
             )
         except self._redis_errors as exc:
             self._down(exc)
@@ -348,7 +410,7 @@ class RedisBucketStore:
             args = [limit, window_s, c.headroom, c.burst_fraction, c.recovery_windows]
             try:
                 used, in_flight, cap, factor, held = self._call(
-                    "snapshot", lambda: self._scripts.snapshot(keys=self._keys(key), args=args)
+                    "snapshot", lambda: self._eval(self._scripts.snapshot, self._keys(key), args)
                 )
             except self._redis_errors as exc:
                 self._down(exc)
@@ -420,8 +482,18 @@ class RedisBucketStore:
         return notes
 
     def close(self) -> None:
-        """Close the connection pool (permits released later are dropped: they lapse)."""
+        """Read the outstanding release answers (bounded by ``timeout_s`` each), close
+        the connections (permits released later are dropped: they lapse)."""
         self._fallback.close()
+        try:
+            while self._pending and self._release_conn is not None:
+                self._read_release_answer(self._release_conn)
+        except self._redis_errors:
+            pass
+        self._drop_release_connection()
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.disconnect()
         try:
             self._client.close()
         except self._redis_errors:
