@@ -450,8 +450,9 @@ class RedisBucketStore:
         return self._share
 
     def stats(self) -> dict[str, Any]:
-        """Backend, health (``"shared"`` or ``"fallback"``), round-trip percentiles in
-        ms, fallback count and time, errors, the namespace and scope labels."""
+        """Backend, health (``"shared"`` or ``"fallback"``), Redis round-trip seconds
+        (``rtt_s``: count, p50, p99, max of the last 4096 calls), fallback count and
+        time, errors, the namespace and scope labels."""
         samples = sorted(self._rtt)
         fallback_s = self._fallback_s
         if self._mode == "fallback":
@@ -463,11 +464,11 @@ class RedisBucketStore:
             "namespace": self._backend.namespace,
             "ip_label": self._scope.ip_label,
             "uid_scope": "uid" if self._uid.startswith("u") else "api-key digest",
-            "rtt_ms": {
+            "rtt_s": {
                 "count": len(samples),
                 "p50": _percentile(samples, 0.50),
                 "p99": _percentile(samples, 0.99),
-                "max": round(samples[-1] * 1000, 4) if samples else None,
+                "max": round(samples[-1], 7) if samples else None,
             },
             "fallbacks": self._fallbacks,
             "fallback_s": round(fallback_s, 6),
@@ -503,7 +504,7 @@ class RedisBucketStore:
 def _percentile(samples: list[float], q: float) -> float | None:
     if not samples:
         return None
-    return round(samples[min(len(samples) - 1, int(q * len(samples)))] * 1000, 4)
+    return round(samples[min(len(samples) - 1, int(q * len(samples)))], 7)
 
 
 class _SharedLimit:
