@@ -155,7 +155,9 @@ def test_redis_buckets_are_shared_scoped_and_never_see_the_api_key(redis_server)
         for name in names:
             dumped = client.dump(name) or b""
             assert b"secret-api-key" not in dumped and "secret-api-key" not in name
-        assert a.stats()["backend"]["uid_scope"] == "uid"
+        backend = a.stats()["backend"]
+        assert backend["uid_scope"] == "uid" and backend["health"] == "shared"
+        assert backend["rtt_s"]["count"] > 0 and 0 < backend["rtt_s"]["p50"] < 1.0
     finally:
         a.close()
         b.close()
