@@ -385,3 +385,19 @@ def test_the_package_imports_without_redis_py() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "needs redis"
+
+
+def test_the_fallback_share_is_per_process_not_per_client(redis_server) -> None:
+    clock = FakeClock()
+    options = {"namespace": "fb2", "clock": clock, "on_error": "local", "timeout_s": 0.05}
+    a = _redis_gate(redis_server, **options)
+    b = _redis_gate(redis_server, **options)
+    try:
+        redis_server.stop()
+        assert _fill(a, TICKER, {"instId": "BTC-USDT"}) == 5  # a quarter of 20 per 2 s
+        with pytest.raises(RequestStateError):  # the other gate draws on the same quarter
+            b.acquire(TICKER, {"instId": "BTC-USDT"}, timeout_s=0)
+        assert b.stats()["backend"]["health"] == "fallback"
+    finally:
+        a.close()
+        b.close()

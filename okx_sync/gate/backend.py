@@ -212,8 +212,9 @@ class LocalBucketStore:
     """``BucketStore`` over the process-wide registry of :class:`Window` objects.
 
     ``share`` < 1 runs every bucket at that fraction of its published rate (the
-    Redis backend's fallback); ``registry=None`` keeps the windows private to
-    this store. Thread safety: see the module docstring."""
+    Redis backend's fallback, whose windows are shared under their own ``tag``
+    by the Redis-backed gates of the process); ``private`` keeps the windows
+    to this store. Thread safety: see the module docstring."""
 
     def __init__(
         self,
@@ -223,11 +224,13 @@ class LocalBucketStore:
         *,
         share: float = 1.0,
         private: bool = False,
+        tag: str = "",
     ) -> None:
         self._config = config
         self._clock = clock
         self._scope = scope
         self._share = share
+        self._tag = tag
         self._lock = threading.Lock() if private else _REGISTRY.lock
         self._ids = itertools.count(1) if private else _REGISTRY.entry_ids
         self._private = private
@@ -255,7 +258,7 @@ class LocalBucketStore:
         return window
 
     def _groups_for(self, key: str) -> _Group:
-        return self._group(scope_of(key, self._scope))
+        return self._group(self._tag + scope_of(key, self._scope))
 
     # -- BucketStore
     def open(self, key: str, limit: int, window_s: float) -> None:

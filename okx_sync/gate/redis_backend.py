@@ -21,8 +21,9 @@ the API key (the key itself never reaches Redis); IP-scoped buckets use
 
 Failure: Redis unreachable within ``timeout_s``. ``on_error="fail"``: the call
 being admitted gets ``RequestStateError(stage="gate", dispatched=False)``.
-``on_error="local"``: the gate falls back to private local windows at
-``fallback_share`` of every limit (one WARNING), probes Redis at most once per
+``on_error="local"``: the gate falls back to local windows at
+``fallback_share`` of every limit, shared by the process's gates on the same
+namespace (one WARNING per gate), probes Redis at most once per
 ``probe_s`` and returns to shared mode when it answers (one INFO line). A
 permit is always from one of the two. Releases and penalties that cannot reach
 Redis are dropped (an unreleased admission lapses after the hold).
@@ -157,8 +158,14 @@ class RedisBucketStore:
         self._key_cache: dict[tuple[str, str], list[str]] = {}  # bounded like _specs
         self._uid = scope.uid  # "u..." once the account's uid is known
         self._digest = scope.uid
+        # the fallback's windows: shared by this process's gates on the same Redis
+        # namespace and scope, so the process as a whole runs at fallback_share
         self._fallback = LocalBucketStore(
-            config, clock, scope, share=backend.fallback_share, private=True
+            config,
+            clock,
+            scope,
+            share=backend.fallback_share,
+            tag=f"fallback:{backend.namespace}:{backend.fallback_share}:",
         )
         self._local_entries: set[int] = set()  # entry ids the fallback admitted
         # Redis keys and costs of each admission not yet released (bounded: a permit
