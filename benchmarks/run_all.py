@@ -63,7 +63,7 @@ import rest_overhead  # noqa: E402
 INST, SYMBOL = "BTC-USDT", "BTC/USDT"
 ORDER = {"instId": INST, "tdMode": "cash", "side": "buy", "ordType": "limit", "sz": "0.001"}
 THREADS = (1, 4, 16, 64)
-SECTIONS = ("rest", "ws", "book", "gate", "threads")
+SECTIONS = ("rest", "ws", "book", "gate", "gate_shared", "threads")
 Call = Callable[[], Any]
 Close = Callable[[], None]
 
@@ -944,6 +944,67 @@ def bench_gate(seconds: float, rounds: int) -> Section:
     return section
 
 
+def bench_gate_shared(seconds: float, quick: bool) -> Section:
+    import logging
+
+    import gate_shared
+
+    section = Section(
+        f"Gate shared through Redis: {gate_shared.PROCESSES} processes x "
+        f"{gate_shared.THREADS} threads, one account",
+        ["case", "rule", "published", "achieved/published", "peak per window", "429s"],
+        chart_label="achieved / published limit",
+        chart_goal=0.8,
+    )
+    from redis_support import redis_server_path
+
+    if redis_server_path() is None:
+        section.skipped["gate_shared"] = "redis-server not found on PATH"
+        return section
+    logging.getLogger("okx_sync").setLevel(logging.ERROR)  # throttling lines are expected
+    figures = gate_shared.run(seconds, quick)
+    worst, rejected = float("inf"), 0
+    for case, results in (("shared", figures["shared"]), ("outage, share 0.25", figures["outage"])):
+        for result in results:
+            s = result["scenario"]
+            if case == "shared":
+                rejected += result["rejected"]
+            for label, ratio, peak in result["rows"]:
+                if case == "shared":
+                    worst = min(worst, ratio)
+                    section.chart.setdefault(s.name, {})["achieved / published"] = ratio
+                section.rows.append(
+                    [
+                        case,
+                        f"{s.name} ({label})",
+                        f"{s.limit}/{s.window_s:g}s",
+                        f"{ratio:.3f}",
+                        str(peak),
+                        str(result["rejected"]),
+                    ]  # fmt: skip
+                )
+    local = figures["local"]
+    section.rows.append(
+        ["local backend per process", "IP", "", "", "", f"{local['rejected']} of {local['sent']}"]
+    )
+    p50, p99 = gate_shared.added_latency_ms(figures)
+    section.targets.append(Target("gate shared: worst rule achieved/published", worst, 0.8))
+    section.targets.append(Target("gate shared: 429s seen (all rules) = 0", -rejected, 0))
+    section.targets.append(
+        Target(
+            "gate shared: 0.2 ms / added latency p50 (Redis over local)", 0.2 / max(p50, 1e-6), 1
+        )
+    )
+    section.notes.append(
+        f"Added latency per call (acquire + release, loopback Redis, no bucket binding): "
+        f"p50 {p50:.3f} ms, p99 {p99:.3f} ms. `python benchmarks/gate_shared.py`: the limit "
+        "server of `tests/limit_server.py`, a real redis-server, 4 spawned processes on one "
+        'API key; outage rows: redis-server stopped, `on_error="local"`, '
+        "`fallback_share=0.25` (peak per window must stay <= the published limit)."
+    )
+    return section
+
+
 # --------------------------------------------------------------------------- report
 def versions() -> str:
     out = []
@@ -1095,6 +1156,7 @@ def main(argv: list[str] | None = None) -> int:
             "book": lambda: bench_book(3 * rounds, 2 if quick else 4),
             "threads": lambda: bench_threads(sim, 0.5 if quick else 1.0, rounds),
             "gate": lambda: bench_gate(2.0 if quick else 5.0, 1),
+            "gate_shared": lambda: bench_gate_shared(2.0 if quick else 4.0, quick),
         }
         for name in SECTIONS:
             if name not in wanted:

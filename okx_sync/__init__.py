@@ -47,6 +47,8 @@ _EXPORTS: dict[str, str] = {
     # REST
     "Client": "okx_sync.client",
     "RequestGateConfig": "okx_sync.gate",
+    "LocalGateBackend": "okx_sync.gate",
+    "RedisGateBackend": "okx_sync.gate",
     "RetryPolicy": "okx_sync.retry",
     "new_cl_ord_id": "okx_sync.ids",
     "InstrumentCache": "okx_sync.instruments",
@@ -137,7 +139,7 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
         is_rate_limit_error,
         is_time_skew_error,
     )
-    from .gate import RequestGateConfig
+    from .gate import LocalGateBackend, RedisGateBackend, RequestGateConfig
     from .ids import new_cl_ord_id
     from .instruments import InstrumentCache, round_price, round_size
     from .models import (

@@ -31,12 +31,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import attrs
 import requests
 
 from .auth import Credentials, redact_key
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import ValidationError
-from .gate import RequestGate, RequestGateConfig
+from .gate import RedisGateBackend, RequestGate, RequestGateConfig
 from .lifecycle import Adoption, Children
 from .ops import ports
 from .ops.dead_man import DeadManSwitch, ErrorHandler
@@ -204,7 +205,9 @@ class Client(RestAPI):
         self._clock = clock
         self._closed = False
         # -- REST core -------------------------------------------------------------------
-        self._gate = RequestGate(gate, clock=clock)
+        self._gate = RequestGate(
+            gate, clock=clock, api_key=creds.api_key if creds is not None else None
+        )
         try:
             self._rest = RestCore(
                 base_url=base_url,
@@ -277,6 +280,10 @@ class Client(RestAPI):
         and ``OKX_WS_PUBLIC_URL`` / ``OKX_WS_PRIVATE_URL`` / ``OKX_WS_BUSINESS_URL``
         (the WebSocket URLs ``ws_public()`` / ``ws_private()`` / ``ws_business()``
         use, as ``ws_urls=``; each unset one keeps OKX's live or demo host).
+        ``OKX_GATE_REDIS_URL`` puts the request gate's rate windows in Redis
+        (``RedisGateBackend``, with ``OKX_GATE_NAMESPACE`` and
+        ``OKX_GATE_IP_LABEL`` when set) on a default ``RequestGateConfig``, or on
+        the ``gate=`` given (whose other fields are kept).
 
         Unset or empty variables are ignored. ``environ`` defaults to
         ``os.environ``; ``kwargs`` are passed to the constructor and win over
@@ -298,6 +305,21 @@ class Client(RestAPI):
         }
         if ws_urls:
             options["ws_urls"] = ws_urls
+        if env.get("OKX_GATE_REDIS_URL"):
+            redis_options: dict[str, Any] = {
+                name: env[var]
+                for name, var in (
+                    ("namespace", "OKX_GATE_NAMESPACE"),
+                    ("ip_label", "OKX_GATE_IP_LABEL"),
+                )
+                if env.get(var)
+            }
+            try:
+                backend = RedisGateBackend(env["OKX_GATE_REDIS_URL"], **redis_options)
+            except ValueError as exc:
+                raise ValidationError(f"OKX_GATE_*: {exc}") from None
+            gate_config = kwargs.pop("gate", None) or RequestGateConfig()
+            options["gate"] = attrs.evolve(gate_config, backend=backend)
         options.update(kwargs)
         return cls(
             env.get("OKX_API_KEY") or None,

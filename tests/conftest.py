@@ -47,3 +47,19 @@ def realdata() -> type:
         path = staticmethod(realdata_path)
 
     return _R
+
+
+@pytest.fixture
+def redis_server():
+    """A fresh real ``redis-server`` on a free loopback port (``tests/redis_support.py``);
+    skips when the binary cannot be found. Stopped at the end."""
+    from redis_support import REDIS_MISSING, RedisServer, redis_server_path
+
+    if redis_server_path() is None:
+        pytest.skip(REDIS_MISSING)
+    pytest.importorskip("redis", reason="the redis package (pip install okx-sync[redis])")
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()

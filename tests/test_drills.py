@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import threading
 
 import pytest
@@ -35,7 +36,23 @@ def run_cli(argv, drill_map=None):
 
 @pytest.fixture(scope="module")
 def drill_all():
-    rc, out, err = run_cli(["all", "--json"])
+    """Every drill through the CLI; the shared-gate drill gets a real redis-server
+    (``OKX_GATE_REDIS_URL``) when one can be started, else it reports itself skipped."""
+    from redis_support import RedisServer, redis_server_path
+
+    server = RedisServer().start() if redis_server_path() else None
+    before = os.environ.get("OKX_GATE_REDIS_URL")
+    if server is not None:
+        os.environ["OKX_GATE_REDIS_URL"] = server.url
+    try:
+        rc, out, err = run_cli(["all", "--json"])
+    finally:
+        if before is None:
+            os.environ.pop("OKX_GATE_REDIS_URL", None)
+        else:
+            os.environ["OKX_GATE_REDIS_URL"] = before
+        if server is not None:
+            server.stop()
     report = json.loads(out)
     return rc, {d["name"]: d for d in report["drills"]}, err
 
@@ -47,13 +64,15 @@ def test_drill_all_passes_and_exits_zero(drill_all):
     assert rc == 0, failed
     assert list(results) == list(DRILLS)
     # progress went to stderr, one start and one end line per drill
-    assert err.count("[1/6]") == 2 and "[6/6] auth: PASS" in err
+    assert err.count("[1/7]") == 2 and "[7/7] auth: PASS" in err
 
 
 @pytest.mark.parametrize("name", list(DRILLS))
 def test_each_drill_passes_with_its_figures(drill_all, name):
     _, results, _ = drill_all
     r = results[name]
+    if name == "shared_rate_limit" and r["result"] == "SKIP":
+        pytest.skip(r["skipped"])  # no redis-server on this machine
     assert r["result"] == "PASS", [c for c in r["checks"] if not c["ok"]] or r["error"]
     assert r["checks"] and all(c["ok"] for c in r["checks"])
     assert r["key_figures"], "every drill shows key figures in the table"
@@ -66,6 +85,9 @@ def test_each_drill_passes_with_its_figures(drill_all, name):
         assert f["storm_caller_errors"] == 0
         assert f["unguarded_429s"] > 0
         assert f["rate_after_recovery_per_s"] >= 0.5 * f["normal_rate_per_s"]
+    elif name == "shared_rate_limit":
+        assert f["gated_429s"] == 0 and f["gated_peak_per_window"] <= 20
+        assert f["storm_hold_s"] > 0 and f["slowed_processes"] == 4
     elif name == "ws_disconnect":
         assert f["connections_dropped"] == 2
         assert f["drift_found"] == 2 and f["drift_after"] == 0
@@ -233,3 +255,11 @@ def test_run_ws_builds_the_named_service_and_owns_it():
         finally:
             run.close()
         assert not public.running
+
+
+def test_shared_rate_limit_is_skipped_without_a_redis_server():
+    from okx_sync.ops.drills import DRILLS
+    from okx_sync.testing import drill_lab
+
+    result = run_drill(DRILLS["shared_rate_limit"], lab=drill_lab({}))
+    assert result.result == "SKIP" and "OKX_GATE_REDIS_URL" in result.skipped

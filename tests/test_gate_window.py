@@ -8,8 +8,9 @@ import random
 
 import pytest
 
+from okx_sync.clock import FakeClock
 from okx_sync.gate import RequestGateConfig
-from okx_sync.gate.backend import LocalGateBackend
+from okx_sync.gate.backend import GateScope, LocalBucketStore, scaled_limit
 from okx_sync.gate.window import INFLIGHT_HOLD_S, Window
 
 
@@ -192,21 +193,36 @@ def test_scripted_random_load_never_exceeds_the_ceiling_in_any_window(seed: int)
     assert max_in_window(events, w.span_s) <= w.capacity
 
 
-def test_local_backend_maps_keys_to_windows_and_reports_penalties() -> None:
-    backend = LocalGateBackend(RequestGateConfig(burst_fraction=1.0))
-    backend.open("a", 2, 1.0)
-    backend.open("a", 999, 1.0)  # already open: unchanged
-    backend.open("b", 10, 2.0)
-    assert backend.keys() == ["a", "b"]
-    first = backend.admit("a", 0.0, 1)
-    second = backend.admit("a", 0.0, 1)
-    assert first != second and not backend.fits("a", 0.0, 1, 0)
-    backend.release("a", first, 0.5)
-    assert backend.snapshot("a", 0.5)["in_flight"] == 1
-    hold, factor = backend.penalise("b", 0.0, 3.0)
+def test_local_store_admits_all_or_nothing_and_reports_penalties() -> None:
+    store = LocalBucketStore(
+        RequestGateConfig(burst_fraction=1.0),
+        FakeClock(),
+        GateScope(uid="k1", ip_label="host"),
+        private=True,
+    )
+    store.open("a [IP]", 2, 1.0)
+    store.open("a [IP]", 999, 1.0)  # already open: unchanged
+    store.open("b [UID]", 10, 2.0)
+    first, _ = store.try_admit([("a [IP]", 1, 0)], 0.0)
+    second, _ = store.try_admit([("a [IP]", 1, 0), ("b [UID]", 1, 0)], 0.0)
+    assert first and second and first != second
+    # "a" is full: a call on both buckets is charged on neither
+    entry, blocked = store.try_admit([("a [IP]", 1, 0), ("b [UID]", 1, 0)], 0.0)
+    assert entry is None and list(blocked) == ["a [IP]"] and blocked["a [IP]"] > 0.0
+    assert store.snapshot("b [UID]", 0.0)["used"] == 1
+    store.release(["a [IP]"], first, 0.5)
+    assert store.snapshot("a [IP]", 0.5)["in_flight"] == 1
+    hold, factor = store.penalise("b [UID]", 0.0, 3.0)
     assert (hold, factor) == (3.0, 0.5)
-    assert backend.penalise("b", 1.0, None) == (0.0, 0.0)  # an echo: nothing new held
-    backend.set_limit("b", 100)
-    assert backend.snapshot("b", 1.0)["capacity"] == 90
-    backend.set_limit("missing", 5)  # no-op
-    assert backend.keys() == ["a", "b"]
+    assert store.penalise("b [UID]", 1.0, None) == (0.0, 0.0)  # an echo: nothing new held
+    store.set_limit("b [UID]", 100)
+    assert store.snapshot("b [UID]", 1.0)["capacity"] == 90
+    store.set_limit("missing", 5)  # no-op
+
+
+def test_scaled_limit_never_exceeds_the_share() -> None:
+    assert scaled_limit(20, 2.0, 1.0) == (20, 2.0)
+    assert scaled_limit(20, 2.0, 0.25) == (5, 2.0)
+    assert scaled_limit(6, 2.0, 0.25) == (1, 2.0)
+    limit, window = scaled_limit(1, 2.0, 0.25)  # one per 8 s: a quarter of one per 2 s
+    assert limit == 1 and window == 8.0

@@ -31,7 +31,15 @@ from okx_sync.testing import sim_client
 REPO = Path(__file__).resolve().parents[1]
 RUNBOOKS = ("RUNBOOK.md", "RUNBOOK.en.md")
 COMMANDS = {"demo", "sim", "drill", "evidence", "doctor", "book"}
-DRILLS = {"rate_limit", "ws_disconnect", "handler_backlog", "book_gap", "unknown_order", "auth"}
+DRILLS = {
+    "rate_limit",
+    "shared_rate_limit",
+    "ws_disconnect",
+    "handler_backlog",
+    "book_gap",
+    "unknown_order",
+    "auth",
+}
 
 # okx_sync.X / client.x / ws.x chains; "()" segments continue on the return annotation.
 # Not preceded by a letter, digit, "_", "." or a quote (logger names are quoted strings).

@@ -54,14 +54,25 @@ holds the limit in force and the whole load protocol: due after
 ``Client``, WS order entry), answered through ``observe``, backed off after a
 failure.
 
+Where the windows live (``RequestGateConfig(backend=...)``, ``backend``):
+``LocalGateBackend()`` (default) keeps them in this process, shared by every
+gate (every ``Client``) of the process with the same scope: the IP buckets by
+all, the UID buckets and the account order bucket by the gates of one API key.
+``RedisGateBackend(url)`` (``redis_backend``, ``redis_lua``) keeps them in
+Redis for every process and host on the account: one atomic Lua call per
+admission on the server's clock, shared penalties, a shared account limit,
+and a fail or local-fallback policy when Redis is unreachable. The concurrency
+cap, the queue and the counters stay per gate either way.
+
 Parts, one idea per module: ``config`` (``RequestGateConfig``), ``charges``
 (pure planning), ``window`` (pure bucket arithmetic, ``now`` passed in),
-``backend`` (``GateBackend``, the one interface to window state, and
-``LocalGateBackend``), ``queue`` (lanes, grant scan, parking), ``admission``
+``backend`` (``GateBackend`` and ``BucketStore``, the interfaces to window
+state, and ``LocalGateBackend``), ``redis_backend`` and ``redis_lua``, ``queue`` (lanes, grant scan, parking), ``admission``
 (the lock, slots and waiting), ``account_limit``, ``stats``, ``notes`` (log
 lines), ``permit`` and ``gate`` (``RequestGate``, the coordinator).
 
-Thread safety: one gate is shared by all threads of a Client; every public
+Thread safety: one gate is shared by all threads of a Client (and its windows
+by the gates of its scope, above); every public
 method may be called from any thread. A queued waiter parks on its own lock
 (``clock.park``), released by the thread that admits it or has news for every
 waiter (close, penalty, new limit); no gate lock is held while it waits, and no
@@ -71,7 +82,7 @@ user code (logging handlers included) runs while a gate lock is held.
 from __future__ import annotations
 
 from .account_limit import ACCOUNT_RATE_LIMIT_PATH, AccountLimit
-from .backend import GateBackend, LocalGateBackend
+from .backend import BucketStore, GateBackend, LocalGateBackend
 from .charges import (
     ACCOUNT_BUCKET_KEY,
     ACCOUNT_ORDER_WINDOW_S,
@@ -83,6 +94,7 @@ from .charges import (
 from .config import RequestGateConfig
 from .gate import RequestGate
 from .permit import Permit
+from .redis_backend import RedisGateBackend
 
 __all__ = [
     "RequestGateConfig",
@@ -98,4 +110,6 @@ __all__ = [
     "AccountLimit",
     "GateBackend",
     "LocalGateBackend",
+    "RedisGateBackend",
+    "BucketStore",
 ]

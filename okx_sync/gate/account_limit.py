@@ -35,7 +35,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from ..clock import Clock
 from ..rest.endpoints import Endpoint
@@ -43,23 +43,48 @@ from .charges import DEFAULT_ACCOUNT_ORDER_LIMIT
 from .config import RequestGateConfig
 from .notes import Note, emit, log
 
-__all__ = ["AccountLimit", "ACCOUNT_RATE_LIMIT_PATH"]
+__all__ = ["AccountLimit", "ACCOUNT_RATE_LIMIT_PATH", "SharedAccountLimit"]
 
 ACCOUNT_RATE_LIMIT_PATH = "/api/v5/trade/account-rate-limit"
 _RETRY_CAP_S = 300.0
+
+
+class SharedAccountLimit(Protocol):
+    """The account limit as several processes share it (the Redis backend's record).
+
+    Thread safety: every method may be called from any thread; none raises."""
+
+    def read(self) -> tuple[int, float] | None:
+        """The shared limit and its age in seconds, or None (never loaded, unreachable)."""
+
+    def publish(self, limit: int) -> None:
+        """Record a limit just loaded (with the shared store's time)."""
+
+    def claim(self, ttl_s: float) -> bool:
+        """Claim the next load for ``ttl_s`` seconds; False when another process holds it."""
 
 
 class AccountLimit:
     """The account new+amend limit per 2 s and its load protocol (module docstring).
 
     ``on_change()`` is called (no lock held) after the limit was set, so the
-    gate resizes its account bucket. Thread-safe.
+    gate resizes its account bucket. With ``shared`` (the Redis backend) a load
+    is due only when the shared record is older than ``refresh_account_limit_s``
+    too (a fresh one is adopted, source ``"shared"``), a load is claimed in the
+    shared store as well (one process loads), and a loaded limit is published.
+    Thread-safe.
     """
 
     def __init__(
-        self, config: RequestGateConfig, clock: Clock, on_change: Callable[[], None]
+        self,
+        config: RequestGateConfig,
+        clock: Clock,
+        on_change: Callable[[], None],
+        *,
+        shared: SharedAccountLimit | None = None,
     ) -> None:
         self._config = config
+        self._shared = shared
         self._clock = clock
         self._on_change = on_change
         self._lock = threading.Lock()
@@ -122,12 +147,14 @@ class AccountLimit:
         with self._lock:
             due = self._due_locked(self._clock.monotonic(), notes)
         emit(notes)
-        return due
+        return due and not self._adopt_shared()
 
     def claim(self) -> int | None:
         """Claim the next load when one is due: a claim id, or None (not due, claimed by
         another thread, or ``rate_limits`` off). Atomic; never raises."""
         if not self._config.rate_limits:
+            return None
+        if self._shared is not None and not self.due():
             return None
         notes: list[Note] = []
         claim: int | None = None
@@ -141,7 +168,27 @@ class AccountLimit:
                 lapse = now + self._config.wait_timeout_s + self._retry_s
                 self._next_try = max(self._next_try, lapse)
         emit(notes)
+        if claim is not None and self._shared is not None:
+            if not self._shared.claim(self._config.wait_timeout_s + self._retry_s):
+                with self._lock:  # another process loads it: read its answer later
+                    if self._claim == claim:
+                        self._claim = None
+                        self._next_try = self._clock.monotonic() + self._retry_s
+                return None
         return claim
+
+    def _adopt_shared(self) -> bool:
+        """Take a fresh limit another process loaded; True when one was adopted."""
+        if self._shared is None:
+            return False
+        record = self._shared.read()
+        if record is None:
+            return False
+        limit, age = record
+        if not (limit > 0 and 0 <= age < self._config.refresh_account_limit_s):
+            return False
+        self._apply(limit, "shared", self._clock.monotonic() - age)
+        return True
 
     def release_claim(self, claim: int, reason: str) -> None:
         """End the load claimed as ``claim``; when its outcome was not reported (no
@@ -188,11 +235,17 @@ class AccountLimit:
         claim and backoff. Raises ValueError for a non-positive limit."""
         if limit <= 0:
             raise ValueError(f"account order limit must be > 0, got {limit}")
+        if self._shared is not None and source == "account-rate-limit":
+            self._shared.publish(int(limit))
+        self._apply(int(limit), source, self._clock.monotonic())
+
+    def _apply(self, limit: int, source: str, loaded_at: float) -> None:
+        """Put ``limit`` in force as loaded at ``loaded_at``; resize; log a change."""
         with self._lock:
             before = self._limit
             self._limit = int(limit)
             self._source = source
-            self._loaded_at = self._clock.monotonic()
+            self._loaded_at = loaded_at
             self._claim = None
             self._next_try = -math.inf  # next load: after refresh_account_limit_s
             self._retry_s = self._config.account_limit_retry_s

@@ -29,7 +29,7 @@ import attrs
 from ..clock import Clock
 from ..errors import RequestStateError
 from .account_limit import AccountLimit
-from .backend import GateBackend
+from .backend import BackendDown, BucketStore
 from .charges import ACCOUNT_BUCKET_KEY, Charge
 from .config import RequestGateConfig
 from .notes import Note, emit, penalty_note, timeout_note
@@ -49,7 +49,7 @@ class Admission:
         self,
         config: RequestGateConfig,
         clock: Clock,
-        backend: GateBackend,
+        backend: BucketStore,
         account: AccountLimit,
     ) -> None:
         self._config = config
@@ -88,22 +88,25 @@ class Admission:
                         "client closed", stage="gate", dispatched=False, method=method, path=path
                     )
                 keyed = [(self._open(charge), charge.cost) for charge in charges]
-                if (
-                    not self._queue
-                    and (not slot or self._in_flight < self._config.max_concurrent)
-                    and all(self._windows.fits(key, now, cost, 0) for key, cost in keyed)
-                ):
-                    if slot:
-                        self._in_flight += 1
-                    permit = self._new_permit(keyed, slot, now, now, loads)
-                    self._lock.release()
-                    return permit
+                if not self._queue and (not slot or self._in_flight < self._config.max_concurrent):
+                    try:
+                        entry, _ = self._windows.try_admit([(k, c, 0) for k, c in keyed], now)
+                    except BackendDown as exc:
+                        self._stats.timeouts += 1
+                        raise _down_error(exc, method, path) from exc
+                    if entry is not None:
+                        if slot:
+                            self._in_flight += 1
+                        permit = self._new_permit(keyed, slot, now, now, loads, entry)
+                        self._lock.release()
+                        return permit
             except BaseException:
                 self._lock.release()
                 raise
             waiter = Waiter(keyed, slot, now, loads)
             return self._wait(waiter, cancel_lane, timeout_s, method, path, notes)
         finally:
+            notes.extend(self._windows.drain_notes())
             emit(notes)
 
     def _wait(
@@ -161,6 +164,8 @@ class Admission:
         finally:
             if locked:
                 self._lock.release()
+        if waiter.error is not None:
+            raise _down_error(waiter.error, method, path) from waiter.error
         notes.extend(waiter.slow_notes)  # written by the admitting thread before the wake-up
         assert waiter.permit is not None  # granted implies a permit
         return waiter.permit
@@ -201,13 +206,22 @@ class Admission:
             self._next_wake = math.inf
             return
         slots = self._config.max_concurrent - self._in_flight
-        next_wake = self._queue.grant(now, slots, self._windows, lambda w: self._admit(w, now))
+        next_wake = self._queue.grant(
+            now, slots, self._windows, lambda w, entry: self._admit(w, now, entry), self._fail
+        )
         earlier = next_wake < self._next_wake
         self._next_wake = next_wake
         if earlier:
             self._queue.wake_all()
 
-    def _admit(self, waiter: Waiter, now: float) -> None:
+    def _fail(self, waiter: Waiter, exc: BackendDown) -> None:
+        """A queued waiter the shared store could not serve: wake it to raise (lock held)."""
+        self._stats.timeouts += 1
+        waiter.error = exc
+        waiter.granted = True
+        waiter.wake()
+
+    def _admit(self, waiter: Waiter, now: float, entry: int) -> None:
         """Admit a queued waiter: count it, build its permit, wake it (lock held)."""
         if waiter.slot:
             self._in_flight += 1
@@ -218,19 +232,26 @@ class Admission:
                 if note is not None:
                     waiter.slow_notes.append(note)
         waiter.permit = self._new_permit(
-            waiter.charges, waiter.slot, waiter.start, now, waiter.loads_account_limit
+            waiter.charges, waiter.slot, waiter.start, now, waiter.loads_account_limit, entry
         )
         waiter.granted = True
         waiter.wake()
 
     def _new_permit(
-        self, keyed: Sequence[tuple[str, int]], slot: bool, start: float, now: float, loads: bool
+        self,
+        keyed: Sequence[tuple[str, int]],
+        slot: bool,
+        start: float,
+        now: float,
+        loads: bool,
+        entry: int,
     ) -> Permit:
-        """The bookkeeping of one admission (slot already counted by the caller)."""
+        """The bookkeeping of one admission (slot already counted by the caller, the
+        buckets by the store under ``entry``)."""
         waited = now - start
         entries = []
         for key, cost in keyed:
-            entries.append((key, self._windows.admit(key, now, cost)))
+            entries.append((key, entry))
             self._buckets[key].count_admission(cost, waited)
         if loads:
             self._account.load_admitted(now)
@@ -243,11 +264,13 @@ class Admission:
             if not permit._released:  # checked under the lock: two releasers free it once
                 permit._released = True
                 self._release_locked(permit)
+            notes = self._windows.drain_notes()
+        emit(notes)
 
     def _release_locked(self, permit: Permit) -> None:
         now = self._clock.monotonic()
-        for key, entry in permit._entries:
-            self._windows.release(key, entry, now)
+        if permit._entries:
+            self._windows.release(permit.keys, permit._entries[0][1], now)
         if permit._slot:
             self._in_flight -= 1
         self._grant(now)
@@ -274,6 +297,7 @@ class Admission:
                     notes.append(penalty_note(key, http_status, code, hold_s, factor))
             self._grant(now)
             self._queue.wake_all()
+            notes.extend(self._windows.drain_notes())
         emit(notes)
 
     def resize_account_bucket(self) -> None:
@@ -286,11 +310,19 @@ class Admission:
             self._grant(self._clock.monotonic())
             self._queue.wake_all()
 
+    def set_uid(self, uid: str) -> None:
+        """The account's uid is known: the store scopes UID buckets by it."""
+        with self._lock:
+            self._windows.set_uid(uid)
+            notes = self._windows.drain_notes()
+        emit(notes)
+
     def close(self) -> None:
         """Refuse new calls and wake every waiter (they raise). Idempotent."""
         with self._lock:
             self._closed = True
             self._queue.wake_all()
+            self._windows.close()
 
     # ------------------------------------------------------------------ inspection
     @property
@@ -312,10 +344,25 @@ class Admission:
                 self._buckets[key].snapshot(self._windows.snapshot(key, now))
                 for key in sorted(self._buckets)
             ]
-            return self._stats.snapshot(
+            snapshot = self._stats.snapshot(
                 in_flight=self._in_flight,
                 waiting=len(self._queue),
                 config=self._config,
                 account=account,
                 buckets=buckets,
             )
+            snapshot["backend"] = self._windows.stats()
+            notes = self._windows.drain_notes()
+        emit(notes)
+        return snapshot
+
+
+def _down_error(exc: BackendDown, method: str, path: str) -> RequestStateError:
+    """The caller's error when the shared gate store could not admit it."""
+    return RequestStateError(
+        f"request gate: {exc}; nothing was sent",
+        stage="gate",
+        dispatched=False,
+        method=method,
+        path=path,
+    )

@@ -6,15 +6,27 @@ Pure: no I/O, no clock. The other parts of :mod:`okx_sync.gate` read it; only
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
+from ..errors import ValidationError
 from ..validators import count, field, flag, real, seconds
+from .backend import LocalGateBackend
 
 __all__ = ["RequestGateConfig"]
 
 _seconds = field(seconds, positive=True)
 _fraction = field(real, low=0.0, high=1.0, low_open=True)
 _flag = field(flag)
+
+
+def _backend(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not callable(getattr(value, "attach", None)):
+        raise ValidationError(
+            f"{attribute.name} must be LocalGateBackend() or RedisGateBackend(...), "
+            f"got {type(value).__name__}"
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -59,6 +71,13 @@ class RequestGateConfig:
       once per bucket per rate window, naming the bucket, its rule and the
       published limit: a loop the gate slows down is explained in the log.
 
+    - ``backend``: where the rate windows live. ``LocalGateBackend()`` (the
+      default): in this process, shared by every ``Client`` of the process
+      with the same scope (same API key for UID rules, every Client for IP
+      rules). ``RedisGateBackend(url, ...)``
+      (:mod:`okx_sync.gate.redis_backend`): in Redis, shared by every process
+      and host using the same namespace. The concurrency cap stays per Client.
+
     Thread safety: immutable.
     """
 
@@ -79,6 +98,7 @@ class RequestGateConfig:
     lead_trader: bool = attrs.field(default=False, validator=_flag)
     slow_wait_log_s: float = attrs.field(default=1.0, validator=_seconds)
     max_hold_s: float = attrs.field(default=10.0, validator=_seconds)
+    backend: Any = attrs.field(factory=LocalGateBackend, validator=_backend)
 
     def cap_hold(self, seconds: float | None) -> float | None:
         """A server-given hold in seconds, capped to ``max_hold_s`` (None stays None;

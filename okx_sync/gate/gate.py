@@ -9,6 +9,7 @@ callers use.
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 from ..clock import SYSTEM_CLOCK, Clock
@@ -16,12 +17,14 @@ from ..errors import ValidationError
 from ..rest.endpoints import Endpoint
 from .account_limit import AccountLimit
 from .admission import Admission
-from .backend import LocalGateBackend
+from .backend import GateScope, key_digest
 from .charges import Charge, plan_charges, rides_cancel_lane, throttle_hits
 from .config import RequestGateConfig
 from .permit import Permit
 
-__all__ = ["RequestGate"]
+__all__ = ["RequestGate", "ACCOUNT_CONFIG_PATH"]
+
+ACCOUNT_CONFIG_PATH = "/api/v5/account/config"
 
 
 class RequestGate:
@@ -40,13 +43,24 @@ class RequestGate:
     """
 
     def __init__(
-        self, config: RequestGateConfig | None = None, *, clock: Clock = SYSTEM_CLOCK
+        self,
+        config: RequestGateConfig | None = None,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        api_key: str | None = None,
     ) -> None:
         self.config = config or RequestGateConfig()
-        self.account_limit = AccountLimit(self.config, clock, self._account_limit_changed)
-        self._admission = Admission(
-            self.config, clock, LocalGateBackend(self.config), self.account_limit
+        backend = self.config.backend
+        scope = GateScope(
+            uid=key_digest(api_key),
+            ip_label=getattr(backend, "ip_label", None) or socket.gethostname(),
         )
+        store = backend.attach(self.config, clock, scope)
+        self._store = store
+        self.account_limit = AccountLimit(
+            self.config, clock, self._account_limit_changed, shared=store.account_share()
+        )
+        self._admission = Admission(self.config, clock, store, self.account_limit)
 
     def acquire(
         self,
@@ -106,6 +120,8 @@ class RequestGate:
         code = str(code or "")
         if AccountLimit.is_load(endpoint):
             self.account_limit.observe_answer(http_status, code, data)
+        if endpoint.path == ACCOUNT_CONFIG_PATH and code == "0":
+            self._learn_uid(data)
         hit_endpoint, hit_account = throttle_hits(http_status, code, data)
         if not (hit_endpoint or hit_account):
             return
@@ -115,6 +131,15 @@ class RequestGate:
             return
         hit = [c for c in charges if (hit_account if c.kind == "account" else hit_endpoint)]
         self._admission.penalise(hit, http_status, code, retry_after_s)
+
+    def _learn_uid(self, data: list[Any] | None) -> None:
+        """``account/config`` answered: UID-scoped buckets use the account's uid."""
+        try:
+            uid = str(data[0]["uid"]) if data else ""
+        except (LookupError, TypeError):
+            return
+        if uid:
+            self._admission.set_uid(uid)
 
     def _plan(self, endpoint: Endpoint | None, params: Any) -> list[Charge]:
         if endpoint is None or not self.config.rate_limits:

@@ -30,11 +30,12 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from ..clock import Clock, park
+from .backend import BackendDown
 from .notes import Note
 from .permit import Permit
 
 if TYPE_CHECKING:
-    from .backend import GateBackend
+    from .backend import BucketStore
 
 __all__ = ["Waiter", "WaitQueue"]
 
@@ -55,6 +56,7 @@ class Waiter:
         "waited_for",
         "slow_notes",
         "lock",
+        "error",
     )
 
     def __init__(
@@ -72,6 +74,7 @@ class Waiter:
         self.slot_blocked = False
         self.waited_for: dict[str, None] = {}  # every bucket that held it at some point
         self.slow_notes: list[Note] = []  # slow-wait lines, written by the admitting thread
+        self.error: BackendDown | None = None  # set when the shared store could not serve it
 
     def park(self, clock: Clock, timeout_s: float) -> bool:
         """Wait (no gate lock held) until woken or ``timeout_s`` passes; True when woken."""
@@ -128,16 +131,25 @@ class WaitQueue:
             waiter.wake()
 
     def grant(
-        self, now: float, slots: int, backend: GateBackend, admit: Callable[[Waiter], None]
+        self,
+        now: float,
+        slots: int,
+        backend: BucketStore,
+        admit: Callable[[Waiter, int], None],
+        fail: Callable[[Waiter, BackendDown], None],
     ) -> float:
         """Admit, in order, every waiter that may go at ``now`` with ``slots`` free HTTP
-        slots, calling ``admit(waiter)`` for each (which counts it, in the buckets and
-        in the slots, before the next one is tried). Returns the earliest time a
-        bucket that held a waiter may change without a release (inf: none)."""
+        slots, calling ``admit(waiter, entry)`` for each (which counts it in the slots
+        before the next one is tried; the store counted it in the buckets). A waiter
+        the store cannot serve (``BackendDown``) leaves through ``fail(waiter, exc)``,
+        and so does every later one of this scan that would need the store. Returns
+        the earliest time a bucket that held a waiter may change without a release
+        (inf: none)."""
         reserved: dict[str, int] = {}
         blocked: set[str] = set()
         next_wake = math.inf
         slotless_ahead = self._slotless
+        down: BackendDown | None = None
         for lane in (self._cancel, self._main):
             keep: list[Waiter] = []
             while lane:
@@ -149,26 +161,33 @@ class WaitQueue:
                 waiter = lane.popleft()
                 if not waiter.slot:
                     slotless_ahead -= 1
-                waiter.blocked_on = []
+                waiter.blocked_on = [key for key, _ in waiter.charges if key in blocked]
                 waiter.slot_blocked = False
-                for key, cost in waiter.charges:
-                    held = reserved.get(key, 0)
-                    if key in blocked:
-                        waiter.blocked_on.append(key)
-                    elif not backend.fits(key, now, cost, held):
-                        waiter.blocked_on.append(key)
-                        blocked.add(key)
-                        next_wake = min(next_wake, backend.next_change(key, now, cost, held))
-                ok = not waiter.blocked_on
-                if ok and waiter.slot and slots <= 0:
-                    ok = False
-                    waiter.slot_blocked = True
-                if ok:
+                entry: int | None = None
+                if not waiter.blocked_on:
+                    if waiter.slot and slots <= 0:
+                        waiter.slot_blocked = True
+                    elif down is None:
+                        items = [(key, cost, reserved.get(key, 0)) for key, cost in waiter.charges]
+                        try:
+                            entry, held = backend.try_admit(items, now)
+                        except BackendDown as exc:
+                            down = exc
+                        else:
+                            waiter.blocked_on = list(held)
+                            blocked.update(held)
+                            next_wake = min(next_wake, *held.values(), math.inf)
+                    if down is not None and not waiter.slot_blocked:
+                        if not waiter.slot:
+                            self._slotless -= 1
+                        fail(waiter, down)
+                        continue
+                if entry is not None:
                     if waiter.slot:
                         slots -= 1
                     else:
                         self._slotless -= 1
-                    admit(waiter)
+                    admit(waiter, entry)
                 else:
                     for key, cost in waiter.charges:
                         reserved[key] = reserved.get(key, 0) + cost

@@ -31,9 +31,23 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Any
+from typing import Any, Protocol
 
-from .config import RequestGateConfig
+
+class WindowSettings(Protocol):
+    """What a window reads from the gate's configuration (``RequestGateConfig`` has it);
+    a protocol, so this pure module imports nothing of the package above it."""
+
+    @property
+    def headroom(self) -> float: ...
+    @property
+    def penalty_factor(self) -> float: ...
+    @property
+    def burst_fraction(self) -> float: ...
+    @property
+    def recovery_windows(self) -> float: ...
+    def cap_hold(self, seconds: float | None) -> float | None: ...
+
 
 __all__ = ["Window", "INFLIGHT_HOLD_S", "MAX_PENALTY_HOLD_S"]
 
@@ -51,7 +65,7 @@ class Window:
     identified by the caller's entry ids. Not thread-safe.
     """
 
-    def __init__(self, limit: int, window_s: float, config: RequestGateConfig) -> None:
+    def __init__(self, limit: int, window_s: float, config: WindowSettings) -> None:
         self.window_s = window_s
         self.headroom = config.headroom
         self.penalty_factor = config.penalty_factor

@@ -16,6 +16,8 @@ Thread safety: the lab is immutable; each drill builds its own simulator.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..client import Client
@@ -27,10 +29,17 @@ from .mock_transport import MockTransport
 __all__ = ["MockTransport", "drill_lab", "sim_client"]
 
 
-def drill_lab() -> DrillLab:
+def drill_lab(environ: Mapping[str, str] | None = None) -> DrillLab:
     """The lab the drills run in: ``Client`` builds the clients, ``Simulator(seed=...,
-    **drill.sim_options)`` the simulators. Never raises."""
-    return DrillLab(client_factory=Client, simulator_factory=Simulator)
+    **drill.sim_options)`` the simulators, and ``OKX_GATE_REDIS_URL`` from
+    ``environ`` (default ``os.environ``) is the Redis server of the shared-gate
+    drill. Never raises."""
+    env = os.environ if environ is None else environ
+    return DrillLab(
+        client_factory=Client,
+        simulator_factory=Simulator,
+        gate_redis_url=env.get("OKX_GATE_REDIS_URL") or None,
+    )
 
 
 def sim_client(sim: Simulator, *, demo: bool = False, **kwargs: Any) -> Client:

@@ -11,6 +11,8 @@ drill               §       what it proves
 ==================  ======  ==================================================================
 ``rate_limit``      §2      429 storm: one penalty per bucket, nothing admitted while held, no
                             caller error, full rate again; without the gate: the 429s avoided
+``shared_rate_limit`` §2    4 processes, one account, one Redis gate: no 429; a 429 seen by
+                            one process holds all four (skipped without a Redis server)
 ``ws_disconnect``   §4, §6  sockets killed: reconnect, re-login, resubscribe; reconciliation
                             finds what the outage hid and passes afterwards
 ``handler_backlog`` §4      slow handler: queue bounded; block / drop / disconnect policies
@@ -42,7 +44,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from . import auth, book_gap, handler_backlog, rate_limit, unknown_order, ws_disconnect
+from . import (
+    auth,
+    book_gap,
+    handler_backlog,
+    rate_limit,
+    shared_rate_limit,
+    unknown_order,
+    ws_disconnect,
+)
 from .base import Check, Drill, DrillLab, DrillResult, DrillRun
 from .runner import format_table, run_drill, run_drills
 
@@ -63,6 +73,7 @@ DRILLS: Mapping[str, Drill] = {
     d.name: d
     for d in (
         rate_limit.DRILL,
+        shared_rate_limit.DRILL,
         ws_disconnect.DRILL,
         handler_backlog.DRILL,
         book_gap.DRILL,

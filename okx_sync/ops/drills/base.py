@@ -37,6 +37,7 @@ __all__ = [
     "DrillRun",
     "Drill",
     "DrillFailed",
+    "DrillSkipped",
     "passive_limit",
 ]
 
@@ -47,11 +48,18 @@ class DrillLab:
     client nor the simulator): ``client_factory(api_key, secret_key, passphrase,
     **kwargs)`` builds a client (``okx_sync.Client``); ``simulator_factory(seed=...,
     **drill.sim_options)`` starts a simulator (``okx_sync.sim.Simulator``; None: live
-    runs only). :func:`okx_sync.testing.drill_lab` gives the standard one.
-    Thread safety: immutable."""
+    runs only). ``gate_redis_url``: a Redis server for the drills of the shared
+    request gate (None: they are skipped). :func:`okx_sync.testing.drill_lab`
+    gives the standard one. Thread safety: immutable."""
 
     client_factory: Callable[..., DrillClient]
     simulator_factory: Callable[..., DrillSimulator] | None = None
+    gate_redis_url: str | None = attrs.field(default=None, repr=False)
+
+
+class DrillSkipped(Exception):
+    """Raised by a routine that cannot run here (what it needs is not configured); the
+    drill is reported as skipped with the exception's text."""
 
 
 class DrillFailed(Exception):

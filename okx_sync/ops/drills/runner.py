@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from .base import Drill, DrillFailed, DrillLab, DrillResult, DrillRun
+from .base import Drill, DrillFailed, DrillLab, DrillResult, DrillRun, DrillSkipped
 
 __all__ = [
     "run_drill",
@@ -75,6 +75,8 @@ def run_drill(
             drill.routine(run)
         except DrillFailed:
             pass  # the failed check is recorded; later steps depended on it
+        except DrillSkipped as exc:
+            return DrillResult(name=drill.name, passed=True, skipped=str(exc), live=live)
         finally:
             run.close()
     except Exception as exc:  # an unexpected failure is a drill result, not a crash
