@@ -62,7 +62,7 @@ from decimal import Decimal
 from operator import itemgetter
 from typing import Any
 
-from .checksum import CHECKSUM_DEPTH, checksum_of_string, checksum_string
+from .checksum import CHECKSUM_DEPTH, checksum_of_string, checksum_string, interleaved
 from .errors import (
     OrderBookChecksumError,
     OrderBookCrossedError,
@@ -503,7 +503,7 @@ class OrderBookStore:
         crossed = len(bk) > 1 and len(ak) > 1 and bk[-2] >= -ak[-2]
         verified = False
         if checksum and self._verify_checksum:
-            text = checksum_string(bids.top(CHECKSUM_DEPTH), asks.top(CHECKSUM_DEPTH))
+            text = ":".join(interleaved(bids.top_texts(), asks.top_texts()))
             got = checksum_of_string(text)
             if got != checksum:
                 raise OrderBookChecksumError(checksum, got, text, inst_id=self._inst_id)
@@ -547,6 +547,7 @@ class OrderBookStore:
         key = self._key
         find = bisect_left
         inf = math.inf
+        texts = side.texts  # kept in step once a checksum was verified (else None)
         for lvl in deltas:
             if type(lvl) is not list and type(lvl) is not tuple:  # a str would pass as [px, sz]
                 raise self._bad(side.name, f"level is not a list: {lvl!r:.80}")
@@ -580,12 +581,18 @@ class OrderBookStore:
             if f:
                 if keys[i] == k:
                     levels[i] = tuple(lvl)
+                    if texts is not None:
+                        texts[i] = f"{px}:{sz}"
                 else:
                     keys.insert(i, k)
                     levels.insert(i, tuple(lvl))
+                    if texts is not None:
+                        texts.insert(i, f"{px}:{sz}")
             elif keys[i] == k:
                 del keys[i]
                 del levels[i]
+                if texts is not None:
+                    del texts[i]
 
     def _price_key(self, side: _Side, px: Any) -> Any:
         """Parse, check and cache a price never seen on this side: its sort key
@@ -787,11 +794,13 @@ class _Side:
     level tuples; ``keys`` their numeric sort keys (the price for bids, minus
     the price for asks, so both ascend towards the best) plus a +infinity
     sentinel at the end, so a bisect index is always a valid key index;
-    ``cache`` maps price strings seen on this side to their keys (bounded).
+    ``cache`` maps price strings seen on this side to their keys (bounded);
+    ``texts`` (None until the first checksum is verified, then kept in step by
+    the in-place merge) each level's ``"px:sz"`` part of the check string.
     Not locked: the owning store's lock guards it.
     """
 
-    __slots__ = ("keys", "levels", "cache", "negate")
+    __slots__ = ("keys", "levels", "cache", "negate", "texts")
 
     def __init__(
         self, keys: list[Any], levels: list[Level], cache: dict[str, Any], negate: bool
@@ -800,6 +809,15 @@ class _Side:
         self.levels = levels
         self.cache = cache
         self.negate = negate
+        self.texts: list[str] | None = None
+
+    def top_texts(self) -> list[str]:
+        """The ``"px:sz"`` texts of the best CHECKSUM_DEPTH levels, best first
+        (built for the whole side on first use, then kept in step by the merge)."""
+        texts = self.texts
+        if texts is None:
+            texts = self.texts = [f"{lvl[0]}:{lvl[1]}" for lvl in self.levels]
+        return texts[: -CHECKSUM_DEPTH - 1 : -1]
 
     @classmethod
     def empty(cls, *, negate: bool) -> _Side:

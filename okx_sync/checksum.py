@@ -14,30 +14,54 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
+from typing import TypeVar
 
-__all__ = ["checksum_string", "checksum_of_string", "book_checksum", "CHECKSUM_DEPTH"]
+__all__ = [
+    "checksum_string",
+    "checksum_of_string",
+    "book_checksum",
+    "interleaved",
+    "CHECKSUM_DEPTH",
+]
 
 CHECKSUM_DEPTH = 25
 
 Level = Sequence[str]
+T = TypeVar("T")
+
+
+def interleaved(bids: Sequence[T], asks: Sequence[T], depth: int = CHECKSUM_DEPTH) -> list[T]:
+    """The best ``depth`` items of each best-first side in check-string order:
+    bid 1, ask 1, bid 2, ask 2, ...; when one side runs out, the other's rest.
+
+    The items may be levels or anything standing for them (the store passes each
+    level's ``"px:sz"`` text). Built by slice assignment: no per-item Python code.
+    """
+    top_bids = list(bids[:depth])
+    top_asks = list(asks[:depth])
+    order = top_bids + top_asks  # the right length; reordered below
+    n = min(len(top_bids), len(top_asks))
+    if len(top_bids) == len(top_asks):
+        order[0::2] = top_bids
+        order[1::2] = top_asks
+        return order
+    order[0 : 2 * n : 2] = top_bids[:n]
+    order[1 : 2 * n : 2] = top_asks[:n]
+    order[2 * n :] = top_bids[n:] if len(top_bids) > n else top_asks[n:]
+    return order
 
 
 def checksum_string(
     bids: Sequence[Level], asks: Sequence[Level], depth: int = CHECKSUM_DEPTH
 ) -> str:
-    """Build the interleaved check string from the best-first levels of each side."""
+    """Build the interleaved check string from the best-first levels of each side.
+
+    Raises ``IndexError`` for a level shorter than two, ``TypeError`` for a price
+    or size that is not a string.
+    """
     parts: list[str] = []
-    nb = min(len(bids), depth)
-    na = min(len(asks), depth)
-    for i in range(max(nb, na)):
-        if i < nb:
-            b = bids[i]
-            parts.append(b[0])
-            parts.append(b[1])
-        if i < na:
-            a = asks[i]
-            parts.append(a[0])
-            parts.append(a[1])
+    for lvl in interleaved(bids, asks, depth):
+        parts += (lvl[0], lvl[1])
     return ":".join(parts)
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from okx_sync import book as book_module
 from okx_sync.book import OrderBookStore
+from okx_sync.checksum import book_checksum
 from okx_sync.errors import (
     OrderBookChecksumError,
     OrderBookCrossedError,
@@ -317,6 +318,36 @@ def test_a_huge_update_merges_like_small_ones(seed: int) -> None:
     whole.apply(push("update", [[best, "0"]], seqId=3, prevSeqId=2))
     chunked.apply(push("update", [[best, "0"]], seqId=seq + 1, prevSeqId=seq))
     assert whole.snapshot().raw == {**chunked.snapshot().raw, "seqId": 3}
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_checksums_stay_verified_through_every_kind_of_merge(seed: int) -> None:
+    # The store keeps each level's "px:sz" check text in step with its merges (in
+    # place, the bulk merge, the switch to Decimal keys): a text out of step would
+    # fail the next verification. A store that does not verify computes the book.
+    rng = random.Random(seed)
+    bids = random_book(rng, 300, 50000, -1)
+    asks = random_book(rng, 300, 50001, +1)
+    reference = OrderBookStore("books", INST, verify_checksum=False)
+    store = OrderBookStore("books", INST)
+
+    def apply_both(msg: dict[str, Any]) -> None:
+        reference.apply(msg)
+        top = reference.snapshot(25).raw
+        msg["data"][0]["checksum"] = book_checksum(top["bids"], top["asks"])
+        store.apply(msg)
+        assert store.checksum_string() == reference.checksum_string()
+        assert store.snapshot().raw == reference.snapshot().raw
+
+    apply_both(push("snapshot", bids, asks, seqId=1))
+    for seq, k in enumerate([5, 30, 3000, 10, 8, 1], start=1):  # 3000 a side: the bulk merge
+        up_bids = random_update(rng, bids, k, 50000, -1)
+        up_asks = random_update(rng, asks, k, 50001, +1)
+        if seq == 4:  # a price too long for float keys: Decimal keys from here on
+            up_bids.append(["49000.123456789012345", "1", "0", "1"])
+        apply_both(push("update", up_bids, up_asks, seqId=seq + 1, prevSeqId=seq))
+    stats = store.stats()
+    assert stats["verified"] == stats["applied"] == 7 and not any(stats["errors"].values())
 
 
 def test_a_huge_update_with_a_bad_level_is_refused_whole() -> None:

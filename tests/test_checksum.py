@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from okx_sync.checksum import book_checksum, checksum_of_string, checksum_string
+from okx_sync.checksum import book_checksum, checksum_of_string, checksum_string, interleaved
 
 
 @pytest.mark.parametrize(
@@ -54,3 +54,19 @@ def test_recorded_docs_examples(realdata) -> None:
             assert book_checksum(ex["bids"], ex["asks"]) == ex["computed"]
             checked += 1
     assert checked >= 2
+
+
+@pytest.mark.parametrize(
+    ("bids", "asks", "depth", "order"),
+    [
+        ([1, 2, 3], [10, 20, 30], 25, [1, 10, 2, 20, 3, 30]),
+        ([1, 2, 3], [10], 25, [1, 10, 2, 3]),
+        ([1], [10, 20, 30], 25, [1, 10, 20, 30]),
+        ([], [10, 20], 25, [10, 20]),
+        ([1, 2, 3, 4], [10, 20, 30], 2, [1, 10, 2, 20]),
+        ([1, 2, 3, 4], [10], 3, [1, 10, 2, 3]),
+        ((1, 2), (10, 20, 30), 25, [1, 10, 2, 20, 30]),
+    ],
+)
+def test_interleaved_order_of_any_items(bids: list, asks: list, depth: int, order: list) -> None:
+    assert interleaved(bids, asks, depth) == order
