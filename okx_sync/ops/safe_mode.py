@@ -57,7 +57,6 @@ from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import APIError, OkxError, OrderError, RequestStateError, SafeModeError
 from ..guards import allowed_in_safe_mode
 from ..rest.endpoints import Endpoint
-from .reconcile import list_pending_orders
 
 __all__ = [
     "SafeMode",
@@ -406,6 +405,8 @@ def cancel_pending_orders(client: Any, *, inst_type: str | None = None) -> Cance
     (``client.algo.cancel_algo_orders``). Thread safety: safe from any thread.
     """
     try:
+        from .reconcile import list_pending_orders  # only when sweeping (Client start-up)
+
         pending = list_pending_orders(client, inst_type=inst_type)
     except OkxError as exc:
         log.error("cancel sweep: listing pending orders failed: %s", exc)
