@@ -123,6 +123,9 @@ _BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_TARGET = re.compile(r"[\x00-\x20\x7f]")
 _BAD_VALUE = re.compile(r"[\r\n\x00]")
+# Header names already checked against _TOKEN (the same few on every call; bounded).
+_VALID_NAMES: set[str] = set()
+_VALID_NAMES_MAX = 256
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -154,8 +157,11 @@ def request_head(
     lines = [f"{method} {target} HTTP/1.1"]
     names = set()
     for name, value in headers.items():
-        if not _TOKEN.fullmatch(name):
-            raise ValueError(f"invalid header name {name!r}")
+        if name not in _VALID_NAMES:
+            if not _TOKEN.fullmatch(name):
+                raise ValueError(f"invalid header name {name!r}")
+            if len(_VALID_NAMES) < _VALID_NAMES_MAX:
+                _VALID_NAMES.add(name)
         if _BAD_VALUE.search(value):
             raise ValueError(f"header {name!r} has CR, LF or NUL in its value")
         names.add(name.lower())
@@ -580,15 +586,22 @@ class Transport:
 
     def fast_path(self) -> bool:
         """True when calls go straight to the adapter's urllib3 pool (see module doc)."""
+        return self._fast_adapter() is not None
+
+    def _fast_adapter(self) -> Any:
+        """The session's adapter for the base URL when the fast path applies, else None
+        (looked up per call: the caller may mount another adapter at any time)."""
         s = self.session
         if self._proxied or s.proxies or s.auth is not None or any(s.hooks.values()):
-            return False
+            return None
         adapter = s.get_adapter(self._base_url)
-        return (
+        if (
             type(adapter) is _STOCK_ADAPTER
             and _STOCK_ADAPTER.send is _STOCK_SEND
             and not adapter.max_retries.total
-        )
+        ):
+            return adapter
+        return None
 
     def send(
         self,
@@ -614,13 +627,15 @@ class Transport:
         if self._closed:
             raise TransportError("transport closed", dispatched=False)
         deadline = _time.monotonic() + timeout_s
-        if self.fast_path():
-            return self._send_pooled(method, path, body, headers, deadline, idempotent)
+        adapter = self._fast_adapter()
+        if adapter is not None:
+            return self._send_pooled(method, path, body, headers, deadline, idempotent, adapter)
         return self._send_session(method, path, body, headers, deadline)
 
     # -- fast path: the adapter's own urllib3 pool -------------------------------
-    def _connection_pool(self, *, renew: bool = False) -> Any:
-        adapter = self.session.get_adapter(self._base_url)
+    def _connection_pool(self, *, renew: bool = False, adapter: Any = None) -> Any:
+        if adapter is None:
+            adapter = self.session.get_adapter(self._base_url)
         pool = self._pool
         if renew or pool is None or self._pool_adapter is not adapter or pool.pool is None:
             prepared = requests.Request("GET", self._base_url + "/").prepare()
@@ -628,7 +643,7 @@ class Transport:
             if getter is not None:
                 pool = getter(prepared, self._verify, None, self._cert)
             else:  # requests < 2.32.2
-                pool = adapter.get_connection(self._base_url + "/", None)  # type: ignore[attr-defined]
+                pool = adapter.get_connection(self._base_url + "/", None)
             self._pool, self._pool_adapter = pool, adapter
         return pool
 
@@ -640,6 +655,7 @@ class Transport:
         headers: Mapping[str, str],
         deadline: float,
         idempotent: bool,
+        adapter: Any = None,
     ) -> RawResponse:
         merged = {**self._session_headers, **headers, "Accept-Encoding": _ACCEPT_ENCODING}
         length = len(body) if body is not None else 0 if method in _BODY_METHODS else None
@@ -656,7 +672,7 @@ class Transport:
                 urllib3.exceptions.InsecureRequestWarning,
                 stacklevel=2,
             )
-        pool = self._connection_pool()
+        pool = self._connection_pool(adapter=adapter)
         try:
             conn = take_connection(pool, trust_fresh=idempotent)
         except urllib3.exceptions.ClosedPoolError:
