@@ -122,7 +122,7 @@ def loopback_server() -> Iterator[str]:
         proc.wait(10)
 
 
-def measure(runs: int) -> dict[str, object]:
+def measure(runs: int) -> tuple[dict[str, float], dict[str, list[float]], dict[str, str]]:
     """Median wall seconds per case over ``runs`` interleaved rounds, the samples, and the
     reason per library that was skipped."""
     skipped = {name: why for name in CASES if (why := available(name))}
@@ -136,11 +136,7 @@ def measure(runs: int) -> dict[str, object]:
             shift = r % len(labels)
             for label in labels[shift:] + labels[:shift]:
                 samples[label].append(wall(programs[label]))
-    return {
-        "medians": {k: statistics.median(v) for k, v in samples.items()},
-        "samples": samples,
-        "skipped": skipped,
-    }
+    return {k: statistics.median(v) for k, v in samples.items()}, samples, skipped
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,13 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9, help="interleaved rounds (median)")
     args = parser.parse_args(argv)
-    result = measure(args.runs)
-    med: dict[str, float] = result["medians"]  # type: ignore[assignment]
-    samples: dict[str, list[float]] = result["samples"]  # type: ignore[assignment]
+    med, samples, skipped = measure(args.runs)
     for label, value in med.items():
         spread = f"{min(samples[label]):.3f}..{max(samples[label]):.3f}"
         print(f"{label:40s} {value:7.3f} s  [{spread}]")
-    for name, why in result["skipped"].items():  # type: ignore[attr-defined]
+    for name, why in skipped.items():
         print(f"{name:40s} skipped: {why}")
     ours, peer = med.get(f"{OURS}: import + client"), med.get(f"{PEER}: import + client")
     if ours and peer:

@@ -141,7 +141,7 @@ class ReplayServer:
             "127.0.0.1",
             0,
             compression=None,
-            ping_interval_s=None,
+            ping_interval=None,  # websockets keyword, not ours
             max_size=None,
             ssl=ssl_context,
         )
