@@ -6,7 +6,8 @@ wires them into ``results.md``; this module also runs alone):
 - **WS push latency** (:func:`ws_push`): a server in its own process (``--serve-stamp``)
   answers a subscribe to ``trades`` with trades pushes, each stamped just before it is
   written with ``time.time_ns()`` in its ``tradeId`` (same host, same clock). The client
-  records, at its handler's entry, ``time.time_ns() - stamp``. First each client's own
+  records, at its handler's entry, ``time.time_ns() - stamp`` (pushes written together
+  share a stamp; the tradeId also numbers them). First each client's own
   maximum rate is measured (a wire-speed stream), then it is paced at 25 %, 50 % and
   90 % of that rate; p50 / p99 / p99.9 of each paced run (the first 20 % left out as
   warm-up). okx_sync: typed handler (a ``Trade`` model per push) inline and in a pool of
@@ -57,6 +58,8 @@ for _path in (str(REPO), str(HERE)):
 
 INST, SYMBOL = "BTC-USDT", "BTC/USDT"
 LOADS = (0.25, 0.5, 0.9)
+TAIL = 5  # pushes the server writes past the planned count
+MIN_SLEEP_S = 0.0005  # the paced server's shortest sleep: above ~2k/s pushes go in bursts
 WARMUP = 0.2  # share of each paced run left out
 Lat = list[float]  # microseconds
 
@@ -79,11 +82,12 @@ def _ws_frame(payload: bytes) -> bytes:
 _HEAD = b'{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[{"instId":"BTC-USDT","tradeId":"'
 
 
-def _push(stamp_ns: int) -> bytes:
-    """One trades push stamped with ``stamp_ns`` (its tradeId; ts in ms from it)."""
+def _push(stamp_ns: int, seq: int) -> bytes:
+    """One trades push: tradeId ``{stamp_ns}-{seq}`` (the send time, the push's number in
+    its stream), ts in ms from the stamp."""
     body = (
         _HEAD
-        + str(stamp_ns).encode()
+        + f"{stamp_ns}-{seq}".encode()
         + b'","px":"50000.1","sz":"0.01","side":"buy","ts":"'
         + str(stamp_ns // 1_000_000).encode()
         + b'","count":"1"}]}'
@@ -114,22 +118,22 @@ def serve_stamp(tls: bool) -> None:
             return any(a.get("channel") == "trades" for a in args)
 
         def stream(self, ws: ServerConnection) -> None:
-            rate, count = plan["rate"], int(plan["count"])
+            # a few pushes past the count: ccxt.pro hands the last one it got to the next
+            # watch_trades call only, so a stream ending exactly at the count would hang it
+            rate, count = plan["rate"], int(plan["count"]) + TAIL
             sock, now_ns, perf = ws.socket, time.time_ns, time.perf_counter
             start, sent = perf(), 0
             try:
                 while sent < count:
                     if rate > 0:  # every push due by now goes in one write, stamped now
                         due = min(count, int((perf() - start) * rate) + 1)
-                        if due <= sent:
-                            left = (sent / rate) - (perf() - start)
-                            if left > 0.0003:
-                                time.sleep(left - 0.0002)
+                        if due <= sent:  # sleep, never spin: the client needs the CPU
+                            time.sleep(max(MIN_SLEEP_S, sent / rate - (perf() - start)))
                             continue
                     else:
                         due = min(count, sent + 64)
                     stamp = now_ns()
-                    sock.sendall(b"".join(_push(stamp) for _ in range(due - sent)))
+                    sock.sendall(b"".join(_push(stamp, i) for i in range(sent, due)))
                     sent = due
             except OSError:  # a client that has read enough hangs up
                 return
@@ -192,7 +196,7 @@ def _okx_sync_ws(dispatch: Any) -> WSRun:
 
         def handler(item: Any) -> None:
             now = now_ns()
-            lat.append((now - int(item.trade_id)) / 1000.0)
+            lat.append((now - _stamp(item.trade_id)) / 1000.0)
             arrivals.append(perf())
             if len(lat) >= count:
                 done.set()
@@ -206,6 +210,11 @@ def _okx_sync_ws(dispatch: Any) -> WSRun:
         return lat[:count], _rate(arrivals[:count])
 
     return run
+
+
+def _stamp(trade_id: str) -> int:
+    """The send time (ns) in a pushed tradeId."""
+    return int(trade_id.split("-", 1)[0])
 
 
 def _rate(arrivals: list[float]) -> float:
@@ -227,7 +236,7 @@ def _python_okx_ws(url: str, count: int, _cert: str | None, _rest: str) -> tuple
             now = now_ns()
             msg = json.loads(message)
             if "data" in msg:
-                lat.append((now - int(msg["data"][0]["tradeId"])) / 1000.0)
+                lat.append((now - _stamp(msg["data"][0]["tradeId"])) / 1000.0)
                 arrivals.append(perf())
                 if len(lat) >= count:
                     done.set()
@@ -251,19 +260,27 @@ def _ccxt_ws(url: str, count: int, cert: str | None, rest_url: str) -> tuple[Lat
     arrivals: list[float] = []
 
     async def run() -> None:
-        ex = ccxt.pro.okx({"enableRateLimit": False} | ({"cafile": cert} if cert else {}))
+        # tradesLimit: ccxt keeps the last 1,000 trades by default; a faster stream would
+        # drop some between two returns of watch_trades, and the count would never be met.
+        config = {"enableRateLimit": False, "options": {"tradesLimit": count + 1000}}
+        ex = ccxt.pro.okx(config | ({"cafile": cert} if cert else {}))
         ex.urls["api"] = {"rest": rest_url, "ws": url.rsplit("/", 1)[0]}
         now_ns, perf = time.time_ns, time.perf_counter
-        last = 0
+        last = -1
         try:
             await ex.load_markets()
-            while len(lat) < count:
-                trades = await asyncio.wait_for(ex.watch_trades(SYMBOL), 60)
+            while last < count - 1:  # until the last push (ccxt may fold one into another)
+                try:
+                    trades = await asyncio.wait_for(ex.watch_trades(SYMBOL), 10)
+                except TimeoutError:
+                    raise RuntimeError(
+                        f"ccxt: {len(lat)} of {count} pushes, then none for 10 s"
+                    ) from None
                 now, at = now_ns(), perf()
                 for trade in trades:
-                    stamp = int(trade["id"])
-                    if stamp > last:  # new since the previous return (ccxt keeps a cache)
-                        last = stamp
+                    stamp, seq = (int(x) for x in trade["id"].split("-"))
+                    if seq > last:  # new since the previous return (ccxt keeps a cache)
+                        last = seq
                         lat.append((now - stamp) / 1000.0)
                         arrivals.append(at)
         finally:

@@ -964,7 +964,7 @@ def bench_latency(
     if "ws" in parts:
         out.append(_ws_push_section(sim, 1.0 if quick else 3.0, 5_000 if quick else 30_000))
     if "rest" in parts:
-        out.append(_rest_latency_section(200 if quick else 2_000, max(1, rounds)))
+        out.append(_rest_latency_section(200 if quick else 1_000, max(1, min(rounds, 3))))
     if "orders" in parts:
         out.append(_order_entry_section(sim, 50 if quick else 300))
     if "memory" in parts:
@@ -1016,7 +1016,10 @@ def _ws_push_section(sim: SimProcess, seconds: float, max_count: int) -> Section
     section.notes += [
         "A server in its own process (`latency.py --serve-stamp`) streams `trades` pushes, each "
         "stamped with `time.time_ns()` (its tradeId) just before it is written; all pushes due "
-        "go out in one write. The client takes `time.time_ns()` at its handler's entry. "
+        "go out in one write and the server sleeps between writes (at least "
+        f"{latency.MIN_SLEEP_S * 1000:g} ms: above ~2k/s pushes arrive in bursts, as a busy feed "
+        "sends them, and the server does not spin on a core the client needs). The client "
+        "takes `time.time_ns()` at its handler's entry. "
         "max msg/s: each client's own rate on a wire-speed stream; the paced runs at 25/50/90 "
         f"% of it last ~{seconds:g} s, the first {latency.WARMUP:.0%} left out.",
         "okx_sync: a typed `trades` handler (a `Trade` model per push), inline on the reader or "
@@ -1186,8 +1189,8 @@ def bench_startup(runs: int) -> Section:
         f"{runs} runs of each process, interleaved (the order rotates each round), after one "
         "warm-up run each; bytecode caches written for every library (`PYTHONPYCACHEPREFIX`), "
         "so no one compiles its sources at start. import + client: `okx_sync.Client(key, "
-        "secret, passphrase)`, python-okx `TradeAPI(...)` + `AccountAPI(...)`, "
-        "`ccxt.okx({...})`; + first signed call: one `GET /api/v5/account/balance` against a "
+        "secret, passphrase)`, python-okx `TradeAPI(...)`, "
+        "`ccxt.okx({...})`; + first signed call: one `GET /api/v5/trade/orders-pending` against a "
         "loopback server. `python -X importtime -c \"import okx_sync; okx_sync.Client('k', "
         "'s', 'p')\"` shows okx_sync's share."
     )

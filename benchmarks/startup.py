@@ -42,18 +42,17 @@ _CREDS = f"{KEY!r}, {SECRET!r}, {PASSPHRASE!r}"
 CASES: dict[str, tuple[str, str]] = {
     "okx_sync": (
         f"import okx_sync; c = okx_sync.Client({_CREDS}, base_url='{{base}}')",
-        "c.request('GET', '/api/v5/account/balance', {{'ccy': 'BTC'}})",
+        "c.request('GET', '/api/v5/trade/orders-pending')",
     ),
     "python-okx": (
-        f"from okx.Trade import TradeAPI; from okx.Account import AccountAPI; "
-        f"t = TradeAPI({_CREDS}, False, '0', domain='{{base}}', debug=False); "
-        f"c = AccountAPI({_CREDS}, False, '0', domain='{{base}}', debug=False)",
-        "c.get_account_balance('BTC')",
+        f"from okx.Trade import TradeAPI; "
+        f"c = TradeAPI({_CREDS}, False, '0', domain='{{base}}', debug=False)",
+        "c.get_order_list()",
     ),
     "ccxt": (
         f"import ccxt; c = ccxt.okx({{{{'apiKey': {KEY!r}, 'secret': {SECRET!r}, "
         f"'password': {PASSPHRASE!r}}}}}); c.urls['api'] = {{{{'rest': '{{base}}'}}}}",
-        "c.privateGetAccountBalance({{'ccy': 'BTC'}})",
+        "c.privateGetTradeOrdersPending()",
     ),
 }
 FLOOR = "python -c pass"
