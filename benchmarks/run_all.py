@@ -19,13 +19,21 @@ Starts the simulator once, in its own process (``python -m okx_sync sim --json
 - Threads: 1, 4, 16, 64 threads sharing one okx_sync Client vs one python-okx / ccxt
   instance per thread; aggregate calls/s and errors; once as fast as the simulator
   answers, once with ``THREAD_RTT_S`` (1 ms) added to each answer, a colocated round trip.
+- Latency (``latency.py``): WS push latency (server send stamp to handler entry) at 25 /
+  50 / 90 % of each client's own maximum rate, p50/p99/p99.9, ws:// and wss://; REST
+  per-call p50/p99 over the raw ``http.client`` floor at 1 and 16 threads; WS vs REST
+  order entry; RSS under a simulator flood (``--memory-seconds``, default 60) and bytes
+  per book level. CDFs in ``results_latency.png``.
+- Start-up (``startup.py``): whole ``python -c`` processes, import + client and + first
+  signed call, interleaved, median.
 
 Writes ``benchmarks/results.md`` (tables, machine, date, how it was measured) and
-``benchmarks/results.png`` (the ratios). A peer that is not installed or cannot be pointed
-at the local servers is listed as skipped with the reason.
+``benchmarks/results.png`` (the ratios) and ``results_latency.png`` (latency CDFs). A
+peer that is not installed or cannot be pointed at the local servers is listed as
+skipped with the reason.
 
     pip install -e '.[bench]' && python benchmarks/run_all.py [--quick] [--only rest,ws]
-        [--rounds 5] [--readme]
+        [--rounds 5] [--readme] [--memory-seconds 60] [--latency-parts ws,rest,orders,memory]
 
 Exit status 0 when the run completed (targets met or not: the table says which).
 """
