@@ -317,7 +317,9 @@ class WSResult:
 
 
 @contextmanager
-def _trusting(cert: str | None) -> Iterator[None]:
+def trusting(cert: str | None) -> Iterator[None]:
+    """``SSL_CERT_FILE`` = ``cert`` (a test server's certificate) while clients connect:
+    how websocket-client and python-okx find CAs without code changes."""
     old = os.environ.get("SSL_CERT_FILE")
     if cert:
         os.environ["SSL_CERT_FILE"] = cert
@@ -345,7 +347,7 @@ def ws_push(
         server = StampProcess(tls)
         out = results[transport] = {}
         try:
-            with _trusting(server.cert):
+            with trusting(server.cert):
                 for name in clients or list(WS_CLIENTS):
                     if name == WS_PYOKX and not tls:
                         skipped[f"{name} (ws://)"] = (
@@ -380,7 +382,6 @@ def _ws_one(
 
 # =========================================================================== REST
 _P = "/api/v5/"
-BALANCE = {"code": "0", "msg": "", "data": [{"totalEq": "1000.5", "details": [{"ccy": "BTC"}]}]}
 ACK = {
     "code": "0",
     "msg": "",
@@ -395,52 +396,25 @@ def serve_rest() -> None:
     """Child process: an HTTP/1.1 keep-alive server answering fixed OKX envelopes (an
     order ack on ``trade/order`` and ``trade/cancel-order``, a balance otherwise);
     prints its port, serves until stdin closes."""
-    import http.server
-
     import rest_overhead
 
-    bodies = {_P + "trade/order": ACK, _P + "trade/cancel-order": ACK}
-    encoded = {k: json.dumps(v).encode() for k, v in bodies.items()}
-    balance = json.dumps(BALANCE).encode()
+    ack = json.dumps(ACK).encode()
 
     class Handler(rest_overhead._Handler):
-        def do_GET(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)
-            body = encoded.get(self.path.split("?", 1)[0], balance)
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        do_POST = do_GET
+        bodies = {_P + "trade/order": ack, _P + "trade/cancel-order": ack}
 
     server = rest_overhead._Server(("127.0.0.1", 0), Handler)
     print(server.server_address[1], flush=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     sys.stdin.read()
     server.shutdown()
-    assert http.server  # the module the handler comes from
 
 
-@contextmanager
-def rest_server() -> Iterator[str]:
-    """:func:`serve_rest` in its own process; yields its base URL."""
-    proc = subprocess.Popen(
-        [sys.executable, __file__, "--serve-rest"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        yield f"http://127.0.0.1:{int(proc.stdout.readline())}"
-    finally:
-        if proc.stdin:
-            proc.stdin.close()
-        proc.wait(10)
+def rest_server() -> Any:
+    """:func:`serve_rest` in its own process (a context manager yielding its base URL)."""
+    import rest_overhead
+
+    return rest_overhead.server_process(__file__, "--serve-rest")
 
 
 Ops = dict[str, Callable[[], Any]]  # case -> one call ("GET balance", "place+cancel")

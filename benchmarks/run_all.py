@@ -748,20 +748,7 @@ def ccxt_ws(url: str, count: int, rest_url: str, cafile: str | None) -> float:
     return asyncio.run(run())
 
 
-@contextmanager
-def _trusting(cert: str | None) -> Iterator[None]:
-    """``SSL_CERT_FILE`` = the replay server's certificate while clients connect (the way
-    websocket-client and python-okx find CAs without code changes)."""
-    old = os.environ.get("SSL_CERT_FILE")
-    if cert:
-        os.environ["SSL_CERT_FILE"] = cert
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("SSL_CERT_FILE", None)
-        else:
-            os.environ["SSL_CERT_FILE"] = old
+_trusting = latency.trusting
 
 
 def bench_ws(sim: SimProcess, messages: int, rounds: int) -> Section:

@@ -29,9 +29,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -102,23 +101,12 @@ def wall(program: str) -> float:
     return elapsed
 
 
-@contextmanager
-def loopback_server() -> Iterator[str]:
-    """``rest_overhead``'s fixed-envelope HTTP server in its own process; yields its URL."""
-    proc = subprocess.Popen(
-        [sys.executable, str(HERE / "rest_overhead.py"), "--serve"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env=_env(),
-    )
-    try:
-        assert proc.stdout is not None
-        yield f"http://127.0.0.1:{int(proc.stdout.readline())}"
-    finally:
-        if proc.stdin:
-            proc.stdin.close()
-        proc.wait(10)
+def loopback_server() -> Any:
+    """``rest_overhead``'s fixed-envelope HTTP server in its own process (a context
+    manager yielding its URL)."""
+    import rest_overhead
+
+    return rest_overhead.server_process(str(HERE / "rest_overhead.py"), "--serve", env=_env())
 
 
 def measure(runs: int) -> tuple[dict[str, float], dict[str, list[float]], dict[str, str]]:
