@@ -1152,7 +1152,9 @@ def _memory_section(sim: SimProcess, seconds: float) -> Section:
         "WS (logged in, `orders` channel), while the simulator floods `books` updates "
         "(`POST /flood`, 500 rounds per call, instruments in turn) for the stated duration "
         "(`--memory-seconds`; run_all's default is short: growth over minutes needs a longer "
-        "run). RSS from /proc/self/status of the benchmark process, sampled each second.",
+        "run). RSS from /proc/self/status of the benchmark process, sampled each second: "
+        "its level includes what the sections before it loaded (ccxt, python-okx, recorded "
+        "frames); the growth is the figure.",
         "bytes per level: tracemalloc of one 400-level-a-side book (okx_sync: a snapshot push "
         "applied to `OrderBookStore`; ccxt: the levels stored in `OrderBook` as ccxt.pro's "
         "handler stores them), divided by 800.",
