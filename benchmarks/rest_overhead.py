@@ -33,7 +33,8 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 PATH = "/api/v5/account/balance"
@@ -49,16 +50,18 @@ KEY, SECRET, PASSPHRASE = "bench-key-0000000000000000", "bench-secret", "bench-p
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
+    bodies: dict[str, bytes] = {}  # path -> answer (a subclass sets some); else BODY
 
     def do_GET(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)
+        body = self.bodies.get(self.path.split("?", 1)[0], BODY)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(BODY)))
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(BODY)
+        self.wfile.write(body)
 
     do_POST = do_GET
 
@@ -204,18 +207,26 @@ def compare(
     }
 
 
-def run(calls: int, rounds: int) -> dict[str, Any]:
-    """Start the server, measure every client, return the medians and skip reasons."""
-    logging.basicConfig(level=logging.WARNING)
+@contextmanager
+def server_process(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``python *args`` (a server that prints its port, then serves until stdin closes)
+    in its own process; yields ``http://127.0.0.1:PORT``."""
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--serve"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
+        [sys.executable, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
     )
     try:
         assert proc.stdout is not None
-        base = f"http://127.0.0.1:{int(proc.stdout.readline())}"
+        yield f"http://127.0.0.1:{int(proc.stdout.readline())}"
+    finally:
+        if proc.stdin:
+            proc.stdin.close()
+        proc.wait(10)
+
+
+def run(calls: int, rounds: int) -> dict[str, Any]:
+    """Start the server, measure every client, return the medians and skip reasons."""
+    logging.basicConfig(level=logging.WARNING)
+    with server_process(__file__, "--serve") as base:
         factories: dict[str, Callable[[], tuple[Call, Callable[[], None]]]] = {
             "okx_sync Client": lambda: make_okx_sync(base),
             "python-okx (httpx)": lambda: make_python_okx(base),
@@ -226,10 +237,6 @@ def run(calls: int, rounds: int) -> dict[str, Any]:
             "http.client keep-alive": lambda: make_http_client(base),
         }
         return compare(factories, calls, rounds)
-    finally:
-        if proc.stdin:
-            proc.stdin.close()
-        proc.wait(10)
 
 
 def report(result: dict[str, Any], calls: int, rounds: int) -> bool:

@@ -19,13 +19,21 @@ Starts the simulator once, in its own process (``python -m okx_sync sim --json
 - Threads: 1, 4, 16, 64 threads sharing one okx_sync Client vs one python-okx / ccxt
   instance per thread; aggregate calls/s and errors; once as fast as the simulator
   answers, once with ``THREAD_RTT_S`` (1 ms) added to each answer, a colocated round trip.
+- Latency (``latency.py``): WS push latency (server send stamp to handler entry) at 25 /
+  50 / 90 % of each client's own maximum rate, p50/p99/p99.9, ws:// and wss://; REST
+  per-call p50/p99 over the raw ``http.client`` floor at 1 and 16 threads; WS vs REST
+  order entry; RSS under a simulator flood (``--memory-seconds``, default 60) and bytes
+  per book level. CDFs in ``results_latency.png``.
+- Start-up (``startup.py``): whole ``python -c`` processes, import + client and + first
+  signed call, interleaved, median.
 
 Writes ``benchmarks/results.md`` (tables, machine, date, how it was measured) and
-``benchmarks/results.png`` (the ratios). A peer that is not installed or cannot be pointed
-at the local servers is listed as skipped with the reason.
+``benchmarks/results.png`` (the ratios) and ``results_latency.png`` (latency CDFs). A
+peer that is not installed or cannot be pointed at the local servers is listed as
+skipped with the reason.
 
     pip install -e '.[bench]' && python benchmarks/run_all.py [--quick] [--only rest,ws]
-        [--rounds 5] [--readme]
+        [--rounds 5] [--readme] [--memory-seconds 60] [--latency-parts ws,rest,orders,memory]
 
 Exit status 0 when the run completed (targets met or not: the table says which).
 """
@@ -58,12 +66,14 @@ for _path in (str(REPO), str(HERE), str(REPO / "tests")):
         sys.path.insert(0, _path)
 
 import book_apply  # noqa: E402
+import latency  # noqa: E402
 import rest_overhead  # noqa: E402
+import startup  # noqa: E402
 
 INST, SYMBOL = "BTC-USDT", "BTC/USDT"
 ORDER = {"instId": INST, "tdMode": "cash", "side": "buy", "ordType": "limit", "sz": "0.001"}
 THREADS = (1, 4, 16, 64)
-SECTIONS = ("rest", "ws", "book", "gate", "gate_shared", "threads")
+SECTIONS = ("rest", "ws", "book", "gate", "gate_shared", "threads", "latency", "startup")
 Call = Callable[[], Any]
 Close = Callable[[], None]
 
@@ -76,10 +86,13 @@ class Target:
     text: str
     value: float
     goal: float | None  # None: a figure reported beside the targets, not one of them
+    at_most: bool = False  # True: met when value <= goal (latencies, start-up, memory)
 
     @property
     def met(self) -> bool:
-        return self.goal is None or self.value >= self.goal
+        if self.goal is None:
+            return True
+        return self.value <= self.goal if self.at_most else self.value >= self.goal
 
 
 @dataclass
@@ -95,6 +108,7 @@ class Section:
     chart: dict[str, dict[str, float]] = field(default_factory=dict)  # group -> label -> value
     chart_label: str = "ratio"
     chart_goal: float | None = None  # a dashed line: the target, where it is on this scale
+    cdfs: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # panel -> label -> us
 
     def markdown(self) -> str:
         lines = [f"## {self.title}", ""]
@@ -734,20 +748,7 @@ def ccxt_ws(url: str, count: int, rest_url: str, cafile: str | None) -> float:
     return asyncio.run(run())
 
 
-@contextmanager
-def _trusting(cert: str | None) -> Iterator[None]:
-    """``SSL_CERT_FILE`` = the replay server's certificate while clients connect (the way
-    websocket-client and python-okx find CAs without code changes)."""
-    old = os.environ.get("SSL_CERT_FILE")
-    if cert:
-        os.environ["SSL_CERT_FILE"] = cert
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("SSL_CERT_FILE", None)
-        else:
-            os.environ["SSL_CERT_FILE"] = old
+_trusting = latency.trusting
 
 
 def bench_ws(sim: SimProcess, messages: int, rounds: int) -> Section:
@@ -1005,6 +1006,286 @@ def bench_gate_shared(seconds: float, quick: bool) -> Section:
     return section
 
 
+# --------------------------------------------------------------------------- latency
+def _us(value: float) -> str:
+    return f"{value:,.0f} µs" if value >= 100 else f"{value:,.1f} µs"
+
+
+def bench_latency(
+    sim: SimProcess, quick: bool, rounds: int, parts: list[str], memory_s: float
+) -> list[Section]:
+    """The latency sections (``benchmarks/latency.py``): WS push latency, REST round trip
+    added by the library, WS vs REST order entry, memory."""
+    out: list[Section] = []
+    if "ws" in parts:
+        out.append(_ws_push_section(sim, 1.0 if quick else 3.0, 5_000 if quick else 30_000))
+    if "rest" in parts:
+        out.append(_rest_latency_section(200 if quick else 1_000, max(1, min(rounds, 3))))
+    if "orders" in parts:
+        out.append(_order_entry_section(sim, 50 if quick else 300))
+    if "memory" in parts:
+        out.append(_memory_section(sim, memory_s))
+    return out
+
+
+def _ws_push_section(sim: SimProcess, seconds: float, max_count: int) -> Section:
+    section = Section(
+        "Latency: WS push, server send to handler entry",
+        ["transport", "client", "max msg/s", "load", "achieved msg/s", "p50", "p99", "p99.9"],
+    )
+    results, section.skipped = latency.ws_push(sim.rest_url, seconds=seconds, max_count=max_count)
+    for transport, clients in results.items():
+        for name, res in clients.items():
+            for load in latency.LOADS:
+                rate, p50, p99, p999 = res.row(load)
+                section.rows.append(
+                    [transport, name, f"{res.max_rate:,.0f}", f"{load:.0%}", f"{rate:,.0f}"]
+                    + [_us(p50), _us(p99), _us(p999)]
+                )
+            section.cdfs.setdefault(f"{transport} at 50 % of each client's max", {})[name] = (
+                res.runs[0.5][1]
+            )
+        at_half = {name: res.row(0.5)[2] for name, res in clients.items()}
+        inline = at_half.get(latency.WS_INLINE)
+        if not inline:
+            continue
+        for peer in (latency.WS_PYOKX, latency.WS_CCXT):
+            if peer in at_half:
+                section.targets.append(
+                    Target(
+                        f"WS {transport} p99 at 50 %: okx_sync inline / {peer}",
+                        inline / at_half[peer],
+                        1.0,
+                        at_most=True,
+                    )  # fmt: skip
+                )
+        for pool in (latency.WS_POOL1, latency.WS_POOL4):
+            if pool in at_half:
+                section.targets.append(
+                    Target(
+                        f"WS {transport} p99 at 50 %: {pool} / inline",
+                        at_half[pool] / inline,
+                        2.0,
+                        at_most=True,
+                    )  # fmt: skip
+                )
+    section.notes += [
+        "A server in its own process (`latency.py --serve-stamp`) streams `trades` pushes, each "
+        "stamped with `time.time_ns()` (its tradeId) just before it is written; all pushes due "
+        "go out in one write and the server sleeps between writes (at least "
+        f"{latency.MIN_SLEEP_S * 1000:g} ms: above ~2k/s pushes arrive in bursts, as a busy feed "
+        "sends them, and the server does not spin on a core the client needs). The client "
+        "takes `time.time_ns()` at its handler's entry. "
+        "max msg/s: each client's own rate on a wire-speed stream; the paced runs at 25/50/90 "
+        f"% of it last ~{seconds:g} s, the first {latency.WARMUP:.0%} left out.",
+        "okx_sync: a typed `trades` handler (a `Trade` model per push), inline on the reader or "
+        "in a pool (1 / 4 workers). python-okx: `WsPublicAsync`'s callback (time taken on "
+        "entry). ccxt.pro: `watch_trades` returning to the awaiting caller.",
+        "Both ends share 2 cores with each other and the rest of the machine: at 90 % of a "
+        "client's maximum the server and the client compete for CPU, so p99.9 there shows "
+        "scheduling as much as the client. The CDFs are in `results_latency.png`.",
+    ]
+    return section
+
+
+def _rest_latency_section(calls: int, rounds: int) -> Section:
+    section = Section(
+        "Latency: REST round trip added by the library (per call, loopback server)",
+        [
+            "case",
+            "threads",
+            "client",
+            "p50",
+            "p99",
+            "calls/s",
+            "p50 over floor",
+            "p99 over floor",
+            "calls/s vs floor",
+        ],  # fmt: skip
+    )
+    results, section.skipped = latency.rest_latency(calls, rounds)
+    floor_name = latency.REST_FLOOR
+    for (case, threads), rows in results.items():
+        floor = rows.get(floor_name)
+        for name, row in rows.items():
+            over = [_us(row.p50 - floor.p50), _us(row.p99 - floor.p99)] if floor else ["-", "-"]
+            section.rows.append(
+                [case, str(threads), name, _us(row.p50), _us(row.p99), f"{row.rate:,.0f}"]
+                + over
+                + [_ratio(row.rate, floor.rate if floor else None)]
+            )
+        if not floor:
+            continue
+        ours, peer = rows.get(latency.REST_REQUEST), rows.get(latency.REST_PYOKX)
+        if ours and peer and case == "GET balance":
+            mine, theirs = ours.p50 - floor.p50, peer.p50 - floor.p50
+            section.targets.append(
+                Target(
+                    f"REST signed GET, {threads} thread(s): okx_sync overhead / python-okx's "
+                    "(p50 over the http.client floor)",
+                    max(0.0, mine) / theirs if theirs > 0 else float("inf"),
+                    0.5,
+                    at_most=True,
+                )  # fmt: skip
+            )
+        if ours and case == "GET balance" and threads == 1:
+            section.targets.append(
+                Target(
+                    "REST signed GET, 1 thread: okx_sync calls/s vs raw http.client",
+                    ours.rate / floor.rate,
+                    0.8,
+                )  # fmt: skip
+            )
+    section.notes += [
+        "A loopback HTTP/1.1 keep-alive server in its own process (`latency.py --serve-rest`: "
+        "stdlib, Nagle off) answers fixed OKX envelopes (an order ack on trade/order and "
+        "cancel-order, a balance otherwise). Per call: `perf_counter_ns` around it; p50/p99 "
+        f"per run, median of {rounds} interleaved round(s). The floor: a raw `http.client` "
+        "keep-alive connection sending pre-signed headers, json.loads of the answer.",
+        "okx_sync runs with `RequestGateConfig(rate_limits=False)` (the request gate's "
+        "admission, signing, envelope and stats still run); named methods: "
+        "`account.get_balance(ccy=...)` (a `Balance` model) and `trade.place_order(..., "
+        "validate=False)` + `cancel_order` (`OrderAck` models). 16 threads: okx_sync shares "
+        "one Client; python-okx, ccxt and the floor have one instance / connection per thread; "
+        "the one-process server is then part of every figure.",
+    ]
+    return section
+
+
+def _order_entry_section(sim: SimProcess, orders: int) -> Section:
+    section = Section(
+        "Latency: order entry, WS `ws.place_order` vs REST `trade.place_order` (simulator)",
+        ["path", "orders", "p50", "p99"],
+    )
+    try:
+        lat = latency.order_entry(sim, orders)
+    except Exception as exc:  # noqa: BLE001 - reported
+        section.skipped["order entry"] = f"failed: {exc!r:.160}"
+        return section
+    for name, values in lat.items():
+        section.rows.append([name, str(len(values)), _us(latency.pct(values, 0.5)),
+                             _us(latency.pct(values, 0.99))])  # fmt: skip
+    ws, rest = (latency.pct(v, 0.5) for v in lat.values())
+    section.targets.append(Target("order entry p50: WS / REST", ws / rest, None))
+    section.cdfs["order entry (simulator)"] = lat
+    section.notes.append(
+        "One Client against the simulator (its own process, rate limits off); a WS and a REST "
+        "placement alternate, each order cancelled afterwards (untimed); the first 5 of each "
+        "are warm-up. Both include the simulator's matching and answer; the difference is "
+        "the transport."
+    )
+    return section
+
+
+def _memory_section(sim: SimProcess, seconds: float) -> Section:
+    section = Section("Memory: one Client under a simulator flood", ["measure", "value"])
+    try:
+        mem = latency.memory(sim, seconds)
+    except Exception as exc:  # noqa: BLE001 - reported
+        section.skipped["memory under flood"] = f"failed: {exc!r:.160}"
+        mem = None
+    if mem:
+        growth = mem["end"] / mem["warm"]
+        section.rows += [
+            ["flood duration", f"{mem['seconds']:g} s"],
+            ["RSS after warm-up (first 25 %)", f"{mem['warm'] / 2**20:,.1f} MiB"],
+            ["RSS at the end", f"{mem['end'] / 2**20:,.1f} MiB"],
+            ["growth after warm-up", f"{(growth - 1) * 100:+.1f} %"],
+            ["book pushes applied / resyncs", f"{mem['pushes']:,} / {mem['resyncs']}"],
+        ]
+        section.targets.append(
+            Target(
+                f"memory: RSS end / after warm-up ({mem['seconds']:g} s flood)",
+                growth,
+                1.05,
+                at_most=True,
+            )  # fmt: skip
+        )
+    per_level = latency.bytes_per_level()
+    for name, value in per_level.items():
+        section.rows.append([f"bytes per book level: {name}", f"{value:,.0f}"])
+    if len(per_level) == 2:
+        ours, theirs = per_level.values()
+        section.targets.append(Target("bytes per book level: okx_sync / ccxt", ours / theirs, None))
+    section.notes += [
+        f"One Client, its public WS with {len(latency.BOOKS)} managed books "
+        "(`ws.order_book(inst, channel)`, 5 instruments on `books` and `books5`) and its private "
+        "WS (logged in, `orders` channel), while the simulator floods `books` updates "
+        "(`POST /flood`, 500 rounds per call, instruments in turn) for the stated duration "
+        "(`--memory-seconds`; run_all's default is short: growth over minutes needs a longer "
+        "run). RSS from /proc/self/status of the benchmark process, sampled each second: "
+        "its level includes what the sections before it loaded (ccxt, python-okx, recorded "
+        "frames); the growth is the figure.",
+        "bytes per level: tracemalloc of one 400-level-a-side book (okx_sync: a snapshot push "
+        "applied to `OrderBookStore`; ccxt: the levels stored in `OrderBook` as ccxt.pro's "
+        "handler stores them), divided by 800.",
+    ]
+    return section
+
+
+def bench_startup(runs: int) -> Section:
+    section = Section(
+        "Start-up: whole processes, wall time (median of interleaved runs)",
+        ["process", "median", "spread"],
+    )
+    med, samples, skipped = startup.measure(runs)
+    section.skipped.update(skipped)
+    for label, value in med.items():
+        spread = f"{min(samples[label]):.3f}..{max(samples[label]):.3f} s"
+        section.rows.append([label, f"{value:.3f} s", spread])
+    ours, peer = (
+        med.get(f"{startup.OURS}: import + client"),
+        med.get(f"{startup.PEER}: import + client"),
+    )
+    if ours and peer:
+        section.targets.append(
+            Target(
+                "start-up: okx_sync import + Client / python-okx's", ours / peer, 1.0, at_most=True
+            )  # fmt: skip
+        )
+    section.notes.append(
+        f"{runs} runs of each process, interleaved (the order rotates each round), after one "
+        "warm-up run each; bytecode caches written for every library (`PYTHONPYCACHEPREFIX`), "
+        "so no one compiles its sources at start. import + client: `okx_sync.Client(key, "
+        "secret, passphrase)`, python-okx `TradeAPI(...)`, "
+        "`ccxt.okx({...})`; + first signed call: one `GET /api/v5/trade/orders-pending` against a "
+        "loopback server. `python -X importtime -c \"import okx_sync; okx_sync.Client('k', "
+        "'s', 'p')\"` shows okx_sync's share."
+    )
+    return section
+
+
+def write_cdf_chart(path: Path, sections: list[Section]) -> str | None:
+    """Latency CDFs (one panel per ``cdfs`` entry, log time axis); why not drawn, or None."""
+    panels = [(name, lines) for s in sections for name, lines in s.cdfs.items() if lines]
+    if not panels:
+        return "no latency measured"
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        return f"matplotlib not installed ({exc.name}); pip install -e '.[bench]'"
+    fig, axes = plt.subplots(len(panels), 1, figsize=(10, 3.6 * len(panels)), squeeze=False)
+    for ax, (name, lines) in zip(axes[:, 0], panels, strict=True):
+        for label, values in lines.items():
+            xs = sorted(max(v, 0.1) for v in values)
+            if xs:
+                ax.plot(xs, [(i + 1) / len(xs) for i in range(len(xs))], label=label)
+        ax.set_xscale("log")
+        ax.set_xlabel("latency (µs, log)", fontsize=7)
+        ax.set_ylabel("share of pushes / calls", fontsize=7)
+        ax.set_title(name, fontsize=9)
+        for q in (0.5, 0.99):
+            ax.axhline(q, color="grey", linewidth=0.6, linestyle=":")
+        ax.legend(fontsize=6, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return None
+
+
 # --------------------------------------------------------------------------- report
 def versions() -> str:
     out = []
@@ -1025,7 +1306,8 @@ def summary(sections: list[Section]) -> str:
             elif t.goal == 0:
                 measured, goal = f"{-t.value:g}", "0"
             else:
-                measured, goal = f"{t.value:.2f}x", f">= {t.goal:g}x"
+                measured = f"{t.value:.2f}x"
+                goal = f"{'<=' if t.at_most else '>='} {t.goal:g}x"
             status = "reported" if t.goal is None else "met" if t.met else "**MISSED**"
             lines.append(f"| {t.text} | {measured} | {goal} | {status} |")
     return "\n".join(lines) + "\n"
@@ -1133,6 +1415,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small counts: a smoke run")
     parser.add_argument("--out", type=Path, default=HERE, help="where results.md/png go")
     parser.add_argument("--readme", action="store_true", help="put the targets table in README")
+    parser.add_argument(
+        "--latency-parts", default="ws,rest,orders,memory", help="parts of the latency section"
+    )
+    parser.add_argument(
+        "--memory-seconds", type=float, default=60.0, help="flood duration of the memory check"
+    )
     parser.add_argument("--serve-replay", help=argparse.SUPPRESS)
     parser.add_argument("--tls", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -1157,6 +1445,10 @@ def main(argv: list[str] | None = None) -> int:
             "threads": lambda: bench_threads(sim, 0.5 if quick else 1.0, rounds),
             "gate": lambda: bench_gate(2.0 if quick else 5.0, 1),
             "gate_shared": lambda: bench_gate_shared(2.0 if quick else 4.0, quick),
+            "latency": lambda: bench_latency(
+                sim, quick, rounds, args.latency_parts.split(","), args.memory_seconds
+            ),
+            "startup": lambda: bench_startup(3 if quick else 9),
         }
         for name in SECTIONS:
             if name not in wanted:
@@ -1177,6 +1469,9 @@ def main(argv: list[str] | None = None) -> int:
         markdown_path, sections, elapsed, list(argv if argv is not None else sys.argv[1:])
     )
     why_not = write_chart(chart_path, sections)
+    cdf_path = args.out / "results_latency.png"
+    if write_cdf_chart(cdf_path, sections) is None:
+        print(f"wrote {cdf_path}")
     print("targets:\n" + summary(sections))
     print(
         f"wrote {markdown_path}" + (f"; no chart: {why_not}" if why_not else f" and {chart_path}")

@@ -141,7 +141,7 @@ class ReplayServer:
             "127.0.0.1",
             0,
             compression=None,
-            ping_interval=None,  # websockets.serve: no server pings
+            ping_interval_s=None,  # websockets.serve: no server pings
             max_size=None,
             ssl=ssl_context,
         )

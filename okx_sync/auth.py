@@ -85,10 +85,18 @@ def sign(secret: str, message: str) -> str:
 
 
 def iso_timestamp(epoch_ms: int) -> str:
-    """``2020-12-08T09:08:57.715Z`` for the given Unix time in milliseconds."""
+    """``2020-12-08T09:08:57.715Z`` for the given Unix time in milliseconds. Thread-safe
+    (the last second's text is reused: one tuple, replaced whole)."""
+    global _LAST_SECOND
     seconds, millis = divmod(int(epoch_ms), 1000)
-    dt = datetime.fromtimestamp(seconds, tz=UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis:03d}Z"
+    last, text = _LAST_SECOND
+    if last != seconds:
+        text = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        _LAST_SECOND = (seconds, text)
+    return f"{text}{millis:03d}Z"
+
+
+_LAST_SECOND: tuple[int | None, str] = (None, "")
 
 
 def rest_auth_headers(

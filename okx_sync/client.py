@@ -39,20 +39,22 @@ from .clock import SYSTEM_CLOCK, Clock
 from .errors import ValidationError
 from .gate import RedisGateBackend, RequestGate, RequestGateConfig
 from .lifecycle import Adoption, Children
-from .ops import ports
-from .ops.dead_man import DeadManSwitch, ErrorHandler
 from .ops.health import Health, HealthMonitor, HealthThresholds
-from .ops.reconcile import SafeTradeAPI
-from .ops.safe_mode import SafeMode, SafeModeReport, SafeModeState, enter_safe_mode
-from .ops.time_sync import TimeSyncTimer
+from .ops.safe_mode import SafeMode, SafeModeReport, SafeModeState
 from .rest.api import RestAPI
 from .rest.client import RestCore
 from .rest.transport import DEFAULT_MAX_RESPONSE_BYTES, Transport
 from .retry import RetryPolicy
 from .timesync import MIN_SYNC_INTERVAL_S
 from .validators import flag, instance, seconds
-from .ws.client import WSClient
 from .ws.protocol import WS_SERVICES, ws_url
+
+if TYPE_CHECKING:  # imported where used: a Client is built without them (start-up time)
+    from .ops import ports
+    from .ops.dead_man import DeadManSwitch, ErrorHandler
+    from .ops.reconcile import SafeTradeAPI
+    from .ops.time_sync import TimeSyncTimer
+    from .ws.client import WSClient
 
 __all__ = ["Client"]
 
@@ -250,7 +252,7 @@ class Client(RestAPI):
         # ``client.trade`` adds ``place_order_safely`` (okx_sync.ops.reconcile).
         self._safe_mode = SafeMode(clock=clock)
         self._rest.add_guard(self._safe_mode.guard)
-        self._trade = SafeTradeAPI(self)
+        self._trade: SafeTradeAPI | None = None  # built on first use (start-up time)
         self._settings = {
             "credentials": redact_key(creds.api_key) if creds is not None else None,
             "timeout_s": float(timeout_s),
@@ -265,6 +267,8 @@ class Client(RestAPI):
         # -- periodic clock re-sync (okx_sync.ops.time_sync): last, nothing can fail after
         self._time_timer: TimeSyncTimer | None = None
         if interval > 0:
+            from .ops.time_sync import TimeSyncTimer
+
             self._time_timer = TimeSyncTimer(
                 lambda: self._rest.sync_time(retries=False),
                 self._rest.time_sync,
@@ -440,6 +444,8 @@ class Client(RestAPI):
         options.setdefault("clock", self._clock)
         options.setdefault("gate", self._gate)
         options.setdefault("instruments", self.instrument_cache)
+        from .ws.client import WSClient
+
         ws = WSClient(self._ws_urls[kind], **options)
         if options["gate"] is self._gate:  # WS orders draw on this gate: keep its limit fresh
             ws.set_account_limit_refresh(self._rest.refresh_account_limit)
@@ -513,7 +519,12 @@ class Client(RestAPI):
     def trade(self) -> SafeTradeAPI:
         """``client.trade``: the OKX trade endpoints plus ``place_order_safely``
         (:func:`okx_sync.ops.reconcile.place_order_safely`)."""
-        return self._trade
+        trade = self._trade
+        if trade is None:  # built on first use; it holds only this client, so a racing
+            from .ops.reconcile import SafeTradeAPI  # second build is equal to the first
+
+            trade = self._trade = SafeTradeAPI(self)
+        return trade
 
     def enter_safe_mode(
         self, cancel_open_orders: bool = False, reason: str = "", *, drain_timeout_s: float = 30.0
@@ -534,6 +545,8 @@ class Client(RestAPI):
         for cancel failures (they are in the report and logged at ERROR).
         Thread-safe; calling it again while on keeps it on.
         """
+        from .ops.safe_mode import enter_safe_mode
+
         return enter_safe_mode(
             self,
             self._safe_mode,
@@ -576,6 +589,8 @@ class Client(RestAPI):
         ``cancel_all_after`` call raises (nothing is left running then).
         Thread-safe.
         """
+        from .ops.dead_man import DeadManSwitch
+
         switch = DeadManSwitch(
             self, timeout_s=timeout_s, refresh_s=refresh_s, tag=tag, on_error=on_error
         )

@@ -58,7 +58,6 @@ from ..errors import APIError, OkxError, OrderError, RequestStateError, SafeMode
 from ..guards import allowed_in_safe_mode
 from ..rest.endpoints import Endpoint
 from .ports import OrderClient
-from .reconcile import list_pending_orders
 
 __all__ = [
     "SafeMode",
@@ -407,6 +406,8 @@ def cancel_pending_orders(client: OrderClient, *, inst_type: str | None = None) 
     (``client.algo.cancel_algo_orders``). Thread safety: safe from any thread.
     """
     try:
+        from .reconcile import list_pending_orders  # only when sweeping (Client start-up)
+
         pending = list_pending_orders(client, inst_type=inst_type)
     except OkxError as exc:
         log.error("cancel sweep: listing pending orders failed: %s", exc)

@@ -1011,7 +1011,7 @@ def _check_path(path: Any) -> None:
         )
     if _BAD_PATH_CHARS.search(path):
         raise ValidationError(f"path {path!r} contains whitespace or control characters")
-    if any(unquote(seg) in (".", "..") for seg in path.split("/")):
+    if ("." in path or "%" in path) and any(unquote(seg) in (".", "..") for seg in path.split("/")):
         raise ValidationError(f"path {path!r} contains a '.' or '..' segment")
 
 

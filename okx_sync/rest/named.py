@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import inspect
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from importlib import resources
 from typing import Any
@@ -448,40 +448,72 @@ def _named(attr: str, endpoints: Sequence[Endpoint]) -> dict[str, Endpoint]:
     return names
 
 
-def _build_groups() -> dict[str, type[EndpointGroup]]:
-    out: dict[str, type[EndpointGroup]] = {}
-    for group, eps in registry().groups().items():
-        attr = group_attr(group)
-        ns: dict[str, Any] = {
-            "__slots__": (),
-            "__module__": "okx_sync.rest.api",
-            "group": group,
-            "endpoints": tuple(eps),
-            "__doc__": (
-                f"Endpoints of the OKX {group!r} group ({len(eps)} endpoints), as "
-                f"``client.{attr}``.\n\nEach method is declared from the registry; see "
-                "its docstring for method, path, rate limit and parameters. "
-                "Thread safety: safe from any thread."
-            ),
-        }
-        methods: dict[tuple[str, str], Callable[..., Any]] = {}
-        for name, ep in _named(attr, eps).items():
-            if ep.key not in methods:  # an alias shares its target's function
-                methods[ep.key] = method_for(ep)
-            ns[name] = methods[ep.key]
-        out[attr] = type(_class_name(attr), (EndpointGroup,), ns)
-    return out
+def _build_group(group: str, eps: Sequence[Endpoint]) -> type[EndpointGroup]:
+    """The group class of registry ``group``: one method per endpoint (aliases share)."""
+    attr = group_attr(group)
+    ns: dict[str, Any] = {
+        "__slots__": (),
+        "__module__": "okx_sync.rest.api",
+        "group": group,
+        "endpoints": tuple(eps),
+        "__doc__": (
+            f"Endpoints of the OKX {group!r} group ({len(eps)} endpoints), as "
+            f"``client.{attr}``.\n\nEach method is declared from the registry; see "
+            "its docstring for method, path, rate limit and parameters. "
+            "Thread safety: safe from any thread."
+        ),
+    }
+    methods: dict[tuple[str, str], Callable[..., Any]] = {}
+    for name, ep in _named(attr, eps).items():
+        if ep.key not in methods:  # an alias shares its target's function
+            methods[ep.key] = method_for(ep)
+        ns[name] = methods[ep.key]
+    return type(_class_name(attr), (EndpointGroup,), ns)
 
 
-GROUP_CLASSES: dict[str, type[EndpointGroup]] = _build_groups()
-"""Group attribute (``trade``, ``asset``, ...) -> group class."""
+class _GroupClasses(Mapping[str, type[EndpointGroup]]):
+    """Group attribute -> group class, each class built on first access (start-up cost:
+    a Client that never touches ``client.rfq`` never builds its methods). The keys and
+    their order are the registry's groups. Thread-safe: built once under a lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._groups: dict[str, str] | None = None  # attr -> registry group
+        self._built: dict[str, type[EndpointGroup]] = {}
+
+    def _attrs(self) -> dict[str, str]:
+        if self._groups is None:
+            self._groups = {group_attr(g): g for g in registry().groups()}
+        return self._groups
+
+    def __getitem__(self, attr: str) -> type[EndpointGroup]:
+        cls = self._built.get(attr)
+        if cls is None:
+            group = self._attrs()[attr]  # KeyError for an unknown attribute
+            with self._lock:
+                cls = self._built.get(attr)
+                if cls is None:
+                    cls = self._built[attr] = _build_group(group, registry().groups()[group])
+        return cls
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._attrs())
+
+    def __len__(self) -> int:
+        return len(self._attrs())
+
+
+GROUP_CLASSES: Mapping[str, type[EndpointGroup]] = _GroupClasses()
+"""Group attribute (``trade``, ``asset``, ...) -> group class (built on first access)."""
 
 
 class _GroupDescriptor:
-    def __init__(self, attr: str, cls: type[EndpointGroup]) -> None:
+    def __init__(self, attr: str) -> None:
         self.attr = attr
-        self.cls = cls
-        self.__doc__ = cls.__doc__
+
+    @property
+    def cls(self) -> type[EndpointGroup]:
+        return GROUP_CLASSES[self.attr]
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
         if obj is None:
@@ -572,8 +604,8 @@ class RestAPI:
         return self.instrument_cache.round_size(inst_id, sz, rounding=rounding)
 
 
-for _attr, _cls in GROUP_CLASSES.items():
-    setattr(RestAPI, _attr, _GroupDescriptor(_attr, _cls))
+for _attr in GROUP_CLASSES:
+    setattr(RestAPI, _attr, _GroupDescriptor(_attr))
 
 
 # --- the typed stub ---------------------------------------------------------------

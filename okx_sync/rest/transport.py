@@ -129,6 +129,9 @@ _BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_TARGET = re.compile(r"[\x00-\x20\x7f]")
 _BAD_VALUE = re.compile(r"[\r\n\x00]")
+# Header names already checked against _TOKEN (the same few on every call; bounded).
+_VALID_NAMES: set[str] = set()
+_VALID_NAMES_MAX = 256
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -160,8 +163,11 @@ def request_head(
     lines = [f"{method} {target} HTTP/1.1"]
     names = set()
     for name, value in headers.items():
-        if not _TOKEN.fullmatch(name):
-            raise ValueError(f"invalid header name {name!r}")
+        if name not in _VALID_NAMES:
+            if not _TOKEN.fullmatch(name):
+                raise ValueError(f"invalid header name {name!r}")
+            if len(_VALID_NAMES) < _VALID_NAMES_MAX:
+                _VALID_NAMES.add(name)
         if _BAD_VALUE.search(value):
             raise ValueError(f"header {name!r} has CR, LF or NUL in its value")
         names.add(name.lower())
