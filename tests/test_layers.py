@@ -9,7 +9,8 @@ Layers, top to bottom (``CONTRACT``; a module may import its own layer and any l
 - ``client``: ``client.py`` and the package's ``__init__`` (the public names);
 - ``ops``: safe mode, reconciliation, drills... — they see the client through
   ``ops/ports.py`` and get the simulator injected (``okx_sync.testing``);
-- ``api``: the WS clients (``ws.client``, ``ws.managed_book``, ``ws.orders``) and the REST
+- ``api``: the WS clients (``ws.client``, ``ws.managed_book`` with ``ws.book_sync``,
+  ``ws.book_worker``, ``ws.book_check``, ``ws.orders``) and the REST
   endpoint groups (``rest.api``, ``rest.named``);
 - ``core``: the REST call path (``rest.client``, ``rest.call``, ``rest.server_time``,
   ``rest.transport``, ``rest.deadline``) and
@@ -40,7 +41,20 @@ CONTRACT: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("app", ("cli.*", "testing.*", "compat.*", "__main__")),
     ("client", ("", "client")),
     ("ops", ("ops.*",)),
-    ("api", ("ws", "ws.client", "ws.managed_book", "ws.orders", "rest.api", "rest.named")),
+    (
+        "api",
+        (
+            "ws",
+            "ws.client",
+            "ws.managed_book",
+            "ws.book_sync",
+            "ws.book_worker",
+            "ws.book_check",
+            "ws.orders",
+            "rest.api",
+            "rest.named",
+        ),
+    ),
     (
         "core",
         (
