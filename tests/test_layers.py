@@ -9,9 +9,11 @@ Layers, top to bottom (``CONTRACT``; a module may import its own layer and any l
 - ``client``: ``client.py`` and the package's ``__init__`` (the public names);
 - ``ops``: safe mode, reconciliation, drills... — they see the client through
   ``ops/ports.py`` and get the simulator injected (``okx_sync.testing``);
-- ``api``: the WS clients (``ws.client``, ``ws.managed_book``, ``ws.orders``) and the REST
+- ``api``: the WS clients (``ws.client``, ``ws.managed_book`` with ``ws.book_sync``,
+  ``ws.book_worker``, ``ws.book_check``, ``ws.orders``) and the REST
   endpoint groups (``rest.api``, ``rest.named``);
-- ``core``: the REST call path (``rest.client``, ``rest.transport``, ``rest.deadline``) and
+- ``core``: the REST call path (``rest.client``, ``rest.call``, ``rest.server_time``,
+  ``rest.transport``, ``rest.deadline``) and
   the instrument cache;
 - ``mechanism``: the request gate, retry policy, WS dispatch and connection, REST counters;
 - ``pure``: no I/O, no threads (models, signing, the book, endpoint and parameter data...);
@@ -39,8 +41,32 @@ CONTRACT: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("app", ("cli.*", "testing.*", "compat.*", "__main__")),
     ("client", ("", "client")),
     ("ops", ("ops.*",)),
-    ("api", ("ws", "ws.client", "ws.managed_book", "ws.orders", "rest.api", "rest.named")),
-    ("core", ("rest", "rest.client", "rest.transport", "rest.deadline", "instruments")),
+    (
+        "api",
+        (
+            "ws",
+            "ws.client",
+            "ws.managed_book",
+            "ws.book_sync",
+            "ws.book_worker",
+            "ws.book_check",
+            "ws.orders",
+            "rest.api",
+            "rest.named",
+        ),
+    ),
+    (
+        "core",
+        (
+            "rest",
+            "rest.client",
+            "rest.call",
+            "rest.server_time",
+            "rest.transport",
+            "rest.deadline",
+            "instruments",
+        ),
+    ),
     ("mechanism", ("gate.*", "retry", "ws.dispatch", "ws.connection", "rest.stats")),
     (
         "pure",
@@ -61,6 +87,7 @@ CONTRACT: tuple[tuple[str, tuple[str, ...]], ...] = (
             "timesync",
             "rest.endpoints",
             "rest.envelope",
+            "rest.prepare",
             "rest.params",
             "rest.acks",
             "rest.order_fields",
