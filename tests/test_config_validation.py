@@ -20,9 +20,9 @@ from okx_sync.ops.health import HealthThresholds
 from okx_sync.ops.reporter import StatsReporter
 from okx_sync.retry import RetryPolicy
 from okx_sync.validators import count, field, flag, instance, one_of, real, seconds
-from okx_sync.ws.connection import BackoffPolicy, ConnectRateLimiter, HeartbeatPolicy
 from okx_sync.ws.dispatch import DispatchConfig
 from okx_sync.ws.managed_book import ManagedOrderBook, ResyncPolicy
+from okx_sync.ws.policies import BackoffPolicy, ConnectRateLimiter, HeartbeatPolicy
 
 NAN, INF = math.nan, math.inf
 BAD_DURATIONS = ["5", NAN, INF, -1.0, True, None, b"5"]

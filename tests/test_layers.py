@@ -41,7 +41,18 @@ CONTRACT: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ops", ("ops.*",)),
     ("api", ("ws", "ws.client", "ws.managed_book", "ws.orders", "rest.api", "rest.named")),
     ("core", ("rest", "rest.client", "rest.transport", "rest.deadline", "instruments")),
-    ("mechanism", ("gate.*", "retry", "ws.dispatch", "ws.connection", "rest.stats")),
+    (
+        "mechanism",
+        (
+            "gate.*",
+            "retry",
+            "ws.dispatch",
+            "ws.connection",
+            "ws.supervisor",
+            "ws.policies",
+            "rest.stats",
+        ),
+    ),
     (
         "pure",
         (

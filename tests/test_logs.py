@@ -21,7 +21,7 @@ from okx_sync.handler_errors import (
     report_handler_error,
 )
 from okx_sync.sim import Simulator
-from okx_sync.ws.connection import BackoffPolicy, ConnectRateLimiter
+from okx_sync.ws.policies import BackoffPolicy, ConnectRateLimiter
 from tests.ws_support import wait_until, ws_threads
 
 INST = "BTC-USDT"

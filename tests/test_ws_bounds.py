@@ -21,8 +21,8 @@ import pytest
 from okx_sync.errors import ValidationError, WSClosedError, WSError
 from okx_sync.ws import frames as wsf
 from okx_sync.ws.client import WSClient
-from okx_sync.ws.connection import ConnectRateLimiter
 from okx_sync.ws.frames import FrameError, FrameParser, encode_frame
+from okx_sync.ws.policies import ConnectRateLimiter
 from tests.ws_support import LoopbackServer, accept_handshake, wait_until, ws_threads
 
 PUSH = b'{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[]}'

@@ -24,7 +24,7 @@ from okx_sync.models import Ticker
 from okx_sync.models.ws import BookUpdate
 from okx_sync.sim import Simulator
 from okx_sync.testing import sim_client
-from okx_sync.ws.connection import BackoffPolicy
+from okx_sync.ws.policies import BackoffPolicy
 from tests.ws_support import ScriptedOKX, wait_until, ws_threads
 
 BTC_TICKER = {"channel": "tickers", "instId": "BTC-USDT"}
@@ -48,7 +48,7 @@ def public(sim, **kw) -> WSClient:
 
 def public_at(url: str, **kw) -> WSClient:
     """A WSClient on a scripted server (no 3/s process pacing: the server does not limit)."""
-    from okx_sync.ws.connection import ConnectRateLimiter
+    from okx_sync.ws.policies import ConnectRateLimiter
 
     kw.setdefault("connect_limiter", ConnectRateLimiter(rate=100))
     return WSClient(url, **kw)
@@ -366,7 +366,7 @@ def test_backoff_restarts_from_initial_after_a_stable_connection(sim):
     """The reconnect loop passes the attempt counter to the policy: it grows while
     connections drop at once and starts again at 0 once one stayed up stable_after_s s
     (fake time: the loop's uptime, sleeps and heartbeat all run on a manual FakeClock)."""
-    from okx_sync.ws.connection import ConnectRateLimiter
+    from okx_sync.ws.policies import ConnectRateLimiter
 
     clock = FakeClock(auto_advance=False)
     attempts: list[int] = []
@@ -558,7 +558,7 @@ def test_notice_64008_make_before_break_without_gap(sim_manual):
 def test_notice_64008_on_the_private_socket_logs_in_on_the_new_connection(sim):
     """Make-before-break on /private: the new connection logs in and resubscribes the
     private channels before it replaces the old one; private pushes go on."""
-    from okx_sync.ws.connection import ConnectRateLimiter
+    from okx_sync.ws.policies import ConnectRateLimiter
 
     logins: list[dict] = []
     orders: list = []
@@ -608,7 +608,7 @@ def test_notice_64008_on_the_private_socket_logs_in_on_the_new_connection(sim):
 def test_handoff_loses_nothing_the_old_connection_had_not_read_yet(sim_manual):
     """Pushes sent on the old connection only (before the new one subscribed) that its
     reader had not got to when the handoff began are still delivered, in order."""
-    from okx_sync.ws.connection import ConnectRateLimiter
+    from okx_sync.ws.policies import ConnectRateLimiter
 
     sim = sim_manual
 
@@ -736,7 +736,7 @@ def test_logs_carry_no_secret(sim, caplog):
 def test_new_connections_limited_to_three_per_second_per_process(sim, monkeypatch):
     """Six default clients (no connect_limiter=) share the process limiter: their
     connects take slots at most 3 per second, and none opens before its slot."""
-    from okx_sync.ws.connection import ConnectRateLimiter
+    from okx_sync.ws.policies import ConnectRateLimiter
 
     shared = ConnectRateLimiter.process_default()
     assert shared is ConnectRateLimiter.process_default()

@@ -18,7 +18,7 @@ from okx_sync.models import Instrument, Order, OrderAck
 from okx_sync.sim import Simulator
 from okx_sync.sim.testing import RawRest
 from okx_sync.testing import sim_client
-from okx_sync.ws.connection import ConnectRateLimiter
+from okx_sync.ws.policies import ConnectRateLimiter
 from tests.ws_support import wait_until, ws_threads
 
 INST = "BTC-USDT"

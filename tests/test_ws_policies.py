@@ -9,7 +9,7 @@ import pytest
 
 from okx_sync import WSClient
 from okx_sync.clock import FakeClock
-from okx_sync.ws.connection import (
+from okx_sync.ws.policies import (
     BackoffPolicy,
     ConnectRateLimiter,
     HeartbeatAction,

@@ -10,7 +10,7 @@ from okx_sync.errors import WSAuthError
 from okx_sync.ops.drills.auth import SkewedClock
 from okx_sync.sim import Simulator
 from okx_sync.testing import sim_client
-from okx_sync.ws.connection import ConnectRateLimiter
+from okx_sync.ws.policies import ConnectRateLimiter
 from tests.ws_support import ScriptedOKX, wait_until, ws_threads
 
 SKEW_S = 120.0

@@ -46,19 +46,12 @@ from ..handler_errors import HandlerErrorSummary, flush_handler_errors, report_h
 from ..lifecycle import Owned
 from ..models.ws import push_parser
 from ..validators import flag, instance, seconds
-from .connection import (
-    UNSUPPORTED_WS_OPTIONS,
-    BackoffPolicy,
-    Connection,
-    ConnectionManager,
-    ConnectRateLimiter,
-    HeartbeatPolicy,
-    PushMode,
-)
+from .connection import UNSUPPORTED_WS_OPTIONS, Connection, PushMode
 from .dispatch import DispatchConfig, DispatchPath, DropReport, SubmitResult
 from .frames import DEFAULT_MAX_SIZE
 from .managed_book import BookRouter, ManagedOrderBook
 from .orders import WS_ORDER_OPS, OrderEntry, OrderRequest
+from .policies import BackoffPolicy, ConnectRateLimiter, HeartbeatPolicy
 from .protocol import (
     LOGIN_FATAL_CLOSE_CODES,
     LOGIN_RESYNC_CODES,
@@ -79,6 +72,7 @@ from .protocol import (
     normalize_args,
     service_of_url,
 )
+from .supervisor import ConnectionManager
 
 __all__ = ["WSClient", "WSStats", "DispatchConfig", "WS_ORDER_OPS"]
 

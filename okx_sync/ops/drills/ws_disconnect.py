@@ -80,7 +80,7 @@ def routine(run: DrillRun) -> None:
     """The drill (see the module docstring)."""
     sim = run.sim
     assert sim is not None
-    from ...ws.connection import BackoffPolicy
+    from ...ws.policies import BackoffPolicy
     from ..reconcile import Reconciler
 
     client = run.client()
