@@ -39,7 +39,22 @@ CONTRACT: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("app", ("cli.*", "testing.*", "compat.*", "__main__")),
     ("client", ("", "client")),
     ("ops", ("ops.*",)),
-    ("api", ("ws", "ws.client", "ws.managed_book", "ws.orders", "rest.api", "rest.named")),
+    (
+        "api",
+        (
+            "ws",
+            "ws.client",
+            "ws.session",
+            "ws.subscriptions",
+            "ws.handlers",
+            "ws.routing",
+            "ws.stats",
+            "ws.managed_book",
+            "ws.orders",
+            "rest.api",
+            "rest.named",
+        ),
+    ),
     ("core", ("rest", "rest.client", "rest.transport", "rest.deadline", "instruments")),
     (
         "mechanism",

@@ -596,7 +596,7 @@ def test_close_unsubscribes_detaches_and_joins(sim, ws):
     assert book.close() is True  # idempotent
     assert book.closed and not book.in_sync and book.best_bid() is None
     assert ws.managed_books() == [] and ws.desired_subscriptions() == []
-    assert ws._push_listeners == ()  # detached: pushes are decoded lazily again
+    assert ws._handlers.push_listeners == ()  # detached: pushes are decoded lazily again
     assert not book_threads()
     with pytest.raises(WSClosedError):
         book.wait_ready(0.1)

@@ -169,7 +169,7 @@ def test_block_policy_memory_stays_flat():
                 flood.start()
                 # the reader waits for room (or, were the queue unbounded, the flood ends)
                 assert wait_until(
-                    lambda: ws._typed.blocked_since is not None or not flood.is_alive(),
+                    lambda: ws._handlers.typed_path.blocked_since is not None or not flood.is_alive(),
                     timeout=15,
                 )
                 held = client_held_bytes()

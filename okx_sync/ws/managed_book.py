@@ -41,7 +41,7 @@ resyncs from the snapshot of the next connection; callbacks due while the
 client was closed run once its threads are back.
 
 The book sees its client only through the small :class:`BookFeed` protocol
-(which ``WSClient`` implements): this module never imports ``ws.client``, so a
+(a ``WSClient`` gives its books a private adapter): this module never imports ``ws.client``, so a
 book can be driven by a fake feed in tests, without sockets.
 """
 
@@ -193,7 +193,8 @@ def _describe(exc: BaseException) -> str:
 
 
 class BookFeed(Protocol):
-    """What a managed book needs of the WS client it rides on; ``WSClient`` implements it.
+    """What a managed book needs of the WS client it rides on; a ``WSClient`` gives its
+    books a private adapter implementing it (the hooks stay off the client's public names).
 
     The book and its :class:`BookRouter` use nothing else of the client:
 
@@ -410,7 +411,7 @@ class ManagedOrderBook(Owned):
 
     @property
     def ws(self) -> BookFeed:
-        """The WS client (:class:`BookFeed`, a ``WSClient``) this book rides on."""
+        """The :class:`BookFeed` this book rides on (a ``WSClient``'s private adapter)."""
         return self._ws
 
     @property
