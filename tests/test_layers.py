@@ -65,6 +65,7 @@ CONTRACT: tuple[tuple[str, tuple[str, ...]], ...] = (
             "ws.connection",
             "ws.supervisor",
             "ws.policies",
+            "ws.config",
             "rest.stats",
         ),
     ),

@@ -24,8 +24,10 @@ from okx_sync.models import Ticker
 from okx_sync.models.ws import BookUpdate
 from okx_sync.sim import Simulator
 from okx_sync.testing import sim_client
-from okx_sync.ws.policies import BackoffPolicy
-from tests.ws_support import ScriptedOKX, wait_until, ws_threads
+from okx_sync.ws.config import WSConfig
+from okx_sync.ws.dispatch import DispatchConfig, DispatchMode
+from okx_sync.ws.policies import BackoffPolicy, HeartbeatPolicy
+from tests.ws_support import ScriptedOKX, wait_until, ws_options, ws_threads
 
 BTC_TICKER = {"channel": "tickers", "instId": "BTC-USDT"}
 BTC_BOOKS = {"channel": "books", "instId": "BTC-USDT"}
@@ -43,7 +45,7 @@ def public(sim, **kw) -> WSClient:
     kw.setdefault("ping_interval_s", 5.0)
     kw.setdefault("pong_timeout_s", 2.0)
     kw.setdefault("backoff", None)
-    return WSClient(sim.ws_public_url, **kw)
+    return WSClient(sim.ws_public_url, **ws_options(**kw))
 
 
 def public_at(url: str, **kw) -> WSClient:
@@ -51,20 +53,25 @@ def public_at(url: str, **kw) -> WSClient:
     from okx_sync.ws.policies import ConnectRateLimiter
 
     kw.setdefault("connect_limiter", ConnectRateLimiter(rate=100))
-    return WSClient(url, **kw)
+    return WSClient(url, **ws_options(**kw))
 
 
 def test_construction_validates():
     with pytest.raises(ValidationError):
         WSClient("http://x/ws/v5/public")
     with pytest.raises(ValidationError):
-        WSClient("ws://127.0.0.1:1/ws/v5/public", ping_interval_s=30)
+        WSClient(
+            "ws://127.0.0.1:1/ws/v5/public",
+            config=WSConfig(heartbeat=HeartbeatPolicy(ping_interval_s=30)),
+        )
     with pytest.raises(ValidationError):
-        WSClient("ws://127.0.0.1:1/ws/v5/private", api_key="k")
+        WSClient("ws://127.0.0.1:1/ws/v5/private", credentials="k")  # type: ignore[arg-type]
     with pytest.raises(ValidationError):
-        WSClient("ws://127.0.0.1:1/ws/v5/private", login=True)
+        WSClient("ws://127.0.0.1:1/ws/v5/private", config=WSConfig(login=True))
     with pytest.raises(ValidationError):
-        WSClient("ws://127.0.0.1:1/ws/v5/public", typed_dispatch={"mode": "threads"})
+        WSClient(
+            "ws://127.0.0.1:1/ws/v5/public", config=WSConfig(typed_dispatch={"mode": "threads"})
+        )
     ws = WSClient(
         "ws://127.0.0.1:1/ws/v5/private",
         credentials=Credentials(
@@ -76,7 +83,7 @@ def test_construction_validates():
 
 
 def test_start_failure_raises_and_leaves_no_thread():
-    ws = WSClient("ws://127.0.0.1:9/ws/v5/public", connect_timeout_s=0.5)
+    ws = WSClient("ws://127.0.0.1:9/ws/v5/public", config=WSConfig(connect_timeout_s=0.5))
     with pytest.raises(WSError) as info:
         ws.start(timeout_s=0.8)
     assert info.value.__cause__ is not None
@@ -144,7 +151,11 @@ def test_acks_reach_on_event_and_on_raw(sim, typed_mode, raw_mode):
     def is_ack(op):
         return lambda m: m.get("event") == op and m.get("arg") == BTC_TICKER
 
-    ws = public(sim, typed_dispatch=typed_mode, raw_dispatch=raw_mode)
+    ws = public(
+        sim,
+        typed_dispatch=DispatchConfig(mode=DispatchMode(typed_mode)),
+        raw_dispatch=DispatchConfig(mode=DispatchMode(raw_mode)),
+    )
     ws.on_event(on_event)
     ws.on_raw(on_raw)
     with ws:
@@ -276,7 +287,7 @@ def test_pushes_this_socket_never_subscribed_are_counted_not_delivered(raw_mode)
 
     seen: list[int] = []
     with ScriptedOKX(script) as server:
-        with public_at(server.url, raw_dispatch=raw_mode) as ws:
+        with public_at(server.url, raw_dispatch=DispatchConfig(mode=DispatchMode(raw_mode))) as ws:
             ws.on_raw(lambda msg: seen.append(msg["data"][0]["n"]) if "data" in msg else None)
             ws.subscribe_and_wait([BTC_TICKER, orders_any])
             go.set()
@@ -342,7 +353,11 @@ def test_dropped_connection_reconnects_resubscribes_and_fires_on_reconnect(sim):
     events: list[str] = []
     resumed = threading.Event()
     tickers_after: list[Ticker] = []
-    ws = WSClient(sim.ws_private_url, credentials=sim.credentials.live, ping_interval_s=5)
+    ws = WSClient(
+        sim.ws_private_url,
+        credentials=sim.credentials.live,
+        config=WSConfig(heartbeat=HeartbeatPolicy(ping_interval_s=5)),
+    )
     ws.on_connect(lambda: events.append("connect"))
     ws.on_disconnect(lambda reason: events.append("disconnect"))
     ws.on_reconnect(lambda: (events.append("reconnect"), resumed.set()))
@@ -381,9 +396,9 @@ def test_backoff_restarts_from_initial_after_a_stable_connection(sim):
     ws = WSClient(
         sim.ws_public_url,
         clock=clock,
-        backoff=policy,
-        ping_interval_s=29.0,
-        pong_timeout_s=100.0,
+        config=WSConfig(
+            heartbeat=HeartbeatPolicy(ping_interval_s=29.0, pong_timeout_s=100.0), backoff=policy
+        ),
         connect_limiter=ConnectRateLimiter(rate=100),
     )
     ws.on_disconnect(lambda _reason: down.set())
@@ -692,7 +707,7 @@ def sim_manual():
 
 def test_context_manager_and_thread_names(sim):
     seen: set[str] = set()
-    ws = public(sim, typed_dispatch={"mode": "pool", "workers": 2})
+    ws = public(sim, typed_dispatch=DispatchConfig(workers=2))
     ws.on("tickers", lambda t: seen.add(threading.current_thread().name))
     with ws:
         ws.subscribe_and_wait(BTC_TICKER)

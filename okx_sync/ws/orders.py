@@ -80,7 +80,7 @@ class OrderRequest:
 class OrderEntry:
     """WS order entry of one ``WSClient`` (a part the client holds; see the module docstring).
 
-    ``wait_conn(deadline)`` returns the live connection (or raises
+    ``live_conn(deadline)`` returns the live connection (or raises
     ``WSClosedError``/``WSTimeoutError``); ``next_id(prefix)`` a request id
     unique in the client; ``account_limit_refresh``: see ``set_account_limit_refresh``.
     """
@@ -94,7 +94,7 @@ class OrderEntry:
         gate: Any,
         instruments: Any,
         order_timeout_s: float,
-        wait_conn: Callable[[float], Connection],
+        live_conn: Callable[[float], Connection],
         next_id: Callable[[str], str],
         account_limit_refresh: Callable[..., None] | None = None,
     ) -> None:
@@ -106,7 +106,7 @@ class OrderEntry:
         self._instruments = instruments
         self._order_timeout_s = order_timeout_s
         self._guards: tuple[Guard, ...] = ()  # order-entry guards (safe mode); replaced
-        self._wait_conn = wait_conn
+        self._wait_conn = live_conn
         self._next_id = next_id
         #: Called before a placement/amend; None: never.
         self._account_limit_refresh = account_limit_refresh

@@ -15,6 +15,7 @@ method may be called from any thread. No lock is held while a handler runs.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -22,10 +23,13 @@ from typing import Any
 from ..auth import Credentials
 from ..clock import Clock
 from ..errors import WSAuthError, WSError, WSSubscribeError, WSTimeoutError
+from .config import WSConfig
 from .connection import Connection, PushMode
 from .dispatch import SubmitResult
 from .handlers import Handlers
+from .managed_book import BookRouter
 from .orders import OrderRequest
+from .policies import ConnectRateLimiter
 from .protocol import (
     LOGIN_FATAL_CLOSE_CODES,
     LOGIN_RESYNC_CODES,
@@ -61,129 +65,36 @@ class _LoginWaiter:
         self.lost = ""
 
 
-class Session:
-    """Implements ``supervisor.SessionHooks`` for one ``WSClient`` (module doc)."""
+class _Login:
+    """The login of each fresh connection, with one clock re-sync after a refusal for the
+    timestamp (60006): ``resync_time(since)`` then the login again; a second refusal
+    before a login succeeds, or a failing re-sync, is fatal. Supervisor thread."""
 
     def __init__(
         self,
         *,
         name: str,
-        url: str,
         clock: Clock,
         credentials: Credentials | None,
-        login: bool,
         now_ms: Callable[[], int],
         resync_time: Callable[[float], object] | None,
         subscribe_timeout_s: float,
         counters: Counters,
-        handlers: Handlers,
-        subs: Subscriptions,
-        live: Callable[[], ConnectionManager | None],
     ) -> None:
         self.name = name
-        self.url = url
         self._clock = clock
         self._credentials = credentials
-        self.login = login
         self._now_ms = now_ms
         self._resync_time = resync_time
         self._subscribe_timeout_s = subscribe_timeout_s
         self._counters = counters
-        self._h = handlers
-        self._subs = subs
-        self._live = live
         # True from a clock re-sync for a refused login until a login succeeds:
         # a second refusal then is fatal (the re-sync did not help).
         self.login_resynced = False
-        self.router = Router(
-            name=name,
-            url=url,
-            handlers=handlers,
-            counters=counters,
-            unexpected=subs.unexpected_push,
-            control=self.control,
-        )
-        self.on_message = self.router.on_message  # the reader's entry point, unwrapped
 
-    def reader_handler(self, conn: Connection) -> str | None:
-        """The user handler running on ``conn``'s reader now, or None.
-
-        Only inline paths run handlers on the reader; push listeners always do.
-        """
-        return self._h.reader_handler()
-
-    def on_conn_closed(self, conn: Connection) -> None:
-        """the reader of ``conn`` ended; fail everything waiting on it."""
-        reason = conn.describe_end()
-        waiter = conn.login_waiter
-        if waiter is not None and not waiter.done.is_set():
-            waiter.lost = reason
-            waiter.done.set()
-        for rid, req in list(conn.pending.items()):
-            conn.pending.pop(rid, None)
-            if isinstance(req, SubRequest):
-                req.fail(reason)
-            elif isinstance(req, OrderRequest):
-                req.lost = reason
-                req.done.set()
-
-    def prepare(self, conn: Connection) -> None:
-        """log in (when configured) and resubscribe on a fresh connection."""
-        if self.login:
-            self._log_in(conn)
-        args = list(self._subs.desired_list())
-        if args:
-            self._subs.subscribe_on(conn, args, reason="resubscribe")
-        if conn.push_mode is _BUFFER:  # make-before-break: conn will replace the live one
-            self._drain_retiring(conn)
-
-    def _drain_retiring(self, new: Connection) -> None:
-        """Before ``new`` (subscribed, buffering) replaces the live connection (supervisor).
-
-        The live connection unsubscribes and waits for the acks: its reader
-        has then delivered every push the server sent it, so retiring it loses
-        nothing that was sent before ``new`` subscribed. Then a ping on ``new``
-        is answered: its buffer holds every push sent on it before the old
-        connection's last one, so ``dedupe_handoff`` sees everything both
-        carried (nothing delivered twice). Failures only log: the handoff then
-        goes on as a plain switch.
-        """
-        manager = self._live()
-        old = manager.current if manager is not None else None
-        if old is None or old is new or old.stopping:
-            return
-        deadline = self._clock.monotonic() + self._subscribe_timeout_s
-        try:
-            keys = list(old.subscribed)
-            if keys:
-                args = self._subs.args_of(keys)
-                self._subs.sub_op(old, "unsubscribe", args, deadline)
-            self._pong_barrier(new, deadline)
-        except WSError as exc:
-            log.warning(
-                "ws %s: handoff: the old connection was not drained: %s: %s",
-                self.name,
-                type(exc).__name__,
-                exc,
-                extra={"ws": self.name, "error": f"{type(exc).__name__}: {exc}"},
-            )
-
-    def _pong_barrier(self, conn: Connection, deadline: float) -> None:
-        """Ping ``conn`` and wait for its answer (pongs come in order, after what was sent before)."""
-        # a heartbeat ping still unanswered is answered first
-        outstanding = conn.last_ping is not None and (
-            conn.last_pong is None or conn.last_pong < conn.last_ping
-        )
-        waiter: list[Any] = [2 if outstanding else 1, threading.Event()]
-        self.router.pong_waiters[conn] = waiter
-        try:
-            conn.ping()
-            if not waiter[1].wait(max(0.0, deadline - self._clock.monotonic())):
-                raise WSTimeoutError(f"no pong from the new connection of {self.name}")
-        finally:
-            self.router.pong_waiters.pop(conn, None)
-
-    def _log_in(self, conn: Connection) -> None:
+    def log_in(self, conn: Connection) -> None:
+        """Log in on ``conn`` (supervisor thread); raises ``WSAuthError`` (stop reconnecting)
+        or ``WSError`` (retry)."""
         code, text, sent = self._send_login(conn)
         if code in LOGIN_RESYNC_CODES and self._resync_time is not None:
             if self.login_resynced:
@@ -254,6 +165,208 @@ class Session:
             )
             raise WSAuthError(code, f"{text} (clock re-sync failed: {exc})") from exc
 
+
+class Session:
+    """Implements ``supervisor.SessionHooks`` for one ``WSClient`` (module doc)."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        url: str,
+        clock: Clock,
+        credentials: Credentials | None,
+        login: bool,
+        now_ms: Callable[[], int],
+        resync_time: Callable[[float], object] | None,
+        subscribe_timeout_s: float,
+        counters: Counters,
+        handlers: Handlers,
+        subs: Subscriptions,
+    ) -> None:
+        self.name = name
+        self.url = url
+        self._clock = clock
+        self.login = login
+        self._subscribe_timeout_s = subscribe_timeout_s
+        self._counters = counters
+        self._h = handlers
+        self._subs = subs
+        self._start_timeout_s = 15.0
+        self._auth = _Login(
+            name=name,
+            clock=clock,
+            credentials=credentials,
+            now_ms=now_ms,
+            resync_time=resync_time,
+            subscribe_timeout_s=subscribe_timeout_s,
+            counters=counters,
+        )
+        self.router = Router(
+            name=name,
+            url=url,
+            handlers=handlers,
+            counters=counters,
+            unexpected=subs.unexpected_push,
+            control=self.control,
+        )
+        self.on_message = self.router.on_message  # the reader's entry point, unwrapped
+        self.manager: ConnectionManager | None = None  # between start and close
+        self._lock = threading.Lock()  # manager
+
+    # ------------------------------------------------------------------ start / stop
+    def new_manager(
+        self, cfg: WSConfig, limiter: ConnectRateLimiter | None, rng: random.Random | None
+    ) -> ConnectionManager | None:
+        """The connection loop of a fresh start, or None when one is already there."""
+        with self._lock:
+            if self.manager is not None:
+                return None
+            self.manager = ConnectionManager(
+                self.url,
+                self,
+                name=self.name,
+                clock=self._clock,
+                backoff=cfg.backoff,
+                heartbeat=cfg.heartbeat,
+                limiter=limiter,
+                connect_timeout_s=cfg.connect_timeout_s,
+                options=dict(cfg.ws_options),
+                rng=rng,
+                max_message_size=cfg.max_message_size,
+            )
+            self._start_timeout_s = cfg.start_deadline_s
+            self._auth.login_resynced = False  # a fresh start may re-sync again
+            return self.manager
+
+    def run(self, manager: ConnectionManager, books: BookRouter, timeout_s: float | None) -> None:
+        """Start the books' threads, the dispatch paths and ``manager``; wait until ready
+        (``WSClient.start``). On failure everything started is stopped and it raises."""
+        books.resume()  # the managed books' threads run while the client is started
+        self._h.typed_path.start()
+        self._h.raw_path.start()
+        try:
+            manager.start(self._start_timeout_s if timeout_s is None else timeout_s)
+        except BaseException:
+            books.suspend(1.0)
+            self._h.typed_path.stop(1.0)
+            self._h.raw_path.stop(1.0)
+            with self._lock:
+                if self.manager is manager:
+                    self.manager = None
+            self._counters.collect(manager)
+            raise
+        log.info("ws %s started: %s", self.name, self.url, extra={"ws": self.name, "url": self.url})
+
+    def stop(self, books: BookRouter, timeout_s: float) -> bool:
+        """Stop the loop, the books' threads and the dispatch paths within ``timeout_s``
+        (``WSClient.close``); True when every thread ended. Idempotent."""
+        with self._lock:
+            manager = self.manager
+            self.manager = None
+        if manager is None:
+            return True
+        deadline = self._clock.monotonic() + timeout_s
+        ok = manager.stop(timeout_s * 0.5)
+        self._counters.collect(manager)
+        ok = books.suspend(max(0.05, (deadline - self._clock.monotonic()) / 3)) and ok
+        left = max(0.05, deadline - self._clock.monotonic())
+        ok = self._h.typed_path.stop(left / 2) and ok
+        ok = self._h.raw_path.stop(max(0.05, deadline - self._clock.monotonic())) and ok
+        self._h.flush_summary()
+        if ok:
+            log.info(
+                "ws %s closed (threads joined)",
+                self.name,
+                extra={"ws": self.name, "threads_joined": ok},
+            )
+        else:
+            log.warning(
+                "ws %s closed, but a thread of it did not end within %.1f s",
+                self.name,
+                timeout_s,
+                extra={"ws": self.name, "threads_joined": ok},
+            )
+        return ok
+
+    def reader_handler(self, conn: Connection) -> str | None:
+        """The user handler running on ``conn``'s reader now, or None.
+
+        Only inline paths run handlers on the reader; push listeners always do.
+        """
+        return self._h.reader_handler()
+
+    def on_conn_closed(self, conn: Connection) -> None:
+        """the reader of ``conn`` ended; fail everything waiting on it."""
+        reason = conn.describe_end()
+        waiter = conn.login_waiter
+        if waiter is not None and not waiter.done.is_set():
+            waiter.lost = reason
+            waiter.done.set()
+        for rid, req in list(conn.pending.items()):
+            conn.pending.pop(rid, None)
+            if isinstance(req, SubRequest):
+                req.fail(reason)
+            elif isinstance(req, OrderRequest):
+                req.lost = reason
+                req.done.set()
+
+    def prepare(self, conn: Connection) -> None:
+        """log in (when configured) and resubscribe on a fresh connection."""
+        if self.login:
+            self._auth.log_in(conn)
+        args = list(self._subs.desired_list())
+        if args:
+            self._subs.subscribe_on(conn, args, reason="resubscribe")
+        if conn.push_mode is _BUFFER:  # make-before-break: conn will replace the live one
+            self._drain_retiring(conn)
+
+    def _drain_retiring(self, new: Connection) -> None:
+        """Before ``new`` (subscribed, buffering) replaces the live connection (supervisor).
+
+        The live connection unsubscribes and waits for the acks: its reader
+        has then delivered every push the server sent it, so retiring it loses
+        nothing that was sent before ``new`` subscribed. Then a ping on ``new``
+        is answered: its buffer holds every push sent on it before the old
+        connection's last one, so ``dedupe_handoff`` sees everything both
+        carried (nothing delivered twice). Failures only log: the handoff then
+        goes on as a plain switch.
+        """
+        manager = self.manager
+        old = manager.current if manager is not None else None
+        if old is None or old is new or old.stopping:
+            return
+        deadline = self._clock.monotonic() + self._subscribe_timeout_s
+        try:
+            keys = list(old.subscribed)
+            if keys:
+                args = self._subs.args_of(keys)
+                self._subs.sub_op(old, "unsubscribe", args, deadline)
+            self._pong_barrier(new, deadline)
+        except WSError as exc:
+            log.warning(
+                "ws %s: handoff: the old connection was not drained: %s: %s",
+                self.name,
+                type(exc).__name__,
+                exc,
+                extra={"ws": self.name, "error": f"{type(exc).__name__}: {exc}"},
+            )
+
+    def _pong_barrier(self, conn: Connection, deadline: float) -> None:
+        """Ping ``conn`` and wait for its answer (pongs come in order, after what was sent before)."""
+        # a heartbeat ping still unanswered is answered first
+        outstanding = conn.last_ping is not None and (
+            conn.last_pong is None or conn.last_pong < conn.last_ping
+        )
+        waiter: list[Any] = [2 if outstanding else 1, threading.Event()]
+        self.router.pong_waiters[conn] = waiter
+        try:
+            conn.ping()
+            if not waiter[1].wait(max(0.0, deadline - self._clock.monotonic())):
+                raise WSTimeoutError(f"no pong from the new connection of {self.name}")
+        finally:
+            self.router.pong_waiters.pop(conn, None)
+
     def on_up(self, conn: Connection, *, first: bool) -> None:
         """``conn`` is live — run on_connect, then on_reconnect after a reconnect."""
         for fn in self._h.connects:
@@ -311,7 +424,7 @@ class Session:
 
     def reader_blocked(self, conn: Connection) -> bool:
         """True while the live reader waits for room in a handler queue."""
-        m = self._live()
+        m = self.manager
         if m is None or conn is not m.current:
             return False
         return (
@@ -427,7 +540,7 @@ class Session:
             msg.get("msg", ""),
             extra={"ws": self.name, "code": code, "okx_msg": msg.get("msg", "")},
         )
-        manager = self._live()
+        manager = self.manager
         if code == NOTICE_RECONNECT_CODE and manager is not None and conn is manager.current:
             conn.track_last = True
             manager.request_handoff(conn)

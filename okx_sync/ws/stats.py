@@ -11,7 +11,7 @@ Thread safety: ``Counters`` locks internally; ``WSStats`` is immutable.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
@@ -136,20 +136,26 @@ class Counters:
             self.bytes += manager.retired_bytes
 
 
+class DispatchPaths(Protocol):
+    """The typed and raw dispatch paths of a client (``handlers.Handlers``)."""
+
+    typed_path: DispatchPath
+    raw_path: DispatchPath
+
+
 def snapshot(
-    *,
     name: str,
     url: str,
-    running: bool,
     manager: ConnectionManager | None,
     counters: Counters,
     desired: int,
-    typed: DispatchPath,
-    raw: DispatchPath,
+    paths: DispatchPaths,
     clock: Clock,
 ) -> WSStats:
     """A ``WSStats`` of the counters, the connection loop (None: not started) and the
     dispatch paths; monotonic times become Unix seconds. Thread safety: any thread."""
+    typed, raw = paths.typed_path, paths.raw_path
+    running = manager is not None and manager.running
     conn = manager.current if manager is not None else None
     seen = conn or (manager.last_conn if manager is not None else None)
     now_mono = clock.monotonic()

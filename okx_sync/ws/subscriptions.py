@@ -239,7 +239,7 @@ class Subscriptions:
             return False  # the reconnect resubscribes the desired set
         return True
 
-    def wait_conn(self, deadline: float) -> Connection:
+    def live_conn(self, deadline: float) -> Connection:
         """The live connection, waiting for one until ``deadline``; raises
         ``WSClosedError`` (not started, closed) or ``WSTimeoutError``."""
         manager = self._live()
@@ -449,12 +449,12 @@ class Subscriptions:
         self,
         op: str,
         args: Mapping[str, Any] | Iterable[Mapping[str, Any]],
-        timeout: float,
+        timeout_s: float,
         *,
         keep_desired: bool = False,
     ) -> None:
         norm = normalize_args(args)
-        deadline = self._clock.monotonic() + timeout
+        deadline = self._clock.monotonic() + timeout_s
         if self._live() is None:
             raise WSClosedError(f"WS {self.name} is not started")
         if not keep_desired:
@@ -464,7 +464,7 @@ class Subscriptions:
                         self.desired.setdefault(arg_key(arg), arg)
                     else:
                         self.desired.pop(arg_key(arg), None)
-        conn = self.wait_conn(deadline)
+        conn = self.live_conn(deadline)
         try:
             _acked, failed, open_args = self.sub_op(conn, op, norm, deadline)
         except WSClosedError as exc:
@@ -479,7 +479,7 @@ class Subscriptions:
             raise WSSubscribeError(code, text, arg)
         if open_args:
             raise WSTimeoutError(
-                f"{op}: {len(open_args)} arg(s) not acknowledged within {timeout:g} s: {open_args[:3]!r}"
+                f"{op}: {len(open_args)} arg(s) not acknowledged within {timeout_s:g} s: {open_args[:3]!r}"
             )
 
     def unexpected_push(self, key: tuple[str, str]) -> None:
