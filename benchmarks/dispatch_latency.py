@@ -3,7 +3,7 @@
 What is measured: for every push, the time from the loopback server's send stamp
 (``time.perf_counter_ns()`` in the frame, taken just before the frame is written; the
 server runs in this process, so the clocks are the same) to the typed handler's entry,
-for ``typed_dispatch="inline"`` (the handler runs on the reader thread) and
+for ``typed_dispatch=DispatchConfig(mode=DispatchMode.INLINE)`` (the handler runs on the reader thread) and
 ``"pool"`` (one worker, the default). The server paces the pushes (default 2,000/s:
 a busy ticker stream, far below saturation), so the figure is the hand-off cost, not
 queueing. The first ``--warmup`` pushes of each run are left out. p50 and p99 per mode,
@@ -28,6 +28,8 @@ from websockets.sync.server import ServerConnection
 from ws_throughput import ReplayServer, _frame
 
 from okx_sync import WSClient
+from okx_sync.ws.config import WSConfig
+from okx_sync.ws.dispatch import DispatchConfig, DispatchMode
 
 CHANNEL = "bench-stamp"  # no typed model: the handler gets the item dict
 
@@ -77,7 +79,7 @@ def run(rate: float, count: int, warmup: int, dispatch: Any) -> list[float]:
         if len(lat) == count:
             done.set()
 
-    ws = WSClient(server.url, typed_dispatch=dispatch)
+    ws = WSClient(server.url, config=WSConfig(typed_dispatch=dispatch))
     ws.on(CHANNEL, handler)
     try:
         with ws:
@@ -95,7 +97,10 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
-MODES: dict[str, Any] = {"inline": "inline", "pool (1 worker)": "pool"}
+MODES: dict[str, Any] = {
+    "inline": DispatchConfig(mode=DispatchMode.INLINE),
+    "pool (1 worker)": DispatchConfig(),
+}
 
 
 def measure(rate: float, count: int, warmup: int, rounds: int) -> dict[str, tuple[float, float]]:

@@ -828,11 +828,14 @@ def _ws_contenders(replay: dict[str, Any], rest_url: str) -> dict[str, Callable[
     """Each contender reads the replay server's whole stream once and returns messages/s."""
     from ws_throughput import bare, wsclient
 
+    from okx_sync.ws.dispatch import DispatchConfig, DispatchMode
+
     url, cert, count = replay["url"], replay["cert_path"], replay["count"]
-    pool = {"mode": "pool", "queue_size": 10_000, "workers": 1}
+    pool = DispatchConfig(queue_size=10_000, workers=1)
+    inline = DispatchConfig(mode=DispatchMode.INLINE)
     return {
         WS_FLOOR: lambda: bare(url, count),
-        "okx_sync WSClient inline": lambda: wsclient(url, count, "inline"),
+        "okx_sync WSClient inline": lambda: wsclient(url, count, inline),
         "okx_sync WSClient pool (1 worker)": lambda: wsclient(url, count, pool),
         "python-okx WsPublicAsync": lambda: python_okx_ws(url, count),
         "ccxt.pro watch_order_book + watch_trades": lambda: ccxt_ws(url, count, rest_url, cert),

@@ -41,6 +41,8 @@ from websockets.sync.server import ServerConnection, serve
 
 from okx_sync import WSClient
 from okx_sync.sim import Simulator
+from okx_sync.ws.config import WSConfig
+from okx_sync.ws.dispatch import DispatchConfig, DispatchMode
 
 INST = "BTC-USDT"
 SUBSCRIBE = [{"channel": "books", "instId": INST}, {"channel": "trades", "instId": INST}]
@@ -141,7 +143,7 @@ class ReplayServer:
             "127.0.0.1",
             0,
             compression=None,
-            ping_interval_s=None,  # websockets.serve: no server pings
+            ping_interval=None,  # websockets keyword
             max_size=None,
             ssl=ssl_context,
         )
@@ -201,7 +203,7 @@ def bare(url: str, count: int, *, fast: bool = True) -> float:
     return rate
 
 
-def wsclient(url: str, count: int, dispatch: str | dict) -> float:
+def wsclient(url: str, count: int, dispatch: DispatchConfig) -> float:
     """Messages/s delivered to typed handlers (``books`` + ``trades``) by a WSClient."""
     done = threading.Event()
     state = {"n": 0, "t0": 0.0, "t1": 0.0}
@@ -215,7 +217,7 @@ def wsclient(url: str, count: int, dispatch: str | dict) -> float:
             state["t1"] = time.perf_counter()
             done.set()
 
-    ws = WSClient(url, typed_dispatch=dispatch)
+    ws = WSClient(url, config=WSConfig(typed_dispatch=dispatch))
     ws.on("books", handler)
     ws.on("trades", handler)
     with ws:
@@ -235,12 +237,14 @@ def measure(
     count = server.count
     contenders: dict[str, Callable[[], float]] = {
         "bare websocket-client (skip_utf8_validation)": lambda: bare(server.url, count),
-        "WSClient typed, inline": lambda: wsclient(server.url, count, "inline"),
+        "WSClient typed, inline": lambda: wsclient(
+            server.url, count, DispatchConfig(mode=DispatchMode.INLINE)
+        ),
         "WSClient typed, pool (1 worker)": lambda: wsclient(
-            server.url, count, {"mode": "pool", "queue_size": 10_000, "workers": 1}
+            server.url, count, DispatchConfig(queue_size=10_000, workers=1)
         ),
         "WSClient typed, pool (2 workers)": lambda: wsclient(
-            server.url, count, {"mode": "pool", "queue_size": 10_000, "workers": 2}
+            server.url, count, DispatchConfig(queue_size=10_000, workers=2)
         ),
     }
     results: dict[str, list[float]] = {name: [] for name in contenders}

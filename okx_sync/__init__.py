@@ -75,6 +75,12 @@ _EXPORTS: dict[str, str] = {
     "OrderBookStore": "okx_sync.book",
     # WebSocket
     "WSClient": "okx_sync.ws.client",
+    "WSConfig": "okx_sync.ws.config",
+    "DispatchConfig": "okx_sync.ws.dispatch",
+    "DispatchMode": "okx_sync.ws.dispatch",
+    "Overflow": "okx_sync.ws.dispatch",
+    "HeartbeatPolicy": "okx_sync.ws.policies",
+    "BackoffPolicy": "okx_sync.ws.policies",
     "ManagedOrderBook": "okx_sync.ws.managed_book",
     # operations
     "Reconciler": "okx_sync.ops.reconcile",
@@ -164,4 +170,7 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
     from .ops.prometheus import PrometheusSink
     from .ops.reporter import JsonLinesSink, LogSink, StatsReporter
     from .secret import Secret
+    from .ws.config import WSConfig
+    from .ws.dispatch import DispatchConfig, DispatchMode, Overflow
     from .ws.managed_book import ManagedOrderBook
+    from .ws.policies import BackoffPolicy, HeartbeatPolicy

@@ -409,8 +409,8 @@ class Client(RestAPI):
 
         It shares this client's demo flag (demo host), clock, request gate and
         instrument cache, and is put under its safe mode and ``health()``.
-        ``options`` are ``WSClient`` keywords and win (``ping_interval_s``,
-        ``typed_dispatch``...). Start it with ``start()`` or ``with``. Raises
+        ``options`` are ``WSClient`` keywords and win (``config=WSConfig(...)``,
+        ``connect_limiter``...). Start it with ``start()`` or ``with``. Raises
         ``ValidationError`` for bad options. Thread-safe.
         """
         return self._ws("public", options)
@@ -446,10 +446,9 @@ class Client(RestAPI):
         options.setdefault("instruments", self.instrument_cache)
         from .ws.client import WSClient
 
-        ws = WSClient(self._ws_urls[kind], **options)
         if options["gate"] is self._gate:  # WS orders draw on this gate: keep its limit fresh
-            ws.set_account_limit_refresh(self._rest.refresh_account_limit)
-        return self._register_ws(ws)
+            options.setdefault("account_limit_refresh", self._rest.refresh_account_limit)
+        return self._register_ws(WSClient(self._ws_urls[kind], **options))
 
     def _adopt(self, child: Any, *, kind: str, label: str) -> Adoption:
         """Own ``child`` (weakly): ``close()`` closes it (``child.close(timeout)``), newest

@@ -83,7 +83,7 @@ class Owned:
         if adoption is not None:
             adoption.renew()
 
-    def adopt_sibling(self, child: Any, *, kind: str, label: str) -> None:
+    def _adopt_sibling(self, child: Any, *, kind: str, label: str) -> None:
         """Have the owner that adopted this object adopt ``child`` too (a book built on
         an owned WS client), so closing the owner closes ``child``; a no-op when this
         object has no owner. Raises ``ValidationError`` when that owner is closing.

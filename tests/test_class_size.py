@@ -21,9 +21,6 @@ PENDING = frozenset(
     {
         "book:OrderBookStore",
         "client:Client",
-        "ws.client:WSClient",
-        "ws.connection:Connection",
-        "ws.connection:ConnectionManager",
     }
 )
 

@@ -20,9 +20,10 @@ from okx_sync.ops.health import HealthThresholds
 from okx_sync.ops.reporter import StatsReporter
 from okx_sync.retry import RetryPolicy
 from okx_sync.validators import count, field, flag, instance, one_of, real, seconds
-from okx_sync.ws.connection import BackoffPolicy, ConnectRateLimiter, HeartbeatPolicy
+from okx_sync.ws.config import WSConfig
 from okx_sync.ws.dispatch import DispatchConfig
 from okx_sync.ws.managed_book import ManagedOrderBook, ResyncPolicy
+from okx_sync.ws.policies import BackoffPolicy, ConnectRateLimiter, HeartbeatPolicy
 
 NAN, INF = math.nan, math.inf
 BAD_DURATIONS = ["5", NAN, INF, -1.0, True, None, b"5"]
@@ -32,10 +33,6 @@ WS_URL = "ws://127.0.0.1:9/ws/v5/public"
 
 def _ws(**kw: Any) -> WSClient:
     return WSClient(WS_URL, **kw)
-
-
-def _ws_login(**kw: Any) -> WSClient:
-    return WSClient(WS_URL, api_key="k", secret_key="s", passphrase="p", **kw)
 
 
 class _NoClient:
@@ -60,12 +57,11 @@ def _cache(**kw: Any) -> InstrumentCache:
 
 DURATIONS: list[tuple[Any, str]] = [
     (Client, "timeout_s"),
-    (_ws, "connect_timeout_s"),
-    (_ws, "subscribe_timeout_s"),
-    (_ws, "order_timeout_s"),
-    (_ws, "start_timeout_s"),
-    (_ws, "ping_interval_s"),
-    (_ws, "pong_timeout_s"),
+    (WSConfig, "connect_timeout_s"),
+    (WSConfig, "subscribe_timeout_s"),
+    (WSConfig, "order_timeout_s"),
+    (WSConfig, "start_timeout_s"),
+    (HeartbeatPolicy, "ping_interval_s"),
     (RequestGateConfig, "wait_timeout_s"),
     (RequestGateConfig, "refresh_account_limit_s"),
     (RequestGateConfig, "account_limit_retry_s"),
@@ -106,7 +102,7 @@ INTS: list[tuple[Any, str]] = [
 
 FLAGS: list[tuple[Any, str]] = [
     (Client, "demo"),
-    (_ws_login, "login"),
+    (WSConfig, "login"),
     (RequestGateConfig, "rate_limits"),
     (RequestGateConfig, "lead_trader"),
     (RetryPolicy, "honour_retry_after"),
@@ -159,8 +155,13 @@ def test_bad_option_is_validation_error(target: tuple[Any, str], bad: Any) -> No
         (Client, {"gate": {"max_concurrent": 5}}),
         (Client, {"retry": "none"}),
         (Client, {"health_thresholds": {}}),
-        (_ws, {"backoff": 1.0}),
-        (_ws, {"typed_dispatch": {"workers": 2, "queue": 5}}),
+        (WSConfig, {"backoff": 1.0}),
+        (WSConfig, {"typed_dispatch": {"workers": 2}}),  # DispatchConfig only: no dicts
+        (WSConfig, {"raw_dispatch": "inline"}),  # ... nor mode names
+        (WSConfig, {"ws_options": {"http_proxy_host": "p"}}),
+        (WSConfig, {"max_message_size": 100}),
+        (_ws, {"config": {"login": True}}),  # a WSConfig, not a dict
+        (_ws, {"config": WSConfig(login=True)}),  # login without credentials
         (_reporter, {"thresholds": {"window_s": 5}}),
         (_book, {"rest_tolerance": "0.1"}),
         (_book, {"rest_tolerance": INF}),
@@ -183,7 +184,7 @@ def test_good_values_are_accepted_as_given() -> None:
     cfg = RequestGateConfig(max_concurrent=3, wait_timeout_s=2, account_order_limit=None)
     assert cfg.wait_timeout_s == 2 and cfg.account_order_limit is None
     assert RetryPolicy(max_retries=0, base_delay_s=0, jitter=1).max_retries == 0
-    assert DispatchConfig.coerce({"mode": "pool", "workers": 2}).workers == 2
+    assert DispatchConfig(workers=2).workers == 2
     assert HealthThresholds(window_s=1).window_s == 1
     with Client(timeout_s=2, demo=True) as c:
         assert c.demo is True

@@ -23,6 +23,7 @@ from okx_sync.ops.drills.base import DrillRun
 from okx_sync.ops.drills.runner import live_env_problem
 from okx_sync.sim import Simulator
 from okx_sync.testing import drill_lab
+from okx_sync.ws.config import WSConfig
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -244,7 +245,7 @@ def test_run_ws_builds_the_named_service_and_owns_it():
         run = DrillRun("probe", lab=drill_lab(), sim=sim)
         try:
             client = run.client()
-            business = run.ws("business", client, name="probe-business")
+            business = run.ws("business", client, config=WSConfig(name="probe-business"))
             assert business.url == sim.ws_business_url and business.name == "probe-business"
             public = run.ws("public", client)
             assert public.url == sim.ws_public_url

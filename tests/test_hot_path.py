@@ -10,7 +10,7 @@ import pytest
 from okx_sync.auth import iso_timestamp
 from okx_sync.errors import ValidationError
 from okx_sync.rest import transport
-from okx_sync.rest.client import _check_path
+from okx_sync.rest.prepare import check_path as _check_path
 
 
 def _reference(epoch_ms: int) -> str:

@@ -46,6 +46,11 @@ CONTRACT: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "ws",
             "ws.client",
+            "ws.session",
+            "ws.subscriptions",
+            "ws.handlers",
+            "ws.routing",
+            "ws.stats",
             "ws.managed_book",
             "ws.book_sync",
             "ws.book_worker",
@@ -67,7 +72,19 @@ CONTRACT: tuple[tuple[str, tuple[str, ...]], ...] = (
             "instruments",
         ),
     ),
-    ("mechanism", ("gate.*", "retry", "ws.dispatch", "ws.connection", "rest.stats")),
+    (
+        "mechanism",
+        (
+            "gate.*",
+            "retry",
+            "ws.dispatch",
+            "ws.connection",
+            "ws.supervisor",
+            "ws.policies",
+            "ws.config",
+            "rest.stats",
+        ),
+    ),
     (
         "pure",
         (

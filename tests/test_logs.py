@@ -21,8 +21,10 @@ from okx_sync.handler_errors import (
     report_handler_error,
 )
 from okx_sync.sim import Simulator
-from okx_sync.ws.connection import BackoffPolicy, ConnectRateLimiter
-from tests.ws_support import wait_until, ws_threads
+from okx_sync.ws.config import WSConfig
+from okx_sync.ws.dispatch import DispatchConfig, DispatchMode
+from okx_sync.ws.policies import BackoffPolicy, ConnectRateLimiter
+from tests.ws_support import wait_until, ws_options, ws_threads
 
 INST = "BTC-USDT"
 BTC_TICKER = {"channel": "tickers", "instId": INST}
@@ -38,7 +40,7 @@ def sim():
 def public(sim: Simulator, **kw) -> WSClient:
     kw.setdefault("backoff", BackoffPolicy(initial=0.02, maximum=0.2))
     kw.setdefault("connect_limiter", ConnectRateLimiter(rate=100))
-    return WSClient(sim.ws_public_url, **kw)
+    return WSClient(sim.ws_public_url, **ws_options(**kw))
 
 
 def messages(caplog: pytest.LogCaptureFixture, *needles: str) -> list[str]:
@@ -111,7 +113,9 @@ def test_ws_subscribe_error_line_names_code_msg_arg_and_url(sim, caplog) -> None
 def test_ws_connect_failure_line_names_url_attempt_and_cause(caplog) -> None:
     caplog.set_level(logging.WARNING, logger="okx_sync.ws")
     url = "ws://127.0.0.1:9/ws/v5/public"
-    ws = WSClient(url, connect_timeout_s=0.5, connect_limiter=ConnectRateLimiter(rate=100))
+    ws = WSClient(
+        url, config=WSConfig(connect_timeout_s=0.5), connect_limiter=ConnectRateLimiter(rate=100)
+    )
     with pytest.raises(WSError):
         ws.start(timeout_s=0.8)
     lines = messages(caplog, "connect to", "failed")
@@ -158,7 +162,7 @@ def test_a_handler_raising_on_every_message_logs_one_traceback_then_a_count(
         calls.release()
         raise ValueError("broken handler")
 
-    ws = public(sim, typed_dispatch=mode)
+    ws = public(sim, typed_dispatch=DispatchConfig(mode=DispatchMode(mode)))
     ws.on("tickers", broken)
     with ws:
         ws.subscribe_and_wait(BTC_TICKER)

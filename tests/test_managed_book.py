@@ -30,9 +30,10 @@ from okx_sync.ops.health import HealthMonitor
 from okx_sync.ops.reporter import collect_snapshot
 from okx_sync.sim import Simulator
 from okx_sync.testing import sim_client
-from okx_sync.ws.connection import BackoffPolicy, ConnectRateLimiter
+from okx_sync.ws.dispatch import DispatchConfig
 from okx_sync.ws.managed_book import ManagedOrderBook, ResyncPolicy
-from tests.ws_support import wait_until, ws_threads
+from okx_sync.ws.policies import BackoffPolicy, ConnectRateLimiter
+from tests.ws_support import wait_until, ws_options, ws_threads
 
 INST = "BTC-USDT"
 ARG = {"channel": "books", "instId": INST}
@@ -56,7 +57,7 @@ def make_ws(sim: Simulator, **kw: Any) -> WSClient:
     kw.setdefault("pong_timeout_s", 2.0)
     # the simulator does not limit new connections: skip the process-wide 3/s pacing
     kw.setdefault("connect_limiter", ConnectRateLimiter(rate=100))
-    return WSClient(sim.ws_public_url, **kw)
+    return WSClient(sim.ws_public_url, **ws_options(**kw))
 
 
 @pytest.fixture
@@ -504,7 +505,7 @@ def test_callback_exceptions_are_counted_and_reported(sim, ws):
 
 
 def test_book_is_fed_inline_whatever_the_dispatch_mode(sim):
-    ws = make_ws(sim, typed_dispatch={"mode": "pool", "workers": 1, "queue_size": 1000}).start()
+    ws = make_ws(sim, typed_dispatch=DispatchConfig(workers=1, queue_size=1000)).start()
     release = threading.Event()
     handled: list[Any] = []
 
@@ -596,7 +597,7 @@ def test_close_unsubscribes_detaches_and_joins(sim, ws):
     assert book.close() is True  # idempotent
     assert book.closed and not book.in_sync and book.best_bid() is None
     assert ws.managed_books() == [] and ws.desired_subscriptions() == []
-    assert ws._push_listeners == ()  # detached: pushes are decoded lazily again
+    assert ws._handlers.push_listeners == ()  # detached: pushes are decoded lazily again
     assert not book_threads()
     with pytest.raises(WSClosedError):
         book.wait_ready(0.1)

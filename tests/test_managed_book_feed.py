@@ -141,13 +141,22 @@ ASKS = [["100.2", "3", "0", "2"]]
 
 
 def test_wsclient_is_a_book_feed() -> None:
-    """The protocol the book is written against is the one WSClient implements."""
+    """The protocol the book is written against is the one WSClient's private feed
+    implements (mypy checks the assignment); the hooks stay off WSClient itself."""
     from okx_sync.ws.client import WSClient
 
     ws = WSClient("ws://127.0.0.1:9/ws/v5/public")  # never started
     try:
-        feed: BookFeed = ws
+        feed: BookFeed = ws._feed
         assert isinstance(feed.book_router, BookRouter)
+        assert feed.name == ws.name and not feed.running
+        for hook in ("book_router", "add_push_listener", "resubscribe_nowait", "report_error"):
+            assert not hasattr(ws, hook)
+        book = ws.order_book("BTC-USDT", callbacks="inline")
+        assert book.ws is ws._feed and ws.managed_books() == [book]
+        assert ws.desired_subscriptions() == [{"channel": "books", "instId": "BTC-USDT"}]
+        book.close()
+        assert ws.desired_subscriptions() == [] and ws.managed_books() == []
     finally:
         ws.close()
 

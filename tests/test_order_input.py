@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 
 from okx_sync import WSClient
+from okx_sync.auth import Credentials
 from okx_sync.errors import InstrumentRuleError, RequestStateError, ValidationError
 from okx_sync.ids import is_valid_cl_ord_id, new_cl_ord_id
 from okx_sync.instruments import InstrumentCache, round_price, validate_amend, validate_order
 from okx_sync.models import Instrument
 from okx_sync.rest.endpoints import registry
 from okx_sync.rest.params import build_params
+from okx_sync.ws.config import WSConfig
 from tests.test_api_named import SWAP_INST, FakeClient
 
 INST = Instrument.from_okx(SWAP_INST)  # tickSz 0.1, lotSz 0.01, minSz 0.1, maxLmtSz 100000
@@ -198,11 +200,9 @@ def ws() -> Any:
 
     client = WSClient(
         "ws://127.0.0.1:9/ws/v5/private",
-        api_key="k",
-        secret_key="s",
-        passphrase="p",
+        credentials=Credentials(api_key="k", secret_key="s", passphrase="p"),
         instruments=InstrumentCache(fetch),
-        connect_timeout_s=1.0,
+        config=WSConfig(connect_timeout_s=1.0),
     )
     yield client
     client.close()

@@ -25,6 +25,7 @@ from okx_sync.ops.reconcile import is_outcome_unknown
 from okx_sync.rest.acks import match_acks, order_reply
 from okx_sync.sim import Simulator
 from okx_sync.testing import sim_client
+from okx_sync.ws.config import WSConfig
 from tests.ops_support import far_px, order_kw
 from tests.ws_support import ScriptedOKX, ScriptedPeer, ws_threads
 
@@ -263,7 +264,9 @@ def scripted(replies: list[list[dict[str, Any]]], code: str = "0") -> ScriptedOK
 
 def ws_client(server: ScriptedOKX) -> WSClient:
     creds = Credentials(api_key="key-0123456789abcdef", secret_key="s", passphrase="p")
-    return WSClient(server.url, credentials=creds, instruments=_Codes(), order_timeout_s=5)
+    return WSClient(
+        server.url, credentials=creds, instruments=_Codes(), config=WSConfig(order_timeout_s=5)
+    )
 
 
 def test_ws_batches_are_matched_like_rest():
@@ -330,7 +333,7 @@ def test_ws_orders_on_a_connection_that_cannot_take_them_are_refused_unsent(path
                 peer.send_json({"id": msg["id"], "event": "subscribe", "arg": arg})
 
     with ScriptedOKX(script, path=path) as server:
-        with WSClient(server.url, instruments=_Codes(), order_timeout_s=5) as ws:
+        with WSClient(server.url, instruments=_Codes(), config=WSConfig(order_timeout_s=5)) as ws:
             order = {"inst_id": "BTC-USDT", "td_mode": "cash", "side": "buy", "sz": "1"}
             calls = [
                 lambda: ws.place_order(ord_type="market", cl_ord_id="x1", **order),

@@ -21,6 +21,8 @@ from okx_sync.ops.reporter import StatsReporter, StatsSnapshot, collect_snapshot
 from okx_sync.sim import Simulator  # noqa: E402
 from okx_sync.testing import sim_client  # noqa: E402
 from okx_sync.ws.client import WSClient  # noqa: E402
+from okx_sync.ws.dispatch import DispatchConfig, Overflow  # noqa: E402
+from tests.ws_support import ws_options  # noqa: E402
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -99,6 +101,7 @@ def client(sim: Simulator) -> Iterator[Any]:
 
 def public_ws(client: Any, sim: Simulator, **options: Any) -> WSClient:
     """A public WSClient that the client lists in ``ws_clients()``."""
+    options = ws_options(**options)
     if hasattr(client, "ws_public"):
         return client.ws_public(**options)
     return client._register_ws(WSClient(sim.ws_public_url, clock=client.clock, **options))
@@ -156,7 +159,7 @@ def test_slow_handler_fills_the_queue_then_drains(sim: Simulator, client: Any) -
     ws = public_ws(
         client,
         sim,
-        typed_dispatch={"mode": "pool", "queue_size": 8, "workers": 1, "overflow": "block"},
+        typed_dispatch=DispatchConfig(queue_size=8, workers=1, overflow=Overflow.BLOCK),
     )
     ws.on("books", lambda item: release.wait(20))
     ws.start()

@@ -21,16 +21,18 @@ import pytest
 from okx_sync.errors import ValidationError, WSClosedError, WSError
 from okx_sync.ws import frames as wsf
 from okx_sync.ws.client import WSClient
-from okx_sync.ws.connection import ConnectRateLimiter
+from okx_sync.ws.config import WSConfig
+from okx_sync.ws.dispatch import DispatchConfig, DispatchMode
 from okx_sync.ws.frames import FrameError, FrameParser, encode_frame
-from tests.ws_support import LoopbackServer, accept_handshake, wait_until, ws_threads
+from okx_sync.ws.policies import ConnectRateLimiter
+from tests.ws_support import LoopbackServer, accept_handshake, wait_until, ws_options, ws_threads
 
 PUSH = b'{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[]}'
 
 
 def client(url: str, **options: object) -> WSClient:
     options.setdefault("connect_limiter", ConnectRateLimiter(rate=1000))
-    return WSClient(url, name="bounds", **options)  # type: ignore[arg-type]
+    return WSClient(url, **ws_options(name="bounds", **options))
 
 
 def dribble_upgrade(sock: socket.socket, _index: int, stop: threading.Event) -> None:
@@ -249,13 +251,16 @@ def test_endless_empty_fragments_close_the_link_with_1009():
 
 def test_proxy_ws_options_are_refused_before_connecting():
     with pytest.raises(ValidationError, match="http_proxy_host not supported"):
-        WSClient("ws://127.0.0.1:1/ws/v5/public", ws_options={"http_proxy_host": "proxy"})
+        WSClient(
+            "ws://127.0.0.1:1/ws/v5/public",
+            config=WSConfig(ws_options={"http_proxy_host": "proxy"}),
+        )
 
 
 def test_max_message_size_is_validated():
     for bad in (100, 2.0e6, "1000"):
         with pytest.raises(ValidationError, match="max_message_size must be an int >= 125"):
-            WSClient("ws://127.0.0.1:1/ws/v5/public", max_message_size=bad)
+            WSClient("ws://127.0.0.1:1/ws/v5/public", config=WSConfig(max_message_size=bad))
 
 
 # ----------------------------------------------------------------- 4. JSON limits
@@ -283,7 +288,11 @@ ACK = b'{"event":"subscribe","arg":{"channel":"trades","instId":"BTC-USDT"},"con
 @pytest.mark.parametrize("dispatch", ["inline", "pool"])
 def test_too_deep_or_too_large_pushes_are_reported_and_the_link_survives(dispatch):
     with LoopbackServer(push_server([ACK, DEEP, BIG_INT, GOOD])) as server:
-        ws = client(server.url, raw_dispatch=dispatch, ping_interval_s=25.0)
+        ws = client(
+            server.url,
+            raw_dispatch=DispatchConfig(mode=DispatchMode(dispatch)),
+            ping_interval_s=25.0,
+        )
         errors: list[BaseException] = []
         got: list[object] = []
         good = threading.Event()

@@ -25,8 +25,10 @@ from okx_sync.models import Ticker
 from okx_sync.models.ws import BookUpdate
 from okx_sync.sim import Simulator
 from okx_sync.testing import sim_client
-from okx_sync.ws.connection import BackoffPolicy
-from tests.ws_support import ScriptedOKX, wait_until, ws_threads
+from okx_sync.ws.config import WSConfig
+from okx_sync.ws.dispatch import DispatchConfig, DispatchMode
+from okx_sync.ws.policies import BackoffPolicy, HeartbeatPolicy
+from tests.ws_support import ScriptedOKX, wait_until, ws_options, ws_threads
 
 BTC_TICKER = {"channel": "tickers", "instId": "BTC-USDT"}
 BTC_BOOKS = {"channel": "books", "instId": "BTC-USDT"}
@@ -44,28 +46,33 @@ def public(sim, **kw) -> WSClient:
     kw.setdefault("ping_interval_s", 5.0)
     kw.setdefault("pong_timeout_s", 2.0)
     kw.setdefault("backoff", None)
-    return WSClient(sim.ws_public_url, **kw)
+    return WSClient(sim.ws_public_url, **ws_options(**kw))
 
 
 def public_at(url: str, **kw) -> WSClient:
     """A WSClient on a scripted server (no 3/s process pacing: the server does not limit)."""
-    from okx_sync.ws.connection import ConnectRateLimiter
+    from okx_sync.ws.policies import ConnectRateLimiter
 
     kw.setdefault("connect_limiter", ConnectRateLimiter(rate=100))
-    return WSClient(url, **kw)
+    return WSClient(url, **ws_options(**kw))
 
 
 def test_construction_validates():
     with pytest.raises(ValidationError):
         WSClient("http://x/ws/v5/public")
     with pytest.raises(ValidationError):
-        WSClient("ws://127.0.0.1:1/ws/v5/public", ping_interval_s=30)
+        WSClient(
+            "ws://127.0.0.1:1/ws/v5/public",
+            config=WSConfig(heartbeat=HeartbeatPolicy(ping_interval_s=30)),
+        )
     with pytest.raises(ValidationError):
-        WSClient("ws://127.0.0.1:1/ws/v5/private", api_key="k")
+        WSClient("ws://127.0.0.1:1/ws/v5/private", credentials="k")  # type: ignore[arg-type]
     with pytest.raises(ValidationError):
-        WSClient("ws://127.0.0.1:1/ws/v5/private", login=True)
+        WSClient("ws://127.0.0.1:1/ws/v5/private", config=WSConfig(login=True))
     with pytest.raises(ValidationError):
-        WSClient("ws://127.0.0.1:1/ws/v5/public", typed_dispatch={"mode": "threads"})
+        WSClient(
+            "ws://127.0.0.1:1/ws/v5/public", config=WSConfig(typed_dispatch={"mode": "threads"})
+        )
     ws = WSClient(
         "ws://127.0.0.1:1/ws/v5/private",
         credentials=Credentials(
@@ -77,7 +84,7 @@ def test_construction_validates():
 
 
 def test_start_failure_raises_and_leaves_no_thread():
-    ws = WSClient("ws://127.0.0.1:9/ws/v5/public", connect_timeout_s=0.5)
+    ws = WSClient("ws://127.0.0.1:9/ws/v5/public", config=WSConfig(connect_timeout_s=0.5))
     with pytest.raises(WSError) as info:
         ws.start(timeout_s=0.8)
     assert info.value.__cause__ is not None
@@ -145,7 +152,11 @@ def test_acks_reach_on_event_and_on_raw(sim, typed_mode, raw_mode):
     def is_ack(op):
         return lambda m: m.get("event") == op and m.get("arg") == BTC_TICKER
 
-    ws = public(sim, typed_dispatch=typed_mode, raw_dispatch=raw_mode)
+    ws = public(
+        sim,
+        typed_dispatch=DispatchConfig(mode=DispatchMode(typed_mode)),
+        raw_dispatch=DispatchConfig(mode=DispatchMode(raw_mode)),
+    )
     ws.on_event(on_event)
     ws.on_raw(on_raw)
     with ws:
@@ -277,7 +288,7 @@ def test_pushes_this_socket_never_subscribed_are_counted_not_delivered(raw_mode)
 
     seen: list[int] = []
     with ScriptedOKX(script) as server:
-        with public_at(server.url, raw_dispatch=raw_mode) as ws:
+        with public_at(server.url, raw_dispatch=DispatchConfig(mode=DispatchMode(raw_mode))) as ws:
             ws.on_raw(lambda msg: seen.append(msg["data"][0]["n"]) if "data" in msg else None)
             ws.subscribe_and_wait([BTC_TICKER, orders_any])
             go.set()
@@ -343,7 +354,11 @@ def test_dropped_connection_reconnects_resubscribes_and_fires_on_reconnect(sim):
     events: list[str] = []
     resumed = threading.Event()
     tickers_after: list[Ticker] = []
-    ws = WSClient(sim.ws_private_url, credentials=sim.credentials.live, ping_interval_s=5)
+    ws = WSClient(
+        sim.ws_private_url,
+        credentials=sim.credentials.live,
+        config=WSConfig(heartbeat=HeartbeatPolicy(ping_interval_s=5)),
+    )
     ws.on_connect(lambda: events.append("connect"))
     ws.on_disconnect(lambda reason: events.append("disconnect"))
     ws.on_reconnect(lambda: (events.append("reconnect"), resumed.set()))
@@ -367,7 +382,7 @@ def test_backoff_restarts_from_initial_after_a_stable_connection(sim):
     """The reconnect loop passes the attempt counter to the policy: it grows while
     connections drop at once and starts again at 0 once one stayed up stable_after_s s
     (fake time: the loop's uptime, sleeps and heartbeat all run on a manual FakeClock)."""
-    from okx_sync.ws.connection import ConnectRateLimiter
+    from okx_sync.ws.policies import ConnectRateLimiter
 
     clock = FakeClock(auto_advance=False)
     attempts: list[int] = []
@@ -382,9 +397,9 @@ def test_backoff_restarts_from_initial_after_a_stable_connection(sim):
     ws = WSClient(
         sim.ws_public_url,
         clock=clock,
-        backoff=policy,
-        ping_interval_s=29.0,
-        pong_timeout_s=100.0,
+        config=WSConfig(
+            heartbeat=HeartbeatPolicy(ping_interval_s=29.0, pong_timeout_s=100.0), backoff=policy
+        ),
         connect_limiter=ConnectRateLimiter(rate=100),
     )
     ws.on_disconnect(lambda _reason: down.set())
@@ -559,7 +574,7 @@ def test_notice_64008_make_before_break_without_gap(sim_manual):
 def test_notice_64008_on_the_private_socket_logs_in_on_the_new_connection(sim):
     """Make-before-break on /private: the new connection logs in and resubscribes the
     private channels before it replaces the old one; private pushes go on."""
-    from okx_sync.ws.connection import ConnectRateLimiter
+    from okx_sync.ws.policies import ConnectRateLimiter
 
     logins: list[dict] = []
     orders: list = []
@@ -609,7 +624,7 @@ def test_notice_64008_on_the_private_socket_logs_in_on_the_new_connection(sim):
 def test_handoff_loses_nothing_the_old_connection_had_not_read_yet(sim_manual):
     """Pushes sent on the old connection only (before the new one subscribed) that its
     reader had not got to when the handoff began are still delivered, in order."""
-    from okx_sync.ws.connection import ConnectRateLimiter
+    from okx_sync.ws.policies import ConnectRateLimiter
 
     sim = sim_manual
 
@@ -693,7 +708,7 @@ def sim_manual():
 
 def test_context_manager_and_thread_names(sim):
     seen: set[str] = set()
-    ws = public(sim, typed_dispatch={"mode": "pool", "workers": 2})
+    ws = public(sim, typed_dispatch=DispatchConfig(workers=2))
     ws.on("tickers", lambda t: seen.add(threading.current_thread().name))
     with ws:
         ws.subscribe_and_wait(BTC_TICKER)
@@ -737,7 +752,7 @@ def test_logs_carry_no_secret(sim, caplog):
 def test_new_connections_limited_to_three_per_second_per_process(sim, monkeypatch):
     """Six default clients (no connect_limiter=) share the process limiter: their
     connects take slots at most 3 per second, and none opens before its slot."""
-    from okx_sync.ws.connection import ConnectRateLimiter
+    from okx_sync.ws.policies import ConnectRateLimiter
 
     shared = ConnectRateLimiter.process_default()
     assert shared is ConnectRateLimiter.process_default()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -11,9 +12,11 @@ from okx_sync.clock import FakeClock
 from okx_sync.ws.dispatch import (
     Admission,
     DispatchConfig,
+    DispatchMode,
     DispatchPath,
     DropEpisodes,
     DropReport,
+    Overflow,
     SubmitResult,
     WorkerPool,
     overflow_decision,
@@ -34,22 +37,32 @@ def test_overflow_decision_table():
 
 def test_config_defaults():
     cfg = DispatchConfig()
-    assert (cfg.mode, cfg.queue_size, cfg.workers, cfg.overflow) == ("pool", 10_000, 1, "block")
-    assert DispatchConfig.coerce({"queue_size": 8}).mode == "pool"  # a dict without mode: pool
-    assert DispatchConfig.coerce("pool").overflow == "block"  # block is the default policy
-    assert DispatchConfig.coerce({"mode": "pool", "queue_size": 8}).overflow == "block"
+    assert (cfg.mode, cfg.queue_size, cfg.workers, cfg.overflow) == (
+        DispatchMode.POOL,
+        10_000,
+        1,
+        Overflow.BLOCK,
+    )
+    assert DispatchConfig(queue_size=8).overflow is Overflow.BLOCK  # block is the default policy
 
 
-def test_config_validation_and_coerce():
-    assert DispatchConfig.coerce(None) == DispatchConfig()
-    assert DispatchConfig.coerce("pool").mode == "pool"
-    cfg = DispatchConfig.coerce({"mode": "pool", "queue_size": 8, "workers": 2, "overflow": "drop"})
-    assert (cfg.queue_size, cfg.workers, cfg.overflow) == (8, 2, "drop")
-    for bad in ({"mode": "async"}, {"queue_size": 0}, {"workers": -1}, {"overflow": "spill"}):
+def test_config_validation_takes_the_enums_only():
+    cfg = DispatchConfig(mode=DispatchMode.POOL, queue_size=8, workers=2, overflow=Overflow.DROP)
+    assert (cfg.queue_size, cfg.workers, cfg.overflow) == (8, 2, Overflow.DROP)
+    assert (
+        cfg.overflow == "drop" and str(cfg.mode) == "pool"
+    )  # StrEnum: logs and stats read as before
+    bad_values: list[dict[str, Any]] = [
+        {"mode": "pool"},  # a string, not DispatchMode: no coercion
+        {"mode": "async"},
+        {"overflow": "drop"},
+        {"queue_size": 0},
+        {"workers": -1},
+    ]
+    for bad in bad_values:
         with pytest.raises(ValueError):
             DispatchConfig(**bad)
-    with pytest.raises(ValueError):
-        DispatchConfig.coerce(3)  # type: ignore[arg-type]
+    assert not hasattr(DispatchConfig, "coerce")
 
 
 class Recorder:
@@ -88,7 +101,7 @@ def make_pool(deliver, *, queue_size, workers):
         deliver,
         queue_size=queue_size,
         workers=workers,
-        overflow="block",
+        overflow=Overflow.BLOCK,
         thread_prefix="okx-ws-test-pool",
         on_error=lambda e: None,
         monotonic=time.monotonic,
@@ -106,7 +119,7 @@ def wait_for(pred, timeout=5.0):
 
 def test_pool_keeps_per_key_order_across_workers():
     rec = Recorder()
-    path = make_path(rec, DispatchConfig(mode="pool", queue_size=64, workers=4))
+    path = make_path(rec, DispatchConfig(mode=DispatchMode.POOL, queue_size=64, workers=4))
     path.start()
     keys = [f"K{i}" for i in range(8)]
     for n in range(300):
@@ -125,7 +138,10 @@ def test_pool_keeps_per_key_order_across_workers():
 def test_drop_policy_counts_and_stays_bounded():
     rec = Recorder()
     rec.gate.clear()  # the handler is stuck until released
-    path = make_path(rec, DispatchConfig(mode="pool", queue_size=10, workers=1, overflow="drop"))
+    path = make_path(
+        rec,
+        DispatchConfig(mode=DispatchMode.POOL, queue_size=10, workers=1, overflow=Overflow.DROP),
+    )
     path.start()
     results = [path.submit(("k", ""), ("k", n), never) for n in range(1000)]
     assert results.count(SubmitResult.QUEUED) == 10
@@ -140,7 +156,9 @@ def test_drop_policy_counts_and_stays_bounded():
 def test_disconnect_policy_reports():
     rec = Recorder()
     rec.gate.clear()
-    path = make_path(rec, DispatchConfig(mode="pool", queue_size=3, overflow="disconnect"))
+    path = make_path(
+        rec, DispatchConfig(mode=DispatchMode.POOL, queue_size=3, overflow=Overflow.DISCONNECT)
+    )
     path.start()
     results = [path.submit(("k", ""), ("k", n), never) for n in range(4)]
     assert results[-1] is SubmitResult.DISCONNECT
@@ -152,7 +170,9 @@ def test_disconnect_policy_reports():
 def test_block_policy_waits_and_can_be_interrupted():
     rec = Recorder()
     rec.gate.clear()
-    path = make_path(rec, DispatchConfig(mode="pool", queue_size=2, overflow="block"))
+    path = make_path(
+        rec, DispatchConfig(mode=DispatchMode.POOL, queue_size=2, overflow=Overflow.BLOCK)
+    )
     path.start()
     for n in range(2):
         path.submit(("k", ""), ("k", n), never)
@@ -185,12 +205,12 @@ def test_handler_exception_is_reported_and_worker_survives():
         seen.append(item)
 
     seen: list = []
-    path = make_path(deliver, DispatchConfig(mode="pool", queue_size=16), errors)
+    path = make_path(deliver, DispatchConfig(mode=DispatchMode.POOL, queue_size=16), errors)
     path.start()
     for n in range(10):
         path.submit(("k", ""), ("k", n), never)
     assert wait_for(lambda: len(seen) == 5 and len(errors) == 5)
-    inline = make_path(deliver, DispatchConfig(mode="inline"), errors)
+    inline = make_path(deliver, DispatchConfig(mode=DispatchMode.INLINE), errors)
     inline.start()
     assert inline.submit(("k", ""), ("k", 1), never) is SubmitResult.DELIVERED
     assert len(errors) == 6
@@ -200,14 +220,14 @@ def test_handler_exception_is_reported_and_worker_survives():
 
 def test_switching_under_load_loses_duplicates_and_reorders_nothing():
     rec = Recorder()
-    path = make_path(rec, DispatchConfig(mode="inline"))
+    path = make_path(rec, DispatchConfig(mode=DispatchMode.INLINE))
     path.start()
     configs = [
-        DispatchConfig(mode="pool", queue_size=32, workers=3),
-        DispatchConfig(mode="inline"),
-        DispatchConfig(mode="pool", queue_size=8, workers=1),
-        DispatchConfig(mode="pool", queue_size=64, workers=4),
-        DispatchConfig(mode="inline"),
+        DispatchConfig(mode=DispatchMode.POOL, queue_size=32, workers=3),
+        DispatchConfig(mode=DispatchMode.INLINE),
+        DispatchConfig(mode=DispatchMode.POOL, queue_size=8, workers=1),
+        DispatchConfig(mode=DispatchMode.POOL, queue_size=64, workers=4),
+        DispatchConfig(mode=DispatchMode.INLINE),
     ]
     keys = ["A", "B", "C"]
     total = 6000
@@ -227,7 +247,7 @@ def test_switching_under_load_loses_duplicates_and_reorders_nothing():
         assert path.submit((k, ""), (k, n), never) in (SubmitResult.QUEUED, SubmitResult.DELIVERED)
     done.set()
     t.join()
-    path.configure(DispatchConfig(mode="inline"))
+    path.configure(DispatchConfig(mode=DispatchMode.INLINE))
     path.submit(("A", ""), ("A", total), never)  # applies the last switch: drains the pool
     got = [n for _, n in rec.items]
     assert sorted(got) == list(range(total + 1))  # nothing lost or duplicated
@@ -240,7 +260,7 @@ def test_switching_under_load_loses_duplicates_and_reorders_nothing():
 
 def test_stop_discards_joins_and_restarts():
     rec = Recorder(delay=0.001)
-    path = make_path(rec, DispatchConfig(mode="pool", queue_size=1000, workers=2))
+    path = make_path(rec, DispatchConfig(mode=DispatchMode.POOL, queue_size=1000, workers=2))
     path.start()
     for n in range(1000):
         path.submit((str(n % 7), ""), ("k", n), never)
@@ -268,16 +288,18 @@ def test_worker_pool_drain():
 
 def test_reconfigure_while_the_reader_is_switching_loses_nothing():
     rec = Recorder()
-    path = make_path(rec, DispatchConfig(mode="pool", queue_size=8))
+    path = make_path(rec, DispatchConfig(mode=DispatchMode.POOL, queue_size=8))
     path.start()
     rec.gate.clear()  # the first pool's handler is stuck: its drain will wait
     assert path.submit(("k", ""), ("k", 0), never) is SubmitResult.QUEUED
-    path.configure(DispatchConfig(mode="pool", queue_size=8, workers=2))  # P2
+    path.configure(DispatchConfig(mode=DispatchMode.POOL, queue_size=8, workers=2))  # P2
     out: list[SubmitResult] = []
     reader = threading.Thread(target=lambda: out.append(path.submit(("k", ""), ("k", 1), never)))
     reader.start()  # applies the switch to P2: drains the stuck pool first
     time.sleep(0.05)
-    path.configure(DispatchConfig(mode="inline"))  # supersedes P2 while the reader moves to it
+    path.configure(
+        DispatchConfig(mode=DispatchMode.INLINE)
+    )  # supersedes P2 while the reader moves to it
     rec.gate.set()
     reader.join(5)
     assert out == [SubmitResult.QUEUED]  # message 1 went into P2, which was not stopped
@@ -354,7 +376,7 @@ def test_drop_episode_reported_when_the_pool_catches_up_and_on_stop():
     path = DispatchPath(
         "typed",
         rec,
-        DispatchConfig(mode="pool", queue_size=4, overflow="drop"),
+        DispatchConfig(mode=DispatchMode.POOL, queue_size=4, overflow=Overflow.DROP),
         thread_prefix="okx-ws-test-typed",
         on_error=lambda e: None,
         monotonic=clock.monotonic,

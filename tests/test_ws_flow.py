@@ -15,6 +15,9 @@ import pytest
 
 from okx_sync import WSClient
 from okx_sync.sim import Simulator
+from okx_sync.ws.config import WSConfig
+from okx_sync.ws.dispatch import DispatchConfig, DispatchMode, Overflow
+from okx_sync.ws.policies import HeartbeatPolicy
 from tests.ws_support import wait_until, ws_threads
 
 INSTS = ("BTC-USDT", "ETH-USDT", "BTC-USDT-SWAP", "ETH-USDT-SWAP")
@@ -63,9 +66,10 @@ def test_block_policy_is_lossless_bounded_and_keeps_heartbeat(sim):
 
     ws = WSClient(
         sim.ws_public_url,
-        ping_interval_s=0.2,
-        pong_timeout_s=0.3,
-        typed_dispatch={"mode": "pool", "queue_size": 8, "overflow": "block"},
+        config=WSConfig(
+            heartbeat=HeartbeatPolicy(ping_interval_s=0.2, pong_timeout_s=0.3),
+            typed_dispatch=DispatchConfig(queue_size=8, overflow=Overflow.BLOCK),
+        ),
     )
     ws.on("books", slow)
     with ws:
@@ -88,7 +92,7 @@ def test_block_policy_is_lossless_bounded_and_keeps_heartbeat(sim):
 
 def test_close_while_reader_is_blocked(sim):
     stuck = threading.Event()
-    ws = WSClient(sim.ws_public_url, typed_dispatch={"mode": "pool", "queue_size": 2})
+    ws = WSClient(sim.ws_public_url, config=WSConfig(typed_dispatch=DispatchConfig(queue_size=2)))
     ws.on("books", lambda b: stuck.wait(3))
     ws.start()
     ws.subscribe_and_wait(books_args(INSTS[:1]))
@@ -111,7 +115,8 @@ def test_drop_policy_counts_and_memory_stays_flat(sim):
         seen.append(b.seq_id)
 
     ws = WSClient(
-        sim.ws_public_url, typed_dispatch={"mode": "pool", "queue_size": 5, "overflow": "drop"}
+        sim.ws_public_url,
+        config=WSConfig(typed_dispatch=DispatchConfig(queue_size=5, overflow=Overflow.DROP)),
     )
     ws.on("books", slow)
     with ws:
@@ -158,7 +163,8 @@ def test_block_policy_memory_stays_flat():
 
     with Simulator(seed=3, auto_tick=False, quiet_interval_s=None, ws_queue_size=64) as sim:
         ws = WSClient(
-            sim.ws_public_url, typed_dispatch={"mode": "pool", "queue_size": 5, "overflow": "block"}
+            sim.ws_public_url,
+            config=WSConfig(typed_dispatch=DispatchConfig(queue_size=5, overflow=Overflow.BLOCK)),
         )
         ws.on("books", stuck)
         flood = threading.Thread(target=sim.flood, args=(INSTS[0], 2000))
@@ -169,7 +175,9 @@ def test_block_policy_memory_stays_flat():
                 flood.start()
                 # the reader waits for room (or, were the queue unbounded, the flood ends)
                 assert wait_until(
-                    lambda: ws._typed.blocked_since is not None or not flood.is_alive(),
+                    lambda: (
+                        ws._handlers.typed_path.blocked_since is not None or not flood.is_alive()
+                    ),
                     timeout=15,
                 )
                 held = client_held_bytes()
@@ -197,7 +205,7 @@ def test_disconnect_policy_reconnects_and_resubscribes(sim):
 
     ws = WSClient(
         sim.ws_public_url,
-        typed_dispatch={"mode": "pool", "queue_size": 5, "overflow": "disconnect"},
+        config=WSConfig(typed_dispatch=DispatchConfig(queue_size=5, overflow=Overflow.DISCONNECT)),
     )
     ws.on("books", slow)
     ws.on_reconnect(reconnected.set)
@@ -230,12 +238,13 @@ def test_switching_inline_and_pool_mid_stream_loses_nothing(sim):
     ws = WSClient(sim.ws_public_url)
     ws.on("books", lambda b: typed.add(b.inst_id, b.prev_seq_id, b.seq_id))
     ws.on_raw(on_raw)
+    inline = DispatchConfig(mode=DispatchMode.INLINE)
     modes = [
-        {"mode": "pool", "queue_size": 64, "workers": 3},
-        "inline",
-        {"mode": "pool", "queue_size": 16, "workers": 1},
-        {"mode": "pool", "queue_size": 256, "workers": 2},
-        "inline",
+        DispatchConfig(queue_size=64, workers=3),
+        inline,
+        DispatchConfig(queue_size=16, workers=1),
+        DispatchConfig(queue_size=256, workers=2),
+        inline,
     ]
     with ws:
         ws.subscribe_and_wait(books_args(INSTS[:2]))
@@ -250,7 +259,10 @@ def test_switching_inline_and_pool_mid_stream_loses_nothing(sim):
                 time.sleep(0.005)
             for f in floods:
                 f.join()
-        ws.set_dispatch(typed="inline", raw="inline")
+        ws.set_dispatch(
+            typed=DispatchConfig(mode=DispatchMode.INLINE),
+            raw=DispatchConfig(mode=DispatchMode.INLINE),
+        )
         sim.tick(1)
         assert wait_until(
             lambda: typed.caught_up(sim, INSTS[:2]) and raw.caught_up(sim, INSTS[:2]), timeout=15
@@ -274,7 +286,7 @@ def test_pool_keeps_per_instrument_order_in_parallel(sim):
         chain.add(b.inst_id, b.prev_seq_id, b.seq_id)
 
     ws = WSClient(
-        sim.ws_public_url, typed_dispatch={"mode": "pool", "workers": 4, "queue_size": 128}
+        sim.ws_public_url, config=WSConfig(typed_dispatch=DispatchConfig(workers=4, queue_size=128))
     )
     ws.on("books", handler)
     with ws:
@@ -303,7 +315,10 @@ def test_handler_exception_is_counted_reported_and_thread_goes_on(sim):
     for mode in ("inline", "pool"):
         errors.clear()
         count[0] = 0
-        ws = WSClient(sim.ws_public_url, typed_dispatch=mode)
+        ws = WSClient(
+            sim.ws_public_url,
+            config=WSConfig(typed_dispatch=DispatchConfig(mode=DispatchMode(mode))),
+        )
         ws.on("books", flaky)
         ws.on_error(errors.append)
         with ws:
@@ -325,7 +340,8 @@ def test_raw_drop_policy_is_bounded_and_counted(sim):
         got.append(msg)
 
     ws = WSClient(
-        sim.ws_public_url, raw_dispatch={"mode": "pool", "queue_size": 2, "overflow": "drop"}
+        sim.ws_public_url,
+        config=WSConfig(raw_dispatch=DispatchConfig(queue_size=2, overflow=Overflow.DROP)),
     )
     ws.on_raw(stuck)
     try:
@@ -361,7 +377,7 @@ def test_raw_disconnect_policy_reconnects_and_resubscribes(sim):
 
     ws = WSClient(
         sim.ws_public_url,
-        raw_dispatch={"mode": "pool", "queue_size": 2, "overflow": "disconnect"},
+        config=WSConfig(raw_dispatch=DispatchConfig(queue_size=2, overflow=Overflow.DISCONNECT)),
     )
     ws.on_raw(stuck)
     ws.on_reconnect(reconnected.set)
@@ -403,7 +419,9 @@ def test_raw_handler_exception_is_counted_reported_and_thread_goes_on(sim, mode)
             if pushes[0] % 3 == 0:
                 raise RuntimeError(f"raw boom {pushes[0]}")
 
-    ws = WSClient(sim.ws_public_url, raw_dispatch=mode)
+    ws = WSClient(
+        sim.ws_public_url, config=WSConfig(raw_dispatch=DispatchConfig(mode=DispatchMode(mode)))
+    )
     ws.on_raw(flaky)
     ws.on_error(errors.append)
     with ws:

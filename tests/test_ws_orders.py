@@ -18,8 +18,8 @@ from okx_sync.models import Instrument, Order, OrderAck
 from okx_sync.sim import Simulator
 from okx_sync.sim.testing import RawRest
 from okx_sync.testing import sim_client
-from okx_sync.ws.connection import ConnectRateLimiter
-from tests.ws_support import wait_until, ws_threads
+from okx_sync.ws.policies import ConnectRateLimiter
+from tests.ws_support import wait_until, ws_options, ws_threads
 
 INST = "BTC-USDT"
 
@@ -53,7 +53,10 @@ def far_bid(sim, instruments) -> Decimal:
 
 def private(sim, instruments, **kw) -> WSClient:
     return WSClient(
-        sim.ws_private_url, credentials=sim.credentials.live, instruments=instruments, **kw
+        sim.ws_private_url,
+        credentials=sim.credentials.live,
+        instruments=instruments,
+        **ws_options(**kw),
     )
 
 

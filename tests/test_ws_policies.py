@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import inspect
 import random
 
 import pytest
 
 from okx_sync import WSClient
 from okx_sync.clock import FakeClock
-from okx_sync.ws.connection import (
+from okx_sync.ws.config import WSConfig
+from okx_sync.ws.policies import (
     BackoffPolicy,
     ConnectRateLimiter,
     HeartbeatAction,
@@ -191,26 +191,14 @@ def test_documented_defaults_are_pinned():
     assert (policy.jitter, policy.stable_after_s) == (0.5, 30.0)
     assert HeartbeatPolicy() == HeartbeatPolicy(ping_interval_s=20.0, pong_timeout_s=8.0)
     assert ConnectRateLimiter().rate == 3 and ConnectRateLimiter().per == 1.0
-    params = inspect.signature(WSClient).parameters
-    defaults = {
-        name: params[name].default
-        for name in (
-            "ping_interval_s",
-            "pong_timeout_s",
-            "connect_timeout_s",
-            "subscribe_timeout_s",
-            "order_timeout_s",
-        )
-    }
-    assert defaults == {
-        "ping_interval_s": 20.0,
-        "pong_timeout_s": 8.0,
-        "connect_timeout_s": 10.0,
-        "subscribe_timeout_s": 5.0,
-        "order_timeout_s": 5.0,
-    }
+    cfg = WSConfig()
+    assert (cfg.heartbeat.ping_interval_s, cfg.heartbeat.pong_timeout_s) == (20.0, 8.0)
+    assert (cfg.connect_timeout_s, cfg.subscribe_timeout_s, cfg.order_timeout_s) == (10.0, 5.0, 5.0)
+    assert cfg.start_timeout_s is None and cfg.start_deadline_s == 15.0
+    assert cfg.max_message_size == 16 * 1024 * 1024
     ws = WSClient("ws://127.0.0.1:9/ws/v5/public")  # never started: no I/O
-    assert ws._heartbeat == HeartbeatPolicy() and ws._backoff == BackoffPolicy()
+    assert ws._config == WSConfig()
+    assert ws._config.heartbeat == HeartbeatPolicy() and ws._config.backoff == BackoffPolicy()
     st = ws.stats()
     # typed handlers on a pool of one worker by default, raw handlers inline
     assert (st.typed_mode, st.raw_mode, st.typed_queue_cap, st.raw_queue_cap) == (

@@ -2,7 +2,7 @@
 
 Against okx_sync.sim, under a 1 s ping / 1 s pong heartbeat (a dead link is declared
 2 s after the last message read): a handler holding on for > 2 s must cost neither a
-reconnect nor a push, whatever the dispatch mode; with ``overflow="drop"`` every drop
+reconnect nor a push, whatever the dispatch mode; with ``overflow=Overflow.DROP`` every drop
 episode reaches ``on_error`` as a ``WSQueueFullError`` and one WARNING.
 Handlers block on an Event the test releases; progress is read from the client's own
 stamps (``last_recv``, ``last_ping``), never from a sleep.
@@ -19,7 +19,8 @@ import pytest
 from okx_sync import WSClient, WSQueueFullError
 from okx_sync.models.ws import BookUpdate
 from okx_sync.sim import Simulator
-from tests.ws_support import wait_until, ws_threads
+from okx_sync.ws.dispatch import DispatchConfig, DispatchMode, Overflow
+from tests.ws_support import wait_until, ws_options, ws_threads
 
 BTC_BOOKS = {"channel": "books", "instId": "BTC-USDT"}
 HELD_S = 2.5  # longer than ping_interval_s + pong_timeout_s (2 s): the old false "dead link"
@@ -101,7 +102,7 @@ class BlockingBooks:
 
 
 def client(sim, **kw) -> WSClient:
-    return WSClient(sim.ws_public_url, ping_interval_s=1.0, pong_timeout_s=1.0, **kw)
+    return WSClient(sim.ws_public_url, **ws_options(ping_interval_s=1.0, pong_timeout_s=1.0, **kw))
 
 
 def test_default_pool_keeps_the_link_while_a_handler_blocks(sim):
@@ -134,7 +135,7 @@ def test_inline_stall_keeps_the_link_and_warns_once_naming_the_handler(sim, ws_l
     handler = BlockingBooks()
     disconnects: list[str] = []
     records = ws_log(lambda r: "held the reader" in r.getMessage())
-    ws = client(sim, typed_dispatch="inline")
+    ws = client(sim, typed_dispatch=DispatchConfig(mode=DispatchMode.INLINE))
     ws.on("books", handler)
     ws.on_disconnect(disconnects.append)
     with ws, handler:
@@ -175,7 +176,7 @@ def test_drop_episode_reaches_on_error_and_logs_one_warning(sim, ws_log):
         if isinstance(exc, WSQueueFullError):
             reported.set()
 
-    ws = client(sim, typed_dispatch={"mode": "pool", "queue_size": 4, "overflow": "drop"})
+    ws = client(sim, typed_dispatch=DispatchConfig(queue_size=4, overflow=Overflow.DROP))
     ws.on("books", handler)
     ws.on_error(on_error)
     with ws, handler:

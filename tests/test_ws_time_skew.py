@@ -6,11 +6,13 @@ from __future__ import annotations
 import pytest
 
 from okx_sync import WSClient
+from okx_sync.auth import Credentials
 from okx_sync.errors import WSAuthError
 from okx_sync.ops.drills.auth import SkewedClock
 from okx_sync.sim import Simulator
 from okx_sync.testing import sim_client
-from okx_sync.ws.connection import ConnectRateLimiter
+from okx_sync.ws.config import WSConfig
+from okx_sync.ws.policies import ConnectRateLimiter
 from tests.ws_support import ScriptedOKX, wait_until, ws_threads
 
 SKEW_S = 120.0
@@ -49,7 +51,7 @@ def test_private_stream_heals_after_the_clock_drifts_during_a_reconnect(sim):
     errors: list[BaseException] = []
     reconnected: list[bool] = []
     try:
-        ws = client.ws_private(backoff=None)
+        ws = client.ws_private(config=WSConfig())
         ws.on_error(errors.append)
         ws.on_reconnect(lambda: reconnected.append(True))
         with ws:
@@ -88,12 +90,10 @@ def _refuse_logins(codes: list[str]):
 def _private(url: str, resync) -> WSClient:
     return WSClient(
         url,
-        api_key="k",
-        secret_key="s",
-        passphrase="p",
+        credentials=Credentials(api_key="k", secret_key="s", passphrase="p"),
         resync_time=resync,
         connect_limiter=ConnectRateLimiter(rate=100),
-        subscribe_timeout_s=2.0,
+        config=WSConfig(subscribe_timeout_s=2.0),
     )
 
 

@@ -223,3 +223,25 @@ class ScriptedOKX(LoopbackServer):
             pass
         except BaseException as exc:  # reported to the test
             self.errors.append(exc)
+
+
+_HEARTBEAT_KEYS = ("ping_interval_s", "pong_timeout_s")
+
+
+def ws_options(**kw: Any) -> dict[str, Any]:
+    """WSClient keywords for a test helper: the WSConfig fields among ``kw`` (and
+    ``ping_interval_s`` / ``pong_timeout_s``, for its ``HeartbeatPolicy``) become one
+    ``config=WSConfig(...)``; None leaves a field at its default; the rest (clock,
+    credentials, connect_limiter...) stay keywords."""
+    import attrs
+
+    from okx_sync.ws.config import WSConfig
+    from okx_sync.ws.policies import HeartbeatPolicy
+
+    fields = {a.name for a in attrs.fields(WSConfig)}
+    cfg = {k: kw.pop(k) for k in list(kw) if k in fields}
+    beat = {k: kw.pop(k) for k in _HEARTBEAT_KEYS if k in kw}
+    if beat:
+        cfg["heartbeat"] = HeartbeatPolicy(**beat)
+    kw["config"] = WSConfig(**{k: v for k, v in cfg.items() if v is not None})
+    return kw

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from ..errors import WSSubscribeError
+from ..ws.config import WSConfig
 from .console import Screen, cli_logging, common_options
 
 __all__ = ["main", "build_parser", "render"]
@@ -180,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     )
                     return 2
                 client = sim_client(sim)
-            with client, client.ws_public(name="book-view") as ws:
+            with client, client.ws_public(config=WSConfig(name="book-view")) as ws:
                 book = ws.order_book(args.inst_id)
                 try:
                     return _view(book, args, sys.stdout)

@@ -29,6 +29,7 @@ from typing import Any
 
 import attrs
 
+from ..ws.config import WSConfig
 from .ports import DemoClient
 
 __all__ = ["run_tour", "TourResult", "INST_ID"]
@@ -139,7 +140,7 @@ def run_tour(
         }
 
         tell("WebSocket market data")
-        public = client.ws_public(name="demo-public")
+        public = client.ws_public(config=WSConfig(name="demo-public"))
         owned.append(public)
         tickers: list[Any] = []
         got_tickers = threading.Event()
@@ -178,7 +179,7 @@ def run_tour(
 
         tell("Orders (REST entry, private WS updates)")
         updates = _OrderUpdates()
-        private = client.ws_private(name="demo-private")
+        private = client.ws_private(config=WSConfig(name="demo-private"))
         owned.append(private)
         private.on("orders", updates.on_order)
         private.start()

@@ -33,6 +33,8 @@ from typing import Any
 import attrs
 
 from ..errors import APIError, OkxError, is_auth_error, is_time_skew_error
+from ..ws.config import WSConfig
+from ..ws.policies import HeartbeatPolicy
 from .ports import DoctorClient
 
 __all__ = ["Finding", "run_checks"]
@@ -174,7 +176,11 @@ def _check_rest_latency(client: DoctorClient, samples: int) -> Finding:
 
 
 def _check_ws_ping(client: DoctorClient, samples: int, opened: list[Any]) -> Finding:
-    ws = client.ws_public(name="doctor-public", ping_interval_s=0.2, pong_timeout_s=5.0)
+    ws = client.ws_public(
+        config=WSConfig(
+            heartbeat=HeartbeatPolicy(ping_interval_s=0.2, pong_timeout_s=5.0), name="doctor-public"
+        )
+    )
     opened.append(ws)
     rtts: list[float] = []
     try:
@@ -211,7 +217,7 @@ def _check_ws_ping(client: DoctorClient, samples: int, opened: list[Any]) -> Fin
 def _check_ws_login(client: DoctorClient, has_creds: bool, opened: list[Any]) -> Finding:
     if not has_creds:
         return Finding("WS login", "skip", "needs credentials")
-    ws = client.ws_private(name="doctor-private")
+    ws = client.ws_private(config=WSConfig(name="doctor-private"))
     opened.append(ws)
     try:
         t0 = time.perf_counter()

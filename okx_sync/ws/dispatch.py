@@ -29,15 +29,16 @@ import enum
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import attrs
 
-from ..errors import ValidationError
-from ..validators import count, field, one_of
+from ..validators import count, field, instance
 
 __all__ = [
+    "DispatchMode",
+    "Overflow",
     "DispatchConfig",
     "Admission",
     "SubmitResult",
@@ -52,8 +53,26 @@ __all__ = [
 
 log = logging.getLogger("okx_sync.ws")
 
-MODES = ("inline", "pool")
-OVERFLOW_POLICIES = ("block", "drop", "disconnect")
+
+class DispatchMode(enum.StrEnum):
+    """Where a dispatch path runs the handlers: ``INLINE`` on the reader thread (lowest
+    latency; a slow handler holds the reader), ``POOL`` on bounded worker threads."""
+
+    INLINE = "inline"
+    POOL = "pool"
+
+
+class Overflow(enum.StrEnum):
+    """What a full pool does with the next message: ``BLOCK`` the reader until there is
+    room, ``DROP`` it (counted, reported), or ``DISCONNECT`` (counted, reconnect)."""
+
+    BLOCK = "block"
+    DROP = "drop"
+    DISCONNECT = "disconnect"
+
+
+MODES = tuple(DispatchMode)
+OVERFLOW_POLICIES = tuple(Overflow)
 
 # Slice of a blocked reader's wait: how quickly it notices that it must stop.
 _BLOCK_SLICE_S = 0.05
@@ -67,43 +86,27 @@ _BLOCK_SLICE_S = 0.05
 @attrs.frozen(kw_only=True)
 class DispatchConfig:
     """How one dispatch path delivers messages. Frozen; validated when built
-    (ValidationError, a ``ValueError``: unknown mode/overflow, a non-int or < 1 size).
+    (ValidationError, a ``ValueError``: a mode/overflow that is not the enum, a non-int
+    or < 1 size).
 
-    - ``mode``: ``"pool"`` (default: a worker thread calls the handlers, in
-      order, and the reader stays free) or ``"inline"`` (on the reader thread:
-      lowest latency; a slow handler holds the reader).
+    - ``mode``: ``DispatchMode.POOL`` (default: a worker thread calls the handlers, in
+      order, and the reader stays free) or ``DispatchMode.INLINE`` (on the reader
+      thread: lowest latency; a slow handler holds the reader).
     - ``queue_size``: pool capacity (messages queued or being handled).
     - ``workers``: pool threads; order is kept per key.
-    - ``overflow``: ``"block"`` (default), ``"drop"`` or ``"disconnect"``.
+    - ``overflow``: ``Overflow.BLOCK`` (default), ``Overflow.DROP`` or ``Overflow.DISCONNECT``.
 
     Thread safety: immutable.
     """
 
-    mode: str = attrs.field(default="pool", validator=field(one_of, choices=MODES))
+    mode: DispatchMode = attrs.field(
+        default=DispatchMode.POOL, validator=field(instance, kind=DispatchMode)
+    )
     queue_size: int = attrs.field(default=10_000, validator=field(count))
     workers: int = attrs.field(default=1, validator=field(count))
-    overflow: str = attrs.field(default="block", validator=field(one_of, choices=OVERFLOW_POLICIES))
-
-    @classmethod
-    def coerce(cls, value: DispatchConfig | str | Mapping[str, Any] | None) -> DispatchConfig:
-        """Build from a config, a mode name (``"inline"``/``"pool"``), a dict of fields, or None.
-
-        Raises ``ValidationError`` (a ``ValueError``) for anything else or bad values.
-        """
-        if value is None:
-            return cls()
-        if isinstance(value, DispatchConfig):
-            return value
-        if isinstance(value, str):
-            return cls(mode=value)
-        if isinstance(value, Mapping):
-            unknown = sorted(set(value) - {a.name for a in attrs.fields(cls)})
-            if unknown:
-                raise ValidationError(f"dispatch: unknown option(s) {', '.join(map(str, unknown))}")
-            return cls(**dict(value))
-        raise ValidationError(
-            f"dispatch must be 'inline', 'pool', a dict or a DispatchConfig: {value!r}"
-        )
+    overflow: Overflow = attrs.field(
+        default=Overflow.BLOCK, validator=field(instance, kind=Overflow)
+    )
 
 
 class Admission(enum.Enum):

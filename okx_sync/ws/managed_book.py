@@ -47,7 +47,7 @@ Parts: the resync state machine is :class:`~okx_sync.ws.book_sync.BookSync`
 ``ManagedOrderBook`` composes them over one lock.
 
 The book sees its client only through the small :class:`BookFeed` protocol
-(which ``WSClient`` implements): this module never imports ``ws.client``, so a
+(a ``WSClient`` gives its books a private adapter): this module never imports ``ws.client``, so a
 book can be driven by a fake feed in tests, without sockets.
 """
 
@@ -92,7 +92,8 @@ def _key_of(arg: Mapping[str, Any]) -> BookKey:
 
 
 class BookFeed(Protocol):
-    """What a managed book needs of the WS client it rides on; ``WSClient`` implements it.
+    """What a managed book needs of the WS client it rides on; a ``WSClient`` gives its
+    books a private adapter implementing it (the hooks stay off the client's public names).
 
     The book and its :class:`BookRouter` use nothing else of the client:
 
@@ -287,7 +288,7 @@ class ManagedOrderBook(Owned):
 
     @property
     def ws(self) -> BookFeed:
-        """The WS client (:class:`BookFeed`, a ``WSClient``) this book rides on."""
+        """The :class:`BookFeed` this book rides on (a ``WSClient``'s private adapter)."""
         return self._ws
 
     @property

@@ -17,8 +17,8 @@ sent (missing, extra or unmatchable items) is an ``OrderError`` whose
 ``okx_sync.rest.acks.order_reply`` as REST); no answer becomes ``RequestStateError(stage="ws")`` whose ``dispatched``
 says whether the request may have reached OKX.
 
-``OrderEntry`` is a mixin of ``WSClient`` (it uses the client's connection,
-gate, instrument cache, guards and clock). Thread safety: every method may be
+``OrderEntry`` is a part ``WSClient`` holds (given the client's connection
+wait, request ids, gate, instrument cache and clock; it keeps the guards). Thread safety: every method may be
 called from any thread; concurrent calls are correlated by their own ``id``.
 """
 
@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..clock import Clock
 from ..errors import (
@@ -44,10 +44,8 @@ from ..rest.endpoints import registry
 from ..rest.envelope import ORDER_ERROR_CODES
 from ..rest.params import build_params
 from ..validators import count, seconds
+from .connection import Connection
 from .protocol import order_frame, service_of_url
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .connection import Connection
 
 __all__ = ["OrderEntry", "WS_ORDER_OPS"]
 
@@ -80,25 +78,38 @@ class OrderRequest:
 
 
 class OrderEntry:
-    """WS order entry for ``WSClient`` (mixin; see the module docstring)."""
+    """WS order entry of one ``WSClient`` (a part the client holds; see the module docstring).
 
-    # provided by WSClient
-    name: str
-    url: str
-    _lock: threading.Lock
-    _clock: Clock
-    _gate: Any
-    _instruments: Any
-    _order_timeout_s: float
-    _guards: tuple[Guard, ...]
-    #: Called before a placement/amend (``set_account_limit_refresh``); None: never.
-    _account_limit_refresh: Callable[..., None] | None = None
+    ``live_conn(deadline)`` returns the live connection (or raises
+    ``WSClosedError``/``WSTimeoutError``); ``next_id(prefix)`` a request id
+    unique in the client; ``account_limit_refresh``: see ``set_account_limit_refresh``.
+    """
 
-    if TYPE_CHECKING:  # pragma: no cover - WSClient defines them
-
-        def _wait_conn(self, deadline: float) -> Connection: ...
-
-        def _next_id(self, prefix: str) -> str: ...
+    def __init__(
+        self,
+        *,
+        name: str,
+        url: str,
+        clock: Clock,
+        gate: Any,
+        instruments: Any,
+        order_timeout_s: float,
+        live_conn: Callable[[float], Connection],
+        next_id: Callable[[str], str],
+        account_limit_refresh: Callable[..., None] | None = None,
+    ) -> None:
+        self.name = name
+        self.url = url
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._gate = gate
+        self._instruments = instruments
+        self._order_timeout_s = order_timeout_s
+        self._guards: tuple[Guard, ...] = ()  # order-entry guards (safe mode); replaced
+        self._wait_conn = live_conn
+        self._next_id = next_id
+        #: Called before a placement/amend; None: never.
+        self._account_limit_refresh = account_limit_refresh
 
     def add_guard(self, fn: Guard) -> None:
         """Run ``fn(endpoint, params)`` before every WS order-entry request; it may raise to refuse.

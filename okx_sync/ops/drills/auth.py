@@ -34,6 +34,7 @@ from ...errors import (
     is_time_skew_error,
 )
 from ...retry import RetryPolicy
+from ...ws.config import WSConfig
 from ..ports import DrillClient
 from .base import Drill, DrillRun
 
@@ -82,7 +83,7 @@ def _ws_login(
 ) -> tuple[float, OkxError | None]:
     """Start ``client.ws_private()`` (login with the client's key and clock offset) and
     close it; (seconds, error or None)."""
-    ws = run.ws("private", client, name=name, **kwargs)
+    ws = run.ws("private", client, config=WSConfig(name=name), **kwargs)
     started = time.monotonic()
     try:
         ws.start(timeout_s=10.0)
@@ -145,7 +146,7 @@ def _clock_skew(run: DrillRun) -> None:
         f"resyncs={resyncs}" + (f", {type(err).__name__}: {err}" if err else ", call succeeded"),
     )
     auto_ws = run.client(clock=skewed)  # default RetryPolicy: WS login re-syncs once on 60006
-    ws = run.ws("private", auto_ws, name="auth-auto")
+    ws = run.ws("private", auto_ws, config=WSConfig(name="auth-auto"))
     _, ws_err = _call(lambda: ws.start(timeout_s=10.0))
     ws_resyncs = ws.stats().login_resyncs
     ws.close()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...ws.config import WSConfig
 from .base import Drill, DrillRun
 
 __all__ = ["DRILL"]
@@ -101,7 +102,7 @@ def routine(run: DrillRun) -> None:
     from ...ws.managed_book import ResyncPolicy
 
     client = run.client()
-    ws = run.ws("public", client, name="book-gap")
+    ws = run.ws("public", client, config=WSConfig(name="book-gap"))
     ws.start()
     book = run.own(
         ws.order_book(INST_ID, rest_check=client, policy=ResyncPolicy(snapshot_timeout_s=2.0))

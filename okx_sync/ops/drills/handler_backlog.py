@@ -29,6 +29,9 @@ import time
 from typing import Any
 
 from ...errors import WSQueueFullError
+from ...ws.config import WSConfig
+from ...ws.dispatch import DispatchConfig, Overflow
+from ...ws.policies import HeartbeatPolicy
 from ..ports import DrillClient
 from .base import Drill, DrillRun
 
@@ -87,10 +90,11 @@ def _start(run: DrillRun, client: DrillClient, overflow: str) -> tuple[Any, _Pro
     ws = run.ws(
         "public",
         client,
-        name=f"backlog-{overflow}",
-        ping_interval_s=0.3,
-        pong_timeout_s=0.5,
-        typed_dispatch={"mode": "pool", "queue_size": QUEUE, "overflow": overflow},
+        config=WSConfig(
+            name=f"backlog-{overflow}",
+            heartbeat=HeartbeatPolicy(ping_interval_s=0.3, pong_timeout_s=0.5),
+            typed_dispatch=DispatchConfig(queue_size=QUEUE, overflow=Overflow(overflow)),
+        ),
     )
     ws.on("books", probe.typed)
     ws.on_raw(probe.raw)

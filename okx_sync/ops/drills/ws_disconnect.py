@@ -80,18 +80,19 @@ def routine(run: DrillRun) -> None:
     """The drill (see the module docstring)."""
     sim = run.sim
     assert sim is not None
-    from ...ws.connection import BackoffPolicy
+    from ...ws.config import WSConfig
+    from ...ws.policies import BackoffPolicy
     from ..reconcile import Reconciler
 
     client = run.client()
     client.sync_time()
     backoff = BackoffPolicy(initial=BACKOFF_S, jitter=0.0)
     local = _LocalOrders()
-    private = run.ws("private", client, name="drill-private", backoff=backoff)
+    private = run.ws("private", client, config=WSConfig(name="drill-private", backoff=backoff))
     private.on("orders", local.on_order)
     private.start()
     private.subscribe_and_wait({"channel": "orders", "instType": "SPOT"})
-    public = run.ws("public", client, name="drill-public", backoff=backoff)
+    public = run.ws("public", client, config=WSConfig(name="drill-public", backoff=backoff))
     tickers: list[Any] = []
     public.on("tickers", tickers.append)
     public.start()
