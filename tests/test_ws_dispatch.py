@@ -135,6 +135,30 @@ def test_pool_keeps_per_key_order_across_workers():
     assert not [t for t in threading.enumerate() if t.name.startswith("okx-ws-test-")]
 
 
+def test_keys_take_the_workers_in_turn_in_every_process():
+    """Four keys on four workers run on four workers, whatever the process's str hash
+    seed (hash(key) % workers put every instrument on one worker in some runs)."""
+    rec = Recorder()
+    by_key: dict[str, set[str]] = {}
+    lock = threading.Lock()
+
+    def deliver(item):
+        rec(item)
+        with lock:
+            by_key.setdefault(item[0], set()).add(threading.current_thread().name)
+
+    path = make_path(deliver, DispatchConfig(mode=DispatchMode.POOL, queue_size=64, workers=4))
+    path.start()
+    keys = ["BTC-USDT", "ETH-USDT", "BTC-USDT-SWAP", "ETH-USDT-SWAP"]
+    for n in range(20):
+        for k in keys:
+            assert path.submit(("books", k), (k, n), never) is SubmitResult.QUEUED
+    assert wait_for(lambda: len(rec.items) == 20 * len(keys))
+    assert all(len(names) == 1 for names in by_key.values())  # a key keeps its worker
+    assert len({next(iter(names)) for names in by_key.values()}) == 4
+    assert path.stop(2.0)
+
+
 def test_drop_policy_counts_and_stays_bounded():
     rec = Recorder()
     rec.gate.clear()  # the handler is stuck until released

@@ -230,11 +230,19 @@ class SubmitResult(enum.Enum):
     STOPPED = "stopped"  # the reader was asked to stop while blocked
 
 
+# Distinct keys (channel, instId) whose worker a pool remembers; more spread by hash.
+_SLOTS_MAX = 4096
+
+
 class WorkerPool:
     """A bounded, key-ordered queue served by named worker threads.
 
-    ``put`` (reader thread) offers a message; ``drain`` waits until everything
-    queued was handled; ``stop`` discards what is still queued, stops the
+    ``put`` (reader thread) offers a message; a key keeps the worker it was first
+    given, keys taking the workers in turn (the same spread in every process:
+    ``hash()`` of a str differs per process, so ``hash(key) % workers`` could put
+    every instrument on one worker in one run and spread them in the next; after
+    ``_SLOTS_MAX`` distinct keys a new key goes to ``hash(key) % workers``);
+    ``drain`` waits until everything queued was handled; ``stop`` discards what is still queued, stops the
     workers and joins them. The capacity counts messages queued *and* being
     handled, so memory stays bounded by ``queue_size``.
 
@@ -255,6 +263,7 @@ class WorkerPool:
         self._deliver = deliver
         self._cap = queue_size
         self._n = workers
+        self._slots: dict[Hashable, int] = {}  # key -> its worker (bounded: _SLOTS_MAX)
         self._overflow = overflow
         self._prefix = thread_prefix
         self._on_error = on_error
@@ -305,7 +314,13 @@ class WorkerPool:
 
     def put(self, key: Hashable, item: Any, should_stop: Callable[[], bool]) -> SubmitResult:
         """Offer ``item``; the overflow policy decides when the queue is full."""
-        i = hash(key) % self._n if self._n > 1 else 0
+        i = self._slots.get(key) if self._n > 1 else 0
+        if i is None:
+            i = len(self._slots) % self._n
+            if len(self._slots) < _SLOTS_MAX:
+                self._slots[key] = i
+            else:
+                i = hash(key) % self._n
         with self._lock:
             if self._count >= self._cap or self._stopping:
                 result = self._full(should_stop)
