@@ -36,16 +36,6 @@ REPO = Path(__file__).resolve().parents[1]
 DOCS = ("README.md", "RUNBOOK.md", "RUNBOOK.en.md")
 FENCE = re.compile(r"^([ \t]*)```(\w*)[^\n]*\n(.*?)^[ \t]*```[ \t]*$", re.S | re.M)
 MARKER = re.compile(r"<!--\s*doc-run:\s*setup=(\w+)\s*-->")
-OKX_VARS = (
-    "OKX_API_KEY",
-    "OKX_SECRET_KEY",
-    "OKX_PASSPHRASE",
-    "OKX_DEMO",
-    "OKX_BASE_URL",
-    "OKX_WS_PUBLIC_URL",
-    "OKX_WS_PRIVATE_URL",
-    "OKX_WS_BUSINESS_URL",
-)
 
 
 class Block:
@@ -83,16 +73,10 @@ ALL_BLOCKS = [b for doc in DOCS for b in python_blocks(doc)]
 
 
 def _point_env_at(monkeypatch: pytest.MonkeyPatch, sim: Simulator) -> None:
-    for name in OKX_VARS:
-        monkeypatch.delenv(name, raising=False)
-    creds = sim.credentials.live
-    monkeypatch.setenv("OKX_API_KEY", creds.api_key)
-    monkeypatch.setenv("OKX_SECRET_KEY", creds.secret_key)
-    monkeypatch.setenv("OKX_PASSPHRASE", creds.passphrase)
-    monkeypatch.setenv("OKX_BASE_URL", sim.rest_url)
-    monkeypatch.setenv("OKX_WS_PUBLIC_URL", sim.ws_public_url)
-    monkeypatch.setenv("OKX_WS_PRIVATE_URL", sim.ws_private_url)
-    monkeypatch.setenv("OKX_WS_BUSINESS_URL", sim.ws_business_url)
+    """Every OKX_* variable ``Client.from_env()`` reads, naming ``sim`` (``Simulator.env``,
+    what ``okx-sync sim --env`` prints: all eight, the WS server running)."""
+    for name, value in sim.env().items():
+        monkeypatch.setenv(name, value)
 
 
 def _setup_env(stack: ExitStack) -> dict[str, Any]:
