@@ -70,7 +70,7 @@ def render() -> str:
     """The text of docs/coverage.md for the current registry."""
     sys.path.insert(0, str(ROOT))
     from okx_sync.rest.endpoints import registry
-    from okx_sync.rest.named import ALIASES, GROUP_CLASSES, RESULTS, group_attr, method_name
+    from okx_sync.rest.named import ALIASES, GROUP_CLASSES, group_attr, method_name
     from okx_sync.rest.params import SOURCE_COMMIT, params_for
 
     reg = registry()
@@ -98,7 +98,8 @@ def render() -> str:
         "- Parameter sources: "
         + ", ".join(f"{k} {v}" for k, v in sorted(sources.items()))
         + " (see the header of `params.tsv`).",
-        f"- Typed results: {len(RESULTS)} endpoints return models; the others return `list[dict]`.",
+        f"- Typed results: {sum(1 for ep in reg if ep.result_model)} endpoints return models; "
+        "the others return `list[dict]`.",
         "- Method names do not repeat their group (`client.grid.amend_order`); the registry "
         "name (`grid_amend_order`, the `name` column of `endpoints.tsv`) stays in the "
         "method's docstring and in the last column below.",
@@ -134,12 +135,8 @@ def render() -> str:
         lines.append("| endpoint | named method | rate rule | returns | registry name |")
         lines.append("|---|---|---|---|---|")
         for ep in sorted(cls.endpoints, key=lambda e: (e.path, e.method)):
-            spec = RESULTS.get(ep.key)
-            ret = (
-                "list[dict]"
-                if spec is None
-                else (f"list[{spec[0].__name__}]" if spec[1] else spec[0].__name__)
-            )
+            model = ep.result_model or "dict"
+            ret = f"list[{model}]" if ep.result_many or not ep.result_model else model
             lines.append(
                 f"| `{ep.method} {ep.path}` | `client.{group_attr(ep.group)}.{method_name(ep)}` "
                 f"| {ep.rate_text} | {ret} | `{ep.name}` |"

@@ -36,7 +36,7 @@ import attrs
 from ..errors import APIError, OkxError, OrderError, RequestStateError, ValidationError
 from ..ids import is_valid_cl_ord_id, new_cl_ord_id
 from ..models import Balance, Fill, Order, OrderAck, Position
-from ..rest.endpoints import ORDER_NOT_FOUND
+from ..rest.endpoints import ORDER_NOT_FOUND, registry
 from ..rest.named import GROUP_CLASSES
 from .ports import OrderClient, ReconcileClient
 
@@ -357,7 +357,7 @@ def _is_duplicate(exc: BaseException) -> bool:
     return isinstance(exc, APIError) and DUPLICATE_CL_ORD_ID in _codes(exc)
 
 
-PLACE_PATH = "/api/v5/trade/order"
+PLACE_PATH = registry().by_name("place_order").path
 
 
 def _state_error(

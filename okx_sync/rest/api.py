@@ -27,7 +27,6 @@ from .named import (
     method_for,
     method_name,
     method_names,
-    render_stub,
 )
 
 __all__ = [
@@ -43,5 +42,4 @@ __all__ = [
     "method_for",
     "method_name",
     "method_names",
-    "render_stub",
 ]

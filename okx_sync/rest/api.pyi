@@ -34,7 +34,6 @@ from .named import group_attr as group_attr
 from .named import method_for as method_for
 from .named import method_name as method_name
 from .named import method_names as method_names
-from .named import render_stub as render_stub
 
 Value: TypeAlias = str | int | Decimal | bool | Sequence[Any] | Mapping[str, Any]
 
