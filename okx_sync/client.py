@@ -41,10 +41,10 @@ from .lifecycle import Adoption, Children
 from .ops import ports
 from .ops.dead_man import DeadManSwitch, ErrorHandler
 from .ops.health import Health, HealthMonitor, HealthThresholds
-from .ops.reconcile import SafeTradeAPI
+from .ops.reconcile import TRADE_EXTRAS, SafeTradeAPI
 from .ops.safe_mode import SafeMode, SafeModeReport, SafeModeState, enter_safe_mode
 from .ops.time_sync import TimeSyncTimer
-from .rest.api import RestAPI
+from .rest.api import GROUP_CLASSES, RestAPI
 from .rest.client import RestCore
 from .rest.transport import DEFAULT_MAX_RESPONSE_BYTES, Transport
 from .retry import RetryPolicy
@@ -244,10 +244,12 @@ class Client(RestAPI):
         self.health_monitor = HealthMonitor(health_thresholds)
         # -- safe mode, dead-man switches, evidence (okx_sync.ops) ---------------------------
         # Safe mode is a pre-send guard on the REST core and on every registered WS client;
-        # ``client.trade`` adds ``place_order_safely`` (okx_sync.ops.reconcile).
+        # ``client.trade`` is the trade group with ``place_order_safely`` composed on
+        # (okx_sync.ops.reconcile.TRADE_EXTRAS, bound to this client).
         self._safe_mode = SafeMode(clock=clock)
         self._rest.add_guard(self._safe_mode.guard)
-        self._trade = SafeTradeAPI(self)
+        trade = GROUP_CLASSES["trade"](self, extras=TRADE_EXTRAS)
+        self._trade: SafeTradeAPI = trade  # type: ignore[assignment]
         self._settings = {
             "credentials": redact_key(creds.api_key) if creds is not None else None,
             "timeout_s": float(timeout_s),

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import inspect
 import threading
+import types
 from collections.abc import Callable, Mapping, Sequence
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Any
@@ -312,15 +313,34 @@ class EndpointGroup:
     """Base of the endpoint groups (``client.trade``, ``client.account``, ...).
 
     Holds the client; the methods are added per registry row. ``endpoints`` lists the
-    group's registry rows. Thread safety: immutable; methods are safe from any thread.
+    group's registry rows. ``extras`` (name -> function taking the client first) composes
+    more methods onto this one object, bound to the client at construction (the client
+    gives ``client.trade`` ``place_order_safely`` this way); ValueError when a name is
+    taken or private. Thread safety: immutable; methods are safe from any thread.
     """
 
-    __slots__ = ("_client",)
+    __slots__ = ("_client", "_extras")
     group: str = ""
     endpoints: tuple[Endpoint, ...] = ()
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, extras: Mapping[str, Callable[..., Any]] | None = None) -> None:
         self._client = client
+        bound: dict[str, Callable[..., Any]] = {}
+        for name, fn in (extras or {}).items():
+            if name.startswith("_") or hasattr(type(self), name):
+                raise ValueError(f"{type(self).__name__}: extra method {name!r} is taken")
+            bound[name] = types.MethodType(fn, client)
+        self._extras = bound
+
+    def __getattr__(self, name: str) -> Any:  # only for names the class does not have
+        extras = {} if name.startswith("_") else self._extras
+        try:
+            return extras[name]
+        except KeyError:
+            raise AttributeError(f"{type(self).__name__!r} has no attribute {name!r}") from None
+
+    def __dir__(self) -> list[str]:
+        return sorted({*super().__dir__(), *self._extras})
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {len(self.endpoints)} endpoints>"
