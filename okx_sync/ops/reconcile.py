@@ -542,18 +542,8 @@ if TYPE_CHECKING:
         """The type of ``client.trade``: every OKX trade endpoint plus ``place_order_safely``
         (composed from :data:`TRADE_EXTRAS`; no runtime subclass)."""
 
-        def place_order_safely(
-            self,
-            *,
-            inst_id: str,
-            cl_ord_id: str | None = None,
-            exp_time: int | None = None,
-            expire_after_s: float = 10.0,
-            max_sends: int = 3,
-            resolve_attempts: int = 3,
-            resolve_interval_s: float = 0.5,
-            **params: Any,
-        ) -> SafeOrderResult: ...
+        #: :func:`place_order_safely` bound to the client (its keywords, less ``client``).
+        place_order_safely: Callable[..., SafeOrderResult]
 
 else:
     #: ``client.trade``'s class: the registry's trade group itself (``place_order_safely``
