@@ -93,7 +93,7 @@ __all__ = [
 _log = logging.getLogger("okx_sync.rest")
 
 API_PREFIX = "/api/v5/"
-TIME_PATH = "/api/v5/public/time"
+TIME_PATH = registry().by_name("get_system_time").path
 _METHODS = frozenset({"GET", "POST"})
 _NO_RETRY = RetryPolicy.none()
 _TIMEOUTS = (TimeoutError, requests.exceptions.Timeout)
