@@ -22,32 +22,23 @@ Quick start::
 
 from __future__ import annotations
 
-import ipaddress
-import logging
 import os
 import random
-import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
-import attrs
 import requests
 
-from .auth import Credentials, redact_key
+from .client_parts import build_trade, env_options, wire
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import ValidationError
-from .gate import RedisGateBackend, RequestGate, RequestGateConfig
-from .lifecycle import Adoption, Children
-from .ops.health import Health, HealthMonitor, HealthThresholds
-from .ops.safe_mode import SafeMode, SafeModeReport, SafeModeState
+from .gate import RequestGateConfig
+from .lifecycle import Adoption
+from .ops.health import Health, HealthThresholds
+from .ops.safe_mode import SafeModeReport, SafeModeState
 from .rest.api import RestAPI
-from .rest.client import RestCore
 from .rest.transport import DEFAULT_MAX_RESPONSE_BYTES, Transport
 from .retry import RetryPolicy
-from .timesync import MIN_SYNC_INTERVAL_S
-from .validators import flag, instance, seconds
-from .ws.protocol import WS_SERVICES, ws_url
 
 if TYPE_CHECKING:  # imported where used: a Client is built without them (start-up time)
     from .ops import ports
@@ -58,100 +49,56 @@ if TYPE_CHECKING:  # imported where used: a Client is built without them (start-
 
 __all__ = ["Client"]
 
-_log = logging.getLogger("okx_sync.client")
-
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"", "0", "false", "no", "off"})
-
-
-def _check_sync_interval(value: Any) -> float:
-    """``time_sync_interval_s`` as a float: 0 (off) or >= MIN_SYNC_INTERVAL_S."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValidationError(f"time_sync_interval_s must be a number of seconds, got {value!r}")
-    interval = float(value)
-    if interval != 0 and not MIN_SYNC_INTERVAL_S <= interval < float("inf"):
-        raise ValidationError(
-            f"time_sync_interval_s must be 0 (off) or >= {MIN_SYNC_INTERVAL_S:g} s and finite, "
-            f"got {value!r}"
-        )
-    return interval
-
-
-def _plain_text_remote(url: str) -> bool:
-    """True for an ``http://``/``ws://`` URL whose host is not loopback. Pure."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-    except ValueError:
-        return False  # malformed: the base_url/WS checks report it
-    if parts.scheme not in ("http", "ws"):
-        return False
-    if host == "localhost" or host.endswith(".localhost"):
-        return False
-    try:
-        return not ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return True
-
 
 class Client(RestAPI):
     """A blocking OKX V5 client shared by any number of threads.
 
-    ``Client(api_key, secret_key, passphrase, *, demo=False,
-    base_url="https://www.okx.com", timeout=10.0, gate=RequestGateConfig(),
-    retry=RetryPolicy())``. Credentials are optional for public endpoints and
-    must be given all three or none. ``demo=True`` sends
-    ``x-simulated-trading: 1`` (demo keys only work with it). ``timeout_s`` is
-    the deadline of one whole HTTP attempt in seconds (connect, send, headers
-    and body together, not per socket read). ``max_response_bytes`` bounds one
-    response body, on the wire and after gzip/deflate decoding (default 16 MiB;
-    beyond it an ``APIError``, or ``RequestStateError(dispatched=True)`` for
-    order entry). Keyword-only extras: ``session``
-    (your own ``requests.Session``: every call goes through
-    ``session.request``, so proxies, adapters, TLS settings and hooks are
-    honoured; you keep ownership; without it calls go straight to a pooled
-    urllib3 connection pool, see :mod:`okx_sync.rest.transport`),
+    ``Client(api_key, secret_key, passphrase, *, demo=False, base_url="https://www.okx.com",
+    timeout=10.0, gate=RequestGateConfig(), retry=RetryPolicy())``. Credentials are optional for
+    public endpoints and must be given all three or none. ``demo=True`` sends
+    ``x-simulated-trading: 1`` (demo keys only work with it). ``timeout_s`` is the deadline of
+    one whole HTTP attempt in seconds (connect, send, headers and body together, not per socket
+    read). ``max_response_bytes`` bounds one response body, on the wire and after gzip/deflate
+    decoding (default 16 MiB; beyond it an ``APIError``, or
+    ``RequestStateError(dispatched=True)`` for order entry). Keyword-only extras: ``session``
+    (your own ``requests.Session``: every call goes through ``session.request``, so proxies,
+    adapters, TLS settings and hooks are honoured; you keep ownership; without it calls go
+    straight to a pooled urllib3 connection pool, see :mod:`okx_sync.rest.transport`),
     ``transport`` (any :class:`~okx_sync.rest.transport.Transport`, such as
-    ``okx_sync.testing.MockTransport`` in tests; not with ``session``; you keep
-    ownership, and it enforces its own deadline and size bounds), ``clock`` (an injected
-    :class:`~okx_sync.clock.Clock`), ``rng`` (a ``random.Random`` for backoff
-    jitter), ``health_thresholds`` (a
-    :class:`~okx_sync.ops.health.HealthThresholds` for :meth:`health`),
-    ``ws_urls`` (``{"public"|"private"|"business": url}`` overriding the OKX
-    WebSocket URLs that ``ws_public()``/``ws_private()``/``ws_business()``
-    use — live or demo hosts by ``demo``; ``okx_sync.testing.sim_client`` passes a simulator's),
-    ``time_sync_interval_s`` (0, the default: off; else >= 10: re-measure the
-    clock offset whenever it is that old, at once at construction, on a
-    background thread ``okx-time-sync`` that ``close()`` stops and joins; a
-    failed sync is retried after ``min(interval, 60)`` s; see
-    :mod:`okx_sync.ops.time_sync`; offset, age and last error are in
-    ``stats()["time_sync"]`` and ``evidence()["clock"]``).
+    ``okx_sync.testing.MockTransport`` in tests; not with ``session``; you keep ownership, and
+    it enforces its own deadline and size bounds), ``clock`` (an injected
+    :class:`~okx_sync.clock.Clock`), ``rng`` (a ``random.Random`` for backoff jitter),
+    ``health_thresholds`` (a :class:`~okx_sync.ops.health.HealthThresholds` for :meth:`health`),
+    ``ws_urls`` (``{"public"|"private"|"business": url}`` overriding the OKX WebSocket URLs that
+    ``ws_public()``/``ws_private()``/``ws_business()`` use — live or demo hosts by ``demo``;
+    ``okx_sync.testing.sim_client`` passes a simulator's), ``time_sync_interval_s`` (0, the
+    default: off; else >= 10: re-measure the clock offset whenever it is that old, at once at
+    construction, on a background thread ``okx-time-sync`` that ``close()`` stops and joins; a
+    failed sync is retried after ``min(interval, 60)`` s; see :mod:`okx_sync.ops.time_sync`;
+    offset, age and last error are in ``stats()["time_sync"]`` and ``evidence()["clock"]``).
 
-    ``allow_insecure_http`` (default False: with credentials, a plain
-    ``http://`` ``base_url`` or ``ws://`` private/business URL whose host is
-    not loopback is refused, since the key and passphrase would cross the
-    network unencrypted; loopback — the simulator — is always allowed).
+    ``allow_insecure_http`` (default False: with credentials, a plain ``http://`` ``base_url``
+    or ``ws://`` private/business URL whose host is not loopback is refused, since the key and
+    passphrase would cross the network unencrypted; loopback — the simulator — is always
+    allowed).
 
-    Raises ``ValidationError`` (a ``ValueError``) at construction for partial
-    credentials, a malformed ``base_url``, a ``timeout_s`` that is not a positive finite
-    number, a non-bool ``demo``, a ``gate``/``retry``/``health_thresholds`` of the
-    wrong type (:func:`okx_sync.validators.instance`), a bad ``time_sync_interval_s``,
-    a non-positive ``max_response_bytes``, a ``session`` that is no ``requests.Session``,
-    both ``session`` and ``transport`` or a ``transport`` without ``send``,
-    or credentials over plain text to a remote
-    host (see ``allow_insecure_http``); calls
-    raise ``ValidationError``, ``APIError``/``OrderError`` or
-    ``RequestStateError`` (see :mod:`okx_sync.errors`).
+    Raises ``ValidationError`` (a ``ValueError``) at construction for partial credentials, a
+    malformed ``base_url``, a ``timeout_s`` that is not a positive finite number, a non-bool
+    ``demo``, a ``gate``/``retry``/``health_thresholds`` of the wrong type
+    (:func:`okx_sync.validators.instance`), a bad ``time_sync_interval_s``, a non-positive
+    ``max_response_bytes``, a ``session`` that is no ``requests.Session``, both ``session`` and
+    ``transport`` or a ``transport`` without ``send``, or credentials over plain text to a
+    remote host (see ``allow_insecure_http``); calls raise ``ValidationError``,
+    ``APIError``/``OrderError`` or ``RequestStateError`` (see :mod:`okx_sync.errors`).
 
-    Threading contract: every public method may be called from any thread at
-    the same time; calls share one request gate and one keep-alive connection
-    pool sized to ``gate.max_concurrent``. The client owns what it builds:
-    ``close()`` (idempotent, from any thread) first closes, newest first, the
-    WS clients of ``ws_public()``/``ws_private()``/``ws_business()`` with their
-    managed books, every ``StatsReporter`` built on it and its dead-man
-    switches, joining their threads within its ``timeout_s``; then calls
-    waiting in the gate fail with ``RequestStateError(stage="gate")`` and later
-    calls are refused the same way. Use it as a context manager to close it.
+    Threading contract: every public method may be called from any thread at the same time;
+    calls share one request gate and one keep-alive connection pool sized to
+    ``gate.max_concurrent``. The client owns what it builds: ``close()`` (idempotent, from any
+    thread) first closes, newest first, the WS clients of
+    ``ws_public()``/``ws_private()``/``ws_business()`` with their managed books, every
+    ``StatsReporter`` built on it and its dead-man switches, joining their threads within its
+    ``timeout_s``; then calls waiting in the gate fail with ``RequestStateError(stage="gate")``
+    and later calls are refused the same way. Use it as a context manager to close it.
     """
 
     def __init__(
@@ -175,107 +122,29 @@ class Client(RestAPI):
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         allow_insecure_http: bool = False,
     ) -> None:
-        flag(demo, name="demo")
-        flag(allow_insecure_http, name="allow_insecure_http")
-        seconds(timeout_s, name="timeout_s", positive=True)
-        instance(gate, name="gate", kind=RequestGateConfig)
-        instance(retry, name="retry", kind=RetryPolicy)
-        instance(health_thresholds, name="health_thresholds", kind=HealthThresholds, optional=True)
-        try:
-            creds = Credentials.from_parts(api_key, secret_key, passphrase)
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from None
-        interval = _check_sync_interval(time_sync_interval_s)
-        urls = {kind: ws_url(kind, demo=demo) for kind in WS_SERVICES}
-        for kind, url in (ws_urls or {}).items():
-            if kind not in urls:
-                raise ValidationError(
-                    f"ws_urls: unknown WS service {kind!r} (public, private, business)"
-                )
-            urls[kind] = url
-        if creds is not None and not allow_insecure_http:
-            for label, url in (
-                ("base_url", base_url),
-                *((f"ws_urls[{k!r}]", urls[k]) for k in ("private", "business")),
-            ):
-                if _plain_text_remote(url):
-                    raise ValidationError(
-                        f"{label} {url!r} would send the API key and passphrase unencrypted "
-                        "to a host that is not loopback; use https:// / wss://, or pass "
-                        "allow_insecure_http=True if this is really meant"
-                    )
-        self._clock = clock
-        self._closed = False
-        # -- REST core -------------------------------------------------------------------
-        self._gate = RequestGate(
-            gate, clock=clock, api_key=creds.api_key if creds is not None else None
+        w = wire(  # the parts (okx_sync.client_parts); the endpoint groups: RestAPI
+            self,
+            (api_key, secret_key, passphrase),
+            demo=demo,
+            base_url=base_url,
+            timeout_s=timeout_s,
+            gate=gate,
+            retry=retry,
+            session=session,
+            transport=transport,
+            clock=clock,
+            rng=rng,
+            health_thresholds=health_thresholds,
+            ws_urls=ws_urls,
+            time_sync_interval_s=time_sync_interval_s,
+            max_response_bytes=max_response_bytes,
+            allow_insecure_http=allow_insecure_http,
         )
-        try:
-            self._rest = RestCore(
-                base_url=base_url,
-                credentials=creds,
-                gate=self._gate,
-                retry=retry,
-                demo=demo,
-                timeout_s=timeout_s,
-                clock=clock,
-                session=session,
-                transport=transport,
-                rng=rng,
-                max_response_bytes=max_response_bytes,
-            )
-        except BaseException:
-            self._gate.close()
-            raise
-        self.demo = bool(demo)
-        # -- WebSocket (ws_public / ws_private / ws_business) ------------------------------
-        self._credentials = creds
-        self._ws_urls = urls
-        self.base_url = self._rest.base_url
-        # -- endpoint groups (okx_sync.rest.api) -------------------------------------------
-        # Inherited from RestAPI: client.trade, client.account, ... (every registry
-        # endpoint as a named method, sent through ``self._rest.call``), plus
-        # client.instruments(inst_type) / client.instrument(inst_id) / inst_id_code /
-        # round_price / round_size on a lazily created instruments cache.
-        # -- WebSocket factories, safe mode, evidence: attach below ------------------------
-        # What this client built and closes (okx_sync.lifecycle): WS clients, their
-        # managed books, stats reporters, dead-man switches, weakly held in creation
-        # order; a child the user closes leaves the list. ``ws_clients()``,
-        # ``managed_books()`` and ``dead_man_switches()`` read it.
-        self._live_lock = threading.Lock()
-        self._children = Children("Client", clock.monotonic)
-        self._closing = False
-        self._close_done = threading.Event()
-        self.health_monitor = HealthMonitor(health_thresholds)
-        # -- safe mode, dead-man switches, evidence (okx_sync.ops) ---------------------------
-        # Safe mode is a pre-send guard on the REST core and on every registered WS client;
-        # ``client.trade`` adds ``place_order_safely`` (okx_sync.ops.reconcile).
-        self._safe_mode = SafeMode(clock=clock)
-        self._rest.add_guard(self._safe_mode.guard)
+        self._clock, self.demo, self.base_url = clock, bool(demo), w.rest.base_url
+        self._gate, self._rest, self._life, self._children = w.gate, w.rest, w.life, w.life.children
+        self._safe_mode, self.health_monitor, self._ws_wiring = w.safe_mode, w.health_monitor, w.ws
+        self._credentials, self._ws_urls, self._settings = w.credentials, w.ws.urls, w.settings
         self._trade: SafeTradeAPI | None = None  # built on first use (start-up time)
-        self._settings = {
-            "credentials": redact_key(creds.api_key) if creds is not None else None,
-            "timeout_s": float(timeout_s),
-            "max_response_bytes": max_response_bytes,
-            "gate": gate,
-            "retry": retry,
-            "time_sync_interval_s": interval,
-        }
-        self._timeout_s = float(timeout_s)
-        self._resync_on_skew = retry.resync_on_time_skew
-        self._time_sync_interval_s = interval
-        # -- periodic clock re-sync (okx_sync.ops.time_sync): last, nothing can fail after
-        self._time_timer: TimeSyncTimer | None = None
-        if interval > 0:
-            from .ops.time_sync import TimeSyncTimer
-
-            self._time_timer = TimeSyncTimer(
-                lambda: self._rest.sync_time(retries=False),
-                self._rest.time_sync,
-                interval_s=interval,
-                clock=clock,
-            )
-            self._time_timer.start()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> Client:
@@ -296,41 +165,8 @@ class Client(RestAPI):
         constructor does. Thread safety: reads ``environ`` once; builds a new Client.
         """
         env = os.environ if environ is None else environ
-        demo_text = env.get("OKX_DEMO", "").strip().lower()
-        if demo_text not in _TRUE | _FALSE:
-            raise ValidationError(f"OKX_DEMO must be 1/true/yes or 0/false/no, got {demo_text!r}")
-        options: dict[str, Any] = {"demo": demo_text in _TRUE}
-        if env.get("OKX_BASE_URL"):
-            options["base_url"] = env["OKX_BASE_URL"]
-        ws_urls = {
-            kind: env[f"OKX_WS_{kind.upper()}_URL"]
-            for kind in WS_SERVICES
-            if env.get(f"OKX_WS_{kind.upper()}_URL")
-        }
-        if ws_urls:
-            options["ws_urls"] = ws_urls
-        if env.get("OKX_GATE_REDIS_URL"):
-            redis_options: dict[str, Any] = {
-                name: env[var]
-                for name, var in (
-                    ("namespace", "OKX_GATE_NAMESPACE"),
-                    ("ip_label", "OKX_GATE_IP_LABEL"),
-                )
-                if env.get(var)
-            }
-            try:
-                backend = RedisGateBackend(env["OKX_GATE_REDIS_URL"], **redis_options)
-            except ValueError as exc:
-                raise ValidationError(f"OKX_GATE_*: {exc}") from None
-            gate_config = kwargs.pop("gate", None) or RequestGateConfig()
-            options["gate"] = attrs.evolve(gate_config, backend=backend)
-        options.update(kwargs)
-        return cls(
-            env.get("OKX_API_KEY") or None,
-            env.get("OKX_SECRET_KEY") or None,
-            env.get("OKX_PASSPHRASE") or None,
-            **options,
-        )
+        creds, options = env_options(env, gate=kwargs.pop("gate", None))
+        return cls(*creds, **{**options, **kwargs})
 
     # -- REST ----------------------------------------------------------------------------
     def request(
@@ -383,21 +219,18 @@ class Client(RestAPI):
         ``last_error_age_s``, ``interval_s`` (0: no periodic re-sync) and
         ``timer_running``. Thread-safe."""
         out = self._rest.stats()
-        timer = self._time_timer
-        out["time_sync"]["interval_s"] = self._time_sync_interval_s
-        out["time_sync"]["timer_running"] = timer is not None and timer.running
+        out["time_sync"].update(self._life.timer_stats())
         return out
 
     @property
     def time_sync_timer(self) -> TimeSyncTimer | None:
         """The periodic re-sync (``time_sync_interval_s > 0``), else None."""
-        return self._time_timer
+        return self._life.timer
 
     def gate_stats(self) -> dict[str, Any]:
         """The request gate's statistics (JSON-serialisable). Thread-safe."""
         return self._gate.stats()
 
-    # -- live WS clients, managed books, health ----------------------------------------------
     @property
     def clock(self) -> Clock:
         """The injected clock (the stats reporter and health use it too)."""
@@ -413,7 +246,7 @@ class Client(RestAPI):
         ``connect_limiter``...). Start it with ``start()`` or ``with``. Raises
         ``ValidationError`` for bad options. Thread-safe.
         """
-        return self._ws("public", options)
+        return self._ws_wiring.build("public", options)
 
     def ws_private(self, **options: Any) -> WSClient:
         """A new, unstarted ``WSClient`` on the private WebSocket, logging in with this
@@ -426,76 +259,31 @@ class Client(RestAPI):
         """
         if self._credentials is None and "credentials" not in options:
             raise ValidationError("ws_private() needs a Client with credentials")
-        return self._ws("private", options)
+        return self._ws_wiring.build("private", options)
 
     def ws_business(self, **options: Any) -> WSClient:
         """A new, unstarted ``WSClient`` on the business WebSocket (candles, trades-all,
         algo channels); logs in when this client has credentials. Raises
         ``ValidationError`` for bad options. Thread-safe.
         """
-        return self._ws("business", options)
-
-    def _ws(self, kind: str, options: dict[str, Any]) -> WSClient:
-        if kind != "public":
-            options.setdefault("credentials", self._credentials)
-        options.setdefault("now_ms", self.now_ms)
-        if self._resync_on_skew:  # one switch for REST and WS
-            options.setdefault("resync_time", self._rest.resync)
-        options.setdefault("clock", self._clock)
-        options.setdefault("gate", self._gate)
-        options.setdefault("instruments", self.instrument_cache)
-        from .ws.client import WSClient
-
-        if options["gate"] is self._gate:  # WS orders draw on this gate: keep its limit fresh
-            options.setdefault("account_limit_refresh", self._rest.refresh_account_limit)
-        return self._register_ws(WSClient(self._ws_urls[kind], **options))
+        return self._ws_wiring.build("business", options)
 
     def _adopt(self, child: Any, *, kind: str, label: str) -> Adoption:
-        """Own ``child`` (weakly): ``close()`` closes it (``child.close(timeout)``), newest
-        first. ``kind`` groups it (``"ws"``, ``"book"``, ``"reporter"``, ``"dead-man"``),
-        ``label`` names it in log lines. Raises ``ValidationError`` when this client is
-        closed. Thread-safe. (StatsReporter calls it; see okx_sync.lifecycle.)"""
+        """Own ``child`` weakly (``okx_sync.lifecycle.Children.adopt``: ``close()`` closes it,
+        newest first); StatsReporter calls it. Raises ``ValidationError`` once closed."""
         return self._children.adopt(child, kind=kind, label=label)
-
-    def _register_ws(self, ws: Any) -> Any:
-        """Own ``ws`` (see ``_adopt``; listed by ``ws_clients()``) and put it under this
-        client's safe mode (``ws.add_guard``); returns it. Raises ``ValidationError``
-        when this client is closed. Thread-safe."""
-        name = getattr(ws, "name", "?")
-        self._adopt(ws, kind="ws", label=f"WS client {name} ({getattr(ws, 'url', '?')})")
-        add_guard = getattr(ws, "add_guard", None)
-        if callable(add_guard):
-            add_guard(self._safe_mode.guard)
-        return ws
-
-    def _register_managed_book(self, book: Any) -> Any:
-        """Own ``book`` (see ``_adopt``; listed by ``managed_books()``); returns it.
-        Thread-safe."""
-        self._adopt(book, kind="book", label=f"managed book {getattr(book, 'inst_id', '?')}")
-        return book
 
     def ws_clients(self) -> list[Any]:
         """The live WSClients this client built, oldest first: started and not closed
         (a client whose loop stopped for good, e.g. login refused, stays listed — it is
         down, not gone). Unstarted and closed clients are left out. Thread-safe."""
-        return [ws for ws in self._children.live("ws") if getattr(ws, "started", True)]
+        return self._ws_wiring.ws_clients()
 
     def managed_books(self) -> list[Any]:
         """The open managed order books of this client's live WS clients (and any
-        registered with ``_register_managed_book``), oldest first; closed books are
+        other book this client adopted), oldest first; closed books are
         left out. Thread-safe."""
-        books = self._children.live("book")
-        for ws in self.ws_clients():
-            listed = getattr(ws, "managed_books", None)
-            if callable(listed):
-                books.extend(listed())
-        seen: set[int] = set()
-        out = []
-        for book in books:
-            if id(book) not in seen and not getattr(book, "closed", False):
-                seen.add(id(book))
-                out.append(book)
-        return out
+        return self._ws_wiring.managed_books()
 
     def health(self) -> Health:
         """The client's health now: ``ok`` / ``degraded`` / ``down`` with the reasons.
@@ -520,9 +308,7 @@ class Client(RestAPI):
         (:func:`okx_sync.ops.reconcile.place_order_safely`)."""
         trade = self._trade
         if trade is None:  # built on first use; it holds only this client, so a racing
-            from .ops.reconcile import SafeTradeAPI  # second build is equal to the first
-
-            trade = self._trade = SafeTradeAPI(self)
+            trade = self._trade = build_trade(self)  # second build is equal to the first
         return trade
 
     def enter_safe_mode(
@@ -588,21 +374,9 @@ class Client(RestAPI):
         ``cancel_all_after`` call raises (nothing is left running then).
         Thread-safe.
         """
-        from .ops.dead_man import DeadManSwitch
-
-        switch = DeadManSwitch(
+        return self._life.start_dead_man(
             self, timeout_s=timeout_s, refresh_s=refresh_s, tag=tag, on_error=on_error
         )
-        with self._live_lock:  # the tag check and the adoption are one step
-            if any(d.tag == tag for d in self.dead_man_switches()):
-                raise ValidationError(f"a dead-man switch for tag={tag!r} is already running")
-            adoption = self._adopt(switch, kind="dead-man", label=f"dead-man switch {switch.name}")
-        try:
-            switch.start()
-        except BaseException:
-            adoption.release()
-            raise
-        return switch
 
     def dead_man_switches(self) -> list[DeadManSwitch]:
         """The running dead-man switches of this client. Thread-safe."""
@@ -626,17 +400,13 @@ class Client(RestAPI):
 
     def _evidence_config(self) -> dict[str, Any]:
         """The client's configuration for ``evidence()``; secrets redacted."""
-        return {
-            "base_url": self.base_url,
-            "demo": self.demo,
-            **self._settings,
-        }
+        return dict(self._settings)
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
     def closed(self) -> bool:
         """True after ``close()``."""
-        return self._closed
+        return self._life.closed
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Close everything this client built, then refuse new calls. Idempotent.
@@ -664,27 +434,7 @@ class Client(RestAPI):
         thread of a child (a WS handler, say) it does not join that thread.
         Raises ``ValidationError`` for a ``timeout_s`` that is not > 0.
         """
-        if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float):
-            raise ValidationError(f"timeout_s must be a number > 0, got {timeout_s!r}")
-        if not timeout_s > 0:
-            raise ValidationError(f"timeout_s must be > 0, got {timeout_s!r}")
-        with self._live_lock:
-            first, self._closing = not self._closing, True
-        if not first:
-            self._close_done.wait(timeout_s)
-            return
-        timer = self._time_timer
-        try:
-            self._children.close_all(timeout_s)
-        finally:
-            self._closed = True
-            if timer is not None:
-                timer.stop()
-            self._gate.close()  # a periodic sync waiting in the gate fails at once
-            self._rest.close()
-            if timer is not None and not timer.join(self._timeout_s + 1.0):
-                _log.warning("okx-time-sync did not stop within the HTTP timeout + 1 s")
-            self._close_done.set()
+        self._life.close(timeout_s)  # okx_sync.client_parts.Lifecycle
 
     def __enter__(self) -> Client:
         return self
@@ -693,7 +443,7 @@ class Client(RestAPI):
         self.close()
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "open"
+        state = "closed" if self._life.closed else "open"
         return (
             f"Client(base_url={self.base_url!r}, demo={self.demo}, "
             f"credentials={'yes' if self._rest.has_credentials else 'no'}, {state})"

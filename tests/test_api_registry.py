@@ -209,3 +209,117 @@ def test_derived_facts_of_key_rows(method: str, path: str, facts: tuple[Any, ...
     assert ep is not None
     got = (ep.idempotent, ep.enters_orders, ep.order_action, ep.counts_account_orders, ep.batch)
     assert got == facts
+
+
+# -- one endpoint table: every derived fact is an Endpoint attribute (rest/endpoints.py) --
+
+_API_PATH = "/api/v5/"
+
+
+def _path_keyed_tables(source: str) -> list[str]:
+    """Module-level dict/set literals (also ``frozenset({...})``) whose keys, elements or
+    values name an ``/api/v5/`` path, directly or through a module-level string constant."""
+    import ast
+
+    tree = ast.parse(source)
+    consts: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
+            if isinstance(node.value.value, str):
+                consts.update(
+                    {t.id: node.value.value for t in node.targets if isinstance(t, ast.Name)}
+                )
+
+    def names_path(expr: ast.AST) -> bool:
+        for sub in ast.walk(expr):
+            if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
+                if _API_PATH in sub.value:
+                    return True
+            if isinstance(sub, ast.Name) and _API_PATH in consts.get(sub.id, ""):
+                return True
+        return False
+
+    found = []
+    for node in tree.body:
+        value = node.value if isinstance(node, ast.Assign | ast.AnnAssign) else None
+        if isinstance(value, ast.Call) and getattr(value.func, "id", "") in ("frozenset", "set"):
+            value = value.args[0] if value.args else None
+        parts: list[ast.AST] = []
+        if isinstance(value, ast.Dict):
+            parts = [k for k in value.keys if k is not None] + list(value.values)
+        elif isinstance(value, ast.Set):
+            parts = list(value.elts)
+        if any(names_path(p) for p in parts):
+            found.append(f"line {node.lineno}")
+    return found
+
+
+def test_the_table_finder_finds_tables() -> None:  # the guard below looks for the right thing
+    assert _path_keyed_tables('A = {"/api/v5/trade/order": "place"}\n') == ["line 1"]
+    assert _path_keyed_tables('P = "/api/v5/"\nB = frozenset({P + "x"})\n') == ["line 2"]
+    assert _path_keyed_tables('C: dict = {"m": ("op", "/api/v5/trade/order", False)}\n')
+    assert _path_keyed_tables('D = {ep.path: 1 for ep in reg}\nE = "/api/v5/x"\n') == []
+
+
+def test_no_module_but_the_registry_keeps_a_table_keyed_by_path() -> None:
+    import okx_sync
+    from tests.conftest import REPO
+
+    package = REPO / "okx_sync"
+    assert package == __import__("pathlib").Path(okx_sync.__file__).resolve().parent
+    offenders = {
+        str(path.relative_to(REPO)): hits
+        for path in sorted(package.rglob("*.py"))
+        if path != package / "rest" / "endpoints.py"
+        and (hits := _path_keyed_tables(path.read_text("utf-8")))
+    }
+    assert offenders == {}, "declare endpoint facts on Endpoint (rest/endpoints.py _FACTS)"
+
+
+def test_every_derived_fact_is_an_endpoint_attribute() -> None:
+    reg = registry()
+    place = reg.by_name("place_order")
+    batch = reg.by_name("place_batch_orders")
+    assert (place.order_action, place.order_validation, place.ws_op) == ("place", "place", "order")
+    assert place.counts_account_orders and place.acks_each_order and place.lane == ""
+    assert (place.result_model, place.result_many) == ("OrderAck", False)
+    assert batch.single_order_twin == place.path and batch.result_many
+    cancel = reg.by_name("cancel_batch_orders")
+    assert cancel.lane == "cancel" and cancel.order_validation == ""
+    assert not cancel.counts_account_orders and cancel.acks_each_order
+    assert reg.by_name("cancel_all_after").lane == "cancel"
+    assert not reg.by_name("cancel_all_after").enters_orders
+    assert reg.by_name("get_order").expected_codes == {"51603"}
+    assert reg.by_name("create_subaccount_apikey").secret_fields >= {"secretKey"}
+    # every cancel rides the cancel lane; nothing else but the dead-man switch does
+    laned = {ep.path for ep in reg if ep.lane == "cancel"}
+    cancels = {ep.path for ep in reg if ep.order_action == "cancel"}
+    assert laned - cancels == {"/api/v5/trade/cancel-all-after"} and cancels <= laned
+    # the views kept for earlier callers agree with the attributes
+    for ep in reg:
+        spec = RESULTS.get(ep.key)
+        assert (
+            (spec[0].__name__, spec[1]) == (ep.result_model, ep.result_many)
+            if spec
+            else (not ep.result_model)
+        ), ep.key
+
+
+def test_gate_ws_and_sim_read_the_endpoint_facts() -> None:
+    from okx_sync.gate.charges import plan_charges, rides_cancel_lane
+    from okx_sync.sim.ratelimit import SINGLE_OF_BATCH
+    from okx_sync.ws.orders import WS_ORDER_OPS
+
+    reg = registry()
+    assert (
+        WS_ORDER_OPS == {ep.name: (ep.ws_op, ep.path, ep.batch) for ep in reg if ep.ws_op}
+        and len(WS_ORDER_OPS) == 6
+    )
+    assert WS_ORDER_OPS["cancel_batch_orders"] == (
+        "batch-cancel-orders", "/api/v5/trade/cancel-batch-orders", True,
+    )  # fmt: skip
+    assert SINGLE_OF_BATCH["/api/v5/trade/amend-batch-orders"] == "/api/v5/trade/amend-order"
+    assert rides_cancel_lane(reg.by_name("cancel_all_after"))
+    assert not rides_cancel_lane(reg.by_name("place_order"))
+    one = plan_charges(reg.by_name("place_batch_orders"), [{"instId": "BTC-USDT"}])
+    assert one[0].key.startswith("POST /api/v5/trade/order [")  # the single-order twin

@@ -20,7 +20,6 @@ MAX_LINES = 400
 PENDING = frozenset(
     {
         "book:OrderBookStore",
-        "client:Client",
     }
 )
 

@@ -55,7 +55,7 @@ def test_evidence_holds_versions_config_clock_stats_errors_and_ws(sim):
                 sz="0.01",
                 px="1000",
             )
-        ws = client._register_ws(WSClient(sim.ws_public_url))
+        ws = client._ws_wiring.register(WSClient(sim.ws_public_url))
         with ws:
             ws.subscribe_and_wait({"channel": "tickers", "instId": "BTC-USDT"})
             client.enter_safe_mode(reason="evidence test")
@@ -97,7 +97,7 @@ def test_evidence_holds_versions_config_clock_stats_errors_and_ws(sim):
 
 def test_evidence_holds_managed_book_stats(sim):
     with sim_client(sim) as client:
-        ws = client._register_ws(WSClient(sim.ws_public_url))
+        ws = client._ws_wiring.register(WSClient(sim.ws_public_url))
         with ws:
             book = ws.order_book("BTC-USDT")
             assert book.wait_ready(10)

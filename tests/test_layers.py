@@ -6,7 +6,8 @@ Layers, top to bottom (``CONTRACT``; a module may import its own layer and any l
 
 - ``app``: ``cli/``, ``testing/``, ``compat/``, ``__main__`` — the only code that joins the
   client and the simulator, and the only code that prints;
-- ``client``: ``client.py`` and the package's ``__init__`` (the public names);
+- ``client``: ``client.py`` (with ``client_parts.py``, the parts it is composed of) and the
+  package's ``__init__`` (the public names);
 - ``ops``: safe mode, reconciliation, drills... — they see the client through
   ``ops/ports.py`` and get the simulator injected (``okx_sync.testing``);
 - ``api``: the WS clients (``ws.client``, ``ws.managed_book`` with ``ws.book_sync``,
@@ -39,7 +40,7 @@ REPO = PACKAGE.parent
 # every module under it. Top to bottom.
 CONTRACT: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("app", ("cli.*", "testing.*", "compat.*", "__main__")),
-    ("client", ("", "client")),
+    ("client", ("", "client", "client_parts")),
     ("ops", ("ops.*",)),
     (
         "api",

@@ -670,7 +670,7 @@ def test_book_opened_before_start_starts_its_thread_with_the_client(sim):
 def test_listing_for_client_stats_and_health(sim, ws):
     client = sim_client(sim)
     try:
-        client._register_ws(ws)  # what the Client's WS factories do
+        client._ws_wiring.register(ws)  # what the Client's WS factories do
         book = ws.order_book(INST)
         other = ws.order_book("ETH-USDT")
         assert client.managed_books() == [book, other]

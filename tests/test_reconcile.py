@@ -381,3 +381,32 @@ def test_plain_ack_after_a_proven_absence():
     fake = _Scripted(place=[LOST, _ack("c5")], get=[_not_found()] * 3)
     res = place_order_safely(fake, inst_id=INST, cl_ord_id="c5", expire_after_s=0.1)
     assert res.sends == 2 and res.ack is not None and res.ord_id == "43" and not res.resolved
+
+
+def test_place_order_safely_is_composed_onto_the_trade_group_not_subclassed():
+    import inspect
+
+    from okx_sync import Client
+    from okx_sync.ops.reconcile import TRADE_EXTRAS
+    from okx_sync.rest.api import GROUP_CLASSES, EndpointGroup
+
+    with Client() as client:
+        trade = client.trade
+        # the registry's generated trade class itself, no subclass of it
+        assert type(trade) is GROUP_CLASSES["trade"]
+        assert "place_order_safely" not in vars(type(trade))
+        bound = trade.place_order_safely
+        assert bound.__self__ is client and bound.__func__ is TRADE_EXTRAS["place_order_safely"]
+        assert bound.__doc__ == place_order_safely.__doc__
+        assert "place_order_safely" in dir(trade)
+        assert next(iter(inspect.signature(bound).parameters)) == "inst_id"
+        # other groups, and a trade group built without extras, do not have it
+        assert not hasattr(client.account, "place_order_safely")
+        assert not hasattr(GROUP_CLASSES["trade"](client), "place_order_safely")
+        with pytest.raises(AttributeError, match="no attribute 'nope'"):
+            trade.nope  # noqa: B018
+        # an extra cannot shadow an endpoint method or be private
+        with pytest.raises(ValueError, match="'place_order' is taken"):
+            GROUP_CLASSES["trade"](client, extras={"place_order": place_order_safely})
+        with pytest.raises(ValueError, match="'_x' is taken"):
+            EndpointGroup(client, extras={"_x": place_order_safely})

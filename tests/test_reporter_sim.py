@@ -104,7 +104,7 @@ def public_ws(client: Any, sim: Simulator, **options: Any) -> WSClient:
     options = ws_options(**options)
     if hasattr(client, "ws_public"):
         return client.ws_public(**options)
-    return client._register_ws(WSClient(sim.ws_public_url, clock=client.clock, **options))
+    return client._ws_wiring.register(WSClient(sim.ws_public_url, clock=client.clock, **options))
 
 
 def test_silent_ws_degrades_goes_down_and_recovers_with_a_reconnect(

@@ -279,7 +279,7 @@ def test_ws_place_and_amend_refused_cancel_goes_out(sim, client):
     ws = WSClient(
         sim.ws_private_url, credentials=sim.credentials.live, instruments=client.instrument_cache
     )
-    client._register_ws(ws)  # what the client's WS factories do: puts it under safe mode
+    client._ws_wiring.register(ws)  # what the client's WS factories do: puts it under safe mode
     with ws:
         ack = ws.place_order(**order_kw(px, cl_ord_id=new_cl_ord_id()))
         assert ack.ok

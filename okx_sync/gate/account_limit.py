@@ -38,14 +38,14 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..clock import Clock
-from ..rest.endpoints import Endpoint
+from ..rest.endpoints import Endpoint, registry
 from .charges import DEFAULT_ACCOUNT_ORDER_LIMIT
 from .config import RequestGateConfig
 from .notes import Note, emit, log
 
 __all__ = ["AccountLimit", "ACCOUNT_RATE_LIMIT_PATH", "SharedAccountLimit"]
 
-ACCOUNT_RATE_LIMIT_PATH = "/api/v5/trade/account-rate-limit"
+ACCOUNT_RATE_LIMIT_PATH = registry().by_name("get_account_rate_limit").path
 _RETRY_CAP_S = 300.0
 
 

@@ -43,14 +43,6 @@ ACCOUNT_BUCKET_KEY = "account orders [UID]"
 MONTH_S = 31 * 86400.0
 """The window of the one monthly limit: 31 days covers any calendar month."""
 
-# A batch holding exactly one order is charged to the single-order endpoint (facts §2.1).
-_SINGLE_ORDER_TWIN = {
-    "/api/v5/trade/batch-orders": "/api/v5/trade/order",
-    "/api/v5/trade/cancel-batch-orders": "/api/v5/trade/cancel-order",
-    "/api/v5/trade/amend-batch-orders": "/api/v5/trade/amend-order",
-}
-# Endpoints outside ORDER_ACTIONS that still ride the cancel lane (the dead-man switch).
-_CANCEL_LANE_EXTRA = frozenset({"/api/v5/trade/cancel-all-after"})
 _PRINCIPALS = frozenset({"IP", "UID", "MasterUID", "UID|IP"})
 # BTC-USD-240628-60000-C: underlying, expiry, strike, call/put.
 _OPTION_INST_ID = re.compile(r"^([A-Z0-9]+-[A-Z0-9]+)-\d{6}-[0-9.]+-[CP]$")
@@ -152,8 +144,8 @@ def plan_charges(
     orders = _order_count(params)
     items = _items(params)
     ep = endpoint
-    if ep.batch and orders == 1 and ep.path in _SINGLE_ORDER_TWIN:
-        ep = registry().get(ep.method, _SINGLE_ORDER_TWIN[ep.path]) or ep
+    if ep.batch and orders == 1 and ep.single_order_twin:  # facts §2.1
+        ep = registry().get(ep.method, ep.single_order_twin) or ep
     window = ep.window_s if ep.window_s else MONTH_S
     costs: dict[str, int] = {}
     for item in items if ep.batch else items[:1]:
@@ -201,10 +193,9 @@ def plan_charges(
 
 
 def rides_cancel_lane(endpoint: Endpoint | None) -> bool:
-    """True for calls in the cancel lane: cancel endpoints and ``cancel-all-after``."""
-    return endpoint is not None and (
-        endpoint.order_action == "cancel" or endpoint.path in _CANCEL_LANE_EXTRA
-    )
+    """True for calls in the cancel lane (``Endpoint.lane``): cancel endpoints and
+    ``cancel-all-after``."""
+    return endpoint is not None and endpoint.lane == "cancel"
 
 
 def throttle_hits(http_status: int | None, code: str, data: Any) -> tuple[bool, bool]:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -36,7 +37,7 @@ import attrs
 from ..errors import APIError, OkxError, OrderError, RequestStateError, ValidationError
 from ..ids import is_valid_cl_ord_id, new_cl_ord_id
 from ..models import Balance, Fill, Order, OrderAck, Position
-from ..rest.endpoints import ORDER_NOT_FOUND
+from ..rest.endpoints import ORDER_NOT_FOUND, registry
 from ..rest.named import GROUP_CLASSES
 from .ports import OrderClient, ReconcileClient
 
@@ -46,6 +47,7 @@ __all__ = [
     "OrderResolution",
     "SafeOrderResult",
     "SafeTradeAPI",
+    "TRADE_EXTRAS",
     "place_order_safely",
     "is_outcome_unknown",
     "list_pending_orders",
@@ -357,7 +359,7 @@ def _is_duplicate(exc: BaseException) -> bool:
     return isinstance(exc, APIError) and DUPLICATE_CL_ORD_ID in _codes(exc)
 
 
-PLACE_PATH = "/api/v5/trade/order"
+PLACE_PATH = registry().by_name("place_order").path
 
 
 def _state_error(
@@ -528,27 +530,22 @@ def place_order_safely(
     raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
+#: What ops composes onto ``client.trade`` (``EndpointGroup(client, extras=...)``, bound to
+#: the client at construction): ``client.trade.place_order_safely(**kwargs)`` is
+#: :func:`place_order_safely` on that client.
+TRADE_EXTRAS: Mapping[str, Callable[..., Any]] = {"place_order_safely": place_order_safely}
+
 if TYPE_CHECKING:
-    from ..rest.api import TradeAPI as _TradeBase
+    from ..rest.api import TradeAPI
+
+    class SafeTradeAPI(TradeAPI):
+        """The type of ``client.trade``: every OKX trade endpoint plus ``place_order_safely``
+        (composed from :data:`TRADE_EXTRAS`; no runtime subclass)."""
+
+        #: :func:`place_order_safely` bound to the client (its keywords, less ``client``).
+        place_order_safely: Callable[..., SafeOrderResult]
+
 else:
-    _TradeBase = GROUP_CLASSES["trade"]
-
-
-class SafeTradeAPI(_TradeBase):
-    """``client.trade``: every OKX trade endpoint plus :meth:`place_order_safely`.
-
-    Thread safety: as the other endpoint groups — safe from any thread.
-    """
-
-    __slots__ = ()
-
-    def place_order_safely(self, **kwargs: Any) -> SafeOrderResult:
-        """Place one order with a clOrdId and an expTime; on an unknown outcome resolve
-        it by query before any re-send — never a blind retry, never a duplicate.
-
-        Keywords: those of ``place_order`` plus ``expire_after_s``,
-        ``max_sends``, ``resolve_attempts``, ``resolve_interval_s``. See
-        :func:`okx_sync.ops.reconcile.place_order_safely` for the full
-        contract and what it raises. Thread safety: safe from any thread.
-        """
-        return place_order_safely(self._client, **kwargs)
+    #: ``client.trade``'s class: the registry's trade group itself (``place_order_safely``
+    #: is composed onto the object, see :data:`TRADE_EXTRAS`).
+    SafeTradeAPI = GROUP_CLASSES["trade"]

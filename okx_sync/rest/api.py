@@ -35,7 +35,6 @@ from .named import (
     method_name,
     method_names,
     record_named,
-    render_stub,
     result_name,
     result_record,
 )
@@ -53,7 +52,6 @@ __all__ = [
     "method_for",
     "method_name",
     "method_names",
-    "render_stub",
     "result_name",
     "result_record",
 ]

@@ -37,7 +37,6 @@ from .named import method_for as method_for
 from .named import method_name as method_name
 from .named import method_names as method_names
 from .named import record_named as record_named
-from .named import render_stub as render_stub
 from .named import result_name as result_name
 from .named import result_record as result_record
 

@@ -2,9 +2,16 @@
 
 The rows come from ``endpoints.tsv`` (packaged beside this module; the fact
 base is ``okx-endpoints.tsv``: group, method, path, auth, permission, limit,
-window, rate rule, cost unit, name). This module adds what okx_sync derives
-from them: which endpoints enter orders (``order_action``), which count toward
-the account's new+amend order limit, which are idempotent.
+window, rate rule, cost unit, name). This module adds, in ONE overlay
+(``_FACTS``), everything okx_sync derives per endpoint, as ``Endpoint`` fields:
+the order action (``order_action``: safe mode, retries), account-limit counting
+(``counts_account_orders``), one ack per order (``acks_each_order``), the
+pre-send instrument check (``order_validation``), the single-order twin of a
+batch and the gate lane (``single_order_twin``, ``lane``), the WS order op
+(``ws_op``), the typed result (``result_model``, ``result_many``), codes that
+answer rather than fail (``expected_codes``) and credential fields
+(``secret_fields``). Every other module reads these attributes; none keeps a
+table keyed by path.
 
 Secondary limits (``Endpoint.extra_limits``) come from ``limits.tsv``, packaged
 beside it: the ``secondary_limit`` and ``copytrading_lead_instrument_limit``
@@ -16,8 +23,8 @@ naming the same bucket share one budget, e.g. isElpTakerAccess orders over
 ``condition`` under which a call is charged (``always``,
 ``param:NAME=true`` per order, ``config:lead_trader``).
 
-The registry feeds the request gate (buckets), the retry policy and
-``client.request``. Thread safety: the registry is built once and immutable.
+The registry feeds the request gate (buckets, lanes), the retry policy,
+``client.request``, the named methods, WS order entry and the simulator. Thread safety: the registry is built once and immutable.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import functools
 import re
 from collections.abc import Iterator, Mapping
 from importlib import resources
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 
@@ -45,98 +52,6 @@ __all__ = [
 ]
 
 OrderAction = Literal["place", "amend", "cancel", "close", ""]
-
-_P = "/api/v5/"
-
-# Endpoints that enter, change or remove orders (POST only). Data, not code:
-# safe mode refuses "place" and "amend"; "cancel" rides the cancel lane of the
-# gate; none of these is retried once it may have been dispatched.
-ORDER_ACTIONS: Mapping[str, OrderAction] = {
-    _P + "trade/order": "place",
-    _P + "trade/batch-orders": "place",
-    _P + "trade/order-algo": "place",
-    _P + "sprd/order": "place",
-    _P + "rfq/create-rfq": "place",
-    _P + "rfq/create-quote": "place",
-    _P + "rfq/execute-quote": "place",
-    _P + "tradingBot/grid/order-algo": "place",
-    _P + "tradingBot/grid/copy-order-algo": "place",
-    _P + "tradingBot/grid/order-instant-trigger": "place",
-    _P + "tradingBot/signal/order-algo": "place",
-    _P + "tradingBot/signal/sub-order": "place",
-    _P + "tradingBot/recurring/order-algo": "place",
-    _P + "tradingBot/dca/create": "place",
-    _P + "tradingBot/dca/orders/manual-buy": "place",
-    _P + "copytrading/algo-order": "place",
-    _P + "trade/amend-order": "amend",
-    _P + "trade/amend-batch-orders": "amend",
-    _P + "trade/amend-algos": "amend",
-    _P + "sprd/amend-order": "amend",
-    _P + "tradingBot/grid/amend-order-algo": "amend",
-    _P + "tradingBot/grid/amend-algo-basic-param": "amend",
-    _P + "tradingBot/signal/amendTPSL": "amend",
-    _P + "tradingBot/recurring/amend-order-algo": "amend",
-    _P + "tradingBot/recurring/amend-price-range": "amend",
-    _P + "tradingBot/recurring/amend-recurring-amount": "amend",
-    _P + "tradingBot/recurring/amend-recurring-time": "amend",
-    _P + "tradingBot/dca/amend-order-algo": "amend",
-    _P + "tradingBot/dca/settings/reinvestment": "amend",
-    _P + "tradingBot/dca/settings/take-profit": "amend",
-    _P + "trade/cancel-order": "cancel",
-    _P + "trade/cancel-batch-orders": "cancel",
-    _P + "trade/cancel-algos": "cancel",
-    _P + "trade/mass-cancel": "cancel",
-    _P + "sprd/cancel-order": "cancel",
-    _P + "sprd/mass-cancel": "cancel",
-    _P + "rfq/cancel-rfq": "cancel",
-    _P + "rfq/cancel-batch-rfqs": "cancel",
-    _P + "rfq/cancel-all-rfqs": "cancel",
-    _P + "rfq/cancel-quote": "cancel",
-    _P + "rfq/cancel-batch-quotes": "cancel",
-    _P + "rfq/cancel-all-quotes": "cancel",
-    _P + "tradingBot/signal/cancel-sub-order": "cancel",
-    _P + "tradingBot/grid/cancel-close-order": "cancel",
-    _P + "tradingBot/grid/stop-order-algo": "cancel",
-    _P + "tradingBot/signal/stop-order-algo": "cancel",
-    _P + "tradingBot/recurring/stop-order-algo": "cancel",
-    _P + "tradingBot/dca/stop": "cancel",
-    _P + "trade/close-position": "close",
-    _P + "tradingBot/grid/close-position": "close",
-    _P + "tradingBot/signal/close-position": "close",
-    _P + "copytrading/close-subposition": "close",
-}
-
-# New orders and amendments counted by the sub-account order rate limit (facts §2.3).
-ACCOUNT_ORDER_PATHS = frozenset(
-    {
-        _P + "trade/order",
-        _P + "trade/batch-orders",
-        _P + "trade/amend-order",
-        _P + "trade/amend-batch-orders",
-    }
-)
-
-# Order entry answered with one item per order sent (an OrderAck each): the reply is
-# matched to the request item by item (okx_sync.rest.acks), REST and WS alike.
-ORDER_ACK_PATHS = frozenset(
-    {
-        *ACCOUNT_ORDER_PATHS,
-        _P + "trade/cancel-order",
-        _P + "trade/cancel-batch-orders",
-    }
-)
-
-
-#: ``GET /api/v5/trade/order``: the order does not exist.
-ORDER_NOT_FOUND = "51603"
-
-# Codes that are an answer to the call, not a failure of it: the call still raises
-# ``APIError`` (the caller decides), but the REST core logs the attempt at DEBUG, not
-# WARNING (a query for an order that does not exist is how ``resolve_order`` proves
-# absence). Keyed by (method, path).
-EXPECTED_CODES: Mapping[tuple[str, str], frozenset[str]] = {
-    ("GET", _P + "trade/order"): frozenset({ORDER_NOT_FOUND}),
-}
 
 
 def param_true(value: object) -> bool:
@@ -214,6 +129,34 @@ class Endpoint:
     name: str
     in_go_okx: bool = False
     extra_limits: tuple[ExtraLimit, ...] = ()
+    # -- what okx_sync derives (the overlay ``_FACTS`` below; defaults for the rest) --
+    #: ``place``/``amend``/``cancel``/``close`` for order entry (POST only), else ``""``:
+    #: safe mode refuses place and amend; none is retried once it may have been sent.
+    order_action: OrderAction = ""
+    #: Each order sent counts toward the account new+amend limit (facts §2.3).
+    counts_account_orders: bool = False
+    #: One reply item per order sent (an OrderAck each), matched to the request item by
+    #: item (okx_sync.rest.acks), REST and WS alike.
+    acks_each_order: bool = False
+    #: ``place``/``amend``: the named method checks px/sz against the instrument rules
+    #: before sending (``validate=True``); ``""``: no such check.
+    order_validation: Literal["place", "amend", ""] = ""
+    #: For a batch endpoint: the path of the single-order endpoint a batch of exactly one
+    #: order is charged to (facts §2.1), else ``""``.
+    single_order_twin: str = ""
+    #: ``"cancel"``: the call rides the gate's cancel lane; ``""``: the normal lane.
+    lane: Literal["cancel", ""] = ""
+    #: The WebSocket order op of the same action (facts §6.5: same rate buckets), else ``""``.
+    ws_op: str = ""
+    #: The ``okx_sync.models`` class name of the named method's result (``""``: ``list[dict]``)
+    #: and its cardinality: ``result_many`` a list of models, else exactly one.
+    result_model: str = ""
+    result_many: bool = False
+    #: OKX codes that answer this call rather than report a failure: logged at DEBUG by
+    #: the REST core; still raised as ``APIError``.
+    expected_codes: frozenset[str] = frozenset()
+    #: Answer fields carrying credentials: the named method returns them as ``Secret``.
+    secret_fields: frozenset[str] = frozenset()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -231,32 +174,9 @@ class Endpoint:
         return self.method == "GET"
 
     @property
-    def order_action(self) -> OrderAction:
-        """``place``/``amend``/``cancel``/``close`` for order entry, else ``""``."""
-        if self.method != "POST":
-            return ""
-        return ORDER_ACTIONS.get(self.path, "")
-
-    @property
     def enters_orders(self) -> bool:
         """True for order entry (place/amend/cancel/close): never retried once dispatched."""
         return self.order_action != ""
-
-    @property
-    def expected_codes(self) -> frozenset[str]:
-        """OKX codes that answer this call rather than report a failure (``EXPECTED_CODES``):
-        logged at DEBUG by the REST core; still raised as ``APIError``."""
-        return EXPECTED_CODES.get(self.key, frozenset())
-
-    @property
-    def counts_account_orders(self) -> bool:
-        """True when each order sent counts toward the account new+amend limit."""
-        return self.method == "POST" and self.path in ACCOUNT_ORDER_PATHS
-
-    @property
-    def acks_each_order(self) -> bool:
-        """True for place/amend/cancel (single and batch): one reply item per order sent."""
-        return self.method == "POST" and self.path in ORDER_ACK_PATHS
 
     @property
     def batch(self) -> bool:
@@ -270,6 +190,158 @@ class Endpoint:
         window = f"{self.window_s:g} s" if self.window_s else "month"
         rule = self.rule or "(no rule)"
         return f"{self.limit} {unit} / {window} per {rule}"
+
+
+# --- the overlay: what okx_sync derives per endpoint, declared once --------------------
+# "METHOD path-after-/api/v5/" -> Endpoint field values (the fields after ``extra_limits``).
+# The gate, named methods, WS order entry, safe mode, reconcile, the simulator and the
+# docs generators read these as Endpoint attributes; no other module keeps a table keyed
+# by path (tests/test_api_registry.py checks).
+
+_P = "/api/v5/"
+
+#: ``GET /api/v5/trade/order``: the order does not exist.
+ORDER_NOT_FOUND = "51603"
+
+_PLACE: Mapping[str, Any] = {"order_action": "place"}
+_AMEND: Mapping[str, Any] = {"order_action": "amend"}
+_CANCEL: Mapping[str, Any] = {"order_action": "cancel", "lane": "cancel"}
+_CLOSE: Mapping[str, Any] = {"order_action": "close"}
+
+
+def _order_entry(action: OrderAction, ws_op: str, single: str = "") -> dict[str, Any]:
+    """The facts of the six ``trade`` order endpoints (place/amend/cancel, single and batch)
+    that REST and WS share: an OrderAck per order; place and amend count toward the
+    account limit and are checked against the instrument rules; ``single``: the
+    single-order twin of a batch."""
+    base = _CANCEL if action == "cancel" else {"order_action": action}
+    new_or_amend = action in ("place", "amend")
+    return {
+        **base,
+        "acks_each_order": True,
+        "ws_op": ws_op,
+        "result_model": "OrderAck",
+        "result_many": bool(single),
+        "single_order_twin": _P + single if single else "",
+        "counts_account_orders": new_or_amend,
+        "order_validation": action if new_or_amend else "",
+    }
+
+
+def _model(name: str, many: bool = False, **more: Any) -> dict[str, Any]:
+    return {"result_model": name, "result_many": many, **more}
+
+
+_FACTS: Mapping[str, Mapping[str, Any]] = {
+    # order entry (ws_op: the WS op of the same action)
+    "POST trade/order": _order_entry("place", "order"),
+    "POST trade/batch-orders": _order_entry("place", "batch-orders", "trade/order"),
+    "POST trade/amend-order": _order_entry("amend", "amend-order"),
+    "POST trade/amend-batch-orders": _order_entry(
+        "amend", "batch-amend-orders", "trade/amend-order"
+    ),
+    "POST trade/cancel-order": _order_entry("cancel", "cancel-order"),
+    "POST trade/cancel-batch-orders": _order_entry(
+        "cancel", "batch-cancel-orders", "trade/cancel-order"
+    ),
+    "POST trade/order-algo": _PLACE,
+    "POST sprd/order": _PLACE,
+    "POST rfq/create-rfq": _PLACE,
+    "POST rfq/create-quote": _PLACE,
+    "POST rfq/execute-quote": _PLACE,
+    "POST tradingBot/grid/order-algo": _PLACE,
+    "POST tradingBot/grid/copy-order-algo": _PLACE,
+    "POST tradingBot/grid/order-instant-trigger": _PLACE,
+    "POST tradingBot/signal/order-algo": _PLACE,
+    "POST tradingBot/signal/sub-order": _PLACE,
+    "POST tradingBot/recurring/order-algo": _PLACE,
+    "POST tradingBot/dca/create": _PLACE,
+    "POST tradingBot/dca/orders/manual-buy": _PLACE,
+    "POST copytrading/algo-order": _PLACE,
+    "POST trade/amend-algos": _AMEND,
+    "POST sprd/amend-order": _AMEND,
+    "POST tradingBot/grid/amend-order-algo": _AMEND,
+    "POST tradingBot/grid/amend-algo-basic-param": _AMEND,
+    "POST tradingBot/signal/amendTPSL": _AMEND,
+    "POST tradingBot/recurring/amend-order-algo": _AMEND,
+    "POST tradingBot/recurring/amend-price-range": _AMEND,
+    "POST tradingBot/recurring/amend-recurring-amount": _AMEND,
+    "POST tradingBot/recurring/amend-recurring-time": _AMEND,
+    "POST tradingBot/dca/amend-order-algo": _AMEND,
+    "POST tradingBot/dca/settings/reinvestment": _AMEND,
+    "POST tradingBot/dca/settings/take-profit": _AMEND,
+    "POST trade/cancel-algos": _CANCEL,
+    "POST trade/mass-cancel": _CANCEL,
+    "POST sprd/cancel-order": _CANCEL,
+    "POST sprd/mass-cancel": _CANCEL,
+    "POST rfq/cancel-rfq": _CANCEL,
+    "POST rfq/cancel-batch-rfqs": _CANCEL,
+    "POST rfq/cancel-all-rfqs": _CANCEL,
+    "POST rfq/cancel-quote": _CANCEL,
+    "POST rfq/cancel-batch-quotes": _CANCEL,
+    "POST rfq/cancel-all-quotes": _CANCEL,
+    "POST tradingBot/signal/cancel-sub-order": _CANCEL,
+    "POST tradingBot/grid/cancel-close-order": _CANCEL,
+    "POST tradingBot/grid/stop-order-algo": _CANCEL,
+    "POST tradingBot/signal/stop-order-algo": _CANCEL,
+    "POST tradingBot/recurring/stop-order-algo": _CANCEL,
+    "POST tradingBot/dca/stop": _CANCEL,
+    "POST trade/close-position": _CLOSE,
+    "POST tradingBot/grid/close-position": _CLOSE,
+    "POST tradingBot/signal/close-position": _CLOSE,
+    "POST copytrading/close-subposition": _CLOSE,
+    # not order entry, but the cancel lane (the dead-man switch)
+    "POST trade/cancel-all-after": {"lane": "cancel"},
+    # typed results (okx_sync.models class name; many: a list)
+    "GET public/instruments": _model("Instrument", True),
+    "GET account/instruments": _model("Instrument", True),
+    "GET market/ticker": _model("Ticker"),
+    "GET market/tickers": _model("Ticker", True),
+    "GET market/index-tickers": _model("Ticker", True),
+    "GET market/books": _model("OrderBook"),
+    "GET market/books-full": _model("OrderBook"),
+    "GET market/candles": _model("Candle", True),
+    "GET market/history-candles": _model("Candle", True),
+    "GET market/index-candles": _model("Candle", True),
+    "GET market/history-index-candles": _model("Candle", True),
+    "GET market/mark-price-candles": _model("Candle", True),
+    "GET market/history-mark-price-candles": _model("Candle", True),
+    "GET market/trades": _model("Trade", True),
+    "GET market/history-trades": _model("Trade", True),
+    "GET account/balance": _model("Balance"),
+    "GET asset/balances": _model("BalanceDetail", True),
+    "GET account/positions": _model("Position", True),
+    "GET account/positions-history": _model("Position", True),
+    # a query for an order that does not exist is how resolve_order proves absence
+    "GET trade/order": _model("Order", expected_codes=frozenset({ORDER_NOT_FOUND})),
+    "GET trade/orders-pending": _model("Order", True),
+    "GET trade/orders-history": _model("Order", True),
+    "GET trade/orders-history-archive": _model("Order", True),
+    "GET trade/fills": _model("Fill", True),
+    "GET trade/fills-history": _model("Fill", True),
+    "GET account/config": _model("AccountConfig"),
+    "GET trade/account-rate-limit": _model("AccountRateLimit"),
+    "GET public/time": _model("ServerTime"),
+    # answer fields that carry credentials (OKX docs, sub-account API key endpoints)
+    "POST users/subaccount/apikey": {
+        "secret_fields": frozenset({"apiKey", "secretKey", "passphrase"})
+    },
+    "GET users/subaccount/apikey": {"secret_fields": frozenset({"apiKey"})},
+    "POST users/subaccount/modify-apikey": {"secret_fields": frozenset({"apiKey"})},
+}
+
+
+def _with_facts(ep: Endpoint, facts: Mapping[str, Any]) -> Endpoint:
+    """``ep`` with its overlay facts; ValueError when one does not fit the endpoint."""
+    try:
+        out = attrs.evolve(ep, **facts)
+    except TypeError as exc:
+        raise ValueError(f"_FACTS[{ep.method} {ep.path}]: {exc}") from None
+    if out.order_action and out.method != "POST":
+        raise ValueError(f"_FACTS[{ep.method} {ep.path}]: order entry is POST only")
+    if out.single_order_twin and not out.batch:
+        raise ValueError(f"_FACTS[{ep.method} {ep.path}]: a single-order twin needs a batch")
+    return out
 
 
 class EndpointRegistry:
@@ -370,10 +442,36 @@ def registry() -> EndpointRegistry:
         if buckets.setdefault(limit.bucket, shape) != shape:
             raise ValueError(f"limits.tsv: rows sharing bucket {limit.bucket!r} disagree")
         extra.setdefault((row["method"].upper(), row["path"]), []).append(limit)
+    facts = dict(_FACTS)
     endpoints = []
     for row in _read_tsv("endpoints.tsv"):
         key = (row["method"].upper(), row["path"])
-        endpoints.append(_parse_row(row, tuple(extra.pop(key, ()))))
+        ep = _parse_row(row, tuple(extra.pop(key, ())))
+        overlay = facts.pop(f"{ep.method} {ep.path.removeprefix(_P)}", None)
+        endpoints.append(ep if overlay is None else _with_facts(ep, overlay))
     if extra:
         raise ValueError(f"limits.tsv rows for endpoints not in the registry: {sorted(extra)}")
-    return EndpointRegistry(endpoints)
+    if facts:
+        raise ValueError(f"_FACTS rows for endpoints not in the registry: {sorted(facts)}")
+    reg = EndpointRegistry(endpoints)
+    for ep in reg:
+        twin = reg.get(ep.method, ep.single_order_twin) if ep.single_order_twin else ep
+        if twin is None:
+            raise ValueError(f"{ep.method} {ep.path}: single-order twin is no registry endpoint")
+    return reg
+
+
+# --- views of the facts above (kept for callers of the earlier tables) --------------------
+
+#: path -> order action of every order-entry endpoint (``Endpoint.order_action``).
+ORDER_ACTIONS: Mapping[str, OrderAction] = {
+    ep.path: ep.order_action for ep in registry() if ep.order_action
+}
+#: Paths whose orders count toward the account limit (``Endpoint.counts_account_orders``).
+ACCOUNT_ORDER_PATHS = frozenset(ep.path for ep in registry() if ep.counts_account_orders)
+#: Paths answered with one OrderAck per order (``Endpoint.acks_each_order``).
+ORDER_ACK_PATHS = frozenset(ep.path for ep in registry() if ep.acks_each_order)
+#: (method, path) -> codes that answer the call (``Endpoint.expected_codes``).
+EXPECTED_CODES: Mapping[tuple[str, str], frozenset[str]] = {
+    ep.key: ep.expected_codes for ep in registry() if ep.expected_codes
+}

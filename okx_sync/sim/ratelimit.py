@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..clock import Clock
-from ..rest.endpoints import Endpoint, EndpointRegistry
+from ..rest.endpoints import Endpoint, EndpointRegistry, registry
 
 __all__ = ["RateLimiter", "RATE_LIMITED", "ACCOUNT_LIMITED", "SINGLE_OF_BATCH"]
 
@@ -29,12 +29,8 @@ RATE_LIMITED = "50011"
 ACCOUNT_LIMITED = "50061"
 ACCOUNT_WINDOW_S = 2.0
 
-_P = "/api/v5/trade/"
-SINGLE_OF_BATCH = {
-    _P + "batch-orders": _P + "order",
-    _P + "cancel-batch-orders": _P + "cancel-order",
-    _P + "amend-batch-orders": _P + "amend-order",
-}
+# batch path -> the single-order path a one-order batch is charged to (facts §2.1)
+SINGLE_OF_BATCH = {ep.path: ep.single_order_twin for ep in registry() if ep.single_order_twin}
 
 InstInfo = Callable[[str], "tuple[str, str] | None"]  # instId -> (instType, instFamily)
 

@@ -42,7 +42,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..clock import Clock
-from ..rest.endpoints import EndpointRegistry
+from ..rest.endpoints import EndpointRegistry, registry
 from .authcheck import ApiKey, AuthFailure, KeyStore, check_ws_login
 from .exchange import MAX_BATCH, Exchange, SimEvent, SimRequestError
 from .faults import Faults
@@ -87,14 +87,8 @@ WS_PATHS = {"/ws/v5/public": "public", "/ws/v5/private": "private", "/ws/v5/busi
 PUBLIC_CHANNELS = frozenset({"tickers", "books", "books5", "bbo-tbt", "trades"})
 L2_TBT = frozenset({"books-l2-tbt", "books50-l2-tbt"})
 PRIVATE_CHANNELS = frozenset({"orders", "account", "positions", "balance_and_position"})
-ORDER_OPS = {
-    "order": ("place", "/api/v5/trade/order", False),
-    "batch-orders": ("place", "/api/v5/trade/batch-orders", True),
-    "cancel-order": ("cancel", "/api/v5/trade/cancel-order", False),
-    "batch-cancel-orders": ("cancel", "/api/v5/trade/cancel-batch-orders", True),
-    "amend-order": ("amend", "/api/v5/trade/amend-order", False),
-    "batch-amend-orders": ("amend", "/api/v5/trade/amend-batch-orders", True),
-}
+# WS order op -> (order action, REST path of the same action, batch?): ``Endpoint.ws_op``.
+ORDER_OPS = {ep.ws_op: (ep.order_action, ep.path, ep.batch) for ep in registry() if ep.ws_op}
 _ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
 NOT_ON_BUSINESS = (
     'This channel is not supported by "/business" URL. Please use "/private" '

@@ -52,14 +52,10 @@ __all__ = ["OrderEntry", "WS_ORDER_OPS"]
 log = logging.getLogger("okx_sync.ws")
 
 #: method -> (WS op, REST path of the same action, batch?) (facts §6.5, §2.1:
-#: WS and REST order entry share the same rate buckets).
+#: WS and REST order entry share the same rate buckets): the registry's ``Endpoint.ws_op``,
+#: the method named as the REST endpoint (``place_order``, ``cancel_batch_orders``...).
 WS_ORDER_OPS: Mapping[str, tuple[str, str, bool]] = {
-    "place_order": ("order", "/api/v5/trade/order", False),
-    "place_batch_orders": ("batch-orders", "/api/v5/trade/batch-orders", True),
-    "cancel_order": ("cancel-order", "/api/v5/trade/cancel-order", False),
-    "cancel_batch_orders": ("batch-cancel-orders", "/api/v5/trade/cancel-batch-orders", True),
-    "amend_order": ("amend-order", "/api/v5/trade/amend-order", False),
-    "amend_batch_orders": ("batch-amend-orders", "/api/v5/trade/amend-batch-orders", True),
+    ep.name: (ep.ws_op, ep.path, ep.batch) for ep in registry() if ep.ws_op
 }
 
 
