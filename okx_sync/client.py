@@ -339,6 +339,18 @@ class Client(RestAPI):
         """
         return self._rest.sync_time()
 
+    def set_time_offset_ms(self, offset_ms: int) -> None:
+        """Use your own time source: OKX server time minus the local wall clock, in ms,
+        for every later signature (REST and the WS logins of clients built here).
+
+        Shown as ``source: "manual"`` in ``stats()["time_sync"]`` and
+        ``evidence()["clock"]``. A later ``sync_time()``, periodic re-sync or
+        re-sync after a refused timestamp replaces it (turn those off with
+        ``time_sync_interval_s=0`` and ``RetryPolicy(resync_on_time_skew=False)``).
+        Raises ``ValidationError`` for a non-int or beyond ±1 day. Thread-safe.
+        """
+        self._rest.time_sync.set_manual(offset_ms)
+
     @property
     def time_offset_ms(self) -> int:
         """OKX server time minus the local wall clock, in ms (0 until synced)."""
@@ -352,7 +364,7 @@ class Client(RestAPI):
         """REST statistics (JSON-serialisable): ``requests``, ``successes``,
         ``failures``, ``failures_by_code``, ``attempts``, ``retries``,
         ``resyncs``, ``latency_s`` percentiles, ``last_errors``, and
-        ``time_sync``: ``offset_ms``, ``age_s`` (None before the first sync),
+        ``time_sync``: ``offset_ms``, ``source`` (None, ``"okx"`` or ``"manual"``), ``age_s`` (None before the first sync),
         ``syncs``, ``failures``, ``last_error`` ("" after a success),
         ``last_error_age_s``, ``interval_s`` (0: no periodic re-sync) and
         ``timer_running``. Thread-safe."""

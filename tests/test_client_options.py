@@ -1,0 +1,58 @@
+"""Client options a production user needs: own time offset, app version/commit in
+evidence, User-Agent, background-error callback, gate off."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from okx_sync import Client, FakeClock
+from okx_sync.errors import ValidationError
+from okx_sync.rest.transport import Request
+from okx_sync.testing import MockTransport
+from okx_sync.testing.mock_transport import json_response
+
+KEY, SECRET, PASS = "key-1234", "secret", "pass"
+
+
+def ok(data: list[Any] | None = None) -> Any:
+    return json_response({"code": "0", "msg": "", "data": data or [{}]})
+
+
+def recording() -> tuple[MockTransport, list[Request]]:
+    seen: list[Request] = []
+
+    def answer(req: Request) -> Any:
+        seen.append(req)
+        return ok()
+
+    return MockTransport(answer), seen
+
+
+def test_set_time_offset_ms_signs_with_it_and_shows_manual_source() -> None:
+    transport, seen = recording()
+    clock = FakeClock()
+    with Client(KEY, SECRET, PASS, transport=transport, clock=clock) as client:
+        assert client.stats()["time_sync"]["source"] is None
+        client.set_time_offset_ms(-1500)
+        assert client.time_offset_ms == -1500
+        assert client.now_ms() == int(clock.time() * 1000) - 1500
+        client.account.get_balance()
+        stamp = seen[-1].headers["OK-ACCESS-TIMESTAMP"]
+        sent_ms = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000
+        assert sent_ms == pytest.approx(clock.time() * 1000 - 1500, abs=1)
+        ts = client.stats()["time_sync"]
+        assert ts["source"] == "manual" and ts["offset_ms"] == -1500 and ts["syncs"] == 0
+        clock_ev = client.evidence()["clock"]
+        assert clock_ev["source"] == "manual" and clock_ev["offset_ms"] == -1500
+        assert clock_ev["measured"] is False and clock_ev["age_s"] == 0
+
+
+@pytest.mark.parametrize("bad", [1.5, True, "100", None, 86_400_001, -86_400_001])
+def test_set_time_offset_ms_refuses_non_int_and_absurd_offsets(bad: Any) -> None:
+    with Client(transport=MockTransport(lambda r: ok()), clock=FakeClock()) as client:
+        with pytest.raises(ValidationError):
+            client.set_time_offset_ms(bad)
+        assert client.time_offset_ms == 0
