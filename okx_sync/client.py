@@ -49,7 +49,7 @@ from .rest.client import RestCore
 from .rest.transport import DEFAULT_MAX_RESPONSE_BYTES, Transport
 from .retry import RetryPolicy
 from .timesync import MIN_SYNC_INTERVAL_S
-from .validators import flag, instance, seconds
+from .validators import flag, instance, seconds, short_text
 from .ws.client import WSClient
 from .ws.protocol import WS_SERVICES, ws_url
 
@@ -124,6 +124,10 @@ class Client(RestAPI):
     :mod:`okx_sync.ops.time_sync`; offset, age and last error are in
     ``stats()["time_sync"]`` and ``evidence()["clock"]``).
 
+    ``app_version`` / ``app_commit`` (your deployed application's version
+    and commit, up to 128 printable ASCII characters each: ``evidence()["app"]``,
+    runbook §1).
+
     ``allow_insecure_http`` (default False: with credentials, a plain
     ``http://`` ``base_url`` or ``ws://`` private/business URL whose host is
     not loopback is refused, since the key and passphrase would cross the
@@ -133,7 +137,8 @@ class Client(RestAPI):
     credentials, a malformed ``base_url``, a ``timeout_s`` that is not a positive finite
     number, a non-bool ``demo``, a ``gate``/``retry``/``health_thresholds`` of the
     wrong type (:func:`okx_sync.validators.instance`), a bad ``time_sync_interval_s``,
-    a non-positive ``max_response_bytes``, a ``session`` that is no ``requests.Session``,
+    a non-positive ``max_response_bytes``, an ``app_version``/``app_commit`` that is
+    no short printable text, a ``session`` that is no ``requests.Session``,
     both ``session`` and ``transport`` or a ``transport`` without ``send``,
     or credentials over plain text to a remote
     host (see ``allow_insecure_http``); calls
@@ -171,6 +176,8 @@ class Client(RestAPI):
         time_sync_interval_s: float = 0,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         allow_insecure_http: bool = False,
+        app_version: str | None = None,
+        app_commit: str | None = None,
     ) -> None:
         flag(demo, name="demo")
         flag(allow_insecure_http, name="allow_insecure_http")
@@ -201,6 +208,10 @@ class Client(RestAPI):
                         "to a host that is not loopback; use https:// / wss://, or pass "
                         "allow_insecure_http=True if this is really meant"
                     )
+        self._app_info = {
+            "version": short_text(app_version, name="app_version", optional=True),
+            "commit": short_text(app_commit, name="app_commit", optional=True),
+        }
         self._clock = clock
         self._closed = False
         # -- REST core -------------------------------------------------------------------
@@ -599,6 +610,12 @@ class Client(RestAPI):
         from .ops.evidence import collect_evidence
 
         return collect_evidence(self, last_errors=last_errors)
+
+    @property
+    def app_info(self) -> dict[str, str | None]:
+        """``{"version", "commit"}`` of the deployed application (``Client(app_version=...,
+        app_commit=...)``; None when not given). Thread-safe (read-only)."""
+        return dict(self._app_info)
 
     def _evidence_config(self) -> dict[str, Any]:
         """The client's configuration for ``evidence()``; secrets redacted."""

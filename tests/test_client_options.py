@@ -56,3 +56,23 @@ def test_set_time_offset_ms_refuses_non_int_and_absurd_offsets(bad: Any) -> None
         with pytest.raises(ValidationError):
             client.set_time_offset_ms(bad)
         assert client.time_offset_ms == 0
+
+
+def test_app_version_and_commit_are_in_evidence() -> None:
+    with Client(
+        transport=MockTransport(lambda r: ok()),
+        clock=FakeClock(),
+        app_version="2.3.1",
+        app_commit="0123abc",
+    ) as client:
+        ev = client.evidence()
+    assert ev["app"] == {"version": "2.3.1", "commit": "0123abc"}
+    with Client(transport=MockTransport(lambda r: ok()), clock=FakeClock()) as client:
+        assert client.evidence()["app"] == {"version": None, "commit": None}
+
+
+@pytest.mark.parametrize("bad", ["", "x\nInjected: 1", 123, "é", "x" * 129])
+def test_app_version_and_commit_must_be_short_printable_text(bad: Any) -> None:
+    for key in ("app_version", "app_commit"):
+        with pytest.raises(ValidationError, match=key):
+            Client(transport=MockTransport(lambda r: ok()), **{key: bad})

@@ -3,7 +3,9 @@
 ``client.evidence()`` (:func:`collect_evidence`) returns one JSON-serialisable
 dict with these keys:
 
-``okx_sync_version``; ``python`` (version, implementation, platform);
+``okx_sync_version``; ``app`` (``version`` and ``commit`` of the deployed application,
+from ``Client(app_version=..., app_commit=...)``; None when not given);
+``python`` (version, implementation, platform);
 ``generated_at`` (Unix s) and ``generated_at_utc``; ``config`` (base URL,
 demo flag, API key as ``****abcd`` only, HTTP timeout, the
 ``RequestGateConfig`` and ``RetryPolicy`` fields, ``time_sync_interval_s``);
@@ -130,6 +132,7 @@ def collect_evidence(client: EvidenceSource, *, last_errors: int = 20) -> dict[s
     return _jsonable(
         {
             "okx_sync_version": __version__,
+            "app": read("app", lambda: dict(client.app_info)),
             "python": {
                 "version": platform.python_version(),
                 "implementation": platform.python_implementation(),

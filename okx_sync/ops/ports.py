@@ -156,6 +156,10 @@ class EvidenceSource(StatsSource, Protocol):
     def _evidence_config(self) -> dict[str, Any]:
         """The redacted configuration."""
 
+    @property
+    def app_info(self) -> dict[str, str | None]:
+        """The deployed application's ``version`` and ``commit`` (None when not given)."""
+
     def sync_time(self) -> int:
         """Measure the clock offset to OKX; returns it in ms."""
 
