@@ -124,7 +124,9 @@ class Client(RestAPI):
     :mod:`okx_sync.ops.time_sync`; offset, age and last error are in
     ``stats()["time_sync"]`` and ``evidence()["clock"]``).
 
-    ``app_version`` / ``app_commit`` (your deployed application's version
+    ``user_agent`` (appended after a space to the ``User-Agent`` of every REST
+    request: ``okx_sync/<version>``, or your ``session``'s own User-Agent when it
+    set one; 1..256 printable ASCII characters). ``app_version`` / ``app_commit`` (your deployed application's version
     and commit, up to 128 printable ASCII characters each: ``evidence()["app"]``,
     runbook §1).
 
@@ -178,6 +180,7 @@ class Client(RestAPI):
         allow_insecure_http: bool = False,
         app_version: str | None = None,
         app_commit: str | None = None,
+        user_agent: str | None = None,
     ) -> None:
         flag(demo, name="demo")
         flag(allow_insecure_http, name="allow_insecure_http")
@@ -229,6 +232,7 @@ class Client(RestAPI):
                 transport=transport,
                 rng=rng,
                 max_response_bytes=max_response_bytes,
+                user_agent=user_agent,
             )
         except BaseException:
             self._gate.close()
@@ -266,6 +270,7 @@ class Client(RestAPI):
             "gate": gate,
             "retry": retry,
             "time_sync_interval_s": interval,
+            "user_agent": user_agent,
         }
         self._timeout_s = float(timeout_s)
         self._resync_on_skew = retry.resync_on_time_skew

@@ -61,7 +61,7 @@ from ..guards import (
 from ..retry import RetryPolicy
 from ..secret import Secret, reveal
 from ..timesync import TimeSync, offset_from_round_trip
-from ..validators import count, flag, instance, seconds
+from ..validators import count, flag, instance, seconds, short_text
 from .endpoints import Endpoint, EndpointRegistry, registry
 from .envelope import interpret
 from .stats import RestStats
@@ -78,6 +78,7 @@ from .transport import (
 
 __all__ = [
     "RestCore",
+    "user_agent_header",
     # the guard helpers live in okx_sync.guards; re-exported for existing imports
     "Guard",
     "GuardRelease",
@@ -349,6 +350,17 @@ def check_gate_timeout(gate_timeout_s: Any) -> float | None:
     return float(gate_timeout_s)
 
 
+def user_agent_header(session: requests.Session | None, extra: str | None) -> str:
+    """The ``User-Agent`` REST requests carry: the ``session``'s own one when it set one
+    (anything but requests' default), else ``okx_sync/<version>``; then ``extra`` after a
+    space. Pure (reads ``session.headers``)."""
+    own = session.headers.get("User-Agent") if session is not None else None
+    if isinstance(own, bytes):
+        own = own.decode("latin-1")
+    base = own if own and own != requests.utils.default_user_agent() else f"okx_sync/{__version__}"
+    return f"{base} {extra}" if extra else base
+
+
 class RestCore:
     """The signed, gated, retried REST call path shared by every thread of a Client.
 
@@ -363,7 +375,12 @@ class RestCore:
     :meth:`close` (``max_response_bytes`` bounds the transports built here). Raises
     ``ValidationError`` at construction for a ``session`` that is no
     ``requests.Session``, for both
-    ``session`` and ``transport``, or a ``transport`` without a callable ``send``.
+    ``session`` and ``transport``, or a ``transport`` without a callable ``send``,
+    or a ``user_agent`` that is not 1..256 printable ASCII characters.
+
+    ``User-Agent``: ``okx_sync/<version>``, or the ``User-Agent`` a given
+    ``session`` carries when it is not requests' default (read at construction);
+    ``user_agent`` is appended to it after a space (:func:`user_agent_header`).
 
     Raises from calls: ``ValidationError`` (bad input, nothing sent),
     ``APIError``/``OrderError`` (OKX said failure; ``OrderError`` also when a
@@ -393,8 +410,10 @@ class RestCore:
         endpoints: EndpointRegistry | None = None,
         max_errors: int = 50,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        user_agent: str | None = None,
     ) -> None:
         seconds(timeout_s, name="timeout_s", positive=True)
+        user_agent = short_text(user_agent, name="user_agent", max_len=256, optional=True)
         flag(demo, name="demo")
         count(max_errors, name="max_errors")
         instance(retry, name="retry", kind=RetryPolicy, optional=True)
@@ -433,7 +452,7 @@ class RestCore:
         headers = {
             "Content-Type": "application/json",
             "Accept": "application/json",
-            "User-Agent": f"okx_sync/{__version__}",
+            "User-Agent": user_agent_header(session, user_agent),
         }
         if demo:
             headers["x-simulated-trading"] = "1"
