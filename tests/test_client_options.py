@@ -76,3 +76,50 @@ def test_app_version_and_commit_must_be_short_printable_text(bad: Any) -> None:
     for key in ("app_version", "app_commit"):
         with pytest.raises(ValidationError, match=key):
             Client(transport=MockTransport(lambda r: ok()), **{key: bad})
+
+
+def test_disabled_gate_admits_everything_at_once_and_loads_no_account_limit(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from okx_sync import RequestGateConfig
+    from okx_sync.errors import RequestStateError
+    from okx_sync.gate import RequestGate
+
+    config = RequestGateConfig(enabled=False, max_concurrent=1)
+    assert config.rate_limits is False  # off means off: no buckets, no limit loading
+    with caplog.at_level("WARNING", logger="okx_sync.gate"):
+        gate = RequestGate(config, clock=FakeClock())
+    assert any("DISABLED" in r.getMessage() for r in caplog.records)
+    held = [gate.acquire(None, timeout_s=0) for _ in range(50)]  # cap 1, none waits
+    assert all(p.wait_s == 0 for p in held)
+    for permit in held:
+        permit.release()
+    gate.close()
+    with pytest.raises(RequestStateError) as info:
+        gate.acquire(None)
+    assert info.value.stage == "gate" and not info.value.dispatched
+
+    transport, seen = recording()
+    with Client(KEY, SECRET, PASS, transport=transport, clock=FakeClock(), gate=config) as client:
+        client.trade.place_order(
+            inst_id="BTC-USDT", td_mode="cash", side="buy", ord_type="market", sz="1",
+            validate=False,
+        )  # fmt: skip
+        stats = client.gate_stats()
+        assert client.evidence()["config"]["gate"]["enabled"] is False
+    assert [r.target for r in seen] == ["/api/v5/trade/order"]  # no account-rate-limit load
+    assert stats["enabled"] is False and stats["buckets"] == [] and stats["admitted"] == 0
+
+
+def test_enabled_gate_with_the_same_cap_makes_the_second_call_wait() -> None:
+    from okx_sync import RequestGateConfig
+    from okx_sync.errors import RequestStateError
+    from okx_sync.gate import RequestGate
+
+    gate = RequestGate(RequestGateConfig(max_concurrent=1), clock=FakeClock())
+    first = gate.acquire(None)
+    with pytest.raises(RequestStateError):
+        gate.acquire(None, timeout_s=0)
+    first.release()
+    assert gate.stats()["enabled"] is True
+    gate.close()

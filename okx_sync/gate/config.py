@@ -59,9 +59,16 @@ class RequestGateConfig:
       once per bucket per rate window, naming the bucket, its rule and the
       published limit: a loop the gate slows down is explained in the log.
 
+    - ``enabled``: False turns the whole gate off — no concurrency cap, no
+      buckets, no penalties, no account-limit loading (``rate_limits`` reads
+      False then): every call is sent at once. Only for a program with its own
+      limiter in front of the client: without one, OKX answers 429/50011 and
+      may ban the IP or account. ``RequestGate`` logs a WARNING when built so.
+
     Thread safety: immutable.
     """
 
+    enabled: bool = attrs.field(default=True, validator=_flag)
     max_concurrent: int = attrs.field(default=10, validator=field(count))
     rate_limits: bool = attrs.field(default=True, validator=_flag)
     headroom: float = attrs.field(default=0.9, validator=_fraction)
@@ -79,6 +86,10 @@ class RequestGateConfig:
     lead_trader: bool = attrs.field(default=False, validator=_flag)
     slow_wait_log_s: float = attrs.field(default=1.0, validator=_seconds)
     max_hold_s: float = attrs.field(default=10.0, validator=_seconds)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.enabled:  # a gate that is off loads and enforces no rate limit either
+            object.__setattr__(self, "rate_limits", False)
 
     def cap_hold(self, seconds: float | None) -> float | None:
         """A server-given hold in seconds, capped to ``max_hold_s`` (None stays None;

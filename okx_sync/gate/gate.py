@@ -9,10 +9,11 @@ callers use.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from ..clock import SYSTEM_CLOCK, Clock
-from ..errors import ValidationError
+from ..errors import RequestStateError, ValidationError
 from ..rest.endpoints import Endpoint
 from .account_limit import AccountLimit
 from .admission import Admission
@@ -22,6 +23,8 @@ from .config import RequestGateConfig
 from .permit import Permit
 
 __all__ = ["RequestGate"]
+
+_log = logging.getLogger("okx_sync.gate")
 
 
 class RequestGate:
@@ -33,7 +36,9 @@ class RequestGate:
     :class:`~okx_sync.gate.account_limit.AccountLimit`) runs the load protocol
     of that limit; order entry calls its ``refresh(load)``. ``close()`` wakes
     every waiter with a gate-stage error. The rules are in the
-    :mod:`okx_sync.gate` package docstring.
+    :mod:`okx_sync.gate` package docstring. With ``RequestGateConfig(enabled=False)``
+    it admits every call at once (a WARNING at construction); only ``close()``
+    still refuses.
 
     Thread safety: all methods are thread-safe; no lock is held while a waiter
     parks or while a log line is emitted.
@@ -43,6 +48,14 @@ class RequestGate:
         self, config: RequestGateConfig | None = None, *, clock: Clock = SYSTEM_CLOCK
     ) -> None:
         self.config = config or RequestGateConfig()
+        self._clock = clock
+        self._bypass_closed = False
+        if not self.config.enabled:
+            _log.warning(
+                "request gate DISABLED (RequestGateConfig(enabled=False)): no concurrency cap, "
+                "no rate limits; calls go out as fast as the program sends them — your own "
+                "limiter must keep within OKX's limits (429/50011, risk of an IP or account ban)"
+            )
         self.account_limit = AccountLimit(self.config, clock, self._account_limit_changed)
         self._admission = Admission(
             self.config, clock, LocalGateBackend(self.config), self.account_limit
@@ -69,7 +82,18 @@ class RequestGate:
         Raises ``RequestStateError(stage="gate", dispatched=False)`` on timeout
         or when the gate is closed, and ``ValidationError`` when one call needs
         more tokens than the published limit; nothing was charged or sent.
+        With the gate disabled: a permit at once (only a closed gate refuses).
         """
+        if not self.config.enabled:
+            if self._bypass_closed:
+                raise RequestStateError(
+                    "client closed",
+                    stage="gate",
+                    dispatched=False,
+                    method=method or (endpoint.method if endpoint else ""),
+                    path=path or (endpoint.path if endpoint else ""),
+                )
+            return Permit(None, 0.0, slot=False, admitted_at=self._clock.monotonic())
         return self._admission.acquire(
             self._plan(endpoint, params),
             slot=concurrency,
@@ -178,9 +202,13 @@ class RequestGate:
         ``current_rate`` (what the gate allows now, per second),
         ``rate_factor``, ``held_for_s``, ``tokens`` (room now), ``used``,
         ``in_flight``, ``admitted``, ``admitted_cost``, ``total_wait_s``,
-        ``max_wait_s``, ``penalties``, ``throttled``, ``timeouts``.
+        ``max_wait_s``, ``penalties``, ``throttled``, ``timeouts``; ``enabled``
+        (False: the gate is off, nothing above counts).
         """
-        return self._admission.snapshot(self.account_limit.snapshot())
+        return {
+            **self._admission.snapshot(self.account_limit.snapshot()),
+            "enabled": self.config.enabled,
+        }
 
     def buckets(self) -> list[str]:
         """Keys of the buckets created so far, sorted (a snapshot)."""
@@ -191,4 +219,5 @@ class RequestGate:
 
         Permits already granted may still be released. Idempotent.
         """
+        self._bypass_closed = True
         self._admission.close()
