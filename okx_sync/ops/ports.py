@@ -75,11 +75,16 @@ class OrderClient(Protocol):
 
 
 class ReconcileClient(OrderClient, Protocol):
-    """An order client that also reads the account (balances, positions)."""
+    """An order client that also reads the account (balances, positions) and keeps the
+    health monitor a reconciliation's outcome is noted on."""
 
     @property
     def account(self) -> AccountAPI:
         """The account endpoint group."""
+
+    @property
+    def health_monitor(self) -> HealthMonitor:
+        """Where ``Reconciler.snapshot`` notes its outcome (``note_reconcile``)."""
 
 
 class TradingClient(OrderClient, Protocol):
