@@ -35,8 +35,9 @@ import requests
 
 from .auth import Credentials, redact_key
 from .clock import SYSTEM_CLOCK, Clock
-from .errors import ValidationError
+from .errors import OkxError, ValidationError
 from .gate import RequestGate, RequestGateConfig
+from .handler_errors import BackgroundErrorHandler, BackgroundErrors
 from .lifecycle import Adoption, Children
 from .ops import ports
 from .ops.dead_man import DeadManSwitch, ErrorHandler
@@ -130,6 +131,15 @@ class Client(RestAPI):
     and commit, up to 128 printable ASCII characters each: ``evidence()["app"]``,
     runbook §1).
 
+    ``on_background_error`` (``fn(source, error)``, besides the log line: errors
+    no caller sees — ``"account_limit"`` (a failed account-limit load),
+    ``"reporter <name> sink <Sink>"``, ``"okx-dead-man[-tag]"`` (dead-man
+    refresh failures and expiry), ``"time_sync"`` (periodic re-sync) and
+    ``"ws public"``/``"ws private"``/``"ws business"`` (every ``on_error`` event of
+    the WS clients ``ws_public()``/... build); called on the thread that met the
+    error, so keep it quick; its own exceptions are logged (a traceback, then
+    summaries) and never propagate).
+
     ``allow_insecure_http`` (default False: with credentials, a plain
     ``http://`` ``base_url`` or ``ws://`` private/business URL whose host is
     not loopback is refused, since the key and passphrase would cross the
@@ -139,7 +149,8 @@ class Client(RestAPI):
     credentials, a malformed ``base_url``, a ``timeout_s`` that is not a positive finite
     number, a non-bool ``demo``, a ``gate``/``retry``/``health_thresholds`` of the
     wrong type (:func:`okx_sync.validators.instance`), a bad ``time_sync_interval_s``,
-    a non-positive ``max_response_bytes``, an ``app_version``/``app_commit`` that is
+    a non-positive ``max_response_bytes``, a non-callable ``on_background_error``,
+    an ``app_version``/``app_commit`` that is
     no short printable text, a ``session`` that is no ``requests.Session``,
     both ``session`` and ``transport`` or a ``transport`` without ``send``,
     or credentials over plain text to a remote
@@ -181,6 +192,7 @@ class Client(RestAPI):
         app_version: str | None = None,
         app_commit: str | None = None,
         user_agent: str | None = None,
+        on_background_error: BackgroundErrorHandler | None = None,
     ) -> None:
         flag(demo, name="demo")
         flag(allow_insecure_http, name="allow_insecure_http")
@@ -215,10 +227,19 @@ class Client(RestAPI):
             "version": short_text(app_version, name="app_version", optional=True),
             "commit": short_text(app_commit, name="app_commit", optional=True),
         }
+        if on_background_error is not None and not callable(on_background_error):
+            raise ValidationError("on_background_error must be callable fn(source, error)")
+        self._background = BackgroundErrors(
+            on_background_error, monotonic=clock.monotonic, logger=_log
+        )
         self._clock = clock
         self._closed = False
         # -- REST core -------------------------------------------------------------------
         self._gate = RequestGate(gate, clock=clock)
+        if on_background_error is not None:
+            self._gate.account_limit.on_failure = lambda reason: self._report_background_error(
+                "account_limit", OkxError(f"account order limit load failed: {reason}")
+            )
         try:
             self._rest = RestCore(
                 base_url=base_url,
@@ -283,6 +304,7 @@ class Client(RestAPI):
                 self._rest.time_sync,
                 interval_s=interval,
                 clock=clock,
+                on_error=lambda exc: self._report_background_error("time_sync", exc),
             )
             self._time_timer.start()
 
@@ -447,6 +469,8 @@ class Client(RestAPI):
         options.setdefault("gate", self._gate)
         options.setdefault("instruments", self.instrument_cache)
         ws = WSClient(self._ws_urls[kind], **options)
+        if self._background.fn is not None:
+            ws.on_error(lambda exc: self._report_background_error(f"ws {kind}", exc))
         if options["gate"] is self._gate:  # WS orders draw on this gate: keep its limit fresh
             ws.set_account_limit_refresh(self._rest.refresh_account_limit)
         return self._register_ws(ws)
@@ -457,6 +481,11 @@ class Client(RestAPI):
         ``label`` names it in log lines. Raises ``ValidationError`` when this client is
         closed. Thread-safe. (StatsReporter calls it; see okx_sync.lifecycle.)"""
         return self._children.adopt(child, kind=kind, label=label)
+
+    def _report_background_error(self, source: str, error: BaseException) -> None:
+        """Hand ``error`` of background work ``source`` to ``on_background_error`` (see
+        :class:`~okx_sync.handler_errors.BackgroundErrors`). Never raises. Thread-safe."""
+        self._background.report(source, error)
 
     def _register_ws(self, ws: Any) -> Any:
         """Own ``ws`` (see ``_adopt``; listed by ``ws_clients()``) and put it under this
@@ -585,6 +614,8 @@ class Client(RestAPI):
         switch = DeadManSwitch(
             self, timeout_s=timeout_s, refresh_s=refresh_s, tag=tag, on_error=on_error
         )
+        if self._background.fn is not None:
+            switch.on_error(lambda exc: self._report_background_error(switch.name, exc))
         with self._live_lock:  # the tag check and the adoption are one step
             if any(d.tag == tag for d in self.dead_man_switches()):
                 raise ValidationError(f"a dead-man switch for tag={tag!r} is already running")
@@ -682,6 +713,7 @@ class Client(RestAPI):
             self._rest.close()
             if timer is not None and not timer.join(self._timeout_s + 1.0):
                 _log.warning("okx-time-sync did not stop within the HTTP timeout + 1 s")
+            self._background.flush()
             self._close_done.set()
 
     def __enter__(self) -> Client:

@@ -53,7 +53,10 @@ class AccountLimit:
     """The account new+amend limit per 2 s and its load protocol (module docstring).
 
     ``on_change()`` is called (no lock held) after the limit was set, so the
-    gate resizes its account bucket. Thread-safe.
+    gate resizes its account bucket. ``on_failure(reason)`` (must not raise), when set, is called
+    (no lock held) for every failed load, after its WARNING line — at the latest
+    with this object's next log line when the gate recorded it (a load the gate
+    timed out). Thread-safe.
     """
 
     def __init__(
@@ -73,6 +76,8 @@ class AccountLimit:
         self._retry_s = config.account_limit_retry_s
         self._failures = 0
         self._last_error = ""
+        self.on_failure: Callable[[str], object] | None = None
+        self._unreported: list[str] = []  # failures not yet given to on_failure
 
     @staticmethod
     def is_load(endpoint: Endpoint | None) -> bool:
@@ -121,7 +126,7 @@ class AccountLimit:
         notes: list[Note] = []
         with self._lock:
             due = self._due_locked(self._clock.monotonic(), notes)
-        emit(notes)
+        self._emit(notes)
         return due
 
     def claim(self) -> int | None:
@@ -140,7 +145,7 @@ class AccountLimit:
                 # its retry delay.
                 lapse = now + self._config.wait_timeout_s + self._retry_s
                 self._next_try = max(self._next_try, lapse)
-        emit(notes)
+        self._emit(notes)
         return claim
 
     def release_claim(self, claim: int, reason: str) -> None:
@@ -151,7 +156,7 @@ class AccountLimit:
         with self._lock:
             if self._claim == claim:
                 notes.append(self._failure_locked(reason))
-        emit(notes)
+        self._emit(notes)
 
     def load_admitted(self, now: float) -> None:
         """The gate admitted a load: nobody else needs to start one until it reports
@@ -211,7 +216,7 @@ class AccountLimit:
         """Record a failed load: WARNING, backoff, the known limit stays; ends any claim."""
         with self._lock:
             notes = [self._failure_locked(reason)]
-        emit(notes)
+        self._emit(notes)
 
     def snapshot(self) -> dict[str, Any]:
         """Limit, source, age of the last load, failures and the last error (JSON)."""
@@ -235,8 +240,20 @@ class AccountLimit:
             notes.append(self._failure_locked("previous load got no response"))
         return now >= self._next_try and self._claim is None
 
+    def _emit(self, notes: list[Note]) -> None:
+        """Log ``notes``, then hand the failures recorded since to ``on_failure``."""
+        emit(notes)
+        with self._lock:
+            reasons, self._unreported = self._unreported, []
+        hook = self.on_failure
+        if hook is not None:
+            for reason in reasons:
+                hook(reason)
+
     def _failure_locked(self, reason: str) -> Note:
         now = self._clock.monotonic()
+        if self.on_failure is not None and len(self._unreported) < 100:
+            self._unreported.append(reason)
         self._failures += 1
         self._last_error = reason
         self._claim = None

@@ -131,6 +131,10 @@ class ReporterHost(StatsSource, Protocol):
     def _adopt(self, child: Any, *, kind: str, label: str) -> object:
         """Own ``child``: close it on close (a closed host raises ``ValidationError``)."""
 
+    def _report_background_error(self, source: str, error: BaseException) -> None:
+        """Hand an error no caller sees to ``Client(on_background_error=...)``; never
+        raises."""
+
 
 class EvidenceSource(StatsSource, Protocol):
     """A stats source with the state the evidence shows and the probes it sends."""
