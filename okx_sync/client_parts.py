@@ -35,8 +35,9 @@ import requests
 
 from .auth import Credentials, redact_key
 from .clock import Clock
-from .errors import ValidationError
+from .errors import OkxError, ValidationError
 from .gate import RedisGateBackend, RequestGate, RequestGateConfig
+from .handler_errors import BackgroundErrorHandler, BackgroundErrors
 from .lifecycle import Adoption, Children
 from .ops.health import HealthMonitor, HealthThresholds
 from .ops.safe_mode import SafeMode
@@ -45,7 +46,7 @@ from .rest.client import RestCore
 from .rest.transport import Transport
 from .retry import RetryPolicy
 from .timesync import MIN_SYNC_INTERVAL_S
-from .validators import flag, instance, seconds
+from .validators import flag, instance, seconds, short_text
 from .ws.protocol import WS_SERVICES, ws_url
 
 if TYPE_CHECKING:  # imported where used: a Client is built without them (start-up time)
@@ -108,6 +109,7 @@ class CheckedOptions:
     credentials: Credentials | None
     time_sync_interval_s: float
     ws_urls: Mapping[str, str]
+    app_info: Mapping[str, str | None]
 
 
 def check_options(
@@ -122,6 +124,9 @@ def check_options(
     health_thresholds: Any,
     time_sync_interval_s: Any,
     ws_urls: Mapping[str, str] | None,
+    app_version: Any = None,
+    app_commit: Any = None,
+    on_background_error: Any = None,
 ) -> CheckedOptions:
     """The construction-time checks of ``Client(...)`` (see its docstring), before
     anything is built. Raises ``ValidationError``. Pure."""
@@ -131,6 +136,12 @@ def check_options(
     instance(gate, name="gate", kind=RequestGateConfig)
     instance(retry, name="retry", kind=RetryPolicy)
     instance(health_thresholds, name="health_thresholds", kind=HealthThresholds, optional=True)
+    app_info = {
+        "version": short_text(app_version, name="app_version", optional=True),
+        "commit": short_text(app_commit, name="app_commit", optional=True),
+    }
+    if on_background_error is not None and not callable(on_background_error):
+        raise ValidationError("on_background_error must be callable fn(source, error)")
     try:
         creds = Credentials.from_parts(*credentials)
     except ValueError as exc:
@@ -154,7 +165,7 @@ def check_options(
                     "to a host that is not loopback; use https:// / wss://, or pass "
                     "allow_insecure_http=True if this is really meant"
                 )
-    return CheckedOptions(creds, interval, urls)
+    return CheckedOptions(creds, interval, urls, app_info)
 
 
 def env_options(
@@ -210,6 +221,8 @@ class Wiring:
     ws: WSWiring
     credentials: Credentials | None
     settings: dict[str, Any]
+    background: BackgroundErrors
+    app_info: Mapping[str, str | None]
 
 
 def build_trade(client: Any) -> SafeTradeAPI:
@@ -238,6 +251,10 @@ def wire(
     time_sync_interval_s: float,
     max_response_bytes: int,
     allow_insecure_http: bool,
+    app_version: str | None = None,
+    app_commit: str | None = None,
+    user_agent: str | None = None,
+    on_background_error: BackgroundErrorHandler | None = None,
 ) -> Wiring:
     """Check the options of ``Client(...)`` (:func:`check_options`) and build its parts;
     ``client`` is the Client being built (its ``now_ms`` and ``instrument_cache`` feed the
@@ -254,6 +271,9 @@ def wire(
         health_thresholds=health_thresholds,
         time_sync_interval_s=time_sync_interval_s,
         ws_urls=ws_urls,
+        app_version=app_version,
+        app_commit=app_commit,
+        on_background_error=on_background_error,
     )
     creds, interval = checked.credentials, checked.time_sync_interval_s
     request_gate = RequestGate(
@@ -272,11 +292,19 @@ def wire(
             transport=transport,
             rng=rng,
             max_response_bytes=max_response_bytes,
+            user_agent=user_agent,
         )
     except BaseException:
         request_gate.close()
         raise
-    life = Lifecycle(request_gate, rest, clock, http_timeout_s=float(timeout_s))
+    background = BackgroundErrors(on_background_error, monotonic=clock.monotonic, logger=_log)
+    if on_background_error is not None:
+        request_gate.account_limit.on_failure = lambda reason: background.report(
+            "account_limit", OkxError(f"account order limit load failed: {reason}")
+        )
+    life = Lifecycle(
+        request_gate, rest, clock, http_timeout_s=float(timeout_s), background=background
+    )
     safe_mode = SafeMode(clock=clock)  # a pre-send guard on REST and on every WS client
     rest.add_guard(safe_mode.guard)
     ws = WSWiring(
@@ -290,6 +318,7 @@ def wire(
         instruments=lambda: client.instrument_cache,
         children=life.children,
         guard=safe_mode.guard,
+        background=background,
     )
     settings = {
         "base_url": rest.base_url,
@@ -300,6 +329,7 @@ def wire(
         "gate": gate,
         "retry": retry,
         "time_sync_interval_s": interval,
+        "user_agent": user_agent,
     }
     if interval > 0:  # the periodic clock re-sync (okx_sync.ops.time_sync): last
         life.start_timer(lambda: rest.sync_time(retries=False), interval_s=interval, clock=clock)
@@ -312,6 +342,8 @@ def wire(
         ws,
         creds,
         settings,
+        background,
+        checked.app_info,
     )
 
 
@@ -339,8 +371,10 @@ class WSWiring:
         instruments: Callable[[], Any],
         children: Children,
         guard: Any,
+        background: BackgroundErrors,
     ) -> None:
         self.urls = dict(urls)
+        self._background = background
         self.credentials = credentials
         self._rest = rest
         self._gate = gate
@@ -365,7 +399,10 @@ class WSWiring:
 
         if options["gate"] is self._gate:  # WS orders draw on this gate: keep its limit fresh
             options.setdefault("account_limit_refresh", self._rest.refresh_account_limit)
-        return self.register(WSClient(self.urls[kind], **options))
+        ws = WSClient(self.urls[kind], **options)
+        if self._background.fn is not None:  # Client(on_background_error=...)
+            ws.on_error(lambda exc: self._background.report(f"ws {kind}", exc))
+        return self.register(ws)
 
     def register(self, ws: Any) -> Any:
         """Adopt ``ws`` (kind ``"ws"``) and add the safe-mode guard; returns it. Raises
@@ -410,8 +447,15 @@ class Lifecycle:
     """
 
     def __init__(
-        self, gate: RequestGate, rest: RestCore, clock: Clock, *, http_timeout_s: float
+        self,
+        gate: RequestGate,
+        rest: RestCore,
+        clock: Clock,
+        *,
+        http_timeout_s: float,
+        background: BackgroundErrors,
     ) -> None:
+        self.background = background
         self.lock = threading.Lock()
         self.children = Children("Client", clock.monotonic)
         self.timer: TimeSyncTimer | None = None
@@ -427,7 +471,13 @@ class Lifecycle:
         """Start the periodic clock re-sync (``interval_s`` > 0) that ``close`` stops."""
         from .ops.time_sync import TimeSyncTimer
 
-        self.timer = TimeSyncTimer(sync, self._rest.time_sync, interval_s=interval_s, clock=clock)
+        self.timer = TimeSyncTimer(
+            sync,
+            self._rest.time_sync,
+            interval_s=interval_s,
+            clock=clock,
+            on_error=lambda exc: self.background.report("time_sync", exc),
+        )
         self.timer_interval_s = float(interval_s)
         self.timer.start()
 
@@ -456,6 +506,8 @@ class Lifecycle:
         switch = DeadManSwitch(
             client, timeout_s=timeout_s, refresh_s=refresh_s, tag=tag, on_error=on_error
         )
+        if self.background.fn is not None:  # Client(on_background_error=...)
+            switch.on_error(lambda exc: self.background.report(switch.name, exc))
         with self.lock:  # the tag check and the adoption are one step
             if any(d.tag == tag for d in self.children.live("dead-man")):
                 raise ValidationError(f"a dead-man switch for tag={tag!r} is already running")
@@ -492,4 +544,5 @@ class Lifecycle:
             self._rest.close()
             if timer is not None and not timer.join(self._http_timeout_s + 1.0):
                 _log.warning("okx-time-sync did not stop within the HTTP timeout + 1 s")
+            self.background.flush()
             self._done.set()

@@ -11,6 +11,11 @@ one summary line says how many there were and what the last one was
 record; the WS client (inline and pool dispatch, raw handlers, lifecycle and
 error handlers, managed-book callbacks) and the stats reporter (sinks) use it.
 
+:class:`BackgroundErrors` hands the errors no caller sees (a ``Client``'s
+background work: account-limit loads, reporter sinks, dead-man refreshes,
+periodic clock syncs, its WS clients) to one user callback, whose own
+exceptions go through the same policy.
+
 Thread safety: ``HandlerErrorSummary`` locks its own state; safe from any thread.
 """
 
@@ -29,7 +34,13 @@ __all__ = [
     "HandlerErrorSummary",
     "report_handler_error",
     "flush_handler_errors",
+    "BackgroundErrors",
+    "BackgroundErrorHandler",
 ]
+
+#: ``fn(source, error)``: ``source`` names the background work ("account_limit",
+#: "reporter", "dead_man", "time_sync", "ws public"...), ``error`` is the exception.
+BackgroundErrorHandler = Callable[[str, BaseException], object]
 
 #: Handlers whose counts are kept at once; the least recently failing one is
 #: forgotten beyond it (its pending count is then lost, its next failure gets
@@ -151,3 +162,59 @@ def flush_handler_errors(
     """Log (WARNING) the summaries ``policy`` still holds — call it on close. Never raises."""
     for summary in policy.flush():
         logger.warning("%s%s", prefix, summary, extra=dict(extra))
+
+
+class BackgroundErrors:
+    """One user callback ``fn(source, error)`` for errors of background work that no
+    caller sees (they are logged where they happen, too).
+
+    ``report(source, error)`` calls ``fn`` on the reporting thread (keep it quick);
+    an exception ``fn`` raises is logged on ``logger`` as
+    :func:`report_handler_error` decides (a traceback, then summaries) and counted in
+    ``handler_errors``, never propagated. ``fn`` None: ``report`` only counts.
+    ``reported`` counts the errors reported. Raises ``TypeError`` for an ``fn``
+    that is not callable. Thread safety: ``report`` may be called from any thread
+    at once (``fn`` may run concurrently on several threads).
+    """
+
+    def __init__(
+        self,
+        fn: BackgroundErrorHandler | None,
+        *,
+        monotonic: Callable[[], float],
+        logger: logging.Logger,
+    ) -> None:
+        if fn is not None and not callable(fn):
+            raise TypeError(f"on_background_error must be callable, got {type(fn).__name__}")
+        self.fn = fn
+        self._logger = logger
+        self._policy = HandlerErrorSummary(monotonic=monotonic)
+        self._lock = threading.Lock()
+        self.reported = 0
+        self.handler_errors = 0
+
+    def report(self, source: str, error: BaseException) -> None:
+        """Hand ``error`` of ``source`` to the callback. Never raises."""
+        with self._lock:
+            self.reported += 1
+        fn = self.fn
+        if fn is None:
+            return
+        try:
+            fn(source, error)
+        except Exception as exc:  # noqa: BLE001 - a user callback must never break the caller
+            with self._lock:
+                self.handler_errors += 1
+            report_handler_error(
+                self._logger,
+                self._policy,
+                f"on_background_error {getattr(fn, '__name__', fn)!s}",
+                exc,
+                "",
+                {"source": source},
+            )
+
+    def flush(self) -> None:
+        """Log the callback's failure summaries still pending (call on close). Never
+        raises."""
+        flush_handler_errors(self._logger, self._policy, "", {})

@@ -18,22 +18,20 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from decimal import (
-    ROUND_DOWN,
-    ROUND_HALF_UP,
-    Context,
-    Decimal,
-    DivisionByZero,
-    InvalidOperation,
-    Overflow,
-)
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Any
 
 import cachetools
 
 from .clock import Clock, SystemClock
 from .errors import InstrumentRuleError, ValidationError
-from .models.instrument import Instrument
+from .models.instrument import (
+    Instrument,
+    check_min_size,
+    exact_context,
+    fmt_decimal,
+    snap_to_step,
+)
 from .validators import count, order_number, seconds
 
 __all__ = [
@@ -94,16 +92,8 @@ def to_decimal(value: Any, *, what: str) -> Decimal:
     return order_number(value, name=what)
 
 
-# Exact arithmetic for the grid checks: a 20+20-digit value divided by a 20-digit step
-# needs more than the default 28 digits (``Decimal("1e19") % Decimal("1e-12")`` would
-# raise InvalidOperation in the default context). A new Context per use: a Context
-# records flags, so a shared one would be shared mutable state.
-def _exact() -> Context:
-    return Context(prec=100, traps=[InvalidOperation, DivisionByZero, Overflow])
-
-
-def _fmt(d: Decimal | None) -> str:
-    return "" if d is None else format(d.normalize(_exact()), "f")
+_exact = exact_context
+_fmt = fmt_decimal
 
 
 def _check_multiple(
@@ -122,16 +112,7 @@ def _check_multiple(
         )
 
 
-def _check_min(inst: Instrument, sz: Decimal) -> None:
-    if inst.min_sz is not None and sz < inst.min_sz:
-        raise InstrumentRuleError(
-            f"{inst.inst_id}: size {_fmt(sz)} is below minSz {_fmt(inst.min_sz)} "
-            "(instrument rule minSz)",
-            inst_id=inst.inst_id or "",
-            rule="minSz",
-            value=_fmt(sz),
-            limit=_fmt(inst.min_sz),
-        )
+_check_min = check_min_size
 
 
 def _check_max(inst: Instrument, sz: Decimal, limit: Decimal | None, rule: str) -> None:
@@ -252,11 +233,7 @@ def validate_order_params(
     )
 
 
-def _snap(value: Decimal, step: Decimal | None, rounding: str) -> Decimal:
-    if step is None or step <= 0:
-        return value
-    units = _exact().divide(value, step).to_integral_value(rounding=rounding)
-    return _exact().multiply(units, step)
+_snap = snap_to_step
 
 
 def round_price(inst: Instrument, px: Any, *, rounding: str = ROUND_HALF_UP) -> Decimal:

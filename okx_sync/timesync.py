@@ -16,13 +16,22 @@ import threading
 from typing import Any
 
 from .clock import Clock
+from .errors import ValidationError
 
-__all__ = ["TimeSync", "offset_from_round_trip", "next_sync_due", "MIN_SYNC_INTERVAL_S"]
+__all__ = [
+    "TimeSync",
+    "offset_from_round_trip",
+    "next_sync_due",
+    "MIN_SYNC_INTERVAL_S",
+    "MAX_MANUAL_OFFSET_S",
+]
 
 #: The shortest periodic re-sync interval a ``Client`` accepts (``time_sync_interval_s``).
 MIN_SYNC_INTERVAL_S = 10.0
 #: After a failed periodic re-sync, the next try comes after at most this many seconds.
 SYNC_RETRY_S = 60.0
+#: The largest offset ``set_manual`` accepts, in seconds either way (one day).
+MAX_MANUAL_OFFSET_S = 86_400.0
 
 
 def offset_from_round_trip(sent_ms: float, server_ms: int, received_ms: float) -> int:
@@ -59,7 +68,9 @@ class TimeSync:
     (None before the first), so concurrent callers can tell whether someone
     else already re-synced after their own request went out. ``syncs`` counts
     measurements, ``failures`` the failed ones (``note_failure``), whose last
-    text is ``last_error`` (cleared by the next success).
+    text is ``last_error`` (cleared by the next success). ``source`` says where
+    the offset came from: None (never set), ``"okx"`` (measured) or ``"manual"``
+    (``set_manual``: the user's own time source).
 
     Thread safety: all methods are safe from any thread; ``sync_lock`` lets
     the REST core run one measurement at a time.
@@ -73,6 +84,7 @@ class TimeSync:
         self._failures = 0
         self._last_error = ""
         self._last_error_at: float | None = None
+        self._source: str | None = None
         self._lock = threading.Lock()
         self.sync_lock = threading.Lock()
 
@@ -93,6 +105,27 @@ class TimeSync:
             self._synced_at = self._clock.monotonic()
             self._syncs += 1
             self._last_error = ""
+            self._source = "okx"
+
+    def set_manual(self, offset_ms: int) -> None:
+        """Use ``offset_ms`` (server minus local wall time, ms) from the caller's own time
+        source: stamps ``synced_at`` (a periodic re-sync is due ``interval`` after it) and
+        sets ``source`` to ``"manual"``; ``syncs`` (measurements) is unchanged.
+
+        Raises ValidationError for a non-int (a bool or float too) or an offset beyond
+        ±:data:`MAX_MANUAL_OFFSET_S` (in ms: ±86,400,000). Thread-safe.
+        """
+        if isinstance(offset_ms, bool) or not isinstance(offset_ms, int):
+            raise ValidationError(f"offset_ms must be an int (ms), got {offset_ms!r}")
+        if abs(offset_ms) > MAX_MANUAL_OFFSET_S * 1000:
+            raise ValidationError(
+                f"offset_ms must be within ±{MAX_MANUAL_OFFSET_S * 1000:.0f} ms (one day), "
+                f"got {offset_ms}"
+            )
+        with self._lock:
+            self._offset_ms = offset_ms
+            self._synced_at = self._clock.monotonic()
+            self._source = "manual"
 
     def note_failure(self, error: str) -> None:
         """Record a failed measurement (``error``: a one-line description, no secret)."""
@@ -111,14 +144,20 @@ class TimeSync:
         """The last failed measurement since the last success ("" when none)."""
         return self._last_error
 
+    @property
+    def source(self) -> str | None:
+        """Where the offset came from: None (never set), ``"okx"`` or ``"manual"``."""
+        return self._source
+
     def snapshot(self) -> dict[str, Any]:
-        """``offset_ms``, ``age_s`` (None before the first sync), ``syncs``,
+        """``offset_ms``, ``source``, ``age_s`` (None before the first sync), ``syncs``,
         ``failures``, ``last_error`` and ``last_error_age_s`` (JSON-serialisable)."""
         now = self._clock.monotonic()
         with self._lock:
             synced, failed_at = self._synced_at, self._last_error_at
             out: dict[str, Any] = {
                 "offset_ms": self._offset_ms,
+                "source": self._source,
                 "age_s": None if synced is None else round(max(0.0, now - synced), 3),
                 "syncs": self._syncs,
                 "failures": self._failures,

@@ -13,6 +13,7 @@ than deep inside a thread.
 - :func:`real`: a finite ``int``/``float`` within ``[low, high]`` (each end optional,
   ``low_open`` excludes ``low``): ratios, multipliers.
 - :func:`flag`: a ``bool``.
+- :func:`short_text`: a short printable-ASCII text (a User-Agent part, a version, a commit).
 - :func:`one_of`: one of a fixed set of strings; :func:`instance`: an object of a type.
 - :func:`order_number`: a price or size for order entry as an exact ``Decimal``
   (``Decimal``, ``int`` or numeric ``str``; never a ``float`` or ``bool``), finite and
@@ -137,6 +138,20 @@ def instance(value: Any, *, name: str, kind: type, optional: bool = False) -> An
     if (value is None and optional) or isinstance(value, kind):
         return value
     raise ValidationError(f"{name} must be a {kind.__name__}, got {type(value).__name__} {value!r}")
+
+
+def short_text(value: Any, *, name: str, max_len: int = 128, optional: bool = False) -> str | None:
+    """A ``str`` of 1..``max_len`` printable ASCII characters (space to ``~``: safe in an
+    HTTP header and a log line), or None with ``optional``."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{name} must be a str, got {type(value).__name__}")
+    if not 1 <= len(value) <= max_len or not all(" " <= c <= "~" for c in value):
+        raise ValidationError(
+            f"{name} must be 1..{max_len} printable ASCII characters, got {value[:60]!r}"
+        )
+    return value
 
 
 def one_of(value: Any, *, name: str, choices: Collection[str]) -> str:

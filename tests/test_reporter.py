@@ -78,10 +78,14 @@ class StubClient:
         }
         self.health_monitor = HealthMonitor()
         self.adopted: list[tuple[Any, str, str]] = []
+        self.background: list[tuple[str, BaseException]] = []
 
     def _adopt(self, child: Any, *, kind: str, label: str) -> None:
         """The host owns the reporter (``Client`` closes it on ``close()``)."""
         self.adopted.append((child, kind, label))
+
+    def _report_background_error(self, source: str, error: BaseException) -> None:
+        self.background.append((source, error))
 
     def stats(self) -> dict[str, Any]:
         return dict(self.rest)

@@ -72,7 +72,10 @@ class AccountLimit:
     is due only when the shared record is older than ``refresh_account_limit_s``
     too (a fresh one is adopted, source ``"shared"``), a load is claimed in the
     shared store as well (one process loads), and a loaded limit is published.
-    Thread-safe.
+    ``on_failure(reason)`` (must not raise), when set, is called
+    (no lock held) for every failed load, after its WARNING line — at the latest
+    with this object's next log line when the gate recorded it (a load the gate
+    timed out). Thread-safe.
     """
 
     def __init__(
@@ -98,6 +101,8 @@ class AccountLimit:
         self._retry_s = config.account_limit_retry_s
         self._failures = 0
         self._last_error = ""
+        self.on_failure: Callable[[str], object] | None = None
+        self._unreported: list[str] = []  # failures not yet given to on_failure
 
     @staticmethod
     def is_load(endpoint: Endpoint | None) -> bool:
@@ -146,7 +151,7 @@ class AccountLimit:
         notes: list[Note] = []
         with self._lock:
             due = self._due_locked(self._clock.monotonic(), notes)
-        emit(notes)
+        self._emit(notes)
         return due and not self._adopt_shared()
 
     def claim(self) -> int | None:
@@ -167,7 +172,7 @@ class AccountLimit:
                 # its retry delay.
                 lapse = now + self._config.wait_timeout_s + self._retry_s
                 self._next_try = max(self._next_try, lapse)
-        emit(notes)
+        self._emit(notes)
         if claim is not None and self._shared is not None:
             if not self._shared.claim(self._config.wait_timeout_s + self._retry_s):
                 with self._lock:  # another process loads it: read its answer later
@@ -198,7 +203,7 @@ class AccountLimit:
         with self._lock:
             if self._claim == claim:
                 notes.append(self._failure_locked(reason))
-        emit(notes)
+        self._emit(notes)
 
     def load_admitted(self, now: float) -> None:
         """The gate admitted a load: nobody else needs to start one until it reports
@@ -264,7 +269,7 @@ class AccountLimit:
         """Record a failed load: WARNING, backoff, the known limit stays; ends any claim."""
         with self._lock:
             notes = [self._failure_locked(reason)]
-        emit(notes)
+        self._emit(notes)
 
     def snapshot(self) -> dict[str, Any]:
         """Limit, source, age of the last load, failures and the last error (JSON)."""
@@ -288,8 +293,20 @@ class AccountLimit:
             notes.append(self._failure_locked("previous load got no response"))
         return now >= self._next_try and self._claim is None
 
+    def _emit(self, notes: list[Note]) -> None:
+        """Log ``notes``, then hand the failures recorded since to ``on_failure``."""
+        emit(notes)
+        with self._lock:
+            reasons, self._unreported = self._unreported, []
+        hook = self.on_failure
+        if hook is not None:
+            for reason in reasons:
+                hook(reason)
+
     def _failure_locked(self, reason: str) -> Note:
         now = self._clock.monotonic()
+        if self.on_failure is not None and len(self._unreported) < 100:
+            self._unreported.append(reason)
         self._failures += 1
         self._last_error = reason
         self._claim = None

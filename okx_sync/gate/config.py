@@ -78,9 +78,16 @@ class RequestGateConfig:
       (:mod:`okx_sync.gate.redis_backend`): in Redis, shared by every process
       and host using the same namespace. The concurrency cap stays per Client.
 
+    - ``enabled``: False turns the whole gate off — no concurrency cap, no
+      buckets, no penalties, no account-limit loading (``rate_limits`` reads
+      False then): every call is sent at once. Only for a program with its own
+      limiter in front of the client: without one, OKX answers 429/50011 and
+      may ban the IP or account. ``RequestGate`` logs a WARNING when built so.
+
     Thread safety: immutable.
     """
 
+    enabled: bool = attrs.field(default=True, validator=_flag)
     max_concurrent: int = attrs.field(default=10, validator=field(count))
     rate_limits: bool = attrs.field(default=True, validator=_flag)
     headroom: float = attrs.field(default=0.9, validator=_fraction)
@@ -99,6 +106,10 @@ class RequestGateConfig:
     slow_wait_log_s: float = attrs.field(default=1.0, validator=_seconds)
     max_hold_s: float = attrs.field(default=10.0, validator=_seconds)
     backend: Any = attrs.field(factory=LocalGateBackend, validator=_backend)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.enabled:  # a gate that is off loads and enforces no rate limit either
+            object.__setattr__(self, "rate_limits", False)
 
     def cap_hold(self, seconds: float | None) -> float | None:
         """A server-given hold in seconds, capped to ``max_hold_s`` (None stays None;

@@ -9,11 +9,12 @@ callers use.
 
 from __future__ import annotations
 
+import logging
 import socket
 from typing import Any
 
 from ..clock import SYSTEM_CLOCK, Clock
-from ..errors import ValidationError
+from ..errors import RequestStateError, ValidationError
 from ..rest.endpoints import Endpoint
 from .account_limit import AccountLimit
 from .admission import Admission
@@ -26,6 +27,8 @@ __all__ = ["RequestGate", "ACCOUNT_CONFIG_PATH"]
 
 ACCOUNT_CONFIG_PATH = "/api/v5/account/config"
 
+_log = logging.getLogger("okx_sync.gate")
+
 
 class RequestGate:
     """Admits requests under a concurrency cap and OKX's rate limits.
@@ -36,7 +39,9 @@ class RequestGate:
     :class:`~okx_sync.gate.account_limit.AccountLimit`) runs the load protocol
     of that limit; order entry calls its ``refresh(load)``. ``close()`` wakes
     every waiter with a gate-stage error. The rules are in the
-    :mod:`okx_sync.gate` package docstring.
+    :mod:`okx_sync.gate` package docstring. With ``RequestGateConfig(enabled=False)``
+    it admits every call at once (a WARNING at construction); only ``close()``
+    still refuses.
 
     Thread safety: all methods are thread-safe; no lock is held while a waiter
     parks or while a log line is emitted.
@@ -50,6 +55,14 @@ class RequestGate:
         api_key: str | None = None,
     ) -> None:
         self.config = config or RequestGateConfig()
+        self._clock = clock
+        self._bypass_closed = False
+        if not self.config.enabled:
+            _log.warning(
+                "request gate DISABLED (RequestGateConfig(enabled=False)): no concurrency cap, "
+                "no rate limits; calls go out as fast as the program sends them — your own "
+                "limiter must keep within OKX's limits (429/50011, risk of an IP or account ban)"
+            )
         backend = self.config.backend
         scope = GateScope(
             uid=key_digest(api_key),
@@ -83,7 +96,18 @@ class RequestGate:
         Raises ``RequestStateError(stage="gate", dispatched=False)`` on timeout
         or when the gate is closed, and ``ValidationError`` when one call needs
         more tokens than the published limit; nothing was charged or sent.
+        With the gate disabled: a permit at once (only a closed gate refuses).
         """
+        if not self.config.enabled:
+            if self._bypass_closed:
+                raise RequestStateError(
+                    "client closed",
+                    stage="gate",
+                    dispatched=False,
+                    method=method or (endpoint.method if endpoint else ""),
+                    path=path or (endpoint.path if endpoint else ""),
+                )
+            return Permit(None, 0.0, slot=False, admitted_at=self._clock.monotonic())
         return self._admission.acquire(
             self._plan(endpoint, params),
             slot=concurrency,
@@ -203,9 +227,13 @@ class RequestGate:
         ``current_rate`` (what the gate allows now, per second),
         ``rate_factor``, ``held_for_s``, ``tokens`` (room now), ``used``,
         ``in_flight``, ``admitted``, ``admitted_cost``, ``total_wait_s``,
-        ``max_wait_s``, ``penalties``, ``throttled``, ``timeouts``.
+        ``max_wait_s``, ``penalties``, ``throttled``, ``timeouts``; ``enabled``
+        (False: the gate is off, nothing above counts).
         """
-        return self._admission.snapshot(self.account_limit.snapshot())
+        return {
+            **self._admission.snapshot(self.account_limit.snapshot()),
+            "enabled": self.config.enabled,
+        }
 
     def buckets(self) -> list[str]:
         """Keys of the buckets created so far, sorted (a snapshot)."""
@@ -216,4 +244,5 @@ class RequestGate:
 
         Permits already granted may still be released. Idempotent.
         """
+        self._bypass_closed = True
         self._admission.close()

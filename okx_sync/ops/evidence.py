@@ -3,11 +3,15 @@
 ``client.evidence()`` (:func:`collect_evidence`) returns one JSON-serialisable
 dict with these keys:
 
-``okx_sync_version``; ``python`` (version, implementation, platform);
+``okx_sync_version``; ``app`` (``version`` and ``commit`` of the deployed application,
+from ``Client(app_version=..., app_commit=...)``; None when not given);
+``python`` (version, implementation, platform);
 ``generated_at`` (Unix s) and ``generated_at_utc``; ``config`` (base URL,
 demo flag, API key as ``****abcd`` only, HTTP timeout, the
 ``RequestGateConfig`` and ``RetryPolicy`` fields, ``time_sync_interval_s``);
-``clock`` (``offset_ms``, ``measured``, ``measured_at`` in Unix s, ``age_s``,
+``clock`` (``offset_ms``, ``source`` (None, ``"okx"`` or ``"manual"``:
+``client.set_time_offset_ms``), ``measured`` (the offset was measured from OKX),
+``measured_at`` in Unix s and ``age_s`` of the last update,
 ``syncs``, ``failures``, ``last_error`` of the last failed measurement ("" once
 one succeeded after it), ``interval_s`` of the periodic re-sync (0: off),
 ``timer_running``); ``safe_mode``;
@@ -87,7 +91,8 @@ def _clock(client: EvidenceSource) -> dict[str, Any]:
     timer = client.time_sync_timer
     return {
         "offset_ms": sync.offset_ms,
-        "measured": synced is not None,
+        "source": snap["source"],
+        "measured": snap["source"] == "okx",
         "measured_at": None if age is None else round(clock.time() - age, 3),
         "age_s": None if age is None else round(age, 3),
         "syncs": snap["syncs"],
@@ -127,6 +132,7 @@ def collect_evidence(client: EvidenceSource, *, last_errors: int = 20) -> dict[s
     return _jsonable(
         {
             "okx_sync_version": __version__,
+            "app": read("app", lambda: dict(client.app_info)),
             "python": {
                 "version": platform.python_version(),
                 "implementation": platform.python_implementation(),

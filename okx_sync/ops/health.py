@@ -19,7 +19,10 @@ back-pressure          typed or raw queue at ``queue_degraded_ratio`` /  degrade
 rate limits            account order bucket exhausted; a bucket held    degraded
                        after throttling; gate timeouts in the window
 REST                   rate-limit / auth / no-response errors in the     degraded
-                       window
+                       window; p99 latency above ``rest_p99_degraded_s``
+                       (over ``rest_latency_min_samples`` or more)
+reconciliation         the last ``Reconciler`` run failed or found       degraded
+                       drift (``HealthMonitor.note_reconcile``)
 order books            a managed book out of sync or not ready;         degraded
                        sequence / checksum / callback errors or REST
                        cross-check mismatches within the window
@@ -61,6 +64,7 @@ __all__ = [
     "evaluate_ws",
     "evaluate_gate",
     "evaluate_rest",
+    "evaluate_reconcile",
     "rest_counters",
     "evaluate_book",
     "book_counters",
@@ -119,7 +123,13 @@ class HealthThresholds:
       ``rest_errors_degraded``, ``book_errors_degraded``: that many events of
       the kind within the window make the component degraded;
     - ``account_bucket_exhausted``: degrade when the account order bucket has
-      no room now.
+      no room now;
+    - ``rest_p99_degraded_s``: degrade when the REST p99 latency (over the
+      core's last 4096 attempts) is above it, once ``rest_latency_min_samples``
+      attempts were timed.
+
+    A failed reconciliation, or one that found drift, makes the ``reconcile``
+    part degraded until the next run (:meth:`HealthMonitor.note_reconcile`).
 
     Raises ``ValidationError`` (a ``ValueError``; when built) for a time that is not a
     positive finite number, a ratio outside (0, 1], a count that is not an int >= 1, a
@@ -142,6 +152,8 @@ class HealthThresholds:
     rest_errors_degraded: int = attrs.field(default=3, validator=_count)
     book_errors_degraded: int = attrs.field(default=1, validator=_count)
     account_bucket_exhausted: bool = attrs.field(default=True, validator=field(flag))
+    rest_p99_degraded_s: float = attrs.field(default=2.0, validator=_positive)
+    rest_latency_min_samples: int = attrs.field(default=20, validator=_count)
 
     def __attrs_post_init__(self) -> None:
         for low, high in (
@@ -429,16 +441,44 @@ def evaluate_rest(
 ) -> Health:
     """Health of the REST core: degraded when calls failed with rate-limit
     errors, auth errors or without a response (see :func:`rest_counters`)
-    ``rest_errors_degraded`` times within the window. ``increases`` are the
-    increases of those counters. Thread safety: pure.
+    ``rest_errors_degraded`` times within the window (``increases`` are the
+    increases of those counters), or when ``stats["latency_s"]["p99"]`` is above
+    ``rest_p99_degraded_s`` over at least ``rest_latency_min_samples`` samples.
+    Thread safety: pure.
     """
-    del stats  # the rules read only counter increases
     inc = increases or {}
     v = _Verdict()
     for counter, (one, many) in _REST_LABELS.items():
         v.count(
             inc.get(counter, 0), thresholds.rest_errors_degraded, one, many, thresholds.window_s
         )
+    latency = stats.get("latency_s")
+    if isinstance(latency, Mapping):
+        p99, samples = _num(latency.get("p99")), _num(latency.get("samples"))
+        if (
+            p99 is not None
+            and samples is not None
+            and samples >= thresholds.rest_latency_min_samples
+            and p99 > thresholds.rest_p99_degraded_s
+        ):
+            v.add(
+                DEGRADED,
+                f"REST p99 latency {_secs(p99)} above {_secs(thresholds.rest_p99_degraded_s)} "
+                f"({int(samples)} attempts)",
+            )
+    return v.health(component)
+
+
+def evaluate_reconcile(outcome: Mapping[str, Any], *, component: str = "reconcile") -> Health:
+    """Health of the last reconciliation (``HealthMonitor.last_reconcile``): degraded
+    when it failed (``error``) or found drift (``drift``). Thread safety: pure."""
+    v = _Verdict()
+    if outcome.get("error"):
+        v.add(DEGRADED, f"last reconciliation failed: {outcome['error']}")
+    drift = tuple(outcome.get("drift") or ())
+    if drift:
+        shown = "; ".join(drift[:3]) + (f"; +{len(drift) - 3} more" if len(drift) > 3 else "")
+        v.add(DEGRADED, f"last reconciliation found drift: {shown}")
     return v.health(component)
 
 
@@ -581,6 +621,23 @@ class HealthMonitor:
         self._history: dict[str, _History] = {}
         # the times of the latest two evaluation rounds (one round = one ``now``)
         self._round = self._prev_round = float("-inf")
+        self._reconcile: dict[str, Any] | None = None
+
+    def note_reconcile(self, *, at: float, error: str = "", drift: Sequence[str] = ()) -> None:
+        """Record the outcome of a reconciliation run (``Reconciler.snapshot`` calls it):
+        monotonic ``at``, ``error`` ("" when it completed) and ``drift`` (one text per
+        difference found; empty when none). Health judges the latest until the next run.
+        Thread-safe."""
+        outcome = {"at": float(at), "error": str(error), "drift": tuple(str(d) for d in drift)}
+        with self._lock:
+            self._reconcile = outcome
+
+    @property
+    def last_reconcile(self) -> dict[str, Any] | None:
+        """The last reconciliation outcome (``at``, ``error``, ``drift``), or None when
+        none ran. Thread-safe."""
+        with self._lock:
+            return None if self._reconcile is None else dict(self._reconcile)
 
     def __repr__(self) -> str:
         return f"HealthMonitor(sources={len(self._history)}, thresholds={self.thresholds!r})"
@@ -621,7 +678,8 @@ class HealthMonitor:
         books: Sequence[tuple[str, Any]] = (),
         component: str = "client",
     ) -> Health:
-        """The client's health from its stats at monotonic time ``now``.
+        """The client's health from its stats at monotonic time ``now``, plus a
+        ``reconcile`` part once a reconciliation was noted (:meth:`note_reconcile`).
 
         ``wall`` is the wall clock (Unix seconds) the WS ``last_recv`` times
         are compared with (default: ``now``, for stats on one clock).
@@ -654,6 +712,9 @@ class HealthMonitor:
             stats = as_stats_dict(raw)
             inc = self.increases(name, book_counters(stats), BOOK_COUNTERS, now)
             parts.append(evaluate_book(stats, thresholds=t, increases=inc, component=name))
+        reconcile = self.last_reconcile
+        if reconcile is not None:
+            parts.append(evaluate_reconcile(reconcile))
         return combine(component, parts)
 
 

@@ -75,11 +75,16 @@ class OrderClient(Protocol):
 
 
 class ReconcileClient(OrderClient, Protocol):
-    """An order client that also reads the account (balances, positions)."""
+    """An order client that also reads the account (balances, positions) and keeps the
+    health monitor a reconciliation's outcome is noted on."""
 
     @property
     def account(self) -> AccountAPI:
         """The account endpoint group."""
+
+    @property
+    def health_monitor(self) -> HealthMonitor:
+        """Where ``Reconciler.snapshot`` notes its outcome (``note_reconcile``)."""
 
 
 class TradingClient(OrderClient, Protocol):
@@ -126,6 +131,10 @@ class ReporterHost(StatsSource, Protocol):
     def _adopt(self, child: Any, *, kind: str, label: str) -> object:
         """Own ``child``: close it on close (a closed host raises ``ValidationError``)."""
 
+    def _report_background_error(self, source: str, error: BaseException) -> None:
+        """Hand an error no caller sees to ``Client(on_background_error=...)``; never
+        raises."""
+
 
 class EvidenceSource(StatsSource, Protocol):
     """A stats source with the state the evidence shows and the probes it sends."""
@@ -155,6 +164,10 @@ class EvidenceSource(StatsSource, Protocol):
 
     def _evidence_config(self) -> dict[str, Any]:
         """The redacted configuration."""
+
+    @property
+    def app_info(self) -> dict[str, str | None]:
+        """The deployed application's ``version`` and ``commit`` (None when not given)."""
 
     def sync_time(self) -> int:
         """Measure the clock offset to OKX; returns it in ms."""

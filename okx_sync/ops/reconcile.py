@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -51,6 +51,7 @@ __all__ = [
     "place_order_safely",
     "is_outcome_unknown",
     "list_pending_orders",
+    "pending_drift",
     "UNKNOWN_OUTCOME_CODES",
     "ORDER_NOT_FOUND",
     "DUPLICATE_CL_ORD_ID",
@@ -122,7 +123,9 @@ class AccountSnapshot:
     ``duration_s`` (seconds the queries took: the parts are not one atomic
     read), ``balance`` (``Balance``), ``positions`` (``Position``),
     ``pending_orders`` (``Order``, live/partially_filled), ``fills``
-    (``Fill``, newest first, last 3 days, at most ``fills_limit``).
+    (``Fill``, newest first, last 3 days, at most ``fills_limit``),
+    ``drift`` (with ``expected_pending``: one text per difference between the
+    orders the program believes pending and OKX's; empty when they agree).
     Thread safety: immutable.
     """
 
@@ -132,6 +135,7 @@ class AccountSnapshot:
     positions: tuple[Position, ...]
     pending_orders: tuple[Order, ...]
     fills: tuple[Fill, ...]
+    drift: tuple[str, ...] = ()
 
     def order(self, *, cl_ord_id: str | None = None, ord_id: str | None = None) -> Order | None:
         """The pending order with this ``cl_ord_id`` or ``ord_id`` (None when not pending)."""
@@ -149,6 +153,7 @@ class AccountSnapshot:
             "positions": [_raw(p) for p in self.positions],
             "pending_orders": [_raw(o) for o in self.pending_orders],
             "fills": [_raw(f) for f in self.fills],
+            "drift": list(self.drift),
         }
 
 
@@ -190,6 +195,32 @@ class OrderResolution:
         }
 
 
+def _expected_ids(expected: Iterable[str] | None) -> frozenset[str] | None:
+    if expected is None:
+        return None
+    if isinstance(expected, str):
+        raise ValidationError("expected_pending must be an iterable of clOrdIds, not one str")
+    ids = frozenset(expected)
+    bad = [i for i in ids if not isinstance(i, str) or not is_valid_cl_ord_id(i)]
+    if bad:
+        raise ValidationError(f"expected_pending: not clOrdIds: {bad[:5]!r}")
+    return ids
+
+
+def pending_drift(expected: Collection[str], pending: Iterable[Order]) -> tuple[str, ...]:
+    """The differences between the clOrdIds a program believes pending (``expected``)
+    and the pending orders OKX lists, as sorted texts. Pure."""
+    pending = list(pending)
+    seen = {o.cl_ord_id for o in pending if o.cl_ord_id}
+    out = [f"{c} not pending on OKX" for c in sorted(set(expected) - seen)]
+    out += sorted(
+        f"{o.cl_ord_id or 'ordId ' + str(o.ord_id)} pending on OKX, not expected"
+        for o in pending
+        if not o.cl_ord_id or o.cl_ord_id not in expected
+    )
+    return tuple(out)
+
+
 class Reconciler:
     """Reads the authoritative account state over REST: ``Reconciler(client)``.
 
@@ -208,28 +239,51 @@ class Reconciler:
     def __repr__(self) -> str:
         return f"Reconciler({self._client!r})"
 
-    def snapshot(self, *, inst_type: str | None = None, fills_limit: int = 100) -> AccountSnapshot:
+    def snapshot(
+        self,
+        *,
+        inst_type: str | None = None,
+        fills_limit: int = 100,
+        expected_pending: Iterable[str] | None = None,
+    ) -> AccountSnapshot:
         """Balances, positions, pending orders (all pages) and recent fills, in one object.
 
         ``inst_type`` (SPOT, MARGIN, SWAP, FUTURES, OPTION) narrows orders,
         positions (not for SPOT) and fills; ``fills_limit`` is 1..100.
-        Raises ``ValidationError`` for a bad ``fills_limit``, else what the
-        queries raise (``APIError``/``RequestStateError``): a partial snapshot
-        is never returned.
+        ``expected_pending``: the clOrdIds the program believes pending; the
+        snapshot's ``drift`` then names each one OKX does not show pending and
+        each pending order OKX shows that is not among them (by clOrdId, else
+        ordId). The outcome (failed, drift, or clean) is noted on the client's
+        ``health_monitor``: ``client.health()`` shows a ``reconcile`` part,
+        degraded after a failed run or one with drift, until the next run.
+        Raises ``ValidationError`` for a bad ``fills_limit`` or
+        ``expected_pending`` (nothing noted), else what the queries raise
+        (``APIError``/``RequestStateError``): a partial snapshot is never returned.
         """
         if isinstance(fills_limit, bool) or not isinstance(fills_limit, int):
             raise ValidationError(f"fills_limit must be an int 1..100, got {fills_limit!r}")
         if not 1 <= fills_limit <= 100:
             raise ValidationError(f"fills_limit must be 1..100, got {fills_limit}")
+        expected = _expected_ids(expected_pending)
         client = self._client
         clock = client.clock
         started = clock.monotonic()
-        taken_at = int(client.now_ms())
-        balance = client.account.get_balance()
-        pos_type = None if inst_type == "SPOT" else inst_type
-        positions = client.account.get_positions(inst_type=pos_type)
-        pending = list_pending_orders(client, inst_type=inst_type)
-        fills = client.trade.get_fills(inst_type=inst_type, limit=fills_limit)
+        try:
+            taken_at = int(client.now_ms())
+            balance = client.account.get_balance()
+            pos_type = None if inst_type == "SPOT" else inst_type
+            positions = client.account.get_positions(inst_type=pos_type)
+            pending = list_pending_orders(client, inst_type=inst_type)
+            fills = client.trade.get_fills(inst_type=inst_type, limit=fills_limit)
+        except Exception as exc:
+            client.health_monitor.note_reconcile(
+                at=clock.monotonic(), error=f"{type(exc).__name__}: {exc}"
+            )
+            raise
+        drift = () if expected is None else pending_drift(expected, pending)
+        client.health_monitor.note_reconcile(at=clock.monotonic(), drift=drift)
+        if drift:
+            log.warning("reconciliation found drift: %s", "; ".join(drift))
         return AccountSnapshot(
             taken_at_ms=taken_at,
             duration_s=round(clock.monotonic() - started, 6),
@@ -237,6 +291,7 @@ class Reconciler:
             positions=tuple(positions),
             pending_orders=tuple(pending),
             fills=tuple(fills),
+            drift=drift,
         )
 
     def resolve_order(

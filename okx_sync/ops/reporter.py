@@ -472,6 +472,7 @@ class StatsReporter(Owned):
             "stats reporter: ",
             {"sink": name, "failures": count},
         )
+        self.client._report_background_error(f"reporter {self.name} sink {name}", exc)
 
     def _run(self) -> None:
         clock = self.clock

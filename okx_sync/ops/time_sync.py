@@ -40,6 +40,8 @@ class TimeSyncTimer:
     (``okx-time-sync``); ``stop()`` asks it to end; ``join(timeout)`` waits for it
     (True when it is gone). ``runs`` counts finished sync attempts and
     ``wait_runs(n, timeout)`` waits (real time) until ``n`` have finished.
+    ``on_error(exc)`` is called on the timer's thread with each failed sync (after
+    its log line; an exception it raises is logged).
 
     Raises ``ValueError`` for ``interval_s <= 0`` and ``RuntimeError`` when
     started twice. Thread safety: every method may be called from any thread;
@@ -54,6 +56,7 @@ class TimeSyncTimer:
         interval_s: float,
         clock: Clock,
         name: str = THREAD_NAME,
+        on_error: Callable[[BaseException], object] | None = None,
     ) -> None:
         if not interval_s > 0:
             raise ValueError(f"interval_s must be > 0, got {interval_s!r}")
@@ -62,6 +65,7 @@ class TimeSyncTimer:
         self._time = time_sync
         self._clock = clock
         self._name = name
+        self._on_error = on_error
         self._cond = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -149,6 +153,11 @@ class TimeSyncTimer:
                 text,
                 extra={"time_sync_failures": self._failing},
             )
+            if self._on_error is not None:
+                try:
+                    self._on_error(exc)
+                except Exception:  # noqa: BLE001 - the loop must survive anything
+                    _log.exception("periodic clock re-sync: on_error raised")
             return
         if self._failing:
             _log.info("periodic clock re-sync works again after %d failures", self._failing)

@@ -60,7 +60,7 @@ from ..guards import (
 )
 from ..retry import RetryPolicy
 from ..timesync import TimeSync
-from ..validators import count, flag, instance, seconds
+from ..validators import count, flag, instance, seconds, short_text
 from .call import NO_RETRY, AttemptResult, CallRunner, GateBudget
 from .endpoints import Endpoint, EndpointRegistry, registry
 from .prepare import (
@@ -70,6 +70,7 @@ from .prepare import (
     check_gate_timeout,
     check_method,
     check_path,
+    user_agent_header,
 )
 from .server_time import TIME_PATH, ServerTime
 from .stats import RestStats
@@ -111,7 +112,12 @@ class RestCore:
     :meth:`close` (``max_response_bytes`` bounds the transports built here). Raises
     ``ValidationError`` at construction for a ``session`` that is no
     ``requests.Session``, for both
-    ``session`` and ``transport``, or a ``transport`` without a callable ``send``.
+    ``session`` and ``transport``, or a ``transport`` without a callable ``send``,
+    or a ``user_agent`` that is not 1..256 printable ASCII characters.
+
+    ``User-Agent``: ``okx_sync/<version>``, or the ``User-Agent`` a given
+    ``session`` carries when it is not requests' default (read at construction);
+    ``user_agent`` is appended to it after a space (:func:`user_agent_header`).
 
     Raises from calls: ``ValidationError`` (bad input, nothing sent),
     ``APIError``/``OrderError`` (OKX said failure; ``OrderError`` also when a
@@ -141,8 +147,10 @@ class RestCore:
         endpoints: EndpointRegistry | None = None,
         max_errors: int = 50,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        user_agent: str | None = None,
     ) -> None:
         seconds(timeout_s, name="timeout_s", positive=True)
+        user_agent = short_text(user_agent, name="user_agent", max_len=256, optional=True)
         flag(demo, name="demo")
         count(max_errors, name="max_errors")
         instance(retry, name="retry", kind=RetryPolicy, optional=True)
@@ -184,7 +192,7 @@ class RestCore:
             stats=self._stats,
             retry=retry or RetryPolicy(),
             timeout_s=float(timeout_s),
-            headers=base_headers(demo),
+            headers=base_headers(demo, user_agent_header(session, user_agent)),
             resync=self.resync,
             refresh_account_limit=self._refresh_account_limit,
         )

@@ -279,13 +279,27 @@ def check_method(method: Any) -> str:
     return method.upper()
 
 
-def base_headers(demo: bool) -> dict[str, str]:
-    """The headers every request carries (JSON, the User-Agent; demo trading's
-    ``x-simulated-trading: 1`` when ``demo``)."""
+def user_agent_header(session: Any, extra: str | None) -> str:
+    """The ``User-Agent`` REST requests carry: the ``session``'s own one (a
+    ``requests.Session``) when it set one (anything but requests' default
+    ``python-requests/…``), else ``okx_sync/<version>``; then ``extra`` after a space.
+    Pure (reads ``session.headers``)."""
+    own = session.headers.get("User-Agent") if session is not None else None
+    if isinstance(own, bytes):
+        own = own.decode("latin-1")
+    base = f"okx_sync/{__version__}"
+    if isinstance(own, str) and own and not own.startswith("python-requests/"):
+        base = own
+    return f"{base} {extra}" if extra else base
+
+
+def base_headers(demo: bool, user_agent: str | None = None) -> dict[str, str]:
+    """The headers every request carries (JSON, the User-Agent — ``user_agent`` or
+    ``okx_sync/<version>``; demo trading's ``x-simulated-trading: 1`` when ``demo``)."""
     headers = {
         "Content-Type": "application/json",
         "Accept": "application/json",
-        "User-Agent": f"okx_sync/{__version__}",
+        "User-Agent": user_agent or f"okx_sync/{__version__}",
     }
     if demo:
         headers["x-simulated-trading"] = "1"
