@@ -90,7 +90,7 @@ CONTRACT: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "_version",
             "auth",
-            "book",
+            "book.*",
             "checksum",
             "clock",
             "ids",
