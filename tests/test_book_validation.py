@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from okx_sync import book as book_module
 from okx_sync.book import OrderBookStore
+from okx_sync.book.side import Side
 from okx_sync.checksum import book_checksum
 from okx_sync.errors import (
     OrderBookChecksumError,
@@ -365,7 +365,7 @@ def test_a_huge_update_is_merged_while_readers_read(monkeypatch: pytest.MonkeyPa
     # While the merge of a huge update runs, another thread reads the book (the old
     # one) without waiting for the merge to end.
     store = ready_store()
-    merged = book_module._Side.merged
+    merged = Side.merged
     seen: list[Any] = []
 
     def merged_while_reading(side: Any, *args: Any, **kw: Any) -> Any:
@@ -375,7 +375,7 @@ def test_a_huge_update_is_merged_while_readers_read(monkeypatch: pytest.MonkeyPa
         assert not reader.is_alive(), "a reader waited for the merge"
         return merged(side, *args, **kw)
 
-    monkeypatch.setattr(book_module._Side, "merged", merged_while_reading)
+    monkeypatch.setattr(Side, "merged", merged_while_reading)
     levels = [[f"{90 - i / 1000:.3f}", "1"] for i in range(3000)]
     store.apply(push("update", levels, seqId=2, prevSeqId=1))
     assert seen == [BookLevel(D("100"), D("1"), 1)]  # the book before the push

@@ -91,7 +91,7 @@ CONTRACT: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "_version",
             "auth",
-            "book",
+            "book.*",
             "checksum",
             "clock",
             "ids",
