@@ -233,7 +233,7 @@ class Session:
                 connect_timeout_s=cfg.connect_timeout_s,
                 options=dict(cfg.ws_options),
                 rng=rng,
-                max_message_size=cfg.max_message_size,
+                max_message_bytes=cfg.max_message_bytes,
             )
             self._start_timeout_s = cfg.start_deadline_s
             self._auth.login_resynced = False  # a fresh start may re-sync again

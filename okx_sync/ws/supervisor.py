@@ -94,11 +94,11 @@ class ConnectionManager:
         options: dict[str, Any] | None = None,
         rng: random.Random | None = None,
         handoff_grace_s: float = 2.0,
-        max_message_size: int = DEFAULT_MAX_SIZE,
+        max_message_bytes: int = DEFAULT_MAX_SIZE,
     ) -> None:
         self.url = url
         self.name = name
-        self._max_message_size = max_message_size
+        self._max_message_bytes = max_message_bytes
         self._hooks = hooks
         self._clock = clock
         self.backoff = backoff or BackoffPolicy()
@@ -270,7 +270,7 @@ class ConnectionManager:
             clock=self._clock,
             connect_timeout_s=self._connect_timeout_s,
             options=self._options,
-            max_message_size=self._max_message_size,
+            max_message_bytes=self._max_message_bytes,
             write_timeout_s=self.heartbeat.pong_timeout_s,
         )
         with self._cond:
