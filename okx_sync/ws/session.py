@@ -484,7 +484,7 @@ class Session:
                 None,
             )
         if isinstance(pending, SubRequest):
-            self._counters.bump("subscribe_error")
+            self._counters.bump(f"{pending.op}_error")  # subscribe_error / unsubscribe_error
             log.warning(
                 "ws %s: %s error %s %r for %s (%s)",
                 self.name,

@@ -122,6 +122,8 @@ class ConnectionManager:
         self._fatal: BaseException | None = None
         self._last_attempt_error: BaseException | None = None
         self.connects = 0
+        self.dial_attempts = 0  # connections tried, failed ones included
+        self.backoff_s = 0.0  # the delay before the next dial; 0 once live
         self.reconnects = 0
         self.handoffs = 0
         self.retired_messages = 0
@@ -277,6 +279,7 @@ class ConnectionManager:
             if self._stopping:
                 raise WSClosedError("client closed")
             self._connecting = conn
+            self.dial_attempts += 1
         try:
             conn.open()
         finally:
@@ -329,6 +332,7 @@ class ConnectionManager:
                         break
                     self._last_attempt_error = exc
                     delay = self.backoff.delay(attempt, self._rng.random())
+                    self.backoff_s = delay
                     self._hooks.on_conn_error(exc, attempt, delay)
                     attempt += 1
                     self._sleep(delay)
@@ -350,6 +354,7 @@ class ConnectionManager:
                 _log_down(self, conn, uptime)
                 attempt = self.backoff.reset_if_stable(attempt, uptime)
                 delay = self.backoff.delay(attempt, self._rng.random())
+                self.backoff_s = delay
                 attempt += 1
                 self._sleep(delay)
         except BaseException as exc:  # pragma: no cover - a bug; keep the process informed
@@ -441,6 +446,7 @@ class ConnectionManager:
             self._warming = None
             self._current = conn
             self.last_conn = conn
+            self.backoff_s = 0.0
             self._cond.notify_all()
 
     def _retire_counts(self, conn: Connection) -> None:
