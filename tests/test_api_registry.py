@@ -313,8 +313,11 @@ def test_gate_ws_and_sim_read_the_endpoint_facts() -> None:
     reg = registry()
     assert (
         WS_ORDER_OPS == {ep.name: (ep.ws_op, ep.path, ep.batch) for ep in reg if ep.ws_op}
-        and len(WS_ORDER_OPS) == 6
+        and len(WS_ORDER_OPS) == 10
     )
+    assert WS_ORDER_OPS["spread_mass_cancel"] == (
+        "sprd-mass-cancel", "/api/v5/sprd/mass-cancel", False,
+    )  # fmt: skip
     assert WS_ORDER_OPS["cancel_batch_orders"] == (
         "batch-cancel-orders", "/api/v5/trade/cancel-batch-orders", True,
     )  # fmt: skip

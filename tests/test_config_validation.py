@@ -159,7 +159,7 @@ def test_bad_option_is_validation_error(target: tuple[Any, str], bad: Any) -> No
         (WSConfig, {"typed_dispatch": {"workers": 2}}),  # DispatchConfig only: no dicts
         (WSConfig, {"raw_dispatch": "inline"}),  # ... nor mode names
         (WSConfig, {"ws_options": {"http_proxy_host": "p"}}),
-        (WSConfig, {"max_message_size": 100}),
+        (WSConfig, {"max_message_bytes": 100}),
         (_ws, {"config": {"login": True}}),  # a WSConfig, not a dict
         (_ws, {"config": WSConfig(login=True)}),  # login without credentials
         (_reporter, {"thresholds": {"window_s": 5}}),

@@ -57,6 +57,7 @@ CONTRACT: tuple[tuple[str, tuple[str, ...]], ...] = (
             "ws.book_worker",
             "ws.book_check",
             "ws.orders",
+            "ws.spread_orders",
             "rest.api",
             "rest.named",
         ),

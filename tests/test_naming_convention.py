@@ -296,7 +296,7 @@ def test_the_rule_catches_what_it_should() -> None:
         "offset_ms",
         "after",
         "gate_timeouts_degraded",
-        "max_message_size",
+        "max_message_bytes",
         "seconds",
         "latency_samples",
         "TIME_SKEW_CODES",

@@ -232,7 +232,7 @@ def test_endless_empty_fragments_close_the_link_with_1009():
             sock.sendall(chunk)
 
     with LoopbackServer(handler) as server:
-        ws = client(server.url, max_message_size=64 * 1024, ping_interval_s=25.0)
+        ws = client(server.url, max_message_bytes=64 * 1024, ping_interval_s=25.0)
         errors: list[str] = []
         down = threading.Event()
 
@@ -257,10 +257,10 @@ def test_proxy_ws_options_are_refused_before_connecting():
         )
 
 
-def test_max_message_size_is_validated():
+def test_max_message_bytes_is_validated():
     for bad in (100, 2.0e6, "1000"):
-        with pytest.raises(ValidationError, match="max_message_size must be an int >= 125"):
-            WSClient("ws://127.0.0.1:1/ws/v5/public", config=WSConfig(max_message_size=bad))
+        with pytest.raises(ValidationError, match="max_message_bytes must be an int >= 125"):
+            WSClient("ws://127.0.0.1:1/ws/v5/public", config=WSConfig(max_message_bytes=bad))
 
 
 # ----------------------------------------------------------------- 4. JSON limits

@@ -228,7 +228,9 @@ def test_unsubscribe_and_wait_surfaces_an_error_event():
             assert (info.value.code, info.value.msg, info.value.arg) == ("60018", wrong, BTC_TICKER)
             assert ws.desired_subscriptions() == []  # not kept: the caller asked to drop it
             st = ws.stats()
-            assert st.subscribe_error == 1 and st.subscriptions_dropped == 0 and st.connected
+            # counted as an unsubscribe error, not a subscribe one (issue 24)
+            assert (st.unsubscribe_error, st.subscribe_error, st.unsubscribe_ok) == (1, 0, 0)
+            assert st.subscriptions_dropped == 0 and st.connected
         assert server.accepted == 1 and not server.errors
 
 

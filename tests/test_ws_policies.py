@@ -195,7 +195,7 @@ def test_documented_defaults_are_pinned():
     assert (cfg.heartbeat.ping_interval_s, cfg.heartbeat.pong_timeout_s) == (20.0, 8.0)
     assert (cfg.connect_timeout_s, cfg.subscribe_timeout_s, cfg.order_timeout_s) == (10.0, 5.0, 5.0)
     assert cfg.start_timeout_s is None and cfg.start_deadline_s == 15.0
-    assert cfg.max_message_size == 16 * 1024 * 1024
+    assert cfg.max_message_bytes == 16 * 1024 * 1024
     ws = WSClient("ws://127.0.0.1:9/ws/v5/public")  # never started: no I/O
     assert ws._config == WSConfig()
     assert ws._config.heartbeat == HeartbeatPolicy() and ws._config.backoff == BackoffPolicy()

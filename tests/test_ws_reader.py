@@ -102,7 +102,7 @@ def connect(server: ScriptedServer, rec: Recorder, **options: Any) -> Connection
         on_closed=rec.on_closed,
         connect_timeout_s=5.0,
         options=options,
-        max_message_size=options.pop("max_message_size", 1 << 20),
+        max_message_bytes=options.pop("max_message_bytes", 1 << 20),
     )
     conn.open()
     return conn
@@ -236,7 +236,7 @@ def test_protocol_violation_closes_with_its_code(bad, code):
         encode_frame(wsf.OP_TEXT, b"good") + bad + encode_frame(wsf.OP_TEXT, b"no")
     )
     rec = Recorder()
-    conn = connect(server, rec, max_message_size=4096)
+    conn = connect(server, rec, max_message_bytes=4096)
     assert rec.ended.wait(5)
     assert rec.messages == [b"good"]
     assert isinstance(conn.error, FrameError) and conn.error.close_code == code

@@ -53,6 +53,11 @@ DOCUMENTED = {
     "cancel_batch_orders",
     "amend_order",
     "amend_batch_orders",
+    # spread order entry (business connections)
+    "place_spread_order",
+    "amend_spread_order",
+    "cancel_spread_order",
+    "mass_cancel_spread_orders",
     "add_guard",
     "remove_guard",
 }

@@ -146,7 +146,8 @@ class Endpoint:
     single_order_twin: str = ""
     #: ``"cancel"``: the call rides the gate's cancel lane; ``""``: the normal lane.
     lane: Literal["cancel", ""] = ""
-    #: The WebSocket order op of the same action (facts §6.5: same rate buckets), else ``""``.
+    #: The WebSocket order op of the same action (facts §6.5: same rate buckets; the
+    #: ``sprd-*`` ops of the spread endpoints go to the business URL), else ``""``.
     ws_op: str = ""
     #: The ``okx_sync.models`` class name of the named method's result (``""``: ``list[dict]``)
     #: and its cardinality: ``result_many`` a list of models, else exactly one.
@@ -245,7 +246,7 @@ _FACTS: Mapping[str, Mapping[str, Any]] = {
         "cancel", "batch-cancel-orders", "trade/cancel-order"
     ),
     "POST trade/order-algo": _PLACE,
-    "POST sprd/order": _PLACE,
+    "POST sprd/order": {**_PLACE, "ws_op": "sprd-order"},
     "POST rfq/create-rfq": _PLACE,
     "POST rfq/create-quote": _PLACE,
     "POST rfq/execute-quote": _PLACE,
@@ -259,7 +260,7 @@ _FACTS: Mapping[str, Mapping[str, Any]] = {
     "POST tradingBot/dca/orders/manual-buy": _PLACE,
     "POST copytrading/algo-order": _PLACE,
     "POST trade/amend-algos": _AMEND,
-    "POST sprd/amend-order": _AMEND,
+    "POST sprd/amend-order": {**_AMEND, "ws_op": "sprd-amend-order"},
     "POST tradingBot/grid/amend-order-algo": _AMEND,
     "POST tradingBot/grid/amend-algo-basic-param": _AMEND,
     "POST tradingBot/signal/amendTPSL": _AMEND,
@@ -272,8 +273,8 @@ _FACTS: Mapping[str, Mapping[str, Any]] = {
     "POST tradingBot/dca/settings/take-profit": _AMEND,
     "POST trade/cancel-algos": _CANCEL,
     "POST trade/mass-cancel": _CANCEL,
-    "POST sprd/cancel-order": _CANCEL,
-    "POST sprd/mass-cancel": _CANCEL,
+    "POST sprd/cancel-order": {**_CANCEL, "ws_op": "sprd-cancel-order"},
+    "POST sprd/mass-cancel": {**_CANCEL, "ws_op": "sprd-mass-cancel"},
     "POST rfq/cancel-rfq": _CANCEL,
     "POST rfq/cancel-batch-rfqs": _CANCEL,
     "POST rfq/cancel-all-rfqs": _CANCEL,

@@ -17,7 +17,9 @@ check and OKX's error codes; ``subscribe``/``unsubscribe`` acks with ``id`` and
 ``positions``, ``balance_and_position``); private pushes from exchange events;
 WS order entry (``order``, ``batch-orders``, ``cancel-order``,
 ``batch-cancel-orders``, ``amend-order``, ``batch-amend-orders``) with ``id``
-correlation, ``instIdCode`` (required: a missing or malformed one answers 51000
+correlation; spread order entry on ``/business`` (``sprd-order``, ``sprd-amend-order``,
+``sprd-cancel-order``, ``sprd-mass-cancel``: :mod:`okx_sync.sim.spreads`) with the
+``sprd-orders`` channel pushing every change; ``instIdCode`` (required: a missing or malformed one answers 51000
 "Parameter instIdCode error", a plain ``instId`` is not accepted in its place) and the
 REST rate-limit buckets; idle close 4004 after
 ``idle_timeout_s`` seconds with nothing sent; ``notice`` 64008.
@@ -50,6 +52,7 @@ from .instruments import INST_TYPES
 from .numbers import ZERO, fmt
 from .ratelimit import ACCOUNT_LIMITED, RateLimiter
 from .routes import order_envelope_code
+from .spreads import SpreadDesk
 from .timers import Timers
 
 try:  # the ``sim`` extra
@@ -87,8 +90,15 @@ WS_PATHS = {"/ws/v5/public": "public", "/ws/v5/private": "private", "/ws/v5/busi
 PUBLIC_CHANNELS = frozenset({"tickers", "books", "books5", "bbo-tbt", "trades"})
 L2_TBT = frozenset({"books-l2-tbt", "books50-l2-tbt"})
 PRIVATE_CHANNELS = frozenset({"orders", "account", "positions", "balance_and_position"})
-# WS order op -> (order action, REST path of the same action, batch?): ``Endpoint.ws_op``.
-ORDER_OPS = {ep.ws_op: (ep.order_action, ep.path, ep.batch) for ep in registry() if ep.ws_op}
+# WS order op -> (order action, REST path of the same action, batch?): ``Endpoint.ws_op``
+# of the order-book trading endpoints (``/private``); the spread ops (``/business``) apart.
+ORDER_OPS = {
+    ep.ws_op: (ep.order_action, ep.path, ep.batch)
+    for ep in registry()
+    if ep.ws_op and ep.group != "spread"
+}
+SPREAD_OPS = {ep.ws_op: ep for ep in registry() if ep.ws_op and ep.group == "spread"}
+SPREAD_CHANNEL = "sprd-orders"
 _ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
 NOT_ON_BUSINESS = (
     'This channel is not supported by "/business" URL. Please use "/private" '
@@ -324,6 +334,8 @@ class WSHub:
         self._public: dict[tuple[str, str], set[SimConnection]] = {}
         self._private: dict[str, set[SimConnection]] = {}
         self.total_connections = 0
+        #: Spread orders (the ``sprd-*`` ops of ``/business``).
+        self.spreads = SpreadDesk(lambda i: exchange.instrument(i) is not None, exchange.now_ms)
 
     # ------------------------------------------------------------------ bookkeeping
     def select(
@@ -431,6 +443,8 @@ class WSHub:
             self._subscribe(conn, msg, op)
         elif op in ORDER_OPS:
             self._order_op(conn, msg, op)
+        elif op in SPREAD_OPS:
+            self._spread_op(conn, msg, op)
         else:
             self._error(conn, "60019", f"Invalid op: {op}", req_id)
 
@@ -561,6 +575,10 @@ class WSHub:
             ):
                 return "60018", self._wrong_msg(arg)
             return None
+        if channel == SPREAD_CHANNEL:
+            if kind != "business":
+                return "60018", self._wrong_msg(arg)
+            return ("60011", "Please log in") if conn.key is None else None
         if channel in PRIVATE_CHANNELS:
             if kind == "business":
                 return "64002", NOT_ON_BUSINESS
@@ -590,6 +608,8 @@ class WSHub:
             new = key not in conn.subs
             conn.subs[key] = arg
             conn.send_json(ack)
+            if channel == SPREAD_CHANNEL:  # pushed on change by _spread_op (no snapshot)
+                return
             if channel in PRIVATE_CHANNELS:
                 uid = conn.uid
                 if new:
@@ -634,6 +654,8 @@ class WSHub:
 
     def _unregister(self, conn: SimConnection, arg: Mapping[str, Any]) -> None:
         channel = str(arg["channel"])
+        if channel == SPREAD_CHANNEL:
+            return
         if channel in PRIVATE_CHANNELS:
             if not any(
                 a["channel"] in PRIVATE_CHANNELS for a in conn.subs.values() if a is not arg
@@ -858,6 +880,73 @@ class WSHub:
             return
         code, text = order_envelope_code(results)
         reply(code, text, results[:-1] if lost == "short" else results)
+
+    def _spread_op(self, conn: SimConnection, msg: Mapping[str, Any], op: str) -> None:
+        """A ``sprd-*`` op (spread trading, ``/business`` after login): one arg, the REST
+        twin's rate bucket, the spread desk's answer, then ``sprd-orders`` pushes."""
+        req_id = msg.get("id")
+        if conn.kind != "business":
+            self._error(
+                conn,
+                "60028",
+                "The current operation is not supported by this URL. Please use the correct WebSocket URL for the operation.",
+                req_id,
+            )
+            return
+        if req_id in (None, "") or not _ID.match(str(req_id)):
+            self._error(conn, "60013", "Invalid args", req_id)
+            return
+
+        def reply(code: str, text: str, data: list[Any]) -> None:
+            conn.send_json({"id": str(req_id), "op": op, "code": code, "msg": text, "data": data})
+
+        if conn.key is None:
+            reply("60011", "Please log in", [])
+            return
+        args = msg.get("args")
+        if not isinstance(args, list) or len(args) != 1 or not isinstance(args[0], dict):
+            reply("60013", "Invalid args", [])
+            return
+        item, endpoint = args[0], SPREAD_OPS[op]
+        refused = self.limiter.check(endpoint, item, ip="ws", uid=conn.uid)
+        if refused:
+            reply(refused, "Rate limit reached.", [])
+            return
+        desk, uid = self.spreads, conn.uid
+        results: list[dict[str, Any]]
+        if op == "sprd-mass-cancel":
+            changed = desk.mass_cancel(uid, str(item.get("sprdId") or ""))
+            results = [{"result": True}]
+        else:
+            has_id = bool(item.get("ordId") or item.get("clOrdId"))
+            if op != "sprd-order" and not has_id:
+                reply("60013", "Invalid args", [])
+                return
+            act = {"sprd-order": desk.place, "sprd-amend-order": desk.amend}.get(op, desk.cancel)
+            ack, changed = act(uid, item)
+            results = [ack]
+        self._push_spread(uid, changed)
+        lost = self.faults.ws_lose_order_response(endpoint.order_action)
+        if lost == "timeout":
+            return
+        if op == "sprd-mass-cancel":
+            reply("0", "", results)
+        else:
+            code, text = order_envelope_code(results)
+            reply(code, text, [] if lost == "short" else results)
+
+    def _push_spread(self, uid: str, orders: list[dict[str, Any]]) -> None:
+        """Push changed spread orders to ``uid``'s ``sprd-orders`` subscribers."""
+        for conn in self.select(kind="business") if orders else ():
+            if conn.uid != uid:
+                continue
+            for arg in list(conn.subs.values()):
+                if arg["channel"] != SPREAD_CHANNEL:
+                    continue
+                sprd = str(arg.get("sprdId") or "")
+                data = [o for o in orders if not sprd or o["sprdId"] == sprd]
+                if data:
+                    conn.send_json({"arg": {**arg, "uid": uid}, "data": data})
 
     def _resolve_inst_id_codes(self, args: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
         """The args with ``instId`` taken from each ``instIdCode``; None when an arg has no

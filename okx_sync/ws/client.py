@@ -143,15 +143,12 @@ class WSClient(Owned):
         return self
 
     def close(self, timeout_s: float = 2.0) -> bool:
-        """Close the connection and join every thread this client started within ``timeout_s``.
-
-        That includes its managed books' threads (the books stay open; the next
-        ``start()`` starts them again). Idempotent. Messages still queued in a pool are
-        discarded; blocking calls waiting on the connection raise. ``start()`` may be
-        called again (the desired subscriptions are kept). Returns True when every
-        thread ended in time. The ``Client`` that built it stops listing it until it
-        starts again.
-        """
+        """Close the connection and join every thread this client started within ``timeout_s``,
+        its managed books' too (the books stay open; the next ``start()`` starts them
+        again). Idempotent. Messages still queued in a pool are discarded; blocking calls
+        waiting on the connection raise. ``start()`` may be called again (the desired
+        subscriptions are kept). Returns True when every thread ended in time. The
+        ``Client`` that built it stops listing it until it starts again."""
         self._owned_closed()
         return self._session.stop(self._books, timeout_s)
 
@@ -215,11 +212,9 @@ class WSClient(Owned):
         return fn
 
     def on_reconnect(self, fn: F) -> F:
-        """Call ``fn()`` after a reconnect is ready (re-logged-in and resubscribed).
-
-        Pushes may have been missed while disconnected: reconcile here (open orders,
-        positions, balances; see the RUNBOOK). Runs on the ``okx-ws-<name>-conn`` thread.
-        """
+        """Call ``fn()`` after a reconnect is ready (re-logged-in and resubscribed). Pushes
+        may have been missed while disconnected: reconcile here (open orders, positions,
+        balances; see the RUNBOOK). Runs on the ``okx-ws-<name>-conn`` thread."""
         self._handlers.add("reconnects", fn)
         return fn
 
@@ -268,18 +263,13 @@ class WSClient(Owned):
         self._subs.sub_and_wait("subscribe", args, timeout_s)
 
     def unsubscribe_and_wait(self, args: Args, timeout_s: float = 5.0) -> None:
-        """Unsubscribe and return when OKX has acknowledged every arg.
-
-        Raises ``WSSubscribeError``, ``WSTimeoutError``, ``WSClosedError`` or
-        ``ValidationError`` as ``subscribe_and_wait`` does.
-        """
+        """Unsubscribe and return when OKX has acknowledged every arg; raises
+        ``WSSubscribeError``, ``WSTimeoutError``... as ``subscribe_and_wait`` does."""
         self._subs.sub_and_wait("unsubscribe", args, timeout_s)
 
     def resubscribe(self, args: Args, timeout_s: float = 5.0) -> None:
-        """Unsubscribe then subscribe ``args`` again, e.g. to get a fresh order-book snapshot.
-
-        Raises as ``subscribe_and_wait``.
-        """
+        """Unsubscribe then subscribe ``args`` again (e.g. for a fresh order-book snapshot);
+        raises as ``subscribe_and_wait``."""
         self._subs.sub_and_wait("unsubscribe", args, timeout_s, keep_desired=True)
         self._subs.sub_and_wait("subscribe", args, timeout_s)
 
@@ -348,18 +338,37 @@ class WSClient(Owned):
         """Remove a guard added with ``add_guard`` (no error when absent). Thread-safe."""
         self._orders.remove_guard(fn)
 
+    def place_spread_order(self, *, timeout_s: float | None = None, **params: Any) -> OrderAck:
+        """Place a spread order (op ``sprd-order``, business WS); see ``SpreadOrders``."""
+        return self._orders.spread.place(timeout_s=timeout_s, **params)
+
+    def amend_spread_order(self, *, timeout_s: float | None = None, **params: Any) -> OrderAck:
+        """Amend a spread order (op ``sprd-amend-order``); see ``SpreadOrders``."""
+        return self._orders.spread.amend(timeout_s=timeout_s, **params)
+
+    def cancel_spread_order(self, *, timeout_s: float | None = None, **params: Any) -> OrderAck:
+        """Cancel a spread order (op ``sprd-cancel-order``); see ``SpreadOrders``."""
+        return self._orders.spread.cancel(timeout_s=timeout_s, **params)
+
+    def mass_cancel_spread_orders(
+        self, *, sprd_id: str | None = None, timeout_s: float | None = None
+    ) -> bool:
+        """Cancel all spread orders (of ``sprd_id``; op ``sprd-mass-cancel``); see ``SpreadOrders``."""
+        return self._orders.spread.mass_cancel(sprd_id=sprd_id, timeout_s=timeout_s)
+
     def stats(self) -> WSStats:
-        """A frozen snapshot of the connection, subscription and dispatch counters."""
-        desired = self._subs.desired_count()
-        return snapshot(
-            self.name,
-            self.url,
-            self._session.manager,
-            self._counters,
-            desired,
-            self._handlers,
-            self._clock,
-        )
+        """A frozen snapshot of the connection, subscription, order-op and dispatch counters."""
+        return _stats(self)
+
+
+def _stats(ws: WSClient) -> WSStats:
+    """``ws.stats()``: its counters, connection loop and dispatch paths read together."""
+    desired = ws._subs.desired_count()
+    manager, need_login = ws._session.manager, ws._session.login
+    return snapshot(
+        ws.name, ws.url, manager, ws._counters, desired, ws._handlers, ws._clock,
+        need_login=need_login,
+    )  # fmt: skip
 
 
 def _assemble(
@@ -382,7 +391,7 @@ def _assemble(
         login = credentials is not None and service_of_url(url) in ("private", "business")
     if login and credentials is None:
         raise ValidationError("login=True needs credentials")
-    counters = Counters()
+    counters = Counters(clock)
     handlers = Handlers(name, clock, counters, cfg.typed_dispatch, cfg.raw_dispatch)
     common: dict[str, Any] = {"name": name, "url": url, "clock": clock, "counters": counters}
     subs = Subscriptions(
@@ -410,6 +419,7 @@ def _assemble(
         order_timeout_s=cfg.order_timeout_s,
         live_conn=subs.live_conn,
         next_id=subs.next_id,
+        counters=counters,
         account_limit_refresh=account_limit_refresh,
     )
     return counters, handlers, subs, session, orders

@@ -39,9 +39,9 @@ def _name(_inst: Any, _attr: Any, value: Any) -> None:
         raise ValidationError(f"name must be a non-empty string or None, got {value!r}")
 
 
-def _max_message_size(_inst: Any, _attr: Any, value: Any) -> None:
+def _max_message_bytes(_inst: Any, _attr: Any, value: Any) -> None:
     if type(value) is not int or value < 125:
-        raise ValidationError(f"max_message_size must be an int >= 125 (bytes), got {value!r}")
+        raise ValidationError(f"max_message_bytes must be an int >= 125 (bytes), got {value!r}")
 
 
 def _options(value: Any) -> Mapping[str, Any]:
@@ -75,7 +75,7 @@ class WSConfig:
     - ``connect_timeout_s`` (10: the whole handshake, TCP + TLS + HTTP upgrade, of
       each attempt), ``start_timeout_s`` (None: ``connect_timeout_s + 5``),
       ``subscribe_timeout_s`` (5: resubscribe and login), ``order_timeout_s`` (5).
-    - ``max_message_size`` (bytes, default 16 MiB): the largest message accepted, a
+    - ``max_message_bytes`` (bytes, default 16 MiB): the largest message accepted, a
       fragmented one's frame headers counted; a larger one closes the connection
       with 1009 and it reconnects.
     - ``ws_options``: extra ``websocket.create_connection`` keywords for the HTTP
@@ -108,7 +108,7 @@ class WSConfig:
     )
     subscribe_timeout_s: float = attrs.field(default=5.0, validator=_timeout)
     order_timeout_s: float = attrs.field(default=5.0, validator=_timeout)
-    max_message_size: int = attrs.field(default=DEFAULT_MAX_SIZE, validator=_max_message_size)
+    max_message_bytes: int = attrs.field(default=DEFAULT_MAX_SIZE, validator=_max_message_bytes)
     ws_options: Mapping[str, Any] = attrs.field(
         factory=dict, converter=_options, eq=False, hash=False
     )

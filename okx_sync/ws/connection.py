@@ -224,7 +224,7 @@ class Connection:
     once when it ends. The reader answers WebSocket pings with pongs, echoes a
     server's close frame (``close_code``/``close_reason`` keep it) and closes
     with 1002/1007/1009 when the server breaks the protocol, sends invalid
-    UTF-8 or a message over ``max_message_size`` (``error`` is then a
+    UTF-8 or a message over ``max_message_bytes`` (``error`` is then a
     ``ws.frames.FrameError``).
     ``send`` is serialised by a lock. Every write (text, ping, pong, close) has
     a deadline of ``write_timeout_s`` s, the wait for the send lock included: a
@@ -258,11 +258,11 @@ class Connection:
         connect_timeout_s: float = 10.0,
         options: dict[str, Any] | None = None,
         ops_budget: OpsBudget | None = None,
-        max_message_size: int = DEFAULT_MAX_SIZE,
+        max_message_bytes: int = DEFAULT_MAX_SIZE,
         write_timeout_s: float = 8.0,
     ) -> None:
         self.url = url
-        self._max_message_size = max_message_size
+        self._max_message_bytes = max_message_bytes
         self._write_timeout_s = write_timeout_s
         self.seq = seq
         self.name = name
@@ -486,7 +486,7 @@ class Connection:
         sock = self._sock
         if sock is None:
             raise WSClosedError(f"WS connection {self.name} has no socket")
-        parser = FrameParser(self._max_message_size)
+        parser = FrameParser(self._max_message_bytes)
         feed = parser.feed
         recv_into = sock.recv_into
         buf = bytearray(_READ_SIZE)

@@ -9,7 +9,10 @@ as REST order entry, send one op with an ``id`` on the live private connection
 and block until OKX's reply with that ``id``.
 Only a private connection (or one whose URL names no service) takes orders: on a
 ``/public`` or ``/business`` one every method raises ``ValidationError`` before
-anything is sent.
+anything is sent. Spread orders (``OrderEntry.spread``, :mod:`okx_sync.ws.spread_orders`:
+ops ``sprd-order``, ``sprd-amend-order``, ``sprd-cancel-order``, ``sprd-mass-cancel``)
+take the same path, on a ``/business`` connection only. An amend or cancel names its
+order by exactly one of ``ord_id`` / ``cl_ord_id`` (:func:`check_order_ids`).
 Answers become ``OrderAck``s (in request order), ``OrderError`` or ``APIError``
 exactly as over REST — a reply that does not carry exactly one item per order
 sent (missing, extra or unmatchable items) is an ``OrderError`` whose
@@ -40,14 +43,16 @@ from ..errors import (
 from ..guards import Guard, check_guards, release_all, run_guards, with_guard, without_guard
 from ..models.order import OrderAck
 from ..rest.acks import order_reply
-from ..rest.endpoints import registry
+from ..rest.endpoints import Endpoint, registry
 from ..rest.envelope import ORDER_ERROR_CODES
-from ..rest.params import build_params
+from ..rest.params import build_params, params_for
 from ..validators import count, seconds
 from .connection import Connection
 from .protocol import order_frame, service_of_url
+from .spread_orders import SpreadOrders
+from .stats import Counters
 
-__all__ = ["OrderEntry", "WS_ORDER_OPS"]
+__all__ = ["OrderEntry", "WS_ORDER_OPS", "check_order_ids"]
 
 log = logging.getLogger("okx_sync.ws")
 
@@ -57,6 +62,48 @@ log = logging.getLogger("okx_sync.ws")
 WS_ORDER_OPS: Mapping[str, tuple[str, str, bool]] = {
     ep.name: (ep.ws_op, ep.path, ep.batch) for ep in registry() if ep.ws_op
 }
+
+#: ``answer(op, code, msg, data)``: the result of an op whose reply is not one ack per
+#: order (``sprd-mass-cancel``); raises for a reply it cannot read.
+Answer = Callable[[str, str, str, list[Any]], Any]
+
+
+def _check_service(op: str, endpoint: Endpoint, url: str) -> None:
+    """Facts §4.1: order ops go to ``/private`` only, spread (``sprd-*``) ops to
+    ``/business`` only; ``ValidationError`` before anything is sent otherwise."""
+    service = service_of_url(url)
+    if endpoint.group == "spread":
+        if service != "business":
+            raise ValidationError(
+                f"WS {op}: spread orders go to the business WebSocket, not this "
+                f"{service or 'unnamed'} connection ({url}); use client.ws_business(); "
+                "nothing was sent"
+            )
+    elif service in ("public", "business"):
+        raise ValidationError(
+            f"WS {op}: the {service} connection ({url}) does not take orders; "
+            "use the private one (client.ws_private()); nothing was sent"
+        )
+
+
+def check_order_ids(method: str, endpoint: Endpoint, items: Sequence[Mapping[str, Any]]) -> None:
+    """An amend or cancel of one order (each of a batch) names it by exactly one of
+    ``ord_id`` / ``cl_ord_id``: neither, or both (OKX would silently prefer ``ordId``),
+    raises ``ValidationError`` naming the order; nothing is sent. Ops that name no
+    order (mass cancel) pass. Pure."""
+    if endpoint.order_action not in ("amend", "cancel"):
+        return
+    if "ordId" not in params_for(endpoint).by_okx:
+        return
+    for i, item in enumerate(items):
+        given = [k for k in ("ordId", "clOrdId") if item.get(k) not in (None, "")]
+        if len(given) != 1:
+            where = f" (order #{i} of the batch)" if len(items) > 1 else ""
+            problem = "both" if given else "neither"
+            raise ValidationError(
+                f"{method}: give exactly one of ord_id / cl_ord_id{where}, got {problem}; "
+                "nothing was sent"
+            )
 
 
 class OrderRequest:
@@ -78,7 +125,9 @@ class OrderEntry:
 
     ``live_conn(deadline)`` returns the live connection (or raises
     ``WSClosedError``/``WSTimeoutError``); ``next_id(prefix)`` a request id
-    unique in the client; ``account_limit_refresh``: see ``set_account_limit_refresh``.
+    unique in the client; ``counters``: the client's ``stats.Counters`` (``op_waiters``);
+    ``account_limit_refresh``: see ``set_account_limit_refresh``. ``spread``: the
+    spread ops (``spread_orders.SpreadOrders``).
     """
 
     def __init__(
@@ -92,9 +141,11 @@ class OrderEntry:
         order_timeout_s: float,
         live_conn: Callable[[float], Connection],
         next_id: Callable[[str], str],
+        counters: Counters,
         account_limit_refresh: Callable[..., None] | None = None,
     ) -> None:
         self.name = name
+        self._counters = counters  # op_waiters: callers blocked on an answer now
         self.url = url
         self._lock = threading.Lock()
         self._clock = clock
@@ -106,6 +157,8 @@ class OrderEntry:
         self._next_id = next_id
         #: Called before a placement/amend; None: never.
         self._account_limit_refresh = account_limit_refresh
+        #: The ``sprd-*`` ops (business connections), on the same path as the others.
+        self.spread = SpreadOrders(self._order)
 
     def add_guard(self, fn: Guard) -> None:
         """Run ``fn(endpoint, params)`` before every WS order-entry request; it may raise to refuse.
@@ -235,32 +288,30 @@ class OrderEntry:
         return int(resolved)
 
     def _order(
-        self, method: str, kwargs: Mapping[str, Any], timeout: float | None, exp_time: int | None
-    ) -> list[OrderAck]:
+        self,
+        method: str,
+        kwargs: Mapping[str, Any],
+        timeout: float | None,
+        exp_time: int | None,
+        answer: Answer | None = None,
+    ) -> Any:
+        """Validate, gate, guard, send one op and turn its reply into the result: the
+        ``OrderAck``s (``answer`` None) or ``answer(op, code, msg, data)``."""
         op, path, batch = WS_ORDER_OPS[method]
-        service = service_of_url(self.url)
-        if service in ("public", "business"):
-            # facts §4.1: order ops go to /private only (business takes spread ops only)
-            raise ValidationError(
-                f"WS {op}: the {service} connection ({self.url}) does not take orders; "
-                "use the private one (client.ws_private()); nothing was sent"
-            )
         endpoint = registry().get("POST", path)
         assert endpoint is not None
+        _check_service(op, endpoint, self.url)
         built = build_params(endpoint, kwargs)
         items: list[dict[str, Any]] = built if isinstance(built, list) else [built]
         if batch and len(items) > 20:
             raise ValidationError(f"{method}: at most 20 orders per batch, got {len(items)}")
-        validate = getattr(self._instruments, "validate", None)
+        check_order_ids(method, endpoint, items)
+        spread = endpoint.group == "spread"
+        validate = None if spread else getattr(self._instruments, "validate", None)
         if validate is not None and not method.startswith("cancel"):
             for item in items:
                 validate(item, amend=method.startswith("amend"))
-        wire = []
-        for item in items:
-            w = dict(item)
-            w["instIdCode"] = self._inst_id_code(item)
-            w.pop("instId", None)
-            wire.append(w)
+        wire = [dict(item) if spread else self._with_code(item) for item in items]
         cl_ord_ids = [str(i["clOrdId"]) for i in items if i.get("clOrdId")]
         limit = self._order_timeout_s if timeout is None else seconds(timeout, name="timeout")
         deadline = self._clock.monotonic() + limit
@@ -281,7 +332,7 @@ class OrderEntry:
             # while this order waited in the gate or for the account-limit load.
             releases = run_guards(self._guards, endpoint, gate_params)
             try:
-                return self._send_order(
+                code, msg, data = self._send_order(
                     op, endpoint, gate_params, wire, cl_ord_ids, exp_time, deadline, limit
                 )
             finally:
@@ -290,6 +341,20 @@ class OrderEntry:
         finally:
             if permit is not None:
                 permit.release()
+        if answer is not None:
+            return answer(op, code, msg, data)
+        # The same item-by-item check as REST (okx_sync.rest.acks): one item per order.
+        ordered, error = order_reply(wire, code, msg, data, method="WS", path=op)
+        if error is not None:
+            raise error
+        return [OrderAck.from_okx(d) for d in ordered]
+
+    def _with_code(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        """``item`` with ``instIdCode`` (from the cache) in place of ``instId``."""
+        w = dict(item)
+        w["instIdCode"] = self._inst_id_code(item)
+        w.pop("instId", None)
+        return w
 
     def _send_order(
         self,
@@ -301,7 +366,9 @@ class OrderEntry:
         exp_time: int | None,
         deadline: float,
         limit: float,
-    ) -> list[OrderAck]:
+    ) -> tuple[str, str, list[Any]]:
+        """Send ``wire`` as one op and wait for its reply; ``(code, msg, data)`` of a reply
+        with code 0/1/2, else raises (``APIError``, ``RequestStateError``)."""
         try:
             conn = self._wait_conn(deadline)
         except (WSClosedError, WSTimeoutError) as exc:
@@ -337,7 +404,11 @@ class OrderEntry:
             ",".join(cl_ord_ids) or "-",
             extra={"ws": self.name, "op": op, "id": req_id, "cl_ord_ids": cl_ord_ids},
         )
-        req.done.wait(max(0.0, deadline - self._clock.monotonic()))
+        self._counters.bump("op_waiters")
+        try:
+            req.done.wait(max(0.0, deadline - self._clock.monotonic()))
+        finally:
+            self._counters.bump("op_waiters", -1)
         conn.pending.pop(req_id, None)
         reply = req.reply
         if reply is None:
@@ -373,8 +444,4 @@ class OrderEntry:
         msg = str(reply.get("msg", ""))
         if code not in ("0", *ORDER_ERROR_CODES):
             raise APIError(code, msg, method="WS", path=op, data=data)
-        # The same item-by-item check as REST (okx_sync.rest.acks): one item per order.
-        ordered, error = order_reply(wire, code, msg, data, method="WS", path=op)
-        if error is not None:
-            raise error
-        return [OrderAck.from_okx(d) for d in ordered]
+        return code, msg, data

@@ -233,7 +233,7 @@ class Session:
                 connect_timeout_s=cfg.connect_timeout_s,
                 options=dict(cfg.ws_options),
                 rng=rng,
-                max_message_size=cfg.max_message_size,
+                max_message_bytes=cfg.max_message_bytes,
             )
             self._start_timeout_s = cfg.start_deadline_s
             self._auth.login_resynced = False  # a fresh start may re-sync again
@@ -484,7 +484,7 @@ class Session:
                 None,
             )
         if isinstance(pending, SubRequest):
-            self._counters.bump("subscribe_error")
+            self._counters.bump(f"{pending.op}_error")  # subscribe_error / unsubscribe_error
             log.warning(
                 "ws %s: %s error %s %r for %s (%s)",
                 self.name,

@@ -1,9 +1,12 @@
 """WebSocket client statistics: the frozen ``WSStats`` snapshot and the counters behind it.
 
-``Counters`` holds what the client's parts count (subscribe acks and errors,
-handler and parse errors, unexpected pushes, login re-syncs, the last error,
-and what finished connection loops counted); ``snapshot`` reads them with the
-live connection loop and dispatch paths into a ``WSStats``.
+``Counters`` holds what the client's parts count where it happens (subscribe and
+unsubscribe acks and errors and the callers waiting for them: ``subscriptions``;
+handler and parse errors: ``handlers``; order-op callers waiting for an answer:
+``orders``; login re-syncs and the last error with its time: ``session``, ``handlers``;
+and what finished connection loops counted: dials, connects, reconnects);
+``snapshot`` reads them with the live connection loop (``supervisor``: dials, the
+current backoff) and dispatch paths into a ``WSStats``.
 
 Thread safety: ``Counters`` locks internally; ``WSStats`` is immutable.
 """
@@ -31,13 +34,22 @@ _UNEXPECTED_KEYS_LOGGED = 100
 class WSStats:
     """A frozen snapshot of a ``WSClient`` (``ws.stats()``).
 
-    Times (``last_recv``, ``last_ping``, ``last_pong``) are Unix seconds or None.
+    Times (``last_recv``, ``last_ping``, ``last_pong``, ``last_error_at``: when
+    ``last_error`` was set) are Unix seconds or None. ``need_login``: this client logs
+    in on each connection. ``dial_attempts``: connections tried (TCP + WS handshake),
+    failed ones included; ``connects`` those that succeeded. ``backoff_s``: the delay
+    the loop is waiting (or last waited) before its next dial, 0 while connected.
+    ``waiters``: callers blocked now in ``subscribe_and_wait`` /
+    ``unsubscribe_and_wait`` / ``resubscribe``; ``op_waiters``: callers blocked now
+    waiting for the answer of a WS order op.
     Queue figures are per dispatch path (``typed_*``, ``raw_*``; capacity 0 in
     inline mode). ``typed_dropped``/``raw_dropped`` count messages not
     delivered because a pool was full (``drop`` or ``disconnect`` policy);
     ``*_overflow_disconnects`` the reconnects that the ``disconnect`` policy
     caused. ``desired_subscriptions`` is the number of subscriptions the client
-    keeps alive; ``subscriptions_dropped`` those OKX rejected and the client gave up.
+    keeps alive; ``subscriptions_dropped`` those OKX rejected and the client gave up;
+    ``subscribe_ok``/``subscribe_error`` and ``unsubscribe_ok``/``unsubscribe_error``
+    count OKX's per-arg acks and error events.
     ``login_resyncs``: clock re-syncs after a login refused for its timestamp (60006).
     ``unexpected_pushes`` counts pushes for a channel/instrument the connection
     never subscribed (acknowledged): they are not handed to any handler.
@@ -78,6 +90,14 @@ class WSStats:
     messages: int
     bytes: int
     login_resyncs: int = 0
+    need_login: bool = False
+    dial_attempts: int = 0
+    unsubscribe_ok: int = 0
+    unsubscribe_error: int = 0
+    waiters: int = 0
+    op_waiters: int = 0
+    backoff_s: float = 0.0
+    last_error_at: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict of every field."""
@@ -85,14 +105,22 @@ class WSStats:
 
 
 class Counters:
-    """The client's counters (one lock). ``bump(name, n)`` adds to one of them;
-    ``note_error(text)`` sets ``last_error``. Thread safety: any thread."""
+    """The client's counters (one lock). ``bump(name, n)`` adds to one of them (``n`` may
+    be negative for the ``waiters`` gauges); ``note_error(text)`` sets ``last_error`` and
+    ``last_error_at`` (``clock.time()``). Thread safety: any thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock) -> None:
         self.lock = threading.Lock()
+        self._clock = clock
         self.last_error = ""
+        self.last_error_at: float | None = None
         self.subscribe_ok = 0
         self.subscribe_error = 0
+        self.unsubscribe_ok = 0
+        self.unsubscribe_error = 0
+        self.waiters = 0
+        self.op_waiters = 0
+        self.dial_attempts = 0
         self.subscriptions_dropped = 0
         self.handler_errors = 0
         self.parse_errors = 0
@@ -112,8 +140,10 @@ class Counters:
 
     def note_error(self, text: str) -> None:
         """Record ``text`` as ``last_error``."""
+        now = self._clock.time()
         with self.lock:
             self.last_error = text
+            self.last_error_at = now
 
     def unexpected(self, key: tuple[str, str]) -> bool:
         """Count an unexpected push; True the first time ``key`` is seen (bounded: keys
@@ -130,6 +160,7 @@ class Counters:
         """Keep what a stopped connection loop counted."""
         with self.lock:
             self.connects += manager.connects
+            self.dial_attempts += manager.dial_attempts
             self.reconnects += manager.reconnects
             self.handoffs += manager.handoffs
             self.messages += manager.retired_messages
@@ -151,6 +182,8 @@ def snapshot(
     desired: int,
     paths: DispatchPaths,
     clock: Clock,
+    *,
+    need_login: bool = False,
 ) -> WSStats:
     """A ``WSStats`` of the counters, the connection loop (None: not started) and the
     dispatch paths; monotonic times become Unix seconds. Thread safety: any thread."""
@@ -167,9 +200,14 @@ def snapshot(
     c = counters
     with c.lock:
         connects, reconnects, handoffs = c.connects, c.reconnects, c.handoffs
-        messages, nbytes = c.messages, c.bytes
+        messages, nbytes, dials = c.messages, c.bytes, c.dial_attempts
         fields: dict[str, Any] = {
             "last_error": c.last_error,
+            "last_error_at": c.last_error_at,
+            "unsubscribe_ok": c.unsubscribe_ok,
+            "unsubscribe_error": c.unsubscribe_error,
+            "waiters": c.waiters,
+            "op_waiters": c.op_waiters,
             "login_resyncs": c.login_resyncs,
             "subscribe_ok": c.subscribe_ok,
             "subscribe_error": c.subscribe_error,
@@ -180,6 +218,7 @@ def snapshot(
         }
     if manager is not None:
         connects += manager.connects
+        dials += manager.dial_attempts
         reconnects += manager.reconnects
         handoffs += manager.handoffs
         messages += manager.retired_messages
@@ -214,5 +253,8 @@ def snapshot(
         raw_overflow_disconnects=raw.disconnects,
         messages=messages,
         bytes=nbytes,
+        need_login=need_login,
+        dial_attempts=dials,
+        backoff_s=manager.backoff_s if manager is not None and running and conn is None else 0.0,
         **fields,
     )

@@ -422,7 +422,9 @@ class Subscriptions:
                 conn.subscribed.add(key)
                 conn.push_keys[pkey] = conn.push_keys.get(pkey, 0) + 1
             self._counters.bump("subscribe_ok")
-        elif key in conn.subscribed:
+        else:
+            self._counters.bump("unsubscribe_ok")
+        if op != "subscribe" and key in conn.subscribed:
             conn.subscribed.discard(key)
             left = conn.push_keys.get(pkey, 1) - 1
             if left > 0:
@@ -464,13 +466,17 @@ class Subscriptions:
                         self.desired.setdefault(arg_key(arg), arg)
                     else:
                         self.desired.pop(arg_key(arg), None)
-        conn = self.live_conn(deadline)
+        self._counters.bump("waiters")  # a caller blocked on acks (stats().waiters)
         try:
-            _acked, failed, open_args = self.sub_op(conn, op, norm, deadline)
-        except WSClosedError as exc:
-            raise WSError(
-                f"{op}: connection lost ({exc}); the desired set is resent on reconnect"
-            ) from exc
+            conn = self.live_conn(deadline)
+            try:
+                _acked, failed, open_args = self.sub_op(conn, op, norm, deadline)
+            except WSClosedError as exc:
+                raise WSError(
+                    f"{op}: connection lost ({exc}); the desired set is resent on reconnect"
+                ) from exc
+        finally:
+            self._counters.bump("waiters", -1)
         for arg, code, text in failed:
             if op == "subscribe" and is_arg_rejection(code):
                 self.drop_desired(arg, code, text, reason="subscribe_and_wait")

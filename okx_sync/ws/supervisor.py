@@ -70,14 +70,13 @@ class SessionHooks(Protocol):
 class ConnectionManager:
     """Runs the supervisor (``okx-ws-<name>-conn``) and heartbeat (``okx-ws-<name>-heartbeat``) threads.
 
-    ``start(timeout_s)`` returns once the first connection is ready or raises
-    (``WSAuthError`` at once; ``WSError`` when no connection could be made in
-    ``timeout_s``). ``stop()`` closes every connection and joins every thread it
-    started. ``request_handoff(conn)`` asks for make-before-break (notice 64008);
-    ``reconnect(reason)`` drops the live connection (the loop reconnects).
-
-    Thread safety: every public method may be called from any thread;
-    ``start`` after ``stop`` starts afresh.
+    ``start(timeout_s)`` returns once the first connection is ready or raises (``WSAuthError``
+    at once; ``WSError`` when no connection could be made in ``timeout_s``). ``stop()`` closes
+    every connection and joins every thread it started. ``request_handoff(conn)`` asks for
+    make-before-break (notice 64008); ``reconnect(reason)`` drops the live connection (the
+    loop reconnects). ``dial_attempts``: dials tried, failed ones included; ``backoff_s``: the
+    delay before the next dial, 0 once live. Thread safety: every public method may be
+    called from any thread; ``start`` after ``stop`` starts afresh.
     """
 
     def __init__(
@@ -94,11 +93,11 @@ class ConnectionManager:
         options: dict[str, Any] | None = None,
         rng: random.Random | None = None,
         handoff_grace_s: float = 2.0,
-        max_message_size: int = DEFAULT_MAX_SIZE,
+        max_message_bytes: int = DEFAULT_MAX_SIZE,
     ) -> None:
         self.url = url
         self.name = name
-        self._max_message_size = max_message_size
+        self._max_message_bytes = max_message_bytes
         self._hooks = hooks
         self._clock = clock
         self.backoff = backoff or BackoffPolicy()
@@ -121,11 +120,10 @@ class ConnectionManager:
         self._ready = threading.Event()
         self._fatal: BaseException | None = None
         self._last_attempt_error: BaseException | None = None
-        self.connects = 0
-        self.reconnects = 0
-        self.handoffs = 0
-        self.retired_messages = 0
-        self.retired_bytes = 0
+        self.connects = self.dial_attempts = 0
+        self.backoff_s = 0.0
+        self.reconnects = self.handoffs = 0
+        self.retired_messages = self.retired_bytes = 0
 
     # -- public ----------------------------------------------------------------------
     @property
@@ -270,13 +268,14 @@ class ConnectionManager:
             clock=self._clock,
             connect_timeout_s=self._connect_timeout_s,
             options=self._options,
-            max_message_size=self._max_message_size,
+            max_message_bytes=self._max_message_bytes,
             write_timeout_s=self.heartbeat.pong_timeout_s,
         )
         with self._cond:
             if self._stopping:
                 raise WSClosedError("client closed")
             self._connecting = conn
+            self.dial_attempts += 1
         try:
             conn.open()
         finally:
@@ -328,7 +327,7 @@ class ConnectionManager:
                     if self._stopping:
                         break
                     self._last_attempt_error = exc
-                    delay = self.backoff.delay(attempt, self._rng.random())
+                    self.backoff_s = delay = self.backoff.delay(attempt, self._rng.random())
                     self._hooks.on_conn_error(exc, attempt, delay)
                     attempt += 1
                     self._sleep(delay)
@@ -349,7 +348,7 @@ class ConnectionManager:
                 self._hooks.on_down(conn)
                 _log_down(self, conn, uptime)
                 attempt = self.backoff.reset_if_stable(attempt, uptime)
-                delay = self.backoff.delay(attempt, self._rng.random())
+                self.backoff_s = delay = self.backoff.delay(attempt, self._rng.random())
                 attempt += 1
                 self._sleep(delay)
         except BaseException as exc:  # pragma: no cover - a bug; keep the process informed
@@ -441,6 +440,7 @@ class ConnectionManager:
             self._warming = None
             self._current = conn
             self.last_conn = conn
+            self.backoff_s = 0.0
             self._cond.notify_all()
 
     def _retire_counts(self, conn: Connection) -> None:
