@@ -58,6 +58,7 @@ __all__ = [
     "params_for",
     "all_params",
     "build_params",
+    "ONE_OF_IDS",
     "batch_keyword",
     "method_name",
     "method_names",
@@ -410,6 +411,13 @@ def _map_extra(spec: EndpointParams, extra: Mapping[str, Any], *, label: str) ->
     return out
 
 
+#: Identifier pairs: where an endpoint declares both names of a pair ``cond`` (cancel,
+#: amend and query one order, algo order or spread order, each element of the batch
+#: cancels/amends; a withdrawal's or deposit's status), exactly one must be given (OKX
+#: picks one of both by its own precedence and answers neither with an error).
+ONE_OF_IDS = (("ordId", "clOrdId"), ("algoId", "algoClOrdId"), ("wdId", "txId"))
+
+
 def _check_required(
     spec: EndpointParams, obj: Mapping[str, Any], *, label: str, where: str
 ) -> None:
@@ -417,6 +425,15 @@ def _check_required(
     if missing:
         names = ", ".join(f"{p.snake} ({p.okx})" for p in missing)
         raise ValidationError(f"{label}: missing required parameter(s) {names}{where}")
+    for pair in ONE_OF_IDS:
+        specs = [spec.by_okx.get(name) for name in pair]
+        if any(s is None or s.required != "cond" for s in specs):
+            continue
+        given = [name for name in pair if name in obj]
+        if len(given) != 1:
+            names = " or ".join(f"{s.snake} ({s.okx})" for s in specs if s is not None)
+            got = "both" if given else "neither"
+            raise ValidationError(f"{label}: give exactly one of {names}{where}, got {got}")
 
 
 def build_params(
