@@ -338,13 +338,9 @@ def test_exactly_one_order_id_per_batch_element(key: tuple[str, str]) -> None:
 
 
 def test_exactly_one_id_rule_covers_just_these_endpoints() -> None:
-    from okx_sync.rest.params import ONE_OF_IDS
+    from okx_sync.rest.params import id_pairs
 
-    covered = set()
-    for key, spec in all_params().items():
-        for pair in ONE_OF_IDS:
-            if all(n in spec.by_okx and spec.by_okx[n].required == "cond" for n in pair):
-                covered.add(key)
+    covered = {key for key, spec in all_params().items() if id_pairs(spec)}
     assert covered == set(ONE_ID_ENDPOINTS) | set(ONE_ID_BATCHES)
 
 

@@ -17,7 +17,7 @@ from okx_sync.client import Client
 from okx_sync.rest.endpoints import Endpoint, registry
 from okx_sync.rest.named import RESULTS, group_attr, method_name
 from okx_sync.rest.order_fields import CLIENT_ID_FIELDS, SIZE_FIELDS, is_price_field
-from okx_sync.rest.params import ONE_OF_IDS, batch_keyword, params_for
+from okx_sync.rest.params import batch_keyword, id_pairs, params_for
 
 BASE = "https://www.okx.com"
 RATE_LIMIT = "/api/v5/trade/account-rate-limit"
@@ -53,11 +53,7 @@ def call_args(ep: Endpoint) -> tuple[dict[str, Any], Any]:
     spec = params_for(ep)
     chosen = [p for p in spec.params if p.required == "yes"]
     # exactly one id of a pair both declared ``cond`` (okx_sync.rest.params.ONE_OF_IDS)
-    pairs = [
-        pair
-        for pair in ONE_OF_IDS
-        if all(n in spec.by_okx and spec.by_okx[n].required == "cond" for n in pair)
-    ]
+    pairs = id_pairs(spec)
     chosen += [spec.by_okx[pair[0]] for pair in pairs]
     paired = {n for pair in pairs for n in pair}
     optional = [p for p in spec.params if p.required != "yes" and p.okx not in paired]

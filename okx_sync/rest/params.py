@@ -59,6 +59,7 @@ __all__ = [
     "all_params",
     "build_params",
     "ONE_OF_IDS",
+    "id_pairs",
     "batch_keyword",
     "method_name",
     "method_names",
@@ -418,6 +419,16 @@ def _map_extra(spec: EndpointParams, extra: Mapping[str, Any], *, label: str) ->
 ONE_OF_IDS = (("ordId", "clOrdId"), ("algoId", "algoClOrdId"), ("wdId", "txId"))
 
 
+def id_pairs(spec: EndpointParams) -> tuple[tuple[str, str], ...]:
+    """The pairs of :data:`ONE_OF_IDS` whose both names ``spec`` declares ``cond``: of
+    each, a call must give exactly one. Pure."""
+    return tuple(
+        pair
+        for pair in ONE_OF_IDS
+        if all(n in spec.by_okx and spec.by_okx[n].required == "cond" for n in pair)
+    )
+
+
 def _check_required(
     spec: EndpointParams, obj: Mapping[str, Any], *, label: str, where: str
 ) -> None:
@@ -425,13 +436,10 @@ def _check_required(
     if missing:
         names = ", ".join(f"{p.snake} ({p.okx})" for p in missing)
         raise ValidationError(f"{label}: missing required parameter(s) {names}{where}")
-    for pair in ONE_OF_IDS:
-        specs = [spec.by_okx.get(name) for name in pair]
-        if any(s is None or s.required != "cond" for s in specs):
-            continue
+    for pair in id_pairs(spec):
         given = [name for name in pair if name in obj]
         if len(given) != 1:
-            names = " or ".join(f"{s.snake} ({s.okx})" for s in specs if s is not None)
+            names = " or ".join(f"{spec.by_okx[n].snake} ({n})" for n in pair)
             got = "both" if given else "neither"
             raise ValidationError(f"{label}: give exactly one of {names}{where}, got {got}")
 
