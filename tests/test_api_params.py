@@ -282,3 +282,79 @@ def test_attach_algo_ords_in_batches_and_amends_use_their_own_fields() -> None:
         # the placement field name is not an amend field (amend takes new_tp_trigger_px)
         build_params(amend, {"inst_id": "X", "ord_id": "1",
                              "attach_algo_ords": [{"tp_trigger_px": "1"}]})  # fmt: skip
+
+
+# The endpoints the Go SDK (pkssssss/go-okx) refuses with "exactly one of" before sending;
+# the rule here is derived from params.tsv (both names of a pair declared ``cond``).
+ONE_ID_ENDPOINTS = {
+    ("GET", "/api/v5/trade/order"): ("ord_id", "cl_ord_id"),
+    ("POST", "/api/v5/trade/cancel-order"): ("ord_id", "cl_ord_id"),
+    ("POST", "/api/v5/trade/amend-order"): ("ord_id", "cl_ord_id"),
+    ("GET", "/api/v5/trade/order-algo"): ("algo_id", "algo_cl_ord_id"),
+    ("POST", "/api/v5/trade/amend-algos"): ("algo_id", "algo_cl_ord_id"),
+    ("GET", "/api/v5/sprd/order"): ("ord_id", "cl_ord_id"),
+    ("POST", "/api/v5/sprd/cancel-order"): ("ord_id", "cl_ord_id"),
+    ("POST", "/api/v5/sprd/amend-order"): ("ord_id", "cl_ord_id"),
+    ("GET", "/api/v5/asset/deposit-withdraw-status"): ("wd_id", "tx_id"),
+}
+ONE_ID_BATCHES = {
+    ("POST", "/api/v5/trade/cancel-batch-orders"): ("ord_id", "cl_ord_id"),
+    ("POST", "/api/v5/trade/amend-batch-orders"): ("ord_id", "cl_ord_id"),
+    ("POST", "/api/v5/trade/cancel-algos"): ("algo_id", "algo_cl_ord_id"),
+}
+
+
+def _base(e) -> dict[str, str]:
+    """The endpoint's required keywords, each with a placeholder value."""
+    return {p.snake: "1" for p in params_for(e).required}
+
+
+@pytest.mark.parametrize("key", sorted(ONE_ID_ENDPOINTS))
+def test_exactly_one_order_id_neither_or_both_refused(key: tuple[str, str]) -> None:
+    e = ep(*key)
+    a, b = ONE_ID_ENDPOINTS[key]
+    base = _base(e)
+    for given in ({}, {a: "1", b: "x1"}):
+        with pytest.raises(ValidationError, match=f"exactly one of {a} .* or {b}") as err:
+            build_params(e, {**base, **given})
+        assert ("both" if given else "neither") in str(err.value)
+    for one in (a, b):
+        out = build_params(e, {**base, one: "x1"})
+        assert isinstance(out, dict) and to_okx(one) in out
+
+
+@pytest.mark.parametrize("key", sorted(ONE_ID_BATCHES))
+def test_exactly_one_order_id_per_batch_element(key: tuple[str, str]) -> None:
+    e = ep(*key)
+    a, b = ONE_ID_BATCHES[key]
+    kw = batch_keyword(e)
+    base = _base(e)
+    good = {**base, a: "1"}
+    with pytest.raises(ValidationError, match=rf"exactly one of .* in {kw}\[1\], got both"):
+        build_params(e, {kw: [good, {**base, a: "1", b: "x1"}]})
+    with pytest.raises(ValidationError, match=rf"in {kw}\[0\], got neither"):
+        build_params(e, {kw: [base]})
+    assert len(build_params(e, {kw: [good, {**base, b: "x1"}]})) == 2
+
+
+def test_exactly_one_id_rule_covers_just_these_endpoints() -> None:
+    from okx_sync.rest.params import id_pairs
+
+    covered = {key for key, spec in all_params().items() if id_pairs(spec)}
+    assert covered == set(ONE_ID_ENDPOINTS) | set(ONE_ID_BATCHES)
+
+
+def test_a_cancel_without_an_order_id_is_not_sent() -> None:
+    from okx_sync import Client
+    from okx_sync.testing import MockTransport
+
+    sent: list[object] = []
+    client = Client("k", "s", "p", transport=MockTransport(lambda req: sent.append(req)))
+    try:
+        with pytest.raises(ValidationError, match="got neither"):
+            client.trade.cancel_order(inst_id="BTC-USDT")
+        with pytest.raises(ValidationError, match="got both"):
+            client.trade.cancel_order(inst_id="BTC-USDT", ord_id="1", cl_ord_id="a1")
+    finally:
+        client.close()
+    assert sent == []

@@ -17,7 +17,7 @@ from okx_sync.client import Client
 from okx_sync.rest.endpoints import Endpoint, registry
 from okx_sync.rest.named import RESULTS, group_attr, method_name
 from okx_sync.rest.order_fields import CLIENT_ID_FIELDS, SIZE_FIELDS, is_price_field
-from okx_sync.rest.params import batch_keyword, params_for
+from okx_sync.rest.params import batch_keyword, id_pairs, params_for
 
 BASE = "https://www.okx.com"
 RATE_LIMIT = "/api/v5/trade/account-rate-limit"
@@ -52,7 +52,11 @@ def call_args(ep: Endpoint) -> tuple[dict[str, Any], Any]:
     OKX params the request must carry."""
     spec = params_for(ep)
     chosen = [p for p in spec.params if p.required == "yes"]
-    optional = [p for p in spec.params if p.required != "yes"]
+    # exactly one id of a pair both declared ``cond`` (okx_sync.rest.params.ONE_OF_IDS)
+    pairs = id_pairs(spec)
+    chosen += [spec.by_okx[pair[0]] for pair in pairs]
+    paired = {n for pair in pairs for n in pair}
+    optional = [p for p in spec.params if p.required != "yes" and p.okx not in paired]
     if optional:
         chosen.append(optional[0])
     kwargs = {p.snake: _value(p.okx) for p in chosen}

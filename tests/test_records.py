@@ -32,7 +32,7 @@ from okx_sync.models.ws import (
 from okx_sync.rest.api import RESULTS, group_attr, method_name, result_name, result_record
 from okx_sync.rest.endpoints import Endpoint, registry
 from okx_sync.rest.named import _RESULT_TABLE
-from okx_sync.rest.params import params_for
+from okx_sync.rest.params import id_pairs, params_for
 from okx_sync.secret import Secret
 from tests.conftest import REPO, realdata_path
 from tests.test_api_named import FakeClient
@@ -51,11 +51,13 @@ SAMPLE = {
 def _kwargs(ep: Endpoint) -> dict[str, Any]:
     """Keywords that satisfy the endpoint's required parameters."""
     spec = params_for(ep)
-    required = {p.snake: "1" for p in spec.params if p.required == "yes"}
+    # the required ones, and one id of each pair of which exactly one must be given
+    okx = [p.okx for p in spec.params if p.required == "yes"] + [a for a, _ in id_pairs(spec)]
+    required = {spec.by_okx[n].snake: "1" for n in okx}
     if spec.kind == "items":
         from okx_sync.rest.params import batch_keyword
 
-        return {batch_keyword(ep): [{p.okx: "1" for p in spec.params if p.required == "yes"}]}
+        return {batch_keyword(ep): [{n: "1" for n in okx}]}
     if ep.key in (("POST", "/api/v5/trade/order"), ("POST", "/api/v5/trade/amend-order")):
         required["validate"] = False
     return required

@@ -58,6 +58,8 @@ __all__ = [
     "params_for",
     "all_params",
     "build_params",
+    "ONE_OF_IDS",
+    "id_pairs",
     "batch_keyword",
     "method_name",
     "method_names",
@@ -410,6 +412,23 @@ def _map_extra(spec: EndpointParams, extra: Mapping[str, Any], *, label: str) ->
     return out
 
 
+#: Identifier pairs: where an endpoint declares both names of a pair ``cond`` (cancel,
+#: amend and query one order, algo order or spread order, each element of the batch
+#: cancels/amends; a withdrawal's or deposit's status), exactly one must be given (OKX
+#: picks one of both by its own precedence and answers neither with an error).
+ONE_OF_IDS = (("ordId", "clOrdId"), ("algoId", "algoClOrdId"), ("wdId", "txId"))
+
+
+def id_pairs(spec: EndpointParams) -> tuple[tuple[str, str], ...]:
+    """The pairs of :data:`ONE_OF_IDS` whose both names ``spec`` declares ``cond``: of
+    each, a call must give exactly one. Pure."""
+    return tuple(
+        pair
+        for pair in ONE_OF_IDS
+        if all(n in spec.by_okx and spec.by_okx[n].required == "cond" for n in pair)
+    )
+
+
 def _check_required(
     spec: EndpointParams, obj: Mapping[str, Any], *, label: str, where: str
 ) -> None:
@@ -417,6 +436,12 @@ def _check_required(
     if missing:
         names = ", ".join(f"{p.snake} ({p.okx})" for p in missing)
         raise ValidationError(f"{label}: missing required parameter(s) {names}{where}")
+    for pair in id_pairs(spec):
+        given = [name for name in pair if name in obj]
+        if len(given) != 1:
+            names = " or ".join(f"{spec.by_okx[n].snake} ({n})" for n in pair)
+            got = "both" if given else "neither"
+            raise ValidationError(f"{label}: give exactly one of {names}{where}, got {got}")
 
 
 def build_params(
