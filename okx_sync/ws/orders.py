@@ -12,7 +12,7 @@ Only a private connection (or one whose URL names no service) takes orders: on a
 anything is sent. Spread orders (``OrderEntry.spread``, :mod:`okx_sync.ws.spread_orders`:
 ops ``sprd-order``, ``sprd-amend-order``, ``sprd-cancel-order``, ``sprd-mass-cancel``)
 take the same path, on a ``/business`` connection only. An amend or cancel names its
-order by exactly one of ``ord_id`` / ``cl_ord_id`` (:func:`check_order_ids`).
+order by exactly one of ``ord_id`` / ``cl_ord_id`` (``build_params``, as over REST).
 Answers become ``OrderAck``s (in request order), ``OrderError`` or ``APIError``
 exactly as over REST — a reply that does not carry exactly one item per order
 sent (missing, extra or unmatchable items) is an ``OrderError`` whose
@@ -45,14 +45,14 @@ from ..models.order import OrderAck
 from ..rest.acks import order_reply
 from ..rest.endpoints import Endpoint, registry
 from ..rest.envelope import ORDER_ERROR_CODES
-from ..rest.params import build_params, params_for
+from ..rest.params import build_params
 from ..validators import count, seconds
 from .connection import Connection
 from .protocol import order_frame, service_of_url
 from .spread_orders import SpreadOrders
 from .stats import Counters
 
-__all__ = ["OrderEntry", "WS_ORDER_OPS", "check_order_ids"]
+__all__ = ["OrderEntry", "WS_ORDER_OPS"]
 
 log = logging.getLogger("okx_sync.ws")
 
@@ -84,26 +84,6 @@ def _check_service(op: str, endpoint: Endpoint, url: str) -> None:
             f"WS {op}: the {service} connection ({url}) does not take orders; "
             "use the private one (client.ws_private()); nothing was sent"
         )
-
-
-def check_order_ids(method: str, endpoint: Endpoint, items: Sequence[Mapping[str, Any]]) -> None:
-    """An amend or cancel of one order (each of a batch) names it by exactly one of
-    ``ord_id`` / ``cl_ord_id``: neither, or both (OKX would silently prefer ``ordId``),
-    raises ``ValidationError`` naming the order; nothing is sent. Ops that name no
-    order (mass cancel) pass. Pure."""
-    if endpoint.order_action not in ("amend", "cancel"):
-        return
-    if "ordId" not in params_for(endpoint).by_okx:
-        return
-    for i, item in enumerate(items):
-        given = [k for k in ("ordId", "clOrdId") if item.get(k) not in (None, "")]
-        if len(given) != 1:
-            where = f" (order #{i} of the batch)" if len(items) > 1 else ""
-            problem = "both" if given else "neither"
-            raise ValidationError(
-                f"{method}: give exactly one of ord_id / cl_ord_id{where}, got {problem}; "
-                "nothing was sent"
-            )
 
 
 class OrderRequest:
@@ -305,7 +285,6 @@ class OrderEntry:
         items: list[dict[str, Any]] = built if isinstance(built, list) else [built]
         if batch and len(items) > 20:
             raise ValidationError(f"{method}: at most 20 orders per batch, got {len(items)}")
-        check_order_ids(method, endpoint, items)
         spread = endpoint.group == "spread"
         validate = None if spread else getattr(self._instruments, "validate", None)
         if validate is not None and not method.startswith("cancel"):
