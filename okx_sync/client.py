@@ -236,13 +236,11 @@ class Client(RestAPI):
         return self._rest.time_sync.now_ms()
 
     def stats(self) -> RestStats:
-        """REST statistics as a frozen :class:`~okx_sync.rest.stats.RestStats` (``to_dict()``
-        for JSON): ``requests``, ``successes``, ``failures``, ``failures_by_code``,
-        ``attempts``, ``retries``, ``resyncs``, ``latency_s`` percentiles, ``last_errors``,
-        and ``time_sync``: ``offset_ms``, ``source`` (None, ``"okx"``, ``"manual"``),
-        ``age_s`` (None before the first sync), ``syncs``, ``failures``, ``last_error``
-        ("" after a success), ``last_error_age_s``, ``interval_s`` (0: no periodic
-        re-sync) and ``timer_running``. Thread-safe."""
+        """REST statistics, a frozen ``RestStats`` (``to_dict()`` for JSON): ``requests``,
+        ``successes``, ``failures``, ``failures_by_code``, ``attempts``, ``retries``,
+        ``resyncs``, ``latency_s`` percentiles, ``last_errors``, and ``time_sync``
+        (``offset_ms``, ``source``, ``age_s``, ``syncs``, ``failures``, ``last_error``,
+        ``last_error_age_s``, ``interval_s``, ``timer_running``). Thread-safe."""
         out = self._rest.stats()
         return attrs.evolve(out, time_sync=attrs.evolve(out.time_sync, **self._life.timer_stats()))
 

@@ -79,7 +79,7 @@ def _fault(run: DrillRun, book: Any, label: str, inject: Any, kind: str | None) 
     run.figure(f"{label}_resyncs", resyncs, key=True)
     run.figure(f"{label}_errors", {k: v for k, v in errors.items() if v})
     if kind:
-        run.figure(f"{label}_resync_s", after["last_resync_s"])
+        run.figure(f"{label}_resync_s", after.last_resync_s)
         run.check(
             f"{label}: detected as a {kind} error, one resync",
             errors.get(kind, 0) == 1 and resyncs == 1,
