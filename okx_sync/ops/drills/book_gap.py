@@ -84,7 +84,7 @@ def _fault(run: DrillRun, book: Any, label: str, inject: Any, kind: str | None) 
             f"{label}: detected as a {kind} error, one resync",
             errors.get(kind, 0) == 1 and resyncs == 1,
             f"{kind} errors {errors.get(kind, 0)}, resyncs {resyncs}, "
-            f"last error {after['last_error']!r}",
+            f"last error {after.last_error!r}",
         )
     else:
         run.check(
