@@ -46,7 +46,6 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from ..rest.stats import RestStats
     from ..ws.client import WSClient
     from ..ws.managed_book import ManagedOrderBook
-    from .dead_man import DeadManSwitch
     from .health import Health, HealthMonitor
 
 __all__ = [
@@ -163,7 +162,7 @@ class EvidenceSource(StatsSource, Protocol):
     def _rest(self) -> Any:
         """The REST core (clock offset, whether credentials are set)."""
 
-    def dead_man_switches(self) -> Sequence[DeadManSwitch]:
+    def dead_man_switches(self) -> Sequence[Any]:
         """The running dead-man switches."""
 
     def _evidence_config(self) -> dict[str, Any]:
