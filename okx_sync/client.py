@@ -80,7 +80,7 @@ class Client(RestAPI):
     default: off; else >= 10: re-measure the clock offset whenever it is that old, at once at
     construction, on a background thread ``okx-time-sync`` that ``close()`` stops and joins; a
     failed sync is retried after ``min(interval, 60)`` s; see :mod:`okx_sync.ops.time_sync`;
-    offset, age and last error are in ``stats()["time_sync"]`` and ``evidence()["clock"]``).
+    offset, age and last error are in ``stats().time_sync`` and ``evidence()["clock"]``).
     ``user_agent`` (appended after a space to every REST request's ``User-Agent``:
     ``okx_sync/<version>``, or your ``session``'s own one; 1..256 printable ASCII characters).
     ``app_version`` / ``app_commit`` (your deployed application's version and commit, up to 128
@@ -220,7 +220,7 @@ class Client(RestAPI):
     def set_time_offset_ms(self, offset_ms: int) -> None:
         """Use your own time source: OKX server time minus the local wall clock, in ms,
         for every later signature (REST and the WS logins of clients built here); shown as
-        ``source: "manual"`` in ``stats()["time_sync"]`` and ``evidence()["clock"]``. A later
+        ``source: "manual"`` in ``stats().time_sync`` and ``evidence()["clock"]``. A later
         ``sync_time()``, periodic or skew re-sync replaces it (turn those off with
         ``time_sync_interval_s=0`` and ``RetryPolicy(resync_on_time_skew=False)``).
         Raises ``ValidationError`` for a non-int or beyond ±1 day. Thread-safe."""
