@@ -276,7 +276,7 @@ def run_rule(
             "caller_429": sum(codes.values()),
             "errors": errors,
             "duration": duration,
-            "gate_timeouts": gate.stats()["timeouts"],
+            "gate_timeouts": gate.stats().timeouts,
         }
 
 
@@ -310,7 +310,7 @@ def _probe_spans(scenario: Scenario) -> list[dict[str, Any]]:
     gate = RequestGate(RequestGateConfig())
     for endpoint, params in scenario.calls:
         gate.acquire(endpoint, params).release()
-    return gate.stats()["buckets"]
+    return [b.to_dict() for b in gate.stats().buckets]
 
 
 def run_storm(threads: int, jitter: float, storm_s: float = 5.0) -> list[dict[str, Any]]:

@@ -99,7 +99,7 @@ def _load(scenario: gate_precision.Scenario, args: dict[str, Any]) -> dict[str, 
                 seen["429"] += 1
 
     errors = hammer(call, threads=THREADS, duration_s=args["duration"], on_stop=gate.close)
-    return {**seen, "errors": [repr(e) for e in errors], "backend": gate.stats()["backend"]}
+    return {**seen, "errors": [repr(e) for e in errors], "backend": dict(gate.stats().backend)}
 
 
 def _latency(args: dict[str, Any]) -> dict[str, Any]:

@@ -734,8 +734,8 @@ def memory(sim: Any, seconds: float, warmup_share: float = 0.25) -> dict[str, An
                 stop.set()
                 flooder.join(120)
             stats = [b.stats() for b in books]
-            pushes = sum(s["applied"] for s in stats)
-            resyncs = sum(s["resyncs"] for s in stats)
+            pushes = sum(s.applied for s in stats)
+            resyncs = sum(s.resyncs for s in stats)
     finally:
         client.close()
     after_warmup = [b for t, b in samples if t >= seconds * warmup_share]

@@ -106,7 +106,7 @@ def make_okx_sync(base: str) -> tuple[Call, Callable[[], None]]:
         base_url=base,
         gate=okx_sync.RequestGateConfig(rate_limits=False),
     )
-    assert client.stats()["fast_path"]  # the default PooledTransport
+    assert client.stats().fast_path  # the default PooledTransport
     return (lambda: client.request("GET", PATH, QUERY)), client.close
 
 

@@ -608,8 +608,8 @@ class TradingWindow:
             )
         b = self.book.stats()
         parts.append(
-            f"book {'in sync' if b['in_sync'] else 'RESYNCING'} seq={b['seq_id']} "
-            f"resyncs={b['resyncs']}  |  gui inbox={self.inbox.qsize()} "
+            f"book {'in sync' if b.in_sync else 'RESYNCING'} seq={b.seq_id} "
+            f"resyncs={b.resyncs}  |  gui inbox={self.inbox.qsize()} "
             f"dropped={self.inbox_dropped}"
         )
         self.status.config(text="\n".join([self.health_text, *parts]))

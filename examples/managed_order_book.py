@@ -50,8 +50,8 @@ def main() -> int:
         book.wait_ready(timeout_s=10)
         s = book.stats()
         say(
-            f"done: in_sync={s['in_sync']} resyncs={s['resyncs']} updates={s['updates']} "
-            f"snapshots={s['snapshots']} errors={s['errors']}"
+            f"done: in_sync={s.in_sync} resyncs={s.resyncs} updates={s.updates} "
+            f"snapshots={s.snapshots} errors={dict(s.errors)}"
         )
     return 0
 

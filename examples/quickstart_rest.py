@@ -61,7 +61,7 @@ def main() -> int:
         client.trade.cancel_order(inst_id=inst_id, cl_ord_id=cl_ord_id)
         order = client.trade.get_order(inst_id=inst_id, cl_ord_id=cl_ord_id)
         print(f"cancelled: state={order.state}")
-        print(f"REST stats: {client.stats()['requests']} requests on {venue.name}")
+        print(f"REST stats: {client.stats().requests} requests on {venue.name}")
     return 0
 
 

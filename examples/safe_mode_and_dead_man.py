@@ -37,7 +37,7 @@ def main() -> int:
         # 10 s is OKX's shortest timer; refresh well inside it.
         switch = client.dead_man_switch(timeout_s=10, refresh_s=2)
         s = switch.stats()
-        print(f"dead-man switch armed: timeout={s['timeout_s']}s refresh every {s['refresh_s']}s")
+        print(f"dead-man switch armed: timeout={s.timeout_s}s refresh every {s.refresh_s}s")
 
         for _ in range(3):
             client.trade.place_order(**order)
@@ -79,7 +79,7 @@ def main() -> int:
             switch.stop()  # disarms the timer (timeOut=0)
             client.trade.cancel_order(inst_id=inst_id, ord_id=ack.ord_id)
         s = switch.stats()
-        print(f"switch: running={s['running']} armed={s['armed']} refreshes={s['refreshes']}")
+        print(f"switch: running={s.running} armed={s.armed} refreshes={s.refreshes}")
     return 0
 
 

@@ -50,6 +50,9 @@ _EXPORTS: dict[str, str] = {
     "LocalGateBackend": "okx_sync.gate",
     "RedisGateBackend": "okx_sync.gate",
     "RetryPolicy": "okx_sync.retry",
+    "RestStats": "okx_sync.rest.stats",
+    "GateStats": "okx_sync.gate.stats",
+    "BucketStats": "okx_sync.gate.stats",
     "new_cl_ord_id": "okx_sync.ids",
     "InstrumentCache": "okx_sync.instruments",
     "round_price": "okx_sync.instruments",
@@ -82,6 +85,8 @@ _EXPORTS: dict[str, str] = {
     "HeartbeatPolicy": "okx_sync.ws.policies",
     "BackoffPolicy": "okx_sync.ws.policies",
     "ManagedOrderBook": "okx_sync.ws.managed_book",
+    "WSStats": "okx_sync.ws.stats",
+    "BookStats": "okx_sync.ws.book_stats",
     # operations
     "Reconciler": "okx_sync.ops.reconcile",
     "AccountSnapshot": "okx_sync.ops.reconcile",
@@ -93,6 +98,7 @@ _EXPORTS: dict[str, str] = {
     "CancelReport": "okx_sync.ops.safe_mode",
     "DeadManSwitch": "okx_sync.ops.dead_man",
     "DeadManSwitchError": "okx_sync.ops.dead_man",
+    "DeadManStats": "okx_sync.ops.dead_man",
     "StatsReporter": "okx_sync.ops.reporter",
     "LogSink": "okx_sync.ops.reporter",
     "JsonLinesSink": "okx_sync.ops.reporter",
@@ -146,6 +152,7 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
         is_time_skew_error,
     )
     from .gate import LocalGateBackend, RedisGateBackend, RequestGateConfig
+    from .gate.stats import BucketStats, GateStats
     from .ids import new_cl_ord_id
     from .instruments import InstrumentCache, round_price, round_size
     from .models import (
@@ -166,11 +173,15 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
         Trade,
     )
     from .models.ws import BookUpdate
+    from .ops.dead_man import DeadManStats
     from .ops.health import HealthThresholds
     from .ops.prometheus import PrometheusSink
     from .ops.reporter import JsonLinesSink, LogSink, StatsReporter
+    from .rest.stats import RestStats
     from .secret import Secret
+    from .ws.book_stats import BookStats
     from .ws.config import WSConfig
     from .ws.dispatch import DispatchConfig, DispatchMode, Overflow
     from .ws.managed_book import ManagedOrderBook
     from .ws.policies import BackoffPolicy, HeartbeatPolicy
+    from .ws.stats import WSStats

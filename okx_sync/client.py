@@ -27,17 +27,20 @@ import random
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import requests
 
 from .client_parts import build_trade, env_options, wire
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import ValidationError
 from .gate import RequestGateConfig
+from .gate.stats import GateStats
 from .handler_errors import BackgroundErrorHandler
 from .lifecycle import Adoption
 from .ops.health import Health, HealthThresholds
 from .ops.safe_mode import SafeModeReport, SafeModeState
 from .rest.api import RestAPI
+from .rest.stats import RestStats
 from .rest.transport import DEFAULT_MAX_RESPONSE_BYTES, Transport
 from .retry import RetryPolicy
 
@@ -47,6 +50,7 @@ if TYPE_CHECKING:  # imported where used: a Client is built without them (start-
     from .ops.reconcile import SafeTradeAPI
     from .ops.time_sync import TimeSyncTimer
     from .ws.client import WSClient
+    from .ws.managed_book import ManagedOrderBook
 
 __all__ = ["Client"]
 
@@ -76,7 +80,7 @@ class Client(RestAPI):
     default: off; else >= 10: re-measure the clock offset whenever it is that old, at once at
     construction, on a background thread ``okx-time-sync`` that ``close()`` stops and joins; a
     failed sync is retried after ``min(interval, 60)`` s; see :mod:`okx_sync.ops.time_sync`;
-    offset, age and last error are in ``stats()["time_sync"]`` and ``evidence()["clock"]``).
+    offset, age and last error are in ``stats().time_sync`` and ``evidence()["clock"]``).
     ``user_agent`` (appended after a space to every REST request's ``User-Agent``:
     ``okx_sync/<version>``, or your ``session``'s own one; 1..256 printable ASCII characters).
     ``app_version`` / ``app_commit`` (your deployed application's version and commit, up to 128
@@ -216,7 +220,7 @@ class Client(RestAPI):
     def set_time_offset_ms(self, offset_ms: int) -> None:
         """Use your own time source: OKX server time minus the local wall clock, in ms,
         for every later signature (REST and the WS logins of clients built here); shown as
-        ``source: "manual"`` in ``stats()["time_sync"]`` and ``evidence()["clock"]``. A later
+        ``source: "manual"`` in ``stats().time_sync`` and ``evidence()["clock"]``. A later
         ``sync_time()``, periodic or skew re-sync replaces it (turn those off with
         ``time_sync_interval_s=0`` and ``RetryPolicy(resync_on_time_skew=False)``).
         Raises ``ValidationError`` for a non-int or beyond ±1 day. Thread-safe."""
@@ -231,24 +235,23 @@ class Client(RestAPI):
         """The estimated OKX server time in Unix ms (wall clock + offset). Thread-safe."""
         return self._rest.time_sync.now_ms()
 
-    def stats(self) -> dict[str, Any]:
-        """REST statistics (JSON-serialisable): ``requests``, ``successes``, ``failures``,
-        ``failures_by_code``, ``attempts``, ``retries``, ``resyncs``, ``latency_s`` percentiles,
-        ``last_errors``, and ``time_sync``: ``offset_ms``, ``source`` (None, ``"okx"``,
-        ``"manual"``), ``age_s`` (None before the first sync), ``syncs``, ``failures``,
-        ``last_error`` ("" after a success), ``last_error_age_s``, ``interval_s`` (0: no
-        periodic re-sync) and ``timer_running``. Thread-safe."""
+    def stats(self) -> RestStats:
+        """REST statistics, a frozen ``RestStats`` (``to_dict()`` for JSON): ``requests``,
+        ``successes``, ``failures``, ``failures_by_code``, ``attempts``, ``retries``,
+        ``resyncs``, ``latency_s`` percentiles, ``last_errors``, and ``time_sync``
+        (``offset_ms``, ``source``, ``age_s``, ``syncs``, ``failures``, ``last_error``,
+        ``last_error_age_s``, ``interval_s``, ``timer_running``). Thread-safe."""
         out = self._rest.stats()
-        out["time_sync"].update(self._life.timer_stats())
-        return out
+        return attrs.evolve(out, time_sync=attrs.evolve(out.time_sync, **self._life.timer_stats()))
 
     @property
     def time_sync_timer(self) -> TimeSyncTimer | None:
         """The periodic re-sync (``time_sync_interval_s > 0``), else None."""
         return self._life.timer
 
-    def gate_stats(self) -> dict[str, Any]:
-        """The request gate's statistics (JSON-serialisable). Thread-safe."""
+    def gate_stats(self) -> GateStats:
+        """The request gate's statistics as a frozen :class:`~okx_sync.gate.stats.GateStats`
+        (``to_dict()`` for JSON; see ``RequestGate.stats``). Thread-safe."""
         return self._gate.stats()
 
     @property
@@ -288,13 +291,13 @@ class Client(RestAPI):
         """Own ``child`` weakly (``Children.adopt``: ``close()`` closes it); for reporters."""
         return self._children.adopt(child, kind=kind, label=label)
 
-    def ws_clients(self) -> list[Any]:
+    def ws_clients(self) -> list[WSClient]:
         """The live WSClients this client built, oldest first: started and not closed
         (a client whose loop stopped for good, e.g. login refused, stays listed — it is
         down, not gone). Unstarted and closed clients are left out. Thread-safe."""
         return self._ws_wiring.ws_clients()
 
-    def managed_books(self) -> list[Any]:
+    def managed_books(self) -> list[ManagedOrderBook]:
         """The open managed order books of this client's live WS clients (and any other book
         this client adopted), oldest first; closed books are left out. Thread-safe."""
         return self._ws_wiring.managed_books()

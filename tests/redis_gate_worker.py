@@ -82,7 +82,7 @@ def penalise_once(url: str, namespace: str, path: str, out: Any) -> None:
     gate = _gate(url, namespace)
     endpoint = registry().get("GET", path)
     gate.observe(endpoint, {"instId": "BTC-USDT"}, http_status=429, code="50011")
-    held = [b["held_for_s"] for b in gate.stats()["buckets"]]
+    held = [b.held_for_s for b in gate.stats().buckets]
     gate.close()
     out.put(held)
 

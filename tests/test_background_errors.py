@@ -118,7 +118,7 @@ def test_dead_man_refresh_failure_reaches_the_callback() -> None:
             source, error = seen.wait_for("okx-dead-man")
             assert isinstance(error, OkxError)
             clock.advance(2)
-            assert wait_until(lambda: switch.stats()["refreshes"] == 2)
+            assert wait_until(lambda: switch.stats().refreshes == 2)
             clock.advance(1.2)
             assert switch.stop() is True
 

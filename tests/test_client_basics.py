@@ -139,7 +139,7 @@ def test_bad_input_refused_before_sending(
     with Client("k" * 12, "s", "p", transport=nothing_sent.transport) as client:
         with pytest.raises(ValidationError, match=message):
             client.request(method, path, params)
-    assert client.stats()["requests"] == 0
+    assert client.stats().requests == 0
 
 
 def test_decimal_params_become_strings() -> None:

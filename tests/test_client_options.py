@@ -35,7 +35,7 @@ def test_set_time_offset_ms_signs_with_it_and_shows_manual_source() -> None:
     transport, seen = recording()
     clock = FakeClock()
     with Client(KEY, SECRET, PASS, transport=transport, clock=clock) as client:
-        assert client.stats()["time_sync"]["source"] is None
+        assert client.stats().time_sync.source is None
         client.set_time_offset_ms(-1500)
         assert client.time_offset_ms == -1500
         assert client.now_ms() == int(clock.time() * 1000) - 1500
@@ -43,8 +43,8 @@ def test_set_time_offset_ms_signs_with_it_and_shows_manual_source() -> None:
         stamp = seen[-1].headers["OK-ACCESS-TIMESTAMP"]
         sent_ms = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000
         assert sent_ms == pytest.approx(clock.time() * 1000 - 1500, abs=1)
-        ts = client.stats()["time_sync"]
-        assert ts["source"] == "manual" and ts["offset_ms"] == -1500 and ts["syncs"] == 0
+        ts = client.stats().time_sync
+        assert ts.source == "manual" and ts.offset_ms == -1500 and ts.syncs == 0
         clock_ev = client.evidence()["clock"]
         assert clock_ev["source"] == "manual" and clock_ev["offset_ms"] == -1500
         assert clock_ev["measured"] is False and clock_ev["age_s"] == 0
@@ -108,7 +108,7 @@ def test_disabled_gate_admits_everything_at_once_and_loads_no_account_limit(
         stats = client.gate_stats()
         assert client.evidence()["config"]["gate"]["enabled"] is False
     assert [r.target for r in seen] == ["/api/v5/trade/order"]  # no account-rate-limit load
-    assert stats["enabled"] is False and stats["buckets"] == [] and stats["admitted"] == 0
+    assert stats.enabled is False and stats.buckets == () and stats.admitted == 0
 
 
 def test_enabled_gate_with_the_same_cap_makes_the_second_call_wait() -> None:
@@ -121,5 +121,5 @@ def test_enabled_gate_with_the_same_cap_makes_the_second_call_wait() -> None:
     with pytest.raises(RequestStateError):
         gate.acquire(None, timeout_s=0)
     first.release()
-    assert gate.stats()["enabled"] is True
+    assert gate.stats().enabled is True
     gate.close()

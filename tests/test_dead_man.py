@@ -62,7 +62,7 @@ def test_bad_arguments_are_refused_before_anything_is_sent(sim):
         ):
             with pytest.raises(ValidationError):
                 client.dead_man_switch(**kw)
-        assert client.stats()["attempts"] == 0
+        assert client.stats().attempts == 0
         assert client.dead_man_switches() == []
 
 
@@ -73,10 +73,10 @@ def test_arm_refresh_stop_disarms_and_close_disarms(sim):
         assert switch.armed and switch.running
         assert sim.exchange.cancel_all_after_armed(uid)
         stats = switch.stats()
-        assert stats["refreshes"] == 1 and stats["timeout_s"] == 30 and stats["trigger_time"]
-        assert stats["deadline"] == pytest.approx(stats["last_refresh"] + 30)
+        assert stats.refreshes == 1 and stats.timeout_s == 30 and stats.trigger_time
+        assert stats.deadline == pytest.approx(stats.last_refresh + 30)
         assert keeper_threads() == ["okx-dead-man"]
-        assert wait_until(lambda: switch.stats()["refreshes"] >= 2, 5.0)
+        assert wait_until(lambda: switch.stats().refreshes >= 2, 5.0)
         with pytest.raises(ValidationError, match="already running"):
             client.dead_man_switch(timeout_s=30)
         assert switch.stop() is True
@@ -114,22 +114,22 @@ def test_fires_in_the_simulator_when_refreshes_stop_and_says_so_loudly(caplog):
             # refreshed three times over 12 s: the 10 s timer never ran out
             for n in (2, 3, 4):
                 clock.advance(3)
-                assert wait_until(lambda n=n: switch.stats()["refreshes"] == n)
+                assert wait_until(lambda n=n: switch.stats().refreshes == n)
             assert sim.exchange.orders[ord_id].state == "live"
 
             # refreshes stop: every cancel-all-after now fails
             sim.faults.server_errors(500, count=1000, path=CAA)
             caplog.set_level(logging.WARNING, logger="okx_sync.ops.dead_man")
             clock.advance(3)
-            assert wait_until(lambda: switch.stats()["failures"] == 1)
+            assert wait_until(lambda: switch.stats().failures == 1)
             assert wait_until(lambda: len(seen) == 1)  # handlers run after the count
             assert isinstance(seen[0], APIError) and seen[0].code == "50026"
             for _ in range(4):  # retries every 2 s until the 10 s deadline has passed
-                failures = switch.stats()["failures"]
+                failures = switch.stats().failures
                 clock.advance(2)
-                assert wait_until(lambda f=failures: switch.stats()["failures"] == f + 1)
+                assert wait_until(lambda f=failures: switch.stats().failures == f + 1)
             clock.advance(0.5)
-            assert wait_until(lambda: switch.stats()["expired"])
+            assert wait_until(lambda: switch.stats().expired)
             # the simulator's timer fired: the order was cancelled by cancel-all-after
             assert wait_until(lambda: sim.exchange.orders[ord_id].state == "canceled")
             order = client.trade.get_order(inst_id=INST, ord_id=ord_id)
@@ -142,12 +142,12 @@ def test_fires_in_the_simulator_when_refreshes_stop_and_says_so_loudly(caplog):
             errors = [r for r in caplog.records if r.levelno == logging.ERROR]
             assert len(errors) == 1 and "may have cancelled" in errors[0].getMessage()
             stats = switch.stats()
-            assert stats["expiries"] == 1 and stats["consecutive_failures"] >= 5
+            assert stats.expiries == 1 and stats.consecutive_failures >= 5
 
             # the network comes back: the next refresh re-arms it
             sim.faults.clear()
             clock.advance(2)
-            assert wait_until(lambda: not switch.stats()["expired"])
+            assert wait_until(lambda: not switch.stats().expired)
             assert sim.exchange.cancel_all_after_armed(uid)
             # logged just after the state changed: wait for the line itself
             assert wait_until(lambda: any("re-armed" in r.getMessage() for r in caplog.records))
@@ -183,9 +183,9 @@ def test_error_handler_exceptions_are_counted_and_never_kill_the_keeper(caplog):
             switch = client.dead_man_switch(timeout_s=10, refresh_s=2, on_error=broken)
             sim.faults.server_errors(500, count=1, path=CAA)
             clock.advance(2)
-            assert wait_until(lambda: switch.stats()["handler_errors"] == 1)
+            assert wait_until(lambda: switch.stats().handler_errors == 1)
             clock.advance(2)
-            assert wait_until(lambda: switch.stats()["refreshes"] == 2)
+            assert wait_until(lambda: switch.stats().refreshes == 2)
             assert switch.running
             (line,) = [r for r in caplog.records if "handler on_error broken" in r.getMessage()]
             assert line.exc_info and line.getMessage() == (
@@ -219,8 +219,8 @@ def test_the_refresh_schedule_counts_from_the_arming_not_from_the_keepers_first_
             clock.advance(3)  # a refresh is due now, 3 s after the arming...
             clock.go.set()  # ...and only now does the keeper thread first run
             # (no stats() before: the held-back keeper may hold the switch's lock)
-            assert wait_until(lambda: switch.stats()["refreshes"] == 2)
-            assert switch.stats()["last_refresh"] == pytest.approx(clock.time(), abs=1e-6)
+            assert wait_until(lambda: switch.stats().refreshes == 2)
+            assert switch.stats().last_refresh == pytest.approx(clock.time(), abs=1e-6)
             clock.advance(1.2)  # cancel-all-after allows 1 request/s: the disarm waits its turn
             assert switch.stop() is True
 
@@ -239,7 +239,7 @@ def test_a_keeper_woken_after_the_deadline_raises_the_alarm_before_trying_again(
             assert isinstance(alarm, DeadManSwitchError) and alarm.failures == 0
             assert isinstance(attempt, APIError) and attempt.code == "50026"
             stats = switch.stats()
-            assert stats["expired"] and stats["expiries"] == 1 and stats["failures"] == 1
+            assert stats.expired and stats.expiries == 1 and stats.failures == 1
             sim.faults.clear()
             clock.advance(1.2)  # cancel-all-after allows 1 request/s: the disarm waits its turn
             assert switch.stop() is True

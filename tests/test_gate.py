@@ -20,6 +20,7 @@ from okx_sync.gate import (
     RequestGate,
     RequestGateConfig,
 )
+from okx_sync.gate.stats import BucketStats
 from okx_sync.rest.endpoints import registry
 
 R = registry()
@@ -40,9 +41,9 @@ def gate_with(clock: FakeClock, **config: object) -> RequestGate:
     return RequestGate(RequestGateConfig(**config), clock=clock)  # type: ignore[arg-type]
 
 
-def bucket(gate: RequestGate, key: str) -> dict:
-    found = [b for b in gate.stats()["buckets"] if b["key"] == key]
-    assert found, f"no bucket {key}: {[b['key'] for b in gate.stats()['buckets']]}"
+def bucket(gate: RequestGate, key: str) -> BucketStats:
+    found = [b for b in gate.stats().buckets if b.key == key]
+    assert found, f"no bucket {key}: {[b.key for b in gate.stats().buckets]}"
     return found[0]
 
 
@@ -135,18 +136,18 @@ def test_capacity_and_span_follow_headroom() -> None:
     call(gate, R.get("POST", "/api/v5/asset/transfer"), {"ccy": "USDT"})
     call(gate, R.get("POST", "/api/v5/trade/cancel-all-after"), {"timeOut": "10"})
     place = bucket(gate, PLACE_BTC)
-    assert (place["limit"], place["capacity"], place["span_s"]) == (60, 54, 2.0)
+    assert (place.limit, place.capacity, place.span_s) == (60, 54, 2.0)
     balance = bucket(gate, "GET /api/v5/account/balance [UID]")
-    assert (balance["capacity"], balance["span_s"]) == (9, 2.0)
+    assert (balance.capacity, balance.span_s) == (9, 2.0)
     # 2 per 1 s at 0.9: two per 1.111 s -> 1.8/s on average, never more than 2 in 1 s.
     transfer = bucket(gate, "POST /api/v5/asset/transfer [UID+ccy=USDT]")
-    assert transfer["capacity"] == 2
-    assert transfer["span_s"] == pytest.approx(2 / 1.8)
-    assert transfer["current_rate"] == pytest.approx(1.8)
+    assert transfer.capacity == 2
+    assert transfer.span_s == pytest.approx(2 / 1.8)
+    assert transfer.current_rate == pytest.approx(1.8)
     tag = bucket(gate, "POST /api/v5/trade/cancel-all-after [UID+tag=]")
-    assert (tag["capacity"], tag["span_s"]) == (1, pytest.approx(1 / 0.9))
+    assert (tag.capacity, tag.span_s) == (1, pytest.approx(1 / 0.9))
     account = bucket(gate, ACCOUNT_BUCKET_KEY)
-    assert (account["limit"], account["capacity"]) == (1000, 900)
+    assert (account.limit, account.capacity) == (1000, 900)
 
 
 def test_sliding_window_admits_capacity_then_waits_for_the_oldest_to_expire() -> None:
@@ -154,14 +155,14 @@ def test_sliding_window_admits_capacity_then_waits_for_the_oldest_to_expire() ->
     gate = gate_with(clock, burst_fraction=1.0)
     times = [call(gate, PLACE, BTC) for _ in range(54)]
     assert times == [0.0] * 54
-    assert bucket(gate, PLACE_BTC)["tokens"] == 0
+    assert bucket(gate, PLACE_BTC).tokens == 0
     clock.advance(1.5)
     permit = gate.acquire(PLACE, BTC)
     assert permit.admitted_at == pytest.approx(2.0)  # first admissions expire at 0 + 2 s
     assert permit.wait_s == pytest.approx(0.5, abs=1e-6)
     permit.release()
     stats = bucket(gate, PLACE_BTC)
-    assert stats["admitted"] == 55 and stats["max_wait_s"] == pytest.approx(0.5)
+    assert stats.admitted == 55 and stats.max_wait_s == pytest.approx(0.5)
 
 
 def test_release_time_starts_the_window_countdown() -> None:
@@ -217,13 +218,13 @@ def test_every_window_holds_at_most_the_ceiling(seed: int) -> None:
     for t in threads:
         t.join(timeout=30)
     assert not any(t.is_alive() for t in threads)
-    snapshot = {b["key"]: b for b in gate.stats()["buckets"]}
+    snapshot = {b.key: b for b in gate.stats().buckets}
     checked = 0
     for key, evs in events.items():
         b = snapshot[key]
-        assert max_in_window(evs, b["window_s"]) <= b["capacity"] <= b["limit"], key
+        assert max_in_window(evs, b.window_s) <= b.capacity <= b.limit, key
         # and on average no faster than headroom x limit
-        assert max_in_window(evs, b["span_s"]) <= b["capacity"], key
+        assert max_in_window(evs, b.span_s) <= b.capacity, key
         checked += 1
     assert checked >= 3  # batch buckets for both instruments (+ single twins) + account
 
@@ -244,11 +245,11 @@ def test_key_scoping_separates_instruments_and_options_share_a_family() -> None:
     call(gate, PLACE, {"instId": "BTC-USD-240628-60000-C"})
     call(gate, PLACE, {"instId": "BTC-USD-240628-70000-P"})
     fam = bucket(gate, "POST /api/v5/trade/order [UID+instFamily=BTC-USD]")
-    assert fam["admitted"] == 2
+    assert fam.admitted == 2
     # IP-scoped public and UID-scoped private endpoints do not depend on params.
     call(gate, TICKER, BTC)
     call(gate, TICKER, ETH)
-    assert bucket(gate, "GET /api/v5/market/ticker [IP]")["admitted"] == 2
+    assert bucket(gate, "GET /api/v5/market/ticker [IP]").admitted == 2
 
 
 def test_batch_cost_is_counted_per_order_in_the_buckets() -> None:
@@ -256,8 +257,8 @@ def test_batch_cost_is_counted_per_order_in_the_buckets() -> None:
     gate = gate_with(clock, burst_fraction=1.0)
     call(gate, BATCH, [BTC] * 20)
     b = bucket(gate, "POST /api/v5/trade/batch-orders [UID+instId=BTC-USDT]")
-    assert (b["admitted"], b["admitted_cost"], b["used"], b["tokens"]) == (1, 20, 20, 250)
-    assert bucket(gate, ACCOUNT_BUCKET_KEY)["used"] == 20
+    assert (b.admitted, b.admitted_cost, b.used, b.tokens) == (1, 20, 20, 250)
+    assert bucket(gate, ACCOUNT_BUCKET_KEY).used == 20
 
 
 def test_call_larger_than_ceiling_goes_alone_and_larger_than_limit_is_refused() -> None:
@@ -269,7 +270,7 @@ def test_call_larger_than_ceiling_goes_alone_and_larger_than_limit_is_refused() 
     assert call(gate, CANCEL_ALGOS, algos[:1]) == pytest.approx(2.0)
     with pytest.raises(ValidationError):
         gate.acquire(CANCEL_ALGOS, algos + algos[:1])
-    assert gate.stats()["in_flight"] == 0
+    assert gate.stats().in_flight == 0
 
 
 # ----------------------------------------------------------------- timeouts, close, no rate limits
@@ -293,12 +294,12 @@ def test_gate_timeout_raises_request_state_error_without_charging() -> None:
     with pytest.raises(RequestStateError):
         gate.acquire(BALANCE, {}, timeout_s=0.2)  # per-call timeout
     b = bucket(gate, "GET /api/v5/account/balance [UID]")
-    assert (b["admitted"], b["timeouts"], b["used"]) == (9, 2, 9)
+    assert (b.admitted, b.timeouts, b.used) == (9, 2, 9)
     stats = gate.stats()
-    assert (stats["timeouts"], stats["waiting"], stats["in_flight"]) == (2, 0, 0)
+    assert (stats.timeouts, stats.waiting, stats.in_flight) == (2, 0, 0)
     # the refused calls charged nothing: once the window passed the bucket is full again
     clock.advance(5)
-    assert bucket(gate, "GET /api/v5/account/balance [UID]")["tokens"] == 9
+    assert bucket(gate, "GET /api/v5/account/balance [UID]").tokens == 9
 
 
 def test_concurrency_cap_and_rate_limits_off() -> None:
@@ -314,7 +315,7 @@ def test_concurrency_cap_and_rate_limits_off() -> None:
     for _ in range(200):  # no buckets at all
         gate.acquire(PLACE, BTC).release()
     gate.observe(PLACE, BTC, http_status=429, code="50011")
-    assert gate.stats()["buckets"] == []
+    assert gate.stats().buckets == ()
     assert gate.account_limit_refresh_due() is False
 
 
@@ -324,7 +325,7 @@ def test_ws_order_entry_draws_on_buckets_not_on_slots() -> None:
     http = gate.acquire(PLACE, BTC)
     ws = gate.acquire(PLACE, BTC, concurrency=False)  # the HTTP slot is taken; WS still goes
     assert gate.in_flight == 1
-    assert bucket(gate, PLACE_BTC)["in_flight"] == 2
+    assert bucket(gate, PLACE_BTC).in_flight == 2
     ws.release()
     http.release()
     assert gate.in_flight == 0
@@ -336,7 +337,7 @@ def test_unreleased_permit_stops_counting_after_the_hold_limit() -> None:
     for _ in range(9):
         gate.acquire(BALANCE, {}, concurrency=False)  # never released (a leak)
     clock.advance(30.0)
-    assert bucket(gate, "GET /api/v5/account/balance [UID]")["used"] == 9
+    assert bucket(gate, "GET /api/v5/account/balance [UID]").used == 9
     assert call(gate, BALANCE, {}) == pytest.approx(32.0)
 
 
@@ -353,7 +354,7 @@ def test_close_wakes_waiters() -> None:
 
     t = threading.Thread(target=waiter)
     t.start()
-    wait_until(lambda: gate.stats()["waiting"] == 1)
+    wait_until(lambda: gate.stats().waiting == 1)
     gate.close()
     t.join(timeout=5)
     assert errors and errors[0].stage == "gate" and not errors[0].dispatched
@@ -376,20 +377,20 @@ def test_429_holds_the_bucket_for_a_window_then_recovers_gradually(caplog) -> No
         "then restarts at 0.5 of its rate"
     ]
     b = bucket(gate, PLACE_BTC)
-    assert (b["penalties"], b["tokens"], b["held_for_s"]) == (1, 0, 2.0)
+    assert (b.penalties, b.tokens, b.held_for_s) == (1, 0, 2.0)
     # Another instrument is not penalised.
     assert call(gate, PLACE, ETH) == 0.0
     # After the hold: one at a time at half the rate (27 per 2 s), no burst.
     times = [call(gate, PLACE, BTC) for _ in range(5)]
     assert times[0] == pytest.approx(2.0)
     assert times[1] - times[0] == pytest.approx(2 / 27, rel=0.05)
-    assert bucket(gate, PLACE_BTC)["current_rate"] < 27
+    assert bucket(gate, PLACE_BTC).current_rate < 27
     # Recovery is linear over 5 windows: halfway there after 5 s, full after 10 s.
     clock.advance(5.0 - (clock.monotonic() - 2.0))
-    assert bucket(gate, PLACE_BTC)["current_rate"] == pytest.approx(20.25, abs=0.6)
+    assert bucket(gate, PLACE_BTC).current_rate == pytest.approx(20.25, abs=0.6)
     clock.advance(5.0)
     b = bucket(gate, PLACE_BTC)
-    assert (b["current_rate"], b["rate_factor"]) == (27.0, 1.0)
+    assert (b.current_rate, b.rate_factor) == (27.0, 1.0)
 
 
 def test_penalty_applies_to_every_thread_and_echoes_do_not_compound() -> None:
@@ -398,7 +399,7 @@ def test_penalty_applies_to_every_thread_and_echoes_do_not_compound() -> None:
     for _ in range(3):  # three in-flight requests all come back 429
         gate.observe(BALANCE, {}, http_status=429, code="50011")
     b = bucket(gate, "GET /api/v5/account/balance [UID]")
-    assert (b["penalties"], b["throttled"], b["rate_factor"]) == (1, 3, 0.0)
+    assert (b.penalties, b.throttled, b.rate_factor) == (1, 3, 0.0)
     results: list[float] = []
     threads = [
         threading.Thread(target=lambda: results.append(call(gate, BALANCE, {}))) for _ in range(3)
@@ -410,26 +411,26 @@ def test_penalty_applies_to_every_thread_and_echoes_do_not_compound() -> None:
     assert len(results) == 3 and min(results) >= 2.0
     # a new 429 after the hold halves the rate again (0.5 -> ~0.25 of the ceiling)
     gate.observe(BALANCE, {}, http_status=200, code="50011")
-    assert bucket(gate, "GET /api/v5/account/balance [UID]")["penalties"] == 2
+    assert bucket(gate, "GET /api/v5/account/balance [UID]").penalties == 2
 
 
 def test_retry_after_sets_the_hold_and_50061_penalises_the_account_bucket() -> None:
     clock = FakeClock(start=0.0)
     gate = gate_with(clock)
     gate.observe(PLACE, BTC, http_status=429, code="50011", retry_after_s=5.0)
-    assert bucket(gate, PLACE_BTC)["held_for_s"] == 5.0
+    assert bucket(gate, PLACE_BTC).held_for_s == 5.0
     assert call(gate, PLACE, BTC) == pytest.approx(5.0)
     gate.observe(PLACE, ETH, http_status=200, code="50061")
-    assert bucket(gate, ACCOUNT_BUCKET_KEY)["penalties"] == 1
+    assert bucket(gate, ACCOUNT_BUCKET_KEY).penalties == 1
     assert "POST /api/v5/trade/order [UID+instId=ETH-USDT]" not in gate.buckets()
     # an item-level sCode in a batch answer counts too
     gate.observe(
         BATCH, [BTC, ETH], http_status=200, code="2", data=[{"sCode": "0"}, {"sCode": "50011"}]
     )
-    assert bucket(gate, "POST /api/v5/trade/batch-orders [UID+instId=ETH-USDT]")["penalties"] == 1
+    assert bucket(gate, "POST /api/v5/trade/batch-orders [UID+instId=ETH-USDT]").penalties == 1
     # a normal answer changes nothing
     gate.observe(TICKER, BTC, http_status=200, code="0", data=[{}])
-    assert "GET /api/v5/market/ticker [IP]" not in {b["key"] for b in gate.stats()["buckets"]}
+    assert "GET /api/v5/market/ticker [IP]" not in {b.key for b in gate.stats().buckets}
 
 
 # ----------------------------------------------------------------- cancel lane
@@ -468,7 +469,7 @@ def test_cancel_gets_the_next_free_slot_ahead_of_queued_placements() -> None:
         t = threading.Thread(target=run, args=(name, ep, params))
         t.start()
         threads.append(t)
-        wait_until(lambda n=n: gate.stats()["waiting"] == n + 1)
+        wait_until(lambda n=n: gate.stats().waiting == n + 1)
     held.release()
     for t in threads:
         t.join(timeout=10)
@@ -486,7 +487,7 @@ def start_queued(gate: RequestGate, run, count: int) -> list[threading.Thread]:
         t = threading.Thread(target=run, args=(n,))
         t.start()
         threads.append(t)
-        wait_until(lambda n=n: gate.stats()["waiting"] == n + 1)
+        wait_until(lambda n=n: gate.stats().waiting == n + 1)
     return threads
 
 
@@ -541,7 +542,7 @@ def test_full_cap_queue_admits_in_order_and_slotless_waiters_still_pass() -> Non
         releases[n].set()
     for t in threads:
         t.join(timeout=10)
-    assert gate.in_flight == 0 and gate.stats()["waiting"] == 0
+    assert gate.in_flight == 0 and gate.stats().waiting == 0
 
 
 def test_a_full_bucket_does_not_block_other_buckets() -> None:
@@ -551,7 +552,7 @@ def test_a_full_bucket_does_not_block_other_buckets() -> None:
         call(gate, BALANCE, {})
     blocked = threading.Thread(target=lambda: call(gate, BALANCE, {}))
     blocked.start()
-    wait_until(lambda: gate.stats()["waiting"] == 1)
+    wait_until(lambda: gate.stats().waiting == 1)
     # A different bucket (and a different instrument's orders) go through at once.
     assert call(gate, TICKER, BTC, timeout_s=0) == 0.0
     assert call(gate, PLACE, ETH, timeout_s=0) == 0.0
@@ -572,10 +573,10 @@ def test_big_batch_is_not_starved_by_later_single_orders() -> None:
     # admission is the scheduler's, not the gate's
     big = threading.Thread(target=lambda: admitted.update(big=call(gate, BATCH, [BTC] * 20)))
     big.start()
-    wait_until(lambda: gate.stats()["waiting"] == 1)
+    wait_until(lambda: gate.stats().waiting == 1)
     small = threading.Thread(target=lambda: admitted.update(small=call(gate, BATCH, [BTC] * 2)))
     small.start()
-    wait_until(lambda: gate.stats()["waiting"] == 2)  # room for 2 but queued behind the big one
+    wait_until(lambda: gate.stats().waiting == 2)  # room for 2 but queued behind the big one
     assert admitted == {}
     clock.advance(2.0)
     big.join(timeout=10)
@@ -595,7 +596,7 @@ def test_gate_runs_the_secondary_buckets_and_penalises_them_on_429() -> None:
     assert times == [0.0] * 4  # capacity ceil(0.9 * 4) = 4
     assert call(gate, PLACE, BTC) == pytest.approx(2 * 4 / 3.6)  # waits for the shared span
     lead = bucket(gate, LEAD)
-    assert (lead["kind"], lead["limit"], lead["capacity"], lead["admitted"]) == (
+    assert (lead.kind, lead.limit, lead.capacity, lead.admitted) == (
         "lead_trader",
         4,
         4,
@@ -607,7 +608,7 @@ def test_gate_runs_the_secondary_buckets_and_penalises_them_on_429() -> None:
     call(gate, estimate, quote)
     gate.observe(estimate, quote, http_status=429, code="50011")
     held = bucket(gate, "convert estimate-quote [instId=]")
-    assert (held["penalties"], held["held_for_s"]) == (1, 5.0)  # one 5 s window
+    assert (held.penalties, held.held_for_s) == (1, 5.0)  # one 5 s window
 
 
 # ----------------------------------------------------------------- account order limit
@@ -639,9 +640,9 @@ def test_account_limit_from_the_endpoint_response(caplog) -> None:
     assert any("account order limit set" in r.getMessage() for r in caplog.records)
     assert gate.account_order_limit == 2000
     b = bucket(gate, ACCOUNT_BUCKET_KEY)
-    assert (b["limit"], b["capacity"]) == (2000, 1800)
-    acc = gate.stats()["account_order_limit"]
-    assert (acc["limit"], acc["source"], acc["loaded_age_s"]) == (2000, "account-rate-limit", 0)
+    assert (b.limit, b.capacity) == (2000, 1800)
+    acc = gate.stats().account_order_limit
+    assert (acc.limit, acc.source, acc.loaded_age_s) == (2000, "account-rate-limit", 0)
     assert gate.account_limit_refresh_due() is False
     clock.advance(3599)
     assert gate.account_limit_refresh_due() is False
@@ -649,13 +650,13 @@ def test_account_limit_from_the_endpoint_response(caplog) -> None:
     assert gate.account_limit_refresh_due() is True  # hourly refresh
     # Whoever calls the endpoint (a user's own call included) updates the bucket.
     load(gate, 200, "0", [{"accRateLimit": "1250"}])
-    assert bucket(gate, ACCOUNT_BUCKET_KEY)["capacity"] == 1125
+    assert bucket(gate, ACCOUNT_BUCKET_KEY).capacity == 1125
 
 
 def test_account_limit_config_start_value_and_direct_set() -> None:
     gate = gate_with(FakeClock(), account_order_limit=500)
     assert gate.account_order_limit == 500
-    assert gate.stats()["account_order_limit"]["source"] == "config"
+    assert gate.stats().account_order_limit.source == "config"
     gate.set_account_order_limit(1500, source="test")
     assert gate.account_order_limit == 1500
     with pytest.raises(ValueError):
@@ -686,8 +687,8 @@ def test_failed_account_limit_load_keeps_the_default_and_backs_off(caplog) -> No
     assert gate.account_limit_refresh_due() is False  # 20 s now
     clock.advance(1.0)
     assert gate.account_limit_refresh_due() is True
-    acc = gate.stats()["account_order_limit"]
-    assert (acc["limit"], acc["source"], acc["load_failures"]) == (1000, "default", 3)
+    acc = gate.stats().account_order_limit
+    assert (acc.limit, acc.source, acc.load_failures) == (1000, "default", 3)
 
 
 def test_account_limit_load_that_never_reports_back_counts_as_failed(caplog) -> None:
@@ -702,7 +703,7 @@ def test_account_limit_load_that_never_reports_back_counts_as_failed(caplog) -> 
     assert any("no response" in r.getMessage() for r in caplog.records)
     clock.advance(5.0)
     assert gate.account_limit_refresh_due() is True
-    assert gate.stats()["account_order_limit"]["load_failures"] == 1
+    assert gate.stats().account_order_limit.load_failures == 1
 
 
 def test_account_limit_load_not_admitted_by_the_gate_backs_off() -> None:
@@ -716,7 +717,7 @@ def test_account_limit_load_not_admitted_by_the_gate_backs_off() -> None:
     with pytest.raises(RequestStateError):
         gate.acquire(ACC_LIMIT, None)
     assert gate.account_limit_refresh_due() is False
-    assert gate.stats()["account_order_limit"]["load_failures"] >= 2
+    assert gate.stats().account_order_limit.load_failures >= 2
 
 
 def test_released_claim_without_an_answer_counts_one_failure(caplog) -> None:
@@ -731,8 +732,8 @@ def test_released_claim_without_an_answer_counts_one_failure(caplog) -> None:
         "account order limit load failed (TransportError: connection refused); keeping the "
         "default limit 1000 per 2 s"
     ]
-    acc = gate.stats()["account_order_limit"]
-    assert (acc["load_failures"], acc["last_error"]) == (1, "TransportError: connection refused")
+    acc = gate.stats().account_order_limit
+    assert (acc.load_failures, acc.last_error) == (1, "TransportError: connection refused")
     assert gate.claim_account_limit_refresh() is None  # backing off
     clock.advance(5.0)
     claim = gate.claim_account_limit_refresh()
@@ -744,10 +745,10 @@ def test_released_claim_without_an_answer_counts_one_failure(caplog) -> None:
         gate.acquire(ACC_LIMIT, None, timeout_s=0.5)
     assert info.value.stage == "gate"
     gate.release_account_limit_claim(claim, f"RequestStateError: {info.value}")
-    acc = gate.stats()["account_order_limit"]
-    assert acc["load_failures"] == 2
-    assert acc["last_error"] == "account-rate-limit call not admitted by the gate"
-    assert acc["limit"] == 1000  # the default kept throughout
+    acc = gate.stats().account_order_limit
+    assert acc.load_failures == 2
+    assert acc.last_error == "account-rate-limit call not admitted by the gate"
+    assert acc.limit == 1000  # the default kept throughout
 
 
 def test_rate_limits_off_ignores_account_limit_answers(caplog) -> None:
@@ -766,8 +767,8 @@ def test_stats_are_json_serialisable_and_complete() -> None:
     gate = gate_with(clock)
     permit = gate.acquire(PLACE, BTC)
     stats = gate.stats()
-    json.dumps(stats)
-    assert stats["in_flight"] == 1
+    json.dumps(stats.to_dict())
+    assert stats.in_flight == 1
     b = bucket(gate, PLACE_BTC)
     for field in (
         "key",
@@ -781,7 +782,7 @@ def test_stats_are_json_serialisable_and_complete() -> None:
         "tokens",
         "in_flight",
     ):
-        assert field in b
-    assert b["in_flight"] == 1
+        assert field in b.to_dict()
+    assert b.in_flight == 1
     permit.release()
     assert "BTC-USDT" in repr(permit)

@@ -90,8 +90,8 @@ def test_client_sixteen_threads_three_endpoint_kinds_zero_429() -> None:
         peaks[name] = window_max(events, 2.0)
         assert 0 < peaks[name] <= limit, (name, peaks)
     assert peaks["balance"] == 9  # saturated at 0.9 x 10 per window
-    json.dumps(stats)
-    keys = {b["key"] for b in stats["buckets"]}
+    json.dumps(stats.to_dict())
+    keys = {b.key for b in stats.buckets}
     assert {
         "GET /api/v5/market/ticker [IP]",
         "GET /api/v5/account/balance [UID]",
@@ -99,7 +99,7 @@ def test_client_sixteen_threads_three_endpoint_kinds_zero_429() -> None:
         "POST /api/v5/trade/order [UID+instId=ETH-USDT]",
         "account orders [UID]",
     } <= keys
-    assert all(b["penalties"] == 0 for b in stats["buckets"])
+    assert all(b.penalties == 0 for b in stats.buckets)
 
 
 def test_client_loads_account_limit_before_first_order_and_on_user_call() -> None:
@@ -109,17 +109,17 @@ def test_client_loads_account_limit_before_first_order_and_on_user_call() -> Non
             client.request("POST", "/api/v5/trade/order", {"instId": "BTC-USDT", **ORDER})
             paths = [a.path for a in server.arrivals]
             assert paths == [ACC_PATH, "/api/v5/trade/order"]  # loaded before the first order
-            acc = client.gate_stats()["account_order_limit"]
-            assert (acc["limit"], acc["source"]) == (2000, "account-rate-limit")
+            acc = client.gate_stats().account_order_limit
+            assert (acc.limit, acc.source) == (2000, "account-rate-limit")
             # the user's own call updates the account bucket too
             server.limiter.account_order_limit = server.account_limit = 1500
             assert user_reads_account_limit(client) == 1500
-            bucket = [b for b in client.gate_stats()["buckets"] if b["kind"] == "account"][0]
-            assert (bucket["limit"], bucket["capacity"]) == (1500, 1350)
+            bucket = [b for b in client.gate_stats().buckets if b.kind == "account"][0]
+            assert (bucket.limit, bucket.capacity) == (1500, 1350)
             # ... and so does a raw call of the same endpoint
             server.limiter.account_order_limit = server.account_limit = 1750
             assert client.request("GET", ACC_PATH)[0]["accRateLimit"] == "1750"
-            assert client.gate_stats()["account_order_limit"]["limit"] == 1750
+            assert client.gate_stats().account_order_limit.limit == 1750
             # more orders do not reload it (loaded less than refresh_account_limit_s ago)
             for _ in range(5):
                 client.request("POST", "/api/v5/trade/order", {"instId": "ETH-USDT", **ORDER})
@@ -180,8 +180,8 @@ def test_concurrent_first_orders_send_one_load_and_do_not_wait_behind_it() -> No
             paths = [a.path for a in server.arrivals]
             assert paths.count(ACC_PATH) == 1
             assert paths.count("/api/v5/trade/order") == 4
-            acc = client.gate_stats()["account_order_limit"]
-            assert (acc["limit"], acc["load_failures"]) == (2000, 0)
+            acc = client.gate_stats().account_order_limit
+            assert (acc.limit, acc.load_failures) == (2000, 0)
         finally:
             server.release.set()
             client.close()
@@ -199,8 +199,8 @@ def test_client_keeps_default_limit_and_trades_when_the_load_fails(caplog) -> No
             paths = [a.path for a in server.arrivals]
             assert paths.count("/api/v5/trade/order") == 10  # trading went on
             assert paths.count(ACC_PATH) == 1  # one attempt, then backoff: no re-try per order
-            acc = client.gate_stats()["account_order_limit"]
-            assert (acc["limit"], acc["source"], acc["load_failures"]) == (1000, "default", 1)
+            acc = client.gate_stats().account_order_limit
+            assert (acc.limit, acc.source, acc.load_failures) == (1000, "default", 1)
         finally:
             client.close()
 
@@ -215,8 +215,8 @@ def test_client_gate_timeout_sends_nothing() -> None:
                 client.request("GET", "/api/v5/account/balance")
             assert (info.value.stage, info.value.dispatched) == ("gate", False)
             assert len(server.arrivals) == 9  # the refused call never reached the server
-            bucket = [b for b in client.gate_stats()["buckets"] if "balance" in b["key"]][0]
-            assert bucket["timeouts"] == 1
+            bucket = [b for b in client.gate_stats().buckets if "balance" in b.key][0]
+            assert bucket.timeouts == 1
         finally:
             client.close()
 
@@ -291,5 +291,5 @@ def test_after_a_storm_of_429s_at_most_one_per_bucket_reaches_the_callers() -> N
         before_slowdown = [t for t in got if t < first_429[key]]
         assert len(before_slowdown) == len(got), (key, got, first_429[key])
         assert len(got) <= at_first_429[key], (key, got, at_first_429[key])
-    held = [b for b in stats["buckets"] if b["kind"] == "endpoint" and b["penalties"]]
-    assert len(held) == 4 and all(b["penalties"] == 1 for b in held)
+    held = [b for b in stats.buckets if b.kind == "endpoint" and b.penalties]
+    assert len(held) == 4 and all(b.penalties == 1 for b in held)

@@ -68,9 +68,9 @@ def test_a_penalty_seen_by_one_client_holds_the_other_and_closing_frees_the_scop
         one._gate.observe(ORDER, {"instId": "BTC-USDT"}, http_status=429, code="50011")
         with pytest.raises(RequestStateError):
             two._gate.acquire(ORDER, {"instId": "BTC-USDT"}, timeout_s=0)
-        held = {b["key"]: b["held_for_s"] for b in two.gate_stats()["buckets"]}
+        held = {b.key: b.held_for_s for b in two.gate_stats().buckets}
         assert held["POST /api/v5/trade/order [UID+instId=BTC-USDT]"] > 0
-        assert two.gate_stats()["backend"] == {"backend": "local", "health": "local"}
+        assert two.gate_stats().backend == {"backend": "local", "health": "local"}
     finally:
         one.close()
         two.close()
@@ -115,7 +115,7 @@ def test_from_env_reads_the_redis_gate_variables() -> None:
     try:
         config = client._settings["gate"]
         assert config.backend == backend and config.headroom == 0.5
-        assert client.gate_stats()["backend"]["ip_label"] == "rack-7"
+        assert client.gate_stats().backend["ip_label"] == "rack-7"
     finally:
         client.close()
     with pytest.raises(ValidationError, match="OKX_GATE"):
@@ -155,7 +155,7 @@ def test_redis_buckets_are_shared_scoped_and_never_see_the_api_key(redis_server)
         for name in names:
             dumped = client.dump(name) or b""
             assert b"secret-api-key" not in dumped and "secret-api-key" not in name
-        backend = a.stats()["backend"]
+        backend = a.stats().backend
         assert backend["uid_scope"] == "uid" and backend["health"] == "shared"
         assert backend["rtt_s"]["count"] > 0 and 0 < backend["rtt_s"]["p50"] < 1.0
     finally:
@@ -226,9 +226,9 @@ def test_a_penalty_in_one_process_holds_every_process(redis_server) -> None:
         assert held_there and held_there[0] > 1.0
         with pytest.raises(RequestStateError):
             gate.acquire(TICKER, {"instId": "BTC-USDT"}, timeout_s=0)
-        (bucket,) = gate.stats()["buckets"]
-        assert bucket["held_for_s"] > 1.0 and bucket["rate_factor"] == 0.0
-        assert bucket["shared"] is True
+        (bucket,) = gate.stats().buckets
+        assert bucket.held_for_s > 1.0 and bucket.rate_factor == 0.0
+        assert bucket.shared is True
     finally:
         gate.close()
 
@@ -246,16 +246,16 @@ def test_permits_of_a_crashed_process_lapse_after_the_hold(redis_server) -> None
         proc.join(timeout=30)
         with pytest.raises(RequestStateError):  # the dead process holds the whole bucket
             gate.acquire(TICKER, {"instId": "ETH-USDT"}, timeout_s=0)
-        (bucket,) = gate.stats()["buckets"]
-        assert bucket["in_flight"] == 18 and bucket["tokens"] == 0
+        (bucket,) = gate.stats().buckets
+        assert bucket.in_flight == 18 and bucket.tokens == 0
         # Age the dead process's admissions in Redis by the hold plus a window (what the
         # clock would do): they count as released at admission + hold, then leave.
         client = _redis(redis_server)
         (fly,) = client.keys("{crash}:*ticker*:f")
         for member, score in client.zrange(fly, 0, -1, withscores=True):
             client.zadd(fly, {member: score - INFLIGHT_HOLD_S - 2.5})
-        (bucket,) = gate.stats()["buckets"]
-        assert bucket["in_flight"] == 0 and bucket["used"] <= 1
+        (bucket,) = gate.stats().buckets
+        assert bucket.in_flight == 0 and bucket.used <= 1
         gate.acquire(TICKER, {"instId": "ETH-USDT"}, timeout_s=0).release()
     finally:
         gate.close()
@@ -273,10 +273,10 @@ def test_outage_with_on_error_fail_refuses_calls_and_recovers(redis_server) -> N
         assert caught.value.stage == "gate" and caught.value.dispatched is False
         assert "Redis" in str(caught.value)
         stats = gate.stats()
-        assert stats["in_flight"] == 0 and stats["backend"]["errors"] >= 1
+        assert stats.in_flight == 0 and stats.backend["errors"] >= 1
         redis_server.start()
         gate.acquire(TICKER, {"instId": "BTC-USDT"}, timeout_s=0).release()
-        assert gate.stats()["backend"]["health"] == "shared"
+        assert gate.stats().backend["health"] == "shared"
     finally:
         gate.close()
 
@@ -307,14 +307,14 @@ def test_outage_with_on_error_local_falls_back_at_the_share_and_returns(
         redis_server.stop()
         # 0.25 of 20 per 2 s = 5 per 2 s, run at headroom 0.9 -> 5 (ceil 4.5)
         assert _fill(gate, TICKER, {"instId": "BTC-USDT"}) == 5
-        stats = gate.stats()["backend"]
+        stats = gate.stats().backend
         assert stats["health"] == "fallback" and stats["fallbacks"] == 1
         warnings = [r for r in caplog.records if "falling back" in r.getMessage()]
         assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
         redis_server.start()
         clock.advance(1.0)  # the next probe is due
         gate.acquire(TICKER, {"instId": "BTC-USDT"}, timeout_s=0).release()
-        stats = gate.stats()["backend"]
+        stats = gate.stats().backend
         assert stats["health"] == "shared" and stats["fallback_s"] == pytest.approx(1.0)
         assert any("shared mode resumed" in r.getMessage() for r in caplog.records)
         assert _fill(gate, TICKER, {"instId": "BTC-USDT"}) == 17  # the fresh server's 18
@@ -344,9 +344,9 @@ def test_account_limit_is_loaded_once_for_all_clients(redis_server) -> None:
                 client.request("POST", "/api/v5/trade/order", order)
             loads = [a for a in server.arrivals if a.path.endswith("account-rate-limit")]
             assert len(loads) == 1
-            sources = [c.gate_stats()["account_order_limit"] for c in clients]
-            assert [s["limit"] for s in sources] == [300, 300, 300]
-            assert sorted(s["source"] for s in sources) == [
+            sources = [c.gate_stats().account_order_limit for c in clients]
+            assert [s.limit for s in sources] == [300, 300, 300]
+            assert sorted(s.source for s in sources) == [
                 "account-rate-limit",
                 "shared",
                 "shared",
@@ -397,7 +397,7 @@ def test_the_fallback_share_is_per_process_not_per_client(redis_server) -> None:
         assert _fill(a, TICKER, {"instId": "BTC-USDT"}) == 5  # a quarter of 20 per 2 s
         with pytest.raises(RequestStateError):  # the other gate draws on the same quarter
             b.acquire(TICKER, {"instId": "BTC-USDT"}, timeout_s=0)
-        assert b.stats()["backend"]["health"] == "fallback"
+        assert b.stats().backend["health"] == "fallback"
     finally:
         a.close()
         b.close()

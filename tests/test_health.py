@@ -1,10 +1,13 @@
-"""Health evaluation over stats dicts (pure; time passed in explicitly)."""
+"""Health evaluation over typed stats snapshots (pure; time passed in explicitly)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import attrs
 import pytest
 
-from okx_sync.gate import ACCOUNT_BUCKET_KEY
+from okx_sync.gate import ACCOUNT_BUCKET_KEY, GateStats
 from okx_sync.ops.health import (
     DEGRADED,
     DOWN,
@@ -12,7 +15,6 @@ from okx_sync.ops.health import (
     Health,
     HealthMonitor,
     HealthThresholds,
-    as_stats_dict,
     book_counters,
     combine,
     evaluate_book,
@@ -21,32 +23,11 @@ from okx_sync.ops.health import (
     evaluate_ws,
     format_health,
     rest_counters,
+    ws_counters,
 )
+from tests.stats_support import WALL, book_stats, bucket_stats, gate_stats, rest_stats, ws_stats
 
-WALL = 1_700_000_000.0
 T = HealthThresholds()
-
-
-def ws_stats(**over: object) -> dict[str, object]:
-    base: dict[str, object] = {
-        "name": "public",
-        "url": "ws://127.0.0.1:1/ws/v5/public",
-        "running": True,
-        "connected": True,
-        "last_recv": WALL - 1.0,
-        "last_error": "",
-        "reconnects": 0,
-        "subscribe_error": 0,
-        "typed_queue_len": 0,
-        "typed_queue_cap": 100,
-        "raw_queue_len": 0,
-        "raw_queue_cap": 0,
-        "typed_dropped": 0,
-        "raw_dropped": 0,
-        "handler_errors": 0,
-    }
-    base.update(over)
-    return base
 
 
 def test_thresholds_validate_and_are_frozen() -> None:
@@ -78,9 +59,7 @@ def test_silence_degrades_then_downs() -> None:
     assert (h.status, h.reason) == (DEGRADED, "no message for 30 s")
     h = evaluate_ws(ws_stats(last_recv=WALL - 45), now=WALL, thresholds=t)
     assert (h.status, h.reason) == (DOWN, "no message for 45 s")
-    # a precomputed age wins over last_recv
-    h = evaluate_ws(ws_stats(last_recv_age_s=26.0), now=WALL, thresholds=t)
-    assert h.status == DEGRADED
+    assert evaluate_ws(ws_stats(last_recv=None), now=WALL, thresholds=t).ok  # nothing yet
 
 
 def test_disconnected_and_stopped() -> None:
@@ -127,37 +106,35 @@ def test_counter_increases_and_worst_first() -> None:
     assert (h.status, h.reason) == (DOWN, "10 reconnects in 60 s")
 
 
-def gate_stats(**bucket: object) -> dict[str, object]:
-    account = {"key": ACCOUNT_BUCKET_KEY, "kind": "account", "tokens": 10, "held_for_s": 0.0}
-    other = {
-        "key": "GET /api/v5/account/balance [UID]",
-        "kind": "endpoint",
-        "tokens": 3,
-        "held_for_s": 0.0,
-    }
-    account.update(bucket)
-    return {"timeouts": 0, "buckets": [account, other]}
+def gate_with(**account: Any) -> GateStats:
+    return gate_stats(
+        buckets=(
+            bucket_stats(ACCOUNT_BUCKET_KEY, "account", **{"tokens": 10, **account}),
+            bucket_stats("GET /api/v5/account/balance [UID]", tokens=3),
+        )
+    )
 
 
 def test_gate_rules() -> None:
-    assert evaluate_gate(gate_stats(), thresholds=T).ok
-    h = evaluate_gate(gate_stats(tokens=0), thresholds=T)
+    assert evaluate_gate(gate_with(), thresholds=T).ok
+    h = evaluate_gate(gate_with(tokens=0), thresholds=T)
     assert (h.status, h.reason) == (DEGRADED, "account order bucket exhausted")
     assert evaluate_gate(
-        gate_stats(tokens=0), thresholds=HealthThresholds(account_bucket_exhausted=False)
+        gate_with(tokens=0),
+        thresholds=HealthThresholds(account_bucket_exhausted=False),
     ).ok
-    h = evaluate_gate(gate_stats(held_for_s=1.5), thresholds=T)
+    h = evaluate_gate(gate_with(held_for_s=1.5), thresholds=T)
     assert h.reason == f"bucket {ACCOUNT_BUCKET_KEY} throttled (held 1.5 s)"
-    h = evaluate_gate(gate_stats(), thresholds=T, increases={"timeouts": 2})
+    h = evaluate_gate(gate_with(), thresholds=T, increases={"timeouts": 2})
     assert h.reason == "2 gate timeouts in 60 s"
 
 
 def test_rest_and_book_rules() -> None:
-    assert evaluate_rest({}, thresholds=T, increases={"rate_limited": 2}).ok
-    h = evaluate_rest({}, thresholds=T, increases={"rate_limited": 3, "no_response": 4})
+    assert evaluate_rest(rest_stats(), thresholds=T, increases={"rate_limited": 2}).ok
+    h = evaluate_rest(rest_stats(), thresholds=T, increases={"rate_limited": 3, "no_response": 4})
     assert h.reasons == ("3 rate-limit errors in 60 s", "4 requests without response in 60 s")
-    assert evaluate_book({"ready": True}, thresholds=T).ok
-    h = evaluate_book({"ready": False}, thresholds=T, increases={"errors": 1})
+    assert evaluate_book(book_stats(), thresholds=T).ok
+    h = evaluate_book(book_stats(ready=False), thresholds=T, increases={"errors": 1})
     assert h.reasons == ("not ready (waiting for a snapshot)", "1 book error in 60 s")
 
 
@@ -220,7 +197,7 @@ def test_monitor_sees_increases_when_samples_are_further_apart_than_the_window(
     for i in range(4):
         t = i * interval
         stats = ws_stats(reconnects=5 * i, last_recv=WALL + t - 1)
-        h = mon.evaluate(now=t, wall=WALL + t, rest={}, ws=[("ws public", stats)])
+        h = mon.evaluate(now=t, wall=WALL + t, rest=rest_stats(), ws=[("ws public", stats)])
         if i == 0:
             assert h.ok
         else:
@@ -246,43 +223,33 @@ def test_monitor_forgets_a_source_left_out_of_a_round() -> None:
     assert h.reason == "ws a: 9 reconnects in 60 s"
 
 
-def test_monitor_survives_a_replaced_source_and_reads_frozen_stats() -> None:
-    import attrs
-
-    @attrs.frozen
-    class Snap:
-        running: bool
-        connected: bool
-        last_recv: float
-        reconnects: int
-
+def test_monitor_survives_a_replaced_source() -> None:
     mon = HealthMonitor()
-    assert mon.evaluate(now=0.0, wall=WALL, ws=[("ws a", Snap(True, True, WALL, 9))]).ok
+    assert mon.evaluate(now=0.0, wall=WALL, ws=[("ws a", ws_stats(reconnects=9))]).ok
     # counters went down (a new client under the same name): counted from zero
-    h = mon.evaluate(now=1.0, wall=WALL, ws=[("ws a", Snap(True, True, WALL, 4))])
+    h = mon.evaluate(now=1.0, wall=WALL, ws=[("ws a", ws_stats(reconnects=4))])
     assert h.find("ws a").reason == "4 reconnects in 60 s"  # type: ignore[union-attr]
-    assert as_stats_dict(Snap(True, False, 1.0, 0)) == {
-        "running": True,
-        "connected": False,
-        "last_recv": 1.0,
-        "reconnects": 0,
+    assert ws_counters(ws_stats(reconnects=4, raw_dropped=2)) == {
+        "reconnects": 4,
+        "subscribe_error": 0,
+        "typed_dropped": 0,
+        "raw_dropped": 2,
+        "handler_errors": 0,
     }
-    with pytest.raises(TypeError):
-        as_stats_dict(42)
 
 
 def test_monitor_book_errors_by_kind_are_summed() -> None:
     mon = HealthMonitor()
-    book = {"ready": True, "errors": {"sequence": 0, "checksum": 0}}
+    book = book_stats(errors={"sequence": 0, "checksum": 0})
     assert mon.evaluate(now=0.0, books=[("book books:BTC-USDT", book)]).ok
-    book = {"ready": True, "errors": {"sequence": 1, "checksum": 2}}
+    book = book_stats(errors={"sequence": 1, "checksum": 2})
     h = mon.evaluate(now=5.0, books=[("book books:BTC-USDT", book)])
     assert h.reason == "book books:BTC-USDT: 3 book errors in 60 s"
 
 
 def test_rest_failures_by_code_feed_the_rest_rules() -> None:
-    stats = {
-        "failures_by_code": {
+    stats = rest_stats(
+        failures_by_code={
             "50011": 2,
             "http_429": 1,
             "50113": 1,
@@ -290,10 +257,10 @@ def test_rest_failures_by_code_feed_the_rest_rules() -> None:
             "gate": 4,
             "51008": 9,
         }
-    }
+    )
     assert rest_counters(stats) == {"rate_limited": 3.0, "auth_errors": 1.0, "no_response": 1.0}
     mon = HealthMonitor()
-    assert mon.evaluate(now=0.0, rest={"failures_by_code": {}}).ok
+    assert mon.evaluate(now=0.0, rest=rest_stats()).ok
     h = mon.evaluate(now=10.0, rest=stats)
     assert (h.status, h.reason) == (DEGRADED, "rest: 3 rate-limit errors in 60 s")
     assert mon.evaluate(now=80.0, rest=stats).ok  # nothing new within the window
@@ -314,26 +281,19 @@ def test_format_health_for_the_terminal() -> None:
 
 
 def test_managed_book_rules() -> None:
-    stats = {
-        "ready": True,
-        "in_sync": True,
-        "closed": False,
-        "errors": {"sequence": 1, "checksum": 1},
-        "callback_errors": 0,
-        "rest_check": {"enabled": True, "checked": 4, "mismatches": 0, "errors": 0},
-    }
+    stats = book_stats(errors={"sequence": 1, "checksum": 1}, check={"enabled": True, "checked": 4})
     assert book_counters(stats) == {"errors": 2.0, "callback_errors": 0.0, "mismatches": 0.0}
     assert evaluate_book(stats, thresholds=T).ok
     h = evaluate_book(
-        {**stats, "in_sync": False, "ready": False, "last_error": "seq gap"}, thresholds=T
+        attrs.evolve(stats, in_sync=False, ready=False, last_error="seq gap"), thresholds=T
     )
     assert (h.status, h.reason) == (DEGRADED, "out of sync (last error: seq gap)")
     h = evaluate_book(stats, thresholds=T, increases={"callback_errors": 2, "mismatches": 1})
     assert h.reasons == ("2 callback errors in 60 s", "1 REST cross-check mismatch in 60 s")
-    assert evaluate_book({**stats, "closed": True}, thresholds=T).status == DOWN
+    assert evaluate_book(attrs.evolve(stats, closed=True), thresholds=T).status == DOWN
     mon = HealthMonitor()
     assert mon.evaluate(now=0.0, books=[("book books:BTC-USDT", stats)]).ok
-    later = {**stats, "rest_check": {"mismatches": 1}}
+    later = attrs.evolve(stats, rest_check=attrs.evolve(stats.rest_check, mismatches=1))
     assert mon.evaluate(now=1.0, books=[("book books:BTC-USDT", later)]).reason == (
         "book books:BTC-USDT: 1 REST cross-check mismatch in 60 s"
     )

@@ -9,15 +9,17 @@ import pytest
 from okx_sync import Client, FakeClock, Reconciler, RetryPolicy
 from okx_sync.errors import APIError, ValidationError
 from okx_sync.ops.health import HealthThresholds, evaluate_rest
+from okx_sync.rest.stats import RestStats
 from okx_sync.rest.transport import Request
 from okx_sync.testing import MockTransport
 from okx_sync.testing.mock_transport import json_response
+from tests.stats_support import rest_stats
 
 T = HealthThresholds()
 
 
-def rest(p99: float, samples: int) -> dict[str, Any]:
-    return {"latency_s": {"samples": samples, "p50": 0.01, "p99": p99, "max": p99}}
+def rest(p99: float, samples: int) -> RestStats:
+    return rest_stats(latency={"samples": samples, "p50": 0.01, "p99": p99, "max": p99})
 
 
 def test_rest_p99_above_threshold_degrades_once_enough_samples() -> None:

@@ -112,6 +112,7 @@ CONTRACT: tuple[tuple[str, tuple[str, ...]], ...] = (
             "rest.order_fields",
             "ws.protocol",
             "ws.frames",
+            "ws.book_stats",
         ),
     ),
     ("base", ("errors",)),

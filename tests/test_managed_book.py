@@ -125,10 +125,10 @@ def test_syncs_and_follows_updates(sim, ws):
         advance(sim)
         assert_equals_sim(book, sim)
     stats = book.stats()
-    assert stats["resyncs"] == 0 and stats["resubscribes"] == 0 and stats["last_error"] == ""
-    assert stats["snapshots"] == 1 and stats["updates"] >= 5 and stats["verified"] >= 6
-    assert stats["errors"] == NO_BOOK_ERRORS
-    json.dumps(stats)
+    assert stats.resyncs == 0 and stats.resubscribes == 0 and stats.last_error == ""
+    assert stats.snapshots == 1 and stats.updates >= 5 and stats.verified >= 6
+    assert stats.errors == NO_BOOK_ERRORS
+    json.dumps(stats.to_dict())
 
 
 def test_subscribes_on_start_when_built_before(sim):
@@ -167,10 +167,10 @@ def test_seq_gap_ends_in_one_resync_and_the_sims_book(sim, ws):
     assert_equals_sim(book, sim)
     assert wait_until(lambda: len(resyncs.calls) == 1)
     stats = book.stats()
-    assert stats["resyncs"] == 1 and stats["resubscribes"] == 1
-    assert stats["errors"]["sequence"] == 1 and stats["snapshots"] == 2
-    assert "OrderBookSequenceError" in stats["last_error"]
-    assert stats["last_resync_s"] is not None
+    assert stats.resyncs == 1 and stats.resubscribes == 1
+    assert stats.errors["sequence"] == 1 and stats.snapshots == 2
+    assert "OrderBookSequenceError" in stats.last_error
+    assert stats.last_resync_s is not None
     ((got_book, exc),) = resyncs.calls
     assert got_book is book and isinstance(exc, OrderBookSequenceError)
     assert resyncs.threads == {f"okx-book-books-{INST}"}
@@ -194,8 +194,8 @@ def test_bad_checksum_ends_in_one_resync_and_the_sims_book(sim, ws):
     advance(sim)
     assert_equals_sim(book, sim)
     stats = book.stats()
-    assert stats["resyncs"] == 1 and stats["resubscribes"] == 1
-    assert stats["errors"]["checksum"] == 1 and stats["errors"]["sequence"] == 0
+    assert stats.resyncs == 1 and stats.resubscribes == 1
+    assert stats.errors["checksum"] == 1 and stats.errors["sequence"] == 0
     assert "OrderBookChecksumError" in book.last_error
     advance(sim)
     assert_equals_sim(book, sim)
@@ -221,8 +221,8 @@ def test_a_malformed_or_crossing_update_ends_in_one_resync_and_the_sims_book(
     advance(sim)  # carries a level no client may store; the published book is fine
     assert_equals_sim(book, sim)
     stats = book.stats()
-    assert stats["resyncs"] == 1 and stats["resubscribes"] == 1
-    assert stats["errors"][counter] == 1 and sum(stats["errors"].values()) == 1
+    assert stats.resyncs == 1 and stats.resubscribes == 1
+    assert stats.errors[counter] == 1 and sum(stats.errors.values()) == 1
     assert error in book.last_error
     assert wait_until(lambda: len(resyncs.calls) == 1)
     assert type(resyncs.calls[0][1]).__name__ == error
@@ -246,10 +246,10 @@ def test_dropped_connection_ends_in_one_resync_and_the_sims_book(sim, ws):
     ((_, exc),) = resyncs.calls
     assert isinstance(exc, WSError) and "disconnected" in str(exc)
     stats = book.stats()
-    assert stats["resyncs"] == 1
-    assert stats["resubscribes"] == 0  # the client's reconnect resubscribed it
-    assert stats["snapshots"] == 2
-    assert stats["errors"] == NO_BOOK_ERRORS
+    assert stats.resyncs == 1
+    assert stats.resubscribes == 0  # the client's reconnect resubscribed it
+    assert stats.snapshots == 2
+    assert stats.errors == NO_BOOK_ERRORS
     for _ in range(3):
         advance(sim)
         assert_equals_sim(book, sim)
@@ -265,7 +265,7 @@ def test_sequence_reset_is_not_a_resync(sim, ws):
     advance(sim)
     assert_equals_sim(book, sim)
     stats = book.stats()
-    assert stats["resyncs"] == 0 and stats["sequence_resets"] == 1
+    assert stats.resyncs == 0 and stats.sequence_resets == 1
 
 
 def test_subscription_refused_for_now_is_retried(sim, ws):
@@ -273,7 +273,7 @@ def test_subscription_refused_for_now_is_retried(sim, ws):
     book = ws.order_book(INST, policy=ResyncPolicy(retry_initial=0.05, snapshot_timeout_s=2.0))
     assert book.wait_ready(5)
     assert "WSSubscribeError" in book.last_error
-    assert book.resyncs == 0 and book.stats()["resubscribes"] == 1
+    assert book.resyncs == 0 and book.stats().resubscribes == 1
     assert ws.desired_subscriptions() == [ARG]
     assert_equals_sim(book, sim)
 
@@ -310,7 +310,7 @@ def test_rejected_arg_stops_the_book_at_once(sim, ws, rejection):
     arg = {"channel": "books", "instId": inst}
     assert info.value.code == code and info.value.arg == arg
     assert code in book.last_error and "WSSubscribeError" in book.last_error
-    assert book.stats()["rejected"] == code and f"rejected {code}" in repr(book)
+    assert book.stats().rejected == code and f"rejected {code}" in repr(book)
     assert not book.in_sync and book.best_bid() is None
     # the book's thread has nothing scheduled (a retry or snapshot timeout would be a deadline)
     assert clock.parked.wait(5)
@@ -319,7 +319,7 @@ def test_rejected_arg_stops_the_book_at_once(sim, ws, rejection):
     assert conn["ops_received"] == {"subscribe": 1}
     stats = ws.stats()
     assert stats.subscribe_error == 1 and stats.subscriptions_dropped == 1
-    assert ws.desired_subscriptions() == [] and book.stats()["resubscribes"] == 0
+    assert ws.desired_subscriptions() == [] and book.stats().resubscribes == 0
     with pytest.raises(WSSubscribeError):  # every later wait too, at once
         book.wait_ready(30)
     book.close()
@@ -361,10 +361,10 @@ def test_snapshot_timeout_resubscribes(sim, ws):
     advance(sim)
     assert_equals_sim(book, sim)  # after the snapshot timeout the book resubscribed
     stats = book.stats()
-    assert stats["resyncs"] == 1
+    assert stats.resyncs == 1
     # sent on the live connection (or, had the reconnect been slower than the
     # timeout, put back into the desired set for the reconnect to send)
-    assert stats["resubscribes"] in (0, 1)
+    assert stats.resubscribes in (0, 1)
     assert ws.desired_subscriptions() == [ARG]
 
 
@@ -376,20 +376,20 @@ def test_rest_cross_check_after_resync(sim, ws):
     try:
         book = ws.order_book(INST, rest_check=client)
         assert book.wait_ready(5)
-        assert book.stats()["rest_check"]["checked"] == 0  # only after a resync
+        assert book.stats().rest_check.checked == 0  # only after a resync
         sim.faults.seq_gap(INST)
         advance(sim)
         advance(sim)
         assert_equals_sim(book, sim)
-        assert wait_until(lambda: book.stats()["rest_check"]["checked"] == 1)
-        check = book.stats()["rest_check"]
-        assert check["enabled"] and check["mismatches"] == 0 and check["errors"] == 0
-        diff = check["last_difference"]
+        assert wait_until(lambda: book.stats().rest_check.checked == 1)
+        check = book.stats().rest_check
+        assert check.enabled and check.mismatches == 0 and check.errors == 0
+        diff = check.last_difference
         assert diff["ok"] and diff["tolerance"] == 0.0  # same seqId: must be equal
         assert diff["rest_seq_id"] == diff["local_seq_id"] == sim.exchange.book(INST).seq_id
         assert diff["local_bid"] == sim.exchange.book(INST).bids[0][0]
         assert diff["bid_diff"] == 0.0 and diff["ask_diff"] == 0.0
-        json.dumps(book.stats())
+        json.dumps(book.stats().to_dict())
     finally:
         client.close()
 
@@ -424,19 +424,19 @@ def test_rest_cross_check_reports_mismatch_and_failure(sim, ws):
     assert book.wait_ready(5)
     sim.faults.bad_checksum(INST)
     advance(sim)
-    assert wait_until(lambda: book.stats()["rest_check"]["checked"] == 1)
-    check = book.stats()["rest_check"]
-    assert check["mismatches"] == 1
-    diff = check["last_difference"]
+    assert wait_until(lambda: book.stats().rest_check.checked == 1)
+    check = book.stats().rest_check
+    assert check.mismatches == 1
+    diff = check.last_difference
     assert not diff["ok"] and diff["tolerance"] == 0.001 and diff["ask_diff"] == 0.0
     assert 0.009 < diff["bid_diff"] < 0.011
 
     market.fail = True
     sim.faults.bad_checksum(INST)
     advance(sim)
-    assert wait_until(lambda: book.stats()["rest_check"]["errors"] == 1)
-    check = book.stats()["rest_check"]
-    assert check["checked"] == 1 and "REST is down" in check["last_error"]
+    assert wait_until(lambda: book.stats().rest_check.errors == 1)
+    check = book.stats().rest_check
+    assert check.checked == 1 and "REST is down" in check.last_error
     assert book.resyncs == 2 and market.calls == 2
 
 
@@ -494,12 +494,12 @@ def test_callback_exceptions_are_counted_and_reported(sim, ws):
     advance(sim)
     advance(sim)
     assert_equals_sim(book, sim)
-    assert wait_until(lambda: book.stats()["callback_errors"] >= 2)
+    assert wait_until(lambda: book.stats().callback_errors >= 2)
     # counted before the error handlers run: wait for the handler
     assert wait_until(lambda: any(isinstance(e[0], RuntimeError) for e in errors.calls))
     assert ws.stats().handler_errors >= 2
     book.off(broken)
-    assert book.stats()["callback_errors"] >= 2
+    assert book.stats().callback_errors >= 2
     advance(sim)
     assert_equals_sim(book, sim)  # the book thread survived
 
@@ -601,7 +601,7 @@ def test_close_unsubscribes_detaches_and_joins(sim, ws):
     assert not book_threads()
     with pytest.raises(WSClosedError):
         book.wait_ready(0.1)
-    assert book.stats()["closed"] is True
+    assert book.stats().closed is True
     # the key is free again
     again = ws.order_book(INST)
     assert again.wait_ready(5)

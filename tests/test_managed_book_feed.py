@@ -191,7 +191,7 @@ def test_snapshot_updates_and_a_gap_through_the_feed() -> None:
     book.on_update(lambda b: seen.append(b.seq_id))
     try:
         feed.push(_update(1, 2, [["99", "1", "0", "1"]], 0))  # before any snapshot: skipped
-        assert book.stats()["skipped"] == 1 and not book.in_sync
+        assert book.stats().skipped == 1 and not book.in_sync
         feed.push(_snapshot(10, BIDS, ASKS))
         assert book.wait_ready(0) and book.in_sync
         assert book.best_bid() is not None and book.best_bid().px == Decimal("100.1")
@@ -224,7 +224,7 @@ def test_a_final_refusal_from_the_feed_stops_the_book() -> None:
         feed.error(WSSubscribeError("60018", "other book", {"channel": "books", "instId": "X"}))
         with pytest.raises(WSSubscribeError) as info:
             book.wait_ready(0)
-        assert info.value.code == "60018" and book.stats()["rejected"] == "60018"
+        assert info.value.code == "60018" and book.stats().rejected == "60018"
         feed.push(_snapshot(5, BIDS, ASKS))  # even a snapshot does not revive it ...
         feed.start()  # ... nor a connect
         assert ("resubscribe", ARG) not in feed.calls
@@ -257,7 +257,7 @@ def test_book_thread_resubscribes_when_no_snapshot_comes_and_reports_resyncs() -
         assert resynced.wait(REAL_WAIT_S)  # on_resync ran on the book's thread
         assert "checksum" in type(errors[0]).__name__.lower()
         # one resubscribe by the thread (counted before it took the report), one by the reader
-        assert book.stats()["resubscribes"] == 2
+        assert book.stats().resubscribes == 2
         # the book error also went to the feed's error handlers
         assert any(type(e) is type(errors[0]) and h is None for e, h in feed.reported)
     finally:

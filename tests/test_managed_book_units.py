@@ -100,8 +100,8 @@ def test_not_started_client_book_waits_and_closes_cleanly(ws):
     assert not book.in_sync and book.seq_id is None
     assert book.wait_ready(0.05) is False
     stats = book.stats()
-    assert stats["in_sync"] is False and stats["ready"] is False and stats["ws"] == "public"
-    json.dumps(stats)
+    assert stats.in_sync is False and stats.ready is False and stats.ws == "public"
+    json.dumps(stats.to_dict())
     with pytest.raises(ValidationError):
         book.on_update("not callable")  # type: ignore[arg-type]
     assert book.close()

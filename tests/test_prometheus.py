@@ -14,18 +14,27 @@ from prometheus_client.parser import text_string_to_metric_families  # noqa: E40
 
 from okx_sync.clock import FakeClock  # noqa: E402
 from okx_sync.errors import ValidationError  # noqa: E402
+from okx_sync.gate.stats import AccountLimitStats, GateStats  # noqa: E402
 from okx_sync.ops.health import HealthMonitor  # noqa: E402
 from okx_sync.ops.prometheus import PrometheusSink  # noqa: E402
 from okx_sync.ops.reporter import StatsSnapshot, collect_snapshot  # noqa: E402
+from okx_sync.rest.stats import RestStats  # noqa: E402
+from tests.stats_support import (  # noqa: E402
+    book_stats,
+    bucket_stats,
+    gate_stats,
+    rest_stats,
+    ws_stats,
+)
 
 
 class _Source:
-    def __init__(self, fields: dict[str, Any]) -> None:
-        self.name = fields.get("name", "")
-        self.fields = fields
+    def __init__(self, snapshot: Any) -> None:
+        self.name = getattr(snapshot, "name", "")
+        self.snapshot = snapshot
 
-    def stats(self) -> dict[str, Any]:
-        return dict(self.fields)
+    def stats(self) -> Any:
+        return self.snapshot
 
 
 class _Client:
@@ -34,70 +43,51 @@ class _Client:
         wall = clock.time()
         self.ws = [
             _Source(
-                {
-                    "name": "public",
-                    "url": "ws://127.0.0.1:1/ws/v5/public",
-                    "running": True,
-                    "connected": True,
-                    "last_recv": wall - 2,
-                    "reconnects": 2,
-                    "messages": 120,
-                    "typed_queue_len": 95,
-                    "typed_queue_cap": 100,
-                    "typed_mode": "pool",
-                }
+                ws_stats(
+                    name="public",
+                    url="ws://127.0.0.1:1/ws/v5/public",
+                    last_recv=wall - 2,
+                    reconnects=2,
+                    messages=120,
+                    typed_queue_len=95,
+                    typed_queue_cap=100,
+                    typed_mode="pool",
+                )
             ),
             _Source(
-                {
-                    "name": "private",
-                    "url": "ws://127.0.0.1:1/ws/v5/private",
-                    "running": True,
-                    "connected": False,
-                    "last_recv": None,
-                    "reconnects": 0,
-                    "messages": 3,
-                }
+                ws_stats(
+                    name="private",
+                    url="ws://127.0.0.1:1/ws/v5/private",
+                    connected=False,
+                    last_recv=None,
+                    messages=3,
+                )
             ),
         ]
-        self.books = [
-            _Source(
-                {
-                    "channel": "books",
-                    "inst_id": "BTC-USDT",
-                    "ready": True,
-                    "errors": {"checksum": 1},
-                }
-            )
-        ]
+        self.books = [_Source(book_stats(errors={"checksum": 1}))]
 
-    def stats(self) -> dict[str, Any]:
-        return {
-            "requests": 7,
-            "in_flight": 1,
-            "failures_by_code": {"50011": 3, "http_429": 1, "http:dispatched": 2},
-        }
+    def stats(self) -> RestStats:
+        return rest_stats(
+            requests=7,
+            time_offset_ms=1,
+            failures_by_code={"50011": 3, "http_429": 1, "http:dispatched": 2},
+        )
 
-    def gate_stats(self) -> dict[str, Any]:
-        return {
-            "in_flight": 1,
-            "admitted": 9,
-            "account_order_limit": {"limit": 1000, "source": "default", "load_failures": 2},
-            "buckets": [
-                {
-                    "key": "account orders [UID]",
-                    "kind": "account",
-                    "tokens": 0,
-                    "admitted": 4,
-                    "current_rate": 450.0,
-                },
-                {
-                    "key": "GET /api/v5/market/ticker [IP]",
-                    "kind": "endpoint",
-                    "tokens": 19,
-                    "admitted": 1,
-                },
-            ],
-        }
+    def gate_stats(self) -> GateStats:
+        account = AccountLimitStats(
+            limit=1000, source="default", loaded_age_s=None, load_failures=2, last_error=""
+        )
+        return gate_stats(
+            in_flight=1,
+            admitted=9,
+            account_order_limit=account,
+            buckets=(
+                bucket_stats(
+                    "account orders [UID]", "account", tokens=0, admitted=4, current_rate=450.0
+                ),
+                bucket_stats("GET /api/v5/market/ticker [IP]", tokens=19, admitted=1),
+            ),
+        )
 
     def ws_clients(self) -> list[Any]:
         return self.ws
@@ -208,7 +198,7 @@ def test_endpoint_scraped_over_http_and_parsed() -> None:
 
     # REST and books
     assert _value(fam, "okx_sync_rest_requests", "okx_sync_rest_requests_total") == 7
-    assert _value(fam, "okx_sync_rest_in_flight", "okx_sync_rest_in_flight") == 1
+    assert _value(fam, "okx_sync_rest_time_offset_ms", "okx_sync_rest_time_offset_ms") == 1
     # failures by code: one counter, the code as a label (not one metric per code)
     failures = fam["okx_sync_rest_failures_by_code"]
     assert failures.type == "counter"

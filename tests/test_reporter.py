@@ -12,6 +12,7 @@ import pytest
 
 from okx_sync.clock import FakeClock
 from okx_sync.errors import ValidationError
+from okx_sync.gate.stats import GateStats
 from okx_sync.ops.health import HealthMonitor, HealthThresholds
 from okx_sync.ops.reporter import (
     JsonLinesSink,
@@ -22,6 +23,10 @@ from okx_sync.ops.reporter import (
     flatten,
     flatten_snapshot,
 )
+from okx_sync.rest.stats import RestStats
+from okx_sync.ws.book_stats import BookStats
+from okx_sync.ws.stats import WSStats
+from tests.stats_support import book_stats, bucket_stats, gate_stats, rest_stats, ws_stats
 
 
 class StubWS:
@@ -43,8 +48,8 @@ class StubWS:
         self.fields.update(fields)
         self.fields.setdefault("last_recv", clock.time())
 
-    def stats(self) -> dict[str, Any]:
-        return dict(self.fields)
+    def stats(self) -> WSStats:
+        return ws_stats(**self.fields)
 
 
 class StubBook:
@@ -57,8 +62,8 @@ class StubBook:
         }
         self.fields.update(fields)
 
-    def stats(self) -> dict[str, Any]:
-        return dict(self.fields)
+    def stats(self) -> BookStats:
+        return book_stats(**self.fields)
 
 
 class StubClient:
@@ -68,14 +73,10 @@ class StubClient:
         self.clock = clock
         self.ws: list[Any] = []
         self.books: list[Any] = []
-        self.rest = {"requests": 3, "rate_limited": 0}
-        self.gate = {
-            "in_flight": 0,
-            "timeouts": 0,
-            "buckets": [
-                {"key": "account orders [UID]", "kind": "account", "tokens": 5, "admitted": 1}
-            ],
-        }
+        self.rest = rest_stats(requests=3)
+        self.gate = gate_stats(
+            buckets=(bucket_stats("account orders [UID]", "account", tokens=5, admitted=1),)
+        )
         self.health_monitor = HealthMonitor()
         self.adopted: list[tuple[Any, str, str]] = []
         self.background: list[tuple[str, BaseException]] = []
@@ -87,11 +88,11 @@ class StubClient:
     def _report_background_error(self, source: str, error: BaseException) -> None:
         self.background.append((source, error))
 
-    def stats(self) -> dict[str, Any]:
-        return dict(self.rest)
+    def stats(self) -> RestStats:
+        return self.rest
 
-    def gate_stats(self) -> dict[str, Any]:
-        return dict(self.gate)
+    def gate_stats(self) -> GateStats:
+        return self.gate
 
     def ws_clients(self) -> list[Any]:
         return list(self.ws)

@@ -272,7 +272,7 @@ def test_a_stuck_sink_never_blocks_the_trading_path(sim: Simulator, client: Any)
             )
             client.trade.cancel_order(inst_id="BTC-USDT", ord_id=ack.ord_id)
         assert client.account.get_balance() is not None
-        assert client.stats()["requests"] >= 12 and client.health() is not None
+        assert client.stats().requests >= 12 and client.health() is not None
         assert not sink.release.is_set() and reporter.reports == 1  # still stuck in the first
         # close() gives up after its timeout (documented: False) instead of hanging
         assert reporter.close(timeout_s=0.2) is False

@@ -20,6 +20,7 @@ from rest_loopback import ScriptedServer, http_head, ok_json, trickle
 
 from okx_sync import APIError, Client, RequestGateConfig, RequestStateError, RetryPolicy
 from okx_sync.clock import FakeClock
+from okx_sync.gate.stats import BucketStats
 from okx_sync.ops.reconcile import is_outcome_unknown
 from okx_sync.rest.transport import PooledTransport
 
@@ -78,7 +79,7 @@ def test_a_trickling_peer_is_cut_off_at_the_attempt_deadline(kind: str, script: 
         assert (info.value.stage, info.value.dispatched) == ("http", True)
         assert info.value.cl_ord_ids == ("c1",) and is_outcome_unknown(info.value)
         assert elapsed < 0.5 + LATE_S, elapsed
-        assert client.stats()["limits_hit"] == {"attempt_deadline": 1}
+        assert client.stats().limits_hit == {"attempt_deadline": 1}
 
 
 @pytest.mark.parametrize("kind", PATHS)
@@ -136,7 +137,7 @@ def test_a_slow_attempt_does_not_shorten_the_next_one_on_the_same_connection(kin
     with ScriptedServer(script) as server, _client(server.url, kind, timeout_s=2.0) as client:
         for _ in range(2):
             assert client.request("GET", "/api/v5/market/books") == [{"ok": "1"}]
-        assert server.requests == 2 and client.stats()["limits_hit"] == {}
+        assert server.requests == 2 and client.stats().limits_hit == {}
 
 
 def test_the_session_path_watchdog_thread_stops_with_the_client() -> None:
@@ -182,7 +183,7 @@ def test_a_compression_bomb_stops_at_the_bound(kind: str, encoding: str) -> None
         with pytest.raises(RequestStateError) as state:
             client.request("POST", "/api/v5/trade/order", ORDER)
         assert state.value.dispatched and state.value.cl_ord_ids == ("c1",)
-        assert client.stats()["limits_hit"] == {"response_too_large": 2}
+        assert client.stats().limits_hit == {"response_too_large": 2}
 
 
 def _huge_length(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
@@ -219,7 +220,7 @@ def test_a_body_over_the_bound_is_not_read_whole(kind: str, script: Any) -> None
         with pytest.raises(RequestStateError) as info:
             client.request("POST", "/api/v5/trade/batch-orders", [ORDER])
         assert info.value.dispatched and is_outcome_unknown(info.value)
-        assert client.stats()["limits_hit"] == {"response_too_large": 2}
+        assert client.stats().limits_hit == {"response_too_large": 2}
 
 
 @pytest.mark.parametrize("kind", PATHS)
@@ -260,7 +261,7 @@ def test_json_nested_too_deep_is_an_api_error_not_recursion_error(kind: str) -> 
         with pytest.raises(RequestStateError) as info:
             client.request("POST", "/api/v5/trade/order", ORDER)
         assert info.value.dispatched and info.value.cl_ord_ids == ("c1",)
-        assert client.stats()["limits_hit"] == {"response_too_deep": 2}
+        assert client.stats().limits_hit == {"response_too_deep": 2}
 
 
 # --------------------------------------------------------------------------- 4. order entry
@@ -294,7 +295,7 @@ def test_order_entry_without_a_usable_answer_is_outcome_unknown(
         # a read that gets the same body stays a plain APIError
         with pytest.raises(APIError):
             client.request("GET", "/api/v5/market/books")
-        assert client.stats()["limits_hit"] == {f"response_{why}": 2}
+        assert client.stats().limits_hit == {f"response_{why}": 2}
 
 
 @pytest.mark.parametrize("kind", PATHS)
@@ -358,8 +359,8 @@ def _throttled_then_ok(retry_after: str) -> Any:
     return script
 
 
-def _cancel_bucket(client: Client) -> dict[str, Any]:
-    (bucket,) = [b for b in client._gate.stats()["buckets"] if CANCEL in b["key"]]
+def _cancel_bucket(client: Client) -> BucketStats:
+    (bucket,) = [b for b in client._gate.stats().buckets if CANCEL in b.key]
     return bucket
 
 
@@ -373,10 +374,10 @@ def test_a_hostile_retry_after_holds_a_cancel_bucket_for_the_cap_only(hostile: s
         cancel = {"instId": "BTC-USDT", "ordId": "1"}
         with pytest.raises(APIError, match="Too Many Requests"):
             client.request("POST", CANCEL, cancel)
-        assert _cancel_bucket(client)["held_for_s"] == 10.0  # RequestGateConfig.max_hold_s
-        (err,) = client.stats()["last_errors"]
+        assert _cancel_bucket(client).held_for_s == 10.0  # RequestGateConfig.max_hold_s
+        (err,) = client.stats().last_errors
         assert err["retry_after_s"] == 10.0
-        json.dumps(client.stats(), allow_nan=False)  # no inf/NaN leaks into the stats
+        json.dumps(client.stats().to_dict(), allow_nan=False)  # no inf/NaN leaks into the stats
         clock.advance(10.0)
         assert client.request("POST", CANCEL, cancel, gate_timeout_s=0) == [
             {"sCode": "0", "ordId": "1"}

@@ -169,7 +169,7 @@ def test_50102_resyncs_and_resigns_once_automatically(rsps: Routes) -> None:
     assert second["OK-ACCESS-TIMESTAMP"] == iso_timestamp(int(clock.time() * 1000) + 40_000)
     assert second["OK-ACCESS-SIGN"] != first["OK-ACCESS-SIGN"]
     # the clock sync is a call of its own: two successes, one retry
-    assert stats["resyncs"] == 1 and stats["successes"] == 2 and stats["retries"] == 1
+    assert stats.resyncs == 1 and stats.successes == 2 and stats.retries == 1
 
 
 def test_time_skew_gives_up_after_one_resync(rsps: Routes) -> None:
@@ -264,7 +264,7 @@ def test_get_503_is_retried_honouring_retry_after(
         assert client.request("GET", "/api/v5/market/ticker", {"instId": "BTC-USDT"})
         stats = client.stats()
     assert clock.sleeps == [2.0]
-    assert stats["retries"] == 1 and stats["attempts"] == 2 and stats["successes"] == 1
+    assert stats.retries == 1 and stats.attempts == 2 and stats.successes == 1
     records = [r for r in caplog.records if r.name == "okx_sync.rest"]
     assert [(r.levelno, r.retry_index) for r in records] == [  # type: ignore[attr-defined]
         (logging.WARNING, 0),
@@ -306,15 +306,15 @@ def test_stats_count_calls_codes_retries_and_keep_last_errors(
                 client.request("GET", "/api/v5/account/config")
         stats = client.stats()
         errors = client._rest.recent_errors()
-    assert (stats["requests"], stats["successes"], stats["failures"]) == (5, 3, 2)
-    assert stats["failures_by_code"] == {"50120": 2} and stats["retries"] == 0
-    assert stats["latency_s"]["samples"] == 5
-    assert set(stats["latency_s"]) >= {"p50", "p90", "p99", "max"}
-    assert len(errors) == 2 and errors == stats["last_errors"]
+    assert (stats.requests, stats.successes, stats.failures) == (5, 3, 2)
+    assert stats.failures_by_code == {"50120": 2} and stats.retries == 0
+    assert stats.latency_s.samples == 5
+    assert set(stats.latency_s.to_dict()) >= {"p50", "p90", "p99", "max"}
+    assert len(errors) == 2 and tuple(errors) == stats.last_errors
     assert errors[0]["class"] == "APIError" and errors[0]["msg"] == "no permission"
     assert {"code", "request_id", "stage", "dispatched", "method", "path", "latency_s",
             "retry_index"} <= set(errors[0])  # fmt: skip
-    json.dumps(stats)
+    json.dumps(stats.to_dict())
 
 
 def test_guards_run_before_the_gate_and_may_refuse(rsps: Routes) -> None:
@@ -332,7 +332,7 @@ def test_guards_run_before_the_gate_and_may_refuse(rsps: Routes) -> None:
             client.request("POST", "/api/v5/trade/order", {"instId": "BTC-USDT"})
         client.request("POST", "/api/v5/trade/cancel-order", {"instId": "BTC-USDT", "ordId": "1"})
         client._rest.remove_guard(safe_mode)
-        assert client.gate_stats()["admitted"] == 1
+        assert client.gate_stats().admitted == 1
     assert [c.target for c in rsps.calls] == ["/api/v5/trade/cancel-order"]
     assert seen[0][0] is registry().get("POST", "/api/v5/trade/order")
     assert seen[0][1] == {"instId": "BTC-USDT"}
@@ -383,13 +383,13 @@ def test_account_limit_refreshed_every_refresh_account_limit_s(
             return sum(c.target == "/api/v5/trade/account-rate-limit" for c in rsps.calls)
 
         assert place_and_count_loads() == 1  # never loaded: before the first order
-        assert client.gate_stats()["account_order_limit"]["limit"] == 2000
+        assert client.gate_stats().account_order_limit.limit == 2000
         clock.advance(599.0)
         assert place_and_count_loads() == 1  # not due yet
         clock.advance(1.0)
         assert place_and_count_loads() == 2  # refresh_account_limit_s after the last load
-        acc = client.gate_stats()["account_order_limit"]
-        assert (acc["limit"], acc["loaded_age_s"], acc["load_failures"]) == (2500, 0.0, 0)
+        acc = client.gate_stats().account_order_limit
+        assert (acc.limit, acc.loaded_age_s, acc.load_failures) == (2500, 0.0, 0)
         assert place_and_count_loads() == 2
     loads_and_orders = [c.target.rsplit("/", 1)[1] for c in rsps.calls]
     assert loads_and_orders == ["account-rate-limit", "order", "order"] * 2
@@ -491,8 +491,8 @@ def test_account_limit_load_waits_on_the_orders_gate_budget(
         )
         assert data[0]["ordId"] == "9"  # the order still went out ...
         assert clock.monotonic() == pytest.approx(100.7)  # ... after 0.5 s of gate wait in all
-        acc = client.gate_stats()["account_order_limit"]
-        assert acc["last_error"] == "account-rate-limit call not admitted by the gate"
+        acc = client.gate_stats().account_order_limit
+        assert acc.last_error == "account-rate-limit call not admitted by the gate"
     assert [c.target for c in rsps.calls] == [
         "/api/v5/trade/account-rate-limit",
         "/api/v5/trade/order",

@@ -85,7 +85,7 @@ def test_not_dispatched_failure_is_retried_even_for_an_order() -> None:
         assert client.request("POST", ORDER_PATH, ORDER)[0]["ordId"] == "7"
         stats = client.stats()
     assert mock.sent == 2 and clock.sleeps == [0.5]
-    assert stats["retries"] == 1 and stats["failures"] == 0
+    assert stats.retries == 1 and stats.failures == 0
 
 
 def test_dispatched_failure_of_an_order_is_outcome_unknown_and_not_retried() -> None:
@@ -106,7 +106,7 @@ def test_dispatched_failure_of_a_read_is_retried_to_the_policys_end() -> None:
     with client_on(mock, clock) as client, pytest.raises(RequestStateError) as info:
         client.request("GET", BALANCE)
     assert info.value.dispatched and mock.sent == 3  # 1 + max_retries
-    assert client.stats()["failures_by_code"] == {"http:dispatched": 1}
+    assert client.stats().failures_by_code == {"http:dispatched": 1}
 
 
 def test_a_deadline_cause_is_counted_as_attempt_deadline() -> None:
@@ -115,7 +115,7 @@ def test_a_deadline_cause_is_counted_as_attempt_deadline() -> None:
     with client_on(failing(err), retry=RetryPolicy.none()) as client:
         with pytest.raises(RequestStateError):
             client.request("GET", BALANCE)
-        assert client.stats()["limits_hit"] == {"attempt_deadline": 1}
+        assert client.stats().limits_hit == {"attempt_deadline": 1}
 
 
 def test_oversized_answer_is_an_api_error_for_reads_and_unknown_for_orders() -> None:
@@ -129,7 +129,7 @@ def test_oversized_answer_is_an_api_error_for_reads_and_unknown_for_orders() -> 
             client.request("POST", ORDER_PATH, ORDER)
         assert (order.value.dispatched, order.value.cl_ord_ids) == (True, ("c1",))
         assert mock.sent == 2
-        assert client.stats()["limits_hit"] == {"response_too_large": 2}
+        assert client.stats().limits_hit == {"response_too_large": 2}
 
 
 def test_unusable_order_answer_is_outcome_unknown() -> None:
@@ -139,7 +139,7 @@ def test_unusable_order_answer_is_outcome_unknown() -> None:
     assert (info.value.stage, info.value.dispatched, info.value.cl_ord_ids) == (
         "http", True, ("c1",))  # fmt: skip
     assert isinstance(info.value.__cause__, APIError) and mock.sent == 1
-    assert client.stats()["limits_hit"] == {"response_not_json": 1}
+    assert client.stats().limits_hit == {"response_not_json": 1}
 
 
 def test_expected_code_is_raised_but_logged_at_debug(caplog: pytest.LogCaptureFixture) -> None:
@@ -174,7 +174,7 @@ def test_a_given_transport_stays_open_and_is_validated() -> None:
     mock = Closable(lambda req: json_response(envelope()))
     with client_on(mock) as client:
         client.request("GET", BALANCE)
-        assert client.stats()["fast_path"] is False
+        assert client.stats().fast_path is False
     assert closed == []  # the caller's to close
     with pytest.raises(ValidationError, match="send"):
         Client(transport=object())  # type: ignore[arg-type]
@@ -198,11 +198,11 @@ def test_transport_is_chosen_once_at_construction(monkeypatch: pytest.MonkeyPatc
         monkeypatch.delenv(name, raising=False)
     with Client() as client:
         pooled = client._rest.transport
-        assert isinstance(pooled, PooledTransport) and client.stats()["fast_path"] is True
+        assert isinstance(pooled, PooledTransport) and client.stats().fast_path is True
     with requests.Session() as session, Client(session=session) as client:
         given = client._rest.transport
         assert isinstance(given, SessionTransport) and given.session is session
-        assert not given.owns_session and client.stats()["fast_path"] is False
+        assert not given.owns_session and client.stats().fast_path is False
     assert not session.adapters["https://"].poolmanager.pools  # never used, still open
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
     proxied = build_transport("https://www.okx.com")

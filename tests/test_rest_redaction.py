@@ -73,7 +73,7 @@ def test_no_secret_anywhere(capture: _Capture) -> None:
         with pytest.raises(OkxError) as info:
             client.request("GET", "/api/v5/account/config")  # API failure
         texts += [str(info.value), repr(info.value)]
-        texts.append(json.dumps(client.stats()))
+        texts.append(json.dumps(client.stats().to_dict()))
         client.close()
 
     dead = Client(API_KEY, SECRET, PASSPHRASE, base_url=f"http://127.0.0.1:{refused_port()}",
@@ -81,7 +81,7 @@ def test_no_secret_anywhere(capture: _Capture) -> None:
     with pytest.raises(OkxError) as info:
         dead.request("POST", "/api/v5/trade/order", {"instId": "BTC-USDT"})  # transport failure
     texts += [str(info.value), repr(info.value), repr(info.value.__cause__)]
-    texts.append(json.dumps(dead.stats()))
+    texts.append(json.dumps(dead.stats().to_dict()))
     dead.close()
 
     levels = {t.split(" ")[1] for t in capture.texts if t.startswith("okx_sync.rest ")}

@@ -70,7 +70,7 @@ def test_refused_port_is_http_not_dispatched_and_retried(kind: str) -> None:
         assert err.cl_ord_ids == ("c1",) and err.path == "/api/v5/trade/order"
         assert isinstance(err.__cause__, Exception)
         # nothing was sent, so even an order may be retried
-        assert client.stats()["attempts"] == 3
+        assert client.stats().attempts == 3
         with pytest.raises(RequestStateError) as info:
             client.request("GET", "/api/v5/public/time")
         assert (info.value.stage, info.value.dispatched) == ("http", False)
@@ -107,8 +107,8 @@ def test_dns_failure_is_http_not_dispatched_and_retried(
         assert (err.stage, err.dispatched, err.cl_ord_ids) == ("http", False, ("c1",))
         assert "could not connect" in str(err)
         # nothing was sent, so even an order may be retried: 3 attempts, 3 lookups
-        assert client.stats()["attempts"] == 3
-        assert client.stats()["failures_by_code"] == {"http:unsent": 1}  # one call
+        assert client.stats().attempts == 3
+        assert client.stats().failures_by_code == {"http:unsent": 1}  # one call
     assert asked == [DNS_HOST] * 3
 
 
@@ -198,7 +198,7 @@ def test_read_timeout_after_send_is_dispatched_and_order_never_retried(kind: str
         assert "dispatched=True" in str(err) and "c1" in str(err)
         assert len(server.received) == 1 and b"POST /api/v5/trade/order" in server.received[0]
         stats = client.stats()
-        assert stats["attempts"] == 1 and stats["failures_by_code"] == {"http:dispatched": 1}
+        assert stats.attempts == 1 and stats.failures_by_code == {"http:dispatched": 1}
 
 
 def test_read_timeout_on_a_get_is_retried() -> None:
@@ -249,7 +249,7 @@ def test_gate_timeout_and_closed_client_are_gate_stage_not_dispatched() -> None:
         client.request("GET", "/api/v5/public/time")
     assert (info.value.stage, info.value.dispatched) == ("gate", False)
     # the stats keys of RequestStateError (rest/stats.py): gate, http:dispatched
-    assert client.stats()["failures_by_code"] == {"gate": 2, "http:dispatched": 1}
+    assert client.stats().failures_by_code == {"gate": 2, "http:dispatched": 1}
 
 
 @pytest.mark.parametrize("kind", PATHS)
@@ -289,7 +289,7 @@ def test_connection_closed_by_server_is_reopened_without_error() -> None:
     with EchoServer(closing) as server, _client(server.url, "fast") as client:
         for _ in range(3):
             client.request("POST", "/api/v5/trade/order", ORDER)
-        assert server.connections == 3 and client.stats()["failures"] == 0
+        assert server.connections == 3 and client.stats().failures == 0
 
 
 def test_gzip_responses_are_decoded_on_the_fast_path() -> None:

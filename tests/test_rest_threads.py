@@ -117,12 +117,12 @@ def test_32_threads_share_one_client_over_keep_alive_connections(
     assert not errors, errors[:3]
     assert not mismatches  # each thread got its own answer back
     total = THREADS * calls
-    assert stats["requests"] == stats["successes"] == served == total
-    assert stats["failures"] == 0 and stats["retries"] == 0
+    assert stats.requests == stats.successes == served == total
+    assert stats.failures == 0 and stats.retries == 0
     # max_concurrent requests were in the server at once (the gate lets no more) ...
     assert responder.met and responder.peak == max_concurrent
     # ... and yet no more connections than that were ever opened: each one kept and
     # reused (a pool smaller than the gate's concurrency discards the extra connections
     # when they come back and opens new ones later)
     assert connections == max_concurrent, connections
-    assert gate_stats["in_flight"] == 0
+    assert gate_stats.in_flight == 0

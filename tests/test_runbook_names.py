@@ -22,6 +22,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 import okx_sync
@@ -175,6 +176,9 @@ def _resolve(start: Any, segments: list[str], what: str) -> Any:
         attr = seg[:-2] if called else seg
         assert hasattr(obj, attr), f"{what}: {attr!r} not found on {obj!r}"
         value = getattr(obj, attr)
+        if not called and isinstance(obj, type) and attrs.has(obj) and index < len(segments) - 1:
+            value = typing.get_type_hints(obj).get(attr)  # a record's field: go on its type
+            assert isinstance(value, type), f"{what}: cannot tell the type of {attr}"
         if called:
             assert callable(value), f"{what}: {attr!r} is not callable"
             if index < len(segments) - 1:

@@ -111,7 +111,7 @@ def test_rest_place_and_amend_refused_before_sending_cancel_query_close_go_out(s
     report = client.enter_safe_mode(reason="incident 42")
     assert report.drained and report.cancel is None
     assert client.safe_mode and client.safe_mode.reason == "incident 42"
-    sent_before = client.stats()["attempts"]
+    sent_before = client.stats().attempts
     orders_before = len(sim.exchange.orders)
 
     with pytest.raises(SafeModeError, match="incident 42"):
@@ -135,7 +135,7 @@ def test_rest_place_and_amend_refused_before_sending_cancel_query_close_go_out(s
         )
     with pytest.raises(SafeModeError):
         client.trade.place_order_safely(**order_kw(px))
-    assert client.stats()["attempts"] == sent_before  # nothing left the process
+    assert client.stats().attempts == sent_before  # nothing left the process
     assert len(sim.exchange.orders) == orders_before
     assert client.safe_mode.refused == 5
 
@@ -185,10 +185,10 @@ def test_cancel_open_orders_sweeps_every_page_in_batches_and_reports(sim, client
     # cancel-batch-orders carried at most 20 each: 3 requests
     bucket = [
         b
-        for b in client.gate_stats()["buckets"]
-        if b["key"].startswith("POST /api/v5/trade/cancel-batch")
+        for b in client.gate_stats().buckets
+        if b.key.startswith("POST /api/v5/trade/cancel-batch")
     ]
-    assert sum(b["admitted"] for b in bucket) == 3
+    assert sum(b.admitted for b in bucket) == 3
 
 
 def test_cancel_sweep_reports_failures(sim, client):
@@ -413,7 +413,7 @@ def test_ws_order_waiting_in_the_gate_is_refused_when_safe_mode_came_on(manual):
         client._gate.observe(place, {"instId": INST}, http_status=429, code="50011")
         cid = new_cl_ord_id()
         thread, out = run_in_thread(lambda: ws.place_order(**order_kw(px, cl_ord_id=cid)))
-        wait_for(lambda: client.gate_stats()["waiting"] == 1)
+        wait_for(lambda: client.gate_stats().waiting == 1)
         report = client.enter_safe_mode(reason="ws", drain_timeout_s=0.0)
         assert report.drained and client.safe_mode.in_flight == 0
         clock.advance(2.5)  # the hold is over: admitted, then refused before sending

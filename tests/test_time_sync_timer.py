@@ -65,16 +65,16 @@ def test_periodic_resync_follows_the_interval_and_close_joins_the_thread(rsps):
         assert timer is not None and len(_sync_threads()) == 1
         assert timer.wait_runs(1, 10.0)  # first sync at once, at construction
         assert client.time_offset_ms == SERVER_AHEAD_MS
-        sync = client.stats()["time_sync"]
-        assert sync["syncs"] == 1 and sync["age_s"] == 0.0 and sync["interval_s"] == 600.0
-        assert sync["timer_running"] and sync["last_error"] == ""
+        sync = client.stats().time_sync
+        assert sync.syncs == 1 and sync.age_s == 0.0 and sync.interval_s == 600.0
+        assert sync.timer_running and sync.last_error == ""
         assert timer.next_due() == clock.monotonic() + 600
         clock.advance(599.0)
-        assert client.stats()["time_sync"]["age_s"] == 599.0  # not re-synced before due
-        assert client.stats()["time_sync"]["syncs"] == 1
+        assert client.stats().time_sync.age_s == 599.0  # not re-synced before due
+        assert client.stats().time_sync.syncs == 1
         clock.advance(1.0)
         assert timer.wait_runs(2, 10.0)
-        assert client.stats()["time_sync"]["syncs"] == 2
+        assert client.stats().time_sync.syncs == 2
         assert [c.target for c in rsps.calls] == ["/api/v5/public/time"] * 2
         # a sync by hand restarts the interval: the timer waits 600 s from it
         clock.advance(300.0)
@@ -83,7 +83,7 @@ def test_periodic_resync_follows_the_interval_and_close_joins_the_thread(rsps):
     finally:
         client.close()
     assert not _sync_threads() and not client.time_sync_timer.running
-    assert client.stats()["time_sync"]["timer_running"] is False
+    assert client.stats().time_sync.timer_running is False
 
 
 def test_failed_sync_is_reported_and_retried_after_a_minute(rsps):
@@ -92,19 +92,19 @@ def test_failed_sync_is_reported_and_retried_after_a_minute(rsps):
     try:
         timer = client.time_sync_timer
         assert timer.wait_runs(1, 10.0)
-        sync = client.stats()["time_sync"]
-        assert sync["syncs"] == 0 and sync["failures"] == 1
-        assert "503" in sync["last_error"] and sync["age_s"] is None
+        sync = client.stats().time_sync
+        assert sync.syncs == 0 and sync.failures == 1
+        assert "503" in sync.last_error and sync.age_s is None
         evidence = client.evidence()
-        assert evidence["clock"]["last_error"] == sync["last_error"]
+        assert evidence["clock"]["last_error"] == sync.last_error
         assert evidence["clock"]["interval_s"] == 600.0 and evidence["clock"]["failures"] == 1
         assert evidence["config"]["time_sync_interval_s"] == 600.0
         assert timer.next_due() == clock.monotonic() + SYNC_RETRY_S
         fail[0] = False
         clock.advance(SYNC_RETRY_S)
         assert timer.wait_runs(2, 10.0)
-        sync = client.stats()["time_sync"]
-        assert sync["syncs"] == 1 and sync["last_error"] == "" and sync["failures"] == 1
+        sync = client.stats().time_sync
+        assert sync.syncs == 1 and sync.last_error == "" and sync.failures == 1
         assert client.time_offset_ms == SERVER_AHEAD_MS
         assert client.evidence()["clock"]["last_error"] == ""
     finally:
@@ -116,7 +116,7 @@ def test_off_by_default_and_with_zero():
     for client in (Client(), Client(time_sync_interval_s=0)):
         with client:
             assert client.time_sync_timer is None and not _sync_threads()
-            assert client.stats()["time_sync"]["interval_s"] == 0.0
+            assert client.stats().time_sync.interval_s == 0.0
 
 
 @pytest.mark.parametrize("bad", [-1, 5, 9.99, True, "600", None, float("nan"), float("inf")])

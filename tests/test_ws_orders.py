@@ -116,7 +116,7 @@ def test_place_amend_cancel_round_trip(sim, instruments):
         acks = ws.cancel_batch_orders([{"inst_id": INST, "cl_ord_id": c} for c in ids])
         assert all(a.ok for a in acks)
     stats = gate.stats()
-    paths = {b["key"] for b in stats["buckets"] if b["admitted"]}
+    paths = {b.key for b in stats.buckets if b.admitted}
     text = " ".join(str(p) for p in paths)
     # WS order entry drew on the same buckets REST order entry uses
     for path in ("trade/order", "trade/amend-order", "trade/cancel-order", "trade/batch-orders"):
@@ -244,9 +244,7 @@ def test_client_factories_share_credentials_gate_and_instruments(sim):
             )
             assert ack.ok
             assert wait_until(lambda: any(o.cl_ord_id == cid for o in pushes))
-            buckets = " ".join(
-                str(b["key"]) for b in client.gate_stats()["buckets"] if b["admitted"]
-            )
+            buckets = " ".join(str(b.key) for b in client.gate_stats().buckets if b.admitted)
             assert "trade/order" in buckets
             # safe mode reaches WS order entry too
             client.enter_safe_mode(cancel_open_orders=False, reason="test")
@@ -276,9 +274,9 @@ def test_ws_orders_load_the_account_limit_and_share_the_account_bucket_with_rest
 
         def account() -> dict:
             stats = client.gate_stats()
-            [found] = [b for b in stats["buckets"] if b["key"] == ACCOUNT_BUCKET_KEY]
-            loads = [b["admitted"] for b in stats["buckets"] if "account-rate-limit" in b["key"]]
-            return {**found, "loads": sum(loads), **stats["account_order_limit"]}
+            [found] = [b for b in stats.buckets if b.key == ACCOUNT_BUCKET_KEY]
+            loads = [b.admitted for b in stats.buckets if "account-rate-limit" in b.key]
+            return {**found.to_dict(), "loads": sum(loads), **stats.account_order_limit.to_dict()}
 
         # The first order of the client is a WS order: the limit is loaded before it.
         ws_ack = priv.place_order(**order, cl_ord_id=new_cl_ord_id())

@@ -80,7 +80,7 @@ def test_spread_place_amend_cancel_mass_cancel_round_trip(sim):
         # an unknown spread is OKX's item error
         with pytest.raises(OrderError):
             ws.place_spread_order(sprd_id="NOPE_NADA", side="buy", ord_type="limit", px="1", sz="1")
-    keys = " ".join(str(b["key"]) for b in gate.stats()["buckets"] if b["admitted"])
+    keys = " ".join(str(b.key) for b in gate.stats().buckets if b.admitted)
     for path in ("sprd/order", "sprd/amend-order", "sprd/cancel-order", "sprd/mass-cancel"):
         assert path in keys, (path, keys)  # the REST twins' buckets
     gate.close()

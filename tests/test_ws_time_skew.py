@@ -35,12 +35,12 @@ def test_private_login_refused_for_skew_resyncs_once_and_logs_in(sim):
             assert st.connected and st.connects == 1  # healed on the same connection
             assert st.login_resyncs == 1
         assert abs(client.time_offset_ms + SKEW_S * 1000) < 5000
-        sync = client.stats()["time_sync"]
-        assert sync["syncs"] == 1 and sync["last_error"] == ""
+        sync = client.stats().time_sync
+        assert sync.syncs == 1 and sync.last_error == ""
         # the offset is shared: the next stream logs in without a re-sync
         with client.ws_business() as ws2:
             assert ws2.stats().login_resyncs == 0 and ws2.stats().connected
-        assert client.stats()["time_sync"]["syncs"] == 1
+        assert client.stats().time_sync.syncs == 1
     finally:
         client.close()
 

@@ -95,6 +95,7 @@ from .config import RequestGateConfig
 from .gate import RequestGate
 from .permit import Permit
 from .redis_backend import RedisGateBackend
+from .stats import AccountLimitStats, BucketStats, GateStats
 
 __all__ = [
     "RequestGateConfig",
@@ -112,4 +113,7 @@ __all__ = [
     "LocalGateBackend",
     "RedisGateBackend",
     "BucketStore",
+    "GateStats",
+    "BucketStats",
+    "AccountLimitStats",
 ]

@@ -10,7 +10,7 @@ admits a waiter does its bookkeeping (windows, stats, the permit) before waking
 it, so a woken waiter returns without taking the lock again.
 
 Window state is reached only through the ``GateBackend``; per-bucket counters
-live in ``BucketStats``; log lines are collected as notes and emitted after
+live in ``BucketCounters``; log lines are collected as notes and emitted after
 the lock is released.
 
 Thread safety: every public method takes the one ``threading.Lock``; no lock
@@ -35,7 +35,7 @@ from .config import RequestGateConfig
 from .notes import Note, emit, penalty_note, timeout_note
 from .permit import Permit
 from .queue import Waiter, WaitQueue
-from .stats import BucketStats, GateStats
+from .stats import BucketCounters, GateCounters, GateStats
 
 __all__ = ["Admission"]
 
@@ -58,8 +58,8 @@ class Admission:
         self._account = account
         self._lock = threading.Lock()
         self._queue = WaitQueue()
-        self._stats = GateStats()
-        self._buckets: dict[str, BucketStats] = {}  # per key, in step with the backend's
+        self._stats = GateCounters()
+        self._buckets: dict[str, BucketCounters] = {}  # per key, in step with the backend's
         self._in_flight = 0
         self._next_wake = math.inf
         self._closed = False
@@ -196,7 +196,7 @@ class Admission:
             if charge.kind == "account":  # sized by the limit in force now
                 charge = attrs.evolve(charge, limit=self._account.limit)
             self._windows.open(charge.key, charge.limit, charge.window_s)
-            self._buckets[charge.key] = BucketStats(charge)
+            self._buckets[charge.key] = BucketCounters(charge)
         return charge.key
 
     def _grant(self, now: float) -> None:
@@ -336,8 +336,8 @@ class Admission:
         with self._lock:
             return sorted(self._buckets)
 
-    def snapshot(self, account: dict[str, Any]) -> dict[str, Any]:
-        """The ``RequestGate.stats()`` dict, with ``account`` as its account entry."""
+    def snapshot(self, account: dict[str, Any]) -> GateStats:
+        """The ``RequestGate.stats()`` snapshot, with ``account`` as its account entry."""
         with self._lock:
             now = self._clock.monotonic()
             buckets = [
@@ -350,8 +350,8 @@ class Admission:
                 config=self._config,
                 account=account,
                 buckets=buckets,
+                backend=self._windows.stats(),
             )
-            snapshot["backend"] = self._windows.stats()
             notes = self._windows.drain_notes()
         emit(notes)
         return snapshot

@@ -102,7 +102,7 @@ class BucketStore(Protocol):
         """The shared account-limit record (``SharedAccountLimit``), or None."""
 
     def stats(self) -> dict[str, Any]:
-        """Backend figures for ``gate_stats()["backend"]`` (JSON-serialisable)."""
+        """Backend figures for ``gate_stats().backend`` (JSON-serialisable)."""
 
     def drain_notes(self) -> list[Any]:
         """Log lines decided under the gate lock, to emit after it is released."""

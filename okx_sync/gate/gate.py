@@ -22,6 +22,7 @@ from .backend import GateScope, key_digest
 from .charges import Charge, plan_charges, rides_cancel_lane, throttle_hits
 from .config import RequestGateConfig
 from .permit import Permit
+from .stats import GateStats
 
 __all__ = ["RequestGate", "ACCOUNT_CONFIG_PATH"]
 
@@ -216,24 +217,22 @@ class RequestGate:
         """HTTP requests currently admitted and not yet released."""
         return self._admission.in_flight
 
-    def stats(self) -> dict[str, Any]:
-        """A JSON-serialisable snapshot.
+    def stats(self) -> GateStats:
+        """A frozen :class:`~okx_sync.gate.stats.GateStats` snapshot (``to_dict()`` for JSON).
 
         Top level: ``in_flight``, ``max_concurrent``, ``waiting``, ``admitted``,
         ``timeouts``, ``total_wait_s``, ``max_wait_s``, ``rate_limits``,
         ``headroom``, ``account_order_limit`` (limit, source, age, failures).
-        ``buckets``: one dict per bucket with ``key``, ``kind``, ``limit``,
+        ``buckets``: one ``BucketStats`` per bucket with ``key``, ``kind``, ``limit``,
         ``window_s``, ``capacity``, ``span_s``, ``published_rate``,
         ``current_rate`` (what the gate allows now, per second),
         ``rate_factor``, ``held_for_s``, ``tokens`` (room now), ``used``,
         ``in_flight``, ``admitted``, ``admitted_cost``, ``total_wait_s``,
-        ``max_wait_s``, ``penalties``, ``throttled``, ``timeouts``; ``enabled``
-        (False: the gate is off, nothing above counts).
+        ``max_wait_s``, ``penalties``, ``throttled``, ``timeouts``; ``backend``
+        (the backend's figures); ``enabled`` (False: the gate is off, nothing
+        above counts).
         """
-        return {
-            **self._admission.snapshot(self.account_limit.snapshot()),
-            "enabled": self.config.enabled,
-        }
+        return self._admission.snapshot(self.account_limit.snapshot())
 
     def buckets(self) -> list[str]:
         """Keys of the buckets created so far, sorted (a snapshot)."""

@@ -38,6 +38,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import attrs
+
 from ..clock import Clock
 from ..errors import OkxError, ValidationError
 from ..handler_errors import HandlerErrorSummary, report_handler_error
@@ -47,6 +49,7 @@ from .ports import OrderClient
 
 __all__ = [
     "DeadManSwitch",
+    "DeadManStats",
     "DeadManSwitchError",
     "ErrorHandler",
     "MIN_TIMEOUT_S",
@@ -61,6 +64,41 @@ _RETRY_S = 2.0
 _TAG = re.compile(r"^[A-Za-z0-9]{1,16}$")
 
 ErrorHandler = Callable[[BaseException], Any]
+
+
+@attrs.frozen(kw_only=True)
+class DeadManStats:
+    """A frozen snapshot of a :class:`DeadManSwitch` (``switch.stats()``).
+
+    ``tag`` (None: account level), ``timeout_s``, ``refresh_s``, ``running``,
+    ``armed``, ``refreshes`` (successful, arming included), ``failures``
+    (total), ``consecutive_failures``, ``expired`` (the timeout passed without
+    a refresh and no refresh succeeded since), ``expiries``, ``last_refresh``
+    (Unix s), ``deadline`` (Unix s by which a refresh must succeed; None when
+    not armed), ``trigger_time`` (OKX's ``triggerTime``, Unix s),
+    ``last_error``, ``handler_errors``. ``to_dict()`` is the
+    JSON-serialisable dict. Thread safety: immutable.
+    """
+
+    tag: str | None
+    timeout_s: int
+    refresh_s: float
+    running: bool
+    armed: bool
+    refreshes: int
+    failures: int
+    consecutive_failures: int
+    expired: bool
+    expiries: int
+    last_refresh: float | None
+    deadline: float | None
+    trigger_time: int | None
+    last_error: str
+    handler_errors: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict of every field."""
+        return attrs.asdict(self)
 
 
 class DeadManSwitchError(OkxError):
@@ -205,35 +243,29 @@ class DeadManSwitch(Owned):
         """True after a successful arm/refresh until ``stop()`` disarms it."""
         return self._armed
 
-    def stats(self) -> dict[str, Any]:
-        """Counters (JSON-serialisable): ``tag``, ``timeout_s``, ``refresh_s``,
-        ``running``, ``armed``, ``refreshes`` (successful, arming included),
-        ``failures`` (total), ``consecutive_failures``, ``expired`` (the timeout
-        passed without a refresh and no refresh succeeded since), ``expiries``,
-        ``last_refresh`` (Unix s), ``deadline`` (Unix s by which a refresh must
-        succeed), ``trigger_time`` (OKX's ``triggerTime``, Unix s),
-        ``last_error``, ``handler_errors``."""
+    def stats(self) -> DeadManStats:
+        """The switch's counters as a frozen :class:`DeadManStats` (``to_dict()`` for JSON)."""
         with self._cond:
             deadline = None
             if self._last_ok_wall is not None and self._armed:
                 deadline = self._last_ok_wall + self.timeout_s
-            return {
-                "tag": self.tag,
-                "timeout_s": self.timeout_s,
-                "refresh_s": self.refresh_s,
-                "running": self.running,
-                "armed": self._armed,
-                "refreshes": self._refreshes,
-                "failures": self._failures,
-                "consecutive_failures": self._consecutive,
-                "expired": self._expired,
-                "expiries": self._expiries,
-                "last_refresh": self._last_ok_wall,
-                "deadline": deadline,
-                "trigger_time": self._trigger_time,
-                "last_error": self._last_error,
-                "handler_errors": self._handler_errors,
-            }
+            return DeadManStats(
+                tag=self.tag,
+                timeout_s=self.timeout_s,
+                refresh_s=self.refresh_s,
+                running=self.running,
+                armed=self._armed,
+                refreshes=self._refreshes,
+                failures=self._failures,
+                consecutive_failures=self._consecutive,
+                expired=self._expired,
+                expiries=self._expiries,
+                last_refresh=self._last_ok_wall,
+                deadline=deadline,
+                trigger_time=self._trigger_time,
+                last_error=self._last_error,
+                handler_errors=self._handler_errors,
+            )
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> DeadManSwitch:

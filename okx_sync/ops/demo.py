@@ -170,11 +170,12 @@ def run_tour(
         )
         if not ready or not tickers:
             raise RuntimeError("the WebSocket market data did not arrive in time")
+        book_stats = managed.stats()
         out["ws"] = {
             "ticker_pushes": len(tickers),
             "book_in_sync": ready,
             "book_seq_id": managed.seq_id,
-            "book_stats": {k: managed.stats()[k] for k in ("resyncs", "in_sync")},
+            "book_stats": {"resyncs": book_stats.resyncs, "in_sync": book_stats.in_sync},
         }
 
         tell("Orders (REST entry, private WS updates)")
@@ -222,12 +223,17 @@ def run_tour(
         rest = client.stats()
         gate = client.gate_stats()
         tell(
-            f"  REST              {rest['requests']} calls, {rest['failures']} failures, "
-            f"p50 {rest['latency_s']['p50'] * 1000:.1f} ms; gate admitted {gate['admitted']}, "
-            f"waited {gate['total_wait_s']:.3f} s in all"
+            f"  REST              {rest.requests} calls, {rest.failures} failures, "
+            f"p50 {rest.latency_s.p50 * 1000:.1f} ms; gate admitted {gate.admitted}, "
+            f"waited {gate.total_wait_s:.3f} s in all"
         )
         out["health"] = health.to_dict()
-        out["rest_stats"] = {k: rest[k] for k in ("requests", "successes", "failures", "retries")}
+        out["rest_stats"] = {
+            "requests": rest.requests,
+            "successes": rest.successes,
+            "failures": rest.failures,
+            "retries": rest.retries,
+        }
         out["duration_s"] = round(time.monotonic() - started, 3)
         return TourResult(data=out, lines=tuple(lines))
     finally:

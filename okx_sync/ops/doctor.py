@@ -123,11 +123,11 @@ def _check_account_limit(client: DoctorClient, has_creds: bool) -> Finding:
         limit = client.trade.get_account_rate_limit()
     except OkxError as exc:
         return Finding("account rate limit", "fail", f"{type(exc).__name__}: {exc}")
-    gate = client.gate_stats()["account_order_limit"]
+    gate = client.gate_stats().account_order_limit
     detail = f"{limit.acc_rate_limit} new+amend orders / 2 s"
     if limit.fill_ratio is not None:
         detail += f" (fill ratio {limit.fill_ratio})"
-    detail += f"; the gate uses {gate['limit']} ({gate['source']})"
+    detail += f"; the gate uses {gate.limit} ({gate.source})"
     if limit.next_acc_rate_limit and limit.next_acc_rate_limit != limit.acc_rate_limit:
         detail += f"; next period {limit.next_acc_rate_limit}"
     return Finding(
@@ -138,7 +138,7 @@ def _check_account_limit(client: DoctorClient, has_creds: bool) -> Finding:
             "acc_rate_limit": limit.acc_rate_limit,
             "fill_ratio": None if limit.fill_ratio is None else str(limit.fill_ratio),
             "next_acc_rate_limit": limit.next_acc_rate_limit,
-            "gate_limit": gate["limit"],
+            "gate_limit": gate.limit,
         },
     )
 
@@ -150,11 +150,11 @@ def _check_rest_latency(client: DoctorClient, samples: int) -> Finding:
     waited = 0.0
     try:
         for _ in range(samples):
-            before = client.gate_stats()["total_wait_s"]
+            before = client.gate_stats().total_wait_s
             t0 = time.perf_counter()
             client.public.get_system_time()
             elapsed = time.perf_counter() - t0
-            wait = max(0.0, client.gate_stats()["total_wait_s"] - before)
+            wait = max(0.0, client.gate_stats().total_wait_s - before)
             waited += wait
             times.append(max(0.0, elapsed - wait) * 1000.0)
     except OkxError as exc:

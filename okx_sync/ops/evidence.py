@@ -15,8 +15,8 @@ demo flag, API key as ``****abcd`` only, HTTP timeout, the
 ``syncs``, ``failures``, ``last_error`` of the last failed measurement ("" once
 one succeeded after it), ``interval_s`` of the periodic re-sync (0: off),
 ``timer_running``); ``safe_mode``;
-``dead_man_switches`` (their ``stats()``); ``gate`` (``client.gate_stats()``);
-``rest`` (``client.stats()`` without its error list); ``errors`` (the last N
+``dead_man_switches`` (their ``stats().to_dict()``); ``gate`` (``client.gate_stats().to_dict()``);
+``rest`` (``client.stats().to_dict()`` without its error list); ``errors`` (the last N
 failed REST attempts, oldest first: ``class``, ``code``, ``msg``,
 ``http_status``, ``request_id``, ``stage``, ``dispatched``, ``method``,
 ``path``, ``latency_s``, ``retry_index``, ``retry_after_s``, ``cl_ord_ids``,
@@ -57,12 +57,14 @@ from __future__ import annotations
 import platform
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import attrs
 
 from .._version import __version__
 from ..errors import OkxError, RequestStateError
+from .dead_man import DeadManSwitch
 from .ports import EvidenceSource
 from .reporter import collect_snapshot
 
@@ -80,6 +82,11 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return str(value)
+
+
+def _switch_stats(switch: DeadManSwitch) -> dict[str, Any]:
+    """A dead-man switch's ``stats().to_dict()``."""
+    return switch.stats().to_dict()
 
 
 def _clock(client: EvidenceSource) -> dict[str, Any]:
@@ -143,7 +150,9 @@ def collect_evidence(client: EvidenceSource, *, last_errors: int = 20) -> dict[s
             "config": read("config", client._evidence_config),
             "clock": read("clock", lambda: _clock(client)),
             "safe_mode": read("safe_mode", lambda: client.safe_mode.to_dict()),
-            "dead_man_switches": [read("dead_man_switch", s.stats) for s in switches],
+            "dead_man_switches": [
+                read("dead_man_switch", partial(_switch_stats, s)) for s in switches
+            ],
             "gate": snap.gate,
             "rest": rest,
             "errors": errors[-last_errors:] if last_errors else [],

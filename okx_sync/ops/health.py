@@ -1,8 +1,9 @@
 """Health from stats snapshots: ``ok`` / ``degraded`` / ``down``, with the reason.
 
 The runbook's symptoms (§1.2, §2, §4, §5) turned into rules over the
-``stats()`` dicts of the REST core, the request gate, each WebSocket client
-and each managed order book:
+frozen ``stats()`` snapshots of the REST core (``RestStats``), the request
+gate (``GateStats``), each WebSocket client (``WSStats``) and each managed
+order book (``BookStats``), read by attribute:
 
 =====================  ===============================================  ==========
 symptom                rule (thresholds in :class:`HealthThresholds`)    status
@@ -49,8 +50,12 @@ from typing import Any
 import attrs
 
 from ..errors import AUTH_CODES, RATE_LIMIT_CODES, ValidationError
+from ..gate.stats import GateStats
+from ..rest.stats import RestStats
 from ..validators import count as whole_count
 from ..validators import field, flag, real, seconds
+from ..ws.book_stats import BookStats
+from ..ws.stats import WSStats
 
 __all__ = [
     "OK",
@@ -60,7 +65,7 @@ __all__ = [
     "HealthThresholds",
     "Health",
     "HealthMonitor",
-    "as_stats_dict",
+    "ws_counters",
     "evaluate_ws",
     "evaluate_gate",
     "evaluate_rest",
@@ -81,12 +86,6 @@ STATUSES = (OK, DEGRADED, DOWN)
 
 #: The gate's account order bucket (``gate.ACCOUNT_BUCKET_KEY``), kind ``account``.
 _ACCOUNT_KIND = "account"
-
-# Counters whose increase within the window the rules look at, per source kind.
-WS_COUNTERS = ("reconnects", "subscribe_error", "typed_dropped", "raw_dropped", "handler_errors")
-GATE_COUNTERS = ("timeouts",)
-REST_COUNTERS = ("rate_limited", "auth_errors", "no_response")
-BOOK_COUNTERS = ("errors", "callback_errors", "mismatches")
 
 
 def status_value(status: str) -> int:
@@ -257,27 +256,6 @@ class _Verdict:
         )
 
 
-def as_stats_dict(stats: Any) -> dict[str, Any]:
-    """A stats snapshot as a plain dict: a Mapping, an attrs instance, or a ``_asdict()`` tuple.
-
-    Raises ``TypeError`` for anything else. Thread safety: pure.
-    """
-    if isinstance(stats, Mapping):
-        return dict(stats)
-    if attrs.has(type(stats)):
-        return attrs.asdict(stats, recurse=True)
-    as_dict = getattr(stats, "_asdict", None)
-    if callable(as_dict):
-        return dict(as_dict())
-    raise TypeError(f"cannot read stats from {type(stats).__name__}")
-
-
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
 def _plural(n: float, one: str, many: str) -> str:
     n_int = int(n)
     return f"{n_int} " + (one if n_int == 1 else many)
@@ -287,55 +265,58 @@ def _secs(value: float) -> str:
     return f"{value:.0f} s" if value >= 10 else f"{value:.1f} s"
 
 
+def ws_counters(stats: WSStats) -> dict[str, float]:
+    """The WS counters the rules judge by their increase (``reconnects``,
+    ``subscribe_error``, ``typed_dropped``, ``raw_dropped``, ``handler_errors``).
+    Thread safety: pure."""
+    return {
+        "reconnects": stats.reconnects,
+        "subscribe_error": stats.subscribe_error,
+        "typed_dropped": stats.typed_dropped,
+        "raw_dropped": stats.raw_dropped,
+        "handler_errors": stats.handler_errors,
+    }
+
+
 def evaluate_ws(
-    stats: Mapping[str, Any],
+    stats: WSStats,
     *,
     now: float,
     thresholds: HealthThresholds,
     increases: Mapping[str, float] | None = None,
     component: str = "ws",
 ) -> Health:
-    """Health of one WebSocket client from its ``stats()``.
+    """Health of one WebSocket client from its ``stats()`` (a ``WSStats``).
 
     ``now`` is the wall clock (Unix seconds, like ``last_recv`` in
-    ``WSStats``); ``increases`` maps counters (``reconnects``, ``subscribe_error``,
-    ``typed_dropped``, ``raw_dropped``, ``handler_errors``) to their increase
-    within ``thresholds.window_s`` (missing: 0). A stats dict that carries
-    ``last_recv_age_s`` is judged on that instead of ``now - last_recv``.
-    A client that is not running (``running`` false: never started, closed,
-    or stopped for good after a refused login) is ``down``.
-    Thread safety: pure.
+    ``WSStats``); ``increases`` maps counters (:func:`ws_counters`) to their
+    increase within ``thresholds.window_s`` (missing: 0). A client that is not
+    running (never started, closed, or stopped for good after a refused login)
+    is ``down``. Thread safety: pure.
     """
     inc = increases or {}
     t = thresholds
     v = _Verdict()
-    connected = bool(stats.get("connected"))
-    if stats.get("running") is False:
-        last_error = stats.get("last_error")
+    last_error = stats.last_error
+    if not stats.running:
         v.add(DOWN, "not running" + (f" (last error: {last_error})" if last_error else ""))
-    elif not connected:
-        last_error = stats.get("last_error")
+    elif not stats.connected:
         v.add(DOWN, "not connected" + (f" (last error: {last_error})" if last_error else ""))
-    else:
-        age = _num(stats.get("last_recv_age_s"))
-        if age is None:
-            last_recv = _num(stats.get("last_recv"))
-            if last_recv is not None and last_recv > 0:
-                age = max(0.0, now - last_recv)
-        if age is not None and age >= t.silence_degraded_s:
+    elif stats.last_recv is not None and stats.last_recv > 0:
+        age = max(0.0, now - stats.last_recv)
+        if age >= t.silence_degraded_s:
             status = DOWN if age >= t.silence_down_s else DEGRADED
             v.add(status, f"no message for {_secs(age)}")
-    for kind in ("typed", "raw"):
-        length = _num(stats.get(f"{kind}_queue_len"))
-        cap = _num(stats.get(f"{kind}_queue_cap"))
-        if length is None or not cap:
+    for kind, length, cap in (
+        ("typed", stats.typed_queue_len, stats.typed_queue_cap),
+        ("raw", stats.raw_queue_len, stats.raw_queue_cap),
+    ):
+        if not cap:
             continue
         ratio = length / cap
         if ratio >= t.queue_degraded_ratio:
             status = DOWN if ratio >= t.queue_down_ratio else DEGRADED
-            v.add(
-                status, f"{kind} queue at {ratio * 100:.0f}% of capacity ({int(length)}/{int(cap)})"
-            )
+            v.add(status, f"{kind} queue at {ratio * 100:.0f}% of capacity ({length}/{cap})")
     w = t.window_s
     v.count(
         inc.get("reconnects", 0),
@@ -365,7 +346,7 @@ def evaluate_ws(
 
 
 def evaluate_gate(
-    stats: Mapping[str, Any],
+    stats: GateStats,
     *,
     thresholds: HealthThresholds,
     increases: Mapping[str, float] | None = None,
@@ -380,14 +361,12 @@ def evaluate_gate(
     """
     inc = increases or {}
     v = _Verdict()
-    for bucket in stats.get("buckets") or ():
-        key = bucket.get("key", "?")
-        held = _num(bucket.get("held_for_s")) or 0.0
-        if bucket.get("kind") == _ACCOUNT_KIND:
-            if thresholds.account_bucket_exhausted and bucket.get("tokens") == 0:
+    for bucket in stats.buckets:
+        if bucket.kind == _ACCOUNT_KIND:
+            if thresholds.account_bucket_exhausted and bucket.tokens == 0:
                 v.add(DEGRADED, "account order bucket exhausted")
-        if held > 0:
-            v.add(DEGRADED, f"bucket {key} throttled (held {_secs(held)})")
+        if bucket.held_for_s > 0:
+            v.add(DEGRADED, f"bucket {bucket.key} throttled (held {_secs(bucket.held_for_s)})")
     t = thresholds
     v.count(
         inc.get("timeouts", 0),
@@ -406,34 +385,27 @@ _REST_LABELS = {
 }
 
 
-def rest_counters(stats: Mapping[str, Any]) -> dict[str, float]:
+def rest_counters(stats: RestStats) -> dict[str, float]:
     """The REST failure counters the rules use, from ``client.stats()``.
 
     ``failures_by_code`` keys are OKX codes, ``http_<status>``, ``gate`` or
     ``<stage>:<dispatched|unsent>`` (no response). Returns ``rate_limited``
     (rate-limit codes and HTTP 429), ``auth_errors`` (501xx and HTTP 401) and
-    ``no_response`` (every ``<stage>:...`` key); counters already present in
-    ``stats`` under those names win. Thread safety: pure.
+    ``no_response`` (every ``<stage>:...`` key). Thread safety: pure.
     """
-    by_code = stats.get("failures_by_code") or {}
     out = {"rate_limited": 0.0, "auth_errors": 0.0, "no_response": 0.0}
-    for key, count in by_code.items():
-        n = _num(count) or 0.0
+    for key, count in stats.failures_by_code.items():
         if key in RATE_LIMIT_CODES or key == "http_429":
-            out["rate_limited"] += n
+            out["rate_limited"] += count
         elif key in AUTH_CODES or key == "http_401":
-            out["auth_errors"] += n
+            out["auth_errors"] += count
         elif ":" in key:
-            out["no_response"] += n
-    for name in REST_COUNTERS:
-        value = _num(stats.get(name))
-        if value is not None:
-            out[name] = value
+            out["no_response"] += count
     return out
 
 
 def evaluate_rest(
-    stats: Mapping[str, Any],
+    stats: RestStats,
     *,
     thresholds: HealthThresholds,
     increases: Mapping[str, float] | None = None,
@@ -442,7 +414,7 @@ def evaluate_rest(
     """Health of the REST core: degraded when calls failed with rate-limit
     errors, auth errors or without a response (see :func:`rest_counters`)
     ``rest_errors_degraded`` times within the window (``increases`` are the
-    increases of those counters), or when ``stats["latency_s"]["p99"]`` is above
+    increases of those counters), or when ``stats.latency_s.p99`` is above
     ``rest_p99_degraded_s`` over at least ``rest_latency_min_samples`` samples.
     Thread safety: pure.
     """
@@ -452,20 +424,16 @@ def evaluate_rest(
         v.count(
             inc.get(counter, 0), thresholds.rest_errors_degraded, one, many, thresholds.window_s
         )
-    latency = stats.get("latency_s")
-    if isinstance(latency, Mapping):
-        p99, samples = _num(latency.get("p99")), _num(latency.get("samples"))
-        if (
-            p99 is not None
-            and samples is not None
-            and samples >= thresholds.rest_latency_min_samples
-            and p99 > thresholds.rest_p99_degraded_s
-        ):
-            v.add(
-                DEGRADED,
-                f"REST p99 latency {_secs(p99)} above {_secs(thresholds.rest_p99_degraded_s)} "
-                f"({int(samples)} attempts)",
-            )
+    latency = stats.latency_s
+    if (
+        latency.samples >= thresholds.rest_latency_min_samples
+        and latency.p99 > thresholds.rest_p99_degraded_s
+    ):
+        v.add(
+            DEGRADED,
+            f"REST p99 latency {_secs(latency.p99)} above "
+            f"{_secs(thresholds.rest_p99_degraded_s)} ({latency.samples} attempts)",
+        )
     return v.health(component)
 
 
@@ -482,34 +450,26 @@ def evaluate_reconcile(outcome: Mapping[str, Any], *, component: str = "reconcil
     return v.health(component)
 
 
-def book_counters(stats: Mapping[str, Any]) -> dict[str, float]:
+def book_counters(stats: BookStats) -> dict[str, float]:
     """The order-book counters the rules use, from a managed book's ``stats()``:
     ``errors`` (all kinds summed), ``callback_errors`` and ``mismatches`` (REST
-    cross-check, ``rest_check.mismatches``); absent ones are left out.
-    Thread safety: pure.
+    cross-check, ``rest_check.mismatches``). Thread safety: pure.
     """
-    out: dict[str, float] = {}
-    errors = _counter_total(stats.get("errors"))
-    if errors is not None:
-        out["errors"] = errors
-    callback_errors = _num(stats.get("callback_errors"))
-    if callback_errors is not None:
-        out["callback_errors"] = callback_errors
-    check = stats.get("rest_check")
-    mismatches = _num(check.get("mismatches")) if isinstance(check, Mapping) else None
-    if mismatches is not None:
-        out["mismatches"] = mismatches
-    return out
+    return {
+        "errors": stats.error_total,
+        "callback_errors": stats.callback_errors,
+        "mismatches": stats.rest_check.mismatches,
+    }
 
 
 def evaluate_book(
-    stats: Mapping[str, Any],
+    stats: BookStats,
     *,
     thresholds: HealthThresholds,
     increases: Mapping[str, float] | None = None,
     component: str = "book",
 ) -> Health:
-    """Health of a managed order book from its ``stats()``.
+    """Health of a managed order book from its ``stats()`` (a ``BookStats``).
 
     ``down`` when ``closed``; ``degraded`` while out of sync (``in_sync``
     false: resyncing, or its WS is down) or not ``ready``, and when, within
@@ -519,13 +479,13 @@ def evaluate_book(
     """
     inc = increases or {}
     v = _Verdict()
-    if stats.get("closed"):
+    if stats.closed:
         v.add(DOWN, "closed")
         return v.health(component)
-    if "in_sync" in stats and not stats.get("in_sync"):
-        last_error = stats.get("last_error")
+    if not stats.in_sync:
+        last_error = stats.last_error
         v.add(DEGRADED, "out of sync" + (f" (last error: {last_error})" if last_error else ""))
-    elif "ready" in stats and not stats.get("ready"):
+    elif not stats.ready:
         v.add(DEGRADED, "not ready (waiting for a snapshot)")
     t = thresholds
     v.count(inc.get("errors", 0), t.book_errors_degraded, "book error", "book errors", t.window_s)
@@ -557,13 +517,6 @@ def combine(component: str, parts: Iterable[Health]) -> Health:
             v.add(part.status, f"{part.component}: {reason}")
     health = v.health(component)
     return attrs.evolve(health, components=parts)
-
-
-def _counter_total(value: Any) -> float | None:
-    """A counter's value; a dict of counters (e.g. book ``errors`` by kind) sums."""
-    if isinstance(value, Mapping):
-        return sum(_num(x) or 0.0 for x in value.values())
-    return _num(value)
 
 
 class _History:
@@ -642,16 +595,10 @@ class HealthMonitor:
     def __repr__(self) -> str:
         return f"HealthMonitor(sources={len(self._history)}, thresholds={self.thresholds!r})"
 
-    def increases(
-        self, source: str, stats: Mapping[str, Any], names: Sequence[str], now: float
-    ) -> dict[str, float]:
-        """Record ``stats``' counters ``names`` for ``source`` at ``now``; return their
-        increase within the window (absent counters are ignored)."""
-        counters = {}
-        for name in names:
-            total = _counter_total(stats.get(name))
-            if total is not None:
-                counters[name] = total
+    def increases(self, source: str, counters: Mapping[str, float], now: float) -> dict[str, float]:
+        """Record ``counters`` (name -> cumulative value) for ``source`` at ``now``; return
+        their increase within the window."""
+        counters = {name: float(value) for name, value in counters.items()}
         window = self.thresholds.window_s
         with self._lock:
             history = self._history.get(source)
@@ -672,10 +619,10 @@ class HealthMonitor:
         *,
         now: float,
         wall: float | None = None,
-        rest: Mapping[str, Any] | None = None,
-        gate: Mapping[str, Any] | None = None,
-        ws: Sequence[tuple[str, Any]] = (),
-        books: Sequence[tuple[str, Any]] = (),
+        rest: RestStats | None = None,
+        gate: GateStats | None = None,
+        ws: Sequence[tuple[str, WSStats]] = (),
+        books: Sequence[tuple[str, BookStats]] = (),
         component: str = "client",
     ) -> Health:
         """The client's health from its stats at monotonic time ``now``, plus a
@@ -683,35 +630,27 @@ class HealthMonitor:
 
         ``wall`` is the wall clock (Unix seconds) the WS ``last_recv`` times
         are compared with (default: ``now``, for stats on one clock).
-        ``ws`` and ``books`` are ``(name, stats)`` pairs (stats as a dict or a
-        frozen snapshot; see :func:`as_stats_dict`); names must be stable from
-        one call to the next (they key the counter history) and become the
-        parts' component names. Raises ``TypeError`` for unreadable stats.
+        ``ws`` and ``books`` are ``(name, stats)`` pairs (``WSStats`` /
+        ``BookStats``); names must be stable from one call to the next (they key
+        the counter history) and become the parts' component names.
         """
         t = self.thresholds
         parts: list[Health] = []
         if rest is not None:
-            inc = self.increases("rest", rest_counters(rest), REST_COUNTERS, now)
+            inc = self.increases("rest", rest_counters(rest), now)
             parts.append(evaluate_rest(rest, thresholds=t, increases=inc))
         if gate is not None:
-            inc = self.increases("gate", gate, GATE_COUNTERS, now)
+            inc = self.increases("gate", {"timeouts": gate.timeouts}, now)
             parts.append(evaluate_gate(gate, thresholds=t, increases=inc))
-        for name, raw in ws:
-            stats = as_stats_dict(raw)
-            inc = self.increases(name, stats, WS_COUNTERS, now)
+        for name, stats in ws:
+            inc = self.increases(name, ws_counters(stats), now)
+            wall_now = now if wall is None else wall
             parts.append(
-                evaluate_ws(
-                    stats,
-                    now=now if wall is None else wall,
-                    thresholds=t,
-                    increases=inc,
-                    component=name,
-                )
+                evaluate_ws(stats, now=wall_now, thresholds=t, increases=inc, component=name)
             )
-        for name, raw in books:
-            stats = as_stats_dict(raw)
-            inc = self.increases(name, book_counters(stats), BOOK_COUNTERS, now)
-            parts.append(evaluate_book(stats, thresholds=t, increases=inc, component=name))
+        for name, book in books:
+            inc = self.increases(name, book_counters(book), now)
+            parts.append(evaluate_book(book, thresholds=t, increases=inc, component=name))
         reconcile = self.last_reconcile
         if reconcile is not None:
             parts.append(evaluate_reconcile(reconcile))

@@ -32,7 +32,7 @@ Thread safety: protocols hold no state.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..clock import Clock
@@ -40,9 +40,12 @@ from ..clock import Clock
 if TYPE_CHECKING:  # pragma: no cover - types only
     from decimal import Decimal
 
+    from ..gate.stats import GateStats
     from ..models import Instrument
     from ..rest.api import AccountAPI, MarketAPI, PublicAPI, TradeAPI
+    from ..rest.stats import RestStats
     from ..ws.client import WSClient
+    from ..ws.managed_book import ManagedOrderBook
     from .health import Health, HealthMonitor
 
 __all__ = [
@@ -108,16 +111,16 @@ class StatsSource(Protocol):
     def clock(self) -> Clock:
         """The clock the snapshot is timed with."""
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> RestStats:
         """REST statistics."""
 
-    def gate_stats(self) -> dict[str, Any]:
+    def gate_stats(self) -> GateStats:
         """Request-gate statistics."""
 
-    def ws_clients(self) -> list[Any]:
+    def ws_clients(self) -> Sequence[WSClient]:
         """The live WS clients (each with ``stats()``)."""
 
-    def managed_books(self) -> list[Any]:
+    def managed_books(self) -> Sequence[ManagedOrderBook]:
         """The live managed order books (each with ``stats()``)."""
 
 
@@ -159,7 +162,7 @@ class EvidenceSource(StatsSource, Protocol):
     def _rest(self) -> Any:
         """The REST core (clock offset, whether credentials are set)."""
 
-    def dead_man_switches(self) -> list[Any]:
+    def dead_man_switches(self) -> Sequence[Any]:
         """The running dead-man switches."""
 
     def _evidence_config(self) -> dict[str, Any]:
@@ -195,7 +198,7 @@ class DoctorClient(Protocol):
     def sync_time(self) -> int:
         """Measure the clock offset to OKX; returns it in ms."""
 
-    def gate_stats(self) -> dict[str, Any]:
+    def gate_stats(self) -> GateStats:
         """Request-gate statistics."""
 
     def ws_public(self, **kwargs: Any) -> WSClient:
@@ -221,10 +224,10 @@ class DrillClient(TradingClient, ReconcileClient, Protocol):
     def sync_time(self) -> int:
         """Measure the clock offset to OKX; returns it in ms."""
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> RestStats:
         """REST statistics."""
 
-    def gate_stats(self) -> dict[str, Any]:
+    def gate_stats(self) -> GateStats:
         """Request-gate statistics."""
 
     def ws_public(self, **kwargs: Any) -> WSClient:

@@ -29,7 +29,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
@@ -38,8 +38,10 @@ from ..errors import ValidationError
 from ..handler_errors import HandlerErrorSummary, flush_handler_errors, report_handler_error
 from ..lifecycle import Owned
 from ..validators import flag, instance, seconds
+from ..ws.book_stats import BookStats
 from ..ws.protocol import service_of_url
-from .health import Health, HealthMonitor, HealthThresholds, as_stats_dict
+from ..ws.stats import WSStats
+from .health import Health, HealthMonitor, HealthThresholds
 from .ports import ReporterHost, StatsSource
 
 __all__ = [
@@ -55,6 +57,7 @@ __all__ = [
 ]
 
 STATS_LOGGER = "okx_sync.stats"
+_T = TypeVar("_T")
 log = logging.getLogger(STATS_LOGGER)
 
 
@@ -63,11 +66,12 @@ class StatsSnapshot:
     """Everything the reporter saw at one instant.
 
     ``time`` (Unix seconds) and ``monotonic`` come from the reporter's clock.
-    ``rest`` and ``gate`` are ``client.stats()`` / ``client.gate_stats()``
-    (None when the client has none); ``ws`` holds one dict per live WS client
-    (its ``stats()`` fields, plus ``kind`` — public, private, business — and
-    ``last_recv_age_s``), ``books`` one per managed order book (its
-    ``stats()`` plus ``name``); ``health`` is the client's health with one
+    ``rest`` and ``gate`` are ``client.stats().to_dict()`` /
+    ``client.gate_stats().to_dict()`` (None when the client has none); ``ws``
+    holds one dict per live WS client (its ``stats().to_dict()`` fields, plus
+    ``kind`` — public, private, business — and ``last_recv_age_s``), ``books``
+    one per managed order book (its ``stats().to_dict()`` plus ``name``): the
+    JSON-serialisable shape the sinks emit. ``health`` is the client's health with one
     part per source; ``errors`` lists the sources whose ``stats()`` raised
     (they are left out). Thread safety: immutable (do not mutate the dicts).
     """
@@ -114,11 +118,10 @@ def _unique(name: str, seen: dict[str, int]) -> str:
     return name if n == 1 else f"{name}#{n}"
 
 
-def _book_name(stats: Mapping[str, Any], index: int) -> str:
-    channel, inst_id = stats.get("channel"), stats.get("inst_id")
-    if channel and inst_id:
-        return f"{channel}:{inst_id}"
-    return str(inst_id or stats.get("name") or index)
+def _book_name(stats: BookStats, index: int) -> str:
+    if stats.channel and stats.inst_id:
+        return f"{stats.channel}:{stats.inst_id}"
+    return str(stats.inst_id or index)
 
 
 def collect_snapshot(
@@ -140,7 +143,7 @@ def collect_snapshot(
     clock = clock or client.clock
     errors: list[str] = []
 
-    def read(label: str, fn: Callable[[], Any]) -> Any:
+    def read(label: str, fn: Callable[[], _T]) -> _T | None:
         try:
             return fn()
         except Exception as exc:  # a broken source must not stop the others
@@ -151,42 +154,42 @@ def collect_snapshot(
     gate = read("gate", client.gate_stats)
     wall = clock.time()
     now = clock.monotonic()
+    ws_parts: list[tuple[str, WSStats]] = []
     ws_list: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
     for ws in read("ws_clients", client.ws_clients) or []:
-        raw = read(f"ws {getattr(ws, 'name', '?')}", ws.stats)
-        if raw is None:
+        ws_stats = read(f"ws {getattr(ws, 'name', '?')}", ws.stats)
+        if ws_stats is None:
             continue
-        stats = as_stats_dict(raw)
-        stats["name"] = _unique(str(stats.get("name") or "ws"), seen)
-        stats["kind"] = service_of_url(str(stats.get("url", "")))
-        last = stats.get("last_recv")
-        stats["last_recv_age_s"] = (
-            None if not isinstance(last, int | float) else round(max(0.0, wall - last), 3)
+        name = _unique(ws_stats.name or "ws", seen)
+        last = ws_stats.last_recv
+        ws_list.append(
+            {
+                **ws_stats.to_dict(),
+                "name": name,
+                "kind": service_of_url(ws_stats.url),
+                "last_recv_age_s": None if last is None else round(max(0.0, wall - last), 3),
+            }
         )
-        ws_list.append(stats)
+        ws_parts.append((f"ws {name}", ws_stats))
+    book_parts: list[tuple[str, BookStats]] = []
     books: list[dict[str, Any]] = []
     seen = {}
     for index, book in enumerate(read("managed_books", client.managed_books) or []):
-        raw = read(f"book {index}", book.stats)
-        if raw is None:
+        book_stats = read(f"book {index}", book.stats)
+        if book_stats is None:
             continue
-        stats = as_stats_dict(raw)
-        stats["name"] = _unique(_book_name(stats, index), seen)
-        books.append(stats)
+        name = _unique(_book_name(book_stats, index), seen)
+        books.append({**book_stats.to_dict(), "name": name})
+        book_parts.append((f"book {name}", book_stats))
     health = monitor.evaluate(
-        now=now,
-        wall=wall,
-        rest=rest,
-        gate=gate,
-        ws=[(f"ws {s['name']}", s) for s in ws_list],
-        books=[(f"book {s['name']}", s) for s in books],
+        now=now, wall=wall, rest=rest, gate=gate, ws=ws_parts, books=book_parts
     )
     return StatsSnapshot(
         time=wall,
         monotonic=now,
-        rest=rest,
-        gate=gate,
+        rest=None if rest is None else rest.to_dict(),
+        gate=None if gate is None else gate.to_dict(),
         ws=tuple(ws_list),
         books=tuple(books),
         health=health,

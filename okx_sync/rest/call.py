@@ -10,7 +10,7 @@
   gate wait over all attempts), the **guards** again (their releases come when
   the send has finished), **sign** with a fresh timestamp, **send** through the
   transport, read the **envelope**, tell the gate (``observe``), log one record
-  and count it in :class:`~okx_sync.rest.stats.RestStats`;
+  and count it in :class:`~okx_sync.rest.stats.RestCounters`;
 - the **retry** decision of :class:`~okx_sync.retry.RetryPolicy`, sleeping
   through the injected clock with no permit held, and one clock re-sync
   (``resync``) on 50102/50112.
@@ -40,7 +40,7 @@ from ..timesync import TimeSync
 from .endpoints import Endpoint
 from .envelope import interpret
 from .prepare import PreparedCall, prepare_call
-from .stats import RestStats
+from .stats import RestCounters
 from .transport import Request, ResponseTooLarge, Transport, TransportError
 
 __all__ = ["CallRunner", "AttemptResult", "GateBudget", "NO_RETRY"]
@@ -117,7 +117,7 @@ class CallRunner:
         time_sync: TimeSync,
         clock: Clock,
         rng: random.Random,
-        stats: RestStats,
+        stats: RestCounters,
         retry: RetryPolicy,
         timeout_s: float,
         headers: Mapping[str, str],

@@ -73,7 +73,7 @@ from .prepare import (
     user_agent_header,
 )
 from .server_time import TIME_PATH, ServerTime
-from .stats import RestStats
+from .stats import RestCounters, RestStats, TimeSyncStats
 from .transport import (
     DEFAULT_MAX_RESPONSE_BYTES,
     PooledTransport,
@@ -178,7 +178,7 @@ class RestCore:
                 pool_size=gate.config.max_concurrent,
                 max_bytes=max_response_bytes,
             )
-        self._stats = RestStats(max_errors=max_errors)
+        self._stats = RestCounters(max_errors=max_errors)
         self._guard_lock = threading.Lock()
         self._closed = False
         self.demo = demo
@@ -328,13 +328,14 @@ class RestCore:
         with self._time.sync_lock:
             return self._server_time.measure(None if retries else NO_RETRY)
 
-    def stats(self) -> dict[str, Any]:
-        """REST counters, latency percentiles (s) and the last errors (JSON-serialisable)."""
-        out = self._stats.snapshot()
-        out["time_offset_ms"] = self._time.offset_ms
-        out["time_sync"] = self._time.snapshot()
-        out["fast_path"] = isinstance(self._transport, PooledTransport)
-        return out
+    def stats(self) -> RestStats:
+        """REST counters, latency percentiles (s), the last errors and the clock offset
+        (``time_sync``, without a periodic re-sync: ``interval_s`` 0) as a frozen
+        :class:`~okx_sync.rest.stats.RestStats`. Thread-safe."""
+        return self._stats.snapshot(
+            time_sync=TimeSyncStats(**self._time.snapshot()),
+            fast_path=isinstance(self._transport, PooledTransport),
+        )
 
     def recent_errors(self) -> list[dict[str, Any]]:
         """The last failed attempts (class, code, msg, request_id, stage, dispatched,

@@ -5,7 +5,7 @@
 runs it after each resync of one book on a short-lived thread
 (``okx-book-<channel>-<instId>-check``), one check at a time (a check asked for
 while one runs runs again once it ends), and keeps its counters for the book's
-``stats()["rest_check"]``. A failed check is logged and counted, never raised.
+``stats().rest_check``. A failed check is logged and counted, never raised.
 
 Thread safety: ``compare_best`` and ``CrossCheck`` are pure; ``BookCrossCheck``'s
 methods may be called from any thread (it shares the book's lock).

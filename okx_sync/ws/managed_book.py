@@ -65,6 +65,7 @@ from ..lifecycle import Owned
 from ..models.market import BookLevel, OrderBook
 from ..validators import flag, instance, one_of, real
 from .book_check import BookCrossCheck, CrossCheck, check_rest_source, compare_best
+from .book_stats import BookCheckStats, BookStats
 from .book_sync import BookSync, ResyncPolicy
 from .book_worker import BookWorker
 
@@ -376,32 +377,31 @@ class ManagedOrderBook(Owned):
         """
         return self._sync.wait_ready(timeout_s)
 
-    def stats(self) -> dict[str, Any]:
-        """JSON-serialisable counters: the store's :meth:`OrderBookStore.stats` fields
+    def stats(self) -> BookStats:
+        """The book's counters as a frozen :class:`~okx_sync.ws.book_stats.BookStats`
+        (``to_dict()`` for JSON): the store's :meth:`OrderBookStore.stats` fields
         (``ready``, ``seq_id``, ``errors`` by kind...), plus ``in_sync``, ``resyncs``,
         ``resubscribes`` (unsubscribe + subscribe pairs the book sent; when
-        disconnected it leaves the subscription to the next connect), ``skipped`` (updates dropped while waiting for a
-        snapshot), ``last_error``, ``rejected`` (the code with which OKX rejected the
-        subscription for good, e.g. ``"60018"``; None), ``last_resync_s`` (out of sync -> in sync),
-        ``callback_errors``, ``closed``, ``ws`` (the client's name) and
-        ``rest_check`` (``enabled``, ``checked``, ``mismatches``, ``errors``,
-        ``last_difference`` — a :meth:`CrossCheck.to_dict` or None —,
-        ``last_error``). Thread safety: any thread.
+        disconnected it leaves the subscription to the next connect), ``skipped`` (updates
+        dropped while waiting for a snapshot), ``last_error``, ``rejected`` (the code with
+        which OKX rejected the subscription for good, e.g. ``"60018"``; None),
+        ``last_resync_s`` (out of sync -> in sync), ``callback_errors``, ``closed``, ``ws``
+        (the client's name) and ``rest_check`` (a ``BookCheckStats``: ``enabled``,
+        ``checked``, ``mismatches``, ``errors``, ``last_difference`` — a
+        :meth:`CrossCheck.to_dict` or None —, ``last_error``). Thread safety: any thread.
         """
-        out = self._store.stats()
+        store = self._store.stats()
         in_sync = self.in_sync
         with self._cond:
-            out.update(
-                {
-                    "ws": self._ws.name,
-                    "in_sync": in_sync,
-                    **self._sync.counters(),
-                    "callback_errors": self._worker.callback_errors,
-                    "closed": self._sync.closed,
-                    "rest_check": self._check.counters(),
-                }
+            return BookStats(
+                **store,
+                ws=self._ws.name,
+                in_sync=in_sync,
+                **self._sync.counters(),
+                callback_errors=self._worker.callback_errors,
+                closed=self._sync.closed,
+                rest_check=BookCheckStats(**self._check.counters()),
             )
-        return out
 
     # ------------------------------------------------------------------ callbacks
     def on_update(self, fn: F) -> F:

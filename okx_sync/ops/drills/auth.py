@@ -138,7 +138,7 @@ def _clock_skew(run: DrillRun) -> None:
     )
     auto = run.client(clock=skewed)  # default RetryPolicy: re-sync once on 50102
     _, err = _call(auto.account.get_balance)
-    resyncs = auto.stats()["resyncs"]
+    resyncs = auto.stats().resyncs
     run.figure("auto_resyncs", resyncs)
     run.check(
         "skew: the default client re-syncs by itself, once",
@@ -153,7 +153,7 @@ def _clock_skew(run: DrillRun) -> None:
     run.figure("auto_ws_login_resyncs", ws_resyncs, key=True)
     run.check(
         "skew: the default client's WS login re-syncs by itself, once, and logs in",
-        ws_err is None and ws_resyncs == 1 and auto_ws.stats()["time_sync"]["syncs"] == 1,
+        ws_err is None and ws_resyncs == 1 and auto_ws.stats().time_sync.syncs == 1,
         f"login_resyncs={ws_resyncs}"
         + (f", {type(ws_err).__name__}: {ws_err}" if ws_err else ", logged in"),
     )

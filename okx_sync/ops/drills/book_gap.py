@@ -67,24 +67,24 @@ def _fault(run: DrillRun, book: Any, label: str, inject: Any, kind: str | None) 
     inject()
     _advance(run)
     _advance(run)  # a gap shows on the update after the missing one
-    expected = before["resyncs"] + (1 if kind else 0)
+    expected = before.resyncs + (1 if kind else 0)
     if kind:
         run.wait_until(lambda: book.resyncs >= expected, READY_S)
     ready = book.wait_ready(READY_S)
     _advance(run)  # one more update on top of the recovered book
     same, detail = _matches_exchange(run, book)
     after = book.stats()
-    resyncs = after["resyncs"] - before["resyncs"]
-    errors = {k: after["errors"].get(k, 0) - before["errors"].get(k, 0) for k in after["errors"]}
+    resyncs = after.resyncs - before.resyncs
+    errors = {k: after.errors.get(k, 0) - before.errors.get(k, 0) for k in after.errors}
     run.figure(f"{label}_resyncs", resyncs, key=True)
     run.figure(f"{label}_errors", {k: v for k, v in errors.items() if v})
     if kind:
-        run.figure(f"{label}_resync_s", after["last_resync_s"])
+        run.figure(f"{label}_resync_s", after.last_resync_s)
         run.check(
             f"{label}: detected as a {kind} error, one resync",
             errors.get(kind, 0) == 1 and resyncs == 1,
             f"{kind} errors {errors.get(kind, 0)}, resyncs {resyncs}, "
-            f"last error {after['last_error']!r}",
+            f"last error {after.last_error!r}",
         )
     else:
         run.check(
@@ -118,13 +118,13 @@ def routine(run: DrillRun) -> None:
     run.step("fault: sequence reset (maintenance)")
     _fault(run, book, "reset", lambda: sim.faults.seq_reset(INST_ID), None)
     resyncs = book.resyncs
-    checks_ok = run.wait_until(lambda: book.stats()["rest_check"]["checked"] >= resyncs, READY_S)
-    rest = book.stats()["rest_check"]
-    run.figure("rest_checks", rest["checked"])
+    checks_ok = run.wait_until(lambda: book.stats().rest_check.checked >= resyncs, READY_S)
+    rest = book.stats().rest_check
+    run.figure("rest_checks", rest.checked)
     run.check(
         "REST cross-check agrees after every resync",
-        checks_ok and rest["mismatches"] == 0 and rest["errors"] == 0,
-        f"checked {rest['checked']} (resyncs {resyncs}), mismatches {rest['mismatches']}, errors {rest['errors']}",
+        checks_ok and rest.mismatches == 0 and rest.errors == 0,
+        f"checked {rest.checked} (resyncs {resyncs}), mismatches {rest.mismatches}, errors {rest.errors}",
     )
     run.figure("total_resyncs", resyncs)
 

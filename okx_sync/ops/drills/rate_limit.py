@@ -101,10 +101,8 @@ class _Load:
 
 
 def _bucket(client: DrillClient) -> dict[str, Any]:
-    for bucket in client.gate_stats()["buckets"]:
-        if bucket["key"] == BUCKET:
-            return dict(bucket)
-    return {}
+    bucket = client.gate_stats().bucket(BUCKET)
+    return {} if bucket is None else bucket.to_dict()
 
 
 def _max_in_window(times: list[float], window: float) -> int:

@@ -72,7 +72,7 @@ def _probe(client: Any) -> dict[str, Any]:
         client.market.get_ticker(inst_id=INST_ID)
     except APIError as exc:
         at = time.monotonic()
-        held = max((b["held_for_s"] for b in client.gate_stats()["buckets"]), default=0.0)
+        held = max((b.held_for_s for b in client.gate_stats().buckets), default=0.0)
         return {"at": at, "rate_limited": is_rate_limit_error(exc), "held_s": held}
     return {"at": time.monotonic(), "rate_limited": False, "held_s": 0.0}
 

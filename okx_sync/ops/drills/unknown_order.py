@@ -90,7 +90,7 @@ def _no_blind_retry(run: DrillRun, client: DrillClient) -> None:
     assert sim is not None
     params = passive_limit(client, INST_ID)
     cl_ord_id = new_cl_ord_id("drill")
-    retries_before = client.stats()["retries"]
+    retries_before = client.stats().retries
     sim.faults.lose_order_response("timeout", hold_s=HOLD_S)
     run.step(f"plain place_order {cl_ord_id} under a lost answer")
     err: OkxError | None = None
@@ -98,7 +98,7 @@ def _no_blind_retry(run: DrillRun, client: DrillClient) -> None:
         client.trade.place_order(cl_ord_id=cl_ord_id, **params)
     except OkxError as exc:
         err = exc
-    retries = client.stats()["retries"] - retries_before
+    retries = client.stats().retries - retries_before
     run.figure("plain_retries", retries)
     run.check(
         "plain: unknown outcome reported, not retried",
