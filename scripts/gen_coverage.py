@@ -239,6 +239,11 @@ def render() -> str:
         lines.append(f"## client.{attr} ({cls.group}, {len(cls.endpoints)})")
         lines.append("")
         lines.append(
+            f"A runnable example of each endpoint below: [examples/{attr}.md](examples/{attr}.md)"
+            " (executed by `tests/test_endpoint_examples.py`)."
+        )
+        lines.append("")
+        lines.append(
             "| endpoint | named method | rate rule | returns | typed | sim | example | tags "
             "| registry name |"
         )

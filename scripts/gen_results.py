@@ -24,18 +24,18 @@ writing (exit 1 when different).
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+
+from docs_mirror import git, json_block, pages
+from docs_mirror import git_dir as default_git_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "okx_sync" / "rest" / "results.tsv"
 PUSHES = ROOT / "okx_sync" / "models" / "pushes.tsv"
 ENDPOINTS = ROOT / "okx_sync" / "rest" / "endpoints.tsv"
-DEFAULT_GIT = "/work/.mirror/qiuham+crypto-api-docs/repo"
 
 REQ = re.compile(r"`(GET|POST)\s+(/api/v5/[^\s`?]+)[^`]*`")
 ROW = re.compile(r"^((?:>\s*)*)([A-Za-z_][A-Za-z0-9_.\[\]]*)\s*\|\s*([^|]*?)\s*\|(.*)$")
@@ -67,39 +67,6 @@ ENUM_NAMES = frozenset(
 TIME_NAME = re.compile(r"(^ts$|Ts$|Time$|^[a-z]?[A-Z]?time$|Date$)")
 
 
-def _git(git_dir: str, *args: str) -> str:
-    return subprocess.run(
-        ["git", "--git-dir", git_dir, *args], capture_output=True, text=True, check=True
-    ).stdout
-
-
-def _json_block(lines: list[str], start: int) -> tuple[object | None, int]:
-    """The JSON value of the indented code block after ``lines[start]`` (None if not JSON)."""
-    j = start + 1
-    body: list[str] = []
-    while j < len(lines) and (not lines[j].strip() or lines[j].startswith("    ")):
-        body.append(lines[j])
-        j += 1
-    text = "\n".join(body).strip()
-    if not text.startswith(("{", "[")):
-        return None, j
-    depth, end = 0, 0
-    for k, ch in enumerate(text):  # the first balanced JSON value (code samples may follow)
-        if ch in "{[":
-            depth += 1
-        elif ch in "}]":
-            depth -= 1
-            if depth == 0:
-                end = k + 1
-                break
-    body_text = re.sub(r",(\s*[}\]])", r"\1", text[:end])  # trailing commas in the docs
-    body_text = re.sub(r'(?m)\s//[^\n"]*$', "", body_text)  # and line comments
-    try:
-        return json.loads(body_text), j
-    except ValueError:
-        return text, j  # not JSON: the text still names the channel
-
-
 def _table(lines: list[str], start: int) -> tuple[list[dict[str, object]], int]:
     """Rows (name, type, depth, desc) of the markdown table after the heading at ``start``."""
     rows: list[dict[str, object]] = []
@@ -113,7 +80,7 @@ def _table(lines: list[str], start: int) -> tuple[list[dict[str, object]], int]:
         if low.startswith("> ") and ("example" in low or "示例" in low):
             if rows:
                 break
-            _, j = _json_block(lines, j)  # an example between the heading and its table
+            _, j = json_block(lines, j)  # an example between the heading and its table
             continue
         if line.strip() == "---":
             break
@@ -239,15 +206,9 @@ def parse_docs(git_dir: str, rev: str) -> tuple[dict, dict]:
     """(endpoint key -> found, channel -> found) from every docs page at ``rev``; each
     found is a list (one per page) of (fields, positional, example data items or None).
     Tests read the examples too (tests/test_records.py)."""
-    files = [
-        f
-        for f in _git(git_dir, "ls-tree", "-r", rev, "--name-only").splitlines()
-        if f.startswith("docs/okx/") and f.endswith(".md")
-    ]
     rest: dict[str, list[tuple[list, bool, object]]] = {}
     ws: dict[str, list[tuple[list, bool, object]]] = {}
-    for f in sorted(files, key=lambda p: (-p.count("/"), p)):  # leaf pages first
-        lines = _git(git_dir, "show", f"{rev}:{f}").splitlines()
+    for _name, lines in pages(git_dir, rev):  # leaf pages first
         cur: list[str] = []
         example: object = None
         push_example: object = None
@@ -273,7 +234,7 @@ def parse_docs(git_dir: str, rev: str) -> tuple[dict, dict]:
                 i = j
                 continue
             if low.startswith(">") and "response example" in low:
-                example, i = _json_block(lines, i)
+                example, i = json_block(lines, i)
                 example = None if isinstance(example, str) else example
                 if isinstance(example, dict) and {"arg", "data"} <= set(example):
                     push_example, example = example, None  # a push shown as a "response"
@@ -281,7 +242,7 @@ def parse_docs(git_dir: str, rev: str) -> tuple[dict, dict]:
                     channel = m.group(1) if m else channel
                 continue
             if low.startswith(">") and "push" in low and "example" in low:
-                push_example, i = _json_block(lines, i)
+                push_example, i = json_block(lines, i)
                 text = push_example if isinstance(push_example, str) else json.dumps(push_example)
                 m = CHANNEL.search(text) if push_example else None
                 channel = m.group(1) if m else channel
@@ -338,7 +299,7 @@ def _rows(key: str, fields: list[tuple[str, str, str]], positional: bool) -> Ite
 
 def render(git_dir: str, rev: str) -> tuple[str, str]:
     """The text of results.tsv and pushes.tsv."""
-    commit = _git(git_dir, "rev-parse", rev).strip()
+    commit = git(git_dir, "rev-parse", rev).strip()
     rest, ws = parse_docs(git_dir, rev)
     header = [
         "# Generated by scripts/gen_results.py from the OKX V5 reference as mirrored in",
@@ -374,7 +335,7 @@ def render(git_dir: str, rev: str) -> tuple[str, str]:
 def main(argv: list[str] | None = None) -> int:
     """Write (or with --check, compare) results.tsv and pushes.tsv; the exit status."""
     args = sys.argv[1:] if argv is None else argv
-    git_dir = os.environ.get("OKX_DOCS_GIT", DEFAULT_GIT)
+    git_dir = default_git_dir()
     rev = "HEAD"
     if "--git-dir" in args:
         git_dir = args[args.index("--git-dir") + 1]
