@@ -9,6 +9,8 @@ from ..checksum import CHECKSUM_DEPTH, checksum_of_string, checksum_string, inte
 from ..errors import OrderBookChecksumError, OrderBookCrossedError
 from .side import Side
 
+_PAST_TOP = CHECKSUM_DEPTH + 1  # texts[:-_PAST_TOP:-1]: the top CHECKSUM_DEPTH, best first
+
 
 class BookVerifier:
     """Checks a merged book before readers can see it (see :meth:`settle`).
@@ -42,8 +44,10 @@ class BookVerifier:
         crossed = len(bk) > 1 and len(ak) > 1 and bk[-2] >= -ak[-2]
         verified = False
         if checksum and self._verify_checksum:
-            top_bids = bids.top_texts()
-            top_asks = asks.top_texts()
+            texts = bids.texts  # the best CHECKSUM_DEPTH, best first (Side.top_texts)
+            top_bids = bids.top_texts() if texts is None else texts[:-_PAST_TOP:-1]
+            texts = asks.texts
+            top_asks = asks.top_texts() if texts is None else texts[:-_PAST_TOP:-1]
             if len(top_bids) == len(top_asks):  # the usual case: interleaved by two slices
                 parts = top_bids + top_asks
                 parts[0::2] = top_bids
