@@ -871,8 +871,8 @@ def bench_book(rounds: int, replays: int) -> Section:
         return section
     recorded = book_apply.load_books(book_apply.DEFAULT_DATA)
     for mode, messages, goal in (
-        ("recorded checksums, all verified", recorded, 1.0),
-        ("checksum 0 + seqId chain", book_apply.as_2026(recorded), 1.5),
+        ("recorded checksums, all verified", recorded, book_apply.TARGETS["checksum"]),
+        ("checksum 0 + seqId chain", book_apply.as_2026(recorded), book_apply.TARGETS["sequence"]),
     ):
         rates, reason = book_apply.compare(messages, rounds, replays)
         if reason:

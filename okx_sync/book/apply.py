@@ -295,21 +295,28 @@ class BookApplier:
                     raise self._wire.size_error(side.name, sz)
                 sizes[sz] = f
             i = find(keys, k)
-            if f:
+            if texts is None:
+                if f:
+                    if keys[i] == k:
+                        levels[i] = tuple(lvl)
+                    else:
+                        keys.insert(i, k)
+                        levels.insert(i, tuple(lvl))
+                elif keys[i] == k:
+                    del keys[i]
+                    del levels[i]
+            elif f:
                 if keys[i] == k:
                     levels[i] = tuple(lvl)
-                    if texts is not None:
-                        texts[i] = f"{px}:{sz}"
+                    texts[i] = f"{px}:{sz}"
                 else:
                     keys.insert(i, k)
                     levels.insert(i, tuple(lvl))
-                    if texts is not None:
-                        texts.insert(i, f"{px}:{sz}")
+                    texts.insert(i, f"{px}:{sz}")
             elif keys[i] == k:
                 del keys[i]
                 del levels[i]
-                if texts is not None:
-                    del texts[i]
+                del texts[i]
 
     def _price_key(self, side: Side, px: Any) -> Any:
         """Parse, check and cache a price never seen on this side: its sort key

@@ -26,12 +26,14 @@ Key = Callable[[str], Any]
 
 
 def has_long_price(*sides: Sequence[Sequence[str]]) -> bool:
-    """True when a price string is too long for an exact float key."""
-    return any(len(lvl[0]) > FLOAT_EXACT_LEN for levels in sides for lvl in levels)
+    """True when a price string is too long for an exact float key (``IndexError``
+    for an empty level, ``TypeError`` for a level or price without a length)."""
+    return any(max(map(len, map(_PRICE, levels)), default=0) > FLOAT_EXACT_LEN for levels in sides)
 
 
 SENTINELS: dict[Any, Any] = {float: math.inf, Decimal: Decimal("Infinity")}
 _LEVEL_TYPES = frozenset({list, tuple})
+_PRICE = itemgetter(0)
 
 
 class Side:

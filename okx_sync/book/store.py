@@ -176,7 +176,7 @@ class OrderBookStore:
         or a reference swap: a large update (many levels into a big book) is
         merged in O(n + k log k) into new lists outside the readers' lock.
         """
-        if isinstance(message, BookUpdate):  # one item of a typed push: back to the push shape
+        if type(message) is not dict and isinstance(message, BookUpdate):  # a typed push: as wire
             message = {
                 "arg": {"channel": message.channel, "instId": message.inst_id},
                 "action": message.action,

@@ -3,9 +3,13 @@ and not crossed by an update. Pure: no I/O, no threads."""
 
 from __future__ import annotations
 
+from zlib import crc32
+
 from ..checksum import CHECKSUM_DEPTH, checksum_of_string, checksum_string, interleaved
 from ..errors import OrderBookChecksumError, OrderBookCrossedError
 from .side import Side
+
+_PAST_TOP = CHECKSUM_DEPTH + 1  # texts[:-_PAST_TOP:-1]: the top CHECKSUM_DEPTH, best first
 
 
 class BookVerifier:
@@ -40,9 +44,22 @@ class BookVerifier:
         crossed = len(bk) > 1 and len(ak) > 1 and bk[-2] >= -ak[-2]
         verified = False
         if checksum and self._verify_checksum:
-            text = ":".join(interleaved(bids.top_texts(), asks.top_texts()))
-            got = checksum_of_string(text)
-            if got != checksum:
+            texts = bids.texts  # the best CHECKSUM_DEPTH, best first (Side.top_texts)
+            top_bids = bids.top_texts() if texts is None else texts[:-_PAST_TOP:-1]
+            texts = asks.texts
+            top_asks = asks.top_texts() if texts is None else texts[:-_PAST_TOP:-1]
+            if len(top_bids) == len(top_asks):  # the usual case: interleaved by two slices
+                parts = top_bids + top_asks
+                parts[0::2] = top_bids
+                parts[1::2] = top_asks
+            else:
+                parts = interleaved(top_bids, top_asks)
+            text = ":".join(parts)
+            # compared unsigned, as crc32 gives it; only a signed 32-bit checksum can match
+            if crc32(text.encode()) != checksum & 0xFFFFFFFF or not (
+                -0x80000000 <= checksum <= 0x7FFFFFFF
+            ):
+                got = checksum_of_string(text)
                 raise OrderBookChecksumError(checksum, got, text, inst_id=self._inst_id)
             verified = True
         if crossed and not (snapshot or verified or was_crossed) and self._verify_uncrossed:
