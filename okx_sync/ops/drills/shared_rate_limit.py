@@ -41,6 +41,10 @@ GATED_CALLS = 40
 AFTER_CALLS = 8
 STORM_S = 0.5
 _ANSWER_S = 120.0
+# One Redis call's deadline in the drill's workers. The backend's default (50 ms) suits a
+# colocated Redis in production; the drill runs four client processes, the simulator and
+# redis-server on whatever machine runs it, where a loaded scheduler alone can exceed 50 ms.
+REDIS_TIMEOUT_S = 1.0
 
 
 def _worker(factory: Any, creds: tuple[str, str, str], options: dict[str, Any], pipe: Any) -> None:
@@ -48,7 +52,9 @@ def _worker(factory: Any, creds: tuple[str, str, str], options: dict[str, Any], 
     from ...gate import RedisGateBackend, RequestGateConfig
     from ...retry import RetryPolicy
 
-    backend = RedisGateBackend(options.pop("redis_url"), namespace=options.pop("namespace"))
+    backend = RedisGateBackend(
+        options.pop("redis_url"), namespace=options.pop("namespace"), timeout_s=REDIS_TIMEOUT_S
+    )
     client = factory(
         *creds, gate=RequestGateConfig(backend=backend), retry=RetryPolicy.none(), **options
     )
