@@ -4,8 +4,8 @@
 each CONNECT request (request line and headers), and answers as told: ``"tunnel"`` (check the
 Basic credentials when it has some, answering 407 without them; then connect to the target,
 which must be on 127.0.0.1, answer 200 and copy bytes both ways), ``"garbage"`` (a line that is
-not HTTP), ``"close"`` (close without a word), ``"silent"`` (never answer) or ``"flood"``
-(headers without end). Tunnels that carried bytes are counted in ``tunnelled``.
+not HTTP), ``"close"`` (close without a word), ``"silent"`` (never answer), ``"dribble"``
+(headers one byte per 0.1 s, without end) or ``"flood"`` (headers without end). Tunnels that carried bytes are counted in ``tunnelled``.
 """
 
 from __future__ import annotations
@@ -69,6 +69,12 @@ class ConnectProxy(LoopbackServer):
             sock.sendall(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
             self.answered.set()
             stop.wait()
+            return
+        if self.answer == "dribble":  # paced by the stop event: this side is the slow peer
+            sock.sendall(b"HTTP/1.1 200 OK\r\n")
+            self.answered.set()
+            while not stop.wait(0.1):
+                sock.sendall(b"X")
             return
         if self.answer == "flood":
             sock.sendall(b"HTTP/1.1 200 OK\r\n")

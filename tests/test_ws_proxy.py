@@ -183,14 +183,15 @@ def _connection(proxy: ConnectProxy, connect_timeout_s: float) -> Connection:
     )
 
 
-def test_a_silent_proxy_fails_the_dial_at_the_connect_deadline():
-    with ConnectProxy("silent") as proxy:
+@pytest.mark.parametrize("answer", ["silent", "dribble"])
+def test_a_silent_or_dribbling_proxy_fails_the_dial_at_the_connect_deadline(answer: str):
+    with ConnectProxy(answer) as proxy:
         conn = _connection(proxy, connect_timeout_s=0.5)
         began = time.monotonic()
         with pytest.raises(WSError) as info:
             conn.open()
         elapsed = time.monotonic() - began
-        assert proxy.answered.is_set()  # the CONNECT reached it; no answer came
+        assert proxy.answered.is_set()  # the CONNECT reached it; no whole answer came
         address = proxy.url.removeprefix("http://")
         assert str(info.value) == (
             f"WS proxy-test: handshake with 127.0.0.1 through proxy {address} "
