@@ -81,6 +81,7 @@ CONTRACT: tuple[tuple[str, tuple[str, ...]], ...] = (
             "retry",
             "ws.dispatch",
             "ws.connection",
+            "ws.proxy",
             "ws.supervisor",
             "ws.policies",
             "ws.config",

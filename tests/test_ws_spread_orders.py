@@ -102,9 +102,15 @@ def test_spread_ops_only_on_a_business_client_and_validated_before_sending(sim):
             ws.place_spread_order(sprd_id=SPREAD, ord_type="limit", px="1", sz="1")
         with pytest.raises(ValidationError, match="sz"):
             ws.place_spread_order(sprd_id=SPREAD, side="buy", ord_type="limit", px="1", sz="0")
-        with pytest.raises(ValidationError, match=r"exactly one of ord_id \(ordId\) or cl_ord_id \(clOrdId\), got neither"):
+        with pytest.raises(
+            ValidationError,
+            match=r"exactly one of ord_id \(ordId\) or cl_ord_id \(clOrdId\), got neither",
+        ):
             ws.amend_spread_order(new_sz="2")
-        with pytest.raises(ValidationError, match=r"exactly one of ord_id \(ordId\) or cl_ord_id \(clOrdId\), got both"):
+        with pytest.raises(
+            ValidationError,
+            match=r"exactly one of ord_id \(ordId\) or cl_ord_id \(clOrdId\), got both",
+        ):
             ws.cancel_spread_order(ord_id="1", cl_ord_id="a1")
         assert received(sim, "business") == {"login": 1}  # nothing else was sent
 
@@ -121,7 +127,9 @@ def test_regular_amend_and_cancel_need_exactly_one_order_id(sim):
             ),
         ]
         for call in cases:
-            with pytest.raises(ValidationError, match=r"exactly one of ord_id \(ordId\) or cl_ord_id \(clOrdId\)"):
+            with pytest.raises(
+                ValidationError, match=r"exactly one of ord_id \(ordId\) or cl_ord_id \(clOrdId\)"
+            ):
                 call()
         assert received(sim, "private") == {"login": 1}  # nothing reached the simulator
 

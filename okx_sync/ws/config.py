@@ -23,6 +23,7 @@ from .connection import UNSUPPORTED_WS_OPTIONS
 from .dispatch import DispatchConfig, DispatchMode
 from .frames import DEFAULT_MAX_SIZE
 from .policies import BackoffPolicy, HeartbeatPolicy
+from .proxy import HttpProxy
 
 __all__ = ["WSConfig"]
 
@@ -50,9 +51,14 @@ def _options(value: Any) -> Mapping[str, Any]:
     refused = sorted(UNSUPPORTED_WS_OPTIONS.intersection(value))
     if refused:
         raise ValidationError(
-            f"ws_options {', '.join(refused)} not supported (the client opens the socket)"
+            f"ws_options {', '.join(refused)} not supported (the client opens the socket; "
+            "for an HTTP proxy give WSConfig(proxy_url='http://host:port'))"
         )
     return MappingProxyType(dict(value))
+
+
+def _proxy_url(value: Any) -> HttpProxy | None:
+    return None if value is None else HttpProxy.parse(value)
 
 
 @attrs.frozen(kw_only=True)
@@ -80,11 +86,21 @@ class WSConfig:
       with 1009 and it reconnects.
     - ``ws_options``: extra ``websocket.create_connection`` keywords for the HTTP
       upgrade (e.g. ``header``), ``sslopt`` and ``sockopt`` for the TLS and TCP
-      socket; proxy keywords are refused (the client opens the socket itself).
+      socket; proxy keywords are refused (the client opens the socket itself: use
+      ``proxy_url``).
+    - ``proxy_url``: ``"http://[user:pass@]host:port"`` of an HTTP proxy (None: connect
+      directly). Each connection then asks the proxy for a tunnel (``CONNECT
+      okx-host:port``, ``Proxy-Authorization: Basic`` when the URL has credentials),
+      requires a 2xx answer and does TLS and the upgrade through it, all within
+      ``connect_timeout_s``; a refusal (407, 403, 502...) fails that dial with the
+      proxy's status and the client backs off and dials again. Kept as a
+      ``ws.proxy.HttpProxy``: the password is a ``Secret``, shown nowhere. Only
+      ``http://`` proxies: ``https://`` and ``socks*://`` are refused.
 
     Raises ``ValidationError`` (a ``ValueError``) for a bad value: a timeout that
     is not a positive finite number, a non-bool ``login``, a ``dispatch`` that is
-    not a ``DispatchConfig``... Thread safety: immutable.
+    not a ``DispatchConfig``, a ``proxy_url`` that is not ``http://host:port``...
+    Thread safety: immutable.
     """
 
     login: bool | None = attrs.field(default=None, validator=_login)
@@ -112,6 +128,7 @@ class WSConfig:
     ws_options: Mapping[str, Any] = attrs.field(
         factory=dict, converter=_options, eq=False, hash=False
     )
+    proxy_url: HttpProxy | None = attrs.field(default=None, converter=_proxy_url)
 
     @property
     def start_deadline_s(self) -> float:

@@ -1,8 +1,9 @@
 """One WebSocket connection: socket, handshake deadline, reader thread, locked writes.
 
 ``Connection`` is one WebSocket with its named reader thread and a send lock:
-websocket-client (``create_connection``) connects, does the handshake and TLS,
-and sends; the reader reads the socket itself in large chunks and cuts the
+the connection opens the socket itself (TCP, an HTTP proxy's ``CONNECT`` tunnel
+by ``ws.proxy``, TLS), websocket-client (``create_connection``) does the HTTP
+upgrade on it and sends; the reader reads the socket itself in large chunks and cuts the
 frames out with ``ws.frames.FrameParser`` (websocket-client's per-frame reads
 cost more than a small push's decoding and handling together). The loop that
 opens, prepares and replaces connections is ``ws.supervisor.ConnectionManager``.
@@ -39,6 +40,7 @@ from .frames import (
 )
 from .policies import OpsBudget
 from .protocol import PING, parse_close_frame
+from .proxy import HttpProxy, open_tunnel
 
 __all__ = ["PushMode", "Connection", "take_read_ahead", "UNSUPPORTED_WS_OPTIONS"]
 
@@ -48,7 +50,8 @@ _READ_SIZE = 256 * 1024  # one socket read; TLS gives at most a record (16 KB) p
 _UNSENDABLE_CLOSE = frozenset((1004, 1005, 1006, 1015))  # reserved: never sent on the wire
 _MAX_CLOSE_REASON = 123  # a control frame carries 125 bytes: 2 for the code
 # ws_options keys that would make websocket-client open its own socket (the handshake
-# deadline and abort() work on the socket Connection.open makes itself).
+# deadline and abort() work on the socket Connection.open makes itself; an HTTP proxy is
+# WSConfig.proxy_url, tunnelled by ws.proxy).
 UNSUPPORTED_WS_OPTIONS = frozenset(
     (
         "socket",
@@ -148,7 +151,8 @@ class _DeadlineSocket:
 
 
 def _handshake(conn: Connection, deadline: float) -> tuple[websocket.WebSocket, Any]:
-    """TCP connect, TLS and HTTP upgrade for ``conn`` by ``deadline`` (``time.monotonic``).
+    """TCP connect, proxy tunnel (``CONNECT``, when ``conn`` has a proxy), TLS and HTTP
+    upgrade for ``conn`` by ``deadline`` (``time.monotonic``).
 
     Sets ``conn._sock`` as soon as there is a socket (so ``abort()`` can shut it).
     Returns (websocket, socket). Raises as ``Connection.open`` documents; the socket
@@ -163,19 +167,25 @@ def _handshake(conn: Connection, deadline: float) -> tuple[websocket.WebSocket, 
     parts = urllib.parse.urlsplit(conn.url)
     secure = parts.scheme == "wss"
     host = parts.hostname or ""
+    port = parts.port or (443 if secure else 80)
+    proxy = conn._proxy
+    peer = host if proxy is None else f"{host} through proxy {proxy.address}"
     try:
         sock = socket.create_connection(
-            (host, parts.port or (443 if secure else 80)), timeout=conn._connect_timeout_s
+            (host, port) if proxy is None else (proxy.host, proxy.port),
+            timeout=conn._connect_timeout_s,
         )
     except TimeoutError as exc:
         raise WSError(
-            f"WS {conn.name}: TCP connect to {host} not done within "
+            f"WS {conn.name}: TCP connect to {peer} not done within "
             f"{conn._connect_timeout_s:g} s (handshake)"
         ) from exc
     try:
         for opt in sockopt:
             sock.setsockopt(*opt)
         conn._sock = sock
+        if proxy is not None:
+            open_tunnel(_DeadlineSocket(sock, deadline), proxy, host, port)
         if secure:
             tls = _tls_context(sslopt).wrap_socket(
                 sock,
@@ -205,7 +215,7 @@ def _handshake(conn: Connection, deadline: float) -> tuple[websocket.WebSocket, 
             exc, (TimeoutError, websocket.WebSocketTimeoutException)
         ):
             raise WSError(
-                f"WS {conn.name}: handshake with {host} not complete within "
+                f"WS {conn.name}: handshake with {peer} not complete within "
                 f"{conn._connect_timeout_s:g} s"
             ) from exc
         raise
@@ -216,7 +226,8 @@ class Connection:
     """One WebSocket to OKX with its reader thread (``okx-ws-<name>-reader``).
 
     ``open()`` connects and starts the reader. The whole handshake (TCP
-    connect, TLS, HTTP upgrade) must end within ``connect_timeout_s`` s, however
+    connect, the ``CONNECT`` tunnel when ``proxy`` (a ``ws.proxy.HttpProxy``) is
+    given, TLS, HTTP upgrade) must end within ``connect_timeout_s`` s, however
     slowly the server answers, and ``abort()``/``close()`` from another thread
     end it at once; then the reader starts,
     which calls ``on_message(conn, payload_bytes)`` for every text message
@@ -260,8 +271,10 @@ class Connection:
         ops_budget: OpsBudget | None = None,
         max_message_bytes: int = DEFAULT_MAX_SIZE,
         write_timeout_s: float = 8.0,
+        proxy: HttpProxy | None = None,
     ) -> None:
         self.url = url
+        self._proxy = proxy
         self._max_message_bytes = max_message_bytes
         self._write_timeout_s = write_timeout_s
         self.seq = seq
@@ -319,10 +332,11 @@ class Connection:
         return self._stopping
 
     def open(self) -> None:
-        """Connect within ``connect_timeout_s`` s (TCP, TLS, HTTP upgrade) and start the reader.
+        """Connect within ``connect_timeout_s`` s (TCP, proxy, TLS, upgrade); start the reader.
 
         Raises ``WSError`` when the handshake is not complete in time (its
-        last socket error chained), ``WSClosedError`` when aborted meanwhile,
+        last socket error chained) or the proxy refuses the tunnel (its HTTP
+        status named), ``WSClosedError`` when aborted meanwhile,
         ``OSError``/``ssl.SSLError``/``websocket.WebSocketException`` when the
         connection cannot be made; the socket is closed then.
         """

@@ -234,6 +234,7 @@ class Session:
                 options=dict(cfg.ws_options),
                 rng=rng,
                 max_message_bytes=cfg.max_message_bytes,
+                proxy=cfg.proxy_url,
             )
             self._start_timeout_s = cfg.start_deadline_s
             self._auth.login_resynced = False  # a fresh start may re-sync again

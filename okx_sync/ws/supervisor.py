@@ -21,6 +21,7 @@ from ..errors import WSAuthError, WSClosedError, WSError
 from .connection import Connection, PushMode
 from .frames import DEFAULT_MAX_SIZE
 from .policies import BackoffPolicy, ConnectRateLimiter, HeartbeatAction, HeartbeatPolicy
+from .proxy import HttpProxy
 
 __all__ = ["SessionHooks", "ConnectionManager"]
 
@@ -94,8 +95,10 @@ class ConnectionManager:
         rng: random.Random | None = None,
         handoff_grace_s: float = 2.0,
         max_message_bytes: int = DEFAULT_MAX_SIZE,
+        proxy: HttpProxy | None = None,
     ) -> None:
         self.url = url
+        self._proxy = proxy
         self.name = name
         self._max_message_bytes = max_message_bytes
         self._hooks = hooks
@@ -270,6 +273,7 @@ class ConnectionManager:
             options=self._options,
             max_message_bytes=self._max_message_bytes,
             write_timeout_s=self.heartbeat.pong_timeout_s,
+            proxy=self._proxy,
         )
         with self._cond:
             if self._stopping:
@@ -341,7 +345,7 @@ class ConnectionManager:
                 conn = self._serve(conn)
                 with self._cond:
                     self._current = None
-                self._retire_counts(conn)
+                _retire_counts(self, conn)
                 if self._stopping:
                     break
                 uptime = self._clock.monotonic() - (conn.ready_at or conn.opened_at or 0.0)
@@ -421,7 +425,7 @@ class ConnectionManager:
                 break
         old.abort("replaced by a new connection (notice 64008)")
         old.join(2.0)
-        self._retire_counts(old)
+        _retire_counts(self, old)
         self.handoffs += 1
         self._hooks.on_handoff(old, new)
         log.info(
@@ -443,10 +447,6 @@ class ConnectionManager:
             self.backoff_s = 0.0
             self._cond.notify_all()
 
-    def _retire_counts(self, conn: Connection) -> None:
-        self.retired_messages += conn.messages
-        self.retired_bytes += conn.bytes
-
     # -- heartbeat -------------------------------------------------------------------
     def _heartbeat_loop(self) -> None:
         policy = self.heartbeat
@@ -466,6 +466,12 @@ class ConnectionManager:
                 left = wake - self._clock.monotonic()
                 if left > 0:
                     self._clock.wait(self._cond, left)
+
+
+def _retire_counts(mgr: ConnectionManager, conn: Connection) -> None:
+    """Keep the messages and bytes of ``conn``, which ended, in ``mgr``'s totals."""
+    mgr.retired_messages += conn.messages
+    mgr.retired_bytes += conn.bytes
 
 
 def _heartbeat_step(mgr: ConnectionManager, conn: Connection, now: float) -> float:
