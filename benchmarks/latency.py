@@ -185,9 +185,12 @@ class StampProcess:
 WSRun = Callable[[str, int, "str | None", str], tuple[Lat, float]]
 
 
-def _okx_sync_ws(dispatch: Any) -> WSRun:
+def _okx_sync_ws(dispatch: dict[str, Any]) -> WSRun:
+    """okx_sync's typed ``trades`` handler with the dispatch ``dispatch`` describes
+    (``DispatchConfig`` keywords; built on use, so importing this module stays cheap)."""
+
     def run(url: str, count: int, _cert: str | None, _rest: str) -> tuple[Lat, float]:
-        from okx_sync import WSClient
+        from okx_sync import DispatchConfig, DispatchMode, WSClient, WSConfig
 
         lat: Lat = []
         arrivals: list[float] = []
@@ -201,7 +204,8 @@ def _okx_sync_ws(dispatch: Any) -> WSRun:
             if len(lat) >= count:
                 done.set()
 
-        ws = WSClient(url, typed_dispatch=dispatch)
+        config = DispatchConfig(**{**dispatch, "mode": DispatchMode(dispatch["mode"])})
+        ws = WSClient(url, config=WSConfig(typed_dispatch=config))
         ws.on("trades", handler)
         with ws:
             ws.subscribe([{"channel": "trades", "instId": INST}])
@@ -290,12 +294,13 @@ def _ccxt_ws(url: str, count: int, cert: str | None, rest_url: str) -> tuple[Lat
     return lat[:count], _rate(arrivals[:count])
 
 
+INLINE: dict[str, Any] = {"mode": "inline"}
 POOL1 = {"mode": "pool", "queue_size": 100_000, "workers": 1}
 POOL4 = {"mode": "pool", "queue_size": 100_000, "workers": 4}
 WS_INLINE, WS_POOL1, WS_POOL4 = "okx_sync inline", "okx_sync pool (1 worker)", "okx_sync pool (4)"
 WS_PYOKX, WS_CCXT = "python-okx callback", "ccxt.pro watch_trades"
 WS_CLIENTS: dict[str, WSRun] = {
-    WS_INLINE: _okx_sync_ws("inline"),
+    WS_INLINE: _okx_sync_ws(INLINE),
     WS_POOL1: _okx_sync_ws(POOL1),
     WS_POOL4: _okx_sync_ws(POOL4),
     WS_PYOKX: _python_okx_ws,
