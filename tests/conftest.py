@@ -6,11 +6,11 @@ checkout, as in CI); tests that need it skip with a clear reason when absent.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from okx_sync.testing import wait_until  # noqa: F401  (tests.conftest.wait_until: older imports)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -23,20 +23,6 @@ def realdata_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"real OKX data not available: {path} (../shared is not beside this checkout)")
     return path
-
-
-def wait_until(pred: Callable[[], object], timeout: float = 5.0, step: float = 0.002) -> bool:
-    """Poll ``pred`` every ``step`` s until it is true or ``timeout`` s passed; its last truth.
-
-    For state that offers no event to wait on (other threads' counters, a
-    server's view); prefer an Event/Condition where there is one.
-    """
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return bool(pred())
 
 
 @pytest.fixture

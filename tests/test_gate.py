@@ -21,6 +21,7 @@ from okx_sync.gate import (
     RequestGateConfig,
 )
 from okx_sync.rest.endpoints import registry
+from okx_sync.testing import wait_until as poll_until
 
 R = registry()
 PLACE = R.get("POST", "/api/v5/trade/order")
@@ -53,11 +54,8 @@ def call(gate: RequestGate, endpoint, params=None, **kw) -> float:
     return permit.admitted_at
 
 
-def wait_until(predicate, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.001)
+def wait_until(predicate, timeout_s: float = 5.0) -> None:
+    assert poll_until(predicate, timeout_s), "condition not reached"
 
 
 def max_in_window(events: list[tuple[float, int]], window: float) -> int:

@@ -1,6 +1,6 @@
 """The request gate through the real ``okx_sync.Client`` over sockets.
 
-The server (``tests/limit_server.py``) enforces OKX's limits per rule over a
+The server (``okx_sync/testing/limit_server.py``) enforces OKX's limits per rule over a
 sliding window of arrival times and answers 429/50011 (or 50061) beyond them.
 """
 
@@ -13,11 +13,11 @@ import time
 from typing import Any
 
 import pytest
-from limit_server import LimitServer, StormProbe, hammer, window_max
 
 from okx_sync import Client, RequestGateConfig, RequestStateError, RetryPolicy
 from okx_sync.errors import APIError
 from okx_sync.rest.endpoints import Endpoint
+from okx_sync.testing.limit_server import LimitServer, StormProbe, hammer, window_max
 
 ORDER = {
     "tdMode": "cash",

@@ -29,10 +29,10 @@ from okx_sync.models import BookLevel, OrderBook
 from okx_sync.ops.health import HealthMonitor
 from okx_sync.ops.reporter import collect_snapshot
 from okx_sync.sim import Simulator
-from okx_sync.testing import sim_client
+from okx_sync.testing import sim_client, wait_until
+from okx_sync.testing.ws_servers import ws_threads
 from okx_sync.ws.connection import BackoffPolicy, ConnectRateLimiter
 from okx_sync.ws.managed_book import ManagedOrderBook, ResyncPolicy
-from tests.ws_support import wait_until, ws_threads
 
 INST = "BTC-USDT"
 ARG = {"channel": "books", "instId": INST}

@@ -14,9 +14,8 @@ from okx_sync.ids import new_cl_ord_id
 from okx_sync.ops.safe_mode import SafeMode, allowed_in_safe_mode
 from okx_sync.rest.endpoints import registry
 from okx_sync.sim import Simulator
-from okx_sync.testing import sim_client
+from okx_sync.testing import sim_client, wait_until
 from okx_sync.ws.connection import ConnectRateLimiter
-from tests.conftest import wait_until
 from tests.ops_support import INST, far_px, order_kw
 
 

@@ -15,7 +15,7 @@ from test_sim_ws import IndependentBook, is_event, is_push
 from okx_sync.clock import FakeClock
 from okx_sync.sim import Simulator
 from okx_sync.sim.testing import RawRest, RawWS
-from tests.conftest import wait_until
+from okx_sync.testing import wait_until
 
 P = "/api/v5/"
 

@@ -16,7 +16,7 @@ import pytest
 from okx_sync.clock import FakeClock
 from okx_sync.sim import Simulator
 from okx_sync.sim.testing import RawRest, RawWS
-from tests.conftest import wait_until
+from okx_sync.testing import wait_until
 
 
 def is_event(name):

@@ -23,9 +23,9 @@ from okx_sync.errors import (
 from okx_sync.models import Ticker
 from okx_sync.models.ws import BookUpdate
 from okx_sync.sim import Simulator
-from okx_sync.testing import sim_client
+from okx_sync.testing import sim_client, wait_until
+from okx_sync.testing.ws_servers import ScriptedOKX, ws_threads
 from okx_sync.ws.connection import BackoffPolicy
-from tests.ws_support import ScriptedOKX, wait_until, ws_threads
 
 BTC_TICKER = {"channel": "tickers", "instId": "BTC-USDT"}
 BTC_BOOKS = {"channel": "books", "instId": "BTC-USDT"}
@@ -310,10 +310,10 @@ def test_subscribe_timeout_when_server_is_silent(sim):
 
 def test_heartbeat_ping_pong_keeps_connection(sim):
     with public(sim, ping_interval_s=0.15, pong_timeout_s=0.5) as ws:
-        assert wait_until(lambda: ws.stats().last_pong is not None, timeout=3)
+        assert wait_until(lambda: ws.stats().last_pong is not None, timeout_s=3)
         first = ws.stats()
         assert first.last_ping is not None and first.last_pong >= first.last_ping - 0.001
-        assert wait_until(lambda: ws.stats().last_ping > first.last_ping + 0.1, timeout=3)
+        assert wait_until(lambda: ws.stats().last_ping > first.last_ping + 0.1, timeout_s=3)
         st = ws.stats()
         assert st.connected and st.reconnects == 0 and st.connects == 1
 
@@ -578,7 +578,7 @@ def test_notice_64008_on_the_private_socket_logs_in_on_the_new_connection(sim):
             assert wait_until(lambda: len(logins) == 1)
             (old,) = sim.ws_connections()
             assert sim.faults.notice_then_close(delay_s=5.0, kind="private") == 1
-            assert wait_until(lambda: ws.stats().handoffs == 1, timeout=8)
+            assert wait_until(lambda: ws.stats().handoffs == 1, timeout_s=8)
             assert wait_until(lambda: len(logins) == 2)  # the new connection logged in
             assert logins[1]["code"] == "0" and logins[1]["connId"] != old["conn_id"]
             assert wait_until(
@@ -670,7 +670,7 @@ def test_handoff_loses_nothing_the_old_connection_had_not_read_yet(sim_manual):
         # keep the old reader busy until the handoff no longer waits for it: the old
         # connection was retired (unread pushes lost), or it unsubscribed and waits for
         # its reader to get to the acks (every push sent before them is read first)
-        assert wait_until(lambda: ws.stats().handoffs == 1 or old_unsubscribed(), timeout=10)
+        assert wait_until(lambda: ws.stats().handoffs == 1 or old_unsubscribed(), timeout_s=10)
         release.set()
         assert wait_until(lambda: ws.stats().handoffs == 1)
         sim.tick(3)
