@@ -9,7 +9,6 @@ import json
 import logging
 import random
 import threading
-import time
 
 import pytest
 
@@ -501,11 +500,14 @@ def test_fifo_among_waiters_for_the_same_bucket() -> None:
         permit.release()
 
     threads = start_queued(gate, run, 6)
-    for _ in range(400):  # fake time in steps shorter than the pacing interval
+
+    def advanced() -> bool:  # fake time in steps shorter than the pacing interval
         if len(admitted) == 6:
-            break
+            return True
         clock.advance(0.05)
-        time.sleep(0.005)
+        return False
+
+    assert poll_until(advanced, 10.0)
     for t in threads:
         t.join(timeout=10)
     times = [admitted[n] for n in range(6)]

@@ -375,10 +375,7 @@ def run_in_thread(fn) -> tuple[threading.Thread, dict]:
 
 
 def wait_for(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.002)
+    assert wait_until(predicate, timeout), "condition not reached"
 
 
 def test_rest_order_refused_at_its_retry_when_safe_mode_came_on_meanwhile(manual):

@@ -309,11 +309,11 @@ def test_subscribe_timeout_when_server_is_silent(sim):
 
 
 def test_heartbeat_ping_pong_keeps_connection(sim):
-    with public(sim, ping_interval_s=0.15, pong_timeout_s=0.5) as ws:
+    with public(sim, ping_interval_s=0.15, pong_timeout_s=2.0) as ws:
         assert wait_until(lambda: ws.stats().last_pong is not None, timeout_s=3)
         first = ws.stats()
         assert first.last_ping is not None and first.last_pong >= first.last_ping - 0.001
-        assert wait_until(lambda: ws.stats().last_ping > first.last_ping + 0.1, timeout_s=3)
+        assert wait_until(lambda: (ws.stats().last_ping or 0) > first.last_ping + 0.1, timeout_s=3)
         st = ws.stats()
         assert st.connected and st.reconnects == 0 and st.connects == 1
 
@@ -393,12 +393,17 @@ def test_backoff_restarts_from_initial_after_a_stable_connection(sim):
         connects = ws.stats().connects
         assert sim.faults.drop_ws() == 1
         assert down.wait(5)
-        moved = 0.0  # advance fake time until the backoff sleep is over and it reconnects
-        while not (ws.stats().connects > connects and ws.stats().connected):
-            assert moved < 60.0, attempts
+        moved = [0.0]  # advance fake time until the backoff sleep is over and it reconnects
+
+        def reconnected() -> bool:
+            if ws.stats().connects > connects and ws.stats().connected:
+                return True
+            assert moved[0] < 60.0, attempts
             clock.advance(0.25)
-            moved += 0.25
-            time.sleep(0.002)
+            moved[0] += 0.25
+            return False
+
+        assert wait_until(reconnected, 30)
 
     with ws:
         drop_and_reconnect()  # up 0 s
@@ -467,8 +472,7 @@ def test_auth_failure_during_reconnect_stops_the_loop(sim):
         sim.faults.drop_ws(kind="private")
         assert wait_until(lambda: any(isinstance(e, WSAuthError) for e in errors))
         assert wait_until(lambda: not ws.running)
-        time.sleep(0.3)
-        st = ws.stats()
+        st = ws.stats()  # stopped: no later reconnect can add to connects
         assert st.connects == 2  # one refused reconnect, then stopped
         assert not st.connected and st.last_recv is not None  # last seen, kept for evidence
         # after the key is fixed, start() again restarts the stopped client
@@ -498,12 +502,13 @@ def test_rejected_arg_during_resubscribe_does_not_loop(sim):
         assert len(ws.desired_subscriptions()) == 2
         rejected = [e for e in errors if isinstance(e, WSSubscribeError)]
         assert rejected and rejected[0].arg == ETH_TICKER and rejected[0].code == "60018"
-        time.sleep(0.5)
-        st = ws.stats()
-        assert st.reconnects == 1 and st.connects == 2 and st.connected
         assert wait_until(lambda: len(sim.ws_connections()) == 1)  # the dropped one is gone
         subs = sim.ws_connections()[0]["subscriptions"]
         assert len(subs) == 2
+        # a round trip on the connection after the rejection: it was not dropped again
+        ws.subscribe_and_wait([BTC_TICKER])
+        st = ws.stats()
+        assert st.reconnects == 1 and st.connects == 2 and st.connected
 
 
 def test_notice_64008_make_before_break_without_gap(sim_manual):
@@ -528,15 +533,16 @@ def test_notice_64008_make_before_break_without_gap(sim_manual):
         # OKX warns ~60 s ahead; 3 s leaves room for the process-wide 3-per-second
         # connection limiter that earlier tests may have filled
         sim.faults.notice_then_close(delay_s=3.0)
-        deadline = time.monotonic() + 6
-        while ws.stats().handoffs < 1 and time.monotonic() < deadline:
+
+        def ticked_until_handoff() -> bool:  # the market moves throughout the switch
             sim.tick(1)
-            time.sleep(0.003)
+            return ws.stats().handoffs >= 1
+
+        assert wait_until(ticked_until_handoff, 6, 0.003)
         # 45 ticks publish ~30 tickers after the switch; 30 gave ~20, at the
         # edge of the len(emitted) > 20 check below when the handoff was quick
         for _ in range(45):
             sim.tick(1)
-            time.sleep(0.003)
         sim.flush()
         assert wait_until(lambda: bool(got) and got[-1] == emitted[-1])
         st = ws.stats()

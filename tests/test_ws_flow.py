@@ -75,7 +75,8 @@ def test_block_policy_is_lossless_bounded_and_keeps_heartbeat(sim):
         flood.start()
         # the handler is stuck: the queue fills, the reader blocks (not dead) for > 1 s
         assert wait_until(lambda: ws.stats().typed_queue_len == 8)
-        time.sleep(1.2)  # several ping intervals + pong timeouts while blocked
+        blocked_at = time.time()  # several ping intervals + pong timeouts while blocked:
+        assert wait_until(lambda: (ws.stats().last_ping or 0) >= blocked_at + 1.2, timeout_s=10)
         st = ws.stats()
         assert st.typed_queue_len == 8 and st.reconnects == 0 and st.connected
         gate.set()
@@ -248,7 +249,7 @@ def test_switching_inline_and_pool_mid_stream_loses_nothing(sim):
             while any(f.is_alive() for f in floods):
                 ws.set_dispatch(typed=modes[switches % 5], raw=modes[(switches + 2) % 5])
                 switches += 1
-                time.sleep(0.005)
+                floods[0].join(0.005)  # pace the switches while the floods run
             for f in floods:
                 f.join()
         ws.set_dispatch(typed="inline", raw="inline")
