@@ -13,7 +13,8 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import time
+
+from okx_sync.testing import wait_until
 
 __all__ = ["RedisServer", "redis_server_path", "REDIS_MISSING", "free_port"]
 
@@ -65,14 +66,15 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if self._ping():
-                return self
-            if self._proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"redis-server did not start on port {self.port}")
-            time.sleep(0.01)  # polling a child process's readiness: no event to wait on
+        proc = self._proc
+        # a child process's readiness offers no event: poll PING (or its exit) with a deadline
+        wait_until(
+            lambda: proc.poll() is not None or self._ping(), timeout_s=timeout_s, step_s=0.01
+        )
+        if proc.poll() is None and self._ping():
+            return self
+        self.stop()
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
 
     def _ping(self) -> bool:
         try:

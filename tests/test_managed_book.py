@@ -29,11 +29,11 @@ from okx_sync.models import BookLevel, OrderBook
 from okx_sync.ops.health import HealthMonitor
 from okx_sync.ops.reporter import collect_snapshot
 from okx_sync.sim import Simulator
-from okx_sync.testing import sim_client
+from okx_sync.testing import sim_client, wait_until
+from okx_sync.testing.ws_servers import ws_options, ws_threads
 from okx_sync.ws.dispatch import DispatchConfig
 from okx_sync.ws.managed_book import ManagedOrderBook, ResyncPolicy
 from okx_sync.ws.policies import BackoffPolicy, ConnectRateLimiter
-from tests.ws_support import wait_until, ws_options, ws_threads
 
 INST = "BTC-USDT"
 ARG = {"channel": "books", "instId": INST}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import importlib
 import inspect
 import pkgutil
@@ -146,10 +147,34 @@ def _params(where: str, func: object) -> Iterator[tuple[str, str]]:
             yield f"{where}({p.name})", p.name
 
 
+@functools.cache
+def _class_defs(path: str) -> dict[str, ast.ClassDef]:
+    """Every class statement of a source file by qualified name (each file parsed once:
+    ``inspect.getsource(cls)`` re-parses the whole module for every class)."""
+    found: dict[str, ast.ClassDef] = {}
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef):
+                found.setdefault(prefix + child.name, child)
+                visit(child, f"{prefix}{child.name}.")
+            elif isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                visit(child, f"{prefix}{child.name}.<locals>.")
+
+    try:
+        visit(ast.parse(Path(path).read_text(encoding="utf-8")), "")
+    except (OSError, SyntaxError, ValueError):
+        pass
+    return found
+
+
 def _self_attributes(cls: type) -> set[str]:
     try:
-        tree = ast.parse(inspect.getsource(cls))
-    except (OSError, TypeError, SyntaxError, IndentationError):
+        path = inspect.getsourcefile(cls)
+    except TypeError:
+        return set()
+    tree = _class_defs(path).get(cls.__qualname__) if path else None
+    if tree is None:
         return set()
     names = set()
     for node in ast.walk(tree):

@@ -15,7 +15,7 @@ from test_sim_ws import IndependentBook, is_event, is_push
 from okx_sync.clock import FakeClock
 from okx_sync.sim import Simulator
 from okx_sync.sim.testing import RawRest, RawWS
-from tests.conftest import wait_until
+from okx_sync.testing import wait_until
 
 P = "/api/v5/"
 
@@ -224,10 +224,7 @@ def test_drop_ws_is_abrupt(sim):
     assert b.wait_for(lambda m: m == "pong") == "pong"
     assert sim.faults.drop_ws() == 1
     assert b.wait_close(timeout_s=3) is None
-    deadline = time.monotonic() + 3
-    while sim.ws_connections() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert sim.ws_connections() == []
+    assert wait_until(lambda: sim.ws_connections() == [], 3)
 
 
 def test_silent_ws(sim):
