@@ -28,6 +28,7 @@ from pathlib import Path
 import attrs
 
 import okx_sync
+from tests.source_support import parse_file
 
 PACKAGE_DIR = Path(okx_sync.__file__).resolve().parent
 
@@ -162,7 +163,7 @@ def _class_defs(path: str) -> dict[str, ast.ClassDef]:
                 visit(child, f"{prefix}{child.name}.<locals>.")
 
     try:
-        visit(ast.parse(Path(path).read_text(encoding="utf-8")), "")
+        visit(parse_file(path), "")
     except (OSError, SyntaxError, ValueError):
         pass
     return found
@@ -219,7 +220,7 @@ def _class_names(where: str, cls: type) -> Iterator[tuple[str, str]]:
 def _module_assignments(module: object) -> set[str]:
     """Names a module assigns at its top level (its constants)."""
     try:
-        tree = ast.parse(inspect.getsource(module))  # type: ignore[arg-type]
+        tree = parse_file(inspect.getsourcefile(module))  # type: ignore[arg-type]
     except (OSError, TypeError):
         return set()
     names = set()
@@ -253,7 +254,7 @@ def _public_names() -> Iterator[tuple[str, str]]:
 def _dict_keys() -> Iterator[tuple[str, str]]:
     for path in sorted(PACKAGE_DIR.rglob("*.py")):
         rel = path.relative_to(PACKAGE_DIR.parent)
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+        tree = parse_file(path)
         for node in ast.walk(tree):
             keys: list[tuple[str, int]] = []
             if isinstance(node, ast.Dict):
