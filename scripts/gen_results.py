@@ -235,19 +235,45 @@ def _positional(items: object) -> bool:
     )
 
 
+def _pages(git_dir: str, commit: str, files: list[str]) -> dict[str, str]:
+    """The text of each of ``files`` at ``commit``, read by one ``git cat-file --batch``
+    (one ``git show`` per page cost a process per page)."""
+    spec = "".join(f"{commit}:{f}\n" for f in files).encode("utf-8")
+    out = subprocess.run(
+        ["git", "--git-dir", git_dir, "cat-file", "--batch"],
+        input=spec,
+        capture_output=True,
+        check=True,
+    ).stdout
+    pages: dict[str, str] = {}
+    pos = 0
+    for f in files:
+        end = out.index(b"\n", pos)
+        header = out[pos:end].split()  # <object> blob <size>, or <spec> missing
+        if len(header) != 3 or header[1] != b"blob":
+            raise ValueError(f"git cat-file: {commit}:{f} is not a file ({header!r})")
+        size = int(header[2])
+        pages[f] = out[end + 1 : end + 1 + size].decode("utf-8")
+        pos = end + 1 + size + 1  # the content, then a newline
+    return pages
+
+
 def parse_docs(git_dir: str, rev: str) -> tuple[dict, dict]:
     """(endpoint key -> found, channel -> found) from every docs page at ``rev``; each
     found is a list (one per page) of (fields, positional, example data items or None).
     Tests read the examples too (tests/test_records.py)."""
+    commit = _git(git_dir, "rev-parse", rev).strip()
     files = [
         f
-        for f in _git(git_dir, "ls-tree", "-r", rev, "--name-only").splitlines()
+        for f in _git(git_dir, "ls-tree", "-r", commit, "--name-only").splitlines()
         if f.startswith("docs/okx/") and f.endswith(".md")
     ]
+    files.sort(key=lambda p: (-p.count("/"), p))  # leaf pages first
+    pages = _pages(git_dir, commit, files)
     rest: dict[str, list[tuple[list, bool, object]]] = {}
     ws: dict[str, list[tuple[list, bool, object]]] = {}
-    for f in sorted(files, key=lambda p: (-p.count("/"), p)):  # leaf pages first
-        lines = _git(git_dir, "show", f"{rev}:{f}").splitlines()
+    for f in files:
+        lines = pages[f].splitlines()
         cur: list[str] = []
         example: object = None
         push_example: object = None
