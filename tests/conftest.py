@@ -150,8 +150,14 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return not Expression.compile(expr).evaluate(lambda name: name == kind) or None
 
 
+# the order the kinds run in: the long files first, so that with ``-n 2 --dist loadfile``
+# (README) one worker runs the drills while the other works through the rest
+RUN_ORDER = ("drills", "examples", "integration", "unit")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Give every test its kind marker from ``TEST_KINDS``; a file not in it is an error."""
+    """Give every test its kind marker from ``TEST_KINDS`` (a file not in it is an error)
+    and run the kinds in ``RUN_ORDER`` (files keep their order within a kind)."""
     unclassified = set()
     for item in items:
         kind = TEST_KINDS.get(item.path.name)
@@ -164,6 +170,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             "test files without a kind: add them to TEST_KINDS in tests/conftest.py "
             f"({', '.join(KINDS)}): {', '.join(sorted(unclassified))}"
         )
+    items.sort(key=lambda item: RUN_ORDER.index(TEST_KINDS[item.path.name]))
 
 
 def _no_socket(*args: object, **kwargs: object) -> None:

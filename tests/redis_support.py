@@ -38,6 +38,9 @@ class RedisServer:
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
+        # a port picked here may be taken by another process (another pytest-xdist worker's
+        # server) before redis-server binds it: the first start then retries on a new one
+        self._repick = port is None
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -49,6 +52,18 @@ class RedisServer:
         binary = redis_server_path()
         if binary is None:
             raise RuntimeError(REDIS_MISSING)
+        for _ in range(2 if self._repick else 0):
+            if self._launch(binary, timeout_s):
+                self._repick = False  # from now on the port is this server's (restarts)
+                return self
+            self.port = free_port()
+        if self._launch(binary, timeout_s):
+            self._repick = False
+            return self
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def _launch(self, binary: str, timeout_s: float) -> bool:
+        """One redis-server on ``self.port``: True once it answers PING, else stopped."""
         self._proc = subprocess.Popen(
             [
                 binary,
@@ -72,9 +87,9 @@ class RedisServer:
             lambda: proc.poll() is not None or self._ping(), timeout_s=timeout_s, step_s=0.01
         )
         if proc.poll() is None and self._ping():
-            return self
+            return True
         self.stop()
-        raise RuntimeError(f"redis-server did not start on port {self.port}")
+        return False
 
     def _ping(self) -> bool:
         try:
