@@ -433,7 +433,8 @@ def test_control_endpoint_needs_the_run_token_and_a_loopback_host(sim):
     assert len(token) >= 20 and sim.control_url.endswith("/" + token)
     bare = sim.control_url[: -len(token) - 1]  # http://127.0.0.1:PORT
     ctl = requests.Session()
-    for url in (bare + "/faults/rate_limit_storm", f"{bare}/{token[:-1]}x/faults/rate_limit_storm"):
+    wrong = token[:-1] + ("y" if token.endswith("x") else "x")  # one character off
+    for url in (bare + "/faults/rate_limit_storm", f"{bare}/{wrong}/faults/rate_limit_storm"):
         r = ctl.post(url, json={"seconds": 30})
         assert r.status_code == 403 and "token" in r.json()["error"]
     assert ctl.get(bare + "/state").status_code == 403  # reads too
