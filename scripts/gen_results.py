@@ -23,6 +23,7 @@ writing (exit 1 when different).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -261,8 +262,13 @@ def _pages(git_dir: str, commit: str, files: list[str]) -> dict[str, str]:
 def parse_docs(git_dir: str, rev: str) -> tuple[dict, dict]:
     """(endpoint key -> found, channel -> found) from every docs page at ``rev``; each
     found is a list (one per page) of (fields, positional, example data items or None).
-    Tests read the examples too (tests/test_records.py)."""
-    commit = _git(git_dir, "rev-parse", rev).strip()
+    Tests read the examples too (tests/test_records.py). Parsed once per commit in a
+    process (``render`` and the tests share it): callers only read it."""
+    return _parse_commit(git_dir, _git(git_dir, "rev-parse", rev).strip())
+
+
+@functools.lru_cache(maxsize=4)
+def _parse_commit(git_dir: str, commit: str) -> tuple[dict, dict]:
     files = [
         f
         for f in _git(git_dir, "ls-tree", "-r", commit, "--name-only").splitlines()
