@@ -571,7 +571,9 @@ def test_notice_64008_make_before_break_without_gap(sim_manual):
     it = iter(got)
     assert all(any(g == e for g in it) for e in emitted)
     assert len(got) - 1 - len(emitted) in (0, 1)
-    assert len({(g["ts"], g["last"], g["bidPx"], g["askPx"]) for g in got}) == len(got)
+    # (two ticks in one millisecond may publish tickers alike in ts and prices that differ
+    # in sizes: a duplicate is a ticker delivered twice, every field the same)
+    assert len({json.dumps(g, sort_keys=True) for g in got}) == len(got)
     # the books chain is intact across the switch too (a fresh snapshot may start a new chain)
     for (_prev_a, seq_a), (prev_b, _seq_b) in zip(seqs, seqs[1:], strict=False):
         assert prev_b in (seq_a, -1)
