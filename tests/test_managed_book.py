@@ -273,6 +273,9 @@ def test_subscription_refused_for_now_is_retried(sim, ws):
     book = ws.order_book(INST, policy=ResyncPolicy(retry_initial=0.05, snapshot_timeout_s=2.0))
     assert book.wait_ready(5)
     assert "WSSubscribeError" in book.last_error
+    # the book thread counts the resubscribe once its send returned; the snapshot it
+    # asked for may have made the book ready before that
+    assert wait_until(lambda: book.stats()["resubscribes"] == 1)
     assert book.resyncs == 0 and book.stats()["resubscribes"] == 1
     assert ws.desired_subscriptions() == [ARG]
     assert_equals_sim(book, sim)
