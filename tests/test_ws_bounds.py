@@ -196,7 +196,8 @@ def test_a_send_to_a_peer_that_does_not_read_returns_within_its_deadline():
             # after pong_timeout_s and drops the link; the reconnect resubscribes
             ws.subscribe({"channel": "trades", "instId": "BTC-USDT"})
             assert time.monotonic() - began < 1.0 + 0.5
-            assert wait_until(lambda: bool(lost), timeout_s=2.0)
+            # (the drop is seen by the reader; a loaded machine may take a while to run it)
+            assert wait_until(lambda: bool(lost), timeout_s=10.0)
             assert lost[0].startswith("write timed out"), lost
         finally:
             assert ws.close(timeout_s=2.0)
