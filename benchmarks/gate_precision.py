@@ -1,7 +1,7 @@
 """How close does the request gate run to OKX's published limits, without a single 429?
 
 Runs a local server that enforces OKX's limits per rule over a sliding window
-of arrival times (``tests/limit_server.py``; it answers 429/50011 or 50061
+of arrival times (``okx_sync/testing/limit_server.py``; it answers 429/50011 or 50061
 beyond them, with random arrival jitter) and drives it from 16 threads through
 one ``RequestGate`` exactly as the REST core does (acquire -> send -> release
 -> observe). For every rate-limit rule of the registry it prints the published
@@ -33,12 +33,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from limit_server import (  # noqa: E402
+from okx_sync import Client, RetryPolicy
+from okx_sync.errors import RequestStateError
+from okx_sync.gate import RequestGate, RequestGateConfig, plan_charges
+from okx_sync.rest.endpoints import Endpoint, registry
+from okx_sync.testing.limit_server import (
     Arrival,
     GateDriver,
     LimitServer,
@@ -46,11 +47,6 @@ from limit_server import (  # noqa: E402
     hammer,
     window_max,
 )
-
-from okx_sync import Client, RetryPolicy  # noqa: E402
-from okx_sync.errors import RequestStateError  # noqa: E402
-from okx_sync.gate import RequestGate, RequestGateConfig, plan_charges  # noqa: E402
-from okx_sync.rest.endpoints import Endpoint, registry  # noqa: E402
 
 R = registry()
 # Params that fill every scope field a rule can name.

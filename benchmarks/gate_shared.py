@@ -1,7 +1,7 @@
 """One account, four processes: does a request gate shared through Redis keep them inside
 OKX's limits together, and what does it cost per call?
 
-Setup: the limit server (``tests/limit_server.py``: OKX's published limits enforced
+Setup: the limit server (``okx_sync/testing/limit_server.py``: OKX's published limits enforced
 over sliding windows of arrival times, 429/50011 or 50061 beyond them), a real
 ``redis-server`` on a free loopback port (``tests/redis_support.py``), and
 ``PROCESSES`` (4) worker processes with ``THREADS`` (8) threads each, all on one
@@ -39,7 +39,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import gate_precision  # noqa: E402
-from limit_server import GateDriver, LimitServer, hammer, window_max  # noqa: E402
 from redis_support import RedisServer, redis_server_path  # noqa: E402
 
 from okx_sync.errors import RequestStateError  # noqa: E402
@@ -50,6 +49,7 @@ from okx_sync.gate import (  # noqa: E402
     RequestGateConfig,
 )
 from okx_sync.rest.endpoints import registry  # noqa: E402
+from okx_sync.testing.limit_server import GateDriver, LimitServer, hammer, window_max  # noqa: E402
 
 PROCESSES = 4
 THREADS = 8

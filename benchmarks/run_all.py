@@ -15,7 +15,7 @@ Starts the simulator once, in its own process (``python -m okx_sync sim --json
 - Order book: the real recorded stream through ``OrderBookStore`` (checksums verified)
   and ccxt's order book class (``book_apply.compare``).
 - Gate: achieved rate vs published limit per rule, 429s seen (``gate_precision.run_rule``
-  against ``tests/limit_server.py``).
+  against ``okx_sync/testing/limit_server.py``).
 - Threads: 1, 4, 16, 64 threads sharing one okx_sync Client vs one python-okx / ccxt
   instance per thread; aggregate calls/s and errors; once as fast as the simulator
   answers, once with ``THREAD_RTT_S`` (1 ms) added to each answer, a colocated round trip.
@@ -61,7 +61,7 @@ from urllib.parse import urlencode
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-for _path in (str(REPO), str(HERE), str(REPO / "tests")):
+for _path in (str(REPO), str(HERE)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
@@ -380,7 +380,7 @@ def _op_factory(
 # --------------------------------------------------------------------------- threads
 def _thread_run(calls: list[Call], seconds: float, sim: SimProcess) -> tuple[float, int, float]:
     """All ``calls`` (one per thread) in a loop for ``seconds``: calls/s, errors, server CPU."""
-    from limit_server import hammer
+    from okx_sync.testing.limit_server import hammer
 
     done = [0] * len(calls)
     errors = [0] * len(calls)
@@ -940,7 +940,7 @@ def bench_gate(seconds: float, rounds: int) -> Section:
         section.targets.append(Target("gate: 429s seen (all rules) = 0", -rejected, 0))
     section.notes.append(
         f"`gate_precision.run_rule` per rule: the gate (headroom 0.9) in front of "
-        f"`tests/limit_server.py`, which enforces OKX's published limits over sliding windows "
+        f"`okx_sync/testing/limit_server.py`, which enforces OKX's published limits over sliding windows "
         f"with 0..5 ms arrival jitter; >= {seconds:g} s per rule (two windows at least), "
         f"{rounds} round(s) per rule, achieved = steady rate over whole windows. The storm "
         "case is in `python benchmarks/gate_precision.py`."
@@ -1002,7 +1002,7 @@ def bench_gate_shared(seconds: float, quick: bool) -> Section:
     section.notes.append(
         f"Added latency per call (acquire + release, loopback Redis, no bucket binding): "
         f"p50 {p50:.3f} ms, p99 {p99:.3f} ms. `python benchmarks/gate_shared.py`: the limit "
-        "server of `tests/limit_server.py`, a real redis-server, 4 spawned processes on one "
+        "server of `okx_sync/testing/limit_server.py`, a real redis-server, 4 spawned processes on one "
         'API key; outage rows: redis-server stopped, `on_error="local"`, '
         "`fallback_share=0.25` (peak per window must stay <= the published limit)."
     )

@@ -23,6 +23,7 @@ writing (exit 1 when different).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
@@ -205,10 +206,16 @@ def _positional(items: object) -> bool:
 def parse_docs(git_dir: str, rev: str) -> tuple[dict, dict]:
     """(endpoint key -> found, channel -> found) from every docs page at ``rev``; each
     found is a list (one per page) of (fields, positional, example data items or None).
-    Tests read the examples too (tests/test_records.py)."""
+    Tests read the examples too (tests/test_records.py). Parsed once per commit in a
+    process (``render`` and the tests share it): callers only read it."""
+    return _parse_commit(git_dir, git(git_dir, "rev-parse", rev).strip())
+
+
+@functools.lru_cache(maxsize=4)
+def _parse_commit(git_dir: str, commit: str) -> tuple[dict, dict]:
     rest: dict[str, list[tuple[list, bool, object]]] = {}
     ws: dict[str, list[tuple[list, bool, object]]] = {}
-    for _name, lines in pages(git_dir, rev):  # leaf pages first
+    for _name, lines in pages(git_dir, commit):  # leaf pages first
         cur: list[str] = []
         example: object = None
         push_example: object = None

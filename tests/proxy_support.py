@@ -1,6 +1,6 @@
 """A small HTTP CONNECT proxy on 127.0.0.1 for the WebSocket proxy tests (tests/test_ws_proxy.py).
 
-``ConnectProxy`` accepts connections (``tests.ws_support.LoopbackServer``), reads and records
+``ConnectProxy`` accepts connections (``okx_sync.testing.ws_servers.LoopbackServer``), reads and records
 each CONNECT request (request line and headers), and answers as told: ``"tunnel"`` (check the
 Basic credentials when it has some, answering 407 without them; then connect to the target,
 which must be on 127.0.0.1, answer 200 and copy bytes both ways), ``"garbage"`` (a line that is
@@ -14,7 +14,7 @@ import base64
 import socket
 import threading
 
-from tests.ws_support import LoopbackServer
+from okx_sync.testing.ws_servers import LoopbackServer
 
 __all__ = ["ConnectProxy"]
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import time
+
+from okx_sync.testing import wait_until
 
 __all__ = ["RedisServer", "redis_server_path", "REDIS_MISSING", "free_port"]
 
@@ -37,6 +38,9 @@ class RedisServer:
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
+        # a port picked here may be taken by another process (another pytest-xdist worker's
+        # server) before redis-server binds it: the first start then retries on a new one
+        self._repick = port is None
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -48,6 +52,18 @@ class RedisServer:
         binary = redis_server_path()
         if binary is None:
             raise RuntimeError(REDIS_MISSING)
+        for _ in range(2 if self._repick else 0):
+            if self._launch(binary, timeout_s):
+                self._repick = False  # from now on the port is this server's (restarts)
+                return self
+            self.port = free_port()
+        if self._launch(binary, timeout_s):
+            self._repick = False
+            return self
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def _launch(self, binary: str, timeout_s: float) -> bool:
+        """One redis-server on ``self.port``: True once it answers PING, else stopped."""
         self._proc = subprocess.Popen(
             [
                 binary,
@@ -65,14 +81,15 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if self._ping():
-                return self
-            if self._proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"redis-server did not start on port {self.port}")
-            time.sleep(0.01)  # polling a child process's readiness: no event to wait on
+        proc = self._proc
+        # a child process's readiness offers no event: poll PING (or its exit) with a deadline
+        wait_until(
+            lambda: proc.poll() is not None or self._ping(), timeout_s=timeout_s, step_s=0.01
+        )
+        if proc.poll() is None and self._ping():
+            return True
+        self.stop()
+        return False
 
     def _ping(self) -> bool:
         try:

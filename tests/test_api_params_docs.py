@@ -10,13 +10,13 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from rest_loopback import EchoServer, ok_json
 
 from okx_sync import Client, RequestGateConfig, RetryPolicy
 from okx_sync.errors import ValidationError
 from okx_sync.rest.endpoints import Endpoint, registry
 from okx_sync.rest.named import group_attr, method_for
 from okx_sync.rest.params import all_params, params_for
+from okx_sync.testing.rest_servers import EchoServer, ok_json
 from tests.conftest import REPO
 
 KEY, SECRET, PASS = "key-0123456789abcdef", "s3cr3t-value", "pass-phrase-x"

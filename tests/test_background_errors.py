@@ -15,9 +15,8 @@ from okx_sync import Client, FakeClock, RequestGateConfig, StatsReporter
 from okx_sync.errors import OkxError, ValidationError
 from okx_sync.rest.transport import Request
 from okx_sync.sim import Simulator
-from okx_sync.testing import MockTransport, sim_client
+from okx_sync.testing import MockTransport, sim_client, wait_until
 from okx_sync.testing.mock_transport import json_response
-from tests.conftest import wait_until
 
 
 class Seen:

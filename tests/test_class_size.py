@@ -12,6 +12,7 @@ import ast
 from pathlib import Path
 
 import okx_sync
+from tests.source_support import parse_file
 
 PACKAGE = Path(okx_sync.__file__).resolve().parent
 MAX_LINES = 400
@@ -29,7 +30,7 @@ def class_sizes(package: Path = PACKAGE) -> dict[str, int]:
         if rel.parts[0] == "sim":
             continue
         module = ".".join(rel.with_suffix("").parts)
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(parse_file(path)):
             if isinstance(node, ast.ClassDef):
                 assert node.end_lineno is not None
                 out[f"{module}:{node.name}"] = node.end_lineno - node.lineno + 1

@@ -14,11 +14,11 @@ import threading
 from pathlib import Path
 
 import pytest
-from rest_loopback import EchoServer, ResetServer, ok_json, refused_port
 
 from okx_sync.compat.okx import API_CLASSES, Account, Finance, Trade, client_for
 from okx_sync.compat.shared import SHARED
 from okx_sync.errors import RequestStateError, ValidationError
+from okx_sync.testing.rest_servers import EchoServer, ResetServer, ok_json, refused_port
 
 REPO = Path(__file__).resolve().parent.parent
 KEY = ("key-compat", "secret-compat-XYZ", "pass-compat-XYZ")

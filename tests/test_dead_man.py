@@ -15,8 +15,7 @@ from okx_sync.clock import FakeClock
 from okx_sync.errors import APIError, ValidationError
 from okx_sync.ids import new_cl_ord_id
 from okx_sync.sim import Simulator
-from okx_sync.testing import sim_client
-from tests.conftest import wait_until
+from okx_sync.testing import sim_client, wait_until
 
 INST = "BTC-USDT"
 CAA = "/api/v5/trade/cancel-all-after"

@@ -165,7 +165,7 @@ def _run(argv: list[str], env: dict[str, str], timeout_s: float = 120.0) -> str:
 
 def _sim_out(env: dict[str, str]) -> str:
     proc = subprocess.Popen(
-        _okx_sync("sim", "--run-for", "5"), env=env, stdout=subprocess.PIPE, text=True
+        _okx_sync("sim", "--run-for", "0.5"), env=env, stdout=subprocess.PIPE, text=True
     )
     out, _ = proc.communicate(timeout=60.0)
     assert proc.returncode == 0, out

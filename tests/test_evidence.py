@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -204,13 +205,21 @@ def _clean_env(**extra: str) -> dict[str, str]:
 def test_offline_evidence_says_once_which_host_and_how_to_use_sim():
     # Nothing listens on 127.0.0.1:1. A real process, so Python's last-resort log
     # handler would print the library's per-attempt warnings if they got through.
-    done = subprocess.run(
-        [sys.executable, "-m", "okx_sync", "evidence", "--indent", "0"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=_clean_env(OKX_BASE_URL="http://127.0.0.1:1"),
-    )
+    # The quiet and the verbose run go side by side (each waits out the retries' backoff).
+    env = _clean_env(OKX_BASE_URL="http://127.0.0.1:1")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done_f, verbose_f = (
+            pool.submit(
+                subprocess.run,
+                [sys.executable, "-m", "okx_sync", "evidence", *args],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env=env,
+            )
+            for args in (["--indent", "0"], ["-v"])
+        )
+        done, verbose = done_f.result(), verbose_f.result()
     assert done.returncode == 1
     lines = done.stderr.splitlines()
     assert len(lines) == 1, done.stderr
@@ -219,13 +228,6 @@ def test_offline_evidence_says_once_which_host_and_how_to_use_sim():
     evidence = json.loads(done.stdout)  # the evidence is still printed, failures recorded
     assert evidence["probes"]["sync_time"].startswith("RequestStateError: could not connect")
     assert evidence["errors"] and all(e["dispatched"] is False for e in evidence["errors"])
-    verbose = subprocess.run(
-        [sys.executable, "-m", "okx_sync", "evidence", "-v"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=_clean_env(OKX_BASE_URL="http://127.0.0.1:1"),
-    )
     assert verbose.returncode == 1 and verbose.stderr.count("retry_index=") >= 2  # -v: all
 
 

@@ -46,6 +46,8 @@ from typing import Any, TypeVar
 
 import pytest
 
+from okx_sync.testing import wait_until
+
 ASK_RGB, BID_RGB = bytes.fromhex("c0392b"), bytes.fromhex("1e8449")  # the example's colours
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "gui_trader.py"
 T = TypeVar("T")
@@ -136,14 +138,15 @@ def xdotool(env: dict[str, str], *args: str) -> str:
 def wait_for(what: str, check: Callable[[], T | None], timeout: float = 15.0) -> T:
     """Poll ``check()`` (observable state: the simulator, the window's state file) until it
     returns something truthy; fail naming ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
+    seen: list[Any] = [None]
+
+    def probe() -> Any:
+        seen[0] = check()
+        return seen[0]
+
+    if not wait_until(probe, timeout, 0.05):
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    return seen[0]
 
 
 class Window:

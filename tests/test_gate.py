@@ -9,7 +9,6 @@ import json
 import logging
 import random
 import threading
-import time
 
 import pytest
 
@@ -22,6 +21,7 @@ from okx_sync.gate import (
 )
 from okx_sync.gate.stats import BucketStats
 from okx_sync.rest.endpoints import registry
+from okx_sync.testing import wait_until as poll_until
 
 R = registry()
 PLACE = R.get("POST", "/api/v5/trade/order")
@@ -54,11 +54,8 @@ def call(gate: RequestGate, endpoint, params=None, **kw) -> float:
     return permit.admitted_at
 
 
-def wait_until(predicate, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.001)
+def wait_until(predicate, timeout_s: float = 5.0) -> None:
+    assert poll_until(predicate, timeout_s), "condition not reached"
 
 
 def max_in_window(events: list[tuple[float, int]], window: float) -> int:
@@ -504,11 +501,14 @@ def test_fifo_among_waiters_for_the_same_bucket() -> None:
         permit.release()
 
     threads = start_queued(gate, run, 6)
-    for _ in range(400):  # fake time in steps shorter than the pacing interval
+
+    def advanced() -> bool:  # fake time in steps shorter than the pacing interval
         if len(admitted) == 6:
-            break
+            return True
         clock.advance(0.05)
-        time.sleep(0.005)
+        return False
+
+    assert poll_until(advanced, 10.0)
     for t in threads:
         t.join(timeout=10)
     times = [admitted[n] for n in range(6)]

@@ -1,6 +1,6 @@
 """The request gate through the real ``okx_sync.Client`` over sockets.
 
-The server (``tests/limit_server.py``) enforces OKX's limits per rule over a
+The server (``okx_sync/testing/limit_server.py``) enforces OKX's limits per rule over a
 sliding window of arrival times and answers 429/50011 (or 50061) beyond them.
 """
 
@@ -13,11 +13,12 @@ import time
 from typing import Any
 
 import pytest
-from limit_server import LimitServer, StormProbe, hammer, window_max
 
 from okx_sync import Client, RequestGateConfig, RequestStateError, RetryPolicy
 from okx_sync.errors import APIError
 from okx_sync.rest.endpoints import Endpoint
+from okx_sync.testing import wait_until
+from okx_sync.testing.limit_server import LimitServer, StormProbe, hammer, window_max
 
 ORDER = {
     "tdMode": "cash",
@@ -169,9 +170,7 @@ def test_concurrent_first_orders_send_one_load_and_do_not_wait_behind_it() -> No
                 t.start()
             assert server.load_arrived.wait(10)
             # Three of the four first orders go out while the one load is held by the server.
-            deadline = time.monotonic() + 10
-            while len(done) < 3 and time.monotonic() < deadline:
-                time.sleep(0.005)
+            assert wait_until(lambda: len(done) >= 3, 10)
             assert len(done) == 3 and not server.release.is_set()
             server.release.set()
             for t in threads:

@@ -9,7 +9,6 @@ import multiprocessing
 import time
 
 import pytest
-from limit_server import LimitServer, window_max
 
 from okx_sync import Client, FakeClock, RequestGateConfig
 from okx_sync.errors import RequestStateError, ValidationError
@@ -17,6 +16,7 @@ from okx_sync.gate import LocalGateBackend, RedisGateBackend, RequestGate
 from okx_sync.gate.redis_lua import EPOCH_BASE
 from okx_sync.gate.window import INFLIGHT_HOLD_S
 from okx_sync.rest.endpoints import registry
+from okx_sync.testing.limit_server import LimitServer, window_max
 
 TICKER = registry().get("GET", "/api/v5/market/ticker")  # 20 / 2 s per IP
 ORDER = registry().get("POST", "/api/v5/trade/order")  # 60 / 2 s per UID+instId

@@ -32,6 +32,7 @@ import re
 from pathlib import Path
 
 import okx_sync
+from tests.source_support import parse_file
 
 PACKAGE = Path(okx_sync.__file__).resolve().parent
 REPO = PACKAGE.parent
@@ -161,7 +162,7 @@ def import_graph(root: Path) -> dict[str, set[str]]:
         if path.name != "__init__.py":
             here = here[:-1]
         targets: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        for node in ast.walk(parse_file(path)):
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom):
@@ -342,8 +343,7 @@ def test_the_checker_reports_cycles_and_unplaced_modules(tmp_path):
 
 def _modules(under: Path) -> list[tuple[str, ast.Module]]:
     return [
-        (str(p.relative_to(PACKAGE.parent)), ast.parse(p.read_text(encoding="utf-8")))
-        for p in sorted(under.rglob("*.py"))
+        (str(p.relative_to(PACKAGE.parent)), parse_file(p)) for p in sorted(under.rglob("*.py"))
     ]
 
 

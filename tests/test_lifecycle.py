@@ -17,9 +17,9 @@ from okx_sync import Client  # noqa: E402
 from okx_sync.errors import ValidationError  # noqa: E402
 from okx_sync.ops.reporter import StatsReporter, StatsSnapshot  # noqa: E402
 from okx_sync.sim import Simulator  # noqa: E402
-from okx_sync.testing import sim_client
+from okx_sync.testing import sim_client, wait_until  # noqa: E402
+from okx_sync.testing.ws_servers import ws_threads  # noqa: E402
 from okx_sync.ws.policies import ConnectRateLimiter  # noqa: E402
-from tests.ws_support import wait_until, ws_threads  # noqa: E402
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -21,10 +21,11 @@ from okx_sync.handler_errors import (
     report_handler_error,
 )
 from okx_sync.sim import Simulator
+from okx_sync.testing import wait_until
+from okx_sync.testing.ws_servers import ws_options, ws_threads
 from okx_sync.ws.config import WSConfig
 from okx_sync.ws.dispatch import DispatchConfig, DispatchMode
 from okx_sync.ws.policies import BackoffPolicy, ConnectRateLimiter
-from tests.ws_support import wait_until, ws_options, ws_threads
 
 INST = "BTC-USDT"
 BTC_TICKER = {"channel": "tickers", "instId": INST}

@@ -29,11 +29,11 @@ from okx_sync.models import BookLevel, OrderBook
 from okx_sync.ops.health import HealthMonitor
 from okx_sync.ops.reporter import collect_snapshot
 from okx_sync.sim import Simulator
-from okx_sync.testing import sim_client
+from okx_sync.testing import sim_client, wait_until
+from okx_sync.testing.ws_servers import ws_options, ws_threads
 from okx_sync.ws.dispatch import DispatchConfig
 from okx_sync.ws.managed_book import ManagedOrderBook, ResyncPolicy
 from okx_sync.ws.policies import BackoffPolicy, ConnectRateLimiter
-from tests.ws_support import wait_until, ws_options, ws_threads
 
 INST = "BTC-USDT"
 ARG = {"channel": "books", "instId": INST}
@@ -273,6 +273,9 @@ def test_subscription_refused_for_now_is_retried(sim, ws):
     book = ws.order_book(INST, policy=ResyncPolicy(retry_initial=0.05, snapshot_timeout_s=2.0))
     assert book.wait_ready(5)
     assert "WSSubscribeError" in book.last_error
+    # the book thread counts the resubscribe once its send returned; the snapshot it
+    # asked for may have made the book ready before that
+    assert wait_until(lambda: book.stats().resubscribes == 1)
     assert book.resyncs == 0 and book.stats().resubscribes == 1
     assert ws.desired_subscriptions() == [ARG]
     assert_equals_sim(book, sim)

@@ -9,8 +9,8 @@ import pytest
 
 from okx_sync import WSClient
 from okx_sync.errors import ValidationError
+from okx_sync.testing.ws_servers import ws_threads
 from okx_sync.ws.managed_book import CrossCheck, ResyncPolicy, compare_best
-from tests.ws_support import ws_threads
 
 D = Decimal
 

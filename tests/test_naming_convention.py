@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import importlib
 import inspect
 import pkgutil
@@ -27,6 +28,7 @@ from pathlib import Path
 import attrs
 
 import okx_sync
+from tests.source_support import parse_file
 
 PACKAGE_DIR = Path(okx_sync.__file__).resolve().parent
 
@@ -146,10 +148,34 @@ def _params(where: str, func: object) -> Iterator[tuple[str, str]]:
             yield f"{where}({p.name})", p.name
 
 
+@functools.cache
+def _class_defs(path: str) -> dict[str, ast.ClassDef]:
+    """Every class statement of a source file by qualified name (each file parsed once:
+    ``inspect.getsource(cls)`` re-parses the whole module for every class)."""
+    found: dict[str, ast.ClassDef] = {}
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef):
+                found.setdefault(prefix + child.name, child)
+                visit(child, f"{prefix}{child.name}.")
+            elif isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                visit(child, f"{prefix}{child.name}.<locals>.")
+
+    try:
+        visit(parse_file(path), "")
+    except (OSError, SyntaxError, ValueError):
+        pass
+    return found
+
+
 def _self_attributes(cls: type) -> set[str]:
     try:
-        tree = ast.parse(inspect.getsource(cls))
-    except (OSError, TypeError, SyntaxError, IndentationError):
+        path = inspect.getsourcefile(cls)
+    except TypeError:
+        return set()
+    tree = _class_defs(path).get(cls.__qualname__) if path else None
+    if tree is None:
         return set()
     names = set()
     for node in ast.walk(tree):
@@ -194,7 +220,7 @@ def _class_names(where: str, cls: type) -> Iterator[tuple[str, str]]:
 def _module_assignments(module: object) -> set[str]:
     """Names a module assigns at its top level (its constants)."""
     try:
-        tree = ast.parse(inspect.getsource(module))  # type: ignore[arg-type]
+        tree = parse_file(inspect.getsourcefile(module))  # type: ignore[arg-type]
     except (OSError, TypeError):
         return set()
     names = set()
@@ -228,7 +254,7 @@ def _public_names() -> Iterator[tuple[str, str]]:
 def _dict_keys() -> Iterator[tuple[str, str]]:
     for path in sorted(PACKAGE_DIR.rglob("*.py")):
         rel = path.relative_to(PACKAGE_DIR.parent)
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+        tree = parse_file(path)
         for node in ast.walk(tree):
             keys: list[tuple[str, int]] = []
             if isinstance(node, ast.Dict):

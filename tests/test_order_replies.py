@@ -25,9 +25,9 @@ from okx_sync.ops.reconcile import is_outcome_unknown
 from okx_sync.rest.acks import match_acks, order_reply
 from okx_sync.sim import Simulator
 from okx_sync.testing import sim_client
+from okx_sync.testing.ws_servers import ScriptedOKX, ScriptedPeer, ws_threads
 from okx_sync.ws.config import WSConfig
 from tests.ops_support import far_px, order_kw
-from tests.ws_support import ScriptedOKX, ScriptedPeer, ws_threads
 
 BASE = "https://www.okx.com"
 

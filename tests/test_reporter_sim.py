@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from decimal import ROUND_DOWN, Decimal
@@ -19,10 +18,10 @@ from okx_sync.ops.health import HealthMonitor, HealthThresholds  # noqa: E402
 from okx_sync.ops.prometheus import PrometheusSink  # noqa: E402
 from okx_sync.ops.reporter import StatsReporter, StatsSnapshot, collect_snapshot  # noqa: E402
 from okx_sync.sim import Simulator  # noqa: E402
-from okx_sync.testing import sim_client  # noqa: E402
+from okx_sync.testing import sim_client, wait_until  # noqa: E402
+from okx_sync.testing.ws_servers import ws_options  # noqa: E402
 from okx_sync.ws.client import WSClient  # noqa: E402
 from okx_sync.ws.dispatch import DispatchConfig, Overflow  # noqa: E402
-from tests.ws_support import ws_options  # noqa: E402
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -221,11 +220,8 @@ def test_client_health_thresholds_decide_client_health(sim: Simulator) -> None:
         ws.start()
         assert client.health().ok
         assert sim.faults.silence_ws(kind="public") == 1
-        deadline = time.monotonic() + 15
+        wait_until(lambda: (p := client.health().find("ws public")) is None or not p.ok, 15, 0.05)
         part = client.health().find("ws public")
-        while part is not None and part.ok and time.monotonic() < deadline:
-            time.sleep(0.05)
-            part = client.health().find("ws public")
         assert part is not None and part.status == "degraded", part
         assert part.reason.startswith("no message for ")
         # the same client judged with the default thresholds (25 s of silence) is fine

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 import requests
-from rest_loopback import ScriptedServer, http_head, ok_json, trickle
 
 from okx_sync import APIError, Client, RequestGateConfig, RequestStateError, RetryPolicy
 from okx_sync.clock import FakeClock
 from okx_sync.gate.stats import BucketStats
 from okx_sync.ops.reconcile import is_outcome_unknown
 from okx_sync.rest.transport import PooledTransport
+from okx_sync.testing.rest_servers import ScriptedServer, http_head, ok_json, trickle
 
 KEY, SECRET, PASS = "key-0123456789abcdef", "s3cr3t-value", "pass-phrase-x"
 ORDER = {"instId": "BTC-USDT", "tdMode": "cash", "side": "buy", "ordType": "limit",

@@ -9,10 +9,10 @@ import logging
 from typing import Any
 
 import pytest
-from rest_loopback import EchoServer, ok_json, refused_port
 
 from okx_sync import Client, RequestGateConfig, RetryPolicy
 from okx_sync.errors import OkxError
+from okx_sync.testing.rest_servers import EchoServer, ok_json, refused_port
 
 API_KEY = "AKEY-7f3a9c1e5b2d4f60-XY12"
 SECRET = "SECRET-9b8c7d6e5f4a3b2c1d0e"

@@ -15,7 +15,12 @@ from typing import Any
 
 import pytest
 import requests
-from rest_loopback import (
+
+from okx_sync import Client, RequestGateConfig, RequestStateError, RetryPolicy, ValidationError
+from okx_sync.auth import prehash, sign
+from okx_sync.rest.transport import PooledTransport, SessionTransport
+from okx_sync.testing import sim_client
+from okx_sync.testing.rest_servers import (
     EchoServer,
     GarbageServer,
     HangServer,
@@ -23,11 +28,6 @@ from rest_loopback import (
     ok_json,
     refused_port,
 )
-
-from okx_sync import Client, RequestGateConfig, RequestStateError, RetryPolicy, ValidationError
-from okx_sync.auth import prehash, sign
-from okx_sync.rest.transport import PooledTransport, SessionTransport
-from okx_sync.testing import sim_client
 
 KEY, SECRET, PASS = "key-0123456789abcdef", "s3cr3t-value", "pass-phrase-x"
 QUICK = RetryPolicy(max_retries=2, base_delay_s=0.001, jitter=0.0)

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 import requests
-from rest_loopback import EchoServer, ok_json
 
 from okx_sync import Client, RequestGateConfig
 from okx_sync.auth import prehash, sign
 from okx_sync.rest.transport import PooledTransport
+from okx_sync.testing.rest_servers import EchoServer, ok_json
 
 SECRET = "thread-secret"
 THREADS, CALLS = 32, 200

@@ -370,7 +370,7 @@ def test_a_connection_the_server_closed_is_replaced_before_sending(
     ``Connection: close``). Once it is older than STALE_CHECK_AFTER_S (0 here:
     always) the poll sees the close and a new connection carries the request."""
     from okx_sync.rest import transport as module
-    from tests.conftest import wait_until
+    from okx_sync.testing import wait_until
 
     monkeypatch.setattr(module, "STALE_CHECK_AFTER_S", 0.0)
     polls = _counting_polls(monkeypatch)

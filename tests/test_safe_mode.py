@@ -14,9 +14,8 @@ from okx_sync.ids import new_cl_ord_id
 from okx_sync.ops.safe_mode import SafeMode, allowed_in_safe_mode
 from okx_sync.rest.endpoints import registry
 from okx_sync.sim import Simulator
-from okx_sync.testing import sim_client
+from okx_sync.testing import sim_client, wait_until
 from okx_sync.ws.policies import ConnectRateLimiter
-from tests.conftest import wait_until
 from tests.ops_support import INST, far_px, order_kw
 
 
@@ -376,10 +375,7 @@ def run_in_thread(fn) -> tuple[threading.Thread, dict]:
 
 
 def wait_for(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.002)
+    assert wait_until(predicate, timeout), "condition not reached"
 
 
 def test_rest_order_refused_at_its_retry_when_safe_mode_came_on_meanwhile(manual):

@@ -11,6 +11,7 @@ from okx_sync.sim import Simulator
 from okx_sync.sim.exchange import Exchange, SimEvent
 from okx_sync.sim.instruments import resolve_instruments
 from okx_sync.sim.testing import RawRest
+from okx_sync.testing import wait_until
 
 UID = "1001"
 
@@ -279,6 +280,14 @@ def test_published_book_chains_and_checksums():
     assert ex.book("BTC-USDT").seq_id == last
 
 
+def timers_caught_up(sim: Simulator) -> None:
+    """Return once the simulator's timer thread ran everything due at the fake clock's now:
+    a probe timer due now runs after every timer due earlier (one heap, one thread)."""
+    ran = threading.Event()
+    sim.timers.schedule(0.0, ran.set)
+    assert ran.wait(5), "the simulator's timer thread did not run a due timer"
+
+
 def test_cancel_all_after_fires_with_cancel_source_20():
     clock = FakeClock(wall_start=time.time())
     with Simulator(seed=2, auto_tick=False, clock=clock, ws=False, control=False) as sim:
@@ -299,12 +308,10 @@ def test_cancel_all_after_fires_with_cancel_source_20():
             rest.post("/api/v5/trade/cancel-all-after", {"timeOut": "5"}).json()["code"] == "51000"
         )
         clock.advance(8.0)
-        time.sleep(0.1)  # the timer thread polls the injected clock
+        timers_caught_up(sim)  # 9 s of 10: nothing due yet
         assert sim.exchange.orders[ord_id].is_live
         clock.advance(1.5)
-        deadline = time.monotonic() + 5
-        while sim.exchange.orders[ord_id].is_live and time.monotonic() < deadline:
-            time.sleep(0.01)
+        assert wait_until(lambda: not sim.exchange.orders[ord_id].is_live, 5)
         for oid in (ord_id, other):
             got = rest.get("/api/v5/trade/order", {"instId": "BTC-USDT", "ordId": oid}).json()[
                 "data"
@@ -328,7 +335,7 @@ def test_cancel_all_after_rearm_and_disarm():
         disarmed = rest.post("/api/v5/trade/cancel-all-after", {"timeOut": "0"}).json()["data"][0]
         assert disarmed["triggerTime"] == "0"
         clock.advance(20)
-        time.sleep(0.15)
+        timers_caught_up(sim)  # the disarmed timer's time passed
         assert sim.exchange.orders[ord_id].is_live
         assert not sim.exchange.cancel_all_after_armed(sim.live_uid)
         rest.close()

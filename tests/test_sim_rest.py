@@ -561,3 +561,30 @@ def test_order_rate_limits(limited):
     clock.advance(2.0)
     assert rest.post(P + "trade/order", order).json()["code"] == "0"
     rest.close()
+
+
+def test_candle_history_is_the_same_whenever_it_is_first_read():
+    """The history is made on its first read: reading it at once, or only after trades
+    and minutes have passed, gives the same candles (the newest minutes aside)."""
+    clocks = [FakeClock(wall_start=1_700_000_000.0, auto_advance=False) for _ in range(2)]
+    rows, tickers = [], []
+    for late, clock in enumerate(clocks):
+        with Simulator(seed=11, auto_tick=False, ws=False, control=False, clock=clock) as sim:
+            ex = sim.exchange
+            if not late:
+                early = ex.candle_rows("BTC-USDT", "1m", 300, None, None)
+            for _ in range(8):  # trades and three new minutes before the first read
+                sim.tick()
+                clock.advance(25)
+            ticker = ex.ticker("BTC-USDT")  # its 24 h fields read the history
+            tickers.append(ticker)
+            day = ex.candle_rows("BTC-USDT", "1m", 1500, None, None)
+            since = int(day[0][0]) - 24 * 3600 * 1000  # the 24 h window's oldest minute
+            assert ticker["open24h"] == min(r for r in day if int(r[0]) >= since)[1]
+            got = ex.candle_rows("BTC-USDT", "1m", 300, None, None)
+            rows.append({r[0]: r for r in got})
+    assert tickers[0] == tickers[1]
+    assert len(early) == 300 and len(rows[0]) == len(rows[1]) == 300
+    old = [t for t in rows[0] if int(t) < int(early[0][0])]  # minutes before the start
+    assert len(old) > 290 and all(rows[0][t] == rows[1][t] for t in old)
+    assert rows[0] == rows[1]  # the newest minutes too: the same trades went into them

@@ -16,7 +16,7 @@ import pytest
 from okx_sync.clock import FakeClock
 from okx_sync.sim import Simulator
 from okx_sync.sim.testing import RawRest, RawWS
-from tests.conftest import wait_until
+from okx_sync.testing import wait_until
 
 
 def is_event(name):
@@ -546,14 +546,10 @@ def test_full_send_queue_closes_with_4005(sim):
     try:
         conn.start()
         assert conn.send("a")  # taken by the writer, which then blocks
-        deadline = time.monotonic() + 2
-        while conn._queue and time.monotonic() < deadline:
-            time.sleep(0.01)
+        assert wait_until(lambda: not conn._queue, 2)
         assert all(conn.send(x) for x in "bcd")
         assert not conn.send("e")  # queue full: the connection is closed, not the exchange
-        deadline = time.monotonic() + 2
-        while stuck.closed_with is None and time.monotonic() < deadline:
-            time.sleep(0.01)
+        assert wait_until(lambda: stuck.closed_with is not None, 2)
         assert stuck.closed_with == (4005, "Buffer is full, cannot write data")
     finally:
         sim.hub.queue_size = original

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 import requests
-from rest_loopback import EchoServer
 
 from okx_sync import Client, RequestGateConfig, ValidationError, __version__
+from okx_sync.testing.rest_servers import EchoServer
 
 GATE = RequestGateConfig(rate_limits=False)
 

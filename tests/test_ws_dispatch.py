@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from okx_sync.clock import FakeClock
+from okx_sync.testing import wait_until
 from okx_sync.ws.dispatch import (
     Admission,
     DispatchConfig,
@@ -109,12 +110,7 @@ def make_pool(deliver, *, queue_size, workers):
 
 
 def wait_for(pred, timeout=5.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.002)
-    return pred()
+    return wait_until(pred, timeout)
 
 
 def test_pool_keeps_per_key_order_across_workers():
@@ -262,7 +258,7 @@ def test_switching_under_load_loses_duplicates_and_reorders_nothing():
         while not done.is_set():
             path.configure(configs[i % len(configs)])
             i += 1
-            time.sleep(0.003)
+            done.wait(0.003)  # pace the switches; ends at once when the load is done
 
     t = threading.Thread(target=switcher)
     t.start()
@@ -320,7 +316,7 @@ def test_reconfigure_while_the_reader_is_switching_loses_nothing():
     out: list[SubmitResult] = []
     reader = threading.Thread(target=lambda: out.append(path.submit(("k", ""), ("k", 1), never)))
     reader.start()  # applies the switch to P2: drains the stuck pool first
-    time.sleep(0.05)
+    assert wait_for(lambda: path._switching_to is not None)  # the reader is mid-switch
     path.configure(
         DispatchConfig(mode=DispatchMode.INLINE)
     )  # supersedes P2 while the reader moves to it

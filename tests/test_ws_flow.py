@@ -15,10 +15,11 @@ import pytest
 
 from okx_sync import WSClient
 from okx_sync.sim import Simulator
+from okx_sync.testing import wait_until
+from okx_sync.testing.ws_servers import ws_threads
 from okx_sync.ws.config import WSConfig
 from okx_sync.ws.dispatch import DispatchConfig, DispatchMode, Overflow
 from okx_sync.ws.policies import HeartbeatPolicy
-from tests.ws_support import wait_until, ws_threads
 
 INSTS = ("BTC-USDT", "ETH-USDT", "BTC-USDT-SWAP", "ETH-USDT-SWAP")
 
@@ -78,12 +79,13 @@ def test_block_policy_is_lossless_bounded_and_keeps_heartbeat(sim):
         flood.start()
         # the handler is stuck: the queue fills, the reader blocks (not dead) for > 1 s
         assert wait_until(lambda: ws.stats().typed_queue_len == 8)
-        time.sleep(1.2)  # several ping intervals + pong timeouts while blocked
+        blocked_at = time.time()  # several ping intervals + pong timeouts while blocked:
+        assert wait_until(lambda: (ws.stats().last_ping or 0) >= blocked_at + 1.2, timeout_s=10)
         st = ws.stats()
         assert st.typed_queue_len == 8 and st.reconnects == 0 and st.connected
         gate.set()
         flood.join(30)
-        assert wait_until(lambda: chain.caught_up(sim), timeout=15)
+        assert wait_until(lambda: chain.caught_up(sim), timeout_s=15)
         st = ws.stats()
         assert not chain.errors
         assert st.typed_dropped == 0 and st.reconnects == 0
@@ -103,7 +105,7 @@ def test_close_while_reader_is_blocked(sim):
     ws.close()
     assert time.monotonic() - t0 < 2.5
     stuck.set()  # the handler in flight returns; its worker was told to stop
-    assert wait_until(lambda: not ws_threads(), timeout=3)
+    assert wait_until(lambda: not ws_threads(), timeout_s=3)
     flood.join(10)
 
 
@@ -122,14 +124,14 @@ def test_drop_policy_counts_and_memory_stays_flat(sim):
     with ws:
         ws.subscribe_and_wait(books_args(INSTS[:1]))
         sim.flood(INSTS[0], 300)
-        assert wait_until(lambda: ws.stats().typed_queue_len == 0, timeout=15)
+        assert wait_until(lambda: ws.stats().typed_queue_len == 0, timeout_s=15)
         tracemalloc.start()
         try:
             sim.flood(INSTS[0], 300)
-            assert wait_until(lambda: ws.stats().typed_queue_len == 0, timeout=15)
+            assert wait_until(lambda: ws.stats().typed_queue_len == 0, timeout_s=15)
             base, _ = tracemalloc.get_traced_memory()
             sim.flood(INSTS[0], 900)
-            assert wait_until(lambda: ws.stats().typed_queue_len == 0, timeout=15)
+            assert wait_until(lambda: ws.stats().typed_queue_len == 0, timeout_s=15)
             after, _ = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
@@ -178,7 +180,7 @@ def test_block_policy_memory_stays_flat():
                     lambda: (
                         ws._handlers.typed_path.blocked_since is not None or not flood.is_alive()
                     ),
-                    timeout=15,
+                    timeout_s=15,
                 )
                 held = client_held_bytes()
                 st = ws.stats()
@@ -186,7 +188,7 @@ def test_block_policy_memory_stays_flat():
                 gate.set()
                 tracemalloc.stop()
             flood.join(30)
-            assert wait_until(lambda: chain.caught_up(sim), timeout=30)
+            assert wait_until(lambda: chain.caught_up(sim), timeout_s=30)
         assert st.typed_queue_len == 5 and st.typed_high_water == 5  # full, never more
         assert held < 200_000, held  # 2000 pushes sent, a handful held
         final = ws.stats()
@@ -256,7 +258,7 @@ def test_switching_inline_and_pool_mid_stream_loses_nothing(sim):
             while any(f.is_alive() for f in floods):
                 ws.set_dispatch(typed=modes[switches % 5], raw=modes[(switches + 2) % 5])
                 switches += 1
-                time.sleep(0.005)
+                floods[0].join(0.005)  # pace the switches while the floods run
             for f in floods:
                 f.join()
         ws.set_dispatch(
@@ -265,7 +267,7 @@ def test_switching_inline_and_pool_mid_stream_loses_nothing(sim):
         )
         sim.tick(1)
         assert wait_until(
-            lambda: typed.caught_up(sim, INSTS[:2]) and raw.caught_up(sim, INSTS[:2]), timeout=15
+            lambda: typed.caught_up(sim, INSTS[:2]) and raw.caught_up(sim, INSTS[:2]), timeout_s=15
         )
         assert not typed.errors and not raw.errors
         assert typed.count == raw.count
@@ -297,7 +299,7 @@ def test_pool_keeps_per_instrument_order_in_parallel(sim):
         for f in floods:
             f.join()
         sim.tick(1)
-        assert wait_until(lambda: chain.caught_up(sim, INSTS), timeout=15)
+        assert wait_until(lambda: chain.caught_up(sim, INSTS), timeout_s=15)
     assert not chain.errors
     assert all(chain.count[i] > 400 for i in INSTS)
     assert len(workers) > 1  # instruments really ran on several workers
@@ -324,7 +326,7 @@ def test_handler_exception_is_counted_reported_and_thread_goes_on(sim):
         with ws:
             ws.subscribe_and_wait(books_args(INSTS[:1]))
             sim.flood(INSTS[0], 30)
-            assert wait_until(lambda: count[0] >= 31, timeout=15)
+            assert wait_until(lambda: count[0] >= 31, timeout_s=15)
             st = ws.stats()
             assert st.handler_errors == len(errors) >= 10
             assert all(isinstance(e, RuntimeError) for e in errors)
@@ -427,7 +429,7 @@ def test_raw_handler_exception_is_counted_reported_and_thread_goes_on(sim, mode)
     with ws:
         ws.subscribe_and_wait(books_args(INSTS[:1]))
         sim.flood(INSTS[0], 30)
-        assert wait_until(lambda: pushes[0] >= 31, timeout=15)
+        assert wait_until(lambda: pushes[0] >= 31, timeout_s=15)
         assert wait_until(lambda: len(errors) == 10)  # pushes 3, 6, ... 30
         st = ws.stats()
         assert st.handler_errors == len(errors)

@@ -17,9 +17,9 @@ from okx_sync.instruments import InstrumentCache
 from okx_sync.models import Instrument, Order, OrderAck
 from okx_sync.sim import Simulator
 from okx_sync.sim.testing import RawRest
-from okx_sync.testing import sim_client
+from okx_sync.testing import sim_client, wait_until
+from okx_sync.testing.ws_servers import ws_options, ws_threads
 from okx_sync.ws.policies import ConnectRateLimiter
-from tests.ws_support import wait_until, ws_options, ws_threads
 
 INST = "BTC-USDT"
 

@@ -187,3 +187,18 @@ def test_fast_push_key_agrees_with_decoded_key():
         '{"arg":{"channel":"a\\"b"},"data":[]}',
     ):
         assert p.fast_push_key(text.encode()) is None
+
+
+def test_a_request_answered_before_its_connection_ends_keeps_its_answer():
+    # a handler may close the client right after the ack, before the waiter reads it
+    from okx_sync.ws.subscriptions import SubRequest
+
+    arg = {"channel": "tickers", "instId": "BTC-USDT"}
+    (frame,) = p.batch_frames("subscribe", [arg], lambda: "1")
+    answered = SubRequest(frame, "subscribe", background=False)
+    assert answered.ack(p.arg_key(arg))
+    answered.fail("client closed")
+    assert answered.lost == "" and answered.detach() == (([arg], [], []), False)
+    unanswered = SubRequest(frame, "subscribe", background=False)
+    unanswered.fail("client closed")
+    assert unanswered.done.is_set() and unanswered.lost == "client closed"

@@ -14,18 +14,18 @@ import time
 from typing import Any
 
 import pytest
+from proxy_support import ConnectProxy
 
 from okx_sync import WSClient
 from okx_sync.errors import ValidationError, WSError
 from okx_sync.secret import Secret
 from okx_sync.sim import Simulator
-from okx_sync.testing import sim_client
+from okx_sync.testing import sim_client, wait_until
+from okx_sync.testing.ws_servers import ws_threads
 from okx_sync.ws.config import WSConfig
 from okx_sync.ws.connection import Connection
 from okx_sync.ws.policies import BackoffPolicy, ConnectRateLimiter
 from okx_sync.ws.proxy import MAX_PROXY_HEADER_BYTES, HttpProxy
-from tests.proxy_support import ConnectProxy
-from tests.ws_support import wait_until, ws_threads
 
 PASSWORD = "pr0xy-Pa55word"
 BTC_TICKER = {"channel": "tickers", "instId": "BTC-USDT"}
@@ -120,7 +120,7 @@ def test_a_407_fails_each_dial_with_the_proxy_status_and_the_client_backs_off(
         )
         t, outcome = _start_in_background(ws)
         try:
-            assert wait_until(lambda: ws.stats().dial_attempts >= 3, timeout=10)
+            assert wait_until(lambda: ws.stats().dial_attempts >= 3, timeout_s=10)
             st = ws.stats()
         finally:
             ws.close()
@@ -158,7 +158,7 @@ def test_a_proxy_answering_garbage_closing_or_flooding_fails_the_dial(answer: st
         )
         t, outcome = _start_in_background(ws)
         try:  # each dial fails on the proxy's answer, long before the 10 s connect deadline
-            assert wait_until(lambda: ws.stats().dial_attempts >= 2, timeout=8)
+            assert wait_until(lambda: ws.stats().dial_attempts >= 2, timeout_s=8)
             st = ws.stats()
         finally:
             ws.close()

@@ -17,10 +17,10 @@ import pytest
 import websocket
 
 from okx_sync.errors import WSClosedError
+from okx_sync.testing.ws_servers import accept_handshake, read_client_frame
 from okx_sync.ws import frames as wsf
 from okx_sync.ws.connection import Connection, take_read_ahead
 from okx_sync.ws.frames import FrameError, encode_frame
-from tests.ws_support import accept_handshake, read_client_frame
 
 
 class ScriptedServer:

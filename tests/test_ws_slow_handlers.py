@@ -19,8 +19,9 @@ import pytest
 from okx_sync import WSClient, WSQueueFullError
 from okx_sync.models.ws import BookUpdate
 from okx_sync.sim import Simulator
+from okx_sync.testing import wait_until
+from okx_sync.testing.ws_servers import ws_options, ws_threads
 from okx_sync.ws.dispatch import DispatchConfig, DispatchMode, Overflow
-from tests.ws_support import wait_until, ws_options, ws_threads
 
 BTC_BOOKS = {"channel": "books", "instId": "BTC-USDT"}
 HELD_S = 2.5  # longer than ping_interval_s + pong_timeout_s (2 s): the old false "dead link"
@@ -118,7 +119,7 @@ def test_default_pool_keeps_the_link_while_a_handler_blocks(sim):
         # the reader keeps reading while the worker is held: well past the 2 s bound
         assert wait_until(
             lambda: disconnects or (ws.stats().last_recv or 0) >= handler.entered_at + HELD_S,
-            timeout=20,
+            timeout_s=20,
         )
         assert not disconnects, disconnects
         handler.release.set()
@@ -144,7 +145,7 @@ def test_inline_stall_keeps_the_link_and_warns_once_naming_the_handler(sim, ws_l
         # the heartbeat keeps pinging (keep-alive) but does not call the link dead
         assert wait_until(
             lambda: disconnects or (ws.stats().last_ping or 0) >= handler.entered_at + HELD_S,
-            timeout=20,
+            timeout_s=20,
         )
         assert not disconnects, disconnects
         assert not records.seen.is_set()  # reported when the handler returns

@@ -12,8 +12,8 @@ from okx_sync import WSClient
 from okx_sync.errors import OrderError, RequestStateError, ValidationError
 from okx_sync.gate import RequestGate, RequestGateConfig
 from okx_sync.sim import Simulator
-from okx_sync.testing import sim_client
-from tests.ws_support import wait_until, ws_options, ws_threads
+from okx_sync.testing import sim_client, wait_until
+from okx_sync.testing.ws_servers import ws_options, ws_threads
 
 SPREAD = "BTC-USDT_BTC-USDT-SWAP"
 

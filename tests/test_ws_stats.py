@@ -13,10 +13,11 @@ import pytest
 from okx_sync import WSClient
 from okx_sync.errors import WSTimeoutError
 from okx_sync.sim import Simulator
+from okx_sync.testing import wait_until
+from okx_sync.testing.ws_servers import LoopbackServer, accept_handshake, ws_options, ws_threads
 from okx_sync.ws import frames as wsf
 from okx_sync.ws.frames import encode_frame
 from okx_sync.ws.policies import BackoffPolicy, ConnectRateLimiter
-from tests.ws_support import LoopbackServer, accept_handshake, wait_until, ws_options, ws_threads
 
 TICKER = {"channel": "tickers", "instId": "BTC-USDT"}
 
@@ -82,7 +83,7 @@ def test_backoff_and_dial_attempts_while_the_server_refuses_connections():
     t = threading.Thread(target=start)
     t.start()
     try:
-        assert wait_until(lambda: ws.stats().dial_attempts >= 3, timeout=10)
+        assert wait_until(lambda: ws.stats().dial_attempts >= 3, timeout_s=10)
         st = ws.stats()
         assert st.backoff_s == pytest.approx(0.05) and not st.connected and st.connects == 0
         assert st.last_error and st.last_error_at is not None and st.last_error_at >= before

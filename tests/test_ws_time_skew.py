@@ -10,10 +10,10 @@ from okx_sync.auth import Credentials
 from okx_sync.errors import WSAuthError
 from okx_sync.ops.drills.auth import SkewedClock
 from okx_sync.sim import Simulator
-from okx_sync.testing import sim_client
+from okx_sync.testing import sim_client, wait_until
+from okx_sync.testing.ws_servers import ScriptedOKX, ws_threads
 from okx_sync.ws.config import WSConfig
 from okx_sync.ws.policies import ConnectRateLimiter
-from tests.ws_support import ScriptedOKX, wait_until, ws_threads
 
 SKEW_S = 120.0
 
@@ -58,7 +58,7 @@ def test_private_stream_heals_after_the_clock_drifts_during_a_reconnect(sim):
             assert ws.stats().login_resyncs == 0
             clock.skew_s = SKEW_S  # the host clock jumps; the next login is refused (60006)
             assert sim.faults.drop_ws(kind="private") == 1
-            assert wait_until(lambda: reconnected, timeout=15.0)
+            assert wait_until(lambda: reconnected, timeout_s=15.0)
             st = ws.stats()
             assert ws.running and st.connected and st.reconnects == 1
             assert st.login_resyncs == 1

@@ -71,14 +71,34 @@ class CandleSeries:
         self._last_minute = (now_ms // MINUTE) * MINUTE
         self._stats_key: tuple[int, int] | None = None
         self._stats_cache: list[Decimal] = []
-        self._generate_history(rng, history_minutes)
+        close = spec.start_px
+        self._minutes[self._last_minute] = [close, close, close, close, ZERO, ZERO, ZERO]
+        # the history is made on its first read (most simulators never read most
+        # instruments' candles): from its own rng, so the same whenever that is
+        self._history: tuple[random.Random, int, int] | None = (
+            rng,
+            history_minutes,
+            self._last_minute,
+        )
 
-    def _generate_history(self, rng: random.Random, count: int) -> None:
+    def _minutes_read(self) -> dict[int, list[Decimal]]:
+        """The minutes, history included (made now if not yet). Callers hold the
+        exchange's lock, as for every other use of the series."""
+        if self._history is not None:
+            rng, count, start = self._history
+            self._history = None
+            history = self._generate_history(rng, count, start)
+            self._minutes = {**history, **self._minutes}  # oldest first, as if made first
+        return self._minutes
+
+    def _generate_history(
+        self, rng: random.Random, count: int, start: int
+    ) -> dict[int, list[Decimal]]:
         spec = self.spec
         tick = spec.tick_sz
         close = spec.start_px
         unit = spec.min_sz * 10
-        start = self._last_minute
+        minutes: dict[int, list[Decimal]] = {}
         rand = rng.random
         # walk backwards in whole ticks so the newest history candle closes at start_px
         ticks: list[int] = []
@@ -97,9 +117,9 @@ class CandleSeries:
             vol = unit * (1 + int(rand() * 500))
             quote = vol * c if spec.is_spot else vol * multiplier * c
             ccy = quote if spec.is_spot else vol * multiplier
-            self._minutes[t] = [prev * tick, hi * tick, lo * tick, c, vol, ccy, quote]
+            minutes[t] = [prev * tick, hi * tick, lo * tick, c, vol, ccy, quote]
             prev = c_ticks
-        self._minutes.setdefault(start, [close, close, close, close, ZERO, ZERO, ZERO])
+        return minutes
 
     def _ccy_volumes(self, px: Decimal, sz: Decimal) -> tuple[Decimal, Decimal]:
         """(volCcy, volCcyQuote): quote amounts for spot; base quantity and quote for derivatives."""
@@ -136,10 +156,11 @@ class CandleSeries:
         c[6] += quote
 
     def _aggregate(self, start: int, length: int, now_ms: int) -> list[str] | None:
+        minutes = self._minutes_read()
         parts = [
-            self._minutes[t]
+            minutes[t]
             for t in range(start - start % MINUTE, start + length, MINUTE)
-            if t in self._minutes
+            if t in minutes
         ]
         if not parts:
             return None
@@ -186,7 +207,7 @@ class CandleSeries:
         """
         length, offset = BARS[bar]
         self._roll_to(now_ms)
-        first = min(self._minutes)
+        first = min(self._minutes_read())
         t = _bucket(now_ms, length, offset)
         out: list[list[str]] = []
         while t + length > first and len(out) < limit:
@@ -206,7 +227,8 @@ class CandleSeries:
         cur = self._minutes[self._last_minute]
         if self._stats_key != key:
             start = self._last_minute - span_ms
-            past = [c for t, c in self._minutes.items() if start <= t < self._last_minute]
+            minutes = self._minutes_read()
+            past = [c for t, c in minutes.items() if start <= t < self._last_minute]
             self._stats_cache = (
                 [
                     past[0][0],
@@ -233,6 +255,7 @@ class CandleSeries:
     def open_at(self, ts: int) -> Decimal:
         """Open of the minute at ``ts`` (or the oldest known)."""
         minute = (ts // MINUTE) * MINUTE
-        if minute in self._minutes:
-            return self._minutes[minute][0]
-        return self._minutes[min(self._minutes)][0]
+        minutes = self._minutes_read()
+        if minute in minutes:
+            return minutes[minute][0]
+        return minutes[min(minutes)][0]

@@ -10,6 +10,17 @@ needs from here, injected.
   :func:`okx_sync.ops.drills.run_drill` - ``okx_sync.Client`` as the client
   factory, a fresh :class:`~okx_sync.sim.Simulator` per drill.
 - :func:`sim_client`: an ``okx_sync.Client`` pointed at a running simulator.
+- :class:`FakeClock` (from :mod:`okx_sync.clock`): time that moves only when a
+  test advances it, for timers, deadlines and back-offs without sleeping.
+- :func:`wait_until` (:mod:`.wait`): poll a predicate with a deadline, the one
+  place a test waits by polling.
+- Scripted servers on 127.0.0.1 (port 0, stopped by ``close()`` / ``with``):
+  :class:`LimitServer` (:mod:`.limit_server`, OKX's REST rate limits enforced,
+  every arrival recorded; also ``hammer``, ``StormProbe``, ``GateDriver``),
+  :class:`EchoServer`, :class:`HangServer`, :class:`ResetServer`,
+  :class:`GarbageServer`, :class:`ScriptedServer` (:mod:`.rest_servers`,
+  hostile HTTP answers), :class:`LoopbackServer`, :class:`ScriptedOKX`
+  (:mod:`.ws_servers`, a WebSocket peer a test scripts frame by frame).
 
 Thread safety: the lab is immutable; each drill builds its own simulator.
 """
@@ -21,12 +32,31 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..client import Client
+from ..clock import FakeClock
 from ..ops.drills.base import DrillLab
 from ..ops.ports import DrillSimulator
 from ..sim import Simulator
+from .limit_server import LimitServer
 from .mock_transport import MockTransport
+from .rest_servers import EchoServer, GarbageServer, HangServer, ResetServer, ScriptedServer
+from .wait import wait_until
+from .ws_servers import LoopbackServer, ScriptedOKX
 
-__all__ = ["MockTransport", "drill_lab", "sim_client"]
+__all__ = [
+    "EchoServer",
+    "FakeClock",
+    "GarbageServer",
+    "HangServer",
+    "LimitServer",
+    "LoopbackServer",
+    "MockTransport",
+    "ResetServer",
+    "ScriptedOKX",
+    "ScriptedServer",
+    "drill_lab",
+    "sim_client",
+    "wait_until",
+]
 
 
 def drill_lab(environ: Mapping[str, str] | None = None) -> DrillLab:

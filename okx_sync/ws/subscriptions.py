@@ -111,7 +111,11 @@ class SubRequest:
             return self._check()
 
     def fail(self, reason: str) -> None:
+        """The connection ended: an answered request keeps its answer (a handler may
+        close the client right after the ack, before the waiter reads it)."""
         with self.lock:
+            if self.done.is_set():
+                return
             self.lost = reason
             self.done.set()
 

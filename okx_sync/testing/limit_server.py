@@ -59,14 +59,14 @@ def _inst_info(inst_id: str) -> tuple[str, str] | None:
     return None
 
 
-def window_max(times: list[tuple[float, int]], window: float) -> int:
-    """Largest total cost of ``(t, cost)`` events inside any half-open window ``(t - window, t]``."""
+def window_max(times: list[tuple[float, int]], window_s: float) -> int:
+    """Largest total cost of ``(t, cost)`` events inside any half-open window ``(t - window_s, t]``."""
     events = sorted(times)
     best = total = 0
     left = 0
     for t, cost in events:
         total += cost
-        while events[left][0] <= t - window:
+        while events[left][0] <= t - window_s:
             total -= events[left][1]
             left += 1
         best = max(best, total)
@@ -121,6 +121,8 @@ class LimitServer:
 
     # -- lifecycle
     def start(self) -> LimitServer:
+        """Bind 127.0.0.1:0 and serve on a daemon thread; returns self. Raises ``OSError``
+        when it cannot bind."""
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -151,11 +153,12 @@ class LimitServer:
 
     @property
     def url(self) -> str:
+        """``http://127.0.0.1:PORT`` of the started server."""
         assert self._httpd is not None, "server not started"
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
 
     def close(self) -> None:
+        """Stop serving and join the thread (5 s deadline); idempotent, never raises."""
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -404,6 +407,8 @@ class GateDriver:
         self._local = threading.local()
 
     def send(self, endpoint: Endpoint, params: Any) -> Outcome:
+        """Acquire a permit, send the request on this thread's session, release, observe
+        the answer; the outcome. Raises what ``RequestGate.acquire`` raises."""
         session = getattr(self._local, "session", None)
         if session is None:
             session = self._local.session = requests.Session()

@@ -1,5 +1,19 @@
-"""Helpers shared by the WSClient tests (tests/test_ws_*.py): thread checks and a
-scripted WebSocket server that speaks exactly what a test tells it to."""
+"""Scripted WebSocket servers on 127.0.0.1 for WSClient tests and benchmarks.
+
+- :class:`LoopbackServer`: accepts connections, does the RFC 6455 handshake and
+  hands each peer (:class:`ScriptedPeer`) to the test, which reads client
+  frames and sends exactly the server frames it wants.
+- :class:`ScriptedOKX`: a ``LoopbackServer`` answering OKX's login/subscribe
+  the way the exchange does, so a ``WSClient`` reaches its steady state.
+- :func:`ws_threads`: names of the live ``okx-`` threads a client started
+  (the simulator's ``okx-sim-`` threads excluded), to check threads stop.
+- :func:`read_exact`, :func:`read_client_frame`, :func:`accept_handshake`:
+  the raw socket steps, for tests that drive a socket themselves.
+
+Every server binds port 0 and stops (threads joined) on ``close()`` / ``with``.
+Thread safety: each server accepts on its own thread; a peer is driven by one
+test thread at a time.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +27,9 @@ from typing import Any
 
 from okx_sync.ws import frames as wsf
 from okx_sync.ws.frames import encode_frame
-from tests.conftest import wait_until
 
 __all__ = [
     "ws_threads",
-    "wait_until",
     "read_exact",
     "read_client_frame",
     "accept_handshake",
@@ -105,9 +117,11 @@ class ScriptedPeer:
             return json.loads(payload)
 
     def send_text(self, text: str) -> None:
+        """Send one text frame; raises ``OSError`` when the socket is gone."""
         self.sock.sendall(encode_frame(wsf.OP_TEXT, text.encode()))
 
     def send_json(self, msg: dict[str, Any]) -> None:
+        """Send ``msg`` as one JSON text frame; raises ``OSError`` when the socket is gone."""
         self.send_text(json.dumps(msg))
 
     def drain(self) -> None:
@@ -177,6 +191,7 @@ class LoopbackServer:
                 pass
 
     def close(self) -> None:
+        """Stop accepting and join the accept thread; closes every peer socket."""
         self.stop.set()
         try:
             self._listener.shutdown(socket.SHUT_RDWR)  # wakes the thread in accept()

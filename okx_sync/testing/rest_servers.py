@@ -1,4 +1,4 @@
-"""Real sockets on 127.0.0.1 for the REST core tests (not a test module).
+"""Scripted HTTP servers on real sockets on 127.0.0.1, for REST core tests and benchmarks.
 
 - :class:`EchoServer`: a threaded HTTP/1.1 keep-alive server; a ``responder``
   decides each answer, every request is recorded, accepted connections counted.
@@ -10,6 +10,8 @@
 - :func:`refused_port`: a port on 127.0.0.1 where nothing listens.
 
 Every server binds port 0 and stops (threads joined) on ``close()`` / ``with``.
+Thread safety: each server handles connections on its own threads; what it
+records is behind a lock.
 """
 
 from __future__ import annotations
@@ -94,18 +96,22 @@ class EchoServer:
 
     @property
     def requests(self) -> list[tuple[str, str, dict[str, str], bytes]]:
+        """A copy of every request so far: ``(method, target, headers, body)``."""
         with self._server.lock:
             return list(self._server.requests)
 
     @property
     def connections(self) -> int:
+        """How many connections were accepted so far."""
         with self._server.lock:
             return self._server.connections
 
     def set_responder(self, responder: Responder) -> None:
+        """Answer the next requests with ``responder(method, target, headers, body)``."""
         self._server.responder = responder
 
     def close(self) -> None:
+        """Stop serving and join the thread (5 s deadline)."""
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(5)
@@ -182,13 +188,14 @@ class HangServer(_RawServer):
     """Reads each request and never answers (the socket stays open until close)."""
 
     def handle(self, conn: socket.socket) -> None:
-        pass
+        """Leave the connection open and unanswered."""
 
 
 class ResetServer(_RawServer):
     """Reads each request, then closes with SO_LINGER 0 so the client sees a reset."""
 
     def handle(self, conn: socket.socket) -> None:
+        """Close ``conn`` with a reset (RST)."""
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         conn.close()
 
@@ -199,6 +206,7 @@ class GarbageServer(_RawServer):
     read_request = False
 
     def handle(self, conn: socket.socket) -> None:
+        """Write junk to ``conn`` and close it."""
         try:
             conn.sendall(b"this is not TLS\r\n\r\n")
         finally:
@@ -287,12 +295,13 @@ class ScriptedServer:
         finally:
             conn.close()
 
-    def wait_requests(self, n: int, timeout: float = 10.0) -> bool:
-        """True once ``n`` requests have been read (False after ``timeout`` s)."""
+    def wait_requests(self, n: int, timeout_s: float = 10.0) -> bool:
+        """True once ``n`` requests have been read (False after ``timeout_s`` s)."""
         with self._cond:
-            return self._cond.wait_for(lambda: self.requests >= n, timeout)
+            return self._cond.wait_for(lambda: self.requests >= n, timeout_s)
 
     def close(self) -> None:
+        """Stop accepting, wake and join every connection thread (5 s deadlines)."""
         self.stop.set()
         self._accept.join(5)
         for conn in self._conns:  # wake threads waiting for a next request
@@ -321,9 +330,9 @@ def http_head(status: int = 200, length: int | None = None, **headers: str) -> b
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-def trickle(conn: socket.socket, data: bytes, interval: float, stop: threading.Event) -> None:
-    """Send ``data`` one byte per ``interval`` s until done, the peer leaves or ``stop``."""
+def trickle(conn: socket.socket, data: bytes, interval_s: float, stop: threading.Event) -> None:
+    """Send ``data`` one byte per ``interval_s`` s until done, the peer leaves or ``stop``."""
     for i in range(len(data)):
-        if stop.wait(interval):
+        if stop.wait(interval_s):
             return
         conn.sendall(data[i : i + 1])
