@@ -120,7 +120,10 @@ def test_a_407_fails_each_dial_with_the_proxy_status_and_the_client_backs_off(
         )
         t, outcome = _start_in_background(ws)
         try:
-            assert wait_until(lambda: ws.stats().dial_attempts >= 3, timeout_s=10)
+            # a dial is counted when it starts, the proxy records its CONNECT a moment later
+            assert wait_until(
+                lambda: ws.stats().dial_attempts >= 3 and len(proxy.requests) >= 3, timeout_s=10
+            )
             st = ws.stats()
         finally:
             ws.close()
