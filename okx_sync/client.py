@@ -464,6 +464,7 @@ if TYPE_CHECKING:  # mypy checks that Client satisfies every ops port (okx_sync/
         _evidence: ports.EvidenceSource = client
         _doctor: ports.DoctorClient = client
         _order: ports.OrderClient = client
+        _market: ports.MarketLoadClient = client
         _reconcile: ports.ReconcileClient = client
         _reporter_host: ports.ReporterHost = client
         _demo: ports.DemoClient = client

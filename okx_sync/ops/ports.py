@@ -59,6 +59,7 @@ __all__ = [
     "DemoClient",
     "DrillClient",
     "DrillSimulator",
+    "MarketLoadClient",
 ]
 
 
@@ -280,3 +281,15 @@ class DrillSimulator(Protocol):
 
     def close(self) -> None:
         """Stop the simulator."""
+
+
+class MarketLoadClient(Protocol):
+    """What the shared-rate-limit drill's worker processes use: ticker reads and the
+    gate's buckets (how long one is held after a 429)."""
+
+    @property
+    def market(self) -> MarketAPI:
+        """The market endpoint group."""
+
+    def gate_stats(self) -> GateStats:
+        """Request-gate statistics."""

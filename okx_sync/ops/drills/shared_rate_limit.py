@@ -29,6 +29,7 @@ import time
 from typing import Any
 
 from ...errors import APIError, OkxError, is_rate_limit_error
+from ..ports import MarketLoadClient
 from .base import Drill, DrillRun, DrillSkipped
 
 __all__ = ["DRILL"]
@@ -73,7 +74,7 @@ def _worker(factory: Any, creds: tuple[str, str, str], options: dict[str, Any], 
         pipe.close()
 
 
-def _probe(client: Any) -> dict[str, Any]:
+def _probe(client: MarketLoadClient) -> dict[str, Any]:
     try:
         client.market.get_ticker(inst_id=INST_ID)
     except APIError as exc:
@@ -83,7 +84,7 @@ def _probe(client: Any) -> dict[str, Any]:
     return {"at": time.monotonic(), "rate_limited": False, "held_s": 0.0}
 
 
-def _load(client: Any, calls: int) -> dict[str, Any]:
+def _load(client: MarketLoadClient, calls: int) -> dict[str, Any]:
     lock = threading.Lock()
     state: dict[str, Any] = {"left": calls, "ok": [], "errors": []}
 
