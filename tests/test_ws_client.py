@@ -409,7 +409,9 @@ def test_backoff_restarts_from_initial_after_a_stable_connection(sim):
     def drop_and_reconnect() -> None:
         down.clear()
         connects = ws.stats().connects
-        assert sim.faults.drop_ws() == 1
+        # the client counts itself connected once its handshake is done; the simulator's hub
+        # lists the connection a moment later (a drop before that finds none: no effect)
+        assert wait_until(lambda: sim.faults.drop_ws() == 1, 5)
         assert down.wait(5)
         moved = [0.0]  # advance fake time until the backoff sleep is over and it reconnects
 
