@@ -27,6 +27,18 @@ def git_dir(environ: dict[str, str] | None = None) -> str:
     return (os.environ if environ is None else environ).get("OKX_DOCS_GIT", DEFAULT_GIT)
 
 
+def mirror_args(args: list[str]) -> tuple[str, str]:
+    """``(git_dir, rev)`` from a generator's ``--git-dir DIR`` / ``--rev REV`` arguments
+    (defaults: :func:`git_dir` and ``HEAD``)."""
+    where = git_dir()
+    rev = "HEAD"
+    if "--git-dir" in args:
+        where = args[args.index("--git-dir") + 1]
+    if "--rev" in args:
+        rev = args[args.index("--rev") + 1]
+    return where, rev
+
+
 def git(git_dir: str, *args: str) -> str:
     """The stdout of ``git --git-dir GIT_DIR ARGS``; raises CalledProcessError."""
     return subprocess.run(

@@ -23,8 +23,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from docs_mirror import git, request_examples
-from docs_mirror import git_dir as default_git_dir
+from docs_mirror import git, mirror_args, request_examples
 from gen_coverage import _sim_routes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -250,12 +249,7 @@ def render(git_dir: str, rev: str) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     """Write (or with --check, compare) docs/examples/*.md; the exit status."""
     args = sys.argv[1:] if argv is None else argv
-    git_dir = default_git_dir()
-    rev = "HEAD"
-    if "--git-dir" in args:
-        git_dir = args[args.index("--git-dir") + 1]
-    if "--rev" in args:
-        rev = args[args.index("--rev") + 1]
+    git_dir, rev = mirror_args(args)
     files = render(git_dir, rev)
     if "--check" in args:
         present = {p.name for p in OUT.glob("*.md")} if OUT.exists() else set()

@@ -30,8 +30,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from docs_mirror import git, json_block, pages
-from docs_mirror import git_dir as default_git_dir
+from docs_mirror import git, json_block, mirror_args, pages
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "okx_sync" / "rest" / "results.tsv"
@@ -342,12 +341,7 @@ def render(git_dir: str, rev: str) -> tuple[str, str]:
 def main(argv: list[str] | None = None) -> int:
     """Write (or with --check, compare) results.tsv and pushes.tsv; the exit status."""
     args = sys.argv[1:] if argv is None else argv
-    git_dir = default_git_dir()
-    rev = "HEAD"
-    if "--git-dir" in args:
-        git_dir = args[args.index("--git-dir") + 1]
-    if "--rev" in args:
-        rev = args[args.index("--rev") + 1]
+    git_dir, rev = mirror_args(args)
     results, pushes = render(git_dir, rev)
     if "--check" in args:
         bad = [p for p, t in ((RESULTS, results), (PUSHES, pushes)) if p.read_text("utf-8") != t]

@@ -782,20 +782,27 @@ class WSHub:
             )
 
     # ------------------------------------------------------------------ order entry
-    def _order_op(self, conn: SimConnection, msg: Mapping[str, Any], op: str) -> None:
+    def _op_id(self, conn: SimConnection, msg: Mapping[str, Any], kind: str) -> str | None:
+        """The op's request id, or None after answering 60028 (an op this URL does not take:
+        not on a ``kind`` connection) or 60013 (a missing or malformed id)."""
         req_id = msg.get("id")
-        if conn.kind != "private":
+        if conn.kind != kind:
             self._error(
                 conn,
                 "60028",
                 "The current operation is not supported by this URL. Please use the correct WebSocket URL for the operation.",
                 req_id,
             )
-            return
+            return None
         if req_id in (None, "") or not _ID.match(str(req_id)):
             self._error(conn, "60013", "Invalid args", req_id)
+            return None
+        return str(req_id)
+
+    def _order_op(self, conn: SimConnection, msg: Mapping[str, Any], op: str) -> None:
+        req_id = self._op_id(conn, msg, "private")
+        if req_id is None:
             return
-        req_id = str(req_id)
         in_time = int(self.clock.time() * 1_000_000)
 
         def reply(code: str, text: str, data: list[Any]) -> None:
@@ -884,17 +891,8 @@ class WSHub:
     def _spread_op(self, conn: SimConnection, msg: Mapping[str, Any], op: str) -> None:
         """A ``sprd-*`` op (spread trading, ``/business`` after login): one arg, the REST
         twin's rate bucket, the spread desk's answer, then ``sprd-orders`` pushes."""
-        req_id = msg.get("id")
-        if conn.kind != "business":
-            self._error(
-                conn,
-                "60028",
-                "The current operation is not supported by this URL. Please use the correct WebSocket URL for the operation.",
-                req_id,
-            )
-            return
-        if req_id in (None, "") or not _ID.match(str(req_id)):
-            self._error(conn, "60013", "Invalid args", req_id)
+        req_id = self._op_id(conn, msg, "business")
+        if req_id is None:
             return
 
         def reply(code: str, text: str, data: list[Any]) -> None:
