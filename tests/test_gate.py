@@ -188,12 +188,18 @@ def test_pacing_spreads_admissions_once_the_burst_allowance_is_used() -> None:
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_every_window_holds_at_most_the_ceiling(seed: int) -> None:
-    """Many threads, random batch sizes and response times: check every window."""
+    """Many threads, random batch sizes and response times: check every window.
+
+    The concurrency cap is above the thread count: with the auto-advancing fake
+    clock a thread parked on a free slot would jump time to its deadline and time
+    out (the cap has tests of its own below and in test_rest_threads)."""
     rnd = random.Random(seed)
     clock = FakeClock(start=0.0)
-    gate = gate_with(clock, max_concurrent=4)
+    n_threads = rnd.randint(6, 10)
+    gate = gate_with(clock, max_concurrent=n_threads + 1)
     events: dict[str, list[tuple[float, int]]] = {}
     lock = threading.Lock()
+    done: list[int] = []
 
     def worker(n: int) -> None:
         local = random.Random(seed * 100 + n)
@@ -208,13 +214,16 @@ def test_every_window_holds_at_most_the_ceiling(seed: int) -> None:
                     events.setdefault(key, []).append((permit.admitted_at, cost))
             clock.advance(local.uniform(0, 0.02))  # the response takes a while
             permit.release()
+        with lock:
+            done.append(n)
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(rnd.randint(6, 10))]
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(n_threads)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=30)
     assert not any(t.is_alive() for t in threads)
+    assert sorted(done) == list(range(n_threads)), "a worker died: its acquire raised"
     snapshot = {b.key: b for b in gate.stats().buckets}
     checked = 0
     for key, evs in events.items():
