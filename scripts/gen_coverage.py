@@ -5,7 +5,7 @@ Usage: python scripts/gen_coverage.py [--check]
 Generated from the endpoint registry (okx_sync/rest/endpoints.tsv), the request
 parameter data (okx_sync/rest/params.tsv) and the named-method groups
 (okx_sync.rest.named). ``--check`` writes nothing and exits 1 when the file is stale;
-tests/test_api_coverage.py does the same comparison inside ``python -m pytest``.
+tests/unit/test_api_coverage.py does the same comparison inside ``python -m pytest``.
 """
 
 from __future__ import annotations
@@ -240,7 +240,7 @@ def render() -> str:
         lines.append("")
         lines.append(
             f"A runnable example of each endpoint below: [examples/{attr}.md](examples/{attr}.md)"
-            " (executed by `tests/test_endpoint_examples.py`)."
+            " (executed by `tests/integration/test_endpoint_examples.py`)."
         )
         lines.append("")
         lines.append(

@@ -205,7 +205,7 @@ def _positional(items: object) -> bool:
 def parse_docs(git_dir: str, rev: str) -> tuple[dict, dict]:
     """(endpoint key -> found, channel -> found) from every docs page at ``rev``; each
     found is a list (one per page) of (fields, positional, example data items or None).
-    Tests read the examples too (tests/test_records.py). Parsed once per commit in a
+    Tests read the examples too (tests/unit/test_records.py). Parsed once per commit in a
     process (``render`` and the tests share it): callers only read it."""
     return _parse_commit(git_dir, git(git_dir, "rev-parse", rev).strip())
 

@@ -1,4 +1,4 @@
-"""A small HTTP CONNECT proxy on 127.0.0.1 for the WebSocket proxy tests (tests/test_ws_proxy.py).
+"""A small HTTP CONNECT proxy on 127.0.0.1 for the WebSocket proxy tests (tests/integration/test_ws_proxy.py).
 
 ``ConnectProxy`` accepts connections (``okx_sync.testing.ws_servers.LoopbackServer``), reads and records
 each CONNECT request (request line and headers), and answers as told: ``"tunnel"`` (check the

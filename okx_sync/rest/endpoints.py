@@ -197,7 +197,7 @@ class Endpoint:
 # "METHOD path-after-/api/v5/" -> Endpoint field values (the fields after ``extra_limits``).
 # The gate, named methods, WS order entry, safe mode, reconcile, the simulator and the
 # docs generators read these as Endpoint attributes; no other module keeps a table keyed
-# by path (tests/test_api_registry.py checks).
+# by path (tests/unit/test_api_registry.py checks).
 
 _P = "/api/v5/"
 

@@ -3,7 +3,7 @@
 Tests wait on what the code exposes: an ``Event``/``Condition`` where there is
 one, a :class:`~okx_sync.clock.FakeClock` advance for timers, and otherwise a
 counter or state polled with :func:`wait_until`, which always has a deadline.
-``tests/test_no_sleep.py`` fails on any other ``sleep`` in the tests.
+``tests/unit/test_no_sleep.py`` fails on any other ``sleep`` in the tests.
 """
 
 from __future__ import annotations

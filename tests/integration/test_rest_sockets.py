@@ -157,7 +157,7 @@ _URLLIB3_126 = textwrap.dedent(
 
 
 def test_imports_and_classifies_failures_without_urllib3_name_resolution_error() -> None:
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     proc = subprocess.run(
         [sys.executable, "-c", _URLLIB3_126, str(refused_port())],
         cwd=repo,

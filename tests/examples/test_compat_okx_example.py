@@ -20,7 +20,7 @@ import pytest
 
 pytest.importorskip("okx", reason="python-okx is in the test extra: pip install python-okx")
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "python_okx_strategy.py"
 IMPORT = re.compile(r"^import okx_sync\.compat\.okx\.(\w+) as (\w+)$", re.M)
 ANSWERS = re.compile(r"^answers: ok=(\d+) rate_limited=(\d+) other=(.*)$", re.M)

@@ -31,8 +31,8 @@ from okx_sync.sim.instruments import default_instruments
 from okx_sync.testing import MockTransport, sim_client
 from okx_sync.testing.mock_transport import json_response
 from tests.conftest import REPO
-from tests.test_records import MIRROR, _examples, _synthetic
-from tests.test_records import docs as docs  # the docs mirror's pages, parsed once
+from tests.unit.test_records import MIRROR, _examples, _synthetic
+from tests.unit.test_records import docs as docs  # the docs mirror's pages, parsed once
 
 EXAMPLES = REPO / "docs" / "examples"
 ENTRY = re.compile(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import okx_sync
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 _ENTRY = re.compile(r"^- `([A-Za-z_][A-Za-z_0-9]*)` — \S")
 
 

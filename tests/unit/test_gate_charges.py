@@ -106,7 +106,7 @@ def test_secondary_limits_are_registry_data_copied_from_the_fact_base() -> None:
         for extra in ep.extra_limits:
             kinds.setdefault(extra.kind, []).append(ep.path)
     assert len(kinds["secondary"]) == 6 and len(kinds["lead_trader"]) == 5
-    packaged = Path(__file__).resolve().parents[1] / "okx_sync" / "rest" / "limits.tsv"
+    packaged = Path(__file__).resolve().parents[2] / "okx_sync" / "rest" / "limits.tsv"
     with packaged.open(encoding="utf-8") as f:
         ours = {
             (r["method"], r["path"], r["key"], r["value"])

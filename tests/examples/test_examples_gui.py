@@ -49,7 +49,7 @@ import pytest
 from okx_sync.testing import wait_until
 
 ASK_RGB, BID_RGB = bytes.fromhex("c0392b"), bytes.fromhex("1e8449")  # the example's colours
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "gui_trader.py"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "gui_trader.py"
 T = TypeVar("T")
 TOOLS = {"Xvfb": "xvfb", "xdotool": "xdotool", "xwd": "x11-apps"}
 MISSING = [

@@ -88,7 +88,7 @@ def test_readme_documents_every_public_name() -> None:
     """Each public name appears in README.md's WebSocket section."""
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     section = readme[readme.index("## WebSocket") :]
     missing = sorted(n for n in DOCUMENTED if n not in section)
     assert missing == []

@@ -32,7 +32,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning"),
 ]
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 OWN_PATHS = {"/api/v5/public/time", "/api/v5/trade/account-rate-limit"}  # okx_sync's own calls
 # python-okx replaces its params with {'to': to} when ``to`` is given (its ccy and amt are
 # lost); the facade sends all three. Compared with required arguments only.

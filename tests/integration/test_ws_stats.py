@@ -94,8 +94,13 @@ def test_backoff_and_dial_attempts_while_the_server_refuses_connections():
 
 
 def test_a_message_over_max_message_bytes_closes_the_link_with_a_clear_error():
+    started = threading.Event()  # the big message comes once the link is up (sent while
+    # the client is still preparing the link, it fails start() instead: another path)
+
     def handler(sock: socket.socket, _index: int, stop: threading.Event) -> None:
-        sock.sendall(accept_handshake(sock) + encode_frame(wsf.OP_TEXT, b"y" * 5000))
+        sock.sendall(accept_handshake(sock))
+        started.wait(10)
+        sock.sendall(encode_frame(wsf.OP_TEXT, b"y" * 5000))
         stop.wait()
 
     with LoopbackServer(handler) as server:
@@ -113,6 +118,7 @@ def test_a_message_over_max_message_bytes_closes_the_link_with_a_clear_error():
             down.set()
 
         ws.start(timeout_s=5.0)
+        started.set()
         try:
             assert down.wait(5), "a 5000-byte message passed a 4096-byte bound"
             assert "4096" in reasons[0]

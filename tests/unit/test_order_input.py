@@ -19,7 +19,7 @@ from okx_sync.models import Instrument
 from okx_sync.rest.endpoints import registry
 from okx_sync.rest.params import build_params
 from okx_sync.ws.config import WSConfig
-from tests.test_api_named import SWAP_INST, FakeClient
+from tests.unit.test_api_named import SWAP_INST, FakeClient
 
 INST = Instrument.from_okx(SWAP_INST)  # tickSz 0.1, lotSz 0.01, minSz 0.1, maxLmtSz 100000
 ORDER = dict(inst_id="BTC-USDT-SWAP", td_mode="cross", side="buy", ord_type="limit")

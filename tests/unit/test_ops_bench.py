@@ -10,7 +10,7 @@ import pytest
 from okx_sync import cli
 from okx_sync.cli import bench
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_finds_run_all_in_the_source_checkout() -> None:

@@ -22,7 +22,7 @@ import okx_sync
 from okx_sync.rest import named
 from okx_sync.rest.endpoints import registry
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _modules_after(program: str) -> dict[str, object]:

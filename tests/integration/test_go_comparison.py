@@ -21,7 +21,7 @@ import requests
 
 from okx_sync import APIError, Client, RetryPolicy
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "go-okx-comparison.md"
 COLUMNS = ["feature", "go-okx", "okx_sync (where)", "verdict", "proof"]
 VERDICTS = ("ahead", "equal", "behind")
@@ -87,7 +87,7 @@ def test_row_names_resolve_and_proof_exists(row: dict[str, str]) -> None:
         _resolve(ref)  # raises ImportError/AttributeError when the name is gone
     proof = row["proof"]
     path, sep, name = proof.partition("::")
-    assert sep and path.startswith("tests/test_") and path.endswith(".py"), proof
+    assert sep and re.fullmatch(r"tests/(unit|integration|drills|examples)/test_\w+\.py", path), proof
     assert (ROOT / path).is_file(), proof
     assert name in _test_functions(path), f"{proof}: no such test"
 

@@ -29,7 +29,7 @@ import okx_sync
 from okx_sync.sim import Simulator
 from okx_sync.testing import sim_client
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RUNBOOKS = ("RUNBOOK.md", "RUNBOOK.en.md")
 COMMANDS = {"demo", "sim", "drill", "evidence", "doctor", "book"}
 DRILLS = {

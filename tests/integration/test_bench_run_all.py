@@ -15,7 +15,7 @@ import pytest
 import okx_sync
 from okx_sync.sim import Simulator
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 

@@ -20,7 +20,7 @@ from okx_sync.compat.shared import SHARED
 from okx_sync.errors import RequestStateError, ValidationError
 from okx_sync.testing.rest_servers import EchoServer, ResetServer, ok_json, refused_port
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 KEY = ("key-compat", "secret-compat-XYZ", "pass-compat-XYZ")
 PLACE = ("BTC-USDT", "cash", "buy", "limit", "0.001")
 

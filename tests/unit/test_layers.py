@@ -263,7 +263,7 @@ GRAPH = import_graph(PACKAGE)
 
 
 def test_every_module_is_placed_in_a_layer():
-    assert unclassified(GRAPH) == [], "add the new module to CONTRACT in tests/test_layers.py"
+    assert unclassified(GRAPH) == [], "add the new module to CONTRACT in tests/unit/test_layers.py"
 
 
 def test_imports_go_downward_only():

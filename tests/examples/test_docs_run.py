@@ -32,7 +32,7 @@ import pytest
 import okx_sync
 from okx_sync.sim import Simulator
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DOCS = ("README.md", "RUNBOOK.md", "RUNBOOK.en.md")
 FENCE = re.compile(r"^([ \t]*)```(\w*)[^\n]*\n(.*?)^[ \t]*```[ \t]*$", re.S | re.M)
 MARKER = re.compile(r"<!--\s*doc-run:\s*setup=(\w+)\s*-->")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SLOW = {"safe_mode_and_dead_man --fire"}
 RUN_TIMEOUT = 45.0  # s; an example runs a few seconds, this only bounds a hang
 

@@ -35,7 +35,7 @@ from okx_sync.rest.named import _RESULT_TABLE
 from okx_sync.rest.params import id_pairs, params_for
 from okx_sync.secret import Secret
 from tests.conftest import REPO, realdata_path
-from tests.test_api_named import FakeClient
+from tests.unit.test_api_named import FakeClient
 
 MIRROR = os.environ.get("OKX_DOCS_GIT", "/work/.mirror/qiuham+crypto-api-docs/repo")
 ENDPOINTS = list(registry())
