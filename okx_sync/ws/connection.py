@@ -412,16 +412,18 @@ class Connection:
             self._send_lock.release()
 
     def ping(self) -> None:
-        """Send the text ``ping`` and note it for the heartbeat; failures abort the connection."""
+        """Send the text ``ping`` and note it for the heartbeat; failures abort the connection.
+
+        The ping is noted as outstanding before it is written: the reader may handle
+        the pong before this write returns, and that pong must clear it."""
         now = self._clock.monotonic()
+        self.last_ping = now
+        if self.ping_outstanding_since is None:
+            self.ping_outstanding_since = now
         try:
             self.send(PING)
         except WSClosedError as exc:
             self.abort(f"ping failed: {exc}")
-            return
-        self.last_ping = now
-        if self.ping_outstanding_since is None:
-            self.ping_outstanding_since = now
 
     def abort(self, reason: str) -> None:
         """Stop reading: shut the socket down so the reader ends. Idempotent, any thread."""

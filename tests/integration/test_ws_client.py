@@ -887,3 +887,31 @@ def test_documented_channels_reach_handlers_as_generated_records():
     (detail,) = got["liq"].details
     assert type(detail).__name__ == "LiquidationOrdersPushDetails"
     assert detail.bk_px == Decimal("0.1") and detail.bk_loss is None and detail.ts == 1723892524781
+
+
+def test_a_pong_that_overtakes_the_ping_write_does_not_leave_the_ping_outstanding(
+    sim, monkeypatch
+):
+    """The reader may handle the pong before the heartbeat thread returns from writing
+    the ping (loopback, a GIL switch). That pong answers the ping: heartbeats go on
+    every ``ping_interval_s``; the link is not idle-until-``pong_timeout_s`` and then
+    dropped as dead."""
+    from okx_sync.ws.connection import Connection
+    from okx_sync.ws.protocol import PING
+
+    write = Connection.send
+
+    def send_and_let_the_pong_overtake(self: Connection, text: str) -> None:
+        before = self.last_pong
+        write(self, text)
+        if text == PING:  # return only once the reader has handled the answer
+            assert wait_until(lambda: self.last_pong != before, timeout_s=3)
+
+    monkeypatch.setattr(Connection, "send", send_and_let_the_pong_overtake)
+    with public(sim, ping_interval_s=0.1, pong_timeout_s=20.0) as ws:
+        # nothing is subscribed: every message this link receives is a pong
+        assert wait_until(lambda: ws.stats().messages >= 3, timeout_s=5), (
+            "pinging stopped after a pong"
+        )
+        st = ws.stats()
+        assert st.connected and st.reconnects == 0
