@@ -21,8 +21,6 @@ from ..errors import (
 
 __all__ = ["BookCounters", "BookErrorCounts", "StoreStats", "ERROR_KINDS"]
 
-ERROR_KINDS = ("sequence", "checksum", "not_ready", "malformed", "crossed")
-
 
 @attrs.frozen(kw_only=True)
 class BookErrorCounts:
@@ -52,6 +50,10 @@ class BookErrorCounts:
     def to_dict(self) -> dict[str, int]:
         """A JSON-serialisable dict of every kind."""
         return attrs.asdict(self)
+
+
+#: The kinds of refused pushes, in :class:`BookErrorCounts` order.
+ERROR_KINDS = tuple(field.name for field in attrs.fields(BookErrorCounts))
 
 
 @attrs.frozen(kw_only=True)
