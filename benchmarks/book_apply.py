@@ -117,12 +117,12 @@ def check_verified(
     """
     for inst, store in stores.items():
         stats = store.stats()
-        if not stats["applied"] or any(stats["errors"].values()):
-            _fail(f"{inst}: errors or nothing applied: {stats}")
-        if checks == "checksum" and stats["verified"] != stats["applied"]:
-            _fail(f"{inst}: {stats['verified']} of {stats['applied']} pushes verified")
-        if checks == "sequence" and stats["unverified"] != stats["applied"]:
-            _fail(f"{inst}: {stats['unverified']} of {stats['applied']} pushes unverified")
+        if not stats.applied or stats.errors.total:
+            _fail(f"{inst}: errors or nothing applied: {stats.to_dict()}")
+        if checks == "checksum" and stats.verified != stats.applied:
+            _fail(f"{inst}: {stats.verified} of {stats.applied} pushes verified")
+        if checks == "sequence" and stats.unverified != stats.applied:
+            _fail(f"{inst}: {stats.unverified} of {stats.applied} pushes unverified")
     if checks != "sequence":
         return
     last = {m["arg"]["instId"]: m["data"][-1]["seqId"] for m in messages}

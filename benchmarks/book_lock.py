@@ -93,11 +93,7 @@ def run_update(levels: int) -> tuple[float, float, int]:
     update = update_push(levels)
     result = timed_apply(store, update)
     stats = store.stats()
-    if (
-        stats["bids"] != 400 + len(update["data"][0]["bids"])
-        or not store.ready
-        or any(stats["errors"].values())
-    ):
+    if stats.bids != 400 + len(update["data"][0]["bids"]) or not store.ready or stats.errors.total:
         raise RuntimeError(f"the update was not applied as expected: {stats}")
     bids = [lvl.px for lvl in store.snapshot().bids]
     if bids != sorted(bids, reverse=True):
@@ -110,7 +106,7 @@ def run_snapshot(levels: int) -> tuple[float, float, int]:
     store = OrderBookStore("books", INST)
     store.apply(snapshot_push(400))
     result = timed_apply(store, snapshot_push(levels))
-    if store.stats()["bids"] != levels:
+    if store.stats().bids != levels:
         raise RuntimeError("the snapshot was not applied")
     return result
 

@@ -51,7 +51,7 @@ def main() -> int:
         s = book.stats()
         say(
             f"done: in_sync={s.in_sync} resyncs={s.resyncs} updates={s.updates} "
-            f"snapshots={s.snapshots} errors={dict(s.errors)}"
+            f"snapshots={s.snapshots} errors={s.errors.to_dict()}"
         )
     return 0
 

@@ -76,6 +76,7 @@ _EXPORTS: dict[str, str] = {
     "ServerTime": "okx_sync.models",
     # order books
     "OrderBookStore": "okx_sync.book",
+    "StoreStats": "okx_sync.book",
     # WebSocket
     "WSClient": "okx_sync.ws.client",
     "WSConfig": "okx_sync.ws.config",
@@ -124,7 +125,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
     from .auth import Credentials
-    from .book import OrderBookStore
+    from .book import OrderBookStore, StoreStats
     from .client import Client
     from .clock import Clock, FakeClock, SystemClock
     from .errors import (

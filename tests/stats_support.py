@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from okx_sync.book import BookErrorCounts
 from okx_sync.gate.stats import AccountLimitStats, BucketStats, GateStats
 from okx_sync.rest.stats import LatencyStats, RestStats, TimeSyncStats
 from okx_sync.ws.book_stats import BookCheckStats, BookStats
@@ -152,7 +153,7 @@ def book_stats(*, check: dict[str, Any] | None = None, **over: Any) -> BookStats
         "resets": 0,
         "sequence_resets": 0,
         "crossed_snapshots": 0,
-        "errors": {"sequence": 0, "checksum": 0},
+        "errors": BookErrorCounts(),
         "ws": "public",
         "in_sync": True,
         "resyncs": 0,

@@ -53,7 +53,8 @@ price string switches that store to ``Decimal`` keys until its next snapshot.
 The parts, one idea each: :mod:`.store` (``OrderBookStore``: the entry point and the
 read API), :mod:`.apply` (the update application: snapshot, seqId chain, merge),
 :mod:`.side` (one side's levels and keys), :mod:`.wire` (a push's shape checks and
-errors), :mod:`.verify` (checksum and not-crossed), :mod:`.counters` (``stats``).
+errors), :mod:`.verify` (checksum and not-crossed), :mod:`.counters` (``stats``: the frozen
+:class:`StoreStats` and its :class:`BookErrorCounts`).
 """
 
 from __future__ import annotations
@@ -70,7 +71,15 @@ from ..errors import ValidationError as ValidationError
 from ..models.market import BookLevel as BookLevel
 from ..models.market import OrderBook as OrderBook
 from ..models.ws import BookUpdate as BookUpdate
+from .counters import BookErrorCounts, StoreStats
 from .side import Level as Level
 from .store import BOOK_CHANNELS, INCREMENTAL_CHANNELS, SNAPSHOT_CHANNELS, OrderBookStore
 
-__all__ = ["OrderBookStore", "SNAPSHOT_CHANNELS", "INCREMENTAL_CHANNELS", "BOOK_CHANNELS"]
+__all__ = [
+    "OrderBookStore",
+    "StoreStats",
+    "BookErrorCounts",
+    "SNAPSHOT_CHANNELS",
+    "INCREMENTAL_CHANNELS",
+    "BOOK_CHANNELS",
+]

@@ -11,7 +11,7 @@ from ..errors import OrderBookError, ValidationError
 from ..models.market import BookLevel, OrderBook
 from ..models.ws import BookUpdate
 from .apply import BookApplier
-from .counters import BookCounters
+from .counters import BookCounters, StoreStats
 from .verify import BookVerifier, check_string
 from .wire import WireCheck
 
@@ -298,26 +298,27 @@ class OrderBookStore:
             text = check_string(self._book.bids, self._book.asks)
         return text
 
-    def stats(self) -> dict[str, Any]:
-        """Counters as a JSON-serialisable dict.
-
-        ``applied`` (data items applied), ``snapshots``, ``updates``,
-        ``verified`` / ``unverified`` (checksum checked / not provided or
-        verification off), ``resets`` (book dropped, by :meth:`reset` or after
-        an error), ``sequence_resets`` (OKX maintenance resets seen),
-        ``crossed_snapshots`` (snapshots OKX sent crossed, kept as sent),
-        ``errors`` by kind (``sequence``, ``checksum``, ``not_ready``,
-        ``malformed``, ``crossed``), plus the current ``ready``, ``seq_id``, ``bids`` and
-        ``asks`` (level counts). Thread safety: safe from any thread.
+    def stats(self) -> StoreStats:
+        """The store's counters and the book's state as a frozen
+        :class:`~okx_sync.book.StoreStats` (``to_dict()`` for JSON): ``channel``,
+        ``inst_id``, ``ready``, ``seq_id``, ``bids`` / ``asks`` (level counts),
+        ``applied`` (data items applied), ``snapshots``, ``updates``, ``verified``
+        / ``unverified`` (checksum checked / not provided or verification off),
+        ``resets`` (book dropped, by :meth:`reset` or after an error),
+        ``sequence_resets`` (OKX maintenance resets seen), ``crossed_snapshots``
+        (snapshots OKX sent crossed, kept as sent) and ``errors`` (a
+        :class:`~okx_sync.book.BookErrorCounts`: ``sequence``, ``checksum``,
+        ``not_ready``, ``malformed``, ``crossed``). Thread safety: safe from any
+        thread; read under the readers' lock, so the snapshot is one moment
+        between two pushes.
         """
         with self._lock:
             book = self._book
-            return {
-                "channel": self._channel,
-                "inst_id": self._inst_id,
-                "ready": book.ready,
-                "seq_id": book.seq_id,
-                "bids": len(book.bids.levels),
-                "asks": len(book.asks.levels),
-                **self._counters.as_dict(),
-            }
+            return self._counters.snapshot(
+                channel=self._channel,
+                inst_id=self._inst_id,
+                ready=book.ready,
+                seq_id=book.seq_id,
+                bids=len(book.bids.levels),
+                asks=len(book.asks.levels),
+            )

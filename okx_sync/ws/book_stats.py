@@ -1,19 +1,21 @@
 """The frozen ``BookStats`` snapshot of a managed order book and its ``BookCheckStats``.
 
-``ManagedOrderBook.stats()`` assembles a :class:`BookStats` from the store's
-counters (``OrderBookStore.stats()``), the sync state, the callback worker and
-the REST cross-check; ``to_dict()`` gives the JSON-serialisable dict the
-evidence and the stats sinks show. Pure module: no I/O, no threads.
+``ManagedOrderBook.stats()`` assembles a :class:`BookStats` (a ``StoreStats`` with
+the book's own fields after the store's) from the store's snapshot
+(``OrderBookStore.stats()``), the sync state, the callback worker and the REST
+cross-check; ``to_dict()`` gives the JSON-serialisable dict the evidence and the
+stats sinks show. Pure module: no I/O, no threads.
 
 Thread safety: immutable.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import attrs
+
+from ..book.counters import StoreStats
 
 __all__ = ["BookStats", "BookCheckStats"]
 
@@ -40,38 +42,24 @@ class BookCheckStats:
 
 
 @attrs.frozen(kw_only=True)
-class BookStats:
+class BookStats(StoreStats):
     """A frozen snapshot of a ``ManagedOrderBook`` (``book.stats()``).
 
-    The store's counters: ``channel``, ``inst_id``, ``ready``, ``seq_id``,
-    ``bids`` / ``asks`` (level counts), ``applied``, ``snapshots``,
-    ``updates``, ``verified`` / ``unverified``, ``resets``,
-    ``sequence_resets``, ``crossed_snapshots``, ``errors`` by kind
-    (``sequence``, ``checksum``, ``not_ready``, ``malformed``, ``crossed``).
-    The book's: ``ws`` (its client's name), ``in_sync``, ``resyncs``,
-    ``resubscribes`` (unsubscribe + subscribe pairs sent), ``skipped``
-    (updates dropped while waiting for a snapshot), ``last_error``,
-    ``rejected`` (the code with which OKX refused the subscription for good,
-    e.g. ``"60018"``; None), ``last_resync_s`` (out of sync -> in sync),
-    ``callback_errors``, ``closed`` and ``rest_check`` (a :class:`BookCheckStats`).
-    ``to_dict()`` is the JSON-serialisable dict. Thread safety: immutable.
+    A :class:`~okx_sync.book.StoreStats` (its store's fields first: ``channel``,
+    ``inst_id``, ``ready``, ``seq_id``, ``bids`` / ``asks`` (level counts),
+    ``applied``, ``snapshots``, ``updates``, ``verified`` / ``unverified``,
+    ``resets``, ``sequence_resets``, ``crossed_snapshots``, ``errors`` (a
+    :class:`~okx_sync.book.BookErrorCounts`: ``sequence``, ``checksum``,
+    ``not_ready``, ``malformed``, ``crossed``)), then the book's: ``ws`` (its
+    client's name), ``in_sync``, ``resyncs``, ``resubscribes`` (unsubscribe +
+    subscribe pairs sent), ``skipped`` (updates dropped while waiting for a
+    snapshot), ``last_error``, ``rejected`` (the code with which OKX refused the
+    subscription for good, e.g. ``"60018"``; None), ``last_resync_s`` (out of
+    sync -> in sync), ``callback_errors``, ``closed`` and ``rest_check`` (a
+    :class:`BookCheckStats`). ``to_dict()`` is the JSON-serialisable dict, keys
+    in this order (``errors`` and ``rest_check`` as dicts). Thread safety: immutable.
     """
 
-    channel: str
-    inst_id: str
-    ready: bool
-    seq_id: int | None
-    bids: int
-    asks: int
-    applied: int
-    snapshots: int
-    updates: int
-    verified: int
-    unverified: int
-    resets: int
-    sequence_resets: int
-    crossed_snapshots: int
-    errors: Mapping[str, int]
     ws: str
     in_sync: bool
     resyncs: int
@@ -87,11 +75,4 @@ class BookStats:
     @property
     def error_total(self) -> int:
         """The store's errors of every kind, summed."""
-        return sum(self.errors.values())
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict of every field (``rest_check`` as a dict)."""
-        out = attrs.asdict(self, recurse=False)
-        out["errors"] = dict(self.errors)
-        out["rest_check"] = self.rest_check.to_dict()
-        return out
+        return self.errors.total

@@ -58,6 +58,8 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
+import attrs
+
 from ..book import BOOK_CHANNELS, OrderBookStore
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import ValidationError, WSSubscribeError
@@ -379,8 +381,9 @@ class ManagedOrderBook(Owned):
 
     def stats(self) -> BookStats:
         """The book's counters as a frozen :class:`~okx_sync.ws.book_stats.BookStats`
-        (``to_dict()`` for JSON): the store's :meth:`OrderBookStore.stats` fields
-        (``ready``, ``seq_id``, ``errors`` by kind...), plus ``in_sync``, ``resyncs``,
+        (``to_dict()`` for JSON), a ``StoreStats``: the fields of the store's
+        :meth:`OrderBookStore.stats` (``ready``, ``seq_id``, ``errors`` by kind...),
+        plus ``in_sync``, ``resyncs``,
         ``resubscribes`` (unsubscribe + subscribe pairs the book sent; when
         disconnected it leaves the subscription to the next connect), ``skipped`` (updates
         dropped while waiting for a snapshot), ``last_error``, ``rejected`` (the code with
@@ -394,7 +397,7 @@ class ManagedOrderBook(Owned):
         in_sync = self.in_sync
         with self._cond:
             return BookStats(
-                **store,
+                **attrs.asdict(store, recurse=False),
                 ws=self._ws.name,
                 in_sync=in_sync,
                 **self._sync.counters(),

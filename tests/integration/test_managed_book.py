@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from okx_sync import FakeClock, OrderBookStore, WSClient
+from okx_sync.book import BookErrorCounts
 from okx_sync.errors import (
     OrderBookSequenceError,
     ValidationError,
@@ -37,7 +38,7 @@ from okx_sync.ws.policies import BackoffPolicy, ConnectRateLimiter
 
 INST = "BTC-USDT"
 ARG = {"channel": "books", "instId": INST}
-NO_BOOK_ERRORS = dict.fromkeys(("sequence", "checksum", "not_ready", "malformed", "crossed"), 0)
+NO_BOOK_ERRORS = BookErrorCounts()
 
 
 def book_threads() -> list[str]:
@@ -168,7 +169,7 @@ def test_seq_gap_ends_in_one_resync_and_the_sims_book(sim, ws):
     assert wait_until(lambda: len(resyncs.calls) == 1)
     stats = book.stats()
     assert stats.resyncs == 1 and stats.resubscribes == 1
-    assert stats.errors["sequence"] == 1 and stats.snapshots == 2
+    assert stats.errors.sequence == 1 and stats.snapshots == 2
     assert "OrderBookSequenceError" in stats.last_error
     assert stats.last_resync_s is not None
     ((got_book, exc),) = resyncs.calls
@@ -195,7 +196,7 @@ def test_bad_checksum_ends_in_one_resync_and_the_sims_book(sim, ws):
     assert_equals_sim(book, sim)
     stats = book.stats()
     assert stats.resyncs == 1 and stats.resubscribes == 1
-    assert stats.errors["checksum"] == 1 and stats.errors["sequence"] == 0
+    assert stats.errors.checksum == 1 and stats.errors.sequence == 0
     assert "OrderBookChecksumError" in book.last_error
     advance(sim)
     assert_equals_sim(book, sim)
@@ -222,7 +223,7 @@ def test_a_malformed_or_crossing_update_ends_in_one_resync_and_the_sims_book(
     assert_equals_sim(book, sim)
     stats = book.stats()
     assert stats.resyncs == 1 and stats.resubscribes == 1
-    assert stats.errors[counter] == 1 and sum(stats.errors.values()) == 1
+    assert stats.errors.to_dict()[counter] == 1 and stats.errors.total == 1
     assert error in book.last_error
     assert wait_until(lambda: len(resyncs.calls) == 1)
     assert type(resyncs.calls[0][1]).__name__ == error
@@ -348,7 +349,7 @@ def test_plain_store_fed_by_ws_on_books(sim):
         assert snap.seq_id == view.seq_id and snap.raw["bids"] == view.bids
         assert snap.raw["asks"] == view.asks and store.best_bid() == level(view.bids[0])
         stats = store.stats()
-        assert stats["snapshots"] == 1 and stats["updates"] >= 3 and stats["resets"] == 0
+        assert stats.snapshots == 1 and stats.updates >= 3 and stats.resets == 0
         assert ws.stats().handler_errors == 0 and errors == []
 
 

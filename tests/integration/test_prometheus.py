@@ -12,6 +12,7 @@ import pytest
 prometheus_client = pytest.importorskip("prometheus_client")
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
+from okx_sync.book import BookErrorCounts  # noqa: E402
 from okx_sync.clock import FakeClock  # noqa: E402
 from okx_sync.errors import ValidationError  # noqa: E402
 from okx_sync.gate.stats import AccountLimitStats, GateStats  # noqa: E402
@@ -64,7 +65,7 @@ class _Client:
                 )
             ),
         ]
-        self.books = [_Source(book_stats(errors={"checksum": 1}))]
+        self.books = [_Source(book_stats(errors=BookErrorCounts(checksum=1)))]
 
     def stats(self) -> RestStats:
         return rest_stats(

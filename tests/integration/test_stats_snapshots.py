@@ -1,6 +1,7 @@
 """The frozen stats snapshots (RestStats, GateStats, BookStats, DeadManStats): typed fields,
 immutability, and ``to_dict()`` giving the JSON-serialisable dict ``stats()`` used to return
-(same keys in the same order; the simulator drives real counters)."""
+(same keys in the same order; the simulator drives real counters). StoreStats, the
+order-book store's, is pinned the same way in tests/unit/test_book.py."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import attrs
 import pytest
 
 from okx_sync import BookStats, BucketStats, DeadManStats, GateStats, RestStats
+from okx_sync.book import BookErrorCounts, StoreStats
 from okx_sync.errors import APIError
 from okx_sync.gate.stats import AccountLimitStats
 from okx_sync.rest.stats import LatencyStats, TimeSyncStats
@@ -43,6 +45,7 @@ BOOK_KEYS = [
     "in_sync", "resyncs", "resubscribes", "skipped", "last_error", "rejected", "last_resync_s",
     "callback_errors", "closed", "rest_check",
 ]  # fmt: skip
+ERROR_KEYS = ["sequence", "checksum", "not_ready", "malformed", "crossed"]
 DEAD_MAN_KEYS = [
     "tag", "timeout_s", "refresh_s", "running", "armed", "refreshes", "failures",
     "consecutive_failures", "expired", "expiries", "last_refresh", "deadline", "trigger_time",
@@ -118,16 +121,19 @@ def test_book_stats_of_a_managed_book() -> None:
             assert book.wait_ready(10.0)
             stats = book.stats()
     assert isinstance(stats, BookStats) and isinstance(stats.rest_check, BookCheckStats)
+    assert isinstance(stats, StoreStats)  # the store's fields first, then the book's
     assert (stats.channel, stats.inst_id, stats.ws) == ("books", "BTC-USDT", "public")
     assert stats.ready and stats.in_sync and stats.snapshots == 1 and stats.bids > 0
-    assert stats.error_total == sum(stats.errors.values()) == 0
+    assert isinstance(stats.errors, BookErrorCounts)
+    assert stats.error_total == stats.errors.total == 0
     _frozen(stats, "resyncs")
     d = stats.to_dict()
     assert list(d) == BOOK_KEYS
     assert list(d["rest_check"]) == [
         "enabled", "checked", "mismatches", "errors", "last_difference", "last_error",
     ]  # fmt: skip
-    assert d["errors"] == dict(stats.errors) and d["errors"] is not stats.errors
+    assert d["errors"] == stats.errors.to_dict() == dict.fromkeys(ERROR_KEYS, 0)
+    assert list(d["errors"]) == ERROR_KEYS
     assert json.loads(json.dumps(d)) == d
 
 

@@ -30,6 +30,7 @@ def test_every_exported_name_is_documented_and_every_documented_name_exported() 
 
 
 def test_the_stats_snapshot_types_are_exported() -> None:
+    from okx_sync.book import StoreStats
     from okx_sync.gate.stats import BucketStats, GateStats
     from okx_sync.ops.dead_man import DeadManStats
     from okx_sync.rest.stats import RestStats
@@ -46,3 +47,4 @@ def test_the_stats_snapshot_types_are_exported() -> None:
         DeadManStats,
         WSStats,
     )
+    assert okx_sync.StoreStats is StoreStats

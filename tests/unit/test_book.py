@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import copy
+import json
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import pytest
 
 import okx_sync
-from okx_sync.book import INCREMENTAL_CHANNELS, SNAPSHOT_CHANNELS, OrderBookStore
+from okx_sync.book import (
+    INCREMENTAL_CHANNELS,
+    SNAPSHOT_CHANNELS,
+    BookErrorCounts,
+    OrderBookStore,
+    StoreStats,
+)
 from okx_sync.checksum import book_checksum
 from okx_sync.errors import (
     OrderBookChecksumError,
@@ -81,8 +89,8 @@ def test_doc_checksum_vectors_through_merge() -> None:
     # delete bid 3366, add ask 3372: the second published vector
     store.apply(push("update", [["3366", "0"]], [["3372", "8"]], checksum=831078360))
     assert store.checksum_string() == "3366.1:7:3366.8:9:3368:8:3372:8"
-    assert store.stats()["verified"] == 2
-    assert store.stats()["unverified"] == 0
+    assert store.stats().verified == 2
+    assert store.stats().unverified == 0
 
 
 def test_checksum_mismatch_raises_with_details_and_resets() -> None:
@@ -95,7 +103,7 @@ def test_checksum_mismatch_raises_with_details_and_resets() -> None:
     assert err.check_string == "100:2:101:1"
     assert err.got == book_checksum([["100", "2"]], [["101", "1"]])
     assert not store.ready and store.snapshot().raw["bids"] == []
-    assert store.stats()["errors"]["checksum"] == 1
+    assert store.stats().errors.checksum == 1
     with pytest.raises(OrderBookNotReadyError):
         store.apply(push("update", [["100", "3"]]))
 
@@ -106,14 +114,14 @@ def test_checksum_zero_or_missing_is_not_provided() -> None:
     store.apply(push("update", [["99", "1"]]))  # no checksum field at all
     store.apply(push("update", [["98", "1"]], checksum="0"))
     stats = store.stats()
-    assert (stats["verified"], stats["unverified"], stats["applied"]) == (0, 3, 3)
+    assert (stats.verified, stats.unverified, stats.applied) == (0, 3, 3)
     assert prices(store.snapshot().raw["bids"]) == ["100", "99", "98"]
 
 
 def test_verify_checksum_off_accepts_wrong_checksum() -> None:
     store = OrderBookStore("books", "BTC-USDT", verify_checksum=False)
     store.apply(push("snapshot", [["100", "1"]], [["101", "1"]], checksum=1))
-    assert store.ready and store.stats()["unverified"] == 1
+    assert store.ready and store.stats().unverified == 1
 
 
 def test_docs_sequence_chain_including_no_change_and_reset() -> None:
@@ -125,8 +133,8 @@ def test_docs_sequence_chain_including_no_change_and_reset() -> None:
     store.apply(push("update", [["97", "1"]], prevSeqId=3, seqId=5))
     assert store.seq_id == 5
     stats = store.stats()
-    assert stats["updates"] == 4 and stats["sequence_resets"] == 1
-    assert not any(stats["errors"].values())
+    assert stats.updates == 4 and stats.sequence_resets == 1
+    assert not stats.errors.total
     assert prices(store.snapshot().raw["bids"]) == ["100", "99", "98", "97"]
 
 
@@ -139,7 +147,7 @@ def test_gap_raises_sequence_error_and_resets() -> None:
     assert "BTC-USDT" in str(info.value)
     assert not store.ready and store.seq_id is None
     stats = store.stats()
-    assert stats["errors"]["sequence"] == 1 and stats["resets"] == 1
+    assert stats.errors.sequence == 1 and stats.resets == 1
     # a new snapshot recovers
     store.apply(push("snapshot", [["90", "1"]], [["91", "1"]], prevSeqId=-1, seqId=20))
     assert store.ready and store.seq_id == 20
@@ -156,7 +164,7 @@ def test_update_before_snapshot_is_not_ready() -> None:
     store = OrderBookStore("books-l2-tbt", "BTC-USDT")
     with pytest.raises(OrderBookNotReadyError):
         store.apply(push("update", [["99", "1"]], channel="books-l2-tbt", prevSeqId=1, seqId=2))
-    assert store.stats()["errors"]["not_ready"] == 1
+    assert store.stats().errors.not_ready == 1
     assert store.best_bid() is None and store.best_ask() is None
 
 
@@ -290,9 +298,9 @@ def test_snapshot_channels_replace_the_book_every_push(channel: str) -> None:
     store.apply(push("update", [["98", "2"]], [["102", "1"]], seqId=9, prevSeqId=3, **kw))
     snap = store.snapshot()
     assert prices(snap.raw["bids"]) == ["98"] and prices(snap.raw["asks"]) == ["102"]
-    assert store.seq_id == 9 and store.stats()["snapshots"] == 2
-    assert store.stats()["updates"] == 0 and not any(store.stats()["errors"].values())
-    assert store.stats()["unverified"] == 2  # books5 / bbo-tbt carry no checksum
+    assert store.seq_id == 9 and store.stats().snapshots == 2
+    assert store.stats().updates == 0 and not store.stats().errors.total
+    assert store.stats().unverified == 2  # books5 / bbo-tbt carry no checksum
 
 
 @pytest.mark.parametrize("channel", sorted(INCREMENTAL_CHANNELS))
@@ -329,7 +337,7 @@ def test_incremental_channels_merge_updates_and_check_them(channel: str) -> None
     assert prices(snap.raw["asks"]) == ["101", "102"]
     assert snap.raw["bids"][0][1] == "3"
     stats = store.stats()
-    assert (stats["snapshots"], stats["updates"], stats["verified"]) == (1, 1, 2)
+    assert (stats.snapshots, stats.updates, stats.verified) == (1, 1, 2)
     with pytest.raises(OrderBookSequenceError):  # a gap
         store.apply(push("update", [["97", "1"]], prevSeqId=13, seqId=14, **kw))
     assert not store.ready
@@ -340,7 +348,7 @@ def test_incremental_channels_merge_updates_and_check_them(channel: str) -> None
 def test_incremental_push_without_action_is_a_snapshot() -> None:
     store = OrderBookStore("books", "BTC-USDT")
     store.apply(push(None, [["100", "1"]], [["101", "1"]]))
-    assert store.ready and store.stats()["snapshots"] == 1
+    assert store.ready and store.stats().snapshots == 1
 
 
 def test_push_for_another_book_is_refused_untouched() -> None:
@@ -365,7 +373,7 @@ def test_malformed_level_raises_order_book_error_and_resets(level: Any) -> None:
     with pytest.raises(OrderBookError) as info:
         store.apply(msg)
     assert type(info.value) is OrderBookDataError
-    assert not store.ready and store.stats()["errors"]["malformed"] == 1
+    assert not store.ready and store.stats().errors.malformed == 1
 
 
 def test_bad_construction_and_depth() -> None:
@@ -410,13 +418,38 @@ def test_snapshot_is_a_deep_copy_with_depth_and_message_is_not_modified() -> Non
     assert store.snapshot(depth=0).raw["bids"] == []
 
 
+# The dict stats() returned before it was typed: to_dict() keeps it (keys and order).
+OLD_STATS_KEYS = [
+    "channel", "inst_id", "ready", "seq_id", "bids", "asks", "applied", "snapshots", "updates",
+    "verified", "unverified", "resets", "sequence_resets", "crossed_snapshots", "errors",
+]  # fmt: skip
+OLD_ERROR_KEYS = ["sequence", "checksum", "not_ready", "malformed", "crossed"]
+
+
 def test_reset_and_stats() -> None:
     store = OrderBookStore("books", "BTC-USDT")
     store.apply(push("snapshot", [["100", "1"]], [["101", "1"]], seqId=3))
     store.reset()
     assert not store.ready and store.seq_id is None and store.ts is None
     stats = store.stats()
-    assert stats == {
+    assert stats == StoreStats(
+        channel="books",
+        inst_id="BTC-USDT",
+        ready=False,
+        seq_id=None,
+        bids=0,
+        asks=0,
+        applied=1,
+        snapshots=1,
+        updates=0,
+        verified=0,
+        unverified=1,
+        resets=1,
+        sequence_resets=0,
+        crossed_snapshots=0,
+        errors=BookErrorCounts(),
+    )
+    assert stats.to_dict() == {
         "channel": "books",
         "inst_id": "BTC-USDT",
         "ready": False,
@@ -434,6 +467,32 @@ def test_reset_and_stats() -> None:
         "errors": {"sequence": 0, "checksum": 0, "not_ready": 0, "malformed": 0, "crossed": 0},
     }
     assert "BTC-USDT" in repr(store)
+
+
+def test_stats_is_a_frozen_snapshot_whose_dict_has_the_old_shape() -> None:
+    store = OrderBookStore("books", "BTC-USDT")
+    store.apply(push("snapshot", [["100", "1"], ["99", "2"]], [["101", "1"]], seqId=3))
+    with pytest.raises(OrderBookSequenceError):
+        store.apply(push("update", [["98", "1"]], prevSeqId=7, seqId=8))
+    store.apply(push("snapshot", [["100", "1"]], [["101", "1"], ["102", "1"]], seqId=9))
+    stats = store.stats()
+    assert okx_sync.StoreStats is StoreStats and isinstance(stats.errors, BookErrorCounts)
+    assert (stats.ready, stats.seq_id, stats.bids, stats.asks) == (True, 9, 1, 2)
+    assert (stats.snapshots, stats.resets) == (2, 1)
+    assert stats.errors == BookErrorCounts(sequence=1) and stats.errors.total == 1
+    d = stats.to_dict()
+    assert list(d) == OLD_STATS_KEYS and list(d["errors"]) == OLD_ERROR_KEYS
+    assert d["errors"] == {**dict.fromkeys(OLD_ERROR_KEYS, 0), "sequence": 1}
+    assert (d["seq_id"], d["bids"], d["asks"], d["ready"]) == (9, 1, 2, True)
+    assert json.loads(json.dumps(d)) == d
+    d["errors"]["sequence"] = 5  # a copy: the snapshot is untouched
+    assert stats.errors.sequence == 1 and stats.to_dict()["errors"]["sequence"] == 1
+    for record, field in ((stats, "applied"), (stats, "errors"), (stats.errors, "sequence")):
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            setattr(record, field, 0)
+        assert not hasattr(record, "__dict__")  # slotted
+    store.reset()  # a snapshot is a copy of one moment, not a live view
+    assert stats.ready and stats.resets == 1 and store.stats().resets == 2
 
 
 def test_best_levels_and_snapshot_types_ready_or_not() -> None:
@@ -491,7 +550,7 @@ def test_apply_takes_the_typed_book_update_too() -> None:
     (gap,) = updates_of(push("update", [["97", "1"]], seqId=9, prevSeqId=7))
     with pytest.raises(OrderBookSequenceError):
         by_model.apply(gap)
-    assert not by_model.ready and by_model.stats()["errors"]["sequence"] == 1
+    assert not by_model.ready and by_model.stats().errors.sequence == 1
     # an update of another instrument or channel is refused before touching the book
     by_model.apply(updates_of(pushes[0])[0])
     for other in (

@@ -115,8 +115,8 @@ def test_cached_check_parts_match_a_checksum_from_scratch(seed: int) -> None:
         top = store.snapshot(CHECKSUM_DEPTH).raw
         assert book_checksum(top["bids"], top["asks"]) == msg["data"][0]["checksum"]
     stats = store.stats()
-    assert stats["verified"] == stats["applied"] == 400
-    assert not any(stats["errors"].values())
+    assert stats.verified == stats.applied == 400
+    assert not stats.errors.total
 
 
 @pytest.mark.parametrize("delta", [1, -1, 1 << 32, -(1 << 32)])
@@ -147,4 +147,4 @@ def test_the_unsigned_spelling_of_a_negative_checksum_is_refused() -> None:
     with pytest.raises(OrderBookChecksumError):
         store.apply(push("snapshot", bids, asks, seqId=1, checksum=signed + (1 << 32)))
     store.apply(push("snapshot", bids, asks, seqId=1, checksum=signed))
-    assert store.ready and store.stats()["verified"] == 1
+    assert store.ready and store.stats().verified == 1

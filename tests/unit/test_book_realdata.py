@@ -59,13 +59,13 @@ def test_all_290_recorded_checksums_verify(stream: dict[str, list[dict[str, Any]
     for inst_id, frames in stream.items():
         store = replay(inst_id, frames)
         stats = store.stats()
-        assert not any(stats["errors"].values()), stats
-        assert stats["unverified"] == 0 and stats["snapshots"] == 1
-        counts[inst_id] = stats["verified"]
+        assert not stats.errors.total, stats
+        assert stats.unverified == 0 and stats.snapshots == 1
+        counts[inst_id] = stats.verified
         snap = store.snapshot()
         assert store.best_bid() is not None and store.best_ask() is not None
         assert store.best_bid().px < store.best_ask().px  # type: ignore[union-attr]
-        assert len(snap.raw["bids"]) == stats["bids"] and len(snap.raw["asks"]) == stats["asks"]
+        assert len(snap.raw["bids"]) == stats.bids and len(snap.raw["asks"]) == stats.asks
     assert counts == {"BTC-USD-220527": 99, "UNI-USD-SWAP": 93, "BTC-USDT": 98}
 
 
@@ -100,7 +100,7 @@ def test_a_reformatted_price_fails_the_checksum(
         store.apply(frame)
     assert f"{respelled}:{rest[0]}" in info.value.check_string
     # as recorded, the same push verifies
-    assert replay(inst_id, frames[:6]).stats()["verified"] == 6
+    assert replay(inst_id, frames[:6]).stats().verified == 6
 
 
 def test_okcoin_snapshot_then_update(realdata: Any) -> None:
@@ -108,7 +108,7 @@ def test_okcoin_snapshot_then_update(realdata: Any) -> None:
         realdata.path("gocryptotrader", "okcoin_books_BTC-USD_snapshot_then_update.jsonl")
     )
     store = replay("BTC-USD", frames)
-    assert store.stats()["verified"] == 2
+    assert store.stats().verified == 2
     assert store.best_ask() is not None and str(store.best_ask().px) == "30382.61"  # type: ignore[union-attr]
 
 
@@ -118,7 +118,7 @@ def test_gocryptotrader_okx_snapshot(realdata: Any) -> None:
     )
     store = OrderBookStore("books", "%v")  # the Go placeholder is the recorded instId
     store.apply(frames[0])
-    assert store.stats()["verified"] == 1
+    assert store.stats().verified == 1
 
 
 def test_arkin_snapshot_with_seq_id_and_lone_update(realdata: Any) -> None:
@@ -127,7 +127,7 @@ def test_arkin_snapshot_with_seq_id_and_lone_update(realdata: Any) -> None:
     update = next(f for f in frames if f["action"] == "update")
     store = OrderBookStore("books", "ETH-USD-240628-1400-P")
     store.apply(snapshot)
-    assert store.seq_id == 7966474 and store.stats()["verified"] == 1
+    assert store.seq_id == 7966474 and store.stats().verified == 1
     lone = OrderBookStore("books", "STX-USDT-SWAP")
     with pytest.raises(OrderBookNotReadyError):
         lone.apply(update)
@@ -160,7 +160,7 @@ def test_docs_example_checksum_is_fake_but_chain_holds(realdata: Any) -> None:
     store = OrderBookStore("books", "BTC-USDT", verify_checksum=False)
     store.apply(snap)
     store.apply(update)
-    assert store.seq_id == 123457 and store.stats()["updates"] == 1
+    assert store.seq_id == 123457 and store.stats().updates == 1
 
 
 def test_ccxt_recorded_books5(realdata: Any) -> None:
@@ -182,7 +182,7 @@ def test_ccxt_recorded_books5(realdata: Any) -> None:
             snap.raw["bids"] == msg["data"][0]["bids"]
             and snap.raw["asks"] == msg["data"][0]["asks"]
         )
-    assert pushes and all(s.stats()["unverified"] == s.stats()["applied"] for s in stores.values())
+    assert pushes and all(s.stats().unverified == s.stats().applied for s in stores.values())
 
 
 def zeroed(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -205,8 +205,8 @@ def test_recorded_books_never_trip_the_data_or_crossing_checks(
             assert top.best_bid is not None and top.best_ask is not None
             assert top.best_bid.px < top.best_ask.px
         stats = store.stats()
-        assert not any(stats["errors"].values()), stats
-        assert stats["unverified"] == len(frames) and stats["crossed_snapshots"] == 0
+        assert not stats.errors.total, stats
+        assert stats.unverified == len(frames) and stats.crossed_snapshots == 0
 
 
 def test_without_checksums_the_crossing_check_catches_dropped_updates(

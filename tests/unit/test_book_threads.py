@@ -72,5 +72,5 @@ def test_readers_see_consistent_books_while_the_stream_applies() -> None:
     assert not failures, failures
     assert all(reads), reads
     stats = store.stats()
-    assert stats["verified"] == 1 + LOOPS * len(frames)
-    assert not any(stats["errors"].values())
+    assert stats.verified == 1 + LOOPS * len(frames)
+    assert not stats.errors.total

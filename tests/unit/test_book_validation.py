@@ -93,8 +93,8 @@ def test_a_malformed_level_is_refused_never_stored(name: str, action: str) -> No
     assert info.value.inst_id == INST and isinstance(info.value, OrderBookError)
     assert msg == original  # the caller's message is not modified
     stats = store.stats()
-    assert stats["errors"]["malformed"] == 1 and sum(stats["errors"].values()) == 1
-    assert not store.ready and stats["resets"] == 1
+    assert stats.errors.malformed == 1 and stats.errors.total == 1
+    assert not store.ready and stats.resets == 1
     # readers see an empty book, never the bad level (nor a raw InvalidOperation)
     assert store.best_bid() is None and store.best_ask() is None
     assert store.snapshot().bids == () and store.checksum_string() == ""
@@ -138,7 +138,7 @@ def test_bad_ts_seq_id_prev_seq_id_or_checksum_is_refused(field: str, value: Any
     with pytest.raises(OrderBookDataError) as info:
         store.apply(msg)
     assert info.value.field == field
-    assert not store.ready and store.stats()["errors"]["malformed"] == 1
+    assert not store.ready and store.stats().errors.malformed == 1
 
 
 @pytest.mark.parametrize(
@@ -162,7 +162,7 @@ def test_a_malformed_push_is_refused(mutate: Any) -> None:
     mutate(msg)
     with pytest.raises(OrderBookDataError):
         store.apply(msg)
-    assert not store.ready and store.stats()["errors"]["malformed"] == 1
+    assert not store.ready and store.stats().errors.malformed == 1
 
 
 @pytest.mark.parametrize("message", [None, "push", ["push"], 5, b"{}"])
@@ -171,7 +171,7 @@ def test_a_message_that_is_not_an_object_is_refused(message: Any) -> None:
     with pytest.raises(OrderBookDataError) as info:
         store.apply(message)
     assert info.value.field == "push"
-    assert not store.ready and store.stats()["errors"]["malformed"] == 1
+    assert not store.ready and store.stats().errors.malformed == 1
 
 
 def test_valid_edge_values_are_accepted() -> None:
@@ -198,7 +198,7 @@ def test_an_update_that_crosses_the_book_is_refused() -> None:
         store.apply(push("update", [["101.5", "1"]], [], seqId=2, prevSeqId=1))
     assert (info.value.bid, info.value.ask, info.value.inst_id) == ("101.5", "101", INST)
     stats = store.stats()
-    assert stats["errors"]["crossed"] == 1 and not store.ready and store.best_bid() is None
+    assert stats.errors.crossed == 1 and not store.ready and store.best_bid() is None
 
 
 def test_a_locked_book_counts_as_crossed() -> None:
@@ -221,7 +221,7 @@ def test_a_crossed_snapshot_is_okx_state_kept_until_the_book_uncrosses() -> None
     store.apply(
         push("snapshot", [["101", "1"], ["99", "1"]], [["100", "1"], ["102", "1"]], seqId=1)
     )
-    assert store.ready and store.stats()["crossed_snapshots"] == 1
+    assert store.ready and store.stats().crossed_snapshots == 1
     store.apply(push("update", [["101.5", "1"]], seqId=2, prevSeqId=1))  # still crossed: kept
     assert store.best_bid().px == D("101.5")  # type: ignore[union-attr]
     # the auction ends: uncrossed; from then on a crossing update is refused again
@@ -229,7 +229,7 @@ def test_a_crossed_snapshot_is_okx_state_kept_until_the_book_uncrosses() -> None
     assert store.best_bid().px == D("99") and store.best_ask().px == D("100")  # type: ignore[union-attr]
     with pytest.raises(OrderBookCrossedError):
         store.apply(push("update", [["100", "1"]], seqId=4, prevSeqId=3))
-    assert store.stats()["errors"]["crossed"] == 1
+    assert store.stats().errors.crossed == 1
 
 
 def test_a_verified_checksum_vouches_for_a_crossed_update() -> None:
@@ -240,7 +240,7 @@ def test_a_verified_checksum_vouches_for_a_crossed_update() -> None:
     asks = [["101", "1", "0", "1"], ["102", "2", "0", "1"]]
     store.apply(push("update", [["101.5", "1"]], seqId=2, prevSeqId=1,
                      checksum=book_checksum(bids, asks)))  # fmt: skip
-    assert store.ready and store.stats()["verified"] == 1
+    assert store.ready and store.stats().verified == 1
     wrong = ready_store()  # and a wrong checksum is a checksum error, not a crossing
     with pytest.raises(OrderBookChecksumError):
         wrong.apply(push("update", [["101.5", "1"]], seqId=2, prevSeqId=1, checksum=12345))
@@ -312,7 +312,7 @@ def test_a_huge_update_merges_like_small_ones(seed: int) -> None:
     assert whole.snapshot().raw["bids"] == chunked.snapshot().raw["bids"]
     assert whole.snapshot().raw["asks"] == chunked.snapshot().raw["asks"]
     assert whole.checksum_string() == chunked.checksum_string()
-    assert whole.stats()["updates"] == 1 and not any(whole.stats()["errors"].values())
+    assert whole.stats().updates == 1 and not whole.stats().errors.total
     # and it is still a working book: small updates go on merging correctly
     best = whole.snapshot(1).raw["bids"][0][0]
     whole.apply(push("update", [[best, "0"]], seqId=3, prevSeqId=2))
@@ -347,7 +347,7 @@ def test_checksums_stay_verified_through_every_kind_of_merge(seed: int) -> None:
             up_bids.append(["49000.123456789012345", "1", "0", "1"])
         apply_both(push("update", up_bids, up_asks, seqId=seq + 1, prevSeqId=seq))
     stats = store.stats()
-    assert stats["verified"] == stats["applied"] == 7 and not any(stats["errors"].values())
+    assert stats.verified == stats.applied == 7 and not stats.errors.total
 
 
 def test_a_huge_update_with_a_bad_level_is_refused_whole() -> None:
@@ -358,7 +358,7 @@ def test_a_huge_update_with_a_bad_level_is_refused_whole() -> None:
         store.apply(push("update", levels, seqId=2, prevSeqId=1))
     assert info.value.field == "bids"
     assert not store.ready and store.best_bid() is None
-    assert store.stats()["errors"]["malformed"] == 1
+    assert store.stats().errors.malformed == 1
 
 
 def test_a_huge_update_is_merged_while_readers_read(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -379,4 +379,4 @@ def test_a_huge_update_is_merged_while_readers_read(monkeypatch: pytest.MonkeyPa
     levels = [[f"{90 - i / 1000:.3f}", "1"] for i in range(3000)]
     store.apply(push("update", levels, seqId=2, prevSeqId=1))
     assert seen == [BookLevel(D("100"), D("1"), 1)]  # the book before the push
-    assert store.stats()["bids"] == 3002 and store.best_bid().px == D("100")  # type: ignore[union-attr]
+    assert store.stats().bids == 3002 and store.best_bid().px == D("100")  # type: ignore[union-attr]

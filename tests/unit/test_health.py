@@ -7,6 +7,7 @@ from typing import Any
 import attrs
 import pytest
 
+from okx_sync.book import BookErrorCounts
 from okx_sync.gate import ACCOUNT_BUCKET_KEY, GateStats
 from okx_sync.ops.health import (
     DEGRADED,
@@ -240,9 +241,9 @@ def test_monitor_survives_a_replaced_source() -> None:
 
 def test_monitor_book_errors_by_kind_are_summed() -> None:
     mon = HealthMonitor()
-    book = book_stats(errors={"sequence": 0, "checksum": 0})
+    book = book_stats(errors=BookErrorCounts())
     assert mon.evaluate(now=0.0, books=[("book books:BTC-USDT", book)]).ok
-    book = book_stats(errors={"sequence": 1, "checksum": 2})
+    book = book_stats(errors=BookErrorCounts(sequence=1, checksum=2))
     h = mon.evaluate(now=5.0, books=[("book books:BTC-USDT", book)])
     assert h.reason == "book books:BTC-USDT: 3 book errors in 60 s"
 
@@ -281,7 +282,9 @@ def test_format_health_for_the_terminal() -> None:
 
 
 def test_managed_book_rules() -> None:
-    stats = book_stats(errors={"sequence": 1, "checksum": 1}, check={"enabled": True, "checked": 4})
+    stats = book_stats(
+        errors=BookErrorCounts(sequence=1, checksum=1), check={"enabled": True, "checked": 4}
+    )
     assert book_counters(stats) == {"errors": 2.0, "callback_errors": 0.0, "mismatches": 0.0}
     assert evaluate_book(stats, thresholds=T).ok
     h = evaluate_book(

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from okx_sync.book import BookErrorCounts
 from okx_sync.clock import FakeClock
 from okx_sync.errors import ValidationError
 from okx_sync.gate.stats import GateStats
@@ -58,7 +59,7 @@ class StubBook:
             "channel": "books",
             "inst_id": "BTC-USDT",
             "ready": True,
-            "errors": {"checksum": 0},
+            "errors": BookErrorCounts(),
         }
         self.fields.update(fields)
 

@@ -79,7 +79,8 @@ def _fault(run: DrillRun, book: Any, label: str, inject: Any, kind: str | None) 
     same, detail = _matches_exchange(run, book)
     after = book.stats()
     resyncs = after.resyncs - before.resyncs
-    errors = {k: after.errors.get(k, 0) - before.errors.get(k, 0) for k in after.errors}
+    was, now = before.errors.to_dict(), after.errors.to_dict()
+    errors = {kind: now[kind] - was[kind] for kind in now}
     run.figure(f"{label}_resyncs", resyncs, key=True)
     run.figure(f"{label}_errors", {k: v for k, v in errors.items() if v})
     if kind:
