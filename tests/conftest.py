@@ -15,8 +15,10 @@ socket (connect/bind) fails.
 from __future__ import annotations
 
 import gc
+import os
 import re
 import socket
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,16 @@ from okx_sync.testing import wait_until  # noqa: F401  (tests.conftest.wait_unti
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 REALDATA = SHARED / "realdata"
+
+# The tests' subprocesses (the examples, the commands the docs show) import okx_sync
+# afresh. With PYTHONDONTWRITEBYTECODE set, each compiled every module of the checkout
+# again (~0.3 s of CPU per process); they share a bytecode cache outside the checkout
+# instead (as benchmarks/startup.py does).
+if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None:
+    os.environ.setdefault(
+        "PYTHONPYCACHEPREFIX",
+        str(Path(tempfile.gettempdir()) / f"okx_sync-test-pycache-{os.getuid()}"),
+    )
 
 
 KINDS = ("unit", "integration", "drills", "examples")
