@@ -19,6 +19,7 @@ import os
 import re
 import socket
 import tempfile
+import weakref
 from pathlib import Path
 
 import pytest
@@ -222,6 +223,19 @@ def _unit_tests_open_no_socket(
         return
     for name in ("connect", "connect_ex", "bind"):
         monkeypatch.setattr(socket.socket, name, _no_socket)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_ws_connect_limiter(request: pytest.FixtureRequest) -> None:
+    """Each test that may open WebSockets starts with the process-wide connect limiter
+    (OKX's 3 new connections per second per IP) empty, as a process of its own would:
+    slots booked by the tests before it do not hold its first connections back (a doc
+    block or ``okx-sync doctor`` run in-process waited up to 1 s for them)."""
+    if request.node.get_closest_marker("unit") is not None:
+        return
+    from okx_sync.ws.policies import ConnectRateLimiter
+
+    ConnectRateLimiter._process = weakref.WeakKeyDictionary()
 
 
 def realdata_path(*parts: str) -> Path:
