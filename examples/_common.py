@@ -23,11 +23,12 @@ import os
 import sys
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import okx_sync
-from okx_sync.sim import Simulator
-from okx_sync.testing import sim_client
+
+if TYPE_CHECKING:
+    from okx_sync.sim import Simulator
 
 __all__ = ["parser", "connect", "say", "Venue"]
 
@@ -120,6 +121,10 @@ def connect(args: argparse.Namespace, **client_options: Any) -> Iterator[Venue]:
             say(f"venue: {Venue(client, None).name} at {client.base_url}")
             yield Venue(client, None)
         return
+    # Imported only when used: a --live run does not load the simulator.
+    from okx_sync.sim import Simulator
+    from okx_sync.testing import sim_client
+
     with Simulator(seed=args.seed) as sim, sim_client(sim, **client_options) as client:
         # The control URL lets another process (a test, a drill) inspect this simulator.
         say(f"venue: simulator rest={sim.rest_url} control={sim.control_url}")

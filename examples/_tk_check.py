@@ -6,7 +6,7 @@ that created the window, and fails loudly otherwise: a message and the stack on
 stderr, a ``RuntimeError`` in the offending thread, and the count of violations
 printed when the window closes (the example then exits 1).
 
-``EXAMPLE_TK_STATE=PATH``: every 200 ms the window's state as the widgets hold it
+``EXAMPLE_TK_STATE=PATH``: every 50 ms the window's state as the widgets hold it
 (what they show and where the named widgets are on the screen) is written to PATH as
 one JSON object, replaced whole (write, then rename), numbered by ``serial``, for whoever
 drives the window from outside, such as the GUI test, which clicks on those coordinates
@@ -26,7 +26,7 @@ from typing import Any
 
 ENABLED = os.environ.get("EXAMPLE_TK_CHECK") == "1"
 STATE_PATH = os.environ.get("EXAMPLE_TK_STATE", "")
-STATE_MS = 200
+STATE_MS = 50  # a driver waiting for a newer state waits this long at most
 
 
 class _MainThreadOnly:

@@ -15,8 +15,11 @@ test that opens a socket (connect/bind) fails.
 from __future__ import annotations
 
 import gc
+import os
 import re
 import socket
+import tempfile
+import weakref
 from pathlib import Path
 
 import pytest
@@ -27,6 +30,16 @@ TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
 SHARED = REPO.parent / "shared"
 REALDATA = SHARED / "realdata"
+
+# The tests' subprocesses (the examples, the commands the docs show) import okx_sync
+# afresh. With PYTHONDONTWRITEBYTECODE set, each compiled every module of the checkout
+# again (~0.3 s of CPU per process); they share a bytecode cache outside the checkout
+# instead (as benchmarks/startup.py does).
+if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None:
+    os.environ.setdefault(
+        "PYTHONPYCACHEPREFIX",
+        str(Path(tempfile.gettempdir()) / f"okx_sync-test-pycache-{os.getuid()}"),
+    )
 
 
 KINDS = ("unit", "integration", "drills", "examples")
@@ -103,6 +116,19 @@ def _unit_tests_open_no_socket(
         return
     for name in ("connect", "connect_ex", "bind"):
         monkeypatch.setattr(socket.socket, name, _no_socket)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_ws_connect_limiter(request: pytest.FixtureRequest) -> None:
+    """Each test that may open WebSockets starts with the process-wide connect limiter
+    (OKX's 3 new connections per second per IP) empty, as a process of its own would:
+    slots booked by the tests before it do not hold its first connections back (a doc
+    block or ``okx-sync doctor`` run in-process waited up to 1 s for them)."""
+    if request.node.get_closest_marker("unit") is not None:
+        return
+    from okx_sync.ws.policies import ConnectRateLimiter
+
+    ConnectRateLimiter._process = weakref.WeakKeyDictionary()
 
 
 def realdata_path(*parts: str) -> Path:

@@ -23,6 +23,7 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -155,8 +156,10 @@ def _okx_sync(*args: str) -> list[str]:
     return [sys.executable, "-m", "okx_sync", *args]
 
 
-def _run(argv: list[str], env: dict[str, str], timeout_s: float = 120.0) -> str:
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout_s)
+def _run(
+    argv: list[str], env: dict[str, str], timeout_s: float = 120.0, cwd: Path | None = None
+) -> str:
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout_s, cwd=cwd)
     assert done.returncode == 0, f"{shlex.join(argv[2:])}: exit {done.returncode}\n" + (
         done.stdout[-2000:] + done.stderr[-2000:]
     )
@@ -186,14 +189,28 @@ def test_every_table_command_is_run_by_a_test() -> None:
     assert set(table_commands()) == set(TABLE_RUNS) | {"okx-sync sim"}
 
 
+@pytest.fixture(scope="module")
+def table_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future[str]]]:
+    """The table's commands, 3 at a time in the background (each is a process start, and
+    some wait: a doctor's pings, a book's frames), in a temp dir, with the OKX_* variables
+    naming a simulator (``okx-sync evidence`` reads them); ``okx-sync sim`` with none.
+    Command -> future of its stdout; the tests collect them."""
+    cwd = tmp_path_factory.mktemp("table")
+    with Simulator(seed=11) as sim, ThreadPoolExecutor(max_workers=3) as pool:
+        env = {**os.environ, **sim.env()}
+        runs = {cmd: pool.submit(_run, _okx_sync(*TABLE_RUNS[cmd][0]), env, cwd=cwd)
+                for cmd in sorted(TABLE_RUNS)}  # fmt: skip
+        bare = {k: v for k, v in os.environ.items() if not k.startswith("OKX_")}
+        runs["okx-sync sim"] = pool.submit(_sim_out, bare)
+        yield runs
+
+
 @pytest.mark.parametrize("command", sorted(TABLE_RUNS))
-def test_table_command_runs(command: str, doc_sim: Simulator) -> None:
-    argv, expect = TABLE_RUNS[command]
-    out = _run(_okx_sync(*argv), dict(os.environ))
-    assert expect in out
+def test_table_command_runs(command: str, table_runs: dict[str, Future[str]]) -> None:
+    out = table_runs[command].result(timeout=120.0)
+    assert TABLE_RUNS[command][1] in out
 
 
-def test_table_command_sim_serves_until_stopped() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OKX_")}
-    out = _sim_out(env)
+def test_table_command_sim_serves_until_stopped(table_runs: dict[str, Future[str]]) -> None:
+    out = table_runs["okx-sync sim"].result(timeout=120.0)
     assert "http://127.0.0.1:" in out and "ws://127.0.0.1:" in out

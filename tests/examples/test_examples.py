@@ -1,27 +1,44 @@
 """Every non-GUI example runs against the embedded simulator, ends by itself, says what it did.
 
 Each example is a subprocess (``python examples/NAME.py`` with its defaults, i.e. the
-simulator). They run a few at a time in the background from the first test on, so the
-module costs about the time of the slowest few, not the sum. Each test checks the
+simulator; then each with ``--live`` against a simulator standing in for OKX; then the
+refusals of bad options). Every one of them is started in the background by the first
+test that needs one, the slowest first, a few at a time, so the module costs about the
+time of the slowest run (the dead-man timer's 10 s), not the sum. Each test checks the
 exit code, that nothing went to stderr unexpectedly, and the lines the example must
 print (regular expressions, in order).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-SLOW = {"safe_mode_and_dead_man --fire"}
 RUN_TIMEOUT = 45.0  # s; an example runs a few seconds, this only bounds a hang
+# The runs started first (the longest: most of each is waiting, for OKX's shortest
+# dead-man timer, for an expTime, for the run's --seconds), longest first.
+SLOW = [
+    "safe_mode_and_dead_man --fire",
+    "legacy_strategy",
+    "managed_order_book",
+    "live legacy_strategy",
+    "reconcile",
+    "live managed_order_book",
+    "safe_mode_and_dead_man",
+    "live safe_mode_and_dead_man",
+]
+WORKERS = 4  # runs at a time: 2 cores, but each run mostly waits
 
 # run id ("example" or "example variant") -> (extra args, regular expressions its stdout
 # must match, in this order)
@@ -159,18 +176,47 @@ def _run(
     )
 
 
-@pytest.fixture(scope="module")
-def runs():
-    """Start the examples in the background, 3 at a time, the slow one first; tests collect.
+def _needed(item: pytest.Item) -> list[str]:
+    """The runs (ids as in ``started``) whose results test ``item`` checks."""
+    run = getattr(getattr(item, "callspec", None), "params", {}).get("run")
+    return {
+        "test_example_runs_against_the_simulator": [run],
+        "test_ws_order_entry_order_keeps_the_amended_price": ["ws_order_entry"],
+        "test_demo_needs_live": ["refuse --demo"],
+        "test_live_without_credentials_says_what_is_missing": ["refuse --live"],
+        "test_live_flag_uses_the_environment": [f"live {run}"],
+        "test_public_example_refuses_a_partial_key": ["refuse partial key"],
+    }.get(getattr(item, "originalname", ""), [])
 
-    (2 cores; the --fire run mostly waits for the simulator's 10 s timer.)
+
+@pytest.fixture(scope="module")
+def started(request: pytest.FixtureRequest) -> Iterator[dict[str, Future[Any]]]:
+    """The subprocesses of this module that the selected tests check, started in the
+    background, ``WORKERS`` at a time, the ``SLOW`` ones first: run id -> its future.
+    The simulator runs are named as in ``EXPECTED``, the ``--live`` runs ``"live "`` +
+    their ``LIVE`` id, the refusals as in ``REFUSALS``. Tests collect the results.
     """
-    order = sorted(EXPECTED, key=lambda run: run not in SLOW)
-    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="examples") as pool:
-        futures: dict[str, Future[subprocess.CompletedProcess[str]]] = {
-            run: pool.submit(_run, run.split()[0], EXPECTED[run][0]) for run in order
-        }
-        yield futures
+    import okx_sync.sim  # noqa: F401 - imported here once, not by several threads at once
+
+    jobs: dict[str, Callable[[], Any]] = {}
+    for run in EXPECTED:
+        jobs[run] = functools.partial(_run, run.split()[0], EXPECTED[run][0])
+    for run in LIVE:
+        jobs[f"live {run}"] = functools.partial(_live_run, run)
+    for run, (name, args, env) in REFUSALS.items():
+        jobs[run] = functools.partial(_run, name, args, env)
+    mine = [i for i in request.session.items if i.path == request.path]
+    needed = {run for item in mine for run in _needed(item)}
+    order = sorted(needed, key=lambda run: (SLOW.index(run) if run in SLOW else len(SLOW),
+                                            list(jobs).index(run)))  # fmt: skip
+    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="examples") as pool:
+        yield {run: pool.submit(jobs[run]) for run in order}
+
+
+@pytest.fixture(scope="module")
+def runs(started):
+    """The simulator runs started: ``EXPECTED``'s id -> future of the CompletedProcess."""
+    return {run: started[run] for run in EXPECTED if run in started}
 
 
 def assert_lines_in_order(stdout: str, patterns: list[str]) -> None:
@@ -208,14 +254,33 @@ def test_ws_order_entry_order_keeps_the_amended_price(runs):
     assert Decimal(now.group(1)) == Decimal(amended.group(1)), out
 
 
-def test_demo_needs_live():
-    result = _run("quickstart_rest", ["--demo"])
+# the runs that must refuse their options: id -> (example, args, environment)
+REFUSALS: dict[str, tuple[str, list[str], dict[str, str]]] = {
+    "refuse --demo": ("quickstart_rest", ["--demo"], {}),
+    "refuse --live": ("quickstart_rest", ["--live"], {}),
+    "refuse partial key": (
+        "stream_tickers",
+        ["--live"],
+        {"OKX_API_KEY": "only-the-key", "OKX_BASE_URL": "http://127.0.0.1:1"},
+    ),
+}
+
+
+def _refusal(started: dict[str, Future[Any]], run: str) -> subprocess.CompletedProcess[str]:
+    result: subprocess.CompletedProcess[str] = started[run].result(timeout=RUN_TIMEOUT * 4)
+    return result
+
+
+@pytest.mark.timeout(120)
+def test_demo_needs_live(started):
+    result = _refusal(started, "refuse --demo")
     assert result.returncode != 0
     assert "--demo goes with --live" in result.stderr
 
 
-def test_live_without_credentials_says_what_is_missing():
-    result = _run("quickstart_rest", ["--live"])
+@pytest.mark.timeout(120)
+def test_live_without_credentials_says_what_is_missing(started):
+    result = _refusal(started, "refuse --live")
     assert result.returncode != 0
     assert "OKX_API_KEY, OKX_SECRET_KEY, OKX_PASSPHRASE" in result.stderr
 
@@ -322,10 +387,9 @@ def _live_run(run: str) -> tuple[subprocess.CompletedProcess[str], list[str], in
 
 
 @pytest.fixture(scope="module")
-def live_runs():
-    """The --live runs, 3 at a time in the background (each with its own simulator)."""
-    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="examples-live") as pool:
-        yield {run: pool.submit(_live_run, run) for run in LIVE}
+def live_runs(started):
+    """The --live runs started (each with its own simulator): ``LIVE``'s id -> future."""
+    return {run: started[f"live {run}"] for run in LIVE if f"live {run}" in started}
 
 
 def test_every_example_has_a_live_run():
@@ -344,8 +408,8 @@ def test_live_flag_uses_the_environment(live_runs, run):
     assert (orders > 0) == LIVE[run][1]  # the public-data examples sent no order
 
 
-def test_public_example_refuses_a_partial_key():
-    env = {"OKX_API_KEY": "only-the-key", "OKX_BASE_URL": "http://127.0.0.1:1"}
-    result = _run("stream_tickers", ["--live"], env)
+@pytest.mark.timeout(120)
+def test_public_example_refuses_a_partial_key(started):
+    result = _refusal(started, "refuse partial key")
     assert result.returncode != 0
     assert "--live needs OKX_SECRET_KEY, OKX_PASSPHRASE" in result.stderr

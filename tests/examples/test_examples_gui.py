@@ -178,8 +178,10 @@ class Window:
             lambda st: st["serial"] > seen and widget in st["widgets"],
         )
         x, y, w, h = st["widgets"][widget]
-        xdotool(self.env, "mousemove", "--sync", str(x + w // 2), str(y + h // 2))
-        xdotool(self.env, "click", "1")
+        # one xdotool run: move (waiting until the pointer is there), press and release
+        # (``--delay 0``: xdotool would otherwise sleep 100 ms after the click)
+        xdotool(self.env, "mousemove", "--sync", str(x + w // 2), str(y + h // 2),
+                "click", "--delay", "0", "1")  # fmt: skip
 
     def type_into(self, widget: str, text: str) -> None:
         self.click(widget)  # Tk focuses an entry on click; X focus follows the pointer

@@ -18,6 +18,8 @@ import re
 import subprocess
 import sys
 import typing
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -308,6 +310,7 @@ def test_every_readme_name_resolves_and_command_runs(targets):
     names = _names(text)
     assert len(names) > 50, f"README.md: suspiciously few names ({len(names)})"
     failures = _unresolved(names, targets, "README.md")
+    _help_all(words[0] for words in _commands(text) if words)
     for words in _commands(text):
         if not words or words[0] == "COMMAND":  # the usage placeholder
             continue
@@ -319,6 +322,12 @@ def test_every_readme_name_resolves_and_command_runs(targets):
 
 def _commands(text: str) -> list[list[str]]:
     return [m.group(0).split()[1:] for m in COMMAND.finditer(text) if m.group(0) != "okx-sync"]
+
+
+def _help_all(commands: Iterable[str]) -> None:
+    """``_help`` of each of ``commands``, side by side (each is a process start)."""
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="okx-sync-help") as pool:
+        list(pool.map(_help, sorted(set(commands))))
 
 
 @cache
@@ -393,6 +402,7 @@ def test_every_command_runs(runbook):
     commands = _commands(_runbook(runbook))
     used = {c[0] for c in commands if c}
     assert COMMANDS <= used, used
+    _help_all(used & COMMANDS)
     failures = []
     for words in commands:
         name, rest = words[0], words[1:]

@@ -77,19 +77,28 @@ def test_answer_delay_clears_the_fault_when_the_block_raises(sim: Simulator) -> 
     assert sim.faults.active()["slow_responses"] == []
 
 
+@pytest.fixture(scope="module")
+def stamp_server() -> Iterator[object]:
+    """benchmarks/latency.py's stamp server process, one for the contenders (as in a full
+    run: each ``plan`` sets the next streams)."""
+    import latency
+
+    server = latency.StampProcess(False)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
 @pytest.mark.parametrize(
     "name", ["okx_sync inline", "okx_sync pool (1 worker)", "okx_sync pool (4)"]
 )
-def test_latency_okx_sync_contenders_receive_stamped_pushes(name: str) -> None:
+def test_latency_okx_sync_contenders_receive_stamped_pushes(name: str, stamp_server) -> None:
     """benchmarks/latency.py's okx_sync WS contenders run against its stamp server (a
     contender the WS API no longer accepts is listed as skipped in a full run, easy to
     miss: this fails instead)."""
     import latency
 
-    server = latency.StampProcess(False)
-    try:
-        server.plan(0, 300)
-        lat, rate = latency.WS_CLIENTS[name](server.url, 300, server.cert, "")
-    finally:
-        server.close()
+    stamp_server.plan(0, 300)
+    lat, rate = latency.WS_CLIENTS[name](stamp_server.url, 300, stamp_server.cert, "")
     assert len(lat) == 300 and all(x > 0 for x in lat) and rate > 0

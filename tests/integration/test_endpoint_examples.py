@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 import attrs
 import pytest
 
-from okx_sync import Client, FakeClock
+from okx_sync import Client, FakeClock, RequestGateConfig
 from okx_sync.rest.endpoints import Endpoint, registry
 from okx_sync.rest.named import _RESULT_TABLE, GROUP_CLASSES, RESULTS, result_record
 from okx_sync.rest.transport import PooledTransport, Request
@@ -264,10 +264,14 @@ def test_simulator_examples_send_their_params_and_return_their_types() -> None:
     assert len(examples) >= 25
     specs = {s.inst_id: s for s in _instruments(examples)}
     rich = {"USDT": "1000000000", "BTC": "1000", "ETH": "10000"}  # docs sizes, any price
-    with Simulator(seed=1, instruments=list(specs.values()), balances=rich, ws=False) as sim:
+    # No rate limits on either side: this checks requests and answers, and the set-up
+    # reads (pending orders, tickers) would wait ~3.5 s in the gate for OKX's windows.
+    with Simulator(seed=1, instruments=list(specs.values()), balances=rich, ws=False,
+                   rate_limits=False) as sim:  # fmt: skip
         inner = PooledTransport(sim.rest_url)
         transport = MockTransport(inner.send)
-        with sim_client(sim, transport=transport) as client:
+        gate = RequestGateConfig(rate_limits=False)
+        with sim_client(sim, transport=transport, gate=gate) as client:
             for ex in examples:
                 _prepare(client, ex, specs)
                 before = transport.sent

@@ -141,7 +141,10 @@ def redirecting_pair() -> Iterator[tuple[str, list[dict[str, str]], list[dict[st
     first = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), type("First", (_Redirector,), {"seen": first_seen, "target": target})
     )
-    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in (first, second)]
+    threads = [  # a short poll: shutdown() waits for the loop's next round (0.5 s by default)
+        threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        for s in (first, second)
+    ]
     for t in threads:
         t.start()
     try:
