@@ -38,7 +38,8 @@ def test_waiters_count_callers_blocked_in_subscribe_and_wait(sim):
 
         def wait_for_ack() -> None:
             try:
-                ws.subscribe_and_wait(TICKER, timeout_s=3)
+                # long enough for both to be seen waiting, even on a loaded machine
+                ws.subscribe_and_wait(TICKER, timeout_s=1.0)
             except BaseException as exc:
                 errors.append(exc)
 
