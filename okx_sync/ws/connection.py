@@ -414,14 +414,16 @@ class Connection:
     def ping(self) -> None:
         """Send the text ``ping`` and note it for the heartbeat; failures abort the connection."""
         now = self._clock.monotonic()
+        # noted before the send: the pong may be read (clearing the outstanding ping)
+        # before send() returns here, and a mark set after it would then stay until
+        # pong_timeout_s declared a live connection dead
+        self.last_ping = now
+        if self.ping_outstanding_since is None:
+            self.ping_outstanding_since = now
         try:
             self.send(PING)
         except WSClosedError as exc:
             self.abort(f"ping failed: {exc}")
-            return
-        self.last_ping = now
-        if self.ping_outstanding_since is None:
-            self.ping_outstanding_since = now
 
     def abort(self, reason: str) -> None:
         """Stop reading: shut the socket down so the reader ends. Idempotent, any thread."""
