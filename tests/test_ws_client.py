@@ -25,7 +25,7 @@ from okx_sync.models import Ticker
 from okx_sync.models.ws import BookUpdate
 from okx_sync.sim import Simulator
 from okx_sync.testing import sim_client, wait_until
-from okx_sync.testing.ws_servers import ScriptedOKX, ws_options, ws_threads
+from okx_sync.testing.ws_servers import ScriptedOKX, unpaced_limiter, ws_options, ws_threads
 from okx_sync.ws.config import WSConfig
 from okx_sync.ws.dispatch import DispatchConfig, DispatchMode
 from okx_sync.ws.policies import BackoffPolicy, ConnectRateLimiter, HeartbeatPolicy
@@ -42,31 +42,24 @@ def sim():
     assert not ws_threads(), ws_threads()
 
 
-def unpaced() -> ConnectRateLimiter:
-    """A limiter of its own for one client: neither the simulator nor the scripted servers
-    limit new connections, so the tests need not wait on the process-wide 3 per second
-    (whose slots every earlier test of the file shares); the test of that limiter passes
-    ``connect_limiter=None``."""
-    return ConnectRateLimiter(rate=100)
-
-
 def public(sim, **kw) -> WSClient:
     kw.setdefault("ping_interval_s", 5.0)
     kw.setdefault("pong_timeout_s", 2.0)
     kw.setdefault("backoff", None)
-    kw.setdefault("connect_limiter", unpaced())
+    # connect_limiter=None: the process-wide limiter (the one test of it)
+    kw.setdefault("connect_limiter", unpaced_limiter())
     return WSClient(sim.ws_public_url, **ws_options(**kw))
 
 
 def private(sim, credentials: Credentials | None = None, **kw) -> WSClient:
     """A WSClient on the simulator's /private socket (its live key unless given)."""
-    kw.setdefault("connect_limiter", unpaced())
+    kw.setdefault("connect_limiter", unpaced_limiter())
     return WSClient(sim.ws_private_url, credentials=credentials or sim.credentials.live, **kw)
 
 
 def public_at(url: str, **kw) -> WSClient:
     """A WSClient on a scripted server."""
-    kw.setdefault("connect_limiter", unpaced())
+    kw.setdefault("connect_limiter", unpaced_limiter())
     return WSClient(url, **ws_options(**kw))
 
 
@@ -100,7 +93,7 @@ def test_start_failure_raises_and_leaves_no_thread():
     ws = WSClient(
         "ws://127.0.0.1:9/ws/v5/public",
         config=WSConfig(connect_timeout_s=0.3),
-        connect_limiter=unpaced(),
+        connect_limiter=unpaced_limiter(),
     )
     with pytest.raises(WSError) as info:
         ws.start(timeout_s=0.4)
@@ -413,7 +406,7 @@ def test_backoff_restarts_from_initial_after_a_stable_connection(sim):
         config=WSConfig(
             heartbeat=HeartbeatPolicy(ping_interval_s=29.0, pong_timeout_s=100.0), backoff=policy
         ),
-        connect_limiter=unpaced(),
+        connect_limiter=unpaced_limiter(),
     )
     ws.on_disconnect(lambda _reason: down.set())
 
