@@ -96,10 +96,7 @@ def test_trickling_calls_do_not_starve_the_gate(kind: str) -> None:
             _trickle_body(conn, request, stop)
 
     gate = RequestGateConfig(rate_limits=False, max_concurrent=2)
-    with (
-        ScriptedServer(script) as server,
-        _client(server.url, kind, gate=gate, timeout_s=0.25) as client,
-    ):
+    with ScriptedServer(script) as server, _client(server.url, kind, gate=gate) as client:
         errors: list[BaseException] = []
 
         def slow() -> None:
@@ -122,8 +119,8 @@ def test_trickling_calls_do_not_starve_the_gate(kind: str) -> None:
 @pytest.mark.parametrize("kind", PATHS)
 def test_a_slow_attempt_does_not_shorten_the_next_one_on_the_same_connection(kind: str) -> None:
     """A read that starts late in an attempt waits only what is left of it (the socket's
-    timeout tightened to ~0.4 s here); the next attempt on that keep-alive connection
-    gets its whole ``timeout`` (1.2 s) again, so a body 0.6 s late still arrives."""
+    timeout tightened to ~0.5 s here); the next attempt on that keep-alive connection
+    gets its whole ``timeout`` (1.5 s) again, so a body 0.9 s late still arrives."""
     body = ok_json([{"ok": "1"}])
     served: list[int] = []
 
@@ -131,15 +128,15 @@ def test_a_slow_attempt_does_not_shorten_the_next_one_on_the_same_connection(kin
         served.append(1)
         conn.sendall(http_head(200, len(body)) + body[:5])
         if len(served) == 1:
-            stop.wait(0.8)  # the next read starts 0.8 s into the 1.2 s attempt
+            stop.wait(1.0)  # the next read starts 1.0 s into the 1.5 s attempt
             conn.sendall(body[5:10])
             stop.wait(0.1)
             conn.sendall(body[10:])
         else:
-            stop.wait(0.6)
+            stop.wait(0.9)
             conn.sendall(body[5:])
 
-    with ScriptedServer(script) as server, _client(server.url, kind, timeout_s=1.2) as client:
+    with ScriptedServer(script) as server, _client(server.url, kind, timeout_s=1.5) as client:
         for _ in range(2):
             assert client.request("GET", "/api/v5/market/books") == [{"ok": "1"}]
         assert server.requests == 2 and client.stats().limits_hit == {}

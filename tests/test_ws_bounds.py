@@ -66,7 +66,8 @@ def test_dribbled_handshake_fails_start_within_its_bound(handler, scheme):
         with pytest.raises(WSError, match="no connection ready within 0.6 s"):
             ws.start(timeout_s=0.6)
         elapsed = time.monotonic() - began
-        assert elapsed < 0.6 + 0.5, elapsed
+        # (slack for a loaded machine; the attempt alone would run 10 s)
+        assert elapsed < 0.6 + 1.0, elapsed
         assert ws_threads() == []  # the connection thread did not outlive start()
 
 

@@ -354,8 +354,9 @@ def test_silent_server_detected_and_reconnected_within_bound(sim):
         sim.faults.silence_ws()
         assert down.wait(5)
         detected = time.monotonic() - t0
-        # bound: ping_interval_s + pong_timeout_s (+ scheduling slack)
-        assert detected <= 0.2 + 0.3 + 0.4, detected
+        # bound: ping_interval_s + pong_timeout_s (+ scheduling slack: 0.93 s seen with
+        # -n 2 beside stress-ng --cpu 2 on 2 cores)
+        assert detected <= 0.2 + 0.3 + 0.8, detected
         assert up_again.wait(5)
         st = ws.stats()
         assert st.reconnects == 1 and "heartbeat" in st.last_error

@@ -95,8 +95,16 @@ def test_backoff_and_dial_attempts_while_the_server_refuses_connections():
 
 
 def test_a_message_over_max_message_bytes_closes_the_link_with_a_clear_error():
+    live = threading.Event()
+
     def handler(sock: socket.socket, _index: int, stop: threading.Event) -> None:
-        sock.sendall(accept_handshake(sock) + encode_frame(wsf.OP_TEXT, b"y" * 5000))
+        sock.sendall(accept_handshake(sock))
+        # once start() returned: a message read while the connection is still being
+        # prepared fails start() instead (and every retry the same way), seen under load
+        while not live.is_set():
+            if stop.wait(0.02):
+                return
+        sock.sendall(encode_frame(wsf.OP_TEXT, b"y" * 5000))
         stop.wait()
 
     with LoopbackServer(handler) as server:
@@ -114,6 +122,7 @@ def test_a_message_over_max_message_bytes_closes_the_link_with_a_clear_error():
             down.set()
 
         ws.start(timeout_s=5.0)
+        live.set()
         try:
             assert down.wait(5), "a 5000-byte message passed a 4096-byte bound"
             assert "4096" in reasons[0]
