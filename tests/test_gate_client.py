@@ -72,7 +72,7 @@ def test_client_sixteen_threads_three_endpoint_kinds_zero_429() -> None:
                 with lock:
                     failures.append(exc)
 
-        errors = hammer(call, threads=16, duration_s=2.5, stop=stop, on_stop=client.close)
+        errors = hammer(call, threads=16, duration_s=3.0, stop=stop, on_stop=client.close)
         stats = client.gate_stats()
     assert errors == [] and failures == []
     assert server.total_rejected() == 0
