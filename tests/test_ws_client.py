@@ -326,7 +326,8 @@ def test_unsubscribe_and_wait_times_out_when_server_is_silent(sim):
 
 def test_subscribe_timeout_when_server_is_silent(sim):
     with public(sim, pong_timeout_s=10) as ws:
-        sim.faults.silence_ws()
+        # the simulator's hub lists the connection a moment after the client's handshake
+        assert wait_until(lambda: sim.faults.silence_ws() == 1)
         with pytest.raises(WSTimeoutError):
             ws.subscribe_and_wait(BTC_TICKER, timeout_s=0.3)
         assert ws.desired_subscriptions() == [BTC_TICKER]  # kept: resent on reconnect
