@@ -348,6 +348,9 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     block_on_close = False
+    # listen() backlog: the default of 5 drops the SYNs of a burst of new connections
+    # (8+ client threads at once) and each dropped one is retried 1 s later
+    request_queue_size = 128
 
     def __init__(
         self,

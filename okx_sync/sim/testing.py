@@ -169,8 +169,13 @@ class RawWS:
         return self.wait_for(lambda m: isinstance(m, dict) and m.get("event") in ("login", "error"))
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection (the TCP socket too, whatever state the WebSocket is in)."""
         try:
             self.ws.close()
         except Exception:  # already closed
             pass
+        finally:
+            # once a close frame was read (wait_close, recv_data), websocket-client counts
+            # itself disconnected and close() does nothing: the socket stayed open, and the
+            # server waited its close timeout for the TCP connection to end
+            self.ws.shutdown()

@@ -90,6 +90,14 @@ class Arrival:
         return len(self.items)
 
 
+class _BurstServer(ThreadingHTTPServer):
+    """``ThreadingHTTPServer`` whose listen() backlog takes a burst of new connections
+    (the default of 5 drops SYNs, each retried 1 s later)."""
+
+    daemon_threads = True
+    request_queue_size = 128
+
+
 class LimitServer:
     """OKX-rate-limit-enforcing HTTP server on 127.0.0.1 (see the module docstring).
 
@@ -140,8 +148,7 @@ class LimitServer:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 return
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _BurstServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": 0.05},

@@ -74,6 +74,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class _HTTPServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     block_on_close = False
+    # listen() backlog: socketserver's default of 5 drops the SYNs of a burst of
+    # connections (16 clients at once), and each dropped one is retried after 1 s
+    request_queue_size = 128
 
     def __init__(self, responder: Responder) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)

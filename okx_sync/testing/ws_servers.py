@@ -5,6 +5,8 @@
   frames and sends exactly the server frames it wants.
 - :class:`ScriptedOKX`: a ``LoopbackServer`` answering OKX's login/subscribe
   the way the exchange does, so a ``WSClient`` reaches its steady state.
+- :func:`unpaced_limiter`: a ``ConnectRateLimiter`` of its own for one test client
+  (these servers and the simulator do not limit new connections).
 - :func:`ws_threads`: names of the live ``okx-`` threads a client started
   (the simulator's ``okx-sim-`` threads excluded), to check threads stop.
 - :func:`read_exact`, :func:`read_client_frame`, :func:`accept_handshake`:
@@ -27,8 +29,10 @@ from typing import Any
 
 from okx_sync.ws import frames as wsf
 from okx_sync.ws.frames import encode_frame
+from okx_sync.ws.policies import ConnectRateLimiter
 
 __all__ = [
+    "unpaced_limiter",
     "ws_threads",
     "read_exact",
     "read_client_frame",
@@ -241,6 +245,14 @@ class ScriptedOKX(LoopbackServer):
 
 
 _HEARTBEAT_KEYS = ("ping_interval_s", "pong_timeout_s")
+
+
+def unpaced_limiter() -> ConnectRateLimiter:
+    """A ``ConnectRateLimiter`` (100 per second) for one test client. Neither these
+    servers nor the simulator limit new connections, and a client without
+    ``connect_limiter=`` shares the process-wide 3 per second with every client of
+    the test run (tests would wait on slots earlier tests took). Never raises."""
+    return ConnectRateLimiter(rate=100)
 
 
 def ws_options(**kw: Any) -> dict[str, Any]:

@@ -65,32 +65,40 @@ def test_bad_arguments_are_refused_before_anything_is_sent(sim):
         assert client.dead_man_switches() == []
 
 
-def test_arm_refresh_stop_disarms_and_close_disarms(sim):
-    uid = sim.credentials.live_uid
-    with sim_client(sim) as client:
-        switch = client.dead_man_switch(timeout_s=30, refresh_s=1)
-        assert switch.armed and switch.running
-        assert sim.exchange.cancel_all_after_armed(uid)
-        stats = switch.stats()
-        assert stats.refreshes == 1 and stats.timeout_s == 30 and stats.trigger_time
-        assert stats.deadline == pytest.approx(stats.last_refresh + 30)
-        assert keeper_threads() == ["okx-dead-man"]
-        assert wait_until(lambda: switch.stats().refreshes >= 2, 5.0)
-        with pytest.raises(ValidationError, match="already running"):
-            client.dead_man_switch(timeout_s=30)
-        assert switch.stop() is True
-        assert not switch.running and not switch.armed
-        assert not sim.exchange.cancel_all_after_armed(uid)
-        assert client.dead_man_switches() == []
-        assert switch.stop() is True  # idempotent
+def test_arm_refresh_stop_disarms_and_close_disarms():
+    clock = FakeClock(wall_start=time.time(), auto_advance=False)
+    with Simulator(seed=5, auto_tick=False, ws=False, clock=clock) as sim:
+        uid = sim.credentials.live_uid
+        with sim_client(sim, clock=clock) as client:
+            switch = client.dead_man_switch(timeout_s=30, refresh_s=1)
+            assert switch.armed and switch.running
+            assert sim.exchange.cancel_all_after_armed(uid)
+            stats = switch.stats()
+            assert stats.refreshes == 1 and stats.timeout_s == 30 and stats.trigger_time
+            assert stats.deadline == pytest.approx(stats.last_refresh + 30)
+            assert keeper_threads() == ["okx-dead-man"]
+            clock.advance(1.2)  # refresh_s passed (and cancel-all-after's 1 request/s)
+            assert wait_until(lambda: switch.stats().refreshes == 2)
+            assert switch.stats().deadline == pytest.approx(clock.time() + 30, abs=1e-6)
+            with pytest.raises(ValidationError, match="already running"):
+                client.dead_man_switch(timeout_s=30)
+            clock.advance(1.2)  # cancel-all-after allows 1 request/s: the disarm waits its turn
+            assert switch.stop() is True
+            assert not switch.running and not switch.armed
+            assert not sim.exchange.cancel_all_after_armed(uid)
+            assert client.dead_man_switches() == []
+            assert switch.stop() is True  # idempotent
 
-        tagged = client.dead_man_switch(timeout_s=20, refresh_s=5, tag="bot1")
-        assert tagged.name == "okx-dead-man-bot1"
-        assert sim.exchange.cancel_all_after_armed(uid, "bot1")
-        assert client.evidence()["dead_man_switches"][0]["tag"] == "bot1"
-    # client.close() stopped and disarmed it
-    assert not tagged.running and not tagged.armed
-    assert not sim.exchange.cancel_all_after_armed(uid, "bot1")
+            clock.advance(1.2)
+            tagged = client.dead_man_switch(timeout_s=20, refresh_s=5, tag="bot1")
+            assert tagged.name == "okx-dead-man-bot1"
+            assert sim.exchange.cancel_all_after_armed(uid, "bot1")
+            assert client.evidence()["dead_man_switches"][0]["tag"] == "bot1"
+            clock.advance(1.2)
+        # client.close() stopped and disarmed it
+        assert not tagged.running and not tagged.armed
+        assert not sim.exchange.cancel_all_after_armed(uid, "bot1")
+    assert not keeper_threads()
 
 
 def test_a_failing_first_arm_raises_and_leaves_nothing_running(sim):

@@ -219,7 +219,8 @@ def test_client_health_thresholds_decide_client_health(sim: Simulator) -> None:
         assert client.health_monitor.thresholds is thresholds
         ws.start()
         assert client.health().ok
-        assert sim.faults.silence_ws(kind="public") == 1
+        # the simulator's hub lists the connection a moment after the client's handshake
+        assert wait_until(lambda: sim.faults.silence_ws(kind="public") == 1)
         wait_until(lambda: (p := client.health().find("ws public")) is None or not p.ok, 15, 0.05)
         part = client.health().find("ws public")
         assert part is not None and part.status == "degraded", part

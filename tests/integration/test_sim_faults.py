@@ -72,10 +72,10 @@ def test_slow_responses(sim):
     def delayed():
         return sim.stats()["rest_delayed"]
 
-    sim.faults.slow_responses(0.3, count=1)
+    sim.faults.slow_responses(0.15, count=1)
     t0 = time.monotonic()
     assert rest.get(P + "public/time").status_code == 200
-    assert time.monotonic() - t0 >= 0.3
+    assert time.monotonic() - t0 >= 0.15
     assert delayed() == 1
     assert rest.get(P + "public/time").status_code == 200  # count=1: used up
     assert delayed() == 1 and sim.faults.active()["slow_responses"] == []
@@ -109,7 +109,7 @@ def test_lost_order_response_timeout_but_order_executes(sim):
     sim.faults.lose_order_response("timeout", hold_s=1.0)
     assert rest.get(P + "public/time").status_code == 200  # not order entry: untouched
     with pytest.raises(requests.exceptions.ReadTimeout):
-        rest.post(P + "trade/order", far_order(sim, "lost1"), timeout_s=0.3)
+        rest.post(P + "trade/order", far_order(sim, "lost1"), timeout_s=0.15)
     got = rest.get(P + "trade/order", {"instId": "BTC-USDT", "clOrdId": "lost1"}).json()
     assert got["code"] == "0" and got["data"][0]["state"] == "live"
     again = rest.post(P + "trade/order", far_order(sim, "lost1")).json()
@@ -235,7 +235,7 @@ def test_silent_ws(sim):
     ws.send_text("ping")
     sim.tick(3)
     with pytest.raises(TimeoutError):
-        ws.wait_for(lambda m: True, timeout_s=0.4)
+        ws.wait_for(lambda m: True, timeout_s=0.2)  # a pong comes in ms when not silent
     sim.faults.clear()
     ws.send_text("ping")
     assert ws.wait_for(lambda m: m == "pong", timeout_s=2) == "pong"
@@ -250,11 +250,11 @@ def test_silent_ws_for_a_while(timed):
     assert sim.faults.silence_ws(seconds=1.5) == 1
     ws.send_text("ping")
     with pytest.raises(TimeoutError):
-        ws.wait_for(lambda m: m == "pong", timeout_s=0.3)
+        ws.wait_for(lambda m: m == "pong", timeout_s=0.2)
     clock.advance(1.4)
     ws.send_text("ping")
     with pytest.raises(TimeoutError):
-        ws.wait_for(lambda m: m == "pong", timeout_s=0.3)
+        ws.wait_for(lambda m: m == "pong", timeout_s=0.2)
     # the silence lifts by itself once its time is up
     clock.advance(0.2)
     assert wait_until(lambda: not sim.ws_connections()[0]["silent"])

@@ -26,7 +26,7 @@ from okx_sync.ws.client import WSClient
 from okx_sync.ws.config import WSConfig
 from okx_sync.ws.dispatch import DispatchConfig, DispatchMode
 from okx_sync.ws.frames import FrameError, FrameParser, encode_frame
-from okx_sync.ws.policies import ConnectRateLimiter
+from okx_sync.ws.policies import BackoffPolicy, ConnectRateLimiter
 
 PUSH = b'{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[]}'
 
@@ -63,19 +63,25 @@ def test_dribbled_handshake_fails_start_within_its_bound(handler, scheme):
     with LoopbackServer(handler, scheme=scheme) as server:
         ws = client(server.url, connect_timeout_s=10.0, **options)
         began = time.monotonic()
-        with pytest.raises(WSError, match="no connection ready within 1.5 s"):
-            ws.start(timeout_s=1.5)
+        with pytest.raises(WSError, match="no connection ready within 0.6 s"):
+            ws.start(timeout_s=0.6)
         elapsed = time.monotonic() - began
-        assert elapsed < 1.5 + 0.5, elapsed
+        # (slack for a loaded machine; the attempt alone would run 10 s)
+        assert elapsed < 0.6 + 1.0, elapsed
         assert ws_threads() == []  # the connection thread did not outlive start()
 
 
 def test_each_connect_attempt_is_bounded_by_connect_timeout():
     with LoopbackServer(dribble_upgrade) as server:
-        ws = client(server.url, connect_timeout_s=0.5)
+        # a short backoff between the attempts: the test counts attempts, not pauses
+        ws = client(
+            server.url,
+            connect_timeout_s=0.3,
+            backoff=BackoffPolicy(initial=0.05, maximum=0.05, jitter=0.0),
+        )
         with pytest.raises(WSError) as info:
-            ws.start(timeout_s=3.0)
-        # attempts gave up at 0.5 s each (the response needs ~25 s) and were retried
+            ws.start(timeout_s=1.0)
+        # attempts gave up at 0.3 s each (the response needs ~25 s) and were retried
         assert server.accepted >= 2
         assert "handshake" in str(info.value.__cause__)
         assert ws_threads() == []

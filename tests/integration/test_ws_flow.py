@@ -16,7 +16,7 @@ import pytest
 from okx_sync import WSClient
 from okx_sync.sim import Simulator
 from okx_sync.testing import wait_until
-from okx_sync.testing.ws_servers import ws_threads
+from okx_sync.testing.ws_servers import unpaced_limiter, ws_threads
 from okx_sync.ws.config import WSConfig
 from okx_sync.ws.dispatch import DispatchConfig, DispatchMode, Overflow
 from okx_sync.ws.policies import HeartbeatPolicy
@@ -67,6 +67,7 @@ def test_block_policy_is_lossless_bounded_and_keeps_heartbeat(sim):
 
     ws = WSClient(
         sim.ws_public_url,
+        connect_limiter=unpaced_limiter(),
         config=WSConfig(
             heartbeat=HeartbeatPolicy(ping_interval_s=0.2, pong_timeout_s=0.3),
             typed_dispatch=DispatchConfig(queue_size=8, overflow=Overflow.BLOCK),
@@ -77,10 +78,10 @@ def test_block_policy_is_lossless_bounded_and_keeps_heartbeat(sim):
         ws.subscribe_and_wait(books_args(INSTS[:1]))
         flood = threading.Thread(target=sim.flood, args=(INSTS[0], 400))
         flood.start()
-        # the handler is stuck: the queue fills, the reader blocks (not dead) for > 1 s
+        # the handler is stuck: the queue fills, the reader blocks (not dead) for > 0.8 s
         assert wait_until(lambda: ws.stats().typed_queue_len == 8)
-        blocked_at = time.time()  # several ping intervals + pong timeouts while blocked:
-        assert wait_until(lambda: (ws.stats().last_ping or 0) >= blocked_at + 1.2, timeout_s=10)
+        blocked_at = time.time()  # several ping intervals, over 1.5 x ping + pong while blocked:
+        assert wait_until(lambda: (ws.stats().last_ping or 0) >= blocked_at + 0.8, timeout_s=10)
         st = ws.stats()
         assert st.typed_queue_len == 8 and st.reconnects == 0 and st.connected
         gate.set()
@@ -94,7 +95,11 @@ def test_block_policy_is_lossless_bounded_and_keeps_heartbeat(sim):
 
 def test_close_while_reader_is_blocked(sim):
     stuck = threading.Event()
-    ws = WSClient(sim.ws_public_url, config=WSConfig(typed_dispatch=DispatchConfig(queue_size=2)))
+    ws = WSClient(
+        sim.ws_public_url,
+        connect_limiter=unpaced_limiter(),
+        config=WSConfig(typed_dispatch=DispatchConfig(queue_size=2)),
+    )
     ws.on("books", lambda b: stuck.wait(3))
     ws.start()
     ws.subscribe_and_wait(books_args(INSTS[:1]))
@@ -118,6 +123,7 @@ def test_drop_policy_counts_and_memory_stays_flat(sim):
 
     ws = WSClient(
         sim.ws_public_url,
+        connect_limiter=unpaced_limiter(),
         config=WSConfig(typed_dispatch=DispatchConfig(queue_size=5, overflow=Overflow.DROP)),
     )
     ws.on("books", slow)
@@ -166,6 +172,7 @@ def test_block_policy_memory_stays_flat():
     with Simulator(seed=3, auto_tick=False, quiet_interval_s=None, ws_queue_size=64) as sim:
         ws = WSClient(
             sim.ws_public_url,
+            connect_limiter=unpaced_limiter(),
             config=WSConfig(typed_dispatch=DispatchConfig(queue_size=5, overflow=Overflow.BLOCK)),
         )
         ws.on("books", stuck)
@@ -207,6 +214,7 @@ def test_disconnect_policy_reconnects_and_resubscribes(sim):
 
     ws = WSClient(
         sim.ws_public_url,
+        connect_limiter=unpaced_limiter(),
         config=WSConfig(typed_dispatch=DispatchConfig(queue_size=5, overflow=Overflow.DISCONNECT)),
     )
     ws.on("books", slow)
@@ -237,7 +245,7 @@ def test_switching_inline_and_pool_mid_stream_loses_nothing(sim):
             item = msg["data"][0]
             raw.add(msg["arg"]["instId"], item["prevSeqId"], item["seqId"])
 
-    ws = WSClient(sim.ws_public_url)
+    ws = WSClient(sim.ws_public_url, connect_limiter=unpaced_limiter())
     ws.on("books", lambda b: typed.add(b.inst_id, b.prev_seq_id, b.seq_id))
     ws.on_raw(on_raw)
     inline = DispatchConfig(mode=DispatchMode.INLINE)
@@ -288,7 +296,9 @@ def test_pool_keeps_per_instrument_order_in_parallel(sim):
         chain.add(b.inst_id, b.prev_seq_id, b.seq_id)
 
     ws = WSClient(
-        sim.ws_public_url, config=WSConfig(typed_dispatch=DispatchConfig(workers=4, queue_size=128))
+        sim.ws_public_url,
+        connect_limiter=unpaced_limiter(),
+        config=WSConfig(typed_dispatch=DispatchConfig(workers=4, queue_size=128)),
     )
     ws.on("books", handler)
     with ws:
@@ -319,6 +329,7 @@ def test_handler_exception_is_counted_reported_and_thread_goes_on(sim):
         count[0] = 0
         ws = WSClient(
             sim.ws_public_url,
+            connect_limiter=unpaced_limiter(),
             config=WSConfig(typed_dispatch=DispatchConfig(mode=DispatchMode(mode))),
         )
         ws.on("books", flaky)
@@ -343,6 +354,7 @@ def test_raw_drop_policy_is_bounded_and_counted(sim):
 
     ws = WSClient(
         sim.ws_public_url,
+        connect_limiter=unpaced_limiter(),
         config=WSConfig(raw_dispatch=DispatchConfig(queue_size=2, overflow=Overflow.DROP)),
     )
     ws.on_raw(stuck)
@@ -379,6 +391,7 @@ def test_raw_disconnect_policy_reconnects_and_resubscribes(sim):
 
     ws = WSClient(
         sim.ws_public_url,
+        connect_limiter=unpaced_limiter(),
         config=WSConfig(raw_dispatch=DispatchConfig(queue_size=2, overflow=Overflow.DISCONNECT)),
     )
     ws.on_raw(stuck)
@@ -422,7 +435,9 @@ def test_raw_handler_exception_is_counted_reported_and_thread_goes_on(sim, mode)
                 raise RuntimeError(f"raw boom {pushes[0]}")
 
     ws = WSClient(
-        sim.ws_public_url, config=WSConfig(raw_dispatch=DispatchConfig(mode=DispatchMode(mode)))
+        sim.ws_public_url,
+        connect_limiter=unpaced_limiter(),
+        config=WSConfig(raw_dispatch=DispatchConfig(mode=DispatchMode(mode))),
     )
     ws.on_raw(flaky)
     ws.on_error(errors.append)

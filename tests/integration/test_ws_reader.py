@@ -207,6 +207,36 @@ def test_ping_answered_fragments_joined_split_writes(tls):
         conn.close(2.0)
 
 
+def test_a_pong_read_before_ping_returns_leaves_no_ping_outstanding():
+    """The server answers the heartbeat's ``ping`` at once, and the reader handles the
+    ``pong`` before ``ping()`` got back from its send: no ping stays outstanding (a mark
+    set after the send outlived its pong, and the heartbeat then declared a live but quiet
+    connection dead at pong_timeout_s)."""
+
+    def script(sock: socket.socket) -> None:
+        op, payload = read_client_frame(sock)
+        server.received.append((op, payload))
+        sock.sendall(encode_frame(wsf.OP_TEXT, b"pong"))
+
+    server = ScriptedServer(script=script)
+    rec = Recorder()
+    conn = connect(server, rec)
+    send = conn.send
+
+    def send_then_let_the_reader_handle_the_pong(data: Any, *args: Any, **kwargs: Any) -> Any:
+        sent = send(data, *args, **kwargs)
+        assert rec.wait_for(1)  # the pong was read while ping() was still in send()
+        return sent
+
+    conn.send = send_then_let_the_reader_handle_the_pong  # type: ignore[method-assign]
+    try:
+        conn.ping()
+        assert rec.messages == [b"pong"] and server.received[0] == (wsf.OP_TEXT, b"ping")
+        assert conn.last_ping is not None and conn.ping_outstanding_since is None
+    finally:
+        conn.close(2.0)
+
+
 def test_server_close_code_and_reason_kept_and_echoed(tls):
     context, options = tls
     close = encode_frame(wsf.OP_CLOSE, (4004).to_bytes(2, "big") + b"No data received in 30s.")
