@@ -171,7 +171,7 @@ def test_unexpected_exception_is_an_error_result_not_a_crash():
 
 def test_threads_left_running_fail_the_drill():
     result = run_drill(Drill("leaking", "x", "§0", _leaking, sim_options=CHEAP), lab=drill_lab())
-    # the thread ends 0.5 s later, within the runner's join bound: no failure
+    # the thread ends once close() stops it, within the runner's join bound: no failure
     assert result.passed
     never = threading.Event()
 
@@ -179,15 +179,17 @@ def test_threads_left_running_fail_the_drill():
         threading.Thread(target=never.wait, name="okx-drill-stuck", daemon=True).start()
         run.check("started", True)
 
-    try:
-        result = run_drill(
-            Drill("stuck", "x", "§0", leak_forever, sim_options=CHEAP), lab=drill_lab()
-        )
+    stuck = Drill("stuck", "x", "§0", leak_forever, sim_options=CHEAP)
+    try:  # a short join bound: the thread never ends by itself, so any bound fails it
+        result = run_drill(stuck, lab=drill_lab(), thread_join_s=0.2)
     finally:
         never.set()
     assert not result.passed
     assert [c.name for c in result.failed_checks()] == ["threads joined"]
     assert "okx-drill-stuck" in result.failed_checks()[0].detail
+    assert result.duration_s >= 0.2  # it waited out the bound before failing the check
+    with pytest.raises(ValueError, match="thread_join_s"):
+        run_drill(stuck, lab=drill_lab(), thread_join_s=-1.0)
 
 
 def test_usage_errors_and_list():
