@@ -37,10 +37,10 @@ from .base import Drill, DrillRun, passive_limit
 __all__ = ["DRILL"]
 
 INST_ID = "BTC-USDT"
-# A short expTime: "not found" becomes final 0.5 s after a send (a local simulator answers
-# in milliseconds; OKX's own default in place_order_safely is 10 s).
-EXPIRE_AFTER_S = 0.5
-RESOLVE_INTERVAL_S = 0.1  # between clOrdId queries that answer "not found"
+# A short expTime: "not found" becomes final 0.3 s after a send (a local simulator answers
+# in milliseconds; place_order_safely's default, for OKX, is 10 s).
+EXPIRE_AFTER_S = 0.3
+RESOLVE_INTERVAL_S = 0.05  # between clOrdId queries that answer "not found"
 HOLD_S = 0.1  # the simulator holds a lost answer this long before closing the connection
 
 
