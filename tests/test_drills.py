@@ -25,7 +25,7 @@ import pytest
 
 import okx_sync
 from okx_sync.cli import drill as drill_cli
-from okx_sync.ops.drills import DRILLS, Drill, run_drill
+from okx_sync.ops.drills import DRILLS, Drill, DrillLab, run_drill, run_drills
 from okx_sync.ops.drills.base import DrillRun
 from okx_sync.ops.drills.runner import live_env_problem
 from okx_sync.sim import Simulator
@@ -115,6 +115,36 @@ def test_threads_left_running_fail_the_drill():
     assert result.duration_s >= 0.2  # it waited out the bound before failing the check
     with pytest.raises(ValueError, match="thread_join_s"):
         run_drill(stuck, lab=drill_lab(), thread_join_s=-1.0)
+
+
+def test_run_drills_prepares_every_chosen_drill_first_and_survives_a_failing_prepare():
+    """``prepare(lab)`` of every chosen drill runs before the first routine (what
+    shared_rate_limit uses to start its forkserver early); one that raises is only a
+    lost head start; with ``live_env`` nothing is prepared."""
+    events = []
+
+    def prepare(lab: DrillLab) -> None:
+        events.append(("prepare", lab))
+
+    def routine(run: DrillRun) -> None:
+        events.append(("run", run.name))
+        run.check("ran", True)
+
+    def broken(lab: DrillLab) -> None:
+        raise RuntimeError("no forkserver here")
+
+    lab = drill_lab()
+    chosen = {
+        "first": Drill("first", "x", "§0", routine, sim_options=CHEAP),
+        "second": Drill("second", "x", "§0", routine, sim_options=CHEAP, prepare=prepare),
+        "third": Drill("third", "x", "§0", routine, sim_options=CHEAP, prepare=broken),
+    }
+    results = run_drills(list(chosen), drills=chosen, lab=lab)
+    assert [r.passed for r in results] == [True, True, True]
+    assert events == [("prepare", lab), ("run", "first"), ("run", "second"), ("run", "third")]
+    events.clear()
+    run_drills(["second"], drills=chosen, lab=lab, live_env={})
+    assert ("prepare", lab) not in events
 
 
 def test_usage_errors_and_list():

@@ -13,6 +13,7 @@ calls do not share state (each drill has its own simulator on its own ports).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,6 +29,8 @@ __all__ = [
     "live_env_problem",
     "THREAD_JOIN_S",
 ]
+
+log = logging.getLogger("okx_sync.ops.drills")
 
 LIVE_ENV_VARS = ("OKX_API_KEY", "OKX_SECRET_KEY", "OKX_PASSPHRASE")
 THREAD_JOIN_S = 3.0  # how long a drill's threads may take to end after it closed them
@@ -132,10 +135,16 @@ def run_drills(
 ) -> list[DrillResult]:
     """Run the named drills in order; returns their results.
 
+    First (not with ``live_env``) it calls the ``prepare(lab)`` of every chosen drill
+    that has one (see :class:`~okx_sync.ops.drills.base.Drill`).
     ``on_start(i, n, drill)`` / ``on_done(i, n, result)`` report progress
     (1-based ``i``). Raises ``KeyError`` for an unknown name (before running any).
     """
     chosen = [drills[name] for name in names]
+    if live_env is None:
+        for drill in chosen:
+            if drill.prepare is not None:
+                _prepare(drill, lab)
     results = []
     for i, drill in enumerate(chosen, 1):
         if on_start is not None:
@@ -145,6 +154,15 @@ def run_drills(
             on_done(i, len(chosen), result)
         results.append(result)
     return results
+
+
+def _prepare(drill: Drill, lab: DrillLab) -> None:
+    """Start what ``drill`` prepares; a failure is left for the drill itself to meet."""
+    assert drill.prepare is not None
+    try:
+        drill.prepare(lab)
+    except Exception as exc:  # only a head start: the drill's own run reports the problem
+        log.debug("drill %s: prepare failed: %r", drill.name, exc)
 
 
 def format_table(results: Sequence[DrillResult]) -> str:

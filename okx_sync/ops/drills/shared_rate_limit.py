@@ -35,7 +35,7 @@ from typing import Any
 
 from ...errors import APIError, OkxError, is_rate_limit_error
 from ..ports import MarketLoadClient
-from .base import Drill, DrillRun, DrillSkipped
+from .base import Drill, DrillLab, DrillRun, DrillSkipped
 
 __all__ = ["DRILL"]
 
@@ -130,6 +130,17 @@ def _context() -> Any:
     # ``__main__`` as by default, then the client.
     context.set_forkserver_preload(["__main__", *_PRELOAD])
     return context
+
+
+def prepare(lab: DrillLab) -> None:
+    """Start the forkserver now (``run_drills``, before the first drill): it imports the
+    client while the drills before this one run. Only with a Redis server (else the
+    drill is skipped) and where there is a forkserver; returns at once."""
+    if lab.gate_redis_url and "forkserver" in multiprocessing.get_all_start_methods():
+        _context()
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
 
 
 class _Workers:
@@ -274,4 +285,5 @@ DRILL = Drill(
     runbook="§2",
     routine=routine,
     sim_options={"auto_tick": False, "ws": False, "control": False},
+    prepare=prepare,
 )
