@@ -227,10 +227,10 @@ def routine(run: DrillRun) -> None:
     limit, window = int(endpoint.limit), float(endpoint.window_s)
     run.figure("limit", f"{limit}/{window:g}s")
     run.step(f"starting {PROCESSES} worker processes on one account, one Redis")
-    workers = run.own(_Workers(run, url))
     started = time.monotonic()
+    workers = run.own(_Workers(run, url))
     workers.ready()
-    run.figure("start_s", time.monotonic() - started)
+    run.figure("start_s", time.monotonic() - started)  # until every worker has its client
 
     run.step(f"gated: {GATED_CALLS} ticker calls from {PROCESSES} processes x {THREADS} threads")
     answers = workers.ask(("load", GATED_CALLS // PROCESSES))
