@@ -1,10 +1,13 @@
 """The runbook drills: ``okx-sync drill all`` runs once for this module; each drill is a test.
 
-The one expensive step (every drill against its own simulator, ~20 s) runs in a
-module fixture through the real command line (``--json``); the per-drill tests
-read its result and assert the figures that make the drill meaningful. The
-other tests cover the runner itself (exit codes, failures, errors, --live
-refusals and the demo-only guarantee) with cheap drills of their own.
+The one expensive step (every drill against its own simulator, ~17 s, mostly
+waiting out rate windows) is the real command line, ``python -m okx_sync drill
+all --json``, started in a process of its own when the module starts; the
+per-drill tests at the end read its result and assert the figures that make the
+drill meaningful. Meanwhile the tests before them cover the runner itself (exit
+codes, failures, errors, --live refusals and the demo-only guarantee) with
+cheap drills of their own, in this process (its own simulators, gates and
+threads: nothing is shared with the drills' process).
 """
 
 from __future__ import annotations
@@ -13,12 +16,16 @@ import contextlib
 import io
 import json
 import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
+import okx_sync
 from okx_sync.cli import drill as drill_cli
-from okx_sync.ops.drills import DRILLS, Drill, run_drill
+from okx_sync.ops.drills import DRILLS, Drill, DrillLab, run_drill, run_drills
 from okx_sync.ops.drills.base import DrillRun
 from okx_sync.ops.drills.runner import live_env_problem
 from okx_sync.sim import Simulator
@@ -33,88 +40,6 @@ def run_cli(argv, drill_map=None):
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         rc = drill_cli.main(argv) if drill_map is None else drill_cli.main(argv, drill_map)
     return rc, out.getvalue(), err.getvalue()
-
-
-@pytest.fixture(scope="module")
-def drill_all():
-    """Every drill through the CLI; the shared-gate drill gets a real redis-server
-    (``OKX_GATE_REDIS_URL``) when one can be started, else it reports itself skipped."""
-    from redis_support import RedisServer, redis_server_path
-
-    server = RedisServer().start() if redis_server_path() else None
-    before = os.environ.get("OKX_GATE_REDIS_URL")
-    if server is not None:
-        os.environ["OKX_GATE_REDIS_URL"] = server.url
-    try:
-        rc, out, err = run_cli(["all", "--json"])
-    finally:
-        if before is None:
-            os.environ.pop("OKX_GATE_REDIS_URL", None)
-        else:
-            os.environ["OKX_GATE_REDIS_URL"] = before
-        if server is not None:
-            server.stop()
-    report = json.loads(out)
-    return rc, {d["name"]: d for d in report["drills"]}, err
-
-
-def test_drill_all_passes_and_exits_zero(drill_all):
-    rc, results, err = drill_all
-    failed = {n: [c for c in r["checks"] if not c["ok"]] or r["error"] for n, r in results.items()
-              if not r["passed"]}  # fmt: skip
-    assert rc == 0, failed
-    assert list(results) == list(DRILLS)
-    # progress went to stderr, one start and one end line per drill
-    assert err.count("[1/7]") == 2 and "[7/7] auth: PASS" in err
-
-
-@pytest.mark.parametrize("name", list(DRILLS))
-def test_each_drill_passes_with_its_figures(drill_all, name):
-    _, results, _ = drill_all
-    r = results[name]
-    if name == "shared_rate_limit" and r["result"] == "SKIP":
-        pytest.skip(r["skipped"])  # no redis-server on this machine
-    assert r["result"] == "PASS", [c for c in r["checks"] if not c["ok"]] or r["error"]
-    assert r["checks"] and all(c["ok"] for c in r["checks"])
-    assert r["key_figures"], "every drill shows key figures in the table"
-    f = r["figures"]
-    if name == "rate_limit":
-        assert f["gated_429s"] == 0
-        assert f["storm_penalties"] == 1
-        assert 1 <= f["storm_429s_seen"] <= 4
-        assert f["storm_admitted_during_hold"] == 0
-        assert f["storm_caller_errors"] == 0
-        assert f["unguarded_429s"] > 0
-        assert f["rate_after_recovery_per_s"] >= 0.5 * f["normal_rate_per_s"]
-    elif name == "shared_rate_limit":
-        assert f["gated_429s"] == 0 and f["gated_peak_per_window"] <= 20
-        assert f["storm_hold_s"] > 0 and f["slowed_processes"] == 4
-    elif name == "ws_disconnect":
-        assert f["connections_dropped"] == 2
-        assert f["drift_found"] == 2 and f["drift_after"] == 0
-        assert f["book_resyncs"] >= 1
-    elif name == "handler_backlog":
-        assert f["block_dropped"] == 0 and f["block_high_water"] <= 8
-        assert f["drop_dropped"] > 0 and f["drop_high_water"] <= 8
-        assert f["drop_delivered"] + f["drop_dropped"] == f["drop_received"]
-        assert f["drop_episodes_reported"] >= 1  # drops are never silent (issue 18)
-        assert f["disconnect_overflow_disconnects"] >= 1
-    elif name == "book_gap":
-        assert (f["gap_resyncs"], f["checksum_resyncs"], f["reset_resyncs"]) == (1, 1, 0)
-        assert f["rest_checks"] >= 2
-    elif name == "unknown_order":
-        assert f["lost_50004_sends"] == 1 and f["lost_50004_orders_on_exchange"] == 1
-        assert f["lost_connection_sends"] == 1
-        assert f["missing_ack_sends"] == 1 and f["missing_ack_orders_on_exchange"] == 1
-        assert f["not_executed_sends"] == 2 and f["not_executed_orders_on_exchange"] == 1
-        assert f["plain_retries"] == 0
-    elif name == "auth":
-        assert f["skew_rest_code"] == "50102"
-        assert abs(f["sync_offset_ms"] + 120_000) < 5000
-        assert f["auto_resyncs"] == 1
-        assert f["auto_ws_login_resyncs"] == 1
-        assert f["passphrase_rest_code"] == "50105" and f["passphrase_ws_code"] == "60024"
-        assert f["environment_rest_code"] == "50101"
 
 
 # -- the runner on drills of its own (cheap) -----------------------------------------------
@@ -171,7 +96,7 @@ def test_unexpected_exception_is_an_error_result_not_a_crash():
 
 def test_threads_left_running_fail_the_drill():
     result = run_drill(Drill("leaking", "x", "§0", _leaking, sim_options=CHEAP), lab=drill_lab())
-    # the thread ends 0.5 s later, within the runner's join bound: no failure
+    # the thread ends once close() stops it, within the runner's join bound: no failure
     assert result.passed
     never = threading.Event()
 
@@ -179,15 +104,47 @@ def test_threads_left_running_fail_the_drill():
         threading.Thread(target=never.wait, name="okx-drill-stuck", daemon=True).start()
         run.check("started", True)
 
-    try:
-        result = run_drill(
-            Drill("stuck", "x", "§0", leak_forever, sim_options=CHEAP), lab=drill_lab()
-        )
+    stuck = Drill("stuck", "x", "§0", leak_forever, sim_options=CHEAP)
+    try:  # a short join bound: the thread never ends by itself, so any bound fails it
+        result = run_drill(stuck, lab=drill_lab(), thread_join_s=0.2)
     finally:
         never.set()
     assert not result.passed
     assert [c.name for c in result.failed_checks()] == ["threads joined"]
     assert "okx-drill-stuck" in result.failed_checks()[0].detail
+    assert result.duration_s >= 0.2  # it waited out the bound before failing the check
+    with pytest.raises(ValueError, match="thread_join_s"):
+        run_drill(stuck, lab=drill_lab(), thread_join_s=-1.0)
+
+
+def test_run_drills_prepares_every_chosen_drill_first_and_survives_a_failing_prepare():
+    """``prepare(lab)`` of every chosen drill runs before the first routine (what
+    shared_rate_limit uses to start its forkserver early); one that raises is only a
+    lost head start; with ``live_env`` nothing is prepared."""
+    events = []
+
+    def prepare(lab: DrillLab) -> None:
+        events.append(("prepare", lab))
+
+    def routine(run: DrillRun) -> None:
+        events.append(("run", run.name))
+        run.check("ran", True)
+
+    def broken(lab: DrillLab) -> None:
+        raise RuntimeError("no forkserver here")
+
+    lab = drill_lab()
+    chosen = {
+        "first": Drill("first", "x", "§0", routine, sim_options=CHEAP),
+        "second": Drill("second", "x", "§0", routine, sim_options=CHEAP, prepare=prepare),
+        "third": Drill("third", "x", "§0", routine, sim_options=CHEAP, prepare=broken),
+    }
+    results = run_drills(list(chosen), drills=chosen, lab=lab)
+    assert [r.passed for r in results] == [True, True, True]
+    assert events == [("prepare", lab), ("run", "first"), ("run", "second"), ("run", "third")]
+    events.clear()
+    run_drills(["second"], drills=chosen, lab=lab, live_env={})
+    assert ("prepare", lab) not in events
 
 
 def test_usage_errors_and_list():
@@ -264,3 +221,119 @@ def test_shared_rate_limit_is_skipped_without_a_redis_server():
 
     result = run_drill(DRILLS["shared_rate_limit"], lab=drill_lab({}))
     assert result.result == "SKIP" and "OKX_GATE_REDIS_URL" in result.skipped
+
+
+# -- every drill, from the run started with the module (drill_all_process) ----------------
+@pytest.fixture(scope="module", autouse=True)
+def drill_all_process(request, tmp_path_factory):
+    """``python -m okx_sync drill all --json`` in the background, started with the module
+    when one of its tests needs the result (``drill_all``), its stdout and stderr going to
+    files (a full pipe would stall a drill); the shared-gate drill gets a real
+    redis-server (``OKX_GATE_REDIS_URL``) when one can be started, else it reports itself
+    skipped. Yields ``(process, stdout path, stderr path)``; killed at the end of the
+    module if still running."""
+    wanted = any(
+        "drill_all" in item.fixturenames
+        for item in request.session.items
+        if item.module is request.module
+    )
+    if not wanted:
+        yield None
+        return
+    from redis_support import RedisServer, redis_server_path
+
+    server = RedisServer().start() if redis_server_path() else None
+    env = dict(os.environ)
+    env.pop("OKX_GATE_REDIS_URL", None)
+    if server is not None:
+        env["OKX_GATE_REDIS_URL"] = server.url
+    root = str(Path(okx_sync.__file__).resolve().parents[1])  # this checkout's okx_sync
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    out_path = tmp_path_factory.mktemp("drill_all") / "stdout.json"
+    err_path = out_path.with_name("stderr.txt")
+    with out_path.open("w") as out, err_path.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "okx_sync", "drill", "all", "--json"],
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
+    try:
+        yield proc, out_path, err_path
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(30)
+        if server is not None:
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def drill_all(drill_all_process):
+    """The exit code, the results by drill name and the progress (stderr) of the run."""
+    proc, out_path, err_path = drill_all_process
+    rc = proc.wait(170)
+    out, err = out_path.read_text(), err_path.read_text()
+    assert out, f"no JSON on stdout (exit code {rc}): {err[-2000:]}"
+    report = json.loads(out)
+    return rc, {d["name"]: d for d in report["drills"]}, err
+
+
+def test_drill_all_passes_and_exits_zero(drill_all):
+    rc, results, err = drill_all
+    failed = {n: [c for c in r["checks"] if not c["ok"]] or r["error"] for n, r in results.items()
+              if not r["passed"]}  # fmt: skip
+    assert rc == 0, failed
+    assert list(results) == list(DRILLS)
+    # progress went to stderr, one start and one end line per drill
+    assert err.count("[1/7]") == 2 and "[7/7] auth: PASS" in err
+
+
+@pytest.mark.parametrize("name", list(DRILLS))
+def test_each_drill_passes_with_its_figures(drill_all, name):
+    _, results, _ = drill_all
+    r = results[name]
+    if name == "shared_rate_limit" and r["result"] == "SKIP":
+        pytest.skip(r["skipped"])  # no redis-server on this machine
+    assert r["result"] == "PASS", [c for c in r["checks"] if not c["ok"]] or r["error"]
+    assert r["checks"] and all(c["ok"] for c in r["checks"])
+    assert r["key_figures"], "every drill shows key figures in the table"
+    f = r["figures"]
+    if name == "rate_limit":
+        assert f["gated_429s"] == 0
+        assert f["storm_penalties"] == 1
+        assert 1 <= f["storm_429s_seen"] <= 4
+        assert f["storm_admitted_during_hold"] == 0
+        assert f["storm_caller_errors"] == 0
+        assert f["unguarded_429s"] > 0
+        assert f["rate_after_recovery_per_s"] >= 0.5 * f["normal_rate_per_s"]
+    elif name == "shared_rate_limit":
+        assert f["gated_429s"] == 0 and f["gated_peak_per_window"] <= 20
+        assert f["storm_hold_s"] > 0 and f["slowed_processes"] == 4
+    elif name == "ws_disconnect":
+        assert f["connections_dropped"] == 2
+        assert f["drift_found"] == 2 and f["drift_after"] == 0
+        assert f["book_resyncs"] >= 1
+    elif name == "handler_backlog":
+        assert f["block_dropped"] == 0 and f["block_high_water"] <= 8
+        assert f["drop_dropped"] > 0 and f["drop_high_water"] <= 8
+        assert f["drop_delivered"] + f["drop_dropped"] == f["drop_received"]
+        assert f["drop_episodes_reported"] >= 1  # drops are never silent (issue 18)
+        assert f["disconnect_overflow_disconnects"] >= 1
+    elif name == "book_gap":
+        assert (f["gap_resyncs"], f["checksum_resyncs"], f["reset_resyncs"]) == (1, 1, 0)
+        assert f["rest_checks"] >= 2
+    elif name == "unknown_order":
+        assert f["lost_50004_sends"] == 1 and f["lost_50004_orders_on_exchange"] == 1
+        assert f["lost_connection_sends"] == 1
+        assert f["missing_ack_sends"] == 1 and f["missing_ack_orders_on_exchange"] == 1
+        assert f["not_executed_sends"] == 2 and f["not_executed_orders_on_exchange"] == 1
+        assert f["plain_retries"] == 0
+    elif name == "auth":
+        assert f["skew_rest_code"] == "50102"
+        assert abs(f["sync_offset_ms"] + 120_000) < 5000
+        assert f["auto_resyncs"] == 1
+        assert f["auto_ws_login_resyncs"] == 1
+        assert f["passphrase_rest_code"] == "50105" and f["passphrase_ws_code"] == "60024"
+        assert f["environment_rest_code"] == "50101"

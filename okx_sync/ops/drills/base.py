@@ -333,6 +333,10 @@ class Drill:
     ``title``: one line for the table and ``--list``; ``runbook``: the runbook
     section it rehearses; ``live_safe``: may run with ``--live`` on OKX's demo
     environment (reads, public streams, client-side faults only).
+    ``prepare(lab)``: optional, started by ``run_drills`` before the first drill
+    of a run that includes this one on the simulator, so that something slow to
+    start that needs no simulator (``shared_rate_limit``: its worker processes'
+    forkserver) starts while the drills before it run; it must return at once.
     Thread safety: immutable.
     """
 
@@ -342,6 +346,7 @@ class Drill:
     routine: Callable[[DrillRun], None]
     live_safe: bool = False
     sim_options: Mapping[str, Any] = attrs.field(factory=dict)
+    prepare: Callable[[DrillLab], None] | None = None
 
 
 def passive_limit(

@@ -12,8 +12,10 @@ Load: ``THREADS`` threads calling ``GET /api/v5/market/ticker`` (OKX: 20 per
    gate admits nothing (no retry storm: the simulator receives no request
    from the client during the hold); no caller sees an error (the retries
    wait in the gate and succeed after the hold); the bucket climbs back to
-   its full rate (``recovery_windows=1`` here so the drill is short) and the
-   load runs at the normal rate again, with no further 429.
+   its full rate (``recovery_windows=0.5`` here so the drill is short) and the
+   load runs at the normal rate again (timed over the calls that complete
+   after the recovery: the ones waiting in the gate, then ``AFTER_CALLS``
+   more), with no further 429.
 3. **unguarded** — for contrast, the same load with ``rate_limits=False`` and
    no retries: the 429s the gate prevented.
 
@@ -23,6 +25,7 @@ the load inside OKX's published limit, so it is safe by construction.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import Any
@@ -42,7 +45,8 @@ THREADS = 4
 GATED_CALLS = 24
 UNGUARDED_CALLS = 40
 STORM_S = 0.5
-AFTER_S = 1.0
+RECOVERY_WINDOWS = 0.5  # the bucket's climb after the hold: 1 s for the ticker's 2 s window
+AFTER_CALLS = 2  # calls taken after the recovery; timed with the THREADS already in flight
 
 
 class _Load:
@@ -61,6 +65,11 @@ class _Load:
             threading.Thread(target=self._work, name=f"drill-rate-load-{i}", daemon=True)
             for i in range(threads)
         ]
+
+    def finish_after(self, calls: int) -> None:
+        """Take ``calls`` more calls, then end (the calls in flight complete too)."""
+        with self.lock:
+            self.calls = self.issued + calls
 
     def _take(self) -> bool:
         with self.lock:
@@ -169,17 +178,19 @@ def _storm(run: DrillRun, client: DrillClient, window: float) -> None:
             lambda: _bucket(client).get("rate_factor", 0.0) >= 1.0, 4 * window + 2.0, 0.02
         )
         recovered_at = time.monotonic()
-        # Then the load runs a little longer at the normal rate.
-        time.sleep(AFTER_S)
-        after_start = recovered_at
-        after_end = time.monotonic()
+        # Then the load ends after AFTER_CALLS more calls; the successes from the recovery
+        # on (those calls and the ones already waiting in the gate) time its rate again.
+        load.finish_after(AFTER_CALLS)
+        load.join(30.0)
     finally:
         load.stop.set()
         load.join(30.0)
+    after_end = max(load.ok_times, default=recovered_at)  # the last success
     after = _bucket(client)
     throttled = int(after.get("throttled", 0)) - int(before.get("throttled", 0))
     penalties = int(after.get("penalties", 0)) - int(before.get("penalties", 0))
-    rate_after = load.successes_between(after_start, after_end) / max(1e-9, after_end - after_start)
+    after_calls = load.successes_between(recovered_at, math.inf)
+    rate_after = after_calls / max(1e-9, after_end - recovered_at)
     run.figure("storm_429s_seen", throttled, key=True)
     run.figure("storm_penalties", penalties, key=True)
     run.figure("storm_requests_to_server", served_to_hold_end)
@@ -232,7 +243,7 @@ def _storm(run: DrillRun, client: DrillClient, window: float) -> None:
         "recovery: the load runs again without 429",
         throttled == int(_bucket(client).get("throttled", 0)) - int(before.get("throttled", 0))
         and rate_after >= 0.5 * normal_rate,
-        f"{rate_after:.1f} calls/s after recovery (normal {normal_rate}/s)",
+        f"{rate_after:.1f} calls/s after recovery ({after_calls} calls; normal {normal_rate}/s)",
     )
 
 
@@ -257,7 +268,7 @@ def routine(run: DrillRun) -> None:
     endpoint = registry().get("GET", PATH)
     assert endpoint is not None and endpoint.window_s is not None
     limit, window = int(endpoint.limit), float(endpoint.window_s)
-    client = run.client(gate=RequestGateConfig(recovery_windows=1.0))
+    client = run.client(gate=RequestGateConfig(recovery_windows=RECOVERY_WINDOWS))
     run.figure("limit", f"{limit}/{window:g}s")
     _gated(run, client, limit, window)
     if run.live:

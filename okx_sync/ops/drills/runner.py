@@ -13,10 +13,12 @@ calls do not share state (each drill has its own simulator on its own ports).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
+from ...validators import seconds
 from .base import Drill, DrillFailed, DrillLab, DrillResult, DrillRun, DrillSkipped
 
 __all__ = [
@@ -25,10 +27,13 @@ __all__ = [
     "format_table",
     "LIVE_ENV_VARS",
     "live_env_problem",
+    "THREAD_JOIN_S",
 ]
 
+log = logging.getLogger("okx_sync.ops.drills")
+
 LIVE_ENV_VARS = ("OKX_API_KEY", "OKX_SECRET_KEY", "OKX_PASSPHRASE")
-_THREAD_JOIN_S = 3.0
+THREAD_JOIN_S = 3.0  # how long a drill's threads may take to end after it closed them
 
 
 def _okx_threads() -> set[threading.Thread]:
@@ -42,6 +47,7 @@ def run_drill(
     live_env: Mapping[str, str] | None = None,
     seed: int = 7,
     progress: Callable[[str], None] | None = None,
+    thread_join_s: float = THREAD_JOIN_S,
 ) -> DrillResult:
     """Run one drill and return its result (never raises for a failing drill).
 
@@ -49,9 +55,14 @@ def run_drill(
     mapping (``OKX_API_KEY``, ``OKX_SECRET_KEY``, ``OKX_PASSPHRASE``); a drill
     that is not ``live_safe`` is skipped. Otherwise a simulator seeded with
     ``seed`` (``lab.simulator_factory``) serves the drill; ``lab.client_factory``
-    builds its clients. ``progress`` receives each step line. Raises ``ValueError``
-    for a simulator run with a lab that has no ``simulator_factory``.
+    builds its clients. ``progress`` receives each step line. ``thread_join_s``:
+    how long the ``okx-`` threads the drill started may take to end once it is
+    closed; one still alive then fails the ``threads joined`` check. Raises
+    ``ValueError`` for a simulator run with a lab that has no ``simulator_factory``,
+    ``ValidationError`` (a ``ValueError``) unless ``thread_join_s`` is a finite number
+    >= 0.
     """
+    thread_join_s = seconds(thread_join_s, name="thread_join_s")
     live = live_env is not None
     if live and not drill.live_safe:
         return DrillResult(
@@ -87,7 +98,7 @@ def run_drill(
             sim.close()
     # Live, a simulator in this process is someone else's stand-in for OKX: its
     # per-connection threads are not the drill's to join.
-    leftover = _wait_threads_gone(before, ignore="okx-sim" if live else None)
+    leftover = _wait_threads_gone(before, thread_join_s, ignore="okx-sim" if live else None)
     run.check(
         "threads joined",
         not leftover,
@@ -96,8 +107,10 @@ def run_drill(
     return run.result(time.monotonic() - started, error)
 
 
-def _wait_threads_gone(before: set[threading.Thread], ignore: str | None) -> list[str]:
-    deadline = time.monotonic() + _THREAD_JOIN_S
+def _wait_threads_gone(
+    before: set[threading.Thread], timeout_s: float, ignore: str | None
+) -> list[str]:
+    deadline = time.monotonic() + timeout_s
     while True:
         extra = [
             t
@@ -122,10 +135,16 @@ def run_drills(
 ) -> list[DrillResult]:
     """Run the named drills in order; returns their results.
 
+    First (not with ``live_env``) it calls the ``prepare(lab)`` of every chosen drill
+    that has one (see :class:`~okx_sync.ops.drills.base.Drill`).
     ``on_start(i, n, drill)`` / ``on_done(i, n, result)`` report progress
     (1-based ``i``). Raises ``KeyError`` for an unknown name (before running any).
     """
     chosen = [drills[name] for name in names]
+    if live_env is None:
+        for drill in chosen:
+            if drill.prepare is not None:
+                _prepare(drill, lab)
     results = []
     for i, drill in enumerate(chosen, 1):
         if on_start is not None:
@@ -135,6 +154,15 @@ def run_drills(
             on_done(i, len(chosen), result)
         results.append(result)
     return results
+
+
+def _prepare(drill: Drill, lab: DrillLab) -> None:
+    """Start what ``drill`` prepares; a failure is left for the drill itself to meet."""
+    assert drill.prepare is not None
+    try:
+        drill.prepare(lab)
+    except Exception as exc:  # only a head start: the drill's own run reports the problem
+        log.debug("drill %s: prepare failed: %r", drill.name, exc)
 
 
 def format_table(results: Sequence[DrillResult]) -> str:

@@ -4,17 +4,22 @@ Needs a Redis server: ``DrillLab.gate_redis_url`` (``drill_lab()`` reads
 ``OKX_GATE_REDIS_URL``); without one the drill is skipped with that reason.
 The buckets live under a namespace of their own (``drill-<pid>-<time>``).
 
-``PROCESSES`` worker processes (``spawn``) each build a client through the
-lab's factory with ``RequestGateConfig(backend=RedisGateBackend(url))`` and no
-retries, on the simulator's live key, and call ``GET /api/v5/market/ticker``
-(OKX: 20 per 2 s per IP; the simulator enforces it; all four share the IP).
+``PROCESSES`` worker processes each build a client through the lab's factory
+with ``RequestGateConfig(backend=RedisGateBackend(url), recovery_windows=1)``
+and no retries, on the simulator's live key, and call ``GET
+/api/v5/market/ticker`` (OKX: 20 per 2 s per IP; the simulator enforces it; all
+four share the IP). The workers are forked from a ``forkserver`` that has
+imported the client once (``spawn`` where there is none: each worker then
+imports it again, about a second of start-up per worker on a busy machine).
 
-1. **gated** — the four processes together make ``GATED_CALLS`` calls from
-   two threads each: no 429, and no window of the published length holds more
-   responses than the limit (each process alone would allow 0.9 x 20).
+1. **gated** — the four processes together make ``GATED_CALLS`` calls (more
+   than the limit: four gates that did not share the window would send them
+   within one window) from two threads each: no 429, and no window of the
+   published length holds more responses than the limit (each process alone
+   would allow 0.9 x 20).
 2. **storm** — the simulator answers 429 for ``STORM_S``; one process makes
    one call and sees the 429 (its gate penalises the shared bucket); then all
-   four load again: none of them is admitted before the hold that one process
+   four call again: none of them is admitted before the hold that one process
    started has passed, and none sees a 429.
 
 Thread safety: a routine runs on the drill's thread; the workers are processes.
@@ -30,7 +35,7 @@ from typing import Any
 
 from ...errors import APIError, OkxError, is_rate_limit_error
 from ..ports import MarketLoadClient
-from .base import Drill, DrillRun, DrillSkipped
+from .base import Drill, DrillLab, DrillRun, DrillSkipped
 
 __all__ = ["DRILL"]
 
@@ -38,28 +43,32 @@ PATH = "/api/v5/market/ticker"
 INST_ID = "BTC-USDT"
 PROCESSES = 4
 THREADS = 2
-GATED_CALLS = 40
-AFTER_CALLS = 8
+GATED_CALLS = 24  # 6 per process: 1.2 x the limit, so unshared gates would meet 429s
+AFTER_CALLS = 1  # per process after the storm: its first call must wait out the hold
 STORM_S = 0.5
 _ANSWER_S = 120.0
 # One Redis call's deadline in the drill's workers. The backend's default (50 ms) suits a
 # colocated Redis in production; the drill runs four client processes, the simulator and
 # redis-server on whatever machine runs it, where a loaded scheduler alone can exceed 50 ms.
 REDIS_TIMEOUT_S = 1.0
+# What each worker imports before it is forked (forkserver): the client and its gate.
+_PRELOAD = ("okx_sync.client", "okx_sync.gate.redis_backend", "redis")
 
 
 def _worker(factory: Any, creds: tuple[str, str, str], options: dict[str, Any], pipe: Any) -> None:
-    """One worker process: a client, then commands from ``pipe`` until ``None``."""
+    """One worker process: a client, ``"ready"`` on ``pipe``, then commands from ``pipe``
+    until ``None``."""
     from ...gate import RedisGateBackend, RequestGateConfig
     from ...retry import RetryPolicy
 
     backend = RedisGateBackend(
         options.pop("redis_url"), namespace=options.pop("namespace"), timeout_s=REDIS_TIMEOUT_S
     )
-    client = factory(
-        *creds, gate=RequestGateConfig(backend=backend), retry=RetryPolicy.none(), **options
-    )
+    gate = RequestGateConfig(backend=backend, recovery_windows=1.0)  # a short drill
+    client = factory(*creds, gate=gate, retry=RetryPolicy.none(), **options)
     try:
+        client.market  # noqa: B018 - builds the endpoint group before the load is timed
+        pipe.send("ready")
         while True:
             command = pipe.recv()
             if command is None:
@@ -111,6 +120,29 @@ def _load(client: MarketLoadClient, calls: int) -> dict[str, Any]:
     return {"ok": state["ok"], "errors": state["errors"]}
 
 
+def _context() -> Any:
+    """``forkserver`` (the client imported once, then each worker forked from it) where
+    the platform has it, else ``spawn``. Never ``fork``: this process runs threads."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    # What the process's forkserver imports when it starts (no effect once it runs):
+    # ``__main__`` as by default, then the client.
+    context.set_forkserver_preload(["__main__", *_PRELOAD])
+    return context
+
+
+def prepare(lab: DrillLab) -> None:
+    """Start the forkserver now (``run_drills``, before the first drill): it imports the
+    client while the drills before this one run. Only with a Redis server (else the
+    drill is skipped) and where there is a forkserver; returns at once."""
+    if lab.gate_redis_url and "forkserver" in multiprocessing.get_all_start_methods():
+        _context()
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
 class _Workers:
     """The worker processes and their pipes (closed by ``close``)."""
 
@@ -119,7 +151,7 @@ class _Workers:
         namespace = f"drill-{os.getpid()}-{time.time_ns()}"
         assert run.sim is not None  # the drill runs on a simulator (sim_options)
         options = {"base_url": run.sim.rest_url, "redis_url": redis_url, "namespace": namespace}
-        context = multiprocessing.get_context("spawn")
+        context = _context()
         self.pipes: list[Any] = []
         self.procs: list[Any] = []
         for _ in range(PROCESSES):
@@ -139,12 +171,20 @@ class _Workers:
             self.pipes.append(mine)
             self.procs.append(proc)
 
+    def ready(self) -> None:
+        """Wait until every worker has built its client (its ``"ready"``)."""
+        self._answers(self.pipes)
+
     def ask(self, command: tuple[str, int], which: list[int] | None = None) -> list[Any]:
         chosen = [self.pipes[i] for i in (which or range(len(self.pipes)))]
         for pipe in chosen:
             pipe.send(command)
+        return self._answers(chosen)
+
+    @staticmethod
+    def _answers(pipes: list[Any]) -> list[Any]:
         answers = []
-        for pipe in chosen:
+        for pipe in pipes:
             if not pipe.poll(_ANSWER_S):
                 raise TimeoutError(f"a worker process did not answer within {_ANSWER_S:g} s")
             answers.append(pipe.recv())
@@ -187,7 +227,10 @@ def routine(run: DrillRun) -> None:
     limit, window = int(endpoint.limit), float(endpoint.window_s)
     run.figure("limit", f"{limit}/{window:g}s")
     run.step(f"starting {PROCESSES} worker processes on one account, one Redis")
+    started = time.monotonic()
     workers = run.own(_Workers(run, url))
+    workers.ready()
+    run.figure("start_s", time.monotonic() - started)  # until every worker has its client
 
     run.step(f"gated: {GATED_CALLS} ticker calls from {PROCESSES} processes x {THREADS} threads")
     answers = workers.ask(("load", GATED_CALLS // PROCESSES))
@@ -242,4 +285,5 @@ DRILL = Drill(
     runbook="§2",
     routine=routine,
     sim_options={"auto_tick": False, "ws": False, "control": False},
+    prepare=prepare,
 )

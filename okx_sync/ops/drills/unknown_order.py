@@ -37,8 +37,11 @@ from .base import Drill, DrillRun, passive_limit
 __all__ = ["DRILL"]
 
 INST_ID = "BTC-USDT"
-EXPIRE_AFTER_S = 1.0  # short expTime: "not found" becomes final after 1 s
-HOLD_S = 0.3
+# A short expTime: "not found" becomes final 0.3 s after a send (a local simulator answers
+# in milliseconds; place_order_safely's default, for OKX, is 10 s).
+EXPIRE_AFTER_S = 0.3
+RESOLVE_INTERVAL_S = 0.05  # between clOrdId queries that answer "not found"
+HOLD_S = 0.1  # the simulator holds a lost answer this long before closing the connection
 
 
 def _orders_on_exchange(run: DrillRun, cl_ord_id: str) -> list[Any]:
@@ -59,7 +62,7 @@ def _case(
             client,
             cl_ord_id=cl_ord_id,
             expire_after_s=EXPIRE_AFTER_S,
-            resolve_interval_s=0.2,
+            resolve_interval_s=RESOLVE_INTERVAL_S,
             **params,
         )
     except OkxError as exc:
@@ -107,7 +110,7 @@ def _no_blind_retry(run: DrillRun, client: DrillClient) -> None:
         f"{getattr(err, 'dispatched', None)}, stage={getattr(err, 'stage', None)}, "
         f"retries {retries}",
     )
-    found = Reconciler(client).resolve_order(INST_ID, cl_ord_id, interval_s=0.2)
+    found = Reconciler(client).resolve_order(INST_ID, cl_ord_id, interval_s=RESOLVE_INTERVAL_S)
     on_exchange = _orders_on_exchange(run, cl_ord_id)
     run.check(
         "plain: resolve_order finds the executed order",
