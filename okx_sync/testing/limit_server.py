@@ -36,7 +36,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -47,6 +47,7 @@ from okx_sync.clock import SYSTEM_CLOCK
 from okx_sync.gate import Permit, RequestGate
 from okx_sync.rest.endpoints import Endpoint, registry
 from okx_sync.sim.ratelimit import RateLimiter
+from okx_sync.testing.rest_servers import BurstHTTPServer
 
 __all__ = ["LimitServer", "Arrival", "GateDriver", "Outcome", "hammer", "window_max"]
 
@@ -90,14 +91,6 @@ class Arrival:
         return len(self.items)
 
 
-class _BurstServer(ThreadingHTTPServer):
-    """``ThreadingHTTPServer`` whose listen() backlog takes a burst of new connections
-    (the default of 5 drops SYNs, each retried 1 s later)."""
-
-    daemon_threads = True
-    request_queue_size = 128
-
-
 class LimitServer:
     """OKX-rate-limit-enforcing HTTP server on 127.0.0.1 (see the module docstring).
 
@@ -124,7 +117,7 @@ class LimitServer:
         self.arrivals: list[Arrival] = []
         self._throttle_until = 0.0
         self._order_ids = 0
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: BurstHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle
@@ -148,7 +141,7 @@ class LimitServer:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 return
 
-        self._httpd = _BurstServer(("127.0.0.1", 0), Handler)
+        self._httpd = BurstHTTPServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": 0.05},

@@ -8,6 +8,8 @@
   thread and hands the raw socket to a ``script(conn, request, stop)`` that
   writes whatever hostile answer a test needs (trickles, bombs, endless bodies).
 - :func:`refused_port`: a port on 127.0.0.1 where nothing listens.
+- :class:`BurstHTTPServer`: the threaded server these (and ``LimitServer``) build on,
+  with a listen() backlog for a burst of new connections.
 
 Every server binds port 0 and stops (threads joined) on ``close()`` / ``with``.
 Thread safety: each server handles connections on its own threads; what it
@@ -19,7 +21,6 @@ from __future__ import annotations
 import http.server
 import json
 import socket
-import socketserver
 import struct
 import threading
 from collections.abc import Callable
@@ -71,13 +72,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-class _HTTPServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
+class BurstHTTPServer(http.server.ThreadingHTTPServer):
+    """A threaded HTTP server (daemon threads) whose listen() backlog takes a burst of
+    new connections: socketserver's default of 5 drops the SYNs of 8-16 clients
+    connecting at once, and each dropped one is retried 1 s later. The base of the
+    scripted HTTP servers here and of :class:`~okx_sync.testing.LimitServer`."""
+
     daemon_threads = True
     block_on_close = False
-    # listen() backlog: socketserver's default of 5 drops the SYNs of a burst of
-    # connections (16 clients at once), and each dropped one is retried after 1 s
     request_queue_size = 128
 
+
+class _HTTPServer(BurstHTTPServer):
     def __init__(self, responder: Responder) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.responder = responder
