@@ -19,7 +19,6 @@ import os
 import re
 import socket
 import tempfile
-import weakref
 from pathlib import Path
 
 import pytest
@@ -128,7 +127,8 @@ def _fresh_ws_connect_limiter(request: pytest.FixtureRequest) -> None:
         return
     from okx_sync.ws.policies import ConnectRateLimiter
 
-    ConnectRateLimiter._process = weakref.WeakKeyDictionary()
+    with ConnectRateLimiter._process_lock:  # the lock process_default() takes
+        ConnectRateLimiter._process.clear()
 
 
 def realdata_path(*parts: str) -> Path:
