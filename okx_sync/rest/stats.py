@@ -143,16 +143,9 @@ class RestStats:
 
 
 class RestCounters:
-    """Thread-safe REST counters (what :class:`RestStats` snapshots).
+    """Thread-safe REST counters (what :class:`RestStats` snapshots; its docstring says
+    what each counter means).
 
-    - ``requests``/``successes``/``failures``: finished calls (a call may make
-      several attempts).
-    - ``failures_by_code``: final failures keyed by the OKX code of an
-      ``APIError`` (``http_<status>`` when the body had no code); for a
-      ``RequestStateError``, ``gate`` (it never left the gate) or
-      ``http:dispatched`` / ``http:unsent`` (no response; may have reached OKX /
-      nothing was sent); any other error by its class name.
-    - ``attempts``, ``retries``, ``resyncs``: HTTP attempts, retries, clock re-syncs.
     - latency percentiles (s) over the last ``latency_samples`` attempts that
       got a response or failed in transport.
     - ``limits_hit``: attempts stopped by a bound, by kind:
