@@ -7,6 +7,7 @@
   the way the exchange does, so a ``WSClient`` reaches its steady state.
 - :func:`unpaced_limiter`: a ``ConnectRateLimiter`` of its own for one test client
   (these servers and the simulator do not limit new connections).
+- :func:`start_in_background`: ``ws.start()`` on a thread of its own, its exception kept.
 - :func:`ws_threads`: names of the live ``okx-`` threads a client started
   (the simulator's ``okx-sim-`` threads excluded), to check threads stop.
 - :func:`read_exact`, :func:`read_client_frame`, :func:`accept_handshake`:
@@ -32,6 +33,7 @@ from okx_sync.ws.frames import encode_frame
 from okx_sync.ws.policies import ConnectRateLimiter
 
 __all__ = [
+    "start_in_background",
     "unpaced_limiter",
     "ws_threads",
     "read_exact",
@@ -245,6 +247,25 @@ class ScriptedOKX(LoopbackServer):
 
 
 _HEARTBEAT_KEYS = ("ping_interval_s", "pong_timeout_s")
+
+
+def start_in_background(
+    ws: Any, timeout_s: float = 30.0
+) -> tuple[threading.Thread, list[BaseException]]:
+    """Run ``ws.start(timeout_s=timeout_s)`` on a daemon thread named ``test-starter``
+    (a start that keeps dialling until the client is closed); returns the thread and
+    a list that holds the exception ``start`` ended with, if any. Never raises."""
+    outcome: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            ws.start(timeout_s=timeout_s)
+        except BaseException as exc:  # noqa: BLE001 - reported to the test
+            outcome.append(exc)
+
+    thread = threading.Thread(target=start, name="test-starter", daemon=True)
+    thread.start()
+    return thread, outcome
 
 
 def unpaced_limiter() -> ConnectRateLimiter:

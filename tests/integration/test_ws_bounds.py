@@ -20,7 +20,13 @@ import pytest
 
 from okx_sync.errors import ValidationError, WSClosedError, WSError
 from okx_sync.testing import wait_until
-from okx_sync.testing.ws_servers import LoopbackServer, accept_handshake, ws_options, ws_threads
+from okx_sync.testing.ws_servers import (
+    LoopbackServer,
+    accept_handshake,
+    start_in_background,
+    ws_options,
+    ws_threads,
+)
 from okx_sync.ws import frames as wsf
 from okx_sync.ws.client import WSClient
 from okx_sync.ws.config import WSConfig
@@ -90,16 +96,7 @@ def test_each_connect_attempt_is_bounded_by_connect_timeout():
 def test_close_during_the_handshake_ends_every_thread():
     with LoopbackServer(dribble_upgrade) as server:
         ws = client(server.url, connect_timeout_s=30.0)
-        failed: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                ws.start(timeout_s=30.0)
-            except BaseException as exc:  # noqa: BLE001 - reported to the test
-                failed.append(exc)
-
-        starter = threading.Thread(target=run, name="test-starter", daemon=True)
-        starter.start()
+        starter, failed = start_in_background(ws, timeout_s=30.0)
         assert server.first.wait(5)
         began = time.monotonic()
         assert ws.close(timeout_s=2.0)

@@ -21,7 +21,7 @@ from okx_sync.errors import ValidationError, WSError
 from okx_sync.secret import Secret
 from okx_sync.sim import Simulator
 from okx_sync.testing import sim_client, wait_until
-from okx_sync.testing.ws_servers import ws_threads
+from okx_sync.testing.ws_servers import start_in_background, ws_threads
 from okx_sync.ws.config import WSConfig
 from okx_sync.ws.connection import Connection
 from okx_sync.ws.policies import BackoffPolicy, ConnectRateLimiter
@@ -34,21 +34,6 @@ FAST_BACKOFF = BackoffPolicy(initial=0.05, maximum=0.05, jitter=0.0)
 
 def _with_credentials(proxy: ConnectProxy, user: str, password: str) -> str:
     return proxy.url.replace("http://", f"http://{user}:{password}@", 1)
-
-
-def _start_in_background(ws: WSClient) -> tuple[threading.Thread, list[BaseException]]:
-    """``ws.start()`` on a thread (it keeps dialling until closed); its exception kept."""
-    outcome: list[BaseException] = []
-
-    def start() -> None:
-        try:
-            ws.start(timeout_s=30)
-        except BaseException as exc:  # noqa: BLE001 - reported to the test
-            outcome.append(exc)
-
-    t = threading.Thread(target=start, name="test-starter", daemon=True)
-    t.start()
-    return t, outcome
 
 
 def test_public_ws_subscribes_through_the_proxy_and_receives_pushes():
@@ -118,7 +103,7 @@ def test_a_407_fails_each_dial_with_the_proxy_status_and_the_client_backs_off(
             config=config,
             connect_limiter=ConnectRateLimiter(rate=1000),
         )
-        t, outcome = _start_in_background(ws)
+        t, outcome = start_in_background(ws)
         try:
             # a dial is counted when it starts, the proxy records its CONNECT a moment later
             assert wait_until(
@@ -159,7 +144,7 @@ def test_a_proxy_answering_garbage_closing_or_flooding_fails_the_dial(answer: st
             config=WSConfig(proxy_url=proxy.url, backoff=FAST_BACKOFF, connect_timeout_s=10.0),
             connect_limiter=ConnectRateLimiter(rate=1000),
         )
-        t, outcome = _start_in_background(ws)
+        t, outcome = start_in_background(ws)
         try:  # each dial fails on the proxy's answer, long before the 10 s connect deadline
             assert wait_until(lambda: ws.stats().dial_attempts >= 2, timeout_s=8)
             st = ws.stats()
@@ -210,7 +195,7 @@ def test_close_while_the_proxy_is_silent_ends_the_dial_and_every_thread():
             config=WSConfig(proxy_url=proxy.url, connect_timeout_s=30.0),
             connect_limiter=ConnectRateLimiter(rate=1000),
         )
-        t, outcome = _start_in_background(ws)
+        t, outcome = start_in_background(ws)
         assert proxy.answered.wait(5)
         began = time.monotonic()
         assert ws.close(timeout_s=2.0)
